@@ -4,9 +4,8 @@
 #   - the system libraries the Kafka client builds against (apt, when missing and running as root),
 #   - the npm workspace (native addons built offline against Node 24's own headers),
 #   - the Apache Kafka jars from Maven Central (deploy/kafka/pom.xml).
-# Source it (`. deploy/local/toolchain.sh`) to get PATH and the npm variables set; `./dev` does.
-set -euo pipefail
-
+# Source it (`. deploy/local/toolchain.sh`) for the functions; sourcing changes no shell options.
+# `writ_setup` installs everything; `use_node` puts Node 24 first on PATH. `./dev` does both.
 WRIT_ROOT="${WRIT_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 WRIT_LOCAL="$WRIT_ROOT/.local"
 NODE_VERSION="$(tr -d ' \nv' < "$WRIT_ROOT/.nvmrc")"
@@ -92,4 +91,7 @@ writ_setup() {
   install_kafka
 }
 
-if [ "${BASH_SOURCE[0]}" = "$0" ]; then writ_setup; fi
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  set -euo pipefail
+  writ_setup
+fi
