@@ -3,6 +3,7 @@
 import nx from '@nx/eslint-plugin';
 import tseslint from 'typescript-eslint';
 
+const services = ['gateway', 'planner', 'policy', 'budget', 'executor', 'ledger'];
 const infraPackages = ['@nestjs/*', '@confluentinc/*', '@clickhouse/*', 'chdb', 'chdb/*', 'kafkajs'];
 
 export default tseslint.config(
@@ -13,7 +14,8 @@ export default tseslint.config(
     plugins: { '@nx': nx },
     languageOptions: {
       parserOptions: {
-        projectService: { allowDefaultProject: ['*.ts', '*.mjs'] },
+        // One program over every file (sources, specs, benches): see tsconfig.spec.json.
+        project: './tsconfig.spec.json',
         tsconfigRootDir: import.meta.dirname,
         emitDecoratorMetadata: true,
         experimentalDecorators: true,
@@ -41,6 +43,8 @@ export default tseslint.config(
             },
             { sourceTag: 'type:util', onlyDependOnLibsWithTags: ['type:util'], bannedExternalImports: infraPackages },
             { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'] },
+            // A service may use shared libs and its own code, never another service's.
+            ...services.map((name) => ({ sourceTag: `scope:${name}`, onlyDependOnLibsWithTags: ['scope:shared', `scope:${name}`] })),
           ],
         },
       ],

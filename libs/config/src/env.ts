@@ -6,7 +6,7 @@ export interface EnvVar<T> {
   parse(raw: string | undefined): T;
 }
 
-type Parsed<S> = { readonly [K in keyof S]: S[K] extends EnvVar<infer T> ? T : never };
+export type ConfigOf<S> = { readonly [K in keyof S]: S[K] extends EnvVar<infer T> ? T : never };
 
 class RuleBroken extends Error {}
 
@@ -120,7 +120,7 @@ export const env = {
 export function loadConfig<S extends Record<string, EnvVar<unknown>>>(
   spec: S,
   source: Readonly<Record<string, string | undefined>> = process.env,
-): Parsed<S> {
+): ConfigOf<S> {
   const values: Record<string, unknown> = {};
   const problems: { variable: string; rule: string }[] = [];
   for (const [variable, reader] of Object.entries(spec)) {
@@ -140,5 +140,5 @@ export function loadConfig<S extends Record<string, EnvVar<unknown>>>(
       details: { problems },
     });
   }
-  return values as Parsed<S>;
+  return values as ConfigOf<S>;
 }

@@ -1,2 +1,2 @@
 export { env, loadConfig } from './env.ts';
-export type { EnvVar } from './env.ts';
+export type { EnvVar, ConfigOf } from './env.ts';

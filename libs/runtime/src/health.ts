@@ -1,0 +1,52 @@
+import { Controller, Get, Inject, Module } from '@nestjs/common';
+import type { DynamicModule } from '@nestjs/common';
+import { probeBrokers } from '@writ/bus';
+import { describeError } from '@writ/errors';
+
+export const SERVICE_IDENTITY = Symbol('SERVICE_IDENTITY');
+
+export interface ServiceIdentity {
+  readonly name: string;
+  readonly version: string;
+  readonly kafkaBrokers: readonly string[];
+  readonly startedAt: number;
+}
+
+@Controller('health')
+export class HealthController {
+  constructor(@Inject(SERVICE_IDENTITY) private readonly identity: ServiceIdentity) {}
+
+  /** Liveness: the process is up and serving HTTP. */
+  @Get()
+  live() {
+    return {
+      status: 'ok',
+      service: this.identity.name,
+      version: this.identity.version,
+      uptime_s: Math.round((Date.now() - this.identity.startedAt) / 1000),
+    };
+  }
+
+  /** Readiness: a real metadata request to Kafka right now. */
+  @Get('ready')
+  async ready() {
+    try {
+      await probeBrokers(this.identity.kafkaBrokers, 2_000);
+      return { status: 'ready', service: this.identity.name, kafka: 'reachable' };
+    } catch (error) {
+      return { status: 'not_ready', service: this.identity.name, kafka: describeError(error) };
+    }
+  }
+}
+
+@Module({})
+export class HealthModule {
+  static forService(identity: ServiceIdentity): DynamicModule {
+    return {
+      module: HealthModule,
+      controllers: [HealthController],
+      providers: [{ provide: SERVICE_IDENTITY, useValue: identity }],
+      exports: [SERVICE_IDENTITY],
+    };
+  }
+}

@@ -1,0 +1,81 @@
+import 'reflect-metadata';
+import { ConsoleLogger, Module } from '@nestjs/common';
+import type { DynamicModule, Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { probeBrokers } from '@writ/bus';
+import type { ConfigOf, EnvVar } from '@writ/config';
+import { describeError, isWritError } from '@writ/errors';
+import { HealthModule } from './health.ts';
+import { loadServiceConfig } from './service-config.ts';
+import type { BaseConfig } from './service-config.ts';
+
+/** sysexits.h codes, so a supervisor can tell bad configuration from a missing dependency. */
+export const EXIT_CONFIG = 78;
+export const EXIT_UNAVAILABLE = 69;
+
+export const SERVICE_CONFIG = Symbol('SERVICE_CONFIG');
+
+export interface ServiceDefinition<S extends Record<string, EnvVar<unknown>>> {
+  readonly name: string;
+  readonly version: string;
+  readonly defaultHttpPort: number;
+  /** Variables of this service on top of the common ones (KAFKA_BROKERS, HTTP_HOST, HTTP_PORT, ...). */
+  readonly config: S;
+  /** The service's own module; its providers can inject SERVICE_CONFIG. */
+  readonly module: Type<unknown>;
+}
+
+function fail(name: string, exitCode: number, message: string): never {
+  process.stderr.write(`[${name}] ${message}\n`);
+  process.exit(exitCode);
+}
+
+/**
+ * Boots one Writ service: configuration validated first (a bad variable stops it, named), then a
+ * bounded Kafka probe (an unreachable broker is an error, not a hang), then the Nest application
+ * with its health endpoints on loopback. Returns the running application.
+ */
+export async function runService<S extends Record<string, EnvVar<unknown>>>(
+  definition: ServiceDefinition<S>,
+): Promise<NestFastifyApplication> {
+  const { name, version } = definition;
+  let config: BaseConfig & ConfigOf<S>;
+  try {
+    config = loadServiceConfig(definition.defaultHttpPort, definition.config);
+  } catch (error) {
+    if (isWritError(error, 'CONFIG_INVALID')) fail(name, EXIT_CONFIG, error.message);
+    throw error;
+  }
+
+  try {
+    await probeBrokers(config.KAFKA_BROKERS, config.KAFKA_STARTUP_TIMEOUT_MS);
+  } catch (error) {
+    fail(name, EXIT_UNAVAILABLE, `${describeError(error)} (set KAFKA_BROKERS, or start the stack: ./dev stack up)`);
+  }
+
+  @Module({})
+  class ServiceRootModule {}
+  const root: DynamicModule = {
+    module: ServiceRootModule,
+    global: true,
+    imports: [
+      HealthModule.forService({ name, version, kafkaBrokers: config.KAFKA_BROKERS, startedAt: Date.now() }),
+      definition.module,
+    ],
+    providers: [{ provide: SERVICE_CONFIG, useValue: config }],
+    exports: [SERVICE_CONFIG],
+  };
+
+  const logger = new ConsoleLogger(name, config.LOG_FORMAT === 'json' ? { json: true } : { prefix: 'writ' });
+  const app = await NestFactory.create<NestFastifyApplication>(root, new FastifyAdapter(), { logger });
+  app.enableShutdownHooks();
+  try {
+    await app.listen(config.HTTP_PORT, config.HTTP_HOST);
+  } catch (error) {
+    fail(name, EXIT_UNAVAILABLE, `cannot listen on ${config.HTTP_HOST}:${config.HTTP_PORT} (HTTP_PORT): ${describeError(error)}`);
+  }
+  logger.log(`${name}@${version} listening on http://${config.HTTP_HOST}:${config.HTTP_PORT}`);
+  return app;
+}

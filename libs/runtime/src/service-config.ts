@@ -1,0 +1,33 @@
+import { readFileSync } from 'node:fs';
+import { env, loadConfig } from '@writ/config';
+import type { ConfigOf, EnvVar } from '@writ/config';
+
+export const DEFAULT_KAFKA_BROKERS = '127.0.0.1:39092';
+
+/** Variables every Writ service reads; a service adds its own through `extra`. */
+export function baseConfigSpec(defaultHttpPort: number) {
+  return {
+    KAFKA_BROKERS: env.hostPorts({ default: DEFAULT_KAFKA_BROKERS }),
+    HTTP_HOST: env.string({ default: '127.0.0.1' }),
+    HTTP_PORT: env.port({ default: defaultHttpPort }),
+    LOG_FORMAT: env.oneOf(['json', 'text'] as const, { default: 'json' }),
+    KAFKA_STARTUP_TIMEOUT_MS: env.int({ default: 10_000, min: 100, max: 600_000 }),
+  };
+}
+
+export type BaseConfig = ConfigOf<ReturnType<typeof baseConfigSpec>>;
+
+export function loadServiceConfig<S extends Record<string, EnvVar<unknown>>>(
+  defaultHttpPort: number,
+  extra: S,
+  source: Readonly<Record<string, string | undefined>> = process.env,
+): BaseConfig & ConfigOf<S> {
+  return loadConfig({ ...baseConfigSpec(defaultHttpPort), ...extra }, source) as BaseConfig & ConfigOf<S>;
+}
+
+/** The version in the package.json next to a service's `src/` or `dist/` folder. */
+export function packageVersion(moduleUrl: string): string {
+  const raw = readFileSync(new URL('../package.json', moduleUrl), 'utf8');
+  const parsed = JSON.parse(raw) as { version?: unknown };
+  return typeof parsed.version === 'string' ? parsed.version : '0.0.0';
+}

@@ -1,0 +1,10 @@
+import { packageVersion, runService } from '@writ/runtime';
+import { BudgetModule } from './budget.module.ts';
+
+await runService({
+  name: 'budget',
+  version: packageVersion(import.meta.url),
+  defaultHttpPort: 38083,
+  config: {},
+  module: BudgetModule,
+});

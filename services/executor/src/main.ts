@@ -1,0 +1,10 @@
+import { packageVersion, runService } from '@writ/runtime';
+import { ExecutorModule } from './executor.module.ts';
+
+await runService({
+  name: 'executor',
+  version: packageVersion(import.meta.url),
+  defaultHttpPort: 38084,
+  config: {},
+  module: ExecutorModule,
+});

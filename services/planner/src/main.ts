@@ -1,0 +1,10 @@
+import { packageVersion, runService } from '@writ/runtime';
+import { PlannerModule } from './planner.module.ts';
+
+await runService({
+  name: 'planner',
+  version: packageVersion(import.meta.url),
+  defaultHttpPort: 38081,
+  config: {},
+  module: PlannerModule,
+});

@@ -1,0 +1,10 @@
+import { packageVersion, runService } from '@writ/runtime';
+import { PolicyModule } from './policy.module.ts';
+
+await runService({
+  name: 'policy',
+  version: packageVersion(import.meta.url),
+  defaultHttpPort: 38082,
+  config: {},
+  module: PolicyModule,
+});
