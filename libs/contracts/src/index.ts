@@ -1,0 +1,68 @@
+export {
+  CURRENT_VERSIONS,
+  EVENT_TOPICS,
+  EVENT_TYPES,
+  TOPICS,
+} from './events.generated.ts';
+export type {
+  ActionAdmitted,
+  ActionCompleted,
+  ActionExecuted,
+  ActionFailed,
+  ActionProposed,
+  ActionRejected,
+  ActionStatus,
+  ApprovalRecorded,
+  ApprovalSubmitted,
+  ApprovalVerdict,
+  BudgetKind,
+  BudgetRefused,
+  BudgetReservationRequested,
+  BudgetReserved,
+  BudgetScope,
+  BudgetSettled,
+  BudgetThresholdCrossed,
+  ControlChanged,
+  ControlKind,
+  EventPayloads,
+  EventType,
+  ExecutionRequested,
+  FailedOutcome,
+  LedgerCheckpoint,
+  LedgerEntry,
+  Metadata,
+  ModelUsage,
+  PolicyDecided,
+  PolicyDecision,
+  Reservation,
+  RunEnded,
+  RunLimits,
+  RunStarted,
+  RunStats,
+  RunStatus,
+  SucceededOutcome,
+  Topic,
+  TraceContext,
+  Warrant,
+} from './events.generated.ts';
+export { CATALOGUE } from './catalogue.generated.ts';
+export type { CatalogueEntry } from './catalogue.ts';
+export {
+  HEADER_LENGTH,
+  MAGIC,
+  currentSchemaOf,
+  decodeEvent,
+  encodeEvent,
+  isEventType,
+  topicOf,
+} from './codec.ts';
+export type { DecodedEvent } from './codec.ts';
+export { partitionKeyOf } from './keys.ts';
+export { newMetadata, uuidv7 } from './metadata.ts';
+export type { NewMetadata } from './metadata.ts';
+export { crc64Avro, fingerprintHex, fingerprintOf, parsingCanonicalForm } from './fingerprint.ts';
+export { checkCompatibility, describeCompatibilityProblem, parseSchema } from './compat.ts';
+export type { CompatibilityProblem, SchemaVersion } from './compat.ts';
+export { RULES, RULE_ATTRIBUTE, compileValidator } from './rules.ts';
+export type { RuleName, RuleViolation, Validator } from './rules.ts';
+export type { AvroSchemaJson, Json, JsonObject } from './schema-json.ts';

@@ -1,0 +1,251 @@
+import { createHash } from 'node:crypto';
+import type { EventPayloads, EventType, Metadata, Reservation, Warrant } from '../events.generated.ts';
+import { newMetadata } from '../metadata.ts';
+import type { NewMetadata } from '../metadata.ts';
+
+/** Realistic, valid payloads for tests: one refund action of one run, told event by event. */
+
+const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex');
+const HOUR = 3_600_000;
+const SIGNATURE = Buffer.alloc(64, 7).toString('base64');
+const ARGUMENTS = '{"amount_micros":25000000,"currency":"USD","ticket_id":"T-1042"}';
+const RESULT = '{"refund_id":"re_8842","status":"succeeded"}';
+
+export const SAMPLE_IDS = {
+  tenant_id: 'tenant-acme',
+  run_id: 'run-0001',
+  action_id: 'act-0001',
+  agent_id: 'agent-support-bot',
+  tool: 'refunds.create',
+  tool_version: '1.2.0',
+  reservation_id: 'res-0001',
+  chain_id: 'chain-0',
+} as const;
+
+type Sample<T extends EventType> = (meta: Metadata, now: number) => EventPayloads[T];
+
+function warrant(now: number): Warrant {
+  return {
+    key_id: 'pdp-2026-01',
+    agent_id: SAMPLE_IDS.agent_id,
+    tool: SAMPLE_IDS.tool,
+    tool_version: SAMPLE_IDS.tool_version,
+    args_sha256: sha256(ARGUMENTS),
+    policy_set_hash: sha256('policies@1'),
+    not_after: now + 5 * 60_000,
+    signature: SIGNATURE,
+  };
+}
+
+function reservation(now: number): Reservation {
+  return {
+    reservation_id: SAMPLE_IDS.reservation_id,
+    amount_micros: 30_000,
+    currency: 'USD',
+    expires_at: now + 10 * 60_000,
+    key_id: 'budget-2026-01',
+    signature: SIGNATURE,
+  };
+}
+
+const SAMPLES: { readonly [T in EventType]: Sample<T> } = {
+  RunStarted: (meta) => ({
+    meta,
+    agent_id: SAMPLE_IDS.agent_id,
+    goal: 'Resolve ticket T-1042: customer asks for a refund of a duplicate charge',
+    limits: { max_steps: 20, max_tool_calls: 10, max_cost_micros: 2_000_000, wall_clock_ms: HOUR, currency: 'USD' },
+  }),
+  RunEnded: (meta) => ({ meta, status: 'completed', reason: 'goal reached: refund issued' }),
+  ActionProposed: (meta) => ({
+    meta,
+    agent_id: SAMPLE_IDS.agent_id,
+    tool: SAMPLE_IDS.tool,
+    tool_version: null,
+    arguments_json: ARGUMENTS,
+    args_sha256: sha256(ARGUMENTS),
+    reason: 'the charge on 2026-01-03 is a duplicate of the one on 2026-01-02',
+    idempotency_key: `${SAMPLE_IDS.run_id}:${SAMPLE_IDS.action_id}`,
+  }),
+  ActionAdmitted: (meta) => ({
+    meta,
+    agent_id: SAMPLE_IDS.agent_id,
+    tool: SAMPLE_IDS.tool,
+    tool_version: SAMPLE_IDS.tool_version,
+    arguments_json: ARGUMENTS,
+    args_sha256: sha256(ARGUMENTS),
+    run_stats: { steps: 3, spend_micros: 41_000, currency: 'USD', tool_calls_in_window: 1 },
+  }),
+  ActionRejected: (meta) => ({
+    meta,
+    reason_code: 'ARGS_INVALID',
+    message: 'amount_micros must not be negative',
+    field: 'amount_micros',
+  }),
+  ActionCompleted: (meta) => ({
+    meta,
+    status: 'completed',
+    reason: 'refund issued',
+    result_json: RESULT,
+    cost_micros: 12_000,
+    currency: 'USD',
+  }),
+  PolicyDecided: (meta, now) => ({
+    meta,
+    decision: 'allow',
+    determining_policies: ['refunds-small-amounts'],
+    policy_set_hash: sha256('policies@1'),
+    warrant: warrant(now),
+    errors: [],
+  }),
+  ApprovalSubmitted: (meta) => ({
+    meta,
+    approver_id: 'user-maria',
+    approver_role: 'support_manager',
+    verdict: 'approve',
+    comment: 'duplicate charge confirmed in the payment log',
+  }),
+  ApprovalRecorded: (meta) => ({
+    meta,
+    approver_id: 'user-maria',
+    verdict: 'approve',
+    accepted: true,
+    reason: 'support_manager may approve refunds up to 500 USD',
+  }),
+  BudgetReservationRequested: (meta) => ({
+    meta,
+    agent_id: SAMPLE_IDS.agent_id,
+    tool: SAMPLE_IDS.tool,
+    estimated_cost_micros: 30_000,
+    currency: 'USD',
+    tool_calls: 1,
+  }),
+  BudgetReserved: (meta, now) => ({ meta, ...reservation(now) }),
+  BudgetRefused: (meta) => ({
+    meta,
+    agent_id: SAMPLE_IDS.agent_id,
+    scope: 'agent_day',
+    kind: 'money',
+    limit: 50_000_000,
+    used: 49_990_000,
+    requested: 30_000,
+    currency: 'USD',
+  }),
+  BudgetSettled: (meta) => ({
+    meta,
+    reservation_id: SAMPLE_IDS.reservation_id,
+    actual_cost_micros: 12_000,
+    released_micros: 18_000,
+    currency: 'USD',
+  }),
+  BudgetThresholdCrossed: (meta) => ({
+    meta,
+    agent_id: SAMPLE_IDS.agent_id,
+    scope: 'tenant_day',
+    kind: 'tool_calls',
+    threshold_percent: 80,
+    used: 800,
+    limit: 1_000,
+    currency: null,
+  }),
+  ModelUsage: (meta) => ({
+    meta,
+    agent_id: SAMPLE_IDS.agent_id,
+    model: 'example/model-large@2026-01',
+    input_tokens: 1_830,
+    output_tokens: 412,
+    cost_micros: 9_200,
+    currency: 'USD',
+  }),
+  ExecutionRequested: (meta, now) => ({
+    meta,
+    agent_id: SAMPLE_IDS.agent_id,
+    tool: SAMPLE_IDS.tool,
+    tool_version: SAMPLE_IDS.tool_version,
+    arguments_json: ARGUMENTS,
+    args_sha256: sha256(ARGUMENTS),
+    idempotency_key: `${SAMPLE_IDS.run_id}:${SAMPLE_IDS.action_id}`,
+    warrant: warrant(now),
+    reservation: reservation(now),
+    deadline: now + 60_000,
+  }),
+  ActionExecuted: (meta) => ({
+    meta,
+    outcome: 'succeeded',
+    tool: SAMPLE_IDS.tool,
+    reservation_id: SAMPLE_IDS.reservation_id,
+    result_json: RESULT,
+    result_sha256: sha256(RESULT),
+    cost_micros: 12_000,
+    currency: 'USD',
+    side_effect_refs: ['refund:re_8842', 'ticket:T-1042'],
+    verified: true,
+    attempts: 1,
+    duration_ms: 184,
+  }),
+  ActionFailed: (meta) => ({
+    meta,
+    outcome: 'unknown',
+    tool: SAMPLE_IDS.tool,
+    reservation_id: SAMPLE_IDS.reservation_id,
+    error_code: 'TOOL_TIMEOUT',
+    message: 'refunds.create did not answer within 10000 ms; the refund may exist',
+    retriable: true,
+    attempts: 3,
+    cost_micros: 0,
+    currency: 'USD',
+  }),
+  ControlChanged: (meta) => ({
+    meta,
+    control_key: `tool_kill_switch:${SAMPLE_IDS.tool}`,
+    kind: 'tool_kill_switch',
+    target: SAMPLE_IDS.tool,
+    enabled: true,
+    value: null,
+    reason: 'payment provider incident INC-311',
+    set_by: 'user-oncall',
+  }),
+  LedgerEntry: (meta) => ({
+    meta,
+    chain_id: SAMPLE_IDS.chain_id,
+    seq: 41,
+    prev_hash: sha256('entry 40'),
+    event_hash: sha256('event 41'),
+    chain_hash: sha256('chain 41'),
+    source_event_id: meta.causation_id ?? meta.event_id,
+    event_type: 'ActionProposed',
+    source_topic: 'writ.actions.v1',
+    source_partition: 3,
+    source_offset: 1_207,
+  }),
+  LedgerCheckpoint: (meta) => ({
+    meta,
+    chain_id: SAMPLE_IDS.chain_id,
+    seq: 41,
+    chain_hash: sha256('chain 41'),
+    key_id: 'ledger-2026-01',
+    signature: SIGNATURE,
+  }),
+};
+
+/**
+ * A valid payload of `type` with fresh metadata (new event_id, occurred_at now). `meta` overrides
+ * the metadata defaults (tenant, run, action, producer...).
+ */
+export function sampleEvent<T extends EventType>(type: T, meta: Partial<NewMetadata> = {}): EventPayloads[T] {
+  const metadata = newMetadata({
+    tenant_id: SAMPLE_IDS.tenant_id,
+    run_id: SAMPLE_IDS.run_id,
+    action_id: SAMPLE_IDS.action_id,
+    causation_id: null,
+    producer: 'sample@0.0.0',
+    trace: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', tracestate: null },
+    ...meta,
+  });
+  const sample = SAMPLES[type] as Sample<T>;
+  return sample(metadata, metadata.occurred_at);
+}
+
+/** One valid payload of every event type, in EVENT_TYPES order. */
+export function sampleEvents(meta: Partial<NewMetadata> = {}): { [T in EventType]: { type: T; payload: EventPayloads[T] } }[EventType][] {
+  return (Object.keys(SAMPLES) as EventType[]).map((type) => ({ type, payload: sampleEvent(type, meta) }) as never);
+}
