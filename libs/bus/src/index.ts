@@ -1,2 +1,45 @@
-export { createKafka, probeBrokers } from './kafka.ts';
-export type { KafkaConnection, BrokerProbe } from './kafka.ts';
+export { createKafka, probeBrokers, clientVersions } from './kafka.ts';
+export type { KafkaConnection, BrokerProbe, RdKafkaProperties } from './kafka.ts';
+
+export { HEADERS, traceHeaders, extractTraceContext, normalizeHeaders } from './headers.ts';
+export { stderrLogger, silentLogger } from './logger.ts';
+export type { BusLogger } from './logger.ts';
+export type { DecodedEvent, EventSerde, OutgoingEvent } from './serde.ts';
+
+export { EventProducer, DEFAULT_LINGER_MS, eventKey } from './producer.ts';
+export type { EventProducerOptions, SentEvent, KafkaRecord } from './producer.ts';
+
+export { EventConsumer } from './consumer.ts';
+export type { EventConsumerOptions, EventContext, EventHandler } from './consumer.ts';
+export { DEFAULT_RETRY, MAX_POLL_INTERVAL_MS, resolveRetryPolicy, backoffDelay, classifyFailure, isKafkaRetriable } from './retry.ts';
+export type { RetryPolicy, Failure } from './retry.ts';
+export { dlqTopicOf } from './dlq.ts';
+
+export { TransactionalProcessor, runTransactional } from './transactional.ts';
+export type { TransactionalProcessorOptions, TransactionalHandler } from './transactional.ts';
+
+export {
+  DEFAULT_TOPOLOGY_PATH,
+  loadTopology,
+  parseTopology,
+  applyTopology,
+  topicDrift,
+  formatTopologyReport,
+} from './topology.ts';
+export type {
+  Topology,
+  TopicSpec,
+  ConsumerGroupSpec,
+  TopologyReport,
+  TopicReport,
+  TopicStatus,
+  TopicDrift,
+  ObservedTopic,
+  ApplyTopologyOptions,
+} from './topology.ts';
+export { describeTopicConfigs } from './describe-configs.ts';
+export type { TopicConfigs, TopicConfigEntry, ConfigSource } from './describe-configs.ts';
+
+export { WritKafkaServer, WritKafkaContext, WRIT_KAFKA_TRANSPORT } from './nest/server.ts';
+export type { WritKafkaServerOptions } from './nest/server.ts';
+export { WritKafkaClient } from './nest/client.ts';

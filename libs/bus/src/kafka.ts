@@ -4,6 +4,14 @@ import { WritError, describeError } from '@writ/errors';
 
 const { Kafka, logLevel } = kafkaJavascript.KafkaJS;
 
+/** librdkafka properties passed beside the `kafkaJS` block (see librdkafka's CONFIGURATION.md). */
+export type RdKafkaProperties = Readonly<Record<string, string | number | boolean>>;
+
+/** Versions of the client library and of the librdkafka it wraps, for reports and benchmarks. */
+export const clientVersions = {
+  librdkafka: kafkaJavascript.librdkafkaVersion,
+} as const;
+
 export interface KafkaConnection {
   readonly brokers: readonly string[];
   readonly clientId: string;

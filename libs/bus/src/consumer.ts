@@ -1,0 +1,378 @@
+import { SpanKind, SpanStatusCode, context as otelContext, trace } from '@opentelemetry/api';
+import type { Context, Span } from '@opentelemetry/api';
+import type { KafkaJS } from '@confluentinc/kafka-javascript';
+import { WritError } from '@writ/errors';
+import { dlqMessage, dlqTopicOf } from './dlq.ts';
+import { extractTraceContext, normalizeHeaders } from './headers.ts';
+import { createKafka } from './kafka.ts';
+import type { RdKafkaProperties } from './kafka.ts';
+import { stderrLogger } from './logger.ts';
+import type { BusLogger } from './logger.ts';
+import { producerConfig } from './producer.ts';
+import { backoffDelay, classifyFailure, resolveRetryPolicy, sleep } from './retry.ts';
+import type { Failure, RetryPolicy } from './retry.ts';
+import type { DecodedEvent, EventSerde } from './serde.ts';
+import { ATTR, busTracer } from './telemetry.ts';
+
+/** Where a consumed event came from, and the handler's means to cooperate with shutdown. */
+export interface EventContext {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+  readonly key: string | null;
+  readonly headers: Readonly<Record<string, string>>;
+  /** Kafka record timestamp, milliseconds since the epoch, as a string. */
+  readonly timestamp: string;
+  /** 1 on the first call, then 2, 3... on retries. */
+  readonly attempt: number;
+  readonly groupId: string;
+  /** The trace context that travelled in the record's headers, with this hop's span on top. */
+  readonly traceContext: Context;
+  /** Aborted when the consumer stops: long handlers may give up (the event is redelivered). */
+  readonly signal: AbortSignal;
+}
+
+export type EventHandler = (event: DecodedEvent, ctx: EventContext) => unknown;
+
+export interface EventConsumerOptions {
+  readonly brokers: readonly string[];
+  readonly groupId: string;
+  readonly topics: readonly string[];
+  readonly handler: EventHandler;
+  readonly serde: EventSerde;
+  readonly clientId?: string;
+  /** Default `<groupId>.dlq`. */
+  readonly dlqTopic?: string;
+  readonly retry?: Partial<RetryPolicy>;
+  /** Where a group without a committed offset starts. Default true (earliest): nothing is skipped. */
+  readonly fromBeginning?: boolean;
+  /** Most messages handed over (and committed) together. Default 32. */
+  readonly maxBatchSize?: number;
+  /** Partitions handled in parallel (order is kept within a partition). Default 1. */
+  readonly partitionsConsumedConcurrently?: number;
+  /** Further librdkafka consumer properties. */
+  readonly rdkafka?: RdKafkaProperties;
+  readonly logger?: BusLogger;
+}
+
+/** The per-message outcome: handled (or parked in the DLQ) and safe to commit, or interrupted by stop(). */
+export type MessageOutcome = 'done' | 'interrupted';
+
+/** One message as the bus hands it around internally. */
+export interface InboundMessage {
+  readonly topic: string;
+  readonly partition: number;
+  readonly message: KafkaJS.KafkaMessage;
+}
+
+export function nextOffset(offset: string): string {
+  return (BigInt(offset) + 1n).toString();
+}
+
+export function consumerConfig(
+  options: {
+    groupId: string;
+    fromBeginning?: boolean;
+    maxBatchSize?: number;
+    rdkafka?: RdKafkaProperties;
+  },
+  extra: RdKafkaProperties = {},
+): KafkaJS.ConsumerConstructorConfig {
+  const maxBatchSize = options.maxBatchSize ?? 32;
+  if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1) {
+    throw new WritError('CONFIG_INVALID', `maxBatchSize must be a whole number >= 1, got ${maxBatchSize}`, {
+      field: 'maxBatchSize',
+      rule: 'a whole number >= 1',
+    });
+  }
+  return {
+    ...(options.rdkafka as KafkaJS.ConsumerConstructorConfig | undefined),
+    ...(extra as KafkaJS.ConsumerConstructorConfig),
+    'js.consumer.max.batch.size': maxBatchSize,
+    kafkaJS: {
+      groupId: options.groupId,
+      fromBeginning: options.fromBeginning ?? true,
+      autoCommit: false,
+      allowAutoTopicCreation: false,
+    },
+  };
+}
+
+/**
+ * The part of a consumer that decides what happens to one message: decode, call the handler
+ * with retries, and send poison or exhausted messages to the DLQ. Shared by the plain consumer
+ * and the transactional processor (which supplies its own way of writing to the DLQ).
+ */
+export class MessagePipeline {
+  readonly #serde: EventSerde;
+  readonly #groupId: string;
+  readonly #dlqTopic: string;
+  readonly #retry: RetryPolicy;
+  readonly #logger: BusLogger;
+  readonly #signal: AbortSignal;
+
+  constructor(options: {
+    serde: EventSerde;
+    groupId: string;
+    dlqTopic: string;
+    retry: RetryPolicy;
+    logger: BusLogger;
+    signal: AbortSignal;
+  }) {
+    this.#serde = options.serde;
+    this.#groupId = options.groupId;
+    this.#dlqTopic = options.dlqTopic;
+    this.#retry = options.retry;
+    this.#logger = options.logger;
+    this.#signal = options.signal;
+  }
+
+  get dlqTopic(): string {
+    return this.#dlqTopic;
+  }
+
+  /**
+   * Runs `handle` for the message until it succeeds; on poison, a non-retriable failure or the
+   * last attempt, hands a DLQ record to `toDlq`. Returns 'interrupted' only when stop() cut a
+   * backoff short, in which case nothing about this message may be committed.
+   */
+  async process(
+    inbound: InboundMessage,
+    handle: (event: DecodedEvent, ctx: EventContext) => unknown,
+    toDlq: (record: KafkaJS.Message, failure: Failure) => Promise<MessageOutcome>,
+  ): Promise<MessageOutcome> {
+    const { topic, partition, message } = inbound;
+    const headers = normalizeHeaders(message.headers);
+    const parent = extractTraceContext(headers);
+    const span = busTracer().startSpan(
+      `process ${topic}`,
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: {
+          [ATTR.messagingSystem]: 'kafka',
+          [ATTR.destinationName]: topic,
+          [ATTR.destinationPartition]: String(partition),
+          [ATTR.operationType]: 'process',
+          [ATTR.operationName]: 'process',
+          [ATTR.consumerGroup]: this.#groupId,
+          [ATTR.offset]: Number(message.offset),
+        },
+      },
+      parent,
+    );
+    try {
+      return await this.#process(inbound, headers, trace.setSpan(parent, span), span, handle, toDlq);
+    } finally {
+      span.end();
+    }
+  }
+
+  async #process(
+    inbound: InboundMessage,
+    headers: Record<string, string>,
+    traceContext: Context,
+    span: Span,
+    handle: (event: DecodedEvent, ctx: EventContext) => unknown,
+    toDlq: (record: KafkaJS.Message, failure: Failure) => Promise<MessageOutcome>,
+  ): Promise<MessageOutcome> {
+    const { topic, partition, message } = inbound;
+    const parkInDlq = (failure: Failure, attempts: number): Promise<MessageOutcome> => {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: failure.reason });
+      span.setAttributes({ [ATTR.dlqTopic]: this.#dlqTopic, [ATTR.dlqCode]: failure.code });
+      this.#logger.warn('event sent to the dead-letter topic', {
+        dlqTopic: this.#dlqTopic,
+        code: failure.code,
+        reason: failure.reason,
+        topic,
+        partition,
+        offset: message.offset,
+        groupId: this.#groupId,
+        attempts,
+      });
+      const record = dlqMessage(
+        { topic, partition, offset: message.offset, groupId: this.#groupId, key: message.key, value: message.value, headers },
+        failure,
+        attempts,
+      );
+      return toDlq(record, failure);
+    };
+
+    let event: DecodedEvent;
+    try {
+      if (message.value === null) {
+        throw new WritError('EVENT_UNDECODABLE', 'record has no value (a tombstone); Writ events always have one');
+      }
+      event = this.#serde.decode(message.value);
+    } catch (error) {
+      // Poison: the same bytes will never decode, whatever the error says about retrying.
+      return parkInDlq({ ...classifyFailure(error), retriable: false }, 0);
+    }
+    span.setAttribute(ATTR.eventType, event.type);
+
+    for (let attempt = 1; ; attempt++) {
+      const ctx: EventContext = {
+        topic,
+        partition,
+        offset: message.offset,
+        key: message.key === null ? null : message.key.toString('utf8'),
+        headers,
+        timestamp: message.timestamp,
+        attempt,
+        groupId: this.#groupId,
+        traceContext,
+        signal: this.#signal,
+      };
+      try {
+        await otelContext.with(traceContext, () => handle(event, ctx));
+        span.setAttribute(ATTR.attempt, attempt);
+        return 'done';
+      } catch (error) {
+        const failure = classifyFailure(error);
+        if (!failure.retriable || attempt >= this.#retry.maxAttempts) {
+          span.setAttribute(ATTR.attempt, attempt);
+          return parkInDlq(failure, attempt);
+        }
+        const delay = backoffDelay(attempt, this.#retry);
+        this.#logger.info('handler failed, retrying', {
+          code: failure.code,
+          reason: failure.reason,
+          topic,
+          partition,
+          offset: message.offset,
+          attempt,
+          delayMs: delay,
+        });
+        if (!(await sleep(delay, this.#signal))) return 'interrupted';
+      }
+    }
+  }
+}
+
+/**
+ * Consumes events of `topics` as consumer group `groupId`, one partition in order, and commits an
+ * offset only once its message was handled or parked in the DLQ: at-least-once, nothing dropped.
+ */
+export class EventConsumer {
+  readonly #options: EventConsumerOptions;
+  readonly #consumer: KafkaJS.Consumer;
+  readonly #dlqProducer: KafkaJS.Producer;
+  readonly #abort = new AbortController();
+  readonly #pipeline: MessagePipeline;
+  readonly #logger: BusLogger;
+  readonly #inFlight = new Set<Promise<void>>();
+  #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
+
+  constructor(options: EventConsumerOptions) {
+    if (options.topics.length === 0) {
+      throw new WritError('CONFIG_INVALID', 'topics must name at least one topic', {
+        field: 'topics',
+        rule: 'a non-empty list of topic names',
+      });
+    }
+    this.#options = options;
+    this.#logger = options.logger ?? stderrLogger;
+    const kafka = createKafka({ brokers: options.brokers, clientId: options.clientId ?? options.groupId });
+    this.#consumer = kafka.consumer(consumerConfig(options));
+    this.#dlqProducer = kafka.producer(producerConfig(0, undefined, {}));
+    this.#pipeline = new MessagePipeline({
+      serde: options.serde,
+      groupId: options.groupId,
+      dlqTopic: options.dlqTopic ?? dlqTopicOf(options.groupId),
+      retry: resolveRetryPolicy(options.retry),
+      logger: this.#logger,
+      signal: this.#abort.signal,
+    });
+  }
+
+  get groupId(): string {
+    return this.#options.groupId;
+  }
+
+  get dlqTopic(): string {
+    return this.#pipeline.dlqTopic;
+  }
+
+  /** Connects, subscribes and starts handling; resolves once consumption has started. */
+  async start(): Promise<void> {
+    if (this.#state !== 'idle') throw new WritError('BUS_STATE', `consumer ${this.groupId} was already started`);
+    this.#state = 'running';
+    await this.#dlqProducer.connect();
+    await this.#consumer.connect();
+    await this.#consumer.subscribe({ topics: [...this.#options.topics] });
+    await this.#consumer.run({
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: this.#options.partitionsConsumedConcurrently ?? 1,
+      eachBatch: (payload) => this.#track(this.#eachBatch(payload)),
+    });
+  }
+
+  /** The partitions currently assigned to this member. */
+  assignment(): KafkaJS.TopicPartition[] {
+    return this.#state === 'running' ? this.#consumer.assignment() : [];
+  }
+
+  /**
+   * Stops taking new messages, lets the batch in hand finish (a handler in backoff gives up and
+   * its message is redelivered later), commits what was handled, and disconnects.
+   */
+  async stop(): Promise<void> {
+    if (this.#state !== 'running') return;
+    this.#state = 'stopping';
+    this.#abort.abort();
+    await Promise.allSettled([...this.#inFlight]);
+    await this.#consumer.disconnect().catch((error: unknown) => {
+      this.#logger.warn('consumer disconnect failed', { error: String(error), groupId: this.groupId });
+    });
+    await this.#dlqProducer.disconnect().catch(() => undefined);
+    this.#state = 'stopped';
+  }
+
+  #track(work: Promise<void>): Promise<void> {
+    this.#inFlight.add(work);
+    return work.finally(() => this.#inFlight.delete(work));
+  }
+
+  async #eachBatch({ batch, resolveOffset, isStale }: KafkaJS.EachBatchPayload): Promise<void> {
+    let lastDone: string | undefined;
+    for (const message of batch.messages) {
+      if (this.#abort.signal.aborted || isStale()) break;
+      const outcome = await this.#pipeline.process(
+        { topic: batch.topic, partition: batch.partition, message },
+        this.#options.handler,
+        (record) => this.#sendToDlq(record),
+      );
+      if (outcome === 'interrupted') break;
+      resolveOffset(message.offset);
+      lastDone = message.offset;
+    }
+    if (lastDone === undefined || isStale()) return;
+    try {
+      await this.#consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: nextOffset(lastDone) }]);
+    } catch (error) {
+      // The messages were handled; they come again after a restart or rebalance (at-least-once).
+      this.#logger.warn('offset commit failed; handled messages may be redelivered', {
+        error: String(error),
+        topic: batch.topic,
+        partition: batch.partition,
+        offset: lastDone,
+      });
+    }
+  }
+
+  /** Retries until the DLQ has the record: a message is never committed without landing somewhere. */
+  async #sendToDlq(record: KafkaJS.Message): Promise<MessageOutcome> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#dlqProducer.send({ topic: this.dlqTopic, messages: [record] });
+        return 'done';
+      } catch (error) {
+        this.#logger.error('cannot write to the dead-letter topic, retrying', {
+          dlqTopic: this.dlqTopic,
+          error: String(error),
+          attempt,
+        });
+        if (!(await sleep(Math.min(30_000, 200 * 2 ** Math.min(attempt, 8)), this.#abort.signal))) return 'interrupted';
+      }
+    }
+  }
+}

@@ -1,0 +1,25 @@
+import { trace } from '@opentelemetry/api';
+import type { Tracer } from '@opentelemetry/api';
+
+/**
+ * Span attribute names this package sets. The messaging ones are OpenTelemetry semantic
+ * conventions still marked "development", hence copied here rather than imported.
+ */
+export const ATTR = {
+  messagingSystem: 'messaging.system',
+  destinationName: 'messaging.destination.name',
+  destinationPartition: 'messaging.destination.partition.id',
+  operationType: 'messaging.operation.type',
+  operationName: 'messaging.operation.name',
+  consumerGroup: 'messaging.consumer.group.name',
+  messageKey: 'messaging.kafka.message.key',
+  offset: 'messaging.kafka.offset',
+  eventType: 'writ.event.type',
+  attempt: 'writ.bus.attempt',
+  dlqTopic: 'writ.bus.dlq.topic',
+  dlqCode: 'writ.bus.dlq.code',
+} as const;
+
+export function busTracer(): Tracer {
+  return trace.getTracer('@writ/bus');
+}

@@ -1,0 +1,3 @@
+export { createTestTopics, readTopicToEnd, committedOffsets } from './kafka-helpers.ts';
+export type { TestTopic, ReadRecord } from './kafka-helpers.ts';
+export { jsonSerde } from './json-serde.ts';

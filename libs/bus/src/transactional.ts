@@ -1,0 +1,237 @@
+import { context as otelContext } from '@opentelemetry/api';
+import type { Context } from '@opentelemetry/api';
+import type { KafkaJS } from '@confluentinc/kafka-javascript';
+import { WritError, describeError } from '@writ/errors';
+import { MessagePipeline, consumerConfig, nextOffset } from './consumer.ts';
+import type { EventConsumerOptions, EventContext } from './consumer.ts';
+import { dlqTopicOf } from './dlq.ts';
+import { createKafka } from './kafka.ts';
+import { stderrLogger } from './logger.ts';
+import type { BusLogger } from './logger.ts';
+import { DEFAULT_LINGER_MS, producerConfig, sendTraced, toRecord } from './producer.ts';
+import type { EncodedEvent } from './producer.ts';
+import { backoffDelay, resolveRetryPolicy, sleep } from './retry.ts';
+import type { RetryPolicy } from './retry.ts';
+import type { DecodedEvent, OutgoingEvent } from './serde.ts';
+
+/** Turns one input event into the events to produce with it, atomically. */
+export type TransactionalHandler = (
+  event: DecodedEvent,
+  ctx: EventContext,
+) => readonly OutgoingEvent[] | void | Promise<readonly OutgoingEvent[] | void>;
+
+export interface TransactionalProcessorOptions extends Omit<EventConsumerOptions, 'handler'> {
+  readonly handler: TransactionalHandler;
+  /**
+   * Stable across restarts of the same instance (e.g. `writ.budget-0`): a restarted instance
+   * with the same id fences its zombie predecessor. Two live instances must not share it.
+   */
+  readonly transactionalId: string;
+  readonly lingerMs?: number;
+  /** How long the coordinator waits before aborting a transaction this producer left open. */
+  readonly transactionTimeoutMs?: number;
+  /**
+   * Called after a transaction was aborted (its input will be redelivered): a handler that keeps
+   * in-memory state derived from uncommitted input must drop or reload it here.
+   */
+  readonly onAbort?: (error: unknown) => void | Promise<void>;
+  /**
+   * Called when the producer hit a fatal error (typically: fenced by another instance using the
+   * same transactionalId). The processor has stopped; the default logs the error.
+   */
+  readonly onFatal?: (error: unknown) => void;
+}
+
+interface PendingOutput {
+  readonly record: EncodedEvent;
+  readonly parent: Context;
+}
+
+function isFatal(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { fatal?: unknown }).fatal === true;
+}
+
+/**
+ * Consume-transform-produce, exactly once: for each batch of one partition, the handler's output
+ * events, any DLQ records and the input offsets are committed in one Kafka transaction. The
+ * consumer reads read_committed with auto-commit off; if anything fails the transaction aborts and
+ * the batch is consumed again from the last committed offset. Downstream read_committed
+ * consumers never see output of an aborted attempt, so nothing is counted twice.
+ */
+export class TransactionalProcessor {
+  readonly #options: TransactionalProcessorOptions;
+  readonly #kafka: KafkaJS.Kafka;
+  readonly #consumer: KafkaJS.Consumer;
+  #producer: KafkaJS.Producer;
+  readonly #abort = new AbortController();
+  readonly #pipeline: MessagePipeline;
+  readonly #retry: RetryPolicy;
+  readonly #logger: BusLogger;
+  readonly #inFlight = new Set<Promise<void>>();
+  #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
+  #consecutiveAborts = 0;
+
+  constructor(options: TransactionalProcessorOptions) {
+    if (options.topics.length === 0) {
+      throw new WritError('CONFIG_INVALID', 'topics must name at least one topic', {
+        field: 'topics',
+        rule: 'a non-empty list of topic names',
+      });
+    }
+    if (options.transactionalId.trim() === '') {
+      throw new WritError('CONFIG_INVALID', 'transactionalId must not be empty', {
+        field: 'transactionalId',
+        rule: 'a stable, non-empty id per instance',
+      });
+    }
+    this.#options = options;
+    this.#logger = options.logger ?? stderrLogger;
+    this.#retry = resolveRetryPolicy(options.retry);
+    this.#kafka = createKafka({ brokers: options.brokers, clientId: options.clientId ?? options.groupId });
+    this.#consumer = this.#kafka.consumer(consumerConfig(options, { 'isolation.level': 'read_committed' }));
+    this.#producer = this.#newProducer();
+    this.#pipeline = new MessagePipeline({
+      serde: options.serde,
+      groupId: options.groupId,
+      dlqTopic: options.dlqTopic ?? dlqTopicOf(options.groupId),
+      retry: this.#retry,
+      logger: this.#logger,
+      signal: this.#abort.signal,
+    });
+  }
+
+  get groupId(): string {
+    return this.#options.groupId;
+  }
+
+  get dlqTopic(): string {
+    return this.#pipeline.dlqTopic;
+  }
+
+  /** Connects (initialising transactions, which fences older instances) and starts consuming. */
+  async start(): Promise<void> {
+    if (this.#state !== 'idle') throw new WritError('BUS_STATE', `processor ${this.groupId} was already started`);
+    this.#state = 'running';
+    await this.#producer.connect();
+    await this.#consumer.connect();
+    await this.#consumer.subscribe({ topics: [...this.#options.topics] });
+    await this.#consumer.run({
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: (payload) => this.#track(this.#eachBatch(payload)),
+    });
+  }
+
+  /** Lets the batch in hand finish its transaction (or abort), then disconnects. */
+  async stop(): Promise<void> {
+    if (this.#state !== 'running') return;
+    this.#state = 'stopping';
+    this.#abort.abort();
+    await Promise.allSettled([...this.#inFlight]);
+    await this.#consumer.disconnect().catch(() => undefined);
+    await this.#producer.disconnect().catch(() => undefined);
+    this.#state = 'stopped';
+  }
+
+  #newProducer(): KafkaJS.Producer {
+    return this.#kafka.producer(
+      producerConfig(this.#options.lingerMs ?? DEFAULT_LINGER_MS, this.#options.rdkafka, {
+        transactionalId: this.#options.transactionalId,
+        ...(this.#options.transactionTimeoutMs === undefined
+          ? {}
+          : { transactionTimeout: this.#options.transactionTimeoutMs }),
+      }),
+    );
+  }
+
+  #track(work: Promise<void>): Promise<void> {
+    this.#inFlight.add(work);
+    return work.finally(() => this.#inFlight.delete(work));
+  }
+
+  async #eachBatch({ batch, resolveOffset, isStale }: KafkaJS.EachBatchPayload): Promise<void> {
+    const outputs: PendingOutput[] = [];
+    const dlqRecords: KafkaJS.Message[] = [];
+    let lastDone: string | undefined;
+    for (const message of batch.messages) {
+      if (this.#abort.signal.aborted || isStale()) break;
+      let produced: PendingOutput[] = [];
+      const outcome = await this.#pipeline.process(
+        { topic: batch.topic, partition: batch.partition, message },
+        async (event, ctx) => {
+          const events = (await this.#options.handler(event, ctx)) ?? [];
+          const parent = otelContext.active();
+          // Encoding happens here so that an invalid output counts as this input's failure.
+          produced = events.map((output) => ({ record: toRecord(this.#options.serde, output), parent }));
+        },
+        (record) => {
+          dlqRecords.push(record);
+          return Promise.resolve('done');
+        },
+      );
+      if (outcome === 'interrupted') break;
+      outputs.push(...produced);
+      lastDone = message.offset;
+    }
+    // Nothing resolved means the client seeks back to the batch's first message: it comes again.
+    if (lastDone === undefined || isStale()) return;
+
+    try {
+      await this.#producer.transaction();
+      const sends: Promise<unknown>[] = outputs.map(({ record, parent }) => sendTraced(this.#producer, [record], parent));
+      if (dlqRecords.length > 0) sends.push(this.#producer.send({ topic: this.dlqTopic, messages: dlqRecords }));
+      await Promise.all(sends);
+      await this.#producer.sendOffsets({
+        consumer: this.#consumer,
+        topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: nextOffset(lastDone) }] }],
+      });
+      await this.#producer.commit();
+      this.#consecutiveAborts = 0;
+      resolveOffset(lastDone);
+    } catch (error) {
+      await this.#recover(error);
+    }
+  }
+
+  /** After a failed transaction: abort it (or replace the producer), tell the owner, back off. */
+  async #recover(error: unknown): Promise<void> {
+    this.#consecutiveAborts += 1;
+    if (isFatal(error)) {
+      this.#logger.error('transactional producer failed fatally; stopping', {
+        error: describeError(error),
+        transactionalId: this.#options.transactionalId,
+      });
+      (this.#options.onFatal ?? (() => undefined))(error);
+      void this.stop();
+      return;
+    }
+    this.#logger.warn('transaction aborted; the batch will be consumed again', {
+      error: describeError(error),
+      transactionalId: this.#options.transactionalId,
+      consecutiveAborts: this.#consecutiveAborts,
+    });
+    try {
+      if (this.#producer.isActive()) await this.#producer.abort();
+    } catch (abortError) {
+      this.#logger.warn('abort failed; replacing the transactional producer', { error: describeError(abortError) });
+      await this.#producer.disconnect().catch(() => undefined);
+      this.#producer = this.#newProducer();
+      try {
+        await this.#producer.connect();
+      } catch (connectError) {
+        (this.#options.onFatal ?? (() => undefined))(connectError);
+        void this.stop();
+        return;
+      }
+    }
+    await this.#options.onAbort?.(error);
+    await sleep(backoffDelay(Math.min(this.#consecutiveAborts, 10), this.#retry), this.#abort.signal);
+  }
+}
+
+/** Builds and starts a TransactionalProcessor. */
+export async function runTransactional(options: TransactionalProcessorOptions): Promise<TransactionalProcessor> {
+  const processor = new TransactionalProcessor(options);
+  await processor.start();
+  return processor;
+}
