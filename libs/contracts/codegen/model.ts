@@ -70,10 +70,45 @@ function withoutNamespace(schema: JsonObject): JsonObject {
   return copy;
 }
 
+/** The schema tree as read from disk, before any check. */
+export interface RawSchemaTree {
+  /** Parsed topics.json. */
+  readonly topics: Json;
+  /** Parsed _shared/Metadata.avsc, when present. */
+  readonly metadata: Json | undefined;
+  /** Parsed released.json, when present. */
+  readonly released: Json | undefined;
+  /** Every file inside an event folder, by path relative to the schema root ("RunEnded/v1.avsc"). */
+  readonly files: ReadonlyMap<string, string>;
+}
+
+export const RELEASED_FILE = 'released.json';
+
+export function readSchemaTree(root: string): RawSchemaTree {
+  const optional = (path: string): Json | undefined => (existsSync(path) ? readJson(path) : undefined);
+  const files = new Map<string, string>();
+  for (const entry of readdirSync(root).sort()) {
+    if (entry.startsWith('_') || !statSync(join(root, entry)).isDirectory()) continue;
+    for (const file of readdirSync(join(root, entry)).sort()) {
+      files.set(`${entry}/${file}`, readFileSync(join(root, entry, file), 'utf8'));
+    }
+  }
+  return {
+    topics: readJson(join(root, 'topics.json')),
+    metadata: optional(join(root, '_shared', 'Metadata.avsc')),
+    released: optional(join(root, RELEASED_FILE)),
+    files,
+  };
+}
+
 export function loadSchemaTree(root: string): SchemaTree {
+  return checkSchemaTree(readSchemaTree(root));
+}
+
+/** Checks a schema tree and returns it in generation order; throws SchemaTreeError listing every problem. */
+export function checkSchemaTree(raw: RawSchemaTree): SchemaTree {
   const problems: string[] = [];
-  const topicsFile = join(root, 'topics.json');
-  const topicsJson = readJson(topicsFile);
+  const topicsJson = raw.topics;
   if (!isJsonObject(topicsJson)) throw new SchemaTreeError(['topics.json must map topic names to arrays of event names']);
   const topicOfEvent = new Map<string, string>();
   for (const [topic, names] of Object.entries(topicsJson)) {
@@ -89,69 +124,65 @@ export function loadSchemaTree(root: string): SchemaTree {
     }
   }
 
-  const metadataFile = join(root, '_shared', 'Metadata.avsc');
-  const metadata = existsSync(metadataFile) ? readJson(metadataFile) : null;
-  if (!isJsonObject(metadata)) problems.push('_shared/Metadata.avsc is missing or not a record');
+  const metadata = raw.metadata;
+  if (!isJsonObject(metadata ?? null)) problems.push('_shared/Metadata.avsc is missing or not a record');
 
-  const directories = readdirSync(root)
-    .filter((entry) => !entry.startsWith('_') && statSync(join(root, entry)).isDirectory())
-    .sort();
-  const loaded = new Map<string, LoadedEvent>();
+  const byEvent = new Map<string, LoadedVersion[]>();
   const fingerprints = new Map<string, string>();
-  for (const name of directories) {
+  for (const [path, text] of raw.files) {
+    const [name = '', file = ''] = path.split('/');
     if (!EVENT_NAME.test(name)) {
       problems.push(`${name}/: event folders are named in PascalCase`);
       continue;
     }
+    const match = VERSION_FILE.exec(file);
+    if (!match) {
+      problems.push(`${path}: only v<N>.avsc files belong in an event folder`);
+      continue;
+    }
+    let schema: Json;
+    try {
+      schema = JSON.parse(text) as Json;
+    } catch (error) {
+      problems.push(`${path}: not JSON (${(error as Error).message})`);
+      continue;
+    }
+    const problem = checkEventSchema(name, schema);
+    if (problem !== undefined || !isJsonObject(schema)) {
+      problems.push(`${path}: ${problem ?? 'not a record'}`);
+      continue;
+    }
+    const fingerprint = fingerprintOf(schema);
+    const clash = fingerprints.get(fingerprint);
+    if (clash !== undefined) problems.push(`${path}: same canonical form (fingerprint ${fingerprint}) as ${clash}`);
+    fingerprints.set(fingerprint, path);
+    const versions = byEvent.get(name) ?? [];
+    versions.push({ version: Number(match[1]), file: path, schema, fingerprint });
+    byEvent.set(name, versions);
+  }
+
+  const loaded = new Map<string, LoadedEvent>();
+  for (const [name, versions] of byEvent) {
     const topic = topicOfEvent.get(name);
     if (topic === undefined) problems.push(`${name}: not listed in topics.json`);
-    const files = readdirSync(join(root, name));
-    const versions: LoadedVersion[] = [];
-    for (const file of files) {
-      const match = VERSION_FILE.exec(file);
-      if (!match) {
-        problems.push(`${name}/${file}: only v<N>.avsc files belong in an event folder`);
-        continue;
-      }
-      const relative = `${name}/${file}`;
-      let schema: Json;
-      try {
-        schema = readJson(join(root, name, file));
-      } catch (error) {
-        problems.push(`${relative}: not JSON (${(error as Error).message})`);
-        continue;
-      }
-      const problem = checkEventSchema(name, schema);
-      if (problem !== undefined || !isJsonObject(schema)) {
-        problems.push(`${relative}: ${problem ?? 'not a record'}`);
-        continue;
-      }
-      const fingerprint = fingerprintOf(schema);
-      const clash = fingerprints.get(fingerprint);
-      if (clash !== undefined) problems.push(`${relative}: same canonical form (fingerprint ${fingerprint}) as ${clash}`);
-      fingerprints.set(fingerprint, relative);
-      versions.push({ version: Number(match[1]), file: relative, schema, fingerprint });
-    }
     versions.sort((a, b) => a.version - b.version);
     versions.forEach((entry, index) => {
       if (entry.version !== index + 1) problems.push(`${entry.file}: versions must run 1..N without gaps`);
     });
     const current = versions.at(-1);
-    if (current === undefined) {
-      problems.push(`${name}: no v1.avsc`);
-      continue;
-    }
-    if (isJsonObject(metadata)) {
+    if (current === undefined) continue;
+    if (isJsonObject(metadata ?? null)) {
       const fields = current.schema['fields'] as readonly JsonObject[];
-      if (!jsonEqual(fields[0]?.['type'], withoutNamespace(metadata))) {
+      if (!jsonEqual(fields[0]?.['type'], withoutNamespace(metadata as JsonObject))) {
         problems.push(`${current.file}: field "meta" must embed _shared/Metadata.avsc exactly (without its namespace)`);
       }
     }
     loaded.set(name, { name, topic: topic ?? '', versions });
   }
   for (const name of topicOfEvent.keys()) {
-    if (!loaded.has(name) && !directories.includes(name)) problems.push(`topics.json: ${name} has no schema folder`);
+    if (!loaded.has(name)) problems.push(`topics.json: ${name} has no schema (expected ${name}/v1.avsc)`);
   }
+  problems.push(...releasedProblems(raw.released, loaded));
   if (problems.length > 0) throw new SchemaTreeError(problems);
 
   const events: LoadedEvent[] = [];
@@ -162,6 +193,47 @@ export function loadSchemaTree(root: string): SchemaTree {
     }
   }
   return { events, topics: Object.keys(topicsJson) };
+}
+
+/**
+ * released.json records the fingerprint of every released version. A released version is
+ * immutable: its file may change only in ways that keep the canonical form (docs, rules), and it
+ * may not disappear, because data written with it lives on in Kafka and the ledger.
+ */
+function releasedProblems(released: Json | undefined, loaded: ReadonlyMap<string, LoadedEvent>): string[] {
+  if (released === undefined) return [];
+  if (!isJsonObject(released)) return [`${RELEASED_FILE} must map event names to {version: fingerprint}`];
+  const problems: string[] = [];
+  for (const [name, versions] of Object.entries(released)) {
+    if (!isJsonObject(versions)) {
+      problems.push(`${RELEASED_FILE}: ${name} must map versions to fingerprints`);
+      continue;
+    }
+    for (const [version, fingerprint] of Object.entries(versions)) {
+      const file = `${name}/v${version}.avsc`;
+      const found = loaded.get(name)?.versions.find((entry) => String(entry.version) === version);
+      if (found === undefined) {
+        problems.push(`${file} was released (fingerprint ${String(fingerprint)}) and must be kept: data written with it still exists`);
+      } else if (found.fingerprint !== fingerprint) {
+        const next = (loaded.get(name)?.versions.length ?? 0) + 1;
+        problems.push(
+          `${file} was released with fingerprint ${String(fingerprint)} but now has ${found.fingerprint}: released schemas are immutable, ` +
+            `add v${String(next)}.avsc instead ` +
+            `(if v${version} was never merged, delete its line from ${RELEASED_FILE} and generate again)`,
+        );
+      }
+    }
+  }
+  return problems;
+}
+
+/** The content released.json must have: every version of every event, with its fingerprint. */
+export function renderReleased(tree: SchemaTree): string {
+  const out: Record<string, Record<string, string>> = {};
+  for (const event of [...tree.events].sort((a, b) => a.name.localeCompare(b.name))) {
+    out[event.name] = Object.fromEntries(event.versions.map((entry) => [String(entry.version), entry.fingerprint]));
+  }
+  return `${JSON.stringify(out, null, 2)}\n`;
 }
 
 /** Reasons a file cannot be a Writ event schema, or undefined when it can. */

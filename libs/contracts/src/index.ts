@@ -47,16 +47,10 @@ export type {
 } from './events.generated.ts';
 export { CATALOGUE } from './catalogue.generated.ts';
 export type { CatalogueEntry } from './catalogue.ts';
-export {
-  HEADER_LENGTH,
-  MAGIC,
-  currentSchemaOf,
-  decodeEvent,
-  encodeEvent,
-  isEventType,
-  topicOf,
-} from './codec.ts';
+export { currentSchemaOf, decodeEvent, encodeEvent, isEventType, topicOf } from './codec.ts';
 export type { DecodedEvent } from './codec.ts';
+export { HEADER_LENGTH, MAGIC, createSingleObjectCodec } from './single-object.ts';
+export type { Decoded, SingleObjectCodec } from './single-object.ts';
 export { partitionKeyOf } from './keys.ts';
 export { newMetadata, uuidv7 } from './metadata.ts';
 export type { NewMetadata } from './metadata.ts';

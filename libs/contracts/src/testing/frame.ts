@@ -1,5 +1,5 @@
 import { parseSchema } from '../compat.ts';
-import { HEADER_LENGTH, MAGIC } from '../codec.ts';
+import { HEADER_LENGTH, MAGIC } from '../single-object.ts';
 import { crc64Avro, parsingCanonicalForm } from '../fingerprint.ts';
 import type { AvroSchemaJson } from '../schema-json.ts';
 
