@@ -8,6 +8,11 @@ const shared = {
   plugins: [swc.vite({ jsc: { target: 'es2024', transform: { legacyDecorator: true, decoratorMetadata: true } } })],
   resolve: { conditions: ['writ-source', 'node', 'import', 'default'] },
   ssr: { resolve: { conditions: ['writ-source', 'node', 'import', 'default'], externalConditions: ['writ-source'] } },
+  // globalSetup files (test/setup/stack.global.ts) run in vitest's own `__vitest__` environment,
+  // which ignores the settings above: without this they would load libs' dist/ (stale or missing).
+  environments: {
+    __vitest__: { resolve: { conditions: ['writ-source', 'node', 'import', 'default'], externalConditions: ['writ-source'] } },
+  },
 };
 
 export default defineConfig({
