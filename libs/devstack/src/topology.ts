@@ -1,0 +1,17 @@
+import { applyTopology } from '@writ/bus';
+import type { TopologyReport } from '@writ/bus';
+
+export interface TopologyOutcome {
+  readonly report: TopologyReport;
+  /** One line: counts of created, unchanged and drifted topics. */
+  readonly summary: string;
+}
+
+/** Applies deploy/kafka/topology.json (the bus library's applyTopology) and sums it up. */
+export async function provisionTopology(brokers: readonly string[]): Promise<TopologyOutcome> {
+  const report = await applyTopology(brokers);
+  const drifted = report.drifted.length === 0 ? '' : ` (drifted: ${report.drifted.join(', ')})`;
+  const note = report.configsChecked ? '' : `; ${report.configsNote ?? 'configs not compared'}`;
+  const summary = `${report.topics.length} topics: ${report.created.length} created, ${report.unchanged.length} unchanged, ${report.drifted.length} drifted${drifted}${note}`;
+  return { report, summary };
+}
