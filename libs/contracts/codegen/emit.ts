@@ -185,6 +185,14 @@ export function renderEvents(tree: SchemaTree): string {
   for (const name of eventNames) out.push(`  readonly ${name}: ${name};\n`);
   out.push('}\n');
   const ordered = [...definitions.values()].sort((a, b) => a.tsName.localeCompare(b.tsName));
+  out.push('\n/** The symbols of every enum, in schema order (for validation, UIs and ClickHouse Enum columns). */\n');
+  out.push('export const ENUM_SYMBOLS = {\n');
+  for (const definition of ordered) {
+    if (definition.schema['type'] !== 'enum') continue;
+    const symbols = (definition.schema['symbols'] as readonly string[]).map(quote).join(', ');
+    out.push(`  ${definition.tsName}: [${symbols}],\n`);
+  }
+  out.push('} as const;\n');
   for (const definition of ordered) out.push(`\n${renderDefinition(definition, definitions)}`);
   return out.join('');
 }

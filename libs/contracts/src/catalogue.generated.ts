@@ -50,7 +50,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
                 "name": "run_id",
                 "type": "string",
                 "writ.rule": "non-empty",
-                "doc": "Run the event belongs to; also the Kafka message key, so one run keeps its order. Events outside any run name the operation that caused them (see schemas/README.md)."
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
               },
               {
                 "name": "action_id",
@@ -233,7 +233,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
                 "name": "run_id",
                 "type": "string",
                 "writ.rule": "non-empty",
-                "doc": "Run the event belongs to; also the Kafka message key, so one run keeps its order. Events outside any run name the operation that caused them (see schemas/README.md)."
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
               },
               {
                 "name": "action_id",
@@ -363,7 +363,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
                 "name": "run_id",
                 "type": "string",
                 "writ.rule": "non-empty",
-                "doc": "Run the event belongs to; also the Kafka message key, so one run keeps its order. Events outside any run name the operation that caused them (see schemas/README.md)."
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
               },
               {
                 "name": "action_id",
@@ -517,7 +517,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
                 "name": "run_id",
                 "type": "string",
                 "writ.rule": "non-empty",
-                "doc": "Run the event belongs to; also the Kafka message key, so one run keeps its order. Events outside any run name the operation that caused them (see schemas/README.md)."
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
               },
               {
                 "name": "action_id",
@@ -691,7 +691,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
                 "name": "run_id",
                 "type": "string",
                 "writ.rule": "non-empty",
-                "doc": "Run the event belongs to; also the Kafka message key, so one run keeps its order. Events outside any run name the operation that caused them (see schemas/README.md)."
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
               },
               {
                 "name": "action_id",
@@ -821,7 +821,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
                 "name": "run_id",
                 "type": "string",
                 "writ.rule": "non-empty",
-                "doc": "Run the event belongs to; also the Kafka message key, so one run keeps its order. Events outside any run name the operation that caused them (see schemas/README.md)."
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
               },
               {
                 "name": "action_id",
@@ -974,7 +974,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
                 "name": "run_id",
                 "type": "string",
                 "writ.rule": "non-empty",
-                "doc": "Run the event belongs to; also the Kafka message key, so one run keeps its order. Events outside any run name the operation that caused them (see schemas/README.md)."
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
               },
               {
                 "name": "action_id",
@@ -1187,7 +1187,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
                 "name": "run_id",
                 "type": "string",
                 "writ.rule": "non-empty",
-                "doc": "Run the event belongs to; also the Kafka message key, so one run keeps its order. Events outside any run name the operation that caused them (see schemas/README.md)."
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
               },
               {
                 "name": "action_id",
@@ -1331,7 +1331,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
                 "name": "run_id",
                 "type": "string",
                 "writ.rule": "non-empty",
-                "doc": "Run the event belongs to; also the Kafka message key, so one run keeps its order. Events outside any run name the operation that caused them (see schemas/README.md)."
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
               },
               {
                 "name": "action_id",
@@ -1470,7 +1470,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
                 "name": "run_id",
                 "type": "string",
                 "writ.rule": "non-empty",
-                "doc": "Run the event belongs to; also the Kafka message key, so one run keeps its order. Events outside any run name the operation that caused them (see schemas/README.md)."
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
               },
               {
                 "name": "action_id",
@@ -1610,7 +1610,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
                 "name": "run_id",
                 "type": "string",
                 "writ.rule": "non-empty",
-                "doc": "Run the event belongs to; also the Kafka message key, so one run keeps its order. Events outside any run name the operation that caused them (see schemas/README.md)."
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
               },
               {
                 "name": "action_id",
@@ -1759,7 +1759,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
                 "name": "run_id",
                 "type": "string",
                 "writ.rule": "non-empty",
-                "doc": "Run the event belongs to; also the Kafka message key, so one run keeps its order. Events outside any run name the operation that caused them (see schemas/README.md)."
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
               },
               {
                 "name": "action_id",
@@ -1930,7 +1930,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
                 "name": "run_id",
                 "type": "string",
                 "writ.rule": "non-empty",
-                "doc": "Run the event belongs to; also the Kafka message key, so one run keeps its order. Events outside any run name the operation that caused them (see schemas/README.md)."
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
               },
               {
                 "name": "action_id",
@@ -2064,7 +2064,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
                 "name": "run_id",
                 "type": "string",
                 "writ.rule": "non-empty",
-                "doc": "Run the event belongs to; also the Kafka message key, so one run keeps its order. Events outside any run name the operation that caused them (see schemas/README.md)."
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
               },
               {
                 "name": "action_id",
@@ -2235,7 +2235,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
                 "name": "run_id",
                 "type": "string",
                 "writ.rule": "non-empty",
-                "doc": "Run the event belongs to; also the Kafka message key, so one run keeps its order. Events outside any run name the operation that caused them (see schemas/README.md)."
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
               },
               {
                 "name": "action_id",
@@ -2381,7 +2381,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
                 "name": "run_id",
                 "type": "string",
                 "writ.rule": "non-empty",
-                "doc": "Run the event belongs to; also the Kafka message key, so one run keeps its order. Events outside any run name the operation that caused them (see schemas/README.md)."
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
               },
               {
                 "name": "action_id",
@@ -2647,7 +2647,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
                 "name": "run_id",
                 "type": "string",
                 "writ.rule": "non-empty",
-                "doc": "Run the event belongs to; also the Kafka message key, so one run keeps its order. Events outside any run name the operation that caused them (see schemas/README.md)."
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
               },
               {
                 "name": "action_id",
@@ -2833,7 +2833,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
                 "name": "run_id",
                 "type": "string",
                 "writ.rule": "non-empty",
-                "doc": "Run the event belongs to; also the Kafka message key, so one run keeps its order. Events outside any run name the operation that caused them (see schemas/README.md)."
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
               },
               {
                 "name": "action_id",
@@ -3002,7 +3002,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
                 "name": "run_id",
                 "type": "string",
                 "writ.rule": "non-empty",
-                "doc": "Run the event belongs to; also the Kafka message key, so one run keeps its order. Events outside any run name the operation that caused them (see schemas/README.md)."
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
               },
               {
                 "name": "action_id",
@@ -3164,7 +3164,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
                 "name": "run_id",
                 "type": "string",
                 "writ.rule": "non-empty",
-                "doc": "Run the event belongs to; also the Kafka message key, so one run keeps its order. Events outside any run name the operation that caused them (see schemas/README.md)."
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
               },
               {
                 "name": "action_id",
@@ -3334,7 +3334,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
                 "name": "run_id",
                 "type": "string",
                 "writ.rule": "non-empty",
-                "doc": "Run the event belongs to; also the Kafka message key, so one run keeps its order. Events outside any run name the operation that caused them (see schemas/README.md)."
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
               },
               {
                 "name": "action_id",

@@ -3,8 +3,8 @@ import { isWritError } from '@writ/errors';
 import type { WritError } from '@writ/errors';
 import { CATALOGUE } from './catalogue.generated.ts';
 import { currentSchemaOf, decodeEvent, encodeEvent, isEventType, topicOf } from './codec.ts';
-import { CURRENT_VERSIONS, EVENT_TYPES, TOPICS } from './events.generated.ts';
-import type { EventPayloads, EventType } from './events.generated.ts';
+import { CURRENT_VERSIONS, ENUM_SYMBOLS, EVENT_TYPES, TOPICS } from './events.generated.ts';
+import type { ActionStatus, EventPayloads, EventType } from './events.generated.ts';
 import { fingerprintOf } from './fingerprint.ts';
 import { partitionKeyOf } from './keys.ts';
 import { encodeWithSchema, sampleEvent, sampleEvents } from './testing/index.ts';
@@ -204,6 +204,12 @@ describe('topics and keys', () => {
     expect(partitionKeyOf('ActionProposed', sampleEvent('ActionProposed', { run_id: 'run-9' }))).toBe('run-9');
     expect(partitionKeyOf('ControlChanged', sampleEvent('ControlChanged'))).toBe('tool_kill_switch:refunds.create');
     expect(partitionKeyOf('LedgerEntry', sampleEvent('LedgerEntry'))).toBe('chain-0');
+  });
+
+  it('lists enum symbols as the schemas declare them', () => {
+    const statuses: readonly ActionStatus[] = ENUM_SYMBOLS.ActionStatus;
+    const schema = currentSchemaOf('ActionCompleted').schema as { fields: { name: string; type: { symbols?: string[] } }[] };
+    expect(statuses).toEqual(schema.fields.find((field) => field.name === 'status')?.type.symbols);
   });
 
   it('recognises event types', () => {

@@ -116,6 +116,19 @@ export interface EventPayloads {
   readonly LedgerCheckpoint: LedgerCheckpoint;
 }
 
+/** The symbols of every enum, in schema order (for validation, UIs and ClickHouse Enum columns). */
+export const ENUM_SYMBOLS = {
+  ActionStatus: ['completed', 'failed', 'denied', 'rejected', 'refused', 'expired'],
+  ApprovalVerdict: ['approve', 'deny'],
+  BudgetKind: ['money', 'tool_calls'],
+  BudgetScope: ['run', 'agent_day', 'tenant_day'],
+  ControlKind: ['tool_kill_switch', 'agent_kill_switch', 'safe_mode', 'config'],
+  FailedOutcome: ['failed', 'unknown'],
+  PolicyDecision: ['allow', 'deny', 'approval_required'],
+  RunStatus: ['completed', 'failed', 'killed', 'expired'],
+  SucceededOutcome: ['succeeded'],
+} as const;
+
 /** The planner admitted a proposal (run limits, loop detection) and asks the PDP to decide. */
 export interface ActionAdmitted {
   /** Envelope common to every event. */
@@ -462,7 +475,7 @@ export interface Metadata {
   readonly occurred_at: number;
   /** Tenant the event belongs to. */
   readonly tenant_id: string;
-  /** Run the event belongs to; also the Kafka message key, so one run keeps its order. Events outside any run name the operation that caused them (see schemas/README.md). */
+  /** Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them. */
   readonly run_id: string;
   /** Action the event is about, when it is about one. */
   readonly action_id: string | null;
