@@ -1,0 +1,180 @@
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { isWritError } from '@writ/errors';
+import type { WritError } from '@writ/errors';
+import { createDecisionPoint } from './decision-point.ts';
+import type { DecisionPoint } from './decision-point.ts';
+import { compilePolicySet, loadPolicySet } from './policy-set.ts';
+import type { LoadedPolicySet } from './policy-set.ts';
+import type { DecisionRequest } from './types.ts';
+
+const POLICIES = fileURLToPath(new URL('../../../policies', import.meta.url));
+
+const agent = { id: 'support-bot-1', role: 'support', owner: 'olivia' };
+const refundTool = { name: 'refunds.issue', version: '1.2.0', effect: 'write', risk: 'medium' } as const;
+const runStats = { steps: 1, spendMicros: 0, callsInWindow: 0 };
+
+function refund(amountCents: unknown, extra: Partial<DecisionRequest> = {}): DecisionRequest {
+  return {
+    tenant: 'acme',
+    agent,
+    tool: refundTool,
+    arguments: { amount_cents: amountCents, ticket_tags: ['refund_approved'], ticket_id: 'T-1' },
+    runStats,
+    ...extra,
+  };
+}
+
+function thrown(run: () => unknown): WritError {
+  try {
+    run();
+  } catch (error) {
+    if (isWritError(error)) return error;
+    throw error;
+  }
+  throw new Error('expected a WritError');
+}
+
+describe('createDecisionPoint on the real policy set', () => {
+  let set: LoadedPolicySet;
+  let pdp: DecisionPoint;
+  beforeAll(async () => {
+    set = await loadPolicySet(POLICIES);
+    pdp = createDecisionPoint(set);
+  });
+
+  it('names the policy set hash and version on every decision', () => {
+    expect(pdp.policySetHash).toBe(set.hash);
+    expect(pdp.version).toBe('1.0.0');
+    expect(pdp.decide(refund(500)).policySetHash).toBe(set.hash);
+  });
+
+  it('returns approval_required with the approval the permit asks for', () => {
+    expect(pdp.decide(refund(20_000))).toEqual({
+      decision: 'approval_required',
+      determiningPolicies: ['refund-over-100-needs-manager-approval'],
+      errors: [],
+      policySetHash: set.hash,
+      approval: { policyId: 'refund-over-100-needs-manager-approval', count: 1, roles: ['manager'] },
+    });
+  });
+
+  it('does not turn an explicit forbid into approval_required', () => {
+    const decision = pdp.decide({
+      tenant: 'acme',
+      agent,
+      tool: { name: 'customers.delete', version: '1', effect: 'destructive', risk: 'high' },
+      arguments: {},
+      runStats,
+    });
+    expect(decision).toMatchObject({ decision: 'deny', determiningPolicies: ['customer-delete-forbidden'] });
+    expect(decision.approval).toBeUndefined();
+  });
+
+  it('ignores undeclared arguments but refuses a declared one of the wrong type, naming it', () => {
+    expect(pdp.decide({ ...refund(500), arguments: { amount_cents: 500, ticket_tags: ['refund_approved'], note: { any: 'thing' } } }).decision).toBe('allow');
+    const asText = thrown(() => pdp.decide(refund('500')));
+    expect(asText).toMatchObject({ code: 'POLICY_REQUEST_INVALID', field: 'arguments.amount_cents' });
+    expect(asText.rule).toBe('must be a whole number (Cedar Long, a safe integer) to be visible to policies');
+    expect(thrown(() => pdp.decide(refund(99.5))).field).toBe('arguments.amount_cents');
+    expect(thrown(() => pdp.decide(refund(2 ** 60))).field).toBe('arguments.amount_cents');
+    expect(thrown(() => pdp.decide({ ...refund(500), arguments: { ticket_tags: 'refund_approved' } })).field).toBe('arguments.ticket_tags');
+    expect(pdp.decide({ ...refund(500), arguments: { amount_cents: null, ticket_tags: ['refund_approved'] } }).decision).toBe('deny');
+  });
+
+  it('refuses malformed requests with the field and the rule', () => {
+    expect(thrown(() => pdp.decide({ ...refund(500), tool: { ...refundTool, effect: 'delete' as never } }))).toMatchObject({
+      code: 'POLICY_REQUEST_INVALID',
+      field: 'tool.effect',
+      rule: 'must be one of read, write, destructive',
+    });
+    expect(thrown(() => pdp.decide({ ...refund(500), agent: { ...agent, id: 'has space' } })).field).toBe('agent.id');
+    expect(thrown(() => pdp.decide({ ...refund(500), runStats: { ...runStats, steps: -1 } })).field).toBe('runStats.steps');
+    expect(thrown(() => pdp.decide({ ...refund(500), approvals: [{ approverId: 'mia', role: '' }] })).field).toBe('approvals[0].role');
+    expect(thrown(() => pdp.decide({ ...refund(500), tenant: '' })).field).toBe('tenant');
+  });
+
+  it('authorizes approving by policy: same-tenant managers yes, the owner no', () => {
+    const pendingAction = { actionId: 'act-1', tenant: 'acme', agent, tool: refundTool, arguments: { amount_cents: 20_000 } };
+    expect(pdp.authorizeApproval({ approver: { id: 'mia', role: 'manager', tenant: 'acme' }, pendingAction })).toEqual({
+      decision: 'allow',
+      determiningPolicies: ['managers-approve-in-own-tenant'],
+      errors: [],
+      policySetHash: set.hash,
+    });
+    expect(pdp.authorizeApproval({ approver: { id: 'olivia', role: 'manager', tenant: 'acme' }, pendingAction })).toMatchObject({
+      decision: 'deny',
+      determiningPolicies: ['owner-may-not-approve'],
+    });
+  });
+
+  it('refuses a policy set whose hash does not match its content', () => {
+    const tampered = { ...set, policies: { ...set.policies, 'read-tools-allowed': set.policies['read-tools-allowed']?.replace('read', 'write') ?? '' } };
+    expect(thrown(() => createDecisionPoint(tampered)).code).toBe('POLICY_SET_INVALID');
+  });
+});
+
+describe('createDecisionPoint on purpose-built policy sets', () => {
+  let schemaText: string;
+  const approveByManagers =
+    '@id("managers-approve") permit (principal, action == Writ::Action::"approve", resource) when { principal.role == "manager" };';
+  beforeAll(async () => {
+    schemaText = await readFile(`${POLICIES}/writ.cedarschema`, 'utf8');
+  });
+
+  function pointWith(policies: Record<string, string>): DecisionPoint {
+    return createDecisionPoint(compilePolicySet({ schemaText, policies: { 'managers-approve': approveByManagers, ...policies } }));
+  }
+
+  it('keeps a dual-approval action pending until two distinct approvers with the roles have approved', () => {
+    const pdp = pointWith({
+      'dual-approval': `@id("dual-approval") @approval_count("2") @approval_roles("manager, finance")
+        permit (principal, action == Writ::Action::"invoke", resource == Writ::Tool::"refunds.issue")
+        when { context.approval.count >= 2 && context.approval.roles.containsAll(["manager", "finance"])
+               && !context.approval.approvers.contains(principal.owner) };`,
+    });
+    expect(pdp.decide(refund(1)).approval).toEqual({ policyId: 'dual-approval', count: 2, roles: ['manager', 'finance'] });
+    const one = [{ approverId: 'mia', role: 'manager' }];
+    expect(pdp.decide(refund(1, { approvals: one })).decision).toBe('approval_required');
+    const sameTwice = [...one, { approverId: 'mia', role: 'finance' }];
+    expect(pdp.decide(refund(1, { approvals: sameTwice })).decision).toBe('approval_required');
+    const two = [...one, { approverId: 'fred', role: 'finance' }];
+    expect(pdp.decide(refund(1, { approvals: two }))).toMatchObject({ decision: 'allow', determiningPolicies: ['dual-approval'] });
+    const withOwner = [{ approverId: 'olivia', role: 'manager' }, { approverId: 'fred', role: 'finance' }];
+    expect(pdp.decide(refund(1, { approvals: withOwner })).decision).toBe('approval_required');
+  });
+
+  it('denies when a forbid errors at evaluation instead of silently skipping it (fail closed)', () => {
+    const pdp = pointWith({
+      'everything-allowed': '@id("everything-allowed") permit (principal, action == Writ::Action::"invoke", resource);',
+      'overflowing-forbid': `@id("overflowing-forbid") forbid (principal, action == Writ::Action::"invoke", resource)
+        when { context.arguments has amount_cents && context.arguments.amount_cents * 1000000000000 > 9000000000000000000 };`,
+    });
+    expect(pdp.decide(refund(5)).decision).toBe('allow');
+    expect(pdp.decide(refund(9_100_000))).toMatchObject({ decision: 'deny', determiningPolicies: ['overflowing-forbid'] });
+    const overflow = pdp.decide(refund(10_000_000));
+    expect(overflow.decision).toBe('deny');
+    expect(overflow.determiningPolicies).toEqual(['overflowing-forbid']);
+    expect(overflow.errors[0]).toMatch(/^overflowing-forbid: integer overflow.*\(a forbid that cannot be evaluated denies\)$/);
+  });
+
+  it('keeps several policy sets apart in the same process (pre-parsed by content hash)', () => {
+    const strict = pointWith({ 'reads-only': '@id("reads-only") permit (principal, action == Writ::Action::"invoke", resource) when { resource.effect == Writ::Effect::"read" };' });
+    const lax = pointWith({ 'all-tools': '@id("all-tools") permit (principal, action == Writ::Action::"invoke", resource);' });
+    expect(strict.policySetHash).not.toBe(lax.policySetHash);
+    expect(strict.decide(refund(5)).decision).toBe('deny');
+    expect(lax.decide(refund(5))).toMatchObject({ decision: 'allow', determiningPolicies: ['all-tools'] });
+    expect(strict.decide(refund(5)).decision).toBe('deny');
+  });
+
+  it('refuses at creation a schema that does not fit the requests the PDP builds', () => {
+    const set = compilePolicySet({
+      schemaText: 'namespace Writ { entity Tenant; entity Agent; entity Tool; action invoke appliesTo { principal: Agent, resource: Tool }; }',
+      policies: { all: '@id("all") permit (principal, action, resource);' },
+    });
+    const error = thrown(() => createDecisionPoint(set));
+    expect(error.code).toBe('POLICY_SET_INVALID');
+    expect(error.message).toContain('invoke context attribute "arguments"');
+  });
+});

@@ -1,0 +1,244 @@
+import { sha256Hex } from '@writ/crypto';
+import { WritError, isWritError } from '@writ/errors';
+import { argumentTypeOf } from './arguments.ts';
+import { describeCedarError, preparsePolicySet, preparseSchema, schemaToJsonWithResolvedTypes, statefulIsAuthorized } from './cedar.ts';
+import type { CedarValueJson, EntityJson, SchemaJson } from './cedar.ts';
+import { POLICY_NAMESPACE, policySetHash } from './policy-set.ts';
+import type { LoadedPolicySet } from './policy-set.ts';
+import {
+  agentEntity,
+  approvalContext,
+  approverEntity,
+  argumentsRecord,
+  hypotheticalApproval,
+  pendingActionEntities,
+  requestInvalid,
+  runContext,
+  tenantEntity,
+  toolEntity,
+  uid,
+} from './request.ts';
+import type { RecordArgumentType, RequestShape } from './request.ts';
+import type {
+  ApprovalAuthorization,
+  ApprovalAuthorizationRequest,
+  ApprovalRequirement,
+  Decision,
+  DecisionRequest,
+} from './types.ts';
+
+/** The PDP's evaluator: one policy set, parsed once, answering many requests. */
+export interface DecisionPoint {
+  readonly policySetHash: string;
+  readonly version: string;
+  /** allow / deny / approval_required for `invoke`, by ARCHITECTURE's approval rule. */
+  decide(request: DecisionRequest): Decision;
+  /** allow / deny for `approve`: may this user approve this pending action? */
+  authorizeApproval(request: ApprovalAuthorizationRequest): ApprovalAuthorization;
+}
+
+interface Evaluation {
+  readonly kind: 'allow' | 'forbid' | 'default-deny';
+  readonly policies: readonly string[];
+  readonly errors: readonly string[];
+}
+
+interface Call {
+  readonly action: 'invoke' | 'approve';
+  readonly principal: EntityJson;
+  readonly resource: EntityJson;
+  readonly entities: readonly EntityJson[];
+  readonly context: Record<string, CedarValueJson>;
+}
+
+function schemaShape(policySet: LoadedPolicySet): RequestShape {
+  const fail = (message: string): WritError =>
+    new WritError('POLICY_SET_INVALID', `invalid policy set: the schema ${message}`, { field: 'schema', rule: message });
+  const resolved = schemaToJsonWithResolvedTypes(policySet.schemaText);
+  if (resolved.type === 'failure') throw fail(resolved.errors.map(describeCedarError).join('; '));
+  const schema = resolved.json as SchemaJson<string>;
+  const ns = schema[POLICY_NAMESPACE];
+  if (ns === undefined) throw fail(`lacks namespace ${POLICY_NAMESPACE}`);
+  const record = (type: unknown, where: string): RecordArgumentType => {
+    if (type === undefined) throw fail(`lacks ${where}, which the PDP fills`);
+    try {
+      const resolvedType = argumentTypeOf(schema, POLICY_NAMESPACE, type as { type: string }, where);
+      if (resolvedType.kind !== 'Record') throw new Error(`${where} must be a record type`);
+      return resolvedType;
+    } catch (error) {
+      throw fail((error as Error).message);
+    }
+  };
+  const attributesOf = (type: unknown): Record<string, unknown> =>
+    ((type as { attributes?: Record<string, unknown> } | undefined)?.attributes ?? {});
+  const enumOf = (name: string): ReadonlySet<string> => {
+    const entity = ns.entityTypes[name] as { enum?: string[] } | undefined;
+    if (entity?.enum === undefined) throw fail(`lacks the enumerated entity type ${name}`);
+    return new Set(entity.enum);
+  };
+  const pendingShape = (ns.entityTypes['PendingAction'] as { shape?: unknown } | undefined)?.shape;
+  return {
+    invokeArguments: record(attributesOf(ns.actions['invoke']?.appliesTo?.context)['arguments'], 'invoke context attribute "arguments"'),
+    pendingArguments: record(attributesOf(pendingShape)['arguments'], 'PendingAction attribute "arguments"'),
+    effects: enumOf('Effect'),
+    risks: enumOf('Risk'),
+  };
+}
+
+function uniqueEntities(entities: readonly EntityJson[]): EntityJson[] {
+  const seen = new Set<string>();
+  return entities.filter((entity) => {
+    const key = JSON.stringify(entity.uid);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/**
+ * Parses the policy set and schema once into cedar-wasm's cache (ids derived from their hashes)
+ * and returns an evaluator. Refuses a policy set whose hash does not match its content, and checks
+ * with one synthetic request per action that the schema fits the requests the PDP builds.
+ */
+export function createDecisionPoint(policySet: LoadedPolicySet): DecisionPoint {
+  if (policySetHash(policySet.schemaText, policySet.policies) !== policySet.hash) {
+    throw new WritError('POLICY_SET_INVALID', 'invalid policy set: its hash does not match its content', {
+      field: 'hash',
+      rule: 'must be the sha256 of the canonical policy set',
+    });
+  }
+  const shape = schemaShape(policySet);
+  const schemaName = `writ-schema:${sha256Hex(policySet.schemaText)}`;
+  const policySetId = `writ-policies:${policySet.hash}`;
+  for (const answer of [
+    preparseSchema(schemaName, policySet.schemaText),
+    preparsePolicySet(policySetId, { staticPolicies: { ...policySet.policies } }),
+  ]) {
+    if (answer.type === 'failure') {
+      throw new WritError('POLICY_SET_INVALID', `invalid policy set: ${answer.errors.map(describeCedarError).join('; ')}`);
+    }
+  }
+  const metadata = Object.values(policySet.metadata);
+  const forbids = new Set(metadata.filter((m) => m.effect === 'forbid').map((m) => m.id));
+  const gates: ApprovalRequirement[] = metadata
+    .flatMap((m) => (m.approval === undefined ? [] : [{ policyId: m.id, count: m.approval.count, roles: m.approval.roles }]))
+    .sort((a, b) => a.count - b.count || a.roles.length - b.roles.length || a.policyId.localeCompare(b.policyId));
+
+  const evaluate = (call: Call): Evaluation => {
+    const answer = statefulIsAuthorized({
+      principal: call.principal.uid,
+      action: uid('Action', call.action),
+      resource: call.resource.uid,
+      context: call.context,
+      entities: uniqueEntities(call.entities),
+      preparsedSchemaName: schemaName,
+      preparsedPolicySetId: policySetId,
+      validateRequest: true,
+    });
+    if (answer.type === 'failure') {
+      const message = answer.errors.map(describeCedarError).join('; ');
+      throw new WritError('POLICY_EVALUATION_FAILED', `Cedar could not evaluate the ${call.action} request: ${message}`, {
+        details: { cedarErrors: answer.errors.map((e) => e.message) },
+      });
+    }
+    const { decision, diagnostics } = answer.response;
+    // Cedar skips a policy whose evaluation errors. For a forbid that would mean failing open, so a
+    // forbid that cannot be evaluated denies, and is named as the reason.
+    const erroredForbids = diagnostics.errors.filter((e) => forbids.has(e.policyId)).map((e) => e.policyId);
+    const errors = diagnostics.errors.map(
+      (e) => `${e.policyId}: ${e.error.message}${forbids.has(e.policyId) ? ' (a forbid that cannot be evaluated denies)' : ''}`,
+    );
+    if (erroredForbids.length > 0) {
+      const firedForbids = decision === 'deny' ? diagnostics.reason : [];
+      return { kind: 'forbid', policies: [...new Set([...firedForbids, ...erroredForbids])].sort(), errors };
+    }
+    if (decision === 'allow') return { kind: 'allow', policies: [...diagnostics.reason].sort(), errors };
+    if (diagnostics.reason.length > 0) return { kind: 'forbid', policies: [...diagnostics.reason].sort(), errors };
+    return { kind: 'default-deny', policies: [], errors };
+  };
+
+  const decide = (request: DecisionRequest): Decision => {
+    if (typeof request !== 'object' || request === null) throw requestInvalid('request', 'must be an object');
+    const tenant = tenantEntity(request.tenant, 'tenant');
+    const principal = agentEntity(request.agent, request.tenant, 'agent');
+    const resource = toolEntity(request.tool, shape, 'tool');
+    const base = {
+      arguments: argumentsRecord(request.arguments, shape.invokeArguments, 'arguments'),
+      run: runContext(request.runStats),
+    };
+    const call = (approval: Record<string, CedarValueJson>): Call => ({
+      action: 'invoke',
+      principal,
+      resource,
+      entities: [principal, resource, tenant],
+      context: { ...base, approval },
+    });
+    const result = (decision: Decision['decision'], evaluation: Evaluation, extra: Partial<Decision> = {}): Decision => ({
+      decision,
+      determiningPolicies: evaluation.policies,
+      errors: evaluation.errors,
+      policySetHash: policySet.hash,
+      ...extra,
+    });
+
+    const first = evaluate(call(approvalContext(request.approvals)));
+    if (first.kind === 'allow') return result('allow', first);
+    if (first.kind === 'forbid') return result('deny', first);
+    // Denied by default, not by a forbid: would the approval some permit asks for allow it? Also
+    // after some approvals were recorded, so a quorum still short of its count stays pending.
+    for (const gate of gates) {
+      const probe = evaluate(call(hypotheticalApproval(gate.count, gate.roles)));
+      if (probe.kind === 'allow') {
+        const errors = [...new Set([...first.errors, ...probe.errors])];
+        return result('approval_required', { ...probe, errors }, { approval: gate });
+      }
+    }
+    return result('deny', first);
+  };
+
+  const authorizeApproval = (request: ApprovalAuthorizationRequest): ApprovalAuthorization => {
+    if (typeof request !== 'object' || request === null) throw requestInvalid('request', 'must be an object');
+    const principal = approverEntity(request.approver);
+    const { resource, entities } = pendingActionEntities(request.pendingAction, shape);
+    const approverTenant = tenantEntity(request.approver.tenant, 'approver.tenant');
+    const evaluation = evaluate({
+      action: 'approve',
+      principal,
+      resource,
+      entities: [principal, approverTenant, ...entities],
+      context: {},
+    });
+    return {
+      decision: evaluation.kind === 'allow' ? 'allow' : 'deny',
+      determiningPolicies: evaluation.policies,
+      errors: evaluation.errors,
+      policySetHash: policySet.hash,
+    };
+  };
+
+  selfCheck(decide, authorizeApproval);
+  return { policySetHash: policySet.hash, version: policySet.version, decide, authorizeApproval };
+}
+
+/** One synthetic request per action: a schema that does not fit the PDP's requests fails at boot. */
+function selfCheck(
+  decide: DecisionPoint['decide'],
+  authorizeApproval: DecisionPoint['authorizeApproval'],
+): void {
+  const agent = { id: 'self-check-agent', role: 'self-check', owner: 'self-check-owner' };
+  const tool = { name: 'self-check.tool', version: '0', effect: 'read', risk: 'low' } as const;
+  try {
+    decide({ tenant: 'self-check', agent, tool, arguments: {}, runStats: { steps: 0, spendMicros: 0, callsInWindow: 0 } });
+    authorizeApproval({
+      approver: { id: 'self-check-approver', role: 'self-check', tenant: 'self-check' },
+      pendingAction: { actionId: 'self-check-action', tenant: 'self-check', agent, tool, arguments: {} },
+    });
+  } catch (error) {
+    if (!isWritError(error)) throw error;
+    throw new WritError('POLICY_SET_INVALID', `invalid policy set: the schema does not fit the requests the PDP builds: ${error.message}`, {
+      field: 'schema',
+      rule: 'must declare the entities, actions and context the PDP fills (see policies/README.md)',
+      cause: error,
+    });
+  }
+}

@@ -1,0 +1,24 @@
+export { loadPolicySet, compilePolicySet, policySetHash } from './policy-set.ts';
+export { createDecisionPoint } from './decision-point.ts';
+export { issueWarrant, verifyWarrant, toolRef } from './warrant.ts';
+export { runPolicyCases, runPolicyCasesAgainst } from './cases.ts';
+export type { PolicySetSources, LoadedPolicySet, PolicyMetadata, PolicySetProblem } from './policy-set.ts';
+export type { DecisionPoint } from './decision-point.ts';
+export type {
+  ToolEffect,
+  ToolRisk,
+  PolicyDecision,
+  AgentIdentity,
+  ToolDescriptor,
+  RunStats,
+  ApprovalGrant,
+  DecisionRequest,
+  ApprovalRequirement,
+  Decision,
+  Approver,
+  PendingAction,
+  ApprovalAuthorizationRequest,
+  ApprovalAuthorization,
+} from './types.ts';
+export type { WarrantClaims, SignedWarrantClaims, Warrant, ExpectedWarrantClaims, WarrantCheck } from './warrant.ts';
+export type { PolicyCase, CaseExpectation, PolicyCaseResult, PolicyCaseReport } from './cases.ts';

@@ -1,0 +1,93 @@
+/** What a tool does to the world; mirrors the Writ::Effect enum of the schema. */
+export type ToolEffect = 'read' | 'write' | 'destructive';
+/** How bad a wrong call would be; mirrors the Writ::Risk enum of the schema. */
+export type ToolRisk = 'low' | 'medium' | 'high';
+
+export type PolicyDecision = 'allow' | 'deny' | 'approval_required';
+
+export interface AgentIdentity {
+  readonly id: string;
+  readonly role: string;
+  /** The user accountable for the agent (a Writ::User id). */
+  readonly owner: string;
+}
+
+export interface ToolDescriptor {
+  readonly name: string;
+  readonly version: string;
+  readonly effect: ToolEffect;
+  readonly risk: ToolRisk;
+}
+
+export interface RunStats {
+  readonly steps: number;
+  readonly spendMicros: number;
+  /** Calls of this tool in the current rate window. */
+  readonly callsInWindow: number;
+}
+
+/** One recorded approval of a pending action. */
+export interface ApprovalGrant {
+  readonly approverId: string;
+  /** The approver's role when they approved (e.g. "manager"). */
+  readonly role: string;
+}
+
+/** May this agent invoke this tool with these (already schema-validated) arguments? */
+export interface DecisionRequest {
+  readonly tenant: string;
+  readonly agent: AgentIdentity;
+  readonly tool: ToolDescriptor;
+  readonly arguments: Readonly<Record<string, unknown>>;
+  readonly runStats: RunStats;
+  /** Approvals recorded so far; absent or empty on the first decision. */
+  readonly approvals?: readonly ApprovalGrant[];
+}
+
+/** The approval a policy asks for before it would permit, read from its annotations. */
+export interface ApprovalRequirement {
+  readonly policyId: string;
+  readonly count: number;
+  readonly roles: readonly string[];
+}
+
+export interface Decision {
+  readonly decision: PolicyDecision;
+  /**
+   * allow: the permits that allowed; deny: the forbids that denied (empty for default deny);
+   * approval_required: the permits that would allow once approved.
+   */
+  readonly determiningPolicies: readonly string[];
+  /** Evaluation errors, "<policy id>: <message>"; a policy that errored was not applied. */
+  readonly errors: readonly string[];
+  readonly policySetHash: string;
+  /** Present for approval_required only. */
+  readonly approval?: ApprovalRequirement;
+}
+
+export interface Approver {
+  readonly id: string;
+  readonly role: string;
+  readonly tenant: string;
+}
+
+export interface PendingAction {
+  readonly actionId: string;
+  readonly tenant: string;
+  readonly agent: AgentIdentity;
+  readonly tool: ToolDescriptor;
+  readonly arguments: Readonly<Record<string, unknown>>;
+}
+
+/** May this user approve this pending action (Cedar action `approve`)? */
+export interface ApprovalAuthorizationRequest {
+  readonly approver: Approver;
+  readonly pendingAction: PendingAction;
+}
+
+export interface ApprovalAuthorization {
+  readonly decision: 'allow' | 'deny';
+  readonly determiningPolicies: readonly string[];
+  readonly errors: readonly string[];
+  readonly policySetHash: string;
+}
