@@ -1,0 +1,306 @@
+import { WritError } from '@writ/errors';
+import { accumulator, assertNever, lookup } from '@writ/decider';
+import { admissionEvents, rejection, rejectionEvents } from './admission.ts';
+import { executeIfReady, expiryOf, finish, outOfOrder, requireAction } from './action-flow.ts';
+import type { RunAccumulator } from './action-flow.ts';
+import type {
+  EndRun,
+  ExpireActions,
+  PlannerCommand,
+  ProposeAction,
+  RecordBudgetResult,
+  RecordExecutionOutcome,
+  RecordPolicyDecision,
+  StartRun,
+} from './commands.ts';
+import type { PlannerConfig } from './config.ts';
+import type { PlannerEvent } from './events.ts';
+import { evolvePlanner } from './evolve.ts';
+import { isTerminalStatus } from './model.ts';
+import type { ActionState, PlannerState, Proposal, RunLimits, RunLimitsInput } from './model.ts';
+import { invalidCommand, requireCount, requireInstant, requireOptionalCount, requireText } from './validation.ts';
+
+export function decidePlanner(command: PlannerCommand, state: PlannerState, config: PlannerConfig): PlannerEvent[] {
+  requireText(command.run_id, 'run_id');
+  requireInstant(command.now, 'now');
+  if (state.run_id !== null && state.run_id !== command.run_id) {
+    throw new WritError('PLANNER_WRONG_RUN', `command for run ${command.run_id} was given the state of run ${state.run_id}`, {
+      field: 'run_id',
+      rule: 'must match the run of the state',
+    });
+  }
+  const acc = accumulator(evolvePlanner, state);
+  switch (command.type) {
+    case 'StartRun':
+      startRun(acc, command, config);
+      break;
+    case 'EndRun':
+      endRun(acc, command);
+      break;
+    case 'ProposeAction':
+      proposeAction(acc, command, config);
+      break;
+    case 'RecordPolicyDecision':
+      recordPolicyDecision(acc, command, config);
+      break;
+    case 'RecordBudgetResult':
+      recordBudgetResult(acc, command, config);
+      break;
+    case 'RecordExecutionOutcome':
+      recordExecutionOutcome(acc, command);
+      break;
+    case 'ExpireActions':
+      expireActions(acc, command);
+      break;
+    default:
+      return assertNever(command, 'planner command');
+  }
+  return [...acc.events];
+}
+
+function resolveLimits(input: RunLimitsInput, config: PlannerConfig): RunLimits {
+  const loopThreshold = input.loop_threshold ?? config.default_loop_threshold;
+  const limits: RunLimits = {
+    max_steps: input.max_steps ?? null,
+    max_tool_calls: input.max_tool_calls ?? null,
+    max_cost_micros: input.max_cost_micros ?? null,
+    currency: input.currency ?? null,
+    wall_clock_ms: input.wall_clock_ms ?? null,
+    loop_threshold: loopThreshold,
+    loop_window: input.loop_window ?? Math.max(config.default_loop_window, loopThreshold - 1),
+  };
+  requireOptionalCount(limits.max_steps, 'limits.max_steps');
+  requireOptionalCount(limits.max_tool_calls, 'limits.max_tool_calls');
+  requireOptionalCount(limits.max_cost_micros, 'limits.max_cost_micros');
+  requireOptionalCount(limits.wall_clock_ms, 'limits.wall_clock_ms');
+  requireCount(limits.loop_threshold, 'limits.loop_threshold');
+  if (limits.loop_threshold < 2) throw invalidCommand('limits.loop_threshold', 'must be at least 2', limits.loop_threshold);
+  requireCount(limits.loop_window, 'limits.loop_window');
+  if (limits.loop_window < limits.loop_threshold - 1) {
+    throw invalidCommand('limits.loop_window', `must be at least loop_threshold - 1 (${limits.loop_threshold - 1})`, limits.loop_window);
+  }
+  if (limits.max_cost_micros !== null && (limits.currency === null || !/^[A-Z]{3}$/.test(limits.currency))) {
+    throw invalidCommand('limits.currency', 'must be an ISO 4217 code when max_cost_micros is set', limits.currency);
+  }
+  return limits;
+}
+
+function startRun(acc: RunAccumulator, command: StartRun, config: PlannerConfig): void {
+  requireText(command.tenant_id, 'tenant_id');
+  requireText(command.agent_id, 'agent_id');
+  const limits = resolveLimits(command.limits ?? {}, config);
+  // A redelivered or repeated start changes nothing; a run that ended stays ended.
+  if (acc.state.phase !== 'not_started') return;
+  acc.emit({
+    type: 'RunStarted',
+    run_id: command.run_id,
+    tenant_id: command.tenant_id,
+    agent_id: command.agent_id,
+    goal: command.goal,
+    limits,
+    started_at: command.now,
+  });
+  // Proposals that arrived first (another topic, another order) are admitted now, in arrival order.
+  for (const actionId of acc.state.parked) {
+    const proposal = lookup(acc.state.actions, actionId)?.proposal;
+    if (proposal) acc.emit(...admissionEvents(acc.state, actionId, proposal, command.now, config));
+  }
+}
+
+/** Actions not yet sent to execution, in the order they were proposed. */
+function openBeforeExecution(state: PlannerState): ActionState[] {
+  return Object.values(state.actions).filter((action) => !isTerminalStatus(action.status) && action.status !== 'executing');
+}
+
+function endRun(acc: RunAccumulator, command: EndRun): void {
+  requireText(command.reason, 'reason');
+  if (acc.state.phase === 'ended') return;
+  const runId = command.run_id;
+  acc.emit({ type: 'RunEnded', run_id: runId, status: command.status, reason: command.reason, ended_at: command.now });
+  const code = command.status === 'killed' ? 'kill_switch' : 'run_closed';
+  const why = command.status === 'killed' ? `the run was killed: ${command.reason}` : `the run ended (${command.status}) before this action ran`;
+  // Actions already executing keep going: their outcome still arrives and is recorded.
+  for (const action of openBeforeExecution(acc.state)) {
+    if (action.status === 'awaiting_run') {
+      const currency = action.proposal?.currency ?? '';
+      acc.emit(...rejectionEvents(runId, action.action_id, action.idempotency_key, currency, rejection(code, why), command.now));
+    } else {
+      finish(acc, action.action_id, 'rejected', code, why, command.now);
+    }
+  }
+}
+
+function proposalOf(command: ProposeAction): Proposal {
+  requireText(command.action_id, 'action_id');
+  requireText(command.agent_id, 'agent_id');
+  requireText(command.tool, 'tool');
+  requireText(command.tool_version, 'tool_version');
+  requireText(command.args_sha256, 'args_sha256');
+  requireText(command.idempotency_key, 'idempotency_key');
+  requireText(command.currency, 'currency');
+  requireCount(command.estimated_cost_micros, 'estimated_cost_micros');
+  return {
+    agent_id: command.agent_id,
+    tool: command.tool,
+    tool_version: command.tool_version,
+    arguments_json: command.arguments_json,
+    args_sha256: command.args_sha256,
+    idempotency_key: command.idempotency_key,
+    reason: command.reason,
+    estimated_cost_micros: command.estimated_cost_micros,
+    currency: command.currency,
+    proposed_at: command.now,
+  };
+}
+
+function proposeAction(acc: RunAccumulator, command: ProposeAction, config: PlannerConfig): void {
+  const proposal = proposalOf(command);
+  const { action_id: actionId, run_id: runId, now } = command;
+  // The same proposal delivered again: it already has its answer.
+  if (lookup(acc.state.actions, actionId) !== undefined) return;
+  const reject = (why: ReturnType<typeof rejection>): void =>
+    acc.emit(...rejectionEvents(runId, actionId, proposal.idempotency_key, proposal.currency, why, now));
+
+  const holder = lookup(acc.state.idempotency_keys, proposal.idempotency_key);
+  if (holder !== undefined) {
+    reject(rejection('duplicate', `idempotency key ${proposal.idempotency_key} was already used in this run by action ${holder}; that action's outcome answers this proposal`, 'idempotency_key', holder));
+    return;
+  }
+  if (command.invalid) {
+    reject(rejection(command.invalid.reason_code, command.invalid.message, command.invalid.field));
+    return;
+  }
+  if (command.agent_killed === true || command.tool_killed === true) {
+    const which = command.agent_killed === true ? `agent ${proposal.agent_id}` : `tool ${proposal.tool}`;
+    reject(rejection('kill_switch', `the kill switch of ${which} is pulled`, command.agent_killed === true ? 'agent_id' : 'tool'));
+    return;
+  }
+  if (acc.state.phase === 'not_started') {
+    acc.emit({ type: 'ActionParked', run_id: runId, action_id: actionId, proposal, deadline: now + config.decision_timeout_ms });
+    return;
+  }
+  acc.emit(...admissionEvents(acc.state, actionId, proposal, now, config));
+}
+
+function recordPolicyDecision(acc: RunAccumulator, command: RecordPolicyDecision, config: PlannerConfig): void {
+  const action = requireAction(acc.state, command.action_id);
+  const { now, verdict } = command;
+  if (isTerminalStatus(action.status) || action.status === 'executing') return;
+  if (action.status === 'awaiting_run' || action.proposal === null) throw outOfOrder(action, 'policy decision', 'must name an admitted action');
+  // The first allow or deny wins; a later, contradicting or repeated decision changes nothing.
+  if (action.warrant !== null) return;
+  switch (verdict.decision) {
+    case 'allow': {
+      const { warrant } = verdict;
+      const proposal = action.proposal;
+      const mismatch = (
+        [
+          ['agent_id', warrant.agent_id, proposal.agent_id],
+          ['tool', warrant.tool, proposal.tool],
+          ['tool_version', warrant.tool_version, proposal.tool_version],
+          ['args_sha256', warrant.args_sha256, proposal.args_sha256],
+        ] as const
+      ).find(([, granted, proposed]) => granted !== proposed);
+      if (mismatch !== undefined) {
+        finish(acc, action.action_id, 'denied', 'warrant_mismatch', `the warrant's ${mismatch[0]} does not match the proposal`, now);
+        return;
+      }
+      const deadline = action.status === 'awaiting_approval' ? now + config.decision_timeout_ms : (action.deadline ?? now + config.decision_timeout_ms);
+      acc.emit({ type: 'WarrantRecorded', run_id: command.run_id, action_id: action.action_id, warrant, deadline });
+      executeIfReady(acc, action.action_id, now, config);
+      return;
+    }
+    case 'deny': {
+      const policies = verdict.determining_policies.length > 0 ? `: ${verdict.determining_policies.join(', ')}` : ' (no policy permits it)';
+      finish(acc, action.action_id, 'denied', 'policy_denied', `denied by policy${policies}`, now);
+      return;
+    }
+    case 'approval_required':
+      if (action.status === 'awaiting_approval') return;
+      acc.emit({ type: 'ActionAwaitingApproval', run_id: command.run_id, action_id: action.action_id, deadline: now + config.approval_timeout_ms });
+      return;
+    default:
+      assertNever(verdict, 'policy verdict');
+  }
+}
+
+function recordBudgetResult(acc: RunAccumulator, command: RecordBudgetResult, config: PlannerConfig): void {
+  const action = requireAction(acc.state, command.action_id);
+  const { result, now } = command;
+  if (action.status === 'awaiting_run') throw outOfOrder(action, 'budget result', 'must name an admitted action');
+  switch (result.outcome) {
+    case 'reserved': {
+      const { reservation } = result;
+      if (reservation.reservation_id !== action.action_id) {
+        throw invalidCommand('result.reservation.reservation_id', `must be the action id ${action.action_id}`, reservation.reservation_id);
+      }
+      if (action.reservation !== null) return;
+      if (isTerminalStatus(action.status)) {
+        // The action ended while the accountant was reserving: give the amount back, once.
+        if (!action.release_requested) {
+          acc.emit({
+            type: 'BudgetReleaseRequested',
+            run_id: command.run_id,
+            action_id: action.action_id,
+            reservation_id: reservation.reservation_id,
+            reason_code: 'action_ended',
+          });
+        }
+        return;
+      }
+      acc.emit({ type: 'ReservationRecorded', run_id: command.run_id, action_id: action.action_id, reservation });
+      executeIfReady(acc, action.action_id, now, config);
+      return;
+    }
+    case 'refused':
+      if (isTerminalStatus(action.status) || action.reservation !== null) return;
+      finish(
+        acc,
+        action.action_id,
+        'refused',
+        'budget_refused',
+        `budget ${result.scope} ${result.kind}: ${result.used} used + ${result.requested} requested would exceed the limit of ${result.limit}`,
+        now,
+      );
+      return;
+    default:
+      assertNever(result, 'budget result');
+  }
+}
+
+function recordExecutionOutcome(acc: RunAccumulator, command: RecordExecutionOutcome): void {
+  const action = requireAction(acc.state, command.action_id);
+  requireCount(command.cost_micros, 'cost_micros');
+  if (isTerminalStatus(action.status)) return;
+  if (action.status !== 'executing') throw outOfOrder(action, 'execution outcome', 'must name an action sent to execution');
+  const spent = { cost_micros: command.cost_micros, result_json: command.result_json };
+  switch (command.outcome) {
+    case 'succeeded':
+      finish(acc, action.action_id, 'completed', 'succeeded', command.message || 'the tool call succeeded', command.now, spent);
+      return;
+    case 'failed':
+      finish(acc, action.action_id, 'failed', 'execution_failed', `${command.error_code ?? 'FAILED'}: ${command.message}`, command.now, spent);
+      return;
+    case 'unknown':
+      finish(acc, action.action_id, 'failed', 'outcome_unknown', `outcome unknown, needs reconciliation (${command.error_code ?? 'UNKNOWN'}: ${command.message})`, command.now, spent);
+      return;
+    default:
+      assertNever(command.outcome, 'execution outcome');
+  }
+}
+
+function expireActions(acc: RunAccumulator, command: ExpireActions): void {
+  const { now } = command;
+  const { limits, started_at: startedAt } = acc.state;
+  if (acc.state.phase === 'active' && limits.wall_clock_ms !== null && startedAt !== null && now >= startedAt + limits.wall_clock_ms) {
+    acc.emit({ type: 'RunEnded', run_id: command.run_id, status: 'expired', reason: `wall-clock limit of ${limits.wall_clock_ms} ms reached`, ended_at: now });
+    for (const action of openBeforeExecution(acc.state)) {
+      finish(acc, action.action_id, 'expired', 'run_wall_clock', `the run reached its wall-clock limit of ${limits.wall_clock_ms} ms`, now);
+    }
+  }
+  for (const action of Object.values(acc.state.actions)) {
+    if (isTerminalStatus(action.status) || action.deadline === null || now < action.deadline) continue;
+    const expiry = expiryOf(action);
+    finish(acc, action.action_id, 'expired', expiry.reason_code, expiry.reason, now);
+  }
+}

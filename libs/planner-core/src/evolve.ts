@@ -1,0 +1,153 @@
+import { assertNever, lookup, withEntry } from '@writ/decider';
+import type { PlannerEvent } from './events.ts';
+import { callKey } from './model.ts';
+import type { ActionState, PlannerState, RunLimits } from './model.ts';
+
+const NO_LIMITS: RunLimits = {
+  max_steps: null,
+  max_tool_calls: null,
+  max_cost_micros: null,
+  currency: null,
+  wall_clock_ms: null,
+  loop_threshold: 3,
+  loop_window: 10,
+};
+
+export function initialPlannerState(): PlannerState {
+  return {
+    run_id: null,
+    phase: 'not_started',
+    tenant_id: null,
+    agent_id: null,
+    limits: NO_LIMITS,
+    started_at: null,
+    end: null,
+    steps: 0,
+    spend_micros: 0,
+    recent_calls: [],
+    actions: {},
+    idempotency_keys: {},
+    parked: [],
+  };
+}
+
+function openAction(action_id: string, idempotency_key: string): ActionState {
+  return {
+    action_id,
+    idempotency_key,
+    status: 'rejected',
+    proposal: null,
+    admitted_at: null,
+    deadline: null,
+    warrant: null,
+    reservation: null,
+    release_requested: false,
+    reason_code: null,
+    cost_micros: 0,
+  };
+}
+
+function withKey(state: PlannerState, key: string, actionId: string): PlannerState['idempotency_keys'] {
+  return lookup(state.idempotency_keys, key) === undefined ? withEntry(state.idempotency_keys, key, actionId) : state.idempotency_keys;
+}
+
+function updateAction(state: PlannerState, actionId: string, change: (action: ActionState) => ActionState): PlannerState {
+  const action = lookup(state.actions, actionId);
+  if (action === undefined) return state;
+  return { ...state, actions: withEntry(state.actions, actionId, change(action)) };
+}
+
+function unpark(parked: readonly string[], actionId: string): readonly string[] {
+  return parked.includes(actionId) ? parked.filter((id) => id !== actionId) : parked;
+}
+
+/** Folds one event into the run. Total: an event about an action it does not know changes nothing. */
+export function evolvePlanner(state: PlannerState, event: PlannerEvent): PlannerState {
+  const base = state.run_id === null ? { ...state, run_id: event.run_id } : state;
+  switch (event.type) {
+    case 'RunStarted':
+      return {
+        ...base,
+        phase: 'active',
+        tenant_id: event.tenant_id,
+        agent_id: event.agent_id,
+        limits: event.limits,
+        started_at: event.started_at,
+      };
+    case 'RunEnded':
+      return { ...base, phase: 'ended', end: { status: event.status, reason: event.reason, ended_at: event.ended_at } };
+    case 'ActionParked':
+      return {
+        ...base,
+        actions: withEntry(base.actions, event.action_id, {
+          ...openAction(event.action_id, event.proposal.idempotency_key),
+          status: 'awaiting_run',
+          proposal: event.proposal,
+          deadline: event.deadline,
+        }),
+        idempotency_keys: withKey(base, event.proposal.idempotency_key, event.action_id),
+        parked: [...base.parked, event.action_id],
+      };
+    case 'ActionAdmitted': {
+      const previous = lookup(base.actions, event.action_id);
+      const recent = [...base.recent_calls, callKey(event.proposal.tool, event.proposal.args_sha256)];
+      return {
+        ...base,
+        actions: withEntry(base.actions, event.action_id, {
+          ...(previous ?? openAction(event.action_id, event.proposal.idempotency_key)),
+          status: 'pending',
+          proposal: event.proposal,
+          admitted_at: event.admitted_at,
+          deadline: event.deadline,
+        }),
+        idempotency_keys: withKey(base, event.proposal.idempotency_key, event.action_id),
+        parked: unpark(base.parked, event.action_id),
+        steps: base.steps + 1,
+        recent_calls: recent.slice(Math.max(0, recent.length - base.limits.loop_window)),
+      };
+    }
+    case 'ActionRejected': {
+      const previous = lookup(base.actions, event.action_id);
+      return {
+        ...base,
+        actions: withEntry(base.actions, event.action_id, {
+          ...(previous ?? openAction(event.action_id, event.idempotency_key)),
+          status: 'rejected',
+          reason_code: event.reason_code,
+          deadline: null,
+        }),
+        idempotency_keys: withKey(base, event.idempotency_key, event.action_id),
+        parked: unpark(base.parked, event.action_id),
+      };
+    }
+    case 'BudgetReservationRequested':
+      return base;
+    case 'WarrantRecorded':
+      return updateAction(base, event.action_id, (action) => ({
+        ...action,
+        warrant: event.warrant,
+        status: action.status === 'awaiting_approval' ? 'pending' : action.status,
+        deadline: event.deadline,
+      }));
+    case 'ActionAwaitingApproval':
+      return updateAction(base, event.action_id, (action) => ({ ...action, status: 'awaiting_approval', deadline: event.deadline }));
+    case 'ReservationRecorded':
+      return updateAction(base, event.action_id, (action) => ({ ...action, reservation: event.reservation }));
+    case 'ExecutionRequested':
+      return updateAction(base, event.action_id, (action) => ({ ...action, status: 'executing', deadline: event.outcome_deadline }));
+    case 'BudgetReleaseRequested':
+      return updateAction(base, event.action_id, (action) => ({ ...action, release_requested: true }));
+    case 'ActionCompleted': {
+      const updated = updateAction(base, event.action_id, (action) => ({
+        ...action,
+        status: event.status,
+        reason_code: event.reason_code,
+        cost_micros: event.cost_micros,
+        deadline: null,
+      }));
+      return { ...updated, spend_micros: updated.spend_micros + event.cost_micros, parked: unpark(updated.parked, event.action_id) };
+    }
+    default:
+      return assertNever(event, 'planner event');
+  }
+}

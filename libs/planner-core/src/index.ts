@@ -1,0 +1,55 @@
+export { createPlannerDecider, plannerDecider, nextPlannerDeadline } from './planner.ts';
+export type { PlannerDecider } from './planner.ts';
+export { DEFAULT_PLANNER_CONFIG } from './config.ts';
+export type { PlannerConfig } from './config.ts';
+export { initialPlannerState } from './evolve.ts';
+export { isPlannerInternalEvent } from './events.ts';
+export { isTerminalStatus, callKey } from './model.ts';
+export type {
+  ActionAdmitted,
+  ActionAwaitingApproval,
+  ActionCompleted,
+  ActionParked,
+  ActionRejected,
+  BudgetReleaseRequested,
+  BudgetReservationRequested,
+  ExecutionRequested,
+  PlannerEvent,
+  PlannerInternalEvent,
+  PlannerPublishedEvent,
+  ReservationRecorded,
+  RunEnded,
+  RunStarted,
+  WarrantRecorded,
+} from './events.ts';
+export type {
+  BudgetResult,
+  EndRun,
+  ExpireActions,
+  InvalidProposal,
+  PlannerCommand,
+  PolicyVerdict,
+  ProposeAction,
+  RecordBudgetResult,
+  RecordExecutionOutcome,
+  RecordPolicyDecision,
+  StartRun,
+} from './commands.ts';
+export type {
+  ActionOpenStatus,
+  ActionState,
+  ActionStatus,
+  ActionTerminalStatus,
+  CompletionReason,
+  PlannerState,
+  Proposal,
+  RejectionReason,
+  Reservation,
+  RunEnd,
+  RunEndStatus,
+  RunLimits,
+  RunLimitsInput,
+  RunPhase,
+  RunStats,
+  Warrant,
+} from './model.ts';

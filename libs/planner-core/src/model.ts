@@ -1,0 +1,178 @@
+/**
+ * The planner's view of one run and its actions. Plain data only (records, not Maps) so a state
+ * snapshots as JSON. Money is integer micro-units (1/1,000,000) of an ISO 4217 currency.
+ */
+
+/** Hard caps of a run, as recorded in RunStarted (defaults applied). */
+export interface RunLimits {
+  /** Admitted actions allowed in the run; null: no cap. */
+  readonly max_steps: number | null;
+  /** Tool executions allowed in the run; enforced by the accountant (run scope), carried here. */
+  readonly max_tool_calls: number | null;
+  /** Spend allowed in the run; enforced by the accountant (run scope), carried here. */
+  readonly max_cost_micros: number | null;
+  /** Currency of max_cost_micros; required when it is set. */
+  readonly currency: string | null;
+  /** The run expires this long after it started; null: no wall-clock cap. */
+  readonly wall_clock_ms: number | null;
+  /**
+   * A proposal that would be the loop_threshold-th identical call (same tool and args_sha256)
+   * among the last loop_window admitted actions is a loop and is rejected. At least 2.
+   */
+  readonly loop_threshold: number;
+  /** How many of the most recent admitted actions loop detection looks at (at least loop_threshold - 1). */
+  readonly loop_window: number;
+}
+
+export type RunLimitsInput = { readonly [K in keyof RunLimits]?: RunLimits[K] };
+
+/** What the agent asked for, resolved and validated by the planner service before it decides. */
+export interface Proposal {
+  readonly agent_id: string;
+  readonly tool: string;
+  /** Exact tool version, resolved from the registry. */
+  readonly tool_version: string;
+  /** Canonical JSON of the validated arguments. */
+  readonly arguments_json: string;
+  /** sha256 (hex) of arguments_json. */
+  readonly args_sha256: string;
+  readonly idempotency_key: string;
+  /** Why the agent wants this, in its own words. */
+  readonly reason: string;
+  /** The tool's cost model applied to these arguments. */
+  readonly estimated_cost_micros: number;
+  readonly currency: string;
+  readonly proposed_at: number;
+}
+
+/** The PDP's signed permission for one action with exactly these arguments (opaque to the planner but for the binding checks). */
+export interface Warrant {
+  readonly key_id: string;
+  readonly agent_id: string;
+  readonly tool: string;
+  readonly tool_version: string;
+  readonly args_sha256: string;
+  readonly policy_set_hash: string;
+  readonly not_after: number;
+  readonly signature: string;
+}
+
+/** The accountant's signed reservation for one action; reservation_id is the action_id. */
+export interface Reservation {
+  readonly reservation_id: string;
+  readonly amount_micros: number;
+  readonly currency: string;
+  readonly expires_at: number;
+  readonly key_id: string;
+  readonly signature: string;
+}
+
+/** What the policy and the run have done so far, for the PDP's context. */
+export interface RunStats {
+  /** Actions admitted in the run before this one. */
+  readonly steps: number;
+  /** Actual cost of the run's finished actions. */
+  readonly spend_micros: number;
+  readonly currency: string;
+  /** Admitted calls of this tool in the run during the rate window before this one. */
+  readonly tool_calls_in_window: number;
+}
+
+export type RunPhase = 'not_started' | 'active' | 'ended';
+export type RunEndStatus = 'completed' | 'failed' | 'killed' | 'expired';
+
+/** Why the planner refused a proposal before policy. */
+export type RejectionReason =
+  | 'duplicate'
+  | 'agent_mismatch'
+  | 'args_invalid'
+  | 'tool_unknown'
+  | 'kill_switch'
+  | 'run_closed'
+  | 'wall_clock_exceeded'
+  | 'step_limit'
+  | 'loop_detected';
+
+export type ActionTerminalStatus = 'completed' | 'failed' | 'denied' | 'rejected' | 'refused' | 'expired';
+export type ActionOpenStatus = 'awaiting_run' | 'pending' | 'awaiting_approval' | 'executing';
+export type ActionStatus = ActionOpenStatus | ActionTerminalStatus;
+
+/** Stable code of how an action ended (ActionCompleted.reason_code), by status. */
+export type CompletionReason =
+  // completed
+  | 'succeeded'
+  // failed
+  | 'execution_failed'
+  | 'outcome_unknown'
+  // denied
+  | 'policy_denied'
+  | 'warrant_mismatch'
+  // rejected: at proposal (any RejectionReason), or an admitted action cancelled because its run ended
+  | RejectionReason
+  // refused
+  | 'budget_refused'
+  // expired
+  | 'run_not_started'
+  | 'decision_timeout'
+  | 'approval_timeout'
+  | 'execution_timeout'
+  | 'run_wall_clock'
+  | 'warrant_expired'
+  | 'reservation_expired';
+
+export interface ActionState {
+  readonly action_id: string;
+  readonly idempotency_key: string;
+  readonly status: ActionStatus;
+  /** null for proposals rejected on arrival (they never became actions). */
+  readonly proposal: Proposal | null;
+  readonly admitted_at: number | null;
+  /** The action expires at this instant unless it moves on; null once terminal. */
+  readonly deadline: number | null;
+  readonly warrant: Warrant | null;
+  readonly reservation: Reservation | null;
+  /** A BudgetReleaseRequested was emitted for this action's reservation. */
+  readonly release_requested: boolean;
+  readonly reason_code: CompletionReason | null;
+  readonly cost_micros: number;
+}
+
+export interface RunEnd {
+  readonly status: RunEndStatus;
+  readonly reason: string;
+  readonly ended_at: number;
+}
+
+export interface PlannerState {
+  /** Set by the first event of the run. */
+  readonly run_id: string | null;
+  readonly phase: RunPhase;
+  readonly tenant_id: string | null;
+  readonly agent_id: string | null;
+  readonly limits: RunLimits;
+  readonly started_at: number | null;
+  readonly end: RunEnd | null;
+  /** Admitted actions so far. */
+  readonly steps: number;
+  /** Actual cost of finished actions so far. */
+  readonly spend_micros: number;
+  /** Call keys (tool and args_sha256) of the most recent admitted actions, oldest first, at most loop_window. */
+  readonly recent_calls: readonly string[];
+  /** Every proposal of the run by action_id, rejected ones included (so redelivery is recognised). */
+  readonly actions: Readonly<Record<string, ActionState>>;
+  /** idempotency_key -> action_id of the first proposal that used it. */
+  readonly idempotency_keys: Readonly<Record<string, string>>;
+  /** Actions proposed before the run started, in arrival order. */
+  readonly parked: readonly string[];
+}
+
+const TERMINAL: ReadonlySet<ActionStatus> = new Set<ActionStatus>(['completed', 'failed', 'denied', 'rejected', 'refused', 'expired']);
+
+export function isTerminalStatus(status: ActionStatus): status is ActionTerminalStatus {
+  return TERMINAL.has(status);
+}
+
+/** Identical calls share this key: the same tool with the same canonical arguments. */
+export function callKey(tool: string, argsSha256: string): string {
+  return `${tool}\u0000${argsSha256}`;
+}

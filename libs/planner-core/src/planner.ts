@@ -1,0 +1,45 @@
+import type { Decider } from '@writ/decider';
+import type { PlannerCommand } from './commands.ts';
+import { DEFAULT_PLANNER_CONFIG } from './config.ts';
+import type { PlannerConfig } from './config.ts';
+import { decidePlanner } from './decide.ts';
+import type { PlannerEvent } from './events.ts';
+import { evolvePlanner, initialPlannerState } from './evolve.ts';
+import { isTerminalStatus } from './model.ts';
+import type { PlannerState } from './model.ts';
+
+export type PlannerDecider = Decider<PlannerCommand, PlannerEvent, PlannerState>;
+
+/**
+ * The planner of one run as a decider: the run's limits, loop detection and kill switches, and
+ * each action's saga (policy and budget asked at once, execution once both agree, exactly one
+ * terminal ActionCompleted). State is keyed by run_id, like the topics.
+ */
+export function createPlannerDecider(config: Partial<PlannerConfig> = {}): PlannerDecider {
+  const resolved: PlannerConfig = { ...DEFAULT_PLANNER_CONFIG, ...config };
+  return {
+    decide: (command, state) => decidePlanner(command, state, resolved),
+    evolve: evolvePlanner,
+    initialState: initialPlannerState,
+  };
+}
+
+export const plannerDecider: PlannerDecider = createPlannerDecider();
+
+/**
+ * The next instant at which ExpireActions would change something (an action's deadline or the
+ * run's wall clock), or null when nothing is waiting: the service schedules its timer on this.
+ */
+export function nextPlannerDeadline(state: PlannerState): number | null {
+  let next: number | null = null;
+  const consider = (instant: number): void => {
+    if (next === null || instant < next) next = instant;
+  };
+  if (state.phase === 'active' && state.limits.wall_clock_ms !== null && state.started_at !== null) {
+    consider(state.started_at + state.limits.wall_clock_ms);
+  }
+  for (const action of Object.values(state.actions)) {
+    if (!isTerminalStatus(action.status) && action.deadline !== null) consider(action.deadline);
+  }
+  return next;
+}
