@@ -58,17 +58,24 @@ install_system_libs() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
-# npm ci only when the lockfile changed since the last successful install.
+# Install only when the lockfile changed since the last successful install. `npm install` rather
+# than `npm ci`: the registry reachable here serves no macOS/Windows builds, so the lockfile cannot
+# list every platform's optional packages, and `npm ci` refuses such a lockfile.
 install_workspace() {
-  local stamp="$WRIT_LOCAL/npm-ci.stamp" want
-  want="$(sha256sum "$WRIT_ROOT/package-lock.json" | cut -d' ' -f1)-$NODE_VERSION"
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -d "$WRIT_ROOT/node_modules" ]; then return; fi
+  local stamp="$WRIT_LOCAL/npm-install.stamp"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$(workspace_digest)" ] && [ -d "$WRIT_ROOT/node_modules" ]; then return; fi
   log "installing npm workspace (the Kafka client compiles from source: about 2 minutes)"
   # Native addons compile against Node 24's headers, whatever a user-level .npmrc says, and the
   # Kafka client builds against the system libraries instead of downloading a prebuilt binary.
   (cd "$WRIT_ROOT" && npm_config_nodedir="$NODE_HOME" CKJS_LINKING=dynamic \
-    npm ci --no-audit --no-fund --loglevel=error)
-  echo "$want" > "$stamp"
+    npm install --no-audit --no-fund --loglevel=error)
+  workspace_digest > "$stamp"
+}
+
+# What decides whether node_modules is current: the lockfile, every workspace manifest, Node's version.
+workspace_digest() {
+  (cd "$WRIT_ROOT" && cat package-lock.json package.json libs/*/package.json services/*/package.json 2>/dev/null;
+    echo "$NODE_VERSION") | sha256sum | cut -d' ' -f1
 }
 
 install_kafka() {
