@@ -3,7 +3,8 @@
 import nx from '@nx/eslint-plugin';
 import tseslint from 'typescript-eslint';
 
-const services = ['gateway', 'planner', 'policy', 'budget', 'executor', 'ledger'];
+// Apps: the six services and the CLI.
+const apps = ['gateway', 'planner', 'policy', 'budget', 'executor', 'ledger', 'cli'];
 const infraPackages = ['@nestjs/*', '@confluentinc/*', '@clickhouse/*', 'chdb', 'chdb/*', 'kafkajs'];
 
 export default tseslint.config(
@@ -43,8 +44,8 @@ export default tseslint.config(
             },
             { sourceTag: 'type:util', onlyDependOnLibsWithTags: ['type:util'], bannedExternalImports: infraPackages },
             { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'] },
-            // A service may use shared libs and its own code, never another service's.
-            ...services.map((name) => ({ sourceTag: `scope:${name}`, onlyDependOnLibsWithTags: ['scope:shared', `scope:${name}`] })),
+            // An app may use shared libs and its own code, never another app's.
+            ...apps.map((name) => ({ sourceTag: `scope:${name}`, onlyDependOnLibsWithTags: ['scope:shared', `scope:${name}`] })),
           ],
         },
       ],

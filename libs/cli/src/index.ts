@@ -1,0 +1,2 @@
+export { runFoundationDemo } from './foundation-demo.ts';
+export type { DemoOptions } from './foundation-demo.ts';

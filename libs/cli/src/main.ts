@@ -1,0 +1,27 @@
+// `./dev writ <verb>` (or `node --conditions=writ-source libs/cli/src/main.ts <verb>`).
+import { describeError } from '@writ/errors';
+import { runFoundationDemo } from './foundation-demo.ts';
+
+const say = (line: string) => console.log(`[demo] ${line}`);
+
+const verbs: Record<string, () => Promise<void>> = {
+  async demo() {
+    const t0 = performance.now();
+    await runFoundationDemo({ say });
+    say(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s. Next: ./dev stack status, ./dev stack down`);
+  },
+};
+
+const verb = process.argv[2] ?? '';
+const run = verbs[verb];
+if (run === undefined) {
+  console.error(`usage: writ ${Object.keys(verbs).join('|')}`);
+  process.exitCode = 2;
+} else {
+  try {
+    await run();
+  } catch (error) {
+    console.error(`[writ] ${verb} failed: ${describeError(error)}`);
+    process.exitCode = 1;
+  }
+}
