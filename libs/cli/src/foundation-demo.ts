@@ -62,9 +62,9 @@ export async function runFoundationDemo({ say, timeoutMs = 60_000 }: DemoOptions
     await producer.connect();
     await consumer.start();
     const events = sampleEvents({ tenant_id: TENANT, run_id: runId, producer: 'writ-demo@0.1.0' });
+    for (const { payload } of events) expected.add(payload.meta.event_id);
     const sent: SentEvent[] = [];
     for (const { type, payload } of events) {
-      expected.add(payload.meta.event_id);
       const [result] = await producer.send([writEvent(type, payload)]);
       if (result !== undefined) sent.push(result);
       say(`  → ${result?.topic}[${result?.partition}@${result?.offset}] ${type}`);
