@@ -2,7 +2,8 @@
 // the local Kafka broker, the topology, and which ClickHouse the services will use.
 import { clickHouseOptionsFromEnv, describeClickHouse } from '@writ/clickhouse';
 import { describeError } from '@writ/errors';
-import { kafkaDown, kafkaStatus, kafkaUp, seconds } from './kafka.ts';
+import { seconds } from './broker-process.ts';
+import { kafkaDown, kafkaStatus, kafkaUp } from './kafka.ts';
 import { provisionTopology } from './topology.ts';
 
 const say = (line: string) => console.log(`[stack] ${line}`);
@@ -33,7 +34,7 @@ async function status(): Promise<boolean> {
     const who = kafka.mode === 'external' ? 'KAFKA_BROKERS' : kafka.pid === undefined ? 'not started by devstack' : `pid ${kafka.pid}`;
     say(`kafka: running on ${where} (${who}; ${kafka.topics ?? 0} topics)`);
   } else if (kafka.running) {
-    say(`kafka: running on ${where} but not answering: ${kafka.problem ?? 'unknown'}`);
+    say(`kafka: running but not usable on ${where}: ${kafka.problem ?? 'no answer'}`);
   } else {
     say(`kafka: not running on ${where}${kafka.problem === undefined || kafka.problem === 'not running' ? '' : ` (${kafka.problem})`}`);
   }

@@ -66,6 +66,10 @@ describe('local Kafka broker', () => {
     const status = await kafkaStatus(options);
     expect(status).toMatchObject({ mode: 'local', running: true, healthy: true, pid: first.pid });
 
+    // Asking the same home for other ports while it runs is a clear error, not a minute of waiting.
+    const moved = await kafkaUp({ ...options, port: await freePort() }).catch((error: unknown) => error);
+    expect(isWritError(moved, 'KAFKA_PORT_MISMATCH')).toBe(true);
+
     const down = await kafkaDown(options);
     expect(down).toMatchObject({ stopped: true, pid: first.pid, forced: false });
     expect(isRunning(first.pid ?? 0)).toBe(false);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isWritError } from '@writ/errors';
-import { brokerCommand } from './kafka.ts';
+import { brokerCommand } from './broker-process.ts';
 import { localBrokers, resolveKafkaSettings } from './settings.ts';
 
 const paths = { home: '/w/.local/kafka', libs: '/w/.local/kafka/libs' };
