@@ -2,6 +2,7 @@ import { SpanKind, SpanStatusCode, context as otelContext, trace } from '@opente
 import type { Context, Span } from '@opentelemetry/api';
 import type { KafkaJS } from '@confluentinc/kafka-javascript';
 import { WritError } from '@writ/errors';
+import { contractsSerde } from './contracts-serde.ts';
 import { dlqMessage, dlqTopicOf } from './dlq.ts';
 import { extractTraceContext, normalizeHeaders } from './headers.ts';
 import { createKafka } from './kafka.ts';
@@ -39,7 +40,8 @@ export interface EventConsumerOptions {
   readonly groupId: string;
   readonly topics: readonly string[];
   readonly handler: EventHandler;
-  readonly serde: EventSerde;
+  /** Default: contractsSerde (Avro, @writ/contracts). */
+  readonly serde?: EventSerde;
   readonly clientId?: string;
   /** Default `<groupId>.dlq`. */
   readonly dlqTopic?: string;
@@ -271,11 +273,15 @@ export class EventConsumer {
     }
     this.#options = options;
     this.#logger = options.logger ?? stderrLogger;
-    const kafka = createKafka({ brokers: options.brokers, clientId: options.clientId ?? options.groupId });
+    const kafka = createKafka({
+      brokers: options.brokers,
+      clientId: options.clientId ?? options.groupId,
+      logger: this.#logger,
+    });
     this.#consumer = kafka.consumer(consumerConfig(options));
     this.#dlqProducer = kafka.producer(producerConfig(0, undefined, {}));
     this.#pipeline = new MessagePipeline({
-      serde: options.serde,
+      serde: options.serde ?? contractsSerde,
       groupId: options.groupId,
       dlqTopic: options.dlqTopic ?? dlqTopicOf(options.groupId),
       retry: resolveRetryPolicy(options.retry),

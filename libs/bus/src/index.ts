@@ -1,10 +1,11 @@
-export { createKafka, probeBrokers, clientVersions } from './kafka.ts';
+export { createKafka, probeBrokers, clientVersions, kafkaLogger } from './kafka.ts';
 export type { KafkaConnection, BrokerProbe, RdKafkaProperties } from './kafka.ts';
 
 export { HEADERS, traceHeaders, extractTraceContext, normalizeHeaders } from './headers.ts';
 export { stderrLogger, silentLogger } from './logger.ts';
 export type { BusLogger } from './logger.ts';
 export type { DecodedEvent, EventSerde, OutgoingEvent } from './serde.ts';
+export { contractsSerde, writEvent } from './contracts-serde.ts';
 
 export { EventProducer, DEFAULT_LINGER_MS, eventKey } from './producer.ts';
 export type { EventProducerOptions, SentEvent, KafkaRecord } from './producer.ts';
@@ -43,3 +44,4 @@ export type { TopicConfigs, TopicConfigEntry, ConfigSource } from './describe-co
 export { WritKafkaServer, WritKafkaContext, WRIT_KAFKA_TRANSPORT } from './nest/server.ts';
 export type { WritKafkaServerOptions } from './nest/server.ts';
 export { WritKafkaClient } from './nest/client.ts';
+export { WritEventExceptionFilter } from './nest/exception-filter.ts';

@@ -1,6 +1,7 @@
 import kafkaJavascript from '@confluentinc/kafka-javascript';
 import type { KafkaJS } from '@confluentinc/kafka-javascript';
 import { WritError, describeError } from '@writ/errors';
+import type { BusLogger } from './logger.ts';
 
 const { Kafka, logLevel } = kafkaJavascript.KafkaJS;
 
@@ -15,6 +16,21 @@ export const clientVersions = {
 export interface KafkaConnection {
   readonly brokers: readonly string[];
   readonly clientId: string;
+  /** Where the client library's own errors go; default: its console logger. */
+  readonly logger?: BusLogger;
+}
+
+/** The client library's logger interface over a BusLogger (its debug output is dropped). */
+export function kafkaLogger(logger: BusLogger): KafkaJS.Logger {
+  const adapter: KafkaJS.Logger = {
+    info: (message, extra) => logger.info(message, { kafka: extra }),
+    warn: (message, extra) => logger.warn(message, { kafka: extra }),
+    error: (message, extra) => logger.error(message, { kafka: extra }),
+    debug: () => undefined,
+    namespace: () => adapter,
+    setLogLevel: () => undefined,
+  };
+  return adapter;
 }
 
 /** One place that turns Writ's connection settings into a client of the Kafka library. */
@@ -24,6 +40,7 @@ export function createKafka(connection: KafkaConnection): KafkaJS.Kafka {
       brokers: [...connection.brokers],
       clientId: connection.clientId,
       logLevel: logLevel.ERROR,
+      ...(connection.logger === undefined ? {} : { logger: kafkaLogger(connection.logger) }),
     },
   });
 }

@@ -2,9 +2,11 @@ import { SpanKind, SpanStatusCode, context as otelContext, trace } from '@opente
 import type { Context } from '@opentelemetry/api';
 import type { KafkaJS } from '@confluentinc/kafka-javascript';
 import { WritError, describeError } from '@writ/errors';
-import { HEADERS, traceHeaders } from './headers.ts';
+import { contractsSerde } from './contracts-serde.ts';
+import { HEADERS, extractTraceContext, traceHeaders } from './headers.ts';
 import { createKafka } from './kafka.ts';
 import type { RdKafkaProperties } from './kafka.ts';
+import type { BusLogger } from './logger.ts';
 import type { EventSerde, OutgoingEvent } from './serde.ts';
 import { ATTR, busTracer } from './telemetry.ts';
 
@@ -17,11 +19,14 @@ export const DEFAULT_LINGER_MS = 0;
 export interface EventProducerOptions {
   readonly brokers: readonly string[];
   readonly clientId: string;
-  readonly serde: EventSerde;
+  /** Default: contractsSerde (Avro, @writ/contracts). */
+  readonly serde?: EventSerde;
   /** librdkafka linger.ms (fractions allowed). Default DEFAULT_LINGER_MS. */
   readonly lingerMs?: number;
   /** Further librdkafka producer properties (e.g. compression.type); cannot turn idempotence off. */
   readonly rdkafka?: RdKafkaProperties;
+  /** Where the client library's errors go; default: its console logger. */
+  readonly logger?: BusLogger;
 }
 
 export interface SentEvent {
@@ -39,9 +44,14 @@ export interface KafkaRecord {
   readonly headers?: Readonly<Record<string, string>>;
 }
 
-/** The partition key of an event: its run, so that one run's events keep their order. */
-export function eventKey(event: OutgoingEvent): string {
+/**
+ * The partition key of an event: explicit, else what the serde says (its run, so that one run's
+ * events keep their order), else `payload.meta.run_id`.
+ */
+export function eventKey(event: OutgoingEvent, serde?: EventSerde): string {
   if (event.key !== undefined) return event.key;
+  const fromSerde = serde?.keyOf?.(event.type, event.payload);
+  if (fromSerde !== undefined && fromSerde !== '') return fromSerde;
   const meta = (event.payload as { meta?: { run_id?: unknown } } | null)?.meta;
   if (typeof meta?.run_id === 'string' && meta.run_id !== '') return meta.run_id;
   throw new WritError('EVENT_KEY_MISSING', `event ${event.type} has no meta.run_id and no explicit key`, {
@@ -79,8 +89,12 @@ export class EventProducer {
   #connected = false;
 
   constructor(options: EventProducerOptions) {
-    this.#serde = options.serde;
-    this.#producer = createKafka({ brokers: options.brokers, clientId: options.clientId }).producer(
+    this.#serde = options.serde ?? contractsSerde;
+    this.#producer = createKafka({
+      brokers: options.brokers,
+      clientId: options.clientId,
+      ...(options.logger === undefined ? {} : { logger: options.logger }),
+    }).producer(
       producerConfig(options.lingerMs ?? DEFAULT_LINGER_MS, options.rdkafka, {}),
     );
   }
@@ -102,9 +116,9 @@ export class EventProducer {
    * replicas. Encoding errors throw before anything is sent.
    */
   async send(events: readonly OutgoingEvent[]): Promise<SentEvent[]> {
-    const parent = otelContext.active();
+    const active = otelContext.active();
     const records = events.map((event) => toRecord(this.#serde, event));
-    return sendTraced(this.#producer, records, parent);
+    return sendTracedEach(this.#producer, records, events, active);
   }
 
   /** Produces already-encoded records as they are (DLQ copies, replays). */
@@ -127,7 +141,7 @@ export function toRecord(serde: EventSerde, event: OutgoingEvent): EncodedEvent 
   return {
     type: event.type,
     topic: event.topic ?? serde.topicOf(event.type),
-    key: eventKey(event),
+    key: eventKey(event, serde),
     value: serde.encode(event.type, event.payload),
     headers: { ...event.headers, [HEADERS.eventType]: event.type },
   };
@@ -135,6 +149,39 @@ export function toRecord(serde: EventSerde, event: OutgoingEvent): EncodedEvent 
 
 export function toMessage(record: KafkaRecord): KafkaJS.Message {
   return { key: record.key, value: record.value, headers: { ...record.headers } };
+}
+
+/**
+ * The context an event's PRODUCER span starts in: the caller's active span if there is one,
+ * else the trace the event's own `meta.trace` names (so a producer that did not activate a
+ * context still continues the run's trace), else nothing.
+ */
+export function parentContextOf(event: OutgoingEvent, active: Context): Context {
+  if (trace.getSpanContext(active) !== undefined) return active;
+  const carried = (event.payload as { meta?: { trace?: { traceparent?: unknown; tracestate?: unknown } | null } } | null)
+    ?.meta?.trace;
+  if (typeof carried?.traceparent !== 'string') return active;
+  return extractTraceContext(
+    {
+      [HEADERS.traceparent]: carried.traceparent,
+      ...(typeof carried.tracestate === 'string' ? { [HEADERS.tracestate]: carried.tracestate } : {}),
+    },
+    active,
+  );
+}
+
+function sendTracedEach(
+  producer: KafkaJS.Producer,
+  records: readonly EncodedEvent[],
+  events: readonly OutgoingEvent[],
+  active: Context,
+): Promise<SentEvent[]> {
+  return Promise.all(
+    records.map(async (record, i) => {
+      const [sent] = await sendTraced(producer, [record], parentContextOf(events[i] as OutgoingEvent, active));
+      return sent as SentEvent;
+    }),
+  );
 }
 
 /**

@@ -116,7 +116,9 @@ export function classifyFailure(error: unknown): Failure {
       reason: error.message,
     };
   }
-  return { code: 'HANDLER_FAILED', retriable: false, reason: describeError(error) };
+  const message = (error as { message?: unknown } | null)?.message;
+  const reason = error instanceof Error || typeof message !== 'string' ? describeError(error) : message;
+  return { code: 'HANDLER_FAILED', retriable: false, reason };
 }
 
 /** Resolves after `ms`, or early (to false) when the signal aborts. */

@@ -15,9 +15,14 @@ export interface EventSerde {
   /** Throws a non-retriable WritError (EVENT_UNDECODABLE, SCHEMA_UNKNOWN, EVENT_INVALID) on poison. */
   decode(bytes: Buffer): DecodedEvent;
   topicOf(type: string): string;
+  /** The Kafka key of an event; when absent the bus keys by `payload.meta.run_id`. */
+  keyOf?(type: string, payload: unknown): string;
 }
 
-/** One event to produce. `key` defaults to `payload.meta.run_id`, `topic` to `serde.topicOf(type)`. */
+/**
+ * One event to produce. `key` defaults to `serde.keyOf` (run_id; control_key on the controls
+ * topic; chain_id on the ledger topic), `topic` to `serde.topicOf(type)`.
+ */
 export interface OutgoingEvent<P = unknown> {
   readonly type: string;
   readonly payload: P;

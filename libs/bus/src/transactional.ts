@@ -2,17 +2,18 @@ import { context as otelContext } from '@opentelemetry/api';
 import type { Context } from '@opentelemetry/api';
 import type { KafkaJS } from '@confluentinc/kafka-javascript';
 import { WritError, describeError } from '@writ/errors';
+import { contractsSerde } from './contracts-serde.ts';
 import { MessagePipeline, consumerConfig, nextOffset } from './consumer.ts';
 import type { EventConsumerOptions, EventContext } from './consumer.ts';
 import { dlqTopicOf } from './dlq.ts';
 import { createKafka } from './kafka.ts';
 import { stderrLogger } from './logger.ts';
 import type { BusLogger } from './logger.ts';
-import { DEFAULT_LINGER_MS, producerConfig, sendTraced, toRecord } from './producer.ts';
+import { DEFAULT_LINGER_MS, parentContextOf, producerConfig, sendTraced, toRecord } from './producer.ts';
 import type { EncodedEvent } from './producer.ts';
 import { backoffDelay, resolveRetryPolicy, sleep } from './retry.ts';
 import type { RetryPolicy } from './retry.ts';
-import type { DecodedEvent, OutgoingEvent } from './serde.ts';
+import type { DecodedEvent, EventSerde, OutgoingEvent } from './serde.ts';
 
 /** Turns one input event into the events to produce with it, atomically. */
 export type TransactionalHandler = (
@@ -65,6 +66,7 @@ export class TransactionalProcessor {
   #producer: KafkaJS.Producer;
   readonly #abort = new AbortController();
   readonly #pipeline: MessagePipeline;
+  readonly #serde: EventSerde;
   readonly #retry: RetryPolicy;
   readonly #logger: BusLogger;
   readonly #inFlight = new Set<Promise<void>>();
@@ -87,11 +89,16 @@ export class TransactionalProcessor {
     this.#options = options;
     this.#logger = options.logger ?? stderrLogger;
     this.#retry = resolveRetryPolicy(options.retry);
-    this.#kafka = createKafka({ brokers: options.brokers, clientId: options.clientId ?? options.groupId });
+    this.#kafka = createKafka({
+      brokers: options.brokers,
+      clientId: options.clientId ?? options.groupId,
+      logger: this.#logger,
+    });
     this.#consumer = this.#kafka.consumer(consumerConfig(options, { 'isolation.level': 'read_committed' }));
     this.#producer = this.#newProducer();
+    this.#serde = options.serde ?? contractsSerde;
     this.#pipeline = new MessagePipeline({
-      serde: options.serde,
+      serde: this.#serde,
       groupId: options.groupId,
       dlqTopic: options.dlqTopic ?? dlqTopicOf(options.groupId),
       retry: this.#retry,
@@ -160,9 +167,12 @@ export class TransactionalProcessor {
         { topic: batch.topic, partition: batch.partition, message },
         async (event, ctx) => {
           const events = (await this.#options.handler(event, ctx)) ?? [];
-          const parent = otelContext.active();
+          const active = otelContext.active();
           // Encoding happens here so that an invalid output counts as this input's failure.
-          produced = events.map((output) => ({ record: toRecord(this.#options.serde, output), parent }));
+          produced = events.map((output) => ({
+            record: toRecord(this.#serde, output),
+            parent: parentContextOf(output, active),
+          }));
         },
         (record) => {
           dlqRecords.push(record);

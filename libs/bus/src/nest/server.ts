@@ -3,6 +3,7 @@ import type { CustomTransportStrategy } from '@nestjs/microservices';
 import { isObservable, lastValueFrom } from 'rxjs';
 import { WritError } from '@writ/errors';
 import { EventConsumer } from '../consumer.ts';
+import { contractsSerde } from '../contracts-serde.ts';
 import type { EventConsumerOptions, EventContext } from '../consumer.ts';
 import type { DecodedEvent } from '../serde.ts';
 
@@ -53,7 +54,7 @@ export class WritKafkaServer extends Server implements CustomTransportStrategy {
   }
 
   async #start(): Promise<void> {
-    const topics = this.#options.topics ?? [...new Set(this.eventTypes().map((type) => this.#options.serde.topicOf(type)))];
+    const topics = this.#options.topics ?? [...new Set(this.eventTypes().map((type) => (this.#options.serde ?? contractsSerde).topicOf(type)))];
     if (topics.length === 0) {
       throw new WritError('CONFIG_INVALID', `consumer group ${this.#options.groupId} has no @EventPattern handler and no topics`, {
         field: 'topics',

@@ -46,6 +46,18 @@ export async function committedOffsets(
   }
 }
 
+/** The end offset (next offset to be written) of every partition of `topic`. */
+export async function endOffsets(brokers: readonly string[], topic: string): Promise<Map<number, string>> {
+  const admin = createKafka({ brokers, clientId: 'writ-test-admin' }).admin();
+  await admin.connect();
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic, { isolationLevel: IsolationLevel.READ_UNCOMMITTED });
+    return new Map(offsets.map((o) => [o.partition, o.high]));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 export interface ReadRecord {
   readonly partition: number;
   readonly offset: string;

@@ -1,0 +1,118 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { decodeEvent } from '@writ/contracts';
+import type { ActionProposed } from '@writ/contracts';
+import { sampleEvent } from '@writ/contracts/testing';
+import { testKafkaBrokers, uniqueName, waitFor } from '@writ/testing';
+import { silentLogger } from './logger.ts';
+import { EventProducer } from './producer.ts';
+import { committedOffsets, createTestTopics, readTopicToEnd } from './testing/index.ts';
+import { runTransactional } from './transactional.ts';
+import type { TransactionalHandler, TransactionalProcessor } from './transactional.ts';
+
+const brokers = testKafkaBrokers();
+const running: TransactionalProcessor[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((p) => p.stop()));
+});
+
+async function setup(prefix: string, outputConfigs: Record<string, string> = {}) {
+  const input = uniqueName(prefix);
+  const output = `${input}_out`;
+  const groupId = `g_${input}`;
+  await createTestTopics(brokers, [{ name: input }, { name: output, configs: outputConfigs }, { name: `${groupId}.dlq` }]);
+  const producer = new EventProducer({ brokers, clientId: 'tx-input' });
+  await producer.connect();
+  const run = async (handler: TransactionalHandler, onAbort?: (error: unknown) => void) => {
+    const processor = await runTransactional({
+      brokers,
+      groupId,
+      topics: [input],
+      transactionalId: `${groupId}-tx`,
+      handler,
+      logger: silentLogger,
+      retry: { maxAttempts: 2, initialBackoffMs: 20, maxBackoffMs: 100 },
+      ...(onAbort === undefined ? {} : { onAbort }),
+    });
+    running.push(processor);
+    return processor;
+  };
+  return { input, output, groupId, producer, run };
+}
+
+/** ActionAdmitted caused by `input`, with `padding` characters of arguments to make it large. */
+function admittedFor(input: ActionProposed, output: string, padding = 0) {
+  const admitted = sampleEvent('ActionAdmitted', { run_id: input.meta.run_id, causation_id: input.meta.event_id });
+  return { type: 'ActionAdmitted', topic: output, payload: { ...admitted, arguments_json: `{"pad":"${'x'.repeat(padding)}"}` } };
+}
+
+const causeOf = (value: Buffer | null): string | null => decodeEvent(value ?? Buffer.alloc(0)).payload.meta.causation_id;
+
+describe('TransactionalProcessor against a real broker', () => {
+  it('aborts a transaction that cannot complete and redoes its batch until it commits, once', async () => {
+    // The broker refuses records over 2 KB on the output topic: the first time the last input is
+    // handled its output is 10 KB, so that transaction fails at the broker and must be aborted.
+    const { input, output, groupId, producer, run } = await setup('tx_abort', { 'max.message.bytes': '2048' });
+    const inputs = Array.from({ length: 6 }, (_, i) => sampleEvent('ActionProposed', { run_id: `run-${i}` }));
+    await producer.send(inputs.map((payload) => ({ type: 'ActionProposed', topic: input, payload })));
+    await producer.disconnect();
+
+    const handled: string[] = [];
+    const aborts: unknown[] = [];
+    const lastId = inputs[5]?.meta.event_id;
+    await run(
+      (event) => {
+        const payload = event.payload as ActionProposed;
+        const oversized = payload.meta.event_id === lastId && !handled.includes(lastId);
+        handled.push(payload.meta.event_id);
+        return [admittedFor(payload, output, oversized ? 10_000 : 0)];
+      },
+      (error) => aborts.push(error),
+    );
+    await waitFor(async () => (await committedOffsets(brokers, groupId, input)).get(0) === '6', {
+      what: 'all six inputs committed',
+      timeoutMs: 30_000,
+    });
+
+    expect(String(aborts[0])).toMatch(/too large/i);
+    expect(handled.filter((id) => id === lastId).length).toBeGreaterThanOrEqual(2);
+    const committed = await readTopicToEnd(brokers, output, { readCommitted: true });
+    expect(committed.map((r) => causeOf(r.value))).toEqual(inputs.map((p) => p.meta.event_id));
+  });
+
+  it('sends poison to the DLQ in the same transaction as the outputs and offsets', async () => {
+    const { input, output, groupId, producer, run } = await setup('tx_poison');
+    const first = sampleEvent('ActionProposed');
+    const last = sampleEvent('ActionProposed');
+    await producer.send([{ type: 'ActionProposed', topic: input, payload: first }]);
+    await producer.sendRecords([{ topic: input, key: 'run-x', value: Buffer.from('garbage') }]);
+    await producer.send([{ type: 'ActionProposed', topic: input, payload: last }]);
+    await producer.disconnect();
+
+    await run((event) => [admittedFor(event.payload as ActionProposed, output)]);
+    await waitFor(async () => (await committedOffsets(brokers, groupId, input)).get(0) === '3', { what: 'inputs committed' });
+
+    const outputs = await readTopicToEnd(brokers, output, { readCommitted: true });
+    expect(outputs.map((r) => causeOf(r.value))).toEqual([first.meta.event_id, last.meta.event_id]);
+    const dlq = await readTopicToEnd(brokers, `${groupId}.dlq`, { readCommitted: true });
+    expect(dlq).toHaveLength(1);
+    expect(dlq[0]?.value?.toString()).toBe('garbage');
+    expect(dlq[0]?.headers['writ-dlq-code']).toBe('EVENT_UNDECODABLE');
+  });
+
+  it('treats an output that breaks its schema as the input failing: DLQ, no output', async () => {
+    const { input, output, groupId, producer, run } = await setup('tx_invalid');
+    const payload = sampleEvent('ActionProposed');
+    await producer.send([{ type: 'ActionProposed', topic: input, payload }]);
+    await producer.disconnect();
+
+    await run((event) => {
+      const bad = admittedFor(event.payload as ActionProposed, output);
+      return [{ ...bad, payload: { ...bad.payload, args_sha256: 'nope' } }];
+    });
+    await waitFor(async () => (await committedOffsets(brokers, groupId, input)).get(0) === '1', { what: 'input committed' });
+    expect(await readTopicToEnd(brokers, output)).toEqual([]);
+    const dlq = await readTopicToEnd(brokers, `${groupId}.dlq`);
+    expect(dlq.map((r) => r.headers['writ-dlq-code'])).toEqual(['EVENT_INVALID']);
+    expect(dlq[0]?.headers['writ-dlq-reason']).toContain('args_sha256');
+  });
+});
