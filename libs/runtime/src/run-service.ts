@@ -1,12 +1,13 @@
 import 'reflect-metadata';
 import { ConsoleLogger, Module } from '@nestjs/common';
-import type { DynamicModule, Type } from '@nestjs/common';
+import type { DynamicModule, OnApplicationShutdown, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { probeBrokers } from '@writ/bus';
 import type { ConfigOf, EnvVar } from '@writ/config';
 import { describeError, isWritError } from '@writ/errors';
+import type { Telemetry } from '@writ/telemetry';
 import { HealthModule } from './health.ts';
 import { loadServiceConfig } from './service-config.ts';
 import type { BaseConfig } from './service-config.ts';
@@ -25,6 +26,17 @@ export interface ServiceDefinition<S extends Record<string, EnvVar<unknown>>> {
   readonly config: S;
   /** The service's own module; its providers can inject SERVICE_CONFIG. */
   readonly module: Type<unknown>;
+  /** Tracing, started by the service's instrumentation.ts before anything else loaded. */
+  readonly telemetry: Telemetry;
+}
+
+/** Flushes and stops tracing when Nest shuts down (SIGTERM, app.close()). */
+class TelemetryFlush implements OnApplicationShutdown {
+  constructor(private readonly telemetry: Telemetry) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.telemetry.shutdown();
+  }
 }
 
 function fail(name: string, exitCode: number, message: string): never {
@@ -64,7 +76,10 @@ export async function runService<S extends Record<string, EnvVar<unknown>>>(
       HealthModule.forService({ name, version, kafkaBrokers: config.KAFKA_BROKERS, startedAt: Date.now() }),
       definition.module,
     ],
-    providers: [{ provide: SERVICE_CONFIG, useValue: config }],
+    providers: [
+      { provide: SERVICE_CONFIG, useValue: config },
+      { provide: TelemetryFlush, useValue: new TelemetryFlush(definition.telemetry) },
+    ],
     exports: [SERVICE_CONFIG],
   };
 
@@ -76,6 +91,7 @@ export async function runService<S extends Record<string, EnvVar<unknown>>>(
   } catch (error) {
     fail(name, EXIT_UNAVAILABLE, `cannot listen on ${config.HTTP_HOST}:${config.HTTP_PORT} (HTTP_PORT): ${describeError(error)}`);
   }
-  logger.log(`${name}@${version} listening on http://${config.HTTP_HOST}:${config.HTTP_PORT}`);
+  const tracing = definition.telemetry.exporters.join(', ') || 'not exported';
+  logger.log(`${name}@${version} listening on http://${config.HTTP_HOST}:${config.HTTP_PORT}; traces: ${tracing}`);
   return app;
 }

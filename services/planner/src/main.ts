@@ -1,3 +1,4 @@
+import { telemetry } from './instrumentation.ts';
 import { packageVersion, runService } from '@writ/runtime';
 import { PlannerModule } from './planner.module.ts';
 
@@ -6,5 +7,6 @@ await runService({
   version: packageVersion(import.meta.url),
   defaultHttpPort: 38081,
   config: {},
+  telemetry,
   module: PlannerModule,
 });
