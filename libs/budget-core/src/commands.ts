@@ -1,0 +1,47 @@
+import type { BudgetScope, Caps } from './model.ts';
+
+/** Sets the caps of a scope. subject: a run id or agent id, or omitted for the default of every run or agent; omitted for tenant_day. */
+export interface SetLimits {
+  readonly type: 'SetLimits';
+  readonly scope: BudgetScope;
+  readonly subject?: string;
+  readonly caps: Caps;
+  readonly currency: string;
+  readonly now: number;
+}
+
+/** Reserve before execution. reservation_id is the action id. */
+export interface Reserve {
+  readonly type: 'Reserve';
+  readonly reservation_id: string;
+  readonly run_id: string;
+  readonly agent_id: string;
+  readonly estimated_cost_micros: number;
+  readonly tool_calls: number;
+  readonly currency: string;
+  readonly now: number;
+}
+
+/** Charge the actual cost of an execution (succeeded or failed) and release the rest. */
+export interface Settle {
+  readonly type: 'Settle';
+  readonly reservation_id: string;
+  readonly actual_cost_micros: number;
+  readonly currency: string;
+  readonly now: number;
+}
+
+/** Give a reservation back: its action will not execute. */
+export interface Release {
+  readonly type: 'Release';
+  readonly reservation_id: string;
+  readonly now: number;
+}
+
+/** The timer: lapses reservations past expires_at and forgets old closed ones. */
+export interface ExpireReservations {
+  readonly type: 'ExpireReservations';
+  readonly now: number;
+}
+
+export type BudgetCommand = SetLimits | Reserve | Settle | Release | ExpireReservations;
