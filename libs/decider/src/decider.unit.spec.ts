@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { WritError, isWritError } from '@writ/errors';
 import { assertNever, evolveAll, handleCommand } from './decider.ts';
+import { accumulator } from './accumulator.ts';
+import { lookup, withEntry, withoutEntries } from './records.ts';
 import type { Decider } from './decider.ts';
 import { deciderSpec, deepFreeze, seededRandom } from './testing/index.ts';
 
@@ -142,5 +144,28 @@ describe('seededRandom', () => {
     expect(items).toContain(random.pick(items));
     const value = random.between(3, 5);
     expect(value >= 3 && value <= 5).toBe(true);
+  });
+});
+
+describe('records and accumulator', () => {
+  it('lookup sees own keys only, so hostile ids are unknown ids', () => {
+    const record: Record<string, number> = { a: 1 };
+    expect(lookup(record, 'a')).toBe(1);
+    expect(lookup(record, '__proto__')).toBeUndefined();
+    expect(lookup(record, 'constructor')).toBeUndefined();
+    const withProto = withEntry(record, '__proto__', 2);
+    expect(lookup(withProto, '__proto__')).toBe(2);
+    expect(Object.getPrototypeOf(withProto)).toBe(Object.prototype);
+    expect(record).toEqual({ a: 1 });
+    expect(withoutEntries(withEntry(record, 'b', 3), ['a'])).toEqual({ b: 3 });
+  });
+
+  it('accumulator evolves as it emits', () => {
+    const acc = accumulator(counter.evolve, counter.initialState());
+    acc.emit({ type: 'Added', amount: 2 });
+    expect(acc.state.total).toBe(2);
+    acc.emit({ type: 'Added', amount: 3 }, { type: 'Reset' });
+    expect(acc.state.total).toBe(0);
+    expect(acc.events).toHaveLength(3);
   });
 });
