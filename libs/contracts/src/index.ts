@@ -53,7 +53,7 @@ export type { DecodedEvent } from './codec.ts';
 export { HEADER_LENGTH, MAGIC, createSingleObjectCodec } from './single-object.ts';
 export type { Decoded, SingleObjectCodec } from './single-object.ts';
 export { partitionKeyOf } from './keys.ts';
-export { newMetadata, uuidv7 } from './metadata.ts';
+export { actionIdFor, newMetadata, uuidv7 } from './metadata.ts';
 export type { NewMetadata } from './metadata.ts';
 export { crc64Avro, fingerprintHex, fingerprintOf, parsingCanonicalForm } from './fingerprint.ts';
 export { checkCompatibility, describeCompatibilityProblem, parseSchema } from './compat.ts';

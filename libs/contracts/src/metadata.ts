@@ -1,4 +1,4 @@
-import { randomFillSync } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 import type { Metadata, TraceContext } from './events.generated.ts';
 
 /** What a producer says about a new event; newMetadata fills in the event id and the time. */
@@ -60,4 +60,16 @@ export function uuidv7(ms: number = Date.now()): string {
   bytes[8] = 0x80 | ((bytes[8] ?? 0) & 0x3f);
   const hex = Buffer.from(bytes).toString('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/**
+ * The action id of a proposal: a UUID (version 8, RFC 9562) made from the sha256 of tenant, run
+ * and idempotency key, so a retried proposal is the same action in every service.
+ */
+export function actionIdFor(tenantId: string, runId: string, idempotencyKey: string): string {
+  const digest = createHash('sha256').update(JSON.stringify([tenantId, runId, idempotencyKey])).digest();
+  digest[6] = ((digest[6] ?? 0) & 0x0f) | 0x80;
+  digest[8] = ((digest[8] ?? 0) & 0x3f) | 0x80;
+  const hex = digest.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
 }

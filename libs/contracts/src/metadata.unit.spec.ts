@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { newMetadata, uuidv7 } from './metadata.ts';
+import { actionIdFor, newMetadata, uuidv7 } from './metadata.ts';
 import { RULES } from './rules.ts';
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -44,5 +44,21 @@ describe('uuidv7', () => {
     const first = uuidv7(now);
     const second = uuidv7(now - 5);
     expect(second > first).toBe(true);
+  });
+});
+
+describe('actionIdFor', () => {
+  it('is the same for the same tenant, run and idempotency key, and a valid version-8 UUID', () => {
+    const id = actionIdFor('acme', 'run-1', 'refund-42');
+    expect(id).toBe(actionIdFor('acme', 'run-1', 'refund-42'));
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  });
+
+  it('differs when any part differs, including by where the parts split', () => {
+    const base = actionIdFor('acme', 'run-1', 'k');
+    expect(actionIdFor('acme2', 'run-1', 'k')).not.toBe(base);
+    expect(actionIdFor('acme', 'run-2', 'k')).not.toBe(base);
+    expect(actionIdFor('acme', 'run-1', 'k2')).not.toBe(base);
+    expect(actionIdFor('ab', 'c', 'd')).not.toBe(actionIdFor('a', 'bc', 'd'));
   });
 });
