@@ -1,10 +1,17 @@
 // `./dev writ <verb>` (or `node --conditions=writ-source libs/cli/src/main.ts <verb>`).
 import { describeError } from '@writ/errors';
 import { runFoundationDemo } from './foundation-demo.ts';
+import { ensureDevKeys } from './keys.ts';
 
 const say = (line: string) => console.log(`[demo] ${line}`);
 
 const verbs: Record<string, () => Promise<void>> = {
+  async keys() {
+    const dir = process.env['WRIT_KEYS_DIR'] ?? '.local/keys';
+    const { layout, created } = ensureDevKeys(dir);
+    console.log(`[keys] ${created.length === 0 ? 'development keys already present' : `created ${created.join(', ')}`} in ${dir}`);
+    for (const [name, value] of Object.entries(layout)) console.log(`[keys]   ${name}: ${value}`);
+  },
   async demo() {
     const t0 = performance.now();
     await runFoundationDemo({ say });
