@@ -3,8 +3,8 @@
 import nx from '@nx/eslint-plugin';
 import tseslint from 'typescript-eslint';
 
-// Apps: the six services and the CLI.
-const apps = ['gateway', 'planner', 'policy', 'budget', 'executor', 'ledger', 'cli'];
+// Apps: the six services, the CLI and the demo's system of record.
+const apps = ['gateway', 'planner', 'policy', 'budget', 'executor', 'ledger', 'cli', 'demo'];
 const infraPackages = ['@nestjs/*', '@confluentinc/*', '@clickhouse/*', 'chdb', 'chdb/*', 'kafkajs'];
 
 export default tseslint.config(

@@ -18,12 +18,12 @@ const shared = {
 export default defineConfig({
   test: {
     projects: [
-      { ...shared, test: { name: 'unit', include: ['{libs,services,test}/**/*.unit.spec.ts'], environment: 'node' } },
+      { ...shared, test: { name: 'unit', include: ['{libs,services,demo,test}/**/*.unit.spec.ts'], environment: 'node' } },
       {
         ...shared,
         test: {
           name: 'int',
-          include: ['{libs,services,test}/**/*.int.spec.ts'],
+          include: ['{libs,services,demo,test}/**/*.int.spec.ts'],
           globalSetup: ['test/setup/stack.global.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,

@@ -1,16 +1,33 @@
 // Global setup of the int and e2e vitest projects: a Kafka broker with the topology applied,
-// shared by every test file. It reuses a broker that is already running (a developer's
-// `./dev stack up`, another test run) or starts one, and on teardown stops it only when this run
-// started it and no other test run still holds it. KAFKA_BROKERS points the tests elsewhere.
+// shared by every test file of the project. Tests never touch the developer's broker of
+// `./dev stack up` (127.0.0.1:39092, the demo's topics):
+// - int: a test broker (127.0.0.1:39192, data in .local/kafka-test), reused across runs; on teardown
+//   it is stopped only when this run started it and no other test run still holds it;
+// - e2e: a fresh broker per run (127.0.0.1:39292, data in a temporary folder), so the services
+//   under test start on empty topics; stopped and deleted at the end.
+// KAFKA_BROKERS points the tests at another cluster instead.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { acquireKafka, provisionTopology } from '@writ/devstack';
+import { acquireKafka, provisionTopology, writRoot } from '@writ/devstack';
+import type { KafkaStackOptions } from '@writ/devstack';
 import '@writ/testing';
 
 const say = (line: string) => console.log(`[stack] ${line}`);
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
+function brokerFor(project: string): { options: KafkaStackOptions; cleanup: () => void } {
+  if (project === 'e2e') {
+    const home = mkdtempSync(join(tmpdir(), 'writ-e2e-kafka-'));
+    return { options: { home, port: 39292, controllerPort: 39293 }, cleanup: () => rmSync(home, { recursive: true, force: true }) };
+  }
+  return { options: { home: join(writRoot(), '.local', 'kafka-test'), port: 39192, controllerPort: 39193 }, cleanup: () => undefined };
+}
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const kafka = await acquireKafka(project.name);
+  const broker = brokerFor(project.name);
+  const kafka = await acquireKafka(project.name, broker.options);
   const where = kafka.brokers.join(',');
   const how = kafka.external
     ? 'using KAFKA_BROKERS'
@@ -18,17 +35,19 @@ export default async function setup(project: TestProject): Promise<() => Promise
       ? `started pid ${kafka.pid} in ${seconds(kafka.elapsedMs)}`
       : `reusing the running broker${kafka.pid === undefined ? '' : ` (pid ${kafka.pid})`}`;
   say(`kafka ${where}: ${how}`);
+  const teardown = async () => {
+    const release = await kafka.release();
+    broker.cleanup();
+    say(`kafka ${where}: ${release.stopped ? 'stopped' : 'left running'} (${release.reason})`);
+  };
   try {
     const topology = await provisionTopology(kafka.brokers);
     say(`topology: ${topology.summary}`);
   } catch (error) {
-    await kafka.release();
+    await teardown();
     throw error;
   }
   process.env['KAFKA_BROKERS'] = where;
   project.provide('kafkaBrokers', kafka.brokers);
-  return async () => {
-    const release = await kafka.release();
-    say(`kafka ${where}: ${release.stopped ? 'stopped' : 'left running'} (${release.reason})`);
-  };
+  return teardown;
 }
