@@ -1,4 +1,5 @@
 export { runFoundationDemo } from './foundation-demo.ts';
 export type { DemoOptions } from './foundation-demo.ts';
-export { ensureDevKeys, keyLayout, keyEnvironment } from './keys.ts';
-export type { KeyLayout } from './keys.ts';
+// Kept for callers that found the keys here first; they live in @writ/devstack.
+export { ensureDevKeys, keyLayout, keyEnvironment } from '@writ/devstack';
+export type { KeyLayout } from '@writ/devstack';

@@ -1,7 +1,7 @@
 // `./dev writ <verb>` (or `node --conditions=writ-source libs/cli/src/main.ts <verb>`).
 import { describeError } from '@writ/errors';
 import { runFoundationDemo } from './foundation-demo.ts';
-import { ensureDevKeys } from './keys.ts';
+import { ensureDevKeys } from '@writ/devstack';
 
 const say = (line: string) => console.log(`[demo] ${line}`);
 

@@ -1,0 +1,226 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { WritError } from '@writ/errors';
+import { ensureDevKeys, keyEnvironment } from './keys.ts';
+
+/** The six services; they start together and stop in reverse order of this list. */
+export const WRIT_SERVICES = ['ledger', 'budget', 'policy', 'executor', 'planner', 'gateway'] as const;
+export type WritServiceName = (typeof WRIT_SERVICES)[number];
+
+const PORT_OFFSETS: Readonly<Record<WritServiceName, number>> = {
+  gateway: 0,
+  planner: 1,
+  policy: 2,
+  budget: 3,
+  executor: 4,
+  ledger: 5,
+};
+const HELPDESK_OFFSET = 10;
+export const HELPDESK_DEMO_TOKEN = 'helpdesk-demo-token';
+
+export interface WritStackOptions {
+  /** The checkout: services' dist/, tools/, policies/ and deploy/demo/ are read from here. */
+  readonly root: string;
+  readonly brokers: readonly string[];
+  /** Keys, executor records, chDB data, traces and logs of this stack. */
+  readonly workDir: string;
+  /** Gateway port; the others follow (+1 .. +5), the demo helpdesk at +10. Default 38080. */
+  readonly basePort?: number;
+  /** Appended to every consumer group id, so two stacks on one cluster never share a group. */
+  readonly groupSuffix?: string;
+  /** Extra environment for every service (e.g. shorter timeouts in tests). */
+  readonly env?: Readonly<Record<string, string>>;
+  readonly log?: (line: string) => void;
+}
+
+export interface ServiceProcess {
+  readonly name: string;
+  readonly url: string;
+  readonly logFile: string;
+  pid(): number | undefined;
+  /** SIGKILL: a crash, no shutdown hooks. */
+  kill(): Promise<void>;
+  /** SIGTERM and wait for the exit. */
+  stop(): Promise<void>;
+  /** Start again after kill/stop, with the same environment; resolves when ready. */
+  start(): Promise<void>;
+}
+
+export interface WritStack {
+  readonly gatewayUrl: string;
+  readonly helpdeskUrl: string;
+  readonly helpdeskToken: string;
+  readonly tracesFile: string;
+  readonly chdbPath: string;
+  readonly env: Readonly<Record<string, string>>;
+  service(name: WritServiceName | 'helpdesk'): ServiceProcess;
+  stop(): Promise<void>;
+}
+
+function waitForExit(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+async function waitUntilReady(url: string, process: () => ChildProcess | undefined, logFile: string, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const child = process();
+    if (child === undefined || child.exitCode !== null) {
+      throw new WritError('SERVICE_EXITED', `${url} exited with code ${child?.exitCode ?? '?'} while starting; see ${logFile}`);
+    }
+    const response = await fetch(url, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined);
+    if (response?.ok) {
+      const body = (await response.json().catch(() => ({}))) as { status?: string };
+      if (body.status === undefined || body.status === 'ok' || body.status === 'ready') return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 150));
+  }
+  throw new WritError('SERVICE_NOT_READY', `${url} was not ready within ${timeoutMs} ms; see ${logFile}`, { retriable: true });
+}
+
+function managedProcess(spec: {
+  name: string;
+  url: string;
+  readyUrl: string;
+  command: readonly string[];
+  env: Readonly<Record<string, string>>;
+  cwd: string;
+  logFile: string;
+  log: (line: string) => void;
+}): ServiceProcess {
+  let child: ChildProcess | undefined;
+  const [executable, ...args] = spec.command;
+  return {
+    name: spec.name,
+    url: spec.url,
+    logFile: spec.logFile,
+    pid: () => child?.pid,
+    async start() {
+      if (child !== undefined && child.exitCode === null && child.signalCode === null) return;
+      const out = createWriteStream(spec.logFile, { flags: 'a' });
+      const started = spawn(executable ?? process.execPath, args, {
+        cwd: spec.cwd,
+        env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...spec.env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      started.stdout?.pipe(out);
+      started.stderr?.pipe(out);
+      child = started;
+      const t0 = Date.now();
+      await waitUntilReady(spec.readyUrl, () => child, spec.logFile, 60_000);
+      spec.log(`${spec.name}: ready on ${spec.url} (pid ${started.pid}, ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    },
+    async kill() {
+      if (child === undefined) return;
+      child.kill('SIGKILL');
+      await waitForExit(child);
+    },
+    async stop() {
+      if (child === undefined) return;
+      const current = child;
+      current.kill('SIGTERM');
+      const timer = setTimeout(() => current.kill('SIGKILL'), 10_000);
+      await waitForExit(current);
+      clearTimeout(timer);
+    },
+  };
+}
+
+/**
+ * Starts the demo helpdesk and the six Writ services as separate processes (from their built
+ * dist/), each configured for this stack, and waits until every one answers /health/ready.
+ * Used by the end-to-end tests and by `./dev demo`.
+ */
+export async function startWritStack(options: WritStackOptions): Promise<WritStack> {
+  const { root, workDir } = options;
+  const log = options.log ?? (() => undefined);
+  const basePort = options.basePort ?? 38080;
+  const suffix = options.groupSuffix ?? '';
+  for (const name of WRIT_SERVICES) {
+    const entry = join(root, 'services', name, 'dist', 'main.js');
+    if (!existsSync(entry)) throw new WritError('SERVICE_NOT_BUILT', `${entry} is missing: run ./dev build first`);
+  }
+  const logsDir = join(workDir, 'logs');
+  mkdirSync(logsDir, { recursive: true });
+  const { layout } = ensureDevKeys(join(workDir, 'keys'));
+  const helpdeskUrl = `http://127.0.0.1:${basePort + HELPDESK_OFFSET}`;
+  const tracesFile = join(workDir, 'traces.jsonl');
+  const chdbPath = join(workDir, 'chdb');
+  const env: Record<string, string> = {
+    KAFKA_BROKERS: options.brokers.join(','),
+    LOG_FORMAT: 'json',
+    WRIT_ROOT: root,
+    WRIT_TRACES_FILE: tracesFile,
+    WRIT_TOOLS_DIR: join(root, 'tools'),
+    WRIT_POLICY_DIR: join(root, 'policies'),
+    WRIT_DIRECTORY_FILE: join(root, 'deploy', 'demo', 'directory.json'),
+    WRIT_BUDGETS_FILE: join(root, 'deploy', 'demo', 'budgets.json'),
+    WRIT_EXECUTOR_DATA_DIR: join(workDir, 'executor'),
+    WRIT_CHDB_PATH: chdbPath,
+    HELPDESK_URL: helpdeskUrl,
+    HELPDESK_TOKEN: HELPDESK_DEMO_TOKEN,
+    ...keyEnvironment(layout),
+    ...options.env,
+  };
+
+  const processes = new Map<string, ServiceProcess>();
+  processes.set(
+    'helpdesk',
+    managedProcess({
+      name: 'helpdesk',
+      url: helpdeskUrl,
+      readyUrl: `${helpdeskUrl}/health`,
+      command: [process.execPath, '--conditions=writ-source', join(root, 'demo', 'helpdesk', 'src', 'main.ts')],
+      env: { ...env, HELPDESK_PORT: String(basePort + HELPDESK_OFFSET) },
+      cwd: root,
+      logFile: join(logsDir, 'helpdesk.log'),
+      log,
+    }),
+  );
+  for (const name of WRIT_SERVICES) {
+    const port = basePort + PORT_OFFSETS[name];
+    const url = `http://127.0.0.1:${port}`;
+    processes.set(
+      name,
+      managedProcess({
+        name,
+        url,
+        readyUrl: `${url}/health/ready`,
+        command: [process.execPath, join(root, 'services', name, 'dist', 'main.js')],
+        env: { ...env, HTTP_PORT: String(port), KAFKA_GROUP_ID: `writ.${name}${suffix}` },
+        cwd: root,
+        logFile: join(logsDir, `${name}.log`),
+        log,
+      }),
+    );
+  }
+
+  const stack: WritStack = {
+    gatewayUrl: `http://127.0.0.1:${basePort}`,
+    helpdeskUrl,
+    helpdeskToken: HELPDESK_DEMO_TOKEN,
+    tracesFile,
+    chdbPath,
+    env,
+    service(name) {
+      const found = processes.get(name);
+      if (found === undefined) throw new WritError('SERVICE_UNKNOWN', `no service ${name} in this stack`);
+      return found;
+    },
+    async stop() {
+      for (const name of [...WRIT_SERVICES].reverse()) await processes.get(name)?.stop();
+      await processes.get('helpdesk')?.stop();
+    },
+  };
+  try {
+    await stack.service('helpdesk').start();
+    await Promise.all(WRIT_SERVICES.map((name) => stack.service(name).start()));
+  } catch (error) {
+    await stack.stop();
+    throw error;
+  }
+  return stack;
+}
