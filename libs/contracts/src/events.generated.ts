@@ -74,9 +74,9 @@ export const CURRENT_VERSIONS: { readonly [T in EventType]: number } = {
   ActionAdmitted: 1,
   ActionRejected: 1,
   ActionCompleted: 1,
-  PolicyDecided: 1,
+  PolicyDecided: 2,
   ApprovalSubmitted: 1,
-  ApprovalRecorded: 1,
+  ApprovalRecorded: 2,
   BudgetReservationRequested: 1,
   BudgetReserved: 1,
   BudgetRefused: 1,
@@ -250,6 +250,14 @@ export interface ActionRejected {
 /** Terminal state of an action. */
 export type ActionStatus = 'completed' | 'failed' | 'denied' | 'rejected' | 'refused' | 'expired';
 
+/** One accepted approval of a pending action. */
+export interface ApprovalGrant {
+  /** Who approved. */
+  readonly approver_id: string;
+  /** The approver's role in the directory when they approved. */
+  readonly role: string;
+}
+
 /** The PDP checked an approval (itself a Cedar-authorized action) and recorded or refused it. */
 export interface ApprovalRecorded {
   /** Envelope common to every event. */
@@ -262,6 +270,20 @@ export interface ApprovalRecorded {
   readonly accepted: boolean;
   /** Why it was accepted or not. */
   readonly reason: string;
+  /** The approver's role in the directory, under which the approval was judged (empty in v1 data). */
+  readonly approver_role: string;
+  /** Ids of the policies that determined whether the approver may approve (empty when no policy was evaluated, e.g. the action was not pending). */
+  readonly determining_policies: readonly string[];
+}
+
+/** The approval an approval-gated permit asks for before it would allow. */
+export interface ApprovalRequirement {
+  /** Id of the permit that would allow once approved. */
+  readonly policy_id: string;
+  /** Distinct approvers needed. */
+  readonly count: number;
+  /** Roles that must be among the approvers. */
+  readonly roles: readonly string[];
 }
 
 /** A human approved or denied a pending action. */
@@ -519,6 +541,14 @@ export interface PolicyDecided {
   readonly warrant: Warrant | null;
   /** Evaluation errors reported by Cedar (they never turn into allow). */
   readonly errors: readonly string[];
+  /** Present exactly when the decision is approval_required: which policy would permit and what approval it needs. */
+  readonly approval_requirement: ApprovalRequirement | null;
+  /** Accepted approvals this decision took into account (the approval context; empty on the first decision), so the decision can be replayed. */
+  readonly approvals: readonly ApprovalGrant[];
+  /** Approver whose authorized denial decided a deny; determining_policies then names the policies that authorized them to decide. */
+  readonly denied_by: string | null;
+  /** The policy set's VERSION label, for humans (policy_set_hash identifies it). */
+  readonly policy_set_version: string;
 }
 
 /** Outcome of a policy evaluation. */

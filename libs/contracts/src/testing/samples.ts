@@ -96,6 +96,10 @@ const SAMPLES: { readonly [T in EventType]: Sample<T> } = {
     policy_set_hash: sha256('policies@1'),
     warrant: warrant(now),
     errors: [],
+    approval_requirement: null,
+    approvals: [{ approver_id: 'user-maria', role: 'support_manager' }],
+    denied_by: null,
+    policy_set_version: '1.0.0',
   }),
   ApprovalSubmitted: (meta) => ({
     meta,
@@ -110,6 +114,8 @@ const SAMPLES: { readonly [T in EventType]: Sample<T> } = {
     verdict: 'approve',
     accepted: true,
     reason: 'support_manager may approve refunds up to 500 USD',
+    approver_role: 'support_manager',
+    determining_policies: ['support-managers-approve-refunds'],
   }),
   BudgetReservationRequested: (meta) => ({
     meta,
