@@ -1,0 +1,111 @@
+import { WritError } from '@writ/errors';
+
+export interface RunLimits {
+  readonly max_steps?: number;
+  readonly max_cost_micros?: number;
+  readonly max_tool_calls?: number;
+  readonly wall_clock_ms?: number;
+  readonly currency?: string;
+}
+
+export interface ProposeRequest {
+  readonly tool: string;
+  readonly arguments: Readonly<Record<string, unknown>>;
+  readonly reason: string;
+  readonly idempotency_key: string;
+}
+
+/** An action as the gateway reports it; terminal statuses are those of ActionCompleted. */
+export interface ActionView {
+  readonly action_id: string;
+  readonly run_id: string;
+  readonly status: string;
+  readonly tool?: string;
+  readonly reason?: string;
+  readonly determining_policies?: readonly string[];
+  readonly cost_micros?: number;
+  readonly result?: unknown;
+  readonly [more: string]: unknown;
+}
+
+export const TERMINAL_STATUSES = ['completed', 'failed', 'denied', 'rejected', 'refused', 'expired'] as const;
+
+export function isTerminal(status: string): boolean {
+  return (TERMINAL_STATUSES as readonly string[]).includes(status);
+}
+
+/** The gateway's error body: `{ error: { code, message, field?, rule? } }`. */
+interface ErrorBody {
+  readonly error?: { code?: string; message?: string; field?: string; rule?: string };
+}
+
+/**
+ * A client of the Writ gateway's HTTP API, authenticated with one API key (an agent's, an
+ * approver's or an operator's). Every non-2xx answer becomes a WritError carrying the gateway's
+ * code, field and rule, plus the HTTP status in `details.status`.
+ */
+export class WritClient {
+  constructor(
+    private readonly baseUrl: string,
+    private readonly apiKey: string,
+  ) {}
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const response = await fetch(new URL(path, this.baseUrl), {
+      method,
+      headers: {
+        authorization: `Bearer ${this.apiKey}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await response.text();
+    const parsed: unknown = text === '' ? undefined : JSON.parse(text);
+    if (!response.ok) {
+      const error = (parsed as ErrorBody | undefined)?.error;
+      throw new WritError(error?.code ?? `HTTP_${response.status}`, error?.message ?? `${method} ${path}: HTTP ${response.status}`, {
+        ...(error?.field === undefined ? {} : { field: error.field }),
+        ...(error?.rule === undefined ? {} : { rule: error.rule }),
+        details: { status: response.status },
+      });
+    }
+    return parsed as T;
+  }
+
+  openRun(goal: string, limits?: RunLimits): Promise<{ run_id: string }> {
+    return this.request('POST', '/v1/runs', { goal, ...(limits === undefined ? {} : { limits }) });
+  }
+
+  propose(runId: string, proposal: ProposeRequest): Promise<{ action_id: string; status: string }> {
+    return this.request('POST', `/v1/runs/${encodeURIComponent(runId)}/actions`, proposal);
+  }
+
+  action(actionId: string): Promise<ActionView> {
+    return this.request('GET', `/v1/actions/${encodeURIComponent(actionId)}`);
+  }
+
+  /** Long-polls until the action is terminal or `timeoutMs` passes (then the current state). */
+  async outcome(actionId: string, timeoutMs = 30_000): Promise<ActionView> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const wait = Math.max(0, Math.min(10_000, deadline - Date.now()));
+      const view = await this.request<ActionView>('GET', `/v1/actions/${encodeURIComponent(actionId)}/outcome?timeout_ms=${wait}`);
+      if (isTerminal(view.status) || Date.now() >= deadline) return view;
+    }
+  }
+
+  pendingApprovals(): Promise<{ approvals: readonly ActionView[] }> {
+    return this.request('GET', '/v1/approvals?status=pending');
+  }
+
+  decide(actionId: string, verdict: 'approve' | 'deny', comment?: string): Promise<unknown> {
+    return this.request('POST', `/v1/approvals/${encodeURIComponent(actionId)}`, {
+      verdict,
+      ...(comment === undefined ? {} : { comment }),
+    });
+  }
+
+  setToolKillSwitch(tool: string, enabled: boolean, reason: string): Promise<unknown> {
+    return this.request('PUT', `/v1/controls/tools/${encodeURIComponent(tool)}/kill-switch`, { enabled, reason });
+  }
+}
