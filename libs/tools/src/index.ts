@@ -1,0 +1,20 @@
+export { compareVersions, hasSideEffects } from './definition.ts';
+export { loadToolRegistry, createToolRegistry, checkToolDefinition } from './registry.ts';
+export { validateArguments, SENSITIVE_KEYWORD } from './schema.ts';
+export { redactArguments, redactResult, redactJson, sensitiveNames, REDACTED } from './redact.ts';
+export { buildToolRequest, buildVerifyRequest, expandEnv, sideEffectRefs, valueAt } from './request.ts';
+export type {
+  ToolDefinition,
+  ToolEffect,
+  ToolRisk,
+  HttpMethod,
+  JsonSchema,
+  ToolCost,
+  ToolRetry,
+  ToolEndpoint,
+  ToolCredential,
+  ToolVerification,
+} from './definition.ts';
+export type { ToolRegistry } from './registry.ts';
+export type { ArgumentProblem, ArgumentCheck } from './schema.ts';
+export type { ToolHttpRequest } from './request.ts';
