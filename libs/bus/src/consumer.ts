@@ -2,6 +2,7 @@ import { SpanKind, SpanStatusCode, context as otelContext, trace } from '@opente
 import type { Context, Span } from '@opentelemetry/api';
 import type { KafkaJS } from '@confluentinc/kafka-javascript';
 import { WritError } from '@writ/errors';
+import { OffsetCommitter } from './committer.ts';
 import { contractsSerde } from './contracts-serde.ts';
 import { dlqMessage, dlqTopicOf } from './dlq.ts';
 import { extractTraceContext, normalizeHeaders } from './headers.ts';
@@ -50,6 +51,11 @@ export interface EventConsumerOptions {
   readonly fromBeginning?: boolean;
   /** Most messages handed over (and committed) together. Default 32. */
   readonly maxBatchSize?: number;
+  /**
+   * How long a handled offset may wait before it is committed (offsets of one partition are
+   * coalesced; 0 commits after every batch). A crash repeats at most this much. Default 100 ms.
+   */
+  readonly commitIntervalMs?: number;
   /** Partitions handled in parallel (order is kept within a partition). Default 1. */
   readonly partitionsConsumedConcurrently?: number;
   /** Further librdkafka consumer properties. */
@@ -262,6 +268,8 @@ export class EventConsumer {
   readonly #pipeline: MessagePipeline;
   readonly #logger: BusLogger;
   readonly #inFlight = new Set<Promise<void>>();
+  readonly #committer: OffsetCommitter;
+  #dlqConnected: Promise<void> | undefined;
   #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
 
   constructor(options: EventConsumerOptions) {
@@ -288,6 +296,19 @@ export class EventConsumer {
       logger: this.#logger,
       signal: this.#abort.signal,
     });
+    const commitIntervalMs = options.commitIntervalMs ?? 100;
+    if (!Number.isFinite(commitIntervalMs) || commitIntervalMs < 0) {
+      throw new WritError('CONFIG_INVALID', `commitIntervalMs must be a number >= 0, got ${commitIntervalMs}`, {
+        field: 'commitIntervalMs',
+        rule: 'milliseconds >= 0',
+      });
+    }
+    this.#committer = new OffsetCommitter({
+      intervalMs: commitIntervalMs,
+      logger: this.#logger,
+      commit: (offsets) => this.#consumer.commitOffsets(offsets),
+      owned: (topic, partition) => this.#consumer.assignment().some((a) => a.topic === topic && a.partition === partition),
+    });
   }
 
   get groupId(): string {
@@ -302,7 +323,6 @@ export class EventConsumer {
   async start(): Promise<void> {
     if (this.#state !== 'idle') throw new WritError('BUS_STATE', `consumer ${this.groupId} was already started`);
     this.#state = 'running';
-    await this.#dlqProducer.connect();
     await this.#consumer.connect();
     await this.#consumer.subscribe({ topics: [...this.#options.topics] });
     await this.#consumer.run({
@@ -326,10 +346,12 @@ export class EventConsumer {
     this.#state = 'stopping';
     this.#abort.abort();
     await Promise.allSettled([...this.#inFlight]);
+    await this.#committer.flush();
+    this.#committer.close();
     await this.#consumer.disconnect().catch((error: unknown) => {
       this.#logger.warn('consumer disconnect failed', { error: String(error), groupId: this.groupId });
     });
-    await this.#dlqProducer.disconnect().catch(() => undefined);
+    if (this.#dlqConnected !== undefined) await this.#dlqProducer.disconnect().catch(() => undefined);
     this.#state = 'stopped';
   }
 
@@ -352,23 +374,19 @@ export class EventConsumer {
       lastDone = message.offset;
     }
     if (lastDone === undefined || isStale()) return;
-    try {
-      await this.#consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: nextOffset(lastDone) }]);
-    } catch (error) {
-      // The messages were handled; they come again after a restart or rebalance (at-least-once).
-      this.#logger.warn('offset commit failed; handled messages may be redelivered', {
-        error: String(error),
-        topic: batch.topic,
-        partition: batch.partition,
-        offset: lastDone,
-      });
-    }
+    this.#committer.mark(batch.topic, batch.partition, nextOffset(lastDone));
   }
 
   /** Retries until the DLQ has the record: a message is never committed without landing somewhere. */
   async #sendToDlq(record: KafkaJS.Message): Promise<MessageOutcome> {
     for (let attempt = 1; ; attempt++) {
       try {
+        // Connected on first use: most consumers never write a dead letter.
+        this.#dlqConnected ??= this.#dlqProducer.connect().catch((error: unknown) => {
+          this.#dlqConnected = undefined;
+          throw error;
+        });
+        await this.#dlqConnected;
         await this.#dlqProducer.send({ topic: this.dlqTopic, messages: [record] });
         return 'done';
       } catch (error) {

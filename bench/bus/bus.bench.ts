@@ -1,0 +1,306 @@
+// Bus benchmark (not a test): per-hop latency at a steady 1,000 events/s, then the maximum
+// sustained throughput of 1 KB events from one producer to one consumer, both through
+// EventProducer/EventConsumer with the real Avro contracts. Prints the figures and replaces the
+// "Bus" section of docs/benchmarks.md. Run from the repository root with a broker up:
+//   node --conditions=writ-source bench/bus/bus.bench.ts
+// KAFKA_BROKERS (default 127.0.0.1:39092), BENCH_LATENCY_SECONDS (20), BENCH_EVENTS (200000),
+// BENCH_THROUGHPUT_LINGER_MS (5) and BENCH_NO_DOC=1 (print only) change what it does.
+import { randomBytes } from 'node:crypto';
+import { readFile, readdir, writeFile, mkdir } from 'node:fs/promises';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_LINGER_MS, EventConsumer, EventProducer, clientVersions, contractsSerde, probeBrokers, silentLogger } from '@writ/bus';
+import type { OutgoingEvent } from '@writ/bus';
+import { createTestTopics } from '@writ/bus/testing';
+import { uuidv7 } from '@writ/contracts';
+import type { ActionProposed } from '@writ/contracts';
+import { sampleEvent } from '@writ/contracts/testing';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const brokers = (process.env['KAFKA_BROKERS'] ?? '127.0.0.1:39092').split(',').map((b) => b.trim());
+const RATE = 1_000;
+const LATENCY_SECONDS = Number(process.env['BENCH_LATENCY_SECONDS'] ?? 20);
+const WARMUP_SECONDS = 2;
+const THROUGHPUT_EVENTS = Number(process.env['BENCH_EVENTS'] ?? 200_000);
+const THROUGHPUT_LINGER_MS = Number(process.env['BENCH_THROUGHPUT_LINGER_MS'] ?? 5);
+const EVENT_BYTES = 1_024;
+const SENT_AT = 'bench-sent-at';
+
+/** Wall-clock milliseconds with sub-millisecond resolution. */
+const nowMs = (): number => performance.timeOrigin + performance.now();
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+interface Distribution {
+  readonly count: number;
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+  readonly max: number;
+}
+
+function distribution(samples: readonly number[]): Distribution {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return {
+    count: sorted.length,
+    p50: percentile(sorted, 50),
+    p90: percentile(sorted, 90),
+    p99: percentile(sorted, 99),
+    max: sorted.at(-1) ?? Number.NaN,
+  };
+}
+
+const ms = (value: number): string => `${value.toFixed(2)} ms`;
+
+async function waitUntil(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`benchmark: timed out waiting for ${what}`);
+    await pause(5);
+  }
+}
+
+const runTag = `${Date.now().toString(36)}_${randomBytes(2).toString('hex')}`;
+
+async function freshTopic(prefix: string): Promise<{ topic: string; groupId: string }> {
+  const topic = `bench_${prefix}_${runTag}`;
+  const groupId = `g_${topic}`;
+  await createTestTopics(brokers, [{ name: topic, partitions: 3 }, { name: `${groupId}.dlq` }]);
+  return { topic, groupId };
+}
+
+function proposal(base: ActionProposed, i: number): ActionProposed {
+  return { ...base, meta: { ...base.meta, event_id: uuidv7(), occurred_at: Date.now(), run_id: `run-${i % 12}` } };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Latency per hop at a steady rate: send time (header) to handler start, same clock.
+// ---------------------------------------------------------------------------------------------
+interface LatencyResult {
+  readonly hop: Distribution;
+  readonly ack: Distribution;
+  readonly achievedRate: number;
+  readonly eventBytes: number;
+}
+
+async function latency(): Promise<LatencyResult> {
+  const { topic, groupId } = await freshTopic('latency');
+  const total = RATE * (LATENCY_SECONDS + WARMUP_SECONDS);
+  const warmup = RATE * WARMUP_SECONDS;
+  const hop: number[] = [];
+  const ack: number[] = [];
+  let consumed = 0;
+  const consumer = new EventConsumer({
+    brokers,
+    groupId,
+    topics: [topic],
+    logger: silentLogger,
+    handler: (_event, ctx) => {
+      const latencyMs = nowMs() - Number(ctx.headers[SENT_AT]);
+      consumed += 1;
+      if (consumed > warmup) hop.push(latencyMs);
+    },
+  });
+  const producer = new EventProducer({ brokers, clientId: 'bench-latency', logger: silentLogger });
+  await Promise.all([consumer.start(), producer.connect()]);
+  await waitUntil(() => consumer.assignment().length === 3, 30_000, 'partition assignment');
+
+  const base = sampleEvent('ActionProposed');
+  const eventBytes = contractsSerde.encode('ActionProposed', base).length;
+  let failures = 0;
+  const start = nowMs();
+  let sent = 0;
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((nowMs() - start) * RATE) / 1_000) + 1);
+    while (sent < due) {
+      const sentAt = nowMs();
+      const event: OutgoingEvent = { type: 'ActionProposed', topic, payload: proposal(base, sent), headers: { [SENT_AT]: String(sentAt) } };
+      const index = sent;
+      producer.send([event]).then(
+        () => {
+          if (index >= warmup) ack.push(nowMs() - sentAt);
+        },
+        () => {
+          failures += 1;
+        },
+      );
+      sent += 1;
+    }
+    await pause(1);
+  }
+  const elapsed = (nowMs() - start) / 1_000;
+  await waitUntil(() => consumed >= total, 60_000, `${total} events consumed`);
+  await consumer.stop();
+  await producer.disconnect();
+  if (failures > 0) throw new Error(`benchmark: ${failures} sends failed`);
+  return { hop: distribution(hop), ack: distribution(ack), achievedRate: total / elapsed, eventBytes };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Throughput: as fast as one producer can go, with one consumer keeping up.
+// ---------------------------------------------------------------------------------------------
+interface ThroughputResult {
+  readonly events: number;
+  readonly eventBytes: number;
+  readonly produceRate: number;
+  readonly endToEndRate: number;
+  readonly consumeRate: number;
+  readonly lingerMs: number;
+}
+
+function paddedBase(): ActionProposed {
+  const base = sampleEvent('ActionProposed');
+  const bare = contractsSerde.encode('ActionProposed', { ...base, arguments_json: '' }).length;
+  // One byte of arguments_json adds one byte to the encoding (its length prefix grows once).
+  for (let pad = Math.max(0, EVENT_BYTES - bare - 2); pad < EVENT_BYTES; pad++) {
+    const candidate = { ...base, arguments_json: `{"p":"${'x'.repeat(Math.max(0, pad - 8))}"}` };
+    if (contractsSerde.encode('ActionProposed', candidate).length >= EVENT_BYTES) return candidate;
+  }
+  return base;
+}
+
+async function throughput(): Promise<ThroughputResult> {
+  const { topic, groupId } = await freshTopic('throughput');
+  const base = paddedBase();
+  const eventBytes = contractsSerde.encode('ActionProposed', base).length;
+  let consumed = 0;
+  let firstConsumedAt = 0;
+  let lastConsumedAt = 0;
+  const consumer = new EventConsumer({
+    brokers,
+    groupId,
+    topics: [topic],
+    logger: silentLogger,
+    handler: () => {
+      consumed += 1;
+      if (consumed === 1) firstConsumedAt = nowMs();
+      lastConsumedAt = nowMs();
+    },
+  });
+  const producer = new EventProducer({ brokers, clientId: 'bench-throughput', logger: silentLogger, lingerMs: THROUGHPUT_LINGER_MS });
+  await Promise.all([consumer.start(), producer.connect()]);
+  await waitUntil(() => consumer.assignment().length === 3, 30_000, 'partition assignment');
+
+  const window = 20_000;
+  let inFlight = 0;
+  let acked = 0;
+  let failures = 0;
+  const start = nowMs();
+  for (let i = 0; i < THROUGHPUT_EVENTS; i++) {
+    while (inFlight >= window) await pause(1);
+    inFlight += 1;
+    producer.send([{ type: 'ActionProposed', topic, payload: proposal(base, i) }]).then(
+      () => {
+        inFlight -= 1;
+        acked += 1;
+      },
+      () => {
+        inFlight -= 1;
+        failures += 1;
+      },
+    );
+    if (i % 1_000 === 999) await new Promise((resolve) => setImmediate(resolve)); // let acks and the consumer run
+  }
+  await waitUntil(() => acked + failures >= THROUGHPUT_EVENTS, 120_000, 'all sends acknowledged');
+  const producedAt = nowMs();
+  await waitUntil(() => consumed >= THROUGHPUT_EVENTS, 120_000, `${THROUGHPUT_EVENTS} events consumed`);
+  await consumer.stop();
+  await producer.disconnect();
+  if (failures > 0) throw new Error(`benchmark: ${failures} sends failed`);
+  return {
+    events: THROUGHPUT_EVENTS,
+    eventBytes,
+    produceRate: THROUGHPUT_EVENTS / ((producedAt - start) / 1_000),
+    endToEndRate: THROUGHPUT_EVENTS / ((lastConsumedAt - start) / 1_000),
+    consumeRate: THROUGHPUT_EVENTS / ((lastConsumedAt - firstConsumedAt) / 1_000),
+    lingerMs: THROUGHPUT_LINGER_MS,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+// ---------------------------------------------------------------------------------------------
+async function kafkaVersion(): Promise<string> {
+  if (process.env['KAFKA_BROKERS'] !== undefined) return 'external cluster (KAFKA_BROKERS), version not probed';
+  try {
+    const jars = await readdir(join(ROOT, '.local', 'kafka', 'libs'));
+    const jar = jars.find((name) => /^kafka_2\.13-[\d.]+\.jar$/.test(name));
+    return jar === undefined ? 'unknown' : `Apache Kafka ${jar.replace(/^kafka_2\.13-|\.jar$/g, '')}`;
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function clientPackageVersion(): Promise<string> {
+  const text = await readFile(join(ROOT, 'node_modules', '@confluentinc', 'kafka-javascript', 'package.json'), 'utf8');
+  return (JSON.parse(text) as { version: string }).version;
+}
+
+function section(lat: LatencyResult, thr: ThroughputResult, env: Record<string, string>): string {
+  const mb = (rate: number): string => `${((rate * thr.eventBytes) / 1_048_576).toFixed(1)} MiB/s`;
+  const rate = (value: number): string => `${Math.round(value).toLocaleString('en-US')} events/s`;
+  return `## Bus
+
+Measured ${env['date']} on ${env['machine']}; ${env['node']}; ${env['kafka']} (one local KRaft broker, replication 1, on the same machine); @confluentinc/kafka-javascript ${env['client']} (librdkafka ${env['librdkafka']}). Reproduce from the repository root with a broker up: \`node --conditions=writ-source bench/bus/bus.bench.ts\` (or \`npx nx run @writ/bus:bench\`). Producer and consumer run in one Node process; the broker shares the same cores.
+
+| measure | result | aim |
+|---|---|---|
+| per-hop latency, send to handler, p50 (${rate(RATE)} steady, ${lat.eventBytes} B events, ${lat.hop.count.toLocaleString('en-US')} samples) | ${ms(lat.hop.p50)} | < 3 ms |
+| per-hop latency p90 / p99 / max | ${ms(lat.hop.p90)} / ${ms(lat.hop.p99)} / ${ms(lat.hop.max)} | |
+| producer acknowledgement (acks=all, idempotent) p50 / p99 | ${ms(lat.ack.p50)} / ${ms(lat.ack.p99)} | |
+| sustained throughput, ${thr.eventBytes} B events, 1 producer to 1 consumer, first send to last handled | ${rate(thr.endToEndRate)} (${mb(thr.endToEndRate)}) | ≥ 20,000 events/s |
+| producer alone (all ${thr.events.toLocaleString('en-US')} acknowledged) / consumer alone (first to last handled) | ${rate(thr.produceRate)} / ${rate(thr.consumeRate)} | |
+
+Settings: latency run with the default producer linger.ms=${DEFAULT_LINGER_MS}; throughput run with linger.ms=${thr.lingerMs} (a batching producer; the latency path keeps the default). Every event is Avro-encoded and decoded with the real contracts, sent with acks=all and idempotence, and each consumer batch (up to 32 messages of a partition) is committed after its handlers return. Each send carries a PRODUCER span and each handler runs in a CONSUMER span (no-op without an OpenTelemetry SDK, as here).
+`;
+}
+
+async function writeSection(text: string): Promise<string> {
+  const path = join(ROOT, 'docs', 'benchmarks.md');
+  let doc: string;
+  try {
+    doc = await readFile(path, 'utf8');
+  } catch {
+    doc = '# Benchmarks\n\nFigures measured on the machines named in each section; rerun the commands given to refresh them.\n';
+  }
+  const start = doc.search(/^## Bus\s*$/m);
+  if (start === -1) {
+    doc = `${doc.trimEnd()}\n\n${text}`;
+  } else {
+    const rest = doc.slice(start + 1);
+    const next = rest.search(/^## /m);
+    const end = next === -1 ? doc.length : start + 1 + next;
+    doc = `${doc.slice(0, start)}${text}${next === -1 ? '' : `\n${doc.slice(end)}`}`;
+  }
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, doc.endsWith('\n') ? doc : `${doc}\n`);
+  return path;
+}
+
+const probe = await probeBrokers(brokers);
+const cpus = os.cpus();
+const env = {
+  date: new Date().toISOString().slice(0, 10),
+  machine: `${cpus[0]?.model.trim() ?? 'unknown CPU'} (${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB memory, load average ${os.loadavg()[0]?.toFixed(2)} at start)`,
+  node: `Node ${process.version}`,
+  kafka: await kafkaVersion(),
+  client: await clientPackageVersion(),
+  librdkafka: clientVersions.librdkafka,
+};
+console.log(`brokers ${brokers.join(',')} (${probe.topics} topics); ${env.machine}`);
+console.log(`latency: ${RATE} events/s for ${LATENCY_SECONDS} s after ${WARMUP_SECONDS} s of warm-up...`);
+const lat = await latency();
+console.log(
+  `  per hop  p50 ${ms(lat.hop.p50)}  p90 ${ms(lat.hop.p90)}  p99 ${ms(lat.hop.p99)}  max ${ms(lat.hop.max)}  (${lat.hop.count} samples, ${lat.achievedRate.toFixed(0)} events/s sent)`,
+);
+console.log(`  ack      p50 ${ms(lat.ack.p50)}  p99 ${ms(lat.ack.p99)}`);
+console.log(`throughput: ${THROUGHPUT_EVENTS} events of ~${EVENT_BYTES} B, producer linger.ms=${THROUGHPUT_LINGER_MS}...`);
+const thr = await throughput();
+console.log(
+  `  end to end ${thr.endToEndRate.toFixed(0)} events/s   producer ${thr.produceRate.toFixed(0)} events/s   consumer ${thr.consumeRate.toFixed(0)} events/s   (${thr.eventBytes} B each)`,
+);
+if (process.env['BENCH_NO_DOC'] !== '1') console.log(`wrote ${await writeSection(section(lat, thr, env))}`);
