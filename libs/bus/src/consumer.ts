@@ -370,10 +370,12 @@ export class EventConsumer {
         (record) => this.#sendToDlq(record),
       );
       if (outcome === 'interrupted') break;
-      resolveOffset(message.offset);
       lastDone = message.offset;
     }
-    if (lastDone === undefined || isStale()) return;
+    if (lastDone === undefined) return;
+    // Resolving the last handled offset is enough: the client seeks back to the one after it.
+    resolveOffset(lastDone);
+    if (isStale()) return;
     this.#committer.mark(batch.topic, batch.partition, nextOffset(lastDone));
   }
 

@@ -117,8 +117,8 @@ export class EventProducer {
    */
   async send(events: readonly OutgoingEvent[]): Promise<SentEvent[]> {
     const active = otelContext.active();
-    const records = events.map((event) => toRecord(this.#serde, event));
-    return sendTracedEach(this.#producer, records, events, active);
+    const sends = events.map((event) => ({ record: toRecord(this.#serde, event), parent: parentContextOf(event, active) }));
+    return sendTraced(this.#producer, sends);
   }
 
   /** Produces already-encoded records as they are (DLQ copies, replays). */
@@ -130,6 +130,12 @@ export class EventProducer {
   unwrap(): KafkaJS.Producer {
     return this.#producer;
   }
+}
+
+/** An encoded event and the context its PRODUCER span starts in. */
+export interface TracedSend {
+  readonly record: EncodedEvent;
+  readonly parent: Context;
 }
 
 export interface EncodedEvent extends KafkaRecord {
@@ -170,31 +176,13 @@ export function parentContextOf(event: OutgoingEvent, active: Context): Context 
   );
 }
 
-function sendTracedEach(
-  producer: KafkaJS.Producer,
-  records: readonly EncodedEvent[],
-  events: readonly OutgoingEvent[],
-  active: Context,
-): Promise<SentEvent[]> {
-  return Promise.all(
-    records.map(async (record, i) => {
-      const [sent] = await sendTraced(producer, [record], parentContextOf(events[i] as OutgoingEvent, active));
-      return sent as SentEvent;
-    }),
-  );
-}
-
 /**
  * Sends encoded events through `producer` (plain or inside a transaction), one PRODUCER span per
- * event whose context travels in the record's headers.
+ * event whose context travels in the record's headers; resolves when all are acknowledged.
  */
-export async function sendTraced(
-  producer: KafkaJS.Producer,
-  records: readonly EncodedEvent[],
-  parent: Context,
-): Promise<SentEvent[]> {
+export function sendTraced(producer: KafkaJS.Producer, sends: readonly TracedSend[]): Promise<SentEvent[]> {
   const tracer = busTracer();
-  const sends = records.map((record) => {
+  return Promise.all(sends.map(({ record, parent }) => {
     const span = tracer.startSpan(
       `send ${record.topic}`,
       {
@@ -229,6 +217,5 @@ export async function sendTraced(
         throw error;
       },
     );
-  });
-  return Promise.all(sends);
+  }));
 }

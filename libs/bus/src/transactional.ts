@@ -1,5 +1,4 @@
 import { context as otelContext } from '@opentelemetry/api';
-import type { Context } from '@opentelemetry/api';
 import type { KafkaJS } from '@confluentinc/kafka-javascript';
 import { WritError, describeError } from '@writ/errors';
 import { contractsSerde } from './contracts-serde.ts';
@@ -10,7 +9,7 @@ import { createKafka } from './kafka.ts';
 import { stderrLogger } from './logger.ts';
 import type { BusLogger } from './logger.ts';
 import { DEFAULT_LINGER_MS, parentContextOf, producerConfig, sendTraced, toRecord } from './producer.ts';
-import type { EncodedEvent } from './producer.ts';
+import type { TracedSend } from './producer.ts';
 import { backoffDelay, resolveRetryPolicy, sleep } from './retry.ts';
 import type { RetryPolicy } from './retry.ts';
 import type { DecodedEvent, EventSerde, OutgoingEvent } from './serde.ts';
@@ -41,11 +40,6 @@ export interface TransactionalProcessorOptions extends Omit<EventConsumerOptions
    * same transactionalId). The processor has stopped; the default logs the error.
    */
   readonly onFatal?: (error: unknown) => void;
-}
-
-interface PendingOutput {
-  readonly record: EncodedEvent;
-  readonly parent: Context;
 }
 
 function isFatal(error: unknown): boolean {
@@ -157,12 +151,12 @@ export class TransactionalProcessor {
   }
 
   async #eachBatch({ batch, resolveOffset, isStale }: KafkaJS.EachBatchPayload): Promise<void> {
-    const outputs: PendingOutput[] = [];
+    const outputs: TracedSend[] = [];
     const dlqRecords: KafkaJS.Message[] = [];
     let lastDone: string | undefined;
     for (const message of batch.messages) {
       if (this.#abort.signal.aborted || isStale()) break;
-      let produced: PendingOutput[] = [];
+      let produced: TracedSend[] = [];
       const outcome = await this.#pipeline.process(
         { topic: batch.topic, partition: batch.partition, message },
         async (event, ctx) => {
@@ -188,7 +182,7 @@ export class TransactionalProcessor {
 
     try {
       await this.#producer.transaction();
-      const sends: Promise<unknown>[] = outputs.map(({ record, parent }) => sendTraced(this.#producer, [record], parent));
+      const sends: Promise<unknown>[] = [sendTraced(this.#producer, outputs)];
       if (dlqRecords.length > 0) sends.push(this.#producer.send({ topic: this.dlqTopic, messages: dlqRecords }));
       await Promise.all(sends);
       await this.#producer.sendOffsets({
