@@ -1,6 +1,6 @@
 import { assertNever, lookup, withEntry } from '@writ/decider';
 import type { PlannerEvent } from './events.ts';
-import { callKey } from './model.ts';
+import { callKey, isTerminalStatus } from './model.ts';
 import type { ActionState, PlannerState, RunLimits } from './model.ts';
 
 const NO_LIMITS: RunLimits = {
@@ -57,6 +57,11 @@ function updateAction(state: PlannerState, actionId: string, change: (action: Ac
   return { ...state, actions: withEntry(state.actions, actionId, change(action)) };
 }
 
+/** Still waiting for policy or budget (not executing, not ended). */
+function isWaiting(action: ActionState): boolean {
+  return action.status === 'pending' || action.status === 'awaiting_approval' || action.status === 'awaiting_run';
+}
+
 function unpark(parked: readonly string[], actionId: string): readonly string[] {
   return parked.includes(actionId) ? parked.filter((id) => id !== actionId) : parked;
 }
@@ -77,6 +82,8 @@ export function evolvePlanner(state: PlannerState, event: PlannerEvent): Planner
     case 'RunEnded':
       return { ...base, phase: 'ended', end: { status: event.status, reason: event.reason, ended_at: event.ended_at } };
     case 'ActionParked':
+      // Replay may meet the admission first (another topic): a known action is never parked again.
+      if (lookup(base.actions, event.action_id) !== undefined) return base;
       return {
         ...base,
         actions: withEntry(base.actions, event.action_id, {
@@ -90,6 +97,8 @@ export function evolvePlanner(state: PlannerState, event: PlannerEvent): Planner
       };
     case 'ActionAdmitted': {
       const previous = lookup(base.actions, event.action_id);
+      // Admitted once: a second admission (replayed twice) counts no second step.
+      if (previous?.admitted_at != null) return base;
       const recent = [...base.recent_calls, callKey(event.proposal.tool, event.proposal.args_sha256)];
       return {
         ...base,
@@ -116,28 +125,35 @@ export function evolvePlanner(state: PlannerState, event: PlannerEvent): Planner
           reason_code: event.reason_code,
           deadline: null,
         }),
-        idempotency_keys: withKey(base, event.idempotency_key, event.action_id),
+        // A duplicate's key belongs to the action holding it (replay may meet the duplicate first).
+        idempotency_keys: event.reason_code === 'duplicate' ? base.idempotency_keys : withKey(base, event.idempotency_key, event.action_id),
         parked: unpark(base.parked, event.action_id),
       };
     }
     case 'BudgetReservationRequested':
       return base;
     case 'WarrantRecorded':
-      return updateAction(base, event.action_id, (action) => ({
-        ...action,
-        warrant: event.warrant,
-        status: action.status === 'awaiting_approval' ? 'pending' : action.status,
-        deadline: event.deadline,
-      }));
+      // Internal events never move an action back (replay may fold them after a later step).
+      return updateAction(base, event.action_id, (action) =>
+        isWaiting(action)
+          ? { ...action, warrant: event.warrant, status: action.status === 'awaiting_approval' ? 'pending' : action.status, deadline: event.deadline }
+          : { ...action, warrant: event.warrant },
+      );
     case 'ActionAwaitingApproval':
-      return updateAction(base, event.action_id, (action) => ({ ...action, status: 'awaiting_approval', deadline: event.deadline }));
+      return updateAction(base, event.action_id, (action) =>
+        action.status === 'pending' && action.warrant === null ? { ...action, status: 'awaiting_approval', deadline: event.deadline } : action,
+      );
     case 'ReservationRecorded':
       return updateAction(base, event.action_id, (action) => ({ ...action, reservation: event.reservation }));
     case 'ExecutionRequested':
-      return updateAction(base, event.action_id, (action) => ({ ...action, status: 'executing', deadline: event.outcome_deadline }));
+      return updateAction(base, event.action_id, (action) =>
+        isTerminalStatus(action.status) ? action : { ...action, status: 'executing', deadline: event.outcome_deadline },
+      );
     case 'BudgetReleaseRequested':
       return updateAction(base, event.action_id, (action) => ({ ...action, release_requested: true }));
     case 'ActionCompleted': {
+      // One terminal state: a replayed ActionCompleted changes nothing and is not spent twice.
+      if (isTerminalStatus(lookup(base.actions, event.action_id)?.status ?? 'pending')) return base;
       const updated = updateAction(base, event.action_id, (action) => ({
         ...action,
         status: event.status,

@@ -3,6 +3,8 @@ export type { PlannerDecider } from './planner.ts';
 export { DEFAULT_PLANNER_CONFIG } from './config.ts';
 export type { PlannerConfig } from './config.ts';
 export { initialPlannerState } from './evolve.ts';
+export { replayRun } from './replay.ts';
+export type { ReplayResult, RunHistory } from './replay.ts';
 export { isPlannerInternalEvent } from './events.ts';
 export { isTerminalStatus, callKey } from './model.ts';
 export type {
