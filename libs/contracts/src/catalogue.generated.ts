@@ -2162,6 +2162,195 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
     },
   },
   {
+    type: 'BudgetReserved',
+    version: 2,
+    fingerprint: '981929fd7e9966e2',
+    schema: {
+      "type": "record",
+      "name": "BudgetReserved",
+      "namespace": "writ.events",
+      "doc": "The accountant reserved budget for an action and signed the reservation. v2: carries the agent, the tool, the tool calls and the budget day, so the reservation can be verified and the accountant's books rebuilt from the topic.",
+      "fields": [
+        {
+          "name": "meta",
+          "type": {
+            "type": "record",
+            "name": "Metadata",
+            "doc": "Envelope carried by every Writ event: identity, tenancy, causality, producer and trace context.",
+            "fields": [
+              {
+                "name": "event_id",
+                "type": {
+                  "type": "string",
+                  "logicalType": "uuid"
+                },
+                "writ.rule": "uuid",
+                "doc": "Unique id of this event: a UUIDv7, so ids sort by creation time."
+              },
+              {
+                "name": "occurred_at",
+                "type": {
+                  "type": "long",
+                  "logicalType": "timestamp-millis"
+                },
+                "writ.rule": "non-negative",
+                "doc": "When the producer created the event, in milliseconds since the Unix epoch (UTC)."
+              },
+              {
+                "name": "tenant_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Tenant the event belongs to."
+              },
+              {
+                "name": "run_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
+              },
+              {
+                "name": "action_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "Action the event is about, when it is about one."
+              },
+              {
+                "name": "causation_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "event_id of the event (or id of the request) that caused this one."
+              },
+              {
+                "name": "producer",
+                "type": "string",
+                "writ.rule": "service-at-version",
+                "doc": "Service that produced the event, as service@version (e.g. \"planner@0.1.0\")."
+              },
+              {
+                "name": "trace",
+                "default": null,
+                "type": [
+                  "null",
+                  {
+                    "type": "record",
+                    "name": "TraceContext",
+                    "doc": "W3C trace context of the producing span (also copied into the Kafka headers).",
+                    "fields": [
+                      {
+                        "name": "traceparent",
+                        "type": "string",
+                        "writ.rule": "traceparent",
+                        "doc": "W3C traceparent header value."
+                      },
+                      {
+                        "name": "tracestate",
+                        "type": [
+                          "null",
+                          "string"
+                        ],
+                        "default": null,
+                        "doc": "W3C tracestate header value, when there is one."
+                      }
+                    ]
+                  }
+                ],
+                "doc": "W3C trace context, when the producer was tracing."
+              }
+            ]
+          },
+          "doc": "Envelope common to every event."
+        },
+        {
+          "name": "reservation_id",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Id of the reservation."
+        },
+        {
+          "name": "amount_micros",
+          "type": "long",
+          "writ.rule": "non-negative",
+          "doc": "Amount reserved. In micro-units (1/1,000,000) of `currency`."
+        },
+        {
+          "name": "currency",
+          "type": "string",
+          "writ.rule": "currency",
+          "doc": "ISO 4217 code of amount_micros."
+        },
+        {
+          "name": "expires_at",
+          "type": {
+            "type": "long",
+            "logicalType": "timestamp-millis"
+          },
+          "writ.rule": "non-negative",
+          "doc": "The reservation lapses (and is released) after this instant."
+        },
+        {
+          "name": "key_id",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Id of the accountant signing key (keys rotate)."
+        },
+        {
+          "name": "signature",
+          "type": "string",
+          "writ.rule": "base64",
+          "doc": "Ed25519 signature (base64) over the canonical JSON of {reservation_id, action_id, tenant, run_id, agent, tool, amount_micros, currency, expires_at}: action_id, tenant and run_id are the carrying event's meta.action_id, meta.tenant_id and meta.run_id; agent and tool are agent_id and tool (verifyReservation in @writ/budget-core)."
+        },
+        {
+          "name": "agent_id",
+          "type": [
+            "null",
+            "string"
+          ],
+          "default": null,
+          "writ.rule": "non-empty",
+          "doc": "Agent the reservation was made for (a signed claim). Null only in v1 data."
+        },
+        {
+          "name": "tool",
+          "type": [
+            "null",
+            "string"
+          ],
+          "default": null,
+          "writ.rule": "non-empty",
+          "doc": "Tool the reservation was made for, by name (a signed claim). Null only in v1 data."
+        },
+        {
+          "name": "tool_calls",
+          "type": [
+            "null",
+            "int"
+          ],
+          "default": null,
+          "writ.rule": "non-negative",
+          "doc": "Tool calls held by the reservation (counted against the tool-call caps). Null only in v1 data."
+        },
+        {
+          "name": "day",
+          "type": [
+            "null",
+            "string"
+          ],
+          "default": null,
+          "writ.rule": "non-empty",
+          "doc": "UTC day (YYYY-MM-DD) whose agent and tenant budgets the reservation counts in, whenever it settles. Null only in v1 data."
+        }
+      ]
+    },
+  },
+  {
     type: 'BudgetRefused',
     version: 1,
     fingerprint: 'c3ba04f9463955ed',
@@ -2333,6 +2522,187 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
     },
   },
   {
+    type: 'BudgetRefused',
+    version: 2,
+    fingerprint: 'e920ac879c07451a',
+    schema: {
+      "type": "record",
+      "name": "BudgetRefused",
+      "namespace": "writ.events",
+      "doc": "The accountant refused a reservation: it would exceed a hard cap. v2: names the subject of the limit.",
+      "fields": [
+        {
+          "name": "meta",
+          "type": {
+            "type": "record",
+            "name": "Metadata",
+            "doc": "Envelope carried by every Writ event: identity, tenancy, causality, producer and trace context.",
+            "fields": [
+              {
+                "name": "event_id",
+                "type": {
+                  "type": "string",
+                  "logicalType": "uuid"
+                },
+                "writ.rule": "uuid",
+                "doc": "Unique id of this event: a UUIDv7, so ids sort by creation time."
+              },
+              {
+                "name": "occurred_at",
+                "type": {
+                  "type": "long",
+                  "logicalType": "timestamp-millis"
+                },
+                "writ.rule": "non-negative",
+                "doc": "When the producer created the event, in milliseconds since the Unix epoch (UTC)."
+              },
+              {
+                "name": "tenant_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Tenant the event belongs to."
+              },
+              {
+                "name": "run_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
+              },
+              {
+                "name": "action_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "Action the event is about, when it is about one."
+              },
+              {
+                "name": "causation_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "event_id of the event (or id of the request) that caused this one."
+              },
+              {
+                "name": "producer",
+                "type": "string",
+                "writ.rule": "service-at-version",
+                "doc": "Service that produced the event, as service@version (e.g. \"planner@0.1.0\")."
+              },
+              {
+                "name": "trace",
+                "default": null,
+                "type": [
+                  "null",
+                  {
+                    "type": "record",
+                    "name": "TraceContext",
+                    "doc": "W3C trace context of the producing span (also copied into the Kafka headers).",
+                    "fields": [
+                      {
+                        "name": "traceparent",
+                        "type": "string",
+                        "writ.rule": "traceparent",
+                        "doc": "W3C traceparent header value."
+                      },
+                      {
+                        "name": "tracestate",
+                        "type": [
+                          "null",
+                          "string"
+                        ],
+                        "default": null,
+                        "doc": "W3C tracestate header value, when there is one."
+                      }
+                    ]
+                  }
+                ],
+                "doc": "W3C trace context, when the producer was tracing."
+              }
+            ]
+          },
+          "doc": "Envelope common to every event."
+        },
+        {
+          "name": "agent_id",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Agent acting."
+        },
+        {
+          "name": "scope",
+          "type": {
+            "type": "enum",
+            "name": "BudgetScope",
+            "doc": "Which nested budget limit: the run, the agent per day, or the tenant per day.",
+            "symbols": [
+              "run",
+              "agent_day",
+              "tenant_day"
+            ]
+          },
+          "doc": "Limit that would be exceeded."
+        },
+        {
+          "name": "kind",
+          "type": {
+            "type": "enum",
+            "name": "BudgetKind",
+            "doc": "What a limit counts: money or tool calls.",
+            "symbols": [
+              "money",
+              "tool_calls"
+            ]
+          },
+          "doc": "What the limit counts."
+        },
+        {
+          "name": "limit",
+          "type": "long",
+          "writ.rule": "non-negative",
+          "doc": "The limit (micro-units of `currency` for money, a count for tool calls)."
+        },
+        {
+          "name": "used",
+          "type": "long",
+          "writ.rule": "non-negative",
+          "doc": "Used so far, reservations included, in the unit of `limit`."
+        },
+        {
+          "name": "requested",
+          "type": "long",
+          "writ.rule": "non-negative",
+          "doc": "Requested by this reservation, in the unit of `limit`."
+        },
+        {
+          "name": "currency",
+          "type": [
+            "null",
+            "string"
+          ],
+          "default": null,
+          "writ.rule": "currency",
+          "doc": "ISO 4217 code when kind is money."
+        },
+        {
+          "name": "subject",
+          "type": [
+            "null",
+            "string"
+          ],
+          "default": null,
+          "writ.rule": "non-empty",
+          "doc": "Whose limit: the run id (scope run), the agent id (agent_day) or \"*\" (tenant_day). Null only in v1 data."
+        }
+      ]
+    },
+  },
+  {
     type: 'BudgetSettled',
     version: 1,
     fingerprint: '40efc2a8d3198be2',
@@ -2462,6 +2832,211 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
           "type": "string",
           "writ.rule": "currency",
           "doc": "ISO 4217 code of every money amount in this event, e.g. \"USD\"."
+        }
+      ]
+    },
+  },
+  {
+    type: 'BudgetSettled',
+    version: 2,
+    fingerprint: '504efab1917b8336',
+    schema: {
+      "type": "record",
+      "name": "BudgetSettled",
+      "namespace": "writ.events",
+      "doc": "The accountant closed a reservation. disposition settled: charged the actual cost of an execution and released the rest; released: the action ended without executing, everything given back; expired: the reservation lapsed unused, everything given back. Spend is the sum of actual_cost_micros.",
+      "fields": [
+        {
+          "name": "meta",
+          "type": {
+            "type": "record",
+            "name": "Metadata",
+            "doc": "Envelope carried by every Writ event: identity, tenancy, causality, producer and trace context.",
+            "fields": [
+              {
+                "name": "event_id",
+                "type": {
+                  "type": "string",
+                  "logicalType": "uuid"
+                },
+                "writ.rule": "uuid",
+                "doc": "Unique id of this event: a UUIDv7, so ids sort by creation time."
+              },
+              {
+                "name": "occurred_at",
+                "type": {
+                  "type": "long",
+                  "logicalType": "timestamp-millis"
+                },
+                "writ.rule": "non-negative",
+                "doc": "When the producer created the event, in milliseconds since the Unix epoch (UTC)."
+              },
+              {
+                "name": "tenant_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Tenant the event belongs to."
+              },
+              {
+                "name": "run_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
+              },
+              {
+                "name": "action_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "Action the event is about, when it is about one."
+              },
+              {
+                "name": "causation_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "event_id of the event (or id of the request) that caused this one."
+              },
+              {
+                "name": "producer",
+                "type": "string",
+                "writ.rule": "service-at-version",
+                "doc": "Service that produced the event, as service@version (e.g. \"planner@0.1.0\")."
+              },
+              {
+                "name": "trace",
+                "default": null,
+                "type": [
+                  "null",
+                  {
+                    "type": "record",
+                    "name": "TraceContext",
+                    "doc": "W3C trace context of the producing span (also copied into the Kafka headers).",
+                    "fields": [
+                      {
+                        "name": "traceparent",
+                        "type": "string",
+                        "writ.rule": "traceparent",
+                        "doc": "W3C traceparent header value."
+                      },
+                      {
+                        "name": "tracestate",
+                        "type": [
+                          "null",
+                          "string"
+                        ],
+                        "default": null,
+                        "doc": "W3C tracestate header value, when there is one."
+                      }
+                    ]
+                  }
+                ],
+                "doc": "W3C trace context, when the producer was tracing."
+              }
+            ]
+          },
+          "doc": "Envelope common to every event."
+        },
+        {
+          "name": "reservation_id",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Reservation settled."
+        },
+        {
+          "name": "actual_cost_micros",
+          "type": "long",
+          "writ.rule": "non-negative",
+          "doc": "Actual cost charged. In micro-units (1/1,000,000) of `currency`."
+        },
+        {
+          "name": "released_micros",
+          "type": "long",
+          "writ.rule": "non-negative",
+          "doc": "Reserved amount given back. In micro-units (1/1,000,000) of `currency`."
+        },
+        {
+          "name": "currency",
+          "type": "string",
+          "writ.rule": "currency",
+          "doc": "ISO 4217 code of every money amount in this event, e.g. \"USD\"."
+        },
+        {
+          "name": "disposition",
+          "type": {
+            "type": "enum",
+            "name": "BudgetDisposition",
+            "doc": "How a reservation was closed.",
+            "symbols": [
+              "settled",
+              "released",
+              "expired"
+            ]
+          },
+          "default": "settled",
+          "doc": "settled (an execution was charged), released (no execution: given back) or expired (lapsed unused: given back). v1 data is settled."
+        },
+        {
+          "name": "agent_id",
+          "type": [
+            "null",
+            "string"
+          ],
+          "default": null,
+          "writ.rule": "non-empty",
+          "doc": "Agent of the reservation. Null only in v1 data, or for a release of a reservation never requested."
+        },
+        {
+          "name": "day",
+          "type": [
+            "null",
+            "string"
+          ],
+          "default": null,
+          "writ.rule": "non-empty",
+          "doc": "UTC day (YYYY-MM-DD) the reservation counts in. Null only in v1 data, or for a release of a reservation never requested."
+        },
+        {
+          "name": "reserved_micros",
+          "type": [
+            "null",
+            "long"
+          ],
+          "default": null,
+          "writ.rule": "non-negative",
+          "doc": "Amount that was reserved. In micro-units of `currency`. Null only in v1 data."
+        },
+        {
+          "name": "overrun_micros",
+          "type": [
+            "null",
+            "long"
+          ],
+          "default": null,
+          "writ.rule": "non-negative",
+          "doc": "Actual cost beyond the reservation (charged anyway: the call happened). In micro-units of `currency`. Null only in v1 data."
+        },
+        {
+          "name": "tool_calls",
+          "type": [
+            "null",
+            "int"
+          ],
+          "default": null,
+          "writ.rule": "non-negative",
+          "doc": "Tool calls charged (settled) or given back (released, expired). Null only in v1 data."
+        },
+        {
+          "name": "late",
+          "type": "boolean",
+          "default": false,
+          "doc": "The reservation had already been released or had lapsed when the execution's cost arrived: the whole actual cost is an overrun."
         }
       ]
     },
@@ -2633,6 +3208,197 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
           "default": null,
           "writ.rule": "currency",
           "doc": "ISO 4217 code when kind is money."
+        }
+      ]
+    },
+  },
+  {
+    type: 'BudgetThresholdCrossed',
+    version: 2,
+    fingerprint: '4e3faedc900b722d',
+    schema: {
+      "type": "record",
+      "name": "BudgetThresholdCrossed",
+      "namespace": "writ.events",
+      "doc": "Usage of a limit crossed an alert threshold (e.g. 50, 80, 100 %), announced once per limit and period. v2: names the subject and the period.",
+      "fields": [
+        {
+          "name": "meta",
+          "type": {
+            "type": "record",
+            "name": "Metadata",
+            "doc": "Envelope carried by every Writ event: identity, tenancy, causality, producer and trace context.",
+            "fields": [
+              {
+                "name": "event_id",
+                "type": {
+                  "type": "string",
+                  "logicalType": "uuid"
+                },
+                "writ.rule": "uuid",
+                "doc": "Unique id of this event: a UUIDv7, so ids sort by creation time."
+              },
+              {
+                "name": "occurred_at",
+                "type": {
+                  "type": "long",
+                  "logicalType": "timestamp-millis"
+                },
+                "writ.rule": "non-negative",
+                "doc": "When the producer created the event, in milliseconds since the Unix epoch (UTC)."
+              },
+              {
+                "name": "tenant_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Tenant the event belongs to."
+              },
+              {
+                "name": "run_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
+              },
+              {
+                "name": "action_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "Action the event is about, when it is about one."
+              },
+              {
+                "name": "causation_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "event_id of the event (or id of the request) that caused this one."
+              },
+              {
+                "name": "producer",
+                "type": "string",
+                "writ.rule": "service-at-version",
+                "doc": "Service that produced the event, as service@version (e.g. \"planner@0.1.0\")."
+              },
+              {
+                "name": "trace",
+                "default": null,
+                "type": [
+                  "null",
+                  {
+                    "type": "record",
+                    "name": "TraceContext",
+                    "doc": "W3C trace context of the producing span (also copied into the Kafka headers).",
+                    "fields": [
+                      {
+                        "name": "traceparent",
+                        "type": "string",
+                        "writ.rule": "traceparent",
+                        "doc": "W3C traceparent header value."
+                      },
+                      {
+                        "name": "tracestate",
+                        "type": [
+                          "null",
+                          "string"
+                        ],
+                        "default": null,
+                        "doc": "W3C tracestate header value, when there is one."
+                      }
+                    ]
+                  }
+                ],
+                "doc": "W3C trace context, when the producer was tracing."
+              }
+            ]
+          },
+          "doc": "Envelope common to every event."
+        },
+        {
+          "name": "agent_id",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Agent whose usage crossed it."
+        },
+        {
+          "name": "scope",
+          "type": {
+            "type": "enum",
+            "name": "BudgetScope",
+            "doc": "Which nested budget limit: the run, the agent per day, or the tenant per day.",
+            "symbols": [
+              "run",
+              "agent_day",
+              "tenant_day"
+            ]
+          },
+          "doc": "Limit concerned."
+        },
+        {
+          "name": "kind",
+          "type": {
+            "type": "enum",
+            "name": "BudgetKind",
+            "doc": "What a limit counts: money or tool calls.",
+            "symbols": [
+              "money",
+              "tool_calls"
+            ]
+          },
+          "doc": "What the limit counts."
+        },
+        {
+          "name": "threshold_percent",
+          "type": "int",
+          "writ.rule": "non-negative",
+          "doc": "Threshold crossed, in percent of the limit."
+        },
+        {
+          "name": "used",
+          "type": "long",
+          "writ.rule": "non-negative",
+          "doc": "Used so far, in the unit of `limit`."
+        },
+        {
+          "name": "limit",
+          "type": "long",
+          "writ.rule": "non-negative",
+          "doc": "The limit (micro-units of `currency` for money, a count for tool calls)."
+        },
+        {
+          "name": "currency",
+          "type": [
+            "null",
+            "string"
+          ],
+          "default": null,
+          "writ.rule": "currency",
+          "doc": "ISO 4217 code when kind is money."
+        },
+        {
+          "name": "subject",
+          "type": [
+            "null",
+            "string"
+          ],
+          "default": null,
+          "writ.rule": "non-empty",
+          "doc": "Whose limit: the run id (scope run), the agent id (agent_day) or \"*\" (tenant_day). Null only in v1 data."
+        },
+        {
+          "name": "period",
+          "type": [
+            "null",
+            "string"
+          ],
+          "default": null,
+          "writ.rule": "non-empty",
+          "doc": "\"run\" for the run scope, else the UTC day (YYYY-MM-DD) of the counter. Null only in v1 data."
         }
       ]
     },

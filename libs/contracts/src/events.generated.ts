@@ -78,10 +78,10 @@ export const CURRENT_VERSIONS: { readonly [T in EventType]: number } = {
   ApprovalSubmitted: 1,
   ApprovalRecorded: 2,
   BudgetReservationRequested: 1,
-  BudgetReserved: 1,
-  BudgetRefused: 1,
-  BudgetSettled: 1,
-  BudgetThresholdCrossed: 1,
+  BudgetReserved: 2,
+  BudgetRefused: 2,
+  BudgetSettled: 2,
+  BudgetThresholdCrossed: 2,
   ModelUsage: 1,
   ExecutionRequested: 1,
   ActionExecuted: 1,
@@ -120,6 +120,7 @@ export interface EventPayloads {
 export const ENUM_SYMBOLS = {
   ActionStatus: ['completed', 'failed', 'denied', 'rejected', 'refused', 'expired'],
   ApprovalVerdict: ['approve', 'deny'],
+  BudgetDisposition: ['settled', 'released', 'expired'],
   BudgetKind: ['money', 'tool_calls'],
   BudgetScope: ['run', 'agent_day', 'tenant_day'],
   ControlKind: ['tool_kill_switch', 'agent_kill_switch', 'safe_mode', 'config'],
@@ -303,10 +304,13 @@ export interface ApprovalSubmitted {
 /** An approver's verdict. */
 export type ApprovalVerdict = 'approve' | 'deny';
 
+/** How a reservation was closed. */
+export type BudgetDisposition = 'settled' | 'released' | 'expired';
+
 /** What a limit counts: money or tool calls. */
 export type BudgetKind = 'money' | 'tool_calls';
 
-/** The accountant refused a reservation: it would exceed a hard cap. */
+/** The accountant refused a reservation: it would exceed a hard cap. v2: names the subject of the limit. */
 export interface BudgetRefused {
   /** Envelope common to every event. */
   readonly meta: Metadata;
@@ -324,6 +328,8 @@ export interface BudgetRefused {
   readonly requested: number;
   /** ISO 4217 code when kind is money. */
   readonly currency: string | null;
+  /** Whose limit: the run id (scope run), the agent id (agent_day) or "*" (tenant_day). Null only in v1 data. */
+  readonly subject: string | null;
 }
 
 /** The planner asks the accountant to reserve budget for an action. */
@@ -342,7 +348,7 @@ export interface BudgetReservationRequested {
   readonly tool_calls: number;
 }
 
-/** The accountant reserved budget for an action and signed the reservation. */
+/** The accountant reserved budget for an action and signed the reservation. v2: carries the agent, the tool, the tool calls and the budget day, so the reservation can be verified and the accountant's books rebuilt from the topic. */
 export interface BudgetReserved {
   /** Envelope common to every event. */
   readonly meta: Metadata;
@@ -356,14 +362,22 @@ export interface BudgetReserved {
   readonly expires_at: number;
   /** Id of the accountant signing key (keys rotate). */
   readonly key_id: string;
-  /** Ed25519 signature (base64) over the canonical JSON of the reservation fields and the carrying event's meta.tenant_id and meta.action_id. */
+  /** Ed25519 signature (base64) over the canonical JSON of {reservation_id, action_id, tenant, run_id, agent, tool, amount_micros, currency, expires_at}: action_id, tenant and run_id are the carrying event's meta.action_id, meta.tenant_id and meta.run_id; agent and tool are agent_id and tool (verifyReservation in @writ/budget-core). */
   readonly signature: string;
+  /** Agent the reservation was made for (a signed claim). Null only in v1 data. */
+  readonly agent_id: string | null;
+  /** Tool the reservation was made for, by name (a signed claim). Null only in v1 data. */
+  readonly tool: string | null;
+  /** Tool calls held by the reservation (counted against the tool-call caps). Null only in v1 data. */
+  readonly tool_calls: number | null;
+  /** UTC day (YYYY-MM-DD) whose agent and tenant budgets the reservation counts in, whenever it settles. Null only in v1 data. */
+  readonly day: string | null;
 }
 
 /** Which nested budget limit: the run, the agent per day, or the tenant per day. */
 export type BudgetScope = 'run' | 'agent_day' | 'tenant_day';
 
-/** The accountant settled a reservation at the actual cost and released the rest. */
+/** The accountant closed a reservation. disposition settled: charged the actual cost of an execution and released the rest; released: the action ended without executing, everything given back; expired: the reservation lapsed unused, everything given back. Spend is the sum of actual_cost_micros. */
 export interface BudgetSettled {
   /** Envelope common to every event. */
   readonly meta: Metadata;
@@ -375,9 +389,23 @@ export interface BudgetSettled {
   readonly released_micros: number;
   /** ISO 4217 code of every money amount in this event, e.g. "USD". */
   readonly currency: string;
+  /** settled (an execution was charged), released (no execution: given back) or expired (lapsed unused: given back). v1 data is settled. */
+  readonly disposition: BudgetDisposition;
+  /** Agent of the reservation. Null only in v1 data, or for a release of a reservation never requested. */
+  readonly agent_id: string | null;
+  /** UTC day (YYYY-MM-DD) the reservation counts in. Null only in v1 data, or for a release of a reservation never requested. */
+  readonly day: string | null;
+  /** Amount that was reserved. In micro-units of `currency`. Null only in v1 data. */
+  readonly reserved_micros: number | null;
+  /** Actual cost beyond the reservation (charged anyway: the call happened). In micro-units of `currency`. Null only in v1 data. */
+  readonly overrun_micros: number | null;
+  /** Tool calls charged (settled) or given back (released, expired). Null only in v1 data. */
+  readonly tool_calls: number | null;
+  /** The reservation had already been released or had lapsed when the execution's cost arrived: the whole actual cost is an overrun. */
+  readonly late: boolean;
 }
 
-/** Usage of a limit crossed an alert threshold (e.g. 50, 80, 100 %). */
+/** Usage of a limit crossed an alert threshold (e.g. 50, 80, 100 %), announced once per limit and period. v2: names the subject and the period. */
 export interface BudgetThresholdCrossed {
   /** Envelope common to every event. */
   readonly meta: Metadata;
@@ -395,6 +423,10 @@ export interface BudgetThresholdCrossed {
   readonly limit: number;
   /** ISO 4217 code when kind is money. */
   readonly currency: string | null;
+  /** Whose limit: the run id (scope run), the agent id (agent_day) or "*" (tenant_day). Null only in v1 data. */
+  readonly subject: string | null;
+  /** "run" for the run scope, else the UTC day (YYYY-MM-DD) of the counter. Null only in v1 data. */
+  readonly period: string | null;
 }
 
 /** An operator changed a control: a kill switch, safe mode or a config value. Keyed by control_key on a compacted topic. */

@@ -125,7 +125,14 @@ const SAMPLES: { readonly [T in EventType]: Sample<T> } = {
     currency: 'USD',
     tool_calls: 1,
   }),
-  BudgetReserved: (meta, now) => ({ meta, ...reservation(now) }),
+  BudgetReserved: (meta, now) => ({
+    meta,
+    ...reservation(now),
+    agent_id: SAMPLE_IDS.agent_id,
+    tool: SAMPLE_IDS.tool,
+    tool_calls: 1,
+    day: new Date(now).toISOString().slice(0, 10),
+  }),
   BudgetRefused: (meta) => ({
     meta,
     agent_id: SAMPLE_IDS.agent_id,
@@ -135,6 +142,7 @@ const SAMPLES: { readonly [T in EventType]: Sample<T> } = {
     used: 49_990_000,
     requested: 30_000,
     currency: 'USD',
+    subject: SAMPLE_IDS.agent_id,
   }),
   BudgetSettled: (meta) => ({
     meta,
@@ -142,6 +150,13 @@ const SAMPLES: { readonly [T in EventType]: Sample<T> } = {
     actual_cost_micros: 12_000,
     released_micros: 18_000,
     currency: 'USD',
+    disposition: 'settled',
+    agent_id: SAMPLE_IDS.agent_id,
+    day: '2026-01-15',
+    reserved_micros: 30_000,
+    overrun_micros: 0,
+    tool_calls: 1,
+    late: false,
   }),
   BudgetThresholdCrossed: (meta) => ({
     meta,
@@ -152,6 +167,8 @@ const SAMPLES: { readonly [T in EventType]: Sample<T> } = {
     used: 800,
     limit: 1_000,
     currency: null,
+    subject: '*',
+    period: '2026-01-15',
   }),
   ModelUsage: (meta) => ({
     meta,
