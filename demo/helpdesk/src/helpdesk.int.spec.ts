@@ -18,7 +18,7 @@ async function call(method: string, path: string, options: { key?: string; body?
   return { status: response.status, headers: response.headers, body: (await response.json()) as Record<string, unknown> };
 }
 
-const refund = { ticket_id: 'T-1001', customer_id: 'C-1', amount_cents: 2500, ticket_tags: ['refund_approved'], reason: 'damaged' };
+const refund = { ticket_id: 'T-1001', customer_id: 'C-501', amount_cents: 2500, ticket_tags: ['refund_approved'], reason: 'damaged' };
 
 beforeAll(async () => {
   helpdesk = await startHelpdesk({ port: 0, token: TOKEN });
@@ -34,12 +34,17 @@ describe('helpdesk', () => {
     }
   });
 
+  it('answers /health without a token, for supervisors', async () => {
+    const response = await fetch(`${helpdesk.url}/health`);
+    expect(response.status).toBe(200);
+  });
+
   it('serves the seeded queue, filtered by tag', async () => {
     const { body } = await call('GET', '/tickets?tag=refund_approved');
     const tickets = body['tickets'] as { id: string; tags: string[] }[];
     expect(tickets.length).toBeGreaterThanOrEqual(3);
     expect(tickets.every((t) => t.tags.includes('refund_approved'))).toBe(true);
-    expect((await call('GET', '/customers/C-1')).body['email']).toBe('ada@example.com');
+    expect((await call('GET', '/customers/C-501')).body['email']).toBe('ada@example.com');
     expect((await call('GET', '/tickets/T-9999')).status).toBe(404);
   });
 

@@ -124,6 +124,10 @@ export async function startHelpdesk(options: HelpdeskOptions = {}): Promise<Runn
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://helpdesk');
     const method = req.method ?? 'GET';
+    if (url.pathname === '/health' && method === 'GET') {
+      send(res, { status: 200, body: { status: 'ok' } });
+      return;
+    }
     if (!authorized(req, token)) {
       send(res, { status: 401, body: { error: 'unauthorized', message: 'a valid bearer token is required' } }, { 'www-authenticate': 'Bearer' });
       return;
