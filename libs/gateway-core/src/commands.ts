@@ -1,0 +1,161 @@
+import { actionIdFor, newMetadata, uuidv7 } from '@writ/contracts';
+import type { ActionProposed, ApprovalSubmitted, ControlChanged, ControlKind, RunStarted, TraceContext } from '@writ/contracts';
+import { canonicalJson, sha256Canonical } from '@writ/crypto';
+import { WritError } from '@writ/errors';
+import { validateArguments } from '@writ/tools';
+import type { ToolDefinition } from '@writ/tools';
+import type { ActionState } from './model.ts';
+import type { ApprovalRequest, OpenRunRequest, ProposeRequest, SwitchRequest } from './requests.ts';
+
+/** What the gateway needs of the tool registry. */
+export interface ToolCatalogue {
+  get(name: string, version?: string): ToolDefinition | undefined;
+}
+
+/** Who is acting and how the event is stamped. */
+export interface Stamp {
+  /** `gateway@<version>` */
+  readonly producer: string;
+  readonly trace: TraceContext | null;
+}
+
+export function runStartedEvent(input: { tenant: string; agentId: string; request: OpenRunRequest; stamp: Stamp }): RunStarted {
+  const runId = uuidv7();
+  return {
+    meta: newMetadata({ tenant_id: input.tenant, run_id: runId, producer: input.stamp.producer, trace: input.stamp.trace }),
+    agent_id: input.agentId,
+    goal: input.request.goal,
+    limits: input.request.limits,
+  };
+}
+
+/**
+ * The ActionProposed of a request: the tool must be registered (TOOL_UNKNOWN) and the arguments
+ * valid against its JSON Schema (ARGUMENTS_INVALID naming `arguments.<field>` and the schema
+ * keyword, every problem in details.problems). Nothing is emitted for an invalid proposal.
+ */
+export function proposalEvent(input: {
+  tools: ToolCatalogue;
+  tenant: string;
+  runId: string;
+  agentId: string;
+  request: ProposeRequest;
+  stamp: Stamp;
+}): ActionProposed {
+  const { request } = input;
+  const tool = input.tools.get(request.tool, request.tool_version ?? undefined);
+  if (tool === undefined) {
+    const what = request.tool_version === null ? `tool "${request.tool}"` : `tool "${request.tool}" version ${request.tool_version}`;
+    throw new WritError('TOOL_UNKNOWN', `${what} is not registered`, {
+      field: request.tool_version === null ? 'tool' : 'tool_version',
+      rule: 'must name a registered tool',
+    });
+  }
+  const check = validateArguments(tool, request.arguments);
+  if (!check.ok) {
+    const problems = check.problems.map((problem) => ({
+      field: problem.field === '(arguments)' ? 'arguments' : `arguments.${problem.field}`,
+      rule: problem.rule,
+      message: problem.message,
+    }));
+    const [first] = problems;
+    throw new WritError('ARGUMENTS_INVALID', `arguments of ${tool.name}@${tool.version}: ${problems.map((p) => p.message).join('; ')}`, {
+      field: first?.field ?? 'arguments',
+      rule: first?.rule ?? 'schema',
+      details: { tool: tool.name, tool_version: tool.version, problems },
+    });
+  }
+  const actionId = actionIdFor(input.tenant, input.runId, request.idempotency_key);
+  return {
+    meta: newMetadata({
+      tenant_id: input.tenant,
+      run_id: input.runId,
+      action_id: actionId,
+      producer: input.stamp.producer,
+      trace: input.stamp.trace,
+    }),
+    agent_id: input.agentId,
+    tool: tool.name,
+    tool_version: tool.version,
+    arguments_json: canonicalJson(request.arguments),
+    args_sha256: sha256Canonical(request.arguments),
+    reason: request.reason,
+    idempotency_key: request.idempotency_key,
+  };
+}
+
+/**
+ * A proposal again under an idempotency key the gateway has seen: the same tool and arguments
+ * are the same action (nothing is emitted again); anything else is a conflict.
+ */
+export function checkRepeatedProposal(existing: ActionState, proposal: ActionProposed): void {
+  if (existing.args_sha256 === null) return;
+  if (existing.tool !== proposal.tool || existing.args_sha256 !== proposal.args_sha256) {
+    throw new WritError(
+      'IDEMPOTENCY_CONFLICT',
+      `idempotency key "${proposal.idempotency_key}" was already used in this run for another tool or other arguments`,
+      { field: 'idempotency_key', rule: 'must be new for a different tool or arguments' },
+    );
+  }
+}
+
+export function approvalSubmittedEvent(input: {
+  action: ActionState;
+  approverId: string;
+  approverRole: string;
+  request: ApprovalRequest;
+  stamp: Stamp;
+}): ApprovalSubmitted {
+  const { action } = input;
+  return {
+    meta: newMetadata({
+      tenant_id: action.tenant_id,
+      run_id: action.run_id,
+      action_id: action.action_id,
+      producer: input.stamp.producer,
+      trace: input.stamp.trace,
+    }),
+    approver_id: input.approverId,
+    approver_role: input.approverRole,
+    verdict: input.request.verdict,
+    comment: input.request.comment,
+  };
+}
+
+export type ControlTarget =
+  | { readonly kind: 'tool_kill_switch'; readonly tool: string }
+  | { readonly kind: 'agent_kill_switch'; readonly agent: string }
+  | { readonly kind: 'safe_mode' };
+
+/** The compacted topic's key of a control: `tool:<name>`, `agent:<id>`, `safe_mode:<tenant>`. */
+export function controlKeyOf(target: ControlTarget, tenant: string): { key: string; kind: ControlKind; target: string } {
+  switch (target.kind) {
+    case 'tool_kill_switch':
+      return { key: `tool:${target.tool}`, kind: target.kind, target: target.tool };
+    case 'agent_kill_switch':
+      return { key: `agent:${target.agent}`, kind: target.kind, target: target.agent };
+    case 'safe_mode':
+      return { key: `safe_mode:${tenant}`, kind: target.kind, target: tenant };
+  }
+}
+
+/** A ControlChanged; outside any run, its meta.run_id is the id of the request that caused it. */
+export function controlChangedEvent(input: {
+  tenant: string;
+  target: ControlTarget;
+  setBy: string;
+  request: SwitchRequest;
+  stamp: Stamp;
+}): ControlChanged {
+  const { key, kind, target } = controlKeyOf(input.target, input.tenant);
+  return {
+    meta: newMetadata({ tenant_id: input.tenant, run_id: uuidv7(), producer: input.stamp.producer, trace: input.stamp.trace }),
+    control_key: key,
+    kind,
+    target,
+    enabled: input.request.enabled,
+    value: null,
+    reason: input.request.reason,
+    set_by: input.setBy,
+  };
+}

@@ -1,0 +1,197 @@
+import { assertNever } from '@writ/decider';
+import type { Metadata } from '@writ/contracts';
+import { isTerminalStatus } from './model.ts';
+import type { ActionEvent, ActionState, ApprovalView, RunEvent, RunState } from './model.ts';
+
+/** A state for an action first seen through another event than its proposal. */
+function skeleton(meta: Metadata, actionId: string): ActionState {
+  return {
+    action_id: actionId,
+    run_id: meta.run_id,
+    tenant_id: meta.tenant_id,
+    agent_id: null,
+    tool: null,
+    tool_version: null,
+    arguments_json: null,
+    args_sha256: null,
+    proposal_reason: null,
+    idempotency_key: null,
+    status: 'proposed',
+    decision: null,
+    determining_policies: [],
+    policy_set_version: null,
+    approval_requirement: null,
+    denied_by: null,
+    approvals: [],
+    rejection: null,
+    reason: null,
+    reason_code: null,
+    result_json: null,
+    cost_micros: null,
+    currency: null,
+    proposed_at: null,
+    updated_at: meta.occurred_at,
+    completed_at: null,
+  };
+}
+
+/** A pending status never goes back, and a terminal one never changes. */
+function advance(state: ActionState, next: ActionState['status']): ActionState['status'] {
+  if (isTerminalStatus(state.status)) return state.status;
+  if (next === 'admitted' && state.status !== 'proposed') return state.status;
+  return next;
+}
+
+function touched(state: ActionState, meta: Metadata): number {
+  return Math.max(state.updated_at, meta.occurred_at);
+}
+
+/**
+ * The next state of one action given one event about it (pure). Redelivered or duplicate events
+ * leave the state as it was; events of other topics may arrive in any order relative to the
+ * action topic, so nothing assumes the proposal came first.
+ */
+export function evolveAction(current: ActionState | undefined, event: ActionEvent): ActionState | undefined {
+  const { meta } = event.payload;
+  const actionId = meta.action_id;
+  if (actionId === null || actionId === '') return current;
+  const state = current ?? skeleton(meta, actionId);
+  switch (event.type) {
+    case 'ActionProposed': {
+      if (state.proposed_at !== null) return current;
+      const p = event.payload;
+      return {
+        ...state,
+        agent_id: p.agent_id,
+        tool: p.tool,
+        tool_version: p.tool_version,
+        arguments_json: p.arguments_json,
+        args_sha256: p.args_sha256,
+        proposal_reason: p.reason,
+        idempotency_key: p.idempotency_key,
+        proposed_at: meta.occurred_at,
+        updated_at: touched(state, meta),
+      };
+    }
+    case 'ActionAdmitted':
+      return {
+        ...state,
+        agent_id: state.agent_id ?? event.payload.agent_id,
+        tool: state.tool ?? event.payload.tool,
+        tool_version: event.payload.tool_version,
+        status: advance(state, 'admitted'),
+        updated_at: touched(state, meta),
+      };
+    case 'ActionRejected': {
+      const p = event.payload;
+      return { ...state, rejection: { code: p.reason_code, message: p.message, field: p.field }, updated_at: touched(state, meta) };
+    }
+    case 'ActionCompleted': {
+      if (isTerminalStatus(state.status)) return current;
+      const p = event.payload;
+      return {
+        ...state,
+        status: p.status,
+        reason: p.reason,
+        reason_code: p.reason_code === '' ? null : p.reason_code,
+        result_json: p.result_json,
+        cost_micros: p.cost_micros,
+        currency: p.currency,
+        completed_at: meta.occurred_at,
+        updated_at: touched(state, meta),
+      };
+    }
+    case 'PolicyDecided': {
+      const p = event.payload;
+      const status = p.decision === 'approval_required' ? 'awaiting_approval' : p.decision === 'allow' ? 'allowed' : state.status;
+      return {
+        ...state,
+        decision: p.decision,
+        determining_policies: p.determining_policies,
+        policy_set_version: p.policy_set_version === '' ? null : p.policy_set_version,
+        approval_requirement: p.approval_requirement,
+        denied_by: p.denied_by,
+        status: advance(state, status),
+        updated_at: touched(state, meta),
+      };
+    }
+    case 'ApprovalSubmitted': {
+      const p = event.payload;
+      // The gateway applies its own submission at once and meets it again on the topic.
+      if (state.approvals.some((approval) => approval.submission_id === meta.event_id)) {
+        return current;
+      }
+      const approval: ApprovalView = {
+        submission_id: meta.event_id,
+        approver_id: p.approver_id,
+        approver_role: p.approver_role,
+        verdict: p.verdict,
+        comment: p.comment,
+        submitted_at: meta.occurred_at,
+        state: 'submitted',
+        accepted: null,
+        reason: null,
+        determining_policies: [],
+        recorded_at: null,
+      };
+      return { ...state, approvals: [...state.approvals, approval], updated_at: touched(state, meta) };
+    }
+    case 'ApprovalRecorded': {
+      const p = event.payload;
+      const recorded = {
+        state: p.accepted ? ('accepted' as const) : ('refused' as const),
+        accepted: p.accepted,
+        reason: p.reason,
+        determining_policies: p.determining_policies,
+        recorded_at: meta.occurred_at,
+      };
+      // The oldest submission of this approver and verdict still waiting for the PDP.
+      const index = state.approvals.findIndex((a) => a.approver_id === p.approver_id && a.verdict === p.verdict && a.state === 'submitted');
+      const approvals =
+        index >= 0
+          ? state.approvals.map((approval, i) => (i === index ? { ...approval, ...recorded } : approval))
+          : [
+              ...state.approvals,
+              {
+                submission_id: null,
+                approver_id: p.approver_id,
+                approver_role: p.approver_role,
+                verdict: p.verdict,
+                comment: null,
+                submitted_at: null,
+                ...recorded,
+              },
+            ];
+      return { ...state, approvals, updated_at: touched(state, meta) };
+    }
+    default:
+      return assertNever(event, 'event');
+  }
+}
+
+/** The next state of one run (pure); a second RunStarted and events after the end change nothing. */
+export function evolveRun(current: RunState | undefined, event: RunEvent): RunState | undefined {
+  switch (event.type) {
+    case 'RunStarted': {
+      if (current !== undefined) return current;
+      const p = event.payload;
+      return {
+        run_id: p.meta.run_id,
+        tenant_id: p.meta.tenant_id,
+        agent_id: p.agent_id,
+        goal: p.goal,
+        limits: p.limits,
+        status: 'open',
+        reason: null,
+        started_at: p.meta.occurred_at,
+        ended_at: null,
+      };
+    }
+    case 'RunEnded': {
+      if (current === undefined || current.status !== 'open') return current;
+      return { ...current, status: event.payload.status, reason: event.payload.reason, ended_at: event.payload.meta.occurred_at };
+    }
+    default:
+      return assertNever(event, 'event');
+  }
+}

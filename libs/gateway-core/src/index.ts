@@ -1,0 +1,55 @@
+export { evolveAction, evolveRun } from './evolve.ts';
+export { GatewayReadModel } from './read-model.ts';
+export type { ReadModelChange } from './read-model.ts';
+export { READ_MODEL_EVENT_TYPES, TERMINAL_STATUSES, isReadModelEvent, isTerminalStatus } from './model.ts';
+export type {
+  ActionEvent,
+  ActionEventType,
+  ActionState,
+  ActionViewStatus,
+  ApprovalRequirement,
+  ApprovalView,
+  PendingStatus,
+  ReadModelEvent,
+  ReadModelEventType,
+  RejectionView,
+  RunEvent,
+  RunState,
+} from './model.ts';
+export { KeyedWaiters } from './waiters.ts';
+export {
+  LONG_POLL_DEFAULT_MS,
+  LONG_POLL_MAX_MS,
+  REQUEST_INVALID,
+  parseApproval,
+  parseApprovalStatus,
+  parseLongPollTimeout,
+  parseOpenRun,
+  parsePropose,
+  parseSwitch,
+  requestInvalid,
+} from './requests.ts';
+export type { ApprovalRequest, OpenRunRequest, ProposeRequest, SwitchRequest } from './requests.ts';
+export {
+  approvalSubmittedEvent,
+  checkRepeatedProposal,
+  controlChangedEvent,
+  controlKeyOf,
+  proposalEvent,
+  runStartedEvent,
+} from './commands.ts';
+export type { ControlTarget, Stamp, ToolCatalogue } from './commands.ts';
+export { presentAction, presentRun } from './present.ts';
+export type { ActionJson, ApprovalJson, ArgumentsRedactor, RunJson } from './present.ts';
+export {
+  CONTROL_ROLES,
+  forbidden,
+  maySeeAction,
+  maySeeRun,
+  notFound,
+  principalId,
+  requireAgent,
+  requireOperator,
+  requireUser,
+  tenantOf,
+} from './access.ts';

@@ -1,0 +1,157 @@
+import { describe, expect, it } from 'vitest';
+import { sampleEvent } from '@writ/contracts/testing';
+import type { EventPayloads } from '@writ/contracts';
+import { GatewayReadModel, evolveAction, evolveRun } from './index.ts';
+import type { ActionEvent, ActionState, ReadModelEvent } from './index.ts';
+
+const TENANT = 'acme';
+const RUN = 'run-1';
+const ACTION = 'action-1';
+let clock = 1_700_000_000_000;
+
+function meta(extra: { action_id?: string | null; tenant_id?: string; run_id?: string } = {}) {
+  clock += 10;
+  return { tenant_id: TENANT, run_id: RUN, action_id: ACTION, occurred_at: clock, ...extra };
+}
+
+function event<T extends ReadModelEvent['type']>(type: T, overrides: Partial<EventPayloads[T]> = {}, m = meta()): Extract<ReadModelEvent, { type: T }> {
+  return { type, payload: { ...sampleEvent(type, m), ...overrides } } as unknown as Extract<ReadModelEvent, { type: T }>;
+}
+
+const proposed = (m = meta()) =>
+  event('ActionProposed', { agent_id: 'triage-bot', tool: 'refunds.issue', tool_version: '1.2.0', arguments_json: '{"a":1}', args_sha256: 'f'.repeat(64), reason: 'customer asked', idempotency_key: 'k1' }, m);
+const approvalRequired = () =>
+  event('PolicyDecided', {
+    decision: 'approval_required',
+    determining_policies: ['refund-over-100-needs-manager-approval'],
+    warrant: null,
+    approval_requirement: { policy_id: 'refund-over-100-needs-manager-approval', count: 1, roles: ['manager'] },
+    approvals: [],
+    denied_by: null,
+    policy_set_version: '3',
+  });
+const completed = (status: 'completed' | 'denied' = 'completed') =>
+  event('ActionCompleted', { status, reason: 'done', reason_code: status === 'completed' ? 'SUCCEEDED' : 'POLICY_DENIED', result_json: '{"refund_id":"r1"}', cost_micros: 20000, currency: 'USD' });
+
+function fold(events: readonly ActionEvent[]): ActionState | undefined {
+  return events.reduce<ActionState | undefined>((state, e) => evolveAction(state, e), undefined);
+}
+
+describe('evolveAction', () => {
+  it('follows an approval path to its terminal state', () => {
+    const afterProposal = fold([proposed()]);
+    expect(afterProposal).toMatchObject({ status: 'proposed', agent_id: 'triage-bot', tool: 'refunds.issue', proposal_reason: 'customer asked', idempotency_key: 'k1' });
+
+    const waiting = fold([proposed(), event('ActionAdmitted'), approvalRequired()]);
+    expect(waiting).toMatchObject({
+      status: 'awaiting_approval',
+      decision: 'approval_required',
+      determining_policies: ['refund-over-100-needs-manager-approval'],
+      approval_requirement: { roles: ['manager'] },
+      policy_set_version: '3',
+    });
+
+    const submittedByOwner = event('ApprovalSubmitted', { approver_id: 'dana', approver_role: 'manager', verdict: 'approve', comment: 'ok' });
+    const refused = event('ApprovalRecorded', { approver_id: 'dana', approver_role: 'manager', verdict: 'approve', accepted: false, reason: 'the owner may not approve', determining_policies: ['owner-may-not-approve'] });
+    const submittedByManager = event('ApprovalSubmitted', { approver_id: 'maria', approver_role: 'manager', verdict: 'approve', comment: null });
+    const accepted = event('ApprovalRecorded', { approver_id: 'maria', approver_role: 'manager', verdict: 'approve', accepted: true, reason: 'approved', determining_policies: ['managers-approve-in-own-tenant'] });
+    const allowed = event('PolicyDecided', { decision: 'allow', determining_policies: ['refund-over-100-needs-manager-approval'], approval_requirement: null });
+    const end = completed();
+    const final = fold([proposed(), event('ActionAdmitted'), approvalRequired(), submittedByOwner, refused, submittedByManager, accepted, allowed, end]);
+    expect(final).toMatchObject({
+      status: 'completed',
+      reason: 'done',
+      reason_code: 'SUCCEEDED',
+      result_json: '{"refund_id":"r1"}',
+      cost_micros: 20000,
+      decision: 'allow',
+      completed_at: end.payload.meta.occurred_at,
+    });
+    expect(final?.approvals).toEqual([
+      expect.objectContaining({ approver_id: 'dana', state: 'refused', accepted: false, reason: 'the owner may not approve', comment: 'ok', determining_policies: ['owner-may-not-approve'] }),
+      expect.objectContaining({ approver_id: 'maria', state: 'accepted', accepted: true }),
+    ]);
+  });
+
+  it('ignores redelivered events: a second proposal, submission or completion changes nothing', () => {
+    const proposal = proposed();
+    const once = fold([proposal]);
+    expect(evolveAction(once, proposal)).toBe(once);
+    expect(evolveAction(once, proposed())).toBe(once);
+
+    const submission = event('ApprovalSubmitted', { approver_id: 'maria' });
+    const withApproval = fold([proposal, submission]);
+    expect(evolveAction(withApproval, submission)).toBe(withApproval);
+    expect(withApproval?.approvals).toHaveLength(1);
+
+    const done = fold([proposal, completed('denied')]);
+    expect(evolveAction(done, completed('completed'))).toBe(done);
+    expect(done?.status).toBe('denied');
+  });
+
+  it('takes events of other topics before the proposal, and never moves a status back', () => {
+    const early = fold([approvalRequired()]);
+    expect(early).toMatchObject({ status: 'awaiting_approval', tool: null, proposed_at: null, tenant_id: TENANT, run_id: RUN });
+    const filled = evolveAction(early, proposed());
+    expect(filled).toMatchObject({ status: 'awaiting_approval', tool: 'refunds.issue', agent_id: 'triage-bot' });
+    // The planner's admission read after the policy's decision does not undo it.
+    expect(evolveAction(filled, event('ActionAdmitted'))?.status).toBe('awaiting_approval');
+    // A decision read after the terminal event does not reopen the action.
+    const done = fold([proposed(), completed('denied')]);
+    expect(evolveAction(done, approvalRequired())?.status).toBe('denied');
+  });
+
+  it('records a rejection and skips events about no action', () => {
+    const rejected = fold([proposed(), event('ActionRejected', { reason_code: 'loop', message: 'same call again', field: 'arguments' })]);
+    expect(rejected?.rejection).toEqual({ code: 'loop', message: 'same call again', field: 'arguments' });
+    expect(evolveAction(undefined, event('ActionAdmitted', {}, meta({ action_id: null })))).toBeUndefined();
+  });
+});
+
+describe('evolveRun', () => {
+  it('opens once and ends once', () => {
+    const started = event('RunStarted', { agent_id: 'triage-bot', goal: 'work the queue' }, meta({ action_id: null }));
+    const open = evolveRun(undefined, started);
+    expect(open).toMatchObject({ run_id: RUN, tenant_id: TENANT, agent_id: 'triage-bot', goal: 'work the queue', status: 'open', ended_at: null });
+    expect(evolveRun(open, event('RunStarted', { agent_id: 'other' }, meta({ action_id: null })))).toBe(open);
+    const ended = evolveRun(open, event('RunEnded', { status: 'killed', reason: 'kill switch' }, meta({ action_id: null })));
+    expect(ended).toMatchObject({ status: 'killed', reason: 'kill switch' });
+    expect(evolveRun(ended, event('RunEnded', { status: 'completed' }, meta({ action_id: null })))).toBe(ended);
+    expect(evolveRun(undefined, event('RunEnded', {}, meta({ action_id: null })))).toBeUndefined();
+  });
+});
+
+describe('GatewayReadModel', () => {
+  it('reports changes, and indexes actions awaiting approval per tenant', () => {
+    const model = new GatewayReadModel();
+    const first = model.apply(proposed());
+    expect(first).toMatchObject({ kind: 'action', before: undefined, after: { status: 'proposed' } });
+    expect(model.apply(proposed())).toBeUndefined();
+    model.apply(approvalRequired());
+    const other = meta({ tenant_id: 'globex', action_id: 'action-2', run_id: 'run-2' });
+    model.apply(event('PolicyDecided', { decision: 'approval_required' }, other));
+    expect(model.awaitingApproval(TENANT).map((a) => a.action_id)).toEqual([ACTION]);
+    expect(model.awaitingApproval('globex').map((a) => a.action_id)).toEqual(['action-2']);
+    expect(model.awaitingApproval('nobody')).toEqual([]);
+
+    const done = model.apply(completed());
+    expect(done).toMatchObject({ kind: 'action', before: { status: 'awaiting_approval' }, after: { status: 'completed' } });
+    expect(model.awaitingApproval(TENANT)).toEqual([]);
+  });
+
+  it('knows runs, and prunes only terminal actions and ended runs older than the cut', () => {
+    const model = new GatewayReadModel();
+    model.apply(event('RunStarted', {}, meta({ action_id: null })));
+    expect(model.run(RUN)?.status).toBe('open');
+    model.apply(proposed());
+    model.apply(event('ActionProposed', {}, meta({ action_id: 'still-pending' })));
+    model.apply(completed());
+    model.apply(event('RunEnded', {}, meta({ action_id: null })));
+    expect(model.size).toEqual({ runs: 1, actions: 2 });
+    expect(model.prune(0)).toBe(0);
+    expect(model.prune(clock + 1)).toBe(2);
+    expect(model.action(ACTION)).toBeUndefined();
+    expect(model.action('still-pending')).toBeDefined();
+    expect(model.run(RUN)).toBeUndefined();
+  });
+});

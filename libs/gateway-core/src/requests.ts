@@ -1,0 +1,200 @@
+import { WritError } from '@writ/errors';
+import type { ApprovalVerdict } from '@writ/contracts';
+
+/**
+ * Validation of the gateway's request bodies and query strings. A bad request throws WritError
+ * REQUEST_INVALID whose `field` is the dotted path of the offending value and whose `rule` is the
+ * JSON Schema keyword it broke (required, type, minLength, maxLength, pattern, minimum, maximum,
+ * enum, additionalProperties), the same vocabulary as a tool's ARGUMENTS_INVALID.
+ */
+export const REQUEST_INVALID = 'REQUEST_INVALID';
+
+export const LONG_POLL_DEFAULT_MS = 10_000;
+export const LONG_POLL_MAX_MS = 30_000;
+
+const TOOL_NAME = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/;
+const VERSION = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$/;
+const CURRENCY = /^[A-Z]{3}$/;
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]+$/;
+
+export function requestInvalid(field: string, rule: string, message: string): WritError {
+  return new WritError(REQUEST_INVALID, `${field} ${message}`, { field, rule });
+}
+
+type Json = Record<string, unknown>;
+
+function isObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function describeType(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return `a ${typeof value}`;
+}
+
+function object(value: unknown, field: string, allowed: readonly string[]): Json {
+  if (!isObject(value)) throw requestInvalid(field, 'type', `must be a JSON object, got ${describeType(value)}`);
+  for (const key of Object.keys(value)) {
+    if (!allowed.includes(key)) {
+      const path = field === 'body' ? key : `${field}.${key}`;
+      throw requestInvalid(path, 'additionalProperties', `is not a known field (known: ${allowed.join(', ')})`);
+    }
+  }
+  return value;
+}
+
+function path(parent: string, key: string): string {
+  return parent === 'body' ? key : `${parent}.${key}`;
+}
+
+interface TextRule {
+  readonly min?: number;
+  readonly max: number;
+  readonly pattern?: RegExp;
+  readonly patternText?: string;
+}
+
+function text(body: Json, parent: string, key: string, rule: TextRule): string {
+  const field = path(parent, key);
+  const value = body[key];
+  if (value === undefined || value === null) throw requestInvalid(field, 'required', 'is required');
+  if (typeof value !== 'string') throw requestInvalid(field, 'type', `must be a string, got ${describeType(value)}`);
+  const min = rule.min ?? 1;
+  if (value.trim().length < min) throw requestInvalid(field, 'minLength', `must have at least ${min} non-blank character${min === 1 ? '' : 's'}`);
+  if (value.length > rule.max) throw requestInvalid(field, 'maxLength', `must have at most ${rule.max} characters, got ${value.length}`);
+  if (rule.pattern !== undefined && !rule.pattern.test(value)) {
+    throw requestInvalid(field, 'pattern', `must match ${rule.patternText ?? rule.pattern.source}`);
+  }
+  return value;
+}
+
+function optionalText(body: Json, parent: string, key: string, rule: TextRule): string | null {
+  return body[key] === undefined || body[key] === null ? null : text(body, parent, key, rule);
+}
+
+function optionalInteger(body: Json, parent: string, key: string, min: number, max = Number.MAX_SAFE_INTEGER): number | null {
+  const field = path(parent, key);
+  const value = body[key];
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw requestInvalid(field, 'type', `must be a whole number, got ${describeType(value)}`);
+  if (value < min) throw requestInvalid(field, 'minimum', `must be at least ${min}, got ${value}`);
+  if (value > max) throw requestInvalid(field, 'maximum', `must be at most ${max}, got ${value}`);
+  return value;
+}
+
+function boolean(body: Json, parent: string, key: string): boolean {
+  const field = path(parent, key);
+  const value = body[key];
+  if (value === undefined || value === null) throw requestInvalid(field, 'required', 'is required');
+  if (typeof value !== 'boolean') throw requestInvalid(field, 'type', `must be true or false, got ${describeType(value)}`);
+  return value;
+}
+
+export interface OpenRunRequest {
+  readonly goal: string;
+  readonly limits: {
+    readonly max_steps: number | null;
+    readonly max_cost_micros: number | null;
+    readonly max_tool_calls: number | null;
+    readonly wall_clock_ms: number | null;
+    readonly currency: string | null;
+  };
+}
+
+const LIMIT_FIELDS = ['max_steps', 'max_cost_micros', 'max_tool_calls', 'wall_clock_ms', 'currency'] as const;
+
+/** `POST /v1/runs` body: `{ goal, limits? }`. */
+export function parseOpenRun(body: unknown): OpenRunRequest {
+  const root = object(body ?? undefined, 'body', ['goal', 'limits']);
+  const goal = text(root, 'body', 'goal', { max: 2000 });
+  const rawLimits = root['limits'] ?? {};
+  const limits = object(rawLimits, 'limits', LIMIT_FIELDS);
+  const parsed = {
+    max_steps: optionalInteger(limits, 'limits', 'max_steps', 1),
+    max_cost_micros: optionalInteger(limits, 'limits', 'max_cost_micros', 0),
+    max_tool_calls: optionalInteger(limits, 'limits', 'max_tool_calls', 0),
+    wall_clock_ms: optionalInteger(limits, 'limits', 'wall_clock_ms', 1),
+    currency: optionalText(limits, 'limits', 'currency', { max: 3, pattern: CURRENCY, patternText: 'an ISO 4217 code such as "USD"' }),
+  };
+  if (parsed.max_cost_micros !== null && parsed.currency === null) {
+    throw requestInvalid('limits.currency', 'required', 'is required when limits.max_cost_micros is set');
+  }
+  return { goal, limits: parsed };
+}
+
+export interface ProposeRequest {
+  readonly tool: string;
+  readonly tool_version: string | null;
+  readonly arguments: Readonly<Record<string, unknown>>;
+  readonly reason: string;
+  readonly idempotency_key: string;
+}
+
+/** `POST /v1/runs/{run_id}/actions` body: `{ tool, tool_version?, arguments, reason, idempotency_key }`. */
+export function parsePropose(body: unknown): ProposeRequest {
+  const root = object(body ?? undefined, 'body', ['tool', 'tool_version', 'arguments', 'reason', 'idempotency_key']);
+  const tool = text(root, 'body', 'tool', { max: 128, pattern: TOOL_NAME, patternText: 'a dotted lower-case tool name such as "refunds.issue"' });
+  const toolVersion = optionalText(root, 'body', 'tool_version', { max: 32, pattern: VERSION, patternText: 'major.minor.patch' });
+  const args = root['arguments'];
+  if (args === undefined || args === null) throw requestInvalid('arguments', 'required', 'is required (an object, {} when the tool takes none)');
+  if (!isObject(args)) throw requestInvalid('arguments', 'type', `must be a JSON object, got ${describeType(args)}`);
+  const reason = text(root, 'body', 'reason', { max: 2000 });
+  const idempotencyKey = text(root, 'body', 'idempotency_key', {
+    max: 200,
+    pattern: IDEMPOTENCY_KEY,
+    patternText: 'printable ASCII without spaces',
+  });
+  return { tool, tool_version: toolVersion, arguments: args, reason, idempotency_key: idempotencyKey };
+}
+
+export interface ApprovalRequest {
+  readonly verdict: ApprovalVerdict;
+  readonly comment: string | null;
+}
+
+/** `POST /v1/approvals/{action_id}` body: `{ verdict: approve|deny, comment? }`. */
+export function parseApproval(body: unknown): ApprovalRequest {
+  const root = object(body ?? undefined, 'body', ['verdict', 'comment']);
+  const verdict = root['verdict'];
+  if (verdict === undefined || verdict === null) throw requestInvalid('verdict', 'required', 'is required');
+  if (verdict !== 'approve' && verdict !== 'deny') throw requestInvalid('verdict', 'enum', 'must be "approve" or "deny"');
+  const comment = optionalText(root, 'body', 'comment', { min: 0, max: 2000 });
+  return { verdict, comment };
+}
+
+export interface SwitchRequest {
+  readonly enabled: boolean;
+  readonly reason: string;
+}
+
+/** `PUT /v1/controls/...` body: `{ enabled, reason }`. */
+export function parseSwitch(body: unknown): SwitchRequest {
+  const root = object(body ?? undefined, 'body', ['enabled', 'reason']);
+  return { enabled: boolean(root, 'body', 'enabled'), reason: text(root, 'body', 'reason', { max: 500 }) };
+}
+
+function single(query: Readonly<Record<string, unknown>>, key: string): string | undefined {
+  const value = query[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw requestInvalid(key, 'type', 'must be given once');
+  return value;
+}
+
+/** `?timeout_ms=` of the long-poll: 0 to 30000, default 10000. */
+export function parseLongPollTimeout(query: Readonly<Record<string, unknown>>): number {
+  const raw = single(query, 'timeout_ms');
+  if (raw === undefined || raw === '') return LONG_POLL_DEFAULT_MS;
+  if (!/^\d+$/.test(raw)) throw requestInvalid('timeout_ms', 'type', `must be a whole number of milliseconds, got "${raw}"`);
+  const value = Number(raw);
+  if (value > LONG_POLL_MAX_MS) throw requestInvalid('timeout_ms', 'maximum', `must be at most ${LONG_POLL_MAX_MS}, got ${value}`);
+  return value;
+}
+
+/** `?status=` of the approvals list: only `pending` (the default) for now. */
+export function parseApprovalStatus(query: Readonly<Record<string, unknown>>): 'pending' {
+  const raw = single(query, 'status');
+  if (raw === undefined || raw === '' || raw === 'pending') return 'pending';
+  throw requestInvalid('status', 'enum', `must be "pending", got "${raw}"`);
+}
