@@ -1,12 +1,16 @@
 // Bus benchmark (not a test): per-hop latency at a steady 1,000 events/s, then the maximum
 // sustained throughput of 1 KB events from one producer to one consumer, both through
-// EventProducer/EventConsumer with the real Avro contracts. Prints the figures and replaces the
-// "Bus" section of docs/benchmarks.md. Run from the repository root with a broker up:
+// EventProducer/EventConsumer with the real Avro contracts. Like two services, the producer runs
+// in this process and the consumer in a child process (same machine, so one clock). Prints the
+// figures and replaces the "Bus" section of docs/benchmarks.md. From the repository root, with a
+// broker up:
 //   node --conditions=writ-source bench/bus/bus.bench.ts
 // KAFKA_BROKERS (default 127.0.0.1:39092), BENCH_LATENCY_SECONDS (20), BENCH_EVENTS (200000),
 // BENCH_THROUGHPUT_LINGER_MS (5) and BENCH_NO_DOC=1 (print only) change what it does.
+import { fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFile, readdir, writeFile, mkdir } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +21,8 @@ import { uuidv7 } from '@writ/contracts';
 import type { ActionProposed } from '@writ/contracts';
 import { sampleEvent } from '@writ/contracts/testing';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const SELF = fileURLToPath(import.meta.url);
+const ROOT = join(dirname(SELF), '..', '..');
 const brokers = (process.env['KAFKA_BROKERS'] ?? '127.0.0.1:39092').split(',').map((b) => b.trim());
 const RATE = 1_000;
 const LATENCY_SECONDS = Number(process.env['BENCH_LATENCY_SECONDS'] ?? 20);
@@ -27,14 +32,84 @@ const THROUGHPUT_LINGER_MS = Number(process.env['BENCH_THROUGHPUT_LINGER_MS'] ??
 const EVENT_BYTES = 1_024;
 const SENT_AT = 'bench-sent-at';
 
-/** Wall-clock milliseconds with sub-millisecond resolution. */
+/** Wall-clock milliseconds with sub-millisecond resolution, comparable across processes. */
 const nowMs = (): number => performance.timeOrigin + performance.now();
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+async function waitUntil(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`benchmark: timed out waiting for ${what}`);
+    await pause(5);
+  }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The consumer side, in a child process: `bus.bench.ts consume <topic> <groupId> <count> <skip>`.
+// It reports `ready` once it owns every partition, then `done` with what it measured.
+// ---------------------------------------------------------------------------------------------
+interface ConsumerReport {
+  readonly latencies: number[];
+  readonly firstAt: number;
+  readonly lastAt: number;
+}
+
+async function consumeMain(topic: string, groupId: string, count: number, skip: number): Promise<void> {
+  const latencies: number[] = [];
+  let consumed = 0;
+  let firstAt = 0;
+  let lastAt = 0;
+  const consumer = new EventConsumer({
+    brokers,
+    groupId,
+    topics: [topic],
+    logger: silentLogger,
+    handler: (_event, ctx) => {
+      const at = nowMs();
+      consumed += 1;
+      if (consumed === 1) firstAt = at;
+      lastAt = at;
+      const sentAt = ctx.headers[SENT_AT];
+      if (sentAt !== undefined && consumed > skip) latencies.push(at - Number(sentAt));
+    },
+  });
+  await consumer.start();
+  await waitUntil(() => consumer.assignment().length === 3, 30_000, 'partition assignment');
+  process.send?.({ ready: true });
+  await waitUntil(() => consumed >= count, 180_000, `${count} events consumed`);
+  await consumer.stop();
+  const report: ConsumerReport = { latencies, firstAt, lastAt };
+  process.send?.({ done: report });
+  process.disconnect?.();
+}
+
+/** Starts the consumer child and resolves once it is ready; `done` resolves with its report. */
+async function startConsumer(
+  topic: string,
+  groupId: string,
+  count: number,
+  skip: number,
+): Promise<{ child: ChildProcess; done: Promise<ConsumerReport> }> {
+  const child = fork(SELF, ['consume', topic, groupId, String(count), String(skip)], {
+    execArgv: ['--conditions=writ-source'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  let onReady: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => (onReady = resolve));
+  const done = new Promise<ConsumerReport>((resolve, reject) => {
+    child.on('message', (message: { ready?: boolean; done?: ConsumerReport }) => {
+      if (message.ready === true) onReady();
+      if (message.done !== undefined) resolve(message.done);
+    });
+    child.once('exit', (code) => reject(new Error(`consumer process exited (${code ?? 'signal'}) before reporting`)));
+  });
+  await Promise.race([ready, done.then(() => undefined)]);
+  return { child, done };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measures
+// ---------------------------------------------------------------------------------------------
 interface Distribution {
   readonly count: number;
   readonly p50: number;
@@ -43,25 +118,13 @@ interface Distribution {
   readonly max: number;
 }
 
-function distribution(samples: readonly number[]): Distribution {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return {
-    count: sorted.length,
-    p50: percentile(sorted, 50),
-    p90: percentile(sorted, 90),
-    p99: percentile(sorted, 99),
-    max: sorted.at(-1) ?? Number.NaN,
-  };
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
 
-const ms = (value: number): string => `${value.toFixed(2)} ms`;
-
-async function waitUntil(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`benchmark: timed out waiting for ${what}`);
-    await pause(5);
-  }
+function distribution(samples: readonly number[]): Distribution {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return { count: sorted.length, p50: percentile(sorted, 50), p90: percentile(sorted, 90), p99: percentile(sorted, 99), max: sorted.at(-1) ?? Number.NaN };
 }
 
 const runTag = `${Date.now().toString(36)}_${randomBytes(2).toString('hex')}`;
@@ -73,13 +136,11 @@ async function freshTopic(prefix: string): Promise<{ topic: string; groupId: str
   return { topic, groupId };
 }
 
+/** A new proposal: fresh event id and time, spread over 12 runs (so over every partition). */
 function proposal(base: ActionProposed, i: number): ActionProposed {
   return { ...base, meta: { ...base.meta, event_id: uuidv7(), occurred_at: Date.now(), run_id: `run-${i % 12}` } };
 }
 
-// ---------------------------------------------------------------------------------------------
-// 1. Latency per hop at a steady rate: send time (header) to handler start, same clock.
-// ---------------------------------------------------------------------------------------------
 interface LatencyResult {
   readonly hop: Distribution;
   readonly ack: Distribution;
@@ -87,30 +148,17 @@ interface LatencyResult {
   readonly eventBytes: number;
 }
 
+/** Per hop at a steady rate: send time (a header) to the consumer's handler, one clock. */
 async function latency(): Promise<LatencyResult> {
   const { topic, groupId } = await freshTopic('latency');
   const total = RATE * (LATENCY_SECONDS + WARMUP_SECONDS);
   const warmup = RATE * WARMUP_SECONDS;
-  const hop: number[] = [];
-  const ack: number[] = [];
-  let consumed = 0;
-  const consumer = new EventConsumer({
-    brokers,
-    groupId,
-    topics: [topic],
-    logger: silentLogger,
-    handler: (_event, ctx) => {
-      const latencyMs = nowMs() - Number(ctx.headers[SENT_AT]);
-      consumed += 1;
-      if (consumed > warmup) hop.push(latencyMs);
-    },
-  });
   const producer = new EventProducer({ brokers, clientId: 'bench-latency', logger: silentLogger });
-  await Promise.all([consumer.start(), producer.connect()]);
-  await waitUntil(() => consumer.assignment().length === 3, 30_000, 'partition assignment');
+  const [consumer] = await Promise.all([startConsumer(topic, groupId, total, warmup), producer.connect()]);
 
   const base = sampleEvent('ActionProposed');
   const eventBytes = contractsSerde.encode('ActionProposed', base).length;
+  const ack: number[] = [];
   let failures = 0;
   const start = nowMs();
   let sent = 0;
@@ -133,16 +181,12 @@ async function latency(): Promise<LatencyResult> {
     await pause(1);
   }
   const elapsed = (nowMs() - start) / 1_000;
-  await waitUntil(() => consumed >= total, 60_000, `${total} events consumed`);
-  await consumer.stop();
+  const report = await consumer.done;
   await producer.disconnect();
   if (failures > 0) throw new Error(`benchmark: ${failures} sends failed`);
-  return { hop: distribution(hop), ack: distribution(ack), achievedRate: total / elapsed, eventBytes };
+  return { hop: distribution(report.latencies), ack: distribution(ack), achievedRate: total / elapsed, eventBytes };
 }
 
-// ---------------------------------------------------------------------------------------------
-// 2. Throughput: as fast as one producer can go, with one consumer keeping up.
-// ---------------------------------------------------------------------------------------------
 interface ThroughputResult {
   readonly events: number;
   readonly eventBytes: number;
@@ -152,38 +196,23 @@ interface ThroughputResult {
   readonly lingerMs: number;
 }
 
+/** A proposal whose Avro encoding is EVENT_BYTES long (padding in arguments_json). */
 function paddedBase(): ActionProposed {
   const base = sampleEvent('ActionProposed');
-  const bare = contractsSerde.encode('ActionProposed', { ...base, arguments_json: '' }).length;
-  // One byte of arguments_json adds one byte to the encoding (its length prefix grows once).
-  for (let pad = Math.max(0, EVENT_BYTES - bare - 2); pad < EVENT_BYTES; pad++) {
-    const candidate = { ...base, arguments_json: `{"p":"${'x'.repeat(Math.max(0, pad - 8))}"}` };
+  for (let pad = 0; pad < EVENT_BYTES; pad++) {
+    const candidate = { ...base, arguments_json: `{"p":"${'x'.repeat(pad)}"}` };
     if (contractsSerde.encode('ActionProposed', candidate).length >= EVENT_BYTES) return candidate;
   }
   return base;
 }
 
+/** As fast as one producer can go, with one consumer (another process) keeping up. */
 async function throughput(): Promise<ThroughputResult> {
   const { topic, groupId } = await freshTopic('throughput');
   const base = paddedBase();
   const eventBytes = contractsSerde.encode('ActionProposed', base).length;
-  let consumed = 0;
-  let firstConsumedAt = 0;
-  let lastConsumedAt = 0;
-  const consumer = new EventConsumer({
-    brokers,
-    groupId,
-    topics: [topic],
-    logger: silentLogger,
-    handler: () => {
-      consumed += 1;
-      if (consumed === 1) firstConsumedAt = nowMs();
-      lastConsumedAt = nowMs();
-    },
-  });
   const producer = new EventProducer({ brokers, clientId: 'bench-throughput', logger: silentLogger, lingerMs: THROUGHPUT_LINGER_MS });
-  await Promise.all([consumer.start(), producer.connect()]);
-  await waitUntil(() => consumer.assignment().length === 3, 30_000, 'partition assignment');
+  const [consumer] = await Promise.all([startConsumer(topic, groupId, THROUGHPUT_EVENTS, 0), producer.connect()]);
 
   const window = 20_000;
   let inFlight = 0;
@@ -203,20 +232,19 @@ async function throughput(): Promise<ThroughputResult> {
         failures += 1;
       },
     );
-    if (i % 1_000 === 999) await new Promise((resolve) => setImmediate(resolve)); // let acks and the consumer run
+    if (i % 1_000 === 999) await new Promise((resolve) => setImmediate(resolve)); // let acknowledgements in
   }
   await waitUntil(() => acked + failures >= THROUGHPUT_EVENTS, 120_000, 'all sends acknowledged');
   const producedAt = nowMs();
-  await waitUntil(() => consumed >= THROUGHPUT_EVENTS, 120_000, `${THROUGHPUT_EVENTS} events consumed`);
-  await consumer.stop();
+  const report = await consumer.done;
   await producer.disconnect();
   if (failures > 0) throw new Error(`benchmark: ${failures} sends failed`);
   return {
     events: THROUGHPUT_EVENTS,
     eventBytes,
     produceRate: THROUGHPUT_EVENTS / ((producedAt - start) / 1_000),
-    endToEndRate: THROUGHPUT_EVENTS / ((lastConsumedAt - start) / 1_000),
-    consumeRate: THROUGHPUT_EVENTS / ((lastConsumedAt - firstConsumedAt) / 1_000),
+    endToEndRate: THROUGHPUT_EVENTS / ((report.lastAt - start) / 1_000),
+    consumeRate: THROUGHPUT_EVENTS / ((report.lastAt - report.firstAt) / 1_000),
     lingerMs: THROUGHPUT_LINGER_MS,
   };
 }
@@ -225,13 +253,13 @@ async function throughput(): Promise<ThroughputResult> {
 // Report
 // ---------------------------------------------------------------------------------------------
 async function kafkaVersion(): Promise<string> {
-  if (process.env['KAFKA_BROKERS'] !== undefined) return 'external cluster (KAFKA_BROKERS), version not probed';
+  if (process.env['KAFKA_BROKERS'] !== undefined) return 'an external cluster (KAFKA_BROKERS), version not probed';
   try {
     const jars = await readdir(join(ROOT, '.local', 'kafka', 'libs'));
     const jar = jars.find((name) => /^kafka_2\.13-[\d.]+\.jar$/.test(name));
-    return jar === undefined ? 'unknown' : `Apache Kafka ${jar.replace(/^kafka_2\.13-|\.jar$/g, '')}`;
+    return jar === undefined ? 'Kafka (version unknown)' : `Apache Kafka ${jar.replace(/^kafka_2\.13-|\.jar$/g, '')}`;
   } catch {
-    return 'unknown';
+    return 'Kafka (version unknown)';
   }
 }
 
@@ -240,22 +268,24 @@ async function clientPackageVersion(): Promise<string> {
   return (JSON.parse(text) as { version: string }).version;
 }
 
+const ms = (value: number): string => `${value.toFixed(2)} ms`;
+const rate = (value: number): string => `${Math.round(value).toLocaleString('en-US')} events/s`;
+
 function section(lat: LatencyResult, thr: ThroughputResult, env: Record<string, string>): string {
-  const mb = (rate: number): string => `${((rate * thr.eventBytes) / 1_048_576).toFixed(1)} MiB/s`;
-  const rate = (value: number): string => `${Math.round(value).toLocaleString('en-US')} events/s`;
+  const mib = (value: number): string => `${((value * thr.eventBytes) / 1_048_576).toFixed(1)} MiB/s`;
   return `## Bus
 
-Measured ${env['date']} on ${env['machine']}; ${env['node']}; ${env['kafka']} (one local KRaft broker, replication 1, on the same machine); @confluentinc/kafka-javascript ${env['client']} (librdkafka ${env['librdkafka']}). Reproduce from the repository root with a broker up: \`node --conditions=writ-source bench/bus/bus.bench.ts\` (or \`npx nx run @writ/bus:bench\`). Producer and consumer run in one Node process; the broker shares the same cores.
+Measured ${env['date']} on ${env['machine']}; ${env['node']}; ${env['kafka']} (one local KRaft broker, replication 1, on the same cores); @confluentinc/kafka-javascript ${env['client']} (librdkafka ${env['librdkafka']}). Reproduce from the repository root with a broker up: \`node --conditions=writ-source bench/bus/bus.bench.ts\` (or \`npx nx run @writ/bus:bench\`). The producer runs in the benchmark's process, the consumer in a child process, as two services would.
 
 | measure | result | aim |
 |---|---|---|
 | per-hop latency, send to handler, p50 (${rate(RATE)} steady, ${lat.eventBytes} B events, ${lat.hop.count.toLocaleString('en-US')} samples) | ${ms(lat.hop.p50)} | < 3 ms |
 | per-hop latency p90 / p99 / max | ${ms(lat.hop.p90)} / ${ms(lat.hop.p99)} / ${ms(lat.hop.max)} | |
 | producer acknowledgement (acks=all, idempotent) p50 / p99 | ${ms(lat.ack.p50)} / ${ms(lat.ack.p99)} | |
-| sustained throughput, ${thr.eventBytes} B events, 1 producer to 1 consumer, first send to last handled | ${rate(thr.endToEndRate)} (${mb(thr.endToEndRate)}) | ≥ 20,000 events/s |
-| producer alone (all ${thr.events.toLocaleString('en-US')} acknowledged) / consumer alone (first to last handled) | ${rate(thr.produceRate)} / ${rate(thr.consumeRate)} | |
+| sustained throughput, ${thr.eventBytes} B events, 1 producer to 1 consumer, first send to last handled | ${rate(thr.endToEndRate)} (${mib(thr.endToEndRate)}) | ≥ 20,000 events/s |
+| producer alone (all ${thr.events.toLocaleString('en-US')} acknowledged) / consumer (first to last handled) | ${rate(thr.produceRate)} / ${rate(thr.consumeRate)} | |
 
-Settings: latency run with the default producer linger.ms=${DEFAULT_LINGER_MS}; throughput run with linger.ms=${thr.lingerMs} (a batching producer; the latency path keeps the default). Every event is Avro-encoded and decoded with the real contracts, sent with acks=all and idempotence, and each consumer batch (up to 32 messages of a partition) is committed after its handlers return. Each send carries a PRODUCER span and each handler runs in a CONSUMER span (no-op without an OpenTelemetry SDK, as here).
+Settings: the latency run uses the default producer linger.ms=${DEFAULT_LINGER_MS}; the throughput run linger.ms=${thr.lingerMs} (a batching producer; the latency path keeps the default). Every event gets a fresh UUIDv7, is Avro-encoded and decoded with the real contracts, sent one \`send()\` call per event with acks=all and idempotence, and handled in order per partition; handled offsets are committed every 100 ms. Each send has a PRODUCER span and each handler runs in a CONSUMER span (no-op here: no OpenTelemetry SDK is registered).
 `;
 }
 
@@ -265,42 +295,47 @@ async function writeSection(text: string): Promise<string> {
   try {
     doc = await readFile(path, 'utf8');
   } catch {
-    doc = '# Benchmarks\n\nFigures measured on the machines named in each section; rerun the commands given to refresh them.\n';
+    doc = '# Benchmarks\n\nFigures measured on the machines named in each section; rerun the command given there to refresh them.\n';
   }
   const start = doc.search(/^## Bus\s*$/m);
   if (start === -1) {
     doc = `${doc.trimEnd()}\n\n${text}`;
   } else {
-    const rest = doc.slice(start + 1);
-    const next = rest.search(/^## /m);
-    const end = next === -1 ? doc.length : start + 1 + next;
-    doc = `${doc.slice(0, start)}${text}${next === -1 ? '' : `\n${doc.slice(end)}`}`;
+    const next = doc.slice(start + 1).search(/^## /m);
+    doc = next === -1 ? `${doc.slice(0, start)}${text}` : `${doc.slice(0, start)}${text}\n${doc.slice(start + 1 + next)}`;
   }
   await mkdir(dirname(path), { recursive: true });
   await writeFile(path, doc.endsWith('\n') ? doc : `${doc}\n`);
   return path;
 }
 
-const probe = await probeBrokers(brokers);
-const cpus = os.cpus();
-const env = {
-  date: new Date().toISOString().slice(0, 10),
-  machine: `${cpus[0]?.model.trim() ?? 'unknown CPU'} (${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB memory, load average ${os.loadavg()[0]?.toFixed(2)} at start)`,
-  node: `Node ${process.version}`,
-  kafka: await kafkaVersion(),
-  client: await clientPackageVersion(),
-  librdkafka: clientVersions.librdkafka,
-};
-console.log(`brokers ${brokers.join(',')} (${probe.topics} topics); ${env.machine}`);
-console.log(`latency: ${RATE} events/s for ${LATENCY_SECONDS} s after ${WARMUP_SECONDS} s of warm-up...`);
-const lat = await latency();
-console.log(
-  `  per hop  p50 ${ms(lat.hop.p50)}  p90 ${ms(lat.hop.p90)}  p99 ${ms(lat.hop.p99)}  max ${ms(lat.hop.max)}  (${lat.hop.count} samples, ${lat.achievedRate.toFixed(0)} events/s sent)`,
-);
-console.log(`  ack      p50 ${ms(lat.ack.p50)}  p99 ${ms(lat.ack.p99)}`);
-console.log(`throughput: ${THROUGHPUT_EVENTS} events of ~${EVENT_BYTES} B, producer linger.ms=${THROUGHPUT_LINGER_MS}...`);
-const thr = await throughput();
-console.log(
-  `  end to end ${thr.endToEndRate.toFixed(0)} events/s   producer ${thr.produceRate.toFixed(0)} events/s   consumer ${thr.consumeRate.toFixed(0)} events/s   (${thr.eventBytes} B each)`,
-);
-if (process.env['BENCH_NO_DOC'] !== '1') console.log(`wrote ${await writeSection(section(lat, thr, env))}`);
+async function main(): Promise<void> {
+  const probe = await probeBrokers(brokers);
+  const cpus = os.cpus();
+  const env = {
+    date: new Date().toISOString().slice(0, 10),
+    machine: `${cpus[0]?.model.trim() ?? 'an unknown CPU'} (${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB memory, load average ${os.loadavg()[0]?.toFixed(2) ?? '?'} at start)`,
+    node: `Node ${process.version}`,
+    kafka: await kafkaVersion(),
+    client: await clientPackageVersion(),
+    librdkafka: clientVersions.librdkafka,
+  };
+  console.log(`brokers ${brokers.join(',')} (${probe.topics} topics); ${env.machine}`);
+  console.log(`latency: ${RATE} events/s for ${LATENCY_SECONDS} s after ${WARMUP_SECONDS} s of warm-up...`);
+  const lat = await latency();
+  console.log(
+    `  per hop  p50 ${ms(lat.hop.p50)}  p90 ${ms(lat.hop.p90)}  p99 ${ms(lat.hop.p99)}  max ${ms(lat.hop.max)}  (${lat.hop.count} samples, ${lat.achievedRate.toFixed(0)} events/s sent)`,
+  );
+  console.log(`  ack      p50 ${ms(lat.ack.p50)}  p99 ${ms(lat.ack.p99)}`);
+  console.log(`throughput: ${THROUGHPUT_EVENTS} events of ~${EVENT_BYTES} B, producer linger.ms=${THROUGHPUT_LINGER_MS}...`);
+  const thr = await throughput();
+  console.log(`  end to end ${rate(thr.endToEndRate)}   producer ${rate(thr.produceRate)}   consumer ${rate(thr.consumeRate)}   (${thr.eventBytes} B each)`);
+  if (process.env['BENCH_NO_DOC'] !== '1') console.log(`wrote ${await writeSection(section(lat, thr, env))}`);
+}
+
+if (process.argv[2] === 'consume') {
+  const [, , , topic = '', groupId = '', count = '0', skip = '0'] = process.argv;
+  await consumeMain(topic, groupId, Number(count), Number(skip));
+} else {
+  await main();
+}

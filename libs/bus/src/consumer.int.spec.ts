@@ -138,4 +138,13 @@ describe('EventConsumer against a real broker', () => {
     await waitFor(() => again.length === 1, { what: 'good 2 redelivered' });
     expect(again).toEqual(['good 2']);
   });
+
+  it('refuses to start, naming them, when its topics or its DLQ do not exist', async () => {
+    const topic = uniqueName('nodlq');
+    await createTestTopics(brokers, [{ name: topic }]);
+    const consumer = new EventConsumer({ brokers, groupId: `g_${topic}`, topics: [topic, `${topic}_absent`], handler: () => undefined, logger: silentLogger });
+    const failure = consumer.start();
+    await expect(failure).rejects.toMatchObject({ code: 'TOPIC_MISSING', details: { missing: [`${topic}_absent`, `g_${topic}.dlq`] } });
+    await consumer.stop();
+  });
 });

@@ -6,7 +6,7 @@ import { OffsetCommitter } from './committer.ts';
 import { contractsSerde } from './contracts-serde.ts';
 import { dlqMessage, dlqTopicOf } from './dlq.ts';
 import { extractTraceContext, normalizeHeaders } from './headers.ts';
-import { createKafka } from './kafka.ts';
+import { createKafka, requireTopics } from './kafka.ts';
 import type { RdKafkaProperties } from './kafka.ts';
 import { stderrLogger } from './logger.ts';
 import type { BusLogger } from './logger.ts';
@@ -262,6 +262,7 @@ export class MessagePipeline {
  */
 export class EventConsumer {
   readonly #options: EventConsumerOptions;
+  readonly #kafka: KafkaJS.Kafka;
   readonly #consumer: KafkaJS.Consumer;
   readonly #dlqProducer: KafkaJS.Producer;
   readonly #abort = new AbortController();
@@ -281,13 +282,13 @@ export class EventConsumer {
     }
     this.#options = options;
     this.#logger = options.logger ?? stderrLogger;
-    const kafka = createKafka({
+    this.#kafka = createKafka({
       brokers: options.brokers,
       clientId: options.clientId ?? options.groupId,
       logger: this.#logger,
     });
-    this.#consumer = kafka.consumer(consumerConfig(options));
-    this.#dlqProducer = kafka.producer(producerConfig(0, undefined, {}));
+    this.#consumer = this.#kafka.consumer(consumerConfig(options));
+    this.#dlqProducer = this.#kafka.producer(producerConfig(0, undefined, {}));
     this.#pipeline = new MessagePipeline({
       serde: options.serde ?? contractsSerde,
       groupId: options.groupId,
@@ -323,13 +324,20 @@ export class EventConsumer {
   async start(): Promise<void> {
     if (this.#state !== 'idle') throw new WritError('BUS_STATE', `consumer ${this.groupId} was already started`);
     this.#state = 'running';
-    await this.#consumer.connect();
-    await this.#consumer.subscribe({ topics: [...this.#options.topics] });
-    await this.#consumer.run({
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: this.#options.partitionsConsumedConcurrently ?? 1,
-      eachBatch: (payload) => this.#track(this.#eachBatch(payload)),
-    });
+    try {
+      await requireTopics(this.#kafka, [...this.#options.topics, this.dlqTopic]);
+      await this.#consumer.connect();
+      await this.#consumer.subscribe({ topics: [...this.#options.topics] });
+      await this.#consumer.run({
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: this.#options.partitionsConsumedConcurrently ?? 1,
+        eachBatch: (payload) => this.#track(this.#eachBatch(payload)),
+      });
+    } catch (error) {
+      this.#state = 'stopped';
+      await this.#consumer.disconnect().catch(() => undefined);
+      throw error;
+    }
   }
 
   /** The partitions currently assigned to this member. */

@@ -27,6 +27,11 @@ export function traceHeaders(ctx: Context = otelContext.active()): Record<string
   return carrier;
 }
 
+/** Adds the trace context of `ctx` to an existing set of headers. */
+export function injectTraceHeaders(ctx: Context, headers: Record<string, string>): void {
+  propagator.inject(ctx, headers, defaultTextMapSetter);
+}
+
 /** The OpenTelemetry context carried by a message's headers (ROOT_CONTEXT when there is none). */
 export function extractTraceContext(headers: Readonly<Record<string, string>>, base: Context = ROOT_CONTEXT): Context {
   return propagator.extract(base, headers, defaultTextMapGetter);

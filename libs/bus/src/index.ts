@@ -1,4 +1,4 @@
-export { createKafka, probeBrokers, clientVersions, kafkaLogger } from './kafka.ts';
+export { createKafka, probeBrokers, requireTopics, clientVersions, kafkaLogger } from './kafka.ts';
 export type { KafkaConnection, BrokerProbe, RdKafkaProperties } from './kafka.ts';
 
 export { HEADERS, traceHeaders, extractTraceContext, normalizeHeaders } from './headers.ts';

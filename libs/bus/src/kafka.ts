@@ -78,3 +78,25 @@ export async function probeBrokers(brokers: readonly string[], timeoutMs = 5_000
     await admin.disconnect().catch(() => undefined);
   }
 }
+
+/**
+ * Fails fast, naming them, when topics a client is about to use do not exist: brokers here do not
+ * create topics on demand, and a consumer of a missing topic would otherwise just sit idle.
+ */
+export async function requireTopics(kafka: KafkaJS.Kafka, topics: readonly string[], timeoutMs = 10_000): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics({ timeout: timeoutMs }));
+    const missing = [...new Set(topics)].filter((topic) => !existing.has(topic));
+    if (missing.length > 0) {
+      throw new WritError(
+        'TOPIC_MISSING',
+        `topic${missing.length > 1 ? 's' : ''} ${missing.join(', ')} missing: declare ${missing.length > 1 ? 'them' : 'it'} in deploy/kafka/topology.json and apply the topology`,
+        { field: 'topics', rule: 'every topic a consumer reads or dead-letters to must exist', details: { missing } },
+      );
+    }
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}

@@ -3,7 +3,7 @@ import type { Context } from '@opentelemetry/api';
 import type { KafkaJS } from '@confluentinc/kafka-javascript';
 import { WritError, describeError } from '@writ/errors';
 import { contractsSerde } from './contracts-serde.ts';
-import { HEADERS, extractTraceContext, traceHeaders } from './headers.ts';
+import { HEADERS, extractTraceContext, injectTraceHeaders } from './headers.ts';
 import { createKafka } from './kafka.ts';
 import type { RdKafkaProperties } from './kafka.ts';
 import type { BusLogger } from './logger.ts';
@@ -198,9 +198,9 @@ export function sendTraced(producer: KafkaJS.Producer, sends: readonly TracedSen
       },
       parent,
     );
-    const message = toMessage(record);
-    message.headers = { ...message.headers, ...traceHeaders(trace.setSpan(parent, span)) };
-    return producer.send({ topic: record.topic, messages: [message] }).then(
+    const headers: Record<string, string> = { ...record.headers };
+    injectTraceHeaders(trace.setSpan(parent, span), headers);
+    return producer.send({ topic: record.topic, messages: [{ key: record.key, value: record.value, headers }] }).then(
       ([metadata]) => {
         span.setAttribute(ATTR.destinationPartition, String(metadata?.partition ?? ''));
         span.end();

@@ -5,7 +5,7 @@ import { contractsSerde } from './contracts-serde.ts';
 import { MessagePipeline, consumerConfig, nextOffset } from './consumer.ts';
 import type { EventConsumerOptions, EventContext } from './consumer.ts';
 import { dlqTopicOf } from './dlq.ts';
-import { createKafka } from './kafka.ts';
+import { createKafka, requireTopics } from './kafka.ts';
 import { stderrLogger } from './logger.ts';
 import type { BusLogger } from './logger.ts';
 import { DEFAULT_LINGER_MS, parentContextOf, producerConfig, sendTraced, toRecord } from './producer.ts';
@@ -113,14 +113,22 @@ export class TransactionalProcessor {
   async start(): Promise<void> {
     if (this.#state !== 'idle') throw new WritError('BUS_STATE', `processor ${this.groupId} was already started`);
     this.#state = 'running';
-    await this.#producer.connect();
-    await this.#consumer.connect();
-    await this.#consumer.subscribe({ topics: [...this.#options.topics] });
-    await this.#consumer.run({
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
-      eachBatch: (payload) => this.#track(this.#eachBatch(payload)),
-    });
+    try {
+      await requireTopics(this.#kafka, [...this.#options.topics, this.dlqTopic]);
+      await this.#producer.connect();
+      await this.#consumer.connect();
+      await this.#consumer.subscribe({ topics: [...this.#options.topics] });
+      await this.#consumer.run({
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: 1,
+        eachBatch: (payload) => this.#track(this.#eachBatch(payload)),
+      });
+    } catch (error) {
+      this.#state = 'stopped';
+      await this.#consumer.disconnect().catch(() => undefined);
+      await this.#producer.disconnect().catch(() => undefined);
+      throw error;
+    }
   }
 
   /** Lets the batch in hand finish its transaction (or abort), then disconnects. */

@@ -54,6 +54,13 @@ export class WritKafkaServer extends Server implements CustomTransportStrategy {
   }
 
   async #start(): Promise<void> {
+    const requests = [...this.getHandlers().entries()].filter(([, handler]) => !handler.isEventHandler).map(([pattern]) => pattern);
+    if (requests.length > 0) {
+      throw new WritError('CONFIG_INVALID', `WritKafkaServer carries events only; @MessagePattern handlers found: ${requests.join(', ')}`, {
+        field: 'handlers',
+        rule: 'use @EventPattern: Writ services talk in events, not request-response',
+      });
+    }
     const topics = this.#options.topics ?? [...new Set(this.eventTypes().map((type) => (this.#options.serde ?? contractsSerde).topicOf(type)))];
     if (topics.length === 0) {
       throw new WritError('CONFIG_INVALID', `consumer group ${this.#options.groupId} has no @EventPattern handler and no topics`, {
