@@ -5,6 +5,10 @@ export type { BudgetConfig } from './config.ts';
 export { capsFor } from './decide.ts';
 export { initialBudgetState } from './evolve.ts';
 export { issueReservation, verifyReservation } from './reservation.ts';
+export { accountantStep } from './accountant.ts';
+export { parseBudgetsFile, limitCommandsFor, moneyToMicros } from './budgets-file.ts';
+export { commandFor, isBudgetInput, BUDGET_INPUT_TYPES } from './inputs.ts';
+export { toWire, fromWire, replayWire, BUDGET_WIRE_TYPES } from './wire.ts';
 export { utcDay, countersFor, counterKey, DEFAULT_SUBJECT } from './model.ts';
 export type { BudgetCommand, ExpireReservations, Release, Reserve, SetLimits, Settle } from './commands.ts';
 export type {
@@ -20,3 +24,7 @@ export type {
 } from './events.ts';
 export type { BudgetKind, BudgetScope, BudgetState, Caps, Counter, ReservationRecord, ReservationStatus, Usage } from './model.ts';
 export type { CarriedReservation, ExpectedReservationClaims, ReservationCheck, ReservationClaims, SignedReservation } from './reservation.ts';
+export type { AccountantStep } from './accountant.ts';
+export type { BudgetsFile, TenantBudgets } from './budgets-file.ts';
+export type { BudgetInput, InputCommand } from './inputs.ts';
+export type { BudgetWireEvent, WireContext } from './wire.ts';

@@ -103,7 +103,7 @@ function forged(reason: string, keyId?: string): ReservationCheck {
 }
 
 /** The claims that ride with a reservation when its carrier has room for them (otherwise the verifier's own are used). */
-export type CarriedReservation = SignedReservation & Partial<Pick<ReservationClaims, 'action_id' | 'tenant' | 'run_id' | 'agent' | 'tool'>>;
+export type CarriedReservation = SignedReservation & { readonly [K in 'action_id' | 'tenant' | 'run_id' | 'agent' | 'tool']?: string | null };
 
 type Carried = Pick<ReservationClaims, 'reservation_id' | 'amount_micros' | 'currency' | 'expires_at'> & Partial<Pick<ReservationClaims, (typeof EXPECTED_ORDER)[number]>>;
 
