@@ -4503,6 +4503,182 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
     },
   },
   {
+    type: 'LedgerEntry',
+    version: 2,
+    fingerprint: '800b94e42d7a55fe',
+    schema: {
+      "type": "record",
+      "name": "LedgerEntry",
+      "namespace": "writ.events",
+      "doc": "One event appended to a ledger hash chain, with the event's exact bytes so the chain topic alone can be verified and projected.",
+      "fields": [
+        {
+          "name": "meta",
+          "type": {
+            "type": "record",
+            "name": "Metadata",
+            "doc": "Envelope carried by every Writ event: identity, tenancy, causality, producer and trace context.",
+            "fields": [
+              {
+                "name": "event_id",
+                "type": {
+                  "type": "string",
+                  "logicalType": "uuid"
+                },
+                "writ.rule": "uuid",
+                "doc": "Unique id of this event: a UUIDv7, so ids sort by creation time."
+              },
+              {
+                "name": "occurred_at",
+                "type": {
+                  "type": "long",
+                  "logicalType": "timestamp-millis"
+                },
+                "writ.rule": "non-negative",
+                "doc": "When the producer created the event, in milliseconds since the Unix epoch (UTC)."
+              },
+              {
+                "name": "tenant_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Tenant the event belongs to."
+              },
+              {
+                "name": "run_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
+              },
+              {
+                "name": "action_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "Action the event is about, when it is about one."
+              },
+              {
+                "name": "causation_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "event_id of the event (or id of the request) that caused this one."
+              },
+              {
+                "name": "producer",
+                "type": "string",
+                "writ.rule": "service-at-version",
+                "doc": "Service that produced the event, as service@version (e.g. \"planner@0.1.0\")."
+              },
+              {
+                "name": "trace",
+                "default": null,
+                "type": [
+                  "null",
+                  {
+                    "type": "record",
+                    "name": "TraceContext",
+                    "doc": "W3C trace context of the producing span (also copied into the Kafka headers).",
+                    "fields": [
+                      {
+                        "name": "traceparent",
+                        "type": "string",
+                        "writ.rule": "traceparent",
+                        "doc": "W3C traceparent header value."
+                      },
+                      {
+                        "name": "tracestate",
+                        "type": [
+                          "null",
+                          "string"
+                        ],
+                        "default": null,
+                        "doc": "W3C tracestate header value, when there is one."
+                      }
+                    ]
+                  }
+                ],
+                "doc": "W3C trace context, when the producer was tracing."
+              }
+            ]
+          },
+          "doc": "Envelope common to every event."
+        },
+        {
+          "name": "chain_id",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Chain (one per ledger partition, keyed by tenant)."
+        },
+        {
+          "name": "seq",
+          "type": "long",
+          "writ.rule": "non-negative",
+          "doc": "Position in the chain, from 0."
+        },
+        {
+          "name": "prev_hash",
+          "type": "string",
+          "writ.rule": "sha256-hex",
+          "doc": "chain_hash of the previous entry (64 zeros for seq 0)."
+        },
+        {
+          "name": "event_hash",
+          "type": "string",
+          "writ.rule": "sha256-hex",
+          "doc": "sha256 (hex) of the source event's bytes."
+        },
+        {
+          "name": "chain_hash",
+          "type": "string",
+          "writ.rule": "sha256-hex",
+          "doc": "sha256(prev_hash || event_hash || seq), hex."
+        },
+        {
+          "name": "source_event_id",
+          "type": "string",
+          "writ.rule": "uuid",
+          "doc": "event_id of the chained event."
+        },
+        {
+          "name": "event_type",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Type of the chained event, e.g. ActionProposed."
+        },
+        {
+          "name": "source_topic",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Topic the event was read from."
+        },
+        {
+          "name": "source_partition",
+          "type": "int",
+          "writ.rule": "non-negative",
+          "doc": "Partition it was read from."
+        },
+        {
+          "name": "source_offset",
+          "type": "long",
+          "writ.rule": "non-negative",
+          "doc": "Offset it was read at."
+        },
+        {
+          "name": "event_bytes",
+          "type": "bytes",
+          "default": "",
+          "doc": "The chained event's Kafka record value, byte for byte (sha256 of it = event_hash). Empty in entries written before v2."
+        }
+      ]
+    },
+  },
+  {
     type: 'LedgerCheckpoint',
     version: 1,
     fingerprint: 'd7f8102875057585',

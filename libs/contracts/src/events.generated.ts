@@ -87,7 +87,7 @@ export const CURRENT_VERSIONS: { readonly [T in EventType]: number } = {
   ActionExecuted: 1,
   ActionFailed: 1,
   ControlChanged: 1,
-  LedgerEntry: 1,
+  LedgerEntry: 2,
   LedgerCheckpoint: 1,
 };
 
@@ -495,7 +495,7 @@ export interface LedgerCheckpoint {
   readonly signature: string;
 }
 
-/** One event appended to a ledger hash chain. */
+/** One event appended to a ledger hash chain, with the event's exact bytes so the chain topic alone can be verified and projected. */
 export interface LedgerEntry {
   /** Envelope common to every event. */
   readonly meta: Metadata;
@@ -519,6 +519,8 @@ export interface LedgerEntry {
   readonly source_partition: number;
   /** Offset it was read at. */
   readonly source_offset: number;
+  /** The chained event's Kafka record value, byte for byte (sha256 of it = event_hash). Empty in entries written before v2. */
+  readonly event_bytes: Buffer;
 }
 
 /** Envelope carried by every Writ event: identity, tenancy, causality, producer and trace context. */

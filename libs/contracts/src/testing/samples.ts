@@ -239,6 +239,7 @@ const SAMPLES: { readonly [T in EventType]: Sample<T> } = {
     source_topic: 'writ.actions.v1',
     source_partition: 3,
     source_offset: 1_207,
+    event_bytes: Buffer.from('c30100000000000000000000', 'hex'),
   }),
   LedgerCheckpoint: (meta) => ({
     meta,
