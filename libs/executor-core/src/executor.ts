@@ -1,0 +1,280 @@
+// The executor's behaviour for one ExecutionRequested: replay a recorded outcome, or report an
+// unknown one, or check, record "started" durably, call the tool, record and report the outcome.
+import type { ExecutionRequested } from '@writ/contracts';
+import { canonicalJson, sha256Hex } from '@writ/crypto';
+import type { Keyring } from '@writ/crypto';
+import { describeError } from '@writ/errors';
+import type { ToolDefinition, ToolRegistry } from '@writ/tools';
+import { buildToolRequest, buildVerifyRequest, hasSideEffects, redactResult, sideEffectRefs } from '@writ/tools';
+import { CircuitBreakers } from './breaker.ts';
+import type { BreakerOptions } from './breaker.ts';
+import { CallInterrupted, callTool } from './call.ts';
+import type { HttpFetch } from './call.ts';
+import { checkRequest, runtimeRefusal } from './checks.ts';
+import type { ControlBoard } from './controls.ts';
+import type { ExecutionRecord, ExecutionResult, FailedPayload, IdempotencyStore } from './store.ts';
+
+export interface ExecutorDeps {
+  readonly registry: ToolRegistry;
+  readonly warrantKeys: Keyring;
+  readonly reservationKeys: Keyring;
+  readonly controls: ControlBoard;
+  readonly store: IdempotencyStore;
+  readonly fetch: HttpFetch;
+  /** The bearer token of a tool, from the environment or a file (never from an event); undefined when missing. */
+  readonly credential: (tool: ToolDefinition) => Promise<string | undefined>;
+  /** Environment for `${VAR}` in endpoint urls. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly now?: () => number;
+  readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  readonly random?: () => number;
+  readonly breaker?: BreakerOptions;
+}
+
+/** What happened, for the caller's span and logs (never arguments or results). */
+export interface ExecutionReport {
+  readonly result: ExecutionResult;
+  /** The tool was called (at least one attempt went out) for this delivery. */
+  readonly called: boolean;
+  /** A recorded outcome was re-emitted (a redelivery). */
+  readonly replayed: boolean;
+  /** The request was refused before any call; the code names the check. */
+  readonly refused: boolean;
+}
+
+export interface ExecuteOptions {
+  /** traceparent to send to the tool. */
+  readonly traceparent?: string;
+  /** Aborted when the executor stops: the call is abandoned and its record stays "started". */
+  readonly signal?: AbortSignal;
+}
+
+export const OUTCOME_UNKNOWN = 'OUTCOME_UNKNOWN';
+
+function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted === true) {
+      resolve();
+      return;
+    }
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+function failed(request: ExecutionRequested, tool: ToolDefinition | undefined, code: string, message: string, retriable: boolean, attempts = 0): ExecutionResult {
+  return {
+    type: 'ActionFailed',
+    payload: {
+      outcome: 'failed',
+      tool: request.tool,
+      reservation_id: request.reservation.reservation_id,
+      error_code: code,
+      message,
+      retriable,
+      attempts,
+      cost_micros: 0,
+      currency: tool?.cost.currency ?? request.reservation.currency,
+    },
+  };
+}
+
+/** ActionFailed(unknown) for a call that started and whose end nobody saw. */
+export function unknownOutcome(
+  record: ExecutionRecord,
+  message = 'the executor stopped during the call; the side effect may or may not have happened (reconcile before retrying)',
+): { readonly type: 'ActionFailed'; readonly payload: FailedPayload } {
+  return {
+    type: 'ActionFailed',
+    payload: {
+      outcome: 'unknown',
+      tool: record.tool,
+      reservation_id: record.reservation_id,
+      error_code: OUTCOME_UNKNOWN,
+      message,
+      retriable: false,
+      attempts: 1,
+      cost_micros: record.cost_micros,
+      currency: record.currency,
+    },
+  };
+}
+
+export class Executor {
+  readonly #deps: ExecutorDeps;
+  readonly #now: () => number;
+  readonly #sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  readonly #random: () => number;
+  readonly #breakers: CircuitBreakers;
+  readonly #inFlight = new Map<string, Promise<ExecutionReport>>();
+
+  constructor(deps: ExecutorDeps) {
+    this.#deps = deps;
+    this.#now = deps.now ?? Date.now;
+    this.#sleep = deps.sleep ?? defaultSleep;
+    this.#random = deps.random ?? Math.random;
+    this.#breakers = new CircuitBreakers(deps.breaker);
+  }
+
+  /** Handles one delivery of an ExecutionRequested. Throws CallInterrupted when stopped mid-call. */
+  execute(request: ExecutionRequested, options: ExecuteOptions = {}): Promise<ExecutionReport> {
+    const actionId = request.meta.action_id ?? '';
+    const running = this.#inFlight.get(actionId);
+    // The same action delivered again while this process is still calling: share the one call.
+    if (running !== undefined && actionId !== '') return running.then((report) => ({ ...report, called: false, replayed: true }));
+    const work = this.#execute(request, options);
+    if (actionId !== '') {
+      this.#inFlight.set(actionId, work);
+      void work.then(
+        () => this.#inFlight.delete(actionId),
+        () => this.#inFlight.delete(actionId),
+      );
+    }
+    return work;
+  }
+
+  /**
+   * Records started at boot and never finished: each is reported as ActionFailed(unknown) and
+   * its record closed, so a redelivery re-emits the same outcome and nothing is called again.
+   */
+  async recoverUnfinished(): Promise<{ record: ExecutionRecord; result: ExecutionResult }[]> {
+    const recovered: { record: ExecutionRecord; result: ExecutionResult }[] = [];
+    for (const record of this.#deps.store.unfinished()) {
+      if (this.#inFlight.has(record.action_id)) continue;
+      const result = unknownOutcome(record);
+      await this.#deps.store.finish(record, result, this.#now());
+      recovered.push({ record, result });
+    }
+    return recovered;
+  }
+
+  async #execute(request: ExecutionRequested, options: ExecuteOptions): Promise<ExecutionReport> {
+    const deps = this.#deps;
+    const actionId = request.meta.action_id ?? '';
+    const existing = actionId === '' ? undefined : deps.store.get(actionId);
+    if (existing?.outcome !== undefined) return { result: existing.outcome, called: false, replayed: true, refused: false };
+    if (existing !== undefined) {
+      const result = unknownOutcome(existing);
+      await deps.store.finish(existing, result, this.#now());
+      return { result, called: false, replayed: false, refused: false };
+    }
+
+    const now = this.#now();
+    const checked = checkRequest(request, deps, now);
+    if (!checked.ok) {
+      return { result: failed(request, checked.tool, checked.refusal.code, checked.refusal.message, false), called: false, replayed: false, refused: true };
+    }
+    const { tool, args } = checked;
+
+    const token = await deps.credential(tool);
+    if (tool.credential !== undefined && (token === undefined || token === '')) {
+      const where = 'env' in tool.credential ? `environment variable ${tool.credential.env}` : `file ${tool.credential.file}`;
+      return { result: failed(request, tool, 'CREDENTIAL_UNAVAILABLE', `no credential for ${tool.name} in the ${where}`, false), called: false, replayed: false, refused: true };
+    }
+    let httpRequest;
+    try {
+      httpRequest = buildToolRequest(tool, args, deps.env);
+    } catch (error) {
+      return { result: failed(request, tool, 'TOOL_ENDPOINT_UNRESOLVED', describeError(error), false), called: false, replayed: false, refused: true };
+    }
+    const breaker = this.#breakers.for(tool.name);
+    if (breaker.state(now) === 'open') {
+      return { result: failed(request, tool, 'CIRCUIT_OPEN', `the circuit breaker of ${tool.name} is open`, true), called: false, replayed: false, refused: true };
+    }
+
+    const record: ExecutionRecord = {
+      action_id: actionId,
+      tenant_id: request.meta.tenant_id,
+      run_id: request.meta.run_id,
+      agent_id: request.agent_id,
+      tool: tool.name,
+      tool_version: tool.version,
+      args_sha256: request.args_sha256,
+      reservation_id: request.reservation.reservation_id,
+      currency: tool.cost.currency,
+      cost_micros: tool.cost.micros,
+      causation_id: request.meta.event_id,
+      trace: request.meta.trace,
+      started_at: now,
+    };
+    // The promise of "at most once": durable before the first byte goes to a tool that changes things.
+    if (hasSideEffects(tool)) await deps.store.start(record);
+
+    const headers: Record<string, string> = {
+      accept: 'application/json',
+      'idempotency-key': `${request.meta.tenant_id}:${request.idempotency_key}`,
+      ...(token === undefined || token === '' ? {} : { authorization: `Bearer ${token}` }),
+      ...(options.traceparent === undefined ? {} : { traceparent: options.traceparent }),
+    };
+    const outcome = await callTool(
+      { fetch: deps.fetch, now: this.#now, sleep: this.#sleep, random: this.#random },
+      {
+        tool,
+        request: httpRequest,
+        headers,
+        breaker,
+        mayContinue: () => runtimeRefusal(request, tool, deps.controls, this.#now()),
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+      },
+    );
+
+    let result: ExecutionResult;
+    if (outcome.ok) {
+      const verified = await this.#verify(tool, args, outcome.result, headers, options.signal);
+      result = {
+        type: 'ActionExecuted',
+        payload: {
+          outcome: 'succeeded',
+          tool: tool.name,
+          reservation_id: request.reservation.reservation_id,
+          result_json: canonicalJson(redactResult(tool, outcome.result)),
+          result_sha256: sha256Hex(canonicalJson(outcome.result)),
+          cost_micros: tool.cost.micros,
+          currency: tool.cost.currency,
+          side_effect_refs: sideEffectRefs(tool, outcome.result),
+          verified,
+          attempts: outcome.attempts,
+          duration_ms: outcome.duration_ms,
+        },
+      };
+    } else if (outcome.maybeDone && hasSideEffects(tool)) {
+      result = {
+        type: 'ActionFailed',
+        payload: { ...unknownOutcome(record, `${outcome.message}; the side effect may have happened`).payload, error_code: outcome.code, attempts: outcome.attempts },
+      };
+    } else {
+      result = failed(request, tool, outcome.code, outcome.message, outcome.retriable, outcome.attempts);
+    }
+    await deps.store.finish(record, result, this.#now());
+    return { result, called: outcome.attempts > 0, replayed: false, refused: false };
+  }
+
+  async #verify(tool: ToolDefinition, args: unknown, result: unknown, headers: Record<string, string>, signal?: AbortSignal): Promise<boolean | null> {
+    let request;
+    try {
+      request = buildVerifyRequest(tool, args, result, this.#deps.env);
+    } catch {
+      return false;
+    }
+    if (request === undefined) return null;
+    const timeout = AbortSignal.timeout(tool.timeout_ms);
+    try {
+      const { 'idempotency-key': _key, ...readHeaders } = headers;
+      const response = await this.#deps.fetch(request.url, {
+        method: 'GET',
+        headers: readHeaders,
+        signal: signal === undefined ? timeout : AbortSignal.any([timeout, signal]),
+      });
+      await response.text();
+      return response.status >= 200 && response.status < 300;
+    } catch {
+      if (signal?.aborted === true) throw new CallInterrupted();
+      return false;
+    }
+  }
+}

@@ -1,0 +1,108 @@
+// The idempotency records of the executor: one per action, written durably *before* a tool with
+// side effects is called, completed with the outcome afterwards. A record that was started and
+// never finished means the executor stopped mid-call: the outcome is unknown and must not be
+// guessed by calling again.
+import type { ActionExecuted, ActionFailed, TraceContext } from '@writ/contracts';
+
+export type ExecutedPayload = Omit<ActionExecuted, 'meta'>;
+export type FailedPayload = Omit<ActionFailed, 'meta'>;
+
+/** What the executor emits for one ExecutionRequested (the service adds the metadata). */
+export type ExecutionResult =
+  | { readonly type: 'ActionExecuted'; readonly payload: ExecutedPayload }
+  | { readonly type: 'ActionFailed'; readonly payload: FailedPayload };
+
+/** Everything needed to report an outcome later (after a restart) without the request. No secrets, no arguments. */
+export interface ExecutionRecord {
+  readonly action_id: string;
+  readonly tenant_id: string;
+  readonly run_id: string;
+  readonly agent_id: string;
+  readonly tool: string;
+  readonly tool_version: string;
+  readonly args_sha256: string;
+  readonly reservation_id: string;
+  readonly currency: string;
+  /** Expected cost, reported for an unknown outcome (the side effect may have happened). */
+  readonly cost_micros: number;
+  /** event_id of the ExecutionRequested. */
+  readonly causation_id: string;
+  readonly trace: TraceContext | null;
+  readonly started_at: number;
+  readonly outcome?: ExecutionResult;
+  readonly finished_at?: number;
+}
+
+export interface IdempotencyStore {
+  get(actionId: string): ExecutionRecord | undefined;
+  /** Resolves only once the record is durable (fsync). Throws if one exists for this action. */
+  start(record: ExecutionRecord): Promise<void>;
+  /** Records the outcome (durably). Creates the record when there was no start (tools without side effects). */
+  finish(record: ExecutionRecord, outcome: ExecutionResult, finishedAt: number): Promise<void>;
+  /** Records started and never finished. */
+  unfinished(): ExecutionRecord[];
+}
+
+/** An in-memory store: for tests, and the state a file store rebuilds at boot. */
+export class MemoryIdempotencyStore implements IdempotencyStore {
+  readonly records = new Map<string, ExecutionRecord>();
+
+  get(actionId: string): ExecutionRecord | undefined {
+    return this.records.get(actionId);
+  }
+
+  start(record: ExecutionRecord): Promise<void> {
+    if (this.records.has(record.action_id)) return Promise.reject(new Error(`action ${record.action_id} was already started`));
+    this.records.set(record.action_id, record);
+    return Promise.resolve();
+  }
+
+  finish(record: ExecutionRecord, outcome: ExecutionResult, finishedAt: number): Promise<void> {
+    const base = this.records.get(record.action_id) ?? record;
+    this.records.set(record.action_id, { ...base, outcome, finished_at: finishedAt });
+    return Promise.resolve();
+  }
+
+  unfinished(): ExecutionRecord[] {
+    return [...this.records.values()].filter((record) => record.outcome === undefined);
+  }
+
+  /** Applies one line of a journal (see journalLine); used to rebuild state from a file. */
+  replay(entry: JournalEntry): void {
+    if (entry.op === 'start') this.records.set(entry.record.action_id, entry.record);
+    else {
+      const base = this.records.get(entry.record.action_id) ?? entry.record;
+      this.records.set(entry.record.action_id, { ...base, outcome: entry.outcome, finished_at: entry.finished_at });
+    }
+  }
+}
+
+export type JournalEntry =
+  | { readonly op: 'start'; readonly record: ExecutionRecord }
+  | { readonly op: 'finish'; readonly record: ExecutionRecord; readonly outcome: ExecutionResult; readonly finished_at: number };
+
+/** One journal line (JSON, newline-terminated). */
+export function journalLine(entry: JournalEntry): string {
+  return `${JSON.stringify(entry)}\n`;
+}
+
+/**
+ * Parses a journal. A torn last line (a crash in the middle of a write) is ignored: its fsync never
+ * completed, so nothing was called on its strength. A bad line elsewhere is corruption and throws.
+ */
+export function parseJournal(text: string): JournalEntry[] {
+  const lines = text.split('\n');
+  const entries: JournalEntry[] = [];
+  lines.forEach((line, index) => {
+    if (line.trim() === '') return;
+    try {
+      const entry = JSON.parse(line) as JournalEntry;
+      if ((entry.op !== 'start' && entry.op !== 'finish') || typeof entry.record?.action_id !== 'string') throw new Error('not a journal entry');
+      entries.push(entry);
+    } catch (cause) {
+      const last = lines.slice(index + 1).every((rest) => rest.trim() === '');
+      if (!last) throw new Error(`executor journal line ${index + 1} is corrupt: ${(cause as Error).message}`, { cause });
+    }
+  });
+  return entries;
+}
