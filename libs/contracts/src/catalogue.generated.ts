@@ -930,6 +930,165 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
     },
   },
   {
+    type: 'ActionCompleted',
+    version: 2,
+    fingerprint: '464743b6b49507a1',
+    schema: {
+      "type": "record",
+      "name": "ActionCompleted",
+      "namespace": "writ.events",
+      "doc": "An action reached its single terminal state.",
+      "fields": [
+        {
+          "name": "meta",
+          "type": {
+            "type": "record",
+            "name": "Metadata",
+            "doc": "Envelope carried by every Writ event: identity, tenancy, causality, producer and trace context.",
+            "fields": [
+              {
+                "name": "event_id",
+                "type": {
+                  "type": "string",
+                  "logicalType": "uuid"
+                },
+                "writ.rule": "uuid",
+                "doc": "Unique id of this event: a UUIDv7, so ids sort by creation time."
+              },
+              {
+                "name": "occurred_at",
+                "type": {
+                  "type": "long",
+                  "logicalType": "timestamp-millis"
+                },
+                "writ.rule": "non-negative",
+                "doc": "When the producer created the event, in milliseconds since the Unix epoch (UTC)."
+              },
+              {
+                "name": "tenant_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Tenant the event belongs to."
+              },
+              {
+                "name": "run_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
+              },
+              {
+                "name": "action_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "Action the event is about, when it is about one."
+              },
+              {
+                "name": "causation_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "event_id of the event (or id of the request) that caused this one."
+              },
+              {
+                "name": "producer",
+                "type": "string",
+                "writ.rule": "service-at-version",
+                "doc": "Service that produced the event, as service@version (e.g. \"planner@0.1.0\")."
+              },
+              {
+                "name": "trace",
+                "default": null,
+                "type": [
+                  "null",
+                  {
+                    "type": "record",
+                    "name": "TraceContext",
+                    "doc": "W3C trace context of the producing span (also copied into the Kafka headers).",
+                    "fields": [
+                      {
+                        "name": "traceparent",
+                        "type": "string",
+                        "writ.rule": "traceparent",
+                        "doc": "W3C traceparent header value."
+                      },
+                      {
+                        "name": "tracestate",
+                        "type": [
+                          "null",
+                          "string"
+                        ],
+                        "default": null,
+                        "doc": "W3C tracestate header value, when there is one."
+                      }
+                    ]
+                  }
+                ],
+                "doc": "W3C trace context, when the producer was tracing."
+              }
+            ]
+          },
+          "doc": "Envelope common to every event."
+        },
+        {
+          "name": "status",
+          "type": {
+            "type": "enum",
+            "name": "ActionStatus",
+            "doc": "Terminal state of an action.",
+            "symbols": [
+              "completed",
+              "failed",
+              "denied",
+              "rejected",
+              "refused",
+              "expired"
+            ]
+          },
+          "doc": "How the action ended."
+        },
+        {
+          "name": "reason",
+          "type": "string",
+          "doc": "Why, for humans."
+        },
+        {
+          "name": "reason_code",
+          "type": "string",
+          "default": "",
+          "doc": "Stable code of how the action ended, upper snake case (e.g. SUCCEEDED, POLICY_DENIED, BUDGET_REFUSED, LOOP_DETECTED, EXECUTION_TIMEOUT); empty in events written before v2."
+        },
+        {
+          "name": "result_json",
+          "type": [
+            "null",
+            "string"
+          ],
+          "default": null,
+          "doc": "Tool result as canonical JSON when the action completed."
+        },
+        {
+          "name": "cost_micros",
+          "type": "long",
+          "writ.rule": "non-negative",
+          "doc": "Actual cost of the action. In micro-units (1/1,000,000) of `currency`."
+        },
+        {
+          "name": "currency",
+          "type": "string",
+          "writ.rule": "currency",
+          "doc": "ISO 4217 code of every money amount in this event, e.g. \"USD\"."
+        }
+      ]
+    },
+  },
+  {
     type: 'PolicyDecided',
     version: 1,
     fingerprint: '8da7cc4b29da5772',

@@ -73,7 +73,7 @@ export const CURRENT_VERSIONS: { readonly [T in EventType]: number } = {
   ActionProposed: 1,
   ActionAdmitted: 1,
   ActionRejected: 1,
-  ActionCompleted: 1,
+  ActionCompleted: 2,
   PolicyDecided: 2,
   ApprovalSubmitted: 1,
   ApprovalRecorded: 2,
@@ -156,6 +156,8 @@ export interface ActionCompleted {
   readonly status: ActionStatus;
   /** Why, for humans. */
   readonly reason: string;
+  /** Stable code of how the action ended, upper snake case (e.g. SUCCEEDED, POLICY_DENIED, BUDGET_REFUSED, LOOP_DETECTED, EXECUTION_TIMEOUT); empty in events written before v2. */
+  readonly reason_code: string;
   /** Tool result as canonical JSON when the action completed. */
   readonly result_json: string | null;
   /** Actual cost of the action. In micro-units (1/1,000,000) of `currency`. */

@@ -85,6 +85,7 @@ const SAMPLES: { readonly [T in EventType]: Sample<T> } = {
     meta,
     status: 'completed',
     reason: 'refund issued',
+    reason_code: 'SUCCEEDED',
     result_json: RESULT,
     cost_micros: 12_000,
     currency: 'USD',
