@@ -1,12 +1,13 @@
 import { telemetry } from './instrumentation.ts';
 import { packageVersion, runService } from '@writ/runtime';
+import { plannerConfigSpec } from './config.ts';
 import { PlannerModule } from './planner.module.ts';
 
 await runService({
   name: 'planner',
   version: packageVersion(import.meta.url),
   defaultHttpPort: 38081,
-  config: {},
+  config: plannerConfigSpec,
   telemetry,
   module: PlannerModule,
 });

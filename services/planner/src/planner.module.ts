@@ -1,5 +1,62 @@
-import { Module } from '@nestjs/common';
+import { Inject, Injectable, Logger, Module } from '@nestjs/common';
+import type { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import type { BusLogger } from '@writ/bus';
+import { DEFAULT_PLANNER_CONFIG } from '@writ/planner-core';
+import { SERVICE_CONFIG, packageVersion } from '@writ/runtime';
+import { loadToolRegistry } from '@writ/tools';
+import type { PlannerServiceConfig } from './config.ts';
+import { PlannerEngine } from './planner.engine.ts';
+
+function nestLogger(logger: Logger): BusLogger {
+  const line = (message: string, extra?: Readonly<Record<string, unknown>>): string => (extra === undefined ? message : `${message} ${JSON.stringify(extra)}`);
+  return {
+    info: (message, extra) => logger.log(line(message, extra)),
+    warn: (message, extra) => logger.warn(line(message, extra)),
+    error: (message, extra) => logger.error(line(message, extra)),
+  };
+}
+
+/** Owns the engine's lifecycle: rebuilt and consuming once the module is initialised, stopped on shutdown. */
+@Injectable()
+export class PlannerService implements OnModuleInit, OnApplicationShutdown {
+  readonly engine: PlannerEngine;
+
+  constructor(@Inject(SERVICE_CONFIG) config: PlannerServiceConfig) {
+    const groupId = config.KAFKA_GROUP_ID;
+    this.engine = new PlannerEngine({
+      brokers: config.KAFKA_BROKERS,
+      groupId,
+      dlqTopic: 'writ.planner.dlq',
+      transactionalId: config.PLANNER_TRANSACTIONAL_ID ?? `${groupId}-0`,
+      producer: `planner@${packageVersion(import.meta.url)}`,
+      registry: loadToolRegistry(config.WRIT_TOOLS_DIR),
+      planner: {
+        ...DEFAULT_PLANNER_CONFIG,
+        decision_timeout_ms: config.PLANNER_DECISION_TIMEOUT_MS,
+        approval_timeout_ms: config.PLANNER_APPROVAL_TIMEOUT_MS,
+        execution_start_timeout_ms: config.PLANNER_EXECUTION_START_TIMEOUT_MS,
+        execution_timeout_ms: config.PLANNER_EXECUTION_TIMEOUT_MS,
+        default_loop_threshold: config.PLANNER_LOOP_THRESHOLD,
+        default_loop_window: config.PLANNER_LOOP_WINDOW,
+      },
+      defaultCurrency: config.PLANNER_DEFAULT_CURRENCY,
+      tenantPrefix: config.PLANNER_TENANT_PREFIX ?? '',
+      lingerMs: config.PLANNER_LINGER_MS,
+      replayIdleMs: config.PLANNER_REPLAY_IDLE_MS,
+      replayTimeoutMs: config.PLANNER_REPLAY_TIMEOUT_MS,
+      logger: nestLogger(new Logger('planner')),
+    });
+  }
+
+  async onModuleInit(): Promise<void> {
+    await this.engine.start();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.engine.stop();
+  }
+}
 
 /** The planner service: run and action state machines: admits, orchestrates and expires actions. */
-@Module({})
+@Module({ providers: [PlannerService], exports: [PlannerService] })
 export class PlannerModule {}

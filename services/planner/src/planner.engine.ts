@@ -1,0 +1,408 @@
+// The planner's runtime: one planner-core decider per run in memory, fed by a transactional
+// consume-transform-produce loop (outputs and input offsets commit together), a timer per run for
+// expiry (its outputs in their own transactions), and a rebuild from the topics at boot and
+// after any aborted transaction.
+import { SpanStatusCode, context as otelContext, trace } from '@opentelemetry/api';
+import type { Attributes, Context, Span } from '@opentelemetry/api';
+import type { KafkaJS } from '@confluentinc/kafka-javascript';
+import { TransactionalProcessor, contractsSerde, createKafka, stderrLogger, traceHeaders } from '@writ/bus';
+import type { BusLogger, DecodedEvent, EventConsumer, EventContext, OutgoingEvent } from '@writ/bus';
+import { TOPICS } from '@writ/contracts';
+import type { ActionProposed, Metadata, TraceContext } from '@writ/contracts';
+import { describeError } from '@writ/errors';
+import { createPlannerDecider, nextPlannerDeadline, replayRun } from '@writ/planner-core';
+import type { PlannerCommand, PlannerConfig, PlannerDecider, PlannerEvent, PlannerPublishedEvent, PlannerState, StartRun } from '@writ/planner-core';
+import { WRIT_ATTR } from '@writ/telemetry';
+import type { ToolRegistry } from '@writ/tools';
+import { ControlsView, startControlsReader } from './controls.ts';
+import { readHistory } from './history.ts';
+import type { HistoryRecord, RunRecords } from './history.ts';
+import { proposeCommandOf } from './proposals.ts';
+import type { KillSwitches } from './proposals.ts';
+import { PLANNER_OUTPUT_TYPES, PLANNER_PRODUCER_PREFIX, PUBLISHED_RANK, commandOf, outputOf, publishedOf } from './wire.ts';
+import type { OutputContext } from './wire.ts';
+
+/** Topics the planner consumes (the controls topic is read apart, as a view). */
+export const PLANNER_INPUT_TOPICS = [TOPICS.runs, TOPICS.actions, TOPICS.policy, TOPICS.budget, TOPICS.executions] as const;
+
+export interface PlannerEngineOptions {
+  readonly brokers: readonly string[];
+  readonly groupId: string;
+  readonly dlqTopic: string;
+  /** Stable per instance; the timer's producer uses `<transactionalId>.timer`. */
+  readonly transactionalId: string;
+  /** service@version, written into every event's meta.producer. */
+  readonly producer: string;
+  readonly registry: ToolRegistry;
+  readonly planner: PlannerConfig;
+  readonly defaultCurrency: string;
+  /** Handle only tenants whose id starts with this (test isolation on a shared broker); empty: all. */
+  readonly tenantPrefix: string;
+  readonly lingerMs: number;
+  readonly replayIdleMs: number;
+  readonly replayTimeoutMs: number;
+  readonly logger?: BusLogger;
+}
+
+interface RunSlot {
+  state: PlannerState;
+  readonly tenant: string;
+  timer: NodeJS.Timeout | undefined;
+  due: number | null;
+}
+
+const NO_KILLS: KillSwitches = { isAgentKilled: () => false, isToolKilled: () => false };
+
+const tracer = trace.getTracer('writ.planner');
+
+function spanNameOf(command: PlannerCommand): string {
+  switch (command.type) {
+    case 'StartRun':
+    case 'ProposeAction':
+      return 'planner.admit';
+    case 'RecordPolicyDecision':
+    case 'RecordBudgetResult':
+      return 'planner.execute';
+    default:
+      return 'planner.complete';
+  }
+}
+
+function commandAttributes(command: PlannerCommand, tenant: string): Attributes {
+  const attributes: Attributes = { [WRIT_ATTR.tenantId]: tenant, [WRIT_ATTR.runId]: command.run_id };
+  if ('action_id' in command) attributes[WRIT_ATTR.actionId] = command.action_id;
+  if (command.type === 'ProposeAction') {
+    attributes[WRIT_ATTR.agentId] = command.agent_id;
+    attributes[WRIT_ATTR.tool] = command.tool;
+  }
+  if (command.type === 'RecordPolicyDecision') attributes[WRIT_ATTR.decision] = command.verdict.decision;
+  if (command.type === 'RecordBudgetResult') {
+    attributes[WRIT_ATTR.budgetResult] = command.result.outcome;
+    if (command.result.outcome === 'refused') attributes[WRIT_ATTR.budgetScope] = command.result.scope;
+  }
+  if (command.type === 'RecordExecutionOutcome') attributes[WRIT_ATTR.toolOutcome] = command.outcome;
+  return attributes;
+}
+
+/** Terminal statuses the decision reached, on the span (one action, or several on expiry). */
+function recordOutcome(span: Span, events: readonly PlannerEvent[]): void {
+  const statuses = events.filter((event) => event.type === 'ActionCompleted').map((event) => (event.type === 'ActionCompleted' ? event.status : ''));
+  if (statuses.length > 0) span.setAttribute(WRIT_ATTR.terminalStatus, statuses.length === 1 ? (statuses[0] ?? '') : statuses.join(','));
+  span.setAttribute('writ.planner.events', events.map((event) => event.type).join(','));
+}
+
+function traceOf(span: Span): TraceContext | null {
+  const ctx = span.spanContext();
+  if (!trace.isSpanContextValid(ctx)) return null;
+  return { traceparent: `00-${ctx.traceId}-${ctx.spanId}-${ctx.traceFlags.toString(16).padStart(2, '0')}`, tracestate: null };
+}
+
+export class PlannerEngine {
+  readonly #options: PlannerEngineOptions;
+  readonly #decider: PlannerDecider;
+  readonly #logger: BusLogger;
+  readonly #runs = new Map<string, RunSlot>();
+  readonly #controls = new ControlsView();
+  #controlsReader: EventConsumer | undefined;
+  #processor: TransactionalProcessor | undefined;
+  #timerProducer: KafkaJS.Producer | undefined;
+  #ready: Promise<void> = Promise.resolve();
+  #dirty = false;
+  #timers: Promise<void> = Promise.resolve();
+  #rebuilding: Promise<void> | null = null;
+  #stopped = false;
+
+  constructor(options: PlannerEngineOptions) {
+    this.#options = options;
+    this.#logger = options.logger ?? stderrLogger;
+    this.#decider = createPlannerDecider(options.planner);
+  }
+
+  /** The kill switches as this instance sees them (tests wait on it). */
+  get controls(): KillSwitches {
+    return this.#controls;
+  }
+
+  /** The state of a run as the planner holds it, for diagnostics and tests. */
+  runState(runId: string): PlannerState | undefined {
+    return this.#runs.get(runId)?.state;
+  }
+
+  async start(): Promise<void> {
+    const o = this.#options;
+    this.#controlsReader = await startControlsReader(o.brokers, o.groupId, o.dlqTopic, this.#controls, this.#logger);
+    const kafka = createKafka({ brokers: o.brokers, clientId: `${o.groupId}.timer`, logger: this.#logger });
+    this.#timerProducer = kafka.producer({
+      'linger.ms': o.lingerMs,
+      kafkaJS: { acks: -1, idempotent: true, allowAutoTopicCreation: false, transactionalId: `${o.transactionalId}.timer` },
+    });
+    // Connecting initialises the transactions: a predecessor's timer transaction still open is aborted.
+    await this.#timerProducer.connect();
+
+    let release: () => void = () => undefined;
+    this.#ready = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    this.#processor = new TransactionalProcessor({
+      brokers: o.brokers,
+      groupId: o.groupId,
+      topics: [...PLANNER_INPUT_TOPICS],
+      dlqTopic: o.dlqTopic,
+      transactionalId: o.transactionalId,
+      lingerMs: o.lingerMs,
+      logger: this.#logger,
+      handler: (event, ctx) => this.#handle(event, ctx),
+      // The in-memory state may hold transitions of the aborted batch: rebuild before the next one.
+      onAbort: () => {
+        this.#dirty = true;
+      },
+      onFatal: (error) => this.#logger.error('planner processor stopped', { error: describeError(error) }),
+    });
+    try {
+      // Starting fences a predecessor with the same transactional id; its handler waits for the rebuild.
+      await this.#processor.start();
+      await this.#rebuild();
+    } catch (error) {
+      await this.stop();
+      throw error;
+    } finally {
+      release();
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const slot of this.#runs.values()) clearTimeout(slot.timer);
+    await this.#processor?.stop();
+    await this.#timers.catch(() => undefined);
+    await this.#controlsReader?.stop();
+    await this.#timerProducer?.disconnect().catch(() => undefined);
+  }
+
+  #inScope(meta: Metadata): boolean {
+    return this.#options.tenantPrefix === '' || meta.tenant_id.startsWith(this.#options.tenantPrefix);
+  }
+
+  #slot(runId: string, tenant: string): RunSlot {
+    let slot = this.#runs.get(runId);
+    if (slot === undefined) {
+      slot = { state: this.#decider.initialState(), tenant, timer: undefined, due: null };
+      this.#runs.set(runId, slot);
+    }
+    return slot;
+  }
+
+  #commandOf(event: DecodedEvent, now: number, kills: KillSwitches): PlannerCommand | null {
+    if (event.type === 'ActionProposed') {
+      return proposeCommandOf(event.payload as ActionProposed, this.#options.registry, kills, this.#options.defaultCurrency, now);
+    }
+    return commandOf(event.type, event.payload, now);
+  }
+
+  #outputs(events: readonly PlannerEvent[], ctx: OutputContext): OutgoingEvent[] {
+    const outputs: OutgoingEvent[] = [];
+    for (const event of events) {
+      const output = outputOf(event, ctx);
+      if (output === null) continue;
+      // Encode now: an event that cannot be encoded must fail this input before the state moves on.
+      contractsSerde.encode(output.type, output.payload);
+      outputs.push(output);
+    }
+    return outputs;
+  }
+
+  async #handle(event: DecodedEvent, ctx: EventContext): Promise<readonly OutgoingEvent[]> {
+    await this.#ready;
+    if (this.#dirty) {
+      // An expiry transaction in flight must land (or fail) before the topics are read again.
+      await this.#timers;
+      await this.#fresh();
+    }
+    // The planner's own outputs come back on the topics it reads: they only matter to a rebuild.
+    if (PLANNER_OUTPUT_TYPES.has(event.type)) return [];
+    const meta = (event.payload as { meta?: Metadata }).meta;
+    if (meta === undefined || !this.#inScope(meta)) return [];
+    const now = Date.now();
+    const command = this.#commandOf(event, now, this.#controls);
+    if (command === null) return [];
+    const slot = this.#slot(meta.run_id, meta.tenant_id);
+    return tracer.startActiveSpan(spanNameOf(command), { attributes: commandAttributes(command, slot.tenant) }, ctx.traceContext, (span) => {
+      try {
+        const events = this.#decider.decide(command, slot.state);
+        const outputs = this.#outputs(events, {
+          tenant_id: slot.tenant,
+          causation_id: meta.event_id,
+          producer: this.#options.producer,
+          trace: traceOf(span),
+          now,
+          default_currency: this.#options.defaultCurrency,
+        });
+        for (const next of events) slot.state = this.#decider.evolve(slot.state, next);
+        recordOutcome(span, events);
+        this.#schedule(meta.run_id, slot);
+        return outputs;
+      } catch (error) {
+        span.recordException(error as Error);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(error) });
+        throw error;
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  #schedule(runId: string, slot: RunSlot): void {
+    if (this.#stopped) return;
+    const next = nextPlannerDeadline(slot.state);
+    if (next === slot.due) return;
+    clearTimeout(slot.timer);
+    slot.due = next;
+    slot.timer = undefined;
+    if (next === null) return;
+    // setTimeout holds at most ~24.8 days; a later deadline is looked at again then.
+    const delay = Math.min(Math.max(0, next - Date.now()) + 1, 2 ** 31 - 1);
+    slot.timer = setTimeout(() => {
+      slot.timer = undefined;
+      slot.due = null;
+      this.#timers = this.#timers.then(() => this.#expire(runId)).catch((error: unknown) => {
+        this.#logger.error('planner expiry failed', { run_id: runId, error: describeError(error) });
+      });
+    }, delay);
+    slot.timer.unref();
+  }
+
+  /** ExpireActions for one run, produced in a transaction of its own. */
+  async #expire(runId: string): Promise<void> {
+    await this.#ready;
+    if (this.#stopped) return;
+    await this.#fresh();
+    const slot = this.#runs.get(runId);
+    const producer = this.#timerProducer;
+    if (slot === undefined || producer === undefined) return;
+    const now = Date.now();
+    const command: PlannerCommand = { type: 'ExpireActions', run_id: runId, now };
+    const events = this.#decider.decide(command, slot.state);
+    if (events.length === 0) {
+      this.#schedule(runId, slot);
+      return;
+    }
+    const span = tracer.startSpan('planner.complete', { attributes: commandAttributes(command, slot.tenant) });
+    const spanContext: Context = trace.setSpan(otelContext.active(), span);
+    try {
+      const outputs = this.#outputs(events, {
+        tenant_id: slot.tenant,
+        causation_id: null,
+        producer: this.#options.producer,
+        trace: traceOf(span),
+        now,
+        default_currency: this.#options.defaultCurrency,
+      });
+      // Applied before the transaction, so a message handled meanwhile sees the actions ended;
+      // if the transaction fails the state is rebuilt from what was committed.
+      for (const next of events) slot.state = this.#decider.evolve(slot.state, next);
+      recordOutcome(span, events);
+      await producer.transaction();
+      try {
+        const headers = traceHeaders(spanContext);
+        await Promise.all(
+          outputs.map((output) =>
+            producer.send({
+              topic: contractsSerde.topicOf(output.type),
+              messages: [{ key: contractsSerde.keyOf?.(output.type, output.payload) ?? runId, value: contractsSerde.encode(output.type, output.payload), headers }],
+            }),
+          ),
+        );
+        await producer.commit();
+      } catch (error) {
+        await producer.abort().catch(() => undefined);
+        throw error;
+      }
+    } catch (error) {
+      this.#dirty = true;
+      span.recordException(error as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(error) });
+      this.#logger.warn('expiry transaction failed; the state is rebuilt from the topics', { run_id: runId, error: describeError(error) });
+    } finally {
+      span.end();
+      this.#schedule(runId, slot);
+    }
+  }
+
+  /** Rebuilds when a transaction failed since the last rebuild; one rebuild at a time. */
+  async #fresh(): Promise<void> {
+    if (this.#rebuilding === null && this.#dirty) {
+      this.#rebuilding = this.#rebuild().finally(() => {
+        this.#rebuilding = null;
+      });
+    }
+    if (this.#rebuilding !== null) await this.#rebuilding;
+  }
+
+  /** Rebuilds every run from the topics (see replayRun in @writ/planner-core and history.ts). */
+  async #rebuild(): Promise<void> {
+    this.#dirty = false;
+    const started = Date.now();
+    const o = this.#options;
+    const history = await readHistory({
+      brokers: o.brokers,
+      groupId: o.groupId,
+      topics: PLANNER_INPUT_TOPICS,
+      isOwn: (type, meta) => PLANNER_OUTPUT_TYPES.has(type) && meta.producer.startsWith(PLANNER_PRODUCER_PREFIX),
+      inScope: (meta) => this.#inScope(meta),
+      idleMs: o.replayIdleMs,
+      timeoutMs: o.replayTimeoutMs,
+      logger: this.#logger,
+    });
+    for (const slot of this.#runs.values()) clearTimeout(slot.timer);
+    this.#runs.clear();
+    let refused = 0;
+    let orphans = 0;
+    for (const [runId, records] of history) {
+      const first = records.records[0];
+      if (first === undefined) continue;
+      const result = replayRun(this.#decider, this.#runHistory(records));
+      refused += result.refused;
+      orphans += result.orphans;
+      const slot: RunSlot = { state: result.state, tenant: first.meta.tenant_id, timer: undefined, due: null };
+      this.#runs.set(runId, slot);
+      this.#schedule(runId, slot);
+    }
+    this.#logger.info('planner state rebuilt from the topics', { runs: history.size, refused, orphans, ms: Date.now() - started });
+  }
+
+  #runHistory(run: RunRecords): { starts: StartRun[]; published: PlannerPublishedEvent[]; inputs: PlannerCommand[] } {
+    const byTime = (a: HistoryRecord, b: HistoryRecord): number =>
+      a.timestamp - b.timestamp || a.topicIndex - b.topicIndex || a.partition - b.partition || (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0);
+    const own = run.records
+      .filter((record) => record.own)
+      .sort(
+        (a, b) =>
+          a.meta.occurred_at - b.meta.occurred_at ||
+          (PUBLISHED_RANK[a.type] ?? 9) - (PUBLISHED_RANK[b.type] ?? 9) ||
+          a.topicIndex - b.topicIndex ||
+          (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0),
+      );
+    const published: PlannerPublishedEvent[] = [];
+    for (const record of own) {
+      const actionId = record.meta.action_id ?? '';
+      const event = publishedOf(record.type, record.payload, { proposal: run.proposals.get(actionId), reservationRequest: run.reservationRequests.get(actionId) }, this.#options.planner);
+      if (event !== null) published.push(event);
+    }
+    const starts: StartRun[] = [];
+    const inputs: PlannerCommand[] = [];
+    for (const record of run.records.filter((r) => !r.own && r.consumed).sort(byTime)) {
+      let command: PlannerCommand | null;
+      try {
+        // Kill switches that were pulled rejected the proposal: that rejection is in the record.
+        command = this.#commandOf({ type: record.type, payload: record.payload, schemaVersion: 0, fingerprint: '' }, record.timestamp, NO_KILLS);
+      } catch {
+        continue;
+      }
+      if (command === null) continue;
+      if (command.type === 'StartRun') starts.push(command);
+      else inputs.push(command);
+    }
+    return { starts, published, inputs };
+  }
+}

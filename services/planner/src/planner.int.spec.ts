@@ -1,0 +1,427 @@
+// The planner service in-process against the real broker: the other services' events are produced
+// by the test, the planner's outputs read back from the real topics (filtered by this file's tenants).
+import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { Module } from '@nestjs/common';
+import type { DynamicModule, INestApplicationContext } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { KafkaJS } from '@confluentinc/kafka-javascript';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EventProducer, contractsSerde, createKafka, silentLogger, writEvent } from '@writ/bus';
+import type { OutgoingEvent } from '@writ/bus';
+import { TOPICS, actionIdFor, newMetadata } from '@writ/contracts';
+import type { EventPayloads, EventType, Metadata, Reservation, Warrant } from '@writ/contracts';
+import { canonicalJson, sha256Canonical } from '@writ/crypto';
+import { SERVICE_CONFIG, loadServiceConfig } from '@writ/runtime';
+import { testKafkaBrokers, waitFor } from '@writ/testing';
+import { plannerConfigSpec } from './config.ts';
+import { PlannerModule, PlannerService } from './planner.module.ts';
+
+const brokers = testKafkaBrokers();
+const TOOLS_DIR = fileURLToPath(new URL('../../../tools', import.meta.url));
+const FILE_TENANTS = `t-planner-${randomUUID().slice(0, 8)}`;
+const GATEWAY = 'gateway@0.1.0';
+const WAIT = { timeoutMs: 30_000 } as const;
+
+interface Seen {
+  readonly type: string;
+  readonly payload: { readonly meta: Metadata } & Record<string, unknown>;
+}
+
+/** Reads every run topic from the beginning (read_committed), keeping this file's tenants. */
+class Collector {
+  readonly seen: Seen[] = [];
+  #consumer: KafkaJS.Consumer | undefined;
+
+  async start(): Promise<void> {
+    const kafka = createKafka({ brokers, clientId: 'planner-int-collector', logger: silentLogger });
+    this.#consumer = kafka.consumer({ 'isolation.level': 'read_committed', kafkaJS: { groupId: `planner-int-collector-${randomUUID()}`, fromBeginning: true, autoCommit: false } });
+    await this.#consumer.connect();
+    await this.#consumer.subscribe({ topics: [TOPICS.runs, TOPICS.actions, TOPICS.budget, TOPICS.executions] });
+    await this.#consumer.run({
+      eachMessage: ({ message }) => {
+        if (message.value === null) return Promise.resolve();
+        try {
+          const decoded = contractsSerde.decode(message.value);
+          const payload = decoded.payload as Seen['payload'];
+          if (payload.meta.tenant_id.startsWith(FILE_TENANTS)) this.seen.push({ type: decoded.type, payload });
+        } catch {
+          // other tests' poison messages
+        }
+        return Promise.resolve();
+      },
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.#consumer?.disconnect();
+  }
+
+  of(runId: string, type?: string, actionId?: string): Seen[] {
+    return this.seen.filter(
+      (event) => event.payload.meta.run_id === runId && (type === undefined || event.type === type) && (actionId === undefined || event.payload.meta.action_id === actionId),
+    );
+  }
+
+  /** Waits for the first `type` event of the run (and action). */
+  async one(runId: string, type: string, actionId?: string): Promise<Seen> {
+    return waitFor(() => this.of(runId, type, actionId)[0], { ...WAIT, what: `${type} for run ${runId}${actionId === undefined ? '' : ` action ${actionId}`}` });
+  }
+}
+
+/** Each planner instance of this file handles its own tenants, so two never answer the same run. */
+const SHARED = `${FILE_TENANTS}-shared`;
+const RESTART = `${FILE_TENANTS}-restart`;
+
+async function bootPlanner(groupId: string, prefix: string, env: Record<string, string> = {}): Promise<INestApplicationContext> {
+  const config = loadServiceConfig(38081, plannerConfigSpec, {
+    KAFKA_BROKERS: brokers.join(','),
+    KAFKA_GROUP_ID: groupId,
+    WRIT_TOOLS_DIR: TOOLS_DIR,
+    PLANNER_TENANT_PREFIX: prefix,
+    PLANNER_REPLAY_IDLE_MS: '1000',
+    ...env,
+  });
+  @Module({})
+  class TestRoot {}
+  const root: DynamicModule = {
+    module: TestRoot,
+    global: true,
+    imports: [PlannerModule],
+    providers: [{ provide: SERVICE_CONFIG, useValue: config }],
+    exports: [SERVICE_CONFIG],
+  };
+  return NestFactory.createApplicationContext(root, { logger: false });
+}
+
+/** One run of one test: a unique tenant, run and agent, and builders of the other services' events. */
+class Scenario {
+  readonly tenant: string;
+  readonly run = randomUUID();
+  readonly agent = `agent-${randomUUID().slice(0, 8)}`;
+
+  constructor(
+    readonly producer: EventProducer,
+    prefix: string,
+  ) {
+    this.tenant = `${prefix}-${randomUUID().slice(0, 8)}`;
+  }
+
+  meta(actionId: string | null = null, producer = GATEWAY): Metadata {
+    return newMetadata({ tenant_id: this.tenant, run_id: this.run, action_id: actionId, producer });
+  }
+
+  async send(...events: OutgoingEvent[]): Promise<void> {
+    await this.producer.send(events);
+  }
+
+  event<T extends EventType>(type: T, body: Omit<EventPayloads[T], 'meta'>, actionId: string | null = null, producer = GATEWAY): OutgoingEvent {
+    return writEvent(type, { meta: this.meta(actionId, producer), ...body } as EventPayloads[T]);
+  }
+
+  started(limits: Partial<EventPayloads['RunStarted']['limits']> = {}): OutgoingEvent {
+    return this.event('RunStarted', {
+      agent_id: this.agent,
+      goal: 'work the ticket queue',
+      limits: { max_steps: null, max_tool_calls: null, max_cost_micros: null, wall_clock_ms: null, currency: null, ...limits },
+    });
+  }
+
+  /** A proposal of tickets.get; returns the event and its action id. */
+  proposal(key: string, args: Record<string, unknown> = { ticket_id: 'T-1' }): { event: OutgoingEvent; actionId: string } {
+    const actionId = actionIdFor(this.tenant, this.run, key);
+    const event = this.event(
+      'ActionProposed',
+      { agent_id: this.agent, tool: 'tickets.get', tool_version: null, arguments_json: canonicalJson(args), args_sha256: sha256Canonical(args), reason: 'triage', idempotency_key: key },
+      actionId,
+    );
+    return { event, actionId };
+  }
+
+  warrant(args: Record<string, unknown> = { ticket_id: 'T-1' }): Warrant {
+    return {
+      key_id: 'warrant-1',
+      agent_id: this.agent,
+      tool: 'tickets.get',
+      tool_version: '1.0.0',
+      args_sha256: sha256Canonical(args),
+      policy_set_hash: 'a'.repeat(64),
+      not_after: Date.now() + 10 * 60_000,
+      signature: 'c2lnbmF0dXJl',
+    };
+  }
+
+  allow(actionId: string, args?: Record<string, unknown>): OutgoingEvent {
+    return this.event(
+      'PolicyDecided',
+      {
+        decision: 'allow',
+        determining_policies: ['read-tools-allowed'],
+        policy_set_hash: 'a'.repeat(64),
+        warrant: this.warrant(args),
+        errors: [],
+        approval_requirement: null,
+        approvals: [],
+        denied_by: null,
+        policy_set_version: 'test',
+      },
+      actionId,
+      'policy@0.1.0',
+    );
+  }
+
+  deny(actionId: string): OutgoingEvent {
+    return this.event(
+      'PolicyDecided',
+      {
+        decision: 'deny',
+        determining_policies: ['forbid-customer-delete'],
+        policy_set_hash: 'a'.repeat(64),
+        warrant: null,
+        errors: [],
+        approval_requirement: null,
+        approvals: [],
+        denied_by: null,
+        policy_set_version: 'test',
+      },
+      actionId,
+      'policy@0.1.0',
+    );
+  }
+
+  reservation(actionId: string): Reservation {
+    return { reservation_id: actionId, amount_micros: 1000, currency: 'USD', expires_at: Date.now() + 60 * 60_000, key_id: 'reservation-1', signature: 'cmVzZXJ2ZWQ=' };
+  }
+
+  reserved(actionId: string): OutgoingEvent {
+    return this.event(
+      'BudgetReserved',
+      { ...this.reservation(actionId), agent_id: this.agent, tool: 'tickets.get', tool_calls: 1, day: null },
+      actionId,
+      'budget@0.1.0',
+    );
+  }
+
+  refused(actionId: string): OutgoingEvent {
+    return this.event(
+      'BudgetRefused',
+      { agent_id: this.agent, scope: 'agent_day', kind: 'money', limit: 5000, used: 4500, requested: 1000, currency: 'USD', subject: this.agent },
+      actionId,
+      'budget@0.1.0',
+    );
+  }
+
+  executed(actionId: string, result: Record<string, unknown> = { id: 'T-1', status: 'open' }): OutgoingEvent {
+    return this.event(
+      'ActionExecuted',
+      {
+        outcome: 'succeeded',
+        tool: 'tickets.get',
+        reservation_id: actionId,
+        result_json: canonicalJson(result),
+        result_sha256: sha256Canonical(result),
+        cost_micros: 900,
+        currency: 'USD',
+        side_effect_refs: [],
+        verified: null,
+        attempts: 1,
+        duration_ms: 12,
+      },
+      actionId,
+      'executor@0.1.0',
+    );
+  }
+}
+
+describe('planner service (in-process, real broker)', () => {
+  const collector = new Collector();
+  const producer = new EventProducer({ brokers, clientId: 'planner-int-producer', logger: silentLogger });
+  let app: INestApplicationContext;
+  const scenario = (): Scenario => new Scenario(producer, SHARED);
+
+  beforeAll(async () => {
+    await producer.connect();
+    await collector.start();
+    // Short execution deadlines so that a stuck execution expires within the test.
+    app = await bootPlanner(`writ.planner.int-${randomUUID()}`, SHARED, { PLANNER_EXECUTION_START_TIMEOUT_MS: '1000', PLANNER_EXECUTION_TIMEOUT_MS: '2000' });
+  }, 90_000);
+
+  afterAll(async () => {
+    await app?.close();
+    await collector.stop();
+    await producer.disconnect();
+  }, 60_000);
+
+  it('admits a proposal: ActionAdmitted and BudgetReservationRequested together, tool version and cost from the registry', async () => {
+    const s = scenario();
+    const { event, actionId } = s.proposal('k1');
+    await s.send(s.started(), event);
+    const admitted = await collector.one(s.run, 'ActionAdmitted', actionId);
+    const request = await collector.one(s.run, 'BudgetReservationRequested', actionId);
+    expect(admitted.payload).toMatchObject({ agent_id: s.agent, tool: 'tickets.get', tool_version: '1.0.0', arguments_json: '{"ticket_id":"T-1"}', run_stats: { steps: 0 } });
+    expect(admitted.payload.meta).toMatchObject({ producer: 'planner@0.1.0', causation_id: (event.payload as { meta: Metadata }).meta.event_id });
+    expect(request.payload).toMatchObject({ agent_id: s.agent, tool: 'tickets.get', estimated_cost_micros: 1000, currency: 'USD', tool_calls: 1 });
+  });
+
+  it('allow + reserved: ExecutionRequested carries the warrant and the reservation; executed: one ActionCompleted with the result', async () => {
+    const s = scenario();
+    const { event, actionId } = s.proposal('k1');
+    await s.send(s.started(), event);
+    await collector.one(s.run, 'ActionAdmitted', actionId);
+    await s.send(s.allow(actionId), s.reserved(actionId));
+    const execution = await collector.one(s.run, 'ExecutionRequested', actionId);
+    expect(execution.payload).toMatchObject({
+      tool: 'tickets.get',
+      tool_version: '1.0.0',
+      idempotency_key: 'k1',
+      args_sha256: sha256Canonical({ ticket_id: 'T-1' }),
+      warrant: { key_id: 'warrant-1', signature: 'c2lnbmF0dXJl', args_sha256: sha256Canonical({ ticket_id: 'T-1' }) },
+      reservation: { reservation_id: actionId, amount_micros: 1000, key_id: 'reservation-1', signature: 'cmVzZXJ2ZWQ=' },
+    });
+    expect(execution.payload['deadline']).toBeGreaterThan(Date.now() - 5_000);
+
+    await s.send(s.executed(actionId));
+    const done = await collector.one(s.run, 'ActionCompleted', actionId);
+    expect(done.payload).toMatchObject({ status: 'completed', reason_code: 'SUCCEEDED', result_json: '{"id":"T-1","status":"open"}', cost_micros: 900, currency: 'USD' });
+    // A redelivered outcome changes nothing: still one terminal event.
+    await s.send(s.executed(actionId));
+    const { event: later, actionId: laterId } = s.proposal('k2', { ticket_id: 'T-2' });
+    await s.send(later);
+    await collector.one(s.run, 'ActionAdmitted', laterId);
+    expect(collector.of(s.run, 'ActionCompleted', actionId)).toHaveLength(1);
+  });
+
+  it('deny after the reservation: ActionCompleted(denied), the accountant releases on it; nothing executes', async () => {
+    const s = scenario();
+    const { event, actionId } = s.proposal('k1');
+    await s.send(s.started(), event);
+    await collector.one(s.run, 'ActionAdmitted', actionId);
+    await s.send(s.reserved(actionId), s.deny(actionId));
+    const done = await collector.one(s.run, 'ActionCompleted', actionId);
+    expect(done.payload).toMatchObject({ status: 'denied', reason_code: 'POLICY_DENIED', cost_micros: 0 });
+    expect(String(done.payload['reason'])).toContain('forbid-customer-delete');
+    expect(collector.of(s.run, 'ExecutionRequested')).toHaveLength(0);
+  });
+
+  it('budget refused: ActionCompleted(refused), and a later allow does not execute', async () => {
+    const s = scenario();
+    const { event, actionId } = s.proposal('k1');
+    await s.send(s.started(), event);
+    await collector.one(s.run, 'ActionAdmitted', actionId);
+    await s.send(s.refused(actionId), s.allow(actionId));
+    const done = await collector.one(s.run, 'ActionCompleted', actionId);
+    expect(done.payload).toMatchObject({ status: 'refused', reason_code: 'BUDGET_REFUSED' });
+    const { event: next, actionId: nextId } = s.proposal('k2', { ticket_id: 'T-2' });
+    await s.send(next);
+    await collector.one(s.run, 'ActionAdmitted', nextId);
+    expect(collector.of(s.run, 'ExecutionRequested')).toHaveLength(0);
+  });
+
+  it('the same proposal twice is one action: nothing new for the second', async () => {
+    const s = scenario();
+    const { event, actionId } = s.proposal('k1');
+    await s.send(s.started(), event, event);
+    const { event: marker, actionId: markerId } = s.proposal('k2', { ticket_id: 'T-2' });
+    await s.send(marker);
+    // Same run, same partition: once the marker is admitted, both copies were handled.
+    await collector.one(s.run, 'ActionAdmitted', markerId);
+    expect(collector.of(s.run, 'ActionAdmitted', actionId)).toHaveLength(1);
+    expect(collector.of(s.run, 'BudgetReservationRequested', actionId)).toHaveLength(1);
+    expect(collector.of(s.run, 'ActionRejected')).toHaveLength(0);
+  });
+
+  it('step limit and loop: ActionRejected naming the reason, then ActionCompleted(rejected)', async () => {
+    const limited = scenario();
+    const first = limited.proposal('k1');
+    const second = limited.proposal('k2', { ticket_id: 'T-2' });
+    await limited.send(limited.started({ max_steps: 1 }), first.event, second.event);
+    const rejected = await collector.one(limited.run, 'ActionRejected', second.actionId);
+    expect(rejected.payload).toMatchObject({ reason_code: 'STEP_LIMIT' });
+    expect((await collector.one(limited.run, 'ActionCompleted', second.actionId)).payload).toMatchObject({ status: 'rejected', reason_code: 'STEP_LIMIT' });
+
+    const looping = scenario();
+    const calls = ['a', 'b', 'c'].map((key) => looping.proposal(key));
+    await looping.send(looping.started(), ...calls.map((call) => call.event));
+    const third = calls[2]?.actionId ?? '';
+    expect((await collector.one(looping.run, 'ActionRejected', third)).payload).toMatchObject({ reason_code: 'LOOP_DETECTED' });
+    expect((await collector.one(looping.run, 'ActionCompleted', third)).payload).toMatchObject({ status: 'rejected', reason_code: 'LOOP_DETECTED' });
+    expect(collector.of(looping.run, 'ActionAdmitted')).toHaveLength(2);
+  });
+
+  it('schema-invalid arguments are rejected naming the field and the rule', async () => {
+    const s = scenario();
+    const bad = s.proposal('k1', { ticket_id: 'not-a-ticket' });
+    await s.send(s.started(), bad.event);
+    const rejected = await collector.one(s.run, 'ActionRejected', bad.actionId);
+    expect(rejected.payload).toMatchObject({ reason_code: 'ARGS_INVALID', field: 'ticket_id' });
+    expect(String(rejected.payload['message'])).toContain('pattern');
+  });
+
+  it("an agent's kill switch rejects its proposals", async () => {
+    const s = scenario();
+    const control = (enabled: boolean): OutgoingEvent =>
+      s.event('ControlChanged', { control_key: `agent_kill_switch:${s.agent}`, kind: 'agent_kill_switch', target: s.agent, enabled, value: null, reason: 'test', set_by: 'operator-1' });
+    await s.send(control(true));
+    const planner = app.get(PlannerService).engine;
+    await waitFor(() => planner.controls.isAgentKilled(s.agent), { ...WAIT, what: 'the kill switch reaching the planner' });
+    const { event, actionId } = s.proposal('k1');
+    await s.send(s.started(), event);
+    expect((await collector.one(s.run, 'ActionRejected', actionId)).payload).toMatchObject({ reason_code: 'KILL_SWITCH', field: 'agent_id' });
+    expect((await collector.one(s.run, 'ActionCompleted', actionId)).payload).toMatchObject({ status: 'rejected' });
+    await s.send(control(false));
+  });
+
+  it('an execution that never reports back expires: ActionCompleted(expired), exactly once', async () => {
+    const s = scenario();
+    const { event, actionId } = s.proposal('k1');
+    await s.send(s.started(), event);
+    await collector.one(s.run, 'ActionAdmitted', actionId);
+    await s.send(s.allow(actionId), s.reserved(actionId));
+    await collector.one(s.run, 'ExecutionRequested', actionId);
+    const done = await collector.one(s.run, 'ActionCompleted', actionId);
+    expect(done.payload).toMatchObject({ status: 'expired', reason_code: 'EXECUTION_TIMEOUT' });
+    // The outcome that arrives too late is ignored.
+    await s.send(s.executed(actionId));
+    const { event: marker, actionId: markerId } = s.proposal('k2', { ticket_id: 'T-2' });
+    await s.send(marker);
+    await collector.one(s.run, 'ActionAdmitted', markerId);
+    expect(collector.of(s.run, 'ActionCompleted', actionId)).toHaveLength(1);
+  });
+
+  it('a restart mid-saga finishes the saga with no event lost or repeated', async () => {
+    const group = `writ.planner.int-restart-${randomUUID()}`;
+    let first: INestApplicationContext | undefined = await bootPlanner(group, RESTART);
+    const s = new Scenario(producer, RESTART);
+    try {
+      const { event, actionId } = s.proposal('k1');
+      await s.send(s.started(), event);
+      await collector.one(s.run, 'ActionAdmitted', actionId);
+      // The warrant is recorded by the first instance; the reservation comes to the second.
+      await s.send(s.allow(actionId));
+      await waitFor(() => first?.get(PlannerService).engine.runState(s.run)?.actions[actionId]?.warrant ?? false, { ...WAIT, what: 'the warrant recorded' });
+      // Give the transaction that consumed it time to commit before the shutdown (stop() also waits for it).
+      await first.close();
+      first = undefined;
+
+      const second = await bootPlanner(group, RESTART);
+      try {
+        expect(second.get(PlannerService).engine.runState(s.run)?.actions[actionId]).toMatchObject({ status: 'pending', warrant: { key_id: 'warrant-1' } });
+        await s.send(s.reserved(actionId));
+        await collector.one(s.run, 'ExecutionRequested', actionId);
+        await s.send(s.executed(actionId));
+        await collector.one(s.run, 'ActionCompleted', actionId);
+        const { event: marker, actionId: markerId } = s.proposal('k2', { ticket_id: 'T-2' });
+        await s.send(marker);
+        await collector.one(s.run, 'ActionAdmitted', markerId);
+        for (const type of ['ActionAdmitted', 'BudgetReservationRequested', 'ExecutionRequested', 'ActionCompleted']) {
+          expect(collector.of(s.run, type, actionId), type).toHaveLength(1);
+        }
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await first?.close();
+    }
+  }, 120_000);
+});
