@@ -3,6 +3,8 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { context, trace } from '@opentelemetry/api';
+import { InMemorySpanExporter, SimpleSpanProcessor, StackContextManager, TracerProvider } from '@opentelemetry/sdk-trace';
 import { Module } from '@nestjs/common';
 import type { DynamicModule, INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -14,6 +16,7 @@ import { TOPICS, actionIdFor, newMetadata } from '@writ/contracts';
 import type { EventPayloads, EventType, Metadata, Reservation, Warrant } from '@writ/contracts';
 import { canonicalJson, sha256Canonical } from '@writ/crypto';
 import { SERVICE_CONFIG, loadServiceConfig } from '@writ/runtime';
+import { WRIT_ATTR } from '@writ/telemetry';
 import { testKafkaBrokers, waitFor } from '@writ/testing';
 import { plannerConfigSpec } from './config.ts';
 import { PlannerModule, PlannerService } from './planner.module.ts';
@@ -239,8 +242,11 @@ describe('planner service (in-process, real broker)', () => {
   const producer = new EventProducer({ brokers, clientId: 'planner-int-producer', logger: silentLogger });
   let app: INestApplicationContext;
   const scenario = (): Scenario => new Scenario(producer, SHARED);
+  const spans = new InMemorySpanExporter();
 
   beforeAll(async () => {
+    trace.setGlobalTracerProvider(new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter: spans })] }));
+    context.setGlobalContextManager(new StackContextManager().enable());
     await producer.connect();
     await collector.start();
     // Short execution deadlines so that a stuck execution expires within the test.
@@ -290,6 +296,15 @@ describe('planner service (in-process, real broker)', () => {
     await s.send(later);
     await collector.one(s.run, 'ActionAdmitted', laterId);
     expect(collector.of(s.run, 'ActionCompleted', actionId)).toHaveLength(1);
+
+    // One span per step, in the trace that came with the input, naming run, action and outcome.
+    const steps = spans.getFinishedSpans().filter((span) => span.attributes[WRIT_ATTR.runId] === s.run && span.attributes[WRIT_ATTR.actionId] === actionId);
+    const named = (name: string) => steps.filter((span) => span.name === name);
+    expect(named('planner.admit')[0]?.attributes).toMatchObject({ [WRIT_ATTR.tenantId]: s.tenant, [WRIT_ATTR.tool]: 'tickets.get', [WRIT_ATTR.agentId]: s.agent });
+    expect(named('planner.execute').map((span) => span.attributes[WRIT_ATTR.decision] ?? span.attributes[WRIT_ATTR.budgetResult]).sort()).toEqual(['allow', 'reserved']);
+    expect(named('planner.complete')[0]?.attributes).toMatchObject({ [WRIT_ATTR.toolOutcome]: 'succeeded', [WRIT_ATTR.terminalStatus]: 'completed' });
+    const traceparent = (execution.payload.meta.trace as { traceparent: string } | null)?.traceparent ?? '';
+    expect(traceparent).toContain(named('planner.execute').find((span) => span.attributes['writ.planner.events'] === 'ReservationRecorded,ExecutionRequested' || span.attributes['writ.planner.events'] === 'WarrantRecorded,ExecutionRequested')?.spanContext().spanId ?? 'no span');
   });
 
   it('deny after the reservation: ActionCompleted(denied), the accountant releases on it; nothing executes', async () => {
