@@ -1,0 +1,281 @@
+import { newMetadata } from '@writ/contracts';
+import type { ActionAdmitted, ApprovalRecorded, ApprovalSubmitted, PolicyDecided, TraceContext } from '@writ/contracts';
+import { sha256Canonical } from '@writ/crypto';
+import type { SigningKey } from '@writ/crypto';
+import { describeError, isWritError } from '@writ/errors';
+import { issueWarrant } from '@writ/policy-engine';
+import type {
+  AgentIdentity,
+  ApprovalGrant,
+  Decision,
+  DecisionPoint,
+  DecisionRequest,
+  ToolDescriptor,
+  ToolEffect,
+  ToolRisk,
+} from '@writ/policy-engine';
+import { admittedActionOf } from './state.ts';
+import type { AdmittedAction, PdpState } from './state.ts';
+import { toEventWarrant } from './warrant-event.ts';
+
+/** An agent as the directory knows it. */
+export interface DirectoryAgent {
+  readonly id: string;
+  readonly tenant: string;
+  readonly role: string;
+  readonly owner: string;
+}
+
+/** A user (approver) as the directory knows them. */
+export interface DirectoryUser {
+  readonly id: string;
+  readonly tenant: string;
+  readonly role: string;
+}
+
+/** What the PDP needs from the tool registry. */
+export interface ToolFacts {
+  readonly effect: ToolEffect;
+  readonly risk: ToolRisk;
+}
+
+/** Everything a decision depends on besides the state and the input event. */
+export interface PdpEnvironment {
+  readonly decisionPoint: DecisionPoint;
+  agent(id: string): DirectoryAgent | undefined;
+  user(id: string): DirectoryUser | undefined;
+  tool(name: string, version: string): ToolFacts | undefined;
+  readonly signingKey: SigningKey;
+  /** A warrant is valid for this long after the decision. */
+  readonly warrantTtlMs: number;
+  /** service@version, for meta.producer. */
+  readonly producer: string;
+  readonly now: number;
+  /** Trace context of the span deciding (meta.trace of the outputs). */
+  readonly trace?: TraceContext | null;
+}
+
+export type PdpOutput =
+  | { readonly type: 'PolicyDecided'; readonly payload: PolicyDecided }
+  | { readonly type: 'ApprovalRecorded'; readonly payload: ApprovalRecorded };
+
+function metaFor(action: AdmittedAction, causationId: string, env: PdpEnvironment): PolicyDecided['meta'] {
+  return newMetadata({
+    tenant_id: action.tenant,
+    run_id: action.run_id,
+    action_id: action.action_id,
+    causation_id: causationId,
+    producer: env.producer,
+    trace: env.trace ?? null,
+    occurred_at: env.now,
+  });
+}
+
+/** A deny that no policy determined: the request could not even be put to Cedar. */
+function refusal(reason: string, env: PdpEnvironment): Decision {
+  return { decision: 'deny', determiningPolicies: [], errors: [reason], policySetHash: env.decisionPoint.policySetHash };
+}
+
+type Prepared = { readonly ok: true; readonly request: DecisionRequest; readonly agent: DirectoryAgent } | { readonly ok: false; readonly reason: string };
+
+/** Builds the Cedar request of an admitted action from the directory, the registry and the arguments. */
+export function decisionRequestOf(action: AdmittedAction, approvals: readonly ApprovalGrant[], env: PdpEnvironment): Prepared {
+  const agent = env.agent(action.agent_id);
+  if (agent === undefined) return { ok: false, reason: `agent "${action.agent_id}" is not in the directory` };
+  if (agent.tenant !== action.tenant) {
+    return { ok: false, reason: `agent "${action.agent_id}" does not belong to tenant "${action.tenant}"` };
+  }
+  const tool = env.tool(action.tool, action.tool_version);
+  if (tool === undefined) return { ok: false, reason: `tool ${action.tool}@${action.tool_version} is not in the registry` };
+  let args: unknown;
+  try {
+    args = JSON.parse(action.arguments_json);
+  } catch {
+    return { ok: false, reason: 'arguments_json is not valid JSON' };
+  }
+  if (typeof args !== 'object' || args === null || Array.isArray(args)) return { ok: false, reason: 'arguments_json must be a JSON object' };
+  if (sha256Canonical(args as Record<string, unknown>) !== action.args_sha256) {
+    return { ok: false, reason: 'args_sha256 is not the sha256 of the canonical arguments' };
+  }
+  const identity: AgentIdentity = { id: agent.id, role: agent.role, owner: agent.owner };
+  const descriptor: ToolDescriptor = { name: action.tool, version: action.tool_version, effect: tool.effect, risk: tool.risk };
+  return {
+    ok: true,
+    agent,
+    request: {
+      tenant: action.tenant,
+      agent: identity,
+      tool: descriptor,
+      arguments: args as Record<string, unknown>,
+      runStats: {
+        steps: action.run_stats.steps,
+        spendMicros: action.run_stats.spend_micros,
+        callsInWindow: action.run_stats.tool_calls_in_window,
+      },
+      approvals,
+    },
+  };
+}
+
+/** Cedar's decision, or a deny naming why the request is not decidable (never an exception). */
+export function evaluate(action: AdmittedAction, approvals: readonly ApprovalGrant[], env: PdpEnvironment): Decision {
+  const prepared = decisionRequestOf(action, approvals, env);
+  if (!prepared.ok) return refusal(prepared.reason, env);
+  try {
+    return env.decisionPoint.decide(prepared.request);
+  } catch (error) {
+    // A request Cedar refuses (e.g. a declared argument of the wrong type) fails closed.
+    if (isWritError(error)) return refusal(describeError(error), env);
+    throw error;
+  }
+}
+
+function decidedEvent(
+  action: AdmittedAction,
+  decision: Decision,
+  approvals: readonly ApprovalGrant[],
+  causationId: string,
+  env: PdpEnvironment,
+  deniedBy: string | null = null,
+): PdpOutput {
+  const warrant =
+    decision.decision === 'allow'
+      ? toEventWarrant(
+          issueWarrant(
+            {
+              action_id: action.action_id,
+              tenant: action.tenant,
+              agent: action.agent_id,
+              tool: action.tool,
+              tool_version: action.tool_version,
+              args_sha256: action.args_sha256,
+              decision: 'allow',
+              policy_set_hash: decision.policySetHash,
+              not_after: env.now + env.warrantTtlMs,
+            },
+            env.signingKey,
+          ),
+          action.tool,
+          action.tool_version,
+        )
+      : null;
+  return {
+    type: 'PolicyDecided',
+    payload: {
+      meta: metaFor(action, causationId, env),
+      decision: decision.decision,
+      determining_policies: [...decision.determiningPolicies],
+      policy_set_hash: decision.policySetHash,
+      warrant,
+      errors: [...decision.errors],
+      approval_requirement:
+        decision.decision === 'approval_required' && decision.approval !== undefined
+          ? { policy_id: decision.approval.policyId, count: decision.approval.count, roles: [...decision.approval.roles] }
+          : null,
+      approvals: approvals.map((a) => ({ approver_id: a.approverId, role: a.role })),
+      denied_by: deniedBy,
+      policy_set_version: env.decisionPoint.version,
+    },
+  };
+}
+
+/**
+ * ActionAdmitted -> PolicyDecided. An action already decided (or already over) gets nothing: a
+ * redelivered admission never produces a second, different decision.
+ */
+export function onActionAdmitted(state: PdpState, event: ActionAdmitted, env: PdpEnvironment): PdpOutput[] {
+  const action = admittedActionOf(event);
+  if (action === undefined) return [];
+  const record = state.actions.get(action.action_id);
+  if (record !== undefined && (record.decision !== undefined || record.terminal)) return [];
+  const approvals = record?.approvals ?? [];
+  return [decidedEvent(action, evaluate(action, approvals, env), approvals, event.meta.event_id, env)];
+}
+
+function recorded(
+  submission: ApprovalSubmitted,
+  accepted: boolean,
+  reason: string,
+  determiningPolicies: readonly string[],
+  role: string,
+  env: PdpEnvironment,
+): PdpOutput {
+  return {
+    type: 'ApprovalRecorded',
+    payload: {
+      meta: newMetadata({
+        tenant_id: submission.meta.tenant_id,
+        run_id: submission.meta.run_id,
+        action_id: submission.meta.action_id,
+        causation_id: submission.meta.event_id,
+        producer: env.producer,
+        trace: env.trace ?? null,
+        occurred_at: env.now,
+      }),
+      approver_id: submission.approver_id,
+      verdict: submission.verdict,
+      accepted,
+      reason,
+      approver_role: role,
+      determining_policies: [...determiningPolicies],
+    },
+  };
+}
+
+/**
+ * ApprovalSubmitted -> ApprovalRecorded, and when an authorized approver's verdict changes the
+ * decision, a new PolicyDecided: allow (with a warrant) once the approvals suffice, still
+ * approval_required while a quorum is short, deny when an authorized approver denies.
+ * Whether the approver may decide at all is Cedar's `approve` action; their role comes from the
+ * directory, not from the submission.
+ */
+export function onApprovalSubmitted(state: PdpState, submission: ApprovalSubmitted, env: PdpEnvironment): PdpOutput[] {
+  if (state.answeredSubmissions.has(submission.meta.event_id)) return [];
+  const actionId = submission.meta.action_id;
+  const record = actionId === null ? undefined : state.actions.get(actionId);
+  const user = env.user(submission.approver_id);
+  const role = user?.role ?? '';
+  const refuse = (reason: string, policies: readonly string[] = []): PdpOutput[] => [recorded(submission, false, reason, policies, role, env)];
+
+  if (record?.admitted === undefined) return refuse(`action ${actionId ?? '(none)'} is not pending with the policy service`);
+  const action = record.admitted;
+  if (record.decision !== 'approval_required') {
+    return refuse(`action ${action.action_id} is not awaiting approval (${record.decision ?? 'undecided'})`);
+  }
+  if (submission.meta.tenant_id !== action.tenant) return refuse(`the approval names tenant "${submission.meta.tenant_id}", not the action's`);
+  if (user === undefined) return refuse(`approver "${submission.approver_id}" is not in the directory`);
+  const prepared = decisionRequestOf(action, record.approvals, env);
+  if (!prepared.ok) return refuse(prepared.reason);
+
+  let authorization;
+  try {
+    authorization = env.decisionPoint.authorizeApproval({
+      approver: { id: user.id, role: user.role, tenant: user.tenant },
+      pendingAction: {
+        actionId: action.action_id,
+        tenant: action.tenant,
+        agent: prepared.request.agent,
+        tool: prepared.request.tool,
+        arguments: prepared.request.arguments,
+      },
+    });
+  } catch (error) {
+    if (isWritError(error)) return refuse(describeError(error));
+    throw error;
+  }
+  const policies = authorization.determiningPolicies;
+  if (authorization.decision !== 'allow') {
+    const why = policies.length > 0 ? `forbidden by ${policies.join(', ')}` : 'no policy permits this approver to approve it';
+    return refuse(why, policies);
+  }
+  const accepted = recorded(submission, true, `permitted by ${policies.join(', ')}`, policies, user.role, env);
+
+  if (submission.verdict === 'deny') {
+    const denial: Decision = { decision: 'deny', determiningPolicies: policies, errors: [], policySetHash: authorization.policySetHash };
+    return [accepted, decidedEvent(action, denial, record.approvals, submission.meta.event_id, env, user.id)];
+  }
+  const approvals = record.approvals.some((a) => a.approverId === user.id)
+    ? record.approvals
+    : [...record.approvals, { approverId: user.id, role: user.role }];
+  return [accepted, decidedEvent(action, evaluate(action, approvals, env), approvals, submission.meta.event_id, env)];
+}
