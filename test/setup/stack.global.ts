@@ -6,7 +6,7 @@
 // - e2e: a fresh broker per run (127.0.0.1:39292, data in a temporary folder), so the services
 //   under test start on empty topics; stopped and deleted at the end.
 // KAFKA_BROKERS points the tests at another cluster instead.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
@@ -22,7 +22,9 @@ function brokerFor(project: string): { options: KafkaStackOptions; cleanup: () =
     const home = mkdtempSync(join(tmpdir(), 'writ-e2e-kafka-'));
     return { options: { home, port: 39292, controllerPort: 39293 }, cleanup: () => rmSync(home, { recursive: true, force: true }) };
   }
-  return { options: { home: join(writRoot(), '.local', 'kafka-test'), port: 39192, controllerPort: 39193 }, cleanup: () => undefined };
+  const home = join(writRoot(), '.local', 'kafka-test');
+  mkdirSync(home, { recursive: true });
+  return { options: { home, port: 39192, controllerPort: 39193 }, cleanup: () => undefined };
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
