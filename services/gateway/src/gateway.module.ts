@@ -1,5 +1,33 @@
 import { Module } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { loadDirectory } from '@writ/directory';
+import { SERVICE_CONFIG, packageVersion } from '@writ/runtime';
+import { loadToolRegistry } from '@writ/tools';
+import { ActionsController } from './actions.controller.ts';
+import { ApprovalsController } from './approvals.controller.ts';
+import { DIRECTORY, GATEWAY_VERSION, TOOL_REGISTRY } from './config.ts';
+import type { GatewayConfig } from './config.ts';
+import { ControlsController } from './controls.controller.ts';
+import { GatewayBus } from './gateway-bus.ts';
+import { ApiKeyGuard, GatewayExceptionFilter } from './http.ts';
+import { OpenApiController } from './openapi.controller.ts';
+import { Views } from './presenter.ts';
+import { RunsController } from './runs.controller.ts';
+
+/** Every controller of the gateway: the OpenAPI test checks each of their routes is documented. */
+export const GATEWAY_CONTROLLERS = [RunsController, ActionsController, ApprovalsController, ControlsController, OpenApiController];
 
 /** The gateway service: HTTP API for agents and approvers; answers waiting agents with outcomes. */
-@Module({})
+@Module({
+  controllers: GATEWAY_CONTROLLERS,
+  providers: [
+    { provide: GATEWAY_VERSION, useValue: packageVersion(import.meta.url) },
+    { provide: DIRECTORY, inject: [SERVICE_CONFIG], useFactory: (config: GatewayConfig) => loadDirectory(config.WRIT_DIRECTORY_FILE) },
+    { provide: TOOL_REGISTRY, inject: [SERVICE_CONFIG], useFactory: (config: GatewayConfig) => loadToolRegistry(config.WRIT_TOOLS_DIR) },
+    GatewayBus,
+    Views,
+    ApiKeyGuard,
+    { provide: APP_FILTER, useClass: GatewayExceptionFilter },
+  ],
+})
 export class GatewayModule {}

@@ -1,0 +1,205 @@
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { SpanKind, trace } from '@opentelemetry/api';
+import { EventConsumer, EventProducer, createKafka, writEvent } from '@writ/bus';
+import type { BusLogger, EventContext } from '@writ/bus';
+import { TOPICS } from '@writ/contracts';
+import type { EventPayloads } from '@writ/contracts';
+import { GatewayReadModel, KeyedWaiters, isReadModelEvent, isTerminalStatus } from '@writ/gateway-core';
+import type { ReadModelEvent } from '@writ/gateway-core';
+import { SERVICE_CONFIG } from '@writ/runtime';
+import { WRIT_ATTR } from '@writ/telemetry';
+import { GATEWAY_VERSION } from './config.ts';
+import type { GatewayConfig } from './config.ts';
+
+const READ_TOPICS = [TOPICS.runs, TOPICS.actions, TOPICS.policy];
+const IDLE_CAUGHT_UP_MS = 1_000;
+
+type EmittedType = 'RunStarted' | 'ActionProposed' | 'ApprovalSubmitted' | 'ControlChanged';
+
+/**
+ * The gateway's side of Kafka: the producer of its events, and the read model of runs, actions
+ * and approvals rebuilt at every boot from the runs, actions and policy topics (a consumer group
+ * of its own per instance, from the beginning). Waiters on an action wake when its
+ * ActionCompleted arrives; waiters on an id wake when the run or action becomes known.
+ */
+@Injectable()
+export class GatewayBus implements OnModuleInit, OnApplicationShutdown {
+  readonly model = new GatewayReadModel();
+  readonly outcomes: KeyedWaiters;
+  readonly known: KeyedWaiters;
+  readonly producerName: string;
+  readonly #logger = new Logger('GatewayBus');
+  readonly #busLogger: BusLogger;
+  readonly #producer: EventProducer;
+  readonly #consumer: EventConsumer;
+  readonly #groupId: string;
+  readonly #progress = new Map<string, bigint>();
+  #targets = new Map<string, bigint>();
+  #lastEventAt = Date.now();
+  #pruneTimer: ReturnType<typeof setInterval> | undefined;
+  #caughtUp = false;
+
+  constructor(@Inject(SERVICE_CONFIG) private readonly config: GatewayConfig, @Inject(GATEWAY_VERSION) version: string) {
+    this.producerName = `gateway@${version}`;
+    this.outcomes = new KeyedWaiters(config.GATEWAY_MAX_WAITERS);
+    this.known = new KeyedWaiters(config.GATEWAY_MAX_WAITERS);
+    this.#groupId = `${config.KAFKA_GROUP_ID}.${randomUUID()}`;
+    const line = (message: string, fields?: Readonly<Record<string, unknown>>): string =>
+      fields === undefined ? message : `${message} ${JSON.stringify(fields)}`;
+    this.#busLogger = {
+      info: (message, fields) => this.#logger.log(line(message, fields)),
+      warn: (message, fields) => this.#logger.warn(line(message, fields)),
+      error: (message, fields) => this.#logger.error(line(message, fields)),
+    };
+    this.#producer = new EventProducer({ brokers: config.KAFKA_BROKERS, clientId: 'writ-gateway', logger: this.#busLogger });
+    this.#consumer = new EventConsumer({
+      brokers: config.KAFKA_BROKERS,
+      groupId: this.#groupId,
+      clientId: 'writ-gateway-read-model',
+      topics: READ_TOPICS,
+      // The group is per instance; dead letters go to the service's one DLQ.
+      dlqTopic: 'writ.gateway.dlq',
+      fromBeginning: true,
+      maxBatchSize: 256,
+      partitionsConsumedConcurrently: 4,
+      handler: (event, ctx) => this.#handle(event, ctx),
+      logger: this.#busLogger,
+    });
+  }
+
+  get groupId(): string {
+    return this.#groupId;
+  }
+
+  get caughtUp(): boolean {
+    return this.#caughtUp;
+  }
+
+  async onModuleInit(): Promise<void> {
+    await this.#producer.connect();
+    this.#targets = await this.#highWatermarks();
+    await this.#consumer.start();
+    await this.#waitForCatchUp(this.config.GATEWAY_CATCHUP_TIMEOUT_MS);
+    const retention = this.config.GATEWAY_RETENTION_MS;
+    this.#pruneTimer = setInterval(() => this.model.prune(Date.now() - retention), Math.min(retention, 600_000));
+    this.#pruneTimer.unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (this.#pruneTimer !== undefined) clearInterval(this.#pruneTimer);
+    this.outcomes.releaseAll();
+    this.known.releaseAll();
+    await this.#consumer.stop();
+    await this.#producer.disconnect();
+  }
+
+  /** Produces one of the gateway's events, then folds it into the read model at once (read-your-writes). */
+  async emit<T extends EmittedType>(type: T, payload: EventPayloads[T]): Promise<void> {
+    await this.#producer.send([writEvent(type, payload)]);
+    if (type !== 'ControlChanged') this.#apply({ type, payload } as ReadModelEvent);
+  }
+
+  /** Waits up to GATEWAY_SYNC_WAIT_MS for `lookup` to find something (a run or action another instance just created). */
+  async lookup<T>(id: string, find: () => T | undefined, signal?: AbortSignal): Promise<T | undefined> {
+    const found = find();
+    if (found !== undefined) return found;
+    const deadline = Date.now() + this.config.GATEWAY_SYNC_WAIT_MS;
+    while (Date.now() < deadline) {
+      await this.known.wait(id, deadline - Date.now(), signal);
+      const now = find();
+      if (now !== undefined || signal?.aborted === true) return now;
+    }
+    return find();
+  }
+
+  #handle(event: { type: string; payload: unknown }, ctx: EventContext): void {
+    this.#lastEventAt = Date.now();
+    const key = `${ctx.topic}:${ctx.partition}`;
+    this.#progress.set(key, BigInt(ctx.offset));
+    if (!isReadModelEvent(event)) return;
+    if (event.type === 'ActionCompleted') {
+      // The step that answers the waiting agent, in the action's trace.
+      const span = trace.getTracer('writ-gateway').startSpan(
+        'gateway.outcome',
+        {
+          kind: SpanKind.INTERNAL,
+          attributes: {
+            [WRIT_ATTR.tenantId]: event.payload.meta.tenant_id,
+            [WRIT_ATTR.runId]: event.payload.meta.run_id,
+            [WRIT_ATTR.actionId]: event.payload.meta.action_id ?? '',
+            [WRIT_ATTR.terminalStatus]: event.payload.status,
+          },
+        },
+        ctx.traceContext,
+      );
+      const woken = this.#apply(event);
+      span.setAttribute('writ.gateway.waiters_answered', woken);
+      span.end();
+      return;
+    }
+    this.#apply(event);
+  }
+
+  /** Folds one event into the model and wakes whoever waits on it; returns how many outcome waiters woke. */
+  #apply(event: ReadModelEvent): number {
+    const change = this.model.apply(event);
+    if (change === undefined) return 0;
+    const id = change.kind === 'run' ? change.after.run_id : change.after.action_id;
+    if (change.before === undefined) this.known.notify(id);
+    if (change.kind === 'action' && isTerminalStatus(change.after.status) && (change.before === undefined || !isTerminalStatus(change.before.status))) {
+      return this.outcomes.notify(id);
+    }
+    return 0;
+  }
+
+  async #highWatermarks(): Promise<Map<string, bigint>> {
+    const admin = createKafka({ brokers: this.config.KAFKA_BROKERS, clientId: 'writ-gateway-admin', logger: this.#busLogger }).admin();
+    const targets = new Map<string, bigint>();
+    await admin.connect();
+    try {
+      for (const topic of READ_TOPICS) {
+        for (const partition of await admin.fetchTopicOffsets(topic)) {
+          const high = BigInt(partition.high);
+          if (high > BigInt(partition.low)) targets.set(`${topic}:${partition.partition}`, high);
+        }
+      }
+    } finally {
+      await admin.disconnect();
+    }
+    return targets;
+  }
+
+  #reachedTargets(): boolean {
+    for (const [key, high] of this.#targets) {
+      const done = this.#progress.get(key);
+      if (done === undefined || done + 1n < high) return false;
+    }
+    return true;
+  }
+
+  /**
+   * Until every partition was read up to its high watermark at boot, or (transaction markers
+   * take offsets no message has) the assigned consumer saw nothing for a second, or the timeout.
+   */
+  async #waitForCatchUp(timeoutMs: number): Promise<void> {
+    const started = Date.now();
+    let assignedAt: number | undefined;
+    for (;;) {
+      if (assignedAt === undefined && this.#consumer.assignment().length > 0) assignedAt = Date.now();
+      const quiet = assignedAt !== undefined && Date.now() - Math.max(this.#lastEventAt, assignedAt) > IDLE_CAUGHT_UP_MS;
+      if (this.#reachedTargets() || quiet) {
+        this.#caughtUp = true;
+        const { runs, actions } = this.model.size;
+        this.#logger.log(`read model caught up in ${Date.now() - started} ms: ${runs} runs, ${actions} actions (group ${this.#groupId})`);
+        return;
+      }
+      if (Date.now() - started > timeoutMs) {
+        this.#logger.warn(`read model not caught up after ${timeoutMs} ms (GATEWAY_CATCHUP_TIMEOUT_MS); serving while it catches up`);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}

@@ -1,0 +1,127 @@
+import { Catch, HttpException, Inject, Injectable, Logger, createParamDecorator } from '@nestjs/common';
+import type { ArgumentsHost, CanActivate, ExceptionFilter, ExecutionContext } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Directory, Principal } from '@writ/directory';
+import { WritError, describeError, isWritError } from '@writ/errors';
+import { DIRECTORY } from './config.ts';
+
+type AuthenticatedRequest = FastifyRequest & { writPrincipal?: Principal };
+
+const BEARER = /^Bearer\s+(\S+)\s*$/i;
+
+/** `Authorization: Bearer <api key>` → the directory's agent or user; anything else is 401. */
+@Injectable()
+export class ApiKeyGuard implements CanActivate {
+  constructor(@Inject(DIRECTORY) private readonly directory: Directory) {}
+
+  canActivate(context: ExecutionContext): boolean {
+    const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
+    const header = request.headers.authorization;
+    const key = typeof header === 'string' ? BEARER.exec(header)?.[1] : undefined;
+    const principal = key === undefined ? undefined : this.directory.authenticate(key);
+    if (principal === undefined) {
+      throw new WritError(
+        'UNAUTHENTICATED',
+        key === undefined ? 'send your API key as "Authorization: Bearer <key>"' : 'the API key is not known',
+        { field: 'authorization', rule: 'must be "Bearer <api key>" with a key of the directory' },
+      );
+    }
+    request.writPrincipal = principal;
+    return true;
+  }
+}
+
+/** The authenticated agent or user of the request (after ApiKeyGuard). */
+export const Caller = createParamDecorator((_: unknown, context: ExecutionContext): Principal => {
+  const principal = context.switchToHttp().getRequest<AuthenticatedRequest>().writPrincipal;
+  if (principal === undefined) throw new WritError('UNAUTHENTICATED', 'no API key was checked for this route');
+  return principal;
+});
+
+const STATUS_BY_CODE: Readonly<Record<string, number>> = {
+  REQUEST_INVALID: 400,
+  ARGUMENTS_INVALID: 400,
+  TOOL_UNKNOWN: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  RUN_NOT_FOUND: 404,
+  ACTION_NOT_FOUND: 404,
+  AGENT_NOT_FOUND: 404,
+  TOOL_NOT_FOUND: 404,
+  NOT_FOUND: 404,
+  IDEMPOTENCY_CONFLICT: 409,
+  ACTION_NOT_AWAITING_APPROVAL: 409,
+  TOO_MANY_WAITERS: 503,
+};
+
+/** The HTTP status of a WritError: by code, else 503 for retriable failures (Kafka), else 500. */
+export function statusOf(error: WritError): number {
+  return STATUS_BY_CODE[error.code] ?? (error.retriable ? 503 : 500);
+}
+
+interface ErrorBody {
+  readonly error: {
+    readonly code: string;
+    readonly message: string;
+    readonly field?: string;
+    readonly rule?: string;
+    readonly details?: Readonly<Record<string, unknown>>;
+  };
+}
+
+function body(code: string, message: string, extra: { field?: string; rule?: string; details?: Readonly<Record<string, unknown>> } = {}): ErrorBody {
+  return { error: { code, message, ...extra } };
+}
+
+/** Errors Fastify and Nest raise before a handler runs, in the gateway's error shape. */
+function fromHttpException(exception: HttpException): { status: number; body: ErrorBody } {
+  const status = exception.getStatus();
+  switch (status) {
+    case 400:
+      return { status, body: body('REQUEST_INVALID', `body ${exception.message}`, { field: 'body', rule: 'json' }) };
+    case 404:
+      return { status, body: body('NOT_FOUND', 'no such route') };
+    case 413:
+      return { status, body: body('REQUEST_INVALID', 'body is too large', { field: 'body', rule: 'maxLength' }) };
+    case 415:
+      return { status, body: body('REQUEST_INVALID', 'send the body as application/json', { field: 'content-type', rule: 'enum' }) };
+    default:
+      return { status, body: body(`HTTP_${status}`, exception.message) };
+  }
+}
+
+/** Fastify's own errors (invalid JSON, wrong content type, too large) carry a statusCode. */
+function fastifyStatus(error: unknown): number | undefined {
+  const status = (error as { statusCode?: unknown } | null)?.statusCode;
+  return typeof status === 'number' && status >= 400 && status < 500 ? status : undefined;
+}
+
+/** Every error leaves as `{ error: { code, message, field?, rule?, details? } }` with its status. */
+@Catch()
+export class GatewayExceptionFilter implements ExceptionFilter {
+  readonly #logger = new Logger('GatewayHttp');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const reply = host.switchToHttp().getResponse<FastifyReply>();
+    let status: number;
+    let payload: ErrorBody;
+    if (isWritError(exception)) {
+      status = statusOf(exception);
+      payload = body(exception.code, exception.message, {
+        ...(exception.field === undefined ? {} : { field: exception.field }),
+        ...(exception.rule === undefined ? {} : { rule: exception.rule }),
+        ...(exception.details === undefined ? {} : { details: exception.details }),
+      });
+      if (status === 401) void reply.header('www-authenticate', 'Bearer');
+    } else if (exception instanceof HttpException) {
+      ({ status, body: payload } = fromHttpException(exception));
+    } else if (fastifyStatus(exception) !== undefined) {
+      ({ status, body: payload } = fromHttpException(new HttpException(describeError(exception), fastifyStatus(exception) ?? 400)));
+    } else {
+      status = 500;
+      payload = body('INTERNAL', 'internal error');
+    }
+    if (status >= 500) this.#logger.error(`request failed: ${describeError(exception)}`);
+    void reply.status(status).send(payload);
+  }
+}
