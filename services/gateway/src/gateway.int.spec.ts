@@ -13,6 +13,9 @@ import type { DynamicModule } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { context, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventConsumer, EventProducer, writEvent } from '@writ/bus';
 import { TOPICS, actionIdFor, newMetadata } from '@writ/contracts';
@@ -67,6 +70,7 @@ let url: string;
 let producer: EventProducer;
 let observer: EventConsumer;
 const seen: Seen[] = [];
+const spans = new InMemorySpanExporter();
 
 async function bootGateway(): Promise<{ app: NestFastifyApplication; url: string }> {
   const config = loadServiceConfig(38080, gatewayConfigSpec, {
@@ -97,10 +101,11 @@ async function bootGateway(): Promise<{ app: NestFastifyApplication; url: string
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Loose = Record<string, any>;
 
-async function call(method: string, path: string, apiKey: string | undefined, body?: unknown, base = url) {
+async function call(method: string, path: string, apiKey: string | undefined, body?: unknown, base = url, extraHeaders: Record<string, string> = {}) {
   const response = await fetch(`${base}${path}`, {
     method,
     headers: {
+      ...extraHeaders,
       ...(apiKey === undefined ? {} : { authorization: `Bearer ${apiKey}` }),
       ...(body === undefined ? {} : { 'content-type': 'application/json' }),
     },
@@ -137,6 +142,8 @@ async function propose(runId: string, idempotencyKey: string, args: Record<strin
 }
 
 beforeAll(async () => {
+  trace.setGlobalTracerProvider(new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter: spans })] }));
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   workDir = mkdtempSync(join(tmpdir(), 'writ-gateway-int-'));
   writeFileSync(join(workDir, 'directory.json'), JSON.stringify(directory));
   producer = new EventProducer({ brokers, clientId: 'gateway-int-test' });
@@ -289,6 +296,32 @@ describe('gateway: proposals', () => {
   });
 });
 
+describe('gateway: tracing', () => {
+  it('continues the caller’s trace: a gateway.propose span whose context travels in ActionProposed.meta.trace', async () => {
+    const runId = await openRun();
+    const traceId = randomBytes(16).toString('hex');
+    const callerSpan = randomBytes(8).toString('hex');
+    const response = await call(
+      'POST',
+      `/v1/runs/${runId}/actions`,
+      KEYS.bot,
+      { tool: 'refunds.issue', arguments: refund(100), reason: 'traced', idempotency_key: 'traced' },
+      url,
+      { traceparent: `00-${traceId}-${callerSpan}-01` },
+    );
+    expect(response.status).toBe(202);
+    const span = await waitFor(() => spans.getFinishedSpans().find((s) => s.name === 'gateway.propose' && s.spanContext().traceId === traceId), {
+      what: 'the gateway.propose span',
+    });
+    expect(span.parentSpanContext?.spanId).toBe(callerSpan);
+    expect(span.attributes).toMatchObject({ 'writ.tenant_id': TENANT, 'writ.run_id': runId, 'writ.action_id': response.body['action_id'], 'writ.tool': 'refunds.issue' });
+    expect(JSON.stringify(span.attributes)).not.toContain('4242');
+    const event = await waitForEvent('ActionProposed', (e) => e.payload.meta.action_id === response.body['action_id'], 'the traced proposal');
+    const carried = (event.payload.meta as unknown as { trace: { traceparent: string } | null }).trace;
+    expect(carried?.traceparent).toBe(`00-${traceId}-${span.spanContext().spanId}-01`);
+  });
+});
+
 describe('gateway: outcomes', () => {
   it('answers a long-poll as soon as the ActionCompleted arrives, and at the timeout with the pending state', async () => {
     const runId = await openRun();
@@ -339,6 +372,10 @@ describe('gateway: outcomes', () => {
       decision: 'allow',
       determining_policies: ['refund-up-to-100-support'],
     });
+    const answerSpan = await waitFor(() => spans.getFinishedSpans().find((s) => s.name === 'gateway.outcome' && s.attributes['writ.action_id'] === actionId), {
+      what: 'the gateway.outcome span',
+    });
+    expect(answerSpan.attributes).toMatchObject({ 'writ.action.status': 'completed', 'writ.gateway.waiters_answered': 1 });
     // Terminal already: answered at once.
     const t0 = Date.now();
     expect((await call('GET', `/v1/actions/${actionId}/outcome?timeout_ms=20000`, KEYS.bot)).body['status']).toBe('completed');
