@@ -1,6 +1,7 @@
 // One tool call over HTTP with the tool's timeout, retries of retriable failures only (exponential
 // backoff with jitter, up to the tool's max_attempts), and its circuit breaker. The HTTP client,
 // clock, sleep and randomness are passed in.
+import { WritError } from '@writ/errors';
 import type { ToolDefinition, ToolHttpRequest } from '@writ/tools';
 import type { CircuitBreaker } from './breaker.ts';
 import type { Refusal } from './checks.ts';
@@ -56,10 +57,13 @@ type Attempt =
   | { kind: 'timeout' }
   | { kind: 'network'; sent: boolean; code: string };
 
-/** Raised when the executor's own shutdown signal aborted a call. */
-export class CallInterrupted extends Error {
+/**
+ * Raised when the executor's own shutdown signal aborted a call. Retriable, so the consumer leaves
+ * the request uncommitted: the next executor finds the "started" record and reports unknown.
+ */
+export class CallInterrupted extends WritError {
   constructor() {
-    super('the executor stopped during the call');
+    super('EXECUTION_INTERRUPTED', 'the executor stopped during the call', { retriable: true });
     this.name = 'CallInterrupted';
   }
 }

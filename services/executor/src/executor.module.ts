@@ -1,5 +1,41 @@
-import { Module } from '@nestjs/common';
+import { Inject, Injectable, Logger, Module } from '@nestjs/common';
+import type { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import type { BusLogger } from '@writ/bus';
+import { SERVICE_CONFIG, packageVersion } from '@writ/runtime';
+import type { ExecutorServiceConfig } from './config.ts';
+import { ExecutorEngine } from './executor.engine.ts';
+
+function nestLogger(logger: Logger): BusLogger {
+  const line = (message: string, extra?: Readonly<Record<string, unknown>>): string => (extra === undefined ? message : `${message} ${JSON.stringify(extra)}`);
+  return {
+    info: (message, extra) => logger.log(line(message, extra)),
+    warn: (message, extra) => logger.warn(line(message, extra)),
+    error: (message, extra) => logger.error(line(message, extra)),
+  };
+}
+
+/** Owns the engine's lifecycle: consuming once the module is initialised, stopped on shutdown. */
+@Injectable()
+export class ExecutorService implements OnModuleInit, OnApplicationShutdown {
+  readonly engine: ExecutorEngine;
+
+  constructor(@Inject(SERVICE_CONFIG) config: ExecutorServiceConfig) {
+    this.engine = new ExecutorEngine({
+      config,
+      producerName: `executor@${packageVersion(import.meta.url)}`,
+      logger: nestLogger(new Logger('executor')),
+    });
+  }
+
+  async onModuleInit(): Promise<void> {
+    await this.engine.start();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.engine.stop();
+  }
+}
 
 /** The executor service: governed tool proxy: validates, verifies warrants and reservations, calls tools. */
-@Module({})
+@Module({ providers: [ExecutorService], exports: [ExecutorService] })
 export class ExecutorModule {}

@@ -1,12 +1,13 @@
 import { telemetry } from './instrumentation.ts';
 import { packageVersion, runService } from '@writ/runtime';
+import { executorConfigSpec } from './config.ts';
 import { ExecutorModule } from './executor.module.ts';
 
 await runService({
   name: 'executor',
   version: packageVersion(import.meta.url),
   defaultHttpPort: 38084,
-  config: {},
+  config: executorConfigSpec,
   telemetry,
   module: ExecutorModule,
 });

@@ -1,0 +1,222 @@
+// The executor's wiring: the controls topic read from the beginning into a ControlBoard, the
+// idempotency journal on disk, and writ.executions.v1 consumed into @writ/executor-core, whose
+// outcomes are produced as ActionExecuted / ActionFailed.
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { SpanStatusCode, context as otelContext, trace } from '@opentelemetry/api';
+import type { Span } from '@opentelemetry/api';
+import { EventConsumer, EventProducer, createKafka, silentLogger, traceHeaders, writEvent } from '@writ/bus';
+import type { BusLogger, DecodedEvent, EventContext } from '@writ/bus';
+import { TOPICS, newMetadata } from '@writ/contracts';
+import type { ControlChanged, ExecutionRequested, TraceContext } from '@writ/contracts';
+import { loadKeyringFromDir } from '@writ/crypto';
+import { describeError } from '@writ/errors';
+import { CallInterrupted, ControlBoard, Executor } from '@writ/executor-core';
+import type { ExecutionRecord, ExecutionResult } from '@writ/executor-core';
+import { WRIT_ATTR } from '@writ/telemetry';
+import { loadToolRegistry } from '@writ/tools';
+import type { ToolDefinition } from '@writ/tools';
+import type { ExecutorServiceConfig } from './config.ts';
+import { FileIdempotencyStore } from './file-store.ts';
+
+const tracer = trace.getTracer('writ.executor');
+const DLQ = 'writ.executor.dlq';
+
+export interface ExecutorEngineOptions {
+  readonly config: ExecutorServiceConfig;
+  readonly producerName: string;
+  readonly logger?: BusLogger;
+  /** Where `${VAR}` in tool urls and `credential.env` are read; default process.env. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}
+
+function traceOf(span: Span): TraceContext | null {
+  const ctx = span.spanContext();
+  if (!trace.isSpanContextValid(ctx)) return null;
+  return { traceparent: `00-${ctx.traceId}-${ctx.spanId}-${ctx.traceFlags.toString(16).padStart(2, '0')}`, tracestate: null };
+}
+
+/** A tool's bearer token: from its environment variable, or the first line of its file. Never from an event. */
+export function credentialReader(env: Readonly<Record<string, string | undefined>>): (tool: ToolDefinition) => Promise<string | undefined> {
+  return async (tool) => {
+    const credential = tool.credential;
+    if (credential === undefined) return undefined;
+    if ('env' in credential) return env[credential.env]?.trim() || undefined;
+    try {
+      return (await readFile(resolve(credential.file), 'utf8')).trim() || undefined;
+    } catch {
+      return undefined;
+    }
+  };
+}
+
+export class ExecutorEngine {
+  readonly controls = new ControlBoard();
+  readonly #options: ExecutorEngineOptions;
+  readonly #logger: BusLogger;
+  #store: FileIdempotencyStore | undefined;
+  #producer: EventProducer | undefined;
+  #controlsConsumer: EventConsumer | undefined;
+  #executionsConsumer: EventConsumer | undefined;
+  #executor: Executor | undefined;
+  readonly #controlsSeen = new Map<number, bigint>();
+
+  constructor(options: ExecutorEngineOptions) {
+    this.#options = options;
+    this.#logger = options.logger ?? silentLogger;
+  }
+
+  async start(): Promise<void> {
+    const { config } = this.#options;
+    const env = this.#options.env ?? process.env;
+    const registry = loadToolRegistry(config.WRIT_TOOLS_DIR);
+    const [warrantKeys, reservationKeys] = await Promise.all([loadKeyringFromDir(config.WRIT_WARRANT_KEYS_DIR), loadKeyringFromDir(config.WRIT_RESERVATION_KEYS_DIR)]);
+    this.#store = await FileIdempotencyStore.open(config.WRIT_EXECUTOR_DATA_DIR);
+    this.#executor = new Executor({
+      registry,
+      warrantKeys,
+      reservationKeys,
+      controls: this.controls,
+      store: this.#store,
+      fetch: (url, init) => fetch(url, init),
+      credential: credentialReader(env),
+      env,
+      breaker: { threshold: config.EXECUTOR_BREAKER_THRESHOLD, cooldownMs: config.EXECUTOR_BREAKER_COOLDOWN_MS },
+    });
+    this.#producer = new EventProducer({ brokers: config.KAFKA_BROKERS, clientId: `${config.KAFKA_GROUP_ID}.producer`, lingerMs: config.EXECUTOR_LINGER_MS, logger: this.#logger });
+    await this.#producer.connect();
+
+    await this.#startControls();
+    await this.#recover();
+
+    this.#executionsConsumer = new EventConsumer({
+      brokers: config.KAFKA_BROKERS,
+      groupId: config.KAFKA_GROUP_ID,
+      topics: [TOPICS.executions],
+      dlqTopic: DLQ,
+      partitionsConsumedConcurrently: config.EXECUTOR_CONCURRENCY,
+      handler: (event, ctx) => this.#handle(event, ctx),
+      logger: this.#logger,
+    });
+    await this.#executionsConsumer.start();
+    this.#logger.info('executor consuming', { tools: registry.list().length, group: config.KAFKA_GROUP_ID });
+  }
+
+  async stop(): Promise<void> {
+    await this.#executionsConsumer?.stop();
+    await this.#controlsConsumer?.stop();
+    await this.#producer?.disconnect();
+    await this.#store?.close();
+  }
+
+  /**
+   * Reads the compacted controls topic from the beginning with a group of its own (every instance
+   * sees every control), and waits until it has caught up with the end offsets seen at boot, so a
+   * kill switch pulled before a restart is honoured from the first request.
+   */
+  async #startControls(): Promise<void> {
+    const { config } = this.#options;
+    const admin = createKafka({ brokers: config.KAFKA_BROKERS, clientId: `${config.KAFKA_GROUP_ID}.admin`, logger: this.#logger }).admin();
+    await admin.connect();
+    let ends: { partition: number; high: bigint }[];
+    try {
+      ends = (await admin.fetchTopicOffsets(TOPICS.controls)).map((p) => ({ partition: p.partition, high: BigInt(p.high) }));
+    } finally {
+      await admin.disconnect();
+    }
+    this.#controlsConsumer = new EventConsumer({
+      brokers: config.KAFKA_BROKERS,
+      groupId: `${config.KAFKA_GROUP_ID}.controls.${randomUUID()}`,
+      topics: [TOPICS.controls],
+      fromBeginning: true,
+      dlqTopic: DLQ,
+      commitIntervalMs: 1_000,
+      handler: (event, ctx) => {
+        this.#controlsSeen.set(ctx.partition, BigInt(ctx.offset));
+        if (event.type === 'ControlChanged') this.controls.apply(event.payload as ControlChanged);
+      },
+      logger: this.#logger,
+    });
+    await this.#controlsConsumer.start();
+    const caughtUp = (): boolean => ends.every(({ partition, high }) => high === 0n || (this.#controlsSeen.get(partition) ?? -1n) >= high - 1n);
+    const deadline = Date.now() + config.EXECUTOR_CONTROLS_CATCHUP_MS;
+    while (!caughtUp() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    if (!caughtUp()) this.#logger.warn('controls topic not fully read at boot; continuing', { waited_ms: config.EXECUTOR_CONTROLS_CATCHUP_MS });
+  }
+
+  /** Calls that started before a crash and never finished: reported as unknown, never called again. */
+  async #recover(): Promise<void> {
+    const recovered = await (this.#executor as Executor).recoverUnfinished();
+    // (Records are per data folder; the tenant prefix does not apply: this folder's calls are ours.)
+    for (const { record, result } of recovered) {
+      await this.#emit(record, result, record.trace);
+      this.#logger.warn('unfinished call reported as unknown', { action_id: record.action_id, tool: record.tool });
+    }
+  }
+
+  async #emit(origin: Pick<ExecutionRecord, 'tenant_id' | 'run_id' | 'action_id' | 'causation_id'>, result: ExecutionResult, traceContext: TraceContext | null): Promise<void> {
+    const meta = newMetadata({
+      tenant_id: origin.tenant_id,
+      run_id: origin.run_id,
+      action_id: origin.action_id,
+      causation_id: origin.causation_id,
+      producer: this.#options.producerName,
+      trace: traceContext,
+    });
+    const event = result.type === 'ActionExecuted' ? writEvent('ActionExecuted', { meta, ...result.payload }) : writEvent('ActionFailed', { meta, ...result.payload });
+    await (this.#producer as EventProducer).send([event]);
+  }
+
+  async #handle(event: DecodedEvent, ctx: EventContext): Promise<void> {
+    if (event.type !== 'ExecutionRequested') return; // the topic also carries our own outcomes
+    const request = event.payload as ExecutionRequested;
+    const prefix = this.#options.config.EXECUTOR_TENANT_PREFIX;
+    if (prefix !== undefined && !request.meta.tenant_id.startsWith(prefix)) return;
+    const span = tracer.startSpan(
+      'executor.call',
+      {
+        attributes: {
+          [WRIT_ATTR.tenantId]: request.meta.tenant_id,
+          [WRIT_ATTR.runId]: request.meta.run_id,
+          [WRIT_ATTR.actionId]: request.meta.action_id ?? '',
+          [WRIT_ATTR.agentId]: request.agent_id,
+          [WRIT_ATTR.tool]: `${request.tool}@${request.tool_version}`,
+        },
+      },
+      ctx.traceContext,
+    );
+    const active = trace.setSpan(ctx.traceContext, span);
+    try {
+      await otelContext.with(active, async () => {
+        const traceparent = traceHeaders(active)['traceparent'];
+        const report = await (this.#executor as Executor).execute(request, {
+          signal: ctx.signal,
+          ...(traceparent === undefined ? {} : { traceparent }),
+        });
+        const result = report.result;
+        const outcome = result.type === 'ActionExecuted' ? 'succeeded' : result.payload.outcome;
+        span.setAttribute(WRIT_ATTR.toolOutcome, outcome);
+        span.setAttribute('writ.executor.called', report.called);
+        span.setAttribute('writ.executor.replayed', report.replayed);
+        if (result.type === 'ActionFailed') {
+          span.setAttribute('writ.executor.error_code', result.payload.error_code);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: result.payload.error_code });
+        }
+        span.setAttribute('writ.executor.attempts', result.payload.attempts);
+        await this.#emit(
+          { tenant_id: request.meta.tenant_id, run_id: request.meta.run_id, action_id: request.meta.action_id ?? '', causation_id: request.meta.event_id },
+          result,
+          traceOf(span),
+        );
+      });
+    } catch (error) {
+      if (error instanceof CallInterrupted) span.setAttribute(WRIT_ATTR.toolOutcome, 'interrupted');
+      span.recordException(error as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(error) });
+      throw error;
+    } finally {
+      span.end();
+    }
+  }
+}
