@@ -114,6 +114,22 @@ export class GatewayBus implements OnModuleInit, OnApplicationShutdown {
     return find();
   }
 
+  /**
+   * An unknown id is answered after GATEWAY_SYNC_WAIT_MS (the wait for another instance's
+   * writes); someone else's id is answered after the same pause, so timing does not tell them apart.
+   */
+  async asSlowAsUnknown(signal?: AbortSignal): Promise<void> {
+    const waitMs = this.config.GATEWAY_SYNC_WAIT_MS;
+    if (waitMs <= 0 || signal?.aborted === true) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, waitMs);
+      signal?.addEventListener('abort', () => {
+        clearTimeout(timer);
+        resolve();
+      }, { once: true });
+    });
+  }
+
   #handle(event: { type: string; payload: unknown }, ctx: EventContext): void {
     this.#lastEventAt = Date.now();
     const key = `${ctx.topic}:${ctx.partition}`;

@@ -209,6 +209,14 @@ describe('gateway: authentication and tenancy', () => {
       expect(act.body['error']).toMatchObject({ code: 'RUN_NOT_FOUND' });
     }
     expect((await call('GET', `/v1/actions/${actionId}`, KEYS.gina)).status).toBe(404);
+    // Someone else's id takes as long to refuse as an unknown one (GATEWAY_SYNC_WAIT_MS = 500 here).
+    const timed = async (id: string) => {
+      const t0 = Date.now();
+      expect((await call('GET', `/v1/actions/${id}`, KEYS.foreignBot)).status).toBe(404);
+      return Date.now() - t0;
+    };
+    expect(await timed(actionId)).toBeGreaterThanOrEqual(450);
+    expect(await timed('01234567-89ab-8def-8123-456789abcdef')).toBeGreaterThanOrEqual(450);
     expect((await call('POST', `/v1/approvals/${actionId}`, KEYS.gina, { verdict: 'approve' })).status).toBe(404);
     // A user of the tenant sees it; an unknown id is the same 404 as a foreign one.
     expect((await call('GET', `/v1/actions/${actionId}`, KEYS.maria)).status).toBe(200);

@@ -20,14 +20,16 @@ export class Views {
 
   async run(caller: Principal, runId: string, signal?: AbortSignal): Promise<RunState> {
     const run = await this.bus.lookup(runId, () => this.bus.model.run(runId), signal);
-    if (run === undefined || !maySeeRun(caller, run)) throw notFound('run', runId);
-    return run;
+    if (run !== undefined && maySeeRun(caller, run)) return run;
+    if (run !== undefined) await this.bus.asSlowAsUnknown(signal);
+    throw notFound('run', runId);
   }
 
   async action(caller: Principal, actionId: string, signal?: AbortSignal): Promise<ActionState> {
     const action = await this.bus.lookup(actionId, () => this.bus.model.action(actionId), signal);
-    if (action === undefined || !maySeeAction(caller, action)) throw notFound('action', actionId);
-    return action;
+    if (action !== undefined && maySeeAction(caller, action)) return action;
+    if (action !== undefined) await this.bus.asSlowAsUnknown(signal);
+    throw notFound('action', actionId);
   }
 
   present(action: ActionState): ActionJson {
