@@ -6,7 +6,7 @@ import { WritError } from '@writ/errors';
 import { verifyWarrant } from '@writ/policy-engine';
 import type { ApprovalAuthorizationRequest, Decision, DecisionPoint, DecisionRequest } from '@writ/policy-engine';
 import { onActionAdmitted, onApprovalSubmitted } from './decide.ts';
-import type { PdpEnvironment, PdpOutput } from './decide.ts';
+import type { PdpEnvironment, PdpOutput, ToolFacts } from './decide.ts';
 import { emptyPdpState, evolvePdpState } from './state.ts';
 import type { PdpState } from './state.ts';
 import { warrantOfDecision } from './warrant-event.ts';
@@ -50,15 +50,17 @@ const users: Record<string, { id: string; tenant: string; role: string }> = {
   gina: { id: 'gina', tenant: 'globex', role: 'manager' },
 };
 
+const tools: Record<string, ToolFacts | undefined> = {
+  'refunds.issue@1.2.0': { effect: 'write', risk: 'medium' },
+  'customers.delete@1.0.0': { effect: 'destructive', risk: 'high' },
+};
+
 function environment(now = 1_000_000): PdpEnvironment {
   return {
     decisionPoint: fakePoint,
     agent: (id) => (id === 'triage-bot' ? { id, tenant: 'acme', role: 'support', owner: 'dana' } : undefined),
     user: (id) => users[id],
-    tool: (name, version) =>
-      ({ 'refunds.issue@1.2.0': { effect: 'write', risk: 'medium' }, 'customers.delete@1.0.0': { effect: 'destructive', risk: 'high' } } as const)[
-        `${name}@${version}`
-      ],
+    tool: (name, version) => tools[`${name}@${version}`],
     signingKey: key,
     warrantTtlMs: 60_000,
     producer: 'policy@0.1.0',
@@ -178,7 +180,7 @@ describe('ActionAdmitted', () => {
     const event = admitted(refund(2_500));
     evolvePdpState(state, {
       type: 'ActionCompleted',
-      payload: { meta: { ...event.meta, event_id: 'e' }, status: 'expired', reason: '', result_json: null, cost_micros: 0, currency: 'USD' },
+      payload: { meta: { ...event.meta, event_id: 'e' }, status: 'expired', reason: '', reason_code: 'decision_timeout', result_json: null, cost_micros: 0, currency: 'USD' },
     });
     expect(admit(state, event)).toEqual([]);
   });

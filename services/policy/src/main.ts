@@ -1,12 +1,35 @@
 import { telemetry } from './instrumentation.ts';
-import { packageVersion, runService } from '@writ/runtime';
+import { describeError, isWritError } from '@writ/errors';
+import { EXIT_CONFIG, loadServiceConfig, packageVersion, runService } from '@writ/runtime';
+import { policyConfigSpec } from './config.ts';
 import { PolicyModule } from './policy.module.ts';
+import { loadPdpSetup } from './setup.ts';
+
+const DEFAULT_HTTP_PORT = 38082;
+
+// The policy set, registry, directory and key are checked before Nest starts, so an invalid set
+// stops the service with a message naming the file and policy (Nest would abort the process
+// instead). A bad variable is left for runService to report with the others.
+let config: ReturnType<typeof loadServiceConfig<typeof policyConfigSpec>> | undefined;
+try {
+  config = loadServiceConfig(DEFAULT_HTTP_PORT, policyConfigSpec);
+} catch {
+  config = undefined;
+}
+if (config !== undefined) {
+  try {
+    await loadPdpSetup(config);
+  } catch (error) {
+    process.stderr.write(`[policy] ${isWritError(error) ? `${error.code}: ${error.message}` : describeError(error)}\n`);
+    process.exit(EXIT_CONFIG);
+  }
+}
 
 await runService({
   name: 'policy',
   version: packageVersion(import.meta.url),
-  defaultHttpPort: 38082,
-  config: {},
+  defaultHttpPort: DEFAULT_HTTP_PORT,
+  config: policyConfigSpec,
   telemetry,
   module: PolicyModule,
 });

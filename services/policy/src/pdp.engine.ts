@@ -1,0 +1,193 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { SpanStatusCode, trace } from '@opentelemetry/api';
+import type { Span } from '@opentelemetry/api';
+import { EventConsumer, EventProducer, contractsSerde } from '@writ/bus';
+import type { DecodedEvent, EventContext } from '@writ/bus';
+import { TOPICS } from '@writ/contracts';
+import type { ActionAdmitted, ApprovalSubmitted, EventPayloads, TraceContext } from '@writ/contracts';
+import { describeError } from '@writ/errors';
+import { emptyPdpState, evolvePdpState, onActionAdmitted, onApprovalSubmitted } from '@writ/policy-service-core';
+import type { PdpEnvironment, PdpEvent, PdpOutput, PdpState } from '@writ/policy-service-core';
+import { SERVICE_CONFIG, packageVersion } from '@writ/runtime';
+import { WRIT_ATTR } from '@writ/telemetry';
+import { tenantFilter } from './config.ts';
+import type { PolicyServiceConfig } from './config.ts';
+import { replayTopics } from './replay.ts';
+import type { PdpSetup } from './setup.ts';
+
+export const PDP_SETUP = Symbol('PDP_SETUP');
+export const POLICY_DLQ = 'writ.policy.dlq';
+const INPUT_TOPICS = [TOPICS.actions, TOPICS.policy];
+const VERSION = packageVersion(import.meta.url);
+const tracer = trace.getTracer('writ-policy');
+
+function traceOf(span: Span): TraceContext | null {
+  const ctx = span.spanContext();
+  if (!trace.isSpanContextValid(ctx)) return null;
+  return { traceparent: `00-${ctx.traceId}-${ctx.spanId}-${ctx.traceFlags.toString(16).padStart(2, '0')}`, tracestate: null };
+}
+
+/** The folded events of the PDP's state; every other event on its topics is ignored. */
+function asPdpEvent(event: DecodedEvent): PdpEvent | undefined {
+  switch (event.type) {
+    case 'ActionAdmitted':
+    case 'PolicyDecided':
+    case 'ApprovalRecorded':
+    case 'ActionCompleted':
+      return event as PdpEvent;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The PDP at work: rebuilds pending actions from writ.actions.v1 and writ.policy.v1 at boot, then
+ * answers ActionAdmitted with PolicyDecided and ApprovalSubmitted with ApprovalRecorded (and a new
+ * PolicyDecided when the approval changes the decision). At-least-once: the state is updated only
+ * after the outputs were acknowledged, and an input redelivered after a crash finds its outputs in
+ * the rebuilt state, so no action is decided twice and no approval is recorded twice.
+ */
+@Injectable()
+export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
+  readonly #logger = new Logger('policy');
+  readonly #state: PdpState = emptyPdpState();
+  readonly #producer: EventProducer;
+  readonly #consumer: EventConsumer;
+  readonly #tenants: ReadonlySet<string> | null;
+
+  constructor(
+    @Inject(SERVICE_CONFIG) private readonly config: PolicyServiceConfig,
+    @Inject(PDP_SETUP) private readonly setup: PdpSetup,
+  ) {
+    this.#tenants = tenantFilter(config.WRIT_POLICY_TENANTS);
+    this.#producer = new EventProducer({ brokers: config.KAFKA_BROKERS, clientId: `${config.KAFKA_GROUP_ID}.producer` });
+    this.#consumer = new EventConsumer({
+      brokers: config.KAFKA_BROKERS,
+      groupId: config.KAFKA_GROUP_ID,
+      dlqTopic: POLICY_DLQ,
+      topics: INPUT_TOPICS,
+      handler: (event, ctx) => this.#handle(event, ctx),
+    });
+  }
+
+  /** The PDP's working memory (read-only use: tests and diagnostics). */
+  get state(): PdpState {
+    return this.#state;
+  }
+
+  async onModuleInit(): Promise<void> {
+    const started = Date.now();
+    const records = await replayTopics(
+      this.config.KAFKA_BROKERS,
+      INPUT_TOPICS,
+      (value) => {
+        let decoded: DecodedEvent;
+        try {
+          decoded = contractsSerde.decode(value);
+        } catch {
+          return; // poison is the live consumer's to park in the DLQ
+        }
+        const event = asPdpEvent(decoded);
+        if (event !== undefined && this.#mine(decoded)) evolvePdpState(this.#state, event);
+      },
+      this.config.WRIT_POLICY_REPLAY_TIMEOUT_MS,
+    );
+    const pending = [...this.#state.actions.values()].filter((a) => a.decision === 'approval_required' && !a.terminal).length;
+    this.#logger.log(
+      `policy set ${this.setup.decisionPoint.version} (${this.setup.decisionPoint.policySetHash.slice(0, 12)}); ` +
+        `state rebuilt from ${records} records in ${Date.now() - started} ms: ${this.#state.actions.size} actions, ${pending} awaiting approval`,
+    );
+    await this.#producer.connect();
+    await this.#consumer.start();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.#consumer.stop();
+    await this.#producer.disconnect();
+  }
+
+  #environment(span: Span): PdpEnvironment {
+    return {
+      decisionPoint: this.setup.decisionPoint,
+      agent: this.setup.agent,
+      user: this.setup.user,
+      tool: this.setup.tool,
+      signingKey: this.setup.signingKey,
+      warrantTtlMs: this.config.WRIT_WARRANT_TTL_MS,
+      producer: `policy@${VERSION}`,
+      now: Date.now(),
+      trace: traceOf(span),
+    };
+  }
+
+  #mine(event: DecodedEvent): boolean {
+    const tenant = (event.payload as { meta?: { tenant_id?: unknown } }).meta?.tenant_id;
+    return this.#tenants === null || (typeof tenant === 'string' && this.#tenants.has(tenant));
+  }
+
+  async #handle(event: DecodedEvent, ctx: EventContext): Promise<void> {
+    if (!this.#mine(event)) return;
+    switch (event.type) {
+      case 'ActionAdmitted': {
+        const admitted = event.payload as ActionAdmitted;
+        await this.#step('policy.decide', admitted.meta, admitted.agent_id, admitted.tool, ctx, (env) =>
+          onActionAdmitted(this.#state, admitted, env),
+        );
+        evolvePdpState(this.#state, { type: 'ActionAdmitted', payload: admitted });
+        return;
+      }
+      case 'ApprovalSubmitted': {
+        const submitted = event.payload as ApprovalSubmitted;
+        const action = submitted.meta.action_id === null ? undefined : this.#state.actions.get(submitted.meta.action_id)?.admitted;
+        await this.#step('policy.approve', submitted.meta, action?.agent_id, action?.tool, ctx, (env) =>
+          onApprovalSubmitted(this.#state, submitted, env),
+        );
+        return;
+      }
+      default: {
+        const folded = asPdpEvent(event);
+        if (folded !== undefined) evolvePdpState(this.#state, folded);
+      }
+    }
+  }
+
+  /** One step in its span (child of the event's trace): decide, produce, then remember the outputs. */
+  async #step(
+    name: string,
+    meta: EventPayloads['ActionAdmitted']['meta'],
+    agent: string | undefined,
+    tool: string | undefined,
+    ctx: EventContext,
+    decide: (env: PdpEnvironment) => PdpOutput[],
+  ): Promise<void> {
+    const attributes = {
+      [WRIT_ATTR.tenantId]: meta.tenant_id,
+      [WRIT_ATTR.runId]: meta.run_id,
+      ...(meta.action_id === null ? {} : { [WRIT_ATTR.actionId]: meta.action_id }),
+      ...(agent === undefined ? {} : { [WRIT_ATTR.agentId]: agent }),
+      ...(tool === undefined ? {} : { [WRIT_ATTR.tool]: tool }),
+    };
+    await tracer.startActiveSpan(name, { attributes }, ctx.traceContext, async (span) => {
+      try {
+        const outputs = decide(this.#environment(span));
+        for (const output of outputs) {
+          if (output.type === 'PolicyDecided') {
+            span.setAttribute(WRIT_ATTR.decision, output.payload.decision);
+            span.setAttribute(WRIT_ATTR.determiningPolicies, [...output.payload.determining_policies]);
+          } else {
+            span.setAttribute('writ.policy.approval.accepted', output.payload.accepted);
+          }
+        }
+        if (outputs.length > 0) await this.#producer.send(outputs);
+        for (const output of outputs) evolvePdpState(this.#state, output);
+      } catch (error) {
+        span.recordException(error as Error);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(error) });
+        throw error;
+      } finally {
+        span.end();
+      }
+    });
+  }
+}
