@@ -16,3 +16,23 @@ export { verifyChain } from './verify.ts';
 export type { VerifyFailure, VerifyFailureKind, VerifyOptions, VerifyResult, VerifySuccess } from './verify.ts';
 export { checkpointPayload, signHead, verifyHead } from './checkpoint.ts';
 export type { SignedHead } from './checkpoint.ts';
+export { LedgerBook } from './book.ts';
+export type { ConsumedEvent } from './book.ts';
+export { actionKey, dateTime64, projectRecords, redactedPayload, referencesOf, registryRedactor } from './projection.ts';
+export type {
+  ActionRow,
+  ApprovalRow,
+  ChainRecord,
+  CheckpointRow,
+  DecisionRow,
+  EventRow,
+  LedgerRow,
+  ProjectOptions,
+  ProjectionMemory,
+  ProjectionRows,
+  Redactor,
+  SpendRow,
+} from './projection.ts';
+export { exportLine, parseExport, verifyExport } from './export.ts';
+export type { ExportLine, ExportVerification, ExportedCheckpoint, ExportedEntry, ParsedExport } from './export.ts';
+export { readOnlySql } from './read-only-sql.ts';

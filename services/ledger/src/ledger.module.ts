@@ -1,5 +1,7 @@
 import { Module } from '@nestjs/common';
+import { LedgerController } from './ledger.controller.ts';
+import { LedgerService } from './ledger.service.ts';
 
-/** The ledger service: hash-chained event log and ClickHouse projections. */
-@Module({})
+/** The ledger service: hash-chained event log, ClickHouse projections, read-only analytics. */
+@Module({ controllers: [LedgerController], providers: [LedgerService], exports: [LedgerService] })
 export class LedgerModule {}

@@ -1,0 +1,29 @@
+-- Daily rollups, kept up to date by materialized views as rows arrive. The projection inserts a
+-- decision or settlement only once (it skips event ids already present), so the sums are exact;
+-- read them with sum() ... GROUP BY, as SummingMergeTree merges in the background.
+CREATE TABLE IF NOT EXISTS daily_spend (
+  tenant_id LowCardinality(String),
+  agent_id String,
+  day Date,
+  currency LowCardinality(String),
+  cost_micros Int64,
+  settlements UInt64
+) ENGINE = SummingMergeTree ORDER BY (tenant_id, agent_id, day, currency);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS daily_spend_mv TO daily_spend AS
+SELECT tenant_id, agent_id, toDate(settled_at) AS day, currency, sum(cost_micros) AS cost_micros, count() AS settlements
+FROM spend
+GROUP BY tenant_id, agent_id, day, currency;
+
+CREATE TABLE IF NOT EXISTS daily_decisions (
+  tenant_id LowCardinality(String),
+  agent_id String,
+  day Date,
+  decision LowCardinality(String),
+  decisions UInt64
+) ENGINE = SummingMergeTree ORDER BY (tenant_id, agent_id, day, decision);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS daily_decisions_mv TO daily_decisions AS
+SELECT tenant_id, agent_id, toDate(decided_at) AS day, decision, count() AS decisions
+FROM decisions
+GROUP BY tenant_id, agent_id, day, decision;

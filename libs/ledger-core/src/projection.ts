@@ -1,0 +1,506 @@
+// What the ledger writes to ClickHouse for each committed chain entry: pure mapping from the entry
+// and its event to rows, with sensitive tool fields redacted first (invariant 6). The service does
+// the I/O: it fills ProjectionMemory for the batch (agents of runs, last state of actions) and inserts.
+import { canonicalJson } from '@writ/crypto';
+import { decodeEvent } from '@writ/contracts';
+import type { DecodedEvent, EventPayloads, LedgerCheckpoint, LedgerEntry, Metadata } from '@writ/contracts';
+import { REDACTED, redactJson } from '@writ/tools';
+import type { ToolRegistry } from '@writ/tools';
+
+/** Replaces sensitive tool fields in arguments/results JSON. */
+export interface Redactor {
+  arguments(tool: string, version: string | null, json: string): string;
+  result(tool: string, version: string | null, json: string): string;
+}
+
+/**
+ * Redaction by the tool registry. Arguments of a tool the registry does not know are withheld
+ * entirely (nothing says which fields are safe); results of unknown tools are kept, because the
+ * executor, which knew the tool, already redacted them before they left it.
+ */
+export function registryRedactor(registry: Pick<ToolRegistry, 'get'>): Redactor {
+  const withheld = canonicalJson(REDACTED);
+  const safely = (json: string, redact: () => string): string => {
+    try {
+      return redact();
+    } catch {
+      return json === '' ? json : withheld; // not JSON: nothing to go by, so nothing is shown
+    }
+  };
+  return {
+    arguments(tool, version, json) {
+      const definition = registry.get(tool, version ?? undefined);
+      return definition === undefined ? withheld : safely(json, () => redactJson(definition, json, 'arguments'));
+    },
+    result(tool, version, json) {
+      const definition = registry.get(tool, version ?? undefined);
+      return definition === undefined ? json : safely(json, () => redactJson(definition, json, 'result'));
+    },
+  };
+}
+
+export interface ActionRow {
+  readonly tenant_id: string;
+  readonly action_id: string;
+  readonly run_id: string;
+  readonly agent_id: string;
+  readonly tool: string;
+  readonly tool_version: string;
+  readonly idempotency_key: string;
+  readonly reason: string;
+  readonly arguments: string;
+  readonly args_sha256: string;
+  /** The last step seen: proposed, admitted, rejected, decided, approval, reserved, refused, executing, executed, failed, completed. */
+  readonly stage: string;
+  readonly decision: string;
+  readonly determining_policies: readonly string[];
+  readonly approved_by: string;
+  readonly reservation_id: string;
+  /** The terminal status (ActionCompleted), '' until then. */
+  readonly status: string;
+  readonly status_reason: string;
+  readonly outcome: string;
+  readonly cost_micros: number;
+  readonly currency: string;
+  readonly proposed_at: string;
+  readonly updated_at: string;
+  /** Chain seq of the last event folded in: ReplacingMergeTree keeps the highest. */
+  readonly version: number;
+}
+
+export interface EventRow {
+  readonly event_id: string;
+  readonly event_type: string;
+  readonly schema_version: number;
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly tenant_id: string;
+  readonly run_id: string;
+  readonly action_id: string | null;
+  readonly agent_id: string;
+  readonly causation_id: string | null;
+  readonly producer: string;
+  readonly occurred_at: string;
+  readonly chain_seq: number;
+  readonly payload: string;
+}
+
+export interface LedgerRow {
+  readonly chain_id: string;
+  readonly seq: number;
+  readonly prev_hash: string;
+  readonly event_hash: string;
+  readonly chain_hash: string;
+  readonly source_event_id: string;
+  readonly event_type: string;
+  readonly source_topic: string;
+  readonly source_partition: number;
+  readonly source_offset: number;
+  readonly run_id: string;
+  readonly action_id: string | null;
+  readonly occurred_at: string;
+  /** base64 of the event's exact bytes; '' when withheld because it holds sensitive values. */
+  readonly event_bytes: string;
+  readonly event_bytes_withheld: number;
+  readonly ledger_partition: number;
+  readonly ledger_offset: number;
+}
+
+export interface CheckpointRow {
+  readonly chain_id: string;
+  readonly seq: number;
+  readonly chain_hash: string;
+  readonly key_id: string;
+  readonly signature: string;
+  readonly signed_at: string;
+  readonly ledger_partition: number;
+  readonly ledger_offset: number;
+}
+
+export interface DecisionRow {
+  readonly event_id: string;
+  readonly tenant_id: string;
+  readonly run_id: string;
+  readonly action_id: string;
+  readonly agent_id: string;
+  readonly decision: string;
+  readonly determining_policies: readonly string[];
+  readonly policy_set_hash: string;
+  readonly errors: readonly string[];
+  readonly decided_at: string;
+}
+
+export interface ApprovalRow {
+  readonly event_id: string;
+  readonly tenant_id: string;
+  readonly run_id: string;
+  readonly action_id: string;
+  readonly agent_id: string;
+  /** submitted (an approver asked) or recorded (the PDP's verdict on it). */
+  readonly kind: 'submitted' | 'recorded';
+  readonly approver_id: string;
+  readonly approver_role: string;
+  readonly verdict: string;
+  readonly accepted: number | null;
+  readonly comment: string;
+  readonly at: string;
+}
+
+export interface SpendRow {
+  readonly event_id: string;
+  readonly tenant_id: string;
+  readonly agent_id: string;
+  readonly run_id: string;
+  readonly action_id: string;
+  readonly reservation_id: string;
+  readonly cost_micros: number;
+  readonly released_micros: number;
+  readonly currency: string;
+  readonly settled_at: string;
+}
+
+export interface ProjectionRows {
+  readonly events: EventRow[];
+  readonly ledger: LedgerRow[];
+  readonly checkpoints: CheckpointRow[];
+  readonly actions: ActionRow[];
+  readonly decisions: DecisionRow[];
+  readonly approvals: ApprovalRow[];
+  readonly spend: SpendRow[];
+}
+
+/** What the projection remembers between batches; the service fills misses from ClickHouse. */
+export interface ProjectionMemory {
+  /** Agent of each run (every event of a run belongs to its agent). */
+  readonly agentOfRun: Map<string, string>;
+  /** Last projected row of each action, by `${tenant}|${action_id}`. */
+  readonly actions: Map<string, ActionRow>;
+}
+
+/** One record read from the chain topic. */
+export interface ChainRecord {
+  readonly type: 'LedgerEntry' | 'LedgerCheckpoint';
+  readonly payload: LedgerEntry | LedgerCheckpoint;
+  readonly partition: number;
+  readonly offset: number;
+}
+
+/** ClickHouse DateTime64(3) text for a millisecond timestamp (UTC). */
+export function dateTime64(ms: number): string {
+  return new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
+}
+
+export const actionKey = (tenant: string, actionId: string): string => `${tenant}|${actionId}`;
+
+const AGENT_CARRIERS = new Set([
+  'RunStarted',
+  'ActionProposed',
+  'ActionAdmitted',
+  'BudgetReservationRequested',
+  'BudgetRefused',
+  'BudgetThresholdCrossed',
+  'ExecutionRequested',
+  'ModelUsage',
+]);
+
+/** The event as the ledger projects it: payload with sensitive tool fields redacted. */
+export function redactedPayload(event: DecodedEvent, redactor: Redactor, toolOf: (actionId: string | null) => { tool: string; version: string | null } | undefined): unknown {
+  switch (event.type) {
+    case 'ActionProposed':
+    case 'ActionAdmitted':
+    case 'ExecutionRequested': {
+      const p = event.payload as EventPayloads['ActionProposed' | 'ActionAdmitted' | 'ExecutionRequested'];
+      return { ...p, arguments_json: redactor.arguments(p.tool, p.tool_version, p.arguments_json) };
+    }
+    case 'ActionExecuted': {
+      const p = event.payload;
+      const version = toolOf(p.meta.action_id)?.version ?? null;
+      return { ...p, result_json: redactor.result(p.tool, version, p.result_json) };
+    }
+    case 'ActionCompleted': {
+      const p = event.payload;
+      const tool = toolOf(p.meta.action_id);
+      if (p.result_json === null || tool === undefined) return p;
+      return { ...p, result_json: redactor.result(tool.tool, tool.version, p.result_json) };
+    }
+    default:
+      return event.payload;
+  }
+}
+
+function emptyAction(meta: Metadata, version: number): ActionRow {
+  const at = dateTime64(meta.occurred_at);
+  return {
+    tenant_id: meta.tenant_id,
+    action_id: meta.action_id ?? '',
+    run_id: meta.run_id,
+    agent_id: '',
+    tool: '',
+    tool_version: '',
+    idempotency_key: '',
+    reason: '',
+    arguments: '',
+    args_sha256: '',
+    stage: '',
+    decision: '',
+    determining_policies: [],
+    approved_by: '',
+    reservation_id: '',
+    status: '',
+    status_reason: '',
+    outcome: '',
+    cost_micros: 0,
+    currency: '',
+    proposed_at: at,
+    updated_at: at,
+    version,
+  };
+}
+
+/** Folds one event into an action's row (undefined: the event says nothing about the action's state). */
+function foldAction(row: ActionRow, event: DecodedEvent, redacted: Record<string, unknown>): ActionRow | undefined {
+  const base = { ...row };
+  switch (event.type) {
+    case 'ActionProposed': {
+      const p = event.payload as EventPayloads['ActionProposed'];
+      return {
+        ...base,
+        agent_id: p.agent_id,
+        tool: p.tool,
+        tool_version: p.tool_version ?? row.tool_version,
+        idempotency_key: p.idempotency_key,
+        reason: p.reason,
+        arguments: String(redacted['arguments_json']),
+        args_sha256: p.args_sha256,
+        stage: row.stage === '' ? 'proposed' : row.stage,
+        proposed_at: dateTime64(p.meta.occurred_at),
+      };
+    }
+    case 'ActionAdmitted': {
+      const p = event.payload as EventPayloads['ActionAdmitted'];
+      return { ...base, agent_id: p.agent_id, tool: p.tool, tool_version: p.tool_version, args_sha256: p.args_sha256, arguments: row.arguments || String(redacted['arguments_json']), stage: 'admitted' };
+    }
+    case 'ActionRejected':
+      return { ...base, stage: 'rejected' };
+    case 'PolicyDecided': {
+      const p = event.payload as EventPayloads['PolicyDecided'];
+      return { ...base, stage: 'decided', decision: p.decision, determining_policies: [...p.determining_policies] };
+    }
+    case 'ApprovalSubmitted':
+      return { ...base, stage: 'approval' };
+    case 'ApprovalRecorded': {
+      const p = event.payload as EventPayloads['ApprovalRecorded'];
+      return p.accepted && p.verdict === 'approve' ? { ...base, approved_by: p.approver_id } : base;
+    }
+    case 'BudgetReservationRequested':
+      return base;
+    case 'BudgetReserved': {
+      const p = event.payload as EventPayloads['BudgetReserved'];
+      return { ...base, stage: row.stage === 'decided' || row.stage === 'admitted' ? 'reserved' : row.stage, reservation_id: p.reservation_id };
+    }
+    case 'BudgetRefused':
+      return { ...base, stage: 'refused' };
+    case 'ExecutionRequested': {
+      const p = event.payload as EventPayloads['ExecutionRequested'];
+      return { ...base, stage: 'executing', reservation_id: p.reservation.reservation_id, idempotency_key: p.idempotency_key };
+    }
+    case 'ActionExecuted': {
+      const p = event.payload as EventPayloads['ActionExecuted'];
+      return { ...base, stage: 'executed', outcome: p.outcome, cost_micros: p.cost_micros, currency: p.currency };
+    }
+    case 'ActionFailed': {
+      const p = event.payload as EventPayloads['ActionFailed'];
+      return { ...base, stage: 'failed', outcome: p.outcome, cost_micros: p.cost_micros, currency: p.currency };
+    }
+    case 'ActionCompleted': {
+      const p = event.payload as EventPayloads['ActionCompleted'];
+      return { ...base, stage: 'completed', status: p.status, status_reason: p.reason, cost_micros: p.cost_micros, currency: p.currency };
+    }
+    default:
+      return undefined;
+  }
+}
+
+export interface ProjectOptions {
+  readonly redactor: Redactor;
+  /** Only chains whose id starts with this are projected ('' = all). */
+  readonly tenantPrefix?: string;
+}
+
+/**
+ * Maps a batch of chain records (in topic order) to rows. Memory is read and updated: agents of
+ * runs and the last state of actions carry over to the next batch.
+ */
+export function projectRecords(records: readonly ChainRecord[], memory: ProjectionMemory, options: ProjectOptions): ProjectionRows {
+  const rows: ProjectionRows = { events: [], ledger: [], checkpoints: [], actions: [], decisions: [], approvals: [], spend: [] };
+  const touched = new Map<string, ActionRow>();
+  const prefix = options.tenantPrefix ?? '';
+  for (const record of records) {
+    if (!record.payload.chain_id.startsWith(prefix)) continue;
+    if (record.type === 'LedgerCheckpoint') {
+      const p = record.payload as LedgerCheckpoint;
+      rows.checkpoints.push({
+        chain_id: p.chain_id,
+        seq: p.seq,
+        chain_hash: p.chain_hash,
+        key_id: p.key_id,
+        signature: p.signature,
+        signed_at: dateTime64(p.meta.occurred_at),
+        ledger_partition: record.partition,
+        ledger_offset: record.offset,
+      });
+      continue;
+    }
+    const entry = record.payload as LedgerEntry;
+    const bytes = entry.event_bytes;
+    let event: DecodedEvent | undefined;
+    if (bytes.length > 0) {
+      try {
+        event = decodeEvent(bytes);
+      } catch {
+        event = undefined; // kept in the ledger table; verification will name it
+      }
+    }
+    const meta = event?.payload.meta;
+    const ledgerRow = (withheld: boolean): LedgerRow => ({
+      chain_id: entry.chain_id,
+      seq: entry.seq,
+      prev_hash: entry.prev_hash,
+      event_hash: entry.event_hash,
+      chain_hash: entry.chain_hash,
+      source_event_id: entry.source_event_id,
+      event_type: entry.event_type,
+      source_topic: entry.source_topic,
+      source_partition: entry.source_partition,
+      source_offset: entry.source_offset,
+      run_id: meta?.run_id ?? entry.meta.run_id,
+      action_id: meta?.action_id ?? entry.meta.action_id,
+      occurred_at: dateTime64(meta?.occurred_at ?? entry.meta.occurred_at),
+      event_bytes: withheld ? '' : Buffer.from(bytes).toString('base64'),
+      event_bytes_withheld: withheld ? 1 : 0,
+      ledger_partition: record.partition,
+      ledger_offset: record.offset,
+    });
+    if (event === undefined || meta === undefined) {
+      rows.ledger.push(ledgerRow(false));
+      continue;
+    }
+
+    const toolOf = (actionId: string | null) => {
+      const known = actionId === null ? undefined : (touched.get(actionKey(meta.tenant_id, actionId)) ?? memory.actions.get(actionKey(meta.tenant_id, actionId)));
+      return known === undefined || known.tool === '' ? undefined : { tool: known.tool, version: known.tool_version || null };
+    };
+    const redacted = redactedPayload(event, options.redactor, toolOf) as Record<string, unknown>;
+    const payloadJson = JSON.stringify(redacted);
+    rows.ledger.push(ledgerRow(payloadJson !== JSON.stringify(event.payload)));
+
+    const carried = event.payload as { agent_id?: unknown };
+    if (AGENT_CARRIERS.has(event.type) && typeof carried.agent_id === 'string' && carried.agent_id !== '') {
+      memory.agentOfRun.set(meta.run_id, carried.agent_id);
+    }
+    const agentId = memory.agentOfRun.get(meta.run_id) ?? '';
+    const at = dateTime64(meta.occurred_at);
+    rows.events.push({
+      event_id: meta.event_id,
+      event_type: event.type,
+      schema_version: event.schemaVersion,
+      topic: entry.source_topic,
+      partition: entry.source_partition,
+      offset: entry.source_offset,
+      tenant_id: meta.tenant_id,
+      run_id: meta.run_id,
+      action_id: meta.action_id,
+      agent_id: agentId,
+      causation_id: meta.causation_id,
+      producer: meta.producer,
+      occurred_at: at,
+      chain_seq: entry.seq,
+      payload: payloadJson,
+    });
+
+    if (meta.action_id !== null) {
+      const key = actionKey(meta.tenant_id, meta.action_id);
+      const previous = touched.get(key) ?? memory.actions.get(key) ?? emptyAction(meta, entry.seq);
+      const folded = foldAction(previous, event, redacted);
+      if (folded !== undefined) {
+        const next: ActionRow = { ...folded, agent_id: folded.agent_id || agentId, updated_at: at, version: entry.seq };
+        touched.set(key, next);
+        memory.actions.set(key, next);
+      }
+    }
+
+    switch (event.type) {
+      case 'PolicyDecided': {
+        const p = event.payload as EventPayloads['PolicyDecided'];
+        rows.decisions.push({
+          event_id: meta.event_id,
+          tenant_id: meta.tenant_id,
+          run_id: meta.run_id,
+          action_id: meta.action_id ?? '',
+          agent_id: agentId,
+          decision: p.decision,
+          determining_policies: [...p.determining_policies],
+          policy_set_hash: p.policy_set_hash,
+          errors: [...p.errors],
+          decided_at: at,
+        });
+        break;
+      }
+      case 'ApprovalSubmitted':
+      case 'ApprovalRecorded': {
+        const submitted = event.type === 'ApprovalSubmitted' ? (event.payload as EventPayloads['ApprovalSubmitted']) : undefined;
+        const recorded = event.type === 'ApprovalRecorded' ? (event.payload as EventPayloads['ApprovalRecorded']) : undefined;
+        const p = (submitted ?? recorded) as EventPayloads['ApprovalSubmitted' | 'ApprovalRecorded'];
+        rows.approvals.push({
+          event_id: meta.event_id,
+          tenant_id: meta.tenant_id,
+          run_id: meta.run_id,
+          action_id: meta.action_id ?? '',
+          agent_id: agentId,
+          kind: submitted === undefined ? 'recorded' : 'submitted',
+          approver_id: p.approver_id,
+          approver_role: submitted?.approver_role ?? '',
+          verdict: p.verdict,
+          accepted: recorded === undefined ? null : recorded.accepted ? 1 : 0,
+          comment: submitted?.comment ?? recorded?.reason ?? '',
+          at,
+        });
+        break;
+      }
+      case 'BudgetSettled': {
+        const p = event.payload as EventPayloads['BudgetSettled'];
+        rows.spend.push({
+          event_id: meta.event_id,
+          tenant_id: meta.tenant_id,
+          agent_id: agentId,
+          run_id: meta.run_id,
+          action_id: meta.action_id ?? '',
+          reservation_id: p.reservation_id,
+          cost_micros: p.actual_cost_micros,
+          released_micros: p.released_micros,
+          currency: p.currency,
+          settled_at: at,
+        });
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  rows.actions.push(...touched.values());
+  return rows;
+}
+
+/** The runs and actions a batch refers to, so the service can load what memory lacks. */
+export function referencesOf(records: readonly ChainRecord[]): { runs: Set<string>; actions: Set<string> } {
+  const runs = new Set<string>();
+  const actions = new Set<string>();
+  for (const record of records) {
+    if (record.type !== 'LedgerEntry') continue;
+    const entry = record.payload as LedgerEntry;
+    runs.add(entry.meta.run_id);
+    if (entry.meta.action_id !== null) actions.add(actionKey(entry.chain_id, entry.meta.action_id));
+  }
+  return { runs, actions };
+}

@@ -1,0 +1,126 @@
+// Reads a topic as a read_committed consumer sees it, by explicit assignment (no consumer group
+// offsets): used at boot to rebuild the chains, and by the projection to tail the chain topic.
+import kafkaJavascript from '@confluentinc/kafka-javascript';
+import type { Message } from '@confluentinc/kafka-javascript';
+import { createKafka, silentLogger } from '@writ/bus';
+import { WritError } from '@writ/errors';
+
+const { KafkaConsumer } = kafkaJavascript;
+const { IsolationLevel } = kafkaJavascript.KafkaJS;
+
+export interface CommittedRecord {
+  readonly partition: number;
+  readonly offset: number;
+  readonly value: Buffer | null;
+}
+
+/** Per partition: first offset and last stable offset (the end a read_committed reader can reach). */
+export async function stableOffsets(brokers: readonly string[], topic: string): Promise<Map<number, { low: number; end: number }>> {
+  const admin = createKafka({ brokers, clientId: 'writ.ledger.offsets', logger: silentLogger }).admin();
+  await admin.connect();
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic, { isolationLevel: IsolationLevel.READ_COMMITTED });
+    return new Map(offsets.map((o) => [o.partition, { low: Number(o.low), end: Number(o.high) }]));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export class CommittedReader {
+  readonly #consumer: InstanceType<typeof KafkaConsumer>;
+  readonly #topic: string;
+  readonly #partitions: number[];
+
+  private constructor(consumer: InstanceType<typeof KafkaConsumer>, topic: string, partitions: number[]) {
+    this.#consumer = consumer;
+    this.#topic = topic;
+    this.#partitions = partitions;
+  }
+
+  /** Connects and assigns every partition of `topic` at the given offsets. */
+  static async open(brokers: readonly string[], topic: string, starts: ReadonlyMap<number, number>, clientId: string): Promise<CommittedReader> {
+    const consumer = new KafkaConsumer({
+      'bootstrap.servers': brokers.join(','),
+      'client.id': clientId,
+      'group.id': `${clientId}.${process.pid}.${Date.now()}`,
+      'enable.auto.commit': false,
+      'enable.auto.offset.store': false,
+      'isolation.level': 'read_committed',
+      'allow.auto.create.topics': false,
+      'fetch.wait.max.ms': 50,
+    });
+    await new Promise<void>((resolve, reject) => {
+      consumer.connect({ timeout: 10_000 }, (error) =>
+        error ? reject(new WritError('LEDGER_READ_FAILED', `cannot connect to read ${topic}: ${error.message}`, { retriable: true })) : resolve(),
+      );
+    });
+    const partitions = [...starts.keys()].sort((a, b) => a - b);
+    consumer.assign(partitions.map((partition) => ({ topic, partition, offset: starts.get(partition) ?? 0 })));
+    return new CommittedReader(consumer, topic, partitions);
+  }
+
+  /** Up to `max` records; waits at most about `timeoutMs` when there is nothing. */
+  poll(max: number, timeoutMs: number): Promise<CommittedRecord[]> {
+    this.#consumer.setDefaultConsumeTimeout(timeoutMs);
+    return new Promise((resolve, reject) => {
+      this.#consumer.consume(max, (error, messages: Message[]) => {
+        if (error) reject(error);
+        else resolve(messages.map((m) => ({ partition: m.partition, offset: m.offset, value: m.value ?? null })));
+      });
+    });
+  }
+
+  /** The next offset each partition will read (transaction markers included). */
+  positions(): Map<number, number> {
+    const positions = new Map<number, number>();
+    for (const p of this.#consumer.position(this.#partitions.map((partition) => ({ topic: this.#topic, partition })))) {
+      if (typeof p.offset === 'number' && p.offset >= 0) positions.set(p.partition, p.offset);
+    }
+    return positions;
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#consumer.disconnect(() => resolve());
+    });
+  }
+}
+
+/**
+ * Calls onRecord for every committed record of the topic, partition by partition in offset order,
+ * up to the last stable offset each partition had when the read began.
+ */
+export async function readCommittedToEnd(
+  brokers: readonly string[],
+  topic: string,
+  onRecord: (record: CommittedRecord) => void,
+  options: { readonly timeoutMs: number; readonly clientId: string },
+): Promise<number> {
+  const bounds = await stableOffsets(brokers, topic);
+  const pending = new Map([...bounds].filter(([, b]) => b.end > b.low));
+  if (pending.size === 0) return 0;
+  const reader = await CommittedReader.open(brokers, topic, new Map([...pending].map(([p, b]) => [p, b.low])), options.clientId);
+  const deadline = Date.now() + options.timeoutMs;
+  let count = 0;
+  try {
+    while (pending.size > 0) {
+      if (Date.now() > deadline) {
+        throw new WritError('LEDGER_READ_TIMEOUT', `reading ${topic} to its end took over ${options.timeoutMs} ms`, { retriable: true });
+      }
+      for (const record of await reader.poll(1000, 200)) {
+        const bound = pending.get(record.partition);
+        if (bound === undefined || record.offset >= bound.end) continue;
+        count += 1;
+        onRecord(record);
+      }
+      // The position, not the last record, says when a partition is done (markers take offsets too).
+      for (const [partition, position] of reader.positions()) {
+        const bound = pending.get(partition);
+        if (bound !== undefined && position >= bound.end) pending.delete(partition);
+      }
+    }
+  } finally {
+    await reader.close();
+  }
+  return count;
+}

@@ -1,0 +1,35 @@
+import { env } from '@writ/config';
+import type { ConfigOf } from '@writ/config';
+
+/**
+ * The ledger's variables, on top of the common ones (KAFKA_BROKERS, HTTP_PORT, ...). ClickHouse is
+ * read by clickHouseFromEnv: CLICKHOUSE_URL (a server) or WRIT_CHDB_PATH (embedded chDB folder,
+ * default .local/chdb/data; one process per folder: the ledger owns it), CLICKHOUSE_DATABASE.
+ */
+export const ledgerConfigSpec = {
+  KAFKA_GROUP_ID: env.string({ default: 'writ.ledger' }),
+  /** Stable per instance; default `<KAFKA_GROUP_ID>-0`. Run one ledger instance: one writer per chain. */
+  LEDGER_TRANSACTIONAL_ID: env.optionalString(),
+  /** Chain only tenants whose id starts with this (tests); unset: every tenant. */
+  LEDGER_TENANT_PREFIX: env.optionalString(),
+  /** Sign and publish the chain head every this many entries per chain (0: never). */
+  LEDGER_CHECKPOINT_EVERY: env.int({ default: 100, min: 0, max: 1_000_000 }),
+  /** Ed25519 private key (PEM) for checkpoints; its file name without .pem is the key id. Unset: no checkpoints. */
+  WRIT_LEDGER_SIGNING_KEY: env.optionalString(),
+  /** Public keys (PEM) trusted for checkpoints, for verification served over HTTP. */
+  WRIT_LEDGER_KEYS_DIR: env.optionalString(),
+  WRIT_TOOLS_DIR: env.string({ default: 'tools' }),
+  /** The ClickHouse DDL applied at boot (deploy/clickhouse/*.sql). Default: the repository's folder. */
+  LEDGER_SQL_DIR: env.optionalString(),
+  /** Project into ClickHouse (false: chain only, e.g. when another process owns the chDB folder). */
+  LEDGER_PROJECTION: env.bool({ default: true }),
+  LEDGER_PROJECTION_BATCH: env.int({ default: 500, min: 1, max: 100_000 }),
+  LEDGER_LINGER_MS: env.int({ default: 2, min: 0, max: 1000 }),
+  LEDGER_REPLAY_TIMEOUT_MS: env.int({ default: 120_000, min: 1000, max: 3_600_000 }),
+  /** Rows a POST /v1/query answer may hold. */
+  LEDGER_QUERY_MAX_ROWS: env.int({ default: 10_000, min: 1, max: 1_000_000 }),
+};
+
+export type LedgerServiceConfig = ConfigOf<typeof ledgerConfigSpec> & {
+  readonly KAFKA_BROKERS: string[];
+};

@@ -1,0 +1,274 @@
+// The ledger service in-process against the real broker and a real chDB in a temp folder: events
+// produced to the real topics (this file's tenants only) are chained once, projected, exported
+// over HTTP and verified; a restart and redelivery add nothing twice; one flipped byte in the
+// stored chain fails verification at that entry.
+import 'reflect-metadata';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { Module } from '@nestjs/common';
+import type { DynamicModule } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EventProducer, silentLogger } from '@writ/bus';
+import { TOPICS, decodeEvent, encodeEvent } from '@writ/contracts';
+import type { EventPayloads, EventType } from '@writ/contracts';
+import { sampleEvent } from '@writ/contracts/testing';
+import { canonicalJson, createKeyring, generateSigningKey, sha256Canonical } from '@writ/crypto';
+import { parseExport, verifyExport } from '@writ/ledger-core';
+import { readTopicToEnd } from '@writ/bus/testing';
+import { SERVICE_CONFIG, loadServiceConfig } from '@writ/runtime';
+import { testKafkaBrokers, waitFor } from '@writ/testing';
+import { ledgerConfigSpec } from './config.ts';
+import { LedgerModule } from './ledger.module.ts';
+import { LedgerService } from './ledger.service.ts';
+
+const brokers = testKafkaBrokers();
+const TOOLS_DIR = fileURLToPath(new URL('../../../tools', import.meta.url));
+const PREFIX = `t-ledger-${randomUUID().slice(0, 8)}`;
+const TENANT = `${PREFIX}-a`;
+const GROUP = `writ.ledger.test.${randomUUID().slice(0, 8)}`;
+const WAIT = { timeoutMs: 45_000, intervalMs: 100 } as const;
+
+const root = mkdtempSync(join(tmpdir(), 'writ-ledger-'));
+const chdbPath = join(root, 'chdb');
+const key = generateSigningKey('ledger-test-1');
+const keyring = createKeyring({ 'ledger-test-1': key.publicKey });
+const keyFile = join(root, 'keys', 'ledger-test-1.pem');
+mkdirSync(join(root, 'keys'));
+writeFileSync(keyFile, key.exportPrivateKeyPem(), { mode: 0o600 });
+
+let app: NestFastifyApplication | undefined;
+let baseUrl = '';
+let producer: EventProducer;
+
+async function boot(): Promise<void> {
+  process.env['WRIT_CHDB_PATH'] = chdbPath;
+  delete process.env['CLICKHOUSE_URL'];
+  delete process.env['CLICKHOUSE_DATABASE'];
+  const config = loadServiceConfig(38085, ledgerConfigSpec, {
+    KAFKA_BROKERS: brokers.join(','),
+    KAFKA_GROUP_ID: GROUP,
+    LEDGER_TENANT_PREFIX: PREFIX,
+    LEDGER_CHECKPOINT_EVERY: '4',
+    WRIT_LEDGER_SIGNING_KEY: keyFile,
+    WRIT_TOOLS_DIR: TOOLS_DIR,
+    LEDGER_QUERY_MAX_ROWS: '50',
+  });
+  @Module({})
+  class TestRoot {}
+  const rootModule: DynamicModule = {
+    module: TestRoot,
+    global: true,
+    imports: [LedgerModule],
+    providers: [{ provide: SERVICE_CONFIG, useValue: config }],
+    exports: [SERVICE_CONFIG],
+  };
+  const started = await NestFactory.create<NestFastifyApplication>(rootModule, new FastifyAdapter(), { logger: false });
+  await started.listen(0, '127.0.0.1');
+  app = started;
+  baseUrl = await started.getUrl();
+  baseUrl = baseUrl.replace('[::1]', '127.0.0.1');
+}
+
+async function shutdown(): Promise<void> {
+  await app?.close();
+  app = undefined;
+}
+
+async function sql<T>(query: string, params: Record<string, unknown> = {}): Promise<T[]> {
+  const clickhouse = app?.get(LedgerService).clickhouse;
+  if (clickhouse === undefined) throw new Error('ledger not running');
+  const result = await clickhouse.query({ query, query_params: params, format: 'JSONEachRow' });
+  return result.json<T>();
+}
+
+async function exported(tenant = TENANT): Promise<string> {
+  const response = await fetch(`${baseUrl}/v1/ledger/${tenant}`);
+  expect(response.status).toBe(200);
+  return response.text();
+}
+
+async function ledgerRows(tenant = TENANT): Promise<number> {
+  const [row] = await sql<{ n: string }>('SELECT count() AS n FROM ledger FINAL WHERE chain_id = {t:String}', { t: tenant });
+  return Number(row?.n ?? 0);
+}
+
+type Sent = { type: EventType; bytes: Buffer; id: string };
+
+/** Sends raw Avro bytes (so a redelivery can send exactly the same bytes again). */
+async function send(events: readonly Sent[]): Promise<void> {
+  await producer.sendRecords(
+    events.map((e) => {
+      const payload = decodeEvent(e.bytes).payload as { meta: { run_id: string } };
+      return { topic: TOPICS[topicKey(e.type)], key: payload.meta.run_id, value: e.bytes };
+    }),
+  );
+}
+
+function topicKey(type: EventType): keyof typeof TOPICS {
+  const entry = Object.entries(TOPICS).find(([, topic]) => topic === topicOfType(type));
+  return (entry?.[0] ?? 'actions') as keyof typeof TOPICS;
+}
+
+function topicOfType(type: EventType): string {
+  if (type.startsWith('Run')) return TOPICS.runs;
+  if (type === 'PolicyDecided' || type.startsWith('Approval')) return TOPICS.policy;
+  if (type.startsWith('Budget')) return TOPICS.budget;
+  if (type === 'ExecutionRequested' || type === 'ActionExecuted' || type === 'ActionFailed') return TOPICS.executions;
+  return TOPICS.actions;
+}
+
+function event<T extends EventType>(type: T, patch: (p: EventPayloads[T]) => EventPayloads[T], meta: Record<string, string | null>): Sent {
+  const payload = patch(sampleEvent(type, { tenant_id: TENANT, ...meta }));
+  return { type, bytes: encodeEvent(type, payload), id: payload.meta.event_id };
+}
+
+const RUN = `run-${randomUUID().slice(0, 8)}`;
+const ACTION = randomUUID();
+const ARGS = { ticket_id: 'T-1', customer_id: 'C-7', amount_cents: 4200, ticket_tags: ['refund_approved'], reason: 'broken', card_last4: '4242' };
+
+function story(): Sent[] {
+  const m = { run_id: RUN, action_id: ACTION };
+  return [
+    event('RunStarted', (p) => ({ ...p, agent_id: 'agent-ledger' }), { run_id: RUN }),
+    event('ActionProposed', (p) => ({ ...p, agent_id: 'agent-ledger', tool: 'refunds.issue', tool_version: '1.2.0', arguments_json: canonicalJson(ARGS), args_sha256: sha256Canonical(ARGS) }), m),
+    event('PolicyDecided', (p) => ({ ...p, decision: 'allow', determining_policies: ['support-refunds'] }), m),
+    event('BudgetReserved', (p) => p, m),
+    event('BudgetSettled', (p) => ({ ...p, actual_cost_micros: 20_000, released_micros: 0, currency: 'USD' }), m),
+    event('ActionCompleted', (p) => ({ ...p, status: 'completed', cost_micros: 20_000, currency: 'USD' }), m),
+    event('ControlChanged', (p) => p, { run_id: `control-${RUN}` }),
+    event('RunEnded', (p) => p, { run_id: RUN }),
+  ];
+}
+
+let first: Sent[] = [];
+
+beforeAll(async () => {
+  producer = new EventProducer({ brokers, clientId: 'ledger-int', logger: silentLogger });
+  await producer.connect();
+  await boot();
+});
+
+afterAll(async () => {
+  await shutdown();
+  await producer.disconnect();
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe('ledger service', () => {
+  it('chains every event once (a duplicate delivery too), projects it and verifies', async () => {
+    first = story();
+    await send(first);
+    await send([first[2] as Sent]); // the same bytes again: not chained twice
+    await waitFor(async () => (await ledgerRows()) >= first.length, { ...WAIT, what: 'every event projected into the ledger table' });
+
+    const chain = (await readTopicToEnd(brokers, TOPICS.ledger, { readCommitted: true }))
+      .map((r) => decodeEvent(r.value ?? Buffer.alloc(0)))
+      .filter((d) => d.type === 'LedgerEntry' && d.payload.chain_id === TENANT)
+      .map((d) => d.payload as EventPayloads['LedgerEntry']);
+    expect(chain.map((e) => e.seq)).toEqual(first.map((_, i) => i));
+    expect(chain.map((e) => e.source_event_id).sort()).toEqual(first.map((e) => e.id).sort());
+    expect(chain.every((e) => first.some((s) => s.id === e.source_event_id && s.bytes.equals(e.event_bytes)))).toBe(true);
+
+    const counts = await sql<{ event_id: string; n: string }>('SELECT event_id, count() AS n FROM events FINAL WHERE tenant_id = {t:String} GROUP BY event_id', { t: TENANT });
+    expect(counts.map((c) => c.event_id).sort()).toEqual(first.map((e) => e.id).sort());
+    expect(counts.every((c) => c.n === '1')).toBe(true);
+
+    // Sensitive argument redacted in the projection; that event's bytes withheld from ClickHouse.
+    const proposed = await sql<{ payload: string; agent_id: string }>("SELECT payload, agent_id FROM events FINAL WHERE tenant_id = {t:String} AND event_type = 'ActionProposed'", { t: TENANT });
+    expect(proposed[0]?.payload).toContain('[redacted]');
+    expect(proposed[0]?.payload).not.toContain('4242');
+    expect(proposed[0]?.agent_id).toBe('agent-ledger');
+    const withheld = await sql<{ event_type: string }>('SELECT event_type FROM ledger FINAL WHERE chain_id = {t:String} AND event_bytes_withheld = 1', { t: TENANT });
+    expect(withheld.map((r) => r.event_type)).toEqual(['ActionProposed']);
+
+    const [action] = await sql<{ stage: string; status: string; decision: string; agent_id: string; tool: string }>(
+      'SELECT stage, status, decision, agent_id, tool FROM actions FINAL WHERE tenant_id = {t:String} AND action_id = {a:String}',
+      { t: TENANT, a: ACTION },
+    );
+    expect(action).toEqual({ stage: 'completed', status: 'completed', decision: 'allow', agent_id: 'agent-ledger', tool: 'refunds.issue' });
+    const [spend] = await sql<{ cost: string; settlements: string }>(
+      'SELECT sum(cost_micros) AS cost, sum(settlements) AS settlements FROM daily_spend WHERE tenant_id = {t:String} AND agent_id = {a:String}',
+      { t: TENANT, a: 'agent-ledger' },
+    );
+    expect(spend).toEqual({ cost: '20000', settlements: '1' });
+    const [decisions] = await sql<{ n: string }>("SELECT sum(decisions) AS n FROM daily_decisions WHERE tenant_id = {t:String} AND decision = 'allow'", { t: TENANT });
+    expect(decisions?.n).toBe('1');
+
+    await waitFor(async () => parseExport(await exported()).checkpoints.length >= 2, { ...WAIT, what: 'checkpoints projected' });
+    const verification = verifyExport(parseExport(await exported()), keyring);
+    expect(verification.result).toMatchObject({ ok: true, entries: first.length, events_checked: first.length - 1, heads_checked: 2 });
+    expect(verification.withheld).toBe(1);
+  });
+
+  it('adds nothing twice across a restart and a redelivery, and continues the chain', async () => {
+    await shutdown();
+    await boot();
+    const more = [event('RunStarted', (p) => p, { run_id: `${RUN}-2` }), event('RunEnded', (p) => p, { run_id: `${RUN}-2` })];
+    await send([first[0] as Sent, ...more, first[5] as Sent]);
+    const total = first.length + more.length;
+    await waitFor(async () => (await ledgerRows()) >= total, { ...WAIT, what: 'the new events projected' });
+    const lines = parseExport(await exported());
+    expect(lines.entries.map((e) => e.seq)).toEqual(Array.from({ length: total }, (_, i) => i));
+    expect(new Set(lines.entries.map((e) => e.source_event_id)).size).toBe(total);
+    expect(verifyExport(lines, keyring).result.ok).toBe(true);
+    const [events] = await sql<{ n: string }>('SELECT count() AS n FROM events FINAL WHERE tenant_id = {t:String}', { t: TENANT });
+    expect(events?.n).toBe(String(total));
+  });
+
+  it('fails verification at the entry whose stored bytes or hash had one byte flipped', async () => {
+    const clickhouse = app?.get(LedgerService).clickhouse;
+    if (clickhouse === undefined) throw new Error('ledger not running');
+    const [row] = await sql<{ event_bytes: string; chain_hash: string; source_event_id: string }>(
+      'SELECT event_bytes, chain_hash, source_event_id FROM ledger FINAL WHERE chain_id = {t:String} AND seq = 3',
+      { t: TENANT },
+    );
+    if (row === undefined) throw new Error('no entry 3');
+    const bytes = Buffer.from(row.event_bytes, 'base64');
+    bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ 0x01;
+    const update = (set: string, params: Record<string, unknown>) =>
+      clickhouse.command({
+        query: `ALTER TABLE ledger UPDATE ${set} WHERE chain_id = {t:String} AND seq = 3`,
+        query_params: { t: TENANT, ...params },
+        clickhouse_settings: { mutations_sync: '2' },
+      });
+
+    // A mutation may apply after the statement returns: wait until the stored chain shows it.
+    const verifyWhen = async (changed: (text: string) => boolean) => {
+      let text = '';
+      await waitFor(async () => changed((text = await exported())), { ...WAIT, what: 'the mutation applied' });
+      return verifyExport(parseExport(text), keyring).result;
+    };
+    await update('event_bytes = {b:String}', { b: bytes.toString('base64') });
+    expect(await verifyWhen((t) => t.includes(bytes.toString('base64')))).toMatchObject({ ok: false, seq: 3, event_id: row.source_event_id, kind: 'event-changed' });
+
+    await update('event_bytes = {b:String}', { b: row.event_bytes });
+    const flipped = (row.chain_hash[0] === 'a' ? 'b' : 'a') + row.chain_hash.slice(1);
+    await update('chain_hash = {h:String}', { h: flipped });
+    expect(await verifyWhen((t) => t.includes(flipped) && t.includes(row.event_bytes))).toMatchObject({ ok: false, seq: 3, kind: 'entry-changed' });
+    await update('chain_hash = {h:String}', { h: row.chain_hash });
+    expect((await verifyWhen((t) => !t.includes(flipped))).ok).toBe(true);
+  });
+
+  it('serves read-only analytics and refuses anything else', async () => {
+    const post = (body: unknown) => fetch(`${baseUrl}/v1/query`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const ok = await post({ sql: 'SELECT event_type, count() AS n FROM events WHERE tenant_id = {t:String} GROUP BY event_type ORDER BY event_type', params: { t: TENANT } });
+    expect(ok.status).toBe(200);
+    const answer = (await ok.json()) as { rows: { event_type: string }[]; truncated: boolean };
+    expect(answer.rows.map((r) => r.event_type)).toContain('ActionProposed');
+    expect(answer.truncated).toBe(false);
+
+    const refused = await post({ sql: 'ALTER TABLE ledger DELETE WHERE 1' });
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({ error: { code: 'QUERY_NOT_ALLOWED', field: 'sql' } });
+    expect(await ledgerRows()).toBeGreaterThan(0);
+    const bad = await post({ sql: 'SELECT nope FROM nowhere' });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ error: { code: 'QUERY_FAILED' } });
+  });
+});

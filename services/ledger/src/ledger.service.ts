@@ -1,0 +1,107 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import type { BusLogger } from '@writ/bus';
+import { clickHouseFromEnv, clickHouseOptionsFromEnv, describeClickHouse } from '@writ/clickhouse';
+import type { ClickHouseClient } from '@writ/clickhouse';
+import { loadSigningKey } from '@writ/crypto';
+import type { SigningKey } from '@writ/crypto';
+import { WritError } from '@writ/errors';
+import { registryRedactor } from '@writ/ledger-core';
+import { SERVICE_CONFIG, packageVersion } from '@writ/runtime';
+import { loadToolRegistry } from '@writ/tools';
+import { ChainWriter } from './chain-writer.ts';
+import { DEFAULT_SQL_DIR, applySchema } from './clickhouse-schema.ts';
+import type { LedgerServiceConfig } from './config.ts';
+import { Projector } from './projector.ts';
+
+function busLogger(logger: Logger): BusLogger {
+  const line = (message: string, extra?: Readonly<Record<string, unknown>>): string => (extra === undefined ? message : `${message} ${JSON.stringify(extra)}`);
+  return {
+    info: (message, extra) => logger.log(line(message, extra)),
+    warn: (message, extra) => logger.warn(line(message, extra)),
+    error: (message, extra) => logger.error(line(message, extra)),
+  };
+}
+
+/** Owns the chain writer, the ClickHouse projection and the ClickHouse client (the chDB folder). */
+@Injectable()
+export class LedgerService implements OnModuleInit, OnApplicationShutdown {
+  readonly #config: LedgerServiceConfig;
+  readonly #logger = new Logger('ledger');
+  #clickhouse: ClickHouseClient | undefined;
+  #writer: ChainWriter | undefined;
+  #projector: Projector | undefined;
+
+  constructor(@Inject(SERVICE_CONFIG) config: LedgerServiceConfig) {
+    this.#config = config;
+  }
+
+  get writer(): ChainWriter {
+    if (this.#writer === undefined) throw new WritError('LEDGER_NOT_READY', 'the ledger is still starting', { retriable: true });
+    return this.#writer;
+  }
+
+  get projector(): Projector | undefined {
+    return this.#projector;
+  }
+
+  get clickhouse(): ClickHouseClient {
+    if (this.#clickhouse === undefined) {
+      throw new WritError('LEDGER_NO_PROJECTION', 'this ledger runs without its ClickHouse projection (LEDGER_PROJECTION=false)', {
+        field: 'LEDGER_PROJECTION',
+        rule: 'true to serve queries and exports',
+      });
+    }
+    return this.#clickhouse;
+  }
+
+  async onModuleInit(): Promise<void> {
+    const config = this.#config;
+    const logger = busLogger(this.#logger);
+    const version = packageVersion(import.meta.url);
+    const tenantPrefix = config.LEDGER_TENANT_PREFIX ?? '';
+    let signingKey: SigningKey | undefined;
+    if (config.WRIT_LEDGER_SIGNING_KEY !== undefined) {
+      signingKey = await loadSigningKey(config.WRIT_LEDGER_SIGNING_KEY);
+    } else {
+      logger.warn('WRIT_LEDGER_SIGNING_KEY is not set: chain heads are not checkpointed');
+    }
+    if (config.LEDGER_PROJECTION) {
+      this.#logger.log(`projecting into ${describeClickHouse(clickHouseOptionsFromEnv())}`);
+      const clickhouse = clickHouseFromEnv();
+      this.#clickhouse = clickhouse;
+      await applySchema(clickhouse, config.LEDGER_SQL_DIR ?? DEFAULT_SQL_DIR);
+      this.#projector = new Projector({
+        brokers: config.KAFKA_BROKERS,
+        clickhouse,
+        redactor: registryRedactor(loadToolRegistry(config.WRIT_TOOLS_DIR)),
+        tenantPrefix,
+        batchSize: config.LEDGER_PROJECTION_BATCH,
+        clientId: `${config.KAFKA_GROUP_ID}.projection`,
+        logger,
+      });
+      await this.#projector.start();
+    }
+    this.#writer = new ChainWriter({
+      brokers: config.KAFKA_BROKERS,
+      groupId: config.KAFKA_GROUP_ID,
+      transactionalId: config.LEDGER_TRANSACTIONAL_ID ?? `${config.KAFKA_GROUP_ID}-0`,
+      producer: `ledger@${version}`,
+      tenantPrefix,
+      checkpointEvery: config.LEDGER_CHECKPOINT_EVERY,
+      ...(signingKey === undefined ? {} : { signingKey }),
+      lingerMs: config.LEDGER_LINGER_MS,
+      replayTimeoutMs: config.LEDGER_REPLAY_TIMEOUT_MS,
+      logger,
+      onFatal: (error) => logger.error('the chain writer stopped (fenced by another ledger instance?)', { error: String(error) }),
+    });
+    await this.#writer.start();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.#writer?.stop();
+    await this.#projector?.stop();
+    await this.#clickhouse?.close();
+  }
+}
+

@@ -1,0 +1,185 @@
+// Projects the committed chain (writ.ledger.v1, read_committed) into ClickHouse in batches: one
+// poll, one insert per table, then the position. At-least-once, made idempotent by the tables
+// (ReplacingMergeTree keyed per event) and by skipping decisions and settlements already present,
+// so the rollup views count each once. Kafka stays the authority; this is a projection.
+import { TOPICS, decodeEvent } from '@writ/contracts';
+import type { LedgerCheckpoint, LedgerEntry } from '@writ/contracts';
+import type { BusLogger } from '@writ/bus';
+import type { ClickHouseClient } from '@writ/clickhouse';
+import { describeError } from '@writ/errors';
+import { projectRecords, referencesOf } from '@writ/ledger-core';
+import type { ActionRow, ChainRecord, ProjectionMemory, ProjectionRows, Redactor } from '@writ/ledger-core';
+import { CommittedReader, stableOffsets } from './committed-reader.ts';
+
+export interface ProjectorOptions {
+  readonly brokers: readonly string[];
+  readonly clickhouse: ClickHouseClient;
+  readonly redactor: Redactor;
+  readonly tenantPrefix: string;
+  readonly batchSize: number;
+  readonly clientId: string;
+  readonly logger: BusLogger;
+}
+
+const MEMORY_LIMIT = 100_000;
+
+export class Projector {
+  readonly #options: ProjectorOptions;
+  readonly #memory: ProjectionMemory = { agentOfRun: new Map(), actions: new Map() };
+  #reader: CommittedReader | undefined;
+  #running: Promise<void> | undefined;
+  #stopping = false;
+  #projected = 0;
+  /** Next offset per partition of the chain topic that is in ClickHouse. */
+  #positions = new Map<number, number>();
+
+  constructor(options: ProjectorOptions) {
+    this.#options = options;
+  }
+
+  /** Records projected since start. */
+  get projected(): number {
+    return this.#projected;
+  }
+
+  async start(): Promise<void> {
+    const { clickhouse } = this.#options;
+    const saved = await clickhouse.query({
+      query: `SELECT partition, max(next_offset) AS next_offset FROM projection_offsets FINAL WHERE topic = {topic:String} GROUP BY partition`,
+      query_params: { topic: TOPICS.ledger },
+      format: 'JSONEachRow',
+    });
+    const offsets = new Map((await saved.json<{ partition: number; next_offset: string }>()).map((r) => [Number(r.partition), Number(r.next_offset)]));
+    const bounds = await stableOffsets(this.#options.brokers, TOPICS.ledger);
+    const starts = new Map([...bounds].map(([partition, b]) => [partition, Math.max(offsets.get(partition) ?? 0, b.low)]));
+    this.#positions = new Map(starts);
+    this.#reader = await CommittedReader.open(this.#options.brokers, TOPICS.ledger, starts, this.#options.clientId);
+    this.#running = this.#loop();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    await this.#running;
+    await this.#reader?.close();
+  }
+
+  /** The next offset of each partition of the chain topic that is in ClickHouse. */
+  positions(): ReadonlyMap<number, number> {
+    return this.#positions;
+  }
+
+  async #loop(): Promise<void> {
+    const reader = this.#reader;
+    if (reader === undefined) return;
+    let failures = 0;
+    let pending: { records: ChainRecord[]; next: Map<number, number> } | undefined;
+    while (!this.#stopping) {
+      try {
+        if (pending === undefined) {
+          const polled = await reader.poll(this.#options.batchSize, 100);
+          const records: ChainRecord[] = [];
+          for (const record of polled) {
+            if (record.value === null) continue;
+            const decoded = decodeEvent(record.value);
+            if (decoded.type === 'LedgerEntry' || decoded.type === 'LedgerCheckpoint') {
+              records.push({ type: decoded.type, payload: decoded.payload as LedgerEntry | LedgerCheckpoint, partition: record.partition, offset: record.offset });
+            }
+          }
+          pending = { records, next: reader.positions() };
+        }
+        await this.#project(pending.records, pending.next);
+        pending = undefined;
+        failures = 0;
+      } catch (error) {
+        // ClickHouse unavailable or a statement failed: the same batch is tried again, nothing skipped.
+        failures += 1;
+        this.#options.logger.error('projection into ClickHouse failed; retrying the batch', { error: describeError(error), failures });
+        await new Promise((resolve) => setTimeout(resolve, Math.min(10_000, 100 * 2 ** Math.min(failures, 7))));
+      }
+    }
+  }
+
+  async #project(records: readonly ChainRecord[], next: ReadonlyMap<number, number>): Promise<void> {
+    const changed = [...next].filter(([partition, offset]) => this.#positions.get(partition) !== offset);
+    if (records.length > 0) {
+      await this.#recall(records);
+      const rows = projectRecords(records, this.#memory, { redactor: this.#options.redactor, tenantPrefix: this.#options.tenantPrefix });
+      await this.#insert(rows);
+      this.#projected += records.length;
+      this.#trimMemory();
+    }
+    if (changed.length > 0) {
+      await this.#options.clickhouse.insert({
+        table: 'projection_offsets',
+        values: changed.map(([partition, offset]) => ({ topic: TOPICS.ledger, partition, next_offset: offset })),
+        format: 'JSONEachRow',
+      });
+      for (const [partition, offset] of changed) this.#positions.set(partition, offset);
+    }
+  }
+
+  /** Loads into memory the agents of runs and states of actions this batch refers to (after a restart). */
+  async #recall(records: readonly ChainRecord[]): Promise<void> {
+    const { runs, actions } = referencesOf(records);
+    const missingRuns = [...runs].filter((run) => !this.#memory.agentOfRun.has(run));
+    const missingActions = [...actions].filter((key) => !this.#memory.actions.has(key));
+    const { clickhouse } = this.#options;
+    if (missingRuns.length > 0) {
+      const result = await clickhouse.query({
+        query: `SELECT run_id, anyIf(agent_id, agent_id != '') AS agent_id FROM events WHERE run_id IN {runs:Array(String)} GROUP BY run_id HAVING agent_id != ''`,
+        query_params: { runs: missingRuns },
+        format: 'JSONEachRow',
+      });
+      for (const row of await result.json<{ run_id: string; agent_id: string }>()) this.#memory.agentOfRun.set(row.run_id, row.agent_id);
+    }
+    if (missingActions.length > 0) {
+      const ids = missingActions.map((key) => key.slice(key.indexOf('|') + 1));
+      const result = await clickhouse.query({
+        query: `SELECT * FROM actions FINAL WHERE action_id IN {ids:Array(String)}`,
+        query_params: { ids },
+        format: 'JSONEachRow',
+      });
+      for (const row of await result.json<ActionRow & { cost_micros: string | number; version: string | number }>()) {
+        this.#memory.actions.set(`${row.tenant_id}|${row.action_id}`, { ...row, cost_micros: Number(row.cost_micros), version: Number(row.version) });
+      }
+    }
+  }
+
+  async #insert(rows: ProjectionRows): Promise<void> {
+    const { clickhouse } = this.#options;
+    const insert = async (table: string, values: readonly object[]): Promise<void> => {
+      if (values.length > 0) await clickhouse.insert({ table, values: [...values], format: 'JSONEachRow' });
+    };
+    // Rows feeding the rollup views go in once: skip event ids a previous attempt already inserted.
+    const fresh = async <R extends { event_id: string }>(table: string, values: readonly R[]): Promise<R[]> => {
+      if (values.length === 0) return [];
+      const result = await clickhouse.query({
+        query: `SELECT event_id FROM ${table} WHERE event_id IN {ids:Array(String)}`,
+        query_params: { ids: values.map((v) => v.event_id) },
+        format: 'JSONEachRow',
+      });
+      const present = new Set((await result.json<{ event_id: string }>()).map((r) => r.event_id));
+      return values.filter((v) => !present.has(v.event_id));
+    };
+    // One statement at a time: the embedded engine runs them in-process anyway.
+    await insert('events', rows.events);
+    await insert('actions', rows.actions);
+    await insert('approvals', rows.approvals);
+    await insert('checkpoints', rows.checkpoints);
+    await insert('decisions', await fresh('decisions', rows.decisions));
+    await insert('spend', await fresh('spend', rows.spend));
+    // Last: the chain rows say "projected" to readers of the ledger table.
+    await insert('ledger', rows.ledger);
+  }
+
+  #trimMemory(): void {
+    for (const map of [this.#memory.agentOfRun, this.#memory.actions] as Map<string, unknown>[]) {
+      if (map.size <= MEMORY_LIMIT) continue;
+      let excess = map.size - MEMORY_LIMIT / 2;
+      for (const key of map.keys()) {
+        if (excess-- <= 0) break;
+        map.delete(key);
+      }
+    }
+  }
+}
