@@ -1,12 +1,48 @@
 import { telemetry } from './instrumentation.ts';
-import { packageVersion, runService } from '@writ/runtime';
+import { readFile } from 'node:fs/promises';
+import { parseBudgetsFile } from '@writ/budget-core';
+import { loadSigningKey } from '@writ/crypto';
+import { isWritError } from '@writ/errors';
+import { EXIT_CONFIG, loadServiceConfig, packageVersion, runService } from '@writ/runtime';
 import { BudgetModule } from './budget.module.ts';
+import { budgetConfigSpec } from './config.ts';
 
+/**
+ * The budgets file and the signing key are configuration too: a bad one stops the service at boot,
+ * named, together with any other bad variable.
+ */
+async function preflight(): Promise<void> {
+  const budgetsFile = process.env['WRIT_BUDGETS_FILE']?.trim() || 'deploy/demo/budgets.json';
+  const keyFile = process.env['WRIT_RESERVATION_SIGNING_KEY']?.trim() || '.local/keys/private/reservation-1.pem';
+  const problems: string[] = [];
+  try {
+    loadServiceConfig(38083, budgetConfigSpec);
+  } catch (error) {
+    if (!isWritError(error, 'CONFIG_INVALID')) throw error;
+    problems.push(...error.message.split('\n').slice(1));
+  }
+  try {
+    parseBudgetsFile(await readFile(budgetsFile, 'utf8'));
+  } catch (error) {
+    problems.push(`  WRIT_BUDGETS_FILE (${budgetsFile}): ${error instanceof Error ? error.message : String(error)}`);
+  }
+  try {
+    await loadSigningKey(keyFile);
+  } catch (error) {
+    problems.push(`  WRIT_RESERVATION_SIGNING_KEY: ${error instanceof Error ? error.message : String(error)} (make dev keys: ./dev writ keys)`);
+  }
+  if (problems.length > 0) {
+    process.stderr.write(`[budget] invalid configuration:\n${problems.join('\n')}\n`);
+    process.exit(EXIT_CONFIG);
+  }
+}
+
+await preflight();
 await runService({
   name: 'budget',
   version: packageVersion(import.meta.url),
   defaultHttpPort: 38083,
-  config: {},
+  config: budgetConfigSpec,
   telemetry,
   module: BudgetModule,
 });

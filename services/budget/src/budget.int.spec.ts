@@ -1,0 +1,276 @@
+import 'reflect-metadata';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Module } from '@nestjs/common';
+import type { INestApplicationContext } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { trace } from '@opentelemetry/api';
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { usageOf, verifyReservation } from '@writ/budget-core';
+import { EventConsumer, EventProducer, writEvent } from '@writ/bus';
+import type { OutgoingEvent } from '@writ/bus';
+import { TOPICS, newMetadata, uuidv7 } from '@writ/contracts';
+import type { EventPayloads } from '@writ/contracts';
+import { sampleEvent } from '@writ/contracts/testing';
+import { createKeyring, generateSigningKey } from '@writ/crypto';
+import { SERVICE_CONFIG, loadServiceConfig } from '@writ/runtime';
+import { testKafkaBrokers, uniqueName, waitFor } from '@writ/testing';
+import { BudgetModule } from './budget.module.ts';
+import { BudgetProcessor } from './budget.processor.ts';
+import { budgetConfigSpec } from './config.ts';
+
+type BudgetOut = { type: 'BudgetReserved' | 'BudgetRefused' | 'BudgetSettled' | 'BudgetThresholdCrossed'; payload: EventPayloads['BudgetReserved' | 'BudgetRefused' | 'BudgetSettled' | 'BudgetThresholdCrossed'] };
+
+const brokers = testKafkaBrokers();
+const dir = mkdtempSync(join(tmpdir(), 'writ-budget-'));
+const key = generateSigningKey('reservation-test');
+const keyPath = join(dir, 'reservation-test.pem');
+writeFileSync(keyPath, key.exportPrivateKeyPem(), { mode: 0o600 });
+const keyring = createKeyring({ [key.keyId]: key.publicKey });
+const DAY = () => new Date().toISOString().slice(0, 10);
+
+const apps = new Set<INestApplicationContext>();
+const consumers = new Set<EventConsumer>();
+let producer: EventProducer;
+const spans = new InMemorySpanExporter();
+
+beforeAll(async () => {
+  trace.setGlobalTracerProvider(new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter: spans })] }));
+  producer = new EventProducer({ brokers, clientId: 'budget-int-test' });
+  await producer.connect();
+});
+afterAll(async () => {
+  await producer.disconnect();
+});
+afterEach(async () => {
+  for (const app of apps) await app.close();
+  apps.clear();
+  for (const consumer of consumers) await consumer.stop();
+  consumers.clear();
+});
+
+interface Tenant {
+  readonly tenant: string;
+  readonly groupId: string;
+  readonly budgetsFile: string;
+}
+
+/** A unique tenant with the demo's shape: tenant $50 / 200 calls a day; agent bot $5 / 50 calls a day. */
+function newTenant(caps: { agentMoney?: string; agentCalls?: number } = {}): Tenant {
+  const tenant = uniqueName('tenant');
+  const budgetsFile = join(dir, `${tenant}.json`);
+  writeFileSync(
+    budgetsFile,
+    JSON.stringify({
+      tenants: {
+        [tenant]: {
+          currency: 'USD',
+          daily: { money: '50.00', tool_calls: 200 },
+          agents: { bot: { daily: { money: caps.agentMoney ?? '5.00', tool_calls: caps.agentCalls ?? 50 } } },
+        },
+      },
+    }),
+  );
+  return { tenant, groupId: `writ.budget.${uniqueName('test')}`, budgetsFile };
+}
+
+async function boot(t: Tenant, env: Record<string, string> = {}): Promise<{ app: INestApplicationContext; processor: BudgetProcessor }> {
+  const config = loadServiceConfig(38083, budgetConfigSpec, {
+    KAFKA_BROKERS: brokers.join(','),
+    KAFKA_GROUP_ID: t.groupId,
+    WRIT_BUDGETS_FILE: t.budgetsFile,
+    WRIT_RESERVATION_SIGNING_KEY: keyPath,
+    WRIT_BUDGET_TENANTS: t.tenant,
+    ...env,
+  });
+  @Module({ imports: [BudgetModule], providers: [{ provide: SERVICE_CONFIG, useValue: config }], exports: [SERVICE_CONFIG] })
+  class TestRoot {}
+  Object.defineProperty(TestRoot, 'name', { value: `TestRoot${t.groupId}` });
+  const app = await NestFactory.createApplicationContext({ module: TestRoot, global: true }, { logger: ['error', 'warn'] });
+  apps.add(app);
+  return { app, processor: app.get(BudgetProcessor) };
+}
+
+async function close(app: INestApplicationContext): Promise<void> {
+  await app.close();
+  apps.delete(app);
+}
+
+/** Everything the budget service publishes for the tenant, as it arrives (read_committed). */
+async function collect(tenant: string): Promise<BudgetOut[]> {
+  const seen: BudgetOut[] = [];
+  const consumer = new EventConsumer({
+    brokers,
+    groupId: uniqueName('budget_test_reader'),
+    topics: [TOPICS.budget],
+    // The reader never fails a message; it needs an existing DLQ all the same.
+    dlqTopic: 'writ.budget.dlq',
+    handler: (event) => {
+      const payload = event.payload as { meta: { tenant_id: string; producer: string } };
+      if (payload.meta.tenant_id === tenant && payload.meta.producer.startsWith('budget@')) seen.push(event as BudgetOut);
+    },
+  });
+  consumers.add(consumer);
+  await consumer.start();
+  return seen;
+}
+
+function request(t: Tenant, run: string, action: string, cost: number, agent = 'bot'): OutgoingEvent {
+  return writEvent('BudgetReservationRequested', {
+    meta: newMetadata({ tenant_id: t.tenant, run_id: run, action_id: action, producer: 'planner@0.1.0' }),
+    agent_id: agent,
+    tool: 'tickets.refund',
+    estimated_cost_micros: cost,
+    currency: 'USD',
+    tool_calls: 1,
+  });
+}
+
+function executed(t: Tenant, run: string, action: string, cost: number): OutgoingEvent {
+  const meta = { tenant_id: t.tenant, run_id: run, action_id: action, producer: 'executor@0.1.0' };
+  return writEvent('ActionExecuted', { ...sampleEvent('ActionExecuted', meta), reservation_id: action, cost_micros: cost });
+}
+
+function failed(t: Tenant, run: string, action: string, cost: number): OutgoingEvent {
+  const meta = { tenant_id: t.tenant, run_id: run, action_id: action, producer: 'executor@0.1.0' };
+  return writEvent('ActionFailed', { ...sampleEvent('ActionFailed', meta), reservation_id: action, cost_micros: cost });
+}
+
+function completed(t: Tenant, run: string, action: string, status: EventPayloads['ActionCompleted']['status'], reasonCode: string): OutgoingEvent {
+  const meta = { tenant_id: t.tenant, run_id: run, action_id: action, producer: 'planner@0.1.0' };
+  return writEvent('ActionCompleted', { ...sampleEvent('ActionCompleted', meta), status, reason_code: reasonCode, result_json: null, cost_micros: 0 });
+}
+
+const of = <T extends BudgetOut['type']>(seen: readonly BudgetOut[], type: T, action?: string): EventPayloads[T][] =>
+  seen.filter((e) => e.type === type && (action === undefined || e.payload.meta.action_id === action)).map((e) => e.payload as EventPayloads[T]);
+
+describe('budget service', () => {
+  it('reserves with a signature the executor accepts, settles the actual cost and releases the rest', async () => {
+    const t = newTenant();
+    const seen = await collect(t.tenant);
+    const { processor } = await boot(t);
+    const run = uniqueName('run');
+    const action = uuidv7();
+    await producer.send([request(t, run, action, 2_000_000)]);
+    const [reserved] = await waitFor(() => (of(seen, 'BudgetReserved', action).length > 0 ? of(seen, 'BudgetReserved', action) : undefined), { timeoutMs: 30_000, what: 'BudgetReserved' });
+    if (reserved === undefined) throw new Error('unreachable');
+    expect(reserved).toMatchObject({ reservation_id: action, amount_micros: 2_000_000, currency: 'USD', key_id: 'reservation-test', agent_id: 'bot', tool: 'tickets.refund', tool_calls: 1, day: DAY() });
+    expect(verifyReservation(reserved, { action_id: action, tenant: t.tenant, run_id: run, agent: 'bot', tool: 'tickets.refund' }, keyring).ok).toBe(true);
+    const forged = verifyReservation({ ...reserved, amount_micros: 9_000_000 }, { action_id: action, tenant: t.tenant, run_id: run, agent: 'bot', tool: 'tickets.refund' }, keyring);
+    expect(forged.ok).toBe(false);
+
+    await producer.send([executed(t, run, action, 1_250_000)]);
+    const [settled] = await waitFor(() => (of(seen, 'BudgetSettled', action).length > 0 ? of(seen, 'BudgetSettled', action) : undefined), { timeoutMs: 30_000, what: 'BudgetSettled' });
+    expect(settled).toMatchObject({ disposition: 'settled', actual_cost_micros: 1_250_000, released_micros: 750_000, reserved_micros: 2_000_000, overrun_micros: 0, late: false });
+    const state = processor.books.stateOf(t.tenant);
+    expect(usageOf(state, 'agent_day', 'bot', DAY())).toEqual({ settled_micros: 1_250_000, reserved_micros: 0, settled_calls: 1, reserved_calls: 0 });
+    expect(usageOf(state, 'run', run)).toMatchObject({ settled_micros: 1_250_000, reserved_micros: 0 });
+    // $2.00 of the agent's $5.00 is 40 %: nothing announced below 50 %.
+    expect(of(seen, 'BudgetThresholdCrossed')).toEqual([]);
+    // One span per step, child of the trace that came with the input, naming the budget result.
+    const steps = spans
+      .getFinishedSpans()
+      .filter((s) => s.attributes['writ.action_id'] === action)
+      .map((s) => [s.name, s.attributes['writ.budget.result']]);
+    expect(steps).toEqual([
+      ['budget.reserve', 'reserved'],
+      ['budget.settle', 'settled'],
+    ]);
+    const reserveSpan = spans.getFinishedSpans().find((s) => s.name === 'budget.reserve' && s.attributes['writ.action_id'] === action);
+    expect(reserveSpan?.parentSpanContext?.spanId).toBeDefined();
+    expect(reserved.meta.trace?.traceparent).toContain(reserveSpan?.spanContext().traceId ?? 'missing');
+  });
+
+  it('refuses a reservation over a cap, naming the scope and the kind; announces thresholds', async () => {
+    const t = newTenant();
+    const seen = await collect(t.tenant);
+    await boot(t);
+    const run = uniqueName('run');
+    const [a1, a2, a3] = [uuidv7(), uuidv7(), uuidv7()];
+    await producer.send([request(t, run, a1, 4_500_000), request(t, run, a2, 600_000), request(t, run, a3, 500_000)]);
+    await waitFor(() => (of(seen, 'BudgetReserved').length + of(seen, 'BudgetRefused').length === 3 ? true : undefined), { timeoutMs: 30_000, what: 'three answers' });
+    expect(of(seen, 'BudgetReserved').map((r) => r.reservation_id)).toEqual([a1, a3]);
+    const [refused] = of(seen, 'BudgetRefused', a2);
+    expect(refused).toMatchObject({ agent_id: 'bot', scope: 'agent_day', subject: 'bot', kind: 'money', limit: 5_000_000, used: 4_500_000, requested: 600_000, currency: 'USD' });
+    const thresholds = of(seen, 'BudgetThresholdCrossed').map((c) => `${c.scope}:${c.kind}:${c.threshold_percent}`);
+    expect(thresholds).toEqual(['agent_day:money:50', 'agent_day:money:80', 'agent_day:money:100']);
+  });
+
+  it('releases on denial and on a cost-0 failure; an action that ended before its request is never reserved', async () => {
+    const t = newTenant({ agentMoney: '1.00' });
+    const seen = await collect(t.tenant);
+    const { processor } = await boot(t);
+    const run = uniqueName('run');
+    const [denied, failing, ended, after] = [uuidv7(), uuidv7(), uuidv7(), uuidv7()];
+    await producer.send([request(t, run, denied, 1_000_000)]);
+    await waitFor(() => of(seen, 'BudgetReserved', denied)[0], { timeoutMs: 30_000, what: 'reserved' });
+    // ActionCompleted travels on another topic than the requests: wait for the release before asking again.
+    await producer.send([completed(t, run, denied, 'denied', 'policy_denied')]);
+    await waitFor(() => of(seen, 'BudgetSettled', denied)[0], { timeoutMs: 30_000, what: 'release' });
+    expect(of(seen, 'BudgetSettled', denied)).toMatchObject([{ disposition: 'released', actual_cost_micros: 0, released_micros: 1_000_000 }]);
+    await producer.send([request(t, run, failing, 1_000_000)]);
+    await waitFor(() => of(seen, 'BudgetReserved', failing)[0], { timeoutMs: 30_000, what: 'reserved after release' });
+    await producer.send([failed(t, run, failing, 0)]);
+    await waitFor(() => of(seen, 'BudgetSettled', failing)[0], { timeoutMs: 30_000, what: 'settled at 0' });
+    expect(of(seen, 'BudgetSettled', failing)).toMatchObject([{ disposition: 'settled', actual_cost_micros: 0, released_micros: 1_000_000 }]);
+    // ActionCompleted overtakes the request (another topic): remembered, the late request is ignored.
+    await producer.send([completed(t, run, ended, 'expired', 'decision_timeout')]);
+    await waitFor(() => of(seen, 'BudgetSettled', ended)[0], { timeoutMs: 30_000, what: 'early release recorded' });
+    await producer.send([request(t, run, ended, 1_000), request(t, run, after, 1_000)]);
+    await waitFor(() => of(seen, 'BudgetReserved', after)[0], { timeoutMs: 30_000, what: 'later request answered' });
+    expect(of(seen, 'BudgetReserved', ended)).toEqual([]);
+    expect(of(seen, 'BudgetRefused', ended)).toEqual([]);
+    expect(usageOf(processor.books.stateOf(t.tenant), 'agent_day', 'bot', DAY())).toEqual({ settled_micros: 0, reserved_micros: 1_000, settled_calls: 1, reserved_calls: 1 });
+  });
+
+  it('survives a restart exactly: books rebuilt from the topic, a redelivered request not counted twice', async () => {
+    const t = newTenant();
+    const seen = await collect(t.tenant);
+    const first = await boot(t);
+    const run = uniqueName('run');
+    const [a1, a2, a3] = [uuidv7(), uuidv7(), uuidv7()];
+    await producer.send([request(t, run, a1, 1_500_000), request(t, run, a2, 2_000_000)]);
+    await waitFor(() => (of(seen, 'BudgetReserved').length === 2 ? true : undefined), { timeoutMs: 30_000, what: 'two reservations' });
+    await producer.send([executed(t, run, a1, 1_700_000)]);
+    await waitFor(() => of(seen, 'BudgetSettled', a1)[0], { timeoutMs: 30_000, what: 'settled' });
+    const before = first.processor.books.stateOf(t.tenant);
+    await close(first.app);
+
+    const second = await boot(t);
+    expect(second.processor.books.stateOf(t.tenant)).toEqual(before);
+    // The same request and the same outcome again (a producer retry, a replayed message): no effect.
+    await producer.send([request(t, run, a1, 1_500_000), executed(t, run, a1, 1_700_000), request(t, run, a3, 1_300_000)]);
+    // $1.70 settled + $2.00 held + $1.30 = $5.00: exactly the agent's cap, so a3 fits only if nothing was counted twice.
+    await waitFor(() => of(seen, 'BudgetReserved', a3)[0], { timeoutMs: 30_000, what: 'a3 reserved' });
+    expect(of(seen, 'BudgetReserved', a1)).toHaveLength(1);
+    expect(of(seen, 'BudgetSettled', a1)).toHaveLength(1);
+    expect(usageOf(second.processor.books.stateOf(t.tenant), 'agent_day', 'bot', DAY())).toEqual({ settled_micros: 1_700_000, reserved_micros: 3_300_000, settled_calls: 1, reserved_calls: 2 });
+  });
+
+  it('never exceeds a cap under many reservations at once', async () => {
+    const t = newTenant({ agentCalls: 10 });
+    const seen = await collect(t.tenant);
+    const { processor } = await boot(t);
+    const runs = [uniqueName('run'), uniqueName('run'), uniqueName('run')];
+    const requests = Array.from({ length: 30 }, (_, i) => request(t, runs[i % 3] ?? '', uuidv7(), 100_000));
+    await Promise.all(requests.map((r) => producer.send([r])));
+    await waitFor(() => (of(seen, 'BudgetReserved').length + of(seen, 'BudgetRefused').length === 30 ? true : undefined), { timeoutMs: 40_000, what: '30 answers' });
+    expect(of(seen, 'BudgetReserved')).toHaveLength(10);
+    expect(of(seen, 'BudgetRefused').every((r) => r.scope === 'agent_day' && r.kind === 'tool_calls' && r.limit === 10)).toBe(true);
+    expect(usageOf(processor.books.stateOf(t.tenant), 'agent_day', 'bot', DAY())).toMatchObject({ reserved_calls: 10, reserved_micros: 1_000_000 });
+  });
+
+  it('lapses stale reservations on a timer and gives their room back', async () => {
+    const t = newTenant({ agentMoney: '1.00' });
+    const seen = await collect(t.tenant);
+    const { processor } = await boot(t, { WRIT_RESERVATION_TTL_MS: '1500', WRIT_BUDGET_EXPIRY_INTERVAL_MS: '200' });
+    const run = uniqueName('run');
+    const action = uuidv7();
+    await producer.send([request(t, run, action, 1_000_000)]);
+    const expired = await waitFor(() => of(seen, 'BudgetSettled', action)[0], { timeoutMs: 30_000, what: 'expiry' });
+    expect(expired).toMatchObject({ disposition: 'expired', actual_cost_micros: 0, released_micros: 1_000_000 });
+    expect(usageOf(processor.books.stateOf(t.tenant), 'agent_day', 'bot', DAY()).reserved_micros).toBe(0);
+  });
+});

@@ -1,0 +1,337 @@
+import { readFile } from 'node:fs/promises';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { SpanStatusCode, trace } from '@opentelemetry/api';
+import type { Span } from '@opentelemetry/api';
+import { accountantStep, commandFor, createBudgetDecider, isBudgetInput, parseBudgetsFile, toWire } from '@writ/budget-core';
+import type { BudgetDecider, BudgetEvent, BudgetInput, BudgetState, BudgetWireEvent } from '@writ/budget-core';
+import { EventProducer, TransactionalProcessor, traceHeaders, writEvent } from '@writ/bus';
+import type { DecodedEvent, EventContext, OutgoingEvent } from '@writ/bus';
+import { TOPICS, newMetadata } from '@writ/contracts';
+import type { EventPayloads, Metadata, TraceContext } from '@writ/contracts';
+import { loadSigningKey } from '@writ/crypto';
+import type { SigningKey } from '@writ/crypto';
+import { describeError } from '@writ/errors';
+import { SERVICE_CONFIG } from '@writ/runtime';
+import { WRIT_ATTR } from '@writ/telemetry';
+import { BudgetBooks, PRODUCER_NAME } from './books.ts';
+import { tenantFilter } from './config.ts';
+import type { BudgetServiceConfig } from './config.ts';
+import { replayCommitted } from './replay.ts';
+import { packageVersionOf } from './version.ts';
+
+const INPUT_TOPICS = [TOPICS.budget, TOPICS.executions, TOPICS.actions, TOPICS.runs] as const;
+const DLQ_TOPIC = 'writ.budget.dlq';
+const tracer = trace.getTracer('writ.budget');
+
+/** A mutual exclusion for the books: the handler and the expiry timer never interleave. */
+class Lock {
+  #tail: Promise<void> = Promise.resolve();
+
+  async run<T>(work: () => Promise<T> | T): Promise<T> {
+    const previous = this.#tail;
+    let release: () => void = () => undefined;
+    this.#tail = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await previous;
+    try {
+      return await work();
+    } finally {
+      release();
+    }
+  }
+}
+
+function spanNameOf(input: BudgetInput): string {
+  switch (input.type) {
+    case 'BudgetReservationRequested':
+      return 'budget.reserve';
+    case 'ActionExecuted':
+    case 'ActionFailed':
+      return 'budget.settle';
+    case 'ActionCompleted':
+      return 'budget.release';
+    case 'RunStarted':
+      return 'budget.limits';
+    default:
+      return input satisfies never;
+  }
+}
+
+/** What the span reports as writ.budget.result: reserved, refused, settled, released, ... or noop. */
+function resultOf(events: readonly BudgetEvent[]): string {
+  const main = events.find((e) => e.type !== 'BudgetThresholdCrossed' && e.type !== 'BudgetReservationExpired' && e.type !== 'ReservationsForgotten');
+  switch (main?.type) {
+    case 'BudgetReserved':
+      return 'reserved';
+    case 'BudgetRefused':
+      return 'refused';
+    case 'BudgetSettled':
+      return main.late ? 'settled_late' : 'settled';
+    case 'BudgetReleased':
+      return 'released';
+    case 'LimitsSet':
+      return 'limits_set';
+    default:
+      return 'noop';
+  }
+}
+
+function traceOf(span: Span, parent: EventContext['traceContext']): TraceContext | null {
+  const headers = traceHeaders(trace.setSpan(parent, span));
+  const traceparent = headers['traceparent'];
+  return traceparent === undefined ? null : { traceparent, tracestate: headers['tracestate'] ?? null };
+}
+
+/**
+ * The accountant at work: rebuilds the books at boot, then consumes reservation requests,
+ * execution outcomes, terminal actions and run starts exactly once (TransactionalProcessor: the
+ * published events and the input offsets commit together), and lapses stale reservations on a timer.
+ */
+@Injectable()
+export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
+  readonly #logger = new Logger('BudgetProcessor');
+  readonly #config: BudgetServiceConfig;
+  readonly #decider: BudgetDecider;
+  readonly #lock = new Lock();
+  readonly #producer: string;
+  #books: BudgetBooks | undefined;
+  #signingKey: SigningKey | undefined;
+  #processor: TransactionalProcessor | undefined;
+  #timerProducer: EventProducer | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #stopping = false;
+
+  constructor(@Inject(SERVICE_CONFIG) config: BudgetServiceConfig) {
+    this.#config = config;
+    this.#decider = createBudgetDecider({ reservation_ttl_ms: config.WRIT_RESERVATION_TTL_MS });
+    this.#producer = `${PRODUCER_NAME}@${packageVersionOf()}`;
+  }
+
+  get books(): BudgetBooks {
+    if (this.#books === undefined) throw new Error('the budget books are not loaded yet');
+    return this.#books;
+  }
+
+  async onModuleInit(): Promise<void> {
+    const config = this.#config;
+    const file = parseBudgetsFile(await readFile(config.WRIT_BUDGETS_FILE, 'utf8'));
+    this.#signingKey = await loadSigningKey(config.WRIT_RESERVATION_SIGNING_KEY);
+    this.#books = new BudgetBooks(this.#decider, file, tenantFilter(config.WRIT_BUDGET_TENANTS));
+    this.#processor = this.#newProcessor();
+    // Starting the producer fences a previous instance with the same transactional id, so its
+    // open transaction is aborted before the books are read.
+    await this.#lock.run(async () => {
+      await this.#rebuild();
+      await this.#processor?.start();
+    });
+    this.#timerProducer = new EventProducer({ brokers: config.KAFKA_BROKERS, clientId: `${config.KAFKA_GROUP_ID}.expiry` });
+    await this.#timerProducer.connect();
+    this.#scheduleExpiry();
+    this.#logger.log(`budget books rebuilt (${this.books.tenantCount} tenants); consuming ${INPUT_TOPICS.join(', ')} as ${config.KAFKA_GROUP_ID}`);
+  }
+
+  #newProcessor(): TransactionalProcessor {
+    const config = this.#config;
+    return new TransactionalProcessor({
+      brokers: config.KAFKA_BROKERS,
+      groupId: config.KAFKA_GROUP_ID,
+      topics: INPUT_TOPICS,
+      dlqTopic: DLQ_TOPIC,
+      transactionalId: config.KAFKA_TRANSACTIONAL_ID ?? `${config.KAFKA_GROUP_ID}.tx`,
+      lingerMs: 0,
+      handler: (event, ctx) => this.#handle(event, ctx),
+      // An aborted batch is consumed again: the books drop its effects by rebuilding from what committed.
+      onAbort: () => this.#lock.run(() => this.#rebuild()),
+      onFatal: (error) => this.#logger.error(`budget processor stopped: ${describeError(error)}`),
+    });
+  }
+
+  /**
+   * After a publication whose outcome is unknown: let the batch in hand commit (or abort), then
+   * rebuild the books from what the topics hold and consume again from the committed offsets.
+   */
+  async #resync(): Promise<void> {
+    await this.#processor?.stop();
+    await this.#lock.run(async () => {
+      if (this.#stopping) return;
+      await this.#rebuild();
+      this.#processor = this.#newProcessor();
+      await this.#processor.start();
+    });
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.#stopping = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    await this.#lock.run(async () => {
+      await this.#processor?.stop();
+      await this.#timerProducer?.disconnect();
+    });
+  }
+
+  /** Rebuilds the books from the committed events of writ.budget.v1 and the run limits of writ.runs.v1. */
+  async #rebuild(): Promise<void> {
+    const books = this.books;
+    books.clear();
+    const runs: { tenant: string; payload: EventPayloads['RunStarted'] }[] = [];
+    const started = Date.now();
+    const { records } = await replayCommitted(
+      this.#config.KAFKA_BROKERS,
+      [TOPICS.budget, TOPICS.runs],
+      (record) => {
+        books.replay(record.value, (tenant, payload) => runs.push({ tenant, payload }));
+      },
+      { timeoutMs: this.#config.WRIT_BUDGET_REPLAY_TIMEOUT_MS, clientId: `${this.#config.KAFKA_GROUP_ID}.replay` },
+    );
+    const now = Date.now();
+    for (const { tenant, payload } of runs) {
+      const input = commandFor({ type: 'RunStarted', payload }, now, books.stateOf(tenant, now).currency);
+      if (input === null) continue;
+      try {
+        books.set(tenant, accountantStep(this.#decider, books.stateOf(tenant, now), input.command).state);
+      } catch (error) {
+        this.#logger.warn(`run ${payload.meta.run_id}: limits not applied: ${describeError(error)}`);
+      }
+    }
+    this.#logger.log(`read ${records} committed records in ${Date.now() - started} ms`);
+  }
+
+  #metaFactory(tenant: string, causation: Metadata | null, traceContext: TraceContext | null) {
+    return (fields: { readonly run_id: string; readonly action_id: string | null; readonly occurred_at: number }): Metadata =>
+      newMetadata({
+        tenant_id: tenant,
+        producer: this.#producer,
+        causation_id: causation?.event_id ?? null,
+        trace: traceContext,
+        ...fields,
+      });
+  }
+
+  #outgoing(wire: readonly BudgetWireEvent[]): OutgoingEvent[] {
+    return wire.map((w) => {
+      switch (w.type) {
+        case 'BudgetReserved':
+          return writEvent('BudgetReserved', w.payload);
+        case 'BudgetRefused':
+          return writEvent('BudgetRefused', w.payload);
+        case 'BudgetSettled':
+          return writEvent('BudgetSettled', w.payload);
+        case 'BudgetThresholdCrossed':
+          return writEvent('BudgetThresholdCrossed', w.payload);
+        default:
+          return w satisfies never;
+      }
+    });
+  }
+
+  #handle(event: DecodedEvent, ctx: EventContext): Promise<OutgoingEvent[]> {
+    const candidate = { type: event.type, payload: event.payload };
+    if (!isBudgetInput(candidate)) return Promise.resolve([]);
+    const input = candidate;
+    const meta = input.payload.meta;
+    if (!this.books.serves(meta.tenant_id)) return Promise.resolve([]);
+    return this.#lock.run(() => {
+      const now = Date.now();
+      const books = this.books;
+      const before = books.stateOf(meta.tenant_id, now);
+      const request = commandFor(input, now, before.currency);
+      if (request === null) return [];
+      const span = tracer.startSpan(
+        spanNameOf(input),
+        {
+          attributes: {
+            [WRIT_ATTR.tenantId]: meta.tenant_id,
+            [WRIT_ATTR.runId]: meta.run_id,
+            ...(meta.action_id === null ? {} : { [WRIT_ATTR.actionId]: meta.action_id }),
+            ...(input.type === 'BudgetReservationRequested' ? { [WRIT_ATTR.agentId]: input.payload.agent_id, [WRIT_ATTR.tool]: input.payload.tool } : {}),
+          },
+        },
+        ctx.traceContext,
+      );
+      try {
+        const step = accountantStep(this.#decider, before, request.command);
+        const wire = toWire(before, step.events, {
+          tenant: meta.tenant_id,
+          run_id: meta.run_id,
+          action_id: meta.action_id,
+          tool: request.tool,
+          signingKey: this.#signingKeyOrThrow(),
+          meta: this.#metaFactory(meta.tenant_id, meta, traceOf(span, ctx.traceContext)),
+        });
+        books.set(meta.tenant_id, step.state);
+        span.setAttribute(WRIT_ATTR.budgetResult, resultOf(step.events));
+        const refusal = step.events.find((e) => e.type === 'BudgetRefused');
+        if (refusal !== undefined) span.setAttribute(WRIT_ATTR.budgetScope, `${refusal.scope}:${refusal.kind}`);
+        return this.#outgoing(wire);
+      } catch (error) {
+        span.recordException(error instanceof Error ? error : new Error(String(error)));
+        span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(error) });
+        span.setAttribute(WRIT_ATTR.budgetResult, 'error');
+        throw error;
+      } finally {
+        span.end();
+      }
+    });
+  }
+
+  #signingKeyOrThrow(): SigningKey {
+    if (this.#signingKey === undefined) throw new Error('the reservation signing key is not loaded yet');
+    return this.#signingKey;
+  }
+
+  #scheduleExpiry(): void {
+    if (this.#stopping) return;
+    this.#timer = setTimeout(() => {
+      void this.#expire().finally(() => this.#scheduleExpiry());
+    }, this.#config.WRIT_BUDGET_EXPIRY_INTERVAL_MS);
+    this.#timer.unref();
+  }
+
+  /**
+   * Lapses stale reservations of every tenant. The books change only once the events are on the
+   * topic; if sending fails (perhaps after all, perhaps not), the books are rebuilt from what the
+   * topic holds. (A Reserve also lapses its tenant's stale reservations first, in its transaction.)
+   */
+  async #expire(): Promise<void> {
+    const published = await this.#lock.run(async () => {
+      const producer = this.#timerProducer;
+      if (this.#stopping || producer === undefined) return true;
+      const now = Date.now();
+      const updates: [string, BudgetState][] = [];
+      const outputs: OutgoingEvent[] = [];
+      for (const [tenant, state] of this.books.entries()) {
+        const events = this.#decider.decide({ type: 'ExpireReservations', now }, state);
+        if (events.length === 0) continue;
+        let next = state;
+        for (const event of events) next = this.#decider.evolve(next, event);
+        updates.push([tenant, next]);
+        const wire = toWire(state, events, {
+          tenant,
+          run_id: '',
+          action_id: null,
+          tool: null,
+          signingKey: this.#signingKeyOrThrow(),
+          meta: this.#metaFactory(tenant, null, null),
+        });
+        outputs.push(...this.#outgoing(wire));
+      }
+      if (outputs.length > 0) {
+        const span = tracer.startSpan('budget.expire', { attributes: { [WRIT_ATTR.budgetResult]: 'expired', 'writ.budget.expired_count': outputs.length } });
+        try {
+          await producer.send(outputs);
+        } catch (error) {
+          span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(error) });
+          this.#logger.warn(`publishing lapsed reservations failed; rebuilding the books: ${describeError(error)}`);
+          return false;
+        } finally {
+          span.end();
+        }
+      }
+      for (const [tenant, state] of updates) this.books.set(tenant, state);
+      return true;
+    });
+    if (!published) await this.#resync();
+  }
+}

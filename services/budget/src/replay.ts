@@ -1,0 +1,106 @@
+// Reads topics from the beginning up to their last stable offset, as a read_committed consumer
+// sees them: every committed record, nothing of an aborted or still-open transaction. The end is
+// fixed when the read starts (the LSO per partition, from ListOffsets with READ_COMMITTED) and a
+// partition is done once the consumer's position reaches it (transaction markers take offsets too,
+// so the last record seen is not a reliable end; the position is).
+import kafkaJavascript from '@confluentinc/kafka-javascript';
+import type { Message } from '@confluentinc/kafka-javascript';
+import { createKafka } from '@writ/bus';
+import { WritError } from '@writ/errors';
+
+const { KafkaConsumer } = kafkaJavascript;
+const { IsolationLevel } = kafkaJavascript.KafkaJS;
+
+export interface ReplayRecord {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: number;
+  readonly value: Buffer | null;
+}
+
+interface PartitionEnd {
+  readonly topic: string;
+  readonly partition: number;
+  readonly start: number;
+  readonly end: number;
+}
+
+async function partitionEnds(brokers: readonly string[], topics: readonly string[]): Promise<PartitionEnd[]> {
+  const admin = createKafka({ brokers, clientId: 'writ-replay-admin' }).admin();
+  await admin.connect();
+  try {
+    const ends: PartitionEnd[] = [];
+    for (const topic of topics) {
+      const offsets = await admin.fetchTopicOffsets(topic, { isolationLevel: IsolationLevel.READ_COMMITTED });
+      for (const o of offsets) ends.push({ topic, partition: o.partition, start: Number(o.low), end: Number(o.high) });
+    }
+    return ends;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
+ * Calls onRecord for every committed record of the topics, partition by partition in offset order
+ * (partitions interleave). Resolves when every partition's position reached the end it had when
+ * the read began; rejects with REPLAY_TIMEOUT after timeoutMs.
+ */
+export async function replayCommitted(
+  brokers: readonly string[],
+  topics: readonly string[],
+  onRecord: (record: ReplayRecord) => void,
+  options: { readonly timeoutMs?: number; readonly clientId?: string } = {},
+): Promise<{ readonly records: number }> {
+  const pending = (await partitionEnds(brokers, topics)).filter((p) => p.end > p.start);
+  if (pending.length === 0) return { records: 0 };
+  const consumer = new KafkaConsumer({
+    'bootstrap.servers': brokers.join(','),
+    'client.id': options.clientId ?? 'writ-replay',
+    'group.id': `writ-replay-${process.pid}-${Date.now()}`,
+    'enable.auto.commit': false,
+    'enable.auto.offset.store': false,
+    'isolation.level': 'read_committed',
+    'enable.partition.eof': true,
+    'allow.auto.create.topics': false,
+  });
+  await new Promise<void>((resolve, reject) => {
+    consumer.connect({ timeout: 10_000 }, (error) => (error ? reject(new WritError('REPLAY_FAILED', `cannot connect to replay ${topics.join(', ')}: ${error.message}`, { retriable: true })) : resolve()));
+  });
+  const remaining = new Map(pending.map((p) => [`${p.topic}|${p.partition}`, p]));
+  let records = 0;
+  try {
+    consumer.assign(pending.map((p) => ({ topic: p.topic, partition: p.partition, offset: p.start })));
+    const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+    const markDone = (): void => {
+      const positions = consumer.position(pending.map((p) => ({ topic: p.topic, partition: p.partition })));
+      for (const position of positions) {
+        const key = `${position.topic}|${position.partition}`;
+        const end = remaining.get(key);
+        if (end !== undefined && typeof position.offset === 'number' && position.offset >= end.end) remaining.delete(key);
+      }
+    };
+    while (remaining.size > 0) {
+      if (Date.now() > deadline) {
+        const left = [...remaining.values()].map((p) => `${p.topic}[${p.partition}] to ${p.end}`).join(', ');
+        throw new WritError('REPLAY_TIMEOUT', `replaying ${topics.join(', ')} took over ${options.timeoutMs ?? 60_000} ms; not yet read: ${left}`, { retriable: true });
+      }
+      const batch = await new Promise<Message[]>((resolve, reject) => {
+        consumer.consume(500, (error, messages) => (error ? reject(error) : resolve(messages)));
+      });
+      for (const message of batch) {
+        const key = `${message.topic}|${message.partition}`;
+        const end = remaining.get(key);
+        // Records beyond the end belong to the live consumer, not to the replay.
+        if (end === undefined || message.offset >= end.end) continue;
+        records += 1;
+        onRecord({ topic: message.topic, partition: message.partition, offset: message.offset, value: message.value ?? null });
+      }
+      markDone();
+    }
+  } finally {
+    await new Promise<void>((resolve) => {
+      consumer.disconnect(() => resolve());
+    });
+  }
+  return { records };
+}
