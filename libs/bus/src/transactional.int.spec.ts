@@ -48,35 +48,36 @@ function admittedFor(input: ActionProposed, output: string, padding = 0) {
 const causeOf = (value: Buffer | null): string | null => decodeEvent(value ?? Buffer.alloc(0)).payload.meta.causation_id;
 
 describe('TransactionalProcessor against a real broker', () => {
-  it('aborts a transaction that cannot complete and redoes its batch until it commits, once', async () => {
-    // The broker refuses records over 2 KB on the output topic: the first time the last input is
-    // handled its output is 10 KB, so that transaction fails at the broker and must be aborted.
-    const { input, output, groupId, producer, run } = await setup('tx_abort', { 'max.message.bytes': '2048' });
-    const inputs = Array.from({ length: 6 }, (_, i) => sampleEvent('ActionProposed', { run_id: `run-${i}` }));
+  it('aborts when the broker refuses an output, dead-letters the input responsible, and commits the rest once', async () => {
+    const { input, output, groupId, producer, run } = await setup('tx_refused', { 'max.message.bytes': '2048' });
+    const inputs = Array.from({ length: 4 }, (_, i) => sampleEvent('ActionProposed', { run_id: `run-${i}` }));
     await producer.send(inputs.map((payload) => ({ type: 'ActionProposed', topic: input, payload })));
     await producer.disconnect();
+    const hugeId = inputs[2]?.meta.event_id;
 
-    const handled: string[] = [];
     const aborts: unknown[] = [];
-    const lastId = inputs[5]?.meta.event_id;
     await run(
       (event) => {
         const payload = event.payload as ActionProposed;
-        const oversized = payload.meta.event_id === lastId && !handled.includes(lastId);
-        handled.push(payload.meta.event_id);
-        return [admittedFor(payload, output, oversized ? 10_000 : 0)];
+        return [admittedFor(payload, output, payload.meta.event_id === hugeId ? 10_000 : 0)];
       },
       (error) => aborts.push(error),
     );
-    await waitFor(async () => (await committedOffsets(brokers, groupId, input)).get(0) === '6', {
-      what: 'all six inputs committed',
+    await waitFor(async () => (await committedOffsets(brokers, groupId, input)).get(0) === '4', {
+      what: 'all four inputs committed',
       timeoutMs: 30_000,
     });
 
+    // The refusal aborted transactions holding the other inputs' outputs too; they were redone
+    // and each still appears exactly once.
     expect(String(aborts[0])).toMatch(/too large/i);
-    expect(handled.filter((id) => id === lastId).length).toBeGreaterThanOrEqual(2);
     const committed = await readTopicToEnd(brokers, output, { readCommitted: true });
-    expect(committed.map((r) => causeOf(r.value))).toEqual(inputs.map((p) => p.meta.event_id));
+    expect(committed.map((r) => causeOf(r.value))).toEqual(inputs.filter((p) => p.meta.event_id !== hugeId).map((p) => p.meta.event_id));
+    const dlq = await readTopicToEnd(brokers, `${groupId}.dlq`, { readCommitted: true });
+    expect(dlq).toHaveLength(1);
+    expect(dlq[0]?.headers['writ-dlq-code']).toBe('KAFKA_ERR_MSG_SIZE_TOO_LARGE');
+    expect(dlq[0]?.headers['writ-dlq-source-offset']).toBe('2');
+    expect(decodeEvent(dlq[0]?.value ?? Buffer.alloc(0)).payload.meta.event_id).toBe(hugeId);
   });
 
   it('sends poison to the DLQ in the same transaction as the outputs and offsets', async () => {

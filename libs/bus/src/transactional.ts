@@ -1,4 +1,5 @@
 import { context as otelContext } from '@opentelemetry/api';
+import kafkaJavascript from '@confluentinc/kafka-javascript';
 import type { KafkaJS } from '@confluentinc/kafka-javascript';
 import { WritError, describeError } from '@writ/errors';
 import { contractsSerde } from './contracts-serde.ts';
@@ -10,9 +11,11 @@ import { stderrLogger } from './logger.ts';
 import type { BusLogger } from './logger.ts';
 import { DEFAULT_LINGER_MS, parentContextOf, producerConfig, sendTraced, toRecord } from './producer.ts';
 import type { TracedSend } from './producer.ts';
-import { backoffDelay, resolveRetryPolicy, sleep } from './retry.ts';
-import type { RetryPolicy } from './retry.ts';
+import { backoffDelay, classifyFailure, resolveRetryPolicy, sleep } from './retry.ts';
+import type { Failure, RetryPolicy } from './retry.ts';
 import type { DecodedEvent, EventSerde, OutgoingEvent } from './serde.ts';
+
+const { ErrorCodes } = kafkaJavascript.KafkaJS;
 
 /** Turns one input event into the events to produce with it, atomically. */
 export type TransactionalHandler = (
@@ -42,6 +45,21 @@ export interface TransactionalProcessorOptions extends Omit<EventConsumerOptions
   readonly onFatal?: (error: unknown) => void;
 }
 
+interface OutputOf {
+  readonly send: TracedSend;
+  /** The input that produced it (`topic/partition/offset`). */
+  readonly input: string;
+}
+
+const inputKey = (topic: string, partition: number, offset: string): string => `${topic}/${partition}/${offset}`;
+
+/** Broker refusals of one record that retrying the same record cannot cure. */
+const PERMANENT_REFUSALS: ReadonlySet<number> = new Set(
+  [ErrorCodes.ERR_MSG_SIZE_TOO_LARGE, ErrorCodes.ERR_INVALID_RECORD, ErrorCodes.ERR_RECORD_LIST_TOO_LARGE, ErrorCodes.ERR_INVALID_MSG].filter(
+    (code): code is number => typeof code === 'number',
+  ),
+);
+
 function isFatal(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { fatal?: unknown }).fatal === true;
 }
@@ -66,6 +84,8 @@ export class TransactionalProcessor {
   readonly #inFlight = new Set<Promise<void>>();
   #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
   #consecutiveAborts = 0;
+  readonly #unproducible = new Map<string, Failure>();
+  readonly #isolate = new Map<string, bigint>();
 
   constructor(options: TransactionalProcessorOptions) {
     if (options.topics.length === 0) {
@@ -159,15 +179,26 @@ export class TransactionalProcessor {
   }
 
   async #eachBatch({ batch, resolveOffset, isStale }: KafkaJS.EachBatchPayload): Promise<void> {
-    const outputs: TracedSend[] = [];
+    const outputs: OutputOf[] = [];
     const dlqRecords: KafkaJS.Message[] = [];
+    const partitionKey = `${batch.topic}/${batch.partition}`;
+    // After a refusal that could not be pinned on one input: one input per transaction, until past it.
+    const isolateUntil = this.#isolate.get(partitionKey);
+    const isolating = isolateUntil !== undefined && BigInt(batch.messages[0]?.offset ?? '0') <= isolateUntil;
     let lastDone: string | undefined;
     for (const message of batch.messages) {
-      if (this.#abort.signal.aborted || isStale()) break;
+      if (this.#abort.signal.aborted || isStale() || (isolating && lastDone !== undefined)) break;
+      const input = inputKey(batch.topic, batch.partition, message.offset);
       let produced: TracedSend[] = [];
       const outcome = await this.#pipeline.process(
         { topic: batch.topic, partition: batch.partition, message },
         async (event, ctx) => {
+          const unproducible = this.#unproducible.get(input);
+          if (unproducible !== undefined) {
+            // Its output was refused by the broker last time and would be again: dead-letter the input.
+            this.#unproducible.delete(input);
+            throw new WritError(unproducible.code, `its output cannot be produced: ${unproducible.reason}`);
+          }
           const events = (await this.#options.handler(event, ctx)) ?? [];
           const active = otelContext.active();
           // Encoding happens here so that an invalid output counts as this input's failure.
@@ -182,7 +213,7 @@ export class TransactionalProcessor {
         },
       );
       if (outcome === 'interrupted') break;
-      outputs.push(...produced);
+      for (const send of produced) outputs.push({ send, input });
       lastDone = message.offset;
     }
     // Nothing resolved means the client seeks back to the batch's first message: it comes again.
@@ -190,19 +221,41 @@ export class TransactionalProcessor {
 
     try {
       await this.#producer.transaction();
-      const sends: Promise<unknown>[] = [sendTraced(this.#producer, outputs)];
+      const sends: Promise<unknown>[] = [sendTraced(this.#producer, outputs.map((o) => o.send))];
       if (dlqRecords.length > 0) sends.push(this.#producer.send({ topic: this.dlqTopic, messages: dlqRecords }));
-      await Promise.all(sends);
+      const settled = await Promise.allSettled(sends);
+      const failed = settled.find((result) => result.status === 'rejected');
+      if (failed !== undefined) {
+        this.#noteRefusal(partitionKey, lastDone, outputs, failed.reason);
+        throw failed.reason;
+      }
       await this.#producer.sendOffsets({
         consumer: this.#consumer,
         topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: nextOffset(lastDone) }] }],
       });
       await this.#producer.commit();
       this.#consecutiveAborts = 0;
+      if (isolateUntil !== undefined && BigInt(lastDone) >= isolateUntil) this.#isolate.delete(partitionKey);
       resolveOffset(lastDone);
     } catch (error) {
       await this.#recover(error);
     }
+  }
+
+  /**
+   * When the broker refused output for a reason that will not go away (too large, invalid
+   * record), the input responsible must go to the DLQ, or every transaction of its partition
+   * fails forever. The broker refuses a whole request, siblings included, so the culprit is known
+   * only when one input is in the transaction; otherwise the partition is replayed one input per
+   * transaction up to `lastDone`, which pins it down.
+   */
+  #noteRefusal(partitionKey: string, lastDone: string, outputs: readonly OutputOf[], error: unknown): void {
+    const code = (error as { code?: unknown } | null)?.code;
+    if (typeof code !== 'number' || !PERMANENT_REFUSALS.has(code)) return;
+    const inputs = new Set(outputs.map((o) => o.input));
+    const [only] = inputs;
+    if (inputs.size === 1 && only !== undefined) this.#unproducible.set(only, classifyFailure(error));
+    else this.#isolate.set(partitionKey, BigInt(lastDone));
   }
 
   /** After a failed transaction: abort it (or replace the producer), tell the owner, back off. */
