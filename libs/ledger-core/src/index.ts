@@ -36,3 +36,4 @@ export type {
 export { exportLine, parseExport, verifyExport } from './export.ts';
 export type { ExportLine, ExportVerification, ExportedCheckpoint, ExportedEntry, ParsedExport } from './export.ts';
 export { readOnlySql } from './read-only-sql.ts';
+export { CHAINS_SQL, CHAIN_CHECKPOINTS_SQL, chainEntriesSql, checkpointLineOf, entryLineOf } from './export-sql.ts';

@@ -4,8 +4,8 @@ import type { FastifyReply } from 'fastify';
 import { WritError, describeError, isWritError } from '@writ/errors';
 import { SERVICE_CONFIG } from '@writ/runtime';
 import type { LedgerServiceConfig } from './config.ts';
-import { exportChain, runReadOnlyQuery } from './ledger-store.ts';
-import type { QueryAnswer } from './ledger-store.ts';
+import { exportChain, listChains, runReadOnlyQuery } from './ledger-store.ts';
+import type { ChainSummary, QueryAnswer } from './ledger-store.ts';
 import { LedgerService } from './ledger.service.ts';
 
 const STATUS: Readonly<Record<string, number>> = { QUERY_NOT_ALLOWED: 400, QUERY_FAILED: 400, REQUEST_INVALID: 400, LEDGER_NO_PROJECTION: 503, LEDGER_NOT_READY: 503 };
@@ -34,6 +34,12 @@ export class LedgerController {
     private readonly ledger: LedgerService,
     @Inject(SERVICE_CONFIG) private readonly config: LedgerServiceConfig,
   ) {}
+
+  /** Every chain in the projection, with its length and head seq. */
+  @Get('ledger')
+  async chains(): Promise<{ chains: ChainSummary[] }> {
+    return { chains: await listChains(this.ledger.clickhouse) };
+  }
 
   /** A tenant's chain as JSON lines (entries in seq order with the event bytes, then checkpoints); ?run_id= for one run's entries. */
   @Get('ledger/:tenant')
