@@ -2,7 +2,7 @@ import { sha256Hex } from '@writ/crypto';
 import { WritError } from '@writ/errors';
 
 /**
- * The byte encoding of the chain, fixed here and in docs/design/ledger.md:
+ * The byte encoding of the chain, fixed here and in this lib's README.md:
  *
  *   event_hash = SHA-256(the event's Kafka record value, byte for byte)      -> 64 lowercase hex
  *   chain_hash = SHA-256(prev_hash[32] ‖ event_hash[32] ‖ seq[8])            -> 64 lowercase hex
