@@ -180,4 +180,22 @@ describe('presentAction', () => {
     });
     expect(presentAction(state, () => undefined).arguments).toBeNull();
   });
+
+  it('lists judged approvals apart from those the PDP has not judged yet', () => {
+    const proposal = proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request, stamp });
+    const at = (approver: string) => ({ ...proposal.meta, event_id: `e-${approver}` });
+    const events = [
+      { type: 'ActionProposed' as const, payload: proposal },
+      { type: 'ApprovalSubmitted' as const, payload: { meta: at('dana'), approver_id: 'dana', approver_role: 'manager', verdict: 'approve' as const, comment: null } },
+      { type: 'ApprovalSubmitted' as const, payload: { meta: at('maria'), approver_id: 'maria', approver_role: 'manager', verdict: 'approve' as const, comment: null } },
+      {
+        type: 'ApprovalRecorded' as const,
+        payload: { meta: at('r'), approver_id: 'dana', verdict: 'approve' as const, accepted: false, reason: 'owner', approver_role: 'manager', determining_policies: ['owner-may-not-approve'] },
+      },
+    ];
+    const state = events.reduce<ActionState | undefined>((s, e) => evolveAction(s, e), undefined) as ActionState;
+    const json = presentAction(state, () => undefined);
+    expect(json.approvals).toEqual([expect.objectContaining({ approver_id: 'dana', state: 'refused', accepted: false, reason: 'owner' })]);
+    expect(json.submitted_approvals).toEqual([expect.objectContaining({ approver_id: 'maria', state: 'submitted', accepted: null })]);
+  });
 });

@@ -55,7 +55,10 @@ export interface ActionJson {
   readonly policy_set_version: string | null;
   readonly approval_requirement: ApprovalRequirement | null;
   readonly denied_by: string | null;
+  /** Approvals the policy service judged: accepted (it counts) or refused (with the reason). */
   readonly approvals: readonly ApprovalJson[];
+  /** Approvals submitted that the policy service has not judged yet. */
+  readonly submitted_approvals: readonly ApprovalJson[];
   readonly rejection: RejectionView | null;
   readonly result: unknown;
   readonly cost_micros: number | null;
@@ -69,7 +72,7 @@ export interface ActionJson {
 export function presentAction(state: ActionState, redact: ArgumentsRedactor): ActionJson {
   const args = parseJson(state.arguments_json);
   const shown = state.tool === null || args === null ? null : (redact(state.tool, state.tool_version, args) ?? null);
-  const approvals: ApprovalJson[] = state.approvals.map((approval) => ({
+  const all: ApprovalJson[] = state.approvals.map((approval) => ({
     approver_id: approval.approver_id,
     approver_role: approval.approver_role,
     verdict: approval.verdict,
@@ -81,6 +84,9 @@ export function presentAction(state: ActionState, redact: ArgumentsRedactor): Ac
     submitted_at: iso(approval.submitted_at),
     recorded_at: iso(approval.recorded_at),
   }));
+  // `approvals` holds what the PDP judged (accepted or refused); submissions it has not judged yet wait apart.
+  const approvals = all.filter((approval) => approval.state !== 'submitted');
+  const submittedApprovals = all.filter((approval) => approval.state === 'submitted');
   return {
     action_id: state.action_id,
     run_id: state.run_id,
@@ -102,6 +108,7 @@ export function presentAction(state: ActionState, redact: ArgumentsRedactor): Ac
     approval_requirement: state.approval_requirement,
     denied_by: state.denied_by,
     approvals,
+    submitted_approvals: submittedApprovals,
     rejection: state.rejection,
     result: parseJson(state.result_json),
     cost_micros: state.cost_micros,

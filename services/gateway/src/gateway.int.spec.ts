@@ -432,6 +432,10 @@ describe('gateway: approvals and controls', () => {
     expect(byOwner.status).toBe(202);
     expect(byOwner.body).toMatchObject({ action_id: actionId, status: 'submitted', approver_id: `dana-${suffix}` });
     const submitted = await waitForEvent('ApprovalSubmitted', (e) => e.payload.meta.action_id === actionId, 'ApprovalSubmitted');
+    // Until the policy service judges it, the approval waits apart from the judged ones.
+    const before = await call('GET', `/v1/actions/${actionId}`, KEYS.bot);
+    expect(before.body['approvals']).toEqual([]);
+    expect(before.body['submitted_approvals']).toEqual([expect.objectContaining({ approver_id: `dana-${suffix}`, state: 'submitted', accepted: null })]);
     expect(submitted.payload).toMatchObject({ approver_id: `dana-${suffix}`, approver_role: 'manager', verdict: 'approve', comment: 'my bot', meta: { tenant_id: TENANT, run_id: runId } });
 
     await produce('ApprovalRecorded', {
@@ -455,6 +459,7 @@ describe('gateway: approvals and controls', () => {
     expect(judged['approvals']).toEqual([
       expect.objectContaining({ approver_id: `dana-${suffix}`, accepted: false, state: 'refused', reason: 'the owner of an agent may not approve its actions', comment: 'my bot' }),
     ]);
+    expect(judged['submitted_approvals']).toEqual([]);
   });
 
   it('lets operators pull kill switches (ControlChanged), and nobody else', async () => {
