@@ -1,11 +1,20 @@
 // `./dev writ <verb>` (or `node --conditions=writ-source libs/cli/src/main.ts <verb>`).
 import { describeError } from '@writ/errors';
 import { runFoundationDemo } from './foundation-demo.ts';
+import { runHelpdeskDemo } from './helpdesk-demo.ts';
 import { ensureDevKeys } from '@writ/devstack';
+import { runExport } from './ledger-export.ts';
+import { runVerify } from './verify.ts';
 
 const say = (line: string) => console.log(`[demo] ${line}`);
 
 const verbs: Record<string, () => Promise<void>> = {
+  async verify() {
+    process.exitCode = await runVerify(process.argv.slice(3));
+  },
+  async export() {
+    process.exitCode = await runExport(process.argv.slice(3));
+  },
   async keys() {
     const dir = process.env['WRIT_KEYS_DIR'] ?? '.local/keys';
     const { layout, created } = ensureDevKeys(dir);
@@ -13,6 +22,11 @@ const verbs: Record<string, () => Promise<void>> = {
     for (const [name, value] of Object.entries(layout)) console.log(`[keys]   ${name}: ${value}`);
   },
   async demo() {
+    const t0 = performance.now();
+    await runHelpdeskDemo({ say, keep: process.argv.includes('--keep') });
+    say(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s. Next: ./dev stack status, ./dev stack down`);
+  },
+  async 'bus-demo'() {
     const t0 = performance.now();
     await runFoundationDemo({ say });
     say(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s. Next: ./dev stack status, ./dev stack down`);

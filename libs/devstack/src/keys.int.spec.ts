@@ -9,7 +9,7 @@ describe('ensureDevKeys', () => {
   it('creates a warrant and a reservation key pair once, each public half in its own trust folder', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'writ-keys-'));
     const first = ensureDevKeys(dir);
-    expect(first.created).toEqual(['warrant-1', 'reservation-1']);
+    expect(first.created).toEqual(['warrant-1', 'reservation-1', 'ledger-1']);
     const pem = readFileSync(first.layout.warrantSigningKey, 'utf8');
     expect(statSync(first.layout.warrantSigningKey).mode & 0o777).toBe(0o600);
 

@@ -8,6 +8,8 @@ export interface KeyLayout {
   readonly reservationSigningKey: string;
   readonly warrantKeysDir: string;
   readonly reservationKeysDir: string;
+  readonly ledgerSigningKey: string;
+  readonly ledgerKeysDir: string;
 }
 
 export function keyLayout(keysDir: string): KeyLayout {
@@ -17,6 +19,8 @@ export function keyLayout(keysDir: string): KeyLayout {
     reservationSigningKey: join(root, 'private', 'reservation-1.pem'),
     warrantKeysDir: join(root, 'public', 'warrants'),
     reservationKeysDir: join(root, 'public', 'reservations'),
+    ledgerSigningKey: join(root, 'private', 'ledger-1.pem'),
+    ledgerKeysDir: join(root, 'public', 'ledger'),
   };
 }
 
@@ -27,6 +31,8 @@ export function keyEnvironment(layout: KeyLayout): Record<string, string> {
     WRIT_RESERVATION_SIGNING_KEY: layout.reservationSigningKey,
     WRIT_WARRANT_KEYS_DIR: layout.warrantKeysDir,
     WRIT_RESERVATION_KEYS_DIR: layout.reservationKeysDir,
+    WRIT_LEDGER_SIGNING_KEY: layout.ledgerSigningKey,
+    WRIT_LEDGER_KEYS_DIR: layout.ledgerKeysDir,
   };
 }
 
@@ -42,8 +48,8 @@ function ensureKeyPair(privatePath: string, publicDir: string, keyId: string): b
 }
 
 /**
- * Makes the development signing keys (Ed25519) if they are missing: one for warrants (policy
- * service), one for reservations (budget service), each public half in its own trust folder.
+ * Makes the development signing keys (Ed25519) if they are missing: warrants (policy service),
+ * reservations (budget service) and chain checkpoints (ledger), each public half in its own folder.
  * Returns the layout and which keys were created. Production keys come from a secret store.
  */
 export function ensureDevKeys(keysDir: string): { layout: KeyLayout; created: string[] } {
@@ -51,5 +57,6 @@ export function ensureDevKeys(keysDir: string): { layout: KeyLayout; created: st
   const created: string[] = [];
   if (ensureKeyPair(layout.warrantSigningKey, layout.warrantKeysDir, 'warrant-1')) created.push('warrant-1');
   if (ensureKeyPair(layout.reservationSigningKey, layout.reservationKeysDir, 'reservation-1')) created.push('reservation-1');
+  if (ensureKeyPair(layout.ledgerSigningKey, layout.ledgerKeysDir, 'ledger-1')) created.push('ledger-1');
   return { layout, created };
 }

@@ -1,0 +1,144 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { kafkaStatus, startWritStack, writRoot } from '@writ/devstack';
+import type { WritStack } from '@writ/devstack';
+import { WritError } from '@writ/errors';
+import { WritClient } from '@writ/sdk';
+import type { ActionView } from '@writ/sdk';
+import { uuidv7 } from '@writ/contracts';
+import { runTriageAgent } from './triage-agent.ts';
+import { runVerify } from './verify.ts';
+
+export interface HelpdeskDemoOptions {
+  readonly say: (line: string) => void;
+  /** Leave the services running after the summary (until Ctrl-C). */
+  readonly keep?: boolean;
+}
+
+function demoKeys(root: string): Record<string, string> {
+  const file = join(root, 'deploy', 'demo', 'keys.json');
+  return (JSON.parse(readFileSync(file, 'utf8')) as { demoKeys: Record<string, string> }).demoKeys;
+}
+
+async function ledgerQuery<T>(stack: WritStack, sql: string, params: Record<string, unknown>): Promise<T[]> {
+  const response = await fetch(`${stack.service('ledger').url}/v1/query`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ sql, params }),
+  });
+  if (!response.ok) throw new WritError('LEDGER_QUERY_FAILED', `ledger query: HTTP ${response.status} ${await response.text()}`);
+  return ((await response.json()) as { rows: T[] }).rows;
+}
+
+const dollars = (micros: number) => `$${(micros / 1_000_000).toFixed(2)}`;
+
+/**
+ * Writ's main demo: the helpdesk system of record and the six services as processes, a scripted
+ * triage agent working the ticket queue through the gateway, a manager approving the large
+ * refund (after the agent's owner is refused), then a summary from the services themselves.
+ */
+export async function runHelpdeskDemo({ say, keep = false }: HelpdeskDemoOptions): Promise<void> {
+  const root = writRoot();
+  const kafka = await kafkaStatus();
+  if (!kafka.healthy) throw new WritError('KAFKA_UNREACHABLE', `Kafka is not answering on ${kafka.brokers.join(',')}: ./dev stack up`);
+  const workDir = join(root, '.local', 'demo');
+  say(`starting the helpdesk and the six services (logs in ${join(workDir, 'logs')})`);
+  const stack = await startWritStack({ root, brokers: kafka.brokers, workDir, log: (line) => say(`  ${line}`) });
+  try {
+    const keys = demoKeys(root);
+    const client = (who: string) => new WritClient(stack.gatewayUrl, keys[who] ?? '');
+    const agent = client('triage-bot');
+
+    const { run_id: runId } = await agent.openRun(`triage the helpdesk queue (${uuidv7().slice(0, 8)})`, {
+      max_steps: 50,
+      currency: 'USD',
+    });
+    say(`triage-bot opened run ${runId} and works the queue:`);
+    const steps = await runTriageAgent(agent, runId, say);
+
+    const pending = steps.filter((step) => step.view.status === 'awaiting_approval');
+    for (const step of pending) {
+      say(`approval queue: ${step.tool} on ${step.ticket} (${step.action_id})`);
+      await client('dana').decide(step.action_id, 'approve', 'my bot, my call');
+      const refused = await waitForApproval(agent, step.action_id, 'dana');
+      say(`  dana (the agent's owner) approves → ${refused?.accepted === false ? `refused: ${refused.reason}` : 'accepted?!'}`);
+      await client('maria').decide(step.action_id, 'approve', 'checked the order history');
+      const outcome = await agent.outcome(step.action_id, 30_000);
+      say(`  maria (manager) approves → ${outcome.status}`);
+      steps[steps.indexOf(step)] = { ...step, view: outcome };
+    }
+
+    say('summary:');
+    const byStatus = new Map<string, string[]>();
+    for (const step of steps) byStatus.set(step.view.status, [...(byStatus.get(step.view.status) ?? []), `${step.tool}@${step.ticket}`]);
+    for (const [status, actions] of [...byStatus].sort()) say(`  ${status.padEnd(10)} ${String(actions.length).padStart(2)}  ${actions.join(', ')}`);
+
+    const budgets = JSON.parse(readFileSync(join(root, 'deploy', 'demo', 'budgets.json'), 'utf8')) as unknown;
+    const runSpend = await waitForSpend(stack, runId, steps);
+    say(`  spend of this run: ${dollars(runSpend)} (sum of the tools' actual costs, from ClickHouse)`);
+    const [today] = await ledgerQuery<{ spent: string | number }>(
+      stack,
+      'SELECT sum(cost_micros) AS spent FROM spend FINAL WHERE tenant_id = {tenant:String} AND agent_id = {agent:String} AND toDate(settled_at) = today()',
+      { tenant: 'acme', agent: 'triage-bot' },
+    );
+    const cap = agentDailyCap(budgets, 'acme', 'triage-bot');
+    say(`  triage-bot today: ${dollars(Number(today?.spent ?? 0))}${cap === undefined ? '' : ` of its ${dollars(cap)} daily budget`}`);
+
+    const verifyLines: string[] = [];
+    const code = await runVerify(['--tenant', 'acme', '--url', stack.service('ledger').url, '--keys', stack.env['WRIT_LEDGER_KEYS_DIR'] ?? ''], {
+      out: (line) => verifyLines.push(line),
+      err: (line) => verifyLines.push(line),
+    });
+    for (const line of verifyLines) say(`  ledger: ${line.replace(/^\[verify\] /, '')}`);
+    if (code !== 0) throw new WritError('LEDGER_VERIFY_FAILED', 'the ledger did not verify');
+
+    say('where to look next:');
+    say(`  API            ${stack.gatewayUrl}/v1/openapi.json (agent key of triage-bot in deploy/demo/keys.json)`);
+    say(`  analytics      curl -s ${stack.service('ledger').url}/v1/query -d '{"sql":"SELECT status, count() FROM actions FINAL GROUP BY status"}' -H 'content-type: application/json'`);
+    say(`  audit          ./dev writ verify --url ${stack.service('ledger').url}   |   ./dev writ export --tenant acme --run ${runId}`);
+    say(`  traces, logs   ${stack.tracesFile}, ${join(workDir, 'logs')}`);
+    if (keep) {
+      say('services keep running; Ctrl-C stops them');
+      await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+    } else {
+      say('(./dev demo --keep leaves the services running for that)');
+    }
+  } finally {
+    await stack.stop();
+  }
+}
+
+async function waitForApproval(agent: WritClient, actionId: string, approver: string) {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const view = await agent.action(actionId);
+    const approvals = (view['approvals'] ?? []) as { approver_id: string; accepted: boolean | null; reason: string | null }[];
+    const found = approvals.find((a) => a.approver_id === approver);
+    if (found !== undefined) return found;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return undefined;
+}
+
+/** The ledger projects asynchronously: wait until every executed action's cost is in ClickHouse. */
+async function waitForSpend(stack: WritStack, runId: string, steps: readonly { view: ActionView }[]): Promise<number> {
+  const expected = steps.reduce((sum, step) => sum + (step.view.cost_micros ?? 0), 0);
+  const deadline = Date.now() + 20_000;
+  let spent = 0;
+  while (Date.now() < deadline) {
+    const [row] = await ledgerQuery<{ spent: string | number }>(stack, 'SELECT sum(cost_micros) AS spent FROM spend FINAL WHERE run_id = {run:String}', { run: runId });
+    spent = Number(row?.spent ?? 0);
+    if (spent === expected) return spent;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new WritError('DEMO_SPEND_MISMATCH', `ClickHouse shows ${spent} micros spent by run ${runId}, the actions report ${expected}`);
+}
+
+/** The agent's daily money cap from the budgets file ("money" as a decimal string, or "money_micros"). */
+function agentDailyCap(budgets: unknown, tenant: string, agent: string): number | undefined {
+  type Daily = { money?: string; money_micros?: number };
+  const tenants = (budgets as { tenants?: Record<string, { agents?: Record<string, { daily?: Daily }> }> }).tenants;
+  const daily = tenants?.[tenant]?.agents?.[agent]?.daily;
+  if (daily?.money_micros !== undefined) return daily.money_micros;
+  return daily?.money === undefined ? undefined : Math.round(Number(daily.money) * 1_000_000);
+}

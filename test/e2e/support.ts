@@ -1,0 +1,79 @@
+// Shared by the end-to-end suites: one Writ stack (helpdesk + six services as processes) on the
+// e2e broker that the global setup started, and clients holding the demo directory's API keys.
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startWritStack } from '@writ/devstack';
+import type { WritStack } from '@writ/devstack';
+import { WritClient } from '@writ/sdk';
+import { testKafkaBrokers, uniqueName } from '@writ/testing';
+
+export const root = fileURLToPath(new URL('../../', import.meta.url));
+
+const demoKeys = (
+  JSON.parse(readFileSync(join(root, 'deploy', 'demo', 'keys.json'), 'utf8')) as { demoKeys: Record<string, string> }
+).demoKeys;
+
+export function keyOf(who: string): string {
+  const key = demoKeys[who];
+  if (key === undefined) throw new Error(`no demo key for ${who}`);
+  return key;
+}
+
+export interface E2eStack {
+  readonly stack: WritStack;
+  readonly agent: WritClient;
+  readonly owner: WritClient;
+  readonly manager: WritClient;
+  readonly operator: WritClient;
+  readonly otherTenantAgent: WritClient;
+  readonly workDir: string;
+}
+
+export async function startE2eStack(basePort: number, env: Record<string, string> = {}): Promise<E2eStack> {
+  const workDir = mkdtempSync(join(tmpdir(), 'writ-e2e-'));
+  const stack = await startWritStack({
+    root,
+    brokers: testKafkaBrokers(),
+    workDir,
+    basePort,
+    groupSuffix: `.${uniqueName('e2e')}`,
+    env,
+    log: (line) => console.log(`[e2e] ${line}`),
+  });
+  const client = (who: string) => new WritClient(stack.gatewayUrl, keyOf(who));
+  return {
+    stack,
+    workDir,
+    agent: client('triage-bot'),
+    owner: client('dana'),
+    manager: client('maria'),
+    operator: client('oscar'),
+    otherTenantAgent: client('globex-bot'),
+  };
+}
+
+/** The helpdesk's own count of what it did, the ground truth of "the tool ran once". */
+export async function helpdeskStats(stack: WritStack): Promise<HelpdeskStats> {
+  const response = await fetch(`${stack.helpdeskUrl}/_stats`, { headers: { authorization: `Bearer ${stack.helpdeskToken}` } });
+  if (!response.ok) throw new Error(`helpdesk /_stats: HTTP ${response.status}`);
+  return (await response.json()) as HelpdeskStats;
+}
+
+export interface HelpdeskStats {
+  readonly calls: Readonly<Record<string, number>>;
+  readonly effects: Readonly<Record<string, number>>;
+  readonly [more: string]: unknown;
+}
+
+export function refundArgs(amountCents: number, ticket = 'T-1001', customer = 'C-501') {
+  return {
+    ticket_id: ticket,
+    customer_id: customer,
+    amount_cents: amountCents,
+    ticket_tags: ['refund_approved'],
+    reason: 'duplicate charge',
+    card_last4: '4242',
+  };
+}
