@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { testKafkaBrokers, uniqueName } from '@writ/testing';
 import { createTestTopics } from './testing/index.ts';
-import { applyTopology, loadTopology, parseTopology } from './topology.ts';
+import { applyTopology, formatTopologyReport, loadTopology, parseTopology } from './topology.ts';
 import type { Topology } from './topology.ts';
 
 const brokers = testKafkaBrokers();
@@ -22,8 +22,8 @@ describe('applyTopology against a real broker', () => {
   it('creates what is missing, and a second apply changes nothing and says so', async () => {
     const { topology } = await ownCopy();
     const first = await applyTopology(brokers, topology);
-    expect(first.created).toEqual(topology.topics.map((t) => t.name));
-    expect(first.drifted).toEqual([]);
+    expect(first.created, formatTopologyReport(first)).toEqual(topology.topics.map((t) => t.name));
+    expect(first.drifted, formatTopologyReport(first)).toEqual([]);
 
     const second = await applyTopology(brokers, topology);
     expect(second.configsChecked).toBe(true);
@@ -43,7 +43,7 @@ describe('applyTopology against a real broker', () => {
     ]);
 
     const report = await applyTopology(brokers, topology);
-    expect([...report.drifted].sort()).toEqual([actions, controls].sort());
+    expect([...report.drifted].sort(), formatTopologyReport(report)).toEqual([actions, controls].sort());
     const byName = new Map(report.topics.map((t) => [t.name, t]));
     expect(byName.get(actions)?.drift).toEqual([
       { field: 'partitions', declared: '3', actual: '2' },

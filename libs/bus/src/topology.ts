@@ -1,10 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import kafkaJavascript from '@confluentinc/kafka-javascript';
 import type { KafkaJS } from '@confluentinc/kafka-javascript';
 import { WritError, describeError } from '@writ/errors';
 import { describeTopicConfigs } from './describe-configs.ts';
 import type { TopicConfigs } from './describe-configs.ts';
 import { createKafka } from './kafka.ts';
+
+const { ErrorCodes } = kafkaJavascript.KafkaJS;
 
 /** One topic as the topology file declares it (defaults filled in). */
 export interface TopicSpec {
@@ -247,7 +250,7 @@ async function observe(
 ): Promise<{ observed: Map<string, ObservedTopic>; configsChecked: boolean; configsNote?: string }> {
   const observed = new Map<string, ObservedTopic>();
   if (names.length === 0) return { observed, configsChecked: true };
-  const metadata = await admin.fetchTopicMetadata({ topics: [...names], timeout: timeoutMs });
+  const metadata = await topicMetadata(admin, names, timeoutMs);
   let configs: Map<string, TopicConfigs> | undefined;
   let configsNote: string | undefined;
   try {
@@ -264,6 +267,27 @@ async function observe(
     });
   }
   return { observed, configsChecked: configs !== undefined, ...(configsNote === undefined ? {} : { configsNote }) };
+}
+
+/**
+ * Metadata of topics that exist, waiting out the moment after a creation when the controller
+ * knows a topic but the broker answering still says "unknown topic".
+ */
+export async function topicMetadata(
+  admin: KafkaJS.Admin,
+  names: readonly string[],
+  timeoutMs: number,
+): Promise<KafkaJS.ITopicMetadata[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await admin.fetchTopicMetadata({ topics: [...names], timeout: timeoutMs });
+    } catch (error) {
+      const code = (error as { code?: unknown } | null)?.code;
+      if (code !== ErrorCodes.ERR_UNKNOWN_TOPIC_OR_PART || Date.now() >= deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
 }
 
 function isAlreadyExists(error: unknown): boolean {
@@ -292,7 +316,9 @@ export async function applyTopology(
     const created = new Set<string>();
     for (const spec of missing) {
       try {
-        await admin.createTopics({
+        // Resolves false (rather than failing) when the topic exists after all: another
+        // provisioner won a race, or the broker's metadata lagged the controller.
+        const createdNow = await admin.createTopics({
           timeout: timeoutMs,
           topics: [
             {
@@ -303,14 +329,20 @@ export async function applyTopology(
             },
           ],
         });
-        created.add(spec.name);
+        if (createdNow) created.add(spec.name);
       } catch (error) {
-        // Another provisioner won the race: the topic is compared like any existing one.
+        // Same race, reported as an error: the topic is compared like any existing one.
         if (!isAlreadyExists(error)) throw error;
       }
     }
+    // The controller has them; wait until the broker's metadata does too, so that whoever looks
+    // next (a service, the next apply) sees them.
+    if (created.size > 0) await topicMetadata(admin, [...created], timeoutMs);
     const toCompare = wanted.topics.filter((t) => !created.has(t.name)).map((t) => t.name);
     const { observed, configsChecked, configsNote } = await observe(admin, brokers, toCompare, timeoutMs);
+    // Missing when we looked, present now: created by this apply (a retried request answers
+    // "already exists") or by a concurrent one. As declared, that is "created"; otherwise drift.
+    const appeared = new Set(missing.map((t) => t.name));
     const topics = wanted.topics.map((spec): TopicReport => {
       if (created.has(spec.name)) return { name: spec.name, status: 'created', drift: [] };
       const seen = observed.get(spec.name);
@@ -322,7 +354,8 @@ export async function applyTopology(
         };
       }
       const drift = topicDrift(spec, seen);
-      return { name: spec.name, status: drift.length === 0 ? 'unchanged' : 'drifted', drift };
+      if (drift.length > 0) return { name: spec.name, status: 'drifted', drift };
+      return { name: spec.name, status: appeared.has(spec.name) ? 'created' : 'unchanged', drift };
     });
     const by = (status: TopicStatus): string[] => topics.filter((t) => t.status === status).map((t) => t.name);
     return {

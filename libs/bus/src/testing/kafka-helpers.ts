@@ -3,6 +3,7 @@ import kafkaJavascript from '@confluentinc/kafka-javascript';
 import { WritError } from '@writ/errors';
 import { normalizeHeaders } from '../headers.ts';
 import { createKafka } from '../kafka.ts';
+import { topicMetadata } from '../topology.ts';
 
 const { IsolationLevel } = kafkaJavascript.KafkaJS;
 
@@ -25,6 +26,8 @@ export async function createTestTopics(brokers: readonly string[], topics: reado
         configEntries: Object.entries(t.configs ?? {}).map(([name, value]) => ({ name, value })),
       })),
     });
+    // Usable once the broker answering metadata requests knows them too.
+    await topicMetadata(admin, topics.map((t) => t.name), 15_000);
   } finally {
     await admin.disconnect();
   }
