@@ -134,13 +134,46 @@ describe('the governed pipeline', () => {
 
   it('refuses a proposal over the run budget before execution', async () => {
     const run = await openRun(e2e.agent, { max_cost_micros: 10_000, currency: 'USD' });
+    const idempotencyKey = key();
     const { action_id } = await e2e.agent.propose(run, {
       tool: 'refunds.issue',
       arguments: refundArgs(1000, 'T-1004', 'C-504'),
       reason: 'costs 20000 micros, the run allows 10000',
-      idempotency_key: key(),
+      idempotency_key: idempotencyKey,
     });
-    expect((await e2e.agent.outcome(action_id, 30_000)).status).toBe('refused');
+    const outcome = await e2e.agent.outcome(action_id, 30_000);
+    expect(outcome.status).toBe('refused');
+    expect(outcome.cost_micros ?? 0).toBe(0);
+    expect(Object.keys((await helpdeskStats(e2e.stack)).effects).some((k) => k.includes(idempotencyKey))).toBe(false);
+  });
+
+  it('records spend equal to the sum of the actual costs of the executed actions', async () => {
+    const run = await openRun();
+    const costs: number[] = [];
+    for (const [tool, args] of [
+      ['tickets.get', { ticket_id: 'T-1003' }],
+      ['refunds.issue', refundArgs(999, 'T-1008', 'C-503')],
+      ['customers.delete', { customer_id: 'C-506', reason: 'denied, costs nothing' }],
+    ] as const) {
+      const { action_id } = await e2e.agent.propose(run, { tool, arguments: args, reason: 'spend', idempotency_key: key() });
+      const outcome = await e2e.agent.outcome(action_id, 30_000);
+      costs.push(outcome.status === 'completed' ? (outcome.cost_micros ?? 0) : 0);
+    }
+    const expected = costs.reduce((a, b) => a + b, 0);
+    expect(expected).toBe(1_000 + 20_000);
+    const spent = await waitFor(
+      async () => {
+        const response = await fetch(`${e2e.stack.service('ledger').url}/v1/query`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ sql: 'SELECT sum(cost_micros) AS spent FROM spend FINAL WHERE run_id = {run:String}', params: { run } }),
+        });
+        const [row] = ((await response.json()) as { rows: { spent: string | number }[] }).rows;
+        return Number(row?.spent ?? 0) === expected ? expected : undefined;
+      },
+      { timeoutMs: 30_000, what: `spend of ${expected} micros in ClickHouse` },
+    );
+    expect(spent).toBe(expected);
   });
 
   it('keeps an agent of one tenant out of another tenant’s runs', async () => {

@@ -32,7 +32,7 @@ const RELEASING_STATUSES: ReadonlySet<string> = new Set(['denied', 'rejected', '
 /**
  * An action that expired while executing still holds its reservation: the executor's outcome will
  * settle it (or the reservation lapses). Releasing it now would free room for a call that may be
- * running. Read defensively: reason_code arrives with ActionCompleted v2.
+ * running. Read defensively: reason_code arrives with ActionCompleted v2 (upper case on the wire).
  */
 const EXECUTING_REASONS: ReadonlySet<string> = new Set(['execution_timeout']);
 
@@ -72,7 +72,7 @@ export function commandFor(input: BudgetInput, now: number, defaultCurrency: str
       const p = input.payload;
       if (!RELEASING_STATUSES.has(p.status) || p.meta.action_id === null) return null;
       const reasonCode = (p as { readonly reason_code?: unknown }).reason_code;
-      if (typeof reasonCode === 'string' && EXECUTING_REASONS.has(reasonCode)) return null;
+      if (typeof reasonCode === 'string' && EXECUTING_REASONS.has(reasonCode.toLowerCase())) return null;
       const release: Release = { type: 'Release', reservation_id: p.meta.action_id, now };
       return { command: release, tool: null };
     }

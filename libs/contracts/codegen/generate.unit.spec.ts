@@ -86,7 +86,7 @@ describe('checks of the schema tree', () => {
       edit(tree.files, 'ActionRejected/v1.avsc', (schema) => {
         schema.fields[1] = { ...schema.fields[1], 'writ.rule': 'shiny' };
       });
-      edit(tree.files, 'BudgetSettled/v1.avsc', (schema) => {
+      edit(tree.files, 'ModelUsage/v1.avsc', (schema) => {
         schema.fields[0] = { name: 'meta', type: { type: 'record', name: 'Metadata', fields: [] } };
       });
       tree.files.set('Orphan/v1.avsc', (tree.files.get('RunEnded/v1.avsc') ?? '').replace('"RunEnded"', '"Orphan"'));
@@ -96,7 +96,7 @@ describe('checks of the schema tree', () => {
     expect(text).toMatch(/RunEnded\/v3\.avsc: versions must run 1\.\.N without gaps/);
     expect(text).toMatch(/RunEnded\/v3\.avsc: same canonical form .* as RunEnded\/v1\.avsc/);
     expect(text).toMatch(/ActionRejected\/v1\.avsc: .*unknown writ\.rule "shiny"/);
-    expect(text).toMatch(/BudgetSettled\/v1\.avsc: field "meta" must embed _shared\/Metadata\.avsc/);
+    expect(text).toMatch(/ModelUsage\/v1\.avsc: field "meta" must embed _shared\/Metadata\.avsc/);
     expect(text).toMatch(/Orphan: not listed in topics\.json/);
     expect(text).toMatch(/RunEnded\/notes\.txt: only v<N>\.avsc files/);
   });

@@ -77,7 +77,7 @@ export const CURRENT_VERSIONS: { readonly [T in EventType]: number } = {
   PolicyDecided: 2,
   ApprovalSubmitted: 1,
   ApprovalRecorded: 2,
-  BudgetReservationRequested: 1,
+  BudgetReservationRequested: 2,
   BudgetReserved: 2,
   BudgetRefused: 2,
   BudgetSettled: 2,
@@ -348,6 +348,8 @@ export interface BudgetReservationRequested {
   readonly currency: string;
   /** Tool calls the action will count for (usually 1). */
   readonly tool_calls: number;
+  /** The caps of the action's run as the planner knows them (from RunStarted), so the accountant applies them even when this request is read before the run's RunStarted (another topic). Null: no run caps, or written by v1. */
+  readonly run_limits: RunLimits | null;
 }
 
 /** The accountant reserved budget for an action and signed the reservation. v2: carries the agent, the tool, the tool calls and the budget day, so the reservation can be verified and the accountant's books rebuilt from the topic. */

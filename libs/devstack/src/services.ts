@@ -93,6 +93,8 @@ function managedProcess(spec: {
 }): ServiceProcess {
   let child: ChildProcess | undefined;
   const [executable, ...args] = spec.command;
+  // If the process that started the stack dies without stopping it, take the services along.
+  process.once('exit', () => child?.kill('SIGKILL'));
   return {
     name: spec.name,
     url: spec.url,

@@ -125,6 +125,7 @@ function request(t: Tenant, run: string, action: string, cost: number, agent = '
     estimated_cost_micros: cost,
     currency: 'USD',
     tool_calls: 1,
+    run_limits: null,
   });
 }
 

@@ -43,6 +43,18 @@ class Lock {
   }
 }
 
+/**
+ * A reservation request carries its run's caps (BudgetReservationRequested v2): apply them first,
+ * since the run's RunStarted travels on another topic and may be read after the request. The
+ * same caps arrive with RunStarted, so a rebuild from the topics reaches the same books.
+ */
+function withRunLimitsOf(decider: BudgetDecider, input: BudgetInput, state: BudgetState, now: number): BudgetState {
+  if (input.type !== 'BudgetReservationRequested' || input.payload.run_limits === null) return state;
+  const { meta, agent_id, run_limits } = input.payload;
+  const limits = commandFor({ type: 'RunStarted', payload: { meta, agent_id, goal: '', limits: run_limits } }, now, state.currency);
+  return limits === null ? state : accountantStep(decider, state, limits.command).state;
+}
+
 function spanNameOf(input: BudgetInput): string {
   switch (input.type) {
     case 'BudgetReservationRequested':
@@ -235,7 +247,7 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
     return this.#lock.run(() => {
       const now = Date.now();
       const books = this.books;
-      const before = books.stateOf(meta.tenant_id, now);
+      const before = withRunLimitsOf(this.#decider, input, books.stateOf(meta.tenant_id, now), now);
       const request = commandFor(input, now, before.currency);
       if (request === null) return [];
       const span = tracer.startSpan(

@@ -13,6 +13,9 @@ export const executorConfigSpec = {
   WRIT_EXECUTOR_DATA_DIR: env.string({ default: '.local/executor' }),
   /** Partitions of writ.executions.v1 handled in parallel (order is kept within a partition). */
   EXECUTOR_CONCURRENCY: env.int({ default: 4, min: 1, max: 256 }),
+  // Static group membership: a restarted executor takes its partitions back at once instead of
+  // waiting for the broker to time the crashed member out. Unique per running replica.
+  EXECUTOR_INSTANCE_ID: env.string({ default: 'executor-0' }),
   /** Consecutive failures that open a tool's circuit breaker. */
   EXECUTOR_BREAKER_THRESHOLD: env.int({ default: 5, min: 1, max: 1000 }),
   /** How long an open breaker refuses calls before one trial. */

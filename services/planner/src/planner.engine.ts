@@ -230,6 +230,7 @@ export class PlannerEngine {
     return tracer.startActiveSpan(spanNameOf(command), { attributes: commandAttributes(command, slot.tenant) }, ctx.traceContext, (span) => {
       try {
         const events = this.#decider.decide(command, slot.state);
+        for (const next of events) slot.state = this.#decider.evolve(slot.state, next);
         const outputs = this.#outputs(events, {
           tenant_id: slot.tenant,
           causation_id: meta.event_id,
@@ -237,8 +238,8 @@ export class PlannerEngine {
           trace: traceOf(span),
           now,
           default_currency: this.#options.defaultCurrency,
+          run_limits: slot.state.limits,
         });
-        for (const next of events) slot.state = this.#decider.evolve(slot.state, next);
         recordOutcome(span, events);
         this.#schedule(meta.run_id, slot);
         return outputs;
@@ -297,6 +298,7 @@ export class PlannerEngine {
         trace: traceOf(span),
         now,
         default_currency: this.#options.defaultCurrency,
+        run_limits: slot.state.limits,
       });
       // Applied before the transaction, so a message handled meanwhile sees the actions ended;
       // if the transaction fails the state is rebuilt from what was committed.

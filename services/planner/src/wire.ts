@@ -32,6 +32,7 @@ import type {
   PlannerPublishedEvent,
   RejectionReason,
   RunEndStatus,
+  RunLimits as PlannerRunLimits,
 } from '@writ/planner-core';
 
 /** Event types the planner publishes (it reads them back at boot, and ignores them live). */
@@ -178,6 +179,20 @@ export interface OutputContext {
   readonly now: number;
   /** Currency for events of actions that never got one (a proposal for an unknown tool). */
   readonly default_currency: string;
+  /** The run's caps, carried on BudgetReservationRequested: the accountant may read it before RunStarted. */
+  readonly run_limits?: PlannerRunLimits;
+}
+
+/** The run caps the accountant enforces, or null when the run has none. */
+function budgetRunLimits(limits: PlannerRunLimits | undefined): EventPayloads['BudgetReservationRequested']['run_limits'] {
+  if (limits === undefined || (limits.max_cost_micros === null && limits.max_tool_calls === null)) return null;
+  return {
+    max_steps: limits.max_steps,
+    max_cost_micros: limits.max_cost_micros,
+    max_tool_calls: limits.max_tool_calls,
+    wall_clock_ms: limits.wall_clock_ms,
+    currency: limits.currency,
+  };
 }
 
 function out<T extends EventType>(type: T, body: Omit<EventPayloads[T], 'meta'>, ctx: OutputContext, runId: string, actionId: string | null): OutgoingEvent {
@@ -227,6 +242,7 @@ export function outputOf(event: PlannerEvent, ctx: OutputContext): OutgoingEvent
             estimated_cost_micros: event.estimated_cost_micros,
             currency: currency(event.currency),
             tool_calls: event.tool_calls,
+            run_limits: budgetRunLimits(ctx.run_limits),
           },
           ctx,
           event.run_id,

@@ -125,6 +125,7 @@ const SAMPLES: { readonly [T in EventType]: Sample<T> } = {
     estimated_cost_micros: 30_000,
     currency: 'USD',
     tool_calls: 1,
+    run_limits: { max_steps: 20, max_cost_micros: 5_000_000, max_tool_calls: 20, wall_clock_ms: 600_000, currency: 'USD' },
   }),
   BudgetReserved: (meta, now) => ({
     meta,

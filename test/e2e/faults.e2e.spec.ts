@@ -1,0 +1,221 @@
+// End to end, the failure cases: messages written straight to Kafka with bad warrants, an
+// executor killed in the middle of a call, a tampered ledger, and one action's trace across
+// all six services.
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EventConsumer, EventProducer, writEvent } from '@writ/bus';
+import type { DecodedEvent } from '@writ/bus';
+import { TOPICS, actionIdFor } from '@writ/contracts';
+import type { ActionFailed } from '@writ/contracts';
+import { canonicalJson, generateSigningKey, loadSigningKey, sha256Canonical } from '@writ/crypto';
+import { signedExecutionRequest } from '@writ/executor-core/testing';
+import { parseExport, verifyExport } from '@writ/ledger-core';
+import type { SpanRecord } from '@writ/telemetry';
+import { testKafkaBrokers, uniqueName, waitFor } from '@writ/testing';
+import { helpdeskStats, refundArgs, startE2eStack } from './support.ts';
+import type { E2eStack } from './support.ts';
+
+let e2e: E2eStack;
+let producer: EventProducer;
+let consumer: EventConsumer;
+const failures = new Map<string, ActionFailed>();
+
+beforeAll(async () => {
+  e2e = await startE2eStack(38380);
+  producer = new EventProducer({ brokers: testKafkaBrokers(), clientId: 'e2e-forger' });
+  await producer.connect();
+  consumer = new EventConsumer({
+    brokers: testKafkaBrokers(),
+    groupId: uniqueName('e2e_watch'),
+    topics: [TOPICS.executions],
+    dlqTopic: 'writ.ledger.dlq',
+    handler: (event: DecodedEvent) => {
+      if (event.type === 'ActionFailed') {
+        const failed = event.payload as ActionFailed;
+        if (failed.meta.action_id !== null) failures.set(failed.meta.action_id, failed);
+      }
+    },
+  });
+  await consumer.start();
+}, 180_000);
+
+afterAll(async () => {
+  await consumer?.stop();
+  await producer?.disconnect();
+  await e2e?.stack.stop();
+});
+
+const key = () => randomUUID();
+
+async function ledgerExport(tenant: string, runId?: string): Promise<string> {
+  const query = runId === undefined ? '' : `?run_id=${encodeURIComponent(runId)}`;
+  const response = await fetch(`${e2e.stack.service('ledger').url}/v1/ledger/${tenant}${query}`);
+  expect(response.ok).toBe(true);
+  return response.text();
+}
+
+describe('an ExecutionRequested written straight to the topic', () => {
+  async function forge(variant: 'forged' | 'expired' | 'mismatched') {
+    const { env } = e2e.stack;
+    const realWarrantKey = await loadSigningKey(env['WRIT_WARRANT_SIGNING_KEY'] ?? '');
+    const reservationKey = await loadSigningKey(env['WRIT_RESERVATION_SIGNING_KEY'] ?? '');
+    const runId = `forged-${randomUUID()}`;
+    const idempotencyKey = key();
+    const request = signedExecutionRequest({
+      tenant: 'acme',
+      runId,
+      agent: 'triage-bot',
+      tool: 'refunds.issue',
+      toolVersion: '1.2.0',
+      args: refundArgs(2500, 'T-1001', 'C-501'),
+      idempotencyKey,
+      // A key with the right id but not the policy service's: a forgery.
+      warrantKey: variant === 'forged' ? generateSigningKey(realWarrantKey.keyId) : realWarrantKey,
+      reservationKey,
+      ...(variant === 'expired' ? { warrantTtlMs: -1_000 } : {}),
+    });
+    // Mismatched: a genuine warrant for $25, carried by a request for $990 (hashes consistent).
+    const bigger = refundArgs(99_000, 'T-1001', 'C-501');
+    const sent = variant === 'mismatched' ? { ...request, arguments_json: canonicalJson(bigger), args_sha256: sha256Canonical(bigger) } : request;
+    await producer.send([writEvent('ExecutionRequested', sent)]);
+    return { actionId: actionIdFor('acme', runId, idempotencyKey), idempotencyKey, runId };
+  }
+
+  it.each([
+    ['forged', 'WARRANT_FORGED'],
+    ['expired', 'WARRANT_EXPIRED'],
+    ['mismatched', 'WARRANT_MISMATCH'],
+  ] as const)('with a %s warrant never reaches the tool, and the refusal is recorded', async (variant, code) => {
+    const before = await helpdeskStats(e2e.stack);
+    const { actionId, idempotencyKey, runId } = await forge(variant);
+    const failed = await waitFor(() => failures.get(actionId), { timeoutMs: 30_000, what: `the executor's refusal of the ${variant} request` });
+    expect(failed.error_code).toBe(code);
+    expect(failed.attempts).toBe(0);
+    const after = await helpdeskStats(e2e.stack);
+    expect(after.calls).toEqual(before.calls);
+    expect(Object.keys(after.effects).some((k) => k.includes(idempotencyKey))).toBe(false);
+    const recorded = await waitFor(
+      async () => {
+        const lines = (await ledgerExport('acme', runId)).split('\n').filter((l) => l.includes('"ActionFailed"'));
+        return lines.length > 0 ? lines : undefined;
+      },
+      { timeoutMs: 30_000, what: 'the refusal in the ledger' },
+    );
+    expect(recorded).toHaveLength(1);
+  });
+});
+
+describe('an executor killed in the middle of a write', () => {
+  it('never runs the tool twice; the outcome is reported as unknown', async () => {
+    const control = await fetch(`${e2e.stack.helpdeskUrl}/_control`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${e2e.stack.helpdeskToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ mode: 'hang', count: 1, route: 'POST /refunds' }),
+    });
+    expect(control.ok).toBe(true);
+    const run = (await e2e.agent.openRun('crash')).run_id;
+    const idempotencyKey = key();
+    const { action_id } = await e2e.agent.propose(run, {
+      tool: 'refunds.issue',
+      arguments: refundArgs(3000, 'T-1008', 'C-503'),
+      reason: 'wrong size sent',
+      idempotency_key: idempotencyKey,
+    });
+    await waitFor(async () => ((await helpdeskStats(e2e.stack)).calls['POST /refunds'] ?? 0) > 0 && (await helpdeskStats(e2e.stack)), {
+      timeoutMs: 30_000,
+      what: 'the refund call to reach the helpdesk',
+    });
+    const callsDuringCrash = (await helpdeskStats(e2e.stack)).calls['POST /refunds'];
+    await e2e.stack.service('executor').kill();
+    await e2e.stack.service('executor').start();
+    const outcome = await e2e.agent.outcome(action_id, 60_000);
+    expect(outcome.status).toBe('failed');
+    expect(failures.get(action_id)?.outcome).toBe('unknown');
+    const stats = await helpdeskStats(e2e.stack);
+    expect(stats.calls['POST /refunds']).toBe(callsDuringCrash);
+  });
+});
+
+describe('the ledger', () => {
+  it('holds every event of a run once, verifies, and names the entry where one byte was flipped', async () => {
+    const run = (await e2e.agent.openRun('ledger')).run_id;
+    const { action_id } = await e2e.agent.propose(run, {
+      tool: 'refunds.issue',
+      arguments: refundArgs(2000, 'T-1005', 'C-505'),
+      reason: 'late delivery',
+      idempotency_key: key(),
+    });
+    const outcome = await e2e.agent.outcome(action_id, 30_000);
+    expect(outcome.status, JSON.stringify(outcome)).toBe('completed');
+    // The pipeline of one allowed write: these event types, each exactly once.
+    const expected = ['RunStarted', 'ActionProposed', 'ActionAdmitted', 'BudgetReservationRequested', 'PolicyDecided', 'BudgetReserved', 'ExecutionRequested', 'ActionExecuted', 'ActionCompleted', 'BudgetSettled'];
+    const lines = await waitFor(
+      async () => {
+        const entries = (await ledgerExport('acme', run)).split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as { kind: string; event_type: string; source_event_id: string });
+        const types = entries.filter((e) => e.kind === 'entry').map((e) => e.event_type);
+        return expected.every((t) => types.includes(t)) ? entries : undefined;
+      },
+      { timeoutMs: 30_000, what: "the run's events in the ledger" },
+    );
+    const entries = lines.filter((l) => l.kind === 'entry');
+    expect(new Set(entries.map((e) => e.source_event_id)).size).toBe(entries.length);
+    for (const type of expected) expect(entries.filter((e) => e.event_type === type)).toHaveLength(1);
+
+    const chain = await ledgerExport('acme');
+    const ok = verifyExport(parseExport(chain));
+    expect(ok.result.ok).toBe(true);
+
+    const all = chain.split('\n').filter((l) => l.trim() !== '');
+    const victim = all.findIndex((l) => l.includes(`"event_type":"ActionExecuted"`) && l.includes(action_id));
+    const entry = JSON.parse(all[victim] ?? '{}') as { seq: number; event_bytes: string };
+    const bytes = Buffer.from(entry.event_bytes, 'base64');
+    bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ 0x01;
+    all[victim] = JSON.stringify({ ...JSON.parse(all[victim] ?? '{}'), event_bytes: bytes.toString('base64') });
+    const tampered = verifyExport(parseExport(all.join('\n')));
+    expect(tampered.result.ok).toBe(false);
+    if (!tampered.result.ok) {
+      expect(tampered.result.seq).toBe(Number(entry.seq));
+      expect(tampered.result.kind).toBe('event-changed');
+    }
+  });
+});
+
+describe('tracing', () => {
+  it('follows one action across all six services as one trace', async () => {
+    const run = (await e2e.agent.openRun('trace')).run_id;
+    const { action_id } = await e2e.agent.propose(run, {
+      tool: 'refunds.issue',
+      arguments: refundArgs(1200, 'T-1001', 'C-501'),
+      reason: 'traced',
+      idempotency_key: key(),
+    });
+    const outcome = await e2e.agent.outcome(action_id, 30_000);
+    expect(outcome.status, JSON.stringify(outcome)).toBe('completed');
+    let seen = '';
+    const spans = await waitFor(
+      () => {
+        const all = readFileSync(e2e.stack.tracesFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as SpanRecord);
+        const root = all.find((s) => s.attributes['writ.action_id'] === action_id && s.service === 'gateway');
+        if (root === undefined) return undefined;
+        const trace = all.filter((s) => s.traceId === root.traceId);
+        const services = new Set(trace.map((s) => s.service));
+        seen = [...new Set(trace.map((s) => `${s.service}:${s.name}`))].join(', ');
+        return ['gateway', 'planner', 'policy', 'budget', 'executor', 'ledger'].every((s) => services.has(s)) ? trace : undefined;
+      },
+      { timeoutMs: 30_000, what: () => `spans of all six services in one trace; seen: ${seen}` },
+    );
+    const ids = new Set(spans.map((s) => s.spanId));
+    const roots = spans.filter((s) => s.parentSpanId === undefined || !ids.has(s.parentSpanId));
+    expect(roots).toHaveLength(1);
+    const names = spans.map((s) => s.name);
+    for (const step of ['gateway.propose', 'planner.admit', 'policy.decide', 'budget.reserve', 'executor.call', 'planner.complete']) {
+      expect(names).toContain(step);
+    }
+    const decide = spans.find((s) => s.name === 'policy.decide');
+    expect(decide?.attributes['writ.policy.decision']).toBe('allow');
+    expect(JSON.stringify(decide?.attributes['writ.policy.determining_policies'])).toContain('refund-up-to-100-support');
+    expect(spans.find((s) => s.name === 'executor.call')?.attributes['writ.tool.outcome']).toBe('succeeded');
+    expect(JSON.stringify(spans)).not.toContain('4242');
+  });
+});
