@@ -79,8 +79,8 @@ async function consumeMain(topic: string, groupId: string, count: number, skip: 
   await waitUntil(() => consumed >= count, 180_000, `${count} events consumed`);
   await consumer.stop();
   const report: ConsumerReport = { latencies, firstAt, lastAt };
-  process.send?.({ done: report });
-  process.disconnect?.();
+  // Disconnect only once the report is on its way, or it may be lost.
+  process.send?.({ done: report }, undefined, {}, () => process.disconnect?.());
 }
 
 /** Starts the consumer child and resolves once it is ready; `done` resolves with its report. */
