@@ -262,11 +262,15 @@ describe('planner service (in-process, real broker)', () => {
   it('admits a proposal: ActionAdmitted and BudgetReservationRequested together, tool version and cost from the registry', async () => {
     const s = scenario();
     const { event, actionId } = s.proposal('k1');
-    await s.send(s.started(), event);
+    const started = s.started();
+    await s.send(started, event);
     const admitted = await collector.one(s.run, 'ActionAdmitted', actionId);
     const request = await collector.one(s.run, 'BudgetReservationRequested', actionId);
     expect(admitted.payload).toMatchObject({ agent_id: s.agent, tool: 'tickets.get', tool_version: '1.0.0', arguments_json: '{"ticket_id":"T-1"}', run_stats: { steps: 0 } });
-    expect(admitted.payload.meta).toMatchObject({ producer: 'planner@0.1.0', causation_id: (event.payload as { meta: Metadata }).meta.event_id });
+    expect(admitted.payload.meta.producer).toBe('planner@0.1.0');
+    // Two topics: when the proposal is read before the run started, the start admits it (its cause).
+    const causes = [event, started].map((e) => (e.payload as { meta: Metadata }).meta.event_id);
+    expect(causes).toContain(admitted.payload.meta.causation_id);
     expect(request.payload).toMatchObject({ agent_id: s.agent, tool: 'tickets.get', estimated_cost_micros: 1000, currency: 'USD', tool_calls: 1 });
   });
 
