@@ -77,6 +77,9 @@ export function nextOffset(offset: string): string {
   return (BigInt(offset) + 1n).toString();
 }
 
+/** Longest a consumer's fetch waits at the broker for new data (librdkafka fetch.wait.max.ms). */
+export const DEFAULT_FETCH_WAIT_MS = 20;
+
 export function consumerConfig(
   options: {
     groupId: string;
@@ -94,6 +97,9 @@ export function consumerConfig(
     });
   }
   return {
+    // Every pipeline hop waits on a fetch: librdkafka's default lets an idle fetch wait 500 ms, and
+    // a read_committed fetch is not answered early when a transaction's commit marker lands.
+    'fetch.wait.max.ms': DEFAULT_FETCH_WAIT_MS,
     ...(options.rdkafka as KafkaJS.ConsumerConstructorConfig | undefined),
     ...(extra as KafkaJS.ConsumerConstructorConfig),
     'js.consumer.max.batch.size': maxBatchSize,

@@ -1,0 +1,40 @@
+// Shared by the benchmarks: the machine line and the replacement of one "## <Title>" section of
+// docs/benchmarks.md, leaving the others as they are.
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+export function machineLine(): string {
+  const cpus = os.cpus();
+  const model = cpus[0]?.model.trim() ?? 'an unknown CPU';
+  return `${model} (${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB memory, load average ${os.loadavg()[0]?.toFixed(2) ?? '?'} at start)`;
+}
+
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? Number.NaN;
+}
+
+export async function writeBenchmarkSection(title: string, text: string): Promise<string> {
+  const path = join(ROOT, 'docs', 'benchmarks.md');
+  let doc: string;
+  try {
+    doc = await readFile(path, 'utf8');
+  } catch {
+    doc = '# Benchmarks\n\nFigures measured on the machines named in each section; rerun the command given there to refresh them.\n';
+  }
+  const heading = new RegExp(`^## ${title}\\s*$`, 'm');
+  const start = doc.search(heading);
+  if (start === -1) {
+    doc = `${doc.trimEnd()}\n\n${text}`;
+  } else {
+    const next = doc.slice(start + 1).search(/^## /m);
+    doc = next === -1 ? `${doc.slice(0, start)}${text}` : `${doc.slice(0, start)}${text}\n${doc.slice(start + 1 + next)}`;
+  }
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, doc.endsWith('\n') ? doc : `${doc}\n`);
+  return path;
+}
