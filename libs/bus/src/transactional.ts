@@ -219,6 +219,19 @@ export class TransactionalProcessor {
     // Nothing resolved means the client seeks back to the batch's first message: it comes again.
     if (lastDone === undefined || isStale()) return;
 
+    if (outputs.length === 0 && dlqRecords.length === 0) {
+      // Nothing to publish (most inputs of a service are events it only skips): a transaction
+      // would commit the offsets and nothing else, at the cost of four broker round trips while
+      // the partitions wait. A plain offset commit is the same outcome.
+      try {
+        await this.#consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: nextOffset(lastDone) }]);
+        resolveOffset(lastDone);
+      } catch (error) {
+        await this.#recover(error);
+      }
+      return;
+    }
+
     try {
       await this.#producer.transaction();
       const sends: Promise<unknown>[] = [sendTraced(this.#producer, outputs.map((o) => o.send))];
