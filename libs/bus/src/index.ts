@@ -45,3 +45,6 @@ export { WritKafkaServer, WritKafkaContext, WRIT_KAFKA_TRANSPORT } from './nest/
 export type { WritKafkaServerOptions } from './nest/server.ts';
 export { WritKafkaClient } from './nest/client.ts';
 export { WritEventExceptionFilter } from './nest/exception-filter.ts';
+
+export { replayCommitted } from './replay.ts';
+export type { ReplayRecord } from './replay.ts';

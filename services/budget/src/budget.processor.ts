@@ -5,7 +5,7 @@ import { SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Span } from '@opentelemetry/api';
 import { accountantStep, commandFor, createBudgetDecider, isBudgetInput, parseBudgetsFile, toWire } from '@writ/budget-core';
 import type { BudgetDecider, BudgetEvent, BudgetInput, BudgetState, BudgetWireEvent } from '@writ/budget-core';
-import { EventProducer, TransactionalProcessor, traceHeaders, writEvent } from '@writ/bus';
+import { EventProducer, TransactionalProcessor, replayCommitted, traceHeaders, writEvent } from '@writ/bus';
 import type { DecodedEvent, EventContext, OutgoingEvent } from '@writ/bus';
 import { TOPICS, newMetadata } from '@writ/contracts';
 import type { EventPayloads, Metadata, TraceContext } from '@writ/contracts';
@@ -17,7 +17,6 @@ import { WRIT_ATTR } from '@writ/telemetry';
 import { BudgetBooks, PRODUCER_NAME } from './books.ts';
 import { tenantFilter } from './config.ts';
 import type { BudgetServiceConfig } from './config.ts';
-import { replayCommitted } from './replay.ts';
 import { packageVersionOf } from './version.ts';
 
 const INPUT_TOPICS = [TOPICS.budget, TOPICS.executions, TOPICS.actions, TOPICS.runs] as const;

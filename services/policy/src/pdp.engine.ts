@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Span } from '@opentelemetry/api';
-import { EventConsumer, EventProducer, contractsSerde } from '@writ/bus';
+import { EventConsumer, EventProducer, contractsSerde, replayCommitted } from '@writ/bus';
 import type { DecodedEvent, EventContext } from '@writ/bus';
 import { TOPICS } from '@writ/contracts';
 import type { ActionAdmitted, ApprovalSubmitted, EventPayloads, TraceContext } from '@writ/contracts';
@@ -13,7 +13,6 @@ import { SERVICE_CONFIG, packageVersion } from '@writ/runtime';
 import { WRIT_ATTR } from '@writ/telemetry';
 import { tenantFilter } from './config.ts';
 import type { PolicyServiceConfig } from './config.ts';
-import { replayTopics } from './replay.ts';
 import type { PdpSetup } from './setup.ts';
 
 export const PDP_SETUP = Symbol('PDP_SETUP');
@@ -78,10 +77,11 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
 
   async onModuleInit(): Promise<void> {
     const started = Date.now();
-    const records = await replayTopics(
+    const { records } = await replayCommitted(
       this.config.KAFKA_BROKERS,
       INPUT_TOPICS,
-      (value) => {
+      ({ value }) => {
+        if (value === null) return;
         let decoded: DecodedEvent;
         try {
           decoded = contractsSerde.decode(value);
@@ -91,7 +91,7 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
         const event = asPdpEvent(decoded);
         if (event !== undefined && this.#mine(decoded)) evolvePdpState(this.#state, event);
       },
-      this.config.WRIT_POLICY_REPLAY_TIMEOUT_MS,
+      { timeoutMs: this.config.WRIT_POLICY_REPLAY_TIMEOUT_MS, clientId: 'writ.policy.replay' },
     );
     const pending = [...this.#state.actions.values()].filter((a) => a.decision === 'approval_required' && !a.terminal).length;
     this.#logger.log(

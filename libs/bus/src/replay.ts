@@ -2,10 +2,12 @@
 // sees them: every committed record, nothing of an aborted or still-open transaction. The end is
 // fixed when the read starts (the LSO per partition, from ListOffsets with READ_COMMITTED) and a
 // partition is done once the consumer's position reaches it (transaction markers take offsets too,
-// so the last record seen is not a reliable end; the position is).
+// so the last record seen is not a reliable end; the position is). Services that keep their state
+// in memory rebuild it with this at boot (budget, policy).
 import kafkaJavascript from '@confluentinc/kafka-javascript';
 import type { Message } from '@confluentinc/kafka-javascript';
-import { createKafka } from '@writ/bus';
+import { createKafka } from './kafka.ts';
+import { silentLogger } from './logger.ts';
 import { WritError } from '@writ/errors';
 
 const { KafkaConsumer } = kafkaJavascript;
@@ -26,7 +28,7 @@ interface PartitionEnd {
 }
 
 async function partitionEnds(brokers: readonly string[], topics: readonly string[]): Promise<PartitionEnd[]> {
-  const admin = createKafka({ brokers, clientId: 'writ-replay-admin' }).admin();
+  const admin = createKafka({ brokers, clientId: 'writ-replay-admin', logger: silentLogger }).admin();
   await admin.connect();
   try {
     const ends: PartitionEnd[] = [];
@@ -62,6 +64,7 @@ export async function replayCommitted(
     'isolation.level': 'read_committed',
     'enable.partition.eof': true,
     'allow.auto.create.topics': false,
+    'fetch.wait.max.ms': 50,
   });
   await new Promise<void>((resolve, reject) => {
     consumer.connect({ timeout: 10_000 }, (error) => (error ? reject(new WritError('REPLAY_FAILED', `cannot connect to replay ${topics.join(', ')}: ${error.message}`, { retriable: true })) : resolve()));
