@@ -216,6 +216,7 @@ describe('tracing', () => {
     expect(decide?.attributes['writ.policy.decision']).toBe('allow');
     expect(JSON.stringify(decide?.attributes['writ.policy.determining_policies'])).toContain('refund-up-to-100-support');
     expect(spans.find((s) => s.name === 'executor.call')?.attributes['writ.tool.outcome']).toBe('succeeded');
+    expect(spans.find((s) => s.name === 'budget.reserve')?.attributes['writ.budget.result']).toBe('reserved');
     expect(JSON.stringify(spans)).not.toContain('4242');
   });
 });

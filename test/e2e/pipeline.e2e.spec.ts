@@ -3,6 +3,8 @@
 // system of record. Each test opens its own run.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeEvent } from '@writ/contracts';
+import type { ApprovalRecorded } from '@writ/contracts';
 import { isWritError } from '@writ/errors';
 import type { WritClient } from '@writ/sdk';
 import { waitFor } from '@writ/testing';
@@ -103,6 +105,26 @@ describe('the governed pipeline', () => {
     expect(outcome.status).toBe('completed');
     const effects = Object.entries((await helpdeskStats(e2e.stack)).effects).filter(([k]) => k.includes(idempotencyKey));
     expect(effects).toEqual([[expect.stringContaining(idempotencyKey), 1]]);
+
+    // The ledger records who approved, and that the owner's approval did not count.
+    const approvals = await waitFor(
+      async () => {
+        const response = await fetch(`${e2e.stack.service('ledger').url}/v1/ledger/acme`);
+        const recorded = (await response.text())
+          .split('\n')
+          .filter((line) => line.includes('"ApprovalRecorded"') && line.includes(action_id));
+        return recorded.length === 2 ? recorded : undefined;
+      },
+      { timeoutMs: 30_000, what: 'both approvals in the ledger' },
+    );
+    const decoded = approvals.map((line) => {
+      const entry = JSON.parse(line) as { event_bytes: string };
+      return decodeEvent(Buffer.from(entry.event_bytes, 'base64')).payload as ApprovalRecorded;
+    });
+    expect(decoded.map((a) => [a.approver_id, a.accepted]).sort()).toEqual([
+      ['dana', false],
+      ['maria', true],
+    ]);
   });
 
   it('rejects schema-invalid arguments with the field and the rule, before any decision', async () => {
