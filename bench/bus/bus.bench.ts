@@ -288,6 +288,8 @@ Measured ${env['date']} on ${env['machine']}; ${env['node']}; ${env['kafka']} (o
 | producer alone (all ${thr.events.toLocaleString('en-US')} acknowledged) / consumer (first to last handled) | ${rate(thr.produceRate)} / ${rate(thr.consumeRate)} | |
 
 Settings: the latency run uses the default producer linger.ms=${DEFAULT_LINGER_MS}; the throughput run linger.ms=${thr.lingerMs} (a batching producer; the latency path keeps the default). Every event has its own UUIDv7 (made before the throughput clock starts), is Avro-encoded and decoded with the real contracts, sent one \`send()\` call per event with acks=all and idempotence, and handled in order per partition; handled offsets are committed every 100 ms. Each send has a PRODUCER span and each handler runs in a CONSUMER span (no-op here: no OpenTelemetry SDK is registered).
+
+What bounds it: the producer's JavaScript thread. Per event it encodes Avro and checks the schema's rules, starts a span and writes the trace headers, and hands one message to the client with one promise; a CPU profile puts that near 45 µs per event, a fifth of it garbage collection, so one producer alone on a core tops out around 20,000 events/s, and the same client sending pre-encoded bytes in batches reaches about four times that. The consumer keeps up with the producer (its own ceiling is about 40,000 events/s). Here the producer, the consumer and the broker's JVM share two cores with whatever else runs on the box (the load average above), which also makes the latency tail: p50 stays within a few milliseconds, while p99 and max are scheduling delays on a saturated box. librdkafka itself answers a bare acks=all produce in about 0.3 ms on this broker.
 `;
 }
 
