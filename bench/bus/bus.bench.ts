@@ -10,8 +10,7 @@
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_LINGER_MS, EventConsumer, EventProducer, clientVersions, contractsSerde, probeBrokers, silentLogger } from '@writ/bus';
@@ -20,6 +19,7 @@ import { createTestTopics } from '@writ/bus/testing';
 import { uuidv7 } from '@writ/contracts';
 import type { ActionProposed } from '@writ/contracts';
 import { sampleEvent } from '@writ/contracts/testing';
+import { machineLine, writeBenchmarkSection } from '../bench-doc.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = join(dirname(SELF), '..', '..');
@@ -293,32 +293,11 @@ What bounds it: the producer's JavaScript thread. Per event it encodes Avro and 
 `;
 }
 
-async function writeSection(text: string): Promise<string> {
-  const path = join(ROOT, 'docs', 'benchmarks.md');
-  let doc: string;
-  try {
-    doc = await readFile(path, 'utf8');
-  } catch {
-    doc = '# Benchmarks\n\nFigures measured on the machines named in each section; rerun the command given there to refresh them.\n';
-  }
-  const start = doc.search(/^## Bus\s*$/m);
-  if (start === -1) {
-    doc = `${doc.trimEnd()}\n\n${text}`;
-  } else {
-    const next = doc.slice(start + 1).search(/^## /m);
-    doc = next === -1 ? `${doc.slice(0, start)}${text}` : `${doc.slice(0, start)}${text}\n${doc.slice(start + 1 + next)}`;
-  }
-  await mkdir(dirname(path), { recursive: true });
-  await writeFile(path, doc.endsWith('\n') ? doc : `${doc}\n`);
-  return path;
-}
-
 async function main(): Promise<void> {
   const probe = await probeBrokers(brokers);
-  const cpus = os.cpus();
   const env = {
     date: new Date().toISOString().slice(0, 10),
-    machine: `${cpus[0]?.model.trim() ?? 'an unknown CPU'} (${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB memory, load average ${os.loadavg()[0]?.toFixed(2) ?? '?'} at start)`,
+    machine: machineLine(),
     node: `Node ${process.version}`,
     kafka: await kafkaVersion(),
     client: await clientPackageVersion(),
@@ -334,7 +313,7 @@ async function main(): Promise<void> {
   console.log(`throughput: ${THROUGHPUT_EVENTS} events of ~${EVENT_BYTES} B, producer linger.ms=${THROUGHPUT_LINGER_MS}...`);
   const thr = await throughput();
   console.log(`  end to end ${rate(thr.endToEndRate)}   producer ${rate(thr.produceRate)}   consumer ${rate(thr.consumeRate)}   (${thr.eventBytes} B each)`);
-  if (process.env['BENCH_NO_DOC'] !== '1') console.log(`wrote ${await writeSection(section(lat, thr, env))}`);
+  if (process.env['BENCH_NO_DOC'] !== '1') console.log(`wrote ${await writeBenchmarkSection('Bus', section(lat, thr, env))}`);
 }
 
 if (process.argv[2] === 'consume') {
