@@ -1,6 +1,7 @@
 import kafkaJavascript from '@confluentinc/kafka-javascript';
 import type { KafkaJS } from '@confluentinc/kafka-javascript';
 import { WritError, describeError } from '@writ/errors';
+import { silentLogger } from './logger.ts';
 import type { BusLogger } from './logger.ts';
 
 const { Kafka, logLevel } = kafkaJavascript.KafkaJS;
@@ -57,7 +58,8 @@ export interface BrokerProbe {
  * boot use it so that an unreachable broker is a clear error rather than a hang.
  */
 export async function probeBrokers(brokers: readonly string[], timeoutMs = 5_000): Promise<BrokerProbe> {
-  const admin = createKafka({ brokers, clientId: 'writ-probe' }).admin();
+  // The probe's own error says what failed; the client's connection-refused lines would only repeat it.
+  const admin = createKafka({ brokers, clientId: 'writ-probe', logger: silentLogger }).admin();
   const deadline = new Promise<never>((_, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`no answer within ${timeoutMs} ms`)),
