@@ -2,7 +2,7 @@
 // to its tenant's chain and produces the LedgerEntry (and, every N entries, a signed
 // LedgerCheckpoint) in the same transaction as the input offsets: exactly once.
 import { SpanStatusCode, trace } from '@opentelemetry/api';
-import { TransactionalProcessor, contractsSerde, writEvent } from '@writ/bus';
+import { TransactionalProcessor, contractsSerde, replayCommitted, writEvent } from '@writ/bus';
 import type { BusLogger, DecodedEvent, EventContext, EventSerde, OutgoingEvent } from '@writ/bus';
 import { TOPICS, decodeEvent, newMetadata } from '@writ/contracts';
 import type { LedgerCheckpoint, LedgerEntry, Metadata } from '@writ/contracts';
@@ -10,7 +10,6 @@ import type { SigningKey } from '@writ/crypto';
 import { LedgerBook, signHead } from '@writ/ledger-core';
 import type { ChainEvent } from '@writ/ledger-core';
 import { WRIT_ATTR } from '@writ/telemetry';
-import { readCommittedToEnd } from './committed-reader.ts';
 
 /** The topics the ledger chains: every event stream except its own. */
 export const CHAINED_TOPICS = [TOPICS.runs, TOPICS.actions, TOPICS.policy, TOPICS.budget, TOPICS.executions, TOPICS.controls] as const;
@@ -88,9 +87,9 @@ export class ChainWriter {
     const started = Date.now();
     this.#book.clear();
     const prefix = this.#options.tenantPrefix;
-    const count = await readCommittedToEnd(
+    const { records: count } = await replayCommitted(
       this.#options.brokers,
-      TOPICS.ledger,
+      [TOPICS.ledger],
       (record) => {
         if (record.value === null) return;
         const decoded = decodeEvent(record.value);

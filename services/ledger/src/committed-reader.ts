@@ -1,5 +1,5 @@
-// Reads a topic as a read_committed consumer sees it, by explicit assignment (no consumer group
-// offsets): used at boot to rebuild the chains, and by the projection to tail the chain topic.
+// Tails a topic as a read_committed consumer sees it, by explicit assignment (no consumer group
+// offsets): the projection follows the chain topic with it. Boot-time rebuilds use replayCommitted.
 import kafkaJavascript from '@confluentinc/kafka-javascript';
 import type { Message } from '@confluentinc/kafka-javascript';
 import { createKafka, silentLogger } from '@writ/bus';
@@ -84,43 +84,4 @@ export class CommittedReader {
       this.#consumer.disconnect(() => resolve());
     });
   }
-}
-
-/**
- * Calls onRecord for every committed record of the topic, partition by partition in offset order,
- * up to the last stable offset each partition had when the read began.
- */
-export async function readCommittedToEnd(
-  brokers: readonly string[],
-  topic: string,
-  onRecord: (record: CommittedRecord) => void,
-  options: { readonly timeoutMs: number; readonly clientId: string },
-): Promise<number> {
-  const bounds = await stableOffsets(brokers, topic);
-  const pending = new Map([...bounds].filter(([, b]) => b.end > b.low));
-  if (pending.size === 0) return 0;
-  const reader = await CommittedReader.open(brokers, topic, new Map([...pending].map(([p, b]) => [p, b.low])), options.clientId);
-  const deadline = Date.now() + options.timeoutMs;
-  let count = 0;
-  try {
-    while (pending.size > 0) {
-      if (Date.now() > deadline) {
-        throw new WritError('LEDGER_READ_TIMEOUT', `reading ${topic} to its end took over ${options.timeoutMs} ms`, { retriable: true });
-      }
-      for (const record of await reader.poll(1000, 200)) {
-        const bound = pending.get(record.partition);
-        if (bound === undefined || record.offset >= bound.end) continue;
-        count += 1;
-        onRecord(record);
-      }
-      // The position, not the last record, says when a partition is done (markers take offsets too).
-      for (const [partition, position] of reader.positions()) {
-        const bound = pending.get(partition);
-        if (bound !== undefined && position >= bound.end) pending.delete(partition);
-      }
-    }
-  } finally {
-    await reader.close();
-  }
-  return count;
 }
