@@ -1,8 +1,11 @@
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { testKafkaBrokers, waitFor } from '@writ/testing';
+import { testKafkaBrokers, uniqueName, waitFor } from '@writ/testing';
 
 const SERVICES = ['gateway', 'planner', 'policy', 'budget', 'executor', 'ledger'] as const;
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -37,6 +40,18 @@ function start(service: string, env: Record<string, string>) {
   return { child, exited, output: () => stdout + stderr };
 }
 
+/** A port nothing listens on right now (the kernel picks it). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
 afterEach(() => {
   for (const child of running) child.kill('SIGKILL');
 });
@@ -60,14 +75,18 @@ describe('service boot', () => {
   });
 
   it('boots against the real broker and answers health and readiness', async () => {
-    const port = 38180 + Math.floor(Math.random() * 100);
+    const port = await freePort();
     const { child, output } = start('ledger', {
       KAFKA_BROKERS: testKafkaBrokers().join(','),
       HTTP_PORT: String(port),
       LOG_FORMAT: 'text',
+      // Its own consumer group and chDB folder: nothing shared with other tests or the demo.
+      KAFKA_GROUP_ID: uniqueName('boot_ledger'),
+      WRIT_CHDB_PATH: join(mkdtempSync(join(tmpdir(), 'writ-boot-')), 'chdb'),
     });
     const health = await waitFor(
       async () => {
+        if (child.exitCode !== null) throw new Error(`ledger exited with code ${child.exitCode}:\n${output()}`);
         const response = await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined);
         return response?.ok ? ((await response.json()) as Record<string, unknown>) : undefined;
       },
