@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isWritError } from '@writ/errors';
-import { hashApiKey, loadDirectory, parseDirectory } from './index.ts';
+import { hashApiKey, holds, isPlatformAdmin, loadDirectory, mayActIn, parseDirectory, principalId, tenantOf, watchDirectory } from './index.ts';
 
 const demoFolder = join(import.meta.dirname, '../../../deploy/demo');
 
@@ -11,8 +11,8 @@ function sample(): { agents: Record<string, unknown>[]; users: Record<string, un
   return {
     agents: [{ id: 'bot', tenant: 't1', role: 'support', owner: 'olga', api_key_sha256: hashApiKey('agent-key') }],
     users: [
-      { id: 'olga', tenant: 't1', role: 'manager', api_key_sha256: hashApiKey('olga-key') },
-      { id: 'ivan', tenant: 't2', role: 'operator', api_key_sha256: hashApiKey('ivan-key') },
+      { id: 'olga', tenant: 't1', role: 'manager', roles: ['approver'], api_key_sha256: hashApiKey('olga-key') },
+      { id: 'ivan', tenant: 't2', role: 'operator', roles: ['operator'], api_key_sha256: hashApiKey('ivan-key') },
     ],
   };
 }
@@ -166,14 +166,119 @@ describe('the demo directory', () => {
     const { demoKeys } = JSON.parse(await readFile(join(demoFolder, 'keys.json'), 'utf8')) as { demoKeys: Record<string, string> };
     for (const [id, key] of Object.entries(demoKeys)) {
       const principal = directory.authenticate(key);
-      expect(principal?.kind === 'agent' ? principal.agent.id : principal?.user.id).toBe(id);
+      expect(principal === undefined ? undefined : principalId(principal)).toBe(id);
     }
-    expect(Object.keys(demoKeys).sort()).toEqual([...directory.agents, ...directory.users].map((entry) => entry.id).sort());
+    expect(Object.keys(demoKeys).sort()).toEqual([...directory.agents, ...directory.users, ...directory.services].map((entry) => entry.id).sort());
 
     expect(directory.agent('triage-bot')).toMatchObject({ tenant: 'acme', role: 'support', owner: 'dana' });
     expect(directory.user('dana')).toMatchObject({ tenant: 'acme', role: 'manager' });
     expect(directory.user('maria')).toMatchObject({ tenant: 'acme', role: 'manager' });
-    expect(directory.user('oscar')).toMatchObject({ tenant: 'acme', role: 'operator' });
+    expect(directory.user('oscar')).toMatchObject({ tenant: 'acme', role: 'operator', roles: ['operator'] });
+    for (const role of ['approver', 'operator', 'analyst', 'auditor', 'admin'] as const) {
+      expect(directory.users.some((user) => user.tenant === 'acme' && user.roles.includes(role)), role).toBe(true);
+    }
     expect(directory.agents.filter((agent) => agent.tenant === 'globex')).toHaveLength(1);
+  });
+});
+
+describe('access roles', () => {
+  const document = {
+    ...sample(),
+    users: [
+      ...sample().users,
+      { id: 'ada', tenant: 't1', role: 'admin', roles: ['admin'], api_key_sha256: hashApiKey('ada-key') },
+      { id: 'root', tenant: '*', role: 'admin', roles: ['admin'], api_key_sha256: hashApiKey('root-key') },
+    ],
+    services: [{ id: 'writ-cli', api_key_sha256: hashApiKey('cli-key') }],
+  };
+  const directory = parseDirectory(document);
+  const who = (key: string) => directory.authenticate(key) ?? expect.unreachable();
+
+  it('a user holds its roles; an admin also holds operator, analyst and auditor but never approver', () => {
+    expect(holds(who('olga-key'), 'approver')).toBe(true);
+    expect(holds(who('olga-key'), 'operator')).toBe(false);
+    for (const role of ['operator', 'analyst', 'auditor', 'admin'] as const) expect(holds(who('ada-key'), role)).toBe(true);
+    expect(holds(who('ada-key'), 'approver')).toBe(false);
+    expect(holds(who('agent-key'), 'agent')).toBe(true);
+    expect(holds(who('agent-key'), 'analyst')).toBe(false);
+    expect(holds(who('cli-key'), 'service')).toBe(true);
+    expect(holds(who('cli-key'), 'admin')).toBe(false);
+  });
+
+  it('tenants: a user acts in its own tenant only; platform admins and services act on every tenant', () => {
+    expect(tenantOf(who('ivan-key'))).toBe('t2');
+    expect(mayActIn(who('ivan-key'), 't2')).toBe(true);
+    expect(mayActIn(who('ivan-key'), 't1')).toBe(false);
+    expect(mayActIn(who('ada-key'), 't2')).toBe(false);
+    expect(isPlatformAdmin(who('ada-key'))).toBe(false);
+    expect(isPlatformAdmin(who('root-key'))).toBe(true);
+    expect(mayActIn(who('root-key'), 't1')).toBe(true);
+    expect(mayActIn(who('cli-key'), 't2')).toBe(true);
+  });
+
+  it('refuses unknown, duplicate or missing roles, and a platform user that is not only an admin', () => {
+    const withUser = (user: Record<string, unknown>) => () => parseDirectory({ ...sample(), users: [...sample().users, user] });
+    const base = { id: 'x', tenant: 't1', role: 'r', api_key_sha256: hashApiKey('x') };
+    expectInvalid(withUser(base), 'users[2].roles', /required/);
+    expectInvalid(withUser({ ...base, roles: [] }), 'users[2].roles', /access roles/);
+    expectInvalid(withUser({ ...base, roles: ['root'] }), 'users[2].roles', /approver, operator, analyst, auditor, admin/);
+    expectInvalid(withUser({ ...base, roles: ['analyst', 'analyst'] }), 'users[2].roles', /distinct/);
+    expectInvalid(withUser({ ...base, tenant: '*', roles: ['admin', 'approver'] }), 'users[2].roles', /platform/);
+  });
+
+  it('a key can be rotated: two hashes are valid at once, and keys stay unique across principals', () => {
+    const rotating = parseDirectory({
+      ...sample(),
+      agents: [{ id: 'bot', tenant: 't1', role: 'support', owner: 'olga', api_key_sha256: [hashApiKey('old'), hashApiKey('new')] }],
+    });
+    expect(rotating.authenticate('old')?.kind).toBe('agent');
+    expect(rotating.authenticate('new')?.kind).toBe('agent');
+    expect(rotating.authenticate('agent-key')).toBeUndefined();
+    expectInvalid(
+      () => parseDirectory({ ...sample(), agents: [{ id: 'bot', tenant: 't1', role: 'support', owner: 'olga', api_key_sha256: [hashApiKey('olga-key')] }] }),
+      'agents[0].api_key_sha256',
+      /unique/,
+    );
+    expectInvalid(
+      () => parseDirectory({ ...sample(), agents: [{ id: 'bot', tenant: 't1', role: 'support', owner: 'olga', api_key_sha256: [] }] }),
+      'agents[0].api_key_sha256',
+      /1-4/,
+    );
+  });
+});
+
+describe('watchDirectory', () => {
+  it('rotates and revokes keys without a restart, and keeps the last valid directory when the file turns invalid', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'writ-directory-live-'));
+    const file = join(folder, 'directory.json');
+    const errors: string[] = [];
+    await writeFile(file, JSON.stringify(sample()));
+    const live = await watchDirectory(file, { intervalMs: 20, onError: (message) => errors.push(message) });
+    try {
+      expect(live.authenticate('agent-key')?.kind).toBe('agent');
+      const rotated = sample();
+      rotated.agents[0] = { ...rotated.agents[0], api_key_sha256: hashApiKey('agent-key-2') };
+      await writeFile(file, JSON.stringify(rotated));
+      expect(await live.reload()).toBe(true);
+      expect(live.authenticate('agent-key')).toBeUndefined();
+      expect(live.authenticate('agent-key-2')?.kind).toBe('agent');
+
+      await writeFile(file, '{"agents": [}');
+      expect(await live.reload()).toBe(false);
+      expect(errors.join('\n')).toMatch(/previous one stays in force/);
+      expect(live.authenticate('agent-key-2')?.kind).toBe('agent');
+
+      // The file watcher alone picks up a revocation.
+      const revoked = sample();
+      revoked.agents = [];
+      await writeFile(file, JSON.stringify(revoked));
+      const deadline = Date.now() + 5_000;
+      while (live.authenticate('agent-key-2') !== undefined && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(live.authenticate('agent-key-2')).toBeUndefined();
+      expect(live.user('olga')?.roles).toEqual(['approver']);
+    } finally {
+      live.close();
+      await rm(folder, { recursive: true, force: true });
+    }
   });
 });

@@ -1,31 +1,22 @@
 import { WritError } from '@writ/errors';
-import type { Principal } from '@writ/directory';
+import { holds } from '@writ/directory';
+import type { AccessRole, Principal, User } from '@writ/directory';
 import type { ActionState, RunState } from './model.ts';
-
-/** Roles that may pull kill switches and switch safe mode. */
-export const CONTROL_ROLES: readonly string[] = ['operator', 'admin'];
-
-export function tenantOf(principal: Principal): string {
-  return principal.kind === 'agent' ? principal.agent.tenant : principal.user.tenant;
-}
-
-export function principalId(principal: Principal): string {
-  return principal.kind === 'agent' ? principal.agent.id : principal.user.id;
-}
 
 /**
  * Whether a principal may see a run: its own agent, or a user of its tenant. Anything else is
- * answered like a run that does not exist, so ids of other tenants leak nothing.
+ * answered like a run that does not exist, so ids of other tenants leak nothing. Platform
+ * principals (tenant "*") see no tenant's runs.
  */
 export function maySeeRun(principal: Principal, run: RunState): boolean {
   if (principal.kind === 'agent') return run.tenant_id === principal.agent.tenant && run.agent_id === principal.agent.id;
-  return run.tenant_id === principal.user.tenant;
+  return principal.kind === 'user' && run.tenant_id === principal.user.tenant;
 }
 
 /** Whether a principal may see an action: the agent that proposed it, or a user of its tenant. */
 export function maySeeAction(principal: Principal, action: ActionState): boolean {
   if (principal.kind === 'agent') return action.tenant_id === principal.agent.tenant && action.agent_id === principal.agent.id;
-  return action.tenant_id === principal.user.tenant;
+  return principal.kind === 'user' && action.tenant_id === principal.user.tenant;
 }
 
 export function notFound(what: 'run' | 'action' | 'agent' | 'tool', id: string): WritError {
@@ -42,17 +33,11 @@ export function requireAgent(principal: Principal) {
   return principal.agent;
 }
 
-/** The user of a user key (approver, operator); agents are refused with FORBIDDEN. */
-export function requireUser(principal: Principal) {
-  if (principal.kind !== 'user') throw forbidden('this operation needs a user API key (approver or operator), not an agent key');
-  return principal.user;
-}
-
-/** A user allowed to change controls (role operator or admin). */
-export function requireOperator(principal: Principal) {
-  const user = requireUser(principal);
-  if (!CONTROL_ROLES.includes(user.role)) {
-    throw forbidden(`changing controls needs the role ${CONTROL_ROLES.join(' or ')}; ${user.id} has the role ${user.role}`);
+/** A user holding the access role (an admin holds operator, analyst and auditor too); anyone else is FORBIDDEN. */
+export function requireRole(principal: Principal, role: AccessRole): User {
+  if (principal.kind !== 'user') throw forbidden(`this operation needs a user API key with the role ${role}, not an ${principal.kind} key`);
+  if (!holds(principal, role)) {
+    throw forbidden(`this operation needs the role ${role}; ${principal.user.id} has the roles ${principal.user.roles.join(', ')}`);
   }
-  return user;
+  return principal.user;
 }

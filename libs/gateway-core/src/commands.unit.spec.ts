@@ -13,8 +13,7 @@ import {
   presentAction,
   proposalEvent,
   requireAgent,
-  requireOperator,
-  requireUser,
+  requireRole,
   runStartedEvent,
 } from './index.ts';
 import type { ActionState, RunState } from './index.ts';
@@ -133,10 +132,12 @@ describe('access', () => {
       { id: 'bot2', tenant: 'acme', role: 'support', owner: 'dana', api_key_sha256: hashApiKey('bot2') },
     ],
     users: [
-      { id: 'dana', tenant: 'acme', role: 'manager', api_key_sha256: hashApiKey('dana') },
-      { id: 'oscar', tenant: 'acme', role: 'operator', api_key_sha256: hashApiKey('oscar') },
-      { id: 'gina', tenant: 'globex', role: 'admin', api_key_sha256: hashApiKey('gina') },
+      { id: 'dana', tenant: 'acme', role: 'manager', roles: ['approver'], api_key_sha256: hashApiKey('dana') },
+      { id: 'oscar', tenant: 'acme', role: 'operator', roles: ['operator'], api_key_sha256: hashApiKey('oscar') },
+      { id: 'gina', tenant: 'globex', role: 'admin', roles: ['admin'], api_key_sha256: hashApiKey('gina') },
+      { id: 'root', tenant: '*', role: 'admin', roles: ['admin'], api_key_sha256: hashApiKey('root') },
     ],
+    services: [{ id: 'cli', api_key_sha256: hashApiKey('cli') }],
   });
   const who = (key: string) => directory.authenticate(key) ?? expect.unreachable();
   const run = { run_id: 'r', tenant_id: 'acme', agent_id: 'bot' } as RunState;
@@ -151,15 +152,24 @@ describe('access', () => {
     expect(maySeeAction(who('bot2'), action)).toBe(false);
     expect(maySeeAction(who('oscar'), action)).toBe(true);
     expect(maySeeAction(who('gina'), action)).toBe(false);
+    // Platform principals read no tenant's data.
+    expect(maySeeRun(who('root'), run)).toBe(false);
+    expect(maySeeAction(who('cli'), action)).toBe(false);
   });
 
-  it('roles: agents act, users approve, operators and admins change controls', () => {
+  it('roles: agents act, approvers approve, operators and admins change controls', () => {
+    const refused = expect.objectContaining({ code: 'FORBIDDEN' }) as Error;
     expect(requireAgent(who('bot')).id).toBe('bot');
-    expect(() => requireAgent(who('dana'))).toThrow(expect.objectContaining({ code: 'FORBIDDEN' }) as Error);
-    expect(() => requireUser(who('bot'))).toThrow(expect.objectContaining({ code: 'FORBIDDEN' }) as Error);
-    expect(requireOperator(who('oscar')).id).toBe('oscar');
-    expect(requireOperator(who('gina')).id).toBe('gina');
-    expect(() => requireOperator(who('dana'))).toThrow(expect.objectContaining({ code: 'FORBIDDEN' }) as Error);
+    expect(() => requireAgent(who('dana'))).toThrow(refused);
+    expect(() => requireRole(who('bot'), 'approver')).toThrow(refused);
+    expect(requireRole(who('dana'), 'approver').id).toBe('dana');
+    expect(() => requireRole(who('oscar'), 'approver')).toThrow(refused);
+    expect(requireRole(who('oscar'), 'operator').id).toBe('oscar');
+    expect(requireRole(who('gina'), 'operator').id).toBe('gina');
+    // An admin is not an approver: approving stays with the people policy names.
+    expect(() => requireRole(who('gina'), 'approver')).toThrow(refused);
+    expect(() => requireRole(who('dana'), 'operator')).toThrow(refused);
+    expect(() => requireRole(who('cli'), 'operator')).toThrow(refused);
   });
 });
 

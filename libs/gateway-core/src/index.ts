@@ -41,15 +41,4 @@ export {
 export type { ControlTarget, Stamp, ToolCatalogue } from './commands.ts';
 export { presentAction, presentRun } from './present.ts';
 export type { ActionJson, ApprovalJson, ArgumentsRedactor, RunJson } from './present.ts';
-export {
-  CONTROL_ROLES,
-  forbidden,
-  maySeeAction,
-  maySeeRun,
-  notFound,
-  principalId,
-  requireAgent,
-  requireOperator,
-  requireUser,
-  tenantOf,
-} from './access.ts';
+export { forbidden, maySeeAction, maySeeRun, notFound, requireAgent, requireRole } from './access.ts';

@@ -1,7 +1,7 @@
 import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Query, UseGuards } from '@nestjs/common';
 import type { Principal } from '@writ/directory';
 import { WritError } from '@writ/errors';
-import { approvalSubmittedEvent, parseApproval, parseApprovalStatus, requireUser } from '@writ/gateway-core';
+import { approvalSubmittedEvent, parseApproval, parseApprovalStatus, requireRole } from '@writ/gateway-core';
 import type { ActionJson } from '@writ/gateway-core';
 import { WRIT_ATTR } from '@writ/telemetry';
 import { GatewayBus } from './gateway-bus.ts';
@@ -23,7 +23,7 @@ export class ApprovalsController {
   /** Actions of the caller's tenant awaiting approval, with tool, agent, exact (redacted) arguments and the policy asking. */
   @Get()
   list(@Caller() caller: Principal, @Query() query: Record<string, unknown>): { approvals: ActionJson[] } {
-    const user = requireUser(caller);
+    const user = requireRole(caller, 'approver');
     parseApprovalStatus(query);
     return { approvals: this.bus.model.awaitingApproval(user.tenant).map((action) => this.views.present(action)) };
   }
@@ -41,7 +41,7 @@ export class ApprovalsController {
     @Body() body: unknown,
     @Headers() headers: HeaderMap,
   ): Promise<{ action_id: string; status: 'submitted'; approver_id: string; verdict: string }> {
-    const user = requireUser(caller);
+    const user = requireRole(caller, 'approver');
     const request = parseApproval(body);
     const action = await this.views.action(caller, actionId);
     if (action.status !== 'awaiting_approval') {

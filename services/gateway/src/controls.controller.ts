@@ -1,6 +1,6 @@
 import { Body, Controller, Headers, HttpCode, Inject, Param, Put, UseGuards } from '@nestjs/common';
 import type { Directory, Principal } from '@writ/directory';
-import { controlChangedEvent, notFound, parseSwitch, requireOperator } from '@writ/gateway-core';
+import { controlChangedEvent, notFound, parseSwitch, requireRole } from '@writ/gateway-core';
 import type { ControlTarget } from '@writ/gateway-core';
 import { WRIT_ATTR } from '@writ/telemetry';
 import type { ToolRegistry } from '@writ/tools';
@@ -33,7 +33,7 @@ export class ControlsController {
   @Put('tools/:tool/kill-switch')
   @HttpCode(202)
   tool(@Caller() caller: Principal, @Param('tool') tool: string, @Body() body: unknown, @Headers() headers: HeaderMap): Promise<ControlAnswer> {
-    const operator = requireOperator(caller);
+    const operator = requireRole(caller, 'operator');
     const request = parseSwitch(body);
     if (this.tools.get(tool) === undefined) throw notFound('tool', tool);
     return this.#change(operator.tenant, operator.id, { kind: 'tool_kill_switch', tool }, request, headers);
@@ -42,7 +42,7 @@ export class ControlsController {
   @Put('agents/:agent/kill-switch')
   @HttpCode(202)
   agent(@Caller() caller: Principal, @Param('agent') agentId: string, @Body() body: unknown, @Headers() headers: HeaderMap): Promise<ControlAnswer> {
-    const operator = requireOperator(caller);
+    const operator = requireRole(caller, 'operator');
     const request = parseSwitch(body);
     if (this.directory.agent(agentId)?.tenant !== operator.tenant) throw notFound('agent', agentId);
     return this.#change(operator.tenant, operator.id, { kind: 'agent_kill_switch', agent: agentId }, request, headers);
@@ -51,7 +51,7 @@ export class ControlsController {
   @Put('safe-mode')
   @HttpCode(202)
   safeMode(@Caller() caller: Principal, @Body() body: unknown, @Headers() headers: HeaderMap): Promise<ControlAnswer> {
-    const operator = requireOperator(caller);
+    const operator = requireRole(caller, 'operator');
     const request = parseSwitch(body);
     return this.#change(operator.tenant, operator.id, { kind: 'safe_mode' }, request, headers);
   }

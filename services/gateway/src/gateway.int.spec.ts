@@ -42,10 +42,10 @@ const directory = {
     { id: `globex-bot-${suffix}`, tenant: OTHER, role: 'support', owner: `gina-${suffix}`, api_key_sha256: hashApiKey(KEYS.foreignBot) },
   ],
   users: [
-    { id: `dana-${suffix}`, tenant: TENANT, role: 'manager', api_key_sha256: hashApiKey(KEYS.dana) },
-    { id: `maria-${suffix}`, tenant: TENANT, role: 'manager', api_key_sha256: hashApiKey(KEYS.maria) },
-    { id: `oscar-${suffix}`, tenant: TENANT, role: 'operator', api_key_sha256: hashApiKey(KEYS.oscar) },
-    { id: `gina-${suffix}`, tenant: OTHER, role: 'admin', api_key_sha256: hashApiKey(KEYS.gina) },
+    { id: `dana-${suffix}`, tenant: TENANT, role: 'manager', roles: ['approver'], api_key_sha256: hashApiKey(KEYS.dana) },
+    { id: `maria-${suffix}`, tenant: TENANT, role: 'manager', roles: ['approver'], api_key_sha256: hashApiKey(KEYS.maria) },
+    { id: `oscar-${suffix}`, tenant: TENANT, role: 'operator', roles: ['operator'], api_key_sha256: hashApiKey(KEYS.oscar) },
+    { id: `gina-${suffix}`, tenant: OTHER, role: 'admin', roles: ['admin', 'approver'], api_key_sha256: hashApiKey(KEYS.gina) },
   ],
 };
 const BOT = directory.agents[0]?.id ?? '';

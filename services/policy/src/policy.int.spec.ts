@@ -66,7 +66,7 @@ interface Tenant {
 function newTenant(): Tenant {
   const tenant = uniqueName('tenant');
   const directoryFile = join(dir, `${tenant}.json`);
-  const user = (id: string, role: string) => ({ id, tenant, role, api_key_sha256: hashApiKey(`${tenant}-${id}`) });
+  const user = (id: string, role: string) => ({ id, tenant, role, roles: ['approver'], api_key_sha256: hashApiKey(`${tenant}-${id}`) });
   writeFileSync(
     directoryFile,
     JSON.stringify({
