@@ -2,6 +2,17 @@ export { compareVersions, hasSideEffects } from './definition.ts';
 export { loadToolRegistry, createToolRegistry, checkToolDefinition } from './registry.ts';
 export { validateArguments, SENSITIVE_KEYWORD } from './schema.ts';
 export { redactArguments, redactResult, redactJson, sensitiveNames, REDACTED } from './redact.ts';
+export {
+  MIN_SCRUB_LENGTH,
+  hasSensitiveArguments,
+  hasSensitiveFields,
+  jsonPath,
+  scrubberOf,
+  sealArguments,
+  sensitivePaths,
+  sensitiveTexts,
+  unsealArguments,
+} from './seal.ts';
 export { buildToolRequest, buildVerifyRequest, expandEnv, sideEffectRefs, valueAt } from './request.ts';
 export type {
   ToolDefinition,

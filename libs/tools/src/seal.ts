@@ -1,0 +1,168 @@
+// Sealing guided by the tool's argument schema: every value at a place marked "x-writ-sensitive"
+// is replaced by a sealed value (`@writ/crypto` TenantDataKey) at the gateway and opened again by
+// the executor just before the call. The place's JSON path ($.card_last4, $.notes[0].pin) is bound
+// into the ciphertext, so a sealed value cannot be moved to another field.
+import { isSealedValue } from '@writ/crypto';
+import type { SealedValue } from '@writ/crypto';
+import { WritError } from '@writ/errors';
+import type { JsonSchema, ToolDefinition } from './definition.ts';
+import { REDACTED } from './redact.ts';
+import { SENSITIVE_KEYWORD } from './schema.ts';
+
+type Segment = string | number;
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function resolveRef(root: JsonSchema, ref: string): unknown {
+  if (!ref.startsWith('#/')) return undefined;
+  let node: unknown = root;
+  for (const raw of ref.slice(2).split('/')) {
+    const part = raw.replaceAll('~1', '/').replaceAll('~0', '~');
+    node = isRecord(node) ? node[part] : undefined;
+  }
+  return node;
+}
+
+/** `$`, `.name`, `["odd name"]`, `[3]`: the path a sealed value is bound to. */
+export function jsonPath(segments: readonly Segment[]): string {
+  return segments.reduce<string>(
+    (path, segment) =>
+      typeof segment === 'number' ? `${path}[${segment}]` : /^[A-Za-z_][A-Za-z0-9_]*$/.test(segment) ? `${path}.${segment}` : `${path}[${JSON.stringify(segment)}]`,
+    '$',
+  );
+}
+
+function collect(root: JsonSchema, schema: unknown, value: unknown, path: Segment[], out: Segment[][], depth: number): void {
+  if (!isRecord(schema) || depth > 64) return;
+  if (schema[SENSITIVE_KEYWORD] === true) {
+    out.push(path);
+    return;
+  }
+  if (typeof schema['$ref'] === 'string') collect(root, resolveRef(root, schema['$ref']), value, path, out, depth + 1);
+  for (const combinator of ['allOf', 'anyOf', 'oneOf'] as const) {
+    const subs = schema[combinator];
+    if (Array.isArray(subs)) for (const sub of subs) collect(root, sub, value, path, out, depth + 1);
+  }
+  if (Array.isArray(value)) {
+    const prefix = Array.isArray(schema['prefixItems']) ? (schema['prefixItems'] as unknown[]) : [];
+    value.forEach((item, index) => collect(root, index < prefix.length ? prefix[index] : schema['items'], item, [...path, index], out, depth + 1));
+  } else if (isRecord(value)) {
+    const properties = isRecord(schema['properties']) ? schema['properties'] : {};
+    for (const [key, item] of Object.entries(value)) {
+      collect(root, Object.hasOwn(properties, key) ? properties[key] : schema['additionalProperties'], item, [...path, key], out, depth + 1);
+    }
+  }
+}
+
+/**
+ * The places of a value that a schema marks sensitive, outermost only (a sensitive object is
+ * sealed whole), each once, in document order.
+ */
+export function sensitivePaths(schema: JsonSchema | undefined, value: unknown): Segment[][] {
+  if (schema === undefined) return [];
+  const found: Segment[][] = [];
+  collect(schema, schema, value, [], found, 0);
+  const keys = new Set(found.map((path) => jsonPath(path)));
+  const isInside = (path: Segment[]) => path.some((_, i) => keys.has(jsonPath(path.slice(0, i))));
+  const seen = new Set<string>();
+  return found.filter((path) => {
+    const key = jsonPath(path);
+    if (seen.has(key) || isInside(path)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+function replaceAt(value: unknown, path: readonly Segment[], replace: (current: unknown) => unknown): unknown {
+  if (path.length === 0) return replace(value);
+  const [head, ...rest] = path;
+  if (Array.isArray(value) && typeof head === 'number') return value.map((item, index) => (index === head ? replaceAt(item, rest, replace) : item));
+  if (isRecord(value) && typeof head === 'string') return { ...value, [head]: replaceAt(value[head], rest, replace) };
+  return value;
+}
+
+/** Whether a tool declares any sensitive field, in its arguments or its result. */
+export function hasSensitiveFields(tool: Pick<ToolDefinition, 'arguments' | 'result'>): boolean {
+  const marked = (node: unknown, depth: number): boolean => {
+    if (depth > 64) return false;
+    if (Array.isArray(node)) return node.some((item) => marked(item, depth + 1));
+    if (!isRecord(node)) return false;
+    return node[SENSITIVE_KEYWORD] === true || Object.values(node).some((sub) => marked(sub, depth + 1));
+  };
+  return marked(tool.arguments, 0) || marked(tool.result, 0);
+}
+
+/** Whether these (validated, clear) arguments hold a value at a sensitive place. */
+export function hasSensitiveArguments(tool: Pick<ToolDefinition, 'arguments'>, args: unknown): boolean {
+  return sensitivePaths(tool.arguments, args).length > 0;
+}
+
+/** A copy of validated clear arguments with each sensitive value replaced by `seal(value, path)`. */
+export function sealArguments(tool: Pick<ToolDefinition, 'arguments'>, args: unknown, seal: (value: unknown, path: string) => SealedValue): unknown {
+  return sensitivePaths(tool.arguments, args).reduce((current, path) => replaceAt(current, path, (value) => seal(value, jsonPath(path))), args);
+}
+
+/**
+ * A copy of sealed arguments with each sensitive value opened by `open(sealed, path)`. A clear
+ * value where the schema asks for a sealed one is refused (SENSITIVE_NOT_SEALED): it did not come
+ * through the gateway, and must not be acted on.
+ */
+export function unsealArguments(tool: Pick<ToolDefinition, 'arguments'>, args: unknown, open: (sealed: SealedValue, path: string) => unknown): unknown {
+  return sensitivePaths(tool.arguments, args).reduce(
+    (current, path) =>
+      replaceAt(current, path, (value) => {
+        const at = jsonPath(path);
+        if (!isSealedValue(value)) {
+          throw new WritError('SENSITIVE_NOT_SEALED', `arguments${at.slice(1)} is marked sensitive but is not sealed`, {
+            field: `arguments${at.slice(1)}`,
+            rule: 'a sensitive argument must be sealed by the gateway ({"$sealed", "hmac"})',
+          });
+        }
+        return open(value, at);
+      }),
+    args,
+  );
+}
+
+/** Every string a value holds (numbers and booleans as their text), the value itself included. */
+function leafTexts(value: unknown, out: string[], depth = 0): void {
+  if (depth > 64) return;
+  if (typeof value === 'string') out.push(value);
+  else if (typeof value === 'number' || typeof value === 'bigint') out.push(String(value));
+  else if (Array.isArray(value)) for (const item of value) leafTexts(item, out, depth + 1);
+  else if (isRecord(value)) for (const item of Object.values(value)) leafTexts(item, out, depth + 1);
+}
+
+/** The texts of the clear values at sensitive places of some arguments (to scrub them out of tool answers). */
+export function sensitiveTexts(tool: Pick<ToolDefinition, 'arguments'>, clearArgs: unknown): string[] {
+  const out: string[] = [];
+  for (const path of sensitivePaths(tool.arguments, clearArgs)) {
+    let node: unknown = clearArgs;
+    for (const segment of path) node = Array.isArray(node) || isRecord(node) ? (node as Record<string | number, unknown>)[segment] : undefined;
+    leafTexts(node, out);
+  }
+  return out;
+}
+
+/** Shorter secrets are not scrubbed out of free text (a "7" would mangle every message); see docs/security/sensitive-data.md. */
+export const MIN_SCRUB_LENGTH = 4;
+
+/**
+ * A scrubber that replaces every occurrence of the given secrets (clear sensitive values, the
+ * tool's credential) by "[redacted]", in text and in every string of a JSON value.
+ */
+export function scrubberOf(secrets: readonly (string | undefined)[]): { text(value: string): string; json(value: unknown): unknown } {
+  const needles = [...new Set(secrets.filter((s): s is string => s !== undefined && s.length >= MIN_SCRUB_LENGTH))].sort((a, b) => b.length - a.length);
+  const text = (value: string): string => needles.reduce((current, needle) => current.split(needle).join(REDACTED), value);
+  const json = (value: unknown, depth = 0): unknown => {
+    if (needles.length === 0 || depth > 64) return value;
+    if (typeof value === 'string') return text(value);
+    if (typeof value === 'number' && needles.includes(String(value))) return REDACTED;
+    if (Array.isArray(value)) return value.map((item) => json(item, depth + 1));
+    if (isRecord(value)) return Object.fromEntries(Object.entries(value).map(([key, item]) => [text(key), json(item, depth + 1)]));
+    return value;
+  };
+  return { text, json: (value) => json(value) };
+}
