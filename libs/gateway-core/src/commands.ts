@@ -1,8 +1,9 @@
 import { actionIdFor, newMetadata, uuidv7 } from '@writ/contracts';
 import type { ActionProposed, ApprovalSubmitted, ControlChanged, ControlKind, RunStarted, TraceContext } from '@writ/contracts';
 import { canonicalJson, sha256Canonical } from '@writ/crypto';
+import type { SealedValue } from '@writ/crypto';
 import { WritError } from '@writ/errors';
-import { validateArguments } from '@writ/tools';
+import { hasSensitiveArguments, sealArguments, validateArguments } from '@writ/tools';
 import type { ToolDefinition } from '@writ/tools';
 import type { ActionState } from './model.ts';
 import type { ApprovalRequest, OpenRunRequest, ProposeRequest, SwitchRequest } from './requests.ts';
@@ -29,10 +30,19 @@ export function runStartedEvent(input: { tenant: string; agentId: string; reques
   };
 }
 
+/** Seals one sensitive value at its path: the tenant's data key (`TenantDataKey` of `@writ/crypto`). */
+export interface Sealer {
+  seal(value: unknown, path: string): SealedValue;
+}
+
 /**
  * The ActionProposed of a request: the tool must be registered (TOOL_UNKNOWN) and the arguments
  * valid against its JSON Schema (ARGUMENTS_INVALID naming `arguments.<field>` and the schema
  * keyword, every problem in details.problems). Nothing is emitted for an invalid proposal.
+ * Sensitive arguments are sealed with the tenant's key before anything leaves the gateway;
+ * `arguments_json` and `args_sha256` are both of the sealed form (deterministic: a repeated
+ * proposal has the same digest). Without a sealer, a proposal holding a sensitive value is refused
+ * (SEALING_UNAVAILABLE) rather than emitted in clear.
  */
 export function proposalEvent(input: {
   tools: ToolCatalogue;
@@ -41,6 +51,7 @@ export function proposalEvent(input: {
   agentId: string;
   request: ProposeRequest;
   stamp: Stamp;
+  sealer?: Sealer | undefined;
 }): ActionProposed {
   const { request } = input;
   const tool = input.tools.get(request.tool, request.tool_version ?? undefined);
@@ -65,6 +76,16 @@ export function proposalEvent(input: {
       details: { tool: tool.name, tool_version: tool.version, problems },
     });
   }
+  let args: unknown = request.arguments;
+  if (hasSensitiveArguments(tool, args)) {
+    const { sealer } = input;
+    if (sealer === undefined) {
+      throw new WritError('SEALING_UNAVAILABLE', `${tool.name}@${tool.version} has sensitive arguments and no data key is available to seal them for tenant "${input.tenant}"`, {
+        retriable: true,
+      });
+    }
+    args = sealArguments(tool, args, (value, path) => sealer.seal(value, path));
+  }
   const actionId = actionIdFor(input.tenant, input.runId, request.idempotency_key);
   return {
     meta: newMetadata({
@@ -77,8 +98,8 @@ export function proposalEvent(input: {
     agent_id: input.agentId,
     tool: tool.name,
     tool_version: tool.version,
-    arguments_json: canonicalJson(request.arguments),
-    args_sha256: sha256Canonical(request.arguments),
+    arguments_json: canonicalJson(args),
+    args_sha256: sha256Canonical(args),
     reason: request.reason,
     idempotency_key: request.idempotency_key,
   };

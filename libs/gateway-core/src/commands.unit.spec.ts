@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { actionIdFor } from '@writ/contracts';
-import { canonicalJson, sha256Canonical } from '@writ/crypto';
+import { TenantDataKey, canonicalJson, sha256Canonical } from '@writ/crypto';
 import { createToolRegistry } from '@writ/tools';
 import { hashApiKey, parseDirectory } from '@writ/directory';
 import {
@@ -92,6 +92,30 @@ describe('proposalEvent', () => {
   });
 });
 
+describe('proposalEvent with sensitive arguments', () => {
+  const withCard = { ...request, arguments: { amount_cents: 500, ticket_id: 'T-1', card_last4: '4242' } };
+
+  it('seals them with the tenant key: no clear value in the event, a deterministic digest of the sealed form, the view still masked', () => {
+    const key = TenantDataKey.generate('acme');
+    const event = proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request: withCard, stamp, sealer: key });
+    expect(JSON.stringify(event)).not.toContain('4242');
+    const sealed = JSON.parse(event.arguments_json) as Record<string, unknown>;
+    expect(sealed['card_last4']).toEqual(key.seal('4242', '$.card_last4'));
+    expect(event.args_sha256).toBe(sha256Canonical(sealed));
+    expect(event.args_sha256).not.toBe(sha256Canonical(withCard.arguments));
+    expect(key.unseal(sealed['card_last4'], '$.card_last4')).toBe('4242');
+    const state = evolveAction(undefined, { type: 'ActionProposed', payload: event }) as ActionState;
+    expect(() => checkRepeatedProposal(state, proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request: withCard, stamp, sealer: key }))).not.toThrow();
+    const otherCard = { ...withCard, arguments: { ...withCard.arguments, card_last4: '4243' } };
+    expect(() => checkRepeatedProposal(state, proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request: otherCard, stamp, sealer: key }))).toThrow(/already used/);
+  });
+
+  it('refuses to emit a sensitive value when no key can seal it, and needs none when no sensitive field is given', () => {
+    expect(() => proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request: withCard, stamp })).toThrow(expect.objectContaining({ code: 'SEALING_UNAVAILABLE' }));
+    expect(proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request, stamp }).arguments_json).toBe('{"amount_cents":500,"ticket_id":"T-1"}');
+  });
+});
+
 describe('other events', () => {
   it('RunStarted gets a fresh UUIDv7 run id and the limits as given', () => {
     const limits = { max_steps: 5, max_cost_micros: null, max_tool_calls: null, wall_clock_ms: 60000, currency: null };
@@ -175,7 +199,7 @@ describe('access', () => {
 
 describe('presentAction', () => {
   it('parses JSON, formats times, and shows arguments through the redactor', () => {
-    const proposal = proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request: { ...request, arguments: { ticket_id: 'T-1', amount_cents: 5, card_last4: '4242' } }, stamp });
+    const proposal = proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request: { ...request, arguments: { ticket_id: 'T-1', amount_cents: 5, card_last4: '4242' } }, stamp, sealer: TenantDataKey.generate('acme') });
     const state = evolveAction(undefined, { type: 'ActionProposed', payload: proposal }) as ActionState;
     const json = presentAction(state, (_tool, _version, args) => ({ ...(args as object), card_last4: '[redacted]' }));
     expect(json).toMatchObject({

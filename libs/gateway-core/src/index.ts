@@ -38,7 +38,7 @@ export {
   proposalEvent,
   runStartedEvent,
 } from './commands.ts';
-export type { ControlTarget, Stamp, ToolCatalogue } from './commands.ts';
+export type { ControlTarget, Sealer, Stamp, ToolCatalogue } from './commands.ts';
 export { presentAction, presentRun } from './present.ts';
 export type { ActionJson, ApprovalJson, ArgumentsRedactor, RunJson } from './present.ts';
 export { forbidden, maySeeAction, maySeeRun, notFound, requireAgent, requireRole } from './access.ts';
