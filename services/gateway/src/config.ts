@@ -10,6 +10,8 @@ export const gatewayConfigSpec = {
   WRIT_DIRECTORY_FILE: env.string(),
   /** The tool registry folder; arguments are validated against it before anything is emitted. */
   WRIT_TOOLS_DIR: env.string({ default: 'tools' }),
+  /** Tenants' data keys (`<tenant>.key`): sensitive arguments are sealed with them; a missing key is created on first use. */
+  WRIT_TENANT_KEYS_DIR: env.string({ default: '.local/keys/tenants' }),
   /** Terminal actions and ended runs are forgotten by the read model this long after their last change. */
   GATEWAY_RETENTION_MS: env.int({ default: 24 * 3_600_000, min: 60_000 }),
   /** At boot, how long to wait for the read model to catch up with the topics before serving anyway. */

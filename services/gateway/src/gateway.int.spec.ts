@@ -20,10 +20,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventConsumer, EventProducer, writEvent } from '@writ/bus';
 import { TOPICS, actionIdFor, newMetadata } from '@writ/contracts';
 import type { EventPayloads, EventType } from '@writ/contracts';
-import { canonicalJson, sha256Canonical } from '@writ/crypto';
+import { TenantKeyDir, canonicalJson, sha256Canonical } from '@writ/crypto';
 import { hashApiKey } from '@writ/directory';
 import { SERVICE_CONFIG, loadServiceConfig } from '@writ/runtime';
 import { testKafkaBrokers, uniqueName, waitFor } from '@writ/testing';
+import { loadToolRegistry, sealArguments } from '@writ/tools';
+import type { ToolDefinition } from '@writ/tools';
 import { gatewayConfigSpec } from './config.ts';
 import { GatewayModule } from './gateway.module.ts';
 
@@ -78,6 +80,7 @@ async function bootGateway(): Promise<{ app: NestFastifyApplication; url: string
     KAFKA_GROUP_ID: uniqueName('writ_gateway_int'),
     WRIT_DIRECTORY_FILE: join(workDir, 'directory.json'),
     WRIT_TOOLS_DIR: join(root, 'tools'),
+    WRIT_TENANT_KEYS_DIR: join(workDir, 'tenant-keys'),
     GATEWAY_CATCHUP_TIMEOUT_MS: '20000',
     GATEWAY_SYNC_WAIT_MS: '500',
   });
@@ -263,27 +266,34 @@ describe('gateway: proposals', () => {
     expect(events('ActionProposed', (e) => e.payload.meta.run_id === runId).map((e) => e.payload.idempotency_key)).toEqual(['good-args']);
   });
 
-  it('emits ActionProposed with the deterministic action id, canonical arguments and their sha256; a repeat emits nothing', async () => {
+  it('emits ActionProposed with the deterministic action id, canonical sealed arguments and their sha256; a repeat emits nothing', async () => {
     const runId = await openRun();
-    const args = { reason: 'charged twice', card_last4: '4242', amount_cents: 2500, ticket_tags: ['refund_approved'], customer_id: 'C-1', ticket_id: 'T-1' };
+    const canary = `${randomBytes(2).readUInt16BE() % 10_000}`.padStart(4, '0');
+    const args = { reason: 'charged twice', card_last4: canary, amount_cents: 2500, ticket_tags: ['refund_approved'], customer_id: 'C-1', ticket_id: 'T-1' };
     const first = await propose(runId, 'refund-T-1', args);
     expect(first.status).toBe(202);
     const actionId = actionIdFor(TENANT, runId, 'refund-T-1');
     expect(first.body).toEqual({ action_id: actionId, status: 'proposed' });
     const event = await waitForEvent('ActionProposed', (e) => e.payload.meta.action_id === actionId, 'ActionProposed');
+    // The card digits left the gateway sealed under the tenant's key (created on first use), never in clear.
+    const key = await new TenantKeyDir(join(workDir, 'tenant-keys')).get(TENANT);
+    expect(key).toBeDefined();
+    const refundTool = loadToolRegistry(join(root, 'tools')).get('refunds.issue', '1.2.0') as ToolDefinition;
+    const sealed = sealArguments(refundTool, args, (value, path) => (key as NonNullable<typeof key>).seal(value, path)) as Record<string, unknown>;
+    expect(JSON.parse(event.payload['arguments_json'] as string)['card_last4']).toMatchObject({ $sealed: expect.stringMatching(/^v1\./) as unknown, hmac: expect.stringMatching(/^[0-9a-f]{64}$/) as unknown });
+    expect(JSON.stringify(event.payload)).not.toContain(`"${canary}"`);
+    expect(key?.unseal(sealed['card_last4'], '$.card_last4')).toBe(canary);
     expect(event.payload).toMatchObject({
       agent_id: BOT,
       tool: 'refunds.issue',
       tool_version: '1.2.0',
       reason: 'customer asked',
       idempotency_key: 'refund-T-1',
-      arguments_json: canonicalJson(args),
-      args_sha256: sha256Canonical(args),
+      arguments_json: canonicalJson(sealed),
+      args_sha256: sha256Canonical(sealed),
       meta: { tenant_id: TENANT, run_id: runId, action_id: actionId },
     });
-    expect(event.payload['arguments_json']).toBe(
-      '{"amount_cents":2500,"card_last4":"4242","customer_id":"C-1","reason":"charged twice","ticket_id":"T-1","ticket_tags":["refund_approved"]}',
-    );
+    expect(event.payload['arguments_json']).toMatch(/^\{"amount_cents":2500,"card_last4":\{"\$sealed":"v1\.[^"]+","hmac":"[0-9a-f]{64}"\},"customer_id":"C-1","reason":"charged twice","ticket_id":"T-1","ticket_tags":\["refund_approved"\]\}$/);
 
     const again = await propose(runId, 'refund-T-1', { ...args });
     expect(again.status).toBe(202);
@@ -298,9 +308,12 @@ describe('gateway: proposals', () => {
 
     // The read model shows it, sensitive arguments redacted.
     const view = await call('GET', `/v1/actions/${actionId}`, KEYS.bot);
-    expect(view.body).toMatchObject({ action_id: actionId, status: 'proposed', terminal: false, tool: 'refunds.issue', args_sha256: sha256Canonical(args) });
+    expect(view.body).toMatchObject({ action_id: actionId, status: 'proposed', terminal: false, tool: 'refunds.issue', args_sha256: sha256Canonical(sealed) });
     expect(view.body['arguments']).toMatchObject({ card_last4: '[redacted]', amount_cents: 2500 });
-    expect(JSON.stringify(view.body)).not.toContain('4242');
+    expect(JSON.stringify(view.body)).not.toContain(`"${canary}"`);
+    expect(JSON.stringify(view.body)).not.toContain('$sealed');
+    // Nor in the gateway's spans.
+    expect(JSON.stringify(spans.getFinishedSpans().map((s) => [s.name, s.attributes, s.events]))).not.toContain(`"${canary}"`);
   });
 });
 

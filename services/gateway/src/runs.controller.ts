@@ -1,4 +1,5 @@
 import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, UseGuards } from '@nestjs/common';
+import { TenantKeyDir } from '@writ/crypto';
 import type { Principal } from '@writ/directory';
 import {
   checkRepeatedProposal,
@@ -10,9 +11,12 @@ import {
   runStartedEvent,
 } from '@writ/gateway-core';
 import type { RunJson } from '@writ/gateway-core';
+import { SERVICE_CONFIG } from '@writ/runtime';
+import { hasSensitiveFields } from '@writ/tools';
 import type { ToolRegistry } from '@writ/tools';
 import { WRIT_ATTR } from '@writ/telemetry';
 import { TOOL_REGISTRY } from './config.ts';
+import type { GatewayConfig } from './config.ts';
 import { GatewayBus } from './gateway-bus.ts';
 import { ApiKeyGuard, Caller } from './http.ts';
 import { Views } from './presenter.ts';
@@ -25,12 +29,16 @@ type HeaderMap = Record<string, string | string[] | undefined>;
 @UseGuards(ApiKeyGuard)
 export class RunsController {
   readonly #inFlight = new Map<string, Promise<string>>();
+  readonly #tenantKeys: TenantKeyDir;
 
   constructor(
     @Inject(GatewayBus) private readonly bus: GatewayBus,
     @Inject(Views) private readonly views: Views,
     @Inject(TOOL_REGISTRY) private readonly tools: ToolRegistry,
-  ) {}
+    @Inject(SERVICE_CONFIG) config: GatewayConfig,
+  ) {
+    this.#tenantKeys = new TenantKeyDir(config.WRIT_TENANT_KEYS_DIR);
+  }
 
   /** Opens a run for the calling agent: RunStarted. */
   @Post()
@@ -70,7 +78,11 @@ export class RunsController {
     const run = await this.views.run(caller, runId);
     const attributes = { [WRIT_ATTR.tenantId]: agent.tenant, [WRIT_ATTR.agentId]: agent.id, [WRIT_ATTR.runId]: run.run_id, [WRIT_ATTR.tool]: request.tool };
     return inSpan('gateway.propose', headers, attributes, async (span, trace) => {
+      // The tenant's data key is fetched only for tools that declare sensitive fields.
+      const tool = this.tools.get(request.tool, request.tool_version ?? undefined);
+      const sealer = tool !== undefined && hasSensitiveFields(tool) ? await this.#tenantKeys.getOrCreate(agent.tenant) : undefined;
       const event = proposalEvent({
+        sealer,
         tools: this.tools,
         tenant: agent.tenant,
         runId: run.run_id,
