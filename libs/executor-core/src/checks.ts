@@ -4,11 +4,12 @@ import { verifyReservation } from '@writ/budget-core';
 import type { ExecutionRequested } from '@writ/contracts';
 import { actionIdFor } from '@writ/contracts';
 import { sha256Canonical } from '@writ/crypto';
-import type { Keyring } from '@writ/crypto';
+import type { Keyring, TenantDataKey } from '@writ/crypto';
+import { WritError, isWritError } from '@writ/errors';
 import { toolRef, verifyWarrant } from '@writ/policy-engine';
 import type { Warrant } from '@writ/policy-engine';
 import type { ToolDefinition, ToolRegistry } from '@writ/tools';
-import { validateArguments } from '@writ/tools';
+import { scrubberOf, sensitiveTexts, unsealArguments, validateArguments } from '@writ/tools';
 import type { ControlBoard } from './controls.ts';
 
 export interface Refusal {
@@ -57,12 +58,14 @@ export function runtimeRefusal(request: ExecutionRequested, tool: ToolDefinition
 }
 
 /**
- * In order: the tool and version are registered; arguments_json parses and hashes to args_sha256;
- * the arguments satisfy the tool's schema; the action id is the one of this tenant, run and
- * idempotency key; the warrant is genuine, unexpired and for exactly this action; so is the
- * reservation; no kill switch or safe mode forbids the call; the deadline has not passed.
+ * In order: the tool and version are registered; arguments_json parses and hashes to args_sha256
+ * (the digest of the sealed form the warrant binds); the action id is the one of this tenant, run
+ * and idempotency key; the warrant is genuine, unexpired and for exactly this action; so is the
+ * reservation; every sensitive argument is sealed and opens under the tenant's data key (its keyed
+ * hash rechecked); the clear arguments satisfy the tool's schema; no kill switch or safe mode
+ * forbids the call; the deadline has not passed. `args` of an accepted request are the clear ones.
  */
-export function checkRequest(request: ExecutionRequested, deps: CheckDeps, now: number): CheckResult {
+export function checkRequest(request: ExecutionRequested, deps: CheckDeps, now: number, tenantKey?: TenantDataKey): CheckResult {
   const tool = deps.registry.get(request.tool, request.tool_version);
   if (tool === undefined) {
     const known = deps.registry.get(request.tool) !== undefined;
@@ -82,12 +85,6 @@ export function checkRequest(request: ExecutionRequested, deps: CheckDeps, now: 
     return refuse('ARGUMENTS_NOT_JSON', 'arguments_json is not plain JSON (canonical form impossible)', tool);
   }
   if (digest !== request.args_sha256) return refuse('ARGS_HASH_MISMATCH', 'args_sha256 is not the sha256 of the canonical arguments', tool);
-
-  const validity = validateArguments(tool, args);
-  if (!validity.ok) {
-    const list = validity.problems.map((p) => `${p.field} (${p.rule}): ${p.message}`).join('; ');
-    return refuse('ARGUMENTS_INVALID', `arguments do not match ${tool.name}@${tool.version}: ${list}`, tool);
-  }
 
   const actionId = request.meta.action_id;
   if (actionId === null || actionId !== actionIdFor(request.meta.tenant_id, request.meta.run_id, request.idempotency_key)) {
@@ -118,7 +115,26 @@ export function checkRequest(request: ExecutionRequested, deps: CheckDeps, now: 
   );
   if (!reservation.ok) return refuse(reservation.error.code, reservation.error.message, tool);
 
+  let clear: unknown;
+  try {
+    clear = unsealArguments(tool, args, (sealed, path) => {
+      if (tenantKey === undefined) {
+        throw new WritError('TENANT_KEY_MISSING', `tenant "${request.meta.tenant_id}" has no data key here (erased, or never created), so ${path} cannot be opened`);
+      }
+      return tenantKey.unseal(sealed, path);
+    });
+  } catch (error) {
+    if (isWritError(error)) return refuse(error.code, error.message, tool);
+    throw error;
+  }
+
+  const validity = validateArguments(tool, clear);
+  if (!validity.ok) {
+    const list = validity.problems.map((p) => `${p.field} (${p.rule}): ${p.message}`).join('; ');
+    return refuse('ARGUMENTS_INVALID', scrubberOf(sensitiveTexts(tool, clear)).text(`arguments do not match ${tool.name}@${tool.version}: ${list}`), tool);
+  }
+
   const runtime = runtimeRefusal(request, tool, deps.controls, now);
   if (runtime !== undefined) return refuse(runtime.code, runtime.message, tool);
-  return { ok: true, tool, args };
+  return { ok: true, tool, args: clear };
 }

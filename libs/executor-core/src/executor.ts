@@ -2,10 +2,10 @@
 // unknown one, or check, record "started" durably, call the tool, record and report the outcome.
 import type { ExecutionRequested } from '@writ/contracts';
 import { canonicalJson, sha256Hex } from '@writ/crypto';
-import type { Keyring } from '@writ/crypto';
+import type { Keyring, TenantDataKey, TenantKeyStore } from '@writ/crypto';
 import { describeError } from '@writ/errors';
 import type { ToolDefinition, ToolRegistry } from '@writ/tools';
-import { buildToolRequest, buildVerifyRequest, hasSideEffects, redactResult, sideEffectRefs } from '@writ/tools';
+import { buildToolRequest, buildVerifyRequest, hasSensitiveFields, hasSideEffects, redactResult, scrubberOf, sensitiveTexts, sideEffectRefs } from '@writ/tools';
 import { CircuitBreakers } from './breaker.ts';
 import type { BreakerOptions } from './breaker.ts';
 import { CallInterrupted, callTool } from './call.ts';
@@ -23,6 +23,11 @@ export interface ExecutorDeps {
   readonly fetch: HttpFetch;
   /** The bearer token of a tool, from the environment or a file (never from an event); undefined when missing. */
   readonly credential: (tool: ToolDefinition) => Promise<string | undefined>;
+  /**
+   * Tenants' data keys, to open sealed sensitive arguments just before the call. Without it (or
+   * without the tenant's key) a request that carries a sensitive argument is refused.
+   */
+  readonly tenantKeys?: TenantKeyStore;
   /** Environment for `${VAR}` in endpoint urls. */
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly now?: () => number;
@@ -105,6 +110,17 @@ export function unknownOutcome(
   };
 }
 
+/**
+ * result_sha256: for a tool with sensitive fields, HMAC-SHA256 of the whole result under the
+ * tenant's hash key (a plain sha256 of a result whose only unknown is a card's 4 digits is
+ * reversed by 10,000 guesses); without a key, the sha256 of what result_json shows anyway.
+ */
+function resultDigest(tool: ToolDefinition, result: unknown, key: TenantDataKey | undefined, scrub: (value: unknown) => unknown): string {
+  if (!hasSensitiveFields(tool)) return sha256Hex(canonicalJson(result));
+  if (key !== undefined) return key.keyedDigest('result', canonicalJson(result));
+  return sha256Hex(canonicalJson(scrub(redactResult(tool, result))));
+}
+
 export class Executor {
   readonly #deps: ExecutorDeps;
   readonly #now: () => number;
@@ -164,14 +180,25 @@ export class Executor {
       return { result, called: false, replayed: false, refused: false };
     }
 
+    let tenantKey: TenantDataKey | undefined;
+    const declared = deps.registry.get(request.tool, request.tool_version);
+    if (declared !== undefined && hasSensitiveFields(declared) && deps.tenantKeys !== undefined) {
+      try {
+        tenantKey = await deps.tenantKeys.get(request.meta.tenant_id);
+      } catch (error) {
+        return { result: failed(request, declared, 'TENANT_KEY_UNREADABLE', describeError(error), false), called: false, replayed: false, refused: true };
+      }
+    }
     const now = this.#now();
-    const checked = checkRequest(request, deps, now);
+    const checked = checkRequest(request, deps, now, tenantKey);
     if (!checked.ok) {
       return { result: failed(request, checked.tool, checked.refusal.code, checked.refusal.message, false), called: false, replayed: false, refused: true };
     }
     const { tool, args } = checked;
 
     const token = await deps.credential(tool);
+    // Clear sensitive values and the credential never leave in an outcome, whatever the tool echoes.
+    const scrub = scrubberOf([...sensitiveTexts(tool, args), token]);
     if (tool.credential !== undefined && (token === undefined || token === '')) {
       const where = 'env' in tool.credential ? `environment variable ${tool.credential.env}` : `file ${tool.credential.file}`;
       return { result: failed(request, tool, 'CREDENTIAL_UNAVAILABLE', `no credential for ${tool.name} in the ${where}`, false), called: false, replayed: false, refused: true };
@@ -180,7 +207,7 @@ export class Executor {
     try {
       httpRequest = buildToolRequest(tool, args, deps.env);
     } catch (error) {
-      return { result: failed(request, tool, 'TOOL_ENDPOINT_UNRESOLVED', describeError(error), false), called: false, replayed: false, refused: true };
+      return { result: failed(request, tool, 'TOOL_ENDPOINT_UNRESOLVED', scrub.text(describeError(error)), false), called: false, replayed: false, refused: true };
     }
     const breaker = this.#breakers.for(tool.name);
     if (breaker.state(now) === 'open') {
@@ -232,11 +259,11 @@ export class Executor {
           outcome: 'succeeded',
           tool: tool.name,
           reservation_id: request.reservation.reservation_id,
-          result_json: canonicalJson(redactResult(tool, outcome.result)),
-          result_sha256: sha256Hex(canonicalJson(outcome.result)),
+          result_json: canonicalJson(scrub.json(redactResult(tool, outcome.result))),
+          result_sha256: resultDigest(tool, outcome.result, tenantKey, scrub.json),
           cost_micros: tool.cost.micros,
           currency: tool.cost.currency,
-          side_effect_refs: sideEffectRefs(tool, outcome.result),
+          side_effect_refs: sideEffectRefs(tool, outcome.result).map((ref) => scrub.text(ref)),
           verified,
           attempts: outcome.attempts,
           duration_ms: outcome.duration_ms,
@@ -245,10 +272,10 @@ export class Executor {
     } else if (outcome.maybeDone && hasSideEffects(tool)) {
       result = {
         type: 'ActionFailed',
-        payload: { ...unknownOutcome(record, `${outcome.message}; the side effect may have happened`).payload, error_code: outcome.code, attempts: outcome.attempts },
+        payload: { ...unknownOutcome(record, `${scrub.text(outcome.message)}; the side effect may have happened`).payload, error_code: outcome.code, attempts: outcome.attempts },
       };
     } else {
-      result = failed(request, tool, outcome.code, outcome.message, outcome.retriable, outcome.attempts);
+      result = failed(request, tool, outcome.code, scrub.text(outcome.message), outcome.retriable, outcome.attempts);
     }
     await deps.store.finish(record, result, this.#now());
     return { result, called: outcome.attempts > 0, replayed: false, refused: false };

@@ -2,7 +2,8 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ControlChanged, ExecutionRequested } from '@writ/contracts';
 import { newMetadata } from '@writ/contracts';
-import { createKeyring, generateSigningKey, sha256Canonical, canonicalJson, sha256Hex } from '@writ/crypto';
+import { TenantDataKey, createKeyring, generateSigningKey, sha256Canonical, canonicalJson, sha256Hex } from '@writ/crypto';
+import { memoryTenantKeys } from '@writ/crypto/testing';
 import { createToolRegistry, loadToolRegistry } from '@writ/tools';
 import type { ToolDefinition, ToolRegistry } from '@writ/tools';
 import { ControlBoard, Executor, MemoryIdempotencyStore, OUTCOME_UNKNOWN, parseJournal, journalLine } from './index.ts';
@@ -15,6 +16,8 @@ const reservationKey = generateSigningKey('reservation-1');
 const warrantKeys = createKeyring({ 'warrant-1': warrantKey.publicKey });
 const reservationKeys = createKeyring({ 'reservation-1': reservationKey.publicKey });
 const ENV = { HELPDESK_URL: 'http://127.0.0.1:1', HELPDESK_TOKEN: 'secret-token' };
+const acmeKey = TenantDataKey.generate('acme');
+const refundTool = repoTools.get('refunds.issue', '1.2.0') as ToolDefinition;
 
 const refundArgs = { ticket_id: 'T-1001', customer_id: 'C-501', amount_cents: 2500, ticket_tags: ['refund_approved'], reason: 'damaged', card_last4: '4242' };
 
@@ -55,7 +58,7 @@ const hang: Script = (_call, signal) =>
     signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
   });
 
-function setup(options: { script?: Script; registry?: ToolRegistry; store?: MemoryIdempotencyStore; env?: Record<string, string>; breaker?: { threshold: number; cooldownMs: number }; now?: () => number } = {}) {
+function setup(options: { script?: Script; registry?: ToolRegistry; store?: MemoryIdempotencyStore; env?: Record<string, string>; breaker?: { threshold: number; cooldownMs: number }; now?: () => number; tenantKeys?: ReturnType<typeof memoryTenantKeys> } = {}) {
   const { fetch, calls } = fakeFetch(options.script ?? ok);
   const controls = new ControlBoard();
   const store = options.store ?? new MemoryIdempotencyStore();
@@ -70,6 +73,7 @@ function setup(options: { script?: Script; registry?: ToolRegistry; store?: Memo
     fetch,
     credential: (tool) => Promise.resolve(tool.credential !== undefined && 'env' in tool.credential ? env[tool.credential.env] : undefined),
     env,
+    tenantKeys: options.tenantKeys ?? memoryTenantKeys([acmeKey]),
     sleep: (ms) => {
       sleeps.push(ms);
       return Promise.resolve();
@@ -94,6 +98,8 @@ function request(overrides: Partial<Parameters<typeof signedExecutionRequest>[0]
     idempotencyKey: `key-${counter}`,
     warrantKey,
     reservationKey,
+    // Sealed by "the gateway", as every proposal of refunds.issue is.
+    ...((overrides.tool ?? 'refunds.issue') === 'refunds.issue' ? { sealWith: { key: acmeKey, tool: refundTool } } : {}),
     ...overrides,
   });
 }
@@ -116,6 +122,62 @@ function failure(result: ExecutionResult): { outcome: string; error_code: string
   return result.payload;
 }
 
+describe('sensitive values', () => {
+  it('the request carries the card sealed; the tool gets it in clear; nothing clear comes back in the outcome', async () => {
+    const { executor, calls } = setup();
+    const req = request();
+    expect(JSON.stringify(req)).not.toContain('"4242"');
+    const report = await executor.execute(req);
+    expect(report.result.type).toBe('ActionExecuted');
+    expect(JSON.parse((calls[0] as Call).body ?? '')).toMatchObject({ card_last4: '4242' });
+    expect(JSON.stringify(report.result)).not.toContain('"4242"');
+  });
+
+  it('refuses a clear value where a sealed one belongs, and a sealed value whose tenant key was erased, before any call', async () => {
+    const clear = setup();
+    const unsealed = await clear.executor.execute(request({ sealWith: undefined }));
+    expect(failure(unsealed.result)).toMatchObject({ error_code: 'SENSITIVE_NOT_SEALED', attempts: 0 });
+    expect(failure(unsealed.result).message).toContain('arguments.card_last4');
+    expect(failure(unsealed.result).message).not.toContain('4242');
+    expect(clear.calls).toHaveLength(0);
+
+    const keys = memoryTenantKeys([acmeKey]);
+    const erased = setup({ tenantKeys: keys });
+    keys.erase('acme');
+    const report = await erased.executor.execute(request());
+    expect(failure(report.result)).toMatchObject({ error_code: 'TENANT_KEY_MISSING', attempts: 0 });
+    expect(erased.calls).toHaveLength(0);
+
+    const rotated = setup({ tenantKeys: memoryTenantKeys([TenantDataKey.generate('acme')]) });
+    expect(failure((await rotated.executor.execute(request())).result).error_code).toBe('SEALED_KEY_UNKNOWN');
+    expect(rotated.calls).toHaveLength(0);
+  });
+
+  it('a sealed value swapped for another of the same tenant no longer matches the warrant', async () => {
+    const { executor, calls } = setup();
+    const genuine = request();
+    const swapped = JSON.parse(genuine.arguments_json) as Record<string, unknown>;
+    swapped['card_last4'] = acmeKey.seal('1111', '$.card_last4');
+    const report = await executor.execute({ ...genuine, arguments_json: canonicalJson(swapped), args_sha256: sha256Canonical(swapped) });
+    expect(failure(report.result).error_code).toBe('WARRANT_MISMATCH');
+    expect(calls).toHaveLength(0);
+  });
+
+  it('scrubs clear sensitive values and the credential out of tool errors and results', async () => {
+    const echoError = setup({ script: () => Promise.resolve({ status: 422, body: { error: 'card 4242 declined for token secret-token' } }) });
+    const failed = failure((await echoError.executor.execute(request())).result);
+    expect(failed.error_code).toBe('TOOL_REJECTED');
+    expect(failed.message).toBe('refunds.issue answered HTTP 422 (card [redacted] declined for token [redacted])');
+
+    const echoResult = setup({
+      script: (call) => Promise.resolve(call.method === 'GET' ? { status: 200, body: {} } : { status: 201, body: { refund_id: 'RF-0002', note: 'refunded to card ending 4242', auth: 'secret-token' } }),
+    });
+    const report = await echoResult.executor.execute(request());
+    if (report.result.type !== 'ActionExecuted') throw new Error('expected ActionExecuted');
+    expect(JSON.parse(report.result.payload.result_json)).toEqual({ refund_id: 'RF-0002', note: 'refunded to card ending [redacted]', auth: '[redacted]' });
+  });
+});
+
 describe('a valid request', () => {
   it('calls the tool once with the credential, idempotency key and traceparent, and reports a redacted result', async () => {
     const { executor, calls, store } = setup();
@@ -133,7 +195,10 @@ describe('a valid request', () => {
     const payload = report.result.payload;
     expect(payload.result_json).not.toContain('4242');
     expect(JSON.parse(payload.result_json)).toMatchObject({ card_last4: '[redacted]', refund_id: 'RF-0001' });
-    expect(payload.result_sha256).toBe(sha256Hex(canonicalJson({ refund_id: 'RF-0001', status: 'issued', card_last4: '4242', amount_cents: 2500 })));
+    // Keyed: a plain sha256 of a result whose only unknown is 4 digits would be reversed by 10,000 guesses.
+    const full = canonicalJson({ refund_id: 'RF-0001', status: 'issued', card_last4: '4242', amount_cents: 2500 });
+    expect(payload.result_sha256).toBe(acmeKey.keyedDigest('result', full));
+    expect(payload.result_sha256).not.toBe(sha256Hex(full));
     expect(payload).toMatchObject({ outcome: 'succeeded', tool: 'refunds.issue', cost_micros: 20_000, currency: 'USD', side_effect_refs: ['RF-0001'], verified: true, attempts: 1 });
     expect(payload.reservation_id).toBe(req.reservation.reservation_id);
     expect(store.get(req.meta.action_id ?? '')?.outcome).toEqual(report.result);
@@ -168,7 +233,7 @@ describe('refusals never reach the tool', () => {
       'schema-invalid arguments',
       () => {
         const args = { ...refundArgs, amount_cents: -5 };
-        return { ...request({ args }), args_sha256: sha256Canonical(args) };
+        return request({ args });
       },
       'ARGUMENTS_INVALID',
     ],
@@ -202,7 +267,7 @@ describe('refusals never reach the tool', () => {
   it('names the field and rule of invalid arguments', async () => {
     const { executor } = setup();
     const args = { ...refundArgs, amount_cents: 'lots' };
-    const report = await executor.execute({ ...request({ args }), args_sha256: sha256Canonical(args) });
+    const report = await executor.execute(request({ args }));
     expect(failure(report.result).message).toContain('amount_cents (type)');
   });
 

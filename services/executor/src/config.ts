@@ -9,6 +9,8 @@ export const executorConfigSpec = {
   WRIT_WARRANT_KEYS_DIR: env.string({ default: '.local/keys/public/warrants' }),
   /** Public keys of the accountant (budget service): reservations. */
   WRIT_RESERVATION_KEYS_DIR: env.string({ default: '.local/keys/public/reservations' }),
+  /** Tenants' data keys (`<tenant>.key`, shared with the gateway): sealed sensitive arguments are opened just before the call. */
+  WRIT_TENANT_KEYS_DIR: env.string({ default: '.local/keys/tenants' }),
   /** Idempotency journal (fsynced before every write-tool call); one executor process per folder. */
   WRIT_EXECUTOR_DATA_DIR: env.string({ default: '.local/executor' }),
   /** Partitions of writ.executions.v1 handled in parallel (order is kept within a partition). */

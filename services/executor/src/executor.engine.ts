@@ -10,7 +10,7 @@ import { EventConsumer, EventProducer, createKafka, silentLogger, traceHeaders, 
 import type { BusLogger, DecodedEvent, EventContext } from '@writ/bus';
 import { TOPICS, newMetadata } from '@writ/contracts';
 import type { ControlChanged, ExecutionRequested, TraceContext } from '@writ/contracts';
-import { loadKeyringFromDir } from '@writ/crypto';
+import { TenantKeyDir, loadKeyringFromDir } from '@writ/crypto';
 import { describeError } from '@writ/errors';
 import { CallInterrupted, ControlBoard, Executor } from '@writ/executor-core';
 import type { ExecutionRecord, ExecutionResult } from '@writ/executor-core';
@@ -81,6 +81,7 @@ export class ExecutorEngine {
       store: this.#store,
       fetch: (url, init) => fetch(url, init),
       credential: credentialReader(env),
+      tenantKeys: new TenantKeyDir(config.WRIT_TENANT_KEYS_DIR),
       env,
       breaker: { threshold: config.EXECUTOR_BREAKER_THRESHOLD, cooldownMs: config.EXECUTOR_BREAKER_COOLDOWN_MS },
     });

@@ -4,8 +4,10 @@
 import 'reflect-metadata';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { cpSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventProducer, contractsSerde, createKafka, silentLogger, writEvent } from '@writ/bus';
 import { TOPICS, newMetadata } from '@writ/contracts';
 import type { ActionExecuted, ActionFailed, ControlChanged, ExecutionRequested, Metadata } from '@writ/contracts';
-import { canonicalJson, generateSigningKey, loadSigningKey, sha256Canonical } from '@writ/crypto';
+import { TenantDataKey, canonicalJson, generateSigningKey, loadSigningKey, sha256Canonical } from '@writ/crypto';
 import type { SigningKey } from '@writ/crypto';
 import { ensureDevKeys, keyEnvironment } from '@writ/devstack';
 import { signedExecutionRequest } from '@writ/executor-core/testing';
@@ -34,6 +36,7 @@ const PROBE = `probe_${randomUUID().slice(0, 8).replace(/-/g, '')}`;
 // another test's switch can stop ours nor ours theirs.
 const PROBE_TOOL = `${PROBE}.tickets_get`;
 const PROBE_REFUND = `${PROBE}.refunds_issue`;
+const PROBE_CAPTURE = `${PROBE}.refunds_capture`;
 const HELPDESK_TOKEN = `token-${randomUUID()}`;
 const WAIT = { timeoutMs: 30_000 } as const;
 
@@ -113,6 +116,19 @@ let warrantKey: SigningKey;
 let reservationKey: SigningKey;
 let keyEnv: Record<string, string>;
 let toolsDir: string;
+let tenantKeysDir: string;
+const tenantKeys = new Map<string, TenantDataKey>();
+
+/** The tenant's data key, written where the executor reads it (as the gateway would have on first use). */
+function tenantKey(tenant: string): TenantDataKey {
+  const known = tenantKeys.get(tenant);
+  if (known !== undefined) return known;
+  const secret = randomBytes(32);
+  writeFileSync(join(tenantKeysDir, `${tenant}.key`), secret.toString('base64'), { mode: 0o600 });
+  const key = new TenantDataKey(tenant, secret);
+  tenantKeys.set(tenant, key);
+  return key;
+}
 const apps: INestApplicationContext[] = [];
 
 async function bootExecutor(dataDir: string, groupId: string): Promise<INestApplicationContext> {
@@ -122,6 +138,7 @@ async function bootExecutor(dataDir: string, groupId: string): Promise<INestAppl
     WRIT_TOOLS_DIR: toolsDir,
     WRIT_EXECUTOR_DATA_DIR: dataDir,
     EXECUTOR_TENANT_PREFIX: TENANTS,
+    WRIT_TENANT_KEYS_DIR: tenantKeysDir,
     ...keyEnv,
   });
   @Module({})
@@ -142,8 +159,12 @@ const refundArgs = (ticket = 'T-1001', customer = 'C-501') => ({
 });
 
 function scenario(overrides: Partial<Parameters<typeof signedExecutionRequest>[0]> = {}): ExecutionRequested {
+  const tenant = overrides.tenant ?? `${TENANTS}-${randomUUID().slice(0, 6)}`;
+  const refundSchema = JSON.parse(readFileSync(join(root, 'tools', 'refunds.issue@1.2.0.json'), 'utf8')) as { arguments: Record<string, unknown> };
   return signedExecutionRequest({
-    tenant: `${TENANTS}-${randomUUID().slice(0, 6)}`,
+    tenant,
+    // Sensitive arguments arrive sealed under the tenant's key, as the gateway sends them.
+    sealWith: { key: tenantKey(tenant), tool: refundSchema },
     runId: randomUUID(),
     agent: 'support-bot-1',
     tool: PROBE_REFUND,
@@ -184,6 +205,8 @@ let groupId: string;
 beforeAll(async () => {
   const work = mkdtempSync(join(tmpdir(), 'writ-executor-int-'));
   const { layout } = ensureDevKeys(join(work, 'keys'));
+  tenantKeysDir = join(work, 'keys', 'tenants');
+  mkdirSync(tenantKeysDir, { recursive: true });
   keyEnv = keyEnvironment(layout);
   warrantKey = await loadSigningKey(layout.warrantSigningKey);
   reservationKey = await loadSigningKey(layout.reservationSigningKey);
@@ -198,6 +221,9 @@ beforeAll(async () => {
   writeFileSync(join(toolsDir, `${PROBE_TOOL}@1.0.0.json`), JSON.stringify({ ...ticketsGet, name: PROBE_TOOL }));
   const refundsIssue = JSON.parse(readFileSync(join(toolsDir, 'refunds.issue@1.2.0.json'), 'utf8')) as Record<string, unknown>;
   writeFileSync(join(toolsDir, `${PROBE_REFUND}@1.2.0.json`), JSON.stringify({ ...refundsIssue, name: PROBE_REFUND }));
+  // A refund tool that reports what it received (sealed-arguments test), at a url read at call time.
+  const { verify: _noVerify, ...capture } = { ...refundsIssue, name: PROBE_CAPTURE, endpoint: { method: 'POST', url: '${SEALED_CAPTURE_URL:-http://127.0.0.1:1}/refunds' } };
+  writeFileSync(join(toolsDir, `${PROBE_CAPTURE}@1.2.0.json`), JSON.stringify(capture));
 
   dataDir = join(work, 'executor');
   groupId = `writ.executor.int-${randomUUID().slice(0, 8)}`;
@@ -227,6 +253,7 @@ describe('executor service', () => {
     expect(outcome.payload.meta.causation_id).toBe(request.meta.event_id);
     expect(JSON.parse(outcome.payload.result_json)).toMatchObject({ card_last4: '[redacted]' });
     expect(outcome.raw.includes('4242')).toBe(false);
+    expect(request.arguments_json).not.toContain('"4242"');
     const stats = await helpdesk.stats();
     expect(stats.effects[toolKey(request)]).toBe(1);
     expect(stats.calls_by_key[toolKey(request)]).toBe(1);
@@ -313,5 +340,69 @@ describe('executor service', () => {
     await outcomes.nth(actionId, 2);
     expect(outcomes.of(actionId).map((o) => (o.payload as ActionFailed).outcome)).toEqual(['unknown', 'unknown']);
     expect((await helpdesk.stats()).calls_by_key[toolKey(request)]).toBe(1);
+  });
+});
+
+describe('executor service: sealed sensitive arguments', () => {
+  it('opens them with the tenant key, calls the tool with the clear value, and lets neither the value nor the credential out', async () => {
+    const received: { authorization: string; body: Record<string, unknown> }[] = [];
+    let reject = false;
+    const server = createServer((req, res) => {
+      let text = '';
+      req.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+      req.on('end', () => {
+        const body = JSON.parse(text) as Record<string, unknown>;
+        const authorization = req.headers.authorization ?? '';
+        received.push({ authorization, body });
+        const echo = `card ${String(body['card_last4'])} charged with ${authorization}`;
+        res.writeHead(reject ? 422 : 201, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(reject ? { error: echo } : { refund_id: `RF-C${received.length}`, status: 'issued', card_last4: body['card_last4'], note: echo }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    process.env['SEALED_CAPTURE_URL'] = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const tenant = `${TENANTS}-sealed`;
+      const card = '7319';
+      const request = scenario({ tenant, tool: PROBE_CAPTURE, args: { ...refundArgs(), card_last4: card } });
+      expect(request.arguments_json).not.toContain(`"${card}"`);
+      expect(JSON.parse(request.arguments_json)).toMatchObject({ card_last4: { $sealed: expect.stringMatching(/^v1\./) as unknown } });
+      const executed = await outcomes.nth(await send(request));
+      if (executed.type !== 'ActionExecuted') throw new Error(`failed: ${executed.payload.error_code}: ${executed.payload.message}`);
+      expect(received[0]?.body['card_last4']).toBe(card);
+      expect(received[0]?.authorization).toBe(`Bearer ${HELPDESK_TOKEN}`);
+      expect(JSON.parse(executed.payload.result_json)).toEqual({ refund_id: 'RF-C1', status: 'issued', card_last4: '[redacted]', note: 'card [redacted] charged with Bearer [redacted]' });
+      expect(executed.payload.result_sha256).toBe(tenantKey(tenant).keyedDigest('result', canonicalJson({ refund_id: 'RF-C1', status: 'issued', card_last4: card, note: `card ${card} charged with Bearer ${HELPDESK_TOKEN}` })));
+      expect(executed.raw.includes(HELPDESK_TOKEN)).toBe(false);
+
+      reject = true;
+      const rejected = await outcomes.nth(await send(scenario({ tenant, tool: PROBE_CAPTURE, args: { ...refundArgs('T-1002'), card_last4: card } })));
+      expect(rejected.payload).toMatchObject({ error_code: 'TOOL_REJECTED', message: `${PROBE_CAPTURE} answered HTTP 422 (card [redacted] charged with Bearer [redacted])` });
+      expect(rejected.raw.includes(HELPDESK_TOKEN)).toBe(false);
+
+      // Erasure: the key file is deleted; a request sealed under it can no longer be opened, and the tool is not called.
+      rmSync(join(tenantKeysDir, `${tenant}.key`));
+      const erased = await outcomes.nth(await send(scenario({ tenant, tool: PROBE_CAPTURE, args: { ...refundArgs('T-1003'), card_last4: card } })));
+      expect(erased.payload).toMatchObject({ error_code: 'TENANT_KEY_MISSING', attempts: 0 });
+      expect(received).toHaveLength(2);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('refuses a sensitive argument written to the topic in clear, without calling the tool', async () => {
+    const request = signedExecutionRequest({
+      tenant: `${TENANTS}-clear`,
+      runId: randomUUID(),
+      agent: 'support-bot-1',
+      tool: PROBE_CAPTURE,
+      toolVersion: '1.2.0',
+      args: refundArgs(),
+      idempotencyKey: `key-${randomUUID()}`,
+      warrantKey,
+      reservationKey,
+    });
+    const refused = await outcomes.nth(await send(request));
+    expect(refused.payload).toMatchObject({ error_code: 'SENSITIVE_NOT_SEALED', attempts: 0 });
   });
 });

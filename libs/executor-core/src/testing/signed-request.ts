@@ -4,8 +4,10 @@ import { issueReservation } from '@writ/budget-core';
 import type { ExecutionRequested, TraceContext } from '@writ/contracts';
 import { actionIdFor, newMetadata } from '@writ/contracts';
 import { canonicalJson, sha256Canonical } from '@writ/crypto';
-import type { SigningKey } from '@writ/crypto';
+import type { SigningKey, TenantDataKey } from '@writ/crypto';
 import { issueWarrant } from '@writ/policy-engine';
+import { sealArguments } from '@writ/tools';
+import type { ToolDefinition } from '@writ/tools';
 
 export interface SignedRequestInput {
   readonly tenant: string;
@@ -29,6 +31,8 @@ export interface SignedRequestInput {
   readonly deadline?: number;
   readonly trace?: TraceContext | null;
   readonly producer?: string;
+  /** Seal the sensitive arguments of this tool as the gateway does (without it they travel in clear, which the executor refuses). */
+  readonly sealWith?: { readonly key: TenantDataKey; readonly tool: Pick<ToolDefinition, 'arguments'> };
 }
 
 export const TEST_POLICY_SET_HASH = 'a'.repeat(64);
@@ -36,7 +40,8 @@ export const TEST_POLICY_SET_HASH = 'a'.repeat(64);
 export function signedExecutionRequest(input: SignedRequestInput): ExecutionRequested {
   const now = input.now ?? Date.now();
   const actionId = actionIdFor(input.tenant, input.runId, input.idempotencyKey);
-  const argsSha256 = sha256Canonical(input.args);
+  const args = input.sealWith === undefined ? input.args : sealArguments(input.sealWith.tool, input.args, (value, path) => (input.sealWith as { key: TenantDataKey }).key.seal(value, path));
+  const argsSha256 = sha256Canonical(args);
   const warrant = issueWarrant(
     {
       action_id: actionId,
@@ -76,7 +81,7 @@ export function signedExecutionRequest(input: SignedRequestInput): ExecutionRequ
     agent_id: input.agent,
     tool: input.tool,
     tool_version: input.toolVersion,
-    arguments_json: canonicalJson(input.args),
+    arguments_json: canonicalJson(args),
     args_sha256: argsSha256,
     idempotency_key: input.idempotencyKey,
     warrant: {
