@@ -1,12 +1,12 @@
 import { actionIdFor, newMetadata, uuidv7 } from '@writ/contracts';
-import type { ActionProposed, ApprovalSubmitted, ControlChanged, ControlKind, RunStarted, TraceContext } from '@writ/contracts';
+import type { ActionProposed, ApprovalSubmitted, RunStarted, TraceContext } from '@writ/contracts';
 import { canonicalJson, sha256Canonical } from '@writ/crypto';
 import type { SealedValue } from '@writ/crypto';
 import { WritError } from '@writ/errors';
 import { hasSensitiveArguments, sealArguments, validateArguments } from '@writ/tools';
 import type { ToolDefinition } from '@writ/tools';
 import type { ActionState } from './model.ts';
-import type { ApprovalRequest, OpenRunRequest, ProposeRequest, SwitchRequest } from './requests.ts';
+import type { ApprovalRequest, OpenRunRequest, ProposeRequest } from './requests.ts';
 
 /** What the gateway needs of the tool registry. */
 export interface ToolCatalogue {
@@ -140,43 +140,5 @@ export function approvalSubmittedEvent(input: {
     approver_role: input.approverRole,
     verdict: input.request.verdict,
     comment: input.request.comment,
-  };
-}
-
-export type ControlTarget =
-  | { readonly kind: 'tool_kill_switch'; readonly tool: string }
-  | { readonly kind: 'agent_kill_switch'; readonly agent: string }
-  | { readonly kind: 'safe_mode' };
-
-/** The compacted topic's key of a control: `tool:<name>`, `agent:<id>`, `safe_mode:<tenant>`. */
-export function controlKeyOf(target: ControlTarget, tenant: string): { key: string; kind: ControlKind; target: string } {
-  switch (target.kind) {
-    case 'tool_kill_switch':
-      return { key: `tool:${target.tool}`, kind: target.kind, target: target.tool };
-    case 'agent_kill_switch':
-      return { key: `agent:${target.agent}`, kind: target.kind, target: target.agent };
-    case 'safe_mode':
-      return { key: `safe_mode:${tenant}`, kind: target.kind, target: tenant };
-  }
-}
-
-/** A ControlChanged; outside any run, its meta.run_id is the id of the request that caused it. */
-export function controlChangedEvent(input: {
-  tenant: string;
-  target: ControlTarget;
-  setBy: string;
-  request: SwitchRequest;
-  stamp: Stamp;
-}): ControlChanged {
-  const { key, kind, target } = controlKeyOf(input.target, input.tenant);
-  return {
-    meta: newMetadata({ tenant_id: input.tenant, run_id: uuidv7(), producer: input.stamp.producer, trace: input.stamp.trace }),
-    control_key: key,
-    kind,
-    target,
-    enabled: input.request.enabled,
-    value: null,
-    reason: input.request.reason,
-    set_by: input.setBy,
   };
 }

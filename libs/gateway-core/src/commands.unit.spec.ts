@@ -6,7 +6,6 @@ import { hashApiKey, parseDirectory } from '@writ/directory';
 import {
   approvalSubmittedEvent,
   checkRepeatedProposal,
-  controlChangedEvent,
   evolveAction,
   maySeeAction,
   maySeeRun,
@@ -130,22 +129,6 @@ describe('other events', () => {
     const action = { action_id: 'a1', run_id: 'r1', tenant_id: 'acme' } as ActionState;
     const event = approvalSubmittedEvent({ action, approverId: 'maria', approverRole: 'manager', request: { verdict: 'approve', comment: null }, stamp });
     expect(event).toMatchObject({ approver_id: 'maria', approver_role: 'manager', verdict: 'approve', comment: null, meta: { action_id: 'a1', run_id: 'r1', tenant_id: 'acme' } });
-  });
-
-  it('ControlChanged keys: tool:<name>, agent:<id>, safe_mode:<tenant>', () => {
-    const base = { tenant: 'acme', setBy: 'oscar', request: { enabled: true, reason: 'incident' }, stamp };
-    expect(controlChangedEvent({ ...base, target: { kind: 'tool_kill_switch', tool: 'refunds.issue' } })).toMatchObject({
-      control_key: 'tool:refunds.issue',
-      kind: 'tool_kill_switch',
-      target: 'refunds.issue',
-      enabled: true,
-      reason: 'incident',
-      set_by: 'oscar',
-      value: null,
-      meta: { tenant_id: 'acme' },
-    });
-    expect(controlChangedEvent({ ...base, target: { kind: 'agent_kill_switch', agent: 'bot' } })).toMatchObject({ control_key: 'agent:bot', target: 'bot' });
-    expect(controlChangedEvent({ ...base, target: { kind: 'safe_mode' } })).toMatchObject({ control_key: 'safe_mode:acme', target: 'acme', kind: 'safe_mode' });
   });
 });
 

@@ -33,12 +33,19 @@ export type { ApprovalRequest, OpenRunRequest, ProposeRequest, SwitchRequest } f
 export {
   approvalSubmittedEvent,
   checkRepeatedProposal,
-  controlChangedEvent,
-  controlKeyOf,
   proposalEvent,
   runStartedEvent,
 } from './commands.ts';
-export type { ControlTarget, Sealer, Stamp, ToolCatalogue } from './commands.ts';
+export type { Sealer, Stamp, ToolCatalogue } from './commands.ts';
+export {
+  PLATFORM_SCOPE,
+  controlChangedEvent,
+  presentControl,
+  requireControlsReader,
+  requirePlatformAdmin,
+  requireTenantOperator,
+} from './controls.ts';
+export type { ControlJson, ControlSubject, ControlTarget } from './controls.ts';
 export { presentAction, presentRun } from './present.ts';
 export type { ActionJson, ApprovalJson, ArgumentsRedactor, RunJson } from './present.ts';
 export { forbidden, maySeeAction, maySeeRun, notFound, requireAgent, requireRole } from './access.ts';

@@ -32,8 +32,8 @@ const root = fileURLToPath(new URL('../../../', import.meta.url));
 const brokers = testKafkaBrokers();
 const TENANTS = `t-exec-${randomUUID().slice(0, 8)}`;
 const PROBE = `probe_${randomUUID().slice(0, 8).replace(/-/g, '')}`;
-// Tools of this file only (copies of the helpdesk tools): kill switches are global, so neither
-// another test's switch can stop ours nor ours theirs.
+// Tools of this file only (copies of the helpdesk tools): the platform-wide controls of this file
+// reach every tenant, so neither another test's switch can stop ours nor ours theirs.
 const PROBE_TOOL = `${PROBE}.tickets_get`;
 const PROBE_REFUND = `${PROBE}.refunds_issue`;
 const PROBE_CAPTURE = `${PROBE}.refunds_capture`;
@@ -186,12 +186,13 @@ function toolKey(request: ExecutionRequested): string {
   return `${request.meta.tenant_id}:${request.idempotency_key}`;
 }
 
-function control(target: string, enabled: boolean): ControlChanged {
+/** A tool's kill switch in one tenant (or "*", every tenant), as the gateway writes it; `safe` for its safe mode. */
+function control(target: string, enabled: boolean, scope = TENANTS, safe = false): ControlChanged {
   return {
-    meta: newMetadata({ tenant_id: TENANTS, run_id: randomUUID(), producer: 'gateway@test' }),
-    control_key: `tool_kill_switch:${target}`,
-    kind: 'tool_kill_switch',
-    target,
+    meta: newMetadata({ tenant_id: scope, run_id: randomUUID(), producer: 'gateway@test' }),
+    control_key: safe ? `${scope}/safe_mode:tool:${target}` : `${scope}/tool:${target}`,
+    kind: safe ? 'safe_mode' : 'tool_kill_switch',
+    target: safe ? `tool:${target}` : target,
     enabled,
     value: null,
     reason: 'executor int test',
@@ -236,7 +237,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const app of apps) await app.close().catch(() => undefined);
-  await producer?.send([writEvent('ControlChanged', control(PROBE_TOOL, false))]).catch(() => undefined);
+  await producer?.send([writEvent('ControlChanged', control(PROBE_TOOL, false, `${TENANTS}-a`)), writEvent('ControlChanged', control(PROBE_REFUND, false, '*', true))]).catch(() => undefined);
   await outcomes?.stop();
   await producer?.disconnect();
   helpdesk?.child.kill('SIGTERM');
@@ -303,24 +304,52 @@ describe('executor service', () => {
     expect(stats.calls_by_key[toolKey(request)]).toBe(2);
   });
 
-  it('stops calls to a tool within a second of its kill switch, and resumes when it is released', async () => {
+  it("stops calls to a tool within a second of a tenant's kill switch, in that tenant only, and resumes when it is released", async () => {
     const engine = apps[0]?.get(ExecutorService).engine;
     if (engine === undefined) throw new Error('no executor');
+    const [tenantA, tenantB] = [`${TENANTS}-a`, `${TENANTS}-b`];
     const probe = { name: PROBE_TOOL, version: '1.0.0', effect: 'read' as const };
-    const read = () => scenario({ tool: PROBE_TOOL, toolVersion: '1.0.0', args: { ticket_id: 'T-1003' } });
+    const read = (tenant: string) => scenario({ tenant, tool: PROBE_TOOL, toolVersion: '1.0.0', args: { ticket_id: 'T-1003' } });
+    const reads = async () => (await helpdesk.stats()).calls['GET /tickets/:id'] ?? 0;
 
-    await producer.send([writEvent('ControlChanged', control(PROBE_TOOL, true))]);
-    await waitFor(() => engine.controls.refusal(probe, 'support-bot-1', TENANTS), { timeoutMs: 1_000, what: 'the kill switch to reach the executor within 1 s' });
-    const killed = read();
-    const refused = await outcomes.nth(await send(killed));
+    await producer.send([writEvent('ControlChanged', control(PROBE_TOOL, true, tenantA))]);
+    await waitFor(() => engine.controls.refusal(probe, 'support-bot-1', tenantA), { timeoutMs: 1_000, what: 'the kill switch to reach the executor within 1 s' });
+    expect(engine.controls.refusal(probe, 'support-bot-1', tenantB)).toBeUndefined();
+    const before = await reads();
+    const refused = await outcomes.nth(await send(read(tenantA)));
     expect(refused.payload).toMatchObject({ outcome: 'failed', error_code: 'TOOL_KILL_SWITCH' });
-    expect((await helpdesk.stats()).calls_by_key[toolKey(killed)]).toBeUndefined();
+    expect(await reads()).toBe(before);
+    // Tenant B's call of the same tool runs: A's operator stops A's tool only.
+    expect((await outcomes.nth(await send(read(tenantB)))).type).toBe('ActionExecuted');
+    expect(await reads()).toBe(before + 1);
 
-    await producer.send([writEvent('ControlChanged', control(PROBE_TOOL, false))]);
-    await waitFor(() => engine.controls.refusal(probe, 'support-bot-1', TENANTS) === undefined || undefined, { timeoutMs: 1_000, what: 'the release' });
-    const allowed = read();
-    expect((await outcomes.nth(await send(allowed))).type).toBe('ActionExecuted');
-    expect((await helpdesk.stats()).calls_by_key[toolKey(allowed)]).toBe(1);
+    await producer.send([writEvent('ControlChanged', control(PROBE_TOOL, false, tenantA))]);
+    await waitFor(() => engine.controls.refusal(probe, 'support-bot-1', tenantA) === undefined || undefined, { timeoutMs: 1_000, what: 'the release' });
+    expect((await outcomes.nth(await send(read(tenantA)))).type).toBe('ActionExecuted');
+    expect(await reads()).toBe(before + 2);
+  });
+
+  it("a platform-wide safe mode of a tool stops its writes in every tenant; the tool is never called", async () => {
+    const engine = apps[0]?.get(ExecutorService).engine;
+    if (engine === undefined) throw new Error('no executor');
+    const refund = { name: PROBE_REFUND, version: '1.2.0', effect: 'write' as const };
+    await producer.send([writEvent('ControlChanged', control(PROBE_REFUND, true, '*', true))]);
+    try {
+      await waitFor(() => engine.controls.refusal(refund, 'support-bot-1', `${TENANTS}-a`), { timeoutMs: 5_000, what: 'the platform safe mode to reach the executor' });
+      const requests = [scenario({ tenant: `${TENANTS}-a` }), scenario({ tenant: `${TENANTS}-b` })];
+      for (const request of requests) {
+        const outcome = await outcomes.nth(await send(request));
+        expect(outcome.payload).toMatchObject({ outcome: 'failed', error_code: 'SAFE_MODE', attempts: 0 });
+        expect((outcome.payload as ActionFailed).message).toContain('platform-wide');
+        expect((await helpdesk.stats()).calls_by_key[toolKey(request)]).toBeUndefined();
+      }
+    } finally {
+      await producer.send([writEvent('ControlChanged', control(PROBE_REFUND, false, '*', true))]);
+    }
+    await waitFor(() => engine.controls.refusal(refund, 'support-bot-1', `${TENANTS}-a`) === undefined || undefined, { timeoutMs: 5_000, what: 'the release' });
+    const after = scenario({ tenant: `${TENANTS}-a`, args: refundArgs('T-1006', 'C-506') });
+    expect((await outcomes.nth(await send(after))).type).toBe('ActionExecuted');
+    expect((await helpdesk.stats()).calls_by_key[toolKey(after)]).toBe(1);
   });
 
   it('reports unknown, and never calls again, for a call in flight when the executor stopped', async () => {

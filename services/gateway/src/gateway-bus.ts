@@ -5,7 +5,8 @@ import { SpanKind, trace } from '@opentelemetry/api';
 import { EventConsumer, EventProducer, createKafka, writEvent } from '@writ/bus';
 import type { BusLogger, EventContext } from '@writ/bus';
 import { TOPICS } from '@writ/contracts';
-import type { EventPayloads } from '@writ/contracts';
+import type { ControlChanged, EventPayloads } from '@writ/contracts';
+import { ControlBoard } from '@writ/executor-core';
 import { GatewayReadModel, KeyedWaiters, isReadModelEvent, isTerminalStatus } from '@writ/gateway-core';
 import type { ReadModelEvent } from '@writ/gateway-core';
 import { SERVICE_CONFIG } from '@writ/runtime';
@@ -13,20 +14,22 @@ import { WRIT_ATTR } from '@writ/telemetry';
 import { GATEWAY_VERSION } from './config.ts';
 import type { GatewayConfig } from './config.ts';
 
-const READ_TOPICS = [TOPICS.runs, TOPICS.actions, TOPICS.policy];
+const READ_TOPICS = [TOPICS.runs, TOPICS.actions, TOPICS.policy, TOPICS.approvals, TOPICS.controls];
 const IDLE_CAUGHT_UP_MS = 1_000;
 
 type EmittedType = 'RunStarted' | 'ActionProposed' | 'ApprovalSubmitted' | 'ControlChanged';
 
 /**
- * The gateway's side of Kafka: the producer of its events, and the read model of runs, actions
- * and approvals rebuilt at every boot from the runs, actions and policy topics (a consumer group
+ * The gateway's side of Kafka: the producer of its events, and the read model of runs, actions,
+ * approvals and controls rebuilt at every boot from the runs, actions, policy and controls topics (a consumer group
  * of its own per instance, from the beginning). Waiters on an action wake when its
  * ActionCompleted arrives; waiters on an id wake when the run or action becomes known.
  */
 @Injectable()
 export class GatewayBus implements OnModuleInit, OnApplicationShutdown {
   readonly model = new GatewayReadModel();
+  /** Kill switches and safe mode as set on the compacted controls topic (GET /v1/controls). */
+  readonly controls = new ControlBoard();
   readonly outcomes: KeyedWaiters;
   readonly known: KeyedWaiters;
   readonly producerName: string;
@@ -98,7 +101,8 @@ export class GatewayBus implements OnModuleInit, OnApplicationShutdown {
   /** Produces one of the gateway's events, then folds it into the read model at once (read-your-writes). */
   async emit<T extends EmittedType>(type: T, payload: EventPayloads[T]): Promise<void> {
     await this.#producer.send([writEvent(type, payload)]);
-    if (type !== 'ControlChanged') this.#apply({ type, payload } as ReadModelEvent);
+    if (type === 'ControlChanged') this.controls.apply(payload as ControlChanged);
+    else this.#apply({ type, payload } as ReadModelEvent);
   }
 
   /** Waits up to GATEWAY_SYNC_WAIT_MS for `lookup` to find something (a run or action another instance just created). */
@@ -134,6 +138,10 @@ export class GatewayBus implements OnModuleInit, OnApplicationShutdown {
     this.#lastEventAt = Date.now();
     const key = `${ctx.topic}:${ctx.partition}`;
     this.#progress.set(key, BigInt(ctx.offset));
+    if (event.type === 'ControlChanged') {
+      this.controls.apply(event.payload as ControlChanged);
+      return;
+    }
     if (!isReadModelEvent(event)) return;
     if (event.type === 'ActionCompleted') {
       // The step that answers the waiting agent, in the action's trace.

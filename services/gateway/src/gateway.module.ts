@@ -1,6 +1,8 @@
-import { Module } from '@nestjs/common';
+import { Inject, Injectable, Logger, Module } from '@nestjs/common';
+import type { OnApplicationShutdown } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
-import { loadDirectory } from '@writ/directory';
+import { watchDirectory } from '@writ/directory';
+import type { LiveDirectory } from '@writ/directory';
 import { SERVICE_CONFIG, packageVersion } from '@writ/runtime';
 import { loadToolRegistry } from '@writ/tools';
 import { ActionsController } from './actions.controller.ts';
@@ -14,6 +16,25 @@ import { OpenApiController } from './openapi.controller.ts';
 import { Views } from './presenter.ts';
 import { RunsController } from './runs.controller.ts';
 
+/** The directory follows its file: a key rotated or revoked there is in force within a second, without a restart. */
+async function liveDirectory(config: GatewayConfig): Promise<LiveDirectory> {
+  const logger = new Logger('Directory');
+  return watchDirectory(config.WRIT_DIRECTORY_FILE, {
+    onReload: (principals) => logger.log(`directory ${config.WRIT_DIRECTORY_FILE} reloaded: ${principals} principals`),
+    onError: (message) => logger.error(message),
+  });
+}
+
+/** Stops following the directory file when the gateway shuts down. */
+@Injectable()
+class DirectoryWatch implements OnApplicationShutdown {
+  constructor(@Inject(DIRECTORY) private readonly directory: LiveDirectory) {}
+
+  onApplicationShutdown(): void {
+    this.directory.close();
+  }
+}
+
 /** Every controller of the gateway: the OpenAPI test checks each of their routes is documented. */
 export const GATEWAY_CONTROLLERS = [RunsController, ActionsController, ApprovalsController, ControlsController, OpenApiController];
 
@@ -22,7 +43,8 @@ export const GATEWAY_CONTROLLERS = [RunsController, ActionsController, Approvals
   controllers: GATEWAY_CONTROLLERS,
   providers: [
     { provide: GATEWAY_VERSION, useValue: packageVersion(import.meta.url) },
-    { provide: DIRECTORY, inject: [SERVICE_CONFIG], useFactory: (config: GatewayConfig) => loadDirectory(config.WRIT_DIRECTORY_FILE) },
+    { provide: DIRECTORY, inject: [SERVICE_CONFIG], useFactory: liveDirectory },
+    DirectoryWatch,
     { provide: TOOL_REGISTRY, inject: [SERVICE_CONFIG], useFactory: (config: GatewayConfig) => loadToolRegistry(config.WRIT_TOOLS_DIR) },
     GatewayBus,
     Views,

@@ -1,34 +1,28 @@
 // Kill switches from the compacted controls topic: read from the beginning by every instance (its
-// own consumer group), the latest event per control_key wins.
+// own consumer group), the latest event per control wins. A control reaches the proposals of its
+// own tenant only, or of every tenant when it is platform-wide (@writ/executor-core's model).
+// Safe mode is the executor's to enforce (reads still run); the planner rejects on kill switches.
 import { randomUUID } from 'node:crypto';
 import { EventConsumer, silentLogger } from '@writ/bus';
 import type { BusLogger, DecodedEvent } from '@writ/bus';
 import type { ControlChanged } from '@writ/contracts';
 import { TOPICS } from '@writ/contracts';
+import { ControlBoard } from '@writ/executor-core';
 import type { KillSwitches } from './proposals.ts';
 
 export class ControlsView implements KillSwitches {
-  readonly #controls = new Map<string, ControlChanged>();
+  readonly #board = new ControlBoard();
 
   apply(event: DecodedEvent): void {
-    if (event.type !== 'ControlChanged') return;
-    const control = event.payload as ControlChanged;
-    this.#controls.set(control.control_key, control);
+    if (event.type === 'ControlChanged') this.#board.apply(event.payload as ControlChanged);
   }
 
-  #pulled(kind: ControlChanged['kind'], target: string): boolean {
-    for (const control of this.#controls.values()) {
-      if (control.kind === kind && control.enabled && (control.target === target || control.target === '*')) return true;
-    }
-    return false;
+  isToolKilled(tenant: string, tool: { readonly name: string; readonly version: string }): boolean {
+    return this.#board.isToolKilled(tenant, tool);
   }
 
-  isToolKilled(tool: string): boolean {
-    return this.#pulled('tool_kill_switch', tool);
-  }
-
-  isAgentKilled(agent: string): boolean {
-    return this.#pulled('agent_kill_switch', agent);
+  isAgentKilled(tenant: string, agent: string): boolean {
+    return this.#board.isAgentKilled(tenant, agent);
   }
 }
 

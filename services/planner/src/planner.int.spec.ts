@@ -377,18 +377,71 @@ describe('planner service (in-process, real broker)', () => {
     expect(String(rejected.payload['message'])).toContain('pattern');
   });
 
-  it("an agent's kill switch rejects its proposals", async () => {
+  it("an agent's kill switch rejects its proposals, in its own tenant only", async () => {
     const s = scenario();
     const control = (enabled: boolean): OutgoingEvent =>
-      s.event('ControlChanged', { control_key: `agent_kill_switch:${s.agent}`, kind: 'agent_kill_switch', target: s.agent, enabled, value: null, reason: 'test', set_by: 'operator-1' });
+      s.event('ControlChanged', { control_key: `${s.tenant}/agent:${s.agent}`, kind: 'agent_kill_switch', target: s.agent, enabled, value: null, reason: 'test', set_by: 'operator-1' });
     await s.send(control(true));
     const planner = app.get(PlannerService).engine;
-    await waitFor(() => planner.controls.isAgentKilled(s.agent), { ...WAIT, what: 'the kill switch reaching the planner' });
+    await waitFor(() => planner.controls.isAgentKilled(s.tenant, s.agent), { ...WAIT, what: 'the kill switch reaching the planner' });
+    // The same agent id in another tenant is another agent.
+    expect(planner.controls.isAgentKilled(`${s.tenant}-other`, s.agent)).toBe(false);
     const { event, actionId } = s.proposal('k1');
     await s.send(s.started(), event);
     expect((await collector.one(s.run, 'ActionRejected', actionId)).payload).toMatchObject({ reason_code: 'KILL_SWITCH', field: 'agent_id' });
     expect((await collector.one(s.run, 'ActionCompleted', actionId)).payload).toMatchObject({ status: 'rejected' });
     await s.send(control(false));
+  });
+
+  it("a tenant's tool kill switch rejects that tenant's proposals of the tool and no other tenant's", async () => {
+    const killedTenant = scenario();
+    const otherTenant = scenario();
+    const control = (enabled: boolean): OutgoingEvent =>
+      killedTenant.event('ControlChanged', {
+        control_key: `${killedTenant.tenant}/tool:tickets.get`,
+        kind: 'tool_kill_switch',
+        target: 'tickets.get',
+        enabled,
+        value: null,
+        reason: 'test',
+        set_by: 'operator-1',
+      });
+    await killedTenant.send(control(true));
+    const planner = app.get(PlannerService).engine;
+    const ticketsGet = { name: 'tickets.get', version: '1.0.0' };
+    await waitFor(() => planner.controls.isToolKilled(killedTenant.tenant, ticketsGet), { ...WAIT, what: 'the kill switch reaching the planner' });
+    try {
+      const stopped = killedTenant.proposal('k1');
+      const free = otherTenant.proposal('k1');
+      await killedTenant.send(killedTenant.started(), stopped.event, otherTenant.started(), free.event);
+      expect((await collector.one(killedTenant.run, 'ActionRejected', stopped.actionId)).payload).toMatchObject({ reason_code: 'KILL_SWITCH', field: 'tool' });
+      expect((await collector.one(otherTenant.run, 'ActionAdmitted', free.actionId)).payload).toMatchObject({ tool: 'tickets.get' });
+      expect(collector.of(otherTenant.run, 'ActionRejected')).toEqual([]);
+    } finally {
+      await killedTenant.send(control(false));
+    }
+  });
+
+  it('a platform-wide kill switch (tenant "*") reaches every tenant', async () => {
+    // A tool of this test only, so the switch stops nothing of anyone else sharing the broker.
+    const tool = { name: `probe_${randomUUID().slice(0, 8)}.tool`, version: '1.0.0' };
+    const control = (enabled: boolean): OutgoingEvent =>
+      writEvent('ControlChanged', {
+        meta: newMetadata({ tenant_id: '*', run_id: randomUUID(), producer: GATEWAY }),
+        control_key: `*/tool:${tool.name}`,
+        kind: 'tool_kill_switch',
+        target: tool.name,
+        enabled,
+        value: null,
+        reason: 'platform test',
+        set_by: 'root',
+      });
+    await producer.send([control(true)]);
+    const planner = app.get(PlannerService).engine;
+    await waitFor(() => planner.controls.isToolKilled(`${SHARED}-a`, tool), { ...WAIT, what: 'the platform switch reaching the planner' });
+    expect(planner.controls.isToolKilled(`${SHARED}-b`, tool)).toBe(true);
+    await producer.send([control(false)]);
+    await waitFor(() => !planner.controls.isToolKilled(`${SHARED}-a`, tool), { ...WAIT, what: 'the release reaching the planner' });
   });
 
   it('an execution that never reports back expires: ActionCompleted(expired), exactly once', async () => {

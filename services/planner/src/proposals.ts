@@ -8,9 +8,10 @@ import type { InvalidProposal, ProposeAction } from '@writ/planner-core';
 import { validateArguments } from '@writ/tools';
 import type { ToolRegistry } from '@writ/tools';
 
+/** Kill switches as they reach one tenant (its own and the platform-wide ones). */
 export interface KillSwitches {
-  isToolKilled(tool: string): boolean;
-  isAgentKilled(agent: string): boolean;
+  isToolKilled(tenant: string, tool: { readonly name: string; readonly version: string }): boolean;
+  isAgentKilled(tenant: string, agent: string): boolean;
 }
 
 function parseArguments(json: string): { ok: true; value: unknown } | { ok: false; message: string } {
@@ -40,8 +41,8 @@ export function proposeCommandOf(event: ActionProposed, registry: ToolRegistry, 
     estimated_cost_micros: 0,
     currency: defaultCurrency,
     now,
-    agent_killed: kills.isAgentKilled(event.agent_id),
-    tool_killed: kills.isToolKilled(event.tool),
+    agent_killed: kills.isAgentKilled(event.meta.tenant_id, event.agent_id),
+    tool_killed: kills.isToolKilled(event.meta.tenant_id, { name: event.tool, version: event.tool_version ?? '' }),
   } as const;
   const invalid = (reason_code: InvalidProposal['reason_code'], field: string | null, message: string): ProposeAction => ({
     ...base,
