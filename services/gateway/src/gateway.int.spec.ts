@@ -475,18 +475,36 @@ describe('gateway: approvals and controls', () => {
     expect(judged['submitted_approvals']).toEqual([]);
   });
 
-  it('lets operators pull kill switches (ControlChanged), and nobody else', async () => {
+  it('lets operators pull their own tenant’s kill switches (ControlChanged keyed by tenant), and nobody else', async () => {
     const answer = await call('PUT', '/v1/controls/tools/refunds.issue/kill-switch', KEYS.oscar, { enabled: true, reason: `incident ${suffix}` });
     expect(answer.status).toBe(202);
-    expect(answer.body).toEqual({ control_key: 'tool:refunds.issue', kind: 'tool_kill_switch', target: 'refunds.issue', enabled: true, reason: `incident ${suffix}`, set_by: `oscar-${suffix}` });
+    expect(answer.body).toMatchObject({
+      control_key: `${TENANT}/tool:refunds.issue`,
+      scope: TENANT,
+      control: 'kill_switch',
+      subject: 'tool',
+      tool: 'refunds.issue',
+      kind: 'tool_kill_switch',
+      target: 'refunds.issue',
+      enabled: true,
+      reason: `incident ${suffix}`,
+      set_by: `oscar-${suffix}`,
+    });
     const changed = await waitForEvent('ControlChanged', (e) => e.payload['reason'] === `incident ${suffix}`, 'ControlChanged');
-    expect(changed.payload).toMatchObject({ control_key: 'tool:refunds.issue', kind: 'tool_kill_switch', enabled: true, set_by: `oscar-${suffix}`, meta: { tenant_id: TENANT } });
+    expect(changed.payload).toMatchObject({ control_key: `${TENANT}/tool:refunds.issue`, kind: 'tool_kill_switch', enabled: true, set_by: `oscar-${suffix}`, meta: { tenant_id: TENANT } });
+    // The tenant's operators see it; the other tenant's admin does not.
+    expect((await call('GET', '/v1/controls', KEYS.oscar)).body['controls']).toEqual([expect.objectContaining({ control_key: `${TENANT}/tool:refunds.issue`, enabled: true })]);
+    expect((await call('GET', '/v1/controls', KEYS.gina)).body['controls']).toEqual([]);
 
     const agent = await call('PUT', `/v1/controls/agents/${BOT}/kill-switch`, KEYS.oscar, { enabled: false, reason: `agent ${suffix}` });
-    expect(agent.body).toMatchObject({ control_key: `agent:${BOT}`, kind: 'agent_kill_switch', enabled: false });
+    expect(agent.body).toMatchObject({ control_key: `${TENANT}/agent:${BOT}`, kind: 'agent_kill_switch', enabled: false });
     const safe = await call('PUT', '/v1/controls/safe-mode', KEYS.gina, { enabled: true, reason: `safe ${suffix}` });
-    expect(safe.body).toMatchObject({ control_key: `safe_mode:${OTHER}`, kind: 'safe_mode', target: OTHER });
+    expect(safe.body).toMatchObject({ control_key: `${OTHER}/safe_mode:*`, kind: 'safe_mode', target: '*', scope: OTHER });
     await waitForEvent('ControlChanged', (e) => e.payload['reason'] === `safe ${suffix}`, 'safe mode ControlChanged');
+    expect((await call('GET', '/v1/controls', KEYS.oscar)).body['controls']).toHaveLength(1);
+    // Released: the list is empty again.
+    await call('PUT', '/v1/controls/tools/refunds.issue/kill-switch', KEYS.oscar, { enabled: false, reason: `over ${suffix}` });
+    expect((await call('GET', '/v1/controls', KEYS.oscar)).body['controls']).toEqual([]);
 
     expect((await call('PUT', '/v1/controls/tools/refunds.issue/kill-switch', KEYS.maria, { enabled: true, reason: 'r' })).status).toBe(403);
     expect((await call('PUT', '/v1/controls/tools/refunds.issue/kill-switch', KEYS.bot, { enabled: true, reason: 'r' })).status).toBe(403);
