@@ -1,14 +1,13 @@
 import 'reflect-metadata';
 import { ConsoleLogger, Module } from '@nestjs/common';
 import type { DynamicModule, OnApplicationShutdown, Type } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { probeBrokers } from '@writ/bus';
 import type { ConfigOf, EnvVar } from '@writ/config';
 import { describeError, isWritError } from '@writ/errors';
 import type { Telemetry } from '@writ/telemetry';
 import { HealthModule } from './health.ts';
+import { createHttpApp } from './http-app.ts';
 import { loadServiceConfig } from './service-config.ts';
 import type { BaseConfig } from './service-config.ts';
 
@@ -84,7 +83,7 @@ export async function runService<S extends Record<string, EnvVar<unknown>>>(
   };
 
   const logger = new ConsoleLogger(name, config.LOG_FORMAT === 'json' ? { json: true } : { prefix: 'writ' });
-  const app = await NestFactory.create<NestFastifyApplication>(root, new FastifyAdapter(), { logger });
+  const app = await createHttpApp(root, config, { logger });
   app.enableShutdownHooks();
   try {
     await app.listen(config.HTTP_PORT, config.HTTP_HOST);

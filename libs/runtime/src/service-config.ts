@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { kafkaSaslFromEnv } from '@writ/bus';
 import { env, loadConfig } from '@writ/config';
 import type { ConfigOf, EnvVar } from '@writ/config';
 
@@ -12,6 +13,11 @@ export function baseConfigSpec(defaultHttpPort: number) {
     HTTP_PORT: env.port({ default: defaultHttpPort }),
     LOG_FORMAT: env.oneOf(['json', 'text'] as const, { default: 'json' }),
     KAFKA_STARTUP_TIMEOUT_MS: env.int({ default: 10_000, min: 100, max: 600_000 }),
+    // Every request body (libs/runtime/src/http-body.ts): bytes, nesting of objects/arrays, and
+    // the length of one string or key in characters.
+    HTTP_BODY_MAX_BYTES: env.int({ default: 1_048_576, min: 1_024, max: 67_108_864 }),
+    HTTP_BODY_MAX_DEPTH: env.int({ default: 32, min: 1, max: 1_000 }),
+    HTTP_BODY_MAX_STRING_LENGTH: env.int({ default: 65_536, min: 64, max: 67_108_864 }),
   };
 }
 
@@ -22,7 +28,11 @@ export function loadServiceConfig<S extends Record<string, EnvVar<unknown>>>(
   extra: S,
   source: Readonly<Record<string, string | undefined>> = process.env,
 ): BaseConfig & ConfigOf<S> {
-  return loadConfig({ ...baseConfigSpec(defaultHttpPort), ...extra }, source) as BaseConfig & ConfigOf<S>;
+  const config = loadConfig({ ...baseConfigSpec(defaultHttpPort), ...extra }, source) as BaseConfig & ConfigOf<S>;
+  // The service's Kafka principal (KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD_FILE, KAFKA_SASL_MECHANISM):
+  // a username without a readable password file stops the boot here, naming the variable.
+  kafkaSaslFromEnv(source);
+  return config;
 }
 
 /** The version in the package.json next to a service's `src/` or `dist/` folder. */
