@@ -1,6 +1,6 @@
 import { newMetadata } from '@writ/contracts';
 import type { ActionAdmitted, ApprovalRecorded, ApprovalSubmitted, PolicyDecided, TraceContext } from '@writ/contracts';
-import { sha256Canonical } from '@writ/crypto';
+import { isSealedValue, sha256Canonical } from '@writ/crypto';
 import type { SigningKey } from '@writ/crypto';
 import { describeError, isWritError } from '@writ/errors';
 import { issueWarrant } from '@writ/policy-engine';
@@ -78,6 +78,16 @@ function refusal(reason: string, env: PdpEnvironment): Decision {
 
 type Prepared = { readonly ok: true; readonly request: DecisionRequest; readonly agent: DirectoryAgent } | { readonly ok: false; readonly reason: string };
 
+/**
+ * The arguments with every sealed sensitive value left out: the PDP holds no tenant data key, and
+ * a policy must not depend on a value it cannot see (the digest still binds them in the warrant).
+ */
+function withoutSealedValues(value: unknown): unknown {
+  if (Array.isArray(value)) return value.filter((item) => !isSealedValue(item)).map(withoutSealedValues);
+  if (typeof value !== 'object' || value === null) return value;
+  return Object.fromEntries(Object.entries(value).filter(([, item]) => !isSealedValue(item)).map(([key, item]) => [key, withoutSealedValues(item)]));
+}
+
 /** Builds the Cedar request of an admitted action from the directory, the registry and the arguments. */
 export function decisionRequestOf(action: AdmittedAction, approvals: readonly ApprovalGrant[], env: PdpEnvironment): Prepared {
   const agent = env.agent(action.agent_id);
@@ -106,7 +116,7 @@ export function decisionRequestOf(action: AdmittedAction, approvals: readonly Ap
       tenant: action.tenant,
       agent: identity,
       tool: descriptor,
-      arguments: args as Record<string, unknown>,
+      arguments: withoutSealedValues(args) as Record<string, unknown>,
       runStats: {
         steps: action.run_stats.steps,
         spendMicros: action.run_stats.spend_micros,
