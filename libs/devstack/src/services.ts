@@ -148,6 +148,10 @@ export async function startWritStack(options: WritStackOptions): Promise<WritSta
   const logsDir = join(workDir, 'logs');
   mkdirSync(logsDir, { recursive: true });
   const { layout } = ensureDevKeys(join(workDir, 'keys'));
+  // Tenants' data keys (sensitive arguments): only the gateway (seals) and the executor (opens) get the folder.
+  const tenantKeysDir = join(workDir, 'keys', 'tenants');
+  mkdirSync(tenantKeysDir, { recursive: true, mode: 0o700 });
+  const tenantKeys = (name: WritServiceName) => (name === 'gateway' || name === 'executor' ? { WRIT_TENANT_KEYS_DIR: tenantKeysDir } : {});
   const helpdeskUrl = `http://127.0.0.1:${basePort + HELPDESK_OFFSET}`;
   const tracesFile = join(workDir, 'traces.jsonl');
   const chdbPath = join(workDir, 'chdb');
@@ -192,7 +196,7 @@ export async function startWritStack(options: WritStackOptions): Promise<WritSta
         url,
         readyUrl: `${url}/health/ready`,
         command: [process.execPath, join(root, 'services', name, 'dist', 'main.js')],
-        env: { ...env, HTTP_PORT: String(port), KAFKA_GROUP_ID: `writ.${name}${suffix}` },
+        env: { ...env, ...tenantKeys(name), HTTP_PORT: String(port), KAFKA_GROUP_ID: `writ.${name}${suffix}` },
         cwd: root,
         logFile: join(logsDir, `${name}.log`),
         log,
