@@ -151,7 +151,7 @@ export async function startWritStack(options: WritStackOptions): Promise<WritSta
   // Tenants' data keys (sensitive arguments): only the gateway (seals) and the executor (opens) get the folder.
   const tenantKeysDir = join(workDir, 'keys', 'tenants');
   mkdirSync(tenantKeysDir, { recursive: true, mode: 0o700 });
-  const tenantKeys = (name: WritServiceName) => (name === 'gateway' || name === 'executor' ? { WRIT_TENANT_KEYS_DIR: tenantKeysDir } : {});
+  const tenantKeys = (name: WritServiceName): Record<string, string> => (name === 'gateway' || name === 'executor' ? { WRIT_TENANT_KEYS_DIR: tenantKeysDir } : {});
   const helpdeskUrl = `http://127.0.0.1:${basePort + HELPDESK_OFFSET}`;
   const tracesFile = join(workDir, 'traces.jsonl');
   const chdbPath = join(workDir, 'chdb');
