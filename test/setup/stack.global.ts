@@ -6,11 +6,14 @@
 // - e2e: a fresh broker per run (127.0.0.1:39292, data in a temporary folder), so the services
 //   under test start on empty topics; stopped and deleted at the end.
 // KAFKA_BROKERS points the tests at another cluster instead.
+// The local brokers run with SASL and ACLs (deploy/kafka/acls.json): every bus client of the test
+// processes authenticates as the provisioning super user (KAFKA_SASL_* set below), the ACL tests
+// and the services of the e2e stack as the service principals (WRIT_KAFKA_SECRETS_DIR).
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { acquireKafka, provisionTopology, writRoot } from '@writ/devstack';
+import { acquireKafka, provisionTopology, superUserEnv, writRoot } from '@writ/devstack';
 import type { KafkaStackOptions } from '@writ/devstack';
 import '@writ/testing';
 
@@ -37,6 +40,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
       ? `started pid ${kafka.pid} in ${seconds(kafka.elapsedMs)}`
       : `reusing the running broker${kafka.pid === undefined ? '' : ` (pid ${kafka.pid})`}`;
   say(`kafka ${where}: ${how}`);
+  if (kafka.secretsDir !== undefined) {
+    Object.assign(process.env, superUserEnv(kafka.secretsDir), { WRIT_KAFKA_SECRETS_DIR: kafka.secretsDir });
+  }
   const teardown = async () => {
     const release = await kafka.release();
     broker.cleanup();

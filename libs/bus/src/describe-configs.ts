@@ -1,5 +1,6 @@
 import { Socket } from 'node:net';
 import { WritError, describeError } from '@writ/errors';
+import type { KafkaSasl } from './sasl.ts';
 
 /**
  * The Kafka client (librdkafka through @confluentinc/kafka-javascript 1.10) exposes no
@@ -7,7 +8,9 @@ import { WritError, describeError } from '@writ/errors';
  * (confluentinc/confluent-kafka-javascript#444). Topology drift detection needs a topic's
  * effective configs, so this file speaks that one request of the Kafka protocol itself:
  * DescribeConfigs v1 (non-flexible encoding; Kafka 4 still accepts v1-v4, only v0 was removed).
- * Plaintext listeners only: with TLS or SASL the caller reports partition drift alone.
+ * Plaintext listeners, and SASL_PLAINTEXT with the PLAIN mechanism (SaslHandshake v1 and
+ * SaslAuthenticate v1 first, as the local broker's super user does); with TLS or SCRAM the caller
+ * reports partition drift alone.
  */
 
 const API_KEY_DESCRIBE_CONFIGS = 32;
@@ -165,28 +168,99 @@ function parseHostPort(broker: string): { host: string; port: number } {
   return { host, port: Number(broker.slice(at + 1)) };
 }
 
-function requestOnce(broker: string, request: Buffer, timeoutMs: number): Promise<Buffer> {
+/** One connection, one request at a time: each write waits for its size-prefixed answer. */
+function openConnection(broker: string, timeoutMs: number): Promise<{ request(frame: Buffer): Promise<Buffer>; close(): void }> {
   const { host, port } = parseHostPort(broker);
-  return new Promise((resolve, reject) => {
+  return new Promise((resolveOpen, rejectOpen) => {
     const socket = new Socket();
     let received = Buffer.alloc(0);
+    let waiting: { resolve: (frame: Buffer) => void; reject: (error: Error) => void } | undefined;
+    let failure: Error | undefined;
     const fail = (error: Error): void => {
+      failure ??= error;
       socket.destroy();
-      reject(error);
+      waiting?.reject(error);
+      waiting = undefined;
+      rejectOpen(error);
     };
     socket.setTimeout(timeoutMs, () => fail(new Error(`no answer from ${broker} within ${timeoutMs} ms`)));
     socket.once('error', fail);
+    socket.once('close', () => fail(new Error(`connection to ${broker} closed before a full answer`)));
     socket.on('data', (chunk: Buffer) => {
       received = Buffer.concat([received, chunk]);
       if (received.length < 4) return;
       const size = received.readInt32BE(0);
       if (received.length < 4 + size) return;
-      socket.end();
-      resolve(received.subarray(4, 4 + size));
+      const frame = received.subarray(4, 4 + size);
+      received = received.subarray(4 + size);
+      const current = waiting;
+      waiting = undefined;
+      current?.resolve(frame);
     });
-    socket.once('close', () => reject(new Error(`connection to ${broker} closed before a full answer`)));
-    socket.connect(port, host, () => socket.write(request));
+    socket.connect(port, host, () =>
+      resolveOpen({
+        request: (frame) =>
+          failure !== undefined
+            ? Promise.reject(failure)
+            : new Promise<Buffer>((resolve, reject) => {
+                waiting = { resolve, reject };
+                socket.write(frame);
+              }),
+        close: () => {
+          socket.removeAllListeners('close');
+          socket.end();
+          socket.destroy();
+        },
+      }),
+    );
   });
+}
+
+function framed(body: Writer): Buffer {
+  const payload = body.buffer();
+  return Buffer.concat([new Writer().int32(payload.length).buffer(), payload]);
+}
+
+const API_KEY_SASL_HANDSHAKE = 17;
+const API_KEY_SASL_AUTHENTICATE = 36;
+
+/** SASL PLAIN on an open connection: SaslHandshake v1, then SaslAuthenticate v1 with the credentials. */
+async function authenticatePlain(
+  connection: { request(frame: Buffer): Promise<Buffer> },
+  sasl: KafkaSasl,
+  clientId: string,
+): Promise<void> {
+  const handshake = new Reader(
+    await connection.request(framed(new Writer().int16(API_KEY_SASL_HANDSHAKE).int16(1).int32(1).string(clientId).string('PLAIN'))),
+  );
+  handshake.int32(); // correlation id
+  const handshakeError = handshake.int16();
+  if (handshakeError !== 0) throw new Error(`SASL handshake refused PLAIN (error code ${handshakeError})`);
+  const token = Buffer.from(`\0${sasl.username}\0${sasl.password}`, 'utf8');
+  const body = new Writer().int16(API_KEY_SASL_AUTHENTICATE).int16(1).int32(2).string(clientId).int32(token.length);
+  const frame = framedWithBytes(body, token);
+  const answer = new Reader(await connection.request(frame));
+  answer.int32(); // correlation id
+  const authError = answer.int16();
+  if (authError !== 0) throw new Error(`SASL authentication failed: ${answer.nullableString() ?? `error code ${authError}`}`);
+}
+
+function framedWithBytes(body: Writer, bytes: Buffer): Buffer {
+  const payload = Buffer.concat([body.buffer(), bytes]);
+  return Buffer.concat([new Writer().int32(payload.length).buffer(), payload]);
+}
+
+async function requestOnce(broker: string, request: Buffer, timeoutMs: number, sasl: KafkaSasl | undefined, clientId: string): Promise<Buffer> {
+  if (sasl !== undefined && (sasl.mechanism !== 'PLAIN' || sasl.protocol !== 'sasl_plaintext')) {
+    throw new Error(`reading topic configs speaks SASL PLAIN over plaintext only, not ${sasl.mechanism} over ${sasl.protocol}`);
+  }
+  const connection = await openConnection(broker, timeoutMs);
+  try {
+    if (sasl !== undefined) await authenticatePlain(connection, sasl, clientId);
+    return await connection.request(request);
+  } finally {
+    connection.close();
+  }
 }
 
 /**
@@ -196,16 +270,17 @@ function requestOnce(broker: string, request: Buffer, timeoutMs: number): Promis
 export async function describeTopicConfigs(
   brokers: readonly string[],
   topics: readonly string[],
-  options: { timeoutMs?: number; clientId?: string } = {},
+  options: { timeoutMs?: number; clientId?: string; sasl?: KafkaSasl } = {},
 ): Promise<Map<string, TopicConfigs>> {
   const result = new Map<string, TopicConfigs>();
   if (topics.length === 0) return result;
   const correlationId = 1 + Math.floor(Math.random() * 0x7ffffffe);
-  const request = encodeDescribeTopicConfigs(topics, correlationId, options.clientId ?? 'writ-topology');
+  const clientId = options.clientId ?? 'writ-topology';
+  const request = encodeDescribeTopicConfigs(topics, correlationId, clientId);
   const failures: string[] = [];
   for (const broker of brokers) {
     try {
-      const frame = await requestOnce(broker, request, options.timeoutMs ?? 5_000);
+      const frame = await requestOnce(broker, request, options.timeoutMs ?? 5_000, options.sasl, clientId);
       const decoded = decodeDescribeConfigsResponse(frame);
       if (decoded.correlationId !== correlationId) throw new Error('answer does not match the request');
       for (const described of decoded.topics) {

@@ -1,4 +1,6 @@
-export { createKafka, probeBrokers, requireTopics, clientVersions, kafkaLogger } from './kafka.ts';
+export { createKafka, connectionSasl, probeBrokers, requireTopics, clientVersions, kafkaLogger } from './kafka.ts';
+export { kafkaSaslFromEnv, saslProperties, KAFKA_SASL_ENV, KAFKA_SASL_MECHANISMS } from './sasl.ts';
+export type { KafkaSasl, KafkaSaslMechanism } from './sasl.ts';
 export type { KafkaConnection, BrokerProbe, RdKafkaProperties } from './kafka.ts';
 
 export { HEADERS, traceHeaders, extractTraceContext, normalizeHeaders } from './headers.ts';

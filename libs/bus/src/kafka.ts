@@ -1,8 +1,9 @@
 import kafkaJavascript from '@confluentinc/kafka-javascript';
 import type { KafkaJS } from '@confluentinc/kafka-javascript';
 import { WritError, describeError } from '@writ/errors';
-import { silentLogger } from './logger.ts';
 import type { BusLogger } from './logger.ts';
+import { kafkaSaslFromEnv, saslProperties } from './sasl.ts';
+import type { KafkaSasl } from './sasl.ts';
 
 const { Kafka, logLevel } = kafkaJavascript.KafkaJS;
 
@@ -19,6 +20,17 @@ export interface KafkaConnection {
   readonly clientId: string;
   /** Where the client library's own errors go; default: its console logger. */
   readonly logger?: BusLogger;
+  /**
+   * The principal to authenticate as; null: none. Default: the one named by KAFKA_SASL_USERNAME,
+   * KAFKA_SASL_PASSWORD_FILE and KAFKA_SASL_MECHANISM (none when unset), read at each call.
+   */
+  readonly sasl?: KafkaSasl | null;
+}
+
+/** The principal of a connection: the explicit one, else the environment's (see KafkaConnection.sasl). */
+export function connectionSasl(connection: Pick<KafkaConnection, 'sasl'>): KafkaSasl | undefined {
+  if (connection.sasl === null) return undefined;
+  return connection.sasl ?? kafkaSaslFromEnv();
 }
 
 /** The client library's logger interface over a BusLogger (its debug output is dropped). */
@@ -40,6 +52,7 @@ export function createKafka(connection: KafkaConnection): KafkaJS.Kafka {
     // Nagle's algorithm holds small requests back until the previous one is acknowledged: on a
     // path of many small produce and fetch requests that costs tens of milliseconds per hop.
     'socket.nagle.disable': true,
+    ...saslProperties(connectionSasl(connection)),
     kafkaJS: {
       brokers: [...connection.brokers],
       clientId: connection.clientId,
@@ -57,9 +70,27 @@ export interface BrokerProbe {
  * A real metadata request against the cluster, bounded in time: readiness checks and service
  * boot use it so that an unreachable broker is a clear error rather than a hang.
  */
-export async function probeBrokers(brokers: readonly string[], timeoutMs = 5_000): Promise<BrokerProbe> {
-  // The probe's own error says what failed; the client's connection-refused lines would only repeat it.
-  const admin = createKafka({ brokers, clientId: 'writ-probe', logger: silentLogger }).admin();
+export async function probeBrokers(
+  brokers: readonly string[],
+  timeoutMs = 5_000,
+  sasl?: KafkaSasl | null,
+): Promise<BrokerProbe> {
+  // The probe's own error says what failed; the client's connection-refused lines would only repeat
+  // it. A refused login is only logged by the client (it keeps retrying), so it is caught there.
+  let refusedLogin: (reason: string) => void = () => undefined;
+  const refused = new Promise<never>((_, reject) => {
+    refusedLogin = (reason) => reject(new WritError('KAFKA_AUTH_FAILED', reason));
+  });
+  const watcher: BusLogger = {
+    info: () => undefined,
+    warn: () => undefined,
+    error: (message, fields) => {
+      const text = `${message} ${JSON.stringify(fields ?? {})}`;
+      if (/SASL authentication error|Authentication failed/i.test(text)) refusedLogin(message);
+    },
+  };
+  const principal = connectionSasl(sasl === undefined ? {} : { sasl });
+  const admin = createKafka({ brokers, clientId: 'writ-probe', logger: watcher, sasl: principal ?? null }).admin();
   const deadline = new Promise<never>((_, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`no answer within ${timeoutMs} ms`)),
@@ -71,15 +102,24 @@ export async function probeBrokers(brokers: readonly string[], timeoutMs = 5_000
     const topics = await Promise.race([
       admin.connect().then(() => admin.listTopics({ timeout: timeoutMs })),
       deadline,
+      refused,
     ]);
     return { topics: topics.length };
   } catch (error) {
+    if (error instanceof WritError && error.code === 'KAFKA_AUTH_FAILED') {
+      throw new WritError(
+        'KAFKA_AUTH_FAILED',
+        `Kafka at ${brokers.join(',')} refused the login of ${principal?.username ?? 'this client'} (${principal?.mechanism ?? 'no SASL'}): ${error.message}`,
+        { cause: error, field: 'KAFKA_SASL_USERNAME', rule: 'must name a principal of the cluster, with its password in KAFKA_SASL_PASSWORD_FILE' },
+      );
+    }
     throw new WritError(
       'KAFKA_UNREACHABLE',
       `cannot reach Kafka at ${brokers.join(',')}: ${describeError(error)}`,
       { retriable: true, cause: error, field: 'KAFKA_BROKERS', rule: 'must name reachable brokers' },
     );
   } finally {
+    refused.catch(() => undefined);
     await admin.disconnect().catch(() => undefined);
   }
 }

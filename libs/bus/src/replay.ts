@@ -6,7 +6,8 @@
 // in memory rebuild it with this at boot (budget, policy).
 import kafkaJavascript from '@confluentinc/kafka-javascript';
 import type { Message } from '@confluentinc/kafka-javascript';
-import { createKafka } from './kafka.ts';
+import { connectionSasl, createKafka } from './kafka.ts';
+import { saslProperties } from './sasl.ts';
 import { silentLogger } from './logger.ts';
 import { WritError } from '@writ/errors';
 
@@ -57,8 +58,11 @@ export async function replayCommitted(
   if (pending.length === 0) return { records: 0 };
   const consumer = new KafkaConsumer({
     'bootstrap.servers': brokers.join(','),
+    ...saslProperties(connectionSasl({})),
     'client.id': options.clientId ?? 'writ-replay',
-    'group.id': `writ-replay-${process.pid}-${Date.now()}`,
+    // Never joined or committed, but named under the caller's prefix (its client id) so that the
+    // broker's ACLs, which give each service only its own group prefix, allow the coordinator lookup.
+    'group.id': `${options.clientId ?? 'writ-replay'}.${process.pid}-${Date.now()}`,
     'enable.auto.commit': false,
     'enable.auto.offset.store': false,
     'isolation.level': 'read_committed',

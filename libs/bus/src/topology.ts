@@ -5,7 +5,7 @@ import type { KafkaJS } from '@confluentinc/kafka-javascript';
 import { WritError, describeError } from '@writ/errors';
 import { describeTopicConfigs } from './describe-configs.ts';
 import type { TopicConfigs } from './describe-configs.ts';
-import { createKafka } from './kafka.ts';
+import { connectionSasl, createKafka } from './kafka.ts';
 
 const { ErrorCodes } = kafkaJavascript.KafkaJS;
 
@@ -254,7 +254,8 @@ async function observe(
   let configs: Map<string, TopicConfigs> | undefined;
   let configsNote: string | undefined;
   try {
-    configs = await describeTopicConfigs(brokers, names, { timeoutMs });
+    const sasl = connectionSasl({});
+    configs = await describeTopicConfigs(brokers, names, { timeoutMs, ...(sasl === undefined ? {} : { sasl }) });
   } catch (error) {
     configsNote = `topic configs not compared: ${describeError(error)}`;
   }

@@ -43,7 +43,8 @@ export async function runHelpdeskDemo({ say, keep = false }: HelpdeskDemoOptions
   if (!kafka.healthy) throw new WritError('KAFKA_UNREACHABLE', `Kafka is not answering on ${kafka.brokers.join(',')}: ./dev stack up`);
   const workDir = join(root, '.local', 'demo');
   say(`starting the helpdesk and the six services (logs in ${join(workDir, 'logs')})`);
-  const stack = await startWritStack({ root, brokers: kafka.brokers, workDir, log: (line) => say(`  ${line}`) });
+  const secrets = kafka.secretsDir === undefined ? {} : { kafkaSecretsDir: kafka.secretsDir };
+  const stack = await startWritStack({ root, brokers: kafka.brokers, workDir, ...secrets, log: (line) => say(`  ${line}`) });
   try {
     const keys = demoKeys(root);
     const client = (who: string) => new WritClient(stack.gatewayUrl, keys[who] ?? '');

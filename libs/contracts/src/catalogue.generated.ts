@@ -1594,150 +1594,6 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
     },
   },
   {
-    type: 'ApprovalSubmitted',
-    version: 1,
-    fingerprint: '2d638f44f6ddf727',
-    schema: {
-      "type": "record",
-      "name": "ApprovalSubmitted",
-      "namespace": "writ.events",
-      "doc": "A human approved or denied a pending action.",
-      "fields": [
-        {
-          "name": "meta",
-          "type": {
-            "type": "record",
-            "name": "Metadata",
-            "doc": "Envelope carried by every Writ event: identity, tenancy, causality, producer and trace context.",
-            "fields": [
-              {
-                "name": "event_id",
-                "type": {
-                  "type": "string",
-                  "logicalType": "uuid"
-                },
-                "writ.rule": "uuid",
-                "doc": "Unique id of this event: a UUIDv7, so ids sort by creation time."
-              },
-              {
-                "name": "occurred_at",
-                "type": {
-                  "type": "long",
-                  "logicalType": "timestamp-millis"
-                },
-                "writ.rule": "non-negative",
-                "doc": "When the producer created the event, in milliseconds since the Unix epoch (UTC)."
-              },
-              {
-                "name": "tenant_id",
-                "type": "string",
-                "writ.rule": "non-empty",
-                "doc": "Tenant the event belongs to."
-              },
-              {
-                "name": "run_id",
-                "type": "string",
-                "writ.rule": "non-empty",
-                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
-              },
-              {
-                "name": "action_id",
-                "type": [
-                  "null",
-                  "string"
-                ],
-                "default": null,
-                "writ.rule": "non-empty",
-                "doc": "Action the event is about, when it is about one."
-              },
-              {
-                "name": "causation_id",
-                "type": [
-                  "null",
-                  "string"
-                ],
-                "default": null,
-                "writ.rule": "non-empty",
-                "doc": "event_id of the event (or id of the request) that caused this one."
-              },
-              {
-                "name": "producer",
-                "type": "string",
-                "writ.rule": "service-at-version",
-                "doc": "Service that produced the event, as service@version (e.g. \"planner@0.1.0\")."
-              },
-              {
-                "name": "trace",
-                "default": null,
-                "type": [
-                  "null",
-                  {
-                    "type": "record",
-                    "name": "TraceContext",
-                    "doc": "W3C trace context of the producing span (also copied into the Kafka headers).",
-                    "fields": [
-                      {
-                        "name": "traceparent",
-                        "type": "string",
-                        "writ.rule": "traceparent",
-                        "doc": "W3C traceparent header value."
-                      },
-                      {
-                        "name": "tracestate",
-                        "type": [
-                          "null",
-                          "string"
-                        ],
-                        "default": null,
-                        "doc": "W3C tracestate header value, when there is one."
-                      }
-                    ]
-                  }
-                ],
-                "doc": "W3C trace context, when the producer was tracing."
-              }
-            ]
-          },
-          "doc": "Envelope common to every event."
-        },
-        {
-          "name": "approver_id",
-          "type": "string",
-          "writ.rule": "non-empty",
-          "doc": "Who decided."
-        },
-        {
-          "name": "approver_role",
-          "type": "string",
-          "writ.rule": "non-empty",
-          "doc": "Role under which they decided."
-        },
-        {
-          "name": "verdict",
-          "type": {
-            "type": "enum",
-            "name": "ApprovalVerdict",
-            "doc": "An approver's verdict.",
-            "symbols": [
-              "approve",
-              "deny"
-            ]
-          },
-          "doc": "The verdict."
-        },
-        {
-          "name": "comment",
-          "type": [
-            "null",
-            "string"
-          ],
-          "default": null,
-          "doc": "Free-text comment of the approver."
-        }
-      ]
-    },
-  },
-  {
     type: 'ApprovalRecorded',
     version: 1,
     fingerprint: '3171d6cf15a36e21',
@@ -2027,6 +1883,150 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
           "default": [],
           "writ.rule": "non-empty",
           "doc": "Ids of the policies that determined whether the approver may approve (empty when no policy was evaluated, e.g. the action was not pending)."
+        }
+      ]
+    },
+  },
+  {
+    type: 'ApprovalSubmitted',
+    version: 1,
+    fingerprint: '2d638f44f6ddf727',
+    schema: {
+      "type": "record",
+      "name": "ApprovalSubmitted",
+      "namespace": "writ.events",
+      "doc": "A human approved or denied a pending action.",
+      "fields": [
+        {
+          "name": "meta",
+          "type": {
+            "type": "record",
+            "name": "Metadata",
+            "doc": "Envelope carried by every Writ event: identity, tenancy, causality, producer and trace context.",
+            "fields": [
+              {
+                "name": "event_id",
+                "type": {
+                  "type": "string",
+                  "logicalType": "uuid"
+                },
+                "writ.rule": "uuid",
+                "doc": "Unique id of this event: a UUIDv7, so ids sort by creation time."
+              },
+              {
+                "name": "occurred_at",
+                "type": {
+                  "type": "long",
+                  "logicalType": "timestamp-millis"
+                },
+                "writ.rule": "non-negative",
+                "doc": "When the producer created the event, in milliseconds since the Unix epoch (UTC)."
+              },
+              {
+                "name": "tenant_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Tenant the event belongs to."
+              },
+              {
+                "name": "run_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
+              },
+              {
+                "name": "action_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "Action the event is about, when it is about one."
+              },
+              {
+                "name": "causation_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "event_id of the event (or id of the request) that caused this one."
+              },
+              {
+                "name": "producer",
+                "type": "string",
+                "writ.rule": "service-at-version",
+                "doc": "Service that produced the event, as service@version (e.g. \"planner@0.1.0\")."
+              },
+              {
+                "name": "trace",
+                "default": null,
+                "type": [
+                  "null",
+                  {
+                    "type": "record",
+                    "name": "TraceContext",
+                    "doc": "W3C trace context of the producing span (also copied into the Kafka headers).",
+                    "fields": [
+                      {
+                        "name": "traceparent",
+                        "type": "string",
+                        "writ.rule": "traceparent",
+                        "doc": "W3C traceparent header value."
+                      },
+                      {
+                        "name": "tracestate",
+                        "type": [
+                          "null",
+                          "string"
+                        ],
+                        "default": null,
+                        "doc": "W3C tracestate header value, when there is one."
+                      }
+                    ]
+                  }
+                ],
+                "doc": "W3C trace context, when the producer was tracing."
+              }
+            ]
+          },
+          "doc": "Envelope common to every event."
+        },
+        {
+          "name": "approver_id",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Who decided."
+        },
+        {
+          "name": "approver_role",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Role under which they decided."
+        },
+        {
+          "name": "verdict",
+          "type": {
+            "type": "enum",
+            "name": "ApprovalVerdict",
+            "doc": "An approver's verdict.",
+            "symbols": [
+              "approve",
+              "deny"
+            ]
+          },
+          "doc": "The verdict."
+        },
+        {
+          "name": "comment",
+          "type": [
+            "null",
+            "string"
+          ],
+          "default": null,
+          "doc": "Free-text comment of the approver."
         }
       ]
     },

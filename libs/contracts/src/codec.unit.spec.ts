@@ -196,7 +196,7 @@ describe('topics and keys', () => {
     expect(topicOf('ActionProposed')).toBe('writ.actions.v1');
     expect(topicOf('ControlChanged')).toBe(TOPICS.controls);
     expect(Object.values(TOPICS).sort()).toEqual(
-      ['writ.actions.v1', 'writ.budget.v1', 'writ.controls.v1', 'writ.executions.v1', 'writ.ledger.v1', 'writ.policy.v1', 'writ.runs.v1'],
+      ['writ.actions.v1', 'writ.approvals.v1', 'writ.budget.v1', 'writ.controls.v1', 'writ.executions.v1', 'writ.ledger.v1', 'writ.policy.v1', 'writ.runs.v1'],
     );
   });
 

@@ -6,6 +6,7 @@ export const TOPICS = {
   runs: 'writ.runs.v1',
   actions: 'writ.actions.v1',
   policy: 'writ.policy.v1',
+  approvals: 'writ.approvals.v1',
   budget: 'writ.budget.v1',
   executions: 'writ.executions.v1',
   controls: 'writ.controls.v1',
@@ -23,8 +24,8 @@ export const EVENT_TYPES = [
   'ActionRejected',
   'ActionCompleted',
   'PolicyDecided',
-  'ApprovalSubmitted',
   'ApprovalRecorded',
+  'ApprovalSubmitted',
   'BudgetReservationRequested',
   'BudgetReserved',
   'BudgetRefused',
@@ -50,8 +51,8 @@ export const EVENT_TOPICS: { readonly [T in EventType]: Topic } = {
   ActionRejected: 'writ.actions.v1',
   ActionCompleted: 'writ.actions.v1',
   PolicyDecided: 'writ.policy.v1',
-  ApprovalSubmitted: 'writ.policy.v1',
   ApprovalRecorded: 'writ.policy.v1',
+  ApprovalSubmitted: 'writ.approvals.v1',
   BudgetReservationRequested: 'writ.budget.v1',
   BudgetReserved: 'writ.budget.v1',
   BudgetRefused: 'writ.budget.v1',
@@ -75,8 +76,8 @@ export const CURRENT_VERSIONS: { readonly [T in EventType]: number } = {
   ActionRejected: 1,
   ActionCompleted: 2,
   PolicyDecided: 2,
-  ApprovalSubmitted: 1,
   ApprovalRecorded: 2,
+  ApprovalSubmitted: 1,
   BudgetReservationRequested: 2,
   BudgetReserved: 2,
   BudgetRefused: 2,
@@ -100,8 +101,8 @@ export interface EventPayloads {
   readonly ActionRejected: ActionRejected;
   readonly ActionCompleted: ActionCompleted;
   readonly PolicyDecided: PolicyDecided;
-  readonly ApprovalSubmitted: ApprovalSubmitted;
   readonly ApprovalRecorded: ApprovalRecorded;
+  readonly ApprovalSubmitted: ApprovalSubmitted;
   readonly BudgetReservationRequested: BudgetReservationRequested;
   readonly BudgetReserved: BudgetReserved;
   readonly BudgetRefused: BudgetRefused;

@@ -1,10 +1,14 @@
 import { randomBytes } from 'node:crypto';
+import { saslBrokerProperties } from './security.ts';
+import type { BrokerSecurity } from './security.ts';
 
 export interface BrokerConfigInput {
   readonly host: string;
   readonly port: number;
   readonly controllerPort: number;
   readonly dataDir: string;
+  /** SASL listeners, the super user and deny-by-default ACLs; absent: PLAINTEXT, no authorizer. */
+  readonly security?: BrokerSecurity;
 }
 
 /**
@@ -17,6 +21,13 @@ export interface BrokerConfigInput {
 export function brokerProperties(input: BrokerConfigInput): ReadonlyArray<readonly [string, string]> {
   const broker = `${input.host}:${input.port}`;
   const controller = `${input.host}:${input.controllerPort}`;
+  const listenerKeys = ['listeners', 'advertised.listeners', 'listener.security.protocol.map', 'inter.broker.listener.name'];
+  const base = plainBrokerProperties(input, broker, controller);
+  if (input.security === undefined) return base;
+  return [...base.filter(([key]) => !listenerKeys.includes(key)), ...saslBrokerProperties({ broker, controller }, input.security)];
+}
+
+function plainBrokerProperties(input: BrokerConfigInput, broker: string, controller: string): ReadonlyArray<readonly [string, string]> {
   return [
     ['process.roles', 'broker,controller'],
     ['node.id', '1'],

@@ -1,12 +1,14 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { probeBrokers } from '@writ/bus';
 import { WritError, describeError } from '@writ/errors';
 import { newClusterId, renderLog4j2Config, renderServerProperties } from './broker-config.ts';
 import type { BrokerConfigInput } from './broker-config.ts';
+import type { BrokerSecurity } from './security.ts';
+import type { KafkaSasl } from '@writ/bus';
 import { logExcerpt } from './log-tail.ts';
 import { isRunning } from './pid-file.ts';
 import { localBrokers } from './settings.ts';
@@ -36,16 +38,22 @@ export function brokerCommand(settings: KafkaSettings): { command: string; args:
   };
 }
 
-export function brokerConfigInput(settings: KafkaSettings): BrokerConfigInput {
-  return { host: settings.host, port: settings.port, controllerPort: settings.controllerPort, dataDir: settings.layout.dataDir };
+export function brokerConfigInput(settings: KafkaSettings, security?: BrokerSecurity): BrokerConfigInput {
+  return {
+    host: settings.host,
+    port: settings.port,
+    controllerPort: settings.controllerPort,
+    dataDir: settings.layout.dataDir,
+    ...(security === undefined ? {} : { security }),
+  };
 }
 
-function javaBinary(env: Env): string {
+export function javaBinary(env: Env): string {
   const home = env['JAVA_HOME']?.trim();
   return home ? join(home, 'bin', 'java') : 'java';
 }
 
-export function prepareHome(settings: KafkaSettings): void {
+export function prepareHome(settings: KafkaSettings, security?: BrokerSecurity): void {
   const { layout } = settings;
   const jars = existsSync(layout.libs) ? readdirSync(layout.libs) : [];
   if (!jars.some((name) => /^kafka_2\.13-.*\.jar$/.test(name))) {
@@ -55,7 +63,9 @@ export function prepareHome(settings: KafkaSettings): void {
     );
   }
   for (const dir of [layout.configDir, layout.dataDir, layout.logsDir]) mkdirSync(dir, { recursive: true });
-  writeFileSync(layout.serverProperties, renderServerProperties(brokerConfigInput(settings)));
+  // 0600: with SASL it holds the super user's password.
+  writeFileSync(layout.serverProperties, renderServerProperties(brokerConfigInput(settings, security)), { mode: 0o600 });
+  chmodSync(layout.serverProperties, 0o600);
   writeFileSync(layout.log4jConfig, renderLog4j2Config());
 }
 
@@ -145,6 +155,7 @@ export async function waitUntilReady(
   pid: number,
   exited: () => string | undefined,
   deadline: number,
+  sasl: KafkaSasl | null,
 ): Promise<void> {
   const brokers = localBrokers(settings);
   const { logFile } = settings.layout;
@@ -161,7 +172,7 @@ export async function waitUntilReady(
     if (left <= 0) break;
     if (await portAccepts(settings.host, settings.port, Math.min(1_000, left))) {
       try {
-        await probeBrokers(brokers, Math.max(500, Math.min(3_000, deadline - Date.now())));
+        await probeBrokers(brokers, Math.max(500, Math.min(3_000, deadline - Date.now())), sasl);
         return;
       } catch (error) {
         lastProblem = describeError(error);

@@ -4,6 +4,7 @@ import { clickHouseOptionsFromEnv, describeClickHouse } from '@writ/clickhouse';
 import { describeError } from '@writ/errors';
 import { seconds } from './broker-process.ts';
 import { kafkaDown, kafkaStatus, kafkaUp } from './kafka.ts';
+import { superUserEnv } from './security.ts';
 import { provisionTopology } from './topology.ts';
 
 const say = (line: string) => console.log(`[stack] ${line}`);
@@ -14,6 +15,11 @@ async function up(): Promise<boolean> {
   if (kafka.external) say(`kafka: using KAFKA_BROKERS=${where} (answered in ${seconds(kafka.elapsedMs)})`);
   else if (kafka.started) say(`kafka: started pid ${kafka.pid} on ${where} in ${seconds(kafka.elapsedMs)}`);
   else say(`kafka: already running${kafka.pid === undefined ? '' : ` (pid ${kafka.pid})`} on ${where}`);
+  if (kafka.secretsDir !== undefined) {
+    // Provisioning is the super user's job; the services get their own principals (acls.json).
+    Object.assign(process.env, superUserEnv(kafka.secretsDir));
+    say(`kafka: SASL/SCRAM per service, ACLs from deploy/kafka/acls.json; passwords in ${kafka.secretsDir}`);
+  }
   const topology = await provisionTopology(kafka.brokers);
   // Drift is reported, not fatal: the bus never alters an existing topic, a person decides.
   say(`topology: ${topology.summary}`);

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { probeBrokers } from '@writ/bus';
+import type { KafkaSasl } from '@writ/bus';
 import { WritError, describeError } from '@writ/errors';
 import { parseProperties, renderServerProperties } from './broker-config.ts';
 import {
@@ -8,6 +9,7 @@ import {
   exitedWithin,
   exitOf,
   formatStorageOnce,
+  javaBinary,
   portAccepts,
   prepareHome,
   rotateLog,
@@ -18,6 +20,17 @@ import {
 } from './broker-process.ts';
 import { withFileLock } from './file-lock.ts';
 import { inspectPidFile, isRunning, removeFile, writePidFile } from './pid-file.ts';
+import { loadAclTable } from './acl-table.ts';
+import type { AclTable } from './acl-table.ts';
+import {
+  ensureKafkaSecrets,
+  passwordFileOf,
+  provisionSecurity,
+  renderSecurityPlan,
+  securityFingerprint,
+  superUserSasl,
+} from './security.ts';
+import type { BrokerSecurity } from './security.ts';
 import { localBrokers, resolveKafkaSettings } from './settings.ts';
 import type { KafkaSettings, KafkaStackOptions } from './settings.ts';
 
@@ -31,6 +44,8 @@ export interface KafkaUp {
   readonly pid?: number;
   /** Time from the call until the broker answered a metadata request. */
   readonly elapsedMs: number;
+  /** With SASL (the local default): the folder of every principal's password file. */
+  readonly secretsDir?: string;
 }
 
 export interface KafkaDown {
@@ -55,6 +70,8 @@ export interface KafkaStatus {
   /** Why it is not running or not healthy, or what is unusual. */
   readonly problem?: string;
   readonly logFile?: string;
+  /** With SASL: the folder of every principal's password file. */
+  readonly secretsDir?: string;
 }
 
 export interface KafkaRelease {
@@ -131,14 +148,18 @@ export async function kafkaStatus(options: KafkaStackOptions = {}): Promise<Kafk
   const settings = resolveKafkaSettings(options);
   if (settings.externalBrokers !== undefined) {
     const brokers = [...settings.externalBrokers];
-    const probe = await tryProbe(brokers);
+    const probe = await tryProbeAs(brokers, undefined);
     return { mode: 'external', brokers, running: probe.healthy, ...probe };
   }
   const { layout } = settings;
   const brokers = localBrokers(settings);
+  const existing = existingSecurity(settings);
+  const sasl = existing?.admin ?? null;
+  const tryProbe = (list: string[]) => tryProbeAs(list, sasl);
+  const secrets = existing === undefined ? {} : { secretsDir: layout.secretsDir };
   const state = inspectPidFile(layout.pidFile, layout.serverProperties);
   if (state.kind === 'running') {
-    const running = { mode: 'local', brokers, running: true, pid: state.pid, logFile: layout.logFile } as const;
+    const running = { mode: 'local', brokers, running: true, pid: state.pid, logFile: layout.logFile, ...secrets } as const;
     const mismatch = listenerMismatch(settings, state.pid);
     if (mismatch !== undefined) return { ...running, healthy: false, problem: mismatch };
     if (!(await portAccepts(settings.host, settings.port, 1_000))) {
@@ -150,7 +171,7 @@ export async function kafkaStatus(options: KafkaStackOptions = {}): Promise<Kafk
   if (await portAccepts(settings.host, settings.port, 1_000)) {
     const probe = await tryProbe(brokers);
     const foreign = `port ${settings.port} is held by a process devstack did not start`;
-    return { mode: 'local', brokers, running: probe.healthy, ...probe, problem: probe.problem ?? foreign };
+    return { mode: 'local', brokers, running: probe.healthy, ...probe, problem: probe.problem ?? foreign, ...secrets };
   }
   return { mode: 'local', brokers, running: false, healthy: false, problem: staleNote ?? 'not running', logFile: layout.logFile };
 }
@@ -169,13 +190,29 @@ async function upLocked(settings: KafkaSettings, owner: string): Promise<KafkaUp
   const { layout, log } = settings;
   const brokers = localBrokers(settings);
   mkdirSync(layout.home, { recursive: true });
-  const state = inspectPidFile(layout.pidFile, layout.serverProperties);
+  const security = prepareSecurity(settings);
+  const sasl = security?.admin ?? null;
+  const secrets = security === undefined ? {} : { secretsDir: layout.secretsDir };
+  let state = inspectPidFile(layout.pidFile, layout.serverProperties);
+  let startOwner = owner;
   if (state.kind === 'running') {
     assertSameListeners(settings, state.pid);
-    await waitUntilReady(settings, state.pid, () => (isRunning(state.pid) ? undefined : 'it exited'), deadline);
-    // A person asking for the broker adopts it: test runs will no longer stop it on teardown.
-    if (owner === '') writeFileSync(layout.ownerFile, '');
-    return { brokers, started: false, external: false, pid: state.pid, elapsedMs: performance.now() - startedAt };
+    const drift = configDrift(settings, security?.broker);
+    if (drift === undefined) {
+      const { pid } = state;
+      await waitUntilReady(settings, pid, () => (isRunning(pid) ? undefined : 'it exited'), deadline, sasl);
+      await applySecurity(settings, security);
+      // A person asking for the broker adopts it: test runs will no longer stop it on teardown.
+      if (owner === '') writeFileSync(layout.ownerFile, '');
+      return { brokers, started: false, external: false, pid, elapsedMs: performance.now() - startedAt, ...secrets };
+    }
+    // Started with another configuration (e.g. before SASL and ACLs): clients configured for this
+    // one could not use it, so it is restarted with the configuration asked for, data kept.
+    log(`kafka: the running broker (pid ${state.pid}) was started with another configuration (${drift}); restarting it`);
+    const previousOwner = readOwner(settings);
+    await downLocked(settings);
+    if (owner !== '' && previousOwner !== undefined) startOwner = previousOwner;
+    state = inspectPidFile(layout.pidFile, layout.serverProperties);
   }
   if (state.kind === 'stale') {
     log(`kafka: removing a stale pid file (${state.reason})`);
@@ -184,34 +221,95 @@ async function upLocked(settings: KafkaSettings, owner: string): Promise<KafkaUp
   }
   if (await portAccepts(settings.host, settings.port, 1_000)) {
     try {
-      await probeBrokers(brokers, PROBE_TIMEOUT_MS);
+      await probeBrokers(brokers, PROBE_TIMEOUT_MS, sasl);
     } catch (error) {
       throw new WritError(
         'KAFKA_PORT_BUSY',
-        `${brokers.join(',')} is taken by a process that does not answer as a Kafka broker (${describeError(error)})`,
+        `${brokers.join(',')} is taken by a process that does not answer as a Kafka broker${security === undefined ? '' : ' of this configuration (SASL as the super user)'} (${describeError(error)})`,
         { field: 'WRIT_KAFKA_PORT', rule: 'must be a free port', cause: error },
       );
     }
     log(`kafka: a broker devstack did not start already answers on ${brokers.join(',')}; using it`);
-    return { brokers, started: false, external: false, elapsedMs: performance.now() - startedAt };
+    return { brokers, started: false, external: false, elapsedMs: performance.now() - startedAt, ...secrets };
   }
-  prepareHome(settings);
+  prepareHome(settings, security?.broker);
   await formatStorageOnce(settings);
   rotateLog(layout.logFile);
   log(`kafka: starting on ${brokers.join(',')} (log: ${layout.logFile})`);
   const child = await spawnBroker(settings);
   const pid = child.pid ?? 0;
   writePidFile(layout.pidFile, pid);
-  writeFileSync(layout.ownerFile, owner);
+  writeFileSync(layout.ownerFile, startOwner);
   try {
-    await waitUntilReady(settings, pid, () => exitOf(child), deadline);
+    await waitUntilReady(settings, pid, () => exitOf(child), deadline, sasl);
+    await applySecurity(settings, security);
   } catch (error) {
     if (exitOf(child) === undefined) child.kill('SIGKILL');
     removeFile(layout.pidFile);
     removeFile(layout.ownerFile);
     throw error;
   }
-  return { brokers, started: true, external: false, pid, elapsedMs: performance.now() - startedAt };
+  return { brokers, started: true, external: false, pid, elapsedMs: performance.now() - startedAt, ...secrets };
+}
+
+interface LocalSecurity {
+  readonly table: AclTable;
+  readonly broker: BrokerSecurity;
+  readonly admin: KafkaSasl;
+}
+
+/** With SASL: the ACL table and every principal's password (created when missing). */
+function prepareSecurity(settings: KafkaSettings): LocalSecurity | undefined {
+  if (settings.security !== 'sasl') return undefined;
+  const table = loadAclTable(settings.root);
+  ensureKafkaSecrets(settings.layout.secretsDir, table);
+  const admin = superUserSasl(settings.layout.secretsDir, table);
+  return { table, admin, broker: { superUser: admin.username, superPassword: admin.password } };
+}
+
+/** Like prepareSecurity, but never writes: for status checks. */
+function existingSecurity(settings: KafkaSettings): LocalSecurity | undefined {
+  if (settings.security !== 'sasl') return undefined;
+  const table = loadAclTable(settings.root);
+  if (!existsSync(passwordFileOf(settings.layout.secretsDir, table.superUser))) return undefined;
+  const admin = superUserSasl(settings.layout.secretsDir, table);
+  return { table, admin, broker: { superUser: admin.username, superPassword: admin.password } };
+}
+
+/**
+ * Creates the SCRAM users and applies the ACL table when what this cluster holds is not what is
+ * asked for (a new cluster, a changed table or password): the fingerprint of the last application
+ * is kept beside the broker, so a reused broker costs no JVM start.
+ */
+async function applySecurity(settings: KafkaSettings, security: LocalSecurity | undefined): Promise<void> {
+  if (security === undefined) return;
+  const { layout } = settings;
+  const plan = renderSecurityPlan(localBrokers(settings).join(','), layout.secretsDir, security.table);
+  const clusterId = parseProperties(readText(join(layout.dataDir, 'meta.properties')) ?? '').get('cluster.id') ?? '';
+  const fingerprint = securityFingerprint(plan, layout.secretsDir, security.table, clusterId);
+  if (readText(layout.securityApplied)?.trim() === fingerprint) return;
+  mkdirSync(layout.configDir, { recursive: true });
+  writeFileSync(layout.securityPlan, plan, { mode: 0o600 });
+  const started = performance.now();
+  const summary = await provisionSecurity({
+    java: javaBinary(settings.env),
+    libs: layout.libs,
+    log4jConfig: layout.log4jConfig,
+    program: join(settings.root, 'deploy', 'kafka', 'ProvisionSecurity.java'),
+    planFile: layout.securityPlan,
+  });
+  writeFileSync(layout.securityApplied, `${fingerprint}\n`);
+  settings.log(`kafka: ${summary} in ${seconds(performance.now() - started)}`);
+}
+
+/** Why the running broker's server.properties is not the one this call would write, if it is not. */
+function configDrift(settings: KafkaSettings, security: BrokerSecurity | undefined): string | undefined {
+  const running = parseProperties(readText(settings.layout.serverProperties) ?? '');
+  const wanted = parseProperties(renderServerProperties(brokerConfigInput(settings, security)));
+  const keys = [...new Set([...running.keys(), ...wanted.keys()])].filter((key) => running.get(key) !== wanted.get(key));
+  if (keys.length === 0) return undefined;
+  const secret = (key: string) => key.endsWith('jaas.config');
+  return `differs in ${keys.map((key) => (secret(key) ? `${key} (secret)` : key)).slice(0, 4).join(', ')}${keys.length > 4 ? ', ...' : ''}`;
 }
 
 /**
@@ -233,7 +331,9 @@ function listenerMismatch(settings: KafkaSettings, pid: number): string | undefi
   const { serverProperties, home } = settings.layout;
   const running = parseProperties(readText(serverProperties) ?? '').get('listeners');
   const wanted = parseProperties(renderServerProperties(brokerConfigInput(settings))).get('listeners');
-  if (running === wanted) return undefined;
+  // Ports, not listener names: a PLAINTEXT broker on the same ports is restarted with SASL instead.
+  const ports = (listeners: string | undefined) => (listeners ?? '').replace(/[A-Z_]+:\/\//g, '');
+  if (ports(running) === ports(wanted)) return undefined;
   return `the broker in ${home} (pid ${pid}) listens on ${running ?? 'unknown ports'}, not ${wanted ?? '?'}`;
 }
 
@@ -264,9 +364,9 @@ async function downLocked(settings: KafkaSettings): Promise<KafkaDown> {
   return { stopped: true, pid, forced, elapsedMs: elapsed(), note: `${how} in ${seconds(elapsed())}` };
 }
 
-async function tryProbe(brokers: string[]): Promise<{ healthy: boolean; topics?: number; problem?: string }> {
+async function tryProbeAs(brokers: string[], sasl: KafkaSasl | null | undefined): Promise<{ healthy: boolean; topics?: number; problem?: string }> {
   try {
-    const { topics } = await probeBrokers(brokers, PROBE_TIMEOUT_MS);
+    const { topics } = await probeBrokers(brokers, PROBE_TIMEOUT_MS, sasl);
     return { healthy: true, topics };
   } catch (error) {
     return { healthy: false, problem: describeError(error) };

@@ -4,6 +4,7 @@ import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { WritError } from '@writ/errors';
 import { ensureDevKeys, keyEnvironment } from './keys.ts';
+import { serviceKafkaEnv } from './security.ts';
 
 /** The six services; they start together and stop in reverse order of this list. */
 export const WRIT_SERVICES = ['ledger', 'budget', 'policy', 'executor', 'planner', 'gateway'] as const;
@@ -32,6 +33,11 @@ export interface WritStackOptions {
   readonly groupSuffix?: string;
   /** Extra environment for every service (e.g. shorter timeouts in tests). */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * The broker's password files (KafkaUp.secretsDir); each service gets only its own principal
+   * (deploy/kafka/acls.json). Default WRIT_KAFKA_SECRETS_DIR; unset: no SASL.
+   */
+  readonly kafkaSecretsDir?: string;
   readonly log?: (line: string) => void;
 }
 
@@ -152,6 +158,8 @@ export async function startWritStack(options: WritStackOptions): Promise<WritSta
   const tenantKeysDir = join(workDir, 'keys', 'tenants');
   mkdirSync(tenantKeysDir, { recursive: true, mode: 0o700 });
   const tenantKeys = (name: WritServiceName): Record<string, string> => (name === 'gateway' || name === 'executor' ? { WRIT_TENANT_KEYS_DIR: tenantKeysDir } : {});
+  const secretsDir = options.kafkaSecretsDir ?? process.env['WRIT_KAFKA_SECRETS_DIR'] ?? '';
+  const kafkaPrincipal = (name: WritServiceName) => (secretsDir === '' ? {} : serviceKafkaEnv(secretsDir, name, root));
   const helpdeskUrl = `http://127.0.0.1:${basePort + HELPDESK_OFFSET}`;
   const tracesFile = join(workDir, 'traces.jsonl');
   const chdbPath = join(workDir, 'chdb');
@@ -196,7 +204,7 @@ export async function startWritStack(options: WritStackOptions): Promise<WritSta
         url,
         readyUrl: `${url}/health/ready`,
         command: [process.execPath, join(root, 'services', name, 'dist', 'main.js')],
-        env: { ...env, ...tenantKeys(name), HTTP_PORT: String(port), KAFKA_GROUP_ID: `writ.${name}${suffix}` },
+        env: { ...env, ...kafkaPrincipal(name), ...tenantKeys(name), HTTP_PORT: String(port), KAFKA_GROUP_ID: `writ.${name}${suffix}` },
         cwd: root,
         logFile: join(logsDir, `${name}.log`),
         log,

@@ -21,7 +21,17 @@ export interface KafkaLayout {
   readonly ownerFile: string;
   readonly lockFile: string;
   readonly leasesDir: string;
+  /** One password file per principal (0600): see security.ts. */
+  readonly secretsDir: string;
+  /** The users and ACLs last handed to ProvisionSecurity.java. */
+  readonly securityPlan: string;
+  /** Fingerprint of what was applied to this broker's cluster (security.ts). */
+  readonly securityApplied: string;
 }
+
+/** `sasl`: SASL listeners, a principal per service, ACLs (the default); `none`: PLAINTEXT, no ACLs. */
+export type KafkaSecurityMode = 'sasl' | 'none';
+export const DEFAULT_KAFKA_SECURITY: KafkaSecurityMode = 'none';
 
 export interface KafkaStackOptions {
   /** Folder for config, data, logs and the pid file. Default `<writ root>/.local/kafka`. */
@@ -38,6 +48,8 @@ export interface KafkaStackOptions {
   readonly readyTimeoutMs?: number;
   /** Progress lines (formatting, starting, waiting). Default: silent. */
   readonly log?: (line: string) => void;
+  /** Default WRIT_KAFKA_SECURITY, else DEFAULT_KAFKA_SECURITY. */
+  readonly security?: KafkaSecurityMode;
 }
 
 /** Everything decided before touching the disk or the network. */
@@ -51,6 +63,9 @@ export interface KafkaSettings {
   readonly readyTimeoutMs: number;
   readonly log: (line: string) => void;
   readonly env: Env;
+  readonly security: KafkaSecurityMode;
+  /** The checkout (deploy/kafka/acls.json, ProvisionSecurity.java); '' when not needed. */
+  readonly root: string;
 }
 
 export const DEFAULT_KAFKA_PORT = 39092;
@@ -71,6 +86,9 @@ export function kafkaLayout(home: string, libs: string): KafkaLayout {
     ownerFile: join(home, 'kafka.owner'),
     lockFile: join(home, 'kafka.lock'),
     leasesDir: join(home, 'leases'),
+    secretsDir: join(home, 'secrets'),
+    securityPlan: join(configDir, 'security.plan'),
+    securityApplied: join(home, 'security.applied'),
   };
 }
 
@@ -93,7 +111,12 @@ export function resolveKafkaSettings(options: KafkaStackOptions = {}): KafkaSett
     (source['KAFKA_BROKERS'] ?? '').trim() === ''
       ? undefined
       : loadConfig({ KAFKA_BROKERS: env.hostPorts() }, source).KAFKA_BROKERS;
-  const needsRoot = options.home === undefined || options.libs === undefined;
+  const { WRIT_KAFKA_SECURITY: envSecurity } = loadConfig(
+    { WRIT_KAFKA_SECURITY: env.oneOf(['sasl', 'none'] as const, { default: DEFAULT_KAFKA_SECURITY }) },
+    source,
+  );
+  const security = options.security ?? envSecurity;
+  const needsRoot = options.home === undefined || options.libs === undefined || (security === 'sasl' && externalBrokers === undefined);
   const root = needsRoot ? writRoot(source) : '';
   const home = resolve(options.home ?? join(root, '.local', 'kafka'));
   const libs = resolve(options.libs ?? join(root, '.local', 'kafka', 'libs'));
@@ -106,6 +129,8 @@ export function resolveKafkaSettings(options: KafkaStackOptions = {}): KafkaSett
     readyTimeoutMs: options.readyTimeoutMs ?? 60_000,
     log: options.log ?? (() => undefined),
     env: source,
+    security,
+    root,
   };
 }
 

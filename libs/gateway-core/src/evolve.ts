@@ -121,6 +121,17 @@ export function evolveAction(current: ActionState | undefined, event: ActionEven
       if (state.approvals.some((approval) => approval.submission_id === meta.event_id)) {
         return current;
       }
+      // ApprovalSubmitted (writ.approvals.v1) and the PDP's ApprovalRecorded (writ.policy.v1) travel
+      // on two topics, so a reader may meet the record first: complete that entry, do not add one.
+      const judged = state.approvals.findIndex(
+        (a) => a.submission_id === null && a.submitted_at === null && a.approver_id === p.approver_id && a.verdict === p.verdict,
+      );
+      if (judged >= 0) {
+        const approvals = state.approvals.map((a, i) =>
+          i === judged ? { ...a, submission_id: meta.event_id, comment: p.comment, submitted_at: meta.occurred_at } : a,
+        );
+        return { ...state, approvals, updated_at: touched(state, meta) };
+      }
       const approval: ApprovalView = {
         submission_id: meta.event_id,
         approver_id: p.approver_id,

@@ -73,6 +73,17 @@ describe('evolveAction', () => {
     ]);
   });
 
+  it('completes the PDP\'s record when the submission (another topic) is read after it', () => {
+    const submission = event('ApprovalSubmitted', { approver_id: 'maria', approver_role: 'manager', verdict: 'approve', comment: 'checked' });
+    const record = event('ApprovalRecorded', { approver_id: 'maria', approver_role: 'manager', verdict: 'approve', accepted: true, reason: 'approved', determining_policies: ['managers-approve-in-own-tenant'] });
+    const recordFirst = fold([proposed(), approvalRequired(), record, submission]);
+    expect(recordFirst?.approvals).toEqual([
+      expect.objectContaining({ submission_id: submission.payload.meta.event_id, approver_id: 'maria', state: 'accepted', comment: 'checked', submitted_at: submission.payload.meta.occurred_at }),
+    ]);
+    const inOrder = fold([proposed(), approvalRequired(), submission, record]);
+    expect(inOrder?.approvals).toEqual(recordFirst?.approvals);
+  });
+
   it('ignores redelivered events: a second proposal, submission or completion changes nothing', () => {
     const proposal = proposed();
     const once = fold([proposal]);

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { kafkaSaslFromEnv } from '@writ/bus';
 import { env, loadConfig } from '@writ/config';
 import type { ConfigOf, EnvVar } from '@writ/config';
 
@@ -27,7 +28,11 @@ export function loadServiceConfig<S extends Record<string, EnvVar<unknown>>>(
   extra: S,
   source: Readonly<Record<string, string | undefined>> = process.env,
 ): BaseConfig & ConfigOf<S> {
-  return loadConfig({ ...baseConfigSpec(defaultHttpPort), ...extra }, source) as BaseConfig & ConfigOf<S>;
+  const config = loadConfig({ ...baseConfigSpec(defaultHttpPort), ...extra }, source) as BaseConfig & ConfigOf<S>;
+  // The service's Kafka principal (KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD_FILE, KAFKA_SASL_MECHANISM):
+  // a username without a readable password file stops the boot here, naming the variable.
+  kafkaSaslFromEnv(source);
+  return config;
 }
 
 /** The version in the package.json next to a service's `src/` or `dist/` folder. */

@@ -12,7 +12,7 @@ import type { ChainEvent } from '@writ/ledger-core';
 import { WRIT_ATTR } from '@writ/telemetry';
 
 /** The topics the ledger chains: every event stream except its own. */
-export const CHAINED_TOPICS = [TOPICS.runs, TOPICS.actions, TOPICS.policy, TOPICS.budget, TOPICS.executions, TOPICS.controls] as const;
+export const CHAINED_TOPICS = [TOPICS.runs, TOPICS.actions, TOPICS.policy, TOPICS.approvals, TOPICS.budget, TOPICS.executions, TOPICS.controls] as const;
 
 /** A decoded event that still has the exact bytes it was read as. */
 interface RawDecodedEvent extends DecodedEvent {

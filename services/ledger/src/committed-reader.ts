@@ -2,7 +2,7 @@
 // offsets): the projection follows the chain topic with it. Boot-time rebuilds use replayCommitted.
 import kafkaJavascript from '@confluentinc/kafka-javascript';
 import type { Message } from '@confluentinc/kafka-javascript';
-import { createKafka, silentLogger } from '@writ/bus';
+import { connectionSasl, createKafka, saslProperties, silentLogger } from '@writ/bus';
 import { WritError } from '@writ/errors';
 
 const { KafkaConsumer } = kafkaJavascript;
@@ -41,6 +41,7 @@ export class CommittedReader {
   static async open(brokers: readonly string[], topic: string, starts: ReadonlyMap<number, number>, clientId: string): Promise<CommittedReader> {
     const consumer = new KafkaConsumer({
       'bootstrap.servers': brokers.join(','),
+      ...saslProperties(connectionSasl({})),
       'client.id': clientId,
       'group.id': `${clientId}.${process.pid}.${Date.now()}`,
       'enable.auto.commit': false,

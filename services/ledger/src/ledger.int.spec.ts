@@ -117,6 +117,7 @@ function topicKey(type: EventType): keyof typeof TOPICS {
 
 function topicOfType(type: EventType): string {
   if (type.startsWith('Run')) return TOPICS.runs;
+  if (type === 'ApprovalSubmitted') return TOPICS.approvals;
   if (type === 'PolicyDecided' || type.startsWith('Approval')) return TOPICS.policy;
   if (type.startsWith('Budget')) return TOPICS.budget;
   if (type === 'ExecutionRequested' || type === 'ActionExecuted' || type === 'ActionFailed') return TOPICS.executions;

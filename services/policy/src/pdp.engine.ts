@@ -17,7 +17,7 @@ import type { PdpSetup } from './setup.ts';
 
 export const PDP_SETUP = Symbol('PDP_SETUP');
 export const POLICY_DLQ = 'writ.policy.dlq';
-const INPUT_TOPICS = [TOPICS.actions, TOPICS.policy];
+const INPUT_TOPICS = [TOPICS.actions, TOPICS.policy, TOPICS.approvals];
 const VERSION = packageVersion(import.meta.url);
 const tracer = trace.getTracer('writ-policy');
 

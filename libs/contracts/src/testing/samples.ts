@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { EventPayloads, EventType, Metadata, Reservation, Warrant } from '../events.generated.ts';
+import { EVENT_TYPES } from '../events.generated.ts';
 import { newMetadata } from '../metadata.ts';
 import type { NewMetadata } from '../metadata.ts';
 
@@ -273,5 +274,5 @@ export function sampleEvent<T extends EventType>(type: T, meta: Partial<NewMetad
 
 /** One valid payload of every event type, in EVENT_TYPES order. */
 export function sampleEvents(meta: Partial<NewMetadata> = {}): { [T in EventType]: { type: T; payload: EventPayloads[T] } }[EventType][] {
-  return (Object.keys(SAMPLES) as EventType[]).map((type) => ({ type, payload: sampleEvent(type, meta) }) as never);
+  return EVENT_TYPES.map((type) => ({ type, payload: sampleEvent(type, meta) }) as never);
 }
