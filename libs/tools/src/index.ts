@@ -12,6 +12,7 @@ export {
   sensitivePaths,
   sensitiveTexts,
   unsealArguments,
+  validateSealedArguments,
 } from './seal.ts';
 export { buildToolRequest, buildVerifyRequest, expandEnv, sideEffectRefs, valueAt } from './request.ts';
 export type {

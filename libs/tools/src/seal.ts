@@ -7,7 +7,8 @@ import type { SealedValue } from '@writ/crypto';
 import { WritError } from '@writ/errors';
 import type { JsonSchema, ToolDefinition } from './definition.ts';
 import { REDACTED } from './redact.ts';
-import { SENSITIVE_KEYWORD } from './schema.ts';
+import { SENSITIVE_KEYWORD, validateArguments } from './schema.ts';
+import type { ArgumentCheck } from './schema.ts';
 
 type Segment = string | number;
 
@@ -165,4 +166,38 @@ export function scrubberOf(secrets: readonly (string | undefined)[]): { text(val
     return value;
   };
   return { text, json: (value) => json(value) };
+}
+
+/** What a sealed value looks like on the wire, for validating arguments as they travel. */
+const SEALED_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['$sealed', 'hmac'],
+  properties: { $sealed: { type: 'string', pattern: '^v1\\.[0-9a-f]{16}\\.[A-Za-z0-9_-]+$' }, hmac: { type: 'string', pattern: '^[0-9a-f]{64}$' } },
+} as const;
+
+const sealedSchemas = new WeakMap<object, JsonSchema>();
+
+function sealedSchemaOf(schema: JsonSchema): JsonSchema {
+  const known = sealedSchemas.get(schema);
+  if (known !== undefined) return known;
+  const rewrite = (node: unknown, depth: number): unknown => {
+    if (depth > 64) return node;
+    if (Array.isArray(node)) return node.map((item) => rewrite(item, depth + 1));
+    if (!isRecord(node)) return node;
+    if (node[SENSITIVE_KEYWORD] === true) return SEALED_SCHEMA;
+    return Object.fromEntries(Object.entries(node).filter(([key]) => key !== '$id').map(([key, sub]) => [key, rewrite(sub, depth + 1)]));
+  };
+  const sealed = rewrite(schema, 0) as JsonSchema;
+  sealedSchemas.set(schema, sealed);
+  return sealed;
+}
+
+/**
+ * Validates arguments as they travel after the gateway: every sensitive place holds a sealed
+ * value, every other place satisfies the tool's schema. (The clear values are validated by the
+ * gateway before sealing and by the executor after opening.)
+ */
+export function validateSealedArguments(tool: Pick<ToolDefinition, 'arguments'>, args: unknown): ArgumentCheck {
+  return validateArguments({ arguments: sealedSchemaOf(tool.arguments) }, args);
 }

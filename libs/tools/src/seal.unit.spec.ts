@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TenantDataKey, canonicalJson, sha256Canonical } from '@writ/crypto';
 import { isWritError } from '@writ/errors';
-import { hasSensitiveFields, loadToolRegistry, redactArguments, scrubberOf, sealArguments, sensitivePaths, sensitiveTexts, unsealArguments, validateArguments } from './index.ts';
+import { hasSensitiveFields, loadToolRegistry, validateSealedArguments, redactArguments, scrubberOf, sealArguments, sensitivePaths, sensitiveTexts, unsealArguments, validateArguments } from './index.ts';
 import type { JsonSchema, ToolDefinition } from './index.ts';
 
 const REPO_TOOLS = resolve(import.meta.dirname, '../../../tools');
@@ -73,6 +73,12 @@ describe('sealArguments / unsealArguments', () => {
     expect(redactArguments(refund, sealed)).toMatchObject({ card_last4: '[redacted]' });
     expect(validateArguments(refund, sealed).ok).toBe(false);
     expect(validateArguments(refund, unsealArguments(refund, sealed, open)).ok).toBe(true);
+    // As it travels (planner): sealed where sensitive, the schema everywhere else.
+    expect(validateSealedArguments(refund, sealed).ok).toBe(true);
+    expect(validateSealedArguments(refund, refundArgs)).toMatchObject({ ok: false, problems: [{ field: 'card_last4', rule: 'type' }] });
+    expect(validateSealedArguments(refund, { ...(sealed as object), amount_cents: 0 })).toMatchObject({ ok: false, problems: [{ field: 'amount_cents', rule: 'minimum' }] });
+    const { card_last4: _card, ...withoutCard } = refundArgs;
+    expect(validateSealedArguments(refund, withoutCard).ok).toBe(true);
   });
 
   it('knows which registered tools have sensitive fields', () => {

@@ -5,7 +5,7 @@ import type { ActionProposed } from '@writ/contracts';
 import { canonicalJson, sha256Canonical } from '@writ/crypto';
 import { WritError } from '@writ/errors';
 import type { InvalidProposal, ProposeAction } from '@writ/planner-core';
-import { validateArguments } from '@writ/tools';
+import { validateSealedArguments } from '@writ/tools';
 import type { ToolRegistry } from '@writ/tools';
 
 /** Kill switches as they reach one tenant (its own and the platform-wide ones). */
@@ -59,7 +59,8 @@ export function proposeCommandOf(event: ActionProposed, registry: ToolRegistry, 
   const resolved = { ...base, tool_version: tool.version, currency: tool.cost.currency, estimated_cost_micros: tool.cost.micros };
   const parsed = parseArguments(event.arguments_json);
   if (!parsed.ok) return { ...resolved, invalid: { reason_code: 'args_invalid', field: 'arguments_json', message: parsed.message } };
-  const check = validateArguments(tool, parsed.value);
+  // Sensitive arguments travel sealed (the gateway sealed them); everything else is checked as declared.
+  const check = validateSealedArguments(tool, parsed.value);
   if (!check.ok) {
     const [first] = check.problems;
     const more = check.problems.length > 1 ? ` (and ${check.problems.length - 1} more)` : '';
