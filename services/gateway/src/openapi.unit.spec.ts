@@ -59,4 +59,15 @@ describe('services/gateway/openapi.json', () => {
     const components = OPENAPI_DOCUMENT['components'] as Record<string, Record<string, unknown>>;
     for (const [, kind, name] of refs) expect(components[kind ?? '']?.[name ?? ''], `${kind}/${name}`).toBeDefined();
   });
+
+  it('documents the body refusals (400, 413, 415 of the strict JSON door) on every operation that takes a body', () => {
+    const paths = OPENAPI_DOCUMENT['paths'] as Record<string, Record<string, { requestBody?: unknown; responses: Record<string, unknown> }>>;
+    const withBody = Object.entries(paths).flatMap(([path, operations]) =>
+      Object.entries(operations)
+        .filter(([, operation]) => operation.requestBody !== undefined)
+        .map(([method, operation]) => ({ route: `${method.toUpperCase()} ${path}`, statuses: Object.keys(operation.responses) })),
+    );
+    expect(withBody.map((o) => o.route)).toContain('POST /v1/runs/{run_id}/actions');
+    for (const { route, statuses } of withBody) expect(statuses, route).toEqual(expect.arrayContaining(['400', '413', '415']));
+  });
 });
