@@ -14,6 +14,11 @@ export interface ClickHouseOptions {
   readonly database?: string;
   /** Sent as the client's application name to a server (visible in system.query_log). */
   readonly application?: string;
+  /**
+   * Settings for every statement of this client, in order (e.g. limits, then readonly = 1 last).
+   * Server: sent with each request. Embedded: SET once on this connection's own session.
+   */
+  readonly settings?: Readonly<Record<string, string | number>>;
 }
 
 /**
@@ -22,10 +27,15 @@ export interface ClickHouseOptions {
  * close also waits until the data folder is released, so another folder can be opened next.
  */
 export function createClickHouse(options: ClickHouseOptions): ClickHouseClient {
-  const { url, dataPath, database } = options;
+  const { url, dataPath, database, settings } = options;
   const application = options.application ?? 'writ';
   if (url !== undefined) {
-    return createClient({ url: url.toString(), application, ...(database === undefined ? {} : { database }) });
+    return createClient({
+      url: url.toString(),
+      application,
+      ...(database === undefined ? {} : { database }),
+      ...(settings === undefined ? {} : { clickhouse_settings: { ...settings } }),
+    });
   }
   if (dataPath === undefined || dataPath.trim() === '') {
     throw new WritError('CONFIG_INVALID', 'ClickHouse needs a server URL or an embedded data folder', {
@@ -33,7 +43,7 @@ export function createClickHouse(options: ClickHouseOptions): ClickHouseClient {
       rule: 'set CLICKHOUSE_URL for a server, or WRIT_CHDB_PATH for embedded chDB',
     });
   }
-  return createClient({ application, connection: new EmbeddedConnection(resolve(dataPath), database) });
+  return createClient({ application, connection: new EmbeddedConnection(resolve(dataPath), database, settings) });
 }
 
 export type ClickHouseMode =

@@ -37,13 +37,15 @@ export class EmbeddedConnection implements Connection {
   readonly #inner: Connection;
   readonly #drainPending: () => Promise<void>;
   readonly #database: string | undefined;
+  readonly #settings: Readonly<Record<string, string | number>>;
   #prepared: Promise<void> | undefined;
 
-  constructor(path: string, database: string | undefined) {
+  constructor(path: string, database: string | undefined, settings: Readonly<Record<string, string | number>> = {}) {
     const modules = chdb();
     this.#inner = modules.createChdbConnection({ path });
     this.#drainPending = modules.drainPending;
     this.#database = database;
+    this.#settings = settings;
   }
 
   ping(params: Params<'ping'>): Result<'ping'> {
@@ -86,6 +88,12 @@ export class EmbeddedConnection implements Connection {
         const name = quoteIdentifier(this.#database);
         await this.#inner.command({ query: `CREATE DATABASE IF NOT EXISTS ${name}` });
         await this.#inner.command({ query: `USE ${name}` });
+      }
+      // In order, so that `readonly = 1` can come last: after it, this session changes no setting.
+      for (const [name, value] of Object.entries(this.#settings)) {
+        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`invalid setting name ${JSON.stringify(name)}`);
+        const literal = typeof value === 'number' ? String(value) : `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+        await this.#inner.command({ query: `SET ${name} = ${literal}` });
       }
     })().catch((error: unknown) => {
       this.#prepared = undefined; // the next statement tries again

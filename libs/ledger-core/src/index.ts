@@ -35,5 +35,20 @@ export type {
 } from './projection.ts';
 export { exportLine, parseExport, verifyExport } from './export.ts';
 export type { ExportLine, ExportVerification, ExportedCheckpoint, ExportedEntry, ParsedExport } from './export.ts';
-export { readOnlySql } from './read-only-sql.ts';
+export {
+  ANALYST_TABLES,
+  DENIED_FUNCTIONS,
+  DENIED_FUNCTION_PREFIXES,
+  RESERVED_PARAMETER_PREFIX,
+  RULES as ANALYST_RULES,
+  TENANT_PARAMETER,
+  checkAnalystAst,
+  isDeniedFunction,
+  parseExplainAst,
+  quoteName,
+  scopedAnalystSql,
+} from './analyst-sql.ts';
+export type { AstNode } from './analyst-sql.ts';
+export { analystUserDdl } from './analyst-ddl.ts';
+export type { AnalystDdlOptions } from './analyst-ddl.ts';
 export { CHAINS_SQL, CHAIN_CHECKPOINTS_SQL, chainEntriesSql, checkpointLineOf, entryLineOf } from './export-sql.ts';

@@ -28,6 +28,19 @@ export const ledgerConfigSpec = {
   LEDGER_REPLAY_TIMEOUT_MS: env.int({ default: 120_000, min: 1000, max: 3_600_000 }),
   /** Rows a POST /v1/query answer may hold. */
   LEDGER_QUERY_MAX_ROWS: env.int({ default: 10_000, min: 1, max: 1_000_000 }),
+  /** An analyst query is cut after this many seconds (ClickHouse max_execution_time). */
+  LEDGER_QUERY_TIMEOUT_S: env.int({ default: 30, min: 1, max: 3_600 }),
+  /** Result bytes of an analyst query (max_result_bytes; the answer is cut at a block boundary). */
+  LEDGER_QUERY_MAX_BYTES: env.int({ default: 64 * 1024 * 1024, min: 1024, max: 16 * 1024 * 1024 * 1024 }),
+  /** Memory an analyst query may use in ClickHouse (max_memory_usage). */
+  LEDGER_QUERY_MAX_MEMORY: env.int({ default: 1024 * 1024 * 1024, min: 16 * 1024 * 1024, max: 256 * 1024 * 1024 * 1024 }),
+  /**
+   * The empty database analyst queries run in: every analyst table is a tenant-filtered WITH
+   * subquery there, and any other plain name resolves to nothing. Must not be CLICKHOUSE_DATABASE.
+   */
+  LEDGER_ANALYST_DATABASE: env.string({ default: 'writ_analyst' }),
+  /** Who may call the ledger's HTTP door (users with access roles, services), followed live. */
+  WRIT_DIRECTORY_FILE: env.string(),
 };
 
 export type LedgerServiceConfig = ConfigOf<typeof ledgerConfigSpec> & {

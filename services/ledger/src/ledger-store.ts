@@ -1,7 +1,6 @@
 // Reads of the projection: chains, a chain's export (JSON lines) and read-only analytics queries.
 import type { ClickHouseClient } from '@writ/clickhouse';
-import { WritError } from '@writ/errors';
-import { CHAINS_SQL, CHAIN_CHECKPOINTS_SQL, chainEntriesSql, checkpointLineOf, entryLineOf, exportLine, readOnlySql } from '@writ/ledger-core';
+import { CHAINS_SQL, CHAIN_CHECKPOINTS_SQL, chainEntriesSql, checkpointLineOf, entryLineOf, exportLine } from '@writ/ledger-core';
 
 type Row = Record<string, unknown>;
 
@@ -11,9 +10,11 @@ export interface ChainSummary {
   readonly head_seq: number;
 }
 
-export async function listChains(clickhouse: ClickHouseClient): Promise<ChainSummary[]> {
+/** Every chain, or only `tenant`'s. */
+export async function listChains(clickhouse: ClickHouseClient, tenant?: string): Promise<ChainSummary[]> {
   const result = await clickhouse.query({ query: CHAINS_SQL, format: 'JSONEachRow' });
-  return (await result.json<Row>()).map((r) => ({ chain_id: String(r['chain_id']), entries: Number(r['entries']), head_seq: Number(r['head_seq']) }));
+  const chains = (await result.json<Row>()).map((r) => ({ chain_id: String(r['chain_id']), entries: Number(r['entries']), head_seq: Number(r['head_seq']) }));
+  return tenant === undefined ? chains : chains.filter((chain) => chain.chain_id === tenant);
 }
 
 /**
@@ -32,32 +33,4 @@ export async function exportChain(clickhouse: ClickHouseClient, tenant: string, 
   if (byRun) return lines;
   const checkpoints = await clickhouse.query({ query: CHAIN_CHECKPOINTS_SQL, query_params: { tenant }, format: 'JSONEachRow' });
   return [...lines, ...(await checkpoints.json<Row>()).map((row) => exportLine(checkpointLineOf(row)))];
-}
-
-export interface QueryAnswer {
-  readonly rows: unknown[];
-  readonly truncated: boolean;
-}
-
-/** Runs one SELECT (refused otherwise), at most `maxRows` rows, with typed parameters ({name:Type}). */
-export async function runReadOnlyQuery(clickhouse: ClickHouseClient, sql: unknown, params: unknown, maxRows: number): Promise<QueryAnswer> {
-  const text = readOnlySql(sql);
-  if (params !== undefined && (typeof params !== 'object' || params === null || Array.isArray(params))) {
-    throw new WritError('QUERY_NOT_ALLOWED', 'params must be an object of named values', { field: 'params', rule: 'an object: {"name": value}' });
-  }
-  try {
-    const result = await clickhouse.query({
-      query: `SELECT * FROM (${text}) LIMIT ${maxRows + 1}`,
-      query_params: (params ?? {}) as Record<string, unknown>,
-      format: 'JSONEachRow',
-    });
-    const rows = await result.json<unknown>();
-    return { rows: rows.slice(0, maxRows), truncated: rows.length > maxRows };
-  } catch (error) {
-    throw new WritError('QUERY_FAILED', `the query failed: ${error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error)}`, {
-      field: 'sql',
-      rule: 'a valid ClickHouse SELECT over the ledger tables',
-      cause: error,
-    });
-  }
 }

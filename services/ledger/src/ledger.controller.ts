@@ -1,65 +1,77 @@
-import { Body, Catch, Controller, Get, Header, HttpCode, Inject, Param, Post, Query, UseFilters } from '@nestjs/common';
-import type { ArgumentsHost, ExceptionFilter } from '@nestjs/common';
-import type { FastifyReply } from 'fastify';
-import { WritError, describeError, isWritError } from '@writ/errors';
-import { SERVICE_CONFIG } from '@writ/runtime';
-import type { LedgerServiceConfig } from './config.ts';
-import { exportChain, listChains, runReadOnlyQuery } from './ledger-store.ts';
-import type { ChainSummary, QueryAnswer } from './ledger-store.ts';
+import { Body, Controller, Get, Header, HttpCode, Param, Post, Query, UseFilters, UseGuards } from '@nestjs/common';
+import { PLATFORM_TENANT, mayActIn, tenantOf } from '@writ/directory';
+import type { Principal } from '@writ/directory';
+import { WritError } from '@writ/errors';
+import { BearerGuard, Caller, DoorErrorFilter, Requires } from '@writ/runtime';
+import type { QueryAnswer } from './analyst-door.ts';
+import { exportChain, listChains } from './ledger-store.ts';
+import type { ChainSummary } from './ledger-store.ts';
 import { LedgerService } from './ledger.service.ts';
 
-const STATUS: Readonly<Record<string, number>> = { QUERY_NOT_ALLOWED: 400, QUERY_FAILED: 400, REQUEST_INVALID: 400, LEDGER_NO_PROJECTION: 503, LEDGER_NOT_READY: 503 };
-
-/** WritErrors as JSON bodies naming the code, field and rule. */
-@Catch()
-export class LedgerErrorFilter implements ExceptionFilter {
-  catch(error: unknown, host: ArgumentsHost): void {
-    const reply = host.switchToHttp().getResponse<FastifyReply>();
-    if (isWritError(error)) {
-      void reply.status(STATUS[error.code] ?? (error.retriable ? 503 : 500)).send({ error: error.toJSON() });
-      return;
-    }
-    const status = typeof (error as { getStatus?: unknown }).getStatus === 'function' ? (error as { getStatus(): number }).getStatus() : 500;
-    void reply.status(status).send({ error: { code: status === 404 ? 'NOT_FOUND' : 'INTERNAL', message: describeError(error) } });
-  }
-}
+const STATUS: Readonly<Record<string, number>> = { QUERY_NOT_ALLOWED: 400, QUERY_FAILED: 400, LEDGER_NO_PROJECTION: 503, LEDGER_NOT_READY: 503 };
 
 const TENANT = /^[A-Za-z0-9._:-]{1,200}$/;
 
-/** Read side of the ledger (loopback only, like every Writ service's HTTP port). */
-@Controller('v1')
-@UseFilters(LedgerErrorFilter)
-export class LedgerController {
-  constructor(
-    private readonly ledger: LedgerService,
-    @Inject(SERVICE_CONFIG) private readonly config: LedgerServiceConfig,
-  ) {}
+/** Another tenant's chain answers exactly like a chain that does not exist. */
+function noChain(tenant: string): WritError {
+  return new WritError('NOT_FOUND', `no ledger chain for tenant ${tenant}`, { field: 'tenant', rule: 'a tenant with a chain, that the caller may read' });
+}
 
-  /** Every chain in the projection, with its length and head seq. */
+/**
+ * Read side of the ledger. Every route needs an API key (Authorization: Bearer) of a principal
+ * with the route's role, and sees only the caller's tenant (services and platform admins: any).
+ */
+@Controller('v1')
+@UseGuards(BearerGuard)
+@UseFilters(new DoorErrorFilter(STATUS))
+export class LedgerController {
+  constructor(private readonly ledger: LedgerService) {}
+
+  /** The chains the caller may read, with their length and head seq. */
   @Get('ledger')
-  async chains(): Promise<{ chains: ChainSummary[] }> {
-    return { chains: await listChains(this.ledger.clickhouse) };
+  @Requires('auditor', 'analyst', 'service')
+  async chains(@Caller() caller: Principal): Promise<{ chains: ChainSummary[] }> {
+    const tenant = tenantOf(caller);
+    return { chains: await listChains(this.ledger.clickhouse, tenant === PLATFORM_TENANT ? undefined : tenant) };
   }
 
   /** A tenant's chain as JSON lines (entries in seq order with the event bytes, then checkpoints); ?run_id= for one run's entries. */
   @Get('ledger/:tenant')
+  @Requires('auditor', 'service')
   @Header('content-type', 'application/x-ndjson')
-  async chain(@Param('tenant') tenant: string, @Query('run_id') runId: string | undefined): Promise<string> {
+  async chain(@Caller() caller: Principal, @Param('tenant') tenant: string, @Query('run_id') runId: string | undefined): Promise<string> {
     if (!TENANT.test(tenant)) {
       throw new WritError('REQUEST_INVALID', 'tenant is not a valid tenant id', { field: 'tenant', rule: 'letters, digits, . _ : -' });
     }
-    const lines = await exportChain(this.ledger.clickhouse, tenant, runId === undefined || runId === '' ? {} : { runId });
+    if (!mayActIn(caller, tenant)) throw noChain(tenant);
+    const byRun = runId !== undefined && runId !== '';
+    const lines = await exportChain(this.ledger.clickhouse, tenant, byRun ? { runId } : {});
+    if (!byRun && lines.length === 0) throw noChain(tenant);
     return lines.map((line) => `${line}\n`).join('');
   }
 
-  /** Read-only analytics: one SELECT with named parameters ({name:Type} in the SQL). */
+  /**
+   * Read-only analytics over the caller's tenant: one SELECT with named parameters ({name:Type}).
+   * A platform principal names the tenant (`"tenant"`); a tenant's user may name only its own.
+   */
   @Post('query')
   @HttpCode(200)
-  async query(@Body() body: unknown): Promise<QueryAnswer> {
-    if (typeof body !== 'object' || body === null) {
+  @Requires('analyst', 'auditor')
+  async query(@Caller() caller: Principal, @Body() body: unknown): Promise<QueryAnswer> {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
       throw new WritError('REQUEST_INVALID', 'send {"sql": "SELECT ...", "params": {...}}', { field: 'body', rule: 'a JSON object' });
     }
-    const { sql, params } = body as { sql?: unknown; params?: unknown };
-    return runReadOnlyQuery(this.ledger.clickhouse, sql, params, this.config.LEDGER_QUERY_MAX_ROWS);
+    const { sql, params, tenant: named } = body as { sql?: unknown; params?: unknown; tenant?: unknown };
+    const own = tenantOf(caller);
+    let tenant: string;
+    if (named === undefined) {
+      if (own === PLATFORM_TENANT) throw new WritError('REQUEST_INVALID', 'a platform principal names the tenant it queries', { field: 'tenant', rule: 'required for platform admins' });
+      tenant = own;
+    } else {
+      if (typeof named !== 'string' || !TENANT.test(named)) throw new WritError('REQUEST_INVALID', 'tenant is not a valid tenant id', { field: 'tenant', rule: 'letters, digits, . _ : -' });
+      if (!mayActIn(caller, named)) throw new WritError('NOT_FOUND', `no tenant ${named}`, { field: 'tenant', rule: "the caller's own tenant" });
+      tenant = named;
+    }
+    return this.ledger.analysts.query(tenant, sql, params);
   }
 }

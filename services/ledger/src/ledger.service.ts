@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import type { BusLogger } from '@writ/bus';
-import { clickHouseFromEnv, clickHouseOptionsFromEnv, describeClickHouse } from '@writ/clickhouse';
+import { clickHouseOptionsFromEnv, createClickHouse, describeClickHouse } from '@writ/clickhouse';
 import type { ClickHouseClient } from '@writ/clickhouse';
 import { loadSigningKey } from '@writ/crypto';
 import type { SigningKey } from '@writ/crypto';
@@ -9,6 +9,7 @@ import { WritError } from '@writ/errors';
 import { registryRedactor } from '@writ/ledger-core';
 import { SERVICE_CONFIG, packageVersion } from '@writ/runtime';
 import { loadToolRegistry } from '@writ/tools';
+import { AnalystDoor } from './analyst-door.ts';
 import { ChainWriter } from './chain-writer.ts';
 import { DEFAULT_SQL_DIR, applySchema } from './clickhouse-schema.ts';
 import type { LedgerServiceConfig } from './config.ts';
@@ -31,6 +32,7 @@ export class LedgerService implements OnModuleInit, OnApplicationShutdown {
   #clickhouse: ClickHouseClient | undefined;
   #writer: ChainWriter | undefined;
   #projector: Projector | undefined;
+  #analysts: AnalystDoor | undefined;
 
   constructor(@Inject(SERVICE_CONFIG) config: LedgerServiceConfig) {
     this.#config = config;
@@ -55,6 +57,17 @@ export class LedgerService implements OnModuleInit, OnApplicationShutdown {
     return this.#clickhouse;
   }
 
+  /** The analyst query door (read-only session, tenant-scoped); only with the projection. */
+  get analysts(): AnalystDoor {
+    if (this.#analysts === undefined) {
+      throw new WritError('LEDGER_NO_PROJECTION', 'this ledger runs without its ClickHouse projection (LEDGER_PROJECTION=false)', {
+        field: 'LEDGER_PROJECTION',
+        rule: 'true to serve queries and exports',
+      });
+    }
+    return this.#analysts;
+  }
+
   async onModuleInit(): Promise<void> {
     const config = this.#config;
     const logger = busLogger(this.#logger);
@@ -67,10 +80,17 @@ export class LedgerService implements OnModuleInit, OnApplicationShutdown {
       logger.warn('WRIT_LEDGER_SIGNING_KEY is not set: chain heads are not checkpointed');
     }
     if (config.LEDGER_PROJECTION) {
-      this.#logger.log(`projecting into ${describeClickHouse(clickHouseOptionsFromEnv())}`);
-      const clickhouse = clickHouseFromEnv();
+      const options = clickHouseOptionsFromEnv();
+      this.#logger.log(`projecting into ${describeClickHouse(options)}`);
+      const clickhouse = createClickHouse(options);
       this.#clickhouse = clickhouse;
       await applySchema(clickhouse, config.LEDGER_SQL_DIR ?? DEFAULT_SQL_DIR);
+      this.#analysts = await AnalystDoor.open(clickhouse, options, config.LEDGER_ANALYST_DATABASE, {
+        maxRows: config.LEDGER_QUERY_MAX_ROWS,
+        maxExecutionSeconds: config.LEDGER_QUERY_TIMEOUT_S,
+        maxResultBytes: config.LEDGER_QUERY_MAX_BYTES,
+        maxMemoryBytes: config.LEDGER_QUERY_MAX_MEMORY,
+      });
       this.#projector = new Projector({
         brokers: config.KAFKA_BROKERS,
         clickhouse,
@@ -101,6 +121,7 @@ export class LedgerService implements OnModuleInit, OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     await this.#writer?.stop();
     await this.#projector?.stop();
+    await this.#analysts?.close();
     await this.#clickhouse?.close();
   }
 }

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
-import { SERVICE_CONFIG } from '@writ/runtime';
+import type { Directory } from '@writ/directory';
+import { BearerGuard, DirectoryCloser, SERVICE_CONFIG, SERVICE_DIRECTORY, directoryProvider } from '@writ/runtime';
 import type { PolicyServiceConfig } from './config.ts';
 import { DecideController } from './decide.controller.ts';
 import { PDP_SETUP, PdpEngine } from './pdp.engine.ts';
@@ -9,7 +10,14 @@ import { loadPdpSetup } from './setup.ts';
 @Module({
   controllers: [DecideController],
   providers: [
-    { provide: PDP_SETUP, inject: [SERVICE_CONFIG], useFactory: (config: PolicyServiceConfig) => loadPdpSetup(config) },
+    directoryProvider(),
+    DirectoryCloser,
+    BearerGuard,
+    {
+      provide: PDP_SETUP,
+      inject: [SERVICE_CONFIG, SERVICE_DIRECTORY],
+      useFactory: (config: PolicyServiceConfig, directory: Directory) => loadPdpSetup(config, directory),
+    },
     PdpEngine,
   ],
   exports: [PdpEngine],
