@@ -19,6 +19,7 @@ import { TOPICS, decodeEvent, encodeEvent } from '@writ/contracts';
 import type { EventPayloads, EventType } from '@writ/contracts';
 import { sampleEvent } from '@writ/contracts/testing';
 import { canonicalJson, createKeyring, generateSigningKey, sha256Canonical } from '@writ/crypto';
+import { hashApiKey } from '@writ/directory';
 import { parseExport, verifyExport } from '@writ/ledger-core';
 import { readTopicToEnd } from '@writ/bus/testing';
 import { SERVICE_CONFIG, loadServiceConfig } from '@writ/runtime';
@@ -41,6 +42,20 @@ const keyring = createKeyring({ 'ledger-test-1': key.publicKey });
 const keyFile = join(root, 'keys', 'ledger-test-1.pem');
 mkdirSync(join(root, 'keys'));
 writeFileSync(keyFile, key.exportPrivateKeyPem(), { mode: 0o600 });
+// The door's callers: an auditor and an analyst of this file's tenant.
+const AUDITOR_KEY = `k-auditor-${randomUUID()}`;
+const ANALYST_KEY = `k-analyst-${randomUUID()}`;
+const directoryFile = join(root, 'directory.json');
+writeFileSync(
+  directoryFile,
+  JSON.stringify({
+    agents: [],
+    users: [
+      { id: 'auditor', tenant: TENANT, role: 'audit', roles: ['auditor'], api_key_sha256: hashApiKey(AUDITOR_KEY) },
+      { id: 'analyst', tenant: TENANT, role: 'finance', roles: ['analyst'], api_key_sha256: hashApiKey(ANALYST_KEY) },
+    ],
+  }),
+);
 
 let app: NestFastifyApplication | undefined;
 let baseUrl = '';
@@ -58,6 +73,7 @@ async function boot(): Promise<void> {
     WRIT_LEDGER_SIGNING_KEY: keyFile,
     WRIT_TOOLS_DIR: TOOLS_DIR,
     LEDGER_QUERY_MAX_ROWS: '50',
+    WRIT_DIRECTORY_FILE: directoryFile,
   });
   @Module({})
   class TestRoot {}
@@ -88,7 +104,7 @@ async function sql<T>(query: string, params: Record<string, unknown> = {}): Prom
 }
 
 async function exported(tenant = TENANT): Promise<string> {
-  const response = await fetch(`${baseUrl}/v1/ledger/${tenant}`);
+  const response = await fetch(`${baseUrl}/v1/ledger/${tenant}`, { headers: { authorization: `Bearer ${AUDITOR_KEY}` } });
   expect(response.status).toBe(200);
   return response.text();
 }
@@ -257,8 +273,10 @@ describe('ledger service', () => {
   });
 
   it('serves read-only analytics and refuses anything else', async () => {
-    const post = (body: unknown) => fetch(`${baseUrl}/v1/query`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    const ok = await post({ sql: 'SELECT event_type, count() AS n FROM events WHERE tenant_id = {t:String} GROUP BY event_type ORDER BY event_type', params: { t: TENANT } });
+    const post = (body: unknown, key = ANALYST_KEY) =>
+      fetch(`${baseUrl}/v1/query`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify(body) });
+    expect((await post({ sql: 'SELECT 1' }, 'k-unknown')).status).toBe(401);
+    const ok = await post({ sql: 'SELECT event_type, count() AS n FROM events GROUP BY event_type ORDER BY event_type' });
     expect(ok.status).toBe(200);
     const answer = (await ok.json()) as { rows: { event_type: string }[]; truncated: boolean };
     expect(answer.rows.map((r) => r.event_type)).toContain('ActionProposed');
@@ -268,7 +286,7 @@ describe('ledger service', () => {
     expect(refused.status).toBe(400);
     expect(await refused.json()).toMatchObject({ error: { code: 'QUERY_NOT_ALLOWED', field: 'sql' } });
     expect(await ledgerRows()).toBeGreaterThan(0);
-    const bad = await post({ sql: 'SELECT nope FROM nowhere' });
+    const bad = await post({ sql: 'SELECT nope FROM events' });
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ error: { code: 'QUERY_FAILED' } });
   });

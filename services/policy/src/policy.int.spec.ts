@@ -71,7 +71,15 @@ function newTenant(): Tenant {
     directoryFile,
     JSON.stringify({
       agents: [{ id: 'triage-bot', tenant, role: 'support', owner: 'dana', api_key_sha256: hashApiKey(`${tenant}-bot`) }],
-      users: [user('dana', 'manager'), user('maria', 'manager'), user('sam', 'support')],
+      users: [
+        user('dana', 'manager'),
+        user('maria', 'manager'),
+        user('sam', 'support'),
+        // The HTTP door's callers: an admin of this tenant, an admin of another tenant, a service.
+        { id: 'adam', tenant, role: 'it', roles: ['admin'], api_key_sha256: hashApiKey(`${tenant}-adam`) },
+        { id: 'otto', tenant: `${tenant}-other`, role: 'it', roles: ['admin'], api_key_sha256: hashApiKey(`${tenant}-otto`) },
+      ],
+      services: [{ id: 'writ-gateway', api_key_sha256: hashApiKey(`${tenant}-service`) }],
     }),
   );
   return { tenant, groupId: `writ.policy.${uniqueName('test')}`, directoryFile };
@@ -299,16 +307,16 @@ describe('policy service on Kafka', () => {
 });
 
 describe('policy service HTTP decision endpoint', () => {
-  it('POST /v1/decide answers allow / deny / approval_required and 400 naming the field', async () => {
+  it('POST /v1/decide answers allow / deny / approval_required to an admin of the tenant or a service, and 400 naming the field', async () => {
     const t = newTenant();
     const app = await NestFactory.create<NestFastifyApplication>(rootModule(t), new FastifyAdapter(), { logger: ['error', 'warn'] });
     apps.add(app);
     await app.listen(0, '127.0.0.1');
     const address = app.getHttpServer().address() as { port: number };
-    const decide = async (body: unknown) => {
+    const decide = async (body: unknown, key: string | null = `${t.tenant}-adam`) => {
       const response = await fetch(`http://127.0.0.1:${address.port}/v1/decide`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', ...(key === null ? {} : { authorization: `Bearer ${key}` }) },
         body: JSON.stringify(body),
       });
       return { status: response.status, body: (await response.json()) as Record<string, unknown> };
@@ -332,8 +340,18 @@ describe('policy service HTTP decision endpoint', () => {
     });
     const bad = await decide(request(refundTool, { ...refund(100), amount_cents: '100' }));
     expect(bad.status).toBe(400);
-    expect(bad.body).toMatchObject({ code: 'POLICY_REQUEST_INVALID', field: 'arguments.amount_cents' });
+    expect(bad.body).toMatchObject({ error: { code: 'POLICY_REQUEST_INVALID', field: 'arguments.amount_cents' } });
     expect(bad.body).not.toHaveProperty('warrant');
+
+    // The door: a service decides for any tenant; no key 401, an unknown key 401, a role other
+    // than admin 403, an admin of another tenant 404 (nothing decided).
+    expect(await decide(request(refundTool, refund(100)), `${t.tenant}-service`)).toMatchObject({ status: 200, body: { decision: 'allow' } });
+    expect(await decide(request(refundTool, refund(100)), null)).toMatchObject({ status: 401, body: { error: { code: 'UNAUTHENTICATED', field: 'authorization' } } });
+    expect(await decide(request(refundTool, refund(100)), 'no-such-key')).toMatchObject({ status: 401 });
+    expect(await decide(request(refundTool, refund(100)), `${t.tenant}-maria`)).toMatchObject({ status: 403, body: { error: { code: 'FORBIDDEN' } } });
+    const foreign = await decide(request(refundTool, refund(100)), `${t.tenant}-otto`);
+    expect(foreign).toMatchObject({ status: 404, body: { error: { code: 'NOT_FOUND', field: 'tenant' } } });
+    expect(foreign.body).not.toHaveProperty('decision');
   });
 });
 
