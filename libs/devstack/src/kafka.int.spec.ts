@@ -8,7 +8,9 @@ import { probeBrokers } from '@writ/bus';
 import { isWritError } from '@writ/errors';
 import { acquireKafka, kafkaDown, kafkaStatus, kafkaUp } from './kafka.ts';
 import { isRunning } from './pid-file.ts';
-import { resolveKafkaSettings } from './settings.ts';
+import { loadAclTable } from './acl-table.ts';
+import { superUserSasl } from './security.ts';
+import { resolveKafkaSettings, writRoot } from './settings.ts';
 import type { KafkaStackOptions } from './settings.ts';
 
 // Each test runs its own broker in a temporary home on free ports, apart from the shared test
@@ -37,6 +39,10 @@ async function freshHome(): Promise<KafkaStackOptions> {
   return options;
 }
 
+function superUser(options: KafkaStackOptions) {
+  return superUserSasl(resolveKafkaSettings(options).layout.secretsDir, loadAclTable(writRoot()));
+}
+
 afterAll(async () => {
   for (const options of homes) {
     await kafkaDown(options).catch(() => undefined);
@@ -56,7 +62,9 @@ describe('local Kafka broker', () => {
     expect(first).toMatchObject({ started: true, external: false, brokers: [`127.0.0.1:${options.port}`] });
     expect(first.pid).not.toBe(process.pid);
     expect(first.elapsedMs).toBeLessThan(60_000);
-    await expect(probeBrokers(first.brokers, 5_000)).resolves.toMatchObject({ topics: expect.any(Number) });
+    await expect(probeBrokers(first.brokers, 5_000, superUser(options))).resolves.toMatchObject({ topics: expect.any(Number) });
+    // SASL and deny-by-default: no login, no answer.
+    await expect(probeBrokers(first.brokers, 3_000, null)).rejects.toMatchObject({ code: 'KAFKA_UNREACHABLE' });
     expect(existsSync(join(layout.dataDir, 'meta.properties'))).toBe(true);
     expect(existsSync(layout.logFile)).toBe(true);
 
@@ -118,6 +126,23 @@ describe('local Kafka broker', () => {
     } finally {
       await new Promise<void>((resolve) => blocker.close(() => resolve()));
     }
+  });
+
+  it('restarts a broker that runs without SASL (started before it) with SASL, users and ACLs', async () => {
+    const options = await freshHome();
+    const plain = await kafkaUp({ ...options, security: 'none' });
+    await expect(probeBrokers(plain.brokers, 5_000, null)).resolves.toMatchObject({ topics: expect.any(Number) });
+    const { layout } = resolveKafkaSettings(options);
+    const lines: string[] = [];
+    const secured = await kafkaUp({ ...options, log: (line) => lines.push(line) });
+    expect(secured).toMatchObject({ started: true, secretsDir: layout.secretsDir });
+    expect(secured.pid).not.toBe(plain.pid);
+    expect(isRunning(plain.pid ?? 0)).toBe(false);
+    expect(lines.join('\n')).toMatch(/started with another configuration .*listener\.security\.protocol\.map|listeners/);
+    expect(lines.join('\n')).toMatch(/provisioned 6 SCRAM users, \d+ ACLs/);
+    await expect(probeBrokers(secured.brokers, 5_000, superUser(options))).resolves.toMatchObject({ topics: expect.any(Number) });
+    const again = await kafkaUp(options);
+    expect(again).toMatchObject({ started: false, pid: secured.pid });
   });
 
   it('does not start anything for an unreachable KAFKA_BROKERS and fails fast with KAFKA_UNREACHABLE', async () => {

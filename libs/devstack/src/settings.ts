@@ -31,7 +31,7 @@ export interface KafkaLayout {
 
 /** `sasl`: SASL listeners, a principal per service, ACLs (the default); `none`: PLAINTEXT, no ACLs. */
 export type KafkaSecurityMode = 'sasl' | 'none';
-export const DEFAULT_KAFKA_SECURITY: KafkaSecurityMode = 'none';
+export const DEFAULT_KAFKA_SECURITY: KafkaSecurityMode = 'sasl';
 
 export interface KafkaStackOptions {
   /** Folder for config, data, logs and the pid file. Default `<writ root>/.local/kafka`. */
