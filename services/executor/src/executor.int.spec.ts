@@ -223,7 +223,8 @@ beforeAll(async () => {
   const refundsIssue = JSON.parse(readFileSync(join(toolsDir, 'refunds.issue@1.2.0.json'), 'utf8')) as Record<string, unknown>;
   writeFileSync(join(toolsDir, `${PROBE_REFUND}@1.2.0.json`), JSON.stringify({ ...refundsIssue, name: PROBE_REFUND }));
   // A refund tool that reports what it received (sealed-arguments test), at a url read at call time.
-  const { verify: _noVerify, ...capture } = { ...refundsIssue, name: PROBE_CAPTURE, endpoint: { method: 'POST', url: '${SEALED_CAPTURE_URL:-http://127.0.0.1:1}/refunds' } };
+  const capture: Record<string, unknown> = { ...refundsIssue, name: PROBE_CAPTURE, endpoint: { method: 'POST', url: '${SEALED_CAPTURE_URL:-http://127.0.0.1:1}/refunds' } };
+  delete capture['verify'];
   writeFileSync(join(toolsDir, `${PROBE_CAPTURE}@1.2.0.json`), JSON.stringify(capture));
 
   dataDir = join(work, 'executor');
