@@ -13,7 +13,7 @@ import { signedExecutionRequest } from '@writ/executor-core/testing';
 import { parseExport, verifyExport } from '@writ/ledger-core';
 import type { SpanRecord } from '@writ/telemetry';
 import { testKafkaBrokers, uniqueName, waitFor } from '@writ/testing';
-import { helpdeskStats, refundArgs, startE2eStack } from './support.ts';
+import { authAs, helpdeskStats, refundArgs, startE2eStack } from './support.ts';
 import type { E2eStack } from './support.ts';
 
 let e2e: E2eStack;
@@ -50,7 +50,7 @@ const key = () => randomUUID();
 
 async function ledgerExport(tenant: string, runId?: string): Promise<string> {
   const query = runId === undefined ? '' : `?run_id=${encodeURIComponent(runId)}`;
-  const response = await fetch(`${e2e.stack.service('ledger').url}/v1/ledger/${tenant}${query}`);
+  const response = await fetch(`${e2e.stack.service('ledger').url}/v1/ledger/${tenant}${query}`, { headers: authAs('audrey') });
   expect(response.ok).toBe(true);
   return response.text();
 }

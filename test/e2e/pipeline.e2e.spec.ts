@@ -8,7 +8,7 @@ import type { ApprovalRecorded } from '@writ/contracts';
 import { isWritError } from '@writ/errors';
 import type { WritClient } from '@writ/sdk';
 import { waitFor } from '@writ/testing';
-import { helpdeskStats, refundArgs, startE2eStack } from './support.ts';
+import { authAs, helpdeskStats, refundArgs, startE2eStack } from './support.ts';
 import type { E2eStack } from './support.ts';
 
 let e2e: E2eStack;
@@ -109,7 +109,7 @@ describe('the governed pipeline', () => {
     // The ledger records who approved, and that the owner's approval did not count.
     const approvals = await waitFor(
       async () => {
-        const response = await fetch(`${e2e.stack.service('ledger').url}/v1/ledger/acme`);
+        const response = await fetch(`${e2e.stack.service('ledger').url}/v1/ledger/acme`, { headers: authAs('audrey') });
         const recorded = (await response.text())
           .split('\n')
           .filter((line) => line.includes('"ApprovalRecorded"') && line.includes(action_id));
@@ -187,8 +187,8 @@ describe('the governed pipeline', () => {
       async () => {
         const response = await fetch(`${e2e.stack.service('ledger').url}/v1/query`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ sql: 'SELECT sum(cost_micros) AS spent FROM spend FINAL WHERE run_id = {run:String}', params: { run } }),
+          headers: { 'content-type': 'application/json', ...authAs('ana') },
+          body: JSON.stringify({ sql: 'SELECT sum(cost_micros) AS spent FROM spend WHERE run_id = {run:String}', params: { run } }),
         });
         const [row] = ((await response.json()) as { rows: { spent: string | number }[] }).rows;
         return Number(row?.spent ?? 0) === expected ? expected : undefined;

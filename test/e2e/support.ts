@@ -21,6 +21,11 @@ export function keyOf(who: string): string {
   return key;
 }
 
+/** The Authorization header of a demo principal (the ledger and policy doors need one: audrey audits acme, ana analyses it). */
+export function authAs(who: string): { authorization: string } {
+  return { authorization: `Bearer ${keyOf(who)}` };
+}
+
 export interface E2eStack {
   readonly stack: WritStack;
   readonly agent: WritClient;

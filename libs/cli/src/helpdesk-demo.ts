@@ -20,10 +20,11 @@ function demoKeys(root: string): Record<string, string> {
   return (JSON.parse(readFileSync(file, 'utf8')) as { demoKeys: Record<string, string> }).demoKeys;
 }
 
+/** An analyst query of acme, as ana (acme's analyst): the ledger scopes it to her tenant. */
 async function ledgerQuery<T>(stack: WritStack, sql: string, params: Record<string, unknown>): Promise<T[]> {
   const response = await fetch(`${stack.service('ledger').url}/v1/query`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${demoKeys(writRoot())['ana'] ?? ''}` },
     body: JSON.stringify({ sql, params }),
   });
   if (!response.ok) throw new WritError('LEDGER_QUERY_FAILED', `ledger query: HTTP ${response.status} ${await response.text()}`);
@@ -79,14 +80,15 @@ export async function runHelpdeskDemo({ say, keep = false }: HelpdeskDemoOptions
     say(`  spend of this run: ${dollars(runSpend)} (sum of the tools' actual costs, from ClickHouse)`);
     const [today] = await ledgerQuery<{ spent: string | number }>(
       stack,
-      'SELECT sum(cost_micros) AS spent FROM spend FINAL WHERE tenant_id = {tenant:String} AND agent_id = {agent:String} AND toDate(settled_at) = today()',
-      { tenant: 'acme', agent: 'triage-bot' },
+      'SELECT sum(cost_micros) AS spent FROM spend WHERE agent_id = {agent:String} AND toDate(settled_at) = today()',
+      { agent: 'triage-bot' },
     );
     const cap = agentDailyCap(budgets, 'acme', 'triage-bot');
     say(`  triage-bot today: ${dollars(Number(today?.spent ?? 0))}${cap === undefined ? '' : ` of its ${dollars(cap)} daily budget`}`);
 
     const verifyLines: string[] = [];
-    const code = await runVerify(['--tenant', 'acme', '--url', stack.service('ledger').url, '--keys', stack.env['WRIT_LEDGER_KEYS_DIR'] ?? ''], {
+    // audrey is acme's auditor: the ledger exports acme's chain to her only.
+    const code = await runVerify(['--tenant', 'acme', '--url', stack.service('ledger').url, '--key', keys['audrey'] ?? '', '--keys', stack.env['WRIT_LEDGER_KEYS_DIR'] ?? ''], {
       out: (line) => verifyLines.push(line),
       err: (line) => verifyLines.push(line),
     });
@@ -95,8 +97,8 @@ export async function runHelpdeskDemo({ say, keep = false }: HelpdeskDemoOptions
 
     say('where to look next:');
     say(`  API            ${stack.gatewayUrl}/v1/openapi.json (agent key of triage-bot in deploy/demo/keys.json)`);
-    say(`  analytics      curl -s ${stack.service('ledger').url}/v1/query -d '{"sql":"SELECT status, count() FROM actions FINAL GROUP BY status"}' -H 'content-type: application/json'`);
-    say(`  audit          ./dev writ verify --url ${stack.service('ledger').url}   |   ./dev writ export --tenant acme --run ${runId}`);
+    say(`  analytics      curl -s ${stack.service('ledger').url}/v1/query -H "authorization: Bearer $(jq -r .demoKeys.ana deploy/demo/keys.json)" -H 'content-type: application/json' -d '{"sql":"SELECT status, count() FROM actions GROUP BY status"}'`);
+    say(`  audit          WRIT_API_KEY=$(jq -r .demoKeys.audrey deploy/demo/keys.json) ./dev writ verify --tenant acme --url ${stack.service('ledger').url}   |   ... ./dev writ export --tenant acme --run ${runId}`);
     say(`  traces, logs   ${stack.tracesFile}, ${join(workDir, 'logs')}`);
     if (keep) {
       say('services keep running; Ctrl-C stops them');
@@ -127,7 +129,7 @@ async function waitForSpend(stack: WritStack, runId: string, steps: readonly { v
   const deadline = Date.now() + 20_000;
   let spent = 0;
   while (Date.now() < deadline) {
-    const [row] = await ledgerQuery<{ spent: string | number }>(stack, 'SELECT sum(cost_micros) AS spent FROM spend FINAL WHERE run_id = {run:String}', { run: runId });
+    const [row] = await ledgerQuery<{ spent: string | number }>(stack, 'SELECT sum(cost_micros) AS spent FROM spend WHERE run_id = {run:String}', { run: runId });
     spent = Number(row?.spent ?? 0);
     if (spent === expected) return spent;
     await new Promise((resolve) => setTimeout(resolve, 250));

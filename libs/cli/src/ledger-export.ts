@@ -4,15 +4,16 @@ import { describeError } from '@writ/errors';
 import { parseFlags, readChains, sourceOf } from './ledger-source.ts';
 import type { CliIo } from './verify.ts';
 
-export const EXPORT_USAGE = `usage: writ export --tenant <id> [--run <run id>] [--out <file>] [--url <ledger url> | --chdb <data folder> | --clickhouse <server url>] [--database <name>]
+export const EXPORT_USAGE = `usage: writ export --tenant <id> [--run <run id>] [--out <file>] [--url <ledger url> [--key <api key>] | --chdb <data folder> | --clickhouse <server url>] [--database <name>]
   Writes the chain entries (seq, hashes, source, the event's bytes in base64) and signed
-  checkpoints as JSON lines; with --run only that run's entries. \`writ verify --file\` checks a full export.`;
+  checkpoints as JSON lines; with --run only that run's entries. \`writ verify --file\` checks a full export.
+  Over HTTP, --key (default WRIT_API_KEY) is an auditor's API key of the tenant (or a service key).`;
 
 /** Runs `writ export <args>`; returns the exit code. */
 export async function runExport(args: readonly string[], io: CliIo = { out: (l) => console.log(l), err: (l) => console.error(l) }): Promise<number> {
   let flags: Map<string, string>;
   try {
-    flags = parseFlags(args, ['tenant', 'run', 'out', 'url', 'chdb', 'clickhouse', 'database']);
+    flags = parseFlags(args, ['tenant', 'run', 'out', 'url', 'key', 'chdb', 'clickhouse', 'database']);
     if (flags.get('tenant') === undefined) throw new Error('--tenant is required');
   } catch (error) {
     io.err(describeError(error));

@@ -9,7 +9,7 @@ import { CHAINS_SQL, CHAIN_CHECKPOINTS_SQL, chainEntriesSql, checkpointLineOf, e
 export const DEFAULT_LEDGER_URL = 'http://127.0.0.1:38085';
 
 export type LedgerSource =
-  | { readonly kind: 'http'; readonly url: string }
+  | { readonly kind: 'http'; readonly url: string; readonly key?: string }
   | { readonly kind: 'file'; readonly path: string }
   | { readonly kind: 'clickhouse'; readonly dataPath?: string; readonly url?: URL; readonly database?: string };
 
@@ -32,7 +32,7 @@ export function parseFlags(args: readonly string[], known: readonly string[]): M
   return flags;
 }
 
-/** --file, --chdb (data folder), --clickhouse (server URL), else --url (default the local ledger). */
+/** --file, --chdb (data folder), --clickhouse (server URL), else --url (default the local ledger) with --key or WRIT_API_KEY. */
 export function sourceOf(flags: ReadonlyMap<string, string>, env: Readonly<Record<string, string | undefined>> = process.env): LedgerSource {
   const file = flags.get('file');
   if (file !== undefined) return { kind: 'file', path: file };
@@ -41,7 +41,8 @@ export function sourceOf(flags: ReadonlyMap<string, string>, env: Readonly<Recor
   if (chdb !== undefined) return { kind: 'clickhouse', dataPath: chdb, ...(database === undefined ? {} : { database }) };
   const server = flags.get('clickhouse');
   if (server !== undefined) return { kind: 'clickhouse', url: new URL(server), ...(database === undefined ? {} : { database }) };
-  return { kind: 'http', url: (flags.get('url') ?? env['WRIT_LEDGER_URL'] ?? DEFAULT_LEDGER_URL).replace(/\/+$/, '') };
+  const key = flags.get('key') ?? env['WRIT_API_KEY'];
+  return { kind: 'http', url: (flags.get('url') ?? env['WRIT_LEDGER_URL'] ?? DEFAULT_LEDGER_URL).replace(/\/+$/, ''), ...(key === undefined || key === '' ? {} : { key }) };
 }
 
 /** Reads chains as export text, one per tenant. An http/clickhouse source without a tenant gives every chain. */
@@ -50,7 +51,7 @@ export async function readChains(source: LedgerSource, tenant: string | undefine
     case 'file':
       return new Map([[tenant ?? source.path, await readFile(source.path, 'utf8')]]);
     case 'http':
-      return readOverHttp(source.url, tenant, runId);
+      return readOverHttp(source.url, source.key, tenant, runId);
     case 'clickhouse': {
       const client = createClickHouse({
         ...(source.url === undefined ? {} : { url: source.url }),
@@ -67,24 +68,30 @@ export async function readChains(source: LedgerSource, tenant: string | undefine
   }
 }
 
-async function getText(url: string): Promise<string> {
+async function getText(url: string, key: string | undefined): Promise<string> {
   let response: Response;
   try {
-    response = await fetch(url);
+    response = await fetch(url, key === undefined ? {} : { headers: { authorization: `Bearer ${key}` } });
   } catch (error) {
     throw new WritError('LEDGER_UNREACHABLE', `cannot reach the ledger at ${url} (is it running? or use --chdb <folder> when it is stopped)`, { cause: error, retriable: true });
   }
   const body = await response.text();
+  if (response.status === 401) {
+    throw new WritError('LEDGER_UNAUTHENTICATED', `${url} answered 401: ${key === undefined ? 'send an API key' : 'the API key is not known'}`, {
+      field: '--key',
+      rule: 'an auditor API key of the tenant (or a service key): --key <key> or WRIT_API_KEY',
+    });
+  }
   if (!response.ok) throw new WritError('LEDGER_REQUEST_FAILED', `${url} answered ${response.status}: ${body.slice(0, 300)}`);
   return body;
 }
 
-async function readOverHttp(base: string, tenant: string | undefined, runId: string | undefined): Promise<Map<string, string>> {
-  const tenants = tenant !== undefined ? [tenant] : ((JSON.parse(await getText(`${base}/v1/ledger`)) as { chains: { chain_id: string }[] }).chains.map((c) => c.chain_id));
+async function readOverHttp(base: string, key: string | undefined, tenant: string | undefined, runId: string | undefined): Promise<Map<string, string>> {
+  const tenants = tenant !== undefined ? [tenant] : ((JSON.parse(await getText(`${base}/v1/ledger`, key)) as { chains: { chain_id: string }[] }).chains.map((c) => c.chain_id));
   const chains = new Map<string, string>();
   for (const id of tenants) {
     const query = runId === undefined ? '' : `?run_id=${encodeURIComponent(runId)}`;
-    chains.set(id, await getText(`${base}/v1/ledger/${encodeURIComponent(id)}${query}`));
+    chains.set(id, await getText(`${base}/v1/ledger/${encodeURIComponent(id)}${query}`, key));
   }
   return chains;
 }

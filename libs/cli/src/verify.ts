@@ -12,17 +12,18 @@ export interface CliIo {
 
 const stdio: CliIo = { out: (line) => console.log(line), err: (line) => console.error(line) };
 
-export const VERIFY_USAGE = `usage: writ verify [--tenant <id>] [--url <ledger url> | --chdb <data folder> | --clickhouse <server url> | --file <export.jsonl>] [--keys <dir>] [--database <name>]
+export const VERIFY_USAGE = `usage: writ verify [--tenant <id>] [--url <ledger url> [--key <api key>] | --chdb <data folder> | --clickhouse <server url> | --file <export.jsonl>] [--keys <dir>] [--database <name>]
   Verifies each chain (every tenant unless --tenant): links, hashes, the events' bytes, and the
   signed checkpoints against the public keys in --keys (default WRIT_LEDGER_KEYS_DIR).
   Default source: the running ledger at WRIT_LEDGER_URL or ${'http://127.0.0.1:38085'}; --chdb reads
-  a stopped ledger's chDB folder. Exit 0 when every chain verifies, 1 naming the first bad entry, 2 on usage errors.`;
+  a stopped ledger's chDB folder. Over HTTP, --key (default WRIT_API_KEY) is an auditor's API key
+  (or a service key). Exit 0 when every chain verifies, 1 naming the first bad entry, 2 on usage errors.`;
 
 /** Runs `writ verify <args>`; returns the exit code (0 ok, 1 a chain failed or could not be read, 2 usage). */
 export async function runVerify(args: readonly string[], io: CliIo = stdio, env: Readonly<Record<string, string | undefined>> = process.env): Promise<number> {
   let flags: Map<string, string>;
   try {
-    flags = parseFlags(args, ['tenant', 'url', 'chdb', 'clickhouse', 'file', 'keys', 'database']);
+    flags = parseFlags(args, ['tenant', 'url', 'key', 'chdb', 'clickhouse', 'file', 'keys', 'database']);
   } catch (error) {
     io.err(describeError(error));
     io.err(VERIFY_USAGE);
