@@ -7,7 +7,7 @@ export { renderServerProperties, renderLog4j2Config, brokerProperties, newCluste
 export type { BrokerConfigInput } from './broker-config.ts';
 export { provisionTopology } from './topology.ts';
 export type { TopologyOutcome } from './topology.ts';
-export { ensureDevKeys, keyLayout, keyEnvironment } from './keys.ts';
+export { ensureDevKeys, keyLayout, keyEnvironment, serviceKeyEnvironment } from './keys.ts';
 export type { KeyLayout } from './keys.ts';
 export { startWritStack, WRIT_SERVICES, HELPDESK_DEMO_TOKEN } from './services.ts';
 export type { WritStack, WritStackOptions, ServiceProcess, WritServiceName } from './services.ts';

@@ -1,8 +1,12 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { generateSigningKey } from '@writ/crypto';
 
-/** Where each service finds its keys under a keys folder; see docs/design/pipeline.md. */
+/**
+ * Where each service finds its keys under a keys folder; see docs/design/pipeline.md. Each private
+ * key lives in its own service's folder (`<keys>/<service>/private/`, 0700, files 0600): a
+ * service is given the path of its own key only. Public halves sit in `<keys>/public/<kind>/`.
+ */
 export interface KeyLayout {
   readonly warrantSigningKey: string;
   readonly reservationSigningKey: string;
@@ -15,16 +19,16 @@ export interface KeyLayout {
 export function keyLayout(keysDir: string): KeyLayout {
   const root = resolve(keysDir);
   return {
-    warrantSigningKey: join(root, 'private', 'warrant-1.pem'),
-    reservationSigningKey: join(root, 'private', 'reservation-1.pem'),
+    warrantSigningKey: join(root, 'policy', 'private', 'warrant-1.pem'),
+    reservationSigningKey: join(root, 'budget', 'private', 'reservation-1.pem'),
     warrantKeysDir: join(root, 'public', 'warrants'),
     reservationKeysDir: join(root, 'public', 'reservations'),
-    ledgerSigningKey: join(root, 'private', 'ledger-1.pem'),
+    ledgerSigningKey: join(root, 'ledger', 'private', 'ledger-1.pem'),
     ledgerKeysDir: join(root, 'public', 'ledger'),
   };
 }
 
-/** The environment variables that point the services at a key layout. */
+/** Every key variable of a layout (tools and tests that play several services at once). */
 export function keyEnvironment(layout: KeyLayout): Record<string, string> {
   return {
     WRIT_WARRANT_SIGNING_KEY: layout.warrantSigningKey,
@@ -36,13 +40,37 @@ export function keyEnvironment(layout: KeyLayout): Record<string, string> {
   };
 }
 
+/**
+ * The key variables of one service: its own signing key and the public folders it verifies with,
+ * never another service's private key. policy signs warrants, budget reservations, the ledger its
+ * checkpoints; the executor only verifies warrants and reservations; gateway and planner hold none.
+ */
+export function serviceKeyEnvironment(layout: KeyLayout, service: string): Record<string, string> {
+  switch (service) {
+    case 'policy':
+      return { WRIT_WARRANT_SIGNING_KEY: layout.warrantSigningKey };
+    case 'budget':
+      return { WRIT_RESERVATION_SIGNING_KEY: layout.reservationSigningKey };
+    case 'ledger':
+      return { WRIT_LEDGER_SIGNING_KEY: layout.ledgerSigningKey, WRIT_LEDGER_KEYS_DIR: layout.ledgerKeysDir };
+    case 'executor':
+      return { WRIT_WARRANT_KEYS_DIR: layout.warrantKeysDir, WRIT_RESERVATION_KEYS_DIR: layout.reservationKeysDir };
+    default:
+      return {};
+  }
+}
+
 function ensureKeyPair(privatePath: string, publicDir: string, keyId: string): boolean {
   const publicPath = join(publicDir, `${keyId}.pub.pem`);
   if (existsSync(privatePath) && existsSync(publicPath)) return false;
   const key = generateSigningKey(keyId);
+  // <service>/ and <service>/private/ both 0700: nothing of one service's folder is readable by another user.
   mkdirSync(join(privatePath, '..'), { recursive: true, mode: 0o700 });
+  chmodSync(join(privatePath, '..', '..'), 0o700);
+  chmodSync(join(privatePath, '..'), 0o700);
   mkdirSync(publicDir, { recursive: true });
   writeFileSync(privatePath, key.exportPrivateKeyPem(), { mode: 0o600 });
+  chmodSync(privatePath, 0o600);
   writeFileSync(publicPath, key.exportPublicKeyPem());
   return true;
 }

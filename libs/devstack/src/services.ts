@@ -3,7 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { WritError } from '@writ/errors';
-import { ensureDevKeys, keyEnvironment } from './keys.ts';
+import { ensureDevKeys, serviceKeyEnvironment } from './keys.ts';
 import { serviceKafkaEnv } from './security.ts';
 
 /** The six services; they start together and stop in reverse order of this list. */
@@ -176,7 +176,6 @@ export async function startWritStack(options: WritStackOptions): Promise<WritSta
     WRIT_CHDB_PATH: chdbPath,
     HELPDESK_URL: helpdeskUrl,
     HELPDESK_TOKEN: HELPDESK_DEMO_TOKEN,
-    ...keyEnvironment(layout),
     ...options.env,
   };
 
@@ -204,7 +203,8 @@ export async function startWritStack(options: WritStackOptions): Promise<WritSta
         url,
         readyUrl: `${url}/health/ready`,
         command: [process.execPath, join(root, 'services', name, 'dist', 'main.js')],
-        env: { ...env, ...kafkaPrincipal(name), ...tenantKeys(name), HTTP_PORT: String(port), KAFKA_GROUP_ID: `writ.${name}${suffix}` },
+        // Each service gets its own private key's path only (serviceKeyEnvironment).
+        env: { ...env, ...serviceKeyEnvironment(layout, name), ...kafkaPrincipal(name), ...tenantKeys(name), HTTP_PORT: String(port), KAFKA_GROUP_ID: `writ.${name}${suffix}` },
         cwd: root,
         logFile: join(logsDir, `${name}.log`),
         log,
@@ -218,7 +218,8 @@ export async function startWritStack(options: WritStackOptions): Promise<WritSta
     helpdeskToken: HELPDESK_DEMO_TOKEN,
     tracesFile,
     chdbPath,
-    env,
+    // What callers of the stack may use (the ledger's public keys, for writ verify); no private key.
+    env: { ...env, WRIT_LEDGER_KEYS_DIR: layout.ledgerKeysDir },
     service(name) {
       const found = processes.get(name);
       if (found === undefined) throw new WritError('SERVICE_UNKNOWN', `no service ${name} in this stack`);

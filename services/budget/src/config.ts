@@ -14,7 +14,7 @@ export const budgetConfigSpec = {
   /** Operator budgets per tenant and agent (JSON, see deploy/demo/budgets.json). */
   WRIT_BUDGETS_FILE: env.string({ default: 'deploy/demo/budgets.json' }),
   /** PKCS#8 PEM of the Ed25519 key that signs reservations; its file name (without .pem) is the key id. */
-  WRIT_RESERVATION_SIGNING_KEY: env.string({ default: '.local/keys/private/reservation-1.pem' }),
+  WRIT_RESERVATION_SIGNING_KEY: env.string({ default: '.local/keys/budget/private/reservation-1.pem' }),
   /** Comma-separated tenants this instance keeps the books of; unset: every tenant. */
   WRIT_BUDGET_TENANTS: env.optionalString(),
   /** A reservation lapses this long after it was made. */

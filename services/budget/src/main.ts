@@ -13,7 +13,7 @@ import { budgetConfigSpec } from './config.ts';
  */
 async function preflight(): Promise<void> {
   const budgetsFile = process.env['WRIT_BUDGETS_FILE']?.trim() || 'deploy/demo/budgets.json';
-  const keyFile = process.env['WRIT_RESERVATION_SIGNING_KEY']?.trim() || '.local/keys/private/reservation-1.pem';
+  const keyFile = process.env['WRIT_RESERVATION_SIGNING_KEY']?.trim() || '.local/keys/budget/private/reservation-1.pem';
   const problems: string[] = [];
   try {
     loadServiceConfig(38083, budgetConfigSpec);

@@ -13,7 +13,7 @@ export const policyConfigSpec = {
   /** Agents (role, owner) and users (approver roles). */
   WRIT_DIRECTORY_FILE: env.string({ default: 'deploy/demo/directory.json' }),
   /** PKCS#8 PEM of the Ed25519 key that signs warrants; its file name (without .pem) is the key id. */
-  WRIT_WARRANT_SIGNING_KEY: env.string({ default: '.local/keys/private/warrant-1.pem' }),
+  WRIT_WARRANT_SIGNING_KEY: env.string({ default: '.local/keys/policy/private/warrant-1.pem' }),
   /** A warrant is void this long after the decision that issued it. */
   WRIT_WARRANT_TTL_MS: env.int({ default: 60_000, min: 1_000, max: 24 * 60 * 60_000 }),
   /**
