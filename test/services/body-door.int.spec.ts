@@ -29,12 +29,17 @@ function freePort(): Promise<number> {
   });
 }
 
+function kafkaCredentials(): Record<string, string> {
+  return Object.fromEntries(Object.entries(process.env).filter((entry): entry is [string, string] => entry[0].startsWith('KAFKA_SASL_') && entry[1] !== undefined));
+}
+
 async function boot(service: string, env: Record<string, string>): Promise<string> {
   const entry = join(root, 'services', service, 'dist', 'main.js');
   if (!existsSync(entry)) throw new Error(`${entry} is missing: build first (./dev build)`);
   const port = await freePort();
   const child = spawn(process.execPath, [entry], {
-    env: { PATH: process.env['PATH'] ?? '', KAFKA_BROKERS: testKafkaBrokers().join(','), HTTP_PORT: String(port), LOG_FORMAT: 'text', ...BODY_DOOR_LIMITS, ...env },
+    // The test broker's credentials (KAFKA_SASL_*, set by the global setup when it runs with SASL).
+    env: { PATH: process.env['PATH'] ?? '', ...kafkaCredentials(), KAFKA_BROKERS: testKafkaBrokers().join(','), HTTP_PORT: String(port), LOG_FORMAT: 'text', ...BODY_DOOR_LIMITS, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);
@@ -60,7 +65,14 @@ beforeAll(async () => {
   writeFileSync(keyPath, key.exportPrivateKeyPem(), { mode: 0o600 });
   writeFileSync(join(work, 'directory.json'), JSON.stringify({ agents: [], users: [] }));
   const [ledger, policy] = await Promise.all([
-    boot('ledger', { KAFKA_GROUP_ID: uniqueName('door_ledger'), WRIT_CHDB_PATH: join(work, 'chdb'), WRIT_TOOLS_DIR: join(root, 'tools') }),
+    boot('ledger', {
+      KAFKA_GROUP_ID: uniqueName('door_ledger'),
+      // Only its own (empty) tenants' chains: other tests leave broken chains on the shared topics.
+      LEDGER_TENANT_PREFIX: uniqueName('door'),
+      WRIT_CHDB_PATH: join(work, 'chdb'),
+      WRIT_TOOLS_DIR: join(root, 'tools'),
+      WRIT_DIRECTORY_FILE: join(work, 'directory.json'),
+    }),
     boot('policy', {
       KAFKA_GROUP_ID: uniqueName('door_policy'),
       WRIT_POLICY_DIR: join(root, 'policies'),
