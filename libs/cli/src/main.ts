@@ -3,6 +3,7 @@ import { describeError } from '@writ/errors';
 import { runFoundationDemo } from './foundation-demo.ts';
 import { runHelpdeskDemo } from './helpdesk-demo.ts';
 import { ensureDevKeys } from '@writ/devstack';
+import { runAnalystDdl } from './analyst-ddl.ts';
 import { runExport } from './ledger-export.ts';
 import { runVerify } from './verify.ts';
 
@@ -14,6 +15,9 @@ const verbs: Record<string, () => Promise<void>> = {
   },
   async export() {
     process.exitCode = await runExport(process.argv.slice(3));
+  },
+  async 'analyst-ddl'() {
+    process.exitCode = runAnalystDdl(process.argv.slice(3));
   },
   async keys() {
     const dir = process.env['WRIT_KEYS_DIR'] ?? '.local/keys';
