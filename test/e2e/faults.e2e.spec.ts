@@ -13,7 +13,7 @@ import { signedExecutionRequest } from '@writ/executor-core/testing';
 import { parseExport, verifyExport } from '@writ/ledger-core';
 import type { SpanRecord } from '@writ/telemetry';
 import { testKafkaBrokers, uniqueName, waitFor } from '@writ/testing';
-import { authAs, helpdeskStats, refundArgs, startE2eStack } from './support.ts';
+import { authAs, callsAtTool, helpdeskStats, refundArgs, startE2eStack } from './support.ts';
 import type { E2eStack } from './support.ts';
 
 let e2e: E2eStack;
@@ -94,7 +94,7 @@ describe('an ExecutionRequested written straight to the topic', () => {
     expect(failed.attempts).toBe(0);
     const after = await helpdeskStats(e2e.stack);
     expect(after.calls).toEqual(before.calls);
-    expect(Object.keys(after.effects).some((k) => k.includes(idempotencyKey))).toBe(false);
+    expect(callsAtTool(after, idempotencyKey)).toBe(0);
     const recorded = await waitFor(
       async () => {
         const lines = (await ledgerExport('acme', runId)).split('\n').filter((l) => l.includes('"ActionFailed"'));
@@ -129,10 +129,13 @@ describe('an executor killed in the middle of a write', () => {
     const callsDuringCrash = (await helpdeskStats(e2e.stack)).calls['POST /refunds'];
     await e2e.stack.service('executor').kill();
     await e2e.stack.service('executor').start();
+    expect(callsAtTool(await helpdeskStats(e2e.stack), idempotencyKey)).toBe(1);
     const outcome = await e2e.agent.outcome(action_id, 60_000);
     expect(outcome.status).toBe('failed');
     expect(failures.get(action_id)?.outcome).toBe('unknown');
     const stats = await helpdeskStats(e2e.stack);
+    // The call in flight when the executor died is the only one that reached the tool with this key.
+    expect(callsAtTool(stats, idempotencyKey)).toBe(1);
     expect(stats.calls['POST /refunds']).toBe(callsDuringCrash);
   });
 });

@@ -8,7 +8,7 @@ import type { ApprovalRecorded } from '@writ/contracts';
 import { isWritError } from '@writ/errors';
 import type { WritClient } from '@writ/sdk';
 import { waitFor } from '@writ/testing';
-import { authAs, helpdeskStats, refundArgs, startE2eStack } from './support.ts';
+import { authAs, callsAtTool, helpdeskStats, refundArgs, startE2eStack } from './support.ts';
 import type { E2eStack } from './support.ts';
 
 let e2e: E2eStack;
@@ -50,9 +50,8 @@ describe('the governed pipeline', () => {
     const outcome = await e2e.agent.outcome(action_id, 30_000);
     expect(outcome.status).toBe('completed');
     expect(JSON.stringify(outcome)).not.toContain('4242');
-    const stats = await helpdeskStats(e2e.stack);
-    expect(Object.entries(stats.effects).filter(([k]) => k.includes(idempotencyKey))).toHaveLength(1);
-    expect(Object.entries(stats.effects).find(([k]) => k.includes(idempotencyKey))?.[1]).toBe(1);
+    // Counted at the tool: one call carried this key (a retry the helpdesk deduplicated would be 2).
+    expect(callsAtTool(await helpdeskStats(e2e.stack), idempotencyKey)).toBe(1);
   });
 
   it('never calls the tool for a denied action, and names the policy', async () => {
@@ -98,13 +97,12 @@ describe('the governed pipeline', () => {
     );
     expect(refused.accepted).toBe(false);
     expect((await e2e.agent.action(action_id)).status).toBe('awaiting_approval');
-    expect(Object.keys((await helpdeskStats(e2e.stack)).effects).some((k) => k.includes(idempotencyKey))).toBe(false);
+    expect(callsAtTool(await helpdeskStats(e2e.stack), idempotencyKey)).toBe(0);
 
     await e2e.manager.decide(action_id, 'approve', 'checked the contract');
     const outcome = await e2e.agent.outcome(action_id, 30_000);
     expect(outcome.status).toBe('completed');
-    const effects = Object.entries((await helpdeskStats(e2e.stack)).effects).filter(([k]) => k.includes(idempotencyKey));
-    expect(effects).toEqual([[expect.stringContaining(idempotencyKey), 1]]);
+    expect(callsAtTool(await helpdeskStats(e2e.stack), idempotencyKey)).toBe(1);
 
     // The ledger records who approved, and that the owner's approval did not count.
     const approvals = await waitFor(
@@ -150,8 +148,7 @@ describe('the governed pipeline', () => {
     const second = await e2e.agent.propose(run, proposal);
     expect(second.action_id).toBe(first.action_id);
     expect((await e2e.agent.outcome(first.action_id, 30_000)).status).toBe('completed');
-    const effects = Object.entries((await helpdeskStats(e2e.stack)).effects).filter(([k]) => k.includes(idempotencyKey));
-    expect(effects.map(([, n]) => n)).toEqual([1]);
+    expect(callsAtTool(await helpdeskStats(e2e.stack), idempotencyKey)).toBe(1);
   });
 
   it('refuses a proposal over the run budget before execution', async () => {
@@ -166,7 +163,7 @@ describe('the governed pipeline', () => {
     const outcome = await e2e.agent.outcome(action_id, 30_000);
     expect(outcome.status).toBe('refused');
     expect(outcome.cost_micros ?? 0).toBe(0);
-    expect(Object.keys((await helpdeskStats(e2e.stack)).effects).some((k) => k.includes(idempotencyKey))).toBe(false);
+    expect(callsAtTool(await helpdeskStats(e2e.stack), idempotencyKey)).toBe(0);
   });
 
   it('records spend equal to the sum of the actual costs of the executed actions', async () => {
@@ -232,5 +229,67 @@ describe('the governed pipeline', () => {
     } finally {
       await e2e.operator.setToolKillSwitch('tickets.get', false, 'e2e done');
     }
+  });
+});
+
+describe('a run cap under concurrent proposals', () => {
+  it('never spends over the cap: 20 refunds at once, the ones over it end refused, each executed one reached the tool exactly once', async () => {
+    // refunds.issue is estimated and costs 20,000 micros: the cap admits five.
+    const COST = 20_000;
+    const CAP = 5 * COST;
+    const run = await openRun(e2e.agent, { max_cost_micros: CAP, currency: 'USD' });
+    const tickets = [
+      ['T-1001', 'C-501'],
+      ['T-1002', 'C-502'],
+      ['T-1005', 'C-505'],
+      ['T-1008', 'C-503'],
+    ] as const;
+    const before = await helpdeskStats(e2e.stack);
+    const keys = Array.from({ length: 20 }, () => key());
+    // Different amounts: twenty identical calls would be stopped as a loop, not by the budget.
+    const proposed = await Promise.all(
+      keys.map((idempotencyKey, i) => {
+        const [ticket, customer] = tickets[i % tickets.length] ?? tickets[0];
+        return e2e.agent.propose(run, { tool: 'refunds.issue', arguments: refundArgs(1_000 + i, ticket, customer), reason: 'concurrent', idempotency_key: idempotencyKey });
+      }),
+    );
+    expect(new Set(proposed.map((p) => p.action_id)).size).toBe(20);
+    const outcomes = await Promise.all(proposed.map((p) => e2e.agent.outcome(p.action_id, 60_000)));
+    const after = await helpdeskStats(e2e.stack);
+
+    const completed = outcomes.flatMap((outcome, i) => (outcome.status === 'completed' ? [{ outcome, key: keys[i] ?? '' }] : []));
+    const refused = outcomes.flatMap((outcome, i) => (outcome.status === 'refused' ? [{ outcome, key: keys[i] ?? '' }] : []));
+    // Every action ends completed or refused: nothing denied, failed or left hanging.
+    expect(outcomes.map((o) => o.status).filter((status) => status !== 'completed' && status !== 'refused')).toEqual([]);
+    expect(completed.length).toBeGreaterThan(0);
+    expect(completed.length).toBeLessThanOrEqual(CAP / COST);
+    expect(refused.length).toBe(20 - completed.length);
+
+    const spent = completed.reduce((sum, { outcome }) => sum + (outcome.cost_micros ?? 0), 0);
+    expect(spent).toBe(completed.length * COST);
+    expect(spent).toBeLessThanOrEqual(CAP);
+    for (const { outcome, key: idempotencyKey } of refused) {
+      expect(outcome['reason_code']).toBe('BUDGET_REFUSED');
+      expect(outcome.cost_micros ?? 0).toBe(0);
+      expect(callsAtTool(after, idempotencyKey)).toBe(0);
+    }
+    // At the tool: each executed action was called exactly once, and made one refund.
+    for (const { key: idempotencyKey } of completed) expect(callsAtTool(after, idempotencyKey)).toBe(1);
+    expect(after.refunds.length - before.refunds.length).toBe(completed.length);
+
+    // The accountant's books agree: the run's settled spend in ClickHouse is what the tool was paid, and within the cap.
+    const settled = await waitFor(
+      async () => {
+        const response = await fetch(`${e2e.stack.service('ledger').url}/v1/query`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...authAs('ana') },
+          body: JSON.stringify({ sql: 'SELECT sum(cost_micros) AS spent FROM spend WHERE run_id = {run:String}', params: { run } }),
+        });
+        const [row] = ((await response.json()) as { rows: { spent: string | number }[] }).rows;
+        return Number(row?.spent ?? 0) === spent ? spent : undefined;
+      },
+      { timeoutMs: 30_000, what: `settled spend of ${spent} micros in ClickHouse` },
+    );
+    expect(settled).toBeLessThanOrEqual(CAP);
   });
 });

@@ -67,9 +67,19 @@ export async function helpdeskStats(stack: WritStack): Promise<HelpdeskStats> {
 }
 
 export interface HelpdeskStats {
+  /** Calls per route, whatever their outcome. */
   readonly calls: Readonly<Record<string, number>>;
+  /** Side effects per idempotency key: what the tool deduplicated, not what it was asked. */
   readonly effects: Readonly<Record<string, number>>;
+  /** Calls that reached the tool per idempotency key (`<tenant>:<agent's key>`): "it ran once" is this being 1. */
+  readonly calls_by_key: Readonly<Record<string, number>>;
+  readonly refunds: readonly { readonly refund_id: string; readonly amount_cents: number }[];
   readonly [more: string]: unknown;
+}
+
+/** How many calls carrying this proposal's idempotency key reached the tool (0 when none did). */
+export function callsAtTool(stats: HelpdeskStats, idempotencyKey: string, tenant = 'acme'): number {
+  return stats.calls_by_key[`${tenant}:${idempotencyKey}`] ?? 0;
 }
 
 export function refundArgs(amountCents: number, ticket = 'T-1001', customer = 'C-501') {
