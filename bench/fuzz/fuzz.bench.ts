@@ -5,11 +5,11 @@
 // content types, paths and methods. Prints the figures (requests, statuses, mutations) and saves
 // every 5xx with its request under .local/fuzz/ for replay (send() of @writ/testing); then checks
 // that the gateway still answers /health/ready and a valid proposal. Replaces the "Fuzz" section
-// of docs/benchmarks.md. From the repository root, after ./dev build, with a broker up
-// (./dev stack up):
+// of docs/benchmarks.md. A broker of its own starts on 127.0.0.1:39592 (like the pipeline bench).
+// From the repository root, after ./dev build:
 //   node --conditions=writ-source bench/fuzz/fuzz.bench.ts
-// KAFKA_BROKERS (default 127.0.0.1:39092), BENCH_SECONDS (180), BENCH_SEED (1), BENCH_CONCURRENCY
-// (8) and BENCH_NO_DOC=1 (print only) change what it does.
+// BENCH_SECONDS (180), BENCH_SEED (1), BENCH_CONCURRENCY (8) and BENCH_NO_DOC=1 (print only)
+// change what it does.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -17,12 +17,12 @@ import { Agent } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { acquireKafka, provisionTopology, superUserEnv } from '@writ/devstack';
 import { hashApiKey } from '@writ/directory';
 import { jsonRequest, replayable, runFuzz, send } from '@writ/testing';
 import type { FuzzReport, FuzzRequest } from '@writ/testing';
 import { ROOT, machineLine, writeBenchmarkSection } from '../bench-doc.ts';
 
-const brokers = process.env['KAFKA_BROKERS'] ?? '127.0.0.1:39092';
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 180);
 const FIRST_SEED = Number(process.env['BENCH_SEED'] ?? 1);
 const CONCURRENCY = Number(process.env['BENCH_CONCURRENCY'] ?? 8);
@@ -42,6 +42,13 @@ function freePort(): Promise<number> {
 
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'writ-fuzz-'));
+  mkdirSync(join(work, 'kafka'), { recursive: true });
+  const kafka = await acquireKafka('bench', { home: join(work, 'kafka'), port: 39592, controllerPort: 39593 });
+  // The local broker runs with SASL: the bench and its gateway authenticate as the provisioning user.
+  const credentials = kafka.secretsDir === undefined ? {} : superUserEnv(kafka.secretsDir);
+  Object.assign(process.env, credentials);
+  await provisionTopology(kafka.brokers);
+  const brokers = kafka.brokers.join(',');
   const key = `key-fuzz-${randomBytes(12).toString('hex')}`;
   const tenant = `fuzz_${randomBytes(4).toString('hex')}`;
   writeFileSync(
@@ -56,6 +63,7 @@ async function main(): Promise<void> {
   const gateway = spawn(process.execPath, [join(ROOT, 'services', 'gateway', 'dist', 'main.js')], {
     env: {
       PATH: process.env['PATH'] ?? '',
+      ...credentials,
       KAFKA_BROKERS: brokers,
       HTTP_PORT: String(port),
       LOG_FORMAT: 'text',
@@ -156,6 +164,8 @@ async function main(): Promise<void> {
   } finally {
     agent.destroy();
     gateway.kill('SIGTERM');
+    await new Promise((resolve) => (gateway.exitCode === null ? gateway.once('exit', resolve) : resolve(undefined)));
+    await kafka.release();
   }
 }
 
