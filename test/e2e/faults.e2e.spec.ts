@@ -57,9 +57,10 @@ async function ledgerExport(tenant: string, runId?: string): Promise<string> {
 
 describe('an ExecutionRequested written straight to the topic', () => {
   async function forge(variant: 'forged' | 'expired' | 'mismatched') {
-    const { env } = e2e.stack;
-    const realWarrantKey = await loadSigningKey(env['WRIT_WARRANT_SIGNING_KEY'] ?? '');
-    const reservationKey = await loadSigningKey(env['WRIT_RESERVATION_SIGNING_KEY'] ?? '');
+    // The attacker here holds the real signing keys (stolen from the policy and budget hosts).
+    const { keys } = e2e.stack;
+    const realWarrantKey = await loadSigningKey(keys.warrantSigningKey);
+    const reservationKey = await loadSigningKey(keys.reservationSigningKey);
     const runId = `forged-${randomUUID()}`;
     const idempotencyKey = key();
     const request = signedExecutionRequest({

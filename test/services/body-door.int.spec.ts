@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSigningKey } from '@writ/crypto';
-import { BODY_DOOR_LIMITS, bodyDoorCases, send, testKafkaBrokers, uniqueName, waitFor } from '@writ/testing';
+import { BODY_DOOR_LIMITS, bodyDoorCases, send, testKafkaBrokers, testKafkaCredentials, uniqueName, waitFor } from '@writ/testing';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'writ-body-door-'));
@@ -29,17 +29,13 @@ function freePort(): Promise<number> {
   });
 }
 
-function kafkaCredentials(): Record<string, string> {
-  return Object.fromEntries(Object.entries(process.env).filter((entry): entry is [string, string] => entry[0].startsWith('KAFKA_SASL_') && entry[1] !== undefined));
-}
-
 async function boot(service: string, env: Record<string, string>): Promise<string> {
   const entry = join(root, 'services', service, 'dist', 'main.js');
   if (!existsSync(entry)) throw new Error(`${entry} is missing: build first (./dev build)`);
   const port = await freePort();
   const child = spawn(process.execPath, [entry], {
     // The test broker's credentials (KAFKA_SASL_*, set by the global setup when it runs with SASL).
-    env: { PATH: process.env['PATH'] ?? '', ...kafkaCredentials(), KAFKA_BROKERS: testKafkaBrokers().join(','), HTTP_PORT: String(port), LOG_FORMAT: 'text', ...BODY_DOOR_LIMITS, ...env },
+    env: { PATH: process.env['PATH'] ?? '', ...testKafkaCredentials(), KAFKA_BROKERS: testKafkaBrokers().join(','), HTTP_PORT: String(port), LOG_FORMAT: 'text', ...BODY_DOOR_LIMITS, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { testKafkaBrokers, uniqueName, waitFor } from '@writ/testing';
+import { testKafkaBrokers, testKafkaCredentials, uniqueName, waitFor } from '@writ/testing';
 
 const SERVICES = ['gateway', 'planner', 'policy', 'budget', 'executor', 'ledger'] as const;
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -78,10 +78,14 @@ describe('service boot', () => {
     const port = await freePort();
     const { child, output } = start('ledger', {
       KAFKA_BROKERS: testKafkaBrokers().join(','),
+      ...testKafkaCredentials(),
+      WRIT_DIRECTORY_FILE: join(root, 'deploy', 'demo', 'directory.json'),
       HTTP_PORT: String(port),
       LOG_FORMAT: 'text',
-      // Its own consumer group and chDB folder: nothing shared with other tests or the demo.
+      // Its own consumer group, chains and chDB folder: nothing shared with other tests (the ACL
+      // test writes sample ledger events to the shared broker) or the demo.
       KAFKA_GROUP_ID: uniqueName('boot_ledger'),
+      LEDGER_TENANT_PREFIX: uniqueName('boot'),
       WRIT_CHDB_PATH: join(mkdtempSync(join(tmpdir(), 'writ-boot-')), 'chdb'),
     });
     const health = await waitFor(

@@ -4,6 +4,7 @@ import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { WritError } from '@writ/errors';
 import { ensureDevKeys, serviceKeyEnvironment } from './keys.ts';
+import type { KeyLayout } from './keys.ts';
 import { serviceKafkaEnv } from './security.ts';
 
 /** The six services; they start together and stop in reverse order of this list. */
@@ -58,6 +59,8 @@ export interface WritStack {
   readonly gatewayUrl: string;
   readonly helpdeskUrl: string;
   readonly helpdeskToken: string;
+  /** Where each service's keys are: for tools and tests that play a thief of one (never given to a service whole). */
+  readonly keys: KeyLayout;
   readonly tracesFile: string;
   readonly chdbPath: string;
   readonly env: Readonly<Record<string, string>>;
@@ -175,9 +178,13 @@ export async function startWritStack(options: WritStackOptions): Promise<WritSta
     WRIT_EXECUTOR_DATA_DIR: join(workDir, 'executor'),
     WRIT_CHDB_PATH: chdbPath,
     HELPDESK_URL: helpdeskUrl,
-    HELPDESK_TOKEN: HELPDESK_DEMO_TOKEN,
     ...options.env,
   };
+  // The tools' credential reaches the tool proxy (and the demo's system of record) only.
+  const helpdeskToken = env['HELPDESK_TOKEN'] ?? HELPDESK_DEMO_TOKEN;
+  delete env['HELPDESK_TOKEN'];
+  const toolCredential = (name: WritServiceName | 'helpdesk'): Record<string, string> =>
+    name === 'executor' || name === 'helpdesk' ? { HELPDESK_TOKEN: helpdeskToken } : {};
 
   const processes = new Map<string, ServiceProcess>();
   processes.set(
@@ -187,7 +194,7 @@ export async function startWritStack(options: WritStackOptions): Promise<WritSta
       url: helpdeskUrl,
       readyUrl: `${helpdeskUrl}/health`,
       command: [process.execPath, '--conditions=writ-source', join(root, 'demo', 'helpdesk', 'src', 'main.ts')],
-      env: { ...env, HELPDESK_PORT: String(basePort + HELPDESK_OFFSET) },
+      env: { ...env, ...toolCredential('helpdesk'), HELPDESK_PORT: String(basePort + HELPDESK_OFFSET) },
       cwd: root,
       logFile: join(logsDir, 'helpdesk.log'),
       log,
@@ -204,7 +211,7 @@ export async function startWritStack(options: WritStackOptions): Promise<WritSta
         readyUrl: `${url}/health/ready`,
         command: [process.execPath, join(root, 'services', name, 'dist', 'main.js')],
         // Each service gets its own private key's path only (serviceKeyEnvironment).
-        env: { ...env, ...serviceKeyEnvironment(layout, name), ...kafkaPrincipal(name), ...tenantKeys(name), HTTP_PORT: String(port), KAFKA_GROUP_ID: `writ.${name}${suffix}` },
+        env: { ...env, ...serviceKeyEnvironment(layout, name), ...kafkaPrincipal(name), ...tenantKeys(name), ...toolCredential(name), HTTP_PORT: String(port), KAFKA_GROUP_ID: `writ.${name}${suffix}` },
         cwd: root,
         logFile: join(logsDir, `${name}.log`),
         log,
@@ -215,7 +222,8 @@ export async function startWritStack(options: WritStackOptions): Promise<WritSta
   const stack: WritStack = {
     gatewayUrl: `http://127.0.0.1:${basePort}`,
     helpdeskUrl,
-    helpdeskToken: HELPDESK_DEMO_TOKEN,
+    helpdeskToken,
+    keys: layout,
     tracesFile,
     chdbPath,
     // What callers of the stack may use (the ledger's public keys, for writ verify); no private key.

@@ -34,3 +34,11 @@ function injected(): string[] | undefined {
     return undefined; // outside a vitest worker
   }
 }
+
+/**
+ * The test broker's credentials (KAFKA_SASL_*, set by the global setup when the broker runs with
+ * SASL), for a child process the test starts with a clean environment.
+ */
+export function testKafkaCredentials(env: Readonly<Record<string, string | undefined>> = process.env): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[0].startsWith('KAFKA_SASL_') && entry[1] !== undefined));
+}
