@@ -5,7 +5,7 @@
 // figures and replaces the "Bus" section of docs/benchmarks.md. From the repository root, with a
 // broker up:
 //   node --conditions=writ-source bench/bus/bus.bench.ts
-// KAFKA_BROKERS (default 127.0.0.1:39092), BENCH_LATENCY_SECONDS (20), BENCH_EVENTS (200000),
+// KAFKA_BROKERS (default 127.0.0.1:27092), BENCH_LATENCY_SECONDS (20), BENCH_EVENTS (200000),
 // BENCH_THROUGHPUT_LINGER_MS (5) and BENCH_NO_DOC=1 (print only) change what it does.
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -23,7 +23,7 @@ import { machineLine, writeBenchmarkSection } from '../bench-doc.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = join(dirname(SELF), '..', '..');
-const brokers = (process.env['KAFKA_BROKERS'] ?? '127.0.0.1:39092').split(',').map((b) => b.trim());
+const brokers = (process.env['KAFKA_BROKERS'] ?? '127.0.0.1:27092').split(',').map((b) => b.trim());
 const RATE = 1_000;
 const LATENCY_SECONDS = Number(process.env['BENCH_LATENCY_SECONDS'] ?? 20);
 const WARMUP_SECONDS = 2;

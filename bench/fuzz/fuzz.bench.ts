@@ -5,7 +5,7 @@
 // content types, paths and methods. Prints the figures (requests, statuses, mutations) and saves
 // every 5xx with its request under .local/fuzz/ for replay (send() of @writ/testing); then checks
 // that the gateway still answers /health/ready and a valid proposal. Replaces the "Fuzz" section
-// of docs/benchmarks.md. A broker of its own starts on 127.0.0.1:39592 (like the pipeline bench).
+// of docs/benchmarks.md. A broker of its own starts on 127.0.0.1:27592 (like the pipeline bench).
 // From the repository root, after ./dev build:
 //   node --conditions=writ-source bench/fuzz/fuzz.bench.ts
 // BENCH_SECONDS (180), BENCH_SEED (1), BENCH_CONCURRENCY (8) and BENCH_NO_DOC=1 (print only)
@@ -43,7 +43,7 @@ function freePort(): Promise<number> {
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'writ-fuzz-'));
   mkdirSync(join(work, 'kafka'), { recursive: true });
-  const kafka = await acquireKafka('bench', { home: join(work, 'kafka'), port: 39592, controllerPort: 39593 });
+  const kafka = await acquireKafka('bench', { home: join(work, 'kafka'), port: 27592, controllerPort: 27593 });
   // The local broker runs with SASL: the bench and its gateway authenticate as the provisioning user.
   const credentials = kafka.secretsDir === undefined ? {} : superUserEnv(kafka.secretsDir);
   Object.assign(process.env, credentials);

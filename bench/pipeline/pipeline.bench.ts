@@ -129,12 +129,12 @@ async function main(): Promise<void> {
   const workDir = mkdtempSync(join(tmpdir(), 'writ-bench-'));
   console.log(`machine: ${machine}; work dir ${workDir}`);
   mkdirSync(join(workDir, 'kafka'), { recursive: true });
-  const kafka = await acquireKafka('bench', { home: join(workDir, 'kafka'), port: 39492, controllerPort: 39493 });
+  const kafka = await acquireKafka('bench', { home: join(workDir, 'kafka'), port: 27492, controllerPort: 27493 });
   await provisionTopology(kafka.brokers);
   // Caps far above the load: the benchmark measures governance, not refusals.
   const budgets = join(workDir, 'budgets.json');
   writeFileSync(budgets, JSON.stringify({ tenants: { acme: { currency: 'USD', daily: { money: '100000.00', tool_calls: 10_000_000 } } } }));
-  const stack = await startWritStack({ root: ROOT, brokers: kafka.brokers, workDir, basePort: 38580, env: { WRIT_BUDGETS_FILE: budgets }, log: (l) => console.log(`  ${l}`) });
+  const stack = await startWritStack({ root: ROOT, brokers: kafka.brokers, workDir, basePort: 26580, env: { WRIT_BUDGETS_FILE: budgets }, log: (l) => console.log(`  ${l}`) });
   try {
     const keys = (JSON.parse(readFileSync(join(ROOT, 'deploy', 'demo', 'keys.json'), 'utf8')) as { demoKeys: Record<string, string> }).demoKeys;
     const agent = new WritClient(stack.gatewayUrl, keys['triage-bot'] ?? '');

@@ -22,7 +22,7 @@ let consumer: EventConsumer;
 const failures = new Map<string, ActionFailed>();
 
 beforeAll(async () => {
-  e2e = await startE2eStack(38380);
+  e2e = await startE2eStack(26380);
   producer = new EventProducer({ brokers: testKafkaBrokers(), clientId: 'e2e-forger' });
   await producer.connect();
   consumer = new EventConsumer({

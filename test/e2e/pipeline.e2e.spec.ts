@@ -14,7 +14,7 @@ import type { E2eStack } from './support.ts';
 let e2e: E2eStack;
 
 beforeAll(async () => {
-  e2e = await startE2eStack(38280);
+  e2e = await startE2eStack(26280);
 }, 180_000);
 
 afterAll(async () => {

@@ -46,7 +46,7 @@ beforeAll(async () => {
     },
   };
   writeFileSync(join(toolsDir, 'canary.lookup@1.0.0.json'), JSON.stringify(lookup, null, 2));
-  e2e = await startE2eStack(38480, { WRIT_TOOLS_DIR: toolsDir, HELPDESK_TOKEN: TOKEN });
+  e2e = await startE2eStack(26480, { WRIT_TOOLS_DIR: toolsDir, HELPDESK_TOKEN: TOKEN });
 });
 
 afterAll(async () => {

@@ -1,9 +1,9 @@
 // Global setup of the int and e2e vitest projects: a Kafka broker with the topology applied,
 // shared by every test file of the project. Tests never touch the developer's broker of
-// `./dev stack up` (127.0.0.1:39092, the demo's topics):
-// - int: a test broker (127.0.0.1:39192, data in .local/kafka-test), reused across runs; on teardown
+// `./dev stack up` (127.0.0.1:27092, the demo's topics):
+// - int: a test broker (127.0.0.1:27192, data in .local/kafka-test), reused across runs; on teardown
 //   it is stopped only when this run started it and no other test run still holds it;
-// - e2e: a fresh broker per run (127.0.0.1:39292, data in a temporary folder), so the services
+// - e2e: a fresh broker per run (127.0.0.1:27292, data in a temporary folder), so the services
 //   under test start on empty topics; stopped and deleted at the end.
 // KAFKA_BROKERS points the tests at another cluster instead.
 // The local brokers run with SASL and ACLs (deploy/kafka/acls.json): every bus client of the test
@@ -23,11 +23,11 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 function brokerFor(project: string): { options: KafkaStackOptions; cleanup: () => void } {
   if (project === 'e2e') {
     const home = mkdtempSync(join(tmpdir(), 'writ-e2e-kafka-'));
-    return { options: { home, port: 39292, controllerPort: 39293 }, cleanup: () => rmSync(home, { recursive: true, force: true }) };
+    return { options: { home, port: 27292, controllerPort: 27293 }, cleanup: () => rmSync(home, { recursive: true, force: true }) };
   }
   const home = join(writRoot(), '.local', 'kafka-test');
   mkdirSync(home, { recursive: true });
-  return { options: { home, port: 39192, controllerPort: 39193 }, cleanup: () => undefined };
+  return { options: { home, port: 27192, controllerPort: 27193 }, cleanup: () => undefined };
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {

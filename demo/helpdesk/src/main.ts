@@ -1,5 +1,5 @@
 // The demo helpdesk as a process: `node --conditions=writ-source demo/helpdesk/src/main.ts`.
-// HELPDESK_PORT (default 38090), HELPDESK_HOST (default 127.0.0.1), HELPDESK_TOKEN (default helpdesk-demo-token).
+// HELPDESK_PORT (default 26090), HELPDESK_HOST (default 127.0.0.1), HELPDESK_TOKEN (default helpdesk-demo-token).
 import { DEFAULT_HELPDESK_PORT, DEFAULT_HELPDESK_TOKEN, startHelpdesk } from './server.ts';
 
 function portFrom(raw: string | undefined): number {

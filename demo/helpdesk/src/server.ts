@@ -9,11 +9,11 @@ import type { Fault, HelpdeskStats, Reply } from './helpdesk.ts';
 import { seedData } from './seed.ts';
 import type { Seed } from './seed.ts';
 
-export const DEFAULT_HELPDESK_PORT = 38090;
+export const DEFAULT_HELPDESK_PORT = 26090;
 export const DEFAULT_HELPDESK_TOKEN = 'helpdesk-demo-token';
 
 export interface HelpdeskOptions {
-  /** TCP port; 0 picks a free one. Default 38090. */
+  /** TCP port; 0 picks a free one. Default 26090. */
   readonly port?: number;
   /** Default 127.0.0.1. */
   readonly host?: string;
@@ -34,7 +34,7 @@ export interface ControlRequest {
 }
 
 export interface RunningHelpdesk {
-  /** Base URL, e.g. http://127.0.0.1:38090 */
+  /** Base URL, e.g. http://127.0.0.1:26090 */
   readonly url: string;
   readonly port: number;
   /** The live statistics (a copy). */

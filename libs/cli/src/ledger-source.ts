@@ -6,7 +6,7 @@ import type { ClickHouseClient } from '@writ/clickhouse';
 import { WritError } from '@writ/errors';
 import { CHAINS_SQL, CHAIN_CHECKPOINTS_SQL, chainEntriesSql, checkpointLineOf, entryLineOf, exportLine } from '@writ/ledger-core';
 
-export const DEFAULT_LEDGER_URL = 'http://127.0.0.1:38085';
+export const DEFAULT_LEDGER_URL = 'http://127.0.0.1:26085';
 
 export type LedgerSource =
   | { readonly kind: 'http'; readonly url: string; readonly key?: string }

@@ -15,7 +15,7 @@ const stdio: CliIo = { out: (line) => console.log(line), err: (line) => console.
 export const VERIFY_USAGE = `usage: writ verify [--tenant <id>] [--url <ledger url> [--key <api key>] | --chdb <data folder> | --clickhouse <server url> | --file <export.jsonl>] [--keys <dir>] [--database <name>]
   Verifies each chain (every tenant unless --tenant): links, hashes, the events' bytes, and the
   signed checkpoints against the public keys in --keys (default WRIT_LEDGER_KEYS_DIR).
-  Default source: the running ledger at WRIT_LEDGER_URL or ${'http://127.0.0.1:38085'}; --chdb reads
+  Default source: the running ledger at WRIT_LEDGER_URL or ${'http://127.0.0.1:26085'}; --chdb reads
   a stopped ledger's chDB folder. Over HTTP, --key (default WRIT_API_KEY) is an auditor's API key
   (or a service key). Exit 0 when every chain verifies, 1 naming the first bad entry, 2 on usage errors.`;
 

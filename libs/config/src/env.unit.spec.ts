@@ -13,11 +13,11 @@ function configError(run: () => unknown) {
 }
 
 describe('loadConfig', () => {
-  const spec = { KAFKA_BROKERS: env.hostPorts(), HTTP_PORT: env.port({ default: 38080 }), LOG_LEVEL: env.oneOf(['info', 'debug'] as const, { default: 'info' }) };
+  const spec = { KAFKA_BROKERS: env.hostPorts(), HTTP_PORT: env.port({ default: 26080 }), LOG_LEVEL: env.oneOf(['info', 'debug'] as const, { default: 'info' }) };
 
   it('parses valid values and applies defaults', () => {
-    const config = loadConfig(spec, { KAFKA_BROKERS: '127.0.0.1:39092, localhost:39093' });
-    expect(config).toEqual({ KAFKA_BROKERS: ['127.0.0.1:39092', 'localhost:39093'], HTTP_PORT: 38080, LOG_LEVEL: 'info' });
+    const config = loadConfig(spec, { KAFKA_BROKERS: '127.0.0.1:27092, localhost:27093' });
+    expect(config).toEqual({ KAFKA_BROKERS: ['127.0.0.1:27092', 'localhost:27093'], HTTP_PORT: 26080, LOG_LEVEL: 'info' });
   });
 
   it('names a missing variable and its rule', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { newClusterId, parseProperties, renderLog4j2Config, renderServerProperties } from './broker-config.ts';
 
-const input = { host: '127.0.0.1', port: 39092, controllerPort: 39093, dataDir: '/w/.local/kafka/data' };
+const input = { host: '127.0.0.1', port: 27092, controllerPort: 27093, dataDir: '/w/.local/kafka/data' };
 
 describe('server.properties', () => {
   const props = parseProperties(renderServerProperties(input));
@@ -9,10 +9,10 @@ describe('server.properties', () => {
   it('runs one combined broker and controller on loopback, quorum bootstrapped for --standalone', () => {
     expect(props.get('process.roles')).toBe('broker,controller');
     expect(props.get('node.id')).toBe('1');
-    expect(props.get('listeners')).toBe('PLAINTEXT://127.0.0.1:39092,CONTROLLER://127.0.0.1:39093');
-    expect(props.get('advertised.listeners')).toBe('PLAINTEXT://127.0.0.1:39092');
+    expect(props.get('listeners')).toBe('PLAINTEXT://127.0.0.1:27092,CONTROLLER://127.0.0.1:27093');
+    expect(props.get('advertised.listeners')).toBe('PLAINTEXT://127.0.0.1:27092');
     expect(props.get('controller.listener.names')).toBe('CONTROLLER');
-    expect(props.get('controller.quorum.bootstrap.servers')).toBe('127.0.0.1:39093');
+    expect(props.get('controller.quorum.bootstrap.servers')).toBe('127.0.0.1:27093');
     // Static voters and --standalone are mutually exclusive: the format step would refuse.
     expect(props.has('controller.quorum.voters')).toBe(false);
     expect(props.get('log.dirs')).toBe('/w/.local/kafka/data');

@@ -4,7 +4,7 @@ import { excerptOf } from './log-tail.ts';
 const log = [
   '[2026-11-22 03:01:33,218] INFO [SocketServer listenerType=CONTROLLER, nodeId=1] Enabling request processing. (kafka.network.SocketServer)',
   '[2026-11-22 03:01:33,226] ERROR Unable to start acceptor for CONTROLLER (kafka.network.DataPlaneAcceptor)',
-  'org.apache.kafka.common.KafkaException: Socket server failed to bind to 127.0.0.1:39193: Address already in use.',
+  'org.apache.kafka.common.KafkaException: Socket server failed to bind to 127.0.0.1:27193: Address already in use.',
   '\tat org.apache.kafka.server.ServerSocketFactory$KafkaServerSocketFactory.openServerSocket(ServerSocketFactory.java:56) ~[kafka-server-4.1.1.jar:?]',
   '\tat kafka.network.Acceptor.openServerSocket(SocketServer.scala:634) ~[kafka_2.13-4.1.1.jar:?]',
   '\t... 6 more',
@@ -17,7 +17,7 @@ describe('log excerpt', () => {
     expect(lines.slice(0, 3)).toEqual([
       'first error:',
       '[2026-11-22 03:01:33,226] ERROR Unable to start acceptor for CONTROLLER (kafka.network.DataPlaneAcceptor)',
-      'org.apache.kafka.common.KafkaException: Socket server failed to bind to 127.0.0.1:39193: Address already in use.',
+      'org.apache.kafka.common.KafkaException: Socket server failed to bind to 127.0.0.1:27193: Address already in use.',
     ]);
     expect(lines[3]).toBe('last lines:');
     expect(lines.slice(4)).toHaveLength(5);

@@ -28,7 +28,7 @@ export interface WritStackOptions {
   readonly brokers: readonly string[];
   /** Keys, executor records, chDB data, traces and logs of this stack. */
   readonly workDir: string;
-  /** Gateway port; the others follow (+1 .. +5), the demo helpdesk at +10. Default 38080. */
+  /** Gateway port; the others follow (+1 .. +5), the demo helpdesk at +10. Default 26080. */
   readonly basePort?: number;
   /** Appended to every consumer group id, so two stacks on one cluster never share a group. */
   readonly groupSuffix?: string;
@@ -148,7 +148,7 @@ function managedProcess(spec: {
 export async function startWritStack(options: WritStackOptions): Promise<WritStack> {
   const { root, workDir } = options;
   const log = options.log ?? (() => undefined);
-  const basePort = options.basePort ?? 38080;
+  const basePort = options.basePort ?? 26080;
   const suffix = options.groupSuffix ?? '';
   for (const name of WRIT_SERVICES) {
     const entry = join(root, 'services', name, 'dist', 'main.js');

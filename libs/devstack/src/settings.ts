@@ -38,7 +38,7 @@ export interface KafkaStackOptions {
   readonly home?: string;
   /** Folder of the broker jars. Default `<writ root>/.local/kafka/libs`, whatever `home` is. */
   readonly libs?: string;
-  /** PLAINTEXT listener port. Default WRIT_KAFKA_PORT, else 39092. */
+  /** PLAINTEXT listener port. Default WRIT_KAFKA_PORT, else 27092. */
   readonly port?: number;
   /** CONTROLLER listener port. Default WRIT_KAFKA_CONTROLLER_PORT, else port + 1. */
   readonly controllerPort?: number;
@@ -68,7 +68,7 @@ export interface KafkaSettings {
   readonly root: string;
 }
 
-export const DEFAULT_KAFKA_PORT = 39092;
+export const DEFAULT_KAFKA_PORT = 27092;
 
 export function kafkaLayout(home: string, libs: string): KafkaLayout {
   const configDir = join(home, 'config');

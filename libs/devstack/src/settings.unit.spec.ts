@@ -6,10 +6,10 @@ import { localBrokers, resolveKafkaSettings } from './settings.ts';
 const paths = { home: '/w/.local/kafka', libs: '/w/.local/kafka/libs' };
 
 describe('kafka settings', () => {
-  it('defaults to 127.0.0.1:39092 with the controller on the next port', () => {
+  it('defaults to 127.0.0.1:27092 with the controller on the next port', () => {
     const settings = resolveKafkaSettings({ ...paths, env: {} });
-    expect(localBrokers(settings)).toEqual(['127.0.0.1:39092']);
-    expect(settings.controllerPort).toBe(39093);
+    expect(localBrokers(settings)).toEqual(['127.0.0.1:27092']);
+    expect(settings.controllerPort).toBe(27093);
     expect(settings.externalBrokers).toBeUndefined();
     expect(settings.layout.pidFile).toBe('/w/.local/kafka/kafka.pid');
     expect(settings.layout.logFile).toBe('/w/.local/kafka/logs/server.log');

@@ -3,7 +3,7 @@ import { kafkaSaslFromEnv } from '@writ/bus';
 import { env, loadConfig } from '@writ/config';
 import type { ConfigOf, EnvVar } from '@writ/config';
 
-export const DEFAULT_KAFKA_BROKERS = '127.0.0.1:39092';
+export const DEFAULT_KAFKA_BROKERS = '127.0.0.1:27092';
 
 /** Variables every Writ service reads; a service adds its own through `extra`. */
 export function baseConfigSpec(defaultHttpPort: number) {

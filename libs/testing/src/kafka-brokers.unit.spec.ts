@@ -4,9 +4,9 @@ import { testKafkaBrokers } from './kafka-brokers.ts';
 
 describe('testKafkaBrokers', () => {
   it('reads KAFKA_BROKERS when nothing was provided by a global setup', () => {
-    expect(testKafkaBrokers({ KAFKA_BROKERS: ' 127.0.0.1:39092, 127.0.0.1:39094 ' })).toEqual([
-      '127.0.0.1:39092',
-      '127.0.0.1:39094',
+    expect(testKafkaBrokers({ KAFKA_BROKERS: ' 127.0.0.1:27092, 127.0.0.1:27094 ' })).toEqual([
+      '127.0.0.1:27092',
+      '127.0.0.1:27094',
     ]);
   });
 

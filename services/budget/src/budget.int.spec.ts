@@ -77,7 +77,7 @@ function newTenant(caps: { agentMoney?: string; agentCalls?: number } = {}): Ten
 }
 
 async function boot(t: Tenant, env: Record<string, string> = {}): Promise<{ app: INestApplicationContext; processor: BudgetProcessor }> {
-  const config = loadServiceConfig(38083, budgetConfigSpec, {
+  const config = loadServiceConfig(26083, budgetConfigSpec, {
     KAFKA_BROKERS: brokers.join(','),
     KAFKA_GROUP_ID: t.groupId,
     WRIT_BUDGETS_FILE: t.budgetsFile,

@@ -16,7 +16,7 @@ async function preflight(): Promise<void> {
   const keyFile = process.env['WRIT_RESERVATION_SIGNING_KEY']?.trim() || '.local/keys/budget/private/reservation-1.pem';
   const problems: string[] = [];
   try {
-    loadServiceConfig(38083, budgetConfigSpec);
+    loadServiceConfig(26083, budgetConfigSpec);
   } catch (error) {
     if (!isWritError(error, 'CONFIG_INVALID')) throw error;
     problems.push(...error.message.split('\n').slice(1));
@@ -41,7 +41,7 @@ await preflight();
 await runService({
   name: 'budget',
   version: packageVersion(import.meta.url),
-  defaultHttpPort: 38083,
+  defaultHttpPort: 26083,
   config: budgetConfigSpec,
   telemetry,
   module: BudgetModule,

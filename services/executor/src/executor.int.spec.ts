@@ -132,7 +132,7 @@ function tenantKey(tenant: string): TenantDataKey {
 const apps: INestApplicationContext[] = [];
 
 async function bootExecutor(dataDir: string, groupId: string): Promise<INestApplicationContext> {
-  const config = loadServiceConfig(38084, executorConfigSpec, {
+  const config = loadServiceConfig(26084, executorConfigSpec, {
     KAFKA_BROKERS: brokers.join(','),
     KAFKA_GROUP_ID: groupId,
     WRIT_TOOLS_DIR: toolsDir,

@@ -6,7 +6,7 @@ import { ExecutorModule } from './executor.module.ts';
 await runService({
   name: 'executor',
   version: packageVersion(import.meta.url),
-  defaultHttpPort: 38084,
+  defaultHttpPort: 26084,
   config: executorConfigSpec,
   telemetry,
   module: ExecutorModule,

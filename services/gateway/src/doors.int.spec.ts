@@ -393,7 +393,7 @@ beforeAll(async () => {
   });
   await observer.start();
 
-  const config = loadServiceConfig(38080, gatewayConfigSpec, {
+  const config = loadServiceConfig(26080, gatewayConfigSpec, {
     KAFKA_BROKERS: brokers.join(','),
     KAFKA_GROUP_ID: uniqueName('writ_gateway_doors'),
     WRIT_DIRECTORY_FILE: join(workDir, 'directory.json'),

@@ -75,7 +75,7 @@ const seen: Seen[] = [];
 const spans = new InMemorySpanExporter();
 
 async function bootGateway(): Promise<{ app: NestFastifyApplication; url: string }> {
-  const config = loadServiceConfig(38080, gatewayConfigSpec, {
+  const config = loadServiceConfig(26080, gatewayConfigSpec, {
     KAFKA_BROKERS: brokers.join(','),
     KAFKA_GROUP_ID: uniqueName('writ_gateway_int'),
     WRIT_DIRECTORY_FILE: join(workDir, 'directory.json'),

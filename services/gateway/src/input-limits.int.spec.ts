@@ -57,7 +57,7 @@ beforeAll(async () => {
     users: [{ id: `dana-${suffix}`, tenant: TENANT, role: 'manager', roles: ['approver'], api_key_sha256: hashApiKey(`key-dana-${randomBytes(8).toString('hex')}`) }],
   };
   writeFileSync(join(workDir, 'directory.json'), JSON.stringify(directory));
-  const config = loadServiceConfig(38080, gatewayConfigSpec, {
+  const config = loadServiceConfig(26080, gatewayConfigSpec, {
     KAFKA_BROKERS: brokers.join(','),
     KAFKA_GROUP_ID: uniqueName('writ_gateway_input_int'),
     WRIT_DIRECTORY_FILE: join(workDir, 'directory.json'),

@@ -23,7 +23,7 @@ try {
 await runService({
   name: 'gateway',
   version: packageVersion(import.meta.url),
-  defaultHttpPort: 38080,
+  defaultHttpPort: 26080,
   config: gatewayConfigSpec,
   telemetry,
   module: GatewayModule,

@@ -65,7 +65,7 @@ async function boot(): Promise<void> {
   process.env['WRIT_CHDB_PATH'] = chdbPath;
   delete process.env['CLICKHOUSE_URL'];
   delete process.env['CLICKHOUSE_DATABASE'];
-  const config = loadServiceConfig(38085, ledgerConfigSpec, {
+  const config = loadServiceConfig(26085, ledgerConfigSpec, {
     KAFKA_BROKERS: brokers.join(','),
     KAFKA_GROUP_ID: GROUP,
     LEDGER_TENANT_PREFIX: PREFIX,

@@ -6,7 +6,7 @@ import { LedgerModule } from './ledger.module.ts';
 await runService({
   name: 'ledger',
   version: packageVersion(import.meta.url),
-  defaultHttpPort: 38085,
+  defaultHttpPort: 26085,
   config: ledgerConfigSpec,
   telemetry,
   module: LedgerModule,

@@ -6,7 +6,7 @@ import { PlannerModule } from './planner.module.ts';
 await runService({
   name: 'planner',
   version: packageVersion(import.meta.url),
-  defaultHttpPort: 38081,
+  defaultHttpPort: 26081,
   config: plannerConfigSpec,
   telemetry,
   module: PlannerModule,

@@ -78,7 +78,7 @@ const SHARED = `${FILE_TENANTS}-shared`;
 const RESTART = `${FILE_TENANTS}-restart`;
 
 async function bootPlanner(groupId: string, prefix: string, env: Record<string, string> = {}): Promise<INestApplicationContext> {
-  const config = loadServiceConfig(38081, plannerConfigSpec, {
+  const config = loadServiceConfig(26081, plannerConfigSpec, {
     KAFKA_BROKERS: brokers.join(','),
     KAFKA_GROUP_ID: groupId,
     WRIT_TOOLS_DIR: TOOLS_DIR,

@@ -5,7 +5,7 @@ import { policyConfigSpec } from './config.ts';
 import { PolicyModule } from './policy.module.ts';
 import { loadPdpSetup } from './setup.ts';
 
-const DEFAULT_HTTP_PORT = 38082;
+const DEFAULT_HTTP_PORT = 26082;
 
 // The policy set, registry, directory and key are checked before Nest starts, so an invalid set
 // stops the service with a message naming the file and policy (Nest would abort the process

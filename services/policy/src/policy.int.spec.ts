@@ -86,7 +86,7 @@ function newTenant(): Tenant {
 }
 
 function configFor(t: Tenant, env: Record<string, string> = {}) {
-  return loadServiceConfig(38082, policyConfigSpec, {
+  return loadServiceConfig(26082, policyConfigSpec, {
     KAFKA_BROKERS: brokers.join(','),
     KAFKA_GROUP_ID: t.groupId,
     WRIT_POLICY_DIR: join(root, 'policies'),
