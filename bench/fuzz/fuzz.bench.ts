@@ -14,12 +14,11 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acquireKafka, provisionTopology, superUserEnv } from '@writ/devstack';
 import { hashApiKey } from '@writ/directory';
-import { jsonRequest, replayable, runFuzz, send } from '@writ/testing';
+import { freePort, jsonRequest, replayable, runFuzz, send } from '@writ/testing';
 import type { FuzzReport, FuzzRequest } from '@writ/testing';
 import { ROOT, machineLine, writeBenchmarkSection } from '../bench-doc.ts';
 
@@ -28,17 +27,6 @@ const FIRST_SEED = Number(process.env['BENCH_SEED'] ?? 1);
 const CONCURRENCY = Number(process.env['BENCH_CONCURRENCY'] ?? 8);
 const BATCH = 2_000;
 const LIMITS = { maxBytes: 1_048_576, maxDepth: 32, maxStringLength: 65_536 };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'writ-fuzz-'));

@@ -5,29 +5,17 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSigningKey } from '@writ/crypto';
-import { BODY_DOOR_LIMITS, bodyDoorCases, send, testKafkaBrokers, testKafkaCredentials, uniqueName, waitFor } from '@writ/testing';
+import { BODY_DOOR_LIMITS, bodyDoorCases, freePort, send, testKafkaBrokers, testKafkaCredentials, uniqueName, waitFor } from '@writ/testing';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'writ-body-door-'));
 const agent = new Agent({ keepAlive: true });
 const children: ReturnType<typeof spawn>[] = [];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 async function boot(service: string, env: Record<string, string>): Promise<string> {
   const entry = join(root, 'services', service, 'dist', 'main.js');

@@ -1,11 +1,10 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { testKafkaBrokers, testKafkaCredentials, uniqueName, waitFor } from '@writ/testing';
+import { freePort, testKafkaBrokers, testKafkaCredentials, uniqueName, waitFor } from '@writ/testing';
 
 const SERVICES = ['gateway', 'planner', 'policy', 'budget', 'executor', 'ledger'] as const;
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -38,18 +37,6 @@ function start(service: string, env: Record<string, string>) {
     });
   });
   return { child, exited, output: () => stdout + stderr };
-}
-
-/** A port nothing listens on right now (the kernel picks it). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 afterEach(() => {

@@ -53,6 +53,24 @@ export const Requires = (...requirements: Requirement[]) => SetMetadata(REQUIRES
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
 /**
+ * The principal of `Authorization: Bearer <api key>` (401 UNAUTHENTICATED otherwise), recorded on
+ * the request for `@Caller()`. Shared by every door's guard.
+ */
+export function authenticateRequest(directory: Directory, request: FastifyRequest): Principal {
+  const header = request.headers.authorization;
+  const key = typeof header === 'string' ? BEARER.exec(header)?.[1] : undefined;
+  const principal = key === undefined ? undefined : directory.authenticate(key);
+  if (principal === undefined) {
+    throw new WritError('UNAUTHENTICATED', key === undefined ? 'send your API key as "Authorization: Bearer <key>"' : 'the API key is not known', {
+      field: 'authorization',
+      rule: 'must be "Bearer <api key>" with a key of the directory',
+    });
+  }
+  (request as AuthenticatedRequest).writPrincipal = principal;
+  return principal;
+}
+
+/**
  * `Authorization: Bearer <api key>` → a principal of the directory (401 otherwise), holding one of
  * the route's @Requires (403 otherwise). A route without @Requires is refused: every door names its roles.
  */
@@ -64,16 +82,8 @@ export class BearerGuard implements CanActivate {
   ) {}
 
   canActivate(context: ExecutionContext): boolean {
-    const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
-    const header = request.headers.authorization;
-    const key = typeof header === 'string' ? BEARER.exec(header)?.[1] : undefined;
-    const principal = key === undefined ? undefined : this.directory.authenticate(key);
-    if (principal === undefined) {
-      throw new WritError('UNAUTHENTICATED', key === undefined ? 'send your API key as "Authorization: Bearer <key>"' : 'the API key is not known', {
-        field: 'authorization',
-        rule: 'must be "Bearer <api key>" with a key of the directory',
-      });
-    }
+    const request = context.switchToHttp().getRequest<FastifyRequest>();
+    const principal = authenticateRequest(this.directory, request);
     const required = this.reflector.getAllAndOverride<Requirement[] | undefined>(REQUIRES, [context.getHandler(), context.getClass()]) ?? [];
     if (!required.some((requirement) => holds(principal, requirement))) {
       throw new WritError('FORBIDDEN', `${principalId(principal)} may not use this door`, {
@@ -81,7 +91,6 @@ export class BearerGuard implements CanActivate {
         rule: `the caller must be ${required.length === 0 ? 'named by the route' : required.join(' or ')}`,
       });
     }
-    request.writPrincipal = principal;
     return true;
   }
 }

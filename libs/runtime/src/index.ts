@@ -7,4 +7,4 @@ export type { BaseConfig } from './service-config.ts';
 export { createHttpApp, bodyLimitsOf } from './http-app.ts';
 export { installStrictJsonBodies, parseBody, checkContentType } from './http-body.ts';
 export type { HttpBodyLimits, BodyRejection, BodyRule } from './http-body.ts';
-export { BearerGuard, Caller, DirectoryCloser, DoorErrorFilter, Requires, SERVICE_DIRECTORY, directoryProvider } from './http-auth.ts';
+export { BearerGuard, Caller, authenticateRequest, DirectoryCloser, DoorErrorFilter, Requires, SERVICE_DIRECTORY, directoryProvider } from './http-auth.ts';

@@ -6,3 +6,4 @@ export { runFuzz, fuzzRequest, jsonRequest, send, replayable } from './http-fuzz
 export type { FuzzRequest, FuzzReport, FuzzFailure, FuzzOptions } from './http-fuzz.ts';
 export { bodyDoorCases, BODY_DOOR_LIMITS } from './body-door-cases.ts';
 export type { BodyDoorCase } from './body-door-cases.ts';
+export { freePort } from './free-port.ts';

@@ -6,14 +6,13 @@ export {
   MIN_SCRUB_LENGTH,
   hasSensitiveArguments,
   hasSensitiveFields,
-  jsonPath,
   scrubberOf,
   sealArguments,
-  sensitivePaths,
   sensitiveTexts,
   unsealArguments,
   validateSealedArguments,
 } from './seal.ts';
+export { jsonPath, sensitivePaths } from './sensitive-paths.ts';
 export { buildToolRequest, buildVerifyRequest, expandEnv, sideEffectRefs, valueAt } from './request.ts';
 export type {
   ToolDefinition,

@@ -4,48 +4,14 @@ import { canonicalJson } from '@writ/crypto';
 import { WritError } from '@writ/errors';
 import type { JsonSchema, ToolDefinition } from './definition.ts';
 import { SENSITIVE_KEYWORD } from './schema.ts';
+import { isRecord, replaceAt, sensitivePaths } from './sensitive-paths.ts';
 
 export const REDACTED = '[redacted]';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function resolveRef(root: JsonSchema, ref: string): unknown {
-  if (!ref.startsWith('#/')) return undefined;
-  let node: unknown = root;
-  for (const raw of ref.slice(2).split('/')) {
-    const part = raw.replaceAll('~1', '/').replaceAll('~0', '~');
-    node = isRecord(node) ? node[part] : undefined;
-  }
-  return node;
-}
-
-function redactWith(root: JsonSchema, schema: unknown, value: unknown, depth: number): unknown {
-  if (!isRecord(schema) || depth > 64) return value;
-  if (schema[SENSITIVE_KEYWORD] === true) return REDACTED;
-  let result = value;
-  if (typeof schema['$ref'] === 'string') result = redactWith(root, resolveRef(root, schema['$ref']), result, depth + 1);
-  for (const combinator of ['allOf', 'anyOf', 'oneOf'] as const) {
-    const subs = schema[combinator];
-    if (Array.isArray(subs)) for (const sub of subs) result = redactWith(root, sub, result, depth + 1);
-  }
-  if (Array.isArray(result)) {
-    const prefix = Array.isArray(schema['prefixItems']) ? (schema['prefixItems'] as unknown[]) : [];
-    return result.map((item, index) => redactWith(root, index < prefix.length ? prefix[index] : schema['items'], item, depth + 1));
-  }
-  if (isRecord(result)) {
-    const properties = isRecord(schema['properties']) ? schema['properties'] : {};
-    const out: Record<string, unknown> = {};
-    for (const [key, item] of Object.entries(result)) {
-      const sub = Object.hasOwn(properties, key) ? properties[key] : schema['additionalProperties'];
-      out[key] = redactWith(root, sub, item, depth + 1);
-    }
-    return out;
-  }
-  return result;
+function redactWith(schema: JsonSchema, value: unknown): unknown {
+  return sensitivePaths(schema, value).reduce((current, path) => replaceAt(current, path, () => REDACTED), value);
 }
 
 /** Property names marked sensitive anywhere in a schema. */
@@ -79,7 +45,7 @@ function redactNames(value: unknown, names: ReadonlySet<string>, depth = 0): unk
 
 /** A copy of the arguments with every sensitive field replaced by "[redacted]". */
 export function redactArguments(tool: Pick<ToolDefinition, 'arguments'>, args: unknown): unknown {
-  return redactWith(tool.arguments, tool.arguments, args, 0);
+  return redactWith(tool.arguments, args);
 }
 
 /**
@@ -88,7 +54,7 @@ export function redactArguments(tool: Pick<ToolDefinition, 'arguments'>, args: u
  * echoes a card number back must not leak it through its result).
  */
 export function redactResult(tool: Pick<ToolDefinition, 'arguments' | 'result'>, result: unknown): unknown {
-  const marked = tool.result === undefined ? result : redactWith(tool.result, tool.result, result, 0);
+  const marked = tool.result === undefined ? result : redactWith(tool.result, result);
   return redactNames(marked, sensitiveNames(tool.arguments));
 }
 

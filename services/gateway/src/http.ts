@@ -1,42 +1,24 @@
-import { Catch, HttpException, Inject, Injectable, Logger, createParamDecorator } from '@nestjs/common';
+import { Catch, HttpException, Inject, Injectable, Logger } from '@nestjs/common';
 import type { ArgumentsHost, CanActivate, ExceptionFilter, ExecutionContext } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Directory, Principal } from '@writ/directory';
+import type { Directory } from '@writ/directory';
+import { Caller, authenticateRequest } from '@writ/runtime';
 import { WritError, describeError, isWritError } from '@writ/errors';
 import { DIRECTORY } from './config.ts';
 
-type AuthenticatedRequest = FastifyRequest & { writPrincipal?: Principal };
-
-const BEARER = /^Bearer\s+(\S+)\s*$/i;
-
-/** `Authorization: Bearer <api key>` → the directory's agent or user; anything else is 401. */
+/** `Authorization: Bearer <api key>` → the directory's agent or user; anything else is 401. Roles are checked per route. */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
   constructor(@Inject(DIRECTORY) private readonly directory: Directory) {}
 
   canActivate(context: ExecutionContext): boolean {
-    const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
-    const header = request.headers.authorization;
-    const key = typeof header === 'string' ? BEARER.exec(header)?.[1] : undefined;
-    const principal = key === undefined ? undefined : this.directory.authenticate(key);
-    if (principal === undefined) {
-      throw new WritError(
-        'UNAUTHENTICATED',
-        key === undefined ? 'send your API key as "Authorization: Bearer <key>"' : 'the API key is not known',
-        { field: 'authorization', rule: 'must be "Bearer <api key>" with a key of the directory' },
-      );
-    }
-    request.writPrincipal = principal;
+    authenticateRequest(this.directory, context.switchToHttp().getRequest<FastifyRequest>());
     return true;
   }
 }
 
 /** The authenticated agent or user of the request (after ApiKeyGuard). */
-export const Caller = createParamDecorator((_: unknown, context: ExecutionContext): Principal => {
-  const principal = context.switchToHttp().getRequest<AuthenticatedRequest>().writPrincipal;
-  if (principal === undefined) throw new WritError('UNAUTHENTICATED', 'no API key was checked for this route');
-  return principal;
-});
+export { Caller };
 
 const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   REQUEST_INVALID: 400,
