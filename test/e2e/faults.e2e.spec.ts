@@ -28,7 +28,7 @@ beforeAll(async () => {
   consumer = new EventConsumer({
     brokers: testKafkaBrokers(),
     groupId: uniqueName('e2e_watch'),
-    topics: [TOPICS.executions],
+    topics: [TOPICS.outcomes],
     dlqTopic: 'writ.ledger.dlq',
     handler: (event: DecodedEvent) => {
       if (event.type === 'ActionFailed') {

@@ -12,6 +12,7 @@ import kafkaJavascript from '@confluentinc/kafka-javascript';
 import type { Message } from '@confluentinc/kafka-javascript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectionSasl, contractsSerde, createKafka, saslProperties, silentLogger } from '@writ/bus';
+import { TOPICS } from '@writ/contracts';
 import type { LedgerEntry } from '@writ/contracts';
 import { createClickHouse } from '@writ/clickhouse';
 import { TenantKeyDir } from '@writ/crypto';
@@ -173,6 +174,7 @@ describe('sensitive values and the tool credential', () => {
     const chain: LedgerEntry[] = [];
     const events = new Map<string, Uint8Array>();
     let sealedCard: unknown;
+    const topicsOfOurActions = new Set<string>();
     const scanned = await scanTopics((topic, record) => {
       const parts = [record.key, record.value, ...record.headers].filter((b): b is Buffer => b !== null);
       for (const canary of CANARIES) if (parts.some((b) => b.includes(canary))) hits.push({ topic, partition: record.partition, offset: record.offset, canary });
@@ -184,12 +186,17 @@ describe('sensitive values and the tool credential', () => {
         return; // another writer's bytes on a DLQ: already searched raw
       }
       const payload = decoded.payload as { meta?: { tenant_id?: string; action_id?: string | null } };
+      if (actionIds.includes(payload.meta?.action_id ?? '')) topicsOfOurActions.add(topic);
       if (decoded.type === 'LedgerEntry' && (payload as LedgerEntry).chain_id === 'acme') chain.push(payload as LedgerEntry);
       if (decoded.type === 'ActionProposed' && payload.meta?.action_id === refund.action_id) {
         sealedCard = (JSON.parse((decoded.payload as { arguments_json: string }).arguments_json) as Record<string, unknown>)['card_last4'];
       }
     });
     expect(scanned).toBeGreaterThan(0);
+    // The scan covered every topic the actions' events travel on (one writer each).
+    expect([...topicsOfOurActions]).toEqual(
+      expect.arrayContaining([TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.budget, TOPICS.executions, TOPICS.outcomes, TOPICS.ledger]),
+    );
     expect(hits).toEqual([]);
     // Both ran: the read tool got the note, the refund tool the card (checked after the scan, so a leak is named first).
     expect(outcomes.map((o) => o.status), JSON.stringify(outcomes)).toEqual(['completed', 'completed']);

@@ -189,136 +189,6 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
     },
   },
   {
-    type: 'RunEnded',
-    version: 1,
-    fingerprint: 'dfa26134535884f9',
-    schema: {
-      "type": "record",
-      "name": "RunEnded",
-      "namespace": "writ.events",
-      "doc": "A run reached its terminal state.",
-      "fields": [
-        {
-          "name": "meta",
-          "type": {
-            "type": "record",
-            "name": "Metadata",
-            "doc": "Envelope carried by every Writ event: identity, tenancy, causality, producer and trace context.",
-            "fields": [
-              {
-                "name": "event_id",
-                "type": {
-                  "type": "string",
-                  "logicalType": "uuid"
-                },
-                "writ.rule": "uuid",
-                "doc": "Unique id of this event: a UUIDv7, so ids sort by creation time."
-              },
-              {
-                "name": "occurred_at",
-                "type": {
-                  "type": "long",
-                  "logicalType": "timestamp-millis"
-                },
-                "writ.rule": "non-negative",
-                "doc": "When the producer created the event, in milliseconds since the Unix epoch (UTC)."
-              },
-              {
-                "name": "tenant_id",
-                "type": "string",
-                "writ.rule": "non-empty",
-                "doc": "Tenant the event belongs to."
-              },
-              {
-                "name": "run_id",
-                "type": "string",
-                "writ.rule": "non-empty",
-                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
-              },
-              {
-                "name": "action_id",
-                "type": [
-                  "null",
-                  "string"
-                ],
-                "default": null,
-                "writ.rule": "non-empty",
-                "doc": "Action the event is about, when it is about one."
-              },
-              {
-                "name": "causation_id",
-                "type": [
-                  "null",
-                  "string"
-                ],
-                "default": null,
-                "writ.rule": "non-empty",
-                "doc": "event_id of the event (or id of the request) that caused this one."
-              },
-              {
-                "name": "producer",
-                "type": "string",
-                "writ.rule": "service-at-version",
-                "doc": "Service that produced the event, as service@version (e.g. \"planner@0.1.0\")."
-              },
-              {
-                "name": "trace",
-                "default": null,
-                "type": [
-                  "null",
-                  {
-                    "type": "record",
-                    "name": "TraceContext",
-                    "doc": "W3C trace context of the producing span (also copied into the Kafka headers).",
-                    "fields": [
-                      {
-                        "name": "traceparent",
-                        "type": "string",
-                        "writ.rule": "traceparent",
-                        "doc": "W3C traceparent header value."
-                      },
-                      {
-                        "name": "tracestate",
-                        "type": [
-                          "null",
-                          "string"
-                        ],
-                        "default": null,
-                        "doc": "W3C tracestate header value, when there is one."
-                      }
-                    ]
-                  }
-                ],
-                "doc": "W3C trace context, when the producer was tracing."
-              }
-            ]
-          },
-          "doc": "Envelope common to every event."
-        },
-        {
-          "name": "status",
-          "type": {
-            "type": "enum",
-            "name": "RunStatus",
-            "doc": "Terminal state of a run.",
-            "symbols": [
-              "completed",
-              "failed",
-              "killed",
-              "expired"
-            ]
-          },
-          "doc": "How the run ended."
-        },
-        {
-          "name": "reason",
-          "type": "string",
-          "doc": "Why the run ended, for humans."
-        }
-      ]
-    },
-  },
-  {
     type: 'ActionProposed',
     version: 1,
     fingerprint: 'cb6baa55ab875529',
@@ -1078,6 +948,627 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
           "type": "long",
           "writ.rule": "non-negative",
           "doc": "Actual cost of the action. In micro-units (1/1,000,000) of `currency`."
+        },
+        {
+          "name": "currency",
+          "type": "string",
+          "writ.rule": "currency",
+          "doc": "ISO 4217 code of every money amount in this event, e.g. \"USD\"."
+        }
+      ]
+    },
+  },
+  {
+    type: 'RunEnded',
+    version: 1,
+    fingerprint: 'dfa26134535884f9',
+    schema: {
+      "type": "record",
+      "name": "RunEnded",
+      "namespace": "writ.events",
+      "doc": "A run reached its terminal state.",
+      "fields": [
+        {
+          "name": "meta",
+          "type": {
+            "type": "record",
+            "name": "Metadata",
+            "doc": "Envelope carried by every Writ event: identity, tenancy, causality, producer and trace context.",
+            "fields": [
+              {
+                "name": "event_id",
+                "type": {
+                  "type": "string",
+                  "logicalType": "uuid"
+                },
+                "writ.rule": "uuid",
+                "doc": "Unique id of this event: a UUIDv7, so ids sort by creation time."
+              },
+              {
+                "name": "occurred_at",
+                "type": {
+                  "type": "long",
+                  "logicalType": "timestamp-millis"
+                },
+                "writ.rule": "non-negative",
+                "doc": "When the producer created the event, in milliseconds since the Unix epoch (UTC)."
+              },
+              {
+                "name": "tenant_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Tenant the event belongs to."
+              },
+              {
+                "name": "run_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
+              },
+              {
+                "name": "action_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "Action the event is about, when it is about one."
+              },
+              {
+                "name": "causation_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "event_id of the event (or id of the request) that caused this one."
+              },
+              {
+                "name": "producer",
+                "type": "string",
+                "writ.rule": "service-at-version",
+                "doc": "Service that produced the event, as service@version (e.g. \"planner@0.1.0\")."
+              },
+              {
+                "name": "trace",
+                "default": null,
+                "type": [
+                  "null",
+                  {
+                    "type": "record",
+                    "name": "TraceContext",
+                    "doc": "W3C trace context of the producing span (also copied into the Kafka headers).",
+                    "fields": [
+                      {
+                        "name": "traceparent",
+                        "type": "string",
+                        "writ.rule": "traceparent",
+                        "doc": "W3C traceparent header value."
+                      },
+                      {
+                        "name": "tracestate",
+                        "type": [
+                          "null",
+                          "string"
+                        ],
+                        "default": null,
+                        "doc": "W3C tracestate header value, when there is one."
+                      }
+                    ]
+                  }
+                ],
+                "doc": "W3C trace context, when the producer was tracing."
+              }
+            ]
+          },
+          "doc": "Envelope common to every event."
+        },
+        {
+          "name": "status",
+          "type": {
+            "type": "enum",
+            "name": "RunStatus",
+            "doc": "Terminal state of a run.",
+            "symbols": [
+              "completed",
+              "failed",
+              "killed",
+              "expired"
+            ]
+          },
+          "doc": "How the run ended."
+        },
+        {
+          "name": "reason",
+          "type": "string",
+          "doc": "Why the run ended, for humans."
+        }
+      ]
+    },
+  },
+  {
+    type: 'BudgetReservationRequested',
+    version: 1,
+    fingerprint: '516e3a9fa120aa6d',
+    schema: {
+      "type": "record",
+      "name": "BudgetReservationRequested",
+      "namespace": "writ.events",
+      "doc": "The planner asks the accountant to reserve budget for an action.",
+      "fields": [
+        {
+          "name": "meta",
+          "type": {
+            "type": "record",
+            "name": "Metadata",
+            "doc": "Envelope carried by every Writ event: identity, tenancy, causality, producer and trace context.",
+            "fields": [
+              {
+                "name": "event_id",
+                "type": {
+                  "type": "string",
+                  "logicalType": "uuid"
+                },
+                "writ.rule": "uuid",
+                "doc": "Unique id of this event: a UUIDv7, so ids sort by creation time."
+              },
+              {
+                "name": "occurred_at",
+                "type": {
+                  "type": "long",
+                  "logicalType": "timestamp-millis"
+                },
+                "writ.rule": "non-negative",
+                "doc": "When the producer created the event, in milliseconds since the Unix epoch (UTC)."
+              },
+              {
+                "name": "tenant_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Tenant the event belongs to."
+              },
+              {
+                "name": "run_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
+              },
+              {
+                "name": "action_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "Action the event is about, when it is about one."
+              },
+              {
+                "name": "causation_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "event_id of the event (or id of the request) that caused this one."
+              },
+              {
+                "name": "producer",
+                "type": "string",
+                "writ.rule": "service-at-version",
+                "doc": "Service that produced the event, as service@version (e.g. \"planner@0.1.0\")."
+              },
+              {
+                "name": "trace",
+                "default": null,
+                "type": [
+                  "null",
+                  {
+                    "type": "record",
+                    "name": "TraceContext",
+                    "doc": "W3C trace context of the producing span (also copied into the Kafka headers).",
+                    "fields": [
+                      {
+                        "name": "traceparent",
+                        "type": "string",
+                        "writ.rule": "traceparent",
+                        "doc": "W3C traceparent header value."
+                      },
+                      {
+                        "name": "tracestate",
+                        "type": [
+                          "null",
+                          "string"
+                        ],
+                        "default": null,
+                        "doc": "W3C tracestate header value, when there is one."
+                      }
+                    ]
+                  }
+                ],
+                "doc": "W3C trace context, when the producer was tracing."
+              }
+            ]
+          },
+          "doc": "Envelope common to every event."
+        },
+        {
+          "name": "agent_id",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Agent acting."
+        },
+        {
+          "name": "tool",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Tool to be called."
+        },
+        {
+          "name": "estimated_cost_micros",
+          "type": "long",
+          "writ.rule": "non-negative",
+          "doc": "Estimated cost of the action. In micro-units (1/1,000,000) of `currency`."
+        },
+        {
+          "name": "currency",
+          "type": "string",
+          "writ.rule": "currency",
+          "doc": "ISO 4217 code of every money amount in this event, e.g. \"USD\"."
+        },
+        {
+          "name": "tool_calls",
+          "type": "int",
+          "writ.rule": "non-negative",
+          "doc": "Tool calls the action will count for (usually 1)."
+        }
+      ]
+    },
+  },
+  {
+    type: 'BudgetReservationRequested',
+    version: 2,
+    fingerprint: '6126024977382659',
+    schema: {
+      "type": "record",
+      "name": "BudgetReservationRequested",
+      "namespace": "writ.events",
+      "doc": "The planner asks the accountant to reserve budget for an action.",
+      "fields": [
+        {
+          "name": "meta",
+          "type": {
+            "type": "record",
+            "name": "Metadata",
+            "doc": "Envelope carried by every Writ event: identity, tenancy, causality, producer and trace context.",
+            "fields": [
+              {
+                "name": "event_id",
+                "type": {
+                  "type": "string",
+                  "logicalType": "uuid"
+                },
+                "writ.rule": "uuid",
+                "doc": "Unique id of this event: a UUIDv7, so ids sort by creation time."
+              },
+              {
+                "name": "occurred_at",
+                "type": {
+                  "type": "long",
+                  "logicalType": "timestamp-millis"
+                },
+                "writ.rule": "non-negative",
+                "doc": "When the producer created the event, in milliseconds since the Unix epoch (UTC)."
+              },
+              {
+                "name": "tenant_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Tenant the event belongs to."
+              },
+              {
+                "name": "run_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
+              },
+              {
+                "name": "action_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "Action the event is about, when it is about one."
+              },
+              {
+                "name": "causation_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "event_id of the event (or id of the request) that caused this one."
+              },
+              {
+                "name": "producer",
+                "type": "string",
+                "writ.rule": "service-at-version",
+                "doc": "Service that produced the event, as service@version (e.g. \"planner@0.1.0\")."
+              },
+              {
+                "name": "trace",
+                "default": null,
+                "type": [
+                  "null",
+                  {
+                    "type": "record",
+                    "name": "TraceContext",
+                    "doc": "W3C trace context of the producing span (also copied into the Kafka headers).",
+                    "fields": [
+                      {
+                        "name": "traceparent",
+                        "type": "string",
+                        "writ.rule": "traceparent",
+                        "doc": "W3C traceparent header value."
+                      },
+                      {
+                        "name": "tracestate",
+                        "type": [
+                          "null",
+                          "string"
+                        ],
+                        "default": null,
+                        "doc": "W3C tracestate header value, when there is one."
+                      }
+                    ]
+                  }
+                ],
+                "doc": "W3C trace context, when the producer was tracing."
+              }
+            ]
+          },
+          "doc": "Envelope common to every event."
+        },
+        {
+          "name": "agent_id",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Agent acting."
+        },
+        {
+          "name": "tool",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Tool to be called."
+        },
+        {
+          "name": "estimated_cost_micros",
+          "type": "long",
+          "writ.rule": "non-negative",
+          "doc": "Estimated cost of the action. In micro-units (1/1,000,000) of `currency`."
+        },
+        {
+          "name": "currency",
+          "type": "string",
+          "writ.rule": "currency",
+          "doc": "ISO 4217 code of every money amount in this event, e.g. \"USD\"."
+        },
+        {
+          "name": "tool_calls",
+          "type": "int",
+          "writ.rule": "non-negative",
+          "doc": "Tool calls the action will count for (usually 1)."
+        },
+        {
+          "name": "run_limits",
+          "type": [
+            "null",
+            {
+              "type": "record",
+              "name": "RunLimits",
+              "doc": "Per-run hard caps.",
+              "fields": [
+                {
+                  "name": "max_steps",
+                  "type": [
+                    "null",
+                    "int"
+                  ],
+                  "default": null,
+                  "writ.rule": "non-negative",
+                  "doc": "Maximum number of actions proposed in the run."
+                },
+                {
+                  "name": "max_tool_calls",
+                  "type": [
+                    "null",
+                    "int"
+                  ],
+                  "default": null,
+                  "writ.rule": "non-negative",
+                  "doc": "Maximum number of tool executions in the run."
+                },
+                {
+                  "name": "max_cost_micros",
+                  "type": [
+                    "null",
+                    "long"
+                  ],
+                  "default": null,
+                  "writ.rule": "non-negative",
+                  "doc": "Maximum spend of the run, in micro-units of `currency`."
+                },
+                {
+                  "name": "wall_clock_ms",
+                  "type": [
+                    "null",
+                    "long"
+                  ],
+                  "default": null,
+                  "writ.rule": "non-negative",
+                  "doc": "Maximum duration of the run in milliseconds; the run expires after it."
+                },
+                {
+                  "name": "currency",
+                  "type": [
+                    "null",
+                    "string"
+                  ],
+                  "default": null,
+                  "writ.rule": "currency",
+                  "doc": "ISO 4217 code of max_cost_micros (required when it is set)."
+                }
+              ]
+            }
+          ],
+          "default": null,
+          "doc": "The caps of the action's run as the planner knows them (from RunStarted), so the accountant applies them even when this request is read before the run's RunStarted (another topic). Null: no run caps, or written by v1."
+        }
+      ]
+    },
+  },
+  {
+    type: 'ModelUsage',
+    version: 1,
+    fingerprint: '80278031ce7a44bb',
+    schema: {
+      "type": "record",
+      "name": "ModelUsage",
+      "namespace": "writ.events",
+      "doc": "A model call made on behalf of a run, to be charged to its budget.",
+      "fields": [
+        {
+          "name": "meta",
+          "type": {
+            "type": "record",
+            "name": "Metadata",
+            "doc": "Envelope carried by every Writ event: identity, tenancy, causality, producer and trace context.",
+            "fields": [
+              {
+                "name": "event_id",
+                "type": {
+                  "type": "string",
+                  "logicalType": "uuid"
+                },
+                "writ.rule": "uuid",
+                "doc": "Unique id of this event: a UUIDv7, so ids sort by creation time."
+              },
+              {
+                "name": "occurred_at",
+                "type": {
+                  "type": "long",
+                  "logicalType": "timestamp-millis"
+                },
+                "writ.rule": "non-negative",
+                "doc": "When the producer created the event, in milliseconds since the Unix epoch (UTC)."
+              },
+              {
+                "name": "tenant_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Tenant the event belongs to."
+              },
+              {
+                "name": "run_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
+              },
+              {
+                "name": "action_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "Action the event is about, when it is about one."
+              },
+              {
+                "name": "causation_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "event_id of the event (or id of the request) that caused this one."
+              },
+              {
+                "name": "producer",
+                "type": "string",
+                "writ.rule": "service-at-version",
+                "doc": "Service that produced the event, as service@version (e.g. \"planner@0.1.0\")."
+              },
+              {
+                "name": "trace",
+                "default": null,
+                "type": [
+                  "null",
+                  {
+                    "type": "record",
+                    "name": "TraceContext",
+                    "doc": "W3C trace context of the producing span (also copied into the Kafka headers).",
+                    "fields": [
+                      {
+                        "name": "traceparent",
+                        "type": "string",
+                        "writ.rule": "traceparent",
+                        "doc": "W3C traceparent header value."
+                      },
+                      {
+                        "name": "tracestate",
+                        "type": [
+                          "null",
+                          "string"
+                        ],
+                        "default": null,
+                        "doc": "W3C tracestate header value, when there is one."
+                      }
+                    ]
+                  }
+                ],
+                "doc": "W3C trace context, when the producer was tracing."
+              }
+            ]
+          },
+          "doc": "Envelope common to every event."
+        },
+        {
+          "name": "agent_id",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Agent the call was made for."
+        },
+        {
+          "name": "model",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Model id and version, e.g. provider/model@version."
+        },
+        {
+          "name": "input_tokens",
+          "type": "long",
+          "writ.rule": "non-negative",
+          "doc": "Input (prompt) tokens."
+        },
+        {
+          "name": "output_tokens",
+          "type": "long",
+          "writ.rule": "non-negative",
+          "doc": "Output (completion) tokens."
+        },
+        {
+          "name": "cost_micros",
+          "type": "long",
+          "writ.rule": "non-negative",
+          "doc": "Cost of the call. In micro-units (1/1,000,000) of `currency`."
         },
         {
           "name": "currency",
@@ -2027,351 +2518,6 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
           ],
           "default": null,
           "doc": "Free-text comment of the approver."
-        }
-      ]
-    },
-  },
-  {
-    type: 'BudgetReservationRequested',
-    version: 1,
-    fingerprint: '516e3a9fa120aa6d',
-    schema: {
-      "type": "record",
-      "name": "BudgetReservationRequested",
-      "namespace": "writ.events",
-      "doc": "The planner asks the accountant to reserve budget for an action.",
-      "fields": [
-        {
-          "name": "meta",
-          "type": {
-            "type": "record",
-            "name": "Metadata",
-            "doc": "Envelope carried by every Writ event: identity, tenancy, causality, producer and trace context.",
-            "fields": [
-              {
-                "name": "event_id",
-                "type": {
-                  "type": "string",
-                  "logicalType": "uuid"
-                },
-                "writ.rule": "uuid",
-                "doc": "Unique id of this event: a UUIDv7, so ids sort by creation time."
-              },
-              {
-                "name": "occurred_at",
-                "type": {
-                  "type": "long",
-                  "logicalType": "timestamp-millis"
-                },
-                "writ.rule": "non-negative",
-                "doc": "When the producer created the event, in milliseconds since the Unix epoch (UTC)."
-              },
-              {
-                "name": "tenant_id",
-                "type": "string",
-                "writ.rule": "non-empty",
-                "doc": "Tenant the event belongs to."
-              },
-              {
-                "name": "run_id",
-                "type": "string",
-                "writ.rule": "non-empty",
-                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
-              },
-              {
-                "name": "action_id",
-                "type": [
-                  "null",
-                  "string"
-                ],
-                "default": null,
-                "writ.rule": "non-empty",
-                "doc": "Action the event is about, when it is about one."
-              },
-              {
-                "name": "causation_id",
-                "type": [
-                  "null",
-                  "string"
-                ],
-                "default": null,
-                "writ.rule": "non-empty",
-                "doc": "event_id of the event (or id of the request) that caused this one."
-              },
-              {
-                "name": "producer",
-                "type": "string",
-                "writ.rule": "service-at-version",
-                "doc": "Service that produced the event, as service@version (e.g. \"planner@0.1.0\")."
-              },
-              {
-                "name": "trace",
-                "default": null,
-                "type": [
-                  "null",
-                  {
-                    "type": "record",
-                    "name": "TraceContext",
-                    "doc": "W3C trace context of the producing span (also copied into the Kafka headers).",
-                    "fields": [
-                      {
-                        "name": "traceparent",
-                        "type": "string",
-                        "writ.rule": "traceparent",
-                        "doc": "W3C traceparent header value."
-                      },
-                      {
-                        "name": "tracestate",
-                        "type": [
-                          "null",
-                          "string"
-                        ],
-                        "default": null,
-                        "doc": "W3C tracestate header value, when there is one."
-                      }
-                    ]
-                  }
-                ],
-                "doc": "W3C trace context, when the producer was tracing."
-              }
-            ]
-          },
-          "doc": "Envelope common to every event."
-        },
-        {
-          "name": "agent_id",
-          "type": "string",
-          "writ.rule": "non-empty",
-          "doc": "Agent acting."
-        },
-        {
-          "name": "tool",
-          "type": "string",
-          "writ.rule": "non-empty",
-          "doc": "Tool to be called."
-        },
-        {
-          "name": "estimated_cost_micros",
-          "type": "long",
-          "writ.rule": "non-negative",
-          "doc": "Estimated cost of the action. In micro-units (1/1,000,000) of `currency`."
-        },
-        {
-          "name": "currency",
-          "type": "string",
-          "writ.rule": "currency",
-          "doc": "ISO 4217 code of every money amount in this event, e.g. \"USD\"."
-        },
-        {
-          "name": "tool_calls",
-          "type": "int",
-          "writ.rule": "non-negative",
-          "doc": "Tool calls the action will count for (usually 1)."
-        }
-      ]
-    },
-  },
-  {
-    type: 'BudgetReservationRequested',
-    version: 2,
-    fingerprint: '6126024977382659',
-    schema: {
-      "type": "record",
-      "name": "BudgetReservationRequested",
-      "namespace": "writ.events",
-      "doc": "The planner asks the accountant to reserve budget for an action.",
-      "fields": [
-        {
-          "name": "meta",
-          "type": {
-            "type": "record",
-            "name": "Metadata",
-            "doc": "Envelope carried by every Writ event: identity, tenancy, causality, producer and trace context.",
-            "fields": [
-              {
-                "name": "event_id",
-                "type": {
-                  "type": "string",
-                  "logicalType": "uuid"
-                },
-                "writ.rule": "uuid",
-                "doc": "Unique id of this event: a UUIDv7, so ids sort by creation time."
-              },
-              {
-                "name": "occurred_at",
-                "type": {
-                  "type": "long",
-                  "logicalType": "timestamp-millis"
-                },
-                "writ.rule": "non-negative",
-                "doc": "When the producer created the event, in milliseconds since the Unix epoch (UTC)."
-              },
-              {
-                "name": "tenant_id",
-                "type": "string",
-                "writ.rule": "non-empty",
-                "doc": "Tenant the event belongs to."
-              },
-              {
-                "name": "run_id",
-                "type": "string",
-                "writ.rule": "non-empty",
-                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
-              },
-              {
-                "name": "action_id",
-                "type": [
-                  "null",
-                  "string"
-                ],
-                "default": null,
-                "writ.rule": "non-empty",
-                "doc": "Action the event is about, when it is about one."
-              },
-              {
-                "name": "causation_id",
-                "type": [
-                  "null",
-                  "string"
-                ],
-                "default": null,
-                "writ.rule": "non-empty",
-                "doc": "event_id of the event (or id of the request) that caused this one."
-              },
-              {
-                "name": "producer",
-                "type": "string",
-                "writ.rule": "service-at-version",
-                "doc": "Service that produced the event, as service@version (e.g. \"planner@0.1.0\")."
-              },
-              {
-                "name": "trace",
-                "default": null,
-                "type": [
-                  "null",
-                  {
-                    "type": "record",
-                    "name": "TraceContext",
-                    "doc": "W3C trace context of the producing span (also copied into the Kafka headers).",
-                    "fields": [
-                      {
-                        "name": "traceparent",
-                        "type": "string",
-                        "writ.rule": "traceparent",
-                        "doc": "W3C traceparent header value."
-                      },
-                      {
-                        "name": "tracestate",
-                        "type": [
-                          "null",
-                          "string"
-                        ],
-                        "default": null,
-                        "doc": "W3C tracestate header value, when there is one."
-                      }
-                    ]
-                  }
-                ],
-                "doc": "W3C trace context, when the producer was tracing."
-              }
-            ]
-          },
-          "doc": "Envelope common to every event."
-        },
-        {
-          "name": "agent_id",
-          "type": "string",
-          "writ.rule": "non-empty",
-          "doc": "Agent acting."
-        },
-        {
-          "name": "tool",
-          "type": "string",
-          "writ.rule": "non-empty",
-          "doc": "Tool to be called."
-        },
-        {
-          "name": "estimated_cost_micros",
-          "type": "long",
-          "writ.rule": "non-negative",
-          "doc": "Estimated cost of the action. In micro-units (1/1,000,000) of `currency`."
-        },
-        {
-          "name": "currency",
-          "type": "string",
-          "writ.rule": "currency",
-          "doc": "ISO 4217 code of every money amount in this event, e.g. \"USD\"."
-        },
-        {
-          "name": "tool_calls",
-          "type": "int",
-          "writ.rule": "non-negative",
-          "doc": "Tool calls the action will count for (usually 1)."
-        },
-        {
-          "name": "run_limits",
-          "type": [
-            "null",
-            {
-              "type": "record",
-              "name": "RunLimits",
-              "doc": "Per-run hard caps.",
-              "fields": [
-                {
-                  "name": "max_steps",
-                  "type": [
-                    "null",
-                    "int"
-                  ],
-                  "default": null,
-                  "writ.rule": "non-negative",
-                  "doc": "Maximum number of actions proposed in the run."
-                },
-                {
-                  "name": "max_tool_calls",
-                  "type": [
-                    "null",
-                    "int"
-                  ],
-                  "default": null,
-                  "writ.rule": "non-negative",
-                  "doc": "Maximum number of tool executions in the run."
-                },
-                {
-                  "name": "max_cost_micros",
-                  "type": [
-                    "null",
-                    "long"
-                  ],
-                  "default": null,
-                  "writ.rule": "non-negative",
-                  "doc": "Maximum spend of the run, in micro-units of `currency`."
-                },
-                {
-                  "name": "wall_clock_ms",
-                  "type": [
-                    "null",
-                    "long"
-                  ],
-                  "default": null,
-                  "writ.rule": "non-negative",
-                  "doc": "Maximum duration of the run in milliseconds; the run expires after it."
-                },
-                {
-                  "name": "currency",
-                  "type": [
-                    "null",
-                    "string"
-                  ],
-                  "default": null,
-                  "writ.rule": "currency",
-                  "doc": "ISO 4217 code of max_cost_micros (required when it is set)."
-                }
-              ]
-            }
-          ],
-          "default": null,
-          "doc": "The caps of the action's run as the planner knows them (from RunStarted), so the accountant applies them even when this request is read before the run's RunStarted (another topic). Null: no run caps, or written by v1."
         }
       ]
     },
@@ -3763,152 +3909,6 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
           "default": null,
           "writ.rule": "non-empty",
           "doc": "\"run\" for the run scope, else the UTC day (YYYY-MM-DD) of the counter. Null only in v1 data."
-        }
-      ]
-    },
-  },
-  {
-    type: 'ModelUsage',
-    version: 1,
-    fingerprint: '80278031ce7a44bb',
-    schema: {
-      "type": "record",
-      "name": "ModelUsage",
-      "namespace": "writ.events",
-      "doc": "A model call made on behalf of a run, to be charged to its budget.",
-      "fields": [
-        {
-          "name": "meta",
-          "type": {
-            "type": "record",
-            "name": "Metadata",
-            "doc": "Envelope carried by every Writ event: identity, tenancy, causality, producer and trace context.",
-            "fields": [
-              {
-                "name": "event_id",
-                "type": {
-                  "type": "string",
-                  "logicalType": "uuid"
-                },
-                "writ.rule": "uuid",
-                "doc": "Unique id of this event: a UUIDv7, so ids sort by creation time."
-              },
-              {
-                "name": "occurred_at",
-                "type": {
-                  "type": "long",
-                  "logicalType": "timestamp-millis"
-                },
-                "writ.rule": "non-negative",
-                "doc": "When the producer created the event, in milliseconds since the Unix epoch (UTC)."
-              },
-              {
-                "name": "tenant_id",
-                "type": "string",
-                "writ.rule": "non-empty",
-                "doc": "Tenant the event belongs to."
-              },
-              {
-                "name": "run_id",
-                "type": "string",
-                "writ.rule": "non-empty",
-                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
-              },
-              {
-                "name": "action_id",
-                "type": [
-                  "null",
-                  "string"
-                ],
-                "default": null,
-                "writ.rule": "non-empty",
-                "doc": "Action the event is about, when it is about one."
-              },
-              {
-                "name": "causation_id",
-                "type": [
-                  "null",
-                  "string"
-                ],
-                "default": null,
-                "writ.rule": "non-empty",
-                "doc": "event_id of the event (or id of the request) that caused this one."
-              },
-              {
-                "name": "producer",
-                "type": "string",
-                "writ.rule": "service-at-version",
-                "doc": "Service that produced the event, as service@version (e.g. \"planner@0.1.0\")."
-              },
-              {
-                "name": "trace",
-                "default": null,
-                "type": [
-                  "null",
-                  {
-                    "type": "record",
-                    "name": "TraceContext",
-                    "doc": "W3C trace context of the producing span (also copied into the Kafka headers).",
-                    "fields": [
-                      {
-                        "name": "traceparent",
-                        "type": "string",
-                        "writ.rule": "traceparent",
-                        "doc": "W3C traceparent header value."
-                      },
-                      {
-                        "name": "tracestate",
-                        "type": [
-                          "null",
-                          "string"
-                        ],
-                        "default": null,
-                        "doc": "W3C tracestate header value, when there is one."
-                      }
-                    ]
-                  }
-                ],
-                "doc": "W3C trace context, when the producer was tracing."
-              }
-            ]
-          },
-          "doc": "Envelope common to every event."
-        },
-        {
-          "name": "agent_id",
-          "type": "string",
-          "writ.rule": "non-empty",
-          "doc": "Agent the call was made for."
-        },
-        {
-          "name": "model",
-          "type": "string",
-          "writ.rule": "non-empty",
-          "doc": "Model id and version, e.g. provider/model@version."
-        },
-        {
-          "name": "input_tokens",
-          "type": "long",
-          "writ.rule": "non-negative",
-          "doc": "Input (prompt) tokens."
-        },
-        {
-          "name": "output_tokens",
-          "type": "long",
-          "writ.rule": "non-negative",
-          "doc": "Output (completion) tokens."
-        },
-        {
-          "name": "cost_micros",
-          "type": "long",
-          "writ.rule": "non-negative",
-          "doc": "Cost of the call. In micro-units (1/1,000,000) of `currency`."
-        },
-        {
-          "name": "currency",
-          "type": "string",
-          "writ.rule": "currency",
-          "doc": "ISO 4217 code of every money amount in this event, e.g. \"USD\"."
         }
       ]
     },

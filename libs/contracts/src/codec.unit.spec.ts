@@ -193,10 +193,25 @@ describe('topics and keys', () => {
   it('maps every event type to one of the declared topics', () => {
     const topics = new Set<string>(Object.values(TOPICS));
     for (const type of EVENT_TYPES) expect(topics.has(topicOf(type))).toBe(true);
-    expect(topicOf('ActionProposed')).toBe('writ.actions.v1');
+    expect(topicOf('ActionProposed')).toBe('writ.proposals.v1');
+    expect(topicOf('ActionCompleted')).toBe('writ.actions.v1');
+    expect(topicOf('RunEnded')).toBe('writ.actions.v1');
+    expect(topicOf('BudgetReservationRequested')).toBe('writ.actions.v1');
+    expect(topicOf('ActionExecuted')).toBe('writ.outcomes.v1');
     expect(topicOf('ControlChanged')).toBe(TOPICS.controls);
     expect(Object.values(TOPICS).sort()).toEqual(
-      ['writ.actions.v1', 'writ.approvals.v1', 'writ.budget.v1', 'writ.controls.v1', 'writ.executions.v1', 'writ.ledger.v1', 'writ.policy.v1', 'writ.runs.v1'],
+      [
+        'writ.actions.v1',
+        'writ.approvals.v1',
+        'writ.budget.v1',
+        'writ.controls.v1',
+        'writ.executions.v1',
+        'writ.ledger.v1',
+        'writ.outcomes.v1',
+        'writ.policy.v1',
+        'writ.proposals.v1',
+        'writ.runs.v1',
+      ],
     );
   });
 

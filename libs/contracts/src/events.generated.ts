@@ -4,11 +4,13 @@
 /** Every Kafka topic that carries Writ events; all are keyed (see `partitionKeyOf`). */
 export const TOPICS = {
   runs: 'writ.runs.v1',
+  proposals: 'writ.proposals.v1',
   actions: 'writ.actions.v1',
   policy: 'writ.policy.v1',
   approvals: 'writ.approvals.v1',
   budget: 'writ.budget.v1',
   executions: 'writ.executions.v1',
+  outcomes: 'writ.outcomes.v1',
   controls: 'writ.controls.v1',
   ledger: 'writ.ledger.v1',
 } as const;
@@ -18,20 +20,20 @@ export type Topic = (typeof TOPICS)[keyof typeof TOPICS];
 /** Every event type, grouped by topic in the order of schemas/topics.json. */
 export const EVENT_TYPES = [
   'RunStarted',
-  'RunEnded',
   'ActionProposed',
   'ActionAdmitted',
   'ActionRejected',
   'ActionCompleted',
+  'RunEnded',
+  'BudgetReservationRequested',
+  'ModelUsage',
   'PolicyDecided',
   'ApprovalRecorded',
   'ApprovalSubmitted',
-  'BudgetReservationRequested',
   'BudgetReserved',
   'BudgetRefused',
   'BudgetSettled',
   'BudgetThresholdCrossed',
-  'ModelUsage',
   'ExecutionRequested',
   'ActionExecuted',
   'ActionFailed',
@@ -45,23 +47,23 @@ export type EventType = (typeof EVENT_TYPES)[number];
 /** The topic each event type is published to. */
 export const EVENT_TOPICS: { readonly [T in EventType]: Topic } = {
   RunStarted: 'writ.runs.v1',
-  RunEnded: 'writ.runs.v1',
-  ActionProposed: 'writ.actions.v1',
+  ActionProposed: 'writ.proposals.v1',
   ActionAdmitted: 'writ.actions.v1',
   ActionRejected: 'writ.actions.v1',
   ActionCompleted: 'writ.actions.v1',
+  RunEnded: 'writ.actions.v1',
+  BudgetReservationRequested: 'writ.actions.v1',
+  ModelUsage: 'writ.actions.v1',
   PolicyDecided: 'writ.policy.v1',
   ApprovalRecorded: 'writ.policy.v1',
   ApprovalSubmitted: 'writ.approvals.v1',
-  BudgetReservationRequested: 'writ.budget.v1',
   BudgetReserved: 'writ.budget.v1',
   BudgetRefused: 'writ.budget.v1',
   BudgetSettled: 'writ.budget.v1',
   BudgetThresholdCrossed: 'writ.budget.v1',
-  ModelUsage: 'writ.budget.v1',
   ExecutionRequested: 'writ.executions.v1',
-  ActionExecuted: 'writ.executions.v1',
-  ActionFailed: 'writ.executions.v1',
+  ActionExecuted: 'writ.outcomes.v1',
+  ActionFailed: 'writ.outcomes.v1',
   ControlChanged: 'writ.controls.v1',
   LedgerEntry: 'writ.ledger.v1',
   LedgerCheckpoint: 'writ.ledger.v1',
@@ -70,20 +72,20 @@ export const EVENT_TOPICS: { readonly [T in EventType]: Topic } = {
 /** Current schema version of each event type (the version encoders write). */
 export const CURRENT_VERSIONS: { readonly [T in EventType]: number } = {
   RunStarted: 1,
-  RunEnded: 1,
   ActionProposed: 1,
   ActionAdmitted: 1,
   ActionRejected: 1,
   ActionCompleted: 2,
+  RunEnded: 1,
+  BudgetReservationRequested: 2,
+  ModelUsage: 1,
   PolicyDecided: 2,
   ApprovalRecorded: 2,
   ApprovalSubmitted: 1,
-  BudgetReservationRequested: 2,
   BudgetReserved: 2,
   BudgetRefused: 2,
   BudgetSettled: 2,
   BudgetThresholdCrossed: 2,
-  ModelUsage: 1,
   ExecutionRequested: 1,
   ActionExecuted: 1,
   ActionFailed: 1,
@@ -95,20 +97,20 @@ export const CURRENT_VERSIONS: { readonly [T in EventType]: number } = {
 /** The payload type of each event type, in its current schema version. */
 export interface EventPayloads {
   readonly RunStarted: RunStarted;
-  readonly RunEnded: RunEnded;
   readonly ActionProposed: ActionProposed;
   readonly ActionAdmitted: ActionAdmitted;
   readonly ActionRejected: ActionRejected;
   readonly ActionCompleted: ActionCompleted;
+  readonly RunEnded: RunEnded;
+  readonly BudgetReservationRequested: BudgetReservationRequested;
+  readonly ModelUsage: ModelUsage;
   readonly PolicyDecided: PolicyDecided;
   readonly ApprovalRecorded: ApprovalRecorded;
   readonly ApprovalSubmitted: ApprovalSubmitted;
-  readonly BudgetReservationRequested: BudgetReservationRequested;
   readonly BudgetReserved: BudgetReserved;
   readonly BudgetRefused: BudgetRefused;
   readonly BudgetSettled: BudgetSettled;
   readonly BudgetThresholdCrossed: BudgetThresholdCrossed;
-  readonly ModelUsage: ModelUsage;
   readonly ExecutionRequested: ExecutionRequested;
   readonly ActionExecuted: ActionExecuted;
   readonly ActionFailed: ActionFailed;

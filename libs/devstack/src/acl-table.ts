@@ -20,8 +20,6 @@ export interface AclTable {
   readonly principals: Readonly<Record<string, PrincipalGrants>>;
   /** Event type -> the one principal allowed to emit it. */
   readonly owners: Readonly<Record<string, string>>;
-  /** Topic -> why its second writer is acceptable. */
-  readonly sharedTopics: Readonly<Record<string, string>>;
 }
 
 export type AclResourceType = 'TOPIC' | 'GROUP' | 'TRANSACTIONAL_ID';
@@ -81,11 +79,17 @@ export function parseAclTable(raw: unknown, source = 'acls.json'): AclTable {
     if (typeof owner !== 'string' || principals[owner] === undefined) fail(`owners.${type}`, 'must name a principal of the table');
     owners[type] = owner as string;
   }
-  const sharedTopics: Record<string, string> = {};
-  for (const [topic, why] of Object.entries(object(table['sharedTopics'] ?? {}, 'sharedTopics'))) {
-    sharedTopics[topic] = typeof why === 'string' ? why : fail(`sharedTopics.${topic}`, 'must say why');
+  // ACLs are per topic: an event type has one owner on the broker only if its topic has one writer.
+  if (table['sharedTopics'] !== undefined) fail('sharedTopics', 'is not allowed: every topic has exactly one writer');
+  const writerOf = new Map<string, string>();
+  for (const [name, grants] of Object.entries(principals)) {
+    for (const topic of grants.produce) {
+      const other = writerOf.get(topic);
+      if (other !== undefined && other !== name) fail(`principals.${name}.produce`, `must not list ${topic}: ${other} writes it, and every topic has exactly one writer`);
+      writerOf.set(topic, name);
+    }
   }
-  return { superUser, principals, owners, sharedTopics };
+  return { superUser, principals, owners };
 }
 
 /** The ACLs that grant exactly the table (StandardAuthorizer: READ and WRITE imply DESCRIBE). */

@@ -19,7 +19,7 @@ describe('deploy/kafka/acls.json', () => {
     }
   });
 
-  it('lets only the owners of a topic\'s events write it (plus each service its own DLQ)', async () => {
+  it('gives every topic exactly one writer: the owner of all its events (plus each service its own DLQ)', async () => {
     const topology = await loadTopology();
     const declared = new Set(topology.topics.map((t) => t.name));
     for (const [topic, writers] of writersByTopic(table)) {
@@ -30,18 +30,48 @@ describe('deploy/kafka/acls.json', () => {
         continue;
       }
       const owners = new Set((topics[topic] ?? []).map((type) => table.owners[type]));
-      expect([...writers].sort(), topic).toEqual([...owners].sort());
-      if (writers.length > 1) expect(table.sharedTopics[topic], `why ${topic} has ${writers.join(' and ')} as writers`).toBeTruthy();
+      expect(owners.size, `${topic}: its events have ${owners.size} owners`).toBe(1);
+      expect(writers, topic).toEqual([...owners]);
     }
+    // Every event topic has its writer.
+    for (const topic of Object.values(TOPICS)) expect(writersByTopic(table).get(topic), topic).toHaveLength(1);
   });
 
-  it('gives the issue\'s sensitive events a single writer: gateway approvals and controls, policy decisions', () => {
+  it('puts each service\'s events on topics of their own: proposals, outcomes, approvals, controls, policy, budget', () => {
     const writers = writersByTopic(table);
-    expect(writers.get(TOPICS.approvals)).toEqual(['writ-gateway']);
-    expect(writers.get(TOPICS.controls)).toEqual(['writ-gateway']);
-    expect(writers.get(TOPICS.policy)).toEqual(['writ-policy']);
+    expect(Object.fromEntries([...writers].filter(([topic]) => !topic.endsWith('.dlq')))).toEqual({
+      [TOPICS.runs]: ['writ-gateway'],
+      [TOPICS.proposals]: ['writ-gateway'],
+      [TOPICS.approvals]: ['writ-gateway'],
+      [TOPICS.controls]: ['writ-gateway'],
+      [TOPICS.actions]: ['writ-planner'],
+      [TOPICS.executions]: ['writ-planner'],
+      [TOPICS.policy]: ['writ-policy'],
+      [TOPICS.budget]: ['writ-budget'],
+      [TOPICS.outcomes]: ['writ-executor'],
+      [TOPICS.ledger]: ['writ-ledger'],
+    });
+    expect(topics[TOPICS.proposals]).toEqual(['ActionProposed']);
+    expect(topics[TOPICS.outcomes]).toEqual(['ActionExecuted', 'ActionFailed']);
+    expect(topics[TOPICS.executions]).toEqual(['ExecutionRequested']);
+    expect(topics[TOPICS.runs]).toEqual(['RunStarted']);
     expect(topics[TOPICS.approvals]).toEqual(['ApprovalSubmitted']);
-    expect([...(writers.get(TOPICS.executions) ?? [])].sort()).toEqual(['writ-executor', 'writ-planner']);
+  });
+
+  it('lets each service read exactly the topics it needs', () => {
+    const consumes = (principal: string) => [...(table.principals[principal]?.consume ?? [])].sort();
+    const sorted = (...names: string[]) => [...names].sort();
+    // Reads its own outputs (actions, executions) only to rebuild its runs at boot.
+    expect(consumes('writ-planner')).toEqual(
+      sorted(TOPICS.runs, TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.budget, TOPICS.executions, TOPICS.outcomes, TOPICS.controls),
+    );
+    // The read model: runs, actions and their decisions, approvals, controls; not requests or outcomes.
+    expect(consumes('writ-gateway')).toEqual(sorted(TOPICS.runs, TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.approvals, TOPICS.controls));
+    expect(consumes('writ-policy')).toEqual(sorted(TOPICS.actions, TOPICS.policy, TOPICS.approvals));
+    // Run caps, requests and ends of actions, its own books, outcomes to settle.
+    expect(consumes('writ-budget')).toEqual(sorted(TOPICS.runs, TOPICS.actions, TOPICS.budget, TOPICS.outcomes));
+    expect(consumes('writ-executor')).toEqual(sorted(TOPICS.executions, TOPICS.controls));
+    expect(consumes('writ-ledger')).toEqual(sorted(...Object.values(TOPICS)));
   });
 
   it('has one principal per service and grants groups and transactional ids by the service\'s own prefix', () => {
@@ -68,5 +98,13 @@ describe('deploy/kafka/acls.json', () => {
     expect(() => parseAclTable({ ...raw, principals: { ...principals, 'writ-gateway': { ...principals['writ-gateway'], produce: ['*'] } } })).toThrow(
       /produce\[0\] must be a name/,
     );
+  });
+
+  it('refuses a table that gives a topic a second writer', () => {
+    const raw = JSON.parse(readFileSync(join(root, 'deploy', 'kafka', 'acls.json'), 'utf8')) as Record<string, unknown>;
+    const principals = raw['principals'] as Record<string, { produce: string[] }>;
+    const planner = { ...principals['writ-planner'], produce: [...(principals['writ-planner']?.produce ?? []), TOPICS.outcomes] };
+    expect(() => parseAclTable({ ...raw, principals: { ...principals, 'writ-planner': planner } })).toThrow(/writ-executor\.produce must not list writ\.outcomes\.v1: writ-planner writes it/);
+    expect(() => parseAclTable({ ...raw, sharedTopics: { [TOPICS.outcomes]: 'why not' } })).toThrow(/sharedTopics is not allowed/);
   });
 });

@@ -139,6 +139,17 @@ describe('the broker refuses what a principal is not granted', () => {
     ['writ-planner', 'ControlChanged'],
     ['writ-executor', 'ControlChanged'],
     ['writ-executor', 'LedgerEntry'],
+    // One writer per topic (issue 6): the planner cannot forge the executor's outcomes or an
+    // agent's proposal, the gateway cannot forge the planner's decisions.
+    ['writ-planner', 'ActionExecuted'],
+    ['writ-planner', 'ActionFailed'],
+    ['writ-planner', 'ActionProposed'],
+    ['writ-planner', 'RunStarted'],
+    ['writ-planner', 'BudgetReserved'],
+    ['writ-gateway', 'ActionCompleted'],
+    ['writ-gateway', 'ActionAdmitted'],
+    ['writ-gateway', 'RunEnded'],
+    ['writ-executor', 'ExecutionRequested'],
   ];
   it.each(forgeries)('%s producing %s: TOPIC_AUTHORIZATION_FAILED', async (name, type) => {
     expect(table.owners[type]).not.toBe(name);
@@ -163,6 +174,10 @@ describe('the broker refuses what a principal is not granted', () => {
       ['writ-executor', TOPICS.policy],
       ['writ-budget', TOPICS.approvals],
       ['writ-gateway', TOPICS.executions],
+      ['writ-gateway', TOPICS.outcomes],
+      ['writ-budget', TOPICS.executions],
+      // (Not a service's own output topic: WRITE implies DESCRIBE, which answers the offsets asked below.)
+      ['writ-executor', TOPICS.proposals],
     ] as const) {
       expect(table.principals[name]?.consume).not.toContain(topic);
       const kafka = createKafka({ brokers, clientId: `acl-test-${name}`, logger: silentLogger, sasl: principal(name) });

@@ -1,6 +1,8 @@
 import { evolveAction, evolveRun } from './evolve.ts';
 import { isTerminalStatus } from './model.ts';
-import type { ActionState, ReadModelEvent, RunState } from './model.ts';
+import type { ActionState, ReadModelEvent, RunEvent, RunState } from './model.ts';
+
+type RunEnded = Extract<RunEvent, { type: 'RunEnded' }>;
 
 /** What one applied event changed, so the caller can wake whoever waits on it. */
 export type ReadModelChange =
@@ -16,12 +18,28 @@ export class GatewayReadModel {
   readonly #runs = new Map<string, RunState>();
   readonly #actions = new Map<string, ActionState>();
   readonly #awaitingApproval = new Map<string, Set<string>>();
+  /**
+   * RunEnded read before its run's RunStarted: the gateway's RunStarted (writ.runs.v1) and the
+   * planner's RunEnded (writ.actions.v1) are on two topics, read concurrently. Held (the run's
+   * agent is not known yet, so the run cannot be shown) and applied when the start arrives.
+   */
+  readonly #earlyEnds = new Map<string, RunEnded>();
 
   /** Applies one event; returns the change, or undefined when the event changed nothing. */
   apply(event: ReadModelEvent): ReadModelChange | undefined {
     if (event.type === 'RunStarted' || event.type === 'RunEnded') {
-      const before = this.#runs.get(event.payload.meta.run_id);
-      const after = evolveRun(before, event);
+      const runId = event.payload.meta.run_id;
+      const before = this.#runs.get(runId);
+      if (event.type === 'RunEnded' && before === undefined) {
+        if (!this.#earlyEnds.has(runId)) this.#earlyEnds.set(runId, event);
+        return undefined;
+      }
+      let after = evolveRun(before, event);
+      const early = this.#earlyEnds.get(runId);
+      if (early !== undefined && after !== undefined) {
+        this.#earlyEnds.delete(runId);
+        after = evolveRun(after, early);
+      }
       if (after === undefined || after === before) return undefined;
       this.#runs.set(after.run_id, after);
       return { kind: 'run', before, after };
@@ -73,6 +91,12 @@ export class GatewayReadModel {
     for (const [id, state] of this.#runs) {
       if (state.ended_at !== null && state.ended_at < olderThan) {
         this.#runs.delete(id);
+        dropped += 1;
+      }
+    }
+    for (const [id, end] of this.#earlyEnds) {
+      if (end.payload.meta.occurred_at < olderThan) {
+        this.#earlyEnds.delete(id);
         dropped += 1;
       }
     }

@@ -165,4 +165,31 @@ describe('GatewayReadModel', () => {
     expect(model.action('still-pending')).toBeDefined();
     expect(model.run(RUN)).toBeUndefined();
   });
+
+  it('holds a RunEnded read before its RunStarted (two topics) and ends the run when the start arrives', () => {
+    const model = new GatewayReadModel();
+    const started = event('RunStarted', { agent_id: 'triage-bot' }, meta({ action_id: null }));
+    const ended = event('RunEnded', { status: 'killed', reason: 'kill switch' }, meta({ action_id: null }));
+    expect(model.apply(ended)).toBeUndefined();
+    expect(model.run(RUN)).toBeUndefined();
+    expect(model.apply(event('RunEnded', { status: 'completed' }, meta({ action_id: null })))).toBeUndefined();
+    const change = model.apply(started);
+    expect(change).toMatchObject({ kind: 'run', before: undefined, after: { status: 'killed', reason: 'kill switch', agent_id: 'triage-bot' } });
+    expect(model.run(RUN)).toMatchObject({ status: 'killed', started_at: started.payload.meta.occurred_at, ended_at: ended.payload.meta.occurred_at });
+    // Applied once: a redelivered start changes nothing.
+    expect(model.apply(started)).toBeUndefined();
+    // An end whose start never comes is pruned like an ended run.
+    model.apply(event('RunEnded', {}, meta({ action_id: null, run_id: 'run-never-started' })));
+    expect(model.prune(clock + 1)).toBe(2);
+  });
+
+  it('takes an action\'s events in any order across the proposals, actions and policy topics', () => {
+    const model = new GatewayReadModel();
+    // The planner's ActionCompleted (writ.actions.v1) read before the gateway's ActionProposed (writ.proposals.v1).
+    expect(model.apply(completed('denied'))).toMatchObject({ kind: 'action', before: undefined, after: { status: 'denied', tool: null } });
+    expect(model.apply(proposed())).toMatchObject({ after: { status: 'denied', tool: 'refunds.issue', agent_id: 'triage-bot', idempotency_key: 'k1' } });
+    expect(model.apply(event('ActionAdmitted'))?.after).toMatchObject({ status: 'denied' });
+    expect(model.apply(approvalRequired())?.after).toMatchObject({ status: 'denied' });
+    expect(model.awaitingApproval(TENANT)).toEqual([]);
+  });
 });

@@ -15,7 +15,7 @@ function append(eventId: string, offset = 0, chainId = 'acme'): AppendEvent {
     event_id: eventId,
     event_type: 'ActionProposed',
     event_hash: eventHashOf(Buffer.from(`bytes of ${eventId}`)),
-    source: { topic: 'writ.actions.v1', partition: 1, offset },
+    source: { topic: 'writ.proposals.v1', partition: 1, offset },
   };
 }
 
@@ -69,7 +69,7 @@ describe('chain decider', () => {
             chain_hash: chainHashOf(GENESIS_HASH, command.event_hash, 0),
             source_event_id: 'e0',
             event_type: 'ActionProposed',
-            source_topic: 'writ.actions.v1',
+            source_topic: 'writ.proposals.v1',
             source_partition: 1,
             source_offset: 7,
           },

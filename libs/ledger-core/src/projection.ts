@@ -50,7 +50,11 @@ export interface ActionRow {
   readonly reason: string;
   readonly arguments: string;
   readonly args_sha256: string;
-  /** The last step seen: proposed, admitted, rejected, decided, approval, reserved, refused, executing, executed, failed, completed. */
+  /**
+   * The last step seen: proposed, admitted, rejected, decided, approval, reserved, refused,
+   * executing, executed, failed, completed. Never goes back from executing, executed/failed or
+   * completed: an action's events travel on several topics and may be chained in another order.
+   */
   readonly stage: string;
   readonly decision: string;
   readonly determining_policies: readonly string[];
@@ -258,8 +262,21 @@ function emptyAction(meta: Metadata, version: number): ActionRow {
   };
 }
 
+/**
+ * How far the late stages are: an ExecutionRequested (writ.executions.v1) chained after its
+ * outcome (writ.outcomes.v1), or a decision chained after the ActionCompleted (writ.actions.v1),
+ * does not move the row back. The stages before execution keep their arrival order, as before.
+ */
+const STAGE_RANK: Readonly<Record<string, number>> = { executing: 1, executed: 2, failed: 2, completed: 3 };
+
 /** Folds one event into an action's row (undefined: the event says nothing about the action's state). */
 function foldAction(row: ActionRow, event: DecodedEvent, redacted: Record<string, unknown>): ActionRow | undefined {
+  const folded = foldActionEvent(row, event, redacted);
+  if (folded === undefined || (STAGE_RANK[folded.stage] ?? 0) >= (STAGE_RANK[row.stage] ?? 0)) return folded;
+  return { ...folded, stage: row.stage };
+}
+
+function foldActionEvent(row: ActionRow, event: DecodedEvent, redacted: Record<string, unknown>): ActionRow | undefined {
   const base = { ...row };
   switch (event.type) {
     case 'ActionProposed': {

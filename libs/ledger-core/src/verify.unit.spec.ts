@@ -28,7 +28,7 @@ function buildChain(n: number) {
       event_id: payload.meta.event_id,
       event_type: 'ActionProposed',
       event_hash: eventHashOf(bytes),
-      source: { topic: 'writ.actions.v1', partition: i % 3, offset: i },
+      source: { topic: 'writ.proposals.v1', partition: i % 3, offset: i },
     });
     state = result.state;
     for (const event of result.events) if (event.type === 'EventChained') entries.push(event.entry);

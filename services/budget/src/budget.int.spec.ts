@@ -207,7 +207,7 @@ describe('budget service', () => {
     const [denied, failing, ended, after] = [uuidv7(), uuidv7(), uuidv7(), uuidv7()];
     await producer.send([request(t, run, denied, 1_000_000)]);
     await waitFor(() => of(seen, 'BudgetReserved', denied)[0], { timeoutMs: 30_000, what: 'reserved' });
-    // ActionCompleted travels on another topic than the requests: wait for the release before asking again.
+    // ActionCompleted and the requests share writ.actions.v1 (keyed by run): the release comes first.
     await producer.send([completed(t, run, denied, 'denied', 'policy_denied')]);
     await waitFor(() => of(seen, 'BudgetSettled', denied)[0], { timeoutMs: 30_000, what: 'release' });
     expect(of(seen, 'BudgetSettled', denied)).toMatchObject([{ disposition: 'released', actual_cost_micros: 0, released_micros: 1_000_000 }]);
@@ -216,7 +216,8 @@ describe('budget service', () => {
     await producer.send([failed(t, run, failing, 0)]);
     await waitFor(() => of(seen, 'BudgetSettled', failing)[0], { timeoutMs: 30_000, what: 'settled at 0' });
     expect(of(seen, 'BudgetSettled', failing)).toMatchObject([{ disposition: 'settled', actual_cost_micros: 0, released_micros: 1_000_000 }]);
-    // ActionCompleted overtakes the request (another topic): remembered, the late request is ignored.
+    // An ActionCompleted read before the request (both are on writ.actions.v1 now, but records
+    // written before the topics were split may be read that way): remembered, the late request is ignored.
     await producer.send([completed(t, run, ended, 'expired', 'decision_timeout')]);
     await waitFor(() => of(seen, 'BudgetSettled', ended)[0], { timeoutMs: 30_000, what: 'early release recorded' });
     await producer.send([request(t, run, ended, 1_000), request(t, run, after, 1_000)]);

@@ -19,7 +19,12 @@ import { tenantFilter } from './config.ts';
 import type { BudgetServiceConfig } from './config.ts';
 import { packageVersionOf } from './version.ts';
 
-const INPUT_TOPICS = [TOPICS.budget, TOPICS.executions, TOPICS.actions, TOPICS.runs] as const;
+/**
+ * What the accountant consumes: the planner's reservation requests and action ends (one topic, so
+ * an action's request is read before its ActionCompleted), the executor's outcomes, run caps. Its
+ * own writ.budget.v1 is read only to rebuild the books.
+ */
+const INPUT_TOPICS = [TOPICS.actions, TOPICS.outcomes, TOPICS.runs] as const;
 const DLQ_TOPIC = 'writ.budget.dlq';
 const tracer = trace.getTracer('writ.budget');
 

@@ -1,6 +1,6 @@
 // The executor's wiring: the controls topic read from the beginning into a ControlBoard, the
 // idempotency journal on disk, and writ.executions.v1 consumed into @writ/executor-core, whose
-// outcomes are produced as ActionExecuted / ActionFailed.
+// outcomes are produced as ActionExecuted / ActionFailed on writ.outcomes.v1 (its only writer).
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -171,7 +171,7 @@ export class ExecutorEngine {
   }
 
   async #handle(event: DecodedEvent, ctx: EventContext): Promise<void> {
-    if (event.type !== 'ExecutionRequested') return; // the topic also carries our own outcomes
+    if (event.type !== 'ExecutionRequested') return; // the topic's only event type; anything else is not ours to run
     const request = event.payload as ExecutionRequested;
     const prefix = this.#options.config.EXECUTOR_TENANT_PREFIX;
     if (prefix !== undefined && !request.meta.tenant_id.startsWith(prefix)) return;

@@ -1,5 +1,5 @@
 // The executor in-process against the real broker and the real demo helpdesk (a child process):
-// signed requests are produced to writ.executions.v1, outcomes read back from it, and the
+// signed requests are produced to writ.executions.v1, outcomes read back from writ.outcomes.v1, and the
 // helpdesk's own /_stats is the ground truth of what ran.
 import 'reflect-metadata';
 import { spawn } from 'node:child_process';
@@ -42,7 +42,7 @@ const WAIT = { timeoutMs: 30_000 } as const;
 
 type Outcome = { type: 'ActionExecuted'; payload: ActionExecuted; raw: Buffer } | { type: 'ActionFailed'; payload: ActionFailed; raw: Buffer };
 
-/** Reads writ.executions.v1 from the beginning, keeping this file's tenants' outcomes. */
+/** Reads writ.outcomes.v1 from the beginning, keeping this file's tenants' outcomes. */
 class Outcomes {
   readonly seen: Outcome[] = [];
   #consumer: KafkaJS.Consumer | undefined;
@@ -51,7 +51,7 @@ class Outcomes {
     const kafka = createKafka({ brokers, clientId: 'executor-int-outcomes', logger: silentLogger });
     this.#consumer = kafka.consumer({ kafkaJS: { groupId: `executor-int-${randomUUID()}`, fromBeginning: true, autoCommit: false } });
     await this.#consumer.connect();
-    await this.#consumer.subscribe({ topics: [TOPICS.executions] });
+    await this.#consumer.subscribe({ topics: [TOPICS.outcomes] });
     await this.#consumer.run({
       eachMessage: ({ message }) => {
         if (message.value === null) return Promise.resolve();

@@ -382,8 +382,8 @@ beforeAll(async () => {
   observer = new EventConsumer({
     brokers,
     groupId: uniqueName('doors_int_observer'),
-    // ApprovalSubmitted moves to writ.approvals.v1 where that topic exists.
-    topics: Object.values(TOPICS).filter((topic) => [TOPICS.actions, TOPICS.controls, 'writ.approvals.v1'].includes(topic)),
+    // The gateway's own topics: proposals, approvals, controls.
+    topics: [TOPICS.proposals, TOPICS.approvals, TOPICS.controls],
     dlqTopic: 'writ.gateway.dlq',
     handler: (event) => {
       const payload = event.payload as Loose;

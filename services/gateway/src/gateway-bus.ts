@@ -14,14 +14,19 @@ import { WRIT_ATTR } from '@writ/telemetry';
 import { GATEWAY_VERSION } from './config.ts';
 import type { GatewayConfig } from './config.ts';
 
-const READ_TOPICS = [TOPICS.runs, TOPICS.actions, TOPICS.policy, TOPICS.approvals, TOPICS.controls];
+/**
+ * The read model's topics: runs (RunStarted) and proposals, its own; the planner's decisions and
+ * ends on writ.actions.v1 (RunEnded included); policy decisions, approvals, controls. They are read
+ * concurrently, so an action's or a run's events may arrive in any order (libs/gateway-core evolve.ts).
+ */
+const READ_TOPICS = [TOPICS.runs, TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.approvals, TOPICS.controls];
 const IDLE_CAUGHT_UP_MS = 1_000;
 
 type EmittedType = 'RunStarted' | 'ActionProposed' | 'ApprovalSubmitted' | 'ControlChanged';
 
 /**
  * The gateway's side of Kafka: the producer of its events, and the read model of runs, actions,
- * approvals and controls rebuilt at every boot from the runs, actions, policy and controls topics (a consumer group
+ * approvals and controls rebuilt at every boot from READ_TOPICS (a consumer group
  * of its own per instance, from the beginning). Waiters on an action wake when its
  * ActionCompleted arrives; waiters on an id wake when the run or action becomes known.
  */

@@ -11,8 +11,8 @@ import { LedgerBook, signHead } from '@writ/ledger-core';
 import type { ChainEvent } from '@writ/ledger-core';
 import { WRIT_ATTR } from '@writ/telemetry';
 
-/** The topics the ledger chains: every event stream except its own. */
-export const CHAINED_TOPICS = [TOPICS.runs, TOPICS.actions, TOPICS.policy, TOPICS.approvals, TOPICS.budget, TOPICS.executions, TOPICS.controls] as const;
+/** The topics the ledger chains: every event stream except its own (a new topic in schemas/topics.json is chained without a change here). */
+export const CHAINED_TOPICS: readonly string[] = Object.values(TOPICS).filter((topic) => topic !== TOPICS.ledger);
 
 /** A decoded event that still has the exact bytes it was read as. */
 interface RawDecodedEvent extends DecodedEvent {

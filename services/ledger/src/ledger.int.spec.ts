@@ -15,7 +15,7 @@ import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventProducer, silentLogger } from '@writ/bus';
-import { TOPICS, decodeEvent, encodeEvent } from '@writ/contracts';
+import { TOPICS, decodeEvent, encodeEvent, topicOf } from '@writ/contracts';
 import type { EventPayloads, EventType } from '@writ/contracts';
 import { sampleEvent } from '@writ/contracts/testing';
 import { canonicalJson, createKeyring, generateSigningKey, sha256Canonical } from '@writ/crypto';
@@ -121,23 +121,9 @@ async function send(events: readonly Sent[]): Promise<void> {
   await producer.sendRecords(
     events.map((e) => {
       const payload = decodeEvent(e.bytes).payload as { meta: { run_id: string } };
-      return { topic: TOPICS[topicKey(e.type)], key: payload.meta.run_id, value: e.bytes };
+      return { topic: topicOf(e.type), key: payload.meta.run_id, value: e.bytes };
     }),
   );
-}
-
-function topicKey(type: EventType): keyof typeof TOPICS {
-  const entry = Object.entries(TOPICS).find(([, topic]) => topic === topicOfType(type));
-  return (entry?.[0] ?? 'actions') as keyof typeof TOPICS;
-}
-
-function topicOfType(type: EventType): string {
-  if (type.startsWith('Run')) return TOPICS.runs;
-  if (type === 'ApprovalSubmitted') return TOPICS.approvals;
-  if (type === 'PolicyDecided' || type.startsWith('Approval')) return TOPICS.policy;
-  if (type.startsWith('Budget')) return TOPICS.budget;
-  if (type === 'ExecutionRequested' || type === 'ActionExecuted' || type === 'ActionFailed') return TOPICS.executions;
-  return TOPICS.actions;
 }
 
 function event<T extends EventType>(type: T, patch: (p: EventPayloads[T]) => EventPayloads[T], meta: Record<string, string | null>): Sent {

@@ -22,8 +22,15 @@ import type { KillSwitches } from './proposals.ts';
 import { PLANNER_OUTPUT_TYPES, PLANNER_PRODUCER_PREFIX, PUBLISHED_RANK, commandOf, outputOf, publishedOf } from './wire.ts';
 import type { OutputContext } from './wire.ts';
 
-/** Topics the planner consumes (the controls topic is read apart, as a view). */
-export const PLANNER_INPUT_TOPICS = [TOPICS.runs, TOPICS.actions, TOPICS.policy, TOPICS.budget, TOPICS.executions] as const;
+/**
+ * Topics the planner consumes: the inputs of its decisions (the controls topic is read apart, as
+ * a view). Each has one writer, none of them the planner: runs and proposals (gateway), policy,
+ * budget, outcomes (executor).
+ */
+export const PLANNER_INPUT_TOPICS = [TOPICS.runs, TOPICS.proposals, TOPICS.policy, TOPICS.budget, TOPICS.outcomes] as const;
+
+/** Topics a rebuild reads: the inputs, and the planner's own outputs (writ.actions.v1, writ.executions.v1). */
+export const PLANNER_HISTORY_TOPICS = [...PLANNER_INPUT_TOPICS, TOPICS.actions, TOPICS.executions] as const;
 
 export interface PlannerEngineOptions {
   readonly brokers: readonly string[];
@@ -219,7 +226,8 @@ export class PlannerEngine {
       await this.#timers;
       await this.#fresh();
     }
-    // The planner's own outputs come back on the topics it reads: they only matter to a rebuild.
+    // The planner's own outputs are on topics it does not consume (they only matter to a rebuild);
+    // nobody else can write them (one writer per topic), but they never count as inputs.
     if (PLANNER_OUTPUT_TYPES.has(event.type)) return [];
     const meta = (event.payload as { meta?: Metadata }).meta;
     if (meta === undefined || !this.#inScope(meta)) return [];
@@ -349,7 +357,7 @@ export class PlannerEngine {
     const history = await readHistory({
       brokers: o.brokers,
       groupId: o.groupId,
-      topics: PLANNER_INPUT_TOPICS,
+      topics: PLANNER_HISTORY_TOPICS,
       isOwn: (type, meta) => PLANNER_OUTPUT_TYPES.has(type) && meta.producer.startsWith(PLANNER_PRODUCER_PREFIX),
       inScope: (meta) => this.#inScope(meta),
       idleMs: o.replayIdleMs,

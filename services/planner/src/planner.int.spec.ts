@@ -41,7 +41,7 @@ class Collector {
     const kafka = createKafka({ brokers, clientId: 'planner-int-collector', logger: silentLogger });
     this.#consumer = kafka.consumer({ 'isolation.level': 'read_committed', kafkaJS: { groupId: `planner-int-collector-${randomUUID()}`, fromBeginning: true, autoCommit: false } });
     await this.#consumer.connect();
-    await this.#consumer.subscribe({ topics: [TOPICS.runs, TOPICS.actions, TOPICS.budget, TOPICS.executions] });
+    await this.#consumer.subscribe({ topics: [TOPICS.runs, TOPICS.proposals, TOPICS.actions, TOPICS.budget, TOPICS.executions, TOPICS.outcomes] });
     await this.#consumer.run({
       eachMessage: ({ message }) => {
         if (message.value === null) return Promise.resolve();

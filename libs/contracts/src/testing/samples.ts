@@ -239,7 +239,7 @@ const SAMPLES: { readonly [T in EventType]: Sample<T> } = {
     chain_hash: sha256('chain 41'),
     source_event_id: meta.causation_id ?? meta.event_id,
     event_type: 'ActionProposed',
-    source_topic: 'writ.actions.v1',
+    source_topic: 'writ.proposals.v1',
     source_partition: 3,
     source_offset: 1_207,
     event_bytes: Buffer.from('c30100000000000000000000', 'hex'),
