@@ -19,6 +19,7 @@ import { createTestTopics } from '@writ/bus/testing';
 import { uuidv7 } from '@writ/contracts';
 import type { ActionProposed } from '@writ/contracts';
 import { sampleEvent } from '@writ/contracts/testing';
+import { actAsSuperUser, kafkaStatus } from '@writ/devstack';
 import { machineLine, writeBenchmarkSection } from '../bench-doc.ts';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -294,6 +295,8 @@ What bounds it: the producer's JavaScript thread. Per event it encodes Avro and 
 }
 
 async function main(): Promise<void> {
+  // The dev stack's broker runs with SASL: the bench (and its consumer children) act as its super user.
+  if (process.env['KAFKA_SASL_USERNAME'] === undefined) actAsSuperUser((await kafkaStatus()).secretsDir);
   const probe = await probeBrokers(brokers);
   const env = {
     date: new Date().toISOString().slice(0, 10),

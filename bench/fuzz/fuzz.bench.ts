@@ -16,9 +16,9 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { acquireKafka, provisionTopology, superUserEnv } from '@writ/devstack';
+import { acquireKafka, actAsSuperUser, provisionTopology } from '@writ/devstack';
 import { hashApiKey } from '@writ/directory';
-import { freePort, jsonRequest, replayable, runFuzz, send } from '@writ/testing';
+import { freePort, jsonRequest, replayable, runFuzz, send, testKafkaCredentials } from '@writ/testing';
 import type { FuzzReport, FuzzRequest } from '@writ/testing';
 import { ROOT, machineLine, writeBenchmarkSection } from '../bench-doc.ts';
 
@@ -33,8 +33,7 @@ async function main(): Promise<void> {
   mkdirSync(join(work, 'kafka'), { recursive: true });
   const kafka = await acquireKafka('bench', { home: join(work, 'kafka'), port: 27592, controllerPort: 27593 });
   // The local broker runs with SASL: the bench and its gateway authenticate as the provisioning user.
-  const credentials = kafka.secretsDir === undefined ? {} : superUserEnv(kafka.secretsDir);
-  Object.assign(process.env, credentials);
+  actAsSuperUser(kafka.secretsDir);
   await provisionTopology(kafka.brokers);
   const brokers = kafka.brokers.join(',');
   const key = `key-fuzz-${randomBytes(12).toString('hex')}`;
@@ -51,7 +50,7 @@ async function main(): Promise<void> {
   const gateway = spawn(process.execPath, [join(ROOT, 'services', 'gateway', 'dist', 'main.js')], {
     env: {
       PATH: process.env['PATH'] ?? '',
-      ...credentials,
+      ...testKafkaCredentials(),
       KAFKA_BROKERS: brokers,
       HTTP_PORT: String(port),
       LOG_FORMAT: 'text',

@@ -12,7 +12,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { acquireKafka, provisionTopology, startWritStack } from '@writ/devstack';
+import { acquireKafka, actAsSuperUser, provisionTopology, startWritStack } from '@writ/devstack';
 import type { WritStack } from '@writ/devstack';
 import { WritClient } from '@writ/sdk';
 import type { SpanRecord } from '@writ/telemetry';
@@ -130,6 +130,8 @@ async function main(): Promise<void> {
   console.log(`machine: ${machine}; work dir ${workDir}`);
   mkdirSync(join(workDir, 'kafka'), { recursive: true });
   const kafka = await acquireKafka('bench', { home: join(workDir, 'kafka'), port: 27492, controllerPort: 27493 });
+  // SASL broker: the bench provisions as the super user; the services run as their own principals.
+  actAsSuperUser(kafka.secretsDir);
   await provisionTopology(kafka.brokers);
   // Caps far above the load: the benchmark measures governance, not refusals.
   const budgets = join(workDir, 'budgets.json');

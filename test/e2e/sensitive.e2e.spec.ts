@@ -18,7 +18,7 @@ import { createClickHouse } from '@writ/clickhouse';
 import { TenantKeyDir } from '@writ/crypto';
 import { verifyChain } from '@writ/ledger-core';
 import { testKafkaBrokers, waitFor } from '@writ/testing';
-import { refundArgs, root, startE2eStack } from './support.ts';
+import { keyOf, refundArgs, root, startE2eStack } from './support.ts';
 import type { E2eStack } from './support.ts';
 
 const { KafkaConsumer } = kafkaJavascript;
@@ -26,7 +26,18 @@ const { KafkaConsumer } = kafkaJavascript;
 const NOTE = `canary-note-${randomUUID()}`;
 const TOKEN = `canary-token-${randomUUID()}`;
 const CARD = String(1000 + Math.floor(Math.random() * 9000));
+/** What must be found nowhere: the canaries, then (added once the stack made them) its other secrets. */
 const CANARIES = [NOTE, TOKEN];
+
+/**
+ * The stack's other secrets, which must not leak either: the agent's API key, each service's Kafka
+ * password and each tenant's data key (made by the gateway on first use, so read after the run).
+ */
+function stackSecrets(workDir: string): string[] {
+  const texts = (dir: string | undefined, suffix: string) =>
+    dir === undefined || dir === '' ? [] : readdirSync(dir).filter((f) => f.endsWith(suffix)).map((f) => readFileSync(join(dir, f), 'utf8').trim());
+  return [keyOf('triage-bot'), ...texts(process.env['WRIT_KAFKA_SECRETS_DIR'], '.password'), ...texts(join(workDir, 'keys', 'tenants'), '.key')];
+}
 
 let e2e: E2eStack;
 let toolsDir: string;
@@ -168,6 +179,9 @@ describe('sensitive values and the tool credential', () => {
       { timeoutMs: 60_000, what: 'both ActionCompleted in the chain' },
     );
     await e2e.stack.service('ledger').stop();
+    const secrets = stackSecrets(e2e.workDir);
+    expect(secrets.length, 'an API key, six Kafka passwords and the tenant key').toBeGreaterThanOrEqual(8);
+    CANARIES.push(...secrets);
 
     // 1. Every writ.* topic, raw: keys, values and headers. Also collect the acme chain and one sealed card.
     const hits: RawHit[] = [];

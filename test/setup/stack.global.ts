@@ -13,7 +13,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { acquireKafka, provisionTopology, superUserEnv, writRoot } from '@writ/devstack';
+import { acquireKafka, actAsSuperUser, provisionTopology, writRoot } from '@writ/devstack';
 import type { KafkaStackOptions } from '@writ/devstack';
 import '@writ/testing';
 
@@ -40,9 +40,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       ? `started pid ${kafka.pid} in ${seconds(kafka.elapsedMs)}`
       : `reusing the running broker${kafka.pid === undefined ? '' : ` (pid ${kafka.pid})`}`;
   say(`kafka ${where}: ${how}`);
-  if (kafka.secretsDir !== undefined) {
-    Object.assign(process.env, superUserEnv(kafka.secretsDir), { WRIT_KAFKA_SECRETS_DIR: kafka.secretsDir });
-  }
+  actAsSuperUser(kafka.secretsDir);
   const teardown = async () => {
     const release = await kafka.release();
     broker.cleanup();

@@ -4,7 +4,7 @@ import { clickHouseFromEnv, clickHouseOptionsFromEnv, describeClickHouse } from 
 import { EVENT_TYPES, TOPICS, uuidv7 } from '@writ/contracts';
 import type { DecodedEvent } from '@writ/contracts';
 import { sampleEvents } from '@writ/contracts/testing';
-import { kafkaStatus, superUserEnv } from '@writ/devstack';
+import { actAsSuperUser, kafkaStatus } from '@writ/devstack';
 import { WritError } from '@writ/errors';
 import { countByTopic, createEventsTable, insertEventRows, toEventRow } from './event-sink.ts';
 import type { EventRow } from './event-sink.ts';
@@ -29,7 +29,7 @@ export async function runFoundationDemo({ say, timeoutMs = 60_000 }: DemoOptions
   }
   const brokers = kafka.brokers;
   // It writes one event of every type, which no service principal may: the local super user does.
-  if (kafka.secretsDir !== undefined && process.env['KAFKA_SASL_USERNAME'] === undefined) Object.assign(process.env, superUserEnv(kafka.secretsDir));
+  if (process.env['KAFKA_SASL_USERNAME'] === undefined) actAsSuperUser(kafka.secretsDir);
   const runId = `demo-${uuidv7()}`;
   say(`run ${runId}: ${EVENT_TYPES.length} event types, tenant "${TENANT}", Kafka ${brokers.join(',')}`);
 

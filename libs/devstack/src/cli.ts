@@ -4,7 +4,7 @@ import { clickHouseOptionsFromEnv, describeClickHouse } from '@writ/clickhouse';
 import { describeError } from '@writ/errors';
 import { seconds } from './broker-process.ts';
 import { kafkaDown, kafkaStatus, kafkaUp } from './kafka.ts';
-import { superUserEnv } from './security.ts';
+import { actAsSuperUser } from './security.ts';
 import { provisionTopology } from './topology.ts';
 
 const say = (line: string) => console.log(`[stack] ${line}`);
@@ -17,7 +17,7 @@ async function up(): Promise<boolean> {
   else say(`kafka: already running${kafka.pid === undefined ? '' : ` (pid ${kafka.pid})`} on ${where}`);
   if (kafka.secretsDir !== undefined) {
     // Provisioning is the super user's job; the services get their own principals (acls.json).
-    Object.assign(process.env, superUserEnv(kafka.secretsDir));
+    actAsSuperUser(kafka.secretsDir);
     say(`kafka: SASL/SCRAM per service, ACLs from deploy/kafka/acls.json; passwords in ${kafka.secretsDir}`);
   }
   const topology = await provisionTopology(kafka.brokers);

@@ -11,7 +11,7 @@ export { ensureDevKeys, keyLayout, keyEnvironment, serviceKeyEnvironment } from 
 export type { KeyLayout } from './keys.ts';
 export { startWritStack, WRIT_SERVICES, HELPDESK_DEMO_TOKEN } from './services.ts';
 export type { WritStack, WritStackOptions, ServiceProcess, WritServiceName } from './services.ts';
-export { superUserEnv, serviceKafkaEnv, kafkaPrincipalEnv, ensureKafkaSecrets, passwordFileOf, secretsDirOf } from './security.ts';
+export { actAsSuperUser, superUserEnv, serviceKafkaEnv, kafkaPrincipalEnv, ensureKafkaSecrets, passwordFileOf, secretsDirOf } from './security.ts';
 export type { BrokerSecurity } from './security.ts';
 export { loadAclTable, parseAclTable, aclBindings, principalOfService, writersByTopic } from './acl-table.ts';
 export type { AclTable, AclBinding, PrincipalGrants } from './acl-table.ts';
