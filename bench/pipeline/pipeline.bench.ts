@@ -132,11 +132,18 @@ async function main(): Promise<void> {
   const kafka = await acquireKafka('bench', { home: join(workDir, 'kafka'), port: 27492, controllerPort: 27493 });
   // SASL broker: the bench provisions as the super user; the services run as their own principals.
   actAsSuperUser(kafka.secretsDir);
-  await provisionTopology(kafka.brokers);
-  // Caps far above the load: the benchmark measures governance, not refusals.
-  const budgets = join(workDir, 'budgets.json');
-  writeFileSync(budgets, JSON.stringify({ tenants: { acme: { currency: 'USD', daily: { money: '100000.00', tool_calls: 10_000_000 } } } }));
-  const stack = await startWritStack({ root: ROOT, brokers: kafka.brokers, workDir, basePort: 26580, env: { WRIT_BUDGETS_FILE: budgets }, log: (l) => console.log(`  ${l}`) });
+  let stack: WritStack;
+  try {
+    await provisionTopology(kafka.brokers);
+    // Caps far above the load: the benchmark measures governance, not refusals.
+    const budgets = join(workDir, 'budgets.json');
+    writeFileSync(budgets, JSON.stringify({ tenants: { acme: { currency: 'USD', daily: { money: '100000.00', tool_calls: 10_000_000 } } } }));
+    stack = await startWritStack({ root: ROOT, brokers: kafka.brokers, workDir, basePort: 26580, env: { WRIT_BUDGETS_FILE: budgets }, log: (l) => console.log(`  ${l}`) });
+  } catch (error) {
+    // A broker this run started is stopped, even when the stack never came up.
+    await kafka.release();
+    throw error;
+  }
   try {
     const keys = (JSON.parse(readFileSync(join(ROOT, 'deploy', 'demo', 'keys.json'), 'utf8')) as { demoKeys: Record<string, string> }).demoKeys;
     const agent = new WritClient(stack.gatewayUrl, keys['triage-bot'] ?? '');
@@ -198,7 +205,7 @@ Highest rate sustained (every action completed, ≥ 95 % of the offered rate sen
 
 Resident memory after the steady run: ${Object.entries(rss).map(([s, m]) => `${s} ${m.toFixed(0)} MiB`).join(', ')}.
 
-What bounds it: the box, first. Six Node processes, the broker, the client and the tool share two cores; under load the broker takes about 60 % of a core and each service 15–30 %, so the stack saturates between 25 and 50 actions/s and every further action waits in a queue (the steady run at 100 actions/s above measures that queue, not the hops). Each action is about a dozen Kafka events, and the planner, budget and ledger commit one Kafka transaction per consumed batch that publishes something (batches that only skip events commit their offsets without one). One action at a time the hops cost roughly 10–40 ms each (gateway → planner → policy and budget → planner → executor → planner → gateway), in fetch waits (\`fetch.wait.max.ms\` 20) and transaction commits. Next steps: one transaction for the batches of several partitions, fewer events per action on the critical path, and a cheaper ledger projection. The aims (overhead p50 < 15 ms at 100 actions/s, 500 actions/s sustained) are not met.
+Every client here authenticates to the broker as its own SASL/SCRAM principal under ACLs, and sensitive arguments are sealed at the gateway (docs/security.md): these figures include both. What bounds it: the box, first. Six Node processes, the broker, the client and the tool share two cores; under load the broker takes about 60 % of a core and each service 15–30 %, so the stack saturates between 50 and 100 actions/s and every further action waits in a queue (the steady run at 100 actions/s above measures that queue, not the hops). Each action is about a dozen Kafka events, and the planner, budget and ledger commit one Kafka transaction per consumed batch that publishes something (batches that only skip events commit their offsets without one). One action at a time the hops cost roughly 10–40 ms each (gateway → planner → policy and budget → planner → executor → planner → gateway), in fetch waits (\`fetch.wait.max.ms\` 20) and transaction commits. Next steps: one transaction for the batches of several partitions, fewer events per action on the critical path, and a cheaper ledger projection. The aims (overhead p50 < 15 ms at 100 actions/s, 500 actions/s sustained) are not met.
 `;
     console.log(text);
     if (process.env['BENCH_NO_DOC'] !== '1') console.log(`wrote ${await writeBenchmarkSection('Pipeline', text)}`);
