@@ -8,7 +8,7 @@ import type { ApprovalRecorded } from '@writ/contracts';
 import { isWritError } from '@writ/errors';
 import type { WritClient } from '@writ/sdk';
 import { waitFor } from '@writ/testing';
-import { authAs, callsAtTool, helpdeskStats, refundArgs, startE2eStack } from './support.ts';
+import { authAs, callsAtTool, helpdeskStats, refundArgs, runSpendMicros, startE2eStack } from './support.ts';
 import type { E2eStack } from './support.ts';
 
 let e2e: E2eStack;
@@ -181,15 +181,7 @@ describe('the governed pipeline', () => {
     const expected = costs.reduce((a, b) => a + b, 0);
     expect(expected).toBe(1_000 + 20_000);
     const spent = await waitFor(
-      async () => {
-        const response = await fetch(`${e2e.stack.service('ledger').url}/v1/query`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', ...authAs('ana') },
-          body: JSON.stringify({ sql: 'SELECT sum(cost_micros) AS spent FROM spend WHERE run_id = {run:String}', params: { run } }),
-        });
-        const [row] = ((await response.json()) as { rows: { spent: string | number }[] }).rows;
-        return Number(row?.spent ?? 0) === expected ? expected : undefined;
-      },
+      async () => ((await runSpendMicros(e2e.stack, run)) === expected ? expected : undefined),
       { timeoutMs: 30_000, what: `spend of ${expected} micros in ClickHouse` },
     );
     expect(spent).toBe(expected);
@@ -279,15 +271,7 @@ describe('a run cap under concurrent proposals', () => {
 
     // The accountant's books agree: the run's settled spend in ClickHouse is what the tool was paid, and within the cap.
     const settled = await waitFor(
-      async () => {
-        const response = await fetch(`${e2e.stack.service('ledger').url}/v1/query`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', ...authAs('ana') },
-          body: JSON.stringify({ sql: 'SELECT sum(cost_micros) AS spent FROM spend WHERE run_id = {run:String}', params: { run } }),
-        });
-        const [row] = ((await response.json()) as { rows: { spent: string | number }[] }).rows;
-        return Number(row?.spent ?? 0) === spent ? spent : undefined;
-      },
+      async () => ((await runSpendMicros(e2e.stack, run)) === spent ? spent : undefined),
       { timeoutMs: 30_000, what: `settled spend of ${spent} micros in ClickHouse` },
     );
     expect(settled).toBeLessThanOrEqual(CAP);

@@ -60,6 +60,17 @@ export async function startE2eStack(basePort: number, env: Record<string, string
 }
 
 /** The helpdesk's own count of what it did, the ground truth of "the tool ran once". */
+/** A run's settled spend in ClickHouse, asked as acme's analyst through the ledger's query door. */
+export async function runSpendMicros(stack: WritStack, run: string): Promise<number> {
+  const response = await fetch(`${stack.service('ledger').url}/v1/query`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...authAs('ana') },
+    body: JSON.stringify({ sql: 'SELECT sum(cost_micros) AS spent FROM spend WHERE run_id = {run:String}', params: { run } }),
+  });
+  const [row] = ((await response.json()) as { rows: { spent: string | number }[] }).rows;
+  return Number(row?.spent ?? 0);
+}
+
 export async function helpdeskStats(stack: WritStack): Promise<HelpdeskStats> {
   const response = await fetch(`${stack.helpdeskUrl}/_stats`, { headers: { authorization: `Bearer ${stack.helpdeskToken}` } });
   if (!response.ok) throw new Error(`helpdesk /_stats: HTTP ${response.status}`);
