@@ -1,35 +1,19 @@
 // Boot-time reading of the run topics: what the planner published (to the end of each partition)
-// and what it had consumed (up to its group's committed offsets), grouped by run, for replayRun.
+// and what it had consumed (up to its group's committed offsets), grouped by run, in the order
+// read. Putting them in replay order is planner-core's (runHistoryOf).
 import { randomUUID } from 'node:crypto';
 import kafkaJavascript from '@confluentinc/kafka-javascript';
 import { contractsSerde, createKafka, silentLogger } from '@writ/bus';
 import type { BusLogger } from '@writ/bus';
-import type { ActionProposed, BudgetReservationRequested, Metadata } from '@writ/contracts';
+import type { Metadata } from '@writ/contracts';
 import { WritError } from '@writ/errors';
+import type { RecordedEvent } from '@writ/planner-core';
 
 const { IsolationLevel } = kafkaJavascript.KafkaJS;
 
-/** One record of the history, decoded. */
-export interface HistoryRecord {
-  readonly type: string;
-  readonly payload: unknown;
-  readonly meta: Metadata;
+/** One record of the history, decoded, with the topic it came from. */
+export interface HistoryRecord extends RecordedEvent {
   readonly topic: string;
-  readonly topicIndex: number;
-  readonly partition: number;
-  readonly offset: bigint;
-  /** Kafka record timestamp (ms). */
-  readonly timestamp: number;
-  /** Published by a planner (one of its output types, producer planner@...). */
-  readonly own: boolean;
-  /** At an offset the group had consumed (and committed) before this boot. */
-  readonly consumed: boolean;
-}
-
-export interface RunRecords {
-  readonly records: HistoryRecord[];
-  readonly proposals: Map<string, ActionProposed>;
-  readonly reservationRequests: Map<string, BudgetReservationRequested>;
 }
 
 export interface ReadHistoryOptions {
@@ -70,12 +54,12 @@ async function offsetsOf(options: ReadHistoryOptions): Promise<{ committed: Map<
 
 /**
  * Reads every partition of `topics` from its start to its last stable offset (read_committed),
- * keeping the records in scope, grouped by run. Records are marked `consumed` when the group had
- * committed past them, and `own` when the planner published them.
+ * keeping the records in scope, grouped by run in the order read. Records are marked `consumed`
+ * when the group had committed past them, and `own` when the planner published them.
  */
-export async function readHistory(options: ReadHistoryOptions): Promise<Map<string, RunRecords>> {
+export async function readHistory(options: ReadHistoryOptions): Promise<Map<string, HistoryRecord[]>> {
   const { committed, bounds } = await offsetsOf(options);
-  const runs = new Map<string, RunRecords>();
+  const runs = new Map<string, HistoryRecord[]>();
   const pending = new Set([...bounds].filter(([, b]) => b.high > b.low).map(([key]) => key));
   if (pending.size === 0) return runs;
 
@@ -98,30 +82,22 @@ export async function readHistory(options: ReadHistoryOptions): Promise<Map<stri
     } catch {
       return; // poison: it went to the dead-letter queue when it first came
     }
-    const meta = (decoded.payload as { meta?: Metadata }).meta;
-    if (meta === undefined || !options.inScope(meta)) return;
+    const meta = decoded.payload.meta;
+    if (!options.inScope(meta)) return;
     let run = runs.get(meta.run_id);
     if (run === undefined) {
-      run = { records: [], proposals: new Map(), reservationRequests: new Map() };
+      run = [];
       runs.set(meta.run_id, run);
     }
-    const own = options.isOwn(decoded.type, meta);
-    if (decoded.type === 'ActionProposed' && meta.action_id !== null && !run.proposals.has(meta.action_id)) {
-      run.proposals.set(meta.action_id, decoded.payload as ActionProposed);
-    }
-    if (own && decoded.type === 'BudgetReservationRequested' && meta.action_id !== null) {
-      run.reservationRequests.set(meta.action_id, decoded.payload as BudgetReservationRequested);
-    }
-    run.records.push({
-      type: decoded.type,
-      payload: decoded.payload,
+    run.push({
+      event: decoded,
       meta,
       topic,
       topicIndex: options.topics.indexOf(topic),
       partition,
       offset,
       timestamp: Number(message.timestamp) || meta.occurred_at,
-      own,
+      own: options.isOwn(decoded.type, meta),
       consumed: offset < (committed.get(key) ?? 0n),
     });
   };

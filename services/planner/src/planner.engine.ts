@@ -7,20 +7,17 @@ import type { Attributes, Context, Span } from '@opentelemetry/api';
 import type { KafkaJS } from '@confluentinc/kafka-javascript';
 import { TransactionalProcessor, contractsSerde, createKafka, stderrLogger, traceHeaders } from '@writ/bus';
 import type { BusLogger, DecodedEvent, EventConsumer, EventContext, OutgoingEvent } from '@writ/bus';
-import { TOPICS } from '@writ/contracts';
-import type { ActionProposed, Metadata, TraceContext } from '@writ/contracts';
+import { TOPICS, newMetadata } from '@writ/contracts';
+import type { Metadata, TraceContext, WritEvent } from '@writ/contracts';
 import { describeError } from '@writ/errors';
-import { createPlannerDecider, nextPlannerDeadline, replayRun } from '@writ/planner-core';
-import type { PlannerCommand, PlannerConfig, PlannerDecider, PlannerEvent, PlannerPublishedEvent, PlannerState, StartRun } from '@writ/planner-core';
+import { PLANNER_OUTPUT_TYPES, commandOf, createPlannerDecider, isOwnOutput, nextPlannerDeadline, replayRun, runHistoryOf, toWire } from '@writ/planner-core';
+import type { OutputContext, PlannerCommand, PlannerConfig, PlannerDecider, PlannerEvent, PlannerState } from '@writ/planner-core';
 import { WRIT_ATTR } from '@writ/telemetry';
 import type { ToolRegistry } from '@writ/tools';
 import { ControlsView, startControlsReader } from './controls.ts';
 import { readHistory } from './history.ts';
-import type { HistoryRecord, RunRecords } from './history.ts';
 import { proposeCommandOf } from './proposals.ts';
 import type { KillSwitches } from './proposals.ts';
-import { PLANNER_OUTPUT_TYPES, PLANNER_PRODUCER_PREFIX, PUBLISHED_RANK, commandOf, outputOf, publishedOf } from './wire.ts';
-import type { OutputContext } from './wire.ts';
 
 /**
  * Topics the planner consumes: the inputs of its decisions (the controls topic is read apart, as
@@ -200,20 +197,31 @@ export class PlannerEngine {
     return slot;
   }
 
-  #commandOf(event: DecodedEvent, now: number, kills: KillSwitches): PlannerCommand | null {
+  #commandOf(event: WritEvent, now: number, kills: KillSwitches): PlannerCommand | null {
     if (event.type === 'ActionProposed') {
-      return proposeCommandOf(event.payload as ActionProposed, this.#options.registry, kills, this.#options.defaultCurrency, now);
+      return proposeCommandOf(event.payload, this.#options.registry, kills, this.#options.defaultCurrency, now);
     }
-    return commandOf(event.type, event.payload, now);
+    return commandOf(event, now);
+  }
+
+  /** Outputs of one decision: the run's tenant and caps, its cause, this producer, the span's trace. */
+  #outputContext(slot: RunSlot, causationId: string | null, span: Span, now: number): OutputContext {
+    const envelope = { tenant_id: slot.tenant, causation_id: causationId, producer: this.#options.producer, trace: traceOf(span) };
+    return {
+      meta: (fields) => newMetadata({ ...envelope, ...fields }),
+      now,
+      default_currency: this.#options.defaultCurrency,
+      run_limits: slot.state.limits,
+    };
   }
 
   #outputs(events: readonly PlannerEvent[], ctx: OutputContext): OutgoingEvent[] {
     const outputs: OutgoingEvent[] = [];
     for (const event of events) {
-      const output = outputOf(event, ctx);
+      const output = toWire(event, ctx);
       if (output === null) continue;
       // Encode now: an event that cannot be encoded must fail this input before the state moves on.
-      contractsSerde.encode(output.type, output.payload);
+      contractsSerde.encode(output);
       outputs.push(output);
     }
     return outputs;
@@ -229,8 +237,8 @@ export class PlannerEngine {
     // The planner's own outputs are on topics it does not consume (they only matter to a rebuild);
     // nobody else can write them (one writer per topic), but they never count as inputs.
     if (PLANNER_OUTPUT_TYPES.has(event.type)) return [];
-    const meta = (event.payload as { meta?: Metadata }).meta;
-    if (meta === undefined || !this.#inScope(meta)) return [];
+    const meta = event.payload.meta;
+    if (!this.#inScope(meta)) return [];
     const now = Date.now();
     const command = this.#commandOf(event, now, this.#controls);
     if (command === null) return [];
@@ -239,15 +247,7 @@ export class PlannerEngine {
       try {
         const events = this.#decider.decide(command, slot.state);
         for (const next of events) slot.state = this.#decider.evolve(slot.state, next);
-        const outputs = this.#outputs(events, {
-          tenant_id: slot.tenant,
-          causation_id: meta.event_id,
-          producer: this.#options.producer,
-          trace: traceOf(span),
-          now,
-          default_currency: this.#options.defaultCurrency,
-          run_limits: slot.state.limits,
-        });
+        const outputs = this.#outputs(events, this.#outputContext(slot, meta.event_id, span, now));
         recordOutcome(span, events);
         this.#schedule(meta.run_id, slot);
         return outputs;
@@ -299,15 +299,7 @@ export class PlannerEngine {
     const span = tracer.startSpan('planner.complete', { attributes: commandAttributes(command, slot.tenant) });
     const spanContext: Context = trace.setSpan(otelContext.active(), span);
     try {
-      const outputs = this.#outputs(events, {
-        tenant_id: slot.tenant,
-        causation_id: null,
-        producer: this.#options.producer,
-        trace: traceOf(span),
-        now,
-        default_currency: this.#options.defaultCurrency,
-        run_limits: slot.state.limits,
-      });
+      const outputs = this.#outputs(events, this.#outputContext(slot, null, span, now));
       // Applied before the transaction, so a message handled meanwhile sees the actions ended;
       // if the transaction fails the state is rebuilt from what was committed.
       for (const next of events) slot.state = this.#decider.evolve(slot.state, next);
@@ -319,7 +311,7 @@ export class PlannerEngine {
           outputs.map((output) =>
             producer.send({
               topic: contractsSerde.topicOf(output.type),
-              messages: [{ key: contractsSerde.keyOf?.(output.type, output.payload) ?? runId, value: contractsSerde.encode(output.type, output.payload), headers }],
+              messages: [{ key: contractsSerde.keyOf?.(output) ?? runId, value: contractsSerde.encode(output), headers }],
             }),
           ),
         );
@@ -358,7 +350,7 @@ export class PlannerEngine {
       brokers: o.brokers,
       groupId: o.groupId,
       topics: PLANNER_HISTORY_TOPICS,
-      isOwn: (type, meta) => PLANNER_OUTPUT_TYPES.has(type) && meta.producer.startsWith(PLANNER_PRODUCER_PREFIX),
+      isOwn: isOwnOutput,
       inScope: (meta) => this.#inScope(meta),
       idleMs: o.replayIdleMs,
       timeoutMs: o.replayTimeoutMs,
@@ -368,10 +360,12 @@ export class PlannerEngine {
     this.#runs.clear();
     let refused = 0;
     let orphans = 0;
+    // Kill switches that were pulled rejected the proposal: that rejection is in the record.
+    const inputCommandOf = (event: WritEvent, at: number): PlannerCommand | null => this.#commandOf(event, at, NO_KILLS);
     for (const [runId, records] of history) {
-      const first = records.records[0];
+      const first = records[0];
       if (first === undefined) continue;
-      const result = replayRun(this.#decider, this.#runHistory(records));
+      const result = replayRun(this.#decider, runHistoryOf(records, o.planner, inputCommandOf));
       refused += result.refused;
       orphans += result.orphans;
       const slot: RunSlot = { state: result.state, tenant: first.meta.tenant_id, timer: undefined, due: null };
@@ -379,40 +373,5 @@ export class PlannerEngine {
       this.#schedule(runId, slot);
     }
     this.#logger.info('planner state rebuilt from the topics', { runs: history.size, refused, orphans, ms: Date.now() - started });
-  }
-
-  #runHistory(run: RunRecords): { starts: StartRun[]; published: PlannerPublishedEvent[]; inputs: PlannerCommand[] } {
-    const byTime = (a: HistoryRecord, b: HistoryRecord): number =>
-      a.timestamp - b.timestamp || a.topicIndex - b.topicIndex || a.partition - b.partition || (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0);
-    const own = run.records
-      .filter((record) => record.own)
-      .sort(
-        (a, b) =>
-          a.meta.occurred_at - b.meta.occurred_at ||
-          (PUBLISHED_RANK[a.type] ?? 9) - (PUBLISHED_RANK[b.type] ?? 9) ||
-          a.topicIndex - b.topicIndex ||
-          (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0),
-      );
-    const published: PlannerPublishedEvent[] = [];
-    for (const record of own) {
-      const actionId = record.meta.action_id ?? '';
-      const event = publishedOf(record.type, record.payload, { proposal: run.proposals.get(actionId), reservationRequest: run.reservationRequests.get(actionId) }, this.#options.planner);
-      if (event !== null) published.push(event);
-    }
-    const starts: StartRun[] = [];
-    const inputs: PlannerCommand[] = [];
-    for (const record of run.records.filter((r) => !r.own && r.consumed).sort(byTime)) {
-      let command: PlannerCommand | null;
-      try {
-        // Kill switches that were pulled rejected the proposal: that rejection is in the record.
-        command = this.#commandOf({ type: record.type, payload: record.payload, schemaVersion: 0, fingerprint: '' }, record.timestamp, NO_KILLS);
-      } catch {
-        continue;
-      }
-      if (command === null) continue;
-      if (command.type === 'StartRun') starts.push(command);
-      else inputs.push(command);
-    }
-    return { starts, published, inputs };
   }
 }
