@@ -158,7 +158,7 @@ async function latency(): Promise<LatencyResult> {
   const [consumer] = await Promise.all([startConsumer(topic, groupId, total, warmup), producer.connect()]);
 
   const base = sampleEvent('ActionProposed');
-  const eventBytes = contractsSerde.encode('ActionProposed', base).length;
+  const eventBytes = contractsSerde.encode({ type: 'ActionProposed', payload: base }).length;
   const ack: number[] = [];
   let failures = 0;
   const start = nowMs();
@@ -202,7 +202,7 @@ function paddedBase(): ActionProposed {
   const base = sampleEvent('ActionProposed');
   for (let pad = 0; pad < EVENT_BYTES; pad++) {
     const candidate = { ...base, arguments_json: `{"p":"${'x'.repeat(pad)}"}` };
-    if (contractsSerde.encode('ActionProposed', candidate).length >= EVENT_BYTES) return candidate;
+    if (contractsSerde.encode({ type: 'ActionProposed', payload: candidate }).length >= EVENT_BYTES) return candidate;
   }
   return base;
 }
@@ -211,7 +211,7 @@ function paddedBase(): ActionProposed {
 async function throughput(): Promise<ThroughputResult> {
   const { topic, groupId } = await freshTopic('throughput');
   const base = paddedBase();
-  const eventBytes = contractsSerde.encode('ActionProposed', base).length;
+  const eventBytes = contractsSerde.encode({ type: 'ActionProposed', payload: base }).length;
   const producer = new EventProducer({ brokers, clientId: 'bench-throughput', logger: silentLogger, lingerMs: THROUGHPUT_LINGER_MS });
   const [consumer] = await Promise.all([startConsumer(topic, groupId, THROUGHPUT_EVENTS, 0), producer.connect()]);
 

@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { currentSchemaOf } from '@writ/contracts';
-import type { ActionProposed } from '@writ/contracts';
 import { encodeWithSchema, sampleEvent } from '@writ/contracts/testing';
 import { WritError } from '@writ/errors';
 import { testKafkaBrokers, uniqueName, waitFor } from '@writ/testing';
 import { EventConsumer } from './consumer.ts';
 import type { EventHandler } from './consumer.ts';
+import type { DecodedEvent } from './serde.ts';
 import { silentLogger } from './logger.ts';
 import { EventProducer } from './producer.ts';
 import { committedOffsets, createTestTopics, endOffsets, readTopicToEnd } from './testing/index.ts';
@@ -38,11 +38,11 @@ async function setup(prefix: string) {
     running.push(consumer);
     return consumer;
   };
-  const good = (n: number) => ({ type: 'ActionProposed', topic, payload: { ...sampleEvent('ActionProposed'), reason: `good ${n}` } });
+  const good = (n: number) => ({ type: 'ActionProposed' as const, topic, payload: { ...sampleEvent('ActionProposed'), reason: `good ${n}` } });
   return { topic, groupId, dlqTopic, producer, start, good };
 }
 
-const reasonOf = (payload: unknown): string => (payload as ActionProposed).reason;
+const reasonOf = (event: DecodedEvent): string => (event.type === 'ActionProposed' ? event.payload.reason : `unexpected ${event.type}`);
 
 describe('EventConsumer against a real broker', () => {
   it('parks garbage, an unknown fingerprint and a schema-invalid payload in the DLQ and keeps consuming', async () => {
@@ -65,7 +65,7 @@ describe('EventConsumer against a real broker', () => {
 
     const handled: string[] = [];
     await start((event) => {
-      handled.push(reasonOf(event.payload));
+      handled.push(reasonOf(event));
     });
     await waitFor(() => handled.length === 4, { what: 'the four good events', timeoutMs: 20_000 });
     expect(handled).toEqual(['good 1', 'good 2', 'good 3', 'good 4']);
@@ -92,7 +92,7 @@ describe('EventConsumer against a real broker', () => {
     await producer.send([good(1), good(2), good(3)]);
     const attempts = new Map<string, number[]>();
     await start((event, ctx) => {
-      const reason = reasonOf(event.payload);
+      const reason = reasonOf(event);
       attempts.set(reason, [...(attempts.get(reason) ?? []), ctx.attempt]);
       if (reason === 'good 1' && ctx.attempt < 2) throw new WritError('DOWNSTREAM_BUSY', 'try later', { retriable: true });
       if (reason === 'good 2') throw new WritError('DOWNSTREAM_BUSY', 'still busy', { retriable: true });
@@ -120,7 +120,7 @@ describe('EventConsumer against a real broker', () => {
     await producer.send([good(1), good(2)]);
     const seen: string[] = [];
     const first = await start((event) => {
-      const reason = reasonOf(event.payload);
+      const reason = reasonOf(event);
       seen.push(reason);
       if (reason === 'good 2') throw new WritError('DOWNSTREAM_BUSY', 'busy', { retriable: true });
     }, { maxAttempts: 3, initialBackoffMs: 30_000, maxBackoffMs: 30_000 });
@@ -133,7 +133,7 @@ describe('EventConsumer against a real broker', () => {
 
     const again: string[] = [];
     await start((event) => {
-      again.push(reasonOf(event.payload));
+      again.push(reasonOf(event));
     });
     await waitFor(() => again.length === 1, { what: 'good 2 redelivered' });
     expect(again).toEqual(['good 2']);

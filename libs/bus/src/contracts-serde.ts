@@ -1,4 +1,4 @@
-import { decodeEvent, encodeEvent, isEventType, partitionKeyOf, topicOf } from '@writ/contracts';
+import { decodeEvent, encodeEvent, eventOf, isEventType, partitionKeyOf, topicOf } from '@writ/contracts';
 import type { EventPayloads, EventType } from '@writ/contracts';
 import { WritError } from '@writ/errors';
 import type { DecodedEvent, EventSerde, OutgoingEvent } from './serde.ts';
@@ -15,10 +15,10 @@ function knownType(type: string): EventType {
 
 /** Writ's real serde: Avro single-object encoding from @writ/contracts, the default everywhere. */
 export const contractsSerde: EventSerde = {
-  encode: (type, payload) => encodeEvent(knownType(type), payload as EventPayloads[EventType]),
+  encode: (event) => encodeEvent(knownType(event.type), event.payload),
   decode: (bytes): DecodedEvent => decodeEvent(bytes),
   topicOf: (type) => topicOf(knownType(type)),
-  keyOf: (type, payload) => partitionKeyOf(knownType(type), payload as EventPayloads[EventType]),
+  keyOf: (event) => partitionKeyOf(knownType(event.type), event.payload),
 };
 
 /** A typed OutgoingEvent: the compiler checks the payload against the event type. */
@@ -26,6 +26,6 @@ export function writEvent<T extends EventType>(
   type: T,
   payload: EventPayloads[T],
   options: { readonly key?: string; readonly headers?: Readonly<Record<string, string>> } = {},
-): OutgoingEvent<EventPayloads[T]> {
-  return { type, payload, ...options };
+): Extract<OutgoingEvent, { type: T }> {
+  return { ...eventOf(type, payload), ...options };
 }

@@ -50,7 +50,7 @@ async function produceInputs(topic: string): Promise<string[]> {
   await producer.connect();
   try {
     const events = Array.from({ length: EVENTS }, (_, i) => ({
-      type: 'ActionProposed',
+      type: 'ActionProposed' as const,
       topic,
       payload: sampleEvent('ActionProposed', { run_id: `run-${i % 12}` }),
     }));

@@ -50,7 +50,7 @@ export interface KafkaRecord {
  */
 export function eventKey(event: OutgoingEvent, serde?: EventSerde): string {
   if (event.key !== undefined) return event.key;
-  const fromSerde = serde?.keyOf?.(event.type, event.payload);
+  const fromSerde = serde?.keyOf?.(event);
   if (fromSerde !== undefined && fromSerde !== '') return fromSerde;
   const meta = (event.payload as { meta?: { run_id?: unknown } } | null)?.meta;
   if (typeof meta?.run_id === 'string' && meta.run_id !== '') return meta.run_id;
@@ -148,7 +148,7 @@ export function toRecord(serde: EventSerde, event: OutgoingEvent): EncodedEvent 
     type: event.type,
     topic: event.topic ?? serde.topicOf(event.type),
     key: eventKey(event, serde),
-    value: serde.encode(event.type, event.payload),
+    value: serde.encode(event),
     headers: { ...event.headers, [HEADERS.eventType]: event.type },
   };
 }

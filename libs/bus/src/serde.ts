@@ -1,32 +1,28 @@
+import type { DecodedEvent, WritEvent } from '@writ/contracts';
+
 /**
- * What the bus needs from the event contracts: turn (type, payload) into bytes, bytes back into
- * a typed event, and know which topic a type travels on. @writ/contracts provides the real one
- * (Avro single-object encoding); tests may pass their own.
+ * What the bus needs from the event contracts: turn an event into bytes, bytes back into a typed
+ * event, and know which topic a type travels on. @writ/contracts provides the real one (Avro
+ * single-object encoding); tests may pass their own. Events are the contracts' discriminated
+ * union: checking `event.type` narrows `event.payload`.
  */
-export interface DecodedEvent<P = unknown> {
-  readonly type: string;
-  readonly payload: P;
-  readonly schemaVersion: number;
-  readonly fingerprint: string;
-}
+export type { DecodedEvent };
 
 export interface EventSerde {
-  encode(type: string, payload: unknown): Buffer;
+  encode(event: WritEvent): Buffer;
   /** Throws a non-retriable WritError (EVENT_UNDECODABLE, SCHEMA_UNKNOWN, EVENT_INVALID) on poison. */
   decode(bytes: Buffer): DecodedEvent;
   topicOf(type: string): string;
   /** The Kafka key of an event; when absent the bus keys by `payload.meta.run_id`. */
-  keyOf?(type: string, payload: unknown): string;
+  keyOf?(event: WritEvent): string;
 }
 
 /**
  * One event to produce. `key` defaults to `serde.keyOf` (run_id; control_key on the controls
  * topic; chain_id on the ledger topic), `topic` to `serde.topicOf(type)`.
  */
-export interface OutgoingEvent<P = unknown> {
-  readonly type: string;
-  readonly payload: P;
+export type OutgoingEvent = WritEvent & {
   readonly key?: string;
   readonly topic?: string;
   readonly headers?: Readonly<Record<string, string>>;
-}
+};

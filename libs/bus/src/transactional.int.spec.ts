@@ -42,7 +42,7 @@ async function setup(prefix: string, outputConfigs: Record<string, string> = {})
 /** ActionAdmitted caused by `input`, with `padding` characters of arguments to make it large. */
 function admittedFor(input: ActionProposed, output: string, padding = 0) {
   const admitted = sampleEvent('ActionAdmitted', { run_id: input.meta.run_id, causation_id: input.meta.event_id });
-  return { type: 'ActionAdmitted', topic: output, payload: { ...admitted, arguments_json: `{"pad":"${'x'.repeat(padding)}"}` } };
+  return { type: 'ActionAdmitted' as const, topic: output, payload: { ...admitted, arguments_json: `{"pad":"${'x'.repeat(padding)}"}` } };
 }
 
 const causeOf = (value: Buffer | null): string | null => decodeEvent(value ?? Buffer.alloc(0)).payload.meta.causation_id;
@@ -58,8 +58,8 @@ describe('TransactionalProcessor against a real broker', () => {
     const aborts: unknown[] = [];
     await run(
       (event) => {
-        const payload = event.payload as ActionProposed;
-        return [admittedFor(payload, output, payload.meta.event_id === hugeId ? 10_000 : 0)];
+        if (event.type !== 'ActionProposed') throw new Error(`unexpected ${event.type}`);
+        return [admittedFor(event.payload, output, event.payload.meta.event_id === hugeId ? 10_000 : 0)];
       },
       (error) => aborts.push(error),
     );
@@ -89,7 +89,10 @@ describe('TransactionalProcessor against a real broker', () => {
     await producer.send([{ type: 'ActionProposed', topic: input, payload: last }]);
     await producer.disconnect();
 
-    await run((event) => [admittedFor(event.payload as ActionProposed, output)]);
+    await run((event) => {
+      if (event.type !== 'ActionProposed') throw new Error(`unexpected ${event.type}`);
+      return [admittedFor(event.payload, output)];
+    });
     await waitFor(async () => (await committedOffsets(brokers, groupId, input)).get(0) === '3', { what: 'inputs committed' });
 
     const outputs = await readTopicToEnd(brokers, output, { readCommitted: true });
@@ -107,7 +110,8 @@ describe('TransactionalProcessor against a real broker', () => {
     await producer.disconnect();
 
     await run((event) => {
-      const bad = admittedFor(event.payload as ActionProposed, output);
+      if (event.type !== 'ActionProposed') throw new Error(`unexpected ${event.type}`);
+      const bad = admittedFor(event.payload, output);
       return [{ ...bad, payload: { ...bad.payload, args_sha256: 'nope' } }];
     });
     await waitFor(async () => (await committedOffsets(brokers, groupId, input)).get(0) === '1', { what: 'input committed' });

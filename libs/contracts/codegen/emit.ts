@@ -183,7 +183,14 @@ export function renderEvents(tree: SchemaTree): string {
   out.push('/** The payload type of each event type, in its current schema version. */\n');
   out.push('export interface EventPayloads {\n');
   for (const name of eventNames) out.push(`  readonly ${name}: ${name};\n`);
-  out.push('}\n');
+  out.push('}\n\n');
+  out.push('/**\n');
+  out.push(' * Every event as a discriminated union on `type`: checking the type narrows the payload, so\n');
+  out.push(" * `if (event.type === 'ControlChanged') event.payload.control_key` needs no cast. A handler of\n");
+  out.push(" * a few types takes `Extract<WritEvent, { type: 'A' | 'B' }>`.\n");
+  out.push(' */\n');
+  const branches = eventNames.map((name) => `  | { readonly type: ${quote(name)}; readonly payload: ${name} }`);
+  out.push(`export type WritEvent =\n${branches.join('\n')};\n`);
   const ordered = [...definitions.values()].sort((a, b) => a.tsName.localeCompare(b.tsName));
   out.push('\n/** The symbols of every enum, in schema order (for validation, UIs and ClickHouse Enum columns). */\n');
   out.push('export const ENUM_SYMBOLS = {\n');

@@ -119,6 +119,34 @@ export interface EventPayloads {
   readonly LedgerCheckpoint: LedgerCheckpoint;
 }
 
+/**
+ * Every event as a discriminated union on `type`: checking the type narrows the payload, so
+ * `if (event.type === 'ControlChanged') event.payload.control_key` needs no cast. A handler of
+ * a few types takes `Extract<WritEvent, { type: 'A' | 'B' }>`.
+ */
+export type WritEvent =
+  | { readonly type: 'RunStarted'; readonly payload: RunStarted }
+  | { readonly type: 'ActionProposed'; readonly payload: ActionProposed }
+  | { readonly type: 'ActionAdmitted'; readonly payload: ActionAdmitted }
+  | { readonly type: 'ActionRejected'; readonly payload: ActionRejected }
+  | { readonly type: 'ActionCompleted'; readonly payload: ActionCompleted }
+  | { readonly type: 'RunEnded'; readonly payload: RunEnded }
+  | { readonly type: 'BudgetReservationRequested'; readonly payload: BudgetReservationRequested }
+  | { readonly type: 'ModelUsage'; readonly payload: ModelUsage }
+  | { readonly type: 'PolicyDecided'; readonly payload: PolicyDecided }
+  | { readonly type: 'ApprovalRecorded'; readonly payload: ApprovalRecorded }
+  | { readonly type: 'ApprovalSubmitted'; readonly payload: ApprovalSubmitted }
+  | { readonly type: 'BudgetReserved'; readonly payload: BudgetReserved }
+  | { readonly type: 'BudgetRefused'; readonly payload: BudgetRefused }
+  | { readonly type: 'BudgetSettled'; readonly payload: BudgetSettled }
+  | { readonly type: 'BudgetThresholdCrossed'; readonly payload: BudgetThresholdCrossed }
+  | { readonly type: 'ExecutionRequested'; readonly payload: ExecutionRequested }
+  | { readonly type: 'ActionExecuted'; readonly payload: ActionExecuted }
+  | { readonly type: 'ActionFailed'; readonly payload: ActionFailed }
+  | { readonly type: 'ControlChanged'; readonly payload: ControlChanged }
+  | { readonly type: 'LedgerEntry'; readonly payload: LedgerEntry }
+  | { readonly type: 'LedgerCheckpoint'; readonly payload: LedgerCheckpoint };
+
 /** The symbols of every enum, in schema order (for validation, UIs and ClickHouse Enum columns). */
 export const ENUM_SYMBOLS = {
   ActionStatus: ['completed', 'failed', 'denied', 'rejected', 'refused', 'expired'],

@@ -45,10 +45,11 @@ export type {
   Topic,
   TraceContext,
   Warrant,
+  WritEvent,
 } from './events.generated.ts';
 export { CATALOGUE } from './catalogue.generated.ts';
 export type { CatalogueEntry } from './catalogue.ts';
-export { currentSchemaOf, decodeEvent, encodeEvent, isEventType, topicOf } from './codec.ts';
+export { currentSchemaOf, decodeEvent, encodeEvent, eventOf, isEventType, topicOf } from './codec.ts';
 export type { DecodedEvent } from './codec.ts';
 export { HEADER_LENGTH, MAGIC, createSingleObjectCodec } from './single-object.ts';
 export type { Decoded, SingleObjectCodec } from './single-object.ts';

@@ -1,4 +1,5 @@
-import type { EventPayloads, EventType } from './events.generated.ts';
+import { eventOf } from './codec.ts';
+import type { EventPayloads, EventType, WritEvent } from './events.generated.ts';
 
 /**
  * The Kafka message key of an event. Run-scoped topics are keyed by run_id so one run keeps its
@@ -6,13 +7,17 @@ import type { EventPayloads, EventType } from './events.generated.ts';
  * compaction); the ledger topic by chain_id (one chain per partition).
  */
 export function partitionKeyOf<T extends EventType>(type: T, payload: EventPayloads[T]): string {
-  switch (type) {
+  return keyOf(eventOf(type, payload));
+}
+
+function keyOf(event: WritEvent): string {
+  switch (event.type) {
     case 'ControlChanged':
-      return (payload as EventPayloads['ControlChanged']).control_key;
+      return event.payload.control_key;
     case 'LedgerEntry':
     case 'LedgerCheckpoint':
-      return (payload as EventPayloads['LedgerEntry' | 'LedgerCheckpoint']).chain_id;
+      return event.payload.chain_id;
     default:
-      return payload.meta.run_id;
+      return event.payload.meta.run_id;
   }
 }

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KafkaJS } from '@confluentinc/kafka-javascript';
 import { contractsSerde, createKafka, probeBrokers, silentLogger } from '@writ/bus';
 import type { KafkaSasl } from '@writ/bus';
-import { EVENT_TYPES, TOPICS, partitionKeyOf, topicOf } from '@writ/contracts';
+import { EVENT_TYPES, TOPICS, eventOf, partitionKeyOf, topicOf } from '@writ/contracts';
 import type { EventType } from '@writ/contracts';
 import { sampleEvent } from '@writ/contracts/testing';
 import { WritError } from '@writ/errors';
@@ -55,7 +55,7 @@ async function produceAs(name: string, type: EventType, producer?: KafkaJS.Produ
   const client = producer ?? (await producerAs(name));
   await client.send({
     topic: topicOf(type),
-    messages: [{ key: partitionKeyOf(type, payload), value: contractsSerde.encode(type, payload), headers: { 'event-type': type } }],
+    messages: [{ key: partitionKeyOf(type, payload), value: contractsSerde.encode(eventOf(type, payload)), headers: { 'event-type': type } }],
   });
 }
 

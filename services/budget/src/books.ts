@@ -74,10 +74,10 @@ export class BudgetBooks {
     } catch {
       return 'skipped';
     }
-    const meta = (decoded.payload as { readonly meta: { readonly tenant_id: string; readonly producer: string } }).meta;
+    const meta = decoded.payload.meta;
     if (!this.serves(meta.tenant_id)) return 'skipped';
     if (decoded.type === 'RunStarted') {
-      onRunLimits(meta.tenant_id, decoded.payload as EventPayloads['RunStarted']);
+      onRunLimits(meta.tenant_id, decoded.payload);
       return 'applied';
     }
     if (!(BUDGET_WIRE_TYPES as readonly string[]).includes(decoded.type) || !meta.producer.startsWith(`${PRODUCER_NAME}@`)) return 'skipped';

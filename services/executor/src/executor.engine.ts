@@ -9,7 +9,7 @@ import type { Span } from '@opentelemetry/api';
 import { EventConsumer, EventProducer, createKafka, silentLogger, traceHeaders, writEvent } from '@writ/bus';
 import type { BusLogger, DecodedEvent, EventContext } from '@writ/bus';
 import { TOPICS, newMetadata } from '@writ/contracts';
-import type { ControlChanged, ExecutionRequested, TraceContext } from '@writ/contracts';
+import type { TraceContext } from '@writ/contracts';
 import { TenantKeyDir, loadKeyringFromDir } from '@writ/crypto';
 import { describeError } from '@writ/errors';
 import { CallInterrupted, ControlBoard, Executor } from '@writ/executor-core';
@@ -136,7 +136,7 @@ export class ExecutorEngine {
       commitIntervalMs: 1_000,
       handler: (event, ctx) => {
         this.#controlsSeen.set(ctx.partition, BigInt(ctx.offset));
-        if (event.type === 'ControlChanged') this.controls.apply(event.payload as ControlChanged);
+        if (event.type === 'ControlChanged') this.controls.apply(event.payload);
       },
       logger: this.#logger,
     });
@@ -172,7 +172,7 @@ export class ExecutorEngine {
 
   async #handle(event: DecodedEvent, ctx: EventContext): Promise<void> {
     if (event.type !== 'ExecutionRequested') return; // the topic's only event type; anything else is not ours to run
-    const request = event.payload as ExecutionRequested;
+    const request = event.payload;
     const prefix = this.#options.config.EXECUTOR_TENANT_PREFIX;
     if (prefix !== undefined && !request.meta.tenant_id.startsWith(prefix)) return;
     const span = tracer.startSpan(

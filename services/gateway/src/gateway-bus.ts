@@ -5,7 +5,7 @@ import { SpanKind, trace } from '@opentelemetry/api';
 import { EventConsumer, EventProducer, createKafka, writEvent } from '@writ/bus';
 import type { BusLogger, EventContext } from '@writ/bus';
 import { TOPICS } from '@writ/contracts';
-import type { ControlChanged, EventPayloads } from '@writ/contracts';
+import type { ControlChanged, EventPayloads, WritEvent } from '@writ/contracts';
 import { ControlBoard } from '@writ/executor-core';
 import { GatewayReadModel, KeyedWaiters, isReadModelEvent, isTerminalStatus } from '@writ/gateway-core';
 import type { ReadModelEvent } from '@writ/gateway-core';
@@ -139,12 +139,12 @@ export class GatewayBus implements OnModuleInit, OnApplicationShutdown {
     });
   }
 
-  #handle(event: { type: string; payload: unknown }, ctx: EventContext): void {
+  #handle(event: WritEvent, ctx: EventContext): void {
     this.#lastEventAt = Date.now();
     const key = `${ctx.topic}:${ctx.partition}`;
     this.#progress.set(key, BigInt(ctx.offset));
     if (event.type === 'ControlChanged') {
-      this.controls.apply(event.payload as ControlChanged);
+      this.controls.apply(event.payload);
       return;
     }
     if (!isReadModelEvent(event)) return;

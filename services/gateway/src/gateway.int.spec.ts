@@ -157,7 +157,7 @@ beforeAll(async () => {
     topics: [TOPICS.runs, TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.approvals, TOPICS.controls],
     dlqTopic: 'writ.gateway.dlq',
     handler: (event) => {
-      const payload = event.payload as Seen['payload'];
+      const payload: Seen['payload'] = { ...event.payload };
       if (payload.meta.tenant_id === TENANT || payload.meta.tenant_id === OTHER) seen.push({ type: event.type, payload });
     },
   });

@@ -15,9 +15,9 @@ import { WRIT_ATTR } from '@writ/telemetry';
 export const CHAINED_TOPICS: readonly string[] = Object.values(TOPICS).filter((topic) => topic !== TOPICS.ledger);
 
 /** A decoded event that still has the exact bytes it was read as. */
-interface RawDecodedEvent extends DecodedEvent {
+type RawDecodedEvent = DecodedEvent & {
   readonly bytes: Buffer;
-}
+};
 
 /** contractsSerde, keeping a copy of the record value: the chain hashes the bytes, not a re-encoding. */
 const rawSerde: EventSerde = {
@@ -106,7 +106,7 @@ export class ChainWriter {
   }
 
   #handle(event: RawDecodedEvent, ctx: EventContext): OutgoingEvent[] {
-    const meta = (event.payload as { meta: Metadata }).meta;
+    const meta = event.payload.meta;
     if (!meta.tenant_id.startsWith(this.#options.tenantPrefix)) return [];
     const span = tracer().startSpan(
       'ledger.append',

@@ -5,7 +5,6 @@
 import { randomUUID } from 'node:crypto';
 import { EventConsumer, silentLogger } from '@writ/bus';
 import type { BusLogger, DecodedEvent } from '@writ/bus';
-import type { ControlChanged } from '@writ/contracts';
 import { TOPICS } from '@writ/contracts';
 import { ControlBoard } from '@writ/executor-core';
 import type { KillSwitches } from './proposals.ts';
@@ -14,7 +13,7 @@ export class ControlsView implements KillSwitches {
   readonly #board = new ControlBoard();
 
   apply(event: DecodedEvent): void {
-    if (event.type === 'ControlChanged') this.#board.apply(event.payload as ControlChanged);
+    if (event.type === 'ControlChanged') this.#board.apply(event.payload);
   }
 
   isToolKilled(tenant: string, tool: { readonly name: string; readonly version: string }): boolean {

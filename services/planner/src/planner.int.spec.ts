@@ -47,7 +47,7 @@ class Collector {
         if (message.value === null) return Promise.resolve();
         try {
           const decoded = contractsSerde.decode(message.value);
-          const payload = decoded.payload as Seen['payload'];
+          const payload: Seen['payload'] = { ...decoded.payload };
           if (payload.meta.tenant_id.startsWith(FILE_TENANTS)) this.seen.push({ type: decoded.type, payload });
         } catch {
           // other tests' poison messages

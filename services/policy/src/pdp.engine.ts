@@ -5,7 +5,7 @@ import type { Span } from '@opentelemetry/api';
 import { EventConsumer, EventProducer, contractsSerde, replayCommitted } from '@writ/bus';
 import type { DecodedEvent, EventContext } from '@writ/bus';
 import { TOPICS } from '@writ/contracts';
-import type { ActionAdmitted, ApprovalSubmitted, EventPayloads, TraceContext } from '@writ/contracts';
+import type { EventPayloads, TraceContext } from '@writ/contracts';
 import { describeError } from '@writ/errors';
 import { emptyPdpState, evolvePdpState, onActionAdmitted, onApprovalSubmitted } from '@writ/policy-service-core';
 import type { PdpEnvironment, PdpEvent, PdpOutput, PdpState } from '@writ/policy-service-core';
@@ -122,15 +122,14 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
   }
 
   #mine(event: DecodedEvent): boolean {
-    const tenant = (event.payload as { meta?: { tenant_id?: unknown } }).meta?.tenant_id;
-    return this.#tenants === null || (typeof tenant === 'string' && this.#tenants.has(tenant));
+    return this.#tenants === null || this.#tenants.has(event.payload.meta.tenant_id);
   }
 
   async #handle(event: DecodedEvent, ctx: EventContext): Promise<void> {
     if (!this.#mine(event)) return;
     switch (event.type) {
       case 'ActionAdmitted': {
-        const admitted = event.payload as ActionAdmitted;
+        const admitted = event.payload;
         await this.#step('policy.decide', admitted.meta, admitted.agent_id, admitted.tool, ctx, (env) =>
           onActionAdmitted(this.#state, admitted, env),
         );
@@ -138,7 +137,7 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
         return;
       }
       case 'ApprovalSubmitted': {
-        const submitted = event.payload as ApprovalSubmitted;
+        const submitted = event.payload;
         const action = submitted.meta.action_id === null ? undefined : this.#state.actions.get(submitted.meta.action_id)?.admitted;
         await this.#step('policy.approve', submitted.meta, action?.agent_id, action?.tool, ctx, (env) =>
           onApprovalSubmitted(this.#state, submitted, env),

@@ -3,6 +3,7 @@ import type { ReadPacket, WritePacket } from '@nestjs/microservices';
 import { WritError } from '@writ/errors';
 import { EventProducer } from '../producer.ts';
 import type { EventProducerOptions, SentEvent } from '../producer.ts';
+import type { OutgoingEvent } from '../serde.ts';
 
 /**
  * Nest client over the Writ bus: `client.emit('ActionProposed', payload)` encodes the event and
@@ -53,9 +54,9 @@ export class WritKafkaClient extends ClientProxy {
         rule: 'an event type such as ActionProposed',
       });
     }
-    const [sent] = await this.#producer.send([
-      { type: packet.pattern, payload: packet.data, ...(packet.metadata === undefined ? {} : { headers: packet.metadata }) },
-    ]);
+    // emit() carries untyped data: the serde checks the type and the payload against the contracts.
+    const event = { type: packet.pattern, payload: packet.data, ...(packet.metadata === undefined ? {} : { headers: packet.metadata }) } as OutgoingEvent;
+    const [sent] = await this.#producer.send([event]);
     return sent as T;
   }
 }

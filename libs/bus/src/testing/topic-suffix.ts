@@ -6,7 +6,7 @@ import type { EventSerde } from '../serde.ts';
  */
 export function withTopicSuffix(serde: EventSerde, suffix: string): EventSerde {
   return {
-    encode: (type, payload) => serde.encode(type, payload),
+    encode: (event) => serde.encode(event),
     decode: (bytes) => serde.decode(bytes),
     topicOf: (type) => `${serde.topicOf(type)}_${suffix}`,
     ...(serde.keyOf === undefined ? {} : { keyOf: serde.keyOf.bind(serde) }),

@@ -3,7 +3,6 @@
 import { appendFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { newMetadata } from '@writ/contracts';
-import type { ActionProposed } from '@writ/contracts';
 import { sampleEvent } from '@writ/contracts/testing';
 import { EventConsumer } from '../consumer.ts';
 import { silentLogger } from '../logger.ts';
@@ -37,7 +36,7 @@ if (mode === 'consumer') {
     logger: silentLogger,
     handler: async (event) => {
       await delay(delayMs);
-      record((event.payload as ActionProposed).meta.event_id);
+      record(event.payload.meta.event_id);
     },
   });
 } else {
@@ -50,7 +49,8 @@ if (mode === 'consumer') {
     logger: silentLogger,
     transactionalId: `${groupId}-tx`,
     handler: async (event) => {
-      const input = event.payload as ActionProposed;
+      if (event.type !== 'ActionProposed') throw new Error(`unexpected ${event.type}`);
+      const input = event.payload;
       await delay(delayMs);
       record(input.meta.event_id);
       const admitted = sampleEvent('ActionAdmitted');

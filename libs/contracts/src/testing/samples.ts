@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { EventPayloads, EventType, Metadata, Reservation, Warrant } from '../events.generated.ts';
+import { eventOf } from '../codec.ts';
+import type { EventPayloads, EventType, Metadata, Reservation, Warrant, WritEvent } from '../events.generated.ts';
 import { EVENT_TYPES } from '../events.generated.ts';
 import { newMetadata } from '../metadata.ts';
 import type { NewMetadata } from '../metadata.ts';
@@ -273,6 +274,6 @@ export function sampleEvent<T extends EventType>(type: T, meta: Partial<NewMetad
 }
 
 /** One valid payload of every event type, in EVENT_TYPES order. */
-export function sampleEvents(meta: Partial<NewMetadata> = {}): { [T in EventType]: { type: T; payload: EventPayloads[T] } }[EventType][] {
-  return EVENT_TYPES.map((type) => ({ type, payload: sampleEvent(type, meta) }) as never);
+export function sampleEvents(meta: Partial<NewMetadata> = {}): WritEvent[] {
+  return EVENT_TYPES.map((type) => eventOf(type, sampleEvent(type, meta)));
 }
