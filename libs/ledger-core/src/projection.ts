@@ -183,12 +183,13 @@ export interface ProjectionMemory {
 }
 
 /** One record read from the chain topic. */
-export interface ChainRecord {
-  readonly type: 'LedgerEntry' | 'LedgerCheckpoint';
-  readonly payload: LedgerEntry | LedgerCheckpoint;
+export type ChainRecord = (
+  | { readonly type: 'LedgerEntry'; readonly payload: LedgerEntry }
+  | { readonly type: 'LedgerCheckpoint'; readonly payload: LedgerCheckpoint }
+) & {
   readonly partition: number;
   readonly offset: number;
-}
+};
 
 /** ClickHouse DateTime64(3) text for a millisecond timestamp (UTC). */
 export function dateTime64(ms: number): string {
@@ -214,7 +215,7 @@ export function redactedPayload(event: DecodedEvent, redactor: Redactor, toolOf:
     case 'ActionProposed':
     case 'ActionAdmitted':
     case 'ExecutionRequested': {
-      const p = event.payload as EventPayloads['ActionProposed' | 'ActionAdmitted' | 'ExecutionRequested'];
+      const p = event.payload;
       return { ...p, arguments_json: redactor.arguments(p.tool, p.tool_version, p.arguments_json) };
     }
     case 'ActionExecuted': {
@@ -280,7 +281,7 @@ function foldActionEvent(row: ActionRow, event: DecodedEvent, redacted: Record<s
   const base = { ...row };
   switch (event.type) {
     case 'ActionProposed': {
-      const p = event.payload as EventPayloads['ActionProposed'];
+      const p = event.payload;
       return {
         ...base,
         agent_id: p.agent_id,
@@ -295,43 +296,43 @@ function foldActionEvent(row: ActionRow, event: DecodedEvent, redacted: Record<s
       };
     }
     case 'ActionAdmitted': {
-      const p = event.payload as EventPayloads['ActionAdmitted'];
+      const p = event.payload;
       return { ...base, agent_id: p.agent_id, tool: p.tool, tool_version: p.tool_version, args_sha256: p.args_sha256, arguments: row.arguments || String(redacted['arguments_json']), stage: 'admitted' };
     }
     case 'ActionRejected':
       return { ...base, stage: 'rejected' };
     case 'PolicyDecided': {
-      const p = event.payload as EventPayloads['PolicyDecided'];
+      const p = event.payload;
       return { ...base, stage: 'decided', decision: p.decision, determining_policies: [...p.determining_policies] };
     }
     case 'ApprovalSubmitted':
       return { ...base, stage: 'approval' };
     case 'ApprovalRecorded': {
-      const p = event.payload as EventPayloads['ApprovalRecorded'];
+      const p = event.payload;
       return p.accepted && p.verdict === 'approve' ? { ...base, approved_by: p.approver_id } : base;
     }
     case 'BudgetReservationRequested':
       return base;
     case 'BudgetReserved': {
-      const p = event.payload as EventPayloads['BudgetReserved'];
+      const p = event.payload;
       return { ...base, stage: row.stage === 'decided' || row.stage === 'admitted' ? 'reserved' : row.stage, reservation_id: p.reservation_id };
     }
     case 'BudgetRefused':
       return { ...base, stage: 'refused' };
     case 'ExecutionRequested': {
-      const p = event.payload as EventPayloads['ExecutionRequested'];
+      const p = event.payload;
       return { ...base, stage: 'executing', reservation_id: p.reservation.reservation_id, idempotency_key: p.idempotency_key };
     }
     case 'ActionExecuted': {
-      const p = event.payload as EventPayloads['ActionExecuted'];
+      const p = event.payload;
       return { ...base, stage: 'executed', outcome: p.outcome, cost_micros: p.cost_micros, currency: p.currency };
     }
     case 'ActionFailed': {
-      const p = event.payload as EventPayloads['ActionFailed'];
+      const p = event.payload;
       return { ...base, stage: 'failed', outcome: p.outcome, cost_micros: p.cost_micros, currency: p.currency };
     }
     case 'ActionCompleted': {
-      const p = event.payload as EventPayloads['ActionCompleted'];
+      const p = event.payload;
       return { ...base, stage: 'completed', status: p.status, status_reason: p.reason, cost_micros: p.cost_micros, currency: p.currency };
     }
     default:
@@ -356,7 +357,7 @@ export function projectRecords(records: readonly ChainRecord[], memory: Projecti
   for (const record of records) {
     if (!record.payload.chain_id.startsWith(prefix)) continue;
     if (record.type === 'LedgerCheckpoint') {
-      const p = record.payload as LedgerCheckpoint;
+      const p = record.payload;
       rows.checkpoints.push({
         chain_id: p.chain_id,
         seq: p.seq,
@@ -369,7 +370,7 @@ export function projectRecords(records: readonly ChainRecord[], memory: Projecti
       });
       continue;
     }
-    const entry = record.payload as LedgerEntry;
+    const entry = record.payload;
     const bytes = entry.event_bytes;
     let event: DecodedEvent | undefined;
     if (bytes.length > 0) {
@@ -412,9 +413,9 @@ export function projectRecords(records: readonly ChainRecord[], memory: Projecti
     const payloadJson = JSON.stringify(redacted);
     rows.ledger.push(ledgerRow(payloadJson !== JSON.stringify(event.payload)));
 
-    const carried = event.payload as { agent_id?: unknown };
-    if (AGENT_CARRIERS.has(event.type) && typeof carried.agent_id === 'string' && carried.agent_id !== '') {
-      memory.agentOfRun.set(meta.run_id, carried.agent_id);
+    const carried = 'agent_id' in event.payload ? event.payload.agent_id : undefined;
+    if (AGENT_CARRIERS.has(event.type) && typeof carried === 'string' && carried !== '') {
+      memory.agentOfRun.set(meta.run_id, carried);
     }
     const agentId = memory.agentOfRun.get(meta.run_id) ?? '';
     const at = dateTime64(meta.occurred_at);
@@ -449,7 +450,7 @@ export function projectRecords(records: readonly ChainRecord[], memory: Projecti
 
     switch (event.type) {
       case 'PolicyDecided': {
-        const p = event.payload as EventPayloads['PolicyDecided'];
+        const p = event.payload;
         rows.decisions.push({
           event_id: meta.event_id,
           tenant_id: meta.tenant_id,
@@ -466,8 +467,8 @@ export function projectRecords(records: readonly ChainRecord[], memory: Projecti
       }
       case 'ApprovalSubmitted':
       case 'ApprovalRecorded': {
-        const submitted = event.type === 'ApprovalSubmitted' ? (event.payload as EventPayloads['ApprovalSubmitted']) : undefined;
-        const recorded = event.type === 'ApprovalRecorded' ? (event.payload as EventPayloads['ApprovalRecorded']) : undefined;
+        const submitted = event.type === 'ApprovalSubmitted' ? event.payload : undefined;
+        const recorded = event.type === 'ApprovalRecorded' ? event.payload : undefined;
         const p = (submitted ?? recorded) as EventPayloads['ApprovalSubmitted' | 'ApprovalRecorded'];
         rows.approvals.push({
           event_id: meta.event_id,
@@ -486,7 +487,7 @@ export function projectRecords(records: readonly ChainRecord[], memory: Projecti
         break;
       }
       case 'BudgetSettled': {
-        const p = event.payload as EventPayloads['BudgetSettled'];
+        const p = event.payload;
         rows.spend.push({
           event_id: meta.event_id,
           tenant_id: meta.tenant_id,
@@ -515,7 +516,7 @@ export function referencesOf(records: readonly ChainRecord[]): { runs: Set<strin
   const actions = new Set<string>();
   for (const record of records) {
     if (record.type !== 'LedgerEntry') continue;
-    const entry = record.payload as LedgerEntry;
+    const entry = record.payload;
     runs.add(entry.meta.run_id);
     if (entry.meta.action_id !== null) actions.add(actionKey(entry.chain_id, entry.meta.action_id));
   }

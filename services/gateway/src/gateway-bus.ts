@@ -4,8 +4,8 @@ import type { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { SpanKind, trace } from '@opentelemetry/api';
 import { EventConsumer, EventProducer, createKafka, writEvent } from '@writ/bus';
 import type { BusLogger, EventContext } from '@writ/bus';
-import { TOPICS } from '@writ/contracts';
-import type { ControlChanged, EventPayloads, WritEvent } from '@writ/contracts';
+import { TOPICS, eventOf } from '@writ/contracts';
+import type { EventPayloads, WritEvent } from '@writ/contracts';
 import { ControlBoard } from '@writ/executor-core';
 import { GatewayReadModel, KeyedWaiters, isReadModelEvent, isTerminalStatus } from '@writ/gateway-core';
 import type { ReadModelEvent } from '@writ/gateway-core';
@@ -106,8 +106,9 @@ export class GatewayBus implements OnModuleInit, OnApplicationShutdown {
   /** Produces one of the gateway's events, then folds it into the read model at once (read-your-writes). */
   async emit<T extends EmittedType>(type: T, payload: EventPayloads[T]): Promise<void> {
     await this.#producer.send([writEvent(type, payload)]);
-    if (type === 'ControlChanged') this.controls.apply(payload as ControlChanged);
-    else this.#apply({ type, payload } as ReadModelEvent);
+    const event: Extract<WritEvent, { type: EmittedType }> = eventOf(type, payload);
+    if (event.type === 'ControlChanged') this.controls.apply(event.payload);
+    else this.#apply(event);
   }
 
   /** Waits up to GATEWAY_SYNC_WAIT_MS for `lookup` to find something (a run or action another instance just created). */

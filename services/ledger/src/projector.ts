@@ -3,7 +3,6 @@
 // (ReplacingMergeTree keyed per event) and by skipping decisions and settlements already present,
 // so the rollup views count each once. Kafka stays the authority; this is a projection.
 import { TOPICS, decodeEvent } from '@writ/contracts';
-import type { LedgerCheckpoint, LedgerEntry } from '@writ/contracts';
 import type { BusLogger } from '@writ/bus';
 import type { ClickHouseClient } from '@writ/clickhouse';
 import { describeError } from '@writ/errors';
@@ -81,9 +80,9 @@ export class Projector {
           for (const record of polled) {
             if (record.value === null) continue;
             const decoded = decodeEvent(record.value);
-            if (decoded.type === 'LedgerEntry' || decoded.type === 'LedgerCheckpoint') {
-              records.push({ type: decoded.type, payload: decoded.payload as LedgerEntry | LedgerCheckpoint, partition: record.partition, offset: record.offset });
-            }
+            const at = { partition: record.partition, offset: record.offset };
+            if (decoded.type === 'LedgerEntry') records.push({ type: decoded.type, payload: decoded.payload, ...at });
+            else if (decoded.type === 'LedgerCheckpoint') records.push({ type: decoded.type, payload: decoded.payload, ...at });
           }
           pending = { records, next: reader.positions() };
         }
