@@ -204,7 +204,9 @@ describe('the governed pipeline', () => {
   });
 
   it('stops new calls to a tool within a second of its kill switch', async () => {
-    await e2e.operator.setToolKillSwitch('tickets.get', true, 'e2e');
+    const pulled = await e2e.operator.setToolKillSwitch('tickets.get', true, 'e2e');
+    expect(pulled.control_key).toBe('acme/tool:tickets.get');
+    expect((await e2e.operator.controls()).controls.map((c) => c.control_key)).toContain('acme/tool:tickets.get');
     try {
       await new Promise((resolve) => setTimeout(resolve, 1_000));
       const before = await helpdeskStats(e2e.stack);
@@ -219,8 +221,9 @@ describe('the governed pipeline', () => {
       expect(['rejected', 'failed']).toContain(outcome.status);
       expect((await helpdeskStats(e2e.stack)).calls).toEqual(before.calls);
     } finally {
-      await e2e.operator.setToolKillSwitch('tickets.get', false, 'e2e done');
+      await e2e.operator.setControl({ kind: 'kill-switch', tool: 'tickets.get' }, false, 'e2e done');
     }
+    expect((await e2e.operator.controls()).controls.map((c) => c.control_key)).not.toContain('acme/tool:tickets.get');
   });
 });
 

@@ -108,7 +108,39 @@ export class WritClient {
     });
   }
 
-  setToolKillSwitch(tool: string, enabled: boolean, reason: string): Promise<unknown> {
-    return this.request('PUT', `/v1/controls/tools/${encodeURIComponent(tool)}/kill-switch`, { enabled, reason });
+  /**
+   * Pulls or releases a kill switch, or switches safe mode, in the caller's tenant (an operator's
+   * or admin's key): for every tool of the tenant, one tool or one agent. `platform: true` acts on
+   * every tenant (a platform admin's key), for every tool or one tool.
+   */
+  setControl(control: ControlRequest, enabled: boolean, reason: string): Promise<ControlView> {
+    const subject = control.tool !== undefined ? `/tools/${encodeURIComponent(control.tool)}` : control.agent !== undefined ? `/agents/${encodeURIComponent(control.agent)}` : '';
+    return this.request('PUT', `/v1/controls${control.platform === true ? '/platform' : ''}${subject}/${control.kind}`, { enabled, reason });
   }
+
+  setToolKillSwitch(tool: string, enabled: boolean, reason: string): Promise<ControlView> {
+    return this.setControl({ kind: 'kill-switch', tool }, enabled, reason);
+  }
+
+  /** The controls that apply to the caller's tenant (its own and the platform-wide ones). */
+  controls(): Promise<{ controls: readonly ControlView[] }> {
+    return this.request('GET', '/v1/controls');
+  }
+}
+
+/** Which control: a kill switch or safe mode, of the tenant, a tool or an agent (a platform control: every tenant). */
+export type ControlRequest = { readonly kind: 'kill-switch' | 'safe-mode' } & (
+  | { readonly tool?: undefined; readonly agent?: undefined; readonly platform?: boolean }
+  | { readonly tool: string; readonly agent?: undefined; readonly platform?: boolean }
+  | { readonly agent: string; readonly tool?: undefined; readonly platform?: false }
+);
+
+export interface ControlView {
+  readonly control_key: string;
+  readonly kind: string;
+  readonly target: string;
+  readonly enabled: boolean;
+  readonly reason: string;
+  readonly set_by: string;
+  readonly [field: string]: unknown;
 }
