@@ -7,3 +7,4 @@ export type { FuzzRequest, FuzzReport, FuzzFailure, FuzzOptions } from './http-f
 export { bodyDoorCases, BODY_DOOR_LIMITS } from './body-door-cases.ts';
 export type { BodyDoorCase } from './body-door-cases.ts';
 export { freePort } from './free-port.ts';
+export { withoutIdentifiers } from './identifiers.ts';
