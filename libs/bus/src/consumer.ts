@@ -58,6 +58,12 @@ export interface EventConsumerOptions {
   readonly commitIntervalMs?: number;
   /** Partitions handled in parallel (order is kept within a partition). Default 1. */
   readonly partitionsConsumedConcurrently?: number;
+  /**
+   * Static group membership under `<groupId>.<instanceId>` (stable across restarts of one replica,
+   * unique among live ones): a restarted member gets its partitions back at once, without a
+   * rebalance, instead of after the dead member's session times out. Unset: a dynamic member.
+   */
+  readonly instanceId?: string;
   /** Further librdkafka consumer properties. */
   readonly rdkafka?: RdKafkaProperties;
   readonly logger?: BusLogger;
@@ -80,11 +86,24 @@ export function nextOffset(offset: string): string {
 /** Longest a consumer's fetch waits at the broker for new data (librdkafka fetch.wait.max.ms). */
 export const DEFAULT_FETCH_WAIT_MS = 20;
 
+/**
+ * How long a static member may be silent before the coordinator gives its partitions to others.
+ * A static member does not leave the group when it stops (it is expected back), so this is also
+ * how long the partitions of a replica that is stopped for good wait: 10 s (the broker's floor is
+ * 6 s; librdkafka's default of 45 s would stall a scaled-down replica's partitions that long).
+ */
+export const STATIC_SESSION_TIMEOUT_MS = 10_000;
+
+export function staticMembership(groupId: string, instanceId: string): RdKafkaProperties {
+  return { 'group.instance.id': `${groupId}.${instanceId}`, 'session.timeout.ms': STATIC_SESSION_TIMEOUT_MS, 'heartbeat.interval.ms': 1_000 };
+}
+
 export function consumerConfig(
   options: {
     groupId: string;
     fromBeginning?: boolean;
     maxBatchSize?: number;
+    instanceId?: string;
     rdkafka?: RdKafkaProperties;
   },
   extra: RdKafkaProperties = {},
@@ -100,6 +119,7 @@ export function consumerConfig(
     // Every pipeline hop waits on a fetch: librdkafka's default lets an idle fetch wait 500 ms, and
     // a read_committed fetch is not answered early when a transaction's commit marker lands.
     'fetch.wait.max.ms': DEFAULT_FETCH_WAIT_MS,
+    ...(options.instanceId === undefined ? {} : staticMembership(options.groupId, options.instanceId)),
     ...(options.rdkafka as KafkaJS.ConsumerConstructorConfig | undefined),
     ...(extra as KafkaJS.ConsumerConstructorConfig),
     'js.consumer.max.batch.size': maxBatchSize,

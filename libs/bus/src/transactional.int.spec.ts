@@ -15,14 +15,14 @@ afterEach(async () => {
   await Promise.all(running.splice(0).map((p) => p.stop()));
 });
 
-async function setup(prefix: string, outputConfigs: Record<string, string> = {}) {
+async function setup(prefix: string, outputConfigs: Record<string, string> = {}, partitions = 1) {
   const input = uniqueName(prefix);
   const output = `${input}_out`;
   const groupId = `g_${input}`;
-  await createTestTopics(brokers, [{ name: input }, { name: output, configs: outputConfigs }, { name: `${groupId}.dlq` }]);
+  await createTestTopics(brokers, [{ name: input, partitions }, { name: output, configs: outputConfigs }, { name: `${groupId}.dlq` }]);
   const producer = new EventProducer({ brokers, clientId: 'tx-input' });
   await producer.connect();
-  const run = async (handler: TransactionalHandler, onAbort?: (error: unknown) => void) => {
+  const run = async (handler: TransactionalHandler, onAbort?: (error: unknown) => void, maxBatchSize?: number) => {
     const processor = await runTransactional({
       brokers,
       groupId,
@@ -32,6 +32,7 @@ async function setup(prefix: string, outputConfigs: Record<string, string> = {})
       logger: silentLogger,
       retry: { maxAttempts: 2, initialBackoffMs: 20, maxBackoffMs: 100 },
       ...(onAbort === undefined ? {} : { onAbort }),
+      ...(maxBatchSize === undefined ? {} : { maxBatchSize }),
     });
     running.push(processor);
     return processor;
@@ -119,5 +120,42 @@ describe('TransactionalProcessor against a real broker', () => {
     const dlq = await readTopicToEnd(brokers, `${groupId}.dlq`);
     expect(dlq.map((r) => r.headers['writ-dlq-code'])).toEqual(['EVENT_INVALID']);
     expect(dlq[0]?.headers['writ-dlq-reason']).toContain('args_sha256');
+  });
+
+  it('commits the batches of several partitions in one transaction, and after a refusal in such a group still commits each output once', async () => {
+    const { input, output, groupId, producer, run } = await setup('tx_group', { 'max.message.bytes': '4096' }, 3);
+    const inputs = Array.from({ length: 240 }, (_, i) => sampleEvent('ActionProposed', { run_id: `run-${i % 12}` }));
+    const hugeId = inputs[150]?.meta.event_id;
+    await producer.send(inputs.map((payload) => ({ type: 'ActionProposed', topic: input, payload })));
+    await producer.disconnect();
+
+    const aborts: unknown[] = [];
+    const processor = await run(
+      (event) => {
+        if (event.type !== 'ActionProposed') throw new Error(`unexpected ${event.type}`);
+        return [admittedFor(event.payload, output, event.payload.meta.event_id === hugeId ? 10_000 : 0)];
+      },
+      (error) => aborts.push(error),
+      // One input per batch: handling one takes far less than a transaction, so while one commits
+      // the other partitions' batches are handled and queue for the next transaction.
+      1,
+    );
+    await waitFor(
+      async () => {
+        const offsets = await committedOffsets(brokers, groupId, input);
+        return [...offsets.values()].reduce((sum, offset) => sum + Number(offset), 0) === inputs.length;
+      },
+      { what: 'every input committed', timeoutMs: 60_000 },
+    );
+
+    expect(String(aborts[0])).toMatch(/too large/i);
+    const committed = (await readTopicToEnd(brokers, output, { readCommitted: true })).map((r) => causeOf(r.value));
+    const expected = inputs.filter((p) => p.meta.event_id !== hugeId).map((p) => p.meta.event_id);
+    expect(committed).toHaveLength(expected.length);
+    expect(new Set(committed)).toEqual(new Set(expected));
+    const dlq = await readTopicToEnd(brokers, `${groupId}.dlq`, { readCommitted: true });
+    expect(dlq.map((r) => decodeEvent(r.value ?? Buffer.alloc(0)).payload.meta.event_id)).toEqual([hugeId]);
+    // Batches of the three partitions shared transactions.
+    expect(processor.stats.transactions).toBeLessThan(processor.stats.batches);
   });
 });

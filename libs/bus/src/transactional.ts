@@ -51,6 +51,31 @@ interface OutputOf {
   readonly input: string;
 }
 
+/** One partition's batch, handled, waiting for its transaction. */
+interface HandledBatch {
+  /** The processor's abort count when the batch was taken: a later abort makes it stale. */
+  readonly generation: number;
+  readonly partitionKey: string;
+  readonly topic: string;
+  readonly partition: number;
+  /** Offset of the last input handled (the committed position is the next one). */
+  readonly lastDone: string;
+  readonly isolating: boolean;
+  readonly outputs: readonly OutputOf[];
+  readonly dlqRecords: readonly KafkaJS.Message[];
+}
+
+/** The consumed positions to commit for a group of batches, by topic. */
+function offsetsOf(batches: readonly HandledBatch[]): KafkaJS.TopicOffsets[] {
+  const byTopic = new Map<string, { partition: number; offset: string }[]>();
+  for (const batch of batches) {
+    const partitions = byTopic.get(batch.topic) ?? [];
+    partitions.push({ partition: batch.partition, offset: nextOffset(batch.lastDone) });
+    byTopic.set(batch.topic, partitions);
+  }
+  return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
+}
+
 const inputKey = (topic: string, partition: number, offset: string): string => `${topic}/${partition}/${offset}`;
 
 /** Broker refusals of one record that retrying the same record cannot cure. */
@@ -60,13 +85,17 @@ const PERMANENT_REFUSALS: ReadonlySet<number> = new Set(
   ),
 );
 
+/** Partitions handled at once (their batches then commit together); more than a service is assigned. */
+export const DEFAULT_CONCURRENT_PARTITIONS = 64;
+
 function isFatal(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { fatal?: unknown }).fatal === true;
 }
 
 /**
- * Consume-transform-produce, exactly once: for each batch of one partition, the handler's output
- * events, any DLQ records and the input offsets are committed in one Kafka transaction. The
+ * Consume-transform-produce, exactly once: the handler's output events, any DLQ records and the
+ * input offsets of the batches handled since the last commit (of any of the assigned partitions,
+ * handled concurrently) are committed in one Kafka transaction. The
  * consumer reads read_committed with auto-commit off; if anything fails the transaction aborts and
  * the batch is consumed again from the last committed offset. Downstream read_committed
  * consumers never see output of an aborted attempt, so nothing is counted twice.
@@ -84,6 +113,12 @@ export class TransactionalProcessor {
   readonly #inFlight = new Set<Promise<void>>();
   #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
   #consecutiveAborts = 0;
+  #generation = 0;
+  #queue: { readonly batch: HandledBatch; readonly resolve: (committed: boolean) => void }[] = [];
+  #flushing = false;
+  #recovering: Promise<void> | null = null;
+  #transactions = 0;
+  #batchesCommitted = 0;
   readonly #unproducible = new Map<string, Failure>();
   readonly #isolate = new Map<string, bigint>();
 
@@ -125,6 +160,11 @@ export class TransactionalProcessor {
     return this.#options.groupId;
   }
 
+  /** Transactions committed, and the batches they carried (their ratio is the amortization). */
+  get stats(): { readonly transactions: number; readonly batches: number } {
+    return { transactions: this.#transactions, batches: this.#batchesCommitted };
+  }
+
   get dlqTopic(): string {
     return this.#pipeline.dlqTopic;
   }
@@ -140,7 +180,8 @@ export class TransactionalProcessor {
       await this.#consumer.subscribe({ topics: [...this.#options.topics] });
       await this.#consumer.run({
         eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: 1,
+        // Every assigned partition is worked on at once; their batches share transactions (#commit).
+        partitionsConsumedConcurrently: this.#options.partitionsConsumedConcurrently ?? DEFAULT_CONCURRENT_PARTITIONS,
         eachBatch: (payload) => this.#track(this.#eachBatch(payload)),
       });
     } catch (error) {
@@ -179,6 +220,7 @@ export class TransactionalProcessor {
   }
 
   async #eachBatch({ batch, resolveOffset, isStale }: KafkaJS.EachBatchPayload): Promise<void> {
+    const generation = this.#generation;
     const outputs: OutputOf[] = [];
     const dlqRecords: KafkaJS.Message[] = [];
     const partitionKey = `${batch.topic}/${batch.partition}`;
@@ -187,6 +229,10 @@ export class TransactionalProcessor {
     const isolating = isolateUntil !== undefined && BigInt(batch.messages[0]?.offset ?? '0') <= isolateUntil;
     let lastDone: string | undefined;
     for (const message of batch.messages) {
+      // While an abort is being recovered from (the owner rebuilding its state), nothing is handled;
+      // after it, this batch is stale: consumed again from the committed offset.
+      if (this.#recovering !== null) await this.#recovering;
+      if (generation !== this.#generation) return;
       if (this.#abort.signal.aborted || isStale() || (isolating && lastDone !== undefined)) break;
       const input = inputKey(batch.topic, batch.partition, message.offset);
       let produced: TracedSend[] = [];
@@ -218,20 +264,73 @@ export class TransactionalProcessor {
     }
     // Nothing resolved means the client seeks back to the batch's first message: it comes again.
     if (lastDone === undefined || isStale()) return;
+    const committed = await this.#commit({
+      generation,
+      partitionKey,
+      topic: batch.topic,
+      partition: batch.partition,
+      lastDone,
+      isolating,
+      outputs,
+      dlqRecords,
+    });
+    if (!committed || isStale()) return;
+    if (isolateUntil !== undefined && BigInt(lastDone) >= isolateUntil) this.#isolate.delete(partitionKey);
+    resolveOffset(lastDone);
+  }
 
+  /**
+   * Group commit: a batch handled while a transaction is in flight waits for the next one, which
+   * then carries every batch that finished meanwhile (of any partition). Idle, a batch commits at
+   * once; busy, one transaction's four round trips are shared by all the partitions' batches.
+   * Resolves false when the batch's transaction aborted, or when it was handled against state
+   * an abort since made stale: its input is consumed again.
+   */
+  #commit(batch: HandledBatch): Promise<boolean> {
+    if (batch.generation !== this.#generation) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      this.#queue.push({ batch, resolve });
+      if (!this.#flushing) {
+        this.#flushing = true;
+        void this.#flush().finally(() => {
+          this.#flushing = false;
+        });
+      }
+    });
+  }
+
+  async #flush(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const stale = this.#queue.filter((queued) => queued.batch.generation !== this.#generation);
+      for (const queued of stale) queued.resolve(false);
+      const live = this.#queue.filter((queued) => queued.batch.generation === this.#generation);
+      // An isolating batch (one input, after a refusal) goes alone, so the broker's answer is its own.
+      const solo = live.findIndex((queued) => queued.batch.isolating);
+      const group = solo === -1 ? live : solo === 0 ? live.slice(0, 1) : live.slice(0, solo);
+      this.#queue = live.filter((queued) => !group.includes(queued));
+      if (group.length === 0) continue;
+      const ok = await this.#commitGroup(group.map((queued) => queued.batch));
+      for (const queued of group) queued.resolve(ok);
+    }
+  }
+
+  /** One transaction for the batches (or a plain offset commit when none publishes anything). */
+  async #commitGroup(batches: readonly HandledBatch[]): Promise<boolean> {
+    const offsets = offsetsOf(batches);
+    const outputs = batches.flatMap((batch) => batch.outputs);
+    const dlqRecords = batches.flatMap((batch) => batch.dlqRecords);
     if (outputs.length === 0 && dlqRecords.length === 0) {
       // Nothing to publish (most inputs of a service are events it only skips): a transaction
       // would commit the offsets and nothing else, at the cost of four broker round trips while
       // the partitions wait. A plain offset commit is the same outcome.
       try {
-        await this.#consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: nextOffset(lastDone) }]);
-        resolveOffset(lastDone);
+        await this.#consumer.commitOffsets(offsets.flatMap(({ topic, partitions }) => partitions.map((p) => ({ topic, ...p }))));
+        return true;
       } catch (error) {
         await this.#recover(error);
+        return false;
       }
-      return;
     }
-
     try {
       await this.#producer.transaction();
       const sends: Promise<unknown>[] = [sendTraced(this.#producer, outputs.map((o) => o.send))];
@@ -239,19 +338,18 @@ export class TransactionalProcessor {
       const settled = await Promise.allSettled(sends);
       const failed = settled.find((result) => result.status === 'rejected');
       if (failed !== undefined) {
-        this.#noteRefusal(partitionKey, lastDone, outputs, failed.reason);
+        this.#noteRefusal(batches, outputs, failed.reason);
         throw failed.reason;
       }
-      await this.#producer.sendOffsets({
-        consumer: this.#consumer,
-        topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: nextOffset(lastDone) }] }],
-      });
+      await this.#producer.sendOffsets({ consumer: this.#consumer, topics: offsets });
       await this.#producer.commit();
       this.#consecutiveAborts = 0;
-      if (isolateUntil !== undefined && BigInt(lastDone) >= isolateUntil) this.#isolate.delete(partitionKey);
-      resolveOffset(lastDone);
+      this.#transactions += 1;
+      this.#batchesCommitted += batches.length;
+      return true;
     } catch (error) {
       await this.#recover(error);
+      return false;
     }
   }
 
@@ -262,18 +360,33 @@ export class TransactionalProcessor {
    * only when one input is in the transaction; otherwise the partition is replayed one input per
    * transaction up to `lastDone`, which pins it down.
    */
-  #noteRefusal(partitionKey: string, lastDone: string, outputs: readonly OutputOf[], error: unknown): void {
+  #noteRefusal(batches: readonly HandledBatch[], outputs: readonly OutputOf[], error: unknown): void {
     const code = (error as { code?: unknown } | null)?.code;
     if (typeof code !== 'number' || !PERMANENT_REFUSALS.has(code)) return;
     const inputs = new Set(outputs.map((o) => o.input));
     const [only] = inputs;
     if (inputs.size === 1 && only !== undefined) this.#unproducible.set(only, classifyFailure(error));
-    else this.#isolate.set(partitionKey, BigInt(lastDone));
+    else for (const batch of batches) this.#isolate.set(batch.partitionKey, BigInt(batch.lastDone));
   }
 
   /** After a failed transaction: abort it (or replace the producer), tell the owner, back off. */
   async #recover(error: unknown): Promise<void> {
+    let recovered: () => void = () => undefined;
+    this.#recovering = new Promise<void>((resolve) => {
+      recovered = resolve;
+    });
+    try {
+      await this.#recoverFrom(error);
+    } finally {
+      this.#recovering = null;
+      recovered();
+    }
+  }
+
+  async #recoverFrom(error: unknown): Promise<void> {
     this.#consecutiveAborts += 1;
+    // Every batch handled from here on was handled against state the abort invalidates.
+    this.#generation += 1;
     if (isFatal(error)) {
       this.#logger.error('transactional producer failed fatally; stopping', {
         error: describeError(error),
@@ -303,6 +416,8 @@ export class TransactionalProcessor {
       }
     }
     await this.#options.onAbort?.(error);
+    // And so was every batch taken while the owner was dropping that state.
+    this.#generation += 1;
     await sleep(backoffDelay(Math.min(this.#consecutiveAborts, 10), this.#retry), this.#abort.signal);
   }
 }

@@ -42,6 +42,17 @@ export const env = {
   string(options: { default?: string } = {}): EnvVar<string> {
     return required('a non-empty string', (v) => v, options.default);
   },
+  /** A name for Kafka ids and file names: 1-64 of letters, digits, dot, underscore and hyphen. */
+  name(options: { default?: string } = {}): EnvVar<string> {
+    return required(
+      '1-64 letters, digits, ".", "_" or "-"',
+      (v) => {
+        if (!/^[A-Za-z0-9._-]{1,64}$/.test(v)) throw new RuleBroken(`must be 1-64 letters, digits, ".", "_" or "-", got "${v}"`);
+        return v;
+      },
+      options.default,
+    );
+  },
   optionalString(): EnvVar<string | undefined> {
     return { describe: 'an optional string', parse: (raw) => present(raw) };
   },

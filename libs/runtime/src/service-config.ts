@@ -9,6 +9,14 @@ export const DEFAULT_KAFKA_BROKERS = '127.0.0.1:27092';
 export function baseConfigSpec(defaultHttpPort: number) {
   return {
     KAFKA_BROKERS: env.hostPorts({ default: DEFAULT_KAFKA_BROKERS }),
+    /**
+     * This replica's stable name among the instances of its service (`0`, `1`, ...; a pod's
+     * ordinal). It names the replica to the broker: its static consumer-group membership
+     * (`<KAFKA_GROUP_ID>.<id>`: a restarted replica takes its partitions straight back, no
+     * rebalance) and its transactional id (a restarted replica fences its predecessor). Two live
+     * replicas of one service must not share it.
+     */
+    WRIT_INSTANCE_ID: env.name({ default: '0' }),
     HTTP_HOST: env.string({ default: '127.0.0.1' }),
     HTTP_PORT: env.port({ default: defaultHttpPort }),
     LOG_FORMAT: env.oneOf(['json', 'text'] as const, { default: 'json' }),

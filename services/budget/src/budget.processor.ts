@@ -155,7 +155,8 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
       groupId: config.KAFKA_GROUP_ID,
       topics: INPUT_TOPICS,
       dlqTopic: DLQ_TOPIC,
-      transactionalId: config.KAFKA_TRANSACTIONAL_ID ?? `${config.KAFKA_GROUP_ID}.tx`,
+      transactionalId: `${config.KAFKA_GROUP_ID}.${config.WRIT_INSTANCE_ID}`,
+      instanceId: config.WRIT_INSTANCE_ID,
       lingerMs: 0,
       handler: (event, ctx) => this.#handle(event, ctx),
       // An aborted batch is consumed again: the books drop its effects by rebuilding from what committed.

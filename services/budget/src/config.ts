@@ -6,11 +6,6 @@ import type { BaseConfig } from '@writ/runtime';
 export const budgetConfigSpec = {
   /** Consumer group; the DLQ is `writ.budget.dlq` whatever the group. */
   KAFKA_GROUP_ID: env.string({ default: 'writ.budget' }),
-  /**
-   * Transactional id of the exactly-once producer: stable across restarts of one instance, so a
-   * restarted instance fences its predecessor. Default `<KAFKA_GROUP_ID>.tx`.
-   */
-  KAFKA_TRANSACTIONAL_ID: env.optionalString(),
   /** Operator budgets per tenant and agent (JSON, see deploy/demo/budgets.json). */
   WRIT_BUDGETS_FILE: env.string({ default: 'deploy/demo/budgets.json' }),
   /** PKCS#8 PEM of the Ed25519 key that signs reservations; its file name (without .pem) is the key id. */

@@ -1,5 +1,6 @@
 import { env } from '@writ/config';
 import type { ConfigOf } from '@writ/config';
+import type { BaseConfig } from '@writ/runtime';
 
 /** The executor's variables, on top of the common ones (KAFKA_BROKERS, HTTP_PORT, ...). */
 export const executorConfigSpec = {
@@ -15,9 +16,6 @@ export const executorConfigSpec = {
   WRIT_EXECUTOR_DATA_DIR: env.string({ default: '.local/executor' }),
   /** Partitions of writ.executions.v1 handled in parallel (order is kept within a partition). */
   EXECUTOR_CONCURRENCY: env.int({ default: 4, min: 1, max: 256 }),
-  // Static group membership: a restarted executor takes its partitions back at once instead of
-  // waiting for the broker to time the crashed member out. Unique per running replica.
-  EXECUTOR_INSTANCE_ID: env.string({ default: 'executor-0' }),
   /** Consecutive failures that open a tool's circuit breaker. */
   EXECUTOR_BREAKER_THRESHOLD: env.int({ default: 5, min: 1, max: 1000 }),
   /** How long an open breaker refuses calls before one trial. */
@@ -29,6 +27,4 @@ export const executorConfigSpec = {
   EXECUTOR_LINGER_MS: env.int({ default: 0, min: 0, max: 1000 }),
 };
 
-export type ExecutorServiceConfig = ConfigOf<typeof executorConfigSpec> & {
-  readonly KAFKA_BROKERS: string[];
-};
+export type ExecutorServiceConfig = BaseConfig & ConfigOf<typeof executorConfigSpec>;

@@ -97,7 +97,7 @@ export class ExecutorEngine {
       topics: [TOPICS.executions],
       dlqTopic: DLQ,
       partitionsConsumedConcurrently: config.EXECUTOR_CONCURRENCY,
-      rdkafka: { 'group.instance.id': `${config.KAFKA_GROUP_ID}.${config.EXECUTOR_INSTANCE_ID}` },
+      instanceId: config.WRIT_INSTANCE_ID,
       handler: (event, ctx) => this.#handle(event, ctx),
       logger: this.#logger,
     });

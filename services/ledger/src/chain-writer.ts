@@ -29,6 +29,8 @@ export interface ChainWriterOptions {
   readonly brokers: readonly string[];
   readonly groupId: string;
   readonly transactionalId: string;
+  /** Static group membership (see EventConsumerOptions.instanceId). */
+  readonly instanceId?: string;
   readonly producer: string;
   readonly tenantPrefix: string;
   readonly checkpointEvery: number;
@@ -66,6 +68,7 @@ export class ChainWriter {
       dlqTopic: 'writ.ledger.dlq',
       topics: [...CHAINED_TOPICS],
       transactionalId: this.#options.transactionalId,
+      ...(this.#options.instanceId === undefined ? {} : { instanceId: this.#options.instanceId }),
       serde: rawSerde,
       lingerMs: this.#options.lingerMs,
       maxBatchSize: 256,

@@ -1,5 +1,6 @@
 import { env } from '@writ/config';
 import type { ConfigOf } from '@writ/config';
+import type { BaseConfig } from '@writ/runtime';
 
 /**
  * The ledger's variables, on top of the common ones (KAFKA_BROKERS, HTTP_PORT, ...). ClickHouse is
@@ -8,8 +9,6 @@ import type { ConfigOf } from '@writ/config';
  */
 export const ledgerConfigSpec = {
   KAFKA_GROUP_ID: env.string({ default: 'writ.ledger' }),
-  /** Stable per instance; default `<KAFKA_GROUP_ID>-0`. Run one ledger instance: one writer per chain. */
-  LEDGER_TRANSACTIONAL_ID: env.optionalString(),
   /** Chain only tenants whose id starts with this (tests); unset: every tenant. */
   LEDGER_TENANT_PREFIX: env.optionalString(),
   /** Sign and publish the chain head every this many entries per chain (0: never). */
@@ -43,6 +42,4 @@ export const ledgerConfigSpec = {
   WRIT_DIRECTORY_FILE: env.string(),
 };
 
-export type LedgerServiceConfig = ConfigOf<typeof ledgerConfigSpec> & {
-  readonly KAFKA_BROKERS: string[];
-};
+export type LedgerServiceConfig = BaseConfig & ConfigOf<typeof ledgerConfigSpec>;

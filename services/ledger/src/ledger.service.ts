@@ -105,7 +105,8 @@ export class LedgerService implements OnModuleInit, OnApplicationShutdown {
     this.#writer = new ChainWriter({
       brokers: config.KAFKA_BROKERS,
       groupId: config.KAFKA_GROUP_ID,
-      transactionalId: config.LEDGER_TRANSACTIONAL_ID ?? `${config.KAFKA_GROUP_ID}-0`,
+      transactionalId: `${config.KAFKA_GROUP_ID}.${config.WRIT_INSTANCE_ID}`,
+      instanceId: config.WRIT_INSTANCE_ID,
       producer: `ledger@${version}`,
       tenantPrefix,
       checkpointEvery: config.LEDGER_CHECKPOINT_EVERY,

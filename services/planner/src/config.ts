@@ -1,12 +1,11 @@
 import { env } from '@writ/config';
 import type { ConfigOf } from '@writ/config';
+import type { BaseConfig } from '@writ/runtime';
 import { DEFAULT_PLANNER_CONFIG } from '@writ/planner-core';
 
 /** The planner's variables, on top of the common ones (KAFKA_BROKERS, HTTP_PORT, ...). */
 export const plannerConfigSpec = {
   KAFKA_GROUP_ID: env.string({ default: 'writ.planner' }),
-  /** Stable per instance; default `<KAFKA_GROUP_ID>-0` (one instance). */
-  PLANNER_TRANSACTIONAL_ID: env.optionalString(),
   WRIT_TOOLS_DIR: env.string({ default: 'tools' }),
   PLANNER_DECISION_TIMEOUT_MS: env.int({ default: DEFAULT_PLANNER_CONFIG.decision_timeout_ms, min: 10, max: 86_400_000 }),
   PLANNER_APPROVAL_TIMEOUT_MS: env.int({ default: DEFAULT_PLANNER_CONFIG.approval_timeout_ms, min: 10, max: 30 * 86_400_000 }),
@@ -22,6 +21,4 @@ export const plannerConfigSpec = {
   PLANNER_REPLAY_TIMEOUT_MS: env.int({ default: 120_000, min: 1000, max: 3_600_000 }),
 };
 
-export type PlannerServiceConfig = ConfigOf<typeof plannerConfigSpec> & {
-  readonly KAFKA_BROKERS: string[];
-};
+export type PlannerServiceConfig = BaseConfig & ConfigOf<typeof plannerConfigSpec>;

@@ -33,8 +33,11 @@ export interface PlannerEngineOptions {
   readonly brokers: readonly string[];
   readonly groupId: string;
   readonly dlqTopic: string;
-  /** Stable per instance; the timer's producer uses `<transactionalId>.timer`. */
-  readonly transactionalId: string;
+  /**
+   * This replica's stable name (WRIT_INSTANCE_ID): static membership `<groupId>.<instanceId>` and
+   * transactional id `<groupId>.<instanceId>` (the timer's producer `<...>.timer`).
+   */
+  readonly instanceId: string;
   /** service@version, written into every event's meta.producer. */
   readonly producer: string;
   readonly registry: ToolRegistry;
@@ -138,7 +141,7 @@ export class PlannerEngine {
     const kafka = createKafka({ brokers: o.brokers, clientId: `${o.groupId}.timer`, logger: this.#logger });
     this.#timerProducer = kafka.producer({
       'linger.ms': o.lingerMs,
-      kafkaJS: { acks: -1, idempotent: true, allowAutoTopicCreation: false, transactionalId: `${o.transactionalId}.timer` },
+      kafkaJS: { acks: -1, idempotent: true, allowAutoTopicCreation: false, transactionalId: `${o.groupId}.${o.instanceId}.timer` },
     });
     // Connecting initialises the transactions: a predecessor's timer transaction still open is aborted.
     await this.#timerProducer.connect();
@@ -152,7 +155,8 @@ export class PlannerEngine {
       groupId: o.groupId,
       topics: [...PLANNER_INPUT_TOPICS],
       dlqTopic: o.dlqTopic,
-      transactionalId: o.transactionalId,
+      transactionalId: `${o.groupId}.${o.instanceId}`,
+      instanceId: o.instanceId,
       lingerMs: o.lingerMs,
       logger: this.#logger,
       handler: (event, ctx) => this.#handle(event, ctx),

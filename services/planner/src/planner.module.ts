@@ -27,7 +27,7 @@ export class PlannerService implements OnModuleInit, OnApplicationShutdown {
       brokers: config.KAFKA_BROKERS,
       groupId,
       dlqTopic: 'writ.planner.dlq',
-      transactionalId: config.PLANNER_TRANSACTIONAL_ID ?? `${groupId}-0`,
+      instanceId: config.WRIT_INSTANCE_ID,
       producer: `planner@${packageVersion(import.meta.url)}`,
       registry: loadToolRegistry(config.WRIT_TOOLS_DIR),
       planner: {

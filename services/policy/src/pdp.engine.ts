@@ -64,6 +64,7 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
     this.#consumer = new EventConsumer({
       brokers: config.KAFKA_BROKERS,
       groupId: config.KAFKA_GROUP_ID,
+      instanceId: config.WRIT_INSTANCE_ID,
       dlqTopic: POLICY_DLQ,
       topics: INPUT_TOPICS,
       handler: (event, ctx) => this.#handle(event, ctx),
