@@ -18,7 +18,8 @@ export { DEFAULT_RETRY, MAX_POLL_INTERVAL_MS, resolveRetryPolicy, backoffDelay, 
 export type { RetryPolicy, Failure } from './retry.ts';
 export { dlqTopicOf } from './dlq.ts';
 
-export { TransactionalProcessor, runTransactional } from './transactional.ts';
+export { TransactionalProcessor, runTransactional, DEFAULT_CONCURRENT_PARTITIONS } from './transactional.ts';
+export { Lock } from './lock.ts';
 export type { TransactionalProcessorOptions, TransactionalHandler } from './transactional.ts';
 
 export {

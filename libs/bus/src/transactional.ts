@@ -7,6 +7,7 @@ import { MessagePipeline, consumerConfig, nextOffset } from './consumer.ts';
 import type { EventConsumerOptions, EventContext } from './consumer.ts';
 import { dlqTopicOf } from './dlq.ts';
 import { createKafka, requireTopics } from './kafka.ts';
+import { Lock } from './lock.ts';
 import { stderrLogger } from './logger.ts';
 import type { BusLogger } from './logger.ts';
 import { DEFAULT_LINGER_MS, parentContextOf, producerConfig, sendTraced, toRecord } from './producer.ts';
@@ -49,6 +50,8 @@ interface OutputOf {
   readonly send: TracedSend;
   /** The input that produced it (`topic/partition/offset`). */
   readonly input: string;
+  /** When its input was handled, among all inputs of the processor. */
+  readonly order: number;
 }
 
 /** One partition's batch, handled, waiting for its transaction. */
@@ -60,7 +63,6 @@ interface HandledBatch {
   readonly partition: number;
   /** Offset of the last input handled (the committed position is the next one). */
   readonly lastDone: string;
-  readonly isolating: boolean;
   readonly outputs: readonly OutputOf[];
   readonly dlqRecords: readonly KafkaJS.Message[];
 }
@@ -116,6 +118,12 @@ export class TransactionalProcessor {
   #generation = 0;
   #queue: { readonly batch: HandledBatch; readonly resolve: (committed: boolean) => void }[] = [];
   #flushing = false;
+  /** Batches being handled (taken, not yet queued or given up). */
+  #handling = 0;
+  #handled = 0;
+  #barrier: Promise<void> | null = null;
+  #drained: (() => void) | undefined;
+  readonly #serial = new Lock();
   #recovering: Promise<void> | null = null;
   #transactions = 0;
   #batchesCommitted = 0;
@@ -219,62 +227,75 @@ export class TransactionalProcessor {
     return work.finally(() => this.#inFlight.delete(work));
   }
 
-  async #eachBatch({ batch, resolveOffset, isStale }: KafkaJS.EachBatchPayload): Promise<void> {
+  async #eachBatch(payload: KafkaJS.EachBatchPayload): Promise<void> {
+    // After a refusal that could not be pinned on one input, batches go one at a time with one
+    // input each, until every partition is past the inputs of the refused transaction.
+    if (this.#isolate.size === 0) {
+      await this.#handleAndCommit(payload, false);
+      return;
+    }
+    await this.#serial.run(() => this.#handleAndCommit(payload, true));
+  }
+
+  async #handleAndCommit({ batch, resolveOffset, isStale }: KafkaJS.EachBatchPayload, isolating: boolean): Promise<void> {
+    // A flush waiting for the batches in hand holds new ones back (see #flush).
+    while (this.#barrier !== null) await this.#barrier;
     const generation = this.#generation;
     const outputs: OutputOf[] = [];
     const dlqRecords: KafkaJS.Message[] = [];
     const partitionKey = `${batch.topic}/${batch.partition}`;
-    // After a refusal that could not be pinned on one input: one input per transaction, until past it.
-    const isolateUntil = this.#isolate.get(partitionKey);
-    const isolating = isolateUntil !== undefined && BigInt(batch.messages[0]?.offset ?? '0') <= isolateUntil;
     let lastDone: string | undefined;
-    for (const message of batch.messages) {
-      // While an abort is being recovered from (the owner rebuilding its state), nothing is handled;
-      // after it, this batch is stale: consumed again from the committed offset.
-      if (this.#recovering !== null) await this.#recovering;
-      if (generation !== this.#generation) return;
-      if (this.#abort.signal.aborted || isStale() || (isolating && lastDone !== undefined)) break;
-      const input = inputKey(batch.topic, batch.partition, message.offset);
-      let produced: TracedSend[] = [];
-      const outcome = await this.#pipeline.process(
-        { topic: batch.topic, partition: batch.partition, message },
-        async (event, ctx) => {
-          const unproducible = this.#unproducible.get(input);
-          if (unproducible !== undefined) {
-            // Its output was refused by the broker last time and would be again: dead-letter the input.
-            this.#unproducible.delete(input);
-            throw new WritError(unproducible.code, `its output cannot be produced: ${unproducible.reason}`);
-          }
-          const events = (await this.#options.handler(event, ctx)) ?? [];
-          const active = otelContext.active();
-          // Encoding happens here so that an invalid output counts as this input's failure.
-          produced = events.map((output) => ({
-            record: toRecord(this.#serde, output),
-            parent: parentContextOf(output, active),
-          }));
-        },
-        (record) => {
-          dlqRecords.push(record);
-          return Promise.resolve('done');
-        },
-      );
-      if (outcome === 'interrupted') break;
-      for (const send of produced) outputs.push({ send, input });
-      lastDone = message.offset;
+    let committed: Promise<boolean> | undefined;
+    this.#handling += 1;
+    try {
+      for (const message of batch.messages) {
+        // While an abort is being recovered from (the owner rebuilding its state), nothing is
+        // handled; after it, this batch is stale: consumed again from the committed offset.
+        if (this.#recovering !== null) await this.#recovering;
+        if (generation !== this.#generation) return;
+        if (this.#abort.signal.aborted || isStale() || (isolating && lastDone !== undefined)) break;
+        const input = inputKey(batch.topic, batch.partition, message.offset);
+        let produced: OutputOf[] = [];
+        const outcome = await this.#pipeline.process(
+          { topic: batch.topic, partition: batch.partition, message },
+          async (event, ctx) => {
+            const unproducible = this.#unproducible.get(input);
+            if (unproducible !== undefined) {
+              // Its output was refused by the broker last time and would be again: dead-letter the input.
+              this.#unproducible.delete(input);
+              throw new WritError(unproducible.code, `its output cannot be produced: ${unproducible.reason}`);
+            }
+            const events = (await this.#options.handler(event, ctx)) ?? [];
+            const active = otelContext.active();
+            // Numbered as handled: a transaction sends the outputs of all its batches in this order.
+            const order = (this.#handled += 1);
+            // Encoding happens here so that an invalid output counts as this input's failure.
+            produced = events.map((output) => ({
+              send: { record: toRecord(this.#serde, output), parent: parentContextOf(output, active) },
+              input,
+              order,
+            }));
+          },
+          (record) => {
+            dlqRecords.push(record);
+            return Promise.resolve('done');
+          },
+        );
+        if (outcome === 'interrupted') break;
+        outputs.push(...produced);
+        lastDone = message.offset;
+      }
+      if (isStale()) this.#isolate.delete(partitionKey);
+      // Nothing resolved means the client seeks back to the batch's first message: it comes again.
+      if (lastDone === undefined || isStale()) return;
+      committed = this.#commit({ generation, partitionKey, topic: batch.topic, partition: batch.partition, lastDone, outputs, dlqRecords });
+    } finally {
+      // Queued (or given up) before it stops counting as in hand, so a flush's barrier takes it.
+      this.#handling -= 1;
+      if (this.#handling === 0) this.#drained?.();
     }
-    // Nothing resolved means the client seeks back to the batch's first message: it comes again.
-    if (lastDone === undefined || isStale()) return;
-    const committed = await this.#commit({
-      generation,
-      partitionKey,
-      topic: batch.topic,
-      partition: batch.partition,
-      lastDone,
-      isolating,
-      outputs,
-      dlqRecords,
-    });
-    if (!committed || isStale()) return;
+    if (!(await committed) || isStale()) return;
+    const isolateUntil = this.#isolate.get(partitionKey);
     if (isolateUntil !== undefined && BigInt(lastDone) >= isolateUntil) this.#isolate.delete(partitionKey);
     resolveOffset(lastDone);
   }
@@ -282,7 +303,7 @@ export class TransactionalProcessor {
   /**
    * Group commit: a batch handled while a transaction is in flight waits for the next one, which
    * then carries every batch that finished meanwhile (of any partition). Idle, a batch commits at
-   * once; busy, one transaction's four round trips are shared by all the partitions' batches.
+   * once; busy, one transaction's round trips are shared by all the partitions' batches.
    * Resolves false when the batch's transaction aborted, or when it was handled against state
    * an abort since made stale: its input is consumed again.
    */
@@ -299,25 +320,42 @@ export class TransactionalProcessor {
     });
   }
 
+  /**
+   * Commits what is queued, one transaction at a time. Handlers of different partitions share the
+   * owner's state (a run's events arrive on several topics, a tenant's on every partition), so a
+   * batch may depend on another's inputs, both ways when their messages interleaved: a group is
+   * taken only when no batch is half handled (new ones wait at the barrier meanwhile, briefly),
+   * and its outputs go out in the order they were handled. What is handled while a transaction
+   * is in flight depends at most on that transaction: it goes in the next, or is stale if it aborts.
+   */
   async #flush(): Promise<void> {
     while (this.#queue.length > 0) {
-      const stale = this.#queue.filter((queued) => queued.batch.generation !== this.#generation);
-      for (const queued of stale) queued.resolve(false);
-      const live = this.#queue.filter((queued) => queued.batch.generation === this.#generation);
-      // An isolating batch (one input, after a refusal) goes alone, so the broker's answer is its own.
-      const solo = live.findIndex((queued) => queued.batch.isolating);
-      const group = solo === -1 ? live : solo === 0 ? live.slice(0, 1) : live.slice(0, solo);
-      this.#queue = live.filter((queued) => !group.includes(queued));
-      if (group.length === 0) continue;
-      const ok = await this.#commitGroup(group.map((queued) => queued.batch));
-      for (const queued of group) queued.resolve(ok);
+      if (this.#handling > 0) {
+        let lift: () => void = () => undefined;
+        this.#barrier = new Promise<void>((resolve) => {
+          lift = resolve;
+        });
+        await new Promise<void>((resolve) => {
+          this.#drained = resolve;
+        });
+        this.#drained = undefined;
+        this.#barrier = null;
+        lift();
+      }
+      const group = this.#queue;
+      this.#queue = [];
+      const live = group.filter((queued) => queued.batch.generation === this.#generation);
+      for (const queued of group) if (!live.includes(queued)) queued.resolve(false);
+      if (live.length === 0) continue;
+      const ok = await this.#commitGroup(live.map((queued) => queued.batch));
+      for (const queued of live) queued.resolve(ok);
     }
   }
 
   /** One transaction for the batches (or a plain offset commit when none publishes anything). */
   async #commitGroup(batches: readonly HandledBatch[]): Promise<boolean> {
     const offsets = offsetsOf(batches);
-    const outputs = batches.flatMap((batch) => batch.outputs);
+    const outputs = batches.flatMap((batch) => batch.outputs).sort((a, b) => a.order - b.order);
     const dlqRecords = batches.flatMap((batch) => batch.dlqRecords);
     if (outputs.length === 0 && dlqRecords.length === 0) {
       // Nothing to publish (most inputs of a service are events it only skips): a transaction

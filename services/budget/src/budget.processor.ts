@@ -5,7 +5,7 @@ import { SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Span } from '@opentelemetry/api';
 import { accountantStep, commandFor, createBudgetDecider, isBudgetInput, parseBudgetsFile, toWire } from '@writ/budget-core';
 import type { BudgetDecider, BudgetEvent, BudgetInput, BudgetState, BudgetWireEvent } from '@writ/budget-core';
-import { EventProducer, TransactionalProcessor, replayCommitted, traceHeaders, writEvent } from '@writ/bus';
+import { EventProducer, Lock, TransactionalProcessor, replayCommitted, traceHeaders, writEvent } from '@writ/bus';
 import type { DecodedEvent, EventContext, OutgoingEvent } from '@writ/bus';
 import { TOPICS, newMetadata } from '@writ/contracts';
 import type { EventPayloads, Metadata, TraceContext } from '@writ/contracts';
@@ -27,25 +27,6 @@ import { packageVersionOf } from './version.ts';
 const INPUT_TOPICS = [TOPICS.actions, TOPICS.outcomes, TOPICS.runs] as const;
 const DLQ_TOPIC = 'writ.budget.dlq';
 const tracer = trace.getTracer('writ.budget');
-
-/** A mutual exclusion for the books: the handler and the expiry timer never interleave. */
-class Lock {
-  #tail: Promise<void> = Promise.resolve();
-
-  async run<T>(work: () => Promise<T> | T): Promise<T> {
-    const previous = this.#tail;
-    let release: () => void = () => undefined;
-    this.#tail = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    await previous;
-    try {
-      return await work();
-    } finally {
-      release();
-    }
-  }
-}
 
 /**
  * A reservation request carries its run's caps (BudgetReservationRequested v2): apply them first,
@@ -110,6 +91,7 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
   readonly #logger = new Logger('BudgetProcessor');
   readonly #config: BudgetServiceConfig;
   readonly #decider: BudgetDecider;
+  /** The books' mutual exclusion: the handler and the expiry timer never interleave. */
   readonly #lock = new Lock();
   readonly #producer: string;
   #books: BudgetBooks | undefined;
