@@ -124,6 +124,19 @@ function rssMiB(pid: number | undefined): number {
 
 const f = (n: number) => `${n.toFixed(1)} ms`;
 
+/** CPU seconds (user + system) a process has used, from /proc (clock ticks of 10 ms). */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+const SERVICES = ['gateway', 'planner', 'policy', 'budget', 'executor', 'ledger'] as const;
+
 async function main(): Promise<void> {
   const machine = machineLine();
   const workDir = mkdtempSync(join(tmpdir(), 'writ-bench-'));
@@ -183,11 +196,17 @@ async function main(): Promise<void> {
 
     await pause(10_000);
     console.log(`steady: 100 actions/s for ${SECONDS} s`);
+    const pids: Record<string, number | undefined> = { broker: kafka.pid, ...Object.fromEntries(SERVICES.map((s) => [s, stack.service(s).pid()])) };
+    const cpuBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid)]));
+    const steadyStart = performance.now();
     const steady = await load(agent, 100, SECONDS, 'steady');
+    const steadySeconds = (performance.now() - steadyStart) / 1000;
+    const cpu = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, (100 * (cpuSeconds(pid) - (cpuBefore[name] ?? 0))) / steadySeconds]));
+    console.log(`  CPU during the steady run (% of one core): ${Object.entries(cpu).map(([n, c]) => `${n} ${c.toFixed(0)}`).join(', ')}`);
     await pause(1000);
     const called = toolCalled(stack.tracesFile, new Set(steady.actionIds));
     console.log(`  propose→tool called p50 ${f(called.p50)} p99 ${f(called.p99)}; propose→outcome p50 ${f(steady.outcome.p50)} p99 ${f(steady.outcome.p99)}; ${steady.completed} completed, ${steady.failed} failed`);
-    const rss = Object.fromEntries(['gateway', 'planner', 'policy', 'budget', 'executor', 'ledger'].map((s) => [s, rssMiB(stack.service(s as 'gateway').pid())]));
+    const rss = Object.fromEntries(SERVICES.map((s) => [s, rssMiB(stack.service(s).pid())]));
 
     const text = `## Pipeline
 

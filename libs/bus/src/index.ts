@@ -12,7 +12,7 @@ export { contractsSerde, writEvent } from './contracts-serde.ts';
 export { EventProducer, DEFAULT_LINGER_MS, eventKey } from './producer.ts';
 export type { EventProducerOptions, SentEvent, KafkaRecord } from './producer.ts';
 
-export { EventConsumer } from './consumer.ts';
+export { EventConsumer, DEFAULT_FETCH_WAIT_MS, STATIC_SESSION_TIMEOUT_MS } from './consumer.ts';
 export type { EventConsumerOptions, EventContext, EventHandler } from './consumer.ts';
 export { DEFAULT_RETRY, MAX_POLL_INTERVAL_MS, resolveRetryPolicy, backoffDelay, classifyFailure, isKafkaRetriable } from './retry.ts';
 export type { RetryPolicy, Failure } from './retry.ts';

@@ -2,7 +2,7 @@
 // offsets): the projection follows the chain topic with it. Boot-time rebuilds use replayCommitted.
 import kafkaJavascript from '@confluentinc/kafka-javascript';
 import type { Message } from '@confluentinc/kafka-javascript';
-import { connectionSasl, createKafka, saslProperties, silentLogger } from '@writ/bus';
+import { DEFAULT_FETCH_WAIT_MS, connectionSasl, createKafka, saslProperties, silentLogger } from '@writ/bus';
 import { WritError } from '@writ/errors';
 
 const { KafkaConsumer } = kafkaJavascript;
@@ -48,7 +48,8 @@ export class CommittedReader {
       'enable.auto.offset.store': false,
       'isolation.level': 'read_committed',
       'allow.auto.create.topics': false,
-      'fetch.wait.max.ms': 50,
+      // Answered as soon as the chain topic has new entries; the wait only bounds idle polling.
+      'fetch.wait.max.ms': DEFAULT_FETCH_WAIT_MS,
     });
     await new Promise<void>((resolve, reject) => {
       consumer.connect({ timeout: 10_000 }, (error) =>
