@@ -31,7 +31,7 @@ function decideAll(decider: BudgetDecider, state: BudgetState, commands: readonl
  * goes to the DLQ, since money was spent without a reservation).
  */
 export function accountantStep(decider: BudgetDecider, state: BudgetState, command: BudgetCommand): AccountantStep {
-  if (command.type === 'Reserve') return decideAll(decider, state, [{ type: 'ExpireReservations', now: command.now }, command]);
+  if (command.type === 'Reserve') return decideAll(decider, state, [{ type: 'ExpireReservations', now: command.now, forget: false }, command]);
   try {
     return decideAll(decider, state, [command]);
   } catch (error) {

@@ -77,7 +77,7 @@ function simulate(random: SeededRandom, honest: boolean): Outcome {
           withinCaps(state, counter, 'after reserving');
         }
       }
-      if (event.type === 'BudgetRefused' && (event.used + event.requested <= event.limit || before.reservations[event.reservation_id] !== undefined)) {
+      if (event.type === 'BudgetRefused' && (event.used + event.requested <= event.limit || before.reservations.has(event.reservation_id))) {
         throw new Error(`refusal without cause: ${JSON.stringify(event)}`);
       }
     }
@@ -107,7 +107,7 @@ function simulate(random: SeededRandom, honest: boolean): Outcome {
       apply(command, false);
     } else if (roll < 0.62) {
       const granted = [...issued.keys()].filter((id) => {
-        const status = state.reservations[id]?.status;
+        const status = state.reservations.get(id)?.status;
         return status === 'reserved' || (!honest && (status === 'released' || status === 'expired'));
       });
       if (granted.length === 0) continue;
@@ -144,8 +144,10 @@ function checkBooks({ state, log, actualById, counters }: Outcome): void {
   expect(byScope).toEqual({ run: expectedSettled, agent_day: expectedSettled, tenant_day: expectedSettled });
   expect(log.filter((event) => event.type === 'BudgetSettled')).toHaveLength(actualById.size);
   // What the counters hold as reserved is exactly what the outstanding reservations hold.
-  const outstanding = Object.values(state.reservations).filter((record) => record.status === 'reserved');
+  const outstanding = [...state.reservations.values()].filter((record) => record.status === 'reserved');
   expect(reservedInCounters).toBe(outstanding.reduce((sum, record) => sum + record.amount_micros, 0));
+  // The index the lapse sweep visits holds exactly the outstanding reservations, with their expiry.
+  expect([...state.outstanding.entries()].sort()).toEqual(outstanding.map((record) => [record.reservation_id, record.expires_at] as const).sort());
   // And the state is a pure fold of the events.
   expect(evolveAll(budgetDecider, log)).toEqual(state);
 }

@@ -228,7 +228,7 @@ describe('Settle', () => {
   it('charges the actual cost and releases the rest', () => {
     const state = spec.given([reserved('r1', 5_000)]).when(settle('r1', 3_200)).then([settled('r1', 5_000, 3_200)]);
     expect(usageOf(state, 'agent_day', 'agent-1', DAY)).toEqual({ settled_micros: 3_200, reserved_micros: 0, settled_calls: 1, reserved_calls: 0 });
-    expect(state.reservations['r1']?.status).toBe('settled');
+    expect(state.reservations.get('r1')?.status).toBe('settled');
   });
 
   it('charges an actual cost above the reservation and records the overrun', () => {
@@ -282,7 +282,7 @@ describe('Release', () => {
 
   it('remembers a release for a reservation never seen, so a late reserve is ignored', () => {
     const state = spec.given().when(release).then([released(0, null, null)]);
-    expect(state.reservations['r1']?.status).toBe('released');
+    expect(state.reservations.get('r1')?.status).toBe('released');
     spec.given([released(0, null, null)]).when(reserve('r1', 10)).thenNothing();
   });
 });
@@ -307,7 +307,7 @@ describe('ExpireReservations', () => {
       .given([reserved('r1', 5_000), settled('r1', 5_000, 5_000)])
       .when({ type: 'ExpireReservations', now: T0 + 1000 + 48 * HOUR })
       .then([{ type: 'ReservationsForgotten', reservation_ids: ['r1'], forgotten_at: T0 + 1000 + 48 * HOUR }]);
-    expect(state.reservations).toEqual({});
+    expect(state.reservations.size).toBe(0);
     expect(usageOf(state, 'run', 'run-1').settled_micros).toBe(5_000);
   });
 });

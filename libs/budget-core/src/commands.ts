@@ -42,6 +42,11 @@ export interface Release {
 export interface ExpireReservations {
   readonly type: 'ExpireReservations';
   readonly now: number;
+  /**
+   * Also forget closed reservations past the retention (default true). The sweep before each
+   * reservation passes false: it visits only the outstanding ones, the timer's visits them all.
+   */
+  readonly forget?: boolean;
 }
 
 export type BudgetCommand = SetLimits | Reserve | Settle | Release | ExpireReservations;

@@ -243,20 +243,23 @@ function release(acc: BudgetAccumulator, command: Release): void {
 }
 
 function expire(acc: BudgetAccumulator, command: ExpireReservations, config: BudgetConfig): void {
+  // Only the outstanding ones can lapse: the sweep before every reservation visits those alone.
+  for (const [id, expiresAt] of acc.state.outstanding) {
+    const record = lookup(acc.state.reservations, id);
+    if (record === undefined || expiresAt === null || command.now < expiresAt || record.run_id === null || record.agent_id === null) continue;
+    acc.emit({
+      type: 'BudgetReservationExpired',
+      reservation_id: record.reservation_id,
+      run_id: record.run_id,
+      agent_id: record.agent_id,
+      released_micros: record.amount_micros,
+      expired_at: command.now,
+    });
+  }
+  if (command.forget === false) return;
   const forgotten: string[] = [];
-  for (const record of Object.values(acc.state.reservations)) {
-    if (record.status === 'reserved' && record.expires_at !== null && command.now >= record.expires_at && record.run_id !== null && record.agent_id !== null) {
-      acc.emit({
-        type: 'BudgetReservationExpired',
-        reservation_id: record.reservation_id,
-        run_id: record.run_id,
-        agent_id: record.agent_id,
-        released_micros: record.amount_micros,
-        expired_at: command.now,
-      });
-    } else if (record.status !== 'reserved' && record.closed_at !== null && command.now >= record.closed_at + config.retention_ms) {
-      forgotten.push(record.reservation_id);
-    }
+  for (const record of acc.state.reservations.values()) {
+    if (record.status !== 'reserved' && record.closed_at !== null && command.now >= record.closed_at + config.retention_ms) forgotten.push(record.reservation_id);
   }
   if (forgotten.length > 0) acc.emit({ type: 'ReservationsForgotten', reservation_ids: forgotten, forgotten_at: command.now });
 }

@@ -1,10 +1,17 @@
-import { assertNever, lookup, withEntry, withoutEntries } from '@writ/decider';
+import { PersistentMap, assertNever, lookup, withEntry, withoutEntries } from '@writ/decider';
 import type { BudgetEvent } from './events.ts';
 import { NO_USAGE, counterKey, countersFor, limitKey } from './model.ts';
 import type { BudgetState, ReservationRecord, Usage } from './model.ts';
 
 export function initialBudgetState(): BudgetState {
-  return { currency: null, limits: {}, usage: {}, reservations: {}, thresholds: {} };
+  return {
+    currency: null,
+    limits: PersistentMap.empty(),
+    usage: PersistentMap.empty(),
+    reservations: PersistentMap.empty(),
+    outstanding: PersistentMap.empty(),
+    thresholds: PersistentMap.empty(),
+  };
 }
 
 interface UsageChange {
@@ -31,7 +38,9 @@ function charge(state: BudgetState, record: ReservationRecord, change: UsageChan
 }
 
 function setRecord(state: BudgetState, record: ReservationRecord): BudgetState {
-  return { ...state, reservations: withEntry(state.reservations, record.reservation_id, record) };
+  const id = record.reservation_id;
+  const outstanding = record.status === 'reserved' ? withEntry(state.outstanding, id, record.expires_at) : withoutEntries(state.outstanding, [id]);
+  return { ...state, reservations: withEntry(state.reservations, id, record), outstanding };
 }
 
 /** Gives back what an outstanding reservation holds and closes it with the given status. */
@@ -112,7 +121,7 @@ export function evolveBudget(state: BudgetState, event: BudgetEvent): BudgetStat
       return event.threshold_percent > previous ? { ...state, thresholds: withEntry(state.thresholds, key, event.threshold_percent) } : state;
     }
     case 'ReservationsForgotten':
-      return { ...state, reservations: withoutEntries(state.reservations, event.reservation_ids) };
+      return { ...state, reservations: withoutEntries(state.reservations, event.reservation_ids), outstanding: withoutEntries(state.outstanding, event.reservation_ids) };
     default:
       return assertNever(event, 'budget event');
   }

@@ -1,10 +1,11 @@
 import { assertNever } from '@writ/decider';
+import type { PersistentMap } from '@writ/decider';
 
 /**
  * The accountant's view of one tenant. Limits nest run ⊂ agent ⊂ tenant; the run scope counts
  * over the whole run, the agent and tenant scopes over a UTC day. Each scope counts money
- * (integer micro-units of the tenant's currency) and tool calls. Plain data only, so a state
- * snapshots as JSON.
+ * (integer micro-units of the tenant's currency) and tool calls. Data only (PersistentMaps
+ * serialise as records), so a state snapshots as JSON.
  */
 
 export type BudgetScope = 'run' | 'agent_day' | 'tenant_day';
@@ -46,12 +47,18 @@ export interface BudgetState {
   /** The tenant's currency: of its first limits or reservation. */
   readonly currency: string | null;
   /** `${scope}|${subject}` -> caps; subject "*" is the default for every run or agent. */
-  readonly limits: Readonly<Record<string, Caps>>;
+  readonly limits: PersistentMap<Caps>;
   /** Counter key -> usage (see counterKey). */
-  readonly usage: Readonly<Record<string, Usage>>;
-  readonly reservations: Readonly<Record<string, ReservationRecord>>;
+  readonly usage: PersistentMap<Usage>;
+  /**
+   * Every reservation, closed ones until the retention forgets them: at 100 actions a second that
+   * is millions, so these are PersistentMaps (a change copies a path, not the collection).
+   */
+  readonly reservations: PersistentMap<ReservationRecord>;
+  /** Reservation id -> expires_at of the outstanding ones (status reserved): what a lapse sweep visits. */
+  readonly outstanding: PersistentMap<number | null>;
   /** `${counter key}|${kind}` -> highest threshold percent already announced in that period. */
-  readonly thresholds: Readonly<Record<string, number>>;
+  readonly thresholds: PersistentMap<number>;
 }
 
 /** One counter a reservation counts against. */
