@@ -105,6 +105,14 @@ export function staticMembership(groupId: string, instanceId: string): RdKafkaPr
   return { 'group.instance.id': `${groupId}.${instanceId}`, 'session.timeout.ms': STATIC_SESSION_TIMEOUT_MS, 'heartbeat.interval.ms': 1_000 };
 }
 
+/**
+ * How much a consumer prefetches (librdkafka queued.max.messages.kbytes, default 64 MiB per
+ * consumer). A service behind on its topics fills the whole prefetch queue, so the default is
+ * what an overloaded service's memory grows by, per consumer; 4 MiB is still about a quarter of
+ * a second of the bus's full throughput (17,000 events/s of 1 KiB, docs/benchmarks.md, "Bus").
+ */
+export const PREFETCH_KBYTES = 4_096;
+
 export function consumerConfig(
   options: {
     groupId: string;
@@ -124,6 +132,7 @@ export function consumerConfig(
   }
   return {
     'fetch.wait.max.ms': DEFAULT_FETCH_WAIT_MS,
+    'queued.max.messages.kbytes': PREFETCH_KBYTES,
     ...(options.instanceId === undefined ? {} : staticMembership(options.groupId, options.instanceId)),
     ...(options.rdkafka as KafkaJS.ConsumerConstructorConfig | undefined),
     ...(extra as KafkaJS.ConsumerConstructorConfig),
