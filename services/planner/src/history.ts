@@ -3,12 +3,14 @@
 // read. Putting them in replay order is planner-core's (runHistoryOf).
 import { randomUUID } from 'node:crypto';
 import kafkaJavascript from '@confluentinc/kafka-javascript';
-import { contractsSerde, createKafka, silentLogger } from '@writ/bus';
+import type { Message } from '@confluentinc/kafka-javascript';
+import { connectionSasl, contractsSerde, createKafka, saslProperties, silentLogger } from '@writ/bus';
 import type { BusLogger } from '@writ/bus';
 import type { Metadata } from '@writ/contracts';
 import { WritError } from '@writ/errors';
 import type { RecordedEvent } from '@writ/planner-core';
 
+const { KafkaConsumer } = kafkaJavascript;
 const { IsolationLevel } = kafkaJavascript.KafkaJS;
 
 /** One record of the history, decoded, with the topic it came from. */
@@ -22,7 +24,10 @@ export interface ReadHistoryOptions {
   readonly topics: readonly string[];
   readonly isOwn: (type: string, meta: Metadata) => boolean;
   readonly inScope: (meta: Metadata) => boolean;
-  /** A partition whose remaining offsets are only transaction markers or aborted records ends after this much silence. */
+  /**
+   * Unused since the read ends at the consumer's position (a partition whose last offsets are
+   * transaction markers ends too); kept so that PLANNER_REPLAY_IDLE_MS stays accepted.
+   */
   readonly idleMs: number;
   readonly timeoutMs: number;
   readonly logger?: BusLogger;
@@ -31,6 +36,8 @@ export interface ReadHistoryOptions {
 type Bounds = Map<string, { low: bigint; high: bigint }>;
 
 const tp = (topic: string, partition: number): string => `${topic}:${partition}`;
+const topicOf = (key: string): string => key.slice(0, key.lastIndexOf(':'));
+const partitionOf = (key: string): number => Number(key.slice(key.lastIndexOf(':') + 1));
 
 async function offsetsOf(options: ReadHistoryOptions): Promise<{ committed: Map<string, bigint>; bounds: Bounds }> {
   const admin = createKafka({ brokers: options.brokers, clientId: `${options.groupId}.replay-admin`, logger: options.logger ?? silentLogger }).admin();
@@ -60,21 +67,10 @@ async function offsetsOf(options: ReadHistoryOptions): Promise<{ committed: Map<
 export async function readHistory(options: ReadHistoryOptions): Promise<Map<string, HistoryRecord[]>> {
   const { committed, bounds } = await offsetsOf(options);
   const runs = new Map<string, HistoryRecord[]>();
-  const pending = new Set([...bounds].filter(([, b]) => b.high > b.low).map(([key]) => key));
-  if (pending.size === 0) return runs;
+  const pending = [...bounds].filter(([, b]) => b.high > b.low);
+  if (pending.length === 0) return runs;
 
-  const kafka = createKafka({ brokers: options.brokers, clientId: `${options.groupId}.replay`, logger: options.logger ?? silentLogger });
-  const consumer = kafka.consumer({
-    'isolation.level': 'read_committed',
-    kafkaJS: { groupId: `${options.groupId}.replay.${randomUUID()}`, fromBeginning: true, autoCommit: false },
-  });
-  let lastMessageAt = 0;
-  let assignedAt = 0;
-  const keep = (topic: string, partition: number, message: { offset: string; value: Buffer | null; timestamp: string }): void => {
-    const offset = BigInt(message.offset);
-    const key = tp(topic, partition);
-    const bound = bounds.get(key);
-    if (bound !== undefined && offset + 1n >= bound.high) pending.delete(key);
+  const keep = (topic: string, partition: number, message: { offset: bigint; value: Buffer | null; timestamp: number | undefined }): void => {
     if (message.value === null) return;
     let decoded;
     try {
@@ -95,55 +91,67 @@ export async function readHistory(options: ReadHistoryOptions): Promise<Map<stri
       topic,
       topicIndex: options.topics.indexOf(topic),
       partition,
-      offset,
+      offset: message.offset,
       timestamp: Number(message.timestamp) || meta.occurred_at,
       own: options.isOwn(decoded.type, meta),
-      consumed: offset < (committed.get(key) ?? 0n),
+      consumed: message.offset < (committed.get(tp(topic, partition)) ?? 0n),
     });
   };
 
-  await consumer.connect();
+  // A partition is read once the consumer's position reached its last stable offset. Not once a
+  // record at the end was seen: the last offsets of a transactional topic are often a commit
+  // marker, never delivered, and while the planner is down nothing new comes after it on its own
+  // output topics; waiting for silence instead never ends while the gateway keeps proposing.
+  const consumer = new KafkaConsumer({
+    'bootstrap.servers': options.brokers.join(','),
+    ...saslProperties(connectionSasl({})),
+    'client.id': `${options.groupId}.replay`,
+    // Never joined or committed; named under the planner's group prefix, which its ACLs allow.
+    'group.id': `${options.groupId}.replay.${randomUUID()}`,
+    'enable.auto.commit': false,
+    'enable.auto.offset.store': false,
+    'isolation.level': 'read_committed',
+    'enable.partition.eof': true,
+    'allow.auto.create.topics': false,
+    'fetch.wait.max.ms': 50,
+  });
+  await new Promise<void>((resolve, reject) => {
+    consumer.connect({ timeout: 10_000 }, (error) =>
+      error ? reject(new WritError('PLANNER_REPLAY_FAILED', `cannot connect to read the run topics: ${error.message}`, { retriable: true })) : resolve(),
+    );
+  });
+  const remaining = new Map(pending.map(([key, b]) => [key, b.high]));
   try {
-    let finish: () => void = () => undefined;
-    const finished = new Promise<void>((resolve) => {
-      finish = resolve;
-    });
-    await consumer.subscribe({ topics: [...options.topics] });
-    await consumer.run({
-      eachBatch: ({ batch }) => {
-        lastMessageAt = Date.now();
-        for (const message of batch.messages) keep(batch.topic, batch.partition, message);
-        if (pending.size === 0) finish();
-        return Promise.resolve();
-      },
-    });
-    const started = Date.now();
-    await new Promise<void>((resolve, reject) => {
-      const tick = setInterval(() => {
-        const now = Date.now();
-        if (assignedAt === 0 && consumer.assignment().length > 0) assignedAt = now;
-        const quietSince = Math.max(lastMessageAt, assignedAt);
-        if (pending.size === 0 || (assignedAt > 0 && now - quietSince >= options.idleMs)) {
-          clearInterval(tick);
-          resolve();
-        } else if (now - started > options.timeoutMs) {
-          clearInterval(tick);
-          reject(
-            new WritError('PLANNER_REPLAY_TIMEOUT', `reading the run topics at boot took over ${options.timeoutMs} ms (${pending.size} partitions unfinished)`, {
-              field: 'PLANNER_REPLAY_TIMEOUT_MS',
-              rule: 'long enough to read the run topics',
-              retriable: true,
-            }),
-          );
-        }
-      }, 50);
-      void finished.then(() => {
-        clearInterval(tick);
-        resolve();
+    consumer.assign(pending.map(([key, b]) => ({ topic: topicOf(key), partition: partitionOf(key), offset: Number(b.low) })));
+    const deadline = Date.now() + options.timeoutMs;
+    while (remaining.size > 0) {
+      if (Date.now() > deadline) {
+        throw new WritError('PLANNER_REPLAY_TIMEOUT', `reading the run topics at boot took over ${options.timeoutMs} ms (${remaining.size} partitions unfinished)`, {
+          field: 'PLANNER_REPLAY_TIMEOUT_MS',
+          rule: 'long enough to read the run topics',
+          retriable: true,
+        });
+      }
+      const batch = await new Promise<Message[]>((resolve, reject) => {
+        consumer.consume(500, (error, messages) => (error ? reject(error) : resolve(messages)));
       });
-    });
+      for (const message of batch) {
+        const end = remaining.get(tp(message.topic, message.partition)) ?? bounds.get(tp(message.topic, message.partition))?.high;
+        const offset = BigInt(message.offset);
+        // Records beyond the end were written after the read began: the live consumer gets them.
+        if (end === undefined || offset >= end) continue;
+        keep(message.topic, message.partition, { offset, value: message.value ?? null, timestamp: message.timestamp });
+      }
+      for (const position of consumer.position([...remaining.keys()].map((key) => ({ topic: topicOf(key), partition: partitionOf(key) })))) {
+        const key = tp(position.topic, position.partition);
+        const end = remaining.get(key);
+        if (end !== undefined && typeof position.offset === 'number' && BigInt(position.offset) >= end) remaining.delete(key);
+      }
+    }
   } finally {
-    await consumer.disconnect();
+    await new Promise<void>((resolve) => {
+      consumer.disconnect(() => resolve());
+    });
   }
   return runs;
 }
