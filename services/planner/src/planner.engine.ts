@@ -233,7 +233,11 @@ export class PlannerEngine {
 
   async #handle(event: DecodedEvent, ctx: EventContext): Promise<readonly OutgoingEvent[]> {
     await this.#ready;
-    if (this.#dirty) {
+    // A rebuild in progress is waited for too: an input handled meanwhile would change the state
+    // the rebuild then replaces, while its outputs and offset commit (the rebuild read the topics
+    // before they landed), so the planner would forget what it published (lost actions, a second
+    // terminal event).
+    if (this.#dirty || this.#rebuilding !== null) {
       // An expiry transaction in flight must land (or fail) before the topics are read again.
       await this.#timers;
       await this.#fresh();
