@@ -272,12 +272,28 @@ async function main(): Promise<void> {
     const sinceLoad = (at: number) => s(at - load.startedAt);
     const killsDuring = (from: number, to: number) => kills.filter((k) => k.killedAt <= to && (k.readyAt ?? Number.POSITIVE_INFINITY) >= from - 10_000).map((k) => k.target);
     say(`consumers that hit a fatal error: ${[...fatal].map(([name, f]) => `${name} at ${sinceLoad(f.at)} into the load${f.fenced ? ' (fenced)' : ''}`).join(', ') || 'none'}`);
-    const firstRefusal = refusals[0];
-    const lastRefusal = refusals.at(-1);
+    // Refused calls (executor.call spans; a redelivered request counts again), by phase.
+    const window = (times: readonly number[], from: number, label: string, during: boolean) => {
+      const first = times[0];
+      const last = times.at(-1);
+      if (first === undefined || last === undefined) return `none during ${label}`;
+      const restarting = during ? killsDuring(first, last) : [];
+      return `${times.length} during ${label}, between ${s(first - from)} and ${s(last - from)} after it began${during ? `, while ${restarting.join(', ') || 'nothing'} restarted (or had just)` : ''}`;
+    };
     const refusalWindow =
-      firstRefusal === undefined || lastRefusal === undefined
+      refusals.length === 0
         ? ''
-        : ` The executor's DEADLINE_PASSED refusals (a call not started within 10 s of its request) fell between ${sinceLoad(firstRefusal)} and ${sinceLoad(lastRefusal)} into the sustained load, while ${killsDuring(firstRefusal, lastRefusal).join(', ') || 'nothing'} restarted (or had just).`;
+        : `Calls the executor refused with DEADLINE_PASSED (not started within 10 s of their request): ${window(
+            refusals.filter((at) => at < load.startedAt),
+            burst.startedAt,
+            'the burst',
+            false,
+          )}; ${window(
+            refusals.filter((at) => at >= load.startedAt),
+            load.startedAt,
+            'the sustained load',
+            true,
+          )}.`;
     const fatalLine =
       fatal.size === 0
         ? ''
@@ -299,7 +315,7 @@ While the sustained load ran, each of these was SIGKILLed in turn, one at a time
 | killed | ready after start | processing again after start | kill → ready |
 |---|---|---|---|
 ${kills.map(killRow).join('\n')}
-${brokerKill === undefined ? '' : `\nAfter the broker's restart, each service's first work on what it consumes (from the restart's start): ${back}.${neverBack.length === 0 ? '' : ` No work at all until the run ended: ${neverBack.join(', ')}.`}${fatalLine}\n`}${refusalWindow === '' ? '' : `\n${refusalWindow.trim()}\n`}
+${brokerKill === undefined ? '' : `\nAfter the broker's restart, each service's first work on what it consumes (from the restart's start): ${back}.${neverBack.length === 0 ? '' : ` No work at all until the run ended: ${neverBack.join(', ')}.`}${fatalLine}\n`}${refusalWindow === '' ? '' : `\n${refusalWindow}\n`}
 | | sustained load with kills | burst (before the kills) |
 |---|---|---|
 | actions | ${load.actions.length} | ${burst.actions.length} offered at once, all accepted within ${s(burstSent)} |
