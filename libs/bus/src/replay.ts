@@ -19,6 +19,8 @@ export interface ReplayRecord {
   readonly partition: number;
   readonly offset: number;
   readonly value: Buffer | null;
+  /** The record's timestamp (ms), when the broker gave one. */
+  readonly timestamp: number | undefined;
 }
 
 interface PartitionEnd {
@@ -100,7 +102,7 @@ export async function replayCommitted(
         // Records beyond the end belong to the live consumer, not to the replay.
         if (end === undefined || message.offset >= end.end) continue;
         records += 1;
-        onRecord({ topic: message.topic, partition: message.partition, offset: message.offset, value: message.value ?? null });
+        onRecord({ topic: message.topic, partition: message.partition, offset: message.offset, value: message.value ?? null, timestamp: message.timestamp });
       }
       markDone();
     }

@@ -17,7 +17,6 @@ export const plannerConfigSpec = {
   /** Handle only tenants whose id starts with this; unset: every tenant. */
   PLANNER_TENANT_PREFIX: env.optionalString(),
   PLANNER_LINGER_MS: env.int({ default: 0, min: 0, max: 1000 }),
-  PLANNER_REPLAY_IDLE_MS: env.int({ default: 1500, min: 50, max: 60_000 }),
   PLANNER_REPLAY_TIMEOUT_MS: env.int({ default: 120_000, min: 1000, max: 3_600_000 }),
 };
 

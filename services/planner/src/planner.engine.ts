@@ -46,7 +46,6 @@ export interface PlannerEngineOptions {
   /** Handle only tenants whose id starts with this (test isolation on a shared broker); empty: all. */
   readonly tenantPrefix: string;
   readonly lingerMs: number;
-  readonly replayIdleMs: number;
   readonly replayTimeoutMs: number;
   readonly logger?: BusLogger;
 }
@@ -360,7 +359,6 @@ export class PlannerEngine {
       topics: PLANNER_HISTORY_TOPICS,
       isOwn: isOwnOutput,
       inScope: (meta) => this.#inScope(meta),
-      idleMs: o.replayIdleMs,
       timeoutMs: o.replayTimeoutMs,
       logger: this.#logger,
     });

@@ -83,7 +83,6 @@ async function bootPlanner(groupId: string, prefix: string, env: Record<string, 
     KAFKA_GROUP_ID: groupId,
     WRIT_TOOLS_DIR: TOOLS_DIR,
     PLANNER_TENANT_PREFIX: prefix,
-    PLANNER_REPLAY_IDLE_MS: '1000',
     ...env,
   });
   @Module({})

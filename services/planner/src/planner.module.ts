@@ -42,7 +42,6 @@ export class PlannerService implements OnModuleInit, OnApplicationShutdown {
       defaultCurrency: config.PLANNER_DEFAULT_CURRENCY,
       tenantPrefix: config.PLANNER_TENANT_PREFIX ?? '',
       lingerMs: config.PLANNER_LINGER_MS,
-      replayIdleMs: config.PLANNER_REPLAY_IDLE_MS,
       replayTimeoutMs: config.PLANNER_REPLAY_TIMEOUT_MS,
       logger: nestLogger(new Logger('planner')),
     });
