@@ -1,5 +1,6 @@
 // Shared by the benchmarks: the machine line and the replacement of one "## <Title>" section of
 // docs/benchmarks.md, leaving the others as they are.
+import { readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
@@ -37,4 +38,15 @@ export async function writeBenchmarkSection(title: string, text: string): Promis
   await mkdir(dirname(path), { recursive: true });
   await writeFile(path, doc.endsWith('\n') ? doc : `${doc}\n`);
   return path;
+}
+
+/** CPU seconds (user + system) a process has used, from /proc (clock ticks of 10 ms); NaN when it is gone. */
+export function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
 }

@@ -10,7 +10,6 @@
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +20,7 @@ import { uuidv7 } from '@writ/contracts';
 import type { ActionProposed } from '@writ/contracts';
 import { sampleEvent } from '@writ/contracts/testing';
 import { actAsSuperUser, kafkaStatus } from '@writ/devstack';
-import { machineLine, percentile, writeBenchmarkSection } from '../bench-doc.ts';
+import { cpuSeconds, machineLine, percentile, writeBenchmarkSection } from '../bench-doc.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = join(dirname(SELF), '..', '..');
@@ -334,12 +333,6 @@ async function idlePolling(fetchWaitMs: number, brokerPid: number | undefined): 
   const used = cpuSeconds(brokerPid) - before;
   await Promise.all(consumers.map((consumer) => consumer.stop()));
   return (100 * used) / IDLE_SECONDS;
-}
-
-/** CPU seconds (user + system) a process has used, from /proc. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import { acquireKafka, actAsSuperUser, provisionTopology, startWritStack } from 
 import type { WritStack } from '@writ/devstack';
 import { WritClient } from '@writ/sdk';
 import type { SpanRecord } from '@writ/telemetry';
-import { ROOT, machineLine, percentile, writeBenchmarkSection } from '../bench-doc.ts';
+import { ROOT, cpuSeconds, machineLine, percentile, writeBenchmarkSection } from '../bench-doc.ts';
 import { kafkaChainFloor } from '../floor.ts';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 20);
@@ -171,17 +171,6 @@ function rssMiB(pid: number | undefined): number {
 }
 
 const f = (n: number) => `${n.toFixed(1)} ms`;
-
-/** CPU seconds (user + system) a process has used, from /proc (clock ticks of 10 ms). */
-function cpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return Number.NaN;
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return Number.NaN;
-  }
-}
 
 /** Kafka hops from the agent's proposal to the tool call: proposals, actions, policy ∥ budget, executions. */
 const CRITICAL_HOPS = 4;
