@@ -5,6 +5,8 @@ import { WritError } from '@writ/errors';
 import { OffsetCommitter } from './committer.ts';
 import { contractsSerde } from './contracts-serde.ts';
 import { dlqMessage, dlqTopicOf } from './dlq.ts';
+import { exitOnFatal } from './fatal.ts';
+import type { FatalHandler } from './fatal.ts';
 import { extractTraceContext, normalizeHeaders } from './headers.ts';
 import { createKafka, requireTopics } from './kafka.ts';
 import type { RdKafkaProperties } from './kafka.ts';
@@ -67,6 +69,12 @@ export interface EventConsumerOptions {
   /** Further librdkafka consumer properties. */
   readonly rdkafka?: RdKafkaProperties;
   readonly logger?: BusLogger;
+  /**
+   * Called once when the client failed for good (e.g. fenced by another member with the same
+   * group.instance.id). Default: log and exit the process (exitOnFatal), so a supervisor starts a
+   * fresh one instead of leaving a process that answers but never consumes again.
+   */
+  readonly onFatal?: FatalHandler;
 }
 
 /** The per-message outcome: handled (or parked in the DLQ) and safe to commit, or interrupted by stop(). */
@@ -326,6 +334,10 @@ export class EventConsumer {
       brokers: options.brokers,
       clientId: options.clientId ?? options.groupId,
       logger: this.#logger,
+      onFatal: (error) => {
+        (options.onFatal ?? exitOnFatal(this.#logger, `consumer ${options.groupId}`))(error);
+        void this.stop();
+      },
     });
     this.#consumer = this.#kafka.consumer(consumerConfig(options));
     this.#dlqProducer = this.#kafka.producer(producerConfig(0, undefined, {}));

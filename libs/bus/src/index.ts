@@ -17,6 +17,8 @@ export type { EventConsumerOptions, EventContext, EventHandler } from './consume
 export { DEFAULT_RETRY, MAX_POLL_INTERVAL_MS, resolveRetryPolicy, backoffDelay, classifyFailure, isKafkaRetriable } from './retry.ts';
 export type { RetryPolicy, Failure } from './retry.ts';
 export { dlqTopicOf } from './dlq.ts';
+export { EXIT_BUS_FATAL, exitOnFatal } from './fatal.ts';
+export type { FatalHandler } from './fatal.ts';
 
 export { TransactionalProcessor, runTransactional, DEFAULT_CONCURRENT_PARTITIONS } from './transactional.ts';
 export { Lock } from './lock.ts';

@@ -25,6 +25,12 @@ export interface KafkaConnection {
    * KAFKA_SASL_PASSWORD_FILE and KAFKA_SASL_MECHANISM (none when unset), read at each call.
    */
   readonly sasl?: KafkaSasl | null;
+  /**
+   * Called once when one of the connection's clients failed for good (librdkafka's ERR__FATAL,
+   * e.g. a static member fenced by another with the same group.instance.id). Needs `logger`: the
+   * client reports the error only through its log.
+   */
+  readonly onFatal?: (error: Error) => void;
 }
 
 /** The principal of a connection: the explicit one, else the environment's (see KafkaConnection.sasl). */
@@ -33,12 +39,29 @@ export function connectionSasl(connection: Pick<KafkaConnection, 'sasl'>): Kafka
   return connection.sasl ?? kafkaSaslFromEnv();
 }
 
-/** The client library's logger interface over a BusLogger (its debug output is dropped). */
-export function kafkaLogger(logger: BusLogger): KafkaJS.Logger {
+/**
+ * librdkafka's text for ERR__FATAL (err2str). A fatal error is permanent for the client handle,
+ * and the KafkaJS layer does not surface it: its consume loop logs "Consumer encountered error
+ * while consuming. Retrying. Error details: KafkaJSError: Local: Fatal error" and retries forever,
+ * and its error callback logs "Error: Local: Fatal error". The log is the one place it shows.
+ */
+const FATAL_TEXT = 'Local: Fatal error';
+
+/**
+ * The client library's logger interface over a BusLogger (its debug output is dropped); an error
+ * line that reports a fatal client error also calls `onFatal`, once.
+ */
+export function kafkaLogger(logger: BusLogger, onFatal?: (error: Error) => void): KafkaJS.Logger {
+  let fatalReported = false;
   const adapter: KafkaJS.Logger = {
     info: (message, extra) => logger.info(message, { kafka: extra }),
     warn: (message, extra) => logger.warn(message, { kafka: extra }),
-    error: (message, extra) => logger.error(message, { kafka: extra }),
+    error: (message, extra) => {
+      logger.error(message, { kafka: extra });
+      if (onFatal === undefined || fatalReported || !message.includes(FATAL_TEXT)) return;
+      fatalReported = true;
+      onFatal(new WritError('KAFKA_FATAL', `the Kafka client failed for good: ${message.split(' : ')[0] ?? message}`));
+    },
     debug: () => undefined,
     namespace: () => adapter,
     setLogLevel: () => undefined,
@@ -57,7 +80,7 @@ export function createKafka(connection: KafkaConnection): KafkaJS.Kafka {
       brokers: [...connection.brokers],
       clientId: connection.clientId,
       logLevel: logLevel.ERROR,
-      ...(connection.logger === undefined ? {} : { logger: kafkaLogger(connection.logger) }),
+      ...(connection.logger === undefined ? {} : { logger: kafkaLogger(connection.logger, connection.onFatal) }),
     },
   });
 }

@@ -6,6 +6,7 @@ import { contractsSerde } from './contracts-serde.ts';
 import { MessagePipeline, consumerConfig, nextOffset } from './consumer.ts';
 import type { EventConsumerOptions, EventContext } from './consumer.ts';
 import { dlqTopicOf } from './dlq.ts';
+import { exitOnFatal } from './fatal.ts';
 import { createKafka, requireTopics } from './kafka.ts';
 import { Lock } from './lock.ts';
 import { stderrLogger } from './logger.ts';
@@ -39,11 +40,6 @@ export interface TransactionalProcessorOptions extends Omit<EventConsumerOptions
    * in-memory state derived from uncommitted input must drop or reload it here.
    */
   readonly onAbort?: (error: unknown) => void | Promise<void>;
-  /**
-   * Called when the producer hit a fatal error (typically: fenced by another instance using the
-   * same transactionalId). The processor has stopped; the default logs the error.
-   */
-  readonly onFatal?: (error: unknown) => void;
 }
 
 interface OutputOf {
@@ -114,6 +110,7 @@ export class TransactionalProcessor {
   readonly #logger: BusLogger;
   readonly #inFlight = new Set<Promise<void>>();
   #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
+  #fatalReported = false;
   #consecutiveAborts = 0;
   #generation = 0;
   #queue: { readonly batch: HandledBatch; readonly resolve: (committed: boolean) => void }[] = [];
@@ -150,6 +147,7 @@ export class TransactionalProcessor {
       brokers: options.brokers,
       clientId: options.clientId ?? options.groupId,
       logger: this.#logger,
+      onFatal: (error) => this.#fatal(error),
     });
     this.#consumer = this.#kafka.consumer(consumerConfig(options, { 'isolation.level': 'read_committed' }));
     this.#producer = this.#newProducer();
@@ -209,6 +207,18 @@ export class TransactionalProcessor {
     await this.#consumer.disconnect().catch(() => undefined);
     await this.#producer.disconnect().catch(() => undefined);
     this.#state = 'stopped';
+  }
+
+  /**
+   * The producer or the consumer failed for good (fenced by another instance with the same
+   * transactionalId or group.instance.id): stop, and tell the owner once (onFatal; by default the
+   * process exits, so a supervisor starts a fresh instance).
+   */
+  #fatal(error: unknown): void {
+    if (this.#fatalReported) return;
+    this.#fatalReported = true;
+    (this.#options.onFatal ?? exitOnFatal(this.#logger, `processor ${this.groupId}`))(error);
+    void this.stop();
   }
 
   #newProducer(): KafkaJS.Producer {
@@ -430,8 +440,7 @@ export class TransactionalProcessor {
         error: describeError(error),
         transactionalId: this.#options.transactionalId,
       });
-      (this.#options.onFatal ?? (() => undefined))(error);
-      void this.stop();
+      this.#fatal(error);
       return;
     }
     this.#logger.warn('transaction aborted; the batch will be consumed again', {
@@ -448,8 +457,7 @@ export class TransactionalProcessor {
       try {
         await this.#producer.connect();
       } catch (connectError) {
-        (this.#options.onFatal ?? (() => undefined))(connectError);
-        void this.stop();
+        this.#fatal(connectError);
         return;
       }
     }

@@ -143,7 +143,6 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
       handler: (event, ctx) => this.#handle(event, ctx),
       // An aborted batch is consumed again: the books drop its effects by rebuilding from what committed.
       onAbort: () => this.#lock.run(() => this.#rebuild()),
-      onFatal: (error) => this.#logger.error(`budget processor stopped: ${describeError(error)}`),
     });
   }
 

@@ -38,8 +38,6 @@ export interface ChainWriterOptions {
   readonly lingerMs: number;
   readonly replayTimeoutMs: number;
   readonly logger: BusLogger;
-  /** Called when the processor stopped for good (fenced by another instance): the service should exit. */
-  readonly onFatal?: (error: unknown) => void;
 }
 
 const tracer = () => trace.getTracer('writ-ledger');
@@ -80,7 +78,6 @@ export class ChainWriter {
       handler: (event, ctx) => this.#handle(event as RawDecodedEvent, ctx),
       // What the aborted transaction appended never reached the chain topic: forget it.
       onAbort: () => this.rebuild(),
-      onFatal: (error) => this.#options.onFatal?.(error),
     });
     this.#processor = processor;
     await processor.start();

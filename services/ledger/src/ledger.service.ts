@@ -114,7 +114,6 @@ export class LedgerService implements OnModuleInit, OnApplicationShutdown {
       lingerMs: config.LEDGER_LINGER_MS,
       replayTimeoutMs: config.LEDGER_REPLAY_TIMEOUT_MS,
       logger,
-      onFatal: (error) => logger.error('the chain writer stopped (fenced by another ledger instance?)', { error: String(error) }),
     });
     await this.#writer.start();
   }

@@ -163,7 +163,6 @@ export class PlannerEngine {
       onAbort: () => {
         this.#dirty = true;
       },
-      onFatal: (error) => this.#logger.error('planner processor stopped', { error: describeError(error) }),
     });
     try {
       // Starting fences a predecessor with the same transactional id; its handler waits for the rebuild.
