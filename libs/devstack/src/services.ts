@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { WritError } from '@writ/errors';
+import { WritError, describeError } from '@writ/errors';
 import { ensureDevKeys, serviceKeyEnvironment } from './keys.ts';
 import type { KeyLayout } from './keys.ts';
 import { serviceKafkaEnv } from './security.ts';
@@ -98,46 +98,106 @@ async function waitUntilReady(url: string, process: () => ChildProcess | undefin
   throw new WritError('SERVICE_NOT_READY', `${url} was not ready within ${timeoutMs} ms; see ${logFile}`, { retriable: true });
 }
 
-function managedProcess(spec: {
-  name: string;
-  url: string;
-  readyUrl: string;
-  command: readonly string[];
-  env: Readonly<Record<string, string>>;
-  cwd: string;
-  logFile: string;
-  log: (line: string) => void;
-}): ServiceProcess {
+/** The first restart of a service that exited on its own waits this long; each further one twice as long. */
+const RESTART_DELAY_MS = 1_000;
+const MAX_RESTART_DELAY_MS = 30_000;
+/** A service up this long counts as healthy again: its next unexpected exit restarts after RESTART_DELAY_MS. */
+const STABLE_AFTER_MS = 60_000;
+
+export interface ProcessSpec {
+  readonly name: string;
+  readonly url: string;
+  /** Answers 2xx with no status, or status ok/ready, once the process is ready. */
+  readonly readyUrl: string;
+  readonly command: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly cwd: string;
+  readonly logFile: string;
+  readonly log: (line: string) => void;
+}
+
+/**
+ * One service process of a stack: started on start(), supervised from then on (an exit nobody
+ * asked for is restarted, with backoff), and not restarted after kill() or stop().
+ */
+export function superviseProcess(spec: ProcessSpec): ServiceProcess {
   let child: ChildProcess | undefined;
+  // Set by kill() and stop(): an exit that was asked for is not restarted.
+  let wanted = false;
+  let failures = 0;
+  let restartTimer: NodeJS.Timeout | undefined;
   const [executable, ...args] = spec.command;
   // If the process that started the stack dies without stopping it, take the services along.
   process.once('exit', () => child?.kill('SIGKILL'));
+
+  // A service exits on its own when it cannot go on (a Kafka client that failed for good exits 70):
+  // like a Kubernetes restart policy, start it again, backing off while it keeps failing.
+  const scheduleRestart = (why: string) => {
+    const delay = Math.min(MAX_RESTART_DELAY_MS, RESTART_DELAY_MS * 2 ** failures);
+    failures += 1;
+    spec.log(`${spec.name}: ${why}; restarting in ${(delay / 1000).toFixed(0)} s (restart ${failures}); see ${spec.logFile}`);
+    restartTimer = setTimeout(() => {
+      restartTimer = undefined;
+      if (wanted) return;
+      launch().catch((error: unknown) => {
+        if (wanted) return;
+        child?.kill('SIGKILL');
+        scheduleRestart(`restart failed: ${describeError(error)}`);
+      });
+    }, delay);
+    restartTimer.unref();
+  };
+
+  const launch = async () => {
+    const out = createWriteStream(spec.logFile, { flags: 'a' });
+    const started = spawn(executable ?? process.execPath, args, {
+      cwd: spec.cwd,
+      env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...spec.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    started.stdout?.pipe(out);
+    started.stderr?.pipe(out);
+    child = started;
+    const t0 = Date.now();
+    await waitUntilReady(spec.readyUrl, () => child, spec.logFile, 60_000);
+    spec.log(`${spec.name}: ready on ${spec.url} (pid ${started.pid}, ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    const readyAt = Date.now();
+    started.once('exit', (code, signal) => {
+      if (wanted || child !== started) return;
+      if (Date.now() - readyAt >= STABLE_AFTER_MS) failures = 0;
+      scheduleRestart(`exited on its own (${signal ?? `code ${code ?? '?'}`})`);
+    });
+  };
+
+  const halt = () => {
+    wanted = true;
+    clearTimeout(restartTimer);
+    restartTimer = undefined;
+  };
+
   return {
     name: spec.name,
     url: spec.url,
     logFile: spec.logFile,
     pid: () => child?.pid,
     async start() {
-      if (child !== undefined && child.exitCode === null && child.signalCode === null) return;
-      const out = createWriteStream(spec.logFile, { flags: 'a' });
-      const started = spawn(executable ?? process.execPath, args, {
-        cwd: spec.cwd,
-        env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...spec.env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      started.stdout?.pipe(out);
-      started.stderr?.pipe(out);
-      child = started;
-      const t0 = Date.now();
-      await waitUntilReady(spec.readyUrl, () => child, spec.logFile, 60_000);
-      spec.log(`${spec.name}: ready on ${spec.url} (pid ${started.pid}, ${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+      halt();
+      wanted = false;
+      if (child !== undefined && child.exitCode === null && child.signalCode === null) {
+        await waitUntilReady(spec.readyUrl, () => child, spec.logFile, 60_000);
+        return;
+      }
+      failures = 0;
+      await launch();
     },
     async kill() {
+      halt();
       if (child === undefined) return;
       child.kill('SIGKILL');
       await waitForExit(child);
     },
     async stop() {
+      halt();
       if (child === undefined) return;
       const current = child;
       current.kill('SIGTERM');
@@ -197,7 +257,7 @@ export async function startWritStack(options: WritStackOptions): Promise<WritSta
   const processes = new Map<string, ServiceProcess>();
   processes.set(
     'helpdesk',
-    managedProcess({
+    superviseProcess({
       name: 'helpdesk',
       url: helpdeskUrl,
       readyUrl: `${helpdeskUrl}/health`,
@@ -213,7 +273,7 @@ export async function startWritStack(options: WritStackOptions): Promise<WritSta
     const url = `http://127.0.0.1:${port}`;
     processes.set(
       name,
-      managedProcess({
+      superviseProcess({
         name,
         url,
         readyUrl: `${url}/health/ready`,
