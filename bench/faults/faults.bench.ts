@@ -16,6 +16,7 @@ import { createReadStream, mkdirSync, mkdtempSync, readFileSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { EXIT_BUS_FATAL } from '@writ/bus';
 import { acquireKafka, actAsSuperUser, provisionTopology, startWritStack } from '@writ/devstack';
 import type { KafkaHandle, WritStack } from '@writ/devstack';
 import { WritClient } from '@writ/sdk';
@@ -115,12 +116,26 @@ async function deadlineRefusals(tracesFile: string): Promise<number[]> {
   return times.sort((a, b) => a - b);
 }
 
+interface FatalError {
+  readonly at: number;
+  /** Its log also holds a static member fenced (FENCED_INSTANCE_ID). */
+  readonly fenced: boolean;
+  /** When the process exited on it (EXIT_BUS_FATAL), and when a new process first logged after that. */
+  readonly exitedAt: number | undefined;
+  readonly backAt: number | undefined;
+}
+
 /**
- * The first time each service logged that its Kafka consumer hit a fatal error (librdkafka: it
- * consumes no more), and whether its log also holds a static member fenced (FENCED_INSTANCE_ID).
+ * The first time each service logged that its Kafka client hit a fatal error (librdkafka: the
+ * client consumes no more), whether the process then exited on it (exit 70) and when the stack's
+ * supervisor had a new process logging.
  */
-function consumerFatalErrors(workDir: string): Map<string, { readonly at: number; readonly fenced: boolean }> {
-  const found = new Map<string, { at: number; fenced: boolean }>();
+function consumerFatalErrors(workDir: string): Map<string, FatalError> {
+  const found = new Map<string, FatalError>();
+  const timeOf = (line: string): number => {
+    const at = /"timestamp":(\d+)/.exec(line)?.[1] ?? /"time":"([^"]+)"/.exec(line)?.[1];
+    return at === undefined ? Number.NaN : /^\d+$/.test(at) ? Number(at) : Date.parse(at);
+  };
   for (const name of SERVICES) {
     let text = '';
     try {
@@ -128,12 +143,18 @@ function consumerFatalErrors(workDir: string): Map<string, { readonly at: number
     } catch {
       continue;
     }
-    for (const line of text.split('\n')) {
-      if (!line.includes('Local: Fatal error')) continue;
-      const at = /"timestamp":(\d+)/.exec(line)?.[1] ?? /"time":"([^"]+)"/.exec(line)?.[1];
-      found.set(name, { at: at === undefined ? Number.NaN : /^\d+$/.test(at) ? Number(at) : Date.parse(at), fenced: text.includes('fenced by other consumer with same group.instance.id') });
-      break;
-    }
+    const lines = text.split('\n');
+    const first = lines.findIndex((line) => line.includes('Local: Fatal error'));
+    if (first === -1) continue;
+    const exit = lines.findIndex((line, i) => i >= first && line.includes(`exiting (${EXIT_BUS_FATAL})`));
+    const exitPid = exit === -1 ? undefined : /"pid":(\d+)/.exec(lines[exit] ?? '')?.[1];
+    const back = exitPid === undefined ? -1 : lines.findIndex((line, i) => i > exit && /"pid":(\d+)/.exec(line)?.[1] !== undefined && !line.includes(`"pid":${exitPid},`));
+    found.set(name, {
+      at: timeOf(lines[first] ?? ''),
+      fenced: text.includes('fenced by other consumer with same group.instance.id'),
+      exitedAt: exit === -1 ? undefined : timeOf(lines[exit] ?? ''),
+      backAt: back === -1 ? undefined : timeOf(lines[back] ?? ''),
+    });
   }
   return found;
 }
@@ -271,7 +292,7 @@ async function main(): Promise<void> {
     const refusals = await deadlineRefusals(stack.tracesFile);
     const sinceLoad = (at: number) => s(at - load.startedAt);
     const killsDuring = (from: number, to: number) => kills.filter((k) => k.killedAt <= to && (k.readyAt ?? Number.POSITIVE_INFINITY) >= from - 10_000).map((k) => k.target);
-    say(`consumers that hit a fatal error: ${[...fatal].map(([name, f]) => `${name} at ${sinceLoad(f.at)} into the load${f.fenced ? ' (fenced)' : ''}`).join(', ') || 'none'}`);
+    say(`consumers that hit a fatal error: ${[...fatal].map(([name, f]) => `${name} at ${sinceLoad(f.at)} into the load${f.fenced ? ' (fenced)' : ''}${f.exitedAt === undefined ? ', never exited' : `, exited ${EXIT_BUS_FATAL}`}`).join(', ') || 'none'}`);
     // Refused calls (executor.call spans; a redelivered request counts again), by phase.
     const window = (times: readonly number[], from: number, label: string, during: boolean) => {
       const first = times[0];
@@ -297,9 +318,16 @@ async function main(): Promise<void> {
     const fatalLine =
       fatal.size === 0
         ? ''
-        : ` The Kafka consumer of ${[...fatal]
-            .map(([name, f]) => `${name} (${sinceLoad(f.at)} into the load${brokerKill === undefined ? '' : `, ${s(f.at - brokerKill.startedAt)} after the broker's restart began`}${f.fenced ? '; before it, a transaction failed with \`Static consumer fenced by other consumer with same group.instance.id\`' : ''})`)
-            .join(' and ')} hit a fatal error (its log: \`Local: Fatal error\`) and never consumed again, while the process stayed up and answered ready.`;
+        : ` The Kafka client of ${[...fatal]
+            .map(
+              ([name, f]) =>
+                `${name} (${sinceLoad(f.at)} into the load${brokerKill === undefined ? '' : `, ${s(f.at - brokerKill.startedAt)} after the broker's restart began`}${f.fenced ? '; before it, a transaction failed with \`Static consumer fenced by other consumer with same group.instance.id\`' : ''}) hit a fatal error (its log: \`Local: Fatal error\`) and ${
+                  f.exitedAt === undefined
+                    ? 'never consumed again, while the process stayed up and answered ready'
+                    : `the process exited (${EXIT_BUS_FATAL}) ${s(f.exitedAt - f.at)} later; the stack's supervisor started a new one, logging ${f.backAt === undefined ? 'never' : `${s(f.backAt - f.exitedAt)} after the exit`}`
+                }`,
+            )
+            .join('; the one of ')}.`;
 
     const deadlineFailures = (r: OutcomeReport) => r.failures['DEADLINE_PASSED'] ?? 0;
     const expired = (r: OutcomeReport) => Object.values(r.expired).reduce((a, b) => a + b, 0);
@@ -333,7 +361,7 @@ Invariants, over all ${all.length} actions (warm-up, burst and load):
 - **Budget books = settled costs**: ${v.budget.settledMicros} micros settled (${formatCounts(v.budget.dispositions)}); the accountant's books (rebuilt from its events) hold ${v.budget.booksSettledMicros} settled and ${v.budget.booksReservedMicros} reserved for these runs; ClickHouse \`spend\` ${v.spend}; open reservations of terminal actions ${v.budget.openReservations}; ${verdict(v.budget.problems)}.
 - **Ledger**: ${v.ledger.events} events of the tenant on the chained topics, ${v.ledger.entries} chain entries on \`writ.ledger.v1\` (none twice), ${v.ledger.exported} in the export; verify ${v.ledger.verified}; ${verdict(v.ledger.problems)}.
 ${startFailures.length === 0 ? '' : `- **Restarts that missed the stack's 60 s start() wait**: ${startFailures.join('; ')}.\n`}
-Fixed after this run's first versions (in the e2e fault run and this bench): a planner killed under load did not come back until the proposals paused (its boot replay waited for a record at each partition's last stable offset, or for 1.5 s of silence on all its topics; a partition of its own output topics often ends with a commit marker); and, after an aborted transaction, a planner handled inputs of other partitions while its rebuild read the topics, so the rebuilt state forgot what those inputs had published (95 actions lost, 2 with a second terminal event after a broker kill). Both in \`services/planner\`.
+Fixed after this run's first versions (in the e2e fault run and this bench): a planner killed under load did not come back until the proposals paused (its boot replay waited for a record at each partition's last stable offset, or for 1.5 s of silence on all its topics; a partition of its own output topics often ends with a commit marker); and, after an aborted transaction, a planner handled inputs of other partitions while its rebuild read the topics, so the rebuilt state forgot what those inputs had published (95 actions lost, 2 with a second terminal event after a broker kill). Both in \`services/planner\`. And after the broker's SIGKILL (run of 2026-12-02), the budget, executor and ledger consumers were fenced as static members, hit librdkafka's fatal error and never consumed again while their processes answered ready (reservations stayed open, 3,930 events were never chained): now a fatal client error reaches the owner through the client's log and the process exits with status 70 (\`libs/bus/src/fatal.ts\`), and the stack's supervisor starts it again (\`superviseProcess\` in \`libs/devstack\`), as Kubernetes would.
 `;
     console.log(text);
     if (process.env['BENCH_NO_DOC'] !== '1') say(`wrote ${await writeBenchmarkSection('Fault run', text)}`);

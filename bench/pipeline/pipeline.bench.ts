@@ -8,9 +8,9 @@
 // section of docs/benchmarks.md. From the repository root, after ./dev build:
 //   node --conditions=writ-source bench/pipeline/pipeline.bench.ts
 // BENCH_SECONDS (20), BENCH_RATES (comma list for the ramp, default 25,50,100,200,300,500),
-// BENCH_STEADY_RATE (200) and
-// BENCH_NO_DOC=1 (print only) change what it does.
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+// BENCH_STEADY_RATE (200), BENCH_NO_DOC=1 (print only) and BENCH_PROFILE=1 (CPU profile of every
+// service, summarized at the end; print only) change what it does.
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acquireKafka, actAsSuperUser, provisionTopology, startWritStack } from '@writ/devstack';
@@ -18,12 +18,16 @@ import type { WritStack } from '@writ/devstack';
 import { WritClient } from '@writ/sdk';
 import type { SpanRecord } from '@writ/telemetry';
 import { ROOT, cpuSeconds, machineLine, percentile, writeBenchmarkSection } from '../bench-doc.ts';
+import { summarizeCpuProfile } from '../cpu-profile.ts';
 import { kafkaChainFloor } from '../floor.ts';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 20);
 /** The steady load's rate: issue 7's second target is measured at 200 actions/s. */
 const STEADY_RATE = Number(process.env['BENCH_STEADY_RATE'] ?? 200);
 const RATES = (process.env['BENCH_RATES'] ?? '25,50,100,200,300,500').split(',').map(Number);
+// BENCH_PROFILE=1: every service runs under node --cpu-prof, and where each spent its CPU is
+// printed after the run (the profiler's overhead skews the figures: they are not written).
+const PROFILE = process.env['BENCH_PROFILE'] === '1';
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface Stats {
@@ -191,7 +195,8 @@ async function main(): Promise<void> {
     // Caps far above the load: the benchmark measures governance, not refusals.
     const budgets = join(workDir, 'budgets.json');
     writeFileSync(budgets, JSON.stringify({ tenants: { acme: { currency: 'USD', daily: { money: '100000.00', tool_calls: 10_000_000 } } } }));
-    stack = await startWritStack({ root: ROOT, brokers: kafka.brokers, workDir, basePort: 26580, env: { WRIT_BUDGETS_FILE: budgets }, log: (l) => console.log(`  ${l}`) });
+    const profiling: Record<string, string> = PROFILE ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${join(workDir, 'profiles')}` } : {};
+    stack = await startWritStack({ root: ROOT, brokers: kafka.brokers, workDir, basePort: 26580, env: { WRIT_BUDGETS_FILE: budgets, ...profiling }, log: (l) => console.log(`  ${l}`) });
   } catch (error) {
     // A broker this run started is stopped, even when the stack never came up.
     await kafka.release();
@@ -289,10 +294,24 @@ CPU during the ${STEADY_RATE} actions/s run (% of one core; the box has two): ${
 Every client here authenticates to the broker as its own SASL/SCRAM principal under ACLs, and sensitive arguments are sealed at the gateway (docs/security.md): these figures include both. What bounds them: each transactional hop costs about 7 ms of broker round trips on this box before its output is readable (AddPartitionsToTxn, produce, AddOffsetsToTxn + TxnOffsetCommit, EndTxn; "Bus" below), against about 3 ms for a plain hop, and three of the four hops to the tool are transactional; and under load the box itself: the broker, six services, the client and the tool share two cores, about a dozen Kafka events per action are each read by several services, and the stack saturates where the CPU figures above add up to the two cores. What this run does not have yet (issue 7, open): the shorter critical path (policy and budget deciding on ActionProposed directly, the planner joining: one transactional hop less) and fewer events per action.
 `;
     console.log(text);
-    if (process.env['BENCH_NO_DOC'] !== '1') console.log(`wrote ${await writeBenchmarkSection('Pipeline', text)}`);
+    if (process.env['BENCH_NO_DOC'] !== '1' && !PROFILE) console.log(`wrote ${await writeBenchmarkSection('Pipeline', text)}`);
   } finally {
+    const pids = Object.fromEntries(SERVICES.map((s) => [String(stack.service(s).pid()), s]));
     await stack.stop();
     await kafka.release();
+    if (PROFILE) printProfiles(join(workDir, 'profiles'), pids);
+  }
+}
+
+/** Each service's profile (named CPU.<date>.<time>.<pid>...), summarized. */
+function printProfiles(dir: string, serviceByPid: Readonly<Record<string, string>>): void {
+  for (const file of readdirSync(dir).filter((name) => name.endsWith('.cpuprofile'))) {
+    const service = serviceByPid[file.split('.')[3] ?? ''] ?? file;
+    const summary = summarizeCpuProfile(join(dir, file));
+    const share = (ms: number) => `${((100 * ms) / summary.totalMs).toFixed(1)} %`;
+    console.log(`${service}: ${(summary.totalMs / 1000).toFixed(1)} s on the CPU (${join(dir, file)})`);
+    console.log(`  by area: ${summary.byArea.map(({ name, ms }) => `${name} ${share(ms)}`).join(', ')}`);
+    for (const { name, ms } of summary.byFunction) console.log(`  ${share(ms).padStart(7)}  ${name}`);
   }
 }
 
