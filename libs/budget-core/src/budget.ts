@@ -47,8 +47,8 @@ export function usageOf(state: BudgetState, scope: BudgetScope, subject: string,
 /** The earliest expires_at of an outstanding reservation, for the service's ExpireReservations timer. */
 export function nextReservationExpiry(state: BudgetState): number | null {
   let next: number | null = null;
-  for (const expiresAt of state.outstanding.values()) {
+  state.outstanding.forEach((expiresAt) => {
     if (expiresAt !== null && (next === null || expiresAt < next)) next = expiresAt;
-  }
+  });
   return next;
 }

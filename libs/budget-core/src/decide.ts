@@ -244,9 +244,13 @@ function release(acc: BudgetAccumulator, command: Release): void {
 
 function expire(acc: BudgetAccumulator, command: ExpireReservations, config: BudgetConfig): void {
   // Only the outstanding ones can lapse: the sweep before every reservation visits those alone.
-  for (const [id, expiresAt] of acc.state.outstanding) {
+  const lapsed: string[] = [];
+  acc.state.outstanding.forEach((expiresAt, id) => {
+    if (expiresAt !== null && command.now >= expiresAt) lapsed.push(id);
+  });
+  for (const id of lapsed) {
     const record = lookup(acc.state.reservations, id);
-    if (record === undefined || expiresAt === null || command.now < expiresAt || record.run_id === null || record.agent_id === null) continue;
+    if (record === undefined || record.run_id === null || record.agent_id === null) continue;
     acc.emit({
       type: 'BudgetReservationExpired',
       reservation_id: record.reservation_id,
@@ -258,8 +262,8 @@ function expire(acc: BudgetAccumulator, command: ExpireReservations, config: Bud
   }
   if (command.forget === false) return;
   const forgotten: string[] = [];
-  for (const record of acc.state.reservations.values()) {
+  acc.state.reservations.forEach((record) => {
     if (record.status !== 'reserved' && record.closed_at !== null && command.now >= record.closed_at + config.retention_ms) forgotten.push(record.reservation_id);
-  }
+  });
   if (forgotten.length > 0) acc.emit({ type: 'ReservationsForgotten', reservation_ids: forgotten, forgotten_at: command.now });
 }

@@ -180,6 +180,20 @@ function rootOf<V>(node: Node<V> | undefined): Node<V> {
   return { kind: 'branch', bitmap: 1 << fragment(node.hash, 0), children: [node] };
 }
 
+/** Every leaf, in iteration order, without a generator per level (the hot loops of deciders). */
+function visit<V>(node: Node<V>, fn: (value: V, key: string) => void): void {
+  switch (node.kind) {
+    case 'leaf':
+      fn(node.value, node.key);
+      return;
+    case 'collision':
+      for (const leaf of node.entries) fn(leaf.value, leaf.key);
+      return;
+    case 'branch':
+      for (const child of node.children) visit(child, fn);
+  }
+}
+
 function* leaves<V>(node: Node<V>): Generator<Leaf<V>> {
   switch (node.kind) {
     case 'leaf':
@@ -238,6 +252,11 @@ export class PersistentMap<V> implements Iterable<readonly [string, V]> {
       if (removed.value) size -= 1;
     }
     return root === this.#root ? this : new PersistentMap(root, size);
+  }
+
+  /** Calls `fn` for every entry, in the order the iterators give (several times faster than them). */
+  forEach(fn: (value: V, key: string) => void): void {
+    visit(this.#root, fn);
   }
 
   *entries(): Generator<readonly [string, V]> {

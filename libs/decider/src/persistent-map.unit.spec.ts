@@ -49,7 +49,12 @@ describe('PersistentMap', () => {
           expect(map.get(step.key)).toBe(model.get(step.key));
           expect(map.has(step.key)).toBe(model.has(step.key));
         }
-        for (const version of versions) expect(sorted(version.map), `seed ${seed}`).toEqual(version.entries);
+        for (const version of versions) {
+          expect(sorted(version.map), `seed ${seed}`).toEqual(version.entries);
+          const visited: [string, number][] = [];
+          version.map.forEach((value, key) => visited.push([key, value]));
+          expect(visited, `forEach, seed ${seed}`).toEqual([...version.map.entries()]);
+        }
       }
     }
   });
@@ -87,6 +92,9 @@ describe('PersistentMap', () => {
     expect(map.delete('costarring').get('liquid')).toBe(2);
     expect(map.delete('costarring')).toEqual(PersistentMap.empty<number>().set('other', 3).set('liquid', 2));
     expect(map.size).toBe(3);
+    const visited: string[] = [];
+    map.forEach((value, key) => visited.push(`${key}=${value}`));
+    expect(visited.sort()).toEqual(['costarring=1', 'liquid=2', 'other=3']);
   });
 
   it('treats __proto__ and constructor as ordinary keys, also in toJSON', () => {

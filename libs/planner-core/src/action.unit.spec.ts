@@ -58,8 +58,8 @@ describe('policy and budget answer in any order', () => {
 
   it('reserved, then allow: the same', () => {
     const state = spec.given([...admitted, reservationRecorded('a1')]).when(allow('a1')).then([warrantRecorded('a1'), executionRequested('a1')]);
-    expect(state.actions['a1']?.status).toBe('executing');
-    expect(state.actions['a1']?.deadline).toBe(NOW + 10 * SECOND + 5 * MINUTE);
+    expect(state.actions.get('a1')?.status).toBe('executing');
+    expect(state.actions.get('a1')?.deadline).toBe(NOW + 10 * SECOND + 5 * MINUTE);
   });
 
   it('allow alone records the warrant and waits for the budget', () => {
@@ -133,7 +133,7 @@ describe('approval_required', () => {
 
   it('makes the action wait with the longer approval deadline', () => {
     const state = spec.given(admitted).when(approvalRequired('a1')).then([waiting]);
-    expect(state.actions['a1']?.status).toBe('awaiting_approval');
+    expect(state.actions.get('a1')?.status).toBe('awaiting_approval');
     spec.given([...admitted, waiting]).when(approvalRequired('a1')).thenNothing();
   });
 
@@ -151,7 +151,7 @@ describe('approval_required', () => {
   it('approved before the budget answered: waits for it with the ordinary deadline', () => {
     const later = NOW + MINUTE;
     const state = spec.given([...admitted, waiting]).when(allow('a1', warrantFor('a1'), later)).then([warrantRecorded('a1', later + 30 * SECOND)]);
-    expect(state.actions['a1']?.status).toBe('pending');
+    expect(state.actions.get('a1')?.status).toBe('pending');
   });
 
   it('denied by the approver: denied, and the held reservation is released', () => {

@@ -1,4 +1,3 @@
-import { lookup } from '@writ/decider';
 import type { PlannerConfig } from './config.ts';
 import type { ActionAdmitted, ActionCompleted, ActionRejected, BudgetReservationRequested, PlannerEvent } from './events.ts';
 import { callKey } from './model.ts';
@@ -79,11 +78,13 @@ export function runRefusal(state: PlannerState, proposal: Proposal, now: number)
 }
 
 function runStats(state: PlannerState, proposal: Proposal, now: number, config: PlannerConfig): RunStats {
+  // Admission times of the tool, in admission order: count back from the latest.
+  const times = state.admissions.get(proposal.tool) ?? [];
   let calls = 0;
-  for (const id of Object.keys(state.actions)) {
-    const action = lookup(state.actions, id);
-    if (action?.admitted_at == null || action.proposal?.tool !== proposal.tool) continue;
-    if (action.admitted_at > now - config.rate_window_ms && action.admitted_at <= now) calls += 1;
+  for (let i = times.length - 1; i >= 0; i -= 1) {
+    const at = times[i] ?? 0;
+    if (at <= now - config.rate_window_ms) break;
+    if (at <= now) calls += 1;
   }
   return { steps: state.steps, spend_micros: state.spend_micros, currency: proposal.currency, tool_calls_in_window: calls };
 }

@@ -107,9 +107,19 @@ function startRun(acc: RunAccumulator, command: StartRun, config: PlannerConfig)
   }
 }
 
-/** Actions not yet sent to execution, in the order they were proposed. */
+/** The actions not yet terminal (the open index, looked up), in the order the run got them. */
+function openActions(state: PlannerState): ActionState[] {
+  const open: ActionState[] = [];
+  state.open.forEach((_deadline, actionId) => {
+    const action = lookup(state.actions, actionId);
+    if (action !== undefined && !isTerminalStatus(action.status)) open.push(action);
+  });
+  return open.sort((a, b) => a.seq - b.seq);
+}
+
+/** Actions not yet sent to execution. */
 function openBeforeExecution(state: PlannerState): ActionState[] {
-  return Object.values(state.actions).filter((action) => !isTerminalStatus(action.status) && action.status !== 'executing');
+  return openActions(state).filter((action) => action.status !== 'executing');
 }
 
 function endRun(acc: RunAccumulator, command: EndRun): void {
@@ -298,8 +308,8 @@ function expireActions(acc: RunAccumulator, command: ExpireActions): void {
       finish(acc, action.action_id, 'expired', 'run_wall_clock', `the run reached its wall-clock limit of ${limits.wall_clock_ms} ms`, now);
     }
   }
-  for (const action of Object.values(acc.state.actions)) {
-    if (isTerminalStatus(action.status) || action.deadline === null || now < action.deadline) continue;
+  for (const action of openActions(acc.state)) {
+    if (action.deadline === null || now < action.deadline) continue;
     const expiry = expiryOf(action);
     finish(acc, action.action_id, 'expired', expiry.reason_code, expiry.reason, now);
   }

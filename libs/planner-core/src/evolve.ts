@@ -1,4 +1,4 @@
-import { assertNever, lookup, withEntry } from '@writ/decider';
+import { PersistentMap, assertNever, lookup } from '@writ/decider';
 import type { PlannerEvent } from './events.ts';
 import { callKey, isTerminalStatus } from './model.ts';
 import type { ActionState, PlannerState, RunLimits } from './model.ts';
@@ -25,15 +25,18 @@ export function initialPlannerState(): PlannerState {
     steps: 0,
     spend_micros: 0,
     recent_calls: [],
-    actions: {},
-    idempotency_keys: {},
+    actions: PersistentMap.empty(),
+    open: PersistentMap.empty(),
+    admissions: PersistentMap.empty(),
+    idempotency_keys: PersistentMap.empty(),
     parked: [],
   };
 }
 
-function openAction(action_id: string, idempotency_key: string): ActionState {
+function openAction(state: PlannerState, action_id: string, idempotency_key: string): ActionState {
   return {
     action_id,
+    seq: state.actions.size,
     idempotency_key,
     status: 'rejected',
     proposal: null,
@@ -48,13 +51,19 @@ function openAction(action_id: string, idempotency_key: string): ActionState {
 }
 
 function withKey(state: PlannerState, key: string, actionId: string): PlannerState['idempotency_keys'] {
-  return lookup(state.idempotency_keys, key) === undefined ? withEntry(state.idempotency_keys, key, actionId) : state.idempotency_keys;
+  return state.idempotency_keys.has(key) ? state.idempotency_keys : state.idempotency_keys.set(key, actionId);
+}
+
+/** The action set as given, and the index of open actions kept in step with it. */
+function putAction(state: PlannerState, action: ActionState): Pick<PlannerState, 'actions' | 'open'> {
+  const open = isTerminalStatus(action.status) ? state.open.delete(action.action_id) : state.open.set(action.action_id, action.deadline);
+  return { actions: state.actions.set(action.action_id, action), open };
 }
 
 function updateAction(state: PlannerState, actionId: string, change: (action: ActionState) => ActionState): PlannerState {
   const action = lookup(state.actions, actionId);
   if (action === undefined) return state;
-  return { ...state, actions: withEntry(state.actions, actionId, change(action)) };
+  return { ...state, ...putAction(state, change(action)) };
 }
 
 /** Still waiting for policy or budget (not executing, not ended). */
@@ -86,8 +95,8 @@ export function evolvePlanner(state: PlannerState, event: PlannerEvent): Planner
       if (lookup(base.actions, event.action_id) !== undefined) return base;
       return {
         ...base,
-        actions: withEntry(base.actions, event.action_id, {
-          ...openAction(event.action_id, event.proposal.idempotency_key),
+        ...putAction(base, {
+          ...openAction(base, event.action_id, event.proposal.idempotency_key),
           status: 'awaiting_run',
           proposal: event.proposal,
           deadline: event.deadline,
@@ -100,15 +109,17 @@ export function evolvePlanner(state: PlannerState, event: PlannerEvent): Planner
       // Admitted once: a second admission (replayed twice) counts no second step.
       if (previous?.admitted_at != null) return base;
       const recent = [...base.recent_calls, callKey(event.proposal.tool, event.proposal.args_sha256)];
+      const { tool } = event.proposal;
       return {
         ...base,
-        actions: withEntry(base.actions, event.action_id, {
-          ...(previous ?? openAction(event.action_id, event.proposal.idempotency_key)),
+        ...putAction(base, {
+          ...(previous ?? openAction(base, event.action_id, event.proposal.idempotency_key)),
           status: 'pending',
           proposal: event.proposal,
           admitted_at: event.admitted_at,
           deadline: event.deadline,
         }),
+        admissions: base.admissions.set(tool, [...(base.admissions.get(tool) ?? []), event.admitted_at]),
         idempotency_keys: withKey(base, event.proposal.idempotency_key, event.action_id),
         parked: unpark(base.parked, event.action_id),
         steps: base.steps + 1,
@@ -119,8 +130,8 @@ export function evolvePlanner(state: PlannerState, event: PlannerEvent): Planner
       const previous = lookup(base.actions, event.action_id);
       return {
         ...base,
-        actions: withEntry(base.actions, event.action_id, {
-          ...(previous ?? openAction(event.action_id, event.idempotency_key)),
+        ...putAction(base, {
+          ...(previous ?? openAction(base, event.action_id, event.idempotency_key)),
           status: 'rejected',
           reason_code: event.reason_code,
           deadline: null,

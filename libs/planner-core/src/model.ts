@@ -1,6 +1,9 @@
+import type { PersistentMap } from '@writ/decider';
+
 /**
- * The planner's view of one run and its actions. Plain data only (records, not Maps) so a state
- * snapshots as JSON. Money is integer micro-units (1/1,000,000) of an ISO 4217 currency.
+ * The planner's view of one run and its actions. Data only: the collections that grow with the
+ * run are PersistentMaps (a change copies a path, not the collection; `toJSON` gives a record for
+ * snapshots). Money is integer micro-units (1/1,000,000) of an ISO 4217 currency.
  */
 
 /** Hard caps of a run, as recorded in RunStarted (defaults applied). */
@@ -122,6 +125,8 @@ export type CompletionReason =
 
 export interface ActionState {
   readonly action_id: string;
+  /** Its place in the run: how many actions the run knew before it (the order open actions are visited in). */
+  readonly seq: number;
   readonly idempotency_key: string;
   readonly status: ActionStatus;
   /** null for proposals rejected on arrival (they never became actions). */
@@ -159,9 +164,16 @@ export interface PlannerState {
   /** Call keys (tool and args_sha256) of the most recent admitted actions, oldest first, at most loop_window. */
   readonly recent_calls: readonly string[];
   /** Every proposal of the run by action_id, rejected ones included (so redelivery is recognised). */
-  readonly actions: Readonly<Record<string, ActionState>>;
+  readonly actions: PersistentMap<ActionState>;
+  /**
+   * action_id -> deadline of the actions not yet terminal: what expiry and the timer visit (a long
+   * run holds thousands of ended actions and a few open ones).
+   */
+  readonly open: PersistentMap<number | null>;
+  /** Per tool, when each admitted action of it was admitted, in admission order: the rate window's count. */
+  readonly admissions: PersistentMap<readonly number[]>;
   /** idempotency_key -> action_id of the first proposal that used it. */
-  readonly idempotency_keys: Readonly<Record<string, string>>;
+  readonly idempotency_keys: PersistentMap<string>;
   /** Actions proposed before the run started, in arrival order. */
   readonly parked: readonly string[];
 }

@@ -5,7 +5,6 @@ import type { PlannerConfig } from './config.ts';
 import { decidePlanner } from './decide.ts';
 import type { PlannerEvent } from './events.ts';
 import { evolvePlanner, initialPlannerState } from './evolve.ts';
-import { isTerminalStatus } from './model.ts';
 import type { PlannerState } from './model.ts';
 
 export type PlannerDecider = Decider<PlannerCommand, PlannerEvent, PlannerState>;
@@ -38,8 +37,8 @@ export function nextPlannerDeadline(state: PlannerState): number | null {
   if (state.phase === 'active' && state.limits.wall_clock_ms !== null && state.started_at !== null) {
     consider(state.started_at + state.limits.wall_clock_ms);
   }
-  for (const action of Object.values(state.actions)) {
-    if (!isTerminalStatus(action.status) && action.deadline !== null) consider(action.deadline);
-  }
+  state.open.forEach((deadline) => {
+    if (deadline !== null) consider(deadline);
+  });
   return next;
 }

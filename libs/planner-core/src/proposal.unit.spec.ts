@@ -25,8 +25,8 @@ describe('ProposeAction: admission', () => {
   it('admits into a running run and asks the accountant at the same time as policy', () => {
     const state = spec.given([runStarted()]).when(propose('a1')).then(admission('a1'));
     expect(state.steps).toBe(1);
-    expect(state.actions['a1']?.status).toBe('pending');
-    expect(state.actions['a1']?.deadline).toBe(T0 + 31 * SECOND);
+    expect(state.actions.get('a1')?.status).toBe('pending');
+    expect(state.actions.get('a1')?.deadline).toBe(T0 + 31 * SECOND);
   });
 
   it('gives the PDP the run statistics: steps and spend so far, calls of this tool in the rate window', () => {
@@ -72,7 +72,7 @@ describe('ProposeAction: every rejection reason', () => {
       .given([runStarted(), ...admission('a1')])
       .when(propose('a2', { idempotency_key: 'key-a1' }))
       .then(rejected('a2', 'duplicate', message, { idempotency_key: 'key-a1', field: 'idempotency_key', existing_action_id: 'a1' }));
-    expect(state.idempotency_keys['key-a1']).toBe('a1');
+    expect(state.idempotency_keys.get('key-a1')).toBe('a1');
     expect(state.steps).toBe(1);
   });
 

@@ -40,8 +40,10 @@ function essence(state: PlannerState) {
     recent: state.recent_calls,
     parked: state.parked,
     keys: state.idempotency_keys,
+    open: state.open,
+    admissions: state.admissions,
     actions: Object.fromEntries(
-      Object.values(state.actions).map((action) => [
+      [...state.actions.values()].map((action) => [
         action.action_id,
         isTerminalStatus(action.status)
           ? { status: action.status }
@@ -84,7 +86,7 @@ describe('replayRun: a restarted planner rebuilds the run from what it published
     if (admitted === undefined || reservation === undefined || execution === undefined || done === undefined) throw new Error('fixture');
     const start: StartRun = { type: 'StartRun', run_id: RUN, tenant_id: TENANT, agent_id: AGENT, goal: 'refund ticket 42', now: T0 };
     const result = replayRun(planner, { starts: [start], published: [execution, done, reservation, admitted], inputs: [] });
-    expect(result.state.actions['a1']?.status).toBe('completed');
+    expect(result.state.actions.get('a1')?.status).toBe('completed');
     expect(result.state.spend_micros).toBe(1_500);
     expect(result.state.steps).toBe(1);
     expect(result.orphans).toBe(0);
@@ -101,8 +103,8 @@ describe('replayRun: a restarted planner rebuilds the run from what it published
         { type: 'RecordBudgetResult', run_id: RUN, action_id: 'ghost', result: { outcome: 'reserved', reservation: reservationFor('ghost') }, now: T0 + 2 * SECOND },
       ],
     });
-    expect(result.state.actions['a1']?.warrant).toEqual(warrantFor('a1'));
-    expect(result.state.actions['a1']?.status).toBe('pending');
+    expect(result.state.actions.get('a1')?.warrant).toEqual(warrantFor('a1'));
+    expect(result.state.actions.get('a1')?.status).toBe('pending');
     expect(result.refused).toBe(1);
     expect(evolveAll(planner, [runStarted()]).phase).toBe(result.state.phase);
   });

@@ -105,7 +105,7 @@ describe('EndRun', () => {
         completed('reserved', 'rejected', 'run_closed', why, at),
         completed('approval', 'rejected', 'run_closed', why, at),
       ]);
-    expect(state.actions['running']?.status).toBe('executing');
+    expect(state.actions.get('running')?.status).toBe('executing');
     expect(state.phase).toBe('ended');
   });
 

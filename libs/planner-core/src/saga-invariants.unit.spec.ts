@@ -45,7 +45,7 @@ function checkInvariants(world: World, random: SeededRandom): void {
     } else {
       expect(releases, `action ${id}: nothing to release without a reservation`).toHaveLength(0);
     }
-    expect(state.actions[id]?.status).toBe(terminal.status);
+    expect(state.actions.get(id)?.status).toBe(terminal.status);
   }
   if (world.maxSteps !== null) expect(state.steps).toBeLessThanOrEqual(world.maxSteps);
   expect(log.filter((event) => event.type === 'RunEnded').length).toBeLessThanOrEqual(1);

@@ -1,9 +1,12 @@
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import { BatchSpanProcessor, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
+import { BatchSpanProcessor } from '@opentelemetry/sdk-trace';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 import { env, loadConfig } from '@writ/config';
 import { JsonLinesSpanExporter } from './file-exporter.ts';
+
+/** How long finished spans wait before they are appended to WRIT_TRACES_FILE. */
+const FILE_EXPORT_DELAY_MS = 100;
 
 export interface Telemetry {
   /** Where spans go, for the boot log. */
@@ -37,7 +40,10 @@ export function startTelemetry(serviceName: string, source: Source = process.env
     exporters.push(`otlp ${otlp.origin}`);
   }
   if (config.WRIT_TRACES_FILE !== undefined) {
-    processors.push(new SimpleSpanProcessor({ exporter: new JsonLinesSpanExporter(config.WRIT_TRACES_FILE, serviceName) }));
+    // Batched: one append per 100 ms instead of a synchronous write per span on the hot path (the
+    // writes were 5-12 % of each service's CPU under load). A SIGKILL loses the last 100 ms of spans.
+    const exporter = new JsonLinesSpanExporter(config.WRIT_TRACES_FILE, serviceName);
+    processors.push(new BatchSpanProcessor({ exporter, scheduledDelayMillis: FILE_EXPORT_DELAY_MS, maxExportBatchSize: 1_024, maxQueueSize: 16_384 }));
     exporters.push(`file ${config.WRIT_TRACES_FILE}`);
   }
   const sdk = new NodeSDK({ serviceName, spanProcessors: processors, instrumentations: [], autoDetectResources: false });

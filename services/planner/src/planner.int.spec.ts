@@ -470,14 +470,14 @@ describe('planner service (in-process, real broker)', () => {
       await collector.one(s.run, 'ActionAdmitted', actionId);
       // The warrant is recorded by the first instance; the reservation comes to the second.
       await s.send(s.allow(actionId));
-      await waitFor(() => first?.get(PlannerService).engine.runState(s.run)?.actions[actionId]?.warrant ?? false, { ...WAIT, what: 'the warrant recorded' });
+      await waitFor(() => first?.get(PlannerService).engine.runState(s.run)?.actions.get(actionId)?.warrant ?? false, { ...WAIT, what: 'the warrant recorded' });
       // Give the transaction that consumed it time to commit before the shutdown (stop() also waits for it).
       await first.close();
       first = undefined;
 
       const second = await bootPlanner(group, RESTART);
       try {
-        expect(second.get(PlannerService).engine.runState(s.run)?.actions[actionId]).toMatchObject({ status: 'pending', warrant: { key_id: 'warrant-1' } });
+        expect(second.get(PlannerService).engine.runState(s.run)?.actions.get(actionId)).toMatchObject({ status: 'pending', warrant: { key_id: 'warrant-1' } });
         await s.send(s.reserved(actionId));
         await collector.one(s.run, 'ExecutionRequested', actionId);
         await s.send(s.executed(actionId));
