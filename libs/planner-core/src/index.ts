@@ -1,4 +1,4 @@
-export { createPlannerDecider, plannerDecider, nextPlannerDeadline } from './planner.ts';
+export { createPlannerDecider, plannerDecider, nextPlannerDeadline, deadlineSetBy } from './planner.ts';
 export type { PlannerDecider } from './planner.ts';
 export { DEFAULT_PLANNER_CONFIG } from './config.ts';
 export type { PlannerConfig } from './config.ts';

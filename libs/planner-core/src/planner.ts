@@ -42,3 +42,25 @@ export function nextPlannerDeadline(state: PlannerState): number | null {
   });
   return next;
 }
+
+/**
+ * The deadline an event gives an action or the run, or null when it sets none. A timer kept at
+ * the earliest of these (and moved only when it fires, by nextPlannerDeadline) never fires after
+ * a deadline: every other change can only end an action or move a deadline later. The service
+ * keeps its timer that way, so a command costs no scan of the run's open actions.
+ */
+export function deadlineSetBy(event: PlannerEvent): number | null {
+  switch (event.type) {
+    case 'RunStarted':
+      return event.limits.wall_clock_ms === null ? null : event.started_at + event.limits.wall_clock_ms;
+    case 'ActionParked':
+    case 'ActionAdmitted':
+    case 'WarrantRecorded':
+    case 'ActionAwaitingApproval':
+      return event.deadline;
+    case 'ExecutionRequested':
+      return event.outcome_deadline;
+    default:
+      return null;
+  }
+}

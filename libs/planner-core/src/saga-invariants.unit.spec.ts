@@ -3,6 +3,7 @@ import { evolveAll } from '@writ/decider';
 import { seededRandom } from '@writ/decider/testing';
 import type { SeededRandom } from '@writ/decider/testing';
 import { planner } from './fixtures.spec.ts';
+import { deadlineSetBy, nextPlannerDeadline } from './planner.ts';
 import type { PlannerEvent } from './events.ts';
 import { simulate } from './simulation.spec.ts';
 import type { World } from './simulation.spec.ts';
@@ -100,5 +101,26 @@ describe('saga invariants over random delivery orders and redeliveries', () => {
       'run_not_started', 'run_wall_clock', 'step_limit', 'succeeded', 'wall_clock_exceeded', 'warrant_expired', 'warrant_mismatch',
     ]);
     expect(lateReleases, 'reservations that arrived after their action ended were released').toBeGreaterThan(0);
+  });
+
+  // The service's timer is kept at or before the run's next deadline by taking the earliest of it
+  // and what each event sets (and recomputed from the state only when it fires). By induction that
+  // holds if one event never brings a deadline earlier than both.
+  it('never sets a deadline the timer would miss: the next deadline after an event is no earlier than the one before or the one it set', () => {
+    let checked = 0;
+    for (let seed = 1; seed <= 300; seed += 1) {
+      let state = planner.initialState();
+      for (const event of simulate(seededRandom(seed)).log) {
+        const before = nextPlannerDeadline(state);
+        state = planner.evolve(state, event);
+        const after = nextPlannerDeadline(state);
+        if (after === null) continue;
+        const set = deadlineSetBy(event);
+        const timer = Math.min(before ?? Number.POSITIVE_INFINITY, set ?? Number.POSITIVE_INFINITY);
+        expect(timer, `seed ${seed}, after ${event.type}`).toBeLessThanOrEqual(after);
+        checked += 1;
+      }
+    }
+    expect(checked).toBeGreaterThan(1_000);
   });
 });

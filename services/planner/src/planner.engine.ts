@@ -10,7 +10,7 @@ import type { BusLogger, DecodedEvent, EventConsumer, EventContext, OutgoingEven
 import { TOPICS, newMetadata } from '@writ/contracts';
 import type { Metadata, TraceContext, WritEvent } from '@writ/contracts';
 import { describeError } from '@writ/errors';
-import { PLANNER_OUTPUT_TYPES, commandOf, createPlannerDecider, isOwnOutput, nextPlannerDeadline, replayRun, runHistoryOf, toWire } from '@writ/planner-core';
+import { PLANNER_OUTPUT_TYPES, commandOf, createPlannerDecider, deadlineSetBy, isOwnOutput, nextPlannerDeadline, replayRun, runHistoryOf, toWire } from '@writ/planner-core';
 import type { OutputContext, PlannerCommand, PlannerConfig, PlannerDecider, PlannerEvent, PlannerState } from '@writ/planner-core';
 import { WRIT_ATTR } from '@writ/telemetry';
 import type { ToolRegistry } from '@writ/tools';
@@ -255,7 +255,7 @@ export class PlannerEngine {
         for (const next of events) slot.state = this.#decider.evolve(slot.state, next);
         const outputs = this.#outputs(events, this.#outputContext(slot, meta.event_id, span, now));
         recordOutcome(span, events);
-        this.#schedule(meta.run_id, slot);
+        this.#scheduleBy(meta.run_id, slot, events);
         return outputs;
       } catch (error) {
         span.recordException(error as Error);
@@ -267,9 +267,27 @@ export class PlannerEngine {
     });
   }
 
+  /** The run's timer at its next deadline, from the whole state (boot, and when the timer fired). */
   #schedule(runId: string, slot: RunSlot): void {
+    this.#arm(runId, slot, nextPlannerDeadline(slot.state));
+  }
+
+  /**
+   * After a command: the timer moves earlier when an event set an earlier deadline, and stays
+   * otherwise (an action that ended leaves it early, and it then fires once for nothing and is set
+   * again from the state). No scan of the run's open actions per command (deadlineSetBy).
+   */
+  #scheduleBy(runId: string, slot: RunSlot, events: readonly PlannerEvent[]): void {
+    let next = slot.due;
+    for (const event of events) {
+      const deadline = deadlineSetBy(event);
+      if (deadline !== null && (next === null || deadline < next)) next = deadline;
+    }
+    this.#arm(runId, slot, next);
+  }
+
+  #arm(runId: string, slot: RunSlot, next: number | null): void {
     if (this.#stopped) return;
-    const next = nextPlannerDeadline(slot.state);
     if (next === slot.due) return;
     clearTimeout(slot.timer);
     slot.due = next;
