@@ -9,7 +9,7 @@ import type { BusLogger } from './logger.ts';
  */
 export class OffsetCommitter {
   readonly #commit: (offsets: KafkaJS.TopicPartitionOffset[]) => Promise<void>;
-  readonly #owned: (topic: string, partition: number) => boolean;
+  readonly #assigned: () => readonly KafkaJS.TopicPartition[];
   readonly #intervalMs: number;
   readonly #logger: BusLogger;
   readonly #pending = new Map<string, KafkaJS.TopicPartitionOffset>();
@@ -18,13 +18,13 @@ export class OffsetCommitter {
 
   constructor(options: {
     commit: (offsets: KafkaJS.TopicPartitionOffset[]) => Promise<void>;
-    /** Still assigned to this member? Offsets of partitions lost in a rebalance are dropped. */
-    owned: (topic: string, partition: number) => boolean;
+    /** The partitions assigned to this member now (asked once per commit); offsets of others, lost in a rebalance, are dropped. */
+    assigned: () => readonly KafkaJS.TopicPartition[];
     intervalMs: number;
     logger: BusLogger;
   }) {
     this.#commit = options.commit;
-    this.#owned = options.owned;
+    this.#assigned = options.assigned;
     this.#intervalMs = options.intervalMs;
     this.#logger = options.logger;
   }
@@ -51,7 +51,9 @@ export class OffsetCommitter {
       this.#timer = undefined;
     }
     while (this.#inFlight !== undefined) await this.#inFlight;
-    const offsets = [...this.#pending.values()].filter((o) => this.#owned(o.topic, o.partition));
+    if (this.#pending.size === 0) return;
+    const owned = new Set(this.#assigned().map((a) => `${a.topic}\u0000${a.partition}`));
+    const offsets = [...this.#pending].filter(([key]) => owned.has(key)).map(([, offset]) => offset);
     this.#pending.clear();
     if (offsets.length === 0) return;
     this.#inFlight = this.#commit(offsets)

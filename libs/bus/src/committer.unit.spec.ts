@@ -3,14 +3,14 @@ import type { KafkaJS } from '@confluentinc/kafka-javascript';
 import { OffsetCommitter } from './committer.ts';
 import { silentLogger } from './logger.ts';
 
-function harness(intervalMs: number, owned: (topic: string, partition: number) => boolean = () => true) {
+function harness(intervalMs: number, assigned: () => KafkaJS.TopicPartition[] = () => [0, 1, 2].map((partition) => ({ topic: 't', partition }))) {
   const commits: KafkaJS.TopicPartitionOffset[][] = [];
   let release: () => void = () => undefined;
   let hold = false;
   const committer = new OffsetCommitter({
     intervalMs,
     logger: silentLogger,
-    owned,
+    assigned,
     commit: (offsets) => {
       commits.push(offsets);
       return hold ? new Promise<void>((resolve) => (release = resolve)) : Promise.resolve();
@@ -52,7 +52,7 @@ describe('OffsetCommitter', () => {
   });
 
   it('drops offsets of partitions this member no longer owns, and flushes the rest on demand', async () => {
-    const { committer, commits } = harness(60_000, (_topic, partition) => partition !== 1);
+    const { committer, commits } = harness(60_000, () => [{ topic: 't', partition: 0 }, { topic: 't', partition: 2 }]);
     committer.mark('t', 0, '4');
     committer.mark('t', 1, '8');
     await committer.flush();

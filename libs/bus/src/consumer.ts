@@ -360,7 +360,7 @@ export class EventConsumer {
       intervalMs: commitIntervalMs,
       logger: this.#logger,
       commit: (offsets) => this.#consumer.commitOffsets(offsets),
-      owned: (topic, partition) => this.#consumer.assignment().some((a) => a.topic === topic && a.partition === partition),
+      assigned: () => this.#consumer.assignment(),
     });
   }
 
