@@ -1,5 +1,6 @@
 import { SpanKind, SpanStatusCode, context as otelContext, trace } from '@opentelemetry/api';
 import type { Context, Span } from '@opentelemetry/api';
+import kafkaJavascript from '@confluentinc/kafka-javascript';
 import type { KafkaJS } from '@confluentinc/kafka-javascript';
 import { WritError } from '@writ/errors';
 import { OffsetCommitter } from './committer.ts';
@@ -17,6 +18,8 @@ import { backoffDelay, classifyFailure, resolveRetryPolicy, sleep } from './retr
 import type { Failure, RetryPolicy } from './retry.ts';
 import type { DecodedEvent, EventSerde } from './serde.ts';
 import { ATTR, busTracer } from './telemetry.ts';
+
+const { PartitionAssignors } = kafkaJavascript.KafkaJS;
 
 /** Where a consumed event came from, and the handler's means to cooperate with shutdown. */
 export interface EventContext {
@@ -150,6 +153,10 @@ export function consumerConfig(
       fromBeginning: options.fromBeginning ?? true,
       autoCommit: false,
       allowAutoTopicCreation: false,
+      // Writ's streams are co-partitioned by run_id (three partitions each, one partitioner): the
+      // range assignor gives a member the same partitions of every topic, so one instance sees all
+      // of a run's events. The client's default (round robin) spreads them over the instances.
+      partitionAssignors: [PartitionAssignors.range],
     },
   };
 }

@@ -53,6 +53,8 @@ export interface PlannerEngineOptions {
 interface RunSlot {
   state: PlannerState;
   readonly tenant: string;
+  /** The partition of the run's key (the same on every topic: co-partitioned by run_id). */
+  readonly partition: number;
   timer: NodeJS.Timeout | undefined;
   due: number | null;
 }
@@ -117,6 +119,13 @@ export class PlannerEngine {
   #timers: Promise<void> = Promise.resolve();
   #rebuilding: Promise<void> | null = null;
   #stopped = false;
+  /**
+   * Partitions this instance owns (of its input topics; they are co-partitioned by run_id). Only
+   * their runs get timers: another instance's runs are stale here (their later events go to it),
+   * and expiring them would end actions it completed. null until the group first assigned.
+   */
+  #owned: ReadonlySet<number> | null = null;
+  #booted = false;
 
   constructor(options: PlannerEngineOptions) {
     this.#options = options;
@@ -127,6 +136,11 @@ export class PlannerEngine {
   /** The kill switches as this instance sees them (tests wait on it). */
   get controls(): KillSwitches {
     return this.#controls;
+  }
+
+  /** The partitions of the input topics this instance owns now, ascending (diagnostics and tests). */
+  ownedPartitions(): number[] {
+    return [...(this.#owned ?? [])].sort((x, y) => x - y);
   }
 
   /** The state of a run as the planner holds it, for diagnostics and tests. */
@@ -163,11 +177,23 @@ export class PlannerEngine {
       onAbort: () => {
         this.#dirty = true;
       },
+      onAssignment: (assignment) => {
+        this.#assigned(new Set(assignment.map((a) => a.partition)));
+        firstAssignment();
+      },
+    });
+    let firstAssignment: () => void = () => undefined;
+    const assigned = new Promise<void>((resolve) => {
+      firstAssignment = resolve;
     });
     try {
       // Starting fences a predecessor with the same transactional id; its handler waits for the rebuild.
       await this.#processor.start();
+      // The topics are read once the group has said which partitions are this instance's (at once
+      // for a restarted static member): what another instance did with them until then is read too.
+      await Promise.race([assigned, new Promise((resolve) => setTimeout(resolve, o.replayTimeoutMs).unref())]);
       await this.#rebuild();
+      this.#booted = true;
     } catch (error) {
       await this.stop();
       throw error;
@@ -190,10 +216,10 @@ export class PlannerEngine {
     return this.#options.tenantPrefix === '' || meta.tenant_id.startsWith(this.#options.tenantPrefix);
   }
 
-  #slot(runId: string, tenant: string): RunSlot {
+  #slot(runId: string, tenant: string, partition: number): RunSlot {
     let slot = this.#runs.get(runId);
     if (slot === undefined) {
-      slot = { state: this.#decider.initialState(), tenant, timer: undefined, due: null };
+      slot = { state: this.#decider.initialState(), tenant, partition, timer: undefined, due: null };
       this.#runs.set(runId, slot);
     }
     return slot;
@@ -248,7 +274,7 @@ export class PlannerEngine {
     const now = Date.now();
     const command = this.#commandOf(event, now, this.#controls);
     if (command === null) return [];
-    const slot = this.#slot(meta.run_id, meta.tenant_id);
+    const slot = this.#slot(meta.run_id, meta.tenant_id, ctx.partition);
     return tracer.startActiveSpan(spanNameOf(command), { attributes: commandAttributes(command, slot.tenant) }, ctx.traceContext, (span) => {
       try {
         const events = this.#decider.decide(command, slot.state);
@@ -264,6 +290,28 @@ export class PlannerEngine {
       } finally {
         span.end();
       }
+    });
+  }
+
+  /**
+   * The group gave or took partitions: timers stop for the runs of partitions lost, and a partition
+   * gained is read again from the topics (its runs here are as stale as when this instance last
+   * owned it, or as the boot read left them), which also sets its runs' timers.
+   */
+  #assigned(owned: ReadonlySet<number>): void {
+    const before = this.#owned ?? new Set<number>();
+    this.#owned = owned;
+    const gained = [...owned].filter((partition) => !before.has(partition));
+    this.#logger.info('planner partitions assigned', { owned: [...owned].sort(), gained });
+    for (const [runId, slot] of this.#runs) {
+      if (!owned.has(slot.partition)) this.#arm(runId, slot, null);
+    }
+    if (!this.#booted || gained.length === 0) return;
+    this.#dirty = true;
+    this.#fresh().catch((error: unknown) => {
+      // Still dirty: the next input or timer reads the topics again.
+      this.#dirty = true;
+      this.#logger.warn('reading gained partitions failed; retried before the next input', { error: describeError(error) });
     });
   }
 
@@ -286,8 +334,9 @@ export class PlannerEngine {
     this.#arm(runId, slot, next);
   }
 
-  #arm(runId: string, slot: RunSlot, next: number | null): void {
+  #arm(runId: string, slot: RunSlot, wanted: number | null): void {
     if (this.#stopped) return;
+    const next = this.#owned?.has(slot.partition) === true ? wanted : null;
     if (next === slot.due) return;
     clearTimeout(slot.timer);
     slot.due = next;
@@ -391,7 +440,7 @@ export class PlannerEngine {
       const result = replayRun(this.#decider, runHistoryOf(records, o.planner, inputCommandOf));
       refused += result.refused;
       orphans += result.orphans;
-      const slot: RunSlot = { state: result.state, tenant: first.meta.tenant_id, timer: undefined, due: null };
+      const slot: RunSlot = { state: result.state, tenant: first.meta.tenant_id, partition: first.partition, timer: undefined, due: null };
       this.#runs.set(runId, slot);
       this.#schedule(runId, slot);
     }

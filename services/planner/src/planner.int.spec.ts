@@ -76,6 +76,7 @@ class Collector {
 /** Each planner instance of this file handles its own tenants, so two never answer the same run. */
 const SHARED = `${FILE_TENANTS}-shared`;
 const RESTART = `${FILE_TENANTS}-restart`;
+const TWO = `${FILE_TENANTS}-two`;
 
 async function bootPlanner(groupId: string, prefix: string, env: Record<string, string> = {}): Promise<INestApplicationContext> {
   const config = loadServiceConfig(26081, plannerConfigSpec, {
@@ -495,4 +496,38 @@ describe('planner service (in-process, real broker)', () => {
       await first?.close();
     }
   }, 120_000);
+
+  // Two instances in one group split the partitions. Each read every run at boot; a run whose
+  // partition went to the other is stale here (its later events go there), so only the owner may
+  // expire its actions: before, both did, and an action ended twice.
+  it('two instances in one group: every open action expires once, by the instance that owns its run', async () => {
+    const group = `writ.planner.int-two-${randomUUID()}`;
+    const timeouts = { PLANNER_DECISION_TIMEOUT_MS: '20000' };
+    const first = await bootPlanner(group, TWO, { ...timeouts, WRIT_INSTANCE_ID: 'a' });
+    let second: INestApplicationContext | undefined;
+    try {
+      // Twelve runs land on every partition; each has one action waiting for policy and budget.
+      const waiting = Array.from({ length: 12 }, () => new Scenario(producer, TWO)).map((s) => ({ s, ...s.proposal('k1') }));
+      await Promise.all(waiting.map(({ s, event }) => s.send(s.started(), event)));
+      await Promise.all(waiting.map(({ s, actionId }) => collector.one(s.run, 'ActionAdmitted', actionId)));
+      second = await bootPlanner(group, TWO, { ...timeouts, WRIT_INSTANCE_ID: 'b' });
+      const a = first.get(PlannerService).engine;
+      const b = second.get(PlannerService).engine;
+      await waitFor(() => a.ownedPartitions().length > 0 && b.ownedPartitions().length > 0, { ...WAIT, what: () => `the partitions split: a ${a.ownedPartitions().join(',')}, b ${b.ownedPartitions().join(',')}` });
+      expect([...a.ownedPartitions(), ...b.ownedPartitions()].sort()).toEqual([0, 1, 2]);
+      // The split came before any deadline: both instances hold every run, each may expire only its own.
+      expect(waiting.flatMap(({ s, actionId }) => collector.of(s.run, 'ActionCompleted', actionId))).toEqual([]);
+      for (const { s, actionId } of waiting) {
+        const done = await collector.one(s.run, 'ActionCompleted', actionId);
+        expect(done.payload).toMatchObject({ status: 'expired', reason_code: 'DECISION_TIMEOUT' });
+      }
+      // Time for a second expiry to show, had an instance kept a timer for a run it does not own.
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      for (const { s, actionId } of waiting) expect(collector.of(s.run, 'ActionCompleted', actionId), s.run).toHaveLength(1);
+    } finally {
+      await second?.close();
+      await first.close();
+    }
+  }, 120_000);
 });
+
