@@ -263,6 +263,8 @@ async function main(): Promise<void> {
 
     const ramp: (LoadResult & { readonly lag: number })[] = [];
     let sustained = 0;
+    // Resident memory right after the highest rate sustained (the target's "at the top rate").
+    let rssTop: Record<string, number> = {};
     for (const rate of RATES) {
       const result = await load(agent, rate, Math.max(5, SECONDS / 2), `ramp${rate}`);
       const lag = await analystLag(result);
@@ -273,6 +275,7 @@ async function main(): Promise<void> {
       );
       if (!ok) break;
       sustained = rate;
+      rssTop = Object.fromEntries(SERVICES.map((name) => [name, rssMiB(stack.service(name).pid())]));
       await pause(5_000); // let the ledger and the broker drain before the next step
     }
 
@@ -315,7 +318,7 @@ Where the time goes, one action at a time (median time from the start of one sta
 |---|---|---|
 ${breakdown.map(({ stage, p50 }, i) => `| ${STAGE_FROM[i] ?? ''} → ${stage.name} | ${f(p50)} | ${stage.what} |`).join('\n')}
 
-CPU during the ${STEADY_RATE} actions/s run (% of one core; the box has two): ${Object.entries(cpu).map(([n, c]) => `${n} ${c.toFixed(0)}`).join(', ')}. Resident memory idle after boot: ${Object.entries(rssIdle).map(([name, m]) => `${name} ${m.toFixed(0)} MiB`).join(', ')} (target ≤ 150 MiB; the ledger with chDB ≤ 450 MiB); after the ${STEADY_RATE} actions/s run: ${Object.entries(rss).map(([name, m]) => `${name} ${m.toFixed(0)} MiB`).join(', ')} (target ≤ 250 MiB at the top rate). Services run with \`--max-semi-space-size=2\` (SERVICE_NODE_FLAGS) and consumers prefetch at most 4 MiB (PREFETCH_KBYTES).
+CPU during the ${STEADY_RATE} actions/s run (% of one core; the box has two): ${Object.entries(cpu).map(([n, c]) => `${n} ${c.toFixed(0)}`).join(', ')}. Resident memory idle after boot: ${Object.entries(rssIdle).map(([name, m]) => `${name} ${m.toFixed(0)} MiB`).join(', ')} (target ≤ 150 MiB; the ledger with chDB ≤ 450 MiB); right after the highest rate sustained (${sustained}/s): ${Object.entries(rssTop).map(([name, m]) => `${name} ${m.toFixed(0)} MiB`).join(', ')} (target ≤ 250 MiB at the top rate); after the ${STEADY_RATE} actions/s run (overload: a backlog of proposals in flight): ${Object.entries(rss).map(([name, m]) => `${name} ${m.toFixed(0)} MiB`).join(', ')}. Services run with \`--max-semi-space-size=2\` (SERVICE_NODE_FLAGS) and consumers prefetch at most 4 MiB (PREFETCH_KBYTES).
 
 Every client here authenticates to the broker as its own SASL/SCRAM principal under ACLs, and sensitive arguments are sealed at the gateway (docs/security.md): these figures include both. What bounds them: each transactional hop costs about 7 ms of broker round trips on this box before its output is readable (AddPartitionsToTxn, produce, AddOffsetsToTxn + TxnOffsetCommit, EndTxn; "Bus" below), against about 3 ms for a plain hop, and three of the four hops to the tool are transactional; and under load the box itself: the broker, six services, the client and the tool share two cores, about a dozen Kafka events per action are each read by several services, and the stack saturates where the CPU figures above add up to the two cores. What this run does not have yet (issue 7, open): the shorter critical path (policy and budget deciding on ActionProposed directly, the planner joining: one transactional hop less) and fewer events per action.
 `;
