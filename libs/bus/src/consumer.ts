@@ -78,6 +78,38 @@ export interface EventConsumerOptions {
    * fresh one instead of leaving a process that answers but never consumes again.
    */
   readonly onFatal?: FatalHandler;
+  /**
+   * Called with the whole assignment (topic and partition) each time the group gives or takes
+   * partitions, the first time included. An owner that keeps state per key must keep what it
+   * decides on its own (timers) to the keys of its partitions, and reload a partition it gains:
+   * another instance may have moved it on meanwhile.
+   */
+  readonly onAssignment?: (assignment: readonly KafkaJS.TopicPartition[]) => void;
+}
+
+/** librdkafka's rebalance codes (RdKafka ERR__ASSIGN_PARTITIONS, ERR__REVOKE_PARTITIONS). */
+const ASSIGN_PARTITIONS = -175;
+const REVOKE_PARTITIONS = -174;
+
+/**
+ * The consumer's `rebalance_cb` that tells `onAssignment` the whole assignment after each change
+ * (eager protocol: all revoked, then all assigned; cooperative: increments); none without one.
+ */
+export function assignmentListener(onAssignment: EventConsumerOptions['onAssignment']): KafkaJS.ConsumerConstructorConfig {
+  if (onAssignment === undefined) return {};
+  let assignment = new Map<string, KafkaJS.TopicPartition>();
+  const rebalanced = (error: { code: number }, partitions: readonly KafkaJS.TopicPartition[]): void => {
+    if (error.code !== ASSIGN_PARTITIONS && error.code !== REVOKE_PARTITIONS) return;
+    const next = new Map(assignment);
+    for (const { topic, partition } of partitions) {
+      const key = `${topic}\u0000${partition}`;
+      if (error.code === ASSIGN_PARTITIONS) next.set(key, { topic, partition });
+      else next.delete(key);
+    }
+    assignment = next;
+    onAssignment([...next.values()]);
+  };
+  return { rebalance_cb: rebalanced };
 }
 
 /** The per-message outcome: handled (or parked in the DLQ) and safe to commit, or interrupted by stop(). */
@@ -346,7 +378,7 @@ export class EventConsumer {
         void this.stop();
       },
     });
-    this.#consumer = this.#kafka.consumer(consumerConfig(options));
+    this.#consumer = this.#kafka.consumer({ ...consumerConfig(options), ...assignmentListener(options.onAssignment) });
     this.#dlqProducer = this.#kafka.producer(producerConfig(0, undefined, {}));
     this.#pipeline = new MessagePipeline({
       serde: options.serde ?? contractsSerde,

@@ -3,7 +3,7 @@ import kafkaJavascript from '@confluentinc/kafka-javascript';
 import type { KafkaJS } from '@confluentinc/kafka-javascript';
 import { WritError, describeError } from '@writ/errors';
 import { contractsSerde } from './contracts-serde.ts';
-import { MessagePipeline, consumerConfig, nextOffset } from './consumer.ts';
+import { MessagePipeline, assignmentListener, consumerConfig, nextOffset } from './consumer.ts';
 import type { EventConsumerOptions, EventContext } from './consumer.ts';
 import { dlqTopicOf } from './dlq.ts';
 import { exitOnFatal } from './fatal.ts';
@@ -40,18 +40,7 @@ export interface TransactionalProcessorOptions extends Omit<EventConsumerOptions
    * in-memory state derived from uncommitted input must drop or reload it here.
    */
   readonly onAbort?: (error: unknown) => void | Promise<void>;
-  /**
-   * Called with the whole assignment (topic and partition) each time the group gives or takes
-   * partitions, the first time included. An owner that keeps state per key must keep what it
-   * decides on its own (timers) to the keys of its partitions, and reload a partition it gains:
-   * another instance may have moved it on meanwhile.
-   */
-  readonly onAssignment?: (assignment: readonly KafkaJS.TopicPartition[]) => void;
 }
-
-/** librdkafka's rebalance codes (RdKafka ERR__ASSIGN_PARTITIONS, ERR__REVOKE_PARTITIONS). */
-const ASSIGN_PARTITIONS = -175;
-const REVOKE_PARTITIONS = -174;
 
 interface OutputOf {
   readonly send: TracedSend;
@@ -122,8 +111,6 @@ export class TransactionalProcessor {
   readonly #inFlight = new Set<Promise<void>>();
   #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
   #fatalReported = false;
-  /** The assignment as the group changes it (eager: all revoked, then all assigned; cooperative: increments). */
-  #assignment = new Map<string, KafkaJS.TopicPartition>();
   #consecutiveAborts = 0;
   #generation = 0;
   #queue: { readonly batch: HandledBatch; readonly resolve: (committed: boolean) => void }[] = [];
@@ -162,10 +149,7 @@ export class TransactionalProcessor {
       logger: this.#logger,
       onFatal: (error) => this.#fatal(error),
     });
-    this.#consumer = this.#kafka.consumer({
-      ...consumerConfig(options, { 'isolation.level': 'read_committed' }),
-      ...(options.onAssignment === undefined ? {} : { rebalance_cb: (error: { code: number }, partitions: KafkaJS.TopicPartition[]) => this.#rebalanced(error.code, partitions) }),
-    });
+    this.#consumer = this.#kafka.consumer({ ...consumerConfig(options, { 'isolation.level': 'read_committed' }), ...assignmentListener(options.onAssignment) });
     this.#producer = this.#newProducer();
     this.#serde = options.serde ?? contractsSerde;
     this.#pipeline = new MessagePipeline({
@@ -235,18 +219,6 @@ export class TransactionalProcessor {
     this.#fatalReported = true;
     (this.#options.onFatal ?? exitOnFatal(this.#logger, `processor ${this.groupId}`))(error);
     void this.stop();
-  }
-
-  #rebalanced(code: number, partitions: readonly KafkaJS.TopicPartition[]): void {
-    if (code !== ASSIGN_PARTITIONS && code !== REVOKE_PARTITIONS) return;
-    const next = new Map(this.#assignment);
-    for (const { topic, partition } of partitions) {
-      const key = `${topic}\u0000${partition}`;
-      if (code === ASSIGN_PARTITIONS) next.set(key, { topic, partition });
-      else next.delete(key);
-    }
-    this.#assignment = next;
-    this.#options.onAssignment?.([...next.values()]);
   }
 
   #newProducer(): KafkaJS.Producer {

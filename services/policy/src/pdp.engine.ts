@@ -50,7 +50,19 @@ function asPdpEvent(event: DecodedEvent): PdpEvent | undefined {
 @Injectable()
 export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
   readonly #logger = new Logger('policy');
-  readonly #state: PdpState = emptyPdpState();
+  #state: PdpState = emptyPdpState();
+  /**
+   * Partitions this instance decides for (its topics are co-partitioned by run_id). A partition it
+   * gains after boot is read again before the next input: its state here is as old as the last
+   * read, and another instance may have decided on it since. null until the group first assigned.
+   */
+  #owned: ReadonlySet<number> | null = null;
+  #booted = false;
+  #stale = false;
+  #reading: Promise<void> | null = null;
+  #ready: Promise<void> = Promise.resolve();
+  #firstAssignment: Promise<void> = Promise.resolve();
+  #onFirstAssignment: () => void = () => undefined;
   readonly #producer: EventProducer;
   readonly #consumer: EventConsumer;
   readonly #tenants: ReadonlySet<string> | null;
@@ -68,7 +80,13 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
       dlqTopic: POLICY_DLQ,
       topics: INPUT_TOPICS,
       handler: (event, ctx) => this.#handle(event, ctx),
+      onAssignment: (assignment) => this.#assigned(new Set(assignment.map((a) => a.partition))),
     });
+  }
+
+  /** The partitions of the input topics this instance owns now, ascending (diagnostics and tests). */
+  ownedPartitions(): number[] {
+    return [...(this.#owned ?? [])].sort((x, y) => x - y);
   }
 
   /** The PDP's working memory (read-only use: tests and diagnostics). */
@@ -77,7 +95,41 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onModuleInit(): Promise<void> {
+    await this.#producer.connect();
+    let release: () => void = () => undefined;
+    this.#ready = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let firstAssignment: () => void = () => undefined;
+    this.#firstAssignment = new Promise<void>((resolve) => {
+      firstAssignment = resolve;
+    });
+    this.#onFirstAssignment = firstAssignment;
+    try {
+      await this.#consumer.start();
+      // Read the topics once the group has said which partitions are this instance's (at once for
+      // a restarted static member), so that what another instance decided until then is read too.
+      await Promise.race([this.#firstAssignment, new Promise((resolve) => setTimeout(resolve, this.config.WRIT_POLICY_REPLAY_TIMEOUT_MS).unref())]);
+      await this.#read();
+      this.#booted = true;
+    } finally {
+      release();
+    }
+  }
+
+  /** The group gave or took partitions: a partition gained after boot is read again before the next input. */
+  #assigned(owned: ReadonlySet<number>): void {
+    const before = this.#owned ?? new Set<number>();
+    this.#owned = owned;
+    this.#onFirstAssignment();
+    if (this.#booted && [...owned].some((partition) => !before.has(partition))) this.#stale = true;
+  }
+
+  /** Rebuilds the state from the topics (pending actions, decisions, approvals), replacing it. */
+  async #read(): Promise<void> {
+    this.#stale = false;
     const started = Date.now();
+    const state = emptyPdpState();
     const { records } = await replayCommitted(
       this.config.KAFKA_BROKERS,
       INPUT_TOPICS,
@@ -90,17 +142,27 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
           return; // poison is the live consumer's to park in the DLQ
         }
         const event = asPdpEvent(decoded);
-        if (event !== undefined && this.#mine(decoded)) evolvePdpState(this.#state, event);
+        if (event !== undefined && this.#mine(decoded)) evolvePdpState(state, event);
       },
       { timeoutMs: this.config.WRIT_POLICY_REPLAY_TIMEOUT_MS, clientId: 'writ.policy.replay' },
     );
-    const pending = [...this.#state.actions.values()].filter((a) => a.decision === 'approval_required' && !a.terminal).length;
+    this.#state = state;
+    const pending = [...state.actions.values()].filter((a) => a.decision === 'approval_required' && !a.terminal).length;
     this.#logger.log(
       `policy set ${this.setup.decisionPoint.version} (${this.setup.decisionPoint.policySetHash.slice(0, 12)}); ` +
-        `state rebuilt from ${records} records in ${Date.now() - started} ms: ${this.#state.actions.size} actions, ${pending} awaiting approval`,
+        `state read from ${records} records in ${Date.now() - started} ms: ${state.actions.size} actions, ${pending} awaiting approval; partitions ${[...(this.#owned ?? [])].sort().join(',') || 'none yet'}`,
     );
-    await this.#producer.connect();
-    await this.#consumer.start();
+  }
+
+  /** The state is current for the partitions this instance owns: read again if it gained one. */
+  async #current(): Promise<void> {
+    await this.#ready;
+    if (this.#reading === null && this.#stale) {
+      this.#reading = this.#read().finally(() => {
+        this.#reading = null;
+      });
+    }
+    if (this.#reading !== null) await this.#reading;
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -128,6 +190,7 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
 
   async #handle(event: DecodedEvent, ctx: EventContext): Promise<void> {
     if (!this.#mine(event)) return;
+    await this.#current();
     switch (event.type) {
       case 'ActionAdmitted': {
         const admitted = event.payload;

@@ -105,8 +105,8 @@ function rootModule(t: Tenant, env: Record<string, string> = {}) {
   return { module: TestRoot, global: true };
 }
 
-async function boot(t: Tenant): Promise<INestApplicationContext> {
-  const app = await NestFactory.createApplicationContext(rootModule(t), { logger: ['error', 'warn'] });
+async function boot(t: Tenant, env: Record<string, string> = {}): Promise<INestApplicationContext> {
+  const app = await NestFactory.createApplicationContext(rootModule(t, env), { logger: ['error', 'warn'] });
   apps.add(app);
   return app;
 }
@@ -292,6 +292,35 @@ describe('policy service on Kafka', () => {
     expect(decisionsOf(seen, small)).toHaveLength(1);
     expect(decisionsOf(seen, large).map((d) => d.decision)).toEqual(['approval_required', 'allow']);
   });
+
+  // Two instances split the partitions. One that gains a partition after boot must read it again:
+  // the other decided on it meanwhile, and an approval for such an action would find nothing here.
+  it('two instances: when one stops, the other takes its partitions over and approves what it had held', async () => {
+    const t = newTenant();
+    const seen = await collect(t);
+    const b = await boot(t, { WRIT_INSTANCE_ID: 'b' });
+    const a = await boot(t, { WRIT_INSTANCE_ID: 'a' });
+    const [pa, pb] = [a.get(PdpEngine), b.get(PdpEngine)];
+    await waitFor(() => pa.ownedPartitions().length > 0 && pb.ownedPartitions().length > 0, {
+      timeoutMs: 30_000,
+      what: () => `the partitions split: a ${pa.ownedPartitions().join(',')}, b ${pb.ownedPartitions().join(',')}`,
+    });
+    const held = pa.ownedPartitions();
+    // Twelve runs land on every partition; each refund needs a manager's approval.
+    const actions = Array.from({ length: 12 }, () => admitted(t, 'refunds.issue', '1.2.0', refund(25_000)));
+    await producer.send(actions.map((action) => writEvent('ActionAdmitted', action)));
+    for (const action of actions) expect((await decided(seen, action))[0]?.decision).toBe('approval_required');
+
+    await a.close();
+    apps.delete(a);
+    // A static member that stopped gives its partitions up after the session timeout (10 s).
+    await waitFor(() => held.every((partition) => pb.ownedPartitions().includes(partition)), { timeoutMs: 30_000, what: () => `b owning ${held.join(',')} (owns ${pb.ownedPartitions().join(',')})` });
+    await producer.send(actions.map((action) => writEvent('ApprovalSubmitted', submission(action, 'maria'))));
+    for (const action of actions) {
+      const [, allowed] = await decided(seen, action, 2);
+      expect(allowed, action.meta.action_id ?? '').toMatchObject({ decision: 'allow', approvals: [{ approver_id: 'maria', role: 'manager' }] });
+    }
+  }, 90_000);
 
   it("an authorized manager's denial denies the pending action, naming the approver", async () => {
     const t = newTenant();
