@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startWritStack } from '@writ/devstack';
-import type { WritStack } from '@writ/devstack';
+import type { WritStack, WritStackOptions } from '@writ/devstack';
 import { WritClient } from '@writ/sdk';
 import { testKafkaBrokers, uniqueName } from '@writ/testing';
 
@@ -36,7 +36,12 @@ export interface E2eStack {
   readonly workDir: string;
 }
 
-export async function startE2eStack(basePort: number, env: Record<string, string> = {}): Promise<E2eStack> {
+/**
+ * Starts a stack for one suite. With several gateways, the agent talks to the first and the
+ * people (owner, manager, operator) to the last, so an approval or a kill switch goes through
+ * another gateway than the proposal and the agent's long poll.
+ */
+export async function startE2eStack(basePort: number, env: Record<string, string> = {}, replicas?: WritStackOptions['replicas']): Promise<E2eStack> {
   const workDir = mkdtempSync(join(tmpdir(), 'writ-e2e-'));
   const stack = await startWritStack({
     root,
@@ -45,17 +50,19 @@ export async function startE2eStack(basePort: number, env: Record<string, string
     basePort,
     groupSuffix: `.${uniqueName('e2e')}`,
     env,
+    ...(replicas === undefined ? {} : { replicas }),
     log: (line) => console.log(`[e2e] ${line}`),
   });
-  const client = (who: string) => new WritClient(stack.gatewayUrl, keyOf(who));
+  const agentGateway = stack.gatewayUrls[0] ?? stack.gatewayUrl;
+  const peopleGateway = stack.gatewayUrls.at(-1) ?? stack.gatewayUrl;
   return {
     stack,
     workDir,
-    agent: client('triage-bot'),
-    owner: client('dana'),
-    manager: client('maria'),
-    operator: client('oscar'),
-    otherTenantAgent: client('globex-bot'),
+    agent: new WritClient(agentGateway, keyOf('triage-bot')),
+    owner: new WritClient(peopleGateway, keyOf('dana')),
+    manager: new WritClient(peopleGateway, keyOf('maria')),
+    operator: new WritClient(peopleGateway, keyOf('oscar')),
+    otherTenantAgent: new WritClient(agentGateway, keyOf('globex-bot')),
   };
 }
 

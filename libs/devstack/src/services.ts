@@ -20,6 +20,22 @@ const PORT_OFFSETS: Readonly<Record<WritServiceName, number>> = {
   ledger: 5,
 };
 const HELPDESK_OFFSET = 10;
+/** Ports of a service's further instances: instance i listens on its offset + 20 × i. */
+const REPLICA_PORT_STEP = 20;
+
+/**
+ * How many instances of a service may run against one cluster (docs/design/pipeline.md, "Scaling
+ * out"): three partitions per stream; the accountant and the ledger keep one sequence per tenant,
+ * and the executor's idempotency journal is a file of its own.
+ */
+export const MAX_REPLICAS: Readonly<Record<WritServiceName, number>> = {
+  gateway: 3,
+  planner: 3,
+  policy: 3,
+  budget: 1,
+  executor: 1,
+  ledger: 1,
+};
 export const HELPDESK_DEMO_TOKEN = 'helpdesk-demo-token';
 
 /**
@@ -40,6 +56,8 @@ export interface WritStackOptions {
   readonly basePort?: number;
   /** Appended to every consumer group id, so two stacks on one cluster never share a group. */
   readonly groupSuffix?: string;
+  /** Instances per service (default one each; at most MAX_REPLICAS). */
+  readonly replicas?: Partial<Readonly<Record<WritServiceName, number>>>;
   /** Extra environment for every service (e.g. shorter timeouts in tests). */
   readonly env?: Readonly<Record<string, string>>;
   /**
@@ -64,7 +82,9 @@ export interface ServiceProcess {
 }
 
 export interface WritStack {
+  /** The first gateway's URL; gatewayUrls has one per instance. */
   readonly gatewayUrl: string;
+  readonly gatewayUrls: readonly string[];
   readonly helpdeskUrl: string;
   readonly helpdeskToken: string;
   /** Where each service's keys are: for tools and tests that play a thief of one (never given to a service whole). */
@@ -72,7 +92,10 @@ export interface WritStack {
   readonly tracesFile: string;
   readonly chdbPath: string;
   readonly env: Readonly<Record<string, string>>;
+  /** A service's first instance (the helpdesk's only one). */
   service(name: WritServiceName | 'helpdesk'): ServiceProcess;
+  /** Every instance of a service, the first first. */
+  instances(name: WritServiceName): readonly ServiceProcess[];
   stop(): Promise<void>;
 }
 
@@ -254,41 +277,60 @@ export async function startWritStack(options: WritStackOptions): Promise<WritSta
   const toolCredential = (name: WritServiceName | 'helpdesk'): Record<string, string> =>
     name === 'executor' || name === 'helpdesk' ? { HELPDESK_TOKEN: helpdeskToken } : {};
 
-  const processes = new Map<string, ServiceProcess>();
-  processes.set(
-    'helpdesk',
-    superviseProcess({
-      name: 'helpdesk',
-      url: helpdeskUrl,
-      readyUrl: `${helpdeskUrl}/health`,
-      command: [process.execPath, '--conditions=writ-source', join(root, 'demo', 'helpdesk', 'src', 'main.ts')],
-      env: { ...env, ...toolCredential('helpdesk'), HELPDESK_PORT: String(basePort + HELPDESK_OFFSET) },
-      cwd: root,
-      logFile: join(logsDir, 'helpdesk.log'),
-      log,
-    }),
-  );
+  const instances = new Map<WritServiceName, ServiceProcess[]>();
   for (const name of WRIT_SERVICES) {
-    const port = basePort + PORT_OFFSETS[name];
-    const url = `http://127.0.0.1:${port}`;
-    processes.set(
-      name,
-      superviseProcess({
-        name,
-        url,
-        readyUrl: `${url}/health/ready`,
-        command: [process.execPath, ...SERVICE_NODE_FLAGS, join(root, 'services', name, 'dist', 'main.js')],
-        // Each service gets its own private key's path only (serviceKeyEnvironment).
-        env: { ...env, ...serviceKeyEnvironment(layout, name), ...kafkaPrincipal(name), ...tenantKeys(name), ...toolCredential(name), HTTP_PORT: String(port), KAFKA_GROUP_ID: `writ.${name}${suffix}` },
-        cwd: root,
-        logFile: join(logsDir, `${name}.log`),
-        log,
-      }),
-    );
+    const count = options.replicas?.[name] ?? 1;
+    if (!Number.isInteger(count) || count < 1 || count > MAX_REPLICAS[name]) {
+      throw new WritError('CONFIG_INVALID', `replicas.${name} must be a whole number from 1 to ${MAX_REPLICAS[name]}, got ${count}`, {
+        field: `replicas.${name}`,
+        rule: `1 to ${MAX_REPLICAS[name]} (docs/design/pipeline.md, "Scaling out")`,
+      });
+    }
+    const list: ServiceProcess[] = [];
+    for (let i = 0; i < count; i += 1) {
+      const port = basePort + PORT_OFFSETS[name] + REPLICA_PORT_STEP * i;
+      const url = `http://127.0.0.1:${port}`;
+      const label = i === 0 ? name : `${name}-${i}`;
+      list.push(
+        superviseProcess({
+          name: label,
+          url,
+          readyUrl: `${url}/health/ready`,
+          command: [process.execPath, ...SERVICE_NODE_FLAGS, join(root, 'services', name, 'dist', 'main.js')],
+          // Each service gets its own private key's path only (serviceKeyEnvironment).
+          env: {
+            ...env,
+            ...serviceKeyEnvironment(layout, name),
+            ...kafkaPrincipal(name),
+            ...tenantKeys(name),
+            ...toolCredential(name),
+            HTTP_PORT: String(port),
+            KAFKA_GROUP_ID: `writ.${name}${suffix}`,
+            WRIT_INSTANCE_ID: String(i),
+          },
+          cwd: root,
+          logFile: join(logsDir, `${label}.log`),
+          log,
+        }),
+      );
+    }
+    instances.set(name, list);
   }
+  const helpdesk = superviseProcess({
+    name: 'helpdesk',
+    url: helpdeskUrl,
+    readyUrl: `${helpdeskUrl}/health`,
+    command: [process.execPath, '--conditions=writ-source', join(root, 'demo', 'helpdesk', 'src', 'main.ts')],
+    env: { ...env, ...toolCredential('helpdesk'), HELPDESK_PORT: String(basePort + HELPDESK_OFFSET) },
+    cwd: root,
+    logFile: join(logsDir, 'helpdesk.log'),
+    log,
+  });
+  const all = (name: WritServiceName): ServiceProcess[] => instances.get(name) ?? [];
 
   const stack: WritStack = {
     gatewayUrl: `http://127.0.0.1:${basePort}`,
+    gatewayUrls: all('gateway').map((gateway) => gateway.url),
     helpdeskUrl,
     helpdeskToken,
     keys: layout,
@@ -297,18 +339,19 @@ export async function startWritStack(options: WritStackOptions): Promise<WritSta
     // What callers of the stack may use (the ledger's public keys, for writ verify); no private key.
     env: { ...env, WRIT_LEDGER_KEYS_DIR: layout.ledgerKeysDir },
     service(name) {
-      const found = processes.get(name);
+      const found = name === 'helpdesk' ? helpdesk : all(name)[0];
       if (found === undefined) throw new WritError('SERVICE_UNKNOWN', `no service ${name} in this stack`);
       return found;
     },
+    instances: all,
     async stop() {
-      for (const name of [...WRIT_SERVICES].reverse()) await processes.get(name)?.stop();
-      await processes.get('helpdesk')?.stop();
+      for (const name of [...WRIT_SERVICES].reverse()) await Promise.all(all(name).map((instance) => instance.stop()));
+      await helpdesk.stop();
     },
   };
   try {
-    await stack.service('helpdesk').start();
-    await Promise.all(WRIT_SERVICES.map((name) => stack.service(name).start()));
+    await helpdesk.start();
+    await Promise.all(WRIT_SERVICES.flatMap((name) => all(name).map((instance) => instance.start())));
   } catch (error) {
     await stack.stop();
     throw error;

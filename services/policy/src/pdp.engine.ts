@@ -121,6 +121,7 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
   #assigned(owned: ReadonlySet<number>): void {
     const before = this.#owned ?? new Set<number>();
     this.#owned = owned;
+    this.#logger.log(`partitions assigned: ${[...owned].sort().join(',') || 'none'}`);
     this.#onFirstAssignment();
     if (this.#booted && [...owned].some((partition) => !before.has(partition))) this.#stale = true;
   }

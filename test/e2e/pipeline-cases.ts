@@ -1,0 +1,290 @@
+// The governed pipeline end to end, as cases that a suite runs against its own stack: agents
+// talk HTTP to the gateway; the six services run as processes on a fresh Kafka broker, with real
+// Cedar, real chDB and the demo helpdesk as the system of record. Each test opens its own run.
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { WritStackOptions } from '@writ/devstack';
+import { decodeEvent } from '@writ/contracts';
+import type { ApprovalRecorded } from '@writ/contracts';
+import { isWritError } from '@writ/errors';
+import type { WritClient } from '@writ/sdk';
+import { waitFor } from '@writ/testing';
+import { authAs, callsAtTool, helpdeskStats, refundArgs, runSpendMicros, startE2eStack } from './support.ts';
+import type { E2eStack } from './support.ts';
+
+/**
+ * The pipeline's cases against a stack on `basePort`, with `replicas` instances of the services;
+ * returns the stack, for a suite's own cases (once its beforeAll ran).
+ */
+export function governedPipelineCases(basePort: number, replicas?: WritStackOptions['replicas']): () => E2eStack {
+  let e2e: E2eStack;
+
+  beforeAll(async () => {
+    e2e = await startE2eStack(basePort, {}, replicas);
+  }, 180_000);
+
+  afterAll(async () => {
+    await e2e?.stack.stop();
+  });
+
+  async function rejection(call: Promise<unknown>) {
+    try {
+      await call;
+    } catch (error) {
+      if (isWritError(error)) return error;
+      throw error;
+    }
+    throw new Error('expected the gateway to refuse');
+  }
+
+  async function openRun(client: WritClient = e2e.agent, limits?: Parameters<WritClient['openRun']>[1]) {
+    return (await client.openRun('e2e', limits)).run_id;
+  }
+
+  const key = () => randomUUID();
+
+  describe('the governed pipeline', () => {
+    it('executes an allowed write exactly once and answers the waiting agent', async () => {
+      const run = await openRun();
+      const idempotencyKey = key();
+      const { action_id } = await e2e.agent.propose(run, {
+        tool: 'refunds.issue',
+        arguments: refundArgs(2500),
+        reason: 'customer was charged twice',
+        idempotency_key: idempotencyKey,
+      });
+      const outcome = await e2e.agent.outcome(action_id, 30_000);
+      expect(outcome.status).toBe('completed');
+      expect(JSON.stringify(outcome)).not.toContain('4242');
+      // Counted at the tool: one call carried this key (a retry the helpdesk deduplicated would be 2).
+      expect(callsAtTool(await helpdeskStats(e2e.stack), idempotencyKey)).toBe(1);
+    });
+
+    it('never calls the tool for a denied action, and names the policy', async () => {
+      const run = await openRun();
+      const before = await helpdeskStats(e2e.stack);
+      const { action_id } = await e2e.agent.propose(run, {
+        tool: 'customers.delete',
+        arguments: { customer_id: 'C-501', reason: 'asked to be forgotten' },
+        reason: 'gdpr',
+        idempotency_key: key(),
+      });
+      const outcome = await e2e.agent.outcome(action_id, 30_000);
+      expect(outcome.status).toBe('denied');
+      expect(outcome.determining_policies).toContain('customer-delete-forbidden');
+      const after = await helpdeskStats(e2e.stack);
+      expect(after.calls).toEqual(before.calls);
+    });
+
+    it('holds a large refund for a manager: the owner cannot approve, a manager can, and it runs once', async () => {
+      const run = await openRun();
+      const idempotencyKey = key();
+      const { action_id } = await e2e.agent.propose(run, {
+        tool: 'refunds.issue',
+        arguments: refundArgs(25_000, 'T-1002', 'C-502'),
+        reason: 'refund of a cancelled annual plan',
+        idempotency_key: idempotencyKey,
+      });
+      const pending = await waitFor(
+        async () => (await e2e.manager.pendingApprovals()).approvals.find((a) => a.action_id === action_id),
+        { timeoutMs: 30_000, what: 'the refund in the approval queue' },
+      );
+      expect(pending.tool).toBe('refunds.issue');
+      expect((await e2e.agent.action(action_id)).status).toBe('awaiting_approval');
+
+      await e2e.owner.decide(action_id, 'approve', 'my own bot, fine');
+      const refused = await waitFor(
+        async () => {
+          const view = await e2e.agent.action(action_id);
+          const approvals = (view['approvals'] ?? []) as { approver_id: string; accepted: boolean }[];
+          return approvals.find((a) => a.approver_id === 'dana');
+        },
+        { timeoutMs: 30_000, what: "the owner's approval to be recorded" },
+      );
+      expect(refused.accepted).toBe(false);
+      expect((await e2e.agent.action(action_id)).status).toBe('awaiting_approval');
+      expect(callsAtTool(await helpdeskStats(e2e.stack), idempotencyKey)).toBe(0);
+
+      await e2e.manager.decide(action_id, 'approve', 'checked the contract');
+      const outcome = await e2e.agent.outcome(action_id, 30_000);
+      expect(outcome.status).toBe('completed');
+      expect(callsAtTool(await helpdeskStats(e2e.stack), idempotencyKey)).toBe(1);
+
+      // The ledger records who approved, and that the owner's approval did not count.
+      const approvals = await waitFor(
+        async () => {
+          const response = await fetch(`${e2e.stack.service('ledger').url}/v1/ledger/acme`, { headers: authAs('audrey') });
+          const recorded = (await response.text())
+            .split('\n')
+            .filter((line) => line.includes('"ApprovalRecorded"') && line.includes(action_id));
+          return recorded.length === 2 ? recorded : undefined;
+        },
+        { timeoutMs: 30_000, what: 'both approvals in the ledger' },
+      );
+      const decoded = approvals.map((line) => {
+        const entry = JSON.parse(line) as { event_bytes: string };
+        return decodeEvent(Buffer.from(entry.event_bytes, 'base64')).payload as ApprovalRecorded;
+      });
+      expect(decoded.map((a) => [a.approver_id, a.accepted]).sort()).toEqual([
+        ['dana', false],
+        ['maria', true],
+      ]);
+    });
+
+    it('rejects schema-invalid arguments with the field and the rule, before any decision', async () => {
+      const run = await openRun();
+      const error = await rejection(
+        e2e.agent.propose(run, {
+          tool: 'refunds.issue',
+          arguments: { ...refundArgs(2500), amount_cents: 'a lot' },
+          reason: 'typo',
+          idempotency_key: key(),
+        }),
+      );
+      expect(error.details?.['status']).toBe(400);
+      expect(error.field).toContain('amount_cents');
+      expect(error.rule).toBeTruthy();
+    });
+
+    it('runs a write once when the same idempotency key is proposed twice', async () => {
+      const run = await openRun();
+      const idempotencyKey = key();
+      const proposal = { tool: 'refunds.issue', arguments: refundArgs(1500, 'T-1003', 'C-503'), reason: 'retry', idempotency_key: idempotencyKey };
+      const first = await e2e.agent.propose(run, proposal);
+      const second = await e2e.agent.propose(run, proposal);
+      expect(second.action_id).toBe(first.action_id);
+      expect((await e2e.agent.outcome(first.action_id, 30_000)).status).toBe('completed');
+      expect(callsAtTool(await helpdeskStats(e2e.stack), idempotencyKey)).toBe(1);
+    });
+
+    it('refuses a proposal over the run budget before execution', async () => {
+      const run = await openRun(e2e.agent, { max_cost_micros: 10_000, currency: 'USD' });
+      const idempotencyKey = key();
+      const { action_id } = await e2e.agent.propose(run, {
+        tool: 'refunds.issue',
+        arguments: refundArgs(1000, 'T-1004', 'C-504'),
+        reason: 'costs 20000 micros, the run allows 10000',
+        idempotency_key: idempotencyKey,
+      });
+      const outcome = await e2e.agent.outcome(action_id, 30_000);
+      expect(outcome.status).toBe('refused');
+      expect(outcome.cost_micros ?? 0).toBe(0);
+      expect(callsAtTool(await helpdeskStats(e2e.stack), idempotencyKey)).toBe(0);
+    });
+
+    it('records spend equal to the sum of the actual costs of the executed actions', async () => {
+      const run = await openRun();
+      const costs: number[] = [];
+      for (const [tool, args] of [
+        ['tickets.get', { ticket_id: 'T-1003' }],
+        ['refunds.issue', refundArgs(999, 'T-1008', 'C-503')],
+        ['customers.delete', { customer_id: 'C-506', reason: 'denied, costs nothing' }],
+      ] as const) {
+        const { action_id } = await e2e.agent.propose(run, { tool, arguments: args, reason: 'spend', idempotency_key: key() });
+        const outcome = await e2e.agent.outcome(action_id, 30_000);
+        costs.push(outcome.status === 'completed' ? (outcome.cost_micros ?? 0) : 0);
+      }
+      const expected = costs.reduce((a, b) => a + b, 0);
+      expect(expected).toBe(1_000 + 20_000);
+      const spent = await waitFor(
+        async () => ((await runSpendMicros(e2e.stack, run)) === expected ? expected : undefined),
+        { timeoutMs: 30_000, what: `spend of ${expected} micros in ClickHouse` },
+      );
+      expect(spent).toBe(expected);
+    });
+
+    it('keeps an agent of one tenant out of another tenant’s runs', async () => {
+      const run = await openRun();
+      const { action_id } = await e2e.agent.propose(run, {
+        tool: 'tickets.get',
+        arguments: { ticket_id: 'T-1001' },
+        reason: 'read',
+        idempotency_key: key(),
+      });
+      const read = await rejection(e2e.otherTenantAgent.action(action_id));
+      expect(read.details?.['status']).toBe(404);
+      const act = await rejection(
+        e2e.otherTenantAgent.propose(run, { tool: 'tickets.get', arguments: { ticket_id: 'T-1001' }, reason: 'x', idempotency_key: key() }),
+      );
+      expect(act.details?.['status']).toBe(404);
+    });
+
+    it('stops new calls to a tool within a second of its kill switch', async () => {
+      const pulled = await e2e.operator.setToolKillSwitch('tickets.get', true, 'e2e');
+      expect(pulled.control_key).toBe('acme/tool:tickets.get');
+      expect((await e2e.operator.controls()).controls.map((c) => c.control_key)).toContain('acme/tool:tickets.get');
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        const before = await helpdeskStats(e2e.stack);
+        const run = await openRun();
+        const { action_id } = await e2e.agent.propose(run, {
+          tool: 'tickets.get',
+          arguments: { ticket_id: 'T-1001' },
+          reason: 'read while killed',
+          idempotency_key: key(),
+        });
+        const outcome = await e2e.agent.outcome(action_id, 30_000);
+        expect(['rejected', 'failed']).toContain(outcome.status);
+        expect((await helpdeskStats(e2e.stack)).calls).toEqual(before.calls);
+      } finally {
+        await e2e.operator.setControl({ kind: 'kill-switch', tool: 'tickets.get' }, false, 'e2e done');
+      }
+      expect((await e2e.operator.controls()).controls.map((c) => c.control_key)).not.toContain('acme/tool:tickets.get');
+    });
+  });
+
+  describe('a run cap under concurrent proposals', () => {
+    it('never spends over the cap: 20 refunds at once, the ones over it end refused, each executed one reached the tool exactly once', async () => {
+      // refunds.issue is estimated and costs 20,000 micros: the cap admits five.
+      const COST = 20_000;
+      const CAP = 5 * COST;
+      const run = await openRun(e2e.agent, { max_cost_micros: CAP, currency: 'USD' });
+      const tickets = [
+        ['T-1001', 'C-501'],
+        ['T-1002', 'C-502'],
+        ['T-1005', 'C-505'],
+        ['T-1008', 'C-503'],
+      ] as const;
+      const before = await helpdeskStats(e2e.stack);
+      const keys = Array.from({ length: 20 }, () => key());
+      // Different amounts: twenty identical calls would be stopped as a loop, not by the budget.
+      const proposed = await Promise.all(
+        keys.map((idempotencyKey, i) => {
+          const [ticket, customer] = tickets[i % tickets.length] ?? tickets[0];
+          return e2e.agent.propose(run, { tool: 'refunds.issue', arguments: refundArgs(1_000 + i, ticket, customer), reason: 'concurrent', idempotency_key: idempotencyKey });
+        }),
+      );
+      expect(new Set(proposed.map((p) => p.action_id)).size).toBe(20);
+      const outcomes = await Promise.all(proposed.map((p) => e2e.agent.outcome(p.action_id, 60_000)));
+      const after = await helpdeskStats(e2e.stack);
+
+      const completed = outcomes.flatMap((outcome, i) => (outcome.status === 'completed' ? [{ outcome, key: keys[i] ?? '' }] : []));
+      const refused = outcomes.flatMap((outcome, i) => (outcome.status === 'refused' ? [{ outcome, key: keys[i] ?? '' }] : []));
+      // Every action ends completed or refused: nothing denied, failed or left hanging.
+      expect(outcomes.map((o) => o.status).filter((status) => status !== 'completed' && status !== 'refused')).toEqual([]);
+      expect(completed.length).toBeGreaterThan(0);
+      expect(completed.length).toBeLessThanOrEqual(CAP / COST);
+      expect(refused.length).toBe(20 - completed.length);
+
+      const spent = completed.reduce((sum, { outcome }) => sum + (outcome.cost_micros ?? 0), 0);
+      expect(spent).toBe(completed.length * COST);
+      expect(spent).toBeLessThanOrEqual(CAP);
+      for (const { outcome, key: idempotencyKey } of refused) {
+        expect(outcome['reason_code']).toBe('BUDGET_REFUSED');
+        expect(outcome.cost_micros ?? 0).toBe(0);
+        expect(callsAtTool(after, idempotencyKey)).toBe(0);
+      }
+      // At the tool: each executed action was called exactly once, and made one refund.
+      for (const { key: idempotencyKey } of completed) expect(callsAtTool(after, idempotencyKey)).toBe(1);
+      expect(after.refunds.length - before.refunds.length).toBe(completed.length);
+
+      // The accountant's books agree: the run's settled spend in ClickHouse is what the tool was paid, and within the cap.
+      const settled = await waitFor(
+        async () => ((await runSpendMicros(e2e.stack, run)) === spent ? spent : undefined),
+        { timeoutMs: 30_000, what: `settled spend of ${spent} micros in ClickHouse` },
+      );
+      expect(settled).toBeLessThanOrEqual(CAP);
+    });
+  });
+  return () => e2e;
+}
