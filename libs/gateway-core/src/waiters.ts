@@ -46,6 +46,11 @@ export class KeyedWaiters {
     });
   }
 
+  /** How many wait for `key` now. */
+  waiting(key: string): number {
+    return this.#waiters.get(key)?.size ?? 0;
+  }
+
   /** Wakes every waiter of `key`; returns how many there were. */
   notify(key: string): number {
     const set = this.#waiters.get(key);

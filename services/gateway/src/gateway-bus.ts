@@ -24,6 +24,11 @@ const IDLE_CAUGHT_UP_MS = 1_000;
 
 type EmittedType = 'RunStarted' | 'ActionProposed' | 'ApprovalSubmitted' | 'ControlChanged';
 
+/** Ends that a policy decision came before: executed (allowed) or denied by policy. */
+const DECIDED_STATUSES: ReadonlySet<string> = new Set(['completed', 'failed', 'denied']);
+/** How long an ended action's outcome waits for its decision to be read from the policy topic. */
+const DECISION_GRACE_MS = 1_000;
+
 /**
  * The gateway's side of Kafka: the producer of its events, and the read model of runs, actions,
  * approvals and controls rebuilt at every boot from READ_TOPICS (a consumer group
@@ -48,6 +53,12 @@ export class GatewayBus implements OnModuleInit, OnApplicationShutdown {
   #lastEventAt = Date.now();
   #pruneTimer: ReturnType<typeof setInterval> | undefined;
   #caughtUp = false;
+  /**
+   * Ended actions whose policy decision (another topic, read independently) is not in the model
+   * yet: their waiters are answered when it is, or after DECISION_GRACE_MS, so that an outcome
+   * that needed a decision carries it.
+   */
+  readonly #awaitingDecision = new Map<string, ReturnType<typeof setTimeout>>();
 
   constructor(@Inject(SERVICE_CONFIG) private readonly config: GatewayConfig, @Inject(GATEWAY_VERSION) version: string) {
     this.producerName = `gateway@${version}`;
@@ -97,6 +108,8 @@ export class GatewayBus implements OnModuleInit, OnApplicationShutdown {
 
   async onApplicationShutdown(): Promise<void> {
     if (this.#pruneTimer !== undefined) clearInterval(this.#pruneTimer);
+    for (const timer of this.#awaitingDecision.values()) clearTimeout(timer);
+    this.#awaitingDecision.clear();
     this.outcomes.releaseAll();
     this.known.releaseAll();
     await this.#consumer.stop();
@@ -172,13 +185,30 @@ export class GatewayBus implements OnModuleInit, OnApplicationShutdown {
     this.#apply(event);
   }
 
-  /** Folds one event into the model and wakes whoever waits on it; returns how many outcome waiters woke. */
+  /** Folds one event into the model and wakes whoever waits on it; returns how many outcome waiters it answers. */
   #apply(event: ReadModelEvent): number {
     const change = this.model.apply(event);
     if (change === undefined) return 0;
     const id = change.kind === 'run' ? change.after.run_id : change.after.action_id;
     if (change.before === undefined) this.known.notify(id);
-    if (change.kind === 'action' && isTerminalStatus(change.after.status) && (change.before === undefined || !isTerminalStatus(change.before.status))) {
+    if (change.kind !== 'action') return 0;
+    const { after, before } = change;
+    const ended = isTerminalStatus(after.status) && (before === undefined || !isTerminalStatus(before.status));
+    if (ended && after.decision === null && DECIDED_STATUSES.has(after.status)) {
+      const timer = setTimeout(() => {
+        this.#awaitingDecision.delete(id);
+        this.outcomes.notify(id);
+      }, DECISION_GRACE_MS);
+      timer.unref();
+      this.#awaitingDecision.set(id, timer);
+      // Answered with the decision, or after the grace at the latest.
+      return this.outcomes.waiting(id);
+    }
+    if (ended) return this.outcomes.notify(id);
+    const waiting = this.#awaitingDecision.get(id);
+    if (waiting !== undefined && after.decision !== null) {
+      clearTimeout(waiting);
+      this.#awaitingDecision.delete(id);
       return this.outcomes.notify(id);
     }
     return 0;

@@ -402,6 +402,41 @@ describe('gateway: outcomes', () => {
     expect((await call('GET', `/v1/actions/${actionId}/outcome?timeout_ms=20000`, KEYS.bot)).body['status']).toBe('completed');
     expect(Date.now() - t0).toBeLessThan(2_000);
   });
+
+  it("answers with the policy's decision when the ActionCompleted is read before it (another topic)", async () => {
+    const runId = await openRun();
+    const { body } = await propose(runId, 'decision-late');
+    const actionId = body['action_id'] as string;
+    const waiting = call('GET', `/v1/actions/${actionId}/outcome?timeout_ms=25000`, KEYS.bot).then((answer) => ({ answer, at: Date.now() }));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await produce('ActionCompleted', {
+      meta: meta(runId, actionId),
+      status: 'completed',
+      reason: 'the tool succeeded',
+      reason_code: 'SUCCEEDED',
+      result_json: '{"status":"issued"}',
+      cost_micros: 20000,
+      currency: 'USD',
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const decidedAt = Date.now();
+    await produce('PolicyDecided', {
+      meta: meta(runId, actionId),
+      decision: 'allow',
+      determining_policies: ['refund-up-to-100-support'],
+      policy_set_hash: 'a'.repeat(64),
+      warrant: null,
+      errors: [],
+      approval_requirement: null,
+      approvals: [],
+      denied_by: null,
+      policy_set_version: '1',
+    });
+    const { answer, at } = await waiting;
+    // Held for the decision, not answered at the ActionCompleted (300 ms before it).
+    expect(at).toBeGreaterThanOrEqual(decidedAt);
+    expect(answer.body).toMatchObject({ status: 'completed', terminal: true, decision: 'allow', determining_policies: ['refund-up-to-100-support'] });
+  });
 });
 
 describe('gateway: approvals and controls', () => {

@@ -308,11 +308,15 @@ export class PlannerEngine {
     }
     if (!this.#booted || gained.length === 0) return;
     this.#dirty = true;
-    this.#fresh().catch((error: unknown) => {
-      // Still dirty: the next input or timer reads the topics again.
-      this.#dirty = true;
-      this.#logger.warn('reading gained partitions failed; retried before the next input', { error: describeError(error) });
-    });
+    // After any expiry transaction in flight (the read must see what it published). Inputs wait
+    // for the read (#handle); the group's eager rebalance has no batch in flight when it assigns.
+    this.#timers = this.#timers
+      .then(() => this.#fresh())
+      .catch((error: unknown) => {
+        // Still dirty: the next input or timer reads the topics again.
+        this.#dirty = true;
+        this.#logger.warn('reading gained partitions failed; retried before the next input', { error: describeError(error) });
+      });
   }
 
   /** The run's timer at its next deadline, from the whole state (boot, and when the timer fired). */
