@@ -144,7 +144,8 @@ function consumerFatalErrors(workDir: string): Map<string, FatalError> {
       continue;
     }
     const lines = text.split('\n');
-    const first = lines.findIndex((line) => line.includes('Local: Fatal error'));
+    // librdkafka's fatal error in the log, or only the exit it caused (a fenced transactional producer).
+    const first = lines.findIndex((line) => line.includes('Local: Fatal error') || line.includes(`exiting (${EXIT_BUS_FATAL})`));
     if (first === -1) continue;
     const exit = lines.findIndex((line, i) => i >= first && line.includes(`exiting (${EXIT_BUS_FATAL})`));
     const exitPid = exit === -1 ? undefined : /"pid":(\d+)/.exec(lines[exit] ?? '')?.[1];
@@ -321,7 +322,7 @@ async function main(): Promise<void> {
         : ` The Kafka client of ${[...fatal]
             .map(
               ([name, f]) =>
-                `${name} (${sinceLoad(f.at)} into the load${brokerKill === undefined ? '' : `, ${s(f.at - brokerKill.startedAt)} after the broker's restart began`}${f.fenced ? '; before it, a transaction failed with \`Static consumer fenced by other consumer with same group.instance.id\`' : ''}) hit a fatal error (its log: \`Local: Fatal error\`) and ${
+                `${name} (${sinceLoad(f.at)} into the load${brokerKill === undefined ? '' : `, ${s(f.at - brokerKill.startedAt)} after the broker's restart began`}${f.fenced ? '; before it, a transaction failed with \`Static consumer fenced by other consumer with same group.instance.id\`' : ''}) hit a fatal error and ${
                   f.exitedAt === undefined
                     ? 'never consumed again, while the process stayed up and answered ready'
                     : `the process exited (${EXIT_BUS_FATAL}) ${s(f.exitedAt - f.at)} later; the stack's supervisor started a new one, logging ${f.backAt === undefined ? 'never' : `${s(f.backAt - f.exitedAt)} after the exit`}`

@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 import { describeError } from '@writ/errors';
 import type { BusLogger } from './logger.ts';
 
@@ -18,9 +19,15 @@ export type FatalHandler = (error: unknown) => void;
  */
 export function exitOnFatal(logger: BusLogger, what: string): FatalHandler {
   return (error) => {
-    logger.error(`${what}: the Kafka client failed fatally; exiting (${EXIT_BUS_FATAL}) so a fresh instance takes over`, {
-      error: describeError(error),
-    });
+    const message = `${what}: the Kafka client failed fatally; exiting (${EXIT_BUS_FATAL}) so a fresh instance takes over`;
+    logger.error(message, { error: describeError(error) });
+    // A service's logger may buffer, and the process ends now: the reason also goes straight to
+    // stderr (a fault run once saw an exit 70 whose reason never reached the service's log).
+    try {
+      writeSync(2, `${JSON.stringify({ level: 'fatal', time: new Date().toISOString(), message, error: describeError(error) })}\n`);
+    } catch {
+      // stderr is gone: the exit status still says why
+    }
     process.exit(EXIT_BUS_FATAL);
   };
 }
