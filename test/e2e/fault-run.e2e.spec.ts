@@ -3,9 +3,6 @@
 // executor, ledger and gateway are each SIGKILLed in turn and started again; then every invariant
 // is read back from what the system recorded. The long version, with a broker kill and a burst,
 // is bench/faults/faults.bench.ts (`./dev bench faults`); the parts both use are in fault-run.ts.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseExport, verifyExport } from '@writ/ledger-core';
 import { testKafkaBrokers } from '@writ/testing';
@@ -25,7 +22,6 @@ import {
   serviceTarget,
   settledByRun,
   settledExport,
-  writeLargeBudgets,
 } from './fault-run.ts';
 import type { KillRecord, OutcomeReport, TopicFacts } from './fault-run.ts';
 import { callsAtTool, helpdeskStats, keyOf, startE2eStack } from './support.ts';
@@ -49,9 +45,8 @@ let stats: HelpdeskStats | undefined;
 let outcomes: OutcomeReport | undefined;
 
 beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'writ-fault-run-'));
-  // Caps far above the load: a refusal would hide what the run checks.
-  e2e = await startE2eStack(26680, { WRIT_BUDGETS_FILE: writeLargeBudgets(dir) });
+  // The e2e stacks' budgets are far above the load (startE2eStack): a refusal would hide what the run checks.
+  e2e = await startE2eStack(26680);
   log(`stack work dir (service logs in logs/): ${e2e.workDir}`);
 }, 180_000);
 

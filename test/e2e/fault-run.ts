@@ -36,7 +36,8 @@ function describe(error: unknown): string {
 
 /**
  * A budgets file whose caps are far above any load here (WRIT_BUDGETS_FILE): the fault run
- * checks the books, it must not be refused. Returns its path.
+ * checks the books, it must not be refused, and the e2e suites share one broker (so one day's
+ * caps). Returns its path.
  */
 export function writeLargeBudgets(dir: string): string {
   const path = join(dir, 'fault-run-budgets.json');

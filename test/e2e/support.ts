@@ -8,6 +8,7 @@ import { startWritStack } from '@writ/devstack';
 import type { WritStack, WritStackOptions } from '@writ/devstack';
 import { WritClient } from '@writ/sdk';
 import { testKafkaBrokers, uniqueName } from '@writ/testing';
+import { writeLargeBudgets } from './fault-run.ts';
 
 export const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -49,7 +50,10 @@ export async function startE2eStack(basePort: number, env: Record<string, string
     workDir,
     basePort,
     groupSuffix: `.${uniqueName('e2e')}`,
-    env,
+    // The suites share one broker, so every stack's accountant counts every suite's spend against
+    // acme's daily caps (the demo's: 50 calls a day for triage-bot): whichever suite ran last was
+    // refused. Caps the suites never reach, unless a suite brings its own; runs set their own caps.
+    env: { WRIT_BUDGETS_FILE: writeLargeBudgets(workDir), ...env },
     ...(replicas === undefined ? {} : { replicas }),
     log: (line) => console.log(`[e2e] ${line}`),
   });
