@@ -92,24 +92,52 @@ const ASSIGN_PARTITIONS = -175;
 const REVOKE_PARTITIONS = -174;
 
 /**
- * The consumer's `rebalance_cb` that tells `onAssignment` the whole assignment after each change
- * (eager protocol: all revoked, then all assigned; cooperative: increments); none without one.
+ * Follows a consumer's assignment through its `rebalance_cb` (eager protocol: all revoked, then all
+ * assigned; cooperative: increments): tells `onAssignment` the whole assignment after each change,
+ * and whoever waits that the group assigned this member once.
  */
-export function assignmentListener(onAssignment: EventConsumerOptions['onAssignment']): KafkaJS.ConsumerConstructorConfig {
-  if (onAssignment === undefined) return {};
-  let assignment = new Map<string, KafkaJS.TopicPartition>();
-  const rebalanced = (error: { code: number }, partitions: readonly KafkaJS.TopicPartition[]): void => {
-    if (error.code !== ASSIGN_PARTITIONS && error.code !== REVOKE_PARTITIONS) return;
-    const next = new Map(assignment);
+export class AssignmentTracker {
+  readonly #onAssignment: EventConsumerOptions['onAssignment'];
+  #assignment = new Map<string, KafkaJS.TopicPartition>();
+  #assignedOnce: () => void = () => undefined;
+  readonly #firstAssignment = new Promise<void>((resolve) => {
+    this.#assignedOnce = resolve;
+  });
+
+  constructor(onAssignment: EventConsumerOptions['onAssignment']) {
+    this.#onAssignment = onAssignment;
+  }
+
+  /** The consumer configuration entry that feeds it. */
+  get config(): KafkaJS.ConsumerConstructorConfig {
+    return { rebalance_cb: (error: { code: number }, partitions: readonly KafkaJS.TopicPartition[]) => this.#rebalanced(error.code, partitions) };
+  }
+
+  /** Resolves true once the group has assigned this member (partitions or none), false after `timeoutMs`. */
+  async assigned(timeoutMs: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    try {
+      return await Promise.race([this.#firstAssignment.then(() => true), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #rebalanced(code: number, partitions: readonly KafkaJS.TopicPartition[]): void {
+    if (code !== ASSIGN_PARTITIONS && code !== REVOKE_PARTITIONS) return;
+    const next = new Map(this.#assignment);
     for (const { topic, partition } of partitions) {
       const key = `${topic}\u0000${partition}`;
-      if (error.code === ASSIGN_PARTITIONS) next.set(key, { topic, partition });
+      if (code === ASSIGN_PARTITIONS) next.set(key, { topic, partition });
       else next.delete(key);
     }
-    assignment = next;
-    onAssignment([...next.values()]);
-  };
-  return { rebalance_cb: rebalanced };
+    this.#assignment = next;
+    this.#onAssignment?.([...next.values()]);
+    if (code === ASSIGN_PARTITIONS) this.#assignedOnce();
+  }
 }
 
 /** The per-message outcome: handled (or parked in the DLQ) and safe to commit, or interrupted by stop(). */
@@ -357,6 +385,7 @@ export class EventConsumer {
   readonly #logger: BusLogger;
   readonly #inFlight = new Set<Promise<void>>();
   readonly #committer: OffsetCommitter;
+  readonly #assignments: AssignmentTracker;
   #dlqConnected: Promise<void> | undefined;
   #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
 
@@ -378,7 +407,8 @@ export class EventConsumer {
         void this.stop();
       },
     });
-    this.#consumer = this.#kafka.consumer({ ...consumerConfig(options), ...assignmentListener(options.onAssignment) });
+    this.#assignments = new AssignmentTracker(options.onAssignment);
+    this.#consumer = this.#kafka.consumer({ ...consumerConfig(options), ...this.#assignments.config });
     this.#dlqProducer = this.#kafka.producer(producerConfig(0, undefined, {}));
     this.#pipeline = new MessagePipeline({
       serde: options.serde ?? contractsSerde,
@@ -401,6 +431,11 @@ export class EventConsumer {
       commit: (offsets) => this.#consumer.commitOffsets(offsets),
       assigned: () => this.#consumer.assignment(),
     });
+  }
+
+  /** Resolves true once the group has assigned this member, false after `timeoutMs` (call after start()). */
+  assigned(timeoutMs: number): Promise<boolean> {
+    return this.#assignments.assigned(timeoutMs);
   }
 
   get groupId(): string {

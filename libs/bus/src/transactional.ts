@@ -3,7 +3,7 @@ import kafkaJavascript from '@confluentinc/kafka-javascript';
 import type { KafkaJS } from '@confluentinc/kafka-javascript';
 import { WritError, describeError } from '@writ/errors';
 import { contractsSerde } from './contracts-serde.ts';
-import { MessagePipeline, assignmentListener, consumerConfig, nextOffset } from './consumer.ts';
+import { AssignmentTracker, MessagePipeline, consumerConfig, nextOffset } from './consumer.ts';
 import type { EventConsumerOptions, EventContext } from './consumer.ts';
 import { dlqTopicOf } from './dlq.ts';
 import { exitOnFatal } from './fatal.ts';
@@ -111,6 +111,7 @@ export class TransactionalProcessor {
   readonly #inFlight = new Set<Promise<void>>();
   #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
   #fatalReported = false;
+  readonly #assignments: AssignmentTracker;
   #consecutiveAborts = 0;
   #generation = 0;
   #queue: { readonly batch: HandledBatch; readonly resolve: (committed: boolean) => void }[] = [];
@@ -149,7 +150,8 @@ export class TransactionalProcessor {
       logger: this.#logger,
       onFatal: (error) => this.#fatal(error),
     });
-    this.#consumer = this.#kafka.consumer({ ...consumerConfig(options, { 'isolation.level': 'read_committed' }), ...assignmentListener(options.onAssignment) });
+    this.#assignments = new AssignmentTracker(options.onAssignment);
+    this.#consumer = this.#kafka.consumer({ ...consumerConfig(options, { 'isolation.level': 'read_committed' }), ...this.#assignments.config });
     this.#producer = this.#newProducer();
     this.#serde = options.serde ?? contractsSerde;
     this.#pipeline = new MessagePipeline({
@@ -160,6 +162,11 @@ export class TransactionalProcessor {
       logger: this.#logger,
       signal: this.#abort.signal,
     });
+  }
+
+  /** Resolves true once the group has assigned this member, false after `timeoutMs` (call after start()). */
+  assigned(timeoutMs: number): Promise<boolean> {
+    return this.#assignments.assigned(timeoutMs);
   }
 
   get groupId(): string {

@@ -130,6 +130,22 @@ async function produce<T extends EventType>(type: T, payload: EventPayloads[T]):
   await producer.send([writEvent(type, payload)]);
 }
 
+/** The PDP's allow of a small refund (the warrant is not the gateway's to check). */
+function allowed(runId: string, actionId: string): EventPayloads['PolicyDecided'] {
+  return {
+    meta: meta(runId, actionId),
+    decision: 'allow',
+    determining_policies: ['refund-up-to-100-support'],
+    policy_set_hash: 'a'.repeat(64),
+    warrant: null,
+    errors: [],
+    approval_requirement: null,
+    approvals: [],
+    denied_by: null,
+    policy_set_version: '1',
+  };
+}
+
 function meta(runId: string, actionId: string, tenant = TENANT) {
   return newMetadata({ tenant_id: tenant, run_id: runId, action_id: actionId, producer: 'test@0' });
 }
@@ -357,18 +373,7 @@ describe('gateway: outcomes', () => {
     const started = Date.now();
     const waiting = call('GET', `/v1/actions/${actionId}/outcome?timeout_ms=25000`, KEYS.bot);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    await produce('PolicyDecided', {
-      meta: meta(runId, actionId),
-      decision: 'allow',
-      determining_policies: ['refund-up-to-100-support'],
-      policy_set_hash: 'a'.repeat(64),
-      warrant: null,
-      errors: [],
-      approval_requirement: null,
-      approvals: [],
-      denied_by: null,
-      policy_set_version: '1',
-    });
+    await produce('PolicyDecided', allowed(runId, actionId));
     await produce('ActionCompleted', {
       meta: meta(runId, actionId),
       status: 'completed',
@@ -420,18 +425,7 @@ describe('gateway: outcomes', () => {
     });
     await new Promise((resolve) => setTimeout(resolve, 300));
     const decidedAt = Date.now();
-    await produce('PolicyDecided', {
-      meta: meta(runId, actionId),
-      decision: 'allow',
-      determining_policies: ['refund-up-to-100-support'],
-      policy_set_hash: 'a'.repeat(64),
-      warrant: null,
-      errors: [],
-      approval_requirement: null,
-      approvals: [],
-      denied_by: null,
-      policy_set_version: '1',
-    });
+    await produce('PolicyDecided', allowed(runId, actionId));
     const { answer, at } = await waiting;
     // Held for the decision, not answered at the ActionCompleted (300 ms before it).
     expect(at).toBeGreaterThanOrEqual(decidedAt);

@@ -177,21 +177,14 @@ export class PlannerEngine {
       onAbort: () => {
         this.#dirty = true;
       },
-      onAssignment: (assignment) => {
-        this.#assigned(new Set(assignment.map((a) => a.partition)));
-        firstAssignment();
-      },
-    });
-    let firstAssignment: () => void = () => undefined;
-    const assigned = new Promise<void>((resolve) => {
-      firstAssignment = resolve;
+      onAssignment: (assignment) => this.#assigned(new Set(assignment.map((a) => a.partition))),
     });
     try {
       // Starting fences a predecessor with the same transactional id; its handler waits for the rebuild.
       await this.#processor.start();
       // The topics are read once the group has said which partitions are this instance's (at once
       // for a restarted static member): what another instance did with them until then is read too.
-      await Promise.race([assigned, new Promise((resolve) => setTimeout(resolve, o.replayTimeoutMs).unref())]);
+      await this.#processor.assigned(o.replayTimeoutMs);
       await this.#rebuild();
       this.#booted = true;
     } catch (error) {

@@ -61,8 +61,6 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
   #stale = false;
   #reading: Promise<void> | null = null;
   #ready: Promise<void> = Promise.resolve();
-  #firstAssignment: Promise<void> = Promise.resolve();
-  #onFirstAssignment: () => void = () => undefined;
   readonly #producer: EventProducer;
   readonly #consumer: EventConsumer;
   readonly #tenants: ReadonlySet<string> | null;
@@ -100,16 +98,11 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
     this.#ready = new Promise<void>((resolve) => {
       release = resolve;
     });
-    let firstAssignment: () => void = () => undefined;
-    this.#firstAssignment = new Promise<void>((resolve) => {
-      firstAssignment = resolve;
-    });
-    this.#onFirstAssignment = firstAssignment;
     try {
       await this.#consumer.start();
       // Read the topics once the group has said which partitions are this instance's (at once for
       // a restarted static member), so that what another instance decided until then is read too.
-      await Promise.race([this.#firstAssignment, new Promise((resolve) => setTimeout(resolve, this.config.WRIT_POLICY_REPLAY_TIMEOUT_MS).unref())]);
+      await this.#consumer.assigned(this.config.WRIT_POLICY_REPLAY_TIMEOUT_MS);
       await this.#read();
       this.#booted = true;
     } finally {
@@ -122,7 +115,6 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
     const before = this.#owned ?? new Set<number>();
     this.#owned = owned;
     this.#logger.log(`partitions assigned: ${[...owned].sort().join(',') || 'none'}`);
-    this.#onFirstAssignment();
     if (this.#booted && [...owned].some((partition) => !before.has(partition))) this.#stale = true;
   }
 
