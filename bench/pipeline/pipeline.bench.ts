@@ -130,13 +130,15 @@ interface Stage {
   readonly what: string;
 }
 
-const STAGE_FROM = ['gateway.propose', 'planner.admit', 'policy.decide ∥ budget.reserve', 'planner.execute'];
+const STAGE_FROM = ['gateway.propose', 'policy.decide ∥ budget.reserve', 'planner: execution requested'];
 
 const STAGES: readonly Stage[] = [
   { name: 'gateway.propose', what: 'HTTP request in' },
-  { name: 'planner.admit', what: 'gateway produces ActionProposed, planner consumes it' },
-  { name: 'policy.decide ∥ budget.reserve', what: 'planner admits in a transaction (ActionAdmitted + BudgetReservationRequested); policy and budget consume it and decide (the later of the two)' },
-  { name: 'planner.execute', what: 'policy produces PolicyDecided, budget commits BudgetReserved in a transaction; the planner consumes the later answer' },
+  { name: 'policy.decide ∥ budget.reserve', what: 'gateway produces ActionProposed; policy, budget and the planner (admission) consume it in parallel; the later of policy and budget starts deciding' },
+  {
+    name: 'planner: execution requested',
+    what: 'policy produces PolicyDecided, budget commits BudgetReserved in a transaction; the planner consumes the last of the answers and its own admission (the span that emits ExecutionRequested)',
+  },
   { name: 'executor.call', what: 'planner commits ExecutionRequested in a transaction; the executor consumes it, verifies and journals' },
 ];
 
@@ -155,9 +157,9 @@ function whereTheTimeGoes(tracesFile: string, actionIds: ReadonlySet<string>): {
   const deltas: number[][] = STAGES.map(() => []);
   for (const spans of byAction.values()) {
     const first = (name: string) => spans.filter((s) => s.name === name).sort((a, b) => a.startMs - b.startMs)[0]?.startMs;
-    const last = (name: string) => spans.filter((s) => s.name === name).sort((a, b) => b.startMs - a.startMs)[0]?.startMs;
     const decidedAt = Math.max(first('policy.decide') ?? Number.NaN, first('budget.reserve') ?? Number.NaN);
-    const at = [first('gateway.propose'), first('planner.admit'), decidedAt, last('planner.execute'), first('executor.call')];
+    const requested = spans.find((s) => s.name.startsWith('planner.') && String(s.attributes['writ.planner.events'] ?? '').includes('ExecutionRequested'))?.startMs;
+    const at = [first('gateway.propose'), decidedAt, requested, first('executor.call')];
     for (let i = 1; i < at.length; i += 1) {
       const from = at[i - 1];
       const to = at[i];
@@ -176,8 +178,8 @@ function rssMiB(pid: number | undefined): number {
 
 const f = (n: number) => `${n.toFixed(1)} ms`;
 
-/** Kafka hops from the agent's proposal to the tool call: proposals, actions, policy ∥ budget, executions. */
-const CRITICAL_HOPS = 4;
+/** Kafka hops from the agent's proposal to the tool call: proposals, policy ∥ budget, executions. */
+const CRITICAL_HOPS = 3;
 
 const SERVICES = ['gateway', 'planner', 'policy', 'budget', 'executor', 'ledger'] as const;
 
@@ -296,7 +298,7 @@ async function main(): Promise<void> {
     const ratio = (x: number, floorMs: number) => (x / floorMs).toFixed(1);
     const text = `## Pipeline
 
-Measured ${new Date().toISOString().slice(0, 10)} on ${machine}; Node ${process.version}; one local Kafka 4.1.1 broker and all six services as separate processes on the same two cores, with the demo helpdesk as the tool (HTTP on loopback), embedded chDB in the ledger, and spans written to a file. Reproduce with \`./dev bench pipeline\` (BENCH_SECONDS, BENCH_RATES, BENCH_STEADY_RATE). Load: \`tickets.list\` read actions with varied arguments, offered open-loop through the gateway's HTTP API by one client. Propose → tool crosses ${CRITICAL_HOPS} Kafka hops (gateway → planner → policy ∥ budget → planner → executor); the outcome comes back over three more (executor → planner → gateway).
+Measured ${new Date().toISOString().slice(0, 10)} on ${machine}; Node ${process.version}; one local Kafka 4.1.1 broker and all six services as separate processes on the same two cores, with the demo helpdesk as the tool (HTTP on loopback), embedded chDB in the ledger, and spans written to a file. Reproduce with \`./dev bench pipeline\` (BENCH_SECONDS, BENCH_RATES, BENCH_STEADY_RATE). Load: \`tickets.list\` read actions with varied arguments, offered open-loop through the gateway's HTTP API by one client. Propose → tool crosses ${CRITICAL_HOPS} Kafka hops (gateway → policy ∥ budget (∥ the planner's admission) → planner → executor); the outcome comes back over three more (executor → planner → gateway).
 
 | measure | p50 | p99 | target (issue 7) |
 |---|---|---|---|

@@ -152,8 +152,8 @@ describe('the ledger', () => {
     });
     const outcome = await e2e.agent.outcome(action_id, 30_000);
     expect(outcome.status, JSON.stringify(outcome)).toBe('completed');
-    // The pipeline of one allowed write: these event types, each exactly once.
-    const expected = ['RunStarted', 'ActionProposed', 'ActionAdmitted', 'BudgetReservationRequested', 'PolicyDecided', 'BudgetReserved', 'ExecutionRequested', 'ActionExecuted', 'ActionCompleted', 'BudgetSettled'];
+    // The pipeline of one allowed write: these event types, each exactly once (no reservation request: the accountant reads the proposal).
+    const expected = ['RunStarted', 'ActionProposed', 'ActionAdmitted', 'PolicyDecided', 'BudgetReserved', 'ExecutionRequested', 'ActionExecuted', 'ActionCompleted', 'BudgetSettled'];
     const lines = await waitFor(
       async () => {
         const entries = (await ledgerExport('acme', run)).split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as { kind: string; event_type: string; source_event_id: string });

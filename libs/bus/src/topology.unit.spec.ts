@@ -20,7 +20,7 @@ describe('the topology file of this repository', () => {
   it('declares every stream, the compacted controls topic and one DLQ per consumer group', async () => {
     const topology = await loadTopology();
     const byName = new Map(topology.topics.map((t) => [t.name, t]));
-    for (const audit of ['writ.runs.v1', 'writ.proposals.v1', 'writ.actions.v1', 'writ.policy.v1', 'writ.approvals.v1', 'writ.budget.v1', 'writ.executions.v1', 'writ.outcomes.v1', 'writ.ledger.v1']) {
+    for (const audit of ['writ.proposals.v1', 'writ.actions.v1', 'writ.policy.v1', 'writ.approvals.v1', 'writ.budget.v1', 'writ.executions.v1', 'writ.outcomes.v1', 'writ.ledger.v1']) {
       expect(byName.get(audit)).toMatchObject({ partitions: 3, configs: { 'retention.ms': '-1', 'cleanup.policy': 'delete' } });
     }
     expect(byName.get('writ.controls.v1')).toMatchObject({ partitions: 1, configs: { 'cleanup.policy': 'compact' } });

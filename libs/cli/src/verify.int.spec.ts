@@ -37,7 +37,7 @@ beforeAll(async () => {
   for (let i = 0; i < 7; i++) {
     const payload = sampleEvent('RunStarted', { tenant_id: TENANT, run_id: `run-${i % 2}` });
     const bytes = encodeEvent('RunStarted', payload);
-    for (const event of book.append({ bytes, event_id: payload.meta.event_id, event_type: 'RunStarted', tenant_id: TENANT, source: { topic: 'writ.runs.v1', partition: 0, offset: i } })) {
+    for (const event of book.append({ bytes, event_id: payload.meta.event_id, event_type: 'RunStarted', tenant_id: TENANT, source: { topic: 'writ.proposals.v1', partition: 0, offset: i } })) {
       if (event.type === 'EventChained') {
         ledgerRows.push({
           ...event.entry,

@@ -210,7 +210,6 @@ describe('topics and keys', () => {
         'writ.outcomes.v1',
         'writ.policy.v1',
         'writ.proposals.v1',
-        'writ.runs.v1',
       ],
     );
   });

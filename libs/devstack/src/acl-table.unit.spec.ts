@@ -40,7 +40,6 @@ describe('deploy/kafka/acls.json', () => {
   it('puts each service\'s events on topics of their own: proposals, outcomes, approvals, controls, policy, budget', () => {
     const writers = writersByTopic(table);
     expect(Object.fromEntries([...writers].filter(([topic]) => !topic.endsWith('.dlq')))).toEqual({
-      [TOPICS.runs]: ['writ-gateway'],
       [TOPICS.proposals]: ['writ-gateway'],
       [TOPICS.approvals]: ['writ-gateway'],
       [TOPICS.controls]: ['writ-gateway'],
@@ -51,10 +50,10 @@ describe('deploy/kafka/acls.json', () => {
       [TOPICS.outcomes]: ['writ-executor'],
       [TOPICS.ledger]: ['writ-ledger'],
     });
-    expect(topics[TOPICS.proposals]).toEqual(['ActionProposed']);
+    // A run's start and its proposals on one topic and key: every reader meets the start first.
+    expect(topics[TOPICS.proposals]).toEqual(['RunStarted', 'ActionProposed']);
     expect(topics[TOPICS.outcomes]).toEqual(['ActionExecuted', 'ActionFailed']);
     expect(topics[TOPICS.executions]).toEqual(['ExecutionRequested']);
-    expect(topics[TOPICS.runs]).toEqual(['RunStarted']);
     expect(topics[TOPICS.approvals]).toEqual(['ApprovalSubmitted']);
   });
 
@@ -63,13 +62,14 @@ describe('deploy/kafka/acls.json', () => {
     const sorted = (...names: string[]) => [...names].sort();
     // Reads its own outputs (actions, executions) only to rebuild its runs at boot.
     expect(consumes('writ-planner')).toEqual(
-      sorted(TOPICS.runs, TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.budget, TOPICS.executions, TOPICS.outcomes, TOPICS.controls),
+      sorted(TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.budget, TOPICS.executions, TOPICS.outcomes, TOPICS.controls),
     );
     // The read model: runs, actions and their decisions, approvals, controls; not requests or outcomes.
-    expect(consumes('writ-gateway')).toEqual(sorted(TOPICS.runs, TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.approvals, TOPICS.controls));
-    expect(consumes('writ-policy')).toEqual(sorted(TOPICS.actions, TOPICS.policy, TOPICS.approvals));
-    // Run caps, requests and ends of actions, its own books, outcomes to settle.
-    expect(consumes('writ-budget')).toEqual(sorted(TOPICS.runs, TOPICS.actions, TOPICS.budget, TOPICS.outcomes));
+    expect(consumes('writ-gateway')).toEqual(sorted(TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.approvals, TOPICS.controls));
+    // Proposals to decide on (with its own run statistics), ends of actions, its decisions, approvals.
+    expect(consumes('writ-policy')).toEqual(sorted(TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.approvals));
+    // Run caps and proposals to reserve for, ends of actions, its own books, outcomes to settle.
+    expect(consumes('writ-budget')).toEqual(sorted(TOPICS.proposals, TOPICS.actions, TOPICS.budget, TOPICS.outcomes));
     expect(consumes('writ-executor')).toEqual(sorted(TOPICS.executions, TOPICS.controls));
     expect(consumes('writ-ledger')).toEqual(sorted(...Object.values(TOPICS)));
   });

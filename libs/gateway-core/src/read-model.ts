@@ -19,7 +19,7 @@ export class GatewayReadModel {
   readonly #actions = new Map<string, ActionState>();
   readonly #awaitingApproval = new Map<string, Set<string>>();
   /**
-   * RunEnded read before its run's RunStarted: the gateway's RunStarted (writ.runs.v1) and the
+   * RunEnded read before its run's RunStarted: the gateway's RunStarted (writ.proposals.v1) and the
    * planner's RunEnded (writ.actions.v1) are on two topics, read concurrently. Held (the run's
    * agent is not known yet, so the run cannot be shown) and applied when the start arrives.
    */

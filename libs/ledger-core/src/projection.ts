@@ -265,10 +265,12 @@ function emptyAction(meta: Metadata, version: number): ActionRow {
 
 /**
  * How far the late stages are: an ExecutionRequested (writ.executions.v1) chained after its
- * outcome (writ.outcomes.v1), or a decision chained after the ActionCompleted (writ.actions.v1),
- * does not move the row back. The stages before execution keep their arrival order, as before.
+ * outcome (writ.outcomes.v1), or a decision chained after the planner's rejection or refusal or
+ * the ActionCompleted (writ.actions.v1), does not move the row back (policy and budget react to
+ * the proposal itself, so their answers may be read after the planner's). The stages from
+ * proposed to reserved keep their arrival order, but for the admission (below).
  */
-const STAGE_RANK: Readonly<Record<string, number>> = { executing: 1, executed: 2, failed: 2, completed: 3 };
+const STAGE_RANK: Readonly<Record<string, number>> = { executing: 1, rejected: 2, refused: 2, executed: 2, failed: 2, completed: 3 };
 
 /** Folds one event into an action's row (undefined: the event says nothing about the action's state). */
 function foldAction(row: ActionRow, event: DecodedEvent, redacted: Record<string, unknown>): ActionRow | undefined {
@@ -297,7 +299,9 @@ function foldActionEvent(row: ActionRow, event: DecodedEvent, redacted: Record<s
     }
     case 'ActionAdmitted': {
       const p = event.payload;
-      return { ...base, agent_id: p.agent_id, tool: p.tool, tool_version: p.tool_version, args_sha256: p.args_sha256, arguments: row.arguments || String(redacted['arguments_json']), stage: 'admitted' };
+      // The admission may be read after the decision or the reservation (the PDP and the accountant do not wait for it).
+      const stage = row.stage === '' || row.stage === 'proposed' ? 'admitted' : row.stage;
+      return { ...base, agent_id: p.agent_id, tool: p.tool, tool_version: p.tool_version, args_sha256: p.args_sha256, arguments: row.arguments || String(redacted['arguments_json']), stage };
     }
     case 'ActionRejected':
       return { ...base, stage: 'rejected' };

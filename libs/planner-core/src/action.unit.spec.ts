@@ -226,21 +226,69 @@ describe('execution outcome', () => {
 });
 
 describe('messages that do not fit go to the DLQ', () => {
-  it('about an action the run never had', () => {
-    spec.given(admitted).when(allow('nope')).thenThrows('PLANNER_UNKNOWN_ACTION', { field: 'action_id' });
-    spec.given(admitted).when(reserved('__proto__')).thenThrows('PLANNER_UNKNOWN_ACTION');
-    spec.given(admitted).when(outcome('constructor', 'succeeded')).thenThrows('PLANNER_UNKNOWN_ACTION');
+  it('an outcome about an action the run never had', () => {
+    spec.given(admitted).when(outcome('constructor', 'succeeded')).thenThrows('PLANNER_UNKNOWN_ACTION', { field: 'action_id' });
   });
 
-  it('out of order: a decision for a proposal not admitted, an outcome for an action never sent to execution', () => {
-    const parked: PlannerEvent = { type: 'ActionParked', run_id: RUN, action_id: 'a1', proposal: proposalOf(propose('a1')), deadline: T0 + 31 * SECOND };
-    spec.given([parked]).when(allow('a1')).thenThrows('PLANNER_OUT_OF_ORDER', { rule: 'must name an admitted action' });
-    spec.given([parked]).when(reserved('a1')).thenThrows('PLANNER_OUT_OF_ORDER');
+  it('out of order: an outcome for an action never sent to execution', () => {
     spec.given(admitted).when(outcome('a1', 'succeeded')).thenThrows('PLANNER_OUT_OF_ORDER', { rule: 'must name an action sent to execution' });
   });
 
   it('a reservation for another action', () => {
     spec.given(admitted).when(reserved('a1', reservationFor('a2'))).thenThrows('PLANNER_INVALID_COMMAND', { field: 'result.reservation.reservation_id' });
+  });
+});
+
+describe('answers read before the admission (the PDP and the accountant react to the same proposal)', () => {
+  const started = [runStarted()];
+  const heldAllow: PlannerEvent = { type: 'AnswerHeld', run_id: RUN, action_id: 'a1', answer: { kind: 'policy', verdict: { decision: 'allow', warrant: warrantFor('a1') }, at: NOW } };
+  const heldReserved: PlannerEvent = { type: 'AnswerHeld', run_id: RUN, action_id: 'a1', answer: { kind: 'budget', result: { outcome: 'reserved', reservation: reservationFor('a1') }, at: NOW } };
+  const [admittedNow] = admission('a1', { now: NOW });
+
+  it('an answer about an action not proposed yet is held, not refused', () => {
+    const state = spec.given(started).when(allow('a1')).then([heldAllow]);
+    expect(state.held.get('a1')).toHaveLength(1);
+    spec.given([...started, heldAllow]).when(reserved('a1')).then([heldReserved]);
+    // A proposal parked before its run started holds its answers too.
+    const parked: PlannerEvent = { type: 'ActionParked', run_id: RUN, action_id: 'a1', proposal: proposalOf(propose('a1')), deadline: T0 + 31 * SECOND };
+    spec.given([parked]).when(allow('a1')).then([heldAllow]);
+  });
+
+  it('allowed and reserved before the proposal: admitted and sent to execution in one decision', () => {
+    const state = spec
+      .given([...started, heldAllow, heldReserved])
+      .when(propose('a1', { now: NOW }))
+      .then([admittedNow, warrantRecorded('a1', NOW + 30 * SECOND), reservationRecorded('a1'), executionRequested('a1')]);
+    expect(state.actions.get('a1')?.status).toBe('executing');
+    expect(state.held.has('a1')).toBe(false);
+  });
+
+  it('one answer before, the other after: the held one is applied at admission and the action waits for the other', () => {
+    const state = spec.given([...started, heldReserved]).when(propose('a1', { now: NOW })).then([admittedNow, reservationRecorded('a1')]);
+    expect(state.actions.get('a1')?.reservation?.reservation_id).toBe('a1');
+  });
+
+  it('denied or awaiting approval before the proposal: decided right after the admission', () => {
+    const heldDeny: PlannerEvent = { type: 'AnswerHeld', run_id: RUN, action_id: 'a1', answer: { kind: 'policy', verdict: { decision: 'deny', determining_policies: ['forbid-refunds-over-100'] }, at: NOW } };
+    spec.given([...started, heldDeny]).when(propose('a1', { now: NOW })).then([admittedNow, completed('a1', 'denied', 'policy_denied', DENIED, NOW)]);
+    const heldApproval: PlannerEvent = { type: 'AnswerHeld', run_id: RUN, action_id: 'a1', answer: { kind: 'policy', verdict: { decision: 'approval_required' }, at: NOW } };
+    spec
+      .given([...started, heldApproval])
+      .when(propose('a1', { now: NOW }))
+      .then([admittedNow, { type: 'ActionAwaitingApproval', run_id: RUN, action_id: 'a1', deadline: NOW + 30 * MINUTE }]);
+  });
+
+  it('a proposal rejected at admission drops what was held (the accountant releases on the ActionCompleted)', () => {
+    const why = 'the kill switch of tool refunds.create is pulled';
+    const state = spec
+      .given([...started, heldAllow, heldReserved])
+      .when(propose('a1', { now: NOW, tool_killed: true }))
+      .then([
+        { type: 'ActionRejected', run_id: RUN, action_id: 'a1', idempotency_key: 'key-a1', reason_code: 'kill_switch', message: why, field: 'tool', existing_action_id: null, rejected_at: NOW },
+        completed('a1', 'rejected', 'kill_switch', why, NOW),
+      ]);
+    expect(state.actions.get('a1')?.status).toBe('rejected');
+    expect(state.held.has('a1')).toBe(false);
   });
 });
 

@@ -1,5 +1,5 @@
 import type { PlannerConfig } from './config.ts';
-import type { ActionAdmitted, ActionCompleted, ActionRejected, BudgetReservationRequested, PlannerEvent } from './events.ts';
+import type { ActionAdmitted, ActionCompleted, ActionRejected, PlannerEvent } from './events.ts';
 import { callKey } from './model.ts';
 import type { PlannerState, Proposal, RejectionReason, RunStats } from './model.ts';
 
@@ -89,7 +89,10 @@ function runStats(state: PlannerState, proposal: Proposal, now: number, config: 
   return { steps: state.steps, spend_micros: state.spend_micros, currency: proposal.currency, tool_calls_in_window: calls };
 }
 
-/** Admission into a started run: the checks, then either ActionAdmitted + BudgetReservationRequested or a rejection. */
+/**
+ * Admission into a started run: the checks, then either ActionAdmitted or a rejection. The PDP and
+ * the accountant react to the same ActionProposed in parallel, so nothing is asked of them here.
+ */
 export function admissionEvents(state: PlannerState, actionId: string, proposal: Proposal, now: number, config: PlannerConfig): PlannerEvent[] {
   const runId = state.run_id ?? '';
   const refusal = runRefusal(state, proposal, now);
@@ -103,16 +106,5 @@ export function admissionEvents(state: PlannerState, actionId: string, proposal:
     admitted_at: now,
     deadline: now + config.decision_timeout_ms,
   };
-  const reservation: BudgetReservationRequested = {
-    type: 'BudgetReservationRequested',
-    run_id: runId,
-    action_id: actionId,
-    reservation_id: actionId,
-    agent_id: proposal.agent_id,
-    tool: proposal.tool,
-    estimated_cost_micros: proposal.estimated_cost_micros,
-    currency: proposal.currency,
-    tool_calls: 1,
-  };
-  return [admitted, reservation];
+  return [admitted];
 }

@@ -17,7 +17,7 @@ import type { PlannerConfig } from './config.ts';
 import type { PlannerEvent } from './events.ts';
 import { evolvePlanner } from './evolve.ts';
 import { isTerminalStatus } from './model.ts';
-import type { ActionState, PlannerState, Proposal, RunLimits, RunLimitsInput } from './model.ts';
+import type { ActionState, HeldAnswer, PlannerState, Proposal, RunLimits, RunLimitsInput } from './model.ts';
 import { invalidCommand, requireCount, requireInstant, requireOptionalCount, requireText } from './validation.ts';
 
 export function decidePlanner(command: PlannerCommand, state: PlannerState, config: PlannerConfig): PlannerEvent[] {
@@ -100,11 +100,34 @@ function startRun(acc: RunAccumulator, command: StartRun, config: PlannerConfig)
     limits,
     started_at: command.now,
   });
-  // Proposals that arrived first (another topic, another order) are admitted now, in arrival order.
+  // Proposals that arrived first (records written before RunStarted shared their topic) are admitted now, in arrival order.
   for (const actionId of acc.state.parked) {
     const proposal = lookup(acc.state.actions, actionId)?.proposal;
-    if (proposal) acc.emit(...admissionEvents(acc.state, actionId, proposal, command.now, config));
+    if (proposal) admit(acc, actionId, proposal, command.now, config);
   }
+}
+
+/**
+ * Admits (or rejects) a proposal into the started run, then applies the answers of the PDP and the
+ * accountant that were read before it, in the order they came.
+ */
+function admit(acc: RunAccumulator, actionId: string, proposal: Proposal, now: number, config: PlannerConfig): void {
+  const held = lookup(acc.state.held, actionId) ?? [];
+  acc.emit(...admissionEvents(acc.state, actionId, proposal, now, config));
+  const runId = acc.state.run_id ?? '';
+  for (const answer of held) {
+    const at = answer.at;
+    if (answer.kind === 'policy') recordPolicyDecision(acc, { type: 'RecordPolicyDecision', run_id: runId, action_id: actionId, verdict: answer.verdict, now: at }, config);
+    else recordBudgetResult(acc, { type: 'RecordBudgetResult', run_id: runId, action_id: actionId, result: answer.result, now: at }, config);
+  }
+}
+
+/** The PDP or the accountant answered before the admission (they react to the same proposal): keep it for then. */
+function hold(acc: RunAccumulator, runId: string, actionId: string, answer: HeldAnswer): void {
+  // The same answer delivered again is held once.
+  const same = JSON.stringify({ ...answer, at: 0 });
+  if ((lookup(acc.state.held, actionId) ?? []).some((held) => JSON.stringify({ ...held, at: 0 }) === same)) return;
+  acc.emit({ type: 'AnswerHeld', run_id: runId, action_id: actionId, answer });
 }
 
 /** The actions not yet terminal (the open index, looked up), in the order the run got them. */
@@ -189,14 +212,18 @@ function proposeAction(acc: RunAccumulator, command: ProposeAction, config: Plan
     acc.emit({ type: 'ActionParked', run_id: runId, action_id: actionId, proposal, deadline: now + config.decision_timeout_ms });
     return;
   }
-  acc.emit(...admissionEvents(acc.state, actionId, proposal, now, config));
+  admit(acc, actionId, proposal, now, config);
 }
 
 function recordPolicyDecision(acc: RunAccumulator, command: RecordPolicyDecision, config: PlannerConfig): void {
-  const action = requireAction(acc.state, command.action_id);
   const { now, verdict } = command;
+  const action = lookup(acc.state.actions, command.action_id);
+  if (action === undefined || action.status === 'awaiting_run') {
+    hold(acc, command.run_id, command.action_id, { kind: 'policy', verdict, at: now });
+    return;
+  }
   if (isTerminalStatus(action.status) || action.status === 'executing') return;
-  if (action.status === 'awaiting_run' || action.proposal === null) throw outOfOrder(action, 'policy decision', 'must name an admitted action');
+  if (action.proposal === null) throw outOfOrder(action, 'policy decision', 'must name an admitted action');
   // The first allow or deny wins; a later, contradicting or repeated decision changes nothing.
   if (action.warrant !== null) return;
   switch (verdict.decision) {
@@ -235,9 +262,12 @@ function recordPolicyDecision(acc: RunAccumulator, command: RecordPolicyDecision
 }
 
 function recordBudgetResult(acc: RunAccumulator, command: RecordBudgetResult, config: PlannerConfig): void {
-  const action = requireAction(acc.state, command.action_id);
   const { result, now } = command;
-  if (action.status === 'awaiting_run') throw outOfOrder(action, 'budget result', 'must name an admitted action');
+  const action = lookup(acc.state.actions, command.action_id);
+  if (action === undefined || action.status === 'awaiting_run') {
+    hold(acc, command.run_id, command.action_id, { kind: 'budget', result, at: now });
+    return;
+  }
   switch (result.outcome) {
     case 'reserved': {
       const { reservation } = result;
@@ -246,8 +276,10 @@ function recordBudgetResult(acc: RunAccumulator, command: RecordBudgetResult, co
       }
       if (action.reservation !== null) return;
       if (isTerminalStatus(action.status)) {
-        // The action ended while the accountant was reserving: give the amount back, once.
-        if (!action.release_requested) {
+        // The action ended while the accountant was reserving: give the amount back, once. (An
+        // action never admitted, rejected or expired while its answers were held, is the
+        // accountant's alone to release, on its ActionCompleted.)
+        if (!action.release_requested && action.admitted_at !== null) {
           acc.emit({
             type: 'BudgetReleaseRequested',
             run_id: command.run_id,

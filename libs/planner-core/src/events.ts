@@ -1,5 +1,6 @@
 import type {
   ActionTerminalStatus,
+  HeldAnswer,
   CompletionReason,
   Proposal,
   RejectionReason,
@@ -68,17 +69,16 @@ export interface ActionRejected {
   readonly rejected_at: number;
 }
 
-/** Asked of the accountant at the same time as the PDP decides (one hop, not two). */
-export interface BudgetReservationRequested {
-  readonly type: 'BudgetReservationRequested';
+/**
+ * Internal: the PDP or the accountant answered before this planner admitted the action. They
+ * react to the same ActionProposed as the planner (docs/design/pipeline.md), so their answer can
+ * be read first; it waits here and is applied right after the admission.
+ */
+export interface AnswerHeld {
+  readonly type: 'AnswerHeld';
   readonly run_id: string;
   readonly action_id: string;
-  readonly reservation_id: string;
-  readonly agent_id: string;
-  readonly tool: string;
-  readonly estimated_cost_micros: number;
-  readonly currency: string;
-  readonly tool_calls: number;
+  readonly answer: HeldAnswer;
 }
 
 /** Internal: the PDP allowed the action; its warrant waits here for the reservation. */
@@ -155,17 +155,17 @@ export type PlannerPublishedEvent =
   | RunEnded
   | ActionAdmitted
   | ActionRejected
-  | BudgetReservationRequested
   | ExecutionRequested
   | BudgetReleaseRequested
   | ActionCompleted;
 
-export type PlannerInternalEvent = ActionParked | WarrantRecorded | ActionAwaitingApproval | ReservationRecorded;
+export type PlannerInternalEvent = ActionParked | AnswerHeld | WarrantRecorded | ActionAwaitingApproval | ReservationRecorded;
 
 export type PlannerEvent = PlannerPublishedEvent | PlannerInternalEvent;
 
 const INTERNAL: ReadonlySet<string> = new Set<PlannerInternalEvent['type']>([
   'ActionParked',
+  'AnswerHeld',
   'WarrantRecorded',
   'ActionAwaitingApproval',
   'ReservationRecorded',

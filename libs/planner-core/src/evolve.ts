@@ -30,6 +30,7 @@ export function initialPlannerState(): PlannerState {
     admissions: PersistentMap.empty(),
     idempotency_keys: PersistentMap.empty(),
     parked: [],
+    held: PersistentMap.empty(),
   };
 }
 
@@ -69,6 +70,11 @@ function updateAction(state: PlannerState, actionId: string, change: (action: Ac
 /** Still waiting for policy or budget (not executing, not ended). */
 function isWaiting(action: ActionState): boolean {
   return action.status === 'pending' || action.status === 'awaiting_approval' || action.status === 'awaiting_run';
+}
+
+/** The action is admitted, rejected or ended: what waited for it has been applied or no longer matters. */
+function release(held: PlannerState['held'], actionId: string): PlannerState['held'] {
+  return held.has(actionId) ? held.delete(actionId) : held;
 }
 
 function unpark(parked: readonly string[], actionId: string): readonly string[] {
@@ -122,6 +128,7 @@ export function evolvePlanner(state: PlannerState, event: PlannerEvent): Planner
         admissions: base.admissions.set(tool, [...(base.admissions.get(tool) ?? []), event.admitted_at]),
         idempotency_keys: withKey(base, event.proposal.idempotency_key, event.action_id),
         parked: unpark(base.parked, event.action_id),
+        held: release(base.held, event.action_id),
         steps: base.steps + 1,
         recent_calls: recent.slice(Math.max(0, recent.length - base.limits.loop_window)),
       };
@@ -139,10 +146,11 @@ export function evolvePlanner(state: PlannerState, event: PlannerEvent): Planner
         // A duplicate's key belongs to the action holding it (replay may meet the duplicate first).
         idempotency_keys: event.reason_code === 'duplicate' ? base.idempotency_keys : withKey(base, event.idempotency_key, event.action_id),
         parked: unpark(base.parked, event.action_id),
+        held: release(base.held, event.action_id),
       };
     }
-    case 'BudgetReservationRequested':
-      return base;
+    case 'AnswerHeld':
+      return { ...base, held: base.held.set(event.action_id, [...(base.held.get(event.action_id) ?? []), event.answer]) };
     case 'WarrantRecorded':
       // Internal events never move an action back (replay may fold them after a later step).
       return updateAction(base, event.action_id, (action) =>
@@ -172,7 +180,12 @@ export function evolvePlanner(state: PlannerState, event: PlannerEvent): Planner
         cost_micros: event.cost_micros,
         deadline: null,
       }));
-      return { ...updated, spend_micros: updated.spend_micros + event.cost_micros, parked: unpark(updated.parked, event.action_id) };
+      return {
+        ...updated,
+        spend_micros: updated.spend_micros + event.cost_micros,
+        parked: unpark(updated.parked, event.action_id),
+        held: release(updated.held, event.action_id),
+      };
     }
     default:
       return assertNever(event, 'planner event');

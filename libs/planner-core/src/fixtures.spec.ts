@@ -2,7 +2,7 @@
 // hold no tests themselves).
 import { deciderSpec } from '@writ/decider/testing';
 import type { ProposeAction } from './commands.ts';
-import type { ActionAdmitted, ActionCompleted, BudgetReservationRequested, PlannerEvent, RunStarted } from './events.ts';
+import type { ActionAdmitted, ActionCompleted, PlannerEvent, RunStarted } from './events.ts';
 import type { ActionTerminalStatus, CompletionReason, Proposal, Reservation, RunLimits, Warrant } from './model.ts';
 import { createPlannerDecider } from './planner.ts';
 
@@ -68,34 +68,22 @@ export function proposalOf(command: ProposeAction): Proposal {
   };
 }
 
-/** The two events of an admission of `propose(actionId, overrides)` with the given run stats. */
+/** The event of an admission of `propose(actionId, overrides)` with the given run stats. */
 export function admission(
   actionId: string,
   overrides: Partial<ProposeAction> = {},
   stats: Partial<ActionAdmitted['run_stats']> = {},
-): [ActionAdmitted, BudgetReservationRequested] {
+): [ActionAdmitted] {
   const command = propose(actionId, overrides);
-  const proposal = proposalOf(command);
   return [
     {
       type: 'ActionAdmitted',
       run_id: RUN,
       action_id: actionId,
-      proposal,
+      proposal: proposalOf(command),
       run_stats: { steps: 0, spend_micros: 0, currency: 'USD', tool_calls_in_window: 0, ...stats },
       admitted_at: command.now,
       deadline: command.now + 30 * SECOND,
-    },
-    {
-      type: 'BudgetReservationRequested',
-      run_id: RUN,
-      action_id: actionId,
-      reservation_id: actionId,
-      agent_id: proposal.agent_id,
-      tool: proposal.tool,
-      estimated_cost_micros: proposal.estimated_cost_micros,
-      currency: proposal.currency,
-      tool_calls: 1,
     },
   ];
 }

@@ -22,12 +22,12 @@ export { isPlannerInternalEvent } from './events.ts';
 export { isTerminalStatus, callKey } from './model.ts';
 export type {
   ActionAdmitted,
+  AnswerHeld,
   ActionAwaitingApproval,
   ActionCompleted,
   ActionParked,
   ActionRejected,
   BudgetReleaseRequested,
-  BudgetReservationRequested,
   ExecutionRequested,
   PlannerEvent,
   PlannerInternalEvent,
@@ -56,6 +56,7 @@ export type {
   ActionStatus,
   ActionTerminalStatus,
   CompletionReason,
+  HeldAnswer,
   PlannerState,
   Proposal,
   RejectionReason,

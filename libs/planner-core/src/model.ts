@@ -1,4 +1,5 @@
 import type { PersistentMap } from '@writ/decider';
+import type { BudgetResult, PolicyVerdict } from './commands.ts';
 
 /**
  * The planner's view of one run and its actions. Data only: the collections that grow with the
@@ -142,6 +143,15 @@ export interface ActionState {
   readonly cost_micros: number;
 }
 
+/**
+ * An answer read before its action was admitted (AnswerHeld): applied in order right after the
+ * admission, as of the instant it was read (`at`), so that a rebuild, which meets the admission
+ * first and the answer after, reaches the same deadlines.
+ */
+export type HeldAnswer =
+  | { readonly kind: 'policy'; readonly verdict: PolicyVerdict; readonly at: number }
+  | { readonly kind: 'budget'; readonly result: BudgetResult; readonly at: number };
+
 export interface RunEnd {
   readonly status: RunEndStatus;
   readonly reason: string;
@@ -176,6 +186,11 @@ export interface PlannerState {
   readonly idempotency_keys: PersistentMap<string>;
   /** Actions proposed before the run started, in arrival order. */
   readonly parked: readonly string[];
+  /**
+   * action_id -> answers of the PDP and the accountant read before the action's admission, in
+   * arrival order. Emptied by the admission or rejection (or the action's end) that they wait for.
+   */
+  readonly held: PersistentMap<readonly HeldAnswer[]>;
 }
 
 const TERMINAL: ReadonlySet<ActionStatus> = new Set<ActionStatus>(['completed', 'failed', 'denied', 'rejected', 'refused', 'expired']);

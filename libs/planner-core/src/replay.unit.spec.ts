@@ -39,6 +39,7 @@ function essence(state: PlannerState) {
     spend: state.spend_micros,
     recent: state.recent_calls,
     parked: state.parked,
+    held: state.held,
     keys: state.idempotency_keys,
     open: state.open,
     admissions: state.admissions,
@@ -82,17 +83,17 @@ describe('replayRun: a restarted planner rebuilds the run from what it published
   it('takes published events in any topic interleaving: an execution seen before its admission waits for it', () => {
     const events = [...executing('a1'), completed('a1', 'completed', 'succeeded', 'ok', T0 + 9 * SECOND, { cost_micros: 1_500 })];
     const published = events.filter((event): event is PlannerPublishedEvent => !isPlannerInternalEvent(event));
-    const [admitted, reservation, execution, done] = published;
-    if (admitted === undefined || reservation === undefined || execution === undefined || done === undefined) throw new Error('fixture');
+    const [admitted, execution, done] = published;
+    if (admitted === undefined || execution === undefined || done === undefined) throw new Error('fixture');
     const start: StartRun = { type: 'StartRun', run_id: RUN, tenant_id: TENANT, agent_id: AGENT, goal: 'refund ticket 42', now: T0 };
-    const result = replayRun(planner, { starts: [start], published: [execution, done, reservation, admitted], inputs: [] });
+    const result = replayRun(planner, { starts: [start], published: [execution, done, admitted], inputs: [] });
     expect(result.state.actions.get('a1')?.status).toBe('completed');
     expect(result.state.spend_micros).toBe(1_500);
     expect(result.state.steps).toBe(1);
     expect(result.orphans).toBe(0);
   });
 
-  it('keeps a warrant that waits for its reservation, and counts inputs the decider refused', () => {
+  it('keeps a warrant that waits for its reservation, an answer held for a proposal not consumed yet, and counts inputs the decider refused', () => {
     const start: StartRun = { type: 'StartRun', run_id: RUN, tenant_id: TENANT, agent_id: AGENT, goal: 'refund ticket 42', now: T0 };
     const result = replayRun(planner, {
       starts: [start],
@@ -100,11 +101,13 @@ describe('replayRun: a restarted planner rebuilds the run from what it published
       inputs: [
         propose('a1'),
         { type: 'RecordPolicyDecision', run_id: RUN, action_id: 'a1', verdict: { decision: 'allow', warrant: warrantFor('a1') }, now: T0 + 2 * SECOND },
-        { type: 'RecordBudgetResult', run_id: RUN, action_id: 'ghost', result: { outcome: 'reserved', reservation: reservationFor('ghost') }, now: T0 + 2 * SECOND },
+        { type: 'RecordBudgetResult', run_id: RUN, action_id: 'next', result: { outcome: 'reserved', reservation: reservationFor('next') }, now: T0 + 2 * SECOND },
+        { type: 'RecordExecutionOutcome', run_id: RUN, action_id: 'ghost', outcome: 'succeeded', cost_micros: 1, currency: 'USD', result_json: null, error_code: null, message: 'ok', now: T0 + 3 * SECOND },
       ],
     });
     expect(result.state.actions.get('a1')?.warrant).toEqual(warrantFor('a1'));
     expect(result.state.actions.get('a1')?.status).toBe('pending');
+    expect(result.state.held.get('next')).toEqual([{ kind: 'budget', result: { outcome: 'reserved', reservation: reservationFor('next') }, at: T0 + 2 * SECOND }]);
     expect(result.refused).toBe(1);
     expect(evolveAll(planner, [runStarted()]).phase).toBe(result.state.phase);
   });

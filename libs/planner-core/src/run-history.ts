@@ -61,8 +61,9 @@ export type InputCommandOf = (event: WireEvent, at: number) => PlannerCommand | 
 
 /**
  * The history replayRun needs, from a run's records in the order they were read: the first
- * ActionProposed of each action and the planner's own last BudgetReservationRequested fill in
- * what the published ActionAdmitted and ActionRejected do not carry.
+ * ActionProposed of each action and (in records from before the accountant reacted to proposals)
+ * the planner's own last BudgetReservationRequested fill in what the published ActionAdmitted and
+ * ActionRejected do not carry.
  */
 export function runHistoryOf(records: readonly RecordedEvent[], config: PlannerConfig, inputCommandOf: InputCommandOf): RunHistory {
   const proposals = new Map<string, ActionProposed>();
@@ -77,7 +78,8 @@ export function runHistoryOf(records: readonly RecordedEvent[], config: PlannerC
   for (const { event, meta } of records.filter((record) => record.own).sort(comparePublished)) {
     if (!isPlannerOutput(event)) continue;
     const actionId = meta.action_id ?? '';
-    published.push(fromWire(event, { proposal: proposals.get(actionId), reservationRequest: reservationRequests.get(actionId) }, config));
+    const folded = fromWire(event, { proposal: proposals.get(actionId), reservationRequest: reservationRequests.get(actionId) }, config);
+    if (folded !== null) published.push(folded);
   }
 
   const starts: StartRun[] = [];

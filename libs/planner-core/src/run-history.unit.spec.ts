@@ -88,7 +88,7 @@ const T1 = T0 + SECOND;
 const T2 = T0 + 2 * SECOND;
 
 describe('replay order of what the planner published', () => {
-  it('orders by the decision instant, then the order planner-core emits a decision in, whatever the reading order', () => {
+  it('orders by the decision instant, then the order planner-core emits a decision in, whatever the reading order (a legacy reservation request only joins)', () => {
     const history = given([
       // Offsets against the emission order: the instant and the rank must decide, not the offset.
       own(completed('act-2', T1, 'LOOP_DETECTED'), { topicIndex: ACTIONS, offset: 3 }),
@@ -100,7 +100,6 @@ describe('replay order of what the planner published', () => {
     ]);
     expect(history.published.map((event) => [event.type, 'action_id' in event ? event.action_id : null])).toEqual([
       ['ActionAdmitted', 'act-1'],
-      ['BudgetReservationRequested', 'act-1'],
       ['ActionRejected', 'act-2'],
       ['ActionCompleted', 'act-2'],
       ['ActionCompleted', 'act-1'],
@@ -119,7 +118,7 @@ describe('replay order of what the planner published', () => {
     expect(history.published.map((event) => ('action_id' in event ? event.action_id : null))).toEqual(['act-1', 'act-2', 'act-3']);
   });
 
-  it('joins an admission to the first proposal of its action and to the estimate the planner itself requested', () => {
+  it('joins an admission to the first proposal of its action and to the estimate the planner itself requested (records from before the accountant reacted to proposals)', () => {
     const history = given([
       input(proposed('act-1', T0, 'key-first'), { topicIndex: PROPOSALS, offset: 0, consumed: false }),
       input(proposed('act-1', T0, 'key-redelivered'), { topicIndex: PROPOSALS, offset: 1, consumed: false }),

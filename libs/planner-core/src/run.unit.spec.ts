@@ -50,14 +50,13 @@ describe('StartRun', () => {
       proposal: proposalOf(propose(id, { now: T0 - SECOND, ...overrides })),
       deadline: T0 + 29 * SECOND,
     });
-    const [firstAdmitted, firstReservation] = admission('a1', { now: T0 - SECOND });
+    const [firstAdmitted] = admission('a1', { now: T0 - SECOND });
     const state = spec
       .given([parked('a1'), parked('a2', { agent_id: 'agent-2' })])
       .when(start({ max_steps: 5 }, T0 + SECOND))
       .then([
         runStarted({ max_steps: 5 }, T0 + SECOND),
         { ...firstAdmitted, admitted_at: T0 + SECOND, deadline: T0 + 31 * SECOND },
-        firstReservation,
         {
           type: 'ActionRejected',
           run_id: RUN,
@@ -160,9 +159,9 @@ describe('nextPlannerDeadline and event kinds', () => {
   });
 
   it('tells internal events from published ones', () => {
-    const [admitted, reservation] = admission('a1');
+    const [admitted] = admission('a1');
     expect(isPlannerInternalEvent(admitted)).toBe(false);
-    expect(isPlannerInternalEvent(reservation)).toBe(false);
+    expect(isPlannerInternalEvent({ type: 'AnswerHeld', run_id: RUN, action_id: 'a1', answer: { kind: 'policy', verdict: { decision: 'approval_required' }, at: T0 } })).toBe(true);
     expect(isPlannerInternalEvent({ type: 'ReservationRecorded', run_id: RUN, action_id: 'a1', reservation: reservationFor('a1') })).toBe(true);
   });
 });

@@ -2,7 +2,7 @@
 import { evolveAll } from '@writ/decider';
 import type { SeededRandom } from '@writ/decider/testing';
 import { AGENT, MINUTE, RUN, SECOND, T0, TENANT, planner, propose, reservationFor, warrantFor } from './fixtures.spec.ts';
-import type { PlannerCommand } from './commands.ts';
+import type { PlannerCommand, ProposeAction } from './commands.ts';
 import type { PlannerEvent } from './events.ts';
 import type { PlannerState } from './model.ts';
 
@@ -42,66 +42,64 @@ export function simulate(random: SeededRandom): World {
     limits: { max_steps: maxSteps, wall_clock_ms: random.chance(0.2) ? random.between(5, 60) * SECOND : null },
     now,
   });
+  function answer(proposal: ProposeAction): void {
+    const id = proposal.action_id;
+    const warrant = warrantFor(id, {
+      tool: proposal.tool,
+      args_sha256: random.chance(0.03) ? 'f'.repeat(64) : proposal.args_sha256,
+      not_after: now + (random.chance(0.1) ? SECOND : 10 * MINUTE),
+    });
+    const roll = random.next();
+    if (roll < 0.65) inbox.push({ type: 'RecordPolicyDecision', run_id: RUN, action_id: id, verdict: { decision: 'allow', warrant }, now });
+    else if (roll < 0.8) inbox.push({ type: 'RecordPolicyDecision', run_id: RUN, action_id: id, verdict: { decision: 'deny', determining_policies: ['p'] }, now });
+    else {
+      inbox.push({ type: 'RecordPolicyDecision', run_id: RUN, action_id: id, verdict: { decision: 'approval_required' }, now });
+      const approved = random.chance(0.6);
+      inbox.push({
+        type: 'RecordPolicyDecision',
+        run_id: RUN,
+        action_id: id,
+        verdict: approved ? { decision: 'allow', warrant } : { decision: 'deny', determining_policies: ['approver-said-no'] },
+        now,
+      });
+    }
+    if (random.chance(0.8)) {
+      const reservation = reservationFor(id, { amount_micros: proposal.estimated_cost_micros, expires_at: now + (random.chance(0.05) ? SECOND : 60 * MINUTE) });
+      inbox.push({ type: 'RecordBudgetResult', run_id: RUN, action_id: id, result: { outcome: 'reserved', reservation }, now });
+    } else {
+      inbox.push({
+        type: 'RecordBudgetResult',
+        run_id: RUN,
+        action_id: id,
+        result: { outcome: 'refused', scope: 'run', kind: 'money', limit: 1, used: 1, requested: proposal.estimated_cost_micros },
+        now,
+      });
+    }
+  }
+
   const proposals = random.between(3, 14);
   for (let i = 0; i < proposals; i += 1) {
     const id = `a${i}`;
     proposed.add(id);
     const args = `args-${random.int(3)}`;
-    inbox.push(
-      propose(id, {
-        tool: random.pick(tools),
-        args_sha256: args.padEnd(64, '0'),
-        idempotency_key: random.chance(0.1) ? `key-a${random.int(i + 1)}` : `key-${id}`,
-        agent_id: random.chance(0.05) ? 'intruder' : AGENT,
-        agent_killed: random.chance(0.05),
-        invalid: random.chance(0.05) ? { reason_code: 'args_invalid', field: 'amount', message: 'too much' } : null,
-        now,
-      }),
-    );
+    const proposal = propose(id, {
+      tool: random.pick(tools),
+      args_sha256: args.padEnd(64, '0'),
+      idempotency_key: random.chance(0.1) ? `key-a${random.int(i + 1)}` : `key-${id}`,
+      agent_id: random.chance(0.05) ? 'intruder' : AGENT,
+      agent_killed: random.chance(0.05),
+      invalid: random.chance(0.05) ? { reason_code: 'args_invalid', field: 'amount', message: 'too much' } : null,
+      now,
+    });
+    inbox.push(proposal);
+    // The PDP and the accountant react to the same proposal as the planner: their answers may be
+    // delivered before it (held), after it, or around a rejection.
+    answer(proposal);
   }
   if (random.chance(0.15)) inbox.push({ type: 'EndRun', run_id: RUN, status: random.pick(['completed', 'killed'] as const), reason: 'fuzz', now });
 
   const react = (event: PlannerEvent): void => {
     switch (event.type) {
-      case 'ActionAdmitted': {
-        const id = event.action_id;
-        const warrant = warrantFor(id, {
-          tool: event.proposal.tool,
-          args_sha256: random.chance(0.03) ? 'f'.repeat(64) : event.proposal.args_sha256,
-          not_after: now + (random.chance(0.1) ? SECOND : 10 * MINUTE),
-        });
-        const roll = random.next();
-        if (roll < 0.65) inbox.push({ type: 'RecordPolicyDecision', run_id: RUN, action_id: id, verdict: { decision: 'allow', warrant }, now });
-        else if (roll < 0.8) inbox.push({ type: 'RecordPolicyDecision', run_id: RUN, action_id: id, verdict: { decision: 'deny', determining_policies: ['p'] }, now });
-        else {
-          inbox.push({ type: 'RecordPolicyDecision', run_id: RUN, action_id: id, verdict: { decision: 'approval_required' }, now });
-          const approved = random.chance(0.6);
-          inbox.push({
-            type: 'RecordPolicyDecision',
-            run_id: RUN,
-            action_id: id,
-            verdict: approved ? { decision: 'allow', warrant } : { decision: 'deny', determining_policies: ['approver-said-no'] },
-            now,
-          });
-        }
-        return;
-      }
-      case 'BudgetReservationRequested': {
-        const id = event.action_id;
-        if (random.chance(0.8)) {
-          const reservation = reservationFor(id, { amount_micros: event.estimated_cost_micros, expires_at: now + (random.chance(0.05) ? SECOND : 60 * MINUTE) });
-          inbox.push({ type: 'RecordBudgetResult', run_id: RUN, action_id: id, result: { outcome: 'reserved', reservation }, now });
-        } else {
-          inbox.push({
-            type: 'RecordBudgetResult',
-            run_id: RUN,
-            action_id: id,
-            result: { outcome: 'refused', scope: 'run', kind: 'money', limit: 1, used: 1, requested: event.estimated_cost_micros },
-            now,
-          });
-        }
-        return;
-      }
       case 'ExecutionRequested':
         // Now and then the executor never answers (a crash): the timer must end the action.
         if (random.chance(0.93)) {

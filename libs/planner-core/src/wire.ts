@@ -7,12 +7,16 @@ import { WritError } from '@writ/errors';
 import type { PlannerCommand } from './commands.ts';
 import type { PlannerConfig } from './config.ts';
 import type { PlannerEvent, PlannerPublishedEvent } from './events.ts';
-import type { CompletionReason, RejectionReason, RunLimits } from './model.ts';
+import type { CompletionReason, RejectionReason } from './model.ts';
 
 /** A wire event of the given types: its type narrows its payload. */
 export type WireEvent<T extends EventType = EventType> = { readonly [K in T]: { readonly type: K; readonly payload: EventPayloads[K] } }[T];
 
-/** The events the planner publishes (it reads them back at boot, and ignores them live). */
+/**
+ * The events the planner publishes (it reads them back at boot, and ignores them live).
+ * BudgetReservationRequested: published before the accountant reacted to proposals itself; still
+ * recognised as the planner's own in older records.
+ */
 export type PlannerOutputType = 'ActionAdmitted' | 'ActionRejected' | 'ActionCompleted' | 'BudgetReservationRequested' | 'ExecutionRequested' | 'RunEnded';
 export type PlannerOutputWire = WireEvent<PlannerOutputType>;
 
@@ -168,20 +172,6 @@ export interface OutputContext {
   readonly now: number;
   /** Currency for events of actions that never got one (a proposal for an unknown tool). */
   readonly default_currency: string;
-  /** The run's caps, carried on BudgetReservationRequested: the accountant may read it before RunStarted. */
-  readonly run_limits?: RunLimits;
-}
-
-/** The run caps the accountant enforces, or null when the run has none. */
-function budgetRunLimits(limits: RunLimits | undefined): EventPayloads['BudgetReservationRequested']['run_limits'] {
-  if (limits === undefined || (limits.max_cost_micros === null && limits.max_tool_calls === null)) return null;
-  return {
-    max_steps: limits.max_steps,
-    max_cost_micros: limits.max_cost_micros,
-    max_tool_calls: limits.max_tool_calls,
-    wall_clock_ms: limits.wall_clock_ms,
-    currency: limits.currency,
-  };
 }
 
 /** The Avro event of a planner-core event, or null for what stays inside the planner. */
@@ -210,19 +200,6 @@ export function toWire(event: PlannerEvent, ctx: OutputContext): PlannerOutputWi
       return {
         type: 'ActionRejected',
         payload: { meta: meta(event.action_id), reason_code: wireCode(event.reason_code), message: event.message, field: event.field },
-      };
-    case 'BudgetReservationRequested':
-      return {
-        type: 'BudgetReservationRequested',
-        payload: {
-          meta: meta(event.action_id),
-          agent_id: event.agent_id,
-          tool: event.tool,
-          estimated_cost_micros: event.estimated_cost_micros,
-          currency: currency(event.currency),
-          tool_calls: event.tool_calls,
-          run_limits: budgetRunLimits(ctx.run_limits),
-        },
       };
     case 'ExecutionRequested':
       return {
@@ -259,6 +236,7 @@ export function toWire(event: PlannerEvent, ctx: OutputContext): PlannerOutputWi
     case 'RunStarted':
     case 'BudgetReleaseRequested':
     case 'ActionParked':
+    case 'AnswerHeld':
     case 'WarrantRecorded':
     case 'ActionAwaitingApproval':
     case 'ReservationRecorded':
@@ -274,8 +252,12 @@ export interface ReplayJoin {
   readonly reservationRequest?: EventPayloads['BudgetReservationRequested'] | undefined;
 }
 
-/** The planner-core event that one of the planner's own published events records (for replay). */
-export function fromWire(wire: PlannerOutputWire, join: ReplayJoin, config: PlannerConfig): PlannerPublishedEvent {
+/**
+ * The planner-core event that one of the planner's own published events records (for replay);
+ * null for a BudgetReservationRequested, which planners published before the accountant reacted
+ * to proposals itself: it only fills in the estimate of its action's admission (ReplayJoin).
+ */
+export function fromWire(wire: PlannerOutputWire, join: ReplayJoin, config: PlannerConfig): PlannerPublishedEvent | null {
   const meta = wire.payload.meta;
   const at = meta.occurred_at;
   const actionId = meta.action_id ?? '';
@@ -320,20 +302,8 @@ export function fromWire(wire: PlannerOutputWire, join: ReplayJoin, config: Plan
         rejected_at: at,
       };
     }
-    case 'BudgetReservationRequested': {
-      const p = wire.payload;
-      return {
-        type: 'BudgetReservationRequested',
-        run_id: meta.run_id,
-        action_id: actionId,
-        reservation_id: actionId,
-        agent_id: p.agent_id,
-        tool: p.tool,
-        estimated_cost_micros: p.estimated_cost_micros,
-        currency: p.currency,
-        tool_calls: p.tool_calls,
-      };
-    }
+    case 'BudgetReservationRequested':
+      return null;
     case 'ExecutionRequested': {
       const p = wire.payload;
       return {

@@ -16,10 +16,8 @@ function metaOf(fields: { readonly run_id: string; readonly action_id: string | 
   return { event_id: EVENT_ID, tenant_id: TENANT, causation_id: CAUSE, producer: PRODUCER, trace: null, ...fields };
 }
 
-const MONEY_CAPPED = { ...DEFAULT_LIMITS, max_cost_micros: 50_000, currency: 'USD' };
-
 function ctxAt(now: number, overrides: Partial<OutputContext> = {}): OutputContext {
-  return { meta: metaOf, now, default_currency: 'EUR', run_limits: MONEY_CAPPED, ...overrides };
+  return { meta: metaOf, now, default_currency: 'EUR', ...overrides };
 }
 
 const AT = T0 + SECOND;
@@ -38,18 +36,6 @@ const published = {
       arguments_json: ARGS,
       args_sha256: SHA,
       run_stats: { steps: 2, spend_micros: 1_500, currency: 'USD', tool_calls_in_window: 1 },
-    },
-  },
-  BudgetReservationRequested: {
-    type: 'BudgetReservationRequested',
-    payload: {
-      meta: metaOf({ run_id: RUN, action_id: 'act-1', occurred_at: AT }),
-      agent_id: AGENT,
-      tool: 'refunds.create',
-      estimated_cost_micros: 2_000,
-      currency: 'USD',
-      tool_calls: 1,
-      run_limits: { max_steps: null, max_cost_micros: 50_000, max_tool_calls: null, wall_clock_ms: null, currency: 'USD' },
     },
   },
   ActionRejected: {
@@ -96,7 +82,21 @@ const published = {
     type: 'RunEnded',
     payload: { meta: metaOf({ run_id: RUN, action_id: null, occurred_at: T0 + 9 * SECOND }), status: 'killed', reason: 'kill switch on the agent' },
   },
-} satisfies { readonly [K in PlannerOutputType]: WireEvent<K> };
+} satisfies { readonly [K in Exclude<PlannerOutputType, 'BudgetReservationRequested'>]: WireEvent<K> };
+
+/** What planners published before the accountant reacted to proposals itself: read back only to join an admission's estimate. */
+const legacyRequest: WireEvent<'BudgetReservationRequested'> = {
+    type: 'BudgetReservationRequested',
+    payload: {
+      meta: metaOf({ run_id: RUN, action_id: 'act-1', occurred_at: AT }),
+      agent_id: AGENT,
+      tool: 'refunds.create',
+      estimated_cost_micros: 2_000,
+      currency: 'USD',
+      tool_calls: 1,
+      run_limits: { max_steps: null, max_cost_micros: 50_000, max_tool_calls: null, wall_clock_ms: null, currency: 'USD' },
+    },
+  };
 
 const proposal: ActionProposed = {
   meta: { ...metaOf({ run_id: RUN, action_id: 'act-1', occurred_at: T0 }), producer: 'gateway@0.1.0' },
@@ -108,14 +108,15 @@ const proposal: ActionProposed = {
   reason: 'the customer asked',
   idempotency_key: 'key-act-1',
 };
-const reservationRequest = published.BudgetReservationRequested.payload;
+const reservationRequest = legacyRequest.payload;
 const join: ReplayJoin = { proposal, reservationRequest };
 
 describe('the planner published events: wire -> planner-core -> wire', () => {
   for (const wire of Object.values<PlannerOutputWire>(published)) {
     it(`gives back the same ${wire.type}`, () => {
       const event = fromWire(wire, join, DEFAULT_PLANNER_CONFIG);
-      expect(toWire(event, ctxAt(wire.payload.meta.occurred_at))).toEqual(wire);
+      expect(event).not.toBeNull();
+      if (event !== null) expect(toWire(event, ctxAt(wire.payload.meta.occurred_at))).toEqual(wire);
     });
   }
 
@@ -144,7 +145,7 @@ describe('the planner published events: wire -> planner-core -> wire', () => {
 
   it('reads an admission without its proposal or estimate with the action id as key and no estimate', () => {
     const event = fromWire(published.ActionAdmitted, {}, DEFAULT_PLANNER_CONFIG);
-    expect(event.type === 'ActionAdmitted' && event.proposal).toMatchObject({ idempotency_key: 'act-1', reason: '', estimated_cost_micros: 0, currency: 'USD' });
+    expect(event?.type === 'ActionAdmitted' && event.proposal).toMatchObject({ idempotency_key: 'act-1', reason: '', estimated_cost_micros: 0, currency: 'USD' });
   });
 
   it('reads stable codes back in lower snake case, and times out an execution after its start deadline', () => {
@@ -155,7 +156,7 @@ describe('the planner published events: wire -> planner-core -> wire', () => {
 });
 
 describe('planner-core events: planner-core -> wire -> planner-core', () => {
-  const [admitted, requested] = admission('act-1');
+  const [admitted] = admission('act-1');
   const rejected: ActionRejected = {
     type: 'ActionRejected',
     run_id: RUN,
@@ -169,7 +170,6 @@ describe('planner-core events: planner-core -> wire -> planner-core', () => {
   };
   const flow: PlannerPublishedEvent[] = [
     admitted,
-    requested,
     ...executing('act-1').filter((event) => event.type === 'ExecutionRequested'),
     completed('act-1', 'completed', 'succeeded', 'the tool succeeded', T0 + 5 * SECOND, { result_json: '{"refund":"re_1"}', cost_micros: 1_800 }),
     rejected,
@@ -194,10 +194,9 @@ describe('planner-core events: planner-core -> wire -> planner-core', () => {
   };
   const joinFor = (event: PlannerPublishedEvent): ReplayJoin => {
     const command = propose('action_id' in event ? event.action_id : 'none');
-    const wire = toWire(requested, ctxAt(AT));
     return {
       proposal: { ...proposal, idempotency_key: command.idempotency_key, reason: command.reason },
-      reservationRequest: wire?.type === 'BudgetReservationRequested' ? wire.payload : undefined,
+      reservationRequest: { ...legacyRequest.payload, estimated_cost_micros: command.estimated_cost_micros, currency: command.currency },
     };
   };
 
@@ -225,7 +224,7 @@ describe('planner-core events: planner-core -> wire -> planner-core', () => {
     step({ type: 'RecordBudgetResult', run_id: RUN, action_id: 'act-1', result: { outcome: 'reserved', reservation: reservationFor('act-1') }, now: T0 + 2 * SECOND });
     step({ type: 'RecordExecutionOutcome', run_id: RUN, action_id: 'act-1', outcome: 'succeeded', cost_micros: 1_800, currency: 'USD', result_json: '{}', error_code: null, message: '', now: T0 + 5 * SECOND });
     step({ type: 'EndRun', run_id: RUN, status: 'completed', reason: 'done', now: T0 + 9 * SECOND });
-    expect(decided.map((event) => event.type)).toEqual(['ActionAdmitted', 'BudgetReservationRequested', 'ExecutionRequested', 'ActionCompleted', 'RunEnded']);
+    expect(decided.map((event) => event.type)).toEqual(['ActionAdmitted', 'ExecutionRequested', 'ActionCompleted', 'RunEnded']);
     for (const event of decided) {
       const wire = toWire(event, ctxAt(instantOf(event)));
       if (wire === null) throw new Error(`${event.type} published without a wire event`);
@@ -246,18 +245,17 @@ describe('planner-core events: planner-core -> wire -> planner-core', () => {
     expect(toWire(noCurrency, ctxAt(AT))?.payload).toMatchObject({ currency: 'EUR', reason_code: 'TOOL_UNKNOWN' });
   });
 
-  it('carries the run caps on a reservation request only when the run caps money or tool calls', () => {
-    expect(toWire(requested, ctxAt(AT, { run_limits: DEFAULT_LIMITS }))?.payload).toMatchObject({ run_limits: null });
-    expect(toWire(requested, ctxAt(AT, { run_limits: undefined }))?.payload).toMatchObject({ run_limits: null });
-    expect(toWire(requested, ctxAt(AT, { run_limits: { ...DEFAULT_LIMITS, max_tool_calls: 4, max_steps: 9 } }))?.payload).toMatchObject({
-      run_limits: { max_steps: 9, max_cost_micros: null, max_tool_calls: 4, wall_clock_ms: null, currency: null },
-    });
+  it('reads a legacy reservation request back as nothing: it only joins its admission to the estimate', () => {
+    expect(fromWire(legacyRequest, join, DEFAULT_PLANNER_CONFIG)).toBeNull();
+    const event = fromWire(published.ActionAdmitted, { proposal }, DEFAULT_PLANNER_CONFIG);
+    expect(event?.type === 'ActionAdmitted' && event.proposal).toMatchObject({ estimated_cost_micros: 0, currency: 'USD' });
   });
 
   it('publishes nothing for the run start, releases and the internal events', () => {
     const internal = executing('act-1').filter((event) => event.type === 'WarrantRecorded' || event.type === 'ReservationRecorded');
     expect(internal).toHaveLength(2);
-    for (const event of [runStarted(), ...internal, { type: 'BudgetReleaseRequested', run_id: RUN, action_id: 'a', reservation_id: 'a', reason_code: 'action_ended' } as const]) {
+    const held = { type: 'AnswerHeld', run_id: RUN, action_id: 'a', answer: { kind: 'policy', verdict: { decision: 'approval_required' }, at: AT } } as const;
+    for (const event of [runStarted(), ...internal, held, { type: 'BudgetReleaseRequested', run_id: RUN, action_id: 'a', reservation_id: 'a', reason_code: 'action_ended' } as const]) {
       expect(toWire(event, ctxAt(AT))).toBeNull();
     }
   });

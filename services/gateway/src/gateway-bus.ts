@@ -19,7 +19,7 @@ import type { GatewayConfig } from './config.ts';
  * ends on writ.actions.v1 (RunEnded included); policy decisions, approvals, controls. They are read
  * concurrently, so an action's or a run's events may arrive in any order (libs/gateway-core evolve.ts).
  */
-const READ_TOPICS = [TOPICS.runs, TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.approvals, TOPICS.controls];
+const READ_TOPICS = [TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.approvals, TOPICS.controls];
 const IDLE_CAUGHT_UP_MS = 1_000;
 
 type EmittedType = 'RunStarted' | 'ActionProposed' | 'ApprovalSubmitted' | 'ControlChanged';

@@ -170,7 +170,7 @@ beforeAll(async () => {
   observer = new EventConsumer({
     brokers,
     groupId: uniqueName('gateway_int_observer'),
-    topics: [TOPICS.runs, TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.approvals, TOPICS.controls],
+    topics: [TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.approvals, TOPICS.controls],
     dlqTopic: 'writ.gateway.dlq',
     handler: (event) => {
       const payload: Seen['payload'] = { ...event.payload };

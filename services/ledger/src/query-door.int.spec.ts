@@ -71,7 +71,7 @@ async function seed(): Promise<void> {
   await clickhouse.insert({ table: 'actions', format: 'JSONEachRow', values: [action('acme', 1, 'allow'), action('acme', 2, 'deny'), action('globex', 1, 'allow')] });
   const decision = (tenant: string, i: number, value: string) => ({ event_id: `${tenant}-d${i}`, tenant_id: tenant, action_id: `${tenant}-a${i}`, decision: value, decided_at: day });
   await clickhouse.insert({ table: 'decisions', format: 'JSONEachRow', values: [decision('acme', 1, 'allow'), decision('acme', 2, 'deny'), decision('globex', 1, 'allow')] });
-  const entry = (tenant: string, seq: number) => ({ chain_id: tenant, seq, prev_hash: '0'.repeat(64), event_hash: '1'.repeat(64), chain_hash: '2'.repeat(64), source_event_id: `${tenant}-e${seq}`, event_type: 'RunStarted', source_topic: 'writ.runs.v1', run_id: `${tenant}-run`, occurred_at: day, event_bytes: '' });
+  const entry = (tenant: string, seq: number) => ({ chain_id: tenant, seq, prev_hash: '0'.repeat(64), event_hash: '1'.repeat(64), chain_hash: '2'.repeat(64), source_event_id: `${tenant}-e${seq}`, event_type: 'RunStarted', source_topic: 'writ.proposals.v1', run_id: `${tenant}-run`, occurred_at: day, event_bytes: '' });
   await clickhouse.insert({ table: 'ledger', format: 'JSONEachRow', values: [entry('acme', 0), entry('acme', 1), entry('globex', 0)] });
 }
 

@@ -24,7 +24,7 @@ import type { KillSwitches } from './proposals.ts';
  * a view). Each has one writer, none of them the planner: runs and proposals (gateway), policy,
  * budget, outcomes (executor).
  */
-export const PLANNER_INPUT_TOPICS = [TOPICS.runs, TOPICS.proposals, TOPICS.policy, TOPICS.budget, TOPICS.outcomes] as const;
+export const PLANNER_INPUT_TOPICS = [TOPICS.proposals, TOPICS.policy, TOPICS.budget, TOPICS.outcomes] as const;
 
 /** Topics a rebuild reads: the inputs, and the planner's own outputs (writ.actions.v1, writ.executions.v1). */
 export const PLANNER_HISTORY_TOPICS = [...PLANNER_INPUT_TOPICS, TOPICS.actions, TOPICS.executions] as const;
@@ -225,14 +225,13 @@ export class PlannerEngine {
     return commandOf(event, now);
   }
 
-  /** Outputs of one decision: the run's tenant and caps, its cause, this producer, the span's trace. */
+  /** Outputs of one decision: the run's tenant, its cause, this producer, the span's trace. */
   #outputContext(slot: RunSlot, causationId: string | null, span: Span, now: number): OutputContext {
     const envelope = { tenant_id: slot.tenant, causation_id: causationId, producer: this.#options.producer, trace: traceOf(span) };
     return {
       meta: (fields) => newMetadata({ ...envelope, ...fields }),
       now,
       default_currency: this.#options.defaultCurrency,
-      run_limits: slot.state.limits,
     };
   }
 

@@ -41,7 +41,7 @@ class Collector {
     const kafka = createKafka({ brokers, clientId: 'planner-int-collector', logger: silentLogger });
     this.#consumer = kafka.consumer({ 'isolation.level': 'read_committed', kafkaJS: { groupId: `planner-int-collector-${randomUUID()}`, fromBeginning: true, autoCommit: false } });
     await this.#consumer.connect();
-    await this.#consumer.subscribe({ topics: [TOPICS.runs, TOPICS.proposals, TOPICS.actions, TOPICS.budget, TOPICS.executions, TOPICS.outcomes] });
+    await this.#consumer.subscribe({ topics: [TOPICS.proposals, TOPICS.actions, TOPICS.budget, TOPICS.executions, TOPICS.outcomes] });
     await this.#consumer.run({
       eachMessage: ({ message }) => {
         if (message.value === null) return Promise.resolve();
@@ -259,19 +259,33 @@ describe('planner service (in-process, real broker)', () => {
     await producer.disconnect();
   }, 60_000);
 
-  it('admits a proposal: ActionAdmitted and BudgetReservationRequested together, tool version and cost from the registry', async () => {
+  it('admits a proposal: ActionAdmitted with the tool version from the registry, and nothing asked of the accountant (it reads the proposal itself)', async () => {
     const s = scenario();
     const { event, actionId } = s.proposal('k1');
     const started = s.started();
     await s.send(started, event);
     const admitted = await collector.one(s.run, 'ActionAdmitted', actionId);
-    const request = await collector.one(s.run, 'BudgetReservationRequested', actionId);
-    expect(admitted.payload).toMatchObject({ agent_id: s.agent, tool: 'tickets.get', tool_version: '1.0.0', arguments_json: '{"ticket_id":"T-1"}', run_stats: { steps: 0 } });
+    expect(admitted.payload).toMatchObject({ agent_id: s.agent, tool: 'tickets.get', tool_version: '1.0.0', arguments_json: '{"ticket_id":"T-1"}', run_stats: { steps: 0, currency: 'USD' } });
     expect(admitted.payload.meta.producer).toBe('planner@0.1.0');
-    // Two topics: when the proposal is read before the run started, the start admits it (its cause).
-    const causes = [event, started].map((e) => (e.payload as { meta: Metadata }).meta.event_id);
-    expect(causes).toContain(admitted.payload.meta.causation_id);
-    expect(request.payload).toMatchObject({ agent_id: s.agent, tool: 'tickets.get', estimated_cost_micros: 1000, currency: 'USD', tool_calls: 1 });
+    // RunStarted and ActionProposed share a topic and a key: the start is read first, the proposal is the cause.
+    expect(admitted.payload.meta.causation_id).toBe((event.payload as { meta: Metadata }).meta.event_id);
+    expect(collector.of(s.run, 'BudgetReservationRequested')).toHaveLength(0);
+  });
+
+  it('answers read before the proposal are held and applied at its admission: allowed and reserved first, executed right after', async () => {
+    const s = scenario();
+    const { event, actionId } = s.proposal('k1');
+    await s.send(s.started(), s.allow(actionId), s.reserved(actionId));
+    const planner = app.get(PlannerService).engine;
+    await waitFor(() => (planner.runState(s.run)?.held.get(actionId)?.length ?? 0) === 2, { ...WAIT, what: 'both answers held' });
+    expect(planner.runState(s.run)?.actions.get(actionId)).toBeUndefined();
+    await s.send(event);
+    const execution = await collector.one(s.run, 'ExecutionRequested', actionId);
+    expect(execution.payload).toMatchObject({ idempotency_key: 'k1', reservation: { reservation_id: actionId }, warrant: { key_id: 'warrant-1' } });
+    // One decision: the admission and the execution request share their cause, the proposal.
+    const admitted = await collector.one(s.run, 'ActionAdmitted', actionId);
+    expect(execution.payload.meta.causation_id).toBe(admitted.payload.meta.causation_id);
+    expect(planner.runState(s.run)?.held.has(actionId)).toBe(false);
   });
 
   it('allow + reserved: ExecutionRequested carries the warrant and the reservation; executed: one ActionCompleted with the result', async () => {
@@ -346,7 +360,6 @@ describe('planner service (in-process, real broker)', () => {
     // Same run, same partition: once the marker is admitted, both copies were handled.
     await collector.one(s.run, 'ActionAdmitted', markerId);
     expect(collector.of(s.run, 'ActionAdmitted', actionId)).toHaveLength(1);
-    expect(collector.of(s.run, 'BudgetReservationRequested', actionId)).toHaveLength(1);
     expect(collector.of(s.run, 'ActionRejected')).toHaveLength(0);
   });
 
@@ -486,7 +499,7 @@ describe('planner service (in-process, real broker)', () => {
         const { event: marker, actionId: markerId } = s.proposal('k2', { ticket_id: 'T-2' });
         await s.send(marker);
         await collector.one(s.run, 'ActionAdmitted', markerId);
-        for (const type of ['ActionAdmitted', 'BudgetReservationRequested', 'ExecutionRequested', 'ActionCompleted']) {
+        for (const type of ['ActionAdmitted', 'ExecutionRequested', 'ActionCompleted']) {
           expect(collector.of(s.run, type, actionId), type).toHaveLength(1);
         }
       } finally {
