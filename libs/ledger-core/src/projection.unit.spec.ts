@@ -58,4 +58,12 @@ describe('the actions projection', () => {
     const executed = rowAfter([chained('ActionExecuted', { outcome: 'succeeded' }), chained('ExecutionRequested')]);
     expect(executed?.stage).toBe('executed');
   });
+
+  it('keeps the decision and the reservation when the admission is read after them (policy and budget answer the proposal itself)', () => {
+    const decided = rowAfter([chained('ActionProposed'), chained('PolicyDecided', { decision: 'allow' }), chained('BudgetReserved'), chained('ActionAdmitted')]);
+    expect(decided).toMatchObject({ stage: 'reserved', decision: 'allow' });
+    // A proposal the planner rejected stays rejected when the PDP's decision on it is read afterwards.
+    const rejected = rowAfter([chained('ActionProposed'), chained('ActionRejected'), chained('PolicyDecided', { decision: 'allow' })]);
+    expect(rejected?.stage).toBe('rejected');
+  });
 });
