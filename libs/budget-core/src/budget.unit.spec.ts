@@ -183,7 +183,21 @@ describe('Reserve', () => {
     spec.given([{ type: 'BudgetReleased', reservation_id: 'r1', run_id: null, agent_id: null, released_micros: 0, released_at: T0 }]).when(reserve('r1', 1)).thenNothing();
   });
 
+  it('ignores a request older than the retention: what became of its action may be forgotten', () => {
+    const retention = 48 * HOUR;
+    // Just inside the retention: reserved as usual.
+    spec.given().when(reserve('r1', 100, { requested_at: T0 - retention + 1 })).then([reserved('r1', 100)]);
+    // At the retention and beyond: nothing, not even a refusal (the action is long over).
+    spec.given().when(reserve('r1', 100, { requested_at: T0 - retention })).thenNothing();
+    spec.given([limitsSet('run', '*', caps(0))]).when(reserve('r1', 100, { requested_at: T0 - 3 * retention })).thenNothing();
+    // The retention is the decider's.
+    const shortRetention = deciderSpec(createBudgetDecider({ retention_ms: HOUR }));
+    shortRetention.given().when(reserve('r1', 100, { requested_at: T0 - HOUR })).thenNothing();
+    shortRetention.given().when(reserve('r1', 100, { requested_at: T0 - HOUR + 1 })).then([reserved('r1', 100)]);
+  });
+
   it('refuses bad input with the field and the rule', () => {
+    spec.given().when(reserve('r1', 5, { requested_at: -1 })).thenThrows('BUDGET_INVALID_COMMAND', { field: 'requested_at' });
     spec.given().when(reserve('r1', -5)).thenThrows('BUDGET_INVALID_COMMAND', { field: 'estimated_cost_micros' });
     spec.given().when(reserve('r1', 2 ** 53)).thenThrows('BUDGET_INVALID_COMMAND', { field: 'estimated_cost_micros' });
     spec.given().when(reserve('', 5)).thenThrows('BUDGET_INVALID_COMMAND', { field: 'reservation_id' });

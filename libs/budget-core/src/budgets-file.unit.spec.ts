@@ -70,6 +70,7 @@ describe('commandFor', () => {
         tool_calls: 1,
         currency: 'USD',
         now: NOW,
+        requested_at: requested.meta.occurred_at,
       },
       tool: requested.tool,
     });

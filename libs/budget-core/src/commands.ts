@@ -20,6 +20,11 @@ export interface Reserve {
   readonly tool_calls: number;
   readonly currency: string;
   readonly now: number;
+  /**
+   * When the reservation was asked for (the input's meta.occurred_at). A request older than the
+   * retention is ignored (see decide.ts); omitted: no age check.
+   */
+  readonly requested_at?: number;
 }
 
 /** Charge the actual cost of an execution (succeeded or failed) and release the rest. */

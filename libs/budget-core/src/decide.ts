@@ -149,8 +149,14 @@ function reserve(acc: BudgetAccumulator, command: Reserve, config: BudgetConfig)
   requireCount(command.tool_calls, 'tool_calls');
   requireCurrency(command.currency, 'currency');
   requireSameCurrency(acc.state.currency, command.currency, 'currency');
+  if (command.requested_at !== undefined) requireCount(command.requested_at, 'requested_at');
   // Whatever happened to this reservation id before (reserved, refused, settled, released), a replay changes nothing.
   if (lookup(acc.state.reservations, command.reservation_id) !== undefined) return;
+  // What happened to an action asked for longer ago than the retention may be forgotten (its
+  // settlement, or its end remembered before the request): reserving now could count it twice, or
+  // hold room for an action long over. Such requests are read when a consumer starts far back:
+  // a new consumer group on writ.proposals.v1 starts at the topic's beginning.
+  if (command.requested_at !== undefined && command.now - command.requested_at >= config.retention_ms) return;
   const day = utcDay(command.now);
   const counters = countersFor(command.run_id, command.agent_id, day);
   const refusal = firstCrossedCap(acc.state, counters, { money: command.estimated_cost_micros, tool_calls: command.tool_calls }, command);

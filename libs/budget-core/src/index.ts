@@ -26,5 +26,5 @@ export type { BudgetKind, BudgetScope, BudgetState, Caps, Counter, ReservationRe
 export type { CarriedReservation, ExpectedReservationClaims, ReservationCheck, ReservationClaims, SignedReservation } from './reservation.ts';
 export type { AccountantStep } from './accountant.ts';
 export type { BudgetsFile, TenantBudgets } from './budgets-file.ts';
-export type { BudgetInput, InputCommand } from './inputs.ts';
+export type { BudgetInput, InputCommand, ResolvedTool } from './inputs.ts';
 export type { BudgetWireEvent, WireContext } from './wire.ts';

@@ -1,25 +1,35 @@
 // What the budget service does with each event it consumes: the accountant's commands, plain data.
 import type { EventPayloads } from '@writ/contracts';
+import type { ToolDefinition } from '@writ/tools';
 import type { BudgetCommand, Release, Reserve, SetLimits, Settle } from './commands.ts';
+import { invalidCommand } from './validation.ts';
 
 /** The events the budget service consumes. */
 export type BudgetInput =
+  | { readonly type: 'ActionProposed'; readonly payload: EventPayloads['ActionProposed'] }
   | { readonly type: 'BudgetReservationRequested'; readonly payload: EventPayloads['BudgetReservationRequested'] }
   | { readonly type: 'ActionExecuted'; readonly payload: EventPayloads['ActionExecuted'] }
   | { readonly type: 'ActionFailed'; readonly payload: EventPayloads['ActionFailed'] }
   | { readonly type: 'ActionCompleted'; readonly payload: EventPayloads['ActionCompleted'] }
   | { readonly type: 'RunStarted'; readonly payload: EventPayloads['RunStarted'] };
 
-export const BUDGET_INPUT_TYPES: readonly BudgetInput['type'][] = ['BudgetReservationRequested', 'ActionExecuted', 'ActionFailed', 'ActionCompleted', 'RunStarted'];
+export const BUDGET_INPUT_TYPES: readonly BudgetInput['type'][] = ['ActionProposed', 'BudgetReservationRequested', 'ActionExecuted', 'ActionFailed', 'ActionCompleted', 'RunStarted'];
 
 export function isBudgetInput(event: { readonly type: string; readonly payload: unknown }): event is BudgetInput {
   return (BUDGET_INPUT_TYPES as readonly string[]).includes(event.type);
 }
 
+/**
+ * What the tool registry resolves a proposal's tool to, as the planner resolves it:
+ * `registry.get(proposal.tool, proposal.tool_version ?? undefined)` (a null tool_version is the
+ * highest version). The service looks it up; this lib only reads the result.
+ */
+export type ResolvedTool = Pick<ToolDefinition, 'name' | 'version' | 'cost'>;
+
 /** The command an input asks of the accountant, with what the wire side needs to know; null: nothing to do. */
 export interface InputCommand {
   readonly command: BudgetCommand;
-  /** For BudgetReservationRequested: the tool, a signed claim of the reservation. */
+  /** For a reservation (ActionProposed, BudgetReservationRequested): the tool's name, a signed claim of the reservation. */
   readonly tool: string | null;
 }
 
@@ -38,7 +48,11 @@ const EXECUTING_REASONS: ReadonlySet<string> = new Set(['execution_timeout']);
 
 /**
  * Maps a consumed event to the accountant's command.
- * - BudgetReservationRequested -> Reserve (reservation_id is the action id).
+ * - ActionProposed -> Reserve (reservation_id is the action id) of the resolved tool's declared
+ *   cost and one tool call; null when `tool` is undefined (no such tool or version in the
+ *   registry: the planner rejects the proposal as tool_unknown, there is nothing to reserve for).
+ * - BudgetReservationRequested (the planner's, written before the accountant reacted to proposals)
+ *   -> Reserve too; an action with both reserves once (the same reservation_id).
  * - ActionExecuted / ActionFailed -> Settle at the reported cost (a failure with cost 0 settles 0
  *   and releases the whole reservation).
  * - ActionCompleted denied | rejected | refused | expired -> Release (a no-op when nothing is held;
@@ -46,8 +60,10 @@ const EXECUTING_REASONS: ReadonlySet<string> = new Set(['execution_timeout']);
  * - RunStarted with a cost or tool-call cap -> SetLimits for that run.
  * `defaultCurrency`: the tenant's currency, for run limits that name none.
  */
-export function commandFor(input: BudgetInput, now: number, defaultCurrency: string | null): InputCommand | null {
+export function commandFor(input: BudgetInput, now: number, defaultCurrency: string | null, tool?: ResolvedTool): InputCommand | null {
   switch (input.type) {
+    case 'ActionProposed':
+      return tool === undefined ? null : proposalReservation(input.payload, tool, now);
     case 'BudgetReservationRequested': {
       const p = input.payload;
       const reserve: Reserve = {
@@ -59,6 +75,7 @@ export function commandFor(input: BudgetInput, now: number, defaultCurrency: str
         tool_calls: p.tool_calls,
         currency: p.currency,
         now,
+        requested_at: p.meta.occurred_at,
       };
       return { command: reserve, tool: p.tool };
     }
@@ -92,4 +109,24 @@ export function commandFor(input: BudgetInput, now: number, defaultCurrency: str
     default:
       return null;
   }
+}
+
+function proposalReservation(p: EventPayloads['ActionProposed'], tool: ResolvedTool, now: number): InputCommand {
+  // A lookup of another tool or version is the caller's mistake; reserving its cost would be wrong money.
+  if (tool.name !== p.tool) throw invalidCommand('tool', `must be the registry's entry for the proposal's tool ${p.tool}`, tool.name);
+  if (p.tool_version !== null && tool.version !== p.tool_version) {
+    throw invalidCommand('tool_version', `must be the registry's entry for the proposal's version ${p.tool_version}`, tool.version);
+  }
+  const reserve: Reserve = {
+    type: 'Reserve',
+    reservation_id: p.meta.action_id ?? '',
+    run_id: p.meta.run_id,
+    agent_id: p.agent_id,
+    estimated_cost_micros: tool.cost.micros,
+    tool_calls: 1,
+    currency: tool.cost.currency,
+    now,
+    requested_at: p.meta.occurred_at,
+  };
+  return { command: reserve, tool: tool.name };
 }

@@ -3,7 +3,6 @@
 
 /** Every Kafka topic that carries Writ events; all are keyed (see `partitionKeyOf`). */
 export const TOPICS = {
-  runs: 'writ.runs.v1',
   proposals: 'writ.proposals.v1',
   actions: 'writ.actions.v1',
   policy: 'writ.policy.v1',
@@ -46,7 +45,7 @@ export type EventType = (typeof EVENT_TYPES)[number];
 
 /** The topic each event type is published to. */
 export const EVENT_TOPICS: { readonly [T in EventType]: Topic } = {
-  RunStarted: 'writ.runs.v1',
+  RunStarted: 'writ.proposals.v1',
   ActionProposed: 'writ.proposals.v1',
   ActionAdmitted: 'writ.actions.v1',
   ActionRejected: 'writ.actions.v1',
@@ -79,7 +78,7 @@ export const CURRENT_VERSIONS: { readonly [T in EventType]: number } = {
   RunEnded: 1,
   BudgetReservationRequested: 2,
   ModelUsage: 1,
-  PolicyDecided: 2,
+  PolicyDecided: 3,
   ApprovalRecorded: 2,
   ApprovalSubmitted: 1,
   BudgetReserved: 2,
@@ -596,7 +595,7 @@ export interface ModelUsage {
   readonly currency: string;
 }
 
-/** The PDP decided on an admitted action. */
+/** The PDP decided on a proposed action. */
 export interface PolicyDecided {
   /** Envelope common to every event. */
   readonly meta: Metadata;
@@ -618,6 +617,8 @@ export interface PolicyDecided {
   readonly denied_by: string | null;
   /** The policy set's VERSION label, for humans (policy_set_hash identifies it). */
   readonly policy_set_version: string;
+  /** The run statistics the decision saw (the PDP's own count from the log), so that it can be replayed; null on decisions recorded before v3. */
+  readonly run_stats: RunStats | null;
 }
 
 /** Outcome of a policy evaluation. */

@@ -4,7 +4,7 @@ import { DEFAULT_PLANNER_CONFIG } from './config.ts';
 import type { PlannerCommand } from './commands.ts';
 import { isPlannerInternalEvent } from './events.ts';
 import type { ActionRejected, PlannerPublishedEvent } from './events.ts';
-import { AGENT, DEFAULT_LIMITS, MINUTE, RUN, SECOND, T0, TENANT, admission, completed, executing, planner, propose, reservationFor, runStarted, warrantFor } from './fixtures.spec.ts';
+import { AGENT, MINUTE, RUN, SECOND, T0, TENANT, admission, completed, executing, planner, propose, reservationFor, runStarted, warrantFor } from './fixtures.spec.ts';
 import { commandOf, fromWire, toWire } from './wire.ts';
 import type { OutputContext, PlannerOutputType, PlannerOutputWire, ReplayJoin, WireEvent } from './wire.ts';
 
@@ -267,7 +267,7 @@ describe('input events -> commands', () => {
   const warrant = published.ExecutionRequested.payload.warrant;
   const decided = (fields: Pick<PolicyDecided, 'decision' | 'warrant' | 'determining_policies'>, m: Metadata = meta): WireEvent => ({
     type: 'PolicyDecided',
-    payload: { meta: m, policy_set_hash: 'h', errors: [], approval_requirement: null, approvals: [], denied_by: null, policy_set_version: 'v1', ...fields },
+    payload: { meta: m, policy_set_hash: 'h', errors: [], approval_requirement: null, approvals: [], denied_by: null, policy_set_version: 'v1', run_stats: null, ...fields },
   });
 
   it('RunStarted -> StartRun with the run caps', () => {

@@ -1,5 +1,5 @@
 import { newMetadata } from '@writ/contracts';
-import type { ActionAdmitted, ApprovalRecorded, ApprovalSubmitted, PolicyDecided, TraceContext } from '@writ/contracts';
+import type { ActionProposed, ApprovalRecorded, ApprovalSubmitted, PolicyDecided, RunStats, TraceContext } from '@writ/contracts';
 import { isSealedValue, sha256Canonical } from '@writ/crypto';
 import type { SigningKey } from '@writ/crypto';
 import { describeError, isWritError } from '@writ/errors';
@@ -14,8 +14,8 @@ import type {
   ToolEffect,
   ToolRisk,
 } from '@writ/policy-engine';
-import { admittedActionOf } from './state.ts';
-import type { AdmittedAction, PdpState } from './state.ts';
+import { proposedActionOf } from './state.ts';
+import type { PdpState, ProposedAction } from './state.ts';
 import { toEventWarrant } from './warrant-event.ts';
 
 /** An agent as the directory knows it. */
@@ -33,10 +33,14 @@ export interface DirectoryUser {
   readonly role: string;
 }
 
-/** What the PDP needs from the tool registry. */
+/** What the PDP needs of a tool version from the registry (a `ToolDefinition` of `@writ/tools` is one). */
 export interface ToolFacts {
+  /** The exact version: the one the warrant binds. */
+  readonly version: string;
   readonly effect: ToolEffect;
   readonly risk: ToolRisk;
+  /** The currency of the run statistics (the tool's cost currency, as the planner estimates in). */
+  readonly cost: { readonly currency: string };
 }
 
 /** Everything a decision depends on besides the state and the input event. */
@@ -44,7 +48,11 @@ export interface PdpEnvironment {
   readonly decisionPoint: DecisionPoint;
   agent(id: string): DirectoryAgent | undefined;
   user(id: string): DirectoryUser | undefined;
-  tool(name: string, version: string): ToolFacts | undefined;
+  /**
+   * The registry's tool: that exact version, or the latest when version is undefined (a proposal
+   * without tool_version), as the planner resolves it (`registry.get`).
+   */
+  tool(name: string, version: string | undefined): ToolFacts | undefined;
   readonly signingKey: SigningKey;
   /** A warrant is valid for this long after the decision. */
   readonly warrantTtlMs: number;
@@ -59,7 +67,55 @@ export type PdpOutput =
   | { readonly type: 'PolicyDecided'; readonly payload: PolicyDecided }
   | { readonly type: 'ApprovalRecorded'; readonly payload: ApprovalRecorded };
 
-function metaFor(action: AdmittedAction, causationId: string, env: PdpEnvironment): PolicyDecided['meta'] {
+/** What a proposal led to: the outputs, or why it is left undecided (for the log; it is no error). */
+export interface ProposalOutcome {
+  readonly outputs: PdpOutput[];
+  /** Set when the proposal is not decided for a reason worth logging; null otherwise. */
+  readonly ignored: string | null;
+}
+
+/** A proposed action as it is decided: its tool resolved in the registry and the run statistics it is decided with. */
+export interface ResolvedAction extends ProposedAction {
+  /** The registry's version (the requested one, or the latest): the warrant binds it. */
+  readonly tool_version: string;
+  readonly effect: ToolEffect;
+  readonly risk: ToolRisk;
+  readonly run_stats: RunStats;
+}
+
+/**
+ * Resolves the proposal's tool the way the planner does (the requested version, else the latest),
+ * so the warrant binds the version the planner admits. `recorded`: the statistics of the action's
+ * first decision, which a later decision reuses; without them, the counts taken at the proposal.
+ */
+export function resolveAction(
+  proposed: ProposedAction,
+  recorded: RunStats | null,
+  env: PdpEnvironment,
+): { readonly ok: true; readonly action: ResolvedAction } | { readonly ok: false; readonly reason: string } {
+  const tool = env.tool(proposed.tool, proposed.requested_version ?? undefined);
+  if (tool === undefined) {
+    return {
+      ok: false,
+      reason:
+        proposed.requested_version === null
+          ? `no tool ${proposed.tool} in the registry`
+          : `tool ${proposed.tool} has no version ${proposed.requested_version} in the registry`,
+    };
+  }
+  return {
+    ok: true,
+    action: {
+      ...proposed,
+      tool_version: tool.version,
+      effect: tool.effect,
+      risk: tool.risk,
+      run_stats: recorded ?? { ...proposed.counts, currency: tool.cost.currency },
+    },
+  };
+}
+
+function metaFor(action: ProposedAction, causationId: string, env: PdpEnvironment): PolicyDecided['meta'] {
   return newMetadata({
     tenant_id: action.tenant,
     run_id: action.run_id,
@@ -88,15 +144,13 @@ function withoutSealedValues(value: unknown): unknown {
   return Object.fromEntries(Object.entries(value).filter(([, item]) => !isSealedValue(item)).map(([key, item]) => [key, withoutSealedValues(item)]));
 }
 
-/** Builds the Cedar request of an admitted action from the directory, the registry and the arguments. */
-export function decisionRequestOf(action: AdmittedAction, approvals: readonly ApprovalGrant[], env: PdpEnvironment): Prepared {
+/** Builds the Cedar request of a resolved action from the directory and the arguments. */
+export function decisionRequestOf(action: ResolvedAction, approvals: readonly ApprovalGrant[], env: PdpEnvironment): Prepared {
   const agent = env.agent(action.agent_id);
   if (agent === undefined) return { ok: false, reason: `agent "${action.agent_id}" is not in the directory` };
   if (agent.tenant !== action.tenant) {
     return { ok: false, reason: `agent "${action.agent_id}" does not belong to tenant "${action.tenant}"` };
   }
-  const tool = env.tool(action.tool, action.tool_version);
-  if (tool === undefined) return { ok: false, reason: `tool ${action.tool}@${action.tool_version} is not in the registry` };
   let args: unknown;
   try {
     args = JSON.parse(action.arguments_json);
@@ -108,7 +162,7 @@ export function decisionRequestOf(action: AdmittedAction, approvals: readonly Ap
     return { ok: false, reason: 'args_sha256 is not the sha256 of the canonical arguments' };
   }
   const identity: AgentIdentity = { id: agent.id, role: agent.role, owner: agent.owner };
-  const descriptor: ToolDescriptor = { name: action.tool, version: action.tool_version, effect: tool.effect, risk: tool.risk };
+  const descriptor: ToolDescriptor = { name: action.tool, version: action.tool_version, effect: action.effect, risk: action.risk };
   return {
     ok: true,
     agent,
@@ -128,7 +182,7 @@ export function decisionRequestOf(action: AdmittedAction, approvals: readonly Ap
 }
 
 /** Cedar's decision, or a deny naming why the request is not decidable (never an exception). */
-export function evaluate(action: AdmittedAction, approvals: readonly ApprovalGrant[], env: PdpEnvironment): Decision {
+export function evaluate(action: ResolvedAction, approvals: readonly ApprovalGrant[], env: PdpEnvironment): Decision {
   const prepared = decisionRequestOf(action, approvals, env);
   if (!prepared.ok) return refusal(prepared.reason, env);
   try {
@@ -141,7 +195,7 @@ export function evaluate(action: AdmittedAction, approvals: readonly ApprovalGra
 }
 
 function decidedEvent(
-  action: AdmittedAction,
+  action: ResolvedAction,
   decision: Decision,
   approvals: readonly ApprovalGrant[],
   causationId: string,
@@ -185,21 +239,34 @@ function decidedEvent(
       approvals: approvals.map((a) => ({ approver_id: a.approverId, role: a.role })),
       denied_by: deniedBy,
       policy_set_version: env.decisionPoint.version,
+      run_stats: action.run_stats,
     },
   };
 }
 
+const UNDECIDED: ProposalOutcome = { outputs: [], ignored: null };
+
 /**
- * ActionAdmitted -> PolicyDecided. An action already decided (or already over) gets nothing: a
- * redelivered admission never produces a second, different decision.
+ * ActionProposed -> PolicyDecided, in parallel with the planner's admission, with the run
+ * statistics the PDP counted itself (recorded in the decision). An action already decided (or
+ * already over) gets nothing: a redelivered proposal never produces a second, different decision.
+ * A tool (or version) the registry does not know gets no decision either: the planner rejects
+ * the proposal as tool_unknown, and a warrant could bind no version.
  */
-export function onActionAdmitted(state: PdpState, event: ActionAdmitted, env: PdpEnvironment): PdpOutput[] {
-  const action = admittedActionOf(event);
-  if (action === undefined) return [];
-  const record = state.actions.get(action.action_id);
-  if (record !== undefined && (record.decision !== undefined || record.terminal)) return [];
+export function onActionProposed(state: PdpState, event: ActionProposed, env: PdpEnvironment): ProposalOutcome {
+  const actionId = event.meta.action_id;
+  if (actionId === null) return { outputs: [], ignored: 'ActionProposed has no meta.action_id (the planner refuses it)' };
+  const record = state.actions.get(actionId);
+  if (record !== undefined && (record.decision !== undefined || record.terminal)) return UNDECIDED;
+  // Already folded (decided nothing before a restart, or a duplicate of the action): the first
+  // proposal and the counts it saw; a proposal is never counted twice.
+  const proposed = record?.proposed ?? proposedActionOf(state, event);
+  if (proposed === undefined) return UNDECIDED;
+  const resolved = resolveAction(proposed, null, env);
+  if (!resolved.ok) return { outputs: [], ignored: `${resolved.reason}: the planner rejects it (tool_unknown), no decision` };
   const approvals = record?.approvals ?? [];
-  return [decidedEvent(action, evaluate(action, approvals, env), approvals, event.meta.event_id, env)];
+  const action = resolved.action;
+  return { outputs: [decidedEvent(action, evaluate(action, approvals, env), approvals, proposed.proposed_event_id, env)], ignored: null };
 }
 
 function recorded(
@@ -247,13 +314,17 @@ export function onApprovalSubmitted(state: PdpState, submission: ApprovalSubmitt
   const role = user?.role ?? '';
   const refuse = (reason: string, policies: readonly string[] = []): PdpOutput[] => [recorded(submission, false, reason, policies, role, env)];
 
-  if (record?.admitted === undefined) return refuse(`action ${actionId ?? '(none)'} is not pending with the policy service`);
-  const action = record.admitted;
+  if (record?.proposed === undefined) return refuse(`action ${actionId ?? '(none)'} is not pending with the policy service`);
+  const proposed = record.proposed;
   if (record.decision !== 'approval_required') {
-    return refuse(`action ${action.action_id} is not awaiting approval (${record.decision ?? 'undecided'})`);
+    return refuse(`action ${proposed.action_id} is not awaiting approval (${record.decision ?? 'undecided'})`);
   }
-  if (submission.meta.tenant_id !== action.tenant) return refuse(`the approval names tenant "${submission.meta.tenant_id}", not the action's`);
+  if (submission.meta.tenant_id !== proposed.tenant) return refuse(`the approval names tenant "${submission.meta.tenant_id}", not the action's`);
   if (user === undefined) return refuse(`approver "${submission.approver_id}" is not in the directory`);
+  // The statistics of the first decision: the approver approved the action as it was decided.
+  const resolved = resolveAction(proposed, record.run_stats, env);
+  if (!resolved.ok) return refuse(resolved.reason);
+  const action = resolved.action;
   const prepared = decisionRequestOf(action, record.approvals, env);
   if (!prepared.ok) return refuse(prepared.reason);
 

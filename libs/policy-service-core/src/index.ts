@@ -1,5 +1,5 @@
-export { emptyPdpState, evolvePdpState, admittedActionOf } from './state.ts';
-export { onActionAdmitted, onApprovalSubmitted, evaluate, decisionRequestOf } from './decide.ts';
+export { DEFAULT_RATE_WINDOW_MS, emptyPdpState, evolvePdpState, proposedActionOf, countsBefore, runKey } from './state.ts';
+export { onActionProposed, onApprovalSubmitted, evaluate, decisionRequestOf, resolveAction } from './decide.ts';
 export { toEventWarrant, warrantFromEvent, warrantOfDecision } from './warrant-event.ts';
-export type { AdmittedAction, ActionRecord, PdpState, PdpEvent } from './state.ts';
-export type { PdpEnvironment, PdpOutput, DirectoryAgent, DirectoryUser, ToolFacts } from './decide.ts';
+export type { ProposedAction, ActionRecord, PdpState, PdpEvent, RunCounts, RunTally } from './state.ts';
+export type { PdpEnvironment, PdpOutput, ProposalOutcome, ResolvedAction, DirectoryAgent, DirectoryUser, ToolFacts } from './decide.ts';

@@ -4,13 +4,13 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { newMetadata } from '@writ/contracts';
-import type { ActionAdmitted } from '@writ/contracts';
+import type { ActionProposed } from '@writ/contracts';
 import { TenantDataKey, canonicalJson, generateSigningKey, sha256Canonical } from '@writ/crypto';
 import { createDecisionPoint, loadPolicySet } from '@writ/policy-engine';
 import type { DecisionPoint, DecisionRequest } from '@writ/policy-engine';
 import { loadToolRegistry, sealArguments, sensitivePaths } from '@writ/tools';
 import type { ToolDefinition, ToolRegistry } from '@writ/tools';
-import { onActionAdmitted } from './decide.ts';
+import { onActionProposed } from './decide.ts';
 import type { PdpEnvironment } from './decide.ts';
 import { emptyPdpState } from './state.ts';
 
@@ -53,16 +53,17 @@ describe('policy service on sealed arguments', () => {
     const key = TenantDataKey.generate('acme');
     const clear = { ticket_id: 'T-1', customer_id: 'C-1', amount_cents: 2500, ticket_tags: ['refund_approved'], reason: 'dup', card_last4: CANARY };
     const sealed = sealArguments(refund, clear, (value, path) => key.seal(value, path));
-    const event: ActionAdmitted = {
-      meta: newMetadata({ tenant_id: 'acme', run_id: 'run-1', action_id: 'action-1', producer: 'planner@test' }),
+    const event: ActionProposed = {
+      meta: newMetadata({ tenant_id: 'acme', run_id: 'run-1', action_id: 'action-1', producer: 'gateway@test' }),
       agent_id: 'triage-bot',
       tool: 'refunds.issue',
       tool_version: '1.2.0',
       arguments_json: canonicalJson(sealed),
       args_sha256: sha256Canonical(sealed),
-      run_stats: { steps: 1, spend_micros: 0, currency: 'USD', tool_calls_in_window: 0 },
+      reason: 'duplicate charge',
+      idempotency_key: 'run-1:1',
     };
-    const outputs = onActionAdmitted(emptyPdpState(), event, environment());
+    const { outputs } = onActionProposed(emptyPdpState(), event, environment());
     const decided = outputs.find((o) => o.type === 'PolicyDecided');
     expect(decided?.payload).toMatchObject({ decision: 'allow', determining_policies: ['refund-up-to-100-support'] });
     expect(JSON.stringify(decided?.payload)).toContain(event.args_sha256);

@@ -1,6 +1,6 @@
 // The accountant's books of every tenant this instance serves, in memory: rebuilt at boot from
 // the service's own committed events on writ.budget.v1 (plus run limits from RunStarted on
-// writ.runs.v1), then kept up to date by the transactional handler.
+// writ.proposals.v1), then kept up to date by the transactional handler.
 import { BUDGET_WIRE_TYPES, initialBudgetState, limitCommandsFor, replayWire } from '@writ/budget-core';
 import type { BudgetDecider, BudgetState, BudgetWireEvent, BudgetsFile, SetLimits } from '@writ/budget-core';
 import { decodeEvent } from '@writ/contracts';
@@ -61,9 +61,9 @@ export class BudgetBooks {
   }
 
   /**
-   * Folds one committed record of writ.budget.v1 or writ.runs.v1 into the books: the budget
-   * service's own events, and the run caps of RunStarted. Anything else (other producers' events,
-   * other tenants, undecodable records: they went to some DLQ already) is skipped.
+   * Folds one committed record of writ.budget.v1 or writ.proposals.v1 into the books: the budget
+   * service's own events, and the run caps of RunStarted. Anything else (proposals, other
+   * producers' events, other tenants, undecodable records: they went to some DLQ already) is skipped.
    * Returns what was done, for counting.
    */
   replay(value: Buffer | null, onRunLimits: (tenant: string, payload: EventPayloads['RunStarted']) => void): 'applied' | 'skipped' {

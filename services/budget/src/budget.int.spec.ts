@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Module } from '@nestjs/common';
@@ -30,6 +30,34 @@ const keyPath = join(dir, 'reservation-test.pem');
 writeFileSync(keyPath, key.exportPrivateKeyPem(), { mode: 0o600 });
 const keyring = createKeyring({ [key.keyId]: key.publicKey });
 const DAY = () => new Date().toISOString().slice(0, 10);
+
+/**
+ * The tool registry of these tests. tickets.refund has two versions of different costs (a
+ * proposal's tool_version picks one; null, the highest); spend.m<micros> costs <micros> a call,
+ * so that a test can propose any amount it needs.
+ */
+const toolsDir = join(dir, 'tools');
+const SPEND_AMOUNTS = [1_000, 100_000, 500_000, 600_000, 1_000_000, 1_300_000, 1_500_000, 2_000_000, 4_500_000];
+function writeTool(name: string, version: string, micros: number): void {
+  const definition = {
+    name,
+    version,
+    description: `costs ${micros} micro-USD a call`,
+    effect: 'write',
+    risk: 'low',
+    arguments: { type: 'object', properties: {} },
+    cost: { micros, currency: 'USD' },
+    timeout_ms: 1000,
+    retry: { max_attempts: 1, initial_backoff_ms: 10, max_backoff_ms: 10 },
+    idempotent: true,
+    endpoint: { method: 'POST', url: 'http://127.0.0.1:1/never' },
+  };
+  writeFileSync(join(toolsDir, `${name}@${version}.json`), JSON.stringify(definition));
+}
+mkdirSync(toolsDir);
+writeTool('tickets.refund', '1.0.0', 2_000_000);
+writeTool('tickets.refund', '2.0.0', 1_000_000);
+for (const micros of SPEND_AMOUNTS) writeTool(`spend.m${micros}`, '1.0.0', micros);
 
 const apps = new Set<INestApplicationContext>();
 const consumers = new Set<EventConsumer>();
@@ -82,6 +110,7 @@ async function boot(t: Tenant, env: Record<string, string> = {}): Promise<{ app:
     KAFKA_GROUP_ID: t.groupId,
     WRIT_BUDGETS_FILE: t.budgetsFile,
     WRIT_RESERVATION_SIGNING_KEY: keyPath,
+    WRIT_TOOLS_DIR: toolsDir,
     WRIT_BUDGET_TENANTS: t.tenant,
     ...env,
   });
@@ -117,11 +146,30 @@ async function collect(tenant: string): Promise<BudgetOut[]> {
   return seen;
 }
 
-function request(t: Tenant, run: string, action: string, cost: number, agent = 'bot'): OutgoingEvent {
+/** A run's start, on writ.proposals.v1 with its proposals. */
+function runStarted(t: Tenant, run: string, limits: Partial<EventPayloads['RunStarted']['limits']>): OutgoingEvent {
+  const sample = sampleEvent('RunStarted', { tenant_id: t.tenant, run_id: run, action_id: null, producer: 'gateway@0.1.0' });
+  return writEvent('RunStarted', { ...sample, agent_id: 'bot', limits: { ...sample.limits, max_cost_micros: null, max_tool_calls: null, currency: 'USD', ...limits } });
+}
+
+/** An agent's proposal of a tool and version (null: the highest); the gateway's, on writ.proposals.v1. */
+function proposalOf(t: Tenant, run: string, action: string, tool: string, version: string | null, agent = 'bot'): OutgoingEvent {
+  const meta = { tenant_id: t.tenant, run_id: run, action_id: action, producer: 'gateway@0.1.0' };
+  return writEvent('ActionProposed', { ...sampleEvent('ActionProposed', meta), agent_id: agent, tool, tool_version: version, idempotency_key: action });
+}
+
+/** A proposal whose tool costs `cost` (spend.m<cost>, one of SPEND_AMOUNTS). */
+function proposal(t: Tenant, run: string, action: string, cost: number, agent = 'bot'): OutgoingEvent {
+  if (!SPEND_AMOUNTS.includes(cost)) throw new Error(`add ${cost} to SPEND_AMOUNTS`);
+  return proposalOf(t, run, action, `spend.m${cost}`, null, agent);
+}
+
+/** The planner's reservation request of before (writ.actions.v1), still read. */
+function legacyRequest(t: Tenant, run: string, action: string, cost: number, agent = 'bot'): OutgoingEvent {
   return writEvent('BudgetReservationRequested', {
     meta: newMetadata({ tenant_id: t.tenant, run_id: run, action_id: action, producer: 'planner@0.1.0' }),
     agent_id: agent,
-    tool: 'tickets.refund',
+    tool: `spend.m${cost}`,
     estimated_cost_micros: cost,
     currency: 'USD',
     tool_calls: 1,
@@ -148,15 +196,16 @@ const of = <T extends BudgetOut['type']>(seen: readonly BudgetOut[], type: T, ac
   seen.filter((e) => e.type === type && (action === undefined || e.payload.meta.action_id === action)).map((e) => e.payload as EventPayloads[T]);
 
 describe('budget service', () => {
-  it('reserves with a signature the executor accepts, settles the actual cost and releases the rest', async () => {
+  it('reserves a proposal at its tool version’s cost, with a signature the executor accepts; settles the actual cost and releases the rest', async () => {
     const t = newTenant();
     const seen = await collect(t.tenant);
     const { processor } = await boot(t);
     const run = uniqueName('run');
     const action = uuidv7();
-    await producer.send([request(t, run, action, 2_000_000)]);
+    await producer.send([proposalOf(t, run, action, 'tickets.refund', '1.0.0')]);
     const [reserved] = await waitFor(() => (of(seen, 'BudgetReserved', action).length > 0 ? of(seen, 'BudgetReserved', action) : undefined), { timeoutMs: 30_000, what: 'BudgetReserved' });
     if (reserved === undefined) throw new Error('unreachable');
+    // tickets.refund@1.0.0 costs $2.00 (2.0.0, the highest, costs $1.00).
     expect(reserved).toMatchObject({ reservation_id: action, amount_micros: 2_000_000, currency: 'USD', key_id: 'reservation-test', agent_id: 'bot', tool: 'tickets.refund', tool_calls: 1, day: DAY() });
     expect(verifyReservation(reserved, { action_id: action, tenant: t.tenant, run_id: run, agent: 'bot', tool: 'tickets.refund' }, keyring).ok).toBe(true);
     const forged = verifyReservation({ ...reserved, amount_micros: 9_000_000 }, { action_id: action, tenant: t.tenant, run_id: run, agent: 'bot', tool: 'tickets.refund' }, keyring);
@@ -180,8 +229,31 @@ describe('budget service', () => {
       ['budget.settle', 'settled'],
     ]);
     const reserveSpan = spans.getFinishedSpans().find((s) => s.name === 'budget.reserve' && s.attributes['writ.action_id'] === action);
+    expect(reserveSpan?.attributes['writ.tool']).toBe('tickets.refund');
     expect(reserveSpan?.parentSpanContext?.spanId).toBeDefined();
     expect(reserved.meta.trace?.traceparent).toContain(reserveSpan?.spanContext().traceId ?? 'missing');
+  });
+
+  it('a proposal without a tool_version reserves the highest version’s cost; an unknown tool or version, nothing', async () => {
+    const t = newTenant();
+    const seen = await collect(t.tenant);
+    const { processor } = await boot(t);
+    const run = uniqueName('run');
+    const [latest, unknownTool, unknownVersion, after] = [uuidv7(), uuidv7(), uuidv7(), uuidv7()];
+    await producer.send([
+      proposalOf(t, run, latest, 'tickets.refund', null),
+      proposalOf(t, run, unknownTool, 'tickets.reopen', null),
+      proposalOf(t, run, unknownVersion, 'tickets.refund', '9.9.9'),
+      proposal(t, run, after, 1_000),
+    ]);
+    // Same run, same partition: once the last is answered, the others were handled.
+    await waitFor(() => of(seen, 'BudgetReserved', after)[0], { timeoutMs: 30_000, what: 'the last proposal answered' });
+    expect(of(seen, 'BudgetReserved', latest)).toMatchObject([{ amount_micros: 1_000_000, currency: 'USD', tool: 'tickets.refund' }]);
+    for (const action of [unknownTool, unknownVersion]) {
+      expect(seen.filter((e) => e.payload.meta.action_id === action)).toEqual([]);
+      expect(processor.books.stateOf(t.tenant).reservations.get(action)).toBeUndefined();
+    }
+    expect(usageOf(processor.books.stateOf(t.tenant), 'run', run)).toMatchObject({ reserved_micros: 1_001_000, reserved_calls: 2 });
   });
 
   it('refuses a reservation over a cap, naming the scope and the kind; announces thresholds', async () => {
@@ -190,7 +262,7 @@ describe('budget service', () => {
     await boot(t);
     const run = uniqueName('run');
     const [a1, a2, a3] = [uuidv7(), uuidv7(), uuidv7()];
-    await producer.send([request(t, run, a1, 4_500_000), request(t, run, a2, 600_000), request(t, run, a3, 500_000)]);
+    await producer.send([proposal(t, run, a1, 4_500_000), proposal(t, run, a2, 600_000), proposal(t, run, a3, 500_000)]);
     await waitFor(() => (of(seen, 'BudgetReserved').length + of(seen, 'BudgetRefused').length === 3 ? true : undefined), { timeoutMs: 30_000, what: 'three answers' });
     expect(of(seen, 'BudgetReserved').map((r) => r.reservation_id)).toEqual([a1, a3]);
     const [refused] = of(seen, 'BudgetRefused', a2);
@@ -199,42 +271,80 @@ describe('budget service', () => {
     expect(thresholds).toEqual(['agent_day:money:50', 'agent_day:money:80', 'agent_day:money:100']);
   });
 
-  it('releases on denial and on a cost-0 failure; an action that ended before its request is never reserved', async () => {
+  it('enforces the caps of a RunStarted read on writ.proposals.v1 before the run’s proposals', async () => {
+    const t = newTenant();
+    const seen = await collect(t.tenant);
+    await boot(t);
+    const [capped, other] = [uniqueName('run'), uniqueName('run')];
+    const [a1, a2, b1, b2] = [uuidv7(), uuidv7(), uuidv7(), uuidv7()];
+    await producer.send([runStarted(t, capped, { max_cost_micros: 1_500_000 }), proposal(t, capped, a1, 1_000_000), proposal(t, capped, a2, 1_000_000)]);
+    await producer.send([runStarted(t, other, {}), proposal(t, other, b1, 1_000_000), proposal(t, other, b2, 1_000_000)]);
+    await waitFor(() => (of(seen, 'BudgetReserved').length + of(seen, 'BudgetRefused').length === 4 ? true : undefined), { timeoutMs: 30_000, what: 'four answers' });
+    expect(of(seen, 'BudgetReserved').map((r) => r.reservation_id).sort()).toEqual([a1, b1, b2].sort());
+    expect(of(seen, 'BudgetRefused', a2)).toMatchObject([{ scope: 'run', subject: capped, kind: 'money', limit: 1_500_000, used: 1_000_000, requested: 1_000_000 }]);
+  });
+
+  it('releases on denial, on the planner’s rejection and on a cost-0 failure; an action that ended before its proposal is never reserved', async () => {
     const t = newTenant({ agentMoney: '1.00' });
     const seen = await collect(t.tenant);
     const { processor } = await boot(t);
     const run = uniqueName('run');
-    const [denied, failing, ended, after] = [uuidv7(), uuidv7(), uuidv7(), uuidv7()];
-    await producer.send([request(t, run, denied, 1_000_000)]);
+    const [denied, rejected, failing, ended, after] = [uuidv7(), uuidv7(), uuidv7(), uuidv7(), uuidv7()];
+    await producer.send([proposal(t, run, denied, 1_000_000)]);
     await waitFor(() => of(seen, 'BudgetReserved', denied)[0], { timeoutMs: 30_000, what: 'reserved' });
-    // ActionCompleted and the requests share writ.actions.v1 (keyed by run): the release comes first.
-    await producer.send([completed(t, run, denied, 'denied', 'policy_denied')]);
+    await producer.send([completed(t, run, denied, 'denied', 'POLICY_DENIED')]);
     await waitFor(() => of(seen, 'BudgetSettled', denied)[0], { timeoutMs: 30_000, what: 'release' });
     expect(of(seen, 'BudgetSettled', denied)).toMatchObject([{ disposition: 'released', actual_cost_micros: 0, released_micros: 1_000_000 }]);
-    await producer.send([request(t, run, failing, 1_000_000)]);
-    await waitFor(() => of(seen, 'BudgetReserved', failing)[0], { timeoutMs: 30_000, what: 'reserved after release' });
+    // Admission now runs beside the reservation: the planner rejects (loop, kill switch, bad
+    // arguments) an action already reserved, and its ActionCompleted gives the room back.
+    await producer.send([proposal(t, run, rejected, 1_000_000)]);
+    await waitFor(() => of(seen, 'BudgetReserved', rejected)[0], { timeoutMs: 30_000, what: 'reserved again after the release' });
+    await producer.send([completed(t, run, rejected, 'rejected', 'LOOP_DETECTED')]);
+    await waitFor(() => of(seen, 'BudgetSettled', rejected)[0], { timeoutMs: 30_000, what: 'release of the rejected' });
+    expect(of(seen, 'BudgetSettled', rejected)).toMatchObject([{ disposition: 'released', actual_cost_micros: 0, released_micros: 1_000_000 }]);
+    await producer.send([proposal(t, run, failing, 1_000_000)]);
+    await waitFor(() => of(seen, 'BudgetReserved', failing)[0], { timeoutMs: 30_000, what: 'reserved after the rejection' });
     await producer.send([failed(t, run, failing, 0)]);
     await waitFor(() => of(seen, 'BudgetSettled', failing)[0], { timeoutMs: 30_000, what: 'settled at 0' });
     expect(of(seen, 'BudgetSettled', failing)).toMatchObject([{ disposition: 'settled', actual_cost_micros: 0, released_micros: 1_000_000 }]);
-    // An ActionCompleted read before the request (both are on writ.actions.v1 now, but records
-    // written before the topics were split may be read that way): remembered, the late request is ignored.
-    await producer.send([completed(t, run, ended, 'expired', 'decision_timeout')]);
+    // The proposal (writ.proposals.v1) and the planner's ActionCompleted (writ.actions.v1) are on
+    // two topics: a rejection may be read first. It is remembered, and the late proposal ignored.
+    await producer.send([completed(t, run, ended, 'rejected', 'TOOL_KILLED')]);
     await waitFor(() => of(seen, 'BudgetSettled', ended)[0], { timeoutMs: 30_000, what: 'early release recorded' });
-    await producer.send([request(t, run, ended, 1_000), request(t, run, after, 1_000)]);
-    await waitFor(() => of(seen, 'BudgetReserved', after)[0], { timeoutMs: 30_000, what: 'later request answered' });
+    await producer.send([proposal(t, run, ended, 1_000), proposal(t, run, after, 1_000)]);
+    await waitFor(() => of(seen, 'BudgetReserved', after)[0], { timeoutMs: 30_000, what: 'later proposal answered' });
     expect(of(seen, 'BudgetReserved', ended)).toEqual([]);
     expect(of(seen, 'BudgetRefused', ended)).toEqual([]);
     expect(usageOf(processor.books.stateOf(t.tenant), 'agent_day', 'bot', DAY())).toEqual({ settled_micros: 0, reserved_micros: 1_000, settled_calls: 1, reserved_calls: 1 });
   });
 
-  it('survives a restart exactly: books rebuilt from the topic, a redelivered request not counted twice', async () => {
+  it('a legacy reservation request and the proposal of the same action reserve once', async () => {
+    const t = newTenant();
+    const seen = await collect(t.tenant);
+    const { processor } = await boot(t);
+    const run = uniqueName('run');
+    const [both, markActions, markProposals] = [uuidv7(), uuidv7(), uuidv7()];
+    // One marker after it on each topic (same run, same partition): once both are answered, so is every copy.
+    await producer.send([legacyRequest(t, run, both, 1_000_000), legacyRequest(t, run, markActions, 1_000)]);
+    await producer.send([proposal(t, run, both, 1_000_000), proposal(t, run, markProposals, 1_000)]);
+    await waitFor(() => (of(seen, 'BudgetReserved', markActions).length + of(seen, 'BudgetReserved', markProposals).length === 2 ? true : undefined), {
+      timeoutMs: 30_000,
+      what: 'both markers reserved',
+    });
+    expect(of(seen, 'BudgetReserved', both)).toHaveLength(1);
+    expect(usageOf(processor.books.stateOf(t.tenant), 'run', run)).toEqual({ settled_micros: 0, reserved_micros: 1_002_000, settled_calls: 0, reserved_calls: 3 });
+  });
+
+  it('survives a restart exactly: books and run caps rebuilt from the topics, a redelivered proposal not counted twice', async () => {
     const t = newTenant();
     const seen = await collect(t.tenant);
     const first = await boot(t);
-    const run = uniqueName('run');
-    const [a1, a2, a3] = [uuidv7(), uuidv7(), uuidv7()];
-    await producer.send([request(t, run, a1, 1_500_000), request(t, run, a2, 2_000_000)]);
-    await waitFor(() => (of(seen, 'BudgetReserved').length === 2 ? true : undefined), { timeoutMs: 30_000, what: 'two reservations' });
+    const [run, capped] = [uniqueName('run'), uniqueName('run')];
+    const [a1, a2, a3, c1, c2, c3] = [uuidv7(), uuidv7(), uuidv7(), uuidv7(), uuidv7(), uuidv7()];
+    await producer.send([proposal(t, run, a1, 1_500_000), proposal(t, run, a2, 2_000_000)]);
+    // Another agent's run, so that its calls stay out of bot's daily $5.00 below.
+    await producer.send([runStarted(t, capped, { max_tool_calls: 2 }), proposal(t, capped, c1, 1_000, 'other')]);
+    await waitFor(() => (of(seen, 'BudgetReserved').length === 3 ? true : undefined), { timeoutMs: 30_000, what: 'three reservations' });
     await producer.send([executed(t, run, a1, 1_700_000)]);
     await waitFor(() => of(seen, 'BudgetSettled', a1)[0], { timeoutMs: 30_000, what: 'settled' });
     const before = first.processor.books.stateOf(t.tenant);
@@ -242,8 +352,14 @@ describe('budget service', () => {
 
     const second = await boot(t);
     expect(second.processor.books.stateOf(t.tenant)).toEqual(before);
-    // The same request and the same outcome again (a producer retry, a replayed message): no effect.
-    await producer.send([request(t, run, a1, 1_500_000), executed(t, run, a1, 1_700_000), request(t, run, a3, 1_300_000)]);
+    // The run's caps came back from its RunStarted on writ.proposals.v1: the third call is refused.
+    await producer.send([proposal(t, capped, c2, 1_000, 'other'), proposal(t, capped, c3, 1_000, 'other')]);
+    await waitFor(() => of(seen, 'BudgetRefused', c3)[0], { timeoutMs: 30_000, what: 'the run cap enforced after the restart' });
+    expect(of(seen, 'BudgetReserved', c2)).toHaveLength(1);
+    expect(of(seen, 'BudgetRefused', c3)).toMatchObject([{ scope: 'run', subject: capped, kind: 'tool_calls', limit: 2, used: 2, requested: 1 }]);
+    // The same proposal and the same outcome again (a producer retry, a replayed message): no effect.
+    await producer.send([proposal(t, run, a1, 1_500_000), proposal(t, run, a3, 1_300_000)]);
+    await producer.send([executed(t, run, a1, 1_700_000)]);
     // $1.70 settled + $2.00 held + $1.30 = $5.00: exactly the agent's cap, so a3 fits only if nothing was counted twice.
     await waitFor(() => of(seen, 'BudgetReserved', a3)[0], { timeoutMs: 30_000, what: 'a3 reserved' });
     expect(of(seen, 'BudgetReserved', a1)).toHaveLength(1);
@@ -256,8 +372,8 @@ describe('budget service', () => {
     const seen = await collect(t.tenant);
     const { processor } = await boot(t);
     const runs = [uniqueName('run'), uniqueName('run'), uniqueName('run')];
-    const requests = Array.from({ length: 30 }, (_, i) => request(t, runs[i % 3] ?? '', uuidv7(), 100_000));
-    await Promise.all(requests.map((r) => producer.send([r])));
+    const proposals = Array.from({ length: 30 }, (_, i) => proposal(t, runs[i % 3] ?? '', uuidv7(), 100_000));
+    await Promise.all(proposals.map((r) => producer.send([r])));
     await waitFor(() => (of(seen, 'BudgetReserved').length + of(seen, 'BudgetRefused').length === 30 ? true : undefined), { timeoutMs: 40_000, what: '30 answers' });
     expect(of(seen, 'BudgetReserved')).toHaveLength(10);
     expect(of(seen, 'BudgetRefused').every((r) => r.scope === 'agent_day' && r.kind === 'tool_calls' && r.limit === 10)).toBe(true);
@@ -270,7 +386,7 @@ describe('budget service', () => {
     const { processor } = await boot(t, { WRIT_RESERVATION_TTL_MS: '1500', WRIT_BUDGET_EXPIRY_INTERVAL_MS: '200' });
     const run = uniqueName('run');
     const action = uuidv7();
-    await producer.send([request(t, run, action, 1_000_000)]);
+    await producer.send([proposal(t, run, action, 1_000_000)]);
     const expired = await waitFor(() => of(seen, 'BudgetSettled', action)[0], { timeoutMs: 30_000, what: 'expiry' });
     expect(expired).toMatchObject({ disposition: 'expired', actual_cost_micros: 0, released_micros: 1_000_000 });
     expect(usageOf(processor.books.stateOf(t.tenant), 'agent_day', 'bot', DAY()).reserved_micros).toBe(0);

@@ -4,7 +4,7 @@ import type { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Span } from '@opentelemetry/api';
 import { accountantStep, commandFor, createBudgetDecider, isBudgetInput, parseBudgetsFile, toWire } from '@writ/budget-core';
-import type { BudgetDecider, BudgetEvent, BudgetInput, BudgetState, BudgetWireEvent } from '@writ/budget-core';
+import type { BudgetDecider, BudgetEvent, BudgetInput, BudgetState, BudgetWireEvent, ResolvedTool } from '@writ/budget-core';
 import { EventProducer, Lock, TransactionalProcessor, replayCommitted, traceHeaders, writEvent } from '@writ/bus';
 import type { DecodedEvent, EventContext, OutgoingEvent } from '@writ/bus';
 import { TOPICS, newMetadata } from '@writ/contracts';
@@ -14,34 +14,26 @@ import type { SigningKey } from '@writ/crypto';
 import { describeError } from '@writ/errors';
 import { SERVICE_CONFIG } from '@writ/runtime';
 import { WRIT_ATTR } from '@writ/telemetry';
+import { loadToolRegistry } from '@writ/tools';
+import type { ToolRegistry } from '@writ/tools';
 import { BudgetBooks, PRODUCER_NAME } from './books.ts';
 import { tenantFilter } from './config.ts';
 import type { BudgetServiceConfig } from './config.ts';
 import { packageVersionOf } from './version.ts';
 
 /**
- * What the accountant consumes: the planner's reservation requests and action ends (one topic, so
- * an action's request is read before its ActionCompleted), the executor's outcomes, run caps. Its
- * own writ.budget.v1 is read only to rebuild the books.
+ * What the accountant consumes: the gateway's runs and proposals (one topic keyed by run, so a
+ * run's RunStarted and its caps come before its proposals), the planner's action ends (and its
+ * reservation requests of before), the executor's outcomes. Its own writ.budget.v1 is read only to
+ * rebuild the books.
  */
-const INPUT_TOPICS = [TOPICS.actions, TOPICS.outcomes, TOPICS.runs] as const;
+const INPUT_TOPICS = [TOPICS.proposals, TOPICS.actions, TOPICS.outcomes] as const;
 const DLQ_TOPIC = 'writ.budget.dlq';
 const tracer = trace.getTracer('writ.budget');
 
-/**
- * A reservation request carries its run's caps (BudgetReservationRequested v2): apply them first,
- * since the run's RunStarted travels on another topic and may be read after the request. The
- * same caps arrive with RunStarted, so a rebuild from the topics reaches the same books.
- */
-function withRunLimitsOf(decider: BudgetDecider, input: BudgetInput, state: BudgetState, now: number): BudgetState {
-  if (input.type !== 'BudgetReservationRequested' || input.payload.run_limits === null) return state;
-  const { meta, agent_id, run_limits } = input.payload;
-  const limits = commandFor({ type: 'RunStarted', payload: { meta, agent_id, goal: '', limits: run_limits } }, now, state.currency);
-  return limits === null ? state : accountantStep(decider, state, limits.command).state;
-}
-
 function spanNameOf(input: BudgetInput): string {
   switch (input.type) {
+    case 'ActionProposed':
     case 'BudgetReservationRequested':
       return 'budget.reserve';
     case 'ActionExecuted':
@@ -82,9 +74,10 @@ function traceOf(span: Span, parent: EventContext['traceContext']): TraceContext
 }
 
 /**
- * The accountant at work: rebuilds the books at boot, then consumes reservation requests,
- * execution outcomes, terminal actions and run starts exactly once (TransactionalProcessor: the
- * published events and the input offsets commit together), and lapses stale reservations on a timer.
+ * The accountant at work: rebuilds the books at boot, then consumes run starts, proposals (and
+ * legacy reservation requests), execution outcomes and terminal actions exactly once
+ * (TransactionalProcessor: the published events and the input offsets commit together), and
+ * lapses stale reservations on a timer.
  */
 @Injectable()
 export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
@@ -95,6 +88,7 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
   readonly #lock = new Lock();
   readonly #producer: string;
   #books: BudgetBooks | undefined;
+  #registry: ToolRegistry | undefined;
   #signingKey: SigningKey | undefined;
   #processor: TransactionalProcessor | undefined;
   #timerProducer: EventProducer | undefined;
@@ -116,6 +110,7 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
     const config = this.#config;
     const file = parseBudgetsFile(await readFile(config.WRIT_BUDGETS_FILE, 'utf8'));
     this.#signingKey = await loadSigningKey(config.WRIT_RESERVATION_SIGNING_KEY);
+    this.#registry = loadToolRegistry(config.WRIT_TOOLS_DIR);
     this.#books = new BudgetBooks(this.#decider, file, tenantFilter(config.WRIT_BUDGET_TENANTS));
     this.#processor = this.#newProcessor();
     // Starting the producer fences a previous instance with the same transactional id, so its
@@ -169,7 +164,11 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
     });
   }
 
-  /** Rebuilds the books from the committed events of writ.budget.v1 and the run limits of writ.runs.v1. */
+  /**
+   * Rebuilds the books from the committed events of writ.budget.v1 and the run limits of the
+   * RunStarted on writ.proposals.v1 (RunStarted of before, on writ.runs.v1, are not read: see
+   * docs/design/pipeline.md, "Run caps come from RunStarted").
+   */
   async #rebuild(): Promise<void> {
     const books = this.books;
     books.clear();
@@ -177,7 +176,7 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
     const started = Date.now();
     const { records } = await replayCommitted(
       this.#config.KAFKA_BROKERS,
-      [TOPICS.budget, TOPICS.runs],
+      [TOPICS.budget, TOPICS.proposals],
       (record) => {
         books.replay(record.value, (tenant, payload) => runs.push({ tenant, payload }));
       },
@@ -233,8 +232,10 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
     return this.#lock.run(() => {
       const now = Date.now();
       const books = this.books;
-      const before = withRunLimitsOf(this.#decider, input, books.stateOf(meta.tenant_id, now), now);
-      const request = commandFor(input, now, before.currency);
+      const before = books.stateOf(meta.tenant_id, now);
+      const tool = input.type === 'ActionProposed' ? this.#resolveTool(input.payload) : undefined;
+      if (input.type === 'ActionProposed' && tool === undefined) return [];
+      const request = commandFor(input, now, before.currency, tool);
       if (request === null) return [];
       const span = tracer.startSpan(
         spanNameOf(input),
@@ -243,7 +244,7 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
             [WRIT_ATTR.tenantId]: meta.tenant_id,
             [WRIT_ATTR.runId]: meta.run_id,
             ...(meta.action_id === null ? {} : { [WRIT_ATTR.actionId]: meta.action_id }),
-            ...(input.type === 'BudgetReservationRequested' ? { [WRIT_ATTR.agentId]: input.payload.agent_id, [WRIT_ATTR.tool]: input.payload.tool } : {}),
+            ...(input.type === 'BudgetReservationRequested' || input.type === 'ActionProposed' ? { [WRIT_ATTR.agentId]: input.payload.agent_id, [WRIT_ATTR.tool]: input.payload.tool } : {}),
           },
         },
         ctx.traceContext,
@@ -272,6 +273,23 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
         span.end();
       }
     });
+  }
+
+  /**
+   * The registry's entry for a proposal's tool, resolved as the planner resolves it (a null
+   * tool_version is the highest version). None: logged, and nothing is reserved, since the
+   * planner rejects the proposal as tool_unknown.
+   */
+  #resolveTool(proposal: EventPayloads['ActionProposed']): ResolvedTool | undefined {
+    if (this.#registry === undefined) throw new Error('the tool registry is not loaded yet');
+    const tool = this.#registry.get(proposal.tool, proposal.tool_version ?? undefined);
+    if (tool === undefined) {
+      const { tenant_id, run_id, action_id } = proposal.meta;
+      this.#logger.warn(
+        `action ${action_id ?? '(none)'} (tenant ${tenant_id}, run ${run_id}): tool ${proposal.tool}@${proposal.tool_version ?? 'latest'} is not in the tool registry (WRIT_TOOLS_DIR); nothing reserved (the planner rejects it as tool_unknown)`,
+      );
+    }
+    return tool;
   }
 
   #signingKeyOrThrow(): SigningKey {

@@ -6,6 +6,8 @@ import type { BaseConfig } from '@writ/runtime';
 export const budgetConfigSpec = {
   /** Consumer group; the DLQ is `writ.budget.dlq` whatever the group. */
   KAFKA_GROUP_ID: env.string({ default: 'writ.budget' }),
+  /** The tool registry (one JSON file per tool version): a proposal's reservation is its tool's declared cost. */
+  WRIT_TOOLS_DIR: env.string({ default: 'tools' }),
   /** Operator budgets per tenant and agent (JSON, see deploy/demo/budgets.json). */
   WRIT_BUDGETS_FILE: env.string({ default: 'deploy/demo/budgets.json' }),
   /** PKCS#8 PEM of the Ed25519 key that signs reservations; its file name (without .pem) is the key id. */
@@ -16,7 +18,7 @@ export const budgetConfigSpec = {
   WRIT_RESERVATION_TTL_MS: env.int({ default: 60 * 60_000, min: 1_000, max: 7 * 24 * 60 * 60_000 }),
   /** How often stale reservations are looked for. */
   WRIT_BUDGET_EXPIRY_INTERVAL_MS: env.int({ default: 5_000, min: 50, max: 600_000 }),
-  /** How long the boot may take to rebuild the books from writ.budget.v1 and writ.runs.v1. */
+  /** How long the boot may take to rebuild the books from writ.budget.v1 and the RunStarted of writ.proposals.v1. */
   WRIT_BUDGET_REPLAY_TIMEOUT_MS: env.int({ default: 120_000, min: 1_000, max: 3_600_000 }),
 };
 

@@ -4,16 +4,18 @@ import { parseBudgetsFile } from '@writ/budget-core';
 import { loadSigningKey } from '@writ/crypto';
 import { isWritError } from '@writ/errors';
 import { EXIT_CONFIG, loadServiceConfig, packageVersion, runService } from '@writ/runtime';
+import { loadToolRegistry } from '@writ/tools';
 import { BudgetModule } from './budget.module.ts';
 import { budgetConfigSpec } from './config.ts';
 
 /**
- * The budgets file and the signing key are configuration too: a bad one stops the service at boot,
+ * The budgets file, the tool registry and the signing key are configuration too: a bad one stops the service at boot,
  * named, together with any other bad variable.
  */
 async function preflight(): Promise<void> {
   const budgetsFile = process.env['WRIT_BUDGETS_FILE']?.trim() || 'deploy/demo/budgets.json';
   const keyFile = process.env['WRIT_RESERVATION_SIGNING_KEY']?.trim() || '.local/keys/budget/private/reservation-1.pem';
+  const toolsDir = process.env['WRIT_TOOLS_DIR']?.trim() || 'tools';
   const problems: string[] = [];
   try {
     loadServiceConfig(26083, budgetConfigSpec);
@@ -25,6 +27,11 @@ async function preflight(): Promise<void> {
     parseBudgetsFile(await readFile(budgetsFile, 'utf8'));
   } catch (error) {
     problems.push(`  WRIT_BUDGETS_FILE (${budgetsFile}): ${error instanceof Error ? error.message : String(error)}`);
+  }
+  try {
+    loadToolRegistry(toolsDir);
+  } catch (error) {
+    problems.push(`  WRIT_TOOLS_DIR (${toolsDir}): ${error instanceof Error ? error.message : String(error)}`);
   }
   try {
     await loadSigningKey(keyFile);

@@ -145,6 +145,7 @@ async function fixture(agentKey: string, tenant: string): Promise<Fixture> {
       approvals: [],
       denied_by: null,
       policy_set_version: '1',
+      run_stats: null,
     }),
   ]);
   return { run, action };

@@ -143,6 +143,7 @@ function allowed(runId: string, actionId: string): EventPayloads['PolicyDecided'
     approvals: [],
     denied_by: null,
     policy_set_version: '1',
+    run_stats: null,
   };
 }
 
@@ -452,6 +453,7 @@ describe('gateway: approvals and controls', () => {
       approvals: [],
       denied_by: null,
       policy_set_version: '1',
+      run_stats: null,
     });
     const pending = await waitFor(
       async () => ((await call('GET', '/v1/approvals?status=pending', KEYS.maria)).body['approvals'] as Loose[]).find((a) => a['action_id'] === actionId),

@@ -8,7 +8,7 @@ export const policyConfigSpec = {
   KAFKA_GROUP_ID: env.string({ default: 'writ.policy' }),
   /** The Cedar policy set (policies/README.md); an invalid set stops the service at boot. */
   WRIT_POLICY_DIR: env.string({ default: 'policies' }),
-  /** The tool registry, for each tool version's effect and risk. */
+  /** The tool registry: each proposal's tool version (resolved as the planner does), effect, risk and cost currency. */
   WRIT_TOOLS_DIR: env.string({ default: 'tools' }),
   /** Agents (role, owner) and users (approver roles). */
   WRIT_DIRECTORY_FILE: env.string({ default: 'deploy/demo/directory.json' }),
@@ -21,8 +21,13 @@ export const policyConfigSpec = {
    * tenants are neither decided nor remembered (tests run their own instance per tenant).
    */
   WRIT_POLICY_TENANTS: env.optionalString(),
-  /** How long the boot may take to rebuild pending actions from writ.actions.v1 and writ.policy.v1. */
+  /** How long the boot may take to rebuild its state from writ.proposals.v1, writ.actions.v1, writ.policy.v1 and writ.approvals.v1. */
   WRIT_POLICY_REPLAY_TIMEOUT_MS: env.int({ default: 120_000, min: 1_000, max: 3_600_000 }),
+  /**
+   * The rate window of the run statistics: a proposal's tool_calls_in_window counts the run's
+   * proposals of the same tool whose occurred_at lies within this long before its own.
+   */
+  WRIT_POLICY_RATE_WINDOW_MS: env.int({ default: 60_000, min: 1_000, max: 24 * 60 * 60_000 }),
 };
 
 export type PolicyServiceConfig = BaseConfig & ConfigOf<typeof policyConfigSpec>;

@@ -7,7 +7,7 @@ import type { DecodedEvent, EventContext } from '@writ/bus';
 import { TOPICS } from '@writ/contracts';
 import type { EventPayloads, TraceContext } from '@writ/contracts';
 import { describeError } from '@writ/errors';
-import { emptyPdpState, evolvePdpState, onActionAdmitted, onApprovalSubmitted } from '@writ/policy-service-core';
+import { emptyPdpState, evolvePdpState, onActionProposed, onApprovalSubmitted } from '@writ/policy-service-core';
 import type { PdpEnvironment, PdpEvent, PdpOutput, PdpState } from '@writ/policy-service-core';
 import { SERVICE_CONFIG, packageVersion } from '@writ/runtime';
 import { WRIT_ATTR } from '@writ/telemetry';
@@ -17,7 +17,11 @@ import type { PdpSetup } from './setup.ts';
 
 export const PDP_SETUP = Symbol('PDP_SETUP');
 export const POLICY_DLQ = 'writ.policy.dlq';
-const INPUT_TOPICS = [TOPICS.actions, TOPICS.policy, TOPICS.approvals];
+/**
+ * Proposals (and RunStarted, not folded), the planner's events (ActionCompleted: an action ended and
+ * its cost counts in the run's spend), its own decisions, and the approvals; the rebuild reads the same.
+ */
+const INPUT_TOPICS = [TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.approvals];
 const VERSION = packageVersion(import.meta.url);
 const tracer = trace.getTracer('writ-policy');
 
@@ -27,22 +31,29 @@ function traceOf(span: Span): TraceContext | null {
   return { traceparent: `00-${ctx.traceId}-${ctx.spanId}-${ctx.traceFlags.toString(16).padStart(2, '0')}`, tracestate: null };
 }
 
-/** The folded events of the PDP's state; every other event on its topics is ignored. */
+/**
+ * The folded events of the PDP's state; every other event on its topics is ignored, ActionAdmitted
+ * included (the PDP decides on the proposal, in parallel with the planner's admission; admissions
+ * recorded before that change are still decoded, and ignored).
+ */
 function asPdpEvent(event: DecodedEvent): PdpEvent | undefined {
   switch (event.type) {
-    case 'ActionAdmitted':
+    case 'ActionProposed':
+      return { type: event.type, payload: event.payload };
     case 'PolicyDecided':
+      return { type: event.type, payload: event.payload };
     case 'ApprovalRecorded':
+      return { type: event.type, payload: event.payload };
     case 'ActionCompleted':
-      return event as PdpEvent;
+      return { type: event.type, payload: event.payload };
     default:
       return undefined;
   }
 }
 
 /**
- * The PDP at work: rebuilds pending actions from writ.actions.v1 and writ.policy.v1 at boot, then
- * answers ActionAdmitted with PolicyDecided and ApprovalSubmitted with ApprovalRecorded (and a new
+ * The PDP at work: rebuilds pending actions and run statistics from its input topics at boot, then
+ * answers ActionProposed with PolicyDecided and ApprovalSubmitted with ApprovalRecorded (and a new
  * PolicyDecided when the approval changes the decision). At-least-once: the state is updated only
  * after the outputs were acknowledged, and an input redelivered after a crash finds its outputs in
  * the rebuilt state, so no action is decided twice and no approval is recorded twice.
@@ -50,7 +61,7 @@ function asPdpEvent(event: DecodedEvent): PdpEvent | undefined {
 @Injectable()
 export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
   readonly #logger = new Logger('policy');
-  #state: PdpState = emptyPdpState();
+  #state: PdpState;
   /**
    * Partitions this instance decides for (its topics are co-partitioned by run_id). A partition it
    * gains after boot is read again before the next input: its state here is as old as the last
@@ -70,6 +81,7 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
     @Inject(PDP_SETUP) private readonly setup: PdpSetup,
   ) {
     this.#tenants = tenantFilter(config.WRIT_POLICY_TENANTS);
+    this.#state = emptyPdpState(config.WRIT_POLICY_RATE_WINDOW_MS);
     this.#producer = new EventProducer({ brokers: config.KAFKA_BROKERS, clientId: `${config.KAFKA_GROUP_ID}.producer` });
     this.#consumer = new EventConsumer({
       brokers: config.KAFKA_BROKERS,
@@ -118,11 +130,11 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
     if (this.#booted && [...owned].some((partition) => !before.has(partition))) this.#stale = true;
   }
 
-  /** Rebuilds the state from the topics (pending actions, decisions, approvals), replacing it. */
+  /** Rebuilds the state from the topics (pending actions, run statistics, decisions, approvals), replacing it. */
   async #read(): Promise<void> {
     this.#stale = false;
     const started = Date.now();
-    const state = emptyPdpState();
+    const state = emptyPdpState(this.config.WRIT_POLICY_RATE_WINDOW_MS);
     const { records } = await replayCommitted(
       this.config.KAFKA_BROKERS,
       INPUT_TOPICS,
@@ -143,7 +155,7 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
     const pending = [...state.actions.values()].filter((a) => a.decision === 'approval_required' && !a.terminal).length;
     this.#logger.log(
       `policy set ${this.setup.decisionPoint.version} (${this.setup.decisionPoint.policySetHash.slice(0, 12)}); ` +
-        `state read from ${records} records in ${Date.now() - started} ms: ${state.actions.size} actions, ${pending} awaiting approval; partitions ${[...(this.#owned ?? [])].sort().join(',') || 'none yet'}`,
+        `state read from ${records} records in ${Date.now() - started} ms: ${state.actions.size} actions in ${state.runs.size} runs, ${pending} awaiting approval; partitions ${[...(this.#owned ?? [])].sort().join(',') || 'none yet'}`,
     );
   }
 
@@ -185,17 +197,22 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
     if (!this.#mine(event)) return;
     await this.#current();
     switch (event.type) {
-      case 'ActionAdmitted': {
-        const admitted = event.payload;
-        await this.#step('policy.decide', admitted.meta, admitted.agent_id, admitted.tool, ctx, (env) =>
-          onActionAdmitted(this.#state, admitted, env),
-        );
-        evolvePdpState(this.#state, { type: 'ActionAdmitted', payload: admitted });
+      case 'ActionProposed': {
+        const proposed = event.payload;
+        await this.#step('policy.decide', proposed.meta, proposed.agent_id, proposed.tool, ctx, (env) => {
+          const outcome = onActionProposed(this.#state, proposed, env);
+          if (outcome.ignored !== null) {
+            this.#logger.log(`action ${proposed.meta.action_id ?? '(none)'} of run ${proposed.meta.run_id} (tenant ${proposed.meta.tenant_id}) not decided: ${outcome.ignored}`);
+          }
+          return outcome.outputs;
+        });
+        // Counted in its run after its decision was folded: a redelivery finds it decided and counted.
+        evolvePdpState(this.#state, { type: 'ActionProposed', payload: proposed });
         return;
       }
       case 'ApprovalSubmitted': {
         const submitted = event.payload;
-        const action = submitted.meta.action_id === null ? undefined : this.#state.actions.get(submitted.meta.action_id)?.admitted;
+        const action = submitted.meta.action_id === null ? undefined : this.#state.actions.get(submitted.meta.action_id)?.proposed;
         await this.#step('policy.approve', submitted.meta, action?.agent_id, action?.tool, ctx, (env) =>
           onApprovalSubmitted(this.#state, submitted, env),
         );
@@ -211,7 +228,7 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
   /** One step in its span (child of the event's trace): decide, produce, then remember the outputs. */
   async #step(
     name: string,
-    meta: EventPayloads['ActionAdmitted']['meta'],
+    meta: EventPayloads['ActionProposed']['meta'],
     agent: string | undefined,
     tool: string | undefined,
     ctx: EventContext,

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,11 +14,11 @@ import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@open
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EventConsumer, EventProducer, writEvent } from '@writ/bus';
 import { TOPICS, newMetadata } from '@writ/contracts';
-import type { ActionAdmitted, ApprovalRecorded, ApprovalSubmitted, PolicyDecided } from '@writ/contracts';
+import type { ActionAdmitted, ActionCompleted, ActionProposed, ApprovalRecorded, ApprovalSubmitted, PolicyDecided } from '@writ/contracts';
 import { canonicalJson, createKeyring, generateSigningKey, sha256Canonical } from '@writ/crypto';
 import { hashApiKey } from '@writ/directory';
 import { verifyWarrant } from '@writ/policy-engine';
-import { warrantOfDecision } from '@writ/policy-service-core';
+import { runKey, warrantOfDecision } from '@writ/policy-service-core';
 import { SERVICE_CONFIG, loadServiceConfig } from '@writ/runtime';
 import { WRIT_ATTR } from '@writ/telemetry';
 import { testKafkaBrokers, uniqueName, waitFor } from '@writ/testing';
@@ -34,6 +34,13 @@ const keyPath = join(dir, 'warrant-test.pem');
 writeFileSync(keyPath, key.exportPrivateKeyPem(), { mode: 0o600 });
 const keyring = createKeyring({ [key.keyId]: key.publicKey });
 const spans = new InMemorySpanExporter();
+/** The repository's tools plus a later refunds.issue (1.3.0): a proposal without a version resolves to it. */
+const toolsWithLatest = mkdtempSync(join(dir, 'tools-'));
+cpSync(join(root, 'tools'), toolsWithLatest, { recursive: true });
+writeFileSync(
+  join(toolsWithLatest, 'refunds.issue@1.3.0.json'),
+  JSON.stringify({ ...(JSON.parse(readFileSync(join(root, 'tools/refunds.issue@1.2.0.json'), 'utf8')) as Record<string, unknown>), version: '1.3.0' }),
+);
 
 type Output = { type: 'PolicyDecided'; payload: PolicyDecided } | { type: 'ApprovalRecorded'; payload: ApprovalRecorded };
 
@@ -129,20 +136,22 @@ async function collect(t: Tenant): Promise<Output[]> {
   return seen;
 }
 
-function admitted(t: Tenant, tool: string, version: string, args: Record<string, unknown>): ActionAdmitted {
-  const run = uniqueName('run');
+/** An agent's proposal, as the gateway publishes it (a new run unless one is given). */
+function proposed(t: Tenant, tool: string, version: string | null, args: Record<string, unknown>, run = uniqueName('run')): ActionProposed {
+  const idempotencyKey = uniqueName('key');
   return {
-    meta: newMetadata({ tenant_id: t.tenant, run_id: run, action_id: uniqueName('action'), producer: 'planner@0.1.0' }),
+    meta: newMetadata({ tenant_id: t.tenant, run_id: run, action_id: uniqueName('action'), producer: 'gateway@0.1.0' }),
     agent_id: 'triage-bot',
     tool,
     tool_version: version,
     arguments_json: canonicalJson(args),
     args_sha256: sha256Canonical(args),
-    run_stats: { steps: 1, spend_micros: 0, currency: 'USD', tool_calls_in_window: 0 },
+    reason: 'duplicate charge',
+    idempotency_key: idempotencyKey,
   };
 }
 
-function submission(action: ActionAdmitted, approver: string, verdict: 'approve' | 'deny' = 'approve'): ApprovalSubmitted {
+function submission(action: ActionProposed, approver: string, verdict: 'approve' | 'deny' = 'approve'): ApprovalSubmitted {
   return {
     meta: newMetadata({ tenant_id: action.meta.tenant_id, run_id: action.meta.run_id, action_id: action.meta.action_id, producer: 'gateway@0.1.0' }),
     approver_id: approver,
@@ -154,22 +163,23 @@ function submission(action: ActionAdmitted, approver: string, verdict: 'approve'
 
 const refund = (cents: number) => ({ ticket_id: 'T-1001', customer_id: 'C-1', amount_cents: cents, ticket_tags: ['refund_approved'], reason: 'duplicate charge' });
 
-function decisionsOf(seen: readonly Output[], action: ActionAdmitted): PolicyDecided[] {
+function decisionsOf(seen: readonly Output[], action: { readonly meta: { readonly action_id: string | null } }): PolicyDecided[] {
   return seen.flatMap((o) => (o.type === 'PolicyDecided' && o.payload.meta.action_id === action.meta.action_id ? [o.payload] : []));
 }
 
-function recordsOf(seen: readonly Output[], action: ActionAdmitted): ApprovalRecorded[] {
+function recordsOf(seen: readonly Output[], action: ActionProposed): ApprovalRecorded[] {
   return seen.flatMap((o) => (o.type === 'ApprovalRecorded' && o.payload.meta.action_id === action.meta.action_id ? [o.payload] : []));
 }
 
-async function decided(seen: readonly Output[], action: ActionAdmitted, count = 1): Promise<PolicyDecided[]> {
+async function decided(seen: readonly Output[], action: ActionProposed, count = 1): Promise<PolicyDecided[]> {
   return waitFor(() => (decisionsOf(seen, action).length >= count ? decisionsOf(seen, action) : undefined), {
     timeoutMs: 20_000,
     what: () => `${count} PolicyDecided for ${action.meta.action_id}`,
   });
 }
 
-function checkWarrant(decision: PolicyDecided, action: ActionAdmitted) {
+/** The warrant checked against the action with the tool version the planner resolves (the repository's tools: 1.2.0 for a refund). */
+function checkWarrant(decision: PolicyDecided, action: ActionProposed, toolVersion = action.tool_version ?? '1.2.0') {
   const warrant = warrantOfDecision(decision);
   if (warrant === undefined) throw new Error('no warrant');
   return verifyWarrant(
@@ -179,7 +189,7 @@ function checkWarrant(decision: PolicyDecided, action: ActionAdmitted) {
       tenant: action.meta.tenant_id,
       agent: action.agent_id,
       tool: action.tool,
-      tool_version: action.tool_version,
+      tool_version: toolVersion,
       args_sha256: action.args_sha256,
     },
     keyring,
@@ -191,9 +201,9 @@ describe('policy service on Kafka', () => {
     const t = newTenant();
     const seen = await collect(t);
     await boot(t);
-    const action = admitted(t, 'refunds.issue', '1.2.0', refund(2_500));
+    const action = proposed(t, 'refunds.issue', '1.2.0', refund(2_500));
     const before = Date.now();
-    await producer.send([writEvent('ActionAdmitted', action)]);
+    await producer.send([writEvent('ActionProposed', action)]);
     const [decision] = await decided(seen, action);
     expect(decision).toMatchObject({ decision: 'allow', determining_policies: ['refund-up-to-100-support'], errors: [] });
     expect(decision?.meta.causation_id).toBe(action.meta.event_id);
@@ -216,8 +226,8 @@ describe('policy service on Kafka', () => {
     const t = newTenant();
     const seen = await collect(t);
     await boot(t);
-    const action = admitted(t, 'customers.delete', '1.0.0', { customer_id: 'C-7' });
-    await producer.send([writEvent('ActionAdmitted', action)]);
+    const action = proposed(t, 'customers.delete', '1.0.0', { customer_id: 'C-7' });
+    await producer.send([writEvent('ActionProposed', action)]);
     const [decision] = await decided(seen, action);
     expect(decision).toMatchObject({ decision: 'deny', determining_policies: ['customer-delete-forbidden'], warrant: null });
   });
@@ -226,8 +236,8 @@ describe('policy service on Kafka', () => {
     const t = newTenant();
     const seen = await collect(t);
     await boot(t);
-    const action = admitted(t, 'refunds.issue', '1.2.0', refund(25_000));
-    await producer.send([writEvent('ActionAdmitted', action)]);
+    const action = proposed(t, 'refunds.issue', '1.2.0', refund(25_000));
+    await producer.send([writEvent('ActionProposed', action)]);
     const [pending] = await decided(seen, action);
     expect(pending).toMatchObject({
       decision: 'approval_required',
@@ -262,35 +272,105 @@ describe('policy service on Kafka', () => {
     expect(decisions.filter((d) => d.decision === 'allow')).toHaveLength(1);
   });
 
-  it('a redelivered admission and a restart decide nothing twice; a pending approval survives the restart', async () => {
+  it('a redelivered proposal and a restart decide nothing twice nor count it twice; a pending approval survives the restart with its statistics', async () => {
     const t = newTenant();
     const seen = await collect(t);
     const first = await boot(t);
-    const small = admitted(t, 'refunds.issue', '1.2.0', refund(500));
-    const large = admitted(t, 'refunds.issue', '1.2.0', refund(30_000));
-    await producer.send([writEvent('ActionAdmitted', small), writEvent('ActionAdmitted', large)]);
+    const run = uniqueName('run');
+    const small = proposed(t, 'refunds.issue', '1.2.0', refund(500), run);
+    const large = proposed(t, 'refunds.issue', '1.2.0', refund(30_000), run);
+    await producer.send([writEvent('ActionProposed', small), writEvent('ActionProposed', large)]);
     await decided(seen, small);
-    await decided(seen, large);
+    const [pending] = await decided(seen, large);
+    expect(pending?.run_stats).toEqual({ steps: 1, spend_micros: 0, currency: 'USD', tool_calls_in_window: 1 });
     // The very same event again, as a redelivery would bring it.
-    await producer.send([writEvent('ActionAdmitted', small)]);
+    await producer.send([writEvent('ActionProposed', small)]);
 
     await first.close();
     apps.delete(first);
-    // Restart with a new group: every admission is delivered again from the start of the topic.
+    // Restart with a new group: every proposal is delivered again from the start of the topic.
     const restarted = await boot({ ...t, groupId: `${t.groupId}.restarted` });
     const engine = restarted.get(PdpEngine);
     expect(engine.state.actions.get(large.meta.action_id ?? '')?.decision).toBe('approval_required');
+    expect(engine.state.actions.get(large.meta.action_id ?? '')?.run_stats).toEqual(pending?.run_stats);
+    expect(engine.state.runs.get(runKey(t.tenant, run))?.steps).toBe(2);
 
     await producer.send([writEvent('ApprovalSubmitted', submission(large, 'maria'))]);
     const [, allowed] = await decided(seen, large, 2);
-    expect(allowed).toMatchObject({ decision: 'allow' });
+    expect(allowed).toMatchObject({ decision: 'allow', run_stats: pending?.run_stats });
     expect(checkWarrant(allowed as PolicyDecided, large).ok).toBe(true);
-    // A marker decision after everything above: once it is seen, anything else would have been too.
-    const marker = admitted(t, 'customers.delete', '1.0.0', { customer_id: 'C-1' });
-    await producer.send([writEvent('ActionAdmitted', marker)]);
-    await decided(seen, marker);
+    // A marker decision in the same run after everything above: once it is seen, anything else
+    // would have been too; it counts the run's two proposals once each.
+    const marker = proposed(t, 'customers.delete', '1.0.0', { customer_id: 'C-1' }, run);
+    await producer.send([writEvent('ActionProposed', marker)]);
+    const [denied] = await decided(seen, marker);
+    expect(denied?.run_stats).toEqual({ steps: 2, spend_micros: 0, currency: 'USD', tool_calls_in_window: 0 });
     expect(decisionsOf(seen, small)).toHaveLength(1);
     expect(decisionsOf(seen, large).map((d) => d.decision)).toEqual(['approval_required', 'allow']);
+  });
+
+  it('decides on the proposal with the run statistics it counts (spend from ActionCompleted), binds the resolved version, and decides nothing on an unknown tool or an ActionAdmitted', async () => {
+    const t = newTenant();
+    const seen = await collect(t);
+    const app = await boot(t, { WRIT_TOOLS_DIR: toolsWithLatest });
+    const engine = app.get(PdpEngine);
+    const run = uniqueName('run');
+    // The run's start travels with its proposals now; the PDP reads it and leaves it.
+    await producer.send([
+      writEvent('RunStarted', {
+        meta: newMetadata({ tenant_id: t.tenant, run_id: run, producer: 'gateway@0.1.0' }),
+        agent_id: 'triage-bot',
+        goal: 'refund a duplicate charge',
+        limits: { max_steps: 10, max_tool_calls: 10, max_cost_micros: 10_000_000, wall_clock_ms: 3_600_000, currency: 'USD' },
+      }),
+    ]);
+    const first = proposed(t, 'refunds.issue', '1.2.0', refund(500), run);
+    await producer.send([writEvent('ActionProposed', first)]);
+    const [one] = await decided(seen, first);
+    expect(one).toMatchObject({ decision: 'allow', run_stats: { steps: 0, spend_micros: 0, currency: 'USD', tool_calls_in_window: 0 } });
+    expect(one?.warrant?.tool_version).toBe('1.2.0');
+
+    // An admission as the planner used to ask for a decision (same run, so read before the
+    // ActionCompleted behind it): no decision comes of it.
+    const admission: ActionAdmitted = {
+      meta: newMetadata({ tenant_id: t.tenant, run_id: run, action_id: uniqueName('action'), producer: 'planner@0.1.0' }),
+      agent_id: 'triage-bot',
+      tool: 'refunds.issue',
+      tool_version: '1.2.0',
+      arguments_json: canonicalJson(refund(100)),
+      args_sha256: sha256Canonical(refund(100)),
+      run_stats: { steps: 0, spend_micros: 0, currency: 'USD', tool_calls_in_window: 0 },
+    };
+    const ended: ActionCompleted = {
+      meta: newMetadata({ tenant_id: t.tenant, run_id: run, action_id: first.meta.action_id, producer: 'planner@0.1.0' }),
+      status: 'completed',
+      reason: '',
+      reason_code: 'SUCCEEDED',
+      result_json: null,
+      cost_micros: 1_500_000,
+      currency: 'USD',
+    };
+    await producer.send([writEvent('ActionAdmitted', admission), writEvent('ActionCompleted', ended)]);
+    // ActionCompleted and proposals travel on two topics: wait until the spend is read.
+    await waitFor(() => engine.state.runs.get(runKey(t.tenant, run))?.spend_micros === 1_500_000 || undefined, { timeoutMs: 20_000, what: 'the spend of the run' });
+
+    // No version: the registry's latest, bound in the warrant as the planner resolves it.
+    const latest = proposed(t, 'refunds.issue', null, refund(700), run);
+    const unknown = proposed(t, 'wire.transfer', null, { amount_cents: 1 }, run);
+    const marker = proposed(t, 'customers.delete', '1.0.0', { customer_id: 'C-1' }, run);
+    await producer.send([writEvent('ActionProposed', latest), writEvent('ActionProposed', unknown), writEvent('ActionProposed', marker)]);
+    const [two] = await decided(seen, latest);
+    expect(two).toMatchObject({ decision: 'allow', run_stats: { steps: 1, spend_micros: 1_500_000, currency: 'USD', tool_calls_in_window: 1 } });
+    expect(two?.warrant?.tool_version).toBe('1.3.0');
+    expect(checkWarrant(two as PolicyDecided, latest, '1.3.0').ok).toBe(true);
+    expect(checkWarrant(two as PolicyDecided, latest, '1.2.0').ok).toBe(false);
+    // The marker comes after the unknown tool on the same partition: it counts it as a step, and
+    // by then the unknown tool would have had its decision.
+    const [three] = await decided(seen, marker);
+    expect(three?.run_stats).toMatchObject({ steps: 3, tool_calls_in_window: 0 });
+    expect(decisionsOf(seen, unknown)).toEqual([]);
+    expect(decisionsOf(seen, admission)).toEqual([]);
+    expect(engine.state.actions.get(admission.meta.action_id ?? '')).toBeUndefined();
   });
 
   // Two instances split the partitions. One that gains a partition after boot must read it again:
@@ -307,8 +387,8 @@ describe('policy service on Kafka', () => {
     });
     const held = pa.ownedPartitions();
     // Twelve runs land on every partition; each refund needs a manager's approval.
-    const actions = Array.from({ length: 12 }, () => admitted(t, 'refunds.issue', '1.2.0', refund(25_000)));
-    await producer.send(actions.map((action) => writEvent('ActionAdmitted', action)));
+    const actions = Array.from({ length: 12 }, () => proposed(t, 'refunds.issue', '1.2.0', refund(25_000)));
+    await producer.send(actions.map((action) => writEvent('ActionProposed', action)));
     for (const action of actions) expect((await decided(seen, action))[0]?.decision).toBe('approval_required');
 
     await a.close();
@@ -326,8 +406,8 @@ describe('policy service on Kafka', () => {
     const t = newTenant();
     const seen = await collect(t);
     await boot(t);
-    const action = admitted(t, 'refunds.issue', '1.2.0', refund(12_000));
-    await producer.send([writEvent('ActionAdmitted', action)]);
+    const action = proposed(t, 'refunds.issue', '1.2.0', refund(12_000));
+    await producer.send([writEvent('ActionProposed', action)]);
     await decided(seen, action);
     await producer.send([writEvent('ApprovalSubmitted', submission(action, 'maria', 'deny'))]);
     const [, denied] = await decided(seen, action, 2);

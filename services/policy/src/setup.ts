@@ -14,7 +14,8 @@ export interface PdpSetup {
   readonly signingKey: SigningKey;
   agent(id: string): DirectoryAgent | undefined;
   user(id: string): DirectoryUser | undefined;
-  tool(name: string, version: string): ToolFacts | undefined;
+  /** The tool version, or the latest without one: the registry's own lookup, the planner's too. */
+  tool(name: string, version: string | undefined): ToolFacts | undefined;
 }
 
 /**
@@ -36,9 +37,6 @@ export async function loadPdpSetup(
     signingKey,
     agent: (id) => directory.agent(id),
     user: (id) => directory.user(id),
-    tool: (name, version) => {
-      const tool = registry.get(name, version);
-      return tool === undefined || tool.version !== version ? undefined : { effect: tool.effect, risk: tool.risk };
-    },
+    tool: (name, version) => registry.get(name, version),
   };
 }

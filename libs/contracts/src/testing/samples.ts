@@ -103,6 +103,7 @@ const SAMPLES: { readonly [T in EventType]: Sample<T> } = {
     approvals: [{ approver_id: 'user-maria', role: 'support_manager' }],
     denied_by: null,
     policy_set_version: '1.0.0',
+    run_stats: { steps: 2, spend_micros: 1_500_000, currency: 'USD', tool_calls_in_window: 1 },
   }),
   ApprovalSubmitted: (meta) => ({
     meta,
