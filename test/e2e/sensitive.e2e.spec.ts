@@ -18,7 +18,7 @@ import { createClickHouse } from '@writ/clickhouse';
 import { TenantKeyDir } from '@writ/crypto';
 import { verifyChain } from '@writ/ledger-core';
 import { testKafkaBrokers, waitFor } from '@writ/testing';
-import { keyOf, refundArgs, root, startE2eStack } from './support.ts';
+import { authAs, keyOf, refundArgs, root, startE2eStack } from './support.ts';
 import type { E2eStack } from './support.ts';
 
 const { KafkaConsumer } = kafkaJavascript;
@@ -177,6 +177,19 @@ describe('sensitive values and the tool credential', () => {
         return ended.size === actionIds.length || undefined;
       },
       { timeoutMs: 60_000, what: 'both ActionCompleted in the chain' },
+    );
+    // And projected: ClickHouse trails the chain by a batch, and a stopped ledger projects no more.
+    await waitFor(
+      async () => {
+        const response = await fetch(`${e2e.stack.service('ledger').url}/v1/query`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...authAs('ana') },
+          body: JSON.stringify({ sql: "SELECT count() AS n FROM actions WHERE action_id IN {ids:Array(String)} AND status = 'completed'", params: { ids: actionIds } }),
+        });
+        const rows = response.ok ? ((await response.json()) as { rows: { n: string | number }[] }).rows : [];
+        return Number(rows[0]?.n ?? 0) === actionIds.length || undefined;
+      },
+      { timeoutMs: 30_000, what: 'both actions completed in the ledger\'s ClickHouse' },
     );
     await e2e.stack.service('ledger').stop();
     const secrets = stackSecrets(e2e.workDir);
