@@ -147,4 +147,34 @@ describe('EventConsumer against a real broker', () => {
     await expect(failure).rejects.toMatchObject({ code: 'TOPIC_MISSING', details: { missing: [`${topic}_absent`, `g_${topic}.dlq`] } });
     await consumer.stop();
   });
+
+  it('handles several messages of one partition at once with messagesInFlight, in offset order, and commits them all', async () => {
+    const { topic, groupId, producer, good } = await setup('inflight');
+    await producer.send(Array.from({ length: 60 }, (_, i) => good(i)));
+    const started: string[] = [];
+    let inFlight = 0;
+    let most = 0;
+    const consumer = new EventConsumer({
+      brokers,
+      groupId,
+      topics: [topic],
+      logger: silentLogger,
+      messagesInFlight: 8,
+      commitIntervalMs: 0,
+      handler: async (event) => {
+        started.push(reasonOf(event));
+        inFlight += 1;
+        most = Math.max(most, inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        inFlight -= 1;
+      },
+    });
+    await consumer.start();
+    running.push(consumer);
+    await waitFor(async () => (await committedOffsets(brokers, groupId, topic)).get(0) === '60', { what: 'all 60 handled and committed', timeoutMs: 30_000 });
+    expect(started).toEqual(Array.from({ length: 60 }, (_, i) => `good ${i}`));
+    // The client's batches grow with the rate it sees: once they hold several messages, they overlap.
+    expect(most).toBeGreaterThan(1);
+    expect(most).toBeLessThanOrEqual(8);
+  });
 });

@@ -64,6 +64,14 @@ export interface EventConsumerOptions {
   /** Partitions handled in parallel (order is kept within a partition). Default 1. */
   readonly partitionsConsumedConcurrently?: number;
   /**
+   * Messages of one partition handled at once, for handlers whose messages are independent of
+   * each other (the executor's calls of different actions): each is started in offset order, and
+   * an offset is committed only once every message before it is handled too, so a crash still
+   * repeats and never skips. The handler must then serialize what must not overlap itself. Default 1:
+   * one at a time, in order.
+   */
+  readonly messagesInFlight?: number;
+  /**
    * Static group membership under `<groupId>.<instanceId>` (stable across restarts of one replica,
    * unique among live ones): a restarted member gets its partitions back at once, without a
    * rebalance, instead of after the dead member's session times out. Unset: a dynamic member.
@@ -372,6 +380,45 @@ export class MessagePipeline {
 }
 
 /**
+ * Handles `items` at most `limit` at once, each started in order, and returns how many of the
+ * first ones are handled with none missing (the prefix whose offsets may be committed). It starts
+ * no more once `stopped()` says so or one is 'interrupted'; an unexpected error is thrown once
+ * every started one has settled.
+ */
+export async function handlePrefix<T>(
+  items: readonly T[],
+  limit: number,
+  handle: (item: T) => Promise<MessageOutcome>,
+  stopped: () => boolean,
+): Promise<number> {
+  const handled: boolean[] = [];
+  const running = new Set<Promise<void>>();
+  let interrupted = false;
+  let failure: { readonly error: unknown } | undefined;
+  for (const [index, item] of items.entries()) {
+    while (running.size >= Math.max(1, limit)) await Promise.race(running);
+    if (interrupted || failure !== undefined || stopped()) break;
+    const work: Promise<void> = handle(item)
+      .then(
+        (outcome) => {
+          if (outcome === 'interrupted') interrupted = true;
+          else handled[index] = true;
+        },
+        (error: unknown) => {
+          failure ??= { error };
+        },
+      )
+      .finally(() => running.delete(work));
+    running.add(work);
+  }
+  await Promise.all(running);
+  if (failure !== undefined) throw failure.error;
+  let prefix = 0;
+  while (handled[prefix] === true) prefix += 1;
+  return prefix;
+}
+
+/**
  * Consumes events of `topics` as consumer group `groupId`, one partition in order, and commits an
  * offset only once its message was handled or parked in the DLQ: at-least-once, nothing dropped.
  */
@@ -495,22 +542,23 @@ export class EventConsumer {
   }
 
   async #eachBatch({ batch, resolveOffset, isStale }: KafkaJS.EachBatchPayload): Promise<void> {
-    let lastDone: string | undefined;
-    for (const message of batch.messages) {
-      if (this.#abort.signal.aborted || isStale()) break;
-      const outcome = await this.#pipeline.process(
-        { topic: batch.topic, partition: batch.partition, message },
-        this.#options.handler,
-        (record) => this.#sendToDlq(record),
-      );
-      if (outcome === 'interrupted') break;
-      lastDone = message.offset;
-    }
+    const lastDone = await this.#handleInOrder(batch, isStale);
     if (lastDone === undefined) return;
     // Resolving the last handled offset is enough: the client seeks back to the one after it.
     resolveOffset(lastDone);
     if (isStale()) return;
     this.#committer.mark(batch.topic, batch.partition, nextOffset(lastDone));
+  }
+
+  /** A batch's messages, `messagesInFlight` at once: the offset of the last of the handled prefix. */
+  async #handleInOrder(batch: KafkaJS.Batch, isStale: () => boolean): Promise<string | undefined> {
+    const prefix = await handlePrefix(
+      batch.messages,
+      this.#options.messagesInFlight ?? 1,
+      (message) => this.#pipeline.process({ topic: batch.topic, partition: batch.partition, message }, this.#options.handler, (record) => this.#sendToDlq(record)),
+      () => this.#abort.signal.aborted || isStale(),
+    );
+    return prefix === 0 ? undefined : batch.messages[prefix - 1]?.offset;
   }
 
   /** Retries until the DLQ has the record: a message is never committed without landing somewhere. */

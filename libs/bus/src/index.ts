@@ -21,7 +21,7 @@ export { EXIT_BUS_FATAL, exitOnFatal } from './fatal.ts';
 export type { FatalHandler } from './fatal.ts';
 
 export { TransactionalProcessor, runTransactional, DEFAULT_CONCURRENT_PARTITIONS } from './transactional.ts';
-export { Lock } from './lock.ts';
+export { KeyedLock, Lock } from './lock.ts';
 export type { TransactionalProcessorOptions, TransactionalHandler } from './transactional.ts';
 
 export {

@@ -16,6 +16,12 @@ export const executorConfigSpec = {
   WRIT_EXECUTOR_DATA_DIR: env.string({ default: '.local/executor' }),
   /** Partitions of writ.executions.v1 handled in parallel (order is kept within a partition). */
   EXECUTOR_CONCURRENCY: env.int({ default: 4, min: 1, max: 256 }),
+  /**
+   * Requests of one partition handled at once (a run's actions share a partition, and each call
+   * waits for its tool and its outcome's acknowledgement): independent actions overlap, one
+   * action's requests never do, and an offset is committed only after everything before it.
+   */
+  EXECUTOR_IN_FLIGHT: env.int({ default: 16, min: 1, max: 1024 }),
   /** Consecutive failures that open a tool's circuit breaker. */
   EXECUTOR_BREAKER_THRESHOLD: env.int({ default: 5, min: 1, max: 1000 }),
   /** How long an open breaker refuses calls before one trial. */

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { SpanStatusCode, context as otelContext, trace } from '@opentelemetry/api';
 import type { Span } from '@opentelemetry/api';
-import { EventConsumer, EventProducer, createKafka, silentLogger, traceHeaders, writEvent } from '@writ/bus';
+import { EventConsumer, EventProducer, KeyedLock, createKafka, silentLogger, traceHeaders, writEvent } from '@writ/bus';
 import type { BusLogger, DecodedEvent, EventContext } from '@writ/bus';
 import { TOPICS, newMetadata } from '@writ/contracts';
 import type { TraceContext } from '@writ/contracts';
@@ -59,6 +59,7 @@ export class ExecutorEngine {
   #producer: EventProducer | undefined;
   #controlsConsumer: EventConsumer | undefined;
   #executionsConsumer: EventConsumer | undefined;
+  readonly #perAction = new KeyedLock();
   #executor: Executor | undefined;
   readonly #controlsSeen = new Map<number, bigint>();
 
@@ -97,8 +98,10 @@ export class ExecutorEngine {
       topics: [TOPICS.executions],
       dlqTopic: DLQ,
       partitionsConsumedConcurrently: config.EXECUTOR_CONCURRENCY,
+      messagesInFlight: config.EXECUTOR_IN_FLIGHT,
       instanceId: config.WRIT_INSTANCE_ID,
-      handler: (event, ctx) => this.#handle(event, ctx),
+      // Requests of one action (a redelivery, a duplicate) never overlap: the journal decides on the first.
+      handler: (event, ctx) => this.#perAction.run(event.payload.meta.action_id ?? '', () => this.#handle(event, ctx)),
       logger: this.#logger,
     });
     await this.#executionsConsumer.start();
