@@ -49,11 +49,9 @@ describe('Nest transport over the Writ bus', () => {
   const client = new WritKafkaClient({ brokers, clientId: 'nest-test', serde });
 
   beforeAll(async () => {
-    await createTestTopics(brokers, [
-      { name: serde.topicOf('ActionProposed') },
-      { name: serde.topicOf('RunStarted') },
-      { name: dlq },
-    ]);
+    // RunStarted and ActionProposed share a topic: create each topic once.
+    const topics = new Set([serde.topicOf('ActionProposed'), serde.topicOf('RunStarted'), dlq]);
+    await createTestTopics(brokers, [...topics].map((name) => ({ name })));
     app = await NestFactory.createMicroservice(PlannerLikeModule, {
       strategy: new WritKafkaServer({ brokers, groupId, serde, logger: silentLogger, retry: { maxAttempts: 1 } }),
       logger: false,
