@@ -197,6 +197,8 @@ describe('tracing', () => {
     const outcome = await e2e.agent.outcome(action_id, 30_000);
     expect(outcome.status, JSON.stringify(outcome)).toBe('completed');
     let seen = '';
+    // Each service writes its spans in batches (every 100 ms): wait for the steps, not only the services.
+    const steps = ['gateway.propose', 'planner.admit', 'policy.decide', 'budget.reserve', 'executor.call', 'planner.complete'];
     const spans = await waitFor(
       () => {
         const all = readFileSync(e2e.stack.tracesFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as SpanRecord);
@@ -205,17 +207,17 @@ describe('tracing', () => {
         const trace = all.filter((s) => s.traceId === root.traceId);
         const services = new Set(trace.map((s) => s.service));
         seen = [...new Set(trace.map((s) => `${s.service}:${s.name}`))].join(', ');
-        return ['gateway', 'planner', 'policy', 'budget', 'executor', 'ledger'].every((s) => services.has(s)) ? trace : undefined;
+        const names = new Set(trace.map((s) => s.name));
+        const complete = ['gateway', 'planner', 'policy', 'budget', 'executor', 'ledger'].every((s) => services.has(s)) && steps.every((step) => names.has(step));
+        return complete ? trace : undefined;
       },
-      { timeoutMs: 30_000, what: () => `spans of all six services in one trace; seen: ${seen}` },
+      { timeoutMs: 30_000, what: () => `spans of all six services and every step in one trace; seen: ${seen}` },
     );
     const ids = new Set(spans.map((s) => s.spanId));
     const roots = spans.filter((s) => s.parentSpanId === undefined || !ids.has(s.parentSpanId));
     expect(roots).toHaveLength(1);
     const names = spans.map((s) => s.name);
-    for (const step of ['gateway.propose', 'planner.admit', 'policy.decide', 'budget.reserve', 'executor.call', 'planner.complete']) {
-      expect(names).toContain(step);
-    }
+    for (const step of steps) expect(names).toContain(step);
     const decide = spans.find((s) => s.name === 'policy.decide');
     expect(decide?.attributes['writ.policy.decision']).toBe('allow');
     expect(JSON.stringify(decide?.attributes['writ.policy.determining_policies'])).toContain('refund-up-to-100-support');
