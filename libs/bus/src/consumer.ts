@@ -99,6 +99,9 @@ export interface EventConsumerOptions {
 const ASSIGN_PARTITIONS = -175;
 const REVOKE_PARTITIONS = -174;
 
+/** Told of each change of a member's assignment; the rebalance waits for it. */
+export type RebalanceHook = (change: 'assigned' | 'revoked', partitions: readonly KafkaJS.TopicPartition[]) => void | Promise<void>;
+
 /**
  * Follows a consumer's assignment through its `rebalance_cb` (eager protocol: all revoked, then all
  * assigned; cooperative: increments): tells `onAssignment` the whole assignment after each change,
@@ -106,19 +109,37 @@ const REVOKE_PARTITIONS = -174;
  */
 export class AssignmentTracker {
   readonly #onAssignment: EventConsumerOptions['onAssignment'];
+  readonly #onChange: RebalanceHook | undefined;
   #assignment = new Map<string, KafkaJS.TopicPartition>();
   #assignedOnce: () => void = () => undefined;
   readonly #firstAssignment = new Promise<void>((resolve) => {
     this.#assignedOnce = resolve;
   });
 
-  constructor(onAssignment: EventConsumerOptions['onAssignment']) {
+  /**
+   * `onChange` runs after partitions start or stop counting as assigned, before the client takes
+   * them up or lets go of them (the rebalance waits for it): the place to finish what was
+   * consumed from partitions being taken away.
+   */
+  constructor(onAssignment: EventConsumerOptions['onAssignment'], onChange?: RebalanceHook) {
     this.#onAssignment = onAssignment;
+    this.#onChange = onChange;
   }
 
   /** The consumer configuration entry that feeds it. */
   get config(): KafkaJS.ConsumerConstructorConfig {
-    return { rebalance_cb: (error: { code: number }, partitions: readonly KafkaJS.TopicPartition[]) => this.#rebalanced(error.code, partitions) };
+    return {
+      rebalance_cb: async (error: { code: number }, partitions: readonly KafkaJS.TopicPartition[]) => {
+        if (error.code !== ASSIGN_PARTITIONS && error.code !== REVOKE_PARTITIONS) return;
+        this.#rebalanced(error.code, partitions);
+        await this.#onChange?.(error.code === ASSIGN_PARTITIONS ? 'assigned' : 'revoked', partitions);
+      },
+    };
+  }
+
+  /** Whether the partition is assigned to this member now. */
+  has(topic: string, partition: number): boolean {
+    return this.#assignment.has(`${topic}\u0000${partition}`);
   }
 
   /** Resolves true once the group has assigned this member (partitions or none), false after `timeoutMs`. */
@@ -135,7 +156,6 @@ export class AssignmentTracker {
   }
 
   #rebalanced(code: number, partitions: readonly KafkaJS.TopicPartition[]): void {
-    if (code !== ASSIGN_PARTITIONS && code !== REVOKE_PARTITIONS) return;
     const next = new Map(this.#assignment);
     for (const { topic, partition } of partitions) {
       const key = `${topic}\u0000${partition}`;

@@ -63,15 +63,30 @@ interface HandledBatch {
   readonly dlqRecords: readonly KafkaJS.Message[];
 }
 
-/** The consumed positions to commit for a group of batches, by topic. */
+/** The consumed positions to commit for a group of batches (a partition's later batch wins), by topic. */
 function offsetsOf(batches: readonly HandledBatch[]): KafkaJS.TopicOffsets[] {
-  const byTopic = new Map<string, { partition: number; offset: string }[]>();
+  const last = new Map<string, HandledBatch>();
   for (const batch of batches) {
+    const seen = last.get(batch.partitionKey);
+    if (seen === undefined || BigInt(batch.lastDone) > BigInt(seen.lastDone)) last.set(batch.partitionKey, batch);
+  }
+  const byTopic = new Map<string, { partition: number; offset: string }[]>();
+  for (const batch of last.values()) {
     const partitions = byTopic.get(batch.topic) ?? [];
     partitions.push({ partition: batch.partition, offset: nextOffset(batch.lastDone) });
     byTopic.set(batch.topic, partitions);
   }
   return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
+}
+
+/** A partition's inputs handled and queued but not yet committed: where to consume again if they abort. */
+interface Uncommitted {
+  readonly topic: string;
+  readonly partition: number;
+  /** The first of them (the committed position). */
+  from: string;
+  /** The last of them. */
+  last: string;
 }
 
 const inputKey = (topic: string, partition: number, offset: string): string => `${topic}/${partition}/${offset}`;
@@ -127,6 +142,10 @@ export class TransactionalProcessor {
   #batchesCommitted = 0;
   readonly #unproducible = new Map<string, Failure>();
   readonly #isolate = new Map<string, bigint>();
+  /** By partition: what was consumed past its committed position (the client's position is beyond). */
+  readonly #uncommitted = new Map<string, Uncommitted>();
+  /** Commits of batches whose handlers already returned (stop() and a revocation wait for them). */
+  readonly #commits = new Set<Promise<boolean>>();
 
   constructor(options: TransactionalProcessorOptions) {
     if (options.topics.length === 0) {
@@ -150,7 +169,7 @@ export class TransactionalProcessor {
       logger: this.#logger,
       onFatal: (error) => this.#fatal(error),
     });
-    this.#assignments = new AssignmentTracker(options.onAssignment);
+    this.#assignments = new AssignmentTracker(options.onAssignment, (change, partitions) => this.#rebalancing(change, partitions));
     this.#consumer = this.#kafka.consumer({ ...consumerConfig(options, { 'isolation.level': 'read_committed' }), ...this.#assignments.config });
     this.#producer = this.#newProducer();
     this.#serde = options.serde ?? contractsSerde;
@@ -211,6 +230,7 @@ export class TransactionalProcessor {
     this.#state = 'stopping';
     this.#abort.abort();
     await Promise.allSettled([...this.#inFlight]);
+    await Promise.allSettled([...this.#commits]);
     await this.#consumer.disconnect().catch(() => undefined);
     await this.#producer.disconnect().catch(() => undefined);
     this.#state = 'stopped';
@@ -242,6 +262,15 @@ export class TransactionalProcessor {
   #track(work: Promise<void>): Promise<void> {
     this.#inFlight.add(work);
     return work.finally(() => this.#inFlight.delete(work));
+  }
+
+  /**
+   * Partitions being taken away: their batches already queued commit first (the rebalance waits),
+   * so the next owner starts after them. Partitions taken up start from their committed position.
+   */
+  async #rebalancing(change: 'assigned' | 'revoked', partitions: readonly KafkaJS.TopicPartition[]): Promise<void> {
+    if (change === 'revoked') await Promise.allSettled([...this.#commits]);
+    for (const { topic, partition } of partitions) this.#uncommitted.delete(`${topic}/${partition}`);
   }
 
   async #eachBatch(payload: KafkaJS.EachBatchPayload): Promise<void> {
@@ -304,13 +333,23 @@ export class TransactionalProcessor {
       }
       if (isStale()) this.#isolate.delete(partitionKey);
       // Nothing resolved means the client seeks back to the batch's first message: it comes again.
-      if (lastDone === undefined || isStale()) return;
-      committed = this.#commit({ generation, partitionKey, topic: batch.topic, partition: batch.partition, lastDone, outputs, dlqRecords });
+      if (lastDone === undefined || isStale() || generation !== this.#generation) return;
+      const first = batch.messages[0]?.offset ?? lastDone;
+      committed = this.#commit({ generation, partitionKey, topic: batch.topic, partition: batch.partition, lastDone, outputs, dlqRecords }, first);
     } finally {
       // Queued (or given up) before it stops counting as in hand, so a flush's barrier takes it.
       this.#handling -= 1;
       if (this.#handling === 0) this.#drained?.();
     }
+    if (committed === undefined) return;
+    if (!isolating) {
+      // The client goes on with the partition while the batch commits: were the handler to wait
+      // for its transaction, the client would hand no worker any new message meanwhile, of any
+      // partition. If the transaction aborts, #rewind takes the partition back to its committed position.
+      resolveOffset(lastDone);
+      return;
+    }
+    // Isolating, each transaction must carry one input: the next waits for this one.
     if (!(await committed) || isStale()) return;
     const isolateUntil = this.#isolate.get(partitionKey);
     if (isolateUntil !== undefined && BigInt(lastDone) >= isolateUntil) this.#isolate.delete(partitionKey);
@@ -324,9 +363,11 @@ export class TransactionalProcessor {
    * Resolves false when the batch's transaction aborted, or when it was handled against state
    * an abort since made stale: its input is consumed again.
    */
-  #commit(batch: HandledBatch): Promise<boolean> {
-    if (batch.generation !== this.#generation) return Promise.resolve(false);
-    return new Promise<boolean>((resolve) => {
+  #commit(batch: HandledBatch, first: string): Promise<boolean> {
+    const pending = this.#uncommitted.get(batch.partitionKey);
+    if (pending === undefined) this.#uncommitted.set(batch.partitionKey, { topic: batch.topic, partition: batch.partition, from: first, last: batch.lastDone });
+    else pending.last = batch.lastDone;
+    const committed = new Promise<boolean>((resolve) => {
       this.#queue.push({ batch, resolve });
       if (!this.#flushing) {
         this.#flushing = true;
@@ -335,6 +376,40 @@ export class TransactionalProcessor {
         });
       }
     });
+    this.#commits.add(committed);
+    void committed.then((ok) => {
+      this.#commits.delete(committed);
+      if (ok) this.#settled(batch);
+    });
+    return committed;
+  }
+
+  /** The batch is committed: its partition's uncommitted inputs now start after it, if any remain. */
+  #settled(batch: HandledBatch): void {
+    const pending = this.#uncommitted.get(batch.partitionKey);
+    if (pending === undefined) return;
+    if (pending.last === batch.lastDone) this.#uncommitted.delete(batch.partitionKey);
+    else pending.from = nextOffset(batch.lastDone);
+  }
+
+  /**
+   * After an abort, every partition consumed past its committed position is consumed again from
+   * there. The seek also marks a batch of it in hand stale, and the client hands out no new batch
+   * until the seek is applied. Partitions no longer assigned are left alone: their next owner
+   * starts from the committed position (a seek would be kept for a later assignment, and rewind
+   * it past what was committed since).
+   */
+  #rewind(): void {
+    for (const pending of this.#uncommitted.values()) {
+      if (!this.#assignments.has(pending.topic, pending.partition)) continue;
+      try {
+        this.#consumer.seek({ topic: pending.topic, partition: pending.partition, offset: pending.from });
+      } catch (error) {
+        // Only when the consumer is disconnecting: nothing more is consumed anyway.
+        this.#logger.warn('could not seek back after an abort', { error: describeError(error), topic: pending.topic, partition: pending.partition });
+      }
+    }
+    this.#uncommitted.clear();
   }
 
   /**
@@ -471,6 +546,7 @@ export class TransactionalProcessor {
     await this.#options.onAbort?.(error);
     // And so was every batch taken while the owner was dropping that state.
     this.#generation += 1;
+    this.#rewind();
     await sleep(backoffDelay(Math.min(this.#consecutiveAborts, 10), this.#retry), this.#abort.signal);
   }
 }
