@@ -275,6 +275,9 @@ async function main(): Promise<void> {
       console.log(
         `  ${rate}/s offered: ${result.achieved.toFixed(0)}/s sent, ${result.completed} completed, ${result.failed} failed, outcome p50 ${f(result.outcome.p50)} p99 ${f(result.outcome.p99)}, in ClickHouse ${lag.toFixed(1)} s after the last outcome → ${ok ? 'sustained' : 'not sustained'}`,
       );
+      const rampCalled = toolCalled(stack.tracesFile, new Set(result.actionIds));
+      const rampBreakdown = whereTheTimeGoes(stack.tracesFile, new Set(result.actionIds));
+      console.log(`    propose→tool called p50 ${f(rampCalled.p50)} p99 ${f(rampCalled.p99)}; ${rampBreakdown.map(({ stage, p50 }) => `→ ${stage.name} ${f(p50)}`).join(', ')}`);
       if (!ok) break;
       sustained = rate;
       rssTop = Object.fromEntries(SERVICES.map((name) => [name, rssMiB(stack.service(name).pid())]));

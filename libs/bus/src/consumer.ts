@@ -18,6 +18,8 @@ import { backoffDelay, classifyFailure, resolveRetryPolicy, sleep } from './retr
 import type { Failure, RetryPolicy } from './retry.ts';
 import type { DecodedEvent, EventSerde } from './serde.ts';
 import { ATTR, busTracer } from './telemetry.ts';
+import { InFlightWindow } from './window.ts';
+import type { MessageOutcome } from './window.ts';
 
 const { PartitionAssignors } = kafkaJavascript.KafkaJS;
 
@@ -168,8 +170,7 @@ export class AssignmentTracker {
   }
 }
 
-/** The per-message outcome: handled (or parked in the DLQ) and safe to commit, or interrupted by stop(). */
-export type MessageOutcome = 'done' | 'interrupted';
+export type { MessageOutcome };
 
 /** One message as the bus hands it around internally. */
 export interface InboundMessage {
@@ -400,45 +401,6 @@ export class MessagePipeline {
 }
 
 /**
- * Handles `items` at most `limit` at once, each started in order, and returns how many of the
- * first ones are handled with none missing (the prefix whose offsets may be committed). It starts
- * no more once `stopped()` says so or one is 'interrupted'; an unexpected error is thrown once
- * every started one has settled.
- */
-export async function handlePrefix<T>(
-  items: readonly T[],
-  limit: number,
-  handle: (item: T) => Promise<MessageOutcome>,
-  stopped: () => boolean,
-): Promise<number> {
-  const handled: boolean[] = [];
-  const running = new Set<Promise<void>>();
-  let interrupted = false;
-  let failure: { readonly error: unknown } | undefined;
-  for (const [index, item] of items.entries()) {
-    while (running.size >= Math.max(1, limit)) await Promise.race(running);
-    if (interrupted || failure !== undefined || stopped()) break;
-    const work: Promise<void> = handle(item)
-      .then(
-        (outcome) => {
-          if (outcome === 'interrupted') interrupted = true;
-          else handled[index] = true;
-        },
-        (error: unknown) => {
-          failure ??= { error };
-        },
-      )
-      .finally(() => running.delete(work));
-    running.add(work);
-  }
-  await Promise.all(running);
-  if (failure !== undefined) throw failure.error;
-  let prefix = 0;
-  while (handled[prefix] === true) prefix += 1;
-  return prefix;
-}
-
-/**
  * Consumes events of `topics` as consumer group `groupId`, one partition in order, and commits an
  * offset only once its message was handled or parked in the DLQ: at-least-once, nothing dropped.
  */
@@ -453,6 +415,7 @@ export class EventConsumer {
   readonly #inFlight = new Set<Promise<void>>();
   readonly #committer: OffsetCommitter;
   readonly #assignments: AssignmentTracker;
+  readonly #window: InFlightWindow;
   #dlqConnected: Promise<void> | undefined;
   #state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle';
 
@@ -474,7 +437,7 @@ export class EventConsumer {
         void this.stop();
       },
     });
-    this.#assignments = new AssignmentTracker(options.onAssignment);
+    this.#assignments = new AssignmentTracker(options.onAssignment, (change, partitions) => this.#rebalancing(change, partitions));
     this.#consumer = this.#kafka.consumer({ ...consumerConfig(options), ...this.#assignments.config });
     this.#dlqProducer = this.#kafka.producer(producerConfig(0, undefined, {}));
     this.#pipeline = new MessagePipeline({
@@ -498,6 +461,7 @@ export class EventConsumer {
       commit: (offsets) => this.#consumer.commitOffsets(offsets),
       assigned: () => this.#consumer.assignment(),
     });
+    this.#window = new InFlightWindow(options.messagesInFlight ?? 1, (topic, partition, next) => this.#committer.mark(topic, partition, next));
   }
 
   /** Resolves true once the group has assigned this member, false after `timeoutMs` (call after start()). */
@@ -547,6 +511,7 @@ export class EventConsumer {
     this.#state = 'stopping';
     this.#abort.abort();
     await Promise.allSettled([...this.#inFlight]);
+    await this.#window.settled();
     await this.#committer.flush();
     this.#committer.close();
     await this.#consumer.disconnect().catch((error: unknown) => {
@@ -561,24 +526,47 @@ export class EventConsumer {
     return work.finally(() => this.#inFlight.delete(work));
   }
 
+  /**
+   * Starts the batch's messages in offset order, at most `messagesInFlight` of its partition at
+   * once, and returns when the last is started, not handled: while a batch handler runs, the client
+   * hands no worker a new message of any partition. Offsets are committed as the partition's
+   * handled prefix grows (#window).
+   */
   async #eachBatch({ batch, resolveOffset, isStale }: KafkaJS.EachBatchPayload): Promise<void> {
-    const lastDone = await this.#handleInOrder(batch, isStale);
-    if (lastDone === undefined) return;
-    // Resolving the last handled offset is enough: the client seeks back to the one after it.
-    resolveOffset(lastDone);
-    if (isStale()) return;
-    this.#committer.mark(batch.topic, batch.partition, nextOffset(lastDone));
+    const { topic, partition } = batch;
+    for (const message of batch.messages) {
+      await this.#window.room(topic, partition);
+      // Not started: the client consumes it again from the last offset resolved.
+      if (this.#abort.signal.aborted || isStale() || !this.#assignments.has(topic, partition)) return;
+      const handled = this.#window.start(topic, partition, message.offset, () =>
+        this.#pipeline.process({ topic, partition, message }, this.#options.handler, (record) => this.#sendToDlq(record)),
+      );
+      handled.catch((error: unknown) => this.#failed(error, topic, partition, message.offset));
+      resolveOffset(message.offset);
+    }
   }
 
-  /** A batch's messages, `messagesInFlight` at once: the offset of the last of the handled prefix. */
-  async #handleInOrder(batch: KafkaJS.Batch, isStale: () => boolean): Promise<string | undefined> {
-    const prefix = await handlePrefix(
-      batch.messages,
-      this.#options.messagesInFlight ?? 1,
-      (message) => this.#pipeline.process({ topic: batch.topic, partition: batch.partition, message }, this.#options.handler, (record) => this.#sendToDlq(record)),
-      () => this.#abort.signal.aborted || isStale(),
-    );
-    return prefix === 0 ? undefined : batch.messages[prefix - 1]?.offset;
+  /**
+   * Handling a message failed in a way the pipeline does not catch (a bug, not a handler's
+   * error): its offset is never committed, and the process restarts to consume it again.
+   */
+  #failed(error: unknown, topic: string, partition: number, offset: string): void {
+    this.#logger.error('handling a message failed unexpectedly; its offset stays uncommitted', { error: String(error), topic, partition, offset, groupId: this.groupId });
+    (this.#options.onFatal ?? exitOnFatal(this.#logger, `consumer ${this.groupId}`))(error);
+    void this.stop();
+  }
+
+  /**
+   * Partitions being taken away: their messages in hand finish and their offsets are committed
+   * before the client lets go (the rebalance waits), so the next owner neither repeats nor
+   * overlaps them.
+   */
+  async #rebalancing(change: 'assigned' | 'revoked', partitions: readonly KafkaJS.TopicPartition[]): Promise<void> {
+    if (change === 'revoked') {
+      await this.#window.settled(partitions);
+      await this.#committer.flush();
+    }
+    this.#window.forget(partitions);
   }
 
   /** Retries until the DLQ has the record: a message is never committed without landing somewhere. */
