@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_LINGER_MS, EventConsumer, EventProducer, clientVersions, contractsSerde, createKafka, probeBrokers, silentLogger } from '@writ/bus';
+import { DEFAULT_LINGER_MS, EventConsumer, EventProducer, clientVersions, contractsSerde, createKafka, probeBrokers, runTransactional, silentLogger } from '@writ/bus';
 import type { OutgoingEvent } from '@writ/bus';
 import { createTestTopics } from '@writ/bus/testing';
 import { uuidv7 } from '@writ/contracts';
@@ -312,6 +312,67 @@ async function transactionCost(): Promise<TransactionResult> {
   };
 }
 
+const NEIGHBOUR_SAMPLES = 40;
+const NEIGHBOUR_HOLD_MS = 30;
+
+interface NeighbourResult {
+  /** b's send acknowledged → b handled, while a's handler holds for NEIGHBOUR_HOLD_MS / returns at once. */
+  readonly consumerBusy: Distribution;
+  readonly consumerIdle: Distribution;
+  /** The same in a TransactionalProcessor whose a-input is committed in a transaction meanwhile. */
+  readonly transactionBusy: Distribution;
+}
+
+/**
+ * Does work in hand on one partition hold back a message of another? One consumer reads topics a
+ * and b; a message is sent to a, then one to b 2 ms later, and b's latency from its
+ * acknowledgement to its handler is measured, with a's handler holding for NEIGHBOUR_HOLD_MS or
+ * not at all, and in a TransactionalProcessor whose a-input produces an output (so a transaction
+ * commits while b arrives). The client hands no worker a new message while a batch handler runs,
+ * so this is what the consumer's batch handler returning early is worth.
+ */
+async function neighbour(): Promise<NeighbourResult> {
+  const run = async (kind: 'consumer' | 'transaction', holdMs: number): Promise<Distribution> => {
+    const { topic: a, groupId } = await freshTopic(`neighbour_${kind}`);
+    const b = `${a}_b`;
+    const out = `${a}_out`;
+    await createTestTopics(brokers, [{ name: b }, { name: out }]);
+    const handled = new Map<string, number>();
+    const handle = async (event: { type: string; payload: unknown }): Promise<readonly OutgoingEvent[]> => {
+      const reason = event.type === 'ActionProposed' ? (event.payload as ActionProposed).reason : '';
+      if (reason.startsWith('b')) {
+        handled.set(reason, nowMs());
+        return [];
+      }
+      if (holdMs > 0) await pause(holdMs);
+      return [{ type: 'ActionProposed', topic: out, payload: sampleEvent('ActionProposed') }];
+    };
+    const worker =
+      kind === 'consumer'
+        ? new EventConsumer({ brokers, groupId, topics: [a, b], logger: silentLogger, partitionsConsumedConcurrently: 4, handler: async (event) => void (await handle(event)) })
+        : await runTransactional({ brokers, groupId, topics: [a, b], transactionalId: `${groupId}.tx`, logger: silentLogger, handler: handle });
+    if (worker instanceof EventConsumer) await worker.start();
+    await worker.assigned(30_000);
+    const producer = new EventProducer({ brokers, clientId: 'bench-neighbour' });
+    await producer.connect();
+    const base = sampleEvent('ActionProposed');
+    const samples: number[] = [];
+    for (let i = 0; i < NEIGHBOUR_SAMPLES + 5; i += 1) {
+      await producer.send([{ type: 'ActionProposed', topic: a, payload: { ...base, reason: `a${i}` } }]);
+      await pause(2);
+      await producer.send([{ type: 'ActionProposed', topic: b, payload: { ...base, reason: `b${i}` } }]);
+      const acked = nowMs();
+      await waitUntil(() => handled.has(`b${i}`), 20_000, `b${i} handled`);
+      if (i >= 5) samples.push((handled.get(`b${i}`) ?? acked) - acked);
+      await pause(NEIGHBOUR_HOLD_MS + 20);
+    }
+    await producer.disconnect();
+    await worker.stop();
+    return distribution(samples);
+  };
+  return { consumerIdle: await run('consumer', 0), consumerBusy: await run('consumer', NEIGHBOUR_HOLD_MS), transactionBusy: await run('transaction', 0) };
+}
+
 const IDLE_CONSUMERS = 12;
 const IDLE_SECONDS = 10;
 
@@ -357,7 +418,14 @@ async function clientPackageVersion(): Promise<string> {
 const ms = (value: number): string => `${value.toFixed(2)} ms`;
 const rate = (value: number): string => `${Math.round(value).toLocaleString('en-US')} events/s`;
 
-function section(lat: LatencyResult, thr: ThroughputResult, tx: TransactionResult, idle: { readonly short: number; readonly long: number }, env: Record<string, string>): string {
+function section(
+  lat: LatencyResult,
+  thr: ThroughputResult,
+  tx: TransactionResult,
+  near: NeighbourResult,
+  idle: { readonly short: number; readonly long: number },
+  env: Record<string, string>,
+): string {
   const phase = (name: keyof TransactionResult['phases']): string => `${ms(tx.phases[name].p50)} / ${ms(tx.phases[name].p99)}`;
   const mib = (value: number): string => `${((value * thr.eventBytes) / 1_048_576).toFixed(1)} MiB/s`;
   return `## Bus
@@ -374,7 +442,7 @@ Measured ${env['date']} on ${env['machine']}; ${env['node']}; ${env['kafka']} (o
 
 Settings: the latency run uses the default producer linger.ms=${DEFAULT_LINGER_MS}; the throughput run linger.ms=${thr.lingerMs} (a batching producer; the latency path keeps the default). Every event has its own UUIDv7 (made before the throughput clock starts), is Avro-encoded and decoded with the real contracts, sent one \`send()\` call per event with acks=all and idempotence, and handled in order per partition; handled offsets are committed every 100 ms. Each send has a PRODUCER span and each handler runs in a CONSUMER span (no-op here: no OpenTelemetry SDK is registered).
 
-What bounds it: the producer's JavaScript thread. Per event it encodes Avro and checks the schema's rules, starts a span and writes the trace headers, and hands one message to the client with one promise; a CPU profile puts that near 45 µs per event, a fifth of it garbage collection, so one producer alone on a core tops out around 20,000 events/s, and the same client sending pre-encoded bytes in batches reaches about four times that. The consumer keeps up with the producer (its own ceiling is about 40,000 events/s). Here the producer, the consumer and the broker's JVM share two cores with whatever else runs on the box (the load average above), which also makes the latency tail: p50 stays within a few milliseconds, while p99 and max are scheduling delays on a saturated box. librdkafka itself answers a bare acks=all produce in about 0.3 ms on this broker.
+What bounds it: ${thr.consumeRate < thr.produceRate * 0.9 ? `in this run the consumer (${rate(thr.consumeRate)} against the producer's ${rate(thr.produceRate)}: per event it decodes Avro, checks the schema's rules, runs the handler in a span and tracks the offset; the previous commit measured the same within 5 % in the same hour). Otherwise ` : ''}the producer's JavaScript thread. Per event it encodes Avro and checks the schema's rules, starts a span and writes the trace headers, and hands one message to the client with one promise; a CPU profile puts that near 45 µs per event, a fifth of it garbage collection, so one producer alone on a core tops out around 20,000 events/s, and the same client sending pre-encoded bytes in batches reaches about four times that. Here the producer, the consumer and the broker's JVM share two cores with whatever else runs on the box (the load average above), which also makes the latency tail: p50 stays within a few milliseconds, while p99 and max are scheduling delays on a saturated box. librdkafka itself answers a bare acks=all produce in about 0.3 ms on this broker.
 
 ### Transactions and polling
 
@@ -390,6 +458,8 @@ What one consume-transform-produce transaction with one input and one output cos
 | the same record, idempotent producer, no transaction | ${phase('plain')} |
 
 A transaction's round trips are paid once whatever it carries, so \`TransactionalProcessor\` shares them: the batches of every partition handled while one transaction is in flight go together in the next (group commit), and a batch that publishes nothing commits its offsets without a transaction.
+
+Work in hand on one partition does not hold back another's message: a message of topic b, sent 2 ms after one of topic a to the same consumer, reaches its handler ${ms(near.consumerBusy.p50)} (p90 ${ms(near.consumerBusy.p90)}) after its acknowledgement while a's handler holds for ${NEIGHBOUR_HOLD_MS} ms, against ${ms(near.consumerIdle.p50)} (p90 ${ms(near.consumerIdle.p90)}) when a's handler returns at once; in a \`TransactionalProcessor\` while a's output commits, ${ms(near.transactionBusy.p50)} (p90 ${ms(near.transactionBusy.p90)}); ${NEIGHBOUR_SAMPLES} samples each. The client hands no worker a new message while a batch handler runs, so both return once their messages are started (EventConsumer) or handled and queued for the next transaction (TransactionalProcessor); waiting for the handlers or the commit, b waited about as long as a's handler (30 ms) or the transaction (12–18 ms).
 
 Idle polling: ${IDLE_CONSUMERS} consumers waiting on an empty topic cost the broker **${idle.short.toFixed(1)} %** of a core with \`fetch.wait.max.ms\`=20 and **${idle.long.toFixed(1)} %** with 500 (${IDLE_SECONDS} s each). The broker answers a waiting fetch as soon as records are readable, a transaction's commit marker included, so the wait is no hop's latency (two transactional hops measured the same at 20 and at 500); Writ's consumers use 500 (\`DEFAULT_FETCH_WAIT_MS\`).
 `;
@@ -420,11 +490,16 @@ async function main(): Promise<void> {
   console.log(`transactions: ${TRANSACTIONS}, one input offset and one output each...`);
   const tx = await transactionCost();
   console.log(`  whole transaction p50 ${ms(tx.phases.total.p50)} p99 ${ms(tx.phases.total.p99)} (send ${ms(tx.phases.send.p50)}, offsets ${ms(tx.phases.offsets.p50)}, commit ${ms(tx.phases.commit.p50)}); plain send p50 ${ms(tx.phases.plain.p50)}`);
+  console.log(`neighbours: a message of another partition while a handler holds ${NEIGHBOUR_HOLD_MS} ms or a transaction commits...`);
+  const near = await neighbour();
+  console.log(
+    `  consumer, handler holding p50 ${ms(near.consumerBusy.p50)} p90 ${ms(near.consumerBusy.p90)}; handler returning at once p50 ${ms(near.consumerIdle.p50)}; transactional, a transaction in flight p50 ${ms(near.transactionBusy.p50)} p90 ${ms(near.transactionBusy.p90)}`,
+  );
   const brokerPid = process.env['KAFKA_BROKERS'] === undefined ? (await kafkaStatus()).pid : undefined;
   console.log(`idle polling: ${IDLE_CONSUMERS} idle consumers, broker CPU at fetch.wait.max.ms 20 and 500...`);
   const idle = { short: await idlePolling(20, brokerPid), long: await idlePolling(500, brokerPid) };
   console.log(`  broker ${idle.short.toFixed(1)} % of a core at 20 ms, ${idle.long.toFixed(1)} % at 500 ms`);
-  if (process.env['BENCH_NO_DOC'] !== '1') console.log(`wrote ${await writeBenchmarkSection('Bus', section(lat, thr, tx, idle, env))}`);
+  if (process.env['BENCH_NO_DOC'] !== '1') console.log(`wrote ${await writeBenchmarkSection('Bus', section(lat, thr, tx, near, idle, env))}`);
 }
 
 if (process.argv[2] === 'consume') {
