@@ -169,6 +169,27 @@ function whereTheTimeGoes(tracesFile: string, actionIds: ReadonlySet<string>): {
   return STAGES.slice(1).map((stage, i) => ({ stage, p50: percentile([...(deltas[i + 1] ?? [])].sort((a, b) => a - b), 50) }));
 }
 
+/** Per service, the median phases of its processor's transactions that started within [fromMs, toMs] (the `transaction` spans). */
+function transactionPhases(tracesFile: string, fromMs: number, toMs: number): string {
+  const byService = new Map<string, { send: number[]; offsets: number[]; commit: number[]; total: number[] }>();
+  for (const line of readFileSync(tracesFile, 'utf8').split('\n')) {
+    if (line === '') continue;
+    const span = JSON.parse(line) as SpanRecord;
+    if (span.name !== 'transaction' || span.startMs < fromMs || span.startMs > toMs) continue;
+    const phases = byService.get(span.service) ?? { send: [], offsets: [], commit: [], total: [] };
+    phases.send.push(Number(span.attributes['writ.bus.tx.send_ms'] ?? Number.NaN));
+    phases.offsets.push(Number(span.attributes['writ.bus.tx.offsets_ms'] ?? Number.NaN));
+    phases.commit.push(Number(span.attributes['writ.bus.tx.commit_ms'] ?? Number.NaN));
+    phases.total.push(span.durationMs);
+    byService.set(span.service, phases);
+  }
+  const p50 = (values: number[]) => f(percentile(values.filter(Number.isFinite).sort((a, b) => a - b), 50));
+  return [...byService]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([service, p]) => `${service} ${p50(p.total)} (send ${p50(p.send)}, offsets ${p50(p.offsets)}, commit ${p50(p.commit)}; ${p.total.length} transactions)`)
+    .join('; ');
+}
+
 function rssMiB(pid: number | undefined): number {
   if (pid === undefined) return Number.NaN;
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -244,6 +265,7 @@ async function main(): Promise<void> {
     const sequentialIds: string[] = [];
     const sequentialLatencies: number[] = [];
     const run = (await agent.openRun('bench sequential')).run_id;
+    const sequentialFrom = Date.now();
     for (let i = 0; i < 100; i += 1) {
       const t0 = performance.now();
       const { action_id } = await agent.propose(run, { tool: 'tickets.list', arguments: { status: 'open', limit: i + 1 }, reason: 'bench', idempotency_key: `seq-${i}` });
@@ -255,6 +277,8 @@ async function main(): Promise<void> {
     const sequential = { called: toolCalled(stack.tracesFile, new Set(sequentialIds)), outcome: stats(sequentialLatencies) };
     console.log(`  propose→tool called p50 ${f(sequential.called.p50)} p99 ${f(sequential.called.p99)}; propose→outcome p50 ${f(sequential.outcome.p50)} p99 ${f(sequential.outcome.p99)}`);
     const breakdown = whereTheTimeGoes(stack.tracesFile, new Set(sequentialIds));
+    const sequentialTransactions = transactionPhases(stack.tracesFile, sequentialFrom, Date.now());
+    console.log(`  transactions (p50): ${sequentialTransactions}`);
     for (const { stage, p50 } of breakdown) console.log(`  → ${stage.name}: p50 ${f(p50)} (${stage.what})`);
 
     // The floor, on the same broker in the same run: as many hops as propose → tool crosses.
@@ -322,6 +346,8 @@ Where the time goes, one action at a time (median time from the start of one sta
 | from → to | p50 | what happens in between |
 |---|---|---|
 ${breakdown.map(({ stage, p50 }, i) => `| ${STAGE_FROM[i] ?? ''} → ${stage.name} | ${f(p50)} | ${stage.what} |`).join('\n')}
+
+The processors' transactions meanwhile (median, from their \`transaction\` spans: send = AddPartitionsToTxn and the produce, offsets = AddOffsetsToTxn + TxnOffsetCommit, commit = EndTxn): ${sequentialTransactions}.
 
 CPU during the ${STEADY_RATE} actions/s run (% of one core; the box has two): ${Object.entries(cpu).map(([n, c]) => `${n} ${c.toFixed(0)}`).join(', ')}. Resident memory idle after boot: ${Object.entries(rssIdle).map(([name, m]) => `${name} ${m.toFixed(0)} MiB`).join(', ')} (target ≤ 150 MiB; the ledger with chDB ≤ 450 MiB); right after the highest rate sustained (${sustained}/s): ${Object.entries(rssTop).map(([name, m]) => `${name} ${m.toFixed(0)} MiB`).join(', ')} (target ≤ 250 MiB at the top rate); after the ${STEADY_RATE} actions/s run (overload: a backlog of proposals in flight): ${Object.entries(rss).map(([name, m]) => `${name} ${m.toFixed(0)} MiB`).join(', ')}. Services run with \`--max-semi-space-size=2\` (SERVICE_NODE_FLAGS), the policy service's Cedar on V8's baseline compiler (\`--liftoff-only\`, serviceNodeFlags), and consumers prefetch at most 4 MiB (PREFETCH_KBYTES).
 

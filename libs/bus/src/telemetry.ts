@@ -18,6 +18,12 @@ export const ATTR = {
   attempt: 'writ.bus.attempt',
   dlqTopic: 'writ.bus.dlq.topic',
   dlqCode: 'writ.bus.dlq.code',
+  /** A TransactionalProcessor's commit: batches and outputs it carried, and each phase's milliseconds. */
+  txBatches: 'writ.bus.tx.batches',
+  txOutputs: 'writ.bus.tx.outputs',
+  txSendMs: 'writ.bus.tx.send_ms',
+  txOffsetsMs: 'writ.bus.tx.offsets_ms',
+  txCommitMs: 'writ.bus.tx.commit_ms',
 } as const;
 
 export function busTracer(): Tracer {

@@ -1,4 +1,4 @@
-import { context as otelContext } from '@opentelemetry/api';
+import { SpanStatusCode, context as otelContext } from '@opentelemetry/api';
 import kafkaJavascript from '@confluentinc/kafka-javascript';
 import type { KafkaJS } from '@confluentinc/kafka-javascript';
 import { WritError, describeError } from '@writ/errors';
@@ -10,6 +10,7 @@ import { exitOnFatal } from './fatal.ts';
 import { createKafka, requireTopics } from './kafka.ts';
 import { Lock } from './lock.ts';
 import { stderrLogger } from './logger.ts';
+import { ATTR, busTracer } from './telemetry.ts';
 import type { BusLogger } from './logger.ts';
 import { DEFAULT_LINGER_MS, parentContextOf, producerConfig, sendTraced, toRecord } from './producer.ts';
 import type { TracedSend } from './producer.ts';
@@ -444,24 +445,34 @@ export class TransactionalProcessor {
     }
   }
 
-  /** One transaction for the batches (or a plain offset commit when none publishes anything). */
+  /**
+   * One transaction for the batches (or a plain offset commit when none publishes anything), in a
+   * span (`transaction`, or `commit offsets`) that times each phase: what a hop's commit costs.
+   */
   async #commitGroup(batches: readonly HandledBatch[]): Promise<boolean> {
     const offsets = offsetsOf(batches);
     const outputs = batches.flatMap((batch) => batch.outputs).sort((a, b) => a.order - b.order);
     const dlqRecords = batches.flatMap((batch) => batch.dlqRecords);
-    if (outputs.length === 0 && dlqRecords.length === 0) {
-      // Nothing to publish (most inputs of a service are events it only skips): a transaction
-      // would commit the offsets and nothing else, at the cost of four broker round trips while
-      // the partitions wait. A plain offset commit is the same outcome.
-      try {
-        await this.#consumer.commitOffsets(offsets.flatMap(({ topic, partitions }) => partitions.map((p) => ({ topic, ...p }))));
-        return true;
-      } catch (error) {
-        await this.#recover(error);
-        return false;
-      }
-    }
+    const publishes = outputs.length > 0 || dlqRecords.length > 0;
+    const span = busTracer().startSpan(publishes ? 'transaction' : 'commit offsets', {
+      root: true,
+      attributes: { [ATTR.consumerGroup]: this.groupId, [ATTR.txBatches]: batches.length, [ATTR.txOutputs]: outputs.length + dlqRecords.length },
+    });
+    let at = performance.now();
+    const phase = (attribute: string): void => {
+      const now = performance.now();
+      span.setAttribute(attribute, Math.round((now - at) * 100) / 100);
+      at = now;
+    };
     try {
+      if (!publishes) {
+        // Nothing to publish (most inputs of a service are events it only skips): a transaction
+        // would commit the offsets and nothing else, at the cost of four broker round trips while
+        // the partitions wait. A plain offset commit is the same outcome.
+        await this.#consumer.commitOffsets(offsets.flatMap(({ topic, partitions }) => partitions.map((p) => ({ topic, ...p }))));
+        phase(ATTR.txOffsetsMs);
+        return true;
+      }
       await this.#producer.transaction();
       const sends: Promise<unknown>[] = [sendTraced(this.#producer, outputs.map((o) => o.send))];
       if (dlqRecords.length > 0) sends.push(this.#producer.send({ topic: this.dlqTopic, messages: dlqRecords }));
@@ -471,15 +482,21 @@ export class TransactionalProcessor {
         this.#noteRefusal(batches, outputs, failed.reason);
         throw failed.reason;
       }
+      phase(ATTR.txSendMs);
       await this.#producer.sendOffsets({ consumer: this.#consumer, topics: offsets });
+      phase(ATTR.txOffsetsMs);
       await this.#producer.commit();
+      phase(ATTR.txCommitMs);
       this.#consecutiveAborts = 0;
       this.#transactions += 1;
       this.#batchesCommitted += batches.length;
       return true;
     } catch (error) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(error) });
       await this.#recover(error);
       return false;
+    } finally {
+      span.end();
     }
   }
 
