@@ -1,5 +1,6 @@
 import type { KafkaJS } from '@confluentinc/kafka-javascript';
 import type { BusLogger } from './logger.ts';
+import { topicPartitionKey } from './window.ts';
 
 /**
  * Commits handled offsets without a broker round trip per batch: the latest offset of each
@@ -31,7 +32,7 @@ export class OffsetCommitter {
 
   /** Records that everything before `offset` (the next one to read) is handled. */
   mark(topic: string, partition: number, offset: string): void {
-    this.#pending.set(`${topic}\u0000${partition}`, { topic, partition, offset });
+    this.#pending.set(topicPartitionKey(topic, partition), { topic, partition, offset });
     if (this.#intervalMs === 0) void this.flush();
     else this.#schedule();
   }
@@ -52,7 +53,7 @@ export class OffsetCommitter {
     }
     while (this.#inFlight !== undefined) await this.#inFlight;
     if (this.#pending.size === 0) return;
-    const owned = new Set(this.#assigned().map((a) => `${a.topic}\u0000${a.partition}`));
+    const owned = new Set(this.#assigned().map((a) => topicPartitionKey(a.topic, a.partition)));
     const offsets = [...this.#pending].filter(([key]) => owned.has(key)).map(([, offset]) => offset);
     this.#pending.clear();
     if (offsets.length === 0) return;

@@ -18,7 +18,7 @@ import { backoffDelay, classifyFailure, resolveRetryPolicy, sleep } from './retr
 import type { Failure, RetryPolicy } from './retry.ts';
 import type { DecodedEvent, EventSerde } from './serde.ts';
 import { ATTR, busTracer } from './telemetry.ts';
-import { InFlightWindow } from './window.ts';
+import { InFlightWindow, topicPartitionKey } from './window.ts';
 import type { MessageOutcome } from './window.ts';
 
 const { PartitionAssignors } = kafkaJavascript.KafkaJS;
@@ -141,7 +141,7 @@ export class AssignmentTracker {
 
   /** Whether the partition is assigned to this member now. */
   has(topic: string, partition: number): boolean {
-    return this.#assignment.has(`${topic}\u0000${partition}`);
+    return this.#assignment.has(topicPartitionKey(topic, partition));
   }
 
   /** Resolves true once the group has assigned this member (partitions or none), false after `timeoutMs`. */
@@ -160,7 +160,7 @@ export class AssignmentTracker {
   #rebalanced(code: number, partitions: readonly KafkaJS.TopicPartition[]): void {
     const next = new Map(this.#assignment);
     for (const { topic, partition } of partitions) {
-      const key = `${topic}\u0000${partition}`;
+      const key = topicPartitionKey(topic, partition);
       if (code === ASSIGN_PARTITIONS) next.set(key, { topic, partition });
       else next.delete(key);
     }
@@ -169,8 +169,6 @@ export class AssignmentTracker {
     if (code === ASSIGN_PARTITIONS) this.#assignedOnce();
   }
 }
-
-export type { MessageOutcome };
 
 /** One message as the bus hands it around internally. */
 export interface InboundMessage {

@@ -10,13 +10,13 @@ import { exitOnFatal } from './fatal.ts';
 import { createKafka, requireTopics } from './kafka.ts';
 import { Lock } from './lock.ts';
 import { stderrLogger } from './logger.ts';
-import { ATTR, busTracer } from './telemetry.ts';
 import type { BusLogger } from './logger.ts';
 import { DEFAULT_LINGER_MS, parentContextOf, producerConfig, sendTraced, toRecord } from './producer.ts';
 import type { TracedSend } from './producer.ts';
 import { backoffDelay, classifyFailure, resolveRetryPolicy, sleep } from './retry.ts';
 import type { Failure, RetryPolicy } from './retry.ts';
 import type { DecodedEvent, EventSerde, OutgoingEvent } from './serde.ts';
+import { ATTR, busTracer } from './telemetry.ts';
 
 const { ErrorCodes } = kafkaJavascript.KafkaJS;
 
@@ -58,6 +58,8 @@ interface HandledBatch {
   readonly partitionKey: string;
   readonly topic: string;
   readonly partition: number;
+  /** Offset of its first input (the partition's position when it was taken). */
+  readonly first: string;
   /** Offset of the last input handled (the committed position is the next one). */
   readonly lastDone: string;
   readonly outputs: readonly OutputOf[];
@@ -336,7 +338,7 @@ export class TransactionalProcessor {
       // Nothing resolved means the client seeks back to the batch's first message: it comes again.
       if (lastDone === undefined || isStale() || generation !== this.#generation) return;
       const first = batch.messages[0]?.offset ?? lastDone;
-      committed = this.#commit({ generation, partitionKey, topic: batch.topic, partition: batch.partition, lastDone, outputs, dlqRecords }, first);
+      committed = this.#commit({ generation, partitionKey, topic: batch.topic, partition: batch.partition, first, lastDone, outputs, dlqRecords });
     } finally {
       // Queued (or given up) before it stops counting as in hand, so a flush's barrier takes it.
       this.#handling -= 1;
@@ -364,9 +366,9 @@ export class TransactionalProcessor {
    * Resolves false when the batch's transaction aborted, or when it was handled against state
    * an abort since made stale: its input is consumed again.
    */
-  #commit(batch: HandledBatch, first: string): Promise<boolean> {
+  #commit(batch: HandledBatch): Promise<boolean> {
     const pending = this.#uncommitted.get(batch.partitionKey);
-    if (pending === undefined) this.#uncommitted.set(batch.partitionKey, { topic: batch.topic, partition: batch.partition, from: first, last: batch.lastDone });
+    if (pending === undefined) this.#uncommitted.set(batch.partitionKey, { topic: batch.topic, partition: batch.partition, from: batch.first, last: batch.lastDone });
     else pending.last = batch.lastDone;
     const committed = new Promise<boolean>((resolve) => {
       this.#queue.push({ batch, resolve });
@@ -446,15 +448,26 @@ export class TransactionalProcessor {
   }
 
   /**
-   * One transaction for the batches (or a plain offset commit when none publishes anything), in a
-   * span (`transaction`, or `commit offsets`) that times each phase: what a hop's commit costs.
+   * One transaction for the batches (or a plain offset commit when none publishes anything). A
+   * transaction runs in a span (`transaction`) that times each phase: what a hop's commit costs.
    */
   async #commitGroup(batches: readonly HandledBatch[]): Promise<boolean> {
     const offsets = offsetsOf(batches);
     const outputs = batches.flatMap((batch) => batch.outputs).sort((a, b) => a.order - b.order);
     const dlqRecords = batches.flatMap((batch) => batch.dlqRecords);
-    const publishes = outputs.length > 0 || dlqRecords.length > 0;
-    const span = busTracer().startSpan(publishes ? 'transaction' : 'commit offsets', {
+    if (outputs.length === 0 && dlqRecords.length === 0) {
+      // Nothing to publish (most inputs of a service are events it only skips): a transaction
+      // would commit the offsets and nothing else, at the cost of four broker round trips while
+      // the partitions wait. A plain offset commit is the same outcome.
+      try {
+        await this.#consumer.commitOffsets(offsets.flatMap(({ topic, partitions }) => partitions.map((p) => ({ topic, ...p }))));
+        return true;
+      } catch (error) {
+        await this.#recover(error);
+        return false;
+      }
+    }
+    const span = busTracer().startSpan('transaction', {
       root: true,
       attributes: { [ATTR.consumerGroup]: this.groupId, [ATTR.txBatches]: batches.length, [ATTR.txOutputs]: outputs.length + dlqRecords.length },
     });
@@ -465,14 +478,6 @@ export class TransactionalProcessor {
       at = now;
     };
     try {
-      if (!publishes) {
-        // Nothing to publish (most inputs of a service are events it only skips): a transaction
-        // would commit the offsets and nothing else, at the cost of four broker round trips while
-        // the partitions wait. A plain offset commit is the same outcome.
-        await this.#consumer.commitOffsets(offsets.flatMap(({ topic, partitions }) => partitions.map((p) => ({ topic, ...p }))));
-        phase(ATTR.txOffsetsMs);
-        return true;
-      }
       await this.#producer.transaction();
       const sends: Promise<unknown>[] = [sendTraced(this.#producer, outputs.map((o) => o.send))];
       if (dlqRecords.length > 0) sends.push(this.#producer.send({ topic: this.dlqTopic, messages: dlqRecords }));

@@ -13,7 +13,8 @@ interface PartitionWindow {
   readonly running: Set<Promise<void>>;
 }
 
-const keyOf = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
+/** One map key per topic partition (the bus's committer, assignment tracker and window share it). */
+export const topicPartitionKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 
 /**
  * Messages in hand per partition, for a consumer whose batch handler returns once its messages
@@ -35,7 +36,7 @@ export class InFlightWindow {
 
   /** Waits until the partition has room for one more message. */
   async room(topic: string, partition: number): Promise<void> {
-    const window = this.#partitions.get(keyOf(topic, partition));
+    const window = this.#partitions.get(topicPartitionKey(topic, partition));
     while (window !== undefined && window.running.size >= this.#limit) await Promise.race(window.running);
   }
 
@@ -44,7 +45,7 @@ export class InFlightWindow {
    * handler's: it rejects on an unexpected error, and the message then counts as never handled.
    */
   start(topic: string, partition: number, offset: string, handle: () => Promise<MessageOutcome>): Promise<MessageOutcome> {
-    const key = keyOf(topic, partition);
+    const key = topicPartitionKey(topic, partition);
     let window = this.#partitions.get(key);
     if (window === undefined) {
       window = { started: [], running: new Set() };
@@ -73,12 +74,12 @@ export class InFlightWindow {
 
   /** Resolves once every message started of these partitions (of all, by default) has settled. */
   async settled(partitions?: readonly { readonly topic: string; readonly partition: number }[]): Promise<void> {
-    const windows = partitions === undefined ? [...this.#partitions.values()] : partitions.map((p) => this.#partitions.get(keyOf(p.topic, p.partition)));
+    const windows = partitions === undefined ? [...this.#partitions.values()] : partitions.map((p) => this.#partitions.get(topicPartitionKey(p.topic, p.partition)));
     await Promise.all(windows.flatMap((window) => [...(window?.running ?? [])]));
   }
 
   /** Drops what it knows of these partitions (taken away: their next messages come from the committed offset). */
   forget(partitions: readonly { readonly topic: string; readonly partition: number }[]): void {
-    for (const { topic, partition } of partitions) this.#partitions.delete(keyOf(topic, partition));
+    for (const { topic, partition } of partitions) this.#partitions.delete(topicPartitionKey(topic, partition));
   }
 }
