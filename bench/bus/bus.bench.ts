@@ -5,7 +5,7 @@
 // figures and replaces the "Bus" section of docs/benchmarks.md. From the repository root, with a
 // broker up:
 //   node --conditions=writ-source bench/bus/bus.bench.ts
-// KAFKA_BROKERS (default 127.0.0.1:27092), BENCH_LATENCY_SECONDS (20), BENCH_EVENTS (200000),
+// WRIT_KAFKA_BROKERS (default 127.0.0.1:27092), BENCH_LATENCY_SECONDS (20), BENCH_EVENTS (200000),
 // BENCH_THROUGHPUT_LINGER_MS (5) and BENCH_NO_DOC=1 (print only) change what it does.
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -24,7 +24,7 @@ import { cpuSeconds, machineLine, percentile, writeBenchmarkSection } from '../b
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = join(dirname(SELF), '..', '..');
-const brokers = (process.env['KAFKA_BROKERS'] ?? '127.0.0.1:27092').split(',').map((b) => b.trim());
+const brokers = (process.env['WRIT_KAFKA_BROKERS'] ?? '127.0.0.1:27092').split(',').map((b) => b.trim());
 const RATE = 1_000;
 const LATENCY_SECONDS = Number(process.env['BENCH_LATENCY_SECONDS'] ?? 20);
 const WARMUP_SECONDS = 2;
@@ -400,7 +400,7 @@ async function idlePolling(fetchWaitMs: number, brokerPid: number | undefined): 
 // Report
 // ---------------------------------------------------------------------------------------------
 async function kafkaVersion(): Promise<string> {
-  if (process.env['KAFKA_BROKERS'] !== undefined) return 'an external cluster (KAFKA_BROKERS), version not probed';
+  if (process.env['WRIT_KAFKA_BROKERS'] !== undefined) return 'an external cluster (WRIT_KAFKA_BROKERS), version not probed';
   try {
     const jars = await readdir(join(ROOT, '.local', 'kafka', 'libs'));
     const jar = jars.find((name) => /^kafka_2\.13-[\d.]+\.jar$/.test(name));
@@ -467,7 +467,7 @@ Idle polling: ${IDLE_CONSUMERS} consumers waiting on an empty topic cost the bro
 
 async function main(): Promise<void> {
   // The dev stack's broker runs with SASL: the bench (and its consumer children) act as its super user.
-  if (process.env['KAFKA_SASL_USERNAME'] === undefined) actAsSuperUser((await kafkaStatus()).secretsDir);
+  if (process.env['WRIT_KAFKA_SASL_USERNAME'] === undefined) actAsSuperUser((await kafkaStatus()).secretsDir);
   const probe = await probeBrokers(brokers);
   const env = {
     date: new Date().toISOString().slice(0, 10),
@@ -495,7 +495,7 @@ async function main(): Promise<void> {
   console.log(
     `  consumer, handler holding p50 ${ms(near.consumerBusy.p50)} p90 ${ms(near.consumerBusy.p90)}; handler returning at once p50 ${ms(near.consumerIdle.p50)}; transactional, a transaction in flight p50 ${ms(near.transactionBusy.p50)} p90 ${ms(near.transactionBusy.p90)}`,
   );
-  const brokerPid = process.env['KAFKA_BROKERS'] === undefined ? (await kafkaStatus()).pid : undefined;
+  const brokerPid = process.env['WRIT_KAFKA_BROKERS'] === undefined ? (await kafkaStatus()).pid : undefined;
   console.log(`idle polling: ${IDLE_CONSUMERS} idle consumers, broker CPU at fetch.wait.max.ms 20 and 500...`);
   const idle = { short: await idlePolling(20, brokerPid), long: await idlePolling(500, brokerPid) };
   console.log(`  broker ${idle.short.toFixed(1)} % of a core at 20 ms, ${idle.long.toFixed(1)} % at 500 ms`);

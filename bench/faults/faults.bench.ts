@@ -50,8 +50,8 @@ const BURST = Number(process.env['BENCH_BURST'] ?? 1_000);
 const PER_RUN = 500;
 const KAFKA = { port: 27592, controllerPort: 27593 } as const;
 const BASE_PORT = 26780;
-/** EXECUTOR_CONCURRENCY's default: calls the executor has in flight at most. */
-const EXECUTOR_CONCURRENCY = 4;
+/** WRIT_EXECUTOR_CONCURRENCY's default: calls the executor has in flight at most. */
+const WRIT_EXECUTOR_CONCURRENCY = 4;
 const SERVICES = ['planner', 'policy', 'budget', 'executor', 'ledger', 'gateway'] as const;
 
 const say = (line: string) => console.log(`[faults] ${line}`);
@@ -176,7 +176,7 @@ async function verdicts(stack: WritStack, workDir: string, keys: Record<string, 
   const text = await settledExport(ledgerUrl, keys['audrey'] ?? '', facts.chainEntries, 180_000);
   return {
     terminal: checkTerminalStates(actions, facts),
-    tools: checkToolCalls(actions, facts, (key) => calls[`acme:${key}`] ?? 0, { kills: executorKills, concurrency: EXECUTOR_CONCURRENCY }),
+    tools: checkToolCalls(actions, facts, (key) => calls[`acme:${key}`] ?? 0, { kills: executorKills, concurrency: WRIT_EXECUTOR_CONCURRENCY }),
     budget: checkBudget(actions, facts, spend),
     ledger: checkLedger(facts, text, verifyWithCli(text, stack.env['WRIT_LEDGER_KEYS_DIR'] ?? '', workDir)),
     spend: [...spend.values()].reduce((a, b) => a + b, 0),
@@ -219,7 +219,7 @@ async function main(): Promise<void> {
       brokers: broker.handle.brokers,
       workDir,
       basePort: BASE_PORT,
-      env: { WRIT_BUDGETS_FILE: writeLargeBudgets(workDir) },
+      env: { WRIT_BUDGET_LIMITS_FILE: writeLargeBudgets(workDir) },
       log: (l) => say(`  ${l}`),
     });
   } catch (error) {
@@ -259,7 +259,7 @@ async function main(): Promise<void> {
     const kills = await killInTurn(targets, { firstDelayMs: duration * 100, gapMs, readyLimitMs: 300_000, log: say });
     await offering;
     say(`offered ${load.actions.length} actions in ${load.offeredFor.toFixed(1)} s (${(load.actions.length / load.offeredFor).toFixed(1)}/s); waiting for the outcomes`);
-    // An action that reached the executor and never came back expires after PLANNER_EXECUTION_TIMEOUT_MS (5 min).
+    // An action that reached the executor and never came back expires after WRIT_PLANNER_EXECUTION_TIMEOUT_MS (5 min).
     await load.settle(420_000);
     const outcomes = load.actions.map((a) => a.outcomeAt);
     say(`${outcomes.filter((at) => at === undefined).length} actions without an outcome; the last outcome ${s(Math.max(...outcomes.map((at) => at ?? 0)) - load.startedAt)} after the load began`);

@@ -241,7 +241,7 @@ async function main(): Promise<void> {
     const budgets = join(workDir, 'budgets.json');
     writeFileSync(budgets, JSON.stringify({ tenants: { acme: { currency: 'USD', daily: { money: '100000.00', tool_calls: 10_000_000 } } } }));
     const profiling: Record<string, string> = PROFILE ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${join(workDir, 'profiles')}` } : {};
-    stack = await startWritStack({ root: ROOT, brokers: kafka.brokers, workDir, basePort: 26580, env: { WRIT_BUDGETS_FILE: budgets, ...profiling }, log: (l) => console.log(`  ${l}`) });
+    stack = await startWritStack({ root: ROOT, brokers: kafka.brokers, workDir, basePort: 26580, env: { WRIT_BUDGET_LIMITS_FILE: budgets, ...profiling }, log: (l) => console.log(`  ${l}`) });
   } catch (error) {
     // A broker this run started is stopped, even when the stack never came up.
     await kafka.release();

@@ -32,8 +32,8 @@ const RATE = 10;
 const MIN_ACTIONS = 420;
 const RUNS = 4;
 const KILLED = ['planner', 'policy', 'budget', 'executor', 'ledger', 'gateway'] as const;
-/** EXECUTOR_CONCURRENCY's default: calls the executor has in flight at most. */
-const EXECUTOR_CONCURRENCY = 4;
+/** WRIT_EXECUTOR_CONCURRENCY's default: calls the executor has in flight at most. */
+const WRIT_EXECUTOR_CONCURRENCY = 4;
 
 const log = (line: string) => console.log(`[fault-run] ${line}`);
 
@@ -113,7 +113,7 @@ describe('the fault run: each service SIGKILLed in turn under load', () => {
   it('(b) no tool call is duplicated: each write reaches the helpdesk at most once, exactly once when it completed', () => {
     const { load: offered, facts: read, stats: counted } = gathered();
     const executorKills = kills.filter((k) => k.target === 'executor').length;
-    const report = checkToolCalls(offered.actions, read, (key) => callsAtTool(counted, key), { kills: executorKills, concurrency: EXECUTOR_CONCURRENCY });
+    const report = checkToolCalls(offered.actions, read, (key) => callsAtTool(counted, key), { kills: executorKills, concurrency: WRIT_EXECUTOR_CONCURRENCY });
     log(`tool calls: ${report.calls} for ${offered.actions.length} actions; duplicate writes ${report.duplicateWrites}; reads called again after the executor kill: ${report.repeatedReads.length}; outcomes after retries: ${report.retriedCalls}`);
     expect(report.problems, `duplicate or missing tool calls:\n${report.problems.join('\n')}`).toEqual([]);
   });
@@ -145,7 +145,7 @@ describe('the fault run: each service SIGKILLed in turn under load', () => {
   }, 90_000);
 
   // Asserted because it held in every run since the planner's boot replay was fixed (five in a
-  // row on the two-core box, restarts taking 3-13 s against PLANNER_DECISION_TIMEOUT_MS' 30 s).
+  // row on the two-core box, restarts taking 3-13 s against WRIT_PLANNER_DECISION_TIMEOUT_MS' 30 s).
   // Other expiries and the executor's DEADLINE_PASSED refusals (a call not started within 10 s
   // of its request, e.g. behind a slow restart) are measured figures, logged above, not asserted.
   it('(e) no action expired waiting for its decision while a service restarted (DECISION_TIMEOUT)', () => {

@@ -35,7 +35,7 @@ function describe(error: unknown): string {
 }
 
 /**
- * A budgets file whose caps are far above any load here (WRIT_BUDGETS_FILE): the fault run
+ * A budgets file whose caps are far above any load here (WRIT_BUDGET_LIMITS_FILE): the fault run
  * checks the books, it must not be refused, and the e2e suites share one broker (so one day's
  * caps). Returns its path.
  */

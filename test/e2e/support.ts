@@ -53,7 +53,7 @@ export async function startE2eStack(basePort: number, env: Record<string, string
     // The suites share one broker, so every stack's accountant counts every suite's spend against
     // acme's daily caps (the demo's: 50 calls a day for triage-bot): whichever suite ran last was
     // refused. Caps the suites never reach, unless a suite brings its own; runs set their own caps.
-    env: { WRIT_BUDGETS_FILE: writeLargeBudgets(workDir), ...env },
+    env: { WRIT_BUDGET_LIMITS_FILE: writeLargeBudgets(workDir), ...env },
     ...(replicas === undefined ? {} : { replicas }),
     log: (line) => console.log(`[e2e] ${line}`),
   });

@@ -22,8 +22,8 @@ async function boot(service: string, env: Record<string, string>): Promise<strin
   if (!existsSync(entry)) throw new Error(`${entry} is missing: build first (./dev build)`);
   const port = await freePort();
   const child = spawn(process.execPath, [entry], {
-    // The test broker's credentials (KAFKA_SASL_*, set by the global setup when it runs with SASL).
-    env: { PATH: process.env['PATH'] ?? '', ...testKafkaCredentials(), KAFKA_BROKERS: testKafkaBrokers().join(','), HTTP_PORT: String(port), LOG_FORMAT: 'text', ...BODY_DOOR_LIMITS, ...env },
+    // The test broker's credentials (WRIT_KAFKA_SASL_*, set by the global setup when it runs with SASL).
+    env: { PATH: process.env['PATH'] ?? '', ...testKafkaCredentials(), WRIT_KAFKA_BROKERS: testKafkaBrokers().join(','), WRIT_HTTP_PORT: String(port), WRIT_LOG_FORMAT: 'text', ...BODY_DOOR_LIMITS, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);
@@ -50,19 +50,19 @@ beforeAll(async () => {
   writeFileSync(join(work, 'directory.json'), JSON.stringify({ agents: [], users: [] }));
   const [ledger, policy] = await Promise.all([
     boot('ledger', {
-      KAFKA_GROUP_ID: uniqueName('door_ledger'),
+      WRIT_KAFKA_GROUP_ID: uniqueName('door_ledger'),
       // Only its own (empty) tenants' chains: other tests leave broken chains on the shared topics.
-      LEDGER_TENANT_PREFIX: uniqueName('door'),
+      WRIT_LEDGER_TENANTS: `${uniqueName('door')}*`,
       WRIT_CHDB_PATH: join(work, 'chdb'),
       WRIT_TOOLS_DIR: join(root, 'tools'),
       WRIT_DIRECTORY_FILE: join(work, 'directory.json'),
     }),
     boot('policy', {
-      KAFKA_GROUP_ID: uniqueName('door_policy'),
+      WRIT_KAFKA_GROUP_ID: uniqueName('door_policy'),
       WRIT_POLICY_DIR: join(root, 'policies'),
       WRIT_TOOLS_DIR: join(root, 'tools'),
       WRIT_DIRECTORY_FILE: join(work, 'directory.json'),
-      WRIT_WARRANT_SIGNING_KEY: keyPath,
+      WRIT_POLICY_SIGNING_KEY: keyPath,
       WRIT_POLICY_TENANTS: uniqueName('nobody'),
     }),
   ]);

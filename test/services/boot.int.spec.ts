@@ -45,16 +45,16 @@ afterEach(() => {
 
 describe('service boot', () => {
   it.each(SERVICES)('%s stops at boot naming a missing or malformed variable', async (service) => {
-    const { exited } = start(service, { KAFKA_BROKERS: 'not-a-broker-list', HTTP_PORT: '99999' });
+    const { exited } = start(service, { WRIT_KAFKA_BROKERS: 'not-a-broker-list', WRIT_HTTP_PORT: '99999' });
     const exit = await exited;
     expect(exit.code).toBe(78);
     expect(exit.stderr).toContain(`[${service}] invalid configuration`);
-    expect(exit.stderr).toContain('KAFKA_BROKERS must be a comma-separated list of host:port, got "not-a-broker-list"');
-    expect(exit.stderr).toContain('HTTP_PORT must be between 1 and 65535, got 99999');
+    expect(exit.stderr).toContain('WRIT_KAFKA_BROKERS must be a comma-separated list of host:port, got "not-a-broker-list"');
+    expect(exit.stderr).toContain('WRIT_HTTP_PORT must be between 1 and 65535, got 99999');
   });
 
   it('exits non-zero with a clear error when the broker is unreachable, without hanging', async () => {
-    const { exited } = start('planner', { KAFKA_BROKERS: '127.0.0.1:1', KAFKA_STARTUP_TIMEOUT_MS: '1500' });
+    const { exited } = start('planner', { WRIT_KAFKA_BROKERS: '127.0.0.1:1', WRIT_KAFKA_STARTUP_TIMEOUT_MS: '1500' });
     const exit = await exited;
     expect(exit.code).toBe(69);
     expect(exit.stderr).toContain('KAFKA_UNREACHABLE: cannot reach Kafka at 127.0.0.1:1');
@@ -64,15 +64,15 @@ describe('service boot', () => {
   it('boots against the real broker and answers health and readiness', async () => {
     const port = await freePort();
     const { child, output } = start('ledger', {
-      KAFKA_BROKERS: testKafkaBrokers().join(','),
+      WRIT_KAFKA_BROKERS: testKafkaBrokers().join(','),
       ...testKafkaCredentials(),
       WRIT_DIRECTORY_FILE: join(root, 'deploy', 'demo', 'directory.json'),
-      HTTP_PORT: String(port),
-      LOG_FORMAT: 'text',
+      WRIT_HTTP_PORT: String(port),
+      WRIT_LOG_FORMAT: 'text',
       // Its own consumer group, chains and chDB folder: nothing shared with other tests (the ACL
       // test writes sample ledger events to the shared broker) or the demo.
-      KAFKA_GROUP_ID: uniqueName('boot_ledger'),
-      LEDGER_TENANT_PREFIX: uniqueName('boot'),
+      WRIT_KAFKA_GROUP_ID: uniqueName('boot_ledger'),
+      WRIT_LEDGER_TENANTS: `${uniqueName('boot')}*`,
       WRIT_CHDB_PATH: join(mkdtempSync(join(tmpdir(), 'writ-boot-')), 'chdb'),
     });
     const health = await waitFor(

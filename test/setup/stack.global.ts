@@ -5,9 +5,9 @@
 //   it is stopped only when this run started it and no other test run still holds it;
 // - e2e: a fresh broker per run (127.0.0.1:27292, data in a temporary folder), so the services
 //   under test start on empty topics; stopped and deleted at the end.
-// KAFKA_BROKERS points the tests at another cluster instead.
+// WRIT_KAFKA_BROKERS points the tests at another cluster instead.
 // The local brokers run with SASL and ACLs (deploy/kafka/acls.json): every bus client of the test
-// processes authenticates as the provisioning super user (KAFKA_SASL_* set below), the ACL tests
+// processes authenticates as the provisioning super user (WRIT_KAFKA_SASL_* set below), the ACL tests
 // and the services of the e2e stack as the service principals (WRIT_KAFKA_SECRETS_DIR).
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,7 +35,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const kafka = await acquireKafka(project.name, broker.options);
   const where = kafka.brokers.join(',');
   const how = kafka.external
-    ? 'using KAFKA_BROKERS'
+    ? 'using WRIT_KAFKA_BROKERS'
     : kafka.started
       ? `started pid ${kafka.pid} in ${seconds(kafka.elapsedMs)}`
       : `reusing the running broker${kafka.pid === undefined ? '' : ` (pid ${kafka.pid})`}`;
@@ -53,7 +53,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await teardown();
     throw error;
   }
-  process.env['KAFKA_BROKERS'] = where;
+  process.env['WRIT_KAFKA_BROKERS'] = where;
   project.provide('kafkaBrokers', kafka.brokers);
   return teardown;
 }

@@ -3,13 +3,13 @@ import { createKafka, loadTopology } from '@writ/bus';
 import { testKafkaBrokers } from '@writ/testing';
 
 // What the global setup promises every int/e2e test: a reachable broker, named the same way
-// through `inject` and KAFKA_BROKERS, with every topic of deploy/kafka/topology.json present.
+// through `inject` and WRIT_KAFKA_BROKERS, with every topic of deploy/kafka/topology.json present.
 describe('test stack (global setup)', () => {
-  it('provides the brokers through inject and KAFKA_BROKERS alike', () => {
+  it('provides the brokers through inject and WRIT_KAFKA_BROKERS alike', () => {
     const brokers = testKafkaBrokers();
     expect(brokers.length).toBeGreaterThan(0);
     expect(inject('kafkaBrokers')).toEqual(brokers);
-    expect(process.env['KAFKA_BROKERS']).toBe(brokers.join(','));
+    expect(process.env['WRIT_KAFKA_BROKERS']).toBe(brokers.join(','));
   });
 
   it('has applied the topology to that broker', async () => {

@@ -1,4 +1,4 @@
-// The operator's budgets (WRIT_BUDGETS_FILE): per tenant a currency, daily caps for the tenant,
+// The operator's budgets (WRIT_BUDGET_LIMITS_FILE): per tenant a currency, daily caps for the tenant,
 // daily caps per agent ("*" for every agent without its own) and default caps per run. Validated
 // whole at boot; a bad value names its path.
 import { WritError } from '@writ/errors';

@@ -80,7 +80,7 @@ describe('a worker killed with SIGKILL in the middle of a stream, then restarted
     await createTestTopics(brokers, [{ name: input, partitions: 3 }, { name: `${groupId}.dlq` }]);
     const ids = await produceInputs(input);
     const log = join(scratch, `${input}.log`);
-    const env: WorkerEnv = { WORKER_MODE: 'consumer', KAFKA_BROKERS: brokers.join(','), INPUT_TOPIC: input, GROUP_ID: groupId, HANDLED_LOG: log, DELAY_MS: '8' };
+    const env: WorkerEnv = { WORKER_MODE: 'consumer', WRIT_KAFKA_BROKERS: brokers.join(','), INPUT_TOPIC: input, GROUP_ID: groupId, HANDLED_LOG: log, DELAY_MS: '8' };
 
     const handledBeforeKill = await killMidStream(spawnWorker(env), log, 60);
     expect(handledBeforeKill).toBeLessThan(EVENTS);
@@ -108,7 +108,7 @@ describe('a worker killed with SIGKILL in the middle of a stream, then restarted
     const log = join(scratch, `${input}.log`);
     const env: WorkerEnv = {
       WORKER_MODE: 'transactional',
-      KAFKA_BROKERS: brokers.join(','),
+      WRIT_KAFKA_BROKERS: brokers.join(','),
       INPUT_TOPIC: input,
       OUTPUT_TOPIC: output,
       GROUP_ID: groupId,

@@ -21,8 +21,8 @@ export interface KafkaConnection {
   /** Where the client library's own errors go; default: its console logger. */
   readonly logger?: BusLogger;
   /**
-   * The principal to authenticate as; null: none. Default: the one named by KAFKA_SASL_USERNAME,
-   * KAFKA_SASL_PASSWORD_FILE and KAFKA_SASL_MECHANISM (none when unset), read at each call.
+   * The principal to authenticate as; null: none. Default: the one named by WRIT_KAFKA_SASL_USERNAME,
+   * WRIT_KAFKA_SASL_PASSWORD_FILE and WRIT_KAFKA_SASL_MECHANISM (none when unset), read at each call.
    */
   readonly sasl?: KafkaSasl | null;
   /**
@@ -133,13 +133,13 @@ export async function probeBrokers(
       throw new WritError(
         'KAFKA_AUTH_FAILED',
         `Kafka at ${brokers.join(',')} refused the login of ${principal?.username ?? 'this client'} (${principal?.mechanism ?? 'no SASL'}): ${error.message}`,
-        { cause: error, field: 'KAFKA_SASL_USERNAME', rule: 'must name a principal of the cluster, with its password in KAFKA_SASL_PASSWORD_FILE' },
+        { cause: error, field: 'WRIT_KAFKA_SASL_USERNAME', rule: 'must name a principal of the cluster, with its password in WRIT_KAFKA_SASL_PASSWORD_FILE' },
       );
     }
     throw new WritError(
       'KAFKA_UNREACHABLE',
       `cannot reach Kafka at ${brokers.join(',')}: ${describeError(error)}`,
-      { retriable: true, cause: error, field: 'KAFKA_BROKERS', rule: 'must name reachable brokers' },
+      { retriable: true, cause: error, field: 'WRIT_KAFKA_BROKERS', rule: 'must name reachable brokers' },
     );
   } finally {
     refused.catch(() => undefined);

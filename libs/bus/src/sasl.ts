@@ -11,11 +11,11 @@ export type KafkaSaslMechanism = (typeof KAFKA_SASL_MECHANISMS)[number];
 
 /** The variables, by name: one naming scheme for services, tests and tools. */
 export const KAFKA_SASL_ENV = {
-  username: 'KAFKA_SASL_USERNAME',
-  passwordFile: 'KAFKA_SASL_PASSWORD_FILE',
-  mechanism: 'KAFKA_SASL_MECHANISM',
+  username: 'WRIT_KAFKA_SASL_USERNAME',
+  passwordFile: 'WRIT_KAFKA_SASL_PASSWORD_FILE',
+  mechanism: 'WRIT_KAFKA_SASL_MECHANISM',
   /** `sasl_plaintext` (default: loopback, or a network you trust) or `sasl_ssl`. */
-  protocol: 'KAFKA_SECURITY_PROTOCOL',
+  protocol: 'WRIT_KAFKA_SECURITY_PROTOCOL',
 } as const;
 
 export interface KafkaSasl {
@@ -32,7 +32,7 @@ function invalid(field: string, rule: string, message: string, cause?: unknown):
 }
 
 /**
- * The principal named by KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD_FILE / KAFKA_SASL_MECHANISM
+ * The principal named by WRIT_KAFKA_SASL_USERNAME / WRIT_KAFKA_SASL_PASSWORD_FILE / WRIT_KAFKA_SASL_MECHANISM
  * (default SCRAM-SHA-512), or undefined when no username is set (a cluster without SASL). A
  * username without a readable, non-empty password file is a CONFIG_INVALID error naming the
  * variable, so a service stops at boot instead of failing its first request.
@@ -42,12 +42,12 @@ export function kafkaSaslFromEnv(env: Env = process.env): KafkaSasl | undefined 
   const passwordFile = env[KAFKA_SASL_ENV.passwordFile]?.trim() ?? '';
   if (username === '') {
     if (passwordFile !== '') {
-      throw invalid(KAFKA_SASL_ENV.username, 'required with KAFKA_SASL_PASSWORD_FILE', 'is required when KAFKA_SASL_PASSWORD_FILE is set');
+      throw invalid(KAFKA_SASL_ENV.username, 'required with WRIT_KAFKA_SASL_PASSWORD_FILE', 'is required when WRIT_KAFKA_SASL_PASSWORD_FILE is set');
     }
     return undefined;
   }
   if (passwordFile === '') {
-    throw invalid(KAFKA_SASL_ENV.passwordFile, 'required with KAFKA_SASL_USERNAME', `is required when KAFKA_SASL_USERNAME is set (the file holding ${username}'s password)`);
+    throw invalid(KAFKA_SASL_ENV.passwordFile, 'required with WRIT_KAFKA_SASL_USERNAME', `is required when WRIT_KAFKA_SASL_USERNAME is set (the file holding ${username}'s password)`);
   }
   const mechanism = (env[KAFKA_SASL_ENV.mechanism]?.trim() || 'SCRAM-SHA-512').toUpperCase();
   if (!(KAFKA_SASL_MECHANISMS as readonly string[]).includes(mechanism)) {

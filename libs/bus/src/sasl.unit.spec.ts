@@ -26,7 +26,7 @@ describe('kafkaSaslFromEnv', () => {
   });
 
   it('reads the password from its file; SCRAM-SHA-512 over SASL_PLAINTEXT by default', () => {
-    const sasl = kafkaSaslFromEnv({ KAFKA_SASL_USERNAME: 'writ-planner', KAFKA_SASL_PASSWORD_FILE: passwordFile });
+    const sasl = kafkaSaslFromEnv({ WRIT_KAFKA_SASL_USERNAME: 'writ-planner', WRIT_KAFKA_SASL_PASSWORD_FILE: passwordFile });
     expect(sasl).toEqual({ mechanism: 'SCRAM-SHA-512', username: 'writ-planner', password: 's3cret-Value_1', protocol: 'sasl_plaintext' });
     expect(saslProperties(sasl)).toEqual({
       'security.protocol': 'sasl_plaintext',
@@ -34,24 +34,24 @@ describe('kafkaSaslFromEnv', () => {
       'sasl.username': 'writ-planner',
       'sasl.password': 's3cret-Value_1',
     });
-    expect(kafkaSaslFromEnv({ KAFKA_SASL_USERNAME: 'a', KAFKA_SASL_PASSWORD_FILE: passwordFile, KAFKA_SASL_MECHANISM: 'plain' })?.mechanism).toBe('PLAIN');
+    expect(kafkaSaslFromEnv({ WRIT_KAFKA_SASL_USERNAME: 'a', WRIT_KAFKA_SASL_PASSWORD_FILE: passwordFile, WRIT_KAFKA_SASL_MECHANISM: 'plain' })?.mechanism).toBe('PLAIN');
   });
 
   it('names the variable when the password file is missing, unreadable, empty, or the mechanism unknown', () => {
-    expect(configError({ KAFKA_SASL_USERNAME: 'writ-planner' })).toMatchObject({ code: 'CONFIG_INVALID', field: 'KAFKA_SASL_PASSWORD_FILE' });
-    const missing = configError({ KAFKA_SASL_USERNAME: 'writ-planner', KAFKA_SASL_PASSWORD_FILE: join(dir, 'nope') });
-    expect(missing).toMatchObject({ code: 'CONFIG_INVALID', field: 'KAFKA_SASL_PASSWORD_FILE' });
+    expect(configError({ WRIT_KAFKA_SASL_USERNAME: 'writ-planner' })).toMatchObject({ code: 'CONFIG_INVALID', field: 'WRIT_KAFKA_SASL_PASSWORD_FILE' });
+    const missing = configError({ WRIT_KAFKA_SASL_USERNAME: 'writ-planner', WRIT_KAFKA_SASL_PASSWORD_FILE: join(dir, 'nope') });
+    expect(missing).toMatchObject({ code: 'CONFIG_INVALID', field: 'WRIT_KAFKA_SASL_PASSWORD_FILE' });
     expect(missing.message).toContain('ENOENT');
     const empty = join(dir, 'empty.password');
     writeFileSync(empty, '\n');
-    expect(configError({ KAFKA_SASL_USERNAME: 'x', KAFKA_SASL_PASSWORD_FILE: empty }).message).toContain('empty');
-    expect(configError({ KAFKA_SASL_USERNAME: 'x', KAFKA_SASL_PASSWORD_FILE: passwordFile, KAFKA_SASL_MECHANISM: 'GSSAPI' }).field).toBe('KAFKA_SASL_MECHANISM');
-    expect(configError({ KAFKA_SASL_PASSWORD_FILE: passwordFile }).field).toBe('KAFKA_SASL_USERNAME');
+    expect(configError({ WRIT_KAFKA_SASL_USERNAME: 'x', WRIT_KAFKA_SASL_PASSWORD_FILE: empty }).message).toContain('empty');
+    expect(configError({ WRIT_KAFKA_SASL_USERNAME: 'x', WRIT_KAFKA_SASL_PASSWORD_FILE: passwordFile, WRIT_KAFKA_SASL_MECHANISM: 'GSSAPI' }).field).toBe('WRIT_KAFKA_SASL_MECHANISM');
+    expect(configError({ WRIT_KAFKA_SASL_PASSWORD_FILE: passwordFile }).field).toBe('WRIT_KAFKA_SASL_USERNAME');
   });
 
   it('never puts the password in an error message', () => {
-    const error = configError({ KAFKA_SASL_USERNAME: 'x', KAFKA_SASL_PASSWORD_FILE: passwordFile, KAFKA_SECURITY_PROTOCOL: 'ssl' });
-    expect(error.field).toBe('KAFKA_SECURITY_PROTOCOL');
+    const error = configError({ WRIT_KAFKA_SASL_USERNAME: 'x', WRIT_KAFKA_SASL_PASSWORD_FILE: passwordFile, WRIT_KAFKA_SECURITY_PROTOCOL: 'ssl' });
+    expect(error.field).toBe('WRIT_KAFKA_SECURITY_PROTOCOL');
     expect(error.message).not.toContain('s3cret');
   });
 });

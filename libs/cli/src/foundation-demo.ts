@@ -29,7 +29,7 @@ export async function runFoundationDemo({ say, timeoutMs = 60_000 }: DemoOptions
   }
   const brokers = kafka.brokers;
   // It writes one event of every type, which no service principal may: the local super user does.
-  if (process.env['KAFKA_SASL_USERNAME'] === undefined) actAsSuperUser(kafka.secretsDir);
+  if (process.env['WRIT_KAFKA_SASL_USERNAME'] === undefined) actAsSuperUser(kafka.secretsDir);
   const runId = `demo-${uuidv7()}`;
   say(`run ${runId}: ${EVENT_TYPES.length} event types, tenant "${TENANT}", Kafka ${brokers.join(',')}`);
 

@@ -1,4 +1,6 @@
 import { WritError } from '@writ/errors';
+import { parseTenantFilter } from './tenants.ts';
+import type { TenantFilter } from './tenants.ts';
 
 /** How one environment variable is read: a parser that throws a plain message naming the rule. */
 export interface EnvVar<T> {
@@ -103,6 +105,19 @@ export const env = {
       options.default === undefined ? undefined : parse(options.default),
     );
   },
+  /** Which tenants this instance serves (see TenantFilter): ids and prefixes ending in `*`; unset: all. */
+  tenants(): EnvVar<TenantFilter> {
+    return {
+      describe: 'comma-separated tenant ids or prefixes ending in "*"',
+      parse(raw) {
+        try {
+          return parseTenantFilter(present(raw));
+        } catch (error) {
+          throw new RuleBroken((error as Error).message);
+        }
+      },
+    };
+  },
   optionalUrl(protocols: readonly string[] = ['http:', 'https:']): EnvVar<URL | undefined> {
     return {
       describe: `an optional ${protocols.join('/')} URL`,
@@ -126,14 +141,21 @@ export const env = {
 
 /**
  * Reads and validates every variable of `spec` at once. On failure it throws one CONFIG_INVALID
- * error whose message lists each bad variable and its rule, so one boot shows every mistake.
+ * error whose message lists each bad variable and its rule, so one boot shows every mistake; a
+ * variable set under a name in `renamed` (retired name → current name, when the spec reads the
+ * current one) is one of them.
  */
 export function loadConfig<S extends Record<string, EnvVar<unknown>>>(
   spec: S,
   source: Readonly<Record<string, string | undefined>> = process.env,
+  options: { readonly renamed?: Readonly<Record<string, string>> } = {},
 ): ConfigOf<S> {
   const values: Record<string, unknown> = {};
   const problems: { variable: string; rule: string }[] = [];
+  // A variable set under a retired name would be ignored in silence: refuse it, naming the new one.
+  for (const [retired, current] of Object.entries(options.renamed ?? {})) {
+    if (source[retired] !== undefined && current in spec) problems.push({ variable: retired, rule: `is no longer read: it was renamed to ${current}` });
+  }
   for (const [variable, reader] of Object.entries(spec)) {
     try {
       values[variable] = reader.parse(source[variable]);

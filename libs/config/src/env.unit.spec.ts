@@ -13,23 +13,23 @@ function configError(run: () => unknown) {
 }
 
 describe('loadConfig', () => {
-  const spec = { KAFKA_BROKERS: env.hostPorts(), HTTP_PORT: env.port({ default: 26080 }), LOG_LEVEL: env.oneOf(['info', 'debug'] as const, { default: 'info' }) };
+  const spec = { WRIT_KAFKA_BROKERS: env.hostPorts(), WRIT_HTTP_PORT: env.port({ default: 26080 }), LOG_LEVEL: env.oneOf(['info', 'debug'] as const, { default: 'info' }) };
 
   it('parses valid values and applies defaults', () => {
-    const config = loadConfig(spec, { KAFKA_BROKERS: '127.0.0.1:27092, localhost:27093' });
-    expect(config).toEqual({ KAFKA_BROKERS: ['127.0.0.1:27092', 'localhost:27093'], HTTP_PORT: 26080, LOG_LEVEL: 'info' });
+    const config = loadConfig(spec, { WRIT_KAFKA_BROKERS: '127.0.0.1:27092, localhost:27093' });
+    expect(config).toEqual({ WRIT_KAFKA_BROKERS: ['127.0.0.1:27092', 'localhost:27093'], WRIT_HTTP_PORT: 26080, LOG_LEVEL: 'info' });
   });
 
   it('names a missing variable and its rule', () => {
     const error = configError(() => loadConfig(spec, {}));
-    expect(error.field).toBe('KAFKA_BROKERS');
-    expect(error.message).toContain('KAFKA_BROKERS is required');
+    expect(error.field).toBe('WRIT_KAFKA_BROKERS');
+    expect(error.message).toContain('WRIT_KAFKA_BROKERS is required');
   });
 
   it('lists every malformed variable at once', () => {
-    const error = configError(() => loadConfig(spec, { KAFKA_BROKERS: 'nope', HTTP_PORT: '70000', LOG_LEVEL: 'loud' }));
-    expect(error.message).toContain('KAFKA_BROKERS must be a comma-separated list of host:port, got "nope"');
-    expect(error.message).toContain('HTTP_PORT must be between 1 and 65535, got 70000');
+    const error = configError(() => loadConfig(spec, { WRIT_KAFKA_BROKERS: 'nope', WRIT_HTTP_PORT: '70000', LOG_LEVEL: 'loud' }));
+    expect(error.message).toContain('WRIT_KAFKA_BROKERS must be a comma-separated list of host:port, got "nope"');
+    expect(error.message).toContain('WRIT_HTTP_PORT must be between 1 and 65535, got 70000');
     expect(error.message).toContain('LOG_LEVEL must be one of info, debug, got "loud"');
   });
 
@@ -37,5 +37,45 @@ describe('loadConfig', () => {
     const error = configError(() => loadConfig({ CLICKHOUSE_URL: env.optionalUrl() }, { CLICKHOUSE_URL: 'ftp://x' }));
     expect(error.rule).toBe('must use http: or https:, got "ftp:"');
     expect(loadConfig({ CLICKHOUSE_URL: env.optionalUrl() }, {}).CLICKHOUSE_URL).toBeUndefined();
+  });
+
+  it('refuses a variable set under its retired name, naming the new one', () => {
+    const renamed = { KAFKA_BROKERS: 'WRIT_KAFKA_BROKERS', PLANNER_LINGER_MS: 'WRIT_PLANNER_LINGER_MS' };
+    const error = configError(() => loadConfig(spec, { WRIT_KAFKA_BROKERS: '127.0.0.1:27092', KAFKA_BROKERS: '127.0.0.1:9092' }, { renamed }));
+    expect(error.field).toBe('KAFKA_BROKERS');
+    expect(error.rule).toBe('is no longer read: it was renamed to WRIT_KAFKA_BROKERS');
+    // Another service's retired name is not this spec's business.
+    expect(loadConfig(spec, { WRIT_KAFKA_BROKERS: '127.0.0.1:27092', PLANNER_LINGER_MS: '5' }, { renamed }).WRIT_HTTP_PORT).toBe(26080);
+  });
+});
+
+describe('env.tenants: one meaning for every service', () => {
+  const read = (raw: string | undefined) => loadConfig({ WRIT_X_TENANTS: env.tenants() }, { WRIT_X_TENANTS: raw }).WRIT_X_TENANTS;
+
+  it('serves every tenant when unset, empty or "*"', () => {
+    for (const raw of [undefined, '', ' ', '*', 'acme,*']) {
+      const filter = read(raw);
+      expect(filter.all).toBe(true);
+      expect(filter.serves('anyone')).toBe(true);
+    }
+  });
+
+  it('matches ids exactly and prefixes ending in "*"', () => {
+    const filter = read(' acme , t-42-* ');
+    expect(filter.all).toBe(false);
+    expect(filter.text).toBe('acme,t-42-*');
+    expect(filter.serves('acme')).toBe(true);
+    expect(filter.serves('acme-2')).toBe(false);
+    expect(filter.serves('t-42-a')).toBe(true);
+    expect(filter.serves('t-42')).toBe(false);
+    expect(filter.serves('globex')).toBe(false);
+  });
+
+  it('names a malformed entry and the rule', () => {
+    for (const raw of ['a*b', 'acme,t 1', '**']) {
+      const error = configError(() => read(raw));
+      expect(error.field).toBe('WRIT_X_TENANTS');
+      expect(error.rule).toMatch(/must be a tenant id or a prefix ending in "\*"/);
+    }
   });
 });

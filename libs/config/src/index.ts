@@ -1,2 +1,4 @@
 export { env, loadConfig } from './env.ts';
 export type { EnvVar, ConfigOf } from './env.ts';
+export { ALL_TENANTS, parseTenantFilter } from './tenants.ts';
+export type { TenantFilter } from './tenants.ts';

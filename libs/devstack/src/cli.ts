@@ -12,7 +12,7 @@ const say = (line: string) => console.log(`[stack] ${line}`);
 async function up(): Promise<boolean> {
   const kafka = await kafkaUp({ log: say });
   const where = kafka.brokers.join(',');
-  if (kafka.external) say(`kafka: using KAFKA_BROKERS=${where} (answered in ${seconds(kafka.elapsedMs)})`);
+  if (kafka.external) say(`kafka: using WRIT_KAFKA_BROKERS=${where} (answered in ${seconds(kafka.elapsedMs)})`);
   else if (kafka.started) say(`kafka: started pid ${kafka.pid} on ${where} in ${seconds(kafka.elapsedMs)}`);
   else say(`kafka: already running${kafka.pid === undefined ? '' : ` (pid ${kafka.pid})`} on ${where}`);
   if (kafka.secretsDir !== undefined) {
@@ -37,7 +37,7 @@ async function status(): Promise<boolean> {
   const kafka = await kafkaStatus();
   const where = kafka.brokers.join(',');
   if (kafka.healthy) {
-    const who = kafka.mode === 'external' ? 'KAFKA_BROKERS' : kafka.pid === undefined ? 'not started by devstack' : `pid ${kafka.pid}`;
+    const who = kafka.mode === 'external' ? 'WRIT_KAFKA_BROKERS' : kafka.pid === undefined ? 'not started by devstack' : `pid ${kafka.pid}`;
     say(`kafka: running on ${where} (${who}; ${kafka.topics ?? 0} topics)`);
   } else if (kafka.running) {
     say(`kafka: running but not usable on ${where}: ${kafka.problem ?? 'no answer'}`);

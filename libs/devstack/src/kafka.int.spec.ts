@@ -14,7 +14,7 @@ import { resolveKafkaSettings, writRoot } from './settings.ts';
 import type { KafkaStackOptions } from './settings.ts';
 
 // Each test runs its own broker in a temporary home on free ports, apart from the shared test
-// broker the global setup provides; `env: {}` keeps the KAFKA_BROKERS that setup exported out.
+// broker the global setup provides; `env: {}` keeps the WRIT_KAFKA_BROKERS that setup exported out.
 const libs = resolveKafkaSettings({ env: {} }).layout.libs;
 const homes: KafkaStackOptions[] = [];
 
@@ -145,9 +145,9 @@ describe('local Kafka broker', () => {
     expect(again).toMatchObject({ started: false, pid: secured.pid });
   });
 
-  it('does not start anything for an unreachable KAFKA_BROKERS and fails fast with KAFKA_UNREACHABLE', async () => {
+  it('does not start anything for an unreachable WRIT_KAFKA_BROKERS and fails fast with KAFKA_UNREACHABLE', async () => {
     const options = await freshHome();
-    const env = { KAFKA_BROKERS: '127.0.0.1:1' };
+    const env = { WRIT_KAFKA_BROKERS: '127.0.0.1:1' };
     const started = Date.now();
     const failure = await kafkaUp({ ...options, env }).catch((error: unknown) => error);
     expect(isWritError(failure, 'KAFKA_UNREACHABLE')).toBe(true);

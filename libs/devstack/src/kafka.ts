@@ -38,7 +38,7 @@ export interface KafkaUp {
   readonly brokers: string[];
   /** True when this call started the broker; false when one was already there (or external). */
   readonly started: boolean;
-  /** True when KAFKA_BROKERS named the cluster: nothing local was looked at. */
+  /** True when WRIT_KAFKA_BROKERS named the cluster: nothing local was looked at. */
   readonly external: boolean;
   /** The local broker's process, when devstack runs it. */
   readonly pid?: number;
@@ -89,7 +89,7 @@ const KILL_WAIT_MS = 5_000;
 const PROBE_TIMEOUT_MS = 5_000;
 
 /**
- * Makes sure a broker is answering and says where. With KAFKA_BROKERS set it only checks that
+ * Makes sure a broker is answering and says where. With WRIT_KAFKA_BROKERS set it only checks that
  * cluster. Otherwise it reuses the local broker when its pid file names a live one (started=false)
  * and starts one when not: config written, storage formatted once, `java kafka.Kafka` detached in
  * its own process group with its output in logs/server.log, then polled with real metadata
@@ -111,7 +111,7 @@ export async function acquireKafka(holder: string, options: KafkaStackOptions = 
   const settings = resolveKafkaSettings(options);
   if (settings.externalBrokers !== undefined) {
     const up = await useExternal(settings);
-    return { ...up, release: () => Promise.resolve({ stopped: false, reason: 'KAFKA_BROKERS names the cluster; nothing local to stop' }) };
+    return { ...up, release: () => Promise.resolve({ stopped: false, reason: 'WRIT_KAFKA_BROKERS names the cluster; nothing local to stop' }) };
   }
   const { layout } = settings;
   const lease = `${process.pid}.${holder.replace(/[^A-Za-z0-9_-]/g, '_')}`;

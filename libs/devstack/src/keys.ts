@@ -31,10 +31,10 @@ export function keyLayout(keysDir: string): KeyLayout {
 /** Every key variable of a layout (tools and tests that play several services at once). */
 export function keyEnvironment(layout: KeyLayout): Record<string, string> {
   return {
-    WRIT_WARRANT_SIGNING_KEY: layout.warrantSigningKey,
-    WRIT_RESERVATION_SIGNING_KEY: layout.reservationSigningKey,
-    WRIT_WARRANT_KEYS_DIR: layout.warrantKeysDir,
-    WRIT_RESERVATION_KEYS_DIR: layout.reservationKeysDir,
+    WRIT_POLICY_SIGNING_KEY: layout.warrantSigningKey,
+    WRIT_BUDGET_SIGNING_KEY: layout.reservationSigningKey,
+    WRIT_EXECUTOR_WARRANT_KEYS_DIR: layout.warrantKeysDir,
+    WRIT_EXECUTOR_RESERVATION_KEYS_DIR: layout.reservationKeysDir,
     WRIT_LEDGER_SIGNING_KEY: layout.ledgerSigningKey,
     WRIT_LEDGER_KEYS_DIR: layout.ledgerKeysDir,
   };
@@ -48,13 +48,13 @@ export function keyEnvironment(layout: KeyLayout): Record<string, string> {
 export function serviceKeyEnvironment(layout: KeyLayout, service: string): Record<string, string> {
   switch (service) {
     case 'policy':
-      return { WRIT_WARRANT_SIGNING_KEY: layout.warrantSigningKey };
+      return { WRIT_POLICY_SIGNING_KEY: layout.warrantSigningKey };
     case 'budget':
-      return { WRIT_RESERVATION_SIGNING_KEY: layout.reservationSigningKey };
+      return { WRIT_BUDGET_SIGNING_KEY: layout.reservationSigningKey };
     case 'ledger':
       return { WRIT_LEDGER_SIGNING_KEY: layout.ledgerSigningKey, WRIT_LEDGER_KEYS_DIR: layout.ledgerKeysDir };
     case 'executor':
-      return { WRIT_WARRANT_KEYS_DIR: layout.warrantKeysDir, WRIT_RESERVATION_KEYS_DIR: layout.reservationKeysDir };
+      return { WRIT_EXECUTOR_WARRANT_KEYS_DIR: layout.warrantKeysDir, WRIT_EXECUTOR_RESERVATION_KEYS_DIR: layout.reservationKeysDir };
     default:
       return {};
   }

@@ -159,23 +159,23 @@ export async function provisionSecurity(input: {
   return lines.at(-1) ?? 'provisioned';
 }
 
-/** KAFKA_SASL_* of the super user of a local broker: for tests, provisioning and developer tools. */
+/** WRIT_KAFKA_SASL_* of the super user of a local broker: for tests, provisioning and developer tools. */
 export function superUserEnv(secretsDir: string, root: string = writRoot()): Record<string, string> {
   const table = loadAclTable(root);
   return kafkaPrincipalEnv(secretsDir, table.superUser, table);
 }
 
 /**
- * Makes this process a client of a local SASL broker as its provisioning super user (KAFKA_SASL_*),
+ * Makes this process a client of a local SASL broker as its provisioning super user (WRIT_KAFKA_SASL_*),
  * and tells the stacks it starts where the services' own passwords are (WRIT_KAFKA_SECRETS_DIR).
- * Without a secrets folder (a broker without SASL, or KAFKA_BROKERS elsewhere) nothing changes.
+ * Without a secrets folder (a broker without SASL, or WRIT_KAFKA_BROKERS elsewhere) nothing changes.
  */
 export function actAsSuperUser(secretsDir: string | undefined, root: string = writRoot()): void {
   if (secretsDir === undefined) return;
   Object.assign(process.env, superUserEnv(secretsDir, root), { WRIT_KAFKA_SECRETS_DIR: secretsDir });
 }
 
-/** KAFKA_SASL_* of a service's own principal (deploy/kafka/acls.json), and only of it. */
+/** WRIT_KAFKA_SASL_* of a service's own principal (deploy/kafka/acls.json), and only of it. */
 export function serviceKafkaEnv(secretsDir: string, service: string, root: string = writRoot()): Record<string, string> {
   const table = loadAclTable(root);
   const name = principalOfService(table, service);

@@ -269,14 +269,14 @@ export async function startWritStack(options: WritStackOptions): Promise<WritSta
   const tracesFile = join(workDir, 'traces.jsonl');
   const chdbPath = join(workDir, 'chdb');
   const env: Record<string, string> = {
-    KAFKA_BROKERS: options.brokers.join(','),
-    LOG_FORMAT: 'json',
+    WRIT_KAFKA_BROKERS: options.brokers.join(','),
+    WRIT_LOG_FORMAT: 'json',
     WRIT_ROOT: root,
     WRIT_TRACES_FILE: tracesFile,
     WRIT_TOOLS_DIR: join(root, 'tools'),
     WRIT_POLICY_DIR: join(root, 'policies'),
     WRIT_DIRECTORY_FILE: join(root, 'deploy', 'demo', 'directory.json'),
-    WRIT_BUDGETS_FILE: join(root, 'deploy', 'demo', 'budgets.json'),
+    WRIT_BUDGET_LIMITS_FILE: join(root, 'deploy', 'demo', 'budgets.json'),
     WRIT_EXECUTOR_DATA_DIR: join(workDir, 'executor'),
     WRIT_CHDB_PATH: chdbPath,
     HELPDESK_URL: helpdeskUrl,
@@ -315,8 +315,8 @@ export async function startWritStack(options: WritStackOptions): Promise<WritSta
             ...kafkaPrincipal(name),
             ...tenantKeys(name),
             ...toolCredential(name),
-            HTTP_PORT: String(port),
-            KAFKA_GROUP_ID: `writ.${name}${suffix}`,
+            WRIT_HTTP_PORT: String(port),
+            WRIT_KAFKA_GROUP_ID: `writ.${name}${suffix}`,
             WRIT_INSTANCE_ID: String(i),
           },
           cwd: root,

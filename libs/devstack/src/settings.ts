@@ -42,7 +42,7 @@ export interface KafkaStackOptions {
   readonly port?: number;
   /** CONTROLLER listener port. Default WRIT_KAFKA_CONTROLLER_PORT, else port + 1. */
   readonly controllerPort?: number;
-  /** Environment to read (KAFKA_BROKERS, WRIT_KAFKA_PORT, ...). Default process.env. */
+  /** Environment to read (WRIT_KAFKA_BROKERS, WRIT_KAFKA_PORT, ...). Default process.env. */
   readonly env?: Env;
   /** How long a starting broker may take to answer a metadata request. Default 60 s. */
   readonly readyTimeoutMs?: number;
@@ -57,7 +57,7 @@ export interface KafkaSettings {
   readonly host: '127.0.0.1';
   readonly port: number;
   readonly controllerPort: number;
-  /** Set when KAFKA_BROKERS names a cluster: nothing local is started or stopped then. */
+  /** Set when WRIT_KAFKA_BROKERS names a cluster: nothing local is started or stopped then. */
   readonly externalBrokers: readonly string[] | undefined;
   readonly layout: KafkaLayout;
   readonly readyTimeoutMs: number;
@@ -108,9 +108,9 @@ export function resolveKafkaSettings(options: KafkaStackOptions = {}): KafkaSett
     });
   }
   const externalBrokers =
-    (source['KAFKA_BROKERS'] ?? '').trim() === ''
+    (source['WRIT_KAFKA_BROKERS'] ?? '').trim() === ''
       ? undefined
-      : loadConfig({ KAFKA_BROKERS: env.hostPorts() }, source).KAFKA_BROKERS;
+      : loadConfig({ WRIT_KAFKA_BROKERS: env.hostPorts() }, source).WRIT_KAFKA_BROKERS;
   const { WRIT_KAFKA_SECURITY: envSecurity } = loadConfig(
     { WRIT_KAFKA_SECURITY: env.oneOf(['sasl', 'none'] as const, { default: DEFAULT_KAFKA_SECURITY }) },
     source,

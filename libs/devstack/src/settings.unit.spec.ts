@@ -37,11 +37,11 @@ describe('kafka settings', () => {
     );
   });
 
-  it('uses KAFKA_BROKERS as an external cluster, validated', () => {
-    const external = resolveKafkaSettings({ ...paths, env: { KAFKA_BROKERS: '10.0.0.5:9092, 10.0.0.6:9092' } });
+  it('uses WRIT_KAFKA_BROKERS as an external cluster, validated', () => {
+    const external = resolveKafkaSettings({ ...paths, env: { WRIT_KAFKA_BROKERS: '10.0.0.5:9092, 10.0.0.6:9092' } });
     expect(external.externalBrokers).toEqual(['10.0.0.5:9092', '10.0.0.6:9092']);
-    expect(() => resolveKafkaSettings({ ...paths, env: { KAFKA_BROKERS: 'nonsense' } })).toThrow(
-      'KAFKA_BROKERS must be a comma-separated list of host:port, got "nonsense"',
+    expect(() => resolveKafkaSettings({ ...paths, env: { WRIT_KAFKA_BROKERS: 'nonsense' } })).toThrow(
+      'WRIT_KAFKA_BROKERS must be a comma-separated list of host:port, got "nonsense"',
     );
   });
 

@@ -1,6 +1,8 @@
 // What the ledger writes to ClickHouse for each committed chain entry: pure mapping from the entry
 // and its event to rows, with sensitive tool fields redacted first (invariant 6). The service does
 // the I/O: it fills ProjectionMemory for the batch (agents of runs, last state of actions) and inserts.
+import { ALL_TENANTS } from '@writ/config';
+import type { TenantFilter } from '@writ/config';
 import { canonicalJson } from '@writ/crypto';
 import { decodeEvent } from '@writ/contracts';
 import type { DecodedEvent, EventPayloads, LedgerCheckpoint, LedgerEntry, Metadata } from '@writ/contracts';
@@ -346,8 +348,8 @@ function foldActionEvent(row: ActionRow, event: DecodedEvent, redacted: Record<s
 
 export interface ProjectOptions {
   readonly redactor: Redactor;
-  /** Only chains whose id starts with this are projected ('' = all). */
-  readonly tenantPrefix?: string;
+  /** Only the chains (tenants) it serves are projected (default: all). */
+  readonly tenants?: TenantFilter;
 }
 
 /**
@@ -357,9 +359,9 @@ export interface ProjectOptions {
 export function projectRecords(records: readonly ChainRecord[], memory: ProjectionMemory, options: ProjectOptions): ProjectionRows {
   const rows: ProjectionRows = { events: [], ledger: [], checkpoints: [], actions: [], decisions: [], approvals: [], spend: [] };
   const touched = new Map<string, ActionRow>();
-  const prefix = options.tenantPrefix ?? '';
+  const tenants = options.tenants ?? ALL_TENANTS;
   for (const record of records) {
-    if (!record.payload.chain_id.startsWith(prefix)) continue;
+    if (!tenants.serves(record.payload.chain_id)) continue;
     if (record.type === 'LedgerCheckpoint') {
       const p = record.payload;
       rows.checkpoints.push({

@@ -8,7 +8,7 @@ import type { BaseConfig } from './service-config.ts';
 
 /** The body limits of a service's configuration (HTTP_BODY_MAX_*). */
 export function bodyLimitsOf(config: BaseConfig): HttpBodyLimits {
-  return { maxBytes: config.HTTP_BODY_MAX_BYTES, maxDepth: config.HTTP_BODY_MAX_DEPTH, maxStringLength: config.HTTP_BODY_MAX_STRING_LENGTH };
+  return { maxBytes: config.WRIT_HTTP_BODY_MAX_BYTES, maxDepth: config.WRIT_HTTP_BODY_MAX_DEPTH, maxStringLength: config.WRIT_HTTP_BODY_MAX_STRING_LENGTH };
 }
 
 /**

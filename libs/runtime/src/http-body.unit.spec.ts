@@ -52,8 +52,8 @@ describe('parseBody', () => {
 describe('HTTP_BODY_MAX_* configuration', () => {
   it('has defaults, and a bad value stops the boot naming the variable', () => {
     const config = loadServiceConfig(1234, {}, {});
-    expect([config.HTTP_BODY_MAX_BYTES, config.HTTP_BODY_MAX_DEPTH, config.HTTP_BODY_MAX_STRING_LENGTH]).toStrictEqual([1_048_576, 32, 65_536]);
-    for (const [name, value] of [['HTTP_BODY_MAX_DEPTH', '0'], ['HTTP_BODY_MAX_DEPTH', '1001'], ['HTTP_BODY_MAX_BYTES', '1mb'], ['HTTP_BODY_MAX_STRING_LENGTH', '-1']] as const) {
+    expect([config.WRIT_HTTP_BODY_MAX_BYTES, config.WRIT_HTTP_BODY_MAX_DEPTH, config.WRIT_HTTP_BODY_MAX_STRING_LENGTH]).toStrictEqual([1_048_576, 32, 65_536]);
+    for (const [name, value] of [['WRIT_HTTP_BODY_MAX_DEPTH', '0'], ['WRIT_HTTP_BODY_MAX_DEPTH', '1001'], ['WRIT_HTTP_BODY_MAX_BYTES', '1mb'], ['WRIT_HTTP_BODY_MAX_STRING_LENGTH', '-1']] as const) {
       let thrown: unknown;
       try {
         loadServiceConfig(1234, {}, { [name]: value });

@@ -21,7 +21,7 @@ export interface ServiceDefinition<S extends Record<string, EnvVar<unknown>>> {
   readonly name: string;
   readonly version: string;
   readonly defaultHttpPort: number;
-  /** Variables of this service on top of the common ones (KAFKA_BROKERS, HTTP_HOST, HTTP_PORT, ...). */
+  /** Variables of this service on top of the common ones (WRIT_KAFKA_BROKERS, WRIT_HTTP_HOST, WRIT_HTTP_PORT, ...). */
   readonly config: S;
   /** The service's own module; its providers can inject SERVICE_CONFIG. */
   readonly module: Type<unknown>;
@@ -61,9 +61,9 @@ export async function runService<S extends Record<string, EnvVar<unknown>>>(
   }
 
   try {
-    await probeBrokers(config.KAFKA_BROKERS, config.KAFKA_STARTUP_TIMEOUT_MS);
+    await probeBrokers(config.WRIT_KAFKA_BROKERS, config.WRIT_KAFKA_STARTUP_TIMEOUT_MS);
   } catch (error) {
-    fail(name, EXIT_UNAVAILABLE, `${describeError(error)} (set KAFKA_BROKERS, or start the stack: ./dev stack up)`);
+    fail(name, EXIT_UNAVAILABLE, `${describeError(error)} (set WRIT_KAFKA_BROKERS, or start the stack: ./dev stack up)`);
   }
 
   @Module({})
@@ -72,7 +72,7 @@ export async function runService<S extends Record<string, EnvVar<unknown>>>(
     module: ServiceRootModule,
     global: true,
     imports: [
-      HealthModule.forService({ name, version, kafkaBrokers: config.KAFKA_BROKERS, startedAt: Date.now() }),
+      HealthModule.forService({ name, version, kafkaBrokers: config.WRIT_KAFKA_BROKERS, startedAt: Date.now() }),
       definition.module,
     ],
     providers: [
@@ -82,15 +82,15 @@ export async function runService<S extends Record<string, EnvVar<unknown>>>(
     exports: [SERVICE_CONFIG],
   };
 
-  const logger = new ConsoleLogger(name, config.LOG_FORMAT === 'json' ? { json: true } : { prefix: 'writ' });
+  const logger = new ConsoleLogger(name, config.WRIT_LOG_FORMAT === 'json' ? { json: true } : { prefix: 'writ' });
   const app = await createHttpApp(root, config, { logger });
   app.enableShutdownHooks();
   try {
-    await app.listen(config.HTTP_PORT, config.HTTP_HOST);
+    await app.listen(config.WRIT_HTTP_PORT, config.WRIT_HTTP_HOST);
   } catch (error) {
-    fail(name, EXIT_UNAVAILABLE, `cannot listen on ${config.HTTP_HOST}:${config.HTTP_PORT} (HTTP_PORT): ${describeError(error)}`);
+    fail(name, EXIT_UNAVAILABLE, `cannot listen on ${config.WRIT_HTTP_HOST}:${config.WRIT_HTTP_PORT} (WRIT_HTTP_PORT): ${describeError(error)}`);
   }
   const tracing = definition.telemetry.exporters.join(', ') || 'not exported';
-  logger.log(`${name}@${version} listening on http://${config.HTTP_HOST}:${config.HTTP_PORT}; traces: ${tracing}`);
+  logger.log(`${name}@${version} listening on http://${config.WRIT_HTTP_HOST}:${config.WRIT_HTTP_PORT}; traces: ${tracing}`);
   return app;
 }

@@ -4,7 +4,7 @@
 import type { FuzzRequest } from './http-fuzz.ts';
 
 /** The limits the cases are written for (as environment variables for loadServiceConfig). */
-export const BODY_DOOR_LIMITS = { HTTP_BODY_MAX_BYTES: '4096', HTTP_BODY_MAX_DEPTH: '8', HTTP_BODY_MAX_STRING_LENGTH: '256' } as const;
+export const BODY_DOOR_LIMITS = { WRIT_HTTP_BODY_MAX_BYTES: '4096', WRIT_HTTP_BODY_MAX_DEPTH: '8', WRIT_HTTP_BODY_MAX_STRING_LENGTH: '256' } as const;
 
 export interface BodyDoorCase {
   readonly name: string;

@@ -3,8 +3,8 @@ import { isWritError } from '@writ/errors';
 import { testKafkaBrokers } from './kafka-brokers.ts';
 
 describe('testKafkaBrokers', () => {
-  it('reads KAFKA_BROKERS when nothing was provided by a global setup', () => {
-    expect(testKafkaBrokers({ KAFKA_BROKERS: ' 127.0.0.1:27092, 127.0.0.1:27094 ' })).toEqual([
+  it('reads WRIT_KAFKA_BROKERS when nothing was provided by a global setup', () => {
+    expect(testKafkaBrokers({ WRIT_KAFKA_BROKERS: ' 127.0.0.1:27092, 127.0.0.1:27094 ' })).toEqual([
       '127.0.0.1:27092',
       '127.0.0.1:27094',
     ]);

@@ -3,6 +3,7 @@
 // writ.proposals.v1), then kept up to date by the transactional handler.
 import { BUDGET_WIRE_TYPES, initialBudgetState, limitCommandsFor, replayWire } from '@writ/budget-core';
 import type { BudgetDecider, BudgetState, BudgetWireEvent, BudgetsFile, SetLimits } from '@writ/budget-core';
+import type { TenantFilter } from '@writ/config';
 import { decodeEvent } from '@writ/contracts';
 import type { EventPayloads } from '@writ/contracts';
 
@@ -11,10 +12,10 @@ export const PRODUCER_NAME = 'budget';
 export class BudgetBooks {
   readonly #decider: BudgetDecider;
   readonly #file: BudgetsFile;
-  readonly #tenants: ReadonlySet<string> | null;
+  readonly #tenants: TenantFilter;
   #states = new Map<string, BudgetState>();
 
-  constructor(decider: BudgetDecider, file: BudgetsFile, tenants: ReadonlySet<string> | null) {
+  constructor(decider: BudgetDecider, file: BudgetsFile, tenants: TenantFilter) {
     this.#decider = decider;
     this.#file = file;
     this.#tenants = tenants;
@@ -22,7 +23,7 @@ export class BudgetBooks {
 
   /** Whether this instance keeps the books of the tenant. */
   serves(tenant: string): boolean {
-    return this.#tenants === null || this.#tenants.has(tenant);
+    return this.#tenants.serves(tenant);
   }
 
   get tenantCount(): number {

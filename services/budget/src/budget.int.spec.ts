@@ -106,10 +106,10 @@ function newTenant(caps: { agentMoney?: string; agentCalls?: number } = {}): Ten
 
 async function boot(t: Tenant, env: Record<string, string> = {}): Promise<{ app: INestApplicationContext; processor: BudgetProcessor }> {
   const config = loadServiceConfig(26083, budgetConfigSpec, {
-    KAFKA_BROKERS: brokers.join(','),
-    KAFKA_GROUP_ID: t.groupId,
-    WRIT_BUDGETS_FILE: t.budgetsFile,
-    WRIT_RESERVATION_SIGNING_KEY: keyPath,
+    WRIT_KAFKA_BROKERS: brokers.join(','),
+    WRIT_KAFKA_GROUP_ID: t.groupId,
+    WRIT_BUDGET_LIMITS_FILE: t.budgetsFile,
+    WRIT_BUDGET_SIGNING_KEY: keyPath,
     WRIT_TOOLS_DIR: toolsDir,
     WRIT_BUDGET_TENANTS: t.tenant,
     ...env,
@@ -383,7 +383,7 @@ describe('budget service', () => {
   it('lapses stale reservations on a timer and gives their room back', async () => {
     const t = newTenant({ agentMoney: '1.00' });
     const seen = await collect(t.tenant);
-    const { processor } = await boot(t, { WRIT_RESERVATION_TTL_MS: '1500', WRIT_BUDGET_EXPIRY_INTERVAL_MS: '200' });
+    const { processor } = await boot(t, { WRIT_BUDGET_RESERVATION_TTL_MS: '1500', WRIT_BUDGET_EXPIRY_INTERVAL_MS: '200' });
     const run = uniqueName('run');
     const action = uuidv7();
     await producer.send([proposal(t, run, action, 1_000_000)]);

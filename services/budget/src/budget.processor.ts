@@ -17,7 +17,6 @@ import { WRIT_ATTR } from '@writ/telemetry';
 import { loadToolRegistry } from '@writ/tools';
 import type { ToolRegistry } from '@writ/tools';
 import { BudgetBooks, PRODUCER_NAME } from './books.ts';
-import { tenantFilter } from './config.ts';
 import type { BudgetServiceConfig } from './config.ts';
 import { packageVersionOf } from './version.ts';
 
@@ -97,7 +96,7 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
 
   constructor(@Inject(SERVICE_CONFIG) config: BudgetServiceConfig) {
     this.#config = config;
-    this.#decider = createBudgetDecider({ reservation_ttl_ms: config.WRIT_RESERVATION_TTL_MS });
+    this.#decider = createBudgetDecider({ reservation_ttl_ms: config.WRIT_BUDGET_RESERVATION_TTL_MS });
     this.#producer = `${PRODUCER_NAME}@${packageVersionOf()}`;
   }
 
@@ -108,10 +107,10 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
 
   async onModuleInit(): Promise<void> {
     const config = this.#config;
-    const file = parseBudgetsFile(await readFile(config.WRIT_BUDGETS_FILE, 'utf8'));
-    this.#signingKey = await loadSigningKey(config.WRIT_RESERVATION_SIGNING_KEY);
+    const file = parseBudgetsFile(await readFile(config.WRIT_BUDGET_LIMITS_FILE, 'utf8'));
+    this.#signingKey = await loadSigningKey(config.WRIT_BUDGET_SIGNING_KEY);
     this.#registry = loadToolRegistry(config.WRIT_TOOLS_DIR);
-    this.#books = new BudgetBooks(this.#decider, file, tenantFilter(config.WRIT_BUDGET_TENANTS));
+    this.#books = new BudgetBooks(this.#decider, file, config.WRIT_BUDGET_TENANTS);
     this.#processor = this.#newProcessor();
     // Starting the producer fences a previous instance with the same transactional id, so its
     // open transaction is aborted before the books are read.
@@ -119,20 +118,20 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
       await this.#rebuild();
       await this.#processor?.start();
     });
-    this.#timerProducer = new EventProducer({ brokers: config.KAFKA_BROKERS, clientId: `${config.KAFKA_GROUP_ID}.expiry` });
+    this.#timerProducer = new EventProducer({ brokers: config.WRIT_KAFKA_BROKERS, clientId: `${config.WRIT_KAFKA_GROUP_ID}.expiry` });
     await this.#timerProducer.connect();
     this.#scheduleExpiry();
-    this.#logger.log(`budget books rebuilt (${this.books.tenantCount} tenants); consuming ${INPUT_TOPICS.join(', ')} as ${config.KAFKA_GROUP_ID}`);
+    this.#logger.log(`budget books rebuilt (${this.books.tenantCount} tenants); consuming ${INPUT_TOPICS.join(', ')} as ${config.WRIT_KAFKA_GROUP_ID}`);
   }
 
   #newProcessor(): TransactionalProcessor {
     const config = this.#config;
     return new TransactionalProcessor({
-      brokers: config.KAFKA_BROKERS,
-      groupId: config.KAFKA_GROUP_ID,
+      brokers: config.WRIT_KAFKA_BROKERS,
+      groupId: config.WRIT_KAFKA_GROUP_ID,
       topics: INPUT_TOPICS,
       dlqTopic: DLQ_TOPIC,
-      transactionalId: `${config.KAFKA_GROUP_ID}.${config.WRIT_INSTANCE_ID}`,
+      transactionalId: `${config.WRIT_KAFKA_GROUP_ID}.${config.WRIT_INSTANCE_ID}`,
       instanceId: config.WRIT_INSTANCE_ID,
       lingerMs: 0,
       handler: (event, ctx) => this.#handle(event, ctx),
@@ -175,12 +174,12 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
     const runs: { tenant: string; payload: EventPayloads['RunStarted'] }[] = [];
     const started = Date.now();
     const { records } = await replayCommitted(
-      this.#config.KAFKA_BROKERS,
+      this.#config.WRIT_KAFKA_BROKERS,
       [TOPICS.budget, TOPICS.proposals],
       (record) => {
         books.replay(record.value, (tenant, payload) => runs.push({ tenant, payload }));
       },
-      { timeoutMs: this.#config.WRIT_BUDGET_REPLAY_TIMEOUT_MS, clientId: `${this.#config.KAFKA_GROUP_ID}.replay` },
+      { timeoutMs: this.#config.WRIT_BUDGET_REPLAY_TIMEOUT_MS, clientId: `${this.#config.WRIT_KAFKA_GROUP_ID}.replay` },
     );
     const now = Date.now();
     for (const { tenant, payload } of runs) {

@@ -2,20 +2,20 @@ import { env } from '@writ/config';
 import type { ConfigOf } from '@writ/config';
 import type { BaseConfig } from '@writ/runtime';
 
-/** The budget service's variables (on top of KAFKA_BROKERS, HTTP_HOST, HTTP_PORT, LOG_FORMAT). */
+/** The budget service's variables (on top of WRIT_KAFKA_BROKERS, WRIT_HTTP_HOST, WRIT_HTTP_PORT, WRIT_LOG_FORMAT). */
 export const budgetConfigSpec = {
   /** Consumer group; the DLQ is `writ.budget.dlq` whatever the group. */
-  KAFKA_GROUP_ID: env.string({ default: 'writ.budget' }),
+  WRIT_KAFKA_GROUP_ID: env.string({ default: 'writ.budget' }),
   /** The tool registry (one JSON file per tool version): a proposal's reservation is its tool's declared cost. */
   WRIT_TOOLS_DIR: env.string({ default: 'tools' }),
   /** Operator budgets per tenant and agent (JSON, see deploy/demo/budgets.json). */
-  WRIT_BUDGETS_FILE: env.string({ default: 'deploy/demo/budgets.json' }),
+  WRIT_BUDGET_LIMITS_FILE: env.string({ default: 'deploy/demo/budgets.json' }),
   /** PKCS#8 PEM of the Ed25519 key that signs reservations; its file name (without .pem) is the key id. */
-  WRIT_RESERVATION_SIGNING_KEY: env.string({ default: '.local/keys/budget/private/reservation-1.pem' }),
-  /** Comma-separated tenants this instance keeps the books of; unset: every tenant. */
-  WRIT_BUDGET_TENANTS: env.optionalString(),
+  WRIT_BUDGET_SIGNING_KEY: env.string({ default: '.local/keys/budget/private/reservation-1.pem' }),
+  /** The tenants this instance serves (ids, or prefixes ending in `*`; unset: all): TenantFilter in @writ/config. */
+  WRIT_BUDGET_TENANTS: env.tenants(),
   /** A reservation lapses this long after it was made. */
-  WRIT_RESERVATION_TTL_MS: env.int({ default: 60 * 60_000, min: 1_000, max: 7 * 24 * 60 * 60_000 }),
+  WRIT_BUDGET_RESERVATION_TTL_MS: env.int({ default: 60 * 60_000, min: 1_000, max: 7 * 24 * 60 * 60_000 }),
   /** How often stale reservations are looked for. */
   WRIT_BUDGET_EXPIRY_INTERVAL_MS: env.int({ default: 5_000, min: 50, max: 600_000 }),
   /** How long the boot may take to rebuild the books from writ.budget.v1 and the RunStarted of writ.proposals.v1. */
@@ -24,12 +24,3 @@ export const budgetConfigSpec = {
 
 export type BudgetServiceConfig = BaseConfig & ConfigOf<typeof budgetConfigSpec>;
 
-/** The tenants of WRIT_BUDGET_TENANTS, or null for every tenant. */
-export function tenantFilter(raw: string | undefined): ReadonlySet<string> | null {
-  if (raw === undefined) return null;
-  const tenants = raw
-    .split(',')
-    .map((t) => t.trim())
-    .filter((t) => t !== '');
-  return tenants.length === 0 ? null : new Set(tenants);
-}

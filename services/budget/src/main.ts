@@ -13,8 +13,8 @@ import { budgetConfigSpec } from './config.ts';
  * named, together with any other bad variable.
  */
 async function preflight(): Promise<void> {
-  const budgetsFile = process.env['WRIT_BUDGETS_FILE']?.trim() || 'deploy/demo/budgets.json';
-  const keyFile = process.env['WRIT_RESERVATION_SIGNING_KEY']?.trim() || '.local/keys/budget/private/reservation-1.pem';
+  const budgetsFile = process.env['WRIT_BUDGET_LIMITS_FILE']?.trim() || 'deploy/demo/budgets.json';
+  const keyFile = process.env['WRIT_BUDGET_SIGNING_KEY']?.trim() || '.local/keys/budget/private/reservation-1.pem';
   const toolsDir = process.env['WRIT_TOOLS_DIR']?.trim() || 'tools';
   const problems: string[] = [];
   try {
@@ -26,7 +26,7 @@ async function preflight(): Promise<void> {
   try {
     parseBudgetsFile(await readFile(budgetsFile, 'utf8'));
   } catch (error) {
-    problems.push(`  WRIT_BUDGETS_FILE (${budgetsFile}): ${error instanceof Error ? error.message : String(error)}`);
+    problems.push(`  WRIT_BUDGET_LIMITS_FILE (${budgetsFile}): ${error instanceof Error ? error.message : String(error)}`);
   }
   try {
     loadToolRegistry(toolsDir);
@@ -36,7 +36,7 @@ async function preflight(): Promise<void> {
   try {
     await loadSigningKey(keyFile);
   } catch (error) {
-    problems.push(`  WRIT_RESERVATION_SIGNING_KEY: ${error instanceof Error ? error.message : String(error)} (make dev keys: ./dev writ keys)`);
+    problems.push(`  WRIT_BUDGET_SIGNING_KEY: ${error instanceof Error ? error.message : String(error)} (make dev keys: ./dev writ keys)`);
   }
   if (problems.length > 0) {
     process.stderr.write(`[budget] invalid configuration:\n${problems.join('\n')}\n`);

@@ -2,35 +2,35 @@ import { env } from '@writ/config';
 import type { ConfigOf } from '@writ/config';
 import type { BaseConfig } from '@writ/runtime';
 
-/** The executor's variables, on top of the common ones (KAFKA_BROKERS, HTTP_PORT, ...). */
+/** The executor's variables, on top of the common ones (WRIT_KAFKA_BROKERS, WRIT_HTTP_PORT, ...). */
 export const executorConfigSpec = {
-  KAFKA_GROUP_ID: env.string({ default: 'writ.executor' }),
+  WRIT_KAFKA_GROUP_ID: env.string({ default: 'writ.executor' }),
   WRIT_TOOLS_DIR: env.string({ default: 'tools' }),
   /** Public keys of the PDP (policy service): warrants. */
-  WRIT_WARRANT_KEYS_DIR: env.string({ default: '.local/keys/public/warrants' }),
+  WRIT_EXECUTOR_WARRANT_KEYS_DIR: env.string({ default: '.local/keys/public/warrants' }),
   /** Public keys of the accountant (budget service): reservations. */
-  WRIT_RESERVATION_KEYS_DIR: env.string({ default: '.local/keys/public/reservations' }),
+  WRIT_EXECUTOR_RESERVATION_KEYS_DIR: env.string({ default: '.local/keys/public/reservations' }),
   /** Tenants' data keys (`<tenant>.key`, shared with the gateway): sealed sensitive arguments are opened just before the call. */
   WRIT_TENANT_KEYS_DIR: env.string({ default: '.local/keys/tenants' }),
   /** Idempotency journal (fsynced before every write-tool call); one executor process per folder. */
   WRIT_EXECUTOR_DATA_DIR: env.string({ default: '.local/executor' }),
   /** Partitions of writ.executions.v1 handled in parallel (order is kept within a partition). */
-  EXECUTOR_CONCURRENCY: env.int({ default: 4, min: 1, max: 256 }),
+  WRIT_EXECUTOR_CONCURRENCY: env.int({ default: 4, min: 1, max: 256 }),
   /**
    * Requests of one partition handled at once (a run's actions share a partition, and each call
    * waits for its tool and its outcome's acknowledgement): independent actions overlap, one
    * action's requests never do, and an offset is committed only after everything before it.
    */
-  EXECUTOR_IN_FLIGHT: env.int({ default: 16, min: 1, max: 1024 }),
+  WRIT_EXECUTOR_IN_FLIGHT: env.int({ default: 16, min: 1, max: 1024 }),
   /** Consecutive failures that open a tool's circuit breaker. */
-  EXECUTOR_BREAKER_THRESHOLD: env.int({ default: 5, min: 1, max: 1000 }),
+  WRIT_EXECUTOR_BREAKER_THRESHOLD: env.int({ default: 5, min: 1, max: 1000 }),
   /** How long an open breaker refuses calls before one trial. */
-  EXECUTOR_BREAKER_COOLDOWN_MS: env.int({ default: 10_000, min: 10, max: 3_600_000 }),
+  WRIT_EXECUTOR_BREAKER_COOLDOWN_MS: env.int({ default: 10_000, min: 10, max: 3_600_000 }),
   /** How long boot waits for the controls topic to be read up to its end. */
-  EXECUTOR_CONTROLS_CATCHUP_MS: env.int({ default: 15_000, min: 0, max: 600_000 }),
-  /** Handle only tenants whose id starts with this (tests share one broker); unset: every tenant. */
-  EXECUTOR_TENANT_PREFIX: env.optionalString(),
-  EXECUTOR_LINGER_MS: env.int({ default: 0, min: 0, max: 1000 }),
+  WRIT_EXECUTOR_CONTROLS_CATCHUP_MS: env.int({ default: 15_000, min: 0, max: 600_000 }),
+  /** The tenants this instance serves (ids, or prefixes ending in `*`; unset: all): TenantFilter in @writ/config. */
+  WRIT_EXECUTOR_TENANTS: env.tenants(),
+  WRIT_EXECUTOR_LINGER_MS: env.int({ default: 0, min: 0, max: 1000 }),
 };
 
 export type ExecutorServiceConfig = BaseConfig & ConfigOf<typeof executorConfigSpec>;

@@ -72,7 +72,7 @@ export class ExecutorEngine {
     const { config } = this.#options;
     const env = this.#options.env ?? process.env;
     const registry = loadToolRegistry(config.WRIT_TOOLS_DIR);
-    const [warrantKeys, reservationKeys] = await Promise.all([loadKeyringFromDir(config.WRIT_WARRANT_KEYS_DIR), loadKeyringFromDir(config.WRIT_RESERVATION_KEYS_DIR)]);
+    const [warrantKeys, reservationKeys] = await Promise.all([loadKeyringFromDir(config.WRIT_EXECUTOR_WARRANT_KEYS_DIR), loadKeyringFromDir(config.WRIT_EXECUTOR_RESERVATION_KEYS_DIR)]);
     this.#store = await FileIdempotencyStore.open(config.WRIT_EXECUTOR_DATA_DIR);
     this.#executor = new Executor({
       registry,
@@ -84,28 +84,28 @@ export class ExecutorEngine {
       credential: credentialReader(env),
       tenantKeys: new TenantKeyDir(config.WRIT_TENANT_KEYS_DIR),
       env,
-      breaker: { threshold: config.EXECUTOR_BREAKER_THRESHOLD, cooldownMs: config.EXECUTOR_BREAKER_COOLDOWN_MS },
+      breaker: { threshold: config.WRIT_EXECUTOR_BREAKER_THRESHOLD, cooldownMs: config.WRIT_EXECUTOR_BREAKER_COOLDOWN_MS },
     });
-    this.#producer = new EventProducer({ brokers: config.KAFKA_BROKERS, clientId: `${config.KAFKA_GROUP_ID}.producer`, lingerMs: config.EXECUTOR_LINGER_MS, logger: this.#logger });
+    this.#producer = new EventProducer({ brokers: config.WRIT_KAFKA_BROKERS, clientId: `${config.WRIT_KAFKA_GROUP_ID}.producer`, lingerMs: config.WRIT_EXECUTOR_LINGER_MS, logger: this.#logger });
     await this.#producer.connect();
 
     await this.#startControls();
     await this.#recover();
 
     this.#executionsConsumer = new EventConsumer({
-      brokers: config.KAFKA_BROKERS,
-      groupId: config.KAFKA_GROUP_ID,
+      brokers: config.WRIT_KAFKA_BROKERS,
+      groupId: config.WRIT_KAFKA_GROUP_ID,
       topics: [TOPICS.executions],
       dlqTopic: DLQ,
-      partitionsConsumedConcurrently: config.EXECUTOR_CONCURRENCY,
-      messagesInFlight: config.EXECUTOR_IN_FLIGHT,
+      partitionsConsumedConcurrently: config.WRIT_EXECUTOR_CONCURRENCY,
+      messagesInFlight: config.WRIT_EXECUTOR_IN_FLIGHT,
       instanceId: config.WRIT_INSTANCE_ID,
       // Requests of one action (a redelivery, a duplicate) never overlap: the journal decides on the first.
       handler: (event, ctx) => this.#perAction.run(event.payload.meta.action_id ?? '', () => this.#handle(event, ctx)),
       logger: this.#logger,
     });
     await this.#executionsConsumer.start();
-    this.#logger.info('executor consuming', { tools: registry.list().length, group: config.KAFKA_GROUP_ID });
+    this.#logger.info('executor consuming', { tools: registry.list().length, group: config.WRIT_KAFKA_GROUP_ID });
   }
 
   async stop(): Promise<void> {
@@ -122,7 +122,7 @@ export class ExecutorEngine {
    */
   async #startControls(): Promise<void> {
     const { config } = this.#options;
-    const admin = createKafka({ brokers: config.KAFKA_BROKERS, clientId: `${config.KAFKA_GROUP_ID}.admin`, logger: this.#logger }).admin();
+    const admin = createKafka({ brokers: config.WRIT_KAFKA_BROKERS, clientId: `${config.WRIT_KAFKA_GROUP_ID}.admin`, logger: this.#logger }).admin();
     await admin.connect();
     let ends: { partition: number; high: bigint }[];
     try {
@@ -131,8 +131,8 @@ export class ExecutorEngine {
       await admin.disconnect();
     }
     this.#controlsConsumer = new EventConsumer({
-      brokers: config.KAFKA_BROKERS,
-      groupId: `${config.KAFKA_GROUP_ID}.controls.${randomUUID()}`,
+      brokers: config.WRIT_KAFKA_BROKERS,
+      groupId: `${config.WRIT_KAFKA_GROUP_ID}.controls.${randomUUID()}`,
       topics: [TOPICS.controls],
       fromBeginning: true,
       dlqTopic: DLQ,
@@ -145,9 +145,9 @@ export class ExecutorEngine {
     });
     await this.#controlsConsumer.start();
     const caughtUp = (): boolean => ends.every(({ partition, high }) => high === 0n || (this.#controlsSeen.get(partition) ?? -1n) >= high - 1n);
-    const deadline = Date.now() + config.EXECUTOR_CONTROLS_CATCHUP_MS;
+    const deadline = Date.now() + config.WRIT_EXECUTOR_CONTROLS_CATCHUP_MS;
     while (!caughtUp() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-    if (!caughtUp()) this.#logger.warn('controls topic not fully read at boot; continuing', { waited_ms: config.EXECUTOR_CONTROLS_CATCHUP_MS });
+    if (!caughtUp()) this.#logger.warn('controls topic not fully read at boot; continuing', { waited_ms: config.WRIT_EXECUTOR_CONTROLS_CATCHUP_MS });
   }
 
   /** Calls that started before a crash and never finished: reported as unknown, never called again. */
@@ -176,8 +176,7 @@ export class ExecutorEngine {
   async #handle(event: DecodedEvent, ctx: EventContext): Promise<void> {
     if (event.type !== 'ExecutionRequested') return; // the topic's only event type; anything else is not ours to run
     const request = event.payload;
-    const prefix = this.#options.config.EXECUTOR_TENANT_PREFIX;
-    if (prefix !== undefined && !request.meta.tenant_id.startsWith(prefix)) return;
+    if (!this.#options.config.WRIT_EXECUTOR_TENANTS.serves(request.meta.tenant_id)) return;
     const span = tracer.startSpan(
       'executor.call',
       {

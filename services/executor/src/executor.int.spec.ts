@@ -133,11 +133,11 @@ const apps: INestApplicationContext[] = [];
 
 async function bootExecutor(dataDir: string, groupId: string): Promise<INestApplicationContext> {
   const config = loadServiceConfig(26084, executorConfigSpec, {
-    KAFKA_BROKERS: brokers.join(','),
-    KAFKA_GROUP_ID: groupId,
+    WRIT_KAFKA_BROKERS: brokers.join(','),
+    WRIT_KAFKA_GROUP_ID: groupId,
     WRIT_TOOLS_DIR: toolsDir,
     WRIT_EXECUTOR_DATA_DIR: dataDir,
-    EXECUTOR_TENANT_PREFIX: TENANTS,
+    WRIT_EXECUTOR_TENANTS: `${TENANTS}*`,
     WRIT_TENANT_KEYS_DIR: tenantKeysDir,
     ...keyEnv,
   });

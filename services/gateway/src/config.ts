@@ -2,10 +2,10 @@ import { env } from '@writ/config';
 import type { ConfigOf } from '@writ/config';
 import type { BaseConfig } from '@writ/runtime';
 
-/** The gateway's own variables, on top of KAFKA_BROKERS, HTTP_HOST, HTTP_PORT, LOG_FORMAT. */
+/** The gateway's own variables, on top of WRIT_KAFKA_BROKERS, WRIT_HTTP_HOST, WRIT_HTTP_PORT, WRIT_LOG_FORMAT. */
 export const gatewayConfigSpec = {
-  /** Consumer group prefix; the read model uses `<KAFKA_GROUP_ID>.<uuid>` (one per instance, from the beginning). */
-  KAFKA_GROUP_ID: env.string({ default: 'writ.gateway' }),
+  /** Consumer group prefix; the read model uses `<WRIT_KAFKA_GROUP_ID>.<uuid>` (one per instance, from the beginning). */
+  WRIT_KAFKA_GROUP_ID: env.string({ default: 'writ.gateway' }),
   /** The directory of agents and users with their hashed API keys (deploy/demo/directory.json for the demo). */
   WRIT_DIRECTORY_FILE: env.string(),
   /** The tool registry folder; arguments are validated against it before anything is emitted. */
@@ -13,13 +13,13 @@ export const gatewayConfigSpec = {
   /** Tenants' data keys (`<tenant>.key`): sensitive arguments are sealed with them; a missing key is created on first use. */
   WRIT_TENANT_KEYS_DIR: env.string({ default: '.local/keys/tenants' }),
   /** Terminal actions and ended runs are forgotten by the read model this long after their last change. */
-  GATEWAY_RETENTION_MS: env.int({ default: 24 * 3_600_000, min: 60_000 }),
+  WRIT_GATEWAY_RETENTION_MS: env.int({ default: 24 * 3_600_000, min: 60_000 }),
   /** At boot, how long to wait for the read model to catch up with the topics before serving anyway. */
-  GATEWAY_CATCHUP_TIMEOUT_MS: env.int({ default: 30_000, min: 0, max: 600_000 }),
+  WRIT_GATEWAY_CATCHUP_TIMEOUT_MS: env.int({ default: 30_000, min: 0, max: 600_000 }),
   /** How long a request waits for a run or action it names to reach the read model (another instance may have just created it). */
-  GATEWAY_SYNC_WAIT_MS: env.int({ default: 2_000, min: 0, max: 30_000 }),
+  WRIT_GATEWAY_SYNC_WAIT_MS: env.int({ default: 2_000, min: 0, max: 30_000 }),
   /** Most requests waiting at once (long-polls and sync waits); more get 503. */
-  GATEWAY_MAX_WAITERS: env.int({ default: 10_000, min: 1, max: 1_000_000 }),
+  WRIT_GATEWAY_MAX_WAITERS: env.int({ default: 10_000, min: 1, max: 1_000_000 }),
 };
 
 export type GatewayConfig = BaseConfig & ConfigOf<typeof gatewayConfigSpec>;

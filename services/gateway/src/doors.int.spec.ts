@@ -395,12 +395,12 @@ beforeAll(async () => {
   await observer.start();
 
   const config = loadServiceConfig(26080, gatewayConfigSpec, {
-    KAFKA_BROKERS: brokers.join(','),
-    KAFKA_GROUP_ID: uniqueName('writ_gateway_doors'),
+    WRIT_KAFKA_BROKERS: brokers.join(','),
+    WRIT_KAFKA_GROUP_ID: uniqueName('writ_gateway_doors'),
     WRIT_DIRECTORY_FILE: join(workDir, 'directory.json'),
     WRIT_TOOLS_DIR: tools,
-    GATEWAY_CATCHUP_TIMEOUT_MS: '20000',
-    GATEWAY_SYNC_WAIT_MS: '100',
+    WRIT_GATEWAY_CATCHUP_TIMEOUT_MS: '20000',
+    WRIT_GATEWAY_SYNC_WAIT_MS: '100',
   });
   @Module({})
   class TestRoot {}

@@ -62,9 +62,9 @@ export class GatewayBus implements OnModuleInit, OnApplicationShutdown {
 
   constructor(@Inject(SERVICE_CONFIG) private readonly config: GatewayConfig, @Inject(GATEWAY_VERSION) version: string) {
     this.producerName = `gateway@${version}`;
-    this.outcomes = new KeyedWaiters(config.GATEWAY_MAX_WAITERS);
-    this.known = new KeyedWaiters(config.GATEWAY_MAX_WAITERS);
-    this.#groupId = `${config.KAFKA_GROUP_ID}.${randomUUID()}`;
+    this.outcomes = new KeyedWaiters(config.WRIT_GATEWAY_MAX_WAITERS);
+    this.known = new KeyedWaiters(config.WRIT_GATEWAY_MAX_WAITERS);
+    this.#groupId = `${config.WRIT_KAFKA_GROUP_ID}.${randomUUID()}`;
     const line = (message: string, fields?: Readonly<Record<string, unknown>>): string =>
       fields === undefined ? message : `${message} ${JSON.stringify(fields)}`;
     this.#busLogger = {
@@ -72,9 +72,9 @@ export class GatewayBus implements OnModuleInit, OnApplicationShutdown {
       warn: (message, fields) => this.#logger.warn(line(message, fields)),
       error: (message, fields) => this.#logger.error(line(message, fields)),
     };
-    this.#producer = new EventProducer({ brokers: config.KAFKA_BROKERS, clientId: 'writ-gateway', logger: this.#busLogger });
+    this.#producer = new EventProducer({ brokers: config.WRIT_KAFKA_BROKERS, clientId: 'writ-gateway', logger: this.#busLogger });
     this.#consumer = new EventConsumer({
-      brokers: config.KAFKA_BROKERS,
+      brokers: config.WRIT_KAFKA_BROKERS,
       groupId: this.#groupId,
       clientId: 'writ-gateway-read-model',
       topics: READ_TOPICS,
@@ -100,8 +100,8 @@ export class GatewayBus implements OnModuleInit, OnApplicationShutdown {
     await this.#producer.connect();
     this.#targets = await this.#highWatermarks();
     await this.#consumer.start();
-    await this.#waitForCatchUp(this.config.GATEWAY_CATCHUP_TIMEOUT_MS);
-    const retention = this.config.GATEWAY_RETENTION_MS;
+    await this.#waitForCatchUp(this.config.WRIT_GATEWAY_CATCHUP_TIMEOUT_MS);
+    const retention = this.config.WRIT_GATEWAY_RETENTION_MS;
     this.#pruneTimer = setInterval(() => this.model.prune(Date.now() - retention), Math.min(retention, 600_000));
     this.#pruneTimer.unref();
   }
@@ -124,11 +124,11 @@ export class GatewayBus implements OnModuleInit, OnApplicationShutdown {
     else this.#apply(event);
   }
 
-  /** Waits up to GATEWAY_SYNC_WAIT_MS for `lookup` to find something (a run or action another instance just created). */
+  /** Waits up to WRIT_GATEWAY_SYNC_WAIT_MS for `lookup` to find something (a run or action another instance just created). */
   async lookup<T>(id: string, find: () => T | undefined, signal?: AbortSignal): Promise<T | undefined> {
     const found = find();
     if (found !== undefined) return found;
-    const deadline = Date.now() + this.config.GATEWAY_SYNC_WAIT_MS;
+    const deadline = Date.now() + this.config.WRIT_GATEWAY_SYNC_WAIT_MS;
     while (Date.now() < deadline) {
       await this.known.wait(id, deadline - Date.now(), signal);
       const now = find();
@@ -138,11 +138,11 @@ export class GatewayBus implements OnModuleInit, OnApplicationShutdown {
   }
 
   /**
-   * An unknown id is answered after GATEWAY_SYNC_WAIT_MS (the wait for another instance's
+   * An unknown id is answered after WRIT_GATEWAY_SYNC_WAIT_MS (the wait for another instance's
    * writes); someone else's id is answered after the same pause, so timing does not tell them apart.
    */
   async asSlowAsUnknown(signal?: AbortSignal): Promise<void> {
-    const waitMs = this.config.GATEWAY_SYNC_WAIT_MS;
+    const waitMs = this.config.WRIT_GATEWAY_SYNC_WAIT_MS;
     if (waitMs <= 0 || signal?.aborted === true) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, waitMs);
@@ -215,7 +215,7 @@ export class GatewayBus implements OnModuleInit, OnApplicationShutdown {
   }
 
   async #highWatermarks(): Promise<Map<string, bigint>> {
-    const admin = createKafka({ brokers: this.config.KAFKA_BROKERS, clientId: 'writ-gateway-admin', logger: this.#busLogger }).admin();
+    const admin = createKafka({ brokers: this.config.WRIT_KAFKA_BROKERS, clientId: 'writ-gateway-admin', logger: this.#busLogger }).admin();
     const targets = new Map<string, bigint>();
     await admin.connect();
     try {
@@ -256,7 +256,7 @@ export class GatewayBus implements OnModuleInit, OnApplicationShutdown {
         return;
       }
       if (Date.now() - started > timeoutMs) {
-        this.#logger.warn(`read model not caught up after ${timeoutMs} ms (GATEWAY_CATCHUP_TIMEOUT_MS); serving while it catches up`);
+        this.#logger.warn(`read model not caught up after ${timeoutMs} ms (WRIT_GATEWAY_CATCHUP_TIMEOUT_MS); serving while it catches up`);
         return;
       }
       await new Promise((resolve) => setTimeout(resolve, 50));

@@ -76,13 +76,13 @@ const spans = new InMemorySpanExporter();
 
 async function bootGateway(): Promise<{ app: NestFastifyApplication; url: string }> {
   const config = loadServiceConfig(26080, gatewayConfigSpec, {
-    KAFKA_BROKERS: brokers.join(','),
-    KAFKA_GROUP_ID: uniqueName('writ_gateway_int'),
+    WRIT_KAFKA_BROKERS: brokers.join(','),
+    WRIT_KAFKA_GROUP_ID: uniqueName('writ_gateway_int'),
     WRIT_DIRECTORY_FILE: join(workDir, 'directory.json'),
     WRIT_TOOLS_DIR: join(root, 'tools'),
     WRIT_TENANT_KEYS_DIR: join(workDir, 'tenant-keys'),
-    GATEWAY_CATCHUP_TIMEOUT_MS: '20000',
-    GATEWAY_SYNC_WAIT_MS: '500',
+    WRIT_GATEWAY_CATCHUP_TIMEOUT_MS: '20000',
+    WRIT_GATEWAY_SYNC_WAIT_MS: '500',
   });
   @Module({})
   class TestRoot {}
@@ -229,7 +229,7 @@ describe('gateway: authentication and tenancy', () => {
       expect(act.body['error']).toMatchObject({ code: 'RUN_NOT_FOUND' });
     }
     expect((await call('GET', `/v1/actions/${actionId}`, KEYS.gina)).status).toBe(404);
-    // Someone else's id takes as long to refuse as an unknown one (GATEWAY_SYNC_WAIT_MS = 500 here).
+    // Someone else's id takes as long to refuse as an unknown one (WRIT_GATEWAY_SYNC_WAIT_MS = 500 here).
     const timed = async (id: string) => {
       const t0 = Date.now();
       expect((await call('GET', `/v1/actions/${id}`, KEYS.foreignBot)).status).toBe(404);

@@ -58,13 +58,13 @@ beforeAll(async () => {
   };
   writeFileSync(join(workDir, 'directory.json'), JSON.stringify(directory));
   const config = loadServiceConfig(26080, gatewayConfigSpec, {
-    KAFKA_BROKERS: brokers.join(','),
-    KAFKA_GROUP_ID: uniqueName('writ_gateway_input_int'),
+    WRIT_KAFKA_BROKERS: brokers.join(','),
+    WRIT_KAFKA_GROUP_ID: uniqueName('writ_gateway_input_int'),
     WRIT_DIRECTORY_FILE: join(workDir, 'directory.json'),
     WRIT_TOOLS_DIR: join(root, 'tools'),
     WRIT_TENANT_KEYS_DIR: join(workDir, 'keys'),
-    GATEWAY_CATCHUP_TIMEOUT_MS: '20000',
-    GATEWAY_SYNC_WAIT_MS: '200',
+    WRIT_GATEWAY_CATCHUP_TIMEOUT_MS: '20000',
+    WRIT_GATEWAY_SYNC_WAIT_MS: '200',
     ...BODY_DOOR_LIMITS,
   });
   @Module({})

@@ -57,8 +57,8 @@ const OUTPUT_FORMAT = 'CSV';
 
 /** Engine errors that are a limit or a refusal of the door rather than a mistake in the query. */
 const LIMIT_ERRORS: Readonly<Record<string, string>> = {
-  TIMEOUT_EXCEEDED: 'at most max_execution_time seconds (LEDGER_QUERY_TIMEOUT_S)',
-  MEMORY_LIMIT_EXCEEDED: 'at most max_memory_usage bytes (LEDGER_QUERY_MAX_MEMORY)',
+  TIMEOUT_EXCEEDED: 'at most max_execution_time seconds (WRIT_LEDGER_QUERY_TIMEOUT_S)',
+  MEMORY_LIMIT_EXCEEDED: 'at most max_memory_usage bytes (WRIT_LEDGER_QUERY_MAX_MEMORY)',
   TOO_MANY_ROWS_OR_BYTES: 'results within max_result_rows / max_result_bytes',
   READONLY: 'read-only (readonly = 1): no writes, no setting changes, no table functions',
   ACCESS_DENIED: 'read-only (readonly = 1)',
@@ -96,7 +96,7 @@ export class AnalystDoor {
     const ledgerDatabase = row?.db ?? 'default';
     if (ledgerDatabase === analystDatabase) {
       throw new WritError('CONFIG_INVALID', `the analyst database must not be the ledger's own (${ledgerDatabase})`, {
-        field: 'LEDGER_ANALYST_DATABASE',
+        field: 'WRIT_LEDGER_ANALYST_DATABASE',
         rule: 'an empty database other than CLICKHOUSE_DATABASE',
       });
     }
@@ -106,7 +106,7 @@ export class AnalystDoor {
     const [count] = await tables.json<{ n: string | number }>();
     if (Number(count?.n ?? 0) !== 0) {
       throw new WritError('CONFIG_INVALID', `the analyst database ${analystDatabase} must be empty: a table there would be readable by every tenant`, {
-        field: 'LEDGER_ANALYST_DATABASE',
+        field: 'WRIT_LEDGER_ANALYST_DATABASE',
         rule: 'an empty database',
       });
     }

@@ -6,6 +6,7 @@ import { TransactionalProcessor, contractsSerde, replayCommitted, writEvent } fr
 import type { BusLogger, DecodedEvent, EventContext, EventSerde, OutgoingEvent } from '@writ/bus';
 import { TOPICS, decodeEvent, newMetadata } from '@writ/contracts';
 import type { LedgerCheckpoint, LedgerEntry, Metadata } from '@writ/contracts';
+import type { TenantFilter } from '@writ/config';
 import type { SigningKey } from '@writ/crypto';
 import { LedgerBook, signHead } from '@writ/ledger-core';
 import type { ChainEvent } from '@writ/ledger-core';
@@ -32,7 +33,8 @@ export interface ChainWriterOptions {
   /** Static group membership (see EventConsumerOptions.instanceId). */
   readonly instanceId?: string;
   readonly producer: string;
-  readonly tenantPrefix: string;
+  /** The tenants whose events are chained here (WRIT_LEDGER_TENANTS); a chain's id is its tenant. */
+  readonly tenants: TenantFilter;
   readonly checkpointEvery: number;
   readonly signingKey?: SigningKey;
   readonly lingerMs: number;
@@ -90,15 +92,15 @@ export class ChainWriter {
   async rebuild(): Promise<void> {
     const started = Date.now();
     this.#book.clear();
-    const prefix = this.#options.tenantPrefix;
+    const tenants = this.#options.tenants;
     const { records: count } = await replayCommitted(
       this.#options.brokers,
       [TOPICS.ledger],
       (record) => {
         if (record.value === null) return;
         const decoded = decodeEvent(record.value);
-        if (decoded.type === 'LedgerEntry' && decoded.payload.chain_id.startsWith(prefix)) this.#book.restoreEntry(decoded.payload);
-        if (decoded.type === 'LedgerCheckpoint' && decoded.payload.chain_id.startsWith(prefix)) this.#book.restoreCheckpoint(decoded.payload);
+        if (decoded.type === 'LedgerEntry' && tenants.serves(decoded.payload.chain_id)) this.#book.restoreEntry(decoded.payload);
+        if (decoded.type === 'LedgerCheckpoint' && tenants.serves(decoded.payload.chain_id)) this.#book.restoreCheckpoint(decoded.payload);
       },
       { timeoutMs: this.#options.replayTimeoutMs, clientId: `${this.#options.groupId}.rebuild` },
     );
@@ -111,7 +113,7 @@ export class ChainWriter {
 
   #handle(event: RawDecodedEvent, ctx: EventContext): OutgoingEvent[] {
     const meta = event.payload.meta;
-    if (!meta.tenant_id.startsWith(this.#options.tenantPrefix)) return [];
+    if (!this.#options.tenants.serves(meta.tenant_id)) return [];
     const span = tracer().startSpan(
       'ledger.append',
       { attributes: { [WRIT_ATTR.tenantId]: meta.tenant_id, [WRIT_ATTR.runId]: meta.run_id, ...(meta.action_id === null ? {} : { [WRIT_ATTR.actionId]: meta.action_id }) } },

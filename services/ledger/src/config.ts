@@ -3,41 +3,41 @@ import type { ConfigOf } from '@writ/config';
 import type { BaseConfig } from '@writ/runtime';
 
 /**
- * The ledger's variables, on top of the common ones (KAFKA_BROKERS, HTTP_PORT, ...). ClickHouse is
+ * The ledger's variables, on top of the common ones (WRIT_KAFKA_BROKERS, WRIT_HTTP_PORT, ...). ClickHouse is
  * read by clickHouseFromEnv: CLICKHOUSE_URL (a server) or WRIT_CHDB_PATH (embedded chDB folder,
  * default .local/chdb/data; one process per folder: the ledger owns it), CLICKHOUSE_DATABASE.
  */
 export const ledgerConfigSpec = {
-  KAFKA_GROUP_ID: env.string({ default: 'writ.ledger' }),
-  /** Chain only tenants whose id starts with this (tests); unset: every tenant. */
-  LEDGER_TENANT_PREFIX: env.optionalString(),
+  WRIT_KAFKA_GROUP_ID: env.string({ default: 'writ.ledger' }),
+  /** The tenants this instance serves (ids, or prefixes ending in `*`; unset: all): TenantFilter in @writ/config. */
+  WRIT_LEDGER_TENANTS: env.tenants(),
   /** Sign and publish the chain head every this many entries per chain (0: never). */
-  LEDGER_CHECKPOINT_EVERY: env.int({ default: 100, min: 0, max: 1_000_000 }),
+  WRIT_LEDGER_CHECKPOINT_EVERY: env.int({ default: 100, min: 0, max: 1_000_000 }),
   /** Ed25519 private key (PEM) for checkpoints; its file name without .pem is the key id. Unset: no checkpoints. */
   WRIT_LEDGER_SIGNING_KEY: env.optionalString(),
   /** Public keys (PEM) trusted for checkpoints, for verification served over HTTP. */
   WRIT_LEDGER_KEYS_DIR: env.optionalString(),
   WRIT_TOOLS_DIR: env.string({ default: 'tools' }),
   /** The ClickHouse DDL applied at boot (deploy/clickhouse/*.sql). Default: the repository's folder. */
-  LEDGER_SQL_DIR: env.optionalString(),
+  WRIT_LEDGER_SQL_DIR: env.optionalString(),
   /** Project into ClickHouse (false: chain only, e.g. when another process owns the chDB folder). */
-  LEDGER_PROJECTION: env.bool({ default: true }),
-  LEDGER_PROJECTION_BATCH: env.int({ default: 500, min: 1, max: 100_000 }),
-  LEDGER_LINGER_MS: env.int({ default: 2, min: 0, max: 1000 }),
-  LEDGER_REPLAY_TIMEOUT_MS: env.int({ default: 120_000, min: 1000, max: 3_600_000 }),
+  WRIT_LEDGER_PROJECTION: env.bool({ default: true }),
+  WRIT_LEDGER_PROJECTION_BATCH: env.int({ default: 500, min: 1, max: 100_000 }),
+  WRIT_LEDGER_LINGER_MS: env.int({ default: 2, min: 0, max: 1000 }),
+  WRIT_LEDGER_REPLAY_TIMEOUT_MS: env.int({ default: 120_000, min: 1000, max: 3_600_000 }),
   /** Rows a POST /v1/query answer may hold. */
-  LEDGER_QUERY_MAX_ROWS: env.int({ default: 10_000, min: 1, max: 1_000_000 }),
+  WRIT_LEDGER_QUERY_MAX_ROWS: env.int({ default: 10_000, min: 1, max: 1_000_000 }),
   /** An analyst query is cut after this many seconds (ClickHouse max_execution_time). */
-  LEDGER_QUERY_TIMEOUT_S: env.int({ default: 30, min: 1, max: 3_600 }),
+  WRIT_LEDGER_QUERY_TIMEOUT_S: env.int({ default: 30, min: 1, max: 3_600 }),
   /** Result bytes of an analyst query (max_result_bytes; the answer is cut at a block boundary). */
-  LEDGER_QUERY_MAX_BYTES: env.int({ default: 64 * 1024 * 1024, min: 1024, max: 16 * 1024 * 1024 * 1024 }),
+  WRIT_LEDGER_QUERY_MAX_BYTES: env.int({ default: 64 * 1024 * 1024, min: 1024, max: 16 * 1024 * 1024 * 1024 }),
   /** Memory an analyst query may use in ClickHouse (max_memory_usage). */
-  LEDGER_QUERY_MAX_MEMORY: env.int({ default: 1024 * 1024 * 1024, min: 16 * 1024 * 1024, max: 256 * 1024 * 1024 * 1024 }),
+  WRIT_LEDGER_QUERY_MAX_MEMORY: env.int({ default: 1024 * 1024 * 1024, min: 16 * 1024 * 1024, max: 256 * 1024 * 1024 * 1024 }),
   /**
    * The empty database analyst queries run in: every analyst table is a tenant-filtered WITH
    * subquery there, and any other plain name resolves to nothing. Must not be CLICKHOUSE_DATABASE.
    */
-  LEDGER_ANALYST_DATABASE: env.string({ default: 'writ_analyst' }),
+  WRIT_LEDGER_ANALYST_DATABASE: env.string({ default: 'writ_analyst' }),
   /** Who may call the ledger's HTTP door (users with access roles, services), followed live. */
   WRIT_DIRECTORY_FILE: env.string(),
 };

@@ -66,13 +66,13 @@ async function boot(): Promise<void> {
   delete process.env['CLICKHOUSE_URL'];
   delete process.env['CLICKHOUSE_DATABASE'];
   const config = loadServiceConfig(26085, ledgerConfigSpec, {
-    KAFKA_BROKERS: brokers.join(','),
-    KAFKA_GROUP_ID: GROUP,
-    LEDGER_TENANT_PREFIX: PREFIX,
-    LEDGER_CHECKPOINT_EVERY: '4',
+    WRIT_KAFKA_BROKERS: brokers.join(','),
+    WRIT_KAFKA_GROUP_ID: GROUP,
+    WRIT_LEDGER_TENANTS: `${PREFIX}*`,
+    WRIT_LEDGER_CHECKPOINT_EVERY: '4',
     WRIT_LEDGER_SIGNING_KEY: keyFile,
     WRIT_TOOLS_DIR: TOOLS_DIR,
-    LEDGER_QUERY_MAX_ROWS: '50',
+    WRIT_LEDGER_QUERY_MAX_ROWS: '50',
     WRIT_DIRECTORY_FILE: directoryFile,
   });
   @Module({})

@@ -49,8 +49,8 @@ export class LedgerService implements OnModuleInit, OnApplicationShutdown {
 
   get clickhouse(): ClickHouseClient {
     if (this.#clickhouse === undefined) {
-      throw new WritError('LEDGER_NO_PROJECTION', 'this ledger runs without its ClickHouse projection (LEDGER_PROJECTION=false)', {
-        field: 'LEDGER_PROJECTION',
+      throw new WritError('LEDGER_NO_PROJECTION', 'this ledger runs without its ClickHouse projection (WRIT_LEDGER_PROJECTION=false)', {
+        field: 'WRIT_LEDGER_PROJECTION',
         rule: 'true to serve queries and exports',
       });
     }
@@ -60,8 +60,8 @@ export class LedgerService implements OnModuleInit, OnApplicationShutdown {
   /** The analyst query door (read-only session, tenant-scoped); only with the projection. */
   get analysts(): AnalystDoor {
     if (this.#analysts === undefined) {
-      throw new WritError('LEDGER_NO_PROJECTION', 'this ledger runs without its ClickHouse projection (LEDGER_PROJECTION=false)', {
-        field: 'LEDGER_PROJECTION',
+      throw new WritError('LEDGER_NO_PROJECTION', 'this ledger runs without its ClickHouse projection (WRIT_LEDGER_PROJECTION=false)', {
+        field: 'WRIT_LEDGER_PROJECTION',
         rule: 'true to serve queries and exports',
       });
     }
@@ -72,47 +72,47 @@ export class LedgerService implements OnModuleInit, OnApplicationShutdown {
     const config = this.#config;
     const logger = busLogger(this.#logger);
     const version = packageVersion(import.meta.url);
-    const tenantPrefix = config.LEDGER_TENANT_PREFIX ?? '';
+    const tenants = config.WRIT_LEDGER_TENANTS;
     let signingKey: SigningKey | undefined;
     if (config.WRIT_LEDGER_SIGNING_KEY !== undefined) {
       signingKey = await loadSigningKey(config.WRIT_LEDGER_SIGNING_KEY);
     } else {
       logger.warn('WRIT_LEDGER_SIGNING_KEY is not set: chain heads are not checkpointed');
     }
-    if (config.LEDGER_PROJECTION) {
+    if (config.WRIT_LEDGER_PROJECTION) {
       const options = clickHouseOptionsFromEnv();
       this.#logger.log(`projecting into ${describeClickHouse(options)}`);
       const clickhouse = createClickHouse(options);
       this.#clickhouse = clickhouse;
-      await applySchema(clickhouse, config.LEDGER_SQL_DIR ?? DEFAULT_SQL_DIR);
-      this.#analysts = await AnalystDoor.open(clickhouse, options, config.LEDGER_ANALYST_DATABASE, {
-        maxRows: config.LEDGER_QUERY_MAX_ROWS,
-        maxExecutionSeconds: config.LEDGER_QUERY_TIMEOUT_S,
-        maxResultBytes: config.LEDGER_QUERY_MAX_BYTES,
-        maxMemoryBytes: config.LEDGER_QUERY_MAX_MEMORY,
+      await applySchema(clickhouse, config.WRIT_LEDGER_SQL_DIR ?? DEFAULT_SQL_DIR);
+      this.#analysts = await AnalystDoor.open(clickhouse, options, config.WRIT_LEDGER_ANALYST_DATABASE, {
+        maxRows: config.WRIT_LEDGER_QUERY_MAX_ROWS,
+        maxExecutionSeconds: config.WRIT_LEDGER_QUERY_TIMEOUT_S,
+        maxResultBytes: config.WRIT_LEDGER_QUERY_MAX_BYTES,
+        maxMemoryBytes: config.WRIT_LEDGER_QUERY_MAX_MEMORY,
       });
       this.#projector = new Projector({
-        brokers: config.KAFKA_BROKERS,
+        brokers: config.WRIT_KAFKA_BROKERS,
         clickhouse,
         redactor: registryRedactor(loadToolRegistry(config.WRIT_TOOLS_DIR)),
-        tenantPrefix,
-        batchSize: config.LEDGER_PROJECTION_BATCH,
-        clientId: `${config.KAFKA_GROUP_ID}.projection`,
+        tenants,
+        batchSize: config.WRIT_LEDGER_PROJECTION_BATCH,
+        clientId: `${config.WRIT_KAFKA_GROUP_ID}.projection`,
         logger,
       });
       await this.#projector.start();
     }
     this.#writer = new ChainWriter({
-      brokers: config.KAFKA_BROKERS,
-      groupId: config.KAFKA_GROUP_ID,
-      transactionalId: `${config.KAFKA_GROUP_ID}.${config.WRIT_INSTANCE_ID}`,
+      brokers: config.WRIT_KAFKA_BROKERS,
+      groupId: config.WRIT_KAFKA_GROUP_ID,
+      transactionalId: `${config.WRIT_KAFKA_GROUP_ID}.${config.WRIT_INSTANCE_ID}`,
       instanceId: config.WRIT_INSTANCE_ID,
       producer: `ledger@${version}`,
-      tenantPrefix,
-      checkpointEvery: config.LEDGER_CHECKPOINT_EVERY,
+      tenants,
+      checkpointEvery: config.WRIT_LEDGER_CHECKPOINT_EVERY,
       ...(signingKey === undefined ? {} : { signingKey }),
-      lingerMs: config.LEDGER_LINGER_MS,
-      replayTimeoutMs: config.LEDGER_REPLAY_TIMEOUT_MS,
+      lingerMs: config.WRIT_LEDGER_LINGER_MS,
+      replayTimeoutMs: config.WRIT_LEDGER_REPLAY_TIMEOUT_MS,
       logger,
     });
     await this.#writer.start();

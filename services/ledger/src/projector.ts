@@ -5,6 +5,7 @@
 import { TOPICS, decodeEvent } from '@writ/contracts';
 import type { BusLogger } from '@writ/bus';
 import type { ClickHouseClient } from '@writ/clickhouse';
+import type { TenantFilter } from '@writ/config';
 import { describeError } from '@writ/errors';
 import { projectRecords, referencesOf } from '@writ/ledger-core';
 import type { ActionRow, ChainRecord, ProjectionMemory, ProjectionRows, Redactor } from '@writ/ledger-core';
@@ -14,7 +15,7 @@ export interface ProjectorOptions {
   readonly brokers: readonly string[];
   readonly clickhouse: ClickHouseClient;
   readonly redactor: Redactor;
-  readonly tenantPrefix: string;
+  readonly tenants: TenantFilter;
   readonly batchSize: number;
   readonly clientId: string;
   readonly logger: BusLogger;
@@ -102,7 +103,7 @@ export class Projector {
     const changed = [...next].filter(([partition, offset]) => this.#positions.get(partition) !== offset);
     if (records.length > 0) {
       await this.#recall(records);
-      const rows = projectRecords(records, this.#memory, { redactor: this.#options.redactor, tenantPrefix: this.#options.tenantPrefix });
+      const rows = projectRecords(records, this.#memory, { redactor: this.#options.redactor, tenants: this.#options.tenants });
       await this.#insert(rows);
       this.#projected += records.length;
       this.#trimMemory();

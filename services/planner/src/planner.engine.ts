@@ -7,6 +7,7 @@ import type { Attributes, Context, Span } from '@opentelemetry/api';
 import type { KafkaJS } from '@confluentinc/kafka-javascript';
 import { TransactionalProcessor, contractsSerde, createKafka, stderrLogger, traceHeaders } from '@writ/bus';
 import type { BusLogger, DecodedEvent, EventConsumer, EventContext, OutgoingEvent } from '@writ/bus';
+import type { TenantFilter } from '@writ/config';
 import { TOPICS, newMetadata } from '@writ/contracts';
 import type { Metadata, TraceContext, WritEvent } from '@writ/contracts';
 import { describeError } from '@writ/errors';
@@ -43,8 +44,8 @@ export interface PlannerEngineOptions {
   readonly registry: ToolRegistry;
   readonly planner: PlannerConfig;
   readonly defaultCurrency: string;
-  /** Handle only tenants whose id starts with this (test isolation on a shared broker); empty: all. */
-  readonly tenantPrefix: string;
+  /** The tenants this instance serves (WRIT_PLANNER_TENANTS; tests on a shared broker serve their own). */
+  readonly tenants: TenantFilter;
   readonly lingerMs: number;
   readonly replayTimeoutMs: number;
   readonly logger?: BusLogger;
@@ -206,7 +207,7 @@ export class PlannerEngine {
   }
 
   #inScope(meta: Metadata): boolean {
-    return this.#options.tenantPrefix === '' || meta.tenant_id.startsWith(this.#options.tenantPrefix);
+    return this.#options.tenants.serves(meta.tenant_id);
   }
 
   #slot(runId: string, tenant: string, partition: number): RunSlot {

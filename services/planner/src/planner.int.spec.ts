@@ -80,10 +80,10 @@ const TWO = `${FILE_TENANTS}-two`;
 
 async function bootPlanner(groupId: string, prefix: string, env: Record<string, string> = {}): Promise<INestApplicationContext> {
   const config = loadServiceConfig(26081, plannerConfigSpec, {
-    KAFKA_BROKERS: brokers.join(','),
-    KAFKA_GROUP_ID: groupId,
+    WRIT_KAFKA_BROKERS: brokers.join(','),
+    WRIT_KAFKA_GROUP_ID: groupId,
     WRIT_TOOLS_DIR: TOOLS_DIR,
-    PLANNER_TENANT_PREFIX: prefix,
+    WRIT_PLANNER_TENANTS: `${prefix}*`,
     ...env,
   });
   @Module({})
@@ -252,7 +252,7 @@ describe('planner service (in-process, real broker)', () => {
     await producer.connect();
     await collector.start();
     // Short execution deadlines so that a stuck execution expires within the test.
-    app = await bootPlanner(`writ.planner.int-${randomUUID()}`, SHARED, { PLANNER_EXECUTION_START_TIMEOUT_MS: '1000', PLANNER_EXECUTION_TIMEOUT_MS: '2000' });
+    app = await bootPlanner(`writ.planner.int-${randomUUID()}`, SHARED, { WRIT_PLANNER_EXECUTION_START_TIMEOUT_MS: '1000', WRIT_PLANNER_EXECUTION_TIMEOUT_MS: '2000' });
   }, 90_000);
 
   afterAll(async () => {
@@ -517,7 +517,7 @@ describe('planner service (in-process, real broker)', () => {
   // expire its actions: before, both did, and an action ended twice.
   it('two instances in one group: every open action expires once, by the instance that owns its run', async () => {
     const group = `writ.planner.int-two-${randomUUID()}`;
-    const timeouts = { PLANNER_DECISION_TIMEOUT_MS: '20000' };
+    const timeouts = { WRIT_PLANNER_DECISION_TIMEOUT_MS: '20000' };
     const first = await bootPlanner(group, TWO, { ...timeouts, WRIT_INSTANCE_ID: 'a' });
     let second: INestApplicationContext | undefined;
     try {

@@ -22,9 +22,9 @@ export class PlannerService implements OnModuleInit, OnApplicationShutdown {
   readonly engine: PlannerEngine;
 
   constructor(@Inject(SERVICE_CONFIG) config: PlannerServiceConfig) {
-    const groupId = config.KAFKA_GROUP_ID;
+    const groupId = config.WRIT_KAFKA_GROUP_ID;
     this.engine = new PlannerEngine({
-      brokers: config.KAFKA_BROKERS,
+      brokers: config.WRIT_KAFKA_BROKERS,
       groupId,
       dlqTopic: 'writ.planner.dlq',
       instanceId: config.WRIT_INSTANCE_ID,
@@ -32,17 +32,17 @@ export class PlannerService implements OnModuleInit, OnApplicationShutdown {
       registry: loadToolRegistry(config.WRIT_TOOLS_DIR),
       planner: {
         ...DEFAULT_PLANNER_CONFIG,
-        decision_timeout_ms: config.PLANNER_DECISION_TIMEOUT_MS,
-        approval_timeout_ms: config.PLANNER_APPROVAL_TIMEOUT_MS,
-        execution_start_timeout_ms: config.PLANNER_EXECUTION_START_TIMEOUT_MS,
-        execution_timeout_ms: config.PLANNER_EXECUTION_TIMEOUT_MS,
-        default_loop_threshold: config.PLANNER_LOOP_THRESHOLD,
-        default_loop_window: config.PLANNER_LOOP_WINDOW,
+        decision_timeout_ms: config.WRIT_PLANNER_DECISION_TIMEOUT_MS,
+        approval_timeout_ms: config.WRIT_PLANNER_APPROVAL_TIMEOUT_MS,
+        execution_start_timeout_ms: config.WRIT_PLANNER_EXECUTION_START_TIMEOUT_MS,
+        execution_timeout_ms: config.WRIT_PLANNER_EXECUTION_TIMEOUT_MS,
+        default_loop_threshold: config.WRIT_PLANNER_LOOP_THRESHOLD,
+        default_loop_window: config.WRIT_PLANNER_LOOP_WINDOW,
       },
-      defaultCurrency: config.PLANNER_DEFAULT_CURRENCY,
-      tenantPrefix: config.PLANNER_TENANT_PREFIX ?? '',
-      lingerMs: config.PLANNER_LINGER_MS,
-      replayTimeoutMs: config.PLANNER_REPLAY_TIMEOUT_MS,
+      defaultCurrency: config.WRIT_PLANNER_DEFAULT_CURRENCY,
+      tenants: config.WRIT_PLANNER_TENANTS,
+      lingerMs: config.WRIT_PLANNER_LINGER_MS,
+      replayTimeoutMs: config.WRIT_PLANNER_REPLAY_TIMEOUT_MS,
       logger: nestLogger(new Logger('planner')),
     });
   }

@@ -2,10 +2,10 @@ import { env } from '@writ/config';
 import type { ConfigOf } from '@writ/config';
 import type { BaseConfig } from '@writ/runtime';
 
-/** The policy service's variables (on top of KAFKA_BROKERS, HTTP_HOST, HTTP_PORT, LOG_FORMAT). */
+/** The policy service's variables (on top of WRIT_KAFKA_BROKERS, WRIT_HTTP_HOST, WRIT_HTTP_PORT, WRIT_LOG_FORMAT). */
 export const policyConfigSpec = {
   /** Consumer group; the DLQ is `writ.policy.dlq` whatever the group. */
-  KAFKA_GROUP_ID: env.string({ default: 'writ.policy' }),
+  WRIT_KAFKA_GROUP_ID: env.string({ default: 'writ.policy' }),
   /** The Cedar policy set (policies/README.md); an invalid set stops the service at boot. */
   WRIT_POLICY_DIR: env.string({ default: 'policies' }),
   /** The tool registry: each proposal's tool version (resolved as the planner does), effect, risk and cost currency. */
@@ -13,14 +13,11 @@ export const policyConfigSpec = {
   /** Agents (role, owner) and users (approver roles). */
   WRIT_DIRECTORY_FILE: env.string({ default: 'deploy/demo/directory.json' }),
   /** PKCS#8 PEM of the Ed25519 key that signs warrants; its file name (without .pem) is the key id. */
-  WRIT_WARRANT_SIGNING_KEY: env.string({ default: '.local/keys/policy/private/warrant-1.pem' }),
+  WRIT_POLICY_SIGNING_KEY: env.string({ default: '.local/keys/policy/private/warrant-1.pem' }),
   /** A warrant is void this long after the decision that issued it. */
-  WRIT_WARRANT_TTL_MS: env.int({ default: 60_000, min: 1_000, max: 24 * 60 * 60_000 }),
-  /**
-   * Comma-separated tenants this instance decides for; unset: every tenant. Events of other
-   * tenants are neither decided nor remembered (tests run their own instance per tenant).
-   */
-  WRIT_POLICY_TENANTS: env.optionalString(),
+  WRIT_POLICY_WARRANT_TTL_MS: env.int({ default: 60_000, min: 1_000, max: 24 * 60 * 60_000 }),
+  /** The tenants this instance serves (ids, or prefixes ending in `*`; unset: all): TenantFilter in @writ/config. */
+  WRIT_POLICY_TENANTS: env.tenants(),
   /** How long the boot may take to rebuild its state from writ.proposals.v1, writ.actions.v1, writ.policy.v1 and writ.approvals.v1. */
   WRIT_POLICY_REPLAY_TIMEOUT_MS: env.int({ default: 120_000, min: 1_000, max: 3_600_000 }),
   /**
@@ -32,11 +29,3 @@ export const policyConfigSpec = {
 
 export type PolicyServiceConfig = BaseConfig & ConfigOf<typeof policyConfigSpec>;
 
-/** The tenants of WRIT_POLICY_TENANTS, or null for every tenant. */
-export function tenantFilter(raw: string | undefined): ReadonlySet<string> | null {
-  const tenants = (raw ?? '')
-    .split(',')
-    .map((t) => t.trim())
-    .filter((t) => t !== '');
-  return tenants.length === 0 ? null : new Set(tenants);
-}

@@ -6,12 +6,12 @@ import { EventConsumer, EventProducer, contractsSerde, replayCommitted } from '@
 import type { DecodedEvent, EventContext } from '@writ/bus';
 import { TOPICS } from '@writ/contracts';
 import type { EventPayloads, TraceContext } from '@writ/contracts';
+import type { TenantFilter } from '@writ/config';
 import { describeError } from '@writ/errors';
 import { emptyPdpState, evolvePdpState, onActionProposed, onApprovalSubmitted } from '@writ/policy-service-core';
 import type { PdpEnvironment, PdpEvent, PdpOutput, PdpState } from '@writ/policy-service-core';
 import { SERVICE_CONFIG, packageVersion } from '@writ/runtime';
 import { WRIT_ATTR } from '@writ/telemetry';
-import { tenantFilter } from './config.ts';
 import type { PolicyServiceConfig } from './config.ts';
 import type { PdpSetup } from './setup.ts';
 
@@ -74,18 +74,18 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
   #ready: Promise<void> = Promise.resolve();
   readonly #producer: EventProducer;
   readonly #consumer: EventConsumer;
-  readonly #tenants: ReadonlySet<string> | null;
+  readonly #tenants: TenantFilter;
 
   constructor(
     @Inject(SERVICE_CONFIG) private readonly config: PolicyServiceConfig,
     @Inject(PDP_SETUP) private readonly setup: PdpSetup,
   ) {
-    this.#tenants = tenantFilter(config.WRIT_POLICY_TENANTS);
+    this.#tenants = config.WRIT_POLICY_TENANTS;
     this.#state = emptyPdpState(config.WRIT_POLICY_RATE_WINDOW_MS);
-    this.#producer = new EventProducer({ brokers: config.KAFKA_BROKERS, clientId: `${config.KAFKA_GROUP_ID}.producer` });
+    this.#producer = new EventProducer({ brokers: config.WRIT_KAFKA_BROKERS, clientId: `${config.WRIT_KAFKA_GROUP_ID}.producer` });
     this.#consumer = new EventConsumer({
-      brokers: config.KAFKA_BROKERS,
-      groupId: config.KAFKA_GROUP_ID,
+      brokers: config.WRIT_KAFKA_BROKERS,
+      groupId: config.WRIT_KAFKA_GROUP_ID,
       instanceId: config.WRIT_INSTANCE_ID,
       dlqTopic: POLICY_DLQ,
       topics: INPUT_TOPICS,
@@ -136,7 +136,7 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
     const started = Date.now();
     const state = emptyPdpState(this.config.WRIT_POLICY_RATE_WINDOW_MS);
     const { records } = await replayCommitted(
-      this.config.KAFKA_BROKERS,
+      this.config.WRIT_KAFKA_BROKERS,
       INPUT_TOPICS,
       ({ value }) => {
         if (value === null) return;
@@ -182,7 +182,7 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
       user: this.setup.user,
       tool: this.setup.tool,
       signingKey: this.setup.signingKey,
-      warrantTtlMs: this.config.WRIT_WARRANT_TTL_MS,
+      warrantTtlMs: this.config.WRIT_POLICY_WARRANT_TTL_MS,
       producer: `policy@${VERSION}`,
       now: Date.now(),
       trace: traceOf(span),
@@ -190,7 +190,7 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
   }
 
   #mine(event: DecodedEvent): boolean {
-    return this.#tenants === null || this.#tenants.has(event.payload.meta.tenant_id);
+    return this.#tenants.serves(event.payload.meta.tenant_id);
   }
 
   async #handle(event: DecodedEvent, ctx: EventContext): Promise<void> {

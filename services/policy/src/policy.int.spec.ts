@@ -94,12 +94,12 @@ function newTenant(): Tenant {
 
 function configFor(t: Tenant, env: Record<string, string> = {}) {
   return loadServiceConfig(26082, policyConfigSpec, {
-    KAFKA_BROKERS: brokers.join(','),
-    KAFKA_GROUP_ID: t.groupId,
+    WRIT_KAFKA_BROKERS: brokers.join(','),
+    WRIT_KAFKA_GROUP_ID: t.groupId,
     WRIT_POLICY_DIR: join(root, 'policies'),
     WRIT_TOOLS_DIR: join(root, 'tools'),
     WRIT_DIRECTORY_FILE: t.directoryFile,
-    WRIT_WARRANT_SIGNING_KEY: keyPath,
+    WRIT_POLICY_SIGNING_KEY: keyPath,
     WRIT_POLICY_TENANTS: t.tenant,
     ...env,
   });
@@ -486,11 +486,11 @@ describe('policy service boot', () => {
       cwd: root,
       env: {
         PATH: process.env['PATH'] ?? '',
-        KAFKA_BROKERS: brokers.join(','),
+        WRIT_KAFKA_BROKERS: brokers.join(','),
         WRIT_POLICY_DIR: brokenPolicyDir(),
         WRIT_DIRECTORY_FILE: t.directoryFile,
-        WRIT_WARRANT_SIGNING_KEY: keyPath,
-        HTTP_PORT: '1',
+        WRIT_POLICY_SIGNING_KEY: keyPath,
+        WRIT_HTTP_PORT: '1',
       },
       stdio: ['ignore', 'ignore', 'pipe'],
     });

@@ -25,13 +25,13 @@ export interface PdpSetup {
  * `live` is the service's directory that follows its file (else the file is read once).
  */
 export async function loadPdpSetup(
-  config: Pick<PolicyServiceConfig, 'WRIT_POLICY_DIR' | 'WRIT_TOOLS_DIR' | 'WRIT_DIRECTORY_FILE' | 'WRIT_WARRANT_SIGNING_KEY'>,
+  config: Pick<PolicyServiceConfig, 'WRIT_POLICY_DIR' | 'WRIT_TOOLS_DIR' | 'WRIT_DIRECTORY_FILE' | 'WRIT_POLICY_SIGNING_KEY'>,
   live?: Directory,
 ): Promise<PdpSetup> {
   const decisionPoint = createDecisionPoint(await loadPolicySet(config.WRIT_POLICY_DIR));
   const registry = loadToolRegistry(config.WRIT_TOOLS_DIR);
   const directory = live ?? (await loadDirectory(config.WRIT_DIRECTORY_FILE));
-  const signingKey = await loadSigningKey(config.WRIT_WARRANT_SIGNING_KEY);
+  const signingKey = await loadSigningKey(config.WRIT_POLICY_SIGNING_KEY);
   return {
     decisionPoint,
     signingKey,

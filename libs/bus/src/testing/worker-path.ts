@@ -10,7 +10,7 @@ export const WORKER_FIXTURE_PATH = fileURLToPath(
 
 export interface WorkerEnv {
   readonly WORKER_MODE: 'consumer' | 'transactional';
-  readonly KAFKA_BROKERS: string;
+  readonly WRIT_KAFKA_BROKERS: string;
   readonly INPUT_TOPIC: string;
   /** Transactional mode: where ActionAdmitted outputs go. */
   readonly OUTPUT_TOPIC?: string;

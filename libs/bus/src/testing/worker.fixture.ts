@@ -15,7 +15,7 @@ function need(name: string): string {
 }
 
 const mode = need('WORKER_MODE');
-const brokers = need('KAFKA_BROKERS').split(',');
+const brokers = need('WRIT_KAFKA_BROKERS').split(',');
 const groupId = need('GROUP_ID');
 const topics = [need('INPUT_TOPIC')];
 const handledLog = need('HANDLED_LOG');
