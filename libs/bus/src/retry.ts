@@ -1,5 +1,6 @@
 import kafkaJavascript from '@confluentinc/kafka-javascript';
-import { WritError, describeError, isWritError } from '@writ/errors';
+import { WritError, describeError, isWritError, kafkaErrorCode } from '@writ/errors';
+import type { ErrorCode } from '@writ/errors';
 
 const { ErrorCodes } = kafkaJavascript.KafkaJS;
 
@@ -101,7 +102,7 @@ export function isKafkaRetriable(error: unknown): boolean {
 }
 
 export interface Failure {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly retriable: boolean;
   readonly reason: string;
 }
@@ -111,7 +112,7 @@ export function classifyFailure(error: unknown): Failure {
   if (isWritError(error)) return { code: error.code, retriable: error.retriable, reason: describeError(error) };
   if (isKafkaError(error)) {
     return {
-      code: `KAFKA_${error.type ?? error.code}`,
+      code: kafkaErrorCode(error.type ?? error.code),
       retriable: isKafkaRetriable(error),
       reason: error.message,
     };

@@ -5,6 +5,7 @@
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { inspect } from 'node:util';
 import { WritError } from '@writ/errors';
+import type { ErrorCode } from '@writ/errors';
 import { canonicalJson } from './canonical-json.ts';
 
 /** The member that marks a sealed value inside arguments: `{"$sealed": "v1.<key id>.<base64url>", "hmac": "<hex>"}`. */
@@ -43,7 +44,7 @@ export function isSealedValue(value: unknown): value is SealedValue {
   return keys.length === 2 && typeof record[SEALED_MEMBER] === 'string' && typeof record['hmac'] === 'string';
 }
 
-function sealedError(code: string, message: string, path: string, cause?: unknown): WritError {
+function sealedError(code: ErrorCode, message: string, path: string, cause?: unknown): WritError {
   return new WritError(code, message, { field: path, rule: 'must be a value sealed for this tenant at this place', ...(cause === undefined ? {} : { cause }) });
 }
 

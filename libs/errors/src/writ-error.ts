@@ -1,3 +1,5 @@
+import type { ErrorCode } from './codes.ts';
+
 /**
  * The one error shape of Writ: a stable `code` to branch on (never `instanceof` across packages),
  * a `retriable` flag that decides between retry-with-backoff and the dead-letter topic, and, for
@@ -11,14 +13,18 @@ export interface WritErrorOptions {
   readonly details?: Readonly<Record<string, unknown>>;
 }
 
-export class WritError extends Error {
-  readonly code: string;
+/**
+ * `C` is the code's type: Writ's own errors carry an `ErrorCode` (the closed union of codes.ts);
+ * a client of another Writ (the SDK) may carry whatever code the server answered.
+ */
+export class WritError<C extends string = ErrorCode> extends Error {
+  readonly code: C;
   readonly retriable: boolean;
   readonly field: string | undefined;
   readonly rule: string | undefined;
   readonly details: Readonly<Record<string, unknown>> | undefined;
 
-  constructor(code: string, message: string, options: WritErrorOptions = {}) {
+  constructor(code: NoInfer<C>, message: string, options: WritErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'WritError';
     this.code = code;
@@ -41,7 +47,7 @@ export class WritError extends Error {
 }
 
 /** Structural check, so errors thrown by another copy of this package are recognised too. */
-export function isWritError(value: unknown, code?: string): value is WritError {
+export function isWritError(value: unknown, code?: ErrorCode): value is WritError {
   if (typeof value !== 'object' || value === null) return false;
   const candidate = value as { code?: unknown; retriable?: unknown };
   if (typeof candidate.code !== 'string' || typeof candidate.retriable !== 'boolean') return false;

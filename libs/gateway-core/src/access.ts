@@ -19,8 +19,10 @@ export function maySeeAction(principal: Principal, action: ActionState): boolean
   return principal.kind === 'user' && action.tenant_id === principal.user.tenant;
 }
 
-export function notFound(what: 'run' | 'action' | 'agent' | 'tool', id: string): WritError {
-  return new WritError(`${what.toUpperCase()}_NOT_FOUND`, `${what} ${id} not found`, { field: `${what}_id`, rule: 'must exist and be yours' });
+const NOT_FOUND = { run: 'RUN_NOT_FOUND', action: 'ACTION_NOT_FOUND', agent: 'AGENT_NOT_FOUND', tool: 'TOOL_NOT_FOUND' } as const;
+
+export function notFound(what: keyof typeof NOT_FOUND, id: string): WritError {
+  return new WritError(NOT_FOUND[what], `${what} ${id} not found`, { field: `${what}_id`, rule: 'must exist and be yours' });
 }
 
 export function forbidden(message: string): WritError {

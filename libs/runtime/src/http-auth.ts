@@ -8,7 +8,7 @@ import { Reflector } from '@nestjs/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { holds, principalId, watchDirectory } from '@writ/directory';
 import type { Directory, LiveDirectory, Principal, Requirement } from '@writ/directory';
-import { WritError, describeError, isWritError } from '@writ/errors';
+import { WritError, describeError, httpStatusOf, isWritError } from '@writ/errors';
 import { SERVICE_CONFIG } from './run-service.ts';
 
 /** The service's directory (a LiveDirectory following WRIT_DIRECTORY_FILE). */
@@ -102,30 +102,19 @@ export const Caller = createParamDecorator((_: unknown, context: ExecutionContex
   return principal;
 });
 
-const DOOR_STATUS: Readonly<Record<string, number>> = {
-  REQUEST_INVALID: 400,
-  UNAUTHENTICATED: 401,
-  FORBIDDEN: 403,
-  NOT_FOUND: 404,
-};
-
 /**
  * Every error of a door as `{ error: { code, message, field?, rule? } }`: WritErrors by code
- * (401 with www-authenticate: Bearer), Nest's HTTP exceptions by their status.
+ * (`httpStatusOf`: one table for every door; 401 with www-authenticate: Bearer), Nest's HTTP
+ * exceptions by their status.
  */
 @Catch()
 export class DoorErrorFilter implements ExceptionFilter {
-  readonly #status: Readonly<Record<string, number>>;
   readonly #logger = new Logger('http');
-
-  constructor(status: Readonly<Record<string, number>> = {}) {
-    this.#status = { ...DOOR_STATUS, ...status };
-  }
 
   catch(error: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
     if (isWritError(error)) {
-      const status = this.#status[error.code] ?? (error.retriable ? 503 : 500);
+      const status = httpStatusOf(error);
       if (status === 401) void reply.header('www-authenticate', 'Bearer');
       if (status >= 500) this.#logger.error(`request failed: ${describeError(error)}`);
       void reply.status(status).send({ error: error.toJSON() });

@@ -66,7 +66,7 @@ export class WritClient {
     const parsed: unknown = text === '' ? undefined : JSON.parse(text);
     if (!response.ok) {
       const error = (parsed as ErrorBody | undefined)?.error;
-      throw new WritError(error?.code ?? `HTTP_${response.status}`, error?.message ?? `${method} ${path}: HTTP ${response.status}`, {
+      throw new WritError<string>(error?.code ?? `HTTP_${response.status}`, error?.message ?? `${method} ${path}: HTTP ${response.status}`, {
         ...(error?.field === undefined ? {} : { field: error.field }),
         ...(error?.rule === undefined ? {} : { rule: error.rule }),
         details: { status: response.status },

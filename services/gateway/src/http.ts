@@ -3,7 +3,7 @@ import type { ArgumentsHost, CanActivate, ExceptionFilter, ExecutionContext } fr
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Directory } from '@writ/directory';
 import { Caller, authenticateRequest } from '@writ/runtime';
-import { WritError, describeError, isWritError } from '@writ/errors';
+import { describeError, httpStatusOf, isWritError } from '@writ/errors';
 import { DIRECTORY } from './config.ts';
 
 /** `Authorization: Bearer <api key>` → the directory's agent or user; anything else is 401. Roles are checked per route. */
@@ -19,27 +19,6 @@ export class ApiKeyGuard implements CanActivate {
 
 /** The authenticated agent or user of the request (after ApiKeyGuard). */
 export { Caller };
-
-const STATUS_BY_CODE: Readonly<Record<string, number>> = {
-  REQUEST_INVALID: 400,
-  ARGUMENTS_INVALID: 400,
-  TOOL_UNKNOWN: 400,
-  UNAUTHENTICATED: 401,
-  FORBIDDEN: 403,
-  RUN_NOT_FOUND: 404,
-  ACTION_NOT_FOUND: 404,
-  AGENT_NOT_FOUND: 404,
-  TOOL_NOT_FOUND: 404,
-  NOT_FOUND: 404,
-  IDEMPOTENCY_CONFLICT: 409,
-  ACTION_NOT_AWAITING_APPROVAL: 409,
-  TOO_MANY_WAITERS: 503,
-};
-
-/** The HTTP status of a WritError: by code, else 503 for retriable failures (Kafka), else 500. */
-export function statusOf(error: WritError): number {
-  return STATUS_BY_CODE[error.code] ?? (error.retriable ? 503 : 500);
-}
 
 interface ErrorBody {
   readonly error: {
@@ -88,7 +67,7 @@ export class GatewayExceptionFilter implements ExceptionFilter {
     let status: number;
     let payload: ErrorBody;
     if (isWritError(exception)) {
-      status = statusOf(exception);
+      status = httpStatusOf(exception);
       payload = body(exception.code, exception.message, {
         ...(exception.field === undefined ? {} : { field: exception.field }),
         ...(exception.rule === undefined ? {} : { rule: exception.rule }),

@@ -8,8 +8,6 @@ import { exportChain, listChains } from './ledger-store.ts';
 import type { ChainSummary } from './ledger-store.ts';
 import { LedgerService } from './ledger.service.ts';
 
-const STATUS: Readonly<Record<string, number>> = { QUERY_NOT_ALLOWED: 400, QUERY_FAILED: 400, LEDGER_NO_PROJECTION: 503, LEDGER_NOT_READY: 503 };
-
 const TENANT = /^[A-Za-z0-9._:-]{1,200}$/;
 
 /** Another tenant's chain answers exactly like a chain that does not exist. */
@@ -23,7 +21,7 @@ function noChain(tenant: string): WritError {
  */
 @Controller('v1')
 @UseGuards(BearerGuard)
-@UseFilters(new DoorErrorFilter(STATUS))
+@UseFilters(new DoorErrorFilter())
 export class LedgerController {
   constructor(private readonly ledger: LedgerService) {}
 

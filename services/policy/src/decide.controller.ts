@@ -16,7 +16,7 @@ import type { PdpSetup } from './setup.ts';
  */
 @Controller('v1')
 @UseGuards(BearerGuard)
-@UseFilters(new DoorErrorFilter({ POLICY_REQUEST_INVALID: 400 }))
+@UseFilters(new DoorErrorFilter())
 export class DecideController {
   constructor(@Inject(PDP_SETUP) private readonly setup: PdpSetup) {}
 

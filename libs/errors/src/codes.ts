@@ -1,0 +1,148 @@
+/**
+ * Every error code Writ raises, as a closed union, with the HTTP status a door answers it with.
+ * The table is the union (`ErrorCode` is its keys), so a new code cannot be raised without a
+ * status, and every door maps every code the same way (`httpStatusOf`). 500 is "not the
+ * caller's fault": a door answers 503 instead when the error is retriable (Kafka, a busy
+ * downstream). Codes that never leave a process (configuration, the CLI, the devstack) are here
+ * too: a status they never use costs nothing and keeps the union one list.
+ */
+export const ERROR_HTTP_STATUS = {
+  ACL_TABLE_INVALID: 500,
+  ACTION_NOT_AWAITING_APPROVAL: 409,
+  ACTION_NOT_FOUND: 404,
+  AGENT_NOT_FOUND: 404,
+  ARGS_INVALID: 500,
+  ARGUMENTS_INVALID: 400,
+  BUDGETS_FILE_INVALID: 500,
+  BUDGET_CONFIG_INVALID: 500,
+  BUDGET_CURRENCY_MISMATCH: 500,
+  BUDGET_INVALID_COMMAND: 500,
+  BUDGET_NOT_RESERVED: 500,
+  BUDGET_UNKNOWN_RESERVATION: 500,
+  BUS_STATE: 500,
+  CANONICAL_JSON_INVALID: 500,
+  CONFIG_INVALID: 500,
+  COUNTER_INVALID: 500,
+  DB_BUSY: 500,
+  DECIDER_UNKNOWN_VARIANT: 500,
+  DEMO_INCOMPLETE: 500,
+  DEMO_SPEND_MISMATCH: 500,
+  DIRECTORY_INVALID: 500,
+  DIRECTORY_UNREADABLE: 500,
+  DOWNSTREAM_BUSY: 500,
+  EVENT_INVALID: 500,
+  EVENT_KEY_MISSING: 500,
+  EVENT_TYPE_INVALID: 500,
+  EVENT_UNDECODABLE: 500,
+  EXECUTION_ALREADY_STARTED: 500,
+  EXECUTION_INTERRUPTED: 500,
+  EXECUTOR_DATA_DIR_LOCKED: 500,
+  FORBIDDEN: 403,
+  HANDLER_FAILED: 500,
+  IDEMPOTENCY_CONFLICT: 409,
+  INVALID_ARGUMENT: 500,
+  JSON_INVALID: 500,
+  KAFKA_AUTH_FAILED: 500,
+  KAFKA_DESCRIBE_CONFIGS_FAILED: 500,
+  KAFKA_FATAL: 500,
+  KAFKA_FORMAT_FAILED: 500,
+  KAFKA_JAVA_MISSING: 500,
+  KAFKA_LOCK_TIMEOUT: 500,
+  KAFKA_NOT_INSTALLED: 500,
+  KAFKA_PORT_BUSY: 500,
+  KAFKA_PORT_MISMATCH: 500,
+  KAFKA_PRINCIPAL_UNKNOWN: 500,
+  KAFKA_PROVISION_FAILED: 500,
+  KAFKA_SECRETS_UNKNOWN: 500,
+  KAFKA_SECRET_INVALID: 500,
+  KAFKA_START_FAILED: 500,
+  KAFKA_START_TIMEOUT: 500,
+  KAFKA_STOP_FAILED: 500,
+  KAFKA_UNREACHABLE: 500,
+  KEYRING_INVALID: 500,
+  KEY_INVALID: 500,
+  LEDGER_APPEND_INVALID: 500,
+  LEDGER_CHAIN_BROKEN: 500,
+  LEDGER_EXPORT_INVALID: 500,
+  LEDGER_HASH_INVALID: 500,
+  LEDGER_NOT_READY: 503,
+  LEDGER_NO_PROJECTION: 503,
+  LEDGER_QUERY_FAILED: 500,
+  LEDGER_READ_FAILED: 500,
+  LEDGER_REQUEST_FAILED: 500,
+  LEDGER_UNAUTHENTICATED: 500,
+  LEDGER_UNREACHABLE: 500,
+  LEDGER_VERIFY_FAILED: 500,
+  NOT_FOUND: 404,
+  PLANNER_INVALID_COMMAND: 500,
+  PLANNER_OUT_OF_ORDER: 500,
+  PLANNER_UNKNOWN_ACTION: 500,
+  PLANNER_WRONG_RUN: 500,
+  PLAN_INVALID: 500,
+  POLICY_EVALUATION_FAILED: 500,
+  POLICY_REQUEST_INVALID: 400,
+  POLICY_SET_INVALID: 500,
+  QUERY_FAILED: 400,
+  QUERY_NOT_ALLOWED: 400,
+  REPLAY_FAILED: 500,
+  REPLAY_TIMEOUT: 500,
+  REQUEST_INVALID: 400,
+  RESERVATION_CLAIMS_INVALID: 500,
+  RESERVATION_EXPECTATION_INVALID: 500,
+  RESERVATION_EXPIRED: 500,
+  RESERVATION_FORGED: 500,
+  RESERVATION_MISMATCH: 500,
+  RUN_NOT_FOUND: 404,
+  SCHEMA_UNKNOWN: 500,
+  SEALED_KEY_UNKNOWN: 500,
+  SEALED_VALUE_INVALID: 500,
+  SEALING_UNAVAILABLE: 500,
+  SENSITIVE_NOT_SEALED: 500,
+  SERVICE_EXITED: 500,
+  SERVICE_NOT_BUILT: 500,
+  SERVICE_NOT_READY: 500,
+  SERVICE_UNKNOWN: 500,
+  TENANT_KEY_INVALID: 500,
+  TENANT_KEY_MISSING: 500,
+  TENANT_KEY_UNREADABLE: 500,
+  TEST_KAFKA_MISSING: 500,
+  TOOL_ARGUMENTS_INVALID: 500,
+  TOOL_ENDPOINT_UNRESOLVED: 500,
+  TOOL_NOT_FOUND: 404,
+  TOOL_REGISTRY_INVALID: 500,
+  TOOL_UNKNOWN: 400,
+  TOO_MANY_WAITERS: 503,
+  TOPIC_MISSING: 500,
+  TOPOLOGY_APPLY_FAILED: 500,
+  TOPOLOGY_INVALID: 500,
+  UNAUTHENTICATED: 401,
+  UNSUPPORTED: 500,
+  USAGE: 500,
+  WAIT_TIMEOUT: 500,
+  WARRANT_CLAIMS_INVALID: 500,
+  WARRANT_EXPIRED: 500,
+  WARRANT_FORGED: 500,
+  WARRANT_MISMATCH: 500,
+  WRIT_ROOT_UNKNOWN: 500,
+} as const satisfies Readonly<Record<string, 400 | 401 | 403 | 404 | 409 | 500 | 503>>;
+
+/** A failure the Kafka client reported, by librdkafka's name (`KAFKA_ERR__TRANSPORT`, `KAFKA_ERR_MSG_SIZE_TOO_LARGE`). */
+export type KafkaErrorCode = `KAFKA_ERR_${string}`;
+
+export type ErrorCode = keyof typeof ERROR_HTTP_STATUS | KafkaErrorCode;
+
+/** The Kafka client's failure as an error code: its librdkafka name, else its number. */
+export function kafkaErrorCode(name: string | number): KafkaErrorCode {
+  return `KAFKA_ERR_${String(name).replace(/^ERR_/, '')}`;
+}
+
+function isKafkaErrorCode(code: ErrorCode): code is KafkaErrorCode {
+  return code.startsWith('KAFKA_ERR_');
+}
+
+/** The status a door answers an error with: the code's, or 503 for a retriable internal failure. */
+export function httpStatusOf(error: { readonly code: ErrorCode; readonly retriable: boolean }): number {
+  const { code } = error;
+  const status = isKafkaErrorCode(code) ? 500 : ERROR_HTTP_STATUS[code];
+  return status === 500 && error.retriable ? 503 : status;
+}
