@@ -2,7 +2,7 @@ import { SpanKind, SpanStatusCode, context as otelContext, trace } from '@opente
 import type { Context, Span } from '@opentelemetry/api';
 import kafkaJavascript from '@confluentinc/kafka-javascript';
 import type { KafkaJS } from '@confluentinc/kafka-javascript';
-import { WritError } from '@writ/errors';
+import { WritError, backoffDelay } from '@writ/errors';
 import { OffsetCommitter } from './committer.ts';
 import { contractsSerde } from './contracts-serde.ts';
 import { dlqMessage, dlqTopicOf } from './dlq.ts';
@@ -14,7 +14,7 @@ import type { RdKafkaProperties } from './kafka.ts';
 import { stderrLogger } from './logger.ts';
 import type { BusLogger } from './logger.ts';
 import { producerConfig } from './producer.ts';
-import { backoffDelay, classifyFailure, resolveRetryPolicy, sleep } from './retry.ts';
+import { classifyFailure, resolveRetryPolicy, retryDelay, sleep } from './retry.ts';
 import type { Failure, RetryPolicy } from './retry.ts';
 import type { DecodedEvent, EventSerde } from './serde.ts';
 import { ATTR, busTracer } from './telemetry.ts';
@@ -100,6 +100,8 @@ export interface EventConsumerOptions {
 /** librdkafka's rebalance codes (RdKafka ERR__ASSIGN_PARTITIONS, ERR__REVOKE_PARTITIONS). */
 const ASSIGN_PARTITIONS = -175;
 const REVOKE_PARTITIONS = -174;
+/** Between attempts to write a dead letter (the DLQ topic unavailable): 0.2 s doubling to 30 s. */
+const DLQ_BACKOFF = { initialMs: 200, maxMs: 30_000 } as const;
 
 /** Told of each change of a member's assignment; the rebalance waits for it. */
 export type RebalanceHook = (change: 'assigned' | 'revoked', partitions: readonly KafkaJS.TopicPartition[]) => void | Promise<void>;
@@ -382,7 +384,7 @@ export class MessagePipeline {
           span.setAttribute(ATTR.attempt, attempt);
           return parkInDlq(failure, attempt);
         }
-        const delay = backoffDelay(attempt, this.#retry);
+        const delay = retryDelay(attempt, this.#retry);
         this.#logger.info('handler failed, retrying', {
           code: failure.code,
           reason: failure.reason,
@@ -585,7 +587,7 @@ export class EventConsumer {
           error: String(error),
           attempt,
         });
-        if (!(await sleep(Math.min(30_000, 200 * 2 ** Math.min(attempt, 8)), this.#abort.signal))) return 'interrupted';
+        if (!(await sleep(backoffDelay(attempt, DLQ_BACKOFF), this.#abort.signal))) return 'interrupted';
       }
     }
   }

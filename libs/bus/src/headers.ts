@@ -1,5 +1,6 @@
-import { ROOT_CONTEXT, context as otelContext, defaultTextMapGetter, defaultTextMapSetter } from '@opentelemetry/api';
-import type { Context } from '@opentelemetry/api';
+import { ROOT_CONTEXT, context as otelContext, defaultTextMapGetter, defaultTextMapSetter, trace } from '@opentelemetry/api';
+import type { Context, Span } from '@opentelemetry/api';
+import type { TraceContext } from '@writ/contracts';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import type { KafkaJS } from '@confluentinc/kafka-javascript';
 
@@ -25,6 +26,17 @@ export function traceHeaders(ctx: Context = otelContext.active()): Record<string
   const carrier: Record<string, string> = {};
   propagator.inject(ctx, carrier, defaultTextMapSetter);
   return carrier;
+}
+
+/**
+ * The trace context an event's `meta.trace` carries: the W3C context of `span` (its traceparent
+ * and tracestate, as the headers of the same message carry them); null for a span that is not
+ * recording a valid trace.
+ */
+export function eventTraceOf(span: Span): TraceContext | null {
+  const headers = traceHeaders(trace.setSpan(ROOT_CONTEXT, span));
+  const traceparent = headers[HEADERS.traceparent];
+  return traceparent === undefined ? null : { traceparent, tracestate: headers[HEADERS.tracestate] ?? null };
 }
 
 /** Adds the trace context of `ctx` to an existing set of headers. */

@@ -1,6 +1,6 @@
-import { ROOT_CONTEXT, TraceFlags, trace } from '@opentelemetry/api';
+import { ROOT_CONTEXT, TraceFlags, createTraceState, trace } from '@opentelemetry/api';
 import { describe, expect, it } from 'vitest';
-import { extractTraceContext, normalizeHeaders, traceHeaders } from './headers.ts';
+import { eventTraceOf, extractTraceContext, normalizeHeaders, traceHeaders } from './headers.ts';
 
 const spanContext = {
   traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
@@ -19,6 +19,18 @@ describe('trace context in Kafka headers', () => {
   it('writes nothing without a span, and reads nothing from headers without one', () => {
     expect(traceHeaders(ROOT_CONTEXT)).toEqual({});
     expect(trace.getSpanContext(extractTraceContext({ 'event-type': 'X' }))).toBeUndefined();
+  });
+});
+
+describe("an event's meta.trace", () => {
+  it("is the span's W3C context, tracestate included, as its message's headers carry it", () => {
+    const span = trace.wrapSpanContext({ ...spanContext, traceState: createTraceState('vendor=a1') });
+    expect(eventTraceOf(span)).toEqual({ traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', tracestate: 'vendor=a1' });
+    expect(eventTraceOf(trace.wrapSpanContext(spanContext))).toEqual({ traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', tracestate: null });
+  });
+
+  it('is null for a span without a valid trace', () => {
+    expect(eventTraceOf(trace.wrapSpanContext({ traceId: '0'.repeat(32), spanId: '0'.repeat(16), traceFlags: TraceFlags.NONE }))).toBeNull();
   });
 });
 

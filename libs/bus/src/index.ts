@@ -3,7 +3,7 @@ export { kafkaSaslFromEnv, saslProperties, KAFKA_SASL_ENV, KAFKA_SASL_MECHANISMS
 export type { KafkaSasl, KafkaSaslMechanism } from './sasl.ts';
 export type { KafkaConnection, BrokerProbe, RdKafkaProperties } from './kafka.ts';
 
-export { HEADERS, traceHeaders, extractTraceContext, normalizeHeaders } from './headers.ts';
+export { HEADERS, eventTraceOf, traceHeaders, extractTraceContext, normalizeHeaders } from './headers.ts';
 export { stderrLogger, silentLogger } from './logger.ts';
 export type { BusLogger } from './logger.ts';
 export type { DecodedEvent, EventSerde, OutgoingEvent } from './serde.ts';
@@ -14,7 +14,7 @@ export type { EventProducerOptions, SentEvent, KafkaRecord } from './producer.ts
 
 export { EventConsumer, DEFAULT_FETCH_WAIT_MS, STATIC_SESSION_TIMEOUT_MS } from './consumer.ts';
 export type { EventConsumerOptions, EventContext, EventHandler } from './consumer.ts';
-export { DEFAULT_RETRY, MAX_POLL_INTERVAL_MS, resolveRetryPolicy, backoffDelay, classifyFailure, isKafkaRetriable } from './retry.ts';
+export { DEFAULT_RETRY, MAX_POLL_INTERVAL_MS, resolveRetryPolicy, retryDelay, classifyFailure, isKafkaRetriable } from './retry.ts';
 export type { RetryPolicy, Failure } from './retry.ts';
 export { dlqTopicOf } from './dlq.ts';
 export { EXIT_BUS_FATAL, exitOnFatal } from './fatal.ts';

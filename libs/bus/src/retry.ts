@@ -1,5 +1,5 @@
 import kafkaJavascript from '@confluentinc/kafka-javascript';
-import { WritError, describeError, isWritError, kafkaErrorCode } from '@writ/errors';
+import { WritError, backoffDelay, describeError, isWritError, kafkaErrorCode } from '@writ/errors';
 import type { ErrorCode } from '@writ/errors';
 
 const { ErrorCodes } = kafkaJavascript.KafkaJS;
@@ -50,14 +50,9 @@ export function resolveRetryPolicy(partial: Partial<RetryPolicy> = {}): RetryPol
   return policy;
 }
 
-/**
- * Delay before attempt `attempt + 1` after `attempt` failed (attempt counts from 1): exponential
- * growth capped at maxBackoffMs, with "equal jitter" (half fixed, half random) so that consumers
- * failing together do not retry in lockstep.
- */
-export function backoffDelay(attempt: number, policy: RetryPolicy, random: () => number = Math.random): number {
-  const exponential = Math.min(policy.maxBackoffMs, policy.initialBackoffMs * 2 ** Math.max(0, attempt - 1));
-  return Math.round(exponential / 2 + random() * (exponential / 2));
+/** Delay before attempt `attempt + 1` after `attempt` failed (attempt counts from 1): Writ's one backoff, with the policy's bounds. */
+export function retryDelay(attempt: number, policy: RetryPolicy, random: () => number = Math.random): number {
+  return backoffDelay(attempt, { initialMs: policy.initialBackoffMs, maxMs: policy.maxBackoffMs }, random);
 }
 
 /** Kafka error codes worth retrying from inside a handler (the broker or the network was busy). */

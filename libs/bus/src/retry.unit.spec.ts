@@ -1,7 +1,7 @@
 import kafkaJavascript from '@confluentinc/kafka-javascript';
 import { describe, expect, it } from 'vitest';
 import { WritError } from '@writ/errors';
-import { DEFAULT_RETRY, backoffDelay, classifyFailure, isKafkaRetriable, resolveRetryPolicy, sleep } from './retry.ts';
+import { DEFAULT_RETRY, retryDelay, classifyFailure, isKafkaRetriable, resolveRetryPolicy, sleep } from './retry.ts';
 
 const { KafkaJSError, ErrorCodes } = kafkaJavascript.KafkaJS;
 
@@ -22,13 +22,13 @@ describe('resolveRetryPolicy', () => {
   });
 });
 
-describe('backoffDelay', () => {
+describe('retryDelay', () => {
   const policy = { maxAttempts: 10, initialBackoffMs: 100, maxBackoffMs: 1_000 };
 
   it('doubles per attempt up to the cap, with equal jitter between half and all of it', () => {
-    expect([1, 2, 3, 4, 5].map((a) => backoffDelay(a, policy, () => 1))).toEqual([100, 200, 400, 800, 1_000]);
-    expect([1, 2, 3, 4, 5].map((a) => backoffDelay(a, policy, () => 0))).toEqual([50, 100, 200, 400, 500]);
-    expect(backoffDelay(3, policy, () => 0.5)).toBe(300);
+    expect([1, 2, 3, 4, 5].map((a) => retryDelay(a, policy, () => 1))).toEqual([100, 200, 400, 800, 1_000]);
+    expect([1, 2, 3, 4, 5].map((a) => retryDelay(a, policy, () => 0))).toEqual([50, 100, 200, 400, 500]);
+    expect(retryDelay(3, policy, () => 0.5)).toBe(300);
   });
 });
 

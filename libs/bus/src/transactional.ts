@@ -13,7 +13,7 @@ import { stderrLogger } from './logger.ts';
 import type { BusLogger } from './logger.ts';
 import { DEFAULT_LINGER_MS, parentContextOf, producerConfig, sendTraced, toRecord } from './producer.ts';
 import type { TracedSend } from './producer.ts';
-import { backoffDelay, classifyFailure, resolveRetryPolicy, sleep } from './retry.ts';
+import { classifyFailure, resolveRetryPolicy, retryDelay, sleep } from './retry.ts';
 import type { Failure, RetryPolicy } from './retry.ts';
 import type { DecodedEvent, EventSerde, OutgoingEvent } from './serde.ts';
 import { ATTR, busTracer } from './telemetry.ts';
@@ -569,7 +569,7 @@ export class TransactionalProcessor {
     // And so was every batch taken while the owner was dropping that state.
     this.#generation += 1;
     this.#rewind();
-    await sleep(backoffDelay(Math.min(this.#consecutiveAborts, 10), this.#retry), this.#abort.signal);
+    await sleep(retryDelay(this.#consecutiveAborts, this.#retry), this.#abort.signal);
   }
 }
 

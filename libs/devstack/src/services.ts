@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { WritError, describeError } from '@writ/errors';
+import { WritError, backoffDelay, describeError } from '@writ/errors';
 import { ensureDevKeys, serviceKeyEnvironment } from './keys.ts';
 import type { KeyLayout } from './keys.ts';
 import { serviceKafkaEnv } from './security.ts';
@@ -167,7 +167,8 @@ export function superviseProcess(spec: ProcessSpec): ServiceProcess {
   // A service exits on its own when it cannot go on (a Kafka client that failed for good exits 70):
   // like a Kubernetes restart policy, start it again, backing off while it keeps failing.
   const scheduleRestart = (why: string) => {
-    const delay = Math.min(MAX_RESTART_DELAY_MS, RESTART_DELAY_MS * 2 ** failures);
+    // No jitter: one process restarts, there is no herd to spread.
+    const delay = backoffDelay(failures + 1, { initialMs: RESTART_DELAY_MS, maxMs: MAX_RESTART_DELAY_MS }, () => 1);
     failures += 1;
     spec.log(`${spec.name}: ${why}; restarting in ${(delay / 1000).toFixed(0)} s (restart ${failures}); see ${spec.logFile}`);
     restartTimer = setTimeout(() => {

@@ -1,7 +1,7 @@
 // One tool call over HTTP with the tool's timeout, retries of retriable failures only (exponential
 // backoff with jitter, up to the tool's max_attempts), and its circuit breaker. The HTTP client,
 // clock, sleep and randomness are passed in.
-import { WritError } from '@writ/errors';
+import { WritError, backoffDelay } from '@writ/errors';
 import type { ToolDefinition, ToolHttpRequest } from '@writ/tools';
 import type { CircuitBreaker } from './breaker.ts';
 import type { Refusal } from './checks.ts';
@@ -124,8 +124,7 @@ async function attemptOnce(deps: CallDeps, input: CallInput): Promise<Attempt> {
 
 /** Backoff before attempt n+1 (n >= 1): exponential, capped, with "equal jitter" (half fixed, half random). */
 export function backoffMs(tool: Pick<ToolDefinition, 'retry'>, attempt: number, random: () => number, retryAfterMs?: number): number {
-  const ceiling = Math.min(tool.retry.max_backoff_ms, tool.retry.initial_backoff_ms * 2 ** (attempt - 1));
-  const jittered = ceiling / 2 + random() * (ceiling / 2);
+  const jittered = backoffDelay(attempt, { initialMs: tool.retry.initial_backoff_ms, maxMs: tool.retry.max_backoff_ms }, random);
   const wanted = retryAfterMs === undefined ? jittered : Math.max(jittered, retryAfterMs);
   return Math.round(Math.min(wanted, tool.retry.max_backoff_ms));
 }

@@ -8,3 +8,4 @@ export { createHttpApp, bodyLimitsOf } from './http-app.ts';
 export { installStrictJsonBodies, parseBody, checkContentType } from './http-body.ts';
 export type { HttpBodyLimits, BodyRejection, BodyRule } from './http-body.ts';
 export { BearerGuard, Caller, authenticateRequest, DirectoryCloser, DoorErrorFilter, Requires, SERVICE_DIRECTORY, directoryProvider } from './http-auth.ts';
+export { busLoggerOf } from './logging.ts';

@@ -2,17 +2,16 @@ import { readFile } from 'node:fs/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
-import type { Span } from '@opentelemetry/api';
 import { accountantStep, commandFor, createBudgetDecider, isBudgetInput, parseBudgetsFile, toWire } from '@writ/budget-core';
 import type { BudgetDecider, BudgetEvent, BudgetInput, BudgetState, BudgetWireEvent, ResolvedTool } from '@writ/budget-core';
-import { EventProducer, Lock, TransactionalProcessor, replayCommitted, traceHeaders, writEvent } from '@writ/bus';
+import { EventProducer, Lock, TransactionalProcessor, eventTraceOf, replayCommitted, writEvent } from '@writ/bus';
 import type { DecodedEvent, EventContext, OutgoingEvent } from '@writ/bus';
 import { TOPICS, newMetadata } from '@writ/contracts';
 import type { EventPayloads, Metadata, TraceContext } from '@writ/contracts';
 import { loadSigningKey } from '@writ/crypto';
 import type { SigningKey } from '@writ/crypto';
 import { describeError } from '@writ/errors';
-import { SERVICE_CONFIG } from '@writ/runtime';
+import { SERVICE_CONFIG, busLoggerOf } from '@writ/runtime';
 import { WRIT_ATTR } from '@writ/telemetry';
 import { loadToolRegistry } from '@writ/tools';
 import type { ToolRegistry } from '@writ/tools';
@@ -66,11 +65,6 @@ function resultOf(events: readonly BudgetEvent[]): string {
   }
 }
 
-function traceOf(span: Span, parent: EventContext['traceContext']): TraceContext | null {
-  const headers = traceHeaders(trace.setSpan(parent, span));
-  const traceparent = headers['traceparent'];
-  return traceparent === undefined ? null : { traceparent, tracestate: headers['tracestate'] ?? null };
-}
 
 /**
  * The accountant at work: rebuilds the books at boot, then consumes run starts, proposals (and
@@ -81,6 +75,7 @@ function traceOf(span: Span, parent: EventContext['traceContext']): TraceContext
 @Injectable()
 export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
   readonly #logger = new Logger('BudgetProcessor');
+  readonly #busLogger = busLoggerOf(this.#logger);
   readonly #config: BudgetServiceConfig;
   readonly #decider: BudgetDecider;
   /** The books' mutual exclusion: the handler and the expiry timer never interleave. */
@@ -118,7 +113,7 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
       await this.#rebuild();
       await this.#processor?.start();
     });
-    this.#timerProducer = new EventProducer({ brokers: config.WRIT_KAFKA_BROKERS, clientId: `${config.WRIT_KAFKA_GROUP_ID}.expiry` });
+    this.#timerProducer = new EventProducer({ brokers: config.WRIT_KAFKA_BROKERS, clientId: `${config.WRIT_KAFKA_GROUP_ID}.expiry`, logger: this.#busLogger });
     await this.#timerProducer.connect();
     this.#scheduleExpiry();
     this.#logger.log(`budget books rebuilt (${this.books.tenantCount} tenants); consuming ${INPUT_TOPICS.join(', ')} as ${config.WRIT_KAFKA_GROUP_ID}`);
@@ -131,6 +126,7 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
       groupId: config.WRIT_KAFKA_GROUP_ID,
       topics: INPUT_TOPICS,
       dlqTopic: DLQ_TOPIC,
+      logger: this.#busLogger,
       transactionalId: `${config.WRIT_KAFKA_GROUP_ID}.${config.WRIT_INSTANCE_ID}`,
       instanceId: config.WRIT_INSTANCE_ID,
       lingerMs: 0,
@@ -256,7 +252,7 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
           action_id: meta.action_id,
           tool: request.tool,
           signingKey: this.#signingKeyOrThrow(),
-          meta: this.#metaFactory(meta.tenant_id, meta, traceOf(span, ctx.traceContext)),
+          meta: this.#metaFactory(meta.tenant_id, meta, eventTraceOf(span)),
         });
         books.set(meta.tenant_id, step.state);
         span.setAttribute(WRIT_ATTR.budgetResult, resultOf(step.events));

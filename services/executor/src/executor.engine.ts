@@ -5,8 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { SpanStatusCode, context as otelContext, trace } from '@opentelemetry/api';
-import type { Span } from '@opentelemetry/api';
-import { EventConsumer, EventProducer, KeyedLock, createKafka, silentLogger, traceHeaders, writEvent } from '@writ/bus';
+import { EventConsumer, EventProducer, KeyedLock, createKafka, eventTraceOf, silentLogger, traceHeaders, writEvent } from '@writ/bus';
 import type { BusLogger, DecodedEvent, EventContext } from '@writ/bus';
 import { TOPICS, newMetadata } from '@writ/contracts';
 import type { TraceContext } from '@writ/contracts';
@@ -31,11 +30,6 @@ export interface ExecutorEngineOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
-function traceOf(span: Span): TraceContext | null {
-  const ctx = span.spanContext();
-  if (!trace.isSpanContextValid(ctx)) return null;
-  return { traceparent: `00-${ctx.traceId}-${ctx.spanId}-${ctx.traceFlags.toString(16).padStart(2, '0')}`, tracestate: null };
-}
 
 /** A tool's bearer token: from its environment variable, or the first line of its file. Never from an event. */
 export function credentialReader(env: Readonly<Record<string, string | undefined>>): (tool: ToolDefinition) => Promise<string | undefined> {
@@ -211,7 +205,7 @@ export class ExecutorEngine {
         await this.#emit(
           { tenant_id: request.meta.tenant_id, run_id: request.meta.run_id, action_id: request.meta.action_id ?? '', causation_id: request.meta.event_id },
           result,
-          traceOf(span),
+          eventTraceOf(span),
         );
       });
     } catch (error) {

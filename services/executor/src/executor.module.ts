@@ -1,18 +1,9 @@
 import { Inject, Injectable, Logger, Module } from '@nestjs/common';
 import type { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import type { BusLogger } from '@writ/bus';
-import { SERVICE_CONFIG, packageVersion } from '@writ/runtime';
+import { SERVICE_CONFIG, busLoggerOf, packageVersion } from '@writ/runtime';
 import type { ExecutorServiceConfig } from './config.ts';
 import { ExecutorEngine } from './executor.engine.ts';
 
-function nestLogger(logger: Logger): BusLogger {
-  const line = (message: string, extra?: Readonly<Record<string, unknown>>): string => (extra === undefined ? message : `${message} ${JSON.stringify(extra)}`);
-  return {
-    info: (message, extra) => logger.log(line(message, extra)),
-    warn: (message, extra) => logger.warn(line(message, extra)),
-    error: (message, extra) => logger.error(line(message, extra)),
-  };
-}
 
 /** Owns the engine's lifecycle: consuming once the module is initialised, stopped on shutdown. */
 @Injectable()
@@ -23,7 +14,7 @@ export class ExecutorService implements OnModuleInit, OnApplicationShutdown {
     this.engine = new ExecutorEngine({
       config,
       producerName: `executor@${packageVersion(import.meta.url)}`,
-      logger: nestLogger(new Logger('executor')),
+      logger: busLoggerOf(new Logger('executor')),
     });
   }
 

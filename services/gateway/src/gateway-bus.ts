@@ -9,7 +9,7 @@ import type { EventPayloads, WritEvent } from '@writ/contracts';
 import { ControlBoard } from '@writ/executor-core';
 import { GatewayReadModel, KeyedWaiters, isReadModelEvent, isTerminalStatus } from '@writ/gateway-core';
 import type { ReadModelEvent } from '@writ/gateway-core';
-import { SERVICE_CONFIG } from '@writ/runtime';
+import { SERVICE_CONFIG, busLoggerOf } from '@writ/runtime';
 import { WRIT_ATTR } from '@writ/telemetry';
 import { GATEWAY_VERSION } from './config.ts';
 import type { GatewayConfig } from './config.ts';
@@ -65,13 +65,7 @@ export class GatewayBus implements OnModuleInit, OnApplicationShutdown {
     this.outcomes = new KeyedWaiters(config.WRIT_GATEWAY_MAX_WAITERS);
     this.known = new KeyedWaiters(config.WRIT_GATEWAY_MAX_WAITERS);
     this.#groupId = `${config.WRIT_KAFKA_GROUP_ID}.${randomUUID()}`;
-    const line = (message: string, fields?: Readonly<Record<string, unknown>>): string =>
-      fields === undefined ? message : `${message} ${JSON.stringify(fields)}`;
-    this.#busLogger = {
-      info: (message, fields) => this.#logger.log(line(message, fields)),
-      warn: (message, fields) => this.#logger.warn(line(message, fields)),
-      error: (message, fields) => this.#logger.error(line(message, fields)),
-    };
+    this.#busLogger = busLoggerOf(this.#logger);
     this.#producer = new EventProducer({ brokers: config.WRIT_KAFKA_BROKERS, clientId: 'writ-gateway', logger: this.#busLogger });
     this.#consumer = new EventConsumer({
       brokers: config.WRIT_KAFKA_BROKERS,

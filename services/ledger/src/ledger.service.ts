@@ -1,13 +1,12 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import type { BusLogger } from '@writ/bus';
 import { clickHouseOptionsFromEnv, createClickHouse, describeClickHouse } from '@writ/clickhouse';
 import type { ClickHouseClient } from '@writ/clickhouse';
 import { loadSigningKey } from '@writ/crypto';
 import type { SigningKey } from '@writ/crypto';
 import { WritError } from '@writ/errors';
 import { registryRedactor } from '@writ/ledger-core';
-import { SERVICE_CONFIG, packageVersion } from '@writ/runtime';
+import { SERVICE_CONFIG, busLoggerOf, packageVersion } from '@writ/runtime';
 import { loadToolRegistry } from '@writ/tools';
 import { AnalystDoor } from './analyst-door.ts';
 import { ChainWriter } from './chain-writer.ts';
@@ -15,14 +14,6 @@ import { DEFAULT_SQL_DIR, applySchema } from './clickhouse-schema.ts';
 import type { LedgerServiceConfig } from './config.ts';
 import { Projector } from './projector.ts';
 
-function busLogger(logger: Logger): BusLogger {
-  const line = (message: string, extra?: Readonly<Record<string, unknown>>): string => (extra === undefined ? message : `${message} ${JSON.stringify(extra)}`);
-  return {
-    info: (message, extra) => logger.log(line(message, extra)),
-    warn: (message, extra) => logger.warn(line(message, extra)),
-    error: (message, extra) => logger.error(line(message, extra)),
-  };
-}
 
 /** Owns the chain writer, the ClickHouse projection and the ClickHouse client (the chDB folder). */
 @Injectable()
@@ -70,7 +61,7 @@ export class LedgerService implements OnModuleInit, OnApplicationShutdown {
 
   async onModuleInit(): Promise<void> {
     const config = this.#config;
-    const logger = busLogger(this.#logger);
+    const logger = busLoggerOf(this.#logger);
     const version = packageVersion(import.meta.url);
     const tenants = config.WRIT_LEDGER_TENANTS;
     let signingKey: SigningKey | undefined;

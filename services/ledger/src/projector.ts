@@ -6,7 +6,7 @@ import { TOPICS, decodeEvent } from '@writ/contracts';
 import type { BusLogger } from '@writ/bus';
 import type { ClickHouseClient } from '@writ/clickhouse';
 import type { TenantFilter } from '@writ/config';
-import { describeError } from '@writ/errors';
+import { backoffDelay, describeError } from '@writ/errors';
 import { projectRecords, referencesOf } from '@writ/ledger-core';
 import type { ActionRow, ChainRecord, ProjectionMemory, ProjectionRows, Redactor } from '@writ/ledger-core';
 import { CommittedReader, stableOffsets } from './committed-reader.ts';
@@ -94,7 +94,7 @@ export class Projector {
         // ClickHouse unavailable or a statement failed: the same batch is tried again, nothing skipped.
         failures += 1;
         this.#options.logger.error('projection into ClickHouse failed; retrying the batch', { error: describeError(error), failures });
-        await new Promise((resolve) => setTimeout(resolve, Math.min(10_000, 100 * 2 ** Math.min(failures, 7))));
+        await new Promise((resolve) => setTimeout(resolve, backoffDelay(failures, { initialMs: 100, maxMs: 10_000 })));
       }
     }
   }

@@ -5,11 +5,11 @@
 import { SpanStatusCode, context as otelContext, trace } from '@opentelemetry/api';
 import type { Attributes, Context, Span } from '@opentelemetry/api';
 import type { KafkaJS } from '@confluentinc/kafka-javascript';
-import { TransactionalProcessor, contractsSerde, createKafka, stderrLogger, traceHeaders } from '@writ/bus';
+import { TransactionalProcessor, contractsSerde, createKafka, eventTraceOf, stderrLogger, traceHeaders } from '@writ/bus';
 import type { BusLogger, DecodedEvent, EventConsumer, EventContext, OutgoingEvent } from '@writ/bus';
 import type { TenantFilter } from '@writ/config';
 import { TOPICS, newMetadata } from '@writ/contracts';
-import type { Metadata, TraceContext, WritEvent } from '@writ/contracts';
+import type { Metadata, WritEvent } from '@writ/contracts';
 import { describeError } from '@writ/errors';
 import { PLANNER_OUTPUT_TYPES, commandOf, createPlannerDecider, deadlineSetBy, isOwnOutput, nextPlannerDeadline, replayRun, runHistoryOf, toWire } from '@writ/planner-core';
 import type { OutputContext, PlannerCommand, PlannerConfig, PlannerDecider, PlannerEvent, PlannerState } from '@writ/planner-core';
@@ -100,11 +100,6 @@ function recordOutcome(span: Span, events: readonly PlannerEvent[]): void {
   span.setAttribute('writ.planner.events', events.map((event) => event.type).join(','));
 }
 
-function traceOf(span: Span): TraceContext | null {
-  const ctx = span.spanContext();
-  if (!trace.isSpanContextValid(ctx)) return null;
-  return { traceparent: `00-${ctx.traceId}-${ctx.spanId}-${ctx.traceFlags.toString(16).padStart(2, '0')}`, tracestate: null };
-}
 
 export class PlannerEngine {
   readonly #options: PlannerEngineOptions;
@@ -228,7 +223,7 @@ export class PlannerEngine {
 
   /** Outputs of one decision: the run's tenant, its cause, this producer, the span's trace. */
   #outputContext(slot: RunSlot, causationId: string | null, span: Span, now: number): OutputContext {
-    const envelope = { tenant_id: slot.tenant, causation_id: causationId, producer: this.#options.producer, trace: traceOf(span) };
+    const envelope = { tenant_id: slot.tenant, causation_id: causationId, producer: this.#options.producer, trace: eventTraceOf(span) };
     return {
       meta: (fields) => newMetadata({ ...envelope, ...fields }),
       now,

@@ -1,20 +1,11 @@
 import { Inject, Injectable, Logger, Module } from '@nestjs/common';
 import type { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import type { BusLogger } from '@writ/bus';
 import { DEFAULT_PLANNER_CONFIG } from '@writ/planner-core';
-import { SERVICE_CONFIG, packageVersion } from '@writ/runtime';
+import { SERVICE_CONFIG, busLoggerOf, packageVersion } from '@writ/runtime';
 import { loadToolRegistry } from '@writ/tools';
 import type { PlannerServiceConfig } from './config.ts';
 import { PlannerEngine } from './planner.engine.ts';
 
-function nestLogger(logger: Logger): BusLogger {
-  const line = (message: string, extra?: Readonly<Record<string, unknown>>): string => (extra === undefined ? message : `${message} ${JSON.stringify(extra)}`);
-  return {
-    info: (message, extra) => logger.log(line(message, extra)),
-    warn: (message, extra) => logger.warn(line(message, extra)),
-    error: (message, extra) => logger.error(line(message, extra)),
-  };
-}
 
 /** Owns the engine's lifecycle: rebuilt and consuming once the module is initialised, stopped on shutdown. */
 @Injectable()
@@ -43,7 +34,7 @@ export class PlannerService implements OnModuleInit, OnApplicationShutdown {
       tenants: config.WRIT_PLANNER_TENANTS,
       lingerMs: config.WRIT_PLANNER_LINGER_MS,
       replayTimeoutMs: config.WRIT_PLANNER_REPLAY_TIMEOUT_MS,
-      logger: nestLogger(new Logger('planner')),
+      logger: busLoggerOf(new Logger('planner')),
     });
   }
 

@@ -2,15 +2,15 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Span } from '@opentelemetry/api';
-import { EventConsumer, EventProducer, contractsSerde, replayCommitted } from '@writ/bus';
+import { EventConsumer, EventProducer, contractsSerde, eventTraceOf, replayCommitted } from '@writ/bus';
 import type { DecodedEvent, EventContext } from '@writ/bus';
 import { TOPICS } from '@writ/contracts';
-import type { EventPayloads, TraceContext } from '@writ/contracts';
+import type { EventPayloads } from '@writ/contracts';
 import type { TenantFilter } from '@writ/config';
 import { describeError } from '@writ/errors';
 import { emptyPdpState, evolvePdpState, onActionProposed, onApprovalSubmitted } from '@writ/policy-service-core';
 import type { PdpEnvironment, PdpEvent, PdpOutput, PdpState } from '@writ/policy-service-core';
-import { SERVICE_CONFIG, packageVersion } from '@writ/runtime';
+import { SERVICE_CONFIG, busLoggerOf, packageVersion } from '@writ/runtime';
 import { WRIT_ATTR } from '@writ/telemetry';
 import type { PolicyServiceConfig } from './config.ts';
 import type { PdpSetup } from './setup.ts';
@@ -25,11 +25,6 @@ const INPUT_TOPICS = [TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.ap
 const VERSION = packageVersion(import.meta.url);
 const tracer = trace.getTracer('writ-policy');
 
-function traceOf(span: Span): TraceContext | null {
-  const ctx = span.spanContext();
-  if (!trace.isSpanContextValid(ctx)) return null;
-  return { traceparent: `00-${ctx.traceId}-${ctx.spanId}-${ctx.traceFlags.toString(16).padStart(2, '0')}`, tracestate: null };
-}
 
 /**
  * The folded events of the PDP's state; every other event on its topics is ignored, ActionAdmitted
@@ -82,12 +77,14 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
   ) {
     this.#tenants = config.WRIT_POLICY_TENANTS;
     this.#state = emptyPdpState(config.WRIT_POLICY_RATE_WINDOW_MS);
-    this.#producer = new EventProducer({ brokers: config.WRIT_KAFKA_BROKERS, clientId: `${config.WRIT_KAFKA_GROUP_ID}.producer` });
+    const logger = busLoggerOf(this.#logger);
+    this.#producer = new EventProducer({ brokers: config.WRIT_KAFKA_BROKERS, clientId: `${config.WRIT_KAFKA_GROUP_ID}.producer`, logger });
     this.#consumer = new EventConsumer({
       brokers: config.WRIT_KAFKA_BROKERS,
       groupId: config.WRIT_KAFKA_GROUP_ID,
       instanceId: config.WRIT_INSTANCE_ID,
       dlqTopic: POLICY_DLQ,
+      logger,
       topics: INPUT_TOPICS,
       handler: (event, ctx) => this.#handle(event, ctx),
       onAssignment: (assignment) => this.#assigned(new Set(assignment.map((a) => a.partition))),
@@ -185,7 +182,7 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
       warrantTtlMs: this.config.WRIT_POLICY_WARRANT_TTL_MS,
       producer: `policy@${VERSION}`,
       now: Date.now(),
-      trace: traceOf(span),
+      trace: eventTraceOf(span),
     };
   }
 
