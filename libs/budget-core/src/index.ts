@@ -4,7 +4,6 @@ export { DEFAULT_BUDGET_CONFIG } from './config.ts';
 export type { BudgetConfig } from './config.ts';
 export { capsFor } from './decide.ts';
 export { initialBudgetState } from './evolve.ts';
-export { issueReservation, verifyReservation } from './reservation.ts';
 export { accountantStep } from './accountant.ts';
 export { parseBudgetsFile, limitCommandsFor, moneyToMicros } from './budgets-file.ts';
 export { commandFor, isBudgetInput, BUDGET_INPUT_TYPES } from './inputs.ts';
@@ -23,7 +22,6 @@ export type {
   ReservationsForgotten,
 } from './events.ts';
 export type { BudgetKind, BudgetScope, BudgetState, Caps, Counter, ReservationRecord, ReservationStatus, Usage } from './model.ts';
-export type { CarriedReservation, ExpectedReservationClaims, ReservationCheck, ReservationClaims, SignedReservation } from './reservation.ts';
 export type { AccountantStep } from './accountant.ts';
 export type { BudgetsFile, TenantBudgets } from './budgets-file.ts';
 export type { BudgetInput, InputCommand, ResolvedTool } from './inputs.ts';

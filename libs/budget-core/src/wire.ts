@@ -6,11 +6,11 @@
 import { lookup } from '@writ/decider';
 import type { SigningKey } from '@writ/crypto';
 import type { EventPayloads, Metadata } from '@writ/contracts';
+import { issueReservation } from '@writ/contracts';
 import type { BudgetEvent } from './events.ts';
 import { evolveBudget } from './evolve.ts';
 import { DEFAULT_SUBJECT, utcDay } from './model.ts';
 import type { BudgetState, ReservationRecord } from './model.ts';
-import { issueReservation } from './reservation.ts';
 
 export type BudgetWireEvent =
   | { readonly type: 'BudgetReserved'; readonly payload: EventPayloads['BudgetReserved'] }

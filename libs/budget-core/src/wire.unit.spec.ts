@@ -1,12 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { createKeyring, generateSigningKey } from '@writ/crypto';
-import { newMetadata } from '@writ/contracts';
+import { newMetadata, verifyReservation } from '@writ/contracts';
 import { accountantStep } from './accountant.ts';
 import { createBudgetDecider, usageOf } from './budget.ts';
 import type { BudgetCommand, SetLimits } from './commands.ts';
 import { initialBudgetState } from './evolve.ts';
 import type { BudgetState } from './model.ts';
-import { verifyReservation } from './reservation.ts';
 import { replayWire, toWire } from './wire.ts';
 import type { BudgetWireEvent, WireContext } from './wire.ts';
 

@@ -55,10 +55,12 @@ export { HEADER_LENGTH, MAGIC, createSingleObjectCodec } from './single-object.t
 export type { Decoded, SingleObjectCodec } from './single-object.ts';
 export { partitionKeyOf } from './keys.ts';
 export { actionIdFor, newMetadata, uuidv7 } from './metadata.ts';
-export type { NewMetadata } from './metadata.ts';
+export type { MetadataFactory, NewMetadata } from './metadata.ts';
 export { crc64Avro, fingerprintHex, fingerprintOf, parsingCanonicalForm } from './fingerprint.ts';
 export { checkCompatibility, describeCompatibilityProblem, parseSchema } from './compat.ts';
 export type { CompatibilityProblem, SchemaVersion } from './compat.ts';
 export { RULES, RULE_ATTRIBUTE, compileValidator } from './rules.ts';
 export type { RuleName, RuleViolation, Validator } from './rules.ts';
 export type { AvroSchemaJson, Json, JsonObject } from './schema-json.ts';
+export { issueReservation, verifyReservation } from './reservation.ts';
+export type { CarriedReservation, ExpectedReservationClaims, ReservationCheck, ReservationClaims, SignedReservation } from './reservation.ts';

@@ -14,6 +14,9 @@ export interface NewMetadata {
   readonly occurred_at?: number;
 }
 
+/** What a decider is given to stamp its events (the runtime passes newMetadata: a fresh id and the time). */
+export type MetadataFactory = (input: NewMetadata) => Metadata;
+
 export function newMetadata(input: NewMetadata): Metadata {
   const occurredAt = input.occurred_at ?? Date.now();
   return {

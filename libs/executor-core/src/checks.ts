@@ -1,16 +1,14 @@
 // Everything the executor checks before a tool may be called, in a fixed order; the first that
 // fails refuses the request. A refusal never reaches the tool.
-import { verifyReservation } from '@writ/budget-core';
 import type { ExecutionRequested } from '@writ/contracts';
-import { actionIdFor } from '@writ/contracts';
+import { actionIdFor, verifyReservation } from '@writ/contracts';
 import { sha256Canonical } from '@writ/crypto';
 import type { Keyring, TenantDataKey } from '@writ/crypto';
 import { WritError, isWritError } from '@writ/errors';
 import { toolRef, verifyWarrant } from '@writ/policy-engine';
 import type { Warrant } from '@writ/policy-engine';
-import type { ToolDefinition, ToolRegistry } from '@writ/tools';
+import type { ControlBoard, ToolDefinition, ToolRegistry } from '@writ/tools';
 import { scrubberOf, sensitiveTexts, unsealArguments, validateArguments } from '@writ/tools';
-import type { ControlBoard } from './controls.ts';
 
 export interface Refusal {
   readonly code: string;

@@ -4,14 +4,13 @@ import type { ExecutionRequested } from '@writ/contracts';
 import { canonicalJson, sha256Hex } from '@writ/crypto';
 import type { Keyring, TenantDataKey, TenantKeyStore } from '@writ/crypto';
 import { describeError } from '@writ/errors';
-import type { ToolDefinition, ToolRegistry } from '@writ/tools';
+import type { ControlBoard, ToolDefinition, ToolRegistry } from '@writ/tools';
 import { buildToolRequest, buildVerifyRequest, hasSensitiveFields, hasSideEffects, redactResult, scrubberOf, sensitiveTexts, sideEffectRefs } from '@writ/tools';
 import { CircuitBreakers } from './breaker.ts';
 import type { BreakerOptions } from './breaker.ts';
 import { CallInterrupted, callTool } from './call.ts';
 import type { HttpFetch } from './call.ts';
 import { checkRequest, runtimeRefusal } from './checks.ts';
-import type { ControlBoard } from './controls.ts';
 import type { ExecutionRecord, ExecutionResult, FailedPayload, IdempotencyStore } from './store.ts';
 
 export interface ExecutorDeps {
@@ -30,9 +29,10 @@ export interface ExecutorDeps {
   readonly tenantKeys?: TenantKeyStore;
   /** Environment for `${VAR}` in endpoint urls. */
   readonly env: Readonly<Record<string, string | undefined>>;
-  readonly now?: () => number;
-  readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
-  readonly random?: () => number;
+  /** The runtime's clock, timer and randomness (the executor service passes Date.now, a setTimeout sleep and Math.random): the core reads none itself. */
+  readonly now: () => number;
+  readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  readonly random: () => number;
   readonly breaker?: BreakerOptions;
 }
 
@@ -56,21 +56,6 @@ export interface ExecuteOptions {
 
 export const OUTCOME_UNKNOWN = 'OUTCOME_UNKNOWN';
 
-function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted === true) {
-      resolve();
-      return;
-    }
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
 
 function failed(request: ExecutionRequested, tool: ToolDefinition | undefined, code: string, message: string, retriable: boolean, attempts = 0): ExecutionResult {
   return {
@@ -131,9 +116,9 @@ export class Executor {
 
   constructor(deps: ExecutorDeps) {
     this.#deps = deps;
-    this.#now = deps.now ?? Date.now;
-    this.#sleep = deps.sleep ?? defaultSleep;
-    this.#random = deps.random ?? Math.random;
+    this.#now = deps.now;
+    this.#sleep = deps.sleep;
+    this.#random = deps.random;
     this.#breakers = new CircuitBreakers(deps.breaker);
   }
 

@@ -5,9 +5,9 @@ import type { ControlChanged, ExecutionRequested } from '@writ/contracts';
 import { newMetadata } from '@writ/contracts';
 import { TenantDataKey, createKeyring, generateSigningKey, sha256Canonical, canonicalJson, sha256Hex } from '@writ/crypto';
 import { memoryTenantKeys } from '@writ/crypto/testing';
-import { createToolRegistry, loadToolRegistry } from '@writ/tools';
+import { ControlBoard, createToolRegistry, loadToolRegistry } from '@writ/tools';
 import type { ToolDefinition, ToolRegistry } from '@writ/tools';
-import { ControlBoard, Executor, MemoryIdempotencyStore, OUTCOME_UNKNOWN, parseJournal, journalLine } from './index.ts';
+import { Executor, MemoryIdempotencyStore, OUTCOME_UNKNOWN, parseJournal, journalLine } from './index.ts';
 import type { ExecutionRecord, ExecutionResult, HttpFetch, HttpResponseLike } from './index.ts';
 import { signedExecutionRequest } from './testing/index.ts';
 
@@ -75,6 +75,7 @@ function setup(options: { script?: Script; registry?: ToolRegistry; store?: Memo
     credential: (tool) => Promise.resolve(tool.credential !== undefined && 'env' in tool.credential ? env[tool.credential.env] : undefined),
     env,
     tenantKeys: options.tenantKeys ?? memoryTenantKeys([acmeKey]),
+    now: () => Date.now(),
     sleep: (ms) => {
       sleeps.push(ms);
       return Promise.resolve();

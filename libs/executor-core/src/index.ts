@@ -1,12 +1,10 @@
 export { Executor, unknownOutcome, OUTCOME_UNKNOWN } from './executor.ts';
 export { checkRequest, runtimeRefusal, warrantOf } from './checks.ts';
-export { ControlBoard, PLATFORM_SCOPE, decodeControl, encodeControl, scopeCovers, targetsTool } from './controls.ts';
 export { CircuitBreaker, CircuitBreakers, DEFAULT_BREAKER } from './breaker.ts';
 export { callTool, backoffMs, CallInterrupted } from './call.ts';
 export { MemoryIdempotencyStore, journalLine, parseJournal } from './store.ts';
 export type { ExecutorDeps, ExecutionReport, ExecuteOptions } from './executor.ts';
 export type { CheckDeps, CheckResult, Refusal } from './checks.ts';
-export type { ControlRefusal, ControlSetting, ControlSubject } from './controls.ts';
 export type { BreakerOptions, BreakerState } from './breaker.ts';
 export type { HttpFetch, HttpResponseLike, CallDeps, CallInput, CallOutcome } from './call.ts';
 export type { ExecutionRecord, ExecutionResult, ExecutedPayload, FailedPayload, IdempotencyStore, JournalEntry } from './store.ts';

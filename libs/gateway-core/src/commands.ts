@@ -1,5 +1,5 @@
-import { actionIdFor, newMetadata, uuidv7 } from '@writ/contracts';
-import type { ActionProposed, ApprovalSubmitted, RunStarted, TraceContext } from '@writ/contracts';
+import { actionIdFor } from '@writ/contracts';
+import type { ActionProposed, ApprovalSubmitted, MetadataFactory, RunStarted, TraceContext } from '@writ/contracts';
 import { canonicalJson, sha256Canonical } from '@writ/crypto';
 import type { SealedValue } from '@writ/crypto';
 import { WritError } from '@writ/errors';
@@ -18,12 +18,15 @@ export interface Stamp {
   /** `gateway@<version>` */
   readonly producer: string;
   readonly trace: TraceContext | null;
+  /** Ids and times come from the caller (newMetadata, uuidv7): the commands read no clock and no randomness. */
+  readonly newMetadata: MetadataFactory;
+  readonly newRunId: () => string;
 }
 
 export function runStartedEvent(input: { tenant: string; agentId: string; request: OpenRunRequest; stamp: Stamp }): RunStarted {
-  const runId = uuidv7();
+  const runId = input.stamp.newRunId();
   return {
-    meta: newMetadata({ tenant_id: input.tenant, run_id: runId, producer: input.stamp.producer, trace: input.stamp.trace }),
+    meta: input.stamp.newMetadata({ tenant_id: input.tenant, run_id: runId, producer: input.stamp.producer, trace: input.stamp.trace }),
     agent_id: input.agentId,
     goal: input.request.goal,
     limits: input.request.limits,
@@ -88,7 +91,7 @@ export function proposalEvent(input: {
   }
   const actionId = actionIdFor(input.tenant, input.runId, request.idempotency_key);
   return {
-    meta: newMetadata({
+    meta: input.stamp.newMetadata({
       tenant_id: input.tenant,
       run_id: input.runId,
       action_id: actionId,
@@ -129,7 +132,7 @@ export function approvalSubmittedEvent(input: {
 }): ApprovalSubmitted {
   const { action } = input;
   return {
-    meta: newMetadata({
+    meta: input.stamp.newMetadata({
       tenant_id: action.tenant_id,
       run_id: action.run_id,
       action_id: action.action_id,

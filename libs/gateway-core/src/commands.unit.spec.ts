@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { withoutIdentifiers } from '@writ/testing';
-import { actionIdFor } from '@writ/contracts';
+import { actionIdFor, newMetadata, uuidv7 } from '@writ/contracts';
 import { TenantDataKey, canonicalJson, sha256Canonical } from '@writ/crypto';
 import { createToolRegistry } from '@writ/tools';
 import { hashApiKey, parseDirectory } from '@writ/directory';
@@ -42,7 +42,7 @@ const tools = createToolRegistry([
     endpoint: { method: 'POST', url: 'http://127.0.0.1:1/refunds' },
   },
 ]);
-const stamp = { producer: 'gateway@0.1.0', trace: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', tracestate: null } };
+const stamp = { producer: 'gateway@0.1.0', trace: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', tracestate: null }, newMetadata, newRunId: () => uuidv7() };
 const request = { tool: 'refunds.issue', tool_version: null, arguments: { amount_cents: 500, ticket_id: 'T-1' }, reason: 'why', idempotency_key: 'k-1' };
 
 function expectError(run: () => unknown, code: string, field: string, rule: string): Record<string, unknown> {

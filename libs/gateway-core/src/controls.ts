@@ -1,12 +1,11 @@
 // Kill switches and safe mode as the gateway sets and shows them: who may change a control of
 // which scope, the ControlChanged it writes, and the JSON of a control. The model itself (keys,
-// scopes, what a control stops) is @writ/executor-core's, shared with the planner and executor.
-import { newMetadata, uuidv7 } from '@writ/contracts';
+// scopes, what a control stops) is @writ/tools' (controls.ts), shared with the planner and executor.
 import type { ControlChanged } from '@writ/contracts';
 import { PLATFORM_TENANT, holds, isPlatformAdmin } from '@writ/directory';
 import type { Principal, User } from '@writ/directory';
-import { PLATFORM_SCOPE, decodeControl, encodeControl } from '@writ/executor-core';
-import type { ControlSetting, ControlSubject } from '@writ/executor-core';
+import { PLATFORM_SCOPE, decodeControl, encodeControl } from '@writ/tools';
+import type { ControlSetting, ControlSubject } from '@writ/tools';
 import { forbidden, requireRole } from './access.ts';
 import type { Stamp } from './commands.ts';
 import type { SwitchRequest } from './requests.ts';
@@ -47,7 +46,7 @@ export function requireControlsReader(principal: Principal): User {
 export function controlChangedEvent(input: { scope: string; target: ControlTarget; setBy: string; request: SwitchRequest; stamp: Stamp }): ControlChanged {
   const setting: ControlSetting = { scope: input.scope, ...input.target };
   return {
-    meta: newMetadata({ tenant_id: input.scope, run_id: uuidv7(), producer: input.stamp.producer, trace: input.stamp.trace }),
+    meta: input.stamp.newMetadata({ tenant_id: input.scope, run_id: input.stamp.newRunId(), producer: input.stamp.producer, trace: input.stamp.trace }),
     ...encodeControl(setting),
     enabled: input.request.enabled,
     value: null,

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { newMetadata, uuidv7 } from '@writ/contracts';
 import { hashApiKey, parseDirectory } from '@writ/directory';
-import { ControlBoard } from '@writ/executor-core';
+import { ControlBoard } from '@writ/tools';
 import { controlChangedEvent, presentControl, requireControlsReader, requirePlatformAdmin, requireTenantOperator } from './index.ts';
 
-const stamp = { producer: 'gateway@0.1.0', trace: null };
+const stamp = { producer: 'gateway@0.1.0', trace: null, newMetadata, newRunId: () => uuidv7() };
 const directory = parseDirectory({
   agents: [{ id: 'bot', tenant: 'acme', role: 'support', owner: 'dana', api_key_sha256: hashApiKey('bot') }],
   users: [

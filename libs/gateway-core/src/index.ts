@@ -16,7 +16,6 @@ export type {
   RunEvent,
   RunState,
 } from './model.ts';
-export { KeyedWaiters } from './waiters.ts';
 export {
   LONG_POLL_DEFAULT_MS,
   LONG_POLL_MAX_MS,

@@ -119,7 +119,7 @@ function signedPart(warrant: Warrant): SignedWarrantClaims | undefined {
  * WARRANT_EXPIRED); every claim equals what the verifier expects (else WARRANT_MISMATCH naming the
  * claim in `field` and details.claim). `now` is epoch milliseconds.
  */
-export function verifyWarrant(warrant: Warrant, expected: ExpectedWarrantClaims, keyring: Keyring, now: number = Date.now()): WarrantCheck {
+export function verifyWarrant(warrant: Warrant, expected: ExpectedWarrantClaims, keyring: Keyring, now: number): WarrantCheck {
   const claims = signedPart(warrant);
   if (claims === undefined) return forged('it is malformed (missing or mistyped claims)');
   const check = verifyCanonical(claims, { key_id: warrant.key_id, signature: warrant.signature }, keyring);

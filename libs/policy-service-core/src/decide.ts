@@ -1,5 +1,4 @@
-import { newMetadata } from '@writ/contracts';
-import type { ActionProposed, ApprovalRecorded, ApprovalSubmitted, PolicyDecided, RunStats, TraceContext } from '@writ/contracts';
+import type { ActionProposed, ApprovalRecorded, ApprovalSubmitted, MetadataFactory, PolicyDecided, RunStats, TraceContext } from '@writ/contracts';
 import { isSealedValue, sha256Canonical } from '@writ/crypto';
 import type { SigningKey } from '@writ/crypto';
 import { describeError, isWritError } from '@writ/errors';
@@ -59,6 +58,8 @@ export interface PdpEnvironment {
   /** service@version, for meta.producer. */
   readonly producer: string;
   readonly now: number;
+  /** Stamps the outputs (the runtime passes newMetadata): the decider reads no clock and makes no ids. */
+  readonly newMetadata: MetadataFactory;
   /** Trace context of the span deciding (meta.trace of the outputs). */
   readonly trace?: TraceContext | null;
 }
@@ -116,7 +117,7 @@ export function resolveAction(
 }
 
 function metaFor(action: ProposedAction, causationId: string, env: PdpEnvironment): PolicyDecided['meta'] {
-  return newMetadata({
+  return env.newMetadata({
     tenant_id: action.tenant,
     run_id: action.run_id,
     action_id: action.action_id,
@@ -280,7 +281,7 @@ function recorded(
   return {
     type: 'ApprovalRecorded',
     payload: {
-      meta: newMetadata({
+      meta: env.newMetadata({
         tenant_id: submission.meta.tenant_id,
         run_id: submission.meta.run_id,
         action_id: submission.meta.action_id,

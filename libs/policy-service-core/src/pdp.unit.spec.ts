@@ -76,6 +76,7 @@ function environment(now = 1_000_000): PdpEnvironment {
     warrantTtlMs: 60_000,
     producer: 'policy@0.1.0',
     now,
+    newMetadata,
   };
 }
 

@@ -44,6 +44,7 @@ function environment(): PdpEnvironment {
     warrantTtlMs: 60_000,
     producer: 'policy@test',
     now: Date.now(),
+    newMetadata,
   };
 }
 

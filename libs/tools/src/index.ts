@@ -29,3 +29,5 @@ export type {
 export type { ToolRegistry } from './registry.ts';
 export type { ArgumentProblem, ArgumentCheck } from './schema.ts';
 export type { ToolHttpRequest } from './request.ts';
+export { ControlBoard, PLATFORM_SCOPE, decodeControl, encodeControl, scopeCovers, targetsTool } from './controls.ts';
+export type { ControlRefusal, ControlSetting, ControlSubject } from './controls.ts';

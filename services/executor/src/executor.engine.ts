@@ -11,10 +11,10 @@ import { TOPICS, newMetadata } from '@writ/contracts';
 import type { TraceContext } from '@writ/contracts';
 import { TenantKeyDir, loadKeyringFromDir } from '@writ/crypto';
 import { describeError } from '@writ/errors';
-import { CallInterrupted, ControlBoard, Executor } from '@writ/executor-core';
+import { CallInterrupted, Executor } from '@writ/executor-core';
 import type { ExecutionRecord, ExecutionResult } from '@writ/executor-core';
 import { WRIT_ATTR } from '@writ/telemetry';
-import { loadToolRegistry } from '@writ/tools';
+import { ControlBoard, loadToolRegistry } from '@writ/tools';
 import type { ToolDefinition } from '@writ/tools';
 import type { ExecutorServiceConfig } from './config.ts';
 import { FileIdempotencyStore } from './file-store.ts';
@@ -43,6 +43,23 @@ export function credentialReader(env: Readonly<Record<string, string | undefined
       return undefined;
     }
   };
+}
+
+/** Resolves after `ms`, or at once when the signal aborts (the executor core's backoff between attempts). */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted === true) {
+      resolve();
+      return;
+    }
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 export class ExecutorEngine {
@@ -79,6 +96,9 @@ export class ExecutorEngine {
       tenantKeys: new TenantKeyDir(config.WRIT_TENANT_KEYS_DIR),
       env,
       breaker: { threshold: config.WRIT_EXECUTOR_BREAKER_THRESHOLD, cooldownMs: config.WRIT_EXECUTOR_BREAKER_COOLDOWN_MS },
+      now: Date.now,
+      sleep,
+      random: Math.random,
     });
     this.#producer = new EventProducer({ brokers: config.WRIT_KAFKA_BROKERS, clientId: `${config.WRIT_KAFKA_GROUP_ID}.producer`, lingerMs: config.WRIT_EXECUTOR_LINGER_MS, logger: this.#logger });
     await this.#producer.connect();

@@ -57,7 +57,7 @@ export class ApprovalsController {
         approverId: user.id,
         approverRole: user.role,
         request,
-        stamp: { producer: this.bus.producerName, trace },
+        stamp: this.bus.stamp(trace),
       });
       await this.bus.emit('ApprovalSubmitted', event);
       return { action_id: action.action_id, status: 'submitted', approver_id: user.id, verdict: request.verdict };

@@ -135,7 +135,7 @@ export class ControlsController {
   #change(scope: string, setBy: string, target: ControlTarget, body: unknown, headers: HeaderMap): Promise<ControlJson> {
     const request = parseSwitch(body);
     return inSpan('gateway.control', headers, { [WRIT_ATTR.tenantId]: scope }, async (span, trace) => {
-      const event = controlChangedEvent({ scope, target, setBy, request, stamp: { producer: this.bus.producerName, trace } });
+      const event = controlChangedEvent({ scope, target, setBy, request, stamp: this.bus.stamp(trace) });
       span.setAttributes({ 'writ.control.key': event.control_key, 'writ.control.enabled': event.enabled });
       await this.bus.emit('ControlChanged', event);
       return presentControl(event);

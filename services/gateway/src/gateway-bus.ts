@@ -4,15 +4,16 @@ import type { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { SpanKind, trace } from '@opentelemetry/api';
 import { EventConsumer, EventProducer, createKafka, writEvent } from '@writ/bus';
 import type { BusLogger, EventContext } from '@writ/bus';
-import { TOPICS, eventOf } from '@writ/contracts';
-import type { EventPayloads, WritEvent } from '@writ/contracts';
-import { ControlBoard } from '@writ/executor-core';
-import { GatewayReadModel, KeyedWaiters, isReadModelEvent, isTerminalStatus } from '@writ/gateway-core';
-import type { ReadModelEvent } from '@writ/gateway-core';
+import { TOPICS, eventOf, newMetadata, uuidv7 } from '@writ/contracts';
+import type { EventPayloads, TraceContext, WritEvent } from '@writ/contracts';
+import { GatewayReadModel, isReadModelEvent, isTerminalStatus } from '@writ/gateway-core';
+import type { ReadModelEvent, Stamp } from '@writ/gateway-core';
 import { SERVICE_CONFIG, busLoggerOf } from '@writ/runtime';
 import { WRIT_ATTR } from '@writ/telemetry';
+import { ControlBoard } from '@writ/tools';
 import { GATEWAY_VERSION } from './config.ts';
 import type { GatewayConfig } from './config.ts';
+import { KeyedWaiters } from './waiters.ts';
 
 /**
  * The read model's topics: runs (RunStarted) and proposals, its own; the planner's decisions and
@@ -43,6 +44,11 @@ export class GatewayBus implements OnModuleInit, OnApplicationShutdown {
   readonly outcomes: KeyedWaiters;
   readonly known: KeyedWaiters;
   readonly producerName: string;
+
+  /** What the gateway-core commands stamp their events with: this producer, the trace, fresh ids and the time. */
+  stamp(trace: TraceContext | null): Stamp {
+    return { producer: this.producerName, trace, newMetadata, newRunId: () => uuidv7() };
+  }
   readonly #logger = new Logger('GatewayBus');
   readonly #busLogger: BusLogger;
   readonly #producer: EventProducer;

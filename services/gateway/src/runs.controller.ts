@@ -47,7 +47,7 @@ export class RunsController {
     const agent = requireAgent(caller);
     const request = parseOpenRun(body);
     return inSpan('gateway.open_run', headers, { [WRIT_ATTR.tenantId]: agent.tenant, [WRIT_ATTR.agentId]: agent.id }, async (span, trace) => {
-      const event = runStartedEvent({ tenant: agent.tenant, agentId: agent.id, request, stamp: { producer: this.bus.producerName, trace } });
+      const event = runStartedEvent({ tenant: agent.tenant, agentId: agent.id, request, stamp: this.bus.stamp(trace) });
       span.setAttribute(WRIT_ATTR.runId, event.meta.run_id);
       await this.bus.emit('RunStarted', event);
       return { run_id: event.meta.run_id };
@@ -88,7 +88,7 @@ export class RunsController {
         runId: run.run_id,
         agentId: agent.id,
         request,
-        stamp: { producer: this.bus.producerName, trace },
+        stamp: this.bus.stamp(trace),
       });
       const actionId = event.meta.action_id ?? '';
       span.setAttribute(WRIT_ATTR.actionId, actionId);

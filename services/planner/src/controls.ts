@@ -1,12 +1,12 @@
 // Kill switches from the compacted controls topic: read from the beginning by every instance (its
 // own consumer group), the latest event per control wins. A control reaches the proposals of its
-// own tenant only, or of every tenant when it is platform-wide (@writ/executor-core's model).
+// own tenant only, or of every tenant when it is platform-wide (@writ/tools' model, controls.ts).
 // Safe mode is the executor's to enforce (reads still run); the planner rejects on kill switches.
 import { randomUUID } from 'node:crypto';
 import { EventConsumer, silentLogger } from '@writ/bus';
 import type { BusLogger, DecodedEvent } from '@writ/bus';
 import { TOPICS } from '@writ/contracts';
-import { ControlBoard } from '@writ/executor-core';
+import { ControlBoard } from '@writ/tools';
 import type { KillSwitches } from './proposals.ts';
 
 export class ControlsView implements KillSwitches {

@@ -4,7 +4,7 @@ import { SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Span } from '@opentelemetry/api';
 import { EventConsumer, EventProducer, contractsSerde, eventTraceOf, replayCommitted } from '@writ/bus';
 import type { DecodedEvent, EventContext } from '@writ/bus';
-import { TOPICS } from '@writ/contracts';
+import { TOPICS, newMetadata } from '@writ/contracts';
 import type { EventPayloads } from '@writ/contracts';
 import type { TenantFilter } from '@writ/config';
 import { describeError } from '@writ/errors';
@@ -182,6 +182,7 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
       warrantTtlMs: this.config.WRIT_POLICY_WARRANT_TTL_MS,
       producer: `policy@${VERSION}`,
       now: Date.now(),
+      newMetadata,
       trace: eventTraceOf(span),
     };
   }

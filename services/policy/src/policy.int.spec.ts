@@ -193,6 +193,7 @@ function checkWarrant(decision: PolicyDecided, action: ActionProposed, toolVersi
       args_sha256: action.args_sha256,
     },
     keyring,
+    Date.now(),
   );
 }
 

@@ -1,8 +1,7 @@
 // Builds a genuine ExecutionRequested (warrant and reservation signed with the given keys), as the
 // planner would send after policy allowed and budget reserved. For tests of the executor.
-import { issueReservation } from '@writ/budget-core';
 import type { ExecutionRequested, TraceContext } from '@writ/contracts';
-import { actionIdFor, newMetadata } from '@writ/contracts';
+import { actionIdFor, issueReservation, newMetadata } from '@writ/contracts';
 import { canonicalJson, sha256Canonical } from '@writ/crypto';
 import type { SigningKey, TenantDataKey } from '@writ/crypto';
 import { issueWarrant } from '@writ/policy-engine';

@@ -16,8 +16,8 @@
 // carried a tenant (`tool:<name>`, `safe_mode:<tenant>` with target = the tenant) are still read,
 // in their own tenant only, and a release under the new key ends them.
 import type { ControlChanged, ControlKind } from '@writ/contracts';
-import type { ToolDefinition } from '@writ/tools';
-import { hasSideEffects } from '@writ/tools';
+import type { ToolDefinition } from './definition.ts';
+import { hasSideEffects } from './definition.ts';
 
 /** The scope of a platform-wide control: every tenant. */
 export const PLATFORM_SCOPE = '*';
