@@ -14,7 +14,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_LINGER_MS, EventConsumer, EventProducer, clientVersions, contractsSerde, createKafka, probeBrokers, runTransactional, silentLogger } from '@writ/bus';
-import type { OutgoingEvent } from '@writ/bus';
+import type { DecodedEvent, OutgoingEvent } from '@writ/bus';
 import { createTestTopics } from '@writ/bus/testing';
 import { uuidv7 } from '@writ/contracts';
 import type { ActionProposed } from '@writ/contracts';
@@ -338,8 +338,8 @@ async function neighbour(): Promise<NeighbourResult> {
     const out = `${a}_out`;
     await createTestTopics(brokers, [{ name: b }, { name: out }]);
     const handled = new Map<string, number>();
-    const handle = async (event: { type: string; payload: unknown }): Promise<readonly OutgoingEvent[]> => {
-      const reason = event.type === 'ActionProposed' ? (event.payload as ActionProposed).reason : '';
+    const handle = async (event: DecodedEvent): Promise<readonly OutgoingEvent[]> => {
+      const reason = event.type === 'ActionProposed' ? event.payload.reason : '';
       if (reason.startsWith('b')) {
         handled.set(reason, nowMs());
         return [];

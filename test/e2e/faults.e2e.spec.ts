@@ -32,7 +32,7 @@ beforeAll(async () => {
     dlqTopic: 'writ.ledger.dlq',
     handler: (event: DecodedEvent) => {
       if (event.type === 'ActionFailed') {
-        const failed = event.payload as ActionFailed;
+        const failed = event.payload;
         if (failed.meta.action_id !== null) failures.set(failed.meta.action_id, failed);
       }
     },

@@ -5,7 +5,6 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WritStackOptions } from '@writ/devstack';
 import { decodeEvent } from '@writ/contracts';
-import type { ApprovalRecorded } from '@writ/contracts';
 import { isWritError } from '@writ/errors';
 import type { WritClient } from '@writ/sdk';
 import { waitFor } from '@writ/testing';
@@ -123,7 +122,9 @@ export function governedPipelineCases(basePort: number, replicas?: WritStackOpti
       );
       const decoded = approvals.map((line) => {
         const entry = JSON.parse(line) as { event_bytes: string };
-        return decodeEvent(Buffer.from(entry.event_bytes, 'base64')).payload as ApprovalRecorded;
+        const event = decodeEvent(Buffer.from(entry.event_bytes, 'base64'));
+        if (event.type !== 'ApprovalRecorded') throw new Error(`expected ApprovalRecorded, got ${event.type}`);
+        return event.payload;
       });
       expect(decoded.map((a) => [a.approver_id, a.accepted]).sort()).toEqual([
         ['dana', false],

@@ -171,8 +171,9 @@ describe('sensitive values and the tool credential', () => {
         await scanTopics((topic, record) => {
           if (topic !== 'writ.ledger.v1' || record.value === null) return;
           const decoded = contractsSerde.decode(record.value);
-          const entry = decoded.payload as LedgerEntry;
-          if (decoded.type === 'LedgerEntry' && entry.event_type === 'ActionCompleted' && actionIds.includes(entry.meta.action_id ?? '')) ended.add(entry.meta.action_id ?? '');
+          if (decoded.type !== 'LedgerEntry') return;
+          const entry = decoded.payload;
+          if (entry.event_type === 'ActionCompleted' && actionIds.includes(entry.meta.action_id ?? '')) ended.add(entry.meta.action_id ?? '');
         });
         return ended.size === actionIds.length || undefined;
       },
@@ -212,10 +213,10 @@ describe('sensitive values and the tool credential', () => {
       } catch {
         return; // another writer's bytes on a DLQ: already searched raw
       }
-      const payload = decoded.payload as { meta?: { tenant_id?: string; action_id?: string | null } };
-      if (actionIds.includes(payload.meta?.action_id ?? '')) topicsOfOurActions.add(topic);
-      if (decoded.type === 'ActionProposed' && payload.meta?.action_id === refund.action_id) {
-        sealedCard = (JSON.parse((decoded.payload as { arguments_json: string }).arguments_json) as Record<string, unknown>)['card_last4'];
+      const actionId = decoded.payload.meta.action_id;
+      if (actionIds.includes(actionId ?? '')) topicsOfOurActions.add(topic);
+      if (decoded.type === 'ActionProposed' && actionId === refund.action_id) {
+        sealedCard = (JSON.parse(decoded.payload.arguments_json) as Record<string, unknown>)['card_last4'];
       }
     });
     expect(scanned).toBeGreaterThan(0);

@@ -52,8 +52,9 @@ export function eventKey(event: OutgoingEvent, serde?: EventSerde): string {
   if (event.key !== undefined) return event.key;
   const fromSerde = serde?.keyOf?.(event);
   if (fromSerde !== undefined && fromSerde !== '') return fromSerde;
-  const meta = (event.payload as { meta?: { run_id?: unknown } } | null)?.meta;
-  if (typeof meta?.run_id === 'string' && meta.run_id !== '') return meta.run_id;
+  // Typed, but the payload may come from anywhere: checked, not trusted.
+  const runId: unknown = event.payload.meta?.run_id;
+  if (typeof runId === 'string' && runId !== '') return runId;
   throw new WritError('EVENT_KEY_MISSING', `event ${event.type} has no meta.run_id and no explicit key`, {
     field: 'meta.run_id',
     rule: 'every event is keyed by its run; pass `key` for events that belong to no run',
@@ -164,8 +165,7 @@ export function toMessage(record: KafkaRecord): KafkaJS.Message {
  */
 export function parentContextOf(event: OutgoingEvent, active: Context): Context {
   if (trace.getSpanContext(active) !== undefined) return active;
-  const carried = (event.payload as { meta?: { trace?: { traceparent?: unknown; tracestate?: unknown } | null } } | null)
-    ?.meta?.trace;
+  const carried = event.payload.meta?.trace;
   if (typeof carried?.traceparent !== 'string') return active;
   return extractTraceContext(
     {

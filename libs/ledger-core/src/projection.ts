@@ -5,7 +5,7 @@ import { ALL_TENANTS } from '@writ/config';
 import type { TenantFilter } from '@writ/config';
 import { canonicalJson } from '@writ/crypto';
 import { decodeEvent } from '@writ/contracts';
-import type { DecodedEvent, EventPayloads, LedgerCheckpoint, LedgerEntry, Metadata } from '@writ/contracts';
+import type { DecodedEvent, LedgerCheckpoint, LedgerEntry, Metadata } from '@writ/contracts';
 import { REDACTED, redactJson } from '@writ/tools';
 import type { ToolRegistry } from '@writ/tools';
 
@@ -475,7 +475,7 @@ export function projectRecords(records: readonly ChainRecord[], memory: Projecti
       case 'ApprovalRecorded': {
         const submitted = event.type === 'ApprovalSubmitted' ? event.payload : undefined;
         const recorded = event.type === 'ApprovalRecorded' ? event.payload : undefined;
-        const p = (submitted ?? recorded) as EventPayloads['ApprovalSubmitted' | 'ApprovalRecorded'];
+        const p = event.payload;
         rows.approvals.push({
           event_id: meta.event_id,
           tenant_id: meta.tenant_id,

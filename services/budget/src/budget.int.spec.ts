@@ -10,7 +10,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@open
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { usageOf } from '@writ/budget-core';
 import { EventConsumer, EventProducer, writEvent } from '@writ/bus';
-import type { OutgoingEvent } from '@writ/bus';
+import type { DecodedEvent, OutgoingEvent } from '@writ/bus';
 import { TOPICS, newMetadata, uuidv7, verifyReservation } from '@writ/contracts';
 import type { EventPayloads } from '@writ/contracts';
 import { sampleEvent } from '@writ/contracts/testing';
@@ -21,7 +21,7 @@ import { BudgetModule } from './budget.module.ts';
 import { BudgetProcessor } from './budget.processor.ts';
 import { budgetConfigSpec } from './config.ts';
 
-type BudgetOut = { type: 'BudgetReserved' | 'BudgetRefused' | 'BudgetSettled' | 'BudgetThresholdCrossed'; payload: EventPayloads['BudgetReserved' | 'BudgetRefused' | 'BudgetSettled' | 'BudgetThresholdCrossed'] };
+type BudgetOut = Extract<DecodedEvent, { type: 'BudgetReserved' | 'BudgetRefused' | 'BudgetSettled' | 'BudgetThresholdCrossed' }>;
 
 const brokers = testKafkaBrokers();
 const dir = mkdtempSync(join(tmpdir(), 'writ-budget-'));
@@ -137,8 +137,9 @@ async function collect(tenant: string): Promise<BudgetOut[]> {
     // The reader never fails a message; it needs an existing DLQ all the same.
     dlqTopic: 'writ.budget.dlq',
     handler: (event) => {
-      const payload = event.payload as { meta: { tenant_id: string; producer: string } };
-      if (payload.meta.tenant_id === tenant && payload.meta.producer.startsWith('budget@')) seen.push(event as BudgetOut);
+      const { meta } = event.payload;
+      if (meta.tenant_id !== tenant || !meta.producer.startsWith('budget@')) return;
+      if (event.type === 'BudgetReserved' || event.type === 'BudgetRefused' || event.type === 'BudgetSettled' || event.type === 'BudgetThresholdCrossed') seen.push(event);
     },
   });
   consumers.add(consumer);
@@ -192,6 +193,7 @@ function completed(t: Tenant, run: string, action: string, status: EventPayloads
   return writEvent('ActionCompleted', { ...sampleEvent('ActionCompleted', meta), status, reason_code: reasonCode, result_json: null, cost_micros: 0 });
 }
 
+// A generic filter over a discriminated union: TypeScript cannot narrow EventPayloads[T] itself.
 const of = <T extends BudgetOut['type']>(seen: readonly BudgetOut[], type: T, action?: string): EventPayloads[T][] =>
   seen.filter((e) => e.type === type && (action === undefined || e.payload.meta.action_id === action)).map((e) => e.payload as EventPayloads[T]);
 

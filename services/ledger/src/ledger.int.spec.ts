@@ -120,8 +120,7 @@ type Sent = { type: EventType; bytes: Buffer; id: string };
 async function send(events: readonly Sent[]): Promise<void> {
   await producer.sendRecords(
     events.map((e) => {
-      const payload = decodeEvent(e.bytes).payload as { meta: { run_id: string } };
-      return { topic: topicOf(e.type), key: payload.meta.run_id, value: e.bytes };
+      return { topic: topicOf(e.type), key: decodeEvent(e.bytes).payload.meta.run_id, value: e.bytes };
     }),
   );
 }
@@ -172,8 +171,7 @@ describe('ledger service', () => {
 
     const chain = (await readTopicToEnd(brokers, TOPICS.ledger, { readCommitted: true }))
       .map((r) => decodeEvent(r.value ?? Buffer.alloc(0)))
-      .filter((d) => d.type === 'LedgerEntry' && d.payload.chain_id === TENANT)
-      .map((d) => d.payload as EventPayloads['LedgerEntry']);
+      .flatMap((d) => (d.type === 'LedgerEntry' && d.payload.chain_id === TENANT ? [d.payload] : []));
     expect(chain.map((e) => e.seq)).toEqual(first.map((_, i) => i));
     expect(chain.map((e) => e.source_event_id).sort()).toEqual(first.map((e) => e.id).sort());
     expect(chain.every((e) => first.some((s) => s.id === e.source_event_id && s.bytes.equals(e.event_bytes)))).toBe(true);

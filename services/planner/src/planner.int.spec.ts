@@ -270,7 +270,7 @@ describe('planner service (in-process, real broker)', () => {
     expect(admitted.payload).toMatchObject({ agent_id: s.agent, tool: 'tickets.get', tool_version: '1.0.0', arguments_json: '{"ticket_id":"T-1"}', run_stats: { steps: 0, currency: 'USD' } });
     expect(admitted.payload.meta.producer).toBe('planner@0.1.0');
     // RunStarted and ActionProposed share a topic and a key: the start is read first, the proposal is the cause.
-    expect(admitted.payload.meta.causation_id).toBe((event.payload as { meta: Metadata }).meta.event_id);
+    expect(admitted.payload.meta.causation_id).toBe(event.payload.meta.event_id);
     expect(collector.of(s.run, 'BudgetReservationRequested')).toHaveLength(0);
   });
 

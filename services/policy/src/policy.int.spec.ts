@@ -127,8 +127,8 @@ async function collect(t: Tenant): Promise<Output[]> {
     topics: [TOPICS.policy],
     dlqTopic: 'writ.policy.dlq',
     handler: (event) => {
-      const payload = event.payload as { meta: { tenant_id: string; producer: string } };
-      if (payload.meta.tenant_id === t.tenant && payload.meta.producer.startsWith('policy@')) seen.push(event as Output);
+      const { meta } = event.payload;
+      if (meta.tenant_id === t.tenant && meta.producer.startsWith('policy@')) seen.push(event as Output);
     },
   });
   consumers.add(consumer);
