@@ -7,7 +7,17 @@ import tseslint from 'typescript-eslint';
 const apps = ['gateway', 'planner', 'policy', 'budget', 'executor', 'ledger', 'cli', 'demo'];
 const infraPackages = ['@nestjs/*', '@confluentinc/*', '@clickhouse/*', 'chdb', 'chdb/*', 'kafkajs'];
 // Libraries tagged type:domain (their package.json): pure, see the rule below.
-const domainLibs = ['budget-core', 'directory', 'executor-core', 'gateway-core', 'ledger-core', 'planner-core', 'policy-engine', 'policy-service-core', 'tools'];
+const domainLibs = [
+  'budget-core',
+  'directory',
+  'executor-core',
+  'gateway-core',
+  'ledger-core',
+  'planner-core',
+  'policy-engine',
+  'policy-service-core',
+  'tools',
+];
 
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', '.local/**', '.nx/**', 'coverage/**', 'tmp/**'] },
@@ -81,7 +91,10 @@ export default tseslint.config(
         { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: 'A domain library takes `now` from its caller (no clock).' },
         { selector: "MemberExpression[object.name='performance'][property.name='now']", message: 'A domain library takes `now` from its caller (no clock).' },
         { selector: "MemberExpression[object.name='Math'][property.name='random']", message: 'A domain library takes randomness from its caller.' },
-        { selector: "MemberExpression[object.name='crypto'][property.name=/^(randomUUID|getRandomValues)$/]", message: 'A domain library takes ids from its caller.' },
+        {
+          selector: "MemberExpression[object.name='crypto'][property.name=/^(randomUUID|getRandomValues)$/]",
+          message: 'A domain library takes ids from its caller.',
+        },
       ],
       'no-restricted-globals': [
         'error',
@@ -94,13 +107,34 @@ export default tseslint.config(
         'error',
         {
           paths: [
-            { name: 'node:crypto', importNames: ['randomUUID', 'randomBytes', 'randomInt', 'getRandomValues'], message: 'A domain library takes ids and randomness from its caller.' },
+            {
+              name: 'node:crypto',
+              importNames: ['randomUUID', 'randomBytes', 'randomInt', 'getRandomValues'],
+              message: 'A domain library takes ids and randomness from its caller.',
+            },
             { name: 'uuid', message: 'A domain library takes ids from its caller.' },
-            { name: '@writ/contracts', importNames: ['newMetadata', 'uuidv7'], message: 'A domain library takes ids and times from its caller (a MetadataFactory).' },
+            {
+              name: '@writ/contracts',
+              importNames: ['newMetadata', 'uuidv7'],
+              message: 'A domain library takes ids and times from its caller (a MetadataFactory).',
+            },
           ],
           patterns: [
             {
-              group: ['node:fs', 'node:fs/*', 'fs', 'fs/*', 'node:net', 'node:http', 'node:https', 'node:child_process', 'node:dgram', 'node:dns', 'node:os', 'node:worker_threads'],
+              group: [
+                'node:fs',
+                'node:fs/*',
+                'fs',
+                'fs/*',
+                'node:net',
+                'node:http',
+                'node:https',
+                'node:child_process',
+                'node:dgram',
+                'node:dns',
+                'node:os',
+                'node:worker_threads',
+              ],
               message: 'A domain library does no I/O: its caller reads, writes and sends.',
             },
           ],

@@ -50,7 +50,10 @@ export function summarizeCpuProfile(path: string, top = 12): ProfileSummary {
     area.set(where, (area.get(where) ?? 0) + ms);
   }
   const sorted = (m: Map<string, number>) =>
-    [...m].sort((a, b) => b[1] - a[1]).slice(0, top).map(([name, ms]) => ({ name, ms }));
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([name, ms]) => ({ name, ms }));
   return { totalMs: busy, byFunction: sorted(fn), byArea: sorted(area) };
 }
 

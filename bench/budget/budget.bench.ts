@@ -17,7 +17,16 @@ let made = 0;
 /** Reserves and settles one action (a run of 50 actions per run, one agent). */
 function step(): number {
   const id = `r-${made}`;
-  const reserve: BudgetCommand = { type: 'Reserve', reservation_id: id, run_id: `run-${Math.floor(made / 50)}`, agent_id: 'agent-1', estimated_cost_micros: 10, tool_calls: 1, currency: 'USD', now };
+  const reserve: BudgetCommand = {
+    type: 'Reserve',
+    reservation_id: id,
+    run_id: `run-${Math.floor(made / 50)}`,
+    agent_id: 'agent-1',
+    estimated_cost_micros: 10,
+    tool_calls: 1,
+    currency: 'USD',
+    now,
+  };
   const t0 = performance.now();
   state = accountantStep(decider, state, reserve).state;
   state = accountantStep(decider, state, { type: 'Settle', reservation_id: id, actual_cost_micros: 10, currency: 'USD', now }).state;

@@ -13,7 +13,17 @@ import { randomBytes } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_LINGER_MS, EventConsumer, EventProducer, clientVersions, contractsSerde, createKafka, probeBrokers, runTransactional, silentLogger } from '@writ/bus';
+import {
+  DEFAULT_LINGER_MS,
+  EventConsumer,
+  EventProducer,
+  clientVersions,
+  contractsSerde,
+  createKafka,
+  probeBrokers,
+  runTransactional,
+  silentLogger,
+} from '@writ/bus';
 import type { DecodedEvent, OutgoingEvent } from '@writ/bus';
 import { createTestTopics } from '@writ/bus/testing';
 import { uuidv7 } from '@writ/contracts';
@@ -85,12 +95,7 @@ async function consumeMain(topic: string, groupId: string, count: number, skip: 
 }
 
 /** Starts the consumer child and resolves once it is ready; `done` resolves with its report. */
-async function startConsumer(
-  topic: string,
-  groupId: string,
-  count: number,
-  skip: number,
-): Promise<{ child: ChildProcess; done: Promise<ConsumerReport> }> {
+async function startConsumer(topic: string, groupId: string, count: number, skip: number): Promise<{ child: ChildProcess; done: Promise<ConsumerReport> }> {
   const child = fork(SELF, ['consume', topic, groupId, String(count), String(skip)], {
     execArgv: ['--conditions=writ-source'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -272,7 +277,14 @@ async function transactionCost(): Promise<TransactionResult> {
   const consumer = kafka.consumer({ kafkaJS: { groupId, autoCommit: false } });
   await Promise.all([transactional.connect(), plain.connect(), consumer.connect()]);
   const value = contractsSerde.encode({ type: 'ActionProposed', payload: sampleEvent('ActionProposed') });
-  const samples = { begin: [] as number[], send: [] as number[], offsets: [] as number[], commit: [] as number[], total: [] as number[], plain: [] as number[] };
+  const samples = {
+    begin: [] as number[],
+    send: [] as number[],
+    offsets: [] as number[],
+    commit: [] as number[],
+    total: [] as number[],
+    plain: [] as number[],
+  };
   for (let i = 0; i < TRANSACTIONS + 30; i += 1) {
     const message = { key: `run-${i % 12}`, value };
     const t0 = nowMs();
@@ -349,7 +361,14 @@ async function neighbour(): Promise<NeighbourResult> {
     };
     const worker =
       kind === 'consumer'
-        ? new EventConsumer({ brokers, groupId, topics: [a, b], logger: silentLogger, partitionsConsumedConcurrently: 4, handler: async (event) => void (await handle(event)) })
+        ? new EventConsumer({
+            brokers,
+            groupId,
+            topics: [a, b],
+            logger: silentLogger,
+            partitionsConsumedConcurrently: 4,
+            handler: async (event) => void (await handle(event)),
+          })
         : await runTransactional({ brokers, groupId, topics: [a, b], transactionalId: `${groupId}.tx`, logger: silentLogger, handler: handle });
     if (worker instanceof EventConsumer) await worker.start();
     await worker.assigned(30_000);
@@ -384,7 +403,14 @@ async function idlePolling(fetchWaitMs: number, brokerPid: number | undefined): 
   for (let i = 0; i < IDLE_CONSUMERS; i += 1) {
     const groupId = `bench-idle-${fetchWaitMs}-${i}-${Date.now()}`;
     await createTestTopics(brokers, [{ name: `${groupId}.dlq` }]);
-    const consumer = new EventConsumer({ brokers, groupId, topics: [topic], logger: silentLogger, rdkafka: { 'fetch.wait.max.ms': fetchWaitMs }, handler: () => undefined });
+    const consumer = new EventConsumer({
+      brokers,
+      groupId,
+      topics: [topic],
+      logger: silentLogger,
+      rdkafka: { 'fetch.wait.max.ms': fetchWaitMs },
+      handler: () => undefined,
+    });
     await consumer.start();
     consumers.push(consumer);
   }
@@ -489,7 +515,9 @@ async function main(): Promise<void> {
   console.log(`  end to end ${rate(thr.endToEndRate)}   producer ${rate(thr.produceRate)}   consumer ${rate(thr.consumeRate)}   (${thr.eventBytes} B each)`);
   console.log(`transactions: ${TRANSACTIONS}, one input offset and one output each...`);
   const tx = await transactionCost();
-  console.log(`  whole transaction p50 ${ms(tx.phases.total.p50)} p99 ${ms(tx.phases.total.p99)} (send ${ms(tx.phases.send.p50)}, offsets ${ms(tx.phases.offsets.p50)}, commit ${ms(tx.phases.commit.p50)}); plain send p50 ${ms(tx.phases.plain.p50)}`);
+  console.log(
+    `  whole transaction p50 ${ms(tx.phases.total.p50)} p99 ${ms(tx.phases.total.p99)} (send ${ms(tx.phases.send.p50)}, offsets ${ms(tx.phases.offsets.p50)}, commit ${ms(tx.phases.commit.p50)}); plain send p50 ${ms(tx.phases.plain.p50)}`,
+  );
   console.log(`neighbours: a message of another partition while a handler holds ${NEIGHBOUR_HOLD_MS} ms or a transaction commits...`);
   const near = await neighbour();
   console.log(

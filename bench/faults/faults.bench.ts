@@ -97,7 +97,10 @@ function verifyWithCli(text: string, keysDir: string, workDir: string): ChainVer
   writeFileSync(file, text);
   const run = spawnSync(process.execPath, [join(ROOT, 'libs', 'cli', 'dist', 'main.js'), 'verify', '--file', file, '--keys', keysDir], { encoding: 'utf8' });
   const lines = `${run.stdout}\n${run.stderr}`.split('\n').filter((line) => line.includes('[verify]'));
-  const summary = lines.join(' ').replace(/\[verify\] /g, '').replace(/^chain \S+: /, '');
+  const summary = lines
+    .join(' ')
+    .replace(/\[verify\] /g, '')
+    .replace(/^chain \S+: /, '');
   return { ok: run.status === 0, summary: summary || `writ verify exited ${run.status ?? run.signal ?? '?'}` };
 }
 
@@ -149,7 +152,8 @@ function consumerFatalErrors(workDir: string): Map<string, FatalError> {
     if (first === -1) continue;
     const exit = lines.findIndex((line, i) => i >= first && line.includes(`exiting (${EXIT_BUS_FATAL})`));
     const exitPid = exit === -1 ? undefined : /"pid":(\d+)/.exec(lines[exit] ?? '')?.[1];
-    const back = exitPid === undefined ? -1 : lines.findIndex((line, i) => i > exit && /"pid":(\d+)/.exec(line)?.[1] !== undefined && !line.includes(`"pid":${exitPid},`));
+    const back =
+      exitPid === undefined ? -1 : lines.findIndex((line, i) => i > exit && /"pid":(\d+)/.exec(line)?.[1] !== undefined && !line.includes(`"pid":${exitPid},`));
     found.set(name, {
       at: timeOf(lines[first] ?? ''),
       fenced: text.includes('fenced by other consumer with same group.instance.id'),
@@ -168,7 +172,14 @@ interface Verdicts {
   readonly spend: number;
 }
 
-async function verdicts(stack: WritStack, workDir: string, keys: Record<string, string>, actions: readonly OfferedAction[], facts: TopicFacts, executorKills: number): Promise<Verdicts> {
+async function verdicts(
+  stack: WritStack,
+  workDir: string,
+  keys: Record<string, string>,
+  actions: readonly OfferedAction[],
+  facts: TopicFacts,
+  executorKills: number,
+): Promise<Verdicts> {
   const calls = await helpdeskCallsByKey(stack.helpdeskUrl, stack.helpdeskToken);
   const ledgerUrl = stack.service('ledger').url;
   const expected = settledByRun(actions, facts);
@@ -235,21 +246,46 @@ async function main(): Promise<void> {
 
     // ---- the burst first, on the healthy stack: proposals offered at once (after a short warm-up)
     const warmLabel = `${label}-warmup`;
-    const warmup = new FaultLoad({ agent, label: warmLabel, runIds: await openRuns(agent, warmLabel, 100), rate: 20, minActions: 100, maxActions: 100, proposeRetryMs: 60_000 });
+    const warmup = new FaultLoad({
+      agent,
+      label: warmLabel,
+      runIds: await openRuns(agent, warmLabel, 100),
+      rate: 20,
+      minActions: 100,
+      maxActions: 100,
+      proposeRetryMs: 60_000,
+    });
     await warmup.offer();
     await warmup.settle(120_000);
     const burstLabel = `${label}-burst`;
-    const burst = new FaultLoad({ agent, label: burstLabel, runIds: await openRuns(agent, burstLabel, BURST), rate: 1e9, minActions: BURST, maxActions: BURST, proposeRetryMs: 180_000 });
+    const burst = new FaultLoad({
+      agent,
+      label: burstLabel,
+      runIds: await openRuns(agent, burstLabel, BURST),
+      rate: 1e9,
+      minActions: BURST,
+      maxActions: BURST,
+      proposeRetryMs: 180_000,
+    });
     await burst.offer();
     await burst.settle(420_000);
-    const latest = (values: readonly (number | undefined)[]) => (values.some((v) => v === undefined) ? undefined : Math.max(...values.map((v) => v ?? 0)) - burst.startedAt);
+    const latest = (values: readonly (number | undefined)[]) =>
+      values.some((v) => v === undefined) ? undefined : Math.max(...values.map((v) => v ?? 0)) - burst.startedAt;
     const burstSent = latest(burst.actions.map((a) => a.proposedAt));
     const burstDone = latest(burst.actions.map((a) => a.outcomeAt));
     say(`burst: ${BURST} proposals offered at once, all accepted within ${s(burstSent)}, last outcome after ${s(burstDone)}`);
     await pause(5_000);
 
     // ---- the sustained load, with every service and then the broker killed in turn
-    const load = new FaultLoad({ agent, label, runIds: await openRuns(agent, label, ACTIONS), rate: RATE, minActions: ACTIONS, maxActions: ACTIONS, proposeRetryMs: 180_000 });
+    const load = new FaultLoad({
+      agent,
+      label,
+      runIds: await openRuns(agent, label, ACTIONS),
+      rate: RATE,
+      minActions: ACTIONS,
+      maxActions: ACTIONS,
+      proposeRetryMs: 180_000,
+    });
     const duration = ACTIONS / RATE;
     const targets: FaultTarget[] = [...SERVICES.map((name) => serviceTarget(stack.service(name))), brokerTarget(home, broker)];
     // Spread over the load: the first kill after 10 % of it, the last well before its end.
@@ -258,11 +294,15 @@ async function main(): Promise<void> {
     const offering = load.offer();
     const kills = await killInTurn(targets, { firstDelayMs: duration * 100, gapMs, readyLimitMs: 300_000, log: say });
     await offering;
-    say(`offered ${load.actions.length} actions in ${load.offeredFor.toFixed(1)} s (${(load.actions.length / load.offeredFor).toFixed(1)}/s); waiting for the outcomes`);
+    say(
+      `offered ${load.actions.length} actions in ${load.offeredFor.toFixed(1)} s (${(load.actions.length / load.offeredFor).toFixed(1)}/s); waiting for the outcomes`,
+    );
     // An action that reached the executor and never came back expires after WRIT_PLANNER_EXECUTION_TIMEOUT_MS (5 min).
     await load.settle(420_000);
     const outcomes = load.actions.map((a) => a.outcomeAt);
-    say(`${outcomes.filter((at) => at === undefined).length} actions without an outcome; the last outcome ${s(Math.max(...outcomes.map((at) => at ?? 0)) - load.startedAt)} after the load began`);
+    say(
+      `${outcomes.filter((at) => at === undefined).length} actions without an outcome; the last outcome ${s(Math.max(...outcomes.map((at) => at ?? 0)) - load.startedAt)} after the load began`,
+    );
 
     // ---- the checks
     await processingAgain(stack.tracesFile, kills);
@@ -277,23 +317,36 @@ async function main(): Promise<void> {
     const broke = [...v.terminal, ...v.tools.problems, ...v.budget.problems, ...v.ledger.problems];
     failed = broke.length > 0;
 
-    say(`load: ${outcomesLine(loadReport)}; expired ${formatCounts(loadReport.expired)}; executor failures ${formatCounts(loadReport.failures)}; propose → outcome p50 ${s(loadReport.latency.p50)} p99 ${s(loadReport.latency.p99)}`);
-    say(`burst: ${outcomesLine(burstReport)}; expired ${formatCounts(burstReport.expired)}; executor failures ${formatCounts(burstReport.failures)}; propose → outcome p50 ${s(burstReport.latency.p50)} p99 ${s(burstReport.latency.p99)}`);
+    say(
+      `load: ${outcomesLine(loadReport)}; expired ${formatCounts(loadReport.expired)}; executor failures ${formatCounts(loadReport.failures)}; propose → outcome p50 ${s(loadReport.latency.p50)} p99 ${s(loadReport.latency.p99)}`,
+    );
+    say(
+      `burst: ${outcomesLine(burstReport)}; expired ${formatCounts(burstReport.expired)}; executor failures ${formatCounts(burstReport.failures)}; propose → outcome p50 ${s(burstReport.latency.p50)} p99 ${s(burstReport.latency.p99)}`,
+    );
     say(problemsLine('(a) one terminal state per action', v.terminal));
     say(problemsLine('(b) tool calls', v.tools.problems));
-    say(`    ${v.tools.calls} calls reached the tool; duplicate writes ${v.tools.duplicateWrites}; reads called again after an executor kill ${v.tools.repeatedReads.length}; outcomes after tool retries ${v.tools.retriedCalls}`);
+    say(
+      `    ${v.tools.calls} calls reached the tool; duplicate writes ${v.tools.duplicateWrites}; reads called again after an executor kill ${v.tools.repeatedReads.length}; outcomes after tool retries ${v.tools.retriedCalls}`,
+    );
     say(problemsLine('(c) budget', v.budget.problems));
-    say(`    settled ${v.budget.settledMicros} micros (${formatCounts(v.budget.dispositions)}); books ${v.budget.booksSettledMicros} settled, ${v.budget.booksReservedMicros} reserved; ClickHouse spend ${v.spend}`);
+    say(
+      `    settled ${v.budget.settledMicros} micros (${formatCounts(v.budget.dispositions)}); books ${v.budget.booksSettledMicros} settled, ${v.budget.booksReservedMicros} reserved; ClickHouse spend ${v.spend}`,
+    );
     say(problemsLine('(d) ledger', v.ledger.problems));
     say(`    ${v.ledger.events} events, ${v.ledger.entries} chain entries, ${v.ledger.exported} exported; verify ${v.ledger.verified}`);
     if (startFailures.length > 0) say(`restarts that failed start(): ${startFailures.join('; ')}`);
     const brokerKill = kills.find((k) => k.target === 'kafka');
-    const neverBack = Object.entries(brokerKill?.servicesBack ?? {}).filter(([, at]) => at === undefined).map(([name]) => name);
+    const neverBack = Object.entries(brokerKill?.servicesBack ?? {})
+      .filter(([, at]) => at === undefined)
+      .map(([name]) => name);
     const fatal = consumerFatalErrors(workDir);
     const refusals = await deadlineRefusals(stack.tracesFile);
     const sinceLoad = (at: number) => s(at - load.startedAt);
-    const killsDuring = (from: number, to: number) => kills.filter((k) => k.killedAt <= to && (k.readyAt ?? Number.POSITIVE_INFINITY) >= from - 10_000).map((k) => k.target);
-    say(`consumers that hit a fatal error: ${[...fatal].map(([name, f]) => `${name} at ${sinceLoad(f.at)} into the load${f.fenced ? ' (fenced)' : ''}${f.exitedAt === undefined ? ', never exited' : `, exited ${EXIT_BUS_FATAL}`}`).join(', ') || 'none'}`);
+    const killsDuring = (from: number, to: number) =>
+      kills.filter((k) => k.killedAt <= to && (k.readyAt ?? Number.POSITIVE_INFINITY) >= from - 10_000).map((k) => k.target);
+    say(
+      `consumers that hit a fatal error: ${[...fatal].map(([name, f]) => `${name} at ${sinceLoad(f.at)} into the load${f.fenced ? ' (fenced)' : ''}${f.exitedAt === undefined ? ', never exited' : `, exited ${EXIT_BUS_FATAL}`}`).join(', ') || 'none'}`,
+    );
     // Refused calls (executor.call spans; a redelivered request counts again), by phase.
     const window = (times: readonly number[], from: number, label: string, during: boolean) => {
       const first = times[0];
@@ -334,7 +387,12 @@ async function main(): Promise<void> {
     const expired = (r: OutcomeReport) => Object.values(r.expired).reduce((a, b) => a + b, 0);
     const verdict = (problems: readonly string[]) =>
       problems.length === 0 ? 'ok' : `**${problems.length} problems**, the first ones:\n${problems.slice(0, 3).map(docProblem).join('\n')}`;
-    const back = brokerKill === undefined ? '' : Object.entries(brokerKill.servicesBack).map(([name, at]) => `${name} ${at === undefined ? '**never**' : s(at - brokerKill.startedAt)}`).join(', ');
+    const back =
+      brokerKill === undefined
+        ? ''
+        : Object.entries(brokerKill.servicesBack)
+            .map(([name, at]) => `${name} ${at === undefined ? '**never**' : s(at - brokerKill.startedAt)}`)
+            .join(', ');
     const text = `## Fault run
 
 Measured ${new Date().toISOString().slice(0, 10)} on ${machine}; Node ${process.version}; one local Kafka 4.1.1 broker (SASL, ACLs) and all six services as separate processes on the same two cores, the demo helpdesk as the tool. Reproduce with \`./dev build && ./dev bench faults\` (\`BENCH_RATE\`, \`BENCH_ACTIONS\`, \`BENCH_BURST\`); the short version runs in the e2e tier (\`test/e2e/fault-run.e2e.spec.ts\`: ~430 actions at 10/s, the six services killed in turn). Load: ${load.actions.length} actions offered open-loop at ${RATE}/s (${(load.actions.length / load.offeredFor).toFixed(1)}/s sent) by one agent over ${Math.ceil(ACTIONS / PER_RUN)} runs: three in four \`refunds.issue\` (a write the demo policy allows without approval), one in four \`tickets.list\`, each with its own idempotency key; a propose or long poll that fails (gateway or broker down) is retried with the same key. Budget caps far above the load. Before it, on the healthy stack: 100 actions at 20/s to warm up, then a burst of ${burst.actions.length} proposals offered at once (as fast as one client sends them).

@@ -121,7 +121,16 @@ async function main(): Promise<void> {
       });
     }
     const ready = await send(url, jsonRequest('GET', '/health/ready', undefined), agent);
-    const after = await send(url, jsonRequest('POST', `/v1/runs/${runId}/actions`, { tool: 'refunds.issue', arguments: refund, reason: 'after', idempotency_key: `after-${Date.now()}` }, auth), agent);
+    const after = await send(
+      url,
+      jsonRequest(
+        'POST',
+        `/v1/runs/${runId}/actions`,
+        { tool: 'refunds.issue', arguments: refund, reason: 'after', idempotency_key: `after-${Date.now()}` },
+        auth,
+      ),
+      agent,
+    );
 
     const statuses = Object.entries(byStatus).sort(([a], [b]) => Number(a) - Number(b));
     const mutations = Object.entries(byMutation).sort(([, a], [, b]) => b - a);

@@ -134,7 +134,10 @@ const STAGE_FROM = ['gateway.propose', 'policy.decide ∥ budget.reserve', 'plan
 
 const STAGES: readonly Stage[] = [
   { name: 'gateway.propose', what: 'HTTP request in' },
-  { name: 'policy.decide ∥ budget.reserve', what: 'gateway produces ActionProposed; policy, budget and the planner (admission) consume it in parallel; the later of policy and budget starts deciding' },
+  {
+    name: 'policy.decide ∥ budget.reserve',
+    what: 'gateway produces ActionProposed; policy, budget and the planner (admission) consume it in parallel; the later of policy and budget starts deciding',
+  },
   {
     name: 'planner: execution requested',
     what: 'policy produces PolicyDecided, budget commits BudgetReserved in a transaction; the planner consumes the last of the answers and its own admission (the span that emits ExecutionRequested)',
@@ -158,7 +161,9 @@ function whereTheTimeGoes(tracesFile: string, actionIds: ReadonlySet<string>): {
   for (const spans of byAction.values()) {
     const first = (name: string) => spans.filter((s) => s.name === name).sort((a, b) => a.startMs - b.startMs)[0]?.startMs;
     const decidedAt = Math.max(first('policy.decide') ?? Number.NaN, first('budget.reserve') ?? Number.NaN);
-    const requested = spans.find((s) => s.name.startsWith('planner.') && String(s.attributes['writ.planner.events'] ?? '').includes('ExecutionRequested'))?.startMs;
+    const requested = spans.find(
+      (s) => s.name.startsWith('planner.') && String(s.attributes['writ.planner.events'] ?? '').includes('ExecutionRequested'),
+    )?.startMs;
     const at = [first('gateway.propose'), decidedAt, requested, first('executor.call')];
     for (let i = 1; i < at.length; i += 1) {
       const from = at[i - 1];
@@ -166,7 +171,13 @@ function whereTheTimeGoes(tracesFile: string, actionIds: ReadonlySet<string>): {
       if (from !== undefined && to !== undefined && Number.isFinite(from) && Number.isFinite(to)) deltas[i]?.push(to - from);
     }
   }
-  return STAGES.slice(1).map((stage, i) => ({ stage, p50: percentile([...(deltas[i + 1] ?? [])].sort((a, b) => a - b), 50) }));
+  return STAGES.slice(1).map((stage, i) => ({
+    stage,
+    p50: percentile(
+      [...(deltas[i + 1] ?? [])].sort((a, b) => a - b),
+      50,
+    ),
+  }));
 }
 
 /** Per service, the median phases of its processor's transactions that started within [fromMs, toMs] (the `transaction` spans). */
@@ -183,10 +194,18 @@ function transactionPhases(tracesFile: string, fromMs: number, toMs: number): st
     phases.total.push(span.durationMs);
     byService.set(span.service, phases);
   }
-  const p50 = (values: number[]) => f(percentile(values.filter(Number.isFinite).sort((a, b) => a - b), 50));
+  const p50 = (values: number[]) =>
+    f(
+      percentile(
+        values.filter(Number.isFinite).sort((a, b) => a - b),
+        50,
+      ),
+    );
   return [...byService]
     .sort(([a], [b]) => a.localeCompare(b))
-    .map(([service, p]) => `${service} ${p50(p.total)} (send ${p50(p.send)}, offsets ${p50(p.offsets)}, commit ${p50(p.commit)}; ${p.total.length} transactions)`)
+    .map(
+      ([service, p]) => `${service} ${p50(p.total)} (send ${p50(p.send)}, offsets ${p50(p.offsets)}, commit ${p50(p.commit)}; ${p.total.length} transactions)`,
+    )
     .join('; ');
 }
 
@@ -215,7 +234,10 @@ async function analyticsLag(ledgerUrl: string, analystKey: string, actionIds: re
     const response = await fetch(`${ledgerUrl}/v1/query`, {
       method: 'POST',
       headers: { authorization: `Bearer ${analystKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ sql: "SELECT count() AS n FROM actions WHERE action_id IN {ids:Array(String)} AND status = 'completed'", params: { ids: actionIds } }),
+      body: JSON.stringify({
+        sql: "SELECT count() AS n FROM actions WHERE action_id IN {ids:Array(String)} AND status = 'completed'",
+        params: { ids: actionIds },
+      }),
     }).catch(() => undefined);
     if (response?.ok) {
       const answer = (await response.json()) as { rows: { n: string | number }[] };
@@ -241,7 +263,14 @@ async function main(): Promise<void> {
     const budgets = join(workDir, 'budgets.json');
     writeFileSync(budgets, JSON.stringify({ tenants: { acme: { currency: 'USD', daily: { money: '100000.00', tool_calls: 10_000_000 } } } }));
     const profiling: Record<string, string> = PROFILE ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${join(workDir, 'profiles')}` } : {};
-    stack = await startWritStack({ root: ROOT, brokers: kafka.brokers, workDir, basePort: 26580, env: { WRIT_BUDGET_LIMITS_FILE: budgets, ...profiling }, log: (l) => console.log(`  ${l}`) });
+    stack = await startWritStack({
+      root: ROOT,
+      brokers: kafka.brokers,
+      workDir,
+      basePort: 26580,
+      env: { WRIT_BUDGET_LIMITS_FILE: budgets, ...profiling },
+      log: (l) => console.log(`  ${l}`),
+    });
   } catch (error) {
     // A broker this run started is stopped, even when the stack never came up.
     await kafka.release();
@@ -253,7 +282,11 @@ async function main(): Promise<void> {
     const analystLag = (result: LoadResult) => analyticsLag(stack.service('ledger').url, keys['ana'] ?? '', result.actionIds, result.completed);
     await pause(10_000);
     const rssIdle = Object.fromEntries(SERVICES.map((s) => [s, rssMiB(stack.service(s).pid())]));
-    console.log(`resident memory, idle after boot: ${Object.entries(rssIdle).map(([name, m]) => `${name} ${m.toFixed(0)} MiB`).join(', ')}`);
+    console.log(
+      `resident memory, idle after boot: ${Object.entries(rssIdle)
+        .map(([name, m]) => `${name} ${m.toFixed(0)} MiB`)
+        .join(', ')}`,
+    );
     console.log('warm-up: 200 actions at 50/s');
     await load(agent, 50, 4, 'warmup');
     const baseline = await direct(stack, 500);
@@ -268,14 +301,21 @@ async function main(): Promise<void> {
     const sequentialFrom = Date.now();
     for (let i = 0; i < 100; i += 1) {
       const t0 = performance.now();
-      const { action_id } = await agent.propose(run, { tool: 'tickets.list', arguments: { status: 'open', limit: i + 1 }, reason: 'bench', idempotency_key: `seq-${i}` });
+      const { action_id } = await agent.propose(run, {
+        tool: 'tickets.list',
+        arguments: { status: 'open', limit: i + 1 },
+        reason: 'bench',
+        idempotency_key: `seq-${i}`,
+      });
       sequentialIds.push(action_id);
       await agent.outcome(action_id, 30_000);
       sequentialLatencies.push(performance.now() - t0);
     }
     await pause(1000);
     const sequential = { called: toolCalled(stack.tracesFile, new Set(sequentialIds)), outcome: stats(sequentialLatencies) };
-    console.log(`  propose→tool called p50 ${f(sequential.called.p50)} p99 ${f(sequential.called.p99)}; propose→outcome p50 ${f(sequential.outcome.p50)} p99 ${f(sequential.outcome.p99)}`);
+    console.log(
+      `  propose→tool called p50 ${f(sequential.called.p50)} p99 ${f(sequential.called.p99)}; propose→outcome p50 ${f(sequential.outcome.p50)} p99 ${f(sequential.outcome.p99)}`,
+    );
     const breakdown = whereTheTimeGoes(stack.tracesFile, new Set(sequentialIds));
     const sequentialTransactions = transactionPhases(stack.tracesFile, sequentialFrom, Date.now());
     console.log(`  transactions (p50): ${sequentialTransactions}`);
@@ -285,7 +325,9 @@ async function main(): Promise<void> {
     console.log(`floor: a bare chain of ${CRITICAL_HOPS} Kafka hops, one event at a time`);
     const floor = await kafkaChainFloor({ brokers: kafka.brokers, hops: CRITICAL_HOPS, transactional: false, samples: 100, label: 'plain' });
     const floorTx = await kafkaChainFloor({ brokers: kafka.brokers, hops: CRITICAL_HOPS, transactional: true, samples: 100, label: 'tx' });
-    console.log(`  plain (acks=all, idempotent): p50 ${f(floor.p50)} p99 ${f(floor.p99)}; every hop after the first a transaction: p50 ${f(floorTx.p50)} p99 ${f(floorTx.p99)}`);
+    console.log(
+      `  plain (acks=all, idempotent): p50 ${f(floor.p50)} p99 ${f(floor.p99)}; every hop after the first a transaction: p50 ${f(floorTx.p50)} p99 ${f(floorTx.p99)}`,
+    );
 
     const ramp: (LoadResult & { readonly lag: number })[] = [];
     let sustained = 0;
@@ -301,7 +343,9 @@ async function main(): Promise<void> {
       );
       const rampCalled = toolCalled(stack.tracesFile, new Set(result.actionIds));
       const rampBreakdown = whereTheTimeGoes(stack.tracesFile, new Set(result.actionIds));
-      console.log(`    propose→tool called p50 ${f(rampCalled.p50)} p99 ${f(rampCalled.p99)}; ${rampBreakdown.map(({ stage, p50 }) => `→ ${stage.name} ${f(p50)}`).join(', ')}`);
+      console.log(
+        `    propose→tool called p50 ${f(rampCalled.p50)} p99 ${f(rampCalled.p99)}; ${rampBreakdown.map(({ stage, p50 }) => `→ ${stage.name} ${f(p50)}`).join(', ')}`,
+      );
       if (!ok) break;
       sustained = rate;
       rssTop = Object.fromEntries(SERVICES.map((name) => [name, rssMiB(stack.service(name).pid())]));
@@ -316,10 +360,16 @@ async function main(): Promise<void> {
     const steady = await load(agent, STEADY_RATE, SECONDS, 'steady');
     const steadySeconds = (performance.now() - steadyStart) / 1000;
     const cpu = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, (100 * (cpuSeconds(pid) - (cpuBefore[name] ?? 0))) / steadySeconds]));
-    console.log(`  CPU during the steady run (% of one core): ${Object.entries(cpu).map(([n, c]) => `${n} ${c.toFixed(0)}`).join(', ')}`);
+    console.log(
+      `  CPU during the steady run (% of one core): ${Object.entries(cpu)
+        .map(([n, c]) => `${n} ${c.toFixed(0)}`)
+        .join(', ')}`,
+    );
     await pause(1000);
     const called = toolCalled(stack.tracesFile, new Set(steady.actionIds));
-    console.log(`  propose→tool called p50 ${f(called.p50)} p99 ${f(called.p99)}; propose→outcome p50 ${f(steady.outcome.p50)} p99 ${f(steady.outcome.p99)}; ${steady.completed} completed, ${steady.failed} failed`);
+    console.log(
+      `  propose→tool called p50 ${f(called.p50)} p99 ${f(called.p99)}; propose→outcome p50 ${f(steady.outcome.p50)} p99 ${f(steady.outcome.p99)}; ${steady.completed} completed, ${steady.failed} failed`,
+    );
     const rss = Object.fromEntries(SERVICES.map((s) => [s, rssMiB(stack.service(s).pid())]));
 
     const ratio = (x: number, floorMs: number) => (x / floorMs).toFixed(1);
@@ -349,7 +399,19 @@ ${breakdown.map(({ stage, p50 }, i) => `| ${STAGE_FROM[i] ?? ''} → ${stage.nam
 
 The processors' transactions meanwhile (median, from their \`transaction\` spans: send = AddPartitionsToTxn and the produce, offsets = AddOffsetsToTxn + TxnOffsetCommit, commit = EndTxn): ${sequentialTransactions}.
 
-CPU during the ${STEADY_RATE} actions/s run (% of one core; the box has two): ${Object.entries(cpu).map(([n, c]) => `${n} ${c.toFixed(0)}`).join(', ')}. Resident memory idle after boot: ${Object.entries(rssIdle).map(([name, m]) => `${name} ${m.toFixed(0)} MiB`).join(', ')} (target ≤ 150 MiB; the ledger with chDB ≤ 450 MiB); right after the highest rate sustained (${sustained}/s): ${Object.entries(rssTop).map(([name, m]) => `${name} ${m.toFixed(0)} MiB`).join(', ')} (target ≤ 250 MiB at the top rate); after the ${STEADY_RATE} actions/s run (overload: a backlog of proposals in flight): ${Object.entries(rss).map(([name, m]) => `${name} ${m.toFixed(0)} MiB`).join(', ')}. Services run with \`--max-semi-space-size=2\` (SERVICE_NODE_FLAGS), the policy service's Cedar on V8's baseline compiler (\`--liftoff-only\`, serviceNodeFlags), and consumers prefetch at most 4 MiB (PREFETCH_KBYTES).
+CPU during the ${STEADY_RATE} actions/s run (% of one core; the box has two): ${Object.entries(cpu)
+      .map(([n, c]) => `${n} ${c.toFixed(0)}`)
+      .join(', ')}. Resident memory idle after boot: ${Object.entries(rssIdle)
+      .map(([name, m]) => `${name} ${m.toFixed(0)} MiB`)
+      .join(', ')} (target ≤ 150 MiB; the ledger with chDB ≤ 450 MiB); right after the highest rate sustained (${sustained}/s): ${Object.entries(rssTop)
+      .map(([name, m]) => `${name} ${m.toFixed(0)} MiB`)
+      .join(', ')} (target ≤ 250 MiB at the top rate); after the ${STEADY_RATE} actions/s run (overload: a backlog of proposals in flight): ${Object.entries(
+      rss,
+    )
+      .map(([name, m]) => `${name} ${m.toFixed(0)} MiB`)
+      .join(
+        ', ',
+      )}. Services run with \`--max-semi-space-size=2\` (SERVICE_NODE_FLAGS), the policy service's Cedar on V8's baseline compiler (\`--liftoff-only\`, serviceNodeFlags), and consumers prefetch at most 4 MiB (PREFETCH_KBYTES).
 
 Every client here authenticates to the broker as its own SASL/SCRAM principal under ACLs, and sensitive arguments are sealed at the gateway (docs/security.md): these figures include both. What bounds them: each transactional hop costs about 7 ms of broker round trips on this box before its output is readable (AddPartitionsToTxn, produce, AddOffsetsToTxn + TxnOffsetCommit, EndTxn; "Bus" below), against about 3 ms for a plain hop, and two of the three hops to the tool are transactional (the accountant's reservation and the planner's execution request; the PDP's decision is a plain produce); and under load the box itself: the broker, six services, the client and the tool share two cores, eight Kafka events per allowed action are each read by several services and chained by the ledger, and the stack saturates where the CPU figures above add up to the two cores. Figures on this shared box move with its other load: compare a change against the previous commit measured in the same hour, not against an older section. What this run does not have yet (issue 7, open): two hops to the tool (the executor joining), one decider runtime, and fewer transactions per action.
 `;

@@ -11,7 +11,13 @@ const refund = { name: 'refunds.issue', version: '1.2.0', effect: 'write', risk:
 const refundArgs = (cents: number) => ({ ticket_id: 'T-1042', amount_cents: cents, currency: 'USD', ticket_tags: ['refund_approved'] });
 
 const mix: Record<string, DecisionRequest> = {
-  'allow (read tool)': { tenant: 'acme', agent, tool: { name: 'tickets.get', version: '1', effect: 'read', risk: 'low' }, arguments: { ticket_id: 'T-1' }, runStats },
+  'allow (read tool)': {
+    tenant: 'acme',
+    agent,
+    tool: { name: 'tickets.get', version: '1', effect: 'read', risk: 'low' },
+    arguments: { ticket_id: 'T-1' },
+    runStats,
+  },
   'allow (refund <= $100)': { tenant: 'acme', agent, tool: refund, arguments: refundArgs(2_500), runStats },
   'deny (forbid: export 1001 rows)': {
     tenant: 'acme',
@@ -53,9 +59,7 @@ for (let i = 0; i < calls; i++) {
 
 const row = (label: string, samples: number[]) => {
   const sorted = [...samples].sort((a, b) => a - b);
-  console.log(
-    `${label.padEnd(38)} median ${fmt(percentile(sorted, 50))}   p99 ${fmt(percentile(sorted, 99))}   max ${fmt(sorted.at(-1) ?? Number.NaN)}`,
-  );
+  console.log(`${label.padEnd(38)} median ${fmt(percentile(sorted, 50))}   p99 ${fmt(percentile(sorted, 99))}   max ${fmt(sorted.at(-1) ?? Number.NaN)}`);
 };
 for (const [kind, samples] of byKind) row(kind, samples);
 row('all', all);

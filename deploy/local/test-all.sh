@@ -55,6 +55,7 @@ check "typecheck and build" tsc -b tsconfig.build.json
 if [ "$full" = yes ]; then
   check "typecheck tests" tsc -p tsconfig.spec.json
   check "lint" lint_all
+  check "formatted (prettier; ./dev format fixes it)" prettier --check --log-level warn '**/*.{ts,mjs,js}'
 fi
 
 for tier in "${tiers[@]}"; do

@@ -94,7 +94,9 @@ describe('the fault run: each service SIGKILLed in turn under load', () => {
     outcomes = report;
     log(`terminal states: ${formatCounts(report.statuses)}; by reason: ${formatCounts(report.reasons)}`);
     log(`expired: ${formatCounts(report.expired)}; executor failures: ${formatCounts(report.failures)}`);
-    log(`propose → outcome p50 ${report.latency.p50} ms, p99 ${report.latency.p99} ms, max ${report.latency.max} ms; ${report.proposeRetries} proposes retried`);
+    log(
+      `propose → outcome p50 ${report.latency.p50} ms, p99 ${report.latency.p99} ms, max ${report.latency.max} ms; ${report.proposeRetries} proposes retried`,
+    );
 
     expect(offered.actions.length, 'actions offered').toBeGreaterThanOrEqual(400);
     expect(kills.map((k) => k.target)).toEqual([...KILLED]);
@@ -114,7 +116,9 @@ describe('the fault run: each service SIGKILLed in turn under load', () => {
     const { load: offered, facts: read, stats: counted } = gathered();
     const executorKills = kills.filter((k) => k.target === 'executor').length;
     const report = checkToolCalls(offered.actions, read, (key) => callsAtTool(counted, key), { kills: executorKills, concurrency: WRIT_EXECUTOR_CONCURRENCY });
-    log(`tool calls: ${report.calls} for ${offered.actions.length} actions; duplicate writes ${report.duplicateWrites}; reads called again after the executor kill: ${report.repeatedReads.length}; outcomes after retries: ${report.retriedCalls}`);
+    log(
+      `tool calls: ${report.calls} for ${offered.actions.length} actions; duplicate writes ${report.duplicateWrites}; reads called again after the executor kill: ${report.repeatedReads.length}; outcomes after retries: ${report.retriedCalls}`,
+    );
     expect(report.problems, `duplicate or missing tool calls:\n${report.problems.join('\n')}`).toEqual([]);
   });
 
@@ -129,7 +133,7 @@ describe('the fault run: each service SIGKILLed in turn under load', () => {
     expect(report.problems, `budget books broken:\n${report.problems.join('\n')}`).toEqual([]);
   }, 90_000);
 
-  it("(d) the ledger verifies and chains every event of the tenant exactly once", async () => {
+  it('(d) the ledger verifies and chains every event of the tenant exactly once', async () => {
     const { facts: read } = gathered();
     const text = await settledExport(e2e.stack.service('ledger').url, keyOf('audrey'), read.chainEntries, 60_000);
     // Without the stack's keyring: on the tier's shared broker the chain may hold checkpoints of
@@ -140,7 +144,9 @@ describe('the fault run: each service SIGKILLed in turn under load', () => {
       ? `ok: ${result.entries} entries, ${result.events_checked} event bytes rechecked, ${verification.withheld} withheld (sensitive)`
       : `FAILED at seq ${result.seq}: ${result.kind}: ${result.reason}`;
     const report = checkLedger(read, text, { ok: result.ok, summary });
-    log(`ledger: ${report.events} events of acme on the chained topics, ${report.entries} chain entries, ${report.exported} exported; verify ${report.verified}`);
+    log(
+      `ledger: ${report.events} events of acme on the chained topics, ${report.entries} chain entries, ${report.exported} exported; verify ${report.verified}`,
+    );
     expect(report.problems, `ledger broken:\n${report.problems.join('\n')}`).toEqual([]);
   }, 90_000);
 

@@ -280,7 +280,15 @@ export async function killInTurn(
   for (const target of targets) {
     const killedAt = Date.now();
     await target.kill();
-    const record: KillRecord = { target: target.name, killedAt, startedAt: Date.now(), readyAt: undefined, processingAt: undefined, servicesBack: {}, startErrors: [] };
+    const record: KillRecord = {
+      target: target.name,
+      killedAt,
+      startedAt: Date.now(),
+      readyAt: undefined,
+      processingAt: undefined,
+      servicesBack: {},
+      startErrors: [],
+    };
     records.push(record);
     try {
       await target.start();
@@ -437,7 +445,13 @@ function foldAction(facts: ActionFacts, event: DecodedEvent): void {
       facts.completed.push({ status: event.payload.status, reason_code: event.payload.reason_code, cost_micros: event.payload.cost_micros });
       break;
     case 'ActionExecuted':
-      facts.outcomes.push({ type: 'ActionExecuted', outcome: event.payload.outcome, error_code: null, cost_micros: event.payload.cost_micros, attempts: event.payload.attempts });
+      facts.outcomes.push({
+        type: 'ActionExecuted',
+        outcome: event.payload.outcome,
+        error_code: null,
+        cost_micros: event.payload.cost_micros,
+        attempts: event.payload.attempts,
+      });
       break;
     case 'ActionFailed':
       facts.outcomes.push({
@@ -521,7 +535,20 @@ export async function readFacts(
     },
     { timeoutMs: 180_000, clientId: 'writ-fault-run' },
   );
-  return { byAction, tenantRecords, tenantEventIds, runEventIds, undecodable, chainEntries, chainedIds, chainedTwice, checkpoints, books, budgetEvents, readMs: Date.now() - started };
+  return {
+    byAction,
+    tenantRecords,
+    tenantEventIds,
+    runEventIds,
+    undecodable,
+    chainEntries,
+    chainedIds,
+    chainedTwice,
+    checkpoints,
+    books,
+    budgetEvents,
+    readMs: Date.now() - started,
+  };
 }
 
 /** An action whose reservation may stay open by design: expired while executing (the call may still run). */
@@ -559,7 +586,9 @@ export async function quiescentFacts(
     const facts = await readFacts(brokers, watched);
     const pending = pendingWork(facts, actions);
     if (pending.length === 0 || Date.now() > deadline) {
-      options.log(`topics read in ${(facts.readMs / 1000).toFixed(1)} s: ${facts.tenantRecords} events of ${TENANT}, ${facts.chainEntries} chain entries${pending.length === 0 ? '' : `; still pending at the deadline: ${pending.join(', ')}`}`);
+      options.log(
+        `topics read in ${(facts.readMs / 1000).toFixed(1)} s: ${facts.tenantRecords} events of ${TENANT}, ${facts.chainEntries} chain entries${pending.length === 0 ? '' : `; still pending at the deadline: ${pending.join(', ')}`}`,
+      );
       return facts;
     }
     await pause(2_000);
@@ -603,12 +632,16 @@ export function checkTerminalStates(actions: readonly OfferedAction[], facts: To
     }
     const completed = f?.completed ?? [];
     if (completed.length !== 1) {
-      problems.push(`${who(action)} has ${completed.length} ActionCompleted (${completed.map((c) => `${c.status}/${c.reason_code}`).join(', ') || 'none'}), not exactly 1; on the topics: ${JSON.stringify({ ...f, completed: undefined })}`);
+      problems.push(
+        `${who(action)} has ${completed.length} ActionCompleted (${completed.map((c) => `${c.status}/${c.reason_code}`).join(', ') || 'none'}), not exactly 1; on the topics: ${JSON.stringify({ ...f, completed: undefined })}`,
+      );
       continue;
     }
     const status = completed[0]?.status;
     if (action.outcomeAt === undefined || action.view === undefined) {
-      problems.push(`${who(action)}: the agent never got its outcome from the gateway (last status ${action.view?.status ?? 'none'}, ${action.outcomeErrors} failed polls); ActionCompleted says ${status}`);
+      problems.push(
+        `${who(action)}: the agent never got its outcome from the gateway (last status ${action.view?.status ?? 'none'}, ${action.outcomeErrors} failed polls); ActionCompleted says ${status}`,
+      );
     } else if (action.view.status !== status) {
       problems.push(`${who(action)}: the gateway says ${action.view.status}, the planner's ActionCompleted says ${status}`);
     }
@@ -652,20 +685,26 @@ export function checkToolCalls(
     const status = f?.completed[0]?.status;
     const attempts = Math.max(0, ...(f?.outcomes ?? []).map((o) => o.attempts));
     if (attempts > 1) retriedCalls += 1;
-    const outcomes = f === undefined ? 'none' : f.outcomes.map((o) => `${o.type}(${o.outcome}${o.error_code === null ? '' : ` ${o.error_code}`}, ${o.attempts} attempts)`).join(', ') || 'no outcome';
+    const outcomes =
+      f === undefined
+        ? 'none'
+        : f.outcomes.map((o) => `${o.type}(${o.outcome}${o.error_code === null ? '' : ` ${o.error_code}`}, ${o.attempts} attempts)`).join(', ') || 'no outcome';
     if (n > 0 && (f?.executionRequests ?? 0) === 0) {
       problems.push(`${who(action)} reached the tool ${n} times without any ExecutionRequested (status ${status ?? 'none'})`);
     }
     if (action.spec.write) {
       if (n > 1) {
         duplicateWrites += 1;
-        problems.push(`${who(action)}: the write reached the tool ${n} times (status ${status ?? 'none'}; ${f?.executionRequests ?? 0} ExecutionRequested; outcomes: ${outcomes})`);
+        problems.push(
+          `${who(action)}: the write reached the tool ${n} times (status ${status ?? 'none'}; ${f?.executionRequests ?? 0} ExecutionRequested; outcomes: ${outcomes})`,
+        );
       } else if (status === 'completed' && n !== 1) {
         problems.push(`${who(action)} completed but reached the tool ${n} times (outcomes: ${outcomes})`);
       }
     } else {
       if (n > 1) repeatedReads.push(`${action.key}×${n}`);
-      if (n > 1 + executor.kills) problems.push(`${who(action)}: the read reached the tool ${n} times with ${executor.kills} executor kills (outcomes: ${outcomes})`);
+      if (n > 1 + executor.kills)
+        problems.push(`${who(action)}: the read reached the tool ${n} times with ${executor.kills} executor kills (outcomes: ${outcomes})`);
       if (status === 'completed' && n < 1) problems.push(`${who(action)} completed but never reached the tool`);
     }
   }
@@ -708,9 +747,11 @@ export function checkBudget(actions: readonly OfferedAction[], facts: TopicFacts
     if (f === undefined) continue;
     settledByRun.set(action.runId, settledByRun.get(action.runId) ?? 0);
     const status = f.completed[0]?.status ?? 'none';
-    if (f.refused > 0) problems.push(`${who(action)} was refused by the budget (${f.refused} BudgetRefused): the caps of the fault run's budgets file should never bind`);
+    if (f.refused > 0)
+      problems.push(`${who(action)} was refused by the budget (${f.refused} BudgetRefused): the caps of the fault run's budgets file should never bind`);
     if (f.reserved > 1) problems.push(`${who(action)} has ${f.reserved} BudgetReserved`);
-    if (f.settled.length > 1) problems.push(`${who(action)} was settled ${f.settled.length} times (${f.settled.map((s) => `${s.disposition} ${s.actual_cost_micros}`).join(', ')})`);
+    if (f.settled.length > 1)
+      problems.push(`${who(action)} was settled ${f.settled.length} times (${f.settled.map((s) => `${s.disposition} ${s.actual_cost_micros}`).join(', ')})`);
     for (const s of f.settled) {
       dispositions.push(s.disposition);
       settledMicros += s.actual_cost_micros;
@@ -726,12 +767,14 @@ export function checkBudget(actions: readonly OfferedAction[], facts: TopicFacts
     const outcome = f.outcomes[0];
     const settlement = f.settled[0];
     if (outcome !== undefined && settlement !== undefined) {
-      if (settlement.disposition !== 'settled') problems.push(`${who(action)} has an execution outcome (${outcome.type}) but its reservation was ${settlement.disposition}, not settled`);
+      if (settlement.disposition !== 'settled')
+        problems.push(`${who(action)} has an execution outcome (${outcome.type}) but its reservation was ${settlement.disposition}, not settled`);
       if (settlement.actual_cost_micros !== outcome.cost_micros) {
         problems.push(`${who(action)} was charged ${settlement.actual_cost_micros} micros; the executor reported ${outcome.cost_micros}`);
       }
     }
-    if (status === 'completed' && settlement?.disposition !== 'settled') problems.push(`${who(action)} completed but was not settled (${settlement?.disposition ?? 'no BudgetSettled'})`);
+    if (status === 'completed' && settlement?.disposition !== 'settled')
+      problems.push(`${who(action)} completed but was not settled (${settlement?.disposition ?? 'no BudgetSettled'})`);
   }
   let booksSettledMicros = 0;
   let booksReservedMicros = 0;
@@ -747,9 +790,11 @@ export function checkBudget(actions: readonly OfferedAction[], facts: TopicFacts
         `run ${run}: the books hold ${settled} micros settled, the settlements of its actions sum to ${expected} (books rebuilt from ${formatCounts(facts.budgetEvents)}; ${counters.length} counters, ${counters.filter((k) => k.startsWith('run|')).length} of runs; ${[...facts.books.reservations].length} reservations)`,
       );
     }
-    if (reserved !== 0 && !holdingRuns.has(run)) problems.push(`run ${run}: the books still hold ${reserved} micros reserved though every action of the run is terminal`);
+    if (reserved !== 0 && !holdingRuns.has(run))
+      problems.push(`run ${run}: the books still hold ${reserved} micros reserved though every action of the run is terminal`);
     const spend = spendByRun?.get(run);
-    if (spendByRun !== undefined && spend !== expected) problems.push(`run ${run}: ClickHouse spend holds ${spend ?? 'nothing'}, the settlements sum to ${expected}`);
+    if (spendByRun !== undefined && spend !== expected)
+      problems.push(`run ${run}: ClickHouse spend holds ${spend ?? 'nothing'}, the settlements sum to ${expected}`);
   }
   return { problems, settledMicros, dispositions: count(dispositions), booksSettledMicros, booksReservedMicros, openReservations };
 }
@@ -781,9 +826,12 @@ export function checkLedger(facts: TopicFacts, exportText: string, verification:
   const extra = [...facts.chainedIds].filter((id) => !facts.tenantEventIds.has(id));
   const runMissing = [...facts.runEventIds].filter((id) => !facts.chainedIds.has(id));
   if (facts.chainEntries !== facts.tenantEventIds.size) {
-    problems.push(`the chain of ${TENANT} has ${facts.chainEntries} entries; the chained topics hold ${facts.tenantEventIds.size} distinct events of ${TENANT} (${facts.tenantRecords} records)`);
+    problems.push(
+      `the chain of ${TENANT} has ${facts.chainEntries} entries; the chained topics hold ${facts.tenantEventIds.size} distinct events of ${TENANT} (${facts.tenantRecords} records)`,
+    );
   }
-  if (missing.length > 0) problems.push(`${missing.length} events of ${TENANT} are not chained (${runMissing.length} of them of the fault run's runs): ${few(missing)}`);
+  if (missing.length > 0)
+    problems.push(`${missing.length} events of ${TENANT} are not chained (${runMissing.length} of them of the fault run's runs): ${few(missing)}`);
   if (extra.length > 0) problems.push(`${extra.length} chain entries name events not on the chained topics: ${few(extra)}`);
   const exported = exportedEntries(exportText);
   if (exported !== facts.chainEntries) problems.push(`the ledger's export has ${exported} entries, writ.ledger.v1 holds ${facts.chainEntries} for ${TENANT}`);
@@ -809,7 +857,12 @@ function percentile(sorted: readonly number[], p: number): number {
 /** (e) How the actions ended: statuses, reason codes, expiries and the executor's failure codes, propose → outcome latency. */
 export function outcomeReport(actions: readonly OfferedAction[], facts: TopicFacts): OutcomeReport {
   const completed = actions.flatMap((a) => facts.byAction.get(a.actionId)?.completed.slice(0, 1) ?? []);
-  const failures = actions.flatMap((a) => (facts.byAction.get(a.actionId)?.outcomes ?? []).filter((o) => o.type === 'ActionFailed').slice(0, 1).map((o) => o.error_code ?? '?'));
+  const failures = actions.flatMap((a) =>
+    (facts.byAction.get(a.actionId)?.outcomes ?? [])
+      .filter((o) => o.type === 'ActionFailed')
+      .slice(0, 1)
+      .map((o) => o.error_code ?? '?'),
+  );
   const latencies = actions.flatMap((a) => (a.outcomeAt === undefined ? [] : [a.outcomeAt - a.dueAt])).sort((x, y) => x - y);
   return {
     statuses: count(completed.map((c) => c.status)),
@@ -871,7 +924,12 @@ export function settledByRun(actions: readonly OfferedAction[], facts: TopicFact
 }
 
 /** Asks ClickHouse for each run's spend until it matches `expected` (the projection lags) or the time is up; returns the last answer. */
-export async function projectedSpend(ledgerUrl: string, analystKey: string, expected: ReadonlyMap<string, number>, timeoutMs: number): Promise<Map<string, number>> {
+export async function projectedSpend(
+  ledgerUrl: string,
+  analystKey: string,
+  expected: ReadonlyMap<string, number>,
+  timeoutMs: number,
+): Promise<Map<string, number>> {
   const deadline = Date.now() + timeoutMs;
   let spend = new Map<string, number>();
   for (;;) {

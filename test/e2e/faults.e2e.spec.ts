@@ -153,10 +153,23 @@ describe('the ledger', () => {
     const outcome = await e2e.agent.outcome(action_id, 30_000);
     expect(outcome.status, JSON.stringify(outcome)).toBe('completed');
     // The pipeline of one allowed write: these event types, each exactly once (no reservation request: the accountant reads the proposal).
-    const expected = ['RunStarted', 'ActionProposed', 'ActionAdmitted', 'PolicyDecided', 'BudgetReserved', 'ExecutionRequested', 'ActionExecuted', 'ActionCompleted', 'BudgetSettled'];
+    const expected = [
+      'RunStarted',
+      'ActionProposed',
+      'ActionAdmitted',
+      'PolicyDecided',
+      'BudgetReserved',
+      'ExecutionRequested',
+      'ActionExecuted',
+      'ActionCompleted',
+      'BudgetSettled',
+    ];
     const lines = await waitFor(
       async () => {
-        const entries = (await ledgerExport('acme', run)).split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as { kind: string; event_type: string; source_event_id: string });
+        const entries = (await ledgerExport('acme', run))
+          .split('\n')
+          .filter((l) => l.trim() !== '')
+          .map((l) => JSON.parse(l) as { kind: string; event_type: string; source_event_id: string });
         const types = entries.filter((e) => e.kind === 'entry').map((e) => e.event_type);
         return expected.every((t) => types.includes(t)) ? entries : undefined;
       },
@@ -201,14 +214,18 @@ describe('tracing', () => {
     const steps = ['gateway.propose', 'planner.admit', 'policy.decide', 'budget.reserve', 'executor.call', 'planner.complete'];
     const spans = await waitFor(
       () => {
-        const all = readFileSync(e2e.stack.tracesFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as SpanRecord);
+        const all = readFileSync(e2e.stack.tracesFile, 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as SpanRecord);
         const root = all.find((s) => s.attributes['writ.action_id'] === action_id && s.service === 'gateway');
         if (root === undefined) return undefined;
         const trace = all.filter((s) => s.traceId === root.traceId);
         const services = new Set(trace.map((s) => s.service));
         seen = [...new Set(trace.map((s) => `${s.service}:${s.name}`))].join(', ');
         const names = new Set(trace.map((s) => s.name));
-        const complete = ['gateway', 'planner', 'policy', 'budget', 'executor', 'ledger'].every((s) => services.has(s)) && steps.every((step) => names.has(step));
+        const complete =
+          ['gateway', 'planner', 'policy', 'budget', 'executor', 'ledger'].every((s) => services.has(s)) && steps.every((step) => names.has(step));
         return complete ? trace : undefined;
       },
       { timeoutMs: 30_000, what: () => `spans of all six services and every step in one trace; seen: ${seen}` },

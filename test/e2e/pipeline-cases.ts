@@ -84,10 +84,10 @@ export function governedPipelineCases(basePort: number, replicas?: WritStackOpti
         reason: 'refund of a cancelled annual plan',
         idempotency_key: idempotencyKey,
       });
-      const pending = await waitFor(
-        async () => (await e2e.manager.pendingApprovals()).approvals.find((a) => a.action_id === action_id),
-        { timeoutMs: 30_000, what: 'the refund in the approval queue' },
-      );
+      const pending = await waitFor(async () => (await e2e.manager.pendingApprovals()).approvals.find((a) => a.action_id === action_id), {
+        timeoutMs: 30_000,
+        what: 'the refund in the approval queue',
+      });
       expect(pending.tool).toBe('refunds.issue');
       expect((await e2e.agent.action(action_id)).status).toBe('awaiting_approval');
 
@@ -113,9 +113,7 @@ export function governedPipelineCases(basePort: number, replicas?: WritStackOpti
       const approvals = await waitFor(
         async () => {
           const response = await fetch(`${e2e.stack.service('ledger').url}/v1/ledger/acme`, { headers: authAs('audrey') });
-          const recorded = (await response.text())
-            .split('\n')
-            .filter((line) => line.includes('"ApprovalRecorded"') && line.includes(action_id));
+          const recorded = (await response.text()).split('\n').filter((line) => line.includes('"ApprovalRecorded"') && line.includes(action_id));
           return recorded.length === 2 ? recorded : undefined;
         },
         { timeoutMs: 30_000, what: 'both approvals in the ledger' },
@@ -187,10 +185,10 @@ export function governedPipelineCases(basePort: number, replicas?: WritStackOpti
       }
       const expected = costs.reduce((a, b) => a + b, 0);
       expect(expected).toBe(1_000 + 20_000);
-      const spent = await waitFor(
-        async () => ((await runSpendMicros(e2e.stack, run)) === expected ? expected : undefined),
-        { timeoutMs: 30_000, what: `spend of ${expected} micros in ClickHouse` },
-      );
+      const spent = await waitFor(async () => ((await runSpendMicros(e2e.stack, run)) === expected ? expected : undefined), {
+        timeoutMs: 30_000,
+        what: `spend of ${expected} micros in ClickHouse`,
+      });
       expect(spent).toBe(expected);
     });
 
@@ -252,7 +250,12 @@ export function governedPipelineCases(basePort: number, replicas?: WritStackOpti
       const proposed = await Promise.all(
         keys.map((idempotencyKey, i) => {
           const [ticket, customer] = tickets[i % tickets.length] ?? tickets[0];
-          return e2e.agent.propose(run, { tool: 'refunds.issue', arguments: refundArgs(1_000 + i, ticket, customer), reason: 'concurrent', idempotency_key: idempotencyKey });
+          return e2e.agent.propose(run, {
+            tool: 'refunds.issue',
+            arguments: refundArgs(1_000 + i, ticket, customer),
+            reason: 'concurrent',
+            idempotency_key: idempotencyKey,
+          });
         }),
       );
       expect(new Set(proposed.map((p) => p.action_id)).size).toBe(20);
@@ -280,10 +283,10 @@ export function governedPipelineCases(basePort: number, replicas?: WritStackOpti
       expect(after.refunds.length - before.refunds.length).toBe(completed.length);
 
       // The accountant's books agree: the run's settled spend in ClickHouse is what the tool was paid, and within the cap.
-      const settled = await waitFor(
-        async () => ((await runSpendMicros(e2e.stack, run)) === spent ? spent : undefined),
-        { timeoutMs: 30_000, what: `settled spend of ${spent} micros in ClickHouse` },
-      );
+      const settled = await waitFor(async () => ((await runSpendMicros(e2e.stack, run)) === spent ? spent : undefined), {
+        timeoutMs: 30_000,
+        what: `settled spend of ${spent} micros in ClickHouse`,
+      });
       expect(settled).toBeLessThanOrEqual(CAP);
     });
   });

@@ -30,7 +30,10 @@ describe('scaled out', () => {
       ['policy', /partitions assigned: /],
     ] as const) {
       const owned = [join(logs, `${service}.log`), join(logs, `${service}-1.log`)].map((file) => lastOwned(file, pattern));
-      expect(owned.map((o) => o.length > 0), `${service}: ${JSON.stringify(owned)}`).toEqual([true, true]);
+      expect(
+        owned.map((o) => o.length > 0),
+        `${service}: ${JSON.stringify(owned)}`,
+      ).toEqual([true, true]);
       expect(owned.flat().sort(), service).toEqual([0, 1, 2]);
     }
   });

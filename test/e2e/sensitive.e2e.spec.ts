@@ -35,7 +35,11 @@ const CANARIES = [NOTE, TOKEN];
  */
 function stackSecrets(workDir: string): string[] {
   const texts = (dir: string | undefined, suffix: string) =>
-    dir === undefined || dir === '' ? [] : readdirSync(dir).filter((f) => f.endsWith(suffix)).map((f) => readFileSync(join(dir, f), 'utf8').trim());
+    dir === undefined || dir === ''
+      ? []
+      : readdirSync(dir)
+          .filter((f) => f.endsWith(suffix))
+          .map((f) => readFileSync(join(dir, f), 'utf8').trim());
   return [keyOf('triage-bot'), ...texts(process.env['WRIT_KAFKA_SECRETS_DIR'], '.password'), ...texts(join(workDir, 'keys', 'tenants'), '.key')];
 }
 
@@ -86,7 +90,8 @@ async function scanTopics(onRecord: (topic: string, record: RawRecord) => void):
   const pending: { topic: string; partition: number; start: number; end: number }[] = [];
   try {
     for (const topic of (await admin.listTopics()).filter((t) => t.startsWith('writ.'))) {
-      for (const p of await admin.fetchTopicOffsets(topic)) if (Number(p.high) > Number(p.low)) pending.push({ topic, partition: p.partition, start: Number(p.low), end: Number(p.high) });
+      for (const p of await admin.fetchTopicOffsets(topic))
+        if (Number(p.high) > Number(p.low)) pending.push({ topic, partition: p.partition, start: Number(p.low), end: Number(p.high) });
     }
   } finally {
     await admin.disconnect();
@@ -113,8 +118,16 @@ async function scanTopics(onRecord: (topic: string, record: RawRecord) => void):
       const batch = await new Promise<Message[]>((resolve, reject) => consumer.consume(500, (error, messages) => (error ? reject(error) : resolve(messages))));
       for (const message of batch) {
         records += 1;
-        const headers = (message.headers ?? []).flatMap((h) => Object.entries(h).flatMap(([name, value]) => [Buffer.from(name), Buffer.isBuffer(value) ? value : Buffer.from(String(value))]));
-        onRecord(message.topic, { key: message.key === undefined || message.key === null ? null : Buffer.from(message.key), value: message.value ?? null, headers, partition: message.partition, offset: message.offset });
+        const headers = (message.headers ?? []).flatMap((h) =>
+          Object.entries(h).flatMap(([name, value]) => [Buffer.from(name), Buffer.isBuffer(value) ? value : Buffer.from(String(value))]),
+        );
+        onRecord(message.topic, {
+          key: message.key === undefined || message.key === null ? null : Buffer.from(message.key),
+          value: message.value ?? null,
+          headers,
+          partition: message.partition,
+          offset: message.offset,
+        });
       }
       for (const position of consumer.position(pending.map((p) => ({ topic: p.topic, partition: p.partition })))) {
         const key = `${position.topic}|${position.partition}`;
@@ -157,8 +170,18 @@ describe('sensitive values and the tool credential', () => {
   it('are found nowhere after the pipeline ran: topics, chDB files and tables, logs, traces; erasing the tenant key keeps the chain verifiable', async () => {
     const { agent } = e2e;
     const run = (await agent.openRun('canary')).run_id;
-    const lookup = await agent.propose(run, { tool: 'canary.lookup', arguments: { ticket_id: 'T-1001', secret_note: NOTE }, reason: 'canary read', idempotency_key: randomUUID() });
-    const refund = await agent.propose(run, { tool: 'refunds.issue', arguments: { ...refundArgs(1500, 'T-1001', 'C-501'), card_last4: CARD }, reason: 'canary refund', idempotency_key: randomUUID() });
+    const lookup = await agent.propose(run, {
+      tool: 'canary.lookup',
+      arguments: { ticket_id: 'T-1001', secret_note: NOTE },
+      reason: 'canary read',
+      idempotency_key: randomUUID(),
+    });
+    const refund = await agent.propose(run, {
+      tool: 'refunds.issue',
+      arguments: { ...refundArgs(1500, 'T-1001', 'C-501'), card_last4: CARD },
+      reason: 'canary refund',
+      idempotency_key: randomUUID(),
+    });
     const outcomes = [await agent.outcome(lookup.action_id, 60_000), await agent.outcome(refund.action_id, 60_000)];
     expect(JSON.stringify(outcomes)).not.toContain(NOTE);
     expect(JSON.stringify(outcomes)).not.toContain(`"${CARD}"`);
@@ -185,12 +208,15 @@ describe('sensitive values and the tool credential', () => {
         const response = await fetch(`${e2e.stack.service('ledger').url}/v1/query`, {
           method: 'POST',
           headers: { 'content-type': 'application/json', ...authAs('ana') },
-          body: JSON.stringify({ sql: "SELECT count() AS n FROM actions WHERE action_id IN {ids:Array(String)} AND status = 'completed'", params: { ids: actionIds } }),
+          body: JSON.stringify({
+            sql: "SELECT count() AS n FROM actions WHERE action_id IN {ids:Array(String)} AND status = 'completed'",
+            params: { ids: actionIds },
+          }),
         });
         const rows = response.ok ? ((await response.json()) as { rows: { n: string | number }[] }).rows : [];
         return Number(rows[0]?.n ?? 0) === actionIds.length || undefined;
       },
-      { timeoutMs: 30_000, what: 'both actions completed in the ledger\'s ClickHouse' },
+      { timeoutMs: 30_000, what: "both actions completed in the ledger's ClickHouse" },
     );
     await e2e.stack.service('ledger').stop();
     const secrets = stackSecrets(e2e.workDir);
@@ -205,7 +231,8 @@ describe('sensitive values and the tool credential', () => {
     const topicsOfOurActions = new Set<string>();
     const scanned = await scanTopics((topic, record) => {
       const parts = [record.key, record.value, ...record.headers].filter((b): b is Buffer => b !== null);
-      for (const canary of CANARIES) if (parts.some((b) => b.includes(canary))) hits.push({ topic, partition: record.partition, offset: record.offset, canary });
+      for (const canary of CANARIES)
+        if (parts.some((b) => b.includes(canary))) hits.push({ topic, partition: record.partition, offset: record.offset, canary });
       if (record.value === null) return;
       let decoded;
       try {
@@ -233,7 +260,10 @@ describe('sensitive values and the tool credential', () => {
     );
     expect(hits).toEqual([]);
     // Both ran: the read tool got the note, the refund tool the card (checked after the scan, so a leak is named first).
-    expect(outcomes.map((o) => o.status), JSON.stringify(outcomes)).toEqual(['completed', 'completed']);
+    expect(
+      outcomes.map((o) => o.status),
+      JSON.stringify(outcomes),
+    ).toEqual(['completed', 'completed']);
     expect(sealedCard).toMatchObject({ $sealed: expect.stringMatching(/^v1\./) as unknown });
 
     // 2. The chDB folder's files, raw (compressed column files may hide a string, hence 3 too).
@@ -245,7 +275,10 @@ describe('sensitive values and the tool credential', () => {
     const clickhouse = createClickHouse({ dataPath: e2e.stack.chdbPath });
     try {
       const tables = await (
-        await clickhouse.query({ query: "SELECT database, name FROM system.tables WHERE database NOT IN ('system', 'INFORMATION_SCHEMA', 'information_schema') AND NOT is_temporary", format: 'JSONEachRow' })
+        await clickhouse.query({
+          query: "SELECT database, name FROM system.tables WHERE database NOT IN ('system', 'INFORMATION_SCHEMA', 'information_schema') AND NOT is_temporary",
+          format: 'JSONEachRow',
+        })
       ).json<{ database: string; name: string }>();
       expect(tables.map((t) => t.name)).toEqual(expect.arrayContaining(['actions', 'events']));
       let sawOurActions = false;
@@ -279,7 +312,10 @@ describe('sensitive values and the tool credential', () => {
     rmSync(keys.pathOf('acme'));
     expect(await keys.get('acme')).toBeUndefined();
     for (const entry of chain) events.set(entry.source_event_id, entry.event_bytes);
-    const verified = verifyChain([...chain].sort((a, b) => a.seq - b.seq), { eventsById: events });
+    const verified = verifyChain(
+      [...chain].sort((a, b) => a.seq - b.seq),
+      { eventsById: events },
+    );
     expect(verified, JSON.stringify(verified)).toMatchObject({ ok: true });
     const replacement = await keys.getOrCreate('acme');
     expect(() => replacement.unseal(sealedCard, '$.card_last4')).toThrow(/sealed under data key .* erased/);

@@ -12,9 +12,7 @@ import { writeLargeBudgets } from './fault-run.ts';
 
 export const root = fileURLToPath(new URL('../../', import.meta.url));
 
-const demoKeys = (
-  JSON.parse(readFileSync(join(root, 'deploy', 'demo', 'keys.json'), 'utf8')) as { demoKeys: Record<string, string> }
-).demoKeys;
+const demoKeys = (JSON.parse(readFileSync(join(root, 'deploy', 'demo', 'keys.json'), 'utf8')) as { demoKeys: Record<string, string> }).demoKeys;
 
 export function keyOf(who: string): string {
   const key = demoKeys[who];

@@ -23,7 +23,15 @@ async function boot(service: string, env: Record<string, string>): Promise<strin
   const port = await freePort();
   const child = spawn(process.execPath, [entry], {
     // The test broker's credentials (WRIT_KAFKA_SASL_*, set by the global setup when it runs with SASL).
-    env: { PATH: process.env['PATH'] ?? '', ...testKafkaCredentials(), WRIT_KAFKA_BROKERS: testKafkaBrokers().join(','), WRIT_HTTP_PORT: String(port), WRIT_LOG_FORMAT: 'text', ...BODY_DOOR_LIMITS, ...env },
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      ...testKafkaCredentials(),
+      WRIT_KAFKA_BROKERS: testKafkaBrokers().join(','),
+      WRIT_HTTP_PORT: String(port),
+      WRIT_LOG_FORMAT: 'text',
+      ...BODY_DOOR_LIMITS,
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(child);

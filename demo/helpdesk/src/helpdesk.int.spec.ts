@@ -29,7 +29,11 @@ afterAll(async () => {
 
 describe('helpdesk', () => {
   it('refuses every call without the bearer token, stats and control included', async () => {
-    for (const [method, path] of [['GET', '/tickets'], ['GET', '/_stats'], ['POST', '/_control']] as const) {
+    for (const [method, path] of [
+      ['GET', '/tickets'],
+      ['GET', '/_stats'],
+      ['POST', '/_control'],
+    ] as const) {
       expect((await call(method, path, { token: 'wrong' })).status).toBe(401);
     }
   });

@@ -62,7 +62,8 @@ function parseCaps(value: unknown, path: string): Caps {
     }
   } else if (value['money_micros'] !== undefined) {
     const micros = value['money_micros'];
-    if (typeof micros !== 'number' || !Number.isSafeInteger(micros) || micros < 0) throw invalid(`${path}.money_micros`, 'must be a whole number from 0', micros);
+    if (typeof micros !== 'number' || !Number.isSafeInteger(micros) || micros < 0)
+      throw invalid(`${path}.money_micros`, 'must be a whole number from 0', micros);
     money = micros;
   }
   let calls: number | null = null;

@@ -75,7 +75,13 @@ describe('commandFor', () => {
       tool: requested.tool,
     });
     const failed = { ...sampleEvent('ActionFailed'), cost_micros: 0 };
-    expect(commandFor({ type: 'ActionFailed', payload: failed }, NOW, null)?.command).toEqual({ type: 'Settle', reservation_id: failed.reservation_id, actual_cost_micros: 0, currency: failed.currency, now: NOW });
+    expect(commandFor({ type: 'ActionFailed', payload: failed }, NOW, null)?.command).toEqual({
+      type: 'Settle',
+      reservation_id: failed.reservation_id,
+      actual_cost_micros: 0,
+      currency: failed.currency,
+      now: NOW,
+    });
     const started = sampleEvent('RunStarted');
     expect(commandFor({ type: 'RunStarted', payload: started }, NOW, null)?.command).toEqual({
       type: 'SetLimits',

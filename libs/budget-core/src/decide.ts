@@ -219,7 +219,12 @@ function settle(acc: BudgetAccumulator, command: Settle, config: BudgetConfig): 
     case 'settled':
       return;
     case 'reserved':
-      acc.emit({ ...base, released_micros: Math.max(0, record.amount_micros - actual), overrun_micros: Math.max(0, actual - record.amount_micros), late: false });
+      acc.emit({
+        ...base,
+        released_micros: Math.max(0, record.amount_micros - actual),
+        overrun_micros: Math.max(0, actual - record.amount_micros),
+        late: false,
+      });
       break;
     case 'released':
     case 'expired':
@@ -269,7 +274,8 @@ function expire(acc: BudgetAccumulator, command: ExpireReservations, config: Bud
   if (command.forget === false) return;
   const forgotten: string[] = [];
   acc.state.reservations.forEach((record) => {
-    if (record.status !== 'reserved' && record.closed_at !== null && command.now >= record.closed_at + config.retention_ms) forgotten.push(record.reservation_id);
+    if (record.status !== 'reserved' && record.closed_at !== null && command.now >= record.closed_at + config.retention_ms)
+      forgotten.push(record.reservation_id);
   });
   if (forgotten.length > 0) acc.emit({ type: 'ReservationsForgotten', reservation_ids: forgotten, forgotten_at: command.now });
 }

@@ -106,11 +106,4 @@ export interface ReservationsForgotten {
 }
 
 export type BudgetEvent =
-  | LimitsSet
-  | BudgetReserved
-  | BudgetRefused
-  | BudgetSettled
-  | BudgetReleased
-  | BudgetReservationExpired
-  | BudgetThresholdCrossed
-  | ReservationsForgotten;
+  LimitsSet | BudgetReserved | BudgetRefused | BudgetSettled | BudgetReleased | BudgetReservationExpired | BudgetThresholdCrossed | ReservationsForgotten;

@@ -68,7 +68,10 @@ export function evolveBudget(state: BudgetState, event: BudgetEvent): BudgetStat
         actual_cost_micros: null,
         closed_at: null,
       };
-      const charged = charge({ ...state, currency: state.currency ?? event.currency }, record, { reserved_micros: event.amount_micros, reserved_calls: event.tool_calls });
+      const charged = charge({ ...state, currency: state.currency ?? event.currency }, record, {
+        reserved_micros: event.amount_micros,
+        reserved_calls: event.tool_calls,
+      });
       return setRecord(charged, record);
     }
     case 'BudgetRefused':
@@ -121,7 +124,11 @@ export function evolveBudget(state: BudgetState, event: BudgetEvent): BudgetStat
       return event.threshold_percent > previous ? { ...state, thresholds: withEntry(state.thresholds, key, event.threshold_percent) } : state;
     }
     case 'ReservationsForgotten':
-      return { ...state, reservations: withoutEntries(state.reservations, event.reservation_ids), outstanding: withoutEntries(state.outstanding, event.reservation_ids) };
+      return {
+        ...state,
+        reservations: withoutEntries(state.reservations, event.reservation_ids),
+        outstanding: withoutEntries(state.outstanding, event.reservation_ids),
+      };
     default:
       return assertNever(event, 'budget event');
   }

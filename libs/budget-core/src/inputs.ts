@@ -13,7 +13,14 @@ export type BudgetInput =
   | { readonly type: 'ActionCompleted'; readonly payload: EventPayloads['ActionCompleted'] }
   | { readonly type: 'RunStarted'; readonly payload: EventPayloads['RunStarted'] };
 
-export const BUDGET_INPUT_TYPES: readonly BudgetInput['type'][] = ['ActionProposed', 'BudgetReservationRequested', 'ActionExecuted', 'ActionFailed', 'ActionCompleted', 'RunStarted'];
+export const BUDGET_INPUT_TYPES: readonly BudgetInput['type'][] = [
+  'ActionProposed',
+  'BudgetReservationRequested',
+  'ActionExecuted',
+  'ActionFailed',
+  'ActionCompleted',
+  'RunStarted',
+];
 
 export function isBudgetInput(event: { readonly type: string; readonly payload: unknown }): event is BudgetInput {
   return (BUDGET_INPUT_TYPES as readonly string[]).includes(event.type);

@@ -34,10 +34,19 @@ function tool(version: string, micros: number, currency: string): Record<string,
 /** Two versions of the sample's tool with different costs and currencies; 1.10.0 is the highest. */
 const registry: ToolRegistry = createToolRegistry([tool('1.2.0', 20_000, 'USD'), tool('1.10.0', 35_000, 'EUR'), tool('1.9.0', 1, 'USD')]);
 
-const meta = (action: string | null, occurredAt = T0, run = 'run-1') => ({ tenant_id: 'acme', run_id: run, action_id: action, producer: 'gateway@0.1.0', occurred_at: occurredAt });
+const meta = (action: string | null, occurredAt = T0, run = 'run-1') => ({
+  tenant_id: 'acme',
+  run_id: run,
+  action_id: action,
+  producer: 'gateway@0.1.0',
+  occurred_at: occurredAt,
+});
 
 function proposed(action: string, overrides: Partial<EventPayloads['ActionProposed']> = {}, occurredAt = T0, run = 'run-1'): BudgetInput {
-  return { type: 'ActionProposed', payload: { ...sampleEvent('ActionProposed', meta(action, occurredAt, run)), agent_id: 'bot', tool_version: '1.2.0', ...overrides } };
+  return {
+    type: 'ActionProposed',
+    payload: { ...sampleEvent('ActionProposed', meta(action, occurredAt, run)), agent_id: 'bot', tool_version: '1.2.0', ...overrides },
+  };
 }
 
 function started(run: string, limits: Partial<EventPayloads['RunStarted']['limits']>): BudgetInput {
@@ -46,11 +55,21 @@ function started(run: string, limits: Partial<EventPayloads['RunStarted']['limit
 }
 
 function ended(action: string, status: EventPayloads['ActionCompleted']['status'], reasonCode: string): BudgetInput {
-  return { type: 'ActionCompleted', payload: { ...sampleEvent('ActionCompleted', { ...meta(action), producer: 'planner@0.1.0' }), status, reason_code: reasonCode } };
+  return {
+    type: 'ActionCompleted',
+    payload: { ...sampleEvent('ActionCompleted', { ...meta(action), producer: 'planner@0.1.0' }), status, reason_code: reasonCode },
+  };
 }
 
 function legacyRequest(action: string, cost: number): BudgetInput {
-  const payload = { ...sampleEvent('BudgetReservationRequested', { ...meta(action), producer: 'planner@0.1.0' }), agent_id: 'bot', tool: 'refunds.create', estimated_cost_micros: cost, currency: 'USD', run_limits: null };
+  const payload = {
+    ...sampleEvent('BudgetReservationRequested', { ...meta(action), producer: 'planner@0.1.0' }),
+    agent_id: 'bot',
+    tool: 'refunds.create',
+    estimated_cost_micros: cost,
+    currency: 'USD',
+    run_limits: null,
+  };
   return { type: 'BudgetReservationRequested', payload };
 }
 
@@ -77,7 +96,8 @@ const typesOf = (events: readonly BudgetEvent[]) => events.map((e) => `${e.type}
 const answersOf = (events: readonly BudgetEvent[]) => typesOf(events.filter((e) => e.type === 'BudgetReserved' || e.type === 'BudgetRefused'));
 
 describe('commandFor ActionProposed', () => {
-  const lookup = (input: BudgetInput) => (input.type === 'ActionProposed' ? registry.get(input.payload.tool, input.payload.tool_version ?? undefined) : undefined);
+  const lookup = (input: BudgetInput) =>
+    input.type === 'ActionProposed' ? registry.get(input.payload.tool, input.payload.tool_version ?? undefined) : undefined;
 
   it('reserves the declared cost of the version asked for, in its currency, for one call', () => {
     const input = proposed('a1', { tool_version: '1.2.0' }, T0 - 5_000);
@@ -112,8 +132,12 @@ describe('commandFor ActionProposed', () => {
 
   it('refuses the registry entry of another tool or version, naming the field', () => {
     const other = registry.get('refunds.create', '1.9.0');
-    expect(() => commandFor(proposed('a1', { tool: 'refunds.other' }), T0, 'USD', other)).toThrow(expect.objectContaining({ code: 'BUDGET_INVALID_COMMAND', field: 'tool' }));
-    expect(() => commandFor(proposed('a1', { tool_version: '1.2.0' }), T0, 'USD', other)).toThrow(expect.objectContaining({ code: 'BUDGET_INVALID_COMMAND', field: 'tool_version' }));
+    expect(() => commandFor(proposed('a1', { tool: 'refunds.other' }), T0, 'USD', other)).toThrow(
+      expect.objectContaining({ code: 'BUDGET_INVALID_COMMAND', field: 'tool' }),
+    );
+    expect(() => commandFor(proposed('a1', { tool_version: '1.2.0' }), T0, 'USD', other)).toThrow(
+      expect.objectContaining({ code: 'BUDGET_INVALID_COMMAND', field: 'tool_version' }),
+    );
   });
 });
 
@@ -121,7 +145,14 @@ describe('the accountant on proposals', () => {
   it('enforces the run caps of a RunStarted read before the run’s proposals', () => {
     const { events, state } = handleAll([started('run-1', { max_tool_calls: 1 }), proposed('a1'), proposed('a2')]);
     expect(answersOf(events)).toEqual(['BudgetReserved a1', 'BudgetRefused a2']);
-    expect(events.find((e) => e.type === 'BudgetRefused')).toMatchObject({ scope: 'run', subject: 'run-1', kind: 'tool_calls', limit: 1, used: 1, requested: 1 });
+    expect(events.find((e) => e.type === 'BudgetRefused')).toMatchObject({
+      scope: 'run',
+      subject: 'run-1',
+      kind: 'tool_calls',
+      limit: 1,
+      used: 1,
+      requested: 1,
+    });
     expect(usageOf(state, 'run', 'run-1')).toEqual({ settled_micros: 0, reserved_micros: 20_000, settled_calls: 0, reserved_calls: 1 });
   });
 
@@ -132,9 +163,19 @@ describe('the accountant on proposals', () => {
   });
 
   it('a run whose RunStarted was never seen is held to the tenant and agent caps only', () => {
-    const agentCap = { type: 'SetLimits', scope: 'agent_day', subject: 'bot', caps: { money_micros: 50_000, tool_calls: null }, currency: 'USD', now: T0 } as const;
+    const agentCap = {
+      type: 'SetLimits',
+      scope: 'agent_day',
+      subject: 'bot',
+      caps: { money_micros: 50_000, tool_calls: null },
+      currency: 'USD',
+      now: T0,
+    } as const;
     const books = accountantStep(budgetDecider, budgetDecider.initialState(), agentCap).state;
-    const { events, state } = handleAll([proposed('a1', {}, T0, 'legacy-run'), proposed('a2', {}, T0, 'legacy-run'), proposed('a3', {}, T0, 'legacy-run')], books);
+    const { events, state } = handleAll(
+      [proposed('a1', {}, T0, 'legacy-run'), proposed('a2', {}, T0, 'legacy-run'), proposed('a3', {}, T0, 'legacy-run')],
+      books,
+    );
     expect(answersOf(events)).toEqual(['BudgetReserved a1', 'BudgetReserved a2', 'BudgetRefused a3']);
     expect(events.find((e) => e.type === 'BudgetRefused')).toMatchObject({ scope: 'agent_day', subject: 'bot' });
     expect(usageOf(state, 'run', 'legacy-run').reserved_calls).toBe(2);

@@ -138,10 +138,14 @@ export function toWire(state: BudgetState, events: readonly BudgetEvent[], ctx: 
         });
         break;
       case 'BudgetReleased':
-        out.push(closing(before, lookup(before.reservations, event.reservation_id), event.reservation_id, 'released', event.released_micros, event.released_at, ctx));
+        out.push(
+          closing(before, lookup(before.reservations, event.reservation_id), event.reservation_id, 'released', event.released_micros, event.released_at, ctx),
+        );
         break;
       case 'BudgetReservationExpired':
-        out.push(closing(before, lookup(before.reservations, event.reservation_id), event.reservation_id, 'expired', event.released_micros, event.expired_at, ctx));
+        out.push(
+          closing(before, lookup(before.reservations, event.reservation_id), event.reservation_id, 'expired', event.released_micros, event.expired_at, ctx),
+        );
         break;
       case 'BudgetThresholdCrossed':
         out.push({

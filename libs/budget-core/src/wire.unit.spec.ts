@@ -57,7 +57,16 @@ function traffic(): { live: BudgetState; wire: BudgetWireEvent[] } {
     const roll = random(10);
     if (roll < 5 || open.length === 0) {
       const id = `act-${i}`;
-      command = { type: 'Reserve', reservation_id: id, run_id: run, agent_id: `agent-${random(2)}`, estimated_cost_micros: 200 + random(900), tool_calls: 1, currency: 'USD', now };
+      command = {
+        type: 'Reserve',
+        reservation_id: id,
+        run_id: run,
+        agent_id: `agent-${random(2)}`,
+        estimated_cost_micros: 200 + random(900),
+        tool_calls: 1,
+        currency: 'USD',
+        now,
+      };
       tool = 'tickets.update';
       actionId = id;
     } else {
@@ -82,7 +91,16 @@ function traffic(): { live: BudgetState; wire: BudgetWireEvent[] } {
   const early = accountantStep(decider, live, { type: 'Release', reservation_id: 'act-early', now: T0 + 5_000_000 });
   wire.push(...toWire(live, early.events, ctxFor('run-0', 'act-early', null)));
   live = early.state;
-  const late = accountantStep(decider, live, { type: 'Reserve', reservation_id: 'act-early', run_id: 'run-0', agent_id: 'agent-0', estimated_cost_micros: 1, tool_calls: 1, currency: 'USD', now: T0 + 5_000_001 });
+  const late = accountantStep(decider, live, {
+    type: 'Reserve',
+    reservation_id: 'act-early',
+    run_id: 'run-0',
+    agent_id: 'agent-0',
+    estimated_cost_micros: 1,
+    tool_calls: 1,
+    currency: 'USD',
+    now: T0 + 5_000_001,
+  });
   wire.push(...toWire(live, late.events, ctxFor('run-0', 'act-early', 'tickets.update')));
   live = late.state;
   return { live, wire };
@@ -115,19 +133,44 @@ describe('toWire / replayWire', () => {
     // Another run's reservation does not pass for this one.
     const [first] = reserved;
     if (first === undefined) throw new Error('no reservation');
-    const forOtherRun = verifyReservation(first, { action_id: first.meta.action_id ?? '', tenant: 'acme', run_id: 'run-x', agent: first.agent_id ?? '', tool: 'tickets.update' }, keyring, first.meta.occurred_at);
+    const forOtherRun = verifyReservation(
+      first,
+      { action_id: first.meta.action_id ?? '', tenant: 'acme', run_id: 'run-x', agent: first.agent_id ?? '', tool: 'tickets.update' },
+      keyring,
+      first.meta.occurred_at,
+    );
     expect(forOtherRun.ok).toBe(false);
   });
 
   it('publishes a release and an expiry as BudgetSettled with nothing charged, naming what was held', () => {
     let state = withLimits(initialBudgetState());
-    const step = accountantStep(decider, state, { type: 'Reserve', reservation_id: 'a1', run_id: 'r1', agent_id: 'g1', estimated_cost_micros: 700, tool_calls: 1, currency: 'USD', now: T0 });
+    const step = accountantStep(decider, state, {
+      type: 'Reserve',
+      reservation_id: 'a1',
+      run_id: 'r1',
+      agent_id: 'g1',
+      estimated_cost_micros: 700,
+      tool_calls: 1,
+      currency: 'USD',
+      now: T0,
+    });
     state = step.state;
     const released = accountantStep(decider, state, { type: 'Release', reservation_id: 'a1', now: T0 + 1 });
     const [wire] = toWire(state, released.events, ctxFor('r1', 'a1', null));
     expect(wire).toMatchObject({
       type: 'BudgetSettled',
-      payload: { reservation_id: 'a1', disposition: 'released', actual_cost_micros: 0, released_micros: 700, reserved_micros: 700, agent_id: 'g1', day: '2026-05-01', tool_calls: 1, late: false, currency: 'USD' },
+      payload: {
+        reservation_id: 'a1',
+        disposition: 'released',
+        actual_cost_micros: 0,
+        released_micros: 700,
+        reserved_micros: 700,
+        agent_id: 'g1',
+        day: '2026-05-01',
+        tool_calls: 1,
+        late: false,
+        currency: 'USD',
+      },
     });
     expect(usageOf(released.state, 'agent_day', 'g1', '2026-05-01')).toEqual({ settled_micros: 0, reserved_micros: 0, settled_calls: 0, reserved_calls: 0 });
   });
@@ -136,10 +179,37 @@ describe('toWire / replayWire', () => {
 describe('accountantStep', () => {
   it('lapses stale reservations before reserving, so their room is free', () => {
     let state = withLimits(initialBudgetState());
-    state = accountantStep(decider, state, { type: 'Reserve', reservation_id: 'a1', run_id: 'r1', agent_id: 'g1', estimated_cost_micros: 4_000, tool_calls: 1, currency: 'USD', now: T0 }).state;
-    const refused = accountantStep(decider, state, { type: 'Reserve', reservation_id: 'a2', run_id: 'r1', agent_id: 'g1', estimated_cost_micros: 1, tool_calls: 1, currency: 'USD', now: T0 + 1 });
+    state = accountantStep(decider, state, {
+      type: 'Reserve',
+      reservation_id: 'a1',
+      run_id: 'r1',
+      agent_id: 'g1',
+      estimated_cost_micros: 4_000,
+      tool_calls: 1,
+      currency: 'USD',
+      now: T0,
+    }).state;
+    const refused = accountantStep(decider, state, {
+      type: 'Reserve',
+      reservation_id: 'a2',
+      run_id: 'r1',
+      agent_id: 'g1',
+      estimated_cost_micros: 1,
+      tool_calls: 1,
+      currency: 'USD',
+      now: T0 + 1,
+    });
     expect(refused.events.map((e) => e.type)).toEqual(['BudgetRefused']);
-    const after = accountantStep(decider, state, { type: 'Reserve', reservation_id: 'a3', run_id: 'r1', agent_id: 'g1', estimated_cost_micros: 1, tool_calls: 1, currency: 'USD', now: T0 + 60_001 });
+    const after = accountantStep(decider, state, {
+      type: 'Reserve',
+      reservation_id: 'a3',
+      run_id: 'r1',
+      agent_id: 'g1',
+      estimated_cost_micros: 1,
+      tool_calls: 1,
+      currency: 'USD',
+      now: T0 + 60_001,
+    });
     expect(after.events.map((e) => e.type)).toEqual(['BudgetReservationExpired', 'BudgetReserved']);
   });
 

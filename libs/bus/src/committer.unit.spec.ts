@@ -16,7 +16,15 @@ function harness(intervalMs: number, assigned: () => KafkaJS.TopicPartition[] = 
       return hold ? new Promise<void>((resolve) => (release = resolve)) : Promise.resolve();
     },
   });
-  return { committer, commits, holdNext: () => (hold = true), release: () => { hold = false; release(); } };
+  return {
+    committer,
+    commits,
+    holdNext: () => (hold = true),
+    release: () => {
+      hold = false;
+      release();
+    },
+  };
 }
 
 describe('OffsetCommitter', () => {
@@ -29,7 +37,12 @@ describe('OffsetCommitter', () => {
       committer.mark('t', 1, '3');
       expect(commits).toEqual([]);
       await vi.advanceTimersByTimeAsync(100);
-      expect(commits).toEqual([[{ topic: 't', partition: 0, offset: '9' }, { topic: 't', partition: 1, offset: '3' }]]);
+      expect(commits).toEqual([
+        [
+          { topic: 't', partition: 0, offset: '9' },
+          { topic: 't', partition: 1, offset: '3' },
+        ],
+      ]);
       await vi.advanceTimersByTimeAsync(1_000);
       expect(commits).toHaveLength(1);
     } finally {
@@ -52,7 +65,10 @@ describe('OffsetCommitter', () => {
   });
 
   it('drops offsets of partitions this member no longer owns, and flushes the rest on demand', async () => {
-    const { committer, commits } = harness(60_000, () => [{ topic: 't', partition: 0 }, { topic: 't', partition: 2 }]);
+    const { committer, commits } = harness(60_000, () => [
+      { topic: 't', partition: 0 },
+      { topic: 't', partition: 2 },
+    ]);
     committer.mark('t', 0, '4');
     committer.mark('t', 1, '8');
     await committer.flush();

@@ -119,11 +119,14 @@ describe('EventConsumer against a real broker', () => {
     const { topic, groupId, producer, start, good } = await setup('stop');
     await producer.send([good(1), good(2)]);
     const seen: string[] = [];
-    const first = await start((event) => {
-      const reason = reasonOf(event);
-      seen.push(reason);
-      if (reason === 'good 2') throw new WritError('DOWNSTREAM_BUSY', 'busy', { retriable: true });
-    }, { maxAttempts: 3, initialBackoffMs: 30_000, maxBackoffMs: 30_000 });
+    const first = await start(
+      (event) => {
+        const reason = reasonOf(event);
+        seen.push(reason);
+        if (reason === 'good 2') throw new WritError('DOWNSTREAM_BUSY', 'busy', { retriable: true });
+      },
+      { maxAttempts: 3, initialBackoffMs: 30_000, maxBackoffMs: 30_000 },
+    );
     await waitFor(() => seen.includes('good 2'), { what: 'good 2 attempted' });
     const stopping = Date.now();
     await first.stop();

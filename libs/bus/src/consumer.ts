@@ -263,14 +263,7 @@ export class MessagePipeline {
   readonly #logger: BusLogger;
   readonly #signal: AbortSignal;
 
-  constructor(options: {
-    serde: EventSerde;
-    groupId: string;
-    dlqTopic: string;
-    retry: RetryPolicy;
-    logger: BusLogger;
-    signal: AbortSignal;
-  }) {
+  constructor(options: { serde: EventSerde; groupId: string; dlqTopic: string; retry: RetryPolicy; logger: BusLogger; signal: AbortSignal }) {
     this.#serde = options.serde;
     this.#groupId = options.groupId;
     this.#dlqTopic = options.dlqTopic;
@@ -551,7 +544,13 @@ export class EventConsumer {
    * error): its offset is never committed, and the process restarts to consume it again.
    */
   #failed(error: unknown, topic: string, partition: number, offset: string): void {
-    this.#logger.error('handling a message failed unexpectedly; its offset stays uncommitted', { error: String(error), topic, partition, offset, groupId: this.groupId });
+    this.#logger.error('handling a message failed unexpectedly; its offset stays uncommitted', {
+      error: String(error),
+      topic,
+      partition,
+      offset,
+      groupId: this.groupId,
+    });
     (this.#options.onFatal ?? exitOnFatal(this.#logger, `consumer ${this.groupId}`))(error);
     void this.stop();
   }

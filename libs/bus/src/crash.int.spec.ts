@@ -38,7 +38,9 @@ function spawnWorker(env: WorkerEnv): Worker {
 
 function handledIds(log: string): string[] {
   try {
-    return readFileSync(log, 'utf8').split('\n').filter((line) => line !== '');
+    return readFileSync(log, 'utf8')
+      .split('\n')
+      .filter((line) => line !== '');
   } catch {
     return [];
   }
@@ -80,7 +82,14 @@ describe('a worker killed with SIGKILL in the middle of a stream, then restarted
     await createTestTopics(brokers, [{ name: input, partitions: 3 }, { name: `${groupId}.dlq` }]);
     const ids = await produceInputs(input);
     const log = join(scratch, `${input}.log`);
-    const env: WorkerEnv = { WORKER_MODE: 'consumer', WRIT_KAFKA_BROKERS: brokers.join(','), INPUT_TOPIC: input, GROUP_ID: groupId, HANDLED_LOG: log, DELAY_MS: '8' };
+    const env: WorkerEnv = {
+      WORKER_MODE: 'consumer',
+      WRIT_KAFKA_BROKERS: brokers.join(','),
+      INPUT_TOPIC: input,
+      GROUP_ID: groupId,
+      HANDLED_LOG: log,
+      DELAY_MS: '8',
+    };
 
     const handledBeforeKill = await killMidStream(spawnWorker(env), log, 60);
     expect(handledBeforeKill).toBeLessThan(EVENTS);

@@ -109,12 +109,7 @@ class Reader {
 
 /** Encodes a DescribeConfigs v1 request (with its size prefix) for the given topics. */
 export function encodeDescribeTopicConfigs(topics: readonly string[], correlationId: number, clientId: string): Buffer {
-  const body = new Writer()
-    .int16(API_KEY_DESCRIBE_CONFIGS)
-    .int16(API_VERSION)
-    .int32(correlationId)
-    .string(clientId)
-    .int32(topics.length);
+  const body = new Writer().int16(API_KEY_DESCRIBE_CONFIGS).int16(API_VERSION).int32(correlationId).string(clientId).int32(topics.length);
   for (const topic of topics) body.int8(RESOURCE_TYPE_TOPIC).string(topic).int32(-1);
   body.int8(0); // include_synonyms
   const payload = body.buffer();
@@ -225,14 +220,8 @@ const API_KEY_SASL_HANDSHAKE = 17;
 const API_KEY_SASL_AUTHENTICATE = 36;
 
 /** SASL PLAIN on an open connection: SaslHandshake v1, then SaslAuthenticate v1 with the credentials. */
-async function authenticatePlain(
-  connection: { request(frame: Buffer): Promise<Buffer> },
-  sasl: KafkaSasl,
-  clientId: string,
-): Promise<void> {
-  const handshake = new Reader(
-    await connection.request(framed(new Writer().int16(API_KEY_SASL_HANDSHAKE).int16(1).int32(1).string(clientId).string('PLAIN'))),
-  );
+async function authenticatePlain(connection: { request(frame: Buffer): Promise<Buffer> }, sasl: KafkaSasl, clientId: string): Promise<void> {
+  const handshake = new Reader(await connection.request(framed(new Writer().int16(API_KEY_SASL_HANDSHAKE).int16(1).int32(1).string(clientId).string('PLAIN'))));
   handshake.int32(); // correlation id
   const handshakeError = handshake.int16();
   if (handshakeError !== 0) throw new Error(`SASL handshake refused PLAIN (error code ${handshakeError})`);
@@ -285,9 +274,7 @@ export async function describeTopicConfigs(
       if (decoded.correlationId !== correlationId) throw new Error('answer does not match the request');
       for (const described of decoded.topics) {
         if (described.errorCode !== 0) {
-          throw new Error(
-            `topic ${described.topic}: error code ${described.errorCode}${described.errorMessage ? ` (${described.errorMessage})` : ''}`,
-          );
+          throw new Error(`topic ${described.topic}: error code ${described.errorCode}${described.errorMessage ? ` (${described.errorMessage})` : ''}`);
         }
         result.set(described.topic, described.configs);
       }

@@ -25,8 +25,7 @@ const MAX_REASON_LENGTH = 2_000;
  * from where it came.
  */
 export function dlqMessage(source: DlqSource, failure: Failure, attempts: number, now: Date = new Date()): KafkaJS.Message {
-  const reason =
-    failure.reason.length > MAX_REASON_LENGTH ? `${failure.reason.slice(0, MAX_REASON_LENGTH)}…` : failure.reason;
+  const reason = failure.reason.length > MAX_REASON_LENGTH ? `${failure.reason.slice(0, MAX_REASON_LENGTH)}…` : failure.reason;
   return {
     key: source.key,
     value: source.value,

@@ -41,7 +41,15 @@ describe('fatal Kafka client errors against a real broker', () => {
     const { topic, groupId } = await topicWithOneEvent('fatal_consumer');
     const fatal: unknown[] = [];
     const seenBySecond: string[] = [];
-    const first = new EventConsumer({ brokers, groupId, topics: [topic], instanceId: "same", logger: silentLogger, handler: () => undefined, onFatal: (error) => fatal.push(error) });
+    const first = new EventConsumer({
+      brokers,
+      groupId,
+      topics: [topic],
+      instanceId: 'same',
+      logger: silentLogger,
+      handler: () => undefined,
+      onFatal: (error) => fatal.push(error),
+    });
     stoppable.push(first);
     await first.start();
     await waitFor(() => first.assignment().length === 1, { what: 'the first member assigned', timeoutMs: 30_000 });

@@ -26,7 +26,10 @@ describe("an event's meta.trace", () => {
   it("is the span's W3C context, tracestate included, as its message's headers carry it", () => {
     const span = trace.wrapSpanContext({ ...spanContext, traceState: createTraceState('vendor=a1') });
     expect(eventTraceOf(span)).toEqual({ traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', tracestate: 'vendor=a1' });
-    expect(eventTraceOf(trace.wrapSpanContext(spanContext))).toEqual({ traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', tracestate: null });
+    expect(eventTraceOf(trace.wrapSpanContext(spanContext))).toEqual({
+      traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+      tracestate: null,
+    });
   });
 
   it('is null for a span without a valid trace', () => {

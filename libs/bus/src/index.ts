@@ -24,14 +24,7 @@ export { TransactionalProcessor, runTransactional, DEFAULT_CONCURRENT_PARTITIONS
 export { KeyedLock, Lock } from './lock.ts';
 export type { TransactionalProcessorOptions, TransactionalHandler } from './transactional.ts';
 
-export {
-  DEFAULT_TOPOLOGY_PATH,
-  loadTopology,
-  parseTopology,
-  applyTopology,
-  topicDrift,
-  formatTopologyReport,
-} from './topology.ts';
+export { DEFAULT_TOPOLOGY_PATH, loadTopology, parseTopology, applyTopology, topicDrift, formatTopologyReport } from './topology.ts';
 export type {
   Topology,
   TopicSpec,

@@ -93,11 +93,7 @@ export interface BrokerProbe {
  * A real metadata request against the cluster, bounded in time: readiness checks and service
  * boot use it so that an unreachable broker is a clear error rather than a hang.
  */
-export async function probeBrokers(
-  brokers: readonly string[],
-  timeoutMs = 5_000,
-  sasl?: KafkaSasl | null,
-): Promise<BrokerProbe> {
+export async function probeBrokers(brokers: readonly string[], timeoutMs = 5_000, sasl?: KafkaSasl | null): Promise<BrokerProbe> {
   // The probe's own error says what failed; the client's connection-refused lines would only repeat
   // it. A refused login is only logged by the client (it keeps retrying), so it is caught there.
   let refusedLogin: (reason: string) => void = () => undefined;
@@ -115,18 +111,11 @@ export async function probeBrokers(
   const principal = connectionSasl(sasl === undefined ? {} : { sasl });
   const admin = createKafka({ brokers, clientId: 'writ-probe', logger: watcher, sasl: principal ?? null }).admin();
   const deadline = new Promise<never>((_, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`no answer within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
+    const timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
     timer.unref();
   });
   try {
-    const topics = await Promise.race([
-      admin.connect().then(() => admin.listTopics({ timeout: timeoutMs })),
-      deadline,
-      refused,
-    ]);
+    const topics = await Promise.race([admin.connect().then(() => admin.listTopics({ timeout: timeoutMs })), deadline, refused]);
     return { topics: topics.length };
   } catch (error) {
     if (error instanceof WritError && error.code === 'KAFKA_AUTH_FAILED') {
@@ -136,11 +125,12 @@ export async function probeBrokers(
         { cause: error, field: 'WRIT_KAFKA_SASL_USERNAME', rule: 'must name a principal of the cluster, with its password in WRIT_KAFKA_SASL_PASSWORD_FILE' },
       );
     }
-    throw new WritError(
-      'KAFKA_UNREACHABLE',
-      `cannot reach Kafka at ${brokers.join(',')}: ${describeError(error)}`,
-      { retriable: true, cause: error, field: 'WRIT_KAFKA_BROKERS', rule: 'must name reachable brokers' },
-    );
+    throw new WritError('KAFKA_UNREACHABLE', `cannot reach Kafka at ${brokers.join(',')}: ${describeError(error)}`, {
+      retriable: true,
+      cause: error,
+      field: 'WRIT_KAFKA_BROKERS',
+      rule: 'must name reachable brokers',
+    });
   } finally {
     refused.catch(() => undefined);
     await admin.disconnect().catch(() => undefined);

@@ -62,11 +62,7 @@ export function eventKey(event: OutgoingEvent, serde?: EventSerde): string {
 }
 
 /** Producer settings shared by the plain and the transactional producer. */
-export function producerConfig(
-  lingerMs: number,
-  extra: RdKafkaProperties | undefined,
-  kafkaJS: KafkaJS.ProducerConfig,
-): KafkaJS.ProducerConstructorConfig {
+export function producerConfig(lingerMs: number, extra: RdKafkaProperties | undefined, kafkaJS: KafkaJS.ProducerConfig): KafkaJS.ProducerConstructorConfig {
   if (!Number.isFinite(lingerMs) || lingerMs < 0) {
     throw new WritError('CONFIG_INVALID', `lingerMs must be a number >= 0, got ${lingerMs}`, {
       field: 'lingerMs',
@@ -95,9 +91,7 @@ export class EventProducer {
       brokers: options.brokers,
       clientId: options.clientId,
       ...(options.logger === undefined ? {} : { logger: options.logger }),
-    }).producer(
-      producerConfig(options.lingerMs ?? DEFAULT_LINGER_MS, options.rdkafka, {}),
-    );
+    }).producer(producerConfig(options.lingerMs ?? DEFAULT_LINGER_MS, options.rdkafka, {}));
   }
 
   async connect(): Promise<void> {
@@ -182,40 +176,42 @@ export function parentContextOf(event: OutgoingEvent, active: Context): Context 
  */
 export function sendTraced(producer: KafkaJS.Producer, sends: readonly TracedSend[]): Promise<SentEvent[]> {
   const tracer = busTracer();
-  return Promise.all(sends.map(({ record, parent }) => {
-    const span = tracer.startSpan(
-      `send ${record.topic}`,
-      {
-        kind: SpanKind.PRODUCER,
-        attributes: {
-          [ATTR.messagingSystem]: 'kafka',
-          [ATTR.destinationName]: record.topic,
-          [ATTR.operationType]: 'send',
-          [ATTR.operationName]: 'send',
-          [ATTR.messageKey]: record.key,
-          [ATTR.eventType]: record.type,
+  return Promise.all(
+    sends.map(({ record, parent }) => {
+      const span = tracer.startSpan(
+        `send ${record.topic}`,
+        {
+          kind: SpanKind.PRODUCER,
+          attributes: {
+            [ATTR.messagingSystem]: 'kafka',
+            [ATTR.destinationName]: record.topic,
+            [ATTR.operationType]: 'send',
+            [ATTR.operationName]: 'send',
+            [ATTR.messageKey]: record.key,
+            [ATTR.eventType]: record.type,
+          },
         },
-      },
-      parent,
-    );
-    const headers: Record<string, string> = { ...record.headers };
-    injectTraceHeaders(trace.setSpan(parent, span), headers);
-    return producer.send({ topic: record.topic, messages: [{ key: record.key, value: record.value, headers }] }).then(
-      ([metadata]) => {
-        span.setAttribute(ATTR.destinationPartition, String(metadata?.partition ?? ''));
-        span.end();
-        return {
-          type: record.type,
-          topic: record.topic,
-          partition: metadata?.partition ?? -1,
-          offset: metadata?.baseOffset ?? metadata?.offset ?? '',
-        };
-      },
-      (error: unknown) => {
-        span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(error) });
-        span.end();
-        throw error;
-      },
-    );
-  }));
+        parent,
+      );
+      const headers: Record<string, string> = { ...record.headers };
+      injectTraceHeaders(trace.setSpan(parent, span), headers);
+      return producer.send({ topic: record.topic, messages: [{ key: record.key, value: record.value, headers }] }).then(
+        ([metadata]) => {
+          span.setAttribute(ATTR.destinationPartition, String(metadata?.partition ?? ''));
+          span.end();
+          return {
+            type: record.type,
+            topic: record.topic,
+            partition: metadata?.partition ?? -1,
+            offset: metadata?.baseOffset ?? metadata?.offset ?? '',
+          };
+        },
+        (error: unknown) => {
+          span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(error) });
+          span.end();
+          throw error;
+        },
+      );
+    }),
+  );
 }

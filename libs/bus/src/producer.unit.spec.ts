@@ -19,9 +19,7 @@ describe('eventKey', () => {
   });
 
   it('refuses an event that belongs to no run and has no key, naming the field', () => {
-    expect(() => eventKey(untyped({ type: 'X', payload: { meta: {} } }))).toThrow(
-      expect.objectContaining({ code: 'EVENT_KEY_MISSING', field: 'meta.run_id' }),
-    );
+    expect(() => eventKey(untyped({ type: 'X', payload: { meta: {} } }))).toThrow(expect.objectContaining({ code: 'EVENT_KEY_MISSING', field: 'meta.run_id' }));
   });
 });
 

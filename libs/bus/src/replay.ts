@@ -73,7 +73,9 @@ export async function replayCommitted(
     'fetch.wait.max.ms': 50,
   });
   await new Promise<void>((resolve, reject) => {
-    consumer.connect({ timeout: 10_000 }, (error) => (error ? reject(new WritError('REPLAY_FAILED', `cannot connect to replay ${topics.join(', ')}: ${error.message}`, { retriable: true })) : resolve()));
+    consumer.connect({ timeout: 10_000 }, (error) =>
+      error ? reject(new WritError('REPLAY_FAILED', `cannot connect to replay ${topics.join(', ')}: ${error.message}`, { retriable: true })) : resolve(),
+    );
   });
   const remaining = new Map(pending.map((p) => [`${p.topic}|${p.partition}`, p]));
   let records = 0;
@@ -91,7 +93,9 @@ export async function replayCommitted(
     while (remaining.size > 0) {
       if (Date.now() > deadline) {
         const left = [...remaining.values()].map((p) => `${p.topic}[${p.partition}] to ${p.end}`).join(', ');
-        throw new WritError('REPLAY_TIMEOUT', `replaying ${topics.join(', ')} took over ${options.timeoutMs ?? 60_000} ms; not yet read: ${left}`, { retriable: true });
+        throw new WritError('REPLAY_TIMEOUT', `replaying ${topics.join(', ')} took over ${options.timeoutMs ?? 60_000} ms; not yet read: ${left}`, {
+          retriable: true,
+        });
       }
       const batch = await new Promise<Message[]>((resolve, reject) => {
         consumer.consume(500, (error, messages) => (error ? reject(error) : resolve(messages)));

@@ -47,11 +47,19 @@ export function kafkaSaslFromEnv(env: Env = process.env): KafkaSasl | undefined 
     return undefined;
   }
   if (passwordFile === '') {
-    throw invalid(KAFKA_SASL_ENV.passwordFile, 'required with WRIT_KAFKA_SASL_USERNAME', `is required when WRIT_KAFKA_SASL_USERNAME is set (the file holding ${username}'s password)`);
+    throw invalid(
+      KAFKA_SASL_ENV.passwordFile,
+      'required with WRIT_KAFKA_SASL_USERNAME',
+      `is required when WRIT_KAFKA_SASL_USERNAME is set (the file holding ${username}'s password)`,
+    );
   }
   const mechanism = (env[KAFKA_SASL_ENV.mechanism]?.trim() || 'SCRAM-SHA-512').toUpperCase();
   if (!(KAFKA_SASL_MECHANISMS as readonly string[]).includes(mechanism)) {
-    throw invalid(KAFKA_SASL_ENV.mechanism, `one of ${KAFKA_SASL_MECHANISMS.join(', ')}`, `must be one of ${KAFKA_SASL_MECHANISMS.join(', ')}, got "${mechanism}"`);
+    throw invalid(
+      KAFKA_SASL_ENV.mechanism,
+      `one of ${KAFKA_SASL_MECHANISMS.join(', ')}`,
+      `must be one of ${KAFKA_SASL_MECHANISMS.join(', ')}, got "${mechanism}"`,
+    );
   }
   const protocol = (env[KAFKA_SASL_ENV.protocol]?.trim() || 'sasl_plaintext').toLowerCase();
   if (protocol !== 'sasl_plaintext' && protocol !== 'sasl_ssl') {

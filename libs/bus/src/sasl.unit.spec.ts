@@ -34,7 +34,9 @@ describe('kafkaSaslFromEnv', () => {
       'sasl.username': 'writ-planner',
       'sasl.password': 's3cret-Value_1',
     });
-    expect(kafkaSaslFromEnv({ WRIT_KAFKA_SASL_USERNAME: 'a', WRIT_KAFKA_SASL_PASSWORD_FILE: passwordFile, WRIT_KAFKA_SASL_MECHANISM: 'plain' })?.mechanism).toBe('PLAIN');
+    expect(
+      kafkaSaslFromEnv({ WRIT_KAFKA_SASL_USERNAME: 'a', WRIT_KAFKA_SASL_PASSWORD_FILE: passwordFile, WRIT_KAFKA_SASL_MECHANISM: 'plain' })?.mechanism,
+    ).toBe('PLAIN');
   });
 
   it('names the variable when the password file is missing, unreadable, empty, or the mechanism unknown', () => {
@@ -45,7 +47,9 @@ describe('kafkaSaslFromEnv', () => {
     const empty = join(dir, 'empty.password');
     writeFileSync(empty, '\n');
     expect(configError({ WRIT_KAFKA_SASL_USERNAME: 'x', WRIT_KAFKA_SASL_PASSWORD_FILE: empty }).message).toContain('empty');
-    expect(configError({ WRIT_KAFKA_SASL_USERNAME: 'x', WRIT_KAFKA_SASL_PASSWORD_FILE: passwordFile, WRIT_KAFKA_SASL_MECHANISM: 'GSSAPI' }).field).toBe('WRIT_KAFKA_SASL_MECHANISM');
+    expect(configError({ WRIT_KAFKA_SASL_USERNAME: 'x', WRIT_KAFKA_SASL_PASSWORD_FILE: passwordFile, WRIT_KAFKA_SASL_MECHANISM: 'GSSAPI' }).field).toBe(
+      'WRIT_KAFKA_SASL_MECHANISM',
+    );
     expect(configError({ WRIT_KAFKA_SASL_PASSWORD_FILE: passwordFile }).field).toBe('WRIT_KAFKA_SASL_USERNAME');
   });
 

@@ -197,7 +197,12 @@ export interface ObservedTopic {
 
 function normalizeValue(key: string, value: string | null): string {
   if (value === null) return '(null)';
-  if (key === 'cleanup.policy') return value.split(',').map((s) => s.trim()).sort().join(',');
+  if (key === 'cleanup.policy')
+    return value
+      .split(',')
+      .map((s) => s.trim())
+      .sort()
+      .join(',');
   return value;
 }
 
@@ -274,11 +279,7 @@ async function observe(
  * Metadata of topics that exist, waiting out the moment after a creation when the controller
  * knows a topic but the broker answering still says "unknown topic".
  */
-export async function topicMetadata(
-  admin: KafkaJS.Admin,
-  names: readonly string[],
-  timeoutMs: number,
-): Promise<KafkaJS.ITopicMetadata[]> {
+export async function topicMetadata(admin: KafkaJS.Admin, names: readonly string[], timeoutMs: number): Promise<KafkaJS.ITopicMetadata[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
@@ -302,11 +303,7 @@ function isAlreadyExists(error: unknown): boolean {
  * drifted (partitions, replication factor, configs). It never alters an existing topic: adding
  * partitions remaps keys and changing retention can lose audit data, so drift is for a human.
  */
-export async function applyTopology(
-  brokers: readonly string[],
-  topology?: Topology,
-  options: ApplyTopologyOptions = {},
-): Promise<TopologyReport> {
+export async function applyTopology(brokers: readonly string[], topology?: Topology, options: ApplyTopologyOptions = {}): Promise<TopologyReport> {
   const timeoutMs = options.timeoutMs ?? 10_000;
   const wanted = withReplication(topology ?? (await loadTopology()), options.replicationFactor);
   const admin = createKafka({ brokers, clientId: 'writ-topology' }).admin();

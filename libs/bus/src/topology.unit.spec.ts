@@ -20,7 +20,16 @@ describe('the topology file of this repository', () => {
   it('declares every stream, the compacted controls topic and one DLQ per consumer group', async () => {
     const topology = await loadTopology();
     const byName = new Map(topology.topics.map((t) => [t.name, t]));
-    for (const audit of ['writ.proposals.v1', 'writ.actions.v1', 'writ.policy.v1', 'writ.approvals.v1', 'writ.budget.v1', 'writ.executions.v1', 'writ.outcomes.v1', 'writ.ledger.v1']) {
+    for (const audit of [
+      'writ.proposals.v1',
+      'writ.actions.v1',
+      'writ.policy.v1',
+      'writ.approvals.v1',
+      'writ.budget.v1',
+      'writ.executions.v1',
+      'writ.outcomes.v1',
+      'writ.ledger.v1',
+    ]) {
       expect(byName.get(audit)).toMatchObject({ partitions: 3, configs: { 'retention.ms': '-1', 'cleanup.policy': 'delete' } });
     }
     expect(byName.get('writ.controls.v1')).toMatchObject({ partitions: 1, configs: { 'cleanup.policy': 'compact' } });
@@ -52,7 +61,16 @@ describe('parseTopology', () => {
     [{ topics: [{ name: 'a', configs: { 'cleanup.policy': 'compacted' } }] }, 'topics[0].configs.cleanup.policy'],
     [{ ...minimal, defaults: { partitions: -2 } }, 'defaults.partitions'],
     [{ ...minimal, consumerGroups: [{ id: 'g' }] }, 'consumerGroups[0].dlq'],
-    [{ ...minimal, consumerGroups: [{ id: 'g', dlq: 'a.v1' }, { id: 'g', dlq: 'a.v1' }] }, 'consumerGroups[1].id'],
+    [
+      {
+        ...minimal,
+        consumerGroups: [
+          { id: 'g', dlq: 'a.v1' },
+          { id: 'g', dlq: 'a.v1' },
+        ],
+      },
+      'consumerGroups[1].id',
+    ],
   ])('rejects %j naming %s', (document, field) => {
     const error = failure(() => parseTopology(document, 'test.json'));
     expect(error.field).toBe(field);

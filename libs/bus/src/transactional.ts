@@ -21,10 +21,7 @@ import { ATTR, busTracer } from './telemetry.ts';
 const { ErrorCodes } = kafkaJavascript.KafkaJS;
 
 /** Turns one input event into the events to produce with it, atomically. */
-export type TransactionalHandler = (
-  event: DecodedEvent,
-  ctx: EventContext,
-) => readonly OutgoingEvent[] | void | Promise<readonly OutgoingEvent[] | void>;
+export type TransactionalHandler = (event: DecodedEvent, ctx: EventContext) => readonly OutgoingEvent[] | void | Promise<readonly OutgoingEvent[] | void>;
 
 export interface TransactionalProcessorOptions extends Omit<EventConsumerOptions, 'handler'> {
   readonly handler: TransactionalHandler;
@@ -255,9 +252,7 @@ export class TransactionalProcessor {
     return this.#kafka.producer(
       producerConfig(this.#options.lingerMs ?? DEFAULT_LINGER_MS, this.#options.rdkafka, {
         transactionalId: this.#options.transactionalId,
-        ...(this.#options.transactionTimeoutMs === undefined
-          ? {}
-          : { transactionTimeout: this.#options.transactionTimeoutMs }),
+        ...(this.#options.transactionTimeoutMs === undefined ? {} : { transactionTimeout: this.#options.transactionTimeoutMs }),
       }),
     );
   }
@@ -368,7 +363,8 @@ export class TransactionalProcessor {
    */
   #commit(batch: HandledBatch): Promise<boolean> {
     const pending = this.#uncommitted.get(batch.partitionKey);
-    if (pending === undefined) this.#uncommitted.set(batch.partitionKey, { topic: batch.topic, partition: batch.partition, from: batch.first, last: batch.lastDone });
+    if (pending === undefined)
+      this.#uncommitted.set(batch.partitionKey, { topic: batch.topic, partition: batch.partition, from: batch.first, last: batch.lastDone });
     else pending.last = batch.lastDone;
     const committed = new Promise<boolean>((resolve) => {
       this.#queue.push({ batch, resolve });
@@ -479,7 +475,12 @@ export class TransactionalProcessor {
     };
     try {
       await this.#producer.transaction();
-      const sends: Promise<unknown>[] = [sendTraced(this.#producer, outputs.map((o) => o.send))];
+      const sends: Promise<unknown>[] = [
+        sendTraced(
+          this.#producer,
+          outputs.map((o) => o.send),
+        ),
+      ];
       if (dlqRecords.length > 0) sends.push(this.#producer.send({ topic: this.dlqTopic, messages: dlqRecords }));
       const settled = await Promise.allSettled(sends);
       const failed = settled.find((result) => result.status === 'rejected');

@@ -74,7 +74,8 @@ export class InFlightWindow {
 
   /** Resolves once every message started of these partitions (of all, by default) has settled. */
   async settled(partitions?: readonly { readonly topic: string; readonly partition: number }[]): Promise<void> {
-    const windows = partitions === undefined ? [...this.#partitions.values()] : partitions.map((p) => this.#partitions.get(topicPartitionKey(p.topic, p.partition)));
+    const windows =
+      partitions === undefined ? [...this.#partitions.values()] : partitions.map((p) => this.#partitions.get(topicPartitionKey(p.topic, p.partition)));
     await Promise.all(windows.flatMap((window) => [...(window?.running ?? [])]));
   }
 

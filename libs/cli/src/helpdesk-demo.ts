@@ -88,17 +88,24 @@ export async function runHelpdeskDemo({ say, keep = false }: HelpdeskDemoOptions
 
     const verifyLines: string[] = [];
     // audrey is acme's auditor: the ledger exports acme's chain to her only.
-    const code = await runVerify(['--tenant', 'acme', '--url', stack.service('ledger').url, '--key', keys['audrey'] ?? '', '--keys', stack.env['WRIT_LEDGER_KEYS_DIR'] ?? ''], {
-      out: (line) => verifyLines.push(line),
-      err: (line) => verifyLines.push(line),
-    });
+    const code = await runVerify(
+      ['--tenant', 'acme', '--url', stack.service('ledger').url, '--key', keys['audrey'] ?? '', '--keys', stack.env['WRIT_LEDGER_KEYS_DIR'] ?? ''],
+      {
+        out: (line) => verifyLines.push(line),
+        err: (line) => verifyLines.push(line),
+      },
+    );
     for (const line of verifyLines) say(`  ledger: ${line.replace(/^\[verify\] /, '')}`);
     if (code !== 0) throw new WritError('LEDGER_VERIFY_FAILED', 'the ledger did not verify');
 
     say('where to look next:');
     say(`  API            ${stack.gatewayUrl}/v1/openapi.json (agent key of triage-bot in deploy/demo/keys.json)`);
-    say(`  analytics      curl -s ${stack.service('ledger').url}/v1/query -H "authorization: Bearer $(jq -r .demoKeys.ana deploy/demo/keys.json)" -H 'content-type: application/json' -d '{"sql":"SELECT status, count() FROM actions GROUP BY status"}'`);
-    say(`  audit          WRIT_API_KEY=$(jq -r .demoKeys.audrey deploy/demo/keys.json) ./dev writ verify --tenant acme --url ${stack.service('ledger').url}   |   ... ./dev writ export --tenant acme --run ${runId}`);
+    say(
+      `  analytics      curl -s ${stack.service('ledger').url}/v1/query -H "authorization: Bearer $(jq -r .demoKeys.ana deploy/demo/keys.json)" -H 'content-type: application/json' -d '{"sql":"SELECT status, count() FROM actions GROUP BY status"}'`,
+    );
+    say(
+      `  audit          WRIT_API_KEY=$(jq -r .demoKeys.audrey deploy/demo/keys.json) ./dev writ verify --tenant acme --url ${stack.service('ledger').url}   |   ... ./dev writ export --tenant acme --run ${runId}`,
+    );
     say(`  traces, logs   ${stack.tracesFile}, ${join(workDir, 'logs')}`);
     if (keep) {
       say('services keep running; Ctrl-C stops them');
@@ -129,7 +136,9 @@ async function waitForSpend(stack: WritStack, runId: string, steps: readonly { v
   const deadline = Date.now() + 20_000;
   let spent = 0;
   while (Date.now() < deadline) {
-    const [row] = await ledgerQuery<{ spent: string | number }>(stack, 'SELECT sum(cost_micros) AS spent FROM spend WHERE run_id = {run:String}', { run: runId });
+    const [row] = await ledgerQuery<{ spent: string | number }>(stack, 'SELECT sum(cost_micros) AS spent FROM spend WHERE run_id = {run:String}', {
+      run: runId,
+    });
     spent = Number(row?.spent ?? 0);
     if (spent === expected) return spent;
     await new Promise((resolve) => setTimeout(resolve, 250));

@@ -42,7 +42,11 @@ export function sourceOf(flags: ReadonlyMap<string, string>, env: Readonly<Recor
   const server = flags.get('clickhouse');
   if (server !== undefined) return { kind: 'clickhouse', url: new URL(server), ...(database === undefined ? {} : { database }) };
   const key = flags.get('key') ?? env['WRIT_API_KEY'];
-  return { kind: 'http', url: (flags.get('url') ?? env['WRIT_LEDGER_URL'] ?? DEFAULT_LEDGER_URL).replace(/\/+$/, ''), ...(key === undefined || key === '' ? {} : { key }) };
+  return {
+    kind: 'http',
+    url: (flags.get('url') ?? env['WRIT_LEDGER_URL'] ?? DEFAULT_LEDGER_URL).replace(/\/+$/, ''),
+    ...(key === undefined || key === '' ? {} : { key }),
+  };
 }
 
 /** Reads chains as export text, one per tenant. An http/clickhouse source without a tenant gives every chain. */
@@ -73,7 +77,10 @@ async function getText(url: string, key: string | undefined): Promise<string> {
   try {
     response = await fetch(url, key === undefined ? {} : { headers: { authorization: `Bearer ${key}` } });
   } catch (error) {
-    throw new WritError('LEDGER_UNREACHABLE', `cannot reach the ledger at ${url} (is it running? or use --chdb <folder> when it is stopped)`, { cause: error, retriable: true });
+    throw new WritError('LEDGER_UNREACHABLE', `cannot reach the ledger at ${url} (is it running? or use --chdb <folder> when it is stopped)`, {
+      cause: error,
+      retriable: true,
+    });
   }
   const body = await response.text();
   if (response.status === 401) {
@@ -87,7 +94,8 @@ async function getText(url: string, key: string | undefined): Promise<string> {
 }
 
 async function readOverHttp(base: string, key: string | undefined, tenant: string | undefined, runId: string | undefined): Promise<Map<string, string>> {
-  const tenants = tenant !== undefined ? [tenant] : ((JSON.parse(await getText(`${base}/v1/ledger`, key)) as { chains: { chain_id: string }[] }).chains.map((c) => c.chain_id));
+  const tenants =
+    tenant !== undefined ? [tenant] : (JSON.parse(await getText(`${base}/v1/ledger`, key)) as { chains: { chain_id: string }[] }).chains.map((c) => c.chain_id);
   const chains = new Map<string, string>();
   for (const id of tenants) {
     const query = runId === undefined ? '' : `?run_id=${encodeURIComponent(runId)}`;
@@ -106,7 +114,11 @@ async function readFromClickHouse(client: ClickHouseClient, tenant: string | und
   const chains = new Map<string, string>();
   for (const id of tenants) {
     const byRun = runId !== undefined;
-    const entries = await client.query({ query: chainEntriesSql(byRun), query_params: { tenant: id, ...(byRun ? { run: runId } : {}) }, format: 'JSONEachRow' });
+    const entries = await client.query({
+      query: chainEntriesSql(byRun),
+      query_params: { tenant: id, ...(byRun ? { run: runId } : {}) },
+      format: 'JSONEachRow',
+    });
     const lines = (await entries.json<Record<string, unknown>>()).map((row) => exportLine(entryLineOf(row)));
     if (!byRun) {
       const checkpoints = await client.query({ query: CHAIN_CHECKPOINTS_SQL, query_params: { tenant: id }, format: 'JSONEachRow' });

@@ -39,12 +39,7 @@ function resultOf(view: ActionView): unknown {
  * an export of the order history — without knowing the rules. Writ's policies decide.
  * Returns every action it proposed with its final (or, for approvals, current) state.
  */
-export async function runTriageAgent(
-  agent: WritClient,
-  runId: string,
-  say: (line: string) => void,
-  waitMs = 30_000,
-): Promise<AgentStep[]> {
+export async function runTriageAgent(agent: WritClient, runId: string, say: (line: string) => void, waitMs = 30_000): Promise<AgentStep[]> {
   const steps: AgentStep[] = [];
   const act = async (ticket: string, tool: string, args: Record<string, unknown>, reason: string, wait = true) => {
     const { action_id } = await agent.propose(runId, {

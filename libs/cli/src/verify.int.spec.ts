@@ -37,7 +37,13 @@ beforeAll(async () => {
   for (let i = 0; i < 7; i++) {
     const payload = sampleEvent('RunStarted', { tenant_id: TENANT, run_id: `run-${i % 2}` });
     const bytes = encodeEvent('RunStarted', payload);
-    for (const event of book.append({ bytes, event_id: payload.meta.event_id, event_type: 'RunStarted', tenant_id: TENANT, source: { topic: 'writ.proposals.v1', partition: 0, offset: i } })) {
+    for (const event of book.append({
+      bytes,
+      event_id: payload.meta.event_id,
+      event_type: 'RunStarted',
+      tenant_id: TENANT,
+      source: { topic: 'writ.proposals.v1', partition: 0, offset: i },
+    })) {
       if (event.type === 'EventChained') {
         ledgerRows.push({
           ...event.entry,
@@ -56,9 +62,18 @@ beforeAll(async () => {
   }
   const client = createClickHouse({ dataPath });
   try {
-    for (const file of readdirSync(SQL_DIR).filter((f) => f.endsWith('.sql')).sort()) {
-      const text = readFileSync(join(SQL_DIR, file), 'utf8').split('\n').filter((l) => !l.trimStart().startsWith('--')).join('\n');
-      for (const query of text.split(/;\s*$/m).map((s) => s.trim()).filter((s) => s !== '')) await client.command({ query });
+    for (const file of readdirSync(SQL_DIR)
+      .filter((f) => f.endsWith('.sql'))
+      .sort()) {
+      const text = readFileSync(join(SQL_DIR, file), 'utf8')
+        .split('\n')
+        .filter((l) => !l.trimStart().startsWith('--'))
+        .join('\n');
+      for (const query of text
+        .split(/;\s*$/m)
+        .map((s) => s.trim())
+        .filter((s) => s !== ''))
+        await client.command({ query });
     }
     await client.insert({ table: 'ledger', values: ledgerRows, format: 'JSONEachRow' });
     await client.insert({ table: 'checkpoints', values: checkpointRows, format: 'JSONEachRow' });
@@ -116,7 +131,11 @@ describe('writ verify / writ export', () => {
   it('fails at the entry changed in the chDB folder itself (ALTER UPDATE), and reports usage errors with 2', async () => {
     const client = createClickHouse({ dataPath });
     try {
-      await client.command({ query: `ALTER TABLE ledger UPDATE chain_hash = concat(if(substring(chain_hash, 1, 1) = 'f', 'e', 'f'), substring(chain_hash, 2)) WHERE chain_id = {t:String} AND seq = 5`, query_params: { t: TENANT }, clickhouse_settings: { mutations_sync: '2' } });
+      await client.command({
+        query: `ALTER TABLE ledger UPDATE chain_hash = concat(if(substring(chain_hash, 1, 1) = 'f', 'e', 'f'), substring(chain_hash, 2)) WHERE chain_id = {t:String} AND seq = 5`,
+        query_params: { t: TENANT },
+        clickhouse_settings: { mutations_sync: '2' },
+      });
     } finally {
       await client.close();
     }

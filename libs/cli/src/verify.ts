@@ -44,12 +44,17 @@ export async function runVerify(args: readonly string[], io: CliIo = stdio, env:
       const { result } = verification;
       if (result.ok) {
         const head = result.head === null ? 'empty' : `head seq ${result.head.seq} ${result.head.chain_hash}`;
-        const checkpoints = keyring === undefined ? `${verification.checkpoints} checkpoints not checked (no --keys)` : `${result.heads_checked} signed checkpoints matched`;
-        io.out(`[verify] chain ${tenant}: OK — ${result.entries} entries, ${result.events_checked} event bytes rechecked, ${verification.withheld} withheld (sensitive; links checked), ${checkpoints}; ${head}`);
+        const checkpoints =
+          keyring === undefined ? `${verification.checkpoints} checkpoints not checked (no --keys)` : `${result.heads_checked} signed checkpoints matched`;
+        io.out(
+          `[verify] chain ${tenant}: OK — ${result.entries} entries, ${result.events_checked} event bytes rechecked, ${verification.withheld} withheld (sensitive; links checked), ${checkpoints}; ${head}`,
+        );
       } else {
         failed += 1;
         const event = result.event_id === null ? '' : ` (event ${result.event_id})`;
-        io.err(`[verify] chain ${tenant}: FAILED at seq ${result.seq}${event}: ${result.kind}: ${result.reason}; ${result.verified} entries verified before it`);
+        io.err(
+          `[verify] chain ${tenant}: FAILED at seq ${result.seq}${event}: ${result.kind}: ${result.reason}; ${result.verified} entries verified before it`,
+        );
       }
     }
     return failed === 0 ? 0 : 1;

@@ -1,9 +1,3 @@
-export {
-  createClickHouse,
-  clickHouseFromEnv,
-  clickHouseOptionsFromEnv,
-  clickHouseMode,
-  describeClickHouse,
-} from './clickhouse.ts';
+export { createClickHouse, clickHouseFromEnv, clickHouseOptionsFromEnv, clickHouseMode, describeClickHouse } from './clickhouse.ts';
 export type { ClickHouseOptions, ClickHouseMode } from './clickhouse.ts';
 export type { ClickHouseClient } from '@clickhouse/client';

@@ -99,11 +99,7 @@ export const env = {
         }
         return item;
       });
-    return required(
-      'comma-separated host:port list',
-      parse,
-      options.default === undefined ? undefined : parse(options.default),
-    );
+    return required('comma-separated host:port list', parse, options.default === undefined ? undefined : parse(options.default));
   },
   /** Which tenants this instance serves (see TenantFilter): ids and prefixes ending in `*`; unset: all. */
   tenants(): EnvVar<TenantFilter> {

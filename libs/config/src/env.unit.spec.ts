@@ -13,7 +13,11 @@ function configError(run: () => unknown) {
 }
 
 describe('loadConfig', () => {
-  const spec = { WRIT_KAFKA_BROKERS: env.hostPorts(), WRIT_HTTP_PORT: env.port({ default: 26080 }), LOG_LEVEL: env.oneOf(['info', 'debug'] as const, { default: 'info' }) };
+  const spec = {
+    WRIT_KAFKA_BROKERS: env.hostPorts(),
+    WRIT_HTTP_PORT: env.port({ default: 26080 }),
+    LOG_LEVEL: env.oneOf(['info', 'debug'] as const, { default: 'info' }),
+  };
 
   it('parses valid values and applies defaults', () => {
     const config = loadConfig(spec, { WRIT_KAFKA_BROKERS: '127.0.0.1:27092, localhost:27093' });

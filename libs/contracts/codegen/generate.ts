@@ -39,9 +39,7 @@ export function staleFiles(expected: ReadonlyMap<string, string>, outputDir = OU
 }
 
 export function compatibilityReport(tree: SchemaTree): string[] {
-  const versions = tree.events.flatMap((event) =>
-    event.versions.map((entry) => ({ type: event.name, version: entry.version, schema: entry.schema })),
-  );
+  const versions = tree.events.flatMap((event) => event.versions.map((entry) => ({ type: event.name, version: entry.version, schema: entry.schema })));
   return checkCompatibility(versions).map(describeCompatibilityProblem);
 }
 

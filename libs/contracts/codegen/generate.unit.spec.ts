@@ -63,7 +63,9 @@ describe('checks of the schema tree', () => {
         schema.fields.push({ name: 'extra', type: 'string', default: '' });
       }),
     );
-    expect(problems).toEqual([expect.stringMatching(/RunEnded\/v1\.avsc was released with fingerprint \w{16} but now has \w{16}: released schemas are immutable, add v2\.avsc/)]);
+    expect(problems).toEqual([
+      expect.stringMatching(/RunEnded\/v1\.avsc was released with fingerprint \w{16} but now has \w{16}: released schemas are immutable, add v2\.avsc/),
+    ]);
   });
 
   it('allows doc changes to a released version (same canonical form)', () => {

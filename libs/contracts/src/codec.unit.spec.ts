@@ -100,18 +100,8 @@ describe('encodeEvent rejects invalid payloads with EVENT_INVALID naming field a
       /W3C traceparent/,
     ],
     ['an empty array item', { ...sample, determining_policies: ['p1', ''] }, 'determining_policies[1]', /must not be empty/],
-    [
-      'a bad digest inside a nullable record',
-      { ...sample, warrant: { ...sample.warrant!, args_sha256: 'ABC' } },
-      'warrant.args_sha256',
-      /sha256/,
-    ],
-    [
-      'a signature that is no base64',
-      { ...sample, warrant: { ...sample.warrant!, signature: 'not base64!' } },
-      'warrant.signature',
-      /base64/,
-    ],
+    ['a bad digest inside a nullable record', { ...sample, warrant: { ...sample.warrant!, args_sha256: 'ABC' } }, 'warrant.args_sha256', /sha256/],
+    ['a signature that is no base64', { ...sample, warrant: { ...sample.warrant!, signature: 'not base64!' } }, 'warrant.signature', /base64/],
   ])('%s', (_, payload, field, rule) => {
     const error = thrown(() => encodeEvent('PolicyDecided', payload as EventPayloads['PolicyDecided']));
     expect(error.code).toBe('EVENT_INVALID');
@@ -199,19 +189,17 @@ describe('topics and keys', () => {
     expect(topicOf('BudgetReservationRequested')).toBe('writ.actions.v1');
     expect(topicOf('ActionExecuted')).toBe('writ.outcomes.v1');
     expect(topicOf('ControlChanged')).toBe(TOPICS.controls);
-    expect(Object.values(TOPICS).sort()).toEqual(
-      [
-        'writ.actions.v1',
-        'writ.approvals.v1',
-        'writ.budget.v1',
-        'writ.controls.v1',
-        'writ.executions.v1',
-        'writ.ledger.v1',
-        'writ.outcomes.v1',
-        'writ.policy.v1',
-        'writ.proposals.v1',
-      ],
-    );
+    expect(Object.values(TOPICS).sort()).toEqual([
+      'writ.actions.v1',
+      'writ.approvals.v1',
+      'writ.budget.v1',
+      'writ.controls.v1',
+      'writ.executions.v1',
+      'writ.ledger.v1',
+      'writ.outcomes.v1',
+      'writ.policy.v1',
+      'writ.proposals.v1',
+    ]);
   });
 
   it('keys run events by run_id, controls by control_key and ledger events by chain_id', () => {

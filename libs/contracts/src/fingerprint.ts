@@ -1,10 +1,4 @@
-import {
-  PRIMITIVE_TYPES,
-  fullNameOf,
-  isJsonObject,
-  namespaceOf,
-  resolveReference,
-} from './schema-json.ts';
+import { PRIMITIVE_TYPES, fullNameOf, isJsonObject, namespaceOf, resolveReference } from './schema-json.ts';
 import type { AvroSchemaJson, JsonObject } from './schema-json.ts';
 
 /**
@@ -53,12 +47,7 @@ function canonical(schema: AvroSchemaJson, namespace: string | undefined, seen: 
   }
 }
 
-function canonicalNamed(
-  schema: JsonObject,
-  type: string,
-  enclosing: string | undefined,
-  seen: Set<string>,
-): string {
+function canonicalNamed(schema: JsonObject, type: string, enclosing: string | undefined, seen: Set<string>): string {
   const name = schema['name'];
   if (typeof name !== 'string') throw new TypeError(`${type} without a name`);
   const own = schema['namespace'];

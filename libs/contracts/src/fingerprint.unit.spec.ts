@@ -172,9 +172,7 @@ describe('parsingCanonicalForm rules', () => {
   });
 
   it('keeps non-ASCII text as UTF-8 rather than escapes', () => {
-    expect(parsingCanonicalForm(parse('{"type":"enum","name":"E","symbols":["\\u00e9t\\u00e9"]}'))).toBe(
-      '{"name":"E","type":"enum","symbols":["été"]}',
-    );
+    expect(parsingCanonicalForm(parse('{"type":"enum","name":"E","symbols":["\\u00e9t\\u00e9"]}'))).toBe('{"name":"E","type":"enum","symbols":["été"]}');
   });
 
   it('changes the fingerprint when the shape changes, not when the docs do', () => {

@@ -1,10 +1,4 @@
-export {
-  CURRENT_VERSIONS,
-  ENUM_SYMBOLS,
-  EVENT_TOPICS,
-  EVENT_TYPES,
-  TOPICS,
-} from './events.generated.ts';
+export { CURRENT_VERSIONS, ENUM_SYMBOLS, EVENT_TOPICS, EVENT_TYPES, TOPICS } from './events.generated.ts';
 export type {
   ActionAdmitted,
   ActionCompleted,

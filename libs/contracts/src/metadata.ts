@@ -70,7 +70,9 @@ export function uuidv7(ms: number = Date.now()): string {
  * and idempotency key, so a retried proposal is the same action in every service.
  */
 export function actionIdFor(tenantId: string, runId: string, idempotencyKey: string): string {
-  const digest = createHash('sha256').update(JSON.stringify([tenantId, runId, idempotencyKey])).digest();
+  const digest = createHash('sha256')
+    .update(JSON.stringify([tenantId, runId, idempotencyKey]))
+    .digest();
   digest[6] = ((digest[6] ?? 0) & 0x0f) | 0x80;
   digest[8] = ((digest[8] ?? 0) & 0x3f) | 0x80;
   const hex = digest.subarray(0, 16).toString('hex');

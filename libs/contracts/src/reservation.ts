@@ -105,7 +105,8 @@ function forged(reason: string, keyId?: string): ReservationCheck {
 /** The claims that ride with a reservation when its carrier has room for them (otherwise the verifier's own are used). */
 export type CarriedReservation = SignedReservation & { readonly [K in 'action_id' | 'tenant' | 'run_id' | 'agent' | 'tool']?: string | null };
 
-type Carried = Pick<ReservationClaims, 'reservation_id' | 'amount_micros' | 'currency' | 'expires_at'> & Partial<Pick<ReservationClaims, (typeof EXPECTED_ORDER)[number]>>;
+type Carried = Pick<ReservationClaims, 'reservation_id' | 'amount_micros' | 'currency' | 'expires_at'> &
+  Partial<Pick<ReservationClaims, (typeof EXPECTED_ORDER)[number]>>;
 
 function carried(reservation: CarriedReservation): Carried | undefined {
   if (typeof reservation !== 'object' || (reservation as unknown) === null) return undefined;
@@ -145,10 +146,18 @@ function signatureCheck(claims: ReservationClaims, reservation: SignedReservatio
  * another action is still named (the accountant's reservation_id is the action id).
  * `now` is epoch milliseconds.
  */
-export function verifyReservation(reservation: CarriedReservation, expected: ExpectedReservationClaims, keyring: Keyring, now: number = Date.now()): ReservationCheck {
+export function verifyReservation(
+  reservation: CarriedReservation,
+  expected: ExpectedReservationClaims,
+  keyring: Keyring,
+  now: number = Date.now(),
+): ReservationCheck {
   for (const claim of EXPECTED_ORDER) {
     if (typeof expected[claim] !== 'string' || expected[claim] === '') {
-      throw new WritError('RESERVATION_EXPECTATION_INVALID', `expected ${claim} must be a non-empty string`, { field: claim, rule: 'must be a non-empty string' });
+      throw new WritError('RESERVATION_EXPECTATION_INVALID', `expected ${claim} must be a non-empty string`, {
+        field: claim,
+        rule: 'must be a non-empty string',
+      });
     }
   }
   const fields = carried(reservation);

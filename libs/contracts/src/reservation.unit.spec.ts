@@ -95,7 +95,9 @@ describe('verifyReservation', () => {
   });
 
   it('rejects a tampered or malformed signature, an unknown key and a warrant key', () => {
-    expect(failure(verifyReservation({ ...reservation, signature: flipFirstByte(reservation.signature) }, expected, keyring, NOW)).code).toBe('RESERVATION_FORGED');
+    expect(failure(verifyReservation({ ...reservation, signature: flipFirstByte(reservation.signature) }, expected, keyring, NOW)).code).toBe(
+      'RESERVATION_FORGED',
+    );
     expect(failure(verifyReservation({ ...reservation, signature: 'not base64!' }, expected, keyring, NOW)).message).toContain('not a base64');
     const unknown = failure(verifyReservation({ ...reservation, key_id: 'someone-else' }, expected, keyring, NOW));
     expect(unknown.code).toBe('RESERVATION_FORGED');
@@ -134,7 +136,9 @@ describe('verifyReservation', () => {
     expect(error.field).toBe(`reservation.${claim}`);
     expect(error.details).toMatchObject({ claim, expected: 'other', actual: claims[claim] });
     // Changing a carried claim breaks the signature.
-    expect(failure(verifyReservation({ ...carriedReservation, [claim]: 'other' }, { ...expected, [claim]: 'other' }, keyring, NOW)).code).toBe('RESERVATION_FORGED');
+    expect(failure(verifyReservation({ ...carriedReservation, [claim]: 'other' }, { ...expected, [claim]: 'other' }, keyring, NOW)).code).toBe(
+      'RESERVATION_FORGED',
+    );
   });
 
   it.each(['tenant', 'run_id', 'agent', 'tool'] as const)('never accepts a reservation made for another %s', (claim) => {
@@ -147,6 +151,8 @@ describe('verifyReservation', () => {
     const rotating = createKeyring({ [budgetKey.keyId]: budgetKey.publicKey, [next.keyId]: next.publicKey });
     expect(verifyReservation(reservation, expected, rotating, NOW).ok).toBe(true);
     expect(verifyReservation(issueReservation(claims, next), expected, rotating, NOW).ok).toBe(true);
-    expect(() => verifyReservation(reservation, { ...expected, tool: '' }, keyring, NOW)).toThrow(expect.objectContaining({ code: 'RESERVATION_EXPECTATION_INVALID' }));
+    expect(() => verifyReservation(reservation, { ...expected, tool: '' }, keyring, NOW)).toThrow(
+      expect.objectContaining({ code: 'RESERVATION_EXPECTATION_INVALID' }),
+    );
   });
 });

@@ -1,11 +1,4 @@
-import {
-  PRIMITIVE_TYPES,
-  fullNameOf,
-  isJsonObject,
-  isNamedTypeSchema,
-  namespaceOf,
-  resolveReference,
-} from './schema-json.ts';
+import { PRIMITIVE_TYPES, fullNameOf, isJsonObject, isNamedTypeSchema, namespaceOf, resolveReference } from './schema-json.ts';
 import type { AvroSchemaJson, JsonObject } from './schema-json.ts';
 
 /**
@@ -183,8 +176,7 @@ function compileField(
   const rule: Rule = RULES[ruleName];
   const nullable = Array.isArray(type) && (type as readonly AvroSchemaJson[]).includes('null');
   const isArray = isJsonObject(type) && type['type'] === 'array';
-  const apply = (value: unknown, path: string): RuleViolation | undefined =>
-    rule.test(value) ? undefined : { field: path, rule: rule.describe };
+  const apply = (value: unknown, path: string): RuleViolation | undefined => (rule.test(value) ? undefined : { field: path, rule: rule.describe });
   const own: Check = isArray
     ? (value, path) => {
         if (!Array.isArray(value)) return undefined;

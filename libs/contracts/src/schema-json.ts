@@ -14,16 +14,7 @@ export function isJsonObject(value: Json | undefined): value is JsonObject {
 }
 
 /** The eight primitive type names of the Avro specification. */
-export const PRIMITIVE_TYPES: ReadonlySet<string> = new Set([
-  'null',
-  'boolean',
-  'int',
-  'long',
-  'float',
-  'double',
-  'bytes',
-  'string',
-]);
+export const PRIMITIVE_TYPES: ReadonlySet<string> = new Set(['null', 'boolean', 'int', 'long', 'float', 'double', 'bytes', 'string']);
 
 const NAMED_TYPES: ReadonlySet<string> = new Set(['record', 'error', 'enum', 'fixed']);
 
@@ -47,11 +38,7 @@ export function namespaceOf(fullName: string): string | undefined {
 }
 
 /** Resolves a reference to a named type the way Avro does: namespace-qualified first, then as given. */
-export function resolveReference(
-  name: string,
-  namespace: string | undefined,
-  known: { has(fullName: string): boolean },
-): string {
+export function resolveReference(name: string, namespace: string | undefined, known: { has(fullName: string): boolean }): string {
   const qualified = fullNameOf(name, namespace);
   if (known.has(qualified) || name.includes('.')) return qualified;
   return known.has(name) ? name : qualified;

@@ -86,8 +86,7 @@ export function createSingleObjectCodec<T extends string>(catalogue: readonly Ca
   function decoderOf(writer: WriterSchema<T>): NonNullable<WriterSchema<T>['decoder']> {
     if (writer.decoder === undefined) {
       const reader = current(writer.entry.type);
-      const resolver =
-        reader.entry === writer.entry ? undefined : reader.type.createResolver(parseSchema(writer.entry.schema));
+      const resolver = reader.entry === writer.entry ? undefined : reader.type.createResolver(parseSchema(writer.entry.schema));
       writer.decoder = { reader: reader.type, resolver };
     }
     return writer.decoder;
@@ -116,9 +115,7 @@ export function createSingleObjectCodec<T extends string>(catalogue: readonly Ca
   function decode(bytes: Uint8Array): Decoded<T> {
     const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     if (buffer.length < HEADER_LENGTH) {
-      throw undecodable(
-        `${String(buffer.length)} bytes are too few for a single-object encoded event (the header alone is ${String(HEADER_LENGTH)})`,
-      );
+      throw undecodable(`${String(buffer.length)} bytes are too few for a single-object encoded event (the header alone is ${String(HEADER_LENGTH)})`);
     }
     if (buffer[0] !== MAGIC[0] || buffer[1] !== MAGIC[1]) {
       throw undecodable(`bad magic ${buffer.subarray(0, 2).toString('hex')}: expected c301 (Avro single-object encoding)`);

@@ -1,13 +1,7 @@
 import { WritError } from '@writ/errors';
 
 /** The JSON values canonicalJson accepts: what survives a JSON round trip unchanged. */
-export type CanonicalJsonValue =
-  | null
-  | boolean
-  | number
-  | string
-  | readonly CanonicalJsonValue[]
-  | { readonly [key: string]: CanonicalJsonValue };
+export type CanonicalJsonValue = null | boolean | number | string | readonly CanonicalJsonValue[] | { readonly [key: string]: CanonicalJsonValue };
 
 const MAX_DEPTH = 128;
 

@@ -160,9 +160,7 @@ export class Keyring {
 
 /** A keyring from key id -> public key (KeyObject or SPKI PEM text). */
 export function createKeyring(entries: Readonly<Record<string, KeyObject | string>>): Keyring {
-  return new Keyring(
-    Object.entries(entries).map(([keyId, key]) => [keyId, typeof key === 'string' ? publicKeyFromPem(key, keyId) : key] as const),
-  );
+  return new Keyring(Object.entries(entries).map(([keyId, key]) => [keyId, typeof key === 'string' ? publicKeyFromPem(key, keyId) : key] as const));
 }
 
 function keyIdFromFileName(file: string): string {

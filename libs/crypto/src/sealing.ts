@@ -80,7 +80,10 @@ export class TenantDataKey {
     this.#encryption = derive(secret, tenant, 'aes-256-gcm');
     this.#nonce = derive(secret, tenant, 'nonce');
     this.#hash = derive(secret, tenant, 'hmac-sha256');
-    this.keyId = createHmac('sha256', derive(secret, tenant, 'key-id')).update('writ key id').digest('hex').slice(0, 16);
+    this.keyId = createHmac('sha256', derive(secret, tenant, 'key-id'))
+      .update('writ key id')
+      .digest('hex')
+      .slice(0, 16);
   }
 
   /** A fresh random key (dev stacks, tests, the file store's first use). */
@@ -90,7 +93,9 @@ export class TenantDataKey {
 
   /** HMAC-SHA256 (hex) of the canonical JSON of a value at a path: the keyed hash that replaces plain sha256. */
   keyedHash(value: unknown, path: string): string {
-    return createHmac('sha256', this.#hash).update(`${path}\u0000${canonicalJson(value)}`, 'utf8').digest('hex');
+    return createHmac('sha256', this.#hash)
+      .update(`${path}\u0000${canonicalJson(value)}`, 'utf8')
+      .digest('hex');
   }
 
   /** HMAC-SHA256 (hex) of raw bytes or text under the hash key, with a label saying what it is (e.g. "result"). */
@@ -140,7 +145,12 @@ export class TenantDataKey {
       const plaintext = Buffer.concat([decipher.update(body.subarray(NONCE_BYTES, body.length - TAG_BYTES)), decipher.final()]);
       value = JSON.parse(plaintext.toString('utf8'));
     } catch (cause) {
-      throw sealedError('SEALED_VALUE_INVALID', `${path}: sealed value does not open under tenant "${this.tenant}"'s key (altered, or sealed for another field)`, path, cause);
+      throw sealedError(
+        'SEALED_VALUE_INVALID',
+        `${path}: sealed value does not open under tenant "${this.tenant}"'s key (altered, or sealed for another field)`,
+        path,
+        cause,
+      );
     }
     const expected = Buffer.from(this.keyedHash(value, path), 'hex');
     if (!timingSafeEqual(expected, Buffer.from(sealed.hmac, 'hex'))) {

@@ -85,7 +85,8 @@ describe('TenantDataKey', () => {
     // The 10,000-guess attack on a plain hash finds nothing without the key.
     const target = acme.keyedHash('4242', '$.card_last4');
     let found = false;
-    for (let i = 0; i < 10_000 && !found; i++) found = plain.includes(target) || createHash('sha256').update(String(i).padStart(4, '0')).digest('hex') === target;
+    for (let i = 0; i < 10_000 && !found; i++)
+      found = plain.includes(target) || createHash('sha256').update(String(i).padStart(4, '0')).digest('hex') === target;
     expect(found).toBe(false);
     expect(acme.keyedDigest('result', 'x')).not.toBe(globex.keyedDigest('result', 'x'));
   });

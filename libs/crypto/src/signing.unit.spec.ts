@@ -101,6 +101,14 @@ describe('keys', () => {
     expect(codeOf(() => signingKeyFromPem('k2', rsa.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()))).toBe('KEY_INVALID');
     expect(codeOf(() => signingKeyFromPem('k2', 'not a key'))).toBe('KEY_INVALID');
     expect(codeOf(() => generateSigningKey('bad id with spaces'))).toBe('KEY_INVALID');
-    expect(codeOf(() => new Keyring([['k1', key.publicKey], ['k1', key.publicKey]]))).toBe('KEYRING_INVALID');
+    expect(
+      codeOf(
+        () =>
+          new Keyring([
+            ['k1', key.publicKey],
+            ['k1', key.publicKey],
+          ]),
+      ),
+    ).toBe('KEYRING_INVALID');
   });
 });

@@ -31,11 +31,7 @@ export function evolveAll<Command, Event, State>(
 }
 
 /** Decides a command against a state and folds the resulting events into it. */
-export function handleCommand<Command, Event, State>(
-  decider: Decider<Command, Event, State>,
-  state: State,
-  command: Command,
-): Decision<Event, State> {
+export function handleCommand<Command, Event, State>(decider: Decider<Command, Event, State>, state: State, command: Command): Decision<Event, State> {
   const events = decider.decide(command, state);
   return { events, state: evolveAll(decider, events, state) };
 }

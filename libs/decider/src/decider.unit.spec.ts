@@ -47,21 +47,37 @@ const spec = deciderSpec(counter);
 
 describe('deciderSpec', () => {
   it('then() compares the events and returns the state after them', () => {
-    const state = spec.given([{ type: 'Added', amount: 4 }]).when({ type: 'Add', amount: 5 }).then([{ type: 'Added', amount: 5 }]);
+    const state = spec
+      .given([{ type: 'Added', amount: 4 }])
+      .when({ type: 'Add', amount: 5 })
+      .then([{ type: 'Added', amount: 5 }]);
     expect(state).toEqual({ total: 9, history: [4, 5] });
   });
 
   it('then() fails when the events differ', () => {
-    expect(() => spec.given([{ type: 'Added', amount: 8 }]).when({ type: 'Add', amount: 5 }).then([{ type: 'Added', amount: 5 }])).toThrow();
+    expect(() =>
+      spec
+        .given([{ type: 'Added', amount: 8 }])
+        .when({ type: 'Add', amount: 5 })
+        .then([{ type: 'Added', amount: 5 }]),
+    ).toThrow();
   });
 
   it('thenNothing() passes on no events and fails otherwise', () => {
     expect(spec.given().when({ type: 'Reset' }).thenNothing()).toEqual({ total: 0, history: [] });
-    expect(() => spec.given([{ type: 'Added', amount: 1 }]).when({ type: 'Reset' }).thenNothing()).toThrow();
+    expect(() =>
+      spec
+        .given([{ type: 'Added', amount: 1 }])
+        .when({ type: 'Reset' })
+        .thenNothing(),
+    ).toThrow();
   });
 
   it('thenThrows() matches the code and the given fields', () => {
-    const error = spec.given().when({ type: 'Add', amount: 0 }).thenThrows('COUNTER_INVALID', { field: 'amount', rule: 'positive', message: /positive/ });
+    const error = spec
+      .given()
+      .when({ type: 'Add', amount: 0 })
+      .thenThrows('COUNTER_INVALID', { field: 'amount', rule: 'positive', message: /positive/ });
     expect(error.retriable).toBe(false);
     expect(() => spec.given().when({ type: 'Add', amount: 0 }).thenThrows('OTHER_CODE')).toThrow();
     expect(() => spec.given().when({ type: 'Add', amount: 0 }).thenThrows('COUNTER_INVALID', { field: 'total' })).toThrow();
@@ -76,7 +92,12 @@ describe('deciderSpec', () => {
         return counter.decide(command, state);
       },
     };
-    expect(() => deciderSpec(mutating).given().when({ type: 'Add', amount: 1 }).then([{ type: 'Added', amount: 1 }])).toThrow(TypeError);
+    expect(() =>
+      deciderSpec(mutating)
+        .given()
+        .when({ type: 'Add', amount: 1 })
+        .then([{ type: 'Added', amount: 1 }]),
+    ).toThrow(TypeError);
   });
 
   it('catches a decide that is not deterministic', () => {
@@ -85,7 +106,12 @@ describe('deciderSpec', () => {
       ...counter,
       decide: () => [{ type: 'Added', amount: (calls += 1) }],
     };
-    expect(() => deciderSpec(flaky).given().when({ type: 'Add', amount: 1 }).then([{ type: 'Added', amount: 1 }])).toThrow(/deterministic/);
+    expect(() =>
+      deciderSpec(flaky)
+        .given()
+        .when({ type: 'Add', amount: 1 })
+        .then([{ type: 'Added', amount: 1 }]),
+    ).toThrow(/deterministic/);
   });
 
   it('refuses to be awaited as a promise', () => {
@@ -96,7 +122,10 @@ describe('deciderSpec', () => {
 
 describe('decider helpers', () => {
   it('evolveAll folds from the initial state or from a given one', () => {
-    const events: Event[] = [{ type: 'Added', amount: 2 }, { type: 'Added', amount: 3 }];
+    const events: Event[] = [
+      { type: 'Added', amount: 2 },
+      { type: 'Added', amount: 3 },
+    ];
     expect(evolveAll(counter, events)).toEqual({ total: 5, history: [2, 3] });
     expect(evolveAll(counter, events, { total: 1, history: [1] })).toEqual({ total: 6, history: [1, 2, 3] });
   });

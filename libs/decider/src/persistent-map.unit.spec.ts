@@ -98,7 +98,10 @@ describe('PersistentMap', () => {
   });
 
   it('treats __proto__ and constructor as ordinary keys, also in toJSON', () => {
-    const map = PersistentMap.from([['__proto__', 1], ['constructor', 2]] as const);
+    const map = PersistentMap.from([
+      ['__proto__', 1],
+      ['constructor', 2],
+    ] as const);
     expect(map.get('__proto__')).toBe(1);
     expect(Object.keys(map.toJSON())).toEqual(['__proto__', 'constructor']);
     expect(PersistentMap.empty<number>().get('toString')).toBeUndefined();

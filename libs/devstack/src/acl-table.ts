@@ -85,7 +85,8 @@ export function parseAclTable(raw: unknown, source = 'acls.json'): AclTable {
   for (const [name, grants] of Object.entries(principals)) {
     for (const topic of grants.produce) {
       const other = writerOf.get(topic);
-      if (other !== undefined && other !== name) fail(`principals.${name}.produce`, `must not list ${topic}: ${other} writes it, and every topic has exactly one writer`);
+      if (other !== undefined && other !== name)
+        fail(`principals.${name}.produce`, `must not list ${topic}: ${other} writes it, and every topic has exactly one writer`);
       writerOf.set(topic, name);
     }
   }

@@ -37,7 +37,7 @@ describe('deploy/kafka/acls.json', () => {
     for (const topic of Object.values(TOPICS)) expect(writersByTopic(table).get(topic), topic).toHaveLength(1);
   });
 
-  it('puts each service\'s events on topics of their own: proposals, outcomes, approvals, controls, policy, budget', () => {
+  it("puts each service's events on topics of their own: proposals, outcomes, approvals, controls, policy, budget", () => {
     const writers = writersByTopic(table);
     expect(Object.fromEntries([...writers].filter(([topic]) => !topic.endsWith('.dlq')))).toEqual({
       [TOPICS.proposals]: ['writ-gateway'],
@@ -74,7 +74,7 @@ describe('deploy/kafka/acls.json', () => {
     expect(consumes('writ-ledger')).toEqual(sorted(...Object.values(TOPICS)));
   });
 
-  it('has one principal per service and grants groups and transactional ids by the service\'s own prefix', () => {
+  it("has one principal per service and grants groups and transactional ids by the service's own prefix", () => {
     for (const service of ['gateway', 'planner', 'policy', 'budget', 'executor', 'ledger']) {
       const name = principalOfService(table, service);
       expect(name, service).toBe(`writ-${service}`);
@@ -86,8 +86,20 @@ describe('deploy/kafka/acls.json', () => {
   it('turns the table into exact ACLs (no wildcard, no cluster rights)', () => {
     const bindings = aclBindings(table);
     expect(bindings.every((b) => b.name !== '*' && b.principal.startsWith('User:writ-'))).toBe(true);
-    expect(bindings).toContainEqual({ principal: 'User:writ-gateway', resourceType: 'TOPIC', patternType: 'LITERAL', name: TOPICS.approvals, operation: 'WRITE' });
-    expect(bindings).toContainEqual({ principal: 'User:writ-planner', resourceType: 'TRANSACTIONAL_ID', patternType: 'PREFIXED', name: 'writ.planner', operation: 'WRITE' });
+    expect(bindings).toContainEqual({
+      principal: 'User:writ-gateway',
+      resourceType: 'TOPIC',
+      patternType: 'LITERAL',
+      name: TOPICS.approvals,
+      operation: 'WRITE',
+    });
+    expect(bindings).toContainEqual({
+      principal: 'User:writ-planner',
+      resourceType: 'TRANSACTIONAL_ID',
+      patternType: 'PREFIXED',
+      name: 'writ.planner',
+      operation: 'WRITE',
+    });
     expect(bindings.filter((b) => b.principal === 'User:writ-planner' && b.name === TOPICS.approvals)).toEqual([]);
   });
 
@@ -104,7 +116,9 @@ describe('deploy/kafka/acls.json', () => {
     const raw = JSON.parse(readFileSync(join(root, 'deploy', 'kafka', 'acls.json'), 'utf8')) as Record<string, unknown>;
     const principals = raw['principals'] as Record<string, { produce: string[] }>;
     const planner = { ...principals['writ-planner'], produce: [...(principals['writ-planner']?.produce ?? []), TOPICS.outcomes] };
-    expect(() => parseAclTable({ ...raw, principals: { ...principals, 'writ-planner': planner } })).toThrow(/writ-executor\.produce must not list writ\.outcomes\.v1: writ-planner writes it/);
+    expect(() => parseAclTable({ ...raw, principals: { ...principals, 'writ-planner': planner } })).toThrow(
+      /writ-executor\.produce must not list writ\.outcomes\.v1: writ-planner writes it/,
+    );
     expect(() => parseAclTable({ ...raw, sharedTopics: { [TOPICS.outcomes]: 'why not' } })).toThrow(/sharedTopics is not allowed/);
   });
 });

@@ -200,7 +200,7 @@ describe('the broker refuses what a principal is not granted', () => {
     }
   });
 
-  it('a principal cannot join another service\'s consumer group or use its transactional id', async () => {
+  it("a principal cannot join another service's consumer group or use its transactional id", async () => {
     const kafka = createKafka({ brokers, clientId: 'acl-test-gateway', logger: silentLogger, sasl: principal('writ-gateway') });
     const admin = kafka.admin();
     clients.push(admin);

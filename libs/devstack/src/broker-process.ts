@@ -57,10 +57,7 @@ export function prepareHome(settings: KafkaSettings, security?: BrokerSecurity):
   const { layout } = settings;
   const jars = existsSync(layout.libs) ? readdirSync(layout.libs) : [];
   if (!jars.some((name) => /^kafka_2\.13-.*\.jar$/.test(name))) {
-    throw new WritError(
-      'KAFKA_NOT_INSTALLED',
-      `no Kafka jars in ${layout.libs}: run ./dev setup (deploy/local/toolchain.sh resolves them from Maven Central)`,
-    );
+    throw new WritError('KAFKA_NOT_INSTALLED', `no Kafka jars in ${layout.libs}: run ./dev setup (deploy/local/toolchain.sh resolves them from Maven Central)`);
   }
   for (const dir of [layout.configDir, layout.dataDir, layout.logsDir]) mkdirSync(dir, { recursive: true });
   // 0600: with SASL it holds the super user's password.
@@ -163,10 +160,7 @@ export async function waitUntilReady(
   for (;;) {
     const exit = exited();
     if (exit !== undefined) {
-      throw new WritError(
-        'KAFKA_START_FAILED',
-        `the broker (pid ${pid}) stopped before answering (${exit}); from ${logFile}:\n${logExcerpt(logFile)}`,
-      );
+      throw new WritError('KAFKA_START_FAILED', `the broker (pid ${pid}) stopped before answering (${exit}); from ${logFile}:\n${logExcerpt(logFile)}`);
     }
     const left = deadline - Date.now();
     if (left <= 0) break;

@@ -22,14 +22,7 @@ import { withFileLock } from './file-lock.ts';
 import { inspectPidFile, isRunning, removeFile, writePidFile } from './pid-file.ts';
 import { loadAclTable } from './acl-table.ts';
 import type { AclTable } from './acl-table.ts';
-import {
-  ensureKafkaSecrets,
-  passwordFileOf,
-  provisionSecurity,
-  renderSecurityPlan,
-  securityFingerprint,
-  superUserSasl,
-} from './security.ts';
+import { ensureKafkaSecrets, passwordFileOf, provisionSecurity, renderSecurityPlan, securityFingerprint, superUserSasl } from './security.ts';
 import type { BrokerSecurity } from './security.ts';
 import { localBrokers, resolveKafkaSettings } from './settings.ts';
 import type { KafkaSettings, KafkaStackOptions } from './settings.ts';
@@ -309,7 +302,10 @@ function configDrift(settings: KafkaSettings, security: BrokerSecurity | undefin
   const keys = [...new Set([...running.keys(), ...wanted.keys()])].filter((key) => running.get(key) !== wanted.get(key));
   if (keys.length === 0) return undefined;
   const secret = (key: string) => key.endsWith('jaas.config');
-  return `differs in ${keys.map((key) => (secret(key) ? `${key} (secret)` : key)).slice(0, 4).join(', ')}${keys.length > 4 ? ', ...' : ''}`;
+  return `differs in ${keys
+    .map((key) => (secret(key) ? `${key} (secret)` : key))
+    .slice(0, 4)
+    .join(', ')}${keys.length > 4 ? ', ...' : ''}`;
 }
 
 /**

@@ -38,7 +38,7 @@ describe('ensureDevKeys', () => {
     }
   });
 
-  it("gives every service the path of its own private key only, and gateway and planner none", () => {
+  it('gives every service the path of its own private key only, and gateway and planner none', () => {
     const dir = mkdtempSync(join(tmpdir(), 'writ-keys-'));
     const { layout } = ensureDevKeys(dir);
     const privateKeys = { policy: layout.warrantSigningKey, budget: layout.reservationSigningKey, ledger: layout.ledgerSigningKey } as Record<string, string>;
@@ -51,7 +51,10 @@ describe('ensureDevKeys', () => {
     }
     expect(serviceKeyEnvironment(layout, 'gateway')).toEqual({});
     expect(serviceKeyEnvironment(layout, 'planner')).toEqual({});
-    expect(serviceKeyEnvironment(layout, 'executor')).toEqual({ WRIT_EXECUTOR_WARRANT_KEYS_DIR: layout.warrantKeysDir, WRIT_EXECUTOR_RESERVATION_KEYS_DIR: layout.reservationKeysDir });
+    expect(serviceKeyEnvironment(layout, 'executor')).toEqual({
+      WRIT_EXECUTOR_WARRANT_KEYS_DIR: layout.warrantKeysDir,
+      WRIT_EXECUTOR_RESERVATION_KEYS_DIR: layout.reservationKeysDir,
+    });
     // Every variable of the whole layout is handed to exactly the services that use it.
     const handed = WRIT_SERVICES.flatMap((service) => Object.keys(serviceKeyEnvironment(layout, service))).sort();
     expect(handed).toEqual(Object.keys(keyEnvironment(layout)).sort());

@@ -24,7 +24,9 @@ function procState(pid: number): string | undefined {
 /** The process's command line, or undefined when it is gone (or unreadable). */
 export function commandLine(pid: number): string[] | undefined {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((part) => part !== '');
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+      .split('\0')
+      .filter((part) => part !== '');
   } catch {
     // No /proc (macOS): ask ps. Arguments with spaces are not split exactly; good enough to match.
     try {

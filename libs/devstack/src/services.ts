@@ -263,7 +263,8 @@ export async function startWritStack(options: WritStackOptions): Promise<WritSta
   // Tenants' data keys (sensitive arguments): only the gateway (seals) and the executor (opens) get the folder.
   const tenantKeysDir = join(workDir, 'keys', 'tenants');
   mkdirSync(tenantKeysDir, { recursive: true, mode: 0o700 });
-  const tenantKeys = (name: WritServiceName): Record<string, string> => (name === 'gateway' || name === 'executor' ? { WRIT_TENANT_KEYS_DIR: tenantKeysDir } : {});
+  const tenantKeys = (name: WritServiceName): Record<string, string> =>
+    name === 'gateway' || name === 'executor' ? { WRIT_TENANT_KEYS_DIR: tenantKeysDir } : {};
   const secretsDir = options.kafkaSecretsDir ?? process.env['WRIT_KAFKA_SECRETS_DIR'] ?? '';
   const kafkaPrincipal = (name: WritServiceName) => (secretsDir === '' ? {} : serviceKafkaEnv(secretsDir, name, root));
   const helpdeskUrl = `http://127.0.0.1:${basePort + HELPDESK_OFFSET}`;

@@ -96,10 +96,7 @@ export function resolveKafkaSettings(options: KafkaStackOptions = {}): KafkaSett
   const source = options.env ?? process.env;
   const { WRIT_KAFKA_PORT: envPort } = loadConfig({ WRIT_KAFKA_PORT: env.port({ default: DEFAULT_KAFKA_PORT }) }, source);
   const port = options.port ?? envPort;
-  const { WRIT_KAFKA_CONTROLLER_PORT: envControllerPort } = loadConfig(
-    { WRIT_KAFKA_CONTROLLER_PORT: env.port({ default: port + 1 }) },
-    source,
-  );
+  const { WRIT_KAFKA_CONTROLLER_PORT: envControllerPort } = loadConfig({ WRIT_KAFKA_CONTROLLER_PORT: env.port({ default: port + 1 }) }, source);
   const controllerPort = options.controllerPort ?? envControllerPort;
   if (controllerPort === port) {
     throw new WritError('CONFIG_INVALID', `the Kafka controller port must differ from the broker port ${port}`, {
@@ -108,9 +105,7 @@ export function resolveKafkaSettings(options: KafkaStackOptions = {}): KafkaSett
     });
   }
   const externalBrokers =
-    (source['WRIT_KAFKA_BROKERS'] ?? '').trim() === ''
-      ? undefined
-      : loadConfig({ WRIT_KAFKA_BROKERS: env.hostPorts() }, source).WRIT_KAFKA_BROKERS;
+    (source['WRIT_KAFKA_BROKERS'] ?? '').trim() === '' ? undefined : loadConfig({ WRIT_KAFKA_BROKERS: env.hostPorts() }, source).WRIT_KAFKA_BROKERS;
   const { WRIT_KAFKA_SECURITY: envSecurity } = loadConfig(
     { WRIT_KAFKA_SECURITY: env.oneOf(['sasl', 'none'] as const, { default: DEFAULT_KAFKA_SECURITY }) },
     source,

@@ -32,9 +32,7 @@ describe('kafka settings', () => {
     }
     expect(isWritError(failure, 'CONFIG_INVALID')).toBe(true);
     expect(failure).toMatchObject({ field: 'WRIT_KAFKA_PORT', rule: 'must be between 1 and 65535, got 70000' });
-    expect(() => resolveKafkaSettings({ ...paths, port: 40000, controllerPort: 40000, env: {} })).toThrow(
-      'must differ from the broker port 40000',
-    );
+    expect(() => resolveKafkaSettings({ ...paths, port: 40000, controllerPort: 40000, env: {} })).toThrow('must differ from the broker port 40000');
   });
 
   it('uses WRIT_KAFKA_BROKERS as an external cluster, validated', () => {

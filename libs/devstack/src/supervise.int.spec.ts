@@ -74,7 +74,12 @@ describe('superviseProcess', () => {
     await service.start();
     await service.stop();
     await sleep(2_500);
-    expect(await fetch(url).then(() => 'answered', () => 'down')).toBe('down');
+    expect(
+      await fetch(url).then(
+        () => 'answered',
+        () => 'down',
+      ),
+    ).toBe('down');
     expect(lines.filter((line) => line.includes('restarting'))).toEqual([]);
     expect(readFileSync(join(dirs[0] ?? '', 'stand-in.log'), 'utf8')).toBe('');
   });

@@ -175,7 +175,10 @@ describe('the demo directory', () => {
     expect(directory.user('maria')).toMatchObject({ tenant: 'acme', role: 'manager' });
     expect(directory.user('oscar')).toMatchObject({ tenant: 'acme', role: 'operator', roles: ['operator'] });
     for (const role of ['approver', 'operator', 'analyst', 'auditor', 'admin'] as const) {
-      expect(directory.users.some((user) => user.tenant === 'acme' && user.roles.includes(role)), role).toBe(true);
+      expect(
+        directory.users.some((user) => user.tenant === 'acme' && user.roles.includes(role)),
+        role,
+      ).toBe(true);
     }
     expect(directory.agents.filter((agent) => agent.tenant === 'globex')).toHaveLength(1);
   });

@@ -116,9 +116,11 @@ async function attemptOnce(deps: CallDeps, input: CallInput): Promise<Attempt> {
   }
   const status = response.status;
   if (status >= 200 && status < 300) return { kind: 'ok', status, result: parseBody(text) };
-  if (status === 408 || status === 429 || status >= 500) return { kind: 'unavailable', status, retryAfterMs: parseRetryAfter(response.headers.get('retry-after')) };
+  if (status === 408 || status === 429 || status >= 500)
+    return { kind: 'unavailable', status, retryAfterMs: parseRetryAfter(response.headers.get('retry-after')) };
   const body = parseBody(text);
-  const error = typeof body === 'object' && body !== null && typeof (body as { error?: unknown }).error === 'string' ? (body as { error: string }).error : undefined;
+  const error =
+    typeof body === 'object' && body !== null && typeof (body as { error?: unknown }).error === 'string' ? (body as { error: string }).error : undefined;
   return { kind: 'rejected', status, error };
 }
 
@@ -142,7 +144,11 @@ function retriable(tool: ToolDefinition, attempt: Attempt): boolean {
 function failureOf(attempt: Exclude<Attempt, { kind: 'ok' }>, tool: ToolDefinition): { code: string; message: string; retriable: boolean } {
   switch (attempt.kind) {
     case 'rejected':
-      return { code: 'TOOL_REJECTED', message: `${tool.name} answered HTTP ${attempt.status}${attempt.error === undefined ? '' : ` (${attempt.error})`}`, retriable: false };
+      return {
+        code: 'TOOL_REJECTED',
+        message: `${tool.name} answered HTTP ${attempt.status}${attempt.error === undefined ? '' : ` (${attempt.error})`}`,
+        retriable: false,
+      };
     case 'unavailable':
       return { code: 'TOOL_UNAVAILABLE', message: `${tool.name} answered HTTP ${attempt.status}`, retriable: true };
     case 'timeout':

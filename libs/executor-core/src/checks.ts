@@ -15,7 +15,9 @@ export interface Refusal {
   readonly message: string;
 }
 
-export type CheckResult = { readonly ok: true; readonly tool: ToolDefinition; readonly args: unknown } | { readonly ok: false; readonly refusal: Refusal; readonly tool: ToolDefinition | undefined };
+export type CheckResult =
+  | { readonly ok: true; readonly tool: ToolDefinition; readonly args: unknown }
+  | { readonly ok: false; readonly refusal: Refusal; readonly tool: ToolDefinition | undefined };
 
 export interface CheckDeps {
   readonly registry: ToolRegistry;
@@ -117,7 +119,10 @@ export function checkRequest(request: ExecutionRequested, deps: CheckDeps, now: 
   try {
     clear = unsealArguments(tool, args, (sealed, path) => {
       if (tenantKey === undefined) {
-        throw new WritError('TENANT_KEY_MISSING', `tenant "${request.meta.tenant_id}" has no data key here (erased, or never created), so ${path} cannot be opened`);
+        throw new WritError(
+          'TENANT_KEY_MISSING',
+          `tenant "${request.meta.tenant_id}" has no data key here (erased, or never created), so ${path} cannot be opened`,
+        );
       }
       return tenantKey.unseal(sealed, path);
     });

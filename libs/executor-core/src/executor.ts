@@ -5,7 +5,16 @@ import { canonicalJson, sha256Hex } from '@writ/crypto';
 import type { Keyring, TenantDataKey, TenantKeyStore } from '@writ/crypto';
 import { describeError } from '@writ/errors';
 import type { ControlBoard, ToolDefinition, ToolRegistry } from '@writ/tools';
-import { buildToolRequest, buildVerifyRequest, hasSensitiveFields, hasSideEffects, redactResult, scrubberOf, sensitiveTexts, sideEffectRefs } from '@writ/tools';
+import {
+  buildToolRequest,
+  buildVerifyRequest,
+  hasSensitiveFields,
+  hasSideEffects,
+  redactResult,
+  scrubberOf,
+  sensitiveTexts,
+  sideEffectRefs,
+} from '@writ/tools';
 import { CircuitBreakers } from './breaker.ts';
 import type { BreakerOptions } from './breaker.ts';
 import { CallInterrupted, callTool } from './call.ts';
@@ -56,8 +65,14 @@ export interface ExecuteOptions {
 
 export const OUTCOME_UNKNOWN = 'OUTCOME_UNKNOWN';
 
-
-function failed(request: ExecutionRequested, tool: ToolDefinition | undefined, code: string, message: string, retriable: boolean, attempts = 0): ExecutionResult {
+function failed(
+  request: ExecutionRequested,
+  tool: ToolDefinition | undefined,
+  code: string,
+  message: string,
+  retriable: boolean,
+  attempts = 0,
+): ExecutionResult {
   return {
     type: 'ActionFailed',
     payload: {
@@ -186,17 +201,32 @@ export class Executor {
     const scrub = scrubberOf([...sensitiveTexts(tool, args), token]);
     if (tool.credential !== undefined && (token === undefined || token === '')) {
       const where = 'env' in tool.credential ? `environment variable ${tool.credential.env}` : `file ${tool.credential.file}`;
-      return { result: failed(request, tool, 'CREDENTIAL_UNAVAILABLE', `no credential for ${tool.name} in the ${where}`, false), called: false, replayed: false, refused: true };
+      return {
+        result: failed(request, tool, 'CREDENTIAL_UNAVAILABLE', `no credential for ${tool.name} in the ${where}`, false),
+        called: false,
+        replayed: false,
+        refused: true,
+      };
     }
     let httpRequest;
     try {
       httpRequest = buildToolRequest(tool, args, deps.env);
     } catch (error) {
-      return { result: failed(request, tool, 'TOOL_ENDPOINT_UNRESOLVED', scrub.text(describeError(error)), false), called: false, replayed: false, refused: true };
+      return {
+        result: failed(request, tool, 'TOOL_ENDPOINT_UNRESOLVED', scrub.text(describeError(error)), false),
+        called: false,
+        replayed: false,
+        refused: true,
+      };
     }
     const breaker = this.#breakers.for(tool.name);
     if (breaker.state(now) === 'open') {
-      return { result: failed(request, tool, 'CIRCUIT_OPEN', `the circuit breaker of ${tool.name} is open`, true), called: false, replayed: false, refused: true };
+      return {
+        result: failed(request, tool, 'CIRCUIT_OPEN', `the circuit breaker of ${tool.name} is open`, true),
+        called: false,
+        replayed: false,
+        refused: true,
+      };
     }
 
     const record: ExecutionRecord = {
@@ -257,7 +287,11 @@ export class Executor {
     } else if (outcome.maybeDone && hasSideEffects(tool)) {
       result = {
         type: 'ActionFailed',
-        payload: { ...unknownOutcome(record, `${scrub.text(outcome.message)}; the side effect may have happened`).payload, error_code: outcome.code, attempts: outcome.attempts },
+        payload: {
+          ...unknownOutcome(record, `${scrub.text(outcome.message)}; the side effect may have happened`).payload,
+          error_code: outcome.code,
+          attempts: outcome.attempts,
+        },
       };
     } else {
       result = failed(request, tool, outcome.code, scrub.text(outcome.message), outcome.retriable, outcome.attempts);

@@ -59,7 +59,17 @@ const hang: Script = (_call, signal) =>
     signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
   });
 
-function setup(options: { script?: Script; registry?: ToolRegistry; store?: MemoryIdempotencyStore; env?: Record<string, string>; breaker?: { threshold: number; cooldownMs: number }; now?: () => number; tenantKeys?: ReturnType<typeof memoryTenantKeys> } = {}) {
+function setup(
+  options: {
+    script?: Script;
+    registry?: ToolRegistry;
+    store?: MemoryIdempotencyStore;
+    env?: Record<string, string>;
+    breaker?: { threshold: number; cooldownMs: number };
+    now?: () => number;
+    tenantKeys?: ReturnType<typeof memoryTenantKeys>;
+  } = {},
+) {
   const { fetch, calls } = fakeFetch(options.script ?? ok);
   const controls = new ControlBoard();
   const store = options.store ?? new MemoryIdempotencyStore();
@@ -172,7 +182,12 @@ describe('sensitive values', () => {
     expect(failed.message).toBe('refunds.issue answered HTTP 422 (card [redacted] declined for token [redacted])');
 
     const echoResult = setup({
-      script: (call) => Promise.resolve(call.method === 'GET' ? { status: 200, body: {} } : { status: 201, body: { refund_id: 'RF-0002', note: 'refunded to card ending 4242', auth: 'secret-token' } }),
+      script: (call) =>
+        Promise.resolve(
+          call.method === 'GET'
+            ? { status: 200, body: {} }
+            : { status: 201, body: { refund_id: 'RF-0002', note: 'refunded to card ending 4242', auth: 'secret-token' } },
+        ),
     });
     const report = await echoResult.executor.execute(request());
     if (report.result.type !== 'ActionExecuted') throw new Error('expected ActionExecuted');
@@ -201,7 +216,15 @@ describe('a valid request', () => {
     const full = canonicalJson({ refund_id: 'RF-0001', status: 'issued', card_last4: '4242', amount_cents: 2500 });
     expect(payload.result_sha256).toBe(acmeKey.keyedDigest('result', full));
     expect(payload.result_sha256).not.toBe(sha256Hex(full));
-    expect(payload).toMatchObject({ outcome: 'succeeded', tool: 'refunds.issue', cost_micros: 20_000, currency: 'USD', side_effect_refs: ['RF-0001'], verified: true, attempts: 1 });
+    expect(payload).toMatchObject({
+      outcome: 'succeeded',
+      tool: 'refunds.issue',
+      cost_micros: 20_000,
+      currency: 'USD',
+      side_effect_refs: ['RF-0001'],
+      verified: true,
+      attempts: 1,
+    });
     expect(payload.reservation_id).toBe(req.reservation.reservation_id);
     expect(store.get(req.meta.action_id ?? '')?.outcome).toEqual(report.result);
   });
@@ -274,7 +297,9 @@ describe('refusals never reach the tool', () => {
   });
 
   it('honours tool and agent kill switches and safe mode (reads still run in safe mode)', async () => {
-    const { executor, calls, controls } = setup({ script: (call) => Promise.resolve(call.url.includes('/tickets/') ? { status: 200, body: { id: 'T-1001' } } : { status: 201, body: {} }) });
+    const { executor, calls, controls } = setup({
+      script: (call) => Promise.resolve(call.url.includes('/tickets/') ? { status: 200, body: { id: 'T-1001' } } : { status: 201, body: {} }),
+    });
     controls.apply(control('tool_kill_switch', 'refunds.issue'));
     expect(failure((await executor.execute(request())).result).error_code).toBe('TOOL_KILL_SWITCH');
     controls.apply(control('tool_kill_switch', 'refunds.issue', false));

@@ -9,8 +9,7 @@ export type FailedPayload = Omit<ActionFailed, 'meta'>;
 
 /** What the executor emits for one ExecutionRequested (the service adds the metadata). */
 export type ExecutionResult =
-  | { readonly type: 'ActionExecuted'; readonly payload: ExecutedPayload }
-  | { readonly type: 'ActionFailed'; readonly payload: FailedPayload };
+  { readonly type: 'ActionExecuted'; readonly payload: ExecutedPayload } | { readonly type: 'ActionFailed'; readonly payload: FailedPayload };
 
 /** Everything needed to report an outcome later (after a restart) without the request. No secrets, no arguments. */
 export interface ExecutionRecord {

@@ -83,9 +83,13 @@ export function proposalEvent(input: {
   if (hasSensitiveArguments(tool, args)) {
     const { sealer } = input;
     if (sealer === undefined) {
-      throw new WritError('SEALING_UNAVAILABLE', `${tool.name}@${tool.version} has sensitive arguments and no data key is available to seal them for tenant "${input.tenant}"`, {
-        retriable: true,
-      });
+      throw new WritError(
+        'SEALING_UNAVAILABLE',
+        `${tool.name}@${tool.version} has sensitive arguments and no data key is available to seal them for tenant "${input.tenant}"`,
+        {
+          retriable: true,
+        },
+      );
     }
     args = sealArguments(tool, args, (value, path) => sealer.seal(value, path));
   }

@@ -42,7 +42,12 @@ const tools = createToolRegistry([
     endpoint: { method: 'POST', url: 'http://127.0.0.1:1/refunds' },
   },
 ]);
-const stamp = { producer: 'gateway@0.1.0', trace: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', tracestate: null }, newMetadata, newRunId: () => uuidv7() };
+const stamp = {
+  producer: 'gateway@0.1.0',
+  trace: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', tracestate: null },
+  newMetadata,
+  newRunId: () => uuidv7(),
+};
 const request = { tool: 'refunds.issue', tool_version: null, arguments: { amount_cents: 500, ticket_id: 'T-1' }, reason: 'why', idempotency_key: 'k-1' };
 
 function expectError(run: () => unknown, code: string, field: string, rule: string): Record<string, unknown> {
@@ -58,7 +63,13 @@ function expectError(run: () => unknown, code: string, field: string, rule: stri
 describe('proposalEvent', () => {
   it('builds the ActionProposed: deterministic action id, canonical arguments and their hash, the resolved tool version', () => {
     const event = proposalEvent({ tools, tenant: 'acme', runId: 'run-1', agentId: 'bot', request, stamp });
-    expect(event.meta).toMatchObject({ tenant_id: 'acme', run_id: 'run-1', action_id: actionIdFor('acme', 'run-1', 'k-1'), producer: 'gateway@0.1.0', trace: stamp.trace });
+    expect(event.meta).toMatchObject({
+      tenant_id: 'acme',
+      run_id: 'run-1',
+      action_id: actionIdFor('acme', 'run-1', 'k-1'),
+      producer: 'gateway@0.1.0',
+      trace: stamp.trace,
+    });
     expect(event).toMatchObject({ agent_id: 'bot', tool: 'refunds.issue', tool_version: '1.0.0', reason: 'why', idempotency_key: 'k-1' });
     expect(event.arguments_json).toBe('{"amount_cents":500,"ticket_id":"T-1"}');
     expect(event.arguments_json).toBe(canonicalJson(request.arguments));
@@ -66,27 +77,61 @@ describe('proposalEvent', () => {
   });
 
   it('refuses an unknown tool or version, naming the field', () => {
-    expectError(() => proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request: { ...request, tool: 'refunds.nope' }, stamp }), 'TOOL_UNKNOWN', 'tool', 'must name a registered tool');
-    expectError(() => proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request: { ...request, tool_version: '9.9.9' }, stamp }), 'TOOL_UNKNOWN', 'tool_version', 'must name a registered tool');
+    expectError(
+      () => proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request: { ...request, tool: 'refunds.nope' }, stamp }),
+      'TOOL_UNKNOWN',
+      'tool',
+      'must name a registered tool',
+    );
+    expectError(
+      () => proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request: { ...request, tool_version: '9.9.9' }, stamp }),
+      'TOOL_UNKNOWN',
+      'tool_version',
+      'must name a registered tool',
+    );
   });
 
   it('refuses schema-invalid arguments naming arguments.<field> and the JSON Schema keyword, listing every problem', () => {
     const error = expectError(
-      () => proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request: { ...request, arguments: { ticket_id: 'X', amount_cents: 0, extra: true } }, stamp }),
+      () =>
+        proposalEvent({
+          tools,
+          tenant: 'acme',
+          runId: 'r',
+          agentId: 'bot',
+          request: { ...request, arguments: { ticket_id: 'X', amount_cents: 0, extra: true } },
+          stamp,
+        }),
       'ARGUMENTS_INVALID',
       'arguments.extra',
       'additionalProperties',
     );
     const problems = (error['details'] as { problems: { field: string; rule: string }[] }).problems;
-    expect(problems.map((p) => `${p.field}:${p.rule}`).sort()).toEqual(['arguments.amount_cents:minimum', 'arguments.extra:additionalProperties', 'arguments.ticket_id:pattern']);
-    expectError(() => proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request: { ...request, arguments: { ticket_id: 'T-1' } }, stamp }), 'ARGUMENTS_INVALID', 'arguments.amount_cents', 'required');
+    expect(problems.map((p) => `${p.field}:${p.rule}`).sort()).toEqual([
+      'arguments.amount_cents:minimum',
+      'arguments.extra:additionalProperties',
+      'arguments.ticket_id:pattern',
+    ]);
+    expectError(
+      () => proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request: { ...request, arguments: { ticket_id: 'T-1' } }, stamp }),
+      'ARGUMENTS_INVALID',
+      'arguments.amount_cents',
+      'required',
+    );
   });
 
   it('accepts the same proposal again and refuses the key reused for other arguments', () => {
     const first = proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request, stamp });
     const state = evolveAction(undefined, { type: 'ActionProposed', payload: first }) as ActionState;
     expect(() => checkRepeatedProposal(state, proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request, stamp }))).not.toThrow();
-    const other = proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request: { ...request, arguments: { ticket_id: 'T-1', amount_cents: 501 } }, stamp });
+    const other = proposalEvent({
+      tools,
+      tenant: 'acme',
+      runId: 'r',
+      agentId: 'bot',
+      request: { ...request, arguments: { ticket_id: 'T-1', amount_cents: 501 } },
+      stamp,
+    });
     expect(other.meta.action_id).toBe(first.meta.action_id);
     expectError(() => checkRepeatedProposal(state, other), 'IDEMPOTENCY_CONFLICT', 'idempotency_key', 'must be new for a different tool or arguments');
   });
@@ -105,13 +150,19 @@ describe('proposalEvent with sensitive arguments', () => {
     expect(event.args_sha256).not.toBe(sha256Canonical(withCard.arguments));
     expect(key.unseal(sealed['card_last4'], '$.card_last4')).toBe('4242');
     const state = evolveAction(undefined, { type: 'ActionProposed', payload: event }) as ActionState;
-    expect(() => checkRepeatedProposal(state, proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request: withCard, stamp, sealer: key }))).not.toThrow();
+    expect(() =>
+      checkRepeatedProposal(state, proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request: withCard, stamp, sealer: key })),
+    ).not.toThrow();
     const otherCard = { ...withCard, arguments: { ...withCard.arguments, card_last4: '4243' } };
-    expect(() => checkRepeatedProposal(state, proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request: otherCard, stamp, sealer: key }))).toThrow(/already used/);
+    expect(() =>
+      checkRepeatedProposal(state, proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request: otherCard, stamp, sealer: key })),
+    ).toThrow(/already used/);
   });
 
   it('refuses to emit a sensitive value when no key can seal it, and needs none when no sensitive field is given', () => {
-    expect(() => proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request: withCard, stamp })).toThrow(expect.objectContaining({ code: 'SEALING_UNAVAILABLE' }));
+    expect(() => proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request: withCard, stamp })).toThrow(
+      expect.objectContaining({ code: 'SEALING_UNAVAILABLE' }),
+    );
     expect(proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request, stamp }).arguments_json).toBe('{"amount_cents":500,"ticket_id":"T-1"}');
   });
 });
@@ -129,7 +180,13 @@ describe('other events', () => {
   it('ApprovalSubmitted is about the action, by the approver with their role', () => {
     const action = { action_id: 'a1', run_id: 'r1', tenant_id: 'acme' } as ActionState;
     const event = approvalSubmittedEvent({ action, approverId: 'maria', approverRole: 'manager', request: { verdict: 'approve', comment: null }, stamp });
-    expect(event).toMatchObject({ approver_id: 'maria', approver_role: 'manager', verdict: 'approve', comment: null, meta: { action_id: 'a1', run_id: 'r1', tenant_id: 'acme' } });
+    expect(event).toMatchObject({
+      approver_id: 'maria',
+      approver_role: 'manager',
+      verdict: 'approve',
+      comment: null,
+      meta: { action_id: 'a1', run_id: 'r1', tenant_id: 'acme' },
+    });
   });
 });
 
@@ -183,7 +240,15 @@ describe('access', () => {
 
 describe('presentAction', () => {
   it('parses JSON, formats times, and shows arguments through the redactor', () => {
-    const proposal = proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request: { ...request, arguments: { ticket_id: 'T-1', amount_cents: 5, card_last4: '4242' } }, stamp, sealer: TenantDataKey.generate('acme') });
+    const proposal = proposalEvent({
+      tools,
+      tenant: 'acme',
+      runId: 'r',
+      agentId: 'bot',
+      request: { ...request, arguments: { ticket_id: 'T-1', amount_cents: 5, card_last4: '4242' } },
+      stamp,
+      sealer: TenantDataKey.generate('acme'),
+    });
     const state = evolveAction(undefined, { type: 'ActionProposed', payload: proposal }) as ActionState;
     const json = presentAction(state, (_tool, _version, args) => ({ ...(args as object), card_last4: '[redacted]' }));
     expect(json).toMatchObject({
@@ -204,11 +269,25 @@ describe('presentAction', () => {
     const at = (approver: string) => ({ ...proposal.meta, event_id: `e-${approver}` });
     const events = [
       { type: 'ActionProposed' as const, payload: proposal },
-      { type: 'ApprovalSubmitted' as const, payload: { meta: at('dana'), approver_id: 'dana', approver_role: 'manager', verdict: 'approve' as const, comment: null } },
-      { type: 'ApprovalSubmitted' as const, payload: { meta: at('maria'), approver_id: 'maria', approver_role: 'manager', verdict: 'approve' as const, comment: null } },
+      {
+        type: 'ApprovalSubmitted' as const,
+        payload: { meta: at('dana'), approver_id: 'dana', approver_role: 'manager', verdict: 'approve' as const, comment: null },
+      },
+      {
+        type: 'ApprovalSubmitted' as const,
+        payload: { meta: at('maria'), approver_id: 'maria', approver_role: 'manager', verdict: 'approve' as const, comment: null },
+      },
       {
         type: 'ApprovalRecorded' as const,
-        payload: { meta: at('r'), approver_id: 'dana', verdict: 'approve' as const, accepted: false, reason: 'owner', approver_role: 'manager', determining_policies: ['owner-may-not-approve'] },
+        payload: {
+          meta: at('r'),
+          approver_id: 'dana',
+          verdict: 'approve' as const,
+          accepted: false,
+          reason: 'owner',
+          approver_role: 'manager',
+          determining_policies: ['owner-may-not-approve'],
+        },
       },
     ];
     const state = events.reduce<ActionState | undefined>((s, e) => evolveAction(s, e), undefined) as ActionState;

@@ -32,14 +32,17 @@ export function requireTenantOperator(principal: Principal): User {
 
 /** A platform admin (tenant "*", role admin): the only one who changes platform-wide controls. */
 export function requirePlatformAdmin(principal: Principal): User {
-  if (principal.kind !== 'user' || !isPlatformAdmin(principal)) throw forbidden('platform-wide controls need a platform admin (a user of tenant "*" with the role admin)');
+  if (principal.kind !== 'user' || !isPlatformAdmin(principal))
+    throw forbidden('platform-wide controls need a platform admin (a user of tenant "*" with the role admin)');
   return principal.user;
 }
 
 /** Who may list controls: operators, auditors and admins of a tenant, and platform admins. */
 export function requireControlsReader(principal: Principal): User {
   if (principal.kind === 'user' && (isPlatformAdmin(principal) || holds(principal, 'operator') || holds(principal, 'auditor'))) return principal.user;
-  throw forbidden(`listing controls needs the role operator, auditor or admin${principal.kind === 'user' ? `; ${principal.user.id} has the roles ${principal.user.roles.join(', ')}` : `, not an ${principal.kind} key`}`);
+  throw forbidden(
+    `listing controls needs the role operator, auditor or admin${principal.kind === 'user' ? `; ${principal.user.id} has the roles ${principal.user.roles.join(', ')}` : `, not an ${principal.kind} key`}`,
+  );
 }
 
 /** A ControlChanged of `scope` (a tenant, or "*"); outside any run, its meta.run_id is the id of the request that caused it. */

@@ -51,7 +51,15 @@ describe('controlChangedEvent', () => {
     const board = new ControlBoard();
     board.apply(controlChangedEvent({ ...base, scope: 'acme', target: { control: 'safe_mode', subject: { kind: 'tool', tool: 'refunds.*' } } }));
     const [shown] = board.active().map(presentControl);
-    expect(shown).toMatchObject({ control_key: 'acme/safe_mode:tool:refunds.*', scope: 'acme', control: 'safe_mode', subject: 'tool', tool: 'refunds.*', enabled: true, set_by: 'oscar' });
+    expect(shown).toMatchObject({
+      control_key: 'acme/safe_mode:tool:refunds.*',
+      scope: 'acme',
+      control: 'safe_mode',
+      subject: 'tool',
+      tool: 'refunds.*',
+      enabled: true,
+      set_by: 'oscar',
+    });
     expect(shown?.set_at).toMatch(/^\d{4}-\d\d-\d\dT/);
   });
 });

@@ -29,21 +29,9 @@ export {
   requestInvalid,
 } from './requests.ts';
 export type { ApprovalRequest, OpenRunRequest, ProposeRequest, SwitchRequest } from './requests.ts';
-export {
-  approvalSubmittedEvent,
-  checkRepeatedProposal,
-  proposalEvent,
-  runStartedEvent,
-} from './commands.ts';
+export { approvalSubmittedEvent, checkRepeatedProposal, proposalEvent, runStartedEvent } from './commands.ts';
 export type { Sealer, Stamp, ToolCatalogue } from './commands.ts';
-export {
-  PLATFORM_SCOPE,
-  controlChangedEvent,
-  presentControl,
-  requireControlsReader,
-  requirePlatformAdmin,
-  requireTenantOperator,
-} from './controls.ts';
+export { PLATFORM_SCOPE, controlChangedEvent, presentControl, requireControlsReader, requirePlatformAdmin, requireTenantOperator } from './controls.ts';
 export type { ControlJson, ControlSubject, ControlTarget } from './controls.ts';
 export { presentAction, presentRun } from './present.ts';
 export type { ActionJson, ApprovalJson, ArgumentsRedactor, RunJson } from './present.ts';

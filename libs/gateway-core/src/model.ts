@@ -1,12 +1,4 @@
-import type {
-  ActionStatus,
-  ApprovalVerdict,
-  EventPayloads,
-  PolicyDecided,
-  PolicyDecision,
-  RunLimits,
-  RunStatus,
-} from '@writ/contracts';
+import type { ActionStatus, ApprovalVerdict, EventPayloads, PolicyDecided, PolicyDecision, RunLimits, RunStatus } from '@writ/contracts';
 
 /** The events the gateway's read model is built from (runs, actions and policy topics). */
 export const READ_MODEL_EVENT_TYPES = [

@@ -19,7 +19,19 @@ function event<T extends ReadModelEvent['type']>(type: T, overrides: Partial<Eve
 }
 
 const proposed = (m = meta()) =>
-  event('ActionProposed', { agent_id: 'triage-bot', tool: 'refunds.issue', tool_version: '1.2.0', arguments_json: '{"a":1}', args_sha256: 'f'.repeat(64), reason: 'customer asked', idempotency_key: 'k1' }, m);
+  event(
+    'ActionProposed',
+    {
+      agent_id: 'triage-bot',
+      tool: 'refunds.issue',
+      tool_version: '1.2.0',
+      arguments_json: '{"a":1}',
+      args_sha256: 'f'.repeat(64),
+      reason: 'customer asked',
+      idempotency_key: 'k1',
+    },
+    m,
+  );
 const approvalRequired = () =>
   event('PolicyDecided', {
     decision: 'approval_required',
@@ -31,7 +43,14 @@ const approvalRequired = () =>
     policy_set_version: '3',
   });
 const completed = (status: 'completed' | 'denied' = 'completed') =>
-  event('ActionCompleted', { status, reason: 'done', reason_code: status === 'completed' ? 'SUCCEEDED' : 'POLICY_DENIED', result_json: '{"refund_id":"r1"}', cost_micros: 20000, currency: 'USD' });
+  event('ActionCompleted', {
+    status,
+    reason: 'done',
+    reason_code: status === 'completed' ? 'SUCCEEDED' : 'POLICY_DENIED',
+    result_json: '{"refund_id":"r1"}',
+    cost_micros: 20000,
+    currency: 'USD',
+  });
 
 function fold(events: readonly ActionEvent[]): ActionState | undefined {
   return events.reduce<ActionState | undefined>((state, e) => evolveAction(state, e), undefined);
@@ -40,7 +59,13 @@ function fold(events: readonly ActionEvent[]): ActionState | undefined {
 describe('evolveAction', () => {
   it('follows an approval path to its terminal state', () => {
     const afterProposal = fold([proposed()]);
-    expect(afterProposal).toMatchObject({ status: 'proposed', agent_id: 'triage-bot', tool: 'refunds.issue', proposal_reason: 'customer asked', idempotency_key: 'k1' });
+    expect(afterProposal).toMatchObject({
+      status: 'proposed',
+      agent_id: 'triage-bot',
+      tool: 'refunds.issue',
+      proposal_reason: 'customer asked',
+      idempotency_key: 'k1',
+    });
 
     const waiting = fold([proposed(), event('ActionAdmitted'), approvalRequired()]);
     expect(waiting).toMatchObject({
@@ -52,9 +77,23 @@ describe('evolveAction', () => {
     });
 
     const submittedByOwner = event('ApprovalSubmitted', { approver_id: 'dana', approver_role: 'manager', verdict: 'approve', comment: 'ok' });
-    const refused = event('ApprovalRecorded', { approver_id: 'dana', approver_role: 'manager', verdict: 'approve', accepted: false, reason: 'the owner may not approve', determining_policies: ['owner-may-not-approve'] });
+    const refused = event('ApprovalRecorded', {
+      approver_id: 'dana',
+      approver_role: 'manager',
+      verdict: 'approve',
+      accepted: false,
+      reason: 'the owner may not approve',
+      determining_policies: ['owner-may-not-approve'],
+    });
     const submittedByManager = event('ApprovalSubmitted', { approver_id: 'maria', approver_role: 'manager', verdict: 'approve', comment: null });
-    const accepted = event('ApprovalRecorded', { approver_id: 'maria', approver_role: 'manager', verdict: 'approve', accepted: true, reason: 'approved', determining_policies: ['managers-approve-in-own-tenant'] });
+    const accepted = event('ApprovalRecorded', {
+      approver_id: 'maria',
+      approver_role: 'manager',
+      verdict: 'approve',
+      accepted: true,
+      reason: 'approved',
+      determining_policies: ['managers-approve-in-own-tenant'],
+    });
     const allowed = event('PolicyDecided', { decision: 'allow', determining_policies: ['refund-over-100-needs-manager-approval'], approval_requirement: null });
     const end = completed();
     const final = fold([proposed(), event('ActionAdmitted'), approvalRequired(), submittedByOwner, refused, submittedByManager, accepted, allowed, end]);
@@ -68,17 +107,37 @@ describe('evolveAction', () => {
       completed_at: end.payload.meta.occurred_at,
     });
     expect(final?.approvals).toEqual([
-      expect.objectContaining({ approver_id: 'dana', state: 'refused', accepted: false, reason: 'the owner may not approve', comment: 'ok', determining_policies: ['owner-may-not-approve'] }),
+      expect.objectContaining({
+        approver_id: 'dana',
+        state: 'refused',
+        accepted: false,
+        reason: 'the owner may not approve',
+        comment: 'ok',
+        determining_policies: ['owner-may-not-approve'],
+      }),
       expect.objectContaining({ approver_id: 'maria', state: 'accepted', accepted: true }),
     ]);
   });
 
-  it('completes the PDP\'s record when the submission (another topic) is read after it', () => {
+  it("completes the PDP's record when the submission (another topic) is read after it", () => {
     const submission = event('ApprovalSubmitted', { approver_id: 'maria', approver_role: 'manager', verdict: 'approve', comment: 'checked' });
-    const record = event('ApprovalRecorded', { approver_id: 'maria', approver_role: 'manager', verdict: 'approve', accepted: true, reason: 'approved', determining_policies: ['managers-approve-in-own-tenant'] });
+    const record = event('ApprovalRecorded', {
+      approver_id: 'maria',
+      approver_role: 'manager',
+      verdict: 'approve',
+      accepted: true,
+      reason: 'approved',
+      determining_policies: ['managers-approve-in-own-tenant'],
+    });
     const recordFirst = fold([proposed(), approvalRequired(), record, submission]);
     expect(recordFirst?.approvals).toEqual([
-      expect.objectContaining({ submission_id: submission.payload.meta.event_id, approver_id: 'maria', state: 'accepted', comment: 'checked', submitted_at: submission.payload.meta.occurred_at }),
+      expect.objectContaining({
+        submission_id: submission.payload.meta.event_id,
+        approver_id: 'maria',
+        state: 'accepted',
+        comment: 'checked',
+        submitted_at: submission.payload.meta.occurred_at,
+      }),
     ]);
     const inOrder = fold([proposed(), approvalRequired(), submission, record]);
     expect(inOrder?.approvals).toEqual(recordFirst?.approvals);
@@ -183,7 +242,7 @@ describe('GatewayReadModel', () => {
     expect(model.prune(clock + 1)).toBe(2);
   });
 
-  it('takes an action\'s events in any order across the proposals, actions and policy topics', () => {
+  it("takes an action's events in any order across the proposals, actions and policy topics", () => {
     const model = new GatewayReadModel();
     // The planner's ActionCompleted (writ.actions.v1) read before the gateway's ActionProposed (writ.proposals.v1).
     expect(model.apply(completed('denied'))).toMatchObject({ kind: 'action', before: undefined, after: { status: 'denied', tool: null } });

@@ -1,13 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  LONG_POLL_DEFAULT_MS,
-  parseApproval,
-  parseApprovalStatus,
-  parseLongPollTimeout,
-  parseOpenRun,
-  parsePropose,
-  parseSwitch,
-} from './index.ts';
+import { LONG_POLL_DEFAULT_MS, parseApproval, parseApprovalStatus, parseLongPollTimeout, parseOpenRun, parsePropose, parseSwitch } from './index.ts';
 
 function rejects(run: () => unknown, field: string, rule: string): void {
   try {

@@ -45,13 +45,18 @@ export function analystUserDdl(options: AnalystDdlOptions): string[] {
     ['database', options.database],
     ['ledgerUser', options.ledgerUser],
   ] as const) {
-    if (!NAME.test(value)) throw new WritError('REQUEST_INVALID', `${field} ${JSON.stringify(value)} is not a valid name`, { field, rule: 'letters, digits, . _ : - (1-128)' });
+    if (!NAME.test(value))
+      throw new WritError('REQUEST_INVALID', `${field} ${JSON.stringify(value)} is not a valid name`, { field, rule: 'letters, digits, . _ : - (1-128)' });
   }
   if (!/^[0-9a-f]{64}$/.test(options.passwordSha256)) {
-    throw new WritError('REQUEST_INVALID', 'passwordSha256 must be the hex sha256 of the password', { field: 'passwordSha256', rule: '64 lower-case hex digits' });
+    throw new WritError('REQUEST_INVALID', 'passwordSha256 must be the hex sha256 of the password', {
+      field: 'passwordSha256',
+      rule: '64 lower-case hex digits',
+    });
   }
   const user = options.user ?? `writ_analyst_${options.tenant}`;
-  if (!NAME.test(user)) throw new WritError('REQUEST_INVALID', `user ${JSON.stringify(user)} is not a valid name`, { field: 'user', rule: 'letters, digits, . _ : - (1-128)' });
+  if (!NAME.test(user))
+    throw new WritError('REQUEST_INVALID', `user ${JSON.stringify(user)} is not a valid name`, { field: 'user', rule: 'letters, digits, . _ : - (1-128)' });
   const profile = quoteName(`${user}_profile`);
   const settings = [
     'readonly = 1',
@@ -70,7 +75,9 @@ export function analystUserDdl(options: AnalystDdlOptions): string[] {
     const target = `${db}.${quoteName(table)}`;
     statements.push(`GRANT SELECT ON ${target} TO ${quoteName(user)}`);
     statements.push(`CREATE ROW POLICY IF NOT EXISTS ${quoteName(`writ_ledger_all_${table}`)} ON ${target} USING 1 TO ${quoteName(options.ledgerUser)}`);
-    statements.push(`CREATE ROW POLICY IF NOT EXISTS ${quoteName(`writ_tenant_${options.tenant}_${table}`)} ON ${target} USING ${quoteName(column)} = ${literal(options.tenant)} TO ${quoteName(user)}`);
+    statements.push(
+      `CREATE ROW POLICY IF NOT EXISTS ${quoteName(`writ_tenant_${options.tenant}_${table}`)} ON ${target} USING ${quoteName(column)} = ${literal(options.tenant)} TO ${quoteName(user)}`,
+    );
   }
   return statements;
 }

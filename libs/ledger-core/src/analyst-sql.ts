@@ -53,11 +53,13 @@ const LINE = /^( *)(\S+)(.*?)(?: \(children (\d+)\))?$/;
  * present, one level deeper): anything else is refused rather than guessed at.
  */
 export function parseExplainAst(lines: readonly string[]): AstNode {
-  const rows = lines.filter((line) => line.trim() !== '').map((line) => {
-    const match = LINE.exec(line);
-    if (match === null) throw refuse(`unreadable syntax tree line ${JSON.stringify(line.slice(0, 80))}`, RULES.syntaxTree);
-    return { depth: (match[1] ?? '').length, type: match[2] ?? '', text: (match[3] ?? '').trim(), children: Number(match[4] ?? '0') };
-  });
+  const rows = lines
+    .filter((line) => line.trim() !== '')
+    .map((line) => {
+      const match = LINE.exec(line);
+      if (match === null) throw refuse(`unreadable syntax tree line ${JSON.stringify(line.slice(0, 80))}`, RULES.syntaxTree);
+      return { depth: (match[1] ?? '').length, type: match[2] ?? '', text: (match[3] ?? '').trim(), children: Number(match[4] ?? '0') };
+    });
   let next = 0;
   const read = (depth: number): AstNode => {
     const row = rows[next++];
@@ -246,7 +248,8 @@ export function quoteName(name: string): string {
  */
 export function scopedAnalystSql(formattedQuery: string, database: string, limit: number): string {
   const views = Object.entries(ANALYST_TABLES).map(
-    ([table, column]) => `${quoteName(table)} AS (SELECT * FROM ${quoteName(database)}.${quoteName(table)} FINAL WHERE ${quoteName(column)} = {${TENANT_PARAMETER}:String})`,
+    ([table, column]) =>
+      `${quoteName(table)} AS (SELECT * FROM ${quoteName(database)}.${quoteName(table)} FINAL WHERE ${quoteName(column)} = {${TENANT_PARAMETER}:String})`,
   );
   return `WITH ${views.join(',\n')}\nSELECT * FROM (\n${formattedQuery}\n) LIMIT ${Math.max(1, Math.floor(limit))}`;
 }

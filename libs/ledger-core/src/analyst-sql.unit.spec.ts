@@ -51,16 +51,37 @@ describe('checkAnalystAst', () => {
   });
 
   it('refuses table functions, database names, other tables, denied functions, IN <table>, SETTINGS, FORMAT and INTO OUTFILE', () => {
-    const tableFunction = [...SELECT_SPEND.slice(0, 10), '      Function file (children 1)', '       ExpressionList (children 1)', "        Literal '/keys/private/warrant-1.pem'", ' Identifier CSV'];
+    const tableFunction = [
+      ...SELECT_SPEND.slice(0, 10),
+      '      Function file (children 1)',
+      '       ExpressionList (children 1)',
+      "        Literal '/keys/private/warrant-1.pem'",
+      ' Identifier CSV',
+    ];
     expect(refusal(tableFunction)).toMatchObject({ message: 'table function file() is not allowed', rule: expect.stringContaining('no table functions') });
     expect(refusal(swap('      TableIdentifier spend (alias s)', '      TableIdentifier system.tables')).rule).toContain('no database names');
     expect(refusal(swap('      TableIdentifier spend (alias s)', '      TableIdentifier projection_offsets')).rule).toContain('only the analyst tables');
-    expect(refusal(swap('    Function sum (alias total) (children 1)', '    Function dictGetString (children 1)')).message).toBe('function dictGetString() is not allowed');
+    expect(refusal(swap('    Function sum (alias total) (children 1)', '    Function dictGetString (children 1)')).message).toBe(
+      'function dictGetString() is not allowed',
+    );
     expect(refusal(swap('    Function sum (alias total) (children 1)', '    Function file (children 1)')).rule).toContain('no functions that read files');
-    const inTable = [...SELECT_SPEND.slice(0, 2), '  SelectQuery (children 3)', ...SELECT_SPEND.slice(3, 11), '   Function in (children 1)', '    ExpressionList (children 2)', '     Identifier tenant_id', '     Identifier default.spend', ' Identifier CSV'];
+    const inTable = [
+      ...SELECT_SPEND.slice(0, 2),
+      '  SelectQuery (children 3)',
+      ...SELECT_SPEND.slice(3, 11),
+      '   Function in (children 1)',
+      '    ExpressionList (children 2)',
+      '     Identifier tenant_id',
+      '     Identifier default.spend',
+      ' Identifier CSV',
+    ];
     expect(refusal(inTable).rule).toContain('IN takes a list or a subquery');
-    expect(refusal([...SELECT_SPEND.slice(0, -1), ' Set', ' Identifier CSV'].map((l, i) => (i === 0 ? 'SelectWithUnionQuery (children 3)' : l))).rule).toContain('no SETTINGS');
-    expect(refusal([...SELECT_SPEND.slice(0, -1), " Literal '/tmp/out'", ' Identifier CSV'].map((l, i) => (i === 0 ? 'SelectWithUnionQuery (children 3)' : l))).rule).toContain('INTO OUTFILE');
+    expect(
+      refusal([...SELECT_SPEND.slice(0, -1), ' Set', ' Identifier CSV'].map((l, i) => (i === 0 ? 'SelectWithUnionQuery (children 3)' : l))).rule,
+    ).toContain('no SETTINGS');
+    expect(
+      refusal([...SELECT_SPEND.slice(0, -1), " Literal '/tmp/out'", ' Identifier CSV'].map((l, i) => (i === 0 ? 'SelectWithUnionQuery (children 3)' : l))).rule,
+    ).toContain('INTO OUTFILE');
     expect(refusal(swap(' Identifier CSV', ' Identifier JSON')).message).toBe('FORMAT is not allowed');
     expect(refusal(['InsertQuery (children 1)', ' Identifier spend'])).toMatchObject({ message: 'only SELECT queries are allowed, got INSERT' });
     expect(refusal(['AlterQuery (children 1)', ' Identifier spend']).message).toBe('only SELECT queries are allowed, got ALTER');
@@ -72,11 +93,26 @@ describe('checkAnalystAst', () => {
 });
 
 describe('the denied functions', () => {
-  it.each(['file', 'FILE', 'dictGet', 'dictGetOrDefault', 'dictHas', 'joinGet', 'joinGetOrNull', 'getSetting', 'getSettingOrDefault', 'sleep', 'sleepEachRow', 'hostName', 'filesystemAvailable', '__getScalar', 'url'])(
-    '%s is denied',
-    (name) => expect(isDeniedFunction(name)).toBe(true),
+  it.each([
+    'file',
+    'FILE',
+    'dictGet',
+    'dictGetOrDefault',
+    'dictHas',
+    'joinGet',
+    'joinGetOrNull',
+    'getSetting',
+    'getSettingOrDefault',
+    'sleep',
+    'sleepEachRow',
+    'hostName',
+    'filesystemAvailable',
+    '__getScalar',
+    'url',
+  ])('%s is denied', (name) => expect(isDeniedFunction(name)).toBe(true));
+  it.each(['sum', 'count', 'toDate', 'arrayJoin', 'URLHierarchy', 'formatDateTime', 'multiIf'])('%s is allowed', (name) =>
+    expect(isDeniedFunction(name)).toBe(false),
   );
-  it.each(['sum', 'count', 'toDate', 'arrayJoin', 'URLHierarchy', 'formatDateTime', 'multiIf'])('%s is allowed', (name) => expect(isDeniedFunction(name)).toBe(false));
 });
 
 describe('scopedAnalystSql', () => {
@@ -96,10 +132,16 @@ describe('analystUserDdl (server mode)', () => {
     expect(statements[0]).toBe(
       "CREATE SETTINGS PROFILE IF NOT EXISTS `writ_analyst_acme_profile` SETTINGS readonly = 1 CONST, max_execution_time = 30 CONST, max_result_rows = 10000 CONST, max_result_bytes = 67108864 CONST, result_overflow_mode = 'break' CONST, max_memory_usage = 1073741824 CONST",
     );
-    expect(statements[1]).toBe(`CREATE USER IF NOT EXISTS \`writ_analyst_acme\` IDENTIFIED WITH sha256_hash BY '${'ab'.repeat(32)}' DEFAULT DATABASE \`writ\` SETTINGS PROFILE 'writ_analyst_acme_profile'`);
+    expect(statements[1]).toBe(
+      `CREATE USER IF NOT EXISTS \`writ_analyst_acme\` IDENTIFIED WITH sha256_hash BY '${'ab'.repeat(32)}' DEFAULT DATABASE \`writ\` SETTINGS PROFILE 'writ_analyst_acme_profile'`,
+    );
     expect(statements).toContain('GRANT SELECT ON `writ`.`spend` TO `writ_analyst_acme`');
-    expect(statements).toContain("CREATE ROW POLICY IF NOT EXISTS `writ_tenant_acme_spend` ON `writ`.`spend` USING `tenant_id` = 'acme' TO `writ_analyst_acme`");
-    expect(statements).toContain("CREATE ROW POLICY IF NOT EXISTS `writ_tenant_acme_ledger` ON `writ`.`ledger` USING `chain_id` = 'acme' TO `writ_analyst_acme`");
+    expect(statements).toContain(
+      "CREATE ROW POLICY IF NOT EXISTS `writ_tenant_acme_spend` ON `writ`.`spend` USING `tenant_id` = 'acme' TO `writ_analyst_acme`",
+    );
+    expect(statements).toContain(
+      "CREATE ROW POLICY IF NOT EXISTS `writ_tenant_acme_ledger` ON `writ`.`ledger` USING `chain_id` = 'acme' TO `writ_analyst_acme`",
+    );
     expect(statements).toContain('CREATE ROW POLICY IF NOT EXISTS `writ_ledger_all_spend` ON `writ`.`spend` USING 1 TO `writ_ledger`');
     expect(statements.join('\n')).not.toContain('projection_offsets');
     expect(statements.filter((s) => s.startsWith('GRANT'))).toHaveLength(9);

@@ -86,7 +86,10 @@ describe('chain decider', () => {
   });
 
   it('does not append an event id that is already chained (redelivery): exactly once', () => {
-    spec.given(chainedEvents(['e0', 'e1'])).when(append('e0', 99)).thenNothing();
+    spec
+      .given(chainedEvents(['e0', 'e1']))
+      .when(append('e0', 99))
+      .thenNothing();
   });
 
   it('is due for a checkpoint every N entries, and counts again after one', () => {
@@ -112,9 +115,18 @@ describe('chain decider', () => {
   });
 
   it('refuses an empty chain id, a malformed hash and an event of another chain', () => {
-    spec.given().when({ ...append('e0'), chain_id: ' ' }).thenThrows('LEDGER_APPEND_INVALID', { field: 'chain_id' });
-    spec.given().when({ ...append('e0'), event_hash: 'nope' }).thenThrows('LEDGER_APPEND_INVALID', { field: 'event_hash' });
-    spec.given(chainedEvents(['e0'])).when(append('e1', 1, 'globex')).thenThrows('LEDGER_APPEND_INVALID', { field: 'chain_id' });
+    spec
+      .given()
+      .when({ ...append('e0'), chain_id: ' ' })
+      .thenThrows('LEDGER_APPEND_INVALID', { field: 'chain_id' });
+    spec
+      .given()
+      .when({ ...append('e0'), event_hash: 'nope' })
+      .thenThrows('LEDGER_APPEND_INVALID', { field: 'event_hash' });
+    spec
+      .given(chainedEvents(['e0']))
+      .when(append('e1', 1, 'globex'))
+      .thenThrows('LEDGER_APPEND_INVALID', { field: 'chain_id' });
   });
 
   it('refuses to rebuild from entries that do not link up', () => {

@@ -59,7 +59,10 @@ export function parseExport(text: string): ParsedExport {
       continue;
     }
     if (parsed['kind'] !== 'entry') {
-      throw new WritError('LEDGER_EXPORT_INVALID', `line ${index + 1} is neither an entry nor a checkpoint`, { field: `line ${index + 1}`, rule: 'kind is entry or checkpoint' });
+      throw new WritError('LEDGER_EXPORT_INVALID', `line ${index + 1} is neither an entry nor a checkpoint`, {
+        field: `line ${index + 1}`,
+        rule: 'kind is entry or checkpoint',
+      });
     }
     const entry: ChainEntry = {
       chain_id: parsed['chain_id'] as string,

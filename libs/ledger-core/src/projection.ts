@@ -186,8 +186,7 @@ export interface ProjectionMemory {
 
 /** One record read from the chain topic. */
 export type ChainRecord = (
-  | { readonly type: 'LedgerEntry'; readonly payload: LedgerEntry }
-  | { readonly type: 'LedgerCheckpoint'; readonly payload: LedgerCheckpoint }
+  { readonly type: 'LedgerEntry'; readonly payload: LedgerEntry } | { readonly type: 'LedgerCheckpoint'; readonly payload: LedgerCheckpoint }
 ) & {
   readonly partition: number;
   readonly offset: number;
@@ -212,7 +211,11 @@ const AGENT_CARRIERS = new Set([
 ]);
 
 /** The event as the ledger projects it: payload with sensitive tool fields redacted. */
-export function redactedPayload(event: DecodedEvent, redactor: Redactor, toolOf: (actionId: string | null) => { tool: string; version: string | null } | undefined): unknown {
+export function redactedPayload(
+  event: DecodedEvent,
+  redactor: Redactor,
+  toolOf: (actionId: string | null) => { tool: string; version: string | null } | undefined,
+): unknown {
   switch (event.type) {
     case 'ActionProposed':
     case 'ActionAdmitted':
@@ -303,7 +306,15 @@ function foldActionEvent(row: ActionRow, event: DecodedEvent, redacted: Record<s
       const p = event.payload;
       // The admission may be read after the decision or the reservation (the PDP and the accountant do not wait for it).
       const stage = row.stage === '' || row.stage === 'proposed' ? 'admitted' : row.stage;
-      return { ...base, agent_id: p.agent_id, tool: p.tool, tool_version: p.tool_version, args_sha256: p.args_sha256, arguments: row.arguments || String(redacted['arguments_json']), stage };
+      return {
+        ...base,
+        agent_id: p.agent_id,
+        tool: p.tool,
+        tool_version: p.tool_version,
+        args_sha256: p.args_sha256,
+        arguments: row.arguments || String(redacted['arguments_json']),
+        stage,
+      };
     }
     case 'ActionRejected':
       return { ...base, stage: 'rejected' };
@@ -412,7 +423,8 @@ export function projectRecords(records: readonly ChainRecord[], memory: Projecti
     }
 
     const toolOf = (actionId: string | null) => {
-      const known = actionId === null ? undefined : (touched.get(actionKey(meta.tenant_id, actionId)) ?? memory.actions.get(actionKey(meta.tenant_id, actionId)));
+      const known =
+        actionId === null ? undefined : (touched.get(actionKey(meta.tenant_id, actionId)) ?? memory.actions.get(actionKey(meta.tenant_id, actionId)));
       return known === undefined || known.tool === '' ? undefined : { tool: known.tool, version: known.tool_version || null };
     };
     const redacted = redactedPayload(event, options.redactor, toolOf) as Record<string, unknown>;

@@ -18,7 +18,15 @@ function chained<T extends EventType>(type: T, patch: Partial<EventPayloads[T]> 
   seq += 1;
   return {
     type: 'LedgerEntry',
-    payload: { ...entry, chain_id: TENANT, seq, event_type: type, source_event_id: payload.meta.event_id, source_topic: topicOf(type), event_bytes: encodeEvent(type, payload) },
+    payload: {
+      ...entry,
+      chain_id: TENANT,
+      seq,
+      event_type: type,
+      source_event_id: payload.meta.event_id,
+      source_topic: topicOf(type),
+      event_bytes: encodeEvent(type, payload),
+    },
     partition: 0,
     offset: seq,
   };
@@ -60,7 +68,12 @@ describe('the actions projection', () => {
   });
 
   it('keeps the decision and the reservation when the admission is read after them (policy and budget answer the proposal itself)', () => {
-    const decided = rowAfter([chained('ActionProposed'), chained('PolicyDecided', { decision: 'allow' }), chained('BudgetReserved'), chained('ActionAdmitted')]);
+    const decided = rowAfter([
+      chained('ActionProposed'),
+      chained('PolicyDecided', { decision: 'allow' }),
+      chained('BudgetReserved'),
+      chained('ActionAdmitted'),
+    ]);
     expect(decided).toMatchObject({ stage: 'reserved', decision: 'allow' });
     // A proposal the planner rejected stays rejected when the PDP's decision on it is read afterwards.
     const rejected = rowAfter([chained('ActionProposed'), chained('ActionRejected'), chained('PolicyDecided', { decision: 'allow' })]);

@@ -1,17 +1,46 @@
 import { describe, expect, it } from 'vitest';
-import { MINUTE, RUN, SECOND, T0, admission, completed, executing, propose, proposalOf, reservationFor, runStarted, spec, warrantFor } from './fixtures.spec.ts';
+import {
+  MINUTE,
+  RUN,
+  SECOND,
+  T0,
+  admission,
+  completed,
+  executing,
+  propose,
+  proposalOf,
+  reservationFor,
+  runStarted,
+  spec,
+  warrantFor,
+} from './fixtures.spec.ts';
 import type { BudgetResult, PolicyVerdict, RecordBudgetResult, RecordExecutionOutcome, RecordPolicyDecision } from './commands.ts';
 import type { ExecutionRequested, PlannerEvent } from './events.ts';
 import type { Reservation, Warrant } from './model.ts';
 
 const NOW = T0 + 2 * SECOND;
-const policy = (actionId: string, verdict: PolicyVerdict, now = NOW): RecordPolicyDecision => ({ type: 'RecordPolicyDecision', run_id: RUN, action_id: actionId, verdict, now });
+const policy = (actionId: string, verdict: PolicyVerdict, now = NOW): RecordPolicyDecision => ({
+  type: 'RecordPolicyDecision',
+  run_id: RUN,
+  action_id: actionId,
+  verdict,
+  now,
+});
 const allow = (actionId: string, warrant: Warrant = warrantFor(actionId), now = NOW) => policy(actionId, { decision: 'allow', warrant }, now);
-const deny = (actionId: string, determining_policies: string[] = ['forbid-refunds-over-100'], now = NOW) => policy(actionId, { decision: 'deny', determining_policies }, now);
+const deny = (actionId: string, determining_policies: string[] = ['forbid-refunds-over-100'], now = NOW) =>
+  policy(actionId, { decision: 'deny', determining_policies }, now);
 const approvalRequired = (actionId: string, now = NOW) => policy(actionId, { decision: 'approval_required' }, now);
-const budget = (actionId: string, result: BudgetResult, now = NOW): RecordBudgetResult => ({ type: 'RecordBudgetResult', run_id: RUN, action_id: actionId, result, now });
-const reserved = (actionId: string, reservation: Reservation = reservationFor(actionId), now = NOW) => budget(actionId, { outcome: 'reserved', reservation }, now);
-const refused = (actionId: string, now = NOW) => budget(actionId, { outcome: 'refused', scope: 'agent_day', kind: 'money', limit: 10_000, used: 9_000, requested: 2_000 }, now);
+const budget = (actionId: string, result: BudgetResult, now = NOW): RecordBudgetResult => ({
+  type: 'RecordBudgetResult',
+  run_id: RUN,
+  action_id: actionId,
+  result,
+  now,
+});
+const reserved = (actionId: string, reservation: Reservation = reservationFor(actionId), now = NOW) =>
+  budget(actionId, { outcome: 'reserved', reservation }, now);
+const refused = (actionId: string, now = NOW) =>
+  budget(actionId, { outcome: 'refused', scope: 'agent_day', kind: 'money', limit: 10_000, used: 9_000, requested: 2_000 }, now);
 const outcome = (actionId: string, result: RecordExecutionOutcome['outcome'], extra: Partial<RecordExecutionOutcome> = {}): RecordExecutionOutcome => ({
   type: 'RecordExecutionOutcome',
   run_id: RUN,
@@ -26,9 +55,21 @@ const outcome = (actionId: string, result: RecordExecutionOutcome['outcome'], ex
   ...extra,
 });
 
-const warrantRecorded = (actionId: string, deadline = T0 + 31 * SECOND): PlannerEvent => ({ type: 'WarrantRecorded', run_id: RUN, action_id: actionId, warrant: warrantFor(actionId), deadline });
-const reservationRecorded = (actionId: string): PlannerEvent => ({ type: 'ReservationRecorded', run_id: RUN, action_id: actionId, reservation: reservationFor(actionId) });
-const release = (actionId: string, reason_code: string): PlannerEvent => ({ type: 'BudgetReleaseRequested', run_id: RUN, action_id: actionId, reservation_id: actionId, reason_code } as PlannerEvent);
+const warrantRecorded = (actionId: string, deadline = T0 + 31 * SECOND): PlannerEvent => ({
+  type: 'WarrantRecorded',
+  run_id: RUN,
+  action_id: actionId,
+  warrant: warrantFor(actionId),
+  deadline,
+});
+const reservationRecorded = (actionId: string): PlannerEvent => ({
+  type: 'ReservationRecorded',
+  run_id: RUN,
+  action_id: actionId,
+  reservation: reservationFor(actionId),
+});
+const release = (actionId: string, reason_code: string): PlannerEvent =>
+  ({ type: 'BudgetReleaseRequested', run_id: RUN, action_id: actionId, reservation_id: actionId, reason_code }) as PlannerEvent;
 function executionRequested(actionId: string, at = NOW): ExecutionRequested {
   const command = propose(actionId);
   return {
@@ -53,21 +94,33 @@ const DENIED = 'denied by policy: forbid-refunds-over-100';
 
 describe('policy and budget answer in any order', () => {
   it('allow, then reserved: execution is requested with the warrant and the reservation', () => {
-    spec.given([...admitted, warrantRecorded('a1')]).when(reserved('a1')).then([reservationRecorded('a1'), executionRequested('a1')]);
+    spec
+      .given([...admitted, warrantRecorded('a1')])
+      .when(reserved('a1'))
+      .then([reservationRecorded('a1'), executionRequested('a1')]);
   });
 
   it('reserved, then allow: the same', () => {
-    const state = spec.given([...admitted, reservationRecorded('a1')]).when(allow('a1')).then([warrantRecorded('a1'), executionRequested('a1')]);
+    const state = spec
+      .given([...admitted, reservationRecorded('a1')])
+      .when(allow('a1'))
+      .then([warrantRecorded('a1'), executionRequested('a1')]);
     expect(state.actions.get('a1')?.status).toBe('executing');
     expect(state.actions.get('a1')?.deadline).toBe(NOW + 10 * SECOND + 5 * MINUTE);
   });
 
   it('allow alone records the warrant and waits for the budget', () => {
-    spec.given(admitted).when(allow('a1')).then([warrantRecorded('a1')]);
+    spec
+      .given(admitted)
+      .when(allow('a1'))
+      .then([warrantRecorded('a1')]);
   });
 
   it('reserved alone records the reservation and waits for policy', () => {
-    spec.given(admitted).when(reserved('a1')).then([reservationRecorded('a1')]);
+    spec
+      .given(admitted)
+      .when(reserved('a1'))
+      .then([reservationRecorded('a1')]);
   });
 
   it('the execution deadline never outlives the warrant or the reservation', () => {
@@ -82,19 +135,34 @@ describe('policy and budget answer in any order', () => {
 
 describe('deny', () => {
   it('while the budget is still pending: denied; the reservation that comes later is released once', () => {
-    spec.given(admitted).when(deny('a1')).then([completed('a1', 'denied', 'policy_denied', DENIED, NOW)]);
+    spec
+      .given(admitted)
+      .when(deny('a1'))
+      .then([completed('a1', 'denied', 'policy_denied', DENIED, NOW)]);
     const afterDeny = [...admitted, completed('a1', 'denied', 'policy_denied', DENIED, NOW)];
-    spec.given(afterDeny).when(reserved('a1')).then([release('a1', 'action_ended')]);
-    spec.given([...afterDeny, release('a1', 'action_ended')]).when(reserved('a1')).thenNothing();
+    spec
+      .given(afterDeny)
+      .when(reserved('a1'))
+      .then([release('a1', 'action_ended')]);
+    spec
+      .given([...afterDeny, release('a1', 'action_ended')])
+      .when(reserved('a1'))
+      .thenNothing();
     spec.given(afterDeny).when(refused('a1')).thenNothing();
   });
 
   it('while reserved: the reservation is released and the action is denied', () => {
-    spec.given([...admitted, reservationRecorded('a1')]).when(deny('a1')).then([release('a1', 'policy_denied'), completed('a1', 'denied', 'policy_denied', DENIED, NOW)]);
+    spec
+      .given([...admitted, reservationRecorded('a1')])
+      .when(deny('a1'))
+      .then([release('a1', 'policy_denied'), completed('a1', 'denied', 'policy_denied', DENIED, NOW)]);
   });
 
   it('with no determining policy says that nothing permits it', () => {
-    spec.given(admitted).when(deny('a1', [])).then([completed('a1', 'denied', 'policy_denied', 'denied by policy (no policy permits it)', NOW)]);
+    spec
+      .given(admitted)
+      .when(deny('a1', []))
+      .then([completed('a1', 'denied', 'policy_denied', 'denied by policy (no policy permits it)', NOW)]);
   });
 
   it('a warrant that does not match the proposal counts as a denial', () => {
@@ -103,13 +171,25 @@ describe('deny', () => {
       .given([...admitted, reservationRecorded('a1')])
       .when(allow('a1', warrantFor('a1', { args_sha256: 'f'.repeat(64) })))
       .then([release('a1', 'warrant_mismatch'), completed('a1', 'denied', 'warrant_mismatch', reason, NOW)]);
-    spec.given(admitted).when(allow('a1', warrantFor('a1', { tool_version: '2.0.0' }))).then([completed('a1', 'denied', 'warrant_mismatch', "the warrant's tool_version does not match the proposal", NOW)]);
+    spec
+      .given(admitted)
+      .when(allow('a1', warrantFor('a1', { tool_version: '2.0.0' })))
+      .then([completed('a1', 'denied', 'warrant_mismatch', "the warrant's tool_version does not match the proposal", NOW)]);
   });
 
   it('the first decision wins: a deny after an allow, or an allow after a deny, changes nothing', () => {
-    spec.given([...admitted, warrantRecorded('a1')]).when(deny('a1')).thenNothing();
-    spec.given([...admitted, completed('a1', 'denied', 'policy_denied', DENIED, NOW)]).when(allow('a1')).thenNothing();
-    spec.given([...admitted, warrantRecorded('a1')]).when(allow('a1')).thenNothing();
+    spec
+      .given([...admitted, warrantRecorded('a1')])
+      .when(deny('a1'))
+      .thenNothing();
+    spec
+      .given([...admitted, completed('a1', 'denied', 'policy_denied', DENIED, NOW)])
+      .when(allow('a1'))
+      .thenNothing();
+    spec
+      .given([...admitted, warrantRecorded('a1')])
+      .when(allow('a1'))
+      .thenNothing();
   });
 });
 
@@ -117,14 +197,29 @@ describe('refused', () => {
   const REFUSED = 'budget agent_day money: 9000 used + 2000 requested would exceed the limit of 10000';
 
   it('ends the action as refused, and nothing executes even if policy allows later', () => {
-    spec.given(admitted).when(refused('a1')).then([completed('a1', 'refused', 'budget_refused', REFUSED, NOW)]);
-    spec.given([...admitted, warrantRecorded('a1')]).when(refused('a1')).then([completed('a1', 'refused', 'budget_refused', REFUSED, NOW)]);
-    spec.given([...admitted, completed('a1', 'refused', 'budget_refused', REFUSED, NOW)]).when(allow('a1')).thenNothing();
+    spec
+      .given(admitted)
+      .when(refused('a1'))
+      .then([completed('a1', 'refused', 'budget_refused', REFUSED, NOW)]);
+    spec
+      .given([...admitted, warrantRecorded('a1')])
+      .when(refused('a1'))
+      .then([completed('a1', 'refused', 'budget_refused', REFUSED, NOW)]);
+    spec
+      .given([...admitted, completed('a1', 'refused', 'budget_refused', REFUSED, NOW)])
+      .when(allow('a1'))
+      .thenNothing();
   });
 
   it('a refusal after a reservation (a contradicting duplicate) changes nothing', () => {
-    spec.given([...admitted, reservationRecorded('a1')]).when(refused('a1')).thenNothing();
-    spec.given([...admitted, reservationRecorded('a1')]).when(reserved('a1')).thenNothing();
+    spec
+      .given([...admitted, reservationRecorded('a1')])
+      .when(refused('a1'))
+      .thenNothing();
+    spec
+      .given([...admitted, reservationRecorded('a1')])
+      .when(reserved('a1'))
+      .thenNothing();
   });
 });
 
@@ -134,7 +229,10 @@ describe('approval_required', () => {
   it('makes the action wait with the longer approval deadline', () => {
     const state = spec.given(admitted).when(approvalRequired('a1')).then([waiting]);
     expect(state.actions.get('a1')?.status).toBe('awaiting_approval');
-    spec.given([...admitted, waiting]).when(approvalRequired('a1')).thenNothing();
+    spec
+      .given([...admitted, waiting])
+      .when(approvalRequired('a1'))
+      .thenNothing();
   });
 
   it('approved: allow after the approval executes on the held reservation', () => {
@@ -150,16 +248,25 @@ describe('approval_required', () => {
 
   it('approved before the budget answered: waits for it with the ordinary deadline', () => {
     const later = NOW + MINUTE;
-    const state = spec.given([...admitted, waiting]).when(allow('a1', warrantFor('a1'), later)).then([warrantRecorded('a1', later + 30 * SECOND)]);
+    const state = spec
+      .given([...admitted, waiting])
+      .when(allow('a1', warrantFor('a1'), later))
+      .then([warrantRecorded('a1', later + 30 * SECOND)]);
     expect(state.actions.get('a1')?.status).toBe('pending');
   });
 
   it('denied by the approver: denied, and the held reservation is released', () => {
-    spec.given([...admitted, reservationRecorded('a1'), waiting]).when(deny('a1')).then([release('a1', 'policy_denied'), completed('a1', 'denied', 'policy_denied', DENIED, NOW)]);
+    spec
+      .given([...admitted, reservationRecorded('a1'), waiting])
+      .when(deny('a1'))
+      .then([release('a1', 'policy_denied'), completed('a1', 'denied', 'policy_denied', DENIED, NOW)]);
   });
 
   it('the budget answer while waiting is recorded without executing', () => {
-    spec.given([...admitted, waiting]).when(reserved('a1')).then([reservationRecorded('a1')]);
+    spec
+      .given([...admitted, waiting])
+      .when(reserved('a1'))
+      .then([reservationRecorded('a1')]);
   });
 });
 
@@ -168,7 +275,11 @@ describe('lapsed warrant or reservation', () => {
     spec
       .given([...admitted, { ...warrantRecorded('a1'), warrant: warrantFor('a1', { not_after: NOW }) } as PlannerEvent])
       .when(reserved('a1'))
-      .then([reservationRecorded('a1'), release('a1', 'warrant_expired'), completed('a1', 'expired', 'warrant_expired', `the warrant expired at ${NOW} before the budget was reserved`, NOW)]);
+      .then([
+        reservationRecorded('a1'),
+        release('a1', 'warrant_expired'),
+        completed('a1', 'expired', 'warrant_expired', `the warrant expired at ${NOW} before the budget was reserved`, NOW),
+      ]);
   });
 
   it('a reservation already expired when both are in: expired, reservation released', () => {
@@ -176,7 +287,11 @@ describe('lapsed warrant or reservation', () => {
     spec
       .given([...admitted, { type: 'ReservationRecorded', run_id: RUN, action_id: 'a1', reservation: lapsed }])
       .when(allow('a1'))
-      .then([warrantRecorded('a1'), release('a1', 'reservation_expired'), completed('a1', 'expired', 'reservation_expired', `the budget reservation expired at ${NOW - 1} before policy allowed`, NOW)]);
+      .then([
+        warrantRecorded('a1'),
+        release('a1', 'reservation_expired'),
+        completed('a1', 'expired', 'reservation_expired', `the budget reservation expired at ${NOW - 1} before policy allowed`, NOW),
+      ]);
   });
 });
 
@@ -193,14 +308,19 @@ describe('execution outcome', () => {
   });
 
   it('failed: failed with the error code, the cost incurred anyway is kept', () => {
-    spec.given(running).when(outcome('a1', 'failed')).then([completed('a1', 'failed', 'execution_failed', 'UPSTREAM_5XX: refund service failed', at, { cost_micros: 1_800 })]);
+    spec
+      .given(running)
+      .when(outcome('a1', 'failed'))
+      .then([completed('a1', 'failed', 'execution_failed', 'UPSTREAM_5XX: refund service failed', at, { cost_micros: 1_800 })]);
   });
 
   it('unknown: failed with outcome_unknown, for reconciliation', () => {
     spec
       .given(running)
       .when(outcome('a1', 'unknown'))
-      .then([completed('a1', 'failed', 'outcome_unknown', 'outcome unknown, needs reconciliation (UPSTREAM_5XX: refund service failed)', at, { cost_micros: 1_800 })]);
+      .then([
+        completed('a1', 'failed', 'outcome_unknown', 'outcome unknown, needs reconciliation (UPSTREAM_5XX: refund service failed)', at, { cost_micros: 1_800 }),
+      ]);
   });
 
   it('a second outcome, or any late message, after the end changes nothing', () => {
@@ -210,7 +330,10 @@ describe('execution outcome', () => {
     spec.given(done).when(deny('a1')).thenNothing();
     spec.given(done).when(reserved('a1')).thenNothing();
     spec.given(done).when(refused('a1')).thenNothing();
-    spec.given(done).when({ type: 'ExpireActions', run_id: RUN, now: T0 + MINUTE * 60 }).thenNothing();
+    spec
+      .given(done)
+      .when({ type: 'ExpireActions', run_id: RUN, now: T0 + MINUTE * 60 })
+      .thenNothing();
   });
 
   it('duplicates while executing change nothing', () => {
@@ -221,7 +344,10 @@ describe('execution outcome', () => {
   });
 
   it('a negative cost is bad input', () => {
-    spec.given(running).when(outcome('a1', 'succeeded', { cost_micros: -1 })).thenThrows('PLANNER_INVALID_COMMAND', { field: 'cost_micros' });
+    spec
+      .given(running)
+      .when(outcome('a1', 'succeeded', { cost_micros: -1 }))
+      .thenThrows('PLANNER_INVALID_COMMAND', { field: 'cost_micros' });
   });
 });
 
@@ -235,20 +361,36 @@ describe('messages that do not fit go to the DLQ', () => {
   });
 
   it('a reservation for another action', () => {
-    spec.given(admitted).when(reserved('a1', reservationFor('a2'))).thenThrows('PLANNER_INVALID_COMMAND', { field: 'result.reservation.reservation_id' });
+    spec
+      .given(admitted)
+      .when(reserved('a1', reservationFor('a2')))
+      .thenThrows('PLANNER_INVALID_COMMAND', { field: 'result.reservation.reservation_id' });
   });
 });
 
 describe('answers read before the admission (the PDP and the accountant react to the same proposal)', () => {
   const started = [runStarted()];
-  const heldAllow: PlannerEvent = { type: 'AnswerHeld', run_id: RUN, action_id: 'a1', answer: { kind: 'policy', verdict: { decision: 'allow', warrant: warrantFor('a1') }, at: NOW } };
-  const heldReserved: PlannerEvent = { type: 'AnswerHeld', run_id: RUN, action_id: 'a1', answer: { kind: 'budget', result: { outcome: 'reserved', reservation: reservationFor('a1') }, at: NOW } };
+  const heldAllow: PlannerEvent = {
+    type: 'AnswerHeld',
+    run_id: RUN,
+    action_id: 'a1',
+    answer: { kind: 'policy', verdict: { decision: 'allow', warrant: warrantFor('a1') }, at: NOW },
+  };
+  const heldReserved: PlannerEvent = {
+    type: 'AnswerHeld',
+    run_id: RUN,
+    action_id: 'a1',
+    answer: { kind: 'budget', result: { outcome: 'reserved', reservation: reservationFor('a1') }, at: NOW },
+  };
   const [admittedNow] = admission('a1', { now: NOW });
 
   it('an answer about an action not proposed yet is held, not refused', () => {
     const state = spec.given(started).when(allow('a1')).then([heldAllow]);
     expect(state.held.get('a1')).toHaveLength(1);
-    spec.given([...started, heldAllow]).when(reserved('a1')).then([heldReserved]);
+    spec
+      .given([...started, heldAllow])
+      .when(reserved('a1'))
+      .then([heldReserved]);
     // A proposal parked before its run started holds its answers too.
     const parked: PlannerEvent = { type: 'ActionParked', run_id: RUN, action_id: 'a1', proposal: proposalOf(propose('a1')), deadline: T0 + 31 * SECOND };
     spec.given([parked]).when(allow('a1')).then([heldAllow]);
@@ -264,14 +406,30 @@ describe('answers read before the admission (the PDP and the accountant react to
   });
 
   it('one answer before, the other after: the held one is applied at admission and the action waits for the other', () => {
-    const state = spec.given([...started, heldReserved]).when(propose('a1', { now: NOW })).then([admittedNow, reservationRecorded('a1')]);
+    const state = spec
+      .given([...started, heldReserved])
+      .when(propose('a1', { now: NOW }))
+      .then([admittedNow, reservationRecorded('a1')]);
     expect(state.actions.get('a1')?.reservation?.reservation_id).toBe('a1');
   });
 
   it('denied or awaiting approval before the proposal: decided right after the admission', () => {
-    const heldDeny: PlannerEvent = { type: 'AnswerHeld', run_id: RUN, action_id: 'a1', answer: { kind: 'policy', verdict: { decision: 'deny', determining_policies: ['forbid-refunds-over-100'] }, at: NOW } };
-    spec.given([...started, heldDeny]).when(propose('a1', { now: NOW })).then([admittedNow, completed('a1', 'denied', 'policy_denied', DENIED, NOW)]);
-    const heldApproval: PlannerEvent = { type: 'AnswerHeld', run_id: RUN, action_id: 'a1', answer: { kind: 'policy', verdict: { decision: 'approval_required' }, at: NOW } };
+    const heldDeny: PlannerEvent = {
+      type: 'AnswerHeld',
+      run_id: RUN,
+      action_id: 'a1',
+      answer: { kind: 'policy', verdict: { decision: 'deny', determining_policies: ['forbid-refunds-over-100'] }, at: NOW },
+    };
+    spec
+      .given([...started, heldDeny])
+      .when(propose('a1', { now: NOW }))
+      .then([admittedNow, completed('a1', 'denied', 'policy_denied', DENIED, NOW)]);
+    const heldApproval: PlannerEvent = {
+      type: 'AnswerHeld',
+      run_id: RUN,
+      action_id: 'a1',
+      answer: { kind: 'policy', verdict: { decision: 'approval_required' }, at: NOW },
+    };
     spec
       .given([...started, heldApproval])
       .when(propose('a1', { now: NOW }))
@@ -284,7 +442,17 @@ describe('answers read before the admission (the PDP and the accountant react to
       .given([...started, heldAllow, heldReserved])
       .when(propose('a1', { now: NOW, tool_killed: true }))
       .then([
-        { type: 'ActionRejected', run_id: RUN, action_id: 'a1', idempotency_key: 'key-a1', reason_code: 'kill_switch', message: why, field: 'tool', existing_action_id: null, rejected_at: NOW },
+        {
+          type: 'ActionRejected',
+          run_id: RUN,
+          action_id: 'a1',
+          idempotency_key: 'key-a1',
+          reason_code: 'kill_switch',
+          message: why,
+          field: 'tool',
+          existing_action_id: null,
+          rejected_at: NOW,
+        },
         completed('a1', 'rejected', 'kill_switch', why, NOW),
       ]);
     expect(state.actions.get('a1')?.status).toBe('rejected');
@@ -297,8 +465,14 @@ describe('ExpireActions on actions', () => {
 
   it('pending past its deadline: expired, its reservation released', () => {
     const at = T0 + 31 * SECOND;
-    spec.given(admitted).when(expire(at - 1)).thenNothing();
-    spec.given(admitted).when(expire(at)).then([completed('a1', 'expired', 'decision_timeout', 'no policy decision and budget answer in time', at)]);
+    spec
+      .given(admitted)
+      .when(expire(at - 1))
+      .thenNothing();
+    spec
+      .given(admitted)
+      .when(expire(at))
+      .then([completed('a1', 'expired', 'decision_timeout', 'no policy decision and budget answer in time', at)]);
     spec
       .given([...admitted, reservationRecorded('a1')])
       .when(expire(at))
@@ -308,8 +482,14 @@ describe('ExpireActions on actions', () => {
   it('awaiting approval past its deadline: expired as approval_timeout', () => {
     const at = NOW + 30 * MINUTE;
     const given = [...admitted, reservationRecorded('a1'), { type: 'ActionAwaitingApproval', run_id: RUN, action_id: 'a1', deadline: at } as PlannerEvent];
-    spec.given(given).when(expire(T0 + 31 * SECOND)).thenNothing();
-    spec.given(given).when(expire(at)).then([release('a1', 'approval_timeout'), completed('a1', 'expired', 'approval_timeout', 'no approval in time', at)]);
+    spec
+      .given(given)
+      .when(expire(T0 + 31 * SECOND))
+      .thenNothing();
+    spec
+      .given(given)
+      .when(expire(at))
+      .then([release('a1', 'approval_timeout'), completed('a1', 'expired', 'approval_timeout', 'no approval in time', at)]);
   });
 
   it('executing past its outcome deadline: expired, the reservation is left for the settlement', () => {
@@ -322,7 +502,10 @@ describe('ExpireActions on actions', () => {
 
   it('a proposal whose run never started: expired as run_not_started', () => {
     const parked: PlannerEvent = { type: 'ActionParked', run_id: RUN, action_id: 'a1', proposal: proposalOf(propose('a1')), deadline: T0 + 31 * SECOND };
-    const state = spec.given([parked]).when(expire(T0 + 31 * SECOND)).then([completed('a1', 'expired', 'run_not_started', 'the run did not start in time for this proposal', T0 + 31 * SECOND)]);
+    const state = spec
+      .given([parked])
+      .when(expire(T0 + 31 * SECOND))
+      .then([completed('a1', 'expired', 'run_not_started', 'the run did not start in time for this proposal', T0 + 31 * SECOND)]);
     expect(state.parked).toEqual([]);
   });
 });

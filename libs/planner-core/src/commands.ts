@@ -109,11 +109,4 @@ export interface ExpireActions {
   readonly now: number;
 }
 
-export type PlannerCommand =
-  | StartRun
-  | EndRun
-  | ProposeAction
-  | RecordPolicyDecision
-  | RecordBudgetResult
-  | RecordExecutionOutcome
-  | ExpireActions;
+export type PlannerCommand = StartRun | EndRun | ProposeAction | RecordPolicyDecision | RecordBudgetResult | RecordExecutionOutcome | ExpireActions;

@@ -117,7 +117,8 @@ function admit(acc: RunAccumulator, actionId: string, proposal: Proposal, now: n
   const runId = acc.state.run_id ?? '';
   for (const answer of held) {
     const at = answer.at;
-    if (answer.kind === 'policy') recordPolicyDecision(acc, { type: 'RecordPolicyDecision', run_id: runId, action_id: actionId, verdict: answer.verdict, now: at }, config);
+    if (answer.kind === 'policy')
+      recordPolicyDecision(acc, { type: 'RecordPolicyDecision', run_id: runId, action_id: actionId, verdict: answer.verdict, now: at }, config);
     else recordBudgetResult(acc, { type: 'RecordBudgetResult', run_id: runId, action_id: actionId, result: answer.result, now: at }, config);
   }
 }
@@ -196,7 +197,14 @@ function proposeAction(acc: RunAccumulator, command: ProposeAction, config: Plan
 
   const holder = lookup(acc.state.idempotency_keys, proposal.idempotency_key);
   if (holder !== undefined) {
-    reject(rejection('duplicate', `idempotency key ${proposal.idempotency_key} was already used in this run by action ${holder}; that action's outcome answers this proposal`, 'idempotency_key', holder));
+    reject(
+      rejection(
+        'duplicate',
+        `idempotency key ${proposal.idempotency_key} was already used in this run by action ${holder}; that action's outcome answers this proposal`,
+        'idempotency_key',
+        holder,
+      ),
+    );
     return;
   }
   if (command.invalid) {
@@ -324,7 +332,15 @@ function recordExecutionOutcome(acc: RunAccumulator, command: RecordExecutionOut
       finish(acc, action.action_id, 'failed', 'execution_failed', `${command.error_code ?? 'FAILED'}: ${command.message}`, command.now, spent);
       return;
     case 'unknown':
-      finish(acc, action.action_id, 'failed', 'outcome_unknown', `outcome unknown, needs reconciliation (${command.error_code ?? 'UNKNOWN'}: ${command.message})`, command.now, spent);
+      finish(
+        acc,
+        action.action_id,
+        'failed',
+        'outcome_unknown',
+        `outcome unknown, needs reconciliation (${command.error_code ?? 'UNKNOWN'}: ${command.message})`,
+        command.now,
+        spent,
+      );
       return;
     default:
       assertNever(command.outcome, 'execution outcome');

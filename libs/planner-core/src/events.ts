@@ -150,14 +150,7 @@ export interface ActionCompleted {
   readonly completed_at: number;
 }
 
-export type PlannerPublishedEvent =
-  | RunStarted
-  | RunEnded
-  | ActionAdmitted
-  | ActionRejected
-  | ExecutionRequested
-  | BudgetReleaseRequested
-  | ActionCompleted;
+export type PlannerPublishedEvent = RunStarted | RunEnded | ActionAdmitted | ActionRejected | ExecutionRequested | BudgetReleaseRequested | ActionCompleted;
 
 export type PlannerInternalEvent = ActionParked | AnswerHeld | WarrantRecorded | ActionAwaitingApproval | ReservationRecorded;
 

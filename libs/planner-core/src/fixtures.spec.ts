@@ -31,7 +31,15 @@ export function sha(seed: string): string {
 }
 
 export function runStarted(limits: Partial<RunLimits> = {}, at = T0): RunStarted {
-  return { type: 'RunStarted', run_id: RUN, tenant_id: TENANT, agent_id: AGENT, goal: 'refund ticket 42', limits: { ...DEFAULT_LIMITS, ...limits }, started_at: at };
+  return {
+    type: 'RunStarted',
+    run_id: RUN,
+    tenant_id: TENANT,
+    agent_id: AGENT,
+    goal: 'refund ticket 42',
+    limits: { ...DEFAULT_LIMITS, ...limits },
+    started_at: at,
+  };
 }
 
 export function propose(actionId: string, overrides: Partial<ProposeAction> = {}): ProposeAction {
@@ -69,11 +77,7 @@ export function proposalOf(command: ProposeAction): Proposal {
 }
 
 /** The event of an admission of `propose(actionId, overrides)` with the given run stats. */
-export function admission(
-  actionId: string,
-  overrides: Partial<ProposeAction> = {},
-  stats: Partial<ActionAdmitted['run_stats']> = {},
-): [ActionAdmitted] {
+export function admission(actionId: string, overrides: Partial<ProposeAction> = {}, stats: Partial<ActionAdmitted['run_stats']> = {}): [ActionAdmitted] {
   const command = propose(actionId, overrides);
   return [
     {

@@ -5,16 +5,7 @@ export type { PlannerConfig } from './config.ts';
 export { initialPlannerState } from './evolve.ts';
 export { replayRun } from './replay.ts';
 export type { ReplayResult, RunHistory } from './replay.ts';
-export {
-  PLANNER_OUTPUT_TYPES,
-  PLANNER_PRODUCER_PREFIX,
-  commandOf,
-  fromWire,
-  isOwnOutput,
-  isPlannerOutput,
-  toWire,
-  wireCode,
-} from './wire.ts';
+export { PLANNER_OUTPUT_TYPES, PLANNER_PRODUCER_PREFIX, commandOf, fromWire, isOwnOutput, isPlannerOutput, toWire, wireCode } from './wire.ts';
 export type { OutputContext, PlannerOutputType, PlannerOutputWire, ReplayJoin, WireEvent } from './wire.ts';
 export { PUBLISHED_RANK, compareConsumed, comparePublished, runHistoryOf } from './run-history.ts';
 export type { InputCommandOf, RecordedEvent } from './run-history.ts';

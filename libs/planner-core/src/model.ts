@@ -87,15 +87,7 @@ export type RunEndStatus = 'completed' | 'failed' | 'killed' | 'expired';
 
 /** Why the planner refused a proposal before policy. */
 export type RejectionReason =
-  | 'duplicate'
-  | 'agent_mismatch'
-  | 'args_invalid'
-  | 'tool_unknown'
-  | 'kill_switch'
-  | 'run_closed'
-  | 'wall_clock_exceeded'
-  | 'step_limit'
-  | 'loop_detected';
+  'duplicate' | 'agent_mismatch' | 'args_invalid' | 'tool_unknown' | 'kill_switch' | 'run_closed' | 'wall_clock_exceeded' | 'step_limit' | 'loop_detected';
 
 export type ActionTerminalStatus = 'completed' | 'failed' | 'denied' | 'rejected' | 'refused' | 'expired';
 export type ActionOpenStatus = 'awaiting_run' | 'pending' | 'awaiting_approval' | 'executing';

@@ -44,8 +44,14 @@ describe('ProposeAction: admission', () => {
   });
 
   it('ignores the same proposal delivered again', () => {
-    spec.given([runStarted(), ...admission('a1')]).when(propose('a1')).thenNothing();
-    spec.given([runStarted(), ...rejected('a1', 'kill_switch', 'x')]).when(propose('a1')).thenNothing();
+    spec
+      .given([runStarted(), ...admission('a1')])
+      .when(propose('a1'))
+      .thenNothing();
+    spec
+      .given([runStarted(), ...rejected('a1', 'kill_switch', 'x')])
+      .when(propose('a1'))
+      .thenNothing();
   });
 
   it('parks a proposal that arrives before its run started', () => {
@@ -59,8 +65,14 @@ describe('ProposeAction: admission', () => {
   });
 
   it('refuses malformed proposals with the field and the rule', () => {
-    spec.given([runStarted()]).when(propose('a1', { estimated_cost_micros: -1 })).thenThrows('PLANNER_INVALID_COMMAND', { field: 'estimated_cost_micros' });
-    spec.given([runStarted()]).when(propose('a1', { idempotency_key: '' })).thenThrows('PLANNER_INVALID_COMMAND', { field: 'idempotency_key' });
+    spec
+      .given([runStarted()])
+      .when(propose('a1', { estimated_cost_micros: -1 }))
+      .thenThrows('PLANNER_INVALID_COMMAND', { field: 'estimated_cost_micros' });
+    spec
+      .given([runStarted()])
+      .when(propose('a1', { idempotency_key: '' }))
+      .thenThrows('PLANNER_INVALID_COMMAND', { field: 'idempotency_key' });
     spec.given([runStarted()]).when(propose('')).thenThrows('PLANNER_INVALID_COMMAND', { field: 'action_id' });
   });
 });
@@ -101,8 +113,14 @@ describe('ProposeAction: every rejection reason', () => {
   });
 
   it('kill_switch: of the agent or of the tool, even before the run started', () => {
-    spec.given([runStarted()]).when(propose('a1', { agent_killed: true })).then(rejected('a1', 'kill_switch', `the kill switch of agent ${AGENT} is pulled`, { field: 'agent_id' }));
-    spec.given().when(propose('a1', { tool_killed: true })).then(rejected('a1', 'kill_switch', 'the kill switch of tool refunds.create is pulled', { field: 'tool' }));
+    spec
+      .given([runStarted()])
+      .when(propose('a1', { agent_killed: true }))
+      .then(rejected('a1', 'kill_switch', `the kill switch of agent ${AGENT} is pulled`, { field: 'agent_id' }));
+    spec
+      .given()
+      .when(propose('a1', { tool_killed: true }))
+      .then(rejected('a1', 'kill_switch', 'the kill switch of tool refunds.create is pulled', { field: 'tool' }));
   });
 
   it('run_closed: the run ended', () => {
@@ -113,12 +131,18 @@ describe('ProposeAction: every rejection reason', () => {
   });
 
   it('agent_mismatch: another agent proposing into this run', () => {
-    spec.given([runStarted()]).when(propose('a1', { agent_id: 'agent-2' })).then(rejected('a1', 'agent_mismatch', `run ${RUN} belongs to agent ${AGENT}, not agent-2`, { field: 'agent_id' }));
+    spec
+      .given([runStarted()])
+      .when(propose('a1', { agent_id: 'agent-2' }))
+      .then(rejected('a1', 'agent_mismatch', `run ${RUN} belongs to agent ${AGENT}, not agent-2`, { field: 'agent_id' }));
   });
 
   it('wall_clock_exceeded: at and after started_at + wall_clock_ms', () => {
     const given = [runStarted({ wall_clock_ms: MINUTE })];
-    spec.given(given).when(propose('a1', { now: T0 + MINUTE - 1 })).then(admission('a1', { now: T0 + MINUTE - 1 }));
+    spec
+      .given(given)
+      .when(propose('a1', { now: T0 + MINUTE - 1 }))
+      .then(admission('a1', { now: T0 + MINUTE - 1 }));
     spec
       .given(given)
       .when(propose('a1', { now: T0 + MINUTE }))
@@ -126,9 +150,20 @@ describe('ProposeAction: every rejection reason', () => {
   });
 
   it('step_limit: admitted actions count, rejected ones do not', () => {
-    const given = [runStarted({ max_steps: 2 }), ...admission('a1', { tool: 't1' }), ...admission('a2', { tool: 't2' }), ...rejected('x', 'kill_switch', 'killed')];
-    spec.given(given).when(propose('a3')).then(rejected('a3', 'step_limit', `run ${RUN} reached its step limit of 2 actions`));
-    spec.given([runStarted({ max_steps: 0 })]).when(propose('a1')).then(rejected('a1', 'step_limit', `run ${RUN} reached its step limit of 0 actions`));
+    const given = [
+      runStarted({ max_steps: 2 }),
+      ...admission('a1', { tool: 't1' }),
+      ...admission('a2', { tool: 't2' }),
+      ...rejected('x', 'kill_switch', 'killed'),
+    ];
+    spec
+      .given(given)
+      .when(propose('a3'))
+      .then(rejected('a3', 'step_limit', `run ${RUN} reached its step limit of 2 actions`));
+    spec
+      .given([runStarted({ max_steps: 0 })])
+      .when(propose('a1'))
+      .then(rejected('a1', 'step_limit', `run ${RUN} reached its step limit of 0 actions`));
   });
 
   it('loop_detected: the threshold-th identical call in the window is a loop', () => {
@@ -145,9 +180,15 @@ describe('ProposeAction: every rejection reason', () => {
         ),
       );
     // Different arguments, or the same tool with other arguments, are not a loop.
-    spec.given(given).when(propose('a3')).then(admission('a3', {}, { steps: 2, tool_calls_in_window: 2 }));
+    spec
+      .given(given)
+      .when(propose('a3'))
+      .then(admission('a3', {}, { steps: 2, tool_calls_in_window: 2 }));
     // Once the identical calls scroll out of the window, the call is allowed again.
     const scrolled = [...given, ...admission('b1'), ...admission('b2'), ...admission('b3')];
-    spec.given(scrolled).when(propose('a3', same)).then(admission('a3', same, { steps: 5, tool_calls_in_window: 5 }));
+    spec
+      .given(scrolled)
+      .when(propose('a3', same))
+      .then(admission('a3', same, { steps: 5, tool_calls_in_window: 5 }));
   });
 });

@@ -85,7 +85,10 @@ export function replayRun(decider: PlannerDecider, history: RunHistory): ReplayR
     if (command.type === 'StartRun') continue;
     // An action with published events but no admission or rejection was parked before its run
     // started (and ended there): park it again, whatever the run did later, then apply them.
-    const parkedLive = command.type === 'ProposeAction' && !state.actions.has(command.action_id) && waiting.some((held) => 'action_id' in held && held.action_id === command.action_id);
+    const parkedLive =
+      command.type === 'ProposeAction' &&
+      !state.actions.has(command.action_id) &&
+      waiting.some((held) => 'action_id' in held && held.action_id === command.action_id);
     let events: readonly PlannerEvent[];
     try {
       events = decider.decide(command, parkedLive ? { ...state, phase: 'not_started' } : state);

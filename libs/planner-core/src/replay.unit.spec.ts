@@ -72,7 +72,10 @@ describe('replayRun: a restarted planner rebuilds the run from what it published
         if (next !== undefined && next.type !== 'ExpireActions') {
           const liveNext = planner.decide(next, live.state).filter((event) => !isPlannerInternalEvent(event));
           const replayNext = planner.decide(next, replayed.state).filter((event) => !isPlannerInternalEvent(event));
-          expect(replayNext.map((event) => event.type), `seed ${seed}, command ${cut}`).toEqual(liveNext.map((event) => event.type));
+          expect(
+            replayNext.map((event) => event.type),
+            `seed ${seed}, command ${cut}`,
+          ).toEqual(liveNext.map((event) => event.type));
         }
         points += 1;
       }
@@ -101,13 +104,32 @@ describe('replayRun: a restarted planner rebuilds the run from what it published
       inputs: [
         propose('a1'),
         { type: 'RecordPolicyDecision', run_id: RUN, action_id: 'a1', verdict: { decision: 'allow', warrant: warrantFor('a1') }, now: T0 + 2 * SECOND },
-        { type: 'RecordBudgetResult', run_id: RUN, action_id: 'next', result: { outcome: 'reserved', reservation: reservationFor('next') }, now: T0 + 2 * SECOND },
-        { type: 'RecordExecutionOutcome', run_id: RUN, action_id: 'ghost', outcome: 'succeeded', cost_micros: 1, currency: 'USD', result_json: null, error_code: null, message: 'ok', now: T0 + 3 * SECOND },
+        {
+          type: 'RecordBudgetResult',
+          run_id: RUN,
+          action_id: 'next',
+          result: { outcome: 'reserved', reservation: reservationFor('next') },
+          now: T0 + 2 * SECOND,
+        },
+        {
+          type: 'RecordExecutionOutcome',
+          run_id: RUN,
+          action_id: 'ghost',
+          outcome: 'succeeded',
+          cost_micros: 1,
+          currency: 'USD',
+          result_json: null,
+          error_code: null,
+          message: 'ok',
+          now: T0 + 3 * SECOND,
+        },
       ],
     });
     expect(result.state.actions.get('a1')?.warrant).toEqual(warrantFor('a1'));
     expect(result.state.actions.get('a1')?.status).toBe('pending');
-    expect(result.state.held.get('next')).toEqual([{ kind: 'budget', result: { outcome: 'reserved', reservation: reservationFor('next') }, at: T0 + 2 * SECOND }]);
+    expect(result.state.held.get('next')).toEqual([
+      { kind: 'budget', result: { outcome: 'reserved', reservation: reservationFor('next') }, at: T0 + 2 * SECOND },
+    ]);
     expect(result.refused).toBe(1);
     expect(evolveAll(planner, [runStarted()]).phase).toBe(result.state.phase);
   });

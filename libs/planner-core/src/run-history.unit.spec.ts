@@ -16,7 +16,16 @@ const ACTIONS = 5;
 const EXECUTIONS = 6;
 
 function meta(actionId: string | null, at: number, producer = 'planner@0.1.0'): Metadata {
-  return { event_id: `e-${actionId ?? 'run'}-${at}`, occurred_at: at, tenant_id: TENANT, run_id: RUN, action_id: actionId, causation_id: null, producer, trace: null };
+  return {
+    event_id: `e-${actionId ?? 'run'}-${at}`,
+    occurred_at: at,
+    tenant_id: TENANT,
+    run_id: RUN,
+    action_id: actionId,
+    causation_id: null,
+    producer,
+    trace: null,
+  };
 }
 
 interface Where {
@@ -29,12 +38,30 @@ interface Where {
 
 /** A record of the planner's own output (never an input). */
 function own(event: WireEvent, where: Where): RecordedEvent {
-  return { event, meta: event.payload.meta, partition: 0, timestamp: event.payload.meta.occurred_at, ...where, offset: BigInt(where.offset), own: true, consumed: false };
+  return {
+    event,
+    meta: event.payload.meta,
+    partition: 0,
+    timestamp: event.payload.meta.occurred_at,
+    ...where,
+    offset: BigInt(where.offset),
+    own: true,
+    consumed: false,
+  };
 }
 
 /** A record of another service's event; consumed unless told. */
 function input(event: WireEvent, where: Where): RecordedEvent {
-  return { event, meta: event.payload.meta, partition: 0, timestamp: event.payload.meta.occurred_at, consumed: true, ...where, offset: BigInt(where.offset), own: false };
+  return {
+    event,
+    meta: event.payload.meta,
+    partition: 0,
+    timestamp: event.payload.meta.occurred_at,
+    consumed: true,
+    ...where,
+    offset: BigInt(where.offset),
+    own: false,
+  };
 }
 
 const completed = (actionId: string, at: number, reasonCode: string): WireEvent => ({
@@ -55,7 +82,15 @@ const admitted = (actionId: string, at: number): WireEvent => ({
 });
 const requested = (actionId: string, at: number, estimate: number, producer?: string): WireEvent => ({
   type: 'BudgetReservationRequested',
-  payload: { meta: meta(actionId, at, producer), agent_id: AGENT, tool: 'refunds.create', estimated_cost_micros: estimate, currency: 'USD', tool_calls: 1, run_limits: null },
+  payload: {
+    meta: meta(actionId, at, producer),
+    agent_id: AGENT,
+    tool: 'refunds.create',
+    estimated_cost_micros: estimate,
+    currency: 'USD',
+    tool_calls: 1,
+    run_limits: null,
+  },
 });
 const rejected = (actionId: string, at: number): WireEvent => ({
   type: 'ActionRejected',
@@ -64,20 +99,46 @@ const rejected = (actionId: string, at: number): WireEvent => ({
 const ended = (at: number): WireEvent => ({ type: 'RunEnded', payload: { meta: meta(null, at), status: 'completed', reason: 'done' } });
 const proposed = (actionId: string, at: number, key: string): WireEvent => ({
   type: 'ActionProposed',
-  payload: { meta: meta(actionId, at, 'gateway@0.1.0'), agent_id: AGENT, tool: 'refunds.create', tool_version: null, arguments_json: '{}', args_sha256: 'a'.repeat(64), reason: `why ${key}`, idempotency_key: key },
+  payload: {
+    meta: meta(actionId, at, 'gateway@0.1.0'),
+    agent_id: AGENT,
+    tool: 'refunds.create',
+    tool_version: null,
+    arguments_json: '{}',
+    args_sha256: 'a'.repeat(64),
+    reason: `why ${key}`,
+    idempotency_key: key,
+  },
 });
 const started = (at: number): WireEvent => ({
   type: 'RunStarted',
-  payload: { meta: meta(null, at, 'gateway@0.1.0'), agent_id: AGENT, goal: 'refund', limits: { max_steps: null, max_tool_calls: null, max_cost_micros: null, wall_clock_ms: null, currency: null } },
+  payload: {
+    meta: meta(null, at, 'gateway@0.1.0'),
+    agent_id: AGENT,
+    goal: 'refund',
+    limits: { max_steps: null, max_tool_calls: null, max_cost_micros: null, wall_clock_ms: null, currency: null },
+  },
 });
 const refused = (actionId: string | null, at: number): WireEvent => ({
   type: 'BudgetRefused',
-  payload: { meta: meta(actionId, at, 'budget@0.1.0'), agent_id: AGENT, scope: 'run', kind: 'money', limit: 1, used: 1, requested: 1, currency: 'USD', subject: null },
+  payload: {
+    meta: meta(actionId, at, 'budget@0.1.0'),
+    agent_id: AGENT,
+    scope: 'run',
+    kind: 'money',
+    limit: 1,
+    used: 1,
+    requested: 1,
+    currency: 'USD',
+    subject: null,
+  },
 });
 
 /** ActionProposed as the service maps it (with the registry), every other input as planner-core does. */
 const inputCommandOf: InputCommandOf = (event, at) =>
-  event.type === 'ActionProposed' ? propose(event.payload.meta.action_id ?? '', { idempotency_key: event.payload.idempotency_key, now: at }) : commandOf(event, at);
+  event.type === 'ActionProposed'
+    ? propose(event.payload.meta.action_id ?? '', { idempotency_key: event.payload.idempotency_key, now: at })
+    : commandOf(event, at);
 
 /** given: the records in the order they were read; then: the history in the order replay folds it. */
 function given(records: readonly RecordedEvent[]): RunHistory {
@@ -145,7 +206,17 @@ describe('replay order of the inputs the planner had consumed', () => {
       input(started(T0), { topicIndex: RUNS, offset: 0, timestamp: T1 }),
       own(admitted('act-1', T1), { topicIndex: ACTIONS, offset: 0 }),
     ]);
-    expect(history.starts).toEqual([{ type: 'StartRun', run_id: RUN, tenant_id: TENANT, agent_id: AGENT, goal: 'refund', limits: { max_steps: null, max_tool_calls: null, max_cost_micros: null, currency: null, wall_clock_ms: null }, now: T1 }]);
+    expect(history.starts).toEqual([
+      {
+        type: 'StartRun',
+        run_id: RUN,
+        tenant_id: TENANT,
+        agent_id: AGENT,
+        goal: 'refund',
+        limits: { max_steps: null, max_tool_calls: null, max_cost_micros: null, currency: null, wall_clock_ms: null },
+        now: T1,
+      },
+    ]);
     expect(history.inputs.map((command) => [command.type, 'action_id' in command ? command.action_id : null, command.now])).toEqual([
       ['ProposeAction', 'act-1', T1],
       ['ProposeAction', 'act-2', T1],

@@ -1,5 +1,20 @@
 import { describe, expect, it } from 'vitest';
-import { AGENT, MINUTE, RUN, SECOND, T0, TENANT, admission, completed, executing, propose, proposalOf, reservationFor, runStarted, spec } from './fixtures.spec.ts';
+import {
+  AGENT,
+  MINUTE,
+  RUN,
+  SECOND,
+  T0,
+  TENANT,
+  admission,
+  completed,
+  executing,
+  propose,
+  proposalOf,
+  reservationFor,
+  runStarted,
+  spec,
+} from './fixtures.spec.ts';
 import type { StartRun } from './commands.ts';
 import type { PlannerEvent } from './events.ts';
 import { isPlannerInternalEvent } from './events.ts';
@@ -18,28 +33,58 @@ const start = (limits: StartRun['limits'] = {}, now = T0): StartRun => ({
 
 describe('StartRun', () => {
   it('starts the run with its limits, defaults filled in', () => {
-    const state = spec.given().when(start({ max_steps: 5 })).then([runStarted({ max_steps: 5 })]);
+    const state = spec
+      .given()
+      .when(start({ max_steps: 5 }))
+      .then([runStarted({ max_steps: 5 })]);
     expect(state.phase).toBe('active');
     expect(state.agent_id).toBe(AGENT);
   });
 
   it('widens the loop window to hold a large threshold', () => {
-    spec.given().when(start({ loop_threshold: 20 })).then([runStarted({ loop_threshold: 20, loop_window: 19 })]);
+    spec
+      .given()
+      .when(start({ loop_threshold: 20 }))
+      .then([runStarted({ loop_threshold: 20, loop_window: 19 })]);
   });
 
   it('is idempotent, and a run that ended stays ended', () => {
     spec.given([runStarted()]).when(start()).thenNothing();
-    spec.given([runStarted(), { type: 'RunEnded', run_id: RUN, status: 'completed', reason: 'done', ended_at: T0 + 1 }]).when(start()).thenNothing();
+    spec
+      .given([runStarted(), { type: 'RunEnded', run_id: RUN, status: 'completed', reason: 'done', ended_at: T0 + 1 }])
+      .when(start())
+      .thenNothing();
   });
 
   it('refuses limits that make no sense, naming the field and the rule', () => {
-    spec.given().when(start({ loop_threshold: 1 })).thenThrows('PLANNER_INVALID_COMMAND', { field: 'limits.loop_threshold', rule: 'must be at least 2' });
-    spec.given().when(start({ loop_threshold: 5, loop_window: 3 })).thenThrows('PLANNER_INVALID_COMMAND', { field: 'limits.loop_window' });
-    spec.given().when(start({ max_steps: -1 })).thenThrows('PLANNER_INVALID_COMMAND', { field: 'limits.max_steps' });
-    spec.given().when(start({ max_steps: 1.5 })).thenThrows('PLANNER_INVALID_COMMAND', { field: 'limits.max_steps' });
-    spec.given().when(start({ max_cost_micros: 100 })).thenThrows('PLANNER_INVALID_COMMAND', { field: 'limits.currency' });
-    spec.given().when({ ...start(), tenant_id: ' ' }).thenThrows('PLANNER_INVALID_COMMAND', { field: 'tenant_id', rule: 'must be a non-empty string' });
-    spec.given().when({ ...start(), now: -5 }).thenThrows('PLANNER_INVALID_COMMAND', { field: 'now' });
+    spec
+      .given()
+      .when(start({ loop_threshold: 1 }))
+      .thenThrows('PLANNER_INVALID_COMMAND', { field: 'limits.loop_threshold', rule: 'must be at least 2' });
+    spec
+      .given()
+      .when(start({ loop_threshold: 5, loop_window: 3 }))
+      .thenThrows('PLANNER_INVALID_COMMAND', { field: 'limits.loop_window' });
+    spec
+      .given()
+      .when(start({ max_steps: -1 }))
+      .thenThrows('PLANNER_INVALID_COMMAND', { field: 'limits.max_steps' });
+    spec
+      .given()
+      .when(start({ max_steps: 1.5 }))
+      .thenThrows('PLANNER_INVALID_COMMAND', { field: 'limits.max_steps' });
+    spec
+      .given()
+      .when(start({ max_cost_micros: 100 }))
+      .thenThrows('PLANNER_INVALID_COMMAND', { field: 'limits.currency' });
+    spec
+      .given()
+      .when({ ...start(), tenant_id: ' ' })
+      .thenThrows('PLANNER_INVALID_COMMAND', { field: 'tenant_id', rule: 'must be a non-empty string' });
+    spec
+      .given()
+      .when({ ...start(), now: -5 })
+      .thenThrows('PLANNER_INVALID_COMMAND', { field: 'now' });
   });
 
   it('admits the proposals that arrived before it, in arrival order, with the same checks', () => {
@@ -75,12 +120,16 @@ describe('StartRun', () => {
   });
 
   it('refuses a command for another run', () => {
-    spec.given([runStarted()]).when({ ...start(), run_id: 'run-2' }).thenThrows('PLANNER_WRONG_RUN', { field: 'run_id' });
+    spec
+      .given([runStarted()])
+      .when({ ...start(), run_id: 'run-2' })
+      .thenThrows('PLANNER_WRONG_RUN', { field: 'run_id' });
   });
 });
 
 describe('EndRun', () => {
-  const end = (status: 'completed' | 'failed' | 'killed', reason = 'goal reached') => ({ type: 'EndRun', run_id: RUN, status, reason, now: T0 + 5 * SECOND }) as const;
+  const end = (status: 'completed' | 'failed' | 'killed', reason = 'goal reached') =>
+    ({ type: 'EndRun', run_id: RUN, status, reason, now: T0 + 5 * SECOND }) as const;
 
   it('ends the run and closes every action not yet executing; executing ones keep going', () => {
     const given: PlannerEvent[] = [
@@ -117,13 +166,26 @@ describe('EndRun', () => {
       .when(end('killed', 'operator pulled the agent kill switch'))
       .then([
         { type: 'RunEnded', run_id: RUN, status: 'killed', reason: 'operator pulled the agent kill switch', ended_at: at },
-        { type: 'ActionRejected', run_id: RUN, action_id: 'early', idempotency_key: 'key-early', reason_code: 'kill_switch', message: why, field: null, existing_action_id: null, rejected_at: at },
+        {
+          type: 'ActionRejected',
+          run_id: RUN,
+          action_id: 'early',
+          idempotency_key: 'key-early',
+          reason_code: 'kill_switch',
+          message: why,
+          field: null,
+          existing_action_id: null,
+          rejected_at: at,
+        },
         completed('early', 'rejected', 'kill_switch', why, at),
       ]);
   });
 
   it('ending twice changes nothing; a reason is required', () => {
-    spec.given([runStarted(), { type: 'RunEnded', run_id: RUN, status: 'failed', reason: 'x', ended_at: T0 }]).when(end('completed')).thenNothing();
+    spec
+      .given([runStarted(), { type: 'RunEnded', run_id: RUN, status: 'failed', reason: 'x', ended_at: T0 }])
+      .when(end('completed'))
+      .thenNothing();
     spec.given([runStarted()]).when(end('completed', '')).thenThrows('PLANNER_INVALID_COMMAND', { field: 'reason' });
   });
 });
@@ -143,7 +205,10 @@ describe('ExpireActions on the run', () => {
   });
 
   it('does nothing before any deadline', () => {
-    spec.given([runStarted({ wall_clock_ms: 10 * MINUTE }), ...admission('a1')]).when({ type: 'ExpireActions', run_id: RUN, now: T0 + 30 * SECOND }).thenNothing();
+    spec
+      .given([runStarted({ wall_clock_ms: 10 * MINUTE }), ...admission('a1')])
+      .when({ type: 'ExpireActions', run_id: RUN, now: T0 + 30 * SECOND })
+      .thenNothing();
   });
 });
 
@@ -161,7 +226,14 @@ describe('nextPlannerDeadline and event kinds', () => {
   it('tells internal events from published ones', () => {
     const [admitted] = admission('a1');
     expect(isPlannerInternalEvent(admitted)).toBe(false);
-    expect(isPlannerInternalEvent({ type: 'AnswerHeld', run_id: RUN, action_id: 'a1', answer: { kind: 'policy', verdict: { decision: 'approval_required' }, at: T0 } })).toBe(true);
+    expect(
+      isPlannerInternalEvent({
+        type: 'AnswerHeld',
+        run_id: RUN,
+        action_id: 'a1',
+        answer: { kind: 'policy', verdict: { decision: 'approval_required' }, at: T0 },
+      }),
+    ).toBe(true);
     expect(isPlannerInternalEvent({ type: 'ReservationRecorded', run_id: RUN, action_id: 'a1', reservation: reservationFor('a1') })).toBe(true);
   });
 });

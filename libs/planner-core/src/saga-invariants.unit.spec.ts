@@ -30,8 +30,14 @@ function checkInvariants(world: World, random: SeededRandom): void {
       const index = events.indexOf(execution);
       const before = events.slice(0, index);
       const admitted = before.find((event) => event.type === 'ActionAdmitted');
-      expect(before.some((event) => event.type === 'WarrantRecorded'), `action ${id}: warrant before execution`).toBe(true);
-      expect(before.some((event) => event.type === 'ReservationRecorded'), `action ${id}: reservation before execution`).toBe(true);
+      expect(
+        before.some((event) => event.type === 'WarrantRecorded'),
+        `action ${id}: warrant before execution`,
+      ).toBe(true);
+      expect(
+        before.some((event) => event.type === 'ReservationRecorded'),
+        `action ${id}: reservation before execution`,
+      ).toBe(true);
       expect(admitted?.type === 'ActionAdmitted' && admitted.proposal.args_sha256).toBe(execution.warrant.args_sha256);
       expect(execution.reservation.reservation_id).toBe(id);
       expect(['completed', 'failed', 'expired']).toContain(terminal.status);
@@ -98,9 +104,27 @@ describe('saga invariants over random delivery orders and redeliveries', () => {
     expect([...statuses].sort()).toEqual(['completed', 'denied', 'expired', 'failed', 'refused', 'rejected']);
     // Every completion reason but tool_unknown (the generator only makes args_invalid proposals).
     expect([...reasons].sort()).toEqual([
-      'agent_mismatch', 'approval_timeout', 'args_invalid', 'budget_refused', 'decision_timeout', 'duplicate', 'execution_failed',
-      'execution_timeout', 'kill_switch', 'loop_detected', 'outcome_unknown', 'policy_denied', 'reservation_expired', 'run_closed',
-      'run_not_started', 'run_wall_clock', 'step_limit', 'succeeded', 'wall_clock_exceeded', 'warrant_expired', 'warrant_mismatch',
+      'agent_mismatch',
+      'approval_timeout',
+      'args_invalid',
+      'budget_refused',
+      'decision_timeout',
+      'duplicate',
+      'execution_failed',
+      'execution_timeout',
+      'kill_switch',
+      'loop_detected',
+      'outcome_unknown',
+      'policy_denied',
+      'reservation_expired',
+      'run_closed',
+      'run_not_started',
+      'run_wall_clock',
+      'step_limit',
+      'succeeded',
+      'wall_clock_exceeded',
+      'warrant_expired',
+      'warrant_mismatch',
     ]);
     expect(lateReleases, 'reservations that arrived after their action ended were released').toBeGreaterThan(0);
   });

@@ -51,7 +51,8 @@ export function simulate(random: SeededRandom): World {
     });
     const roll = random.next();
     if (roll < 0.65) inbox.push({ type: 'RecordPolicyDecision', run_id: RUN, action_id: id, verdict: { decision: 'allow', warrant }, now });
-    else if (roll < 0.8) inbox.push({ type: 'RecordPolicyDecision', run_id: RUN, action_id: id, verdict: { decision: 'deny', determining_policies: ['p'] }, now });
+    else if (roll < 0.8)
+      inbox.push({ type: 'RecordPolicyDecision', run_id: RUN, action_id: id, verdict: { decision: 'deny', determining_policies: ['p'] }, now });
     else {
       inbox.push({ type: 'RecordPolicyDecision', run_id: RUN, action_id: id, verdict: { decision: 'approval_required' }, now });
       const approved = random.chance(0.6);
@@ -147,4 +148,3 @@ export function simulate(random: SeededRandom): World {
   deliver({ type: 'ExpireActions', run_id: RUN, now });
   return { log, proposed, reservedDelivered, state, delivered, maxSteps };
 }
-

@@ -88,7 +88,10 @@ export function commandOf(event: WireEvent, now: number): PlannerCommand | null 
       switch (payload.decision) {
         case 'allow':
           if (payload.warrant === null) {
-            throw new WritError('PLANNER_INVALID_COMMAND', 'PolicyDecided allow without a warrant', { field: 'warrant', rule: 'present when the decision is allow' });
+            throw new WritError('PLANNER_INVALID_COMMAND', 'PolicyDecided allow without a warrant', {
+              field: 'warrant',
+              rule: 'present when the decision is allow',
+            });
           }
           return { ...base, verdict: { decision: 'allow', warrant: { ...payload.warrant } } };
         case 'deny':
@@ -192,7 +195,12 @@ export function toWire(event: PlannerEvent, ctx: OutputContext): PlannerOutputWi
           tool_version: proposal.tool_version,
           arguments_json: proposal.arguments_json,
           args_sha256: proposal.args_sha256,
-          run_stats: { steps: stats.steps, spend_micros: stats.spend_micros, currency: currency(stats.currency), tool_calls_in_window: stats.tool_calls_in_window },
+          run_stats: {
+            steps: stats.steps,
+            spend_micros: stats.spend_micros,
+            currency: currency(stats.currency),
+            tool_calls_in_window: stats.tool_calls_in_window,
+          },
         },
       };
     }

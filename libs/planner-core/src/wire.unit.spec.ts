@@ -4,7 +4,22 @@ import { DEFAULT_PLANNER_CONFIG } from './config.ts';
 import type { PlannerCommand } from './commands.ts';
 import { isPlannerInternalEvent } from './events.ts';
 import type { ActionRejected, PlannerPublishedEvent } from './events.ts';
-import { AGENT, MINUTE, RUN, SECOND, T0, TENANT, admission, completed, executing, planner, propose, reservationFor, runStarted, warrantFor } from './fixtures.spec.ts';
+import {
+  AGENT,
+  MINUTE,
+  RUN,
+  SECOND,
+  T0,
+  TENANT,
+  admission,
+  completed,
+  executing,
+  planner,
+  propose,
+  reservationFor,
+  runStarted,
+  warrantFor,
+} from './fixtures.spec.ts';
 import { commandOf, fromWire, toWire } from './wire.ts';
 import type { OutputContext, PlannerOutputType, PlannerOutputWire, ReplayJoin, WireEvent } from './wire.ts';
 
@@ -62,7 +77,14 @@ const published = {
         not_after: T0 + 10 * MINUTE,
         signature: 'sig-w-act-1',
       },
-      reservation: { reservation_id: 'act-1', amount_micros: 2_000, currency: 'USD', expires_at: T0 + 60 * MINUTE, key_id: 'budget-key-1', signature: 'sig-r-act-1' },
+      reservation: {
+        reservation_id: 'act-1',
+        amount_micros: 2_000,
+        currency: 'USD',
+        expires_at: T0 + 60 * MINUTE,
+        key_id: 'budget-key-1',
+        signature: 'sig-r-act-1',
+      },
       deadline: T0 + 12 * SECOND,
     },
   },
@@ -86,17 +108,17 @@ const published = {
 
 /** What planners published before the accountant reacted to proposals itself: read back only to join an admission's estimate. */
 const legacyRequest: WireEvent<'BudgetReservationRequested'> = {
-    type: 'BudgetReservationRequested',
-    payload: {
-      meta: metaOf({ run_id: RUN, action_id: 'act-1', occurred_at: AT }),
-      agent_id: AGENT,
-      tool: 'refunds.create',
-      estimated_cost_micros: 2_000,
-      currency: 'USD',
-      tool_calls: 1,
-      run_limits: { max_steps: null, max_cost_micros: 50_000, max_tool_calls: null, wall_clock_ms: null, currency: 'USD' },
-    },
-  };
+  type: 'BudgetReservationRequested',
+  payload: {
+    meta: metaOf({ run_id: RUN, action_id: 'act-1', occurred_at: AT }),
+    agent_id: AGENT,
+    tool: 'refunds.create',
+    estimated_cost_micros: 2_000,
+    currency: 'USD',
+    tool_calls: 1,
+    run_limits: { max_steps: null, max_cost_micros: 50_000, max_tool_calls: null, wall_clock_ms: null, currency: 'USD' },
+  },
+};
 
 const proposal: ActionProposed = {
   meta: { ...metaOf({ run_id: RUN, action_id: 'act-1', occurred_at: T0 }), producer: 'gateway@0.1.0' },
@@ -145,13 +167,25 @@ describe('the planner published events: wire -> planner-core -> wire', () => {
 
   it('reads an admission without its proposal or estimate with the action id as key and no estimate', () => {
     const event = fromWire(published.ActionAdmitted, {}, DEFAULT_PLANNER_CONFIG);
-    expect(event?.type === 'ActionAdmitted' && event.proposal).toMatchObject({ idempotency_key: 'act-1', reason: '', estimated_cost_micros: 0, currency: 'USD' });
+    expect(event?.type === 'ActionAdmitted' && event.proposal).toMatchObject({
+      idempotency_key: 'act-1',
+      reason: '',
+      estimated_cost_micros: 0,
+      currency: 'USD',
+    });
   });
 
   it('reads stable codes back in lower snake case, and times out an execution after its start deadline', () => {
-    expect(fromWire(published.ActionRejected, join, DEFAULT_PLANNER_CONFIG)).toMatchObject({ reason_code: 'loop_detected', idempotency_key: 'key-act-1', existing_action_id: null });
+    expect(fromWire(published.ActionRejected, join, DEFAULT_PLANNER_CONFIG)).toMatchObject({
+      reason_code: 'loop_detected',
+      idempotency_key: 'key-act-1',
+      existing_action_id: null,
+    });
     expect(fromWire(published.ActionCompleted, join, DEFAULT_PLANNER_CONFIG)).toMatchObject({ reason_code: 'succeeded', completed_at: T0 + 5 * SECOND });
-    expect(fromWire(published.ExecutionRequested, join, DEFAULT_PLANNER_CONFIG)).toMatchObject({ outcome_deadline: T0 + 12 * SECOND + 300_000, requested_at: T0 + 2 * SECOND });
+    expect(fromWire(published.ExecutionRequested, join, DEFAULT_PLANNER_CONFIG)).toMatchObject({
+      outcome_deadline: T0 + 12 * SECOND + 300_000,
+      requested_at: T0 + 2 * SECOND,
+    });
   });
 });
 
@@ -221,8 +255,25 @@ describe('planner-core events: planner-core -> wire -> planner-core', () => {
     step({ type: 'StartRun', run_id: RUN, tenant_id: TENANT, agent_id: AGENT, goal: 'refund ticket 42', now: T0 });
     step(propose('act-1'));
     step({ type: 'RecordPolicyDecision', run_id: RUN, action_id: 'act-1', verdict: { decision: 'allow', warrant: warrantFor('act-1') }, now: T0 + 2 * SECOND });
-    step({ type: 'RecordBudgetResult', run_id: RUN, action_id: 'act-1', result: { outcome: 'reserved', reservation: reservationFor('act-1') }, now: T0 + 2 * SECOND });
-    step({ type: 'RecordExecutionOutcome', run_id: RUN, action_id: 'act-1', outcome: 'succeeded', cost_micros: 1_800, currency: 'USD', result_json: '{}', error_code: null, message: '', now: T0 + 5 * SECOND });
+    step({
+      type: 'RecordBudgetResult',
+      run_id: RUN,
+      action_id: 'act-1',
+      result: { outcome: 'reserved', reservation: reservationFor('act-1') },
+      now: T0 + 2 * SECOND,
+    });
+    step({
+      type: 'RecordExecutionOutcome',
+      run_id: RUN,
+      action_id: 'act-1',
+      outcome: 'succeeded',
+      cost_micros: 1_800,
+      currency: 'USD',
+      result_json: '{}',
+      error_code: null,
+      message: '',
+      now: T0 + 5 * SECOND,
+    });
     step({ type: 'EndRun', run_id: RUN, status: 'completed', reason: 'done', now: T0 + 9 * SECOND });
     expect(decided.map((event) => event.type)).toEqual(['ActionAdmitted', 'ExecutionRequested', 'ActionCompleted', 'RunEnded']);
     for (const event of decided) {
@@ -255,7 +306,12 @@ describe('planner-core events: planner-core -> wire -> planner-core', () => {
     const internal = executing('act-1').filter((event) => event.type === 'WarrantRecorded' || event.type === 'ReservationRecorded');
     expect(internal).toHaveLength(2);
     const held = { type: 'AnswerHeld', run_id: RUN, action_id: 'a', answer: { kind: 'policy', verdict: { decision: 'approval_required' }, at: AT } } as const;
-    for (const event of [runStarted(), ...internal, held, { type: 'BudgetReleaseRequested', run_id: RUN, action_id: 'a', reservation_id: 'a', reason_code: 'action_ended' } as const]) {
+    for (const event of [
+      runStarted(),
+      ...internal,
+      held,
+      { type: 'BudgetReleaseRequested', run_id: RUN, action_id: 'a', reservation_id: 'a', reason_code: 'action_ended' } as const,
+    ]) {
       expect(toWire(event, ctxAt(AT))).toBeNull();
     }
   });
@@ -267,13 +323,28 @@ describe('input events -> commands', () => {
   const warrant = published.ExecutionRequested.payload.warrant;
   const decided = (fields: Pick<PolicyDecided, 'decision' | 'warrant' | 'determining_policies'>, m: Metadata = meta): WireEvent => ({
     type: 'PolicyDecided',
-    payload: { meta: m, policy_set_hash: 'h', errors: [], approval_requirement: null, approvals: [], denied_by: null, policy_set_version: 'v1', run_stats: null, ...fields },
+    payload: {
+      meta: m,
+      policy_set_hash: 'h',
+      errors: [],
+      approval_requirement: null,
+      approvals: [],
+      denied_by: null,
+      policy_set_version: 'v1',
+      run_stats: null,
+      ...fields,
+    },
   });
 
   it('RunStarted -> StartRun with the run caps', () => {
     const event: WireEvent = {
       type: 'RunStarted',
-      payload: { meta, agent_id: AGENT, goal: 'refund', limits: { max_steps: 20, max_tool_calls: 10, max_cost_micros: 2_000_000, wall_clock_ms: 3_600_000, currency: 'USD' } },
+      payload: {
+        meta,
+        agent_id: AGENT,
+        goal: 'refund',
+        limits: { max_steps: 20, max_tool_calls: 10, max_cost_micros: 2_000_000, wall_clock_ms: 3_600_000, currency: 'USD' },
+      },
     };
     expect(commandOf(event, NOW)).toEqual({
       type: 'StartRun',
@@ -289,9 +360,17 @@ describe('input events -> commands', () => {
   it('PolicyDecided -> RecordPolicyDecision for each verdict; allow needs its warrant', () => {
     const base = { type: 'RecordPolicyDecision', run_id: RUN, action_id: 'act-1', now: NOW };
     expect(commandOf(decided({ decision: 'allow', warrant, determining_policies: ['p1'] }), NOW)).toEqual({ ...base, verdict: { decision: 'allow', warrant } });
-    expect(commandOf(decided({ decision: 'deny', warrant: null, determining_policies: ['p1', 'p2'] }), NOW)).toEqual({ ...base, verdict: { decision: 'deny', determining_policies: ['p1', 'p2'] } });
-    expect(commandOf(decided({ decision: 'approval_required', warrant: null, determining_policies: [] }), NOW)).toEqual({ ...base, verdict: { decision: 'approval_required' } });
-    expect(() => commandOf(decided({ decision: 'allow', warrant: null, determining_policies: [] }), NOW)).toThrow(expect.objectContaining({ code: 'PLANNER_INVALID_COMMAND' }));
+    expect(commandOf(decided({ decision: 'deny', warrant: null, determining_policies: ['p1', 'p2'] }), NOW)).toEqual({
+      ...base,
+      verdict: { decision: 'deny', determining_policies: ['p1', 'p2'] },
+    });
+    expect(commandOf(decided({ decision: 'approval_required', warrant: null, determining_policies: [] }), NOW)).toEqual({
+      ...base,
+      verdict: { decision: 'approval_required' },
+    });
+    expect(() => commandOf(decided({ decision: 'allow', warrant: null, determining_policies: [] }), NOW)).toThrow(
+      expect.objectContaining({ code: 'PLANNER_INVALID_COMMAND' }),
+    );
     expect(() => commandOf(decided({ decision: 'deny', warrant: null, determining_policies: [] }, { ...meta, action_id: ' ' }), NOW)).toThrow(
       expect.objectContaining({ code: 'PLANNER_INVALID_COMMAND' }),
     );
@@ -300,13 +379,28 @@ describe('input events -> commands', () => {
   it('BudgetReserved and BudgetRefused -> RecordBudgetResult', () => {
     const reserved: WireEvent = {
       type: 'BudgetReserved',
-      payload: { meta, reservation_id: 'act-1', amount_micros: 2_000, currency: 'USD', expires_at: T0 + MINUTE, key_id: 'k1', signature: 's1', agent_id: AGENT, tool: 'refunds.create', tool_calls: 1, day: '2026-05-28' },
+      payload: {
+        meta,
+        reservation_id: 'act-1',
+        amount_micros: 2_000,
+        currency: 'USD',
+        expires_at: T0 + MINUTE,
+        key_id: 'k1',
+        signature: 's1',
+        agent_id: AGENT,
+        tool: 'refunds.create',
+        tool_calls: 1,
+        day: '2026-05-28',
+      },
     };
     expect(commandOf(reserved, NOW)).toEqual({
       type: 'RecordBudgetResult',
       run_id: RUN,
       action_id: 'act-1',
-      result: { outcome: 'reserved', reservation: { reservation_id: 'act-1', amount_micros: 2_000, currency: 'USD', expires_at: T0 + MINUTE, key_id: 'k1', signature: 's1' } },
+      result: {
+        outcome: 'reserved',
+        reservation: { reservation_id: 'act-1', amount_micros: 2_000, currency: 'USD', expires_at: T0 + MINUTE, key_id: 'k1', signature: 's1' },
+      },
       now: NOW,
     });
     const refused: WireEvent = {
@@ -354,7 +448,18 @@ describe('input events -> commands', () => {
     });
     const failed: WireEvent = {
       type: 'ActionFailed',
-      payload: { meta, outcome: 'unknown', tool: 'refunds.create', reservation_id: 'act-1', error_code: 'TOOL_TIMEOUT', message: 'no answer', retriable: true, attempts: 3, cost_micros: 0, currency: 'USD' },
+      payload: {
+        meta,
+        outcome: 'unknown',
+        tool: 'refunds.create',
+        reservation_id: 'act-1',
+        error_code: 'TOOL_TIMEOUT',
+        message: 'no answer',
+        retriable: true,
+        attempts: 3,
+        cost_micros: 0,
+        currency: 'USD',
+      },
     };
     expect(commandOf(failed, NOW)).toEqual({
       type: 'RecordExecutionOutcome',

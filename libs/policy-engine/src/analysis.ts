@@ -107,11 +107,7 @@ export interface AnalysedPolicy {
  * (an unconditional forbid over every principal and resource; an action no permit mentions), and
  * leave subtler dead rules to Cedar's validator (which reports impossible policies) and to cases.
  */
-export function analysePolicySet(
-  policies: readonly AnalysedPolicy[],
-  schema: SchemaJson<string>,
-  namespace: string,
-): PolicyProblem[] {
+export function analysePolicySet(policies: readonly AnalysedPolicy[], schema: SchemaJson<string>, namespace: string): PolicyProblem[] {
   const problems: PolicyProblem[] = [];
   const actionType = `${namespace}::Action`;
   const ancestry = actionAncestry(schema, namespace);

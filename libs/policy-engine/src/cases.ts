@@ -70,7 +70,15 @@ async function runOne(file: string, path: string, folderDecision: PolicyDecision
   try {
     raw = JSON.parse(await readFile(path, 'utf8'));
   } catch (error) {
-    return { file, description: '', action: 'invoke', expected: undefined, actual: undefined, passed: false, problems: [`not valid JSON: ${describeError(error)}`] };
+    return {
+      file,
+      description: '',
+      action: 'invoke',
+      expected: undefined,
+      actual: undefined,
+      passed: false,
+      problems: [`not valid JSON: ${describeError(error)}`],
+    };
   }
   const { value, problems } = checkCase(raw, folderDecision);
   if (value === undefined) {
@@ -85,9 +93,7 @@ async function runOne(file: string, path: string, folderDecision: PolicyDecision
   }
   if (actual.decision !== value.expect.decision) problems.push(`decision: expected ${value.expect.decision}, got ${actual.decision}`);
   if (!sameIds(actual.determiningPolicies, value.expect.determiningPolicies)) {
-    problems.push(
-      `determining policies: expected [${value.expect.determiningPolicies.join(', ')}], got [${actual.determiningPolicies.join(', ')}]`,
-    );
+    problems.push(`determining policies: expected [${value.expect.determiningPolicies.join(', ')}], got [${actual.determiningPolicies.join(', ')}]`);
   }
   if (actual.errors.length > 0) problems.push(`evaluation errors: ${actual.errors.join('; ')}`);
   return { file, description: value.description, action, expected: value.expect, actual, passed: problems.length === 0, problems };

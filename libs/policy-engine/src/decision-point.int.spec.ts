@@ -117,8 +117,7 @@ describe('createDecisionPoint on the real policy set', () => {
 
 describe('createDecisionPoint on purpose-built policy sets', () => {
   let schemaText: string;
-  const approveByManagers =
-    '@id("managers-approve") permit (principal, action == Writ::Action::"approve", resource) when { principal.role == "manager" };';
+  const approveByManagers = '@id("managers-approve") permit (principal, action == Writ::Action::"approve", resource) when { principal.role == "manager" };';
   beforeAll(async () => {
     schemaText = await readFile(`${POLICIES}/writ.cedarschema`, 'utf8');
   });
@@ -141,7 +140,10 @@ describe('createDecisionPoint on purpose-built policy sets', () => {
     expect(pdp.decide(refund(1, { approvals: sameTwice })).decision).toBe('approval_required');
     const two = [...one, { approverId: 'fred', role: 'finance' }];
     expect(pdp.decide(refund(1, { approvals: two }))).toMatchObject({ decision: 'allow', determiningPolicies: ['dual-approval'] });
-    const withOwner = [{ approverId: 'olivia', role: 'manager' }, { approverId: 'fred', role: 'finance' }];
+    const withOwner = [
+      { approverId: 'olivia', role: 'manager' },
+      { approverId: 'fred', role: 'finance' },
+    ];
     expect(pdp.decide(refund(1, { approvals: withOwner })).decision).toBe('approval_required');
   });
 
@@ -160,7 +162,9 @@ describe('createDecisionPoint on purpose-built policy sets', () => {
   });
 
   it('keeps several policy sets apart in the same process (pre-parsed by content hash)', () => {
-    const strict = pointWith({ 'reads-only': '@id("reads-only") permit (principal, action == Writ::Action::"invoke", resource) when { resource.effect == Writ::Effect::"read" };' });
+    const strict = pointWith({
+      'reads-only': '@id("reads-only") permit (principal, action == Writ::Action::"invoke", resource) when { resource.effect == Writ::Effect::"read" };',
+    });
     const lax = pointWith({ 'all-tools': '@id("all-tools") permit (principal, action == Writ::Action::"invoke", resource);' });
     expect(strict.policySetHash).not.toBe(lax.policySetHash);
     expect(strict.decide(refund(5)).decision).toBe('deny');

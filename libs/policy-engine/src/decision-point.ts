@@ -19,13 +19,7 @@ import {
   uid,
 } from './request.ts';
 import type { RecordArgumentType, RequestShape } from './request.ts';
-import type {
-  ApprovalAuthorization,
-  ApprovalAuthorizationRequest,
-  ApprovalRequirement,
-  Decision,
-  DecisionRequest,
-} from './types.ts';
+import type { ApprovalAuthorization, ApprovalAuthorizationRequest, ApprovalRequirement, Decision, DecisionRequest } from './types.ts';
 
 /** The PDP's evaluator: one policy set, parsed once, answering many requests. */
 export interface DecisionPoint {
@@ -69,8 +63,7 @@ function schemaShape(policySet: LoadedPolicySet): RequestShape {
       throw fail((error as Error).message);
     }
   };
-  const attributesOf = (type: unknown): Record<string, unknown> =>
-    ((type as { attributes?: Record<string, unknown> } | undefined)?.attributes ?? {});
+  const attributesOf = (type: unknown): Record<string, unknown> => (type as { attributes?: Record<string, unknown> } | undefined)?.attributes ?? {};
   const enumOf = (name: string): ReadonlySet<string> => {
     const entity = ns.entityTypes[name] as { enum?: string[] } | undefined;
     if (entity?.enum === undefined) throw fail(`lacks the enumerated entity type ${name}`);
@@ -110,10 +103,7 @@ export function createDecisionPoint(policySet: LoadedPolicySet): DecisionPoint {
   const shape = schemaShape(policySet);
   const schemaName = `writ-schema:${sha256Hex(policySet.schemaText)}`;
   const policySetId = `writ-policies:${policySet.hash}`;
-  for (const answer of [
-    preparseSchema(schemaName, policySet.schemaText),
-    preparsePolicySet(policySetId, { staticPolicies: { ...policySet.policies } }),
-  ]) {
+  for (const answer of [preparseSchema(schemaName, policySet.schemaText), preparsePolicySet(policySetId, { staticPolicies: { ...policySet.policies } })]) {
     if (answer.type === 'failure') {
       throw new WritError('POLICY_SET_INVALID', `invalid policy set: ${answer.errors.map(describeCedarError).join('; ')}`);
     }
@@ -221,10 +211,7 @@ export function createDecisionPoint(policySet: LoadedPolicySet): DecisionPoint {
 }
 
 /** One synthetic request per action: a schema that does not fit the PDP's requests fails at boot. */
-function selfCheck(
-  decide: DecisionPoint['decide'],
-  authorizeApproval: DecisionPoint['authorizeApproval'],
-): void {
+function selfCheck(decide: DecisionPoint['decide'], authorizeApproval: DecisionPoint['authorizeApproval']): void {
   const agent = { id: 'self-check-agent', role: 'self-check', owner: 'self-check-owner' };
   const tool = { name: 'self-check.tool', version: '0', effect: 'read', risk: 'low' } as const;
   try {

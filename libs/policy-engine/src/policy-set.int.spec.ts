@@ -100,10 +100,7 @@ describe('loadPolicySet', () => {
   });
 
   it('rejects a policy Cedar’s validator calls impossible (it could never apply)', async () => {
-    await writeFile(
-      join(dir, 'never.cedar'),
-      '@id("never")\npermit (principal is Writ::User, action == Writ::Action::"invoke", resource);',
-    );
+    await writeFile(join(dir, 'never.cedar'), '@id("never")\npermit (principal is Writ::User, action == Writ::Action::"invoke", resource);');
     const error = await rejection(() => loadPolicySet(dir));
     expect(error.problems.every((p) => p.policyId === 'never')).toBe(true);
     expect(error.message).toContain('policy is impossible');
@@ -124,9 +121,7 @@ describe('loadPolicySet', () => {
   it('rejects a policy set in which an action can never be allowed', async () => {
     await unlink(join(dir, 'managers-approve-in-own-tenant.cedar'));
     const error = await rejection(() => loadPolicySet(dir));
-    expect(error.problems).toEqual([
-      { file: 'writ.cedarschema', message: 'no permit policy applies to Writ::Action::"approve", so it can never be allowed' },
-    ]);
+    expect(error.problems).toEqual([{ file: 'writ.cedarschema', message: 'no permit policy applies to Writ::Action::"approve", so it can never be allowed' }]);
   });
 
   it('requires approval annotations exactly where a permit reads context.approval', async () => {
@@ -140,7 +135,10 @@ describe('loadPolicySet', () => {
     error = await rejection(() => loadPolicySet(dir));
     expect(error.problems[0]?.message).toBe('@approval_count("zero") must be a whole number from 1 to 10');
 
-    await writeFile(join(dir, 'read-tools-allowed.cedar'), (await readFile(join(dir, 'read-tools-allowed.cedar'), 'utf8')).replace('@id', '@approval_roles("manager")\n@id'));
+    await writeFile(
+      join(dir, 'read-tools-allowed.cedar'),
+      (await readFile(join(dir, 'read-tools-allowed.cedar'), 'utf8')).replace('@id', '@approval_roles("manager")\n@id'),
+    );
     await writeFile(file, text);
     error = await rejection(() => loadPolicySet(dir));
     expect(error.problems[0]).toMatchObject({ policyId: 'read-tools-allowed' });

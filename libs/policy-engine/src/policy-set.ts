@@ -4,14 +4,7 @@ import { canonicalJson, sha256Hex } from '@writ/crypto';
 import { WritError } from '@writ/errors';
 import { analysePolicySet, parseApprovalAnnotation } from './analysis.ts';
 import type { AnalysedPolicy, ApprovalAnnotation, PolicyProblem } from './analysis.ts';
-import {
-  checkParseSchema,
-  describeCedarError,
-  policySetTextToParts,
-  policyToJson,
-  schemaToJsonWithResolvedTypes,
-  validate,
-} from './cedar.ts';
+import { checkParseSchema, describeCedarError, policySetTextToParts, policyToJson, schemaToJsonWithResolvedTypes, validate } from './cedar.ts';
 import type { PolicyJson, SchemaJson } from './cedar.ts';
 
 export const POLICY_NAMESPACE = 'Writ';
@@ -69,12 +62,7 @@ function invalid(problems: readonly PolicySetProblem[]): WritError {
   });
 }
 
-function parseOnePolicy(
-  id: string,
-  text: string,
-  file: string,
-  problems: PolicySetProblem[],
-): PolicyJson | undefined {
+function parseOnePolicy(id: string, text: string, file: string, problems: PolicySetProblem[]): PolicyJson | undefined {
   const parts = policySetTextToParts(text);
   if (parts.type === 'failure') {
     for (const error of parts.errors) problems.push({ file, policyId: id, message: describeCedarError(error) });

@@ -37,7 +37,8 @@ function checkId(value: unknown, field: string): string {
 }
 
 function checkText(value: unknown, field: string): string {
-  if (typeof value !== 'string' || value.trim() === '' || value.length > 256) throw requestInvalid(field, 'must be a non-empty string of at most 256 characters');
+  if (typeof value !== 'string' || value.trim() === '' || value.length > 256)
+    throw requestInvalid(field, 'must be a non-empty string of at most 256 characters');
   return value;
 }
 

@@ -3,16 +3,7 @@ import { isSealedValue, sha256Canonical } from '@writ/crypto';
 import type { SigningKey } from '@writ/crypto';
 import { describeError, isWritError } from '@writ/errors';
 import { issueWarrant } from '@writ/policy-engine';
-import type {
-  AgentIdentity,
-  ApprovalGrant,
-  Decision,
-  DecisionPoint,
-  DecisionRequest,
-  ToolDescriptor,
-  ToolEffect,
-  ToolRisk,
-} from '@writ/policy-engine';
+import type { AgentIdentity, ApprovalGrant, Decision, DecisionPoint, DecisionRequest, ToolDescriptor, ToolEffect, ToolRisk } from '@writ/policy-engine';
 import { proposedActionOf } from './state.ts';
 import type { PdpState, ProposedAction } from './state.ts';
 import { toEventWarrant } from './warrant-event.ts';
@@ -65,8 +56,7 @@ export interface PdpEnvironment {
 }
 
 export type PdpOutput =
-  | { readonly type: 'PolicyDecided'; readonly payload: PolicyDecided }
-  | { readonly type: 'ApprovalRecorded'; readonly payload: ApprovalRecorded };
+  { readonly type: 'PolicyDecided'; readonly payload: PolicyDecided } | { readonly type: 'ApprovalRecorded'; readonly payload: ApprovalRecorded };
 
 /** What a proposal led to: the outputs, or why it is left undecided (for the log; it is no error). */
 export interface ProposalOutcome {
@@ -142,7 +132,11 @@ type Prepared = { readonly ok: true; readonly request: DecisionRequest; readonly
 function withoutSealedValues(value: unknown): unknown {
   if (Array.isArray(value)) return value.filter((item) => !isSealedValue(item)).map(withoutSealedValues);
   if (typeof value !== 'object' || value === null) return value;
-  return Object.fromEntries(Object.entries(value).filter(([, item]) => !isSealedValue(item)).map(([key, item]) => [key, withoutSealedValues(item)]));
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([, item]) => !isSealedValue(item))
+      .map(([key, item]) => [key, withoutSealedValues(item)]),
+  );
 }
 
 /** Builds the Cedar request of a resolved action from the directory and the arguments. */
@@ -356,8 +350,6 @@ export function onApprovalSubmitted(state: PdpState, submission: ApprovalSubmitt
     const denial: Decision = { decision: 'deny', determiningPolicies: policies, errors: [], policySetHash: authorization.policySetHash };
     return [accepted, decidedEvent(action, denial, record.approvals, submission.meta.event_id, env, user.id)];
   }
-  const approvals = record.approvals.some((a) => a.approverId === user.id)
-    ? record.approvals
-    : [...record.approvals, { approverId: user.id, role: user.role }];
+  const approvals = record.approvals.some((a) => a.approverId === user.id) ? record.approvals : [...record.approvals, { approverId: user.id, role: user.role }];
   return [accepted, decidedEvent(action, evaluate(action, approvals, env), approvals, submission.meta.event_id, env)];
 }

@@ -26,7 +26,8 @@ const fakePoint: DecisionPoint = {
     const base = { errors: [], policySetHash: HASH };
     if (request.tool.name === 'customers.delete') return { ...base, decision: 'deny', determiningPolicies: ['customer-delete-forbidden'] };
     const amount = request.arguments['amount_cents'];
-    if (typeof amount === 'string') throw new WritError('POLICY_REQUEST_INVALID', 'arguments.amount_cents must be a Long', { field: 'arguments.amount_cents', rule: 'Long' });
+    if (typeof amount === 'string')
+      throw new WritError('POLICY_REQUEST_INVALID', 'arguments.amount_cents must be a Long', { field: 'arguments.amount_cents', rule: 'Long' });
     if (typeof amount !== 'number') return { ...base, decision: 'allow', determiningPolicies: ['read-tools-allowed'] };
     if (amount <= 10_000) return { ...base, decision: 'allow', determiningPolicies: ['refund-up-to-100-support'] };
     const counted = new Set((request.approvals ?? []).filter((a) => a.role === 'manager' && a.approverId !== request.agent.owner).map((a) => a.approverId));
@@ -174,7 +175,14 @@ describe('ActionProposed', () => {
     if (warrant === undefined) throw new Error('no warrant');
     const check = verifyWarrant(
       warrant,
-      { action_id: event.meta.action_id ?? '', tenant: 'acme', agent: 'triage-bot', tool: 'refunds.issue', tool_version: '1.2.0', args_sha256: event.args_sha256 },
+      {
+        action_id: event.meta.action_id ?? '',
+        tenant: 'acme',
+        agent: 'triage-bot',
+        tool: 'refunds.issue',
+        tool_version: '1.2.0',
+        args_sha256: event.args_sha256,
+      },
       keyring,
       1_000_001,
     );
@@ -374,7 +382,11 @@ describe('ApprovalSubmitted', () => {
     const submission = submitted(event, 'maria');
     const outputs = approve(state, submission, environment(5_000_000));
     expect(outputs.map((o) => o.type)).toEqual(['ApprovalRecorded', 'PolicyDecided']);
-    expect(outputs[0]?.payload).toMatchObject({ accepted: true, reason: 'permitted by managers-approve-in-own-tenant', meta: { causation_id: submission.meta.event_id } });
+    expect(outputs[0]?.payload).toMatchObject({
+      accepted: true,
+      reason: 'permitted by managers-approve-in-own-tenant',
+      meta: { causation_id: submission.meta.event_id },
+    });
     const decision = decided(outputs);
     expect(decision).toMatchObject({ decision: 'allow', approvals: [{ approver_id: 'maria', role: 'manager' }], approval_requirement: null });
     expect(decision.warrant?.not_after).toBe(5_060_000);
@@ -441,7 +453,10 @@ describe('ApprovalSubmitted', () => {
     const state = emptyPdpState();
     const allowed = proposal(refund(100));
     propose(state, allowed);
-    expect(approve(state, submitted(allowed, 'maria'))[0]?.payload).toMatchObject({ accepted: false, reason: expect.stringContaining('not awaiting approval') });
+    expect(approve(state, submitted(allowed, 'maria'))[0]?.payload).toMatchObject({
+      accepted: false,
+      reason: expect.stringContaining('not awaiting approval'),
+    });
     expect(approve(state, submitted(proposal(refund(1)), 'maria'))[0]?.payload).toMatchObject({ accepted: false });
   });
 });
@@ -504,7 +519,7 @@ describe('state rebuilt from the topics', () => {
     expect(decided(approve(state, submitted(pending, 'maria')))).toMatchObject({ decision: 'allow', run_stats: { steps: 0, currency: 'USD' } });
   });
 
-  it('a later decision without statistics (an instance still on v2, in a rolling upgrade) does not erase the first one\'s', () => {
+  it("a later decision without statistics (an instance still on v2, in a rolling upgrade) does not erase the first one's", () => {
     const state = emptyPdpState();
     const pending = proposal(refund(60_000));
     const first = decided(propose(state, pending));

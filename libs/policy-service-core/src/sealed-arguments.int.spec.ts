@@ -82,9 +82,7 @@ describe('policy service on sealed arguments', () => {
     const block = /type Arguments = \{([^}]*)\};/.exec(schema)?.[1] ?? '';
     const declared = new Set([...block.matchAll(/^\s*([A-Za-z_][A-Za-z0-9_]*)\??\s*:/gm)].map((m) => m[1]));
     expect(declared.has('amount_cents')).toBe(true); // the block was found
-    const sensitive = registry
-      .list()
-      .flatMap((tool) => sensitivePaths(tool.arguments, exampleOf(tool.arguments)).map((path) => String(path.at(-1))));
+    const sensitive = registry.list().flatMap((tool) => sensitivePaths(tool.arguments, exampleOf(tool.arguments)).map((path) => String(path.at(-1))));
     expect(sensitive).toContain('card_last4');
     expect(sensitive.filter((name) => declared.has(name))).toEqual([]);
   });

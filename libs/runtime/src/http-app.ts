@@ -16,7 +16,11 @@ export function bodyLimitsOf(config: BaseConfig): HttpBodyLimits {
  * (Nest's own parsers are off). runService uses it; so do tests that boot a service in-process,
  * so they meet the same door as production.
  */
-export async function createHttpApp(root: Parameters<typeof NestFactory.create>[0], config: BaseConfig, options: NestApplicationOptions = {}): Promise<NestFastifyApplication> {
+export async function createHttpApp(
+  root: Parameters<typeof NestFactory.create>[0],
+  config: BaseConfig,
+  options: NestApplicationOptions = {},
+): Promise<NestFastifyApplication> {
   const app = await NestFactory.create<NestFastifyApplication>(root, new FastifyAdapter(), { ...options, bodyParser: false });
   installStrictJsonBodies(app.getHttpAdapter().getInstance(), bodyLimitsOf(config));
   return app;

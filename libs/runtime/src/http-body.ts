@@ -31,7 +31,13 @@ const JSON_MEDIA_TYPE = /^application\/json[ \t]*(?:;[ \t]*charset[ \t]*=[ \t]*(
 /** Methods Fastify never reads a body for (it would ignore one), so neither do we. */
 const BODYLESS = new Set(['GET', 'HEAD', 'TRACE']);
 
-function rejection(status: BodyRejection['status'], rule: BodyRule, field: string, message: string, details?: Readonly<Record<string, unknown>>): BodyRejection {
+function rejection(
+  status: BodyRejection['status'],
+  rule: BodyRule,
+  field: string,
+  message: string,
+  details?: Readonly<Record<string, unknown>>,
+): BodyRejection {
   return { status, body: { error: { code: 'REQUEST_INVALID', message, field, rule, ...(details === undefined ? {} : { details }) } } };
 }
 

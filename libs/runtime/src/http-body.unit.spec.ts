@@ -7,16 +7,32 @@ const LIMITS = { maxBytes: 64, maxDepth: 2, maxStringLength: 8 };
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
 
 describe('checkContentType', () => {
-  it.each(['application/json', 'APPLICATION/JSON', 'application/json; charset=utf-8', 'application/json;charset=UTF-8', 'application/json; charset="utf-8"', ' application/json '])('accepts %j', (header) => {
+  it.each([
+    'application/json',
+    'APPLICATION/JSON',
+    'application/json; charset=utf-8',
+    'application/json;charset=UTF-8',
+    'application/json; charset="utf-8"',
+    ' application/json ',
+  ])('accepts %j', (header) => {
     expect(checkContentType(header)).toBeUndefined();
   });
 
-  it.each([undefined, '', 'text/plain', 'application/jsonx', 'application/json+x', 'application/json; charset=latin1', 'application/json; charset=utf-16', 'application/json; charset=utf-8; x=1', 'application/json;', 'multipart/form-data', '*/*'])(
-    'refuses %j with 415 naming the rule',
-    (header) => {
-      expect(checkContentType(header)).toMatchObject({ status: 415, body: { error: { code: 'REQUEST_INVALID', field: 'content-type', rule: 'contentType' } } });
-    },
-  );
+  it.each([
+    undefined,
+    '',
+    'text/plain',
+    'application/jsonx',
+    'application/json+x',
+    'application/json; charset=latin1',
+    'application/json; charset=utf-16',
+    'application/json; charset=utf-8; x=1',
+    'application/json;',
+    'multipart/form-data',
+    '*/*',
+  ])('refuses %j with 415 naming the rule', (header) => {
+    expect(checkContentType(header)).toMatchObject({ status: 415, body: { error: { code: 'REQUEST_INVALID', field: 'content-type', rule: 'contentType' } } });
+  });
 });
 
 describe('parseBody', () => {
@@ -41,11 +57,15 @@ describe('parseBody', () => {
     });
     expect(parseBody(bytes('[[[1]]]'), LIMITS)).toMatchObject({ rejected: { status: 400, body: { error: { rule: 'maxDepth', field: '[0][0]' } } } });
     expect(parseBody(bytes('"123456789"'), LIMITS)).toMatchObject({ rejected: { status: 400, body: { error: { rule: 'maxStringLength', field: 'body' } } } });
-    expect(parseBody(Uint8Array.from([0x22, 0xff, 0x22]), LIMITS)).toMatchObject({ rejected: { status: 400, body: { error: { rule: 'utf8', field: 'body', details: { offset: 1 } } } } });
+    expect(parseBody(Uint8Array.from([0x22, 0xff, 0x22]), LIMITS)).toMatchObject({
+      rejected: { status: 400, body: { error: { rule: 'utf8', field: 'body', details: { offset: 1 } } } },
+    });
   });
 
   it('answers 413 beyond maxBytes', () => {
-    expect(parseBody(new Uint8Array(65).fill(0x20), LIMITS)).toMatchObject({ rejected: { status: 413, body: { error: { rule: 'maxBodyBytes', field: 'body' } } } });
+    expect(parseBody(new Uint8Array(65).fill(0x20), LIMITS)).toMatchObject({
+      rejected: { status: 413, body: { error: { rule: 'maxBodyBytes', field: 'body' } } },
+    });
   });
 });
 
@@ -53,7 +73,12 @@ describe('HTTP_BODY_MAX_* configuration', () => {
   it('has defaults, and a bad value stops the boot naming the variable', () => {
     const config = loadServiceConfig(1234, {}, {});
     expect([config.WRIT_HTTP_BODY_MAX_BYTES, config.WRIT_HTTP_BODY_MAX_DEPTH, config.WRIT_HTTP_BODY_MAX_STRING_LENGTH]).toStrictEqual([1_048_576, 32, 65_536]);
-    for (const [name, value] of [['WRIT_HTTP_BODY_MAX_DEPTH', '0'], ['WRIT_HTTP_BODY_MAX_DEPTH', '1001'], ['WRIT_HTTP_BODY_MAX_BYTES', '1mb'], ['WRIT_HTTP_BODY_MAX_STRING_LENGTH', '-1']] as const) {
+    for (const [name, value] of [
+      ['WRIT_HTTP_BODY_MAX_DEPTH', '0'],
+      ['WRIT_HTTP_BODY_MAX_DEPTH', '1001'],
+      ['WRIT_HTTP_BODY_MAX_BYTES', '1mb'],
+      ['WRIT_HTTP_BODY_MAX_STRING_LENGTH', '-1'],
+    ] as const) {
       let thrown: unknown;
       try {
         loadServiceConfig(1234, {}, { [name]: value });

@@ -7,7 +7,8 @@ import type { BusLogger } from '@writ/bus';
  * with its context, its fields appended as JSON.
  */
 export function busLoggerOf(logger: Pick<LoggerService, 'log' | 'warn' | 'error'>): BusLogger {
-  const line = (message: string, fields?: Readonly<Record<string, unknown>>): string => (fields === undefined ? message : `${message} ${JSON.stringify(fields)}`);
+  const line = (message: string, fields?: Readonly<Record<string, unknown>>): string =>
+    fields === undefined ? message : `${message} ${JSON.stringify(fields)}`;
   return {
     info: (message, fields) => logger.log(line(message, fields)),
     warn: (message, fields) => logger.warn(line(message, fields)),

@@ -48,9 +48,7 @@ function fail(name: string, exitCode: number, message: string): never {
  * bounded Kafka probe (an unreachable broker is an error, not a hang), then the Nest application
  * with its health endpoints on loopback. Returns the running application.
  */
-export async function runService<S extends Record<string, EnvVar<unknown>>>(
-  definition: ServiceDefinition<S>,
-): Promise<NestFastifyApplication> {
+export async function runService<S extends Record<string, EnvVar<unknown>>>(definition: ServiceDefinition<S>): Promise<NestFastifyApplication> {
   const { name, version } = definition;
   let config: BaseConfig & ConfigOf<S>;
   try {
@@ -71,10 +69,7 @@ export async function runService<S extends Record<string, EnvVar<unknown>>>(
   const root: DynamicModule = {
     module: ServiceRootModule,
     global: true,
-    imports: [
-      HealthModule.forService({ name, version, kafkaBrokers: config.WRIT_KAFKA_BROKERS, startedAt: Date.now() }),
-      definition.module,
-    ],
+    imports: [HealthModule.forService({ name, version, kafkaBrokers: config.WRIT_KAFKA_BROKERS, startedAt: Date.now() }), definition.module],
     providers: [
       { provide: SERVICE_CONFIG, useValue: config },
       { provide: TelemetryFlush, useValue: new TelemetryFlush(definition.telemetry) },

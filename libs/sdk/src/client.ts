@@ -114,7 +114,12 @@ export class WritClient {
    * every tenant (a platform admin's key), for every tool or one tool.
    */
   setControl(control: ControlRequest, enabled: boolean, reason: string): Promise<ControlView> {
-    const subject = control.tool !== undefined ? `/tools/${encodeURIComponent(control.tool)}` : control.agent !== undefined ? `/agents/${encodeURIComponent(control.agent)}` : '';
+    const subject =
+      control.tool !== undefined
+        ? `/tools/${encodeURIComponent(control.tool)}`
+        : control.agent !== undefined
+          ? `/agents/${encodeURIComponent(control.agent)}`
+          : '';
     return this.request('PUT', `/v1/controls${control.platform === true ? '/platform' : ''}${subject}/${control.kind}`, { enabled, reason });
   }
 

@@ -2,16 +2,7 @@ import { WritError } from '@writ/errors';
 import { firstInvalidUtf8, isEncodedSurrogate } from './utf8.ts';
 
 /** The rule a document broke; stable names, part of the HTTP error answers. */
-export type StrictJsonRule =
-  | 'utf8'
-  | 'syntax'
-  | 'trailingData'
-  | 'duplicateKey'
-  | 'loneSurrogate'
-  | 'forbiddenKey'
-  | 'maxDepth'
-  | 'maxStringLength'
-  | 'number';
+export type StrictJsonRule = 'utf8' | 'syntax' | 'trailingData' | 'duplicateKey' | 'loneSurrogate' | 'forbiddenKey' | 'maxDepth' | 'maxStringLength' | 'number';
 
 export interface StrictJsonOptions {
   /** Deepest nesting of objects and arrays; a top-level object or array is depth 1. At most 1,000. */
@@ -162,7 +153,8 @@ class Parser {
   }
 
   #literal<T>(word: string, value: T): T {
-    if (!this.#text.startsWith(word, this.#pos)) this.#fail('syntax', this.#pos, `unexpected ${describeChar(this.#text.charCodeAt(this.#pos))}, expected a JSON value`);
+    if (!this.#text.startsWith(word, this.#pos))
+      this.#fail('syntax', this.#pos, `unexpected ${describeChar(this.#text.charCodeAt(this.#pos))}, expected a JSON value`);
     this.#pos += word.length;
     return value;
   }
@@ -189,7 +181,8 @@ class Parser {
       if (this.#forbidden.has(key)) this.#fail('forbiddenKey', keyAt, `the key "${key}" is refused (prototype pollution)`);
       if (Object.hasOwn(object, key)) this.#fail('duplicateKey', keyAt, 'duplicate key (each key may appear once in an object)');
       this.#skipWhitespace();
-      if (this.#text.charCodeAt(this.#pos) !== 0x3a) this.#fail('syntax', this.#pos, `unexpected ${describeChar(this.#text.charCodeAt(this.#pos))}, expected ":"`);
+      if (this.#text.charCodeAt(this.#pos) !== 0x3a)
+        this.#fail('syntax', this.#pos, `unexpected ${describeChar(this.#text.charCodeAt(this.#pos))}, expected ":"`);
       this.#pos += 1;
       const value = this.#parseValue(depth);
       // An own "__proto__" property, never the prototype, even when a caller allows the key.

@@ -24,7 +24,10 @@ describe('startTelemetry', () => {
     });
     await telemetry.shutdown();
 
-    const spans = readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as SpanRecord);
+    const spans = readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as SpanRecord);
     const parent = spans.find((s) => s.name === 'parent');
     const child = spans.find((s) => s.name === 'child');
     expect(parent?.service).toBe('test-service');

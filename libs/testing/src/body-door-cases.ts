@@ -18,7 +18,14 @@ const JSON_TYPE = { 'content-type': 'application/json' };
 const ascii = (text: string): number[] => [...Buffer.from(text, 'utf8')];
 
 export function bodyDoorCases(method: string, path: string, headers: Readonly<Record<string, string>> = {}): BodyDoorCase[] {
-  const raw = (name: string, body: number[] | string, status: BodyDoorCase['status'], rule: string, field: string, extra: Partial<FuzzRequest> = {}): BodyDoorCase => ({
+  const raw = (
+    name: string,
+    body: number[] | string,
+    status: BodyDoorCase['status'],
+    rule: string,
+    field: string,
+    extra: Partial<FuzzRequest> = {},
+  ): BodyDoorCase => ({
     name,
     request: {
       method,

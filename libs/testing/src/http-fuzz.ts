@@ -78,10 +78,48 @@ const CONTENT_TYPES = [
   'json',
 ];
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'HEAD', 'QUERY'];
-const PATH_PIECES = ['v1', 'runs', 'actions', 'approvals', 'controls', 'kill-switch', 'outcome', 'health', 'ready', '..', '.', '%00', '%ff', '%2e%2e', '%', 'é', '😀', '', '00000000-0000-0000-0000-000000000000', 'a'.repeat(300)];
+const PATH_PIECES = [
+  'v1',
+  'runs',
+  'actions',
+  'approvals',
+  'controls',
+  'kill-switch',
+  'outcome',
+  'health',
+  'ready',
+  '..',
+  '.',
+  '%00',
+  '%ff',
+  '%2e%2e',
+  '%',
+  'é',
+  '😀',
+  '',
+  '00000000-0000-0000-0000-000000000000',
+  'a'.repeat(300),
+];
 const UNICODE_EDGES = ['\\ud800', '\\udfff', '\\ud83d\\ude00', '\\u0000', '\\uffff', '\u2028', '\ufeff', '😀', '\u0301', '\\uDBFF\\uDFFF'];
 const RAW_BYTES = [[0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe2, 0x82], [0xf4, 0x90, 0x80, 0x80], [0x00], [0xef, 0xbb, 0xbf], [0x80]];
-const HUGE_NUMBERS = ['1e999', '-1e999', '123456789012345678901234567890', '9007199254740993', '-0', '1E400', '0.0000000000000000000000000000001', '1e-999', '00', '01', '1.', '.5', '+1', 'NaN', 'Infinity', '0x10'];
+const HUGE_NUMBERS = [
+  '1e999',
+  '-1e999',
+  '123456789012345678901234567890',
+  '9007199254740993',
+  '-0',
+  '1E400',
+  '0.0000000000000000000000000000001',
+  '1e-999',
+  '00',
+  '01',
+  '1.',
+  '.5',
+  '+1',
+  'NaN',
+  'Infinity',
+  '0x10',
+];
 
 function mutateBody(random: SeededRandom, body: Uint8Array, limits: FuzzOptions['limits']): { body: Uint8Array; mutation: string } {
   const text = new TextDecoder().decode(body);
@@ -123,11 +161,19 @@ function mutateBody(random: SeededRandom, body: Uint8Array, limits: FuzzOptions[
       return { body: bytesOf(text.replace(/^\{/, `{"pad":"${' '.repeat(Math.max(0, size - body.length - 10))}",`)), mutation: 'body.large' };
     }
     case 9:
-      return { body: bytesOf(random.pick(['', ' ', 'null', '[]', '""', '0', 'true', '{}', '[{}]', '{"":{}}', '{"__proto__":{"x":1}}', '{"constructor":{"prototype":{"x":1}}}'])), mutation: 'body.other-value' };
+      return {
+        body: bytesOf(
+          random.pick(['', ' ', 'null', '[]', '""', '0', 'true', '{}', '[{}]', '{"":{}}', '{"__proto__":{"x":1}}', '{"constructor":{"prototype":{"x":1}}}']),
+        ),
+        mutation: 'body.other-value',
+      };
     case 10:
       return { body: bytesOf(`${text}${random.pick([' x', '{}', '\u0000', ',', ' // c', '\n\n'])}`), mutation: 'body.trailing' };
     case 11:
-      return { body: bytesOf(text.replace(/:\s*("[^"]*"|-?\d+|true|false|null)/, `:${random.pick(['[]', '{}', 'null', '"1"', '1', 'true', '[[[]]]', '{"a":{}}'])}`)), mutation: 'body.type-confusion' };
+      return {
+        body: bytesOf(text.replace(/:\s*("[^"]*"|-?\d+|true|false|null)/, `:${random.pick(['[]', '{}', 'null', '"1"', '1', 'true', '[[[]]]', '{"a":{}}'])}`)),
+        mutation: 'body.type-confusion',
+      };
     case 12:
       return { body: bytesOf(text.replace(/"/, random.pick(["'", '', '\\"', '"\u0000']))), mutation: 'body.quote' };
     default: {
@@ -175,7 +221,17 @@ export function fuzzRequest(random: SeededRandom, seeds: readonly FuzzRequest[],
       else headers['authorization'] = auth;
       mutations.push('header.authorization');
     } else if (what === 7) {
-      headers = { ...headers, [random.pick(['idempotency-key', 'accept', 'x-request-id', 'traceparent', 'content-encoding', 'expect'])]: random.pick(['', 'x'.repeat(8_000), 'gzip', '100-continue', '00-zz-zz-01', 'é']) };
+      headers = {
+        ...headers,
+        [random.pick(['idempotency-key', 'accept', 'x-request-id', 'traceparent', 'content-encoding', 'expect'])]: random.pick([
+          '',
+          'x'.repeat(8_000),
+          'gzip',
+          '100-continue',
+          '00-zz-zz-01',
+          'é',
+        ]),
+      };
       mutations.push('header.other');
     } else if (what === 8) {
       path = mutatePath(random, path);
@@ -203,12 +259,15 @@ export function send(baseUrl: string, request: FuzzRequest, agent: Agent, timeou
     try {
       const headers: Record<string, string | number> = { ...request.headers };
       if (request.body !== undefined && request.chunked !== true) headers['content-length'] = request.body.length;
-      outgoing = httpRequest({ host: url.hostname, port: url.port, method: request.method, path: request.path, headers, agent, timeout: timeoutMs }, (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8').slice(0, 2_000) }));
-        response.on('error', () => resolve({ status: 0, text: '' }));
-      });
+      outgoing = httpRequest(
+        { host: url.hostname, port: url.port, method: request.method, path: request.path, headers, agent, timeout: timeoutMs },
+        (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8').slice(0, 2_000) }));
+          response.on('error', () => resolve({ status: 0, text: '' }));
+        },
+      );
     } catch {
       resolve(undefined);
       return;
@@ -261,5 +320,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
 /** A failure as a file: the request to replay with `send` (the body base64). */
 export function replayable(failure: FuzzFailure): string {
   const { request } = failure;
-  return JSON.stringify({ ...request, body: request.body === undefined ? undefined : Buffer.from(request.body).toString('base64'), status: failure.status, answer: failure.answer }, null, 2);
+  return JSON.stringify(
+    { ...request, body: request.body === undefined ? undefined : Buffer.from(request.body).toString('base64'), status: failure.status, answer: failure.answer },
+    null,
+    2,
+  );
 }

@@ -40,5 +40,7 @@ function injected(): string[] | undefined {
  * SASL), for a child process the test starts with a clean environment.
  */
 export function testKafkaCredentials(env: Readonly<Record<string, string | undefined>> = process.env): Record<string, string> {
-  return Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[0].startsWith('WRIT_KAFKA_SASL_') && entry[1] !== undefined));
+  return Object.fromEntries(
+    Object.entries(env).filter((entry): entry is [string, string] => entry[0].startsWith('WRIT_KAFKA_SASL_') && entry[1] !== undefined),
+  );
 }

@@ -4,10 +4,7 @@ import { testKafkaBrokers } from './kafka-brokers.ts';
 
 describe('testKafkaBrokers', () => {
   it('reads WRIT_KAFKA_BROKERS when nothing was provided by a global setup', () => {
-    expect(testKafkaBrokers({ WRIT_KAFKA_BROKERS: ' 127.0.0.1:27092, 127.0.0.1:27094 ' })).toEqual([
-      '127.0.0.1:27092',
-      '127.0.0.1:27094',
-    ]);
+    expect(testKafkaBrokers({ WRIT_KAFKA_BROKERS: ' 127.0.0.1:27092, 127.0.0.1:27094 ' })).toEqual(['127.0.0.1:27092', '127.0.0.1:27094']);
   });
 
   it('says how to get a broker when there is none', () => {

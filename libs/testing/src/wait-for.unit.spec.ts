@@ -38,9 +38,7 @@ describe('waitFor', () => {
       { what: 'the consumer to commit', timeoutMs: 150, intervalMs: 10 },
     ).catch((error: unknown) => error);
     expect(isWritError(failure, 'WAIT_TIMEOUT')).toBe(true);
-    expect((failure as Error).message).toBe(
-      'timed out after 150 ms waiting for the consumer to commit; last error: offset still 0',
-    );
+    expect((failure as Error).message).toBe('timed out after 150 ms waiting for the consumer to commit; last error: offset still 0');
     expect(Date.now() - started).toBeLessThan(1_000);
   });
 

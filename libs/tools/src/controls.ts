@@ -22,10 +22,7 @@ import { hasSideEffects } from './definition.ts';
 /** The scope of a platform-wide control: every tenant. */
 export const PLATFORM_SCOPE = '*';
 
-export type ControlSubject =
-  | { readonly kind: 'all' }
-  | { readonly kind: 'tool'; readonly tool: string }
-  | { readonly kind: 'agent'; readonly agent: string };
+export type ControlSubject = { readonly kind: 'all' } | { readonly kind: 'tool'; readonly tool: string } | { readonly kind: 'agent'; readonly agent: string };
 
 /** What a control is, independent of how it was written on the topic. */
 export interface ControlSetting {
@@ -108,7 +105,10 @@ function where(scope: string): string {
 function refusalOf(setting: ControlSetting, control: ControlChanged, tool: Pick<ToolDefinition, 'name' | 'effect'>, agent: string): ControlRefusal {
   const by = `(${control.control_key}, set by ${control.set_by})`;
   if (setting.control === 'safe_mode') {
-    const what = setting.subject.kind === 'all' ? 'safe mode is on' : `safe mode is on for ${setting.subject.kind} ${setting.subject.kind === 'tool' ? setting.subject.tool : setting.subject.agent}`;
+    const what =
+      setting.subject.kind === 'all'
+        ? 'safe mode is on'
+        : `safe mode is on for ${setting.subject.kind} ${setting.subject.kind === 'tool' ? setting.subject.tool : setting.subject.agent}`;
     return { code: 'SAFE_MODE', message: `${what} ${where(setting.scope)} ${by}: ${tool.effect} tools may not run` };
   }
   switch (setting.subject.kind) {

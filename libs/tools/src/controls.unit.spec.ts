@@ -58,12 +58,7 @@ describe('control keys', () => {
 describe('ControlBoard: tenants', () => {
   // Tenant A's operator pulled refunds.issue; tenant B's pulled its agent bot-b and safe mode;
   // the platform stopped tools.export everywhere.
-  const controls = board(
-    toolSwitch('tenant-a', 'refunds.issue'),
-    agentSwitch('tenant-b', 'bot-b'),
-    safeMode('tenant-b'),
-    toolSwitch('*', 'tools.export'),
-  );
+  const controls = board(toolSwitch('tenant-a', 'refunds.issue'), agentSwitch('tenant-b', 'bot-b'), safeMode('tenant-b'), toolSwitch('*', 'tools.export'));
   const EXPORT = { name: 'tools.export', version: '1.0.0', effect: 'read' } as const;
 
   it('applies a tenant’s tool kill switch to that tenant only', () => {
@@ -94,8 +89,18 @@ describe('ControlBoard: tenants', () => {
   });
 
   it('lists to a tenant its own controls and the platform’s, never another tenant’s', () => {
-    expect(controls.activeFor('tenant-a').map((c) => c.control_key).sort()).toEqual(['*/tool:tools.export', 'tenant-a/tool:refunds.issue']);
-    expect(controls.activeFor('tenant-b').map((c) => c.control_key).sort()).toEqual(['*/tool:tools.export', 'tenant-b/agent:bot-b', 'tenant-b/safe_mode:*']);
+    expect(
+      controls
+        .activeFor('tenant-a')
+        .map((c) => c.control_key)
+        .sort(),
+    ).toEqual(['*/tool:tools.export', 'tenant-a/tool:refunds.issue']);
+    expect(
+      controls
+        .activeFor('tenant-b')
+        .map((c) => c.control_key)
+        .sort(),
+    ).toEqual(['*/tool:tools.export', 'tenant-b/agent:bot-b', 'tenant-b/safe_mode:*']);
     expect(controls.activeFor('tenant-c').map((c) => c.control_key)).toEqual(['*/tool:tools.export']);
   });
 
@@ -161,7 +166,10 @@ describe('ControlBoard: controls written before keys carried the tenant', () => 
   });
 
   it('apply in their own tenant only', () => {
-    const controls = board(legacy('tool_kill_switch', 'refunds.issue', 'acme', 'tool:refunds.issue'), legacy('safe_mode', 'globex', 'globex', 'safe_mode:globex'));
+    const controls = board(
+      legacy('tool_kill_switch', 'refunds.issue', 'acme', 'tool:refunds.issue'),
+      legacy('safe_mode', 'globex', 'globex', 'safe_mode:globex'),
+    );
     expect(controls.refusal(REFUND, 'bot', 'acme')?.code).toBe('TOOL_KILL_SWITCH');
     expect(controls.refusal(REFUND, 'bot', 'initech')).toBeUndefined();
     expect(controls.refusal(REFUND, 'bot', 'globex')?.code).toBe('SAFE_MODE');

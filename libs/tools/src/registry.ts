@@ -98,12 +98,16 @@ export function checkToolDefinition(value: unknown, file: string): ToolDefinitio
     const base = pointerToPath(first?.instancePath ?? '');
     const extra = typeof params['missingProperty'] === 'string' ? params['missingProperty'] : params['additionalProperty'];
     const field = typeof extra === 'string' ? (base === '' ? extra : `${base}.${extra}`) : base;
-    const why = first?.keyword === 'additionalProperties' ? 'is not a known field' : first?.keyword === 'required' ? 'is required' : (first?.message ?? 'is invalid');
+    const why =
+      first?.keyword === 'additionalProperties' ? 'is not a known field' : first?.keyword === 'required' ? 'is required' : (first?.message ?? 'is invalid');
     throw invalid(file, field, first?.keyword ?? 'schema', why);
   }
   const tool = value as unknown as ToolDefinition;
   if (tool.arguments['type'] !== 'object') throw invalid(file, 'arguments.type', 'type', 'must be "object"');
-  for (const [field, schema] of [['arguments', tool.arguments], ['result', tool.result]] as const) {
+  for (const [field, schema] of [
+    ['arguments', tool.arguments],
+    ['result', tool.result],
+  ] as const) {
     if (schema === undefined) continue;
     try {
       validatorFor(schema);

@@ -113,7 +113,11 @@ function sealedSchemaOf(schema: JsonSchema): JsonSchema {
     if (Array.isArray(node)) return node.map((item) => rewrite(item, depth + 1));
     if (!isRecord(node)) return node;
     if (node[SENSITIVE_KEYWORD] === true) return SEALED_SCHEMA;
-    return Object.fromEntries(Object.entries(node).filter(([key]) => key !== '$id').map(([key, sub]) => [key, rewrite(sub, depth + 1)]));
+    return Object.fromEntries(
+      Object.entries(node)
+        .filter(([key]) => key !== '$id')
+        .map(([key, sub]) => [key, rewrite(sub, depth + 1)]),
+    );
   };
   const sealed = rewrite(schema, 0) as JsonSchema;
   sealedSchemas.set(schema, sealed);

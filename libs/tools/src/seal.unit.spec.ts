@@ -3,7 +3,18 @@ import { describe, expect, it } from 'vitest';
 import { withoutIdentifiers } from '@writ/testing';
 import { TenantDataKey, canonicalJson, sha256Canonical } from '@writ/crypto';
 import { isWritError } from '@writ/errors';
-import { hasSensitiveFields, loadToolRegistry, validateSealedArguments, redactArguments, scrubberOf, sealArguments, sensitivePaths, sensitiveTexts, unsealArguments, validateArguments } from './index.ts';
+import {
+  hasSensitiveFields,
+  loadToolRegistry,
+  validateSealedArguments,
+  redactArguments,
+  scrubberOf,
+  sealArguments,
+  sensitivePaths,
+  sensitiveTexts,
+  unsealArguments,
+  validateArguments,
+} from './index.ts';
 import type { JsonSchema, ToolDefinition } from './index.ts';
 
 const REPO_TOOLS = resolve(import.meta.dirname, '../../../tools');
@@ -78,7 +89,10 @@ describe('sealArguments / unsealArguments', () => {
     // As it travels (planner): sealed where sensitive, the schema everywhere else.
     expect(validateSealedArguments(refund, sealed).ok).toBe(true);
     expect(validateSealedArguments(refund, refundArgs)).toMatchObject({ ok: false, problems: [{ field: 'card_last4', rule: 'type' }] });
-    expect(validateSealedArguments(refund, { ...(sealed as object), amount_cents: 0 })).toMatchObject({ ok: false, problems: [{ field: 'amount_cents', rule: 'minimum' }] });
+    expect(validateSealedArguments(refund, { ...(sealed as object), amount_cents: 0 })).toMatchObject({
+      ok: false,
+      problems: [{ field: 'amount_cents', rule: 'minimum' }],
+    });
     const { card_last4: _card, ...withoutCard } = refundArgs;
     expect(validateSealedArguments(refund, withoutCard).ok).toBe(true);
   });

@@ -23,7 +23,11 @@ function resolveRef(root: JsonSchema, ref: string): unknown {
 export function jsonPath(segments: readonly Segment[]): string {
   return segments.reduce<string>(
     (path, segment) =>
-      typeof segment === 'number' ? `${path}[${segment}]` : /^[A-Za-z_][A-Za-z0-9_]*$/.test(segment) ? `${path}.${segment}` : `${path}[${JSON.stringify(segment)}]`,
+      typeof segment === 'number'
+        ? `${path}[${segment}]`
+        : /^[A-Za-z_][A-Za-z0-9_]*$/.test(segment)
+          ? `${path}.${segment}`
+          : `${path}[${JSON.stringify(segment)}]`,
     '$',
   );
 }
@@ -76,4 +80,3 @@ export function replaceAt(value: unknown, path: readonly Segment[], replace: (cu
   if (isRecord(value) && typeof head === 'string') return { ...value, [head]: replaceAt(value[head], rest, replace) };
   return value;
 }
-

@@ -139,7 +139,8 @@ async function collect(tenant: string): Promise<BudgetOut[]> {
     handler: (event) => {
       const { meta } = event.payload;
       if (meta.tenant_id !== tenant || !meta.producer.startsWith('budget@')) return;
-      if (event.type === 'BudgetReserved' || event.type === 'BudgetRefused' || event.type === 'BudgetSettled' || event.type === 'BudgetThresholdCrossed') seen.push(event);
+      if (event.type === 'BudgetReserved' || event.type === 'BudgetRefused' || event.type === 'BudgetSettled' || event.type === 'BudgetThresholdCrossed')
+        seen.push(event);
     },
   });
   consumers.add(consumer);
@@ -150,7 +151,11 @@ async function collect(tenant: string): Promise<BudgetOut[]> {
 /** A run's start, on writ.proposals.v1 with its proposals. */
 function runStarted(t: Tenant, run: string, limits: Partial<EventPayloads['RunStarted']['limits']>): OutgoingEvent {
   const sample = sampleEvent('RunStarted', { tenant_id: t.tenant, run_id: run, action_id: null, producer: 'gateway@0.1.0' });
-  return writEvent('RunStarted', { ...sample, agent_id: 'bot', limits: { ...sample.limits, max_cost_micros: null, max_tool_calls: null, currency: 'USD', ...limits } });
+  return writEvent('RunStarted', {
+    ...sample,
+    agent_id: 'bot',
+    limits: { ...sample.limits, max_cost_micros: null, max_tool_calls: null, currency: 'USD', ...limits },
+  });
 }
 
 /** An agent's proposal of a tool and version (null: the highest); the gateway's, on writ.proposals.v1. */
@@ -205,17 +210,43 @@ describe('budget service', () => {
     const run = uniqueName('run');
     const action = uuidv7();
     await producer.send([proposalOf(t, run, action, 'tickets.refund', '1.0.0')]);
-    const [reserved] = await waitFor(() => (of(seen, 'BudgetReserved', action).length > 0 ? of(seen, 'BudgetReserved', action) : undefined), { timeoutMs: 30_000, what: 'BudgetReserved' });
+    const [reserved] = await waitFor(() => (of(seen, 'BudgetReserved', action).length > 0 ? of(seen, 'BudgetReserved', action) : undefined), {
+      timeoutMs: 30_000,
+      what: 'BudgetReserved',
+    });
     if (reserved === undefined) throw new Error('unreachable');
     // tickets.refund@1.0.0 costs $2.00 (2.0.0, the highest, costs $1.00).
-    expect(reserved).toMatchObject({ reservation_id: action, amount_micros: 2_000_000, currency: 'USD', key_id: 'reservation-test', agent_id: 'bot', tool: 'tickets.refund', tool_calls: 1, day: DAY() });
+    expect(reserved).toMatchObject({
+      reservation_id: action,
+      amount_micros: 2_000_000,
+      currency: 'USD',
+      key_id: 'reservation-test',
+      agent_id: 'bot',
+      tool: 'tickets.refund',
+      tool_calls: 1,
+      day: DAY(),
+    });
     expect(verifyReservation(reserved, { action_id: action, tenant: t.tenant, run_id: run, agent: 'bot', tool: 'tickets.refund' }, keyring).ok).toBe(true);
-    const forged = verifyReservation({ ...reserved, amount_micros: 9_000_000 }, { action_id: action, tenant: t.tenant, run_id: run, agent: 'bot', tool: 'tickets.refund' }, keyring);
+    const forged = verifyReservation(
+      { ...reserved, amount_micros: 9_000_000 },
+      { action_id: action, tenant: t.tenant, run_id: run, agent: 'bot', tool: 'tickets.refund' },
+      keyring,
+    );
     expect(forged.ok).toBe(false);
 
     await producer.send([executed(t, run, action, 1_250_000)]);
-    const [settled] = await waitFor(() => (of(seen, 'BudgetSettled', action).length > 0 ? of(seen, 'BudgetSettled', action) : undefined), { timeoutMs: 30_000, what: 'BudgetSettled' });
-    expect(settled).toMatchObject({ disposition: 'settled', actual_cost_micros: 1_250_000, released_micros: 750_000, reserved_micros: 2_000_000, overrun_micros: 0, late: false });
+    const [settled] = await waitFor(() => (of(seen, 'BudgetSettled', action).length > 0 ? of(seen, 'BudgetSettled', action) : undefined), {
+      timeoutMs: 30_000,
+      what: 'BudgetSettled',
+    });
+    expect(settled).toMatchObject({
+      disposition: 'settled',
+      actual_cost_micros: 1_250_000,
+      released_micros: 750_000,
+      reserved_micros: 2_000_000,
+      overrun_micros: 0,
+      late: false,
+    });
     const state = processor.books.stateOf(t.tenant);
     expect(usageOf(state, 'agent_day', 'bot', DAY())).toEqual({ settled_micros: 1_250_000, reserved_micros: 0, settled_calls: 1, reserved_calls: 0 });
     expect(usageOf(state, 'run', run)).toMatchObject({ settled_micros: 1_250_000, reserved_micros: 0 });
@@ -265,10 +296,22 @@ describe('budget service', () => {
     const run = uniqueName('run');
     const [a1, a2, a3] = [uuidv7(), uuidv7(), uuidv7()];
     await producer.send([proposal(t, run, a1, 4_500_000), proposal(t, run, a2, 600_000), proposal(t, run, a3, 500_000)]);
-    await waitFor(() => (of(seen, 'BudgetReserved').length + of(seen, 'BudgetRefused').length === 3 ? true : undefined), { timeoutMs: 30_000, what: 'three answers' });
+    await waitFor(() => (of(seen, 'BudgetReserved').length + of(seen, 'BudgetRefused').length === 3 ? true : undefined), {
+      timeoutMs: 30_000,
+      what: 'three answers',
+    });
     expect(of(seen, 'BudgetReserved').map((r) => r.reservation_id)).toEqual([a1, a3]);
     const [refused] = of(seen, 'BudgetRefused', a2);
-    expect(refused).toMatchObject({ agent_id: 'bot', scope: 'agent_day', subject: 'bot', kind: 'money', limit: 5_000_000, used: 4_500_000, requested: 600_000, currency: 'USD' });
+    expect(refused).toMatchObject({
+      agent_id: 'bot',
+      scope: 'agent_day',
+      subject: 'bot',
+      kind: 'money',
+      limit: 5_000_000,
+      used: 4_500_000,
+      requested: 600_000,
+      currency: 'USD',
+    });
     const thresholds = of(seen, 'BudgetThresholdCrossed').map((c) => `${c.scope}:${c.kind}:${c.threshold_percent}`);
     expect(thresholds).toEqual(['agent_day:money:50', 'agent_day:money:80', 'agent_day:money:100']);
   });
@@ -281,9 +324,18 @@ describe('budget service', () => {
     const [a1, a2, b1, b2] = [uuidv7(), uuidv7(), uuidv7(), uuidv7()];
     await producer.send([runStarted(t, capped, { max_cost_micros: 1_500_000 }), proposal(t, capped, a1, 1_000_000), proposal(t, capped, a2, 1_000_000)]);
     await producer.send([runStarted(t, other, {}), proposal(t, other, b1, 1_000_000), proposal(t, other, b2, 1_000_000)]);
-    await waitFor(() => (of(seen, 'BudgetReserved').length + of(seen, 'BudgetRefused').length === 4 ? true : undefined), { timeoutMs: 30_000, what: 'four answers' });
-    expect(of(seen, 'BudgetReserved').map((r) => r.reservation_id).sort()).toEqual([a1, b1, b2].sort());
-    expect(of(seen, 'BudgetRefused', a2)).toMatchObject([{ scope: 'run', subject: capped, kind: 'money', limit: 1_500_000, used: 1_000_000, requested: 1_000_000 }]);
+    await waitFor(() => (of(seen, 'BudgetReserved').length + of(seen, 'BudgetRefused').length === 4 ? true : undefined), {
+      timeoutMs: 30_000,
+      what: 'four answers',
+    });
+    expect(
+      of(seen, 'BudgetReserved')
+        .map((r) => r.reservation_id)
+        .sort(),
+    ).toEqual([a1, b1, b2].sort());
+    expect(of(seen, 'BudgetRefused', a2)).toMatchObject([
+      { scope: 'run', subject: capped, kind: 'money', limit: 1_500_000, used: 1_000_000, requested: 1_000_000 },
+    ]);
   });
 
   it('releases on denial, on the planner’s rejection and on a cost-0 failure; an action that ended before its proposal is never reserved', async () => {
@@ -317,7 +369,12 @@ describe('budget service', () => {
     await waitFor(() => of(seen, 'BudgetReserved', after)[0], { timeoutMs: 30_000, what: 'later proposal answered' });
     expect(of(seen, 'BudgetReserved', ended)).toEqual([]);
     expect(of(seen, 'BudgetRefused', ended)).toEqual([]);
-    expect(usageOf(processor.books.stateOf(t.tenant), 'agent_day', 'bot', DAY())).toEqual({ settled_micros: 0, reserved_micros: 1_000, settled_calls: 1, reserved_calls: 1 });
+    expect(usageOf(processor.books.stateOf(t.tenant), 'agent_day', 'bot', DAY())).toEqual({
+      settled_micros: 0,
+      reserved_micros: 1_000,
+      settled_calls: 1,
+      reserved_calls: 1,
+    });
   });
 
   it('a legacy reservation request and the proposal of the same action reserve once', async () => {
@@ -334,7 +391,12 @@ describe('budget service', () => {
       what: 'both markers reserved',
     });
     expect(of(seen, 'BudgetReserved', both)).toHaveLength(1);
-    expect(usageOf(processor.books.stateOf(t.tenant), 'run', run)).toEqual({ settled_micros: 0, reserved_micros: 1_002_000, settled_calls: 0, reserved_calls: 3 });
+    expect(usageOf(processor.books.stateOf(t.tenant), 'run', run)).toEqual({
+      settled_micros: 0,
+      reserved_micros: 1_002_000,
+      settled_calls: 0,
+      reserved_calls: 3,
+    });
   });
 
   it('survives a restart exactly: books and run caps rebuilt from the topics, a redelivered proposal not counted twice', async () => {
@@ -366,7 +428,12 @@ describe('budget service', () => {
     await waitFor(() => of(seen, 'BudgetReserved', a3)[0], { timeoutMs: 30_000, what: 'a3 reserved' });
     expect(of(seen, 'BudgetReserved', a1)).toHaveLength(1);
     expect(of(seen, 'BudgetSettled', a1)).toHaveLength(1);
-    expect(usageOf(second.processor.books.stateOf(t.tenant), 'agent_day', 'bot', DAY())).toEqual({ settled_micros: 1_700_000, reserved_micros: 3_300_000, settled_calls: 1, reserved_calls: 2 });
+    expect(usageOf(second.processor.books.stateOf(t.tenant), 'agent_day', 'bot', DAY())).toEqual({
+      settled_micros: 1_700_000,
+      reserved_micros: 3_300_000,
+      settled_calls: 1,
+      reserved_calls: 2,
+    });
   });
 
   it('never exceeds a cap under many reservations at once', async () => {
@@ -376,7 +443,10 @@ describe('budget service', () => {
     const runs = [uniqueName('run'), uniqueName('run'), uniqueName('run')];
     const proposals = Array.from({ length: 30 }, (_, i) => proposal(t, runs[i % 3] ?? '', uuidv7(), 100_000));
     await Promise.all(proposals.map((r) => producer.send([r])));
-    await waitFor(() => (of(seen, 'BudgetReserved').length + of(seen, 'BudgetRefused').length === 30 ? true : undefined), { timeoutMs: 40_000, what: '30 answers' });
+    await waitFor(() => (of(seen, 'BudgetReserved').length + of(seen, 'BudgetRefused').length === 30 ? true : undefined), {
+      timeoutMs: 40_000,
+      what: '30 answers',
+    });
     expect(of(seen, 'BudgetReserved')).toHaveLength(10);
     expect(of(seen, 'BudgetRefused').every((r) => r.scope === 'agent_day' && r.kind === 'tool_calls' && r.limit === 10)).toBe(true);
     expect(usageOf(processor.books.stateOf(t.tenant), 'agent_day', 'bot', DAY())).toMatchObject({ reserved_calls: 10, reserved_micros: 1_000_000 });

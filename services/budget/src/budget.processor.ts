@@ -65,7 +65,6 @@ function resultOf(events: readonly BudgetEvent[]): string {
   }
 }
 
-
 /**
  * The accountant at work: rebuilds the books at boot, then consumes run starts, proposals (and
  * legacy reservation requests), execution outcomes and terminal actions exactly once
@@ -239,7 +238,9 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
             [WRIT_ATTR.tenantId]: meta.tenant_id,
             [WRIT_ATTR.runId]: meta.run_id,
             ...(meta.action_id === null ? {} : { [WRIT_ATTR.actionId]: meta.action_id }),
-            ...(input.type === 'BudgetReservationRequested' || input.type === 'ActionProposed' ? { [WRIT_ATTR.agentId]: input.payload.agent_id, [WRIT_ATTR.tool]: input.payload.tool } : {}),
+            ...(input.type === 'BudgetReservationRequested' || input.type === 'ActionProposed'
+              ? { [WRIT_ATTR.agentId]: input.payload.agent_id, [WRIT_ATTR.tool]: input.payload.tool }
+              : {}),
           },
         },
         ctx.traceContext,

@@ -23,4 +23,3 @@ export const budgetConfigSpec = {
 };
 
 export type BudgetServiceConfig = BaseConfig & ConfigOf<typeof budgetConfigSpec>;
-

@@ -30,7 +30,6 @@ export interface ExecutorEngineOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
-
 /** A tool's bearer token: from its environment variable, or the first line of its file. Never from an event. */
 export function credentialReader(env: Readonly<Record<string, string | undefined>>): (tool: ToolDefinition) => Promise<string | undefined> {
   return async (tool) => {
@@ -83,7 +82,10 @@ export class ExecutorEngine {
     const { config } = this.#options;
     const env = this.#options.env ?? process.env;
     const registry = loadToolRegistry(config.WRIT_TOOLS_DIR);
-    const [warrantKeys, reservationKeys] = await Promise.all([loadKeyringFromDir(config.WRIT_EXECUTOR_WARRANT_KEYS_DIR), loadKeyringFromDir(config.WRIT_EXECUTOR_RESERVATION_KEYS_DIR)]);
+    const [warrantKeys, reservationKeys] = await Promise.all([
+      loadKeyringFromDir(config.WRIT_EXECUTOR_WARRANT_KEYS_DIR),
+      loadKeyringFromDir(config.WRIT_EXECUTOR_RESERVATION_KEYS_DIR),
+    ]);
     this.#store = await FileIdempotencyStore.open(config.WRIT_EXECUTOR_DATA_DIR);
     this.#executor = new Executor({
       registry,
@@ -100,7 +102,12 @@ export class ExecutorEngine {
       sleep,
       random: Math.random,
     });
-    this.#producer = new EventProducer({ brokers: config.WRIT_KAFKA_BROKERS, clientId: `${config.WRIT_KAFKA_GROUP_ID}.producer`, lingerMs: config.WRIT_EXECUTOR_LINGER_MS, logger: this.#logger });
+    this.#producer = new EventProducer({
+      brokers: config.WRIT_KAFKA_BROKERS,
+      clientId: `${config.WRIT_KAFKA_GROUP_ID}.producer`,
+      lingerMs: config.WRIT_EXECUTOR_LINGER_MS,
+      logger: this.#logger,
+    });
     await this.#producer.connect();
 
     await this.#startControls();
@@ -174,7 +181,11 @@ export class ExecutorEngine {
     }
   }
 
-  async #emit(origin: Pick<ExecutionRecord, 'tenant_id' | 'run_id' | 'action_id' | 'causation_id'>, result: ExecutionResult, traceContext: TraceContext | null): Promise<void> {
+  async #emit(
+    origin: Pick<ExecutionRecord, 'tenant_id' | 'run_id' | 'action_id' | 'causation_id'>,
+    result: ExecutionResult,
+    traceContext: TraceContext | null,
+  ): Promise<void> {
     const meta = newMetadata({
       tenant_id: origin.tenant_id,
       run_id: origin.run_id,
@@ -183,7 +194,8 @@ export class ExecutorEngine {
       producer: this.#options.producerName,
       trace: traceContext,
     });
-    const event = result.type === 'ActionExecuted' ? writEvent('ActionExecuted', { meta, ...result.payload }) : writEvent('ActionFailed', { meta, ...result.payload });
+    const event =
+      result.type === 'ActionExecuted' ? writEvent('ActionExecuted', { meta, ...result.payload }) : writEvent('ActionFailed', { meta, ...result.payload });
     await (this.#producer as EventProducer).send([event]);
   }
 

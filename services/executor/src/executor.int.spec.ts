@@ -58,7 +58,8 @@ class Outcomes {
         try {
           const decoded = contractsSerde.decode(message.value);
           const meta = decoded.payload.meta;
-          if (decoded.type === 'ActionExecuted' && meta.tenant_id.startsWith(TENANTS)) this.seen.push({ type: decoded.type, payload: decoded.payload, raw: message.value });
+          if (decoded.type === 'ActionExecuted' && meta.tenant_id.startsWith(TENANTS))
+            this.seen.push({ type: decoded.type, payload: decoded.payload, raw: message.value });
           if (decoded.type === 'ActionFailed' && meta.tenant_id.startsWith(TENANTS)) {
             this.seen.push({ type: decoded.type, payload: decoded.payload, raw: message.value });
           }
@@ -144,7 +145,13 @@ async function bootExecutor(dataDir: string, groupId: string): Promise<INestAppl
   });
   @Module({})
   class TestRoot {}
-  const rootModule: DynamicModule = { module: TestRoot, global: true, imports: [ExecutorModule], providers: [{ provide: SERVICE_CONFIG, useValue: config }], exports: [SERVICE_CONFIG] };
+  const rootModule: DynamicModule = {
+    module: TestRoot,
+    global: true,
+    imports: [ExecutorModule],
+    providers: [{ provide: SERVICE_CONFIG, useValue: config }],
+    exports: [SERVICE_CONFIG],
+  };
   const app = await NestFactory.createApplicationContext(rootModule, { logger: false });
   apps.push(app);
   return app;
@@ -224,7 +231,11 @@ beforeAll(async () => {
   const refundsIssue = JSON.parse(readFileSync(join(toolsDir, 'refunds.issue@1.2.0.json'), 'utf8')) as Record<string, unknown>;
   writeFileSync(join(toolsDir, `${PROBE_REFUND}@1.2.0.json`), JSON.stringify({ ...refundsIssue, name: PROBE_REFUND }));
   // A refund tool that reports what it received (sealed-arguments test), at a url read at call time.
-  const capture: Record<string, unknown> = { ...refundsIssue, name: PROBE_CAPTURE, endpoint: { method: 'POST', url: '${SEALED_CAPTURE_URL:-http://127.0.0.1:1}/refunds' } };
+  const capture: Record<string, unknown> = {
+    ...refundsIssue,
+    name: PROBE_CAPTURE,
+    endpoint: { method: 'POST', url: '${SEALED_CAPTURE_URL:-http://127.0.0.1:1}/refunds' },
+  };
   delete capture['verify'];
   writeFileSync(join(toolsDir, `${PROBE_CAPTURE}@1.2.0.json`), JSON.stringify(capture));
 
@@ -239,7 +250,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const app of apps) await app.close().catch(() => undefined);
-  await producer?.send([writEvent('ControlChanged', control(PROBE_TOOL, false, `${TENANTS}-a`)), writEvent('ControlChanged', control(PROBE_REFUND, false, '*', true))]).catch(() => undefined);
+  await producer
+    ?.send([writEvent('ControlChanged', control(PROBE_TOOL, false, `${TENANTS}-a`)), writEvent('ControlChanged', control(PROBE_REFUND, false, '*', true))])
+    .catch(() => undefined);
   await outcomes?.stop();
   await producer?.disconnect();
   helpdesk?.child.kill('SIGTERM');
@@ -317,7 +330,10 @@ describe('executor service', () => {
     const reads = async () => (await helpdesk.stats()).calls['GET /tickets/:id'] ?? 0;
 
     await producer.send([writEvent('ControlChanged', control(PROBE_TOOL, true, tenantA))]);
-    await waitFor(() => engine.controls.refusal(probe, 'support-bot-1', tenantA), { timeoutMs: 1_000, what: 'the kill switch to reach the executor within 1 s' });
+    await waitFor(() => engine.controls.refusal(probe, 'support-bot-1', tenantA), {
+      timeoutMs: 1_000,
+      what: 'the kill switch to reach the executor within 1 s',
+    });
     expect(engine.controls.refusal(probe, 'support-bot-1', tenantB)).toBeUndefined();
     const before = await reads();
     const refused = await outcomes.nth(await send(read(tenantA)));
@@ -333,13 +349,16 @@ describe('executor service', () => {
     expect(await reads()).toBe(before + 2);
   });
 
-  it("a platform-wide safe mode of a tool stops its writes in every tenant; the tool is never called", async () => {
+  it('a platform-wide safe mode of a tool stops its writes in every tenant; the tool is never called', async () => {
     const engine = apps[0]?.get(ExecutorService).engine;
     if (engine === undefined) throw new Error('no executor');
     const refund = { name: PROBE_REFUND, version: '1.2.0', effect: 'write' as const };
     await producer.send([writEvent('ControlChanged', control(PROBE_REFUND, true, '*', true))]);
     try {
-      await waitFor(() => engine.controls.refusal(refund, 'support-bot-1', `${TENANTS}-a`), { timeoutMs: 5_000, what: 'the platform safe mode to reach the executor' });
+      await waitFor(() => engine.controls.refusal(refund, 'support-bot-1', `${TENANTS}-a`), {
+        timeoutMs: 5_000,
+        what: 'the platform safe mode to reach the executor',
+      });
       const requests = [scenario({ tenant: `${TENANTS}-a` }), scenario({ tenant: `${TENANTS}-b` })];
       for (const request of requests) {
         const outcome = await outcomes.nth(await send(request));
@@ -389,7 +408,9 @@ describe('executor service: sealed sensitive arguments', () => {
         received.push({ authorization, body });
         const echo = `card ${String(body['card_last4'])} charged with ${authorization}`;
         res.writeHead(reject ? 422 : 201, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(reject ? { error: echo } : { refund_id: `RF-C${received.length}`, status: 'issued', card_last4: body['card_last4'], note: echo }));
+        res.end(
+          JSON.stringify(reject ? { error: echo } : { refund_id: `RF-C${received.length}`, status: 'issued', card_last4: body['card_last4'], note: echo }),
+        );
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -404,13 +425,26 @@ describe('executor service: sealed sensitive arguments', () => {
       if (executed.type !== 'ActionExecuted') throw new Error(`failed: ${executed.payload.error_code}: ${executed.payload.message}`);
       expect(received[0]?.body['card_last4']).toBe(card);
       expect(received[0]?.authorization).toBe(`Bearer ${HELPDESK_TOKEN}`);
-      expect(JSON.parse(executed.payload.result_json)).toEqual({ refund_id: 'RF-C1', status: 'issued', card_last4: '[redacted]', note: 'card [redacted] charged with Bearer [redacted]' });
-      expect(executed.payload.result_sha256).toBe(tenantKey(tenant).keyedDigest('result', canonicalJson({ refund_id: 'RF-C1', status: 'issued', card_last4: card, note: `card ${card} charged with Bearer ${HELPDESK_TOKEN}` })));
+      expect(JSON.parse(executed.payload.result_json)).toEqual({
+        refund_id: 'RF-C1',
+        status: 'issued',
+        card_last4: '[redacted]',
+        note: 'card [redacted] charged with Bearer [redacted]',
+      });
+      expect(executed.payload.result_sha256).toBe(
+        tenantKey(tenant).keyedDigest(
+          'result',
+          canonicalJson({ refund_id: 'RF-C1', status: 'issued', card_last4: card, note: `card ${card} charged with Bearer ${HELPDESK_TOKEN}` }),
+        ),
+      );
       expect(executed.raw.includes(HELPDESK_TOKEN)).toBe(false);
 
       reject = true;
       const rejected = await outcomes.nth(await send(scenario({ tenant, tool: PROBE_CAPTURE, args: { ...refundArgs('T-1002'), card_last4: card } })));
-      expect(rejected.payload).toMatchObject({ error_code: 'TOOL_REJECTED', message: `${PROBE_CAPTURE} answered HTTP 422 (card [redacted] charged with Bearer [redacted])` });
+      expect(rejected.payload).toMatchObject({
+        error_code: 'TOOL_REJECTED',
+        message: `${PROBE_CAPTURE} answered HTTP 422 (card [redacted] charged with Bearer [redacted])`,
+      });
       expect(rejected.raw.includes(HELPDESK_TOKEN)).toBe(false);
 
       // Erasure: the key file is deleted; a request sealed under it can no longer be opened, and the tool is not called.

@@ -4,7 +4,6 @@ import { SERVICE_CONFIG, busLoggerOf, packageVersion } from '@writ/runtime';
 import type { ExecutorServiceConfig } from './config.ts';
 import { ExecutorEngine } from './executor.engine.ts';
 
-
 /** Owns the engine's lifecycle: consuming once the module is initialised, stopped on shutdown. */
 @Injectable()
 export class ExecutorService implements OnModuleInit, OnApplicationShutdown {

@@ -57,7 +57,11 @@ export class FileIdempotencyStore implements IdempotencyStore {
     try {
       mkdirSync(root, { recursive: true });
     } catch (cause) {
-      throw new WritError('CONFIG_INVALID', `cannot create the executor data folder ${root}`, { field: 'WRIT_EXECUTOR_DATA_DIR', rule: 'a writable folder', cause });
+      throw new WritError('CONFIG_INVALID', `cannot create the executor data folder ${root}`, {
+        field: 'WRIT_EXECUTOR_DATA_DIR',
+        rule: 'a writable folder',
+        cause,
+      });
     }
     const lockPath = join(root, 'executor.lock');
     takeLock(lockPath);

@@ -177,7 +177,13 @@ interface Door {
   readonly outsiders?: readonly Who[];
   readonly foreign: Foreign;
   /** Hostile variants, each with the status it must get (never 2xx, never 5xx). */
-  readonly hostile: readonly { readonly what: string; readonly path?: (f: Fixture) => string; readonly body?: unknown; readonly status: number; readonly field?: string }[];
+  readonly hostile: readonly {
+    readonly what: string;
+    readonly path?: (f: Fixture) => string;
+    readonly body?: unknown;
+    readonly status: number;
+    readonly field?: string;
+  }[];
 }
 
 const USERS_OF_A: Who[] = ['approverA', 'operatorA', 'analystA', 'auditorA', 'adminA'];
@@ -238,7 +244,12 @@ const DOORS: readonly Door[] = [
     hostile: [
       { what: 'a run id in the body', body: { ...proposal('h1'), run_id: 'x' }, status: 400, field: 'run_id' },
       { what: 'a tenant in the body', body: { ...proposal('h2'), tenant_id: B }, status: 400, field: 'tenant_id' },
-      { what: 'arguments off the schema', body: { ...proposal('h3'), arguments: { ticket_id: "T-1'; DROP TABLE x;--" } }, status: 400, field: 'arguments.ticket_id' },
+      {
+        what: 'arguments off the schema',
+        body: { ...proposal('h3'), arguments: { ticket_id: "T-1'; DROP TABLE x;--" } },
+        status: 400,
+        field: 'arguments.ticket_id',
+      },
       { what: 'an unknown tool', body: { ...proposal('h4'), tool: '../../etc/passwd' }, status: 400, field: 'tool' },
       { what: 'a long idempotency key', body: { ...proposal(LONG) }, status: 400, field: 'idempotency_key' },
     ],
@@ -404,7 +415,13 @@ beforeAll(async () => {
   });
   @Module({})
   class TestRoot {}
-  const module: DynamicModule = { module: TestRoot, global: true, imports: [GatewayModule], providers: [{ provide: SERVICE_CONFIG, useValue: config }], exports: [SERVICE_CONFIG] };
+  const module: DynamicModule = {
+    module: TestRoot,
+    global: true,
+    imports: [GatewayModule],
+    providers: [{ provide: SERVICE_CONFIG, useValue: config }],
+    exports: [SERVICE_CONFIG],
+  };
   app = await NestFactory.create<NestFastifyApplication>(module, new FastifyAdapter(), { logger: ['error'] });
   await app.listen(0, '127.0.0.1');
   url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
@@ -433,7 +450,11 @@ describe('the gateway’s doors', () => {
   it('has a row for every route of the OpenAPI document (a new route without door tests fails here)', () => {
     const tested = DOORS.map((door) => door.route).sort();
     expect(new Set(tested).size).toBe(tested.length);
-    expect(tested).toEqual(documentedRoutes().filter((route) => !PUBLIC_ROUTES.includes(route)).sort());
+    expect(tested).toEqual(
+      documentedRoutes()
+        .filter((route) => !PUBLIC_ROUTES.includes(route))
+        .sort(),
+    );
   });
 
   it.each(DOORS.map((door) => [door.route, door] as const))('%s: 401 without a key or with an unknown one', async (_route, door) => {
@@ -478,15 +499,18 @@ describe('the gateway’s doors', () => {
     }
   });
 
-  it.each(DOORS.filter((door) => door.hostile.length > 0).map((door) => [door.route, door] as const))('%s: hostile input is refused with a clear error', async (_route, door) => {
-    for (const hostile of door.hostile) {
-      const answer = await call(methodOf(door), (hostile.path ?? door.path)(fixtureA), KEYS[door.ok.who], hostile.body ?? door.body?.());
-      expect(answer.status, hostile.what).toBe(hostile.status);
-      expect(answer.body['error']?.['code'], hostile.what).toEqual(expect.any(String));
-      if (hostile.field !== undefined) expect(answer.body['error']['field'], hostile.what).toBe(hostile.field);
-    }
-    expect(({} as Loose)['polluted']).toBeUndefined();
-  });
+  it.each(DOORS.filter((door) => door.hostile.length > 0).map((door) => [door.route, door] as const))(
+    '%s: hostile input is refused with a clear error',
+    async (_route, door) => {
+      for (const hostile of door.hostile) {
+        const answer = await call(methodOf(door), (hostile.path ?? door.path)(fixtureA), KEYS[door.ok.who], hostile.body ?? door.body?.());
+        expect(answer.status, hostile.what).toBe(hostile.status);
+        expect(answer.body['error']?.['code'], hostile.what).toEqual(expect.any(String));
+        if (hostile.field !== undefined) expect(answer.body['error']['field'], hostile.what).toBe(hostile.field);
+      }
+      expect(({} as Loose)['polluted']).toBeUndefined();
+    },
+  );
 
   it.each(DOORS.map((door) => [door.route, door] as const))('%s: opens for the right caller', async (_route, door) => {
     const answer = await call(methodOf(door), door.path(fixtureA), KEYS[door.ok.who], door.body?.());
@@ -500,7 +524,8 @@ describe('the gateway’s doors', () => {
     await waitFor(() => seen.some((e) => e.payload['reason'] === `marker ${suffix} ${suffix}`), { timeoutMs: 15_000, what: 'the marker control' });
     const inA = seen.filter((e) => e.payload['meta']['tenant_id'] === A);
     const idsOfB = [id('botb'), id('approverb'), id('operatorb'), id('auditorb')];
-    for (const event of inA) expect(idsOfB, JSON.stringify(event.payload)).not.toContain(event.payload['approver_id'] ?? event.payload['set_by'] ?? event.payload['agent_id']);
+    for (const event of inA)
+      expect(idsOfB, JSON.stringify(event.payload)).not.toContain(event.payload['approver_id'] ?? event.payload['set_by'] ?? event.payload['agent_id']);
     // Controls of tenant A were set by A's operators only; platform ones by the platform admin only.
     expect(new Set(inA.filter((e) => e.type === 'ControlChanged').map((e) => e.payload['set_by']))).toEqual(new Set([id('operatora')]));
     const platform = seen.filter((e) => e.type === 'ControlChanged' && e.payload['meta']['tenant_id'] === '*' && String(e.payload['reason']).endsWith(suffix));
@@ -515,7 +540,14 @@ describe('controls across tenants and the platform', () => {
     const pulled = await call('PUT', `/v1/controls/tools/${PROBE}/kill-switch`, KEYS.operatorA, switchBody(`a ${suffix}`, true));
     expect(pulled.body).toMatchObject({ control_key: `${A}/tool:${PROBE}`, scope: A, enabled: true });
     const platform = await call('PUT', `/v1/controls/platform/tools/${PROBE}/safe-mode`, KEYS.root, switchBody(`p ${suffix}`, true));
-    expect(platform.body).toMatchObject({ control_key: `*/safe_mode:tool:${PROBE}`, scope: '*', control: 'safe_mode', subject: 'tool', tool: PROBE, enabled: true });
+    expect(platform.body).toMatchObject({
+      control_key: `*/safe_mode:tool:${PROBE}`,
+      scope: '*',
+      control: 'safe_mode',
+      subject: 'tool',
+      tool: PROBE,
+      enabled: true,
+    });
     try {
       const keysOf = async (who: Who) => ((await call('GET', '/v1/controls', KEYS[who])).body['controls'] as Loose[]).map((c) => c['control_key'] as string);
       expect(await keysOf('operatorA')).toEqual(expect.arrayContaining([`${A}/tool:${PROBE}`, `*/safe_mode:tool:${PROBE}`]));

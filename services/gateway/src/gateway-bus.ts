@@ -66,7 +66,10 @@ export class GatewayBus implements OnModuleInit, OnApplicationShutdown {
    */
   readonly #awaitingDecision = new Map<string, ReturnType<typeof setTimeout>>();
 
-  constructor(@Inject(SERVICE_CONFIG) private readonly config: GatewayConfig, @Inject(GATEWAY_VERSION) version: string) {
+  constructor(
+    @Inject(SERVICE_CONFIG) private readonly config: GatewayConfig,
+    @Inject(GATEWAY_VERSION) version: string,
+  ) {
     this.producerName = `gateway@${version}`;
     this.outcomes = new KeyedWaiters(config.WRIT_GATEWAY_MAX_WAITERS);
     this.known = new KeyedWaiters(config.WRIT_GATEWAY_MAX_WAITERS);
@@ -146,10 +149,14 @@ export class GatewayBus implements OnModuleInit, OnApplicationShutdown {
     if (waitMs <= 0 || signal?.aborted === true) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, waitMs);
-      signal?.addEventListener('abort', () => {
-        clearTimeout(timer);
-        resolve();
-      }, { once: true });
+      signal?.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        { once: true },
+      );
     });
   }
 

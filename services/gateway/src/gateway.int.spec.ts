@@ -158,7 +158,12 @@ async function openRun(apiKey = KEYS.bot): Promise<string> {
 }
 
 async function propose(runId: string, idempotencyKey: string, args: Record<string, unknown> = refund(2500), apiKey = KEYS.bot) {
-  return call('POST', `/v1/runs/${runId}/actions`, apiKey, { tool: 'refunds.issue', arguments: args, reason: 'customer asked', idempotency_key: idempotencyKey });
+  return call('POST', `/v1/runs/${runId}/actions`, apiKey, {
+    tool: 'refunds.issue',
+    arguments: args,
+    reason: 'customer asked',
+    idempotency_key: idempotencyKey,
+  });
 }
 
 beforeAll(async () => {
@@ -209,7 +214,12 @@ describe('gateway: authentication and tenancy', () => {
     const runId = await openRun();
     expect(runId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/);
     const started = await waitForEvent('RunStarted', (e) => e.payload.meta.run_id === runId, 'RunStarted');
-    expect(started.payload).toMatchObject({ agent_id: BOT, goal: 'work the queue', limits: { max_steps: 20, max_cost_micros: null }, meta: { tenant_id: TENANT } });
+    expect(started.payload).toMatchObject({
+      agent_id: BOT,
+      goal: 'work the queue',
+      limits: { max_steps: 20, max_cost_micros: null },
+      meta: { tenant_id: TENANT },
+    });
     expect((started.payload.meta as unknown as { producer: string }).producer).toMatch(/^gateway@/);
     const run = await call('GET', `/v1/runs/${runId}`, KEYS.bot);
     expect(run.body).toMatchObject({ run_id: runId, agent_id: BOT, status: 'open' });
@@ -297,7 +307,10 @@ describe('gateway: proposals', () => {
     expect(key).toBeDefined();
     const refundTool = loadToolRegistry(join(root, 'tools')).get('refunds.issue', '1.2.0') as ToolDefinition;
     const sealed = sealArguments(refundTool, args, (value, path) => (key as NonNullable<typeof key>).seal(value, path)) as Record<string, unknown>;
-    expect(JSON.parse(event.payload['arguments_json'] as string)['card_last4']).toMatchObject({ $sealed: expect.stringMatching(/^v1\./) as unknown, hmac: expect.stringMatching(/^[0-9a-f]{64}$/) as unknown });
+    expect(JSON.parse(event.payload['arguments_json'] as string)['card_last4']).toMatchObject({
+      $sealed: expect.stringMatching(/^v1\./) as unknown,
+      hmac: expect.stringMatching(/^[0-9a-f]{64}$/) as unknown,
+    });
     expect(JSON.stringify(event.payload)).not.toContain(`"${canary}"`);
     expect(key?.unseal(sealed['card_last4'], '$.card_last4')).toBe(canary);
     expect(event.payload).toMatchObject({
@@ -310,7 +323,9 @@ describe('gateway: proposals', () => {
       args_sha256: sha256Canonical(sealed),
       meta: { tenant_id: TENANT, run_id: runId, action_id: actionId },
     });
-    expect(event.payload['arguments_json']).toMatch(/^\{"amount_cents":2500,"card_last4":\{"\$sealed":"v1\.[^"]+","hmac":"[0-9a-f]{64}"\},"customer_id":"C-1","reason":"charged twice","ticket_id":"T-1","ticket_tags":\["refund_approved"\]\}$/);
+    expect(event.payload['arguments_json']).toMatch(
+      /^\{"amount_cents":2500,"card_last4":\{"\$sealed":"v1\.[^"]+","hmac":"[0-9a-f]{64}"\},"customer_id":"C-1","reason":"charged twice","ticket_id":"T-1","ticket_tags":\["refund_approved"\]\}$/,
+    );
 
     const again = await propose(runId, 'refund-T-1', { ...args });
     expect(again.status).toBe(202);
@@ -352,7 +367,12 @@ describe('gateway: tracing', () => {
       what: 'the gateway.propose span',
     });
     expect(span.parentSpanContext?.spanId).toBe(callerSpan);
-    expect(span.attributes).toMatchObject({ 'writ.tenant_id': TENANT, 'writ.run_id': runId, 'writ.action_id': response.body['action_id'], 'writ.tool': 'refunds.issue' });
+    expect(span.attributes).toMatchObject({
+      'writ.tenant_id': TENANT,
+      'writ.run_id': runId,
+      'writ.action_id': response.body['action_id'],
+      'writ.tool': 'refunds.issue',
+    });
     expect(withoutIdentifiers(JSON.stringify(span.attributes))).not.toContain('4242');
     const event = await waitForEvent('ActionProposed', (e) => e.payload.meta.action_id === response.body['action_id'], 'the traced proposal');
     const carried = (event.payload.meta as unknown as { trace: { traceparent: string } | null }).trace;
@@ -369,7 +389,10 @@ describe('gateway: outcomes', () => {
     const early = await call('GET', `/v1/actions/${actionId}/outcome?timeout_ms=300`, KEYS.bot);
     expect(early.status).toBe(200);
     expect(early.body).toMatchObject({ status: 'proposed', terminal: false });
-    expect((await call('GET', `/v1/actions/${actionId}/outcome?timeout_ms=30001`, KEYS.bot)).body['error']).toMatchObject({ field: 'timeout_ms', rule: 'maximum' });
+    expect((await call('GET', `/v1/actions/${actionId}/outcome?timeout_ms=30001`, KEYS.bot)).body['error']).toMatchObject({
+      field: 'timeout_ms',
+      rule: 'maximum',
+    });
 
     const started = Date.now();
     const waiting = call('GET', `/v1/actions/${actionId}/outcome?timeout_ms=25000`, KEYS.bot);
@@ -480,7 +503,13 @@ describe('gateway: approvals and controls', () => {
     const before = await call('GET', `/v1/actions/${actionId}`, KEYS.bot);
     expect(before.body['approvals']).toEqual([]);
     expect(before.body['submitted_approvals']).toEqual([expect.objectContaining({ approver_id: `dana-${suffix}`, state: 'submitted', accepted: null })]);
-    expect(submitted.payload).toMatchObject({ approver_id: `dana-${suffix}`, approver_role: 'manager', verdict: 'approve', comment: 'my bot', meta: { tenant_id: TENANT, run_id: runId } });
+    expect(submitted.payload).toMatchObject({
+      approver_id: `dana-${suffix}`,
+      approver_role: 'manager',
+      verdict: 'approve',
+      comment: 'my bot',
+      meta: { tenant_id: TENANT, run_id: runId },
+    });
 
     await produce('ApprovalRecorded', {
       meta: meta(runId, actionId),
@@ -501,7 +530,13 @@ describe('gateway: approvals and controls', () => {
     );
     expect(judged['status']).toBe('awaiting_approval');
     expect(judged['approvals']).toEqual([
-      expect.objectContaining({ approver_id: `dana-${suffix}`, accepted: false, state: 'refused', reason: 'the owner of an agent may not approve its actions', comment: 'my bot' }),
+      expect.objectContaining({
+        approver_id: `dana-${suffix}`,
+        accepted: false,
+        state: 'refused',
+        reason: 'the owner of an agent may not approve its actions',
+        comment: 'my bot',
+      }),
     ]);
     expect(judged['submitted_approvals']).toEqual([]);
   });
@@ -522,9 +557,17 @@ describe('gateway: approvals and controls', () => {
       set_by: `oscar-${suffix}`,
     });
     const changed = await waitForEvent('ControlChanged', (e) => e.payload['reason'] === `incident ${suffix}`, 'ControlChanged');
-    expect(changed.payload).toMatchObject({ control_key: `${TENANT}/tool:refunds.issue`, kind: 'tool_kill_switch', enabled: true, set_by: `oscar-${suffix}`, meta: { tenant_id: TENANT } });
+    expect(changed.payload).toMatchObject({
+      control_key: `${TENANT}/tool:refunds.issue`,
+      kind: 'tool_kill_switch',
+      enabled: true,
+      set_by: `oscar-${suffix}`,
+      meta: { tenant_id: TENANT },
+    });
     // The tenant's operators see it; the other tenant's admin does not.
-    expect((await call('GET', '/v1/controls', KEYS.oscar)).body['controls']).toEqual([expect.objectContaining({ control_key: `${TENANT}/tool:refunds.issue`, enabled: true })]);
+    expect((await call('GET', '/v1/controls', KEYS.oscar)).body['controls']).toEqual([
+      expect.objectContaining({ control_key: `${TENANT}/tool:refunds.issue`, enabled: true }),
+    ]);
     expect((await call('GET', '/v1/controls', KEYS.gina)).body['controls']).toEqual([]);
 
     const agent = await call('PUT', `/v1/controls/agents/${BOT}/kill-switch`, KEYS.oscar, { enabled: false, reason: `agent ${suffix}` });
@@ -541,7 +584,10 @@ describe('gateway: approvals and controls', () => {
     expect((await call('PUT', '/v1/controls/tools/refunds.issue/kill-switch', KEYS.bot, { enabled: true, reason: 'r' })).status).toBe(403);
     expect((await call('PUT', '/v1/controls/tools/refunds.nope/kill-switch', KEYS.oscar, { enabled: true, reason: 'r' })).status).toBe(404);
     expect((await call('PUT', `/v1/controls/agents/${BOT}/kill-switch`, KEYS.gina, { enabled: true, reason: 'r' })).status).toBe(404);
-    expect((await call('PUT', '/v1/controls/safe-mode', KEYS.oscar, { enabled: 'yes', reason: 'r' })).body['error']).toMatchObject({ field: 'enabled', rule: 'type' });
+    expect((await call('PUT', '/v1/controls/safe-mode', KEYS.oscar, { enabled: 'yes', reason: 'r' })).body['error']).toMatchObject({
+      field: 'enabled',
+      rule: 'type',
+    });
   });
 });
 
@@ -550,7 +596,15 @@ describe('gateway: read model', () => {
     const runId = await openRun();
     const { body } = await propose(runId, 'rebuild');
     const actionId = body['action_id'] as string;
-    await produce('ActionCompleted', { meta: meta(runId, actionId), status: 'denied', reason: 'policy', reason_code: 'POLICY_DENIED', result_json: null, cost_micros: 0, currency: 'USD' });
+    await produce('ActionCompleted', {
+      meta: meta(runId, actionId),
+      status: 'denied',
+      reason: 'policy',
+      reason_code: 'POLICY_DENIED',
+      result_json: null,
+      cost_micros: 0,
+      currency: 'USD',
+    });
     await waitFor(async () => (await call('GET', `/v1/actions/${actionId}`, KEYS.bot)).body['status'] === 'denied', { what: 'denied in the first instance' });
 
     const second = await bootGateway();
@@ -558,7 +612,13 @@ describe('gateway: read model', () => {
     expect(view.body).toMatchObject({ action_id: actionId, status: 'denied', reason_code: 'POLICY_DENIED', tool: 'refunds.issue', idempotency_key: 'rebuild' });
     expect((await call('GET', `/v1/runs/${runId}`, KEYS.bot, undefined, second.url)).body['status']).toBe('open');
     // It knows the proposal: a repeat there answers the same action and its terminal status.
-    const repeat = await call('POST', `/v1/runs/${runId}/actions`, KEYS.bot, { tool: 'refunds.issue', arguments: refund(2500), reason: 'again', idempotency_key: 'rebuild' }, second.url);
+    const repeat = await call(
+      'POST',
+      `/v1/runs/${runId}/actions`,
+      KEYS.bot,
+      { tool: 'refunds.issue', arguments: refund(2500), reason: 'again', idempotency_key: 'rebuild' },
+      second.url,
+    );
     expect(repeat.body).toEqual({ action_id: actionId, status: 'denied' });
     await second.app.close();
     apps = apps.filter((app) => app !== second.app);

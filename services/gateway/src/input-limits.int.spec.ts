@@ -36,7 +36,9 @@ let runId: string;
 
 const refund = { ticket_id: 'T-1', customer_id: 'C-1', amount_cents: 500, ticket_tags: ['refund_approved'], reason: 'charged twice', card_last4: '4242' };
 
-async function call(request: FuzzRequest): Promise<{ status: number; body: { error?: { code?: string; rule?: string; field?: string; message?: string } } & Record<string, unknown> }> {
+async function call(
+  request: FuzzRequest,
+): Promise<{ status: number; body: { error?: { code?: string; rule?: string; field?: string; message?: string } } & Record<string, unknown> }> {
   const answer = await send(url, request, agent);
   if (answer === undefined || answer.status === 0) throw new Error(`no answer to ${request.method} ${request.path}`);
   return { status: answer.status, body: answer.text === '' ? {} : (JSON.parse(answer.text) as Record<string, never>) };
@@ -54,7 +56,9 @@ beforeAll(async () => {
   workDir = mkdtempSync(join(tmpdir(), 'writ-gateway-input-'));
   const directory = {
     agents: [{ id: BOT, tenant: TENANT, role: 'support', owner: `dana-${suffix}`, api_key_sha256: hashApiKey(KEY) }],
-    users: [{ id: `dana-${suffix}`, tenant: TENANT, role: 'manager', roles: ['approver'], api_key_sha256: hashApiKey(`key-dana-${randomBytes(8).toString('hex')}`) }],
+    users: [
+      { id: `dana-${suffix}`, tenant: TENANT, role: 'manager', roles: ['approver'], api_key_sha256: hashApiKey(`key-dana-${randomBytes(8).toString('hex')}`) },
+    ],
   };
   writeFileSync(join(workDir, 'directory.json'), JSON.stringify(directory));
   const config = loadServiceConfig(26080, gatewayConfigSpec, {
@@ -99,7 +103,11 @@ describe('the gateway door refuses each rule with a 4xx naming it', () => {
   });
 
   it('answers 400 to a proposal with invalid UTF-8 (it was replaced by U+FFFD and accepted with 202)', async () => {
-    const body = Buffer.concat([Buffer.from(`{"tool":"refunds.issue","reason":"caf`), Buffer.from([0xe9]), Buffer.from(`","idempotency_key":"${suffix}-utf8","arguments":${JSON.stringify(refund)}}`)]);
+    const body = Buffer.concat([
+      Buffer.from(`{"tool":"refunds.issue","reason":"caf`),
+      Buffer.from([0xe9]),
+      Buffer.from(`","idempotency_key":"${suffix}-utf8","arguments":${JSON.stringify(refund)}}`),
+    ]);
     const answer = await call(proposal(body));
     expect(answer.status).toBe(400);
     expect(answer.body.error).toMatchObject({ code: 'REQUEST_INVALID', rule: 'utf8', field: 'body' });
@@ -116,7 +124,11 @@ describe('the gateway door refuses each rule with a 4xx naming it', () => {
   it('still takes a valid proposal, with or without charset=utf-8, and unicode that is well formed', async () => {
     const plain = await call(proposal(JSON.stringify({ tool: 'refunds.issue', arguments: refund, reason: 'café ☕ 😀', idempotency_key: `${suffix}-ok1` })));
     expect(plain.status).toBe(202);
-    const charset = await call(proposal(JSON.stringify({ tool: 'refunds.issue', arguments: refund, reason: 'r', idempotency_key: `${suffix}-ok2` }), { 'content-type': 'application/json; charset=UTF-8' }));
+    const charset = await call(
+      proposal(JSON.stringify({ tool: 'refunds.issue', arguments: refund, reason: 'r', idempotency_key: `${suffix}-ok2` }), {
+        'content-type': 'application/json; charset=UTF-8',
+      }),
+    );
     expect(charset.status).toBe(202);
   });
 });
@@ -153,7 +165,9 @@ describe('a seeded fuzz run of the public API', () => {
 
     const ready = await call(jsonRequest('GET', '/health/ready', undefined));
     expect(ready.status).toBe(200);
-    const after = await call(proposal(JSON.stringify({ tool: 'refunds.issue', arguments: refund, reason: 'after the fuzz', idempotency_key: `${suffix}-after` })));
+    const after = await call(
+      proposal(JSON.stringify({ tool: 'refunds.issue', arguments: refund, reason: 'after the fuzz', idempotency_key: `${suffix}-after` })),
+    );
     expect(after.status).toBe(202);
   }, 120_000);
 });

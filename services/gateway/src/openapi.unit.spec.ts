@@ -34,7 +34,10 @@ function documentedRoutes(): string[] {
 describe('services/gateway/openapi.json', () => {
   it('is an OpenAPI 3.1 document with bearer authentication and an error schema naming field and rule', () => {
     expect(OPENAPI_DOCUMENT['openapi']).toBe('3.1.0');
-    const components = OPENAPI_DOCUMENT['components'] as { securitySchemes: Record<string, unknown>; schemas: Record<string, { properties?: Record<string, { properties?: object }> }> };
+    const components = OPENAPI_DOCUMENT['components'] as {
+      securitySchemes: Record<string, unknown>;
+      schemas: Record<string, { properties?: Record<string, { properties?: object }> }>;
+    };
     expect(components.securitySchemes['apiKey']).toMatchObject({ type: 'http', scheme: 'bearer' });
     expect(Object.keys(components.schemas['Error']?.properties?.['error']?.properties ?? {})).toEqual(['code', 'message', 'field', 'rule', 'details']);
   });

@@ -1,15 +1,7 @@
 import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, UseGuards } from '@nestjs/common';
 import { TenantKeyDir } from '@writ/crypto';
 import type { Principal } from '@writ/directory';
-import {
-  checkRepeatedProposal,
-  parseOpenRun,
-  parsePropose,
-  presentRun,
-  proposalEvent,
-  requireAgent,
-  runStartedEvent,
-} from '@writ/gateway-core';
+import { checkRepeatedProposal, parseOpenRun, parsePropose, presentRun, proposalEvent, requireAgent, runStartedEvent } from '@writ/gateway-core';
 import type { RunJson } from '@writ/gateway-core';
 import { SERVICE_CONFIG } from '@writ/runtime';
 import { hasSensitiveFields } from '@writ/tools';

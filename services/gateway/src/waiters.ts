@@ -22,9 +22,7 @@ export class KeyedWaiters {
 
   wait(key: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
     if (this.#count >= this.limit) {
-      return Promise.reject(
-        new WritError('TOO_MANY_WAITERS', `more than ${this.limit} requests are waiting; retry later`, { retriable: true }),
-      );
+      return Promise.reject(new WritError('TOO_MANY_WAITERS', `more than ${this.limit} requests are waiting; retry later`, { retriable: true }));
     }
     if (signal?.aborted === true || timeoutMs <= 0) return Promise.resolve(false);
     return new Promise<boolean>((resolve) => {

@@ -11,14 +11,7 @@
 import type { ClickHouseClient, ClickHouseOptions } from '@writ/clickhouse';
 import { createClickHouse } from '@writ/clickhouse';
 import { WritError } from '@writ/errors';
-import {
-  ANALYST_RULES,
-  RESERVED_PARAMETER_PREFIX,
-  TENANT_PARAMETER,
-  checkAnalystAst,
-  parseExplainAst,
-  scopedAnalystSql,
-} from '@writ/ledger-core';
+import { ANALYST_RULES, RESERVED_PARAMETER_PREFIX, TENANT_PARAMETER, checkAnalystAst, parseExplainAst, scopedAnalystSql } from '@writ/ledger-core';
 
 export interface AnalystLimits {
   readonly maxRows: number;
@@ -102,7 +95,11 @@ export class AnalystDoor {
     }
     const name = `\`${analystDatabase.replace(/\\/g, '\\\\').replace(/`/g, '\\`')}\``;
     await ledger.command({ query: `CREATE DATABASE IF NOT EXISTS ${name}` });
-    const tables = await ledger.query({ query: 'SELECT count() AS n FROM system.tables WHERE database = {db:String}', query_params: { db: analystDatabase }, format: 'JSONEachRow' });
+    const tables = await ledger.query({
+      query: 'SELECT count() AS n FROM system.tables WHERE database = {db:String}',
+      query_params: { db: analystDatabase },
+      format: 'JSONEachRow',
+    });
     const [count] = await tables.json<{ n: string | number }>();
     if (Number(count?.n ?? 0) !== 0) {
       throw new WritError('CONFIG_INVALID', `the analyst database ${analystDatabase} must be empty: a table there would be readable by every tenant`, {
@@ -129,7 +126,10 @@ export class AnalystDoor {
     const given = (params ?? {}) as Record<string, unknown>;
     const reserved = Object.keys(given).find((name) => name.startsWith(RESERVED_PARAMETER_PREFIX));
     if (reserved !== undefined) {
-      throw new WritError('QUERY_NOT_ALLOWED', `parameter ${reserved} is reserved`, { field: `params.${reserved}`, rule: `no parameter names starting with ${RESERVED_PARAMETER_PREFIX}` });
+      throw new WritError('QUERY_NOT_ALLOWED', `parameter ${reserved} is reserved`, {
+        field: `params.${reserved}`,
+        rule: `no parameter names starting with ${RESERVED_PARAMETER_PREFIX}`,
+      });
     }
     const queryParams = { ...given, [TENANT_PARAMETER]: tenant };
 
@@ -142,8 +142,14 @@ export class AnalystDoor {
       // The formatter read one statement that EXPLAIN cannot take (SYSTEM, a second FORMAT, ...),
       // or whose SETTINGS the read-only session refused while explaining: a refusal, by rule.
       const type = engineType(error);
-      if (type === 'SYNTAX_ERROR' || firstLine(error).startsWith('Syntax error')) throw new WritError('QUERY_NOT_ALLOWED', `not a SELECT: ${firstLine(error)}`, { field: 'sql', rule: ANALYST_RULES.oneSelect, cause: error });
-      if (type === 'READONLY') throw new WritError('QUERY_NOT_ALLOWED', `SETTINGS is not allowed: ${firstLine(error)}`, { field: 'sql', rule: ANALYST_RULES.noSettings, cause: error });
+      if (type === 'SYNTAX_ERROR' || firstLine(error).startsWith('Syntax error'))
+        throw new WritError('QUERY_NOT_ALLOWED', `not a SELECT: ${firstLine(error)}`, { field: 'sql', rule: ANALYST_RULES.oneSelect, cause: error });
+      if (type === 'READONLY')
+        throw new WritError('QUERY_NOT_ALLOWED', `SETTINGS is not allowed: ${firstLine(error)}`, {
+          field: 'sql',
+          rule: ANALYST_RULES.noSettings,
+          cause: error,
+        });
       throw this.#failure(error, 'the query cannot be explained');
     }
     checkAnalystAst(parseExplainAst(explainLines(explained)), OUTPUT_FORMAT);
@@ -173,7 +179,11 @@ export class AnalystDoor {
       if (row === undefined || row.q.trim() === '') throw new Error('empty query');
       return row.q;
     } catch (error) {
-      throw new WritError('QUERY_NOT_ALLOWED', `not one valid ClickHouse statement: ${firstLine(error)}`, { field: 'sql', rule: ANALYST_RULES.oneSelect, cause: error });
+      throw new WritError('QUERY_NOT_ALLOWED', `not one valid ClickHouse statement: ${firstLine(error)}`, {
+        field: 'sql',
+        rule: ANALYST_RULES.oneSelect,
+        cause: error,
+      });
     }
   }
 
@@ -188,6 +198,10 @@ export class AnalystDoor {
         cause: error,
       });
     }
-    return new WritError('QUERY_FAILED', `${what}: ${firstLine(error)}`, { field: 'sql', rule: 'a valid ClickHouse SELECT over the analyst tables', cause: error });
+    return new WritError('QUERY_FAILED', `${what}: ${firstLine(error)}`, {
+      field: 'sql',
+      rule: 'a valid ClickHouse SELECT over the analyst tables',
+      cause: error,
+    });
   }
 }

@@ -116,7 +116,13 @@ export class ChainWriter {
     if (!this.#options.tenants.serves(meta.tenant_id)) return [];
     const span = tracer().startSpan(
       'ledger.append',
-      { attributes: { [WRIT_ATTR.tenantId]: meta.tenant_id, [WRIT_ATTR.runId]: meta.run_id, ...(meta.action_id === null ? {} : { [WRIT_ATTR.actionId]: meta.action_id }) } },
+      {
+        attributes: {
+          [WRIT_ATTR.tenantId]: meta.tenant_id,
+          [WRIT_ATTR.runId]: meta.run_id,
+          ...(meta.action_id === null ? {} : { [WRIT_ATTR.actionId]: meta.action_id }),
+        },
+      },
       ctx.traceContext,
     );
     try {
@@ -127,7 +133,10 @@ export class ChainWriter {
         tenant_id: meta.tenant_id,
         source: { topic: ctx.topic, partition: ctx.partition, offset: Number(ctx.offset) },
       });
-      span.setAttribute('writ.ledger.appended', chained.some((e) => e.type === 'EventChained'));
+      span.setAttribute(
+        'writ.ledger.appended',
+        chained.some((e) => e.type === 'EventChained'),
+      );
       return chained.flatMap((e) => this.#output(e, meta, event.bytes));
     } catch (error) {
       span.setStatus({ code: SpanStatusCode.ERROR, message: String(error) });

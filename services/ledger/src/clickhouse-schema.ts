@@ -8,7 +8,9 @@ export const DEFAULT_SQL_DIR = fileURLToPath(new URL('../../../deploy/clickhouse
 
 /** The statements of every *.sql file of `dir`, in file order; `--` comments dropped, split at `;` ending a line. */
 export function schemaStatements(dir: string): string[] {
-  const files = readdirSync(dir).filter((f) => f.endsWith('.sql')).sort();
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.sql'))
+    .sort();
   return files.flatMap((file) =>
     readFileSync(join(dir, file), 'utf8')
       .split('\n')

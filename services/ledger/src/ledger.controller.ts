@@ -63,10 +63,12 @@ export class LedgerController {
     const own = tenantOf(caller);
     let tenant: string;
     if (named === undefined) {
-      if (own === PLATFORM_TENANT) throw new WritError('REQUEST_INVALID', 'a platform principal names the tenant it queries', { field: 'tenant', rule: 'required for platform admins' });
+      if (own === PLATFORM_TENANT)
+        throw new WritError('REQUEST_INVALID', 'a platform principal names the tenant it queries', { field: 'tenant', rule: 'required for platform admins' });
       tenant = own;
     } else {
-      if (typeof named !== 'string' || !TENANT.test(named)) throw new WritError('REQUEST_INVALID', 'tenant is not a valid tenant id', { field: 'tenant', rule: 'letters, digits, . _ : -' });
+      if (typeof named !== 'string' || !TENANT.test(named))
+        throw new WritError('REQUEST_INVALID', 'tenant is not a valid tenant id', { field: 'tenant', rule: 'letters, digits, . _ : -' });
       if (!mayActIn(caller, named)) throw new WritError('NOT_FOUND', `no tenant ${named}`, { field: 'tenant', rule: "the caller's own tenant" });
       tenant = named;
     }

@@ -138,7 +138,18 @@ function story(): Sent[] {
   const m = { run_id: RUN, action_id: ACTION };
   return [
     event('RunStarted', (p) => ({ ...p, agent_id: 'agent-ledger' }), { run_id: RUN }),
-    event('ActionProposed', (p) => ({ ...p, agent_id: 'agent-ledger', tool: 'refunds.issue', tool_version: '1.2.0', arguments_json: canonicalJson(ARGS), args_sha256: sha256Canonical(ARGS) }), m),
+    event(
+      'ActionProposed',
+      (p) => ({
+        ...p,
+        agent_id: 'agent-ledger',
+        tool: 'refunds.issue',
+        tool_version: '1.2.0',
+        arguments_json: canonicalJson(ARGS),
+        args_sha256: sha256Canonical(ARGS),
+      }),
+      m,
+    ),
     event('PolicyDecided', (p) => ({ ...p, decision: 'allow', determining_policies: ['support-refunds'] }), m),
     event('BudgetReserved', (p) => p, m),
     event('BudgetSettled', (p) => ({ ...p, actual_cost_micros: 20_000, released_micros: 0, currency: 'USD' }), m),
@@ -176,16 +187,24 @@ describe('ledger service', () => {
     expect(chain.map((e) => e.source_event_id).sort()).toEqual(first.map((e) => e.id).sort());
     expect(chain.every((e) => first.some((s) => s.id === e.source_event_id && s.bytes.equals(e.event_bytes)))).toBe(true);
 
-    const counts = await sql<{ event_id: string; n: string }>('SELECT event_id, count() AS n FROM events FINAL WHERE tenant_id = {t:String} GROUP BY event_id', { t: TENANT });
+    const counts = await sql<{ event_id: string; n: string }>(
+      'SELECT event_id, count() AS n FROM events FINAL WHERE tenant_id = {t:String} GROUP BY event_id',
+      { t: TENANT },
+    );
     expect(counts.map((c) => c.event_id).sort()).toEqual(first.map((e) => e.id).sort());
     expect(counts.every((c) => c.n === '1')).toBe(true);
 
     // Sensitive argument redacted in the projection; that event's bytes withheld from ClickHouse.
-    const proposed = await sql<{ payload: string; agent_id: string }>("SELECT payload, agent_id FROM events FINAL WHERE tenant_id = {t:String} AND event_type = 'ActionProposed'", { t: TENANT });
+    const proposed = await sql<{ payload: string; agent_id: string }>(
+      "SELECT payload, agent_id FROM events FINAL WHERE tenant_id = {t:String} AND event_type = 'ActionProposed'",
+      { t: TENANT },
+    );
     expect(proposed[0]?.payload).toContain('[redacted]');
     expect(withoutIdentifiers(proposed[0]?.payload ?? '')).not.toContain('4242');
     expect(proposed[0]?.agent_id).toBe('agent-ledger');
-    const withheld = await sql<{ event_type: string }>('SELECT event_type FROM ledger FINAL WHERE chain_id = {t:String} AND event_bytes_withheld = 1', { t: TENANT });
+    const withheld = await sql<{ event_type: string }>('SELECT event_type FROM ledger FINAL WHERE chain_id = {t:String} AND event_bytes_withheld = 1', {
+      t: TENANT,
+    });
     expect(withheld.map((r) => r.event_type)).toEqual(['ActionProposed']);
 
     const [action] = await sql<{ stage: string; status: string; decision: string; agent_id: string; tool: string }>(
@@ -198,7 +217,9 @@ describe('ledger service', () => {
       { t: TENANT, a: 'agent-ledger' },
     );
     expect(spend).toEqual({ cost: '20000', settlements: '1' });
-    const [decisions] = await sql<{ n: string }>("SELECT sum(decisions) AS n FROM daily_decisions WHERE tenant_id = {t:String} AND decision = 'allow'", { t: TENANT });
+    const [decisions] = await sql<{ n: string }>("SELECT sum(decisions) AS n FROM daily_decisions WHERE tenant_id = {t:String} AND decision = 'allow'", {
+      t: TENANT,
+    });
     expect(decisions?.n).toBe('1');
 
     await waitFor(async () => parseExport(await exported()).checkpoints.length >= 2, { ...WAIT, what: 'checkpoints projected' });
@@ -249,7 +270,12 @@ describe('ledger service', () => {
       return verifyExport(parseExport(text), keyring).result;
     };
     await update('event_bytes = {b:String}', { b: bytes.toString('base64') });
-    expect(await verifyWhen((t) => t.includes(bytes.toString('base64')))).toMatchObject({ ok: false, seq, event_id: row.source_event_id, kind: 'event-changed' });
+    expect(await verifyWhen((t) => t.includes(bytes.toString('base64')))).toMatchObject({
+      ok: false,
+      seq,
+      event_id: row.source_event_id,
+      kind: 'event-changed',
+    });
 
     await update('event_bytes = {b:String}', { b: row.event_bytes });
     const flipped = (row.chain_hash[0] === 'a' ? 'b' : 'a') + row.chain_hash.slice(1);
@@ -261,7 +287,11 @@ describe('ledger service', () => {
 
   it('serves read-only analytics and refuses anything else', async () => {
     const post = (body: unknown, key = ANALYST_KEY) =>
-      fetch(`${baseUrl}/v1/query`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify(body) });
+      fetch(`${baseUrl}/v1/query`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        body: JSON.stringify(body),
+      });
     expect((await post({ sql: 'SELECT 1' }, 'k-unknown')).status).toBe(401);
     const ok = await post({ sql: 'SELECT event_type, count() AS n FROM events GROUP BY event_type ORDER BY event_type' });
     expect(ok.status).toBe(200);

@@ -14,7 +14,6 @@ import { DEFAULT_SQL_DIR, applySchema } from './clickhouse-schema.ts';
 import type { LedgerServiceConfig } from './config.ts';
 import { Projector } from './projector.ts';
 
-
 /** Owns the chain writer, the ClickHouse projection and the ClickHouse client (the chDB folder). */
 @Injectable()
 export class LedgerService implements OnModuleInit, OnApplicationShutdown {
@@ -116,4 +115,3 @@ export class LedgerService implements OnModuleInit, OnApplicationShutdown {
     await this.#clickhouse?.close();
   }
 }
-

@@ -65,13 +65,59 @@ let baseUrl = '';
 
 async function seed(): Promise<void> {
   const day = '2026-11-22 10:00:00.000';
-  const spend = (tenant: string, i: number, cost: number) => ({ event_id: `${tenant}-s${i}`, tenant_id: tenant, agent_id: `${tenant}-bot`, run_id: `${tenant}-run`, action_id: `${tenant}-a${i}`, cost_micros: cost, currency: 'USD', settled_at: day });
+  const spend = (tenant: string, i: number, cost: number) => ({
+    event_id: `${tenant}-s${i}`,
+    tenant_id: tenant,
+    agent_id: `${tenant}-bot`,
+    run_id: `${tenant}-run`,
+    action_id: `${tenant}-a${i}`,
+    cost_micros: cost,
+    currency: 'USD',
+    settled_at: day,
+  });
   await clickhouse.insert({ table: 'spend', format: 'JSONEachRow', values: [spend('acme', 1, 1_000), spend('acme', 2, 2_000), spend('globex', 1, 900_000)] });
-  const action = (tenant: string, i: number, decision: string) => ({ tenant_id: tenant, action_id: `${tenant}-a${i}`, run_id: `${tenant}-run`, agent_id: `${tenant}-bot`, tool: 'refunds.issue', decision, status: 'completed', proposed_at: day, updated_at: day, version: 1 });
-  await clickhouse.insert({ table: 'actions', format: 'JSONEachRow', values: [action('acme', 1, 'allow'), action('acme', 2, 'deny'), action('globex', 1, 'allow')] });
-  const decision = (tenant: string, i: number, value: string) => ({ event_id: `${tenant}-d${i}`, tenant_id: tenant, action_id: `${tenant}-a${i}`, decision: value, decided_at: day });
-  await clickhouse.insert({ table: 'decisions', format: 'JSONEachRow', values: [decision('acme', 1, 'allow'), decision('acme', 2, 'deny'), decision('globex', 1, 'allow')] });
-  const entry = (tenant: string, seq: number) => ({ chain_id: tenant, seq, prev_hash: '0'.repeat(64), event_hash: '1'.repeat(64), chain_hash: '2'.repeat(64), source_event_id: `${tenant}-e${seq}`, event_type: 'RunStarted', source_topic: 'writ.proposals.v1', run_id: `${tenant}-run`, occurred_at: day, event_bytes: '' });
+  const action = (tenant: string, i: number, decision: string) => ({
+    tenant_id: tenant,
+    action_id: `${tenant}-a${i}`,
+    run_id: `${tenant}-run`,
+    agent_id: `${tenant}-bot`,
+    tool: 'refunds.issue',
+    decision,
+    status: 'completed',
+    proposed_at: day,
+    updated_at: day,
+    version: 1,
+  });
+  await clickhouse.insert({
+    table: 'actions',
+    format: 'JSONEachRow',
+    values: [action('acme', 1, 'allow'), action('acme', 2, 'deny'), action('globex', 1, 'allow')],
+  });
+  const decision = (tenant: string, i: number, value: string) => ({
+    event_id: `${tenant}-d${i}`,
+    tenant_id: tenant,
+    action_id: `${tenant}-a${i}`,
+    decision: value,
+    decided_at: day,
+  });
+  await clickhouse.insert({
+    table: 'decisions',
+    format: 'JSONEachRow',
+    values: [decision('acme', 1, 'allow'), decision('acme', 2, 'deny'), decision('globex', 1, 'allow')],
+  });
+  const entry = (tenant: string, seq: number) => ({
+    chain_id: tenant,
+    seq,
+    prev_hash: '0'.repeat(64),
+    event_hash: '1'.repeat(64),
+    chain_hash: '2'.repeat(64),
+    source_event_id: `${tenant}-e${seq}`,
+    event_type: 'RunStarted',
+    source_topic: 'writ.proposals.v1',
+    run_id: `${tenant}-run`,
+    occurred_at: day,
+    event_bytes: '',
+  });
   await clickhouse.insert({ table: 'ledger', format: 'JSONEachRow', values: [entry('acme', 0), entry('acme', 1), entry('globex', 0)] });
 }
 
@@ -80,7 +126,12 @@ beforeAll(async () => {
   clickhouse = createClickHouse({ dataPath });
   await applySchema(clickhouse);
   await seed();
-  door = await AnalystDoor.open(clickhouse, { dataPath }, 'writ_analyst', { maxRows: MAX_ROWS, maxExecutionSeconds: 1, maxResultBytes: 8 * 1024 * 1024, maxMemoryBytes: 128 * 1024 * 1024 });
+  door = await AnalystDoor.open(clickhouse, { dataPath }, 'writ_analyst', {
+    maxRows: MAX_ROWS,
+    maxExecutionSeconds: 1,
+    maxResultBytes: 8 * 1024 * 1024,
+    maxMemoryBytes: 128 * 1024 * 1024,
+  });
   @Module({})
   class TestRoot {}
   const rootModule: DynamicModule = {
@@ -169,7 +220,9 @@ describe('ledger door: credentials, roles and tenant scope', () => {
 
   it("scopes queries to the caller's tenant; naming another tenant is a 404", async () => {
     expect(await rows({ sql: 'SELECT tenant_id, sum(cost_micros) AS cost FROM spend GROUP BY tenant_id' })).toEqual([{ tenant_id: 'acme', cost: '3000' }]);
-    expect(await rows({ sql: 'SELECT tenant_id, sum(cost_micros) AS cost FROM spend GROUP BY tenant_id' }, KEYS.gus)).toEqual([{ tenant_id: 'globex', cost: '900000' }]);
+    expect(await rows({ sql: 'SELECT tenant_id, sum(cost_micros) AS cost FROM spend GROUP BY tenant_id' }, KEYS.gus)).toEqual([
+      { tenant_id: 'globex', cost: '900000' },
+    ]);
     expect(await rows({ sql: 'SELECT count() AS n FROM spend' }, KEYS.audrey)).toEqual([{ n: '2' }]);
     expect(await rows({ sql: 'SELECT count() AS n FROM spend' }, KEYS.adam)).toEqual([{ n: '2' }]);
     const other = await query({ sql: 'SELECT count() FROM spend', tenant: 'globex' });
@@ -181,10 +234,18 @@ describe('ledger door: credentials, roles and tenant scope', () => {
 
   it('follows the directory file: a rotated key works and the old one is refused, without a restart', async () => {
     writeFileSync(directoryFile, directory('k-ana-rotated'));
-    await waitFor(async () => (await query({ sql: 'SELECT 1 AS one' }, 'k-ana-rotated')).status === 200, { timeoutMs: 10_000, intervalMs: 50, what: 'the new key accepted' });
+    await waitFor(async () => (await query({ sql: 'SELECT 1 AS one' }, 'k-ana-rotated')).status === 200, {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+      what: 'the new key accepted',
+    });
     expect((await query({ sql: 'SELECT 1 AS one' }, KEYS.ana)).status).toBe(401);
     writeFileSync(directoryFile, directory());
-    await waitFor(async () => (await query({ sql: 'SELECT 1 AS one' }, KEYS.ana)).status === 200, { timeoutMs: 10_000, intervalMs: 50, what: 'the old key back' });
+    await waitFor(async () => (await query({ sql: 'SELECT 1 AS one' }, KEYS.ana)).status === 200, {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+      what: 'the old key back',
+    });
   });
 });
 
@@ -193,7 +254,11 @@ describe('analyst query door: the hostile-query pack', () => {
   const hostile: readonly (readonly [string, string, string, Record<string, unknown>?])[] = [
     ['the warrant key through file()', `SELECT * FROM file('${keyFile}', 'LineAsString')`, 'no table functions'],
     ['file() as a scalar', `SELECT file('${keyFile}') AS k`, 'no functions that read files'],
-    ['file() in a subquery of an allowed table', `SELECT count() FROM spend WHERE agent_id IN (SELECT * FROM file('${keyFile}', 'LineAsString'))`, 'no table functions'],
+    [
+      'file() in a subquery of an allowed table',
+      `SELECT count() FROM spend WHERE agent_id IN (SELECT * FROM file('${keyFile}', 'LineAsString'))`,
+      'no table functions',
+    ],
     ['url()', "SELECT * FROM url('http://127.0.0.1:9/x', 'CSV', 'a String')", 'no table functions'],
     ['s3()', "SELECT * FROM s3('http://127.0.0.1:9/bucket/x.csv', 'CSV', 'a String')", 'no table functions'],
     ['remote()', "SELECT * FROM remote('127.0.0.1', 'system', 'tables')", 'no table functions'],
@@ -235,9 +300,22 @@ describe('analyst query door: the hostile-query pack', () => {
     ['getSetting', "SELECT getSetting('readonly')", 'no functions that read'],
     ['sleep', 'SELECT sleep(3)', 'no functions that read'],
     ['hostName', 'SELECT hostName()', 'no functions that read'],
-    ['a reserved parameter', 'SELECT count() FROM spend WHERE tenant_id = {writ_tenant:String}', 'no parameter names starting with writ_', { writ_tenant: 'globex' }],
-    ['a query longer than max_execution_time', 'SELECT count() FROM (SELECT arrayJoin(range(1000)) AS a) AS x CROSS JOIN (SELECT arrayJoin(range(1000)) AS b) AS y CROSS JOIN (SELECT arrayJoin(range(5000)) AS c) AS z', 'max_execution_time'],
-    ['a query that needs more than max_memory_usage', "SELECT length(groupArray(repeat('x', 100000))) FROM (SELECT arrayJoin(range(10000)))", 'max_memory_usage'],
+    [
+      'a reserved parameter',
+      'SELECT count() FROM spend WHERE tenant_id = {writ_tenant:String}',
+      'no parameter names starting with writ_',
+      { writ_tenant: 'globex' },
+    ],
+    [
+      'a query longer than max_execution_time',
+      'SELECT count() FROM (SELECT arrayJoin(range(1000)) AS a) AS x CROSS JOIN (SELECT arrayJoin(range(1000)) AS b) AS y CROSS JOIN (SELECT arrayJoin(range(5000)) AS c) AS z',
+      'max_execution_time',
+    ],
+    [
+      'a query that needs more than max_memory_usage',
+      "SELECT length(groupArray(repeat('x', 100000))) FROM (SELECT arrayJoin(range(10000)))",
+      'max_memory_usage',
+    ],
   ];
 
   it.each(hostile)('refuses %s with QUERY_NOT_ALLOWED naming the rule', async (_, sql, rule, params) => {
@@ -255,7 +333,9 @@ describe('analyst query door: the hostile-query pack', () => {
   it('left every table and setting as it was', async () => {
     const [count] = await (await clickhouse.query({ query: 'SELECT count() AS n FROM spend', format: 'JSONEachRow' })).json<{ n: string }>();
     expect(count?.n).toBe('3');
-    const [tables] = await (await clickhouse.query({ query: "SELECT count() AS n FROM system.tables WHERE database = 'writ_analyst'", format: 'JSONEachRow' })).json<{ n: string }>();
+    const [tables] = await (
+      await clickhouse.query({ query: "SELECT count() AS n FROM system.tables WHERE database = 'writ_analyst'", format: 'JSONEachRow' })
+    ).json<{ n: string }>();
     expect(tables?.n).toBe('0');
   });
 
@@ -278,7 +358,7 @@ describe('analyst query door: the hostile-query pack', () => {
       "SELECT (SELECT sum(cost_micros) FROM spend WHERE tenant_id = 'globex') AS s WHERE s > 0",
       "SELECT * FROM ledger WHERE chain_id = 'globex'",
       "SELECT * FROM daily_spend WHERE tenant_id = 'globex'",
-      "SELECT * FROM spend WHERE tenant_id = {t:String}",
+      'SELECT * FROM spend WHERE tenant_id = {t:String}',
     ];
     for (const sql of none) expect(await rows({ sql, params: { t: 'globex' } }), sql).toEqual([]);
     const viaOwnWith = await query({ sql: 'WITH x AS (SELECT 1) SELECT * FROM projection_offsets' });
@@ -288,14 +368,23 @@ describe('analyst query door: the hostile-query pack', () => {
 
   it("answers the analyst's spend and decision queries over their tenant", async () => {
     expect(
-      await rows({ sql: 'SELECT agent_id, sum(cost_micros) AS cost FROM spend WHERE settled_at >= {since:DateTime64(3)} GROUP BY agent_id ORDER BY agent_id', params: { since: '2026-11-01 00:00:00.000' } }),
+      await rows({
+        sql: 'SELECT agent_id, sum(cost_micros) AS cost FROM spend WHERE settled_at >= {since:DateTime64(3)} GROUP BY agent_id ORDER BY agent_id',
+        params: { since: '2026-11-01 00:00:00.000' },
+      }),
     ).toEqual([{ agent_id: 'acme-bot', cost: '3000' }]);
     expect(await rows({ sql: 'SELECT decision, count() AS n FROM decisions GROUP BY decision ORDER BY decision' })).toEqual([
       { decision: 'allow', n: '1' },
       { decision: 'deny', n: '1' },
     ]);
-    expect(await rows({ sql: '/* DROP TABLE spend */ SELECT status, count() AS n FROM actions -- by status\nGROUP BY status' })).toEqual([{ status: 'completed', n: '2' }]);
-    expect(await rows({ sql: 'SELECT d.decision, sum(s.cost_micros) AS cost FROM spend AS s JOIN decisions AS d ON s.action_id = d.action_id GROUP BY d.decision ORDER BY d.decision' })).toEqual([
+    expect(await rows({ sql: '/* DROP TABLE spend */ SELECT status, count() AS n FROM actions -- by status\nGROUP BY status' })).toEqual([
+      { status: 'completed', n: '2' },
+    ]);
+    expect(
+      await rows({
+        sql: 'SELECT d.decision, sum(s.cost_micros) AS cost FROM spend AS s JOIN decisions AS d ON s.action_id = d.action_id GROUP BY d.decision ORDER BY d.decision',
+      }),
+    ).toEqual([
       { decision: 'allow', cost: '1000' },
       { decision: 'deny', cost: '2000' },
     ]);

@@ -25,7 +25,13 @@ export class ControlsView implements KillSwitches {
   }
 }
 
-export async function startControlsReader(brokers: readonly string[], groupId: string, dlqTopic: string, view: ControlsView, logger: BusLogger = silentLogger): Promise<EventConsumer> {
+export async function startControlsReader(
+  brokers: readonly string[],
+  groupId: string,
+  dlqTopic: string,
+  view: ControlsView,
+  logger: BusLogger = silentLogger,
+): Promise<EventConsumer> {
   const consumer = new EventConsumer({
     brokers,
     groupId: `${groupId}.controls.${randomUUID()}`,

@@ -11,7 +11,17 @@ import type { TenantFilter } from '@writ/config';
 import { TOPICS, newMetadata } from '@writ/contracts';
 import type { Metadata, WritEvent } from '@writ/contracts';
 import { describeError } from '@writ/errors';
-import { PLANNER_OUTPUT_TYPES, commandOf, createPlannerDecider, deadlineSetBy, isOwnOutput, nextPlannerDeadline, replayRun, runHistoryOf, toWire } from '@writ/planner-core';
+import {
+  PLANNER_OUTPUT_TYPES,
+  commandOf,
+  createPlannerDecider,
+  deadlineSetBy,
+  isOwnOutput,
+  nextPlannerDeadline,
+  replayRun,
+  runHistoryOf,
+  toWire,
+} from '@writ/planner-core';
 import type { OutputContext, PlannerCommand, PlannerConfig, PlannerDecider, PlannerEvent, PlannerState } from '@writ/planner-core';
 import { WRIT_ATTR } from '@writ/telemetry';
 import type { ToolRegistry } from '@writ/tools';
@@ -99,7 +109,6 @@ function recordOutcome(span: Span, events: readonly PlannerEvent[]): void {
   if (statuses.length > 0) span.setAttribute(WRIT_ATTR.terminalStatus, statuses.length === 1 ? (statuses[0] ?? '') : statuses.join(','));
   span.setAttribute('writ.planner.events', events.map((event) => event.type).join(','));
 }
-
 
 export class PlannerEngine {
   readonly #options: PlannerEngineOptions;
@@ -339,9 +348,11 @@ export class PlannerEngine {
     slot.timer = setTimeout(() => {
       slot.timer = undefined;
       slot.due = null;
-      this.#timers = this.#timers.then(() => this.#expire(runId)).catch((error: unknown) => {
-        this.#logger.error('planner expiry failed', { run_id: runId, error: describeError(error) });
-      });
+      this.#timers = this.#timers
+        .then(() => this.#expire(runId))
+        .catch((error: unknown) => {
+          this.#logger.error('planner expiry failed', { run_id: runId, error: describeError(error) });
+        });
     }, delay);
     slot.timer.unref();
   }

@@ -39,7 +39,10 @@ class Collector {
 
   async start(): Promise<void> {
     const kafka = createKafka({ brokers, clientId: 'planner-int-collector', logger: silentLogger });
-    this.#consumer = kafka.consumer({ 'isolation.level': 'read_committed', kafkaJS: { groupId: `planner-int-collector-${randomUUID()}`, fromBeginning: true, autoCommit: false } });
+    this.#consumer = kafka.consumer({
+      'isolation.level': 'read_committed',
+      kafkaJS: { groupId: `planner-int-collector-${randomUUID()}`, fromBeginning: true, autoCommit: false },
+    });
     await this.#consumer.connect();
     await this.#consumer.subscribe({ topics: [TOPICS.proposals, TOPICS.actions, TOPICS.budget, TOPICS.executions, TOPICS.outcomes] });
     await this.#consumer.run({
@@ -63,13 +66,19 @@ class Collector {
 
   of(runId: string, type?: string, actionId?: string): Seen[] {
     return this.seen.filter(
-      (event) => event.payload.meta.run_id === runId && (type === undefined || event.type === type) && (actionId === undefined || event.payload.meta.action_id === actionId),
+      (event) =>
+        event.payload.meta.run_id === runId &&
+        (type === undefined || event.type === type) &&
+        (actionId === undefined || event.payload.meta.action_id === actionId),
     );
   }
 
   /** Waits for the first `type` event of the run (and action). */
   async one(runId: string, type: string, actionId?: string): Promise<Seen> {
-    return waitFor(() => this.of(runId, type, actionId)[0], { ...WAIT, what: `${type} for run ${runId}${actionId === undefined ? '' : ` action ${actionId}`}` });
+    return waitFor(() => this.of(runId, type, actionId)[0], {
+      ...WAIT,
+      what: `${type} for run ${runId}${actionId === undefined ? '' : ` action ${actionId}`}`,
+    });
   }
 }
 
@@ -136,7 +145,15 @@ class Scenario {
     const actionId = actionIdFor(this.tenant, this.run, key);
     const event = this.event(
       'ActionProposed',
-      { agent_id: this.agent, tool: 'tickets.get', tool_version: null, arguments_json: canonicalJson(args), args_sha256: sha256Canonical(args), reason: 'triage', idempotency_key: key },
+      {
+        agent_id: this.agent,
+        tool: 'tickets.get',
+        tool_version: null,
+        arguments_json: canonicalJson(args),
+        args_sha256: sha256Canonical(args),
+        reason: 'triage',
+        idempotency_key: key,
+      },
       actionId,
     );
     return { event, actionId };
@@ -196,7 +213,14 @@ class Scenario {
   }
 
   reservation(actionId: string): Reservation {
-    return { reservation_id: actionId, amount_micros: 1000, currency: 'USD', expires_at: Date.now() + 60 * 60_000, key_id: 'reservation-1', signature: 'cmVzZXJ2ZWQ=' };
+    return {
+      reservation_id: actionId,
+      amount_micros: 1000,
+      currency: 'USD',
+      expires_at: Date.now() + 60 * 60_000,
+      key_id: 'reservation-1',
+      signature: 'cmVzZXJ2ZWQ=',
+    };
   }
 
   reserved(actionId: string): OutgoingEvent {
@@ -252,7 +276,10 @@ describe('planner service (in-process, real broker)', () => {
     await producer.connect();
     await collector.start();
     // Short execution deadlines so that a stuck execution expires within the test.
-    app = await bootPlanner(`writ.planner.int-${randomUUID()}`, SHARED, { WRIT_PLANNER_EXECUTION_START_TIMEOUT_MS: '1000', WRIT_PLANNER_EXECUTION_TIMEOUT_MS: '2000' });
+    app = await bootPlanner(`writ.planner.int-${randomUUID()}`, SHARED, {
+      WRIT_PLANNER_EXECUTION_START_TIMEOUT_MS: '1000',
+      WRIT_PLANNER_EXECUTION_TIMEOUT_MS: '2000',
+    });
   }, 90_000);
 
   afterAll(async () => {
@@ -267,7 +294,13 @@ describe('planner service (in-process, real broker)', () => {
     const started = s.started();
     await s.send(started, event);
     const admitted = await collector.one(s.run, 'ActionAdmitted', actionId);
-    expect(admitted.payload).toMatchObject({ agent_id: s.agent, tool: 'tickets.get', tool_version: '1.0.0', arguments_json: '{"ticket_id":"T-1"}', run_stats: { steps: 0, currency: 'USD' } });
+    expect(admitted.payload).toMatchObject({
+      agent_id: s.agent,
+      tool: 'tickets.get',
+      tool_version: '1.0.0',
+      arguments_json: '{"ticket_id":"T-1"}',
+      run_stats: { steps: 0, currency: 'USD' },
+    });
     expect(admitted.payload.meta.producer).toBe('planner@0.1.0');
     // RunStarted and ActionProposed share a topic and a key: the start is read first, the proposal is the cause.
     expect(admitted.payload.meta.causation_id).toBe(event.payload.meta.event_id);
@@ -309,7 +342,13 @@ describe('planner service (in-process, real broker)', () => {
 
     await s.send(s.executed(actionId));
     const done = await collector.one(s.run, 'ActionCompleted', actionId);
-    expect(done.payload).toMatchObject({ status: 'completed', reason_code: 'SUCCEEDED', result_json: '{"id":"T-1","status":"open"}', cost_micros: 900, currency: 'USD' });
+    expect(done.payload).toMatchObject({
+      status: 'completed',
+      reason_code: 'SUCCEEDED',
+      result_json: '{"id":"T-1","status":"open"}',
+      cost_micros: 900,
+      currency: 'USD',
+    });
     // A redelivered outcome changes nothing: still one terminal event.
     await s.send(s.executed(actionId));
     const { event: later, actionId: laterId } = s.proposal('k2', { ticket_id: 'T-2' });
@@ -320,11 +359,27 @@ describe('planner service (in-process, real broker)', () => {
     // One span per step, in the trace that came with the input, naming run, action and outcome.
     const steps = spans.getFinishedSpans().filter((span) => span.attributes[WRIT_ATTR.runId] === s.run && span.attributes[WRIT_ATTR.actionId] === actionId);
     const named = (name: string) => steps.filter((span) => span.name === name);
-    expect(named('planner.admit')[0]?.attributes).toMatchObject({ [WRIT_ATTR.tenantId]: s.tenant, [WRIT_ATTR.tool]: 'tickets.get', [WRIT_ATTR.agentId]: s.agent });
-    expect(named('planner.execute').map((span) => span.attributes[WRIT_ATTR.decision] ?? span.attributes[WRIT_ATTR.budgetResult]).sort()).toEqual(['allow', 'reserved']);
+    expect(named('planner.admit')[0]?.attributes).toMatchObject({
+      [WRIT_ATTR.tenantId]: s.tenant,
+      [WRIT_ATTR.tool]: 'tickets.get',
+      [WRIT_ATTR.agentId]: s.agent,
+    });
+    expect(
+      named('planner.execute')
+        .map((span) => span.attributes[WRIT_ATTR.decision] ?? span.attributes[WRIT_ATTR.budgetResult])
+        .sort(),
+    ).toEqual(['allow', 'reserved']);
     expect(named('planner.complete')[0]?.attributes).toMatchObject({ [WRIT_ATTR.toolOutcome]: 'succeeded', [WRIT_ATTR.terminalStatus]: 'completed' });
     const traceparent = (execution.payload.meta.trace as { traceparent: string } | null)?.traceparent ?? '';
-    expect(traceparent).toContain(named('planner.execute').find((span) => span.attributes['writ.planner.events'] === 'ReservationRecorded,ExecutionRequested' || span.attributes['writ.planner.events'] === 'WarrantRecorded,ExecutionRequested')?.spanContext().spanId ?? 'no span');
+    expect(traceparent).toContain(
+      named('planner.execute')
+        .find(
+          (span) =>
+            span.attributes['writ.planner.events'] === 'ReservationRecorded,ExecutionRequested' ||
+            span.attributes['writ.planner.events'] === 'WarrantRecorded,ExecutionRequested',
+        )
+        ?.spanContext().spanId ?? 'no span',
+    );
   });
 
   it('deny after the reservation: ActionCompleted(denied), the accountant releases on it; nothing executes', async () => {
@@ -395,7 +450,15 @@ describe('planner service (in-process, real broker)', () => {
   it("an agent's kill switch rejects its proposals, in its own tenant only", async () => {
     const s = scenario();
     const control = (enabled: boolean): OutgoingEvent =>
-      s.event('ControlChanged', { control_key: `${s.tenant}/agent:${s.agent}`, kind: 'agent_kill_switch', target: s.agent, enabled, value: null, reason: 'test', set_by: 'operator-1' });
+      s.event('ControlChanged', {
+        control_key: `${s.tenant}/agent:${s.agent}`,
+        kind: 'agent_kill_switch',
+        target: s.agent,
+        enabled,
+        value: null,
+        reason: 'test',
+        set_by: 'operator-1',
+      });
     await s.send(control(true));
     const planner = app.get(PlannerService).engine;
     await waitFor(() => planner.controls.isAgentKilled(s.tenant, s.agent), { ...WAIT, what: 'the kill switch reaching the planner' });
@@ -486,7 +549,10 @@ describe('planner service (in-process, real broker)', () => {
       await collector.one(s.run, 'ActionAdmitted', actionId);
       // The warrant is recorded by the first instance; the reservation comes to the second.
       await s.send(s.allow(actionId));
-      await waitFor(() => first?.get(PlannerService).engine.runState(s.run)?.actions.get(actionId)?.warrant ?? false, { ...WAIT, what: 'the warrant recorded' });
+      await waitFor(() => first?.get(PlannerService).engine.runState(s.run)?.actions.get(actionId)?.warrant ?? false, {
+        ...WAIT,
+        what: 'the warrant recorded',
+      });
       // Give the transaction that consumed it time to commit before the shutdown (stop() also waits for it).
       await first.close();
       first = undefined;
@@ -528,7 +594,10 @@ describe('planner service (in-process, real broker)', () => {
       second = await bootPlanner(group, TWO, { ...timeouts, WRIT_INSTANCE_ID: 'b' });
       const a = first.get(PlannerService).engine;
       const b = second.get(PlannerService).engine;
-      await waitFor(() => a.ownedPartitions().length > 0 && b.ownedPartitions().length > 0, { ...WAIT, what: () => `the partitions split: a ${a.ownedPartitions().join(',')}, b ${b.ownedPartitions().join(',')}` });
+      await waitFor(() => a.ownedPartitions().length > 0 && b.ownedPartitions().length > 0, {
+        ...WAIT,
+        what: () => `the partitions split: a ${a.ownedPartitions().join(',')}, b ${b.ownedPartitions().join(',')}`,
+      });
       expect([...a.ownedPartitions(), ...b.ownedPartitions()].sort()).toEqual([0, 1, 2]);
       // The split came before any deadline: both instances hold every run, each may expire only its own.
       expect(waiting.flatMap(({ s, actionId }) => collector.of(s.run, 'ActionCompleted', actionId))).toEqual([]);
@@ -545,4 +614,3 @@ describe('planner service (in-process, real broker)', () => {
     }
   }, 120_000);
 });
-

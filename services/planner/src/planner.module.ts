@@ -6,7 +6,6 @@ import { loadToolRegistry } from '@writ/tools';
 import type { PlannerServiceConfig } from './config.ts';
 import { PlannerEngine } from './planner.engine.ts';
 
-
 /** Owns the engine's lifecycle: rebuilt and consuming once the module is initialised, stopped on shutdown. */
 @Injectable()
 export class PlannerService implements OnModuleInit, OnApplicationShutdown {

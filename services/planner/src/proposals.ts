@@ -66,7 +66,11 @@ export function proposeCommandOf(event: ActionProposed, registry: ToolRegistry, 
     const more = check.problems.length > 1 ? ` (and ${check.problems.length - 1} more)` : '';
     return {
       ...resolved,
-      invalid: { reason_code: 'args_invalid', field: first?.field ?? null, message: `${first?.message ?? 'arguments do not match the tool schema'} [${first?.rule ?? 'schema'}]${more}` },
+      invalid: {
+        reason_code: 'args_invalid',
+        field: first?.field ?? null,
+        message: `${first?.message ?? 'arguments do not match the tool schema'} [${first?.rule ?? 'schema'}]${more}`,
+      },
     };
   }
   const argsSha256 = sha256Canonical(parsed.value);

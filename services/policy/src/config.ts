@@ -28,4 +28,3 @@ export const policyConfigSpec = {
 };
 
 export type PolicyServiceConfig = BaseConfig & ConfigOf<typeof policyConfigSpec>;
-

@@ -25,7 +25,6 @@ const INPUT_TOPICS = [TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.ap
 const VERSION = packageVersion(import.meta.url);
 const tracer = trace.getTracer('writ-policy');
 
-
 /**
  * The folded events of the PDP's state; every other event on its topics is ignored, ActionAdmitted
  * included (the PDP decides on the proposal, in parallel with the planner's admission; admissions
@@ -200,7 +199,9 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
         await this.#step('policy.decide', proposed.meta, proposed.agent_id, proposed.tool, ctx, (env) => {
           const outcome = onActionProposed(this.#state, proposed, env);
           if (outcome.ignored !== null) {
-            this.#logger.log(`action ${proposed.meta.action_id ?? '(none)'} of run ${proposed.meta.run_id} (tenant ${proposed.meta.tenant_id}) not decided: ${outcome.ignored}`);
+            this.#logger.log(
+              `action ${proposed.meta.action_id ?? '(none)'} of run ${proposed.meta.run_id} (tenant ${proposed.meta.tenant_id}) not decided: ${outcome.ignored}`,
+            );
           }
           return outcome.outputs;
         });
@@ -211,9 +212,7 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
       case 'ApprovalSubmitted': {
         const submitted = event.payload;
         const action = submitted.meta.action_id === null ? undefined : this.#state.actions.get(submitted.meta.action_id)?.proposed;
-        await this.#step('policy.approve', submitted.meta, action?.agent_id, action?.tool, ctx, (env) =>
-          onApprovalSubmitted(this.#state, submitted, env),
-        );
+        await this.#step('policy.approve', submitted.meta, action?.agent_id, action?.tool, ctx, (env) => onApprovalSubmitted(this.#state, submitted, env));
         return;
       }
       default: {

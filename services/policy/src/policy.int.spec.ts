@@ -161,7 +161,13 @@ function submission(action: ActionProposed, approver: string, verdict: 'approve'
   };
 }
 
-const refund = (cents: number) => ({ ticket_id: 'T-1001', customer_id: 'C-1', amount_cents: cents, ticket_tags: ['refund_approved'], reason: 'duplicate charge' });
+const refund = (cents: number) => ({
+  ticket_id: 'T-1001',
+  customer_id: 'C-1',
+  amount_cents: cents,
+  ticket_tags: ['refund_approved'],
+  reason: 'duplicate charge',
+});
 
 function decisionsOf(seen: readonly Output[], action: { readonly meta: { readonly action_id: string | null } }): PolicyDecided[] {
   return seen.flatMap((o) => (o.type === 'PolicyDecided' && o.payload.meta.action_id === action.meta.action_id ? [o.payload] : []));
@@ -353,7 +359,10 @@ describe('policy service on Kafka', () => {
     };
     await producer.send([writEvent('ActionAdmitted', admission), writEvent('ActionCompleted', ended)]);
     // ActionCompleted and proposals travel on two topics: wait until the spend is read.
-    await waitFor(() => engine.state.runs.get(runKey(t.tenant, run))?.spend_micros === 1_500_000 || undefined, { timeoutMs: 20_000, what: 'the spend of the run' });
+    await waitFor(() => engine.state.runs.get(runKey(t.tenant, run))?.spend_micros === 1_500_000 || undefined, {
+      timeoutMs: 20_000,
+      what: 'the spend of the run',
+    });
 
     // No version: the registry's latest, bound in the warrant as the planner resolves it.
     const latest = proposed(t, 'refunds.issue', null, refund(700), run);
@@ -395,7 +404,10 @@ describe('policy service on Kafka', () => {
     await a.close();
     apps.delete(a);
     // A static member that stopped gives its partitions up after the session timeout (10 s).
-    await waitFor(() => held.every((partition) => pb.ownedPartitions().includes(partition)), { timeoutMs: 30_000, what: () => `b owning ${held.join(',')} (owns ${pb.ownedPartitions().join(',')})` });
+    await waitFor(() => held.every((partition) => pb.ownedPartitions().includes(partition)), {
+      timeoutMs: 30_000,
+      what: () => `b owning ${held.join(',')} (owns ${pb.ownedPartitions().join(',')})`,
+    });
     await producer.send(actions.map((action) => writEvent('ApprovalSubmitted', submission(action, 'maria'))));
     for (const action of actions) {
       const [, allowed] = await decided(seen, action, 2);
@@ -439,7 +451,10 @@ describe('policy service HTTP decision endpoint', () => {
       runStats: { steps: 1, spendMicros: 0, callsInWindow: 0 },
     });
     const refundTool = { name: 'refunds.issue', version: '1.2.0', effect: 'write', risk: 'medium' };
-    expect(await decide(request(refundTool, refund(100)))).toMatchObject({ status: 200, body: { decision: 'allow', determiningPolicies: ['refund-up-to-100-support'] } });
+    expect(await decide(request(refundTool, refund(100)))).toMatchObject({
+      status: 200,
+      body: { decision: 'allow', determiningPolicies: ['refund-up-to-100-support'] },
+    });
     expect(await decide(request(refundTool, refund(20_000)))).toMatchObject({
       status: 200,
       body: { decision: 'approval_required', approval: { policyId: 'refund-over-100-needs-manager-approval', count: 1, roles: ['manager'] } },
@@ -456,7 +471,10 @@ describe('policy service HTTP decision endpoint', () => {
     // The door: a service decides for any tenant; no key 401, an unknown key 401, a role other
     // than admin 403, an admin of another tenant 404 (nothing decided).
     expect(await decide(request(refundTool, refund(100)), `${t.tenant}-service`)).toMatchObject({ status: 200, body: { decision: 'allow' } });
-    expect(await decide(request(refundTool, refund(100)), null)).toMatchObject({ status: 401, body: { error: { code: 'UNAUTHENTICATED', field: 'authorization' } } });
+    expect(await decide(request(refundTool, refund(100)), null)).toMatchObject({
+      status: 401,
+      body: { error: { code: 'UNAUTHENTICATED', field: 'authorization' } },
+    });
     expect(await decide(request(refundTool, refund(100)), 'no-such-key')).toMatchObject({ status: 401 });
     expect(await decide(request(refundTool, refund(100)), `${t.tenant}-maria`)).toMatchObject({ status: 403, body: { error: { code: 'FORBIDDEN' } } });
     const foreign = await decide(request(refundTool, refund(100)), `${t.tenant}-otto`);
@@ -469,7 +487,10 @@ describe('policy service boot', () => {
   function brokenPolicyDir(): string {
     const broken = mkdtempSync(join(dir, 'policies-'));
     cpSync(join(root, 'policies'), broken, { recursive: true });
-    writeFileSync(join(broken, 'refund-up-to-100-support.cedar'), '@id("refund-up-to-100-support")\npermit (principal, action, resource) when { context.nope };\n');
+    writeFileSync(
+      join(broken, 'refund-up-to-100-support.cedar'),
+      '@id("refund-up-to-100-support")\npermit (principal, action, resource) when { context.nope };\n',
+    );
     return broken;
   }
 

@@ -51,7 +51,10 @@ describe('Nest transport over the Writ bus', () => {
   beforeAll(async () => {
     // RunStarted and ActionProposed share a topic: create each topic once.
     const topics = new Set([serde.topicOf('ActionProposed'), serde.topicOf('RunStarted'), dlq]);
-    await createTestTopics(brokers, [...topics].map((name) => ({ name })));
+    await createTestTopics(
+      brokers,
+      [...topics].map((name) => ({ name })),
+    );
     app = await NestFactory.createMicroservice(PlannerLikeModule, {
       strategy: new WritKafkaServer({ brokers, groupId, serde, logger: silentLogger, retry: { maxAttempts: 1 } }),
       logger: false,

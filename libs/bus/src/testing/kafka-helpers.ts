@@ -27,18 +27,18 @@ export async function createTestTopics(brokers: readonly string[], topics: reado
       })),
     });
     // Usable once the broker answering metadata requests knows them too.
-    await topicMetadata(admin, topics.map((t) => t.name), 15_000);
+    await topicMetadata(
+      admin,
+      topics.map((t) => t.name),
+      15_000,
+    );
   } finally {
     await admin.disconnect();
   }
 }
 
 /** The committed offset of `groupId` per partition of `topic` ('-1' when none). */
-export async function committedOffsets(
-  brokers: readonly string[],
-  groupId: string,
-  topic: string,
-): Promise<Map<number, string>> {
+export async function committedOffsets(brokers: readonly string[], groupId: string, topic: string): Promise<Map<number, string>> {
   const admin = createKafka({ brokers, clientId: 'writ-test-admin' }).admin();
   await admin.connect();
   try {
@@ -85,9 +85,7 @@ export async function readTopicToEnd(
   const kafka = createKafka({ brokers, clientId: 'writ-test-reader' });
   const admin = kafka.admin();
   await admin.connect();
-  const offsets = await admin
-    .fetchTopicOffsets(topic, { isolationLevel: IsolationLevel.READ_UNCOMMITTED })
-    .finally(() => admin.disconnect());
+  const offsets = await admin.fetchTopicOffsets(topic, { isolationLevel: IsolationLevel.READ_UNCOMMITTED }).finally(() => admin.disconnect());
   const partitions = offsets.map((o) => o.partition);
 
   const sentinel = randomUUID();
@@ -95,9 +93,7 @@ export async function readTopicToEnd(
   await producer.connect();
   try {
     await producer.sendBatch({
-      topicMessages: [
-        { topic, messages: partitions.map((partition) => ({ partition, value: null, headers: { [SENTINEL_HEADER]: sentinel } })) },
-      ],
+      topicMessages: [{ topic, messages: partitions.map((partition) => ({ partition, value: null, headers: { [SENTINEL_HEADER]: sentinel } })) }],
     });
   } finally {
     await producer.disconnect();

@@ -4,9 +4,7 @@ import { fileURLToPath } from 'node:url';
  * A consumer or transactional processor in a process of its own, for tests that kill it for
  * real (SIGKILL) and restart it. Run as `node --conditions=writ-source <path>` with WorkerEnv.
  */
-export const WORKER_FIXTURE_PATH = fileURLToPath(
-  new URL(import.meta.url.endsWith('.ts') ? './worker.fixture.ts' : './worker.fixture.js', import.meta.url),
-);
+export const WORKER_FIXTURE_PATH = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './worker.fixture.ts' : './worker.fixture.js', import.meta.url));
 
 export interface WorkerEnv {
   readonly WORKER_MODE: 'consumer' | 'transactional';

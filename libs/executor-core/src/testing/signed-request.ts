@@ -39,7 +39,10 @@ export const TEST_POLICY_SET_HASH = 'a'.repeat(64);
 export function signedExecutionRequest(input: SignedRequestInput): ExecutionRequested {
   const now = input.now ?? Date.now();
   const actionId = actionIdFor(input.tenant, input.runId, input.idempotencyKey);
-  const args = input.sealWith === undefined ? input.args : sealArguments(input.sealWith.tool, input.args, (value, path) => (input.sealWith as { key: TenantDataKey }).key.seal(value, path));
+  const args =
+    input.sealWith === undefined
+      ? input.args
+      : sealArguments(input.sealWith.tool, input.args, (value, path) => (input.sealWith as { key: TenantDataKey }).key.seal(value, path));
   const argsSha256 = sha256Canonical(args);
   const warrant = issueWarrant(
     {
