@@ -10,7 +10,7 @@ import { topicPartitionKey } from './window.ts';
  */
 export class OffsetCommitter {
   readonly #commit: (offsets: KafkaJS.TopicPartitionOffset[]) => Promise<void>;
-  readonly #assigned: () => readonly KafkaJS.TopicPartition[];
+  readonly #owns: (topic: string, partition: number) => boolean;
   readonly #intervalMs: number;
   readonly #logger: BusLogger;
   readonly #pending = new Map<string, KafkaJS.TopicPartitionOffset>();
@@ -19,13 +19,17 @@ export class OffsetCommitter {
 
   constructor(options: {
     commit: (offsets: KafkaJS.TopicPartitionOffset[]) => Promise<void>;
-    /** The partitions assigned to this member now (asked once per commit); offsets of others, lost in a rebalance, are dropped. */
-    assigned: () => readonly KafkaJS.TopicPartition[];
+    /**
+     * Whether the partition is assigned to this member now (the AssignmentTracker's view: asking
+     * the client blocks the event loop on a round trip to its group thread); offsets of others,
+     * lost in a rebalance, are dropped.
+     */
+    owns: (topic: string, partition: number) => boolean;
     intervalMs: number;
     logger: BusLogger;
   }) {
     this.#commit = options.commit;
-    this.#assigned = options.assigned;
+    this.#owns = options.owns;
     this.#intervalMs = options.intervalMs;
     this.#logger = options.logger;
   }
@@ -45,16 +49,20 @@ export class OffsetCommitter {
     }, this.#intervalMs);
   }
 
-  /** Commits everything marked so far; resolves when the broker answered (errors are logged). */
-  async flush(): Promise<void> {
+  /**
+   * Commits everything marked so far; resolves when the broker answered (errors are logged).
+   * `handingOver`: partitions being revoked, no longer owned but still this member's to commit
+   * (the rebalance waits for this last commit before another member takes them).
+   */
+  async flush(handingOver: readonly KafkaJS.TopicPartition[] = []): Promise<void> {
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
     }
     while (this.#inFlight !== undefined) await this.#inFlight;
     if (this.#pending.size === 0) return;
-    const owned = new Set(this.#assigned().map((a) => topicPartitionKey(a.topic, a.partition)));
-    const offsets = [...this.#pending].filter(([key]) => owned.has(key)).map(([, offset]) => offset);
+    const leaving = new Set(handingOver.map((p) => topicPartitionKey(p.topic, p.partition)));
+    const offsets = [...this.#pending.entries()].filter(([key, o]) => leaving.has(key) || this.#owns(o.topic, o.partition)).map(([, offset]) => offset);
     this.#pending.clear();
     if (offsets.length === 0) return;
     this.#inFlight = this.#commit(offsets)

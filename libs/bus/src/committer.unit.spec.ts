@@ -3,14 +3,14 @@ import type { KafkaJS } from '@confluentinc/kafka-javascript';
 import { OffsetCommitter } from './committer.ts';
 import { silentLogger } from './logger.ts';
 
-function harness(intervalMs: number, assigned: () => KafkaJS.TopicPartition[] = () => [0, 1, 2].map((partition) => ({ topic: 't', partition }))) {
+function harness(intervalMs: number, owned: readonly number[] = [0, 1, 2]) {
   const commits: KafkaJS.TopicPartitionOffset[][] = [];
   let release: () => void = () => undefined;
   let hold = false;
   const committer = new OffsetCommitter({
     intervalMs,
     logger: silentLogger,
-    assigned,
+    owns: (topic, partition) => topic === 't' && owned.includes(partition),
     commit: (offsets) => {
       commits.push(offsets);
       return hold ? new Promise<void>((resolve) => (release = resolve)) : Promise.resolve();
@@ -65,14 +65,26 @@ describe('OffsetCommitter', () => {
   });
 
   it('drops offsets of partitions this member no longer owns, and flushes the rest on demand', async () => {
-    const { committer, commits } = harness(60_000, () => [
-      { topic: 't', partition: 0 },
-      { topic: 't', partition: 2 },
-    ]);
+    const { committer, commits } = harness(60_000, [0, 2]);
     committer.mark('t', 0, '4');
     committer.mark('t', 1, '8');
     await committer.flush();
     committer.close();
     expect(commits).toEqual([[{ topic: 't', partition: 0, offset: '4' }]]);
+  });
+
+  it('commits the partitions being handed over in a revocation, though no longer owned', async () => {
+    const { committer, commits } = harness(60_000, [0]);
+    committer.mark('t', 0, '4');
+    committer.mark('t', 1, '8');
+    committer.mark('t', 2, '9');
+    await committer.flush([{ topic: 't', partition: 1 }]);
+    committer.close();
+    expect(commits).toEqual([
+      [
+        { topic: 't', partition: 0, offset: '4' },
+        { topic: 't', partition: 1, offset: '8' },
+      ],
+    ]);
   });
 });

@@ -452,7 +452,7 @@ export class EventConsumer {
       intervalMs: commitIntervalMs,
       logger: this.#logger,
       commit: (offsets) => this.#consumer.commitOffsets(offsets),
-      assigned: () => this.#consumer.assignment(),
+      owns: (topic, partition) => this.#assignments.has(topic, partition),
     });
     this.#window = new InFlightWindow(options.messagesInFlight ?? 1, (topic, partition, next) => this.#committer.mark(topic, partition, next));
   }
@@ -563,7 +563,7 @@ export class EventConsumer {
   async #rebalancing(change: 'assigned' | 'revoked', partitions: readonly KafkaJS.TopicPartition[]): Promise<void> {
     if (change === 'revoked') {
       await this.#window.settled(partitions);
-      await this.#committer.flush();
+      await this.#committer.flush(partitions);
     }
     this.#window.forget(partitions);
   }
