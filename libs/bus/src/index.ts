@@ -45,4 +45,6 @@ export { WritKafkaClient } from './nest/client.ts';
 export { WritEventExceptionFilter } from './nest/exception-filter.ts';
 
 export { replayCommitted } from './replay.ts';
+export { groupLag, partitionEnds } from './lag.ts';
+export type { PartitionEnd, PartitionLag } from './lag.ts';
 export type { ReplayRecord } from './replay.ts';

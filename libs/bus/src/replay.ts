@@ -6,13 +6,12 @@
 // in memory rebuild it with this at boot (budget, policy).
 import kafkaJavascript from '@confluentinc/kafka-javascript';
 import type { Message } from '@confluentinc/kafka-javascript';
-import { connectionSasl, createKafka } from './kafka.ts';
+import { connectionSasl } from './kafka.ts';
 import { saslProperties } from './sasl.ts';
-import { silentLogger } from './logger.ts';
+import { partitionEnds } from './lag.ts';
 import { WritError } from '@writ/errors';
 
 const { KafkaConsumer } = kafkaJavascript;
-const { IsolationLevel } = kafkaJavascript.KafkaJS;
 
 export interface ReplayRecord {
   readonly topic: string;
@@ -21,28 +20,6 @@ export interface ReplayRecord {
   readonly value: Buffer | null;
   /** The record's timestamp (ms), when the broker gave one. */
   readonly timestamp: number | undefined;
-}
-
-interface PartitionEnd {
-  readonly topic: string;
-  readonly partition: number;
-  readonly start: number;
-  readonly end: number;
-}
-
-async function partitionEnds(brokers: readonly string[], topics: readonly string[]): Promise<PartitionEnd[]> {
-  const admin = createKafka({ brokers, clientId: 'writ-replay-admin', logger: silentLogger }).admin();
-  await admin.connect();
-  try {
-    const ends: PartitionEnd[] = [];
-    for (const topic of topics) {
-      const offsets = await admin.fetchTopicOffsets(topic, { isolationLevel: IsolationLevel.READ_COMMITTED });
-      for (const o of offsets) ends.push({ topic, partition: o.partition, start: Number(o.low), end: Number(o.high) });
-    }
-    return ends;
-  } finally {
-    await admin.disconnect();
-  }
 }
 
 /**
@@ -56,7 +33,7 @@ export async function replayCommitted(
   onRecord: (record: ReplayRecord) => void,
   options: { readonly timeoutMs?: number; readonly clientId?: string } = {},
 ): Promise<{ readonly records: number }> {
-  const pending = (await partitionEnds(brokers, topics)).filter((p) => p.end > p.start);
+  const pending = (await partitionEnds(brokers, topics, 'writ-replay-admin')).filter((p) => p.end > p.start);
   if (pending.length === 0) return { records: 0 };
   const consumer = new KafkaConsumer({
     'bootstrap.servers': brokers.join(','),

@@ -2,8 +2,8 @@
 // to its tenant's chain and produces the LedgerEntry (and, every N entries, a signed
 // LedgerCheckpoint) in the same transaction as the input offsets: exactly once.
 import { SpanStatusCode, trace } from '@opentelemetry/api';
-import { TransactionalProcessor, contractsSerde, replayCommitted, writEvent } from '@writ/bus';
-import type { BusLogger, DecodedEvent, EventContext, EventSerde, OutgoingEvent } from '@writ/bus';
+import { TransactionalProcessor, contractsSerde, groupLag, replayCommitted, writEvent } from '@writ/bus';
+import type { BusLogger, DecodedEvent, EventContext, EventSerde, OutgoingEvent, PartitionLag } from '@writ/bus';
 import { TOPICS, decodeEvent, newMetadata } from '@writ/contracts';
 import type { LedgerCheckpoint, LedgerEntry, Metadata } from '@writ/contracts';
 import type { TenantFilter } from '@writ/config';
@@ -48,6 +48,8 @@ export class ChainWriter {
   readonly #options: ChainWriterOptions;
   readonly #book: LedgerBook;
   #processor: TransactionalProcessor | undefined;
+  /** meta.occurred_at of the last event chained here (null: none since start). */
+  #lastChainedAt: number | null = null;
 
   constructor(options: ChainWriterOptions) {
     this.#options = options;
@@ -89,6 +91,12 @@ export class ChainWriter {
     await this.#processor?.stop();
   }
 
+  /** How far the chain is behind its input topics (the group's committed offsets against their ends). */
+  async lag(): Promise<{ readonly behind: number; readonly partitions: readonly PartitionLag[]; readonly last_event_at: number | null }> {
+    const lag = await groupLag(this.#options.brokers, this.#options.groupId, CHAINED_TOPICS);
+    return { ...lag, last_event_at: this.#lastChainedAt };
+  }
+
   async rebuild(): Promise<void> {
     const started = Date.now();
     this.#book.clear();
@@ -126,6 +134,7 @@ export class ChainWriter {
       ctx.traceContext,
     );
     try {
+      this.#lastChainedAt = meta.occurred_at;
       const chained = this.#book.append({
         bytes: event.bytes,
         event_id: meta.event_id,

@@ -2,28 +2,15 @@
 // offsets): the projection follows the chain topic with it. Boot-time rebuilds use replayCommitted.
 import kafkaJavascript from '@confluentinc/kafka-javascript';
 import type { Message } from '@confluentinc/kafka-javascript';
-import { DEFAULT_FETCH_WAIT_MS, connectionSasl, createKafka, saslProperties, silentLogger } from '@writ/bus';
+import { DEFAULT_FETCH_WAIT_MS, connectionSasl, saslProperties } from '@writ/bus';
 import { WritError } from '@writ/errors';
 
 const { KafkaConsumer } = kafkaJavascript;
-const { IsolationLevel } = kafkaJavascript.KafkaJS;
 
 export interface CommittedRecord {
   readonly partition: number;
   readonly offset: number;
   readonly value: Buffer | null;
-}
-
-/** Per partition: first offset and last stable offset (the end a read_committed reader can reach). */
-export async function stableOffsets(brokers: readonly string[], topic: string): Promise<Map<number, { low: number; end: number }>> {
-  const admin = createKafka({ brokers, clientId: 'writ.ledger.offsets', logger: silentLogger }).admin();
-  await admin.connect();
-  try {
-    const offsets = await admin.fetchTopicOffsets(topic, { isolationLevel: IsolationLevel.READ_COMMITTED });
-    return new Map(offsets.map((o) => [o.partition, { low: Number(o.low), end: Number(o.high) }]));
-  } finally {
-    await admin.disconnect();
-  }
 }
 
 export class CommittedReader {

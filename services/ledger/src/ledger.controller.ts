@@ -7,6 +7,7 @@ import type { QueryAnswer } from './analyst-door.ts';
 import { exportChain, listChains } from './ledger-store.ts';
 import type { ChainSummary } from './ledger-store.ts';
 import { LedgerService } from './ledger.service.ts';
+import type { LedgerLag } from './ledger.service.ts';
 
 const TENANT = /^[A-Za-z0-9._:-]{1,200}$/;
 
@@ -52,6 +53,13 @@ export class LedgerController {
    * Read-only analytics over the caller's tenant: one SELECT with named parameters ({name:Type}).
    * A platform principal names the tenant (`"tenant"`); a tenant's user may name only its own.
    */
+  /** How far the chain and its ClickHouse projection are behind (operators, the benchmarks). */
+  @Get('lag')
+  @Requires('auditor', 'analyst', 'service')
+  async lag(): Promise<LedgerLag> {
+    return this.ledger.lag();
+  }
+
   @Post('query')
   @HttpCode(200)
   @Requires('analyst', 'auditor')

@@ -228,6 +228,32 @@ describe('ledger service', () => {
     expect(verification.withheld).toBe(1);
   });
 
+  it("reports how far the chain and ClickHouse are behind, to a reader's key only", async () => {
+    const lag = async (key?: string) => fetch(`${baseUrl}/v1/lag`, key === undefined ? {} : { headers: { authorization: `Bearer ${key}` } });
+    expect((await lag()).status).toBe(401);
+    expect((await lag('k-nobody')).status).toBe(401);
+    interface Lag {
+      measured_at: number;
+      chain: { behind: number; partitions: { topic: string; behind: number; committed: number | null }[]; last_event_at: number | null };
+      projection: { behind: number; partitions: { partition: number; behind: number }[]; last_event_at: number | null } | null;
+    }
+    const caughtUp = await waitFor(
+      async () => {
+        const response = await lag(ANALYST_KEY);
+        expect(response.status).toBe(200);
+        const body = (await response.json()) as Lag;
+        return body.projection?.behind === 0 ? body : undefined;
+      },
+      { ...WAIT, what: 'ClickHouse caught up with the chain' },
+    );
+    // Every input topic's partitions are counted; the chain took the story's events, ClickHouse their entries.
+    expect(new Set(caughtUp.chain.partitions.map((p) => p.topic))).toEqual(new Set(Object.values(TOPICS).filter((t) => t !== TOPICS.ledger)));
+    expect(caughtUp.chain.partitions.every((p) => p.behind >= 0 && (p.committed === null || p.committed >= 0))).toBe(true);
+    expect(caughtUp.chain.last_event_at).toBeGreaterThan(Date.parse('2026-01-01'));
+    expect(caughtUp.projection?.last_event_at).toBeGreaterThan(Date.parse('2026-01-01'));
+    expect(caughtUp.measured_at).toBeLessThanOrEqual(Date.now());
+  });
+
   it('adds nothing twice across a restart and a redelivery, and continues the chain', async () => {
     await shutdown();
     await boot();

@@ -14,6 +14,13 @@ import { DEFAULT_SQL_DIR, applySchema } from './clickhouse-schema.ts';
 import type { LedgerServiceConfig } from './config.ts';
 import { Projector } from './projector.ts';
 
+export interface LedgerLag {
+  readonly measured_at: number;
+  readonly chain: Awaited<ReturnType<ChainWriter['lag']>>;
+  /** null when the ledger runs without its projection (WRIT_LEDGER_PROJECTION=false). */
+  readonly projection: Awaited<ReturnType<Projector['lag']>> | null;
+}
+
 /** Owns the chain writer, the ClickHouse projection and the ClickHouse client (the chDB folder). */
 @Injectable()
 export class LedgerService implements OnModuleInit, OnApplicationShutdown {
@@ -106,6 +113,18 @@ export class LedgerService implements OnModuleInit, OnApplicationShutdown {
       logger,
     });
     await this.#writer.start();
+  }
+
+  /**
+   * How far the ledger is behind (GET /v1/lag): the chain against its input topics (the group's
+   * committed offsets; an upper bound by the transaction markers, exact at 0) and ClickHouse
+   * against the committed chain (exact), each with the time of the last event it took.
+   */
+  async lag(): Promise<LedgerLag> {
+    const writer = this.#writer;
+    if (writer === undefined) throw new WritError('LEDGER_NOT_READY', 'the ledger is still starting', { retriable: true });
+    const [chain, projection] = await Promise.all([writer.lag(), this.#projector?.lag() ?? Promise.resolve(null)]);
+    return { measured_at: Date.now(), chain, projection };
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -3,13 +3,14 @@
 // (ReplacingMergeTree keyed per event) and by skipping decisions and settlements already present,
 // so the rollup views count each once. Kafka stays the authority; this is a projection.
 import { TOPICS, decodeEvent } from '@writ/contracts';
+import { partitionEnds } from '@writ/bus';
 import type { BusLogger } from '@writ/bus';
 import type { ClickHouseClient } from '@writ/clickhouse';
 import type { TenantFilter } from '@writ/config';
 import { backoffDelay, describeError } from '@writ/errors';
 import { projectRecords, referencesOf } from '@writ/ledger-core';
 import type { ActionRow, ChainRecord, ProjectionMemory, ProjectionRows, Redactor } from '@writ/ledger-core';
-import { CommittedReader, stableOffsets } from './committed-reader.ts';
+import { CommittedReader } from './committed-reader.ts';
 
 export interface ProjectorOptions {
   readonly brokers: readonly string[];
@@ -30,6 +31,8 @@ export class Projector {
   #running: Promise<void> | undefined;
   #stopping = false;
   #projected = 0;
+  /** meta.occurred_at of the last chain entry projected (null: none since start). */
+  #lastProjectedAt: number | null = null;
   /** Next offset per partition of the chain topic that is in ClickHouse. */
   #positions = new Map<number, number>();
 
@@ -50,8 +53,8 @@ export class Projector {
       format: 'JSONEachRow',
     });
     const offsets = new Map((await saved.json<{ partition: number; next_offset: string }>()).map((r) => [Number(r.partition), Number(r.next_offset)]));
-    const bounds = await stableOffsets(this.#options.brokers, TOPICS.ledger);
-    const starts = new Map([...bounds].map(([partition, b]) => [partition, Math.max(offsets.get(partition) ?? 0, b.low)]));
+    const bounds = await partitionEnds(this.#options.brokers, [TOPICS.ledger], `${this.#options.clientId}.offsets`);
+    const starts = new Map(bounds.map((b) => [b.partition, Math.max(offsets.get(b.partition) ?? 0, b.start)]));
     this.#positions = new Map(starts);
     this.#reader = await CommittedReader.open(this.#options.brokers, TOPICS.ledger, starts, this.#options.clientId);
     this.#running = this.#loop();
@@ -61,6 +64,20 @@ export class Projector {
     this.#stopping = true;
     await this.#running;
     await this.#reader?.close();
+  }
+
+  /** How far ClickHouse is behind the committed chain: its positions against the chain topic's ends. */
+  async lag(): Promise<{
+    readonly behind: number;
+    readonly partitions: readonly { partition: number; position: number; end: number; behind: number }[];
+    readonly last_event_at: number | null;
+  }> {
+    const ends = await partitionEnds(this.#options.brokers, [TOPICS.ledger], `${this.#options.clientId}.lag`);
+    const partitions = ends.map((e) => {
+      const position = this.#positions.get(e.partition) ?? e.start;
+      return { partition: e.partition, position, end: e.end, behind: Math.max(0, e.end - position) };
+    });
+    return { behind: partitions.reduce((sum, p) => sum + p.behind, 0), partitions, last_event_at: this.#lastProjectedAt };
   }
 
   /** The next offset of each partition of the chain topic that is in ClickHouse. */
@@ -106,6 +123,8 @@ export class Projector {
       const rows = projectRecords(records, this.#memory, { redactor: this.#options.redactor, tenants: this.#options.tenants });
       await this.#insert(rows);
       this.#projected += records.length;
+      for (const record of records)
+        if (this.#lastProjectedAt === null || record.payload.meta.occurred_at > this.#lastProjectedAt) this.#lastProjectedAt = record.payload.meta.occurred_at;
       this.#trimMemory();
     }
     if (changed.length > 0) {

@@ -1,0 +1,68 @@
+// How far a reader is behind a topic's end: the end a read_committed reader can reach (the last
+// stable offset) against a consumer group's committed offsets. Read through the admin client, so
+// a service can report its own lag without touching its consumer.
+import kafkaJavascript from '@confluentinc/kafka-javascript';
+import { createKafka } from './kafka.ts';
+import { silentLogger } from './logger.ts';
+
+const { IsolationLevel } = kafkaJavascript.KafkaJS;
+
+export interface PartitionEnd {
+  readonly topic: string;
+  readonly partition: number;
+  /** The first offset still in the log. */
+  readonly start: number;
+  /** The last stable offset: where a read_committed reader ends (transaction markers included). */
+  readonly end: number;
+}
+
+export interface PartitionLag extends PartitionEnd {
+  /** The group's committed offset (the next one it reads), or null when it committed none. */
+  readonly committed: number | null;
+  /** Records (and transaction markers) between the committed offset and the end. */
+  readonly behind: number;
+}
+
+/** Per partition of each topic: its first offset and its last stable offset. */
+export async function partitionEnds(brokers: readonly string[], topics: readonly string[], clientId = 'writ-offsets'): Promise<PartitionEnd[]> {
+  const admin = createKafka({ brokers, clientId, logger: silentLogger }).admin();
+  await admin.connect();
+  try {
+    const ends: PartitionEnd[] = [];
+    for (const topic of topics) {
+      const offsets = await admin.fetchTopicOffsets(topic, { isolationLevel: IsolationLevel.READ_COMMITTED });
+      for (const o of offsets) ends.push({ topic, partition: o.partition, start: Number(o.low), end: Number(o.high) });
+    }
+    return ends;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
+ * A consumer group's lag on its topics, per partition and in total. A committed offset can stop
+ * at the transaction marker that follows the last record it read, so a group that is caught up
+ * may show one per partition whose input ends with a transaction: an upper bound, exact at 0.
+ */
+export async function groupLag(
+  brokers: readonly string[],
+  groupId: string,
+  topics: readonly string[],
+): Promise<{ readonly behind: number; readonly partitions: readonly PartitionLag[] }> {
+  const ends = await partitionEnds(brokers, topics, `${groupId}.lag`);
+  const admin = createKafka({ brokers, clientId: `${groupId}.lag`, logger: silentLogger }).admin();
+  await admin.connect();
+  let committed: Map<string, number>;
+  try {
+    const fetched = await admin.fetchOffsets({ groupId, topics: [...topics] });
+    committed = new Map(fetched.flatMap((t) => t.partitions.map((p) => [`${t.topic}:${p.partition}`, Number(p.offset)] as const)));
+  } finally {
+    await admin.disconnect();
+  }
+  const partitions = ends.map((end): PartitionLag => {
+    const offset = committed.get(`${end.topic}:${end.partition}`);
+    const at = offset === undefined || offset < 0 ? null : offset;
+    return { ...end, committed: at, behind: Math.max(0, end.end - (at ?? end.start)) };
+  });
+  return { behind: partitions.reduce((sum, p) => sum + p.behind, 0), partitions };
+}
