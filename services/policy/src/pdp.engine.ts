@@ -18,10 +18,15 @@ import type { PdpSetup } from './setup.ts';
 export const PDP_SETUP = Symbol('PDP_SETUP');
 export const POLICY_DLQ = 'writ.policy.dlq';
 /**
- * Proposals (and RunStarted, not folded), the planner's events (ActionCompleted: an action ended and
- * its cost counts in the run's spend), its own decisions, and the approvals; the rebuild reads the same.
+ * What the PDP consumes: proposals (and RunStarted, not folded), the planner's events (ActionCompleted:
+ * an action ended and its cost counts in the run's spend) and the approvals. Its own decisions are
+ * folded into its state as it sends them, so it does not read them back (issue 7: no service reads its
+ * own outputs on the hot path); another instance's decisions matter only for partitions this one
+ * gains, and a gained partition is read again from HISTORY_TOPICS before the next input.
  */
-const INPUT_TOPICS = [TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.approvals];
+const INPUT_TOPICS = [TOPICS.proposals, TOPICS.actions, TOPICS.approvals];
+/** What a rebuild reads: the inputs and the PDP's own decisions and approvals (writ.policy.v1). */
+const HISTORY_TOPICS = [...INPUT_TOPICS, TOPICS.policy];
 const VERSION = packageVersion(import.meta.url);
 const tracer = trace.getTracer('writ-policy');
 
@@ -133,7 +138,7 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
     const state = emptyPdpState(this.config.WRIT_POLICY_RATE_WINDOW_MS);
     const { records } = await replayCommitted(
       this.config.WRIT_KAFKA_BROKERS,
-      INPUT_TOPICS,
+      HISTORY_TOPICS,
       ({ value }) => {
         if (value === null) return;
         let decoded: DecodedEvent;
