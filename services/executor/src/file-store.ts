@@ -44,7 +44,10 @@ export class FileIdempotencyStore implements IdempotencyStore {
   readonly #memory: MemoryIdempotencyStore;
   readonly #handle: FileHandle;
   readonly #lockPath: string;
-  #tail: Promise<void> = Promise.resolve();
+  /** Lines waiting for the next write, each with whoever waits for it to be durable. */
+  #queue: { readonly line: string; readonly done: (error?: unknown) => void }[] = [];
+  /** The write and fdatasync in progress (null: none); lines queued meanwhile go in the next one. */
+  #flushing: Promise<void> | null = null;
 
   private constructor(memory: MemoryIdempotencyStore, handle: FileHandle, lockPath: string) {
     this.#memory = memory;
@@ -100,19 +103,37 @@ export class FileIdempotencyStore implements IdempotencyStore {
   }
 
   async close(): Promise<void> {
-    await this.#tail.catch(() => undefined);
+    await this.#flushing;
     await this.#handle.close();
     rmSync(this.#lockPath, { force: true });
   }
 
-  /** Appends one line and fsyncs it; writes are serialised so lines never interleave. */
+  /**
+   * Appends one line and resolves once it is on disk (fdatasync). Group commit: lines appended
+   * while a write is in flight go together in the next write and share its fdatasync, so the
+   * journal costs one fsync per batch, not one per line. One at a time, a call waited behind the
+   * two fsyncs of every call in flight before it (up to WRIT_EXECUTOR_IN_FLIGHT per partition), which
+   * on a busy disk made each call take seconds. Writes never interleave.
+   */
   #append(entry: JournalEntry): Promise<void> {
     const line = journalLine(entry);
-    const next = this.#tail.then(async () => {
-      await this.#handle.appendFile(line, 'utf8');
-      await this.#handle.datasync();
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ line, done: (error) => (error === undefined ? resolve() : reject(error as Error)) });
+      this.#flushing ??= this.#drain();
     });
-    this.#tail = next.catch(() => undefined);
-    return next;
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0);
+      try {
+        await this.#handle.appendFile(batch.map((queued) => queued.line).join(''), 'utf8');
+        await this.#handle.datasync();
+        for (const queued of batch) queued.done();
+      } catch (error) {
+        for (const queued of batch) queued.done(error ?? new Error('journal write failed'));
+      }
+    }
+    this.#flushing = null;
   }
 }
