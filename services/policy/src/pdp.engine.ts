@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import { SpanStatusCode, trace } from '@opentelemetry/api';
+import { SpanStatusCode, context as otelContext, trace } from '@opentelemetry/api';
 import type { Span } from '@opentelemetry/api';
 import { EventConsumer, EventProducer, contractsSerde, eventTraceOf, replayCommitted } from '@writ/bus';
 import type { DecodedEvent, EventContext } from '@writ/bus';
@@ -28,6 +28,8 @@ const INPUT_TOPICS = [TOPICS.proposals, TOPICS.actions, TOPICS.approvals];
 /** What a rebuild reads: the inputs and the PDP's own decisions and approvals (writ.policy.v1). */
 const HISTORY_TOPICS = [...INPUT_TOPICS, TOPICS.policy];
 const VERSION = packageVersion(import.meta.url);
+/** Inputs of one partition handled at once: decided in order, their sends in flight together. */
+const MESSAGES_IN_FLIGHT = 32;
 const tracer = trace.getTracer('writ-policy');
 
 /**
@@ -71,6 +73,16 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
   #stale = false;
   #reading: Promise<void> | null = null;
   #ready: Promise<void> = Promise.resolve();
+  /**
+   * Decisions are made one at a time, in the order their inputs were handed over (offset order on
+   * each partition), and folded into the state at once; their sends overlap (MESSAGES_IN_FLIGHT per
+   * partition). One decision at a time with its send awaited made one partition, so one run,
+   * decide about 25-40 actions a second (measured: at 75/s offered the PDP fell 1.5 s behind while
+   * the accountant and the planner kept up).
+   */
+  #turn: Promise<unknown> = Promise.resolve();
+  /** Sends not acknowledged yet: a read of the topics waits for them, so that it sees what they wrote. */
+  readonly #sending = new Set<Promise<void>>();
   readonly #producer: EventProducer;
   readonly #consumer: EventConsumer;
   readonly #tenants: TenantFilter;
@@ -90,6 +102,7 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
       dlqTopic: POLICY_DLQ,
       logger,
       topics: INPUT_TOPICS,
+      messagesInFlight: MESSAGES_IN_FLIGHT,
       handler: (event, ctx) => this.#handle(event, ctx),
       onAssignment: (assignment) => this.#assigned(new Set(assignment.map((a) => a.partition))),
     });
@@ -133,6 +146,8 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
 
   /** Rebuilds the state from the topics (pending actions, run statistics, decisions, approvals), replacing it. */
   async #read(): Promise<void> {
+    // What is still being sent lands (or fails) first: the read must see every decision that landed.
+    await Promise.allSettled([...this.#sending]);
     this.#stale = false;
     const started = Date.now();
     const state = emptyPdpState(this.config.WRIT_POLICY_RATE_WINDOW_MS);
@@ -195,13 +210,31 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
     return this.#tenants.serves(event.payload.meta.tenant_id);
   }
 
+  /**
+   * Decides (in turn, on the current state, folding the outputs at once), then waits for the
+   * outputs to be acknowledged: only then is the input handled and its offset committable. A send
+   * that failed marks the state stale (the topics are read again, after every send in flight,
+   * before the next decision) and fails the input, which is consumed again: decided anew if its
+   * decision never landed, found decided if it did. So no action is decided twice and none is lost.
+   */
   async #handle(event: DecodedEvent, ctx: EventContext): Promise<void> {
     if (!this.#mine(event)) return;
-    await this.#current();
+    const turn = this.#turn.then(async () => {
+      await this.#current();
+      return { sent: this.#decide(event, ctx) };
+    });
+    this.#turn = turn.catch(() => undefined);
+    await (
+      await turn
+    ).sent;
+  }
+
+  /** The synchronous part of an input: decide and fold; returns the send of the outputs, if any. */
+  #decide(event: DecodedEvent, ctx: EventContext): Promise<void> {
     switch (event.type) {
       case 'ActionProposed': {
         const proposed = event.payload;
-        await this.#step('policy.decide', proposed.meta, proposed.agent_id, proposed.tool, ctx, (env) => {
+        const sent = this.#step('policy.decide', proposed.meta, proposed.agent_id, proposed.tool, ctx, (env) => {
           const outcome = onActionProposed(this.#state, proposed, env);
           if (outcome.ignored !== null) {
             this.#logger.log(
@@ -210,25 +243,28 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
           }
           return outcome.outputs;
         });
-        // Counted in its run after its decision was folded: a redelivery finds it decided and counted.
+        // Counted in its run once decided: a redelivery finds it decided and counted.
         evolvePdpState(this.#state, { type: 'ActionProposed', payload: proposed });
-        return;
+        return sent;
       }
       case 'ApprovalSubmitted': {
         const submitted = event.payload;
         const action = submitted.meta.action_id === null ? undefined : this.#state.actions.get(submitted.meta.action_id)?.proposed;
-        await this.#step('policy.approve', submitted.meta, action?.agent_id, action?.tool, ctx, (env) => onApprovalSubmitted(this.#state, submitted, env));
-        return;
+        return this.#step('policy.approve', submitted.meta, action?.agent_id, action?.tool, ctx, (env) => onApprovalSubmitted(this.#state, submitted, env));
       }
       default: {
         const folded = asPdpEvent(event);
         if (folded !== undefined) evolvePdpState(this.#state, folded);
+        return Promise.resolve();
       }
     }
   }
 
-  /** One step in its span (child of the event's trace): decide, produce, then remember the outputs. */
-  async #step(
+  /**
+   * One step in its span (child of the event's trace): decide and remember the outputs now, then
+   * send them; the span ends when the broker acknowledged them (or refused).
+   */
+  #step(
     name: string,
     meta: EventPayloads['ActionProposed']['meta'],
     agent: string | undefined,
@@ -243,26 +279,44 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
       ...(agent === undefined ? {} : { [WRIT_ATTR.agentId]: agent }),
       ...(tool === undefined ? {} : { [WRIT_ATTR.tool]: tool }),
     };
-    await tracer.startActiveSpan(name, { attributes }, ctx.traceContext, async (span) => {
-      try {
-        const outputs = decide(this.#environment(span));
-        for (const output of outputs) {
-          if (output.type === 'PolicyDecided') {
-            span.setAttribute(WRIT_ATTR.decision, output.payload.decision);
-            span.setAttribute(WRIT_ATTR.determiningPolicies, [...output.payload.determining_policies]);
-          } else {
-            span.setAttribute('writ.policy.approval.accepted', output.payload.accepted);
-          }
-        }
-        if (outputs.length > 0) await this.#producer.send(outputs);
-        for (const output of outputs) evolvePdpState(this.#state, output);
-      } catch (error) {
-        span.recordException(error as Error);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(error) });
-        throw error;
-      } finally {
-        span.end();
+    const span = tracer.startSpan(name, { attributes }, ctx.traceContext);
+    const failed = (error: unknown): never => {
+      span.recordException(error as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(error) });
+      span.end();
+      throw error;
+    };
+    let outputs: PdpOutput[];
+    try {
+      outputs = decide(this.#environment(span));
+    } catch (error) {
+      return failed(error);
+    }
+    for (const output of outputs) {
+      if (output.type === 'PolicyDecided') {
+        span.setAttribute(WRIT_ATTR.decision, output.payload.decision);
+        span.setAttribute(WRIT_ATTR.determiningPolicies, [...output.payload.determining_policies]);
+      } else {
+        span.setAttribute('writ.policy.approval.accepted', output.payload.accepted);
       }
-    });
+      evolvePdpState(this.#state, output);
+    }
+    if (outputs.length === 0) {
+      span.end();
+      return Promise.resolve();
+    }
+    const sending = otelContext
+      .with(trace.setSpan(ctx.traceContext, span), () => this.#producer.send(outputs))
+      .then(
+        () => span.end(),
+        (error: unknown) => {
+          // The state holds a decision that may not have landed: read the topics again before the next one.
+          this.#stale = true;
+          return failed(error);
+        },
+      );
+    this.#sending.add(sending);
+    void sending.finally(() => this.#sending.delete(sending)).catch(() => undefined);
+    return sending;
   }
 }

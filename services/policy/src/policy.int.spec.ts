@@ -383,6 +383,23 @@ describe('policy service on Kafka', () => {
     expect(engine.state.actions.get(admission.meta.action_id ?? '')).toBeUndefined();
   });
 
+  it('a burst of one run is decided in order, each once, with the statistics of the proposals before it (decisions in flight together)', async () => {
+    const t = newTenant();
+    const seen = await collect(t);
+    await boot(t);
+    const run = uniqueName('run');
+    const burst = Array.from({ length: 40 }, (_, i) => proposed(t, 'tickets.get', '1.0.0', { ticket_id: `T-${i}` }, run));
+    await producer.send(burst.map((p) => writEvent('ActionProposed', p)));
+    const decisions = await waitFor(() => (burst.every((p) => decisionsOf(seen, p).length > 0) ? burst.map((p) => decisionsOf(seen, p)) : undefined), {
+      timeoutMs: 30_000,
+      what: 'a decision for each of the 40 proposals',
+    });
+    expect(decisions.every((d) => d.length === 1)).toBe(true);
+    // The i-th proposal of the run saw the i before it: decided in offset order on the state of its turn.
+    expect(decisions.map((d) => d[0]?.run_stats?.steps)).toEqual(burst.map((_, i) => i));
+    expect(decisions.map((d) => d[0]?.decision)).toEqual(burst.map(() => 'allow'));
+  });
+
   // Two instances split the partitions. One that gains a partition after boot must read it again:
   // the other decided on it meanwhile, and an approval for such an action would find nothing here.
   it('two instances: when one stops, the other takes its partitions over and approves what it had held', async () => {
