@@ -224,9 +224,8 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
       return { sent: this.#decide(event, ctx) };
     });
     this.#turn = turn.catch(() => undefined);
-    await (
-      await turn
-    ).sent;
+    const { sent } = await turn;
+    await sent;
   }
 
   /** The synchronous part of an input: decide and fold; returns the send of the outputs, if any. */
