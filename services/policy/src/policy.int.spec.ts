@@ -11,12 +11,13 @@ import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EventConsumer, EventProducer, writEvent } from '@writ/bus';
 import { TOPICS, newMetadata } from '@writ/contracts';
 import type { ActionAdmitted, ActionCompleted, ActionProposed, ApprovalRecorded, ApprovalSubmitted, PolicyDecided } from '@writ/contracts';
 import { canonicalJson, createKeyring, generateSigningKey, sha256Canonical } from '@writ/crypto';
 import { hashApiKey } from '@writ/directory';
+import { WritError } from '@writ/errors';
 import { verifyWarrant } from '@writ/policy-engine';
 import { runKey, warrantOfDecision } from '@writ/policy-service-core';
 import { SERVICE_CONFIG, loadServiceConfig } from '@writ/runtime';
@@ -398,6 +399,40 @@ describe('policy service on Kafka', () => {
     // The i-th proposal of the run saw the i before it: decided in offset order on the state of its turn.
     expect(decisions.map((d) => d[0]?.run_stats?.steps)).toEqual(burst.map((_, i) => i));
     expect(decisions.map((d) => d[0]?.decision)).toEqual(burst.map(() => 'allow'));
+  });
+
+  it('a decision whose send failed is read back, decided again and sent once; the decisions made meanwhile stand', async () => {
+    const t = newTenant();
+    const seen = await collect(t);
+    await boot(t);
+    const run = uniqueName('run');
+    const burst = Array.from({ length: 6 }, (_, i) => proposed(t, 'tickets.get', '1.0.0', { ticket_id: `T-${i}` }, run));
+    const [victim] = burst;
+    // The broker "refuses" the first send of the first proposal's decision (a retriable failure, as a
+    // leader change would give): the PDP has folded that decision already, with the others' after it.
+    const send = EventProducer.prototype.send;
+    let refused = 0;
+    const spy = vi.spyOn(EventProducer.prototype, 'send').mockImplementation(function (this: EventProducer, events) {
+      if (refused === 0 && events.some((e) => e.type === 'PolicyDecided' && e.payload.meta.action_id === victim?.meta.action_id)) {
+        refused += 1;
+        return Promise.reject(new WritError('KAFKA_UNREACHABLE', 'injected: the broker did not take the decision', { retriable: true }));
+      }
+      return send.call(this, events);
+    });
+    try {
+      await producer.send(burst.map((p) => writEvent('ActionProposed', p)));
+      const decisions = await waitFor(() => (burst.every((p) => decisionsOf(seen, p).length > 0) ? burst.map((p) => decisionsOf(seen, p)) : undefined), {
+        timeoutMs: 30_000,
+        what: 'a decision for each proposal, the refused one included',
+      });
+      expect(refused).toBe(1);
+      // Nothing lost, nothing twice (a late duplicate would come within the pause).
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      expect(burst.map((p) => decisionsOf(seen, p).length)).toEqual(burst.map(() => 1));
+      expect(decisions.map((d) => d[0]?.decision)).toEqual(burst.map(() => 'allow'));
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   // Two instances split the partitions. One that gains a partition after boot must read it again:
