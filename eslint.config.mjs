@@ -6,6 +6,8 @@ import tseslint from 'typescript-eslint';
 // Apps: the six services, the CLI and the demo's system of record.
 const apps = ['gateway', 'planner', 'policy', 'budget', 'executor', 'ledger', 'cli', 'demo'];
 const infraPackages = ['@nestjs/*', '@confluentinc/*', '@clickhouse/*', 'chdb', 'chdb/*', 'kafkajs'];
+const NO_CLOCK = 'A domain library takes `now` from its caller (no clock).';
+const NO_TIMERS = 'A domain library sets no timers: it returns deadlines and its runtime schedules them.';
 // Libraries tagged type:domain (their package.json): pure, see the rule below.
 const domainLibs = [
   'budget-core',
@@ -87,9 +89,9 @@ export default tseslint.config(
     rules: {
       'no-restricted-syntax': [
         'error',
-        { selector: "MemberExpression[object.name='Date'][property.name='now']", message: 'A domain library takes `now` from its caller (no clock).' },
-        { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: 'A domain library takes `now` from its caller (no clock).' },
-        { selector: "MemberExpression[object.name='performance'][property.name='now']", message: 'A domain library takes `now` from its caller (no clock).' },
+        { selector: "MemberExpression[object.name='Date'][property.name='now']", message: NO_CLOCK },
+        { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: NO_CLOCK },
+        { selector: "MemberExpression[object.name='performance'][property.name='now']", message: NO_CLOCK },
         { selector: "MemberExpression[object.name='Math'][property.name='random']", message: 'A domain library takes randomness from its caller.' },
         {
           selector: "MemberExpression[object.name='crypto'][property.name=/^(randomUUID|getRandomValues)$/]",
@@ -100,8 +102,8 @@ export default tseslint.config(
         'error',
         { name: 'process', message: 'A domain library reads no environment and no process state: its caller passes them.' },
         { name: 'fetch', message: 'A domain library does no I/O: its caller does it (e.g. the executor passes an HttpFetch).' },
-        { name: 'setTimeout', message: 'A domain library sets no timers: it returns deadlines and its runtime schedules them.' },
-        { name: 'setInterval', message: 'A domain library sets no timers: it returns deadlines and its runtime schedules them.' },
+        { name: 'setTimeout', message: NO_TIMERS },
+        { name: 'setInterval', message: NO_TIMERS },
       ],
       'no-restricted-imports': [
         'error',

@@ -14,7 +14,7 @@ export type { EventProducerOptions, SentEvent, KafkaRecord } from './producer.ts
 
 export { EventConsumer, DEFAULT_FETCH_WAIT_MS, STATIC_SESSION_TIMEOUT_MS } from './consumer.ts';
 export type { EventConsumerOptions, EventContext, EventHandler } from './consumer.ts';
-export { DEFAULT_RETRY, MAX_POLL_INTERVAL_MS, resolveRetryPolicy, retryDelay, classifyFailure, isKafkaRetriable } from './retry.ts';
+export { DEFAULT_RETRY, MAX_POLL_INTERVAL_MS, resolveRetryPolicy, retryDelay, classifyFailure, isKafkaRetriable, sleep } from './retry.ts';
 export type { RetryPolicy, Failure } from './retry.ts';
 export { dlqTopicOf } from './dlq.ts';
 export { EXIT_BUS_FATAL, exitOnFatal } from './fatal.ts';

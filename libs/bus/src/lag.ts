@@ -4,6 +4,7 @@
 import kafkaJavascript from '@confluentinc/kafka-javascript';
 import { createKafka } from './kafka.ts';
 import { silentLogger } from './logger.ts';
+import { topicPartitionKey } from './window.ts';
 
 const { IsolationLevel } = kafkaJavascript.KafkaJS;
 
@@ -23,20 +24,30 @@ export interface PartitionLag extends PartitionEnd {
   readonly behind: number;
 }
 
-/** Per partition of each topic: its first offset and its last stable offset. */
-export async function partitionEnds(brokers: readonly string[], topics: readonly string[], clientId = 'writ-offsets'): Promise<PartitionEnd[]> {
+type Admin = ReturnType<ReturnType<typeof createKafka>['admin']>;
+
+async function withAdmin<T>(brokers: readonly string[], clientId: string, use: (admin: Admin) => Promise<T>): Promise<T> {
   const admin = createKafka({ brokers, clientId, logger: silentLogger }).admin();
   await admin.connect();
   try {
-    const ends: PartitionEnd[] = [];
-    for (const topic of topics) {
-      const offsets = await admin.fetchTopicOffsets(topic, { isolationLevel: IsolationLevel.READ_COMMITTED });
-      for (const o of offsets) ends.push({ topic, partition: o.partition, start: Number(o.low), end: Number(o.high) });
-    }
-    return ends;
+    return await use(admin);
   } finally {
     await admin.disconnect();
   }
+}
+
+async function endsOf(admin: Admin, topics: readonly string[]): Promise<PartitionEnd[]> {
+  const ends: PartitionEnd[] = [];
+  for (const topic of topics) {
+    const offsets = await admin.fetchTopicOffsets(topic, { isolationLevel: IsolationLevel.READ_COMMITTED });
+    for (const o of offsets) ends.push({ topic, partition: o.partition, start: Number(o.low), end: Number(o.high) });
+  }
+  return ends;
+}
+
+/** Per partition of each topic: its first offset and its last stable offset. */
+export function partitionEnds(brokers: readonly string[], topics: readonly string[], clientId = 'writ-offsets'): Promise<PartitionEnd[]> {
+  return withAdmin(brokers, clientId, (admin) => endsOf(admin, topics));
 }
 
 /**
@@ -44,25 +55,20 @@ export async function partitionEnds(brokers: readonly string[], topics: readonly
  * at the transaction marker that follows the last record it read, so a group that is caught up
  * may show one per partition whose input ends with a transaction: an upper bound, exact at 0.
  */
-export async function groupLag(
+export function groupLag(
   brokers: readonly string[],
   groupId: string,
   topics: readonly string[],
 ): Promise<{ readonly behind: number; readonly partitions: readonly PartitionLag[] }> {
-  const ends = await partitionEnds(brokers, topics, `${groupId}.lag`);
-  const admin = createKafka({ brokers, clientId: `${groupId}.lag`, logger: silentLogger }).admin();
-  await admin.connect();
-  let committed: Map<string, number>;
-  try {
+  return withAdmin(brokers, `${groupId}.lag`, async (admin) => {
+    const ends = await endsOf(admin, topics);
     const fetched = await admin.fetchOffsets({ groupId, topics: [...topics] });
-    committed = new Map(fetched.flatMap((t) => t.partitions.map((p) => [`${t.topic}:${p.partition}`, Number(p.offset)] as const)));
-  } finally {
-    await admin.disconnect();
-  }
-  const partitions = ends.map((end): PartitionLag => {
-    const offset = committed.get(`${end.topic}:${end.partition}`);
-    const at = offset === undefined || offset < 0 ? null : offset;
-    return { ...end, committed: at, behind: Math.max(0, end.end - (at ?? end.start)) };
+    const committed = new Map(fetched.flatMap((t) => t.partitions.map((p) => [topicPartitionKey(t.topic, p.partition), Number(p.offset)] as const)));
+    const partitions = ends.map((end): PartitionLag => {
+      const offset = committed.get(topicPartitionKey(end.topic, end.partition));
+      const at = offset === undefined || offset < 0 ? null : offset;
+      return { ...end, committed: at, behind: Math.max(0, end.end - (at ?? end.start)) };
+    });
+    return { behind: partitions.reduce((sum, p) => sum + p.behind, 0), partitions };
   });
-  return { behind: partitions.reduce((sum, p) => sum + p.behind, 0), partitions };
 }

@@ -9,6 +9,12 @@ export const DEFAULT_KAFKA_BROKERS = '127.0.0.1:27092';
 export function baseConfigSpec(defaultHttpPort: number) {
   return {
     WRIT_KAFKA_BROKERS: env.hostPorts({ default: DEFAULT_KAFKA_BROKERS }),
+    // The service's Kafka principal: checked together (a username needs a readable password
+    // file) by kafkaSaslFromEnv, which loadServiceConfig calls after the spec.
+    [KAFKA_SASL_ENV.username]: env.optionalString(),
+    [KAFKA_SASL_ENV.passwordFile]: env.optionalString(),
+    [KAFKA_SASL_ENV.mechanism]: env.optionalString(),
+    [KAFKA_SASL_ENV.protocol]: env.optionalString(),
     /**
      * This replica's stable name among the instances of its service (`0`, `1`, ...; a pod's
      * ordinal). It names the replica to the broker: its static consumer-group membership
@@ -97,9 +103,7 @@ export function loadServiceConfig<S extends Record<string, EnvVar<unknown>>>(
   extra: S,
   source: Readonly<Record<string, string | undefined>> = process.env,
 ): BaseConfig & ConfigOf<S> {
-  // The SASL variables are read by kafkaSaslFromEnv, apart from the spec: their old names count too.
-  const sasl = Object.fromEntries(Object.values(KAFKA_SASL_ENV).map((name) => [name, env.optionalString()]));
-  const config = loadConfig({ ...sasl, ...baseConfigSpec(defaultHttpPort), ...extra }, source, { renamed: RENAMED_VARIABLES }) as BaseConfig & ConfigOf<S>;
+  const config = loadConfig({ ...baseConfigSpec(defaultHttpPort), ...extra }, source, { renamed: RENAMED_VARIABLES }) as BaseConfig & ConfigOf<S>;
   // The service's Kafka principal (WRIT_KAFKA_SASL_USERNAME, WRIT_KAFKA_SASL_PASSWORD_FILE, WRIT_KAFKA_SASL_MECHANISM):
   // a username without a readable password file stops the boot here, naming the variable.
   kafkaSaslFromEnv(source);

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { SpanStatusCode, context as otelContext, trace } from '@opentelemetry/api';
-import { EventConsumer, EventProducer, KeyedLock, createKafka, eventTraceOf, silentLogger, traceHeaders, writEvent } from '@writ/bus';
+import { EventConsumer, EventProducer, KeyedLock, createKafka, eventTraceOf, silentLogger, sleep, traceHeaders, writEvent } from '@writ/bus';
 import type { BusLogger, DecodedEvent, EventContext } from '@writ/bus';
 import { TOPICS, newMetadata } from '@writ/contracts';
 import type { TraceContext } from '@writ/contracts';
@@ -42,23 +42,6 @@ export function credentialReader(env: Readonly<Record<string, string | undefined
       return undefined;
     }
   };
-}
-
-/** Resolves after `ms`, or at once when the signal aborts (the executor core's backoff between attempts). */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted === true) {
-      resolve();
-      return;
-    }
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 export class ExecutorEngine {
@@ -99,7 +82,9 @@ export class ExecutorEngine {
       env,
       breaker: { threshold: config.WRIT_EXECUTOR_BREAKER_THRESHOLD, cooldownMs: config.WRIT_EXECUTOR_BREAKER_COOLDOWN_MS },
       now: Date.now,
-      sleep,
+      sleep: async (ms, signal) => {
+        await sleep(ms, signal);
+      },
       random: Math.random,
     });
     this.#producer = new EventProducer({

@@ -3,7 +3,7 @@
 // (ReplacingMergeTree keyed per event) and by skipping decisions and settlements already present,
 // so the rollup views count each once. Kafka stays the authority; this is a projection.
 import { TOPICS, decodeEvent } from '@writ/contracts';
-import { partitionEnds } from '@writ/bus';
+import { partitionEnds, sleep } from '@writ/bus';
 import type { BusLogger } from '@writ/bus';
 import type { ClickHouseClient } from '@writ/clickhouse';
 import type { TenantFilter } from '@writ/config';
@@ -111,7 +111,7 @@ export class Projector {
         // ClickHouse unavailable or a statement failed: the same batch is tried again, nothing skipped.
         failures += 1;
         this.#options.logger.error('projection into ClickHouse failed; retrying the batch', { error: describeError(error), failures });
-        await new Promise((resolve) => setTimeout(resolve, backoffDelay(failures, { initialMs: 100, maxMs: 10_000 })));
+        await sleep(backoffDelay(failures, { initialMs: 100, maxMs: 10_000 }));
       }
     }
   }
