@@ -259,7 +259,12 @@ async function throughput(): Promise<ThroughputResult> {
 interface TransactionResult {
   readonly count: number;
   readonly phases: Readonly<Record<'begin' | 'send' | 'offsets' | 'commit' | 'total' | 'plain', { p50: number; p99: number }>>;
+  /** Transactions begun as soon as the previous one committed: one producer, or producers taking turns. */
+  readonly backToBack: Readonly<Record<'one' | 'turns', { p50: number; p99: number; retried: number }>>;
 }
+
+/** A transaction slower than this waited out the client's 20 ms AddPartitionsToTxn retry. */
+const RETRIED_MS = 20;
 
 const TRANSACTIONS = 300;
 
@@ -306,11 +311,28 @@ async function transactionCost(): Promise<TransactionResult> {
     samples.total.push(t4 - t0);
     samples.plain.push(t5 - t4);
   }
-  await Promise.all([transactional.disconnect(), plain.disconnect(), consumer.disconnect()]);
+  // Back to back, as a busy processor commits: the next transaction begins as soon as the previous
+  // one's EndTxn is answered, while the coordinator still writes its markers.
+  const second = kafka.producer({ 'linger.ms': 0, kafkaJS: { acks: -1, idempotent: true, transactionalId: `${groupId}.tx.p1` } });
+  await second.connect();
+  const backToBack = { one: [] as number[], turns: [] as number[] };
+  for (const mode of ['one', 'turns'] as const) {
+    for (let i = 0; i < TRANSACTIONS + 30; i += 1) {
+      const producer = mode === 'turns' && i % 2 === 1 ? second : transactional;
+      const t0 = nowMs();
+      await producer.transaction();
+      await producer.send({ topic, messages: [{ key: `run-${i % 12}`, value }] });
+      await producer.sendOffsets({ consumer, topics: [{ topic, partitions: [{ partition: i % 3, offset: String(i + 1) }] }] });
+      await producer.commit();
+      if (i >= 30) backToBack[mode].push(nowMs() - t0);
+    }
+  }
+  await Promise.all([transactional.disconnect(), second.disconnect(), plain.disconnect(), consumer.disconnect()]);
   const summary = (values: number[]) => {
     const sorted = values.sort((a, b) => a - b);
     return { p50: percentile(sorted, 50), p99: percentile(sorted, 99) };
   };
+  const retried = (values: number[]) => ({ ...summary(values), retried: values.filter((v) => v >= RETRIED_MS).length });
   return {
     count: TRANSACTIONS,
     phases: {
@@ -321,6 +343,7 @@ async function transactionCost(): Promise<TransactionResult> {
       total: summary(samples.total),
       plain: summary(samples.plain),
     },
+    backToBack: { one: retried(backToBack.one), turns: retried(backToBack.turns) },
   };
 }
 
@@ -483,6 +506,8 @@ What one consume-transform-produce transaction with one input and one output cos
 | **the whole transaction** | ${phase('total')} |
 | the same record, idempotent producer, no transaction | ${phase('plain')} |
 
+Back to back, as a busy processor commits (the next transaction begun as soon as EndTxn is answered, ${tx.count} each): one producer ${ms(tx.backToBack.one.p50)} / ${ms(tx.backToBack.one.p99)} (p50 / p99), ${tx.backToBack.one.retried} of them ${RETRIED_MS} ms or more; two producers taking turns ${ms(tx.backToBack.turns.p50)} / ${ms(tx.backToBack.turns.p99)}, ${tx.backToBack.turns.retried} of them. The coordinator writes a commit's markers after answering EndTxn, and refuses the same producer's next AddPartitionsToTxn until it is done (CONCURRENT_TRANSACTIONS); the client retries 20 ms later. \`TransactionalProcessor\` therefore has two transactional producers (\`TRANSACTIONAL_PRODUCERS\`) that take turns, one transaction each, still one transaction at a time.
+
 A transaction's round trips are paid once whatever it carries, so \`TransactionalProcessor\` shares them: the batches of every partition handled while one transaction is in flight go together in the next (group commit), and a batch that publishes nothing commits its offsets without a transaction.
 
 Work in hand on one partition does not hold back another's message: a message of topic b, sent 2 ms after one of topic a to the same consumer, reaches its handler ${ms(near.consumerBusy.p50)} (p90 ${ms(near.consumerBusy.p90)}) after its acknowledgement while a's handler holds for ${NEIGHBOUR_HOLD_MS} ms, against ${ms(near.consumerIdle.p50)} (p90 ${ms(near.consumerIdle.p90)}) when a's handler returns at once; in a \`TransactionalProcessor\` while a's output commits, ${ms(near.transactionBusy.p50)} (p90 ${ms(near.transactionBusy.p90)}); ${NEIGHBOUR_SAMPLES} samples each. The client hands no worker a new message while a batch handler runs, so both return once their messages are started (EventConsumer) or handled and queued for the next transaction (TransactionalProcessor); waiting for the handlers or the commit, b waited about as long as a's handler (30 ms) or the transaction (12–18 ms).
@@ -518,6 +543,9 @@ async function main(): Promise<void> {
   console.log(
     `  whole transaction p50 ${ms(tx.phases.total.p50)} p99 ${ms(tx.phases.total.p99)} (send ${ms(tx.phases.send.p50)}, offsets ${ms(tx.phases.offsets.p50)}, commit ${ms(tx.phases.commit.p50)}); plain send p50 ${ms(tx.phases.plain.p50)}`,
   );
+  const turn = (mode: 'one' | 'turns') =>
+    `p50 ${ms(tx.backToBack[mode].p50)} p99 ${ms(tx.backToBack[mode].p99)} (${tx.backToBack[mode].retried} ≥ ${RETRIED_MS} ms)`;
+  console.log(`  back to back: one producer ${turn('one')}; two taking turns ${turn('turns')}`);
   console.log(`neighbours: a message of another partition while a handler holds ${NEIGHBOUR_HOLD_MS} ms or a transaction commits...`);
   const near = await neighbour();
   console.log(

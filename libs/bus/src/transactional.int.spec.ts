@@ -162,4 +162,50 @@ describe('TransactionalProcessor against a real broker', () => {
     const dlq = await readTopicToEnd(brokers, `${groupId}.dlq`, { readCommitted: true });
     expect(dlq.map((r) => decodeEvent(r.value ?? Buffer.alloc(0)).payload.meta.event_id)).toEqual([hugeId]);
   });
+
+  // The processor's producers take turns (TRANSACTIONAL_PRODUCERS): a newer instance with the same
+  // transactionalId must fence every one of them, or the turn that was not fenced would still commit.
+  it.each([1, 2])('is fenced on either producer turn by a newer instance with its transactionalId (%i transactions before)', async (before) => {
+    const { input, output, groupId, producer } = await setup(`tx_turns${before}`);
+    const transactionalId = `${groupId}-tx`;
+    const fatal: unknown[] = [];
+    const inputs = Array.from({ length: before + 1 }, () => sampleEvent('ActionProposed'));
+    const first = await runTransactional({
+      brokers,
+      groupId,
+      topics: [input],
+      transactionalId,
+      logger: silentLogger,
+      handler: (event) => (event.type === 'ActionProposed' ? [admittedFor(event.payload, output)] : []),
+      onFatal: (error) => fatal.push(error),
+    });
+    running.push(first);
+    // One transaction each: every input is committed before the next is sent.
+    for (const [i, payload] of inputs.slice(0, before).entries()) {
+      await producer.send([{ type: 'ActionProposed', topic: input, payload }]);
+      await waitFor(async () => (await committedOffsets(brokers, groupId, input)).get(0) === String(i + 1), { what: `input ${i} committed` });
+    }
+    expect(first.stats.transactions).toBe(before);
+
+    // The newcomer consumes something else; starting, it initialises the transactions of its ids.
+    const other = uniqueName('tx_turns_other');
+    await createTestTopics(brokers, [{ name: other }, { name: `g_${other}.dlq` }]);
+    const second = await runTransactional({
+      brokers,
+      groupId: `g_${other}`,
+      topics: [other],
+      transactionalId,
+      logger: silentLogger,
+      handler: () => [],
+      onFatal: (error) => fatal.push(new Error(`the newcomer was fenced: ${String(error)}`)),
+    });
+    running.push(second);
+
+    await producer.send([{ type: 'ActionProposed', topic: input, payload: inputs[before] ?? sampleEvent('ActionProposed') }]);
+    await producer.disconnect();
+    await waitFor(() => fatal.length > 0, { what: 'the older processor told it is fenced', timeoutMs: 30_000 });
+    expect(String(fatal[0])).not.toContain('newcomer');
+    const committed = await readTopicToEnd(brokers, output, { readCommitted: true });
+    expect(committed.map((r) => causeOf(r.value))).toEqual(inputs.slice(0, before).map((p) => p.meta.event_id));
+  });
 });

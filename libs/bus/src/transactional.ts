@@ -101,8 +101,28 @@ const PERMANENT_REFUSALS: ReadonlySet<number> = new Set(
 /** Partitions handled at once (their batches then commit together); more than a service is assigned. */
 export const DEFAULT_CONCURRENT_PARTITIONS = 64;
 
+/**
+ * Transactional producers taking turns, one transaction each. The coordinator finishes a commit
+ * (writes its markers) after answering EndTxn; the next transaction of the same producer, begun
+ * meanwhile, is refused (CONCURRENT_TRANSACTIONS) and the client retries its AddPartitionsToTxn
+ * 20 ms later. The other producer's transaction has no such wait (docs/benchmarks.md, "Bus").
+ */
+export const TRANSACTIONAL_PRODUCERS = 2;
+
+/** The transactional id of the processor's producer `index`: the first keeps the processor's own. */
+export function producerTransactionalId(transactionalId: string, index: number): string {
+  return index === 0 ? transactionalId : `${transactionalId}.p${index}`;
+}
+
+/**
+ * A failure the producer cannot recover from: fatal for the client, or fenced by a newer instance
+ * with its transactionalId (an abort then fails as fenced, while the send before it failed only
+ * as purged). Replacing the producer would fence the newer instance in turn.
+ */
 function isFatal(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as { fatal?: unknown }).fatal === true;
+  if (typeof error !== 'object' || error === null) return false;
+  const { fatal, code } = error as { fatal?: unknown; code?: unknown };
+  return fatal === true || code === kafkaJavascript.KafkaJS.ErrorCodes.ERR__FENCED;
 }
 
 /**
@@ -117,7 +137,9 @@ export class TransactionalProcessor {
   readonly #options: TransactionalProcessorOptions;
   readonly #kafka: KafkaJS.Kafka;
   readonly #consumer: KafkaJS.Consumer;
-  #producer: KafkaJS.Producer;
+  /** Used in turn, one transaction each (TRANSACTIONAL_PRODUCERS). */
+  readonly #producers: KafkaJS.Producer[];
+  #turn = 0;
   readonly #abort = new AbortController();
   readonly #pipeline: MessagePipeline;
   readonly #serde: EventSerde;
@@ -171,7 +193,7 @@ export class TransactionalProcessor {
     });
     this.#assignments = new AssignmentTracker(options.onAssignment, (change, partitions) => this.#rebalancing(change, partitions));
     this.#consumer = this.#kafka.consumer({ ...consumerConfig(options, { 'isolation.level': 'read_committed' }), ...this.#assignments.config });
-    this.#producer = this.#newProducer();
+    this.#producers = Array.from({ length: TRANSACTIONAL_PRODUCERS }, (_, index) => this.#newProducer(index));
     this.#serde = options.serde ?? contractsSerde;
     this.#pipeline = new MessagePipeline({
       serde: this.#serde,
@@ -207,7 +229,8 @@ export class TransactionalProcessor {
     this.#state = 'running';
     try {
       await requireTopics(this.#kafka, [...this.#options.topics, this.dlqTopic]);
-      await this.#producer.connect();
+      // Initialising each producer's transactions fences the older instances' producers of the same ids.
+      await Promise.all(this.#producers.map((producer) => producer.connect()));
       await this.#consumer.connect();
       await this.#consumer.subscribe({ topics: [...this.#options.topics] });
       await this.#consumer.run({
@@ -219,7 +242,7 @@ export class TransactionalProcessor {
     } catch (error) {
       this.#state = 'stopped';
       await this.#consumer.disconnect().catch(() => undefined);
-      await this.#producer.disconnect().catch(() => undefined);
+      await this.#disconnectProducers();
       throw error;
     }
   }
@@ -232,8 +255,12 @@ export class TransactionalProcessor {
     await Promise.allSettled([...this.#inFlight]);
     await Promise.allSettled([...this.#commits]);
     await this.#consumer.disconnect().catch(() => undefined);
-    await this.#producer.disconnect().catch(() => undefined);
+    await this.#disconnectProducers();
     this.#state = 'stopped';
+  }
+
+  async #disconnectProducers(): Promise<void> {
+    await Promise.allSettled(this.#producers.map((producer) => producer.disconnect()));
   }
 
   /**
@@ -248,10 +275,10 @@ export class TransactionalProcessor {
     void this.stop();
   }
 
-  #newProducer(): KafkaJS.Producer {
+  #newProducer(index: number): KafkaJS.Producer {
     return this.#kafka.producer(
       producerConfig(this.#options.lingerMs ?? DEFAULT_LINGER_MS, this.#options.rdkafka, {
-        transactionalId: this.#options.transactionalId,
+        transactionalId: producerTransactionalId(this.#options.transactionalId, index),
         ...(this.#options.transactionTimeoutMs === undefined ? {} : { transactionTimeout: this.#options.transactionTimeoutMs }),
       }),
     );
@@ -473,15 +500,19 @@ export class TransactionalProcessor {
       span.setAttribute(attribute, Math.round((now - at) * 100) / 100);
       at = now;
     };
+    // The producers take turns: the previous one's commit may still be finishing on the coordinator.
+    const index = this.#turn;
+    this.#turn = (index + 1) % this.#producers.length;
+    const producer = this.#producers[index] as KafkaJS.Producer;
     try {
-      await this.#producer.transaction();
+      await producer.transaction();
       const sends: Promise<unknown>[] = [
         sendTraced(
-          this.#producer,
+          producer,
           outputs.map((o) => o.send),
         ),
       ];
-      if (dlqRecords.length > 0) sends.push(this.#producer.send({ topic: this.dlqTopic, messages: dlqRecords }));
+      if (dlqRecords.length > 0) sends.push(producer.send({ topic: this.dlqTopic, messages: dlqRecords }));
       const settled = await Promise.allSettled(sends);
       const failed = settled.find((result) => result.status === 'rejected');
       if (failed !== undefined) {
@@ -489,9 +520,9 @@ export class TransactionalProcessor {
         throw failed.reason;
       }
       phase(ATTR.txSendMs);
-      await this.#producer.sendOffsets({ consumer: this.#consumer, topics: offsets });
+      await producer.sendOffsets({ consumer: this.#consumer, topics: offsets });
       phase(ATTR.txOffsetsMs);
-      await this.#producer.commit();
+      await producer.commit();
       phase(ATTR.txCommitMs);
       this.#consecutiveAborts = 0;
       this.#transactions += 1;
@@ -499,7 +530,7 @@ export class TransactionalProcessor {
       return true;
     } catch (error) {
       span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(error) });
-      await this.#recover(error);
+      await this.#recover(error, index);
       return false;
     } finally {
       span.end();
@@ -522,21 +553,24 @@ export class TransactionalProcessor {
     else for (const batch of batches) this.#isolate.set(batch.partitionKey, BigInt(batch.lastDone));
   }
 
-  /** After a failed transaction: abort it (or replace the producer), tell the owner, back off. */
-  async #recover(error: unknown): Promise<void> {
+  /**
+   * After a failed transaction (of the producer `index`; none for a plain offset commit): abort it
+   * (or replace the producer), tell the owner, back off.
+   */
+  async #recover(error: unknown, index?: number): Promise<void> {
     let recovered: () => void = () => undefined;
     this.#recovering = new Promise<void>((resolve) => {
       recovered = resolve;
     });
     try {
-      await this.#recoverFrom(error);
+      await this.#recoverFrom(error, index);
     } finally {
       this.#recovering = null;
       recovered();
     }
   }
 
-  async #recoverFrom(error: unknown): Promise<void> {
+  async #recoverFrom(error: unknown, index: number | undefined): Promise<void> {
     this.#consecutiveAborts += 1;
     // Every batch handled from here on was handled against state the abort invalidates.
     this.#generation += 1;
@@ -553,17 +587,29 @@ export class TransactionalProcessor {
       transactionalId: this.#options.transactionalId,
       consecutiveAborts: this.#consecutiveAborts,
     });
-    try {
-      if (this.#producer.isActive()) await this.#producer.abort();
-    } catch (abortError) {
-      this.#logger.warn('abort failed; replacing the transactional producer', { error: describeError(abortError) });
-      await this.#producer.disconnect().catch(() => undefined);
-      this.#producer = this.#newProducer();
+    const producer = index === undefined ? undefined : this.#producers[index];
+    if (producer !== undefined && index !== undefined) {
       try {
-        await this.#producer.connect();
-      } catch (connectError) {
-        this.#fatal(connectError);
-        return;
+        if (producer.isActive()) await producer.abort();
+      } catch (abortError) {
+        if (isFatal(abortError)) {
+          this.#logger.error('transactional producer fenced or failed fatally; stopping', {
+            error: describeError(abortError),
+            transactionalId: producerTransactionalId(this.#options.transactionalId, index),
+          });
+          this.#fatal(abortError);
+          return;
+        }
+        this.#logger.warn('abort failed; replacing the transactional producer', { error: describeError(abortError) });
+        await producer.disconnect().catch(() => undefined);
+        const replacement = this.#newProducer(index);
+        this.#producers[index] = replacement;
+        try {
+          await replacement.connect();
+        } catch (connectError) {
+          this.#fatal(connectError);
+          return;
+        }
       }
     }
     await this.#options.onAbort?.(error);
