@@ -208,4 +208,47 @@ describe('TransactionalProcessor against a real broker', () => {
     const committed = await readTopicToEnd(brokers, output, { readCommitted: true });
     expect(committed.map((r) => causeOf(r.value))).toEqual(inputs.slice(0, before).map((p) => p.meta.event_id));
   });
+
+  it('emits outputs of no input (as a timer does) in its transactions, in handling order with the inputs', async () => {
+    const { input, output, groupId, producer, run } = await setup('tx_emit');
+    const first = sampleEvent('ActionProposed');
+    await producer.send([{ type: 'ActionProposed', topic: input, payload: first }]);
+    const processor = await run((event) => (event.type === 'ActionProposed' ? [admittedFor(event.payload, output)] : []));
+    await waitFor(async () => (await committedOffsets(brokers, groupId, input)).get(0) === '1', { what: 'the input committed' });
+
+    const timer = sampleEvent('ActionProposed');
+    expect(await processor.emit(() => [admittedFor(timer, output)])).toBe('committed');
+    expect(await processor.emit(() => [])).toBe('nothing');
+    expect(await processor.emit(() => null)).toBe('nothing');
+    const last = sampleEvent('ActionProposed');
+    await producer.send([{ type: 'ActionProposed', topic: input, payload: last }]);
+    await producer.disconnect();
+    await waitFor(async () => (await committedOffsets(brokers, groupId, input)).get(0) === '2', { what: 'the second input committed' });
+
+    const committed = await readTopicToEnd(brokers, output, { readCommitted: true });
+    expect(committed.map((r) => causeOf(r.value))).toEqual([first, timer, last].map((p) => p.meta.event_id));
+    await processor.stop();
+    expect(await processor.emit(() => [admittedFor(sampleEvent('ActionProposed'), output)])).toBe('nothing');
+  });
+
+  it('reports an emitted output whose transaction aborted, after the owner rebuilt (onAbort), and commits nothing of it', async () => {
+    const { input, output, groupId, producer, run } = await setup('tx_emit_abort', { 'max.message.bytes': '2048' });
+    const aborts: unknown[] = [];
+    const processor = await run(
+      (event) => (event.type === 'ActionProposed' ? [admittedFor(event.payload, output)] : []),
+      (error) => aborts.push(error),
+    );
+    await processor.assigned(30_000);
+    // Too large for the output topic: the broker refuses it, the transaction aborts.
+    const huge = sampleEvent('ActionProposed');
+    expect(await processor.emit(() => [admittedFor(huge, output, 10_000)])).toBe('aborted');
+    expect(String(aborts[0])).toMatch(/too large/i);
+    // The processor goes on: an input after it commits.
+    const next = sampleEvent('ActionProposed');
+    await producer.send([{ type: 'ActionProposed', topic: input, payload: next }]);
+    await producer.disconnect();
+    await waitFor(async () => (await committedOffsets(brokers, groupId, input)).get(0) === '1', { what: 'the input committed' });
+    const committed = await readTopicToEnd(brokers, output, { readCommitted: true });
+    expect(committed.map((r) => causeOf(r.value))).toEqual([next.meta.event_id]);
+  });
 });

@@ -49,7 +49,7 @@ interface OutputOf {
 }
 
 /** One partition's batch, handled, waiting for its transaction. */
-interface HandledBatch {
+interface InputBatch {
   /** The processor's abort count when the batch was taken: a later abort makes it stale. */
   readonly generation: number;
   readonly partitionKey: string;
@@ -63,10 +63,25 @@ interface HandledBatch {
   readonly dlqRecords: readonly KafkaJS.Message[];
 }
 
+/** Outputs of no input (`emit`: a timer's), waiting for their transaction. */
+interface EmittedBatch {
+  readonly generation: number;
+  readonly partitionKey: null;
+  readonly outputs: readonly OutputOf[];
+  readonly dlqRecords: readonly KafkaJS.Message[];
+}
+
+type HandledBatch = InputBatch | EmittedBatch;
+
+const hasInput = (batch: HandledBatch): batch is InputBatch => batch.partitionKey !== null;
+
+/** What became of outputs handed to `emit`. */
+export type EmitResult = 'committed' | 'aborted' | 'nothing';
+
 /** The consumed positions to commit for a group of batches (a partition's later batch wins), by topic. */
 function offsetsOf(batches: readonly HandledBatch[]): KafkaJS.TopicOffsets[] {
-  const last = new Map<string, HandledBatch>();
-  for (const batch of batches) {
+  const last = new Map<string, InputBatch>();
+  for (const batch of batches.filter(hasInput)) {
     const seen = last.get(batch.partitionKey);
     if (seen === undefined || BigInt(batch.lastDone) > BigInt(seen.lastDone)) last.set(batch.partitionKey, batch);
   }
@@ -284,6 +299,33 @@ export class TransactionalProcessor {
     );
   }
 
+  /**
+   * Outputs of no input, a timer's: `decide` runs in handling order with the batches (never while
+   * an abort is being recovered from, nor while a group is being taken) and returns the events to
+   * produce (none: nothing to do). They go in the next transaction with the batches handled
+   * meanwhile, through the same producers, so what a timer decided is ordered with what the
+   * inputs did. Resolves `committed` once they are; `aborted` when their transaction failed or an
+   * abort made them stale (the owner's `onAbort` has run: decide again from the state it
+   * rebuilt); `nothing` when `decide` returned none or the processor is not running. An output
+   * that cannot be encoded throws here, before anything is queued.
+   */
+  async emit(decide: () => readonly OutgoingEvent[] | null): Promise<EmitResult> {
+    for (;;) {
+      if (this.#state !== 'running' || this.#abort.signal.aborted) return 'nothing';
+      if (this.#barrier !== null) await this.#barrier;
+      else if (this.#recovering !== null) await this.#recovering;
+      else break;
+    }
+    const generation = this.#generation;
+    const events = decide() ?? [];
+    if (events.length === 0) return 'nothing';
+    const active = otelContext.active();
+    const order = (this.#handled += 1);
+    const input = `emitted/${order}`;
+    const outputs = events.map((output) => ({ send: { record: toRecord(this.#serde, output), parent: parentContextOf(output, active) }, input, order }));
+    return (await this.#commit({ generation, partitionKey: null, outputs, dlqRecords: [] })) ? 'committed' : 'aborted';
+  }
+
   #track(work: Promise<void>): Promise<void> {
     this.#inFlight.add(work);
     return work.finally(() => this.#inFlight.delete(work));
@@ -389,10 +431,12 @@ export class TransactionalProcessor {
    * an abort since made stale: its input is consumed again.
    */
   #commit(batch: HandledBatch): Promise<boolean> {
-    const pending = this.#uncommitted.get(batch.partitionKey);
-    if (pending === undefined)
-      this.#uncommitted.set(batch.partitionKey, { topic: batch.topic, partition: batch.partition, from: batch.first, last: batch.lastDone });
-    else pending.last = batch.lastDone;
+    if (hasInput(batch)) {
+      const pending = this.#uncommitted.get(batch.partitionKey);
+      if (pending === undefined)
+        this.#uncommitted.set(batch.partitionKey, { topic: batch.topic, partition: batch.partition, from: batch.first, last: batch.lastDone });
+      else pending.last = batch.lastDone;
+    }
     const committed = new Promise<boolean>((resolve) => {
       this.#queue.push({ batch, resolve });
       if (!this.#flushing) {
@@ -412,6 +456,7 @@ export class TransactionalProcessor {
 
   /** The batch is committed: its partition's uncommitted inputs now start after it, if any remain. */
   #settled(batch: HandledBatch): void {
+    if (!hasInput(batch)) return;
     const pending = this.#uncommitted.get(batch.partitionKey);
     if (pending === undefined) return;
     if (pending.last === batch.lastDone) this.#uncommitted.delete(batch.partitionKey);
@@ -520,7 +565,8 @@ export class TransactionalProcessor {
         throw failed.reason;
       }
       phase(ATTR.txSendMs);
-      await producer.sendOffsets({ consumer: this.#consumer, topics: offsets });
+      // Emitted outputs alone consume nothing: their transaction has no offsets.
+      if (offsets.length > 0) await producer.sendOffsets({ consumer: this.#consumer, topics: offsets });
       phase(ATTR.txOffsetsMs);
       await producer.commit();
       phase(ATTR.txCommitMs);
@@ -550,7 +596,7 @@ export class TransactionalProcessor {
     const inputs = new Set(outputs.map((o) => o.input));
     const [only] = inputs;
     if (inputs.size === 1 && only !== undefined) this.#unproducible.set(only, classifyFailure(error));
-    else for (const batch of batches) this.#isolate.set(batch.partitionKey, BigInt(batch.lastDone));
+    else for (const batch of batches.filter(hasInput)) this.#isolate.set(batch.partitionKey, BigInt(batch.lastDone));
   }
 
   /**

@@ -4,7 +4,7 @@ import type { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import { accountantStep, commandFor, createBudgetDecider, isBudgetInput, parseBudgetsFile, toWire } from '@writ/budget-core';
 import type { BudgetDecider, BudgetEvent, BudgetInput, BudgetState, BudgetWireEvent, ResolvedTool } from '@writ/budget-core';
-import { EventProducer, Lock, TransactionalProcessor, eventTraceOf, replayCommitted, writEvent } from '@writ/bus';
+import { Lock, TransactionalProcessor, eventTraceOf, replayCommitted, writEvent } from '@writ/bus';
 import type { DecodedEvent, EventContext, OutgoingEvent } from '@writ/bus';
 import { TOPICS, newMetadata } from '@writ/contracts';
 import type { EventPayloads, Metadata, TraceContext } from '@writ/contracts';
@@ -84,7 +84,6 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
   #registry: ToolRegistry | undefined;
   #signingKey: SigningKey | undefined;
   #processor: TransactionalProcessor | undefined;
-  #timerProducer: EventProducer | undefined;
   #timer: NodeJS.Timeout | undefined;
   #stopping = false;
 
@@ -112,8 +111,6 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
       await this.#rebuild();
       await this.#processor?.start();
     });
-    this.#timerProducer = new EventProducer({ brokers: config.WRIT_KAFKA_BROKERS, clientId: `${config.WRIT_KAFKA_GROUP_ID}.expiry`, logger: this.#busLogger });
-    await this.#timerProducer.connect();
     this.#scheduleExpiry();
     this.#logger.log(`budget books rebuilt (${this.books.tenantCount} tenants); consuming ${INPUT_TOPICS.join(', ')} as ${config.WRIT_KAFKA_GROUP_ID}`);
   }
@@ -135,26 +132,11 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
     });
   }
 
-  /**
-   * After a publication whose outcome is unknown: let the batch in hand commit (or abort), then
-   * rebuild the books from what the topics hold and consume again from the committed offsets.
-   */
-  async #resync(): Promise<void> {
-    await this.#processor?.stop();
-    await this.#lock.run(async () => {
-      if (this.#stopping) return;
-      await this.#rebuild();
-      this.#processor = this.#newProcessor();
-      await this.#processor.start();
-    });
-  }
-
   async onApplicationShutdown(): Promise<void> {
     this.#stopping = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     await this.#lock.run(async () => {
       await this.#processor?.stop();
-      await this.#timerProducer?.disconnect();
     });
   }
 
@@ -302,48 +284,51 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
   }
 
   /**
-   * Lapses stale reservations of every tenant. The books change only once the events are on the
-   * topic; if sending fails (perhaps after all, perhaps not), the books are rebuilt from what the
-   * topic holds. (A Reserve also lapses its tenant's stale reservations first, in its transaction.)
+   * Lapses stale reservations of every tenant, emitted through the processor: decided in handling
+   * order with the inputs and committed in the next transaction. The books change as they are
+   * decided (as for an input); if the transaction aborts, the processor's onAbort rebuilds them
+   * from what committed. (A Reserve also lapses its tenant's stale reservations first, in its
+   * transaction.)
    */
   async #expire(): Promise<void> {
-    const published = await this.#lock.run(async () => {
-      const producer = this.#timerProducer;
-      if (this.#stopping || producer === undefined) return true;
-      const now = Date.now();
-      const updates: [string, BudgetState][] = [];
-      const outputs: OutgoingEvent[] = [];
-      for (const [tenant, state] of this.books.entries()) {
-        const events = this.#decider.decide({ type: 'ExpireReservations', now }, state);
-        if (events.length === 0) continue;
-        let next = state;
-        for (const event of events) next = this.#decider.evolve(next, event);
-        updates.push([tenant, next]);
-        const wire = toWire(state, events, {
-          tenant,
-          run_id: '',
-          action_id: null,
-          tool: null,
-          signingKey: this.#signingKeyOrThrow(),
-          meta: this.#metaFactory(tenant, null, null),
-        });
-        outputs.push(...this.#outgoing(wire));
-      }
-      if (outputs.length > 0) {
-        const span = tracer.startSpan('budget.expire', { attributes: { [WRIT_ATTR.budgetResult]: 'expired', 'writ.budget.expired_count': outputs.length } });
-        try {
-          await producer.send(outputs);
-        } catch (error) {
-          span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(error) });
-          this.#logger.warn(`publishing lapsed reservations failed; rebuilding the books: ${describeError(error)}`);
-          return false;
-        } finally {
-          span.end();
+    const processor = this.#processor;
+    if (this.#stopping || processor === undefined) return;
+    const span = tracer.startSpan('budget.expire', { attributes: { [WRIT_ATTR.budgetResult]: 'expired' } });
+    try {
+      const result = await processor.emit(() => {
+        const now = Date.now();
+        const outputs: OutgoingEvent[] = [];
+        const updates: [string, BudgetState][] = [];
+        for (const [tenant, state] of this.books.entries()) {
+          const events = this.#decider.decide({ type: 'ExpireReservations', now }, state);
+          if (events.length === 0) continue;
+          let next = state;
+          for (const event of events) next = this.#decider.evolve(next, event);
+          const wire = toWire(state, events, {
+            tenant,
+            run_id: '',
+            action_id: null,
+            tool: null,
+            signingKey: this.#signingKeyOrThrow(),
+            meta: this.#metaFactory(tenant, null, null),
+          });
+          outputs.push(...this.#outgoing(wire));
+          updates.push([tenant, next]);
         }
+        // Only once every tenant's events are made: one that cannot be signed changes nothing.
+        for (const [tenant, state] of updates) this.books.set(tenant, state);
+        span.setAttribute('writ.budget.expired_count', outputs.length);
+        return outputs;
+      });
+      if (result === 'aborted') {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: 'the expiry transaction aborted' });
+        this.#logger.warn('publishing lapsed reservations aborted; the books were rebuilt from the topics');
       }
-      for (const [tenant, state] of updates) this.books.set(tenant, state);
-      return true;
-    });
-    if (!published) await this.#resync();
+    } catch (error) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(error) });
+      this.#logger.warn(`lapsing reservations failed: ${describeError(error)}`);
+    } finally {
+      span.end();
+    }
   }
 }

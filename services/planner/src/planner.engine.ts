@@ -1,11 +1,10 @@
 // The planner's runtime: one planner-core decider per run in memory, fed by a transactional
 // consume-transform-produce loop (outputs and input offsets commit together), a timer per run for
-// expiry (its outputs in their own transactions), and a rebuild from the topics at boot and
-// after any aborted transaction.
+// expiry (its outputs emitted through the same loop's transactions), and a rebuild from the topics
+// at boot, after any aborted transaction and when the group gives it partitions.
 import { SpanStatusCode, context as otelContext, trace } from '@opentelemetry/api';
-import type { Attributes, Context, Span } from '@opentelemetry/api';
-import type { KafkaJS } from '@confluentinc/kafka-javascript';
-import { TransactionalProcessor, contractsSerde, createKafka, eventTraceOf, stderrLogger, traceHeaders } from '@writ/bus';
+import type { Attributes, Span } from '@opentelemetry/api';
+import { TransactionalProcessor, contractsSerde, eventTraceOf, stderrLogger } from '@writ/bus';
 import type { BusLogger, DecodedEvent, EventConsumer, EventContext, OutgoingEvent } from '@writ/bus';
 import type { TenantFilter } from '@writ/config';
 import { TOPICS, newMetadata } from '@writ/contracts';
@@ -46,7 +45,7 @@ export interface PlannerEngineOptions {
   readonly dlqTopic: string;
   /**
    * This replica's stable name (WRIT_INSTANCE_ID): static membership `<groupId>.<instanceId>` and
-   * transactional id `<groupId>.<instanceId>` (the timer's producer `<...>.timer`).
+   * transactional id `<groupId>.<instanceId>` (timers' outputs go through the same producers).
    */
   readonly instanceId: string;
   /** service@version, written into every event's meta.producer. */
@@ -69,6 +68,9 @@ interface RunSlot {
   timer: NodeJS.Timeout | undefined;
   due: number | null;
 }
+
+/** How soon an expiry whose transaction failed is tried again (from the state rebuilt meanwhile). */
+const EXPIRY_RETRY_MS = 100;
 
 const NO_KILLS: KillSwitches = { isAgentKilled: () => false, isToolKilled: () => false };
 
@@ -118,7 +120,6 @@ export class PlannerEngine {
   readonly #controls = new ControlsView();
   #controlsReader: EventConsumer | undefined;
   #processor: TransactionalProcessor | undefined;
-  #timerProducer: KafkaJS.Producer | undefined;
   #ready: Promise<void> = Promise.resolve();
   #dirty = false;
   #timers: Promise<void> = Promise.resolve();
@@ -156,13 +157,6 @@ export class PlannerEngine {
   async start(): Promise<void> {
     const o = this.#options;
     this.#controlsReader = await startControlsReader(o.brokers, o.groupId, o.dlqTopic, this.#controls, this.#logger);
-    const kafka = createKafka({ brokers: o.brokers, clientId: `${o.groupId}.timer`, logger: this.#logger });
-    this.#timerProducer = kafka.producer({
-      'linger.ms': o.lingerMs,
-      kafkaJS: { acks: -1, idempotent: true, allowAutoTopicCreation: false, transactionalId: `${o.groupId}.${o.instanceId}.timer` },
-    });
-    // Connecting initialises the transactions: a predecessor's timer transaction still open is aborted.
-    await this.#timerProducer.connect();
 
     let release: () => void = () => undefined;
     this.#ready = new Promise<void>((resolve) => {
@@ -207,7 +201,6 @@ export class PlannerEngine {
     await this.#processor?.stop();
     await this.#timers.catch(() => undefined);
     await this.#controlsReader?.stop();
-    await this.#timerProducer?.disconnect().catch(() => undefined);
   }
 
   #inScope(meta: Metadata): boolean {
@@ -258,11 +251,9 @@ export class PlannerEngine {
     // the rebuild then replaces, while its outputs and offset commit (the rebuild read the topics
     // before they landed), so the planner would forget what it published (lost actions, a second
     // terminal event).
-    if (this.#dirty || this.#rebuilding !== null) {
-      // An expiry transaction in flight must land (or fail) before the topics are read again.
-      await this.#timers;
-      await this.#fresh();
-    }
+    // No expiry is in flight then: an abort made those queued stale, and the partitions' revocation
+    // before an assignment waited for their transactions (timers decide nothing while dirty).
+    if (this.#dirty || this.#rebuilding !== null) await this.#fresh();
     // The planner's own outputs are on topics it does not consume (they only matter to a rebuild);
     // nobody else can write them (one writer per topic), but they never count as inputs.
     if (PLANNER_OUTPUT_TYPES.has(event.type)) return [];
@@ -357,53 +348,51 @@ export class PlannerEngine {
     slot.timer.unref();
   }
 
-  /** ExpireActions for one run, produced in a transaction of its own. */
+  /**
+   * ExpireActions for one run, emitted through the processor: decided in handling order with the
+   * inputs, committed in the next transaction. Nothing is decided from a state about to be
+   * replaced (dirty, rebuilding) or for a run of a partition not owned (the revocation before an
+   * assignment marks it so at once); the timer is set again from the state either way.
+   */
   async #expire(runId: string): Promise<void> {
     await this.#ready;
     if (this.#stopped) return;
     await this.#fresh();
-    const slot = this.#runs.get(runId);
-    const producer = this.#timerProducer;
-    if (slot === undefined || producer === undefined) return;
-    const now = Date.now();
-    const command: PlannerCommand = { type: 'ExpireActions', run_id: runId, now };
-    const events = this.#decider.decide(command, slot.state);
-    if (events.length === 0) {
-      this.#schedule(runId, slot);
-      return;
-    }
-    const span = tracer.startSpan('planner.complete', { attributes: commandAttributes(command, slot.tenant) });
-    const spanContext: Context = trace.setSpan(otelContext.active(), span);
+    const processor = this.#processor;
+    if (processor === undefined) return;
+    let span: Span | undefined;
     try {
-      const outputs = this.#outputs(events, this.#outputContext(slot, null, span, now));
-      // Applied before the transaction, so a message handled meanwhile sees the actions ended;
-      // if the transaction fails the state is rebuilt from what was committed.
-      for (const next of events) slot.state = this.#decider.evolve(slot.state, next);
-      recordOutcome(span, events);
-      await producer.transaction();
-      try {
-        const headers = traceHeaders(spanContext);
-        await Promise.all(
-          outputs.map((output) =>
-            producer.send({
-              topic: contractsSerde.topicOf(output.type),
-              messages: [{ key: contractsSerde.keyOf?.(output) ?? runId, value: contractsSerde.encode(output), headers }],
-            }),
-          ),
+      const result = await processor.emit(() => {
+        const slot = this.#runs.get(runId);
+        if (slot === undefined || this.#stopped || this.#dirty || this.#rebuilding !== null || this.#owned?.has(slot.partition) !== true) return null;
+        const now = Date.now();
+        const command: PlannerCommand = { type: 'ExpireActions', run_id: runId, now };
+        const events = this.#decider.decide(command, slot.state);
+        if (events.length === 0) return null;
+        span = tracer.startSpan('planner.complete', { attributes: commandAttributes(command, slot.tenant) });
+        const outputs = otelContext.with(trace.setSpan(otelContext.active(), span), () =>
+          this.#outputs(events, this.#outputContext(slot, null, span as Span, now)),
         );
-        await producer.commit();
-      } catch (error) {
-        await producer.abort().catch(() => undefined);
-        throw error;
+        // Applied now, so an input handled before the commit sees the actions ended; if the
+        // transaction aborts, the processor's onAbort marks the state for a rebuild.
+        for (const next of events) slot.state = this.#decider.evolve(slot.state, next);
+        recordOutcome(span, events);
+        return outputs;
+      });
+      if (result === 'aborted') {
+        span?.setStatus({ code: SpanStatusCode.ERROR, message: 'the expiry transaction aborted' });
+        this.#logger.warn('expiry transaction aborted; the state is rebuilt from the topics', { run_id: runId });
       }
     } catch (error) {
       this.#dirty = true;
-      span.recordException(error as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(error) });
-      this.#logger.warn('expiry transaction failed; the state is rebuilt from the topics', { run_id: runId, error: describeError(error) });
+      span?.recordException(error as Error);
+      span?.setStatus({ code: SpanStatusCode.ERROR, message: describeError(error) });
+      this.#logger.warn('expiry failed; the state is rebuilt from the topics', { run_id: runId, error: describeError(error) });
     } finally {
-      span.end();
-      this.#schedule(runId, slot);
+      span?.end();
+      const slot = this.#runs.get(runId);
+      // After a failure the next attempt rebuilds first (#fresh), which sets every run's timer again.
+      if (slot !== undefined) this.#arm(runId, slot, this.#dirty ? Date.now() + EXPIRY_RETRY_MS : nextPlannerDeadline(slot.state));
     }
   }
 
