@@ -42,8 +42,8 @@ export interface TransactionalProcessorOptions extends Omit<EventConsumerOptions
 
 interface OutputOf {
   readonly send: TracedSend;
-  /** The input that produced it (`topic/partition/offset`). */
-  readonly input: string;
+  /** The input that produced it (`topic/partition/offset`); null for an emitted output. */
+  readonly input: string | null;
   /** When its input was handled, among all inputs of the processor. */
   readonly order: number;
 }
@@ -321,8 +321,7 @@ export class TransactionalProcessor {
     if (events.length === 0) return 'nothing';
     const active = otelContext.active();
     const order = (this.#handled += 1);
-    const input = `emitted/${order}`;
-    const outputs = events.map((output) => ({ send: { record: toRecord(this.#serde, output), parent: parentContextOf(output, active) }, input, order }));
+    const outputs = events.map((output) => ({ send: { record: toRecord(this.#serde, output), parent: parentContextOf(output, active) }, input: null, order }));
     return (await this.#commit({ generation, partitionKey: null, outputs, dlqRecords: [] })) ? 'committed' : 'aborted';
   }
 
@@ -593,10 +592,12 @@ export class TransactionalProcessor {
   #noteRefusal(batches: readonly HandledBatch[], outputs: readonly OutputOf[], error: unknown): void {
     const code = (error as { code?: unknown } | null)?.code;
     if (typeof code !== 'number' || !PERMANENT_REFUSALS.has(code)) return;
+    // An emitted output refused alone pins no input: its emit reports the abort.
     const inputs = new Set(outputs.map((o) => o.input));
     const [only] = inputs;
-    if (inputs.size === 1 && only !== undefined) this.#unproducible.set(only, classifyFailure(error));
-    else for (const batch of batches.filter(hasInput)) this.#isolate.set(batch.partitionKey, BigInt(batch.lastDone));
+    if (inputs.size === 1) {
+      if (typeof only === 'string') this.#unproducible.set(only, classifyFailure(error));
+    } else for (const batch of batches.filter(hasInput)) this.#isolate.set(batch.partitionKey, BigInt(batch.lastDone));
   }
 
   /**

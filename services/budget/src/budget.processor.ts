@@ -4,7 +4,7 @@ import type { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
 import { accountantStep, commandFor, createBudgetDecider, isBudgetInput, parseBudgetsFile, toWire } from '@writ/budget-core';
 import type { BudgetDecider, BudgetEvent, BudgetInput, BudgetState, BudgetWireEvent, ResolvedTool } from '@writ/budget-core';
-import { Lock, TransactionalProcessor, eventTraceOf, replayCommitted, writEvent } from '@writ/bus';
+import { Lock, TransactionalProcessor, contractsSerde, eventTraceOf, replayCommitted, writEvent } from '@writ/bus';
 import type { DecodedEvent, EventContext, OutgoingEvent } from '@writ/bus';
 import { TOPICS, newMetadata } from '@writ/contracts';
 import type { EventPayloads, Metadata, TraceContext } from '@writ/contracts';
@@ -312,10 +312,13 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
             signingKey: this.#signingKeyOrThrow(),
             meta: this.#metaFactory(tenant, null, null),
           });
-          outputs.push(...this.#outgoing(wire));
+          const outgoing = this.#outgoing(wire);
+          // Encoded now: an event that cannot be encoded fails the lapse before the books move on.
+          for (const output of outgoing) contractsSerde.encode(output);
+          outputs.push(...outgoing);
           updates.push([tenant, next]);
         }
-        // Only once every tenant's events are made: one that cannot be signed changes nothing.
+        // Only once every tenant's events are made: one that cannot be signed or encoded changes nothing.
         for (const [tenant, state] of updates) this.books.set(tenant, state);
         span.setAttribute('writ.budget.expired_count', outputs.length);
         return outputs;
