@@ -313,7 +313,7 @@ async function transactionCost(): Promise<TransactionResult> {
   }
   // Back to back, as a busy processor commits: the next transaction begins as soon as the previous
   // one's EndTxn is answered, while the coordinator still writes its markers.
-  const second = kafka.producer({ 'linger.ms': 0, kafkaJS: { acks: -1, idempotent: true, transactionalId: `${groupId}.tx.p1` } });
+  const second = kafka.producer({ 'linger.ms': 0, kafkaJS: { acks: -1, idempotent: true, transactionalId: `${groupId}.tx~1` } });
   await second.connect();
   const backToBack = { one: [] as number[], turns: [] as number[] };
   for (const mode of ['one', 'turns'] as const) {

@@ -124,9 +124,13 @@ export const DEFAULT_CONCURRENT_PARTITIONS = 64;
  */
 export const TRANSACTIONAL_PRODUCERS = 2;
 
-/** The transactional id of the processor's producer `index`: the first keeps the processor's own. */
+/**
+ * The transactional id of the processor's producer `index`: the first keeps the processor's own.
+ * `~` is no character of an instance id (WRIT_INSTANCE_ID), so the second producer of one replica
+ * never has the id of another replica's first.
+ */
 export function producerTransactionalId(transactionalId: string, index: number): string {
-  return index === 0 ? transactionalId : `${transactionalId}.p${index}`;
+  return index === 0 ? transactionalId : `${transactionalId}~${index}`;
 }
 
 /**
