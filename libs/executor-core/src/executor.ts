@@ -296,7 +296,10 @@ export class Executor {
     } else {
       result = failed(request, tool, outcome.code, scrub.text(outcome.message), outcome.retriable, outcome.attempts);
     }
-    await deps.store.finish(record, result, this.#now());
+    // A call with side effects is reported only once its outcome is durable (a redelivery must find
+    // it, not call again); a read may be called again after a crash, so it waits for no disk flush.
+    if (hasSideEffects(tool)) await deps.store.finish(record, result, this.#now());
+    else deps.store.remember(record, result, this.#now());
     return { result, called: outcome.attempts > 0, replayed: false, refused: false };
   }
 

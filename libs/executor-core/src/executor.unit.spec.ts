@@ -428,6 +428,28 @@ describe('retries, timeouts and the circuit breaker', () => {
     expect(failure((await read.executor.execute(request())).result)).toMatchObject({ outcome: 'failed', error_code: 'TOOL_TIMEOUT', retriable: true });
   });
 
+  it('reports a read without waiting for its outcome to be durable, a write only once it is', async () => {
+    // A store whose durable writes never complete: what waits for one hangs.
+    class SlowDisk extends MemoryIdempotencyStore {
+      override finish(): Promise<void> {
+        return new Promise<void>(() => undefined);
+      }
+    }
+    const read = setup({ registry: fastTool({ effect: 'read' }), store: new SlowDisk() });
+    const req = request();
+    const report = await read.executor.execute(req);
+    expect(report.result.type).toBe('ActionExecuted');
+    // Remembered at once: a redelivery finds it and the tool is not called again.
+    expect(read.store.get(req.meta.action_id ?? '')?.outcome).toEqual(report.result);
+    expect((await read.executor.execute(req)).replayed).toBe(true);
+    expect(read.calls).toHaveLength(1);
+
+    const write = setup({ registry: fastTool(), store: new SlowDisk() });
+    const pending = write.executor.execute(request());
+    const settled = await Promise.race([pending.then(() => 'reported'), new Promise((resolve) => setTimeout(() => resolve('waiting'), 50))]);
+    expect(settled).toBe('waiting');
+  });
+
   it('never retries a non-idempotent write after a 500', async () => {
     const { executor, calls } = setup({ registry: fastTool({ idempotent: false }), script: () => Promise.resolve({ status: 500 }) });
     expect(failure((await executor.execute(request())).result)).toMatchObject({ outcome: 'failed', error_code: 'TOOL_UNAVAILABLE', attempts: 1 });

@@ -36,8 +36,14 @@ export interface IdempotencyStore {
   get(actionId: string): ExecutionRecord | undefined;
   /** Resolves only once the record is durable (fsync). Throws if one exists for this action. */
   start(record: ExecutionRecord): Promise<void>;
-  /** Records the outcome (durably). Creates the record when there was no start (tools without side effects). */
+  /** Records the outcome (durably). Creates the record when there was no start. */
   finish(record: ExecutionRecord, outcome: ExecutionResult, finishedAt: number): Promise<void>;
+  /**
+   * Records the outcome of a call without side effects at once, without waiting for it to be
+   * durable: after a crash the call may be made again, which a read allows, so its outcome need
+   * not wait for a disk flush. A redelivery meanwhile finds it, as after `finish`.
+   */
+  remember(record: ExecutionRecord, outcome: ExecutionResult, finishedAt: number): void;
   /** Records started and never finished. */
   unfinished(): ExecutionRecord[];
 }
@@ -57,9 +63,13 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
   }
 
   finish(record: ExecutionRecord, outcome: ExecutionResult, finishedAt: number): Promise<void> {
+    this.remember(record, outcome, finishedAt);
+    return Promise.resolve();
+  }
+
+  remember(record: ExecutionRecord, outcome: ExecutionResult, finishedAt: number): void {
     const base = this.records.get(record.action_id) ?? record;
     this.records.set(record.action_id, { ...base, outcome, finished_at: finishedAt });
-    return Promise.resolve();
   }
 
   unfinished(): ExecutionRecord[] {

@@ -53,6 +53,41 @@ describe('the executor journal (FileIdempotencyStore)', () => {
     await reopened.close();
   });
 
+  it('remembers a read at once and journals it with the next write, without waiting for the disk', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'writ-journal-'));
+    const store = await FileIdempotencyStore.open(dir);
+    const outcome = {
+      type: 'ActionExecuted' as const,
+      payload: {
+        outcome: 'succeeded' as const,
+        tool: 'tickets.get',
+        result_json: '{}',
+        result_sha256: 'b'.repeat(64),
+        side_effect_refs: [],
+        cost_micros: 0,
+        currency: 'USD',
+        reservation_id: 'act-1',
+        attempts: 1,
+        verified: null,
+        duration_ms: 1,
+      },
+    };
+    store.remember(record(1), outcome, 2_000);
+    // Found at once: a redelivery replays it.
+    expect(store.get('act-1')?.outcome).toEqual(outcome);
+    // A durable line after it is written after it, in the same write or the next.
+    await store.start(record(2));
+    const ops = readFileSync(join(dir, 'journal.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { op: string; record: { action_id: string } });
+    expect(ops.map((entry) => `${entry.op} ${entry.record.action_id}`)).toEqual(['finish act-1', 'start act-2']);
+    await store.close();
+    const reopened = await FileIdempotencyStore.open(dir);
+    expect(reopened.get('act-1')?.outcome).toEqual(outcome);
+    await reopened.close();
+  });
+
   it('fails the lines of a write that failed, and goes on with the next ones', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'writ-journal-'));
     const store = await FileIdempotencyStore.open(dir);

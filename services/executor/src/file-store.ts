@@ -102,6 +102,13 @@ export class FileIdempotencyStore implements IdempotencyStore {
     this.#memory.replay(entry);
   }
 
+  /** In memory at once; the line goes to the journal with the next write, and nobody waits for it. */
+  remember(record: ExecutionRecord, outcome: ExecutionResult, finishedAt: number): void {
+    const entry: JournalEntry = { op: 'finish', record, outcome, finished_at: finishedAt };
+    this.#memory.replay(entry);
+    this.#append(entry).catch(() => undefined);
+  }
+
   async close(): Promise<void> {
     await this.#flushing;
     await this.#handle.close();
