@@ -54,7 +54,10 @@ export function governedPipelineCases(basePort: number, replicas?: WritStackOpti
       });
       const outcome = await e2e.agent.outcome(action_id, 30_000);
       expect(outcome.status).toBe('completed');
-      expect(JSON.stringify(outcome)).not.toContain('4242');
+      // The card's last digits (a sensitive result field) as a value, quoted or inside result_json;
+      // bare, '4242' also turns up by chance in the outcome's ids, hashes and times.
+      expect(JSON.stringify(outcome)).toContain('card_last4');
+      expect(JSON.stringify(outcome)).not.toMatch(/\\?"4242\\?"/);
       // Counted at the tool: one call carried this key (a retry the helpdesk deduplicated would be 2).
       expect(callsAtTool(await helpdeskStats(e2e.stack), idempotencyKey)).toBe(1);
     });
