@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { SpanStatusCode, trace } from '@opentelemetry/api';
+import type { Span } from '@opentelemetry/api';
 import { accountantStep, commandFor, createBudgetDecider, isBudgetInput, parseBudgetsFile, toWire } from '@writ/budget-core';
 import type { BudgetDecider, BudgetEvent, BudgetInput, BudgetState, BudgetWireEvent, ResolvedTool } from '@writ/budget-core';
 import { Lock, TransactionalProcessor, contractsSerde, eventTraceOf, replayCommitted, writEvent } from '@writ/bus';
@@ -293,7 +294,8 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
   async #expire(): Promise<void> {
     const processor = this.#processor;
     if (this.#stopping || processor === undefined) return;
-    const span = tracer.startSpan('budget.expire', { attributes: { [WRIT_ATTR.budgetResult]: 'expired' } });
+    // A span only for a lapse that publishes something: the timer fires every few seconds.
+    let span: Span | undefined;
     try {
       const result = await processor.emit(() => {
         const now = Date.now();
@@ -320,18 +322,20 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
         }
         // Only once every tenant's events are made: one that cannot be signed or encoded changes nothing.
         for (const [tenant, state] of updates) this.books.set(tenant, state);
-        span.setAttribute('writ.budget.expired_count', outputs.length);
+        if (outputs.length > 0) {
+          span = tracer.startSpan('budget.expire', { attributes: { [WRIT_ATTR.budgetResult]: 'expired', 'writ.budget.expired_count': outputs.length } });
+        }
         return outputs;
       });
       if (result === 'aborted') {
-        span.setStatus({ code: SpanStatusCode.ERROR, message: 'the expiry transaction aborted' });
+        span?.setStatus({ code: SpanStatusCode.ERROR, message: 'the expiry transaction aborted' });
         this.#logger.warn('publishing lapsed reservations aborted; the books were rebuilt from the topics');
       }
     } catch (error) {
-      span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(error) });
+      span?.setStatus({ code: SpanStatusCode.ERROR, message: describeError(error) });
       this.#logger.warn(`lapsing reservations failed: ${describeError(error)}`);
     } finally {
-      span.end();
+      span?.end();
     }
   }
 }

@@ -28,15 +28,20 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
+/** A journal in a new folder, and a spy on the fdatasync of every node FileHandle (the journal's too). */
+async function journalWithDatasyncSpy() {
+  const dir = mkdtempSync(join(tmpdir(), 'writ-journal-'));
+  const store = await FileIdempotencyStore.open(dir);
+  const probe = await open(join(dir, 'probe'), 'w');
+  const datasync = vi.spyOn(Object.getPrototypeOf(probe) as { datasync: () => Promise<void> }, 'datasync');
+  await probe.close();
+  datasync.mockClear();
+  return { dir, store, datasync };
+}
+
 describe('the executor journal (FileIdempotencyStore)', () => {
   it('makes every line durable before it resolves, sharing one fdatasync among the lines written together', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'writ-journal-'));
-    const store = await FileIdempotencyStore.open(dir);
-    // The journal's FileHandle is node's: count the fdatasyncs of every handle while the store writes.
-    const probe = await open(join(dir, 'probe'), 'w');
-    const datasync = vi.spyOn(Object.getPrototypeOf(probe) as { datasync: () => Promise<void> }, 'datasync');
-    await probe.close();
-    datasync.mockClear();
+    const { dir, store, datasync } = await journalWithDatasyncSpy();
 
     await Promise.all(Array.from({ length: 50 }, (_, i) => store.start(record(i))));
     expect(datasync.mock.calls.length).toBeGreaterThanOrEqual(1);
@@ -89,11 +94,7 @@ describe('the executor journal (FileIdempotencyStore)', () => {
   });
 
   it('fails the lines of a write that failed, and goes on with the next ones', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'writ-journal-'));
-    const store = await FileIdempotencyStore.open(dir);
-    const probe = await open(join(dir, 'probe'), 'w');
-    const datasync = vi.spyOn(Object.getPrototypeOf(probe) as { datasync: () => Promise<void> }, 'datasync');
-    await probe.close();
+    const { store, datasync } = await journalWithDatasyncSpy();
     datasync.mockRejectedValueOnce(new Error('EIO'));
     const failed = store.start(record(1));
     await expect(failed).rejects.toThrow('EIO');

@@ -186,6 +186,15 @@ async function decided(seen: readonly Output[], action: ActionProposed, count = 
 }
 
 /** The warrant checked against the action with the tool version the planner resolves (the repository's tools: 1.2.0 for a refund). */
+/** A booted PDP of a new tenant, what it publishes, and `size` proposals of one run to send. */
+async function bootWithBurst(size: number): Promise<{ seen: Output[]; burst: ActionProposed[] }> {
+  const t = newTenant();
+  const seen = await collect(t);
+  await boot(t);
+  const run = uniqueName('run');
+  return { seen, burst: Array.from({ length: size }, (_, i) => proposed(t, 'tickets.get', '1.0.0', { ticket_id: `T-${i}` }, run)) };
+}
+
 function checkWarrant(decision: PolicyDecided, action: ActionProposed, toolVersion = action.tool_version ?? '1.2.0') {
   const warrant = warrantOfDecision(decision);
   if (warrant === undefined) throw new Error('no warrant');
@@ -385,11 +394,7 @@ describe('policy service on Kafka', () => {
   });
 
   it('a burst of one run is decided in order, each once, with the statistics of the proposals before it (decisions in flight together)', async () => {
-    const t = newTenant();
-    const seen = await collect(t);
-    await boot(t);
-    const run = uniqueName('run');
-    const burst = Array.from({ length: 40 }, (_, i) => proposed(t, 'tickets.get', '1.0.0', { ticket_id: `T-${i}` }, run));
+    const { seen, burst } = await bootWithBurst(40);
     await producer.send(burst.map((p) => writEvent('ActionProposed', p)));
     const decisions = await waitFor(() => (burst.every((p) => decisionsOf(seen, p).length > 0) ? burst.map((p) => decisionsOf(seen, p)) : undefined), {
       timeoutMs: 30_000,
@@ -402,11 +407,7 @@ describe('policy service on Kafka', () => {
   });
 
   it('a decision whose send failed is read back, decided again and sent once; the decisions made meanwhile stand', async () => {
-    const t = newTenant();
-    const seen = await collect(t);
-    await boot(t);
-    const run = uniqueName('run');
-    const burst = Array.from({ length: 6 }, (_, i) => proposed(t, 'tickets.get', '1.0.0', { ticket_id: `T-${i}` }, run));
+    const { seen, burst } = await bootWithBurst(6);
     const [victim] = burst;
     // The broker "refuses" the first send of the first proposal's decision (a retriable failure, as a
     // leader change would give): the PDP has folded that decision already, with the others' after it.
