@@ -198,6 +198,7 @@ describe('topics and keys', () => {
       'writ.ledger.v1',
       'writ.outcomes.v1',
       'writ.policy.v1',
+      'writ.policysets.v1',
       'writ.proposals.v1',
     ]);
   });

@@ -12,6 +12,7 @@ export const TOPICS = {
   outcomes: 'writ.outcomes.v1',
   controls: 'writ.controls.v1',
   ledger: 'writ.ledger.v1',
+  policysets: 'writ.policysets.v1',
 } as const;
 
 export type Topic = (typeof TOPICS)[keyof typeof TOPICS];
@@ -39,6 +40,7 @@ export const EVENT_TYPES = [
   'ControlChanged',
   'LedgerEntry',
   'LedgerCheckpoint',
+  'PolicySetPublished',
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -66,6 +68,7 @@ export const EVENT_TOPICS: { readonly [T in EventType]: Topic } = {
   ControlChanged: 'writ.controls.v1',
   LedgerEntry: 'writ.ledger.v1',
   LedgerCheckpoint: 'writ.ledger.v1',
+  PolicySetPublished: 'writ.policysets.v1',
 };
 
 /** Current schema version of each event type (the version encoders write). */
@@ -78,7 +81,7 @@ export const CURRENT_VERSIONS: { readonly [T in EventType]: number } = {
   RunEnded: 1,
   BudgetReservationRequested: 2,
   ModelUsage: 1,
-  PolicyDecided: 3,
+  PolicyDecided: 4,
   ApprovalRecorded: 2,
   ApprovalSubmitted: 1,
   BudgetReserved: 2,
@@ -91,6 +94,7 @@ export const CURRENT_VERSIONS: { readonly [T in EventType]: number } = {
   ControlChanged: 1,
   LedgerEntry: 2,
   LedgerCheckpoint: 1,
+  PolicySetPublished: 1,
 };
 
 /** The payload type of each event type, in its current schema version. */
@@ -116,6 +120,7 @@ export interface EventPayloads {
   readonly ControlChanged: ControlChanged;
   readonly LedgerEntry: LedgerEntry;
   readonly LedgerCheckpoint: LedgerCheckpoint;
+  readonly PolicySetPublished: PolicySetPublished;
 }
 
 /**
@@ -144,7 +149,8 @@ export type WritEvent =
   | { readonly type: 'ActionFailed'; readonly payload: ActionFailed }
   | { readonly type: 'ControlChanged'; readonly payload: ControlChanged }
   | { readonly type: 'LedgerEntry'; readonly payload: LedgerEntry }
-  | { readonly type: 'LedgerCheckpoint'; readonly payload: LedgerCheckpoint };
+  | { readonly type: 'LedgerCheckpoint'; readonly payload: LedgerCheckpoint }
+  | { readonly type: 'PolicySetPublished'; readonly payload: PolicySetPublished };
 
 /** The symbols of every enum, in schema order (for validation, UIs and ClickHouse Enum columns). */
 export const ENUM_SYMBOLS = {
@@ -156,6 +162,7 @@ export const ENUM_SYMBOLS = {
   ControlKind: ['tool_kill_switch', 'agent_kill_switch', 'safe_mode', 'config'],
   FailedOutcome: ['failed', 'unknown'],
   PolicyDecision: ['allow', 'deny', 'approval_required'],
+  PolicySetOrigin: ['publish', 'rollback', 'bootstrap'],
   RunStatus: ['completed', 'failed', 'killed', 'expired'],
   SucceededOutcome: ['succeeded'],
 } as const;
@@ -619,10 +626,53 @@ export interface PolicyDecided {
   readonly policy_set_version: string;
   /** The run statistics the decision saw (the PDP's own count from the log), so that it can be replayed; null on decisions recorded before v3. */
   readonly run_stats: RunStats | null;
+  /** Policies in warn mode that would have changed the decision (it was enforced without them); empty when none would. */
+  readonly warnings: readonly string[];
+  /** Each shadow-mode policy's result on this request (evaluated and recorded, never enforced); empty when the set has none. */
+  readonly shadow_results: readonly ShadowResult[];
 }
 
 /** Outcome of a policy evaluation. */
 export type PolicyDecision = 'allow' | 'deny' | 'approval_required';
+
+/** How a policy set came to be published. */
+export type PolicySetOrigin = 'publish' | 'rollback' | 'bootstrap';
+
+/** A validated policy set became the current one of its policy stream (a publication, a rollback, or the first set a PDP found in its folder). */
+export interface PolicySetPublished {
+  /** Envelope common to every event. */
+  readonly meta: Metadata;
+  /** The policy stream the set belongs to: the PDP instances with WRIT_POLICY_STREAM of this name decide with it (default "main"). */
+  readonly stream: string;
+  /** 1 for the stream's first set, then one more than the set it replaces. */
+  readonly sequence: number;
+  /** sha256 (hex) of the set's schema and policies: the hash every decision made with it names. */
+  readonly policy_set_hash: string;
+  /** policy_set_hash of the set this one replaces; null for the stream's first. */
+  readonly previous_hash: string | null;
+  /** The set's label for humans (its VERSION file, or sha256:<first 12 hex>). */
+  readonly version: string;
+  /** publish: a new set; rollback: an earlier set published again; bootstrap: the folder a PDP found when the stream had no set. */
+  readonly origin: PolicySetOrigin;
+  /** Who published it (a platform admin's id, or the PDP instance for a bootstrap). */
+  readonly author: string;
+  /** Why, in the author's words. */
+  readonly message: string;
+  /** The Cedar schema, verbatim. */
+  readonly schema_text: string;
+  /** The set's policies, by id ascending. */
+  readonly policies: readonly PolicyText[];
+  /** The decision cases the set passed when it was published: canonical JSON of [{file, case}], "[]" without cases. */
+  readonly cases_json: string;
+}
+
+/** One policy of a set. */
+export interface PolicyText {
+  /** The policy's @id. */
+  readonly policy_id: string;
+  /** Its Cedar text, verbatim. */
+  readonly text: string;
+}
 
 /** Budget reserved by the accountant for one action, signed so the executor can verify it. */
 export interface Reservation {
@@ -690,6 +740,16 @@ export interface RunStats {
 
 /** Terminal state of a run. */
 export type RunStatus = 'completed' | 'failed' | 'killed' | 'expired';
+
+/** What one shadow-mode policy would have decided, had it been enforced. */
+export interface ShadowResult {
+  /** The shadow policy. */
+  readonly policy_id: string;
+  /** The decision with this policy enforced too. */
+  readonly decision: PolicyDecision;
+  /** The policies that would have determined it. */
+  readonly determining_policies: readonly string[];
+}
 
 /** Outcome of a successful execution. */
 export type SucceededOutcome = 'succeeded';

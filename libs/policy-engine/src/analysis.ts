@@ -1,6 +1,7 @@
 // Checks Cedar's validator does not make: a policy set that can never allow an action, a forbid
 // that shadows every permit, and approval annotations that do not match what a policy reads.
 import type { PolicyJson, SchemaJson } from './cedar.ts';
+import type { PolicyMode } from './types.ts';
 
 export interface ApprovalAnnotation {
   readonly count: number;
@@ -100,6 +101,8 @@ export interface AnalysedPolicy {
   readonly id: string;
   readonly json: PolicyJson;
   readonly approval: ApprovalAnnotation | undefined;
+  /** Absent: enforce. Only enforced policies can shadow every permit or be the permit an action needs. */
+  readonly mode?: PolicyMode;
 }
 
 /**
@@ -111,7 +114,9 @@ export function analysePolicySet(policies: readonly AnalysedPolicy[], schema: Sc
   const problems: PolicyProblem[] = [];
   const actionType = `${namespace}::Action`;
   const ancestry = actionAncestry(schema, namespace);
-  for (const { id, json, approval } of policies) {
+  const enforced = (p: AnalysedPolicy): boolean => (p.mode ?? 'enforce') === 'enforce';
+  for (const policy of policies) {
+    const { id, json, approval } = policy;
     const reads = readsApprovalContext(json);
     if (approval !== undefined && json.effect !== 'permit') {
       problems.push({ policyId: id, message: 'approval annotations belong on permit policies only' });
@@ -125,7 +130,7 @@ export function analysePolicySet(policies: readonly AnalysedPolicy[], schema: Sc
         message: 'reads context.approval but declares no @approval_count/@approval_roles, so the PDP cannot ask for that approval',
       });
     }
-    if (json.effect === 'forbid' && json.conditions.length === 0 && unconstrained(json.principal) && unconstrained(json.resource)) {
+    if (enforced(policy) && json.effect === 'forbid' && json.conditions.length === 0 && unconstrained(json.principal) && unconstrained(json.resource)) {
       const shadowed = [...ancestry.keys()].filter((action) => appliesTo(json, action, ancestry, actionType));
       problems.push({
         policyId: id,
@@ -134,9 +139,9 @@ export function analysePolicySet(policies: readonly AnalysedPolicy[], schema: Sc
     }
   }
   for (const action of ancestry.keys()) {
-    const permits = policies.filter((p) => p.json.effect === 'permit' && appliesTo(p.json, action, ancestry, actionType));
+    const permits = policies.filter((p) => enforced(p) && p.json.effect === 'permit' && appliesTo(p.json, action, ancestry, actionType));
     if (permits.length === 0) {
-      problems.push({ policyId: '(policy set)', message: `no permit policy applies to ${actionType}::"${action}", so it can never be allowed` });
+      problems.push({ policyId: '(policy set)', message: `no enforced permit policy applies to ${actionType}::"${action}", so it can never be allowed` });
     }
   }
   return problems;

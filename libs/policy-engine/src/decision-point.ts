@@ -19,7 +19,15 @@ import {
   uid,
 } from './request.ts';
 import type { RecordArgumentType, RequestShape } from './request.ts';
-import type { ApprovalAuthorization, ApprovalAuthorizationRequest, ApprovalRequirement, Decision, DecisionRequest } from './types.ts';
+import type {
+  ApprovalAuthorization,
+  ApprovalAuthorizationRequest,
+  ApprovalRequirement,
+  Decision,
+  DecisionRequest,
+  PolicyDecision,
+  PolicyMode,
+} from './types.ts';
 
 /** The PDP's evaluator: one policy set, parsed once, answering many requests. */
 export interface DecisionPoint {
@@ -35,6 +43,24 @@ interface Evaluation {
   readonly kind: 'allow' | 'forbid' | 'default-deny';
   readonly policies: readonly string[];
   readonly errors: readonly string[];
+}
+
+/** A preparsed view of the policy set (its enforced policies, or those plus warn or one shadow policy) and its approval gates. */
+interface View {
+  readonly id: string;
+  readonly gates: readonly ApprovalRequirement[];
+}
+
+interface Verdict {
+  readonly decision: PolicyDecision;
+  readonly evaluation: Evaluation;
+  readonly approval?: ApprovalRequirement;
+}
+
+/** The warn-mode policies behind a decision that differs from the enforced one; all of them when none is named. */
+function warnedBy(warned: Verdict, warnIds: ReadonlySet<string>): string[] {
+  const named = [...warned.evaluation.policies, ...(warned.approval === undefined ? [] : [warned.approval.policyId])].filter((id) => warnIds.has(id));
+  return [...new Set(named.length > 0 ? named : warnIds)].sort();
 }
 
 interface Call {
@@ -102,19 +128,36 @@ export function createDecisionPoint(policySet: LoadedPolicySet): DecisionPoint {
   }
   const shape = schemaShape(policySet);
   const schemaName = `writ-schema:${sha256Hex(policySet.schemaText)}`;
-  const policySetId = `writ-policies:${policySet.hash}`;
-  for (const answer of [preparseSchema(schemaName, policySet.schemaText), preparsePolicySet(policySetId, { staticPolicies: { ...policySet.policies } })]) {
+  const metadata = Object.values(policySet.metadata);
+  const idsIn = (mode: PolicyMode): string[] => metadata.filter((m) => m.mode === mode).map((m) => m.id).sort();
+  const enforcedIds = idsIn('enforce');
+  const warnIds = new Set(idsIn('warn'));
+  // One preparsed Cedar set per view of the policies: the enforced ones; with the warn ones; with
+  // each shadow one. A set without warn or shadow policies pays for one view only.
+  const view = (name: string, ids: readonly string[]): View => {
+    const id = `writ-policies:${policySet.hash}:${name}`;
+    const answer = preparsePolicySet(id, { staticPolicies: Object.fromEntries(ids.map((policyId) => [policyId, policySet.policies[policyId] ?? ''])) });
     if (answer.type === 'failure') {
       throw new WritError('POLICY_SET_INVALID', `invalid policy set: ${answer.errors.map(describeCedarError).join('; ')}`);
     }
+    const inView = new Set(ids);
+    return {
+      id,
+      gates: metadata
+        .flatMap((m) => (m.approval === undefined || !inView.has(m.id) ? [] : [{ policyId: m.id, count: m.approval.count, roles: m.approval.roles }]))
+        .sort((a, b) => a.count - b.count || a.roles.length - b.roles.length || a.policyId.localeCompare(b.policyId)),
+    };
+  };
+  const schemaAnswer = preparseSchema(schemaName, policySet.schemaText);
+  if (schemaAnswer.type === 'failure') {
+    throw new WritError('POLICY_SET_INVALID', `invalid policy set: ${schemaAnswer.errors.map(describeCedarError).join('; ')}`);
   }
-  const metadata = Object.values(policySet.metadata);
+  const enforced = view('enforce', enforcedIds);
+  const withWarn = warnIds.size === 0 ? undefined : view('warn', [...enforcedIds, ...warnIds]);
+  const shadows = idsIn('shadow').map((policyId) => ({ policyId, view: view(`shadow:${policyId}`, [...enforcedIds, policyId]) }));
   const forbids = new Set(metadata.filter((m) => m.effect === 'forbid').map((m) => m.id));
-  const gates: ApprovalRequirement[] = metadata
-    .flatMap((m) => (m.approval === undefined ? [] : [{ policyId: m.id, count: m.approval.count, roles: m.approval.roles }]))
-    .sort((a, b) => a.count - b.count || a.roles.length - b.roles.length || a.policyId.localeCompare(b.policyId));
 
-  const evaluate = (call: Call): Evaluation => {
+  const evaluate = (call: Call, policies: View): Evaluation => {
     const answer = statefulIsAuthorized({
       principal: call.principal.uid,
       action: uid('Action', call.action),
@@ -122,7 +165,7 @@ export function createDecisionPoint(policySet: LoadedPolicySet): DecisionPoint {
       context: call.context,
       entities: uniqueEntities(call.entities),
       preparsedSchemaName: schemaName,
-      preparsedPolicySetId: policySetId,
+      preparsedPolicySetId: policies.id,
       validateRequest: true,
     });
     if (answer.type === 'failure') {
@@ -147,6 +190,22 @@ export function createDecisionPoint(policySet: LoadedPolicySet): DecisionPoint {
     return { kind: 'default-deny', policies: [], errors };
   };
 
+  /** The ARCHITECTURE's approval rule over one view of the policies. */
+  const decideIn = (policies: View, call: (approval: Record<string, CedarValueJson>) => Call, approvals: DecisionRequest['approvals']): Verdict => {
+    const first = evaluate(call(approvalContext(approvals)), policies);
+    if (first.kind === 'allow') return { decision: 'allow', evaluation: first };
+    if (first.kind === 'forbid') return { decision: 'deny', evaluation: first };
+    // Denied by default, not by a forbid: would the approval some permit asks for allow it? Also
+    // after some approvals were recorded, so a quorum still short of its count stays pending.
+    for (const gate of policies.gates) {
+      const probe = evaluate(call(hypotheticalApproval(gate.count, gate.roles)), policies);
+      if (probe.kind === 'allow') {
+        return { decision: 'approval_required', evaluation: { ...probe, errors: [...new Set([...first.errors, ...probe.errors])] }, approval: gate };
+      }
+    }
+    return { decision: 'deny', evaluation: first };
+  };
+
   const decide = (request: DecisionRequest): Decision => {
     if (typeof request !== 'object' || request === null) throw requestInvalid('request', 'must be an object');
     const tenant = tenantEntity(request.tenant, 'tenant');
@@ -163,27 +222,20 @@ export function createDecisionPoint(policySet: LoadedPolicySet): DecisionPoint {
       entities: [principal, resource, tenant],
       context: { ...base, approval },
     });
-    const result = (decision: Decision['decision'], evaluation: Evaluation, extra: Partial<Decision> = {}): Decision => ({
-      decision,
-      determiningPolicies: evaluation.policies,
-      errors: evaluation.errors,
+    const effective = decideIn(enforced, call, request.approvals);
+    const warned = withWarn === undefined ? undefined : decideIn(withWarn, call, request.approvals);
+    return {
+      decision: effective.decision,
+      determiningPolicies: effective.evaluation.policies,
+      errors: effective.evaluation.errors,
       policySetHash: policySet.hash,
-      ...extra,
-    });
-
-    const first = evaluate(call(approvalContext(request.approvals)));
-    if (first.kind === 'allow') return result('allow', first);
-    if (first.kind === 'forbid') return result('deny', first);
-    // Denied by default, not by a forbid: would the approval some permit asks for allow it? Also
-    // after some approvals were recorded, so a quorum still short of its count stays pending.
-    for (const gate of gates) {
-      const probe = evaluate(call(hypotheticalApproval(gate.count, gate.roles)));
-      if (probe.kind === 'allow') {
-        const errors = [...new Set([...first.errors, ...probe.errors])];
-        return result('approval_required', { ...probe, errors }, { approval: gate });
-      }
-    }
-    return result('deny', first);
+      ...(effective.approval === undefined ? {} : { approval: effective.approval }),
+      warnings: warned === undefined || warned.decision === effective.decision ? [] : warnedBy(warned, warnIds),
+      shadowResults: shadows.map(({ policyId, view: policies }) => {
+        const shadow = decideIn(policies, call, request.approvals);
+        return { policyId, decision: shadow.decision, determiningPolicies: shadow.evaluation.policies };
+      }),
+    };
   };
 
   const authorizeApproval = (request: ApprovalAuthorizationRequest): ApprovalAuthorization => {
@@ -191,13 +243,16 @@ export function createDecisionPoint(policySet: LoadedPolicySet): DecisionPoint {
     const principal = approverEntity(request.approver);
     const { resource, entities } = pendingActionEntities(request.pendingAction, shape);
     const approverTenant = tenantEntity(request.approver.tenant, 'approver.tenant');
-    const evaluation = evaluate({
-      action: 'approve',
-      principal,
-      resource,
-      entities: [principal, approverTenant, ...entities],
-      context: {},
-    });
+    const evaluation = evaluate(
+      {
+        action: 'approve',
+        principal,
+        resource,
+        entities: [principal, approverTenant, ...entities],
+        context: {},
+      },
+      enforced,
+    );
     return {
       decision: evaluation.kind === 'allow' ? 'allow' : 'deny',
       determiningPolicies: evaluation.policies,

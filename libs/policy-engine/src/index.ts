@@ -1,5 +1,6 @@
 export { loadPolicySet, compilePolicySet, policySetHash } from './policy-set.ts';
 export { createDecisionPoint } from './decision-point.ts';
+export { POLICY_MODES } from './types.ts';
 export { issueWarrant, verifyWarrant, toolRef } from './warrant.ts';
 export { runPolicyCases, runPolicyCasesAgainst } from './cases.ts';
 export type { PolicySetSources, LoadedPolicySet, PolicyMetadata, PolicySetProblem } from './policy-set.ts';
@@ -8,6 +9,8 @@ export type {
   ToolEffect,
   ToolRisk,
   PolicyDecision,
+  PolicyMode,
+  ShadowResult,
   AgentIdentity,
   ToolDescriptor,
   RunStats,

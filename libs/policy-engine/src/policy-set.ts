@@ -4,6 +4,8 @@ import { canonicalJson, sha256Hex } from '@writ/crypto';
 import { WritError } from '@writ/errors';
 import { analysePolicySet, parseApprovalAnnotation } from './analysis.ts';
 import type { AnalysedPolicy, ApprovalAnnotation, PolicyProblem } from './analysis.ts';
+import { POLICY_MODES } from './types.ts';
+import type { PolicyMode } from './types.ts';
 import { checkParseSchema, describeCedarError, policySetTextToParts, policyToJson, schemaToJsonWithResolvedTypes, validate } from './cedar.ts';
 import type { PolicyJson, SchemaJson } from './cedar.ts';
 
@@ -26,6 +28,7 @@ export interface PolicyMetadata {
   readonly id: string;
   readonly file: string;
   readonly effect: 'permit' | 'forbid';
+  readonly mode: PolicyMode;
   /** The approval this permit asks for (from @approval_count / @approval_roles), if any. */
   readonly approval?: ApprovalAnnotation;
 }
@@ -128,7 +131,12 @@ export function compilePolicySet(sources: PolicySetSources): LoadedPolicySet {
     const annotationProblems: PolicyProblem[] = [];
     const approval = parseApprovalAnnotation(id, json, annotationProblems);
     problems.push(...annotationProblems.map((p) => ({ file: fileOf(id), policyId: id, message: p.message })));
-    analysed.push({ id, json, approval });
+    const mode = json.annotations?.['mode'] ?? 'enforce';
+    if (!(POLICY_MODES as readonly string[]).includes(mode)) {
+      problems.push({ file: fileOf(id), policyId: id, message: `@mode("${mode}") is not a mode: use ${POLICY_MODES.map((m) => `"${m}"`).join(', ')} (default enforce)` });
+      continue;
+    }
+    analysed.push({ id, json, approval, mode: mode as PolicyMode });
   }
   if (Object.keys(sources.policies).length === 0) problems.push({ file: schemaFile, message: 'the policy set holds no policies' });
   if (problems.length > 0) throw invalid(problems);
@@ -153,8 +161,8 @@ export function compilePolicySet(sources: PolicySetSources): LoadedPolicySet {
 
   const hash = policySetHash(sources.schemaText, sources.policies);
   const metadata: Record<string, PolicyMetadata> = {};
-  for (const { id, json, approval } of analysed) {
-    metadata[id] = { id, file: fileOf(id), effect: json.effect, ...(approval === undefined ? {} : { approval }) };
+  for (const { id, json, approval, mode } of analysed) {
+    metadata[id] = { id, file: fileOf(id), effect: json.effect, mode: mode ?? 'enforce', ...(approval === undefined ? {} : { approval }) };
   }
   const version = sources.version?.trim();
   return {

@@ -5,6 +5,14 @@ export type ToolRisk = 'low' | 'medium' | 'high';
 
 export type PolicyDecision = 'allow' | 'deny' | 'approval_required';
 
+/**
+ * How a policy takes part in decisions (annotation `@mode`, default enforce): enforce decides;
+ * warn never changes a decision but names itself in the decision's warnings when it would have;
+ * shadow is evaluated on every request and its result recorded beside the decision, never enforced.
+ */
+export type PolicyMode = 'enforce' | 'warn' | 'shadow';
+export const POLICY_MODES: readonly PolicyMode[] = ['enforce', 'warn', 'shadow'];
+
 export interface AgentIdentity {
   readonly id: string;
   readonly role: string;
@@ -63,6 +71,17 @@ export interface Decision {
   readonly policySetHash: string;
   /** Present for approval_required only. */
   readonly approval?: ApprovalRequirement;
+  /** Warn-mode policies that would have changed the decision had they been enforced (sorted); empty when none would. */
+  readonly warnings: readonly string[];
+  /** Each shadow-mode policy's result: the decision with it enforced too, by policy id. */
+  readonly shadowResults: readonly ShadowResult[];
+}
+
+/** What one shadow-mode policy would have decided had it been enforced (beside the enforced policies). */
+export interface ShadowResult {
+  readonly policyId: string;
+  readonly decision: PolicyDecision;
+  readonly determiningPolicies: readonly string[];
 }
 
 export interface Approver {

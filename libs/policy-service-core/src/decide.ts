@@ -120,7 +120,7 @@ function metaFor(action: ProposedAction, causationId: string, env: PdpEnvironmen
 
 /** A deny that no policy determined: the request could not even be put to Cedar. */
 function refusal(reason: string, env: PdpEnvironment): Decision {
-  return { decision: 'deny', determiningPolicies: [], errors: [reason], policySetHash: env.decisionPoint.policySetHash };
+  return { decision: 'deny', determiningPolicies: [], errors: [reason], policySetHash: env.decisionPoint.policySetHash, warnings: [], shadowResults: [] };
 }
 
 type Prepared = { readonly ok: true; readonly request: DecisionRequest; readonly agent: DirectoryAgent } | { readonly ok: false; readonly reason: string };
@@ -235,6 +235,8 @@ function decidedEvent(
       denied_by: deniedBy,
       policy_set_version: env.decisionPoint.version,
       run_stats: action.run_stats,
+      warnings: [...decision.warnings],
+      shadow_results: decision.shadowResults.map((r) => ({ policy_id: r.policyId, decision: r.decision, determining_policies: [...r.determiningPolicies] })),
     },
   };
 }
@@ -347,7 +349,7 @@ export function onApprovalSubmitted(state: PdpState, submission: ApprovalSubmitt
   const accepted = recorded(submission, true, `permitted by ${policies.join(', ')}`, policies, user.role, env);
 
   if (submission.verdict === 'deny') {
-    const denial: Decision = { decision: 'deny', determiningPolicies: policies, errors: [], policySetHash: authorization.policySetHash };
+    const denial: Decision = { decision: 'deny', determiningPolicies: policies, errors: [], policySetHash: authorization.policySetHash, warnings: [], shadowResults: [] };
     return [accepted, decidedEvent(action, denial, record.approvals, submission.meta.event_id, env, user.id)];
   }
   const approvals = record.approvals.some((a) => a.approverId === user.id) ? record.approvals : [...record.approvals, { approverId: user.id, role: user.role }];

@@ -23,7 +23,7 @@ const fakePoint: DecisionPoint = {
   version: '9.9.9',
   decide(request: DecisionRequest): Decision {
     requests.push(request);
-    const base = { errors: [], policySetHash: HASH };
+    const base = { errors: [], policySetHash: HASH, warnings: [], shadowResults: [] };
     if (request.tool.name === 'customers.delete') return { ...base, decision: 'deny', determiningPolicies: ['customer-delete-forbidden'] };
     const amount = request.arguments['amount_cents'];
     if (typeof amount === 'string')
