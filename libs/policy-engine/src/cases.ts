@@ -65,25 +65,27 @@ function checkCase(raw: unknown, folderDecision: PolicyDecision): { value?: Poli
   return problems.length > 0 ? { problems } : { value: raw as PolicyCase, problems };
 }
 
-async function runOne(file: string, path: string, folderDecision: PolicyDecision, point: DecisionPoint): Promise<PolicyCaseResult> {
+/** One case file's text and its path relative to the cases folder ("allow/x.json"): what a publication carries. */
+export interface PolicyCaseSource {
+  readonly file: string;
+  readonly text: string;
+}
+
+function runOne(source: PolicyCaseSource, point: DecisionPoint): PolicyCaseResult {
+  const { file } = source;
+  const folderDecision = FOLDERS[file.slice(0, Math.max(0, file.indexOf('/')))];
+  const failed = (problems: string[]): PolicyCaseResult => ({ file, description: '', action: 'invoke', expected: undefined, actual: undefined, passed: false, problems });
+  if (folderDecision === undefined || !file.endsWith('.json')) {
+    return failed([`unexpected entry: cases are .json files in the folders ${Object.keys(FOLDERS).join(', ')}`]);
+  }
   let raw: unknown;
   try {
-    raw = JSON.parse(await readFile(path, 'utf8'));
+    raw = JSON.parse(source.text);
   } catch (error) {
-    return {
-      file,
-      description: '',
-      action: 'invoke',
-      expected: undefined,
-      actual: undefined,
-      passed: false,
-      problems: [`not valid JSON: ${describeError(error)}`],
-    };
+    return failed([`not valid JSON: ${describeError(error)}`]);
   }
   const { value, problems } = checkCase(raw, folderDecision);
-  if (value === undefined) {
-    return { file, description: '', action: 'invoke', expected: undefined, actual: undefined, passed: false, problems };
-  }
+  if (value === undefined) return failed(problems);
   const action = value.action ?? 'invoke';
   let actual: PolicyCaseResult['actual'];
   try {
@@ -99,27 +101,27 @@ async function runOne(file: string, path: string, folderDecision: PolicyDecision
   return { file, description: value.description, action, expected: value.expect, actual, passed: problems.length === 0, problems };
 }
 
-/** Runs every case under `casesDir` (allow/, deny/, approval/) against a decision point. */
-export async function runPolicyCasesAgainst(casesDir: string, point: DecisionPoint, policyIds: readonly string[] = []): Promise<PolicyCaseReport> {
-  const results: PolicyCaseResult[] = [];
+/**
+ * Reads a cases folder: every entry of allow/, deny/ and approval/, in name order. Anything else
+ * at its top is listed too (with no text), so that running the cases reports it.
+ */
+export async function readPolicyCases(casesDir: string): Promise<PolicyCaseSource[]> {
+  const sources: PolicyCaseSource[] = [];
   for (const folder of (await readdir(casesDir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
     if (folder.name.startsWith('.')) continue;
-    const decision = FOLDERS[folder.name];
-    if (!folder.isDirectory() || decision === undefined) {
-      results.push({
-        file: folder.name,
-        description: '',
-        action: 'invoke',
-        expected: undefined,
-        actual: undefined,
-        passed: false,
-        problems: [`unexpected entry: cases hold only the folders ${Object.keys(FOLDERS).join(', ')}`],
-      });
+    if (!folder.isDirectory() || FOLDERS[folder.name] === undefined) {
+      sources.push({ file: folder.name, text: '' });
       continue;
     }
     const files = (await readdir(join(casesDir, folder.name))).filter((name) => name.endsWith('.json')).sort();
-    for (const name of files) results.push(await runOne(`${folder.name}/${name}`, join(casesDir, folder.name, name), decision, point));
+    for (const name of files) sources.push({ file: `${folder.name}/${name}`, text: await readFile(join(casesDir, folder.name, name), 'utf8') });
   }
+  return sources;
+}
+
+/** Runs cases against a decision point; `passed` needs at least one case and every case passing. */
+export function runPolicyCaseSources(sources: readonly PolicyCaseSource[], point: DecisionPoint, policyIds: readonly string[] = []): PolicyCaseReport {
+  const results = sources.map((source) => runOne(source, point));
   const determining = new Set(results.flatMap((r) => r.actual?.determiningPolicies ?? []));
   return {
     policySetHash: point.policySetHash,
@@ -127,6 +129,11 @@ export async function runPolicyCasesAgainst(casesDir: string, point: DecisionPoi
     passed: results.length > 0 && results.every((r) => r.passed),
     uncoveredPolicies: policyIds.filter((id) => !determining.has(id)).sort(),
   };
+}
+
+/** Runs every case under `casesDir` (allow/, deny/, approval/) against a decision point. */
+export async function runPolicyCasesAgainst(casesDir: string, point: DecisionPoint, policyIds: readonly string[] = []): Promise<PolicyCaseReport> {
+  return runPolicyCaseSources(await readPolicyCases(casesDir), point, policyIds);
 }
 
 /** Loads the policy folder (validating it) and runs its cases/ against it. */

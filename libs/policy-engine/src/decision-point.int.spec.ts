@@ -57,6 +57,8 @@ describe('createDecisionPoint on the real policy set', () => {
       errors: [],
       policySetHash: set.hash,
       approval: { policyId: 'refund-over-100-needs-manager-approval', count: 1, roles: ['manager'] },
+      warnings: [],
+      shadowResults: [],
     });
   });
 
@@ -180,5 +182,73 @@ describe('createDecisionPoint on purpose-built policy sets', () => {
     const error = thrown(() => createDecisionPoint(set));
     expect(error.code).toBe('POLICY_SET_INVALID');
     expect(error.message).toContain('invoke context attribute "arguments"');
+  });
+});
+
+describe('policy modes (@mode): enforce, warn, shadow', () => {
+  let base: LoadedPolicySet;
+  beforeAll(async () => {
+    base = await loadPolicySet(POLICIES);
+  });
+  /** The real set plus extra policies: a refund cap of 50 USD in the given mode, and a second rule. */
+  const withCap = (mode: string | undefined, extra: Record<string, string> = {}): DecisionPoint =>
+    createDecisionPoint(
+      compilePolicySet({
+        schemaText: base.schemaText,
+        policies: {
+          ...base.policies,
+          'refund-cap-50': `@id("refund-cap-50")${mode === undefined ? '' : `\n@mode("${mode}")`}\nforbid (principal, action == Writ::Action::"invoke", resource == Writ::Tool::"refunds.issue")\nwhen { context.arguments has amount_cents && context.arguments.amount_cents > 5000 };`,
+          ...extra,
+        },
+      }),
+    );
+
+  it('enforce (the default): the cap denies a 60 USD refund, and there is nothing to record beside it', () => {
+    for (const mode of [undefined, 'enforce']) {
+      const decision = withCap(mode).decide(refund(6_000));
+      expect(decision).toMatchObject({ decision: 'deny', determiningPolicies: ['refund-cap-50'], warnings: [], shadowResults: [] });
+    }
+  });
+
+  it('shadow: the decision is what the enforced policies say, and the shadow result is recorded beside it', () => {
+    const pdp = withCap('shadow');
+    expect(pdp.decide(refund(6_000))).toMatchObject({
+      decision: 'allow',
+      determiningPolicies: ['refund-up-to-100-support'],
+      warnings: [],
+      shadowResults: [{ policyId: 'refund-cap-50', decision: 'deny', determiningPolicies: ['refund-cap-50'] }],
+    });
+    // Where it agrees, the result is recorded all the same (the disagreement is for analytics to find).
+    expect(pdp.decide(refund(1_000)).shadowResults).toEqual([{ policyId: 'refund-cap-50', decision: 'allow', determiningPolicies: ['refund-up-to-100-support'] }]);
+  });
+
+  it('shadow: each shadow policy is judged alone beside the enforced ones', () => {
+    const other = '@id("refund-cap-10")\n@mode("shadow")\nforbid (principal, action == Writ::Action::"invoke", resource == Writ::Tool::"refunds.issue")\nwhen { context.arguments has amount_cents && context.arguments.amount_cents > 1000 };';
+    const decision = withCap('shadow', { 'refund-cap-10': other }).decide(refund(2_000));
+    expect(decision.decision).toBe('allow');
+    expect(decision.shadowResults).toEqual([
+      { policyId: 'refund-cap-10', decision: 'deny', determiningPolicies: ['refund-cap-10'] },
+      { policyId: 'refund-cap-50', decision: 'allow', determiningPolicies: ['refund-up-to-100-support'] },
+    ]);
+  });
+
+  it('warn: enforced as allow, and the warning names the policy that would have denied', () => {
+    const pdp = withCap('warn');
+    expect(pdp.decide(refund(6_000))).toMatchObject({ decision: 'allow', determiningPolicies: ['refund-up-to-100-support'], warnings: ['refund-cap-50'], shadowResults: [] });
+    expect(pdp.decide(refund(1_000)).warnings).toEqual([]);
+  });
+
+  it('a shadow or warn forbid without a condition is allowed (a what-if), an enforced one is not; an unknown mode is refused, naming it', () => {
+    const everything = (mode: string) => `@id("stop-everything")\n@mode("${mode}")\nforbid (principal, action, resource);`;
+    for (const mode of ['shadow', 'warn']) {
+      const pdp = createDecisionPoint(compilePolicySet({ schemaText: base.schemaText, policies: { ...base.policies, 'stop-everything': everything(mode) } }));
+      expect(pdp.decide(refund(1_000)).decision).toBe('allow');
+    }
+    expect(thrown(() => compilePolicySet({ schemaText: base.schemaText, policies: { ...base.policies, 'stop-everything': everything('enforce') } })).message).toContain(
+      'forbids every request',
+    );
+    const unknown = thrown(() => compilePolicySet({ schemaText: base.schemaText, policies: { ...base.policies, 'stop-everything': everything('audit') } }));
+    expect(unknown.code).toBe('POLICY_SET_INVALID');
+    expect(unknown.message).toContain('@mode("audit") is not a mode');
   });
 });

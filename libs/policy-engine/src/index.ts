@@ -1,8 +1,8 @@
-export { loadPolicySet, compilePolicySet, policySetHash } from './policy-set.ts';
+export { loadPolicySet, readPolicySetSources, compilePolicySet, policySetHash } from './policy-set.ts';
 export { createDecisionPoint } from './decision-point.ts';
 export { POLICY_MODES } from './types.ts';
 export { issueWarrant, verifyWarrant, toolRef } from './warrant.ts';
-export { runPolicyCases, runPolicyCasesAgainst } from './cases.ts';
+export { runPolicyCases, runPolicyCasesAgainst, runPolicyCaseSources, readPolicyCases } from './cases.ts';
 export type { PolicySetSources, LoadedPolicySet, PolicyMetadata, PolicySetProblem } from './policy-set.ts';
 export type { DecisionPoint } from './decision-point.ts';
 export type {
@@ -24,4 +24,4 @@ export type {
   ApprovalAuthorization,
 } from './types.ts';
 export type { WarrantClaims, SignedWarrantClaims, Warrant, ExpectedWarrantClaims, WarrantCheck } from './warrant.ts';
-export type { PolicyCase, CaseExpectation, PolicyCaseResult, PolicyCaseReport } from './cases.ts';
+export type { PolicyCase, CaseExpectation, PolicyCaseResult, PolicyCaseReport, PolicyCaseSource } from './cases.ts';

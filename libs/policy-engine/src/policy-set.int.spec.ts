@@ -51,6 +51,7 @@ describe('loadPolicySet', () => {
       id: 'refund-over-100-needs-manager-approval',
       file: 'refund-over-100-needs-manager-approval.cedar',
       effect: 'permit',
+      mode: 'enforce',
       approval: { count: 1, roles: ['manager'] },
     });
     expect(set.metadata['customer-delete-forbidden']?.effect).toBe('forbid');

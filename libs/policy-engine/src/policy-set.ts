@@ -199,6 +199,11 @@ function extractId(text: string): string | undefined {
  * compilePolicySet. A missing or unreadable folder is POLICY_SET_INVALID too.
  */
 export async function loadPolicySet(dir = 'policies'): Promise<LoadedPolicySet> {
+  return compilePolicySet(await readPolicySetSources(dir));
+}
+
+/** Reads a policy folder as loadPolicySet does, without validating its policies: what `writ policy publish` sends. */
+export async function readPolicySetSources(dir = 'policies'): Promise<PolicySetSources> {
   let entries: string[];
   try {
     entries = await readdir(dir);
@@ -237,5 +242,5 @@ export async function loadPolicySet(dir = 'policies'): Promise<LoadedPolicySet> 
     }
   }
   if (problems.length > 0) throw invalid(problems);
-  return compilePolicySet({ schemaText, policies, files, schemaFile, ...(version === undefined ? {} : { version }) });
+  return { schemaText, policies, files, schemaFile, ...(version === undefined ? {} : { version }) };
 }
