@@ -54,8 +54,51 @@ CREATE TABLE IF NOT EXISTS decisions (
   determining_policies Array(String),
   policy_set_hash String,
   errors Array(String),
+  warnings Array(String),
   decided_at DateTime64(3, 'UTC')
 ) ENGINE = ReplacingMergeTree ORDER BY (tenant_id, action_id, event_id);
+
+-- warnings (PolicyDecided v4): the warn-mode policies that would have changed the decision, which
+-- was enforced without them; [] when none would, and on decisions recorded before v4. Added to a
+-- decisions table created before it existed.
+ALTER TABLE decisions ADD COLUMN IF NOT EXISTS warnings Array(String) AFTER errors;
+
+-- One row per decision and shadow-mode policy (PolicyDecided v4 shadow_results): what the decision
+-- would have been had the shadow policy been enforced too. Recorded on every decision, never
+-- enforced. disagrees is 1 when shadow_decision differs from enforced_decision.
+CREATE TABLE IF NOT EXISTS shadow_results (
+  event_id String,
+  tenant_id LowCardinality(String),
+  run_id String,
+  action_id String,
+  agent_id String,
+  policy_set_hash String,
+  policy_id String,
+  enforced_decision LowCardinality(String),
+  shadow_decision LowCardinality(String),
+  shadow_determining_policies Array(String),
+  disagrees UInt8,
+  decided_at DateTime64(3, 'UTC')
+) ENGINE = ReplacingMergeTree ORDER BY (tenant_id, policy_id, event_id);
+
+-- One row per PolicySetPublished (writ.policysets.v1): a policy set became its stream's current
+-- one, by a publication, a rollback (an earlier set published again) or a PDP's bootstrap. The
+-- policies are counted and named here, not copied: their texts are in the event's payload (events).
+CREATE TABLE IF NOT EXISTS policy_publications (
+  event_id String,
+  tenant_id LowCardinality(String),
+  stream LowCardinality(String),
+  sequence UInt32,
+  policy_set_hash String,
+  previous_hash Nullable(String),
+  version String,
+  origin LowCardinality(String),
+  author String,
+  message String,
+  policies UInt32,
+  policy_ids Array(String),
+  published_at DateTime64(3, 'UTC')
+) ENGINE = ReplacingMergeTree ORDER BY (tenant_id, stream, sequence, event_id);
 
 CREATE TABLE IF NOT EXISTS approvals (
   event_id String,

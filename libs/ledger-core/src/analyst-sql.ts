@@ -8,10 +8,13 @@ export const ANALYST_TABLES: Readonly<Record<string, string>> = Object.freeze({
   events: 'tenant_id',
   actions: 'tenant_id',
   decisions: 'tenant_id',
+  shadow_results: 'tenant_id',
+  policy_publications: 'tenant_id',
   approvals: 'tenant_id',
   spend: 'tenant_id',
   daily_spend: 'tenant_id',
   daily_decisions: 'tenant_id',
+  daily_shadow_disagreements: 'tenant_id',
   ledger: 'chain_id',
   checkpoints: 'chain_id',
 });

@@ -120,6 +120,9 @@ describe('scopedAnalystSql', () => {
     const sql = scopedAnalystSql('SELECT count() FROM spend', 'default', 101);
     expect(sql).toContain('`spend` AS (SELECT * FROM `default`.`spend` FINAL WHERE `tenant_id` = {writ_tenant:String})');
     expect(sql).toContain('`ledger` AS (SELECT * FROM `default`.`ledger` FINAL WHERE `chain_id` = {writ_tenant:String})');
+    for (const table of ['shadow_results', 'policy_publications', 'daily_shadow_disagreements']) {
+      expect(sql).toContain(`\`${table}\` AS (SELECT * FROM \`default\`.\`${table}\` FINAL WHERE \`tenant_id\` = {writ_tenant:String})`);
+    }
     expect(sql).not.toContain('projection_offsets');
     expect(sql.endsWith('SELECT * FROM (\nSELECT count() FROM spend\n) LIMIT 101')).toBe(true);
   });
@@ -144,7 +147,15 @@ describe('analystUserDdl (server mode)', () => {
     );
     expect(statements).toContain('CREATE ROW POLICY IF NOT EXISTS `writ_ledger_all_spend` ON `writ`.`spend` USING 1 TO `writ_ledger`');
     expect(statements.join('\n')).not.toContain('projection_offsets');
-    expect(statements.filter((s) => s.startsWith('GRANT'))).toHaveLength(9);
+    expect(statements.filter((s) => s.startsWith('GRANT'))).toHaveLength(12);
+    // The policy-mode tables are the tenant's like the others: granted, and behind the tenant's row policy.
+    for (const table of ['shadow_results', 'policy_publications', 'daily_shadow_disagreements']) {
+      expect(statements).toContain(`GRANT SELECT ON \`writ\`.\`${table}\` TO \`writ_analyst_acme\``);
+      expect(statements).toContain(
+        `CREATE ROW POLICY IF NOT EXISTS \`writ_tenant_acme_${table}\` ON \`writ\`.\`${table}\` USING \`tenant_id\` = 'acme' TO \`writ_analyst_acme\``,
+      );
+      expect(statements).toContain(`CREATE ROW POLICY IF NOT EXISTS \`writ_ledger_all_${table}\` ON \`writ\`.\`${table}\` USING 1 TO \`writ_ledger\``);
+    }
   });
 
   it('refuses a tenant that could break out of the quotes, and a password instead of its hash', () => {

@@ -27,10 +27,12 @@ export type {
   DecisionRow,
   EventRow,
   LedgerRow,
+  PolicyPublicationRow,
   ProjectOptions,
   ProjectionMemory,
   ProjectionRows,
   Redactor,
+  ShadowResultRow,
   SpendRow,
 } from './projection.ts';
 export { exportLine, parseExport, verifyExport } from './export.ts';

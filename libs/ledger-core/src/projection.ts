@@ -134,7 +134,48 @@ export interface DecisionRow {
   readonly determining_policies: readonly string[];
   readonly policy_set_hash: string;
   readonly errors: readonly string[];
+  /** Policies in warn mode that would have changed the decision (PolicyDecided v4; [] before). */
+  readonly warnings: readonly string[];
   readonly decided_at: string;
+}
+
+/** One shadow-mode policy's result on one decision (PolicyDecided.shadow_results): recorded, never enforced. */
+export interface ShadowResultRow {
+  /** The PolicyDecided's event id (one row per decision and shadow policy). */
+  readonly event_id: string;
+  readonly tenant_id: string;
+  readonly run_id: string;
+  readonly action_id: string;
+  readonly agent_id: string;
+  readonly policy_set_hash: string;
+  /** The shadow policy. */
+  readonly policy_id: string;
+  /** The decision that was enforced. */
+  readonly enforced_decision: string;
+  /** The decision had this policy been enforced too. */
+  readonly shadow_decision: string;
+  readonly shadow_determining_policies: readonly string[];
+  /** 1 when the shadow decision differs from the enforced one. */
+  readonly disagrees: number;
+  readonly decided_at: string;
+}
+
+/** One PolicySetPublished: a policy set became its stream's current one (publish, rollback or bootstrap). */
+export interface PolicyPublicationRow {
+  readonly event_id: string;
+  readonly tenant_id: string;
+  readonly stream: string;
+  readonly sequence: number;
+  readonly policy_set_hash: string;
+  readonly previous_hash: string | null;
+  readonly version: string;
+  readonly origin: string;
+  readonly author: string;
+  readonly message: string;
+  /** How many policies the set holds; their ids (never their texts: the events table's payload has those). */
+  readonly policies: number;
+  readonly policy_ids: readonly string[];
+  readonly published_at: string;
 }
 
 export interface ApprovalRow {
@@ -172,6 +213,8 @@ export interface ProjectionRows {
   readonly checkpoints: CheckpointRow[];
   readonly actions: ActionRow[];
   readonly decisions: DecisionRow[];
+  readonly shadow_results: ShadowResultRow[];
+  readonly policy_publications: PolicyPublicationRow[];
   readonly approvals: ApprovalRow[];
   readonly spend: SpendRow[];
 }
@@ -368,7 +411,17 @@ export interface ProjectOptions {
  * runs and the last state of actions carry over to the next batch.
  */
 export function projectRecords(records: readonly ChainRecord[], memory: ProjectionMemory, options: ProjectOptions): ProjectionRows {
-  const rows: ProjectionRows = { events: [], ledger: [], checkpoints: [], actions: [], decisions: [], approvals: [], spend: [] };
+  const rows: ProjectionRows = {
+    events: [],
+    ledger: [],
+    checkpoints: [],
+    actions: [],
+    decisions: [],
+    shadow_results: [],
+    policy_publications: [],
+    approvals: [],
+    spend: [],
+  };
   const touched = new Map<string, ActionRow>();
   const tenants = options.tenants ?? ALL_TENANTS;
   for (const record of records) {
@@ -479,7 +532,43 @@ export function projectRecords(records: readonly ChainRecord[], memory: Projecti
           determining_policies: [...p.determining_policies],
           policy_set_hash: p.policy_set_hash,
           errors: [...p.errors],
+          warnings: [...p.warnings],
           decided_at: at,
+        });
+        for (const shadow of p.shadow_results) {
+          rows.shadow_results.push({
+            event_id: meta.event_id,
+            tenant_id: meta.tenant_id,
+            run_id: meta.run_id,
+            action_id: meta.action_id ?? '',
+            agent_id: agentId,
+            policy_set_hash: p.policy_set_hash,
+            policy_id: shadow.policy_id,
+            enforced_decision: p.decision,
+            shadow_decision: shadow.decision,
+            shadow_determining_policies: [...shadow.determining_policies],
+            disagrees: shadow.decision === p.decision ? 0 : 1,
+            decided_at: at,
+          });
+        }
+        break;
+      }
+      case 'PolicySetPublished': {
+        const p = event.payload;
+        rows.policy_publications.push({
+          event_id: meta.event_id,
+          tenant_id: meta.tenant_id,
+          stream: p.stream,
+          sequence: p.sequence,
+          policy_set_hash: p.policy_set_hash,
+          previous_hash: p.previous_hash,
+          version: p.version,
+          origin: p.origin,
+          author: p.author,
+          message: p.message,
+          policies: p.policies.length,
+          policy_ids: p.policies.map((policy) => policy.policy_id),
+          published_at: at,
         });
         break;
       }

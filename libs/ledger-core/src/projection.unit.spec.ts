@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { encodeEvent, topicOf } from '@writ/contracts';
-import type { EventPayloads, EventType } from '@writ/contracts';
+import type { EventPayloads, EventType, NewMetadata } from '@writ/contracts';
+import { parseTenantFilter } from '@writ/config';
 import { sampleEvent } from '@writ/contracts/testing';
 import { actionKey, projectRecords } from './projection.ts';
-import type { ChainRecord, ProjectionMemory, Redactor } from './projection.ts';
+import type { ChainRecord, ProjectOptions, ProjectionMemory, Redactor } from './projection.ts';
 
 const TENANT = 'acme-projection';
 const RUN = 'run-projection';
@@ -11,16 +12,16 @@ const ACTION = 'action-projection';
 const keep: Redactor = { arguments: (_tool, _version, json) => json, result: (_tool, _version, json) => json };
 
 let seq = 0;
-/** One chain record holding `type` (this file's tenant, run and action), as the ledger writes it. */
-function chained<T extends EventType>(type: T, patch: Partial<EventPayloads[T]> = {}): ChainRecord {
-  const payload = { ...sampleEvent(type, { tenant_id: TENANT, run_id: RUN, action_id: ACTION }), ...patch } as EventPayloads[T];
+/** One chain record holding `type` (this file's tenant, run and action unless `meta` says otherwise), as the ledger writes it. */
+function chained<T extends EventType>(type: T, patch: Partial<EventPayloads[T]> = {}, meta: Partial<NewMetadata> = {}): ChainRecord {
+  const payload = { ...sampleEvent(type, { tenant_id: TENANT, run_id: RUN, action_id: ACTION, ...meta }), ...patch } as EventPayloads[T];
   const entry = sampleEvent('LedgerEntry', { tenant_id: TENANT, run_id: RUN, action_id: ACTION });
   seq += 1;
   return {
     type: 'LedgerEntry',
     payload: {
       ...entry,
-      chain_id: TENANT,
+      chain_id: payload.meta.tenant_id,
       seq,
       event_type: type,
       source_event_id: payload.meta.event_id,
@@ -78,5 +79,158 @@ describe('the actions projection', () => {
     // A proposal the planner rejected stays rejected when the PDP's decision on it is read afterwards.
     const rejected = rowAfter([chained('ActionProposed'), chained('ActionRejected'), chained('PolicyDecided', { decision: 'allow' })]);
     expect(rejected?.stage).toBe('rejected');
+  });
+});
+
+/** The rows a batch projects, from fresh memory. */
+function project(records: readonly ChainRecord[], tenants?: ProjectOptions['tenants']) {
+  const memory: ProjectionMemory = { agentOfRun: new Map(), actions: new Map() };
+  return projectRecords(records, memory, { redactor: keep, ...(tenants === undefined ? {} : { tenants }) });
+}
+
+describe('the policy-mode projection (PolicyDecided v4)', () => {
+  it('gives one shadow_results row per shadow policy, with the enforced decision beside it and whether they disagree', () => {
+    const decided = chained('PolicyDecided', {
+      decision: 'allow',
+      policy_set_hash: 'f'.repeat(64),
+      warnings: ['refunds-weekend-warning'],
+      shadow_results: [
+        { policy_id: 'refunds-new-cap', decision: 'deny', determining_policies: ['refunds-new-cap'] },
+        { policy_id: 'refunds-audit', decision: 'allow', determining_policies: ['refunds-small-amounts'] },
+      ],
+    });
+    const rows = project([chained('RunStarted', { agent_id: 'agent-modes' }), decided]);
+    const eventId = rows.events.find((e) => e.event_type === 'PolicyDecided')?.event_id;
+    expect(eventId).toBeDefined();
+    const common = {
+      event_id: eventId,
+      tenant_id: TENANT,
+      run_id: RUN,
+      action_id: ACTION,
+      agent_id: 'agent-modes',
+      policy_set_hash: 'f'.repeat(64),
+      enforced_decision: 'allow',
+      decided_at: rows.decisions[0]?.decided_at,
+    };
+    expect(rows.shadow_results).toEqual([
+      { ...common, policy_id: 'refunds-new-cap', shadow_decision: 'deny', shadow_determining_policies: ['refunds-new-cap'], disagrees: 1 },
+      { ...common, policy_id: 'refunds-audit', shadow_decision: 'allow', shadow_determining_policies: ['refunds-small-amounts'], disagrees: 0 },
+    ]);
+    expect(rows.decisions).toHaveLength(1);
+    expect(rows.decisions[0]).toMatchObject({ event_id: eventId, decision: 'allow', warnings: ['refunds-weekend-warning'] });
+  });
+
+  it('takes the decided time from the event, and counts approval_required against a shadow deny as a disagreement', () => {
+    const decided = chained(
+      'PolicyDecided',
+      { decision: 'approval_required', shadow_results: [{ policy_id: 'refunds-new-cap', decision: 'deny', determining_policies: ['refunds-new-cap'] }] },
+      { occurred_at: Date.UTC(2026, 11, 6, 23, 59, 58, 123) },
+    );
+    const rows = project([decided]);
+    expect(rows.shadow_results).toMatchObject([
+      { enforced_decision: 'approval_required', shadow_decision: 'deny', disagrees: 1, decided_at: '2026-12-06 23:59:58.123' },
+    ]);
+  });
+
+  it('gives no shadow row and no warnings for a decision without shadow or warn policies', () => {
+    const rows = project([chained('PolicyDecided', { decision: 'deny', warnings: [], shadow_results: [] })]);
+    expect(rows.decisions).toHaveLength(1);
+    expect(rows.decisions[0]?.warnings).toEqual([]);
+    expect(rows.shadow_results).toEqual([]);
+  });
+
+  it('projects nothing of a tenant the ledger does not serve', () => {
+    const decided = chained('PolicyDecided', {
+      shadow_results: [{ policy_id: 'refunds-new-cap', decision: 'deny', determining_policies: ['refunds-new-cap'] }],
+    });
+    const rows = project([decided, chained('PolicySetPublished')], parseTenantFilter('someone-else'));
+    expect(rows.shadow_results).toEqual([]);
+    expect(rows.policy_publications).toEqual([]);
+  });
+});
+
+describe('the policy publications projection (PolicySetPublished)', () => {
+  it('gives one row per publication and rollback: hashes, origin, author, the count and ids of the policies, never their texts', () => {
+    const hash = (n: number) => String(n).repeat(64);
+    const published = chained(
+      'PolicySetPublished',
+      {
+        stream: 'main',
+        sequence: 1,
+        policy_set_hash: hash(1),
+        previous_hash: null,
+        version: '1.0.0',
+        origin: 'publish',
+        author: 'root',
+        message: 'first set',
+        policies: [
+          { policy_id: 'refunds-new-cap', text: 'forbid (principal, action, resource);' },
+          { policy_id: 'refunds-small-amounts', text: 'permit (principal, action, resource);' },
+        ],
+      },
+      { run_id: 'publish-op-1', action_id: null },
+    );
+    const rolledBack = chained(
+      'PolicySetPublished',
+      {
+        stream: 'main',
+        sequence: 3,
+        policy_set_hash: hash(1),
+        previous_hash: hash(2),
+        version: '1.0.0',
+        origin: 'rollback',
+        author: 'root',
+        message: 'back to 1.0.0',
+        policies: [{ policy_id: 'refunds-small-amounts', text: 'permit (principal, action, resource);' }],
+      },
+      { run_id: 'publish-op-2', action_id: null, occurred_at: Date.UTC(2026, 11, 7, 8, 0, 0, 5) },
+    );
+    const rows = project([published, rolledBack]);
+    const ids = rows.events.filter((e) => e.event_type === 'PolicySetPublished').map((e) => e.event_id);
+    expect(ids).toHaveLength(2);
+    expect(rows.policy_publications).toEqual([
+      {
+        event_id: ids[0],
+        tenant_id: TENANT,
+        stream: 'main',
+        sequence: 1,
+        policy_set_hash: hash(1),
+        previous_hash: null,
+        version: '1.0.0',
+        origin: 'publish',
+        author: 'root',
+        message: 'first set',
+        policies: 2,
+        policy_ids: ['refunds-new-cap', 'refunds-small-amounts'],
+        published_at: rows.events[0]?.occurred_at,
+      },
+      {
+        event_id: ids[1],
+        tenant_id: TENANT,
+        stream: 'main',
+        sequence: 3,
+        policy_set_hash: hash(1),
+        previous_hash: hash(2),
+        version: '1.0.0',
+        origin: 'rollback',
+        author: 'root',
+        message: 'back to 1.0.0',
+        policies: 1,
+        policy_ids: ['refunds-small-amounts'],
+        published_at: '2026-12-07 08:00:00.005',
+      },
+    ]);
+    expect(JSON.stringify(rows.policy_publications)).not.toContain('permit (principal');
+    expect(rows.decisions).toEqual([]);
+    expect(rows.shadow_results).toEqual([]);
+    expect(rows.actions).toEqual([]);
+  });
+
+  it("keeps a publication of the platform tenant ('*', the policy service's) under that tenant, never a customer's", () => {
+    const rows = project([
+      chained('PolicySetPublished', { origin: 'bootstrap', previous_hash: null, sequence: 1 }, { tenant_id: '*', run_id: 'policy-set:main', action_id: null }),
+    ]);
+    expect(rows.policy_publications).toMatchObject([{ tenant_id: '*', origin: 'bootstrap', sequence: 1, previous_hash: null, policies: 1 }]);
+    expect(rows.ledger).toMatchObject([{ chain_id: '*', event_type: 'PolicySetPublished' }]);
   });
 });

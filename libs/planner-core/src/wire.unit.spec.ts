@@ -332,6 +332,8 @@ describe('input events -> commands', () => {
       denied_by: null,
       policy_set_version: 'v1',
       run_stats: null,
+      warnings: [],
+      shadow_results: [],
       ...fields,
     },
   });

@@ -74,7 +74,15 @@ export interface PolicyCaseSource {
 function runOne(source: PolicyCaseSource, point: DecisionPoint): PolicyCaseResult {
   const { file } = source;
   const folderDecision = FOLDERS[file.slice(0, Math.max(0, file.indexOf('/')))];
-  const failed = (problems: string[]): PolicyCaseResult => ({ file, description: '', action: 'invoke', expected: undefined, actual: undefined, passed: false, problems });
+  const failed = (problems: string[]): PolicyCaseResult => ({
+    file,
+    description: '',
+    action: 'invoke',
+    expected: undefined,
+    actual: undefined,
+    passed: false,
+    problems,
+  });
   if (folderDecision === undefined || !file.endsWith('.json')) {
     return failed([`unexpected entry: cases are .json files in the folders ${Object.keys(FOLDERS).join(', ')}`]);
   }

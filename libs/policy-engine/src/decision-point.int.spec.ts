@@ -219,11 +219,14 @@ describe('policy modes (@mode): enforce, warn, shadow', () => {
       shadowResults: [{ policyId: 'refund-cap-50', decision: 'deny', determiningPolicies: ['refund-cap-50'] }],
     });
     // Where it agrees, the result is recorded all the same (the disagreement is for analytics to find).
-    expect(pdp.decide(refund(1_000)).shadowResults).toEqual([{ policyId: 'refund-cap-50', decision: 'allow', determiningPolicies: ['refund-up-to-100-support'] }]);
+    expect(pdp.decide(refund(1_000)).shadowResults).toEqual([
+      { policyId: 'refund-cap-50', decision: 'allow', determiningPolicies: ['refund-up-to-100-support'] },
+    ]);
   });
 
   it('shadow: each shadow policy is judged alone beside the enforced ones', () => {
-    const other = '@id("refund-cap-10")\n@mode("shadow")\nforbid (principal, action == Writ::Action::"invoke", resource == Writ::Tool::"refunds.issue")\nwhen { context.arguments has amount_cents && context.arguments.amount_cents > 1000 };';
+    const other =
+      '@id("refund-cap-10")\n@mode("shadow")\nforbid (principal, action == Writ::Action::"invoke", resource == Writ::Tool::"refunds.issue")\nwhen { context.arguments has amount_cents && context.arguments.amount_cents > 1000 };';
     const decision = withCap('shadow', { 'refund-cap-10': other }).decide(refund(2_000));
     expect(decision.decision).toBe('allow');
     expect(decision.shadowResults).toEqual([
@@ -234,7 +237,12 @@ describe('policy modes (@mode): enforce, warn, shadow', () => {
 
   it('warn: enforced as allow, and the warning names the policy that would have denied', () => {
     const pdp = withCap('warn');
-    expect(pdp.decide(refund(6_000))).toMatchObject({ decision: 'allow', determiningPolicies: ['refund-up-to-100-support'], warnings: ['refund-cap-50'], shadowResults: [] });
+    expect(pdp.decide(refund(6_000))).toMatchObject({
+      decision: 'allow',
+      determiningPolicies: ['refund-up-to-100-support'],
+      warnings: ['refund-cap-50'],
+      shadowResults: [],
+    });
     expect(pdp.decide(refund(1_000)).warnings).toEqual([]);
   });
 
@@ -244,9 +252,9 @@ describe('policy modes (@mode): enforce, warn, shadow', () => {
       const pdp = createDecisionPoint(compilePolicySet({ schemaText: base.schemaText, policies: { ...base.policies, 'stop-everything': everything(mode) } }));
       expect(pdp.decide(refund(1_000)).decision).toBe('allow');
     }
-    expect(thrown(() => compilePolicySet({ schemaText: base.schemaText, policies: { ...base.policies, 'stop-everything': everything('enforce') } })).message).toContain(
-      'forbids every request',
-    );
+    expect(
+      thrown(() => compilePolicySet({ schemaText: base.schemaText, policies: { ...base.policies, 'stop-everything': everything('enforce') } })).message,
+    ).toContain('forbids every request');
     const unknown = thrown(() => compilePolicySet({ schemaText: base.schemaText, policies: { ...base.policies, 'stop-everything': everything('audit') } }));
     expect(unknown.code).toBe('POLICY_SET_INVALID');
     expect(unknown.message).toContain('@mode("audit") is not a mode');

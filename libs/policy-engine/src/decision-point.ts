@@ -129,7 +129,11 @@ export function createDecisionPoint(policySet: LoadedPolicySet): DecisionPoint {
   const shape = schemaShape(policySet);
   const schemaName = `writ-schema:${sha256Hex(policySet.schemaText)}`;
   const metadata = Object.values(policySet.metadata);
-  const idsIn = (mode: PolicyMode): string[] => metadata.filter((m) => m.mode === mode).map((m) => m.id).sort();
+  const idsIn = (mode: PolicyMode): string[] =>
+    metadata
+      .filter((m) => m.mode === mode)
+      .map((m) => m.id)
+      .sort();
   const enforcedIds = idsIn('enforce');
   const warnIds = new Set(idsIn('warn'));
   // One preparsed Cedar set per view of the policies: the enforced ones; with the warn ones; with
@@ -283,4 +287,20 @@ function selfCheck(decide: DecisionPoint['decide'], authorizeApproval: DecisionP
       cause: error,
     });
   }
+}
+
+/**
+ * The decision point of a PDP that has no policy set (none published for its stream, or the
+ * current one cannot be loaded here): it fails closed, denying every request and every approval
+ * with the reason as its one error, under the hash of the empty set.
+ */
+export function failClosedDecisionPoint(reason: string): DecisionPoint {
+  const hash = policySetHash('', {});
+  const deny = { decision: 'deny', determiningPolicies: [], errors: [reason], policySetHash: hash } as const;
+  return {
+    policySetHash: hash,
+    version: 'none',
+    decide: () => ({ ...deny, warnings: [], shadowResults: [] }),
+    authorizeApproval: () => deny,
+  };
 }

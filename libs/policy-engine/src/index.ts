@@ -1,5 +1,5 @@
 export { loadPolicySet, readPolicySetSources, compilePolicySet, policySetHash } from './policy-set.ts';
-export { createDecisionPoint } from './decision-point.ts';
+export { createDecisionPoint, failClosedDecisionPoint } from './decision-point.ts';
 export { POLICY_MODES } from './types.ts';
 export { issueWarrant, verifyWarrant, toolRef } from './warrant.ts';
 export { runPolicyCases, runPolicyCasesAgainst, runPolicyCaseSources, readPolicyCases } from './cases.ts';

@@ -122,7 +122,9 @@ describe('loadPolicySet', () => {
   it('rejects a policy set in which an action can never be allowed', async () => {
     await unlink(join(dir, 'managers-approve-in-own-tenant.cedar'));
     const error = await rejection(() => loadPolicySet(dir));
-    expect(error.problems).toEqual([{ file: 'writ.cedarschema', message: 'no enforced permit policy applies to Writ::Action::"approve", so it can never be allowed' }]);
+    expect(error.problems).toEqual([
+      { file: 'writ.cedarschema', message: 'no enforced permit policy applies to Writ::Action::"approve", so it can never be allowed' },
+    ]);
   });
 
   it('requires approval annotations exactly where a permit reads context.approval', async () => {

@@ -133,7 +133,11 @@ export function compilePolicySet(sources: PolicySetSources): LoadedPolicySet {
     problems.push(...annotationProblems.map((p) => ({ file: fileOf(id), policyId: id, message: p.message })));
     const mode = json.annotations?.['mode'] ?? 'enforce';
     if (!(POLICY_MODES as readonly string[]).includes(mode)) {
-      problems.push({ file: fileOf(id), policyId: id, message: `@mode("${mode}") is not a mode: use ${POLICY_MODES.map((m) => `"${m}"`).join(', ')} (default enforce)` });
+      problems.push({
+        file: fileOf(id),
+        policyId: id,
+        message: `@mode("${mode}") is not a mode: use ${POLICY_MODES.map((m) => `"${m}"`).join(', ')} (default enforce)`,
+      });
       continue;
     }
     analysed.push({ id, json, approval, mode: mode as PolicyMode });

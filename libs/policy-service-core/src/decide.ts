@@ -349,7 +349,14 @@ export function onApprovalSubmitted(state: PdpState, submission: ApprovalSubmitt
   const accepted = recorded(submission, true, `permitted by ${policies.join(', ')}`, policies, user.role, env);
 
   if (submission.verdict === 'deny') {
-    const denial: Decision = { decision: 'deny', determiningPolicies: policies, errors: [], policySetHash: authorization.policySetHash, warnings: [], shadowResults: [] };
+    const denial: Decision = {
+      decision: 'deny',
+      determiningPolicies: policies,
+      errors: [],
+      policySetHash: authorization.policySetHash,
+      warnings: [],
+      shadowResults: [],
+    };
     return [accepted, decidedEvent(action, denial, record.approvals, submission.meta.event_id, env, user.id)];
   }
   const approvals = record.approvals.some((a) => a.approverId === user.id) ? record.approvals : [...record.approvals, { approverId: user.id, role: user.role }];

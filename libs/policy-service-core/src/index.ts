@@ -3,3 +3,5 @@ export { onActionProposed, onApprovalSubmitted, evaluate, decisionRequestOf, res
 export { toEventWarrant, warrantFromEvent, warrantOfDecision } from './warrant-event.ts';
 export type { ProposedAction, ActionRecord, PdpState, PdpEvent, RunCounts, RunTally } from './state.ts';
 export type { PdpEnvironment, PdpOutput, ProposalOutcome, ResolvedAction, DirectoryAgent, DirectoryUser, ToolFacts } from './decide.ts';
+export { emptyPolicyStream, currentSet, publicationOf, foldPublication } from './policy-stream.ts';
+export type { PolicyStreamState, PublicationOutcome } from './policy-stream.ts';

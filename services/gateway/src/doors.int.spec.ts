@@ -146,6 +146,8 @@ async function fixture(agentKey: string, tenant: string): Promise<Fixture> {
       denied_by: null,
       policy_set_version: '1',
       run_stats: null,
+      warnings: [],
+      shadow_results: [],
     }),
   ]);
   return { run, action };

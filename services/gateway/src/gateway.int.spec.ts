@@ -144,6 +144,8 @@ function allowed(runId: string, actionId: string): EventPayloads['PolicyDecided'
     denied_by: null,
     policy_set_version: '1',
     run_stats: null,
+    warnings: [],
+    shadow_results: [],
   };
 }
 
@@ -477,6 +479,8 @@ describe('gateway: approvals and controls', () => {
       denied_by: null,
       policy_set_version: '1',
       run_stats: null,
+      warnings: [],
+      shadow_results: [],
     });
     const pending = await waitFor(
       async () => ((await call('GET', '/v1/approvals?status=pending', KEYS.maria)).body['approvals'] as Loose[]).find((a) => a['action_id'] === actionId),

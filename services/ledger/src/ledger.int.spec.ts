@@ -16,7 +16,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventProducer, silentLogger } from '@writ/bus';
 import { TOPICS, decodeEvent, encodeEvent, topicOf } from '@writ/contracts';
-import type { EventPayloads, EventType } from '@writ/contracts';
+import type { EventPayloads, EventType, NewMetadata } from '@writ/contracts';
 import { sampleEvent } from '@writ/contracts/testing';
 import { canonicalJson, createKeyring, generateSigningKey, sha256Canonical } from '@writ/crypto';
 import { hashApiKey } from '@writ/directory';
@@ -125,7 +125,7 @@ async function send(events: readonly Sent[]): Promise<void> {
   );
 }
 
-function event<T extends EventType>(type: T, patch: (p: EventPayloads[T]) => EventPayloads[T], meta: Record<string, string | null>): Sent {
+function event<T extends EventType>(type: T, patch: (p: EventPayloads[T]) => EventPayloads[T], meta: Partial<NewMetadata>): Sent {
   const payload = patch(sampleEvent(type, { tenant_id: TENANT, ...meta }));
   return { type, bytes: encodeEvent(type, payload), id: payload.meta.event_id };
 }
@@ -332,5 +332,167 @@ describe('ledger service', () => {
     const bad = await post({ sql: 'SELECT nope FROM events' });
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ error: { code: 'QUERY_FAILED' } });
+  });
+  it('projects shadow results, warnings and policy publications (a rollback too), per tenant, with the disagreement rollup counting each once', async () => {
+    const other = `${PREFIX}-b`;
+    const run = `run-modes-${randomUUID().slice(0, 8)}`;
+    const day1 = Date.UTC(2026, 11, 7, 10, 0, 0);
+    const day2 = Date.UTC(2026, 11, 8, 10, 0, 0);
+    // Policy ids of this test only (the story's sample decision has a shadow result of its own).
+    const cap = `modes-cap-${run}`;
+    const audit = `modes-audit-${run}`;
+    const policies = { p: [cap, audit] };
+    const decided = (
+      tenant: string,
+      decision: 'allow' | 'deny',
+      shadows: readonly [string, 'allow' | 'deny'][],
+      occurredAt: number,
+      warnings: readonly string[] = [],
+    ): Sent =>
+      event(
+        'PolicyDecided',
+        (p) => ({
+          ...p,
+          decision,
+          warrant: null,
+          warnings,
+          shadow_results: shadows.map(([policy_id, shadow]) => ({ policy_id, decision: shadow, determining_policies: [policy_id] })),
+        }),
+        { tenant_id: tenant, run_id: run, action_id: randomUUID(), occurred_at: occurredAt },
+      );
+    const hash = (n: number) => String(n).repeat(64);
+    const published = (sequence: number, setHash: string, previous: string | null, origin: 'publish' | 'rollback'): Sent =>
+      event(
+        'PolicySetPublished',
+        (p) => ({
+          ...p,
+          stream: 'main',
+          sequence,
+          policy_set_hash: setHash,
+          previous_hash: previous,
+          version: `v${sequence}`,
+          origin,
+          author: 'root',
+          message: `${origin} ${sequence}`,
+          policies: [
+            { policy_id: cap, text: `@id("${cap}")\n@mode("shadow")\nforbid (principal, action, resource);` },
+            { policy_id: 'refunds-small-amounts', text: 'permit (principal, action, resource);' },
+          ],
+        }),
+        { run_id: `publish-${run}-${sequence}`, action_id: null, occurred_at: day1 },
+      );
+    const warned = decided(
+      TENANT,
+      'allow',
+      [
+        [cap, 'deny'],
+        [audit, 'allow'],
+      ],
+      day1,
+      ['refunds-weekend-warning'],
+    );
+    const sent = [
+      warned,
+      decided(TENANT, 'deny', [[cap, 'deny']], day1),
+      decided(TENANT, 'allow', [[cap, 'deny']], day2),
+      decided(TENANT, 'allow', [], day2),
+      decided(other, 'allow', [[cap, 'deny']], day1),
+      published(1, hash(1), null, 'publish'),
+      published(2, hash(2), hash(1), 'publish'),
+      published(3, hash(1), hash(2), 'rollback'),
+    ];
+    await send(sent);
+    await send([warned]); // the same bytes again: chained once, counted once
+    const count = async (table: string, tenant: string) =>
+      Number(
+        (
+          await sql<{ n: string }>(
+            `SELECT count() AS n FROM ${table} FINAL WHERE tenant_id = {t:String} AND ${table === 'shadow_results' ? 'policy_id IN {p:Array(String)}' : '1'}`,
+            { t: tenant, ...policies },
+          )
+        )[0]?.n ?? 0,
+      );
+    await waitFor(
+      async () =>
+        (await count('shadow_results', TENANT)) >= 4 && (await count('shadow_results', other)) >= 1 && (await count('policy_publications', TENANT)) >= 3,
+      { ...WAIT, what: 'the shadow results and publications projected' },
+    );
+    const decisionIds = new Set(sent.slice(0, 5).map((e) => e.id));
+    await waitFor(
+      async () =>
+        (await sql<{ event_id: string }>('SELECT event_id FROM decisions FINAL WHERE run_id = {r:String}', { r: run })).filter((r) =>
+          decisionIds.has(r.event_id),
+        ).length === 5,
+      { ...WAIT, what: 'the decisions projected' },
+    );
+
+    const shadows = await sql<{ event_id: string; policy_id: string; enforced_decision: string; shadow_decision: string; disagrees: number }>(
+      'SELECT event_id, policy_id, enforced_decision, shadow_decision, disagrees FROM shadow_results FINAL WHERE tenant_id = {t:String} AND policy_id IN {p:Array(String)} ORDER BY decided_at, policy_id, enforced_decision',
+      { t: TENANT, ...policies },
+    );
+    expect(shadows).toEqual([
+      { event_id: warned.id, policy_id: audit, enforced_decision: 'allow', shadow_decision: 'allow', disagrees: 0 },
+      { event_id: warned.id, policy_id: cap, enforced_decision: 'allow', shadow_decision: 'deny', disagrees: 1 },
+      { event_id: sent[1]?.id, policy_id: cap, enforced_decision: 'deny', shadow_decision: 'deny', disagrees: 0 },
+      { event_id: sent[2]?.id, policy_id: cap, enforced_decision: 'allow', shadow_decision: 'deny', disagrees: 1 },
+    ]);
+    const [warnings] = await sql<{ warnings: string[] }>('SELECT warnings FROM decisions FINAL WHERE event_id = {e:String}', { e: warned.id });
+    expect(warnings?.warnings).toEqual(['refunds-weekend-warning']);
+
+    // The rollup counts every shadow row once (raw, without FINAL: a row inserted twice would count twice).
+    const daily = await sql<{ policy_id: string; day: string; evaluations: string; disagreements: string }>(
+      'SELECT policy_id, day, sum(evaluations) AS evaluations, sum(disagreements) AS disagreements FROM daily_shadow_disagreements WHERE tenant_id = {t:String} AND policy_id IN {p:Array(String)} GROUP BY policy_id, day ORDER BY policy_id, day',
+      { t: TENANT, ...policies },
+    );
+    expect(daily).toEqual([
+      { policy_id: audit, day: '2026-12-07', evaluations: '1', disagreements: '0' },
+      { policy_id: cap, day: '2026-12-07', evaluations: '2', disagreements: '1' },
+      { policy_id: cap, day: '2026-12-08', evaluations: '1', disagreements: '1' },
+    ]);
+
+    const publications = await sql<{
+      sequence: number;
+      policy_set_hash: string;
+      previous_hash: string | null;
+      origin: string;
+      policies: number;
+      author: string;
+    }>(
+      'SELECT sequence, policy_set_hash, previous_hash, origin, policies, author FROM policy_publications FINAL WHERE tenant_id = {t:String} ORDER BY sequence',
+      { t: TENANT },
+    );
+    expect(publications).toEqual([
+      { sequence: 1, policy_set_hash: hash(1), previous_hash: null, origin: 'publish', policies: 2, author: 'root' },
+      { sequence: 2, policy_set_hash: hash(2), previous_hash: hash(1), origin: 'publish', policies: 2, author: 'root' },
+      { sequence: 3, policy_set_hash: hash(1), previous_hash: hash(2), origin: 'rollback', policies: 2, author: 'root' },
+    ]);
+    // Publishing and rolling back are on the chain too.
+    const chained = await sql<{ n: string }>(
+      "SELECT count() AS n FROM ledger FINAL WHERE chain_id = {t:String} AND event_type = 'PolicySetPublished' AND source_topic = {topic:String}",
+      { t: TENANT, topic: TOPICS.policysets },
+    );
+    expect(chained[0]?.n).toBe('3');
+
+    // The tenant's analyst sees its own rows of each new table, never the other tenant's.
+    const analyst = async (query: string) => {
+      const response = await fetch(`${baseUrl}/v1/query`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${ANALYST_KEY}` },
+        body: JSON.stringify({ sql: query }),
+      });
+      expect(response.status).toBe(200);
+      return ((await response.json()) as { rows: Record<string, unknown>[] }).rows;
+    };
+    expect(
+      await analyst(
+        `SELECT policy_id, sum(evaluations) AS evaluations, sum(disagreements) AS disagreements FROM daily_shadow_disagreements WHERE policy_id IN ('${cap}', '${audit}') GROUP BY policy_id ORDER BY policy_id`,
+      ),
+    ).toEqual([
+      { policy_id: audit, evaluations: '1', disagreements: '0' },
+      { policy_id: cap, evaluations: '3', disagreements: '2' },
+    ]);
+    expect(await analyst('SELECT DISTINCT tenant_id FROM shadow_results')).toEqual([{ tenant_id: TENANT }]);
+    expect(await analyst("SELECT origin FROM policy_publications WHERE origin = 'rollback'")).toEqual([{ origin: 'rollback' }]);
+    expect(await count('shadow_results', other)).toBe(1);
   });
 });

@@ -1,7 +1,7 @@
 // Projects the committed chain (writ.ledger.v1, read_committed) into ClickHouse in batches: one
 // poll, one insert per table, then the position. At-least-once, made idempotent by the tables
-// (ReplacingMergeTree keyed per event) and by skipping decisions and settlements already present,
-// so the rollup views count each once. Kafka stays the authority; this is a projection.
+// (ReplacingMergeTree keyed per event) and by skipping decisions, shadow results and settlements
+// already present, so the rollup views count each once. Kafka stays the authority; this is a projection.
 import { TOPICS, decodeEvent } from '@writ/contracts';
 import { partitionEnds, sleep } from '@writ/bus';
 import type { BusLogger } from '@writ/bus';
@@ -185,7 +185,9 @@ export class Projector {
     await insert('actions', rows.actions);
     await insert('approvals', rows.approvals);
     await insert('checkpoints', rows.checkpoints);
+    await insert('policy_publications', rows.policy_publications);
     await insert('decisions', await fresh('decisions', rows.decisions));
+    await insert('shadow_results', await fresh('shadow_results', rows.shadow_results));
     await insert('spend', await fresh('spend', rows.spend));
     // Last: the chain rows say "projected" to readers of the ledger table.
     await insert('ledger', rows.ledger);

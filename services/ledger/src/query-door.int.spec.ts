@@ -105,6 +105,49 @@ async function seed(): Promise<void> {
     format: 'JSONEachRow',
     values: [decision('acme', 1, 'allow'), decision('acme', 2, 'deny'), decision('globex', 1, 'allow')],
   });
+  // Shadow results (the rollup daily_shadow_disagreements fills from them) and policy publications of both tenants.
+  const shadow = (tenant: string, i: number, policy: string, enforced: string, shadowDecision: string, at = day) => ({
+    event_id: `${tenant}-d${i}`,
+    tenant_id: tenant,
+    action_id: `${tenant}-a${i}`,
+    policy_id: policy,
+    enforced_decision: enforced,
+    shadow_decision: shadowDecision,
+    disagrees: enforced === shadowDecision ? 0 : 1,
+    decided_at: at,
+  });
+  await clickhouse.insert({
+    table: 'shadow_results',
+    format: 'JSONEachRow',
+    values: [
+      shadow('acme', 1, 'refunds-new-cap', 'allow', 'deny'),
+      shadow('acme', 2, 'refunds-new-cap', 'deny', 'deny'),
+      shadow('acme', 3, 'refunds-new-cap', 'allow', 'deny', '2026-11-23 09:00:00.000'),
+      shadow('acme', 1, 'refunds-audit', 'allow', 'allow'),
+      shadow('globex', 1, 'refunds-new-cap', 'allow', 'deny'),
+      shadow('globex', 2, 'globex-only', 'allow', 'deny'),
+    ],
+  });
+  const publication = (tenant: string, sequence: number, origin: string) => ({
+    event_id: `${tenant}-p${sequence}`,
+    tenant_id: tenant,
+    stream: 'main',
+    sequence,
+    policy_set_hash: String(sequence % 2).repeat(64),
+    previous_hash: sequence === 1 ? null : String((sequence - 1) % 2).repeat(64),
+    version: `v${sequence}`,
+    origin,
+    author: `${tenant}-admin`,
+    message: `${origin} ${sequence}`,
+    policies: 2,
+    policy_ids: ['refunds-new-cap', 'refunds-small-amounts'],
+    published_at: day,
+  });
+  await clickhouse.insert({
+    table: 'policy_publications',
+    format: 'JSONEachRow',
+    values: [publication('acme', 1, 'publish'), publication('acme', 2, 'rollback'), publication('globex', 1, 'publish')],
+  });
   const entry = (tenant: string, seq: number) => ({
     chain_id: tenant,
     seq,
@@ -358,6 +401,10 @@ describe('analyst query door: the hostile-query pack', () => {
       "SELECT (SELECT sum(cost_micros) FROM spend WHERE tenant_id = 'globex') AS s WHERE s > 0",
       "SELECT * FROM ledger WHERE chain_id = 'globex'",
       "SELECT * FROM daily_spend WHERE tenant_id = 'globex'",
+      "SELECT * FROM shadow_results WHERE tenant_id = 'globex'",
+      "SELECT * FROM daily_shadow_disagreements WHERE tenant_id = 'globex' OR policy_id = 'globex-only'",
+      "SELECT * FROM policy_publications WHERE tenant_id = 'globex'",
+      "SELECT s.policy_id FROM shadow_results AS s JOIN policy_publications AS p ON has(p.policy_ids, s.policy_id) WHERE p.tenant_id = 'globex' OR s.tenant_id = 'globex'",
       'SELECT * FROM spend WHERE tenant_id = {t:String}',
     ];
     for (const sql of none) expect(await rows({ sql, params: { t: 'globex' } }), sql).toEqual([]);
@@ -388,6 +435,21 @@ describe('analyst query door: the hostile-query pack', () => {
       { decision: 'allow', cost: '1000' },
       { decision: 'deny', cost: '2000' },
     ]);
+    // Where shadow policies disagree with what was enforced, per policy and day (the documented query).
+    expect(
+      await rows({
+        sql: 'SELECT policy_id, day, sum(evaluations) AS evaluations, sum(disagreements) AS disagreements FROM daily_shadow_disagreements GROUP BY policy_id, day ORDER BY policy_id, day',
+      }),
+    ).toEqual([
+      { policy_id: 'refunds-audit', day: '2026-11-22', evaluations: '1', disagreements: '0' },
+      { policy_id: 'refunds-new-cap', day: '2026-11-22', evaluations: '2', disagreements: '1' },
+      { policy_id: 'refunds-new-cap', day: '2026-11-23', evaluations: '1', disagreements: '1' },
+    ]);
+    expect(await rows({ sql: 'SELECT origin, count() AS n FROM policy_publications GROUP BY origin ORDER BY origin' })).toEqual([
+      { origin: 'publish', n: '1' },
+      { origin: 'rollback', n: '1' },
+    ]);
+    expect(await rows({ sql: 'SELECT count() AS n FROM shadow_results WHERE disagrees = 1' }, KEYS.gus)).toEqual([{ n: '2' }]);
     const final = await query({ sql: 'SELECT count() FROM actions FINAL' });
     expect(final.status).toBe(400);
     expect(await final.json()).toMatchObject({ error: { code: 'QUERY_FAILED', rule: 'no FINAL on analyst tables' } });

@@ -6,8 +6,16 @@ import type { BaseConfig } from '@writ/runtime';
 export const policyConfigSpec = {
   /** Consumer group; the DLQ is `writ.policy.dlq` whatever the group. */
   WRIT_KAFKA_GROUP_ID: env.string({ default: 'writ.policy' }),
-  /** The Cedar policy set (policies/README.md); an invalid set stops the service at boot. */
+  /**
+   * A Cedar policy folder (policies/README.md), published as the stream's first set when the stream
+   * has none (WRIT_POLICY_BOOTSTRAP); once the stream has a set, the log's current set is in force and
+   * the folder is only compared with it. An invalid folder stops the service at boot.
+   */
   WRIT_POLICY_DIR: env.string({ default: 'policies' }),
+  /** Publish WRIT_POLICY_DIR when the stream has no set; false: fail closed (deny everything) until a set is published. */
+  WRIT_POLICY_BOOTSTRAP: env.bool({ default: true }),
+  /** The policy stream this instance decides with: the PolicySetPublished events of writ.policysets.v1 with this name. */
+  WRIT_POLICY_STREAM: env.name({ default: 'main' }),
   /** The tool registry: each proposal's tool version (resolved as the planner does), effect, risk and cost currency. */
   WRIT_TOOLS_DIR: env.string({ default: 'tools' }),
   /** Agents (role, owner) and users (approver roles). */

@@ -13,9 +13,11 @@ import type { PdpEnvironment, PdpEvent, PdpOutput, PdpState } from '@writ/policy
 import { SERVICE_CONFIG, busLoggerOf, packageVersion } from '@writ/runtime';
 import { WRIT_ATTR } from '@writ/telemetry';
 import type { PolicyServiceConfig } from './config.ts';
+import type { PolicySets } from './policy-sets.ts';
 import type { PdpSetup } from './setup.ts';
 
 export const PDP_SETUP = Symbol('PDP_SETUP');
+export const POLICY_SETS = Symbol('POLICY_SETS');
 export const POLICY_DLQ = 'writ.policy.dlq';
 /**
  * What the PDP consumes: proposals (and RunStarted, not folded), the planner's events (ActionCompleted:
@@ -90,6 +92,7 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
   constructor(
     @Inject(SERVICE_CONFIG) private readonly config: PolicyServiceConfig,
     @Inject(PDP_SETUP) private readonly setup: PdpSetup,
+    @Inject(POLICY_SETS) private readonly policySets: PolicySets,
   ) {
     this.#tenants = config.WRIT_POLICY_TENANTS;
     this.#state = emptyPdpState(config.WRIT_POLICY_RATE_WINDOW_MS);
@@ -119,6 +122,8 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onModuleInit(): Promise<void> {
+    // The current policy set before the first decision (fail-closed if the stream has none).
+    await this.policySets.start();
     await this.#producer.connect();
     let release: () => void = () => undefined;
     this.#ready = new Promise<void>((resolve) => {
@@ -189,6 +194,7 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     await this.#consumer.stop();
     await this.#producer.disconnect();
+    await this.policySets.stop();
   }
 
   #environment(span: Span): PdpEnvironment {
