@@ -68,6 +68,7 @@ beforeAll(async () => {
     boot('policy', {
       WRIT_KAFKA_GROUP_ID: uniqueName('door_policy'),
       WRIT_POLICY_DIR: join(root, 'policies'),
+      WRIT_POLICY_BOOTSTRAP: 'differs',
       WRIT_TOOLS_DIR: join(root, 'tools'),
       WRIT_DIRECTORY_FILE: join(work, 'directory.json'),
       WRIT_POLICY_SIGNING_KEY: keyPath,

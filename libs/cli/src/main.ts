@@ -5,6 +5,7 @@ import { runHelpdeskDemo } from './helpdesk-demo.ts';
 import { ensureDevKeys } from '@writ/devstack';
 import { runAnalystDdl } from './analyst-ddl.ts';
 import { runExport } from './ledger-export.ts';
+import { runPolicy } from './policy.ts';
 import { runVerify } from './verify.ts';
 
 const say = (line: string) => console.log(`[demo] ${line}`);
@@ -15,6 +16,9 @@ const verbs: Record<string, () => Promise<void>> = {
   },
   async export() {
     process.exitCode = await runExport(process.argv.slice(3));
+  },
+  async policy() {
+    process.exitCode = await runPolicy(process.argv.slice(3));
   },
   async 'analyst-ddl'() {
     process.exitCode = runAnalystDdl(process.argv.slice(3));

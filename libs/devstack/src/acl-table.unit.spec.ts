@@ -46,6 +46,7 @@ describe('deploy/kafka/acls.json', () => {
       [TOPICS.actions]: ['writ-planner'],
       [TOPICS.executions]: ['writ-planner'],
       [TOPICS.policy]: ['writ-policy'],
+      [TOPICS.policysets]: ['writ-policy'],
       [TOPICS.budget]: ['writ-budget'],
       [TOPICS.outcomes]: ['writ-executor'],
       [TOPICS.ledger]: ['writ-ledger'],
@@ -55,6 +56,7 @@ describe('deploy/kafka/acls.json', () => {
     expect(topics[TOPICS.outcomes]).toEqual(['ActionExecuted', 'ActionFailed']);
     expect(topics[TOPICS.executions]).toEqual(['ExecutionRequested']);
     expect(topics[TOPICS.approvals]).toEqual(['ApprovalSubmitted']);
+    expect(topics[TOPICS.policysets]).toEqual(['PolicySetPublished']);
   });
 
   it('lets each service read exactly the topics it needs', () => {
@@ -67,7 +69,7 @@ describe('deploy/kafka/acls.json', () => {
     // The read model: runs, actions and their decisions, approvals, controls; not requests or outcomes.
     expect(consumes('writ-gateway')).toEqual(sorted(TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.approvals, TOPICS.controls));
     // Proposals to decide on (with its own run statistics), ends of actions, its decisions, approvals.
-    expect(consumes('writ-policy')).toEqual(sorted(TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.approvals));
+    expect(consumes('writ-policy')).toEqual(sorted(TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.approvals, TOPICS.policysets));
     // Run caps and proposals to reserve for, ends of actions, its own books, outcomes to settle.
     expect(consumes('writ-budget')).toEqual(sorted(TOPICS.proposals, TOPICS.actions, TOPICS.budget, TOPICS.outcomes));
     expect(consumes('writ-executor')).toEqual(sorted(TOPICS.executions, TOPICS.controls));

@@ -277,6 +277,8 @@ export async function startWritStack(options: WritStackOptions): Promise<WritSta
     WRIT_TRACES_FILE: tracesFile,
     WRIT_TOOLS_DIR: join(root, 'tools'),
     WRIT_POLICY_DIR: join(root, 'policies'),
+    // The checkout's policies are the stream's: published at boot when they differ from its current set.
+    WRIT_POLICY_BOOTSTRAP: 'differs',
     WRIT_DIRECTORY_FILE: join(root, 'deploy', 'demo', 'directory.json'),
     WRIT_BUDGET_LIMITS_FILE: join(root, 'deploy', 'demo', 'budgets.json'),
     WRIT_EXECUTOR_DATA_DIR: join(workDir, 'executor'),

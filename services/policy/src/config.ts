@@ -12,8 +12,13 @@ export const policyConfigSpec = {
    * the folder is only compared with it. An invalid folder stops the service at boot.
    */
   WRIT_POLICY_DIR: env.string({ default: 'policies' }),
-  /** Publish WRIT_POLICY_DIR when the stream has no set; false: fail closed (deny everything) until a set is published. */
-  WRIT_POLICY_BOOTSTRAP: env.bool({ default: true }),
+  /**
+   * When the service publishes WRIT_POLICY_DIR at boot: `empty` when the stream has no set; `differs`
+   * whenever the folder differs from the stream's current set (the deployment's folder is the source
+   * of truth, as in GitOps; the dev stack's choice); `never` (without a published set the PDP denies
+   * everything).
+   */
+  WRIT_POLICY_BOOTSTRAP: env.oneOf(['empty', 'differs', 'never'], { default: 'empty' }),
   /** The policy stream this instance decides with: the PolicySetPublished events of writ.policysets.v1 with this name. */
   WRIT_POLICY_STREAM: env.name({ default: 'main' }),
   /** The tool registry: each proposal's tool version (resolved as the planner does), effect, risk and cost currency. */

@@ -306,9 +306,22 @@ describe('policy sets on the log', () => {
     expect((await current(one))['sequence']).toBe(3);
   });
 
+  it('at boot, WRIT_POLICY_BOOTSTRAP=empty leaves a published set in force, differs publishes the folder over it', async () => {
+    const stream = uniqueName('stream');
+    const one = await boot(stream);
+    const base = (await current(one))['policy_set_hash'] as string;
+    const published = await one.call('POST', '/v1/policy-sets', await bodyWithRule('enforce', base));
+    expect(published.status).toBe(201);
+    const kept = await boot(stream, { WRIT_POLICY_BOOTSTRAP: 'empty' });
+    expect(await current(kept)).toMatchObject({ sequence: 2, policy_set_hash: published.body['policy_set_hash'] });
+    const gitops = await boot(stream, { WRIT_POLICY_BOOTSTRAP: 'differs' });
+    expect(await current(gitops)).toMatchObject({ sequence: 3, origin: 'bootstrap', policy_set_hash: base, author: 'policy/0' });
+    await waitFor(async () => (await current(one))['sequence'] === 3, { timeoutMs: 10_000, what: 'the folder in force on the first instance' });
+  });
+
   it('fails closed when the stream has no set: every decision denies, naming why', async () => {
     const stream = uniqueName('stream');
-    const door = await boot(stream, { WRIT_POLICY_BOOTSTRAP: 'false' });
+    const door = await boot(stream, { WRIT_POLICY_BOOTSTRAP: 'never' });
     expect((await door.call('GET', '/v1/policy-sets')).body).toMatchObject({ stream, current: null, history: [] });
     const answer = await door.call('POST', '/v1/decide', decideRequest('C-1'), 'service');
     expect(answer.body).toMatchObject({ decision: 'deny', determiningPolicies: [] });

@@ -37,8 +37,10 @@ export interface PolicySetsOptions {
   /** The service's consumer group: the follower's group is `<groupId>.sets.<random>` (every instance reads everything). */
   readonly groupId: string;
   readonly stream: string;
-  /** A folder published as the stream's first set when the log holds none ('' : none, so the PDP fails closed until one is published). */
+  /** The service's policy folder: published at boot as `bootstrap` says. */
   readonly bootstrapDir: string;
+  /** empty: when the stream has no set; differs: whenever the folder differs from the current set; never. */
+  readonly bootstrap: 'empty' | 'differs' | 'never';
   /** `policy@<version>` */
   readonly producer: string;
   /** Who a bootstrap publication names as its author. */
@@ -213,44 +215,33 @@ export class PolicySets {
     return set;
   }
 
-  /** The stream has no set and the service has a folder: publish it as the first (another instance may win the race; then its set applies). */
+  /** Publishes the service's folder at boot when `bootstrap` says so (another instance may win the race; then its publication applies). */
   async #bootstrap(): Promise<void> {
-    const { bootstrapDir, logger } = this.#options;
-    if (bootstrapDir === '') {
-      if (currentSet(this.#state) === undefined)
-        logger.error('no policy set is published and WRIT_POLICY_DIR is empty: every action is denied until one is', {});
+    const { bootstrapDir, bootstrap, logger } = this.#options;
+    const head = currentSet(this.#state);
+    if (bootstrap === 'never') {
+      if (head === undefined) logger.error('no policy set is published and WRIT_POLICY_BOOTSTRAP is never: every action is denied until one is', {});
       return;
     }
     const sources = await readPolicySetSources(bootstrapDir);
-    const cases = await readPolicyCases(join(bootstrapDir, 'cases')).catch(() => []);
-    const head = currentSet(this.#state);
-    if (head !== undefined) {
-      const folder = compilePolicySet(sources);
-      if (folder.hash !== head.policy_set_hash) {
-        logger.warn(
-          "the policy folder differs from the stream's current set, which stays in force; publish the folder with `./dev writ policy publish <dir>`",
-          {
-            folder: bootstrapDir,
-            folder_hash: folder.hash.slice(0, 12),
-            current_hash: head.policy_set_hash.slice(0, 12),
-            current_sequence: head.sequence,
-          },
-        );
-      }
+    const folder = compilePolicySet(sources);
+    if (head !== undefined && folder.hash === head.policy_set_hash) return;
+    if (head !== undefined && bootstrap === 'empty') {
+      logger.warn("the policy folder differs from the stream's current set, which stays in force; publish the folder with `./dev writ policy publish <dir>`", {
+        folder: bootstrapDir,
+        folder_hash: folder.hash.slice(0, 12),
+        current_hash: head.policy_set_hash.slice(0, 12),
+        current_sequence: head.sequence,
+      });
       return;
     }
+    const cases = await readPolicyCases(join(bootstrapDir, 'cases')).catch(() => []);
+    const message = head === undefined ? `first set of the stream, from ${bootstrapDir}` : `the folder ${bootstrapDir} at boot (WRIT_POLICY_BOOTSTRAP=differs)`;
     try {
-      await this.publish({
-        sources,
-        cases,
-        message: `first set of the stream, from ${bootstrapDir}`,
-        previousHash: null,
-        origin: 'bootstrap',
-        author: this.#options.instance,
-      });
+      await this.publish({ sources, cases, message, previousHash: head?.policy_set_hash ?? null, origin: 'bootstrap', author: this.#options.instance });
     } catch (error) {
       if (!(error instanceof WritError && error.code === 'POLICY_SET_CONFLICT')) throw error;
-      logger.info("another instance published the stream's first set", {});
+      logger.info('another instance published a set of the stream meanwhile', {});
     }
   }
 

@@ -98,6 +98,7 @@ function configFor(t: Tenant, env: Record<string, string> = {}) {
     WRIT_KAFKA_BROKERS: brokers.join(','),
     WRIT_KAFKA_GROUP_ID: t.groupId,
     WRIT_POLICY_DIR: join(root, 'policies'),
+    WRIT_POLICY_BOOTSTRAP: 'differs',
     WRIT_TOOLS_DIR: join(root, 'tools'),
     WRIT_DIRECTORY_FILE: t.directoryFile,
     WRIT_POLICY_SIGNING_KEY: keyPath,
