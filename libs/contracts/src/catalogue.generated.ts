@@ -2792,6 +2792,388 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
     },
   },
   {
+    type: 'PolicyDecided',
+    version: 5,
+    fingerprint: '32568682067d6c6d',
+    schema: {
+      "type": "record",
+      "name": "PolicyDecided",
+      "namespace": "writ.events",
+      "doc": "The PDP decided on a proposed action.",
+      "fields": [
+        {
+          "name": "meta",
+          "type": {
+            "type": "record",
+            "name": "Metadata",
+            "doc": "Envelope carried by every Writ event: identity, tenancy, causality, producer and trace context.",
+            "fields": [
+              {
+                "name": "event_id",
+                "type": {
+                  "type": "string",
+                  "logicalType": "uuid"
+                },
+                "writ.rule": "uuid",
+                "doc": "Unique id of this event: a UUIDv7, so ids sort by creation time."
+              },
+              {
+                "name": "occurred_at",
+                "type": {
+                  "type": "long",
+                  "logicalType": "timestamp-millis"
+                },
+                "writ.rule": "non-negative",
+                "doc": "When the producer created the event, in milliseconds since the Unix epoch (UTC)."
+              },
+              {
+                "name": "tenant_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Tenant the event belongs to."
+              },
+              {
+                "name": "run_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
+              },
+              {
+                "name": "action_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "Action the event is about, when it is about one."
+              },
+              {
+                "name": "causation_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "event_id of the event (or id of the request) that caused this one."
+              },
+              {
+                "name": "producer",
+                "type": "string",
+                "writ.rule": "service-at-version",
+                "doc": "Service that produced the event, as service@version (e.g. \"planner@0.1.0\")."
+              },
+              {
+                "name": "trace",
+                "default": null,
+                "type": [
+                  "null",
+                  {
+                    "type": "record",
+                    "name": "TraceContext",
+                    "doc": "W3C trace context of the producing span (also copied into the Kafka headers).",
+                    "fields": [
+                      {
+                        "name": "traceparent",
+                        "type": "string",
+                        "writ.rule": "traceparent",
+                        "doc": "W3C traceparent header value."
+                      },
+                      {
+                        "name": "tracestate",
+                        "type": [
+                          "null",
+                          "string"
+                        ],
+                        "default": null,
+                        "doc": "W3C tracestate header value, when there is one."
+                      }
+                    ]
+                  }
+                ],
+                "doc": "W3C trace context, when the producer was tracing."
+              }
+            ]
+          },
+          "doc": "Envelope common to every event."
+        },
+        {
+          "name": "decision",
+          "type": {
+            "type": "enum",
+            "name": "PolicyDecision",
+            "doc": "Outcome of a policy evaluation.",
+            "symbols": [
+              "allow",
+              "deny",
+              "approval_required"
+            ]
+          },
+          "doc": "The decision; approval_required means it would be allowed once the requested approval is recorded."
+        },
+        {
+          "name": "determining_policies",
+          "type": {
+            "type": "array",
+            "items": "string"
+          },
+          "writ.rule": "non-empty",
+          "doc": "Ids of the policies that determined the decision."
+        },
+        {
+          "name": "policy_set_hash",
+          "type": "string",
+          "writ.rule": "sha256-hex",
+          "doc": "sha256 (hex) of the policy set and schema that decided (for replay)."
+        },
+        {
+          "name": "warrant",
+          "type": [
+            "null",
+            {
+              "type": "record",
+              "name": "Warrant",
+              "doc": "Proof from the PDP that one action with exactly these arguments is allowed.",
+              "fields": [
+                {
+                  "name": "key_id",
+                  "type": "string",
+                  "writ.rule": "non-empty",
+                  "doc": "Id of the PDP signing key (keys rotate)."
+                },
+                {
+                  "name": "agent_id",
+                  "type": "string",
+                  "writ.rule": "non-empty",
+                  "doc": "Agent the warrant was issued to."
+                },
+                {
+                  "name": "tool",
+                  "type": "string",
+                  "writ.rule": "non-empty",
+                  "doc": "Tool the warrant allows."
+                },
+                {
+                  "name": "tool_version",
+                  "type": "string",
+                  "writ.rule": "non-empty",
+                  "doc": "Exact tool version the warrant allows."
+                },
+                {
+                  "name": "args_sha256",
+                  "type": "string",
+                  "writ.rule": "sha256-hex",
+                  "doc": "sha256 (hex) of the exact canonical JSON arguments the warrant allows."
+                },
+                {
+                  "name": "policy_set_hash",
+                  "type": "string",
+                  "writ.rule": "sha256-hex",
+                  "doc": "sha256 (hex) of the policy set that decided."
+                },
+                {
+                  "name": "not_after",
+                  "type": {
+                    "type": "long",
+                    "logicalType": "timestamp-millis"
+                  },
+                  "writ.rule": "non-negative",
+                  "doc": "The warrant is void after this instant (ms since epoch)."
+                },
+                {
+                  "name": "signature",
+                  "type": "string",
+                  "writ.rule": "base64",
+                  "doc": "Ed25519 signature (base64) over the canonical JSON of {action_id, tenant, agent, tool@version, args_sha256, decision, policy_set_hash, not_after}; action_id and tenant are those of the carrying event's meta."
+                }
+              ]
+            }
+          ],
+          "default": null,
+          "doc": "Signed warrant, present exactly when the decision is allow."
+        },
+        {
+          "name": "errors",
+          "type": {
+            "type": "array",
+            "items": "string"
+          },
+          "doc": "Evaluation errors reported by Cedar (they never turn into allow)."
+        },
+        {
+          "name": "approval_requirement",
+          "type": [
+            "null",
+            {
+              "type": "record",
+              "name": "ApprovalRequirement",
+              "doc": "The approval an approval-gated permit asks for before it would allow.",
+              "fields": [
+                {
+                  "name": "policy_id",
+                  "type": "string",
+                  "writ.rule": "non-empty",
+                  "doc": "Id of the permit that would allow once approved."
+                },
+                {
+                  "name": "count",
+                  "type": "int",
+                  "writ.rule": "non-negative",
+                  "doc": "Distinct approvers needed."
+                },
+                {
+                  "name": "roles",
+                  "type": {
+                    "type": "array",
+                    "items": "string"
+                  },
+                  "writ.rule": "non-empty",
+                  "doc": "Roles that must be among the approvers."
+                }
+              ]
+            }
+          ],
+          "default": null,
+          "doc": "Present exactly when the decision is approval_required: which policy would permit and what approval it needs."
+        },
+        {
+          "name": "approvals",
+          "type": {
+            "type": "array",
+            "items": {
+              "type": "record",
+              "name": "ApprovalGrant",
+              "doc": "One accepted approval of a pending action.",
+              "fields": [
+                {
+                  "name": "approver_id",
+                  "type": "string",
+                  "writ.rule": "non-empty",
+                  "doc": "Who approved."
+                },
+                {
+                  "name": "role",
+                  "type": "string",
+                  "writ.rule": "non-empty",
+                  "doc": "The approver's role in the directory when they approved."
+                }
+              ]
+            }
+          },
+          "default": [],
+          "doc": "Accepted approvals this decision took into account (the approval context; empty on the first decision), so the decision can be replayed."
+        },
+        {
+          "name": "denied_by",
+          "type": [
+            "null",
+            "string"
+          ],
+          "default": null,
+          "writ.rule": "non-empty",
+          "doc": "Approver whose authorized denial decided a deny; determining_policies then names the policies that authorized them to decide."
+        },
+        {
+          "name": "policy_set_version",
+          "type": "string",
+          "default": "",
+          "doc": "The policy set's VERSION label, for humans (policy_set_hash identifies it)."
+        },
+        {
+          "name": "run_stats",
+          "type": [
+            "null",
+            {
+              "type": "record",
+              "name": "RunStats",
+              "doc": "What the run has done so far, as the planner counts it.",
+              "fields": [
+                {
+                  "name": "steps",
+                  "type": "int",
+                  "writ.rule": "non-negative",
+                  "doc": "Actions proposed in the run so far."
+                },
+                {
+                  "name": "spend_micros",
+                  "type": "long",
+                  "writ.rule": "non-negative",
+                  "doc": "Spend of the run so far. In micro-units (1/1,000,000) of `currency`."
+                },
+                {
+                  "name": "currency",
+                  "type": "string",
+                  "writ.rule": "currency",
+                  "doc": "ISO 4217 code of spend_micros."
+                },
+                {
+                  "name": "tool_calls_in_window",
+                  "type": "int",
+                  "writ.rule": "non-negative",
+                  "doc": "Calls of this tool by this agent in the rate window."
+                }
+              ]
+            }
+          ],
+          "default": null,
+          "doc": "The run statistics the decision saw (the PDP's own count from the log), so that it can be replayed; null on decisions recorded before v3."
+        },
+        {
+          "name": "warnings",
+          "type": {
+            "type": "array",
+            "items": "string"
+          },
+          "default": [],
+          "writ.rule": "non-empty",
+          "doc": "Policies in warn mode that would have changed the decision (it was enforced without them); empty when none would."
+        },
+        {
+          "name": "shadow_results",
+          "type": {
+            "type": "array",
+            "items": {
+              "type": "record",
+              "name": "ShadowResult",
+              "doc": "What one shadow-mode policy would have decided, had it been enforced.",
+              "fields": [
+                {
+                  "name": "policy_id",
+                  "type": "string",
+                  "writ.rule": "non-empty",
+                  "doc": "The shadow policy."
+                },
+                {
+                  "name": "decision",
+                  "type": "writ.events.PolicyDecision",
+                  "doc": "The decision with this policy enforced too."
+                },
+                {
+                  "name": "determining_policies",
+                  "type": {
+                    "type": "array",
+                    "items": "string"
+                  },
+                  "writ.rule": "non-empty",
+                  "doc": "The policies that would have determined it."
+                }
+              ]
+            }
+          },
+          "default": [],
+          "doc": "Each shadow-mode policy's result on this request (evaluated and recorded, never enforced); empty when the set has none."
+        },
+        {
+          "name": "request_json",
+          "type": "string",
+          "default": "",
+          "doc": "The decision request put to Cedar, as canonical JSON (tenant, agent, tool, arguments with sealed values left out, run statistics, approvals): what a backtest replays against another policy set. Empty on a refusal the PDP made without Cedar and on decisions recorded before v5."
+        }
+      ]
+    },
+  },
+  {
     type: 'ApprovalRecorded',
     version: 1,
     fingerprint: '3171d6cf15a36e21',

@@ -81,7 +81,7 @@ export const CURRENT_VERSIONS: { readonly [T in EventType]: number } = {
   RunEnded: 1,
   BudgetReservationRequested: 2,
   ModelUsage: 1,
-  PolicyDecided: 4,
+  PolicyDecided: 5,
   ApprovalRecorded: 2,
   ApprovalSubmitted: 1,
   BudgetReserved: 2,
@@ -630,6 +630,8 @@ export interface PolicyDecided {
   readonly warnings: readonly string[];
   /** Each shadow-mode policy's result on this request (evaluated and recorded, never enforced); empty when the set has none. */
   readonly shadow_results: readonly ShadowResult[];
+  /** The decision request put to Cedar, as canonical JSON (tenant, agent, tool, arguments with sealed values left out, run statistics, approvals): what a backtest replays against another policy set. Empty on a refusal the PDP made without Cedar and on decisions recorded before v5. */
+  readonly request_json: string;
 }
 
 /** Outcome of a policy evaluation. */

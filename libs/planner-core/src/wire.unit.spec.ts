@@ -334,6 +334,7 @@ describe('input events -> commands', () => {
       run_stats: null,
       warnings: [],
       shadow_results: [],
+      request_json: '',
       ...fields,
     },
   });

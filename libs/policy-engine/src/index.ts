@@ -25,3 +25,5 @@ export type {
 } from './types.ts';
 export type { WarrantClaims, SignedWarrantClaims, Warrant, ExpectedWarrantClaims, WarrantCheck } from './warrant.ts';
 export type { PolicyCase, CaseExpectation, PolicyCaseResult, PolicyCaseReport, PolicyCaseSource } from './cases.ts';
+export { backtest, recordedDecisionOf } from './backtest.ts';
+export type { BacktestExample, BacktestReport, BacktestTally, PolicyDecidedLike, RecordedDecision } from './backtest.ts';

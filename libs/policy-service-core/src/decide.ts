@@ -1,5 +1,5 @@
 import type { ActionProposed, ApprovalRecorded, ApprovalSubmitted, MetadataFactory, PolicyDecided, RunStats, TraceContext } from '@writ/contracts';
-import { isSealedValue, sha256Canonical } from '@writ/crypto';
+import { canonicalJson, isSealedValue, sha256Canonical } from '@writ/crypto';
 import type { SigningKey } from '@writ/crypto';
 import { describeError, isWritError } from '@writ/errors';
 import { issueWarrant } from '@writ/policy-engine';
@@ -177,21 +177,27 @@ export function decisionRequestOf(action: ResolvedAction, approvals: readonly Ap
 }
 
 /** Cedar's decision, or a deny naming why the request is not decidable (never an exception). */
-export function evaluate(action: ResolvedAction, approvals: readonly ApprovalGrant[], env: PdpEnvironment): Decision {
+/** A decision and the request put to Cedar for it (none when the request could not be built). */
+export interface Evaluated {
+  readonly decision: Decision;
+  readonly request: DecisionRequest | undefined;
+}
+
+export function evaluate(action: ResolvedAction, approvals: readonly ApprovalGrant[], env: PdpEnvironment): Evaluated {
   const prepared = decisionRequestOf(action, approvals, env);
-  if (!prepared.ok) return refusal(prepared.reason, env);
+  if (!prepared.ok) return { decision: refusal(prepared.reason, env), request: undefined };
   try {
-    return env.decisionPoint.decide(prepared.request);
+    return { decision: env.decisionPoint.decide(prepared.request), request: prepared.request };
   } catch (error) {
-    // A request Cedar refuses (e.g. a declared argument of the wrong type) fails closed.
-    if (isWritError(error)) return refusal(describeError(error), env);
+    // A request Cedar refuses (e.g. a declared argument of the wrong type) fails closed; a backtest replays that refusal too.
+    if (isWritError(error)) return { decision: refusal(describeError(error), env), request: prepared.request };
     throw error;
   }
 }
 
 function decidedEvent(
   action: ResolvedAction,
-  decision: Decision,
+  { decision, request }: Evaluated,
   approvals: readonly ApprovalGrant[],
   causationId: string,
   env: PdpEnvironment,
@@ -237,6 +243,7 @@ function decidedEvent(
       run_stats: action.run_stats,
       warnings: [...decision.warnings],
       shadow_results: decision.shadowResults.map((r) => ({ policy_id: r.policyId, decision: r.decision, determining_policies: [...r.determiningPolicies] })),
+      request_json: request === undefined ? '' : canonicalJson(request),
     },
   };
 }
@@ -357,7 +364,7 @@ export function onApprovalSubmitted(state: PdpState, submission: ApprovalSubmitt
       warnings: [],
       shadowResults: [],
     };
-    return [accepted, decidedEvent(action, denial, record.approvals, submission.meta.event_id, env, user.id)];
+    return [accepted, decidedEvent(action, { decision: denial, request: undefined }, record.approvals, submission.meta.event_id, env, user.id)];
   }
   const approvals = record.approvals.some((a) => a.approverId === user.id) ? record.approvals : [...record.approvals, { approverId: user.id, role: user.role }];
   return [accepted, decidedEvent(action, evaluate(action, approvals, env), approvals, submission.meta.event_id, env)];

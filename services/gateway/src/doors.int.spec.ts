@@ -148,6 +148,7 @@ async function fixture(agentKey: string, tenant: string): Promise<Fixture> {
       run_stats: null,
       warnings: [],
       shadow_results: [],
+      request_json: '',
     }),
   ]);
   return { run, action };

@@ -146,6 +146,7 @@ function allowed(runId: string, actionId: string): EventPayloads['PolicyDecided'
     run_stats: null,
     warnings: [],
     shadow_results: [],
+    request_json: '',
   };
 }
 
@@ -481,6 +482,7 @@ describe('gateway: approvals and controls', () => {
       run_stats: null,
       warnings: [],
       shadow_results: [],
+      request_json: '',
     });
     const pending = await waitFor(
       async () => ((await call('GET', '/v1/approvals?status=pending', KEYS.maria)).body['approvals'] as Loose[]).find((a) => a['action_id'] === actionId),

@@ -13,10 +13,10 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EventConsumer, EventProducer, writEvent } from '@writ/bus';
 import { TOPICS, newMetadata } from '@writ/contracts';
-import type { ActionProposed, PolicyDecided } from '@writ/contracts';
+import type { ActionProposed, ApprovalSubmitted, PolicyDecided } from '@writ/contracts';
 import { canonicalJson, generateSigningKey, sha256Canonical } from '@writ/crypto';
 import { hashApiKey } from '@writ/directory';
-import { readPolicyCases, readPolicySetSources } from '@writ/policy-engine';
+import { backtest, compilePolicySet, createDecisionPoint, loadPolicySet, readPolicyCases, readPolicySetSources, recordedDecisionOf } from '@writ/policy-engine';
 import type { PolicyCaseSource } from '@writ/policy-engine';
 import { SERVICE_CONFIG, loadServiceConfig } from '@writ/runtime';
 import { testKafkaBrokers, uniqueName, waitFor } from '@writ/testing';
@@ -39,6 +39,7 @@ writeFileSync(
       { id: 'root', tenant: '*', role: 'admin', roles: ['admin'], api_key_sha256: hashApiKey('root') },
       { id: 'adam', tenant, role: 'it', roles: ['admin'], api_key_sha256: hashApiKey('adam') },
       { id: 'dana', tenant, role: 'manager', roles: ['approver'], api_key_sha256: hashApiKey('dana') },
+      { id: 'maria', tenant, role: 'manager', roles: ['approver'], api_key_sha256: hashApiKey('maria') },
     ],
     services: [{ id: 'writ-gateway', api_key_sha256: hashApiKey('service') }],
   }),
@@ -172,8 +173,8 @@ async function collectDecisions(): Promise<PolicyDecided[]> {
   return seen;
 }
 
-function proposal(customer: string): ActionProposed {
-  const args = refundArgs(customer);
+function proposal(customer: string, cents = 2_500): ActionProposed {
+  const args = { ...refundArgs(customer), amount_cents: cents };
   return {
     meta: newMetadata({ tenant_id: tenant, run_id: uniqueName('run'), action_id: uniqueName('action'), producer: 'gateway@0.1.0' }),
     agent_id: 'triage-bot',
@@ -317,6 +318,42 @@ describe('policy sets on the log', () => {
     const gitops = await boot(stream, { WRIT_POLICY_BOOTSTRAP: 'differs' });
     expect(await current(gitops)).toMatchObject({ sequence: 3, origin: 'bootstrap', policy_set_hash: base, author: 'policy/0' });
     await waitFor(async () => (await current(one))['sequence'] === 3, { timeoutMs: 10_000, what: 'the folder in force on the first instance' });
+  });
+
+  it('a backtest of the enforced set on its own recorded decisions reproduces every one; a candidate rule shows what it would change', async () => {
+    const stream = uniqueName('stream');
+    await boot(stream);
+    const decisions = await collectDecisions();
+    // Allowed, over the limit (approval_required, then approved by a manager), a blocked customer, a sales agent's (denied by default).
+    const actions = [proposal('C-1'), proposal('C-2', 9_000), proposal(BLOCKED), proposal(BLOCKED, 4_000), proposal('C-3', 20_000)];
+    await producer.send(actions.map((a) => writEvent('ActionProposed', a)));
+    const held = actions[4] as ActionProposed;
+    const ofAction = (a: ActionProposed) => decisions.filter((d) => d.meta.action_id === a.meta.action_id);
+    await waitFor(() => actions.every((a) => ofAction(a).length > 0), { timeoutMs: 20_000, what: 'every proposal decided' });
+    const approval: ApprovalSubmitted = {
+      meta: newMetadata({ tenant_id: tenant, run_id: held.meta.run_id, action_id: held.meta.action_id, producer: 'gateway@0.1.0' }),
+      approver_id: 'maria',
+      approver_role: 'manager',
+      verdict: 'approve',
+      comment: null,
+    };
+    await producer.send([writEvent('ApprovalSubmitted', approval)]);
+    await waitFor(() => ofAction(held).length === 2, { timeoutMs: 20_000, what: 'the re-decision after the approval' });
+    expect(ofAction(held).map((d) => d.decision)).toEqual(['approval_required', 'allow']);
+
+    const records = decisions.map((d) => recordedDecisionOf(d)).filter((r) => r !== undefined);
+    expect(records).toHaveLength(6);
+    const same = backtest(records, createDecisionPoint(await loadPolicySet(join(root, 'policies'))));
+    expect(same).toMatchObject({ total: 6, replayed: 6, skipped: 0, changed: 0, reasonChanged: 0, unchanged: 6, transitions: {} });
+
+    const sources = await readPolicySetSources(join(root, 'policies'));
+    const candidate = createDecisionPoint(compilePolicySet({ ...sources, policies: { ...sources.policies, [RULE]: BLOCK('enforce') } }));
+    const report = backtest(records, candidate);
+    expect(report).toMatchObject({ replayed: 6, changed: 2, transitions: { 'allow->deny': 2 } });
+    expect(report.byPolicy[RULE]).toEqual({ replayed: 0, changed: 2, transitions: { 'allow->deny': 2 } });
+    expect(report.byTool['refunds.issue']).toMatchObject({ replayed: 6, changed: 2 });
+    expect(report.examples.map((e) => e.actionId).sort()).toEqual([actions[2]?.meta.action_id, actions[3]?.meta.action_id].sort());
+    expect(report.examples[0]).toMatchObject({ recorded: 'allow', candidate: 'deny', candidatePolicies: [RULE], runId: expect.any(String) });
   });
 
   it('fails closed when the stream has no set: every decision denies, naming why', async () => {

@@ -106,6 +106,7 @@ const SAMPLES: { readonly [T in EventType]: Sample<T> } = {
     run_stats: { steps: 2, spend_micros: 1_500_000, currency: 'USD', tool_calls_in_window: 1 },
     warnings: ['refunds-weekend-warning'],
     shadow_results: [{ policy_id: 'refunds-new-cap', decision: 'deny', determining_policies: ['refunds-new-cap'] }],
+    request_json: '{"agent":{"id":"agent-refunds","owner":"user-olivia","role":"support"},"arguments":{"amount_cents":1500},"tenant":"tenant-acme"}',
   }),
   ApprovalSubmitted: (meta) => ({
     meta,

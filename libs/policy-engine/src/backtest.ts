@@ -1,0 +1,198 @@
+// Backtest: replay recorded decisions (the request each PolicyDecided v5 carries, as Cedar saw it
+// then: arguments, run statistics, approvals) against a candidate policy set, and report what would
+// have been decided otherwise. Deterministic: the request is the recorded one, never rebuilt from
+// today's directory or registry, so the enforced set replayed on its own history gives back every
+// recorded decision. Identical requests are decided once (a history repeats itself a lot).
+import { canonicalJson } from '@writ/crypto';
+import { describeError, isWritError } from '@writ/errors';
+import type { DecisionPoint } from './decision-point.ts';
+import type { Decision, DecisionRequest, PolicyDecision } from './types.ts';
+
+/** One recorded decision, with the request it was made on (undefined: recorded before v5, or refused without Cedar). */
+export interface RecordedDecision {
+  readonly actionId: string;
+  readonly runId: string;
+  readonly tenant: string;
+  readonly tool: string;
+  readonly occurredAt: number;
+  readonly decision: PolicyDecision;
+  readonly determiningPolicies: readonly string[];
+  readonly policySetHash: string;
+  readonly request: DecisionRequest | undefined;
+}
+
+/** The fields of a PolicyDecided payload a backtest reads (the event, or its JSON in ClickHouse's events table). */
+export interface PolicyDecidedLike {
+  readonly meta: { readonly tenant_id: string; readonly run_id: string; readonly action_id: string | null; readonly occurred_at: number };
+  readonly decision: PolicyDecision;
+  readonly determining_policies: readonly string[];
+  readonly policy_set_hash: string;
+  readonly request_json?: string;
+}
+
+export interface BacktestExample {
+  readonly actionId: string;
+  readonly runId: string;
+  readonly tenant: string;
+  readonly tool: string;
+  readonly occurredAt: number;
+  readonly recorded: PolicyDecision;
+  readonly candidate: PolicyDecision;
+  readonly recordedPolicies: readonly string[];
+  readonly candidatePolicies: readonly string[];
+}
+
+export interface BacktestTally {
+  readonly replayed: number;
+  readonly changed: number;
+  /** "allow->deny" etc.: decisions that would change, by recorded and candidate decision. */
+  readonly transitions: Readonly<Record<string, number>>;
+}
+
+export interface BacktestReport {
+  readonly candidateHash: string;
+  readonly candidateVersion: string;
+  /** Recorded decisions read. */
+  readonly total: number;
+  /** Replayed against the candidate (the others carry no request). */
+  readonly replayed: number;
+  readonly skipped: number;
+  readonly unchanged: number;
+  /** A different decision. */
+  readonly changed: number;
+  /** Same decision, other determining policies (a rule that would now be the reason). */
+  readonly reasonChanged: number;
+  readonly transitions: Readonly<Record<string, number>>;
+  /** Per policy that determines a changed decision, on either side. */
+  readonly byPolicy: Readonly<Record<string, BacktestTally>>;
+  readonly byTool: Readonly<Record<string, BacktestTally>>;
+  /** A few changed decisions per transition, oldest first. */
+  readonly examples: readonly BacktestExample[];
+  /** Distinct requests actually put to Cedar. */
+  readonly distinctRequests: number;
+}
+
+/** A recorded decision from a PolicyDecided payload; undefined for one about no action. */
+export function recordedDecisionOf(payload: PolicyDecidedLike, tool = ''): RecordedDecision | undefined {
+  if (payload.meta.action_id === null) return undefined;
+  let request: DecisionRequest | undefined;
+  if (payload.request_json !== undefined && payload.request_json !== '') request = JSON.parse(payload.request_json) as DecisionRequest;
+  return {
+    actionId: payload.meta.action_id,
+    runId: payload.meta.run_id,
+    tenant: payload.meta.tenant_id,
+    tool: request?.tool.name ?? tool,
+    occurredAt: payload.meta.occurred_at,
+    decision: payload.decision,
+    determiningPolicies: payload.determining_policies,
+    policySetHash: payload.policy_set_hash,
+    request,
+  };
+}
+
+const sameIds = (a: readonly string[], b: readonly string[]): boolean => {
+  const left = [...new Set(a)].sort();
+  const right = [...new Set(b)].sort();
+  return left.length === right.length && left.every((id, i) => id === right[i]);
+};
+
+function decideOrRefuse(candidate: DecisionPoint, request: DecisionRequest): Pick<Decision, 'decision' | 'determiningPolicies'> {
+  try {
+    return candidate.decide(request);
+  } catch (error) {
+    // The PDP refuses (denies) a request Cedar cannot evaluate; so does the replay.
+    if (isWritError(error)) return { decision: 'deny', determiningPolicies: [] };
+    throw new Error(`backtest: ${describeError(error)}`);
+  }
+}
+
+interface MutableTally {
+  replayed: number;
+  changed: number;
+  transitions: Record<string, number>;
+}
+
+const tallyOf = (tallies: Map<string, MutableTally>, key: string): MutableTally => {
+  let tally = tallies.get(key);
+  if (tally === undefined) {
+    tally = { replayed: 0, changed: 0, transitions: {} };
+    tallies.set(key, tally);
+  }
+  return tally;
+};
+
+/** Replays recorded decisions against a candidate policy set. */
+export function backtest(
+  records: Iterable<RecordedDecision>,
+  candidate: DecisionPoint,
+  options: { readonly examplesPerTransition?: number } = {},
+): BacktestReport {
+  const examplesPerTransition = options.examplesPerTransition ?? 3;
+  const cache = new Map<string, Pick<Decision, 'decision' | 'determiningPolicies'>>();
+  const transitions: Record<string, number> = {};
+  const byPolicy = new Map<string, MutableTally>();
+  const byTool = new Map<string, MutableTally>();
+  const examples: BacktestExample[] = [];
+  const examplesOf = new Map<string, number>();
+  let total = 0;
+  let replayed = 0;
+  let changed = 0;
+  let reasonChanged = 0;
+  for (const record of records) {
+    total++;
+    if (record.request === undefined) continue;
+    replayed++;
+    const key = canonicalJson(record.request);
+    let answer = cache.get(key);
+    if (answer === undefined) {
+      answer = decideOrRefuse(candidate, record.request);
+      cache.set(key, answer);
+    }
+    const tool = tallyOf(byTool, record.tool);
+    tool.replayed++;
+    if (answer.decision === record.decision) {
+      if (!sameIds(answer.determiningPolicies, record.determiningPolicies)) reasonChanged++;
+      continue;
+    }
+    changed++;
+    const transition = `${record.decision}->${answer.decision}`;
+    transitions[transition] = (transitions[transition] ?? 0) + 1;
+    tool.changed++;
+    tool.transitions[transition] = (tool.transitions[transition] ?? 0) + 1;
+    for (const policyId of new Set([...record.determiningPolicies, ...answer.determiningPolicies])) {
+      const policy = tallyOf(byPolicy, policyId);
+      policy.changed++;
+      policy.transitions[transition] = (policy.transitions[transition] ?? 0) + 1;
+    }
+    const shown = examplesOf.get(transition) ?? 0;
+    if (shown < examplesPerTransition) {
+      examplesOf.set(transition, shown + 1);
+      examples.push({
+        actionId: record.actionId,
+        runId: record.runId,
+        tenant: record.tenant,
+        tool: record.tool,
+        occurredAt: record.occurredAt,
+        recorded: record.decision,
+        candidate: answer.decision,
+        recordedPolicies: record.determiningPolicies,
+        candidatePolicies: answer.determiningPolicies,
+      });
+    }
+  }
+  return {
+    candidateHash: candidate.policySetHash,
+    candidateVersion: candidate.version,
+    total,
+    replayed,
+    skipped: total - replayed,
+    unchanged: replayed - changed,
+    changed,
+    reasonChanged,
+    transitions,
+    byPolicy: Object.fromEntries([...byPolicy].sort(([a], [b]) => a.localeCompare(b))),
+    byTool: Object.fromEntries([...byTool].sort(([a], [b]) => a.localeCompare(b))),
+    examples,
+    distinctRequests: cache.size,
+  };
+}
