@@ -71,6 +71,14 @@ export function seedData(): Seed {
     { id: 'T-1007', subject: 'Export of my order history', status: 'pending', customer_id: 'C-501', tags: ['export'], requested_refund_cents: 0 },
     { id: 'T-1008', subject: 'Wrong size sent', status: 'open', customer_id: 'C-503', tags: ['refund_approved', 'shipping'], requested_refund_cents: 3999 },
     { id: 'T-1009', subject: 'Thanks for the quick help', status: 'closed', customer_id: 'C-502', tags: [], requested_refund_cents: 0 },
+    {
+      id: 'T-1010',
+      subject: 'Wedding order cancelled, full refund',
+      status: 'open',
+      customer_id: 'C-504',
+      tags: ['refund_approved', 'billing'],
+      requested_refund_cents: 60000,
+    },
   ];
   return { customers, tickets };
 }

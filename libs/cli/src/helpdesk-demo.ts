@@ -65,6 +65,17 @@ export async function runHelpdeskDemo({ say, keep = false }: HelpdeskDemoOptions
       const refused = await waitForApproval(agent, step.action_id, 'dana');
       say(`  dana (the agent's owner) approves → ${refused?.accepted === false ? `refused: ${refused.reason}` : 'accepted?!'}`);
       await client('maria').decide(step.action_id, 'approve', 'checked the order history');
+      const quorum = (step.view['approval_requirement'] as { count?: number } | null)?.count ?? 1;
+      if (quorum > 1) {
+        // Above $500 the policy asks for a quorum of two managers: maria's approval counts, the second is mike's.
+        const maria = await waitForApproval(agent, step.action_id, 'maria');
+        say(`  maria (manager) approves → ${maria?.accepted === true ? `counted, 1 of ${quorum}: still awaiting approval` : `not counted: ${maria?.reason ?? 'no answer'}`}`);
+        await client('mike').decide(step.action_id, 'approve', 'second pair of eyes on a large refund');
+        const outcome = await agent.outcome(step.action_id, 30_000);
+        say(`  mike (manager) approves, 2 of ${quorum} → ${outcome.status}`);
+        steps[steps.indexOf(step)] = { ...step, view: outcome };
+        continue;
+      }
       const outcome = await agent.outcome(step.action_id, 30_000);
       say(`  maria (manager) approves → ${outcome.status}`);
       steps[steps.indexOf(step)] = { ...step, view: outcome };

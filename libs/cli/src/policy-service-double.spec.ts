@@ -1,7 +1,8 @@
 // An in-memory policy service implementing the `/v1/policy-sets` contract the CLI is written
-// against, for the CLI's specs: as an injected fetch (unit) or behind node:http (int). It checks
-// keys, previous_hash and hashes like the real service, but does not compile policies (modes come
-// from @mode annotations); failNext() makes it refuse the next write the way the service would.
+// against, for the CLI's unit specs only, as an injected fetch (the int tier runs the CLI against
+// the real policy service: test/services/policy-cli.int.spec.ts). It checks keys, previous_hash and
+// hashes like the real service, but does not compile policies (modes come from @mode annotations);
+// failNext() makes it refuse the next write the way the service would.
 // (The .spec.ts suffix keeps it out of the build; it holds no tests itself.)
 import { policySetHash } from '@writ/policy-engine';
 import type { Fetch, PolicySetDetail, PolicySetSummary, PublishBody, RollbackBody } from './policy.ts';

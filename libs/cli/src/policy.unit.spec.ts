@@ -1,6 +1,6 @@
 // `writ policy`: argument parsing and its usage errors, and history/show/diff/rollback against an
 // in-memory double of the policy service's doors (injected fetch; publish, which runs the real
-// Cedar engine on a folder, is in policy.int.spec.ts).
+// Cedar engine on a folder, is in test/services/policy-cli.int.spec.ts (against the real policy service)).
 import { beforeEach, describe, expect, it } from 'vitest';
 import { isWritError } from '@writ/errors';
 import { policySetHash } from '@writ/policy-engine';

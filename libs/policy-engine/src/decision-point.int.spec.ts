@@ -46,7 +46,7 @@ describe('createDecisionPoint on the real policy set', () => {
 
   it('names the policy set hash and version on every decision', () => {
     expect(pdp.policySetHash).toBe(set.hash);
-    expect(pdp.version).toBe('1.0.0');
+    expect(pdp.version).toBe('1.1.0');
     expect(pdp.decide(refund(500)).policySetHash).toBe(set.hash);
   });
 

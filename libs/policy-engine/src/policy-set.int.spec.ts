@@ -42,9 +42,10 @@ describe('loadPolicySet', () => {
       'owner-may-not-approve',
       'read-tools-allowed',
       'refund-over-100-needs-manager-approval',
+      'refund-over-500-needs-two-managers',
       'refund-up-to-100-support',
     ]);
-    expect(set.version).toBe('1.0.0');
+    expect(set.version).toBe('1.1.0');
     expect(set.hash).toMatch(/^[0-9a-f]{64}$/);
     expect(set.schemaText).toContain('namespace Writ');
     expect(set.metadata['refund-over-100-needs-manager-approval']).toEqual({
