@@ -2794,7 +2794,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
   {
     type: 'PolicyDecided',
     version: 5,
-    fingerprint: '32568682067d6c6d',
+    fingerprint: '310421ff24e7609e',
     schema: {
       "type": "record",
       "name": "PolicyDecided",
@@ -3030,6 +3030,16 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
                   },
                   "writ.rule": "non-empty",
                   "doc": "Roles that must be among the approvers."
+                },
+                {
+                  "name": "expires_in_ms",
+                  "type": [
+                    "null",
+                    "long"
+                  ],
+                  "default": null,
+                  "writ.rule": "non-negative",
+                  "doc": "How long the approval may be waited for, from the policy's @approval_expires_in; null: the planner's default (WRIT_PLANNER_APPROVAL_TIMEOUT_MS). Past it the action fails closed (approval_timeout)."
                 }
               ]
             }

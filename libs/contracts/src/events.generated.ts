@@ -324,6 +324,8 @@ export interface ApprovalRequirement {
   readonly count: number;
   /** Roles that must be among the approvers. */
   readonly roles: readonly string[];
+  /** How long the approval may be waited for, from the policy's @approval_expires_in; null: the planner's default (WRIT_PLANNER_APPROVAL_TIMEOUT_MS). Past it the action fails closed (approval_timeout). */
+  readonly expires_in_ms: number | null;
 }
 
 /** A human approved or denied a pending action. */

@@ -37,7 +37,7 @@ const approvalRequired = () =>
     decision: 'approval_required',
     determining_policies: ['refund-over-100-needs-manager-approval'],
     warrant: null,
-    approval_requirement: { policy_id: 'refund-over-100-needs-manager-approval', count: 1, roles: ['manager'] },
+    approval_requirement: { policy_id: 'refund-over-100-needs-manager-approval', count: 1, roles: ['manager'], expires_in_ms: null },
     approvals: [],
     denied_by: null,
     policy_set_version: '3',

@@ -235,6 +235,22 @@ describe('approval_required', () => {
       .thenNothing();
   });
 
+  it("waits as long as the policy's @approval_expires_in says, else the planner's default; past it, approval_timeout", () => {
+    const policyWait: PlannerEvent = { type: 'ActionAwaitingApproval', run_id: RUN, action_id: 'a1', deadline: NOW + 2 * MINUTE };
+    spec
+      .given(admitted)
+      .when(policy('a1', { decision: 'approval_required', expires_in_ms: 2 * MINUTE }))
+      .then([policyWait]);
+    spec
+      .given(admitted)
+      .when(policy('a1', { decision: 'approval_required', expires_in_ms: null }))
+      .then([waiting]);
+    spec
+      .given([...admitted, reservationRecorded('a1'), policyWait])
+      .when({ type: 'ExpireActions', run_id: RUN, now: NOW + 2 * MINUTE })
+      .then([release('a1', 'approval_timeout'), completed('a1', 'expired', 'approval_timeout', 'no approval in time', NOW + 2 * MINUTE)]);
+  });
+
   it('approved: allow after the approval executes on the held reservation', () => {
     const later = NOW + 10 * MINUTE;
     spec

@@ -59,7 +59,8 @@ export interface ProposeAction {
 export type PolicyVerdict =
   | { readonly decision: 'allow'; readonly warrant: Warrant }
   | { readonly decision: 'deny'; readonly determining_policies: readonly string[] }
-  | { readonly decision: 'approval_required' };
+  /** expires_in_ms: the policy's own wait for the approval (null: the planner's approval_timeout_ms). */
+  | { readonly decision: 'approval_required'; readonly expires_in_ms?: number | null };
 
 export interface RecordPolicyDecision {
   readonly type: 'RecordPolicyDecision';

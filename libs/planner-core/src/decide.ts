@@ -262,7 +262,13 @@ function recordPolicyDecision(acc: RunAccumulator, command: RecordPolicyDecision
     }
     case 'approval_required':
       if (action.status === 'awaiting_approval') return;
-      acc.emit({ type: 'ActionAwaitingApproval', run_id: command.run_id, action_id: action.action_id, deadline: now + config.approval_timeout_ms });
+      // Past the deadline the action fails closed (approval_timeout): the policy's own expiry, else the planner's default.
+      acc.emit({
+        type: 'ActionAwaitingApproval',
+        run_id: command.run_id,
+        action_id: action.action_id,
+        deadline: now + (verdict.expires_in_ms ?? config.approval_timeout_ms),
+      });
       return;
     default:
       assertNever(verdict, 'policy verdict');

@@ -97,7 +97,7 @@ export function commandOf(event: WireEvent, now: number): PlannerCommand | null 
         case 'deny':
           return { ...base, verdict: { decision: 'deny', determining_policies: [...payload.determining_policies] } };
         case 'approval_required':
-          return { ...base, verdict: { decision: 'approval_required' } };
+          return { ...base, verdict: { decision: 'approval_required', expires_in_ms: payload.approval_requirement?.expires_in_ms ?? null } };
         default:
           return null;
       }

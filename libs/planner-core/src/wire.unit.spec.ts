@@ -321,7 +321,10 @@ describe('input events -> commands', () => {
   const meta = metaOf({ run_id: RUN, action_id: 'act-1', occurred_at: T0 });
   const NOW = T0 + 3 * SECOND;
   const warrant = published.ExecutionRequested.payload.warrant;
-  const decided = (fields: Pick<PolicyDecided, 'decision' | 'warrant' | 'determining_policies'>, m: Metadata = meta): WireEvent => ({
+  const decided = (
+    fields: Pick<PolicyDecided, 'decision' | 'warrant' | 'determining_policies'> & Partial<Pick<PolicyDecided, 'approval_requirement'>>,
+    m: Metadata = meta,
+  ): WireEvent => ({
     type: 'PolicyDecided',
     payload: {
       meta: m,
@@ -369,8 +372,15 @@ describe('input events -> commands', () => {
     });
     expect(commandOf(decided({ decision: 'approval_required', warrant: null, determining_policies: [] }), NOW)).toEqual({
       ...base,
-      verdict: { decision: 'approval_required' },
+      verdict: { decision: 'approval_required', expires_in_ms: null },
     });
+    const expiring = decided({
+      decision: 'approval_required',
+      warrant: null,
+      determining_policies: ['p1'],
+      approval_requirement: { policy_id: 'p1', count: 2, roles: ['manager'], expires_in_ms: 120_000 },
+    });
+    expect(commandOf(expiring, NOW)).toEqual({ ...base, verdict: { decision: 'approval_required', expires_in_ms: 120_000 } });
     expect(() => commandOf(decided({ decision: 'allow', warrant: null, determining_policies: [] }), NOW)).toThrow(
       expect.objectContaining({ code: 'PLANNER_INVALID_COMMAND' }),
     );

@@ -6,6 +6,8 @@ import type { PolicyMode } from './types.ts';
 export interface ApprovalAnnotation {
   readonly count: number;
   readonly roles: readonly string[];
+  /** From @approval_expires_in("30m"): how long the approval may be waited for (else the planner's default). */
+  readonly expiresInMs?: number;
 }
 
 export interface PolicyProblem {
@@ -14,6 +16,10 @@ export interface PolicyProblem {
 }
 
 const MAX_APPROVALS = 10;
+const DURATION = /^(\d{1,6})(s|m|h|d)$/;
+const UNIT_MS: Readonly<Record<string, number>> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const MIN_APPROVAL_EXPIRY_MS = 10_000;
+const MAX_APPROVAL_EXPIRY_MS = 30 * 86_400_000;
 
 type ActionScope = PolicyJson['action'];
 
@@ -77,7 +83,21 @@ export function parseApprovalAnnotation(policyId: string, policy: PolicyJson, pr
   const annotations = policy.annotations ?? {};
   const countText = annotations['approval_count'];
   const rolesText = annotations['approval_roles'];
-  if (countText === undefined && rolesText === undefined) return undefined;
+  const expiryText = annotations['approval_expires_in'];
+  if (countText === undefined && rolesText === undefined) {
+    if (expiryText !== undefined)
+      problems.push({ policyId, message: '@approval_expires_in needs @approval_count or @approval_roles: it is the expiry of the approval they ask for' });
+    return undefined;
+  }
+  let expiresInMs: number | undefined;
+  if (expiryText !== undefined) {
+    const match = DURATION.exec(expiryText);
+    expiresInMs = match === null ? Number.NaN : Number(match[1]) * (UNIT_MS[match[2] ?? ''] ?? Number.NaN);
+    if (!(expiresInMs >= MIN_APPROVAL_EXPIRY_MS && expiresInMs <= MAX_APPROVAL_EXPIRY_MS)) {
+      problems.push({ policyId, message: `@approval_expires_in("${expiryText}") must be a duration like "90s", "30m", "4h" or "2d", from 10 s to 30 days` });
+      return undefined;
+    }
+  }
   const roles = (rolesText ?? '')
     .split(',')
     .map((role) => role.trim())
@@ -94,7 +114,7 @@ export function parseApprovalAnnotation(policyId: string, policy: PolicyJson, pr
     problems.push({ policyId, message: `@approval_count("${count}") is smaller than the ${roles.length} roles of @approval_roles` });
     return undefined;
   }
-  return { count, roles };
+  return { count, roles, ...(expiresInMs === undefined ? {} : { expiresInMs }) };
 }
 
 export interface AnalysedPolicy {

@@ -260,3 +260,40 @@ describe('policy modes (@mode): enforce, warn, shadow', () => {
     expect(unknown.message).toContain('@mode("audit") is not a mode');
   });
 });
+
+describe('approval expiry (@approval_expires_in)', () => {
+  let base: LoadedPolicySet;
+  beforeAll(async () => {
+    base = await loadPolicySet(POLICIES);
+  });
+  const withExpiry = (annotation: string): LoadedPolicySet => {
+    const id = 'refund-over-100-needs-manager-approval';
+    const text = (base.policies[id] ?? '').replace('@approval_count("1")', `@approval_count("1")\n${annotation}`);
+    return compilePolicySet({ schemaText: base.schemaText, policies: { ...base.policies, [id]: text } });
+  };
+
+  it('the approval a permit asks for carries its expiry; without the annotation there is none (the planner default applies)', () => {
+    expect(createDecisionPoint(withExpiry('@approval_expires_in("15m")')).decide(refund(20_000)).approval).toEqual({
+      policyId: 'refund-over-100-needs-manager-approval',
+      count: 1,
+      roles: ['manager'],
+      expiresInMs: 15 * 60_000,
+    });
+    expect(createDecisionPoint(withExpiry('@approval_expires_in("2d")')).decide(refund(20_000)).approval?.expiresInMs).toBe(2 * 86_400_000);
+    expect(createDecisionPoint(base).decide(refund(20_000)).approval).not.toHaveProperty('expiresInMs');
+  });
+
+  it('refuses an expiry that is not a duration from 10 s to 30 days, or one on a policy that asks for no approval, naming the policy', () => {
+    for (const bad of ['"soon"', '"5s"', '"31d"', '"15"', '"-1m"']) {
+      const error = thrown(() => withExpiry(`@approval_expires_in(${bad})`));
+      expect(error.code).toBe('POLICY_SET_INVALID');
+      expect(error.message).toContain('refund-over-100-needs-manager-approval');
+      expect(error.message).toContain('@approval_expires_in');
+    }
+    const id = 'refund-up-to-100-support';
+    const orphan = (base.policies[id] ?? '').replace(`@id("${id}")`, `@id("${id}")\n@approval_expires_in("1h")`);
+    expect(thrown(() => compilePolicySet({ schemaText: base.schemaText, policies: { ...base.policies, [id]: orphan } })).message).toContain(
+      '@approval_expires_in needs @approval_count or @approval_roles',
+    );
+  });
+});

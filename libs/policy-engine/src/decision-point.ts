@@ -148,7 +148,18 @@ export function createDecisionPoint(policySet: LoadedPolicySet): DecisionPoint {
     return {
       id,
       gates: metadata
-        .flatMap((m) => (m.approval === undefined || !inView.has(m.id) ? [] : [{ policyId: m.id, count: m.approval.count, roles: m.approval.roles }]))
+        .flatMap((m) =>
+          m.approval === undefined || !inView.has(m.id)
+            ? []
+            : [
+                {
+                  policyId: m.id,
+                  count: m.approval.count,
+                  roles: m.approval.roles,
+                  ...(m.approval.expiresInMs === undefined ? {} : { expiresInMs: m.approval.expiresInMs }),
+                },
+              ],
+        )
         .sort((a, b) => a.count - b.count || a.roles.length - b.roles.length || a.policyId.localeCompare(b.policyId)),
     };
   };

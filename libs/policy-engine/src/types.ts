@@ -57,6 +57,8 @@ export interface ApprovalRequirement {
   readonly policyId: string;
   readonly count: number;
   readonly roles: readonly string[];
+  /** From the permit's @approval_expires_in; absent: the planner's default wait. */
+  readonly expiresInMs?: number;
 }
 
 export interface Decision {

@@ -235,7 +235,12 @@ function decidedEvent(
       errors: [...decision.errors],
       approval_requirement:
         decision.decision === 'approval_required' && decision.approval !== undefined
-          ? { policy_id: decision.approval.policyId, count: decision.approval.count, roles: [...decision.approval.roles] }
+          ? {
+              policy_id: decision.approval.policyId,
+              count: decision.approval.count,
+              roles: [...decision.approval.roles],
+              expires_in_ms: decision.approval.expiresInMs ?? null,
+            }
           : null,
       approvals: approvals.map((a) => ({ approver_id: a.approverId, role: a.role })),
       denied_by: deniedBy,

@@ -34,7 +34,8 @@ const fakePoint: DecisionPoint = {
     const policy = amount > 50_000 ? 'refund-over-500-needs-two' : 'refund-over-100-needs-manager-approval';
     const needed = amount > 50_000 ? 2 : 1;
     if (counted.size >= needed) return { ...base, decision: 'allow', determiningPolicies: [policy] };
-    return { ...base, decision: 'approval_required', determiningPolicies: [policy], approval: { policyId: policy, count: needed, roles: ['manager'] } };
+    const approval = { policyId: policy, count: needed, roles: ['manager'], ...(needed === 2 ? { expiresInMs: 4 * 3_600_000 } : {}) };
+    return { ...base, decision: 'approval_required', determiningPolicies: [policy], approval };
   },
   authorizeApproval(request: ApprovalAuthorizationRequest) {
     const base = { errors: [], policySetHash: HASH };
@@ -222,7 +223,7 @@ describe('ActionProposed', () => {
     expect(decision).toMatchObject({
       decision: 'approval_required',
       determining_policies: ['refund-over-100-needs-manager-approval'],
-      approval_requirement: { policy_id: 'refund-over-100-needs-manager-approval', count: 1, roles: ['manager'] },
+      approval_requirement: { policy_id: 'refund-over-100-needs-manager-approval', count: 1, roles: ['manager'], expires_in_ms: null },
       warrant: null,
     });
     expect(() => encodeEvent('PolicyDecided', decision)).not.toThrow();
@@ -415,7 +416,11 @@ describe('ApprovalSubmitted', () => {
   it('stays approval_required while a quorum of two is short, then allows', () => {
     const state = emptyPdpState();
     const event = proposal(refund(60_000));
-    propose(state, event);
+    // The policy's expiry of the approval travels with the requirement (the planner waits that long).
+    expect(decided(propose(state, event))).toMatchObject({
+      decision: 'approval_required',
+      approval_requirement: { policy_id: 'refund-over-500-needs-two', count: 2, expires_in_ms: 4 * 3_600_000 },
+    });
     expect(decided(approve(state, submitted(event, 'maria')))).toMatchObject({ decision: 'approval_required', approvals: [{ approver_id: 'maria' }] });
     expect(decided(approve(state, submitted(event, 'maria')))).toMatchObject({ decision: 'approval_required' });
     const last = decided(approve(state, submitted(event, 'mike')));

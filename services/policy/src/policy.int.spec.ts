@@ -260,7 +260,7 @@ describe('policy service on Kafka', () => {
     expect(pending).toMatchObject({
       decision: 'approval_required',
       determining_policies: ['refund-over-100-needs-manager-approval'],
-      approval_requirement: { policy_id: 'refund-over-100-needs-manager-approval', count: 1, roles: ['manager'] },
+      approval_requirement: { policy_id: 'refund-over-100-needs-manager-approval', count: 1, roles: ['manager'], expires_in_ms: null },
       warrant: null,
     });
 
