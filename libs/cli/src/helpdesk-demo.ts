@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { kafkaStatus, startWritStack, writRoot } from '@writ/devstack';
 import type { WritStack } from '@writ/devstack';
@@ -6,6 +6,7 @@ import { WritError } from '@writ/errors';
 import { WritClient } from '@writ/sdk';
 import type { ActionView } from '@writ/sdk';
 import { uuidv7 } from '@writ/contracts';
+import { runPolicy } from './policy.ts';
 import { runTriageAgent } from './triage-agent.ts';
 import { runVerify } from './verify.ts';
 
@@ -33,6 +34,55 @@ async function ledgerQuery<T>(stack: WritStack, sql: string, params: Record<stri
 
 const dollars = (micros: number) => `$${(micros / 1_000_000).toFixed(2)}`;
 
+/** The demo's policy change: hold refunds to customer C-503 (a chargeback under investigation). */
+const HOLD_RULE = 'refund-hold-customer-c-503';
+const holdRule = (mode: 'shadow' | 'enforce') => `// Refunds to C-503 are on hold while a chargeback is investigated.
+@id("${HOLD_RULE}")
+@mode("${mode}")
+forbid (principal, action == Writ::Action::"invoke", resource == Writ::Tool::"refunds.issue")
+when { context.arguments has customer_id && context.arguments.customer_id == "C-503" };
+`;
+const HOLD_CASE = {
+  description: 'refunds to C-503 are on hold',
+  request: {
+    tenant: 'acme',
+    agent: { id: 'triage-bot', role: 'support', owner: 'dana' },
+    tool: { name: 'refunds.issue', version: '1.2.0', effect: 'write', risk: 'medium' },
+    arguments: { ticket_id: 'T-1008', customer_id: 'C-503', amount_cents: 3999, ticket_tags: ['refund_approved'] },
+    runStats: { steps: 0, spendMicros: 0, callsInWindow: 0 },
+  },
+  expect: { decision: 'deny', determiningPolicies: [HOLD_RULE] },
+};
+
+/** A copy of the checkout's policies with the hold rule in the given mode (enforced: with its case). */
+function policiesWithHold(root: string, workDir: string, mode: 'shadow' | 'enforce'): string {
+  const dir = join(workDir, `policies-hold-${mode}`);
+  rmSync(dir, { recursive: true, force: true });
+  cpSync(join(root, 'policies'), dir, { recursive: true });
+  writeFileSync(join(dir, `${HOLD_RULE}.cedar`), holdRule(mode));
+  if (mode === 'enforce') {
+    mkdirSync(join(dir, 'cases', 'deny'), { recursive: true });
+    writeFileSync(join(dir, 'cases', 'deny', 'refund-to-held-customer.json'), `${JSON.stringify(HOLD_CASE, null, 2)}\n`);
+  }
+  return dir;
+}
+
+/** Runs `writ policy <args>` against the stack, printing its lines indented; throws on a non-zero exit. */
+async function policyCli(stack: WritStack, key: string, args: readonly string[], say: (line: string) => void): Promise<string[]> {
+  const lines: string[] = [];
+  const print = (line: string) => {
+    lines.push(line);
+    for (const part of line.split('\n')) say(`    ${part}`);
+  };
+  const code = await runPolicy(
+    [...args, '--key', key],
+    { out: print, err: print },
+    { WRIT_POLICY_URL: stack.service('policy').url, WRIT_LEDGER_URL: stack.service('ledger').url },
+  );
+  if (code !== 0) throw new WritError('DEMO_INCOMPLETE', `writ policy ${args[0] ?? ''} exited ${code}`);
+  return lines;
+}
+
 /**
  * Writ's main demo: the helpdesk system of record and the six services as processes, a scripted
  * triage agent working the ticket queue through the gateway, a manager approving the large
@@ -50,6 +100,20 @@ export async function runHelpdeskDemo({ say, keep = false }: HelpdeskDemoOptions
     const keys = demoKeys(root);
     const client = (who: string) => new WritClient(stack.gatewayUrl, keys[who] ?? '');
     const agent = client('triage-bot');
+
+    // A policy change goes out in shadow mode first: decided on every request, recorded, never enforced.
+    say(`root (platform admin) publishes a policy change in shadow mode: ${HOLD_RULE}`);
+    const before = (await (
+      await fetch(`${stack.service('policy').url}/v1/policy-sets`, { headers: { authorization: `Bearer ${keys['root'] ?? ''}` } })
+    ).json()) as {
+      current: { policy_set_hash: string } | null;
+    };
+    await policyCli(
+      stack,
+      keys['root'] ?? '',
+      ['publish', policiesWithHold(root, workDir, 'shadow'), '--message', 'hold refunds to C-503, in shadow first'],
+      say,
+    );
 
     const { run_id: runId } = await agent.openRun(`triage the helpdesk queue (${uuidv7().slice(0, 8)})`, {
       max_steps: 50,
@@ -69,7 +133,9 @@ export async function runHelpdeskDemo({ say, keep = false }: HelpdeskDemoOptions
       if (quorum > 1) {
         // Above $500 the policy asks for a quorum of two managers: maria's approval counts, the second is mike's.
         const maria = await waitForApproval(agent, step.action_id, 'maria');
-        say(`  maria (manager) approves → ${maria?.accepted === true ? `counted, 1 of ${quorum}: still awaiting approval` : `not counted: ${maria?.reason ?? 'no answer'}`}`);
+        say(
+          `  maria (manager) approves → ${maria?.accepted === true ? `counted, 1 of ${quorum}: still awaiting approval` : `not counted: ${maria?.reason ?? 'no answer'}`}`,
+        );
         await client('mike').decide(step.action_id, 'approve', 'second pair of eyes on a large refund');
         const outcome = await agent.outcome(step.action_id, 30_000);
         say(`  mike (manager) approves, 2 of ${quorum} → ${outcome.status}`);
@@ -79,6 +145,32 @@ export async function runHelpdeskDemo({ say, keep = false }: HelpdeskDemoOptions
       const outcome = await agent.outcome(step.action_id, 30_000);
       say(`  maria (manager) approves → ${outcome.status}`);
       steps[steps.indexOf(step)] = { ...step, view: outcome };
+    }
+
+    say(`what the shadow rule would have done (ClickHouse shadow_results, as ana):`);
+    const shadow = await waitForRows(() =>
+      ledgerQuery<{ policy_id: string; enforced_decision: string; shadow_decision: string; action_id: string }>(
+        stack,
+        'SELECT policy_id, enforced_decision, shadow_decision, action_id FROM shadow_results WHERE run_id = {run:String} AND disagrees = 1',
+        { run: runId },
+      ),
+    );
+    for (const row of shadow) {
+      const step = steps.find((s) => s.action_id === row.action_id);
+      say(
+        `  ${row.policy_id}: ${row.shadow_decision} where ${row.enforced_decision} was enforced (${step === undefined ? row.action_id : `${step.tool} on ${step.ticket}`})`,
+      );
+    }
+    say("backtest: the same rule enforced, replayed on acme's recorded decisions of the last day");
+    await policyCli(
+      stack,
+      keys['ana'] ?? '',
+      ['backtest', '--policies', policiesWithHold(root, workDir, 'enforce'), '--since', '1d', '--tenant', 'acme', '--examples', '2'],
+      say,
+    );
+    if (before.current !== null) {
+      say('root rolls the shadow rule back (it goes on the log too):');
+      await policyCli(stack, keys['root'] ?? '', ['rollback', before.current.policy_set_hash, '--message', "demo over: back to the checkout's policies"], say);
     }
 
     say('summary:');
@@ -139,6 +231,16 @@ async function waitForApproval(agent: WritClient, actionId: string, approver: st
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return undefined;
+}
+
+/** The ledger projects asynchronously: poll a query until it has rows (or 30 s passed). */
+async function waitForRows<T>(query: () => Promise<T[]>): Promise<T[]> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const rows = await query();
+    if (rows.length > 0 || Date.now() > deadline) return rows;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }
 
 /** The ledger projects asynchronously: wait until every executed action's cost is in ClickHouse. */

@@ -6,6 +6,7 @@ import { ensureDevKeys } from '@writ/devstack';
 import { runAnalystDdl } from './analyst-ddl.ts';
 import { runExport } from './ledger-export.ts';
 import { runPolicy } from './policy.ts';
+import { runExplain } from './explain.ts';
 import { runVerify } from './verify.ts';
 
 const say = (line: string) => console.log(`[demo] ${line}`);
@@ -16,6 +17,9 @@ const verbs: Record<string, () => Promise<void>> = {
   },
   async export() {
     process.exitCode = await runExport(process.argv.slice(3));
+  },
+  async explain() {
+    process.exitCode = await runExplain(process.argv.slice(3));
   },
   async policy() {
     process.exitCode = await runPolicy(process.argv.slice(3));

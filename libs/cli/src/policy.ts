@@ -1,12 +1,16 @@
 // `writ policy publish|history|show|diff|rollback`: the policy sets the policy service serves,
 // published through its HTTP doors (`/v1/policy-sets`). A publication is validated here first
 // (the set compiles, its cases pass on the real Cedar engine) so nothing invalid is ever sent.
-import { stat } from 'node:fs/promises';
+// `writ policy backtest` (policy-backtest.ts) replays recorded decisions against a folder's set.
 import { join } from 'node:path';
 import { WritError, describeError, isWritError } from '@writ/errors';
-import { compilePolicySet, createDecisionPoint, readPolicyCases, readPolicySetSources, runPolicyCaseSources } from '@writ/policy-engine';
-import type { LoadedPolicySet, PolicyCaseReport, PolicyCaseSource, PolicySetSources } from '@writ/policy-engine';
+import { createDecisionPoint, runPolicyCaseSources } from '@writ/policy-engine';
+import type { PolicyCaseReport, PolicyCaseSource } from '@writ/policy-engine';
+import { DEFAULT_LEDGER_URL } from './ledger-source.ts';
+import { runBacktest } from './policy-backtest.ts';
 import { formatPolicySetDiff, modesSummary } from './policy-diff.ts';
+import { Reported, caseLines, isDirectory, problemLines, readLocal, readLocalCases, short } from './policy-folder.ts';
+import type { FailedCase, LocalPolicySet, Problem } from './policy-folder.ts';
 import type { PolicySetView } from './policy-diff.ts';
 import type { CliIo } from './verify.ts';
 
@@ -20,10 +24,16 @@ export const POLICY_USAGE = `usage: writ policy <verb> [--url <policy service ur
   show HASH [--policy ID]     a publication and its policies' modes; --policy prints one policy's text
   diff A B                    what changes from A to B; each is a hash, "current" or a policy folder
   rollback HASH --message M   serve an earlier policy set again (a new publication, origin rollback)
+  backtest --policies DIR [--since 30d|12h|DATE] [--tenant T] [--examples N] [--json]
+           [--chdb FOLDER | --clickhouse URL [--database DB] | --url LEDGER_URL [--key K]]
+      replay the decisions recorded in the window against the folder's set (validated, its cases
+      run first) and report what would change; reads the ledger's ClickHouse, or its query door
+      (--url: WRIT_LEDGER_URL, else ${DEFAULT_LEDGER_URL}; --key: an analyst's or auditor's key)
   HASH is a policy_set_hash, a prefix of at least 8 hex characters, or "current".
   --url defaults to WRIT_POLICY_URL, else ${DEFAULT_POLICY_URL}; --key to WRIT_API_KEY: a platform
   admin's API key to publish and roll back (a platform admin's or a service key to read).
-  Exit 0 ok, 1 failure (invalid set, failing case, refused by the service), 2 usage error.`;
+  Exit 0 ok (backtest: a report, changed or not), 1 failure (invalid set, failing case, refused by
+  the service), 2 usage error.`;
 
 const stdio: CliIo = { out: (line) => console.log(line), err: (line) => console.error(line) };
 
@@ -183,6 +193,7 @@ const VERBS = {
   show: { positionals: ['HASH'], values: ['policy', ...CONNECTION], switches: [] },
   diff: { positionals: ['A', 'B'], values: CONNECTION, switches: [] },
   rollback: { positionals: ['HASH'], values: ['message', ...CONNECTION], switches: [] },
+  backtest: { positionals: [], values: ['policies', 'since', 'tenant', 'examples', 'chdb', 'clickhouse', 'database', ...CONNECTION], switches: ['json'] },
 } as const satisfies Record<string, VerbSpec>;
 
 export type PolicyVerb = keyof typeof VERBS;
@@ -257,7 +268,8 @@ export function parsePolicyCommand(args: readonly string[]): PolicyCommand {
     try {
       new URL(values.get('url') ?? '');
     } catch {
-      throw usage(`--url ${JSON.stringify(values.get('url'))} is not a URL`, '--url', 'an http(s) URL, e.g. http://127.0.0.1:26082');
+      const example = verb === 'backtest' ? DEFAULT_LEDGER_URL : DEFAULT_POLICY_URL;
+      throw usage(`--url ${JSON.stringify(values.get('url'))} is not a URL`, '--url', `an http(s) URL, e.g. ${example}`);
     }
   }
   return { verb: verb as PolicyVerb, positionals, values, switches };
@@ -271,33 +283,6 @@ export function policyServiceOf(command: PolicyCommand, env: Readonly<Record<str
 }
 
 // ---- shared helpers ----
-
-const short = (hash: string | null | undefined): string => (hash === null || hash === undefined ? 'none' : hash.slice(0, 12));
-
-interface Problem {
-  readonly file?: string;
-  readonly policyId?: string;
-  readonly message?: string;
-}
-
-function problemLines(problems: readonly Problem[]): string[] {
-  return problems.map((p) => `  ${p.file ?? '?'}${p.policyId === undefined ? '' : ` (policy "${p.policyId}")`}: ${p.message ?? ''}`);
-}
-
-interface FailedCase {
-  readonly file?: string;
-  readonly description?: string;
-  readonly problems?: readonly string[];
-}
-
-function caseLines(results: readonly FailedCase[]): string[] {
-  return results.map(
-    (r) => `  ${r.file ?? '?'}${r.description === undefined || r.description === '' ? '' : ` (${r.description})`}: ${(r.problems ?? []).join('; ')}`,
-  );
-}
-
-/** Thrown after its lines were printed: the command failed with exit 1. */
-class Reported extends Error {}
 
 /** Lines explaining a failed request; `action` says what was refused ("publish"). */
 function serviceErrorLines(error: PolicyServiceError, service: PolicyService, action: string): string[] {
@@ -378,45 +363,6 @@ function viewOfDetail(label: string, detail: PolicySetDetail): PolicySetView {
   return { label, hash: detail.policy_set_hash, version: detail.version, schema: detail.schema, policies: detail.policies_text, modes: detail.modes };
 }
 
-interface LocalPolicySet {
-  readonly dir: string;
-  readonly sources: PolicySetSources;
-  readonly compiled: LoadedPolicySet;
-}
-
-/** Reads and compiles a policy folder; prints its problems and throws Reported when it is invalid. */
-async function readLocal(dir: string, io: CliIo, version?: string): Promise<LocalPolicySet> {
-  try {
-    const read = await readPolicySetSources(dir);
-    const sources: PolicySetSources = version === undefined ? read : { ...read, version };
-    return { dir, sources, compiled: compilePolicySet(sources) };
-  } catch (error) {
-    if (isWritError(error, 'POLICY_SET_INVALID')) {
-      const problems = error.details?.['problems'];
-      if (Array.isArray(problems)) {
-        io.err(`[policy] the policy set in ${dir} is invalid:`);
-        for (const line of problemLines(problems as Problem[])) io.err(line);
-      } else {
-        io.err(`[policy] ${error.message}${error.rule === undefined ? '' : ` (${error.rule})`}`);
-      }
-      throw new Reported();
-    }
-    throw error;
-  }
-}
-
-/** The folder's cases/ (none when it has no cases folder). */
-async function readLocalCases(dir: string): Promise<PolicyCaseSource[]> {
-  const casesDir = join(dir, 'cases');
-  try {
-    await stat(casesDir);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
-  }
-  return readPolicyCases(casesDir);
-}
-
 function viewOfLocal(label: string, local: LocalPolicySet): PolicySetView {
   return {
     label,
@@ -426,14 +372,6 @@ function viewOfLocal(label: string, local: LocalPolicySet): PolicySetView {
     policies: local.compiled.policies,
     modes: Object.fromEntries(Object.values(local.compiled.metadata).map((m) => [m.id, m.mode])),
   };
-}
-
-async function isDirectory(path: string): Promise<boolean | undefined> {
-  try {
-    return (await stat(path)).isDirectory();
-  } catch {
-    return undefined;
-  }
 }
 
 // ---- verbs ----
@@ -605,10 +543,12 @@ async function rollback({ command, io, service, list }: Context): Promise<number
   return 0;
 }
 
-const RUN: Record<PolicyVerb, (context: Context) => Promise<number>> = { publish, history, show, diff, rollback };
+type ServiceVerb = Exclude<PolicyVerb, 'backtest'>;
+
+const RUN: Record<ServiceVerb, (context: Context) => Promise<number>> = { publish, history, show, diff, rollback };
 
 /** What a verb asks of the service, for a refusal's hint. */
-const ACTION: Record<PolicyVerb, string> = { publish: 'publish', rollback: 'roll back', history: 'read', show: 'read', diff: 'read' };
+const ACTION: Record<ServiceVerb, string> = { publish: 'publish', rollback: 'roll back', history: 'read', show: 'read', diff: 'read' };
 
 /** Runs `writ policy <args>`; returns the exit code (0 ok, 1 failure, 2 usage). */
 export async function runPolicy(
@@ -629,13 +569,16 @@ export async function runPolicy(
     io.err(POLICY_USAGE);
     return 2;
   }
+  // backtest reads the ledger, not the policy service.
+  if (command.verb === 'backtest') return runBacktest(command, io, env, fetchFn);
+  const verb: ServiceVerb = command.verb;
   const service = policyServiceOf(command, env, fetchFn);
   try {
-    return await RUN[command.verb]({ command, io, service, list: lazyList(service) });
+    return await RUN[verb]({ command, io, service, list: lazyList(service) });
   } catch (error) {
     if (error instanceof Reported) return 1;
     if (error instanceof PolicyServiceError) {
-      serviceErrorLines(error, service, ACTION[command.verb]).forEach((line, i) => io.err(i === 0 ? `[policy] ${line}` : line));
+      serviceErrorLines(error, service, ACTION[verb]).forEach((line, i) => io.err(i === 0 ? `[policy] ${line}` : line));
       return 1;
     }
     if (isWritError(error, 'USAGE')) {

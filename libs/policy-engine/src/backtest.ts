@@ -3,7 +3,7 @@
 // have been decided otherwise. Deterministic: the request is the recorded one, never rebuilt from
 // today's directory or registry, so the enforced set replayed on its own history gives back every
 // recorded decision. Identical requests are decided once (a history repeats itself a lot).
-import { canonicalJson } from '@writ/crypto';
+import { canonicalJson, sha256Hex } from '@writ/crypto';
 import { describeError, isWritError } from '@writ/errors';
 import type { DecisionPoint } from './decision-point.ts';
 import type { Decision, DecisionRequest, PolicyDecision } from './types.ts';
@@ -68,7 +68,7 @@ export interface BacktestReport {
   readonly byTool: Readonly<Record<string, BacktestTally>>;
   /** A few changed decisions per transition, oldest first. */
   readonly examples: readonly BacktestExample[];
-  /** Distinct requests actually put to Cedar. */
+  /** Distinct requests put to Cedar (with a shared cache: by every call so far). */
   readonly distinctRequests: number;
 }
 
@@ -121,14 +121,17 @@ const tallyOf = (tallies: Map<string, MutableTally>, key: string): MutableTally 
   return tally;
 };
 
+/** The candidate's answers by request digest: pass one to several backtest() calls (pages of one history) to decide each distinct request once. */
+export type BacktestCache = Map<string, Pick<Decision, 'decision' | 'determiningPolicies'>>;
+
 /** Replays recorded decisions against a candidate policy set. */
 export function backtest(
   records: Iterable<RecordedDecision>,
   candidate: DecisionPoint,
-  options: { readonly examplesPerTransition?: number } = {},
+  options: { readonly examplesPerTransition?: number; readonly cache?: BacktestCache } = {},
 ): BacktestReport {
   const examplesPerTransition = options.examplesPerTransition ?? 3;
-  const cache = new Map<string, Pick<Decision, 'decision' | 'determiningPolicies'>>();
+  const cache: BacktestCache = options.cache ?? new Map();
   const transitions: Record<string, number> = {};
   const byPolicy = new Map<string, MutableTally>();
   const byTool = new Map<string, MutableTally>();
@@ -142,7 +145,8 @@ export function backtest(
     total++;
     if (record.request === undefined) continue;
     replayed++;
-    const key = canonicalJson(record.request);
+    // A digest, not the canonical text, keys the cache: a long history holds many distinct requests.
+    const key = sha256Hex(canonicalJson(record.request));
     let answer = cache.get(key);
     if (answer === undefined) {
       answer = decideOrRefuse(candidate, record.request);

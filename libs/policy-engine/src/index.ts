@@ -26,4 +26,4 @@ export type {
 export type { WarrantClaims, SignedWarrantClaims, Warrant, ExpectedWarrantClaims, WarrantCheck } from './warrant.ts';
 export type { PolicyCase, CaseExpectation, PolicyCaseResult, PolicyCaseReport, PolicyCaseSource } from './cases.ts';
 export { backtest, recordedDecisionOf } from './backtest.ts';
-export type { BacktestExample, BacktestReport, BacktestTally, PolicyDecidedLike, RecordedDecision } from './backtest.ts';
+export type { BacktestCache, BacktestExample, BacktestReport, BacktestTally, PolicyDecidedLike, RecordedDecision } from './backtest.ts';

@@ -176,13 +176,13 @@ export function decisionRequestOf(action: ResolvedAction, approvals: readonly Ap
   };
 }
 
-/** Cedar's decision, or a deny naming why the request is not decidable (never an exception). */
 /** A decision and the request put to Cedar for it (none when the request could not be built). */
 export interface Evaluated {
   readonly decision: Decision;
   readonly request: DecisionRequest | undefined;
 }
 
+/** Cedar's decision, or a deny naming why the request is not decidable (never an exception). */
 export function evaluate(action: ResolvedAction, approvals: readonly ApprovalGrant[], env: PdpEnvironment): Evaluated {
   const prepared = decisionRequestOf(action, approvals, env);
   if (!prepared.ok) return { decision: refusal(prepared.reason, env), request: undefined };

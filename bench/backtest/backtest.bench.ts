@@ -1,0 +1,297 @@
+// Policy backtest benchmark (not a test): how fast backtest() of @writ/policy-engine replays a
+// recorded history against a candidate policy set, offline (no ClickHouse, no I/O). A synthetic
+// helpdesk history (three tenants, support, sales and ops agents, runs of reads, refunds of many
+// amounts and customers, approvals, exports, deletions, e-mails) is decided by the repository's
+// policies as it would have been recorded (PolicyDecided v5: the request Cedar saw), then replayed
+// against a candidate that adds one enforced forbid. Measured: the whole history (identical requests
+// are decided once), and distinct requests only (every one a cache miss, put to Cedar), plus the
+// peak RSS. Prints the figures and replaces the "Policy backtest" section of docs/benchmarks.md.
+// From the repository root: ./dev bench backtest (BENCH_DECISIONS=200000, BENCH_DISTINCT=10000
+// distinct requests timed alone, BENCH_SEED=1, BENCH_NO_DOC=1: print only).
+import { join } from 'node:path';
+import { canonicalJson } from '@writ/crypto';
+import { backtest, compilePolicySet, createDecisionPoint, readPolicySetSources } from '@writ/policy-engine';
+import type { BacktestReport, Decision, DecisionRequest, RecordedDecision } from '@writ/policy-engine';
+import { ROOT, machineLine, writeBenchmarkSection } from '../bench-doc.ts';
+
+const DECISIONS = Number(process.env['BENCH_DECISIONS'] ?? 200_000);
+const DISTINCT_SAMPLE = Number(process.env['BENCH_DISTINCT'] ?? 10_000);
+const SEED = Number(process.env['BENCH_SEED'] ?? 1);
+const TARGET = 20_000;
+const DAYS = 30;
+const machine = machineLine();
+const say = (line: string) => console.log(`[backtest] ${line}`);
+const count = (n: number) => Math.round(n).toLocaleString('en-US');
+
+/** mulberry32: a seeded PRNG, so every run replays the same history. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+const random = prng(SEED);
+const int = (n: number) => Math.floor(random() * n);
+const pick = <T>(items: readonly T[]): T => items[int(items.length)] as T;
+/** An index in [0, n) skewed towards small ones (a few customers and tickets are most of the traffic). */
+const skewed = (n: number) => Math.floor(n * random() ** 3);
+
+// ---- the candidate: the repository's policies plus one enforced forbid ----
+
+const CANDIDATE_RULE = 'refund-watchlist-customers';
+const sources = await readPolicySetSources(join(ROOT, 'policies'));
+const recordedSet = compilePolicySet(sources);
+const candidateSet = compilePolicySet({
+  ...sources,
+  policies: {
+    ...sources.policies,
+    [CANDIDATE_RULE]: `// No refund to a customer on the watch list (ids C-1x...) until the fraud review is done.
+@id("${CANDIDATE_RULE}")
+forbid (
+  principal,
+  action == Writ::Action::"invoke",
+  resource == Writ::Tool::"refunds.issue"
+)
+when { context.arguments has customer_id && context.arguments.customer_id like "C-1*" };
+`,
+  },
+});
+say(
+  `recorded with the repository's policies ${recordedSet.hash.slice(0, 12)} (${Object.keys(recordedSet.policies).length} policies, version ${recordedSet.version})`,
+);
+say(`candidate ${candidateSet.hash.slice(0, 12)}: the same plus ${CANDIDATE_RULE} (enforce)`);
+
+// ---- a synthetic history ----
+
+const TENANTS = [
+  { id: 'acme', weight: 6, customers: 2_500, tickets: 4_000 },
+  { id: 'globex', weight: 3, customers: 1_200, tickets: 2_000 },
+  { id: 'initech', weight: 1, customers: 400, tickets: 600 },
+];
+const tenantBag = TENANTS.flatMap((t) => Array.from({ length: t.weight }, () => t));
+const TOOLS = {
+  list: { name: 'tickets.list', version: '1.0.0', effect: 'read', risk: 'low' },
+  get: { name: 'tickets.get', version: '1.0.0', effect: 'read', risk: 'low' },
+  refund: { name: 'refunds.issue', version: '1.2.0', effect: 'write', risk: 'medium' },
+  export: { name: 'customers.export', version: '2.0.0', effect: 'read', risk: 'medium' },
+  email: { name: 'email.send', version: '1.0.0', effect: 'write', risk: 'low' },
+  delete: { name: 'customers.delete', version: '1.0.0', effect: 'destructive', risk: 'high' },
+} as const;
+const COMMON_CENTS = [500, 999, 1_000, 1_500, 2_000, 2_500, 4_999, 5_000, 7_500, 9_999, 10_000];
+const MANAGERS = ['maria', 'mike', 'mona'];
+const DOMAINS = ['example.com', 'mail.example.org', 'customer.test', 'shop.example.net'];
+
+function agentsOf(tenant: string) {
+  return [
+    ...Array.from({ length: 8 }, (_, i) => ({ id: `${tenant}-support-${i + 1}`, role: 'support', owner: `${tenant}-owner-${(i % 3) + 1}` })),
+    ...Array.from({ length: 2 }, (_, i) => ({ id: `${tenant}-sales-${i + 1}`, role: 'sales', owner: `${tenant}-owner-4` })),
+    { id: `${tenant}-ops-1`, role: 'ops', owner: `${tenant}-owner-5` },
+  ];
+}
+const AGENTS = new Map(TENANTS.map((t) => [t.id, agentsOf(t.id)]));
+
+/** A ticket of a tenant: its customer, the support agent it is assigned to and the refund it asks for stay the same. */
+function ticketOf(tenant: (typeof TENANTS)[number], index: number) {
+  const own = prng(SEED * 1_000_003 + index * 7_919 + tenant.customers);
+  const agents = AGENTS.get(tenant.id) ?? [];
+  const cents = (() => {
+    const r = own();
+    if (r < 0.7) return COMMON_CENTS[Math.floor(own() * COMMON_CENTS.length)] ?? 2_500;
+    if (r < 0.9) return 10_000 + 500 * (1 + Math.floor(own() * 80)); // $100..$500: one manager's approval
+    return 50_000 + 2_500 * (1 + Math.floor(own() * 40)); // over $500: two managers
+  })();
+  return {
+    id: `T-${index}`,
+    customer: `C-${(index * 7_919) % tenant.customers}`,
+    agent: agents[index % 8] ?? agents[0],
+    cents,
+    tags: own() < 0.9 ? ['refund_approved'] : ['vip'],
+    domain: DOMAINS[Math.floor(own() * DOMAINS.length)] ?? 'example.com',
+  };
+}
+
+/** One run: an agent's workflow over a ticket, each step one decision (and another one after each approval). */
+function* run(at: number): Generator<{ request: DecisionRequest; at: number }> {
+  const tenant = pick(tenantBag);
+  const ticket = ticketOf(tenant, skewed(tenant.tickets));
+  // Mostly the ticket's own support agent; sometimes another agent of the tenant (sales, ops: not allowed to refund).
+  const agent = random() < 0.85 && ticket.agent !== undefined ? ticket.agent : pick(AGENTS.get(tenant.id) ?? []);
+  let step = 0;
+  let spend = 0;
+  const ask = (tool: DecisionRequest['tool'], args: Record<string, unknown>, cost: number, approvals?: DecisionRequest['approvals']) => {
+    step++;
+    const request: DecisionRequest = {
+      tenant: tenant.id,
+      agent,
+      tool,
+      arguments: args,
+      runStats: { steps: step, spendMicros: spend, callsInWindow: 1 },
+      ...(approvals === undefined ? {} : { approvals }),
+    };
+    spend += cost;
+    at += 1_000 + int(30_000);
+    return { request, at };
+  };
+  yield ask(TOOLS.list, { status: pick(['open', 'open', 'open', 'pending']) }, 0);
+  yield ask(TOOLS.get, { ticket_id: ticket.id }, 0);
+  const kind = random();
+  if (kind < 0.55) {
+    // A refund of a few cents more or less than asked, now and then (a partial refund, a fee).
+    const cents = random() < 0.9 ? ticket.cents : ticket.cents + 100 * (1 + int(20));
+    const args = { ticket_id: ticket.id, amount_cents: cents, currency: 'USD', ticket_tags: ticket.tags, customer_id: ticket.customer };
+    yield ask(TOOLS.refund, args, 12_000);
+    if (cents > 10_000 && agent.role === 'support') {
+      // approval_required, then decided again with the approvals recorded
+      const first = { approverId: pick(MANAGERS), role: 'manager' };
+      yield ask(TOOLS.refund, args, 0, [first]);
+      if (cents > 50_000) yield ask(TOOLS.refund, args, 0, [first, { approverId: pick(MANAGERS.filter((m) => m !== first.approverId)), role: 'manager' }]);
+    }
+    if (random() < 0.5) yield ask(TOOLS.email, { recipient_domain: ticket.domain, ticket_id: ticket.id }, 500);
+  } else if (kind < 0.8) {
+    yield ask(TOOLS.get, { ticket_id: ticketOf(tenant, skewed(tenant.tickets)).id }, 0);
+  } else if (kind < 0.95) {
+    yield ask(TOOLS.export, { rows: pick([100, 250, 500, 1_000, 1_001, 5_000]), format: 'csv' }, 0);
+  } else {
+    yield ask(TOOLS.delete, { customer_id: ticket.customer }, 0);
+  }
+}
+
+const recordedPdp = createDecisionPoint(recordedSet);
+const recordedCache = new Map<string, Decision>();
+const start = Date.now() - DAYS * 86_400_000;
+const records: RecordedDecision[] = [];
+const t0 = performance.now();
+let runs = 0;
+while (records.length < DECISIONS) {
+  runs++;
+  for (const { request, at } of run(start + int(DAYS * 86_400_000))) {
+    if (records.length >= DECISIONS) break;
+    const key = canonicalJson(request);
+    let decision = recordedCache.get(key);
+    if (decision === undefined) {
+      decision = recordedPdp.decide(request);
+      recordedCache.set(key, decision);
+    }
+    records.push({
+      actionId: `action-${records.length}`,
+      runId: `run-${runs}`,
+      tenant: request.tenant,
+      tool: request.tool.name,
+      occurredAt: at,
+      decision: decision.decision,
+      determiningPolicies: decision.determiningPolicies,
+      policySetHash: decision.policySetHash,
+      // As a PolicyDecided v5 carries it (request_json) and the CLI maps it: parsed from JSON.
+      request: JSON.parse(key) as DecisionRequest,
+    });
+  }
+}
+records.sort((a, b) => a.occurredAt - b.occurredAt);
+const recordedMix = new Map<string, number>();
+for (const r of records) recordedMix.set(r.decision, (recordedMix.get(r.decision) ?? 0) + 1);
+const distinct = recordedCache.size;
+say(
+  `history: ${count(records.length)} decisions in ${count(runs)} runs over ${DAYS} days, ${count(distinct)} distinct requests (${((distinct * 100) / records.length).toFixed(1)} %); recorded ${[...recordedMix].map(([d, n]) => `${d} ${count(n)}`).join(', ')}; built in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+);
+
+// ---- the whole history ----
+
+const candidate = createDecisionPoint(candidateSet);
+// Warm-up (JIT, Cedar's WebAssembly) on a fresh decision point, so the timed one starts cold only in its cache.
+backtest(records.slice(0, 2_000), createDecisionPoint(candidateSet));
+const w0 = performance.now();
+const whole: BacktestReport = backtest(records, candidate);
+const wholeMs = performance.now() - w0;
+const wholeRate = (whole.replayed * 1000) / wholeMs;
+say(
+  `whole history: ${count(whole.replayed)} decisions replayed in ${(wholeMs / 1000).toFixed(2)} s = ${count(wholeRate)} decisions/s (${count(whole.distinctRequests)} distinct put to Cedar); changed ${count(whole.changed)}: ${Object.entries(
+    whole.transitions,
+  )
+    .map(([t, n]) => `${t} ${count(n)}`)
+    .join(', ')}`,
+);
+
+// ---- distinct requests only: every one a cache miss ----
+
+const seen = new Set<string>();
+const distinctRecords: RecordedDecision[] = [];
+for (const record of records) {
+  const key = canonicalJson(record.request);
+  if (seen.has(key)) continue;
+  seen.add(key);
+  distinctRecords.push(record);
+}
+// A sample spread over the history, each request once, on a fresh decision point (an empty cache).
+const stride = Math.max(1, Math.floor(distinctRecords.length / DISTINCT_SAMPLE));
+const sample = distinctRecords.filter((_, i) => i % stride === 0).slice(0, DISTINCT_SAMPLE);
+const d0 = performance.now();
+const missReport = backtest(sample, createDecisionPoint(candidateSet));
+const missMs = performance.now() - d0;
+const missRate = (missReport.replayed * 1000) / missMs;
+if (missReport.distinctRequests !== sample.length) throw new Error(`the sample repeats a request: ${missReport.distinctRequests} of ${sample.length} distinct`);
+say(
+  `distinct requests only: ${count(sample.length)} in ${(missMs / 1000).toFixed(2)} s = ${count(missRate)} decisions/s (${(missMs / sample.length).toFixed(3)} ms each)`,
+);
+
+// What a miss costs by the decision Cedar reaches: a deny that no forbid decided is evaluated again
+// with each approval gate's approvals (the approval probe), so it costs more evaluations.
+const kindOf = (r: RecordedDecision) =>
+  r.decision === 'deny' ? (r.determiningPolicies.length === 0 ? 'deny (default, after the approval probes)' : 'deny (a forbid)') : r.decision;
+const perKind = new Map<string, { n: number; ms: number }>();
+const probe = createDecisionPoint(candidateSet);
+for (const record of sample.slice(0, Math.min(sample.length, 3_000))) {
+  const k0 = performance.now();
+  probe.decide(record.request as DecisionRequest);
+  const ms = performance.now() - k0;
+  const kind = kindOf(record);
+  const entry = perKind.get(kind) ?? { n: 0, ms: 0 };
+  perKind.set(kind, { n: entry.n + 1, ms: entry.ms + ms });
+}
+const kinds = [...perKind].sort(([a], [b]) => a.localeCompare(b)).map(([kind, { n, ms }]) => `${kind} ${(ms / n).toFixed(3)} ms (${count(n)})`);
+say(`one Cedar decision by recorded outcome (mean): ${kinds.join('; ')}`);
+
+// The hit path alone: the same history against a decision point whose cache already holds every request.
+const h0 = performance.now();
+let hits = 0;
+for (const record of records) if (seen.has(canonicalJson(record.request))) hits++;
+const hitMs = performance.now() - h0;
+say(`the cache key alone (canonical JSON of the request and a lookup): ${count((hits * 1000) / hitMs)} per second`);
+
+const rssMiB = process.resourceUsage().maxRSS / 1024;
+say(`peak RSS ${rssMiB.toFixed(0)} MiB (the history of ${count(records.length)} decisions held in memory, as backtest() is given it)`);
+
+const wholeMet = wholeRate >= TARGET;
+const missMet = missRate >= TARGET;
+const verdict = [
+  `Target (≥ ${count(TARGET)} decisions/s offline): ${wholeMet ? 'met' : `**missed**`} over the whole history (${count(wholeRate)}/s), ${missMet ? 'met' : `**missed**`} on distinct requests (${count(missRate)}/s).`,
+  missMet
+    ? ''
+    : `What bounds a cache miss is Cedar's evaluation of the request (WebAssembly, in one thread): ${(missMs / sample.length).toFixed(3)} ms a request here, more for a request denied by default, which the decision point evaluates again with each approval gate's approvals before it answers deny. The whole history runs faster only because it repeats itself (${((distinct * 100) / records.length).toFixed(1)} % distinct): a hit costs the canonical JSON of the request and a lookup. A history of distinct requests replays at the miss rate: ${count(missRate)}/s, i.e. about ${Math.round(DECISIONS / missRate)} s for ${count(DECISIONS)} decisions.`,
+]
+  .filter((line) => line !== '')
+  .join(' ');
+say(verdict.replaceAll('**', ''));
+
+const text = `## Policy backtest
+
+Measured ${new Date().toISOString().slice(0, 10)} on ${machine}; Node ${process.version}. Reproduce with \`./dev bench backtest\` (BENCH_DECISIONS, BENCH_DISTINCT, BENCH_SEED). \`backtest()\` of @writ/policy-engine (what \`writ policy backtest\` runs on each page it reads), offline: no ClickHouse, no I/O. History: ${count(records.length)} recorded decisions in ${count(runs)} runs over ${DAYS} days, synthetic and seeded (BENCH_SEED=${SEED}): three tenants, 11 agents each (support, sales, ops), runs that list and read tickets, then refund (amounts from $5 to $1,520, approvals by managers and the re-decision after each), read another ticket, export (100 to 5,000 rows), e-mail or delete a customer; ${TENANTS.reduce((n, t) => n + t.tickets, 0).toLocaleString('en-US')} tickets, a few of them most of the traffic, each with its customer (${TENANTS.reduce((n, t) => n + t.customers, 0).toLocaleString('en-US')} in all), its support agent and the refund it asks for, so a ticket revisited repeats some requests; ${count(distinct)} distinct requests (${((distinct * 100) / records.length).toFixed(1)} %), recorded by the repository's policies (${[...recordedMix].map(([d, n]) => `${d} ${count(n)}`).join(', ')}). Candidate: the repository's policies plus one enforced forbid (refunds to watch-listed customers).
+
+| measure | result | target |
+|---|---|---|
+| whole history: ${count(whole.replayed)} decisions replayed (${count(whole.distinctRequests)} distinct requests put to Cedar, identical ones decided once) | ${count(wholeRate)} decisions/s (${(wholeMs / 1000).toFixed(2)} s) | ≥ ${count(TARGET)} decisions/s |
+| distinct requests only: ${count(sample.length)} requests, each once, an empty cache (every one a Cedar evaluation) | ${count(missRate)} decisions/s (${(missMs / sample.length).toFixed(3)} ms each) | ≥ ${count(TARGET)} decisions/s |
+| one Cedar decision, by the recorded outcome (mean) | ${kinds.join('; ')} | |
+| a cache hit's key alone (canonical JSON of the request, a lookup) | ${count((hits * 1000) / hitMs)} per second | |
+| decisions the candidate changes | ${count(whole.changed)} (${Object.entries(whole.transitions)
+  .map(([t, n]) => `${t.replace('->', ' → ')} ${count(n)}`)
+  .join(', ')}); ${count(whole.reasonChanged)} the same with other determining policies | |
+| peak RSS (the whole history in memory, as \`backtest()\` is given it) | ${rssMiB.toFixed(0)} MiB | |
+
+${verdict} The CLI reads its window page by page and merges the pages' reports, with one cache across the pages, so it holds a page of decisions and the cache's keys, not the whole history.
+`;
+console.log(`\n${text}`);
+if (process.env['BENCH_NO_DOC'] !== '1') console.log(`wrote ${await writeBenchmarkSection('Policy backtest', text)}`);

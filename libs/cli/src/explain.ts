@@ -1,0 +1,195 @@
+// `writ explain ACTION_ID`: one action's story from the ledger's events: what was proposed, what the
+// policy decided and why (determining policies, the set, the context Cedar saw, warnings, shadow
+// results), the approvals, the budget, the execution and how it ended. Reads the ledger's query door
+// as an analyst or auditor of the tenant (their key), or ClickHouse directly (--chdb, --clickhouse).
+import { createClickHouse } from '@writ/clickhouse';
+import { WritError, describeError } from '@writ/errors';
+import { DEFAULT_LEDGER_URL, parseFlags } from './ledger-source.ts';
+import type { CliIo } from './verify.ts';
+
+export const EXPLAIN_USAGE = `usage: writ explain ACTION_ID [--url <ledger url> [--key <api key>] | --chdb <data folder> | --clickhouse <server url>] [--database <name>] [--json]
+  One action's events in chain order, explained: the proposal, each policy decision (determining
+  policies, policy set, the context Cedar saw, warnings, shadow results), approvals, budget,
+  execution and the end. Over HTTP, --key (default WRIT_API_KEY) is an analyst's or auditor's API key
+  of the action's tenant; the ledger's URL is --url, WRIT_LEDGER_URL or ${DEFAULT_LEDGER_URL}.`;
+
+const EXPLAIN_SQL = 'SELECT event_type, occurred_at, chain_seq, payload FROM events WHERE action_id = {action:String} ORDER BY chain_seq';
+
+/** One event of the action as the ledger projected it (payload: the event's JSON, sensitive values redacted). */
+export interface ActionEventRow {
+  readonly event_type: string;
+  readonly occurred_at: string;
+  readonly chain_seq: number | string;
+  readonly payload: string;
+}
+
+type Json = Record<string, unknown>;
+
+const text = (value: unknown): string => (typeof value === 'string' ? value : JSON.stringify(value));
+const list = (value: unknown): string => (Array.isArray(value) && value.length > 0 ? value.map(text).join(', ') : 'none');
+
+function decisionLines(p: Json): string[] {
+  const lines = [
+    `policy: ${text(p['decision'])} by ${list(p['determining_policies'])} (policy set ${text(p['policy_set_version']) || '?'}, ${String(p['policy_set_hash']).slice(0, 12)})`,
+  ];
+  const requirement = p['approval_requirement'] as Json | null | undefined;
+  if (requirement) {
+    const expiry = typeof requirement['expires_in_ms'] === 'number' ? `, expires in ${Math.round(requirement['expires_in_ms'] / 60_000)} min` : '';
+    lines.push(`  asks for ${text(requirement['count'])} approval(s) by ${list(requirement['roles'])} (${text(requirement['policy_id'])}${expiry})`);
+  }
+  if (p['denied_by']) lines.push(`  denied by approver ${text(p['denied_by'])}`);
+  const errors = p['errors'] as unknown[] | undefined;
+  if (errors !== undefined && errors.length > 0) lines.push(`  errors: ${errors.map(text).join('; ')}`);
+  const warnings = p['warnings'] as unknown[] | undefined;
+  if (warnings !== undefined && warnings.length > 0) lines.push(`  warnings (warn mode, not enforced): ${list(warnings)}`);
+  for (const shadow of (p['shadow_results'] as Json[] | undefined) ?? []) {
+    const agrees = shadow['decision'] === p['decision'] ? 'agrees' : 'DISAGREES';
+    lines.push(`  shadow ${text(shadow['policy_id'])}: would decide ${text(shadow['decision'])} (${agrees})`);
+  }
+  const request = typeof p['request_json'] === 'string' && p['request_json'] !== '' ? (JSON.parse(p['request_json']) as Json) : undefined;
+  if (request !== undefined) {
+    const agent = request['agent'] as Json | undefined;
+    const stats = request['runStats'] as Json | undefined;
+    lines.push(
+      `  context: agent ${text(agent?.['id'])} (role ${text(agent?.['role'])}, owner ${text(agent?.['owner'])}); arguments ${JSON.stringify(request['arguments'])}`,
+    );
+    if (stats !== undefined)
+      lines.push(
+        `  run so far: ${text(stats['steps'])} steps, ${text(stats['spendMicros'])} micros spent, ${text(stats['callsInWindow'])} calls of the tool in the window`,
+      );
+    const approvals = (request['approvals'] as Json[] | undefined) ?? [];
+    if (approvals.length > 0) lines.push(`  approvals it saw: ${approvals.map((a) => `${text(a['approverId'])} (${text(a['role'])})`).join(', ')}`);
+  } else {
+    lines.push('  context: not recorded (a decision made without Cedar, or recorded before PolicyDecided v5)');
+  }
+  return lines;
+}
+
+/** The lines explaining one event; unknown event types get their type only. */
+export function explainEvent(row: ActionEventRow): string[] {
+  const p = JSON.parse(row.payload) as Json;
+  const at = `${row.occurred_at} #${String(row.chain_seq)}`;
+  const body = ((): string[] => {
+    switch (row.event_type) {
+      case 'ActionProposed':
+        return [
+          `proposed by agent ${text(p['agent_id'])}: ${text(p['tool'])}${p['tool_version'] ? `@${text(p['tool_version'])}` : ''} (run ${text((p['meta'] as Json)['run_id'])})`,
+          `  reason: ${text(p['reason'])}`,
+          `  arguments: ${text(p['arguments_json'])}`,
+        ];
+      case 'ActionAdmitted':
+        return ['admitted by the planner'];
+      case 'ActionRejected':
+        return [`rejected by the planner: ${text(p['reason'])}`];
+      case 'PolicyDecided':
+        return decisionLines(p);
+      case 'ApprovalSubmitted':
+        return [
+          `approval submitted by ${text(p['approver_id'])} (${text(p['approver_role'])}): ${text(p['verdict'])}${p['comment'] ? `, "${text(p['comment'])}"` : ''}`,
+        ];
+      case 'ApprovalRecorded':
+        return [`${text(p['verdict'])} of ${text(p['approver_id'])} ${p['accepted'] === true ? 'accepted' : 'refused'}: ${text(p['reason'])}`];
+      case 'BudgetReserved':
+        return [`budget reserved: ${text(p['amount_micros'])} micros ${text(p['currency'])}`];
+      case 'BudgetRefused':
+        return [`budget refused: ${text(p['scope'])} ${text(p['kind'])} limit ${text(p['limit'])}, used ${text(p['used'])}, asked ${text(p['requested'])}`];
+      case 'BudgetSettled':
+        return [`budget settled (${text(p['disposition'])}): ${text(p['actual_cost_micros'])} micros spent, ${text(p['released_micros'])} released`];
+      case 'ExecutionRequested':
+        return ['execution requested (warrant and reservation attached)'];
+      case 'ActionExecuted':
+        return [`executed in ${text(p['duration_ms'])} ms (${text(p['attempts'])} attempt(s)): cost ${text(p['cost_micros'])} micros ${text(p['currency'])}`];
+      case 'ActionFailed':
+        return [`failed: ${text(p['error_code'])}: ${text(p['message'])}`];
+      case 'ActionCompleted':
+        return [`ended ${text(p['status'])} (${text(p['reason_code'])}): ${text(p['reason'])}`];
+      default:
+        return [row.event_type];
+    }
+  })();
+  return [`${at}  ${body[0] ?? ''}`, ...body.slice(1).map((line) => `${' '.repeat(at.length + 2)}${line}`)];
+}
+
+async function rowsOverHttp(url: string, key: string | undefined, actionId: string): Promise<ActionEventRow[]> {
+  let response: Response;
+  try {
+    response = await fetch(`${url}/v1/query`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(key === undefined ? {} : { authorization: `Bearer ${key}` }) },
+      body: JSON.stringify({ sql: EXPLAIN_SQL, params: { action: actionId } }),
+    });
+  } catch (error) {
+    throw new WritError('LEDGER_UNREACHABLE', `cannot reach the ledger at ${url} (is it running? or use --chdb <folder> when it is stopped)`, {
+      cause: error,
+      retriable: true,
+    });
+  }
+  const body = await response.text();
+  if (response.status === 401) {
+    throw new WritError('LEDGER_UNAUTHENTICATED', `${url} answered 401: ${key === undefined ? 'send an API key' : 'the API key is not known'}`, {
+      field: '--key',
+      rule: "an analyst's or auditor's API key of the action's tenant: --key <key> or WRIT_API_KEY",
+    });
+  }
+  if (!response.ok) throw new WritError('LEDGER_REQUEST_FAILED', `${url} answered ${response.status}: ${body.slice(0, 300)}`);
+  return (JSON.parse(body) as { rows: ActionEventRow[] }).rows;
+}
+
+/** Runs `writ explain <args>`; returns the exit code. */
+export async function runExplain(
+  args: readonly string[],
+  io: CliIo = { out: (l) => console.log(l), err: (l) => console.error(l) },
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Promise<number> {
+  const [actionId, ...rest] = args;
+  let flags: Map<string, string>;
+  const json = rest.includes('--json');
+  try {
+    if (actionId === undefined || actionId.startsWith('--'))
+      throw new WritError('USAGE', 'ACTION_ID is required', { field: 'ACTION_ID', rule: 'the action id, first' });
+    flags = parseFlags(
+      rest.filter((a) => a !== '--json'),
+      ['url', 'key', 'chdb', 'clickhouse', 'database'],
+    );
+  } catch (error) {
+    io.err(describeError(error));
+    io.err(EXPLAIN_USAGE);
+    return 2;
+  }
+  try {
+    let rows: ActionEventRow[];
+    const chdb = flags.get('chdb');
+    const server = flags.get('clickhouse');
+    if (chdb !== undefined || server !== undefined) {
+      const database = flags.get('database') ?? env['CLICKHOUSE_DATABASE'];
+      const client = createClickHouse({
+        ...(chdb === undefined ? {} : { dataPath: chdb }),
+        ...(server === undefined ? {} : { url: new URL(server) }),
+        ...(database === undefined ? {} : { database }),
+        application: 'writ-cli',
+      });
+      try {
+        const result = await client.query({ query: EXPLAIN_SQL, query_params: { action: actionId }, format: 'JSONEachRow' });
+        rows = await result.json<ActionEventRow>();
+      } finally {
+        await client.close();
+      }
+    } else {
+      const key = flags.get('key') ?? env['WRIT_API_KEY'];
+      rows = await rowsOverHttp((flags.get('url') ?? env['WRIT_LEDGER_URL'] ?? DEFAULT_LEDGER_URL).replace(/\/+$/, ''), key === '' ? undefined : key, actionId);
+    }
+    if (rows.length === 0) {
+      io.err(`[explain] no events of action ${actionId} (another tenant's action is not found either; the ledger may not have projected it yet)`);
+      return 1;
+    }
+    if (json) io.out(JSON.stringify(rows.map((row) => ({ ...row, payload: JSON.parse(row.payload) as unknown }))));
+    else {
+      io.out(`action ${actionId}: ${rows.length} events`);
+      for (const row of rows) for (const line of explainEvent(row)) io.out(line);
+    }
+    return 0;
+  } catch (error) {
+    io.err(`[explain] ${describeError(error)}`);
+    return 1;
+  }
+}
