@@ -8,7 +8,8 @@ import { decodeEvent } from '@writ/contracts';
 import { isWritError } from '@writ/errors';
 import type { WritClient } from '@writ/sdk';
 import { waitFor } from '@writ/testing';
-import { authAs, callsAtTool, helpdeskStats, refundArgs, runSpendMicros, startE2eStack } from './support.ts';
+import { runExplain } from '../../libs/cli/src/explain.ts';
+import { authAs, callsAtTool, helpdeskStats, keyOf, refundArgs, runSpendMicros, startE2eStack } from './support.ts';
 import type { E2eStack } from './support.ts';
 
 /**
@@ -131,6 +132,36 @@ export function governedPipelineCases(basePort: number, replicas?: WritStackOpti
         ['dana', false],
         ['maria', true],
       ]);
+
+      // `writ explain` tells the action's story from the ledger, to acme's analyst and to no other tenant's.
+      const explain = async (who: string) => {
+        const lines: string[] = [];
+        const io = { out: (line: string) => lines.push(line), err: (line: string) => lines.push(line) };
+        const code = await runExplain([action_id, '--url', e2e.stack.service('ledger').url, '--key', keyOf(who)], io, {});
+        return { code, text: lines.join('\n') };
+      };
+      const story = await waitFor(
+        async () => {
+          const answer = await explain('ana');
+          return answer.text.includes('ended completed') ? answer : undefined;
+        },
+        { timeoutMs: 30_000, what: 'the action explained to its end' },
+      );
+      expect(story.code).toBe(0);
+      for (const part of [
+        'proposed by agent triage-bot: refunds.issue',
+        'policy: approval_required by refund-over-100-needs-manager-approval',
+        'approve of dana refused: forbidden by owner-may-not-approve',
+        'approve of maria accepted',
+        'policy: allow by refund-over-100-needs-manager-approval',
+        'approvals it saw: maria (manager)',
+        'context: agent triage-bot (role support, owner dana)',
+        'executed in',
+      ]) {
+        expect(story.text).toContain(part);
+      }
+      expect(story.text.indexOf('policy: approval_required')).toBeLessThan(story.text.indexOf('policy: allow'));
+      expect(await explain('gus')).toMatchObject({ code: 1, text: expect.stringContaining('no events of action') });
     });
 
     it('rejects schema-invalid arguments with the field and the rule, before any decision', async () => {

@@ -209,6 +209,13 @@ export async function runHelpdeskDemo({ say, keep = false }: HelpdeskDemoOptions
     say(
       `  audit          WRIT_API_KEY=$(jq -r .demoKeys.audrey deploy/demo/keys.json) ./dev writ verify --tenant acme --url ${stack.service('ledger').url}   |   ... ./dev writ export --tenant acme --run ${runId}`,
     );
+    const quorum = steps.find((step) => step.ticket === 'T-1010' && step.tool === 'refunds.issue');
+    if (quorum !== undefined) {
+      say(
+        `  one action     WRIT_API_KEY=$(jq -r .demoKeys.ana deploy/demo/keys.json) ./dev writ explain ${quorum.action_id} --url ${stack.service('ledger').url}   (the quorum: decisions, context, approvals)`,
+      );
+    }
+    say(`  policy sets    WRIT_API_KEY=$(jq -r .demoKeys.root deploy/demo/keys.json) ./dev writ policy history --url ${stack.service('policy').url}`);
     say(`  traces, logs   ${stack.tracesFile}, ${join(workDir, 'logs')}`);
     if (keep) {
       say('services keep running; Ctrl-C stops them');
