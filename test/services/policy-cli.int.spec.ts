@@ -344,8 +344,8 @@ describe('writ policy against the policy service', () => {
     expect(history.code).toBe(0);
     expect(history.out).toHaveLength(4);
     expect(history.out[0]).toMatch(/^ +seq +published_at +origin +author +hash +version +message$/);
-    expect(history.out[1]).toMatch(new RegExp(`^ +1 .* publish +ada +${hash1.slice(0, 12)} +1\\.0\\.0 +the helpdesk rules$`));
-    expect(history.out[2]).toMatch(new RegExp(`^\\* +2 .* publish +ada +${hash2.slice(0, 12)} +1\\.1\\.0 +probe refunds over \\$50$`));
+    expect(history.out[1]).toMatch(new RegExp(`^ +1 .* publish +ada +${hash1.slice(0, 12)} +1\\.1\\.0 +the helpdesk rules$`));
+    expect(history.out[2]).toMatch(new RegExp(`^\\* +2 .* publish +ada +${hash2.slice(0, 12)} +1\\.2\\.0 +probe refunds over \\$50$`));
     expect(history.out[3]).toBe(`* current (stream ${service.stream})`);
     const json = await writ(service, ['history', '--json']);
     expect(JSON.parse(json.out.join('\n'))).toEqual(await published(service));
@@ -394,7 +394,7 @@ describe('writ policy against the policy service', () => {
       [3, 'rollback', hash1],
     ]);
     const listed = await writ(service, ['history']);
-    expect(listed.out[3]).toMatch(new RegExp(`^\\* +3 .* rollback +ada +${hash1.slice(0, 12)} +1\\.0\\.0 +the probe is noisy$`));
+    expect(listed.out[3]).toMatch(new RegExp(`^\\* +3 .* rollback +ada +${hash1.slice(0, 12)} +1\\.1\\.0 +the probe is noisy$`));
     const drift = await writ(service, ['diff', 'current', dir]);
     expect(drift.out).toContain('  + refund-over-50-probe (shadow)');
   });
@@ -468,7 +468,7 @@ describe('writ policy against the policy service', () => {
     expect(posts(back)).toEqual([]);
     const history = await writ(service, ['history']);
     expect(history.out).toHaveLength(3);
-    expect(history.out[1]).toMatch(new RegExp(`^\\* +1 .* bootstrap +\\S+ +${hash.slice(0, 12)} +1\\.0\\.0 +first set of the stream, from ${bootedDir}$`));
+    expect(history.out[1]).toMatch(new RegExp(`^\\* +1 .* bootstrap +\\S+ +${hash.slice(0, 12)} +1\\.1\\.0 +first set of the stream, from ${bootedDir}$`));
     expect((await published(service)).history).toHaveLength(1);
   });
 

@@ -8,6 +8,7 @@ import { runExport } from './ledger-export.ts';
 import { runPolicy } from './policy.ts';
 import { runExplain } from './explain.ts';
 import { runVerify } from './verify.ts';
+import { runWhoCan } from './who-can.ts';
 
 const say = (line: string) => console.log(`[demo] ${line}`);
 
@@ -17,6 +18,9 @@ const verbs: Record<string, () => Promise<void>> = {
   },
   async export() {
     process.exitCode = await runExport(process.argv.slice(3));
+  },
+  async 'who-can'() {
+    process.exitCode = await runWhoCan(process.argv.slice(3));
   },
   async explain() {
     process.exitCode = await runExplain(process.argv.slice(3));
