@@ -66,8 +66,7 @@ describe('writ who-can', () => {
     const refund = join(dir, 'policies', 'refund-over-100-needs-manager-approval.cedar');
     writeFileSync(
       refund,
-      (await import('node:fs'))
-        .readFileSync(refund, 'utf8')
+      readFileSync(refund, 'utf8')
         .replace('@approval_roles("manager")', '@approval_roles("operator")')
         .replace('context.approval.roles.contains("manager")', 'context.approval.roles.contains("operator")'),
     );
