@@ -93,6 +93,17 @@ export function governedPipelineCases(basePort: number, replicas?: WritStackOpti
         what: 'the refund in the approval queue',
       });
       expect(pending.tool).toBe('refunds.issue');
+      // What the approver sees to decide in seconds: the tool's risk, what the policy asks, the run's spend so far.
+      expect(pending['approval_request']).toMatchObject({
+        tool: 'refunds.issue',
+        effect: 'write',
+        risk: 'medium',
+        policy: 'refund-over-100-needs-manager-approval',
+        needs: { count: 1, roles: ['manager'] },
+        approved_by: [],
+        expires_at: null,
+        run_spend: { micros: 0, currency: 'USD' },
+      });
       expect((await e2e.agent.action(action_id)).status).toBe('awaiting_approval');
 
       await e2e.owner.decide(action_id, 'approve', 'my own bot, fine');

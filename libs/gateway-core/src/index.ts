@@ -33,6 +33,6 @@ export { approvalSubmittedEvent, checkRepeatedProposal, proposalEvent, runStarte
 export type { Sealer, Stamp, ToolCatalogue } from './commands.ts';
 export { PLATFORM_SCOPE, controlChangedEvent, presentControl, requireControlsReader, requirePlatformAdmin, requireTenantOperator } from './controls.ts';
 export type { ControlJson, ControlSubject, ControlTarget } from './controls.ts';
-export { presentAction, presentRun } from './present.ts';
-export type { ActionJson, ApprovalJson, ArgumentsRedactor, RunJson } from './present.ts';
+export { argumentChanges, presentAction, presentRun } from './present.ts';
+export type { ActionJson, ApprovalJson, ApprovalRequestJson, ArgumentChange, ArgumentsRedactor, PresentContext, RunJson } from './present.ts';
 export { forbidden, maySeeAction, maySeeRun, notFound, requireAgent, requireRole } from './access.ts';

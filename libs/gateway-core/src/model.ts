@@ -85,6 +85,11 @@ export interface ActionState {
   readonly determining_policies: readonly string[];
   readonly policy_set_version: string | null;
   readonly approval_requirement: ApprovalRequirement | null;
+  /** When the policy first asked for an approval (its PolicyDecided's time); the request expires after approval_requirement.expires_in_ms. */
+  readonly approval_requested_at: number | null;
+  /** The run's spend the policy saw when it decided (PolicyDecided.run_stats); null before a decision or without statistics. */
+  readonly run_spend_micros: number | null;
+  readonly run_spend_currency: string | null;
   readonly denied_by: string | null;
   readonly approvals: readonly ApprovalView[];
   readonly rejection: RejectionView | null;

@@ -34,6 +34,59 @@ export interface ApprovalJson {
   readonly recorded_at: string | null;
 }
 
+/** One argument that differs from the agent's previous similar action (sensitive values masked on both sides). */
+export interface ArgumentChange {
+  readonly field: string;
+  /** undefined: the argument was absent. */
+  readonly before: unknown;
+  readonly after: unknown;
+}
+
+/** What an approver needs to decide in seconds, on an action the policy holds for approval. */
+export interface ApprovalRequestJson {
+  readonly tool: string | null;
+  readonly tool_version: string | null;
+  readonly effect: string | null;
+  readonly risk: string | null;
+  /** The permit that would allow once approved, and what it asks for. */
+  readonly policy: string;
+  readonly needs: { readonly count: number; readonly roles: readonly string[] };
+  /** Accepted approvals so far. */
+  readonly approved_by: readonly string[];
+  readonly requested_at: string | null;
+  /** When an unanswered request fails closed (the policy's @approval_expires_in); null: the planner's default wait. */
+  readonly expires_at: string | null;
+  readonly proposal_reason: string | null;
+  /** The run's spend when the policy decided. */
+  readonly run_spend: { readonly micros: number; readonly currency: string | null } | null;
+  /** The same agent's latest earlier action of the same tool, and how the arguments differ from it. */
+  readonly previous_similar: {
+    readonly action_id: string;
+    readonly run_id: string;
+    readonly status: string;
+    readonly proposed_at: string | null;
+    readonly changes: readonly ArgumentChange[];
+  } | null;
+}
+
+/** What presentAction may add about an action beyond its own state. */
+export interface PresentContext {
+  readonly tool?: { readonly effect: string; readonly risk: string };
+  readonly previous?: ActionState;
+}
+
+/** The top-level arguments that differ between two (redacted) argument objects, by name. */
+export function argumentChanges(before: unknown, after: unknown): ArgumentChange[] {
+  const asRecord = (value: unknown): Record<string, unknown> =>
+    typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+  const left = asRecord(before);
+  const right = asRecord(after);
+  return [...new Set([...Object.keys(left), ...Object.keys(right)])]
+    .sort()
+    .filter((field) => JSON.stringify(left[field]) !== JSON.stringify(right[field]))
+    .map((field) => ({ field, before: left[field], after: right[field] }));
+}
+
 /** An action as the API shows it (times are ISO 8601, JSON texts parsed, sensitive arguments redacted). */
 export interface ActionJson {
   readonly action_id: string;
@@ -54,6 +107,8 @@ export interface ActionJson {
   readonly determining_policies: readonly string[];
   readonly policy_set_version: string | null;
   readonly approval_requirement: ApprovalRequirement | null;
+  /** Present while the action awaits approval: the request as an approver sees it. */
+  readonly approval_request: ApprovalRequestJson | null;
   readonly denied_by: string | null;
   /** Approvals the policy service judged: accepted (it counts) or refused (with the reason). */
   readonly approvals: readonly ApprovalJson[];
@@ -69,9 +124,12 @@ export interface ActionJson {
 }
 
 /** The JSON the API answers for an action (GET /v1/actions/{id}, the long-poll, the approvals list). */
-export function presentAction(state: ActionState, redact: ArgumentsRedactor): ActionJson {
-  const args = parseJson(state.arguments_json);
-  const shown = state.tool === null || args === null ? null : (redact(state.tool, state.tool_version, args) ?? null);
+export function presentAction(state: ActionState, redact: ArgumentsRedactor, context: PresentContext = {}): ActionJson {
+  const shownArguments = (of: ActionState): unknown => {
+    const args = parseJson(of.arguments_json);
+    return of.tool === null || args === null ? null : (redact(of.tool, of.tool_version, args) ?? null);
+  };
+  const shown = shownArguments(state);
   const all: ApprovalJson[] = state.approvals.map((approval) => ({
     approver_id: approval.approver_id,
     approver_role: approval.approver_role,
@@ -106,6 +164,8 @@ export function presentAction(state: ActionState, redact: ArgumentsRedactor): Ac
     determining_policies: state.determining_policies,
     policy_set_version: state.policy_set_version,
     approval_requirement: state.approval_requirement,
+    approval_request:
+      state.status === 'awaiting_approval' && state.approval_requirement !== null ? approvalRequest(state, shown, approvals, context, shownArguments) : null,
     denied_by: state.denied_by,
     approvals,
     submitted_approvals: submittedApprovals,
@@ -143,5 +203,41 @@ export function presentRun(state: RunState): RunJson {
     reason: state.reason,
     started_at: iso(state.started_at),
     ended_at: iso(state.ended_at),
+  };
+}
+
+function approvalRequest(
+  state: ActionState,
+  shown: unknown,
+  approvals: readonly ApprovalJson[],
+  context: PresentContext,
+  shownArguments: (of: ActionState) => unknown,
+): ApprovalRequestJson | null {
+  const requirement = state.approval_requirement;
+  if (requirement === null) return null;
+  const previous = context.previous;
+  const expiresIn = requirement.expires_in_ms;
+  return {
+    tool: state.tool,
+    tool_version: state.tool_version,
+    effect: context.tool?.effect ?? null,
+    risk: context.tool?.risk ?? null,
+    policy: requirement.policy_id,
+    needs: { count: requirement.count, roles: requirement.roles },
+    approved_by: approvals.filter((a) => a.accepted === true && a.verdict === 'approve').map((a) => a.approver_id),
+    requested_at: iso(state.approval_requested_at),
+    expires_at: state.approval_requested_at === null || expiresIn === null ? null : iso(state.approval_requested_at + expiresIn),
+    proposal_reason: state.proposal_reason,
+    run_spend: state.run_spend_micros === null ? null : { micros: state.run_spend_micros, currency: state.run_spend_currency },
+    previous_similar:
+      previous === undefined
+        ? null
+        : {
+            action_id: previous.action_id,
+            run_id: previous.run_id,
+            status: previous.status,
+            proposed_at: iso(previous.proposed_at),
+            changes: argumentChanges(shownArguments(previous), shown),
+          },
   };
 }

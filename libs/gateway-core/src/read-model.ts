@@ -14,10 +14,16 @@ export type ReadModelChange =
  * evolveRun/evolveAction (the maps are the only mutable part, so one event costs O(1) and a
  * rebuild from the topics is linear). Also indexes the actions awaiting approval per tenant.
  */
+/** Actions kept per agent and tool for previousSimilar (recent ones; older ones fall out). */
+const SIMILAR_KEPT = 16;
+const similarKey = (state: ActionState): string => `${state.tenant_id}|${state.agent_id ?? ''}|${state.tool ?? ''}`;
+
 export class GatewayReadModel {
   readonly #runs = new Map<string, RunState>();
   readonly #actions = new Map<string, ActionState>();
   readonly #awaitingApproval = new Map<string, Set<string>>();
+  /** The latest actions of each agent and tool of a tenant (SIMILAR_KEPT, ids), for an approver to compare with. */
+  readonly #byAgentTool = new Map<string, string[]>();
   /**
    * RunEnded read before its run's RunStarted: the gateway's RunStarted (writ.proposals.v1) and the
    * planner's RunEnded (writ.actions.v1) are on two topics, read concurrently. Held (the run's
@@ -51,6 +57,7 @@ export class GatewayReadModel {
     if (after === undefined || after === before) return undefined;
     this.#actions.set(actionId, after);
     this.#indexApproval(after);
+    if (before?.tool == null && after.tool !== null) this.#indexSimilar(after);
     return { kind: 'action', before, after };
   }
 
@@ -70,6 +77,22 @@ export class GatewayReadModel {
       .map((id) => this.#actions.get(id))
       .filter((state): state is ActionState => state !== undefined)
       .sort((a, b) => (a.proposed_at ?? a.updated_at) - (b.proposed_at ?? b.updated_at));
+  }
+
+  /**
+   * The same agent's latest action of the same tool proposed before this one (any run of the
+   * tenant), still in the model: what an approver compares a request with.
+   */
+  previousSimilar(state: ActionState): ActionState | undefined {
+    if (state.agent_id === null || state.tool === null || state.proposed_at === null) return undefined;
+    const proposedAt = state.proposed_at;
+    let found: ActionState | undefined;
+    for (const id of this.#byAgentTool.get(similarKey(state)) ?? []) {
+      const other = this.#actions.get(id);
+      if (other === undefined || other.action_id === state.action_id || other.proposed_at === null || other.proposed_at >= proposedAt) continue;
+      if (found === undefined || (found.proposed_at ?? 0) < other.proposed_at) found = other;
+    }
+    return found;
   }
 
   get size(): { readonly runs: number; readonly actions: number } {
@@ -94,6 +117,11 @@ export class GatewayReadModel {
         dropped += 1;
       }
     }
+    for (const [key, ids] of this.#byAgentTool) {
+      const kept = ids.filter((id) => this.#actions.has(id));
+      if (kept.length === 0) this.#byAgentTool.delete(key);
+      else if (kept.length !== ids.length) this.#byAgentTool.set(key, kept);
+    }
     for (const [id, end] of this.#earlyEnds) {
       if (end.payload.meta.occurred_at < olderThan) {
         this.#earlyEnds.delete(id);
@@ -101,6 +129,12 @@ export class GatewayReadModel {
       }
     }
     return dropped;
+  }
+
+  #indexSimilar(state: ActionState): void {
+    const key = similarKey(state);
+    const ids = [...(this.#byAgentTool.get(key) ?? []).filter((id) => this.#actions.has(id)), state.action_id];
+    this.#byAgentTool.set(key, ids.slice(-SIMILAR_KEPT));
   }
 
   #indexApproval(state: ActionState): void {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { sampleEvent } from '@writ/contracts/testing';
 import type { EventPayloads } from '@writ/contracts';
-import { GatewayReadModel, evolveAction, evolveRun } from './index.ts';
+import { GatewayReadModel, evolveAction, evolveRun, presentAction } from './index.ts';
 import type { ActionEvent, ActionState, ReadModelEvent } from './index.ts';
 
 const TENANT = 'acme';
@@ -250,5 +250,113 @@ describe('GatewayReadModel', () => {
     expect(model.apply(event('ActionAdmitted'))?.after).toMatchObject({ status: 'denied' });
     expect(model.apply(approvalRequired())?.after).toMatchObject({ status: 'denied' });
     expect(model.awaitingApproval(TENANT)).toEqual([]);
+  });
+});
+
+describe('the approval request an approver sees', () => {
+  const redactNothing = (_tool: string, _version: string | null, args: unknown) => args;
+  const propose = (actionId: string, args: Record<string, unknown>, agent = 'triage-bot', tool = 'refunds.issue') =>
+    event(
+      'ActionProposed',
+      {
+        agent_id: agent,
+        tool,
+        tool_version: '1.2.0',
+        arguments_json: JSON.stringify(args),
+        args_sha256: 'f'.repeat(64),
+        reason: 'customer asked',
+        idempotency_key: actionId,
+      },
+      meta({ action_id: actionId }),
+    );
+  const hold = (actionId: string, expires: number | null) =>
+    event(
+      'PolicyDecided',
+      {
+        decision: 'approval_required',
+        determining_policies: ['refund-over-500-needs-two-managers'],
+        warrant: null,
+        approval_requirement: { policy_id: 'refund-over-500-needs-two-managers', count: 2, roles: ['manager'], expires_in_ms: expires },
+        approvals: [],
+        denied_by: null,
+        run_stats: { steps: 4, spend_micros: 69_000, currency: 'USD', tool_calls_in_window: 2 },
+      },
+      meta({ action_id: actionId }),
+    );
+
+  it("shows the tool's risk, what the policy asks for and until when, the run's spend, and what changed since the agent's last similar action", () => {
+    const model = new GatewayReadModel();
+    model.apply(propose('earlier', { amount_cents: 2_500, customer_id: 'C-1', ticket_id: 'T-1' }));
+    model.apply(propose('other-tool', { ticket_id: 'T-9' }, 'triage-bot', 'tickets.get'));
+    model.apply(propose('other-agent', { amount_cents: 1 }, 'globex-bot'));
+    model.apply(propose('held', { amount_cents: 60_000, customer_id: 'C-1', ticket_id: 'T-10' }));
+    const decided = hold('held', 4 * 3_600_000);
+    model.apply(decided);
+    model.apply(propose('later', { amount_cents: 5 }));
+    const held = model.action('held') as ActionState;
+    const previous = model.previousSimilar(held);
+    expect(previous?.action_id).toBe('earlier');
+
+    const shown = presentAction(held, redactNothing, { tool: { effect: 'write', risk: 'medium' }, ...(previous === undefined ? {} : { previous }) });
+    expect(shown.approval_request).toEqual({
+      tool: 'refunds.issue',
+      tool_version: '1.2.0',
+      effect: 'write',
+      risk: 'medium',
+      policy: 'refund-over-500-needs-two-managers',
+      needs: { count: 2, roles: ['manager'] },
+      approved_by: [],
+      requested_at: new Date(decided.payload.meta.occurred_at).toISOString(),
+      expires_at: new Date(decided.payload.meta.occurred_at + 4 * 3_600_000).toISOString(),
+      proposal_reason: 'customer asked',
+      run_spend: { micros: 69_000, currency: 'USD' },
+      previous_similar: {
+        action_id: 'earlier',
+        run_id: RUN,
+        status: 'proposed',
+        proposed_at: expect.any(String),
+        changes: [
+          { field: 'amount_cents', before: 2_500, after: 60_000 },
+          { field: 'ticket_id', before: 'T-1', after: 'T-10' },
+        ],
+      },
+    });
+    // Without an expiry of its own the planner's default applies: no expires_at.
+    model.apply(propose('held-2', { amount_cents: 70_000 }));
+    model.apply(hold('held-2', null));
+    expect(presentAction(model.action('held-2') as ActionState, redactNothing).approval_request?.expires_at).toBeNull();
+    // An action not awaiting approval carries no request.
+    expect(presentAction(model.action('earlier') as ActionState, redactNothing).approval_request).toBeNull();
+  });
+
+  it('compares masked arguments: a sensitive value that changed is not shown, nor is its change', () => {
+    const mask = (_tool: string, _version: string | null, args: unknown) => ({ ...(args as Record<string, unknown>), card_number: '[redacted]' });
+    const model = new GatewayReadModel();
+    model.apply(propose('first', { amount_cents: 60_000, card_number: '4111111111111111' }));
+    model.apply(propose('second', { amount_cents: 60_000, card_number: '4242424242424242' }));
+    model.apply(hold('second', null));
+    const second = model.action('second') as ActionState;
+    const previous = model.previousSimilar(second);
+    const text = JSON.stringify(presentAction(second, mask, previous === undefined ? {} : { previous }).approval_request);
+    expect(text).not.toContain('4242');
+    expect(text).not.toContain('4111');
+    expect(presentAction(second, mask, previous === undefined ? {} : { previous }).approval_request?.previous_similar?.changes).toEqual([]);
+  });
+
+  it('forgets pruned actions in its index of similar ones', () => {
+    const model = new GatewayReadModel();
+    model.apply(propose('old', { amount_cents: 1 }));
+    model.apply(
+      event(
+        'ActionCompleted',
+        { status: 'denied', reason: 'x', reason_code: 'POLICY_DENIED', result_json: null, cost_micros: 0, currency: 'USD' },
+        meta({ action_id: 'old' }),
+      ),
+    );
+    model.apply(propose('new', { amount_cents: 2 }));
+    expect(model.previousSimilar(model.action('new') as ActionState)?.action_id).toBe('old');
+    model.prune(clock + 1);
+    expect(model.action('old')).toBeUndefined();
+    expect(model.previousSimilar(model.action('new') as ActionState)).toBeUndefined();
   });
 });

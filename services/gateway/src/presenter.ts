@@ -33,10 +33,19 @@ export class Views {
   }
 
   present(action: ActionState): ActionJson {
-    return presentAction(action, (tool, version, args) => {
-      const definition = this.tools.get(tool, version ?? undefined) ?? this.tools.get(tool);
-      // A tool no longer registered: its sensitive fields are unknown, so nothing is shown.
-      return definition === undefined ? undefined : redactArguments(definition, args);
-    });
+    const definition = action.tool === null ? undefined : (this.tools.get(action.tool, action.tool_version ?? undefined) ?? this.tools.get(action.tool));
+    const previous = action.status === 'awaiting_approval' ? this.bus.model.previousSimilar(action) : undefined;
+    return presentAction(
+      action,
+      (tool, version, args) => {
+        const known = this.tools.get(tool, version ?? undefined) ?? this.tools.get(tool);
+        // A tool no longer registered: its sensitive fields are unknown, so nothing is shown.
+        return known === undefined ? undefined : redactArguments(known, args);
+      },
+      {
+        ...(definition === undefined ? {} : { tool: { effect: definition.effect, risk: definition.risk } }),
+        ...(previous === undefined ? {} : { previous }),
+      },
+    );
   }
 }
