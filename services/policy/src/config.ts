@@ -38,6 +38,11 @@ export const policyConfigSpec = {
    * proposals of the same tool whose occurred_at lies within this long before its own.
    */
   WRIT_POLICY_RATE_WINDOW_MS: env.int({ default: 60_000, min: 1_000, max: 24 * 60 * 60_000 }),
+  /**
+   * Approval notifications: `{"tenants": {"<tenant>": {"url": "https://...", "secret_env": "NAME"}}}`
+   * (or `secret_file`). Unset: none are sent. An invalid file stops the service at boot.
+   */
+  WRIT_POLICY_WEBHOOKS_FILE: env.optionalString(),
 };
 
 export type PolicyServiceConfig = BaseConfig & ConfigOf<typeof policyConfigSpec>;

@@ -3,6 +3,7 @@ import { describeError, isWritError } from '@writ/errors';
 import { EXIT_CONFIG, loadServiceConfig, packageVersion, runService } from '@writ/runtime';
 import { policyConfigSpec } from './config.ts';
 import { PolicyModule } from './policy.module.ts';
+import { loadWebhooks } from './notifier.ts';
 import { loadPdpSetup } from './setup.ts';
 
 const DEFAULT_HTTP_PORT = 26082;
@@ -19,6 +20,7 @@ try {
 if (config !== undefined) {
   try {
     await loadPdpSetup(config);
+    if (config.WRIT_POLICY_WEBHOOKS_FILE !== undefined) loadWebhooks(config.WRIT_POLICY_WEBHOOKS_FILE);
   } catch (error) {
     process.stderr.write(`[policy] ${isWritError(error) ? `${error.code}: ${error.message}` : describeError(error)}\n`);
     process.exit(EXIT_CONFIG);

@@ -1,5 +1,7 @@
 import 'reflect-metadata';
 import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { createServer } from 'node:http';
 import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +27,7 @@ import { WRIT_ATTR } from '@writ/telemetry';
 import { testKafkaBrokers, uniqueName, waitFor } from '@writ/testing';
 import { policyConfigSpec } from './config.ts';
 import { PdpEngine } from './pdp.engine.ts';
+import { loadWebhooks } from './notifier.ts';
 import { PolicyModule } from './policy.module.ts';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -186,7 +189,6 @@ async function decided(seen: readonly Output[], action: ActionProposed, count = 
   });
 }
 
-/** The warrant checked against the action with the tool version the planner resolves (the repository's tools: 1.2.0 for a refund). */
 /** A booted PDP of a new tenant, what it publishes, and `size` proposals of one run to send. */
 async function bootWithBurst(size: number): Promise<{ seen: Output[]; burst: ActionProposed[] }> {
   const t = newTenant();
@@ -196,6 +198,7 @@ async function bootWithBurst(size: number): Promise<{ seen: Output[]; burst: Act
   return { seen, burst: Array.from({ length: size }, (_, i) => proposed(t, 'tickets.get', '1.0.0', { ticket_id: `T-${i}` }, run)) };
 }
 
+/** The warrant checked against the action with the tool version the planner resolves (the repository's tools: 1.2.0 for a refund). */
 function checkWarrant(decision: PolicyDecided, action: ActionProposed, toolVersion = action.tool_version ?? '1.2.0') {
   const warrant = warrantOfDecision(decision);
   if (warrant === undefined) throw new Error('no warrant');
@@ -534,6 +537,106 @@ describe('policy service HTTP decision endpoint', () => {
     const foreign = await decide(request(refundTool, refund(100)), `${t.tenant}-otto`);
     expect(foreign).toMatchObject({ status: 404, body: { error: { code: 'NOT_FOUND', field: 'tenant' } } });
     expect(foreign.body).not.toHaveProperty('decision');
+  });
+});
+
+describe('approval notifications to the tenant webhook', () => {
+  it('posts a signed message when an approval is requested, decided or expired; a failed delivery is retried', async () => {
+    const t = newTenant();
+    const secret = `secret-${uniqueName('hook')}`;
+    const received: { event: string; delivery: string; signature: string; body: string }[] = [];
+    let failNext = true;
+    const server = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        if (failNext) {
+          failNext = false; // the first delivery fails: the bus must try it again
+          response.writeHead(503).end();
+          return;
+        }
+        received.push({
+          event: String(request.headers['x-writ-event']),
+          delivery: String(request.headers['x-writ-delivery']),
+          signature: String(request.headers['x-writ-signature']),
+          body: Buffer.concat(chunks).toString('utf8'),
+        });
+        response.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as { port: number };
+      const hooks = join(dir, `${t.tenant}-webhooks.json`);
+      writeFileSync(hooks, JSON.stringify({ tenants: { [t.tenant]: { url: `http://127.0.0.1:${port}/writ`, secret_env: 'TEST_WEBHOOK_SECRET' } } }));
+      process.env['TEST_WEBHOOK_SECRET'] = secret;
+      const seen = await collect(t);
+      await boot(t, { WRIT_POLICY_WEBHOOKS_FILE: hooks });
+
+      const large = proposed(t, 'refunds.issue', '1.2.0', refund(25_000));
+      const expiring = proposed(t, 'refunds.issue', '1.2.0', refund(30_000));
+      await producer.send([writEvent('ActionProposed', large), writEvent('ActionProposed', expiring)]);
+      await decided(seen, large);
+      await producer.send([writEvent('ApprovalSubmitted', submission(large, 'maria'))]);
+      await decided(seen, large, 2);
+      const timedOut: ActionCompleted = {
+        meta: newMetadata({ tenant_id: t.tenant, run_id: expiring.meta.run_id, action_id: expiring.meta.action_id, producer: 'planner@0.1.0' }),
+        status: 'expired',
+        reason: 'no approval in time',
+        reason_code: 'APPROVAL_TIMEOUT',
+        result_json: null,
+        cost_micros: 0,
+        currency: 'USD',
+      };
+      await producer.send([writEvent('ActionCompleted', timedOut)]);
+
+      await waitFor(() => received.length >= 4, { timeoutMs: 30_000, what: () => `4 notifications, got ${received.map((r) => r.event).join(', ')}` });
+      const of = (action: ActionProposed, event: string) =>
+        received.filter((r) => r.event === event && (JSON.parse(r.body) as { action_id: string }).action_id === action.meta.action_id);
+      expect(of(large, 'approval.requested')).toHaveLength(1);
+      expect(of(expiring, 'approval.requested')).toHaveLength(1);
+      expect(of(large, 'approval.decided')).toHaveLength(1);
+      expect(of(expiring, 'approval.expired')).toHaveLength(1);
+      const [requested] = of(large, 'approval.requested');
+      expect(JSON.parse(requested?.body ?? '{}')).toMatchObject({
+        text: expect.stringContaining(`Approval requested: refunds.issue by triage-bot in ${t.tenant}`),
+        tenant: t.tenant,
+        policy: 'refund-over-100-needs-manager-approval',
+        needs: { count: 1, roles: ['manager'] },
+      });
+      expect(JSON.parse(of(large, 'approval.decided')[0]?.body ?? '{}')).toMatchObject({ decision: 'allow', approvers: ['maria'] });
+      // Every body is signed with the tenant's secret over "<t>.<body>".
+      for (const r of received) {
+        const [t0, v1] = r.signature.split(',');
+        const stamp = t0?.replace('t=', '') ?? '';
+        expect(v1).toBe(`v1=${createHmac('sha256', secret).update(`${stamp}.${r.body}`).digest('hex')}`);
+        expect(r.body).not.toContain(secret);
+      }
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+      delete process.env['TEST_WEBHOOK_SECRET'];
+    }
+  });
+
+  it('refuses a webhooks file with a bad URL or a short or missing secret, naming the field', () => {
+    const file = (content: unknown) => {
+      const path = join(dir, `${uniqueName('hooks')}.json`);
+      writeFileSync(path, JSON.stringify(content));
+      return path;
+    };
+    expect(() => loadWebhooks(file({ tenants: { acme: { url: 'ftp://x', secret_env: 'S' } } }), { S: 'x'.repeat(20) })).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID', field: 'tenants.acme.url' }),
+    );
+    expect(() => loadWebhooks(file({ tenants: { acme: { url: 'https://hooks.example/x', secret_env: 'S' } } }), { S: 'short' })).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID', field: 'tenants.acme.secret_env' }),
+    );
+    expect(() => loadWebhooks(file({ tenants: { acme: { url: 'https://hooks.example/x' } } }), {})).toThrow(
+      expect.objectContaining({ field: 'tenants.acme.secret_env' }),
+    );
+    expect(() => loadWebhooks(file([1]), {})).toThrow(expect.objectContaining({ field: 'tenants' }));
+    expect(loadWebhooks(file({ tenants: { acme: { url: 'https://hooks.example/x', secret_env: 'S' } } }), { S: 'x'.repeat(20) }).get('acme')?.url.host).toBe(
+      'hooks.example',
+    );
   });
 });
 

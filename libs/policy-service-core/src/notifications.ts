@@ -1,0 +1,112 @@
+// Approval notifications: what a tenant's webhook is told when the policy asks for an approval,
+// when the request is decided (approved into an allow, or denied by an approver), and when it
+// expires unanswered (the planner ends the action as approval_timeout). Pure: the message and its
+// signature; sending and retrying are the policy service's (services/policy/src/notifier.ts).
+import { createHmac } from 'node:crypto';
+import type { ActionCompleted, PolicyDecided } from '@writ/contracts';
+
+export type ApprovalNotificationEvent = 'approval.requested' | 'approval.decided' | 'approval.expired';
+
+/** The webhook's JSON body. `text` makes it a chat message as is (Slack, Mattermost and Teams incoming webhooks read it). */
+export interface ApprovalNotification {
+  readonly text: string;
+  readonly event: ApprovalNotificationEvent;
+  /** Unique per notification (the event it comes from): a receiver drops a redelivery by it. */
+  readonly id: string;
+  readonly tenant: string;
+  readonly run_id: string;
+  readonly action_id: string;
+  readonly occurred_at: string;
+  readonly tool: string | null;
+  readonly agent: string | null;
+  readonly decision: string | null;
+  readonly policy: string | null;
+  readonly needs: { readonly count: number; readonly roles: readonly string[] } | null;
+  readonly expires_at: string | null;
+  readonly approvers: readonly string[];
+  readonly denied_by: string | null;
+}
+
+interface RequestSeen {
+  readonly tool?: { readonly name?: string };
+  readonly agent?: { readonly id?: string };
+}
+
+function requestOf(decided: PolicyDecided): RequestSeen {
+  if (decided.request_json === '') return {};
+  try {
+    return JSON.parse(decided.request_json) as RequestSeen;
+  } catch {
+    return {};
+  }
+}
+
+/** The notification a PolicyDecided calls for, if any: the first approval_required, or the decision that ends a request. */
+export function notificationOfDecision(decided: PolicyDecided): ApprovalNotification | undefined {
+  const { meta } = decided;
+  if (meta.action_id === null) return undefined;
+  const asked = decided.decision === 'approval_required' && decided.approvals.length === 0 && decided.denied_by === null;
+  const answered = decided.decision !== 'approval_required' && (decided.approvals.length > 0 || decided.denied_by !== null);
+  if (!asked && !answered) return undefined;
+  const request = requestOf(decided);
+  const tool = request.tool?.name ?? decided.warrant?.tool ?? null;
+  const agent = request.agent?.id ?? decided.warrant?.agent_id ?? null;
+  const requirement = decided.approval_requirement;
+  const approvers = decided.approvals.map((a) => a.approver_id);
+  const expiresAt = requirement?.expires_in_ms == null ? null : new Date(meta.occurred_at + requirement.expires_in_ms).toISOString();
+  const what = `${tool ?? 'an action'}${agent === null ? '' : ` by ${agent}`} in ${meta.tenant_id} (action ${meta.action_id})`;
+  const text = asked
+    ? `Approval requested: ${what} needs ${requirement?.count ?? 1} approval(s) by ${requirement?.roles.join(', ') ?? 'an approver'} (${requirement?.policy_id ?? decided.determining_policies.join(', ')})${expiresAt === null ? '' : `, until ${expiresAt}`}.`
+    : decided.denied_by !== null
+      ? `Approval denied: ${what} was denied by ${decided.denied_by}.`
+      : `Approval decided: ${what} is ${decided.decision === 'allow' ? 'allowed' : 'denied'} after the approval of ${approvers.join(', ')}.`;
+  return {
+    text,
+    event: asked ? 'approval.requested' : 'approval.decided',
+    id: meta.event_id,
+    tenant: meta.tenant_id,
+    run_id: meta.run_id,
+    action_id: meta.action_id,
+    occurred_at: new Date(meta.occurred_at).toISOString(),
+    tool,
+    agent,
+    decision: decided.decision,
+    policy: requirement?.policy_id ?? decided.determining_policies[0] ?? null,
+    needs: requirement === null ? null : { count: requirement.count, roles: requirement.roles },
+    expires_at: expiresAt,
+    approvers,
+    denied_by: decided.denied_by,
+  };
+}
+
+/** The notification of an action the planner ended because nobody approved it in time. */
+export function notificationOfCompletion(completed: ActionCompleted): ApprovalNotification | undefined {
+  const { meta } = completed;
+  if (meta.action_id === null || completed.reason_code !== 'APPROVAL_TIMEOUT') return undefined;
+  return {
+    text: `Approval expired: action ${meta.action_id} in ${meta.tenant_id} was not approved in time and did not run (${completed.reason}).`,
+    event: 'approval.expired',
+    id: meta.event_id,
+    tenant: meta.tenant_id,
+    run_id: meta.run_id,
+    action_id: meta.action_id,
+    occurred_at: new Date(meta.occurred_at).toISOString(),
+    tool: null,
+    agent: null,
+    decision: null,
+    policy: null,
+    needs: null,
+    expires_at: null,
+    approvers: [],
+    denied_by: null,
+  };
+}
+
+/**
+ * The signature header of a webhook body: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`
+ * with the tenant's secret. A receiver recomputes it and refuses an old timestamp (replay).
+ */
+export function webhookSignature(secret: string, body: string, unixSeconds: number): string {
+  const mac = createHmac('sha256', secret).update(`${unixSeconds}.${body}`).digest('hex');
+  return `t=${unixSeconds},v1=${mac}`;
+}

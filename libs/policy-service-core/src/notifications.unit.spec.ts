@@ -1,0 +1,70 @@
+import { createHmac } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { sampleEvent } from '@writ/contracts/testing';
+import type { ActionCompleted, PolicyDecided } from '@writ/contracts';
+import { notificationOfCompletion, notificationOfDecision, webhookSignature } from './notifications.ts';
+
+const meta = { tenant_id: 'acme', run_id: 'run-1', action_id: 'action-1', occurred_at: Date.UTC(2026, 11, 6, 12, 0, 0) };
+const request = JSON.stringify({ tool: { name: 'refunds.issue' }, agent: { id: 'triage-bot' } });
+const requirement = { policy_id: 'refund-over-500-needs-two-managers', count: 2, roles: ['manager'], expires_in_ms: 4 * 3_600_000 };
+const decided = (overrides: Partial<PolicyDecided>): PolicyDecided =>
+  ({ ...sampleEvent('PolicyDecided', meta), warrant: null, approvals: [], denied_by: null, request_json: request, ...overrides }) as PolicyDecided;
+
+describe('approval notifications', () => {
+  it('the first approval_required asks for an approval, naming the tool, agent, policy, quorum and expiry', () => {
+    const notification = notificationOfDecision(
+      decided({ decision: 'approval_required', determining_policies: [requirement.policy_id], approval_requirement: requirement }),
+    );
+    expect(notification).toMatchObject({
+      event: 'approval.requested',
+      tenant: 'acme',
+      action_id: 'action-1',
+      tool: 'refunds.issue',
+      agent: 'triage-bot',
+      policy: 'refund-over-500-needs-two-managers',
+      needs: { count: 2, roles: ['manager'] },
+      expires_at: '2026-12-06T16:00:00.000Z',
+    });
+    expect(notification?.text).toBe(
+      'Approval requested: refunds.issue by triage-bot in acme (action action-1) needs 2 approval(s) by manager (refund-over-500-needs-two-managers), until 2026-12-06T16:00:00.000Z.',
+    );
+  });
+
+  it("a quorum still short notifies nothing; the allow after the approvals, or an approver's denial, decides it", () => {
+    const oneOfTwo = decided({ decision: 'approval_required', approval_requirement: requirement, approvals: [{ approver_id: 'maria', role: 'manager' }] });
+    expect(notificationOfDecision(oneOfTwo)).toBeUndefined();
+    const approved = notificationOfDecision(
+      decided({
+        decision: 'allow',
+        approvals: [
+          { approver_id: 'maria', role: 'manager' },
+          { approver_id: 'mike', role: 'manager' },
+        ],
+      }),
+    );
+    expect(approved).toMatchObject({ event: 'approval.decided', decision: 'allow', approvers: ['maria', 'mike'] });
+    expect(approved?.text).toContain('is allowed after the approval of maria, mike');
+    const denied = notificationOfDecision(decided({ decision: 'deny', denied_by: 'maria' }));
+    expect(denied).toMatchObject({ event: 'approval.decided', decision: 'deny', denied_by: 'maria' });
+    expect(denied?.text).toContain('was denied by maria');
+    // A decision that never involved an approval is no notification.
+    expect(notificationOfDecision(decided({ decision: 'allow' }))).toBeUndefined();
+    expect(notificationOfDecision(decided({ decision: 'deny' }))).toBeUndefined();
+  });
+
+  it('an action ended as APPROVAL_TIMEOUT is an expired request; other ends are not notified', () => {
+    const completed = (reason_code: string): ActionCompleted =>
+      ({ ...sampleEvent('ActionCompleted', meta), status: 'expired', reason_code, reason: 'no approval in time' }) as ActionCompleted;
+    expect(notificationOfCompletion(completed('APPROVAL_TIMEOUT'))).toMatchObject({ event: 'approval.expired', action_id: 'action-1' });
+    expect(notificationOfCompletion(completed('DECISION_TIMEOUT'))).toBeUndefined();
+  });
+
+  it('signs "<t>.<body>" with HMAC-SHA256 of the tenant secret: a receiver recomputes it, another secret does not match', () => {
+    const body = '{"event":"approval.requested"}';
+    const header = webhookSignature('s3cret-s3cret-s3cret', body, 1_796_600_000);
+    const expected = createHmac('sha256', 's3cret-s3cret-s3cret').update(`1796600000.${body}`).digest('hex');
+    expect(header).toBe(`t=1796600000,v1=${expected}`);
+    expect(webhookSignature('another-secret-value', body, 1_796_600_000)).not.toBe(header);
+    expect(webhookSignature('s3cret-s3cret-s3cret', `${body} `, 1_796_600_000)).not.toBe(header);
+  });
+});
