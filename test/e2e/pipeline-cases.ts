@@ -99,6 +99,7 @@ export function governedPipelineCases(basePort: number, replicas?: WritStackOpti
         effect: 'write',
         risk: 'medium',
         policy: 'refund-over-100-needs-manager-approval',
+        reason: "Refunds over $100 need a manager who is not the agent's owner.",
         needs: { count: 1, roles: ['manager'] },
         approved_by: [],
         expires_at: null,

@@ -2794,7 +2794,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
   {
     type: 'PolicyDecided',
     version: 5,
-    fingerprint: '310421ff24e7609e',
+    fingerprint: '1899417793e6a113',
     schema: {
       "type": "record",
       "name": "PolicyDecided",
@@ -3040,6 +3040,15 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
                   "default": null,
                   "writ.rule": "non-negative",
                   "doc": "How long the approval may be waited for, from the policy's @approval_expires_in; null: the planner's default (WRIT_PLANNER_APPROVAL_TIMEOUT_MS). Past it the action fails closed (approval_timeout)."
+                },
+                {
+                  "name": "reason",
+                  "type": [
+                    "null",
+                    "string"
+                  ],
+                  "default": null,
+                  "doc": "Why the policy asks for this approval, in its author's words (the permit's @reason), for the approver; null without one."
                 }
               ]
             }

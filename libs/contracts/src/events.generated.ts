@@ -326,6 +326,8 @@ export interface ApprovalRequirement {
   readonly roles: readonly string[];
   /** How long the approval may be waited for, from the policy's @approval_expires_in; null: the planner's default (WRIT_PLANNER_APPROVAL_TIMEOUT_MS). Past it the action fails closed (approval_timeout). */
   readonly expires_in_ms: number | null;
+  /** Why the policy asks for this approval, in its author's words (the permit's @reason), for the approver; null without one. */
+  readonly reason: string | null;
 }
 
 /** A human approved or denied a pending action. */

@@ -48,8 +48,9 @@ export interface ApprovalRequestJson {
   readonly tool_version: string | null;
   readonly effect: string | null;
   readonly risk: string | null;
-  /** The permit that would allow once approved, and what it asks for. */
+  /** The permit that would allow once approved, why it asks (its @reason, if it gives one), and what it asks for. */
   readonly policy: string;
+  readonly reason: string | null;
   readonly needs: { readonly count: number; readonly roles: readonly string[] };
   /** Accepted approvals so far. */
   readonly approved_by: readonly string[];
@@ -223,6 +224,7 @@ function approvalRequest(
     effect: context.tool?.effect ?? null,
     risk: context.tool?.risk ?? null,
     policy: requirement.policy_id,
+    reason: requirement.reason,
     needs: { count: requirement.count, roles: requirement.roles },
     approved_by: approvals.filter((a) => a.accepted === true && a.verdict === 'approve').map((a) => a.approver_id),
     requested_at: iso(state.approval_requested_at),

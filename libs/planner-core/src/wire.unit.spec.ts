@@ -378,7 +378,7 @@ describe('input events -> commands', () => {
       decision: 'approval_required',
       warrant: null,
       determining_policies: ['p1'],
-      approval_requirement: { policy_id: 'p1', count: 2, roles: ['manager'], expires_in_ms: 120_000 },
+      approval_requirement: { policy_id: 'p1', count: 2, roles: ['manager'], expires_in_ms: 120_000, reason: null },
     });
     expect(commandOf(expiring, NOW)).toEqual({ ...base, verdict: { decision: 'approval_required', expires_in_ms: 120_000 } });
     expect(() => commandOf(decided({ decision: 'allow', warrant: null, determining_policies: [] }), NOW)).toThrow(

@@ -123,6 +123,8 @@ export interface AnalysedPolicy {
   readonly approval: ApprovalAnnotation | undefined;
   /** Absent: enforce. Only enforced policies can shadow every permit or be the permit an action needs. */
   readonly mode?: PolicyMode;
+  /** From `@reason("...")`. */
+  readonly reason?: string;
 }
 
 /**

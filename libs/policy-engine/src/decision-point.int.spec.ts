@@ -14,6 +14,8 @@ const POLICIES = fileURLToPath(new URL('../../../policies', import.meta.url));
 const agent = { id: 'support-bot-1', role: 'support', owner: 'olivia' };
 const refundTool = { name: 'refunds.issue', version: '1.2.0', effect: 'write', risk: 'medium' } as const;
 const runStats = { steps: 1, spendMicros: 0, callsInWindow: 0 };
+/** The refund-over-100 permit's @reason, carried with the approval it asks for. */
+const REASON_100 = "Refunds over $100 need a manager who is not the agent's owner.";
 
 function refund(amountCents: unknown, extra: Partial<DecisionRequest> = {}): DecisionRequest {
   return {
@@ -56,7 +58,7 @@ describe('createDecisionPoint on the real policy set', () => {
       determiningPolicies: ['refund-over-100-needs-manager-approval'],
       errors: [],
       policySetHash: set.hash,
-      approval: { policyId: 'refund-over-100-needs-manager-approval', count: 1, roles: ['manager'] },
+      approval: { policyId: 'refund-over-100-needs-manager-approval', count: 1, roles: ['manager'], reason: REASON_100 },
       warnings: [],
       shadowResults: [],
     });
@@ -278,6 +280,7 @@ describe('approval expiry (@approval_expires_in)', () => {
       count: 1,
       roles: ['manager'],
       expiresInMs: 15 * 60_000,
+      reason: REASON_100,
     });
     expect(createDecisionPoint(withExpiry('@approval_expires_in("2d")')).decide(refund(20_000)).approval?.expiresInMs).toBe(2 * 86_400_000);
     expect(createDecisionPoint(base).decide(refund(20_000)).approval).not.toHaveProperty('expiresInMs');
@@ -295,5 +298,18 @@ describe('approval expiry (@approval_expires_in)', () => {
     expect(thrown(() => compilePolicySet({ schemaText: base.schemaText, policies: { ...base.policies, [id]: orphan } })).message).toContain(
       '@approval_expires_in needs @approval_count or @approval_roles',
     );
+  });
+});
+
+describe('@reason', () => {
+  it('is carried with the approval a permit asks for; a blank or over-long one is refused, naming the policy', async () => {
+    const base = await loadPolicySet(POLICIES);
+    expect(base.metadata['refund-over-500-needs-two-managers']?.reason).toBe("Refunds over $500 need two managers, neither of them the agent's owner.");
+    const id = 'refund-up-to-100-support';
+    for (const bad of ['@reason("  ")', `@reason("${'x'.repeat(301)}")`]) {
+      const text = (base.policies[id] ?? '').replace(`@id("${id}")`, `@id("${id}")\n${bad}`);
+      const error = thrown(() => compilePolicySet({ schemaText: base.schemaText, policies: { ...base.policies, [id]: text } }));
+      expect(error.message).toContain(`${id}.cedar (policy "${id}"): @reason must be 1 to 300 characters`);
+    }
   });
 });

@@ -157,6 +157,7 @@ export function createDecisionPoint(policySet: LoadedPolicySet): DecisionPoint {
                   count: m.approval.count,
                   roles: m.approval.roles,
                   ...(m.approval.expiresInMs === undefined ? {} : { expiresInMs: m.approval.expiresInMs }),
+                  ...(m.reason === undefined ? {} : { reason: m.reason }),
                 },
               ],
         )

@@ -54,6 +54,7 @@ describe('loadPolicySet', () => {
       effect: 'permit',
       mode: 'enforce',
       approval: { count: 1, roles: ['manager'] },
+      reason: "Refunds over $100 need a manager who is not the agent's owner.",
     });
     expect(set.metadata['customer-delete-forbidden']?.effect).toBe('forbid');
   });

@@ -12,6 +12,7 @@ import type { PolicyJson, SchemaJson } from './cedar.ts';
 export const POLICY_NAMESPACE = 'Writ';
 const HASH_FORMAT = 'writ.policy-set/1';
 const POLICY_ID = /^[a-z0-9][a-z0-9._-]{0,127}$/;
+const MAX_REASON_CHARS = 300;
 
 /** Policy texts by id, the schema, and where they came from (for error messages). */
 export interface PolicySetSources {
@@ -29,6 +30,8 @@ export interface PolicyMetadata {
   readonly file: string;
   readonly effect: 'permit' | 'forbid';
   readonly mode: PolicyMode;
+  /** `@reason("...")`: why the policy exists, in its author's words (shown to approvers). */
+  readonly reason?: string;
   /** The approval this permit asks for (from @approval_count / @approval_roles), if any. */
   readonly approval?: ApprovalAnnotation;
 }
@@ -140,7 +143,12 @@ export function compilePolicySet(sources: PolicySetSources): LoadedPolicySet {
       });
       continue;
     }
-    analysed.push({ id, json, approval, mode: mode as PolicyMode });
+    const reason = json.annotations?.['reason'];
+    if (reason !== undefined && (reason.trim() === '' || reason.length > MAX_REASON_CHARS)) {
+      problems.push({ file: fileOf(id), policyId: id, message: `@reason must be 1 to ${MAX_REASON_CHARS} characters: it is shown to approvers` });
+      continue;
+    }
+    analysed.push({ id, json, approval, mode: mode as PolicyMode, ...(reason === undefined ? {} : { reason: reason.trim() }) });
   }
   if (Object.keys(sources.policies).length === 0) problems.push({ file: schemaFile, message: 'the policy set holds no policies' });
   if (problems.length > 0) throw invalid(problems);
@@ -165,8 +173,15 @@ export function compilePolicySet(sources: PolicySetSources): LoadedPolicySet {
 
   const hash = policySetHash(sources.schemaText, sources.policies);
   const metadata: Record<string, PolicyMetadata> = {};
-  for (const { id, json, approval, mode } of analysed) {
-    metadata[id] = { id, file: fileOf(id), effect: json.effect, mode: mode ?? 'enforce', ...(approval === undefined ? {} : { approval }) };
+  for (const { id, json, approval, mode, reason } of analysed) {
+    metadata[id] = {
+      id,
+      file: fileOf(id),
+      effect: json.effect,
+      mode: mode ?? 'enforce',
+      ...(approval === undefined ? {} : { approval }),
+      ...(reason === undefined ? {} : { reason }),
+    };
   }
   const version = sources.version?.trim();
   return {

@@ -59,6 +59,8 @@ export interface ApprovalRequirement {
   readonly roles: readonly string[];
   /** From the permit's @approval_expires_in; absent: the planner's default wait. */
   readonly expiresInMs?: number;
+  /** The permit's @reason, for the approver. */
+  readonly reason?: string;
 }
 
 export interface Decision {

@@ -240,6 +240,7 @@ function decidedEvent(
               count: decision.approval.count,
               roles: [...decision.approval.roles],
               expires_in_ms: decision.approval.expiresInMs ?? null,
+              reason: decision.approval.reason ?? null,
             }
           : null,
       approvals: approvals.map((a) => ({ approver_id: a.approverId, role: a.role })),

@@ -21,6 +21,8 @@ export interface ApprovalNotification {
   readonly agent: string | null;
   readonly decision: string | null;
   readonly policy: string | null;
+  /** The permit's @reason, for the approver. */
+  readonly reason: string | null;
   readonly needs: { readonly count: number; readonly roles: readonly string[] } | null;
   readonly expires_at: string | null;
   readonly approvers: readonly string[];
@@ -56,7 +58,7 @@ export function notificationOfDecision(decided: PolicyDecided): ApprovalNotifica
   const expiresAt = requirement?.expires_in_ms == null ? null : new Date(meta.occurred_at + requirement.expires_in_ms).toISOString();
   const what = `${tool ?? 'an action'}${agent === null ? '' : ` by ${agent}`} in ${meta.tenant_id} (action ${meta.action_id})`;
   const text = asked
-    ? `Approval requested: ${what} needs ${requirement?.count ?? 1} approval(s) by ${requirement?.roles.join(', ') ?? 'an approver'} (${requirement?.policy_id ?? decided.determining_policies.join(', ')})${expiresAt === null ? '' : `, until ${expiresAt}`}.`
+    ? `Approval requested: ${what} needs ${requirement?.count ?? 1} approval(s) by ${requirement?.roles.join(', ') ?? 'an approver'} (${requirement?.policy_id ?? decided.determining_policies.join(', ')})${expiresAt === null ? '' : `, until ${expiresAt}`}.${requirement?.reason == null ? '' : ` Why: ${requirement.reason}`}`
     : decided.denied_by !== null
       ? `Approval denied: ${what} was denied by ${decided.denied_by}.`
       : `Approval decided: ${what} is ${decided.decision === 'allow' ? 'allowed' : 'denied'} after the approval of ${approvers.join(', ')}.`;
@@ -72,6 +74,7 @@ export function notificationOfDecision(decided: PolicyDecided): ApprovalNotifica
     agent,
     decision: decided.decision,
     policy: requirement?.policy_id ?? decided.determining_policies[0] ?? null,
+    reason: requirement?.reason ?? null,
     needs: requirement === null ? null : { count: requirement.count, roles: requirement.roles },
     expires_at: expiresAt,
     approvers,
@@ -95,6 +98,7 @@ export function notificationOfCompletion(completed: ActionCompleted): ApprovalNo
     agent: null,
     decision: null,
     policy: null,
+    reason: null,
     needs: null,
     expires_at: null,
     approvers: [],

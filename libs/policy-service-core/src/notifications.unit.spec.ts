@@ -6,7 +6,13 @@ import { notificationOfCompletion, notificationOfDecision, webhookSignature } fr
 
 const meta = { tenant_id: 'acme', run_id: 'run-1', action_id: 'action-1', occurred_at: Date.UTC(2026, 11, 6, 12, 0, 0) };
 const request = JSON.stringify({ tool: { name: 'refunds.issue' }, agent: { id: 'triage-bot' } });
-const requirement = { policy_id: 'refund-over-500-needs-two-managers', count: 2, roles: ['manager'], expires_in_ms: 4 * 3_600_000 };
+const requirement = {
+  policy_id: 'refund-over-500-needs-two-managers',
+  count: 2,
+  roles: ['manager'],
+  expires_in_ms: 4 * 3_600_000,
+  reason: 'Large refunds need two pairs of eyes.',
+};
 const decided = (overrides: Partial<PolicyDecided>): PolicyDecided =>
   ({ ...sampleEvent('PolicyDecided', meta), warrant: null, approvals: [], denied_by: null, request_json: request, ...overrides }) as PolicyDecided;
 
@@ -26,7 +32,7 @@ describe('approval notifications', () => {
       expires_at: '2026-12-06T16:00:00.000Z',
     });
     expect(notification?.text).toBe(
-      'Approval requested: refunds.issue by triage-bot in acme (action action-1) needs 2 approval(s) by manager (refund-over-500-needs-two-managers), until 2026-12-06T16:00:00.000Z.',
+      'Approval requested: refunds.issue by triage-bot in acme (action action-1) needs 2 approval(s) by manager (refund-over-500-needs-two-managers), until 2026-12-06T16:00:00.000Z. Why: Large refunds need two pairs of eyes.',
     );
   });
 

@@ -223,7 +223,7 @@ describe('ActionProposed', () => {
     expect(decision).toMatchObject({
       decision: 'approval_required',
       determining_policies: ['refund-over-100-needs-manager-approval'],
-      approval_requirement: { policy_id: 'refund-over-100-needs-manager-approval', count: 1, roles: ['manager'], expires_in_ms: null },
+      approval_requirement: { policy_id: 'refund-over-100-needs-manager-approval', count: 1, roles: ['manager'], expires_in_ms: null, reason: null },
       warrant: null,
     });
     expect(() => encodeEvent('PolicyDecided', decision)).not.toThrow();
@@ -419,7 +419,7 @@ describe('ApprovalSubmitted', () => {
     // The policy's expiry of the approval travels with the requirement (the planner waits that long).
     expect(decided(propose(state, event))).toMatchObject({
       decision: 'approval_required',
-      approval_requirement: { policy_id: 'refund-over-500-needs-two', count: 2, expires_in_ms: 4 * 3_600_000 },
+      approval_requirement: { policy_id: 'refund-over-500-needs-two', count: 2, expires_in_ms: 4 * 3_600_000, reason: null },
     });
     expect(decided(approve(state, submitted(event, 'maria')))).toMatchObject({ decision: 'approval_required', approvals: [{ approver_id: 'maria' }] });
     expect(decided(approve(state, submitted(event, 'maria')))).toMatchObject({ decision: 'approval_required' });

@@ -141,7 +141,7 @@ async function fixture(agentKey: string, tenant: string): Promise<Fixture> {
       policy_set_hash: 'b'.repeat(64),
       warrant: null,
       errors: [],
-      approval_requirement: { policy_id: 'refund-over-100-needs-manager-approval', count: 1, roles: ['manager'], expires_in_ms: null },
+      approval_requirement: { policy_id: 'refund-over-100-needs-manager-approval', count: 1, roles: ['manager'], expires_in_ms: null, reason: null },
       approvals: [],
       denied_by: null,
       policy_set_version: '1',

@@ -475,7 +475,7 @@ describe('gateway: approvals and controls', () => {
       policy_set_hash: 'b'.repeat(64),
       warrant: null,
       errors: [],
-      approval_requirement: { policy_id: 'refund-over-100-needs-manager-approval', count: 1, roles: ['manager'], expires_in_ms: null },
+      approval_requirement: { policy_id: 'refund-over-100-needs-manager-approval', count: 1, roles: ['manager'], expires_in_ms: null, reason: null },
       approvals: [],
       denied_by: null,
       policy_set_version: '1',
@@ -494,7 +494,7 @@ describe('gateway: approvals and controls', () => {
       agent_id: BOT,
       arguments: { amount_cents: 25_000, ticket_id: 'T-2', card_last4: '[redacted]' },
       determining_policies: ['refund-over-100-needs-manager-approval'],
-      approval_requirement: { policy_id: 'refund-over-100-needs-manager-approval', count: 1, roles: ['manager'], expires_in_ms: null },
+      approval_requirement: { policy_id: 'refund-over-100-needs-manager-approval', count: 1, roles: ['manager'], expires_in_ms: null, reason: null },
     });
     expect(((await call('GET', '/v1/approvals', KEYS.gina)).body['approvals'] as unknown[]).length).toBe(0);
     expect((await call('GET', '/v1/approvals', KEYS.bot)).status).toBe(403);

@@ -166,6 +166,9 @@ function submission(action: ActionProposed, approver: string, verdict: 'approve'
   };
 }
 
+/** The refund-over-100 permit's @reason (policies/), carried to the approver. */
+const REASON_100 = "Refunds over $100 need a manager who is not the agent's owner.";
+
 const refund = (cents: number) => ({
   ticket_id: 'T-1001',
   customer_id: 'C-1',
@@ -263,7 +266,7 @@ describe('policy service on Kafka', () => {
     expect(pending).toMatchObject({
       decision: 'approval_required',
       determining_policies: ['refund-over-100-needs-manager-approval'],
-      approval_requirement: { policy_id: 'refund-over-100-needs-manager-approval', count: 1, roles: ['manager'], expires_in_ms: null },
+      approval_requirement: { policy_id: 'refund-over-100-needs-manager-approval', count: 1, roles: ['manager'], expires_in_ms: null, reason: REASON_100 },
       warrant: null,
     });
 
