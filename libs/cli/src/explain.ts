@@ -4,7 +4,7 @@
 // as an analyst or auditor of the tenant (their key), or ClickHouse directly (--chdb, --clickhouse).
 import { createClickHouse } from '@writ/clickhouse';
 import { WritError, describeError } from '@writ/errors';
-import { DEFAULT_LEDGER_URL, parseFlags } from './ledger-source.ts';
+import { DEFAULT_LEDGER_URL, ledgerText, parseFlags } from './ledger-source.ts';
 import type { CliIo } from './verify.ts';
 
 export const EXPLAIN_USAGE = `usage: writ explain ACTION_ID [--url <ledger url> [--key <api key>] | --chdb <data folder> | --clickhouse <server url>] [--database <name>] [--json]
@@ -111,27 +111,12 @@ export function explainEvent(row: ActionEventRow): string[] {
 }
 
 async function rowsOverHttp(url: string, key: string | undefined, actionId: string): Promise<ActionEventRow[]> {
-  let response: Response;
-  try {
-    response = await fetch(`${url}/v1/query`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(key === undefined ? {} : { authorization: `Bearer ${key}` }) },
-      body: JSON.stringify({ sql: EXPLAIN_SQL, params: { action: actionId } }),
-    });
-  } catch (error) {
-    throw new WritError('LEDGER_UNREACHABLE', `cannot reach the ledger at ${url} (is it running? or use --chdb <folder> when it is stopped)`, {
-      cause: error,
-      retriable: true,
-    });
-  }
-  const body = await response.text();
-  if (response.status === 401) {
-    throw new WritError('LEDGER_UNAUTHENTICATED', `${url} answered 401: ${key === undefined ? 'send an API key' : 'the API key is not known'}`, {
-      field: '--key',
-      rule: "an analyst's or auditor's API key of the action's tenant: --key <key> or WRIT_API_KEY",
-    });
-  }
-  if (!response.ok) throw new WritError('LEDGER_REQUEST_FAILED', `${url} answered ${response.status}: ${body.slice(0, 300)}`);
+  const body = await ledgerText(
+    `${url}/v1/query`,
+    key,
+    { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sql: EXPLAIN_SQL, params: { action: actionId } }) },
+    "an analyst's or auditor's API key of the action's tenant: --key <key> or WRIT_API_KEY",
+  );
   return (JSON.parse(body) as { rows: ActionEventRow[] }).rows;
 }
 

@@ -6,7 +6,7 @@ import { WritError } from '@writ/errors';
 import { WritClient } from '@writ/sdk';
 import type { ActionView } from '@writ/sdk';
 import { uuidv7 } from '@writ/contracts';
-import { runPolicy } from './policy.ts';
+import { PolicyService, runPolicy } from './policy.ts';
 import { runTriageAgent } from './triage-agent.ts';
 import { runVerify } from './verify.ts';
 
@@ -103,11 +103,7 @@ export async function runHelpdeskDemo({ say, keep = false }: HelpdeskDemoOptions
 
     // A policy change goes out in shadow mode first: decided on every request, recorded, never enforced.
     say(`root (platform admin) publishes a policy change in shadow mode: ${HOLD_RULE}`);
-    const before = (await (
-      await fetch(`${stack.service('policy').url}/v1/policy-sets`, { headers: { authorization: `Bearer ${keys['root'] ?? ''}` } })
-    ).json()) as {
-      current: { policy_set_hash: string } | null;
-    };
+    const before = await new PolicyService(stack.service('policy').url, keys['root'], (url, init) => fetch(url, init)).list();
     await policyCli(
       stack,
       keys['root'] ?? '',

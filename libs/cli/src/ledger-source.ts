@@ -72,10 +72,19 @@ export async function readChains(source: LedgerSource, tenant: string | undefine
   }
 }
 
-async function getText(url: string, key: string | undefined): Promise<string> {
+const AUDITOR_KEY_RULE = 'an auditor API key of the tenant (or a service key): --key <key> or WRIT_API_KEY';
+
+/**
+ * One request to the ledger's HTTP doors with `Authorization: Bearer <key>`; the answer's text.
+ * Unreachable, 401 (naming the key `keyRule` says to send) and any other non-2xx are WritErrors.
+ */
+export async function ledgerText(url: string, key: string | undefined, init: RequestInit = {}, keyRule = AUDITOR_KEY_RULE): Promise<string> {
   let response: Response;
   try {
-    response = await fetch(url, key === undefined ? {} : { headers: { authorization: `Bearer ${key}` } });
+    response = await fetch(url, {
+      ...init,
+      headers: { ...(init.headers as Record<string, string> | undefined), ...(key === undefined ? {} : { authorization: `Bearer ${key}` }) },
+    });
   } catch (error) {
     throw new WritError('LEDGER_UNREACHABLE', `cannot reach the ledger at ${url} (is it running? or use --chdb <folder> when it is stopped)`, {
       cause: error,
@@ -86,7 +95,7 @@ async function getText(url: string, key: string | undefined): Promise<string> {
   if (response.status === 401) {
     throw new WritError('LEDGER_UNAUTHENTICATED', `${url} answered 401: ${key === undefined ? 'send an API key' : 'the API key is not known'}`, {
       field: '--key',
-      rule: 'an auditor API key of the tenant (or a service key): --key <key> or WRIT_API_KEY',
+      rule: keyRule,
     });
   }
   if (!response.ok) throw new WritError('LEDGER_REQUEST_FAILED', `${url} answered ${response.status}: ${body.slice(0, 300)}`);
@@ -95,11 +104,13 @@ async function getText(url: string, key: string | undefined): Promise<string> {
 
 async function readOverHttp(base: string, key: string | undefined, tenant: string | undefined, runId: string | undefined): Promise<Map<string, string>> {
   const tenants =
-    tenant !== undefined ? [tenant] : (JSON.parse(await getText(`${base}/v1/ledger`, key)) as { chains: { chain_id: string }[] }).chains.map((c) => c.chain_id);
+    tenant !== undefined
+      ? [tenant]
+      : (JSON.parse(await ledgerText(`${base}/v1/ledger`, key)) as { chains: { chain_id: string }[] }).chains.map((c) => c.chain_id);
   const chains = new Map<string, string>();
   for (const id of tenants) {
     const query = runId === undefined ? '' : `?run_id=${encodeURIComponent(runId)}`;
-    chains.set(id, await getText(`${base}/v1/ledger/${encodeURIComponent(id)}${query}`, key));
+    chains.set(id, await ledgerText(`${base}/v1/ledger/${encodeURIComponent(id)}${query}`, key));
   }
   return chains;
 }

@@ -231,13 +231,9 @@ function clickHouseReader(options: BacktestOptions, source: Extract<BacktestSour
           source.kind === 'chdb'
             ? ' (is this a ledger\u2019s chDB folder, WRIT_CHDB_PATH, with its events table? A running ledger holds its folder: stop it, or use --url)'
             : ' (is this the ledger\u2019s ClickHouse and database, CLICKHOUSE_DATABASE?)';
-        throw new WritError<string>(
-          'BACKTEST_READ_FAILED',
-          `reading PolicyDecided events from ${describeSource(source)} failed: ${describeError(error)}${hint}`,
-          {
-            cause: error,
-          },
-        );
+        throw new WritError('BACKTEST_READ_FAILED', `reading PolicyDecided events from ${describeSource(source)} failed: ${describeError(error)}${hint}`, {
+          cause: error,
+        });
       }
       return { rows, truncated: false };
     },
@@ -313,7 +309,7 @@ function doorReader(options: BacktestOptions, source: Extract<BacktestSource, { 
           body: JSON.stringify(body),
         });
       } catch (cause) {
-        throw new WritError<string>(
+        throw new WritError(
           'LEDGER_UNREACHABLE',
           `cannot reach the ledger at ${source.url} (is it running? --url or WRIT_LEDGER_URL; or --chdb <folder> when it is stopped)`,
           { field: '--url', cause, retriable: true },
@@ -332,7 +328,7 @@ function doorReader(options: BacktestOptions, source: Extract<BacktestSource, { 
       }
       const answer = parsed as { rows?: unknown; truncated?: unknown } | undefined;
       if (answer === undefined || !Array.isArray(answer.rows)) {
-        throw new WritError<string>('LEDGER_ANSWER_INVALID', `POST ${url} answered ${response.status} without {rows}: ${text.slice(0, 200)}`);
+        throw new WritError('LEDGER_ANSWER_INVALID', `POST ${url} answered ${response.status} without {rows}: ${text.slice(0, 200)}`);
       }
       return { rows: answer.rows as DecidedRow[], truncated: answer.truncated === true };
     },
@@ -377,7 +373,7 @@ export function recordsOfPage(rows: readonly DecidedRow[]): PageRecords {
       }
       record = recordedDecisionOf(payload);
     } catch (error) {
-      throw new WritError<string>('BACKTEST_PAYLOAD_INVALID', `event ${row.event_id} (${row.at}): ${describeError(error)}`, { cause: error });
+      throw new WritError('BACKTEST_PAYLOAD_INVALID', `event ${row.event_id} (${row.at}): ${describeError(error)}`, { cause: error });
     }
     if (record === undefined) {
       aboutNoAction++;

@@ -155,7 +155,7 @@ export class PolicyService {
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
     } catch (cause) {
-      throw new WritError<string>('POLICY_SERVICE_UNREACHABLE', `cannot reach the policy service at ${this.base} (is it running? --url or WRIT_POLICY_URL)`, {
+      throw new WritError('POLICY_SERVICE_UNREACHABLE', `cannot reach the policy service at ${this.base} (is it running? --url or WRIT_POLICY_URL)`, {
         field: '--url',
         cause,
         retriable: true,
@@ -172,7 +172,7 @@ export class PolicyService {
       const error = typeof parsed === 'object' && parsed !== null ? (parsed as { error?: ServiceErrorBody }).error : undefined;
       throw new PolicyServiceError(response.status, `${method} ${url}`, error, text);
     }
-    if (parsed === undefined) throw new WritError<string>('POLICY_SERVICE_ANSWER_INVALID', `${method} ${url} answered ${response.status} without a JSON body`);
+    if (parsed === undefined) throw new WritError('POLICY_SERVICE_ANSWER_INVALID', `${method} ${url} answered ${response.status} without a JSON body`);
     return parsed as T;
   }
 }
@@ -347,7 +347,7 @@ async function resolveHash(argument: string, list: () => Promise<PolicySetList>)
   const candidates = hashes.filter((hash) => hash.startsWith(value));
   if (candidates.length === 0) throw new WritError('NOT_FOUND', `no published policy set hash starts with ${value}`, { field: argument });
   if (candidates.length > 1) {
-    throw new WritError<string>(
+    throw new WritError(
       'POLICY_SET_HASH_AMBIGUOUS',
       `${value} is ambiguous: ${candidates.length} published hashes start with it (${candidates.join(', ')}); give more characters`,
       {

@@ -205,11 +205,7 @@ export class PolicySets {
   #compile(event: PolicySetPublished): LoadedPolicySet {
     let set = this.#compiled.get(event.policy_set_hash);
     if (set === undefined) {
-      set = compilePolicySet({
-        schemaText: event.schema_text,
-        policies: Object.fromEntries(event.policies.map((p) => [p.policy_id, p.text])),
-        version: event.version,
-      });
+      set = compilePolicySet(setSourcesOf(event));
       this.#compiled.set(event.policy_set_hash, set);
     }
     return set;
@@ -333,7 +329,7 @@ export class PolicySets {
         field: 'to',
         rule: 'the hash of an earlier set of this stream',
       });
-    return this.publish({ ...this.#sourcesOf(earlier), message, previousHash, origin: 'rollback', author });
+    return this.publish({ sources: setSourcesOf(earlier), cases: casesOf(earlier), message, previousHash, origin: 'rollback', author });
   }
 
   #readBack(offset: bigint): Promise<PublicationOutcome> {
@@ -356,13 +352,6 @@ export class PolicySets {
       };
       this.#readBacks.add(readBack);
     });
-  }
-
-  #sourcesOf(event: PolicySetPublished): Pick<PublishRequest, 'sources' | 'cases'> {
-    return {
-      sources: { schemaText: event.schema_text, policies: Object.fromEntries(event.policies.map((p) => [p.policy_id, p.text])), version: event.version },
-      cases: JSON.parse(event.cases_json) as PolicyCaseSource[],
-    };
   }
 
   #summary(event: PolicySetPublished): PublicationSummary {
@@ -405,9 +394,20 @@ export class PolicySets {
         field: 'hash',
         rule: 'the hash of a set of this stream',
       });
-    const { sources, cases } = this.#sourcesOf(event);
+    const sources = setSourcesOf(event);
+    const cases = casesOf(event);
     return { ...this.#summary(event), schema: sources.schemaText, policies_text: sources.policies, cases };
   }
+}
+
+/** The policy set a publication carries, as the compiler reads it. */
+function setSourcesOf(event: PolicySetPublished): PolicySetSources {
+  return { schemaText: event.schema_text, policies: Object.fromEntries(event.policies.map((p) => [p.policy_id, p.text])), version: event.version };
+}
+
+/** The decision cases a publication passed when it was published. */
+function casesOf(event: PolicySetPublished): PolicyCaseSource[] {
+  return JSON.parse(event.cases_json) as PolicyCaseSource[];
 }
 
 function casesFailed(report: PolicyCaseReport): WritError {
