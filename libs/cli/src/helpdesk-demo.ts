@@ -67,6 +67,16 @@ function policiesWithHold(root: string, workDir: string, mode: 'shadow' | 'enfor
   return dir;
 }
 
+/** The demo's rule over history: a copy of the checkout's policies with deploy/demo/policies (the rule and its cases) added. */
+const QUOTA_RULE = 'at-most-3-refunds-per-customer-per-day';
+function policiesWithQuota(root: string, workDir: string): string {
+  const dir = join(workDir, 'policies-quota');
+  rmSync(dir, { recursive: true, force: true });
+  cpSync(join(root, 'policies'), dir, { recursive: true });
+  cpSync(join(root, 'deploy', 'demo', 'policies'), dir, { recursive: true });
+  return dir;
+}
+
 /** Runs `writ policy <args>` against the stack, printing its lines indented; throws on a non-zero exit. */
 async function policyCli(stack: WritStack, key: string, args: readonly string[], say: (line: string) => void): Promise<string[]> {
   const lines: string[] = [];
@@ -166,6 +176,27 @@ export async function runHelpdeskDemo({ say, keep = false }: HelpdeskDemoOptions
     );
     if (before.current !== null) {
       say('root rolls the shadow rule back (it goes on the log too):');
+      await policyCli(stack, keys['root'] ?? '', ['rollback', before.current.policy_set_hash, '--message', 'the hold was a what-if: back'], say);
+    }
+
+    // A rule over history: the PDP counts from the decisions on the log, the ones before the rule included.
+    say(`root publishes a rule over history, enforced: ${QUOTA_RULE} (deploy/demo/policies)`);
+    await policyCli(stack, keys['root'] ?? '', ['publish', policiesWithQuota(root, workDir), '--message', 'at most 3 refunds per customer per day'], say);
+    say('triage-bot issues small goodwill refunds to C-501 (T-1001); the refunds it already made today count:');
+    for (let i = 1; i <= 4; i++) {
+      const { action_id: goodwill } = await agent.propose(runId, {
+        tool: 'refunds.issue',
+        arguments: { ticket_id: 'T-1001', customer_id: 'C-501', amount_cents: 500 + i, currency: 'USD', ticket_tags: ['refund_approved'], reason: 'goodwill' },
+        reason: `goodwill refund ${i}`,
+        idempotency_key: `${runId}:goodwill:${i}`,
+      });
+      const view = await agent.outcome(goodwill, 30_000);
+      steps.push({ ticket: 'T-1001', tool: 'refunds.issue', action_id: goodwill, view });
+      say(`  goodwill refund ${i} → ${view.status}${view.determining_policies?.length ? ` (${view.determining_policies.join(', ')})` : ''}`);
+      if (view.status === 'denied') break;
+    }
+    if (before.current !== null) {
+      say("root rolls back to the checkout's policies:");
       await policyCli(stack, keys['root'] ?? '', ['rollback', before.current.policy_set_hash, '--message', "demo over: back to the checkout's policies"], say);
     }
 
@@ -209,6 +240,12 @@ export async function runHelpdeskDemo({ say, keep = false }: HelpdeskDemoOptions
     if (quorum !== undefined) {
       say(
         `  one action     WRIT_API_KEY=$(jq -r .demoKeys.ana deploy/demo/keys.json) ./dev writ explain ${quorum.action_id} --url ${stack.service('ledger').url}   (the quorum: decisions, context, approvals)`,
+      );
+    }
+    const capped = steps.find((step) => step.view.status === 'denied' && step.view.determining_policies?.includes(QUOTA_RULE) === true);
+    if (capped !== undefined) {
+      say(
+        `  history fact   WRIT_API_KEY=$(jq -r .demoKeys.ana deploy/demo/keys.json) ./dev writ explain ${capped.action_id} --url ${stack.service('ledger').url}   (context.history: the refunds it counted)`,
       );
     }
     say(`  policy sets    WRIT_API_KEY=$(jq -r .demoKeys.root deploy/demo/keys.json) ./dev writ policy history --url ${stack.service('policy').url}`);

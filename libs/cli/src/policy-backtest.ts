@@ -10,7 +10,7 @@ import { createClickHouse } from '@writ/clickhouse';
 import type { ClickHouseClient } from '@writ/clickhouse';
 import { WritError, describeError, isWritError } from '@writ/errors';
 import { dateTime64 } from '@writ/ledger-core';
-import { backtest, createDecisionPoint, recordedDecisionOf, runPolicyCaseSources } from '@writ/policy-engine';
+import { HistoryIndex, backtest, createDecisionPoint, recordedDecisionOf, runPolicyCaseSources } from '@writ/policy-engine';
 import type { BacktestCache, DecisionPoint, PolicyDecidedLike, RecordedDecision } from '@writ/policy-engine';
 import { DEFAULT_LEDGER_URL } from './ledger-source.ts';
 import { backtestJson, count, emptyReport, formatBacktest, iso, mergeBacktestReports } from './policy-backtest-report.ts';
@@ -427,9 +427,11 @@ async function loadCandidate(dir: string, io: CliIo): Promise<{ point: DecisionP
   };
 }
 
-/** Reads the window page by page and replays each page; progress on stderr. */
-async function replay(options: BacktestOptions, reader: DecidedReader, candidate: DecisionPoint, io: CliIo, clock: () => number) {
+/** Reads the window (from readFrom: its start, or earlier to warm up history facts) page by page and replays each page; progress on stderr. */
+async function replay(options: BacktestOptions, readFrom: number, reader: DecidedReader, candidate: DecisionPoint, io: CliIo, clock: () => number) {
   const cache: BacktestCache = new Map();
+  // One history for all pages: a fact computed on a page counts the decisions of the pages before.
+  const history = new HistoryIndex(Math.max(1, ...candidate.history.map((fact) => fact.withinMs)));
   let report = emptyReport(candidate.policySetHash, candidate.version);
   const skipped = { beforeV5: 0, withoutRequest: 0 };
   let aboutNoAction = 0;
@@ -437,7 +439,7 @@ async function replay(options: BacktestOptions, reader: DecidedReader, candidate
   let replayMs = 0;
   let read = 0;
   let limit = reader.pageSize;
-  let cursor: PageCursor = { at: dateTime64(options.since), eventId: '' };
+  let cursor: PageCursor = { at: dateTime64(readFrom), eventId: '' };
   for (;;) {
     const t0 = clock();
     const page = await reader.page(cursor, limit);
@@ -457,7 +459,7 @@ async function replay(options: BacktestOptions, reader: DecidedReader, candidate
     skipped.withoutRequest += mapped.withoutRequest;
     aboutNoAction += mapped.aboutNoAction;
     const t1 = clock();
-    const pageReport = backtest(mapped.records, candidate, { examplesPerTransition: options.examples, cache });
+    const pageReport = backtest(mapped.records, candidate, { examplesPerTransition: options.examples, cache, history, reportFrom: options.since });
     report = mergeBacktestReports(report, pageReport, options.examples, cache.size);
     replayMs += clock() - t1;
     const before = read;
@@ -511,15 +513,23 @@ export async function runBacktest(
     io.err(
       `[policy] candidate ${candidate.summary.dir} valid (hash ${short(candidate.summary.hash)}, ${candidate.summary.cases} cases pass); reading PolicyDecided since ${iso(options.since)} from ${describeSource(source)}`,
     );
+    // The candidate's history facts see the decisions of their longest window before --since too.
+    const lookBack = Math.max(0, ...candidate.point.history.map((fact) => fact.withinMs));
+    if (lookBack > 0) {
+      io.err(
+        `[policy] history facts ${candidate.point.history.map((f) => f.name).join(', ')}: reading from ${iso(options.since - lookBack)} to warm them up (not replayed)`,
+      );
+    }
+    const readOptions = { ...options, since: options.since - lookBack };
     const reader =
       source.kind === 'door'
-        ? doorReader(options, source, fetchFn, deps.pageSize ?? PAGE_SIZE.door)
-        : clickHouseReader(options, source, deps.pageSize ?? PAGE_SIZE.clickhouse);
+        ? doorReader(readOptions, source, fetchFn, deps.pageSize ?? PAGE_SIZE.door)
+        : clickHouseReader(readOptions, source, deps.pageSize ?? PAGE_SIZE.clickhouse);
     let replayed: Awaited<ReturnType<typeof replay>>;
     let elapsedMs: number;
     try {
       const start = clock();
-      replayed = await replay(options, reader, candidate.point, io, clock);
+      replayed = await replay(options, readOptions.since, reader, candidate.point, io, clock);
       elapsedMs = clock() - start;
     } finally {
       await reader.close();

@@ -178,6 +178,7 @@ describe('writ policy backtest: reading', () => {
     const inner: DecisionPoint = {
       policySetHash: 'hash-1',
       version: '2.0.0',
+      history: [],
       decide: (request) => {
         asked.push(request);
         return { decision: 'allow', determiningPolicies: ['p'], errors: [], policySetHash: 'hash-1', warnings: [], shadowResults: [] } satisfies Decision;

@@ -1,5 +1,6 @@
 // Checks Cedar's validator does not make: a policy set that can never allow an action, a forbid
 // that shadows every permit, and approval annotations that do not match what a policy reads.
+import type { HistoryFact } from './history.ts';
 import type { PolicyJson, SchemaJson } from './cedar.ts';
 import type { PolicyMode } from './types.ts';
 
@@ -125,6 +126,8 @@ export interface AnalysedPolicy {
   readonly mode?: PolicyMode;
   /** From `@reason("...")`. */
   readonly reason?: string;
+  /** From `@history("...")`. */
+  readonly history?: readonly HistoryFact[];
 }
 
 /**

@@ -39,6 +39,9 @@ export function argumentTypeOf(schema: SchemaJson<string>, namespace: string, ty
       default: {
         const name = t.type === 'EntityOrCommon' ? (t.name ?? '') : t.type;
         const local = name.startsWith(`${namespace}::`) ? name.slice(namespace.length + 2) : name;
+        // The schema's primitive names, as an unresolved reference may still carry them.
+        if (local === 'Bool' || local === 'Boolean' || name === '__cedar::Bool') return { kind: 'Boolean' };
+        if (local === 'Long' || local === 'String') return { kind: local };
         const common = commonTypes[local];
         if (common === undefined) throw new Error(`${at} has unknown type ${name}`);
         return resolve(common, at, depth + 1);

@@ -6,6 +6,8 @@
 import { canonicalJson, sha256Hex } from '@writ/crypto';
 import { describeError, isWritError } from '@writ/errors';
 import type { DecisionPoint } from './decision-point.ts';
+import { HistoryIndex } from './history.ts';
+import type { HistoryValue } from './history.ts';
 import type { Decision, DecisionRequest, PolicyDecision } from './types.ts';
 
 /** One recorded decision, with the request it was made on (undefined: recorded before v5, or refused without Cedar). */
@@ -124,11 +126,36 @@ const tallyOf = (tallies: Map<string, MutableTally>, key: string): MutableTally 
 /** The candidate's answers by request digest: pass one to several backtest() calls (pages of one history) to decide each distinct request once. */
 export type BacktestCache = Map<string, Pick<Decision, 'decision' | 'determiningPolicies'>>;
 
+/**
+ * The candidate's history facts for a recorded request: a fact recorded with the same definition
+ * keeps the value the PDP computed then; any other (a new or changed fact) is computed from the
+ * decisions replayed before it, as the PDP would have computed it.
+ */
+function withCandidateHistory(record: RecordedDecision, request: DecisionRequest, candidate: DecisionPoint, index: HistoryIndex): DecisionRequest {
+  const subject = { actionId: record.actionId, tenant: record.tenant, runId: record.runId, agent: request.agent.id, arguments: request.arguments };
+  const history: Record<string, HistoryValue> = {};
+  for (const fact of candidate.history) {
+    const recorded = request.historyFacts?.[fact.name] === fact.text ? request.history?.[fact.name] : undefined;
+    history[fact.name] = recorded ?? index.value(fact, subject, record.occurredAt);
+  }
+  return { ...request, history, historyFacts: Object.fromEntries(candidate.history.map((f) => [f.name, f.text])) };
+}
+
 /** Replays recorded decisions against a candidate policy set. */
 export function backtest(
   records: Iterable<RecordedDecision>,
   candidate: DecisionPoint,
-  options: { readonly examplesPerTransition?: number; readonly cache?: BacktestCache } = {},
+  options: {
+    readonly examplesPerTransition?: number;
+    readonly cache?: BacktestCache;
+    /**
+     * The history the candidate's facts are computed from, shared by the pages of one backtest
+     * (pass the same index to each call). Default: a new one per call.
+     */
+    readonly history?: HistoryIndex;
+    /** Records before this time (ms) only feed the history (a window's warm-up): they are neither replayed nor counted. */
+    readonly reportFrom?: number;
+  } = {},
 ): BacktestReport {
   const examplesPerTransition = options.examplesPerTransition ?? 3;
   const cache: BacktestCache = options.cache ?? new Map();
@@ -141,15 +168,33 @@ export function backtest(
   let replayed = 0;
   let changed = 0;
   let reasonChanged = 0;
+  const facts = candidate.history.length > 0;
+  const index = options.history ?? (facts ? new HistoryIndex(Math.max(...candidate.history.map((f) => f.withinMs))) : undefined);
   for (const record of records) {
+    const recordedRequest = record.request;
+    const warmUp = options.reportFrom !== undefined && record.occurredAt < options.reportFrom;
+    const request =
+      recordedRequest === undefined || warmUp || index === undefined || !facts
+        ? recordedRequest
+        : withCandidateHistory(record, recordedRequest, candidate, index);
+    // What happened, not what the candidate would have decided, is the history of the next records.
+    index?.record({
+      actionId: record.actionId,
+      tenant: record.tenant,
+      runId: record.runId,
+      occurredAt: record.occurredAt,
+      decision: record.decision,
+      ...(recordedRequest === undefined ? {} : { request: recordedRequest }),
+    });
+    if (warmUp) continue;
     total++;
-    if (record.request === undefined) continue;
+    if (request === undefined) continue;
     replayed++;
     // A digest, not the canonical text, keys the cache: a long history holds many distinct requests.
-    const key = sha256Hex(canonicalJson(record.request));
+    const key = sha256Hex(canonicalJson(request));
     let answer = cache.get(key);
     if (answer === undefined) {
-      answer = decideOrRefuse(candidate, record.request);
+      answer = decideOrRefuse(candidate, request);
       cache.set(key, answer);
     }
     const tool = tallyOf(byTool, record.tool);

@@ -3,6 +3,8 @@ import { WritError, isWritError } from '@writ/errors';
 import { argumentTypeOf } from './arguments.ts';
 import { describeCedarError, preparsePolicySet, preparseSchema, schemaToJsonWithResolvedTypes, statefulIsAuthorized } from './cedar.ts';
 import type { CedarValueJson, EntityJson, SchemaJson } from './cedar.ts';
+import { HISTORY_VALUE_TYPE, HISTORY_ZERO } from './history.ts';
+import type { HistoryFact } from './history.ts';
 import { POLICY_NAMESPACE, policySetHash } from './policy-set.ts';
 import type { LoadedPolicySet } from './policy-set.ts';
 import {
@@ -33,6 +35,8 @@ import type {
 export interface DecisionPoint {
   readonly policySetHash: string;
   readonly version: string;
+  /** The history facts the policies define: the PDP computes each into the request's `history`. */
+  readonly history: readonly HistoryFact[];
   /** allow / deny / approval_required for `invoke`, by ARCHITECTURE's approval rule. */
   decide(request: DecisionRequest): Decision;
   /** allow / deny for `approve`: may this user approve this pending action? */
@@ -96,12 +100,69 @@ function schemaShape(policySet: LoadedPolicySet): RequestShape {
     return new Set(entity.enum);
   };
   const pendingShape = (ns.entityTypes['PendingAction'] as { shape?: unknown } | undefined)?.shape;
+  const invokeContext = attributesOf(ns.actions['invoke']?.appliesTo?.context);
   return {
-    invokeArguments: record(attributesOf(ns.actions['invoke']?.appliesTo?.context)['arguments'], 'invoke context attribute "arguments"'),
+    invokeArguments: record(invokeContext['arguments'], 'invoke context attribute "arguments"'),
+    history: historyShape(
+      invokeContext['history'] === undefined ? undefined : record(invokeContext['history'], 'invoke context attribute "history"'),
+      policySet.history,
+      fail,
+    ),
     pendingArguments: record(attributesOf(pendingShape)['arguments'], 'PendingAction attribute "arguments"'),
     effects: enumOf('Effect'),
     risks: enumOf('Risk'),
   };
+}
+
+/**
+ * The schema's context.history must declare every fact the policies define, with its operation's
+ * type, and must exist when any is defined; a required attribute no fact computes is an error too.
+ * An optional attribute may have no fact yet (like the arguments: declare the names a set may
+ * define, read them with `has`); it is left out of the context until a published set defines it.
+ */
+function historyShape(
+  declared: RecordArgumentType | undefined,
+  facts: readonly HistoryFact[],
+  fail: (message: string) => WritError,
+): RecordArgumentType | undefined {
+  const declaration = facts.map((f) => `${f.name}: ${HISTORY_VALUE_TYPE[f.operation]}`).join(', ');
+  if (declared === undefined) {
+    if (facts.length === 0) return undefined;
+    throw fail(
+      `lacks the invoke context attribute "history", which the @history facts ${facts.map((f) => f.name).join(', ')} fill: declare history: { ${declaration} }`,
+    );
+  }
+  const byName = new Map(facts.map((f) => [f.name, f]));
+  for (const [name, attribute] of Object.entries(declared.attributes)) {
+    const fact = byName.get(name);
+    if (fact === undefined) {
+      if (attribute.required)
+        throw fail(`declares context.history.${name} as required, but no policy defines it with @history("${name} = ...") (make it optional: ${name}?)`);
+      continue;
+    }
+    const type = HISTORY_VALUE_TYPE[fact.operation];
+    if (attribute.type.kind !== type) throw fail(`declares context.history.${name} as ${attribute.type.kind}, but its fact (${fact.operation}) is a ${type}`);
+  }
+  for (const fact of facts) {
+    if (!(fact.name in declared.attributes))
+      throw fail(`lacks context.history.${fact.name}: declare ${fact.name}: ${HISTORY_VALUE_TYPE[fact.operation]} in the history record`);
+  }
+  return declared;
+}
+
+/** context.history from the request's values (a fact without one: its zero), each checked against its type. */
+function historyContext(values: DecisionRequest['history'], facts: readonly HistoryFact[]): Record<string, CedarValueJson> {
+  if (values !== undefined && (typeof values !== 'object' || values === null || Array.isArray(values))) throw requestInvalid('history', 'must be an object');
+  const context: Record<string, CedarValueJson> = {};
+  for (const fact of facts) {
+    const value = values?.[fact.name] ?? HISTORY_ZERO[fact.operation];
+    const type = HISTORY_VALUE_TYPE[fact.operation];
+    const fits =
+      type === 'Long' ? typeof value === 'number' && Number.isSafeInteger(value) : type === 'Boolean' ? typeof value === 'boolean' : typeof value === 'string';
+    if (!fits) throw requestInvalid(`history.${fact.name}`, `must be a ${type === 'Long' ? 'whole number' : type === 'Boolean' ? 'boolean' : 'string'}`);
+    context[fact.name] = value;
+  }
+  return context;
 }
 
 function uniqueEntities(entities: readonly EntityJson[]): EntityJson[] {
@@ -230,6 +291,7 @@ export function createDecisionPoint(policySet: LoadedPolicySet): DecisionPoint {
     const base = {
       arguments: argumentsRecord(request.arguments, shape.invokeArguments, 'arguments'),
       run: runContext(request.runStats),
+      ...(shape.history === undefined ? {} : { history: historyContext(request.history, policySet.history) }),
     };
     const call = (approval: Record<string, CedarValueJson>): Call => ({
       action: 'invoke',
@@ -278,7 +340,7 @@ export function createDecisionPoint(policySet: LoadedPolicySet): DecisionPoint {
   };
 
   selfCheck(decide, authorizeApproval);
-  return { policySetHash: policySet.hash, version: policySet.version, decide, authorizeApproval };
+  return { policySetHash: policySet.hash, version: policySet.version, history: policySet.history, decide, authorizeApproval };
 }
 
 /** One synthetic request per action: a schema that does not fit the PDP's requests fails at boot. */
@@ -312,6 +374,7 @@ export function failClosedDecisionPoint(reason: string): DecisionPoint {
   return {
     policySetHash: hash,
     version: 'none',
+    history: [],
     decide: () => ({ ...deny, warnings: [], shadowResults: [] }),
     authorizeApproval: () => deny,
   };

@@ -27,3 +27,14 @@ export type { WarrantClaims, SignedWarrantClaims, Warrant, ExpectedWarrantClaims
 export type { PolicyCase, CaseExpectation, PolicyCaseResult, PolicyCaseReport, PolicyCaseSource } from './cases.ts';
 export { backtest, recordedDecisionOf } from './backtest.ts';
 export type { BacktestCache, BacktestExample, BacktestReport, BacktestTally, PolicyDecidedLike, RecordedDecision } from './backtest.ts';
+export {
+  HistoryIndex,
+  parseHistoryAnnotation,
+  parseHistoryWindow,
+  HISTORY_GRAMMAR,
+  HISTORY_STATUSES,
+  HISTORY_VALUE_TYPE,
+  HISTORY_ZERO,
+  MAX_HISTORY_WINDOW_MS,
+} from './history.ts';
+export type { HistoryDecision, HistoryFact, HistoryKey, HistoryOperation, HistoryStatus, HistorySubject, HistoryValue } from './history.ts';

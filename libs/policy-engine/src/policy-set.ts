@@ -4,6 +4,8 @@ import { canonicalJson, sha256Hex } from '@writ/crypto';
 import { WritError } from '@writ/errors';
 import { analysePolicySet, parseApprovalAnnotation } from './analysis.ts';
 import type { AnalysedPolicy, ApprovalAnnotation, PolicyProblem } from './analysis.ts';
+import { collectHistoryFacts, parseHistoryAnnotation } from './history.ts';
+import type { HistoryFact } from './history.ts';
 import { POLICY_MODES } from './types.ts';
 import type { PolicyMode } from './types.ts';
 import { checkParseSchema, describeCedarError, policySetTextToParts, policyToJson, schemaToJsonWithResolvedTypes, validate } from './cedar.ts';
@@ -34,6 +36,8 @@ export interface PolicyMetadata {
   readonly reason?: string;
   /** The approval this permit asks for (from @approval_count / @approval_roles), if any. */
   readonly approval?: ApprovalAnnotation;
+  /** The history facts its `@history` annotation defines (context.history.<name>). */
+  readonly history?: readonly HistoryFact[];
 }
 
 /** A validated policy set: plain data, safe to record with a decision and to replay. */
@@ -45,6 +49,8 @@ export interface LoadedPolicySet {
   /** The VERSION file's label, or "sha256:<first 12 hex of hash>" without one. */
   readonly version: string;
   readonly metadata: Readonly<Record<string, PolicyMetadata>>;
+  /** Every history fact the policies define (sorted by name): what the PDP computes into context.history. */
+  readonly history: readonly HistoryFact[];
 }
 
 export interface PolicySetProblem {
@@ -148,7 +154,24 @@ export function compilePolicySet(sources: PolicySetSources): LoadedPolicySet {
       problems.push({ file: fileOf(id), policyId: id, message: `@reason must be 1 to ${MAX_REASON_CHARS} characters: it is shown to approvers` });
       continue;
     }
-    analysed.push({ id, json, approval, mode: mode as PolicyMode, ...(reason === undefined ? {} : { reason: reason.trim() }) });
+    const historyText = json.annotations?.['history'];
+    let history: HistoryFact[] | undefined;
+    if (historyText !== undefined) {
+      try {
+        history = parseHistoryAnnotation(historyText);
+      } catch (error) {
+        problems.push({ file: fileOf(id), policyId: id, message: `@history: ${(error as Error).message}` });
+        continue;
+      }
+    }
+    analysed.push({
+      id,
+      json,
+      approval,
+      mode: mode as PolicyMode,
+      ...(reason === undefined ? {} : { reason: reason.trim() }),
+      ...(history === undefined ? {} : { history }),
+    });
   }
   if (Object.keys(sources.policies).length === 0) problems.push({ file: schemaFile, message: 'the policy set holds no policies' });
   if (problems.length > 0) throw invalid(problems);
@@ -173,7 +196,7 @@ export function compilePolicySet(sources: PolicySetSources): LoadedPolicySet {
 
   const hash = policySetHash(sources.schemaText, sources.policies);
   const metadata: Record<string, PolicyMetadata> = {};
-  for (const { id, json, approval, mode, reason } of analysed) {
+  for (const { id, json, approval, mode, reason, history } of analysed) {
     metadata[id] = {
       id,
       file: fileOf(id),
@@ -181,8 +204,10 @@ export function compilePolicySet(sources: PolicySetSources): LoadedPolicySet {
       mode: mode ?? 'enforce',
       ...(approval === undefined ? {} : { approval }),
       ...(reason === undefined ? {} : { reason }),
+      ...(history === undefined ? {} : { history }),
     };
   }
+  const history = collectHistoryFacts(Object.values(metadata).map((m) => ({ policyId: m.id, facts: m.history ?? [] })));
   const version = sources.version?.trim();
   return {
     policies: { ...sources.policies },
@@ -190,6 +215,7 @@ export function compilePolicySet(sources: PolicySetSources): LoadedPolicySet {
     hash,
     version: version === undefined || version === '' ? `sha256:${hash.slice(0, 12)}` : version,
     metadata,
+    history,
   };
 }
 

@@ -15,6 +15,8 @@ export type RecordArgumentType = Extract<ArgumentType, { kind: 'Record' }>;
 export interface RequestShape {
   readonly invokeArguments: RecordArgumentType;
   readonly pendingArguments: RecordArgumentType;
+  /** The invoke context's `history` record, when the schema declares one (its attributes are the set's facts). */
+  readonly history: RecordArgumentType | undefined;
   readonly effects: ReadonlySet<string>;
   readonly risks: ReadonlySet<string>;
 }

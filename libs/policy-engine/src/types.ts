@@ -50,6 +50,13 @@ export interface DecisionRequest {
   readonly runStats: RunStats;
   /** Approvals recorded so far; absent or empty on the first decision. */
   readonly approvals?: readonly ApprovalGrant[];
+  /**
+   * context.history: the value of each history fact the policy set defines, by name (absent: the
+   * fact's zero — 0, false or "none"). The PDP computes them from the decisions before this one.
+   */
+  readonly history?: Readonly<Record<string, number | boolean | string>>;
+  /** The definition (normal form) of each fact in `history`, by name: a backtest reuses a value only for the same definition. */
+  readonly historyFacts?: Readonly<Record<string, string>>;
 }
 
 /** The approval a policy asks for before it would permit, read from its annotations. */

@@ -3,7 +3,17 @@ import { canonicalJson, isSealedValue, sha256Canonical } from '@writ/crypto';
 import type { SigningKey } from '@writ/crypto';
 import { describeError, isWritError } from '@writ/errors';
 import { issueWarrant } from '@writ/policy-engine';
-import type { AgentIdentity, ApprovalGrant, Decision, DecisionPoint, DecisionRequest, ToolDescriptor, ToolEffect, ToolRisk } from '@writ/policy-engine';
+import type {
+  AgentIdentity,
+  ApprovalGrant,
+  HistoryIndex,
+  Decision,
+  DecisionPoint,
+  DecisionRequest,
+  ToolDescriptor,
+  ToolEffect,
+  ToolRisk,
+} from '@writ/policy-engine';
 import { proposedActionOf } from './state.ts';
 import type { PdpState, ProposedAction } from './state.ts';
 import { toEventWarrant } from './warrant-event.ts';
@@ -139,8 +149,11 @@ function withoutSealedValues(value: unknown): unknown {
   );
 }
 
-/** Builds the Cedar request of a resolved action from the directory and the arguments. */
-export function decisionRequestOf(action: ResolvedAction, approvals: readonly ApprovalGrant[], env: PdpEnvironment): Prepared {
+/**
+ * Builds the Cedar request of a resolved action from the directory and the arguments; with the
+ * history index, each history fact of the policy set computed for the action at env.now.
+ */
+export function decisionRequestOf(action: ResolvedAction, approvals: readonly ApprovalGrant[], env: PdpEnvironment, history?: HistoryIndex): Prepared {
   const agent = env.agent(action.agent_id);
   if (agent === undefined) return { ok: false, reason: `agent "${action.agent_id}" is not in the directory` };
   if (agent.tenant !== action.tenant) {
@@ -158,6 +171,9 @@ export function decisionRequestOf(action: ResolvedAction, approvals: readonly Ap
   }
   const identity: AgentIdentity = { id: agent.id, role: agent.role, owner: agent.owner };
   const descriptor: ToolDescriptor = { name: action.tool, version: action.tool_version, effect: action.effect, risk: action.risk };
+  const visible = withoutSealedValues(args) as Record<string, unknown>;
+  const facts = env.decisionPoint.history;
+  const subject = { actionId: action.action_id, tenant: action.tenant, runId: action.run_id, agent: action.agent_id, arguments: visible };
   return {
     ok: true,
     agent,
@@ -165,7 +181,10 @@ export function decisionRequestOf(action: ResolvedAction, approvals: readonly Ap
       tenant: action.tenant,
       agent: identity,
       tool: descriptor,
-      arguments: withoutSealedValues(args) as Record<string, unknown>,
+      arguments: visible,
+      ...(history === undefined || facts.length === 0
+        ? {}
+        : { history: history.values(facts, subject, env.now), historyFacts: Object.fromEntries(facts.map((f) => [f.name, f.text])) }),
       runStats: {
         steps: action.run_stats.steps,
         spendMicros: action.run_stats.spend_micros,
@@ -183,8 +202,8 @@ export interface Evaluated {
 }
 
 /** Cedar's decision, or a deny naming why the request is not decidable (never an exception). */
-export function evaluate(action: ResolvedAction, approvals: readonly ApprovalGrant[], env: PdpEnvironment): Evaluated {
-  const prepared = decisionRequestOf(action, approvals, env);
+export function evaluate(action: ResolvedAction, approvals: readonly ApprovalGrant[], env: PdpEnvironment, history: HistoryIndex): Evaluated {
+  const prepared = decisionRequestOf(action, approvals, env, history);
   if (!prepared.ok) return { decision: refusal(prepared.reason, env), request: undefined };
   try {
     return { decision: env.decisionPoint.decide(prepared.request), request: prepared.request };
@@ -276,7 +295,7 @@ export function onActionProposed(state: PdpState, event: ActionProposed, env: Pd
   if (!resolved.ok) return { outputs: [], ignored: `${resolved.reason}: the planner rejects it (tool_unknown), no decision` };
   const approvals = record?.approvals ?? [];
   const action = resolved.action;
-  return { outputs: [decidedEvent(action, evaluate(action, approvals, env), approvals, proposed.proposed_event_id, env)], ignored: null };
+  return { outputs: [decidedEvent(action, evaluate(action, approvals, env, state.history), approvals, proposed.proposed_event_id, env)], ignored: null };
 }
 
 function recorded(
@@ -373,5 +392,5 @@ export function onApprovalSubmitted(state: PdpState, submission: ApprovalSubmitt
     return [accepted, decidedEvent(action, { decision: denial, request: undefined }, record.approvals, submission.meta.event_id, env, user.id)];
   }
   const approvals = record.approvals.some((a) => a.approverId === user.id) ? record.approvals : [...record.approvals, { approverId: user.id, role: user.role }];
-  return [accepted, decidedEvent(action, evaluate(action, approvals, env), approvals, submission.meta.event_id, env)];
+  return [accepted, decidedEvent(action, evaluate(action, approvals, env, state.history), approvals, submission.meta.event_id, env)];
 }

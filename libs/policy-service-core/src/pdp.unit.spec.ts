@@ -21,6 +21,7 @@ const requests: DecisionRequest[] = [];
 const fakePoint: DecisionPoint = {
   policySetHash: HASH,
   version: '9.9.9',
+  history: [],
   decide(request: DecisionRequest): Decision {
     requests.push(request);
     const base = { errors: [], policySetHash: HASH, warnings: [], shadowResults: [] };

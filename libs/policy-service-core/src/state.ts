@@ -1,5 +1,6 @@
 import type { ActionCompleted, ActionProposed, ApprovalRecorded, PolicyDecided, PolicyDecision, RunStats } from '@writ/contracts';
-import type { ApprovalGrant } from '@writ/policy-engine';
+import { HistoryIndex } from '@writ/policy-engine';
+import type { ApprovalGrant, DecisionRequest } from '@writ/policy-engine';
 
 /**
  * What a run had done when one of its proposals arrived, as the PDP counts it from the log (the
@@ -81,6 +82,8 @@ export interface PdpState {
   readonly runs: Map<string, RunTally>;
   /** event_ids of the ApprovalSubmitted events already answered by an ApprovalRecorded. */
   readonly answeredSubmissions: Set<string>;
+  /** The decisions of the history horizon (WRIT_POLICY_HISTORY_HORIZON), which the policies' history facts are computed from. */
+  readonly history: HistoryIndex;
 }
 
 /** The events the PDP folds; anything else on its topics (ActionAdmitted included) is ignored. */
@@ -91,12 +94,23 @@ export type PdpEvent =
   | { readonly type: 'ActionCompleted'; readonly payload: ActionCompleted };
 
 export const DEFAULT_RATE_WINDOW_MS = 60_000;
+export const DEFAULT_HISTORY_HORIZON_MS = 24 * 60 * 60_000;
 
-export function emptyPdpState(rateWindowMs: number = DEFAULT_RATE_WINDOW_MS): PdpState {
+export function emptyPdpState(rateWindowMs: number = DEFAULT_RATE_WINDOW_MS, historyHorizonMs: number = DEFAULT_HISTORY_HORIZON_MS): PdpState {
   if (!Number.isSafeInteger(rateWindowMs) || rateWindowMs <= 0) {
     throw new RangeError(`rateWindowMs must be a positive integer of milliseconds, got ${rateWindowMs}`);
   }
-  return { rateWindowMs, actions: new Map(), runs: new Map(), answeredSubmissions: new Set() };
+  return { rateWindowMs, actions: new Map(), runs: new Map(), answeredSubmissions: new Set(), history: new HistoryIndex(historyHorizonMs) };
+}
+
+/** The request a decision carries (request_json), as the history index reads it; undefined when it has none. */
+function recordedRequest(decided: PolicyDecided): DecisionRequest | undefined {
+  if (decided.request_json === '') return undefined;
+  try {
+    return JSON.parse(decided.request_json) as DecisionRequest;
+  } catch {
+    return undefined;
+  }
 }
 
 const EMPTY: ActionRecord = { proposed: undefined, counted: false, decision: undefined, run_stats: null, approvals: [], terminal: false };
@@ -184,6 +198,17 @@ export function evolvePdpState(state: PdpState, event: PdpEvent): void {
         // The first decision's statistics stay: every later decision of the action reuses them.
         run_stats: record.run_stats ?? decided.run_stats,
       }));
+      if (decided.meta.action_id !== null) {
+        const request = recordedRequest(decided);
+        state.history.record({
+          actionId: decided.meta.action_id,
+          tenant: decided.meta.tenant_id,
+          runId: decided.meta.run_id,
+          occurredAt: decided.meta.occurred_at,
+          decision: decided.decision,
+          ...(request === undefined ? {} : { request }),
+        });
+      }
       return;
     }
     case 'ApprovalRecorded': {

@@ -39,6 +39,11 @@ export const policyConfigSpec = {
    */
   WRIT_POLICY_RATE_WINDOW_MS: env.int({ default: 60_000, min: 1_000, max: 24 * 60 * 60_000 }),
   /**
+   * How far back the PDP keeps decisions for the policies' history facts (@history): a set naming a
+   * longer window is refused at publish. Memory grows with the actions decided in this horizon.
+   */
+  WRIT_POLICY_HISTORY_HORIZON_MS: env.int({ default: 24 * 60 * 60_000, min: 60_000, max: 31 * 24 * 60 * 60_000 }),
+  /**
    * Approval notifications: `{"tenants": {"<tenant>": {"url": "https://...", "secret_env": "NAME"}}}`
    * (or `secret_file`). Unset: none are sent. An invalid file stops the service at boot.
    */

@@ -95,7 +95,7 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
     @Inject(POLICY_SETS) private readonly policySets: PolicySets,
   ) {
     this.#tenants = config.WRIT_POLICY_TENANTS;
-    this.#state = emptyPdpState(config.WRIT_POLICY_RATE_WINDOW_MS);
+    this.#state = emptyPdpState(config.WRIT_POLICY_RATE_WINDOW_MS, config.WRIT_POLICY_HISTORY_HORIZON_MS);
     const logger = busLoggerOf(this.#logger);
     this.#producer = new EventProducer({ brokers: config.WRIT_KAFKA_BROKERS, clientId: `${config.WRIT_KAFKA_GROUP_ID}.producer`, logger });
     this.#consumer = new EventConsumer({
@@ -155,7 +155,7 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
     await Promise.allSettled([...this.#sending]);
     this.#stale = false;
     const started = Date.now();
-    const state = emptyPdpState(this.config.WRIT_POLICY_RATE_WINDOW_MS);
+    const state = emptyPdpState(this.config.WRIT_POLICY_RATE_WINDOW_MS, this.config.WRIT_POLICY_HISTORY_HORIZON_MS);
     const { records } = await replayCommitted(
       this.config.WRIT_KAFKA_BROKERS,
       HISTORY_TOPICS,

@@ -20,7 +20,7 @@ import {
   readPolicySetSources,
   runPolicyCaseSources,
 } from '@writ/policy-engine';
-import type { DecisionPoint, LoadedPolicySet, PolicyCaseReport, PolicyCaseSource, PolicyMode, PolicySetSources } from '@writ/policy-engine';
+import type { DecisionPoint, HistoryFact, LoadedPolicySet, PolicyCaseReport, PolicyCaseSource, PolicyMode, PolicySetSources } from '@writ/policy-engine';
 import { currentSet, emptyPolicyStream, foldPublication, publicationOf } from '@writ/policy-service-core';
 import type { PolicyStreamState, PublicationOutcome } from '@writ/policy-service-core';
 
@@ -47,6 +47,8 @@ export interface PolicySetsOptions {
   readonly instance: string;
   readonly dlqTopic: string;
   readonly catchUpTimeoutMs: number;
+  /** How much decision history the PDP keeps (WRIT_POLICY_HISTORY_HORIZON_MS): no history fact may look further back. */
+  readonly historyHorizonMs: number;
   readonly logger: BusLogger;
 }
 
@@ -184,7 +186,15 @@ export class PolicySets {
 
   #install(event: PolicySetPublished): void {
     try {
-      this.#point = createDecisionPoint(this.#compile(event));
+      const set = this.#compile(event);
+      this.#point = createDecisionPoint(set);
+      for (const fact of beyondHorizon(set, this.#options.historyHorizonMs)) {
+        this.#options.logger.warn('a history fact looks further back than this instance keeps: it counts what the horizon holds', {
+          fact: fact.name,
+          within_ms: fact.withinMs,
+          horizon_ms: this.#options.historyHorizonMs,
+        });
+      }
       this.#options.logger.info('policy set in force', {
         stream: event.stream,
         sequence: event.sequence,
@@ -271,6 +281,17 @@ export class PolicySets {
       });
     }
     const set = compilePolicySet(request.sources);
+    const [tooLong] = beyondHorizon(set, this.#options.historyHorizonMs);
+    if (tooLong !== undefined) {
+      throw new WritError(
+        'POLICY_SET_INVALID',
+        `history fact "${tooLong.name}" looks back ${tooLong.withinMs} ms, further than the ${this.#options.historyHorizonMs} ms the PDP keeps`,
+        {
+          field: `@history ${tooLong.name}`,
+          rule: `a window of at most WRIT_POLICY_HISTORY_HORIZON_MS (${this.#options.historyHorizonMs} ms)`,
+        },
+      );
+    }
     const report = runPolicyCaseSources(request.cases, createDecisionPoint(set), Object.keys(set.policies));
     if (!report.passed) throw casesFailed(report);
     const head = currentSet(this.#state);
@@ -398,6 +419,11 @@ export class PolicySets {
     const cases = casesOf(event);
     return { ...this.#summary(event), schema: sources.schemaText, policies_text: sources.policies, cases };
   }
+}
+
+/** The set's history facts whose window is longer than the horizon the PDP keeps. */
+function beyondHorizon(set: LoadedPolicySet, horizonMs: number): HistoryFact[] {
+  return set.history.filter((fact) => fact.withinMs > horizonMs);
 }
 
 /** The policy set a publication carries, as the compiler reads it. */

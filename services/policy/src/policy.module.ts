@@ -60,6 +60,7 @@ class Notifications implements OnModuleInit, OnApplicationShutdown {
           instance: `policy/${config.WRIT_INSTANCE_ID}`,
           dlqTopic: POLICY_DLQ,
           catchUpTimeoutMs: config.WRIT_POLICY_REPLAY_TIMEOUT_MS,
+          historyHorizonMs: config.WRIT_POLICY_HISTORY_HORIZON_MS,
           logger: busLoggerOf(new Logger('policy')),
         }),
     },
