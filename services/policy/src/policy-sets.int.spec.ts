@@ -2,7 +2,7 @@
 // engine: publish, switch without a restart, shadow and warn recorded on the Kafka decisions,
 // rollback, a second instance following, conflicts, fail-closed, and the doors under hostile input.
 import 'reflect-metadata';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -426,5 +426,94 @@ describe('policy sets on the log', () => {
     // None of it changed the stream.
     expect(await current(door)).toMatchObject({ sequence: 1, policy_set_hash: head });
     expect(((await door.call('GET', '/v1/policy-sets')).body['history'] as unknown[]).length).toBe(1);
+  });
+});
+
+describe('rules over history', () => {
+  const QUOTA = 'at-most-3-refunds-per-customer-per-day';
+  const demoPolicies = join(root, 'deploy/demo/policies');
+
+  /** The repository's folder plus the demo's quota rule and its cases, as a publish body. */
+  async function bodyWithQuota(previous: string) {
+    const sources = await readPolicySetSources(join(root, 'policies'));
+    return {
+      schema: sources.schemaText,
+      policies: { ...sources.policies, [QUOTA]: readFileSync(join(demoPolicies, `${QUOTA}.cedar`), 'utf8') },
+      version: 'test-quota',
+      message: 'at most 3 refunds per customer per day',
+      previous_hash: previous,
+      cases: [...(await readPolicyCases(join(root, 'policies/cases'))), ...(await readPolicyCases(join(demoPolicies, 'cases')))],
+    };
+  }
+
+  it('a rule published after the fact counts the decisions before it; a restarted PDP rebuilds the count from the log; backtest reproduces it', async () => {
+    const stream = uniqueName('stream');
+    let door = await boot(stream);
+    const decisions = await collectDecisions();
+    const decided = async (action: ActionProposed): Promise<PolicyDecided> => {
+      await producer.send([writEvent('ActionProposed', action)]);
+      return waitFor(() => decisions.find((d) => d.meta.action_id === action.meta.action_id), { timeoutMs: 20_000, what: 'the decision' });
+    };
+    const historyOf = (decision: PolicyDecided) => (JSON.parse(decision.request_json) as { history?: Record<string, unknown> }).history;
+    const customer = uniqueName('C');
+    const mine: PolicyDecided[] = [];
+    // Three refunds to the customer before any rule over history: allowed, and nothing counted in them.
+    for (let i = 0; i < 3; i++) {
+      const before = await decided(proposal(customer, 1_000 + i));
+      expect(before).toMatchObject({ decision: 'allow' });
+      expect(historyOf(before)).toBeUndefined();
+      mine.push(before);
+    }
+
+    const base = (await current(door))['policy_set_hash'] as string;
+    const published = await door.call('POST', '/v1/policy-sets', await bodyWithQuota(base));
+    expect(published).toMatchObject({ status: 201, body: { modes: { [QUOTA]: 'enforce' } } });
+
+    // The new rule sees the three refunds made before it was published.
+    const fourth = await decided(proposal(customer, 1_500));
+    expect(fourth).toMatchObject({ decision: 'deny', determining_policies: [QUOTA] });
+    expect(JSON.parse(fourth.request_json)).toMatchObject({
+      history: { refunds_to_customer_today: 3 },
+      historyFacts: { refunds_to_customer_today: 'count refunds.issue where allowed|pending same arguments.customer_id within 1d' },
+    });
+    mine.push(fourth);
+    // Another customer of the same tenant has its own count.
+    const other = await decided(proposal(uniqueName('C')));
+    expect(other).toMatchObject({ decision: 'allow' });
+    expect(historyOf(other)).toEqual({ refunds_to_customer_today: 0 });
+    mine.push(other);
+
+    // A restarted PDP reads the count back from the log (the denied fourth does not count: allowed|pending).
+    await door.app.close();
+    apps.delete(door.app);
+    door = await boot(stream);
+    const fifth = await decided(proposal(customer, 1_600));
+    expect(fifth).toMatchObject({ decision: 'deny', determining_policies: [QUOTA] });
+    expect(historyOf(fifth)).toEqual({ refunds_to_customer_today: 3 });
+    mine.push(fifth);
+
+    // Backtest of the enforced set: the recorded values reproduce every decision, and so does
+    // computing them again from the recorded history alone (the definitions left out of the requests).
+    const sources = await bodyWithQuota(base);
+    const point = createDecisionPoint(compilePolicySet({ schemaText: sources.schema, policies: sources.policies }));
+    const records = mine.map((d) => recordedDecisionOf(d)).filter((r) => r !== undefined);
+    expect(backtest(records, point)).toMatchObject({ replayed: 6, changed: 0 });
+    const recomputed = records.map((r) => ({
+      ...r,
+      request: r.request === undefined ? undefined : { ...r.request, history: undefined, historyFacts: undefined },
+    }));
+    expect(backtest(recomputed, point)).toMatchObject({ replayed: 6, changed: 0 });
+    // Against the base set, the two refunds the rule denied would have been allowed.
+    const basePoint = createDecisionPoint(await loadPolicySet(join(root, 'policies')));
+    expect(backtest(records, basePoint)).toMatchObject({ changed: 2, transitions: { 'deny->allow': 2 } });
+  });
+
+  it('refuses to publish a fact that looks back further than the horizon the PDP keeps', async () => {
+    const door = await boot(uniqueName('stream'), { WRIT_POLICY_HISTORY_HORIZON_MS: String(60 * 60_000) });
+    const body = await bodyWithQuota((await current(door))['policy_set_hash'] as string);
+    expect(await door.call('POST', '/v1/policy-sets', body)).toMatchObject({
+      status: 400,
+      body: { error: { code: 'POLICY_SET_INVALID', field: '@history refunds_to_customer_today' } },
+    });
   });
 });
