@@ -57,6 +57,12 @@ function decisionLines(p: Json): string[] {
       lines.push(
         `  run so far: ${text(stats['steps'])} steps, ${text(stats['spendMicros'])} micros spent, ${text(stats['callsInWindow'])} calls of the tool in the window`,
       );
+    const history = request['history'] as Json | undefined;
+    const facts = (request['historyFacts'] as Json | undefined) ?? {};
+    for (const [name, value] of Object.entries(history ?? {})) {
+      const definition = facts[name];
+      lines.push(`  history ${name} = ${JSON.stringify(value)}${typeof definition === 'string' ? ` (${definition})` : ''}`);
+    }
     const approvals = (request['approvals'] as Json[] | undefined) ?? [];
     if (approvals.length > 0) lines.push(`  approvals it saw: ${approvals.map((a) => `${text(a['approverId'])} (${text(a['role'])})`).join(', ')}`);
   } else {

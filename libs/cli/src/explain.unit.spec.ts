@@ -30,6 +30,8 @@ describe('writ explain', () => {
           arguments: { amount_cents: 60_000 },
           runStats: { steps: 3, spendMicros: 12_000, callsInWindow: 1 },
           approvals: [{ approverId: 'maria', role: 'manager' }],
+          history: { refunds_to_customer_today: 2 },
+          historyFacts: { refunds_to_customer_today: 'count refunds.issue where allowed|pending same arguments.customer_id within 1d' },
         }),
       }),
     ).join('\n');
@@ -41,6 +43,7 @@ describe('writ explain', () => {
     expect(lines).toContain('context: agent triage-bot (role support, owner dana); arguments {"amount_cents":60000}');
     expect(lines).toContain('run so far: 3 steps, 12000 micros spent, 1 calls of the tool in the window');
     expect(lines).toContain('approvals it saw: maria (manager)');
+    expect(lines).toContain('history refunds_to_customer_today = 2 (count refunds.issue where allowed|pending same arguments.customer_id within 1d)');
   });
 
   it('says when a decision carries no recorded context, and explains the other steps of an action', () => {
