@@ -124,8 +124,12 @@ function parseFact(definition: string): HistoryFact {
   let statuses = DEFAULT_STATUSES[op];
   const same: HistoryKey[] = [];
   let withinMs: number | undefined;
+  const used = new Set<string>();
   while (at < words.length) {
     const keyword = next('where, same or within');
+    // Keys add up; a second `where` or `within` would silently replace the first.
+    if (keyword !== 'same' && used.has(keyword)) throw new Error(`${name}: "${keyword}" is given twice`);
+    used.add(keyword);
     if (keyword === 'where') {
       const listed = next('statuses').split('|');
       const expanded = listed.flatMap((s) => (s === 'decided' ? ['allowed', 'denied', 'pending'] : [s]));
@@ -213,10 +217,18 @@ interface Entry {
   readonly agent: string;
   readonly tool: string;
   readonly arguments: Readonly<Record<string, unknown>>;
-  /** Each status with when it was recorded, oldest first. */
-  readonly events: { status: HistoryStatus; at: number }[];
-  decision: PolicyDecision;
+  /** Each decision with when it was recorded, oldest first; `approved` marks an allow after approvals. */
+  readonly events: { decision: PolicyDecision; approved: boolean; at: number }[];
   lastAt: number;
+}
+
+/** The action's statuses at `now`: its latest decision by then (allowed, denied or pending), and approved if that allow followed approvals. */
+function statusesAt(entry: Entry, now: number): { statuses: HistoryStatus[]; decision: PolicyDecision } | undefined {
+  let latest: Entry['events'][number] | undefined;
+  for (const event of entry.events) if (event.at <= now) latest = event;
+  if (latest === undefined) return undefined;
+  const status = statusOf[latest.decision];
+  return { statuses: latest.approved ? [status, 'approved'] : [status], decision: latest.decision };
 }
 
 const statusOf: Readonly<Record<PolicyDecision, HistoryStatus>> = { allow: 'allowed', deny: 'denied', approval_required: 'pending' };
@@ -259,7 +271,6 @@ export class HistoryIndex {
   /** Folds one recorded decision. A decision of an action seen before adds its status; folding the same decision twice changes nothing. */
   record(decided: HistoryDecision): void {
     let entry = this.#entries.get(decided.actionId);
-    const status = statusOf[decided.decision];
     if (entry === undefined) {
       // A decision without its request (an approver's deny) of an action not kept tells nothing to compare.
       if (decided.request === undefined) return;
@@ -271,24 +282,33 @@ export class HistoryIndex {
         tool: decided.request.tool.name,
         arguments: decided.request.arguments,
         events: [],
-        decision: decided.decision,
         lastAt: decided.occurredAt,
       };
       this.#entries.set(entry.actionId, entry);
       for (const index of this.#groups.values()) this.#group(index, entry);
-    } else if (entry.events.some((e) => e.at === decided.occurredAt && e.status === status)) {
+    } else if (entry.events.some((e) => e.at === decided.occurredAt && e.decision === decided.decision)) {
       return;
     }
-    entry.events.push({ status, at: decided.occurredAt });
-    if (decided.decision === 'allow' && (decided.request?.approvals?.length ?? 0) > 0) entry.events.push({ status: 'approved', at: decided.occurredAt });
-    entry.decision = decided.decision;
+    const event = {
+      decision: decided.decision,
+      approved: decided.decision === 'allow' && (decided.request?.approvals?.length ?? 0) > 0,
+      at: decided.occurredAt,
+    };
+    // Kept in time order, so a decision read out of order still finds its place.
+    const after = entry.events.findIndex((e) => e.at > event.at);
+    entry.events.splice(after === -1 ? entry.events.length : after, 0, event);
     entry.lastAt = Math.max(entry.lastAt, decided.occurredAt);
     this.#newest = Math.max(this.#newest, decided.occurredAt);
     // Pruning walks every entry: do it once per twentieth of the horizon.
     if (this.#newest - this.#prunedAt >= this.horizonMs / 20) this.#prune();
   }
 
-  /** The fact's value for the subject at `now`: the subject itself never counts. */
+  /**
+   * The fact's value for the subject at `now`: an earlier action matches when its status at `now`
+   * (its latest decision by then) is one the fact counts, and it took that status within the
+   * window; so an action pending, then denied by an approver, no longer counts as pending. The
+   * subject itself never counts.
+   */
   value(fact: HistoryFact, subject: HistorySubject, now: number): HistoryValue {
     const group = this.#indexOf(fact).groups.get(groupKey(fact, subject));
     const from = now - fact.withinMs;
@@ -298,14 +318,22 @@ export class HistoryIndex {
     let last: { at: number; decision: PolicyDecision } | undefined;
     for (const entry of group ?? []) {
       if (entry.actionId === subject.actionId) continue;
+      const current = statusesAt(entry, now);
+      if (current === undefined || !current.statuses.some((status) => fact.statuses.includes(status))) continue;
       let latest = Number.NEGATIVE_INFINITY;
-      for (const event of entry.events) if (event.at > from && event.at <= now && fact.statuses.includes(event.status)) latest = Math.max(latest, event.at);
+      for (const event of entry.events) {
+        if (event.at <= from || event.at > now) continue;
+        const status = statusOf[event.decision];
+        if (fact.statuses.includes(status) || (event.approved && fact.statuses.includes('approved'))) latest = Math.max(latest, event.at);
+      }
       if (latest === Number.NEGATIVE_INFINITY) continue;
       count++;
       const value = fact.field === undefined ? undefined : entry.arguments[fact.field];
-      if (fact.operation === 'sum' && typeof value === 'number' && Number.isSafeInteger(value)) sum += value;
+      // A sum stays a Cedar Long: it saturates rather than leaving the safe range (and failing every request after it).
+      if (fact.operation === 'sum' && typeof value === 'number' && Number.isSafeInteger(value))
+        sum = Math.min(Number.MAX_SAFE_INTEGER, Math.max(Number.MIN_SAFE_INTEGER, sum + value));
       if (fact.operation === 'count_distinct' && value !== undefined) distinct.add(JSON.stringify(value));
-      if (last === undefined || latest >= last.at) last = { at: latest, decision: entry.decision };
+      if (last === undefined || latest >= last.at) last = { at: latest, decision: current.decision };
     }
     switch (fact.operation) {
       case 'count':
