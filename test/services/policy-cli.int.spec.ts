@@ -451,7 +451,7 @@ describe('writ policy against the policy service', () => {
     const service = services.booted;
     const { current } = await published(service);
     const hash = (await loadPolicySet(bootedDir)).hash;
-    expect(current).toMatchObject({ sequence: 1, origin: 'bootstrap', policy_set_hash: hash, version: '1.1.0' });
+    expect(current).toMatchObject({ sequence: 1, origin: 'bootstrap', policy_set_hash: hash, version: '1.2.0' });
     const dir = policiesCopy();
     for (const args of [
       ['publish', dir, '--message', 'again'],

@@ -179,6 +179,7 @@ describe('writ policy backtest: reading', () => {
       policySetHash: 'hash-1',
       version: '2.0.0',
       history: [],
+      escalations: {},
       decide: (request) => {
         asked.push(request);
         return { decision: 'allow', determiningPolicies: ['p'], errors: [], policySetHash: 'hash-1', warnings: [], shadowResults: [] } satisfies Decision;

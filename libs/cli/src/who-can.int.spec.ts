@@ -49,11 +49,19 @@ describe('writ who-can', () => {
       '{"amount_cents":10001,"ticket_tags":["refund_approved"]}',
     ]);
     const [triage] = JSON.parse(answer.out) as ApproveAnswer[];
-    expect(triage?.needs).toEqual({ count: 1, roles: ['manager'], policy: 'refund-over-100-needs-manager-approval' });
-    expect(triage?.approvers.map((a) => [a.user, a.counts])).toEqual([
-      ['maria', true],
-      ['mike', true],
+    expect(triage?.needs).toEqual({
+      count: 1,
+      roles: ['manager'],
+      policy: 'refund-over-100-needs-manager-approval',
+      escalation: { afterMs: 30 * 60_000, roles: ['director'] },
+    });
+    expect(triage?.approvers.map((a) => [a.user, a.counts, a.countsOnceEscalated])).toEqual([
+      ['maria', true, false],
+      ['mike', true, false],
+      ['diane', false, true],
     ]);
+    const lines = (await whoCan(['approve', 'refunds.issue', '--tenant', 'acme', '--args', '{"amount_cents":10001,"ticket_tags":["refund_approved"]}'])).out;
+    expect(lines).toContain('once escalated (unanswered 30 min, to director): diane (director)');
     expect(triage?.refused).toContainEqual({ user: 'dana', role: 'manager', why: 'forbidden by owner-may-not-approve' });
     expect(triage?.refused.map((r) => r.user)).toEqual(expect.arrayContaining(['oscar', 'ana', 'audrey', 'adam']));
     const text = (await whoCan(['approve', 'refunds.issue', '--tenant', 'acme', '--args', '{"amount_cents":500,"ticket_tags":["refund_approved"]}'])).out;
@@ -81,7 +89,7 @@ describe('writ who-can', () => {
     expect(answer.err).toBe('');
     const [triage] = JSON.parse(answer.out) as ApproveAnswer[];
     expect(triage?.approvers.filter((a) => a.counts).map((a) => a.user)).toEqual(['oscar']);
-    expect(triage?.approvers.filter((a) => !a.counts).map((a) => a.user)).toEqual(['maria', 'mike']);
+    expect(triage?.approvers.filter((a) => !a.counts).map((a) => a.user)).toEqual(['maria', 'mike', 'diane']);
   });
 
   it('usage errors exit 2 naming what is wrong; an unknown tool or agent exits 1', async () => {

@@ -7,7 +7,7 @@ import { describeError } from '@writ/errors';
 import { loadDirectory } from '@writ/directory';
 import type { Agent, Directory, User } from '@writ/directory';
 import { createDecisionPoint, loadPolicySet } from '@writ/policy-engine';
-import type { Decision, DecisionPoint, ToolDescriptor } from '@writ/policy-engine';
+import type { ApprovalEscalation, Decision, DecisionPoint, ToolDescriptor } from '@writ/policy-engine';
 import { loadToolRegistry } from '@writ/tools';
 import { parseFlags } from './ledger-source.ts';
 import type { CliIo } from './verify.ts';
@@ -35,8 +35,15 @@ export interface ApproveAnswer {
   readonly agent: string;
   readonly tenant: string;
   /** The approval the action would need (undefined: it needs none, being allowed or denied outright). */
-  readonly needs: { readonly count: number; readonly roles: readonly string[]; readonly policy: string } | undefined;
-  readonly approvers: readonly { readonly user: string; readonly role: string; readonly counts: boolean; readonly permittedBy: readonly string[] }[];
+  readonly needs: { readonly count: number; readonly roles: readonly string[]; readonly policy: string; readonly escalation?: ApprovalEscalation } | undefined;
+  readonly approvers: readonly {
+    readonly user: string;
+    readonly role: string;
+    readonly counts: boolean;
+    /** Counts once the request escalated (a role of @approval_escalate_to). */
+    readonly countsOnceEscalated: boolean;
+    readonly permittedBy: readonly string[];
+  }[];
   readonly refused: readonly { readonly user: string; readonly role: string; readonly why: string }[];
 }
 
@@ -77,8 +84,16 @@ export function whoCanApprove(
   return agents.map((agent) => {
     const identity = { id: agent.id, role: agent.role, owner: agent.owner };
     const decision = point.decide({ tenant: agent.tenant, agent: identity, tool, arguments: args, runStats: NO_RUN });
+    const approval = decision.approval;
     const needs =
-      decision.approval === undefined ? undefined : { count: decision.approval.count, roles: decision.approval.roles, policy: decision.approval.policyId };
+      approval === undefined
+        ? undefined
+        : {
+            count: approval.count,
+            roles: approval.roles,
+            policy: approval.policyId,
+            ...(approval.escalation === undefined ? {} : { escalation: approval.escalation }),
+          };
     const approvers: ApproveAnswer['approvers'][number][] = [];
     const refused: ApproveAnswer['refused'][number][] = [];
     for (const user of users.filter((u) => u.tenant === agent.tenant)) {
@@ -91,6 +106,7 @@ export function whoCanApprove(
           user: user.id,
           role: user.role,
           counts: needs !== undefined && needs.roles.includes(user.role),
+          countsOnceEscalated: needs?.escalation?.roles.includes(user.role) === true && !needs.roles.includes(user.role),
           permittedBy: answer.determiningPolicies,
         });
       } else {
@@ -132,7 +148,14 @@ function approveLines(answers: readonly ApproveAnswer[], tool: ToolDescriptor): 
     lines.push(`  ${a.tenant}/${a.agent}: needs ${a.needs.count} approval(s) by ${a.needs.roles.join(', ')} (${a.needs.policy})`);
     const counting = a.approvers.filter((p) => p.counts);
     lines.push(`    counts:       ${counting.length > 0 ? counting.map((p) => `${p.user} (${p.role})`).join(', ') : 'nobody'}`);
-    const other = a.approvers.filter((p) => !p.counts);
+    const escalation = a.needs.escalation;
+    const later = a.approvers.filter((p) => p.countsOnceEscalated);
+    if (escalation !== undefined) {
+      lines.push(
+        `    once escalated (unanswered ${Math.round(escalation.afterMs / 60_000)} min, to ${escalation.roles.join(', ')}): ${later.length > 0 ? later.map((p) => `${p.user} (${p.role})`).join(', ') : 'nobody'}`,
+      );
+    }
+    const other = a.approvers.filter((p) => !p.counts && !p.countsOnceEscalated);
     if (other.length > 0) lines.push(`    may approve, does not count (role): ${other.map((p) => `${p.user} (${p.role})`).join(', ')}`);
     for (const r of a.refused) lines.push(`    refused:      ${r.user} (${r.role}): ${r.why}`);
   }

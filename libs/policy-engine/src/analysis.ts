@@ -2,13 +2,15 @@
 // that shadows every permit, and approval annotations that do not match what a policy reads.
 import type { HistoryFact } from './history.ts';
 import type { PolicyJson, SchemaJson } from './cedar.ts';
-import type { PolicyMode } from './types.ts';
+import type { ApprovalEscalation, PolicyMode } from './types.ts';
 
 export interface ApprovalAnnotation {
   readonly count: number;
   readonly roles: readonly string[];
   /** From @approval_expires_in("30m"): how long the approval may be waited for (else the planner's default). */
   readonly expiresInMs?: number;
+  /** From @approval_escalate_after("1h") and @approval_escalate_to("director"): who else is asked after how long. */
+  readonly escalation?: ApprovalEscalation;
 }
 
 export interface PolicyProblem {
@@ -20,6 +22,7 @@ const MAX_APPROVALS = 10;
 const DURATION = /^(\d{1,6})(s|m|h|d)$/;
 const UNIT_MS: Readonly<Record<string, number>> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const MIN_APPROVAL_EXPIRY_MS = 10_000;
+const MIN_ESCALATION_MS = 1_000;
 const MAX_APPROVAL_EXPIRY_MS = 30 * 86_400_000;
 
 type ActionScope = PolicyJson['action'];
@@ -85,9 +88,16 @@ export function parseApprovalAnnotation(policyId: string, policy: PolicyJson, pr
   const countText = annotations['approval_count'];
   const rolesText = annotations['approval_roles'];
   const expiryText = annotations['approval_expires_in'];
+  const escalateAfterText = annotations['approval_escalate_after'];
+  const escalateToText = annotations['approval_escalate_to'];
   if (countText === undefined && rolesText === undefined) {
     if (expiryText !== undefined)
       problems.push({ policyId, message: '@approval_expires_in needs @approval_count or @approval_roles: it is the expiry of the approval they ask for' });
+    if (escalateAfterText !== undefined || escalateToText !== undefined)
+      problems.push({
+        policyId,
+        message: '@approval_escalate_after and @approval_escalate_to need @approval_count or @approval_roles: they escalate the approval those ask for',
+      });
     return undefined;
   }
   let expiresInMs: number | undefined;
@@ -115,7 +125,35 @@ export function parseApprovalAnnotation(policyId: string, policy: PolicyJson, pr
     problems.push({ policyId, message: `@approval_count("${count}") is smaller than the ${roles.length} roles of @approval_roles` });
     return undefined;
   }
-  return { count, roles, ...(expiresInMs === undefined ? {} : { expiresInMs }) };
+  let escalation: ApprovalEscalation | undefined;
+  if (escalateAfterText !== undefined || escalateToText !== undefined) {
+    const match = DURATION.exec(escalateAfterText ?? '');
+    const afterMs = match === null ? Number.NaN : Number(match[1]) * (UNIT_MS[match[2] ?? ''] ?? Number.NaN);
+    const escalateTo = (escalateToText ?? '')
+      .split(',')
+      .map((role) => role.trim())
+      .filter((role) => role !== '');
+    if (escalateAfterText === undefined || escalateTo.length === 0) {
+      problems.push({ policyId, message: '@approval_escalate_after("1h") and @approval_escalate_to("role,...") go together: after how long, to whom' });
+      return undefined;
+    }
+    if (!(afterMs >= MIN_ESCALATION_MS && afterMs <= MAX_APPROVAL_EXPIRY_MS)) {
+      problems.push({
+        policyId,
+        message: `@approval_escalate_after("${escalateAfterText}") must be a duration like "90s", "30m" or "4h", from 1 s to 30 days`,
+      });
+      return undefined;
+    }
+    if (expiresInMs !== undefined && afterMs >= expiresInMs) {
+      problems.push({
+        policyId,
+        message: `@approval_escalate_after("${escalateAfterText}") must be shorter than @approval_expires_in("${expiryText ?? ''}"): the request would expire first`,
+      });
+      return undefined;
+    }
+    escalation = { afterMs, roles: escalateTo };
+  }
+  return { count, roles, ...(expiresInMs === undefined ? {} : { expiresInMs }), ...(escalation === undefined ? {} : { escalation }) };
 }
 
 export interface AnalysedPolicy {

@@ -48,7 +48,7 @@ describe('createDecisionPoint on the real policy set', () => {
 
   it('names the policy set hash and version on every decision', () => {
     expect(pdp.policySetHash).toBe(set.hash);
-    expect(pdp.version).toBe('1.1.0');
+    expect(pdp.version).toBe('1.2.0');
     expect(pdp.decide(refund(500)).policySetHash).toBe(set.hash);
   });
 
@@ -58,7 +58,14 @@ describe('createDecisionPoint on the real policy set', () => {
       determiningPolicies: ['refund-over-100-needs-manager-approval'],
       errors: [],
       policySetHash: set.hash,
-      approval: { policyId: 'refund-over-100-needs-manager-approval', count: 1, roles: ['manager'], reason: REASON_100 },
+      approval: {
+        policyId: 'refund-over-100-needs-manager-approval',
+        count: 1,
+        roles: ['manager'],
+        expiresInMs: 4 * 3_600_000,
+        reason: REASON_100,
+        escalation: { afterMs: 30 * 60_000, roles: ['director'] },
+      },
       warnings: [],
       shadowResults: [],
     });
@@ -268,9 +275,12 @@ describe('approval expiry (@approval_expires_in)', () => {
   beforeAll(async () => {
     base = await loadPolicySet(POLICIES);
   });
+  /** The repository's set with the $100 permit's expiry and escalation replaced by `annotation`. */
   const withExpiry = (annotation: string): LoadedPolicySet => {
     const id = 'refund-over-100-needs-manager-approval';
-    const text = (base.policies[id] ?? '').replace('@approval_count("1")', `@approval_count("1")\n${annotation}`);
+    const text = (base.policies[id] ?? '')
+      .replace(/@approval_(expires_in|escalate_after|escalate_to)\("[^"]*"\)\n/g, '')
+      .replace('@approval_count("1")', `@approval_count("1")\n${annotation}`);
     return compilePolicySet({ schemaText: base.schemaText, policies: { ...base.policies, [id]: text } });
   };
 
@@ -283,7 +293,7 @@ describe('approval expiry (@approval_expires_in)', () => {
       reason: REASON_100,
     });
     expect(createDecisionPoint(withExpiry('@approval_expires_in("2d")')).decide(refund(20_000)).approval?.expiresInMs).toBe(2 * 86_400_000);
-    expect(createDecisionPoint(base).decide(refund(20_000)).approval).not.toHaveProperty('expiresInMs');
+    expect(createDecisionPoint(withExpiry('')).decide(refund(20_000)).approval).not.toHaveProperty('expiresInMs');
   });
 
   it('refuses an expiry that is not a duration from 10 s to 30 days, or one on a policy that asks for no approval, naming the policy', () => {
@@ -298,6 +308,66 @@ describe('approval expiry (@approval_expires_in)', () => {
     expect(thrown(() => compilePolicySet({ schemaText: base.schemaText, policies: { ...base.policies, [id]: orphan } })).message).toContain(
       '@approval_expires_in needs @approval_count or @approval_roles',
     );
+  });
+});
+
+describe('approval escalation (@approval_escalate_after / @approval_escalate_to)', () => {
+  let set: LoadedPolicySet;
+  let pdp: DecisionPoint;
+  beforeAll(async () => {
+    set = await loadPolicySet(POLICIES);
+    pdp = createDecisionPoint(set);
+  });
+  const byDirector = [{ approverId: 'diane', role: 'director' }];
+
+  it("a director's approval counts only once the request escalated (context.approval.escalated), as the $100 permit says", () => {
+    expect(pdp.escalations['refund-over-100-needs-manager-approval']).toEqual({ afterMs: 30 * 60_000, roles: ['director'] });
+    expect(pdp.decide(refund(20_000, { approvals: byDirector }))).toMatchObject({ decision: 'approval_required' });
+    expect(pdp.decide(refund(20_000, { approvals: byDirector, escalated: true }))).toMatchObject({
+      decision: 'allow',
+      determiningPolicies: ['refund-over-100-needs-manager-approval'],
+    });
+    // Escalation widens who may approve; it approves nothing by itself.
+    expect(pdp.decide(refund(20_000, { escalated: true }))).toMatchObject({ decision: 'approval_required' });
+  });
+
+  it('a schema without context.approval.escalated still decides (the record is left as it was); one declaring it otherwise is refused', () => {
+    const id = 'refund-over-100-needs-manager-approval';
+    const schemaText = set.schemaText.replace('    escalated: Bool,\n', '');
+    const policies = {
+      ...set.policies,
+      [id]: (set.policies[id] ?? '').replace('(context.approval.escalated && context.approval.roles.contains("director"))', 'false'),
+    };
+    const older = createDecisionPoint(compilePolicySet({ schemaText, policies }));
+    expect(older.decide(refund(20_000, { approvals: [{ approverId: 'mia', role: 'manager' }], escalated: true }))).toMatchObject({ decision: 'allow' });
+    const optional = set.schemaText.replace('escalated: Bool,', 'escalated?: Bool,');
+    const error = thrown(() => createDecisionPoint(compilePolicySet({ schemaText: optional, policies: set.policies })));
+    expect(error.code).toBe('POLICY_SET_INVALID');
+  });
+
+  it('refuses an escalation without its other half, outside 1 s to 30 days, or not before the expiry, naming the policy', () => {
+    const id = 'refund-over-100-needs-manager-approval';
+    const strip = (set.policies[id] ?? '').replace(/@approval_(expires_in|escalate_after|escalate_to)\("[^"]*"\)\n/g, '');
+    const withAnnotations = (annotations: string) =>
+      compilePolicySet({
+        schemaText: set.schemaText,
+        policies: { ...set.policies, [id]: strip.replace('@approval_count("1")', `@approval_count("1")\n${annotations}`) },
+      });
+    expect(withAnnotations('@approval_escalate_after("90s")\n@approval_escalate_to("director, vp")').metadata[id]?.approval?.escalation).toEqual({
+      afterMs: 90_000,
+      roles: ['director', 'vp'],
+    });
+    for (const [bad, says] of [
+      ['@approval_escalate_after("1h")', 'go together'],
+      ['@approval_escalate_to("director")', 'go together'],
+      ['@approval_escalate_after("soon")\n@approval_escalate_to("director")', 'from 1 s to 30 days'],
+      ['@approval_escalate_after("2h")\n@approval_escalate_to("director")\n@approval_expires_in("1h")', 'must be shorter than @approval_expires_in'],
+    ] as const) {
+      const error = thrown(() => withAnnotations(bad));
+      expect(error.code).toBe('POLICY_SET_INVALID');
+      expect(error.message).toContain(id);
+      expect(error.message).toContain(says);
+    }
   });
 });
 

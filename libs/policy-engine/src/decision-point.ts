@@ -22,6 +22,7 @@ import {
 } from './request.ts';
 import type { RecordArgumentType, RequestShape } from './request.ts';
 import type {
+  ApprovalEscalation,
   ApprovalAuthorization,
   ApprovalAuthorizationRequest,
   ApprovalRequirement,
@@ -37,6 +38,8 @@ export interface DecisionPoint {
   readonly version: string;
   /** The history facts the policies define: the PDP computes each into the request's `history`. */
   readonly history: readonly HistoryFact[];
+  /** Per permit asking for an approval that escalates (@approval_escalate_after / _to), by policy id. */
+  readonly escalations: Readonly<Record<string, ApprovalEscalation>>;
   /** allow / deny / approval_required for `invoke`, by ARCHITECTURE's approval rule. */
   decide(request: DecisionRequest): Decision;
   /** allow / deny for `approve`: may this user approve this pending action? */
@@ -101,7 +104,25 @@ function schemaShape(policySet: LoadedPolicySet): RequestShape {
   };
   const pendingShape = (ns.entityTypes['PendingAction'] as { shape?: unknown } | undefined)?.shape;
   const invokeContext = attributesOf(ns.actions['invoke']?.appliesTo?.context);
+  // Only `escalated` of the approval record matters here (its approvers are entities, which the
+  // argument types do not cover): find the record's attributes, then resolve that one.
+  const approvalType = invokeContext['approval'] as { type?: string; name?: string; attributes?: Record<string, unknown> } | undefined;
+  const commonTypes = (ns.commonTypes ?? {}) as Record<string, { attributes?: Record<string, unknown> } | undefined>;
+  // A common type is named by `type` ("Writ::Approval") in the resolved form, by `name` in another.
+  const approvalName = (approvalType?.type === 'EntityOrCommon' ? approvalType.name : approvalType?.type) ?? '';
+  const approvalAttributes = approvalType?.attributes ?? commonTypes[approvalName.replace(`${POLICY_NAMESPACE}::`, '')]?.attributes ?? {};
+  const escalatedType = approvalAttributes['escalated'] as { type: string; required?: boolean } | undefined;
+  if (escalatedType !== undefined) {
+    let kind: string;
+    try {
+      kind = argumentTypeOf(schema, POLICY_NAMESPACE, escalatedType, 'context.approval.escalated').kind;
+    } catch (error) {
+      throw fail((error as Error).message);
+    }
+    if (kind !== 'Boolean' || escalatedType.required === false) throw fail('declares context.approval.escalated, which must be a required Bool');
+  }
   return {
+    approvalEscalated: escalatedType !== undefined,
     invokeArguments: record(invokeContext['arguments'], 'invoke context attribute "arguments"'),
     history: historyShape(
       invokeContext['history'] === undefined ? undefined : record(invokeContext['history'], 'invoke context attribute "history"'),
@@ -219,6 +240,7 @@ export function createDecisionPoint(policySet: LoadedPolicySet): DecisionPoint {
                   roles: m.approval.roles,
                   ...(m.approval.expiresInMs === undefined ? {} : { expiresInMs: m.approval.expiresInMs }),
                   ...(m.reason === undefined ? {} : { reason: m.reason }),
+                  ...(m.approval.escalation === undefined ? {} : { escalation: m.approval.escalation }),
                 },
               ],
         )
@@ -268,14 +290,16 @@ export function createDecisionPoint(policySet: LoadedPolicySet): DecisionPoint {
   };
 
   /** The ARCHITECTURE's approval rule over one view of the policies. */
-  const decideIn = (policies: View, call: (approval: Record<string, CedarValueJson>) => Call, approvals: DecisionRequest['approvals']): Verdict => {
-    const first = evaluate(call(approvalContext(approvals)), policies);
+  const decideIn = (policies: View, call: (approval: Record<string, CedarValueJson>) => Call, request: DecisionRequest): Verdict => {
+    // Filled only when the schema declares it: a set written before escalation keeps its exact record.
+    const escalated = shape.approvalEscalated ? request.escalated === true : undefined;
+    const first = evaluate(call(approvalContext(request.approvals, escalated)), policies);
     if (first.kind === 'allow') return { decision: 'allow', evaluation: first };
     if (first.kind === 'forbid') return { decision: 'deny', evaluation: first };
     // Denied by default, not by a forbid: would the approval some permit asks for allow it? Also
     // after some approvals were recorded, so a quorum still short of its count stays pending.
     for (const gate of policies.gates) {
-      const probe = evaluate(call(hypotheticalApproval(gate.count, gate.roles)), policies);
+      const probe = evaluate(call(hypotheticalApproval(gate.count, gate.roles, escalated)), policies);
       if (probe.kind === 'allow') {
         return { decision: 'approval_required', evaluation: { ...probe, errors: [...new Set([...first.errors, ...probe.errors])] }, approval: gate };
       }
@@ -300,8 +324,8 @@ export function createDecisionPoint(policySet: LoadedPolicySet): DecisionPoint {
       entities: [principal, resource, tenant],
       context: { ...base, approval },
     });
-    const effective = decideIn(enforced, call, request.approvals);
-    const warned = withWarn === undefined ? undefined : decideIn(withWarn, call, request.approvals);
+    const effective = decideIn(enforced, call, request);
+    const warned = withWarn === undefined ? undefined : decideIn(withWarn, call, request);
     return {
       decision: effective.decision,
       determiningPolicies: effective.evaluation.policies,
@@ -310,7 +334,7 @@ export function createDecisionPoint(policySet: LoadedPolicySet): DecisionPoint {
       ...(effective.approval === undefined ? {} : { approval: effective.approval }),
       warnings: warned === undefined || warned.decision === effective.decision ? [] : warnedBy(warned, warnIds),
       shadowResults: shadows.map(({ policyId, view: policies }) => {
-        const shadow = decideIn(policies, call, request.approvals);
+        const shadow = decideIn(policies, call, request);
         return { policyId, decision: shadow.decision, determiningPolicies: shadow.evaluation.policies };
       }),
     };
@@ -340,7 +364,8 @@ export function createDecisionPoint(policySet: LoadedPolicySet): DecisionPoint {
   };
 
   selfCheck(decide, authorizeApproval);
-  return { policySetHash: policySet.hash, version: policySet.version, history: policySet.history, decide, authorizeApproval };
+  const escalations = Object.fromEntries(metadata.flatMap((m) => (m.approval?.escalation === undefined ? [] : [[m.id, m.approval.escalation] as const])));
+  return { policySetHash: policySet.hash, version: policySet.version, history: policySet.history, escalations, decide, authorizeApproval };
 }
 
 /** One synthetic request per action: a schema that does not fit the PDP's requests fails at boot. */
@@ -375,6 +400,7 @@ export function failClosedDecisionPoint(reason: string): DecisionPoint {
     policySetHash: hash,
     version: 'none',
     history: [],
+    escalations: {},
     decide: () => ({ ...deny, warnings: [], shadowResults: [] }),
     authorizeApproval: () => deny,
   };

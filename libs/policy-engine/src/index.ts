@@ -17,6 +17,7 @@ export type {
   ApprovalGrant,
   DecisionRequest,
   ApprovalRequirement,
+  ApprovalEscalation,
   Decision,
   Approver,
   PendingAction,

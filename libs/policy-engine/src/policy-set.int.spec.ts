@@ -37,6 +37,7 @@ describe('loadPolicySet', () => {
     const set = await loadPolicySet(POLICIES);
     expect(Object.keys(set.policies).sort()).toEqual([
       'customer-delete-forbidden',
+      'directors-approve-in-own-tenant',
       'export-over-1000-rows-forbidden',
       'managers-approve-in-own-tenant',
       'owner-may-not-approve',
@@ -45,7 +46,7 @@ describe('loadPolicySet', () => {
       'refund-over-500-needs-two-managers',
       'refund-up-to-100-support',
     ]);
-    expect(set.version).toBe('1.1.0');
+    expect(set.version).toBe('1.2.0');
     expect(set.hash).toMatch(/^[0-9a-f]{64}$/);
     expect(set.schemaText).toContain('namespace Writ');
     expect(set.metadata['refund-over-100-needs-manager-approval']).toEqual({
@@ -53,7 +54,7 @@ describe('loadPolicySet', () => {
       file: 'refund-over-100-needs-manager-approval.cedar',
       effect: 'permit',
       mode: 'enforce',
-      approval: { count: 1, roles: ['manager'] },
+      approval: { count: 1, roles: ['manager'], expiresInMs: 4 * 3_600_000, escalation: { afterMs: 30 * 60_000, roles: ['director'] } },
       reason: "Refunds over $100 need a manager who is not the agent's owner.",
     });
     expect(set.metadata['customer-delete-forbidden']?.effect).toBe('forbid');
@@ -123,6 +124,7 @@ describe('loadPolicySet', () => {
 
   it('rejects a policy set in which an action can never be allowed', async () => {
     await unlink(join(dir, 'managers-approve-in-own-tenant.cedar'));
+    await unlink(join(dir, 'directors-approve-in-own-tenant.cedar'));
     const error = await rejection(() => loadPolicySet(dir));
     expect(error.problems).toEqual([
       { file: 'writ.cedarschema', message: 'no enforced permit policy applies to Writ::Action::"approve", so it can never be allowed' },
@@ -132,7 +134,7 @@ describe('loadPolicySet', () => {
   it('requires approval annotations exactly where a permit reads context.approval', async () => {
     const file = join(dir, 'refund-over-100-needs-manager-approval.cedar');
     const text = await readFile(file, 'utf8');
-    await writeFile(file, text.replace('@approval_count("1")\n@approval_roles("manager")\n', ''));
+    await writeFile(file, text.replace(/@approval_\w+\("[^"]*"\)\n/g, ''));
     let error = await rejection(() => loadPolicySet(dir));
     expect(error.problems[0]?.message).toContain('reads context.approval but declares no @approval_count/@approval_roles');
 

@@ -17,6 +17,8 @@ export interface RequestShape {
   readonly pendingArguments: RecordArgumentType;
   /** The invoke context's `history` record, when the schema declares one (its attributes are the set's facts). */
   readonly history: RecordArgumentType | undefined;
+  /** The schema's approval record declares `escalated` (a schema from before escalation does not: it is left out). */
+  readonly approvalEscalated: boolean;
   readonly effects: ReadonlySet<string>;
   readonly risks: ReadonlySet<string>;
 }
@@ -99,7 +101,7 @@ export function runContext(stats: RunStats): Record<string, CedarValueJson> {
 }
 
 /** Cedar's approval record: distinct approvers (approving twice counts once) and their roles. */
-export function approvalContext(approvals: readonly ApprovalGrant[] | undefined): Record<string, CedarValueJson> {
+export function approvalContext(approvals: readonly ApprovalGrant[] | undefined, escalated?: boolean): Record<string, CedarValueJson> {
   if (approvals !== undefined && !Array.isArray(approvals)) throw requestInvalid('approvals', 'must be an array');
   const approvers = new Set<string>();
   const roles = new Set<string>();
@@ -112,6 +114,7 @@ export function approvalContext(approvals: readonly ApprovalGrant[] | undefined)
     count: approvers.size,
     roles: [...roles].sort(),
     approvers: [...approvers].sort().map((id) => ref('User', id)),
+    ...(escalated === undefined ? {} : { escalated }),
   };
 }
 
@@ -119,11 +122,12 @@ export function approvalContext(approvals: readonly ApprovalGrant[] | undefined)
  * The approval record a policy asks for, with placeholder approvers whose ids cannot collide with
  * real ones (real ids have no spaces), so "not the owner" style conditions hold for them.
  */
-export function hypotheticalApproval(count: number, roles: readonly string[]): Record<string, CedarValueJson> {
+export function hypotheticalApproval(count: number, roles: readonly string[], escalated?: boolean): Record<string, CedarValueJson> {
   return {
     count,
     roles: [...roles],
     approvers: Array.from({ length: count }, (_, i) => ref('User', `hypothetical approver ${i + 1}`)),
+    ...(escalated === undefined ? {} : { escalated }),
   };
 }
 

@@ -57,6 +57,11 @@ export interface DecisionRequest {
   readonly history?: Readonly<Record<string, number | boolean | string>>;
   /** The definition (normal form) of each fact in `history`, by name: a backtest reuses a value only for the same definition. */
   readonly historyFacts?: Readonly<Record<string, string>>;
+  /**
+   * context.approval.escalated: the action has waited for approval at least the escalation delay of
+   * the permit that asked for it (@approval_escalate_after). Absent: false.
+   */
+  readonly escalated?: boolean;
 }
 
 /** The approval a policy asks for before it would permit, read from its annotations. */
@@ -68,6 +73,18 @@ export interface ApprovalRequirement {
   readonly expiresInMs?: number;
   /** The permit's @reason, for the approver. */
   readonly reason?: string;
+  /** From @approval_escalate_after / @approval_escalate_to. */
+  readonly escalation?: ApprovalEscalation;
+}
+
+/**
+ * An approval that escalates: unanswered for `afterMs` since the action first awaited it,
+ * `context.approval.escalated` is true (so a policy may accept other approvers then) and the
+ * tenant's webhook is told that `roles` may now act.
+ */
+export interface ApprovalEscalation {
+  readonly afterMs: number;
+  readonly roles: readonly string[];
 }
 
 export interface Decision {

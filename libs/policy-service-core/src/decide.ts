@@ -4,6 +4,7 @@ import type { SigningKey } from '@writ/crypto';
 import { describeError, isWritError } from '@writ/errors';
 import { issueWarrant } from '@writ/policy-engine';
 import type {
+  ApprovalEscalation,
   AgentIdentity,
   ApprovalGrant,
   HistoryIndex,
@@ -15,7 +16,7 @@ import type {
   ToolRisk,
 } from '@writ/policy-engine';
 import { proposedActionOf } from './state.ts';
-import type { PdpState, ProposedAction } from './state.ts';
+import type { ActionRecord, PdpState, ProposedAction } from './state.ts';
 import { toEventWarrant } from './warrant-event.ts';
 
 /** An agent as the directory knows it. */
@@ -149,11 +150,18 @@ function withoutSealedValues(value: unknown): unknown {
   );
 }
 
+/** What a decision sees of the PDP's state besides the action: the history, and whether its approval escalated. */
+export interface DecisionSight {
+  readonly history?: HistoryIndex;
+  readonly escalated?: boolean;
+}
+
 /**
  * Builds the Cedar request of a resolved action from the directory and the arguments; with the
  * history index, each history fact of the policy set computed for the action at env.now.
  */
-export function decisionRequestOf(action: ResolvedAction, approvals: readonly ApprovalGrant[], env: PdpEnvironment, history?: HistoryIndex): Prepared {
+export function decisionRequestOf(action: ResolvedAction, approvals: readonly ApprovalGrant[], env: PdpEnvironment, sight: DecisionSight = {}): Prepared {
+  const { history, escalated } = sight;
   const agent = env.agent(action.agent_id);
   if (agent === undefined) return { ok: false, reason: `agent "${action.agent_id}" is not in the directory` };
   if (agent.tenant !== action.tenant) {
@@ -185,6 +193,7 @@ export function decisionRequestOf(action: ResolvedAction, approvals: readonly Ap
       ...(history === undefined || facts.length === 0
         ? {}
         : { history: history.values(facts, subject, env.now), historyFacts: Object.fromEntries(facts.map((f) => [f.name, f.text])) }),
+      ...(escalated === true ? { escalated } : {}),
       runStats: {
         steps: action.run_stats.steps,
         spendMicros: action.run_stats.spend_micros,
@@ -202,8 +211,8 @@ export interface Evaluated {
 }
 
 /** Cedar's decision, or a deny naming why the request is not decidable (never an exception). */
-export function evaluate(action: ResolvedAction, approvals: readonly ApprovalGrant[], env: PdpEnvironment, history: HistoryIndex): Evaluated {
-  const prepared = decisionRequestOf(action, approvals, env, history);
+export function evaluate(action: ResolvedAction, approvals: readonly ApprovalGrant[], env: PdpEnvironment, sight: DecisionSight): Evaluated {
+  const prepared = decisionRequestOf(action, approvals, env, sight);
   if (!prepared.ok) return { decision: refusal(prepared.reason, env), request: undefined };
   try {
     return { decision: env.decisionPoint.decide(prepared.request), request: prepared.request };
@@ -276,6 +285,21 @@ function decidedEvent(
 const UNDECIDED: ProposalOutcome = { outputs: [], ignored: null };
 
 /**
+ * The escalation of an action awaiting approval, once it is due at env.now: the permit that asked
+ * for the approval escalates (@approval_escalate_after) and the action has waited that long since it
+ * first awaited approval. Undefined otherwise (not pending, no escalation, not yet).
+ */
+export function escalationDue(
+  record: ActionRecord,
+  env: Pick<PdpEnvironment, 'decisionPoint' | 'now'>,
+): (ApprovalEscalation & { readonly since: number }) | undefined {
+  if (record.decision !== 'approval_required' || record.terminal || record.pending_since === null || record.pending_policy === null) return undefined;
+  const escalation = env.decisionPoint.escalations[record.pending_policy];
+  if (escalation === undefined || env.now - record.pending_since < escalation.afterMs) return undefined;
+  return { ...escalation, since: record.pending_since };
+}
+
+/**
  * ActionProposed -> PolicyDecided, in parallel with the planner's admission, with the run
  * statistics the PDP counted itself (recorded in the decision). An action already decided (or
  * already over) gets nothing: a redelivered proposal never produces a second, different decision.
@@ -295,7 +319,10 @@ export function onActionProposed(state: PdpState, event: ActionProposed, env: Pd
   if (!resolved.ok) return { outputs: [], ignored: `${resolved.reason}: the planner rejects it (tool_unknown), no decision` };
   const approvals = record?.approvals ?? [];
   const action = resolved.action;
-  return { outputs: [decidedEvent(action, evaluate(action, approvals, env, state.history), approvals, proposed.proposed_event_id, env)], ignored: null };
+  return {
+    outputs: [decidedEvent(action, evaluate(action, approvals, env, { history: state.history }), approvals, proposed.proposed_event_id, env)],
+    ignored: null,
+  };
 }
 
 function recorded(
@@ -392,5 +419,6 @@ export function onApprovalSubmitted(state: PdpState, submission: ApprovalSubmitt
     return [accepted, decidedEvent(action, { decision: denial, request: undefined }, record.approvals, submission.meta.event_id, env, user.id)];
   }
   const approvals = record.approvals.some((a) => a.approverId === user.id) ? record.approvals : [...record.approvals, { approverId: user.id, role: user.role }];
-  return [accepted, decidedEvent(action, evaluate(action, approvals, env, state.history), approvals, submission.meta.event_id, env)];
+  const sight = { history: state.history, escalated: escalationDue(record, env) !== undefined };
+  return [accepted, decidedEvent(action, evaluate(action, approvals, env, sight), approvals, submission.meta.event_id, env)];
 }

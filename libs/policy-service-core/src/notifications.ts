@@ -5,7 +5,7 @@
 import { createHmac } from 'node:crypto';
 import type { ActionCompleted, PolicyDecided } from '@writ/contracts';
 
-export type ApprovalNotificationEvent = 'approval.requested' | 'approval.decided' | 'approval.expired';
+export type ApprovalNotificationEvent = 'approval.requested' | 'approval.decided' | 'approval.expired' | 'approval.escalated';
 
 /** The webhook's JSON body. `text` makes it a chat message as is (Slack, Mattermost and Teams incoming webhooks read it). */
 export interface ApprovalNotification {
@@ -99,6 +99,55 @@ export function notificationOfCompletion(completed: ActionCompleted): ApprovalNo
     decision: null,
     policy: null,
     reason: null,
+    needs: null,
+    expires_at: null,
+    approvers: [],
+    denied_by: null,
+  };
+}
+
+/** An action still awaiting approval whose escalation is due (escalationDue): who may now act. */
+export interface DueEscalation {
+  readonly tenant: string;
+  readonly run_id: string;
+  readonly action_id: string;
+  readonly tool: string;
+  readonly agent: string;
+  /** The permit that asked for the approval. */
+  readonly policy: string;
+  readonly roles: readonly string[];
+  readonly afterMs: number;
+  /** When the action first awaited approval (ms). */
+  readonly since: number;
+}
+
+function duration(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000} min`;
+  return `${Math.round(ms / 1000)} s`;
+}
+
+/**
+ * The notification that an approval escalated: unanswered for the permit's @approval_escalate_after,
+ * its @approval_escalate_to roles may now act. Its id is the action's, so a receiver drops the
+ * repeat a restarted or second policy service instance may send.
+ */
+export function notificationOfEscalation(due: DueEscalation): ApprovalNotification {
+  const at = due.since + due.afterMs;
+  return {
+    text: `Approval escalated: ${due.tool} by ${due.agent} in ${due.tenant} (action ${due.action_id}) has waited ${duration(due.afterMs)} for approval (${due.policy}); ${due.roles.join(', ')} may now approve.`,
+    event: 'approval.escalated',
+    id: `escalated:${due.action_id}`,
+    tenant: due.tenant,
+    run_id: due.run_id,
+    action_id: due.action_id,
+    occurred_at: new Date(at).toISOString(),
+    tool: due.tool,
+    agent: due.agent,
+    decision: 'approval_required',
+    policy: due.policy,
+    reason: null,
+    // How many of them a policy asks for is the policy's: the roles are in the text.
     needs: null,
     expires_at: null,
     approvers: [],

@@ -22,6 +22,7 @@ const fakePoint: DecisionPoint = {
   policySetHash: HASH,
   version: '9.9.9',
   history: [],
+  escalations: {},
   decide(request: DecisionRequest): Decision {
     requests.push(request);
     const base = { errors: [], policySetHash: HASH, warnings: [], shadowResults: [] };

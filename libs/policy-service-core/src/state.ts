@@ -52,6 +52,10 @@ export interface ActionRecord {
    * null while undecided, and for decisions recorded before v3.
    */
   readonly run_stats: RunStats | null;
+  /** occurred_at of the action's first approval_required decision: its escalation is counted from it. null: never pending. */
+  readonly pending_since: number | null;
+  /** The permit that asked for the approval (approval_requirement.policy_id of the latest pending decision). */
+  readonly pending_policy: string | null;
   /** Accepted "approve" verdicts, in the order they were recorded (one per approver). */
   readonly approvals: readonly ApprovalGrant[];
   readonly terminal: boolean;
@@ -113,7 +117,16 @@ function recordedRequest(decided: PolicyDecided): DecisionRequest | undefined {
   }
 }
 
-const EMPTY: ActionRecord = { proposed: undefined, counted: false, decision: undefined, run_stats: null, approvals: [], terminal: false };
+const EMPTY: ActionRecord = {
+  proposed: undefined,
+  counted: false,
+  decision: undefined,
+  run_stats: null,
+  pending_since: null,
+  pending_policy: null,
+  approvals: [],
+  terminal: false,
+};
 const EMPTY_TALLY: RunTally = { steps: 0, spend_micros: 0, calls: new Map() };
 
 /** The key of a run in PdpState.runs (run ids are unique per tenant only). */
@@ -197,6 +210,12 @@ export function evolvePdpState(state: PdpState, event: PdpEvent): void {
         decision: record.decision === 'allow' || record.decision === 'deny' ? record.decision : decided.decision,
         // The first decision's statistics stay: every later decision of the action reuses them.
         run_stats: record.run_stats ?? decided.run_stats,
+        ...(decided.decision === 'approval_required'
+          ? {
+              pending_since: record.pending_since ?? decided.meta.occurred_at,
+              pending_policy: decided.approval_requirement?.policy_id ?? record.pending_policy,
+            }
+          : {}),
       }));
       if (decided.meta.action_id !== null) {
         const request = recordedRequest(decided);

@@ -48,6 +48,8 @@ export const policyConfigSpec = {
    * (or `secret_file`). Unset: none are sent. An invalid file stops the service at boot.
    */
   WRIT_POLICY_WEBHOOKS_FILE: env.optionalString(),
+  /** How often the pending approvals are looked at for an escalation now due (@approval_escalate_after), with webhooks on. */
+  WRIT_POLICY_ESCALATION_CHECK_MS: env.int({ default: 5_000, min: 100, max: 600_000 }),
 };
 
 export type PolicyServiceConfig = BaseConfig & ConfigOf<typeof policyConfigSpec>;

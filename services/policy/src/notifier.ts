@@ -132,6 +132,15 @@ export class ApprovalNotifier {
     return this.#consumer.stop();
   }
 
+  /** Delivers one notification to its tenant's webhook (throws on failure); false when the tenant has none here. */
+  async send(notification: ApprovalNotification): Promise<boolean> {
+    const hook = this.#options.hooks.get(notification.tenant);
+    if (hook === undefined || !this.#options.tenants.serves(notification.tenant)) return false;
+    await deliver(hook, notification);
+    this.#options.logger.info('approval notification delivered', { tenant: notification.tenant, event: notification.event, action_id: notification.action_id });
+    return true;
+  }
+
   async #handle(event: DecodedEvent): Promise<void> {
     const tenant = event.payload.meta.tenant_id;
     const hook = this.#options.hooks.get(tenant);
@@ -142,8 +151,6 @@ export class ApprovalNotifier {
         : event.type === 'ActionCompleted'
           ? notificationOfCompletion(event.payload)
           : undefined;
-    if (notification === undefined) return;
-    await deliver(hook, notification);
-    this.#options.logger.info('approval notification delivered', { tenant, event: notification.event, action_id: notification.action_id });
+    if (notification !== undefined) await this.send(notification);
   }
 }

@@ -192,7 +192,7 @@ describe('policy sets on the log', () => {
     const stream = uniqueName('stream');
     const door = await boot(stream);
     const first = await current(door);
-    expect(first).toMatchObject({ stream, sequence: 1, origin: 'bootstrap', author: 'policy/0', previous_hash: null, version: '1.1.0' });
+    expect(first).toMatchObject({ stream, sequence: 1, origin: 'bootstrap', author: 'policy/0', previous_hash: null, version: '1.2.0' });
     const baseHash = first['policy_set_hash'] as string;
     expect(await door.call('POST', '/v1/decide', decideRequest(BLOCKED), 'service')).toMatchObject({
       status: 200,

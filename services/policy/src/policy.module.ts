@@ -1,6 +1,8 @@
 import { Inject, Injectable, Logger, Module } from '@nestjs/common';
 import type { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import type { Directory } from '@writ/directory';
+import { describeError } from '@writ/errors';
+import { escalationDue, notificationOfEscalation } from '@writ/policy-service-core';
 import { BearerGuard, DirectoryCloser, SERVICE_CONFIG, SERVICE_DIRECTORY, busLoggerOf, directoryProvider, packageVersion } from '@writ/runtime';
 import type { PolicyServiceConfig } from './config.ts';
 import { DecideController } from './decide.controller.ts';
@@ -10,12 +12,25 @@ import { PolicySets } from './policy-sets.ts';
 import { PolicySetsController } from './policy-sets.controller.ts';
 import { loadPdpSetup } from './setup.ts';
 
-/** Sends approval notifications to the tenants' webhooks when WRIT_POLICY_WEBHOOKS_FILE is set. */
+/**
+ * Sends approval notifications to the tenants' webhooks when WRIT_POLICY_WEBHOOKS_FILE is set: the
+ * notifier's own consumer for requests, decisions and expiries; and every
+ * WRIT_POLICY_ESCALATION_CHECK_MS a look at the PDP's pending actions for escalations now due
+ * (sent once per action by this instance; a failed delivery is tried again at the next look).
+ */
 @Injectable()
 class Notifications implements OnModuleInit, OnApplicationShutdown {
   readonly #notifier: ApprovalNotifier | undefined;
+  readonly #logger = new Logger('policy.notify');
+  readonly #escalated = new Set<string>();
+  #timer: NodeJS.Timeout | undefined;
+  #checking = false;
 
-  constructor(@Inject(SERVICE_CONFIG) config: PolicyServiceConfig) {
+  constructor(
+    @Inject(SERVICE_CONFIG) private readonly config: PolicyServiceConfig,
+    @Inject(PdpEngine) private readonly pdp: PdpEngine,
+    @Inject(POLICY_SETS) private readonly policySets: PolicySets,
+  ) {
     const file = config.WRIT_POLICY_WEBHOOKS_FILE;
     this.#notifier =
       file === undefined
@@ -31,11 +46,55 @@ class Notifications implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onModuleInit(): Promise<void> {
-    await this.#notifier?.start();
+    if (this.#notifier === undefined) return;
+    await this.#notifier.start();
+    this.#timer = setInterval(() => void this.#checkEscalations(), this.config.WRIT_POLICY_ESCALATION_CHECK_MS);
+    this.#timer.unref();
   }
 
   async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.#timer);
     await this.#notifier?.stop();
+  }
+
+  async #checkEscalations(): Promise<void> {
+    const notifier = this.#notifier;
+    if (notifier === undefined || this.#checking) return;
+    this.#checking = true;
+    try {
+      const env = { decisionPoint: this.policySets.decisionPoint, now: Date.now() };
+      const pending = new Set<string>();
+      for (const [actionId, record] of this.pdp.state.actions) {
+        const due = escalationDue(record, env);
+        const action = record.proposed;
+        if (due === undefined || action === undefined || record.pending_policy === null) continue;
+        pending.add(actionId);
+        if (this.#escalated.has(actionId)) continue;
+        const notification = notificationOfEscalation({
+          tenant: action.tenant,
+          run_id: action.run_id,
+          action_id: actionId,
+          tool: action.tool,
+          agent: action.agent_id,
+          policy: record.pending_policy,
+          roles: due.roles,
+          afterMs: due.afterMs,
+          since: due.since,
+        });
+        try {
+          await notifier.send(notification);
+          this.#escalated.add(actionId);
+        } catch (error) {
+          this.#logger.warn(
+            `escalation of action ${actionId} not delivered, tried again in ${this.config.WRIT_POLICY_ESCALATION_CHECK_MS} ms: ${describeError(error)}`,
+          );
+        }
+      }
+      // Forget the actions no longer waiting: the set stays as small as the approval queue.
+      for (const actionId of this.#escalated) if (!pending.has(actionId)) this.#escalated.delete(actionId);
+    } finally {
+      this.#checking = false;
+    }
   }
 }
 
