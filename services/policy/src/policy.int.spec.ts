@@ -86,6 +86,7 @@ function newTenant(): Tenant {
         user('dana', 'manager'),
         user('maria', 'manager'),
         user('sam', 'support'),
+        user('diane', 'director'),
         // The HTTP door's callers: an admin of this tenant, an admin of another tenant, a service.
         { id: 'adam', tenant, role: 'it', roles: ['admin'], api_key_sha256: hashApiKey(`${tenant}-adam`) },
         { id: 'otto', tenant: `${tenant}-other`, role: 'it', roles: ['admin'], api_key_sha256: hashApiKey(`${tenant}-otto`) },
@@ -266,7 +267,13 @@ describe('policy service on Kafka', () => {
     expect(pending).toMatchObject({
       decision: 'approval_required',
       determining_policies: ['refund-over-100-needs-manager-approval'],
-      approval_requirement: { policy_id: 'refund-over-100-needs-manager-approval', count: 1, roles: ['manager'], expires_in_ms: null, reason: REASON_100 },
+      approval_requirement: {
+        policy_id: 'refund-over-100-needs-manager-approval',
+        count: 1,
+        roles: ['manager'],
+        expires_in_ms: 4 * 3_600_000,
+        reason: REASON_100,
+      },
       warrant: null,
     });
 
@@ -615,6 +622,78 @@ describe('approval notifications to the tenant webhook', () => {
         expect(v1).toBe(`v1=${createHmac('sha256', secret).update(`${stamp}.${r.body}`).digest('hex')}`);
         expect(r.body).not.toContain(secret);
       }
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+      delete process.env['TEST_WEBHOOK_SECRET'];
+    }
+  });
+
+  it("escalates an unanswered approval: the webhook is told once it is due, and a director's approval counts from then on, not before", async () => {
+    const t = newTenant();
+    // The repository's policies with the $100 refund escalating after 2 s instead of 30 min.
+    const policies = mkdtempSync(join(dir, 'policies-'));
+    cpSync(join(root, 'policies'), policies, { recursive: true });
+    const permit = join(policies, 'refund-over-100-needs-manager-approval.cedar');
+    writeFileSync(permit, readFileSync(permit, 'utf8').replace('@approval_escalate_after("30m")', '@approval_escalate_after("2s")'));
+    const received: { event: string; delivery: string; body: Record<string, unknown> }[] = [];
+    const server = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        received.push({
+          event: String(request.headers['x-writ-event']),
+          delivery: String(request.headers['x-writ-delivery']),
+          body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>,
+        });
+        response.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as { port: number };
+      const hooks = join(dir, `${t.tenant}-webhooks.json`);
+      writeFileSync(hooks, JSON.stringify({ tenants: { [t.tenant]: { url: `http://127.0.0.1:${port}/writ`, secret_env: 'TEST_WEBHOOK_SECRET' } } }));
+      process.env['TEST_WEBHOOK_SECRET'] = `secret-${uniqueName('hook')}`;
+      const seen = await collect(t);
+      await boot(t, {
+        WRIT_POLICY_WEBHOOKS_FILE: hooks,
+        WRIT_POLICY_DIR: policies,
+        WRIT_POLICY_STREAM: uniqueName('stream'),
+        WRIT_POLICY_ESCALATION_CHECK_MS: '200',
+      });
+
+      const held = proposed(t, 'refunds.issue', '1.2.0', refund(15_000));
+      const answered = proposed(t, 'refunds.issue', '1.2.0', refund(16_000));
+      await producer.send([writEvent('ActionProposed', held), writEvent('ActionProposed', answered)]);
+      await decided(seen, held);
+      await decided(seen, answered);
+      // A manager answers one at once: it never escalates.
+      await producer.send([writEvent('ApprovalSubmitted', submission(answered, 'maria'))]);
+      // The director approves the other before it escalated: recorded, but it does not count yet.
+      await producer.send([writEvent('ApprovalSubmitted', submission(held, 'diane'))]);
+      const [, early] = await decided(seen, held, 2);
+      expect(early).toMatchObject({ decision: 'approval_required', approvals: [{ approver_id: 'diane', role: 'director' }] });
+      expect(JSON.parse(early?.request_json ?? '{}')).not.toHaveProperty('escalated');
+
+      const escalated = await waitFor(() => received.find((r) => r.event === 'approval.escalated'), { timeoutMs: 20_000, what: 'the escalation notification' });
+      expect(escalated).toMatchObject({
+        delivery: `escalated:${held.meta.action_id ?? ''}`,
+        body: {
+          action_id: held.meta.action_id,
+          policy: 'refund-over-100-needs-manager-approval',
+          text: expect.stringContaining('has waited 2 s for approval (refund-over-100-needs-manager-approval); director may now approve'),
+        },
+      });
+      // Sent once: later looks at the queue find it sent; the answered action never escalates.
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      expect(received.filter((r) => r.event === 'approval.escalated').map((r) => r.body['action_id'])).toEqual([held.meta.action_id]);
+
+      // Now the director's approval counts: allowed, with a warrant, the request recording the escalation.
+      await producer.send([writEvent('ApprovalSubmitted', submission(held, 'diane'))]);
+      const [, , allowed] = await decided(seen, held, 3);
+      expect(allowed).toMatchObject({ decision: 'allow', determining_policies: ['refund-over-100-needs-manager-approval'] });
+      expect(JSON.parse(allowed?.request_json ?? '{}')).toMatchObject({ escalated: true, approvals: [{ approverId: 'diane', role: 'director' }] });
+      expect(checkWarrant(allowed as PolicyDecided, held)).toMatchObject({ ok: true });
     } finally {
       await new Promise((resolve) => server.close(resolve));
       delete process.env['TEST_WEBHOOK_SECRET'];

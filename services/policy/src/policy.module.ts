@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger, Module } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import type { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import type { Directory } from '@writ/directory';
 import { describeError } from '@writ/errors';
@@ -28,7 +29,9 @@ class Notifications implements OnModuleInit, OnApplicationShutdown {
 
   constructor(
     @Inject(SERVICE_CONFIG) private readonly config: PolicyServiceConfig,
-    @Inject(PdpEngine) private readonly pdp: PdpEngine,
+    // Resolved when first needed, not injected: the notifier's consumer starts (at the end of its
+    // topics) without waiting for the PDP's boot, so nothing the PDP decides after it is missed.
+    @Inject(ModuleRef) private readonly modules: ModuleRef,
     @Inject(POLICY_SETS) private readonly policySets: PolicySets,
   ) {
     const file = config.WRIT_POLICY_WEBHOOKS_FILE;
@@ -64,7 +67,7 @@ class Notifications implements OnModuleInit, OnApplicationShutdown {
     try {
       const env = { decisionPoint: this.policySets.decisionPoint, now: Date.now() };
       const pending = new Set<string>();
-      for (const [actionId, record] of this.pdp.state.actions) {
+      for (const [actionId, record] of this.modules.get(PdpEngine, { strict: false }).state.actions) {
         const due = escalationDue(record, env);
         const action = record.proposed;
         if (due === undefined || action === undefined || record.pending_policy === null) continue;
