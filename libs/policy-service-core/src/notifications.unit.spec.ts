@@ -2,7 +2,10 @@ import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { sampleEvent } from '@writ/contracts/testing';
 import type { ActionCompleted, PolicyDecided } from '@writ/contracts';
-import { notificationOfCompletion, notificationOfDecision, webhookSignature } from './notifications.ts';
+import type { DecisionPoint } from '@writ/policy-engine';
+import { escalationDue } from './decide.ts';
+import { notificationOfCompletion, notificationOfDecision, notificationOfEscalation, webhookSignature } from './notifications.ts';
+import type { ActionRecord } from './state.ts';
 
 const meta = { tenant_id: 'acme', run_id: 'run-1', action_id: 'action-1', occurred_at: Date.UTC(2026, 11, 6, 12, 0, 0) };
 const request = JSON.stringify({ tool: { name: 'refunds.issue' }, agent: { id: 'triage-bot' } });
@@ -72,5 +75,52 @@ describe('approval notifications', () => {
     expect(header).toBe(`t=1796600000,v1=${expected}`);
     expect(webhookSignature('another-secret-value', body, 1_796_600_000)).not.toBe(header);
     expect(webhookSignature('s3cret-s3cret-s3cret', `${body} `, 1_796_600_000)).not.toBe(header);
+  });
+});
+
+describe('approval escalation', () => {
+  const escalations = { 'refund-over-100-needs-manager-approval': { afterMs: 30 * 60_000, roles: ['director'] } };
+  const point = { escalations } as unknown as DecisionPoint;
+  const since = meta.occurred_at;
+  const pending: ActionRecord = {
+    proposed: undefined,
+    counted: true,
+    decision: 'approval_required',
+    run_stats: null,
+    pending_since: since,
+    pending_policy: 'refund-over-100-needs-manager-approval',
+    approvals: [],
+    terminal: false,
+  };
+
+  it("is due once the action has waited the permit's delay since it first awaited approval, and only while it still waits", () => {
+    expect(escalationDue(pending, { decisionPoint: point, now: since + 30 * 60_000 - 1 })).toBeUndefined();
+    expect(escalationDue(pending, { decisionPoint: point, now: since + 30 * 60_000 })).toEqual({ afterMs: 30 * 60_000, roles: ['director'], since });
+    const later = since + 60 * 60_000;
+    expect(escalationDue({ ...pending, decision: 'allow' }, { decisionPoint: point, now: later })).toBeUndefined();
+    expect(escalationDue({ ...pending, terminal: true }, { decisionPoint: point, now: later })).toBeUndefined();
+    expect(escalationDue({ ...pending, pending_policy: 'refund-over-500-needs-two-managers' }, { decisionPoint: point, now: later })).toBeUndefined();
+  });
+
+  it('tells who may now approve, under an id per action (a repeat from another instance is dropped by it)', () => {
+    const notification = notificationOfEscalation({
+      tenant: 'acme',
+      run_id: 'run-1',
+      action_id: 'action-1',
+      tool: 'refunds.issue',
+      agent: 'triage-bot',
+      policy: 'refund-over-100-needs-manager-approval',
+      roles: ['director'],
+      afterMs: 30 * 60_000,
+      since,
+    });
+    expect(notification).toMatchObject({
+      event: 'approval.escalated',
+      id: 'escalated:action-1',
+      occurred_at: new Date(since + 30 * 60_000).toISOString(),
+      decision: 'approval_required',
+      policy: 'refund-over-100-needs-manager-approval',
+      text: 'Approval escalated: refunds.issue by triage-bot in acme (action action-1) has waited 30 min for approval (refund-over-100-needs-manager-approval); director may now approve.',
+    });
   });
 });
