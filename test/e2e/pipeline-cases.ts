@@ -102,9 +102,12 @@ export function governedPipelineCases(basePort: number, replicas?: WritStackOpti
         reason: "Refunds over $100 need a manager who is not the agent's owner.",
         needs: { count: 1, roles: ['manager'] },
         approved_by: [],
-        expires_at: null,
+        expires_at: expect.any(String),
         run_spend: { micros: 0, currency: 'USD' },
       });
+      // The permit's own expiry (@approval_expires_in("4h")), from the decision that asked.
+      const request = pending['approval_request'] as { requested_at: string; expires_at: string };
+      expect(Date.parse(request.expires_at) - Date.parse(request.requested_at)).toBe(4 * 3_600_000);
       expect((await e2e.agent.action(action_id)).status).toBe('awaiting_approval');
 
       await e2e.owner.decide(action_id, 'approve', 'my own bot, fine');
