@@ -266,9 +266,9 @@ describe('writ policy against the policy service', () => {
     expect(dry.err).toEqual([]);
     expect(dry.code).toBe(0);
     expect(dry.out[0]).toBe(
-      `[policy] ${dir}: valid, ${policyCount} policies (${policyCount} enforce), ${caseCount}/${caseCount} cases pass; hash ${hash1.slice(0, 12)}, version 1.1.0`,
+      `[policy] ${dir}: valid, ${policyCount} policies (${policyCount} enforce), ${caseCount}/${caseCount} cases pass; hash ${hash1.slice(0, 12)}, version 1.2.0`,
     );
-    expect(dry.out[1]).toBe(`[policy] dry run: would publish ${hash1.slice(0, 12)} (version 1.1.0) over no publication`);
+    expect(dry.out[1]).toBe(`[policy] dry run: would publish ${hash1.slice(0, 12)} (version 1.2.0) over no publication`);
     expect(dry.out).toContain('  + customer-delete-forbidden (enforce)');
     expect(dry.out.at(-1)).toBe('[policy] nothing was published (--dry-run)');
     expect(posts(dry)).toEqual([]);
@@ -279,7 +279,7 @@ describe('writ policy against the policy service', () => {
     expect(first.err).toEqual([]);
     expect(first.code).toBe(0);
     expect(first.out.at(-2)).toBe(
-      `[policy] published sequence 1: hash ${hash1.slice(0, 12)}, version 1.1.0, ${policyCount} policies (${policyCount} enforce), by ada`,
+      `[policy] published sequence 1: hash ${hash1.slice(0, 12)}, version 1.2.0, ${policyCount} policies (${policyCount} enforce), by ada`,
     );
     expect(first.out.at(-1)).toBe(`[policy] cases: ${caseCount}/${caseCount} passed on the service`);
     // What the service now serves: the folder's schema, policy texts and cases, as sent.
@@ -292,7 +292,7 @@ describe('writ policy against the policy service', () => {
       origin: 'publish',
       author: 'ada',
       message: 'the helpdesk rules',
-      version: '1.1.0',
+      version: '1.2.0',
       schema: sources.schemaText,
       policies_text: sources.policies,
     });
@@ -303,12 +303,12 @@ describe('writ policy against the policy service', () => {
     writeFileSync(join(dir, 'refund-over-50-probe.cedar'), SHADOW_PROBE);
     edit(join(dir, 'customer-delete-forbidden.cedar'), (text) => text.replace('// No agent deletes customers (v1)', '// No agent deletes customers (v2)'));
     const hash2 = (await loadPolicySet(dir)).hash;
-    const preview = await writ(service, ['publish', dir, '--dry-run', '--version', '1.2.0']);
+    const preview = await writ(service, ['publish', dir, '--dry-run', '--version', '1.3.0']);
     expect(preview.code).toBe(0);
-    expect(preview.out[1]).toBe(`[policy] dry run: would publish ${hash2.slice(0, 12)} (version 1.2.0) over ${hash1.slice(0, 12)} (sequence 1)`);
+    expect(preview.out[1]).toBe(`[policy] dry run: would publish ${hash2.slice(0, 12)} (version 1.3.0) over ${hash1.slice(0, 12)} (sequence 1)`);
     expect(preview.out).toEqual(
       expect.arrayContaining([
-        'version: 1.1.0 -> 1.2.0',
+        'version: 1.2.0 -> 1.3.0',
         'schema changed: no',
         'added (1):',
         '  + refund-over-50-probe (shadow)',
@@ -324,17 +324,17 @@ describe('writ policy against the policy service', () => {
     expect(posts(preview)).toEqual([]);
     expect((await published(service)).history).toHaveLength(1);
 
-    const second = await writ(service, ['publish', dir, '--message', 'probe refunds over $50', '--version', '1.2.0']);
+    const second = await writ(service, ['publish', dir, '--message', 'probe refunds over $50', '--version', '1.3.0']);
     expect(second.code).toBe(0);
     expect(second.out).toContain(
-      `[policy] published sequence 2: hash ${hash2.slice(0, 12)}, version 1.2.0, ${policyCount + 1} policies (${policyCount} enforce, 1 shadow), by ada`,
+      `[policy] published sequence 2: hash ${hash2.slice(0, 12)}, version 1.3.0, ${policyCount + 1} policies (${policyCount} enforce, 1 shadow), by ada`,
     );
     // The warning is the service's (uncovered_policies of its own run of the cases).
     expect(second.err).toEqual(['[policy] warning: no case is decided by refund-over-50-probe (rules without a test)']);
     expect(await detail(service, hash2)).toMatchObject({
       sequence: 2,
       previous_hash: hash1,
-      version: '1.2.0',
+      version: '1.3.0',
       message: 'probe refunds over $50',
       modes: { 'refund-over-50-probe': 'shadow', 'customer-delete-forbidden': 'enforce' },
       policies_text: { 'refund-over-50-probe': SHADOW_PROBE },
@@ -344,8 +344,8 @@ describe('writ policy against the policy service', () => {
     expect(history.code).toBe(0);
     expect(history.out).toHaveLength(4);
     expect(history.out[0]).toMatch(/^ +seq +published_at +origin +author +hash +version +message$/);
-    expect(history.out[1]).toMatch(new RegExp(`^ +1 .* publish +ada +${hash1.slice(0, 12)} +1\\.1\\.0 +the helpdesk rules$`));
-    expect(history.out[2]).toMatch(new RegExp(`^\\* +2 .* publish +ada +${hash2.slice(0, 12)} +1\\.2\\.0 +probe refunds over \\$50$`));
+    expect(history.out[1]).toMatch(new RegExp(`^ +1 .* publish +ada +${hash1.slice(0, 12)} +1\\.2\\.0 +the helpdesk rules$`));
+    expect(history.out[2]).toMatch(new RegExp(`^\\* +2 .* publish +ada +${hash2.slice(0, 12)} +1\\.3\\.0 +probe refunds over \\$50$`));
     expect(history.out[3]).toBe(`* current (stream ${service.stream})`);
     const json = await writ(service, ['history', '--json']);
     expect(JSON.parse(json.out.join('\n'))).toEqual(await published(service));
@@ -355,7 +355,7 @@ describe('writ policy against the policy service', () => {
     expect(shown.err).toEqual([]);
     expect(shown.code).toBe(0);
     expect(shown.out[0]).toBe(`policy set ${hash2} (current)`);
-    expect(shown.out[1]).toBe(`  version 1.2.0, stream ${service.stream}, sequence 2 (publish)`);
+    expect(shown.out[1]).toBe(`  version 1.3.0, stream ${service.stream}, sequence 2 (publish)`);
     expect(shown.out).toContain(`  previous ${hash1}`);
     expect(shown.out).toContain(`  ${policyCount + 1} policies (${policyCount} enforce, 1 shadow), ${caseCount} cases`);
     expect(shown.out).toEqual(expect.arrayContaining([expect.stringMatching(/^ {2}refund-over-50-probe +shadow$/)]));
@@ -377,7 +377,7 @@ describe('writ policy against the policy service', () => {
     expect(back.err).toEqual([]);
     expect(back.code).toBe(0);
     expect(back.out).toEqual([
-      `[policy] rolled back: sequence 3 serves ${hash1.slice(0, 12)} (version 1.1.0, ${policyCount} policies: ${policyCount} enforce), origin rollback, by ada; previous head ${hash2.slice(0, 12)}`,
+      `[policy] rolled back: sequence 3 serves ${hash1.slice(0, 12)} (version 1.2.0, ${policyCount} policies: ${policyCount} enforce), origin rollback, by ada; previous head ${hash2.slice(0, 12)}`,
     ]);
     const after = await published(service);
     expect(after.current).toMatchObject({
@@ -394,7 +394,7 @@ describe('writ policy against the policy service', () => {
       [3, 'rollback', hash1],
     ]);
     const listed = await writ(service, ['history']);
-    expect(listed.out[3]).toMatch(new RegExp(`^\\* +3 .* rollback +ada +${hash1.slice(0, 12)} +1\\.1\\.0 +the probe is noisy$`));
+    expect(listed.out[3]).toMatch(new RegExp(`^\\* +3 .* rollback +ada +${hash1.slice(0, 12)} +1\\.2\\.0 +the probe is noisy$`));
     const drift = await writ(service, ['diff', 'current', dir]);
     expect(drift.out).toContain('  + refund-over-50-probe (shadow)');
   });
@@ -459,16 +459,16 @@ describe('writ policy against the policy service', () => {
     ]) {
       const again = await writ(service, args);
       expect(again.code).toBe(1);
-      expect(again.err).toEqual([`[policy] nothing to publish: the current policy set already is ${hash.slice(0, 12)} (sequence 1, version 1.1.0)`]);
+      expect(again.err).toEqual([`[policy] nothing to publish: the current policy set already is ${hash.slice(0, 12)} (sequence 1, version 1.2.0)`]);
       expect(posts(again)).toEqual([]);
     }
     const back = await writ(service, ['rollback', hash, '--message', 'again']);
     expect(back.code).toBe(1);
-    expect(back.err).toEqual([`[policy] nothing to roll back: the current policy set already is ${hash.slice(0, 12)} (sequence 1, version 1.1.0)`]);
+    expect(back.err).toEqual([`[policy] nothing to roll back: the current policy set already is ${hash.slice(0, 12)} (sequence 1, version 1.2.0)`]);
     expect(posts(back)).toEqual([]);
     const history = await writ(service, ['history']);
     expect(history.out).toHaveLength(3);
-    expect(history.out[1]).toMatch(new RegExp(`^\\* +1 .* bootstrap +\\S+ +${hash.slice(0, 12)} +1\\.1\\.0 +first set of the stream, from ${bootedDir}$`));
+    expect(history.out[1]).toMatch(new RegExp(`^\\* +1 .* bootstrap +\\S+ +${hash.slice(0, 12)} +1\\.2\\.0 +first set of the stream, from ${bootedDir}$`));
     expect((await published(service)).history).toHaveLength(1);
   });
 
@@ -498,7 +498,7 @@ describe('writ policy against the policy service', () => {
     expect(rerun.code).toBe(0);
     const mineHash = (await loadPolicySet(mine)).hash;
     expect(rerun.out).toContain(
-      `[policy] published sequence 2: hash ${mineHash.slice(0, 12)}, version 1.1.0, ${policyCount} policies (${policyCount} enforce), by ada`,
+      `[policy] published sequence 2: hash ${mineHash.slice(0, 12)}, version 1.2.0, ${policyCount} policies (${policyCount} enforce), by ada`,
     );
     expect((await published(service)).current).toMatchObject({ sequence: 2, previous_hash: theirs, policy_set_hash: mineHash });
 

@@ -53,7 +53,7 @@ const TOOL = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const ARGUMENT = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 const WINDOW = /^([1-9]\d{0,5})(s|m|h|d)$/;
 const UNIT_MS: Readonly<Record<string, number>> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-/** The longest window a fact may name; a PDP keeps at most its horizon (WRIT_POLICY_HISTORY_HORIZON) of history. */
+/** The longest window a fact may name; a PDP keeps at most its horizon (WRIT_POLICY_HISTORY_HORIZON_MS) of history. */
 export const MAX_HISTORY_WINDOW_MS = 31 * UNIT_MS['d']!;
 const DEFAULT_STATUSES: Readonly<Record<HistoryOperation, readonly HistoryStatus[]>> = {
   // In-flight actions count towards a limit (an action waiting for approval may still happen).

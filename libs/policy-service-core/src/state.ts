@@ -86,7 +86,7 @@ export interface PdpState {
   readonly runs: Map<string, RunTally>;
   /** event_ids of the ApprovalSubmitted events already answered by an ApprovalRecorded. */
   readonly answeredSubmissions: Set<string>;
-  /** The decisions of the history horizon (WRIT_POLICY_HISTORY_HORIZON), which the policies' history facts are computed from. */
+  /** The decisions of the history horizon (WRIT_POLICY_HISTORY_HORIZON_MS), which the policies' history facts are computed from. */
   readonly history: HistoryIndex;
 }
 
