@@ -192,7 +192,7 @@ async function run(args: readonly string[], env: Record<string, string | undefin
 
 async function json(args: readonly string[]) {
   const result = await run([...args, '--json']);
-  expect(result.err.filter((l) => !l.startsWith('[policy] candidate'))).toEqual([]);
+  expect(result.err.filter((l) => !l.startsWith('[policy] candidate') && !l.startsWith('[policy] history facts'))).toEqual([]);
   expect(result.code).toBe(0);
   return JSON.parse(result.out.join('\n')) as Record<string, unknown> & { examples: { actionId: string; runId: string }[] };
 }
@@ -301,6 +301,24 @@ describe('writ policy backtest --chdb', () => {
     expect(empty.out).toContain('no PolicyDecided was recorded in the window: nothing to replay (a longer --since? another --tenant?)');
   });
 
+  it('a candidate with a rule over history: its facts are computed from the recorded decisions, those before --since included', async () => {
+    const quota = candidate('quota', {
+      'at-most-3-refunds-per-customer-per-day.cedar': readFileSync(
+        new URL('../../../deploy/demo/policies/at-most-3-refunds-per-customer-per-day.cedar', import.meta.url),
+        'utf8',
+      ),
+    });
+    // acme's refunds to C-BLOCKED, allowed or pending: small, 40, held; the fourth (approved) and a later one are over the limit.
+    const all = await json(['--policies', quota, '--chdb', dataPath]);
+    expect(all).toMatchObject({ changed: 2, transitions: { 'allow->deny': 2 } });
+    expect(all.examples.map((e) => e.actionId)).toEqual([actionOf('blocked-approved'), actionOf('blocked-again')]);
+    // From just before the fourth: the three before --since are read to warm the count up, and not replayed.
+    const since = new Date(NOW - 5 * DAY + 1_500).toISOString();
+    const windowed = await run(['--policies', quota, '--chdb', dataPath, '--since', since, '--json']);
+    expect(windowed.err.join('\n')).toContain('history facts refunds_to_customer_today: reading from');
+    expect(JSON.parse(windowed.out.join('\n'))).toMatchObject({ total: 8, changed: 2, transitions: { 'allow->deny': 2 } });
+  });
+
   it('pages of two give the report of one backtest() over every record', async () => {
     const output = capture();
     expect(
@@ -315,6 +333,20 @@ describe('writ policy backtest --chdb', () => {
     const whole = backtest(records, createDecisionPoint(await loadPolicySet(blocked)));
     const { candidate: _c, source: _s, tenant: _t, window: _w, skippedBecause: _k, aboutNoAction: _a, timing: _m, ...report } = paged;
     expect(report).toEqual(JSON.parse(JSON.stringify(whole)));
+  });
+
+  it('replayed by worker threads (--workers 2, every page on the pool), the report of one thread (--workers 1)', async () => {
+    const report = async (workers: string) => {
+      const output = capture();
+      const args = ['backtest', '--policies', blocked, '--chdb', dataPath, '--workers', workers, '--json'];
+      expect(await runBacktest(parsePolicyCommand(args), output.io, {}, noFetch, { now: () => NOW, pageSize: 3, poolMinRecords: 1 })).toBe(0);
+      expect(output.err.filter((l) => !l.startsWith('[policy] candidate'))).toEqual([]);
+      const { timing: _m, ...rest } = JSON.parse(output.out.join('\n')) as Record<string, unknown>;
+      return rest;
+    };
+    const one = await report('1');
+    expect(one).toMatchObject({ total: 12, replayed: 10, changed: 6, distinctRequests: 9 });
+    expect(await report('2')).toEqual(one);
   });
 
   it('an invalid candidate, failing cases or no cases: exit 1 naming why, nothing read', async () => {
@@ -438,7 +470,7 @@ describe('writ policy backtest --url (the query door)', () => {
   it('an analyst reads their tenant’s decisions, page by page within the door’s row limit', async () => {
     sent.length = 0;
     const result = await overDoor(['--json'], { WRIT_LEDGER_URL: DOOR, WRIT_API_KEY: 'k-ana' });
-    expect(result.err.filter((l) => !l.startsWith('[policy] candidate'))).toEqual([]);
+    expect(result.err.filter((l) => !l.startsWith('[policy] candidate') && !l.startsWith('[policy] history facts'))).toEqual([]);
     expect(result.code).toBe(0);
     expect(JSON.parse(result.out.join('\n'))).toMatchObject({
       total: 11,

@@ -5,13 +5,17 @@
 // backtest() of @writ/policy-engine, page by page (oldest first), so a long history is never held
 // in memory at once: the pages' reports are merged, and a cache shared by the pages decides each
 // distinct request once. The candidate folder is validated and its cases run first, as for publish.
+// A page large enough is replayed with backtestParallel: its distinct requests are decided by a pool
+// of worker threads (--workers, default one per core), with the same report.
 import { resolve } from 'node:path';
 import { createClickHouse } from '@writ/clickhouse';
 import type { ClickHouseClient } from '@writ/clickhouse';
 import { WritError, describeError, isWritError } from '@writ/errors';
 import { dateTime64 } from '@writ/ledger-core';
-import { HistoryIndex, backtest, createDecisionPoint, recordedDecisionOf, runPolicyCaseSources } from '@writ/policy-engine';
-import type { BacktestCache, DecisionPoint, PolicyDecidedLike, RecordedDecision } from '@writ/policy-engine';
+import { HistoryIndex, backtest, createDecisionPoint, recordedDecisionOf, runPolicyCaseSources, withCandidateFacts } from '@writ/policy-engine';
+import type { BacktestCache, BacktestReport, DecisionPoint, LoadedPolicySet, PolicyDecidedLike, RecordedDecision } from '@writ/policy-engine';
+import { backtestParallel, createBacktestPool, defaultBacktestWorkers } from './backtest-pool.ts';
+import type { BacktestPool } from './backtest-pool.ts';
 import { DEFAULT_LEDGER_URL } from './ledger-source.ts';
 import { backtestJson, count, emptyReport, formatBacktest, iso, mergeBacktestReports } from './policy-backtest-report.ts';
 import type { BacktestRun, CandidateSummary } from './policy-backtest-report.ts';
@@ -19,7 +23,7 @@ import { Reported, caseLines, isDirectory, readLocal, readLocalCases, short } fr
 import type { Fetch, PolicyCommand } from './policy.ts';
 import type { CliIo } from './verify.ts';
 
-export const BACKTEST_USAGE = `usage: writ policy backtest --policies DIR [--since 30d|12h|DATE] [--tenant T] [--examples N] [--json]
+export const BACKTEST_USAGE = `usage: writ policy backtest --policies DIR [--since 30d|12h|DATE] [--tenant T] [--examples N] [--workers N] [--json]
                            [--chdb FOLDER | --clickhouse URL [--database DB] | --url LEDGER_URL [--key K]]
   Replays the decisions recorded since --since (default 30d: <n>d, <n>h, <n>m, or an ISO date or time,
   UTC) against the policy set in DIR (validated, its cases run first, as for publish) and reports
@@ -28,12 +32,16 @@ export const BACKTEST_USAGE = `usage: writ policy backtest --policies DIR [--sin
   server; else the running ledger's query door at --url (default WRIT_LEDGER_URL, else
   ${DEFAULT_LEDGER_URL}) with --key (else WRIT_API_KEY): an analyst's or auditor's key; there the
   tenant is the key's own (a platform admin names it with --tenant). --tenant: one tenant only.
-  --examples N: example actions per transition (default 3). --json: the report as JSON.
+  --examples N: example actions per transition (default 3). --workers N: threads deciding the
+  distinct requests (default: one per core; 1: this thread only). --json: the report as JSON.
   Exit 0 with the report (whether or not anything would change), 1 failure, 2 usage error.`;
 
 const DEFAULT_SINCE = '30d';
 const DEFAULT_EXAMPLES = 3;
 const MAX_EXAMPLES = 1_000;
+const MAX_WORKERS = 64;
+/** A page of at least this many decisions is replayed on the worker pool (started for the first such page). */
+const POOL_MIN_RECORDS = 2_000;
 /** Rows per page: the door answers at most WRIT_LEDGER_QUERY_MAX_ROWS (default 10,000) and 64 MiB. */
 const PAGE_SIZE = { clickhouse: 20_000, door: 5_000 } as const;
 /** A progress line on stderr every this many decisions read. */
@@ -59,6 +67,8 @@ export interface BacktestOptions {
   readonly tenant: string | undefined;
   readonly source: BacktestSource;
   readonly examples: number;
+  /** Worker threads deciding the distinct requests; undefined: one per core (defaultBacktestWorkers). */
+  readonly workers: number | undefined;
   readonly json: boolean;
 }
 
@@ -103,6 +113,14 @@ export function backtestOptionsOf(command: PolicyCommand, env: Readonly<Record<s
       throw usage(`--examples ${JSON.stringify(examplesText)} is not a count`, '--examples', `an integer from 0 to ${MAX_EXAMPLES}`);
   }
 
+  let workers: number | undefined;
+  const workersText = values.get('workers');
+  if (workersText !== undefined) {
+    workers = /^\d{1,3}$/.test(workersText) ? Number(workersText) : Number.NaN;
+    if (!(workers >= 1 && workers <= MAX_WORKERS))
+      throw usage(`--workers ${JSON.stringify(workersText)} is not a thread count`, '--workers', `an integer from 1 to ${MAX_WORKERS}`);
+  }
+
   const given = ['chdb', 'clickhouse', 'url'].filter((name) => values.has(name));
   if (given.length > 1) {
     throw usage(`--${given[0]} and --${given[1]} are two sources: give one`, `--${given[1]}`, 'one of --chdb FOLDER, --clickhouse URL, --url LEDGER_URL');
@@ -135,7 +153,7 @@ export function backtestOptionsOf(command: PolicyCommand, env: Readonly<Record<s
       ...(key === undefined || key === '' ? {} : { key }),
     };
   }
-  return { policies, since, sinceLabel, until: now, tenant, source, examples, json: command.switches.has('json') };
+  return { policies, since, sinceLabel, until: now, tenant, source, examples, workers, json: command.switches.has('json') };
 }
 
 export function describeSource(source: BacktestSource): string {
@@ -393,10 +411,12 @@ export interface BacktestDeps {
   readonly now?: () => number;
   /** Rows per page (default: 20,000 from ClickHouse, 5,000 through the door). */
   readonly pageSize?: number;
+  /** Decisions in a page from which the worker pool replays it (default 2,000). */
+  readonly poolMinRecords?: number;
 }
 
 /** Validates the candidate folder as publish does (compiles, its cases pass on the real engine); prints why not and throws Reported. */
-async function loadCandidate(dir: string, io: CliIo): Promise<{ point: DecisionPoint; summary: CandidateSummary }> {
+async function loadCandidate(dir: string, io: CliIo): Promise<{ point: DecisionPoint; policySet: LoadedPolicySet; summary: CandidateSummary }> {
   const local = await readLocal(dir, io);
   const cases = await readLocalCases(dir);
   const point = createDecisionPoint(local.compiled);
@@ -416,6 +436,7 @@ async function loadCandidate(dir: string, io: CliIo): Promise<{ point: DecisionP
   const { compiled } = local;
   return {
     point,
+    policySet: compiled,
     summary: {
       dir: dir.replace(/\/+$/, '') || dir,
       hash: compiled.hash,
@@ -427,11 +448,53 @@ async function loadCandidate(dir: string, io: CliIo): Promise<{ point: DecisionP
   };
 }
 
-/** Reads the window (from readFrom: its start, or earlier to warm up history facts) page by page and replays each page; progress on stderr. */
-async function replay(options: BacktestOptions, readFrom: number, reader: DecidedReader, candidate: DecisionPoint, io: CliIo, clock: () => number) {
-  const cache: BacktestCache = new Map();
+/** Replays one page's records with the cache shared by the pages (backtest(), or backtestParallel on the worker pool). */
+type PageReplayer = (records: RecordedDecision[], cache: BacktestCache) => Promise<BacktestReport>;
+
+/**
+ * backtest() for a page too small for the pool, or with one worker; else backtestParallel on a pool
+ * started for the first page worth it (its workers build the candidate from its set; if they
+ * cannot start, this thread replays alone, as with --workers 1). close() ends the pool.
+ */
+function pageReplayer(candidate: DecisionPoint, policySet: LoadedPolicySet, options: BacktestOptions, poolMinRecords: number, io: CliIo) {
+  const workers = options.workers ?? defaultBacktestWorkers();
+  let pool: Promise<BacktestPool | undefined> | undefined;
   // One history for all pages: a fact computed on a page counts the decisions of the pages before.
   const history = new HistoryIndex(Math.max(1, ...candidate.history.map((fact) => fact.withinMs)));
+  const replayPage: PageReplayer = async (page, cache) => {
+    // The candidate's history facts are computed here, in order (the pool decides requests, not
+    // histories); the warm-up before --since only feeds them.
+    const records = [...withCandidateFacts(page, candidate, { history, reportFrom: options.since })];
+    const settings = { examplesPerTransition: options.examples, cache };
+    if (pool === undefined && (workers <= 1 || records.length < poolMinRecords)) return backtest(records, candidate, settings);
+    pool ??= createBacktestPool(policySet, { workers }).catch((error: unknown) => {
+      io.err(`[policy] backtest: ${workers} worker threads could not start (${describeError(error)}); replaying in one thread`);
+      return undefined;
+    });
+    const started = await pool;
+    return started === undefined
+      ? backtest(records, candidate, settings)
+      : backtestParallel(records, candidate, started, { ...settings, minRecords: poolMinRecords });
+  };
+  const close = async () => {
+    const started = await pool;
+    pool = undefined;
+    await started?.close();
+  };
+  return { replayPage, close };
+}
+
+/** Reads the window (from readFrom: its start, or earlier to warm up history facts) page by page and replays each page; progress on stderr. */
+async function replay(
+  options: BacktestOptions,
+  readFrom: number,
+  reader: DecidedReader,
+  candidate: DecisionPoint,
+  io: CliIo,
+  clock: () => number,
+  replayPage: PageReplayer,
+) {
+  const cache: BacktestCache = new Map();
   let report = emptyReport(candidate.policySetHash, candidate.version);
   const skipped = { beforeV5: 0, withoutRequest: 0 };
   let aboutNoAction = 0;
@@ -459,7 +522,7 @@ async function replay(options: BacktestOptions, readFrom: number, reader: Decide
     skipped.withoutRequest += mapped.withoutRequest;
     aboutNoAction += mapped.aboutNoAction;
     const t1 = clock();
-    const pageReport = backtest(mapped.records, candidate, { examplesPerTransition: options.examples, cache, history, reportFrom: options.since });
+    const pageReport = await replayPage(mapped.records, cache);
     report = mergeBacktestReports(report, pageReport, options.examples, cache.size);
     replayMs += clock() - t1;
     const before = read;
@@ -525,13 +588,15 @@ export async function runBacktest(
       source.kind === 'door'
         ? doorReader(readOptions, source, fetchFn, deps.pageSize ?? PAGE_SIZE.door)
         : clickHouseReader(readOptions, source, deps.pageSize ?? PAGE_SIZE.clickhouse);
+    const replayer = pageReplayer(candidate.point, candidate.policySet, options, deps.poolMinRecords ?? POOL_MIN_RECORDS, io);
     let replayed: Awaited<ReturnType<typeof replay>>;
     let elapsedMs: number;
     try {
       const start = clock();
-      replayed = await replay(options, readOptions.since, reader, candidate.point, io, clock);
+      replayed = await replay(options, readOptions.since, reader, candidate.point, io, clock, replayer.replayPage);
       elapsedMs = clock() - start;
     } finally {
+      await replayer.close();
       await reader.close();
     }
     const run: BacktestRun = {

@@ -39,6 +39,7 @@ describe('writ policy backtest: arguments', () => {
       tenant: undefined,
       source: { kind: 'door', url: DEFAULT_LEDGER_URL, key: 'k-ana' },
       examples: 3,
+      workers: undefined,
       json: false,
     });
     expect(parse(['--policies', 'p'], { WRIT_LEDGER_URL: 'http://ledger:9/', WRIT_API_KEY: '' }).source).toEqual({ kind: 'door', url: 'http://ledger:9' });
@@ -54,6 +55,8 @@ describe('writ policy backtest: arguments', () => {
       dataPath: resolve('.local/chdb/data'),
     });
     expect(parse(['--policies', 'p', '--chdb', 'x', '--examples', '0', '--json'])).toMatchObject({ examples: 0, json: true });
+    expect(parse(['--policies', 'p', '--chdb', 'x', '--workers', '1']).workers).toBe(1);
+    expect(parse(['--policies', 'p', '--chdb', 'x', '--workers', '4']).workers).toBe(4);
     const server = parse(['--policies', 'p', '--clickhouse', 'http://u:secret@ch:8123', '--database', 'writ']).source;
     expect(server).toMatchObject({ kind: 'clickhouse', database: 'writ' });
     expect(describeSource(server)).toBe('ClickHouse server http://ch:8123/, database writ');
@@ -81,6 +84,12 @@ describe('writ policy backtest: arguments', () => {
     expect(usageError(['--policies', 'p', '--examples', '-1'])).toMatchObject({ field: '--examples' });
     expect(usageError(['--policies', 'p', '--examples', '1001'])).toMatchObject({ field: '--examples' });
     expect(usageError(['--policies', 'p', '--examples', '2.5'])).toMatchObject({ field: '--examples' });
+    for (const workers of ['0', '65', '-1', '1.5', 'two']) {
+      expect(usageError(['--policies', 'p', '--workers', workers])).toMatchObject({
+        field: '--workers',
+        message: `--workers "${workers}" is not a thread count`,
+      });
+    }
     expect(usageError(['--policies', 'p', '--chdb', 'x', '--clickhouse', 'http://c:1'])).toMatchObject({
       field: '--clickhouse',
       message: '--chdb and --clickhouse are two sources: give one',

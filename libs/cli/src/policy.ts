@@ -24,11 +24,12 @@ export const POLICY_USAGE = `usage: writ policy <verb> [--url <policy service ur
   show HASH [--policy ID]     a publication and its policies' modes; --policy prints one policy's text
   diff A B                    what changes from A to B; each is a hash, "current" or a policy folder
   rollback HASH --message M   serve an earlier policy set again (a new publication, origin rollback)
-  backtest --policies DIR [--since 30d|12h|DATE] [--tenant T] [--examples N] [--json]
+  backtest --policies DIR [--since 30d|12h|DATE] [--tenant T] [--examples N] [--workers N] [--json]
            [--chdb FOLDER | --clickhouse URL [--database DB] | --url LEDGER_URL [--key K]]
       replay the decisions recorded in the window against the folder's set (validated, its cases
       run first) and report what would change; reads the ledger's ClickHouse, or its query door
-      (--url: WRIT_LEDGER_URL, else ${DEFAULT_LEDGER_URL}; --key: an analyst's or auditor's key)
+      (--url: WRIT_LEDGER_URL, else ${DEFAULT_LEDGER_URL}; --key: an analyst's or auditor's key);
+      --workers: threads deciding the distinct requests (default one per core)
   HASH is a policy_set_hash, a prefix of at least 8 hex characters, or "current".
   --url defaults to WRIT_POLICY_URL, else ${DEFAULT_POLICY_URL}; --key to WRIT_API_KEY: a platform
   admin's API key to publish and roll back (a platform admin's or a service key to read).
@@ -193,7 +194,11 @@ const VERBS = {
   show: { positionals: ['HASH'], values: ['policy', ...CONNECTION], switches: [] },
   diff: { positionals: ['A', 'B'], values: CONNECTION, switches: [] },
   rollback: { positionals: ['HASH'], values: ['message', ...CONNECTION], switches: [] },
-  backtest: { positionals: [], values: ['policies', 'since', 'tenant', 'examples', 'chdb', 'clickhouse', 'database', ...CONNECTION], switches: ['json'] },
+  backtest: {
+    positionals: [],
+    values: ['policies', 'since', 'tenant', 'examples', 'workers', 'chdb', 'clickhouse', 'database', ...CONNECTION],
+    switches: ['json'],
+  },
 } as const satisfies Record<string, VerbSpec>;
 
 export type PolicyVerb = keyof typeof VERBS;

@@ -3,8 +3,8 @@
 // have been decided otherwise. Deterministic: the request is the recorded one, never rebuilt from
 // today's directory or registry, so the enforced set replayed on its own history gives back every
 // recorded decision. Identical requests are decided once (a history repeats itself a lot).
-import { canonicalJson, sha256Hex } from '@writ/crypto';
 import { describeError, isWritError } from '@writ/errors';
+import { backtestKey } from './backtest-key.ts';
 import type { DecisionPoint } from './decision-point.ts';
 import { HistoryIndex } from './history.ts';
 import type { HistoryValue } from './history.ts';
@@ -98,7 +98,11 @@ const sameIds = (a: readonly string[], b: readonly string[]): boolean => {
   return left.length === right.length && left.every((id, i) => id === right[i]);
 };
 
-function decideOrRefuse(candidate: DecisionPoint, request: DecisionRequest): Pick<Decision, 'decision' | 'determiningPolicies'> {
+/** The candidate's answer to a request, as backtest() caches it. */
+export type BacktestAnswer = Pick<Decision, 'decision' | 'determiningPolicies'>;
+
+/** The candidate's answer to a recorded request (what backtest() caches); exported for callers that decide elsewhere (a worker thread). */
+export function decideOrRefuse(candidate: DecisionPoint, request: DecisionRequest): BacktestAnswer {
   try {
     return candidate.decide(request);
   } catch (error) {
@@ -124,7 +128,7 @@ const tallyOf = (tallies: Map<string, MutableTally>, key: string): MutableTally 
 };
 
 /** The candidate's answers by request digest: pass one to several backtest() calls (pages of one history) to decide each distinct request once. */
-export type BacktestCache = Map<string, Pick<Decision, 'decision' | 'determiningPolicies'>>;
+export type BacktestCache = Map<string, BacktestAnswer>;
 
 /**
  * The candidate's history facts for a recorded request: a fact recorded with the same definition
@@ -141,21 +145,52 @@ function withCandidateHistory(record: RecordedDecision, request: DecisionRequest
   return { ...request, history, historyFacts: Object.fromEntries(candidate.history.map((f) => [f.name, f.text])) };
 }
 
+/** Where the candidate's history facts come from, and which records only feed them. */
+export interface BacktestHistoryOptions {
+  /**
+   * The history the candidate's facts are computed from, shared by the pages of one backtest
+   * (pass the same index to each call). Default: a new one per call.
+   */
+  readonly history?: HistoryIndex;
+  /** Records before this time (ms) only feed the history (a window's warm-up): they are neither replayed nor counted. */
+  readonly reportFrom?: number;
+}
+
+/**
+ * The records a backtest replays, in order, each with the request the candidate decides: its
+ * history facts computed from the records before it (what happened then, not what the candidate
+ * would have decided). Warm-up records feed the history and are left out. Applying it twice changes
+ * nothing (a fact already computed for the candidate keeps its value), so a caller may compute the
+ * requests first and hand them to backtest() (the worker pool does).
+ */
+export function* withCandidateFacts(
+  records: Iterable<RecordedDecision>,
+  candidate: DecisionPoint,
+  options: BacktestHistoryOptions = {},
+): Generator<RecordedDecision> {
+  const facts = candidate.history.length > 0;
+  const index = options.history ?? (facts ? new HistoryIndex(Math.max(...candidate.history.map((f) => f.withinMs))) : undefined);
+  for (const record of records) {
+    const recorded = record.request;
+    const warmUp = options.reportFrom !== undefined && record.occurredAt < options.reportFrom;
+    const request = recorded === undefined || warmUp || index === undefined || !facts ? recorded : withCandidateHistory(record, recorded, candidate, index);
+    index?.record({
+      actionId: record.actionId,
+      tenant: record.tenant,
+      runId: record.runId,
+      occurredAt: record.occurredAt,
+      decision: record.decision,
+      ...(recorded === undefined ? {} : { request: recorded }),
+    });
+    if (!warmUp) yield request === recorded ? record : { ...record, request };
+  }
+}
+
 /** Replays recorded decisions against a candidate policy set. */
 export function backtest(
   records: Iterable<RecordedDecision>,
   candidate: DecisionPoint,
-  options: {
-    readonly examplesPerTransition?: number;
-    readonly cache?: BacktestCache;
-    /**
-     * The history the candidate's facts are computed from, shared by the pages of one backtest
-     * (pass the same index to each call). Default: a new one per call.
-     */
-    readonly history?: HistoryIndex;
-    /** Records before this time (ms) only feed the history (a window's warm-up): they are neither replayed nor counted. */
-    readonly reportFrom?: number;
-  } = {},
+  options: BacktestHistoryOptions & { readonly examplesPerTransition?: number; readonly cache?: BacktestCache } = {},
 ): BacktestReport {
   const examplesPerTransition = options.examplesPerTransition ?? 3;
   const cache: BacktestCache = options.cache ?? new Map();
@@ -168,30 +203,14 @@ export function backtest(
   let replayed = 0;
   let changed = 0;
   let reasonChanged = 0;
-  const facts = candidate.history.length > 0;
-  const index = options.history ?? (facts ? new HistoryIndex(Math.max(...candidate.history.map((f) => f.withinMs))) : undefined);
-  for (const record of records) {
-    const recordedRequest = record.request;
-    const warmUp = options.reportFrom !== undefined && record.occurredAt < options.reportFrom;
-    const request =
-      recordedRequest === undefined || warmUp || index === undefined || !facts
-        ? recordedRequest
-        : withCandidateHistory(record, recordedRequest, candidate, index);
-    // What happened, not what the candidate would have decided, is the history of the next records.
-    index?.record({
-      actionId: record.actionId,
-      tenant: record.tenant,
-      runId: record.runId,
-      occurredAt: record.occurredAt,
-      decision: record.decision,
-      ...(recordedRequest === undefined ? {} : { request: recordedRequest }),
-    });
-    if (warmUp) continue;
+  const replaying = candidate.history.length > 0 || options.reportFrom !== undefined ? withCandidateFacts(records, candidate, options) : records;
+  for (const record of replaying) {
     total++;
+    const request = record.request;
     if (request === undefined) continue;
     replayed++;
     // A digest, not the canonical text, keys the cache: a long history holds many distinct requests.
-    const key = sha256Hex(canonicalJson(request));
+    const key = backtestKey(request);
     let answer = cache.get(key);
     if (answer === undefined) {
       answer = decideOrRefuse(candidate, request);

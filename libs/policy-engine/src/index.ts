@@ -26,8 +26,18 @@ export type {
 } from './types.ts';
 export type { WarrantClaims, SignedWarrantClaims, Warrant, ExpectedWarrantClaims, WarrantCheck } from './warrant.ts';
 export type { PolicyCase, CaseExpectation, PolicyCaseResult, PolicyCaseReport, PolicyCaseSource } from './cases.ts';
-export { backtest, recordedDecisionOf } from './backtest.ts';
-export type { BacktestCache, BacktestExample, BacktestReport, BacktestTally, PolicyDecidedLike, RecordedDecision } from './backtest.ts';
+export { backtest, decideOrRefuse, recordedDecisionOf, withCandidateFacts } from './backtest.ts';
+export { backtestKey, backtestKeyOfJson, canonicalRequestJson } from './backtest-key.ts';
+export type {
+  BacktestAnswer,
+  BacktestCache,
+  BacktestExample,
+  BacktestHistoryOptions,
+  BacktestReport,
+  BacktestTally,
+  PolicyDecidedLike,
+  RecordedDecision,
+} from './backtest.ts';
 export {
   HistoryIndex,
   parseHistoryAnnotation,
