@@ -1,6 +1,6 @@
 import type { ActionCompleted, ActionProposed, ApprovalRecorded, PolicyDecided, PolicyDecision, RunStats } from '@writ/contracts';
 import { HistoryIndex } from '@writ/policy-engine';
-import type { ApprovalGrant, DecisionRequest } from '@writ/policy-engine';
+import type { ApprovalGrant, DecisionRequest, HistoryDecision } from '@writ/policy-engine';
 
 /**
  * What a run had done when one of its proposals arrived, as the PDP counts it from the log (the
@@ -107,14 +107,23 @@ export function emptyPdpState(rateWindowMs: number = DEFAULT_RATE_WINDOW_MS, his
   return { rateWindowMs, actions: new Map(), runs: new Map(), answeredSubmissions: new Set(), history: new HistoryIndex(historyHorizonMs) };
 }
 
-/** The request a decision carries (request_json), as the history index reads it; undefined when it has none. */
-function recordedRequest(decided: PolicyDecided): DecisionRequest | undefined {
-  if (decided.request_json === '') return undefined;
+/** A decision as the history index reads it (with the request it carries in request_json); undefined for one about no action. */
+export function historyDecisionOf(decided: PolicyDecided): HistoryDecision | undefined {
+  if (decided.meta.action_id === null) return undefined;
+  let request: DecisionRequest | undefined;
   try {
-    return JSON.parse(decided.request_json) as DecisionRequest;
+    request = decided.request_json === '' ? undefined : (JSON.parse(decided.request_json) as DecisionRequest);
   } catch {
-    return undefined;
+    request = undefined;
   }
+  return {
+    actionId: decided.meta.action_id,
+    tenant: decided.meta.tenant_id,
+    runId: decided.meta.run_id,
+    occurredAt: decided.meta.occurred_at,
+    decision: decided.decision,
+    ...(request === undefined ? {} : { request }),
+  };
 }
 
 const EMPTY: ActionRecord = {
@@ -217,17 +226,8 @@ export function evolvePdpState(state: PdpState, event: PdpEvent): void {
             }
           : {}),
       }));
-      if (decided.meta.action_id !== null) {
-        const request = recordedRequest(decided);
-        state.history.record({
-          actionId: decided.meta.action_id,
-          tenant: decided.meta.tenant_id,
-          runId: decided.meta.run_id,
-          occurredAt: decided.meta.occurred_at,
-          decision: decided.decision,
-          ...(request === undefined ? {} : { request }),
-        });
-      }
+      const forHistory = historyDecisionOf(decided);
+      if (forHistory !== undefined) state.history.record(forHistory);
       return;
     }
     case 'ApprovalRecorded': {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { SpanStatusCode, context as otelContext, trace } from '@opentelemetry/api';
@@ -8,7 +9,7 @@ import { TOPICS, newMetadata } from '@writ/contracts';
 import type { EventPayloads } from '@writ/contracts';
 import type { TenantFilter } from '@writ/config';
 import { describeError } from '@writ/errors';
-import { emptyPdpState, evolvePdpState, onActionProposed, onApprovalSubmitted } from '@writ/policy-service-core';
+import { emptyPdpState, evolvePdpState, historyDecisionOf, onActionProposed, onApprovalSubmitted } from '@writ/policy-service-core';
 import type { PdpEnvironment, PdpEvent, PdpOutput, PdpState } from '@writ/policy-service-core';
 import { SERVICE_CONFIG, busLoggerOf, packageVersion } from '@writ/runtime';
 import { WRIT_ATTR } from '@writ/telemetry';
@@ -87,6 +88,12 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
   readonly #sending = new Set<Promise<void>>();
   readonly #producer: EventProducer;
   readonly #consumer: EventConsumer;
+  /**
+   * Every instance's decisions (writ.policy.v1, all partitions) into the history index: a fact
+   * across runs counts what the other instances decided too, a fetch later. A group of its own per
+   * instance, read from the beginning (folding a decision twice changes nothing).
+   */
+  readonly #historyFollower: EventConsumer;
   readonly #tenants: TenantFilter;
 
   constructor(
@@ -108,6 +115,20 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
       messagesInFlight: MESSAGES_IN_FLIGHT,
       handler: (event, ctx) => this.#handle(event, ctx),
       onAssignment: (assignment) => this.#assigned(new Set(assignment.map((a) => a.partition))),
+    });
+    this.#historyFollower = new EventConsumer({
+      brokers: config.WRIT_KAFKA_BROKERS,
+      groupId: `${config.WRIT_KAFKA_GROUP_ID}.history.${randomUUID()}`,
+      topics: [TOPICS.policy],
+      fromBeginning: true,
+      dlqTopic: POLICY_DLQ,
+      commitIntervalMs: 5_000,
+      logger,
+      handler: (event) => {
+        if (event.type !== 'PolicyDecided' || !this.#mine(event)) return;
+        const decided = historyDecisionOf(event.payload);
+        if (decided !== undefined) this.#state.history.record(decided);
+      },
     });
   }
 
@@ -136,6 +157,7 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
       await this.#consumer.assigned(this.config.WRIT_POLICY_REPLAY_TIMEOUT_MS);
       await this.#read();
       this.#booted = true;
+      await this.#historyFollower.start();
     } finally {
       release();
     }
@@ -192,6 +214,7 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    await this.#historyFollower.stop();
     await this.#consumer.stop();
     await this.#producer.disconnect();
     await this.policySets.stop();

@@ -482,6 +482,63 @@ describe('policy service on Kafka', () => {
     }
   }, 90_000);
 
+  it('two instances: a fact across runs counts the decisions of both (each follows every partition of writ.policy.v1)', async () => {
+    const t = newTenant();
+    // The repository's policies with the demo's quota: at most 3 refunds per customer per day.
+    const policies = mkdtempSync(join(dir, 'policies-'));
+    cpSync(join(root, 'policies'), policies, { recursive: true });
+    cpSync(join(root, 'deploy/demo/policies'), policies, { recursive: true });
+    const stream = uniqueName('stream');
+    const seen: { decided: PolicyDecided; partition: number }[] = [];
+    const reader = new EventConsumer({
+      brokers,
+      groupId: uniqueName('policy_test_partitions'),
+      topics: [TOPICS.policy],
+      dlqTopic: 'writ.policy.dlq',
+      handler: (event, ctx) => {
+        if (event.type === 'PolicyDecided' && event.payload.meta.tenant_id === t.tenant) seen.push({ decided: event.payload, partition: ctx.partition });
+      },
+    });
+    consumers.add(reader);
+    await reader.start();
+    const env = { WRIT_POLICY_DIR: policies, WRIT_POLICY_STREAM: stream };
+    const b = await boot(t, { ...env, WRIT_INSTANCE_ID: 'b' });
+    const a = await boot(t, { ...env, WRIT_INSTANCE_ID: 'a' });
+    const [pa, pb] = [a.get(PdpEngine), b.get(PdpEngine)];
+    await waitFor(() => pa.ownedPartitions().length > 0 && pb.ownedPartitions().length > 0, {
+      timeoutMs: 30_000,
+      what: () => `the partitions split: a ${pa.ownedPartitions().join(',')}, b ${pb.ownedPartitions().join(',')}`,
+    });
+    const of = (action: ActionProposed) =>
+      waitFor(() => seen.find((s) => s.decided.meta.action_id === action.meta.action_id), { timeoutMs: 20_000, what: 'the decision' });
+    // Three refunds to one customer, each in a run of its own (wherever its partition is): allowed.
+    const allowed = [];
+    for (let i = 0; i < 3; i++) {
+      const action = proposed(t, 'refunds.issue', '1.2.0', { ...refund(1_000 + i), customer_id: 'C-QUOTA' });
+      await producer.send([writEvent('ActionProposed', action)]);
+      allowed.push(await of(action));
+    }
+    expect(allowed.map((s) => s.decided.decision)).toEqual(['allow', 'allow', 'allow']);
+    // Both instances hold the three, whichever of them decided each.
+    await waitFor(() => pa.state.history.size >= 3 && pb.state.history.size >= 3, {
+      timeoutMs: 20_000,
+      what: () => `three decisions in both histories (a ${pa.state.history.size}, b ${pb.state.history.size})`,
+    });
+    // Twenty more, on every partition with near certainty: each denied, counting three.
+    const more = Array.from({ length: 20 }, (_, i) => proposed(t, 'refunds.issue', '1.2.0', { ...refund(2_000 + i), customer_id: 'C-QUOTA' }));
+    await producer.send(more.map((action) => writEvent('ActionProposed', action)));
+    const denied = await Promise.all(more.map(of));
+    for (const { decided } of denied) {
+      expect(decided).toMatchObject({ decision: 'deny', determining_policies: ['at-most-3-refunds-per-customer-per-day'] });
+      expect(JSON.parse(decided.request_json)).toMatchObject({ history: { refunds_to_customer_today: 3 } });
+    }
+    // The instance that decided fewer than three of the allowed ones denied some of the twenty: it counted the other's.
+    const owner = (partition: number) => (pa.ownedPartitions().includes(partition) ? 'a' : 'b');
+    const byA = allowed.filter((s) => owner(s.partition) === 'a').length;
+    const lacking = byA === 3 ? 'b' : 'a';
+    expect(denied.some((s) => owner(s.partition) === lacking)).toBe(true);
+  }, 90_000);
+
   it("an authorized manager's denial denies the pending action, naming the approver", async () => {
     const t = newTenant();
     const seen = await collect(t);
