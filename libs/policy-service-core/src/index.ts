@@ -1,4 +1,13 @@
-export { DEFAULT_HISTORY_HORIZON_MS, DEFAULT_RATE_WINDOW_MS, emptyPdpState, evolvePdpState, historyDecisionOf, proposedActionOf, countsBefore, runKey } from './state.ts';
+export {
+  DEFAULT_HISTORY_HORIZON_MS,
+  DEFAULT_RATE_WINDOW_MS,
+  emptyPdpState,
+  evolvePdpState,
+  historyDecisionOf,
+  proposedActionOf,
+  countsBefore,
+  runKey,
+} from './state.ts';
 export { onActionProposed, onApprovalSubmitted, evaluate, decisionRequestOf, resolveAction, escalationDue } from './decide.ts';
 export type { Evaluated } from './decide.ts';
 export { toEventWarrant, warrantFromEvent, warrantOfDecision } from './warrant-event.ts';
