@@ -19,6 +19,7 @@ import { backtest, backtestKey, compilePolicySet, createDecisionPoint, readPolic
 import type { BacktestReport, Decision, DecisionRequest, RecordedDecision } from '@writ/policy-engine';
 import { backtestParallel, createBacktestPool, defaultBacktestWorkers } from '../../libs/cli/src/backtest-pool.ts';
 import { ROOT, machineLine, writeBenchmarkSection } from '../bench-doc.ts';
+import { seededRandom } from '@writ/decider/testing';
 
 const DECISIONS = Number(process.env['BENCH_DECISIONS'] ?? 200_000);
 const DISTINCT_SAMPLE = Number(process.env['BENCH_DISTINCT'] ?? 10_000);
@@ -31,18 +32,7 @@ const machine = machineLine();
 const say = (line: string) => console.log(`[backtest] ${line}`);
 const count = (n: number) => Math.round(n).toLocaleString('en-US');
 
-/** mulberry32: a seeded PRNG, so every run replays the same history. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-const random = prng(SEED);
+const random = seededRandom(SEED).next;
 const int = (n: number) => Math.floor(random() * n);
 const pick = <T>(items: readonly T[]): T => items[int(items.length)] as T;
 /** An index in [0, n) skewed towards small ones (a few customers and tickets are most of the traffic). */
@@ -104,7 +94,7 @@ const AGENTS = new Map(TENANTS.map((t) => [t.id, agentsOf(t.id)]));
 
 /** A ticket of a tenant: its customer, the support agent it is assigned to and the refund it asks for stay the same. */
 function ticketOf(tenant: (typeof TENANTS)[number], index: number) {
-  const own = prng(SEED * 1_000_003 + index * 7_919 + tenant.customers);
+  const own = seededRandom(SEED * 1_000_003 + index * 7_919 + tenant.customers).next;
   const agents = AGENTS.get(tenant.id) ?? [];
   const cents = (() => {
     const r = own();

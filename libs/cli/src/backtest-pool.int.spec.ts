@@ -9,6 +9,7 @@ import { backtest, canonicalRequestJson, compilePolicySet, createDecisionPoint, 
 import type { BacktestCache, DecisionRequest, LoadedPolicySet, RecordedDecision } from '@writ/policy-engine';
 import { backtestParallel, createBacktestPool } from './backtest-pool.ts';
 import type { BacktestPool } from './backtest-pool.ts';
+import { seededRandom } from '@writ/decider/testing';
 
 const POLICIES = fileURLToPath(new URL('../../../policies/', import.meta.url));
 const RULE = 'refund-watchlist-customers';
@@ -18,21 +19,9 @@ let candidateSet: LoadedPolicySet;
 let records: RecordedDecision[] = [];
 const pools: BacktestPool[] = [];
 
-/** A seeded PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 /** Requests of helpdesk runs: reads, refunds of many amounts (some re-decided with approvals), exports, deletions, and a few the PDP refuses. */
 function requests(n: number, seed: number): DecisionRequest[] {
-  const random = prng(seed);
+  const random = seededRandom(seed).next;
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
   const agents = [
     { id: 'acme-support-1', role: 'support', owner: 'olivia' },

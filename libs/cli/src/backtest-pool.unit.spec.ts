@@ -8,18 +8,7 @@ import { backtest, decideOrRefuse } from '@writ/policy-engine';
 import type { BacktestAnswer, BacktestCache, Decision, DecisionPoint, DecisionRequest, PolicyDecision, RecordedDecision } from '@writ/policy-engine';
 import { backtestParallel } from './backtest-pool.ts';
 import type { BacktestPool } from './backtest-pool.ts';
-
-/** A seeded PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+import { seededRandom } from '@writ/decider/testing';
 
 const decision = (value: PolicyDecision, policies: string[]): Decision => ({
   decision: value,
@@ -51,7 +40,7 @@ function fakeCandidate(asked: DecisionRequest[] = []): DecisionPoint {
 
 /** A pool double: decides with `candidate` (as a worker would, from the JSON), answering each batch after a random delay. */
 function fakePool(candidate: DecisionPoint, seed: number, calls: string[][] = []): BacktestPool {
-  const random = prng(seed);
+  const random = seededRandom(seed).next;
   return {
     workers: 3,
     policySetHash: candidate.policySetHash,
@@ -74,7 +63,7 @@ function fakePool(candidate: DecisionPoint, seed: number, calls: string[][] = []
 
 /** A history: repeated and new requests (keys in varying order), some without a request, some refused, recorded decisions of all kinds. */
 function history(n: number, seed: number): RecordedDecision[] {
-  const random = prng(seed);
+  const random = seededRandom(seed).next;
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
   const decisions: PolicyDecision[] = ['allow', 'deny', 'approval_required'];
   return Array.from({ length: n }, (_, i) => {

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { diffPolicySets, formatPolicySetDiff, lineDiff, modesSummary, splitLines, unifiedDiff } from './policy-diff.ts';
 import type { DiffLine, PolicySetView } from './policy-diff.ts';
+import { seededRandom } from '@writ/decider/testing';
 
 const render = (lines: readonly DiffLine[]) => lines.map((l) => `${l.kind}${l.text}`);
 const text = (...lines: string[]) => lines.map((l) => `${l}\n`).join('');
@@ -19,17 +20,6 @@ function lcsLength(a: readonly string[], b: readonly string[]): number {
     return value;
   };
   return go(0, 0);
-}
-
-/** A deterministic pseudo-random sequence (mulberry32). */
-function seeded(seed: number): () => number {
-  let s = seed;
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('splitLines', () => {
@@ -54,7 +44,7 @@ describe('lineDiff', () => {
   });
 
   it('keeps a longest common subsequence, and rebuilds both texts (random inputs)', () => {
-    const random = seeded(42);
+    const random = seededRandom(42).next;
     const pick = (n: number) => Array.from({ length: Math.floor(random() * n) }, () => 'abcde'[Math.floor(random() * 5)] ?? 'a');
     for (let round = 0; round < 300; round++) {
       const a = pick(12);

@@ -6,6 +6,7 @@ import { canonicalJson, sha256Hex } from '@writ/crypto';
 import { isWritError } from '@writ/errors';
 import { backtestKey, backtestKeyOfJson, canonicalRequestJson } from './backtest-key.ts';
 import type { DecisionRequest } from './types.ts';
+import { seededRandom } from '@writ/decider/testing';
 
 const request = (extra: Record<string, unknown> = {}): DecisionRequest =>
   ({
@@ -38,18 +39,6 @@ function outcome(run: () => string): string {
   }
 }
 
-/** A seeded PRNG (mulberry32), so the random values are the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 describe('backtest cache key', () => {
   it('canonicalRequestJson is canonicalJson’s text, keys in canonical order or not', () => {
     const values: unknown[] = [
@@ -67,7 +56,7 @@ describe('backtest cache key', () => {
   });
 
   it('random JSON values, their keys in random order: canonicalJson’s text every time', () => {
-    const random = prng(7);
+    const random = seededRandom(7).next;
     const keys = ['a', 'b', 'B', 'aa', '_', '1', '10', '2', 'é', 'Z', 'ticket_id', '€', '😀', ''];
     const value = (depth: number): unknown => {
       const r = random();

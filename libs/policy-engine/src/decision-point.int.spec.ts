@@ -1,42 +1,16 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { isWritError } from '@writ/errors';
-import type { WritError } from '@writ/errors';
 import { createDecisionPoint } from './decision-point.ts';
+import { agent, refund, refundTool, runStats, thrown } from './fixtures.spec.ts';
 import type { DecisionPoint } from './decision-point.ts';
 import { compilePolicySet, loadPolicySet } from './policy-set.ts';
 import type { LoadedPolicySet } from './policy-set.ts';
-import type { DecisionRequest } from './types.ts';
 
 const POLICIES = fileURLToPath(new URL('../../../policies', import.meta.url));
 
-const agent = { id: 'support-bot-1', role: 'support', owner: 'olivia' };
-const refundTool = { name: 'refunds.issue', version: '1.2.0', effect: 'write', risk: 'medium' } as const;
-const runStats = { steps: 1, spendMicros: 0, callsInWindow: 0 };
 /** The refund-over-100 permit's @reason, carried with the approval it asks for. */
 const REASON_100 = "Refunds over $100 need a manager who is not the agent's owner.";
-
-function refund(amountCents: unknown, extra: Partial<DecisionRequest> = {}): DecisionRequest {
-  return {
-    tenant: 'acme',
-    agent,
-    tool: refundTool,
-    arguments: { amount_cents: amountCents, ticket_tags: ['refund_approved'], ticket_id: 'T-1' },
-    runStats,
-    ...extra,
-  };
-}
-
-function thrown(run: () => unknown): WritError {
-  try {
-    run();
-  } catch (error) {
-    if (isWritError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a WritError');
-}
 
 describe('createDecisionPoint on the real policy set', () => {
   let set: LoadedPolicySet;

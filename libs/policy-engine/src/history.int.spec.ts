@@ -3,12 +3,12 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { isWritError } from '@writ/errors';
 import type { WritError } from '@writ/errors';
 import { backtest } from './backtest.ts';
 import type { RecordedDecision } from './backtest.ts';
 import { createDecisionPoint } from './decision-point.ts';
 import type { DecisionPoint } from './decision-point.ts';
+import { refund as refundRequest, thrown } from './fixtures.spec.ts';
 import { HistoryIndex } from './history.ts';
 import { compilePolicySet } from './policy-set.ts';
 import type { LoadedPolicySet } from './policy-set.ts';
@@ -26,31 +26,9 @@ when { context.history has refunds_to_customer_today && context.history.refunds_
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2025, 0, 6, 9);
 
-const agent = { id: 'support-bot-1', role: 'support', owner: 'olivia' };
-const refundTool = { name: 'refunds.issue', version: '1.2.0', effect: 'write', risk: 'medium' } as const;
-const runStats = { steps: 1, spendMicros: 0, callsInWindow: 0 };
-
-/** A refund the base set allows (support role, ticket tagged refund_approved, at most $100). */
-function refund(amountCents: number, customerId: string, extra: Partial<DecisionRequest> = {}): DecisionRequest {
-  return {
-    tenant: 'acme',
-    agent,
-    tool: refundTool,
-    arguments: { amount_cents: amountCents, ticket_tags: ['refund_approved'], ticket_id: 'T-1', customer_id: customerId },
-    runStats,
-    ...extra,
-  };
-}
-
-function thrown(run: () => unknown): WritError {
-  try {
-    run();
-  } catch (error) {
-    if (isWritError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a WritError');
-}
+/** A refund the base set allows (support role, ticket tagged refund_approved, at most $100), to a customer. */
+const refund = (amountCents: number, customerId: string, extra: Partial<DecisionRequest> = {}): DecisionRequest =>
+  refundRequest(amountCents, extra, { customer_id: customerId });
 
 let schemaText: string;
 let basePolicies: Record<string, string>;
