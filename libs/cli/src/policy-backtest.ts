@@ -12,7 +12,15 @@ import { createClickHouse } from '@writ/clickhouse';
 import type { ClickHouseClient } from '@writ/clickhouse';
 import { WritError, describeError, isWritError } from '@writ/errors';
 import { dateTime64 } from '@writ/ledger-core';
-import { HistoryIndex, backtest, createDecisionPoint, recordedDecisionOf, runPolicyCaseSources, withCandidateFacts } from '@writ/policy-engine';
+import {
+  HistoryIndex,
+  backtest,
+  longestWindowMs,
+  createDecisionPoint,
+  recordedDecisionOf,
+  runPolicyCaseSources,
+  withCandidateFacts,
+} from '@writ/policy-engine';
 import type { BacktestCache, BacktestReport, DecisionPoint, LoadedPolicySet, PolicyDecidedLike, RecordedDecision } from '@writ/policy-engine';
 import { backtestParallel, createBacktestPool, defaultBacktestWorkers } from './backtest-pool.ts';
 import type { BacktestPool } from './backtest-pool.ts';
@@ -460,7 +468,7 @@ function pageReplayer(candidate: DecisionPoint, policySet: LoadedPolicySet, opti
   const workers = options.workers ?? defaultBacktestWorkers();
   let pool: Promise<BacktestPool | undefined> | undefined;
   // One history for all pages: a fact computed on a page counts the decisions of the pages before.
-  const history = new HistoryIndex(Math.max(1, ...candidate.history.map((fact) => fact.withinMs)));
+  const history = new HistoryIndex(Math.max(1, longestWindowMs(candidate.history)));
   const replayPage: PageReplayer = async (page, cache) => {
     // The candidate's history facts are computed here, in order (the pool decides requests, not
     // histories); the warm-up before --since only feeds them.
@@ -577,7 +585,7 @@ export async function runBacktest(
       `[policy] candidate ${candidate.summary.dir} valid (hash ${short(candidate.summary.hash)}, ${candidate.summary.cases} cases pass); reading PolicyDecided since ${iso(options.since)} from ${describeSource(source)}`,
     );
     // The candidate's history facts see the decisions of their longest window before --since too.
-    const lookBack = Math.max(0, ...candidate.point.history.map((fact) => fact.withinMs));
+    const lookBack = longestWindowMs(candidate.point.history);
     if (lookBack > 0) {
       io.err(
         `[policy] history facts ${candidate.point.history.map((f) => f.name).join(', ')}: reading from ${iso(options.since - lookBack)} to warm them up (not replayed)`,

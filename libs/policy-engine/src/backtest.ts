@@ -6,7 +6,7 @@
 import { describeError, isWritError } from '@writ/errors';
 import { backtestKey } from './backtest-key.ts';
 import type { DecisionPoint } from './decision-point.ts';
-import { HistoryIndex } from './history.ts';
+import { HistoryIndex, longestWindowMs } from './history.ts';
 import type { HistoryValue } from './history.ts';
 import type { Decision, DecisionRequest, PolicyDecision } from './types.ts';
 
@@ -169,7 +169,7 @@ export function* withCandidateFacts(
   options: BacktestHistoryOptions = {},
 ): Generator<RecordedDecision> {
   const facts = candidate.history.length > 0;
-  const index = options.history ?? (facts ? new HistoryIndex(Math.max(...candidate.history.map((f) => f.withinMs))) : undefined);
+  const index = options.history ?? (facts ? new HistoryIndex(longestWindowMs(candidate.history)) : undefined);
   for (const record of records) {
     const recorded = record.request;
     const warmUp = options.reportFrom !== undefined && record.occurredAt < options.reportFrom;

@@ -157,6 +157,11 @@ function parseFact(definition: string): HistoryFact {
   return { name, ...fact, text: normalText(fact) };
 }
 
+/** How far back the facts look: their longest window (0 without facts). */
+export function longestWindowMs(facts: readonly HistoryFact[]): number {
+  return facts.reduce((longest, fact) => Math.max(longest, fact.withinMs), 0);
+}
+
 /** The facts of one @history annotation: definitions separated by ";". Throws POLICY_SET_INVALID-worthy messages. */
 export function parseHistoryAnnotation(text: string): HistoryFact[] {
   const definitions = text

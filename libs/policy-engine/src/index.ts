@@ -40,6 +40,7 @@ export type {
 } from './backtest.ts';
 export {
   HistoryIndex,
+  longestWindowMs,
   parseHistoryAnnotation,
   parseHistoryWindow,
   HISTORY_GRAMMAR,
