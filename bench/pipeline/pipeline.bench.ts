@@ -25,6 +25,8 @@ const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 20);
 /** The steady load's rate: issue 7's second target is measured at 200 actions/s. */
 const STEADY_RATE = Number(process.env['BENCH_STEADY_RATE'] ?? 200);
 const RATES = (process.env['BENCH_RATES'] ?? '25,50,75,100,150,200,300,500').split(',').map(Number);
+/** Runs proposing at once under load (round robin), as many agents would: spread over the streams' partitions. */
+const RUNS = Number(process.env['BENCH_RUNS'] ?? 12);
 // BENCH_PROFILE=1: every service runs under node --cpu-prof, and where each spent its CPU is
 // printed after the run (the profiler's overhead skews the figures: they are not written).
 const PROFILE = process.env['BENCH_PROFILE'] === '1';
@@ -67,8 +69,8 @@ interface LoadResult {
 async function load(agent: WritClient, rate: number, seconds: number, label: string): Promise<LoadResult> {
   const total = Math.round(rate * seconds);
   const runs: string[] = [];
-  // A run per 500 actions keeps each run's state small, as many agents would.
-  for (let i = 0; i < Math.ceil(total / 500); i += 1) runs.push((await agent.openRun(`bench ${label} ${i}`)).run_id);
+  // RUNS runs at once (at least one per 500 actions, so each run's state stays small), taking turns.
+  for (let i = 0; i < Math.max(RUNS, Math.ceil(total / 500)); i += 1) runs.push((await agent.openRun(`bench ${label} ${i}`)).run_id);
   const latencies: number[] = [];
   const actionIds: string[] = [];
   let failed = 0;
@@ -82,7 +84,7 @@ async function load(agent: WritClient, rate: number, seconds: number, label: str
       (async () => {
         const t0 = performance.now();
         try {
-          const { action_id } = await agent.propose(runs[Math.floor(i / 500)] ?? '', {
+          const { action_id } = await agent.propose(runs[i % runs.length] ?? '', {
             tool: 'tickets.list',
             arguments: { status: 'open', limit: (i % 100) + 1 },
             reason: 'bench',
@@ -375,7 +377,7 @@ async function main(): Promise<void> {
     const ratio = (x: number, floorMs: number) => (x / floorMs).toFixed(1);
     const text = `## Pipeline
 
-Measured ${new Date().toISOString().slice(0, 10)} on ${machine}; Node ${process.version}; one local Kafka 4.1.1 broker and all six services as separate processes on the same two cores, with the demo helpdesk as the tool (HTTP on loopback), embedded chDB in the ledger, and spans written to a file. Reproduce with \`./dev bench pipeline\` (BENCH_SECONDS, BENCH_RATES, BENCH_STEADY_RATE). Load: \`tickets.list\` read actions with varied arguments, offered open-loop through the gateway's HTTP API by one client. Propose → tool crosses ${CRITICAL_HOPS} Kafka hops (gateway → policy ∥ budget (∥ the planner's admission) → planner → executor); the outcome comes back over three more (executor → planner → gateway).
+Measured ${new Date().toISOString().slice(0, 10)} on ${machine}; Node ${process.version}; one local Kafka 4.1.1 broker and all six services as separate processes on the same two cores, with the demo helpdesk as the tool (HTTP on loopback), embedded chDB in the ledger, and spans written to a file. Reproduce with \`./dev bench pipeline\` (BENCH_SECONDS, BENCH_RATES, BENCH_STEADY_RATE, BENCH_RUNS). Load: \`tickets.list\` read actions with varied arguments, offered open-loop through the gateway's HTTP API by one client, taking turns over ${RUNS} runs open at once (as ${RUNS} agents would; a run's actions share a partition, so one run alone would use one partition of each stream). Propose → tool crosses ${CRITICAL_HOPS} Kafka hops (gateway → policy ∥ budget (∥ the planner's admission) → planner → executor); the outcome comes back over three more (executor → planner → gateway).
 
 | measure | p50 | p99 | target (issue 7) |
 |---|---|---|---|
