@@ -56,6 +56,14 @@ function plainBrokerProperties(input: BrokerConfigInput, broker: string, control
     ['num.recovery.threads.per.data.dir', '1'],
     ['background.threads', '4'],
     ['group.coordinator.threads', '1'],
+    // The group coordinator holds a plain offset commit up to 5 ms (Kafka's default) to batch its
+    // writes; every consumer's commit and every processor's offsets-only commit waited for it.
+    ['group.coordinator.append.linger.ms', '0'],
+    // A transactional produce is verified with the transaction coordinator (KIP-890); while the
+    // producer's previous commit is still being completed the broker retries that check, 20 ms
+    // later by default. The processors' two producers take turns, but under load a turn comes
+    // round before the markers are written.
+    ['add.partitions.to.txn.retry.backoff.ms', '2'],
     ['log.cleaner.threads', '1'],
     ['log.cleaner.dedupe.buffer.size', String(16 * 1024 * 1024)],
   ];

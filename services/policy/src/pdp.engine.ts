@@ -3,7 +3,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { SpanStatusCode, context as otelContext, trace } from '@opentelemetry/api';
 import type { Span } from '@opentelemetry/api';
-import { EventConsumer, EventProducer, contractsSerde, eventTraceOf, replayCommitted } from '@writ/bus';
+import { DEFAULT_CONCURRENT_PARTITIONS, EventConsumer, EventProducer, contractsSerde, eventTraceOf, replayCommitted } from '@writ/bus';
 import type { DecodedEvent, EventContext } from '@writ/bus';
 import { TOPICS, newMetadata } from '@writ/contracts';
 import type { EventPayloads } from '@writ/contracts';
@@ -112,6 +112,9 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
       dlqTopic: POLICY_DLQ,
       logger,
       topics: INPUT_TOPICS,
+      // Every assigned partition at once: a partition whose decisions wait for acknowledgements
+      // (MESSAGES_IN_FLIGHT of them) holds no other back. Decisions still take turns (#turn).
+      partitionsConsumedConcurrently: DEFAULT_CONCURRENT_PARTITIONS,
       messagesInFlight: MESSAGES_IN_FLIGHT,
       handler: (event, ctx) => this.#handle(event, ctx),
       onAssignment: (assignment) => this.#assigned(new Set(assignment.map((a) => a.partition))),
