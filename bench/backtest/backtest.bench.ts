@@ -4,7 +4,7 @@
 // amounts and customers, approvals, exports, deletions, e-mails) is decided by the repository's
 // policies as it would have been recorded (PolicyDecided v5: the request Cedar saw), then replayed
 // against a candidate that adds one enforced forbid. Measured: the whole history (identical requests
-// are decided once), and distinct requests only (every one a cache miss, put to Cedar), each with
+// are decided once), and distinct requests only (every one a miss of the backtest's cache), each with
 // backtestParallel (the cache misses decided by a pool of worker threads, as `writ policy backtest`
 // replays a page) and with backtest() in one thread, plus the peak RSS. The pool's reports must equal
 // the one thread's. Prints the figures and replaces the "Policy backtest" section of
@@ -15,8 +15,8 @@
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { canonicalJson, sha256Hex } from '@writ/crypto';
-import { backtest, backtestKey, compilePolicySet, createDecisionPoint, readPolicySetSources } from '@writ/policy-engine';
-import type { BacktestReport, Decision, DecisionRequest, RecordedDecision } from '@writ/policy-engine';
+import { BACKTEST_EVALUATION_CACHE, backtest, backtestKey, compilePolicySet, createDecisionPoint, readPolicySetSources } from '@writ/policy-engine';
+import type { BacktestReport, Decision, DecisionPoint, DecisionRequest, RecordedDecision } from '@writ/policy-engine';
 import { backtestParallel, createBacktestPool, defaultBacktestWorkers } from '../../libs/cli/src/backtest-pool.ts';
 import { ROOT, machineLine, writeBenchmarkSection } from '../bench-doc.ts';
 import { seededRandom } from '@writ/decider/testing';
@@ -211,10 +211,14 @@ interface Timed {
   readonly fastest: number;
   readonly slowest: number;
 }
-/** Runs `replay` RUNS times (each on an empty cache; the machine is shared, so one run says little) and keeps the median. */
-async function timed(what: string, replay: () => BacktestReport | Promise<BacktestReport>): Promise<Timed> {
+/**
+ * Runs `replay` RUNS times (each on an empty cache, after `prepare`, untimed; the machine is shared,
+ * so one run says little) and keeps the median.
+ */
+async function timed(what: string, replay: () => BacktestReport | Promise<BacktestReport>, prepare?: () => Promise<void>): Promise<Timed> {
   const runs: { report: BacktestReport; ms: number }[] = [];
   for (let i = 0; i < RUNS; i++) {
+    await prepare?.();
     const t = performance.now();
     const report = await replay();
     runs.push({ report, ms: performance.now() - t });
@@ -234,31 +238,55 @@ const rates = (t: Timed) =>
     ? `${count(rate(t.report, t.ms))} decisions/s`
     : `${count(rate(t.report, t.ms))} decisions/s (median of ${RUNS}: ${count(rate(t.report, t.slowest))} to ${count(rate(t.report, t.fastest))})`;
 
-const candidate = createDecisionPoint(candidateSet);
-// Warm-up (JIT, Cedar's WebAssembly) on a fresh decision point, so the timed one starts cold only in its cache.
-backtest(records.slice(0, 2_000), createDecisionPoint(candidateSet));
+/** The candidate's decision point as `writ policy backtest` builds it (and each worker): it remembers Cedar's evaluations. */
+const candidatePoint = () => createDecisionPoint(candidateSet, { evaluationCache: BACKTEST_EVALUATION_CACHE });
+const candidate = candidatePoint();
+// Warm-up (JIT, Cedar's WebAssembly) on requests Cedar is not given in the timed runs (of other
+// tenants), so a decision point that remembers its evaluations starts each run cold in its caches.
+const warmUp = records.slice(0, 2_000).map((r) => ({
+  ...r,
+  tenant: `warm-up-${r.tenant}`,
+  request: r.request === undefined ? undefined : { ...r.request, tenant: `warm-up-${r.request.tenant}` },
+}));
+backtest(warmUp, candidatePoint());
 const p0 = performance.now();
-const pool = await createBacktestPool(candidateSet, { workers: WORKERS });
+let pool = await createBacktestPool(candidateSet, { workers: WORKERS });
 const poolMs = performance.now() - p0;
 // The same warm-up for the workers (each one's WebAssembly is its own), with a cache of its own.
-await backtestParallel(records.slice(0, 2_000), candidate, pool, { minRecords: 0 });
+await backtestParallel(warmUp, candidate, pool, { minRecords: 0 });
 say(`pool: ${pool.workers} worker threads started in ${count(poolMs)} ms (each builds the candidate's decision point)`);
+/** Before each timed run but the first: a new pool, warmed up, as its workers remember Cedar's evaluations of the run before. */
+let pools = 0;
+const freshPool = async () => {
+  if (pools++ === 0) return;
+  await pool.close();
+  pool = await createBacktestPool(candidateSet, { workers: WORKERS });
+  await backtestParallel(warmUp, candidate, pool, { minRecords: 0 });
+};
+/** Cedar evaluations the decision point made while `replay` ran (the others answered from its evaluation cache). */
+const evaluationsOf = <T>(point: DecisionPoint, replay: (point: DecisionPoint) => T): { result: T; evaluations: number } => {
+  const before = point.cedarEvaluations?.() ?? 0;
+  const result = replay(point);
+  return { result, evaluations: (point.cedarEvaluations?.() ?? 0) - before };
+};
 
-const whole = await timed('the whole history', () => backtestParallel(records, candidate, pool));
+const whole = await timed('the whole history', () => backtestParallel(records, candidate, pool), freshPool);
 const wholeRate = rate(whole.report, whole.ms);
 say(
-  `whole history, ${pool.workers} workers: ${count(whole.report.replayed)} decisions replayed in ${seconds(whole.ms)} = ${rates(whole)} (${count(whole.report.distinctRequests)} distinct put to Cedar); changed ${count(whole.report.changed)}: ${Object.entries(
+  `whole history, ${pool.workers} workers: ${count(whole.report.replayed)} decisions replayed in ${seconds(whole.ms)} = ${rates(whole)} (${count(whole.report.distinctRequests)} distinct); changed ${count(whole.report.changed)}: ${Object.entries(
     whole.report.transitions,
   )
     .map(([t, n]) => `${t} ${count(n)}`)
     .join(', ')}`,
 );
 const s0 = performance.now();
-const wholeOne = backtest(records, createDecisionPoint(candidateSet));
+const { result: wholeOne, evaluations: wholeEvaluations } = evaluationsOf(candidatePoint(), (point) => backtest(records, point));
 const wholeOneMs = performance.now() - s0;
 const wholeOneRate = rate(wholeOne, wholeOneMs);
 sameReports(whole.report, wholeOne, 'the whole history');
-say(`whole history, one thread (backtest(), one run): ${seconds(wholeOneMs)} = ${count(wholeOneRate)} decisions/s; the same report as the pool's`);
+say(
+  `whole history, one thread (backtest(), one run): ${seconds(wholeOneMs)} = ${count(wholeOneRate)} decisions/s, ${count(wholeEvaluations)} Cedar evaluations; the same report as the pool's`,
+);
 
 // ---- distinct requests only: every one a cache miss ----
 
@@ -273,22 +301,30 @@ for (const record of records) {
 // A sample spread over the history, each request once, on an empty cache.
 const stride = Math.max(1, Math.floor(distinctRecords.length / DISTINCT_SAMPLE));
 const sample = distinctRecords.filter((_, i) => i % stride === 0).slice(0, DISTINCT_SAMPLE);
-const miss = await timed('distinct requests', () => backtestParallel(sample, candidate, pool));
+const miss = await timed('distinct requests', () => backtestParallel(sample, candidate, pool), freshPool);
 const missRate = rate(miss.report, miss.ms);
 if (miss.report.distinctRequests !== sample.length)
   throw new Error(`the sample repeats a request: ${miss.report.distinctRequests} of ${sample.length} distinct`);
 say(`distinct requests only, ${pool.workers} workers: ${count(sample.length)} in ${seconds(miss.ms)} = ${rates(miss)}`);
-const missOne = await timed('distinct requests, one thread', () => backtest(sample, createDecisionPoint(candidateSet)));
+let missEvaluations = 0;
+const missOne = await timed('distinct requests, one thread', () => {
+  const { result, evaluations } = evaluationsOf(candidatePoint(), (point) => backtest(sample, point));
+  missEvaluations = evaluations;
+  return result;
+});
 const missOneRate = rate(missOne.report, missOne.ms);
 sameReports(miss.report, missOne.report, 'distinct requests');
-say(`distinct requests only, one thread: ${seconds(missOne.ms)} = ${rates(missOne)} (${(missOne.ms / sample.length).toFixed(3)} ms each)`);
+say(
+  `distinct requests only, one thread: ${seconds(missOne.ms)} = ${rates(missOne)} (${(missOne.ms / sample.length).toFixed(3)} ms each; ${count(missEvaluations)} Cedar evaluations)`,
+);
 await pool.close();
 const loadAtEnd = loadavg()[0]?.toFixed(2) ?? '?';
 
-// What a miss costs by the decision Cedar reaches: a deny that no forbid decided is evaluated again
-// with each approval gate's approvals (the approval probe), so it costs more evaluations.
+// What a miss costs by the decision Cedar reaches (a decision point that remembers nothing): a deny
+// that no forbid decided is evaluated again with each approval gate's approvals (the approval
+// probes) when a permit that reads the approvals may apply to it (a refund), not otherwise (an e-mail).
 const kindOf = (r: RecordedDecision) =>
-  r.decision === 'deny' ? (r.determiningPolicies.length === 0 ? 'deny (default, after the approval probes)' : 'deny (a forbid)') : r.decision;
+  r.decision === 'deny' ? (r.determiningPolicies.length === 0 ? `deny (default) of ${r.tool}` : 'deny (a forbid)') : r.decision;
 const perKind = new Map<string, { n: number; ms: number }>();
 const probe = createDecisionPoint(candidateSet);
 for (const record of sample.slice(0, Math.min(sample.length, 3_000))) {
@@ -324,9 +360,10 @@ say(`peak RSS ${rssMiB.toFixed(0)} MiB (the history of ${count(records.length)} 
 const wholeMet = wholeRate >= TARGET;
 const missMet = missRate >= TARGET;
 const perMissMs = (missOne.ms / sample.length).toFixed(3);
+const perEvaluationMs = (missOne.ms / Math.max(1, missEvaluations)).toFixed(3);
 const verdict = [
   `Target (≥ ${count(TARGET)} decisions/s offline): ${wholeMet ? 'met' : `**missed**`} over the whole history (${count(wholeRate)}/s with ${pool.workers} worker threads), ${missMet ? 'met' : `**missed**`} on distinct requests (${count(missRate)}/s).`,
-  `What bounds a cache miss is Cedar's evaluation of the request, in WebAssembly (TurboFan-compiled: neither the bench nor \`writ\` runs with the policy service's \`--liftoff-only\`): ${perMissMs} ms a request in one thread, about 90 % of it inside Cedar's WebAssembly by a CPU profile, and most of that turning the call's JSON into entities and context checked against the schema (the same calls against an empty policy set cost about 80 % as much), more for a request denied by default, which the decision point evaluates again with each approval gate's approvals before it answers deny. The pool runs one such evaluation per worker thread at a time, so the distinct-only rate scales with the cores that are free: ${count(missRate)}/s on ${pool.workers} workers against ${count(missOneRate)}/s in one thread (×${(missRate / missOneRate).toFixed(2)}). The whole history runs faster only because it repeats itself (${((distinct * 100) / records.length).toFixed(1)} % distinct): a hit costs the request's key (its canonical JSON and its sha256) and a lookup, here in the main thread while the workers decide the misses. So the whole history is bound by its misses too: ${count(whole.report.distinctRequests)} of them take about ${seconds((whole.report.distinctRequests * 1000) / missRate)} at the distinct-only rate, of the ${seconds(whole.ms)} it takes (×${(wholeRate / wholeOneRate).toFixed(2)} the one thread's ${count(wholeOneRate)}/s). A history of distinct requests replays at the miss rate, about ${Math.round(DECISIONS / missRate)} s for ${count(DECISIONS)} decisions on ${pool.workers} workers. Not done, as they would change what is decided or gain nothing measurable: calling Cedar without the schema (it types the entities and holds the action groups) or without its request validation (within the noise).`,
+  `What bounds a cache miss is Cedar's evaluation of the request, in WebAssembly (TurboFan-compiled: neither the bench nor \`writ\` runs with the policy service's \`--liftoff-only\`): ${perEvaluationMs} ms an evaluation in one thread (${perMissMs} ms a distinct request), about 90 % of it inside Cedar's WebAssembly by a CPU profile, most of that turning the call's JSON into entities and context checked against the schema. So the decision point puts fewer and smaller requests to Cedar, deciding the same: it leaves out of context.arguments the optional attributes no policy reads (found in the policies' JSON form; a policy that reads the record whole, or context whole, keeps them all), it probes a request denied by default with the approval gates' approvals only when a permit that reads context.approval may apply to its principal, action and resource (a refund is probed, an e-mail no longer: ${kinds.filter((k) => k.startsWith('deny (default)')).join(', ')}), and a backtest's decision point (each worker's and the CLI's) remembers Cedar's evaluations by the exact request Cedar is given, so requests that differ only in arguments no policy reads (a ticket id, a currency) are evaluated once: the ${count(distinct)} distinct requests of the history took ${count(wholeEvaluations)} Cedar evaluations in one thread, the ${count(sample.length)} of the distinct-only sample ${count(missEvaluations)}. The pool runs one evaluation per worker thread at a time, so the distinct-only rate scales with the cores that are free: ${count(missRate)}/s on ${pool.workers} workers against ${count(missOneRate)}/s in one thread (×${(missRate / missOneRate).toFixed(2)}). The whole history runs faster because it repeats itself (${((distinct * 100) / records.length).toFixed(1)} % distinct requests): a hit costs the request's key (its canonical JSON and its sha256, computed once for the lookup and the tally) and a lookup, in the main thread while the workers decide the misses; its ${count(wholeEvaluations)} Cedar evaluations take about ${seconds(wholeEvaluations * Number(perEvaluationMs))} of one thread, ${seconds((wholeEvaluations * Number(perEvaluationMs)) / pool.workers)} on ${pool.workers} workers, of the ${seconds(whole.ms)} it takes (×${(wholeRate / wholeOneRate).toFixed(2)} the one thread's ${count(wholeOneRate)}/s), the rest the main thread's keys and tally on the same cores. A history of requests that differ in what the policies read replays at the distinct-only rate or below, about ${Math.round(DECISIONS / missRate)} s for ${count(DECISIONS)} decisions on ${pool.workers} workers. Not done, as they would change what is decided or gain nothing measurable: calling Cedar without the schema (it types the entities and holds the action groups) or without its request validation (within the noise).`,
 ]
   .filter((line) => line !== '')
   .join(' ');
@@ -338,11 +375,11 @@ Measured ${new Date().toISOString().slice(0, 10)} on ${machine}, load average ${
 
 | measure | result | target |
 |---|---|---|
-| whole history: ${count(whole.report.replayed)} decisions replayed (${count(whole.report.distinctRequests)} distinct requests put to Cedar, identical ones decided once), ${pool.workers} worker threads | ${rates(whole)}; ${seconds(whole.ms)} | ≥ ${count(TARGET)} decisions/s |
+| whole history: ${count(whole.report.replayed)} decisions replayed (${count(whole.report.distinctRequests)} distinct requests, identical ones decided once; ${count(wholeEvaluations)} Cedar evaluations in one thread), ${pool.workers} worker threads | ${rates(whole)}; ${seconds(whole.ms)} | ≥ ${count(TARGET)} decisions/s |
 | the same in one thread (\`backtest()\`, one run) | ${count(wholeOneRate)} decisions/s; ${seconds(wholeOneMs)} | |
-| distinct requests only: ${count(sample.length)} requests, each once, an empty cache (every one a Cedar evaluation), ${pool.workers} worker threads | ${rates(miss)}; ${seconds(miss.ms)} | ≥ ${count(TARGET)} decisions/s |
-| the same in one thread | ${rates(missOne)}; ${perMissMs} ms each | |
-| one Cedar decision, by the recorded outcome (mean, one thread) | ${kinds.join('; ')} | |
+| distinct requests only: ${count(sample.length)} requests, each once, empty caches (every one a miss of the backtest's cache; ${count(missEvaluations)} Cedar evaluations in one thread, the others remembered by the decision point), ${pool.workers} worker threads | ${rates(miss)}; ${seconds(miss.ms)} | ≥ ${count(TARGET)} decisions/s |
+| the same in one thread | ${rates(missOne)}; ${perMissMs} ms each, ${perEvaluationMs} ms a Cedar evaluation | |
+| one decision, by the recorded outcome (mean, one thread, nothing remembered) | ${kinds.join('; ')} | |
 | starting the pool (${pool.workers} threads, each building the candidate's decision point) | ${count(poolMs)} ms | |
 | a cache hit (the request's key: its canonical JSON and sha256; a lookup) | ${count(hitRate)} per second (the key as computed before, with \`canonicalJson\`: ${count(oldKeyRate)} per second) | |
 | decisions the candidate changes | ${count(whole.report.changed)} (${Object.entries(whole.report.transitions)

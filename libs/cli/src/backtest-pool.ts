@@ -183,6 +183,8 @@ export interface BacktestParallelOptions {
 
 interface Slice {
   readonly records: RecordedDecision[];
+  /** The key of each record's request (undefined: none), computed once for the lookup and the tally. */
+  readonly keys: (string | undefined)[];
   readonly missing: { keys: string[]; json: string[] };
   done?: Promise<void>;
   settled: boolean;
@@ -216,7 +218,12 @@ export async function backtestParallel(
   const awaited = new Set<string>();
   const queue: Slice[] = [];
   const tally = (slice: Slice) => {
-    report = mergeBacktestReports(report, backtest(slice.records, candidate, { examplesPerTransition, cache }), examplesPerTransition, cache.size);
+    report = mergeBacktestReports(
+      report,
+      backtest(slice.records, candidate, { examplesPerTransition, cache, keys: slice.keys }),
+      examplesPerTransition,
+      cache.size,
+    );
   };
   const dispatch = (slice: Slice) => {
     const { keys, json } = slice.missing;
@@ -246,11 +253,15 @@ export async function backtestParallel(
   };
 
   for (let start = 0; start < records.length; start += sliceSize) {
-    const slice: Slice = { records: records.slice(start, start + sliceSize), missing: { keys: [], json: [] }, settled: false };
+    const slice: Slice = { records: records.slice(start, start + sliceSize), keys: [], missing: { keys: [], json: [] }, settled: false };
     for (const record of slice.records) {
-      if (record.request === undefined) continue;
+      if (record.request === undefined) {
+        slice.keys.push(undefined);
+        continue;
+      }
       const json = canonicalRequestJson(record.request);
       const key = backtestKeyOfJson(json);
+      slice.keys.push(key);
       if (cache.has(key) || awaited.has(key)) continue;
       awaited.add(key);
       slice.missing.keys.push(key);

@@ -3,7 +3,7 @@
 // batches of requests (their canonical JSON) with decideOrRefuse, exactly as backtest() would.
 import { parentPort, workerData } from 'node:worker_threads';
 import { describeError } from '@writ/errors';
-import { createDecisionPoint, decideOrRefuse } from '@writ/policy-engine';
+import { BACKTEST_EVALUATION_CACHE, createDecisionPoint, decideOrRefuse } from '@writ/policy-engine';
 import type { BacktestAnswer, DecisionPoint, DecisionRequest, LoadedPolicySet } from '@writ/policy-engine';
 import type { PoolReply, PoolRequest } from './backtest-pool.ts';
 
@@ -12,7 +12,7 @@ if (port === null) throw new Error('backtest-worker runs as a worker thread of t
 
 let point: DecisionPoint | undefined;
 try {
-  point = createDecisionPoint((workerData as { policySet: LoadedPolicySet }).policySet);
+  point = createDecisionPoint((workerData as { policySet: LoadedPolicySet }).policySet, { evaluationCache: BACKTEST_EVALUATION_CACHE });
   port.postMessage({ kind: 'ready' } satisfies PoolReply);
 } catch (error) {
   port.postMessage({ kind: 'failed', message: describeError(error) } satisfies PoolReply);

@@ -13,6 +13,7 @@ import type { ClickHouseClient } from '@writ/clickhouse';
 import { WritError, describeError, isWritError } from '@writ/errors';
 import { dateTime64 } from '@writ/ledger-core';
 import {
+  BACKTEST_EVALUATION_CACHE,
   HistoryIndex,
   backtest,
   longestWindowMs,
@@ -427,7 +428,8 @@ export interface BacktestDeps {
 async function loadCandidate(dir: string, io: CliIo): Promise<{ point: DecisionPoint; policySet: LoadedPolicySet; summary: CandidateSummary }> {
   const local = await readLocal(dir, io);
   const cases = await readLocalCases(dir);
-  const point = createDecisionPoint(local.compiled);
+  // Also the decision point of the replay in this thread: it remembers Cedar's evaluations.
+  const point = createDecisionPoint(local.compiled, { evaluationCache: BACKTEST_EVALUATION_CACHE });
   const report = runPolicyCaseSources(cases, point, Object.keys(local.compiled.policies));
   const failed = report.results.filter((r) => !r.passed);
   if (failed.length > 0) {

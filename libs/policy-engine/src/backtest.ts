@@ -98,6 +98,13 @@ const sameIds = (a: readonly string[], b: readonly string[]): boolean => {
   return left.length === right.length && left.every((id, i) => id === right[i]);
 };
 
+/**
+ * Cedar evaluations a backtest's decision point remembers (createDecisionPoint's evaluationCache):
+ * requests that differ only in arguments no policy reads (a ticket id, a currency) are
+ * evaluated by Cedar once. Each is a sha256 and an answer, so a few tens of MB at most.
+ */
+export const BACKTEST_EVALUATION_CACHE = 100_000;
+
 /** The candidate's answer to a request, as backtest() caches it. */
 export type BacktestAnswer = Pick<Decision, 'decision' | 'determiningPolicies'>;
 
@@ -190,7 +197,15 @@ export function* withCandidateFacts(
 export function backtest(
   records: Iterable<RecordedDecision>,
   candidate: DecisionPoint,
-  options: BacktestHistoryOptions & { readonly examplesPerTransition?: number; readonly cache?: BacktestCache } = {},
+  options: BacktestHistoryOptions & {
+    readonly examplesPerTransition?: number;
+    readonly cache?: BacktestCache;
+    /**
+     * The key (backtestKey) of each record's request, in the records' order, when the caller has
+     * computed them already (undefined for a record without one); not with `reportFrom`.
+     */
+    readonly keys?: readonly (string | undefined)[];
+  } = {},
 ): BacktestReport {
   const examplesPerTransition = options.examplesPerTransition ?? 3;
   const cache: BacktestCache = options.cache ?? new Map();
@@ -204,13 +219,15 @@ export function backtest(
   let changed = 0;
   let reasonChanged = 0;
   const replaying = candidate.history.length > 0 || options.reportFrom !== undefined ? withCandidateFacts(records, candidate, options) : records;
+  // The given keys are the records' in order: withCandidateFacts keeps every record without reportFrom.
+  const keys = options.reportFrom === undefined ? options.keys : undefined;
   for (const record of replaying) {
-    total++;
+    const index = total++;
     const request = record.request;
     if (request === undefined) continue;
     replayed++;
     // A digest, not the canonical text, keys the cache: a long history holds many distinct requests.
-    const key = backtestKey(request);
+    const key = keys?.[index] ?? backtestKey(request);
     let answer = cache.get(key);
     if (answer === undefined) {
       answer = decideOrRefuse(candidate, request);

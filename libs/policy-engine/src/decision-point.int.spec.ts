@@ -357,3 +357,71 @@ describe('@reason', () => {
     }
   });
 });
+
+describe('what the decision point puts to Cedar', () => {
+  let set: LoadedPolicySet;
+  beforeAll(async () => {
+    set = await loadPolicySet(POLICIES);
+  });
+  const email = (ticket: string, steps: number) => ({
+    tenant: 'acme',
+    agent,
+    tool: { name: 'email.send', version: '1.0.0', effect: 'write', risk: 'low' } as const,
+    arguments: { recipient_domain: 'example.com', ticket_id: ticket },
+    runStats: { ...runStats, steps },
+  });
+
+  it('probes the approval gates of a default deny only when a permit that reads the approvals may apply: a refund yes, an e-mail no', () => {
+    const pdp = createDecisionPoint(set);
+    const evaluations = (request: Parameters<DecisionPoint['decide']>[0]) => {
+      const before = pdp.cedarEvaluations?.() ?? 0;
+      const decision = pdp.decide(request);
+      return { decision: decision.decision, determiningPolicies: decision.determiningPolicies, evaluations: (pdp.cedarEvaluations?.() ?? 0) - before };
+    };
+    // No permit allows an e-mail, and the gated permits are about refunds.issue only: one evaluation.
+    expect(evaluations(email('T-1', 1))).toEqual({ decision: 'deny', determiningPolicies: [], evaluations: 1 });
+    // A sales agent's refund: denied by default, both gates probed (neither allows).
+    expect(evaluations(refund(20_000, { agent: { ...agent, role: 'sales' } }))).toEqual({ decision: 'deny', determiningPolicies: [], evaluations: 3 });
+    expect(evaluations(refund(20_000))).toEqual({
+      decision: 'approval_required',
+      determiningPolicies: ['refund-over-100-needs-manager-approval'],
+      evaluations: 2,
+    });
+  });
+
+  it('with an evaluation cache, decides as without one, evaluating once what differs only in what no policy reads', () => {
+    const plain = createDecisionPoint(set);
+    const cached = createDecisionPoint(set, { evaluationCache: 100 });
+    const start = cached.cedarEvaluations?.() ?? 0;
+    const requests = [
+      email('T-1', 1),
+      email('T-2', 1), // another ticket id: no policy reads it
+      email('T-2', 7), // another step count: Cedar is given the run's statistics (a required record)
+      refund(20_000),
+      refund(20_000, {}, { ticket_id: 'T-9', currency: 'EUR' }),
+      refund(20_000, { approvals: [{ approverId: 'maria', role: 'manager' }] }),
+      refund(20_000, { approvals: [{ approverId: agent.owner, role: 'manager' }] }),
+      refund(900, {}, { ticket_tags: ['vip'] }),
+    ];
+    for (const request of requests) expect(cached.decide(request)).toEqual(plain.decide(request));
+    // e-mails: 1, 0 and 1; the refund at $200: 2 (with its probe), the same with
+    // another ticket id and currency: 0; with approvals: 1 each (the owner's is denied by default,
+    // and its probe is the $200 refund's, remembered); the vip refund: 1 and its 2 probes.
+    expect((cached.cedarEvaluations?.() ?? 0) - start).toBe(1 + 0 + 1 + 2 + 0 + 1 + 1 + 3);
+  });
+
+  it('gives Cedar an argument some policy reads', () => {
+    const sources = {
+      schemaText: set.schemaText,
+      policies: {
+        ...set.policies,
+        'email-on-ticket-1': `@id("email-on-ticket-1")
+permit (principal, action == Writ::Action::"invoke", resource == Writ::Tool::"email.send")
+when { context.arguments has ticket_id && context.arguments.ticket_id == "T-1" };`,
+      },
+    };
+    const pdp = createDecisionPoint(compilePolicySet(sources), { evaluationCache: 100 });
+    expect(pdp.decide(email('T-1', 1)).decision).toBe('allow');
+    expect(pdp.decide(email('T-2', 1)).decision).toBe('deny');
+  });
+});

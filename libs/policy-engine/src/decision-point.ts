@@ -1,8 +1,10 @@
 import { sha256Hex } from '@writ/crypto';
 import { WritError, isWritError } from '@writ/errors';
 import { argumentTypeOf } from './arguments.ts';
-import { describeCedarError, preparsePolicySet, preparseSchema, schemaToJsonWithResolvedTypes, statefulIsAuthorized } from './cedar.ts';
-import type { CedarValueJson, EntityJson, SchemaJson } from './cedar.ts';
+import { describeCedarError, policyToJson, preparsePolicySet, preparseSchema, schemaToJsonWithResolvedTypes, statefulIsAuthorized } from './cedar.ts';
+import type { CedarValueJson, EntityJson, PolicyJson, SchemaJson } from './cedar.ts';
+import { contextReads, contextRecordReads, readsContextAttribute, scopeMayMatchRequest } from './context-reads.ts';
+import type { ContextPath } from './context-reads.ts';
 import { HISTORY_VALUE_TYPE, HISTORY_ZERO } from './history.ts';
 import type { HistoryFact } from './history.ts';
 import { POLICY_NAMESPACE, policySetHash } from './policy-set.ts';
@@ -44,6 +46,8 @@ export interface DecisionPoint {
   decide(request: DecisionRequest): Decision;
   /** allow / deny for `approve`: may this user approve this pending action? */
   authorizeApproval(request: ApprovalAuthorizationRequest): ApprovalAuthorization;
+  /** The evaluations put to Cedar so far (not those answered from the evaluation cache). */
+  readonly cedarEvaluations?: () => number;
 }
 
 interface Evaluation {
@@ -56,6 +60,20 @@ interface Evaluation {
 interface View {
   readonly id: string;
   readonly gates: readonly ApprovalRequirement[];
+  /**
+   * The view's permits that may read context.approval (their JSON form; undefined: not known):
+   * only they can answer an approval probe, as the probe changes nothing else.
+   */
+  readonly approvalPermits: readonly (PolicyJson | undefined)[];
+}
+
+export interface DecisionPointOptions {
+  /**
+   * Cedar evaluations remembered, by the exact request Cedar is given (its entities and context,
+   * and the view of the policies): an identical one is answered from memory, as Cedar would answer
+   * it again. For a replay of many requests (a backtest); default 0, none.
+   */
+  readonly evaluationCache?: number;
 }
 
 interface Verdict {
@@ -186,6 +204,32 @@ function historyContext(values: DecisionRequest['history'], facts: readonly Hist
   return context;
 }
 
+/** Whether every string in a JSON value is well-formed UTF-16 (Cedar is given it as JSON text). */
+function wellFormed(value: CedarValueJson): boolean {
+  if (typeof value === 'string') return value.isWellFormed();
+  if (Array.isArray(value)) return value.every(wellFormed);
+  if (typeof value === 'object' && value !== null)
+    return Object.entries(value).every(([key, item]) => key.isWellFormed() && wellFormed(item as CedarValueJson));
+  return true;
+}
+
+/**
+ * context.arguments without the optional attributes no policy reads (`reads`: those some policy
+ * may read): Cedar would accept them (they were type-checked against the schema here) and no
+ * condition can see them. All of them when one is not well-formed text, as Cedar would refuse it.
+ */
+function readableArguments(args: Record<string, CedarValueJson>, reads: ReadonlySet<string> | 'all', type: RecordArgumentType): Record<string, CedarValueJson> {
+  if (reads === 'all') return args;
+  let readable: Record<string, CedarValueJson> | undefined;
+  for (const [name, value] of Object.entries(args)) {
+    if (reads.has(name) || type.attributes[name]?.required !== false) continue;
+    if (!wellFormed(value)) return args;
+    readable ??= { ...args };
+    delete readable[name];
+  }
+  return readable ?? args;
+}
+
 function uniqueEntities(entities: readonly EntityJson[]): EntityJson[] {
   const seen = new Set<string>();
   return entities.filter((entity) => {
@@ -201,7 +245,7 @@ function uniqueEntities(entities: readonly EntityJson[]): EntityJson[] {
  * and returns an evaluator. Refuses a policy set whose hash does not match its content, and checks
  * with one synthetic request per action that the schema fits the requests the PDP builds.
  */
-export function createDecisionPoint(policySet: LoadedPolicySet): DecisionPoint {
+export function createDecisionPoint(policySet: LoadedPolicySet, options: DecisionPointOptions = {}): DecisionPoint {
   if (policySetHash(policySet.schemaText, policySet.policies) !== policySet.hash) {
     throw new WritError('POLICY_SET_INVALID', 'invalid policy set: its hash does not match its content', {
       field: 'hash',
@@ -216,6 +260,17 @@ export function createDecisionPoint(policySet: LoadedPolicySet): DecisionPoint {
       .filter((m) => m.mode === mode)
       .map((m) => m.id)
       .sort();
+  // What each policy reads of context, from its JSON form (undefined: not known, so anything).
+  const jsonOf = new Map<string, PolicyJson | undefined>();
+  const readsOf = new Map<string, readonly ContextPath[]>();
+  for (const [policyId, text] of Object.entries(policySet.policies)) {
+    const answer = policyToJson(text);
+    const json = answer.type === 'success' ? answer.json : undefined;
+    jsonOf.set(policyId, json);
+    readsOf.set(policyId, json === undefined ? [[]] : contextReads(json));
+  }
+  const allReads = [...readsOf.values()].flat();
+  const argumentReads = contextRecordReads(allReads, 'arguments');
   const enforcedIds = idsIn('enforce');
   const warnIds = new Set(idsIn('warn'));
   // One preparsed Cedar set per view of the policies: the enforced ones; with the warn ones; with
@@ -229,6 +284,9 @@ export function createDecisionPoint(policySet: LoadedPolicySet): DecisionPoint {
     const inView = new Set(ids);
     return {
       id,
+      approvalPermits: metadata
+        .filter((m) => inView.has(m.id) && m.effect === 'permit' && readsContextAttribute(readsOf.get(m.id) ?? [[]], 'approval'))
+        .map((m) => jsonOf.get(m.id)),
       gates: metadata
         .flatMap((m) =>
           m.approval === undefined || !inView.has(m.id)
@@ -256,7 +314,22 @@ export function createDecisionPoint(policySet: LoadedPolicySet): DecisionPoint {
   const shadows = idsIn('shadow').map((policyId) => ({ policyId, view: view(`shadow:${policyId}`, [...enforcedIds, policyId]) }));
   const forbids = new Set(metadata.filter((m) => m.effect === 'forbid').map((m) => m.id));
 
+  const memoSize = Math.max(0, Math.floor(options.evaluationCache ?? 0));
+  const memo = new Map<string, Evaluation>();
   const evaluate = (call: Call, policies: View): Evaluation => {
+    if (memoSize === 0) return evaluateInCedar(call, policies);
+    const key = sha256Hex(JSON.stringify([policies.id, call.action, call.principal.uid, call.resource.uid, call.context, call.entities]));
+    let evaluation = memo.get(key);
+    if (evaluation === undefined) {
+      evaluation = evaluateInCedar(call, policies);
+      if (memo.size >= memoSize) memo.delete(memo.keys().next().value as string);
+      memo.set(key, evaluation);
+    }
+    return { kind: evaluation.kind, policies: [...evaluation.policies], errors: [...evaluation.errors] };
+  };
+  let cedarEvaluations = 0;
+  const evaluateInCedar = (call: Call, policies: View): Evaluation => {
+    cedarEvaluations++;
     const answer = statefulIsAuthorized({
       principal: call.principal.uid,
       action: uid('Action', call.action),
@@ -298,6 +371,14 @@ export function createDecisionPoint(policySet: LoadedPolicySet): DecisionPoint {
     if (first.kind === 'forbid') return { decision: 'deny', evaluation: first };
     // Denied by default, not by a forbid: would the approval some permit asks for allow it? Also
     // after some approvals were recorded, so a quorum still short of its count stays pending.
+    // A probe changes context.approval only, so a permit that cannot read it, or whose scope does
+    // not match this request, is as unsatisfied as it was: without one that can, no probe allows.
+    if (policies.gates.length === 0) return { decision: 'deny', evaluation: first };
+    const { principal, resource } = call({});
+    const action = uid('Action', 'invoke');
+    if (!policies.approvalPermits.some((json) => json === undefined || scopeMayMatchRequest(json, principal.uid, action, resource.uid))) {
+      return { decision: 'deny', evaluation: first };
+    }
     for (const gate of policies.gates) {
       const probe = evaluate(call(hypotheticalApproval(gate.count, gate.roles, escalated)), policies);
       if (probe.kind === 'allow') {
@@ -313,7 +394,7 @@ export function createDecisionPoint(policySet: LoadedPolicySet): DecisionPoint {
     const principal = agentEntity(request.agent, request.tenant, 'agent');
     const resource = toolEntity(request.tool, shape, 'tool');
     const base = {
-      arguments: argumentsRecord(request.arguments, shape.invokeArguments, 'arguments'),
+      arguments: readableArguments(argumentsRecord(request.arguments, shape.invokeArguments, 'arguments'), argumentReads, shape.invokeArguments),
       run: runContext(request.runStats),
       ...(shape.history === undefined ? {} : { history: historyContext(request.history, policySet.history) }),
     };
@@ -365,7 +446,15 @@ export function createDecisionPoint(policySet: LoadedPolicySet): DecisionPoint {
 
   selfCheck(decide, authorizeApproval);
   const escalations = Object.fromEntries(metadata.flatMap((m) => (m.approval?.escalation === undefined ? [] : [[m.id, m.approval.escalation] as const])));
-  return { policySetHash: policySet.hash, version: policySet.version, history: policySet.history, escalations, decide, authorizeApproval };
+  return {
+    policySetHash: policySet.hash,
+    version: policySet.version,
+    history: policySet.history,
+    escalations,
+    decide,
+    authorizeApproval,
+    cedarEvaluations: () => cedarEvaluations,
+  };
 }
 
 /** One synthetic request per action: a schema that does not fit the PDP's requests fails at boot. */

@@ -4,7 +4,7 @@ export { POLICY_MODES } from './types.ts';
 export { issueWarrant, verifyWarrant, toolRef } from './warrant.ts';
 export { runPolicyCases, runPolicyCasesAgainst, runPolicyCaseSources, readPolicyCases } from './cases.ts';
 export type { PolicySetSources, LoadedPolicySet, PolicyMetadata, PolicySetProblem } from './policy-set.ts';
-export type { DecisionPoint } from './decision-point.ts';
+export type { DecisionPoint, DecisionPointOptions } from './decision-point.ts';
 export type {
   ToolEffect,
   ToolRisk,
@@ -26,7 +26,7 @@ export type {
 } from './types.ts';
 export type { WarrantClaims, SignedWarrantClaims, Warrant, ExpectedWarrantClaims, WarrantCheck } from './warrant.ts';
 export type { PolicyCase, CaseExpectation, PolicyCaseResult, PolicyCaseReport, PolicyCaseSource } from './cases.ts';
-export { backtest, decideOrRefuse, recordedDecisionOf, withCandidateFacts } from './backtest.ts';
+export { BACKTEST_EVALUATION_CACHE, backtest, decideOrRefuse, recordedDecisionOf, withCandidateFacts } from './backtest.ts';
 export { backtestKey, backtestKeyOfJson, canonicalRequestJson } from './backtest-key.ts';
 export type {
   BacktestAnswer,
