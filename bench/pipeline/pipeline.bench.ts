@@ -182,6 +182,19 @@ function whereTheTimeGoes(tracesFile: string, actionIds: ReadonlySet<string>): {
   }));
 }
 
+/** The tool's own time as the executor timed the call (its `writ.executor.tool_ms`), over the given actions. */
+function toolTime(tracesFile: string, actionIds: ReadonlySet<string>): Stats {
+  const times: number[] = [];
+  for (const line of readFileSync(tracesFile, 'utf8').split('\n')) {
+    if (line === '') continue;
+    const span = JSON.parse(line) as SpanRecord;
+    const action = span.attributes['writ.action_id'];
+    const ms = span.attributes['writ.executor.tool_ms'];
+    if (span.name === 'executor.call' && typeof action === 'string' && actionIds.has(action) && typeof ms === 'number') times.push(ms);
+  }
+  return stats(times);
+}
+
 /** Per service, the median phases of its processor's transactions that started within [fromMs, toMs] (the `transaction` spans). */
 function transactionPhases(tracesFile: string, fromMs: number, toMs: number): string {
   const byService = new Map<string, { send: number[]; offsets: number[]; commit: number[]; total: number[] }>();
@@ -322,6 +335,8 @@ async function main(): Promise<void> {
     const sequentialTransactions = transactionPhases(stack.tracesFile, sequentialFrom, Date.now());
     console.log(`  transactions (p50): ${sequentialTransactions}`);
     for (const { stage, p50 } of breakdown) console.log(`  → ${stage.name}: p50 ${f(p50)} (${stage.what})`);
+    const sequentialTool = toolTime(stack.tracesFile, new Set(sequentialIds));
+    console.log(`  the tool's own time, as the executor timed the call: p50 ${f(sequentialTool.p50)} p99 ${f(sequentialTool.p99)}`);
 
     // The floor, on the same broker in the same run: as many hops as propose → tool crosses.
     console.log(`floor: a bare chain of ${CRITICAL_HOPS} Kafka hops, one event at a time`);
@@ -332,6 +347,7 @@ async function main(): Promise<void> {
     );
 
     const ramp: (LoadResult & { readonly lag: number })[] = [];
+    const toolAt: { readonly rate: number; readonly tool: Stats }[] = [];
     let sustained = 0;
     // Resident memory right after the highest rate sustained (the target's "at the top rate").
     let rssTop: Record<string, number> = {};
@@ -345,8 +361,10 @@ async function main(): Promise<void> {
       );
       const rampCalled = toolCalled(stack.tracesFile, new Set(result.actionIds));
       const rampBreakdown = whereTheTimeGoes(stack.tracesFile, new Set(result.actionIds));
+      const rampTool = toolTime(stack.tracesFile, new Set(result.actionIds));
+      toolAt.push({ rate, tool: rampTool });
       console.log(
-        `    propose→tool called p50 ${f(rampCalled.p50)} p99 ${f(rampCalled.p99)}; ${rampBreakdown.map(({ stage, p50 }) => `→ ${stage.name} ${f(p50)}`).join(', ')}`,
+        `    propose→tool called p50 ${f(rampCalled.p50)} p99 ${f(rampCalled.p99)}; ${rampBreakdown.map(({ stage, p50 }) => `→ ${stage.name} ${f(p50)}`).join(', ')}; the tool's own time p50 ${f(rampTool.p50)}`,
       );
       if (!ok) break;
       sustained = rate;
@@ -398,6 +416,8 @@ Where the time goes, one action at a time (median time from the start of one sta
 | from → to | p50 | what happens in between |
 |---|---|---|
 ${breakdown.map(({ stage, p50 }, i) => `| ${STAGE_FROM[i] ?? ''} → ${stage.name} | ${f(p50)} | ${stage.what} |`).join('\n')}
+
+The tool's own time, as the executor timed each call (HTTP to the demo helpdesk on loopback; called directly above, it answers in ${f(baseline.p50)} p50): p50 ${f(sequentialTool.p50)}, p99 ${f(sequentialTool.p99)} one action at a time${toolAt.map(({ rate, tool }) => `; p50 ${f(tool.p50)} at ${rate}/s`).join('')}. What the difference is, as far as measured: not the Kafka clients (a process with the executor's producer and consumers, idle, calls the same kind of server in 1.1-1.4 ms p50, its event loop delayed 1.1 ms p50; 2026-12-07), nor the helpdesk's work (about 1 % of a core at 50 actions/s by a CPU profile), but waiting for a core: when an action moves, the broker and every service wake within the same milliseconds on two cores, and the executor and the helpdesk wait their turn.
 
 The processors' transactions meanwhile (median, from their \`transaction\` spans: send = AddPartitionsToTxn and the produce, offsets = AddOffsetsToTxn + TxnOffsetCommit, commit = EndTxn): ${sequentialTransactions}.
 

@@ -219,6 +219,8 @@ export class ExecutorEngine {
           span.setStatus({ code: SpanStatusCode.ERROR, message: result.payload.error_code });
         }
         span.setAttribute('writ.executor.attempts', result.payload.attempts);
+        // The tool's own time (its attempts and backoffs), so a span tells the call from the rest.
+        if (result.type === 'ActionExecuted') span.setAttribute('writ.executor.tool_ms', result.payload.duration_ms);
         await this.#emit(
           { tenant_id: request.meta.tenant_id, run_id: request.meta.run_id, action_id: request.meta.action_id ?? '', causation_id: request.meta.event_id },
           result,
