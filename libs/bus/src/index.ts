@@ -20,7 +20,7 @@ export { dlqTopicOf } from './dlq.ts';
 export { EXIT_BUS_FATAL, exitOnFatal } from './fatal.ts';
 export type { FatalHandler } from './fatal.ts';
 
-export { TransactionalProcessor, runTransactional, DEFAULT_CONCURRENT_PARTITIONS } from './transactional.ts';
+export { TransactionalProcessor, runTransactional, DEFAULT_CONCURRENT_PARTITIONS, OFFSETS_ONLY_LINGER_MS } from './transactional.ts';
 export { KeyedLock, Lock } from './lock.ts';
 export type { TransactionalProcessorOptions, TransactionalHandler } from './transactional.ts';
 

@@ -22,7 +22,7 @@ async function setup(prefix: string, outputConfigs: Record<string, string> = {},
   await createTestTopics(brokers, [{ name: input, partitions }, { name: output, configs: outputConfigs }, { name: `${groupId}.dlq` }]);
   const producer = new EventProducer({ brokers, clientId: 'tx-input' });
   await producer.connect();
-  const run = async (handler: TransactionalHandler, onAbort?: (error: unknown) => void, maxBatchSize?: number) => {
+  const run = async (handler: TransactionalHandler, onAbort?: (error: unknown) => void, maxBatchSize?: number, offsetsOnlyLingerMs?: number) => {
     const processor = await runTransactional({
       brokers,
       groupId,
@@ -33,6 +33,7 @@ async function setup(prefix: string, outputConfigs: Record<string, string> = {},
       retry: { maxAttempts: 2, initialBackoffMs: 20, maxBackoffMs: 100 },
       ...(onAbort === undefined ? {} : { onAbort }),
       ...(maxBatchSize === undefined ? {} : { maxBatchSize }),
+      ...(offsetsOnlyLingerMs === undefined ? {} : { offsetsOnlyLingerMs }),
     });
     running.push(processor);
     return processor;
@@ -207,6 +208,34 @@ describe('TransactionalProcessor against a real broker', () => {
     expect(String(fatal[0])).not.toContain('newcomer');
     const committed = await readTopicToEnd(brokers, output, { readCommitted: true });
     expect(committed.map((r) => causeOf(r.value))).toEqual(inputs.slice(0, before).map((p) => p.meta.event_id));
+  });
+
+  it('holds the offsets of a batch that publishes nothing for the next transaction, instead of a commit of their own', async () => {
+    const { input, output, groupId, producer, run } = await setup('tx_linger');
+    const quiet = sampleEvent('ActionProposed', { run_id: 'run-quiet' });
+    const loud = sampleEvent('ActionProposed', { run_id: 'run-loud' });
+    const handled: string[] = [];
+    const processor = await run(
+      (event) => {
+        if (event.type !== 'ActionProposed') throw new Error(`unexpected ${event.type}`);
+        handled.push(event.payload.meta.run_id);
+        return event.payload.meta.run_id === 'run-loud' ? [admittedFor(event.payload, output)] : [];
+      },
+      undefined,
+      undefined,
+      5_000,
+    );
+    await producer.send([{ type: 'ActionProposed', topic: input, payload: quiet }]);
+    await waitFor(() => handled.includes('run-quiet'), { what: 'the quiet input handled', timeoutMs: 30_000 });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Handled, and its offset not committed yet: it waits for a batch that publishes.
+    expect((await committedOffsets(brokers, groupId, input)).get(0)).toBeUndefined();
+    await producer.send([{ type: 'ActionProposed', topic: input, payload: loud }]);
+    await producer.disconnect();
+    await waitFor(async () => (await committedOffsets(brokers, groupId, input)).get(0) === '2', { what: 'both inputs committed', timeoutMs: 30_000 });
+    // One transaction carried both batches: the quiet one's offsets went with the loud one's output.
+    expect(processor.stats).toEqual({ transactions: 1, batches: 2 });
+    expect((await readTopicToEnd(brokers, output, { readCommitted: true })).map((r) => causeOf(r.value))).toEqual([loud.meta.event_id]);
   });
 
   it('emits outputs of no input (as a timer does) in its transactions, in handling order with the inputs', async () => {

@@ -33,6 +33,8 @@ export interface TransactionalProcessorOptions extends Omit<EventConsumerOptions
   readonly lingerMs?: number;
   /** How long the coordinator waits before aborting a transaction this producer left open. */
   readonly transactionTimeoutMs?: number;
+  /** How long batches that publish nothing wait for one that does (OFFSETS_ONLY_LINGER_MS). */
+  readonly offsetsOnlyLingerMs?: number;
   /**
    * Called after a transaction was aborted (its input will be redelivered): a handler that keeps
    * in-memory state derived from uncommitted input must drop or reload it here.
@@ -74,6 +76,16 @@ interface EmittedBatch {
 type HandledBatch = InputBatch | EmittedBatch;
 
 const hasInput = (batch: HandledBatch): batch is InputBatch => batch.partitionKey !== null;
+const publishes = (batch: HandledBatch): boolean => batch.outputs.length > 0 || batch.dlqRecords.length > 0;
+
+/**
+ * How long batches that publish nothing wait for one that does, so that their offsets go in its
+ * transaction instead of a commit of their own. Most inputs of a service publish nothing (the
+ * planner's answers that complete no join, the settlements it reads; the accountant's
+ * admissions and completions): each of their commits was a broker request and a write to the
+ * offsets topic, and the processor's next transaction waited behind it.
+ */
+export const OFFSETS_ONLY_LINGER_MS = 50;
 
 /** What became of outputs handed to `emit`. */
 export type EmitResult = 'committed' | 'aborted' | 'nothing';
@@ -180,6 +192,8 @@ export class TransactionalProcessor {
   #generation = 0;
   #queue: { readonly batch: HandledBatch; readonly resolve: (committed: boolean) => void }[] = [];
   #flushing = false;
+  /** Ends the wait of offsets-only batches (#lingerForOutputs) early; null when none waits. */
+  #endLinger: (() => void) | null = null;
   /** Batches being handled (taken, not yet queued or given up). */
   #handling = 0;
   #handled = 0;
@@ -280,6 +294,7 @@ export class TransactionalProcessor {
     this.#state = 'stopping';
     this.#abort.abort();
     await Promise.allSettled([...this.#inFlight]);
+    this.#endLinger?.();
     await Promise.allSettled([...this.#commits]);
     await this.#consumer.disconnect().catch(() => undefined);
     await this.#disconnectProducers();
@@ -351,7 +366,10 @@ export class TransactionalProcessor {
    * so the next owner starts after them. Partitions taken up start from their committed position.
    */
   async #rebalancing(change: 'assigned' | 'revoked', partitions: readonly KafkaJS.TopicPartition[]): Promise<void> {
-    if (change === 'revoked') await Promise.allSettled([...this.#commits]);
+    if (change === 'revoked') {
+      this.#endLinger?.();
+      await Promise.allSettled([...this.#commits]);
+    }
     for (const { topic, partition } of partitions) this.#uncommitted.delete(`${topic}/${partition}`);
   }
 
@@ -454,6 +472,7 @@ export class TransactionalProcessor {
     }
     const committed = new Promise<boolean>((resolve) => {
       this.#queue.push({ batch, resolve });
+      if (publishes(batch)) this.#endLinger?.();
       if (!this.#flushing) {
         this.#flushing = true;
         void this.#flush().finally(() => {
@@ -525,9 +544,34 @@ export class TransactionalProcessor {
       const live = group.filter((queued) => queued.batch.generation === this.#generation);
       for (const queued of group) if (!live.includes(queued)) queued.resolve(false);
       if (live.length === 0) continue;
+      if (!live.some((queued) => publishes(queued.batch)) && (await this.#lingerForOutputs())) {
+        // A batch that publishes came meanwhile: all of them go in its transaction (taken again,
+        // behind the barrier, with what was handled meanwhile).
+        this.#queue = [...live, ...this.#queue];
+        continue;
+      }
       const ok = await this.#commitGroup(live.map((queued) => queued.batch));
       for (const queued of live) queued.resolve(ok);
     }
+  }
+
+  /**
+   * Waits up to OFFSETS_ONLY_LINGER_MS for a batch that publishes; true when one was queued. Not
+   * while isolating a refusal (each batch then waits for its own commit), stopping, or when a
+   * revocation wants the queued commits done.
+   */
+  async #lingerForOutputs(): Promise<boolean> {
+    if (this.#isolate.size > 0 || this.#state !== 'running') return false;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(end, this.#options.offsetsOnlyLingerMs ?? OFFSETS_ONLY_LINGER_MS);
+      function end(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#endLinger = end;
+    });
+    this.#endLinger = null;
+    return this.#queue.some((queued) => publishes(queued.batch));
   }
 
   /**
