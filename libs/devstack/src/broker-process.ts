@@ -30,12 +30,56 @@ export function brokerCommand(settings: KafkaSettings): { command: string; args:
       '-Djava.awt.headless=true',
       `-Dlog4j2.configurationFile=${layout.log4jConfig}`,
       `-Dkafka.logs.dir=${layout.logsDir}`,
+      ...(settings.jmxPort === undefined ? [] : jmxFlags(settings.jmxPort)),
       '-cp',
       join(layout.libs, '*'),
       'kafka.Kafka',
       layout.serverProperties,
     ],
   };
+}
+
+/** JMX on loopback only, without authentication: for a benchmark's broker (KafkaStackOptions.jmxPort). */
+function jmxFlags(port: number): string[] {
+  return [
+    `-Dcom.sun.management.jmxremote.port=${port}`,
+    `-Dcom.sun.management.jmxremote.rmi.port=${port}`,
+    '-Dcom.sun.management.jmxremote.host=127.0.0.1',
+    '-Djava.rmi.server.hostname=127.0.0.1',
+    '-Dcom.sun.management.jmxremote.authenticate=false',
+    '-Dcom.sun.management.jmxremote.ssl=false',
+  ];
+}
+
+/**
+ * How many requests of each API the broker has handled since it started, read over its JMX port
+ * by deploy/kafka/RequestCounts.java (Java's single-file source launch).
+ */
+export async function brokerRequestCounts(settings: Pick<KafkaSettings, 'env' | 'jmxPort' | 'root'>): Promise<Record<string, number>> {
+  if (settings.jmxPort === undefined)
+    throw new WritError('CONFIG_INVALID', 'the broker was started without a JMX port', { field: 'jmxPort', rule: 'set KafkaStackOptions.jmxPort' });
+  const program = join(settings.root, 'deploy', 'kafka', 'RequestCounts.java');
+  const output = await new Promise<string>((resolve, reject) => {
+    const child = spawn(javaBinary(settings.env), ['-Xmx64m', '-XX:TieredStopAtLevel=1', '-XX:+UseSerialGC', program, String(settings.jmxPort)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let text = '';
+    let errors = '';
+    child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (errors += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code) =>
+      code === 0
+        ? resolve(text)
+        : reject(
+            new WritError(
+              'KAFKA_METRICS_UNREADABLE',
+              `reading the broker's request counts failed (exit ${code}): ${errors.trim().split('\n').slice(-3).join(' ')}`,
+            ),
+          ),
+    );
+  });
+  return JSON.parse(output.trim()) as Record<string, number>;
 }
 
 export function brokerConfigInput(settings: KafkaSettings, security?: BrokerSecurity): BrokerConfigInput {

@@ -1,5 +1,5 @@
 export { kafkaUp, kafkaDown, kafkaStatus, acquireKafka } from './kafka.ts';
-export { brokerCommand } from './broker-process.ts';
+export { brokerCommand, brokerRequestCounts } from './broker-process.ts';
 export type { KafkaUp, KafkaDown, KafkaStatus, KafkaHandle, KafkaRelease } from './kafka.ts';
 export { resolveKafkaSettings, kafkaLayout, localBrokers, writRoot, DEFAULT_KAFKA_PORT } from './settings.ts';
 export type { KafkaStackOptions, KafkaSettings, KafkaLayout } from './settings.ts';

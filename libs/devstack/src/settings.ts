@@ -50,6 +50,11 @@ export interface KafkaStackOptions {
   readonly log?: (line: string) => void;
   /** Default WRIT_KAFKA_SECURITY, else DEFAULT_KAFKA_SECURITY. */
   readonly security?: KafkaSecurityMode;
+  /**
+   * A loopback JMX port for a broker this starts (unauthenticated: benchmarks only, to count the
+   * requests it handles with deploy/kafka/RequestCounts.java). Default none.
+   */
+  readonly jmxPort?: number;
 }
 
 /** Everything decided before touching the disk or the network. */
@@ -66,6 +71,8 @@ export interface KafkaSettings {
   readonly security: KafkaSecurityMode;
   /** The checkout (deploy/kafka/acls.json, ProvisionSecurity.java); '' when not needed. */
   readonly root: string;
+  /** Loopback JMX port of a broker started here (benchmarks); undefined: no JMX. */
+  readonly jmxPort: number | undefined;
 }
 
 export const DEFAULT_KAFKA_PORT = 27092;
@@ -126,6 +133,7 @@ export function resolveKafkaSettings(options: KafkaStackOptions = {}): KafkaSett
     env: source,
     security,
     root,
+    jmxPort: options.jmxPort,
   };
 }
 

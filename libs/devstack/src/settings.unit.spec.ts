@@ -50,5 +50,19 @@ describe('kafka settings', () => {
     expect(args).toContain('-Dlog4j2.configurationFile=/w/.local/kafka/config/log4j2.properties');
     expect(args).toContain('-Dkafka.logs.dir=/w/.local/kafka/logs');
     expect(args.slice(-4)).toEqual(['-cp', '/w/.local/kafka/libs/*', 'kafka.Kafka', '/w/.local/kafka/config/server.properties']);
+    expect(args.some((arg) => arg.includes('jmxremote'))).toBe(false);
+  });
+
+  it('opens JMX only when asked (a benchmark counting requests), on loopback only', () => {
+    const { args } = brokerCommand(resolveKafkaSettings({ ...paths, env: {}, jmxPort: 27494 }));
+    expect(args).toEqual(
+      expect.arrayContaining([
+        '-Dcom.sun.management.jmxremote.port=27494',
+        '-Dcom.sun.management.jmxremote.rmi.port=27494',
+        '-Dcom.sun.management.jmxremote.host=127.0.0.1',
+        '-Djava.rmi.server.hostname=127.0.0.1',
+      ]),
+    );
+    expect(args.indexOf('-Dcom.sun.management.jmxremote.port=27494')).toBeLessThan(args.indexOf('kafka.Kafka'));
   });
 });
