@@ -128,8 +128,10 @@ const PERMANENT_REFUSALS: ReadonlySet<number> = new Set(
 /**
  * librdkafka retries a refused AddOffsetsToTxn (CONCURRENT_TRANSACTIONS: this producer's previous
  * commit is still being completed by the coordinator) after `retry.backoff.ms`, 100 ms by default,
- * doubling: under load a transaction's offsets phase took 100-170 ms where it takes 5. The
- * refusal lasts as long as the coordinator takes to write the markers, a few milliseconds.
+ * doubling, while the refusal lasts as long as the coordinator takes to write the markers, a few
+ * milliseconds. Under load a transaction's offsets phase had 100-200 ms tails (p99) where its
+ * median is 5-8 ms; with this the tails remained in the runs measured (2026-12-07), so they have
+ * other causes too.
  */
 export const TRANSACTION_RETRY = { 'retry.backoff.ms': 5, 'retry.backoff.max.ms': 100 } as const;
 
