@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isWritError } from '@writ/errors';
-import type { WritError } from '@writ/errors';
+import { thrown } from '@writ/testing';
 import { CATALOGUE } from './catalogue.generated.ts';
 import { currentSchemaOf, decodeEvent, encodeEvent, isEventType, topicOf } from './codec.ts';
 import { CURRENT_VERSIONS, ENUM_SYMBOLS, EVENT_TYPES, TOPICS } from './events.generated.ts';
@@ -8,16 +7,6 @@ import type { ActionStatus, EventPayloads, EventType } from './events.generated.
 import { fingerprintOf } from './fingerprint.ts';
 import { partitionKeyOf } from './keys.ts';
 import { encodeWithSchema, sampleEvent, sampleEvents } from './testing/index.ts';
-
-function thrown(run: () => unknown): WritError {
-  try {
-    run();
-  } catch (error) {
-    if (isWritError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a WritError');
-}
 
 /** Bytes that skip encodeEvent's checks: the current schema, any value it can hold. */
 function rawBytes<T extends EventType>(type: T, payload: EventPayloads[T]): Buffer {

@@ -1,7 +1,5 @@
 // Requests and helpers shared by the policy engine's specs (not a test file itself: the test
 // projects collect *.unit.spec.ts and *.int.spec.ts; the build leaves *.spec.ts out).
-import { isWritError } from '@writ/errors';
-import type { WritError } from '@writ/errors';
 import type { DecisionRequest } from './types.ts';
 
 export const agent = { id: 'support-bot-1', role: 'support', owner: 'olivia' };
@@ -18,15 +16,4 @@ export function refund(amountCents: unknown, extra: Partial<DecisionRequest> = {
     runStats,
     ...extra,
   };
-}
-
-/** The WritError `run` throws; fails if it throws nothing or something else. */
-export function thrown(run: () => unknown): WritError {
-  try {
-    run();
-  } catch (error) {
-    if (isWritError(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a WritError');
 }

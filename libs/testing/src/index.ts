@@ -8,3 +8,4 @@ export { bodyDoorCases, BODY_DOOR_LIMITS } from './body-door-cases.ts';
 export type { BodyDoorCase } from './body-door-cases.ts';
 export { freePort } from './free-port.ts';
 export { withoutIdentifiers } from './identifiers.ts';
+export { thrown } from './thrown.ts';

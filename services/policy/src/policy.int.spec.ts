@@ -607,36 +607,61 @@ describe('policy service HTTP decision endpoint', () => {
   });
 });
 
+interface Notification {
+  readonly event: string;
+  readonly delivery: string;
+  readonly signature: string;
+  /** The body as sent (what the signature covers). */
+  readonly text: string;
+  readonly body: Record<string, unknown>;
+}
+
+/**
+ * The tenant's webhook on loopback and the webhooks file naming it (its secret in
+ * TEST_WEBHOOK_SECRET): the notifications it received, the first `refuse` of them answered 503.
+ */
+async function webhookReceiver(t: ReturnType<typeof newTenant>, secret: string, refuse = 0) {
+  const received: Notification[] = [];
+  let refusals = refuse;
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      if (refusals > 0) {
+        refusals -= 1;
+        response.writeHead(503).end();
+        return;
+      }
+      const text = Buffer.concat(chunks).toString('utf8');
+      received.push({
+        event: String(request.headers['x-writ-event']),
+        delivery: String(request.headers['x-writ-delivery']),
+        signature: String(request.headers['x-writ-signature']),
+        text,
+        body: JSON.parse(text) as Record<string, unknown>,
+      });
+      response.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  const hooks = join(dir, `${t.tenant}-webhooks.json`);
+  writeFileSync(hooks, JSON.stringify({ tenants: { [t.tenant]: { url: `http://127.0.0.1:${port}/writ`, secret_env: 'TEST_WEBHOOK_SECRET' } } }));
+  process.env['TEST_WEBHOOK_SECRET'] = secret;
+  const close = async (): Promise<void> => {
+    await new Promise((resolve) => server.close(resolve));
+    delete process.env['TEST_WEBHOOK_SECRET'];
+  };
+  return { received, hooks, close };
+}
+
 describe('approval notifications to the tenant webhook', () => {
   it('posts a signed message when an approval is requested, decided or expired; a failed delivery is retried', async () => {
     const t = newTenant();
     const secret = `secret-${uniqueName('hook')}`;
-    const received: { event: string; delivery: string; signature: string; body: string }[] = [];
-    let failNext = true;
-    const server = createServer((request, response) => {
-      const chunks: Buffer[] = [];
-      request.on('data', (chunk: Buffer) => chunks.push(chunk));
-      request.on('end', () => {
-        if (failNext) {
-          failNext = false; // the first delivery fails: the bus must try it again
-          response.writeHead(503).end();
-          return;
-        }
-        received.push({
-          event: String(request.headers['x-writ-event']),
-          delivery: String(request.headers['x-writ-delivery']),
-          signature: String(request.headers['x-writ-signature']),
-          body: Buffer.concat(chunks).toString('utf8'),
-        });
-        response.writeHead(200).end();
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    // The first delivery fails: the bus must try it again.
+    const { received, hooks, close } = await webhookReceiver(t, secret, 1);
     try {
-      const { port } = server.address() as { port: number };
-      const hooks = join(dir, `${t.tenant}-webhooks.json`);
-      writeFileSync(hooks, JSON.stringify({ tenants: { [t.tenant]: { url: `http://127.0.0.1:${port}/writ`, secret_env: 'TEST_WEBHOOK_SECRET' } } }));
-      process.env['TEST_WEBHOOK_SECRET'] = secret;
       const seen = await collect(t);
       await boot(t, { WRIT_POLICY_WEBHOOKS_FILE: hooks });
 
@@ -658,30 +683,28 @@ describe('approval notifications to the tenant webhook', () => {
       await producer.send([writEvent('ActionCompleted', timedOut)]);
 
       await waitFor(() => received.length >= 4, { timeoutMs: 30_000, what: () => `4 notifications, got ${received.map((r) => r.event).join(', ')}` });
-      const of = (action: ActionProposed, event: string) =>
-        received.filter((r) => r.event === event && (JSON.parse(r.body) as { action_id: string }).action_id === action.meta.action_id);
+      const of = (action: ActionProposed, event: string) => received.filter((r) => r.event === event && r.body['action_id'] === action.meta.action_id);
       expect(of(large, 'approval.requested')).toHaveLength(1);
       expect(of(expiring, 'approval.requested')).toHaveLength(1);
       expect(of(large, 'approval.decided')).toHaveLength(1);
       expect(of(expiring, 'approval.expired')).toHaveLength(1);
       const [requested] = of(large, 'approval.requested');
-      expect(JSON.parse(requested?.body ?? '{}')).toMatchObject({
+      expect(requested?.body).toMatchObject({
         text: expect.stringContaining(`Approval requested: refunds.issue by triage-bot in ${t.tenant}`),
         tenant: t.tenant,
         policy: 'refund-over-100-needs-manager-approval',
         needs: { count: 1, roles: ['manager'] },
       });
-      expect(JSON.parse(of(large, 'approval.decided')[0]?.body ?? '{}')).toMatchObject({ decision: 'allow', approvers: ['maria'] });
+      expect(of(large, 'approval.decided')[0]?.body).toMatchObject({ decision: 'allow', approvers: ['maria'] });
       // Every body is signed with the tenant's secret over "<t>.<body>".
       for (const r of received) {
         const [t0, v1] = r.signature.split(',');
         const stamp = t0?.replace('t=', '') ?? '';
-        expect(v1).toBe(`v1=${createHmac('sha256', secret).update(`${stamp}.${r.body}`).digest('hex')}`);
-        expect(r.body).not.toContain(secret);
+        expect(v1).toBe(`v1=${createHmac('sha256', secret).update(`${stamp}.${r.text}`).digest('hex')}`);
+        expect(r.text).not.toContain(secret);
       }
     } finally {
-      await new Promise((resolve) => server.close(resolve));
-      delete process.env['TEST_WEBHOOK_SECRET'];
+      await close();
     }
   });
 
@@ -692,25 +715,8 @@ describe('approval notifications to the tenant webhook', () => {
     cpSync(join(root, 'policies'), policies, { recursive: true });
     const permit = join(policies, 'refund-over-100-needs-manager-approval.cedar');
     writeFileSync(permit, readFileSync(permit, 'utf8').replace('@approval_escalate_after("30m")', '@approval_escalate_after("2s")'));
-    const received: { event: string; delivery: string; body: Record<string, unknown> }[] = [];
-    const server = createServer((request, response) => {
-      const chunks: Buffer[] = [];
-      request.on('data', (chunk: Buffer) => chunks.push(chunk));
-      request.on('end', () => {
-        received.push({
-          event: String(request.headers['x-writ-event']),
-          delivery: String(request.headers['x-writ-delivery']),
-          body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>,
-        });
-        response.writeHead(200).end();
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { received, hooks, close } = await webhookReceiver(t, `secret-${uniqueName('hook')}`);
     try {
-      const { port } = server.address() as { port: number };
-      const hooks = join(dir, `${t.tenant}-webhooks.json`);
-      writeFileSync(hooks, JSON.stringify({ tenants: { [t.tenant]: { url: `http://127.0.0.1:${port}/writ`, secret_env: 'TEST_WEBHOOK_SECRET' } } }));
-      process.env['TEST_WEBHOOK_SECRET'] = `secret-${uniqueName('hook')}`;
       const seen = await collect(t);
       await boot(t, {
         WRIT_POLICY_WEBHOOKS_FILE: hooks,
@@ -752,8 +758,7 @@ describe('approval notifications to the tenant webhook', () => {
       expect(JSON.parse(allowed?.request_json ?? '{}')).toMatchObject({ escalated: true, approvals: [{ approverId: 'diane', role: 'director' }] });
       expect(checkWarrant(allowed as PolicyDecided, held)).toMatchObject({ ok: true });
     } finally {
-      await new Promise((resolve) => server.close(resolve));
-      delete process.env['TEST_WEBHOOK_SECRET'];
+      await close();
     }
   });
 
