@@ -48,3 +48,6 @@ export { replayCommitted } from './replay.ts';
 export { groupLag, partitionEnds } from './lag.ts';
 export type { PartitionEnd, PartitionLag } from './lag.ts';
 export type { ReplayRecord } from './replay.ts';
+
+export { DeciderRuntime, TIMER_RETRY_MS } from './decider-runtime.ts';
+export type { DeciderRuntimeOptions, DeciderSpec, DeciderSlot, DeciderRoute, DeciderStep, DeciderTimers } from './decider-runtime.ts';

@@ -1,8 +1,8 @@
-// The accountant's books of every tenant this instance serves, in memory: rebuilt at boot from
-// the service's own committed events on writ.budget.v1 (plus run limits from RunStarted on
-// writ.proposals.v1), then kept up to date by the transactional handler.
+// The accountant's books, as the decider runtime keeps them (a state per tenant): a tenant's first
+// state (the limits of the budgets file), and the fold of the committed records that rebuilds them,
+// the service's own events on writ.budget.v1 and the run caps of RunStarted on writ.proposals.v1.
 import { BUDGET_WIRE_TYPES, initialBudgetState, limitCommandsFor, replayWire } from '@writ/budget-core';
-import type { BudgetDecider, BudgetState, BudgetWireEvent, BudgetsFile, SetLimits } from '@writ/budget-core';
+import type { BudgetDecider, BudgetState, BudgetWireEvent, BudgetsFile } from '@writ/budget-core';
 import type { TenantFilter } from '@writ/config';
 import { decodeEvent } from '@writ/contracts';
 import type { EventPayloads } from '@writ/contracts';
@@ -13,7 +13,6 @@ export class BudgetBooks {
   readonly #decider: BudgetDecider;
   readonly #file: BudgetsFile;
   readonly #tenants: TenantFilter;
-  #states = new Map<string, BudgetState>();
 
   constructor(decider: BudgetDecider, file: BudgetsFile, tenants: TenantFilter) {
     this.#decider = decider;
@@ -26,48 +25,27 @@ export class BudgetBooks {
     return this.#tenants.serves(tenant);
   }
 
-  get tenantCount(): number {
-    return this.#states.size;
-  }
-
-  /** The tenant's books; a tenant seen for the first time starts with the limits of the budgets file. */
-  stateOf(tenant: string, now: number = Date.now()): BudgetState {
-    const known = this.#states.get(tenant);
-    if (known !== undefined) return known;
+  /** The books of a tenant seen for the first time: the limits of the budgets file. */
+  initial(tenant: string, now: number): BudgetState {
     let state = initialBudgetState();
-    for (const command of limitCommandsFor(this.#file, tenant, now)) state = this.#apply(state, command);
-    this.#states.set(tenant, state);
+    for (const command of limitCommandsFor(this.#file, tenant, now)) {
+      for (const event of this.#decider.decide(command, state)) state = this.#decider.evolve(state, event);
+    }
     return state;
   }
 
-  /** Every tenant's books. */
-  entries(): [string, BudgetState][] {
-    return [...this.#states.entries()];
-  }
-
-  set(tenant: string, state: BudgetState): void {
-    this.#states.set(tenant, state);
-  }
-
-  /** Forgets everything (before a rebuild). */
-  clear(): void {
-    this.#states = new Map();
-  }
-
-  /** Applies a SetLimits (internal: limits are not published); returns the new state. */
-  #apply(state: BudgetState, command: SetLimits): BudgetState {
-    let current = state;
-    for (const event of this.#decider.decide(command, current)) current = this.#decider.evolve(current, event);
-    return current;
-  }
-
   /**
-   * Folds one committed record of writ.budget.v1 or writ.proposals.v1 into the books: the budget
-   * service's own events, and the run caps of RunStarted. Anything else (proposals, other
-   * producers' events, other tenants, undecodable records: they went to some DLQ already) is skipped.
-   * Returns what was done, for counting.
+   * Folds one committed record of writ.budget.v1 or writ.proposals.v1 into `states`: the budget
+   * service's own events, and the run caps of RunStarted (handed to `onRunLimits`, applied once the
+   * books are read). Anything else (proposals, other producers' events, other tenants, undecodable
+   * records: they went to some DLQ already) is skipped.
    */
-  replay(value: Buffer | null, onRunLimits: (tenant: string, payload: EventPayloads['RunStarted']) => void): 'applied' | 'skipped' {
+  replay(
+    states: Map<string, BudgetState>,
+    value: Buffer | null,
+    now: number,
+    onRunLimits: (tenant: string, payload: EventPayloads['RunStarted']) => void,
+  ): 'applied' | 'skipped' {
     if (value === null) return 'skipped';
     let decoded;
     try {
@@ -83,7 +61,7 @@ export class BudgetBooks {
     }
     if (!(BUDGET_WIRE_TYPES as readonly string[]).includes(decoded.type) || !meta.producer.startsWith(`${PRODUCER_NAME}@`)) return 'skipped';
     const wire = { type: decoded.type, payload: decoded.payload } as BudgetWireEvent;
-    this.#states.set(meta.tenant_id, replayWire(this.stateOf(meta.tenant_id), wire));
+    states.set(meta.tenant_id, replayWire(states.get(meta.tenant_id) ?? this.initial(meta.tenant_id, now), wire));
     return 'applied';
   }
 }

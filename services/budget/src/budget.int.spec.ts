@@ -247,7 +247,7 @@ describe('budget service', () => {
       overrun_micros: 0,
       late: false,
     });
-    const state = processor.books.stateOf(t.tenant);
+    const state = processor.stateOf(t.tenant);
     expect(usageOf(state, 'agent_day', 'bot', DAY())).toEqual({ settled_micros: 1_250_000, reserved_micros: 0, settled_calls: 1, reserved_calls: 0 });
     expect(usageOf(state, 'run', run)).toMatchObject({ settled_micros: 1_250_000, reserved_micros: 0 });
     // $2.00 of the agent's $5.00 is 40 %: nothing announced below 50 %.
@@ -284,9 +284,9 @@ describe('budget service', () => {
     expect(of(seen, 'BudgetReserved', latest)).toMatchObject([{ amount_micros: 1_000_000, currency: 'USD', tool: 'tickets.refund' }]);
     for (const action of [unknownTool, unknownVersion]) {
       expect(seen.filter((e) => e.payload.meta.action_id === action)).toEqual([]);
-      expect(processor.books.stateOf(t.tenant).reservations.get(action)).toBeUndefined();
+      expect(processor.stateOf(t.tenant).reservations.get(action)).toBeUndefined();
     }
-    expect(usageOf(processor.books.stateOf(t.tenant), 'run', run)).toMatchObject({ reserved_micros: 1_001_000, reserved_calls: 2 });
+    expect(usageOf(processor.stateOf(t.tenant), 'run', run)).toMatchObject({ reserved_micros: 1_001_000, reserved_calls: 2 });
   });
 
   it('refuses a reservation over a cap, naming the scope and the kind; announces thresholds', async () => {
@@ -369,7 +369,7 @@ describe('budget service', () => {
     await waitFor(() => of(seen, 'BudgetReserved', after)[0], { timeoutMs: 30_000, what: 'later proposal answered' });
     expect(of(seen, 'BudgetReserved', ended)).toEqual([]);
     expect(of(seen, 'BudgetRefused', ended)).toEqual([]);
-    expect(usageOf(processor.books.stateOf(t.tenant), 'agent_day', 'bot', DAY())).toEqual({
+    expect(usageOf(processor.stateOf(t.tenant), 'agent_day', 'bot', DAY())).toEqual({
       settled_micros: 0,
       reserved_micros: 1_000,
       settled_calls: 1,
@@ -391,7 +391,7 @@ describe('budget service', () => {
       what: 'both markers reserved',
     });
     expect(of(seen, 'BudgetReserved', both)).toHaveLength(1);
-    expect(usageOf(processor.books.stateOf(t.tenant), 'run', run)).toEqual({
+    expect(usageOf(processor.stateOf(t.tenant), 'run', run)).toEqual({
       settled_micros: 0,
       reserved_micros: 1_002_000,
       settled_calls: 0,
@@ -411,11 +411,11 @@ describe('budget service', () => {
     await waitFor(() => (of(seen, 'BudgetReserved').length === 3 ? true : undefined), { timeoutMs: 30_000, what: 'three reservations' });
     await producer.send([executed(t, run, a1, 1_700_000)]);
     await waitFor(() => of(seen, 'BudgetSettled', a1)[0], { timeoutMs: 30_000, what: 'settled' });
-    const before = first.processor.books.stateOf(t.tenant);
+    const before = first.processor.stateOf(t.tenant);
     await close(first.app);
 
     const second = await boot(t);
-    expect(second.processor.books.stateOf(t.tenant)).toEqual(before);
+    expect(second.processor.stateOf(t.tenant)).toEqual(before);
     // The run's caps came back from its RunStarted on writ.proposals.v1: the third call is refused.
     await producer.send([proposal(t, capped, c2, 1_000, 'other'), proposal(t, capped, c3, 1_000, 'other')]);
     await waitFor(() => of(seen, 'BudgetRefused', c3)[0], { timeoutMs: 30_000, what: 'the run cap enforced after the restart' });
@@ -428,7 +428,7 @@ describe('budget service', () => {
     await waitFor(() => of(seen, 'BudgetReserved', a3)[0], { timeoutMs: 30_000, what: 'a3 reserved' });
     expect(of(seen, 'BudgetReserved', a1)).toHaveLength(1);
     expect(of(seen, 'BudgetSettled', a1)).toHaveLength(1);
-    expect(usageOf(second.processor.books.stateOf(t.tenant), 'agent_day', 'bot', DAY())).toEqual({
+    expect(usageOf(second.processor.stateOf(t.tenant), 'agent_day', 'bot', DAY())).toEqual({
       settled_micros: 1_700_000,
       reserved_micros: 3_300_000,
       settled_calls: 1,
@@ -449,7 +449,7 @@ describe('budget service', () => {
     });
     expect(of(seen, 'BudgetReserved')).toHaveLength(10);
     expect(of(seen, 'BudgetRefused').every((r) => r.scope === 'agent_day' && r.kind === 'tool_calls' && r.limit === 10)).toBe(true);
-    expect(usageOf(processor.books.stateOf(t.tenant), 'agent_day', 'bot', DAY())).toMatchObject({ reserved_calls: 10, reserved_micros: 1_000_000 });
+    expect(usageOf(processor.stateOf(t.tenant), 'agent_day', 'bot', DAY())).toMatchObject({ reserved_calls: 10, reserved_micros: 1_000_000 });
   });
 
   it('lapses stale reservations on a timer and gives their room back', async () => {
@@ -461,6 +461,6 @@ describe('budget service', () => {
     await producer.send([proposal(t, run, action, 1_000_000)]);
     const expired = await waitFor(() => of(seen, 'BudgetSettled', action)[0], { timeoutMs: 30_000, what: 'expiry' });
     expect(expired).toMatchObject({ disposition: 'expired', actual_cost_micros: 0, released_micros: 1_000_000 });
-    expect(usageOf(processor.books.stateOf(t.tenant), 'agent_day', 'bot', DAY()).reserved_micros).toBe(0);
+    expect(usageOf(processor.stateOf(t.tenant), 'agent_day', 'bot', DAY()).reserved_micros).toBe(0);
   });
 });

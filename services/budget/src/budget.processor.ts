@@ -1,12 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import { SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Span } from '@opentelemetry/api';
 import { accountantStep, commandFor, createBudgetDecider, isBudgetInput, parseBudgetsFile, toWire } from '@writ/budget-core';
-import type { BudgetDecider, BudgetEvent, BudgetInput, BudgetState, BudgetWireEvent, ResolvedTool } from '@writ/budget-core';
-import { Lock, TransactionalProcessor, contractsSerde, eventTraceOf, replayCommitted, writEvent } from '@writ/bus';
-import type { DecodedEvent, EventContext, OutgoingEvent } from '@writ/bus';
+import type { BudgetCommand, BudgetDecider, BudgetEvent, BudgetInput, BudgetState, BudgetWireEvent, ResolvedTool } from '@writ/budget-core';
+import { DeciderRuntime, eventTraceOf, replayCommitted, writEvent } from '@writ/bus';
+import type { DeciderSlot, DeciderSpec, DeciderStep, OutgoingEvent } from '@writ/bus';
 import { TOPICS, newMetadata } from '@writ/contracts';
 import type { EventPayloads, Metadata, TraceContext } from '@writ/contracts';
 import { loadSigningKey } from '@writ/crypto';
@@ -28,7 +27,6 @@ import { packageVersionOf } from './version.ts';
  */
 const INPUT_TOPICS = [TOPICS.proposals, TOPICS.actions, TOPICS.outcomes] as const;
 const DLQ_TOPIC = 'writ.budget.dlq';
-const tracer = trace.getTracer('writ.budget');
 
 function spanNameOf(input: BudgetInput): string {
   switch (input.type) {
@@ -66,11 +64,19 @@ function resultOf(events: readonly BudgetEvent[]): string {
   }
 }
 
+/** An input of the accountant: its command on the tenant's books, and what its events name. */
+interface AccountantInput {
+  readonly command: BudgetCommand;
+  readonly tool: string | null;
+  readonly meta: Metadata;
+}
+
 /**
- * The accountant at work: rebuilds the books at boot, then consumes run starts, proposals (and
- * legacy reservation requests), execution outcomes and terminal actions exactly once
- * (TransactionalProcessor: the published events and the input offsets commit together), and
- * lapses stale reservations on a timer.
+ * The accountant at work, as configuration over the decider runtime of @writ/bus (the books of
+ * each tenant are a key's state): consumes run starts, proposals (and legacy reservation requests),
+ * execution outcomes and terminal actions exactly once (the published events and the input offsets
+ * commit together), lapses stale reservations on each tenant's timer, and reads its books again
+ * from the topics at boot and after an aborted transaction.
  */
 @Injectable()
 export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
@@ -78,15 +84,11 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
   readonly #busLogger = busLoggerOf(this.#logger);
   readonly #config: BudgetServiceConfig;
   readonly #decider: BudgetDecider;
-  /** The books' mutual exclusion: the handler and the expiry timer never interleave. */
-  readonly #lock = new Lock();
   readonly #producer: string;
   #books: BudgetBooks | undefined;
   #registry: ToolRegistry | undefined;
   #signingKey: SigningKey | undefined;
-  #processor: TransactionalProcessor | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  #stopping = false;
+  #runtime: DeciderRuntime<AccountantInput, BudgetState> | undefined;
 
   constructor(@Inject(SERVICE_CONFIG) config: BudgetServiceConfig) {
     this.#config = config;
@@ -94,9 +96,9 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
     this.#producer = `${PRODUCER_NAME}@${packageVersionOf()}`;
   }
 
-  get books(): BudgetBooks {
-    if (this.#books === undefined) throw new Error('the budget books are not loaded yet');
-    return this.#books;
+  /** A tenant's books as this instance holds them (the budgets file's limits for a tenant not seen yet). */
+  stateOf(tenant: string, now: number = Date.now()): BudgetState {
+    return this.#runtime?.stateOf(tenant) ?? this.#booksOrThrow().initial(tenant, now);
   }
 
   async onModuleInit(): Promise<void> {
@@ -105,71 +107,137 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
     this.#signingKey = await loadSigningKey(config.WRIT_BUDGET_SIGNING_KEY);
     this.#registry = loadToolRegistry(config.WRIT_TOOLS_DIR);
     this.#books = new BudgetBooks(this.#decider, file, config.WRIT_BUDGET_TENANTS);
-    this.#processor = this.#newProcessor();
-    // Starting the producer fences a previous instance with the same transactional id, so its
-    // open transaction is aborted before the books are read.
-    await this.#lock.run(async () => {
-      await this.#rebuild();
-      await this.#processor?.start();
-    });
-    this.#scheduleExpiry();
-    this.#logger.log(`budget books rebuilt (${this.books.tenantCount} tenants); consuming ${INPUT_TOPICS.join(', ')} as ${config.WRIT_KAFKA_GROUP_ID}`);
-  }
-
-  #newProcessor(): TransactionalProcessor {
-    const config = this.#config;
-    return new TransactionalProcessor({
-      brokers: config.WRIT_KAFKA_BROKERS,
-      groupId: config.WRIT_KAFKA_GROUP_ID,
-      topics: INPUT_TOPICS,
-      dlqTopic: DLQ_TOPIC,
+    this.#runtime = new DeciderRuntime({
+      spec: this.#spec(),
+      processor: {
+        brokers: config.WRIT_KAFKA_BROKERS,
+        groupId: config.WRIT_KAFKA_GROUP_ID,
+        topics: INPUT_TOPICS,
+        dlqTopic: DLQ_TOPIC,
+        transactionalId: `${config.WRIT_KAFKA_GROUP_ID}.${config.WRIT_INSTANCE_ID}`,
+        instanceId: config.WRIT_INSTANCE_ID,
+        lingerMs: 0,
+      },
+      assignmentTimeoutMs: config.WRIT_BUDGET_REPLAY_TIMEOUT_MS,
       logger: this.#busLogger,
-      transactionalId: `${config.WRIT_KAFKA_GROUP_ID}.${config.WRIT_INSTANCE_ID}`,
-      instanceId: config.WRIT_INSTANCE_ID,
-      lingerMs: 0,
-      handler: (event, ctx) => this.#handle(event, ctx),
-      // An aborted batch is consumed again: the books drop its effects by rebuilding from what committed.
-      onAbort: () => this.#lock.run(() => this.#rebuild()),
     });
+    await this.#runtime.start();
+    this.#logger.log(`budget books rebuilt (${this.#runtime.size} tenants); consuming ${INPUT_TOPICS.join(', ')} as ${config.WRIT_KAFKA_GROUP_ID}`);
   }
 
   async onApplicationShutdown(): Promise<void> {
-    this.#stopping = true;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
-    await this.#lock.run(async () => {
-      await this.#processor?.stop();
-    });
+    await this.#runtime?.stop();
+  }
+
+  #booksOrThrow(): BudgetBooks {
+    if (this.#books === undefined) throw new Error('the budget books are not loaded yet');
+    return this.#books;
+  }
+
+  #spec(): DeciderSpec<AccountantInput, BudgetState> {
+    const books = this.#booksOrThrow();
+    return {
+      name: 'budget',
+      route: (event, _ctx, now, stateOf) => {
+        const candidate = { type: event.type, payload: event.payload };
+        if (!isBudgetInput(candidate)) return null;
+        const input = candidate;
+        const meta = input.payload.meta;
+        if (!books.serves(meta.tenant_id)) return null;
+        const tool = input.type === 'ActionProposed' ? this.#resolveTool(input.payload) : undefined;
+        if (input.type === 'ActionProposed' && tool === undefined) return null;
+        const request = commandFor(input, now, stateOf(meta.tenant_id, meta.tenant_id).currency, tool);
+        if (request === null) return null;
+        return {
+          // A tenant's caps hold across its runs and partitions: one instance keeps all its books.
+          key: meta.tenant_id,
+          tenant: meta.tenant_id,
+          partition: null,
+          input: { command: request.command, tool: request.tool, meta },
+          span: { name: spanNameOf(input), attributes: spanAttributesOf(input) },
+        };
+      },
+      initial: (tenant, _tenant, now) => books.initial(tenant, now),
+      step: ({ command, tool, meta }, slot, span) => {
+        const step = accountantStep(this.#decider, slot.state, command);
+        const outputs = this.#outgoing(
+          toWire(slot.state, step.events, {
+            tenant: meta.tenant_id,
+            run_id: meta.run_id,
+            action_id: meta.action_id,
+            tool,
+            signingKey: this.#signingKeyOrThrow(),
+            meta: this.#metaFactory(meta.tenant_id, meta, eventTraceOf(span)),
+          }),
+        );
+        span.setAttribute(WRIT_ATTR.budgetResult, resultOf(step.events));
+        const refusal = step.events.find((e) => e.type === 'BudgetRefused');
+        if (refusal !== undefined) span.setAttribute(WRIT_ATTR.budgetScope, `${refusal.scope}:${refusal.kind}`);
+        return { state: step.state, outputs };
+      },
+      rebuild: () => this.#rebuild(),
+      timers: {
+        // Every tenant's books are swept on an interval (a Reserve also lapses its tenant's stale reservations first).
+        next: (_state, now) => now + this.#config.WRIT_BUDGET_EXPIRY_INTERVAL_MS,
+        expire: (tenant, slot, now, open) => this.#lapse(tenant, slot, now, open),
+      },
+    };
   }
 
   /**
-   * Rebuilds the books from the committed events of writ.budget.v1 and the run limits of the
+   * Lapses a tenant's stale reservations (the runtime emits them through the loop: decided in
+   * handling order with the inputs, committed in the next transaction). A span only for a lapse
+   * that publishes something: the timer fires every few seconds.
+   */
+  #lapse(tenant: string, slot: DeciderSlot<BudgetState>, now: number, open: (name: string, attributes: Record<string, string | number>) => Span): DeciderStep<BudgetState> | null {
+    const events = this.#decider.decide({ type: 'ExpireReservations', now }, slot.state);
+    if (events.length === 0) return null;
+    let state = slot.state;
+    for (const event of events) state = this.#decider.evolve(state, event);
+    const wire = toWire(slot.state, events, {
+      tenant,
+      run_id: '',
+      action_id: null,
+      tool: null,
+      signingKey: this.#signingKeyOrThrow(),
+      meta: this.#metaFactory(tenant, null, null),
+    });
+    const outputs = this.#outgoing(wire);
+    if (outputs.length > 0) open('budget.expire', { [WRIT_ATTR.tenantId]: tenant, [WRIT_ATTR.budgetResult]: 'expired', 'writ.budget.expired_count': outputs.length });
+    return { state, outputs };
+  }
+
+  /**
+   * Reads the books from the committed events of writ.budget.v1 and the run limits of the
    * RunStarted on writ.proposals.v1 (RunStarted of before, on writ.runs.v1, are not read: see
    * docs/design/pipeline.md, "Run caps come from RunStarted").
    */
-  async #rebuild(): Promise<void> {
-    const books = this.books;
-    books.clear();
+  async #rebuild(): Promise<ReadonlyMap<string, DeciderSlot<BudgetState>>> {
+    const books = this.#booksOrThrow();
+    const states = new Map<string, BudgetState>();
     const runs: { tenant: string; payload: EventPayloads['RunStarted'] }[] = [];
     const started = Date.now();
     const { records } = await replayCommitted(
       this.#config.WRIT_KAFKA_BROKERS,
       [TOPICS.budget, TOPICS.proposals],
       (record) => {
-        books.replay(record.value, (tenant, payload) => runs.push({ tenant, payload }));
+        books.replay(states, record.value, started, (tenant, payload) => runs.push({ tenant, payload }));
       },
       { timeoutMs: this.#config.WRIT_BUDGET_REPLAY_TIMEOUT_MS, clientId: `${this.#config.WRIT_KAFKA_GROUP_ID}.replay` },
     );
     const now = Date.now();
     for (const { tenant, payload } of runs) {
-      const input = commandFor({ type: 'RunStarted', payload }, now, books.stateOf(tenant, now).currency);
+      const before = states.get(tenant) ?? books.initial(tenant, now);
+      const input = commandFor({ type: 'RunStarted', payload }, now, before.currency);
       if (input === null) continue;
       try {
-        books.set(tenant, accountantStep(this.#decider, books.stateOf(tenant, now), input.command).state);
+        states.set(tenant, accountantStep(this.#decider, before, input.command).state);
       } catch (error) {
         this.#logger.warn(`run ${payload.meta.run_id}: limits not applied: ${describeError(error)}`);
       }
     }
     this.#logger.log(`read ${records} committed records in ${Date.now() - started} ms`);
+    return new Map([...states].map(([tenant, state]) => [tenant, { state, tenant, partition: null }]));
   }
 
   #metaFactory(tenant: string, causation: Metadata | null, traceContext: TraceContext | null) {
@@ -184,74 +252,7 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
   }
 
   #outgoing(wire: readonly BudgetWireEvent[]): OutgoingEvent[] {
-    return wire.map((w) => {
-      switch (w.type) {
-        case 'BudgetReserved':
-          return writEvent('BudgetReserved', w.payload);
-        case 'BudgetRefused':
-          return writEvent('BudgetRefused', w.payload);
-        case 'BudgetSettled':
-          return writEvent('BudgetSettled', w.payload);
-        case 'BudgetThresholdCrossed':
-          return writEvent('BudgetThresholdCrossed', w.payload);
-        default:
-          return w satisfies never;
-      }
-    });
-  }
-
-  #handle(event: DecodedEvent, ctx: EventContext): Promise<OutgoingEvent[]> {
-    const candidate = { type: event.type, payload: event.payload };
-    if (!isBudgetInput(candidate)) return Promise.resolve([]);
-    const input = candidate;
-    const meta = input.payload.meta;
-    if (!this.books.serves(meta.tenant_id)) return Promise.resolve([]);
-    return this.#lock.run(() => {
-      const now = Date.now();
-      const books = this.books;
-      const before = books.stateOf(meta.tenant_id, now);
-      const tool = input.type === 'ActionProposed' ? this.#resolveTool(input.payload) : undefined;
-      if (input.type === 'ActionProposed' && tool === undefined) return [];
-      const request = commandFor(input, now, before.currency, tool);
-      if (request === null) return [];
-      const span = tracer.startSpan(
-        spanNameOf(input),
-        {
-          attributes: {
-            [WRIT_ATTR.tenantId]: meta.tenant_id,
-            [WRIT_ATTR.runId]: meta.run_id,
-            ...(meta.action_id === null ? {} : { [WRIT_ATTR.actionId]: meta.action_id }),
-            ...(input.type === 'BudgetReservationRequested' || input.type === 'ActionProposed'
-              ? { [WRIT_ATTR.agentId]: input.payload.agent_id, [WRIT_ATTR.tool]: input.payload.tool }
-              : {}),
-          },
-        },
-        ctx.traceContext,
-      );
-      try {
-        const step = accountantStep(this.#decider, before, request.command);
-        const wire = toWire(before, step.events, {
-          tenant: meta.tenant_id,
-          run_id: meta.run_id,
-          action_id: meta.action_id,
-          tool: request.tool,
-          signingKey: this.#signingKeyOrThrow(),
-          meta: this.#metaFactory(meta.tenant_id, meta, eventTraceOf(span)),
-        });
-        books.set(meta.tenant_id, step.state);
-        span.setAttribute(WRIT_ATTR.budgetResult, resultOf(step.events));
-        const refusal = step.events.find((e) => e.type === 'BudgetRefused');
-        if (refusal !== undefined) span.setAttribute(WRIT_ATTR.budgetScope, `${refusal.scope}:${refusal.kind}`);
-        return this.#outgoing(wire);
-      } catch (error) {
-        span.recordException(error instanceof Error ? error : new Error(String(error)));
-        span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(error) });
-        span.setAttribute(WRIT_ATTR.budgetResult, 'error');
-        throw error;
-      } finally {
-        span.end();
-      }
-    });
+    return wire.map(outgoingOf);
   }
 
   /**
@@ -275,67 +276,31 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
     if (this.#signingKey === undefined) throw new Error('the reservation signing key is not loaded yet');
     return this.#signingKey;
   }
+}
 
-  #scheduleExpiry(): void {
-    if (this.#stopping) return;
-    this.#timer = setTimeout(() => {
-      void this.#expire().finally(() => this.#scheduleExpiry());
-    }, this.#config.WRIT_BUDGET_EXPIRY_INTERVAL_MS);
-    this.#timer.unref();
+function outgoingOf(w: BudgetWireEvent): OutgoingEvent {
+  switch (w.type) {
+    case 'BudgetReserved':
+      return writEvent('BudgetReserved', w.payload);
+    case 'BudgetRefused':
+      return writEvent('BudgetRefused', w.payload);
+    case 'BudgetSettled':
+      return writEvent('BudgetSettled', w.payload);
+    case 'BudgetThresholdCrossed':
+      return writEvent('BudgetThresholdCrossed', w.payload);
+    default:
+      return w satisfies never;
   }
+}
 
-  /**
-   * Lapses stale reservations of every tenant, emitted through the processor: decided in handling
-   * order with the inputs and committed in the next transaction. The books change as they are
-   * decided (as for an input); if the transaction aborts, the processor's onAbort rebuilds them
-   * from what committed. (A Reserve also lapses its tenant's stale reservations first, in its
-   * transaction.)
-   */
-  async #expire(): Promise<void> {
-    const processor = this.#processor;
-    if (this.#stopping || processor === undefined) return;
-    // A span only for a lapse that publishes something: the timer fires every few seconds.
-    let span: Span | undefined;
-    try {
-      const result = await processor.emit(() => {
-        const now = Date.now();
-        const outputs: OutgoingEvent[] = [];
-        const updates: [string, BudgetState][] = [];
-        for (const [tenant, state] of this.books.entries()) {
-          const events = this.#decider.decide({ type: 'ExpireReservations', now }, state);
-          if (events.length === 0) continue;
-          let next = state;
-          for (const event of events) next = this.#decider.evolve(next, event);
-          const wire = toWire(state, events, {
-            tenant,
-            run_id: '',
-            action_id: null,
-            tool: null,
-            signingKey: this.#signingKeyOrThrow(),
-            meta: this.#metaFactory(tenant, null, null),
-          });
-          const outgoing = this.#outgoing(wire);
-          // Encoded now: an event that cannot be encoded fails the lapse before the books move on.
-          for (const output of outgoing) contractsSerde.encode(output);
-          outputs.push(...outgoing);
-          updates.push([tenant, next]);
-        }
-        // Only once every tenant's events are made: one that cannot be signed or encoded changes nothing.
-        for (const [tenant, state] of updates) this.books.set(tenant, state);
-        if (outputs.length > 0) {
-          span = tracer.startSpan('budget.expire', { attributes: { [WRIT_ATTR.budgetResult]: 'expired', 'writ.budget.expired_count': outputs.length } });
-        }
-        return outputs;
-      });
-      if (result === 'aborted') {
-        span?.setStatus({ code: SpanStatusCode.ERROR, message: 'the expiry transaction aborted' });
-        this.#logger.warn('publishing lapsed reservations aborted; the books were rebuilt from the topics');
-      }
-    } catch (error) {
-      span?.setStatus({ code: SpanStatusCode.ERROR, message: describeError(error) });
-      this.#logger.warn(`lapsing reservations failed: ${describeError(error)}`);
-    } finally {
-      span?.end();
-    }
-  }
+function spanAttributesOf(input: BudgetInput): Record<string, string> {
+  const meta = input.payload.meta;
+  return {
+    [WRIT_ATTR.tenantId]: meta.tenant_id,
+    [WRIT_ATTR.runId]: meta.run_id,
+    ...(meta.action_id === null ? {} : { [WRIT_ATTR.actionId]: meta.action_id }),
+    ...(input.type === 'BudgetReservationRequested' || input.type === 'ActionProposed'
+      ? { [WRIT_ATTR.agentId]: input.payload.agent_id, [WRIT_ATTR.tool]: input.payload.tool }
+      : {}),
+  };
 }
