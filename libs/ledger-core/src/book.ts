@@ -1,6 +1,6 @@
 import { handleCommand } from '@writ/decider';
 import { chainDecider, headOf } from './chain.ts';
-import type { ChainEntry, ChainEvent, ChainHead, ChainOptions, ChainState, EventSource } from './chain.ts';
+import type { AppendEvent, ChainEntry, ChainEvent, ChainHead, ChainOptions, ChainState, EventSource } from './chain.ts';
 import { eventHashOf } from './encoding.ts';
 
 /** An event as the ledger consumed it: its exact bytes, what they decode to, and where they were read. */
@@ -11,6 +11,18 @@ export interface ConsumedEvent {
   /** The chain it goes to (chain_id = tenant). */
   readonly tenant_id: string;
   readonly source: EventSource;
+}
+
+/** The command that chains a consumed event to its tenant's chain. */
+export function appendCommandOf(event: ConsumedEvent): AppendEvent {
+  return {
+    type: 'AppendEvent',
+    chain_id: event.tenant_id,
+    event_id: event.event_id,
+    event_type: event.event_type,
+    event_hash: eventHashOf(event.bytes),
+    source: event.source,
+  };
 }
 
 /**
@@ -28,14 +40,7 @@ export class LedgerBook {
   /** Chains the event (EventChained, maybe CheckpointDue), or nothing when its id is already chained. */
   append(event: ConsumedEvent): readonly ChainEvent[] {
     const state = this.#stateOf(event.tenant_id);
-    const { events, state: next } = handleCommand(this.#decider, state, {
-      type: 'AppendEvent',
-      chain_id: event.tenant_id,
-      event_id: event.event_id,
-      event_type: event.event_type,
-      event_hash: eventHashOf(event.bytes),
-      source: event.source,
-    });
+    const { events, state: next } = handleCommand(this.#decider, state, appendCommandOf(event));
     this.#chains.set(event.tenant_id, next);
     return events;
   }

@@ -16,7 +16,7 @@ export { verifyChain } from './verify.ts';
 export type { VerifyFailure, VerifyFailureKind, VerifyOptions, VerifyResult, VerifySuccess } from './verify.ts';
 export { checkpointPayload, signHead, verifyHead } from './checkpoint.ts';
 export type { SignedHead } from './checkpoint.ts';
-export { LedgerBook } from './book.ts';
+export { LedgerBook, appendCommandOf } from './book.ts';
 export type { ConsumedEvent } from './book.ts';
 export { actionKey, dateTime64, projectRecords, redactedPayload, referencesOf, registryRedactor } from './projection.ts';
 export type {

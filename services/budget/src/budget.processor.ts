@@ -189,7 +189,12 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
    * handling order with the inputs, committed in the next transaction). A span only for a lapse
    * that publishes something: the timer fires every few seconds.
    */
-  #lapse(tenant: string, slot: DeciderSlot<BudgetState>, now: number, open: (name: string, attributes: Record<string, string | number>) => Span): DeciderStep<BudgetState> | null {
+  #lapse(
+    tenant: string,
+    slot: DeciderSlot<BudgetState>,
+    now: number,
+    open: (name: string, attributes: Record<string, string | number>) => Span,
+  ): DeciderStep<BudgetState> | null {
     const events = this.#decider.decide({ type: 'ExpireReservations', now }, slot.state);
     if (events.length === 0) return null;
     let state = slot.state;
@@ -203,7 +208,8 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
       meta: this.#metaFactory(tenant, null, null),
     });
     const outputs = this.#outgoing(wire);
-    if (outputs.length > 0) open('budget.expire', { [WRIT_ATTR.tenantId]: tenant, [WRIT_ATTR.budgetResult]: 'expired', 'writ.budget.expired_count': outputs.length });
+    if (outputs.length > 0)
+      open('budget.expire', { [WRIT_ATTR.tenantId]: tenant, [WRIT_ATTR.budgetResult]: 'expired', 'writ.budget.expired_count': outputs.length });
     return { state, outputs };
   }
 

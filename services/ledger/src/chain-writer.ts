@@ -1,15 +1,15 @@
 // The chain's only writer: consumes every Writ topic in Kafka transactions, appends each event once
 // to its tenant's chain and produces the LedgerEntry (and, every N entries, a signed
-// LedgerCheckpoint) in the same transaction as the input offsets: exactly once.
-import { SpanStatusCode, trace } from '@opentelemetry/api';
-import { TransactionalProcessor, contractsSerde, groupLag, replayCommitted, writEvent } from '@writ/bus';
-import type { BusLogger, DecodedEvent, EventContext, EventSerde, OutgoingEvent, PartitionLag } from '@writ/bus';
+// LedgerCheckpoint) in the same transaction as the input offsets: exactly once. Configuration over
+// the decider runtime of @writ/bus: a chain (a tenant) is a key, its head the key's state.
+import { DeciderRuntime, contractsSerde, groupLag, replayCommitted, writEvent } from '@writ/bus';
+import type { BusLogger, DecodedEvent, DeciderSlot, DeciderSpec, EventSerde, OutgoingEvent, PartitionLag } from '@writ/bus';
 import { TOPICS, decodeEvent, newMetadata } from '@writ/contracts';
 import type { LedgerCheckpoint, LedgerEntry, Metadata } from '@writ/contracts';
 import type { TenantFilter } from '@writ/config';
 import type { SigningKey } from '@writ/crypto';
-import { LedgerBook, signHead } from '@writ/ledger-core';
-import type { ChainEvent } from '@writ/ledger-core';
+import { appendCommandOf, chainDecider, signHead } from '@writ/ledger-core';
+import type { ChainCommand, ChainEvent, ChainState } from '@writ/ledger-core';
 import { WRIT_ATTR } from '@writ/telemetry';
 
 /** The topics the ledger chains: every event stream except its own (a new topic in schemas/topics.json is chained without a change here). */
@@ -42,53 +42,53 @@ export interface ChainWriterOptions {
   readonly logger: BusLogger;
 }
 
-const tracer = () => trace.getTracer('writ-ledger');
+/** An event to chain: the command, and what its LedgerEntry repeats of the source. */
+interface ChainInput {
+  readonly command: ChainCommand;
+  readonly source: Metadata;
+  readonly bytes: Buffer;
+}
 
 export class ChainWriter {
   readonly #options: ChainWriterOptions;
-  readonly #book: LedgerBook;
-  #processor: TransactionalProcessor | undefined;
+  readonly #decider;
+  readonly #runtime: DeciderRuntime<ChainInput, ChainState>;
   /** meta.occurred_at of the last event chained here (null: none since start). */
   #lastChainedAt: number | null = null;
 
   constructor(options: ChainWriterOptions) {
     this.#options = options;
-    this.#book = new LedgerBook({ checkpointEvery: options.signingKey === undefined ? 0 : options.checkpointEvery });
-  }
-
-  get book(): LedgerBook {
-    return this.#book;
-  }
-
-  /** Rebuilds every chain head from the chain topic (read_committed), then starts consuming. */
-  async start(): Promise<void> {
-    await this.rebuild();
-    const processor = new TransactionalProcessor({
-      brokers: this.#options.brokers,
-      groupId: this.#options.groupId,
-      // The DLQ stays writ.ledger.dlq whatever the group (tests run their own group).
-      dlqTopic: 'writ.ledger.dlq',
-      topics: [...CHAINED_TOPICS],
-      transactionalId: this.#options.transactionalId,
-      ...(this.#options.instanceId === undefined ? {} : { instanceId: this.#options.instanceId }),
-      serde: rawSerde,
-      lingerMs: this.#options.lingerMs,
-      maxBatchSize: 256,
-      // One partition at a time, as before group commit: the projection's tests (spend rows,
-      // tampering at a given seq) still depend on the chaining order this gives; measured since
-      // group commit, concurrent partitions made them fail in CI (issue 7: revisit with the ledger's batching).
-      partitionsConsumedConcurrently: 1,
-      logger: this.#options.logger,
-      handler: (event, ctx) => this.#handle(event as RawDecodedEvent, ctx),
-      // What the aborted transaction appended never reached the chain topic: forget it.
-      onAbort: () => this.rebuild(),
+    this.#decider = chainDecider({ checkpointEvery: options.signingKey === undefined ? 0 : options.checkpointEvery });
+    this.#runtime = new DeciderRuntime({
+      spec: this.#spec(),
+      processor: {
+        brokers: options.brokers,
+        groupId: options.groupId,
+        // The DLQ stays writ.ledger.dlq whatever the group (tests run their own group).
+        dlqTopic: 'writ.ledger.dlq',
+        topics: [...CHAINED_TOPICS],
+        transactionalId: options.transactionalId,
+        ...(options.instanceId === undefined ? {} : { instanceId: options.instanceId }),
+        serde: rawSerde,
+        lingerMs: options.lingerMs,
+        maxBatchSize: 256,
+        // One partition at a time, as before group commit: the projection's tests (spend rows,
+        // tampering at a given seq) still depend on the chaining order this gives; measured since
+        // group commit, concurrent partitions made them fail in CI (issue 7: revisit with the ledger's batching).
+        partitionsConsumedConcurrently: 1,
+      },
+      assignmentTimeoutMs: options.replayTimeoutMs,
+      logger: options.logger,
     });
-    this.#processor = processor;
-    await processor.start();
+  }
+
+  /** Starts consuming, once every chain head was read back from the chain topic (read_committed). */
+  async start(): Promise<void> {
+    await this.#runtime.start();
   }
 
   async stop(): Promise<void> {
-    await this.#processor?.stop();
+    await this.#runtime.stop();
   }
 
   /** How far the chain is behind its input topics (the group's committed offsets against their ends). */
@@ -97,62 +97,78 @@ export class ChainWriter {
     return { ...lag, last_event_at: this.#lastChainedAt };
   }
 
-  async rebuild(): Promise<void> {
+  #spec(): DeciderSpec<ChainInput, ChainState> {
+    return {
+      name: 'ledger',
+      route: (event, ctx) => {
+        const meta = event.payload.meta;
+        if (!this.#options.tenants.serves(meta.tenant_id)) return null;
+        const { bytes } = event as RawDecodedEvent;
+        const command = appendCommandOf({
+          bytes,
+          event_id: meta.event_id,
+          event_type: event.type,
+          tenant_id: meta.tenant_id,
+          source: { topic: ctx.topic, partition: ctx.partition, offset: Number(ctx.offset) },
+        });
+        return {
+          // A chain is a tenant's, across every partition of every topic: one writer keeps it.
+          key: meta.tenant_id,
+          tenant: meta.tenant_id,
+          partition: null,
+          input: { command, source: meta, bytes },
+          span: {
+            name: 'ledger.append',
+            attributes: {
+              [WRIT_ATTR.tenantId]: meta.tenant_id,
+              [WRIT_ATTR.runId]: meta.run_id,
+              ...(meta.action_id === null ? {} : { [WRIT_ATTR.actionId]: meta.action_id }),
+            },
+          },
+        };
+      },
+      initial: () => this.#decider.initialState(),
+      step: ({ command, source, bytes }, slot, span) => {
+        this.#lastChainedAt = source.occurred_at;
+        const events = this.#decider.decide(command, slot.state);
+        let state = slot.state;
+        for (const event of events) state = this.#decider.evolve(state, event);
+        span.setAttribute(
+          'writ.ledger.appended',
+          events.some((e) => e.type === 'EventChained'),
+        );
+        return { state, outputs: events.flatMap((e) => this.#output(e, source, bytes)) };
+      },
+      rebuild: () => this.#rebuild(),
+    };
+  }
+
+  /** Every chain's head, from the chain topic (boot, and after an aborted transaction: what it appended never reached the topic). */
+  async #rebuild(): Promise<ReadonlyMap<string, DeciderSlot<ChainState>>> {
     const started = Date.now();
-    this.#book.clear();
     const tenants = this.#options.tenants;
+    const chains = new Map<string, ChainState>();
+    const fold = (chainId: string, event: ChainEvent): void => {
+      const state = chains.get(chainId);
+      // A checkpoint of a chain with no entry read counts nothing.
+      if (state === undefined && event.type === 'CheckpointDue') return;
+      chains.set(chainId, this.#decider.evolve(state ?? this.#decider.initialState(), event));
+    };
     const { records: count } = await replayCommitted(
       this.#options.brokers,
       [TOPICS.ledger],
       (record) => {
         if (record.value === null) return;
         const decoded = decodeEvent(record.value);
-        if (decoded.type === 'LedgerEntry' && tenants.serves(decoded.payload.chain_id)) this.#book.restoreEntry(decoded.payload);
-        if (decoded.type === 'LedgerCheckpoint' && tenants.serves(decoded.payload.chain_id)) this.#book.restoreCheckpoint(decoded.payload);
+        if (decoded.type === 'LedgerEntry' && tenants.serves(decoded.payload.chain_id))
+          fold(decoded.payload.chain_id, { type: 'EventChained', entry: decoded.payload });
+        if (decoded.type === 'LedgerCheckpoint' && tenants.serves(decoded.payload.chain_id))
+          fold(decoded.payload.chain_id, { type: 'CheckpointDue', head: decoded.payload });
       },
       { timeoutMs: this.#options.replayTimeoutMs, clientId: `${this.#options.groupId}.rebuild` },
     );
-    this.#options.logger.info('chain heads rebuilt from the chain topic', {
-      records: count,
-      chains: this.#book.heads().length,
-      ms: Date.now() - started,
-    });
-  }
-
-  #handle(event: RawDecodedEvent, ctx: EventContext): OutgoingEvent[] {
-    const meta = event.payload.meta;
-    if (!this.#options.tenants.serves(meta.tenant_id)) return [];
-    const span = tracer().startSpan(
-      'ledger.append',
-      {
-        attributes: {
-          [WRIT_ATTR.tenantId]: meta.tenant_id,
-          [WRIT_ATTR.runId]: meta.run_id,
-          ...(meta.action_id === null ? {} : { [WRIT_ATTR.actionId]: meta.action_id }),
-        },
-      },
-      ctx.traceContext,
-    );
-    try {
-      this.#lastChainedAt = meta.occurred_at;
-      const chained = this.#book.append({
-        bytes: event.bytes,
-        event_id: meta.event_id,
-        event_type: event.type,
-        tenant_id: meta.tenant_id,
-        source: { topic: ctx.topic, partition: ctx.partition, offset: Number(ctx.offset) },
-      });
-      span.setAttribute(
-        'writ.ledger.appended',
-        chained.some((e) => e.type === 'EventChained'),
-      );
-      return chained.flatMap((e) => this.#output(e, meta, event.bytes));
-    } catch (error) {
-      span.setStatus({ code: SpanStatusCode.ERROR, message: String(error) });
-      throw error;
-    } finally {
-      span.end();
-    }
+    this.#options.logger.info('chain heads rebuilt from the chain topic', { records: count, chains: chains.size, ms: Date.now() - started });
+    return new Map([...chains].map(([chainId, state]) => [chainId, { state, tenant: chainId, partition: null }]));
   }
 
   #output(event: ChainEvent, source: Metadata, bytes: Buffer): OutgoingEvent[] {
