@@ -488,7 +488,9 @@ export function projectRecords(records: readonly ChainRecord[], memory: Projecti
     if (AGENT_CARRIERS.has(event.type) && typeof carried === 'string' && carried !== '') {
       memory.agentOfRun.set(meta.run_id, carried);
     }
-    const agentId = memory.agentOfRun.get(meta.run_id) ?? '';
+    // An event that names its agent (a settlement does) is its own authority: the run's start may be
+    // chained after it (the chain follows read order across topics, and a backlog is read topic by topic).
+    const agentId = (typeof carried === 'string' && carried !== '' ? carried : undefined) ?? memory.agentOfRun.get(meta.run_id) ?? '';
     const at = dateTime64(meta.occurred_at);
     rows.events.push({
       event_id: meta.event_id,

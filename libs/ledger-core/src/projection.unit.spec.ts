@@ -88,6 +88,23 @@ function project(records: readonly ChainRecord[], tenants?: ProjectOptions['tena
   return projectRecords(records, memory, { redactor: keep, ...(tenants === undefined ? {} : { tenants }) });
 }
 
+describe('the agent of an event row', () => {
+  it("is the event's own when it names one (a settlement chained before its run's start), else its run's", () => {
+    const rows = project([
+      chained('BudgetSettled', { agent_id: 'agent-settled' }),
+      chained('PolicyDecided'),
+      chained('RunStarted', { agent_id: 'agent-run' }),
+      chained('ActionCompleted'),
+    ]);
+    expect(rows.events.map((row) => [row.event_type, row.agent_id])).toEqual([
+      ['BudgetSettled', 'agent-settled'],
+      ['PolicyDecided', ''],
+      ['RunStarted', 'agent-run'],
+      ['ActionCompleted', 'agent-run'],
+    ]);
+  });
+});
+
 describe('the policy-mode projection (PolicyDecided v4)', () => {
   it('gives one shadow_results row per shadow policy, with the enforced decision beside it and whether they disagree', () => {
     const decided = chained('PolicyDecided', {

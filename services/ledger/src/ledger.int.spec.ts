@@ -152,7 +152,7 @@ function story(): Sent[] {
     ),
     event('PolicyDecided', (p) => ({ ...p, decision: 'allow', determining_policies: ['support-refunds'] }), m),
     event('BudgetReserved', (p) => p, m),
-    event('BudgetSettled', (p) => ({ ...p, actual_cost_micros: 20_000, released_micros: 0, currency: 'USD' }), m),
+    event('BudgetSettled', (p) => ({ ...p, agent_id: 'agent-ledger', actual_cost_micros: 20_000, released_micros: 0, currency: 'USD' }), m),
     event('ActionCompleted', (p) => ({ ...p, status: 'completed', cost_micros: 20_000, currency: 'USD' }), m),
     event('ControlChanged', (p) => p, { run_id: `control-${RUN}` }),
     event('RunEnded', (p) => p, { run_id: RUN }),
