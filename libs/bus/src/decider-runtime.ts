@@ -1,16 +1,19 @@
-// One runtime for the deciders over Kafka (issue 7): state per key in memory, fed by the
-// transactional consume-transform-produce loop (outputs and input offsets commit together), a timer
-// per key whose outputs go through the same loop's transactions, and one "catch up to the end, then
-// follow" rebuild, at boot, after an aborted transaction and when the group gives partitions. A
-// service is its configuration: how an input routes to a key, one step, the timer, the rebuild.
-import { SpanStatusCode, trace } from '@opentelemetry/api';
+// One runtime for the deciders over Kafka (issue 7): state per key in memory, fed by a loop that
+// publishes each input's outputs before its offset counts (in one transaction with it, or
+// acknowledged before it), a timer per key whose outputs go through the same loop's transactions,
+// and one "catch up to the end, then follow" rebuild, at boot, after a failed publication and when
+// the group gives partitions. A service is its configuration: how an input routes to a key, one
+// step, the timer, the rebuild.
+import { INVALID_SPAN_CONTEXT, SpanStatusCode, context as otelContext, trace } from '@opentelemetry/api';
 import type { Attributes, Span } from '@opentelemetry/api';
-import { describeError } from '@writ/errors';
+import { WritError, describeError } from '@writ/errors';
 import { contractsSerde } from './contracts-serde.ts';
-import type { EventContext } from './consumer.ts';
+import { EventConsumer } from './consumer.ts';
+import type { EventConsumerOptions, EventContext } from './consumer.ts';
 import { stderrLogger } from './logger.ts';
 import type { BusLogger } from './logger.ts';
 import type { DecodedEvent, EventSerde, OutgoingEvent } from './serde.ts';
+import { EventProducer } from './producer.ts';
 import { TransactionalProcessor } from './transactional.ts';
 import type { TransactionalProcessorOptions } from './transactional.ts';
 
@@ -31,8 +34,11 @@ export interface DeciderRoute<I> {
   readonly tenant: string;
   readonly partition: number | null;
   readonly input: I;
-  /** The step's span: its name and attributes (the runtime opens it in the input's trace and ends it). */
-  readonly span: { readonly name: string; readonly attributes: Attributes };
+  /**
+   * The step's span: its name and attributes (the runtime opens it in the input's trace and ends it
+   * once the outputs are handed over, or acknowledged); null for an input that is only folded.
+   */
+  readonly span: { readonly name: string; readonly attributes: Attributes } | null;
 }
 
 /** What one step decided: the key's next state and the events to publish with the input's offset. */
@@ -72,10 +78,24 @@ export interface DeciderSpec<I, S> {
   readonly timers?: DeciderTimers<S>;
 }
 
+/**
+ * How a decider's outputs reach Kafka:
+ * - `transactional`: with the input's offset in one transaction (TransactionalProcessor), so a
+ *   crash or an abort never leaves one without the other; timers emit through it too.
+ * - `acknowledged`: sent as soon as they are decided, several inputs' sends in flight together, and
+ *   an input counts as handled once its outputs are acknowledged (at least once). For a decider
+ *   whose outputs are idempotent by their content (a redelivered input finds its outputs in the
+ *   rebuilt state and publishes nothing): the PDP, whose decision is then on the log a
+ *   transaction's round trips sooner. No timers.
+ */
+export type DeciderLoop =
+  | { readonly kind: 'transactional'; readonly options: Omit<TransactionalProcessorOptions, 'handler' | 'onAbort' | 'onAssignment'> }
+  | { readonly kind: 'acknowledged'; readonly options: Omit<EventConsumerOptions, 'handler' | 'onAssignment'>; readonly producerClientId: string };
+
 export interface DeciderRuntimeOptions<I, S> {
   readonly spec: DeciderSpec<I, S>;
-  /** The loop's consumer group, topics, transactional id, DLQ... (handler, onAbort and onAssignment are the runtime's). */
-  readonly processor: Omit<TransactionalProcessorOptions, 'handler' | 'onAbort' | 'onAssignment'>;
+  /** The loop's consumer group, topics, DLQ... (its handler, onAbort and onAssignment are the runtime's). */
+  readonly loop: DeciderLoop;
   /** How long the boot waits for the group to assign this instance. */
   readonly assignmentTimeoutMs: number;
   readonly logger?: BusLogger;
@@ -114,6 +134,11 @@ export class DeciderRuntime<I, S> {
   readonly #serde: EventSerde;
   readonly #slots = new Map<string, Slot<S>>();
   #processor: TransactionalProcessor | undefined;
+  /** The acknowledged loop's consumer and producer. */
+  #consumer: EventConsumer | undefined;
+  #producer: EventProducer | undefined;
+  /** Sends of the acknowledged loop not yet acknowledged: a rebuild waits for them, to read what they wrote. */
+  readonly #sending = new Set<Promise<void>>();
   #ready: Promise<void> = Promise.resolve();
   #dirty = false;
   #rebuilding: Promise<void> | null = null;
@@ -127,9 +152,15 @@ export class DeciderRuntime<I, S> {
   constructor(options: DeciderRuntimeOptions<I, S>) {
     this.#options = options;
     this.#spec = options.spec;
-    this.#logger = options.logger ?? options.processor.logger ?? stderrLogger;
+    this.#logger = options.logger ?? options.loop.options.logger ?? stderrLogger;
     this.#tracer = trace.getTracer(`writ.${options.spec.name}`);
-    this.#serde = options.processor.serde ?? contractsSerde;
+    this.#serde = options.loop.options.serde ?? contractsSerde;
+    if (options.loop.kind === 'acknowledged' && options.spec.timers !== undefined) {
+      throw new WritError('CONFIG_INVALID', `${options.spec.name}: timers need the transactional loop`, {
+        field: 'loop',
+        rule: "'transactional' when the spec has timers",
+      });
+    }
   }
 
   /** The partitions of the input topics this instance owns now, ascending (diagnostics and tests). */
@@ -167,19 +198,40 @@ export class DeciderRuntime<I, S> {
     this.#ready = new Promise<void>((resolve) => {
       release = resolve;
     });
-    this.#processor = new TransactionalProcessor({
-      ...this.#options.processor,
-      logger: this.#logger,
-      handler: (event, ctx) => this.#handle(event, ctx),
-      // The state may hold what the aborted transaction decided: read it again before the next input.
-      onAbort: () => {
-        this.#dirty = true;
-      },
-      onAssignment: (assignment) => this.#assigned(new Set(assignment.map((a) => a.partition))),
-    });
+    const onAssignment = (assignment: readonly { readonly partition: number }[]): void => this.#assigned(new Set(assignment.map((a) => a.partition)));
+    const loop = this.#options.loop;
     try {
-      await this.#processor.start();
-      await this.#processor.assigned(this.#options.assignmentTimeoutMs);
+      if (loop.kind === 'transactional') {
+        this.#processor = new TransactionalProcessor({
+          ...loop.options,
+          logger: this.#logger,
+          handler: (event, ctx) => this.#handle(event, ctx, null),
+          // The state may hold what the aborted transaction decided: read it again before the next input.
+          onAbort: () => {
+            this.#dirty = true;
+          },
+          onAssignment,
+        });
+        await this.#processor.start();
+        await this.#processor.assigned(this.#options.assignmentTimeoutMs);
+      } else {
+        const producer = new EventProducer({
+          brokers: loop.options.brokers,
+          clientId: loop.producerClientId,
+          logger: this.#logger,
+          ...(loop.options.serde === undefined ? {} : { serde: loop.options.serde }),
+        });
+        this.#producer = producer;
+        await producer.connect();
+        this.#consumer = new EventConsumer({
+          ...loop.options,
+          logger: this.#logger,
+          handler: (event, ctx) => this.#handle(event, ctx, producer),
+          onAssignment,
+        });
+        await this.#consumer.start();
+        await this.#consumer.assigned(this.#options.assignmentTimeoutMs);
+      }
       await this.#rebuild();
       this.#booted = true;
     } catch (error) {
@@ -195,13 +247,20 @@ export class DeciderRuntime<I, S> {
     this.#stopped = true;
     for (const slot of this.#slots.values()) clearTimeout(slot.timer);
     await this.#processor?.stop();
+    await this.#consumer?.stop();
+    await this.#producer?.disconnect();
     await this.#timers.catch(() => undefined);
   }
 
-  async #handle(event: DecodedEvent, ctx: EventContext): Promise<readonly OutgoingEvent[]> {
+  /**
+   * One input: routed, stepped on its key's state (applied at once, so the next input sees it) and
+   * its outputs handed to the transaction (transactional loop) or sent, resolving once they are
+   * acknowledged (acknowledged loop: `producer`).
+   */
+  async #handle(event: DecodedEvent, ctx: EventContext, producer: EventProducer | null): Promise<readonly OutgoingEvent[]> {
     await this.#ready;
     // A rebuild in progress is waited for too: an input handled meanwhile would change the state the
-    // rebuild then replaces, while its outputs commit after the rebuild read the topics (the state
+    // rebuild then replaces, while its outputs land after the rebuild read the topics (the state
     // would forget what was published). No timer is in flight then: an abort made those queued
     // stale, and a revocation waited for their transactions (timers decide nothing while dirty).
     if (this.#dirty || this.#rebuilding !== null) await this.#fresh();
@@ -209,21 +268,46 @@ export class DeciderRuntime<I, S> {
     const route = this.#spec.route(event, ctx, now, (key, tenant) => this.#slots.get(key)?.state ?? this.#spec.initial(key, tenant, now));
     if (route === null) return [];
     const slot = this.#slotOf(route, now);
-    return this.#tracer.startActiveSpan(route.span.name, { attributes: route.span.attributes }, ctx.traceContext, (span) => {
-      try {
-        const step = this.#spec.step(route.input, { key: route.key, state: slot.state, tenant: slot.tenant, partition: slot.partition }, span, now);
-        this.#encodable(step.outputs);
-        slot.state = step.state;
-        this.#afterStep(route.key, slot, step, now);
-        return step.outputs;
-      } catch (error) {
-        span.recordException(error instanceof Error ? error : new Error(String(error)));
-        span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(error) });
-        throw error;
-      } finally {
-        span.end();
-      }
-    });
+    const span =
+      route.span === null
+        ? trace.wrapSpanContext(trace.getSpanContext(ctx.traceContext) ?? INVALID_SPAN_CONTEXT)
+        : this.#tracer.startSpan(route.span.name, { attributes: route.span.attributes }, ctx.traceContext);
+    const failed = (error: unknown): never => {
+      span.recordException(error instanceof Error ? error : new Error(String(error)));
+      span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(error) });
+      span.end();
+      throw error;
+    };
+    let outputs: readonly OutgoingEvent[];
+    try {
+      const step = otelContext.with(trace.setSpan(ctx.traceContext, span), () =>
+        this.#spec.step(route.input, { key: route.key, state: slot.state, tenant: slot.tenant, partition: slot.partition }, span, now),
+      );
+      this.#encodable(step.outputs);
+      slot.state = step.state;
+      this.#afterStep(route.key, slot, step, now);
+      outputs = step.outputs;
+    } catch (error) {
+      return failed(error);
+    }
+    if (producer === null || outputs.length === 0) {
+      span.end();
+      return producer === null ? outputs : [];
+    }
+    const sending = otelContext
+      .with(trace.setSpan(ctx.traceContext, span), () => producer.send(outputs))
+      .then(
+        () => span.end(),
+        (error: unknown) => {
+          // The state holds outputs that may not have landed: read the topics again before the next input.
+          this.#dirty = true;
+          return failed(error);
+        },
+      );
+    this.#sending.add(sending);
+    void sending.finally(() => this.#sending.delete(sending)).catch(() => undefined);
+    await sending;
+    return [];
   }
 
   /** Every output encodes, or this throws: an output that cannot be encoded fails its step before the state moves on. */
@@ -361,6 +445,8 @@ export class DeciderRuntime<I, S> {
   }
 
   async #rebuild(): Promise<void> {
+    // What is still being sent lands (or fails) first: the read must see every output that landed.
+    await Promise.allSettled([...this.#sending]);
     this.#dirty = false;
     const slots = await this.#spec.rebuild();
     for (const slot of this.#slots.values()) clearTimeout(slot.timer);

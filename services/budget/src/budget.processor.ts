@@ -109,14 +109,17 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
     this.#books = new BudgetBooks(this.#decider, file, config.WRIT_BUDGET_TENANTS);
     this.#runtime = new DeciderRuntime({
       spec: this.#spec(),
-      processor: {
-        brokers: config.WRIT_KAFKA_BROKERS,
-        groupId: config.WRIT_KAFKA_GROUP_ID,
-        topics: INPUT_TOPICS,
-        dlqTopic: DLQ_TOPIC,
-        transactionalId: `${config.WRIT_KAFKA_GROUP_ID}.${config.WRIT_INSTANCE_ID}`,
-        instanceId: config.WRIT_INSTANCE_ID,
-        lingerMs: 0,
+      loop: {
+        kind: 'transactional',
+        options: {
+          brokers: config.WRIT_KAFKA_BROKERS,
+          groupId: config.WRIT_KAFKA_GROUP_ID,
+          topics: INPUT_TOPICS,
+          dlqTopic: DLQ_TOPIC,
+          transactionalId: `${config.WRIT_KAFKA_GROUP_ID}.${config.WRIT_INSTANCE_ID}`,
+          instanceId: config.WRIT_INSTANCE_ID,
+          lingerMs: 0,
+        },
       },
       assignmentTimeoutMs: config.WRIT_BUDGET_REPLAY_TIMEOUT_MS,
       logger: this.#busLogger,

@@ -61,21 +61,24 @@ export class ChainWriter {
     this.#decider = chainDecider({ checkpointEvery: options.signingKey === undefined ? 0 : options.checkpointEvery });
     this.#runtime = new DeciderRuntime({
       spec: this.#spec(),
-      processor: {
-        brokers: options.brokers,
-        groupId: options.groupId,
-        // The DLQ stays writ.ledger.dlq whatever the group (tests run their own group).
-        dlqTopic: 'writ.ledger.dlq',
-        topics: [...CHAINED_TOPICS],
-        transactionalId: options.transactionalId,
-        ...(options.instanceId === undefined ? {} : { instanceId: options.instanceId }),
-        serde: rawSerde,
-        lingerMs: options.lingerMs,
-        maxBatchSize: 256,
-        // One partition at a time, as before group commit: the projection's tests (spend rows,
-        // tampering at a given seq) still depend on the chaining order this gives; measured since
-        // group commit, concurrent partitions made them fail in CI (issue 7: revisit with the ledger's batching).
-        partitionsConsumedConcurrently: 1,
+      loop: {
+        kind: 'transactional',
+        options: {
+          brokers: options.brokers,
+          groupId: options.groupId,
+          // The DLQ stays writ.ledger.dlq whatever the group (tests run their own group).
+          dlqTopic: 'writ.ledger.dlq',
+          topics: [...CHAINED_TOPICS],
+          transactionalId: options.transactionalId,
+          ...(options.instanceId === undefined ? {} : { instanceId: options.instanceId }),
+          serde: rawSerde,
+          lingerMs: options.lingerMs,
+          maxBatchSize: 256,
+          // One partition at a time, as before group commit: the projection's tests (spend rows,
+          // tampering at a given seq) still depend on the chaining order this gives; measured since
+          // group commit, concurrent partitions made them fail in CI (issue 7: revisit with the ledger's batching).
+          partitionsConsumedConcurrently: 1,
+        },
       },
       assignmentTimeoutMs: options.replayTimeoutMs,
       logger: options.logger,

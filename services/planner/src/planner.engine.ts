@@ -115,14 +115,17 @@ export class PlannerEngine {
     this.#decider = createPlannerDecider(options.planner);
     this.#runtime = new DeciderRuntime({
       spec: this.#spec(),
-      processor: {
-        brokers: options.brokers,
-        groupId: options.groupId,
-        topics: [...PLANNER_INPUT_TOPICS],
-        dlqTopic: options.dlqTopic,
-        transactionalId: `${options.groupId}.${options.instanceId}`,
-        instanceId: options.instanceId,
-        lingerMs: options.lingerMs,
+      loop: {
+        kind: 'transactional',
+        options: {
+          brokers: options.brokers,
+          groupId: options.groupId,
+          topics: [...PLANNER_INPUT_TOPICS],
+          dlqTopic: options.dlqTopic,
+          transactionalId: `${options.groupId}.${options.instanceId}`,
+          instanceId: options.instanceId,
+          lingerMs: options.lingerMs,
+        },
       },
       assignmentTimeoutMs: options.replayTimeoutMs,
       logger: this.#logger,

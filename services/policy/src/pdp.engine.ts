@@ -1,14 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import { SpanStatusCode, context as otelContext, trace } from '@opentelemetry/api';
 import type { Span } from '@opentelemetry/api';
-import { DEFAULT_CONCURRENT_PARTITIONS, EventConsumer, EventProducer, contractsSerde, eventTraceOf, replayCommitted } from '@writ/bus';
-import type { DecodedEvent, EventContext } from '@writ/bus';
+import { DEFAULT_CONCURRENT_PARTITIONS, DeciderRuntime, EventConsumer, contractsSerde, eventTraceOf, replayCommitted } from '@writ/bus';
+import type { DeciderRoute, DecodedEvent, DeciderSlot, DeciderSpec } from '@writ/bus';
 import { TOPICS, newMetadata } from '@writ/contracts';
 import type { EventPayloads } from '@writ/contracts';
 import type { TenantFilter } from '@writ/config';
-import { describeError } from '@writ/errors';
 import { emptyPdpState, evolvePdpState, historyDecisionOf, onActionProposed, onApprovalSubmitted } from '@writ/policy-service-core';
 import type { PdpEnvironment, PdpEvent, PdpOutput, PdpState } from '@writ/policy-service-core';
 import { SERVICE_CONFIG, busLoggerOf, packageVersion } from '@writ/runtime';
@@ -33,7 +31,8 @@ const HISTORY_TOPICS = [...INPUT_TOPICS, TOPICS.policy];
 const VERSION = packageVersion(import.meta.url);
 /** Inputs of one partition handled at once: decided in order, their sends in flight together. */
 const MESSAGES_IN_FLIGHT = 32;
-const tracer = trace.getTracer('writ-policy');
+/** The PDP's state is one, across runs (the history index of cross-run facts): one key. */
+const STATE_KEY = '*';
 
 /**
  * The folded events of the PDP's state; every other event on its topics is ignored, ActionAdmitted
@@ -55,39 +54,26 @@ function asPdpEvent(event: DecodedEvent): PdpEvent | undefined {
   }
 }
 
+/** An input of the PDP: a proposal to decide, an approval to record, or an event to fold. */
+type PdpInput =
+  | { readonly kind: 'decide'; readonly proposed: EventPayloads['ActionProposed'] }
+  | { readonly kind: 'approve'; readonly submitted: EventPayloads['ApprovalSubmitted'] }
+  | { readonly kind: 'fold'; readonly event: PdpEvent };
+
 /**
- * The PDP at work: rebuilds pending actions and run statistics from its input topics at boot, then
- * answers ActionProposed with PolicyDecided and ApprovalSubmitted with ApprovalRecorded (and a new
- * PolicyDecided when the approval changes the decision). At-least-once: the state is updated only
- * after the outputs were acknowledged, and an input redelivered after a crash finds its outputs in
- * the rebuilt state, so no action is decided twice and no approval is recorded twice.
+ * The PDP at work, as configuration over the decider runtime of @writ/bus (acknowledged loop: a
+ * decision is sent as soon as it is made, up to MESSAGES_IN_FLIGHT of a partition in flight
+ * together): rebuilds pending actions and run statistics from its topics at boot, then answers
+ * ActionProposed with PolicyDecided and ApprovalSubmitted with ApprovalRecorded (and a new
+ * PolicyDecided when the approval changes the decision). At-least-once: an input is handled once
+ * its outputs were acknowledged; a send that failed makes the runtime read the topics again, and
+ * an input redelivered after a crash finds its outputs in the rebuilt state, so no action is
+ * decided twice and no approval is recorded twice.
  */
 @Injectable()
 export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
   readonly #logger = new Logger('policy');
-  #state: PdpState;
-  /**
-   * Partitions this instance decides for (its topics are co-partitioned by run_id). A partition it
-   * gains after boot is read again before the next input: its state here is as old as the last
-   * read, and another instance may have decided on it since. null until the group first assigned.
-   */
-  #owned: ReadonlySet<number> | null = null;
-  #booted = false;
-  #stale = false;
-  #reading: Promise<void> | null = null;
-  #ready: Promise<void> = Promise.resolve();
-  /**
-   * Decisions are made one at a time, in the order their inputs were handed over (offset order on
-   * each partition), and folded into the state at once; their sends overlap (MESSAGES_IN_FLIGHT per
-   * partition). One decision at a time with its send awaited made one partition, so one run,
-   * decide about 25-40 actions a second (measured: at 75/s offered the PDP fell 1.5 s behind while
-   * the accountant and the planner kept up).
-   */
-  #turn: Promise<unknown> = Promise.resolve();
-  /** Sends not acknowledged yet: a read of the topics waits for them, so that it sees what they wrote. */
-  readonly #sending = new Set<Promise<void>>();
-  readonly #producer: EventProducer;
-  readonly #consumer: EventConsumer;
+  readonly #runtime: DeciderRuntime<PdpInput, PdpState>;
   /**
    * Every instance's decisions (writ.policy.v1, all partitions) into the history index: a fact
    * across runs counts what the other instances decided too, a fetch later. A group of its own per
@@ -102,22 +88,26 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
     @Inject(POLICY_SETS) private readonly policySets: PolicySets,
   ) {
     this.#tenants = config.WRIT_POLICY_TENANTS;
-    this.#state = emptyPdpState(config.WRIT_POLICY_RATE_WINDOW_MS, config.WRIT_POLICY_HISTORY_HORIZON_MS);
     const logger = busLoggerOf(this.#logger);
-    this.#producer = new EventProducer({ brokers: config.WRIT_KAFKA_BROKERS, clientId: `${config.WRIT_KAFKA_GROUP_ID}.producer`, logger });
-    this.#consumer = new EventConsumer({
-      brokers: config.WRIT_KAFKA_BROKERS,
-      groupId: config.WRIT_KAFKA_GROUP_ID,
-      instanceId: config.WRIT_INSTANCE_ID,
-      dlqTopic: POLICY_DLQ,
+    this.#runtime = new DeciderRuntime({
+      spec: this.#spec(),
+      loop: {
+        kind: 'acknowledged',
+        producerClientId: `${config.WRIT_KAFKA_GROUP_ID}.producer`,
+        options: {
+          brokers: config.WRIT_KAFKA_BROKERS,
+          groupId: config.WRIT_KAFKA_GROUP_ID,
+          instanceId: config.WRIT_INSTANCE_ID,
+          dlqTopic: POLICY_DLQ,
+          topics: INPUT_TOPICS,
+          // Every assigned partition at once: a partition whose decisions wait for acknowledgements
+          // (MESSAGES_IN_FLIGHT of them) holds no other back. Decisions are still made one at a time.
+          partitionsConsumedConcurrently: DEFAULT_CONCURRENT_PARTITIONS,
+          messagesInFlight: MESSAGES_IN_FLIGHT,
+        },
+      },
+      assignmentTimeoutMs: config.WRIT_POLICY_REPLAY_TIMEOUT_MS,
       logger,
-      topics: INPUT_TOPICS,
-      // Every assigned partition at once: a partition whose decisions wait for acknowledgements
-      // (MESSAGES_IN_FLIGHT of them) holds no other back. Decisions still take turns (#turn).
-      partitionsConsumedConcurrently: DEFAULT_CONCURRENT_PARTITIONS,
-      messagesInFlight: MESSAGES_IN_FLIGHT,
-      handler: (event, ctx) => this.#handle(event, ctx),
-      onAssignment: (assignment) => this.#assigned(new Set(assignment.map((a) => a.partition))),
     });
     this.#historyFollower = new EventConsumer({
       brokers: config.WRIT_KAFKA_BROKERS,
@@ -130,57 +120,121 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
       handler: (event) => {
         if (event.type !== 'PolicyDecided' || !this.#mine(event)) return;
         const decided = historyDecisionOf(event.payload);
-        if (decided !== undefined) this.#state.history.record(decided);
+        if (decided !== undefined) this.state.history.record(decided);
       },
     });
   }
 
   /** The partitions of the input topics this instance owns now, ascending (diagnostics and tests). */
   ownedPartitions(): number[] {
-    return [...(this.#owned ?? [])].sort((x, y) => x - y);
+    return this.#runtime.ownedPartitions();
   }
 
   /** The PDP's working memory (read-only use: tests and diagnostics). */
   get state(): PdpState {
-    return this.#state;
+    return this.#runtime.stateOf(STATE_KEY) ?? this.#emptyState();
   }
 
   async onModuleInit(): Promise<void> {
     // The current policy set before the first decision (fail-closed if the stream has none).
     await this.policySets.start();
-    await this.#producer.connect();
-    let release: () => void = () => undefined;
-    this.#ready = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    try {
-      await this.#consumer.start();
-      // Read the topics once the group has said which partitions are this instance's (at once for
-      // a restarted static member), so that what another instance decided until then is read too.
-      await this.#consumer.assigned(this.config.WRIT_POLICY_REPLAY_TIMEOUT_MS);
-      await this.#read();
-      this.#booted = true;
-      await this.#historyFollower.start();
-    } finally {
-      release();
-    }
+    // The topics are read once the group has said which partitions are this instance's (at once for
+    // a restarted static member), so that what another instance decided until then is read too.
+    await this.#runtime.start();
+    await this.#historyFollower.start();
   }
 
-  /** The group gave or took partitions: a partition gained after boot is read again before the next input. */
-  #assigned(owned: ReadonlySet<number>): void {
-    const before = this.#owned ?? new Set<number>();
-    this.#owned = owned;
-    this.#logger.log(`partitions assigned: ${[...owned].sort().join(',') || 'none'}`);
-    if (this.#booted && [...owned].some((partition) => !before.has(partition))) this.#stale = true;
+  async onApplicationShutdown(): Promise<void> {
+    await this.#historyFollower.stop();
+    await this.#runtime.stop();
+    await this.policySets.stop();
   }
 
-  /** Rebuilds the state from the topics (pending actions, run statistics, decisions, approvals), replacing it. */
-  async #read(): Promise<void> {
-    // What is still being sent lands (or fails) first: the read must see every decision that landed.
-    await Promise.allSettled([...this.#sending]);
-    this.#stale = false;
+  #emptyState(): PdpState {
+    return emptyPdpState(this.config.WRIT_POLICY_RATE_WINDOW_MS, this.config.WRIT_POLICY_HISTORY_HORIZON_MS);
+  }
+
+  #mine(event: DecodedEvent): boolean {
+    return this.#tenants.serves(event.payload.meta.tenant_id);
+  }
+
+  #spec(): DeciderSpec<PdpInput, PdpState> {
+    return {
+      name: 'policy',
+      route: (event, _ctx, _now, stateOf) => {
+        if (!this.#mine(event)) return null;
+        const meta = event.payload.meta;
+        const routed = (input: PdpInput, span: DeciderRoute<PdpInput>['span']) => ({ key: STATE_KEY, tenant: meta.tenant_id, partition: null, input, span });
+        switch (event.type) {
+          case 'ActionProposed':
+            return routed(
+              { kind: 'decide', proposed: event.payload },
+              { name: 'policy.decide', attributes: spanAttributes(meta, event.payload.agent_id, event.payload.tool) },
+            );
+          case 'ApprovalSubmitted': {
+            const action = meta.action_id === null ? undefined : stateOf(STATE_KEY, meta.tenant_id).actions.get(meta.action_id)?.proposed;
+            return routed(
+              { kind: 'approve', submitted: event.payload },
+              { name: 'policy.approve', attributes: spanAttributes(meta, action?.agent_id, action?.tool) },
+            );
+          }
+          default: {
+            const folded = asPdpEvent(event);
+            return folded === undefined ? null : routed({ kind: 'fold', event: folded }, null);
+          }
+        }
+      },
+      initial: () => this.#emptyState(),
+      step: (input, { state }, span, now) => {
+        switch (input.kind) {
+          case 'decide': {
+            const { proposed } = input;
+            const outcome = onActionProposed(state, proposed, this.#environment(span, now));
+            if (outcome.ignored !== null) {
+              this.#logger.log(
+                `action ${proposed.meta.action_id ?? '(none)'} of run ${proposed.meta.run_id} (tenant ${proposed.meta.tenant_id}) not decided: ${outcome.ignored}`,
+              );
+            }
+            foldOutputs(state, outcome.outputs, span);
+            // Counted in its run once decided: a redelivery finds it decided and counted.
+            evolvePdpState(state, { type: 'ActionProposed', payload: proposed });
+            return { state, outputs: outcome.outputs };
+          }
+          case 'approve': {
+            const outputs = onApprovalSubmitted(state, input.submitted, this.#environment(span, now));
+            foldOutputs(state, outputs, span);
+            return { state, outputs };
+          }
+          case 'fold':
+            evolvePdpState(state, input.event);
+            return { state, outputs: [] };
+          default:
+            return input satisfies never;
+        }
+      },
+      rebuild: () => this.#read(),
+    };
+  }
+
+  #environment(span: Span, now: number): PdpEnvironment {
+    return {
+      decisionPoint: this.setup.decisionPoint,
+      agent: this.setup.agent,
+      user: this.setup.user,
+      tool: this.setup.tool,
+      signingKey: this.setup.signingKey,
+      warrantTtlMs: this.config.WRIT_POLICY_WARRANT_TTL_MS,
+      producer: `policy@${VERSION}`,
+      now,
+      newMetadata,
+      trace: eventTraceOf(span),
+    };
+  }
+
+  /** The state from the topics (pending actions, run statistics, decisions, approvals). */
+  async #read(): Promise<ReadonlyMap<string, DeciderSlot<PdpState>>> {
     const started = Date.now();
-    const state = emptyPdpState(this.config.WRIT_POLICY_RATE_WINDOW_MS, this.config.WRIT_POLICY_HISTORY_HORIZON_MS);
+    const state = this.#emptyState();
     const { records } = await replayCommitted(
       this.config.WRIT_KAFKA_BROKERS,
       HISTORY_TOPICS,
@@ -197,157 +251,34 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
       },
       { timeoutMs: this.config.WRIT_POLICY_REPLAY_TIMEOUT_MS, clientId: 'writ.policy.replay' },
     );
-    this.#state = state;
     const pending = [...state.actions.values()].filter((a) => a.decision === 'approval_required' && !a.terminal).length;
     this.#logger.log(
       `policy set ${this.setup.decisionPoint.version} (${this.setup.decisionPoint.policySetHash.slice(0, 12)}); ` +
-        `state read from ${records} records in ${Date.now() - started} ms: ${state.actions.size} actions in ${state.runs.size} runs, ${pending} awaiting approval; partitions ${[...(this.#owned ?? [])].sort().join(',') || 'none yet'}`,
+        `state read from ${records} records in ${Date.now() - started} ms: ${state.actions.size} actions in ${state.runs.size} runs, ${pending} awaiting approval; partitions ${this.ownedPartitions().join(',') || 'none yet'}`,
     );
+    return new Map([[STATE_KEY, { state, tenant: STATE_KEY, partition: null }]]);
   }
+}
 
-  /** The state is current for the partitions this instance owns: read again if it gained one. */
-  async #current(): Promise<void> {
-    await this.#ready;
-    if (this.#reading === null && this.#stale) {
-      this.#reading = this.#read().finally(() => {
-        this.#reading = null;
-      });
+function spanAttributes(meta: EventPayloads['ActionProposed']['meta'], agent: string | undefined, tool: string | undefined): Record<string, string> {
+  return {
+    [WRIT_ATTR.tenantId]: meta.tenant_id,
+    [WRIT_ATTR.runId]: meta.run_id,
+    ...(meta.action_id === null ? {} : { [WRIT_ATTR.actionId]: meta.action_id }),
+    ...(agent === undefined ? {} : { [WRIT_ATTR.agentId]: agent }),
+    ...(tool === undefined ? {} : { [WRIT_ATTR.tool]: tool }),
+  };
+}
+
+/** The step's outputs, folded into the state at once (the next input sees them) and named on its span. */
+function foldOutputs(state: PdpState, outputs: readonly PdpOutput[], span: Span): void {
+  for (const output of outputs) {
+    if (output.type === 'PolicyDecided') {
+      span.setAttribute(WRIT_ATTR.decision, output.payload.decision);
+      span.setAttribute(WRIT_ATTR.determiningPolicies, [...output.payload.determining_policies]);
+    } else {
+      span.setAttribute('writ.policy.approval.accepted', output.payload.accepted);
     }
-    if (this.#reading !== null) await this.#reading;
-  }
-
-  async onApplicationShutdown(): Promise<void> {
-    await this.#historyFollower.stop();
-    await this.#consumer.stop();
-    await this.#producer.disconnect();
-    await this.policySets.stop();
-  }
-
-  #environment(span: Span): PdpEnvironment {
-    return {
-      decisionPoint: this.setup.decisionPoint,
-      agent: this.setup.agent,
-      user: this.setup.user,
-      tool: this.setup.tool,
-      signingKey: this.setup.signingKey,
-      warrantTtlMs: this.config.WRIT_POLICY_WARRANT_TTL_MS,
-      producer: `policy@${VERSION}`,
-      now: Date.now(),
-      newMetadata,
-      trace: eventTraceOf(span),
-    };
-  }
-
-  #mine(event: DecodedEvent): boolean {
-    return this.#tenants.serves(event.payload.meta.tenant_id);
-  }
-
-  /**
-   * Decides (in turn, on the current state, folding the outputs at once), then waits for the
-   * outputs to be acknowledged: only then is the input handled and its offset committable. A send
-   * that failed marks the state stale (the topics are read again, after every send in flight,
-   * before the next decision) and fails the input, which is consumed again: decided anew if its
-   * decision never landed, found decided if it did. So no action is decided twice and none is lost.
-   */
-  async #handle(event: DecodedEvent, ctx: EventContext): Promise<void> {
-    if (!this.#mine(event)) return;
-    const turn = this.#turn.then(async () => {
-      await this.#current();
-      return { sent: this.#decide(event, ctx) };
-    });
-    this.#turn = turn.catch(() => undefined);
-    const { sent } = await turn;
-    await sent;
-  }
-
-  /** The synchronous part of an input: decide and fold; returns the send of the outputs, if any. */
-  #decide(event: DecodedEvent, ctx: EventContext): Promise<void> {
-    switch (event.type) {
-      case 'ActionProposed': {
-        const proposed = event.payload;
-        const sent = this.#step('policy.decide', proposed.meta, proposed.agent_id, proposed.tool, ctx, (env) => {
-          const outcome = onActionProposed(this.#state, proposed, env);
-          if (outcome.ignored !== null) {
-            this.#logger.log(
-              `action ${proposed.meta.action_id ?? '(none)'} of run ${proposed.meta.run_id} (tenant ${proposed.meta.tenant_id}) not decided: ${outcome.ignored}`,
-            );
-          }
-          return outcome.outputs;
-        });
-        // Counted in its run once decided: a redelivery finds it decided and counted.
-        evolvePdpState(this.#state, { type: 'ActionProposed', payload: proposed });
-        return sent;
-      }
-      case 'ApprovalSubmitted': {
-        const submitted = event.payload;
-        const action = submitted.meta.action_id === null ? undefined : this.#state.actions.get(submitted.meta.action_id)?.proposed;
-        return this.#step('policy.approve', submitted.meta, action?.agent_id, action?.tool, ctx, (env) => onApprovalSubmitted(this.#state, submitted, env));
-      }
-      default: {
-        const folded = asPdpEvent(event);
-        if (folded !== undefined) evolvePdpState(this.#state, folded);
-        return Promise.resolve();
-      }
-    }
-  }
-
-  /**
-   * One step in its span (child of the event's trace): decide and remember the outputs now, then
-   * send them; the span ends when the broker acknowledged them (or refused).
-   */
-  #step(
-    name: string,
-    meta: EventPayloads['ActionProposed']['meta'],
-    agent: string | undefined,
-    tool: string | undefined,
-    ctx: EventContext,
-    decide: (env: PdpEnvironment) => PdpOutput[],
-  ): Promise<void> {
-    const attributes = {
-      [WRIT_ATTR.tenantId]: meta.tenant_id,
-      [WRIT_ATTR.runId]: meta.run_id,
-      ...(meta.action_id === null ? {} : { [WRIT_ATTR.actionId]: meta.action_id }),
-      ...(agent === undefined ? {} : { [WRIT_ATTR.agentId]: agent }),
-      ...(tool === undefined ? {} : { [WRIT_ATTR.tool]: tool }),
-    };
-    const span = tracer.startSpan(name, { attributes }, ctx.traceContext);
-    const failed = (error: unknown): never => {
-      span.recordException(error as Error);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(error) });
-      span.end();
-      throw error;
-    };
-    let outputs: PdpOutput[];
-    try {
-      outputs = decide(this.#environment(span));
-    } catch (error) {
-      return failed(error);
-    }
-    for (const output of outputs) {
-      if (output.type === 'PolicyDecided') {
-        span.setAttribute(WRIT_ATTR.decision, output.payload.decision);
-        span.setAttribute(WRIT_ATTR.determiningPolicies, [...output.payload.determining_policies]);
-      } else {
-        span.setAttribute('writ.policy.approval.accepted', output.payload.accepted);
-      }
-      evolvePdpState(this.#state, output);
-    }
-    if (outputs.length === 0) {
-      span.end();
-      return Promise.resolve();
-    }
-    const sending = otelContext
-      .with(trace.setSpan(ctx.traceContext, span), () => this.#producer.send(outputs))
-      .then(
-        () => span.end(),
-        (error: unknown) => {
-          // The state holds a decision that may not have landed: read the topics again before the next one.
-          this.#stale = true;
-          return failed(error);
-        },
-      );
-    this.#sending.add(sending);
-    void sending.finally(() => this.#sending.delete(sending)).catch(() => undefined);
-    return sending;
+    evolvePdpState(state, output);
   }
 }
