@@ -71,7 +71,11 @@ export interface DeciderSpec<I, S> {
   route(event: DecodedEvent, ctx: EventContext, now: number, stateOf: (key: string, tenant: string) => S): DeciderRoute<I> | null;
   /** The state of a key seen for the first time. */
   initial(key: string, tenant: string, now: number): S;
-  /** One input on its key's state; pure but for the span and `now`. Throwing fails the input (retried, then its DLQ). */
+  /**
+   * One input on its key's state; pure but for the span and `now`. Throwing fails the input
+   * (retried, then its DLQ) and must leave the state as it was: a state changed in place (the PDP's,
+   * a chain's index) is changed only once nothing can throw.
+   */
   step(input: I, slot: DeciderSlot<S> & { readonly key: string }, span: Span, now: number): DeciderStep<S>;
   /** Reads the topics to their end (read_committed) and folds them: every key's state. */
   rebuild(): Promise<ReadonlyMap<string, DeciderSlot<S>>>;
@@ -116,14 +120,16 @@ export const TIMER_RETRY_MS = 100;
 const MAX_DELAY_MS = 2 ** 31 - 1;
 
 /**
- * A decider's state, kept exactly once against Kafka:
- * - an input is routed to its key, stepped on the key's state and its outputs published in the
- *   transaction that commits its offset (TransactionalProcessor);
+ * A decider's state, kept against Kafka:
+ * - an input is routed to its key, stepped on the key's state and its outputs published before its
+ *   offset counts: in the transaction that commits it (exactly once), or acknowledged before it
+ *   (at least once, for outputs a redelivered input finds in the rebuilt state);
  * - a key's timer decides in handling order with the inputs (`emit`) and its outputs go in the next
  *   transaction, through the same producers;
- * - after an aborted transaction the state is marked stale and read again from the topics before
- *   the next input or timer; so is it when the group gives this instance a partition after boot
- *   (its keys here are as old as the last read, and another instance may have moved them since);
+ * - after an aborted transaction or a failed send the state is marked stale and read again from
+ *   the topics before the next input or timer; so is it when the group gives this instance a
+ *   partition after boot (its keys here are as old as the last read, and another instance may
+ *   have moved them since);
  * - only the keys of the partitions this instance owns (or of none) run timers.
  */
 export class DeciderRuntime<I, S> {
@@ -310,9 +316,17 @@ export class DeciderRuntime<I, S> {
     return [];
   }
 
-  /** Every output encodes, or this throws: an output that cannot be encoded fails its step before the state moves on. */
+  /**
+   * Every output encodes, or this throws: an output that cannot be encoded fails its step before the
+   * state moves on. A state changed in place by the step is read again first.
+   */
   #encodable(outputs: readonly OutgoingEvent[]): void {
-    for (const output of outputs) this.#serde.encode(output);
+    try {
+      for (const output of outputs) this.#serde.encode(output);
+    } catch (error) {
+      this.#dirty = true;
+      throw error;
+    }
   }
 
   #slotOf(route: DeciderRoute<I>, now: number): Slot<S> {
