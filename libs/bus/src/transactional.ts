@@ -13,7 +13,7 @@ import { stderrLogger } from './logger.ts';
 import type { BusLogger } from './logger.ts';
 import { DEFAULT_LINGER_MS, parentContextOf, producerConfig, sendTraced, toRecord } from './producer.ts';
 import type { TracedSend } from './producer.ts';
-import { classifyFailure, resolveRetryPolicy, retryDelay, sleep } from './retry.ts';
+import { classifyFailure, isKafkaRetriable, resolveRetryPolicy, retryDelay, sleep } from './retry.ts';
 import type { Failure, RetryPolicy } from './retry.ts';
 import type { DecodedEvent, EventSerde, OutgoingEvent } from './serde.ts';
 import { ATTR, busTracer } from './telemetry.ts';
@@ -134,6 +134,9 @@ const PERMANENT_REFUSALS: ReadonlySet<number> = new Set(
  * other causes too.
  */
 export const TRANSACTION_RETRY = { 'retry.backoff.ms': 5, 'retry.backoff.max.ms': 100 } as const;
+
+/** How long a processor's start tries to initialise its transactional producers while the broker answers transiently. */
+export const PRODUCER_INIT_TIMEOUT_MS = 30_000;
 
 /** Partitions handled at once (their batches then commit together); more than a service is assigned. */
 export const DEFAULT_CONCURRENT_PARTITIONS = 64;
@@ -273,7 +276,7 @@ export class TransactionalProcessor {
     try {
       await requireTopics(this.#kafka, [...this.#options.topics, this.dlqTopic]);
       // Initialising each producer's transactions fences the older instances' producers of the same ids.
-      await Promise.all(this.#producers.map((producer) => producer.connect()));
+      await Promise.all(this.#producers.map((_, index) => this.#connectProducer(index)));
       await this.#consumer.connect();
       await this.#consumer.subscribe({ topics: [...this.#options.topics] });
       await this.#consumer.run({
@@ -301,6 +304,33 @@ export class TransactionalProcessor {
     await this.#consumer.disconnect().catch(() => undefined);
     await this.#disconnectProducers();
     this.#state = 'stopped';
+  }
+
+  /**
+   * Initialises a producer's transactions, again with a new producer while the broker's answer is
+   * transient: a freshly started broker answers NOT_COORDINATOR while it creates and loads its
+   * transaction log, and librdkafka gives the first initialisation up with it (seen when six
+   * services started their processors at once against a new broker).
+   */
+  async #connectProducer(index: number): Promise<void> {
+    const deadline = Date.now() + PRODUCER_INIT_TIMEOUT_MS;
+    for (let attempt = 1; ; attempt += 1) {
+      const producer = this.#producers[index] as KafkaJS.Producer;
+      try {
+        await producer.connect();
+        return;
+      } catch (error) {
+        if (!isKafkaRetriable(error) || Date.now() >= deadline || this.#abort.signal.aborted) throw error;
+        this.#logger.warn('initialising a transactional producer failed; trying again', {
+          transactional_id: producerTransactionalId(this.#options.transactionalId, index),
+          attempt,
+          error: describeError(error),
+        });
+        await producer.disconnect().catch(() => undefined);
+        this.#producers[index] = this.#newProducer(index);
+        await sleep(retryDelay(attempt, this.#retry), this.#abort.signal);
+      }
+    }
   }
 
   async #disconnectProducers(): Promise<void> {
