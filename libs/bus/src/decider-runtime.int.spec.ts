@@ -70,6 +70,7 @@ function counter(output: string, options: { readonly timers: boolean; readonly r
       });
       return runs;
     },
+    readsGainedPartitions: true,
     ...(options.timers
       ? {
           timers: {

@@ -79,6 +79,14 @@ export interface DeciderSpec<I, S> {
   step(input: I, slot: DeciderSlot<S> & { readonly key: string }, span: Span, now: number): DeciderStep<S>;
   /** Reads the topics to their end (read_committed) and folds them: every key's state. */
   rebuild(): Promise<ReadonlyMap<string, DeciderSlot<S>>>;
+  /**
+   * Whether a partition gained after boot is read again: true for a decider that scales out by
+   * partition (the planner, the PDP: another instance may have moved it meanwhile); false for one
+   * that runs as a single instance (the accountant, the ledger: a tenant's state spans partitions),
+   * whose state of a partition it loses and gains back is still its own. A lost transaction aborts
+   * and is read again either way.
+   */
+  readonly readsGainedPartitions: boolean;
   readonly timers?: DeciderTimers<S>;
 }
 
@@ -379,7 +387,8 @@ export class DeciderRuntime<I, S> {
 
   /**
    * The group gave or took partitions: timers stop for the keys of partitions lost, and a partition
-   * gained after boot is read again before the next input or timer (which also sets the timers).
+   * gained after boot is read again before the next input or timer (which also sets the timers),
+   * when the spec says another instance may have moved it.
    */
   #assigned(owned: ReadonlySet<number>): void {
     const before = this.#owned ?? new Set<number>();
@@ -389,7 +398,7 @@ export class DeciderRuntime<I, S> {
     for (const [key, slot] of this.#slots) {
       if (!this.#owns(slot)) this.#arm(key, slot, null);
     }
-    if (!this.#booted || gained.length === 0) return;
+    if (!this.#booted || gained.length === 0 || !this.#spec.readsGainedPartitions) return;
     this.#dirty = true;
     // After any timer's transaction in flight (the read must see what it published).
     this.#timers = this.#timers

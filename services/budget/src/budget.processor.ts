@@ -179,6 +179,8 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
         return { state: step.state, outputs };
       },
       rebuild: () => this.#rebuild(),
+      // One accountant keeps every tenant's books (caps span partitions): nobody else moves them.
+      readsGainedPartitions: false,
       timers: {
         // Every tenant's books are swept on an interval (a Reserve also lapses its tenant's stale reservations first).
         next: (_state, now) => now + this.#config.WRIT_BUDGET_EXPIRY_INTERVAL_MS,

@@ -143,6 +143,8 @@ export class ChainWriter {
         return { state, outputs: events.flatMap((e) => this.#output(e, source, bytes)) };
       },
       rebuild: () => this.#rebuild(),
+      // One writer per chain (a tenant's spans partitions): nobody else appends to it.
+      readsGainedPartitions: false,
     };
   }
 

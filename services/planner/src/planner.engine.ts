@@ -225,6 +225,8 @@ export class PlannerEngine {
       initial: () => this.#decider.initialState(),
       step: ({ command, causationId }, slot, span, now) => this.#stepOf(this.#decider.decide(command, slot.state), slot, causationId, span, now),
       rebuild: () => this.#rebuild(),
+      // Up to three planners share the runs by partition: a partition gained may have moved elsewhere.
+      readsGainedPartitions: true,
       timers: {
         next: (state) => nextPlannerDeadline(state),
         expire: (runId, slot, now, open) => {

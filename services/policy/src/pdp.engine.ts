@@ -213,6 +213,8 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
         }
       },
       rebuild: () => this.#read(),
+      // Up to three PDPs share the runs by partition: a partition gained may have moved elsewhere.
+      readsGainedPartitions: true,
     };
   }
 
