@@ -201,8 +201,13 @@ export const DEFAULT_FETCH_WAIT_MS = 500;
  */
 export const STATIC_SESSION_TIMEOUT_MS = 10_000;
 
+/** A replica's stable name in its group (`<groupId>.<instanceId>`): its static membership, and a decider's transactional id. */
+export function replicaName(groupId: string, instanceId: string): string {
+  return `${groupId}.${instanceId}`;
+}
+
 export function staticMembership(groupId: string, instanceId: string): RdKafkaProperties {
-  return { 'group.instance.id': `${groupId}.${instanceId}`, 'session.timeout.ms': STATIC_SESSION_TIMEOUT_MS, 'heartbeat.interval.ms': 1_000 };
+  return { 'group.instance.id': replicaName(groupId, instanceId), 'session.timeout.ms': STATIC_SESSION_TIMEOUT_MS, 'heartbeat.interval.ms': 1_000 };
 }
 
 /**

@@ -98,7 +98,7 @@ async function setup(prefix: string, outputConfigs: Record<string, string> = {})
   };
   const transactional: DeciderLoop = {
     kind: 'transactional',
-    options: { brokers, groupId, topics: [input], transactionalId: `${groupId}.0`, instanceId: '0', logger: silentLogger },
+    options: { brokers, groupId, topics: [input], instanceId: '0', logger: silentLogger },
   };
   const acknowledged: DeciderLoop = {
     kind: 'acknowledged',

@@ -8,7 +8,7 @@ import { INVALID_SPAN_CONTEXT, SpanStatusCode, context as otelContext, trace } f
 import type { Attributes, Span } from '@opentelemetry/api';
 import { WritError, describeError } from '@writ/errors';
 import { contractsSerde } from './contracts-serde.ts';
-import { EventConsumer } from './consumer.ts';
+import { EventConsumer, replicaName } from './consumer.ts';
 import type { EventConsumerOptions, EventContext } from './consumer.ts';
 import { stderrLogger } from './logger.ts';
 import type { BusLogger } from './logger.ts';
@@ -101,7 +101,13 @@ export interface DeciderSpec<I, S> {
  *   transaction's round trips sooner. No timers.
  */
 export type DeciderLoop =
-  | { readonly kind: 'transactional'; readonly options: Omit<TransactionalProcessorOptions, 'handler' | 'onAbort' | 'onAssignment'> }
+  | {
+      readonly kind: 'transactional';
+      /** The transactional id is the replica's name (`replicaName`: `<groupId>.<instanceId>`), as its static membership. */
+      readonly options: Omit<TransactionalProcessorOptions, 'handler' | 'onAbort' | 'onAssignment' | 'transactionalId' | 'instanceId'> & {
+        readonly instanceId: string;
+      };
+    }
   | { readonly kind: 'acknowledged'; readonly options: Omit<EventConsumerOptions, 'handler' | 'onAssignment'>; readonly producerClientId: string };
 
 export interface DeciderRuntimeOptions<I, S> {
@@ -187,11 +193,6 @@ export class DeciderRuntime<I, S> {
     return this.#slots.get(key)?.state;
   }
 
-  /** Every key and its state. */
-  *entries(): IterableIterator<[string, S]> {
-    for (const [key, slot] of this.#slots) yield [key, slot.state];
-  }
-
   get size(): number {
     return this.#slots.size;
   }
@@ -218,6 +219,7 @@ export class DeciderRuntime<I, S> {
       if (loop.kind === 'transactional') {
         this.#processor = new TransactionalProcessor({
           ...loop.options,
+          transactionalId: replicaName(loop.options.groupId, loop.options.instanceId),
           logger: this.#logger,
           handler: (event, ctx) => this.#handle(event, ctx, null),
           // The state may hold what the aborted transaction decided: read it again before the next input.

@@ -116,7 +116,6 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
           groupId: config.WRIT_KAFKA_GROUP_ID,
           topics: INPUT_TOPICS,
           dlqTopic: DLQ_TOPIC,
-          transactionalId: `${config.WRIT_KAFKA_GROUP_ID}.${config.WRIT_INSTANCE_ID}`,
           instanceId: config.WRIT_INSTANCE_ID,
           lingerMs: 0,
         },

@@ -29,9 +29,8 @@ const rawSerde: EventSerde = {
 export interface ChainWriterOptions {
   readonly brokers: readonly string[];
   readonly groupId: string;
-  readonly transactionalId: string;
-  /** Static group membership (see EventConsumerOptions.instanceId). */
-  readonly instanceId?: string;
+  /** This replica's name (WRIT_INSTANCE_ID): static membership and transactional id `<groupId>.<instanceId>`. */
+  readonly instanceId: string;
   readonly producer: string;
   /** The tenants whose events are chained here (WRIT_LEDGER_TENANTS); a chain's id is its tenant. */
   readonly tenants: TenantFilter;
@@ -69,8 +68,7 @@ export class ChainWriter {
           // The DLQ stays writ.ledger.dlq whatever the group (tests run their own group).
           dlqTopic: 'writ.ledger.dlq',
           topics: [...CHAINED_TOPICS],
-          transactionalId: options.transactionalId,
-          ...(options.instanceId === undefined ? {} : { instanceId: options.instanceId }),
+          instanceId: options.instanceId,
           serde: rawSerde,
           lingerMs: options.lingerMs,
           maxBatchSize: 256,

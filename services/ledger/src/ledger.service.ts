@@ -102,7 +102,6 @@ export class LedgerService implements OnModuleInit, OnApplicationShutdown {
     this.#writer = new ChainWriter({
       brokers: config.WRIT_KAFKA_BROKERS,
       groupId: config.WRIT_KAFKA_GROUP_ID,
-      transactionalId: `${config.WRIT_KAFKA_GROUP_ID}.${config.WRIT_INSTANCE_ID}`,
       instanceId: config.WRIT_INSTANCE_ID,
       producer: `ledger@${version}`,
       tenants,

@@ -122,7 +122,6 @@ export class PlannerEngine {
           groupId: options.groupId,
           topics: [...PLANNER_INPUT_TOPICS],
           dlqTopic: options.dlqTopic,
-          transactionalId: `${options.groupId}.${options.instanceId}`,
           instanceId: options.instanceId,
           lingerMs: options.lingerMs,
         },
