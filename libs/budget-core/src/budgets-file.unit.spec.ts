@@ -50,6 +50,58 @@ describe('parseBudgetsFile', () => {
     expect(fieldOf('{"tenants": []}')).toBe('tenants');
   });
 
+  it('reads a time zone and a list of budgets of any level and period, with thresholds and a degradation step', () => {
+    const file = parseBudgetsFile(
+      JSON.stringify({
+        tenants: {
+          acme: {
+            currency: 'EUR',
+            time_zone: 'Europe/Berlin',
+            budgets: [
+              { scope: 'tenant', period: 'month', money: '1000.00', thresholds: [50, 90], reads_only_at: 80 },
+              { scope: 'agent', period: 'week', tool_calls: 500 },
+              { scope: 'tool', subject: 'refunds.issue', period: 'day', money: '200' },
+              { scope: 'agent', subject: 'triage-bot', window: '90m', money_micros: 2_000_000 },
+              { scope: 'run', period: 'run', tool_calls: 40 },
+            ],
+          },
+        },
+      }),
+    );
+    const common = { type: 'SetLimits', currency: 'EUR', now: NOW } as const;
+    expect(limitCommandsFor(file, 'acme', NOW)).toEqual([
+      { type: 'SetTimeZone', time_zone: 'Europe/Berlin', now: NOW },
+      {
+        ...common,
+        scope: 'tenant_month',
+        subject: '*',
+        caps: { money_micros: 1_000_000_000, tool_calls: null, thresholds_percent: [50, 90], reads_only_at_percent: 80 },
+      },
+      { ...common, scope: 'agent_week', subject: '*', caps: { money_micros: null, tool_calls: 500 } },
+      { ...common, scope: 'tool_day', subject: 'refunds.issue', caps: { money_micros: 200_000_000, tool_calls: null } },
+      { ...common, scope: 'agent_window', subject: 'triage-bot', window_ms: 90 * 60_000, caps: { money_micros: 2_000_000, tool_calls: null } },
+      { ...common, scope: 'run', subject: '*', caps: { money_micros: null, tool_calls: 40 } },
+    ]);
+  });
+
+  it('names the field and the rule of a bad budget entry', () => {
+    const entry = (budget: object, extra: object = {}) => fieldOf(JSON.stringify({ tenants: { acme: { currency: 'USD', ...extra, budgets: [budget] } } }));
+    expect(fieldOf('{"tenants": {"acme": {"currency": "USD", "time_zone": "Mars/Olympus"}}}')).toBe('tenants.acme.time_zone');
+    expect(fieldOf('{"tenants": {"acme": {"currency": "USD", "budgets": {}}}}')).toBe('tenants.acme.budgets');
+    expect(entry({ scope: 'team', period: 'day', money: '1' })).toBe('tenants.acme.budgets[0].scope');
+    expect(entry({ scope: 'agent', period: 'year', money: '1' })).toBe('tenants.acme.budgets[0].period');
+    expect(entry({ scope: 'agent', period: 'day', window: '1h', money: '1' })).toBe('tenants.acme.budgets[0]');
+    expect(entry({ scope: 'agent', window: '90s', money: '1' })).toBe('tenants.acme.budgets[0].window');
+    expect(entry({ scope: 'tenant', subject: 'bot', period: 'day', money: '1' })).toBe('tenants.acme.budgets[0].subject');
+    expect(entry({ scope: 'run', period: 'day', money: '1' })).toBe('tenants.acme.budgets[0].period');
+    expect(entry({ scope: 'agent', period: 'day' })).toBe('tenants.acme.budgets[0]');
+    expect(entry({ scope: 'agent', period: 'day', money: '1', reads_only_at: 101 })).toBe('tenants.acme.budgets[0].reads_only_at');
+    expect(entry({ scope: 'agent', period: 'day', money: '1', thresholds: [50, 50] })).toBe('tenants.acme.budgets[0].thresholds');
+    expect(entry({ scope: 'agent', period: 'day', money: '1', colour: 'red' })).toBe('tenants.acme.budgets[0].colour');
+    // The same budget twice, once as the shorthand "daily".
+    expect(entry({ scope: 'tenant', period: 'day', money: '1' }, { daily: { money: '2' } })).toBe('tenants.acme.budgets');
+  });
+
   it('converts decimal money to micro-units exactly', () => {
     expect(moneyToMicros('0.000001')).toBe(1);
     expect(moneyToMicros('19.99')).toBe(19_990_000);
@@ -71,6 +123,7 @@ describe('commandFor', () => {
         currency: 'USD',
         now: NOW,
         requested_at: requested.meta.occurred_at,
+        tool: requested.tool,
       },
       tool: requested.tool,
     });

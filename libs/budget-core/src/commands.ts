@@ -1,12 +1,23 @@
 import type { BudgetScope, Caps } from './model.ts';
 
-/** Sets the caps of a scope. subject: a run id or agent id, or omitted for the default of every run or agent; omitted for tenant_day. */
+/**
+ * Sets the caps of a budget. subject: a run id, agent id or tool, or omitted for the default of
+ * every run, agent or tool; omitted for the tenant's scopes. window_ms: required for the *_window scopes.
+ */
 export interface SetLimits {
   readonly type: 'SetLimits';
   readonly scope: BudgetScope;
   readonly subject?: string;
+  readonly window_ms?: number;
   readonly caps: Caps;
   readonly currency: string;
+  readonly now: number;
+}
+
+/** The tenant's calendar periods (day, week, month) follow this IANA time zone. */
+export interface SetTimeZone {
+  readonly type: 'SetTimeZone';
+  readonly time_zone: string;
   readonly now: number;
 }
 
@@ -20,6 +31,10 @@ export interface Reserve {
   readonly tool_calls: number;
   readonly currency: string;
   readonly now: number;
+  /** The tool (its name): its budgets count the reservation. Omitted: no tool budget counts it. */
+  readonly tool?: string | null;
+  /** The tool may change the world (not a read): a budget degraded to reads refuses it. Omitted: true. */
+  readonly side_effects?: boolean;
   /**
    * When the reservation was asked for (the input's meta.occurred_at). A request older than the
    * retention is ignored (see decide.ts); omitted: no age check.
@@ -54,4 +69,4 @@ export interface ExpireReservations {
   readonly forget?: boolean;
 }
 
-export type BudgetCommand = SetLimits | Reserve | Settle | Release | ExpireReservations;
+export type BudgetCommand = SetLimits | SetTimeZone | Reserve | Settle | Release | ExpireReservations;

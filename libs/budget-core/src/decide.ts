@@ -1,11 +1,24 @@
 import { WritError } from '@writ/errors';
 import { accumulator, assertNever, lookup } from '@writ/decider';
 import type { Accumulator } from '@writ/decider';
-import type { BudgetCommand, ExpireReservations, Release, Reserve, SetLimits, Settle } from './commands.ts';
+import type { BudgetCommand, ExpireReservations, Release, Reserve, SetLimits, SetTimeZone, Settle } from './commands.ts';
 import type { BudgetConfig } from './config.ts';
-import type { BudgetEvent, BudgetRefused } from './events.ts';
+import type { BudgetEvent, BudgetRefused, RefusalRule } from './events.ts';
 import { evolveBudget } from './evolve.ts';
-import { DEFAULT_SUBJECT, NO_USAGE, countersFor, limitKey, utcDay } from './model.ts';
+import {
+  BUDGET_SCOPES,
+  DEFAULT_SUBJECT,
+  NO_USAGE,
+  WINDOW_BUCKETS,
+  bucketWidth,
+  countersOf,
+  countersOfRecord,
+  isTimeZone,
+  levelOf,
+  limitKey,
+  periodId,
+  periodOf,
+} from './model.ts';
 import type { BudgetKind, BudgetState, Caps, Counter, ReservationRecord } from './model.ts';
 import { invalidCommand, requireCount, requireCurrency, requireSameCurrency, requireText } from './validation.ts';
 
@@ -20,6 +33,9 @@ export function decideBudget(command: BudgetCommand, state: BudgetState, config:
   switch (command.type) {
     case 'SetLimits':
       setLimits(acc, command);
+      break;
+    case 'SetTimeZone':
+      setTimeZone(acc, command);
       break;
     case 'Reserve':
       reserve(acc, command, config);
@@ -40,66 +56,136 @@ export function decideBudget(command: BudgetCommand, state: BudgetState, config:
 }
 
 /** The caps that apply to a counter: its subject's own, else the scope's default. */
-export function capsFor(state: BudgetState, counter: Counter): Caps {
-  return lookup(state.limits, limitKey(counter.scope, counter.subject)) ?? lookup(state.limits, limitKey(counter.scope, DEFAULT_SUBJECT)) ?? NO_CAPS;
+export function capsFor(state: BudgetState, counter: Pick<Counter, 'scope' | 'subject' | 'window_ms'>): Caps {
+  return (
+    lookup(state.limits, limitKey(counter.scope, counter.subject, counter.window_ms)) ??
+    lookup(state.limits, limitKey(counter.scope, DEFAULT_SUBJECT, counter.window_ms)) ??
+    NO_CAPS
+  );
 }
 
 function capOf(caps: Caps, kind: BudgetKind): number | null {
   return kind === 'money' ? caps.money_micros : caps.tool_calls;
 }
 
-function usedOf(state: BudgetState, counter: Counter, kind: BudgetKind): number {
-  const usage = lookup(state.usage, counter.key) ?? NO_USAGE;
+function usedIn(
+  usage: { readonly settled_micros: number; readonly reserved_micros: number; readonly settled_calls: number; readonly reserved_calls: number },
+  kind: BudgetKind,
+): number {
   return kind === 'money' ? usage.settled_micros + usage.reserved_micros : usage.settled_calls + usage.reserved_calls;
 }
 
-function setLimits(acc: BudgetAccumulator, command: SetLimits): void {
-  if (!['run', 'agent_day', 'tenant_day'].includes(command.scope)) throw invalidCommand('scope', 'must be run, agent_day or tenant_day', command.scope);
-  const subject = command.subject ?? DEFAULT_SUBJECT;
-  requireText(subject, 'subject');
-  if (command.scope === 'tenant_day' && subject !== DEFAULT_SUBJECT) {
-    throw invalidCommand('subject', 'must be omitted for tenant_day (the tenant is the budget itself)', subject);
+/**
+ * What a counter has used. A window's counter sums the bucket in progress and the WINDOW_BUCKETS
+ * before it: a little more than the window (at most one bucket, 1/60 of it), never less, so spend
+ * leaves a rolling budget up to a bucket late and never early.
+ */
+export function usedOf(state: BudgetState, counter: Counter, kind: BudgetKind): number {
+  if (counter.window_ms === null) return usedIn(lookup(state.usage, counter.key) ?? NO_USAGE, kind);
+  const bucket = Number(counter.period.slice(counter.period.indexOf(':') + 1));
+  let used = 0;
+  for (let b = bucket - WINDOW_BUCKETS; b <= bucket; b += 1) {
+    used += usedIn(lookup(state.usage, `${counter.scope}|${counter.subject}|w${counter.window_ms}:${b}`) ?? NO_USAGE, kind);
   }
-  if (command.caps.money_micros !== null) requireCount(command.caps.money_micros, 'caps.money_micros');
-  if (command.caps.tool_calls !== null) requireCount(command.caps.tool_calls, 'caps.tool_calls');
-  requireCurrency(command.currency, 'currency');
-  requireSameCurrency(acc.state.currency, command.currency, 'currency');
-  const current = lookup(acc.state.limits, limitKey(command.scope, subject));
-  if (current?.money_micros === command.caps.money_micros && current.tool_calls === command.caps.tool_calls) return;
-  acc.emit({
-    type: 'LimitsSet',
-    scope: command.scope,
-    subject,
-    caps: { money_micros: command.caps.money_micros, tool_calls: command.caps.tool_calls },
-    currency: command.currency,
-    set_at: command.now,
-  });
+  return used;
 }
 
-/** The first cap the reservation would cross: innermost scope first, money before tool calls. */
-function firstCrossedCap(state: BudgetState, counters: readonly Counter[], requested: Record<BudgetKind, number>, command: Reserve): BudgetRefused | null {
+/** The percentages announced for a budget: its own (or the service's default) and its degradation step. */
+function thresholdsOf(caps: Caps, config: BudgetConfig): number[] {
+  const own = caps.thresholds_percent ?? config.thresholds_percent;
+  const steps = caps.reads_only_at_percent == null ? own : [...own, caps.reads_only_at_percent];
+  return [...new Set(steps)].sort((a, b) => a - b);
+}
+
+const MAX_WINDOW_MS = 366 * 86_400_000;
+
+function requirePercent(value: number, field: string, max: number): void {
+  if (!Number.isSafeInteger(value) || value < 1 || value > max) throw invalidCommand(field, `must be a whole number from 1 to ${max}`, value);
+}
+
+function setLimits(acc: BudgetAccumulator, command: SetLimits): void {
+  if (!BUDGET_SCOPES.includes(command.scope)) throw invalidCommand('scope', `must be one of ${BUDGET_SCOPES.join(', ')}`, command.scope);
+  const subject = command.subject ?? DEFAULT_SUBJECT;
+  requireText(subject, 'subject');
+  if (levelOf(command.scope) === 'tenant' && subject !== DEFAULT_SUBJECT) {
+    throw invalidCommand('subject', `must be omitted for ${command.scope} (the tenant is the budget itself)`, subject);
+  }
+  const windowMs = command.window_ms ?? null;
+  if (periodOf(command.scope) === 'window') {
+    if (windowMs === null || !Number.isSafeInteger(windowMs) || windowMs < 60_000 || windowMs > MAX_WINDOW_MS || windowMs % 60_000 !== 0) {
+      throw invalidCommand('window_ms', 'must be whole minutes from 1 minute to 366 days', windowMs);
+    }
+  } else if (windowMs !== null) {
+    throw invalidCommand('window_ms', `must be omitted for ${command.scope} (only the *_window scopes have a window)`, windowMs);
+  }
+  const { caps } = command;
+  if (caps.money_micros !== null) requireCount(caps.money_micros, 'caps.money_micros');
+  if (caps.tool_calls !== null) requireCount(caps.tool_calls, 'caps.tool_calls');
+  const thresholds = caps.thresholds_percent ?? null;
+  if (thresholds !== null) {
+    thresholds.forEach((percent, i) => requirePercent(percent, `caps.thresholds_percent[${i}]`, 1000));
+    if (new Set(thresholds).size !== thresholds.length) throw invalidCommand('caps.thresholds_percent', 'must not repeat a percentage', thresholds);
+  }
+  const readsOnlyAt = caps.reads_only_at_percent ?? null;
+  if (readsOnlyAt !== null) requirePercent(readsOnlyAt, 'caps.reads_only_at_percent', 100);
+  requireCurrency(command.currency, 'currency');
+  requireSameCurrency(acc.state.currency, command.currency, 'currency');
+  const normal: Caps = {
+    money_micros: caps.money_micros,
+    tool_calls: caps.tool_calls,
+    ...(thresholds === null ? {} : { thresholds_percent: [...thresholds].sort((a, b) => a - b) }),
+    ...(readsOnlyAt === null ? {} : { reads_only_at_percent: readsOnlyAt }),
+  };
+  const current = lookup(acc.state.limits, limitKey(command.scope, subject, windowMs));
+  if (current !== undefined && JSON.stringify(current) === JSON.stringify(normal)) return;
+  acc.emit({ type: 'LimitsSet', scope: command.scope, subject, window_ms: windowMs, caps: normal, currency: command.currency, set_at: command.now });
+}
+
+function setTimeZone(acc: BudgetAccumulator, command: SetTimeZone): void {
+  if (typeof command.time_zone !== 'string' || !isTimeZone(command.time_zone)) {
+    throw invalidCommand('time_zone', 'must be an IANA time zone such as "Europe/Berlin"', command.time_zone);
+  }
+  if (acc.state.time_zone === command.time_zone) return;
+  acc.emit({ type: 'TimeZoneSet', time_zone: command.time_zone, set_at: command.now });
+}
+
+/**
+ * The first budget that refuses the reservation, innermost counter first: a cap it would cross
+ * (money before tool calls), or, for a tool with side effects, a budget degraded to reads.
+ */
+function firstRefusal(
+  state: BudgetState,
+  counters: readonly Counter[],
+  requested: Record<BudgetKind, number>,
+  command: Reserve,
+  sideEffects: boolean,
+): BudgetRefused | null {
+  const refusal = (counter: Counter, kind: BudgetKind, limit: number, used: number, rule: RefusalRule): BudgetRefused => ({
+    type: 'BudgetRefused',
+    reservation_id: command.reservation_id,
+    run_id: command.run_id,
+    agent_id: command.agent_id,
+    scope: counter.scope,
+    subject: counter.subject,
+    window_ms: counter.window_ms,
+    period: counter.period,
+    rule,
+    kind,
+    limit,
+    used,
+    requested: requested[kind],
+    currency: kind === 'money' ? command.currency : null,
+    refused_at: command.now,
+  });
   for (const counter of counters) {
     const caps = capsFor(state, counter);
     for (const kind of KINDS) {
       const limit = capOf(caps, kind);
       if (limit === null) continue;
       const used = usedOf(state, counter, kind);
-      if (used + requested[kind] > limit) {
-        return {
-          type: 'BudgetRefused',
-          reservation_id: command.reservation_id,
-          run_id: command.run_id,
-          agent_id: command.agent_id,
-          scope: counter.scope,
-          subject: counter.subject,
-          kind,
-          limit,
-          used,
-          requested: requested[kind],
-          currency: kind === 'money' ? command.currency : null,
-          refused_at: command.now,
-        };
-      }
+      if (used + requested[kind] > limit) return refusal(counter, kind, limit, used, 'cap');
+      const degradeAt = caps.reads_only_at_percent ?? null;
+      if (sideEffects && degradeAt !== null && limit > 0 && reached(used, limit, degradeAt)) return refusal(counter, kind, limit, used, 'reads_only');
     }
   }
   return null;
@@ -110,17 +196,21 @@ function reached(used: number, limit: number, percent: number): boolean {
   return BigInt(used) * 100n >= BigInt(limit) * BigInt(percent);
 }
 
-/** Announces every threshold a reservation's counters have reached and not yet announced in this period. */
+/**
+ * Announces every threshold a reservation's counters have reached and not yet announced in this
+ * period (a rolling window has no period to announce once in: its budgets announce nothing).
+ */
 function announceThresholds(acc: BudgetAccumulator, record: ReservationRecord, now: number, config: BudgetConfig): void {
-  if (record.run_id === null || record.agent_id === null || record.day === null) return;
-  for (const counter of countersFor(record.run_id, record.agent_id, record.day)) {
+  if (record.run_id === null || record.agent_id === null) return;
+  for (const counter of countersOfRecord(acc.state, record)) {
+    if (counter.window_ms !== null) continue;
     const caps = capsFor(acc.state, counter);
     for (const kind of KINDS) {
       const limit = capOf(caps, kind);
       if (limit === null || limit === 0) continue;
       const used = usedOf(acc.state, counter, kind);
       const announced = lookup(acc.state.thresholds, `${counter.key}|${kind}`) ?? 0;
-      for (const percent of config.thresholds_percent) {
+      for (const percent of thresholdsOf(caps, config)) {
         if (percent <= announced || !reached(used, limit, percent)) continue;
         acc.emit({
           type: 'BudgetThresholdCrossed',
@@ -157,9 +247,11 @@ function reserve(acc: BudgetAccumulator, command: Reserve, config: BudgetConfig)
   // hold room for an action long over. Such requests are read when a consumer starts far back:
   // a new consumer group on writ.proposals.v1 starts at the topic's beginning.
   if (command.requested_at !== undefined && command.now - command.requested_at >= config.retention_ms) return;
-  const day = utcDay(command.now);
-  const counters = countersFor(command.run_id, command.agent_id, day);
-  const refusal = firstCrossedCap(acc.state, counters, { money: command.estimated_cost_micros, tool_calls: command.tool_calls }, command);
+  const tool = command.tool ?? null;
+  if (tool !== null) requireText(tool, 'tool');
+  const counters = countersOf(acc.state, { run_id: command.run_id, agent_id: command.agent_id, tool, at: command.now });
+  const requested = { money: command.estimated_cost_micros, tool_calls: command.tool_calls };
+  const refusal = firstRefusal(acc.state, counters, requested, command, command.side_effects ?? true);
   if (refusal !== null) {
     acc.emit(refusal);
     return;
@@ -169,7 +261,8 @@ function reserve(acc: BudgetAccumulator, command: Reserve, config: BudgetConfig)
     reservation_id: command.reservation_id,
     run_id: command.run_id,
     agent_id: command.agent_id,
-    day,
+    tool,
+    day: periodId('day', command.now, acc.state.time_zone),
     amount_micros: command.estimated_cost_micros,
     tool_calls: command.tool_calls,
     currency: command.currency,
@@ -277,5 +370,23 @@ function expire(acc: BudgetAccumulator, command: ExpireReservations, config: Bud
     if (record.status !== 'reserved' && record.closed_at !== null && command.now >= record.closed_at + config.retention_ms)
       forgotten.push(record.reservation_id);
   });
-  if (forgotten.length > 0) acc.emit({ type: 'ReservationsForgotten', reservation_ids: forgotten, forgotten_at: command.now });
+  // A window's bucket is read until the window has passed its end (usedOf); a late settlement of a
+  // reservation in it would only write it again, for the next sweep.
+  const buckets: string[] = [];
+  if (acc.state.windows.length > 0) {
+    acc.state.usage.forEach((_usage, key) => {
+      const match = /\|w(\d+):(-?\d+)$/.exec(key);
+      if (match === null) return;
+      const windowMs = Number(match[1]);
+      if ((Number(match[2]) + 1) * bucketWidth(windowMs) + windowMs < command.now) buckets.push(key);
+    });
+  }
+  if (forgotten.length > 0 || buckets.length > 0) {
+    acc.emit({
+      type: 'ReservationsForgotten',
+      reservation_ids: forgotten,
+      ...(buckets.length > 0 ? { counter_keys: buckets } : {}),
+      forgotten_at: command.now,
+    });
+  }
 }

@@ -3,10 +3,19 @@ import type { BudgetKind, BudgetScope, Caps } from './model.ts';
 export interface LimitsSet {
   readonly type: 'LimitsSet';
   readonly scope: BudgetScope;
-  /** A run id, an agent id, or "*" (every run / agent; always "*" for tenant_day). */
+  /** A run id, an agent id, a tool, or "*" (every run / agent / tool; always "*" for the tenant's scopes). */
   readonly subject: string;
+  /** A rolling window's length (the *_window scopes); null for the others. */
+  readonly window_ms: number | null;
   readonly caps: Caps;
   readonly currency: string;
+  readonly set_at: number;
+}
+
+/** The tenant's calendar periods follow this IANA time zone from now on (configuration, like limits). */
+export interface TimeZoneSet {
+  readonly type: 'TimeZoneSet';
+  readonly time_zone: string;
   readonly set_at: number;
 }
 
@@ -16,6 +25,9 @@ export interface BudgetReserved {
   readonly reservation_id: string;
   readonly run_id: string;
   readonly agent_id: string;
+  /** The tool reserved for; null only when the request named none (its tool budgets do not count it). */
+  readonly tool: string | null;
+  /** The tenant-local day it counts in. */
   readonly day: string;
   readonly amount_micros: number;
   readonly tool_calls: number;
@@ -24,7 +36,13 @@ export interface BudgetReserved {
   readonly expires_at: number;
 }
 
-/** The reservation would cross a hard cap: the first one found, innermost scope first, money before tool calls. */
+/**
+ * Why a reservation was refused: `cap`, it would cross a hard cap; `reads_only`, a budget it counts
+ * in has degraded to reads (Caps.reads_only_at_percent) and the tool has side effects.
+ */
+export type RefusalRule = 'cap' | 'reads_only';
+
+/** The reservation was refused: by the first budget found, innermost scope first, money before tool calls. */
 export interface BudgetRefused {
   readonly type: 'BudgetRefused';
   readonly reservation_id: string;
@@ -32,6 +50,11 @@ export interface BudgetRefused {
   readonly agent_id: string;
   readonly scope: BudgetScope;
   readonly subject: string;
+  /** The refusing budget's window (the *_window scopes), else null. */
+  readonly window_ms: number | null;
+  /** The period the refusing counter counts: "run", "2026-12-07", "2026-W49", "2026-12", or a window's bucket. */
+  readonly period: string;
+  readonly rule: RefusalRule;
   readonly kind: BudgetKind;
   readonly limit: number;
   /** Settled plus outstanding reservations, in the unit of limit. */
@@ -102,8 +125,18 @@ export interface BudgetThresholdCrossed {
 export interface ReservationsForgotten {
   readonly type: 'ReservationsForgotten';
   readonly reservation_ids: readonly string[];
+  /** Counters no budget reads any more (rolling windows' buckets older than their window). */
+  readonly counter_keys?: readonly string[];
   readonly forgotten_at: number;
 }
 
 export type BudgetEvent =
-  LimitsSet | BudgetReserved | BudgetRefused | BudgetSettled | BudgetReleased | BudgetReservationExpired | BudgetThresholdCrossed | ReservationsForgotten;
+  | LimitsSet
+  | TimeZoneSet
+  | BudgetReserved
+  | BudgetRefused
+  | BudgetSettled
+  | BudgetReleased
+  | BudgetReservationExpired
+  | BudgetThresholdCrossed
+  | ReservationsForgotten;

@@ -1,12 +1,14 @@
 import { PersistentMap, assertNever, lookup, withEntry, withoutEntries } from '@writ/decider';
 import type { BudgetEvent } from './events.ts';
-import { NO_USAGE, counterKey, countersFor, limitKey } from './model.ts';
+import { DEFAULT_TIME_ZONE, NO_USAGE, counterKey, countersOfRecord, limitKey, periodOf } from './model.ts';
 import type { BudgetState, ReservationRecord, Usage } from './model.ts';
 
 export function initialBudgetState(): BudgetState {
   return {
     currency: null,
+    time_zone: DEFAULT_TIME_ZONE,
     limits: PersistentMap.empty(),
+    windows: [],
     usage: PersistentMap.empty(),
     reservations: PersistentMap.empty(),
     outstanding: PersistentMap.empty(),
@@ -21,11 +23,10 @@ interface UsageChange {
   readonly reserved_calls?: number;
 }
 
-/** Applies the same change to the three counters of a reservation. */
+/** Applies the same change to every counter of a reservation. */
 function charge(state: BudgetState, record: ReservationRecord, change: UsageChange): BudgetState {
-  if (record.run_id === null || record.agent_id === null || record.day === null) return state;
   let usage = state.usage;
-  for (const counter of countersFor(record.run_id, record.agent_id, record.day)) {
+  for (const counter of countersOfRecord(state, record)) {
     const current: Usage = lookup(usage, counter.key) ?? NO_USAGE;
     usage = withEntry(usage, counter.key, {
       settled_micros: current.settled_micros + (change.settled_micros ?? 0),
@@ -53,14 +54,26 @@ function unreserve(state: BudgetState, reservationId: string, status: 'released'
 
 export function evolveBudget(state: BudgetState, event: BudgetEvent): BudgetState {
   switch (event.type) {
-    case 'LimitsSet':
-      return { ...state, currency: state.currency ?? event.currency, limits: withEntry(state.limits, limitKey(event.scope, event.subject), event.caps) };
+    case 'LimitsSet': {
+      const window = event.window_ms === null ? null : { scope: event.scope, subject: event.subject, window_ms: event.window_ms };
+      const known = window !== null && state.windows.some((w) => w.scope === window.scope && w.subject === window.subject && w.window_ms === window.window_ms);
+      return {
+        ...state,
+        currency: state.currency ?? event.currency,
+        limits: withEntry(state.limits, limitKey(event.scope, event.subject, event.window_ms), event.caps),
+        windows: window === null || known || periodOf(event.scope) !== 'window' ? state.windows : [...state.windows, window],
+      };
+    }
+    case 'TimeZoneSet':
+      return { ...state, time_zone: event.time_zone };
     case 'BudgetReserved': {
       const record: ReservationRecord = {
         reservation_id: event.reservation_id,
         status: 'reserved',
         run_id: event.run_id,
         agent_id: event.agent_id,
+        tool: event.tool,
+        reserved_at: event.reserved_at,
         day: event.day,
         amount_micros: event.amount_micros,
         tool_calls: event.tool_calls,
@@ -80,6 +93,8 @@ export function evolveBudget(state: BudgetState, event: BudgetEvent): BudgetStat
         status: 'refused',
         run_id: event.run_id,
         agent_id: event.agent_id,
+        tool: null,
+        reserved_at: null,
         day: null,
         amount_micros: 0,
         tool_calls: 0,
@@ -108,6 +123,8 @@ export function evolveBudget(state: BudgetState, event: BudgetEvent): BudgetStat
         status: 'released',
         run_id: null,
         agent_id: null,
+        tool: null,
+        reserved_at: null,
         day: null,
         amount_micros: 0,
         tool_calls: 0,
@@ -128,6 +145,7 @@ export function evolveBudget(state: BudgetState, event: BudgetEvent): BudgetStat
         ...state,
         reservations: withoutEntries(state.reservations, event.reservation_ids),
         outstanding: withoutEntries(state.outstanding, event.reservation_ids),
+        usage: withoutEntries(state.usage, event.counter_keys ?? []),
       };
     default:
       return assertNever(event, 'budget event');

@@ -8,8 +8,9 @@ export { accountantStep } from './accountant.ts';
 export { parseBudgetsFile, limitCommandsFor, moneyToMicros } from './budgets-file.ts';
 export { commandFor, isBudgetInput, BUDGET_INPUT_TYPES } from './inputs.ts';
 export { toWire, fromWire, replayWire, BUDGET_WIRE_TYPES } from './wire.ts';
-export { utcDay, countersFor, counterKey, DEFAULT_SUBJECT } from './model.ts';
-export type { BudgetCommand, ExpireReservations, Release, Reserve, SetLimits, Settle } from './commands.ts';
+export { utcDay, periodId, countersOf, countersOfRecord, counterKey, isTimeZone, BUDGET_SCOPES, DEFAULT_SUBJECT } from './model.ts';
+export { usedOf } from './decide.ts';
+export type { BudgetCommand, ExpireReservations, Release, Reserve, SetLimits, SetTimeZone, Settle } from './commands.ts';
 export type {
   BudgetEvent,
   BudgetRefused,
@@ -19,9 +20,23 @@ export type {
   BudgetSettled,
   BudgetThresholdCrossed,
   LimitsSet,
+  RefusalRule,
   ReservationsForgotten,
+  TimeZoneSet,
 } from './events.ts';
-export type { BudgetKind, BudgetScope, BudgetState, Caps, Counter, ReservationRecord, ReservationStatus, Usage } from './model.ts';
+export type {
+  BudgetKind,
+  BudgetLevel,
+  BudgetPeriod,
+  BudgetScope,
+  BudgetState,
+  Caps,
+  Counter,
+  ReservationRecord,
+  ReservationStatus,
+  Usage,
+  WindowBudget,
+} from './model.ts';
 export type { AccountantStep } from './accountant.ts';
 export type { BudgetsFile, TenantBudgets } from './budgets-file.ts';
 export type { BudgetInput, InputCommand, ResolvedTool } from './inputs.ts';

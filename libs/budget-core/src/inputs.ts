@@ -1,5 +1,6 @@
 // What the budget service does with each event it consumes: the accountant's commands, plain data.
 import type { EventPayloads } from '@writ/contracts';
+import { hasSideEffects, reservedCostOf } from '@writ/tools';
 import type { ToolDefinition } from '@writ/tools';
 import type { BudgetCommand, Release, Reserve, SetLimits, Settle } from './commands.ts';
 import { invalidCommand } from './validation.ts';
@@ -31,7 +32,7 @@ export function isBudgetInput(event: { readonly type: string; readonly payload: 
  * `registry.get(proposal.tool, proposal.tool_version ?? undefined)` (a null tool_version is the
  * highest version). The service looks it up; this lib only reads the result.
  */
-export type ResolvedTool = Pick<ToolDefinition, 'name' | 'version' | 'cost'>;
+export type ResolvedTool = Pick<ToolDefinition, 'name' | 'version' | 'cost' | 'effect'>;
 
 /** The command an input asks of the accountant, with what the wire side needs to know; null: nothing to do. */
 export interface InputCommand {
@@ -56,7 +57,7 @@ const EXECUTING_REASONS: ReadonlySet<string> = new Set(['execution_timeout']);
 /**
  * Maps a consumed event to the accountant's command.
  * - ActionProposed -> Reserve (reservation_id is the action id) of the resolved tool's declared
- *   cost and one tool call; null when `tool` is undefined (no such tool or version in the
+ *   maximum cost (`cost.max_micros`, else `cost.micros`) and one tool call; null when `tool` is undefined (no such tool or version in the
  *   registry: the planner rejects the proposal as tool_unknown, there is nothing to reserve for).
  * - BudgetReservationRequested (the planner's, written before the accountant reacted to proposals)
  *   -> Reserve too; an action with both reserves once (the same reservation_id).
@@ -83,6 +84,7 @@ export function commandFor(input: BudgetInput, now: number, defaultCurrency: str
         currency: p.currency,
         now,
         requested_at: p.meta.occurred_at,
+        tool: p.tool,
       };
       return { command: reserve, tool: p.tool };
     }
@@ -129,11 +131,13 @@ function proposalReservation(p: EventPayloads['ActionProposed'], tool: ResolvedT
     reservation_id: p.meta.action_id ?? '',
     run_id: p.meta.run_id,
     agent_id: p.agent_id,
-    estimated_cost_micros: tool.cost.micros,
+    estimated_cost_micros: reservedCostOf(tool),
     tool_calls: 1,
     currency: tool.cost.currency,
     now,
     requested_at: p.meta.occurred_at,
+    tool: tool.name,
+    side_effects: hasSideEffects(tool),
   };
   return { command: reserve, tool: tool.name };
 }

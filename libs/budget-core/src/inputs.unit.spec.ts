@@ -112,9 +112,22 @@ describe('commandFor ActionProposed', () => {
         currency: 'USD',
         now: T0,
         requested_at: T0 - 5_000,
+        tool: 'refunds.create',
+        side_effects: true,
       },
       tool: 'refunds.create',
     });
+  });
+
+  it("reserves a tool's declared maximum when it declares one, and tells a read from a write", () => {
+    const capped = createToolRegistry([
+      { ...tool('2.0.0', 20_000, 'USD'), cost: { micros: 20_000, max_micros: 90_000, actual: 'fee_micros', currency: 'USD' } },
+      { ...tool('3.0.0', 5_000, 'USD'), effect: 'read' },
+    ]);
+    const write = proposed('a1', { tool_version: '2.0.0' });
+    expect(commandFor(write, T0, 'USD', capped.get('refunds.create', '2.0.0'))?.command).toMatchObject({ estimated_cost_micros: 90_000, side_effects: true });
+    const read = proposed('a2', { tool_version: '3.0.0' });
+    expect(commandFor(read, T0, 'USD', capped.get('refunds.create', '3.0.0'))?.command).toMatchObject({ estimated_cost_micros: 5_000, side_effects: false });
   });
 
   it('a null tool_version is the highest version (1.10.0 above 1.9.0 and 1.2.0), with its cost and currency', () => {

@@ -2,19 +2,56 @@ import { assertNever } from '@writ/decider';
 import type { PersistentMap } from '@writ/decider';
 
 /**
- * The accountant's view of one tenant. Limits nest run ⊂ agent ⊂ tenant; the run scope counts
- * over the whole run, the agent and tenant scopes over a UTC day. Each scope counts money
- * (integer micro-units of the tenant's currency) and tool calls. Data only (PersistentMaps
+ * The accountant's view of one tenant. Budgets nest run ⊂ agent ⊂ tenant, and a tool has budgets
+ * of its own across the tenant. Every budget but the run's counts over a period: a calendar day,
+ * ISO week (Monday first) or month in the tenant's time zone, or a rolling window. Each counts
+ * money (integer micro-units of the tenant's currency) and tool calls. Data only (PersistentMaps
  * serialise as records), so a state snapshots as JSON.
  */
 
-export type BudgetScope = 'run' | 'agent_day' | 'tenant_day';
+export type BudgetLevel = 'run' | 'agent' | 'tenant' | 'tool';
+export type CalendarPeriod = 'day' | 'week' | 'month';
+export type BudgetPeriod = 'run' | CalendarPeriod | 'window';
+
+/** A budget's level and period: `run`, or `<level>_<period>` (`agent_day`, `tool_window`, ...). */
+export type BudgetScope = 'run' | `${Exclude<BudgetLevel, 'run'>}_${CalendarPeriod | 'window'}`;
 export type BudgetKind = 'money' | 'tool_calls';
 
-/** Hard caps of one scope; null: no cap of that kind. */
+export const BUDGET_SCOPES: readonly BudgetScope[] = [
+  'run',
+  'agent_day',
+  'agent_week',
+  'agent_month',
+  'agent_window',
+  'tool_day',
+  'tool_week',
+  'tool_month',
+  'tool_window',
+  'tenant_day',
+  'tenant_week',
+  'tenant_month',
+  'tenant_window',
+];
+
+export function levelOf(scope: BudgetScope): BudgetLevel {
+  return scope === 'run' ? 'run' : (scope.slice(0, scope.indexOf('_')) as BudgetLevel);
+}
+
+export function periodOf(scope: BudgetScope): BudgetPeriod {
+  return scope === 'run' ? 'run' : (scope.slice(scope.indexOf('_') + 1) as BudgetPeriod);
+}
+
+/** A budget's hard caps (null: no cap of that kind) and what it does as it fills. */
 export interface Caps {
   readonly money_micros: number | null;
   readonly tool_calls: number | null;
+  /** Percentages announced once per period (BudgetThresholdCrossed); absent or null: the service's default. */
+  readonly thresholds_percent?: readonly number[] | null;
+  /**
+   * Degradation: from this percentage of a cap on, only tools without side effects (reads) are
+   * reserved for; a write is refused with rule reads_only. Absent or null: no degradation.
+   */
+  readonly reads_only_at_percent?: number | null;
 }
 
 /** What one counter (a scope for one subject and period) has used. */
@@ -33,7 +70,11 @@ export interface ReservationRecord {
   /** null only for a release that arrived for a reservation never seen (kept so a late reserve is ignored). */
   readonly run_id: string | null;
   readonly agent_id: string | null;
-  /** UTC day (YYYY-MM-DD) the reservation counts in, whenever it settles. */
+  /** The tool reserved for (its budgets count it); null in data of before tool budgets. */
+  readonly tool: string | null;
+  /** When it was reserved: the periods it counts in, whenever it settles. */
+  readonly reserved_at: number | null;
+  /** The tenant-local day (YYYY-MM-DD) it counts in. */
   readonly day: string | null;
   readonly amount_micros: number;
   readonly tool_calls: number;
@@ -43,11 +84,22 @@ export interface ReservationRecord {
   readonly closed_at: number | null;
 }
 
+/** A rolling window's budget: its counters are buckets of 1/60 of the window (see windowCounters). */
+export interface WindowBudget {
+  readonly scope: BudgetScope;
+  readonly subject: string;
+  readonly window_ms: number;
+}
+
 export interface BudgetState {
   /** The tenant's currency: of its first limits or reservation. */
   readonly currency: string | null;
-  /** `${scope}|${subject}` -> caps; subject "*" is the default for every run or agent. */
+  /** IANA time zone of the tenant's calendar periods (default UTC). */
+  readonly time_zone: string;
+  /** limitKey -> caps; subject "*" is the default for every run, agent or tool without its own. */
   readonly limits: PersistentMap<Caps>;
+  /** The rolling-window budgets (few: from configuration), which a reservation's window counters follow. */
+  readonly windows: readonly WindowBudget[];
   /** Counter key -> usage (see counterKey). */
   readonly usage: PersistentMap<Usage>;
   /**
@@ -64,44 +116,150 @@ export interface BudgetState {
 /** One counter a reservation counts against. */
 export interface Counter {
   readonly scope: BudgetScope;
-  /** The run id, the agent id, or "*" for the tenant. */
+  /** The run id, the agent id, the tool, or "*" for the tenant. */
   readonly subject: string;
-  /** "run" for the run scope, the UTC day otherwise. */
+  /** "run", the period's id ("2026-12-07", "2026-W49", "2026-12"), or "w<window ms>:<bucket>". */
   readonly period: string;
   readonly key: string;
+  /** For a window's counter: its window; null for the others. */
+  readonly window_ms: number | null;
 }
 
 export const DEFAULT_SUBJECT = '*';
 export const NO_USAGE: Usage = { settled_micros: 0, reserved_micros: 0, settled_calls: 0, reserved_calls: 0 };
+export const DEFAULT_TIME_ZONE = 'UTC';
+/** A rolling window is counted in this many buckets; the one in progress and this many before it are summed. */
+export const WINDOW_BUCKETS = 60;
 
 /** The UTC calendar day of an instant (ms since the epoch), as YYYY-MM-DD. */
 export function utcDay(instant: number): string {
   return new Date(instant).toISOString().slice(0, 10);
 }
 
-export function limitKey(scope: BudgetScope, subject: string): string {
-  return `${scope}|${subject}`;
-}
+const formatters = new Map<string, Intl.DateTimeFormat>();
 
-/** Key of the counter of a scope for a subject in a period. */
-export function counterKey(scope: BudgetScope, subject: string, period: string): string {
-  switch (scope) {
-    case 'run':
-      return `run|${subject}`;
-    case 'agent_day':
-      return `agent_day|${subject}|${period}`;
-    case 'tenant_day':
-      return `tenant_day|${period}`;
-    default:
-      return assertNever(scope, 'budget scope');
+/** Whether an IANA time zone name is known to this runtime. */
+export function isTimeZone(name: string): boolean {
+  try {
+    localDate(0, name);
+    return true;
+  } catch {
+    return false;
   }
 }
 
-function counter(scope: BudgetScope, subject: string, period: string): Counter {
-  return { scope, subject, period, key: counterKey(scope, subject, period) };
+/** The calendar date of an instant in a time zone. Throws RangeError for an unknown zone. */
+function localDate(instant: number, timeZone: string): { readonly year: number; readonly month: number; readonly day: number } {
+  if (timeZone === DEFAULT_TIME_ZONE) {
+    const date = new Date(instant);
+    return { year: date.getUTCFullYear(), month: date.getUTCMonth() + 1, day: date.getUTCDate() };
+  }
+  let format = formatters.get(timeZone);
+  if (format === undefined) {
+    format = new Intl.DateTimeFormat('en-US', { timeZone, year: 'numeric', month: 'numeric', day: 'numeric' });
+    formatters.set(timeZone, format);
+  }
+  const parts: Record<string, number> = {};
+  for (const part of format.formatToParts(instant)) if (part.type !== 'literal') parts[part.type] = Number(part.value);
+  return { year: parts['year'] ?? 1970, month: parts['month'] ?? 1, day: parts['day'] ?? 1 };
 }
 
-/** The three nested counters of a reservation, innermost first. */
-export function countersFor(runId: string, agentId: string, day: string): readonly [Counter, Counter, Counter] {
-  return [counter('run', runId, 'run'), counter('agent_day', agentId, day), counter('tenant_day', DEFAULT_SUBJECT, day)];
+const pad = (n: number, width = 2): string => String(n).padStart(width, '0');
+
+/** The ids of the calendar periods of a local date: "2026-12-07", "2026-W49" (ISO week) and "2026-12". */
+function periodIdsOf(year: number, month: number, day: number): Record<CalendarPeriod, string> {
+  // ISO 8601: the week with the year's first Thursday is week 1; weeks start on Monday.
+  const date = new Date(Date.UTC(year, month - 1, day));
+  const weekday = date.getUTCDay() === 0 ? 7 : date.getUTCDay();
+  date.setUTCDate(date.getUTCDate() + 4 - weekday);
+  const weekYear = date.getUTCFullYear();
+  const week = Math.ceil(((date.getTime() - Date.UTC(weekYear, 0, 1)) / 86_400_000 + 1) / 7);
+  return { day: `${year}-${pad(month)}-${pad(day)}`, week: `${weekYear}-W${pad(week)}`, month: `${year}-${pad(month)}` };
+}
+
+/** The calendar periods an instant falls in, in a time zone. */
+export function periodIds(instant: number, timeZone: string = DEFAULT_TIME_ZONE): Record<CalendarPeriod, string> {
+  const { year, month, day } = localDate(instant, timeZone);
+  return periodIdsOf(year, month, day);
+}
+
+/** The id of the calendar period an instant falls in, in a time zone. */
+export function periodId(period: CalendarPeriod, instant: number, timeZone: string = DEFAULT_TIME_ZONE): string {
+  return periodIds(instant, timeZone)[period];
+}
+
+export function limitKey(scope: BudgetScope, subject: string, windowMs: number | null = null): string {
+  return windowMs === null ? `${scope}|${subject}` : `${scope}|${subject}|${windowMs}`;
+}
+
+/** Key of the counter of a scope for a subject in a period (see Counter.period). */
+export function counterKey(scope: BudgetScope, subject: string, period: string): string {
+  return scope === 'run' ? `run|${subject}` : `${scope}|${subject}|${period}`;
+}
+
+function counter(scope: BudgetScope, subject: string, period: string, windowMs: number | null = null): Counter {
+  return { scope, subject, period, key: counterKey(scope, subject, period), window_ms: windowMs };
+}
+
+/** The width of a window's buckets. */
+export function bucketWidth(windowMs: number): number {
+  return windowMs / WINDOW_BUCKETS;
+}
+
+/** The counter of a window's bucket that an instant falls in. */
+export function windowCounter(scope: BudgetScope, subject: string, windowMs: number, instant: number): Counter {
+  return counter(scope, subject, `w${windowMs}:${Math.floor(instant / bucketWidth(windowMs))}`, windowMs);
+}
+
+/** What a reservation is counted by: who reserved, for what, when. */
+export interface Reserver {
+  readonly run_id: string;
+  readonly agent_id: string;
+  readonly tool: string | null;
+  readonly at: number;
+}
+
+function subjectAt(level: BudgetLevel, who: Reserver): string | null {
+  switch (level) {
+    case 'run':
+      return who.run_id;
+    case 'agent':
+      return who.agent_id;
+    case 'tool':
+      return who.tool;
+    case 'tenant':
+      return DEFAULT_SUBJECT;
+    default:
+      return assertNever(level, 'budget level');
+  }
+}
+
+/**
+ * Every counter a reservation counts against, innermost first: its run, its agent's day, week and
+ * month, its tool's, the tenant's, and the bucket of each rolling-window budget that applies to it
+ * (a window of "*" applies to every agent or tool). Calendar counters are kept whether or not a
+ * budget caps them, so a budget added later counts what was spent before it in its period.
+ */
+export function countersOf(state: Pick<BudgetState, 'time_zone' | 'windows'>, who: Reserver): Counter[] {
+  const out: Counter[] = [counter('run', who.run_id, 'run')];
+  const periods = periodIds(who.at, state.time_zone);
+  const seen = new Set<string>();
+  for (const level of ['agent', 'tool', 'tenant'] as const) {
+    const subject = subjectAt(level, who);
+    if (subject === null) continue;
+    for (const period of ['day', 'week', 'month'] as const) out.push(counter(`${level}_${period}`, subject, periods[period]));
+    for (const window of state.windows) {
+      if (window.scope !== `${level}_window` || (window.subject !== DEFAULT_SUBJECT && window.subject !== subject)) continue;
+      const bucket = windowCounter(window.scope, subject, window.window_ms, who.at);
+      if (!seen.has(bucket.key)) out.push(bucket);
+      seen.add(bucket.key);
+    }
+  }
+  return out;
+}
+
+/** The counters of a reservation record; none for a record that names no run, agent or instant (a remembered early release). */
+export function countersOfRecord(state: Pick<BudgetState, 'time_zone' | 'windows'>, record: ReservationRecord): Counter[] {
+  if (record.run_id === null || record.agent_id === null || record.reserved_at === null) return [];
+  return countersOf(state, { run_id: record.run_id, agent_id: record.agent_id, tool: record.tool, at: record.reserved_at });
 }

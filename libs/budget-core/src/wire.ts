@@ -10,7 +10,7 @@ import { issueReservation } from '@writ/contracts';
 import type { BudgetEvent } from './events.ts';
 import { evolveBudget } from './evolve.ts';
 import { DEFAULT_SUBJECT, utcDay } from './model.ts';
-import type { BudgetState, ReservationRecord } from './model.ts';
+import type { BudgetScope, BudgetState, ReservationRecord } from './model.ts';
 
 export type BudgetWireEvent =
   | { readonly type: 'BudgetReserved'; readonly payload: EventPayloads['BudgetReserved'] }
@@ -74,7 +74,9 @@ export function toWire(state: BudgetState, events: readonly BudgetEvent[], ctx: 
   for (const event of events) {
     switch (event.type) {
       case 'BudgetReserved': {
-        if (ctx.tool === null) throw missingTool();
+        // The reservation's own tool (what its tool budgets counted), else the request's.
+        const tool = event.tool ?? ctx.tool;
+        if (tool === null) throw missingTool();
         const signed = issueReservation(
           {
             reservation_id: event.reservation_id,
@@ -82,7 +84,7 @@ export function toWire(state: BudgetState, events: readonly BudgetEvent[], ctx: 
             tenant: ctx.tenant,
             run_id: event.run_id,
             agent: event.agent_id,
-            tool: ctx.tool,
+            tool,
             amount_micros: event.amount_micros,
             currency: event.currency,
             expires_at: event.expires_at,
@@ -95,7 +97,7 @@ export function toWire(state: BudgetState, events: readonly BudgetEvent[], ctx: 
             meta: ctx.meta({ run_id: event.run_id, action_id: event.reservation_id, occurred_at: event.reserved_at }),
             ...signed,
             agent_id: event.agent_id,
-            tool: ctx.tool,
+            tool,
             tool_calls: event.tool_calls,
             day: event.day,
           },
@@ -115,6 +117,9 @@ export function toWire(state: BudgetState, events: readonly BudgetEvent[], ctx: 
             requested: event.requested,
             currency: event.currency,
             subject: event.subject,
+            rule: event.rule,
+            period: event.period,
+            window_ms: event.window_ms,
           },
         });
         break;
@@ -165,6 +170,7 @@ export function toWire(state: BudgetState, events: readonly BudgetEvent[], ctx: 
         });
         break;
       case 'LimitsSet':
+      case 'TimeZoneSet':
       case 'ReservationsForgotten':
         break;
       default:
@@ -190,6 +196,7 @@ export function fromWire(state: BudgetState, wire: BudgetWireEvent): BudgetEvent
         reservation_id: p.reservation_id,
         run_id: meta.run_id,
         agent_id: p.agent_id,
+        tool: p.tool,
         day: p.day,
         amount_micros: p.amount_micros,
         tool_calls: p.tool_calls ?? 1,
@@ -208,6 +215,9 @@ export function fromWire(state: BudgetState, wire: BudgetWireEvent): BudgetEvent
         agent_id: p.agent_id,
         scope: p.scope,
         subject: p.subject ?? subjectOf(p.scope, meta.run_id, p.agent_id),
+        window_ms: p.window_ms ?? null,
+        period: p.period ?? legacyPeriod(p.scope, meta.occurred_at),
+        rule: p.rule ?? 'cap',
         kind: p.kind,
         limit: p.limit,
         used: p.used,
@@ -267,7 +277,7 @@ export function fromWire(state: BudgetState, wire: BudgetWireEvent): BudgetEvent
         type: 'BudgetThresholdCrossed',
         scope: p.scope,
         subject: p.subject ?? subjectOf(p.scope, meta.run_id, p.agent_id),
-        period: p.period ?? (p.scope === 'run' ? 'run' : utcDay(meta.occurred_at)),
+        period: p.period ?? legacyPeriod(p.scope, meta.occurred_at),
         kind: p.kind,
         threshold_percent: p.threshold_percent,
         used: p.used,
@@ -283,8 +293,14 @@ export function fromWire(state: BudgetState, wire: BudgetWireEvent): BudgetEvent
   }
 }
 
-function subjectOf(scope: 'run' | 'agent_day' | 'tenant_day', runId: string, agentId: string): string {
+/** The subject of v1 data, which had only the run, agent_day and tenant_day scopes. */
+function subjectOf(scope: BudgetScope, runId: string, agentId: string): string {
   return scope === 'run' ? runId : scope === 'agent_day' ? agentId : DEFAULT_SUBJECT;
+}
+
+/** The period of data of before the period was published: v1 knew runs and UTC days only. */
+function legacyPeriod(scope: BudgetScope, at: number): string {
+  return scope === 'run' ? 'run' : utcDay(at);
 }
 
 /** Folds published wire events into the books (the rebuild at boot). Events that cannot be rebuilt are skipped. */

@@ -66,6 +66,7 @@ function traffic(): { live: BudgetState; wire: BudgetWireEvent[] } {
         tool_calls: 1,
         currency: 'USD',
         now,
+        tool: 'tickets.update',
       };
       tool = 'tickets.update';
       actionId = id;

@@ -98,7 +98,9 @@ export function explainEvent(row: ActionEventRow): string[] {
       case 'BudgetReserved':
         return [`budget reserved: ${text(p['amount_micros'])} micros ${text(p['currency'])}`];
       case 'BudgetRefused':
-        return [`budget refused: ${text(p['scope'])} ${text(p['kind'])} limit ${text(p['limit'])}, used ${text(p['used'])}, asked ${text(p['requested'])}`];
+        return [
+          `budget refused${p['rule'] === 'reads_only' ? ' (degraded to reads)' : ''}: ${text(p['scope'])}${p['period'] == null || p['period'] === 'run' ? '' : ` ${text(p['period'])}`} ${text(p['kind'])} limit ${text(p['limit'])}, used ${text(p['used'])}, asked ${text(p['requested'])}`,
+        ];
       case 'BudgetSettled':
         return [`budget settled (${text(p['disposition'])}): ${text(p['actual_cost_micros'])} micros spent, ${text(p['released_micros'])} released`];
       case 'ExecutionRequested':

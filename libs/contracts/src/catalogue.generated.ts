@@ -3963,7 +3963,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
           ],
           "default": null,
           "writ.rule": "non-empty",
-          "doc": "UTC day (YYYY-MM-DD) whose agent and tenant budgets the reservation counts in, whenever it settles. Null only in v1 data."
+          "doc": "Day (YYYY-MM-DD) in the tenant's time zone (UTC unless configured) that the reservation counts in, whenever it settles. Null only in v1 data."
         }
       ]
     },
@@ -4321,6 +4321,234 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
     },
   },
   {
+    type: 'BudgetRefused',
+    version: 3,
+    fingerprint: '5b56dda304a4d413',
+    schema: {
+      "type": "record",
+      "name": "BudgetRefused",
+      "namespace": "writ.events",
+      "doc": "The accountant refused a reservation: it would exceed a hard cap. v2: names the subject of the limit.",
+      "fields": [
+        {
+          "name": "meta",
+          "type": {
+            "type": "record",
+            "name": "Metadata",
+            "doc": "Envelope carried by every Writ event: identity, tenancy, causality, producer and trace context.",
+            "fields": [
+              {
+                "name": "event_id",
+                "type": {
+                  "type": "string",
+                  "logicalType": "uuid"
+                },
+                "writ.rule": "uuid",
+                "doc": "Unique id of this event: a UUIDv7, so ids sort by creation time."
+              },
+              {
+                "name": "occurred_at",
+                "type": {
+                  "type": "long",
+                  "logicalType": "timestamp-millis"
+                },
+                "writ.rule": "non-negative",
+                "doc": "When the producer created the event, in milliseconds since the Unix epoch (UTC)."
+              },
+              {
+                "name": "tenant_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Tenant the event belongs to."
+              },
+              {
+                "name": "run_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
+              },
+              {
+                "name": "action_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "Action the event is about, when it is about one."
+              },
+              {
+                "name": "causation_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "event_id of the event (or id of the request) that caused this one."
+              },
+              {
+                "name": "producer",
+                "type": "string",
+                "writ.rule": "service-at-version",
+                "doc": "Service that produced the event, as service@version (e.g. \"planner@0.1.0\")."
+              },
+              {
+                "name": "trace",
+                "default": null,
+                "type": [
+                  "null",
+                  {
+                    "type": "record",
+                    "name": "TraceContext",
+                    "doc": "W3C trace context of the producing span (also copied into the Kafka headers).",
+                    "fields": [
+                      {
+                        "name": "traceparent",
+                        "type": "string",
+                        "writ.rule": "traceparent",
+                        "doc": "W3C traceparent header value."
+                      },
+                      {
+                        "name": "tracestate",
+                        "type": [
+                          "null",
+                          "string"
+                        ],
+                        "default": null,
+                        "doc": "W3C tracestate header value, when there is one."
+                      }
+                    ]
+                  }
+                ],
+                "doc": "W3C trace context, when the producer was tracing."
+              }
+            ]
+          },
+          "doc": "Envelope common to every event."
+        },
+        {
+          "name": "agent_id",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Agent acting."
+        },
+        {
+          "name": "scope",
+          "type": {
+            "type": "enum",
+            "name": "BudgetScope",
+            "doc": "Which budget: the run, or a level (agent, tool, tenant) and its period (a calendar day, ISO week or month in the tenant's time zone, or a rolling window).",
+            "symbols": [
+              "run",
+              "agent_day",
+              "tenant_day",
+              "agent_week",
+              "agent_month",
+              "agent_window",
+              "tool_day",
+              "tool_week",
+              "tool_month",
+              "tool_window",
+              "tenant_week",
+              "tenant_month",
+              "tenant_window"
+            ]
+          },
+          "doc": "Limit that would be exceeded."
+        },
+        {
+          "name": "kind",
+          "type": {
+            "type": "enum",
+            "name": "BudgetKind",
+            "doc": "What a limit counts: money or tool calls.",
+            "symbols": [
+              "money",
+              "tool_calls"
+            ]
+          },
+          "doc": "What the limit counts."
+        },
+        {
+          "name": "limit",
+          "type": "long",
+          "writ.rule": "non-negative",
+          "doc": "The limit (micro-units of `currency` for money, a count for tool calls)."
+        },
+        {
+          "name": "used",
+          "type": "long",
+          "writ.rule": "non-negative",
+          "doc": "Used so far, reservations included, in the unit of `limit`."
+        },
+        {
+          "name": "requested",
+          "type": "long",
+          "writ.rule": "non-negative",
+          "doc": "Requested by this reservation, in the unit of `limit`."
+        },
+        {
+          "name": "currency",
+          "type": [
+            "null",
+            "string"
+          ],
+          "default": null,
+          "writ.rule": "currency",
+          "doc": "ISO 4217 code when kind is money."
+        },
+        {
+          "name": "subject",
+          "type": [
+            "null",
+            "string"
+          ],
+          "default": null,
+          "writ.rule": "non-empty",
+          "doc": "Whose budget: the run id (scope run), the agent id (agent_*), the tool (tool_*) or \"*\" (tenant_*). Null only in v1 data."
+        },
+        {
+          "name": "rule",
+          "type": [
+            "null",
+            {
+              "type": "enum",
+              "name": "BudgetRefusalRule",
+              "doc": "Why a budget refused: cap, the reservation would cross a hard cap; reads_only, the budget has degraded to reads (its reads_only_at_percent is reached) and the tool has side effects.",
+              "symbols": [
+                "cap",
+                "reads_only"
+              ]
+            }
+          ],
+          "default": null,
+          "doc": "Why the budget refused. Null only in data of before v3 (a cap)."
+        },
+        {
+          "name": "period",
+          "type": [
+            "null",
+            "string"
+          ],
+          "default": null,
+          "writ.rule": "non-empty",
+          "doc": "The period the refusing counter counts: \"run\", a tenant-local day (YYYY-MM-DD), ISO week (YYYY-Www) or month (YYYY-MM), or a rolling window's bucket (w<window ms>:<bucket>). Null only in data of before v3."
+        },
+        {
+          "name": "window_ms",
+          "type": [
+            "null",
+            "long"
+          ],
+          "default": null,
+          "writ.rule": "non-negative",
+          "doc": "The refusing budget's rolling window in milliseconds (scopes *_window), else null."
+        }
+      ]
+    },
+  },
+  {
     type: 'BudgetSettled',
     version: 1,
     fingerprint: '40efc2a8d3198be2',
@@ -4618,7 +4846,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
           ],
           "default": null,
           "writ.rule": "non-empty",
-          "doc": "UTC day (YYYY-MM-DD) the reservation counts in. Null only in v1 data, or for a release of a reservation never requested."
+          "doc": "Day (YYYY-MM-DD) in the tenant's time zone (UTC unless configured) the reservation counts in. Null only in v1 data, or for a release of a reservation never requested."
         },
         {
           "name": "reserved_micros",
@@ -5017,6 +5245,207 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
           "default": null,
           "writ.rule": "non-empty",
           "doc": "\"run\" for the run scope, else the UTC day (YYYY-MM-DD) of the counter. Null only in v1 data."
+        }
+      ]
+    },
+  },
+  {
+    type: 'BudgetThresholdCrossed',
+    version: 3,
+    fingerprint: 'b0354977bed39d13',
+    schema: {
+      "type": "record",
+      "name": "BudgetThresholdCrossed",
+      "namespace": "writ.events",
+      "doc": "Usage of a limit crossed an alert threshold (e.g. 50, 80, 100 %), announced once per limit and period. v2: names the subject and the period.",
+      "fields": [
+        {
+          "name": "meta",
+          "type": {
+            "type": "record",
+            "name": "Metadata",
+            "doc": "Envelope carried by every Writ event: identity, tenancy, causality, producer and trace context.",
+            "fields": [
+              {
+                "name": "event_id",
+                "type": {
+                  "type": "string",
+                  "logicalType": "uuid"
+                },
+                "writ.rule": "uuid",
+                "doc": "Unique id of this event: a UUIDv7, so ids sort by creation time."
+              },
+              {
+                "name": "occurred_at",
+                "type": {
+                  "type": "long",
+                  "logicalType": "timestamp-millis"
+                },
+                "writ.rule": "non-negative",
+                "doc": "When the producer created the event, in milliseconds since the Unix epoch (UTC)."
+              },
+              {
+                "name": "tenant_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Tenant the event belongs to."
+              },
+              {
+                "name": "run_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
+              },
+              {
+                "name": "action_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "Action the event is about, when it is about one."
+              },
+              {
+                "name": "causation_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "event_id of the event (or id of the request) that caused this one."
+              },
+              {
+                "name": "producer",
+                "type": "string",
+                "writ.rule": "service-at-version",
+                "doc": "Service that produced the event, as service@version (e.g. \"planner@0.1.0\")."
+              },
+              {
+                "name": "trace",
+                "default": null,
+                "type": [
+                  "null",
+                  {
+                    "type": "record",
+                    "name": "TraceContext",
+                    "doc": "W3C trace context of the producing span (also copied into the Kafka headers).",
+                    "fields": [
+                      {
+                        "name": "traceparent",
+                        "type": "string",
+                        "writ.rule": "traceparent",
+                        "doc": "W3C traceparent header value."
+                      },
+                      {
+                        "name": "tracestate",
+                        "type": [
+                          "null",
+                          "string"
+                        ],
+                        "default": null,
+                        "doc": "W3C tracestate header value, when there is one."
+                      }
+                    ]
+                  }
+                ],
+                "doc": "W3C trace context, when the producer was tracing."
+              }
+            ]
+          },
+          "doc": "Envelope common to every event."
+        },
+        {
+          "name": "agent_id",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Agent whose usage crossed it."
+        },
+        {
+          "name": "scope",
+          "type": {
+            "type": "enum",
+            "name": "BudgetScope",
+            "doc": "Which budget: the run, or a level (agent, tool, tenant) and its period (a calendar day, ISO week or month in the tenant's time zone, or a rolling window).",
+            "symbols": [
+              "run",
+              "agent_day",
+              "tenant_day",
+              "agent_week",
+              "agent_month",
+              "agent_window",
+              "tool_day",
+              "tool_week",
+              "tool_month",
+              "tool_window",
+              "tenant_week",
+              "tenant_month",
+              "tenant_window"
+            ]
+          },
+          "doc": "Limit concerned."
+        },
+        {
+          "name": "kind",
+          "type": {
+            "type": "enum",
+            "name": "BudgetKind",
+            "doc": "What a limit counts: money or tool calls.",
+            "symbols": [
+              "money",
+              "tool_calls"
+            ]
+          },
+          "doc": "What the limit counts."
+        },
+        {
+          "name": "threshold_percent",
+          "type": "int",
+          "writ.rule": "non-negative",
+          "doc": "Threshold crossed, in percent of the limit."
+        },
+        {
+          "name": "used",
+          "type": "long",
+          "writ.rule": "non-negative",
+          "doc": "Used so far, in the unit of `limit`."
+        },
+        {
+          "name": "limit",
+          "type": "long",
+          "writ.rule": "non-negative",
+          "doc": "The limit (micro-units of `currency` for money, a count for tool calls)."
+        },
+        {
+          "name": "currency",
+          "type": [
+            "null",
+            "string"
+          ],
+          "default": null,
+          "writ.rule": "currency",
+          "doc": "ISO 4217 code when kind is money."
+        },
+        {
+          "name": "subject",
+          "type": [
+            "null",
+            "string"
+          ],
+          "default": null,
+          "writ.rule": "non-empty",
+          "doc": "Whose budget: the run id (scope run), the agent id (agent_*), the tool (tool_*) or \"*\" (tenant_*). Null only in v1 data."
+        },
+        {
+          "name": "period",
+          "type": [
+            "null",
+            "string"
+          ],
+          "default": null,
+          "writ.rule": "non-empty",
+          "doc": "\"run\" for the run scope, else the counter's tenant-local period: a day (YYYY-MM-DD), ISO week (YYYY-Www) or month (YYYY-MM). Null only in v1 data."
         }
       ]
     },

@@ -85,9 +85,9 @@ export const CURRENT_VERSIONS: { readonly [T in EventType]: number } = {
   ApprovalRecorded: 2,
   ApprovalSubmitted: 1,
   BudgetReserved: 2,
-  BudgetRefused: 2,
+  BudgetRefused: 3,
   BudgetSettled: 2,
-  BudgetThresholdCrossed: 2,
+  BudgetThresholdCrossed: 3,
   ExecutionRequested: 1,
   ActionExecuted: 1,
   ActionFailed: 1,
@@ -158,7 +158,8 @@ export const ENUM_SYMBOLS = {
   ApprovalVerdict: ['approve', 'deny'],
   BudgetDisposition: ['settled', 'released', 'expired'],
   BudgetKind: ['money', 'tool_calls'],
-  BudgetScope: ['run', 'agent_day', 'tenant_day'],
+  BudgetRefusalRule: ['cap', 'reads_only'],
+  BudgetScope: ['run', 'agent_day', 'tenant_day', 'agent_week', 'agent_month', 'agent_window', 'tool_day', 'tool_week', 'tool_month', 'tool_window', 'tenant_week', 'tenant_month', 'tenant_window'],
   ControlKind: ['tool_kill_switch', 'agent_kill_switch', 'safe_mode', 'config'],
   FailedOutcome: ['failed', 'unknown'],
   PolicyDecision: ['allow', 'deny', 'approval_required'],
@@ -353,6 +354,9 @@ export type BudgetDisposition = 'settled' | 'released' | 'expired';
 /** What a limit counts: money or tool calls. */
 export type BudgetKind = 'money' | 'tool_calls';
 
+/** Why a budget refused: cap, the reservation would cross a hard cap; reads_only, the budget has degraded to reads (its reads_only_at_percent is reached) and the tool has side effects. */
+export type BudgetRefusalRule = 'cap' | 'reads_only';
+
 /** The accountant refused a reservation: it would exceed a hard cap. v2: names the subject of the limit. */
 export interface BudgetRefused {
   /** Envelope common to every event. */
@@ -371,8 +375,14 @@ export interface BudgetRefused {
   readonly requested: number;
   /** ISO 4217 code when kind is money. */
   readonly currency: string | null;
-  /** Whose limit: the run id (scope run), the agent id (agent_day) or "*" (tenant_day). Null only in v1 data. */
+  /** Whose budget: the run id (scope run), the agent id (agent_*), the tool (tool_*) or "*" (tenant_*). Null only in v1 data. */
   readonly subject: string | null;
+  /** Why the budget refused. Null only in data of before v3 (a cap). */
+  readonly rule: BudgetRefusalRule | null;
+  /** The period the refusing counter counts: "run", a tenant-local day (YYYY-MM-DD), ISO week (YYYY-Www) or month (YYYY-MM), or a rolling window's bucket (w<window ms>:<bucket>). Null only in data of before v3. */
+  readonly period: string | null;
+  /** The refusing budget's rolling window in milliseconds (scopes *_window), else null. */
+  readonly window_ms: number | null;
 }
 
 /** The planner asks the accountant to reserve budget for an action. */
@@ -415,12 +425,12 @@ export interface BudgetReserved {
   readonly tool: string | null;
   /** Tool calls held by the reservation (counted against the tool-call caps). Null only in v1 data. */
   readonly tool_calls: number | null;
-  /** UTC day (YYYY-MM-DD) whose agent and tenant budgets the reservation counts in, whenever it settles. Null only in v1 data. */
+  /** Day (YYYY-MM-DD) in the tenant's time zone (UTC unless configured) that the reservation counts in, whenever it settles. Null only in v1 data. */
   readonly day: string | null;
 }
 
-/** Which nested budget limit: the run, the agent per day, or the tenant per day. */
-export type BudgetScope = 'run' | 'agent_day' | 'tenant_day';
+/** Which budget: the run, or a level (agent, tool, tenant) and its period (a calendar day, ISO week or month in the tenant's time zone, or a rolling window). */
+export type BudgetScope = 'run' | 'agent_day' | 'tenant_day' | 'agent_week' | 'agent_month' | 'agent_window' | 'tool_day' | 'tool_week' | 'tool_month' | 'tool_window' | 'tenant_week' | 'tenant_month' | 'tenant_window';
 
 /** The accountant closed a reservation. disposition settled: charged the actual cost of an execution and released the rest; released: the action ended without executing, everything given back; expired: the reservation lapsed unused, everything given back. Spend is the sum of actual_cost_micros. */
 export interface BudgetSettled {
@@ -438,7 +448,7 @@ export interface BudgetSettled {
   readonly disposition: BudgetDisposition;
   /** Agent of the reservation. Null only in v1 data, or for a release of a reservation never requested. */
   readonly agent_id: string | null;
-  /** UTC day (YYYY-MM-DD) the reservation counts in. Null only in v1 data, or for a release of a reservation never requested. */
+  /** Day (YYYY-MM-DD) in the tenant's time zone (UTC unless configured) the reservation counts in. Null only in v1 data, or for a release of a reservation never requested. */
   readonly day: string | null;
   /** Amount that was reserved. In micro-units of `currency`. Null only in v1 data. */
   readonly reserved_micros: number | null;
@@ -468,9 +478,9 @@ export interface BudgetThresholdCrossed {
   readonly limit: number;
   /** ISO 4217 code when kind is money. */
   readonly currency: string | null;
-  /** Whose limit: the run id (scope run), the agent id (agent_day) or "*" (tenant_day). Null only in v1 data. */
+  /** Whose budget: the run id (scope run), the agent id (agent_*), the tool (tool_*) or "*" (tenant_*). Null only in v1 data. */
   readonly subject: string | null;
-  /** "run" for the run scope, else the UTC day (YYYY-MM-DD) of the counter. Null only in v1 data. */
+  /** "run" for the run scope, else the counter's tenant-local period: a day (YYYY-MM-DD), ISO week (YYYY-Www) or month (YYYY-MM). Null only in v1 data. */
   readonly period: string | null;
 }
 

@@ -211,6 +211,47 @@ describe('refused', () => {
       .thenNothing();
   });
 
+  it('tells the agent which period of which budget refused, and a budget degraded to reads from a crossed cap', () => {
+    const weekly = budget('a1', {
+      outcome: 'refused',
+      scope: 'tool_week',
+      kind: 'money',
+      limit: 10_000,
+      used: 9_000,
+      requested: 2_000,
+      rule: 'cap',
+      period: '2026-W18',
+    });
+    spec
+      .given(admitted)
+      .when(weekly)
+      .then([
+        completed('a1', 'refused', 'budget_refused', 'budget tool_week (2026-W18) money: 9000 used + 2000 requested would exceed the limit of 10000', NOW),
+      ]);
+    const degraded = budget('a1', {
+      outcome: 'refused',
+      scope: 'tenant_month',
+      kind: 'money',
+      limit: 10_000,
+      used: 8_500,
+      requested: 500,
+      rule: 'reads_only',
+      period: '2026-05',
+    });
+    spec
+      .given(admitted)
+      .when(degraded)
+      .then([
+        completed(
+          'a1',
+          'refused',
+          'budget_refused',
+          'budget tenant_month (2026-05) money is at 85% of its limit of 10000 (8500 used) and has degraded to reads: a tool with side effects is refused',
+          NOW,
+        ),
+      ]);
+  });
+
   it('a refusal after a reservation (a contradicting duplicate) changes nothing', () => {
     spec
       .given([...admitted, reservationRecorded('a1')])

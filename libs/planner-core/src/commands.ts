@@ -79,6 +79,10 @@ export type BudgetResult =
       readonly limit: number;
       readonly used: number;
       readonly requested: number;
+      /** cap (default): the reservation would cross the limit; reads_only: the budget has degraded to reads. */
+      readonly rule?: 'cap' | 'reads_only';
+      /** The refusing counter's period ("run", a day, week, month or window bucket), when published. */
+      readonly period?: string | null;
     };
 
 export interface RecordBudgetResult {

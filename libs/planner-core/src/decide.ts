@@ -4,6 +4,7 @@ import { admissionEvents, rejection, rejectionEvents } from './admission.ts';
 import { executeIfReady, expiryOf, finish, outOfOrder, requireAction } from './action-flow.ts';
 import type { RunAccumulator } from './action-flow.ts';
 import type {
+  BudgetResult,
   EndRun,
   ExpireActions,
   PlannerCommand,
@@ -19,6 +20,16 @@ import { evolvePlanner } from './evolve.ts';
 import { isTerminalStatus } from './model.ts';
 import type { ActionState, HeldAnswer, PlannerState, Proposal, RunLimits, RunLimitsInput } from './model.ts';
 import { invalidCommand, requireCount, requireInstant, requireOptionalCount, requireText } from './validation.ts';
+
+/** What a budget refusal tells the agent: the budget, its period, what it counts and the rule. */
+function refusalReason(result: Extract<BudgetResult, { outcome: 'refused' }>): string {
+  const period = result.period == null || result.period === 'run' ? '' : ` (${result.period})`;
+  if (result.rule === 'reads_only') {
+    const percent = result.limit === 0 ? 100 : Math.floor((result.used * 100) / result.limit);
+    return `budget ${result.scope}${period} ${result.kind} is at ${percent}% of its limit of ${result.limit} (${result.used} used) and has degraded to reads: a tool with side effects is refused`;
+  }
+  return `budget ${result.scope}${period} ${result.kind}: ${result.used} used + ${result.requested} requested would exceed the limit of ${result.limit}`;
+}
 
 export function decidePlanner(command: PlannerCommand, state: PlannerState, config: PlannerConfig): PlannerEvent[] {
   requireText(command.run_id, 'run_id');
@@ -310,14 +321,7 @@ function recordBudgetResult(acc: RunAccumulator, command: RecordBudgetResult, co
     }
     case 'refused':
       if (isTerminalStatus(action.status) || action.reservation !== null) return;
-      finish(
-        acc,
-        action.action_id,
-        'refused',
-        'budget_refused',
-        `budget ${result.scope} ${result.kind}: ${result.used} used + ${result.requested} requested would exceed the limit of ${result.limit}`,
-        now,
-      );
+      finish(acc, action.action_id, 'refused', 'budget_refused', refusalReason(result), now);
       return;
     default:
       assertNever(result, 'budget result');

@@ -131,6 +131,9 @@ const refused = (actionId: string | null, at: number): WireEvent => ({
     requested: 1,
     currency: 'USD',
     subject: null,
+    rule: 'cap',
+    period: 'run',
+    window_ms: null,
   },
 });
 

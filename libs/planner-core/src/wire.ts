@@ -128,7 +128,16 @@ export function commandOf(event: WireEvent, now: number): PlannerCommand | null 
         type: 'RecordBudgetResult',
         run_id: payload.meta.run_id,
         action_id: requireActionId(payload.meta, event.type),
-        result: { outcome: 'refused', scope: payload.scope, kind: payload.kind, limit: payload.limit, used: payload.used, requested: payload.requested },
+        result: {
+          outcome: 'refused',
+          scope: payload.scope,
+          kind: payload.kind,
+          limit: payload.limit,
+          used: payload.used,
+          requested: payload.requested,
+          rule: payload.rule ?? 'cap',
+          period: payload.period,
+        },
         now,
       };
     }

@@ -418,13 +418,35 @@ describe('input events -> commands', () => {
     });
     const refused: WireEvent = {
       type: 'BudgetRefused',
-      payload: { meta, agent_id: AGENT, scope: 'agent_day', kind: 'money', limit: 50_000, used: 49_000, requested: 2_000, currency: 'USD', subject: AGENT },
+      payload: {
+        meta,
+        agent_id: AGENT,
+        scope: 'agent_day',
+        kind: 'money',
+        limit: 50_000,
+        used: 49_000,
+        requested: 2_000,
+        currency: 'USD',
+        subject: AGENT,
+        rule: 'reads_only',
+        period: '2026-05-01',
+        window_ms: null,
+      },
     };
     expect(commandOf(refused, NOW)).toEqual({
       type: 'RecordBudgetResult',
       run_id: RUN,
       action_id: 'act-1',
-      result: { outcome: 'refused', scope: 'agent_day', kind: 'money', limit: 50_000, used: 49_000, requested: 2_000 },
+      result: {
+        outcome: 'refused',
+        scope: 'agent_day',
+        kind: 'money',
+        limit: 50_000,
+        used: 49_000,
+        requested: 2_000,
+        rule: 'reads_only',
+        period: '2026-05-01',
+      },
       now: NOW,
     });
   });

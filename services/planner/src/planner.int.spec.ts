@@ -241,7 +241,19 @@ class Scenario {
   refused(actionId: string): OutgoingEvent {
     return this.event(
       'BudgetRefused',
-      { agent_id: this.agent, scope: 'agent_day', kind: 'money', limit: 5000, used: 4500, requested: 1000, currency: 'USD', subject: this.agent },
+      {
+        agent_id: this.agent,
+        scope: 'agent_day',
+        kind: 'money',
+        limit: 5000,
+        used: 4500,
+        requested: 1000,
+        currency: 'USD',
+        subject: this.agent,
+        rule: 'cap',
+        period: new Date().toISOString().slice(0, 10),
+        window_ms: null,
+      },
       actionId,
       'budget@0.1.0',
     );

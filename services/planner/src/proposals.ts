@@ -5,7 +5,7 @@ import type { ActionProposed } from '@writ/contracts';
 import { canonicalJson, sha256Canonical } from '@writ/crypto';
 import { WritError } from '@writ/errors';
 import type { InvalidProposal, ProposeAction } from '@writ/planner-core';
-import { validateSealedArguments } from '@writ/tools';
+import { reservedCostOf, validateSealedArguments } from '@writ/tools';
 import type { ToolRegistry } from '@writ/tools';
 
 /** Kill switches as they reach one tenant (its own and the platform-wide ones). */
@@ -56,7 +56,7 @@ export function proposeCommandOf(event: ActionProposed, registry: ToolRegistry, 
       ? invalid('tool_unknown', 'tool_version', `tool ${event.tool} has no version ${event.tool_version ?? ''} in the registry`)
       : invalid('tool_unknown', 'tool', `no tool ${event.tool} in the registry`);
   }
-  const resolved = { ...base, tool_version: tool.version, currency: tool.cost.currency, estimated_cost_micros: tool.cost.micros };
+  const resolved = { ...base, tool_version: tool.version, currency: tool.cost.currency, estimated_cost_micros: reservedCostOf(tool) };
   const parsed = parseArguments(event.arguments_json);
   if (!parsed.ok) return { ...resolved, invalid: { reason_code: 'args_invalid', field: 'arguments_json', message: parsed.message } };
   // Sensitive arguments travel sealed (the gateway sealed them); everything else is checked as declared.

@@ -141,7 +141,7 @@ const SAMPLES: { readonly [T in EventType]: Sample<T> } = {
     tool_calls: 1,
     day: new Date(now).toISOString().slice(0, 10),
   }),
-  BudgetRefused: (meta) => ({
+  BudgetRefused: (meta, now) => ({
     meta,
     agent_id: SAMPLE_IDS.agent_id,
     scope: 'agent_day',
@@ -151,6 +151,9 @@ const SAMPLES: { readonly [T in EventType]: Sample<T> } = {
     requested: 30_000,
     currency: 'USD',
     subject: SAMPLE_IDS.agent_id,
+    rule: 'cap',
+    period: new Date(now).toISOString().slice(0, 10),
+    window_ms: null,
   }),
   BudgetSettled: (meta) => ({
     meta,
