@@ -55,13 +55,23 @@ export function decideBudget(command: BudgetCommand, state: BudgetState, config:
   return [...acc.events];
 }
 
-/** The caps that apply to a counter: its subject's own, else the scope's default. */
+/**
+ * The caps that apply to a counter: its subject's own, else the scope's default. Own caps that set
+ * no thresholds or degradation take the default's (a run's limits from its RunStarted degrade as
+ * the budgets file says every run does).
+ */
 export function capsFor(state: BudgetState, counter: Pick<Counter, 'scope' | 'subject' | 'window_ms'>): Caps {
-  return (
-    lookup(state.limits, limitKey(counter.scope, counter.subject, counter.window_ms)) ??
-    lookup(state.limits, limitKey(counter.scope, DEFAULT_SUBJECT, counter.window_ms)) ??
-    NO_CAPS
-  );
+  const fallback = lookup(state.limits, limitKey(counter.scope, DEFAULT_SUBJECT, counter.window_ms));
+  const own = counter.subject === DEFAULT_SUBJECT ? undefined : lookup(state.limits, limitKey(counter.scope, counter.subject, counter.window_ms));
+  if (own === undefined) return fallback ?? NO_CAPS;
+  const thresholds = own.thresholds_percent ?? fallback?.thresholds_percent ?? null;
+  const readsOnlyAt = own.reads_only_at_percent ?? fallback?.reads_only_at_percent ?? null;
+  return {
+    money_micros: own.money_micros,
+    tool_calls: own.tool_calls,
+    ...(thresholds === null ? {} : { thresholds_percent: thresholds }),
+    ...(readsOnlyAt === null ? {} : { reads_only_at_percent: readsOnlyAt }),
+  };
 }
 
 function capOf(caps: Caps, kind: BudgetKind): number | null {

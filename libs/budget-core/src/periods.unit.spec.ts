@@ -207,3 +207,26 @@ describe('degradation and thresholds per budget', () => {
     expect(set({ thresholds_percent: [1.5] })).toThrow(/caps.thresholds_percent\[0\]/);
   });
 });
+
+describe('own caps and the default', () => {
+  it("a run's own caps keep the default run budget's degradation and thresholds unless they set their own", () => {
+    const at = Date.UTC(2026, 11, 7, 12);
+    let state = books(
+      {
+        type: 'SetLimits',
+        scope: 'run',
+        caps: { money_micros: 1_000_000, tool_calls: null, reads_only_at_percent: 50, thresholds_percent: [50] },
+        currency: 'USD',
+        now: 0,
+      },
+      { type: 'SetLimits', scope: 'run', subject: 'run-own', caps: { money_micros: 100, tool_calls: null }, currency: 'USD', now: 0 },
+    );
+    const first = spend(state, reserve(at, 60, { run_id: 'run-own' }));
+    expect(first.events).toContainEqual(
+      expect.objectContaining({ type: 'BudgetThresholdCrossed', scope: 'run', subject: 'run-own', threshold_percent: 50, limit: 100 }),
+    );
+    state = first.state;
+    expect(refusalOf(apply(state, reserve(at, 10, { run_id: 'run-own' })).events)).toMatchObject({ rule: 'reads_only', limit: 100, used: 60 });
+    expect(apply(state, reserve(at, 10, { run_id: 'run-own', side_effects: false })).events[0]).toMatchObject({ type: 'BudgetReserved' });
+  });
+});

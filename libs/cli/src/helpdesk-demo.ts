@@ -200,6 +200,29 @@ export async function runHelpdeskDemo({ say, keep = false }: HelpdeskDemoOptions
       await policyCli(stack, keys['root'] ?? '', ['rollback', before.current.policy_set_hash, '--message', "demo over: back to the checkout's policies"], say);
     }
 
+    // Degradation instead of a wall: every run's budget (deploy/demo/budgets.json) allows only reads from 50 % on.
+    say('triage-bot opens a second run with $0.10 of its own; the run budget degrades to reads at 50 %:');
+    const { run_id: smallRun } = await agent.openRun(`goodwill within a small budget (${uuidv7().slice(0, 8)})`, {
+      max_steps: 10,
+      max_cost_micros: 100_000,
+      currency: 'USD',
+    });
+    const degrade = async (tool: string, args: Record<string, unknown>, label: string) => {
+      const { action_id } = await agent.propose(smallRun, {
+        tool,
+        arguments: args,
+        reason: label,
+        idempotency_key: `${smallRun}:${label.replaceAll(' ', '-')}`,
+      });
+      const view = await agent.outcome(action_id, 30_000);
+      say(`  ${label.padEnd(18)} → ${view.status}${view.status === 'refused' && view.reason !== undefined ? ` (${view.reason})` : ''}`);
+    };
+    for (let i = 1; i <= 4; i++) {
+      const args = { ticket_id: 'T-1002', customer_id: 'C-502', amount_cents: 300 + i, currency: 'USD', ticket_tags: ['refund_approved'], reason: 'goodwill' };
+      await degrade('refunds.issue', args, `small refund ${i}`);
+    }
+    await degrade('tickets.get', { ticket_id: 'T-1002' }, 'read the ticket');
+
     say('summary:');
     const byStatus = new Map<string, string[]>();
     for (const step of steps) byStatus.set(step.view.status, [...(byStatus.get(step.view.status) ?? []), `${step.tool}@${step.ticket}`]);
@@ -227,6 +250,21 @@ export async function runHelpdeskDemo({ say, keep = false }: HelpdeskDemoOptions
     );
     for (const line of verifyLines) say(`  ledger: ${line.replace(/^\[verify\] /, '')}`);
     if (code !== 0) throw new WritError('LEDGER_VERIFY_FAILED', 'the ledger did not verify');
+
+    // The per-action credential: every call the executor made carried a token minted for that action.
+    const helpdeskAuth = { authorization: `Bearer ${stack.helpdeskToken}` };
+    const forged = await fetch(`${stack.helpdeskUrl}/refunds`, {
+      method: 'POST',
+      headers: { ...helpdeskAuth, 'content-type': 'application/json', 'idempotency-key': `demo:${uuidv7()}` },
+      body: JSON.stringify({ ticket_id: 'T-1001', customer_id: 'C-501', amount_cents: 100_000, ticket_tags: ['refund_approved'], reason: 'not via Writ' }),
+    });
+    const helpdeskStats = (await (await fetch(`${stack.helpdeskUrl}/_stats`, { headers: helpdeskAuth })).json()) as {
+      credentials?: { minted: number; static: number; refused: number };
+    };
+    const credentials = helpdeskStats.credentials ?? { minted: 0, static: 0, refused: 0 };
+    say(
+      `  helpdesk: ${credentials.minted} calls with a token minted for their action (EdDSA, checked against the executor's JWKS), ${credentials.static} with a static token; a refund with the old static token → HTTP ${forged.status}`,
+    );
 
     say('where to look next:');
     say(`  API            ${stack.gatewayUrl}/v1/openapi.json (agent key of triage-bot in deploy/demo/keys.json)`);
