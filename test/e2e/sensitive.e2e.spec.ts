@@ -56,6 +56,9 @@ beforeAll(async () => {
     ...ticketsGet,
     name: 'canary.lookup',
     description: 'Read a ticket, with a note that is sensitive (canary test).',
+    // The declared static fallback (the repository's tools mint a token per action): the canary
+    // token is then a credential the executor really sends, and must leak nowhere either.
+    credential: { env: 'HELPDESK_TOKEN' },
     arguments: {
       ...ticketsGet.arguments,
       properties: { ...ticketsGet.arguments.properties, secret_note: { type: 'string', minLength: 1, maxLength: 200, 'x-writ-sensitive': true } },

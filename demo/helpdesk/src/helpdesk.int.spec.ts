@@ -1,4 +1,6 @@
+import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createToolRegistry, loadToolRegistry } from '@writ/tools';
 import { startHelpdesk } from './index.ts';
 import type { RunningHelpdesk } from './index.ts';
 
@@ -21,7 +23,11 @@ async function call(method: string, path: string, options: { key?: string; body?
 const refund = { ticket_id: 'T-1001', customer_id: 'C-501', amount_cents: 2500, ticket_tags: ['refund_approved'], reason: 'damaged' };
 
 beforeAll(async () => {
-  helpdesk = await startHelpdesk({ port: 0, token: TOKEN });
+  // The repository's tools declaring the static fallback (the per-action tokens: credentials.int.spec.ts).
+  const tools = loadToolRegistry(resolve(import.meta.dirname, '../../../tools'))
+    .list()
+    .map((tool) => ({ ...tool, credential: { env: 'HELPDESK_TOKEN' } }));
+  helpdesk = await startHelpdesk({ port: 0, token: TOKEN, tools: createToolRegistry(tools) });
 });
 afterAll(async () => {
   await helpdesk.close();

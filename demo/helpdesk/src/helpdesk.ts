@@ -50,6 +50,8 @@ export interface HelpdeskStats {
   effects_total: number;
   refunds: Refund[];
   faults_pending: number;
+  /** Tool calls by how their bearer token was accepted (minted per action, static), or refused (401). */
+  credentials: { minted: number; static: number; refused: number };
 }
 
 interface StoredReply {
@@ -87,6 +89,7 @@ export class Helpdesk {
     effects_total: 0,
     refunds: [],
     faults_pending: 0,
+    credentials: { minted: 0, static: 0, refused: 0 },
   };
 
   constructor(seed: Seed) {
@@ -97,6 +100,10 @@ export class Helpdesk {
   countCall(route: string, key: string | undefined): void {
     increment(this.stats.calls, route);
     if (key !== undefined) increment(this.stats.calls_by_key, key);
+  }
+
+  countCredential(how: 'minted' | 'static' | 'refused'): void {
+    this.stats.credentials[how] += 1;
   }
 
   snapshot(): HelpdeskStats {

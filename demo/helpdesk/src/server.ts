@@ -1,9 +1,14 @@
-// The helpdesk over HTTP (node:http): bearer token on every call, Idempotency-Key on writes,
-// GET /_stats for tests, POST /_control to inject failures and hangs.
+// The helpdesk over HTTP (node:http): a bearer token on every call (minted per action by the
+// executor for the tools that declare it, see credentials.ts), Idempotency-Key on writes,
+// GET /_stats for tests, POST /_control to inject failures and hangs (the operator's static token).
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { timingSafeEqual } from 'node:crypto';
+import { resolve } from 'node:path';
+import { loadToolRegistry } from '@writ/tools';
+import type { ToolRegistry } from '@writ/tools';
+import { CallGuard } from './credentials.ts';
+import type { MintedTokenOptions } from './credentials.ts';
 import { Helpdesk } from './helpdesk.ts';
 import type { Fault, HelpdeskStats, Reply } from './helpdesk.ts';
 import { seedData } from './seed.ts';
@@ -17,8 +22,17 @@ export interface HelpdeskOptions {
   readonly port?: number;
   /** Default 127.0.0.1. */
   readonly host?: string;
-  /** Bearer token every call must carry. Default "helpdesk-demo-token". */
+  /**
+   * The static bearer token: the operator's (/_stats, /_control) and the declared fallback of tools
+   * with `credential.env` / `.file`. Default "helpdesk-demo-token".
+   */
   readonly token?: string;
+  /** The contracts of the tools that call the helpdesk. Default: the repository's tools/ folder. */
+  readonly tools?: ToolRegistry;
+  /** How per-action tokens verify (the executor's JWKS); without it, tools declaring `credential.mint` are refused. */
+  readonly minted?: MintedTokenOptions;
+  /** The clock tokens are checked against (default Date.now). */
+  readonly now?: () => number;
   /** Data to start with; default the demo's seed. */
   readonly seed?: Seed;
 }
@@ -89,11 +103,8 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
-function authorized(req: IncomingMessage, token: string): boolean {
-  const header = req.headers.authorization ?? '';
-  const presented = Buffer.from(header.startsWith('Bearer ') ? header.slice(7) : '', 'utf8');
-  const expected = Buffer.from(token, 'utf8');
-  return presented.length === expected.length && timingSafeEqual(presented, expected);
+function unauthorized(res: ServerResponse, message: string): void {
+  send(res, { status: 401, body: { error: 'invalid_token', message } }, { 'www-authenticate': 'Bearer error="invalid_token"' });
 }
 
 function parseJson(text: string): { ok: true; value: unknown } | { ok: false } {
@@ -107,9 +118,14 @@ function parseJson(text: string): { ok: true; value: unknown } | { ok: false } {
 
 /** Starts the helpdesk; resolves once it listens. */
 export async function startHelpdesk(options: HelpdeskOptions = {}): Promise<RunningHelpdesk> {
-  const token = options.token ?? DEFAULT_HELPDESK_TOKEN;
   const host = options.host ?? '127.0.0.1';
   const helpdesk = new Helpdesk(options.seed ?? seedData());
+  const guard = new CallGuard({
+    staticToken: options.token ?? DEFAULT_HELPDESK_TOKEN,
+    tools: options.tools ?? loadToolRegistry(resolve(import.meta.dirname, '../../../tools')),
+    ...(options.minted === undefined ? {} : { minted: options.minted }),
+    now: options.now ?? Date.now,
+  });
   const timers = new Set<NodeJS.Timeout>();
 
   const wait = (ms: number): Promise<void> =>
@@ -128,9 +144,11 @@ export async function startHelpdesk(options: HelpdeskOptions = {}): Promise<Runn
       send(res, { status: 200, body: { status: 'ok' } });
       return;
     }
-    if (!authorized(req, token)) {
-      send(res, { status: 401, body: { error: 'unauthorized', message: 'a valid bearer token is required' } }, { 'www-authenticate': 'Bearer' });
-      return;
+    if (url.pathname === '/_stats' || url.pathname === '/_control') {
+      if (!guard.operator(req.headers.authorization)) {
+        unauthorized(res, 'the operator token is required');
+        return;
+      }
     }
     if (url.pathname === '/_stats' && method === 'GET') {
       send(res, { status: 200, body: helpdesk.snapshot() });
@@ -141,16 +159,29 @@ export async function startHelpdesk(options: HelpdeskOptions = {}): Promise<Runn
       send(res, parsed.ok ? helpdesk.addFault(parsed.value) : { status: 400, body: { error: 'invalid_json', message: 'body is not JSON' } });
       return;
     }
+    const raw = await readBody(req);
+    const rawKey = req.headers['idempotency-key'];
+    const key = typeof rawKey === 'string' && rawKey !== '' ? rawKey : undefined;
+    const admission = await guard.admit({
+      method,
+      path: url.pathname,
+      query: url.searchParams,
+      body: raw,
+      authorization: req.headers.authorization,
+      idempotencyKey: key,
+    });
+    helpdesk.countCredential(admission.ok ? admission.via : 'refused');
+    if (!admission.ok) {
+      unauthorized(res, admission.reason);
+      return;
+    }
     const route = ROUTES.find((r) => r.method === method && r.pattern.test(url.pathname));
     if (route === undefined) {
       send(res, { status: 404, body: { error: 'not_found', message: `no route ${method} ${url.pathname}` } });
       return;
     }
-    const rawKey = req.headers['idempotency-key'];
-    const key = typeof rawKey === 'string' && rawKey !== '' ? rawKey : undefined;
     helpdesk.countCall(route.name, key);
     const params = { id: decodeURIComponent(route.pattern.exec(url.pathname)?.groups?.['id'] ?? '') };
-    const raw = await readBody(req);
     const fault = helpdesk.takeFault(route.name);
     if (fault?.mode === 'delay') await wait(fault.delay_ms);
     const failNow = fault !== undefined && fault.mode !== 'delay' && !fault.after_effect;
@@ -187,6 +218,7 @@ export async function startHelpdesk(options: HelpdeskOptions = {}): Promise<Runn
             : () => helpdesk.deleteCustomer(body, params);
       ({ reply, replayed } = helpdesk.write(route.name, key, raw, run));
     }
+    if (reply.status < 300) guard.succeeded(admission, reply.body);
     if (fault !== undefined && fault.after_effect) {
       // The effect happened; the caller never learns it (a lost response).
       if (fault.mode === 'fail') send(res, { status: fault.status, body: { error: 'unavailable', message: 'injected failure', injected: true } });

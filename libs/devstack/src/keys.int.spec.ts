@@ -10,7 +10,7 @@ describe('ensureDevKeys', () => {
   it('creates a warrant and a reservation key pair once, each public half in its own trust folder', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'writ-keys-'));
     const first = ensureDevKeys(dir);
-    expect(first.created).toEqual(['warrant-1', 'reservation-1', 'ledger-1']);
+    expect(first.created).toEqual(['warrant-1', 'reservation-1', 'ledger-1', 'tool-token-1']);
     const pem = readFileSync(first.layout.warrantSigningKey, 'utf8');
     expect(statSync(first.layout.warrantSigningKey).mode & 0o777).toBe(0o600);
 
@@ -29,7 +29,12 @@ describe('ensureDevKeys', () => {
   it("keeps each private key in its own service's folder (0700, file 0600)", () => {
     const dir = mkdtempSync(join(tmpdir(), 'writ-keys-'));
     const { layout } = ensureDevKeys(dir);
-    const owners = { policy: layout.warrantSigningKey, budget: layout.reservationSigningKey, ledger: layout.ledgerSigningKey };
+    const owners = {
+      policy: layout.warrantSigningKey,
+      budget: layout.reservationSigningKey,
+      ledger: layout.ledgerSigningKey,
+      executor: layout.toolTokenSigningKey,
+    };
     for (const [service, key] of Object.entries(owners)) {
       expect(key).toBe(join(dir, service, 'private', key.split('/').pop() ?? ''));
       expect(statSync(key).mode & 0o777).toBe(0o600);
@@ -41,7 +46,12 @@ describe('ensureDevKeys', () => {
   it('gives every service the path of its own private key only, and gateway and planner none', () => {
     const dir = mkdtempSync(join(tmpdir(), 'writ-keys-'));
     const { layout } = ensureDevKeys(dir);
-    const privateKeys = { policy: layout.warrantSigningKey, budget: layout.reservationSigningKey, ledger: layout.ledgerSigningKey } as Record<string, string>;
+    const privateKeys = {
+      policy: layout.warrantSigningKey,
+      budget: layout.reservationSigningKey,
+      ledger: layout.ledgerSigningKey,
+      executor: layout.toolTokenSigningKey,
+    } as Record<string, string>;
     for (const service of WRIT_SERVICES) {
       const values = Object.values(serviceKeyEnvironment(layout, service));
       for (const [owner, key] of Object.entries(privateKeys)) {
@@ -54,6 +64,7 @@ describe('ensureDevKeys', () => {
     expect(serviceKeyEnvironment(layout, 'executor')).toEqual({
       WRIT_EXECUTOR_WARRANT_KEYS_DIR: layout.warrantKeysDir,
       WRIT_EXECUTOR_RESERVATION_KEYS_DIR: layout.reservationKeysDir,
+      WRIT_EXECUTOR_TOKEN_SIGNING_KEY: layout.toolTokenSigningKey,
     });
     // Every variable of the whole layout is handed to exactly the services that use it.
     const handed = WRIT_SERVICES.flatMap((service) => Object.keys(serviceKeyEnvironment(layout, service))).sort();

@@ -14,6 +14,9 @@ export interface KeyLayout {
   readonly reservationKeysDir: string;
   readonly ledgerSigningKey: string;
   readonly ledgerKeysDir: string;
+  /** The executor's key for the tokens it mints per action (tools verify them with its JWKS). */
+  readonly toolTokenSigningKey: string;
+  readonly toolTokenKeysDir: string;
 }
 
 export function keyLayout(keysDir: string): KeyLayout {
@@ -25,6 +28,8 @@ export function keyLayout(keysDir: string): KeyLayout {
     reservationKeysDir: join(root, 'public', 'reservations'),
     ledgerSigningKey: join(root, 'ledger', 'private', 'ledger-1.pem'),
     ledgerKeysDir: join(root, 'public', 'ledger'),
+    toolTokenSigningKey: join(root, 'executor', 'private', 'tool-token-1.pem'),
+    toolTokenKeysDir: join(root, 'public', 'tool-tokens'),
   };
 }
 
@@ -37,13 +42,15 @@ export function keyEnvironment(layout: KeyLayout): Record<string, string> {
     WRIT_EXECUTOR_RESERVATION_KEYS_DIR: layout.reservationKeysDir,
     WRIT_LEDGER_SIGNING_KEY: layout.ledgerSigningKey,
     WRIT_LEDGER_KEYS_DIR: layout.ledgerKeysDir,
+    WRIT_EXECUTOR_TOKEN_SIGNING_KEY: layout.toolTokenSigningKey,
   };
 }
 
 /**
  * The key variables of one service: its own signing key and the public folders it verifies with,
  * never another service's private key. policy signs warrants, budget reservations, the ledger its
- * checkpoints; the executor only verifies warrants and reservations; gateway and planner hold none.
+ * checkpoints; the executor verifies warrants and reservations and signs the tokens it mints per
+ * action for the tools; gateway and planner hold none.
  */
 export function serviceKeyEnvironment(layout: KeyLayout, service: string): Record<string, string> {
   switch (service) {
@@ -54,7 +61,11 @@ export function serviceKeyEnvironment(layout: KeyLayout, service: string): Recor
     case 'ledger':
       return { WRIT_LEDGER_SIGNING_KEY: layout.ledgerSigningKey, WRIT_LEDGER_KEYS_DIR: layout.ledgerKeysDir };
     case 'executor':
-      return { WRIT_EXECUTOR_WARRANT_KEYS_DIR: layout.warrantKeysDir, WRIT_EXECUTOR_RESERVATION_KEYS_DIR: layout.reservationKeysDir };
+      return {
+        WRIT_EXECUTOR_WARRANT_KEYS_DIR: layout.warrantKeysDir,
+        WRIT_EXECUTOR_RESERVATION_KEYS_DIR: layout.reservationKeysDir,
+        WRIT_EXECUTOR_TOKEN_SIGNING_KEY: layout.toolTokenSigningKey,
+      };
     default:
       return {};
   }
@@ -77,7 +88,8 @@ function ensureKeyPair(privatePath: string, publicDir: string, keyId: string): b
 
 /**
  * Makes the development signing keys (Ed25519) if they are missing: warrants (policy service),
- * reservations (budget service) and chain checkpoints (ledger), each public half in its own folder.
+ * reservations (budget service), chain checkpoints (ledger) and the tokens the executor mints per
+ * action for the tools, each public half in its own folder.
  * Returns the layout and which keys were created. Production keys come from a secret store.
  */
 export function ensureDevKeys(keysDir: string): { layout: KeyLayout; created: string[] } {
@@ -86,5 +98,6 @@ export function ensureDevKeys(keysDir: string): { layout: KeyLayout; created: st
   if (ensureKeyPair(layout.warrantSigningKey, layout.warrantKeysDir, 'warrant-1')) created.push('warrant-1');
   if (ensureKeyPair(layout.reservationSigningKey, layout.reservationKeysDir, 'reservation-1')) created.push('reservation-1');
   if (ensureKeyPair(layout.ledgerSigningKey, layout.ledgerKeysDir, 'ledger-1')) created.push('ledger-1');
+  if (ensureKeyPair(layout.toolTokenSigningKey, layout.toolTokenKeysDir, 'tool-token-1')) created.push('tool-token-1');
   return { layout, created };
 }

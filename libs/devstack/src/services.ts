@@ -286,9 +286,16 @@ export async function startWritStack(options: WritStackOptions): Promise<WritSta
     HELPDESK_URL: helpdeskUrl,
     ...options.env,
   };
-  // The tools' credential reaches the tool proxy (and the demo's system of record) only.
+  // The helpdesk's static token (its operator's, and the declared fallback of a tool with
+  // credential.env) reaches the tool proxy and the demo's system of record only. The tools in
+  // tools/ declare credential.mint: the executor signs a token per action with its own key, and the
+  // helpdesk verifies it against the executor's JWKS, for acme (the demo's tenant) only.
   const helpdeskToken = env['HELPDESK_TOKEN'] ?? HELPDESK_DEMO_TOKEN;
   delete env['HELPDESK_TOKEN'];
+  const helpdeskTokens = {
+    HELPDESK_JWKS_URL: `http://127.0.0.1:${basePort + PORT_OFFSETS.executor}/.well-known/jwks.json`,
+    HELPDESK_TENANTS: env['HELPDESK_TENANTS'] ?? 'acme',
+  };
   const toolCredential = (name: WritServiceName | 'helpdesk'): Record<string, string> =>
     name === 'executor' || name === 'helpdesk' ? { HELPDESK_TOKEN: helpdeskToken } : {};
 
@@ -336,7 +343,7 @@ export async function startWritStack(options: WritStackOptions): Promise<WritSta
     url: helpdeskUrl,
     readyUrl: `${helpdeskUrl}/health`,
     command: [process.execPath, '--conditions=writ-source', join(root, 'demo', 'helpdesk', 'src', 'main.ts')],
-    env: { ...env, ...toolCredential('helpdesk'), HELPDESK_PORT: String(basePort + HELPDESK_OFFSET) },
+    env: { ...env, ...toolCredential('helpdesk'), ...helpdeskTokens, HELPDESK_PORT: String(basePort + HELPDESK_OFFSET) },
     cwd: root,
     logFile: join(logsDir, 'helpdesk.log'),
     log,

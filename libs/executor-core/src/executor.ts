@@ -6,11 +6,14 @@ import type { Keyring, TenantDataKey, TenantKeyStore } from '@writ/crypto';
 import { describeError } from '@writ/errors';
 import type { ControlBoard, ToolDefinition, ToolRegistry } from '@writ/tools';
 import {
+  actualCostOf,
   buildToolRequest,
   buildVerifyRequest,
   hasSensitiveFields,
   hasSideEffects,
+  mintsCredential,
   redactResult,
+  reservedCostOf,
   scrubberOf,
   sensitiveTexts,
   sideEffectRefs,
@@ -20,6 +23,8 @@ import type { BreakerOptions } from './breaker.ts';
 import { CallInterrupted, callTool } from './call.ts';
 import type { HttpFetch } from './call.ts';
 import { checkRequest, runtimeRefusal } from './checks.ts';
+import { actionTokenClaims, credentialSource, idempotencyHeader } from './credentials.ts';
+import type { ActionTokens } from './credentials.ts';
 import type { ExecutionRecord, ExecutionResult, FailedPayload, IdempotencyStore } from './store.ts';
 
 export interface ExecutorDeps {
@@ -29,8 +34,10 @@ export interface ExecutorDeps {
   readonly controls: ControlBoard;
   readonly store: IdempotencyStore;
   readonly fetch: HttpFetch;
-  /** The bearer token of a tool, from the environment or a file (never from an event); undefined when missing. */
+  /** The static bearer token of a tool (`credential.env` / `.file`), never from an event; undefined when missing. */
   readonly credential: (tool: ToolDefinition) => Promise<string | undefined>;
+  /** The key that mints a token per action for tools declaring `credential.mint`; without it, such tools are refused. */
+  readonly tokens?: ActionTokens;
   /**
    * Tenants' data keys, to open sealed sensitive arguments just before the call. Without it (or
    * without the tenant's key) a request that carries a sensitive argument is refused.
@@ -54,6 +61,25 @@ export interface ExecutionReport {
   readonly replayed: boolean;
   /** The request was refused before any call; the code names the check. */
   readonly refused: boolean;
+  /** What the call cost and whether the tool kept to its declared cost (null when nothing succeeded). */
+  readonly cost?: CostReport | null;
+}
+
+/**
+ * A successful call's cost against its tool's contract. `breach`: the result reported more than
+ * the declared maximum (settled at what it reported, an overrun), or no usable cost where the tool
+ * declared one (the maximum is charged).
+ */
+export interface CostReport {
+  readonly micros: number;
+  readonly max_micros: number;
+  readonly breach: 'over_max' | 'unreported' | null;
+}
+
+function costReport(tool: ToolDefinition, result: unknown): CostReport {
+  const actual = actualCostOf(tool, result);
+  const max = reservedCostOf(tool);
+  return { micros: actual.micros, max_micros: max, breach: !actual.reported ? 'unreported' : actual.micros > max ? 'over_max' : null };
 }
 
 export interface ExecuteOptions {
@@ -196,13 +222,12 @@ export class Executor {
     }
     const { tool, args } = checked;
 
-    const token = await deps.credential(tool);
+    const token = await this.#credential(request, tool, args, now);
     // Clear sensitive values and the credential never leave in an outcome, whatever the tool echoes.
     const scrub = scrubberOf([...sensitiveTexts(tool, args), token]);
     if (tool.credential !== undefined && (token === undefined || token === '')) {
-      const where = 'env' in tool.credential ? `environment variable ${tool.credential.env}` : `file ${tool.credential.file}`;
       return {
-        result: failed(request, tool, 'CREDENTIAL_UNAVAILABLE', `no credential for ${tool.name} in the ${where}`, false),
+        result: failed(request, tool, 'CREDENTIAL_UNAVAILABLE', `no credential for ${tool.name} from ${credentialSource(tool)}`, false),
         called: false,
         replayed: false,
         refused: true,
@@ -239,7 +264,7 @@ export class Executor {
       args_sha256: request.args_sha256,
       reservation_id: request.reservation.reservation_id,
       currency: tool.cost.currency,
-      cost_micros: tool.cost.micros,
+      cost_micros: reservedCostOf(tool),
       causation_id: request.meta.event_id,
       trace: request.meta.trace,
       started_at: now,
@@ -249,7 +274,7 @@ export class Executor {
 
     const headers: Record<string, string> = {
       accept: 'application/json',
-      'idempotency-key': `${request.meta.tenant_id}:${request.idempotency_key}`,
+      'idempotency-key': idempotencyHeader(request),
       ...(token === undefined || token === '' ? {} : { authorization: `Bearer ${token}` }),
       ...(options.traceparent === undefined ? {} : { traceparent: options.traceparent }),
     };
@@ -266,7 +291,9 @@ export class Executor {
     );
 
     let result: ExecutionResult;
+    let cost: CostReport | null = null;
     if (outcome.ok) {
+      cost = costReport(tool, outcome.result);
       const verified = await this.#verify(tool, args, outcome.result, headers, options.signal);
       result = {
         type: 'ActionExecuted',
@@ -276,7 +303,7 @@ export class Executor {
           reservation_id: request.reservation.reservation_id,
           result_json: canonicalJson(scrub.json(redactResult(tool, outcome.result))),
           result_sha256: resultDigest(tool, outcome.result, tenantKey, scrub.json),
-          cost_micros: tool.cost.micros,
+          cost_micros: cost.micros,
           currency: tool.cost.currency,
           side_effect_refs: sideEffectRefs(tool, outcome.result).map((ref) => scrub.text(ref)),
           verified,
@@ -300,7 +327,22 @@ export class Executor {
     // it, not call again); a read may be called again after a crash, so it waits for no disk flush.
     if (hasSideEffects(tool)) await deps.store.finish(record, result, this.#now());
     else deps.store.remember(record, result, this.#now());
-    return { result, called: outcome.attempts > 0, replayed: false, refused: false };
+    return { result, called: outcome.attempts > 0, replayed: false, refused: false, cost };
+  }
+
+  /**
+   * The call's bearer token: minted for this one action when the tool declares `credential.mint`
+   * (its read-back included), else the tool's static token; undefined when there is none to send.
+   */
+  async #credential(request: ExecutionRequested, tool: ToolDefinition, args: unknown, now: number): Promise<string | undefined> {
+    if (!mintsCredential(tool)) return this.#deps.credential(tool);
+    const tokens = this.#deps.tokens;
+    if (tokens === undefined) return undefined;
+    try {
+      return await tokens.signer.sign(actionTokenClaims({ request, tool, args, issuer: tokens.issuer, now }));
+    } catch {
+      return undefined;
+    }
   }
 
   async #verify(tool: ToolDefinition, args: unknown, result: unknown, headers: Record<string, string>, signal?: AbortSignal): Promise<boolean | null> {

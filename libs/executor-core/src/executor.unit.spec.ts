@@ -11,7 +11,13 @@ import { Executor, MemoryIdempotencyStore, OUTCOME_UNKNOWN, parseJournal, journa
 import type { ExecutionRecord, ExecutionResult, HttpFetch, HttpResponseLike } from './index.ts';
 import { signedExecutionRequest } from './testing/index.ts';
 
-const repoTools = loadToolRegistry(resolve(import.meta.dirname, '../../../tools'));
+// The repository's tools with a static credential (HELPDESK_TOKEN, a tool's declared fallback);
+// the tokens minted per action for tools declaring credential.mint: credentials.unit.spec.ts.
+const repoTools = createToolRegistry(
+  loadToolRegistry(resolve(import.meta.dirname, '../../../tools'))
+    .list()
+    .map((tool) => ({ ...tool, credential: { env: 'HELPDESK_TOKEN' } })),
+);
 const warrantKey = generateSigningKey('warrant-1');
 const reservationKey = generateSigningKey('reservation-1');
 const warrantKeys = createKeyring({ 'warrant-1': warrantKey.publicKey });

@@ -7,8 +7,16 @@ export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 export type JsonSchema = Readonly<Record<string, unknown>>;
 
 export interface ToolCost {
-  /** Cost of one call in micro-units (1/1,000,000) of `currency`; the planner reserves it, the executor reports it. */
+  /** Expected cost of one call in micro-units (1/1,000,000) of `currency`: what a call costs when its result reports none. */
   readonly micros: number;
+  /**
+   * The most one call can cost (default `micros`): what the accountant reserves, so a hard cap
+   * holds whatever the call costs. A call that reports more breaks the tool's contract: it is
+   * settled at what it reported, as an overrun (BudgetSettled.overrun_micros), and logged.
+   */
+  readonly max_micros?: number;
+  /** Dotted path into the result whose value (a whole number of micro-units) is the call's actual cost. Requires max_micros. */
+  readonly actual?: string;
   /** ISO 4217 code, e.g. "USD". */
   readonly currency: string;
 }
@@ -30,8 +38,23 @@ export interface ToolEndpoint {
   readonly url: string;
 }
 
-/** Where the executor reads the tool's bearer token: an environment variable or a file. Never an event. */
-export type ToolCredential = { readonly env: string } | { readonly file: string };
+/**
+ * The bearer token the executor sends. `mint`: a token of its own for each action (a JWT signed by
+ * the executor, see action-token.ts), for the tool's `audience`. `env` / `file`: a static token
+ * read from an environment variable or a file, the declared fallback for a tool that cannot verify
+ * minted tokens. Never an event.
+ */
+export type ToolCredential = { readonly env: string } | { readonly file: string } | { readonly mint: ToolCredentialMint };
+
+export interface ToolCredentialMint {
+  /** The token's `aud`: the name the tool knows itself by (it refuses tokens for anyone else). */
+  readonly audience: string;
+}
+
+/** Whether the executor mints a per-action token for this tool (false: a static token, or none). */
+export function mintsCredential(tool: Pick<ToolDefinition, 'credential'>): tool is { readonly credential: { readonly mint: ToolCredentialMint } } {
+  return tool.credential !== undefined && 'mint' in tool.credential;
+}
 
 /** An optional read-back after a successful call; a 2xx answer means the side effect is verified. */
 export interface ToolVerification {
@@ -63,6 +86,11 @@ export interface ToolDefinition {
   /** Dotted paths into the result whose values name the side effects (e.g. "refund.id"). */
   readonly side_effect_refs?: readonly string[];
   readonly verify?: ToolVerification;
+}
+
+/** What a call of the tool is reserved for: its declared maximum. */
+export function reservedCostOf(tool: Pick<ToolDefinition, 'cost'>): number {
+  return tool.cost.max_micros ?? tool.cost.micros;
 }
 
 /** The version order of "major.minor.patch" strings (numeric per part). */

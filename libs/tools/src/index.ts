@@ -1,4 +1,8 @@
-export { compareVersions, hasSideEffects } from './definition.ts';
+export { compareVersions, hasSideEffects, mintsCredential, reservedCostOf } from './definition.ts';
+export { ACTION_TOKEN_ALGORITHM, ACTION_TOKEN_TYPE, ActionTokenSigner, verifyActionToken } from './action-token.ts';
+export type { ActionTokenClaims, ActionTokenExpectation } from './action-token.ts';
+export { argumentsOfRequest, fitsToolEndpoint, fitsVerifyRequest, matchPathTemplate, pathTemplateOf, verifyPathOf } from './request-match.ts';
+export type { ReceivedRequest } from './request-match.ts';
 export { loadToolRegistry, createToolRegistry, checkToolDefinition } from './registry.ts';
 export { validateArguments, SENSITIVE_KEYWORD } from './schema.ts';
 export { redactArguments, redactResult, redactJson, sensitiveNames, REDACTED } from './redact.ts';
@@ -13,7 +17,7 @@ export {
   validateSealedArguments,
 } from './seal.ts';
 export { jsonPath, sensitivePaths } from './sensitive-paths.ts';
-export { buildToolRequest, buildVerifyRequest, expandEnv, sideEffectRefs, valueAt } from './request.ts';
+export { actualCostOf, buildToolRequest, buildVerifyRequest, expandEnv, sideEffectRefs, valueAt } from './request.ts';
 export type {
   ToolDefinition,
   ToolEffect,
@@ -24,6 +28,7 @@ export type {
   ToolRetry,
   ToolEndpoint,
   ToolCredential,
+  ToolCredentialMint,
   ToolVerification,
 } from './definition.ts';
 export type { ToolRegistry } from './registry.ts';

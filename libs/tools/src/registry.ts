@@ -20,6 +20,8 @@ export interface ToolRegistry {
 const NAME = '^[a-z][a-z0-9_]*(\\.[a-z][a-z0-9_]*)+$';
 const VERSION = '^(0|[1-9]\\d*)\\.(0|[1-9]\\d*)\\.(0|[1-9]\\d*)$';
 const ENV_NAME = '^[A-Z_][A-Z0-9_]*$';
+/** A minted token's audience: a name or a URL, without spaces. */
+const AUDIENCE = '^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$';
 
 const DEFINITION_SCHEMA = {
   type: 'object',
@@ -38,7 +40,12 @@ const DEFINITION_SCHEMA = {
       type: 'object',
       additionalProperties: false,
       required: ['micros', 'currency'],
-      properties: { micros: { type: 'integer', minimum: 0 }, currency: { type: 'string', pattern: '^[A-Z]{3}$' } },
+      properties: {
+        micros: { type: 'integer', minimum: 0 },
+        max_micros: { type: 'integer', minimum: 0 },
+        actual: { type: 'string', pattern: '^[A-Za-z0-9_]+(\\.[A-Za-z0-9_]+)*$' },
+        currency: { type: 'string', pattern: '^[A-Z]{3}$' },
+      },
     },
     timeout_ms: { type: 'integer', minimum: 1, maximum: 600000 },
     retry: {
@@ -62,6 +69,19 @@ const DEFINITION_SCHEMA = {
       oneOf: [
         { type: 'object', additionalProperties: false, required: ['env'], properties: { env: { type: 'string', pattern: ENV_NAME } } },
         { type: 'object', additionalProperties: false, required: ['file'], properties: { file: { type: 'string', minLength: 1 } } },
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['mint'],
+          properties: {
+            mint: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['audience'],
+              properties: { audience: { type: 'string', pattern: AUDIENCE } },
+            },
+          },
+        },
       ],
     },
     side_effect_refs: { type: 'array', items: { type: 'string', minLength: 1 } },
@@ -115,6 +135,12 @@ export function checkToolDefinition(value: unknown, file: string): ToolDefinitio
       throw invalid(file, field, 'json-schema', `is not a valid JSON Schema 2020-12: ${(cause as Error).message}`, cause);
     }
   }
+  if (tool.cost.max_micros !== undefined && tool.cost.max_micros < tool.cost.micros) {
+    throw invalid(file, 'cost.max_micros', 'minimum', 'must be at least cost.micros (the expected cost cannot exceed the maximum)');
+  }
+  if (tool.cost.actual !== undefined && tool.cost.max_micros === undefined) {
+    throw invalid(file, 'cost.max_micros', 'required', 'is required when cost.actual is set (a reported cost needs a declared maximum to reserve)');
+  }
   if (tool.retry.max_backoff_ms < tool.retry.initial_backoff_ms) {
     throw invalid(file, 'retry.max_backoff_ms', 'minimum', 'must be at least retry.initial_backoff_ms');
   }
@@ -132,12 +158,12 @@ export function checkToolDefinition(value: unknown, file: string): ToolDefinitio
 }
 
 class FolderRegistry implements ToolRegistry {
+  readonly dir: string;
   readonly #byName = new Map<string, ToolDefinition[]>();
 
-  constructor(
-    readonly dir: string,
-    tools: readonly ToolDefinition[],
-  ) {
+  // No parameter properties: the demo helpdesk loads this file with Node's type stripping.
+  constructor(dir: string, tools: readonly ToolDefinition[]) {
+    this.dir = dir;
     for (const tool of tools) {
       const versions = this.#byName.get(tool.name) ?? [];
       versions.push(tool);

@@ -2,6 +2,7 @@
 // environment is passed in.
 import { WritError } from '@writ/errors';
 import type { HttpMethod, ToolDefinition } from './definition.ts';
+import { reservedCostOf } from './definition.ts';
 
 export interface ToolHttpRequest {
   readonly method: HttpMethod;
@@ -88,6 +89,18 @@ export function valueAt(value: unknown, path: string): unknown {
     else return undefined;
   }
   return node;
+}
+
+/**
+ * What a call cost: the number at `cost.actual` in its result when the tool declares that path,
+ * else the expected cost. A declared path without a whole, non-negative number in the result is a
+ * cost nobody knows: the declared maximum is charged, and `reported` is false so the caller says so.
+ */
+export function actualCostOf(tool: Pick<ToolDefinition, 'cost'>, result: unknown): { readonly micros: number; readonly reported: boolean } {
+  if (tool.cost.actual === undefined) return { micros: tool.cost.micros, reported: true };
+  const value = valueAt(result, tool.cost.actual);
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return { micros: value, reported: true };
+  return { micros: reservedCostOf(tool), reported: false };
 }
 
 /** The side-effect references a result names, by the tool's `side_effect_refs` paths (scalars, or arrays of them). */

@@ -10,6 +10,14 @@ export const executorConfigSpec = {
   WRIT_EXECUTOR_WARRANT_KEYS_DIR: env.string({ default: '.local/keys/public/warrants' }),
   /** Public keys of the accountant (budget service): reservations. */
   WRIT_EXECUTOR_RESERVATION_KEYS_DIR: env.string({ default: '.local/keys/public/reservations' }),
+  /**
+   * The executor's own Ed25519 key (PKCS#8 PEM; key id: the file name without .pem) that mints a
+   * token per action for tools declaring `credential.mint`; its public half is served as a JWKS at
+   * GET /.well-known/jwks.json. Needed only when such a tool is registered.
+   */
+  WRIT_EXECUTOR_TOKEN_SIGNING_KEY: env.string({ default: '.local/keys/executor/private/tool-token-1.pem' }),
+  /** The `iss` of minted tokens; tools verify it. */
+  WRIT_EXECUTOR_TOKEN_ISSUER: env.string({ default: 'writ-executor' }),
   /** Tenants' data keys (`<tenant>.key`, shared with the gateway): sealed sensitive arguments are opened just before the call. */
   WRIT_TENANT_KEYS_DIR: env.string({ default: '.local/keys/tenants' }),
   /** Idempotency journal (fsynced before every write-tool call); one executor process per folder. */

@@ -5,17 +5,18 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { SpanStatusCode, context as otelContext, trace } from '@opentelemetry/api';
+import type { JSONWebKeySet } from 'jose';
 import { EventConsumer, EventProducer, KeyedLock, createKafka, eventTraceOf, silentLogger, sleep, traceHeaders, writEvent } from '@writ/bus';
 import type { BusLogger, DecodedEvent, EventContext } from '@writ/bus';
 import { TOPICS, newMetadata } from '@writ/contracts';
 import type { TraceContext } from '@writ/contracts';
-import { TenantKeyDir, loadKeyringFromDir } from '@writ/crypto';
-import { describeError } from '@writ/errors';
+import { TenantKeyDir, loadKeyringFromDir, loadSigningKey } from '@writ/crypto';
+import { WritError, describeError } from '@writ/errors';
 import { CallInterrupted, Executor } from '@writ/executor-core';
-import type { ExecutionRecord, ExecutionResult } from '@writ/executor-core';
+import type { ActionTokens, ExecutionRecord, ExecutionResult } from '@writ/executor-core';
 import { WRIT_ATTR } from '@writ/telemetry';
-import { ControlBoard, loadToolRegistry } from '@writ/tools';
-import type { ToolDefinition } from '@writ/tools';
+import { ActionTokenSigner, ControlBoard, loadToolRegistry, mintsCredential } from '@writ/tools';
+import type { ToolDefinition, ToolRegistry } from '@writ/tools';
 import type { ExecutorServiceConfig } from './config.ts';
 import { FileIdempotencyStore } from './file-store.ts';
 
@@ -30,11 +31,11 @@ export interface ExecutorEngineOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
-/** A tool's bearer token: from its environment variable, or the first line of its file. Never from an event. */
+/** A tool's static bearer token: from its environment variable, or the first line of its file. Never from an event. */
 export function credentialReader(env: Readonly<Record<string, string | undefined>>): (tool: ToolDefinition) => Promise<string | undefined> {
   return async (tool) => {
     const credential = tool.credential;
-    if (credential === undefined) return undefined;
+    if (credential === undefined || 'mint' in credential) return undefined;
     if ('env' in credential) return env[credential.env]?.trim() || undefined;
     try {
       return (await readFile(resolve(credential.file), 'utf8')).trim() || undefined;
@@ -44,8 +45,38 @@ export function credentialReader(env: Readonly<Record<string, string | undefined
   };
 }
 
+/**
+ * The key that mints per-action tokens, from WRIT_EXECUTOR_TOKEN_SIGNING_KEY. Required when a
+ * registered tool declares `credential.mint` (boot stops naming the variable); otherwise loaded
+ * only if the file is there.
+ */
+export async function loadActionTokens(
+  config: Pick<ExecutorServiceConfig, 'WRIT_EXECUTOR_TOKEN_SIGNING_KEY' | 'WRIT_EXECUTOR_TOKEN_ISSUER'>,
+  registry: ToolRegistry,
+): Promise<ActionTokens | undefined> {
+  const minting = registry.list().filter((tool) => mintsCredential(tool));
+  const path = config.WRIT_EXECUTOR_TOKEN_SIGNING_KEY;
+  let key;
+  try {
+    key = await loadSigningKey(path);
+  } catch (cause) {
+    if (minting.length === 0) return undefined;
+    throw new WritError(
+      'KEY_INVALID',
+      `WRIT_EXECUTOR_TOKEN_SIGNING_KEY: ${describeError(cause)} (needed by ${minting.map((tool) => `${tool.name}@${tool.version}`).join(', ')}, which declare credential.mint)`,
+      {
+        field: 'WRIT_EXECUTOR_TOKEN_SIGNING_KEY',
+        rule: 'must be a readable PKCS#8 PEM Ed25519 private key when a tool declares credential.mint',
+        cause,
+      },
+    );
+  }
+  return { issuer: config.WRIT_EXECUTOR_TOKEN_ISSUER, signer: await ActionTokenSigner.fromPem(key.keyId, key.exportPrivateKeyPem()) };
+}
+
 export class ExecutorEngine {
   readonly controls = new ControlBoard();
+  #tokens: ActionTokens | undefined;
   readonly #options: ExecutorEngineOptions;
   readonly #logger: BusLogger;
   #store: FileIdempotencyStore | undefined;
@@ -69,6 +100,7 @@ export class ExecutorEngine {
       loadKeyringFromDir(config.WRIT_EXECUTOR_WARRANT_KEYS_DIR),
       loadKeyringFromDir(config.WRIT_EXECUTOR_RESERVATION_KEYS_DIR),
     ]);
+    this.#tokens = await loadActionTokens(config, registry);
     this.#store = await FileIdempotencyStore.open(config.WRIT_EXECUTOR_DATA_DIR);
     this.#executor = new Executor({
       registry,
@@ -78,6 +110,7 @@ export class ExecutorEngine {
       store: this.#store,
       fetch: (url, init) => fetch(url, init),
       credential: credentialReader(env),
+      ...(this.#tokens === undefined ? {} : { tokens: this.#tokens }),
       tenantKeys: new TenantKeyDir(config.WRIT_TENANT_KEYS_DIR),
       env,
       breaker: { threshold: config.WRIT_EXECUTOR_BREAKER_THRESHOLD, cooldownMs: config.WRIT_EXECUTOR_BREAKER_COOLDOWN_MS },
@@ -112,6 +145,11 @@ export class ExecutorEngine {
     });
     await this.#executionsConsumer.start();
     this.#logger.info('executor consuming', { tools: registry.list().length, group: config.WRIT_KAFKA_GROUP_ID });
+  }
+
+  /** The public keys of the per-action tokens (RFC 7517 JWKS), for tools to verify them; empty without a signing key. */
+  jwks(): JSONWebKeySet {
+    return this.#tokens?.signer.jwks() ?? { keys: [] };
   }
 
   async stop(): Promise<void> {
@@ -221,6 +259,17 @@ export class ExecutorEngine {
         span.setAttribute('writ.executor.attempts', result.payload.attempts);
         // The tool's own time (its attempts and backoffs), so a span tells the call from the rest.
         if (result.type === 'ActionExecuted') span.setAttribute('writ.executor.tool_ms', result.payload.duration_ms);
+        if (report.cost?.breach != null) {
+          // The tool broke its cost contract: the accountant settles what it reported (an overrun) or its maximum.
+          span.setAttribute('writ.executor.cost_breach', report.cost.breach);
+          this.#logger.warn('tool broke its declared cost', {
+            tool: `${request.tool}@${request.tool_version}`,
+            action_id: request.meta.action_id,
+            breach: report.cost.breach,
+            cost_micros: report.cost.micros,
+            max_micros: report.cost.max_micros,
+          });
+        }
         await this.#emit(
           { tenant_id: request.meta.tenant_id, run_id: request.meta.run_id, action_id: request.meta.action_id ?? '', causation_id: request.meta.event_id },
           result,

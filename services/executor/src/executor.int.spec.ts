@@ -15,6 +15,7 @@ import { Module } from '@nestjs/common';
 import type { DynamicModule, INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { KafkaJS } from '@confluentinc/kafka-javascript';
+import { createLocalJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventProducer, contractsSerde, createKafka, silentLogger, writEvent } from '@writ/bus';
 import { TOPICS, newMetadata } from '@writ/contracts';
@@ -25,6 +26,7 @@ import { ensureDevKeys, keyEnvironment } from '@writ/devstack';
 import { signedExecutionRequest } from '@writ/executor-core/testing';
 import { SERVICE_CONFIG, loadServiceConfig } from '@writ/runtime';
 import { testKafkaBrokers, waitFor, withoutIdentifiers } from '@writ/testing';
+import { ActionTokenSigner } from '@writ/tools';
 import { executorConfigSpec } from './config.ts';
 import { ExecutorModule, ExecutorService } from './executor.module.ts';
 
@@ -87,13 +89,19 @@ class Outcomes {
 interface Helpdesk {
   readonly url: string;
   readonly child: ChildProcess;
-  stats(): Promise<{ calls: Record<string, number>; effects: Record<string, number>; calls_by_key: Record<string, number> }>;
+  stats(): Promise<{
+    calls: Record<string, number>;
+    effects: Record<string, number>;
+    calls_by_key: Record<string, number>;
+    credentials: { minted: number; static: number; refused: number };
+  }>;
   control(body: Record<string, unknown>): Promise<void>;
 }
 
-async function startHelpdesk(): Promise<Helpdesk> {
+/** The demo helpdesk as a process: the tools of this file, verifying per-action tokens with the executor's JWKS (a file here). */
+async function startHelpdesk(jwksFile: string): Promise<Helpdesk> {
   const child = spawn(process.execPath, ['--conditions=writ-source', join(root, 'demo/helpdesk/src/main.ts')], {
-    env: { PATH: process.env['PATH'] ?? '', HELPDESK_PORT: '0', HELPDESK_TOKEN },
+    env: { PATH: process.env['PATH'] ?? '', HELPDESK_PORT: '0', HELPDESK_TOKEN, HELPDESK_JWKS_FILE: jwksFile, WRIT_TOOLS_DIR: toolsDir },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -119,6 +127,7 @@ let reservationKey: SigningKey;
 let keyEnv: Record<string, string>;
 let toolsDir: string;
 let tenantKeysDir: string;
+let tokenSigner: ActionTokenSigner;
 const tenantKeys = new Map<string, TenantDataKey>();
 
 /** The tenant's data key, written where the executor reads it (as the gateway would have on first use). */
@@ -219,9 +228,11 @@ beforeAll(async () => {
   keyEnv = keyEnvironment(layout);
   warrantKey = await loadSigningKey(layout.warrantSigningKey);
   reservationKey = await loadSigningKey(layout.reservationSigningKey);
-  helpdesk = await startHelpdesk();
-  process.env['HELPDESK_URL'] = helpdesk.url;
-  process.env['HELPDESK_TOKEN'] = HELPDESK_TOKEN;
+  // The executor mints with its key (WRIT_EXECUTOR_TOKEN_SIGNING_KEY in keyEnv); the helpdesk reads its JWKS.
+  const toolTokenKey = await loadSigningKey(layout.toolTokenSigningKey);
+  tokenSigner = await ActionTokenSigner.fromPem(toolTokenKey.keyId, toolTokenKey.exportPrivateKeyPem());
+  const jwksFile = join(work, 'jwks.json');
+  writeFileSync(jwksFile, JSON.stringify(tokenSigner.jwks()));
 
   // The repository's tools, plus a probe tool of this file only, so its kill switch affects no one else.
   toolsDir = join(work, 'tools');
@@ -238,6 +249,9 @@ beforeAll(async () => {
   };
   delete capture['verify'];
   writeFileSync(join(toolsDir, `${PROBE_CAPTURE}@1.2.0.json`), JSON.stringify(capture));
+  helpdesk = await startHelpdesk(jwksFile);
+  process.env['HELPDESK_URL'] = helpdesk.url;
+  process.env['HELPDESK_TOKEN'] = HELPDESK_TOKEN;
 
   dataDir = join(work, 'executor');
   groupId = `writ.executor.int-${randomUUID().slice(0, 8)}`;
@@ -274,6 +288,26 @@ describe('executor service', () => {
     expect(stats.effects[toolKey(request)]).toBe(1);
     expect(stats.calls_by_key[toolKey(request)]).toBe(1);
     expect(readdirSync(dataDir)).toContain('journal.jsonl');
+  });
+
+  it('calls the helpdesk with a token minted for the action, which it accepts, where the static token is refused', async () => {
+    const before = (await helpdesk.stats()).credentials;
+    const request = scenario({ args: refundArgs('T-1004', 'C-504') });
+    const outcome = await outcomes.nth(await send(request));
+    if (outcome.type !== 'ActionExecuted') throw new Error(`failed: ${outcome.payload.error_code}: ${outcome.payload.message}`);
+    expect(outcome.payload.verified).toBe(true);
+    const after = (await helpdesk.stats()).credentials;
+    // The call and its read-back, each with the action's token; nothing refused, no static token.
+    expect(after.minted - before.minted).toBe(2);
+    expect(after.refused - before.refused).toBe(0);
+    expect(after.static - before.static).toBe(0);
+    const statics = await fetch(`${helpdesk.url}/refunds`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${HELPDESK_TOKEN}`, 'content-type': 'application/json', 'idempotency-key': `${toolKey(request)}-2` },
+      body: JSON.stringify(refundArgs('T-1004', 'C-504')),
+    });
+    expect(statics.status).toBe(401);
+    expect((await helpdesk.stats()).effects[`${toolKey(request)}-2`]).toBeUndefined();
   });
 
   it('does not call twice for a redelivered request: it re-emits the recorded outcome', async () => {
@@ -396,7 +430,7 @@ describe('executor service', () => {
 });
 
 describe('executor service: sealed sensitive arguments', () => {
-  it('opens them with the tenant key, calls the tool with the clear value, and lets neither the value nor the credential out', async () => {
+  it('opens them with the tenant key, calls the tool with the clear value, and lets neither the value nor the minted token out', async () => {
     const received: { authorization: string; body: Record<string, unknown> }[] = [];
     let reject = false;
     const server = createServer((req, res) => {
@@ -424,7 +458,10 @@ describe('executor service: sealed sensitive arguments', () => {
       const executed = await outcomes.nth(await send(request));
       if (executed.type !== 'ActionExecuted') throw new Error(`failed: ${executed.payload.error_code}: ${executed.payload.message}`);
       expect(received[0]?.body['card_last4']).toBe(card);
-      expect(received[0]?.authorization).toBe(`Bearer ${HELPDESK_TOKEN}`);
+      // The tool got a token minted for this action (its clear arguments hashed), not a static one.
+      const token = (received[0]?.authorization ?? '').replace(/^Bearer /, '');
+      const { payload: claims } = await jwtVerify(token, createLocalJWKSet(tokenSigner.jwks()), { audience: 'helpdesk', typ: 'writ-action+jwt' });
+      expect(claims).toMatchObject({ tool: PROBE_CAPTURE, tenant, jti: request.meta.action_id, args_sha256: sha256Canonical(received[0]?.body) });
       expect(JSON.parse(executed.payload.result_json)).toEqual({
         refund_id: 'RF-C1',
         status: 'issued',
@@ -434,10 +471,11 @@ describe('executor service: sealed sensitive arguments', () => {
       expect(executed.payload.result_sha256).toBe(
         tenantKey(tenant).keyedDigest(
           'result',
-          canonicalJson({ refund_id: 'RF-C1', status: 'issued', card_last4: card, note: `card ${card} charged with Bearer ${HELPDESK_TOKEN}` }),
+          canonicalJson({ refund_id: 'RF-C1', status: 'issued', card_last4: card, note: `card ${card} charged with Bearer ${token}` }),
         ),
       );
-      expect(executed.raw.includes(HELPDESK_TOKEN)).toBe(false);
+      expect(executed.raw.includes(token)).toBe(false);
+      expect(executed.raw.includes(token.split('.')[2] ?? '')).toBe(false);
 
       reject = true;
       const rejected = await outcomes.nth(await send(scenario({ tenant, tool: PROBE_CAPTURE, args: { ...refundArgs('T-1002'), card_last4: card } })));
@@ -445,7 +483,9 @@ describe('executor service: sealed sensitive arguments', () => {
         error_code: 'TOOL_REJECTED',
         message: `${PROBE_CAPTURE} answered HTTP 422 (card [redacted] charged with Bearer [redacted])`,
       });
-      expect(rejected.raw.includes(HELPDESK_TOKEN)).toBe(false);
+      const rejectedToken = (received[1]?.authorization ?? '').replace(/^Bearer /, '');
+      expect(rejectedToken).not.toBe(token);
+      expect(rejected.raw.includes(rejectedToken.split('.')[2] ?? '')).toBe(false);
 
       // Erasure: the key file is deleted; a request sealed under it can no longer be opened, and the tool is not called.
       rmSync(join(tenantKeysDir, `${tenant}.key`));

@@ -1,5 +1,6 @@
-import { Inject, Injectable, Logger, Module } from '@nestjs/common';
+import { Controller, Get, Header, Inject, Injectable, Logger, Module } from '@nestjs/common';
 import type { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import type { JSONWebKeySet } from 'jose';
 import { SERVICE_CONFIG, busLoggerOf, packageVersion } from '@writ/runtime';
 import type { ExecutorServiceConfig } from './config.ts';
 import { ExecutorEngine } from './executor.engine.ts';
@@ -26,6 +27,21 @@ export class ExecutorService implements OnModuleInit, OnApplicationShutdown {
   }
 }
 
+/**
+ * The public keys of the tokens the executor mints per action (RFC 7517 JWKS at the RFC 8615
+ * path): tools fetch them to verify each call's bearer token. Public by nature: no credential asked.
+ */
+@Controller('.well-known')
+export class JwksController {
+  constructor(@Inject(ExecutorService) private readonly executor: ExecutorService) {}
+
+  @Get('jwks.json')
+  @Header('cache-control', 'public, max-age=300')
+  jwks(): JSONWebKeySet {
+    return this.executor.engine.jwks();
+  }
+}
+
 /** The executor service: governed tool proxy: validates, verifies warrants and reservations, calls tools. */
-@Module({ providers: [ExecutorService], exports: [ExecutorService] })
+@Module({ controllers: [JwksController], providers: [ExecutorService], exports: [ExecutorService] })
 export class ExecutorModule {}
