@@ -228,6 +228,22 @@ describe('refused', () => {
       .then([
         completed('a1', 'refused', 'budget_refused', 'budget tool_week (2026-W18) money: 9000 used + 2000 requested would exceed the limit of 10000', NOW),
       ]);
+    const rolling = budget('a1', {
+      outcome: 'refused',
+      scope: 'tool_window',
+      kind: 'tool_calls',
+      limit: 3,
+      used: 3,
+      requested: 1,
+      rule: 'cap',
+      period: 'w5400000:123',
+    });
+    spec
+      .given(admitted)
+      .when(rolling)
+      .then([
+        completed('a1', 'refused', 'budget_refused', 'budget tool_window (rolling 90m) tool_calls: 3 used + 1 requested would exceed the limit of 3', NOW),
+      ]);
     const degraded = budget('a1', {
       outcome: 'refused',
       scope: 'tenant_month',

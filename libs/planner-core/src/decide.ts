@@ -21,9 +21,18 @@ import { isTerminalStatus } from './model.ts';
 import type { ActionState, HeldAnswer, PlannerState, Proposal, RunLimits, RunLimitsInput } from './model.ts';
 import { invalidCommand, requireCount, requireInstant, requireOptionalCount, requireText } from './validation.ts';
 
+/** 90 min -> "90m", 1 h -> "1h", 7 d -> "7d": a rolling window's length as the budgets file writes it. */
+function durationText(ms: number): string {
+  if (ms % 86_400_000 === 0) return `${ms / 86_400_000}d`;
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  return `${Math.round(ms / 60_000)}m`;
+}
+
 /** What a budget refusal tells the agent: the budget, its period, what it counts and the rule. */
 function refusalReason(result: Extract<BudgetResult, { outcome: 'refused' }>): string {
-  const period = result.period == null || result.period === 'run' ? '' : ` (${result.period})`;
+  const window = /^w(\d+):/.exec(result.period ?? '');
+  const period =
+    window !== null ? ` (rolling ${durationText(Number(window[1]))})` : result.period == null || result.period === 'run' ? '' : ` (${result.period})`;
   if (result.rule === 'reads_only') {
     const percent = result.limit === 0 ? 100 : Math.floor((result.used * 100) / result.limit);
     return `budget ${result.scope}${period} ${result.kind} is at ${percent}% of its limit of ${result.limit} (${result.used} used) and has degraded to reads: a tool with side effects is refused`;
