@@ -69,7 +69,11 @@ const summer = newAgent('summer');
 const degrader = newAgent('degrader');
 /** Calls a metered tool (its result reports its cost) under a rolling tool budget. */
 const meterer = newAgent('meterer');
-const AGENTS = [racer, newcomer, holder, drifter, summer, degrader, meterer];
+/** At most one action in flight (a reservation not yet closed). */
+const concurrer = newAgent('concurrer');
+/** At most two calls in any rolling minute: a rate limit. */
+const limited = newAgent('limited');
+const AGENTS = [racer, newcomer, holder, drifter, summer, degrader, meterer, concurrer, limited];
 
 /** The tenant's calendar periods follow UTC+14: its day is not UTC's for most of the day. */
 const TIME_ZONE = 'Pacific/Kiritimati';
@@ -158,11 +162,15 @@ function writeBudgets(path: string, refundMicros: number): void {
             [drifter.id]: { daily: { money: '25.00' } },
             [summer.id]: { daily: { money: '0.30' } },
             [meterer.id]: { daily: UNBOUND },
+            [concurrer.id]: { daily: UNBOUND },
+            [limited.id]: { daily: UNBOUND },
           },
           time_zone: TIME_ZONE,
           budgets: [
             { scope: 'agent', subject: degrader.id, period: 'day', money_micros: DEGRADER_REFUNDS * refundMicros, reads_only_at: 50 },
             { scope: 'tool', subject: METERED.name, window: '1h', tool_calls: METERED.calls },
+            { scope: 'agent', subject: concurrer.id, period: 'concurrent', tool_calls: 1 },
+            { scope: 'agent', subject: limited.id, window: '1m', tool_calls: 2 },
           ],
         },
       },
@@ -549,6 +557,47 @@ describe('budgets beyond the day, through the gateway', () => {
     // The next reservation saw the whole spend: the agent's day holds the reported costs, overrun included.
     expect(agentUsage(trail, meterer.id)).toEqual({ settled: 17_500, reserved: 0, settledCalls: 3 });
   }, 120_000);
+});
+
+describe('rate and concurrency limits, through the gateway', () => {
+  it('a concurrency limit counts an action awaiting its approval as in flight, and its end frees the place', async () => {
+    const client = clientOf(concurrer);
+    const run = (await client.openRun('one at a time')).run_id;
+    // A refund over $100 waits for a manager, holding its reservation.
+    const waiting = await propose(concurrer, run, 'refunds.issue', refundArgs(15_000, 'T-1005', 'C-505'), 'concurrent-waiting');
+    await waitFor(async () => (await client.action(waiting.actionId)).status === 'awaiting_approval', {
+      timeoutMs: 30_000,
+      what: 'the refund over $100 to await its approval',
+    });
+    const second = await propose(concurrer, run, 'tickets.get', { ticket_id: 'T-1005' }, 'concurrent-second');
+    const refused = await outcome(concurrer, second);
+    expect(`${refused.status}: ${refused.reason ?? ''}`).toBe(
+      'refused: budget agent_concurrent (in flight) tool_calls: 1 used + 1 requested would exceed the limit of 1',
+    );
+    await e2e.manager.decide(waiting.actionId, 'deny', 'not now');
+    expect((await outcome(concurrer, waiting)).status).toBe('denied');
+    await settledTrail([waiting], (trail) => accountants(trail, waiting.actionId, 'BudgetSettled').length > 0);
+    const third = await propose(concurrer, run, 'tickets.get', { ticket_id: 'T-1005' }, 'concurrent-third');
+    expect((await outcome(concurrer, third)).status).toBe('completed');
+    const trail = await settledTrail([waiting, second, third]);
+    expect(accountants(trail, second.actionId, 'BudgetRefused')).toEqual([
+      expect.objectContaining({ scope: 'agent_concurrent', subject: concurrer.id, period: 'now', kind: 'tool_calls', limit: 1, used: 1 }),
+    ]);
+  }, 120_000);
+
+  it('a rate limit (two calls in any rolling minute) refuses the third call at once, naming the window', async () => {
+    const client = clientOf(limited);
+    const run = (await client.openRun('rate limited')).run_id;
+    const calls = await Promise.all(
+      ['T-1001', 'T-1002', 'T-1003'].map((ticket) => propose(limited, run, 'tickets.get', { ticket_id: ticket }, `rate-${ticket}`)),
+    );
+    const views = await Promise.all(calls.map((call) => outcome(limited, call)));
+    expect(views.map((v) => v.status).sort()).toEqual(['completed', 'completed', 'refused']);
+    const refused = views.find((v) => v.status === 'refused');
+    expect(refused?.reason).toBe('budget agent_window (rolling 1m) tool_calls: 2 used + 1 requested would exceed the limit of 2');
+    const stats = await helpdeskStats(e2e.stack);
+    expect(toolCalls(stats, calls)).toBe(2);
+  }, 60_000);
 });
 
 describe("LiteLLM's public budget bugs, as tests of ours", () => {

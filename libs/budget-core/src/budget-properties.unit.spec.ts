@@ -97,6 +97,7 @@ function simulate(random: SeededRandom, honest: boolean): Outcome {
   apply({ type: 'SetLimits', scope: 'tool_week', caps: randomCaps(random), currency: 'USD', now }, false);
   apply({ type: 'SetLimits', scope: 'tool_month', subject: 'tickets.get', caps: randomCaps(random), currency: 'USD', now }, false);
   apply({ type: 'SetLimits', scope: 'agent_window', window_ms: 60 * 60_000, caps: randomCaps(random), currency: 'USD', now }, false);
+  apply({ type: 'SetLimits', scope: 'agent_concurrent', caps: { money_micros: null, tool_calls: random.between(1, 4) }, currency: 'USD', now }, false);
   apply({ type: 'SetLimits', scope: 'tenant_month', caps: { ...randomCaps(random), reads_only_at_percent: READS_ONLY_AT }, currency: 'USD', now }, false);
 
   for (let step = 0; step < 250; step += 1) {
@@ -148,21 +149,38 @@ function checkBooks({ state, log, actualById, counters }: Outcome): void {
   const expectedSettled = [...actualById.values()].reduce((sum, value) => sum + value, 0);
   const byScope: Record<string, number> = {};
   let reservedInCounters = 0;
+  let inFlight = 0;
   for (const counter of counters.values()) {
     // A window's old buckets are forgotten: only the calendar counters keep every settlement.
     if (counter.window_ms !== null) continue;
     const usage = usageOf(state, counter.scope, counter.subject, counter.period);
     byScope[counter.scope] = (byScope[counter.scope] ?? 0) + usage.settled_micros;
     if (counter.scope === 'tenant_day') reservedInCounters += usage.reserved_micros;
+    if (counter.scope === 'tenant_concurrent') inFlight += usage.reserved_micros;
     for (const value of Object.values(usage)) expect(value).toBeGreaterThanOrEqual(0);
   }
   // Settled totals equal the sum of actual costs exactly, at every level of nesting and every period.
-  const scopes = ['run', 'agent_day', 'agent_week', 'agent_month', 'tool_day', 'tool_week', 'tool_month', 'tenant_day', 'tenant_week', 'tenant_month'];
+  const scopes = [
+    'run',
+    'agent_day',
+    'agent_week',
+    'agent_month',
+    'agent_concurrent',
+    'tool_day',
+    'tool_week',
+    'tool_month',
+    'tool_concurrent',
+    'tenant_day',
+    'tenant_week',
+    'tenant_month',
+    'tenant_concurrent',
+  ];
   expect(byScope).toEqual(expectedSettled === 0 && counters.size === 0 ? {} : Object.fromEntries(scopes.map((scope) => [scope, expectedSettled])));
   expect(log.filter((event) => event.type === 'BudgetSettled')).toHaveLength(actualById.size);
   // What the counters hold as reserved is exactly what the outstanding reservations hold.
   const outstanding = [...state.reservations.values()].filter((record) => record.status === 'reserved');
   expect(reservedInCounters).toBe(outstanding.reduce((sum, record) => sum + record.amount_micros, 0));
+  expect(inFlight).toBe(reservedInCounters);
   // The index the lapse sweep visits holds exactly the outstanding reservations, with their expiry.
   expect([...state.outstanding.entries()].sort()).toEqual(outstanding.map((record) => [record.reservation_id, record.expires_at] as const).sort());
   // And the state is a pure fold of the events.
@@ -201,7 +219,15 @@ describe('budget properties over random sequences', { timeout: 30_000 }, () => {
     );
     // Every kind of budget refused something in these sequences: the checks above covered them all.
     expect([...refusedBy].sort()).toEqual(
-      expect.arrayContaining(['run:cap', 'agent_day:cap', 'agent_window:cap', 'tool_week:cap', 'tool_month:cap', 'tenant_month:reads_only']),
+      expect.arrayContaining([
+        'run:cap',
+        'agent_day:cap',
+        'agent_window:cap',
+        'agent_concurrent:cap',
+        'tool_week:cap',
+        'tool_month:cap',
+        'tenant_month:reads_only',
+      ]),
     );
   });
 

@@ -108,7 +108,7 @@ function parseCaps(value: unknown, path: string): Caps {
 }
 
 const LEVELS = ['tenant', 'agent', 'tool', 'run'] as const;
-const PERIODS = ['day', 'week', 'month'] as const;
+const PERIODS = ['day', 'week', 'month', 'concurrent'] as const;
 const WINDOW = /^([1-9][0-9]*)([mhd])$/;
 const UNIT_MS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -143,6 +143,9 @@ function parseEntry(value: unknown, path: string): BudgetEntry {
     scope = `${level}_${period}` as BudgetScope;
   }
   if (!BUDGET_SCOPES.includes(scope)) throw invalid(path, 'is not a known budget', scope);
+  if (period === 'concurrent' && (caps['thresholds'] !== undefined || caps['reads_only_at'] !== undefined)) {
+    throw invalid(path, 'must not set thresholds or reads_only_at for a concurrent budget (what is in flight has no period to fill)');
+  }
   return { scope, subject, window_ms: windowMs, caps: parseCaps(caps, path) };
 }
 

@@ -63,6 +63,7 @@ describe('parseBudgetsFile', () => {
               { scope: 'tool', subject: 'refunds.issue', period: 'day', money: '200' },
               { scope: 'agent', subject: 'triage-bot', window: '90m', money_micros: 2_000_000 },
               { scope: 'run', period: 'run', tool_calls: 40 },
+              { scope: 'tool', subject: 'customers.export', period: 'concurrent', tool_calls: 1 },
             ],
           },
         },
@@ -81,6 +82,7 @@ describe('parseBudgetsFile', () => {
       { ...common, scope: 'tool_day', subject: 'refunds.issue', caps: { money_micros: 200_000_000, tool_calls: null } },
       { ...common, scope: 'agent_window', subject: 'triage-bot', window_ms: 90 * 60_000, caps: { money_micros: 2_000_000, tool_calls: null } },
       { ...common, scope: 'run', subject: '*', caps: { money_micros: null, tool_calls: 40 } },
+      { ...common, scope: 'tool_concurrent', subject: 'customers.export', caps: { money_micros: null, tool_calls: 1 } },
     ]);
   });
 
@@ -98,6 +100,8 @@ describe('parseBudgetsFile', () => {
     expect(entry({ scope: 'agent', period: 'day', money: '1', reads_only_at: 101 })).toBe('tenants.acme.budgets[0].reads_only_at');
     expect(entry({ scope: 'agent', period: 'day', money: '1', thresholds: [50, 50] })).toBe('tenants.acme.budgets[0].thresholds');
     expect(entry({ scope: 'agent', period: 'day', money: '1', colour: 'red' })).toBe('tenants.acme.budgets[0].colour');
+    expect(entry({ scope: 'agent', period: 'concurrent', tool_calls: 3, thresholds: [50] })).toBe('tenants.acme.budgets[0]');
+    expect(entry({ scope: 'run', period: 'concurrent', tool_calls: 3 })).toBe('tenants.acme.budgets[0].period');
     // The same budget twice, once as the shorthand "daily".
     expect(entry({ scope: 'tenant', period: 'day', money: '1' }, { daily: { money: '2' } })).toBe('tenants.acme.budgets');
   });

@@ -91,6 +91,11 @@ function usedIn(
  * leaves a rolling budget up to a bucket late and never early.
  */
 export function usedOf(state: BudgetState, counter: Counter, kind: BudgetKind): number {
+  if (periodOf(counter.scope) === 'concurrent') {
+    // In flight: reserved and not closed; what settled is no longer in flight.
+    const usage = lookup(state.usage, counter.key) ?? NO_USAGE;
+    return kind === 'money' ? usage.reserved_micros : usage.reserved_calls;
+  }
   if (counter.window_ms === null) return usedIn(lookup(state.usage, counter.key) ?? NO_USAGE, kind);
   const bucket = Number(counter.period.slice(counter.period.indexOf(':') + 1));
   let used = 0;
@@ -138,6 +143,9 @@ function setLimits(acc: BudgetAccumulator, command: SetLimits): void {
   }
   const readsOnlyAt = caps.reads_only_at_percent ?? null;
   if (readsOnlyAt !== null) requirePercent(readsOnlyAt, 'caps.reads_only_at_percent', 100);
+  if (periodOf(command.scope) === 'concurrent' && (thresholds !== null || readsOnlyAt !== null)) {
+    throw invalidCommand('caps', `must not set thresholds or a degradation step for ${command.scope} (what is in flight has no period to fill)`, caps);
+  }
   requireCurrency(command.currency, 'currency');
   requireSameCurrency(acc.state.currency, command.currency, 'currency');
   const normal: Caps = {
@@ -213,7 +221,7 @@ function reached(used: number, limit: number, percent: number): boolean {
 function announceThresholds(acc: BudgetAccumulator, record: ReservationRecord, now: number, config: BudgetConfig): void {
   if (record.run_id === null || record.agent_id === null) return;
   for (const counter of countersOfRecord(acc.state, record)) {
-    if (counter.window_ms !== null) continue;
+    if (counter.window_ms !== null || periodOf(counter.scope) === 'concurrent') continue;
     const caps = capsFor(acc.state, counter);
     for (const kind of KINDS) {
       const limit = capOf(caps, kind);

@@ -11,10 +11,14 @@ import type { PersistentMap } from '@writ/decider';
 
 export type BudgetLevel = 'run' | 'agent' | 'tenant' | 'tool';
 export type CalendarPeriod = 'day' | 'week' | 'month';
-export type BudgetPeriod = 'run' | CalendarPeriod | 'window';
+/**
+ * `concurrent` is not a period but a moment: what is reserved and not yet settled, released or
+ * lapsed (a concurrency limit on calls in flight, an action awaiting approval included).
+ */
+export type BudgetPeriod = 'run' | CalendarPeriod | 'window' | 'concurrent';
 
-/** A budget's level and period: `run`, or `<level>_<period>` (`agent_day`, `tool_window`, ...). */
-export type BudgetScope = 'run' | `${Exclude<BudgetLevel, 'run'>}_${CalendarPeriod | 'window'}`;
+/** A budget's level and period: `run`, or `<level>_<period>` (`agent_day`, `tool_window`, `tenant_concurrent`, ...). */
+export type BudgetScope = 'run' | `${Exclude<BudgetLevel, 'run'>}_${Exclude<BudgetPeriod, 'run'>}`;
 export type BudgetKind = 'money' | 'tool_calls';
 
 export const BUDGET_SCOPES: readonly BudgetScope[] = [
@@ -23,14 +27,17 @@ export const BUDGET_SCOPES: readonly BudgetScope[] = [
   'agent_week',
   'agent_month',
   'agent_window',
+  'agent_concurrent',
   'tool_day',
   'tool_week',
   'tool_month',
   'tool_window',
+  'tool_concurrent',
   'tenant_day',
   'tenant_week',
   'tenant_month',
   'tenant_window',
+  'tenant_concurrent',
 ];
 
 export function levelOf(scope: BudgetScope): BudgetLevel {
@@ -118,7 +125,7 @@ export interface Counter {
   readonly scope: BudgetScope;
   /** The run id, the agent id, the tool, or "*" for the tenant. */
   readonly subject: string;
-  /** "run", the period's id ("2026-12-07", "2026-W49", "2026-12"), or "w<window ms>:<bucket>". */
+  /** "run", the period's id ("2026-12-07", "2026-W49", "2026-12"), "w<window ms>:<bucket>", or "now" (concurrent). */
   readonly period: string;
   readonly key: string;
   /** For a window's counter: its window; null for the others. */
@@ -177,10 +184,18 @@ function periodIdsOf(year: number, month: number, day: number): Record<CalendarP
   return { day: `${year}-${pad(month)}-${pad(day)}`, week: `${weekYear}-W${pad(week)}`, month: `${year}-${pad(month)}` };
 }
 
+/** Per time zone, the periods of the last minute asked for (zones change offset on whole minutes at most). */
+const lastMinute = new Map<string, { readonly minute: number; readonly ids: Record<CalendarPeriod, string> }>();
+
 /** The calendar periods an instant falls in, in a time zone. */
 export function periodIds(instant: number, timeZone: string = DEFAULT_TIME_ZONE): Record<CalendarPeriod, string> {
+  const minute = Math.floor(instant / 60_000);
+  const cached = lastMinute.get(timeZone);
+  if (cached?.minute === minute) return cached.ids;
   const { year, month, day } = localDate(instant, timeZone);
-  return periodIdsOf(year, month, day);
+  const ids = periodIdsOf(year, month, day);
+  lastMinute.set(timeZone, { minute, ids });
+  return ids;
 }
 
 /** The id of the calendar period an instant falls in, in a time zone. */
@@ -234,11 +249,15 @@ function subjectAt(level: BudgetLevel, who: Reserver): string | null {
   }
 }
 
+/** The period of a concurrent counter: always the present. */
+export const NOW_PERIOD = 'now';
+
 /**
- * Every counter a reservation counts against, innermost first: its run, its agent's day, week and
- * month, its tool's, the tenant's, and the bucket of each rolling-window budget that applies to it
- * (a window of "*" applies to every agent or tool). Calendar counters are kept whether or not a
- * budget caps them, so a budget added later counts what was spent before it in its period.
+ * Every counter a reservation counts against, innermost first: its run, its agent's day, week,
+ * month and calls in flight, its tool's, the tenant's, and the bucket of each rolling-window budget
+ * that applies to it (a window of "*" applies to every agent or tool). Calendar and concurrent
+ * counters are kept whether or not a budget caps them, so a budget added later counts what was
+ * spent (or is in flight) before it.
  */
 export function countersOf(state: Pick<BudgetState, 'time_zone' | 'windows'>, who: Reserver): Counter[] {
   const out: Counter[] = [counter('run', who.run_id, 'run')];
@@ -248,6 +267,7 @@ export function countersOf(state: Pick<BudgetState, 'time_zone' | 'windows'>, wh
     const subject = subjectAt(level, who);
     if (subject === null) continue;
     for (const period of ['day', 'week', 'month'] as const) out.push(counter(`${level}_${period}`, subject, periods[period]));
+    out.push(counter(`${level}_concurrent`, subject, NOW_PERIOD));
     for (const window of state.windows) {
       if (window.scope !== `${level}_window` || (window.subject !== DEFAULT_SUBJECT && window.subject !== subject)) continue;
       const bucket = windowCounter(window.scope, subject, window.window_ms, who.at);

@@ -230,3 +230,51 @@ describe('own caps and the default', () => {
     expect(apply(state, reserve(at, 10, { run_id: 'run-own', side_effects: false })).events[0]).toMatchObject({ type: 'BudgetReserved' });
   });
 });
+
+describe('concurrency limits', () => {
+  it('count what is reserved and not yet closed; a settlement or a release frees a place', () => {
+    const at = Date.UTC(2026, 11, 7, 12);
+    let state = books(
+      { type: 'SetLimits', scope: 'agent_concurrent', caps: { money_micros: null, tool_calls: 2 }, currency: 'USD', now: 0 },
+      { type: 'SetLimits', scope: 'tool_concurrent', subject: 'customers.export', caps: { money_micros: 50, tool_calls: null }, currency: 'USD', now: 0 },
+    );
+    const first = reserve(at, 10);
+    const second = reserve(at, 10);
+    state = apply(apply(state, first).state, second).state;
+    expect(refusalOf(apply(state, reserve(at, 10)).events)).toMatchObject({
+      scope: 'agent_concurrent',
+      subject: 'bot',
+      period: 'now',
+      kind: 'tool_calls',
+      used: 2,
+      limit: 2,
+    });
+    // Another agent has places of its own.
+    expect(apply(state, reserve(at, 10, { agent_id: 'other' })).events[0]).toMatchObject({ type: 'BudgetReserved' });
+    state = apply(state, { type: 'Settle', reservation_id: first.reservation_id, actual_cost_micros: 10, currency: 'USD', now: at }).state;
+    state = apply(state, { type: 'Release', reservation_id: second.reservation_id, now: at }).state;
+    const third = reserve(at, 10);
+    state = apply(state, third).state;
+    expect(state.reservations.get(third.reservation_id)?.status).toBe('reserved');
+    // Money held in flight, for one tool across agents.
+    const held = apply(state, reserve(at, 40, { tool: 'customers.export', agent_id: 'a' })).state;
+    expect(refusalOf(apply(held, reserve(at, 20, { tool: 'customers.export', agent_id: 'b' })).events)).toMatchObject({
+      scope: 'tool_concurrent',
+      kind: 'money',
+      used: 40,
+      limit: 50,
+    });
+  });
+
+  it('refuses thresholds or a degradation step on a concurrent budget', () => {
+    expect(() =>
+      apply(budgetDecider.initialState(), {
+        type: 'SetLimits',
+        scope: 'tenant_concurrent',
+        caps: { money_micros: null, tool_calls: 5, reads_only_at_percent: 50 },
+        currency: 'USD',
+        now: 0,
+      }),
+    ).toThrow(/caps must not set thresholds or a degradation step for tenant_concurrent/);
+  });
+});

@@ -244,6 +244,22 @@ describe('refused', () => {
       .then([
         completed('a1', 'refused', 'budget_refused', 'budget tool_window (rolling 90m) tool_calls: 3 used + 1 requested would exceed the limit of 3', NOW),
       ]);
+    const inFlight = budget('a1', {
+      outcome: 'refused',
+      scope: 'agent_concurrent',
+      kind: 'tool_calls',
+      limit: 2,
+      used: 2,
+      requested: 1,
+      rule: 'cap',
+      period: 'now',
+    });
+    spec
+      .given(admitted)
+      .when(inFlight)
+      .then([
+        completed('a1', 'refused', 'budget_refused', 'budget agent_concurrent (in flight) tool_calls: 2 used + 1 requested would exceed the limit of 2', NOW),
+      ]);
     const degraded = budget('a1', {
       outcome: 'refused',
       scope: 'tenant_month',

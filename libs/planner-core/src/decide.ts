@@ -32,7 +32,13 @@ function durationText(ms: number): string {
 function refusalReason(result: Extract<BudgetResult, { outcome: 'refused' }>): string {
   const window = /^w(\d+):/.exec(result.period ?? '');
   const period =
-    window !== null ? ` (rolling ${durationText(Number(window[1]))})` : result.period == null || result.period === 'run' ? '' : ` (${result.period})`;
+    window !== null
+      ? ` (rolling ${durationText(Number(window[1]))})`
+      : result.period === 'now'
+        ? ' (in flight)'
+        : result.period == null || result.period === 'run'
+          ? ''
+          : ` (${result.period})`;
   if (result.rule === 'reads_only') {
     const percent = result.limit === 0 ? 100 : Math.floor((result.used * 100) / result.limit);
     return `budget ${result.scope}${period} ${result.kind} is at ${percent}% of its limit of ${result.limit} (${result.used} used) and has degraded to reads: a tool with side effects is refused`;
