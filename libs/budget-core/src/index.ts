@@ -41,3 +41,5 @@ export type { AccountantStep } from './accountant.ts';
 export type { BudgetsFile, TenantBudgets } from './budgets-file.ts';
 export type { BudgetInput, InputCommand, ResolvedTool } from './inputs.ts';
 export type { BudgetWireEvent, WireContext } from './wire.ts';
+export { thresholdNotification, microsToMoney } from './notifications.ts';
+export type { BudgetNotification } from './notifications.ts';

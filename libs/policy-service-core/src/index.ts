@@ -15,5 +15,5 @@ export type { ProposedAction, ActionRecord, PdpState, PdpEvent, RunCounts, RunTa
 export type { PdpEnvironment, PdpOutput, ProposalOutcome, ResolvedAction, DirectoryAgent, DirectoryUser, ToolFacts } from './decide.ts';
 export { emptyPolicyStream, currentSet, publicationOf, foldPublication } from './policy-stream.ts';
 export type { PolicyStreamState, PublicationOutcome } from './policy-stream.ts';
-export { notificationOfCompletion, notificationOfDecision, notificationOfEscalation, webhookSignature } from './notifications.ts';
+export { notificationOfCompletion, notificationOfDecision, notificationOfEscalation } from './notifications.ts';
 export type { ApprovalNotification, ApprovalNotificationEvent, DueEscalation } from './notifications.ts';

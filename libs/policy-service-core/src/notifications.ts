@@ -2,7 +2,6 @@
 // when the request is decided (approved into an allow, or denied by an approver), and when it
 // expires unanswered (the planner ends the action as approval_timeout). Pure: the message and its
 // signature; sending and retrying are the policy service's (services/policy/src/notifier.ts).
-import { createHmac } from 'node:crypto';
 import type { ActionCompleted, PolicyDecided } from '@writ/contracts';
 
 export type ApprovalNotificationEvent = 'approval.requested' | 'approval.decided' | 'approval.expired' | 'approval.escalated';
@@ -153,13 +152,4 @@ export function notificationOfEscalation(due: DueEscalation): ApprovalNotificati
     approvers: [],
     denied_by: null,
   };
-}
-
-/**
- * The signature header of a webhook body: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`
- * with the tenant's secret. A receiver recomputes it and refuses an old timestamp (replay).
- */
-export function webhookSignature(secret: string, body: string, unixSeconds: number): string {
-  const mac = createHmac('sha256', secret).update(`${unixSeconds}.${body}`).digest('hex');
-  return `t=${unixSeconds},v1=${mac}`;
 }

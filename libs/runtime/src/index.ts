@@ -9,3 +9,5 @@ export { installStrictJsonBodies, parseBody, checkContentType } from './http-bod
 export type { HttpBodyLimits, BodyRejection, BodyRule } from './http-body.ts';
 export { BearerGuard, Caller, authenticateRequest, DirectoryCloser, DoorErrorFilter, Requires, SERVICE_DIRECTORY, directoryProvider } from './http-auth.ts';
 export { busLoggerOf } from './logging.ts';
+export { loadWebhooks, webhookSignature, deliverWebhook } from './webhooks.ts';
+export type { TenantWebhook, WebhookDelivery } from './webhooks.ts';

@@ -1,4 +1,6 @@
 import 'reflect-metadata';
+import { createHmac } from 'node:crypto';
+import { createServer } from 'node:http';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -314,6 +316,71 @@ describe('budget service', () => {
     });
     const thresholds = of(seen, 'BudgetThresholdCrossed').map((c) => `${c.scope}:${c.kind}:${c.threshold_percent}`);
     expect(thresholds).toEqual(['agent_day:money:50', 'agent_day:money:80', 'agent_day:money:100']);
+  });
+
+  it("tells the tenant's webhook each threshold reached, signed with its secret; a failed delivery is retried", async () => {
+    const t = newTenant();
+    const secret = `secret-${uniqueName('hook')}`;
+    const received: { event: string; delivery: string; signature: string; text: string; body: Record<string, unknown> }[] = [];
+    let failures = 1;
+    const server = createServer((request, response) => {
+      let text = '';
+      request.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+      request.on('end', () => {
+        // The first delivery fails: the bus must try it again.
+        if (failures > 0) {
+          failures -= 1;
+          response.writeHead(503).end();
+          return;
+        }
+        received.push({
+          event: String(request.headers['x-writ-event']),
+          delivery: String(request.headers['x-writ-delivery']),
+          signature: String(request.headers['x-writ-signature']),
+          text,
+          body: JSON.parse(text) as Record<string, unknown>,
+        });
+        response.writeHead(200).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    const hooks = join(dir, `${t.tenant}-webhooks.json`);
+    writeFileSync(hooks, JSON.stringify({ tenants: { [t.tenant]: { url: `http://127.0.0.1:${port}/writ`, secret_env: 'TEST_BUDGET_WEBHOOK_SECRET' } } }));
+    process.env['TEST_BUDGET_WEBHOOK_SECRET'] = secret;
+    try {
+      const seen = await collect(t.tenant);
+      await boot(t, { WRIT_BUDGET_WEBHOOKS_FILE: hooks });
+      const run = uniqueName('run');
+      // $3 of bot's $5 day (60 %: 50 announced), then $4.50 (90 %: 80 announced).
+      await producer.send([proposal(t, run, uuidv7(), 2_000_000), proposal(t, run, uuidv7(), 1_000_000)]);
+      await waitFor(() => (of(seen, 'BudgetReserved').length === 2 ? true : undefined), { timeoutMs: 30_000, what: 'two reservations' });
+      await producer.send([proposal(t, run, uuidv7(), 1_500_000)]);
+      await waitFor(() => received.length >= 2, { timeoutMs: 30_000, what: () => `two notifications, got ${received.length}` });
+      const announced = of(seen, 'BudgetThresholdCrossed');
+      expect(announced.map((c) => c.threshold_percent)).toEqual([50, 80]);
+      expect(received.map((r) => [r.event, r.body['scope'], r.body['subject'], r.body['threshold_percent']])).toEqual([
+        ['budget.threshold', 'agent_day', 'bot', 50],
+        ['budget.threshold', 'agent_day', 'bot', 80],
+      ]);
+      // Each delivery names the event it comes from, and is signed with the tenant's secret over "<t>.<body>".
+      expect(received.map((r) => r.delivery)).toEqual(announced.map((c) => c.meta.event_id));
+      expect(received[1]?.body['text']).toBe(
+        `${t.tenant}: budget agent_day of bot (${DAY()}) reached 80 % of its money limit: 4.50 USD of 5.00 USD used (agent bot)`,
+      );
+      for (const r of received) {
+        const [stamp, mac] = r.signature.split(',');
+        expect(mac).toBe(
+          `v1=${createHmac('sha256', secret)
+            .update(`${stamp?.replace('t=', '') ?? ''}.${r.text}`)
+            .digest('hex')}`,
+        );
+        expect(r.text).not.toContain(secret);
+      }
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+      delete process.env['TEST_BUDGET_WEBHOOK_SECRET'];
+    }
   });
 
   it('enforces the caps of a RunStarted read on writ.proposals.v1 before the run’s proposals', async () => {

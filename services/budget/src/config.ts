@@ -18,6 +18,8 @@ export const budgetConfigSpec = {
   WRIT_BUDGET_RESERVATION_TTL_MS: env.int({ default: 60 * 60_000, min: 1_000, max: 7 * 24 * 60 * 60_000 }),
   /** How often stale reservations are looked for. */
   WRIT_BUDGET_EXPIRY_INTERVAL_MS: env.int({ default: 5_000, min: 50, max: 600_000 }),
+  /** Tenants' webhooks for budget thresholds (`{"tenants": {"<id>": {"url", "secret_env" | "secret_file"}}}`); unset: none. */
+  WRIT_BUDGET_WEBHOOKS_FILE: env.optionalString(),
   /** How long the boot may take to rebuild the books from writ.budget.v1 and the RunStarted of writ.proposals.v1. */
   WRIT_BUDGET_REPLAY_TIMEOUT_MS: env.int({ default: 120_000, min: 1_000, max: 3_600_000 }),
 };

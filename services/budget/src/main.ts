@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { parseBudgetsFile } from '@writ/budget-core';
 import { loadSigningKey } from '@writ/crypto';
 import { isWritError } from '@writ/errors';
-import { EXIT_CONFIG, loadServiceConfig, packageVersion, runService } from '@writ/runtime';
+import { EXIT_CONFIG, loadServiceConfig, loadWebhooks, packageVersion, runService } from '@writ/runtime';
 import { loadToolRegistry } from '@writ/tools';
 import { BudgetModule } from './budget.module.ts';
 import { budgetConfigSpec } from './config.ts';
@@ -27,6 +27,14 @@ async function preflight(): Promise<void> {
     parseBudgetsFile(await readFile(budgetsFile, 'utf8'));
   } catch (error) {
     problems.push(`  WRIT_BUDGET_LIMITS_FILE (${budgetsFile}): ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const webhooksFile = process.env['WRIT_BUDGET_WEBHOOKS_FILE']?.trim();
+  if (webhooksFile !== undefined && webhooksFile !== '') {
+    try {
+      loadWebhooks(webhooksFile);
+    } catch (error) {
+      problems.push(`  WRIT_BUDGET_WEBHOOKS_FILE: ${error instanceof Error ? error.message : String(error)}`);
+    }
   }
   try {
     loadToolRegistry(toolsDir);

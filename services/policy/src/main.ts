@@ -3,7 +3,7 @@ import { describeError, isWritError } from '@writ/errors';
 import { EXIT_CONFIG, loadServiceConfig, packageVersion, runService } from '@writ/runtime';
 import { policyConfigSpec } from './config.ts';
 import { PolicyModule } from './policy.module.ts';
-import { loadWebhooks } from './notifier.ts';
+import { loadWebhooks } from '@writ/runtime';
 import { loadPdpSetup } from './setup.ts';
 
 const DEFAULT_HTTP_PORT = 26082;

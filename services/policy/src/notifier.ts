@@ -4,93 +4,14 @@
 // decided or expired. At least once: an offset is committed only after the webhook answered 2xx;
 // a failed delivery is retried with backoff by the bus, then parked in writ.policy.dlq with its
 // reason. A receiver drops a redelivery by the `x-writ-delivery` id.
-import { readFileSync } from 'node:fs';
 import { EventConsumer } from '@writ/bus';
 import type { BusLogger, DecodedEvent } from '@writ/bus';
 import { TOPICS } from '@writ/contracts';
 import type { TenantFilter } from '@writ/config';
-import { WritError, describeError } from '@writ/errors';
-import { notificationOfCompletion, notificationOfDecision, webhookSignature } from '@writ/policy-service-core';
+import { notificationOfCompletion, notificationOfDecision } from '@writ/policy-service-core';
+import { deliverWebhook } from '@writ/runtime';
+import type { TenantWebhook } from '@writ/runtime';
 import type { ApprovalNotification } from '@writ/policy-service-core';
-
-export interface TenantWebhook {
-  readonly url: URL;
-  readonly secret: string;
-}
-
-const DELIVERY_TIMEOUT_MS = 5_000;
-
-function invalid(file: string, field: string, rule: string): WritError {
-  return new WritError('CONFIG_INVALID', `${file}: ${field} ${rule}`, { field, rule });
-}
-
-/**
- * Reads the webhooks file: `{"tenants": {"<tenant>": {"url": "https://...", "secret_env": "NAME"}}}`
- * (or `"secret_file": "path"`). The secret signs every body and never leaves this process.
- */
-export function loadWebhooks(file: string, env: Readonly<Record<string, string | undefined>> = process.env): ReadonlyMap<string, TenantWebhook> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (error) {
-    throw invalid(file, 'file', `must be readable JSON (${describeError(error)})`);
-  }
-  const tenants = (raw as { tenants?: unknown } | null)?.tenants;
-  if (typeof tenants !== 'object' || tenants === null || Array.isArray(tenants))
-    throw invalid(file, 'tenants', 'must be an object of tenant id -> {url, secret_env | secret_file}');
-  const hooks = new Map<string, TenantWebhook>();
-  for (const [tenant, value] of Object.entries(tenants)) {
-    const entry = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
-    let url: URL;
-    try {
-      url = new URL(String(entry['url']));
-    } catch {
-      throw invalid(file, `tenants.${tenant}.url`, 'must be an absolute http(s) URL');
-    }
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw invalid(file, `tenants.${tenant}.url`, 'must be an absolute http(s) URL');
-    let secret: string | undefined;
-    if (typeof entry['secret_env'] === 'string') secret = env[entry['secret_env']];
-    else if (typeof entry['secret_file'] === 'string') {
-      try {
-        secret = readFileSync(entry['secret_file'], 'utf8').trim();
-      } catch {
-        secret = undefined;
-      }
-    }
-    if (secret === undefined || secret.length < 16) {
-      throw invalid(
-        file,
-        `tenants.${tenant}.secret_env`,
-        'must name an environment variable (secret_env) or a file (secret_file) holding a secret of at least 16 characters',
-      );
-    }
-    hooks.set(tenant, { url, secret });
-  }
-  return hooks;
-}
-
-/** POSTs one notification, signed; throws a retriable error on anything but a 2xx answer. */
-export async function deliver(hook: TenantWebhook, notification: ApprovalNotification, now: number = Date.now()): Promise<void> {
-  const body = JSON.stringify(notification);
-  let response: Response;
-  try {
-    response = await fetch(hook.url, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'x-writ-event': notification.event,
-        'x-writ-delivery': notification.id,
-        'x-writ-signature': webhookSignature(hook.secret, body, Math.floor(now / 1000)),
-      },
-      body,
-      signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS),
-    });
-  } catch (error) {
-    throw new WritError('DOWNSTREAM_BUSY', `webhook ${hook.url.origin}${hook.url.pathname} unreachable: ${describeError(error)}`, { retriable: true });
-  }
-  await response.body?.cancel();
-  if (!response.ok) throw new WritError('DOWNSTREAM_BUSY', `webhook ${hook.url.origin}${hook.url.pathname} answered ${response.status}`, { retriable: true });
-}
 
 export interface NotifierOptions {
   readonly brokers: readonly string[];
@@ -136,7 +57,7 @@ export class ApprovalNotifier {
   async send(notification: ApprovalNotification): Promise<boolean> {
     const hook = this.#options.hooks.get(notification.tenant);
     if (hook === undefined || !this.#options.tenants.serves(notification.tenant)) return false;
-    await deliver(hook, notification);
+    await deliverWebhook(hook, notification, notification);
     this.#options.logger.info('approval notification delivered', { tenant: notification.tenant, event: notification.event, action_id: notification.action_id });
     return true;
   }

@@ -27,7 +27,7 @@ import { WRIT_ATTR } from '@writ/telemetry';
 import { testKafkaBrokers, uniqueName, waitFor } from '@writ/testing';
 import { policyConfigSpec } from './config.ts';
 import { PdpEngine } from './pdp.engine.ts';
-import { loadWebhooks } from './notifier.ts';
+import { loadWebhooks } from '@writ/runtime';
 import { PolicyModule } from './policy.module.ts';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -154,6 +154,7 @@ function proposed(t: Tenant, tool: string, version: string | null, args: Record<
     args_sha256: sha256Canonical(args),
     reason: 'duplicate charge',
     idempotency_key: idempotencyKey,
+    mode: 'live',
   };
 }
 
@@ -353,6 +354,7 @@ describe('policy service on Kafka', () => {
         agent_id: 'triage-bot',
         goal: 'refund a duplicate charge',
         limits: { max_steps: 10, max_tool_calls: 10, max_cost_micros: 10_000_000, wall_clock_ms: 3_600_000, currency: 'USD' },
+        mode: 'live',
       }),
     ]);
     const first = proposed(t, 'refunds.issue', '1.2.0', refund(500), run);

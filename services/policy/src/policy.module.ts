@@ -8,7 +8,8 @@ import { BearerGuard, DirectoryCloser, SERVICE_CONFIG, SERVICE_DIRECTORY, busLog
 import type { PolicyServiceConfig } from './config.ts';
 import { DecideController } from './decide.controller.ts';
 import { PDP_SETUP, POLICY_DLQ, POLICY_SETS, PdpEngine } from './pdp.engine.ts';
-import { ApprovalNotifier, loadWebhooks } from './notifier.ts';
+import { loadWebhooks } from '@writ/runtime';
+import { ApprovalNotifier } from './notifier.ts';
 import { PolicySets } from './policy-sets.ts';
 import { PolicySetsController } from './policy-sets.controller.ts';
 import { loadPdpSetup } from './setup.ts';
