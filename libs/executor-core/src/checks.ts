@@ -8,7 +8,7 @@ import { WritError, isWritError } from '@writ/errors';
 import { toolRef, verifyWarrant } from '@writ/policy-engine';
 import type { Warrant } from '@writ/policy-engine';
 import type { ControlBoard, ToolDefinition, ToolRegistry } from '@writ/tools';
-import { scrubberOf, sensitiveTexts, unsealArguments, validateArguments } from '@writ/tools';
+import { checkDestinations, scrubberOf, sensitiveTexts, unsealArguments, validateArguments } from '@writ/tools';
 
 export interface Refusal {
   readonly code: string;
@@ -62,7 +62,8 @@ export function runtimeRefusal(request: ExecutionRequested, tool: ToolDefinition
  * (the digest of the sealed form the warrant binds); the action id is the one of this tenant, run
  * and idempotency key; the warrant is genuine, unexpired and for exactly this action; so is the
  * reservation; every sensitive argument is sealed and opens under the tenant's data key (its keyed
- * hash rechecked); the clear arguments satisfy the tool's schema; no kill switch or safe mode
+ * hash rechecked); the clear arguments satisfy the tool's schema; every destination they name is
+ * on the tool's allowlist (sensitive ones included, which only the executor sees); no kill switch or safe mode
  * forbids the call; the deadline has not passed. `args` of an accepted request are the clear ones.
  */
 export function checkRequest(request: ExecutionRequested, deps: CheckDeps, now: number, tenantKey?: TenantDataKey): CheckResult {
@@ -135,6 +136,12 @@ export function checkRequest(request: ExecutionRequested, deps: CheckDeps, now: 
   if (!validity.ok) {
     const list = validity.problems.map((p) => `${p.field} (${p.rule}): ${p.message}`).join('; ');
     return refuse('ARGUMENTS_INVALID', scrubberOf(sensitiveTexts(tool, clear)).text(`arguments do not match ${tool.name}@${tool.version}: ${list}`), tool);
+  }
+
+  const destinations = checkDestinations(tool, clear);
+  if (destinations.length > 0) {
+    const list = destinations.map((p) => p.message).join('; ');
+    return refuse('DESTINATION_NOT_ALLOWED', scrubberOf(sensitiveTexts(tool, clear)).text(`${tool.name}@${tool.version} refuses ${list}`), tool);
   }
 
   const runtime = runtimeRefusal(request, tool, deps.controls, now);

@@ -40,6 +40,7 @@ describe('loadPolicySet', () => {
       'directors-approve-in-own-tenant',
       'export-over-1000-rows-forbidden',
       'managers-approve-in-own-tenant',
+      'notifications-by-support',
       'owner-may-not-approve',
       'read-tools-allowed',
       'refund-over-100-needs-manager-approval',

@@ -63,6 +63,18 @@ export interface ToolVerification {
   readonly url: string;
 }
 
+/**
+ * Where one argument may point (a tool's `destinations`, keyed by the argument's dotted path): an
+ * email address whose domain is listed, an http(s) URL whose host (and port) is listed, or one of
+ * a list of plain values. A host entry is `name`, `*.name` (any subdomain, not `name` itself), an
+ * IP address, each with an optional `:port` (without one, only the scheme's default port).
+ * See destinations.ts and tools/README.md ("Destinations").
+ */
+export type ToolDestination =
+  | { readonly email_domain: readonly string[] }
+  | { readonly url_host: readonly string[]; /** Default ["https"]. */ readonly schemes?: readonly ('https' | 'http')[] }
+  | { readonly values: readonly string[] };
+
 /** One version of one tool, as declared in a registry file (`tools/<name>@<version>.json`). */
 export interface ToolDefinition {
   /** Dotted lower-case name, e.g. "refunds.issue"; policies refer to it as Writ::Tool::"<name>". */
@@ -86,6 +98,8 @@ export interface ToolDefinition {
   /** Dotted paths into the result whose values name the side effects (e.g. "refund.id"). */
   readonly side_effect_refs?: readonly string[];
   readonly verify?: ToolVerification;
+  /** Allowlists of the arguments that name where a call sends something, by dotted argument path ("to", "delivery.url"). */
+  readonly destinations?: Readonly<Record<string, ToolDestination>>;
 }
 
 /** What a call of the tool is reserved for: its declared maximum. */

@@ -5,6 +5,8 @@ export { argumentsOfRequest, fitsToolEndpoint, fitsVerifyRequest, matchPathTempl
 export type { ReceivedRequest } from './request-match.ts';
 export { loadToolRegistry, createToolRegistry, checkToolDefinition } from './registry.ts';
 export { validateArguments, SENSITIVE_KEYWORD } from './schema.ts';
+export { checkDestinations } from './destinations.ts';
+export type { DestinationCheckOptions, DestinationDeclarationProblem, DestinationKind, DestinationProblem } from './destinations.ts';
 export { redactArguments, redactResult, redactJson, sensitiveNames, REDACTED } from './redact.ts';
 export {
   MIN_SCRUB_LENGTH,
@@ -30,6 +32,7 @@ export type {
   ToolCredential,
   ToolCredentialMint,
   ToolVerification,
+  ToolDestination,
 } from './definition.ts';
 export type { ToolRegistry } from './registry.ts';
 export type { ArgumentProblem, ArgumentCheck } from './schema.ts';

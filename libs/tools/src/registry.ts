@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { WritError } from '@writ/errors';
 import type { ToolDefinition } from './definition.ts';
 import { compareVersions } from './definition.ts';
+import { destinationDeclarationProblem } from './destinations.ts';
 import { createSchemaCompiler, pointerToPath, validatorFor } from './schema.ts';
 
 export interface ToolRegistry {
@@ -91,6 +92,8 @@ const DEFINITION_SCHEMA = {
       required: ['method', 'url'],
       properties: { method: { const: 'GET' }, url: { type: 'string', minLength: 1 } },
     },
+    // Checked in full by destinations.ts (argument paths, host entries), naming the entry at fault.
+    destinations: { type: 'object' },
   },
 } as const;
 
@@ -154,6 +157,8 @@ export function checkToolDefinition(value: unknown, file: string): ToolDefinitio
   if (!/^(\$\{[A-Z_][A-Z0-9_]*(:-[^}]*)?\}|https?:\/\/)/.test(tool.endpoint.url)) {
     throw invalid(file, 'endpoint.url', 'url', 'must start with http://, https:// or ${VAR}');
   }
+  const destinations = destinationDeclarationProblem(tool);
+  if (destinations !== undefined) throw invalid(file, destinations.field, destinations.rule, destinations.why);
   return tool;
 }
 

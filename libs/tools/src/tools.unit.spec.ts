@@ -75,6 +75,7 @@ describe('the repository tool registry (tools/)', () => {
       'customers.delete@1.0.0:destructive',
       'customers.export@2.0.0:read',
       'customers.get@1.0.0:read',
+      'notifications.send@1.0.0:write',
       'refunds.issue@1.2.0:write',
       'tickets.get@1.0.0:read',
       'tickets.list@1.0.0:read',

@@ -1,11 +1,12 @@
 // ActionProposed -> ProposeAction: the tool version resolved from the registry, the arguments
-// validated again (the gateway did it first; the registry may have changed since), the cost
-// estimated from the tool's declared cost, and the kill switches looked up.
+// validated again (the gateway did it first; the registry may have changed since), destinations
+// checked against the tool's allowlists, the cost estimated from the tool's declared cost, and the
+// kill switches looked up.
 import type { ActionProposed } from '@writ/contracts';
 import { canonicalJson, sha256Canonical } from '@writ/crypto';
 import { WritError } from '@writ/errors';
 import type { InvalidProposal, ProposeAction } from '@writ/planner-core';
-import { reservedCostOf, validateSealedArguments } from '@writ/tools';
+import { checkDestinations, reservedCostOf, validateSealedArguments } from '@writ/tools';
 import type { ToolRegistry } from '@writ/tools';
 
 /** Kill switches as they reach one tenant (its own and the platform-wide ones). */
@@ -79,6 +80,13 @@ export function proposeCommandOf(event: ActionProposed, registry: ToolRegistry, 
       ...resolved,
       invalid: { reason_code: 'args_invalid', field: 'args_sha256', message: 'args_sha256 is not the sha256 of the canonical JSON of the arguments' },
     };
+  }
+  // Destination allowlists: a sealed (sensitive) destination is left to the executor, which opens it.
+  const refused = checkDestinations(tool, parsed.value, { sealed: true });
+  const [first] = refused;
+  if (first !== undefined) {
+    const more = refused.length > 1 ? ` (and ${refused.length - 1} more)` : '';
+    return { ...resolved, invalid: { reason_code: 'destination_not_allowed', field: first.field, message: `${first.message}${more}` } };
   }
   return { ...resolved, arguments_json: canonicalJson(parsed.value), invalid: null };
 }
