@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS actions (
   outcome LowCardinality(String),
   cost_micros Int64,
   currency LowCardinality(String),
+  run_mode LowCardinality(String) DEFAULT 'live',
   proposed_at DateTime64(3, 'UTC'),
   updated_at DateTime64(3, 'UTC'),
   version UInt64
@@ -126,5 +127,13 @@ CREATE TABLE IF NOT EXISTS spend (
   cost_micros Int64,
   released_micros Int64,
   currency LowCardinality(String),
+  run_mode LowCardinality(String) DEFAULT 'live',
   settled_at DateTime64(3, 'UTC')
 ) ENGINE = ReplacingMergeTree ORDER BY (tenant_id, agent_id, run_id, event_id);
+
+-- run_mode (RunStarted/ActionProposed v2): 'shadow' for an action of a shadow run, which is decided,
+-- budgeted and recorded but never executed: its status says what would have happened, its cost is
+-- 0, and its only spend row is the release of its reservation (disposition released, cost 0).
+-- Count spend and outcomes WHERE run_mode = 'live'. Added to tables created before it existed.
+ALTER TABLE actions ADD COLUMN IF NOT EXISTS run_mode LowCardinality(String) DEFAULT 'live' AFTER currency;
+ALTER TABLE spend ADD COLUMN IF NOT EXISTS run_mode LowCardinality(String) DEFAULT 'live' AFTER currency;

@@ -281,6 +281,97 @@ export function governedPipelineCases(basePort: number, replicas?: WritStackOpti
     });
   });
 
+  describe('a shadow run', () => {
+    /** Rows of acme's analyst query through the ledger's door. */
+    async function analystRows(sql: string, params: Record<string, string>): Promise<Record<string, string | number>[]> {
+      const response = await fetch(`${e2e.stack.service('ledger').url}/v1/query`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...authAs('ana') },
+        body: JSON.stringify({ sql, params }),
+      });
+      return ((await response.json()) as { rows: Record<string, string | number>[] }).rows;
+    }
+
+    it('refuses a mode it does not know, naming the field', async () => {
+      const refused = await rejection(e2e.agent.openRun('e2e', undefined, 'dry-run' as 'shadow'));
+      expect(refused).toMatchObject({ code: 'REQUEST_INVALID', field: 'mode', rule: 'enum' });
+    });
+
+    it('decides, budgets and records every action, executes none, and says what would have happened', async () => {
+      // One refund (20,000 micros, one call) fills the run's caps: a reservation the books kept would refuse the next.
+      const run = (await e2e.agent.openRun('e2e shadow', { max_cost_micros: 20_000, max_tool_calls: 1, currency: 'USD' }, 'shadow')).run_id;
+      expect(await e2e.agent.run(run)).toMatchObject({ run_id: run, mode: 'shadow', status: 'open' });
+      const before = await helpdeskStats(e2e.stack);
+      const keys = [key(), key(), key(), key()];
+      const propose = (i: number, tool: string, args: Record<string, unknown>) =>
+        e2e.agent.propose(run, { tool, arguments: args, reason: 'shadow', idempotency_key: keys[i] ?? key() });
+
+      // An allowed write: it would have executed, with the warrant and the reservation it held.
+      const first = await e2e.agent.outcome((await propose(0, 'refunds.issue', refundArgs(2_500))).action_id, 30_000);
+      expect(first).toMatchObject({ status: 'completed', shadow: true, reason_code: 'SHADOW_WOULD_EXECUTE', cost_micros: 0 });
+      expect(first.result).toMatchObject({
+        shadow: true,
+        would: 'execute',
+        tool: 'refunds.issue',
+        args_sha256: first['args_sha256'],
+        warrant: { policy_set_hash: expect.stringMatching(/^[0-9a-f]{64}$/) },
+        reservation: { amount_micros: 20_000, currency: 'USD' },
+      });
+      // The first one's reservation was given back at once: the run's one call and 20,000 micros are still free.
+      const second = await e2e.agent.outcome((await propose(1, 'refunds.issue', refundArgs(3_000, 'T-1002', 'C-502'))).action_id, 30_000);
+      expect(second).toMatchObject({ status: 'completed', shadow: true, reason_code: 'SHADOW_WOULD_EXECUTE' });
+
+      // A forbidden one is denied as it would be, naming the policy.
+      const denied = await e2e.agent.outcome(
+        (await propose(2, 'customers.delete', { customer_id: 'C-501', reason: 'asked to be forgotten' })).action_id,
+        30_000,
+      );
+      expect(denied).toMatchObject({ status: 'denied', shadow: true });
+      expect(denied.determining_policies).toContain('customer-delete-forbidden');
+
+      // One that needs a manager says so, and pages nobody: it never enters the approval queue.
+      const held = await propose(3, 'refunds.issue', refundArgs(25_000, 'T-1005', 'C-505'));
+      const wouldAwait = await e2e.agent.outcome(held.action_id, 30_000);
+      expect(wouldAwait).toMatchObject({ status: 'completed', shadow: true, reason_code: 'SHADOW_APPROVAL_REQUIRED', decision: 'approval_required' });
+      expect(wouldAwait.result).toMatchObject({ would: 'await_approval', warrant: null });
+      expect((await e2e.manager.pendingApprovals()).approvals.map((a) => a.action_id)).not.toContain(held.action_id);
+
+      // Nothing reached the system of record.
+      const after = await helpdeskStats(e2e.stack);
+      for (const idempotencyKey of keys) expect(callsAtTool(after, idempotencyKey)).toBe(0);
+      expect(after.calls).toEqual(before.calls);
+      expect(after.refunds.length).toBe(before.refunds.length);
+
+      // Recorded like any other, and told apart: every action and spend row of the run is shadow, and nothing was spent.
+      const actions = await waitFor(
+        async () => {
+          const rows = await analystRows(
+            "SELECT count() AS n, countIf(run_mode = 'shadow') AS shadow, sum(cost_micros) AS cost FROM actions WHERE run_id = {run:String} AND status != ''",
+            { run },
+          );
+          return Number(rows[0]?.['n'] ?? 0) === 4 ? rows[0] : undefined;
+        },
+        { timeoutMs: 30_000, what: "the shadow run's four actions in ClickHouse" },
+      );
+      expect(Number(actions['shadow'])).toBe(4);
+      expect(Number(actions['cost'])).toBe(0);
+      const spend = await waitFor(
+        async () => {
+          const rows = await analystRows(
+            "SELECT count() AS n, countIf(run_mode = 'shadow') AS shadow, sum(cost_micros) AS cost, sum(released_micros) AS released FROM spend WHERE run_id = {run:String}",
+            { run },
+          );
+          return Number(rows[0]?.['n'] ?? 0) >= 3 ? rows[0] : undefined;
+        },
+        { timeoutMs: 30_000, what: "the releases of the shadow run's reservations in ClickHouse" },
+      );
+      expect(Number(spend['shadow'])).toBe(Number(spend['n']));
+      expect(Number(spend['cost'])).toBe(0);
+      expect(Number(spend['released'])).toBeGreaterThanOrEqual(3 * 20_000);
+      expect(await runSpendMicros(e2e.stack, run)).toBe(0);
+    });
+  });
+
   describe('a run cap under concurrent proposals', () => {
     it('never spends over the cap: 20 refunds at once, the ones over it end refused, each executed one reached the tool exactly once', async () => {
       // refunds.issue is estimated and costs 20,000 micros: the cap admits five.

@@ -15,6 +15,17 @@ export interface Refund {
   created_at: string;
 }
 
+/** A note emailed to the helpdesk team (notifications.send); the demo records it instead of sending mail. */
+export interface Notification {
+  notification_id: string;
+  status: 'sent';
+  ticket_id: string;
+  to: string;
+  cc: string[];
+  subject: string;
+  created_at: string;
+}
+
 export interface Reply {
   status: number;
   body: unknown;
@@ -49,6 +60,7 @@ export interface HelpdeskStats {
   /** Side effects in all. */
   effects_total: number;
   refunds: Refund[];
+  notifications: Notification[];
   faults_pending: number;
   /** Tool calls by how their bearer token was accepted (minted per action, static), or refused (401). */
   credentials: { minted: number; static: number; refused: number };
@@ -77,6 +89,7 @@ export class Helpdesk {
   readonly #customers = new Map<string, Customer>();
   readonly #tickets = new Map<string, Ticket>();
   readonly #refunds = new Map<string, Refund>();
+  readonly #notifications: Notification[] = [];
   readonly #idempotency = new Map<string, StoredReply>();
   readonly #faults: Fault[] = [];
   #exports = 0;
@@ -88,6 +101,7 @@ export class Helpdesk {
     effects_without_key: 0,
     effects_total: 0,
     refunds: [],
+    notifications: [],
     faults_pending: 0,
     credentials: { minted: 0, static: 0, refused: 0 },
   };
@@ -107,7 +121,12 @@ export class Helpdesk {
   }
 
   snapshot(): HelpdeskStats {
-    return structuredClone({ ...this.stats, refunds: [...this.#refunds.values()], faults_pending: this.#faults.reduce((n, f) => n + f.remaining, 0) });
+    return structuredClone({
+      ...this.stats,
+      refunds: [...this.#refunds.values()],
+      notifications: [...this.#notifications],
+      faults_pending: this.#faults.reduce((n, f) => n + f.remaining, 0),
+    });
   }
 
   addFault(input: unknown): Reply {
@@ -218,6 +237,33 @@ export class Helpdesk {
     this.#exports += 1;
     const sample = [...this.#customers.values()].slice(0, 3).map(({ id, name, email }) => ({ id, name, email }));
     return { status: 201, body: { export_id: `EX-${String(this.#exports).padStart(4, '0')}`, rows, format, sample } };
+  };
+
+  readonly sendNotification: Write = (body) => {
+    const ticketId = body['ticket_id'];
+    const to = body['to'];
+    const cc = body['cc'] ?? [];
+    const subject = body['subject'];
+    const text = body['body'];
+    if (typeof ticketId !== 'string') return problem(422, 'invalid_request', 'ticket_id is required', 'ticket_id');
+    if (typeof to !== 'string' || !to.includes('@')) return problem(422, 'invalid_request', 'to must be an email address', 'to');
+    if (!Array.isArray(cc) || !cc.every((item): item is string => typeof item === 'string')) {
+      return problem(422, 'invalid_request', 'cc must be a list of email addresses', 'cc');
+    }
+    if (typeof subject !== 'string' || subject === '') return problem(422, 'invalid_request', 'subject is required', 'subject');
+    if (typeof text !== 'string' || text === '') return problem(422, 'invalid_request', 'body is required', 'body');
+    if (!this.#tickets.has(ticketId)) return problem(404, 'ticket_not_found', `no ticket ${ticketId}`, 'ticket_id');
+    const notification: Notification = {
+      notification_id: `NT-${String(this.#notifications.length + 1).padStart(4, '0')}`,
+      status: 'sent',
+      ticket_id: ticketId,
+      to,
+      cc,
+      subject,
+      created_at: new Date().toISOString(),
+    };
+    this.#notifications.push(notification);
+    return { status: 201, body: { notification_id: notification.notification_id, status: notification.status } };
   };
 
   readonly deleteCustomer: Write = (_body, params) => {

@@ -76,6 +76,7 @@ const ROUTES: readonly Route[] = [
   { name: 'GET /refunds/:id', method: 'GET', pattern: /^\/refunds\/(?<id>[^/]+)$/, write: false },
   { name: 'POST /refunds', method: 'POST', pattern: /^\/refunds$/, write: true },
   { name: 'POST /exports', method: 'POST', pattern: /^\/exports$/, write: true },
+  { name: 'POST /notifications', method: 'POST', pattern: /^\/notifications$/, write: true },
 ];
 
 function send(res: ServerResponse, reply: Reply, headers: Record<string, string> = {}): void {
@@ -215,7 +216,9 @@ export async function startHelpdesk(options: HelpdeskOptions = {}): Promise<Runn
           ? () => helpdesk.issueRefund(body, params)
           : route.name === 'POST /exports'
             ? () => helpdesk.createExport(body, params)
-            : () => helpdesk.deleteCustomer(body, params);
+            : route.name === 'POST /notifications'
+              ? () => helpdesk.sendNotification(body, params)
+              : () => helpdesk.deleteCustomer(body, params);
       ({ reply, replayed } = helpdesk.write(route.name, key, raw, run));
     }
     if (reply.status < 300) guard.succeeded(admission, reply.body);

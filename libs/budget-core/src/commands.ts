@@ -40,6 +40,12 @@ export interface Reserve {
    * retention is ignored (see decide.ts); omitted: no age check.
    */
   readonly requested_at?: number;
+  /**
+   * The action belongs to a shadow run (it never executes): the reservation is decided as any
+   * other (refused where a live one would be) and, when granted, released in the same decision, so
+   * it never counts as spend, never holds room under a cap and announces no threshold.
+   */
+  readonly shadow?: boolean;
 }
 
 /** Charge the actual cost of an execution (succeeded or failed) and release the rest. */

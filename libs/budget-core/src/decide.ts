@@ -287,6 +287,19 @@ function reserve(acc: BudgetAccumulator, command: Reserve, config: BudgetConfig)
     reserved_at: command.now,
     expires_at: command.now + config.reservation_ttl_ms,
   });
+  if (command.shadow === true) {
+    // A shadow run's action never executes: the signed reservation says what it would have got,
+    // and the books give it back at once (its ActionCompleted's release then finds nothing held).
+    acc.emit({
+      type: 'BudgetReleased',
+      reservation_id: command.reservation_id,
+      run_id: command.run_id,
+      agent_id: command.agent_id,
+      released_micros: command.estimated_cost_micros,
+      released_at: command.now,
+    });
+    return;
+  }
   const record = lookup(acc.state.reservations, command.reservation_id);
   if (record !== undefined) announceThresholds(acc, record, command.now, config);
 }

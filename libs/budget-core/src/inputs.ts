@@ -59,6 +59,7 @@ const EXECUTING_REASONS: ReadonlySet<string> = new Set(['execution_timeout']);
  * - ActionProposed -> Reserve (reservation_id is the action id) of the resolved tool's declared
  *   maximum cost (`cost.max_micros`, else `cost.micros`) and one tool call; null when `tool` is undefined (no such tool or version in the
  *   registry: the planner rejects the proposal as tool_unknown, there is nothing to reserve for).
+ *   A proposal of a shadow run (`mode` shadow) reserves with `shadow`: released in the same decision.
  * - BudgetReservationRequested (the planner's, written before the accountant reacted to proposals)
  *   -> Reserve too; an action with both reserves once (the same reservation_id).
  * - ActionExecuted / ActionFailed -> Settle at the reported cost (a failure with cost 0 settles 0
@@ -138,6 +139,7 @@ function proposalReservation(p: EventPayloads['ActionProposed'], tool: ResolvedT
     requested_at: p.meta.occurred_at,
     tool: tool.name,
     side_effects: hasSideEffects(tool),
+    ...(p.mode === 'shadow' ? { shadow: true } : {}),
   };
   return { command: reserve, tool: tool.name };
 }

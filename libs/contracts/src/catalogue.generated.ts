@@ -189,6 +189,204 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
     },
   },
   {
+    type: 'RunStarted',
+    version: 2,
+    fingerprint: 'a6068e303f2f542d',
+    schema: {
+      "type": "record",
+      "name": "RunStarted",
+      "namespace": "writ.events",
+      "doc": "A run (one agent pursuing one goal) began.",
+      "fields": [
+        {
+          "name": "meta",
+          "type": {
+            "type": "record",
+            "name": "Metadata",
+            "doc": "Envelope carried by every Writ event: identity, tenancy, causality, producer and trace context.",
+            "fields": [
+              {
+                "name": "event_id",
+                "type": {
+                  "type": "string",
+                  "logicalType": "uuid"
+                },
+                "writ.rule": "uuid",
+                "doc": "Unique id of this event: a UUIDv7, so ids sort by creation time."
+              },
+              {
+                "name": "occurred_at",
+                "type": {
+                  "type": "long",
+                  "logicalType": "timestamp-millis"
+                },
+                "writ.rule": "non-negative",
+                "doc": "When the producer created the event, in milliseconds since the Unix epoch (UTC)."
+              },
+              {
+                "name": "tenant_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Tenant the event belongs to."
+              },
+              {
+                "name": "run_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
+              },
+              {
+                "name": "action_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "Action the event is about, when it is about one."
+              },
+              {
+                "name": "causation_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "event_id of the event (or id of the request) that caused this one."
+              },
+              {
+                "name": "producer",
+                "type": "string",
+                "writ.rule": "service-at-version",
+                "doc": "Service that produced the event, as service@version (e.g. \"planner@0.1.0\")."
+              },
+              {
+                "name": "trace",
+                "default": null,
+                "type": [
+                  "null",
+                  {
+                    "type": "record",
+                    "name": "TraceContext",
+                    "doc": "W3C trace context of the producing span (also copied into the Kafka headers).",
+                    "fields": [
+                      {
+                        "name": "traceparent",
+                        "type": "string",
+                        "writ.rule": "traceparent",
+                        "doc": "W3C traceparent header value."
+                      },
+                      {
+                        "name": "tracestate",
+                        "type": [
+                          "null",
+                          "string"
+                        ],
+                        "default": null,
+                        "doc": "W3C tracestate header value, when there is one."
+                      }
+                    ]
+                  }
+                ],
+                "doc": "W3C trace context, when the producer was tracing."
+              }
+            ]
+          },
+          "doc": "Envelope common to every event."
+        },
+        {
+          "name": "agent_id",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Agent running."
+        },
+        {
+          "name": "goal",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "What the run is for, as stated by the agent or operator that started it."
+        },
+        {
+          "name": "limits",
+          "doc": "Hard caps of this run; null means no cap of that kind at run level.",
+          "type": {
+            "type": "record",
+            "name": "RunLimits",
+            "doc": "Per-run hard caps.",
+            "fields": [
+              {
+                "name": "max_steps",
+                "type": [
+                  "null",
+                  "int"
+                ],
+                "default": null,
+                "writ.rule": "non-negative",
+                "doc": "Maximum number of actions proposed in the run."
+              },
+              {
+                "name": "max_tool_calls",
+                "type": [
+                  "null",
+                  "int"
+                ],
+                "default": null,
+                "writ.rule": "non-negative",
+                "doc": "Maximum number of tool executions in the run."
+              },
+              {
+                "name": "max_cost_micros",
+                "type": [
+                  "null",
+                  "long"
+                ],
+                "default": null,
+                "writ.rule": "non-negative",
+                "doc": "Maximum spend of the run, in micro-units of `currency`."
+              },
+              {
+                "name": "wall_clock_ms",
+                "type": [
+                  "null",
+                  "long"
+                ],
+                "default": null,
+                "writ.rule": "non-negative",
+                "doc": "Maximum duration of the run in milliseconds; the run expires after it."
+              },
+              {
+                "name": "currency",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "currency",
+                "doc": "ISO 4217 code of max_cost_micros (required when it is set)."
+              }
+            ]
+          }
+        },
+        {
+          "name": "mode",
+          "type": {
+            "type": "enum",
+            "name": "RunMode",
+            "doc": "How a run's allowed actions end: live, they execute; shadow, they are decided, budgeted and recorded but never executed.",
+            "symbols": [
+              "live",
+              "shadow"
+            ],
+            "default": "live"
+          },
+          "default": "live",
+          "doc": "live: the run's allowed actions execute. shadow: every action is admitted, decided, budgeted and recorded as usual but never executed; its outcome says what would have happened (docs/design/pipeline.md, \"Shadow runs\"). Absent in data written before v2, which reads as live."
+        }
+      ]
+    },
+  },
+  {
     type: 'ActionProposed',
     version: 1,
     fingerprint: 'cb6baa55ab875529',
@@ -338,6 +536,175 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
           "type": "string",
           "writ.rule": "non-empty",
           "doc": "Key under which the tool runs at most once."
+        }
+      ]
+    },
+  },
+  {
+    type: 'ActionProposed',
+    version: 2,
+    fingerprint: '014153dfa6313d89',
+    schema: {
+      "type": "record",
+      "name": "ActionProposed",
+      "namespace": "writ.events",
+      "doc": "An agent proposed an action: a call of one tool with typed arguments.",
+      "fields": [
+        {
+          "name": "meta",
+          "type": {
+            "type": "record",
+            "name": "Metadata",
+            "doc": "Envelope carried by every Writ event: identity, tenancy, causality, producer and trace context.",
+            "fields": [
+              {
+                "name": "event_id",
+                "type": {
+                  "type": "string",
+                  "logicalType": "uuid"
+                },
+                "writ.rule": "uuid",
+                "doc": "Unique id of this event: a UUIDv7, so ids sort by creation time."
+              },
+              {
+                "name": "occurred_at",
+                "type": {
+                  "type": "long",
+                  "logicalType": "timestamp-millis"
+                },
+                "writ.rule": "non-negative",
+                "doc": "When the producer created the event, in milliseconds since the Unix epoch (UTC)."
+              },
+              {
+                "name": "tenant_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Tenant the event belongs to."
+              },
+              {
+                "name": "run_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
+              },
+              {
+                "name": "action_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "Action the event is about, when it is about one."
+              },
+              {
+                "name": "causation_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "event_id of the event (or id of the request) that caused this one."
+              },
+              {
+                "name": "producer",
+                "type": "string",
+                "writ.rule": "service-at-version",
+                "doc": "Service that produced the event, as service@version (e.g. \"planner@0.1.0\")."
+              },
+              {
+                "name": "trace",
+                "default": null,
+                "type": [
+                  "null",
+                  {
+                    "type": "record",
+                    "name": "TraceContext",
+                    "doc": "W3C trace context of the producing span (also copied into the Kafka headers).",
+                    "fields": [
+                      {
+                        "name": "traceparent",
+                        "type": "string",
+                        "writ.rule": "traceparent",
+                        "doc": "W3C traceparent header value."
+                      },
+                      {
+                        "name": "tracestate",
+                        "type": [
+                          "null",
+                          "string"
+                        ],
+                        "default": null,
+                        "doc": "W3C tracestate header value, when there is one."
+                      }
+                    ]
+                  }
+                ],
+                "doc": "W3C trace context, when the producer was tracing."
+              }
+            ]
+          },
+          "doc": "Envelope common to every event."
+        },
+        {
+          "name": "agent_id",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Agent proposing."
+        },
+        {
+          "name": "tool",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Name of the tool to call."
+        },
+        {
+          "name": "tool_version",
+          "type": [
+            "null",
+            "string"
+          ],
+          "default": null,
+          "writ.rule": "non-empty",
+          "doc": "Tool version the agent asked for; null lets the planner pick the current one."
+        },
+        {
+          "name": "arguments_json",
+          "type": "string",
+          "doc": "Tool arguments as canonical JSON (sorted keys, no insignificant whitespace)."
+        },
+        {
+          "name": "args_sha256",
+          "type": "string",
+          "writ.rule": "sha256-hex",
+          "doc": "sha256 (hex) of arguments_json."
+        },
+        {
+          "name": "reason",
+          "type": "string",
+          "doc": "Why the agent wants to do this, in its own words."
+        },
+        {
+          "name": "idempotency_key",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Key under which the tool runs at most once."
+        },
+        {
+          "name": "mode",
+          "type": {
+            "type": "enum",
+            "name": "RunMode",
+            "doc": "How a run's allowed actions end: live, they execute; shadow, they are decided, budgeted and recorded but never executed.",
+            "symbols": [
+              "live",
+              "shadow"
+            ],
+            "default": "live"
+          },
+          "default": "live",
+          "doc": "The mode of the proposal's run, copied from its RunStarted by the gateway, so that the services that keep no run state (the accountant, the ledger's projection) tell shadow proposals from live ones. Absent in data written before v2, which reads as live."
         }
       ]
     },
@@ -4323,7 +4690,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
   {
     type: 'BudgetRefused',
     version: 3,
-    fingerprint: '5b56dda304a4d413',
+    fingerprint: '74cca10afb619547',
     schema: {
       "type": "record",
       "name": "BudgetRefused",
@@ -4438,7 +4805,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
           "type": {
             "type": "enum",
             "name": "BudgetScope",
-            "doc": "Which budget: the run, or a level (agent, tool, tenant) and its period (a calendar day, ISO week or month in the tenant's time zone, or a rolling window).",
+            "doc": "Which budget: the run, or a level (agent, tool, tenant) and its period (a calendar day, ISO week or month in the tenant's time zone, a rolling window, or concurrent: what is in flight).",
             "symbols": [
               "run",
               "agent_day",
@@ -4446,13 +4813,16 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
               "agent_week",
               "agent_month",
               "agent_window",
+              "agent_concurrent",
               "tool_day",
               "tool_week",
               "tool_month",
               "tool_window",
+              "tool_concurrent",
               "tenant_week",
               "tenant_month",
-              "tenant_window"
+              "tenant_window",
+              "tenant_concurrent"
             ]
           },
           "doc": "Limit that would be exceeded."
@@ -4533,7 +4903,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
           ],
           "default": null,
           "writ.rule": "non-empty",
-          "doc": "The period the refusing counter counts: \"run\", a tenant-local day (YYYY-MM-DD), ISO week (YYYY-Www) or month (YYYY-MM), or a rolling window's bucket (w<window ms>:<bucket>). Null only in data of before v3."
+          "doc": "The period the refusing counter counts: \"run\", a tenant-local day (YYYY-MM-DD), ISO week (YYYY-Www) or month (YYYY-MM), a rolling window's bucket (w<window ms>:<bucket>), or \"now\" (a concurrent budget). Null only in data of before v3."
         },
         {
           "name": "window_ms",
@@ -5252,7 +5622,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
   {
     type: 'BudgetThresholdCrossed',
     version: 3,
-    fingerprint: 'b0354977bed39d13',
+    fingerprint: '151b161dd9164f13',
     schema: {
       "type": "record",
       "name": "BudgetThresholdCrossed",
@@ -5367,7 +5737,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
           "type": {
             "type": "enum",
             "name": "BudgetScope",
-            "doc": "Which budget: the run, or a level (agent, tool, tenant) and its period (a calendar day, ISO week or month in the tenant's time zone, or a rolling window).",
+            "doc": "Which budget: the run, or a level (agent, tool, tenant) and its period (a calendar day, ISO week or month in the tenant's time zone, a rolling window, or concurrent: what is in flight).",
             "symbols": [
               "run",
               "agent_day",
@@ -5375,13 +5745,16 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
               "agent_week",
               "agent_month",
               "agent_window",
+              "agent_concurrent",
               "tool_day",
               "tool_week",
               "tool_month",
               "tool_window",
+              "tool_concurrent",
               "tenant_week",
               "tenant_month",
-              "tenant_window"
+              "tenant_window",
+              "tenant_concurrent"
             ]
           },
           "doc": "Limit concerned."

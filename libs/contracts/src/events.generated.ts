@@ -73,8 +73,8 @@ export const EVENT_TOPICS: { readonly [T in EventType]: Topic } = {
 
 /** Current schema version of each event type (the version encoders write). */
 export const CURRENT_VERSIONS: { readonly [T in EventType]: number } = {
-  RunStarted: 1,
-  ActionProposed: 1,
+  RunStarted: 2,
+  ActionProposed: 2,
   ActionAdmitted: 1,
   ActionRejected: 1,
   ActionCompleted: 2,
@@ -159,11 +159,12 @@ export const ENUM_SYMBOLS = {
   BudgetDisposition: ['settled', 'released', 'expired'],
   BudgetKind: ['money', 'tool_calls'],
   BudgetRefusalRule: ['cap', 'reads_only'],
-  BudgetScope: ['run', 'agent_day', 'tenant_day', 'agent_week', 'agent_month', 'agent_window', 'tool_day', 'tool_week', 'tool_month', 'tool_window', 'tenant_week', 'tenant_month', 'tenant_window'],
+  BudgetScope: ['run', 'agent_day', 'tenant_day', 'agent_week', 'agent_month', 'agent_window', 'agent_concurrent', 'tool_day', 'tool_week', 'tool_month', 'tool_window', 'tool_concurrent', 'tenant_week', 'tenant_month', 'tenant_window', 'tenant_concurrent'],
   ControlKind: ['tool_kill_switch', 'agent_kill_switch', 'safe_mode', 'config'],
   FailedOutcome: ['failed', 'unknown'],
   PolicyDecision: ['allow', 'deny', 'approval_required'],
   PolicySetOrigin: ['publish', 'rollback', 'bootstrap'],
+  RunMode: ['live', 'shadow'],
   RunStatus: ['completed', 'failed', 'killed', 'expired'],
   SucceededOutcome: ['succeeded'],
 } as const;
@@ -274,6 +275,8 @@ export interface ActionProposed {
   readonly reason: string;
   /** Key under which the tool runs at most once. */
   readonly idempotency_key: string;
+  /** The mode of the proposal's run, copied from its RunStarted by the gateway, so that the services that keep no run state (the accountant, the ledger's projection) tell shadow proposals from live ones. Absent in data written before v2, which reads as live. */
+  readonly mode: RunMode;
 }
 
 /** The planner rejected a proposal before policy (invalid arguments, limits, loops, kill switch). */
@@ -379,7 +382,7 @@ export interface BudgetRefused {
   readonly subject: string | null;
   /** Why the budget refused. Null only in data of before v3 (a cap). */
   readonly rule: BudgetRefusalRule | null;
-  /** The period the refusing counter counts: "run", a tenant-local day (YYYY-MM-DD), ISO week (YYYY-Www) or month (YYYY-MM), or a rolling window's bucket (w<window ms>:<bucket>). Null only in data of before v3. */
+  /** The period the refusing counter counts: "run", a tenant-local day (YYYY-MM-DD), ISO week (YYYY-Www) or month (YYYY-MM), a rolling window's bucket (w<window ms>:<bucket>), or "now" (a concurrent budget). Null only in data of before v3. */
   readonly period: string | null;
   /** The refusing budget's rolling window in milliseconds (scopes *_window), else null. */
   readonly window_ms: number | null;
@@ -429,8 +432,8 @@ export interface BudgetReserved {
   readonly day: string | null;
 }
 
-/** Which budget: the run, or a level (agent, tool, tenant) and its period (a calendar day, ISO week or month in the tenant's time zone, or a rolling window). */
-export type BudgetScope = 'run' | 'agent_day' | 'tenant_day' | 'agent_week' | 'agent_month' | 'agent_window' | 'tool_day' | 'tool_week' | 'tool_month' | 'tool_window' | 'tenant_week' | 'tenant_month' | 'tenant_window';
+/** Which budget: the run, or a level (agent, tool, tenant) and its period (a calendar day, ISO week or month in the tenant's time zone, a rolling window, or concurrent: what is in flight). */
+export type BudgetScope = 'run' | 'agent_day' | 'tenant_day' | 'agent_week' | 'agent_month' | 'agent_window' | 'agent_concurrent' | 'tool_day' | 'tool_week' | 'tool_month' | 'tool_window' | 'tool_concurrent' | 'tenant_week' | 'tenant_month' | 'tenant_window' | 'tenant_concurrent';
 
 /** The accountant closed a reservation. disposition settled: charged the actual cost of an execution and released the rest; released: the action ended without executing, everything given back; expired: the reservation lapsed unused, everything given back. Spend is the sum of actual_cost_micros. */
 export interface BudgetSettled {
@@ -730,6 +733,9 @@ export interface RunLimits {
   readonly currency: string | null;
 }
 
+/** How a run's allowed actions end: live, they execute; shadow, they are decided, budgeted and recorded but never executed. */
+export type RunMode = 'live' | 'shadow';
+
 /** A run (one agent pursuing one goal) began. */
 export interface RunStarted {
   /** Envelope common to every event. */
@@ -740,6 +746,8 @@ export interface RunStarted {
   readonly goal: string;
   /** Hard caps of this run; null means no cap of that kind at run level. */
   readonly limits: RunLimits;
+  /** live: the run's allowed actions execute. shadow: every action is admitted, decided, budgeted and recorded as usual but never executed; its outcome says what would have happened (docs/design/pipeline.md, "Shadow runs"). Absent in data written before v2, which reads as live. */
+  readonly mode: RunMode;
 }
 
 /** What the run has done so far, as the planner counts it. */

@@ -35,6 +35,7 @@ export type {
   Reservation,
   RunEnded,
   RunLimits,
+  RunMode,
   RunStarted,
   RunStats,
   RunStatus,

@@ -284,6 +284,16 @@ describe('refusals never reach the tool', () => {
     ['reservation signed with a warrant key', () => request({ reservationKey: warrantKey }), 'RESERVATION_FORGED'],
     ['expired reservation', () => request({ reservationTtlMs: -1 }), 'RESERVATION_EXPIRED'],
     ['deadline passed', () => request({ deadline: Date.now() - 1 }), 'DEADLINE_PASSED'],
+    [
+      'a destination off the allowlist',
+      () =>
+        request({
+          tool: 'notifications.send',
+          toolVersion: '1.0.0',
+          args: { ticket_id: 'T-1001', to: 'eve@evil.example', subject: 'hello', body: 'exfiltrated' },
+        }),
+      'DESTINATION_NOT_ALLOWED',
+    ],
   ];
 
   it.each(cases)('%s', async (_name, make, code) => {

@@ -1,5 +1,5 @@
 import { actionIdFor } from '@writ/contracts';
-import type { ActionProposed, ApprovalSubmitted, MetadataFactory, RunStarted, TraceContext } from '@writ/contracts';
+import type { ActionProposed, ApprovalSubmitted, MetadataFactory, RunMode, RunStarted, TraceContext } from '@writ/contracts';
 import { canonicalJson, sha256Canonical } from '@writ/crypto';
 import type { SealedValue } from '@writ/crypto';
 import { WritError } from '@writ/errors';
@@ -30,6 +30,7 @@ export function runStartedEvent(input: { tenant: string; agentId: string; reques
     agent_id: input.agentId,
     goal: input.request.goal,
     limits: input.request.limits,
+    mode: input.request.mode,
   };
 }
 
@@ -45,12 +46,14 @@ export interface Sealer {
  * Sensitive arguments are sealed with the tenant's key before anything leaves the gateway;
  * `arguments_json` and `args_sha256` are both of the sealed form (deterministic: a repeated
  * proposal has the same digest). Without a sealer, a proposal holding a sensitive value is refused
- * (SEALING_UNAVAILABLE) rather than emitted in clear.
+ * (SEALING_UNAVAILABLE) rather than emitted in clear. `runMode` is the run's (its RunStarted's),
+ * copied onto the proposal for the services that keep no run state.
  */
 export function proposalEvent(input: {
   tools: ToolCatalogue;
   tenant: string;
   runId: string;
+  runMode: RunMode;
   agentId: string;
   request: ProposeRequest;
   stamp: Stamp;
@@ -109,6 +112,7 @@ export function proposalEvent(input: {
     args_sha256: sha256Canonical(args),
     reason: request.reason,
     idempotency_key: request.idempotency_key,
+    mode: input.runMode,
   };
 }
 

@@ -62,7 +62,7 @@ function expectError(run: () => unknown, code: string, field: string, rule: stri
 
 describe('proposalEvent', () => {
   it('builds the ActionProposed: deterministic action id, canonical arguments and their hash, the resolved tool version', () => {
-    const event = proposalEvent({ tools, tenant: 'acme', runId: 'run-1', agentId: 'bot', request, stamp });
+    const event = proposalEvent({ tools, tenant: 'acme', runId: 'run-1', runMode: 'live', agentId: 'bot', request, stamp });
     expect(event.meta).toMatchObject({
       tenant_id: 'acme',
       run_id: 'run-1',
@@ -78,13 +78,13 @@ describe('proposalEvent', () => {
 
   it('refuses an unknown tool or version, naming the field', () => {
     expectError(
-      () => proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request: { ...request, tool: 'refunds.nope' }, stamp }),
+      () => proposalEvent({ tools, tenant: 'acme', runId: 'r', runMode: 'live', agentId: 'bot', request: { ...request, tool: 'refunds.nope' }, stamp }),
       'TOOL_UNKNOWN',
       'tool',
       'must name a registered tool',
     );
     expectError(
-      () => proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request: { ...request, tool_version: '9.9.9' }, stamp }),
+      () => proposalEvent({ tools, tenant: 'acme', runId: 'r', runMode: 'live', agentId: 'bot', request: { ...request, tool_version: '9.9.9' }, stamp }),
       'TOOL_UNKNOWN',
       'tool_version',
       'must name a registered tool',
@@ -98,6 +98,7 @@ describe('proposalEvent', () => {
           tools,
           tenant: 'acme',
           runId: 'r',
+          runMode: 'live',
           agentId: 'bot',
           request: { ...request, arguments: { ticket_id: 'X', amount_cents: 0, extra: true } },
           stamp,
@@ -113,7 +114,8 @@ describe('proposalEvent', () => {
       'arguments.ticket_id:pattern',
     ]);
     expectError(
-      () => proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request: { ...request, arguments: { ticket_id: 'T-1' } }, stamp }),
+      () =>
+        proposalEvent({ tools, tenant: 'acme', runId: 'r', runMode: 'live', agentId: 'bot', request: { ...request, arguments: { ticket_id: 'T-1' } }, stamp }),
       'ARGUMENTS_INVALID',
       'arguments.amount_cents',
       'required',
@@ -121,13 +123,16 @@ describe('proposalEvent', () => {
   });
 
   it('accepts the same proposal again and refuses the key reused for other arguments', () => {
-    const first = proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request, stamp });
+    const first = proposalEvent({ tools, tenant: 'acme', runId: 'r', runMode: 'live', agentId: 'bot', request, stamp });
     const state = evolveAction(undefined, { type: 'ActionProposed', payload: first }) as ActionState;
-    expect(() => checkRepeatedProposal(state, proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request, stamp }))).not.toThrow();
+    expect(() =>
+      checkRepeatedProposal(state, proposalEvent({ tools, tenant: 'acme', runId: 'r', runMode: 'live', agentId: 'bot', request, stamp })),
+    ).not.toThrow();
     const other = proposalEvent({
       tools,
       tenant: 'acme',
       runId: 'r',
+      runMode: 'live',
       agentId: 'bot',
       request: { ...request, arguments: { ticket_id: 'T-1', amount_cents: 501 } },
       stamp,
@@ -142,7 +147,7 @@ describe('proposalEvent with sensitive arguments', () => {
 
   it('seals them with the tenant key: no clear value in the event, a deterministic digest of the sealed form, the view still masked', () => {
     const key = TenantDataKey.generate('acme');
-    const event = proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request: withCard, stamp, sealer: key });
+    const event = proposalEvent({ tools, tenant: 'acme', runId: 'r', runMode: 'live', agentId: 'bot', request: withCard, stamp, sealer: key });
     expect(withoutIdentifiers(JSON.stringify(event))).not.toContain('4242');
     const sealed = JSON.parse(event.arguments_json) as Record<string, unknown>;
     expect(sealed['card_last4']).toEqual(key.seal('4242', '$.card_last4'));
@@ -151,27 +156,35 @@ describe('proposalEvent with sensitive arguments', () => {
     expect(key.unseal(sealed['card_last4'], '$.card_last4')).toBe('4242');
     const state = evolveAction(undefined, { type: 'ActionProposed', payload: event }) as ActionState;
     expect(() =>
-      checkRepeatedProposal(state, proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request: withCard, stamp, sealer: key })),
+      checkRepeatedProposal(
+        state,
+        proposalEvent({ tools, tenant: 'acme', runId: 'r', runMode: 'live', agentId: 'bot', request: withCard, stamp, sealer: key }),
+      ),
     ).not.toThrow();
     const otherCard = { ...withCard, arguments: { ...withCard.arguments, card_last4: '4243' } };
     expect(() =>
-      checkRepeatedProposal(state, proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request: otherCard, stamp, sealer: key })),
+      checkRepeatedProposal(
+        state,
+        proposalEvent({ tools, tenant: 'acme', runId: 'r', runMode: 'live', agentId: 'bot', request: otherCard, stamp, sealer: key }),
+      ),
     ).toThrow(/already used/);
   });
 
   it('refuses to emit a sensitive value when no key can seal it, and needs none when no sensitive field is given', () => {
-    expect(() => proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request: withCard, stamp })).toThrow(
+    expect(() => proposalEvent({ tools, tenant: 'acme', runId: 'r', runMode: 'live', agentId: 'bot', request: withCard, stamp })).toThrow(
       expect.objectContaining({ code: 'SEALING_UNAVAILABLE' }),
     );
-    expect(proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request, stamp }).arguments_json).toBe('{"amount_cents":500,"ticket_id":"T-1"}');
+    expect(proposalEvent({ tools, tenant: 'acme', runId: 'r', runMode: 'live', agentId: 'bot', request, stamp }).arguments_json).toBe(
+      '{"amount_cents":500,"ticket_id":"T-1"}',
+    );
   });
 });
 
 describe('other events', () => {
   it('RunStarted gets a fresh UUIDv7 run id and the limits as given', () => {
     const limits = { max_steps: 5, max_cost_micros: null, max_tool_calls: null, wall_clock_ms: 60000, currency: null };
-    const a = runStartedEvent({ tenant: 'acme', agentId: 'bot', request: { goal: 'g', limits }, stamp });
-    const b = runStartedEvent({ tenant: 'acme', agentId: 'bot', request: { goal: 'g', limits }, stamp });
+    const a = runStartedEvent({ tenant: 'acme', agentId: 'bot', request: { goal: 'g', mode: 'live' as const, limits }, stamp });
+    const b = runStartedEvent({ tenant: 'acme', agentId: 'bot', request: { goal: 'g', mode: 'live' as const, limits }, stamp });
     expect(a.meta.run_id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(a.meta.run_id).not.toBe(b.meta.run_id);
     expect(a).toMatchObject({ agent_id: 'bot', goal: 'g', limits, meta: { tenant_id: 'acme', action_id: null } });
@@ -244,6 +257,7 @@ describe('presentAction', () => {
       tools,
       tenant: 'acme',
       runId: 'r',
+      runMode: 'live',
       agentId: 'bot',
       request: { ...request, arguments: { ticket_id: 'T-1', amount_cents: 5, card_last4: '4242' } },
       stamp,
@@ -265,7 +279,7 @@ describe('presentAction', () => {
   });
 
   it('lists judged approvals apart from those the PDP has not judged yet', () => {
-    const proposal = proposalEvent({ tools, tenant: 'acme', runId: 'r', agentId: 'bot', request, stamp });
+    const proposal = proposalEvent({ tools, tenant: 'acme', runId: 'r', runMode: 'live', agentId: 'bot', request, stamp });
     const at = (approver: string) => ({ ...proposal.meta, event_id: `e-${approver}` });
     const events = [
       { type: 'ActionProposed' as const, payload: proposal },

@@ -16,6 +16,7 @@ function skeleton(meta: Metadata, actionId: string): ActionState {
     args_sha256: null,
     proposal_reason: null,
     idempotency_key: null,
+    run_mode: 'live',
     status: 'proposed',
     decision: null,
     determining_policies: [],
@@ -72,6 +73,7 @@ export function evolveAction(current: ActionState | undefined, event: ActionEven
         args_sha256: p.args_sha256,
         proposal_reason: p.reason,
         idempotency_key: p.idempotency_key,
+        run_mode: p.mode,
         proposed_at: meta.occurred_at,
         updated_at: touched(state, meta),
       };
@@ -198,6 +200,7 @@ export function evolveRun(current: RunState | undefined, event: RunEvent): RunSt
         agent_id: p.agent_id,
         goal: p.goal,
         limits: p.limits,
+        mode: p.mode,
         status: 'open',
         reason: null,
         started_at: p.meta.occurred_at,

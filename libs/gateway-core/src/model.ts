@@ -1,4 +1,4 @@
-import type { ActionStatus, ApprovalVerdict, EventPayloads, PolicyDecided, PolicyDecision, RunLimits, RunStatus } from '@writ/contracts';
+import type { ActionStatus, ApprovalVerdict, EventPayloads, PolicyDecided, PolicyDecision, RunLimits, RunMode, RunStatus } from '@writ/contracts';
 
 /** The events the gateway's read model is built from (runs, actions and policy topics). */
 export const READ_MODEL_EVENT_TYPES = [
@@ -80,6 +80,8 @@ export interface ActionState {
   readonly args_sha256: string | null;
   readonly proposal_reason: string | null;
   readonly idempotency_key: string | null;
+  /** The mode of the action's run, from its proposal (live until the proposal is seen). */
+  readonly run_mode: RunMode;
   readonly status: ActionViewStatus;
   readonly decision: PolicyDecision | null;
   readonly determining_policies: readonly string[];
@@ -112,6 +114,7 @@ export interface RunState {
   readonly agent_id: string;
   readonly goal: string;
   readonly limits: RunLimits;
+  readonly mode: RunMode;
   readonly status: 'open' | RunStatus;
   readonly reason: string | null;
   readonly started_at: number;

@@ -1,4 +1,4 @@
-import type { RunLimits } from '@writ/contracts';
+import type { RunLimits, RunMode } from '@writ/contracts';
 import { isTerminalStatus } from './model.ts';
 import type { ActionState, ActionViewStatus, ApprovalRequirement, ApprovalView, RejectionView, RunState } from './model.ts';
 
@@ -98,6 +98,12 @@ export interface ActionJson {
   readonly tool_version: string | null;
   readonly status: ActionViewStatus;
   readonly terminal: boolean;
+  /**
+   * The action belongs to a shadow run: it was decided, budgeted and recorded but never executed.
+   * Its status is what would have happened (completed: `result.would` says "execute" or
+   * "await_approval"; denied, refused, rejected as they would have been).
+   */
+  readonly shadow: boolean;
   readonly reason: string | null;
   readonly reason_code: string | null;
   readonly arguments: unknown;
@@ -155,6 +161,7 @@ export function presentAction(state: ActionState, redact: ArgumentsRedactor, con
     tool_version: state.tool_version,
     status: state.status,
     terminal: isTerminalStatus(state.status),
+    shadow: state.run_mode === 'shadow',
     reason: state.reason,
     reason_code: state.reason_code,
     arguments: shown,
@@ -186,6 +193,8 @@ export interface RunJson {
   readonly agent_id: string;
   readonly goal: string;
   readonly limits: RunLimits;
+  /** live: allowed actions execute; shadow: they are decided, budgeted and recorded but never executed. */
+  readonly mode: RunMode;
   readonly status: RunState['status'];
   readonly reason: string | null;
   readonly started_at: string | null;
@@ -200,6 +209,7 @@ export function presentRun(state: RunState): RunJson {
     agent_id: state.agent_id,
     goal: state.goal,
     limits: state.limits,
+    mode: state.mode,
     status: state.status,
     reason: state.reason,
     started_at: iso(state.started_at),

@@ -139,7 +139,8 @@ export class GatewayReadModel {
 
   #indexApproval(state: ActionState): void {
     let ids = this.#awaitingApproval.get(state.tenant_id);
-    if (state.status === 'awaiting_approval') {
+    // A shadow run's action never waits for an approver (the planner ends it as "would await approval").
+    if (state.status === 'awaiting_approval' && state.run_mode !== 'shadow') {
       if (ids === undefined) {
         ids = new Set();
         this.#awaitingApproval.set(state.tenant_id, ids);

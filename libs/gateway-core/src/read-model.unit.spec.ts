@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { sampleEvent } from '@writ/contracts/testing';
 import type { EventPayloads } from '@writ/contracts';
-import { GatewayReadModel, evolveAction, evolveRun, presentAction } from './index.ts';
+import { GatewayReadModel, evolveAction, evolveRun, presentAction, presentRun } from './index.ts';
 import type { ActionEvent, ActionState, ReadModelEvent } from './index.ts';
 
 const TENANT = 'acme';
@@ -188,6 +188,28 @@ describe('evolveRun', () => {
     expect(ended).toMatchObject({ status: 'killed', reason: 'kill switch' });
     expect(evolveRun(ended, event('RunEnded', { status: 'completed' }, meta({ action_id: null })))).toBe(ended);
     expect(evolveRun(undefined, event('RunEnded', {}, meta({ action_id: null })))).toBeUndefined();
+  });
+});
+
+describe('shadow runs', () => {
+  it('a run opened in shadow mode shows its mode; a run of before v2 reads as live', () => {
+    const shadow = evolveRun(undefined, event('RunStarted', { mode: 'shadow' }, meta({ action_id: null })));
+    expect(shadow).toMatchObject({ mode: 'shadow' });
+    expect(shadow === undefined ? undefined : presentRun(shadow).mode).toBe('shadow');
+    expect(evolveRun(undefined, event('RunStarted', {}, meta({ action_id: null })))?.mode).toBe('live');
+  });
+
+  it("marks its actions shadow and keeps them out of the approvers' queue, whatever the order of the events", () => {
+    const model = new GatewayReadModel();
+    model.apply(approvalRequired());
+    expect(model.awaitingApproval(TENANT).map((a) => a.action_id)).toEqual([ACTION]);
+    model.apply(event('ActionProposed', { ...proposed().payload, mode: 'shadow' }));
+    expect(model.awaitingApproval(TENANT)).toEqual([]);
+    const state = model.action(ACTION);
+    expect(state?.status).toBe('awaiting_approval');
+    expect(state === undefined ? undefined : presentAction(state, (_tool, _version, args) => args).shadow).toBe(true);
+    const live = fold([proposed()]);
+    expect(live === undefined ? undefined : presentAction(live, (_tool, _version, args) => args).shadow).toBe(false);
   });
 });
 

@@ -1,5 +1,5 @@
 import { WritError } from '@writ/errors';
-import type { ApprovalVerdict } from '@writ/contracts';
+import type { ApprovalVerdict, RunMode } from '@writ/contracts';
 
 /**
  * Validation of the gateway's request bodies and query strings. A bad request throws WritError
@@ -94,6 +94,8 @@ function boolean(body: Json, parent: string, key: string): boolean {
 
 export interface OpenRunRequest {
   readonly goal: string;
+  /** live (default): allowed actions execute; shadow: they are decided, budgeted and recorded, never executed. */
+  readonly mode: RunMode;
   readonly limits: {
     readonly max_steps: number | null;
     readonly max_cost_micros: number | null;
@@ -105,10 +107,17 @@ export interface OpenRunRequest {
 
 const LIMIT_FIELDS = ['max_steps', 'max_cost_micros', 'max_tool_calls', 'wall_clock_ms', 'currency'] as const;
 
-/** `POST /v1/runs` body: `{ goal, limits? }`. */
+const RUN_MODES: readonly RunMode[] = ['live', 'shadow'];
+
+/** `POST /v1/runs` body: `{ goal, mode?, limits? }`. */
 export function parseOpenRun(body: unknown): OpenRunRequest {
-  const root = object(body ?? undefined, 'body', ['goal', 'limits']);
+  const root = object(body ?? undefined, 'body', ['goal', 'mode', 'limits']);
   const goal = text(root, 'body', 'goal', { max: 2000 });
+  const mode = root['mode'] ?? 'live';
+  if (!RUN_MODES.includes(mode as RunMode)) {
+    const got = typeof mode === 'string' ? `"${mode}"` : describeType(mode);
+    throw requestInvalid('mode', 'enum', `must be "live" or "shadow" (shadow: actions are decided, budgeted and recorded but never executed), got ${got}`);
+  }
   const rawLimits = root['limits'] ?? {};
   const limits = object(rawLimits, 'limits', LIMIT_FIELDS);
   const parsed = {
@@ -121,7 +130,7 @@ export function parseOpenRun(body: unknown): OpenRunRequest {
   if (parsed.max_cost_micros !== null && parsed.currency === null) {
     throw requestInvalid('limits.currency', 'required', 'is required when limits.max_cost_micros is set');
   }
-  return { goal, limits: parsed };
+  return { goal, mode: mode as RunMode, limits: parsed };
 }
 
 export interface ProposeRequest {

@@ -16,9 +16,20 @@ describe('parseOpenRun', () => {
   it('takes a goal and optional limits, absent limits as null', () => {
     expect(parseOpenRun({ goal: 'triage', limits: { max_steps: 10, max_cost_micros: 5_000_000, currency: 'USD' } })).toEqual({
       goal: 'triage',
+      mode: 'live',
       limits: { max_steps: 10, max_cost_micros: 5_000_000, max_tool_calls: null, wall_clock_ms: null, currency: 'USD' },
     });
     expect(parseOpenRun({ goal: 'g' }).limits.max_steps).toBeNull();
+  });
+
+  it('takes the run mode: live by default, or shadow; anything else names the field mode and the rule enum', () => {
+    expect(parseOpenRun({ goal: 'g' }).mode).toBe('live');
+    expect(parseOpenRun({ goal: 'g', mode: 'live' }).mode).toBe('live');
+    expect(parseOpenRun({ goal: 'g', mode: 'shadow' }).mode).toBe('shadow');
+    rejects(() => parseOpenRun({ goal: 'g', mode: 'dry-run' }), 'mode', 'enum');
+    rejects(() => parseOpenRun({ goal: 'g', mode: 'SHADOW' }), 'mode', 'enum');
+    rejects(() => parseOpenRun({ goal: 'g', mode: true }), 'mode', 'enum');
+    expect(() => parseOpenRun({ goal: 'g', mode: 'dry-run' })).toThrow('mode must be "live" or "shadow"');
   });
 
   it('names the field and rule of every mistake', () => {

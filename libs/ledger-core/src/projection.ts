@@ -68,6 +68,8 @@ export interface ActionRow {
   readonly outcome: string;
   readonly cost_micros: number;
   readonly currency: string;
+  /** live, or shadow: the action's run never executes anything (its status says what would have happened; cost 0). */
+  readonly run_mode: string;
   readonly proposed_at: string;
   readonly updated_at: string;
   /** Chain seq of the last event folded in: ReplacingMergeTree keeps the highest. */
@@ -204,6 +206,8 @@ export interface SpendRow {
   readonly cost_micros: number;
   readonly released_micros: number;
   readonly currency: string;
+  /** The action's run mode (from its proposal): a shadow action's reservation is released at once, never spent. */
+  readonly run_mode: string;
   readonly settled_at: string;
 }
 
@@ -305,6 +309,7 @@ function emptyAction(meta: Metadata, version: number): ActionRow {
     outcome: '',
     cost_micros: 0,
     currency: '',
+    run_mode: 'live',
     proposed_at: at,
     updated_at: at,
     version,
@@ -341,6 +346,7 @@ function foldActionEvent(row: ActionRow, event: DecodedEvent, redacted: Record<s
         reason: p.reason,
         arguments: String(redacted['arguments_json']),
         args_sha256: p.args_sha256,
+        run_mode: p.mode,
         stage: row.stage === '' ? 'proposed' : row.stage,
         proposed_at: dateTime64(p.meta.occurred_at),
       };
@@ -597,6 +603,10 @@ export function projectRecords(records: readonly ChainRecord[], memory: Projecti
       }
       case 'BudgetSettled': {
         const p = event.payload;
+        const action =
+          meta.action_id === null
+            ? undefined
+            : (touched.get(actionKey(meta.tenant_id, meta.action_id)) ?? memory.actions.get(actionKey(meta.tenant_id, meta.action_id)));
         rows.spend.push({
           event_id: meta.event_id,
           tenant_id: meta.tenant_id,
@@ -607,6 +617,7 @@ export function projectRecords(records: readonly ChainRecord[], memory: Projecti
           cost_micros: p.actual_cost_micros,
           released_micros: p.released_micros,
           currency: p.currency,
+          run_mode: action?.run_mode ?? 'live',
           settled_at: at,
         });
         break;

@@ -53,6 +53,27 @@ describe('the actions projection', () => {
     expect(row).toMatchObject({ stage: 'completed', status: 'completed', decision: 'allow', outcome: 'succeeded', cost_micros: 1_500 });
   });
 
+  it("tells a shadow run's action from a live one: run_mode on its row and on the release of its reservation", () => {
+    const memory: ProjectionMemory = { agentOfRun: new Map(), actions: new Map() };
+    const rows = projectRecords(
+      [
+        chained('ActionProposed', { mode: 'shadow' }),
+        chained('PolicyDecided', { decision: 'allow' }),
+        chained('BudgetReserved'),
+        chained('BudgetSettled', { disposition: 'released', actual_cost_micros: 0, released_micros: 30_000 }),
+        chained('ActionCompleted', { status: 'completed', reason_code: 'SHADOW_WOULD_EXECUTE', cost_micros: 0 }),
+      ],
+      memory,
+      { redactor: keep },
+    );
+    expect(memory.actions.get(actionKey(TENANT, ACTION))).toMatchObject({ run_mode: 'shadow', status: 'completed', cost_micros: 0 });
+    expect(rows.spend).toMatchObject([{ run_mode: 'shadow', cost_micros: 0, released_micros: 30_000 }]);
+    // A live run's proposal, and its spend, are live.
+    const live = projectRecords([chained('ActionProposed'), chained('BudgetSettled')], { agentOfRun: new Map(), actions: new Map() }, { redactor: keep });
+    expect(live.actions[0]?.run_mode).toBe('live');
+    expect(live.spend[0]?.run_mode).toBe('live');
+  });
+
   it('never moves back when topics are chained out of order: outcome before request, end before proposal and decision', () => {
     // writ.outcomes.v1 read before writ.executions.v1, writ.actions.v1 before writ.proposals.v1 and writ.policy.v1.
     const row = rowAfter([

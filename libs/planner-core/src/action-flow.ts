@@ -63,9 +63,44 @@ export function finish(
   });
 }
 
-/** Policy allowed and budget reserved: request execution, unless the warrant or reservation has lapsed. */
+/**
+ * What a shadow run's action would have done, as its ActionCompleted's result_json: the call it
+ * would have made (tool, version, arguments' hash, idempotency key), the warrant it held (null when
+ * it would have waited for an approval) and the reservation it would have run on.
+ */
+export function shadowResult(action: ActionState, would: 'execute' | 'await_approval'): string | null {
+  const { proposal, warrant, reservation } = action;
+  if (proposal === null || reservation === null) return null;
+  return JSON.stringify({
+    shadow: true,
+    would,
+    tool: proposal.tool,
+    tool_version: proposal.tool_version,
+    args_sha256: proposal.args_sha256,
+    idempotency_key: proposal.idempotency_key,
+    warrant: warrant === null ? null : { key_id: warrant.key_id, policy_set_hash: warrant.policy_set_hash, not_after: warrant.not_after },
+    reservation: {
+      reservation_id: reservation.reservation_id,
+      amount_micros: reservation.amount_micros,
+      currency: reservation.currency,
+      expires_at: reservation.expires_at,
+    },
+  });
+}
+
+/**
+ * Policy allowed and budget reserved: request execution, unless the warrant or reservation has
+ * lapsed. In a shadow run nothing is requested: the action completes saying it would have
+ * executed, or, held for an approval and reserved, that it would have awaited the approval.
+ */
 export function executeIfReady(acc: RunAccumulator, actionId: string, now: number, config: PlannerConfig): void {
   const action = lookup(acc.state.actions, actionId);
+  const shadow = acc.state.mode === 'shadow';
+  if (shadow && action?.status === 'awaiting_approval' && action.reservation !== null && action.proposal !== null) {
+    const why = `shadow run: nothing executed; policy requires an approval, which a live run would wait for (nobody was asked)`;
+    finish(acc, actionId, 'completed', 'shadow_approval_required', why, now, { cost_micros: 0, result_json: shadowResult(action, 'await_approval') });
+    return;
+  }
   if (action?.status !== 'pending' || action.warrant === null || action.reservation === null || action.proposal === null) return;
   const { warrant, reservation, proposal } = action;
   if (now >= warrant.not_after) {
@@ -74,6 +109,13 @@ export function executeIfReady(acc: RunAccumulator, actionId: string, now: numbe
   }
   if (now >= reservation.expires_at) {
     finish(acc, actionId, 'expired', 'reservation_expired', `the budget reservation expired at ${reservation.expires_at} before policy allowed`, now);
+    return;
+  }
+  if (shadow) {
+    const why =
+      `shadow run: nothing executed; ${proposal.tool}@${proposal.tool_version} would have executed, ` +
+      `allowed by policy and reserved ${reservation.amount_micros} ${reservation.currency} (released)`;
+    finish(acc, actionId, 'completed', 'shadow_would_execute', why, now, { cost_micros: 0, result_json: shadowResult(action, 'execute') });
     return;
   }
   const deadline = Math.min(now + config.execution_start_timeout_ms, warrant.not_after, reservation.expires_at);

@@ -1,3 +1,4 @@
+import type { RunMode } from '@writ/contracts';
 import type { RejectionReason, Reservation, RunLimitsInput, Warrant } from './model.ts';
 
 /**
@@ -14,6 +15,8 @@ export interface StartRun {
   readonly agent_id: string;
   readonly goal: string;
   readonly limits?: RunLimitsInput;
+  /** shadow: the run's actions are decided and budgeted but never executed. Omitted: live. */
+  readonly mode?: RunMode;
   readonly now: number;
 }
 
@@ -28,7 +31,7 @@ export interface EndRun {
 
 /** What the service found wrong with a proposal before deciding (schema validation, registry lookup). */
 export interface InvalidProposal {
-  readonly reason_code: Extract<RejectionReason, 'args_invalid' | 'tool_unknown'>;
+  readonly reason_code: Extract<RejectionReason, 'args_invalid' | 'destination_not_allowed' | 'tool_unknown'>;
   readonly field: string | null;
   readonly message: string;
 }

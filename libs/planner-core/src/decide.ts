@@ -124,6 +124,7 @@ function startRun(acc: RunAccumulator, command: StartRun, config: PlannerConfig)
     agent_id: command.agent_id,
     goal: command.goal,
     limits,
+    mode: command.mode ?? 'live',
     started_at: command.now,
   });
   // Proposals that arrived first (records written before RunStarted shared their topic) are admitted now, in arrival order.
@@ -295,6 +296,8 @@ function recordPolicyDecision(acc: RunAccumulator, command: RecordPolicyDecision
         action_id: action.action_id,
         deadline: now + (verdict.expires_in_ms ?? config.approval_timeout_ms),
       });
+      // A shadow run asks nobody: once reserved, the action ends saying it would await approval.
+      executeIfReady(acc, action.action_id, now, config);
       return;
     default:
       assertNever(verdict, 'policy verdict');

@@ -1,3 +1,4 @@
+import type { RunMode } from '@writ/contracts';
 import type {
   ActionTerminalStatus,
   HeldAnswer,
@@ -24,6 +25,7 @@ export interface RunStarted {
   readonly agent_id: string;
   readonly goal: string;
   readonly limits: RunLimits;
+  readonly mode: RunMode;
   readonly started_at: number;
 }
 

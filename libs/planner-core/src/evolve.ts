@@ -20,6 +20,7 @@ export function initialPlannerState(): PlannerState {
     tenant_id: null,
     agent_id: null,
     limits: NO_LIMITS,
+    mode: 'live',
     started_at: null,
     end: null,
     steps: 0,
@@ -92,6 +93,7 @@ export function evolvePlanner(state: PlannerState, event: PlannerEvent): Planner
         tenant_id: event.tenant_id,
         agent_id: event.agent_id,
         limits: event.limits,
+        mode: event.mode,
         started_at: event.started_at,
       };
     case 'RunEnded':

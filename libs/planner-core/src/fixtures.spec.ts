@@ -38,6 +38,7 @@ export function runStarted(limits: Partial<RunLimits> = {}, at = T0): RunStarted
     agent_id: AGENT,
     goal: 'refund ticket 42',
     limits: { ...DEFAULT_LIMITS, ...limits },
+    mode: 'live',
     started_at: at,
   };
 }

@@ -1,3 +1,4 @@
+import type { RunMode } from '@writ/contracts';
 import type { PersistentMap } from '@writ/decider';
 import type { BudgetResult, PolicyVerdict } from './commands.ts';
 
@@ -85,9 +86,18 @@ export interface RunStats {
 export type RunPhase = 'not_started' | 'active' | 'ended';
 export type RunEndStatus = 'completed' | 'failed' | 'killed' | 'expired';
 
-/** Why the planner refused a proposal before policy. */
+/** Why the planner refused a proposal before policy. destination_not_allowed: an argument names a destination the tool's allowlist refuses. */
 export type RejectionReason =
-  'duplicate' | 'agent_mismatch' | 'args_invalid' | 'tool_unknown' | 'kill_switch' | 'run_closed' | 'wall_clock_exceeded' | 'step_limit' | 'loop_detected';
+  | 'duplicate'
+  | 'agent_mismatch'
+  | 'args_invalid'
+  | 'destination_not_allowed'
+  | 'tool_unknown'
+  | 'kill_switch'
+  | 'run_closed'
+  | 'wall_clock_exceeded'
+  | 'step_limit'
+  | 'loop_detected';
 
 export type ActionTerminalStatus = 'completed' | 'failed' | 'denied' | 'rejected' | 'refused' | 'expired';
 export type ActionOpenStatus = 'awaiting_run' | 'pending' | 'awaiting_approval' | 'executing';
@@ -97,6 +107,9 @@ export type ActionStatus = ActionOpenStatus | ActionTerminalStatus;
 export type CompletionReason =
   // completed
   | 'succeeded'
+  // completed in a shadow run, nothing executed: it would have executed, or would have waited for an approval
+  | 'shadow_would_execute'
+  | 'shadow_approval_required'
   // failed
   | 'execution_failed'
   | 'outcome_unknown'
@@ -157,6 +170,8 @@ export interface PlannerState {
   readonly tenant_id: string | null;
   readonly agent_id: string | null;
   readonly limits: RunLimits;
+  /** shadow: no action of the run executes; each ends saying what would have happened (live until RunStarted). */
+  readonly mode: RunMode;
   readonly started_at: number | null;
   readonly end: RunEnd | null;
   /** Admitted actions so far. */

@@ -112,6 +112,22 @@ describe('ProposeAction: every rejection reason', () => {
       .then(rejected('a1', 'tool_unknown', 'no tool refunds.create', { field: 'tool' }));
   });
 
+  it('destination_not_allowed: refused before policy and budget, naming the argument and the rule, even before the run started', () => {
+    const message =
+      'arguments.to: "eve@evil.example" is not an allowed destination: its domain evil.example is not listed (email_domain must be one of acme.example, *.acme.example)';
+    const invalid = { reason_code: 'destination_not_allowed', field: 'to', message } as const;
+    const state = spec
+      .given([runStarted()])
+      .when(propose('a1', { invalid }))
+      .then(rejected('a1', 'destination_not_allowed', message, { field: 'to' }));
+    expect(state.steps).toBe(0);
+    expect(state.actions.get('a1')?.status).toBe('rejected');
+    spec
+      .given()
+      .when(propose('a1', { invalid }))
+      .then(rejected('a1', 'destination_not_allowed', message, { field: 'to' }));
+  });
+
   it('kill_switch: of the agent or of the tool, even before the run started', () => {
     spec
       .given([runStarted()])

@@ -108,6 +108,7 @@ const proposed = (actionId: string, at: number, key: string): WireEvent => ({
     args_sha256: 'a'.repeat(64),
     reason: `why ${key}`,
     idempotency_key: key,
+    mode: 'live',
   },
 });
 const started = (at: number): WireEvent => ({
@@ -117,6 +118,7 @@ const started = (at: number): WireEvent => ({
     agent_id: AGENT,
     goal: 'refund',
     limits: { max_steps: null, max_tool_calls: null, max_cost_micros: null, wall_clock_ms: null, currency: null },
+    mode: 'live',
   },
 });
 const refused = (actionId: string | null, at: number): WireEvent => ({
@@ -217,6 +219,7 @@ describe('replay order of the inputs the planner had consumed', () => {
         agent_id: AGENT,
         goal: 'refund',
         limits: { max_steps: null, max_tool_calls: null, max_cost_micros: null, currency: null, wall_clock_ms: null },
+        mode: 'live',
         now: T1,
       },
     ]);

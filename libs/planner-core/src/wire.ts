@@ -79,6 +79,7 @@ export function commandOf(event: WireEvent, now: number): PlannerCommand | null 
           currency: limits.currency,
           wall_clock_ms: limits.wall_clock_ms,
         },
+        mode: payload.mode,
         now,
       };
     }

@@ -129,6 +129,7 @@ const proposal: ActionProposed = {
   args_sha256: SHA,
   reason: 'the customer asked',
   idempotency_key: 'key-act-1',
+  mode: 'live',
 };
 const reservationRequest = legacyRequest.payload;
 const join: ReplayJoin = { proposal, reservationRequest };
@@ -350,6 +351,7 @@ describe('input events -> commands', () => {
         agent_id: AGENT,
         goal: 'refund',
         limits: { max_steps: 20, max_tool_calls: 10, max_cost_micros: 2_000_000, wall_clock_ms: 3_600_000, currency: 'USD' },
+        mode: 'shadow',
       },
     };
     expect(commandOf(event, NOW)).toEqual({
@@ -359,6 +361,7 @@ describe('input events -> commands', () => {
       agent_id: AGENT,
       goal: 'refund',
       limits: { max_steps: 20, max_tool_calls: 10, max_cost_micros: 2_000_000, currency: 'USD', wall_clock_ms: 3_600_000 },
+      mode: 'shadow',
       now: NOW,
     });
   });

@@ -62,6 +62,12 @@ export interface DecisionRequest {
    * the permit that asked for it (@approval_escalate_after). Absent: false.
    */
   readonly escalated?: boolean;
+  /**
+   * shadow: the action belongs to a shadow run (decided and budgeted, never executed). Recorded
+   * with the request (PolicyDecided.request_json) so that nobody is paged for an approval it will
+   * never need; Cedar does not see it. Absent: live.
+   */
+  readonly runMode?: 'live' | 'shadow';
 }
 
 /** The approval a policy asks for before it would permit, read from its annotations. */

@@ -194,6 +194,7 @@ export function decisionRequestOf(action: ResolvedAction, approvals: readonly Ap
         ? {}
         : { history: history.values(facts, subject, env.now), historyFacts: Object.fromEntries(facts.map((f) => [f.name, f.text])) }),
       ...(escalated === true ? { escalated } : {}),
+      ...(action.shadow === true ? { runMode: 'shadow' as const } : {}),
       runStats: {
         steps: action.run_stats.steps,
         spendMicros: action.run_stats.spend_micros,

@@ -31,6 +31,7 @@ export interface ApprovalNotification {
 interface RequestSeen {
   readonly tool?: { readonly name?: string };
   readonly agent?: { readonly id?: string };
+  readonly runMode?: string;
 }
 
 function requestOf(decided: PolicyDecided): RequestSeen {
@@ -50,6 +51,8 @@ export function notificationOfDecision(decided: PolicyDecided): ApprovalNotifica
   const answered = decided.decision !== 'approval_required' && (decided.approvals.length > 0 || decided.denied_by !== null);
   if (!asked && !answered) return undefined;
   const request = requestOf(decided);
+  // A shadow run's action only says it would await an approval: nobody is asked.
+  if (request.runMode === 'shadow') return undefined;
   const tool = request.tool?.name ?? decided.warrant?.tool ?? null;
   const agent = request.agent?.id ?? decided.warrant?.agent_id ?? null;
   const requirement = decided.approval_requirement;

@@ -38,6 +38,13 @@ describe('approval notifications', () => {
     );
   });
 
+  it("a shadow run's action asks nobody: its approval_required is not notified", () => {
+    const shadowRequest = JSON.stringify({ tool: { name: 'refunds.issue' }, agent: { id: 'triage-bot' }, runMode: 'shadow' });
+    const asked = { decision: 'approval_required', determining_policies: [requirement.policy_id], approval_requirement: requirement } as const;
+    expect(notificationOfDecision(decided({ ...asked, request_json: shadowRequest }))).toBeUndefined();
+    expect(notificationOfDecision(decided(asked))?.event).toBe('approval.requested');
+  });
+
   it("a quorum still short notifies nothing; the allow after the approvals, or an approver's denial, decides it", () => {
     const oneOfTwo = decided({ decision: 'approval_required', approval_requirement: requirement, approvals: [{ approver_id: 'maria', role: 'manager' }] });
     expect(notificationOfDecision(oneOfTwo)).toBeUndefined();

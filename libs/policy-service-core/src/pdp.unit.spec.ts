@@ -6,6 +6,7 @@ import { WritError } from '@writ/errors';
 import { verifyWarrant } from '@writ/policy-engine';
 import type { ApprovalAuthorizationRequest, Decision, DecisionPoint, DecisionRequest } from '@writ/policy-engine';
 import { onActionProposed, onApprovalSubmitted } from './decide.ts';
+import { notificationOfDecision } from './notifications.ts';
 import type { PdpEnvironment, PdpOutput, ToolFacts } from './decide.ts';
 import { emptyPdpState, evolvePdpState, runKey } from './state.ts';
 import type { PdpEvent, PdpState } from './state.ts';
@@ -114,6 +115,7 @@ function proposal(args: Record<string, unknown>, options: ProposalOptions = {}):
     args_sha256: sha256Canonical(args),
     reason: 'the customer was charged twice',
     idempotency_key: `${run}:${counter}`,
+    mode: 'live',
   };
 }
 
@@ -229,6 +231,16 @@ describe('ActionProposed', () => {
       warrant: null,
     });
     expect(() => encodeEvent('PolicyDecided', decision)).not.toThrow();
+  });
+
+  it("decides a shadow run's proposal as any other and records the mode with the request, so nobody is paged for it", () => {
+    const shadow = decided(propose(emptyPdpState(), { ...proposal(refund(25_000)), mode: 'shadow' }));
+    expect(shadow).toMatchObject({ decision: 'approval_required', determining_policies: ['refund-over-100-needs-manager-approval'] });
+    expect(JSON.parse(shadow.request_json)).toMatchObject({ runMode: 'shadow' });
+    expect(notificationOfDecision(shadow)).toBeUndefined();
+    const live = decided(propose(emptyPdpState(), proposal(refund(25_000))));
+    expect(JSON.parse(live.request_json)).not.toHaveProperty('runMode');
+    expect(notificationOfDecision(live)?.event).toBe('approval.requested');
   });
 
   it.each([

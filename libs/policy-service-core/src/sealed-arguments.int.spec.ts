@@ -63,6 +63,7 @@ describe('policy service on sealed arguments', () => {
       args_sha256: sha256Canonical(sealed),
       reason: 'duplicate charge',
       idempotency_key: 'run-1:1',
+      mode: 'live',
     };
     const { outputs } = onActionProposed(emptyPdpState(), event, environment());
     const decided = outputs.find((o) => o.type === 'PolicyDecided');

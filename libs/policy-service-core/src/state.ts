@@ -32,6 +32,8 @@ export interface ProposedAction {
   readonly proposed_event_id: string;
   /** The run's counts before this proposal, taken when it was first folded. */
   readonly counts: RunCounts;
+  /** shadow: the proposal's run never executes (ActionProposed v2 `mode`); absent in states of before: live. */
+  readonly shadow?: boolean;
 }
 
 export interface ActionRecord {
@@ -168,6 +170,7 @@ export function proposedActionOf(state: PdpState, event: ActionProposed): Propos
     occurred_at: meta.occurred_at,
     proposed_event_id: meta.event_id,
     counts: countsBefore(state, meta.tenant_id, meta.run_id, event.tool, meta.occurred_at),
+    ...(event.mode === 'shadow' ? { shadow: true } : {}),
   };
 }
 

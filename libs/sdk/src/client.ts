@@ -8,6 +8,19 @@ export interface RunLimits {
   readonly currency?: string;
 }
 
+/** live (default): allowed actions execute; shadow: they are decided, budgeted and recorded, never executed. */
+export type RunMode = 'live' | 'shadow';
+
+/** A run as the gateway reports it. */
+export interface RunView {
+  readonly run_id: string;
+  readonly agent_id: string;
+  readonly goal: string;
+  readonly mode: RunMode;
+  readonly status: string;
+  readonly [more: string]: unknown;
+}
+
 export interface ProposeRequest {
   readonly tool: string;
   readonly arguments: Readonly<Record<string, unknown>>;
@@ -20,6 +33,8 @@ export interface ActionView {
   readonly action_id: string;
   readonly run_id: string;
   readonly status: string;
+  /** The action belongs to a shadow run: nothing executed; the status and result say what would have happened. */
+  readonly shadow?: boolean;
   readonly tool?: string;
   readonly reason?: string;
   readonly determining_policies?: readonly string[];
@@ -75,8 +90,13 @@ export class WritClient {
     return parsed as T;
   }
 
-  openRun(goal: string, limits?: RunLimits): Promise<{ run_id: string }> {
-    return this.request('POST', '/v1/runs', { goal, ...(limits === undefined ? {} : { limits }) });
+  /** Opens a run; `mode` shadow: its actions are decided, budgeted and recorded, but nothing executes. */
+  openRun(goal: string, limits?: RunLimits, mode?: RunMode): Promise<{ run_id: string }> {
+    return this.request('POST', '/v1/runs', { goal, ...(mode === undefined ? {} : { mode }), ...(limits === undefined ? {} : { limits }) });
+  }
+
+  run(runId: string): Promise<RunView> {
+    return this.request('GET', `/v1/runs/${encodeURIComponent(runId)}`);
   }
 
   propose(runId: string, proposal: ProposeRequest): Promise<{ action_id: string; status: string }> {

@@ -50,6 +50,13 @@ export class ApprovalsController {
         rule: 'must be awaiting approval',
       });
     }
+    // A shadow run's action only says it would await an approval; nobody approves it.
+    if (action.run_mode === 'shadow') {
+      throw new WritError('ACTION_NOT_AWAITING_APPROVAL', `action ${actionId} belongs to a shadow run: it never executes and needs no approval`, {
+        field: 'action_id',
+        rule: 'must be an action of a live run',
+      });
+    }
     const attributes = { [WRIT_ATTR.tenantId]: action.tenant_id, [WRIT_ATTR.runId]: action.run_id, [WRIT_ATTR.actionId]: action.action_id };
     return inSpan('gateway.approve', headers, attributes, async (_span, trace) => {
       const event = approvalSubmittedEvent({

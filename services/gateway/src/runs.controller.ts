@@ -78,6 +78,7 @@ export class RunsController {
         tools: this.tools,
         tenant: agent.tenant,
         runId: run.run_id,
+        runMode: run.mode,
         agentId: agent.id,
         request,
         stamp: this.bus.stamp(trace),

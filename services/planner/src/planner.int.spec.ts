@@ -137,6 +137,7 @@ class Scenario {
       agent_id: this.agent,
       goal: 'work the ticket queue',
       limits: { max_steps: null, max_tool_calls: null, max_cost_micros: null, wall_clock_ms: null, currency: null, ...limits },
+      mode: 'live',
     });
   }
 
@@ -153,6 +154,7 @@ class Scenario {
         args_sha256: sha256Canonical(args),
         reason: 'triage',
         idempotency_key: key,
+        mode: 'live',
       },
       actionId,
     );

@@ -184,6 +184,7 @@ function proposal(customer: string, cents = 2_500): ActionProposed {
     args_sha256: sha256Canonical(args),
     reason: 'duplicate charge',
     idempotency_key: uniqueName('key'),
+    mode: 'live',
   };
 }
 

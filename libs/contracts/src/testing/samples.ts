@@ -56,6 +56,7 @@ const SAMPLES: { readonly [T in EventType]: Sample<T> } = {
     agent_id: SAMPLE_IDS.agent_id,
     goal: 'Resolve ticket T-1042: customer asks for a refund of a duplicate charge',
     limits: { max_steps: 20, max_tool_calls: 10, max_cost_micros: 2_000_000, wall_clock_ms: HOUR, currency: 'USD' },
+    mode: 'live',
   }),
   RunEnded: (meta) => ({ meta, status: 'completed', reason: 'goal reached: refund issued' }),
   ActionProposed: (meta) => ({
@@ -67,6 +68,7 @@ const SAMPLES: { readonly [T in EventType]: Sample<T> } = {
     args_sha256: sha256(ARGUMENTS),
     reason: 'the charge on 2026-01-03 is a duplicate of the one on 2026-01-02',
     idempotency_key: `${SAMPLE_IDS.run_id}:${SAMPLE_IDS.action_id}`,
+    mode: 'live',
   }),
   ActionAdmitted: (meta) => ({
     meta,
