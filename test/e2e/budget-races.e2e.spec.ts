@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initialBudgetState, periodId, replayWire, usageOf } from '@writ/budget-core';
 import type { BudgetState, BudgetWireEvent } from '@writ/budget-core';
 import { EventProducer, replayCommitted, writEvent } from '@writ/bus';
-import { TOPICS, decodeEvent } from '@writ/contracts';
+import { TOPICS, decodeEvent, newMetadata } from '@writ/contracts';
 import type { DecodedEvent } from '@writ/contracts';
 import { generateSigningKey, loadSigningKey } from '@writ/crypto';
 import { signedExecutionRequest } from '@writ/executor-core/testing';
@@ -280,7 +280,7 @@ interface Trail {
   readonly books: BudgetState;
 }
 
-const TRAIL_TOPICS = [TOPICS.proposals, TOPICS.actions, TOPICS.budget, TOPICS.executions, TOPICS.outcomes];
+const TRAIL_TOPICS = [TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.budget, TOPICS.executions, TOPICS.outcomes];
 
 async function readTrail(actionIds: ReadonlySet<string>): Promise<Trail> {
   const byAction = new Map<string, DecodedEvent[]>();
@@ -793,6 +793,56 @@ describe("LiteLLM's public budget bugs, as tests of ours", () => {
         expect(callsAtTool(after, s.idempotencyKey), s.name).toBe(0);
       }
       expect(after.calls['POST /refunds']).toBe(before.calls['POST /refunds']);
+    }, 60_000);
+
+    it("a shadow run's genuine warrant and reservation, carried in an ExecutionRequested written straight to the topic, never run the tool", async () => {
+      if (producer === undefined) {
+        producer = new EventProducer({ brokers: testKafkaBrokers(), clientId: 'e2e-budget-forger' });
+        await producer.connect();
+      }
+      const run = (await clientOf(racer).openRun('shadow proofs', undefined, 'shadow')).run_id;
+      const action = await propose(racer, run, 'refunds.issue', refundArgs(2_600, 'T-1002', 'C-502'), 'shadow-proofs');
+      const view = await outcome(racer, action);
+      expect(`${view.status}/${reasonCode(view)}`).toBe('completed/shadow_would_execute');
+      const trail = await settledTrail([action]);
+      const [decided] = eventsOf(trail, action.actionId, 'PolicyDecided');
+      const [reserved] = accountants(trail, action.actionId, 'BudgetReserved');
+      const [proposed] = eventsOf(trail, action.actionId, 'ActionProposed');
+      if (decided?.warrant == null || reserved === undefined || proposed === undefined)
+        throw new Error('the shadow action has no warrant, reservation or proposal on the topics');
+      // The planner never asked: the only ExecutionRequested will be the forger's.
+      expect(eventsOf(trail, action.actionId, 'ExecutionRequested')).toEqual([]);
+      const before = await helpdeskStats(e2e.stack);
+      const forged = {
+        meta: newMetadata({ tenant_id: TENANT, run_id: run, action_id: action.actionId, producer: 'planner@0.1.0' }),
+        agent_id: racer.id,
+        tool: decided.warrant.tool,
+        tool_version: decided.warrant.tool_version,
+        arguments_json: proposed.arguments_json,
+        args_sha256: proposed.args_sha256,
+        idempotency_key: action.key,
+        warrant: decided.warrant,
+        reservation: {
+          reservation_id: reserved.reservation_id,
+          amount_micros: reserved.amount_micros,
+          currency: reserved.currency,
+          expires_at: reserved.expires_at,
+          key_id: reserved.key_id,
+          signature: reserved.signature,
+        },
+        deadline: Date.now() + 30_000,
+        outcome_deadline: Date.now() + 60_000,
+        requested_at: Date.now(),
+      };
+      await producer.send([writEvent('ExecutionRequested', forged)]);
+      const failed = await waitFor(async () => eventsOf(await readTrail(new Set([action.actionId])), action.actionId, 'ActionFailed')[0], {
+        timeoutMs: 30_000,
+        intervalMs: 500,
+        what: "the executor's answer to the forged request",
+      });
+      expect([failed.error_code, failed.attempts]).toEqual(['WARRANT_FORGED', 0]);
+      expect(callsAtTool(await helpdeskStats(e2e.stack), action.key)).toBe(0);
+      expect((await helpdeskStats(e2e.stack)).calls['POST /refunds']).toBe(before.calls['POST /refunds']);
     }, 60_000);
 
     it("every tool call of this file's actions was preceded by the accountant's reservation of its tool's declared cost, carried to the executor", async () => {

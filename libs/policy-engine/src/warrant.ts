@@ -1,5 +1,7 @@
 // A warrant is the PDP's signed permission for one action: Ed25519 over the canonical JSON of
-// {action_id, tenant, agent, tool@version, args_sha256, decision, policy_set_hash, not_after}.
+// {action_id, tenant, agent, tool@version, args_sha256, decision, policy_set_hash, not_after}, plus
+// `mode: "shadow"` for an action of a shadow run: such a warrant says what was allowed and can never
+// pass as a live one (the executor verifies the live claims, whose signature it does not match).
 import { signCanonical, verifyCanonical } from '@writ/crypto';
 import type { Keyring, SigningKey } from '@writ/crypto';
 import { WritError } from '@writ/errors';
@@ -17,6 +19,8 @@ export interface WarrantClaims {
   readonly policy_set_hash: string;
   /** Last moment (epoch milliseconds) the warrant may be used. */
   readonly not_after: number;
+  /** Set for an action of a shadow run (signed, so the warrant never runs a tool). */
+  readonly mode?: 'shadow';
 }
 
 /** Exactly what is signed. `tool` is "name@version". */
@@ -29,6 +33,8 @@ export interface SignedWarrantClaims {
   readonly decision: PolicyDecision;
   readonly policy_set_hash: string;
   readonly not_after: number;
+  /** Present only for a shadow run's action: what a live warrant's claims never include. */
+  readonly mode?: 'shadow';
 }
 
 /** The signed claims plus the signature and its key id; travels inside ExecutionRequested. */
@@ -85,6 +91,7 @@ export function issueWarrant(claims: WarrantClaims, signingKey: SigningKey): War
     decision: claims.decision,
     policy_set_hash: claims.policy_set_hash,
     not_after: claims.not_after,
+    ...(claims.mode === 'shadow' ? { mode: 'shadow' as const } : {}),
   };
   if (!SHA256_HEX.test(signed.args_sha256)) throw issueInvalid('args_sha256', 'must be 64 lower-case hex digits');
   if (!SHA256_HEX.test(signed.policy_set_hash)) throw issueInvalid('policy_set_hash', 'must be 64 lower-case hex digits');
@@ -107,10 +114,11 @@ function forged(reason: string, keyId?: string): WarrantCheck {
 
 function signedPart(warrant: Warrant): SignedWarrantClaims | undefined {
   if (typeof warrant !== 'object' || warrant === null) return undefined;
-  const { action_id, tenant, agent, tool, args_sha256, decision, policy_set_hash, not_after } = warrant;
+  const { action_id, tenant, agent, tool, args_sha256, decision, policy_set_hash, not_after, mode } = warrant;
   const strings = [action_id, tenant, agent, tool, args_sha256, decision, policy_set_hash];
   if (!strings.every((s) => typeof s === 'string') || typeof not_after !== 'number') return undefined;
-  return { action_id, tenant, agent, tool, args_sha256, decision, policy_set_hash, not_after };
+  if (mode !== undefined && mode !== 'shadow') return undefined;
+  return { action_id, tenant, agent, tool, args_sha256, decision, policy_set_hash, not_after, ...(mode === 'shadow' ? { mode } : {}) };
 }
 
 /**

@@ -139,6 +139,18 @@ describe('verifyWarrant', () => {
     expect(error.details?.['claim']).toBe(claim);
   });
 
+  it("never lets a shadow run's warrant pass as a live one: its signed mode is what the live claims lack", () => {
+    const shadow = issueWarrant({ ...claims, mode: 'shadow' }, pdpKey);
+    expect(shadow.mode).toBe('shadow');
+    // As carried (the mode is part of what was signed): genuine.
+    expect(verifyWarrant(shadow, expected, keyring, NOW).ok).toBe(true);
+    // As the executor rebuilds it from an ExecutionRequested (no mode: a live warrant): forged.
+    const { mode: _mode, ...live } = shadow;
+    expect(failure(verifyWarrant(live, expected, keyring, NOW)).code).toBe('WARRANT_FORGED');
+    // And a live warrant relabelled shadow is no warrant either.
+    expect(failure(verifyWarrant({ ...issueWarrant(claims, pdpKey), mode: 'shadow' }, expected, keyring, NOW)).code).toBe('WARRANT_FORGED');
+  });
+
   it('only lets an allow warrant through by default', () => {
     const deny = issueWarrant({ ...claims, decision: 'deny' }, pdpKey);
     expect(failure(verifyWarrant(deny, expected, keyring, NOW)).field).toBe('warrant.decision');

@@ -246,6 +246,7 @@ function decidedEvent(
               decision: 'allow',
               policy_set_hash: decision.policySetHash,
               not_after: env.now + env.warrantTtlMs,
+              ...(action.shadow === true ? { mode: 'shadow' as const } : {}),
             },
             env.signingKey,
           ),

@@ -10,7 +10,7 @@ import { notificationOfDecision } from './notifications.ts';
 import type { PdpEnvironment, PdpOutput, ToolFacts } from './decide.ts';
 import { emptyPdpState, evolvePdpState, runKey } from './state.ts';
 import type { PdpEvent, PdpState } from './state.ts';
-import { warrantOfDecision } from './warrant-event.ts';
+import { warrantFromEvent, warrantOfDecision } from './warrant-event.ts';
 
 const HASH = 'a'.repeat(64);
 const key = generateSigningKey('warrant-test');
@@ -231,6 +231,26 @@ describe('ActionProposed', () => {
       warrant: null,
     });
     expect(() => encodeEvent('PolicyDecided', decision)).not.toThrow();
+  });
+
+  it("signs a shadow run's allow into a warrant that verifies as shadow and never as the live warrant an executor rebuilds", () => {
+    const event = { ...proposal(refund(2_500)), mode: 'shadow' as const };
+    const decision = decided(propose(emptyPdpState(), event));
+    expect(decision.decision).toBe('allow');
+    const expected = {
+      action_id: event.meta.action_id ?? '',
+      tenant: 'acme',
+      agent: 'triage-bot',
+      tool: 'refunds.issue',
+      tool_version: '1.2.0',
+      args_sha256: event.args_sha256,
+    };
+    const shadow = warrantOfDecision(decision);
+    if (shadow === undefined || decision.warrant === null) throw new Error('no warrant');
+    expect(shadow.mode).toBe('shadow');
+    expect(verifyWarrant(shadow, expected, keyring, 1_000_001).ok).toBe(true);
+    const live = verifyWarrant(warrantFromEvent(decision.warrant, expected.action_id, 'acme'), expected, keyring, 1_000_001);
+    expect(live.ok ? 'accepted' : live.error.code).toBe('WARRANT_FORGED');
   });
 
   it("decides a shadow run's proposal as any other and records the mode with the request, so nobody is paged for it", () => {
