@@ -320,6 +320,19 @@ describe('approval escalation (@approval_escalate_after / @approval_escalate_to)
     expect(error.code).toBe('POLICY_SET_INVALID');
   });
 
+  it('a policy sees a shadow run in context.run.mode ("live" unless the request says shadow); a schema without it still decides', () => {
+    const strict = `@id("no-shadow-refunds")\nforbid (principal, action == Writ::Action::"invoke", resource == Writ::Tool::"refunds.issue") when { context.run.mode == "shadow" };\n`;
+    const withRule = createDecisionPoint(compilePolicySet({ schemaText: set.schemaText, policies: { ...set.policies, 'no-shadow-refunds': strict } }));
+    expect(withRule.decide(refund(2_500))).toMatchObject({ decision: 'allow' });
+    expect(withRule.decide({ ...refund(2_500), runMode: 'live' })).toMatchObject({ decision: 'allow' });
+    expect(withRule.decide({ ...refund(2_500), runMode: 'shadow' })).toMatchObject({ decision: 'deny', determiningPolicies: ['no-shadow-refunds'] });
+    // A set published before shadow runs (no mode in its run record) decides as before, whatever the request says.
+    const older = createDecisionPoint(compilePolicySet({ schemaText: set.schemaText.replace('    mode: String,\n', ''), policies: set.policies }));
+    expect(older.decide({ ...refund(2_500), runMode: 'shadow' })).toMatchObject({ decision: 'allow' });
+    const optional = set.schemaText.replace('mode: String,', 'mode?: String,');
+    expect(thrown(() => createDecisionPoint(compilePolicySet({ schemaText: optional, policies: set.policies }))).code).toBe('POLICY_SET_INVALID');
+  });
+
   it('refuses an escalation without its other half, outside 1 s to 30 days, or not before the expiry, naming the policy', () => {
     const id = 'refund-over-100-needs-manager-approval';
     const strip = (set.policies[id] ?? '').replace(/@approval_(expires_in|escalate_after|escalate_to)\("[^"]*"\)\n/g, '');

@@ -139,8 +139,23 @@ function schemaShape(policySet: LoadedPolicySet): RequestShape {
     }
     if (kind !== 'Boolean' || escalatedType.required === false) throw fail('declares context.approval.escalated, which must be a required Bool');
   }
+  // Likewise `mode` of the run record (a schema from before shadow runs lacks it).
+  const runType = invokeContext['run'] as { type?: string; name?: string; attributes?: Record<string, unknown> } | undefined;
+  const runName = (runType?.type === 'EntityOrCommon' ? runType.name : runType?.type) ?? '';
+  const runAttributes = runType?.attributes ?? commonTypes[runName.replace(`${POLICY_NAMESPACE}::`, '')]?.attributes ?? {};
+  const modeType = runAttributes['mode'] as { type: string; required?: boolean } | undefined;
+  if (modeType !== undefined) {
+    let kind: string;
+    try {
+      kind = argumentTypeOf(schema, POLICY_NAMESPACE, modeType, 'context.run.mode').kind;
+    } catch (error) {
+      throw fail((error as Error).message);
+    }
+    if (kind !== 'String' || modeType.required === false) throw fail('declares context.run.mode, which must be a required String');
+  }
   return {
     approvalEscalated: escalatedType !== undefined,
+    runMode: modeType !== undefined,
     invokeArguments: record(invokeContext['arguments'], 'invoke context attribute "arguments"'),
     history: historyShape(
       invokeContext['history'] === undefined ? undefined : record(invokeContext['history'], 'invoke context attribute "history"'),
@@ -395,7 +410,7 @@ export function createDecisionPoint(policySet: LoadedPolicySet, options: Decisio
     const resource = toolEntity(request.tool, shape, 'tool');
     const base = {
       arguments: readableArguments(argumentsRecord(request.arguments, shape.invokeArguments, 'arguments'), argumentReads, shape.invokeArguments),
-      run: runContext(request.runStats),
+      run: runContext(request.runStats, shape.runMode ? (request.runMode ?? 'live') : undefined),
       ...(shape.history === undefined ? {} : { history: historyContext(request.history, policySet.history) }),
     };
     const call = (approval: Record<string, CedarValueJson>): Call => ({

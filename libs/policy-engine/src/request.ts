@@ -19,6 +19,8 @@ export interface RequestShape {
   readonly history: RecordArgumentType | undefined;
   /** The schema's approval record declares `escalated` (a schema from before escalation does not: it is left out). */
   readonly approvalEscalated: boolean;
+  /** The schema's run record declares `mode` (a schema from before shadow runs does not: it is left out). */
+  readonly runMode: boolean;
   readonly effects: ReadonlySet<string>;
   readonly risks: ReadonlySet<string>;
 }
@@ -91,12 +93,15 @@ export function argumentsRecord(args: unknown, type: RecordArgumentType, field: 
   return projectRecord(checkObject(args, field), type, field);
 }
 
-export function runContext(stats: RunStats): Record<string, CedarValueJson> {
+/** Cedar's run record; `mode` (live | shadow) only when the schema declares it. */
+export function runContext(stats: RunStats, mode?: 'live' | 'shadow'): Record<string, CedarValueJson> {
   checkObject(stats, 'runStats');
+  if (mode !== undefined && mode !== 'live' && mode !== 'shadow') throw requestInvalid('runMode', 'must be live or shadow');
   return {
     steps: checkCount(stats.steps, 'runStats.steps'),
     spend_micros: checkCount(stats.spendMicros, 'runStats.spendMicros'),
     calls_in_window: checkCount(stats.callsInWindow, 'runStats.callsInWindow'),
+    ...(mode === undefined ? {} : { mode }),
   };
 }
 
