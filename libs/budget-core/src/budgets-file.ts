@@ -2,6 +2,7 @@
 // for the tenant, daily caps per agent ("*" for every agent without its own), default caps per run,
 // and a list of budgets of any level (tenant, agent, tool, run) and period (day, week, month in the
 // tenant's time zone, or a rolling window). Validated whole at boot; a bad value names its path.
+import { parseMoneyMicros } from '@writ/contracts';
 import { WritError } from '@writ/errors';
 import type { SetLimits, SetTimeZone } from './commands.ts';
 import { BUDGET_SCOPES, isTimeZone } from './model.ts';
@@ -34,7 +35,6 @@ export interface BudgetsFile {
 }
 
 const CURRENCY = /^[A-Z]{3}$/;
-const MONEY = /^(0|[1-9][0-9]*)(\.[0-9]{1,6})?$/;
 
 function invalid(field: string, rule: string, value?: unknown): WritError {
   const got = value === undefined ? '' : `, got ${JSON.stringify(value)}`;
@@ -53,13 +53,9 @@ function onlyKeys(value: Record<string, unknown>, allowed: readonly string[], pa
 
 /** "12.50" (currency units, up to 6 decimals) -> 12500000 micro-units, exactly. */
 export function moneyToMicros(text: string): number {
-  const match = MONEY.exec(text);
-  if (match === null) throw invalid('money', 'must be a decimal amount such as "12.50"', text);
-  const whole = BigInt(match[1] ?? '0');
-  const fraction = BigInt((match[2] ?? '.').slice(1).padEnd(6, '0'));
-  const micros = whole * 1_000_000n + fraction;
-  if (micros > BigInt(Number.MAX_SAFE_INTEGER)) throw invalid('money', 'is too large', text);
-  return Number(micros);
+  const micros = parseMoneyMicros(text);
+  if (micros === undefined) throw invalid('money', 'must be a decimal amount such as "12.50" (up to 6 decimals), not too large', text);
+  return micros;
 }
 
 function parseCaps(value: unknown, path: string): Caps {

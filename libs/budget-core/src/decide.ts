@@ -10,7 +10,8 @@ import {
   DEFAULT_SUBJECT,
   NO_USAGE,
   WINDOW_BUCKETS,
-  bucketWidth,
+  counterEnd,
+  isWindowCounter,
   countersOf,
   countersOfRecord,
   isTimeZone,
@@ -401,22 +402,21 @@ function expire(acc: BudgetAccumulator, command: ExpireReservations, config: Bud
     if (record.status !== 'reserved' && record.closed_at !== null && command.now >= record.closed_at + config.retention_ms)
       forgotten.push(record.reservation_id);
   });
-  // A window's bucket is read until the window has passed its end (usedOf); a late settlement of a
-  // reservation in it would only write it again, for the next sweep.
-  const buckets: string[] = [];
-  if (acc.state.windows.length > 0) {
-    acc.state.usage.forEach((_usage, key) => {
-      const match = /\|w(\d+):(-?\d+)$/.exec(key);
-      if (match === null) return;
-      const windowMs = Number(match[1]);
-      if ((Number(match[2]) + 1) * bucketWidth(windowMs) + windowMs < command.now) buckets.push(key);
-    });
-  }
-  if (forgotten.length > 0 || buckets.length > 0) {
+  // Counters of periods that are over: a window's bucket once its window has passed it (usedOf); a
+  // calendar period once no reservation made in it can still settle or lapse (its TTL) and its
+  // records are forgotten (the retention). A late write would only make it again, for the next sweep.
+  const counters: string[] = [];
+  acc.state.usage.forEach((_usage, key) => {
+    const end = counterEnd(key);
+    if (end === null) return;
+    const over = isWindowCounter(key) ? command.now : command.now - config.reservation_ttl_ms - config.retention_ms;
+    if (end < over) counters.push(key);
+  });
+  if (forgotten.length > 0 || counters.length > 0) {
     acc.emit({
       type: 'ReservationsForgotten',
       reservation_ids: forgotten,
-      ...(buckets.length > 0 ? { counter_keys: buckets } : {}),
+      ...(counters.length > 0 ? { counter_keys: counters } : {}),
       forgotten_at: command.now,
     });
   }

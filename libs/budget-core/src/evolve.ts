@@ -146,6 +146,10 @@ export function evolveBudget(state: BudgetState, event: BudgetEvent): BudgetStat
         reservations: withoutEntries(state.reservations, event.reservation_ids),
         outstanding: withoutEntries(state.outstanding, event.reservation_ids),
         usage: withoutEntries(state.usage, event.counter_keys ?? []),
+        thresholds: withoutEntries(
+          state.thresholds,
+          (event.counter_keys ?? []).flatMap((key) => [`${key}|money`, `${key}|tool_calls`]),
+        ),
       };
     default:
       return assertNever(event, 'budget event');

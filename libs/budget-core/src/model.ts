@@ -216,6 +216,41 @@ function counter(scope: BudgetScope, subject: string, period: string, windowMs: 
   return { scope, subject, period, key: counterKey(scope, subject, period), window_ms: windowMs };
 }
 
+const DAY_MS = 86_400_000;
+const WINDOW_BUCKET = /\|w(\d+):(-?\d+)$/;
+
+/** Whether a counter key is a rolling window's bucket. */
+export function isWindowCounter(key: string): boolean {
+  return WINDOW_BUCKET.test(key);
+}
+/** The most a zone is ahead of UTC (Kiritimati, UTC+14): a local period ends at most this long after its UTC date does. */
+const MAX_ZONE_OFFSET_MS = 14 * 3_600_000;
+
+/**
+ * When a counter's period is over, in any time zone: the instant after which no reservation is made
+ * in it (null for the run's and the concurrent counters, which have no end). A window's bucket is
+ * read until its window has passed it (usedOf).
+ */
+export function counterEnd(key: string): number | null {
+  const bucket = WINDOW_BUCKET.exec(key);
+  if (bucket !== null) {
+    const windowMs = Number(bucket[1]);
+    return (Number(bucket[2]) + 1) * bucketWidth(windowMs) + windowMs;
+  }
+  const day = /_day\|.*\|(\d{4})-(\d{2})-(\d{2})$/.exec(key);
+  if (day !== null) return Date.UTC(Number(day[1]), Number(day[2]) - 1, Number(day[3])) + DAY_MS + MAX_ZONE_OFFSET_MS;
+  const week = /_week\|.*\|(\d{4})-W(\d{2})$/.exec(key);
+  if (week !== null) {
+    // ISO week 1 holds January 4th; its Monday starts the week year.
+    const jan4 = new Date(Date.UTC(Number(week[1]), 0, 4));
+    const monday = jan4.getTime() - ((jan4.getUTCDay() + 6) % 7) * DAY_MS;
+    return monday + Number(week[2]) * 7 * DAY_MS + MAX_ZONE_OFFSET_MS;
+  }
+  const month = /_month\|.*\|(\d{4})-(\d{2})$/.exec(key);
+  if (month !== null) return Date.UTC(Number(month[1]), Number(month[2]), 1) + MAX_ZONE_OFFSET_MS;
+  return null;
+}
+
 /** The width of a window's buckets. */
 export function bucketWidth(windowMs: number): number {
   return windowMs / WINDOW_BUCKETS;

@@ -1,6 +1,7 @@
 // What a tenant's webhook is told when a budget reaches one of its thresholds (its degradation step
 // included): a chat-shaped message and the figures. Pure: sending and retrying are the budget
 // service's (services/budget/src/notifier.ts).
+import { microsToMoney } from '@writ/contracts';
 import type { EventPayloads } from '@writ/contracts';
 
 export interface BudgetNotification {
@@ -23,15 +24,7 @@ export interface BudgetNotification {
   readonly occurred_at: string;
 }
 
-/** 4_000_000 micro-units -> "4.00"; fractions of a cent are kept ("0.000125"). */
-export function microsToMoney(micros: number): string {
-  const whole = Math.trunc(micros / 1_000_000);
-  const fraction = String(Math.abs(micros % 1_000_000))
-    .padStart(6, '0')
-    .replace(/0+$/, '')
-    .padEnd(2, '0');
-  return `${micros < 0 && whole === 0 ? '-' : ''}${whole}.${fraction}`;
-}
+export { microsToMoney };
 
 export function thresholdNotification(crossed: EventPayloads['BudgetThresholdCrossed']): BudgetNotification {
   const { meta } = crossed;

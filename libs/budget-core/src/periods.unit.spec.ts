@@ -6,7 +6,7 @@ import { budgetDecider, usageOf } from './budget.ts';
 import type { BudgetCommand, Reserve } from './commands.ts';
 import type { BudgetEvent, BudgetRefused } from './events.ts';
 import type { BudgetState } from './model.ts';
-import { isTimeZone, periodId, periodIds } from './model.ts';
+import { counterEnd, isTimeZone, periodId, periodIds } from './model.ts';
 
 const HOUR = 3_600_000;
 const DAY_MS = 24 * HOUR;
@@ -276,5 +276,36 @@ describe('concurrency limits', () => {
         now: 0,
       }),
     ).toThrow(/caps must not set thresholds or a degradation step for tenant_concurrent/);
+  });
+});
+
+describe('counters of periods that are over', () => {
+  it('end when their period ends in the zone furthest ahead of UTC', () => {
+    expect(counterEnd('agent_day|bot|2026-12-07')).toBe(Date.UTC(2026, 11, 8) + 14 * HOUR);
+    // ISO week 2026-W50 runs from Monday 7 to Sunday 13 December.
+    expect(counterEnd('tool_week|refunds.issue|2026-W50')).toBe(Date.UTC(2026, 11, 14) + 14 * HOUR);
+    expect(counterEnd('tenant_week|*|2027-W01')).toBe(Date.UTC(2027, 0, 11) + 14 * HOUR);
+    expect(counterEnd('tenant_month|*|2026-12')).toBe(Date.UTC(2027, 0, 1) + 14 * HOUR);
+    expect(counterEnd('agent_window|bot|w3600000:10')).toBe(11 * 60_000 + HOUR);
+    expect(counterEnd('run|run-1')).toBeNull();
+    expect(counterEnd('agent_concurrent|bot|now')).toBeNull();
+  });
+
+  it('are forgotten once nothing made in them can settle any more (TTL and retention later); the current ones stay', () => {
+    const at = Date.UTC(2026, 11, 7, 12);
+    let state = books({ type: 'SetLimits', scope: 'tenant_week', caps: { money_micros: 1_000, tool_calls: null }, currency: 'USD', now: 0 });
+    state = spend(state, reserve(at, 600)).state;
+    const old = [...state.usage.keys()].filter((key) => counterEnd(key) !== null);
+    expect(old.length).toBeGreaterThan(0);
+    // Two days later (TTL 1 h, retention 48 h): the day of Dec 7 is not forgotten yet.
+    const early = apply(state, { type: 'ExpireReservations', now: at + 2 * DAY_MS });
+    expect([...early.state.usage.keys()].filter((key) => key.endsWith('|2026-12-07'))).not.toEqual([]);
+    // Forty days later every calendar counter of December 7 (its day, week and month) is gone, with its thresholds; the run's stays.
+    const late = apply(state, { type: 'ExpireReservations', now: at + 40 * DAY_MS });
+    expect([...late.state.usage.keys()].filter((key) => counterEnd(key) !== null)).toEqual([]);
+    expect([...late.state.usage.keys()].some((key) => key.startsWith('run|'))).toBe(true);
+    expect([...late.state.thresholds.keys()]).toEqual([]);
+    // A reservation then counts in the new week from zero.
+    expect(apply(late.state, reserve(at + 40 * DAY_MS, 900)).events[0]).toMatchObject({ type: 'BudgetReserved' });
   });
 });
