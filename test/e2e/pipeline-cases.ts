@@ -6,11 +6,24 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WritStackOptions } from '@writ/devstack';
 import { decodeEvent } from '@writ/contracts';
 import { isWritError } from '@writ/errors';
-import type { WritClient } from '@writ/sdk';
+import { WritClient } from '@writ/sdk';
 import { waitFor } from '@writ/testing';
 import { runExplain } from '../../libs/cli/src/explain.ts';
-import { authAs, callsAtTool, helpdeskStats, keyOf, refundArgs, runSpendMicros, startE2eStack } from './support.ts';
-import type { E2eStack } from './support.ts';
+import { webhookSignature } from '@writ/runtime';
+import {
+  CANARY_AGENT,
+  CANARY_KEY,
+  authAs,
+  autoSafeModeEnv,
+  callsAtTool,
+  helpdeskStats,
+  keyOf,
+  refundArgs,
+  runSpendMicros,
+  startE2eStack,
+  startWebhookReceiver,
+} from './support.ts';
+import type { E2eStack, WebhookReceiver } from './support.ts';
 
 /**
  * The pipeline's cases against a stack on `basePort`, with `replicas` instances of the services;
@@ -18,13 +31,17 @@ import type { E2eStack } from './support.ts';
  */
 export function governedPipelineCases(basePort: number, replicas?: WritStackOptions['replicas']): () => E2eStack {
   let e2e: E2eStack;
+  let hooks: WebhookReceiver;
+  const hookSecret = `e2e-hook-${randomUUID()}`;
 
   beforeAll(async () => {
-    e2e = await startE2eStack(basePort, {}, replicas);
+    hooks = await startWebhookReceiver();
+    e2e = await startE2eStack(basePort, autoSafeModeEnv(hooks.url, hookSecret), replicas);
   }, 180_000);
 
   afterAll(async () => {
     await e2e?.stack.stop();
+    await hooks?.close();
   });
 
   async function rejection(call: Promise<unknown>) {
@@ -428,6 +445,79 @@ export function governedPipelineCases(basePort: number, replicas?: WritStackOpti
         what: `settled spend of ${spent} micros in ClickHouse`,
       });
       expect(settled).toBeLessThanOrEqual(CAP);
+    });
+  });
+
+  describe('automatic safe mode', () => {
+    it('switches an agent whose calls fail to read-only, says why (control, webhook), and a person lifts it', async () => {
+      const canary = new WritClient(e2e.stack.gatewayUrls[0] ?? e2e.stack.gatewayUrl, CANARY_KEY);
+      const control = { kind: 'safe-mode', agent: CANARY_AGENT } as const;
+      const canaryControl = async () => (await e2e.operator.controls()).controls.find((c) => c.control_key === `acme/safe_mode:agent:${CANARY_AGENT}`);
+      // Start from a lift: a suite that ran before on this broker may have left the canary's failures in its window.
+      await e2e.operator.setControl(control, false, 'e2e: start from a lift');
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const run = (await canary.openRun('e2e: a canary whose refunds fail')).run_id;
+
+      // Three refunds the helpdesk refuses (ticket T-1001 is another customer's: 422): 3 of 3 failed trips its trigger.
+      for (let i = 0; i < 3; i += 1) {
+        const { action_id } = await canary.propose(run, {
+          tool: 'refunds.issue',
+          // Amounts differ: the same call three times would be a loop, rejected by the planner.
+          arguments: refundArgs(500 + 100 * i, 'T-1001', 'C-502'),
+          reason: 'refund the wrong customer',
+          idempotency_key: key(),
+        });
+        const outcome = await canary.outcome(action_id, 30_000);
+        expect(outcome.status, JSON.stringify(outcome)).toBe('failed');
+      }
+      const reason = 'automatic: 3 of 3 actions failed in the last 10m since safe mode was last lifted (100 % ≥ 100 %)';
+      const tripped = await waitFor(async () => ((await canaryControl())?.set_by === 'writ:auto-safe-mode' ? canaryControl() : undefined), {
+        timeoutMs: 15_000,
+        what: 'the canary switched to safe mode automatically',
+      });
+      expect(tripped).toMatchObject({ enabled: true, reason, set_by: 'writ:auto-safe-mode', kind: 'safe_mode', target: `agent:${CANARY_AGENT}` });
+      // The planner and executor read it from the controls topic: give them the second the kill-switch case gives.
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+
+      // A write is refused for safe mode and never reaches the tool; a read still runs.
+      const writeKey = key();
+      const write = await canary.propose(run, { tool: 'refunds.issue', arguments: refundArgs(500), reason: 'a good refund', idempotency_key: writeKey });
+      const refused = await canary.outcome(write.action_id, 30_000);
+      expect(refused.status).toBe('failed');
+      expect(refused.reason).toMatch(
+        /^SAFE_MODE: safe mode is on for agent canary-bot in tenant acme \(acme\/safe_mode:agent:canary-bot, set by writ:auto-safe-mode\)/,
+      );
+      expect(callsAtTool(await helpdeskStats(e2e.stack), writeKey)).toBe(0);
+      const read = await canary.propose(run, { tool: 'tickets.get', arguments: { ticket_id: 'T-1001' }, reason: 'read the ticket', idempotency_key: key() });
+      expect((await canary.outcome(read.action_id, 30_000)).status).toBe('completed');
+
+      // acme's webhook was told, signed with its secret, with the figures.
+      const hook = await waitFor(async () => hooks.received.find((h) => h.headers['x-writ-event'] === 'safe_mode.tripped' && h.body.includes(reason)), {
+        timeoutMs: 30_000,
+        what: 'the safe_mode.tripped webhook',
+      });
+      const signature = String(hook.headers['x-writ-signature']);
+      const t = Number(/^t=(\d+),/.exec(signature)?.[1]);
+      expect(signature).toBe(webhookSignature(hookSecret, hook.body, t));
+      expect(JSON.parse(hook.body)).toMatchObject({
+        event: 'safe_mode.tripped',
+        tenant: 'acme',
+        subject: 'agent',
+        agent: CANARY_AGENT,
+        control_key: `acme/safe_mode:agent:${CANARY_AGENT}`,
+        reason,
+        figures: { trigger: 'error_rate', window: '10m', actions: 3, failed: 3, denied: 0, threshold: '100' },
+      });
+
+      // An operator lifts it; the failures before the lift no longer count, and a write runs again.
+      await e2e.operator.setControl(control, false, 'e2e: the canary was checked');
+      expect((await canaryControl())?.enabled ?? false).toBe(false);
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const againKey = key();
+      const again = await canary.propose(run, { tool: 'refunds.issue', arguments: refundArgs(600), reason: 'a good refund', idempotency_key: againKey });
+      expect((await canary.outcome(again.action_id, 30_000)).status).toBe('completed');
+      expect(callsAtTool(await helpdeskStats(e2e.stack), againKey)).toBe(1);
+      expect(await canaryControl()).toBeUndefined();
     });
   });
   return () => e2e;

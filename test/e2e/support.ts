@@ -1,11 +1,14 @@
 // Shared by the end-to-end suites: one Writ stack (helpdesk + six services as processes) on the
 // e2e broker that the global setup started, and clients holding the demo directory's API keys.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startWritStack } from '@writ/devstack';
 import type { WritStack, WritStackOptions } from '@writ/devstack';
+import { hashApiKey } from '@writ/directory';
 import { WritClient } from '@writ/sdk';
 import { testKafkaBrokers, uniqueName } from '@writ/testing';
 import { writeLargeBudgets } from './fault-run.ts';
@@ -110,5 +113,72 @@ export function refundArgs(amountCents: number, ticket = 'T-1001', customer = 'C
     ticket_tags: ['refund_approved'],
     reason: 'duplicate charge',
     card_last4: '4242',
+  };
+}
+
+/** The agent of the automatic safe mode's e2e case: acme's, with a trigger of its own that no other agent has. */
+export const CANARY_AGENT = 'canary-bot';
+export const CANARY_KEY = 'wk_e2e_canarybot_5d1f0b7c2a9e4e31b8a6c04d';
+
+/** One POST a webhook receiver got: its headers and its raw body. */
+export interface ReceivedHook {
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly body: string;
+}
+
+export interface WebhookReceiver {
+  readonly url: string;
+  readonly received: ReceivedHook[];
+  close(): Promise<void>;
+}
+
+/** An HTTP server on a free port that answers 204 to every POST and keeps what it got. */
+export async function startWebhookReceiver(): Promise<WebhookReceiver> {
+  const received: ReceivedHook[] = [];
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      received.push({ headers: request.headers, body: Buffer.concat(chunks).toString('utf8') });
+      response.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/hooks/writ`,
+    received,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/**
+ * The environment of a stack whose gateway trips the canary agent automatically: the demo
+ * directory plus the canary (every service reads it), a safe-mode file with a trigger for the
+ * canary only (3 actions in 10 minutes, all failed: no other e2e agent or case can reach it) and
+ * acme's webhook at `hookUrl`, signed with `secret`.
+ */
+export function autoSafeModeEnv(hookUrl: string, secret: string): Record<string, string> {
+  const dir = mkdtempSync(join(tmpdir(), 'writ-e2e-safe-mode-'));
+  const directory = JSON.parse(readFileSync(join(root, 'deploy', 'demo', 'directory.json'), 'utf8')) as { agents: unknown[] };
+  directory.agents.push({
+    id: CANARY_AGENT,
+    name: 'Canary agent (the automatic safe mode e2e case)',
+    tenant: 'acme',
+    role: 'support',
+    owner: 'dana',
+    api_key_sha256: hashApiKey(CANARY_KEY),
+  });
+  writeFileSync(join(dir, 'directory.json'), JSON.stringify(directory));
+  writeFileSync(
+    join(dir, 'safe-mode.json'),
+    JSON.stringify({ tenants: { acme: { agents: { [CANARY_AGENT]: { window: '10m', min_actions: 3, error_rate_percent: 100 } } } } }),
+  );
+  writeFileSync(join(dir, 'hook-secret'), secret, { mode: 0o600 });
+  writeFileSync(join(dir, 'webhooks.json'), JSON.stringify({ tenants: { acme: { url: hookUrl, secret_file: join(dir, 'hook-secret') } } }));
+  return {
+    WRIT_DIRECTORY_FILE: join(dir, 'directory.json'),
+    WRIT_GATEWAY_SAFE_MODE_FILE: join(dir, 'safe-mode.json'),
+    WRIT_GATEWAY_WEBHOOKS_FILE: join(dir, 'webhooks.json'),
   };
 }

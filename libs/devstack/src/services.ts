@@ -281,6 +281,8 @@ export async function startWritStack(options: WritStackOptions): Promise<WritSta
     WRIT_POLICY_BOOTSTRAP: 'differs',
     WRIT_DIRECTORY_FILE: join(root, 'deploy', 'demo', 'directory.json'),
     WRIT_BUDGET_LIMITS_FILE: join(root, 'deploy', 'demo', 'budgets.json'),
+    // Automatic safe mode (the gateway): thresholds the demo never reaches; a stack may bring its own.
+    WRIT_GATEWAY_SAFE_MODE_FILE: join(root, 'deploy', 'demo', 'safe-mode.json'),
     WRIT_EXECUTOR_DATA_DIR: join(workDir, 'executor'),
     WRIT_CHDB_PATH: chdbPath,
     HELPDESK_URL: helpdeskUrl,

@@ -20,6 +20,10 @@ export const gatewayConfigSpec = {
   WRIT_GATEWAY_SYNC_WAIT_MS: env.int({ default: 2_000, min: 0, max: 30_000 }),
   /** Most requests waiting at once (long-polls and sync waits); more get 503. */
   WRIT_GATEWAY_MAX_WAITERS: env.int({ default: 10_000, min: 1, max: 1_000_000 }),
+  /** Automatic safe mode's thresholds per tenant and agent (docs/configuration.md); unset: no automatic safe mode. */
+  WRIT_GATEWAY_SAFE_MODE_FILE: env.optionalString(),
+  /** Tenants' webhooks (the policy service's format): told `safe_mode.tripped` when a subject is switched to read-only automatically. */
+  WRIT_GATEWAY_WEBHOOKS_FILE: env.optionalString(),
 };
 
 export type GatewayConfig = BaseConfig & ConfigOf<typeof gatewayConfigSpec>;
