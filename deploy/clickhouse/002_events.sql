@@ -40,6 +40,9 @@ CREATE TABLE IF NOT EXISTS actions (
   cost_micros Int64,
   currency LowCardinality(String),
   run_mode LowCardinality(String) DEFAULT 'live',
+  reconciled_outcome LowCardinality(String) DEFAULT '',
+  reconciled_by String DEFAULT '',
+  reconciled_at Nullable(DateTime64(3, 'UTC')),
   proposed_at DateTime64(3, 'UTC'),
   updated_at DateTime64(3, 'UTC'),
   version UInt64
@@ -137,3 +140,12 @@ CREATE TABLE IF NOT EXISTS spend (
 -- Count spend and outcomes WHERE run_mode = 'live'. Added to tables created before it existed.
 ALTER TABLE actions ADD COLUMN IF NOT EXISTS run_mode LowCardinality(String) DEFAULT 'live' AFTER currency;
 ALTER TABLE spend ADD COLUMN IF NOT EXISTS run_mode LowCardinality(String) DEFAULT 'live' AFTER currency;
+
+-- reconciled_outcome, reconciled_by, reconciled_at (OutcomeReconciled, writ.approvals.v1): an
+-- action whose outcome was unknown (outcome 'unknown': a crash mid-call, a timeout after sending,
+-- a read-back that refuted the tool) resolved by an operator as 'succeeded' or 'failed'; '' and
+-- NULL while unresolved. status stays the planner's ('failed'). Unresolved unknowns:
+-- WHERE outcome = 'unknown' AND reconciled_outcome = ''. Added to tables created before it existed.
+ALTER TABLE actions ADD COLUMN IF NOT EXISTS reconciled_outcome LowCardinality(String) DEFAULT '' AFTER run_mode;
+ALTER TABLE actions ADD COLUMN IF NOT EXISTS reconciled_by String DEFAULT '' AFTER reconciled_outcome;
+ALTER TABLE actions ADD COLUMN IF NOT EXISTS reconciled_at Nullable(DateTime64(3, 'UTC')) AFTER reconciled_by;

@@ -13,7 +13,7 @@ import { signedExecutionRequest } from '@writ/executor-core/testing';
 import { parseExport, verifyExport } from '@writ/ledger-core';
 import type { SpanRecord } from '@writ/telemetry';
 import { testKafkaBrokers, uniqueName, waitFor } from '@writ/testing';
-import { authAs, callsAtTool, helpdeskStats, refundArgs, startE2eStack } from './support.ts';
+import { authAs, callsAtTool, helpdeskStats, keyOf, refundArgs, startE2eStack } from './support.ts';
 import type { E2eStack } from './support.ts';
 
 let e2e: E2eStack;
@@ -47,6 +47,31 @@ afterAll(async () => {
 });
 
 const key = () => randomUUID();
+
+/** A call to the gateway as a demo principal (undefined: no key; a string starting with "Bearer": that header as is). */
+async function door(method: 'GET' | 'POST', path: string, who?: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  const authorization = who === undefined ? undefined : who.startsWith('Bearer ') ? who : `Bearer ${keyOf(who)}`;
+  const response = await fetch(`${e2e.stack.gatewayUrl}${path}`, {
+    method,
+    headers: {
+      ...(authorization === undefined ? {} : { authorization }),
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+}
+
+interface QueueItem {
+  readonly action_id: string;
+  readonly [field: string]: unknown;
+}
+async function queueOf(who: string): Promise<QueueItem[]> {
+  const { status, json } = await door('GET', '/v1/reconciliation', who);
+  expect(status, JSON.stringify(json)).toBe(200);
+  return json['reconciliation'] as QueueItem[];
+}
+const errorOf = (json: Record<string, unknown>) => json['error'] as { code: string; field?: string; rule?: string; message: string };
 
 async function ledgerExport(tenant: string, runId?: string): Promise<string> {
   const query = runId === undefined ? '' : `?run_id=${encodeURIComponent(runId)}`;
@@ -138,6 +163,139 @@ describe('an executor killed in the middle of a write', () => {
     // The call in flight when the executor died is the only one that reached the tool with this key.
     expect(callsAtTool(stats, idempotencyKey)).toBe(1);
     expect(stats.calls['POST /refunds']).toBe(callsDuringCrash);
+    // However it came about, an unknown outcome is in its tenant's reconciliation queue.
+    const queued = (await queueOf('oscar')).find((item) => item.action_id === action_id);
+    expect(queued).toMatchObject({ tool: 'refunds.issue', agent_id: 'triage-bot', run_id: run, tool_idempotency_key: `acme:${idempotencyKey}` });
+    expect(['OUTCOME_UNKNOWN', 'TOOL_TIMEOUT', 'TOOL_UNREACHABLE']).toContain(queued?.['error_code']);
+  });
+});
+
+describe('verified outcomes and the reconciliation queue', () => {
+  it('a refuted read-back makes the outcome unknown; the tenant operator sees it, resolves it once; the action, the ledger and ClickHouse show it', async () => {
+    // The refund is made, and the helpdesk answers its read-back (the tool's `verify`) with 404 once.
+    const control = await fetch(`${e2e.stack.helpdeskUrl}/_control`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${e2e.stack.helpdeskToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ mode: 'fail', status: 404, count: 1, route: 'GET /refunds/:id' }),
+    });
+    expect(control.ok).toBe(true);
+    const run = (await e2e.agent.openRun('refuted read-back')).run_id;
+    const idempotencyKey = key();
+    const before = (await helpdeskStats(e2e.stack)).calls['GET /refunds/:id'] ?? 0;
+    const { action_id } = await e2e.agent.propose(run, {
+      tool: 'refunds.issue',
+      arguments: refundArgs(1500, 'T-1004', 'C-504'),
+      reason: 'parcel lost',
+      idempotency_key: idempotencyKey,
+    });
+    const outcome = await e2e.agent.outcome(action_id, 30_000);
+    expect(outcome, JSON.stringify(outcome)).toMatchObject({ status: 'failed', reason_code: 'OUTCOME_UNKNOWN' });
+    const stats = await helpdeskStats(e2e.stack);
+    expect(callsAtTool(stats, idempotencyKey)).toBe(1);
+    expect((stats.calls['GET /refunds/:id'] ?? 0) - before).toBe(1);
+    await waitFor(() => failures.get(action_id), { timeoutMs: 10_000, what: 'the executor’s ActionFailed' });
+    expect(failures.get(action_id)).toMatchObject({ outcome: 'unknown', error_code: 'VERIFICATION_REFUTED', cost_micros: 20_000 });
+
+    // The queue: acme's operator (and admin) see it with what is known; globex's operator, an agent, an approver do not.
+    const item = await waitFor(async () => (await queueOf('oscar')).find((i) => i.action_id === action_id), {
+      timeoutMs: 10_000,
+      what: 'the action in the queue',
+    });
+    expect(item).toMatchObject({
+      run_id: run,
+      tenant_id: 'acme',
+      agent_id: 'triage-bot',
+      tool: 'refunds.issue',
+      idempotency_key: idempotencyKey,
+      tool_idempotency_key: `acme:${idempotencyKey}`,
+      error_code: 'VERIFICATION_REFUTED',
+      attempts: 1,
+      cost_micros: 20_000,
+    });
+    expect(String(item['message'])).toMatch(/read-back GET \/refunds\/\S+ answered HTTP 404/);
+    expect(String(item['message'])).not.toContain('4242');
+    expect(Date.parse(String(item['unknown_since']))).toBeGreaterThan(0);
+    expect((await queueOf('adam')).map((i) => i.action_id)).toContain(action_id);
+    expect((await queueOf('gina')).map((i) => i.action_id)).not.toContain(action_id);
+    expect((await door('GET', '/v1/reconciliation', 'triage-bot')).status).toBe(403);
+    expect((await door('GET', '/v1/reconciliation', 'maria')).status).toBe(403);
+    expect((await door('GET', '/v1/reconciliation', 'root')).status).toBe(403);
+    expect((await door('GET', '/v1/reconciliation')).status).toBe(401);
+    expect((await door('GET', '/v1/reconciliation', 'Bearer not-a-key')).status).toBe(401);
+
+    // Hostile resolutions change nothing.
+    const path = `/v1/reconciliation/${action_id}`;
+    const good = { outcome: 'succeeded', note: 'the refund is in the helpdesk: its read replica lagged' };
+    expect((await door('POST', path, undefined, good)).status).toBe(401);
+    expect((await door('POST', path, 'Bearer not-a-key', good)).status).toBe(401);
+    expect((await door('POST', path, 'triage-bot', good)).status).toBe(403);
+    expect((await door('POST', path, 'maria', good)).status).toBe(403);
+    const foreign = await door('POST', path, 'gina', good);
+    expect([foreign.status, errorOf(foreign.json).code]).toEqual([404, 'ACTION_NOT_FOUND']);
+    const badOutcome = await door('POST', path, 'oscar', { outcome: 'maybe', note: 'x' });
+    expect([badOutcome.status, errorOf(badOutcome.json).field, errorOf(badOutcome.json).rule]).toEqual([400, 'outcome', 'enum']);
+    const noNote = await door('POST', path, 'oscar', { outcome: 'failed' });
+    expect([noNote.status, errorOf(noNote.json).field, errorOf(noNote.json).rule]).toEqual([400, 'note', 'required']);
+    const extra = await door('POST', path, 'oscar', { ...good, resolved_by: 'someone' });
+    expect([extra.status, errorOf(extra.json).field, errorOf(extra.json).rule]).toEqual([400, 'resolved_by', 'additionalProperties']);
+    expect((await queueOf('oscar')).map((i) => i.action_id)).toContain(action_id);
+
+    // The operator resolves it: it leaves the queue, the action shows how, and a second resolution is refused.
+    const resolved = await door('POST', path, 'oscar', good);
+    expect([resolved.status, resolved.json]).toEqual([202, { action_id, status: 'reconciled', outcome: 'succeeded', resolved_by: 'oscar' }]);
+    expect((await queueOf('oscar')).map((i) => i.action_id)).not.toContain(action_id);
+    const twice = await door('POST', path, 'adam', { outcome: 'failed', note: 'no' });
+    expect([twice.status, errorOf(twice.json).code]).toEqual([409, 'OUTCOME_ALREADY_RECONCILED']);
+    expect(errorOf(twice.json).message).toContain('already reconciled as succeeded by oscar');
+    const view = await door('GET', `/v1/actions/${action_id}`, 'oscar');
+    expect(view.json).toMatchObject({
+      status: 'failed',
+      unknown_outcome: { error_code: 'VERIFICATION_REFUTED', attempts: 1 },
+      reconciliation: { outcome: 'succeeded', note: good.note, resolved_by: 'oscar', resolver_role: 'operator' },
+    });
+
+    // The ledger chains the resolution; ClickHouse's actions row shows it beside the unknown outcome.
+    await waitFor(
+      async () => {
+        const entries = (await ledgerExport('acme', run)).split('\n').filter((l) => l.includes('"event_type":"OutcomeReconciled"'));
+        return entries.length === 1 ? entries : undefined;
+      },
+      { timeoutMs: 30_000, what: 'OutcomeReconciled in the ledger' },
+    );
+    const row = await waitFor(
+      async () => {
+        const response = await fetch(`${e2e.stack.service('ledger').url}/v1/query`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...authAs('ana') },
+          body: JSON.stringify({
+            // The row with the highest chain seq is the action's latest state (ReplacingMergeTree(version)).
+            sql: 'SELECT outcome, status, reconciled_outcome, reconciled_by FROM actions WHERE action_id = {action:String} ORDER BY version DESC LIMIT 1',
+            params: { action: action_id },
+          }),
+        });
+        const answer = (await response.json()) as { rows?: Record<string, unknown>[] };
+        if (answer.rows === undefined) throw new Error(`the query door answered ${JSON.stringify(answer)}`);
+        const [found] = answer.rows;
+        return found?.['reconciled_outcome'] === 'succeeded' ? found : undefined;
+      },
+      { timeoutMs: 30_000, what: "the resolution in ClickHouse's actions row" },
+    );
+    expect(row).toEqual({ outcome: 'unknown', status: 'failed', reconciled_outcome: 'succeeded', reconciled_by: 'oscar' });
+  });
+
+  it('refuses to reconcile an action whose outcome is known', async () => {
+    const run = (await e2e.agent.openRun('verified refund')).run_id;
+    const { action_id } = await e2e.agent.propose(run, {
+      tool: 'refunds.issue',
+      arguments: refundArgs(1200, 'T-1002', 'C-502'),
+      reason: 'late delivery',
+      idempotency_key: key(),
+    });
+    const outcome = await e2e.agent.outcome(action_id, 30_000);
+    expect(outcome.status, JSON.stringify(outcome)).toBe('completed');
+    const refused = await door('POST', `/v1/reconciliation/${action_id}`, 'oscar', { outcome: 'failed', note: 'x' });
+    expect([refused.status, errorOf(refused.json).code, errorOf(refused.json).field]).toEqual([409, 'OUTCOME_NOT_UNKNOWN', 'action_id']);
+    expect((await queueOf('oscar')).map((i) => i.action_id)).not.toContain(action_id);
   });
 });
 

@@ -111,6 +111,8 @@ export function explainEvent(row: ActionEventRow): string[] {
         return [`failed: ${text(p['error_code'])}: ${text(p['message'])}`];
       case 'ActionCompleted':
         return [`ended ${text(p['status'])} (${text(p['reason_code'])}): ${text(p['reason'])}`];
+      case 'OutcomeReconciled':
+        return [`unknown outcome reconciled as ${text(p['outcome'])} by ${text(p['resolved_by'])} (${text(p['resolver_role'])}): ${text(p['note'])}`];
       default:
         return [row.event_type];
     }

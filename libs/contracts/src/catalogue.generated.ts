@@ -3998,6 +3998,152 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
     },
   },
   {
+    type: 'OutcomeReconciled',
+    version: 1,
+    fingerprint: '82a97d2a32d648f0',
+    schema: {
+      "type": "record",
+      "name": "OutcomeReconciled",
+      "namespace": "writ.events",
+      "doc": "An operator settled an action whose outcome was unknown (the executor could not tell whether the side effect happened): what the system of record shows, who looked, and why.",
+      "fields": [
+        {
+          "name": "meta",
+          "type": {
+            "type": "record",
+            "name": "Metadata",
+            "doc": "Envelope carried by every Writ event: identity, tenancy, causality, producer and trace context.",
+            "fields": [
+              {
+                "name": "event_id",
+                "type": {
+                  "type": "string",
+                  "logicalType": "uuid"
+                },
+                "writ.rule": "uuid",
+                "doc": "Unique id of this event: a UUIDv7, so ids sort by creation time."
+              },
+              {
+                "name": "occurred_at",
+                "type": {
+                  "type": "long",
+                  "logicalType": "timestamp-millis"
+                },
+                "writ.rule": "non-negative",
+                "doc": "When the producer created the event, in milliseconds since the Unix epoch (UTC)."
+              },
+              {
+                "name": "tenant_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Tenant the event belongs to."
+              },
+              {
+                "name": "run_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
+              },
+              {
+                "name": "action_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "Action the event is about, when it is about one."
+              },
+              {
+                "name": "causation_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "event_id of the event (or id of the request) that caused this one."
+              },
+              {
+                "name": "producer",
+                "type": "string",
+                "writ.rule": "service-at-version",
+                "doc": "Service that produced the event, as service@version (e.g. \"planner@0.1.0\")."
+              },
+              {
+                "name": "trace",
+                "default": null,
+                "type": [
+                  "null",
+                  {
+                    "type": "record",
+                    "name": "TraceContext",
+                    "doc": "W3C trace context of the producing span (also copied into the Kafka headers).",
+                    "fields": [
+                      {
+                        "name": "traceparent",
+                        "type": "string",
+                        "writ.rule": "traceparent",
+                        "doc": "W3C traceparent header value."
+                      },
+                      {
+                        "name": "tracestate",
+                        "type": [
+                          "null",
+                          "string"
+                        ],
+                        "default": null,
+                        "doc": "W3C tracestate header value, when there is one."
+                      }
+                    ]
+                  }
+                ],
+                "doc": "W3C trace context, when the producer was tracing."
+              }
+            ]
+          },
+          "doc": "Envelope common to every event."
+        },
+        {
+          "name": "outcome",
+          "type": {
+            "type": "enum",
+            "name": "ReconciledOutcome",
+            "doc": "What an operator found in the system of record: the side effect happened (succeeded) or did not (failed).",
+            "symbols": [
+              "succeeded",
+              "failed"
+            ]
+          },
+          "doc": "The outcome the operator established."
+        },
+        {
+          "name": "note",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "The operator's evidence: what they looked up and found (for example the refund's id in the payment system). Free text, never a secret."
+        },
+        {
+          "name": "resolved_by",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Id of the user who resolved it (from the directory)."
+        },
+        {
+          "name": "resolver_role",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Role under which they resolved it (operator or admin)."
+        },
+        {
+          "name": "previous_error_code",
+          "type": "string",
+          "doc": "error_code of the executor's ActionFailed(unknown) that was resolved (e.g. OUTCOME_UNKNOWN, VERIFICATION_REFUTED); empty when the gateway only saw the planner's ActionCompleted."
+        }
+      ]
+    },
+  },
+  {
     type: 'BudgetReserved',
     version: 1,
     fingerprint: 'b0d9a7657abee588',

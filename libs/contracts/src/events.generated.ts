@@ -30,6 +30,7 @@ export const EVENT_TYPES = [
   'PolicyDecided',
   'ApprovalRecorded',
   'ApprovalSubmitted',
+  'OutcomeReconciled',
   'BudgetReserved',
   'BudgetRefused',
   'BudgetSettled',
@@ -58,6 +59,7 @@ export const EVENT_TOPICS: { readonly [T in EventType]: Topic } = {
   PolicyDecided: 'writ.policy.v1',
   ApprovalRecorded: 'writ.policy.v1',
   ApprovalSubmitted: 'writ.approvals.v1',
+  OutcomeReconciled: 'writ.approvals.v1',
   BudgetReserved: 'writ.budget.v1',
   BudgetRefused: 'writ.budget.v1',
   BudgetSettled: 'writ.budget.v1',
@@ -84,6 +86,7 @@ export const CURRENT_VERSIONS: { readonly [T in EventType]: number } = {
   PolicyDecided: 5,
   ApprovalRecorded: 2,
   ApprovalSubmitted: 1,
+  OutcomeReconciled: 1,
   BudgetReserved: 2,
   BudgetRefused: 3,
   BudgetSettled: 2,
@@ -110,6 +113,7 @@ export interface EventPayloads {
   readonly PolicyDecided: PolicyDecided;
   readonly ApprovalRecorded: ApprovalRecorded;
   readonly ApprovalSubmitted: ApprovalSubmitted;
+  readonly OutcomeReconciled: OutcomeReconciled;
   readonly BudgetReserved: BudgetReserved;
   readonly BudgetRefused: BudgetRefused;
   readonly BudgetSettled: BudgetSettled;
@@ -140,6 +144,7 @@ export type WritEvent =
   | { readonly type: 'PolicyDecided'; readonly payload: PolicyDecided }
   | { readonly type: 'ApprovalRecorded'; readonly payload: ApprovalRecorded }
   | { readonly type: 'ApprovalSubmitted'; readonly payload: ApprovalSubmitted }
+  | { readonly type: 'OutcomeReconciled'; readonly payload: OutcomeReconciled }
   | { readonly type: 'BudgetReserved'; readonly payload: BudgetReserved }
   | { readonly type: 'BudgetRefused'; readonly payload: BudgetRefused }
   | { readonly type: 'BudgetSettled'; readonly payload: BudgetSettled }
@@ -164,6 +169,7 @@ export const ENUM_SYMBOLS = {
   FailedOutcome: ['failed', 'unknown'],
   PolicyDecision: ['allow', 'deny', 'approval_required'],
   PolicySetOrigin: ['publish', 'rollback', 'bootstrap'],
+  ReconciledOutcome: ['succeeded', 'failed'],
   RunMode: ['live', 'shadow'],
   RunStatus: ['completed', 'failed', 'killed', 'expired'],
   SucceededOutcome: ['succeeded'],
@@ -619,6 +625,22 @@ export interface ModelUsage {
   readonly currency: string;
 }
 
+/** An operator settled an action whose outcome was unknown (the executor could not tell whether the side effect happened): what the system of record shows, who looked, and why. */
+export interface OutcomeReconciled {
+  /** Envelope common to every event. */
+  readonly meta: Metadata;
+  /** The outcome the operator established. */
+  readonly outcome: ReconciledOutcome;
+  /** The operator's evidence: what they looked up and found (for example the refund's id in the payment system). Free text, never a secret. */
+  readonly note: string;
+  /** Id of the user who resolved it (from the directory). */
+  readonly resolved_by: string;
+  /** Role under which they resolved it (operator or admin). */
+  readonly resolver_role: string;
+  /** error_code of the executor's ActionFailed(unknown) that was resolved (e.g. OUTCOME_UNKNOWN, VERIFICATION_REFUTED); empty when the gateway only saw the planner's ActionCompleted. */
+  readonly previous_error_code: string;
+}
+
 /** The PDP decided on a proposed action. */
 export interface PolicyDecided {
   /** Envelope common to every event. */
@@ -692,6 +714,9 @@ export interface PolicyText {
   /** Its Cedar text, verbatim. */
   readonly text: string;
 }
+
+/** What an operator found in the system of record: the side effect happened (succeeded) or did not (failed). */
+export type ReconciledOutcome = 'succeeded' | 'failed';
 
 /** Budget reserved by the accountant for one action, signed so the executor can verify it. */
 export interface Reservation {

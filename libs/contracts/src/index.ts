@@ -30,8 +30,10 @@ export type {
   LedgerEntry,
   Metadata,
   ModelUsage,
+  OutcomeReconciled,
   PolicyDecided,
   PolicyDecision,
+  ReconciledOutcome,
   Reservation,
   RunEnded,
   RunLimits,
@@ -53,6 +55,7 @@ export { HEADER_LENGTH, MAGIC, createSingleObjectCodec } from './single-object.t
 export type { Decoded, SingleObjectCodec } from './single-object.ts';
 export { partitionKeyOf } from './keys.ts';
 export { actionIdFor, newMetadata, uuidv7 } from './metadata.ts';
+export { microsToMoney, parseMoneyMicros } from './money.ts';
 export type { MetadataFactory, NewMetadata } from './metadata.ts';
 export { crc64Avro, fingerprintHex, fingerprintOf, parsingCanonicalForm } from './fingerprint.ts';
 export { checkCompatibility, describeCompatibilityProblem, parseSchema } from './compat.ts';

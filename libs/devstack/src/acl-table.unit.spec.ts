@@ -55,7 +55,8 @@ describe('deploy/kafka/acls.json', () => {
     expect(topics[TOPICS.proposals]).toEqual(['RunStarted', 'ActionProposed']);
     expect(topics[TOPICS.outcomes]).toEqual(['ActionExecuted', 'ActionFailed']);
     expect(topics[TOPICS.executions]).toEqual(['ExecutionRequested']);
-    expect(topics[TOPICS.approvals]).toEqual(['ApprovalSubmitted']);
+    // Human input: approvals and operators' reconciliations of unknown outcomes, both the gateway's.
+    expect(topics[TOPICS.approvals]).toEqual(['ApprovalSubmitted', 'OutcomeReconciled']);
     expect(topics[TOPICS.policysets]).toEqual(['PolicySetPublished']);
   });
 
@@ -66,8 +67,9 @@ describe('deploy/kafka/acls.json', () => {
     expect(consumes('writ-planner')).toEqual(
       sorted(TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.budget, TOPICS.executions, TOPICS.outcomes, TOPICS.controls),
     );
-    // The read model: runs, actions and their decisions, approvals, controls; not requests or outcomes.
-    expect(consumes('writ-gateway')).toEqual(sorted(TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.approvals, TOPICS.controls));
+    // The read model: runs, actions and their decisions, approvals, controls, and the executor's
+    // outcomes (an unknown one's attempts and error, for the reconciliation queue); not requests.
+    expect(consumes('writ-gateway')).toEqual(sorted(TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.approvals, TOPICS.outcomes, TOPICS.controls));
     // Proposals to decide on (with its own run statistics), ends of actions, its decisions, approvals.
     expect(consumes('writ-policy')).toEqual(sorted(TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.approvals, TOPICS.policysets));
     // Run caps and proposals to reserve for, ends of actions, its own books, outcomes to settle.

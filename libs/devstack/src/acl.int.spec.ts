@@ -174,7 +174,8 @@ describe('the broker refuses what a principal is not granted', () => {
       ['writ-executor', TOPICS.policy],
       ['writ-budget', TOPICS.approvals],
       ['writ-gateway', TOPICS.executions],
-      ['writ-gateway', TOPICS.outcomes],
+      // (The gateway reads outcomes since the reconciliation queue: an unknown outcome's details.)
+      ['writ-gateway', TOPICS.budget],
       ['writ-budget', TOPICS.executions],
       // (Not a service's own output topic: WRITE implies DESCRIBE, which answers the offsets asked below.)
       ['writ-executor', TOPICS.proposals],

@@ -8,7 +8,6 @@ import type { ControlBoard, ToolDefinition, ToolRegistry } from '@writ/tools';
 import {
   actualCostOf,
   buildToolRequest,
-  buildVerifyRequest,
   hasSensitiveFields,
   hasSideEffects,
   mintsCredential,
@@ -20,12 +19,14 @@ import {
 } from '@writ/tools';
 import { CircuitBreakers } from './breaker.ts';
 import type { BreakerOptions } from './breaker.ts';
-import { CallInterrupted, callTool } from './call.ts';
+import { callTool } from './call.ts';
 import type { HttpFetch } from './call.ts';
 import { checkRequest, runtimeRefusal } from './checks.ts';
 import { actionTokenClaims, credentialSource, idempotencyHeader } from './credentials.ts';
 import type { ActionTokens } from './credentials.ts';
 import type { ExecutionRecord, ExecutionResult, FailedPayload, IdempotencyStore } from './store.ts';
+import { verifySideEffect } from './verify.ts';
+import type { Verification } from './verify.ts';
 
 export interface ExecutorDeps {
   readonly registry: ToolRegistry;
@@ -90,6 +91,8 @@ export interface ExecuteOptions {
 }
 
 export const OUTCOME_UNKNOWN = 'OUTCOME_UNKNOWN';
+/** The tool answered success and its declared read-back says the side effect is not there (404/410). */
+export const VERIFICATION_REFUTED = 'VERIFICATION_REFUTED';
 
 function failed(
   request: ExecutionRequested,
@@ -145,6 +148,15 @@ function resultDigest(tool: ToolDefinition, result: unknown, key: TenantDataKey 
   if (!hasSensitiveFields(tool)) return sha256Hex(canonicalJson(result));
   if (key !== undefined) return key.keyedDigest('result', canonicalJson(result));
   return sha256Hex(canonicalJson(scrub(redactResult(tool, result))));
+}
+
+/**
+ * ActionExecuted.verified: true when the read-back confirmed the side effect, false when none
+ * could be made (the tool's own success stands, unverified), null when the tool declares none.
+ */
+function verifiedFlag(verification: Verification | undefined): boolean | null {
+  if (verification === undefined || verification.kind === 'none') return null;
+  return verification.kind === 'confirmed';
 }
 
 export class Executor {
@@ -292,9 +304,34 @@ export class Executor {
 
     let result: ExecutionResult;
     let cost: CostReport | null = null;
-    if (outcome.ok) {
+    const verification = outcome.ok
+      ? await verifySideEffect(
+          { fetch: deps.fetch, now: this.#now, sleep: this.#sleep, random: this.#random },
+          { tool, args, result: outcome.result, headers, env: deps.env, ...(options.signal === undefined ? {} : { signal: options.signal }) },
+        )
+      : undefined;
+    if (outcome.ok && verification?.kind === 'refuted' && hasSideEffects(tool)) {
+      // The tool said done, the system of record says no such thing: contradicting evidence. Not
+      // `failed`: the side effect may still land (processed late, a lagging replica), and a
+      // failure invites a retry under a new key, a second refund. A person reconciles it.
+      const refs = sideEffectRefs(tool, outcome.result).map((ref) => scrub.text(ref));
+      result = {
+        type: 'ActionFailed',
+        payload: {
+          ...unknownOutcome(
+            record,
+            scrub.text(
+              `${tool.name} answered HTTP ${outcome.status}${refs.length === 0 ? '' : ` (side effect ${refs.join(', ')})`} but its read-back GET ${verification.target} ` +
+                `answered HTTP ${verification.status}: the side effect is not where the tool said; reconcile before retrying`,
+            ),
+          ).payload,
+          error_code: VERIFICATION_REFUTED,
+          attempts: outcome.attempts,
+        },
+      };
+    } else if (outcome.ok) {
       cost = costReport(tool, outcome.result);
-      const verified = await this.#verify(tool, args, outcome.result, headers, options.signal);
+      const verified = verifiedFlag(verification);
       result = {
         type: 'ActionExecuted',
         payload: {
@@ -342,30 +379,6 @@ export class Executor {
       return await tokens.signer.sign(actionTokenClaims({ request, tool, args, issuer: tokens.issuer, now }));
     } catch {
       return undefined;
-    }
-  }
-
-  async #verify(tool: ToolDefinition, args: unknown, result: unknown, headers: Record<string, string>, signal?: AbortSignal): Promise<boolean | null> {
-    let request;
-    try {
-      request = buildVerifyRequest(tool, args, result, this.#deps.env);
-    } catch {
-      return false;
-    }
-    if (request === undefined) return null;
-    const timeout = AbortSignal.timeout(tool.timeout_ms);
-    try {
-      const { 'idempotency-key': _key, ...readHeaders } = headers;
-      const response = await this.#deps.fetch(request.url, {
-        method: 'GET',
-        headers: readHeaders,
-        signal: signal === undefined ? timeout : AbortSignal.any([timeout, signal]),
-      });
-      await response.text();
-      return response.status >= 200 && response.status < 300;
-    } catch {
-      if (signal?.aborted === true) throw new CallInterrupted();
-      return false;
     }
   }
 }

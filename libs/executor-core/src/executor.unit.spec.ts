@@ -510,3 +510,111 @@ describe('retries, timeouts and the circuit breaker', () => {
     expect(calls).toHaveLength(4);
   });
 });
+
+describe('verified outcomes: the read-back decides by evidence', () => {
+  const created = { status: 201, body: { refund_id: 'RF-0001', status: 'issued', card_last4: '4242', amount_cents: 2500 } };
+  /** The refund is created; the read-back answers what `readBack` says, one answer per GET. */
+  function readBackScript(...answers: (number | 'hang')[]): Script {
+    let reads = 0;
+    return (call, signal) => {
+      if (call.method !== 'GET') return Promise.resolve(created);
+      const answer = answers[Math.min(reads, answers.length - 1)] ?? 200;
+      reads += 1;
+      if (answer === 'hang') return hang(call, signal);
+      return Promise.resolve({ status: answer, body: answer < 300 ? { refund_id: 'RF-0001' } : { error: 'not_found' } });
+    };
+  }
+  const gets = (calls: Call[]) => calls.filter((c) => c.method === 'GET').length;
+  const posts = (calls: Call[]) => calls.filter((c) => c.method === 'POST').length;
+  function executed(result: ExecutionResult) {
+    if (result.type !== 'ActionExecuted') throw new Error(`expected ActionExecuted, got ${result.type}: ${JSON.stringify(result.payload)}`);
+    return result.payload;
+  }
+
+  it('confirmed (2xx): succeeded and verified', async () => {
+    const { executor, calls } = setup({ script: readBackScript(200) });
+    const report = await executor.execute(request());
+    expect(executed(report.result)).toMatchObject({ outcome: 'succeeded', verified: true, side_effect_refs: ['RF-0001'] });
+    expect([posts(calls), gets(calls)]).toEqual([1, 1]);
+    // The read carries the credential and the trace, never the idempotency key of the write.
+    expect(calls[1]?.headers['authorization']).toBe('Bearer secret-token');
+    expect(calls[1]?.headers['idempotency-key']).toBeUndefined();
+  });
+
+  it.each([404, 410])('refuted (%i): unknown, charged at the maximum, recorded, and replayed on redelivery without a second call', async (status) => {
+    const store = new MemoryIdempotencyStore();
+    const { executor, calls } = setup({ store, script: readBackScript(status) });
+    const req = request();
+    const report = await executor.execute(req);
+    const payload = failure(report.result);
+    expect(payload).toMatchObject({ outcome: 'unknown', error_code: 'VERIFICATION_REFUTED', retriable: false, attempts: 1 });
+    expect(report.result.payload).toMatchObject({ cost_micros: 20_000, currency: 'USD', reservation_id: req.reservation.reservation_id });
+    expect(payload.message).toContain('RF-0001');
+    expect(payload.message).toContain(`HTTP ${status}`);
+    expect(payload.message).toContain('/refunds/RF-0001');
+    expect(payload.message).not.toContain('4242');
+    // Durable before it is reported: a redelivery (or a restart) re-emits it and calls nothing.
+    expect(store.get(req.meta.action_id ?? '')?.outcome).toEqual(report.result);
+    const again = await executor.execute(req);
+    expect(again).toMatchObject({ called: false, replayed: true });
+    expect(again.result).toEqual(report.result);
+    expect([posts(calls), gets(calls)]).toEqual([1, 1]);
+  });
+
+  it('a transient read-back failure is read again with backoff; a later 2xx verifies', async () => {
+    const { executor, calls, sleeps } = setup({ script: readBackScript(503, 200) });
+    const report = await executor.execute(request());
+    expect(executed(report.result)).toMatchObject({ outcome: 'succeeded', verified: true });
+    expect([posts(calls), gets(calls)]).toEqual([1, 2]);
+    expect(sleeps).toEqual([75]);
+  });
+
+  it('inconclusive (5xx on every read, retries exhausted): the tool’s success stands, unverified', async () => {
+    const { executor, calls } = setup({ script: readBackScript(503) });
+    const report = await executor.execute(request());
+    expect(executed(report.result)).toMatchObject({ outcome: 'succeeded', verified: false, cost_micros: 20_000 });
+    expect([posts(calls), gets(calls)]).toEqual([1, refundTool.retry.max_attempts]);
+  });
+
+  it('inconclusive (a read-back that times out, a 403 not retried, a result without the reference to read by)', async () => {
+    const refund = repoTools.get('refunds.issue') as ToolDefinition;
+    const slow = setup({ registry: createToolRegistry([{ ...refund, timeout_ms: 30 }]), script: readBackScript('hang') });
+    expect(executed((await slow.executor.execute(request())).result)).toMatchObject({ verified: false });
+    expect(gets(slow.calls)).toBe(refund.retry.max_attempts);
+
+    const forbidden = setup({ script: readBackScript(403) });
+    expect(executed((await forbidden.executor.execute(request())).result)).toMatchObject({ verified: false });
+    expect(gets(forbidden.calls)).toBe(1);
+
+    const noRef = setup({ script: (call) => Promise.resolve(call.method === 'POST' ? { status: 201, body: { status: 'issued' } } : { status: 404 }) });
+    expect(executed((await noRef.executor.execute(request())).result)).toMatchObject({ verified: false });
+    expect(gets(noRef.calls)).toBe(0);
+  });
+
+  it('no verification declared: verified is null', async () => {
+    const { verify: _verify, ...rest } = repoTools.get('refunds.issue') as ToolDefinition;
+    const { executor, calls } = setup({ registry: createToolRegistry([rest]), script: readBackScript(404) });
+    expect(executed((await executor.execute(request())).result)).toMatchObject({ outcome: 'succeeded', verified: null });
+    expect(gets(calls)).toBe(0);
+  });
+
+  it('the executor stopping during the read-back leaves the call started: reported unknown, never called again', async () => {
+    const store = new MemoryIdempotencyStore();
+    const stop = new AbortController();
+    const { executor, calls } = setup({
+      store,
+      script: (call, signal) => {
+        if (call.method === 'POST') return Promise.resolve(created);
+        const pending = hang(call, signal);
+        stop.abort();
+        return pending;
+      },
+    });
+    const req = request();
+    await expect(executor.execute(req, { signal: stop.signal })).rejects.toMatchObject({ code: 'EXECUTION_INTERRUPTED' });
+    expect(store.unfinished().map((r) => r.action_id)).toEqual([req.meta.action_id]);
+    const redelivered = await executor.execute(req);
+    expect(failure(redelivered.result)).toMatchObject({ outcome: 'unknown', error_code: OUTCOME_UNKNOWN });
+    expect([posts(calls), gets(calls)]).toEqual([1, 1]);
+  });
+});

@@ -36,8 +36,13 @@ function skeleton(meta: Metadata, actionId: string): ActionState {
     proposed_at: null,
     updated_at: meta.occurred_at,
     completed_at: null,
+    unknown_outcome: null,
+    reconciliation: null,
   };
 }
+
+/** The planner's reason code of an action whose outcome is unknown (planner-core's `outcome_unknown`). */
+export const OUTCOME_UNKNOWN_REASON = 'OUTCOME_UNKNOWN';
 
 /** A pending status never goes back, and a terminal one never changes. */
 function advance(state: ActionState, next: ActionState['status']): ActionState['status'] {
@@ -94,8 +99,14 @@ export function evolveAction(current: ActionState | undefined, event: ActionEven
     case 'ActionCompleted': {
       if (isTerminalStatus(state.status)) return current;
       const p = event.payload;
+      const unknown =
+        state.unknown_outcome ??
+        (p.reason_code === OUTCOME_UNKNOWN_REASON
+          ? { error_code: null, message: p.reason, attempts: null, cost_micros: p.cost_micros, currency: p.currency, since: meta.occurred_at }
+          : null);
       return {
         ...state,
+        unknown_outcome: unknown,
         status: p.status,
         reason: p.reason,
         reason_code: p.reason_code === '' ? null : p.reason_code,
@@ -182,6 +193,28 @@ export function evolveAction(current: ActionState | undefined, event: ActionEven
               },
             ];
       return { ...state, approvals, updated_at: touched(state, meta) };
+    }
+    case 'ActionFailed': {
+      const p = event.payload;
+      if (p.outcome !== 'unknown') return current;
+      // The executor's details; "since" stays the first sighting (the completion may have come first).
+      const since = Math.min(state.unknown_outcome?.since ?? meta.occurred_at, meta.occurred_at);
+      const unknown = { error_code: p.error_code, message: p.message, attempts: p.attempts, cost_micros: p.cost_micros, currency: p.currency, since };
+      return { ...state, unknown_outcome: unknown, updated_at: touched(state, meta) };
+    }
+    case 'OutcomeReconciled': {
+      // The first resolution on the topic counts; a second (two operators at once) is in the ledger, not here.
+      if (state.reconciliation !== null) return current;
+      const p = event.payload;
+      const reconciliation = {
+        event_id: meta.event_id,
+        outcome: p.outcome,
+        note: p.note,
+        resolved_by: p.resolved_by,
+        resolver_role: p.resolver_role,
+        resolved_at: meta.occurred_at,
+      };
+      return { ...state, reconciliation, updated_at: touched(state, meta) };
     }
     default:
       return assertNever(event, 'event');

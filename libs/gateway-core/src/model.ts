@@ -1,6 +1,16 @@
-import type { ActionStatus, ApprovalVerdict, EventPayloads, PolicyDecided, PolicyDecision, RunLimits, RunMode, RunStatus } from '@writ/contracts';
+import type {
+  ActionStatus,
+  ApprovalVerdict,
+  EventPayloads,
+  PolicyDecided,
+  PolicyDecision,
+  ReconciledOutcome,
+  RunLimits,
+  RunMode,
+  RunStatus,
+} from '@writ/contracts';
 
-/** The events the gateway's read model is built from (runs, actions and policy topics). */
+/** The events the gateway's read model is built from (runs, actions, policy, approvals and outcomes topics). */
 export const READ_MODEL_EVENT_TYPES = [
   'RunStarted',
   'RunEnded',
@@ -11,6 +21,8 @@ export const READ_MODEL_EVENT_TYPES = [
   'PolicyDecided',
   'ApprovalSubmitted',
   'ApprovalRecorded',
+  'ActionFailed',
+  'OutcomeReconciled',
 ] as const;
 
 export type ReadModelEventType = (typeof READ_MODEL_EVENT_TYPES)[number];
@@ -59,6 +71,35 @@ export interface ApprovalView {
 /** What an approval-gated permit asks for: the permit's id, how many approvers, which roles. */
 export type ApprovalRequirement = NonNullable<PolicyDecided['approval_requirement']>;
 
+/**
+ * An outcome nobody knows: the executor could not tell whether the side effect happened (a crash
+ * mid-call, a timeout after sending, a read-back that contradicted the tool). From the executor's
+ * ActionFailed(unknown), or from the planner's ActionCompleted (reason code OUTCOME_UNKNOWN) when
+ * that was read first; the executor's details then fill in.
+ */
+export interface UnknownOutcomeView {
+  /** The executor's error code (OUTCOME_UNKNOWN, VERIFICATION_REFUTED, TOOL_TIMEOUT...); null while only the completion was seen. */
+  readonly error_code: string | null;
+  readonly message: string;
+  /** Attempts the executor made; null while only the completion was seen. */
+  readonly attempts: number | null;
+  /** What was charged for it (the tool's declared maximum: the side effect may have happened). */
+  readonly cost_micros: number | null;
+  readonly currency: string | null;
+  /** When the outcome became unknown (the first of the two events seen). */
+  readonly since: number;
+}
+
+/** An operator's resolution of an unknown outcome (OutcomeReconciled): the first one on the topic counts. */
+export interface ReconciliationView {
+  readonly event_id: string;
+  readonly outcome: ReconciledOutcome;
+  readonly note: string;
+  readonly resolved_by: string;
+  readonly resolver_role: string;
+  readonly resolved_at: number;
+}
+
 export interface RejectionView {
   readonly code: string;
   readonly message: string;
@@ -106,6 +147,14 @@ export interface ActionState {
   readonly proposed_at: number | null;
   readonly updated_at: number;
   readonly completed_at: number | null;
+  /** Set when the outcome is unknown (needs reconciliation); stays once resolved. */
+  readonly unknown_outcome: UnknownOutcomeView | null;
+  readonly reconciliation: ReconciliationView | null;
+}
+
+/** An action in its tenant's reconciliation queue: its outcome is unknown and nobody resolved it yet. */
+export function awaitsReconciliation(state: ActionState): boolean {
+  return state.unknown_outcome !== null && state.reconciliation === null && state.run_mode !== 'shadow';
 }
 
 export interface RunState {

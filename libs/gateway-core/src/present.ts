@@ -128,6 +128,24 @@ export interface ActionJson {
   readonly proposed_at: string | null;
   readonly updated_at: string | null;
   readonly completed_at: string | null;
+  /**
+   * Present when the executor could not tell whether the side effect happened (status failed,
+   * reason code OUTCOME_UNKNOWN): what it reported, and since when. Operators resolve it
+   * (`POST /v1/reconciliation/{action_id}`); `reconciliation` then says how.
+   */
+  readonly unknown_outcome: {
+    readonly error_code: string | null;
+    readonly message: string;
+    readonly attempts: number | null;
+    readonly since: string | null;
+  } | null;
+  readonly reconciliation: {
+    readonly outcome: string;
+    readonly note: string;
+    readonly resolved_by: string;
+    readonly resolver_role: string;
+    readonly resolved_at: string | null;
+  } | null;
 }
 
 /** The JSON the API answers for an action (GET /v1/actions/{id}, the long-poll, the approvals list). */
@@ -184,6 +202,25 @@ export function presentAction(state: ActionState, redact: ArgumentsRedactor, con
     proposed_at: iso(state.proposed_at),
     updated_at: iso(state.updated_at),
     completed_at: iso(state.completed_at),
+    unknown_outcome:
+      state.unknown_outcome === null
+        ? null
+        : {
+            error_code: state.unknown_outcome.error_code,
+            message: state.unknown_outcome.message,
+            attempts: state.unknown_outcome.attempts,
+            since: iso(state.unknown_outcome.since),
+          },
+    reconciliation:
+      state.reconciliation === null
+        ? null
+        : {
+            outcome: state.reconciliation.outcome,
+            note: state.reconciliation.note,
+            resolved_by: state.reconciliation.resolved_by,
+            resolver_role: state.reconciliation.resolver_role,
+            resolved_at: iso(state.reconciliation.resolved_at),
+          },
   };
 }
 

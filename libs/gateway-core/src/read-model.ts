@@ -1,5 +1,5 @@
 import { evolveAction, evolveRun } from './evolve.ts';
-import { isTerminalStatus } from './model.ts';
+import { awaitsReconciliation, isTerminalStatus } from './model.ts';
 import type { ActionState, ReadModelEvent, RunEvent, RunState } from './model.ts';
 
 type RunEnded = Extract<RunEvent, { type: 'RunEnded' }>;
@@ -22,6 +22,8 @@ export class GatewayReadModel {
   readonly #runs = new Map<string, RunState>();
   readonly #actions = new Map<string, ActionState>();
   readonly #awaitingApproval = new Map<string, Set<string>>();
+  /** Actions of each tenant whose outcome is unknown and not reconciled yet (the operators' queue). */
+  readonly #unreconciled = new Map<string, Set<string>>();
   /** The latest actions of each agent and tool of a tenant (SIMILAR_KEPT, ids), for an approver to compare with. */
   readonly #byAgentTool = new Map<string, string[]>();
   /**
@@ -57,6 +59,7 @@ export class GatewayReadModel {
     if (after === undefined || after === before) return undefined;
     this.#actions.set(actionId, after);
     this.#indexApproval(after);
+    this.#indexReconciliation(after);
     if (before?.tool == null && after.tool !== null) this.#indexSimilar(after);
     return { kind: 'action', before, after };
   }
@@ -77,6 +80,16 @@ export class GatewayReadModel {
       .map((id) => this.#actions.get(id))
       .filter((state): state is ActionState => state !== undefined)
       .sort((a, b) => (a.proposed_at ?? a.updated_at) - (b.proposed_at ?? b.updated_at));
+  }
+
+  /** Actions of a tenant whose outcome is unknown and unresolved, the longest unknown first. */
+  awaitingReconciliation(tenantId: string): ActionState[] {
+    const ids = this.#unreconciled.get(tenantId);
+    if (ids === undefined) return [];
+    return [...ids]
+      .map((id) => this.#actions.get(id))
+      .filter((state): state is ActionState => state !== undefined)
+      .sort((a, b) => (a.unknown_outcome?.since ?? a.updated_at) - (b.unknown_outcome?.since ?? b.updated_at));
   }
 
   /**
@@ -106,7 +119,8 @@ export class GatewayReadModel {
   prune(olderThan: number): number {
     let dropped = 0;
     for (const [id, state] of this.#actions) {
-      if (isTerminalStatus(state.status) && state.updated_at < olderThan) {
+      // An unknown outcome stays until an operator resolves it, however old (it is in their queue).
+      if (isTerminalStatus(state.status) && state.updated_at < olderThan && !awaitsReconciliation(state)) {
         this.#actions.delete(id);
         dropped += 1;
       }
@@ -135,6 +149,19 @@ export class GatewayReadModel {
     const key = similarKey(state);
     const ids = [...(this.#byAgentTool.get(key) ?? []).filter((id) => this.#actions.has(id)), state.action_id];
     this.#byAgentTool.set(key, ids.slice(-SIMILAR_KEPT));
+  }
+
+  #indexReconciliation(state: ActionState): void {
+    let ids = this.#unreconciled.get(state.tenant_id);
+    if (awaitsReconciliation(state)) {
+      if (ids === undefined) {
+        ids = new Set();
+        this.#unreconciled.set(state.tenant_id, ids);
+      }
+      ids.add(state.action_id);
+    } else if (ids?.delete(state.action_id) === true && ids.size === 0) {
+      this.#unreconciled.delete(state.tenant_id);
+    }
   }
 
   #indexApproval(state: ActionState): void {

@@ -1,5 +1,5 @@
 import { WritError } from '@writ/errors';
-import type { ApprovalVerdict, RunMode } from '@writ/contracts';
+import type { ApprovalVerdict, ReconciledOutcome, RunMode } from '@writ/contracts';
 
 /**
  * Validation of the gateway's request bodies and query strings. A bad request throws WritError
@@ -182,6 +182,24 @@ export interface SwitchRequest {
 export function parseSwitch(body: unknown): SwitchRequest {
   const root = object(body ?? undefined, 'body', ['enabled', 'reason']);
   return { enabled: boolean(root, 'body', 'enabled'), reason: text(root, 'body', 'reason', { max: 500 }) };
+}
+
+export interface ResolutionRequest {
+  readonly outcome: ReconciledOutcome;
+  readonly note: string;
+}
+
+/** `POST /v1/reconciliation/{action_id}` body: `{ outcome: succeeded|failed, note }` (the note is the evidence, required). */
+export function parseResolution(body: unknown): ResolutionRequest {
+  const root = object(body ?? undefined, 'body', ['outcome', 'note']);
+  const outcome = root['outcome'];
+  if (outcome === undefined || outcome === null) throw requestInvalid('outcome', 'required', 'is required ("succeeded" or "failed")');
+  if (outcome !== 'succeeded' && outcome !== 'failed') {
+    const got = typeof outcome === 'string' ? `"${outcome}"` : describeType(outcome);
+    throw requestInvalid('outcome', 'enum', `must be "succeeded" (the side effect happened) or "failed" (it did not), got ${got}`);
+  }
+  const note = text(root, 'body', 'note', { max: 2000 });
+  return { outcome, note };
 }
 
 function single(query: Readonly<Record<string, unknown>>, key: string): string | undefined {

@@ -70,6 +70,13 @@ export interface ActionRow {
   readonly currency: string;
   /** live, or shadow: the action's run never executes anything (its status says what would have happened; cost 0). */
   readonly run_mode: string;
+  /**
+   * An unknown outcome (outcome 'unknown') resolved by an operator (OutcomeReconciled): succeeded
+   * or failed, '' while unresolved or never unknown; the first resolution chained counts.
+   */
+  readonly reconciled_outcome: string;
+  readonly reconciled_by: string;
+  readonly reconciled_at: string | null;
   readonly proposed_at: string;
   readonly updated_at: string;
   /** Chain seq of the last event folded in: ReplacingMergeTree keeps the highest. */
@@ -310,6 +317,9 @@ function emptyAction(meta: Metadata, version: number): ActionRow {
     cost_micros: 0,
     currency: '',
     run_mode: 'live',
+    reconciled_outcome: '',
+    reconciled_by: '',
+    reconciled_at: null,
     proposed_at: at,
     updated_at: at,
     version,
@@ -400,6 +410,12 @@ function foldActionEvent(row: ActionRow, event: DecodedEvent, redacted: Record<s
     case 'ActionCompleted': {
       const p = event.payload;
       return { ...base, stage: 'completed', status: p.status, status_reason: p.reason, cost_micros: p.cost_micros, currency: p.currency };
+    }
+    case 'OutcomeReconciled': {
+      // The stage and status stay the pipeline's (the planner ended it failed); the resolution sits beside them.
+      if (row.reconciled_outcome !== '') return undefined;
+      const p = event.payload;
+      return { ...base, reconciled_outcome: p.outcome, reconciled_by: p.resolved_by, reconciled_at: dateTime64(p.meta.occurred_at) };
     }
     default:
       return undefined;

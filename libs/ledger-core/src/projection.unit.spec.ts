@@ -74,6 +74,32 @@ describe('the actions projection', () => {
     expect(live.spend[0]?.run_mode).toBe('live');
   });
 
+  it("shows an operator's resolution of an unknown outcome beside the planner's status; the first resolution counts", () => {
+    const row = rowAfter([
+      chained('ActionProposed'),
+      chained('ExecutionRequested'),
+      chained('ActionFailed', { outcome: 'unknown', error_code: 'VERIFICATION_REFUTED', cost_micros: 20_000 }),
+      chained('ActionCompleted', { status: 'failed', reason_code: 'OUTCOME_UNKNOWN', cost_micros: 20_000 }),
+      chained('OutcomeReconciled', { outcome: 'failed', resolved_by: 'user-omar' }, { occurred_at: Date.UTC(2026, 11, 8, 10, 0, 0) }),
+      chained('OutcomeReconciled', { outcome: 'succeeded', resolved_by: 'user-other' }),
+    ]);
+    expect(row).toMatchObject({
+      stage: 'completed',
+      status: 'failed',
+      outcome: 'unknown',
+      cost_micros: 20_000,
+      reconciled_outcome: 'failed',
+      reconciled_by: 'user-omar',
+      reconciled_at: '2026-12-08 10:00:00.000',
+    });
+    // Never reconciled: empty, and NULL in ClickHouse.
+    expect(rowAfter([chained('ActionProposed'), chained('ActionCompleted', { status: 'completed' })])).toMatchObject({
+      reconciled_outcome: '',
+      reconciled_by: '',
+      reconciled_at: null,
+    });
+  });
+
   it('never moves back when topics are chained out of order: outcome before request, end before proposal and decision', () => {
     // writ.outcomes.v1 read before writ.executions.v1, writ.actions.v1 before writ.proposals.v1 and writ.policy.v1.
     const row = rowAfter([

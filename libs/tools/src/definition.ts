@@ -56,7 +56,7 @@ export function mintsCredential(tool: Pick<ToolDefinition, 'credential'>): tool 
   return tool.credential !== undefined && 'mint' in tool.credential;
 }
 
-/** An optional read-back after a successful call; a 2xx answer means the side effect is verified. */
+/** An optional read-back after a successful call: 2xx confirms the side effect, 404/410 refutes it (outcome unknown), anything else leaves it unverified. */
 export interface ToolVerification {
   readonly method: 'GET';
   /** Same placeholders as the endpoint, plus `{result.<path>}` from the call's result. */

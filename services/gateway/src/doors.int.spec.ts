@@ -112,10 +112,11 @@ async function call(method: string, path: string, apiKey: string | undefined, bo
   return { status: response.status, body: parsed, text };
 }
 
-/** The ids each tenant's rows use: a run and an action awaiting approval. */
+/** The ids each tenant's rows use: a run, an action awaiting approval and one whose outcome is unknown. */
 interface Fixture {
   readonly run: string;
   readonly action: string;
+  readonly unknown: string;
 }
 let fixtureA: Fixture;
 let fixtureB: Fixture;
@@ -151,7 +152,25 @@ async function fixture(agentKey: string, tenant: string): Promise<Fixture> {
       request_json: '',
     }),
   ]);
-  return { run, action };
+  // As the executor would after a crash mid-call: the outcome is unknown (the reconciliation queue).
+  const crashed = await call('POST', `/v1/runs/${run}/actions`, agentKey, { ...proposal('crashed'), tool: 'tickets.get' });
+  expect(crashed.status).toBe(202);
+  const unknown = crashed.body['action_id'] as string;
+  await producer.send([
+    writEvent('ActionFailed', {
+      meta: newMetadata({ tenant_id: tenant, run_id: run, action_id: unknown, producer: 'executor@test' }),
+      outcome: 'unknown',
+      tool: 'tickets.get',
+      reservation_id: unknown,
+      error_code: 'OUTCOME_UNKNOWN',
+      message: 'the executor stopped during the call',
+      retriable: false,
+      attempts: 1,
+      cost_micros: 0,
+      currency: 'USD',
+    }),
+  ]);
+  return { run, action, unknown };
 }
 
 /** Every reason carries this file's suffix: its controls are told apart from other tests' on the shared topic. */
@@ -301,6 +320,29 @@ const DOORS: readonly Door[] = [
     ],
   },
   {
+    route: 'GET /v1/reconciliation',
+    path: () => '/v1/reconciliation',
+    ok: { who: 'operatorA', status: 200 },
+    wrongRole: NOT_TENANT_OPERATORS,
+    foreign: { kind: 'list', who: 'operatorB' },
+    hostile: [],
+  },
+  {
+    route: 'POST /v1/reconciliation/{action_id}',
+    path: (f) => `/v1/reconciliation/${f.unknown}`,
+    body: () => ({ outcome: 'failed', note: 'no such call in the system of record' }),
+    ok: { who: 'operatorA', status: 202 },
+    wrongRole: NOT_TENANT_OPERATORS,
+    foreign: { kind: 'not_found', who: 'operatorB' },
+    hostile: [
+      { what: 'a resolver of its choosing', body: { outcome: 'failed', note: 'x', resolved_by: id('operatorb') }, status: 400, field: 'resolved_by' },
+      { what: 'an outcome off the enum', body: { outcome: 'unknown', note: 'x' }, status: 400, field: 'outcome' },
+      { what: 'no note', body: { outcome: 'succeeded' }, status: 400, field: 'note' },
+      { what: 'a long note', body: { outcome: 'succeeded', note: LONG }, status: 400, field: 'note' },
+      { what: 'an action whose outcome is known', path: (f) => `/v1/reconciliation/${f.action}`, status: 409, field: 'action_id' },
+    ],
+  },
+  {
     route: 'GET /v1/controls',
     path: () => '/v1/controls',
     ok: { who: 'auditorA', status: 200 },
@@ -440,6 +482,16 @@ beforeAll(async () => {
       { timeoutMs: 15_000, what: 'the fixture awaiting approval' },
     );
   }
+  for (const [operator, f] of [
+    [KEYS.operatorA, fixtureA],
+    [KEYS.operatorB, fixtureB],
+  ] as const) {
+    await waitFor(
+      async () =>
+        ((await call('GET', '/v1/reconciliation', operator)).body['reconciliation'] as Loose[] | undefined)?.some((a) => a['action_id'] === f.unknown),
+      { timeoutMs: 15_000, what: 'the fixture awaiting reconciliation' },
+    );
+  }
 }, 120_000);
 
 afterAll(async () => {
@@ -494,7 +546,7 @@ describe('the gateway’s doors', () => {
       case 'list':
         expect(answer.status).toBe(200);
         // Its own tenant's items, never this one's.
-        for (const text of [A, fixtureA.run, fixtureA.action]) expect(answer.text).not.toContain(text);
+        for (const text of [A, fixtureA.run, fixtureA.action, fixtureA.unknown]) expect(answer.text).not.toContain(text);
         break;
       case 'own_tenant':
         await foreign.check(answer);

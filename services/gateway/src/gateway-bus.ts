@@ -5,9 +5,9 @@ import { SpanKind, trace } from '@opentelemetry/api';
 import { EventConsumer, EventProducer, createKafka, writEvent } from '@writ/bus';
 import type { BusLogger, EventContext } from '@writ/bus';
 import { TOPICS, eventOf, newMetadata, uuidv7 } from '@writ/contracts';
-import type { EventPayloads, TraceContext, WritEvent } from '@writ/contracts';
+import type { ControlChanged, EventPayloads, TraceContext, WritEvent } from '@writ/contracts';
 import { GatewayReadModel, isReadModelEvent, isTerminalStatus } from '@writ/gateway-core';
-import type { ReadModelEvent, Stamp } from '@writ/gateway-core';
+import type { ReadModelChange, ReadModelEvent, Stamp } from '@writ/gateway-core';
 import { SERVICE_CONFIG, busLoggerOf } from '@writ/runtime';
 import { WRIT_ATTR } from '@writ/telemetry';
 import { ControlBoard } from '@writ/tools';
@@ -17,18 +17,25 @@ import { KeyedWaiters } from './waiters.ts';
 
 /**
  * The read model's topics: runs (RunStarted) and proposals, its own; the planner's decisions and
- * ends on writ.actions.v1 (RunEnded included); policy decisions, approvals, controls. They are read
- * concurrently, so an action's or a run's events may arrive in any order (libs/gateway-core evolve.ts).
+ * ends on writ.actions.v1 (RunEnded included); policy decisions, approvals (and reconciliations),
+ * the executor's outcomes (an unknown one's details, for the reconciliation queue), controls. They
+ * are read concurrently, so an action's or a run's events may arrive in any order (libs/gateway-core evolve.ts).
  */
-const READ_TOPICS = [TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.approvals, TOPICS.controls];
+const READ_TOPICS = [TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.approvals, TOPICS.outcomes, TOPICS.controls];
 const IDLE_CAUGHT_UP_MS = 1_000;
 
-type EmittedType = 'RunStarted' | 'ActionProposed' | 'ApprovalSubmitted' | 'ControlChanged';
+type EmittedType = 'RunStarted' | 'ActionProposed' | 'ApprovalSubmitted' | 'OutcomeReconciled' | 'ControlChanged';
 
 /** Ends that a policy decision came before: executed (allowed) or denied by policy. */
 const DECIDED_STATUSES: ReadonlySet<string> = new Set(['completed', 'failed', 'denied']);
 /** How long an ended action's outcome waits for its decision to be read from the policy topic. */
 const DECISION_GRACE_MS = 1_000;
+
+/** Who else follows what the gateway reads and writes (the automatic safe mode): every control, every change of the read model. */
+export interface GatewayBusObserver {
+  onControl(control: ControlChanged): void;
+  onChange(change: ReadModelChange): void;
+}
 
 /**
  * The gateway's side of Kafka: the producer of its events, and the read model of runs, actions,
@@ -65,6 +72,7 @@ export class GatewayBus implements OnModuleInit, OnApplicationShutdown {
    * that needed a decision carries it.
    */
   readonly #awaitingDecision = new Map<string, ReturnType<typeof setTimeout>>();
+  readonly #observers: GatewayBusObserver[] = [];
 
   constructor(
     @Inject(SERVICE_CONFIG) private readonly config: GatewayConfig,
@@ -89,6 +97,16 @@ export class GatewayBus implements OnModuleInit, OnApplicationShutdown {
       handler: (event, ctx) => this.#handle(event, ctx),
       logger: this.#busLogger,
     });
+  }
+
+  /** Registers an observer; register before the module starts (the boot's replay is observed too). */
+  observe(observer: GatewayBusObserver): void {
+    this.#observers.push(observer);
+  }
+
+  #controlChanged(control: ControlChanged): void {
+    this.controls.apply(control);
+    for (const observer of this.#observers) observer.onControl(control);
   }
 
   get groupId(): string {
@@ -123,7 +141,7 @@ export class GatewayBus implements OnModuleInit, OnApplicationShutdown {
   async emit<T extends EmittedType>(type: T, payload: EventPayloads[T]): Promise<void> {
     await this.#producer.send([writEvent(type, payload)]);
     const event: Extract<WritEvent, { type: EmittedType }> = eventOf(type, payload);
-    if (event.type === 'ControlChanged') this.controls.apply(event.payload);
+    if (event.type === 'ControlChanged') this.#controlChanged(event.payload);
     else this.#apply(event);
   }
 
@@ -165,7 +183,7 @@ export class GatewayBus implements OnModuleInit, OnApplicationShutdown {
     const key = `${ctx.topic}:${ctx.partition}`;
     this.#progress.set(key, BigInt(ctx.offset));
     if (event.type === 'ControlChanged') {
-      this.controls.apply(event.payload);
+      this.#controlChanged(event.payload);
       return;
     }
     if (!isReadModelEvent(event)) return;
@@ -196,6 +214,7 @@ export class GatewayBus implements OnModuleInit, OnApplicationShutdown {
   #apply(event: ReadModelEvent): number {
     const change = this.model.apply(event);
     if (change === undefined) return 0;
+    for (const observer of this.#observers) observer.onChange(change);
     const id = change.kind === 'run' ? change.after.run_id : change.after.action_id;
     if (change.before === undefined) this.known.notify(id);
     if (change.kind !== 'action') return 0;

@@ -14,7 +14,9 @@ import { GatewayBus } from './gateway-bus.ts';
 import { ApiKeyGuard, GatewayExceptionFilter } from './http.ts';
 import { OpenApiController } from './openapi.controller.ts';
 import { Views } from './presenter.ts';
+import { ReconciliationController } from './reconciliation.controller.ts';
 import { RunsController } from './runs.controller.ts';
+import { AutoSafeMode, SafeModeNotifications } from './safe-mode.ts';
 
 /** The directory follows its file: a key rotated or revoked there is in force within a second, without a restart. */
 async function liveDirectory(config: GatewayConfig): Promise<LiveDirectory> {
@@ -36,7 +38,7 @@ class DirectoryWatch implements OnApplicationShutdown {
 }
 
 /** Every controller of the gateway: the OpenAPI test checks each of their routes is documented. */
-export const GATEWAY_CONTROLLERS = [RunsController, ActionsController, ApprovalsController, ControlsController, OpenApiController];
+export const GATEWAY_CONTROLLERS = [RunsController, ActionsController, ApprovalsController, ReconciliationController, ControlsController, OpenApiController];
 
 /** The gateway service: HTTP API for agents and approvers; answers waiting agents with outcomes. */
 @Module({
@@ -47,6 +49,8 @@ export const GATEWAY_CONTROLLERS = [RunsController, ActionsController, Approvals
     DirectoryWatch,
     { provide: TOOL_REGISTRY, inject: [SERVICE_CONFIG], useFactory: (config: GatewayConfig) => loadToolRegistry(config.WRIT_TOOLS_DIR) },
     GatewayBus,
+    AutoSafeMode,
+    SafeModeNotifications,
     Views,
     ApiKeyGuard,
     { provide: APP_FILTER, useClass: GatewayExceptionFilter },

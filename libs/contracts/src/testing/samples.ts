@@ -117,6 +117,14 @@ const SAMPLES: { readonly [T in EventType]: Sample<T> } = {
     verdict: 'approve',
     comment: 'duplicate charge confirmed in the payment log',
   }),
+  OutcomeReconciled: (meta) => ({
+    meta,
+    outcome: 'succeeded',
+    note: 'refund R-1042 is in the payment system, settled 2026-12-08',
+    resolved_by: 'user-omar',
+    resolver_role: 'operator',
+    previous_error_code: 'OUTCOME_UNKNOWN',
+  }),
   ApprovalRecorded: (meta) => ({
     meta,
     approver_id: 'user-maria',
