@@ -2,6 +2,7 @@
 // for the tenant, daily caps per agent ("*" for every agent without its own), default caps per run,
 // and a list of budgets of any level (tenant, agent, tool, run) and period (day, week, month in the
 // tenant's time zone, or a rolling window). Validated whole at boot; a bad value names its path.
+import { parseDurationMs } from '@writ/config';
 import { parseMoneyMicros } from '@writ/contracts';
 import { WritError } from '@writ/errors';
 import type { SetLimits, SetTimeZone } from './commands.ts';
@@ -105,14 +106,11 @@ function parseCaps(value: unknown, path: string): Caps {
 
 const LEVELS = ['tenant', 'agent', 'tool', 'run'] as const;
 const PERIODS = ['day', 'week', 'month', 'concurrent'] as const;
-const WINDOW = /^([1-9][0-9]*)([mhd])$/;
-const UNIT_MS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** "90m", "1h", "7d" -> milliseconds (whole minutes, up to 366 days). */
 export function windowToMs(text: unknown, path: string): number {
-  const match = typeof text === 'string' ? WINDOW.exec(text) : null;
-  const ms = match === null ? Number.NaN : Number(match[1]) * (UNIT_MS[match[2] ?? ''] ?? Number.NaN);
-  if (!Number.isSafeInteger(ms) || ms > 366 * 86_400_000) throw invalid(path, 'must be a length such as "90m", "1h" or "7d" (at most 366 days)', text);
+  const ms = parseDurationMs(text, 'mhd');
+  if (ms === undefined || ms > 366 * 86_400_000) throw invalid(path, 'must be a length such as "90m", "1h" or "7d" (at most 366 days)', text);
   return ms;
 }
 

@@ -7,6 +7,7 @@
 //     "agent":  {"window": "5m", "min_actions": 10, "error_rate_percent": 50, "denial_rate_percent": 80, "spend": "20.00"},
 //     "agents": {"canary-bot": {"window": "10m", "min_actions": 3, "error_rate_percent": 100}},
 //     "tenant": {"window": "1h", "min_actions": 50, "error_rate_percent": 30, "spend": "200.00"}}}}
+import { parseDurationMs } from '@writ/config';
 import { parseMoneyMicros } from '@writ/contracts';
 import { WritError } from '@writ/errors';
 
@@ -41,8 +42,6 @@ export interface SafeModeFile {
 }
 
 const CURRENCY = /^[A-Z]{3}$/;
-const WINDOW = /^([1-9][0-9]{0,6})([smhd])$/;
-const UNIT_MS: Readonly<Record<string, number>> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 /** Windows from 10 s to 7 days: shorter ones judge noise, longer ones keep a tenant's whole week in memory. */
 const MIN_WINDOW_MS = 10_000;
 const MAX_WINDOW_MS = 7 * 86_400_000;
@@ -64,9 +63,8 @@ function onlyKeys(value: Record<string, unknown>, allowed: readonly string[], pa
 }
 
 function windowMs(value: unknown, path: string): number {
-  const match = typeof value === 'string' ? WINDOW.exec(value) : null;
-  const ms = match === null ? Number.NaN : Number(match[1]) * (UNIT_MS[match[2] ?? ''] ?? Number.NaN);
-  if (!Number.isSafeInteger(ms) || ms < MIN_WINDOW_MS || ms > MAX_WINDOW_MS)
+  const ms = parseDurationMs(value);
+  if (ms === undefined || ms < MIN_WINDOW_MS || ms > MAX_WINDOW_MS)
     throw invalid(path, 'must be a length such as "30s", "5m" or "1h", from 10 seconds to 7 days', value);
   return ms;
 }
