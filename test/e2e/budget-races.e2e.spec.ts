@@ -73,7 +73,10 @@ const meterer = newAgent('meterer');
 const concurrer = newAgent('concurrer');
 /** At most two calls in any rolling minute: a rate limit. */
 const limited = newAgent('limited');
-const AGENTS = [racer, newcomer, holder, drifter, summer, degrader, meterer, concurrer, limited];
+/** Capped by the ISO week, and another by the month (the tenant's calendar, UTC+14). */
+const weekly = newAgent('weekly');
+const monthly = newAgent('monthly');
+const AGENTS = [racer, newcomer, holder, drifter, summer, degrader, meterer, concurrer, limited, weekly, monthly];
 
 /** The tenant's calendar periods follow UTC+14: its day is not UTC's for most of the day. */
 const TIME_ZONE = 'Pacific/Kiritimati';
@@ -164,6 +167,8 @@ function writeBudgets(path: string, refundMicros: number): void {
             [meterer.id]: { daily: UNBOUND },
             [concurrer.id]: { daily: UNBOUND },
             [limited.id]: { daily: UNBOUND },
+            [weekly.id]: { daily: UNBOUND },
+            [monthly.id]: { daily: UNBOUND },
           },
           time_zone: TIME_ZONE,
           budgets: [
@@ -171,6 +176,8 @@ function writeBudgets(path: string, refundMicros: number): void {
             { scope: 'tool', subject: METERED.name, window: '1h', tool_calls: METERED.calls },
             { scope: 'agent', subject: concurrer.id, period: 'concurrent', tool_calls: 1 },
             { scope: 'agent', subject: limited.id, window: '1m', tool_calls: 2 },
+            { scope: 'agent', subject: weekly.id, period: 'week', tool_calls: 2 },
+            { scope: 'agent', subject: monthly.id, period: 'month', money_micros: 2 * refundMicros },
           ],
         },
       },
@@ -284,7 +291,8 @@ const TRAIL_TOPICS = [TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.bu
 
 async function readTrail(actionIds: ReadonlySet<string>): Promise<Trail> {
   const byAction = new Map<string, DecodedEvent[]>();
-  let books = initialBudgetState();
+  // The accountant's books at boot: its calendar in the tenant's zone (the budgets file's), then the topic.
+  let books: BudgetState = { ...initialBudgetState(), time_zone: TIME_ZONE };
   await replayCommitted(
     testKafkaBrokers(),
     TRAIL_TOPICS,
@@ -556,6 +564,35 @@ describe('budgets beyond the day, through the gateway', () => {
     ]);
     // The next reservation saw the whole spend: the agent's day holds the reported costs, overrun included.
     expect(agentUsage(trail, meterer.id)).toEqual({ settled: 17_500, reserved: 0, settledCalls: 3 });
+  }, 120_000);
+});
+
+describe('weeks and months in the tenant time zone, through the gateway', () => {
+  it("an agent's week and another's month cap what they reserve, and the refusal names the ISO week or the month of the tenant's calendar", async () => {
+    const cost = reservedCost(refund);
+    for (const [agent, scope, kind, limit] of [
+      [weekly, 'agent_week', 'tool_calls', 2],
+      [monthly, 'agent_month', 'money', 2 * cost],
+    ] as const) {
+      const run = (await clientOf(agent).openRun(`capped by ${scope}`)).run_id;
+      const actions: Proposed[] = [];
+      for (let i = 0; i < 3; i++) {
+        const action = await propose(agent, run, 'refunds.issue', raceRefund(400 + i), `${scope}-${i}`);
+        actions.push(action);
+        await outcome(agent, action);
+      }
+      const views = await Promise.all(actions.map((a) => outcome(agent, a)));
+      expect(views.map((v) => v.status)).toEqual(['completed', 'completed', 'refused']);
+      const trail = await settledTrail(actions);
+      const [refusal] = accountants(trail, actions[2]?.actionId ?? '', 'BudgetRefused');
+      const at = refusal?.meta.occurred_at ?? 0;
+      const period = scope === 'agent_week' ? periodId('week', at, TIME_ZONE) : periodId('month', at, TIME_ZONE);
+      expect(accountants(trail, actions[2]?.actionId ?? '', 'BudgetRefused')).toEqual([
+        expect.objectContaining({ scope, subject: agent.id, period, kind, limit, rule: 'cap' }),
+      ]);
+      const requested = kind === 'money' ? cost : 1;
+      expect(views[2]?.reason).toBe(`budget ${scope} (${period}) ${kind}: ${limit} used + ${requested} requested would exceed the limit of ${limit}`);
+    }
   }, 120_000);
 });
 
