@@ -1,8 +1,6 @@
 // Shared by the end-to-end suites: one Writ stack (helpdesk + six services as processes) on the
 // e2e broker that the global setup started, and clients holding the demo directory's API keys.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -119,38 +117,6 @@ export function refundArgs(amountCents: number, ticket = 'T-1001', customer = 'C
 /** The agent of the automatic safe mode's e2e case: acme's, with a trigger of its own that no other agent has. */
 export const CANARY_AGENT = 'canary-bot';
 export const CANARY_KEY = 'wk_e2e_canarybot_5d1f0b7c2a9e4e31b8a6c04d';
-
-/** One POST a webhook receiver got: its headers and its raw body. */
-export interface ReceivedHook {
-  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
-  readonly body: string;
-}
-
-export interface WebhookReceiver {
-  readonly url: string;
-  readonly received: ReceivedHook[];
-  close(): Promise<void>;
-}
-
-/** An HTTP server on a free port that answers 204 to every POST and keeps what it got. */
-export async function startWebhookReceiver(): Promise<WebhookReceiver> {
-  const received: ReceivedHook[] = [];
-  const server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      received.push({ headers: request.headers, body: Buffer.concat(chunks).toString('utf8') });
-      response.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}/hooks/writ`,
-    received,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
 
 /**
  * The environment of a stack whose gateway trips the canary agent automatically: the demo

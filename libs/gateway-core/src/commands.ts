@@ -1,5 +1,5 @@
 import { actionIdFor } from '@writ/contracts';
-import type { ActionProposed, ApprovalSubmitted, MetadataFactory, RunMode, RunStarted, TraceContext } from '@writ/contracts';
+import type { ActionProposed, ApprovalSubmitted, Metadata, MetadataFactory, RunMode, RunStarted, TraceContext } from '@writ/contracts';
 import { canonicalJson, sha256Canonical } from '@writ/crypto';
 import type { SealedValue } from '@writ/crypto';
 import { WritError } from '@writ/errors';
@@ -116,6 +116,11 @@ export function proposalEvent(input: {
   };
 }
 
+/** The metadata of an event the gateway writes about an action (keyed by its run, with its other events). */
+export function actionEventMeta(stamp: Stamp, action: Pick<ActionState, 'tenant_id' | 'run_id' | 'action_id'>): Metadata {
+  return stamp.newMetadata({ tenant_id: action.tenant_id, run_id: action.run_id, action_id: action.action_id, producer: stamp.producer, trace: stamp.trace });
+}
+
 /**
  * A proposal again under an idempotency key the gateway has seen: the same tool and arguments
  * are the same action (nothing is emitted again); anything else is a conflict.
@@ -140,13 +145,7 @@ export function approvalSubmittedEvent(input: {
 }): ApprovalSubmitted {
   const { action } = input;
   return {
-    meta: input.stamp.newMetadata({
-      tenant_id: action.tenant_id,
-      run_id: action.run_id,
-      action_id: action.action_id,
-      producer: input.stamp.producer,
-      trace: input.stamp.trace,
-    }),
+    meta: actionEventMeta(input.stamp, action),
     approver_id: input.approverId,
     approver_role: input.approverRole,
     verdict: input.request.verdict,

@@ -2,7 +2,8 @@ import type { RunLimits, RunMode } from '@writ/contracts';
 import { isTerminalStatus } from './model.ts';
 import type { ActionState, ActionViewStatus, ApprovalRequirement, ApprovalView, RejectionView, RunState } from './model.ts';
 
-function iso(ms: number | null): string | null {
+/** An instant (ms since the epoch) as the API shows it: ISO 8601. */
+export function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
 

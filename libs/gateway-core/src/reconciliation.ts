@@ -7,8 +7,10 @@ import { PLATFORM_TENANT } from '@writ/directory';
 import type { Principal, User } from '@writ/directory';
 import { WritError } from '@writ/errors';
 import { forbidden, requireRole } from './access.ts';
+import { actionEventMeta } from './commands.ts';
 import type { Stamp } from './commands.ts';
 import type { ActionState } from './model.ts';
+import { iso } from './present.ts';
 import type { ResolutionRequest } from './requests.ts';
 
 /**
@@ -52,23 +54,13 @@ export function checkResolvable(action: ActionState): void {
 export function outcomeReconciledEvent(input: { action: ActionState; resolver: User; request: ResolutionRequest; stamp: Stamp }): OutcomeReconciled {
   const { action } = input;
   return {
-    meta: input.stamp.newMetadata({
-      tenant_id: action.tenant_id,
-      run_id: action.run_id,
-      action_id: action.action_id,
-      producer: input.stamp.producer,
-      trace: input.stamp.trace,
-    }),
+    meta: actionEventMeta(input.stamp, action),
     outcome: input.request.outcome,
     note: input.request.note,
     resolved_by: input.resolver.id,
     resolver_role: input.resolver.roles.includes('operator') ? 'operator' : (input.resolver.roles[0] ?? input.resolver.role),
     previous_error_code: action.unknown_outcome?.error_code ?? '',
   };
-}
-
-function iso(ms: number | null): string | null {
-  return ms === null ? null : new Date(ms).toISOString();
 }
 
 /** One entry of `GET /v1/reconciliation`: what is known, and what to look the call up by. */

@@ -9,5 +9,5 @@ export { installStrictJsonBodies, parseBody, checkContentType } from './http-bod
 export type { HttpBodyLimits, BodyRejection, BodyRule } from './http-body.ts';
 export { BearerGuard, Caller, authenticateRequest, DirectoryCloser, DoorErrorFilter, Requires, SERVICE_DIRECTORY, directoryProvider } from './http-auth.ts';
 export { busLoggerOf } from './logging.ts';
-export { loadWebhooks, webhookSignature, deliverWebhook } from './webhooks.ts';
-export type { TenantWebhook, WebhookDelivery } from './webhooks.ts';
+export { loadWebhooks, webhookSignature, deliverWebhook, WebhookNotifier } from './webhooks.ts';
+export type { TenantNotification, TenantWebhook, WebhookDelivery, WebhookNotifierOptions } from './webhooks.ts';

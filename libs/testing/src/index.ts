@@ -9,3 +9,5 @@ export type { BodyDoorCase } from './body-door-cases.ts';
 export { freePort } from './free-port.ts';
 export { withoutIdentifiers } from './identifiers.ts';
 export { thrown } from './thrown.ts';
+export { startWebhookReceiver } from './webhook-receiver.ts';
+export type { ReceivedWebhook, WebhookReceiver } from './webhook-receiver.ts';

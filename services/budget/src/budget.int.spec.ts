@@ -1,6 +1,5 @@
 import 'reflect-metadata';
 import { createHmac } from 'node:crypto';
-import { createServer } from 'node:http';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +17,7 @@ import type { EventPayloads } from '@writ/contracts';
 import { sampleEvent } from '@writ/contracts/testing';
 import { createKeyring, generateSigningKey } from '@writ/crypto';
 import { SERVICE_CONFIG, loadServiceConfig } from '@writ/runtime';
-import { testKafkaBrokers, uniqueName, waitFor } from '@writ/testing';
+import { startWebhookReceiver, testKafkaBrokers, uniqueName, waitFor } from '@writ/testing';
 import { BudgetModule } from './budget.module.ts';
 import { BudgetProcessor } from './budget.processor.ts';
 import { budgetConfigSpec } from './config.ts';
@@ -321,32 +320,11 @@ describe('budget service', () => {
   it("tells the tenant's webhook each threshold reached, signed with its secret; a failed delivery is retried", async () => {
     const t = newTenant();
     const secret = `secret-${uniqueName('hook')}`;
-    const received: { event: string; delivery: string; signature: string; text: string; body: Record<string, unknown> }[] = [];
-    let failures = 1;
-    const server = createServer((request, response) => {
-      let text = '';
-      request.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
-      request.on('end', () => {
-        // The first delivery fails: the bus must try it again.
-        if (failures > 0) {
-          failures -= 1;
-          response.writeHead(503).end();
-          return;
-        }
-        received.push({
-          event: String(request.headers['x-writ-event']),
-          delivery: String(request.headers['x-writ-delivery']),
-          signature: String(request.headers['x-writ-signature']),
-          text,
-          body: JSON.parse(text) as Record<string, unknown>,
-        });
-        response.writeHead(200).end();
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as { port: number };
+    // The first delivery fails: the bus must try it again.
+    const receiver = await startWebhookReceiver({ refuse: 1 });
+    const { received } = receiver;
     const hooks = join(dir, `${t.tenant}-webhooks.json`);
-    writeFileSync(hooks, JSON.stringify({ tenants: { [t.tenant]: { url: `http://127.0.0.1:${port}/writ`, secret_env: 'TEST_BUDGET_WEBHOOK_SECRET' } } }));
+    writeFileSync(hooks, JSON.stringify({ tenants: { [t.tenant]: { url: receiver.url, secret_env: 'TEST_BUDGET_WEBHOOK_SECRET' } } }));
     process.env['TEST_BUDGET_WEBHOOK_SECRET'] = secret;
     try {
       const seen = await collect(t.tenant);
@@ -378,7 +356,7 @@ describe('budget service', () => {
         expect(r.text).not.toContain(secret);
       }
     } finally {
-      await new Promise((resolve) => server.close(resolve));
+      await receiver.close();
       delete process.env['TEST_BUDGET_WEBHOOK_SECRET'];
     }
   });

@@ -8,15 +8,13 @@
 import { readFileSync } from 'node:fs';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { OnApplicationBootstrap, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import { EventConsumer } from '@writ/bus';
-import type { BusLogger, DecodedEvent } from '@writ/bus';
+import type { DecodedEvent } from '@writ/bus';
 import { TOPICS } from '@writ/contracts';
 import type { ControlChanged } from '@writ/contracts';
 import { describeError } from '@writ/errors';
 import { SafeModeWatch, isTerminalStatus, parseSafeModeFile, safeModeNotification, safeModeTripEvent } from '@writ/gateway-core';
-import type { ActionState, CompletedAction, ReadModelChange, SafeModeTrip } from '@writ/gateway-core';
-import { SERVICE_CONFIG, busLoggerOf, deliverWebhook, loadWebhooks } from '@writ/runtime';
-import type { TenantWebhook } from '@writ/runtime';
+import type { ActionState, CompletedAction, ReadModelChange, SafeModeNotification, SafeModeTrip } from '@writ/gateway-core';
+import { SERVICE_CONFIG, WebhookNotifier, busLoggerOf, loadWebhooks } from '@writ/runtime';
 import type { GatewayConfig } from './config.ts';
 import { GatewayBus } from './gateway-bus.ts';
 import type { GatewayBusObserver } from './gateway-bus.ts';
@@ -97,74 +95,33 @@ export class AutoSafeMode implements GatewayBusObserver, OnApplicationBootstrap,
   }
 }
 
-/**
- * Tells each tenant's webhook of its automatic trips (`safe_mode.tripped`, the reason and the
- * figures): a consumer group shared by the gateway instances reads the controls topic, so one
- * instance delivers each event; an offset is committed after the webhook's 2xx only, a failed
- * delivery is retried with backoff, then parked in writ.gateway.dlq. Two simultaneous trips carry
- * one event id: the second is not delivered again by the same instance, and a receiver drops a
- * repeat by `x-writ-delivery`.
- */
-export class SafeModeNotifier {
-  readonly #consumer: EventConsumer;
-  readonly #hooks: ReadonlyMap<string, TenantWebhook>;
-  readonly #logger: BusLogger;
-  readonly #delivered = new Set<string>();
-
-  constructor(options: { brokers: readonly string[]; groupId: string; hooks: ReadonlyMap<string, TenantWebhook>; logger: BusLogger }) {
-    this.#hooks = options.hooks;
-    this.#logger = options.logger;
-    this.#consumer = new EventConsumer({
-      brokers: options.brokers,
-      groupId: `${options.groupId}.notify`,
-      topics: [TOPICS.controls],
-      // A new group starts at the end: no notification for trips of before the webhook existed.
-      fromBeginning: false,
-      dlqTopic: 'writ.gateway.dlq',
-      // About 40 s of retries before a delivery is parked in the DLQ.
-      retry: { maxAttempts: 7, initialBackoffMs: 500, maxBackoffMs: 10_000 },
-      logger: options.logger,
-      handler: (event) => this.#handle(event),
-    });
-  }
-
-  async start(): Promise<void> {
-    await this.#consumer.start();
-    if (!(await this.#consumer.assigned(30_000))) this.#logger.warn('safe-mode notifier: no partitions assigned yet', {});
-  }
-
-  stop(): Promise<void> {
-    return this.#consumer.stop();
-  }
-
-  async #handle(event: DecodedEvent): Promise<void> {
-    // The gateway's own controls only (the topic's ACLs let no one else write it).
-    if (event.type !== 'ControlChanged' || !event.payload.meta.producer.startsWith('gateway@')) return;
-    const notification = safeModeNotification(event.payload);
-    if (notification === undefined || this.#delivered.has(notification.id)) return;
-    const hook = this.#hooks.get(notification.tenant);
-    if (hook === undefined) return;
-    await deliverWebhook(hook, notification, notification);
-    if (this.#delivered.size >= 10_000) this.#delivered.clear();
-    this.#delivered.add(notification.id);
-    this.#logger.info('safe-mode notification delivered', { tenant: notification.tenant, control_key: notification.control_key });
-  }
+/** The tenant's webhook is told of its automatic trips (`safe_mode.tripped`, the reason and the figures): the gateway's own controls only (the topic's ACLs let no one else write it). */
+function safeModeNotificationOf(event: DecodedEvent): SafeModeNotification | undefined {
+  if (event.type !== 'ControlChanged' || !event.payload.meta.producer.startsWith('gateway@')) return undefined;
+  return safeModeNotification(event.payload);
 }
 
 /** Runs the notifier when both WRIT_GATEWAY_SAFE_MODE_FILE and WRIT_GATEWAY_WEBHOOKS_FILE are set. */
 @Injectable()
 export class SafeModeNotifications implements OnModuleInit, OnApplicationShutdown {
-  #notifier: SafeModeNotifier | undefined;
+  #notifier: WebhookNotifier<SafeModeNotification> | undefined;
 
   constructor(@Inject(SERVICE_CONFIG) private readonly config: GatewayConfig) {}
 
   async onModuleInit(): Promise<void> {
     const file = this.config.WRIT_GATEWAY_WEBHOOKS_FILE;
     if (file === undefined || this.config.WRIT_GATEWAY_SAFE_MODE_FILE === undefined) return;
-    this.#notifier = new SafeModeNotifier({
+    // A consumer group shared by the gateway instances reads the controls topic, so one instance
+    // delivers each trip. Two simultaneous trips carry one event id: an instance delivers it once,
+    // and a receiver drops a repeat by `x-writ-delivery`.
+    this.#notifier = new WebhookNotifier({
+      name: 'safe-mode',
       brokers: this.config.WRIT_KAFKA_BROKERS,
       groupId: this.config.WRIT_KAFKA_GROUP_ID,
+      topics: [TOPICS.controls],
+      dlqTopic: 'writ.gateway.dlq',
       hooks: loadWebhooks(file),
+      notificationOf: safeModeNotificationOf,
       logger: busLoggerOf(new Logger('gateway.notify')),
     });
     await this.#notifier.start();

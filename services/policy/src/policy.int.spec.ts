@@ -1,7 +1,6 @@
 import 'reflect-metadata';
 import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { createServer } from 'node:http';
 import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,7 +23,7 @@ import { verifyWarrant } from '@writ/policy-engine';
 import { runKey, warrantOfDecision } from '@writ/policy-service-core';
 import { SERVICE_CONFIG, loadServiceConfig } from '@writ/runtime';
 import { WRIT_ATTR } from '@writ/telemetry';
-import { testKafkaBrokers, uniqueName, waitFor } from '@writ/testing';
+import { startWebhookReceiver, testKafkaBrokers, uniqueName, waitFor } from '@writ/testing';
 import { policyConfigSpec } from './config.ts';
 import { PdpEngine } from './pdp.engine.ts';
 import { loadWebhooks } from '@writ/runtime';
@@ -609,52 +608,20 @@ describe('policy service HTTP decision endpoint', () => {
   });
 });
 
-interface Notification {
-  readonly event: string;
-  readonly delivery: string;
-  readonly signature: string;
-  /** The body as sent (what the signature covers). */
-  readonly text: string;
-  readonly body: Record<string, unknown>;
-}
-
 /**
  * The tenant's webhook on loopback and the webhooks file naming it (its secret in
  * TEST_WEBHOOK_SECRET): the notifications it received, the first `refuse` of them answered 503.
  */
 async function webhookReceiver(t: ReturnType<typeof newTenant>, secret: string, refuse = 0) {
-  const received: Notification[] = [];
-  let refusals = refuse;
-  const server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
-      if (refusals > 0) {
-        refusals -= 1;
-        response.writeHead(503).end();
-        return;
-      }
-      const text = Buffer.concat(chunks).toString('utf8');
-      received.push({
-        event: String(request.headers['x-writ-event']),
-        delivery: String(request.headers['x-writ-delivery']),
-        signature: String(request.headers['x-writ-signature']),
-        text,
-        body: JSON.parse(text) as Record<string, unknown>,
-      });
-      response.writeHead(200).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
+  const receiver = await startWebhookReceiver({ refuse });
   const hooks = join(dir, `${t.tenant}-webhooks.json`);
-  writeFileSync(hooks, JSON.stringify({ tenants: { [t.tenant]: { url: `http://127.0.0.1:${port}/writ`, secret_env: 'TEST_WEBHOOK_SECRET' } } }));
+  writeFileSync(hooks, JSON.stringify({ tenants: { [t.tenant]: { url: receiver.url, secret_env: 'TEST_WEBHOOK_SECRET' } } }));
   process.env['TEST_WEBHOOK_SECRET'] = secret;
   const close = async (): Promise<void> => {
-    await new Promise((resolve) => server.close(resolve));
+    await receiver.close();
     delete process.env['TEST_WEBHOOK_SECRET'];
   };
-  return { received, hooks, close };
+  return { received: receiver.received, hooks, close };
 }
 
 describe('approval notifications to the tenant webhook', () => {

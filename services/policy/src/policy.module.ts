@@ -4,12 +4,13 @@ import type { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import type { Directory } from '@writ/directory';
 import { describeError } from '@writ/errors';
 import { escalationDue, notificationOfEscalation } from '@writ/policy-service-core';
-import { BearerGuard, DirectoryCloser, SERVICE_CONFIG, SERVICE_DIRECTORY, busLoggerOf, directoryProvider, packageVersion } from '@writ/runtime';
+import { BearerGuard, DirectoryCloser, SERVICE_CONFIG, SERVICE_DIRECTORY, busLoggerOf, directoryProvider, loadWebhooks, packageVersion } from '@writ/runtime';
+import type { WebhookNotifier } from '@writ/runtime';
+import type { ApprovalNotification } from '@writ/policy-service-core';
 import type { PolicyServiceConfig } from './config.ts';
 import { DecideController } from './decide.controller.ts';
 import { PDP_SETUP, POLICY_DLQ, POLICY_SETS, PdpEngine } from './pdp.engine.ts';
-import { loadWebhooks } from '@writ/runtime';
-import { ApprovalNotifier } from './notifier.ts';
+import { approvalNotifier } from './notifier.ts';
 import { PolicySets } from './policy-sets.ts';
 import { PolicySetsController } from './policy-sets.controller.ts';
 import { loadPdpSetup } from './setup.ts';
@@ -22,7 +23,7 @@ import { loadPdpSetup } from './setup.ts';
  */
 @Injectable()
 class Notifications implements OnModuleInit, OnApplicationShutdown {
-  readonly #notifier: ApprovalNotifier | undefined;
+  readonly #notifier: WebhookNotifier<ApprovalNotification> | undefined;
   readonly #logger = new Logger('policy.notify');
   readonly #escalated = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
@@ -39,7 +40,7 @@ class Notifications implements OnModuleInit, OnApplicationShutdown {
     this.#notifier =
       file === undefined
         ? undefined
-        : new ApprovalNotifier({
+        : approvalNotifier({
             brokers: config.WRIT_KAFKA_BROKERS,
             groupId: config.WRIT_KAFKA_GROUP_ID,
             hooks: loadWebhooks(file),
