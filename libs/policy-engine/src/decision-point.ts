@@ -122,40 +122,34 @@ function schemaShape(policySet: LoadedPolicySet): RequestShape {
   };
   const pendingShape = (ns.entityTypes['PendingAction'] as { shape?: unknown } | undefined)?.shape;
   const invokeContext = attributesOf(ns.actions['invoke']?.appliesTo?.context);
-  // Only `escalated` of the approval record matters here (its approvers are entities, which the
-  // argument types do not cover): find the record's attributes, then resolve that one.
-  const approvalType = invokeContext['approval'] as { type?: string; name?: string; attributes?: Record<string, unknown> } | undefined;
   const commonTypes = (ns.commonTypes ?? {}) as Record<string, { attributes?: Record<string, unknown> } | undefined>;
-  // A common type is named by `type` ("Writ::Approval") in the resolved form, by `name` in another.
-  const approvalName = (approvalType?.type === 'EntityOrCommon' ? approvalType.name : approvalType?.type) ?? '';
-  const approvalAttributes = approvalType?.attributes ?? commonTypes[approvalName.replace(`${POLICY_NAMESPACE}::`, '')]?.attributes ?? {};
-  const escalatedType = approvalAttributes['escalated'] as { type: string; required?: boolean } | undefined;
-  if (escalatedType !== undefined) {
-    let kind: string;
+  /**
+   * Whether a record of the invoke context declares an attribute the PDP fills only when declared
+   * (a schema from before it leaves it out), which must then be required and of `kind`. Only that
+   * attribute is resolved: the approval record's approvers are entities, which the argument types
+   * do not cover.
+   */
+  const declares = (recordName: string, attribute: string, kind: 'Boolean' | 'String'): boolean => {
+    const where = `context.${recordName}.${attribute}`;
+    const recordType = invokeContext[recordName] as { type?: string; name?: string; attributes?: Record<string, unknown> } | undefined;
+    // A common type is named by `type` ("Writ::Approval") in the resolved form, by `name` in another.
+    const typeName = (recordType?.type === 'EntityOrCommon' ? recordType.name : recordType?.type) ?? '';
+    const attributes = recordType?.attributes ?? commonTypes[typeName.replace(`${POLICY_NAMESPACE}::`, '')]?.attributes ?? {};
+    const declared = attributes[attribute] as { type: string; required?: boolean } | undefined;
+    if (declared === undefined) return false;
+    let found: string;
     try {
-      kind = argumentTypeOf(schema, POLICY_NAMESPACE, escalatedType, 'context.approval.escalated').kind;
+      found = argumentTypeOf(schema, POLICY_NAMESPACE, declared, where).kind;
     } catch (error) {
       throw fail((error as Error).message);
     }
-    if (kind !== 'Boolean' || escalatedType.required === false) throw fail('declares context.approval.escalated, which must be a required Bool');
-  }
-  // Likewise `mode` of the run record (a schema from before shadow runs lacks it).
-  const runType = invokeContext['run'] as { type?: string; name?: string; attributes?: Record<string, unknown> } | undefined;
-  const runName = (runType?.type === 'EntityOrCommon' ? runType.name : runType?.type) ?? '';
-  const runAttributes = runType?.attributes ?? commonTypes[runName.replace(`${POLICY_NAMESPACE}::`, '')]?.attributes ?? {};
-  const modeType = runAttributes['mode'] as { type: string; required?: boolean } | undefined;
-  if (modeType !== undefined) {
-    let kind: string;
-    try {
-      kind = argumentTypeOf(schema, POLICY_NAMESPACE, modeType, 'context.run.mode').kind;
-    } catch (error) {
-      throw fail((error as Error).message);
-    }
-    if (kind !== 'String' || modeType.required === false) throw fail('declares context.run.mode, which must be a required String');
-  }
+    if (found !== kind || declared.required === false) throw fail(`declares ${where}, which must be a required ${kind === 'Boolean' ? 'Bool' : kind}`);
+    return true;
+  };
   return {
-    approvalEscalated: escalatedType !== undefined,
-    runMode: modeType !== undefined,
+    approvalEscalated: declares('approval', 'escalated', 'Boolean'),
+    // `mode` of the run record: a schema from before shadow runs lacks it.
+    runMode: declares('run', 'mode', 'String'),
     invokeArguments: record(invokeContext['arguments'], 'invoke context attribute "arguments"'),
     history: historyShape(
       invokeContext['history'] === undefined ? undefined : record(invokeContext['history'], 'invoke context attribute "history"'),
