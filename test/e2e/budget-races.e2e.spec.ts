@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initialBudgetState, periodId, replayWire, usageOf } from '@writ/budget-core';
 import type { BudgetState, BudgetWireEvent } from '@writ/budget-core';
 import { EventProducer, replayCommitted, writEvent } from '@writ/bus';
-import { TOPICS, decodeEvent, newMetadata } from '@writ/contracts';
+import { TOPICS, decodeEvent, microsToMoney, newMetadata } from '@writ/contracts';
 import type { DecodedEvent } from '@writ/contracts';
 import { generateSigningKey, loadSigningKey } from '@writ/crypto';
 import { signedExecutionRequest } from '@writ/executor-core/testing';
@@ -67,6 +67,8 @@ const drifter = newAgent('drifter');
 const summer = newAgent('summer');
 /** An agent whose day budget degrades to reads at 50 %. */
 const degrader = newAgent('degrader');
+/** An agent whose day budget wants an approval for writes at 40 % and degrades to reads at 80 %. */
+const stepper = newAgent('stepper');
 /** Calls a metered tool (its result reports its cost) under a rolling tool budget. */
 const meterer = newAgent('meterer');
 /** At most one action in flight (a reservation not yet closed). */
@@ -76,7 +78,7 @@ const limited = newAgent('limited');
 /** Capped by the ISO week, and another by the month (the tenant's calendar, UTC+14). */
 const weekly = newAgent('weekly');
 const monthly = newAgent('monthly');
-const AGENTS = [racer, newcomer, holder, drifter, summer, degrader, meterer, concurrer, limited, weekly, monthly];
+const AGENTS = [racer, newcomer, holder, drifter, summer, degrader, stepper, meterer, concurrer, limited, weekly, monthly];
 
 /** The tenant's calendar periods follow UTC+14: its day is not UTC's for most of the day. */
 const TIME_ZONE = 'Pacific/Kiritimati';
@@ -173,6 +175,7 @@ function writeBudgets(path: string, refundMicros: number): void {
           time_zone: TIME_ZONE,
           budgets: [
             { scope: 'agent', subject: degrader.id, period: 'day', money_micros: DEGRADER_REFUNDS * refundMicros, reads_only_at: 50 },
+            { scope: 'agent', subject: stepper.id, period: 'day', money_micros: DEGRADER_REFUNDS * refundMicros, approval_at: 40, reads_only_at: 80 },
             { scope: 'tool', subject: METERED.name, window: '1h', tool_calls: METERED.calls },
             { scope: 'agent', subject: concurrer.id, period: 'concurrent', tool_calls: 1 },
             { scope: 'agent', subject: limited.id, window: '1m', tool_calls: 2 },
@@ -522,6 +525,67 @@ describe('budgets beyond the day, through the gateway', () => {
       expect(reserved?.day).toBe(periodId('day', reserved?.meta.occurred_at ?? 0, TIME_ZONE));
     }
     expect(refusal?.period).toBe(accountants(trail, refunds[2]?.actionId ?? '', 'BudgetReserved')[0]?.day);
+  }, 120_000);
+
+  it('a day budget at its approval step holds writes for a person: the agent sees why, a manager approves one and denies another, reads still run', async () => {
+    const cost = reservedCost(refund);
+    const cap = DEGRADER_REFUNDS * cost;
+    const client = clientOf(stepper);
+    const run = (await client.openRun('writes need an approval at 40 %')).run_id;
+    // 20 % each: the first two run on their own, the third is reserved at 40 %, the step.
+    const early: Proposed[] = [];
+    for (let i = 0; i < 2; i++) {
+      const action = await propose(stepper, run, 'refunds.issue', raceRefund(400 + i), `step-refund-${i}`);
+      early.push(action);
+      expect((await outcome(stepper, action)).status).toBe('completed');
+    }
+    const held = await propose(stepper, run, 'refunds.issue', raceRefund(402), 'step-refund-held');
+    const dollars = (micros: number) => microsToMoney(micros).replace('.', '\\.');
+    const why = new RegExp(
+      `^budget agent_day \\(\\d{4}-\\d{2}-\\d{2}\\) money is at 40% of ${dollars(cap)} USD \\(${dollars(2 * cost)} USD used\\): its approval step is 40%, so an action with side effects needs an approval$`,
+    );
+    // The approvers' inbox lists it with the budget's reason; the agent sees the same on its action.
+    const pending = await waitFor(async () => (await e2e.manager.pendingApprovals()).approvals.find((a) => a.action_id === held.actionId), {
+      timeoutMs: 30_000,
+      what: 'the refund at the approval step in the approval queue',
+    });
+    expect(pending['approval_request']).toMatchObject({ policy: 'writ:budget-approval-step', needs: { count: 1, roles: [] }, approved_by: [] });
+    expect((pending['approval_request'] as { reason: string }).reason).toMatch(why);
+    const seen = await client.action(held.actionId);
+    expect(seen.status).toBe('awaiting_approval');
+    expect((seen['approval_requirement'] as { reason: string }).reason).toMatch(why);
+    // A read is no write: it runs without anyone's approval.
+    const read = await propose(stepper, run, 'tickets.get', { ticket_id: 'T-1003' }, 'step-read');
+    expect((await outcome(stepper, read)).status).toBe('completed');
+    expect(toolCalls(await helpdeskStats(e2e.stack), [held])).toBe(0);
+
+    await e2e.manager.decide(held.actionId, 'approve', 'the customer is right');
+    const approved = await outcome(stepper, held);
+    expect(approved.status).toBe('completed');
+    // The next write (60 %) waits too; a manager says no: denied, nothing called, its reservation released.
+    const denied = await propose(stepper, run, 'refunds.issue', raceRefund(403), 'step-refund-denied');
+    await waitFor(async () => (await client.action(denied.actionId)).status === 'awaiting_approval', { timeoutMs: 30_000, what: 'the second held refund' });
+    await e2e.manager.decide(denied.actionId, 'deny', 'enough refunds today');
+    expect((await outcome(stepper, denied)).status).toBe('denied');
+    expect(toolCalls(await helpdeskStats(e2e.stack), [...early, held, denied])).toBe(3);
+
+    const trail = await settledTrail([...early, held, read, denied], (t) => accountants(t, denied.actionId, 'BudgetSettled').length > 0);
+    for (const action of early) expect(accountants(trail, action.actionId, 'BudgetReserved')[0]?.approval_step).toBeNull();
+    expect(accountants(trail, read.actionId, 'BudgetReserved')[0]?.approval_step).toBeNull();
+    expect(accountants(trail, held.actionId, 'BudgetReserved')[0]?.approval_step).toMatchObject({
+      scope: 'agent_day',
+      subject: stepper.id,
+      kind: 'money',
+      percent: 40,
+      limit: cap,
+      used: 2 * cost,
+      currency: 'USD',
+    });
+    expect(accountants(trail, denied.actionId, 'BudgetSettled')[0]).toMatchObject({ disposition: 'released', released_micros: cost });
+    // The step is announced like a threshold, once.
+    const announced = [...early, held].flatMap((a) => eventsOf(trail, a.actionId, 'BudgetThresholdCrossed')).filter((t) => t.subject === stepper.id);
+    expect(announced.map((t) => t.threshold_percent)).toContain(40);
+    expect(agentUsage(trail, stepper.id)).toMatchObject({ settled: 3 * cost + reservedCost(toolOf('tickets.get')), reserved: 0 });
   }, 120_000);
 
   it("a tool's declared maximum is reserved, what its result reports is settled (above the maximum: settled as reported, an overrun), and its rolling budget caps its calls", async () => {

@@ -53,6 +53,7 @@ const reserved = (id: string, amount: number, overrides: Partial<BudgetReserved>
   currency: 'USD',
   reserved_at: T0,
   expires_at: T0 + HOUR,
+  approval_step: null,
   ...overrides,
 });
 const settle = (id: string, actual: number, now = T0 + 1000): Settle => ({

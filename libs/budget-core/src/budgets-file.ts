@@ -61,7 +61,7 @@ export function moneyToMicros(text: string): number {
 
 function parseCaps(value: unknown, path: string): Caps {
   if (!isObject(value)) throw invalid(path, 'must be an object with money and/or tool_calls', value);
-  onlyKeys(value, ['money', 'money_micros', 'tool_calls', 'thresholds', 'reads_only_at'], path);
+  onlyKeys(value, ['money', 'money_micros', 'tool_calls', 'thresholds', 'approval_at', 'reads_only_at'], path);
   if (value['money'] !== undefined && value['money_micros'] !== undefined) throw invalid(path, 'must give money or money_micros, not both');
   let money: number | null = null;
   if (value['money'] !== undefined) {
@@ -96,11 +96,16 @@ function parseCaps(value: unknown, path: string): Caps {
     if (new Set(thresholds).size !== thresholds.length) throw invalid(`${path}.thresholds`, 'must not repeat a percentage', raw);
   }
   const readsOnlyAt = value['reads_only_at'] === undefined ? null : percent(value['reads_only_at'], `${path}.reads_only_at`, 100);
+  const approvalAt = value['approval_at'] === undefined ? null : percent(value['approval_at'], `${path}.approval_at`, 100);
+  if (approvalAt !== null && readsOnlyAt !== null && approvalAt >= readsOnlyAt) {
+    throw invalid(`${path}.approval_at`, `must be below reads_only_at (${readsOnlyAt}): past that step writes are refused, not approved`, approvalAt);
+  }
   return {
     money_micros: money,
     tool_calls: calls,
     ...(thresholds === null ? {} : { thresholds_percent: thresholds }),
     ...(readsOnlyAt === null ? {} : { reads_only_at_percent: readsOnlyAt }),
+    ...(approvalAt === null ? {} : { approval_at_percent: approvalAt }),
   };
 }
 
@@ -137,8 +142,8 @@ function parseEntry(value: unknown, path: string): BudgetEntry {
     scope = `${level}_${period}` as BudgetScope;
   }
   if (!BUDGET_SCOPES.includes(scope)) throw invalid(path, 'is not a known budget', scope);
-  if (period === 'concurrent' && (caps['thresholds'] !== undefined || caps['reads_only_at'] !== undefined)) {
-    throw invalid(path, 'must not set thresholds or reads_only_at for a concurrent budget (what is in flight has no period to fill)');
+  if (period === 'concurrent' && (caps['thresholds'] !== undefined || caps['reads_only_at'] !== undefined || caps['approval_at'] !== undefined)) {
+    throw invalid(path, 'must not set thresholds, approval_at or reads_only_at for a concurrent budget (what is in flight has no period to fill)');
   }
   return { scope, subject, window_ms: windowMs, caps: parseCaps(caps, path) };
 }

@@ -58,7 +58,7 @@ describe('parseBudgetsFile', () => {
             currency: 'EUR',
             time_zone: 'Europe/Berlin',
             budgets: [
-              { scope: 'tenant', period: 'month', money: '1000.00', thresholds: [50, 90], reads_only_at: 80 },
+              { scope: 'tenant', period: 'month', money: '1000.00', thresholds: [50, 90], approval_at: 60, reads_only_at: 80 },
               { scope: 'agent', period: 'week', tool_calls: 500 },
               { scope: 'tool', subject: 'refunds.issue', period: 'day', money: '200' },
               { scope: 'agent', subject: 'triage-bot', window: '90m', money_micros: 2_000_000 },
@@ -76,7 +76,7 @@ describe('parseBudgetsFile', () => {
         ...common,
         scope: 'tenant_month',
         subject: '*',
-        caps: { money_micros: 1_000_000_000, tool_calls: null, thresholds_percent: [50, 90], reads_only_at_percent: 80 },
+        caps: { money_micros: 1_000_000_000, tool_calls: null, thresholds_percent: [50, 90], reads_only_at_percent: 80, approval_at_percent: 60 },
       },
       { ...common, scope: 'agent_week', subject: '*', caps: { money_micros: null, tool_calls: 500 } },
       { ...common, scope: 'tool_day', subject: 'refunds.issue', caps: { money_micros: 200_000_000, tool_calls: null } },
@@ -98,6 +98,9 @@ describe('parseBudgetsFile', () => {
     expect(entry({ scope: 'run', period: 'day', money: '1' })).toBe('tenants.acme.budgets[0].period');
     expect(entry({ scope: 'agent', period: 'day' })).toBe('tenants.acme.budgets[0]');
     expect(entry({ scope: 'agent', period: 'day', money: '1', reads_only_at: 101 })).toBe('tenants.acme.budgets[0].reads_only_at');
+    expect(entry({ scope: 'agent', period: 'day', money: '1', approval_at: 0 })).toBe('tenants.acme.budgets[0].approval_at');
+    expect(entry({ scope: 'agent', period: 'day', money: '1', approval_at: 90, reads_only_at: 90 })).toBe('tenants.acme.budgets[0].approval_at');
+    expect(entry({ scope: 'agent', period: 'concurrent', tool_calls: 3, approval_at: 50 })).toBe('tenants.acme.budgets[0]');
     expect(entry({ scope: 'agent', period: 'day', money: '1', thresholds: [50, 50] })).toBe('tenants.acme.budgets[0].thresholds');
     expect(entry({ scope: 'agent', period: 'day', money: '1', colour: 'red' })).toBe('tenants.acme.budgets[0].colour');
     expect(entry({ scope: 'agent', period: 'concurrent', tool_calls: 3, thresholds: [50] })).toBe('tenants.acme.budgets[0]');

@@ -1,3 +1,4 @@
+import type { BudgetApprovalStep } from '@writ/contracts';
 import { WritError } from '@writ/errors';
 import { accumulator, assertNever, lookup } from '@writ/decider';
 import type { Accumulator } from '@writ/decider';
@@ -67,11 +68,13 @@ export function capsFor(state: BudgetState, counter: Pick<Counter, 'scope' | 'su
   if (own === undefined) return fallback ?? NO_CAPS;
   const thresholds = own.thresholds_percent ?? fallback?.thresholds_percent ?? null;
   const readsOnlyAt = own.reads_only_at_percent ?? fallback?.reads_only_at_percent ?? null;
+  const approvalAt = own.approval_at_percent ?? fallback?.approval_at_percent ?? null;
   return {
     money_micros: own.money_micros,
     tool_calls: own.tool_calls,
     ...(thresholds === null ? {} : { thresholds_percent: thresholds }),
     ...(readsOnlyAt === null ? {} : { reads_only_at_percent: readsOnlyAt }),
+    ...(approvalAt === null ? {} : { approval_at_percent: approvalAt }),
   };
 }
 
@@ -106,10 +109,11 @@ export function usedOf(state: BudgetState, counter: Counter, kind: BudgetKind): 
   return used;
 }
 
-/** The percentages announced for a budget: its own (or the service's default) and its degradation step. */
+/** The percentages announced for a budget: its own (or the service's default) and its degradation steps. */
 function thresholdsOf(caps: Caps, config: BudgetConfig): number[] {
-  const own = caps.thresholds_percent ?? config.thresholds_percent;
-  const steps = caps.reads_only_at_percent == null ? own : [...own, caps.reads_only_at_percent];
+  const steps = [...(caps.thresholds_percent ?? config.thresholds_percent)];
+  if (caps.approval_at_percent != null) steps.push(caps.approval_at_percent);
+  if (caps.reads_only_at_percent != null) steps.push(caps.reads_only_at_percent);
   return [...new Set(steps)].sort((a, b) => a - b);
 }
 
@@ -144,7 +148,18 @@ function setLimits(acc: BudgetAccumulator, command: SetLimits): void {
   }
   const readsOnlyAt = caps.reads_only_at_percent ?? null;
   if (readsOnlyAt !== null) requirePercent(readsOnlyAt, 'caps.reads_only_at_percent', 100);
-  if (periodOf(command.scope) === 'concurrent' && (thresholds !== null || readsOnlyAt !== null)) {
+  const approvalAt = caps.approval_at_percent ?? null;
+  if (approvalAt !== null) {
+    requirePercent(approvalAt, 'caps.approval_at_percent', 100);
+    if (readsOnlyAt !== null && approvalAt >= readsOnlyAt) {
+      throw invalidCommand(
+        'caps.approval_at_percent',
+        `must be below caps.reads_only_at_percent (${readsOnlyAt}): past that step writes are refused`,
+        approvalAt,
+      );
+    }
+  }
+  if (periodOf(command.scope) === 'concurrent' && (thresholds !== null || readsOnlyAt !== null || approvalAt !== null)) {
     throw invalidCommand('caps', `must not set thresholds or a degradation step for ${command.scope} (what is in flight has no period to fill)`, caps);
   }
   requireCurrency(command.currency, 'currency');
@@ -154,6 +169,7 @@ function setLimits(acc: BudgetAccumulator, command: SetLimits): void {
     tool_calls: caps.tool_calls,
     ...(thresholds === null ? {} : { thresholds_percent: [...thresholds].sort((a, b) => a - b) }),
     ...(readsOnlyAt === null ? {} : { reads_only_at_percent: readsOnlyAt }),
+    ...(approvalAt === null ? {} : { approval_at_percent: approvalAt }),
   };
   const current = lookup(acc.state.limits, limitKey(command.scope, subject, windowMs));
   if (current !== undefined && JSON.stringify(current) === JSON.stringify(normal)) return;
@@ -205,6 +221,38 @@ function firstRefusal(
       if (used + requested[kind] > limit) return refusal(counter, kind, limit, used, 'cap');
       const degradeAt = caps.reads_only_at_percent ?? null;
       if (sideEffects && degradeAt !== null && limit > 0 && reached(used, limit, degradeAt)) return refusal(counter, kind, limit, used, 'reads_only');
+    }
+  }
+  return null;
+}
+
+/**
+ * The first budget, innermost counter first, whose approval step a reservation for a tool with side
+ * effects reaches (what it used before this reservation, like the reads-only step): the action
+ * then needs an approval. null when none does, or the tool has no side effects.
+ */
+function firstApprovalStep(state: BudgetState, counters: readonly Counter[], sideEffects: boolean): BudgetApprovalStep | null {
+  if (!sideEffects) return null;
+  for (const counter of counters) {
+    const caps = capsFor(state, counter);
+    const percent = caps.approval_at_percent ?? null;
+    if (percent === null) continue;
+    for (const kind of KINDS) {
+      const limit = capOf(caps, kind);
+      if (limit === null || limit === 0) continue;
+      const used = usedOf(state, counter, kind);
+      if (!reached(used, limit, percent)) continue;
+      return {
+        scope: counter.scope,
+        subject: counter.subject,
+        period: counter.period,
+        window_ms: counter.window_ms,
+        kind,
+        percent,
+        limit,
+        used,
+        currency: kind === 'money' ? state.currency : null,
+      };
     }
   }
   return null;
@@ -270,7 +318,8 @@ function reserve(acc: BudgetAccumulator, command: Reserve, config: BudgetConfig)
   if (tool !== null) requireText(tool, 'tool');
   const counters = countersOf(acc.state, { run_id: command.run_id, agent_id: command.agent_id, tool, at: command.now });
   const requested = { money: command.estimated_cost_micros, tool_calls: command.tool_calls };
-  const refusal = firstRefusal(acc.state, counters, requested, command, command.side_effects ?? true);
+  const sideEffects = command.side_effects ?? true;
+  const refusal = firstRefusal(acc.state, counters, requested, command, sideEffects);
   if (refusal !== null) {
     acc.emit(refusal);
     return;
@@ -287,6 +336,7 @@ function reserve(acc: BudgetAccumulator, command: Reserve, config: BudgetConfig)
     currency: command.currency,
     reserved_at: command.now,
     expires_at: command.now + config.reservation_ttl_ms,
+    approval_step: firstApprovalStep(acc.state, counters, sideEffects),
   });
   if (command.shadow === true) {
     // A shadow run's action never executes: the signed reservation says what it would have got,

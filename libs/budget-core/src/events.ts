@@ -1,3 +1,4 @@
+import type { BudgetApprovalStep } from '@writ/contracts';
 import type { BudgetKind, BudgetScope, Caps } from './model.ts';
 
 export interface LimitsSet {
@@ -34,6 +35,8 @@ export interface BudgetReserved {
   readonly currency: string;
   readonly reserved_at: number;
   readonly expires_at: number;
+  /** The budget whose approval step the reservation reached (a tool with side effects): the action needs an approval. */
+  readonly approval_step: BudgetApprovalStep | null;
 }
 
 /**

@@ -59,6 +59,12 @@ export interface Caps {
    * reserved for; a write is refused with rule reads_only. Absent or null: no degradation.
    */
   readonly reads_only_at_percent?: number | null;
+  /**
+   * Degradation, the step before: from this percentage of a cap on, a tool with side effects is
+   * reserved for but needs a person's approval before it executes (BudgetReserved.approval_step).
+   * Below reads_only_at_percent when both are set. Absent or null: no such step.
+   */
+  readonly approval_at_percent?: number | null;
 }
 
 /** What one counter (a scope for one subject and period) has used. */

@@ -5,7 +5,7 @@ import { accountantStep } from './accountant.ts';
 import { budgetDecider, usageOf } from './budget.ts';
 import type { BudgetCommand, Reserve } from './commands.ts';
 import type { BudgetEvent, BudgetRefused } from './events.ts';
-import type { BudgetState } from './model.ts';
+import type { BudgetScope, BudgetState } from './model.ts';
 import { counterEnd, isTimeZone, periodId, periodIds } from './model.ts';
 
 const HOUR = 3_600_000;
@@ -205,6 +205,77 @@ describe('degradation and thresholds per budget', () => {
     expect(set({ reads_only_at_percent: 0 })).toThrow(/caps.reads_only_at_percent must be a whole number from 1 to 100/);
     expect(set({ thresholds_percent: [50, 50] })).toThrow(/caps.thresholds_percent must not repeat/);
     expect(set({ thresholds_percent: [1.5] })).toThrow(/caps.thresholds_percent\[0\]/);
+  });
+});
+
+describe('the approval step (degradation: writes need an approval)', () => {
+  const at = Date.UTC(2026, 11, 7, 12);
+  const stepped = books(
+    {
+      type: 'SetLimits',
+      scope: 'tenant_month',
+      caps: { money_micros: 1_000, tool_calls: null, thresholds_percent: [25], approval_at_percent: 50, reads_only_at_percent: 80 },
+      currency: 'USD',
+      now: 0,
+    },
+    { type: 'SetLimits', scope: 'agent_day', subject: 'bot', caps: { money_micros: null, tool_calls: 4, approval_at_percent: 75 }, currency: 'USD', now: 0 },
+  );
+  const reservedOf = (events: readonly BudgetEvent[]) => events.find((event) => event.type === 'BudgetReserved');
+
+  it('below the step a write is reserved with no approval step; from it on, reserved naming the budget that wants an approval', () => {
+    // Another agent than the one with its own daily step.
+    const writer = { agent_id: 'writer' };
+    const below = apply(stepped, reserve(at, 490, writer));
+    expect(reservedOf(below.events)).toMatchObject({ type: 'BudgetReserved', approval_step: null });
+    const atStep = apply(below.state, reserve(at, 10, writer));
+    // The step counts what was used before this reservation (490 of 1000): not yet.
+    expect(reservedOf(atStep.events)).toMatchObject({ approval_step: null });
+    const past = apply(atStep.state, reserve(at, 10, writer));
+    expect(reservedOf(past.events)).toMatchObject({
+      type: 'BudgetReserved',
+      approval_step: {
+        scope: 'tenant_month',
+        subject: '*',
+        period: '2026-12',
+        window_ms: null,
+        kind: 'money',
+        percent: 50,
+        limit: 1_000,
+        used: 500,
+        currency: 'USD',
+      },
+    });
+    // A read is never held for an approval; past the reads-only step a write is refused, not held.
+    expect(reservedOf(apply(atStep.state, reserve(at, 10, { ...writer, side_effects: false, tool: 'tickets.get' })).events)).toMatchObject({
+      approval_step: null,
+    });
+    const degraded = apply(past.state, reserve(at, 290, writer)).state;
+    expect(refusalOf(apply(degraded, reserve(at, 10, writer)).events)).toMatchObject({ rule: 'reads_only', used: 800 });
+  });
+
+  it('names the innermost budget whose step is reached, counting tool calls too, and announces the step as a threshold', () => {
+    let state = stepped;
+    const crossed: number[] = [];
+    for (let i = 0; i < 3; i += 1) {
+      const step = spend(state, reserve(at, 1, { agent_id: 'bot' }));
+      state = step.state;
+      for (const event of step.events) if (event.type === 'BudgetThresholdCrossed' && event.scope === 'agent_day') crossed.push(event.threshold_percent);
+    }
+    // 2 of 4: the service's default 50 %; 3 of 4: the agent's day at its approval step, announced once like any threshold.
+    expect(crossed).toEqual([50, 75]);
+    expect(reservedOf(apply(state, reserve(at, 1, { agent_id: 'bot' })).events)).toMatchObject({
+      approval_step: { scope: 'agent_day', subject: 'bot', period: '2026-12-07', kind: 'tool_calls', percent: 75, limit: 4, used: 3, currency: null },
+    });
+  });
+
+  it('refuses a step at or above the reads-only step, or on a concurrent budget, naming the field', () => {
+    const set = (scope: BudgetScope, caps: object) => () =>
+      apply(budgetDecider.initialState(), { type: 'SetLimits', scope, caps: { money_micros: 1, tool_calls: null, ...caps }, currency: 'USD', now: 0 });
+    expect(set('tenant_day', { approval_at_percent: 80, reads_only_at_percent: 80 })).toThrow(
+      /caps.approval_at_percent must be below caps.reads_only_at_percent \(80\)/,
+    );
+    expect(set('tenant_day', { approval_at_percent: 101 })).toThrow(/caps.approval_at_percent must be a whole number from 1 to 100/);
+    expect(set('tenant_concurrent', { approval_at_percent: 50 })).toThrow(/must not set thresholds or a degradation step for tenant_concurrent/);
   });
 });
 

@@ -100,6 +100,7 @@ export function toWire(state: BudgetState, events: readonly BudgetEvent[], ctx: 
             tool,
             tool_calls: event.tool_calls,
             day: event.day,
+            approval_step: event.approval_step,
           },
         });
         break;
@@ -203,6 +204,7 @@ export function fromWire(state: BudgetState, wire: BudgetWireEvent): BudgetEvent
         currency: p.currency,
         reserved_at: meta.occurred_at,
         expires_at: p.expires_at,
+        approval_step: p.approval_step,
       };
     }
     case 'BudgetRefused': {

@@ -4482,6 +4482,300 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
     },
   },
   {
+    type: 'BudgetReserved',
+    version: 3,
+    fingerprint: 'f440257967f409a3',
+    schema: {
+      "type": "record",
+      "name": "BudgetReserved",
+      "namespace": "writ.events",
+      "doc": "The accountant reserved budget for an action and signed the reservation. v2: carries the agent, the tool, the tool calls and the budget day, so the reservation can be verified and the accountant's books rebuilt from the topic. v3: approval_step, set when the reservation was granted at a budget's approval step (the tool has side effects and a budget it counts in has reached its approval_at_percent): the action then needs a person's approval before it executes.",
+      "fields": [
+        {
+          "name": "meta",
+          "type": {
+            "type": "record",
+            "name": "Metadata",
+            "doc": "Envelope carried by every Writ event: identity, tenancy, causality, producer and trace context.",
+            "fields": [
+              {
+                "name": "event_id",
+                "type": {
+                  "type": "string",
+                  "logicalType": "uuid"
+                },
+                "writ.rule": "uuid",
+                "doc": "Unique id of this event: a UUIDv7, so ids sort by creation time."
+              },
+              {
+                "name": "occurred_at",
+                "type": {
+                  "type": "long",
+                  "logicalType": "timestamp-millis"
+                },
+                "writ.rule": "non-negative",
+                "doc": "When the producer created the event, in milliseconds since the Unix epoch (UTC)."
+              },
+              {
+                "name": "tenant_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Tenant the event belongs to."
+              },
+              {
+                "name": "run_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
+              },
+              {
+                "name": "action_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "Action the event is about, when it is about one."
+              },
+              {
+                "name": "causation_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "event_id of the event (or id of the request) that caused this one."
+              },
+              {
+                "name": "producer",
+                "type": "string",
+                "writ.rule": "service-at-version",
+                "doc": "Service that produced the event, as service@version (e.g. \"planner@0.1.0\")."
+              },
+              {
+                "name": "trace",
+                "default": null,
+                "type": [
+                  "null",
+                  {
+                    "type": "record",
+                    "name": "TraceContext",
+                    "doc": "W3C trace context of the producing span (also copied into the Kafka headers).",
+                    "fields": [
+                      {
+                        "name": "traceparent",
+                        "type": "string",
+                        "writ.rule": "traceparent",
+                        "doc": "W3C traceparent header value."
+                      },
+                      {
+                        "name": "tracestate",
+                        "type": [
+                          "null",
+                          "string"
+                        ],
+                        "default": null,
+                        "doc": "W3C tracestate header value, when there is one."
+                      }
+                    ]
+                  }
+                ],
+                "doc": "W3C trace context, when the producer was tracing."
+              }
+            ]
+          },
+          "doc": "Envelope common to every event."
+        },
+        {
+          "name": "reservation_id",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Id of the reservation."
+        },
+        {
+          "name": "amount_micros",
+          "type": "long",
+          "writ.rule": "non-negative",
+          "doc": "Amount reserved. In micro-units (1/1,000,000) of `currency`."
+        },
+        {
+          "name": "currency",
+          "type": "string",
+          "writ.rule": "currency",
+          "doc": "ISO 4217 code of amount_micros."
+        },
+        {
+          "name": "expires_at",
+          "type": {
+            "type": "long",
+            "logicalType": "timestamp-millis"
+          },
+          "writ.rule": "non-negative",
+          "doc": "The reservation lapses (and is released) after this instant."
+        },
+        {
+          "name": "key_id",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Id of the accountant signing key (keys rotate)."
+        },
+        {
+          "name": "signature",
+          "type": "string",
+          "writ.rule": "base64",
+          "doc": "Ed25519 signature (base64) over the canonical JSON of {reservation_id, action_id, tenant, run_id, agent, tool, amount_micros, currency, expires_at}: action_id, tenant and run_id are the carrying event's meta.action_id, meta.tenant_id and meta.run_id; agent and tool are agent_id and tool (verifyReservation in @writ/budget-core)."
+        },
+        {
+          "name": "agent_id",
+          "type": [
+            "null",
+            "string"
+          ],
+          "default": null,
+          "writ.rule": "non-empty",
+          "doc": "Agent the reservation was made for (a signed claim). Null only in v1 data."
+        },
+        {
+          "name": "tool",
+          "type": [
+            "null",
+            "string"
+          ],
+          "default": null,
+          "writ.rule": "non-empty",
+          "doc": "Tool the reservation was made for, by name (a signed claim). Null only in v1 data."
+        },
+        {
+          "name": "tool_calls",
+          "type": [
+            "null",
+            "int"
+          ],
+          "default": null,
+          "writ.rule": "non-negative",
+          "doc": "Tool calls held by the reservation (counted against the tool-call caps). Null only in v1 data."
+        },
+        {
+          "name": "day",
+          "type": [
+            "null",
+            "string"
+          ],
+          "default": null,
+          "writ.rule": "non-empty",
+          "doc": "Day (YYYY-MM-DD) in the tenant's time zone (UTC unless configured) that the reservation counts in, whenever it settles. Null only in v1 data."
+        },
+        {
+          "name": "approval_step",
+          "default": null,
+          "type": [
+            "null",
+            {
+              "type": "record",
+              "name": "BudgetApprovalStep",
+              "doc": "The budget whose approval step a reservation reached: the innermost budget the reservation counts in that has reached its approval_at_percent.",
+              "fields": [
+                {
+                  "name": "scope",
+                  "type": {
+                    "type": "enum",
+                    "name": "BudgetScope",
+                    "doc": "Which budget: the run, or a level (agent, tool, tenant) and its period (a calendar day, ISO week or month in the tenant's time zone, a rolling window, or concurrent: what is in flight).",
+                    "symbols": [
+                      "run",
+                      "agent_day",
+                      "tenant_day",
+                      "agent_week",
+                      "agent_month",
+                      "agent_window",
+                      "agent_concurrent",
+                      "tool_day",
+                      "tool_week",
+                      "tool_month",
+                      "tool_window",
+                      "tool_concurrent",
+                      "tenant_week",
+                      "tenant_month",
+                      "tenant_window",
+                      "tenant_concurrent"
+                    ]
+                  },
+                  "doc": "Which budget."
+                },
+                {
+                  "name": "subject",
+                  "type": "string",
+                  "writ.rule": "non-empty",
+                  "doc": "Whose budget: the run id (scope run), the agent id (agent_*), the tool (tool_*) or \"*\" (tenant_*)."
+                },
+                {
+                  "name": "period",
+                  "type": "string",
+                  "writ.rule": "non-empty",
+                  "doc": "The period its counter counts: \"run\", a tenant-local day (YYYY-MM-DD), ISO week (YYYY-Www) or month (YYYY-MM), or a rolling window's bucket (w<window ms>:<bucket>)."
+                },
+                {
+                  "name": "window_ms",
+                  "type": [
+                    "null",
+                    "long"
+                  ],
+                  "default": null,
+                  "writ.rule": "non-negative",
+                  "doc": "The budget's rolling window in milliseconds (scopes *_window), else null."
+                },
+                {
+                  "name": "kind",
+                  "type": {
+                    "type": "enum",
+                    "name": "BudgetKind",
+                    "doc": "What a limit counts: money or tool calls.",
+                    "symbols": [
+                      "money",
+                      "tool_calls"
+                    ]
+                  },
+                  "doc": "What the budget counts."
+                },
+                {
+                  "name": "percent",
+                  "type": "int",
+                  "writ.rule": "non-negative",
+                  "doc": "The budget's approval step (approval_at_percent): from this share of the limit on, actions with side effects need an approval."
+                },
+                {
+                  "name": "limit",
+                  "type": "long",
+                  "writ.rule": "non-negative",
+                  "doc": "The limit (micro-units of `currency` for money, a count for tool calls)."
+                },
+                {
+                  "name": "used",
+                  "type": "long",
+                  "writ.rule": "non-negative",
+                  "doc": "Used before this reservation, reservations included, in the unit of `limit`."
+                },
+                {
+                  "name": "currency",
+                  "type": [
+                    "null",
+                    "string"
+                  ],
+                  "default": null,
+                  "writ.rule": "currency",
+                  "doc": "ISO 4217 code when kind is money."
+                }
+              ]
+            }
+          ],
+          "doc": "Set when the action needs a person's approval because a budget reached its approval step (degradation: writes need an approval); null otherwise and in data of before v3. Not part of the signature: the planner waits for an approved decision and the policy service asks for the approval."
+        }
+      ]
+    },
+  },
+  {
     type: 'BudgetRefused',
     version: 1,
     fingerprint: 'c3ba04f9463955ed',

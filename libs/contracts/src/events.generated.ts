@@ -87,7 +87,7 @@ export const CURRENT_VERSIONS: { readonly [T in EventType]: number } = {
   ApprovalRecorded: 2,
   ApprovalSubmitted: 1,
   OutcomeReconciled: 1,
-  BudgetReserved: 2,
+  BudgetReserved: 3,
   BudgetRefused: 3,
   BudgetSettled: 2,
   BudgetThresholdCrossed: 3,
@@ -357,6 +357,28 @@ export interface ApprovalSubmitted {
 /** An approver's verdict. */
 export type ApprovalVerdict = 'approve' | 'deny';
 
+/** The budget whose approval step a reservation reached: the innermost budget the reservation counts in that has reached its approval_at_percent. */
+export interface BudgetApprovalStep {
+  /** Which budget. */
+  readonly scope: BudgetScope;
+  /** Whose budget: the run id (scope run), the agent id (agent_*), the tool (tool_*) or "*" (tenant_*). */
+  readonly subject: string;
+  /** The period its counter counts: "run", a tenant-local day (YYYY-MM-DD), ISO week (YYYY-Www) or month (YYYY-MM), or a rolling window's bucket (w<window ms>:<bucket>). */
+  readonly period: string;
+  /** The budget's rolling window in milliseconds (scopes *_window), else null. */
+  readonly window_ms: number | null;
+  /** What the budget counts. */
+  readonly kind: BudgetKind;
+  /** The budget's approval step (approval_at_percent): from this share of the limit on, actions with side effects need an approval. */
+  readonly percent: number;
+  /** The limit (micro-units of `currency` for money, a count for tool calls). */
+  readonly limit: number;
+  /** Used before this reservation, reservations included, in the unit of `limit`. */
+  readonly used: number;
+  /** ISO 4217 code when kind is money. */
+  readonly currency: string | null;
+}
+
 /** How a reservation was closed. */
 export type BudgetDisposition = 'settled' | 'released' | 'expired';
 
@@ -412,7 +434,7 @@ export interface BudgetReservationRequested {
   readonly run_limits: RunLimits | null;
 }
 
-/** The accountant reserved budget for an action and signed the reservation. v2: carries the agent, the tool, the tool calls and the budget day, so the reservation can be verified and the accountant's books rebuilt from the topic. */
+/** The accountant reserved budget for an action and signed the reservation. v2: carries the agent, the tool, the tool calls and the budget day, so the reservation can be verified and the accountant's books rebuilt from the topic. v3: approval_step, set when the reservation was granted at a budget's approval step (the tool has side effects and a budget it counts in has reached its approval_at_percent): the action then needs a person's approval before it executes. */
 export interface BudgetReserved {
   /** Envelope common to every event. */
   readonly meta: Metadata;
@@ -436,6 +458,8 @@ export interface BudgetReserved {
   readonly tool_calls: number | null;
   /** Day (YYYY-MM-DD) in the tenant's time zone (UTC unless configured) that the reservation counts in, whenever it settles. Null only in v1 data. */
   readonly day: string | null;
+  /** Set when the action needs a person's approval because a budget reached its approval step (degradation: writes need an approval); null otherwise and in data of before v3. Not part of the signature: the planner waits for an approved decision and the policy service asks for the approval. */
+  readonly approval_step: BudgetApprovalStep | null;
 }
 
 /** Which budget: the run, or a level (agent, tool, tenant) and its period (a calendar day, ISO week or month in the tenant's time zone, a rolling window, or concurrent: what is in flight). */

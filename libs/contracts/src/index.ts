@@ -10,6 +10,7 @@ export type {
   ApprovalRecorded,
   ApprovalSubmitted,
   ApprovalVerdict,
+  BudgetApprovalStep,
   BudgetKind,
   BudgetRefused,
   BudgetReservationRequested,
@@ -56,6 +57,7 @@ export type { Decoded, SingleObjectCodec } from './single-object.ts';
 export { partitionKeyOf } from './keys.ts';
 export { actionIdFor, newMetadata, uuidv7 } from './metadata.ts';
 export { microsToMoney, parseMoneyMicros } from './money.ts';
+export { budgetPeriodText, describeApprovalStep } from './budget-text.ts';
 export type { MetadataFactory, NewMetadata } from './metadata.ts';
 export { crc64Avro, fingerprintHex, fingerprintOf, parsingCanonicalForm } from './fingerprint.ts';
 export { checkCompatibility, describeCompatibilityProblem, parseSchema } from './compat.ts';

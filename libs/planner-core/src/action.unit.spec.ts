@@ -296,6 +296,69 @@ describe('refused', () => {
   });
 });
 
+describe('a budget at its approval step', () => {
+  const WHY =
+    'budget tenant_month (2026-12) money is at 80% of 1000.00 USD (800.00 USD used): its approval step is 80%, so an action with side effects needs an approval';
+  const stepped = (actionId: string, now = NOW) => budget(actionId, { outcome: 'reserved', reservation: reservationFor(actionId), approval: WHY }, now);
+  const steppedRecorded: PlannerEvent = { type: 'ReservationRecorded', run_id: RUN, action_id: 'a1', reservation: reservationFor('a1'), approval: WHY };
+  const waiting: PlannerEvent = { type: 'ActionAwaitingApproval', run_id: RUN, action_id: 'a1', deadline: NOW + 30 * MINUTE };
+  const approvedAllow = (at: number) => policy('a1', { decision: 'allow', warrant: warrantFor('a1', { not_after: at + MINUTE }), approved: true }, at);
+
+  it('an allow without an approval waits for one, whichever answer came first; nothing executes', () => {
+    // The reservation first: the allow that follows waits.
+    const first = spec
+      .given([...admitted, steppedRecorded])
+      .when(allow('a1'))
+      .then([waiting]);
+    expect(first.actions.get('a1')).toMatchObject({ status: 'awaiting_approval', warrant: null });
+    // The allow first: its warrant is set aside when the reservation says a budget wants an approval.
+    const second = spec
+      .given([...admitted, warrantRecorded('a1')])
+      .when(stepped('a1'))
+      .then([steppedRecorded, waiting]);
+    expect(second.actions.get('a1')).toMatchObject({ status: 'awaiting_approval', warrant: null, budget_approval: WHY });
+  });
+
+  it("the policy's own approval_required while waiting changes nothing; a later unapproved allow neither", () => {
+    spec
+      .given([...admitted, steppedRecorded, waiting])
+      .when(approvalRequired('a1', NOW + SECOND))
+      .thenNothing();
+    spec
+      .given([...admitted, steppedRecorded, waiting])
+      .when(allow('a1', warrantFor('a1'), NOW + SECOND))
+      .thenNothing();
+  });
+
+  it('the allow decided after an approval executes on the held reservation', () => {
+    const later = NOW + 10 * MINUTE;
+    const warrant = warrantFor('a1', { not_after: later + MINUTE });
+    spec
+      .given([...admitted, steppedRecorded, waiting])
+      .when(approvedAllow(later))
+      .then([
+        { type: 'WarrantRecorded', run_id: RUN, action_id: 'a1', warrant, deadline: later + 30 * SECOND, approved: true },
+        { ...executionRequested('a1', later), warrant },
+      ]);
+    // Approved before the reservation came: the reservation's approval step is then met already.
+    spec
+      .given([...admitted, { type: 'WarrantRecorded', run_id: RUN, action_id: 'a1', warrant, deadline: later + 30 * SECOND, approved: true }])
+      .when(stepped('a1', later))
+      .then([{ ...steppedRecorded }, { ...executionRequested('a1', later), warrant }]);
+  });
+
+  it("an approver's deny denies; nobody answering expires it as approval_timeout and releases the reservation", () => {
+    spec
+      .given([...admitted, steppedRecorded, waiting])
+      .when(deny('a1', ['managers-approve-in-own-tenant'], NOW + MINUTE))
+      .then([release('a1', 'policy_denied'), completed('a1', 'denied', 'policy_denied', 'denied by policy: managers-approve-in-own-tenant', NOW + MINUTE)]);
+    spec
+      .given([...admitted, steppedRecorded, waiting])
+      .when({ type: 'ExpireActions', run_id: RUN, now: NOW + 30 * MINUTE })
+      .then([release('a1', 'approval_timeout'), completed('a1', 'expired', 'approval_timeout', 'no approval in time', NOW + 30 * MINUTE)]);
+  });
+});
+
 describe('approval_required', () => {
   const waiting: PlannerEvent = { type: 'ActionAwaitingApproval', run_id: RUN, action_id: 'a1', deadline: NOW + 30 * MINUTE };
 

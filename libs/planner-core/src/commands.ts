@@ -60,7 +60,8 @@ export interface ProposeAction {
 }
 
 export type PolicyVerdict =
-  | { readonly decision: 'allow'; readonly warrant: Warrant }
+  /** approved: the allow came after a person's approval (PolicyDecided.approvals not empty). */
+  | { readonly decision: 'allow'; readonly warrant: Warrant; readonly approved?: boolean }
   | { readonly decision: 'deny'; readonly determining_policies: readonly string[] }
   /** expires_in_ms: the policy's own wait for the approval (null: the planner's approval_timeout_ms). */
   | { readonly decision: 'approval_required'; readonly expires_in_ms?: number | null };
@@ -74,7 +75,15 @@ export interface RecordPolicyDecision {
 }
 
 export type BudgetResult =
-  | { readonly outcome: 'reserved'; readonly reservation: Reservation }
+  | {
+      readonly outcome: 'reserved';
+      readonly reservation: Reservation;
+      /**
+       * Set when a budget reached its approval step (BudgetReserved.approval_step): why the action
+       * needs a person's approval before it executes, whatever policy said without one.
+       */
+      readonly approval?: string | null;
+    }
   | {
       readonly outcome: 'refused';
       readonly scope: string;

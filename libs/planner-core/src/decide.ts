@@ -1,3 +1,4 @@
+import { budgetPeriodText } from '@writ/contracts';
 import { WritError } from '@writ/errors';
 import { accumulator, assertNever, lookup } from '@writ/decider';
 import { admissionEvents, rejection, rejectionEvents } from './admission.ts';
@@ -21,24 +22,9 @@ import { isTerminalStatus } from './model.ts';
 import type { ActionState, HeldAnswer, PlannerState, Proposal, RunLimits, RunLimitsInput } from './model.ts';
 import { invalidCommand, requireCount, requireInstant, requireOptionalCount, requireText } from './validation.ts';
 
-/** 90 min -> "90m", 1 h -> "1h", 7 d -> "7d": a rolling window's length as the budgets file writes it. */
-function durationText(ms: number): string {
-  if (ms % 86_400_000 === 0) return `${ms / 86_400_000}d`;
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
-  return `${Math.round(ms / 60_000)}m`;
-}
-
 /** What a budget refusal tells the agent: the budget, its period, what it counts and the rule. */
 function refusalReason(result: Extract<BudgetResult, { outcome: 'refused' }>): string {
-  const window = /^w(\d+):/.exec(result.period ?? '');
-  const period =
-    window !== null
-      ? ` (rolling ${durationText(Number(window[1]))})`
-      : result.period === 'now'
-        ? ' (in flight)'
-        : result.period == null || result.period === 'run'
-          ? ''
-          : ` (${result.period})`;
+  const period = budgetPeriodText(result.period);
   if (result.rule === 'reads_only') {
     const percent = result.limit === 0 ? 100 : Math.floor((result.used * 100) / result.limit);
     return `budget ${result.scope}${period} ${result.kind} is at ${percent}% of its limit of ${result.limit} (${result.used} used) and has degraded to reads: a tool with side effects is refused`;
@@ -277,8 +263,20 @@ function recordPolicyDecision(acc: RunAccumulator, command: RecordPolicyDecision
         finish(acc, action.action_id, 'denied', 'warrant_mismatch', `the warrant's ${mismatch[0]} does not match the proposal`, now);
         return;
       }
+      if (action.budget_approval != null && verdict.approved !== true) {
+        // A budget at its approval step: this allow, decided without an approval, waits for one.
+        awaitApproval(acc, action, now + config.approval_timeout_ms, now, config);
+        return;
+      }
       const deadline = action.status === 'awaiting_approval' ? now + config.decision_timeout_ms : (action.deadline ?? now + config.decision_timeout_ms);
-      acc.emit({ type: 'WarrantRecorded', run_id: command.run_id, action_id: action.action_id, warrant, deadline });
+      acc.emit({
+        type: 'WarrantRecorded',
+        run_id: command.run_id,
+        action_id: action.action_id,
+        warrant,
+        deadline,
+        ...(verdict.approved === true ? { approved: true } : {}),
+      });
       executeIfReady(acc, action.action_id, now, config);
       return;
     }
@@ -288,20 +286,23 @@ function recordPolicyDecision(acc: RunAccumulator, command: RecordPolicyDecision
       return;
     }
     case 'approval_required':
-      if (action.status === 'awaiting_approval') return;
       // Past the deadline the action fails closed (approval_timeout): the policy's own expiry, else the planner's default.
-      acc.emit({
-        type: 'ActionAwaitingApproval',
-        run_id: command.run_id,
-        action_id: action.action_id,
-        deadline: now + (verdict.expires_in_ms ?? config.approval_timeout_ms),
-      });
-      // A shadow run asks nobody: once reserved, the action ends saying it would await approval.
-      executeIfReady(acc, action.action_id, now, config);
+      awaitApproval(acc, action, now + (verdict.expires_in_ms ?? config.approval_timeout_ms), now, config);
       return;
     default:
       assertNever(verdict, 'policy verdict');
   }
+}
+
+/**
+ * The action waits for a person's approval until `deadline` (a warrant it holds without one is set
+ * aside); already waiting, it keeps its deadline. A shadow run asks nobody: once reserved, the
+ * action ends saying it would await approval.
+ */
+function awaitApproval(acc: RunAccumulator, action: ActionState, deadline: number, now: number, config: PlannerConfig): void {
+  if (action.status === 'awaiting_approval') return;
+  acc.emit({ type: 'ActionAwaitingApproval', run_id: acc.state.run_id ?? '', action_id: action.action_id, deadline });
+  executeIfReady(acc, action.action_id, now, config);
 }
 
 function recordBudgetResult(acc: RunAccumulator, command: RecordBudgetResult, config: PlannerConfig): void {
@@ -333,7 +334,13 @@ function recordBudgetResult(acc: RunAccumulator, command: RecordBudgetResult, co
         }
         return;
       }
-      acc.emit({ type: 'ReservationRecorded', run_id: command.run_id, action_id: action.action_id, reservation });
+      const approval = result.approval ?? null;
+      acc.emit({ type: 'ReservationRecorded', run_id: command.run_id, action_id: action.action_id, reservation, ...(approval === null ? {} : { approval }) });
+      if (approval !== null && action.warrant !== null && action.approved !== true) {
+        // Allowed without an approval, and the budget is at its approval step: the allow waits for one.
+        awaitApproval(acc, action, now + config.approval_timeout_ms, now, config);
+        return;
+      }
       executeIfReady(acc, action.action_id, now, config);
       return;
     }

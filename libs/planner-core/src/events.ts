@@ -90,9 +90,15 @@ export interface WarrantRecorded {
   readonly action_id: string;
   readonly warrant: Warrant;
   readonly deadline: number;
+  /** The allow came after a person's approval. */
+  readonly approved?: boolean;
 }
 
-/** Internal: the PDP wants an approval first; the action waits with a longer deadline. */
+/**
+ * Internal: the PDP, or a budget at its approval step, wants an approval first; the action waits
+ * with a longer deadline, and a warrant it holds without an approval is set aside (the approved
+ * decision brings a new one).
+ */
 export interface ActionAwaitingApproval {
   readonly type: 'ActionAwaitingApproval';
   readonly run_id: string;
@@ -106,6 +112,8 @@ export interface ReservationRecorded {
   readonly run_id: string;
   readonly action_id: string;
   readonly reservation: Reservation;
+  /** Why the budget wants an approval first (BudgetResult.approval); absent or null: it does not. */
+  readonly approval?: string | null;
 }
 
 /** Policy allowed and budget reserved: the executor may run the tool (it verifies both signatures). */

@@ -157,15 +157,25 @@ export function evolvePlanner(state: PlannerState, event: PlannerEvent): Planner
       // Internal events never move an action back (replay may fold them after a later step).
       return updateAction(base, event.action_id, (action) =>
         isWaiting(action)
-          ? { ...action, warrant: event.warrant, status: action.status === 'awaiting_approval' ? 'pending' : action.status, deadline: event.deadline }
-          : { ...action, warrant: event.warrant },
+          ? {
+              ...action,
+              warrant: event.warrant,
+              approved: event.approved === true,
+              status: action.status === 'awaiting_approval' ? 'pending' : action.status,
+              deadline: event.deadline,
+            }
+          : { ...action, warrant: event.warrant, approved: event.approved === true },
       );
     case 'ActionAwaitingApproval':
       return updateAction(base, event.action_id, (action) =>
-        action.status === 'pending' && action.warrant === null ? { ...action, status: 'awaiting_approval', deadline: event.deadline } : action,
+        action.status === 'pending' ? { ...action, status: 'awaiting_approval', warrant: null, approved: false, deadline: event.deadline } : action,
       );
     case 'ReservationRecorded':
-      return updateAction(base, event.action_id, (action) => ({ ...action, reservation: event.reservation }));
+      return updateAction(base, event.action_id, (action) => ({
+        ...action,
+        reservation: event.reservation,
+        ...(event.approval == null ? {} : { budget_approval: event.approval }),
+      }));
     case 'ExecutionRequested':
       return updateAction(base, event.action_id, (action) =>
         isTerminalStatus(action.status) ? action : { ...action, status: 'executing', deadline: event.outcome_deadline },

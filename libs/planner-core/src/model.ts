@@ -141,7 +141,11 @@ export interface ActionState {
   /** The action expires at this instant unless it moves on; null once terminal. */
   readonly deadline: number | null;
   readonly warrant: Warrant | null;
+  /** The warrant came with a person's approval (an allow decided after approvals). */
+  readonly approved?: boolean;
   readonly reservation: Reservation | null;
+  /** Why the budget wants an approval before execution (its approval step was reached); absent: it does not. */
+  readonly budget_approval?: string | null;
   /** A BudgetReleaseRequested was emitted for this action's reservation. */
   readonly release_requested: boolean;
   readonly reason_code: CompletionReason | null;

@@ -108,6 +108,20 @@ describe('a shadow run', () => {
     expect(events[0]).toMatchObject({ status: 'refused', reason_code: 'budget_refused' });
   });
 
+  it('a budget at its approval step: the allow completes as "would await approval"', () => {
+    const why = 'budget run money is at 60% of 1.00 USD (0.60 USD used): its approval step is 50%, so an action with side effects needs an approval';
+    const stepped: RecordBudgetResult = { ...reserved(), result: { outcome: 'reserved', reservation: reservationFor('a1'), approval: why } };
+    const events = decided([...admitted, { ...reservationRecorded, approval: why } as PlannerEvent], allow());
+    expect(events.map((event) => event.type)).toEqual(['ActionAwaitingApproval', 'BudgetReleaseRequested', 'ActionCompleted']);
+    expect(events[2]).toMatchObject({ status: 'completed', reason_code: 'shadow_approval_required' });
+    expect(decided([...admitted, warrantRecorded], stepped).map((event) => event.type)).toEqual([
+      'ReservationRecorded',
+      'ActionAwaitingApproval',
+      'BudgetReleaseRequested',
+      'ActionCompleted',
+    ]);
+  });
+
   it('held for approval: once reserved, completes as "would await approval" without waiting for an approver (either order)', () => {
     const awaiting: PlannerEvent = { type: 'ActionAwaitingApproval', run_id: RUN, action_id: 'a1', deadline: NOW + 30 * MINUTE };
     const result = JSON.parse(wouldExecuteResult) as Record<string, unknown>;

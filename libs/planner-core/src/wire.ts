@@ -3,6 +3,7 @@
 // events into the Avro events the planner publishes, and those published events back into
 // planner-core events for the rebuild at boot. Envelopes (ids, producer, trace) come from the caller.
 import type { ActionProposed, EventPayloads, EventType, Metadata } from '@writ/contracts';
+import { describeApprovalStep } from '@writ/contracts';
 import { WritError } from '@writ/errors';
 import type { PlannerCommand } from './commands.ts';
 import type { PlannerConfig } from './config.ts';
@@ -94,7 +95,7 @@ export function commandOf(event: WireEvent, now: number): PlannerCommand | null 
               rule: 'present when the decision is allow',
             });
           }
-          return { ...base, verdict: { decision: 'allow', warrant: { ...payload.warrant } } };
+          return { ...base, verdict: { decision: 'allow', warrant: { ...payload.warrant }, approved: payload.approvals.length > 0 } };
         case 'deny':
           return { ...base, verdict: { decision: 'deny', determining_policies: [...payload.determining_policies] } };
         case 'approval_required':
@@ -119,6 +120,7 @@ export function commandOf(event: WireEvent, now: number): PlannerCommand | null 
             key_id: payload.key_id,
             signature: payload.signature,
           },
+          approval: payload.approval_step === null ? null : describeApprovalStep(payload.approval_step),
         },
         now,
       };

@@ -323,7 +323,7 @@ describe('input events -> commands', () => {
   const NOW = T0 + 3 * SECOND;
   const warrant = published.ExecutionRequested.payload.warrant;
   const decided = (
-    fields: Pick<PolicyDecided, 'decision' | 'warrant' | 'determining_policies'> & Partial<Pick<PolicyDecided, 'approval_requirement'>>,
+    fields: Pick<PolicyDecided, 'decision' | 'warrant' | 'determining_policies'> & Partial<Pick<PolicyDecided, 'approval_requirement' | 'approvals'>>,
     m: Metadata = meta,
   ): WireEvent => ({
     type: 'PolicyDecided',
@@ -368,7 +368,13 @@ describe('input events -> commands', () => {
 
   it('PolicyDecided -> RecordPolicyDecision for each verdict; allow needs its warrant', () => {
     const base = { type: 'RecordPolicyDecision', run_id: RUN, action_id: 'act-1', now: NOW };
-    expect(commandOf(decided({ decision: 'allow', warrant, determining_policies: ['p1'] }), NOW)).toEqual({ ...base, verdict: { decision: 'allow', warrant } });
+    expect(commandOf(decided({ decision: 'allow', warrant, determining_policies: ['p1'] }), NOW)).toEqual({
+      ...base,
+      verdict: { decision: 'allow', warrant, approved: false },
+    });
+    // Decided after a person's approval: a budget at its approval step lets it execute.
+    const approved = decided({ decision: 'allow', warrant, determining_policies: ['p1'], approvals: [{ approver_id: 'mgr', role: 'manager' }] });
+    expect(commandOf(approved, NOW)).toEqual({ ...base, verdict: { decision: 'allow', warrant, approved: true } });
     expect(commandOf(decided({ decision: 'deny', warrant: null, determining_policies: ['p1', 'p2'] }), NOW)).toEqual({
       ...base,
       verdict: { decision: 'deny', determining_policies: ['p1', 'p2'] },
@@ -407,17 +413,35 @@ describe('input events -> commands', () => {
         tool: 'refunds.create',
         tool_calls: 1,
         day: '2026-05-28',
+        approval_step: null,
       },
     };
+    const reservation = { reservation_id: 'act-1', amount_micros: 2_000, currency: 'USD', expires_at: T0 + MINUTE, key_id: 'k1', signature: 's1' };
     expect(commandOf(reserved, NOW)).toEqual({
       type: 'RecordBudgetResult',
       run_id: RUN,
       action_id: 'act-1',
+      result: { outcome: 'reserved', reservation, approval: null },
+      now: NOW,
+    });
+    const step = {
+      scope: 'agent_week',
+      subject: AGENT,
+      period: '2026-W22',
+      window_ms: null,
+      kind: 'money',
+      percent: 75,
+      limit: 50_000_000,
+      used: 40_000_000,
+      currency: 'USD',
+    } as const;
+    expect(commandOf({ ...reserved, payload: { ...reserved.payload, approval_step: step } } as WireEvent, NOW)).toMatchObject({
       result: {
         outcome: 'reserved',
-        reservation: { reservation_id: 'act-1', amount_micros: 2_000, currency: 'USD', expires_at: T0 + MINUTE, key_id: 'k1', signature: 's1' },
+        reservation,
+        approval:
+          'budget agent_week (2026-W22) money is at 80% of 50.00 USD (40.00 USD used): its approval step is 75%, so an action with side effects needs an approval',
       },
-      now: NOW,
     });
     const refused: WireEvent = {
       type: 'BudgetRefused',

@@ -1,4 +1,13 @@
-import type { ActionProposed, ApprovalRecorded, ApprovalSubmitted, MetadataFactory, PolicyDecided, RunStats, TraceContext } from '@writ/contracts';
+import type {
+  ActionProposed,
+  ApprovalRecorded,
+  ApprovalSubmitted,
+  BudgetReserved,
+  MetadataFactory,
+  PolicyDecided,
+  RunStats,
+  TraceContext,
+} from '@writ/contracts';
 import { canonicalJson, isSealedValue, sha256Canonical } from '@writ/crypto';
 import type { SigningKey } from '@writ/crypto';
 import { describeError, isWritError } from '@writ/errors';
@@ -15,7 +24,7 @@ import type {
   ToolEffect,
   ToolRisk,
 } from '@writ/policy-engine';
-import { proposedActionOf } from './state.ts';
+import { BUDGET_APPROVAL_POLICY, proposedActionOf } from './state.ts';
 import type { ActionRecord, PdpState, ProposedAction } from './state.ts';
 import { toEventWarrant } from './warrant-event.ts';
 
@@ -150,10 +159,24 @@ function withoutSealedValues(value: unknown): unknown {
   );
 }
 
-/** What a decision sees of the PDP's state besides the action: the history, and whether its approval escalated. */
+/**
+ * What a decision sees of the PDP's state besides the action: the history, whether its approval
+ * escalated, and why a budget wants an approval first (ActionRecord.budget_approval).
+ */
 export interface DecisionSight {
   readonly history?: HistoryIndex;
   readonly escalated?: boolean;
+  readonly budgetApproval?: string | undefined;
+}
+
+/**
+ * A budget at its approval step turns an allow without approvals into approval_required: one
+ * approval, by any approver the policies' `approve` permits for the action (Cedar's rules for
+ * who may approve stay in force). With an approval, Cedar's allow stands.
+ */
+function withBudgetApproval(decision: Decision, approvals: readonly ApprovalGrant[], reason: string | undefined): Decision {
+  if (reason === undefined || decision.decision !== 'allow' || approvals.length > 0) return decision;
+  return { ...decision, decision: 'approval_required', approval: { policyId: BUDGET_APPROVAL_POLICY, count: 1, roles: [], reason } };
 }
 
 /**
@@ -216,7 +239,7 @@ export function evaluate(action: ResolvedAction, approvals: readonly ApprovalGra
   const prepared = decisionRequestOf(action, approvals, env, sight);
   if (!prepared.ok) return { decision: refusal(prepared.reason, env), request: undefined };
   try {
-    return { decision: env.decisionPoint.decide(prepared.request), request: prepared.request };
+    return { decision: withBudgetApproval(env.decisionPoint.decide(prepared.request), approvals, sight.budgetApproval), request: prepared.request };
   } catch (error) {
     // A request Cedar refuses (e.g. a declared argument of the wrong type) fails closed; a backtest replays that refusal too.
     if (isWritError(error)) return { decision: refusal(describeError(error), env), request: prepared.request };
@@ -322,9 +345,36 @@ export function onActionProposed(state: PdpState, event: ActionProposed, env: Pd
   const approvals = record?.approvals ?? [];
   const action = resolved.action;
   return {
-    outputs: [decidedEvent(action, evaluate(action, approvals, env, { history: state.history }), approvals, proposed.proposed_event_id, env)],
+    outputs: [
+      decidedEvent(
+        action,
+        evaluate(action, approvals, env, { history: state.history, budgetApproval: record?.budget_approval }),
+        approvals,
+        proposed.proposed_event_id,
+        env,
+      ),
+    ],
     ignored: null,
   };
+}
+
+/**
+ * BudgetReserved with an approval step -> the approval it asks for, when the action was allowed
+ * without one: a new decision (approval_required, policy BUDGET_APPROVAL_POLICY) with the first
+ * decision's run statistics, which the gateway lists for approvers and an approval answers as any
+ * other. An action not yet decided is asked at its decision; one pending, denied or ended already
+ * needs nothing more. Call it with the reservation folded into the state.
+ */
+export function onBudgetApprovalStep(state: PdpState, reserved: BudgetReserved, env: PdpEnvironment): PdpOutput[] {
+  const actionId = reserved.meta.action_id;
+  const record = actionId === null ? undefined : state.actions.get(actionId);
+  if (record?.proposed === undefined || record.budget_approval === undefined || record.terminal) return [];
+  if (record.decision !== 'allow' || record.approvals.length > 0) return [];
+  const resolved = resolveAction(record.proposed, record.run_stats, env);
+  if (!resolved.ok) return [];
+  const action = resolved.action;
+  const sight = { history: state.history, budgetApproval: record.budget_approval };
+  return [decidedEvent(action, evaluate(action, [], env, sight), [], reserved.meta.event_id, env)];
 }
 
 function recorded(
@@ -421,6 +471,6 @@ export function onApprovalSubmitted(state: PdpState, submission: ApprovalSubmitt
     return [accepted, decidedEvent(action, { decision: denial, request: undefined }, record.approvals, submission.meta.event_id, env, user.id)];
   }
   const approvals = record.approvals.some((a) => a.approverId === user.id) ? record.approvals : [...record.approvals, { approverId: user.id, role: user.role }];
-  const sight = { history: state.history, escalated: escalationDue(record, env) !== undefined };
+  const sight = { history: state.history, escalated: escalationDue(record, env) !== undefined, budgetApproval: record.budget_approval };
   return [accepted, decidedEvent(action, evaluate(action, approvals, env, sight), approvals, submission.meta.event_id, env)];
 }

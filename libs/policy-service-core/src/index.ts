@@ -1,4 +1,5 @@
 export {
+  BUDGET_APPROVAL_POLICY,
   DEFAULT_HISTORY_HORIZON_MS,
   DEFAULT_RATE_WINDOW_MS,
   emptyPdpState,
@@ -8,7 +9,7 @@ export {
   countsBefore,
   runKey,
 } from './state.ts';
-export { onActionProposed, onApprovalSubmitted, evaluate, decisionRequestOf, resolveAction, escalationDue } from './decide.ts';
+export { onActionProposed, onApprovalSubmitted, onBudgetApprovalStep, evaluate, decisionRequestOf, resolveAction, escalationDue } from './decide.ts';
 export type { Evaluated } from './decide.ts';
 export { toEventWarrant, warrantFromEvent, warrantOfDecision } from './warrant-event.ts';
 export type { ProposedAction, ActionRecord, PdpState, PdpEvent, RunCounts, RunTally } from './state.ts';

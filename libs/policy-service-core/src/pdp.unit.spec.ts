@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { decodeEvent, encodeEvent, newMetadata } from '@writ/contracts';
-import type { ActionCompleted, ActionProposed, ApprovalSubmitted, PolicyDecided } from '@writ/contracts';
+import type { ActionCompleted, ActionProposed, ApprovalSubmitted, BudgetReserved, PolicyDecided } from '@writ/contracts';
 import { canonicalJson, createKeyring, generateSigningKey, sha256Canonical } from '@writ/crypto';
 import { WritError } from '@writ/errors';
 import { verifyWarrant } from '@writ/policy-engine';
 import type { ApprovalAuthorizationRequest, Decision, DecisionPoint, DecisionRequest } from '@writ/policy-engine';
-import { onActionProposed, onApprovalSubmitted } from './decide.ts';
+import { onActionProposed, onApprovalSubmitted, onBudgetApprovalStep } from './decide.ts';
 import { notificationOfDecision } from './notifications.ts';
 import type { PdpEnvironment, PdpOutput, ToolFacts } from './decide.ts';
-import { emptyPdpState, evolvePdpState, runKey } from './state.ts';
+import { BUDGET_APPROVAL_POLICY, emptyPdpState, evolvePdpState, runKey } from './state.ts';
 import type { PdpEvent, PdpState } from './state.ts';
 import { warrantFromEvent, warrantOfDecision } from './warrant-event.ts';
 
@@ -575,5 +575,143 @@ describe('state rebuilt from the topics', () => {
     const decision = decided(onActionProposed(state, lost, environment()).outputs);
     expect(decision.run_stats).toMatchObject({ steps: 1, tool_calls_in_window: 1 });
     expect(decision.meta.causation_id).toBe(lost.meta.event_id);
+  });
+});
+
+describe('a budget at its approval step (BudgetReserved.approval_step)', () => {
+  const STEP = {
+    scope: 'tenant_month',
+    subject: '*',
+    period: '2026-12',
+    window_ms: null,
+    kind: 'money',
+    percent: 80,
+    limit: 1_000_000_000,
+    used: 850_000_000,
+    currency: 'USD',
+  } as const;
+  const WHY =
+    'budget tenant_month (2026-12) money is at 85% of 1000.00 USD (850.00 USD used): its approval step is 80%, so an action with side effects needs an approval';
+
+  function reservedFor(action: ActionProposed, step: BudgetReserved['approval_step'] = STEP): BudgetReserved {
+    return {
+      meta: newMetadata({ tenant_id: 'acme', run_id: action.meta.run_id, action_id: action.meta.action_id, producer: 'budget@0.1.0' }),
+      reservation_id: action.meta.action_id ?? '',
+      amount_micros: 2_000,
+      currency: 'USD',
+      expires_at: T0 + 3_600_000,
+      key_id: 'reservation-1',
+      signature: 'c2ln',
+      agent_id: 'triage-bot',
+      tool: 'refunds.issue',
+      tool_calls: 1,
+      day: '2026-12-07',
+      approval_step: step,
+    };
+  }
+
+  /** What the service does with such a reservation: fold it, then handle it, then fold the outputs. */
+  function reserve(state: PdpState, event: BudgetReserved, env = environment()): PdpOutput[] {
+    evolvePdpState(state, { type: 'BudgetReserved', payload: event });
+    const outputs = onBudgetApprovalStep(state, event, env);
+    for (const output of outputs) evolvePdpState(state, output);
+    return outputs;
+  }
+
+  it('after an allow without approvals: asks for one approval naming the budget, without a warrant', () => {
+    const state = emptyPdpState();
+    const event = proposal(refund(2_500));
+    expect(decided(propose(state, event)).decision).toBe('allow');
+    const reservation = reservedFor(event);
+    const asked = decided(reserve(state, reservation));
+    expect(asked).toMatchObject({
+      decision: 'approval_required',
+      warrant: null,
+      determining_policies: ['refund-up-to-100-support'],
+      approval_requirement: { policy_id: BUDGET_APPROVAL_POLICY, count: 1, roles: [], expires_in_ms: null, reason: WHY },
+      approvals: [],
+    });
+    expect(asked.meta.causation_id).toBe(reservation.meta.event_id);
+    // The first decision's statistics, as every later decision of the action.
+    expect(asked.run_stats).toEqual({ steps: 0, spend_micros: 0, currency: 'USD', tool_calls_in_window: 0 });
+    expect(() => encodeEvent('PolicyDecided', asked)).not.toThrow();
+    expect(state.actions.get(event.meta.action_id ?? '')?.decision).toBe('approval_required');
+    // Approvers are told, as for any approval (the webhook names the budget's reason).
+    expect(notificationOfDecision(asked)).toMatchObject({ reason: WHY });
+    // Read again (a redelivery), it asks nothing more.
+    expect(reserve(state, reservation)).toEqual([]);
+  });
+
+  it("an approver the policies permit approves it: allow with a warrant and the approval; the owner's approval is refused", () => {
+    const state = emptyPdpState();
+    const event = proposal(refund(2_500));
+    propose(state, event);
+    reserve(state, reservedFor(event));
+    const refused = approve(state, submitted(event, 'dana'));
+    expect(refused).toHaveLength(1);
+    expect(refused[0]?.payload).toMatchObject({ accepted: false, determining_policies: ['owner-may-not-approve'] });
+    const outputs = approve(state, submitted(event, 'maria'));
+    expect(decided(outputs)).toMatchObject({ decision: 'allow', approvals: [{ approver_id: 'maria', role: 'manager' }] });
+    expect(decided(outputs).warrant).not.toBeNull();
+    expect(state.actions.get(event.meta.action_id ?? '')?.decision).toBe('allow');
+  });
+
+  it('read before the proposal: the proposal is decided approval_required at once; a deny stays a deny', () => {
+    const state = emptyPdpState();
+    const event = proposal(refund(2_500));
+    expect(reserve(state, reservedFor(event))).toEqual([]);
+    expect(decided(propose(state, event))).toMatchObject({
+      decision: 'approval_required',
+      approval_requirement: { policy_id: BUDGET_APPROVAL_POLICY, reason: WHY },
+    });
+    const deleting = proposal({ customer_id: 'C-1' }, { tool: 'customers.delete', tool_version: '1.0.0' });
+    reserve(state, reservedFor(deleting));
+    expect(decided(propose(state, deleting))).toMatchObject({ decision: 'deny', determining_policies: ['customer-delete-forbidden'] });
+  });
+
+  it("a policy's own approval asks once for both: the quorum the policy wants answers the budget too", () => {
+    const state = emptyPdpState();
+    const event = proposal(refund(25_000));
+    expect(decided(propose(state, event)).approval_requirement?.policy_id).toBe('refund-over-100-needs-manager-approval');
+    expect(reserve(state, reservedFor(event))).toEqual([]);
+    expect(decided(approve(state, submitted(event, 'maria')))).toMatchObject({ decision: 'allow' });
+  });
+
+  it('nothing for a reservation without a step, an action allowed after an approval, or one that ended', () => {
+    const state = emptyPdpState();
+    const plain = proposal(refund(2_500));
+    propose(state, plain);
+    expect(reserve(state, reservedFor(plain, null))).toEqual([]);
+    const approved = proposal(refund(25_000));
+    propose(state, approved);
+    approve(state, submitted(approved, 'maria'));
+    expect(reserve(state, reservedFor(approved))).toEqual([]);
+    const ended = proposal(refund(2_500));
+    propose(state, ended);
+    complete(state, completed(ended, 0, 'expired'));
+    expect(reserve(state, reservedFor(ended))).toEqual([]);
+  });
+
+  it('a rebuild folding allow, the budget approval and the approved allow in order ends allowed; a pending decision never reopens an approved one', () => {
+    const live = emptyPdpState();
+    const event = proposal(refund(2_500));
+    const first = propose(live, event);
+    const reservation = reservedFor(event);
+    const asked = reserve(live, reservation);
+    const approved = approve(live, submitted(event, 'maria'));
+    const rebuilt = emptyPdpState();
+    const fold = (outputs: readonly PdpOutput[]) => outputs.forEach((output) => evolvePdpState(rebuilt, output as PdpEvent));
+    evolvePdpState(rebuilt, { type: 'ActionProposed', payload: event });
+    fold(first);
+    evolvePdpState(rebuilt, { type: 'BudgetReserved', payload: reservation });
+    fold(asked);
+    fold(approved);
+    expect(rebuilt.actions.get(event.meta.action_id ?? '')).toMatchObject({
+      decision: 'allow',
+      budget_approval: WHY,
+      approvals: [{ approverId: 'maria', role: 'manager' }],
+    });
+    fold(asked);
+    expect(rebuilt.actions.get(event.meta.action_id ?? '')?.decision).toBe('allow');
   });
 });

@@ -1,4 +1,5 @@
-import type { ActionCompleted, ActionProposed, ApprovalRecorded, PolicyDecided, PolicyDecision, RunStats } from '@writ/contracts';
+import { describeApprovalStep } from '@writ/contracts';
+import type { ActionCompleted, ActionProposed, ApprovalRecorded, BudgetReserved, PolicyDecided, PolicyDecision, RunStats } from '@writ/contracts';
 import { HistoryIndex } from '@writ/policy-engine';
 import type { ApprovalGrant, DecisionRequest, HistoryDecision } from '@writ/policy-engine';
 
@@ -61,7 +62,15 @@ export interface ActionRecord {
   /** Accepted "approve" verdicts, in the order they were recorded (one per approver). */
   readonly approvals: readonly ApprovalGrant[];
   readonly terminal: boolean;
+  /**
+   * Why a budget wants a person's approval first (its reservation reached the budget's approval
+   * step, BudgetReserved.approval_step): an allow without approvals becomes approval_required.
+   */
+  readonly budget_approval?: string;
 }
+
+/** approval_requirement.policy_id of an approval a budget asks for (no Cedar permit does). */
+export const BUDGET_APPROVAL_POLICY = 'writ:budget-approval-step';
 
 /** One run's tally, the source of RunCounts. */
 export interface RunTally {
@@ -97,7 +106,9 @@ export type PdpEvent =
   | { readonly type: 'ActionProposed'; readonly payload: ActionProposed }
   | { readonly type: 'PolicyDecided'; readonly payload: PolicyDecided }
   | { readonly type: 'ApprovalRecorded'; readonly payload: ApprovalRecorded }
-  | { readonly type: 'ActionCompleted'; readonly payload: ActionCompleted };
+  | { readonly type: 'ActionCompleted'; readonly payload: ActionCompleted }
+  /** Only those with an approval_step matter. */
+  | { readonly type: 'BudgetReserved'; readonly payload: BudgetReserved };
 
 export const DEFAULT_RATE_WINDOW_MS = 60_000;
 export const DEFAULT_HISTORY_HORIZON_MS = 24 * 60 * 60_000;
@@ -174,6 +185,11 @@ export function proposedActionOf(state: PdpState, event: ActionProposed): Propos
   };
 }
 
+/** The decision is the approval a budget's approval step asks for, of an action allowed without approvals. */
+function isBudgetApproval(decided: PolicyDecided, record: ActionRecord): boolean {
+  return decided.decision === 'approval_required' && decided.approval_requirement?.policy_id === BUDGET_APPROVAL_POLICY && record.approvals.length === 0;
+}
+
 function update(state: PdpState, actionId: string | null, change: (record: ActionRecord) => ActionRecord): void {
   if (actionId === null) return;
   state.actions.set(actionId, change(state.actions.get(actionId) ?? EMPTY));
@@ -218,8 +234,9 @@ export function evolvePdpState(state: PdpState, event: PdpEvent): void {
       const decided = event.payload;
       update(state, decided.meta.action_id, (record) => ({
         ...record,
-        // A final decision is never replaced by a pending one (a redelivery cannot reopen it).
-        decision: record.decision === 'allow' || record.decision === 'deny' ? record.decision : decided.decision,
+        // A final decision is never replaced by a pending one (a redelivery cannot reopen it), except
+        // an allow without approvals by the approval a budget asks for once it reached its step.
+        decision: record.decision === 'deny' || (record.decision === 'allow' && !isBudgetApproval(decided, record)) ? record.decision : decided.decision,
         // The first decision's statistics stay: every later decision of the action reuses them.
         run_stats: record.run_stats ?? decided.run_stats,
         ...(decided.decision === 'approval_required'
@@ -242,6 +259,14 @@ export function evolvePdpState(state: PdpState, event: PdpEvent): void {
         record.approvals.some((a) => a.approverId === recorded.approver_id)
           ? record
           : { ...record, approvals: [...record.approvals, { approverId: recorded.approver_id, role: recorded.approver_role }] },
+      );
+      return;
+    }
+    case 'BudgetReserved': {
+      const step = event.payload.approval_step;
+      if (step === null) return;
+      update(state, event.payload.meta.action_id, (record) =>
+        record.budget_approval === undefined ? { ...record, budget_approval: describeApprovalStep(step) } : record,
       );
       return;
     }

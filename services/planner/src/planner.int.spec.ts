@@ -234,7 +234,7 @@ class Scenario {
   reserved(actionId: string): OutgoingEvent {
     return this.event(
       'BudgetReserved',
-      { ...this.reservation(actionId), agent_id: this.agent, tool: 'tickets.get', tool_calls: 1, day: null },
+      { ...this.reservation(actionId), agent_id: this.agent, tool: 'tickets.get', tool_calls: 1, day: null, approval_step: null },
       actionId,
       'budget@0.1.0',
     );

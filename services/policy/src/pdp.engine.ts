@@ -7,7 +7,7 @@ import type { DeciderRoute, DecodedEvent, DeciderSlot, DeciderSpec } from '@writ
 import { TOPICS, newMetadata } from '@writ/contracts';
 import type { EventPayloads } from '@writ/contracts';
 import type { TenantFilter } from '@writ/config';
-import { emptyPdpState, evolvePdpState, historyDecisionOf, onActionProposed, onApprovalSubmitted } from '@writ/policy-service-core';
+import { emptyPdpState, evolvePdpState, historyDecisionOf, onActionProposed, onApprovalSubmitted, onBudgetApprovalStep } from '@writ/policy-service-core';
 import type { PdpEnvironment, PdpEvent, PdpOutput, PdpState } from '@writ/policy-service-core';
 import { SERVICE_CONFIG, busLoggerOf, packageVersion } from '@writ/runtime';
 import { WRIT_ATTR } from '@writ/telemetry';
@@ -20,12 +20,13 @@ export const POLICY_SETS = Symbol('POLICY_SETS');
 export const POLICY_DLQ = 'writ.policy.dlq';
 /**
  * What the PDP consumes: proposals (and RunStarted, not folded), the planner's events (ActionCompleted:
- * an action ended and its cost counts in the run's spend) and the approvals. Its own decisions are
+ * an action ended and its cost counts in the run's spend), the approvals, and the accountant's
+ * reservations (only those at a budget's approval step matter: the action needs an approval). Its own decisions are
  * folded into its state as it sends them, so it does not read them back (issue 7: no service reads its
  * own outputs on the hot path); another instance's decisions matter only for partitions this one
  * gains, and a gained partition is read again from HISTORY_TOPICS before the next input.
  */
-const INPUT_TOPICS = [TOPICS.proposals, TOPICS.actions, TOPICS.approvals];
+const INPUT_TOPICS = [TOPICS.proposals, TOPICS.actions, TOPICS.approvals, TOPICS.budget];
 /** What a rebuild reads: the inputs and the PDP's own decisions and approvals (writ.policy.v1). */
 const HISTORY_TOPICS = [...INPUT_TOPICS, TOPICS.policy];
 const VERSION = packageVersion(import.meta.url);
@@ -49,6 +50,8 @@ function asPdpEvent(event: DecodedEvent): PdpEvent | undefined {
       return { type: event.type, payload: event.payload };
     case 'ActionCompleted':
       return { type: event.type, payload: event.payload };
+    case 'BudgetReserved':
+      return event.payload.approval_step === null ? undefined : { type: event.type, payload: event.payload };
     default:
       return undefined;
   }
@@ -58,6 +61,7 @@ function asPdpEvent(event: DecodedEvent): PdpEvent | undefined {
 type PdpInput =
   | { readonly kind: 'decide'; readonly proposed: EventPayloads['ActionProposed'] }
   | { readonly kind: 'approve'; readonly submitted: EventPayloads['ApprovalSubmitted'] }
+  | { readonly kind: 'budget'; readonly reserved: EventPayloads['BudgetReserved'] }
   | { readonly kind: 'fold'; readonly event: PdpEvent };
 
 /**
@@ -178,6 +182,14 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
               { name: 'policy.approve', attributes: spanAttributes(meta, action?.agent_id, action?.tool) },
             );
           }
+          case 'BudgetReserved': {
+            if (event.payload.approval_step === null) return null;
+            const action = meta.action_id === null ? undefined : stateOf(STATE_KEY, meta.tenant_id).actions.get(meta.action_id)?.proposed;
+            return routed(
+              { kind: 'budget', reserved: event.payload },
+              { name: 'policy.budget_approval', attributes: spanAttributes(meta, action?.agent_id, action?.tool) },
+            );
+          }
           default: {
             const folded = asPdpEvent(event);
             return folded === undefined ? null : routed({ kind: 'fold', event: folded }, null);
@@ -202,6 +214,12 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
           }
           case 'approve': {
             const outputs = onApprovalSubmitted(state, input.submitted, this.#environment(span, now));
+            foldOutputs(state, outputs, span);
+            return { state, outputs };
+          }
+          case 'budget': {
+            evolvePdpState(state, { type: 'BudgetReserved', payload: input.reserved });
+            const outputs = onBudgetApprovalStep(state, input.reserved, this.#environment(span, now));
             foldOutputs(state, outputs, span);
             return { state, outputs };
           }

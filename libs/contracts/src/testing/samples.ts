@@ -150,6 +150,17 @@ const SAMPLES: { readonly [T in EventType]: Sample<T> } = {
     tool: SAMPLE_IDS.tool,
     tool_calls: 1,
     day: new Date(now).toISOString().slice(0, 10),
+    approval_step: {
+      scope: 'tenant_month',
+      subject: '*',
+      period: new Date(now).toISOString().slice(0, 7),
+      window_ms: null,
+      kind: 'money',
+      percent: 80,
+      limit: 1_000_000_000,
+      used: 812_500_000,
+      currency: 'USD',
+    },
   }),
   BudgetRefused: (meta, now) => ({
     meta,
