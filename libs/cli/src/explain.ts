@@ -35,7 +35,9 @@ function decisionLines(p: Json): string[] {
   const requirement = p['approval_requirement'] as Json | null | undefined;
   if (requirement) {
     const expiry = typeof requirement['expires_in_ms'] === 'number' ? `, expires in ${Math.round(requirement['expires_in_ms'] / 60_000)} min` : '';
-    lines.push(`  asks for ${text(requirement['count'])} approval(s) by ${list(requirement['roles'])} (${text(requirement['policy_id'])}${expiry})`);
+    lines.push(
+      `  asks for ${text(requirement['count'])} approval(s) by ${Array.isArray(requirement['roles']) && requirement['roles'].length === 0 ? 'any approver the policies permit' : list(requirement['roles'])} (${text(requirement['policy_id'])}${expiry})`,
+    );
   }
   if (p['denied_by']) lines.push(`  denied by approver ${text(p['denied_by'])}`);
   const errors = p['errors'] as unknown[] | undefined;

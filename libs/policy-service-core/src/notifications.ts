@@ -60,7 +60,7 @@ export function notificationOfDecision(decided: PolicyDecided): ApprovalNotifica
   const expiresAt = requirement?.expires_in_ms == null ? null : new Date(meta.occurred_at + requirement.expires_in_ms).toISOString();
   const what = `${tool ?? 'an action'}${agent === null ? '' : ` by ${agent}`} in ${meta.tenant_id} (action ${meta.action_id})`;
   const text = asked
-    ? `Approval requested: ${what} needs ${requirement?.count ?? 1} approval(s) by ${requirement?.roles.join(', ') ?? 'an approver'} (${requirement?.policy_id ?? decided.determining_policies.join(', ')})${expiresAt === null ? '' : `, until ${expiresAt}`}.${requirement?.reason == null ? '' : ` Why: ${requirement.reason}`}`
+    ? `Approval requested: ${what} needs ${requirement?.count ?? 1} approval(s) by ${requirement === null || requirement.roles.length === 0 ? 'an approver the policies permit' : requirement.roles.join(', ')} (${requirement?.policy_id ?? decided.determining_policies.join(', ')})${expiresAt === null ? '' : `, until ${expiresAt}`}.${requirement?.reason == null ? '' : ` Why: ${requirement.reason}`}`
     : decided.denied_by !== null
       ? `Approval denied: ${what} was denied by ${decided.denied_by}.`
       : `Approval decided: ${what} is ${decided.decision === 'allow' ? 'allowed' : 'denied'} after the approval of ${approvers.join(', ')}.`;

@@ -637,7 +637,8 @@ describe('a budget at its approval step (BudgetReserved.approval_step)', () => {
     expect(() => encodeEvent('PolicyDecided', asked)).not.toThrow();
     expect(state.actions.get(event.meta.action_id ?? '')?.decision).toBe('approval_required');
     // Approvers are told, as for any approval (the webhook names the budget's reason).
-    expect(notificationOfDecision(asked)).toMatchObject({ reason: WHY });
+    expect(notificationOfDecision(asked)?.text).toContain('needs 1 approval(s) by an approver the policies permit (writ:budget-approval-step)');
+    expect(notificationOfDecision(asked)?.text).toContain(`Why: ${WHY}`);
     // Read again (a redelivery), it asks nothing more.
     expect(reserve(state, reservation)).toEqual([]);
   });
