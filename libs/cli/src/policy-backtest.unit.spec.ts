@@ -4,7 +4,7 @@
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isWritError } from '@writ/errors';
-import { backtest } from '@writ/policy-engine';
+import { BUDGET_APPROVAL_POLICY, backtest } from '@writ/policy-engine';
 import type { BacktestCache, BacktestReport, Decision, DecisionPoint, DecisionRequest } from '@writ/policy-engine';
 import { DEFAULT_LEDGER_URL } from './ledger-source.ts';
 import { backtestJson, emptyReport, formatBacktest, mergeBacktestReports, table } from './policy-backtest-report.ts';
@@ -175,6 +175,12 @@ describe('writ policy backtest: reading', () => {
       ['action-2', 'run-2', '', true],
       ['action-3', 'run-3', '', true],
     ]);
+  });
+
+  it("a budget's approval step is no policy's answer: its decision is recorded as the allow the policies gave", () => {
+    const budgetAsked = payload(5, { decision: 'approval_required', approval_requirement: { policy_id: BUDGET_APPROVAL_POLICY } });
+    const policyAsked = payload(6, { decision: 'approval_required', approval_requirement: { policy_id: 'refund-over-100-needs-manager-approval' } });
+    expect(recordsOfPage([row(5, budgetAsked), row(6, policyAsked)]).records.map((r) => r.decision)).toEqual(['allow', 'approval_required']);
   });
 
   it('a payload that is no PolicyDecided fails naming its event', () => {

@@ -9,6 +9,7 @@ import type { DecisionPoint } from './decision-point.ts';
 import { HistoryIndex, longestWindowMs } from './history.ts';
 import type { HistoryValue } from './history.ts';
 import type { Decision, DecisionRequest, PolicyDecision } from './types.ts';
+import { BUDGET_APPROVAL_POLICY } from './types.ts';
 
 /** One recorded decision, with the request it was made on (undefined: recorded before v5, or refused without Cedar). */
 export interface RecordedDecision {
@@ -30,6 +31,7 @@ export interface PolicyDecidedLike {
   readonly determining_policies: readonly string[];
   readonly policy_set_hash: string;
   readonly request_json?: string;
+  readonly approval_requirement?: { readonly policy_id: string } | null;
 }
 
 export interface BacktestExample {
@@ -85,7 +87,8 @@ export function recordedDecisionOf(payload: PolicyDecidedLike, tool = ''): Recor
     tenant: payload.meta.tenant_id,
     tool: request?.tool.name ?? tool,
     occurredAt: payload.meta.occurred_at,
-    decision: payload.decision,
+    // A budget's approval step asked for that approval: what the policies decided was an allow.
+    decision: payload.approval_requirement?.policy_id === BUDGET_APPROVAL_POLICY ? 'allow' : payload.decision,
     determiningPolicies: payload.determining_policies,
     policySetHash: payload.policy_set_hash,
     request,

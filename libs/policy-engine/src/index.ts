@@ -1,6 +1,6 @@
 export { loadPolicySet, readPolicySetSources, compilePolicySet, policySetHash } from './policy-set.ts';
 export { createDecisionPoint, failClosedDecisionPoint } from './decision-point.ts';
-export { POLICY_MODES } from './types.ts';
+export { BUDGET_APPROVAL_POLICY, POLICY_MODES } from './types.ts';
 export { issueWarrant, verifyWarrant, toolRef } from './warrant.ts';
 export { runPolicyCases, runPolicyCasesAgainst, runPolicyCaseSources, readPolicyCases } from './cases.ts';
 export type { PolicySetSources, LoadedPolicySet, PolicyMetadata, PolicySetProblem } from './policy-set.ts';

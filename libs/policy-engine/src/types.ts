@@ -13,6 +13,12 @@ export type PolicyDecision = 'allow' | 'deny' | 'approval_required';
 export type PolicyMode = 'enforce' | 'warn' | 'shadow';
 export const POLICY_MODES: readonly PolicyMode[] = ['enforce', 'warn', 'shadow'];
 
+/**
+ * approval_requirement.policy_id of the approval a budget asks for once a reservation reached its
+ * approval step (docs/budgets.md): no Cedar permit asked for it, the policies allowed.
+ */
+export const BUDGET_APPROVAL_POLICY = 'writ:budget-approval-step';
+
 export interface AgentIdentity {
   readonly id: string;
   readonly role: string;

@@ -11,7 +11,7 @@ import type {
 import { canonicalJson, isSealedValue, sha256Canonical } from '@writ/crypto';
 import type { SigningKey } from '@writ/crypto';
 import { describeError, isWritError } from '@writ/errors';
-import { issueWarrant } from '@writ/policy-engine';
+import { BUDGET_APPROVAL_POLICY, issueWarrant } from '@writ/policy-engine';
 import type {
   ApprovalEscalation,
   AgentIdentity,
@@ -24,7 +24,7 @@ import type {
   ToolEffect,
   ToolRisk,
 } from '@writ/policy-engine';
-import { BUDGET_APPROVAL_POLICY, proposedActionOf } from './state.ts';
+import { proposedActionOf } from './state.ts';
 import type { ActionRecord, PdpState, ProposedAction } from './state.ts';
 import { toEventWarrant } from './warrant-event.ts';
 

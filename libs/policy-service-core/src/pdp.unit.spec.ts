@@ -3,12 +3,12 @@ import { decodeEvent, encodeEvent, newMetadata } from '@writ/contracts';
 import type { ActionCompleted, ActionProposed, ApprovalSubmitted, BudgetReserved, PolicyDecided } from '@writ/contracts';
 import { canonicalJson, createKeyring, generateSigningKey, sha256Canonical } from '@writ/crypto';
 import { WritError } from '@writ/errors';
-import { verifyWarrant } from '@writ/policy-engine';
+import { BUDGET_APPROVAL_POLICY, verifyWarrant } from '@writ/policy-engine';
 import type { ApprovalAuthorizationRequest, Decision, DecisionPoint, DecisionRequest } from '@writ/policy-engine';
 import { onActionProposed, onApprovalSubmitted, onBudgetApprovalStep } from './decide.ts';
 import { notificationOfDecision } from './notifications.ts';
 import type { PdpEnvironment, PdpOutput, ToolFacts } from './decide.ts';
-import { BUDGET_APPROVAL_POLICY, emptyPdpState, evolvePdpState, runKey } from './state.ts';
+import { emptyPdpState, evolvePdpState, runKey } from './state.ts';
 import type { PdpEvent, PdpState } from './state.ts';
 import { warrantFromEvent, warrantOfDecision } from './warrant-event.ts';
 

@@ -1,6 +1,6 @@
 import { describeApprovalStep } from '@writ/contracts';
 import type { ActionCompleted, ActionProposed, ApprovalRecorded, BudgetReserved, PolicyDecided, PolicyDecision, RunStats } from '@writ/contracts';
-import { HistoryIndex } from '@writ/policy-engine';
+import { BUDGET_APPROVAL_POLICY, HistoryIndex } from '@writ/policy-engine';
 import type { ApprovalGrant, DecisionRequest, HistoryDecision } from '@writ/policy-engine';
 
 /**
@@ -68,9 +68,6 @@ export interface ActionRecord {
    */
   readonly budget_approval?: string;
 }
-
-/** approval_requirement.policy_id of an approval a budget asks for (no Cedar permit does). */
-export const BUDGET_APPROVAL_POLICY = 'writ:budget-approval-step';
 
 /** One run's tally, the source of RunCounts. */
 export interface RunTally {
