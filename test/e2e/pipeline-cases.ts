@@ -7,7 +7,7 @@ import type { WritStackOptions } from '@writ/devstack';
 import { decodeEvent } from '@writ/contracts';
 import { isWritError } from '@writ/errors';
 import { WritClient } from '@writ/sdk';
-import { startWebhookReceiver, waitFor } from '@writ/testing';
+import { metricValue, scrapeMetrics, startWebhookReceiver, waitFor } from '@writ/testing';
 import type { WebhookReceiver } from '@writ/testing';
 import { runExplain } from '../../libs/cli/src/explain.ts';
 import { webhookSignature } from '@writ/runtime';
@@ -442,10 +442,18 @@ export function governedPipelineCases(basePort: number, replicas?: WritStackOpti
       const canary = new WritClient(e2e.stack.gatewayUrls[0] ?? e2e.stack.gatewayUrl, CANARY_KEY);
       const control = { kind: 'safe-mode', agent: CANARY_AGENT } as const;
       const canaryControl = async () => (await e2e.operator.controls()).controls.find((c) => c.control_key === `acme/safe_mode:agent:${CANARY_AGENT}`);
+      // The gateways' count of the canary's automatic trips (writ_gateway_safe_mode_trips_total on each one's /metrics).
+      const gateways = e2e.stack.instances('gateway');
+      const tripsCounted = async () => {
+        const scrapes = await Promise.all(gateways.map((g) => scrapeMetrics(g.metricsUrl ?? 'http://127.0.0.1:1/no-metrics-url')));
+        const trips = { tenant: 'acme', subject: 'agent', trigger: 'error_rate' };
+        return scrapes.reduce((sum, samples) => sum + metricValue(samples, 'writ_gateway_safe_mode_trips_total', trips), 0);
+      };
       // Start from a lift: a suite that ran before on this broker may have left the canary's failures in its window.
       await e2e.operator.setControl(control, false, 'e2e: start from a lift');
       await new Promise((resolve) => setTimeout(resolve, 1_000));
       const run = (await canary.openRun('e2e: a canary whose refunds fail')).run_id;
+      const tripsBefore = await tripsCounted();
 
       // Three refunds the helpdesk refuses (ticket T-1001 is another customer's: 422): 3 of 3 failed trips its trigger.
       for (let i = 0; i < 3; i += 1) {
@@ -465,6 +473,14 @@ export function governedPipelineCases(basePort: number, replicas?: WritStackOpti
         what: 'the canary switched to safe mode automatically',
       });
       expect(tripped).toMatchObject({ enabled: true, reason, set_by: 'writ:auto-safe-mode', kind: 'safe_mode', target: `agent:${CANARY_AGENT}` });
+      // Counted by the gateway that published it, on its /metrics (WRIT_METRICS_PORT, as the dev stack starts it). Every
+      // gateway reads everything, so with several two may trip the canary at the same moment: each counts its own.
+      const counted = await waitFor(async () => ((await tripsCounted()) > tripsBefore ? tripsCounted() : undefined), {
+        timeoutMs: 15_000,
+        what: 'the trip on a gateway’s /metrics',
+      });
+      expect(counted - tripsBefore).toBeGreaterThanOrEqual(1);
+      expect(counted - tripsBefore).toBeLessThanOrEqual(gateways.length);
       // The planner and executor read it from the controls topic: give them the second the kill-switch case gives.
       await new Promise((resolve) => setTimeout(resolve, 1_000));
 

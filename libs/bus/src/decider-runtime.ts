@@ -88,6 +88,13 @@ export interface DeciderSpec<I, S> {
    */
   readonly readsGainedPartitions: boolean;
   readonly timers?: DeciderTimers<S>;
+  /**
+   * Outputs of this decider now on the log (its steps' and its timers'), in the order sent: once
+   * their transaction committed (transactional loop; never those of an aborted one) or once
+   * acknowledged (acknowledged loop). Never what a rebuild reads back. For counting what was
+   * published (metrics); it must not throw.
+   */
+  published?(events: readonly OutgoingEvent[]): void;
 }
 
 /**
@@ -104,7 +111,7 @@ export type DeciderLoop =
   | {
       readonly kind: 'transactional';
       /** The transactional id is the replica's name (`replicaName`: `<groupId>.<instanceId>`), as its static membership. */
-      readonly options: Omit<TransactionalProcessorOptions, 'handler' | 'onAbort' | 'onAssignment' | 'transactionalId' | 'instanceId'> & {
+      readonly options: Omit<TransactionalProcessorOptions, 'handler' | 'onAbort' | 'onAssignment' | 'onCommitted' | 'transactionalId' | 'instanceId'> & {
         readonly instanceId: string;
       };
     }
@@ -226,6 +233,7 @@ export class DeciderRuntime<I, S> {
           onAbort: () => {
             this.#dirty = true;
           },
+          ...(this.#spec.published === undefined ? {} : { onCommitted: (events: readonly OutgoingEvent[]) => this.#spec.published?.(events) }),
           onAssignment,
         });
         await this.#processor.start();
@@ -313,7 +321,10 @@ export class DeciderRuntime<I, S> {
     const sending = otelContext
       .with(trace.setSpan(ctx.traceContext, span), () => producer.send(outputs))
       .then(
-        () => span.end(),
+        () => {
+          span.end();
+          this.#published(outputs);
+        },
         (error: unknown) => {
           // The state holds outputs that may not have landed: read the topics again before the next input.
           this.#dirty = true;
@@ -324,6 +335,15 @@ export class DeciderRuntime<I, S> {
     void sending.finally(() => this.#sending.delete(sending)).catch(() => undefined);
     await sending;
     return [];
+  }
+
+  /** Tells the spec what the acknowledged loop's producer has acknowledged. */
+  #published(outputs: readonly OutgoingEvent[]): void {
+    try {
+      this.#spec.published?.(outputs);
+    } catch (error) {
+      this.#logger.warn(`${this.#spec.name}: published() failed; the outputs are sent all the same`, { error: describeError(error) });
+    }
   }
 
   /**

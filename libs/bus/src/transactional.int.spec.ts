@@ -4,6 +4,7 @@ import type { ActionProposed } from '@writ/contracts';
 import { sampleEvent } from '@writ/contracts/testing';
 import { testKafkaBrokers, uniqueName, waitFor } from '@writ/testing';
 import { silentLogger } from './logger.ts';
+import type { OutgoingEvent } from './serde.ts';
 import { EventProducer } from './producer.ts';
 import { committedOffsets, createTestTopics, readTopicToEnd } from './testing/index.ts';
 import { runTransactional } from './transactional.ts';
@@ -22,7 +23,13 @@ async function setup(prefix: string, outputConfigs: Record<string, string> = {},
   await createTestTopics(brokers, [{ name: input, partitions }, { name: output, configs: outputConfigs }, { name: `${groupId}.dlq` }]);
   const producer = new EventProducer({ brokers, clientId: 'tx-input' });
   await producer.connect();
-  const run = async (handler: TransactionalHandler, onAbort?: (error: unknown) => void, maxBatchSize?: number, offsetsOnlyLingerMs?: number) => {
+  const run = async (
+    handler: TransactionalHandler,
+    onAbort?: (error: unknown) => void,
+    maxBatchSize?: number,
+    offsetsOnlyLingerMs?: number,
+    onCommitted?: (events: readonly OutgoingEvent[]) => void,
+  ) => {
     const processor = await runTransactional({
       brokers,
       groupId,
@@ -34,6 +41,7 @@ async function setup(prefix: string, outputConfigs: Record<string, string> = {},
       ...(onAbort === undefined ? {} : { onAbort }),
       ...(maxBatchSize === undefined ? {} : { maxBatchSize }),
       ...(offsetsOnlyLingerMs === undefined ? {} : { offsetsOnlyLingerMs }),
+      ...(onCommitted === undefined ? {} : { onCommitted }),
     });
     running.push(processor);
     return processor;
@@ -50,7 +58,7 @@ function admittedFor(input: ActionProposed, output: string, padding = 0) {
 const causeOf = (value: Buffer | null): string | null => decodeEvent(value ?? Buffer.alloc(0)).payload.meta.causation_id;
 
 describe('TransactionalProcessor against a real broker', () => {
-  it('aborts when the broker refuses an output, dead-letters the input responsible, and commits the rest once', async () => {
+  it('aborts when the broker refuses an output, dead-letters the input responsible, and commits the rest once (and tells each once)', async () => {
     const { input, output, groupId, producer, run } = await setup('tx_refused', { 'max.message.bytes': '2048' });
     const inputs = Array.from({ length: 4 }, (_, i) => sampleEvent('ActionProposed', { run_id: `run-${i}` }));
     await producer.send(inputs.map((payload) => ({ type: 'ActionProposed', topic: input, payload })));
@@ -58,12 +66,16 @@ describe('TransactionalProcessor against a real broker', () => {
     const hugeId = inputs[2]?.meta.event_id;
 
     const aborts: unknown[] = [];
+    const told: (string | null)[] = [];
     await run(
       (event) => {
         if (event.type !== 'ActionProposed') throw new Error(`unexpected ${event.type}`);
         return [admittedFor(event.payload, output, event.payload.meta.event_id === hugeId ? 10_000 : 0)];
       },
       (error) => aborts.push(error),
+      undefined,
+      undefined,
+      (events) => told.push(...events.map((e) => e.payload.meta.causation_id)),
     );
     await waitFor(async () => (await committedOffsets(brokers, groupId, input)).get(0) === '4', {
       what: 'all four inputs committed',
@@ -75,6 +87,9 @@ describe('TransactionalProcessor against a real broker', () => {
     expect(String(aborts[0])).toMatch(/too large/i);
     const committed = await readTopicToEnd(brokers, output, { readCommitted: true });
     expect(committed.map((r) => causeOf(r.value))).toEqual(inputs.filter((p) => p.meta.event_id !== hugeId).map((p) => p.meta.event_id));
+    // onCommitted heard of exactly what was committed: never an output of an aborted transaction, the redone ones once.
+    await waitFor(() => told.length >= committed.length || undefined, { what: 'onCommitted told of the last transaction', timeoutMs: 5_000 });
+    expect(told).toEqual(committed.map((r) => causeOf(r.value)));
     const dlq = await readTopicToEnd(brokers, `${groupId}.dlq`, { readCommitted: true });
     expect(dlq).toHaveLength(1);
     expect(dlq[0]?.headers['writ-dlq-code']).toBe('KAFKA_ERR_MSG_SIZE_TOO_LARGE');

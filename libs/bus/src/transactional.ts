@@ -40,10 +40,19 @@ export interface TransactionalProcessorOptions extends Omit<EventConsumerOptions
    * in-memory state derived from uncommitted input must drop or reload it here.
    */
   readonly onAbort?: (error: unknown) => void | Promise<void>;
+  /**
+   * Called once a transaction committed, with the events it published (DLQ records aside), in the
+   * order they were sent: what read_committed readers now see, each told once (the outputs of an
+   * aborted transaction never are; redone, they are told when they commit). For counting what was
+   * published; it must not throw (what it throws is logged, the commit stands).
+   */
+  readonly onCommitted?: (events: readonly OutgoingEvent[]) => void;
 }
 
 interface OutputOf {
   readonly send: TracedSend;
+  /** The event the record encodes (for onCommitted). */
+  readonly event: OutgoingEvent;
   /** The input that produced it (`topic/partition/offset`); null for an emitted output. */
   readonly input: string | null;
   /** When its input was handled, among all inputs of the processor. */
@@ -384,7 +393,12 @@ export class TransactionalProcessor {
     if (events.length === 0) return 'nothing';
     const active = otelContext.active();
     const order = (this.#handled += 1);
-    const outputs = events.map((output) => ({ send: { record: toRecord(this.#serde, output), parent: parentContextOf(output, active) }, input: null, order }));
+    const outputs = events.map((output) => ({
+      send: { record: toRecord(this.#serde, output), parent: parentContextOf(output, active) },
+      event: output,
+      input: null,
+      order,
+    }));
     return (await this.#commit({ generation, partitionKey: null, outputs, dlqRecords: [] })) ? 'committed' : 'aborted';
   }
 
@@ -450,6 +464,7 @@ export class TransactionalProcessor {
             // Encoding happens here so that an invalid output counts as this input's failure.
             produced = events.map((output) => ({
               send: { record: toRecord(this.#serde, output), parent: parentContextOf(output, active) },
+              event: output,
               input,
               order,
             }));
@@ -664,6 +679,7 @@ export class TransactionalProcessor {
       this.#consecutiveAborts = 0;
       this.#transactions += 1;
       this.#batchesCommitted += batches.length;
+      this.#committed(outputs);
       return true;
     } catch (error) {
       span.setStatus({ code: SpanStatusCode.ERROR, message: describeError(error) });
@@ -671,6 +687,17 @@ export class TransactionalProcessor {
       return false;
     } finally {
       span.end();
+    }
+  }
+
+  /** Tells onCommitted what a committed transaction published. */
+  #committed(outputs: readonly OutputOf[]): void {
+    const onCommitted = this.#options.onCommitted;
+    if (onCommitted === undefined || outputs.length === 0) return;
+    try {
+      onCommitted(outputs.map((output) => output.event));
+    } catch (error) {
+      this.#logger.warn('onCommitted failed; the transaction is committed all the same', { error: describeError(error) });
     }
   }
 

@@ -66,6 +66,16 @@ export const env = {
   port(options: { default?: number } = {}): EnvVar<number> {
     return required('a TCP port from 1 to 65535', (v) => parseInteger(v, 1, 65535), options.default);
   },
+  /** A TCP port from 1 to 65535, or undefined when unset (a listener that is off unless asked for). */
+  optionalPort(): EnvVar<number | undefined> {
+    return {
+      describe: 'an optional TCP port from 1 to 65535',
+      parse(raw) {
+        const value = present(raw);
+        return value === undefined ? undefined : parseInteger(value, 1, 65535);
+      },
+    };
+  },
   bool(options: { default?: boolean } = {}): EnvVar<boolean> {
     return required(
       'true or false',

@@ -43,6 +43,15 @@ describe('loadConfig', () => {
     expect(loadConfig({ CLICKHOUSE_URL: env.optionalUrl() }, {}).CLICKHOUSE_URL).toBeUndefined();
   });
 
+  it('reads an optional port: undefined when unset, the rule named when malformed', () => {
+    const spec = { WRIT_X_PORT: env.optionalPort() };
+    expect(loadConfig(spec, {}).WRIT_X_PORT).toBeUndefined();
+    expect(loadConfig(spec, { WRIT_X_PORT: ' ' }).WRIT_X_PORT).toBeUndefined();
+    expect(loadConfig(spec, { WRIT_X_PORT: '26113' }).WRIT_X_PORT).toBe(26113);
+    expect(configError(() => loadConfig(spec, { WRIT_X_PORT: '0' })).rule).toBe('must be between 1 and 65535, got 0');
+    expect(configError(() => loadConfig(spec, { WRIT_X_PORT: 'http' })).rule).toBe('must be a whole number, got "http"');
+  });
+
   it('refuses a variable set under its retired name, naming the new one', () => {
     const renamed = { KAFKA_BROKERS: 'WRIT_KAFKA_BROKERS', PLANNER_LINGER_MS: 'WRIT_PLANNER_LINGER_MS' };
     const error = configError(() => loadConfig(spec, { WRIT_KAFKA_BROKERS: '127.0.0.1:27092', KAFKA_BROKERS: '127.0.0.1:9092' }, { renamed }));

@@ -70,8 +70,8 @@ describe('deploy/kafka/acls.json', () => {
     // The read model: runs, actions and their decisions, approvals, controls, and the executor's
     // outcomes (an unknown one's attempts and error, for the reconciliation queue); not requests.
     expect(consumes('writ-gateway')).toEqual(sorted(TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.approvals, TOPICS.outcomes, TOPICS.controls));
-    // Proposals to decide on (with its own run statistics), ends of actions, its decisions, approvals.
-    expect(consumes('writ-policy')).toEqual(sorted(TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.approvals, TOPICS.policysets));
+    // Proposals to decide on (with its own run statistics), ends of actions, its decisions, approvals, reservations at a budget's approval step.
+    expect(consumes('writ-policy')).toEqual(sorted(TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.approvals, TOPICS.budget, TOPICS.policysets));
     // Run caps and proposals to reserve for, ends of actions, its own books, outcomes to settle.
     expect(consumes('writ-budget')).toEqual(sorted(TOPICS.proposals, TOPICS.actions, TOPICS.budget, TOPICS.outcomes));
     expect(consumes('writ-executor')).toEqual(sorted(TOPICS.executions, TOPICS.controls));

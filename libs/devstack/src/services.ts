@@ -22,6 +22,13 @@ const PORT_OFFSETS: Readonly<Record<WritServiceName, number>> = {
 const HELPDESK_OFFSET = 10;
 /** Ports of a service's further instances: instance i listens on its offset + 20 × i. */
 const REPLICA_PORT_STEP = 20;
+/**
+ * Each instance's Prometheus endpoint (WRIT_METRICS_PORT, `GET /metrics` on 127.0.0.1) is its HTTP
+ * port + 30: 26110-26115 for the demo's six services, +30..+35, +50..+55 and +70..+75 of a stack's
+ * base port for instances 0, 1 and 2. Free in every stack the repository starts (bases 100 apart,
+ * HTTP on +0..+5, +20..+25 and +40..+45, the helpdesk on +10).
+ */
+export const METRICS_PORT_OFFSET = 30;
 
 /**
  * How many instances of a service may run against one cluster (docs/design/pipeline.md, "Scaling
@@ -63,7 +70,7 @@ export interface WritStackOptions {
   readonly brokers: readonly string[];
   /** Keys, executor records, chDB data, traces and logs of this stack. */
   readonly workDir: string;
-  /** Gateway port; the others follow (+1 .. +5), the demo helpdesk at +10. Default 26080. */
+  /** Gateway port; the others follow (+1 .. +5), the demo helpdesk at +10, each service's metrics at its port + 30. Default 26080. */
   readonly basePort?: number;
   /** Appended to every consumer group id, so two stacks on one cluster never share a group. */
   readonly groupSuffix?: string;
@@ -82,6 +89,8 @@ export interface WritStackOptions {
 export interface ServiceProcess {
   readonly name: string;
   readonly url: string;
+  /** Its Prometheus endpoint (`http://127.0.0.1:<WRIT_METRICS_PORT>/metrics`); undefined for the helpdesk. */
+  readonly metricsUrl: string | undefined;
   readonly logFile: string;
   pid(): number | undefined;
   /** SIGKILL: a crash, no shutdown hooks. */
@@ -141,6 +150,7 @@ const STABLE_AFTER_MS = 60_000;
 export interface ProcessSpec {
   readonly name: string;
   readonly url: string;
+  readonly metricsUrl?: string;
   /** Answers 2xx with no status, or status ok/ready, once the process is ready. */
   readonly readyUrl: string;
   readonly command: readonly string[];
@@ -213,6 +223,7 @@ export function superviseProcess(spec: ProcessSpec): ServiceProcess {
   return {
     name: spec.name,
     url: spec.url,
+    metricsUrl: spec.metricsUrl,
     logFile: spec.logFile,
     pid: () => child?.pid,
     async start() {
@@ -314,11 +325,13 @@ export async function startWritStack(options: WritStackOptions): Promise<WritSta
     for (let i = 0; i < count; i += 1) {
       const port = basePort + PORT_OFFSETS[name] + REPLICA_PORT_STEP * i;
       const url = `http://127.0.0.1:${port}`;
+      const metricsPort = port + METRICS_PORT_OFFSET;
       const label = i === 0 ? name : `${name}-${i}`;
       list.push(
         superviseProcess({
           name: label,
           url,
+          metricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
           readyUrl: `${url}/health/ready`,
           command: [process.execPath, ...serviceNodeFlags(name), join(root, 'services', name, 'dist', 'main.js')],
           // Each service gets its own private key's path only (serviceKeyEnvironment).
@@ -329,6 +342,7 @@ export async function startWritStack(options: WritStackOptions): Promise<WritSta
             ...tenantKeys(name),
             ...toolCredential(name),
             WRIT_HTTP_PORT: String(port),
+            WRIT_METRICS_PORT: String(metricsPort),
             WRIT_KAFKA_GROUP_ID: `writ.${name}${suffix}`,
             WRIT_INSTANCE_ID: String(i),
           },

@@ -25,7 +25,7 @@ export interface ServiceDefinition<S extends Record<string, EnvVar<unknown>>> {
   readonly config: S;
   /** The service's own module; its providers can inject SERVICE_CONFIG. */
   readonly module: Type<unknown>;
-  /** Tracing, started by the service's instrumentation.ts before anything else loaded. */
+  /** Tracing and metrics, started by the service's instrumentation.ts before anything else loaded. */
   readonly telemetry: Telemetry;
 }
 
@@ -58,6 +58,13 @@ export async function runService<S extends Record<string, EnvVar<unknown>>>(defi
     throw error;
   }
 
+  // The metrics endpoint (WRIT_METRICS_PORT) started listening with the telemetry: a port it cannot take stops the boot.
+  try {
+    await definition.telemetry.ready;
+  } catch (error) {
+    fail(name, EXIT_UNAVAILABLE, describeError(error));
+  }
+
   try {
     await probeBrokers(config.WRIT_KAFKA_BROKERS, config.WRIT_KAFKA_STARTUP_TIMEOUT_MS);
   } catch (error) {
@@ -85,7 +92,7 @@ export async function runService<S extends Record<string, EnvVar<unknown>>>(defi
   } catch (error) {
     fail(name, EXIT_UNAVAILABLE, `cannot listen on ${config.WRIT_HTTP_HOST}:${config.WRIT_HTTP_PORT} (WRIT_HTTP_PORT): ${describeError(error)}`);
   }
-  const tracing = definition.telemetry.exporters.join(', ') || 'not exported';
-  logger.log(`${name}@${version} listening on http://${config.WRIT_HTTP_HOST}:${config.WRIT_HTTP_PORT}; traces: ${tracing}`);
+  const telemetry = definition.telemetry.exporters.join(', ') || 'not exported';
+  logger.log(`${name}@${version} listening on http://${config.WRIT_HTTP_HOST}:${config.WRIT_HTTP_PORT}; telemetry: ${telemetry}`);
   return app;
 }

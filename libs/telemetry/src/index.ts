@@ -1,5 +1,7 @@
-export { startTelemetry } from './start.ts';
-export type { Telemetry } from './start.ts';
-export { WRIT_ATTR } from './attributes.ts';
+export { DEFAULT_METRICS_HOST, METRICS_PATH, otlpMetricsUrl, startTelemetry, telemetryConfig } from './start.ts';
+export type { Telemetry, TelemetryConfig } from './start.ts';
+export { WRIT_ATTR, WRIT_METRIC, WRIT_METRIC_ATTR } from './attributes.ts';
+export { WRIT_COUNTERS, WRIT_METER_NAME, writCounter, writMeter } from './metrics.ts';
+export type { WritCounter, WritCounterAttributes, WritMetricName } from './metrics.ts';
 export { JsonLinesSpanExporter, toSpanRecord } from './file-exporter.ts';
 export type { SpanRecord } from './file-exporter.ts';

@@ -11,3 +11,5 @@ export { withoutIdentifiers } from './identifiers.ts';
 export { thrown } from './thrown.ts';
 export { startWebhookReceiver } from './webhook-receiver.ts';
 export type { ReceivedWebhook, WebhookReceiver } from './webhook-receiver.ts';
+export { metricValue, parsePrometheusText, scrapeMetrics, serveTestMetrics } from './metrics.ts';
+export type { MetricSample, TestMetricsEndpoint } from './metrics.ts';

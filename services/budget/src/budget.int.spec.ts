@@ -17,7 +17,8 @@ import type { EventPayloads } from '@writ/contracts';
 import { sampleEvent } from '@writ/contracts/testing';
 import { createKeyring, generateSigningKey } from '@writ/crypto';
 import { SERVICE_CONFIG, loadServiceConfig } from '@writ/runtime';
-import { startWebhookReceiver, testKafkaBrokers, uniqueName, waitFor } from '@writ/testing';
+import { metricValue, scrapeMetrics, serveTestMetrics, startWebhookReceiver, testKafkaBrokers, uniqueName, waitFor } from '@writ/testing';
+import type { MetricSample, TestMetricsEndpoint } from '@writ/testing';
 import { BudgetModule } from './budget.module.ts';
 import { BudgetProcessor } from './budget.processor.ts';
 import { budgetConfigSpec } from './config.ts';
@@ -64,14 +65,18 @@ const apps = new Set<INestApplicationContext>();
 const consumers = new Set<EventConsumer>();
 let producer: EventProducer;
 const spans = new InMemorySpanExporter();
+/** The counters of the services in this process, on a /metrics endpoint (in a service process, startTelemetry serves them). */
+let metricsEndpoint: TestMetricsEndpoint;
 
 beforeAll(async () => {
   trace.setGlobalTracerProvider(new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter: spans })] }));
+  metricsEndpoint = await serveTestMetrics();
   producer = new EventProducer({ brokers, clientId: 'budget-int-test' });
   await producer.connect();
 });
 afterAll(async () => {
   await producer.disconnect();
+  await metricsEndpoint.stop();
 });
 afterEach(async () => {
   for (const app of apps) await app.close();
@@ -199,6 +204,23 @@ function completed(t: Tenant, run: string, action: string, status: EventPayloads
   return writEvent('ActionCompleted', { ...sampleEvent('ActionCompleted', meta), status, reason_code: reasonCode, result_json: null, cost_micros: 0 });
 }
 
+/**
+ * A scrape of /metrics once `counted` holds: a counter is added as its transaction commits, a
+ * moment after a read_committed reader may already see the event.
+ */
+async function scrapeOnce(counted: (samples: readonly MetricSample[]) => boolean): Promise<readonly MetricSample[]> {
+  return waitFor(
+    async () => {
+      const samples = await scrapeMetrics(metricsEndpoint.url);
+      return counted(samples) ? samples : undefined;
+    },
+    { timeoutMs: 10_000, what: 'the counters on /metrics' },
+  );
+}
+
+const THRESHOLDS = 'writ_budget_thresholds_crossed_total';
+const REFUSALS = 'writ_budget_refusals_total';
+
 // A generic filter over a discriminated union: TypeScript cannot narrow EventPayloads[T] itself.
 const of = <T extends BudgetOut['type']>(seen: readonly BudgetOut[], type: T, action?: string): EventPayloads[T][] =>
   seen.filter((e) => e.type === type && (action === undefined || e.payload.meta.action_id === action)).map((e) => e.payload as EventPayloads[T]);
@@ -315,6 +337,19 @@ describe('budget service', () => {
     });
     const thresholds = of(seen, 'BudgetThresholdCrossed').map((c) => `${c.scope}:${c.kind}:${c.threshold_percent}`);
     expect(thresholds).toEqual(['agent_day:money:50', 'agent_day:money:80', 'agent_day:money:100']);
+    // Each counted once as it was published, on /metrics with its labels.
+    const samples = await scrapeOnce((s) => metricValue(s, THRESHOLDS, { tenant: t.tenant }) >= 3 && metricValue(s, REFUSALS, { tenant: t.tenant }) >= 1);
+    for (const percent of ['50', '80', '100']) {
+      expect(samples).toContainEqual({
+        name: THRESHOLDS,
+        labels: { tenant: t.tenant, scope: 'agent_day', kind: 'money', threshold_percent: percent, otel_scope_name: 'writ' },
+        value: 1,
+      });
+    }
+    expect(metricValue(samples, THRESHOLDS, { tenant: t.tenant })).toBe(3);
+    expect(samples.filter((s) => s.name === REFUSALS && s.labels['tenant'] === t.tenant)).toEqual([
+      { name: REFUSALS, labels: { tenant: t.tenant, scope: 'agent_day', kind: 'money', rule: 'cap', otel_scope_name: 'writ' }, value: 1 },
+    ]);
   });
 
   it("tells the tenant's webhook each threshold reached, signed with its secret; a failed delivery is retried", async () => {
@@ -479,6 +514,23 @@ describe('budget service', () => {
       settled_calls: 1,
       reserved_calls: 2,
     });
+    // Counted as published, by either instance: bot's 50 % (before the restart) was read back by the
+    // rebuild and not counted again; 80 % and 100 % came with a3. Each announcement counts once.
+    const agentDay = { tenant: t.tenant, scope: 'agent_day', kind: 'money' };
+    await waitFor(() => of(seen, 'BudgetThresholdCrossed').some((c) => c.scope === 'agent_day' && c.threshold_percent === 100), {
+      timeoutMs: 30_000,
+      what: "bot's 100 % announced",
+    });
+    const samples = await scrapeOnce((s) => metricValue(s, THRESHOLDS, { ...agentDay, threshold_percent: '100' }) >= 1);
+    const announced = of(seen, 'BudgetThresholdCrossed');
+    expect(announced.filter((c) => c.scope === 'agent_day').map((c) => c.threshold_percent)).toEqual([50, 80, 100]);
+    for (const c of announced) {
+      const labels = { tenant: t.tenant, scope: c.scope, kind: c.kind, threshold_percent: String(c.threshold_percent) };
+      expect(metricValue(samples, THRESHOLDS, labels), JSON.stringify(labels)).toBe(1);
+    }
+    expect(metricValue(samples, THRESHOLDS, { tenant: t.tenant })).toBe(announced.length);
+    expect(metricValue(samples, REFUSALS, { tenant: t.tenant, scope: 'run', kind: 'tool_calls', rule: 'cap' })).toBe(1);
+    expect(metricValue(samples, REFUSALS, { tenant: t.tenant })).toBe(1);
   });
 
   it('never exceeds a cap under many reservations at once', async () => {

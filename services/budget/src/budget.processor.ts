@@ -12,7 +12,7 @@ import { loadSigningKey } from '@writ/crypto';
 import type { SigningKey } from '@writ/crypto';
 import { describeError } from '@writ/errors';
 import { SERVICE_CONFIG, busLoggerOf } from '@writ/runtime';
-import { WRIT_ATTR } from '@writ/telemetry';
+import { WRIT_ATTR, WRIT_METRIC, writCounter } from '@writ/telemetry';
 import { loadToolRegistry } from '@writ/tools';
 import type { ToolRegistry } from '@writ/tools';
 import { BudgetBooks, PRODUCER_NAME } from './books.ts';
@@ -178,6 +178,8 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
         return { state: step.state, outputs };
       },
       rebuild: () => this.#rebuild(),
+      // Counted once committed: never what an aborted transaction held, nor what a rebuild reads back.
+      published: countPublished,
       // One accountant keeps every tenant's books (caps span partitions): nobody else moves them.
       readsGainedPartitions: false,
       timers: {
@@ -285,6 +287,20 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
   #signingKeyOrThrow(): SigningKey {
     if (this.#signingKey === undefined) throw new Error('the reservation signing key is not loaded yet');
     return this.#signingKey;
+  }
+}
+
+/** The accountant's metrics: thresholds announced and reservations refused, as published. */
+function countPublished(events: readonly OutgoingEvent[]): void {
+  for (const event of events) {
+    if (event.type === 'BudgetThresholdCrossed') {
+      const { meta, scope, kind, threshold_percent } = event.payload;
+      writCounter(WRIT_METRIC.budgetThresholdsCrossed).add(1, { tenant: meta.tenant_id, scope, kind, threshold_percent: String(threshold_percent) });
+    } else if (event.type === 'BudgetRefused') {
+      const { meta, scope, kind, rule } = event.payload;
+      // A refusal of before v3 (no rule) was a cap's.
+      writCounter(WRIT_METRIC.budgetRefusals).add(1, { tenant: meta.tenant_id, scope, kind, rule: rule ?? 'cap' });
+    }
   }
 }
 

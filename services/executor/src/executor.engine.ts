@@ -9,12 +9,12 @@ import type { JSONWebKeySet } from 'jose';
 import { EventConsumer, EventProducer, KeyedLock, createKafka, eventTraceOf, silentLogger, sleep, traceHeaders, writEvent } from '@writ/bus';
 import type { BusLogger, DecodedEvent, EventContext } from '@writ/bus';
 import { TOPICS, newMetadata } from '@writ/contracts';
-import type { TraceContext } from '@writ/contracts';
+import type { ExecutionRequested, TraceContext } from '@writ/contracts';
 import { TenantKeyDir, loadKeyringFromDir, loadSigningKey } from '@writ/crypto';
 import { WritError, describeError } from '@writ/errors';
 import { CallInterrupted, Executor } from '@writ/executor-core';
-import type { ActionTokens, ExecutionRecord, ExecutionResult } from '@writ/executor-core';
-import { WRIT_ATTR } from '@writ/telemetry';
+import type { ActionTokens, ExecutionRecord, ExecutionReport, ExecutionResult } from '@writ/executor-core';
+import { WRIT_ATTR, WRIT_METRIC, writCounter } from '@writ/telemetry';
 import { ActionTokenSigner, ControlBoard, loadToolRegistry, mintsCredential } from '@writ/tools';
 import type { ToolDefinition, ToolRegistry } from '@writ/tools';
 import type { ExecutorServiceConfig } from './config.ts';
@@ -72,6 +72,18 @@ export async function loadActionTokens(
     );
   }
   return { issuer: config.WRIT_EXECUTOR_TOKEN_ISSUER, signer: await ActionTokenSigner.fromPem(key.keyId, key.exportPrivateKeyPem()) };
+}
+
+/** A call that broke its tool's cost contract, and by how much a reported cost exceeded the maximum. */
+function countCostBreach(request: ExecutionRequested, cost: NonNullable<ExecutionReport['cost']>, currency: string | null): void {
+  const tenant = request.meta.tenant_id;
+  const breach = cost.breach;
+  if (breach === null) return;
+  writCounter(WRIT_METRIC.executorCostBreaches).add(1, { tenant, tool: request.tool, breach });
+  const excess = cost.micros - cost.max_micros;
+  if (breach === 'over_max' && excess > 0 && currency !== null) {
+    writCounter(WRIT_METRIC.executorCostBreachExcessMicros).add(excess, { tenant, tool: request.tool, currency });
+  }
 }
 
 export class ExecutorEngine {
@@ -269,6 +281,8 @@ export class ExecutorEngine {
             cost_micros: report.cost.micros,
             max_micros: report.cost.max_micros,
           });
+          // Counted for the call itself: a redelivered request re-emits the recorded outcome (replayed), and is not counted again.
+          if (!report.replayed) countCostBreach(request, report.cost, result.type === 'ActionExecuted' ? result.payload.currency : null);
         }
         await this.#emit(
           { tenant_id: request.meta.tenant_id, run_id: request.meta.run_id, action_id: request.meta.action_id ?? '', causation_id: request.meta.event_id },

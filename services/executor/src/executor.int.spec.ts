@@ -25,7 +25,8 @@ import type { SigningKey } from '@writ/crypto';
 import { ensureDevKeys, keyEnvironment } from '@writ/devstack';
 import { signedExecutionRequest } from '@writ/executor-core/testing';
 import { SERVICE_CONFIG, loadServiceConfig } from '@writ/runtime';
-import { testKafkaBrokers, waitFor, withoutIdentifiers } from '@writ/testing';
+import { metricValue, scrapeMetrics, serveTestMetrics, testKafkaBrokers, waitFor, withoutIdentifiers } from '@writ/testing';
+import type { TestMetricsEndpoint } from '@writ/testing';
 import { ActionTokenSigner } from '@writ/tools';
 import { executorConfigSpec } from './config.ts';
 import { ExecutorModule, ExecutorService } from './executor.module.ts';
@@ -39,6 +40,7 @@ const PROBE = `probe_${randomUUID().slice(0, 8).replace(/-/g, '')}`;
 const PROBE_TOOL = `${PROBE}.tickets_get`;
 const PROBE_REFUND = `${PROBE}.refunds_issue`;
 const PROBE_CAPTURE = `${PROBE}.refunds_capture`;
+const PROBE_PRICED = `${PROBE}.quotes_priced`;
 const HELPDESK_TOKEN = `token-${randomUUID()}`;
 const WAIT = { timeoutMs: 30_000 } as const;
 
@@ -219,6 +221,8 @@ function control(target: string, enabled: boolean, scope = TENANTS, safe = false
 
 let dataDir: string;
 let groupId: string;
+/** The counters of the executor in this process, on a /metrics endpoint (in a service process, startTelemetry serves them). */
+let metricsEndpoint: TestMetricsEndpoint;
 
 beforeAll(async () => {
   const work = mkdtempSync(join(tmpdir(), 'writ-executor-int-'));
@@ -249,6 +253,16 @@ beforeAll(async () => {
   };
   delete capture['verify'];
   writeFileSync(join(toolsDir, `${PROBE_CAPTURE}@1.2.0.json`), JSON.stringify(capture));
+  // A priced read whose result reports its cost (at most $0.0005 declared), at a url read at call time.
+  const priced: Record<string, unknown> = {
+    ...ticketsGet,
+    name: PROBE_PRICED,
+    endpoint: { method: 'GET', url: '${PRICED_URL:-http://127.0.0.1:1}/quotes/{ticket_id}' },
+    cost: { micros: 100, max_micros: 500, currency: 'USD', actual: 'billing.fee_micros' },
+  };
+  delete priced['result'];
+  writeFileSync(join(toolsDir, `${PROBE_PRICED}@1.0.0.json`), JSON.stringify(priced));
+  metricsEndpoint = await serveTestMetrics();
   helpdesk = await startHelpdesk(jwksFile);
   process.env['HELPDESK_URL'] = helpdesk.url;
   process.env['HELPDESK_TOKEN'] = HELPDESK_TOKEN;
@@ -269,6 +283,7 @@ afterAll(async () => {
     .catch(() => undefined);
   await outcomes?.stop();
   await producer?.disconnect();
+  await metricsEndpoint?.stop();
   helpdesk?.child.kill('SIGTERM');
 });
 
@@ -511,5 +526,59 @@ describe('executor service: sealed sensitive arguments', () => {
     });
     const refused = await outcomes.nth(await send(request));
     expect(refused.payload).toMatchObject({ error_code: 'SENSITIVE_NOT_SEALED', attempts: 0 });
+  });
+});
+
+describe('executor service: the cost contract', () => {
+  it('counts a call whose result reports more than its declared maximum, and by how much, once (not again on a redelivery)', async () => {
+    let fee = 900;
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ quote: 'Q-1', billing: { fee_micros: fee } }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    process.env['PRICED_URL'] = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const tenant = `${TENANTS}-priced`;
+      const priced = (ticket: string) => scenario({ tenant, tool: PROBE_PRICED, toolVersion: '1.0.0', args: { ticket_id: ticket }, amountMicros: 500 });
+      const breaches = { tenant, tool: PROBE_PRICED };
+
+      // Within the maximum: no breach.
+      fee = 420;
+      const within = await outcomes.nth(await send(priced('T-1001')));
+      expect(within.payload).toMatchObject({ outcome: 'succeeded', cost_micros: 420 });
+
+      // $0.0009 reported against $0.0005 declared: settled as reported, flagged, 400 micros over.
+      fee = 900;
+      const over = priced('T-1002');
+      const executed = await outcomes.nth(await send(over));
+      expect(executed.payload).toMatchObject({ outcome: 'succeeded', cost_micros: 900 });
+      const counted = await waitFor(
+        async () => {
+          const samples = await scrapeMetrics(metricsEndpoint.url);
+          return metricValue(samples, 'writ_executor_cost_breaches_total', breaches) > 0 ? samples : undefined;
+        },
+        { timeoutMs: 10_000, what: 'the breach on /metrics' },
+      );
+      expect(counted).toContainEqual({
+        name: 'writ_executor_cost_breaches_total',
+        labels: { ...breaches, breach: 'over_max', otel_scope_name: 'writ' },
+        value: 1,
+      });
+      expect(counted).toContainEqual({
+        name: 'writ_executor_cost_breach_excess_micros_total',
+        labels: { ...breaches, currency: 'USD', otel_scope_name: 'writ' },
+        value: 400,
+      });
+
+      // The same request again (a redelivery): the recorded outcome is re-emitted, the tool is not called, nothing is counted.
+      await send(over);
+      await outcomes.nth(over.meta.action_id ?? '', 2);
+      const after = await scrapeMetrics(metricsEndpoint.url);
+      expect(metricValue(after, 'writ_executor_cost_breaches_total', breaches)).toBe(1);
+      expect(metricValue(after, 'writ_executor_cost_breach_excess_micros_total', breaches)).toBe(400);
+    } finally {
+      server.close();
+    }
   });
 });

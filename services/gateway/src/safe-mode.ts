@@ -15,6 +15,7 @@ import { describeError } from '@writ/errors';
 import { SafeModeWatch, isTerminalStatus, parseSafeModeFile, safeModeNotification, safeModeTripEvent } from '@writ/gateway-core';
 import type { ActionState, CompletedAction, ReadModelChange, SafeModeNotification, SafeModeTrip } from '@writ/gateway-core';
 import { SERVICE_CONFIG, WebhookNotifier, busLoggerOf, loadWebhooks } from '@writ/runtime';
+import { WRIT_METRIC, writCounter } from '@writ/telemetry';
 import type { GatewayConfig } from './config.ts';
 import { GatewayBus } from './gateway-bus.ts';
 import type { GatewayBusObserver } from './gateway-bus.ts';
@@ -85,7 +86,15 @@ export class AutoSafeMode implements GatewayBusObserver, OnApplicationBootstrap,
     for (const trip of trips) {
       const event = safeModeTripEvent(trip, this.bus.stamp(null));
       void this.bus.emit('ControlChanged', event).then(
-        () => this.#logger.warn(`safe mode switched on for ${event.control_key}: ${trip.reason}`),
+        () => {
+          // Counted once the control is on the log; a trip that could not be published is abandoned, and not counted.
+          writCounter(WRIT_METRIC.gatewaySafeModeTrips).add(1, {
+            tenant: trip.tenant,
+            subject: trip.agent === null ? 'tenant' : 'agent',
+            trigger: trip.trigger,
+          });
+          this.#logger.warn(`safe mode switched on for ${event.control_key}: ${trip.reason}`);
+        },
         (error: unknown) => {
           this.#watch?.abandon(trip);
           this.#logger.error(`could not switch safe mode on for ${event.control_key} (${trip.reason}): ${describeError(error)}`);
