@@ -22,8 +22,11 @@ CREATE TABLE IF NOT EXISTS ledger (
   event_bytes String,
   event_bytes_withheld UInt8,
   ledger_partition UInt32,
-  ledger_offset UInt64
+  ledger_offset UInt64,
+  hash_version UInt8 DEFAULT 1
 ) ENGINE = ReplacingMergeTree ORDER BY (chain_id, seq);
+-- The rule chain_hash follows (libs/ledger-core/README.md): 1 before LedgerEntry v3, 2 every field bound.
+ALTER TABLE ledger ADD COLUMN IF NOT EXISTS hash_version UInt8 DEFAULT 1 AFTER ledger_offset;
 
 -- Signed chain heads (LedgerCheckpoint): the signature covers canonicalJson({chain_id, seq, chain_hash}).
 CREATE TABLE IF NOT EXISTS checkpoints (

@@ -36,6 +36,8 @@ CREATE TABLE IF NOT EXISTS actions (
   reservation_id String,
   status LowCardinality(String),
   status_reason String,
+  reason_code LowCardinality(String) DEFAULT '',
+  ended_at Nullable(DateTime64(3, 'UTC')),
   outcome LowCardinality(String),
   cost_micros Int64,
   currency LowCardinality(String),
@@ -43,6 +45,13 @@ CREATE TABLE IF NOT EXISTS actions (
   reconciled_outcome LowCardinality(String) DEFAULT '',
   reconciled_by String DEFAULT '',
   reconciled_at Nullable(DateTime64(3, 'UTC')),
+  model_name LowCardinality(String) DEFAULT '',
+  model_provider LowCardinality(String) DEFAULT '',
+  model_version LowCardinality(String) DEFAULT '',
+  prompt_version LowCardinality(String) DEFAULT '',
+  retrieved_document_ids Array(String),
+  retrieved_document_versions Array(String),
+  retrieved_document_sha256 Array(String),
   proposed_at DateTime64(3, 'UTC'),
   updated_at DateTime64(3, 'UTC'),
   version UInt64
@@ -149,3 +158,17 @@ ALTER TABLE spend ADD COLUMN IF NOT EXISTS run_mode LowCardinality(String) DEFAU
 ALTER TABLE actions ADD COLUMN IF NOT EXISTS reconciled_outcome LowCardinality(String) DEFAULT '' AFTER run_mode;
 ALTER TABLE actions ADD COLUMN IF NOT EXISTS reconciled_by String DEFAULT '' AFTER reconciled_outcome;
 ALTER TABLE actions ADD COLUMN IF NOT EXISTS reconciled_at Nullable(DateTime64(3, 'UTC')) AFTER reconciled_by;
+
+-- Provenance of the proposal (ActionProposed v3 provenance, as the agent gave it): the model
+-- (model_name, model_provider, model_version), the prompt version, and the retrieved documents as
+-- three parallel arrays (id, version or '', sha256 of the content the agent read; never the content).
+-- '' and [] when the agent gave none, and on actions proposed before v3. The documents of one action:
+-- ARRAY JOIN retrieved_document_ids AS document_id, retrieved_document_sha256 AS document_sha256.
+-- Permanent, like the rest of the row (docs/retention.md). Added to tables created before it existed.
+ALTER TABLE actions ADD COLUMN IF NOT EXISTS model_name LowCardinality(String) DEFAULT '' AFTER reconciled_at;
+ALTER TABLE actions ADD COLUMN IF NOT EXISTS model_provider LowCardinality(String) DEFAULT '' AFTER model_name;
+ALTER TABLE actions ADD COLUMN IF NOT EXISTS model_version LowCardinality(String) DEFAULT '' AFTER model_provider;
+ALTER TABLE actions ADD COLUMN IF NOT EXISTS prompt_version LowCardinality(String) DEFAULT '' AFTER model_version;
+ALTER TABLE actions ADD COLUMN IF NOT EXISTS retrieved_document_ids Array(String) AFTER prompt_version;
+ALTER TABLE actions ADD COLUMN IF NOT EXISTS retrieved_document_versions Array(String) AFTER retrieved_document_ids;
+ALTER TABLE actions ADD COLUMN IF NOT EXISTS retrieved_document_sha256 Array(String) AFTER retrieved_document_versions;

@@ -3,7 +3,9 @@
 #   - Node 24 LTS and npm 11 from the npm registry (the machine's Node may be older),
 #   - the system libraries the Kafka client builds against (apt, when missing and running as root),
 #   - the npm workspace (native addons built offline against Node 24's own headers),
-#   - the Apache Kafka jars from Maven Central (deploy/kafka/pom.xml).
+#   - the Apache Kafka jars from Maven Central (deploy/kafka/pom.xml),
+#   - Prometheus and promtool from Debian's package, unpacked into .local/prometheus (no service,
+#     nothing installed globally): the tests scrape the services with it and check the alert rules.
 # Source it (`. deploy/local/toolchain.sh`) for the functions; sourcing changes no shell options.
 # `writ_setup` installs everything; `use_node` puts Node 24 first on PATH. `./dev` does both.
 WRIT_ROOT="${WRIT_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
@@ -12,6 +14,7 @@ NODE_VERSION="$(tr -d ' \nv' < "$WRIT_ROOT/.nvmrc")"
 NPM_VERSION="11.21.2"
 NODE_HOME="$WRIT_LOCAL/node-$NODE_VERSION"
 KAFKA_LIB="$WRIT_LOCAL/kafka/libs"
+PROMETHEUS_HOME="$WRIT_LOCAL/prometheus"
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
@@ -89,6 +92,29 @@ install_kafka() {
   echo "$want" > "$stamp"
 }
 
+# Debian's `prometheus` package (it ships promtool), fetched with apt-get download and unpacked
+# into .local/prometheus/bin: `apt-get install` would also start and enable a Prometheus service
+# on :9090 on a machine that runs systemd. The binaries are static; the web UI's assets are left out.
+install_prometheus() {
+  local stamp="$PROMETHEUS_HOME/package.stamp" want tmp
+  if [ -x "$PROMETHEUS_HOME/bin/prometheus" ] && [ -x "$PROMETHEUS_HOME/bin/promtool" ] && [ -f "$stamp" ]; then return; fi
+  want="$(apt-cache policy prometheus 2>/dev/null | sed -n 's/^ *Candidate: //p')"
+  if [ -z "$want" ] || [ "$want" = "(none)" ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+      log "Debian's prometheus package is unknown to apt here (run apt-get update as root)"; exit 1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    want="$(apt-cache policy prometheus | sed -n 's/^ *Candidate: //p')"
+  fi
+  log "unpacking Debian's prometheus $want into ${PROMETHEUS_HOME#$WRIT_ROOT/}"
+  tmp="$(mktemp -d)" && chmod 0777 "$tmp"
+  (cd "$tmp" && apt-get download -qq prometheus >/dev/null && dpkg-deb -x prometheus_*.deb root)
+  rm -rf "$PROMETHEUS_HOME" && mkdir -p "$PROMETHEUS_HOME/bin"
+  mv "$tmp/root/usr/bin/prometheus" "$tmp/root/usr/bin/promtool" "$PROMETHEUS_HOME/bin/"
+  rm -rf "$tmp"
+  echo "$want" > "$stamp"
+}
+
 writ_setup() {
   mkdir -p "$WRIT_LOCAL"
   install_node
@@ -96,6 +122,7 @@ writ_setup() {
   install_system_libs
   install_workspace
   install_kafka
+  install_prometheus
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

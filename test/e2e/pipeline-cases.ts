@@ -1,7 +1,7 @@
 // The governed pipeline end to end, as cases that a suite runs against its own stack: agents
 // talk HTTP to the gateway; the six services run as processes on a fresh Kafka broker, with real
 // Cedar, real chDB and the demo helpdesk as the system of record. Each test opens its own run.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WritStackOptions } from '@writ/devstack';
 import { decodeEvent } from '@writ/contracts';
@@ -198,6 +198,88 @@ export function governedPipelineCases(basePort: number, replicas?: WritStackOpti
       expect(error.details?.['status']).toBe(400);
       expect(error.field).toContain('amount_cents');
       expect(error.rule).toBeTruthy();
+    });
+
+    it("records the agent's provenance in the chain and its export, in ClickHouse and in writ explain; a bad one is a 400 naming field and rule", async () => {
+      const run = await openRun();
+      const digest = (content: string) => createHash('sha256').update(content).digest('hex');
+      const read = { tool: 'tickets.get', arguments: { ticket_id: 'T-1001' }, reason: 'read the ticket before answering' };
+      const provenance = {
+        model: { name: 'claude-sonnet-4-5', provider: 'anthropic', version: '20250929' },
+        prompt_version: 'triage-v7',
+        retrieved_documents: [
+          { id: 'kb/refund-policy', version: '12', sha256: digest('refunds within 30 days of purchase') },
+          { id: 'tickets/T-1001', sha256: digest('my parcel arrived damaged') },
+        ],
+      };
+      // Refused before anything is emitted: too many documents, a hash that is not one.
+      const tooMany = await rejection(
+        e2e.agent.propose(run, { ...read, idempotency_key: key(), provenance: { retrieved_documents: Array(33).fill(provenance.retrieved_documents[0]) } }),
+      );
+      expect(tooMany).toMatchObject({ code: 'REQUEST_INVALID', field: 'provenance.retrieved_documents', rule: 'maxItems' });
+      expect(tooMany.details?.['status']).toBe(400);
+      const badHash = await rejection(
+        e2e.agent.propose(run, { ...read, idempotency_key: key(), provenance: { retrieved_documents: [{ id: 'kb/x', sha256: 'md5:0cc175b9' }] } }),
+      );
+      expect(badHash).toMatchObject({ code: 'REQUEST_INVALID', field: 'provenance.retrieved_documents[0].sha256', rule: 'pattern' });
+
+      const { action_id } = await e2e.agent.propose(run, { ...read, idempotency_key: key(), provenance });
+      expect((await e2e.agent.outcome(action_id, 30_000)).status).toBe('completed');
+
+      // ClickHouse, as acme's analyst through the ledger's query door.
+      const query = async (sql: string, params: Record<string, string>) => {
+        const response = await fetch(`${e2e.stack.service('ledger').url}/v1/query`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...authAs('ana') },
+          body: JSON.stringify({ sql, params }),
+        });
+        return ((await response.json()) as { rows: Record<string, unknown>[] }).rows;
+      };
+      const columns = await waitFor(
+        async () =>
+          (
+            await query(
+              'SELECT model_name, model_provider, model_version, prompt_version, retrieved_document_ids, retrieved_document_versions, retrieved_document_sha256 FROM actions WHERE action_id = {action:String}',
+              { action: action_id },
+            )
+          ).find((row) => row['model_name'] !== ''),
+        { timeoutMs: 30_000, what: 'the provenance on the action row' },
+      );
+      expect(columns).toEqual({
+        model_name: 'claude-sonnet-4-5',
+        model_provider: 'anthropic',
+        model_version: '20250929',
+        prompt_version: 'triage-v7',
+        retrieved_document_ids: ['kb/refund-policy', 'tickets/T-1001'],
+        retrieved_document_versions: ['12', ''],
+        retrieved_document_sha256: provenance.retrieved_documents.map((d) => d.sha256),
+      });
+      // The actions that rested on one document (docs/analytics.md).
+      const onDocument = await query(
+        'SELECT action_id, document_version, document_sha256 FROM actions ARRAY JOIN retrieved_document_ids AS document_id, ' +
+          'retrieved_document_versions AS document_version, retrieved_document_sha256 AS document_sha256 WHERE document_id = {document:String}',
+        { document: 'tickets/T-1001' },
+      );
+      expect(onDocument).toContainEqual({ action_id, document_version: '', document_sha256: provenance.retrieved_documents[1]?.sha256 });
+
+      // The chain's export (an auditor's): the ActionProposed entry's bytes carry it as given.
+      const exported = await fetch(`${e2e.stack.service('ledger').url}/v1/ledger/acme`, { headers: authAs('audrey') });
+      const line = (await exported.text()).split('\n').find((l) => l.includes('"ActionProposed"') && l.includes(action_id));
+      const proposed = decodeEvent(Buffer.from((JSON.parse(line ?? '{}') as { event_bytes?: string }).event_bytes ?? '', 'base64'));
+      expect(proposed.type === 'ActionProposed' ? proposed.payload.provenance : undefined).toEqual({
+        ...provenance,
+        retrieved_documents: [provenance.retrieved_documents[0], { ...provenance.retrieved_documents[1], version: null }],
+      });
+
+      // `writ explain`, as acme's analyst.
+      const lines: string[] = [];
+      const io = { out: (l: string) => lines.push(l), err: (l: string) => lines.push(l) };
+      expect(await runExplain([action_id, '--url', e2e.stack.service('ledger').url, '--key', keyOf('ana')], io, {})).toBe(0);
+      const story = lines.join('\n');
+      expect(story).toContain('model: claude-sonnet-4-5 (provider anthropic, version 20250929)');
+      expect(story).toContain('prompt version: triage-v7');
+      expect(story).toContain(`kb/refund-policy version 12, sha256 ${provenance.retrieved_documents[0]?.sha256 ?? ''}`);
+      expect(story).toContain(`tickets/T-1001, sha256 ${provenance.retrieved_documents[1]?.sha256 ?? ''}`);
     });
 
     it('runs a write once when the same idempotency key is proposed twice', async () => {

@@ -204,6 +204,11 @@ export class DeciderRuntime<I, S> {
     return this.#slots.size;
   }
 
+  /** Every key and its state, as this instance holds them now (metrics gauges, diagnostics). */
+  *states(): IterableIterator<readonly [string, S]> {
+    for (const [key, slot] of this.#slots) yield [key, slot.state];
+  }
+
   /** Transactions committed, and the batches they carried. */
   get stats(): { readonly transactions: number; readonly batches: number } {
     return this.#processor?.stats ?? { transactions: 0, batches: 0 };

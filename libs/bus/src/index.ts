@@ -45,8 +45,8 @@ export { WritKafkaClient } from './nest/client.ts';
 export { WritEventExceptionFilter } from './nest/exception-filter.ts';
 
 export { replayCommitted } from './replay.ts';
-export { groupLag, partitionEnds } from './lag.ts';
-export type { PartitionEnd, PartitionLag } from './lag.ts';
+export { LagReader, groupLag, partitionEnds } from './lag.ts';
+export type { GroupLag, PartitionEnd, PartitionLag } from './lag.ts';
 export type { ReplayRecord } from './replay.ts';
 
 export { DeciderRuntime, TIMER_RETRY_MS } from './decider-runtime.ts';

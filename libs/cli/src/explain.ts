@@ -1,19 +1,29 @@
-// `writ explain ACTION_ID`: one action's story from the ledger's events: what was proposed, what the
-// policy decided and why (determining policies, the set, the context Cedar saw, warnings, shadow
-// results), the approvals, the budget, the execution and how it ended. Reads the ledger's query door
-// as an analyst or auditor of the tenant (their key), or ClickHouse directly (--chdb, --clickhouse).
+// `writ explain ACTION_ID`: one action's story from the ledger's events: what was proposed and from
+// what (the agent's provenance), what the policy decided and why (determining policies, the set, the
+// context Cedar saw, warnings, shadow results), the approvals, the budget, the execution and how it
+// ended. Reads the ledger's query door as an analyst or auditor of the tenant (their key), or
+// ClickHouse directly (--chdb, --clickhouse).
 import { createClickHouse } from '@writ/clickhouse';
 import { WritError, describeError } from '@writ/errors';
 import { DEFAULT_LEDGER_URL, ledgerText, parseFlags } from './ledger-source.ts';
 import type { CliIo } from './verify.ts';
 
 export const EXPLAIN_USAGE = `usage: writ explain ACTION_ID [--url <ledger url> [--key <api key>] | --chdb <data folder> | --clickhouse <server url>] [--database <name>] [--json]
-  One action's events in chain order, explained: the proposal, each policy decision (determining
-  policies, policy set, the context Cedar saw, warnings, shadow results), approvals, budget,
-  execution and the end. Over HTTP, --key (default WRIT_API_KEY) is an analyst's or auditor's API key
-  of the action's tenant; the ledger's URL is --url, WRIT_LEDGER_URL or ${DEFAULT_LEDGER_URL}.`;
+  One action's events in chain order, explained: the proposal and its provenance (model, prompt
+  version, retrieved documents), each policy decision (determining policies, policy set, the
+  context Cedar saw, warnings, shadow results), approvals, budget, execution and the end (from the
+  action's row once its execution events are past the detail retention). Over HTTP, --key (default
+  WRIT_API_KEY) is an analyst's or auditor's API key of the action's tenant; the ledger's URL is
+  --url, WRIT_LEDGER_URL or ${DEFAULT_LEDGER_URL}.`;
 
 const EXPLAIN_SQL = 'SELECT event_type, occurred_at, chain_seq, payload FROM events WHERE action_id = {action:String} ORDER BY chain_seq';
+/**
+ * How the action ended, from its permanent row: the execution's events (ActionExecuted, ActionFailed,
+ * ActionCompleted) are operational detail that `events` keeps for WRIT_LEDGER_DETAIL_TTL_DAYS only
+ * (docs/retention.md). The row of the highest version is the latest state, deduplicated or not.
+ */
+const END_SQL =
+  'SELECT status, status_reason, outcome, cost_micros, currency, updated_at FROM actions WHERE action_id = {action:String} ORDER BY version DESC LIMIT 1';
 
 /** One event of the action as the ledger projected it (payload: the event's JSON, sensitive values redacted). */
 export interface ActionEventRow {
@@ -21,6 +31,16 @@ export interface ActionEventRow {
   readonly occurred_at: string;
   readonly chain_seq: number | string;
   readonly payload: string;
+}
+
+/** The action's permanent row, as far as `writ explain` tells it. */
+export interface ActionEndRow {
+  readonly status: string;
+  readonly status_reason: string;
+  readonly outcome: string;
+  readonly cost_micros: number | string;
+  readonly currency: string;
+  readonly updated_at: string;
 }
 
 type Json = Record<string, unknown>;
@@ -73,6 +93,27 @@ function decisionLines(p: Json): string[] {
   return lines;
 }
 
+/** The provenance an agent gave with its proposal (ActionProposed v3): model, prompt version, retrieved documents. */
+function provenanceLines(provenance: unknown): string[] {
+  if (typeof provenance !== 'object' || provenance === null) return ['  provenance: none given by the agent'];
+  const p = provenance as Json;
+  const lines: string[] = [];
+  const model = p['model'] as Json | null | undefined;
+  if (model) {
+    const about = [model['provider'] ? `provider ${text(model['provider'])}` : '', model['version'] ? `version ${text(model['version'])}` : ''].filter(Boolean);
+    lines.push(`  model: ${text(model['name'])}${about.length > 0 ? ` (${about.join(', ')})` : ''}`);
+  }
+  if (p['prompt_version']) lines.push(`  prompt version: ${text(p['prompt_version'])}`);
+  const documents = (p['retrieved_documents'] as Json[] | undefined) ?? [];
+  if (documents.length > 0) {
+    lines.push(`  retrieved documents (${documents.length}):`);
+    for (const document of documents) {
+      lines.push(`    ${text(document['id'])}${document['version'] ? ` version ${text(document['version'])}` : ''}, sha256 ${text(document['sha256'])}`);
+    }
+  }
+  return lines;
+}
+
 /** The lines explaining one event; unknown event types get their type only. */
 export function explainEvent(row: ActionEventRow): string[] {
   const p = JSON.parse(row.payload) as Json;
@@ -84,6 +125,7 @@ export function explainEvent(row: ActionEventRow): string[] {
           `proposed by agent ${text(p['agent_id'])}: ${text(p['tool'])}${p['tool_version'] ? `@${text(p['tool_version'])}` : ''} (run ${text((p['meta'] as Json)['run_id'])})`,
           `  reason: ${text(p['reason'])}`,
           `  arguments: ${text(p['arguments_json'])}`,
+          ...provenanceLines(p['provenance']),
         ];
       case 'ActionAdmitted':
         return ['admitted by the planner'];
@@ -122,14 +164,31 @@ export function explainEvent(row: ActionEventRow): string[] {
   return [`${at}  ${body[0] ?? ''}`, ...body.slice(1).map((line) => `${' '.repeat(at.length + 2)}${line}`)];
 }
 
-async function rowsOverHttp(url: string, key: string | undefined, actionId: string): Promise<ActionEventRow[]> {
-  const body = await ledgerText(
-    `${url}/v1/query`,
-    key,
-    { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sql: EXPLAIN_SQL, params: { action: actionId } }) },
-    "an analyst's or auditor's API key of the action's tenant: --key <key> or WRIT_API_KEY",
-  );
-  return (JSON.parse(body) as { rows: ActionEventRow[] }).rows;
+/**
+ * The end of an action whose terminal event is no longer among its events (past the detail
+ * retention), from its permanent row; nothing while it has not ended, or when the event is there.
+ */
+export function explainEnd(rows: readonly ActionEventRow[], end: ActionEndRow | undefined): string[] {
+  if (end === undefined || end.status === '' || rows.some((row) => row.event_type === 'ActionCompleted')) return [];
+  const outcome = end.outcome === '' ? '' : `, outcome ${end.outcome}`;
+  return [
+    `${end.updated_at}  ended ${end.status}${outcome}, cost ${String(end.cost_micros)} micros ${end.currency}: ${end.status_reason}`,
+    `  (from the action's permanent row: its execution events are operational detail, past their retention; docs/retention.md)`,
+  ];
+}
+
+type Query = <T>(sql: string, actionId: string) => Promise<T[]>;
+
+function queryOverHttp(url: string, key: string | undefined): Query {
+  return async <T>(sql: string, actionId: string): Promise<T[]> => {
+    const body = await ledgerText(
+      `${url}/v1/query`,
+      key,
+      { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sql, params: { action: actionId } }) },
+      "an analyst's or auditor's API key of the action's tenant: --key <key> or WRIT_API_KEY",
+    );
+    return (JSON.parse(body) as { rows: T[] }).rows;
+  };
 }
 
 /** Runs `writ explain <args>`; returns the exit code. */
@@ -154,7 +213,13 @@ export async function runExplain(
     return 2;
   }
   try {
-    let rows: ActionEventRow[];
+    // The action's events; and its permanent row when none of them tells the end.
+    const story = async (query: Query): Promise<{ rows: ActionEventRow[]; end: ActionEndRow | undefined }> => {
+      const events = await query<ActionEventRow>(EXPLAIN_SQL, actionId);
+      const ended = events.length === 0 || events.some((row) => row.event_type === 'ActionCompleted');
+      return { rows: events, end: ended ? undefined : (await query<ActionEndRow>(END_SQL, actionId))[0] };
+    };
+    let found: Awaited<ReturnType<typeof story>>;
     const chdb = flags.get('chdb');
     const server = flags.get('clickhouse');
     if (chdb !== undefined || server !== undefined) {
@@ -166,15 +231,17 @@ export async function runExplain(
         application: 'writ-cli',
       });
       try {
-        const result = await client.query({ query: EXPLAIN_SQL, query_params: { action: actionId }, format: 'JSONEachRow' });
-        rows = await result.json<ActionEventRow>();
+        found = await story(async <T>(sql: string, action: string) =>
+          (await client.query({ query: sql, query_params: { action }, format: 'JSONEachRow' })).json<T>(),
+        );
       } finally {
         await client.close();
       }
     } else {
       const key = flags.get('key') ?? env['WRIT_API_KEY'];
-      rows = await rowsOverHttp((flags.get('url') ?? env['WRIT_LEDGER_URL'] ?? DEFAULT_LEDGER_URL).replace(/\/+$/, ''), key === '' ? undefined : key, actionId);
+      found = await story(queryOverHttp((flags.get('url') ?? env['WRIT_LEDGER_URL'] ?? DEFAULT_LEDGER_URL).replace(/\/+$/, ''), key === '' ? undefined : key));
     }
+    const { rows, end } = found;
     if (rows.length === 0) {
       io.err(`[explain] no events of action ${actionId} (another tenant's action is not found either; the ledger may not have projected it yet)`);
       return 1;
@@ -183,6 +250,7 @@ export async function runExplain(
     else {
       io.out(`action ${actionId}: ${rows.length} events`);
       for (const row of rows) for (const line of explainEvent(row)) io.out(line);
+      for (const line of explainEnd(rows, end)) io.out(line);
     }
     return 0;
   } catch (error) {

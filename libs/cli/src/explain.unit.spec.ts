@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { explainEvent, runExplain } from './explain.ts';
+import { explainEnd, explainEvent, runExplain } from './explain.ts';
 
 const meta = { run_id: 'run-1', action_id: 'a-1', tenant_id: 'acme' };
 const row = (event_type: string, payload: Record<string, unknown>, seq = 1) => ({
@@ -59,6 +59,55 @@ describe('writ explain', () => {
       'ended completed (SUCCEEDED): refund issued',
     );
     expect(explainEvent(row('SomethingNew', {}))[0]).toMatch(/#1 {2}SomethingNew$/);
+  });
+
+  it("shows the proposal's provenance: the model, the prompt version and each retrieved document with its version and sha256", () => {
+    const proposal = (provenance: unknown) =>
+      explainEvent(
+        row('ActionProposed', {
+          agent_id: 'triage-bot',
+          tool: 'tickets.get',
+          tool_version: '1.0.0',
+          reason: 'read the ticket',
+          arguments_json: '{"ticket_id":"T-1"}',
+          provenance,
+        }),
+      ).join('\n');
+    const lines = proposal({
+      model: { name: 'claude-sonnet-4-5', provider: 'anthropic', version: '20250929' },
+      prompt_version: 'triage-v7',
+      retrieved_documents: [
+        { id: 'kb/refund-policy', version: '12', sha256: 'ab'.repeat(32) },
+        { id: 'tickets/T-1', version: null, sha256: 'cd'.repeat(32) },
+      ],
+    });
+    expect(lines).toContain('proposed by agent triage-bot: tickets.get@1.0.0');
+    expect(lines).toContain('model: claude-sonnet-4-5 (provider anthropic, version 20250929)');
+    expect(lines).toContain('prompt version: triage-v7');
+    expect(lines).toContain('retrieved documents (2):');
+    expect(lines).toContain(`kb/refund-policy version 12, sha256 ${'ab'.repeat(32)}`);
+    expect(lines).toContain(`tickets/T-1, sha256 ${'cd'.repeat(32)}`);
+    expect(proposal({ model: { name: 'm', provider: null, version: null }, prompt_version: null, retrieved_documents: [] })).toMatch(/model: m$/);
+    expect(proposal(null)).toContain('provenance: none given by the agent');
+  });
+
+  it("tells the end from the action's permanent row once its execution events are past the detail retention, and only then", () => {
+    const proposed = row('ActionProposed', { agent_id: 'triage-bot', tool: 'tickets.get', reason: 'r', arguments_json: '{}', provenance: null });
+    const end = {
+      status: 'completed',
+      status_reason: 'the tool succeeded',
+      outcome: 'succeeded',
+      cost_micros: '1500',
+      currency: 'USD',
+      updated_at: '2026-11-01 10:00:00.000',
+    };
+    expect(explainEnd([proposed], end).join('\n')).toContain(
+      '2026-11-01 10:00:00.000  ended completed, outcome succeeded, cost 1500 micros USD: the tool succeeded',
+    );
+    expect(explainEnd([proposed], end).join('\n')).toContain('past their retention');
+    expect(explainEnd([proposed, row('ActionCompleted', { status: 'completed' })], end)).toEqual([]);
+    expect(explainEnd([proposed], { ...end, status: '' })).toEqual([]); // still running
+    expect(explainEnd([proposed], undefined)).toEqual([]);
   });
 
   it('refuses a missing action id or an unknown flag with exit 2 and the usage, naming it', async () => {

@@ -7,6 +7,8 @@ import { WritClient } from '@writ/sdk';
 import type { ActionView } from '@writ/sdk';
 import { uuidv7 } from '@writ/contracts';
 import { PolicyService, runPolicy } from './policy.ts';
+import { runAnchor } from './anchor.ts';
+import { replayAndEvaluate } from './demo-replay.ts';
 import { runTriageAgent } from './triage-agent.ts';
 import { runVerify } from './verify.ts';
 
@@ -240,16 +242,38 @@ export async function runHelpdeskDemo({ say, keep = false }: HelpdeskDemoOptions
     say(`  triage-bot today: ${dollars(Number(today?.spent ?? 0))}${cap === undefined ? '' : ` of its ${dollars(cap)} daily budget`}`);
 
     const verifyLines: string[] = [];
-    // audrey is acme's auditor: the ledger exports acme's chain to her only.
-    const code = await runVerify(
-      ['--tenant', 'acme', '--url', stack.service('ledger').url, '--key', keys['audrey'] ?? '', '--keys', stack.env['WRIT_LEDGER_KEYS_DIR'] ?? ''],
-      {
-        out: (line) => verifyLines.push(line),
-        err: (line) => verifyLines.push(line),
-      },
-    );
-    for (const line of verifyLines) say(`  ledger: ${line.replace(/^\[verify\] /, '')}`);
+    const collect = { out: (line: string) => verifyLines.push(line), err: (line: string) => verifyLines.push(line) };
+    // audrey is acme's auditor: the ledger exports acme's chain to her only. She anchors its signed
+    // heads outside Writ (a file of this demo run here; in practice one the ledger's operators cannot
+    // write), then verifies the chain against them too.
+    const auditor = [
+      '--tenant',
+      'acme',
+      '--url',
+      stack.service('ledger').url,
+      '--key',
+      keys['audrey'] ?? '',
+      '--keys',
+      stack.env['WRIT_LEDGER_KEYS_DIR'] ?? '',
+    ];
+    const anchorsFile = join(workDir, 'anchors.jsonl');
+    rmSync(anchorsFile, { force: true });
+    const anchored = await runAnchor([...auditor, '--to', anchorsFile], collect);
+    const code = anchored === 0 ? await runVerify([...auditor, '--anchors', anchorsFile], collect) : anchored;
+    for (const line of verifyLines) say(`  ledger: ${line.replace(/^\[(verify|anchor)\] /, '')}`);
     if (code !== 0) throw new WritError('LEDGER_VERIFY_FAILED', 'the ledger did not verify');
+
+    // Evidence: the runs rebuilt from the ledger alone, then the regression cases (evals/) put to the policies.
+    say('the runs rebuilt from the ledger alone (writ replay), then the eval cases (writ eval run):');
+    await replayAndEvaluate({
+      root,
+      ledgerUrl: stack.service('ledger').url,
+      policyUrl: stack.service('policy').url,
+      analystKey: keys['ana'] ?? '',
+      policyKey: keys['root'] ?? '',
+      runs: [runId, smallRun],
+      say: (line) => say(`  ${line}`),
+    });
 
     // The per-action credential: every call the executor made carried a token minted for that action.
     const helpdeskAuth = { authorization: `Bearer ${stack.helpdeskToken}` };
@@ -272,7 +296,10 @@ export async function runHelpdeskDemo({ say, keep = false }: HelpdeskDemoOptions
       `  analytics      curl -s ${stack.service('ledger').url}/v1/query -H "authorization: Bearer $(jq -r .demoKeys.ana deploy/demo/keys.json)" -H 'content-type: application/json' -d '{"sql":"SELECT status, count() FROM actions GROUP BY status"}'`,
     );
     say(
-      `  audit          WRIT_API_KEY=$(jq -r .demoKeys.audrey deploy/demo/keys.json) ./dev writ verify --tenant acme --url ${stack.service('ledger').url}   |   ... ./dev writ export --tenant acme --run ${runId}`,
+      `  audit          export WRIT_API_KEY=$(jq -r .demoKeys.audrey deploy/demo/keys.json) WRIT_LEDGER_KEYS_DIR=${stack.env['WRIT_LEDGER_KEYS_DIR'] ?? ''}; ./dev writ anchor --tenant acme --url ${stack.service('ledger').url} --to ${anchorsFile}; ./dev writ verify --tenant acme --url ${stack.service('ledger').url} --anchors ${anchorsFile}`,
+    );
+    say(
+      `  run proofs     WRIT_API_KEY=$(jq -r .demoKeys.audrey deploy/demo/keys.json) ./dev writ export --tenant acme --run ${runId} --url ${stack.service('ledger').url}`,
     );
     const quorum = steps.find((step) => step.ticket === 'T-1010' && step.tool === 'refunds.issue');
     if (quorum !== undefined) {
@@ -287,6 +314,12 @@ export async function runHelpdeskDemo({ say, keep = false }: HelpdeskDemoOptions
       );
     }
     say(`  policy sets    WRIT_API_KEY=$(jq -r .demoKeys.root deploy/demo/keys.json) ./dev writ policy history --url ${stack.service('policy').url}`);
+    say(
+      `  replay, evals  WRIT_API_KEY=$(jq -r .demoKeys.ana deploy/demo/keys.json) ./dev writ replay --run ${runId} --url ${stack.service('ledger').url} --policy-url ${stack.service('policy').url} --policy-key $(jq -r .demoKeys.root deploy/demo/keys.json)   |   ./dev writ eval run   (docs/evals.md)`,
+    );
+    say(
+      `  metrics        curl -s ${stack.service('gateway').metricsUrl ?? '(no metrics port)'}   (every service has one); dashboards deploy/grafana/, alert rules deploy/prometheus/rules/ (docs/observability.md)`,
+    );
     say(`  traces, logs   ${stack.tracesFile}, ${join(workDir, 'logs')}`);
     if (keep) {
       say('services keep running; Ctrl-C stops them');

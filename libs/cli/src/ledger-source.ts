@@ -13,14 +13,19 @@ export type LedgerSource =
   | { readonly kind: 'file'; readonly path: string }
   | { readonly kind: 'clickhouse'; readonly dataPath?: string; readonly url?: URL; readonly database?: string };
 
-/** `--name value` and `--flag` pairs. */
-export function parseFlags(args: readonly string[], known: readonly string[]): Map<string, string> {
+/** `--name value` pairs, and `--switch` alone for the names in `switches` (its value is 'true'). */
+export function parseFlags(args: readonly string[], known: readonly string[], switches: readonly string[] = []): Map<string, string> {
   const flags = new Map<string, string>();
+  const all = [...known, ...switches];
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] ?? '';
     const name = arg.startsWith('--') ? arg.slice(2) : undefined;
-    if (name === undefined || !known.includes(name)) {
-      throw new WritError('USAGE', `unknown argument ${JSON.stringify(arg)}`, { field: arg, rule: `one of ${known.map((k) => `--${k}`).join(', ')}` });
+    if (name === undefined || !all.includes(name)) {
+      throw new WritError('USAGE', `unknown argument ${JSON.stringify(arg)}`, { field: arg, rule: `one of ${all.map((k) => `--${k}`).join(', ')}` });
+    }
+    if (switches.includes(name)) {
+      flags.set(name, 'true');
+      continue;
     }
     const value = args[i + 1];
     if (value === undefined || value.startsWith('--')) {

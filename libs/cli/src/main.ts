@@ -4,9 +4,12 @@ import { runFoundationDemo } from './foundation-demo.ts';
 import { runHelpdeskDemo } from './helpdesk-demo.ts';
 import { ensureDevKeys } from '@writ/devstack';
 import { runAnalystDdl } from './analyst-ddl.ts';
+import { runAnchor } from './anchor.ts';
 import { runExport } from './ledger-export.ts';
 import { runPolicy } from './policy.ts';
+import { runEval } from './eval.ts';
 import { runExplain } from './explain.ts';
+import { runReplay } from './replay.ts';
 import { runVerify } from './verify.ts';
 import { runWhoCan } from './who-can.ts';
 
@@ -19,6 +22,9 @@ const verbs: Record<string, () => Promise<void>> = {
   async export() {
     process.exitCode = await runExport(process.argv.slice(3));
   },
+  async anchor() {
+    process.exitCode = await runAnchor(process.argv.slice(3));
+  },
   async 'who-can'() {
     process.exitCode = await runWhoCan(process.argv.slice(3));
   },
@@ -27,6 +33,12 @@ const verbs: Record<string, () => Promise<void>> = {
   },
   async policy() {
     process.exitCode = await runPolicy(process.argv.slice(3));
+  },
+  async replay() {
+    process.exitCode = await runReplay(process.argv.slice(3));
+  },
+  async eval() {
+    process.exitCode = await runEval(process.argv.slice(3));
   },
   async 'analyst-ddl'() {
     process.exitCode = runAnalystDdl(process.argv.slice(3));

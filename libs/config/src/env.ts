@@ -38,6 +38,13 @@ function parseInteger(value: string, min: number, max: number): number {
   return n;
 }
 
+function parseDecimal(value: string, min: number, max: number): number {
+  if (!/^-?(\d+(\.\d*)?|\.\d+)$/.test(value)) throw new RuleBroken(`must be a decimal number, got "${value}"`);
+  const n = Number(value);
+  if (n < min || n > max) throw new RuleBroken(`must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
 const HOST_PORT = /^(?<host>\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(?<port>\d{1,5})$/;
 
 export const env = {
@@ -62,6 +69,12 @@ export const env = {
     const min = options.min ?? Number.MIN_SAFE_INTEGER;
     const max = options.max ?? Number.MAX_SAFE_INTEGER;
     return required(`a whole number from ${min} to ${max}`, (v) => parseInteger(v, min, max), options.default);
+  },
+  /** A decimal number (e.g. a threshold: 0.1), without exponent. */
+  number(options: { default?: number; min?: number; max?: number } = {}): EnvVar<number> {
+    const min = options.min ?? -Number.MAX_VALUE;
+    const max = options.max ?? Number.MAX_VALUE;
+    return required(`a decimal number from ${min} to ${max}`, (v) => parseDecimal(v, min, max), options.default);
   },
   port(options: { default?: number } = {}): EnvVar<number> {
     return required('a TCP port from 1 to 65535', (v) => parseInteger(v, 1, 65535), options.default);

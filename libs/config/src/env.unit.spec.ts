@@ -52,6 +52,17 @@ describe('loadConfig', () => {
     expect(configError(() => loadConfig(spec, { WRIT_X_PORT: 'http' })).rule).toBe('must be a whole number, got "http"');
   });
 
+  it('reads a decimal number within its bounds, the rule named when malformed or out of them', () => {
+    const spec = { WRIT_X_THRESHOLD: env.number({ default: 0.1, min: 0, max: 1 }) };
+    expect(loadConfig(spec, {}).WRIT_X_THRESHOLD).toBe(0.1);
+    expect(loadConfig(spec, { WRIT_X_THRESHOLD: '0.25' }).WRIT_X_THRESHOLD).toBe(0.25);
+    expect(loadConfig(spec, { WRIT_X_THRESHOLD: '.5' }).WRIT_X_THRESHOLD).toBe(0.5);
+    expect(loadConfig(spec, { WRIT_X_THRESHOLD: '1' }).WRIT_X_THRESHOLD).toBe(1);
+    expect(configError(() => loadConfig(spec, { WRIT_X_THRESHOLD: '1.5' })).rule).toBe('must be between 0 and 1, got 1.5');
+    expect(configError(() => loadConfig(spec, { WRIT_X_THRESHOLD: '1e-1' })).rule).toBe('must be a decimal number, got "1e-1"');
+    expect(configError(() => loadConfig(spec, { WRIT_X_THRESHOLD: 'high' })).rule).toBe('must be a decimal number, got "high"');
+  });
+
   it('refuses a variable set under its retired name, naming the new one', () => {
     const renamed = { KAFKA_BROKERS: 'WRIT_KAFKA_BROKERS', PLANNER_LINGER_MS: 'WRIT_PLANNER_LINGER_MS' };
     const error = configError(() => loadConfig(spec, { WRIT_KAFKA_BROKERS: '127.0.0.1:27092', KAFKA_BROKERS: '127.0.0.1:9092' }, { renamed }));

@@ -710,6 +710,278 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
     },
   },
   {
+    type: 'ActionProposed',
+    version: 3,
+    fingerprint: 'f521f88dba8912e9',
+    schema: {
+      "type": "record",
+      "name": "ActionProposed",
+      "namespace": "writ.events",
+      "doc": "An agent proposed an action: a call of one tool with typed arguments.",
+      "fields": [
+        {
+          "name": "meta",
+          "type": {
+            "type": "record",
+            "name": "Metadata",
+            "doc": "Envelope carried by every Writ event: identity, tenancy, causality, producer and trace context.",
+            "fields": [
+              {
+                "name": "event_id",
+                "type": {
+                  "type": "string",
+                  "logicalType": "uuid"
+                },
+                "writ.rule": "uuid",
+                "doc": "Unique id of this event: a UUIDv7, so ids sort by creation time."
+              },
+              {
+                "name": "occurred_at",
+                "type": {
+                  "type": "long",
+                  "logicalType": "timestamp-millis"
+                },
+                "writ.rule": "non-negative",
+                "doc": "When the producer created the event, in milliseconds since the Unix epoch (UTC)."
+              },
+              {
+                "name": "tenant_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Tenant the event belongs to."
+              },
+              {
+                "name": "run_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
+              },
+              {
+                "name": "action_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "Action the event is about, when it is about one."
+              },
+              {
+                "name": "causation_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "event_id of the event (or id of the request) that caused this one."
+              },
+              {
+                "name": "producer",
+                "type": "string",
+                "writ.rule": "service-at-version",
+                "doc": "Service that produced the event, as service@version (e.g. \"planner@0.1.0\")."
+              },
+              {
+                "name": "trace",
+                "default": null,
+                "type": [
+                  "null",
+                  {
+                    "type": "record",
+                    "name": "TraceContext",
+                    "doc": "W3C trace context of the producing span (also copied into the Kafka headers).",
+                    "fields": [
+                      {
+                        "name": "traceparent",
+                        "type": "string",
+                        "writ.rule": "traceparent",
+                        "doc": "W3C traceparent header value."
+                      },
+                      {
+                        "name": "tracestate",
+                        "type": [
+                          "null",
+                          "string"
+                        ],
+                        "default": null,
+                        "doc": "W3C tracestate header value, when there is one."
+                      }
+                    ]
+                  }
+                ],
+                "doc": "W3C trace context, when the producer was tracing."
+              }
+            ]
+          },
+          "doc": "Envelope common to every event."
+        },
+        {
+          "name": "agent_id",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Agent proposing."
+        },
+        {
+          "name": "tool",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Name of the tool to call."
+        },
+        {
+          "name": "tool_version",
+          "type": [
+            "null",
+            "string"
+          ],
+          "default": null,
+          "writ.rule": "non-empty",
+          "doc": "Tool version the agent asked for; null lets the planner pick the current one."
+        },
+        {
+          "name": "arguments_json",
+          "type": "string",
+          "doc": "Tool arguments as canonical JSON (sorted keys, no insignificant whitespace)."
+        },
+        {
+          "name": "args_sha256",
+          "type": "string",
+          "writ.rule": "sha256-hex",
+          "doc": "sha256 (hex) of arguments_json."
+        },
+        {
+          "name": "reason",
+          "type": "string",
+          "doc": "Why the agent wants to do this, in its own words."
+        },
+        {
+          "name": "idempotency_key",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Key under which the tool runs at most once."
+        },
+        {
+          "name": "mode",
+          "type": {
+            "type": "enum",
+            "name": "RunMode",
+            "doc": "How a run's allowed actions end: live, they execute; shadow, they are decided, budgeted and recorded but never executed.",
+            "symbols": [
+              "live",
+              "shadow"
+            ],
+            "default": "live"
+          },
+          "default": "live",
+          "doc": "The mode of the proposal's run, copied from its RunStarted by the gateway, so that the services that keep no run state (the accountant, the ledger's projection) tell shadow proposals from live ones. Absent in data written before v2, which reads as live."
+        },
+        {
+          "name": "provenance",
+          "type": [
+            "null",
+            {
+              "type": "record",
+              "name": "Provenance",
+              "doc": "What the agent says the proposal came from: the model, the prompt version and the documents it retrieved. Metadata only: ids, versions and sha256 digests, never a document's content or a prompt's text. Supplied by the agent and recorded as given (the gateway checks its shape and bounds, not its truth).",
+              "fields": [
+                {
+                  "name": "model",
+                  "type": [
+                    "null",
+                    {
+                      "type": "record",
+                      "name": "ModelRef",
+                      "doc": "The model that produced the proposal.",
+                      "fields": [
+                        {
+                          "name": "name",
+                          "type": "string",
+                          "writ.rule": "non-empty",
+                          "doc": "The model's name as its provider calls it, e.g. claude-sonnet-4-5."
+                        },
+                        {
+                          "name": "provider",
+                          "type": [
+                            "null",
+                            "string"
+                          ],
+                          "default": null,
+                          "writ.rule": "non-empty",
+                          "doc": "Who serves it, e.g. anthropic; null when not given."
+                        },
+                        {
+                          "name": "version",
+                          "type": [
+                            "null",
+                            "string"
+                          ],
+                          "default": null,
+                          "writ.rule": "non-empty",
+                          "doc": "The model's version or snapshot, e.g. 20250929; null when not given."
+                        }
+                      ]
+                    }
+                  ],
+                  "default": null,
+                  "doc": "The model; null when not given."
+                },
+                {
+                  "name": "prompt_version",
+                  "type": [
+                    "null",
+                    "string"
+                  ],
+                  "default": null,
+                  "writ.rule": "non-empty",
+                  "doc": "The version of the agent's prompt (its system prompt or template), as the agent names it; null when not given."
+                },
+                {
+                  "name": "retrieved_documents",
+                  "type": {
+                    "type": "array",
+                    "items": {
+                      "type": "record",
+                      "name": "RetrievedDocument",
+                      "doc": "One document the agent retrieved and based the proposal on: which one, which version, and the sha256 of the exact content it read (the content itself is never recorded).",
+                      "fields": [
+                        {
+                          "name": "id",
+                          "type": "string",
+                          "writ.rule": "non-empty",
+                          "doc": "The document's id in its source, e.g. kb/refund-policy."
+                        },
+                        {
+                          "name": "version",
+                          "type": [
+                            "null",
+                            "string"
+                          ],
+                          "default": null,
+                          "writ.rule": "non-empty",
+                          "doc": "The document's version in its source; null when it has none."
+                        },
+                        {
+                          "name": "sha256",
+                          "type": "string",
+                          "writ.rule": "sha256-hex",
+                          "doc": "sha256 (hex) of the content the agent read."
+                        }
+                      ]
+                    }
+                  },
+                  "default": [],
+                  "doc": "The documents, in the order the agent gave them; [] when none."
+                }
+              ]
+            }
+          ],
+          "default": null,
+          "doc": "Where the proposal came from, as the agent says (the gateway's `provenance`); null when the agent gave none, and in data written before v3."
+        }
+      ]
+    },
+  },
+  {
     type: 'ActionAdmitted',
     version: 1,
     fingerprint: '13d5c4ef2a4cb8ec',
@@ -7393,6 +7665,214 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
     },
   },
   {
+    type: 'LedgerEntry',
+    version: 3,
+    fingerprint: 'de4130636c23adb0',
+    schema: {
+      "type": "record",
+      "name": "LedgerEntry",
+      "namespace": "writ.events",
+      "doc": "One event appended to a ledger hash chain, with the event's exact bytes so the chain topic alone can be verified and projected; from v3 the entry hash covers every field of the entry (hash_version 2).",
+      "fields": [
+        {
+          "name": "meta",
+          "type": {
+            "type": "record",
+            "name": "Metadata",
+            "doc": "Envelope carried by every Writ event: identity, tenancy, causality, producer and trace context.",
+            "fields": [
+              {
+                "name": "event_id",
+                "type": {
+                  "type": "string",
+                  "logicalType": "uuid"
+                },
+                "writ.rule": "uuid",
+                "doc": "Unique id of this event: a UUIDv7, so ids sort by creation time."
+              },
+              {
+                "name": "occurred_at",
+                "type": {
+                  "type": "long",
+                  "logicalType": "timestamp-millis"
+                },
+                "writ.rule": "non-negative",
+                "doc": "When the producer created the event, in milliseconds since the Unix epoch (UTC)."
+              },
+              {
+                "name": "tenant_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Tenant the event belongs to."
+              },
+              {
+                "name": "run_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
+              },
+              {
+                "name": "action_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "Action the event is about, when it is about one."
+              },
+              {
+                "name": "causation_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "event_id of the event (or id of the request) that caused this one."
+              },
+              {
+                "name": "producer",
+                "type": "string",
+                "writ.rule": "service-at-version",
+                "doc": "Service that produced the event, as service@version (e.g. \"planner@0.1.0\")."
+              },
+              {
+                "name": "trace",
+                "default": null,
+                "type": [
+                  "null",
+                  {
+                    "type": "record",
+                    "name": "TraceContext",
+                    "doc": "W3C trace context of the producing span (also copied into the Kafka headers).",
+                    "fields": [
+                      {
+                        "name": "traceparent",
+                        "type": "string",
+                        "writ.rule": "traceparent",
+                        "doc": "W3C traceparent header value."
+                      },
+                      {
+                        "name": "tracestate",
+                        "type": [
+                          "null",
+                          "string"
+                        ],
+                        "default": null,
+                        "doc": "W3C tracestate header value, when there is one."
+                      }
+                    ]
+                  }
+                ],
+                "doc": "W3C trace context, when the producer was tracing."
+              }
+            ]
+          },
+          "doc": "Envelope common to every event."
+        },
+        {
+          "name": "chain_id",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Chain (one per ledger partition, keyed by tenant)."
+        },
+        {
+          "name": "seq",
+          "type": "long",
+          "writ.rule": "non-negative",
+          "doc": "Position in the chain, from 0."
+        },
+        {
+          "name": "prev_hash",
+          "type": "string",
+          "writ.rule": "sha256-hex",
+          "doc": "chain_hash of the previous entry (64 zeros for seq 0)."
+        },
+        {
+          "name": "event_hash",
+          "type": "string",
+          "writ.rule": "sha256-hex",
+          "doc": "sha256 (hex) of the source event's bytes: the commitment to them where they are withheld (sensitive)."
+        },
+        {
+          "name": "chain_hash",
+          "type": "string",
+          "writ.rule": "sha256-hex",
+          "doc": "The entry's hash, by the rule of hash_version: 1 = sha256(prev_hash || event_hash || seq); 2 = sha256 of the canonical JSON of every other chain field of the entry (libs/ledger-core/README.md). Lowercase hex."
+        },
+        {
+          "name": "source_event_id",
+          "type": "string",
+          "writ.rule": "uuid",
+          "doc": "event_id of the chained event."
+        },
+        {
+          "name": "event_type",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Type of the chained event, e.g. ActionProposed."
+        },
+        {
+          "name": "source_topic",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Topic the event was read from."
+        },
+        {
+          "name": "source_partition",
+          "type": "int",
+          "writ.rule": "non-negative",
+          "doc": "Partition it was read from."
+        },
+        {
+          "name": "source_offset",
+          "type": "long",
+          "writ.rule": "non-negative",
+          "doc": "Offset it was read at."
+        },
+        {
+          "name": "event_bytes",
+          "type": "bytes",
+          "default": "",
+          "doc": "The chained event's Kafka record value, byte for byte (sha256 of it = event_hash). Empty in entries written before v2."
+        },
+        {
+          "name": "hash_version",
+          "type": "int",
+          "default": 1,
+          "writ.rule": "non-negative",
+          "doc": "Which rule chain_hash follows: 1 (entries written before v3) covers prev_hash, event_hash and seq only; 2 covers every field of the entry from chain_id to source_occurred_at (not meta, the Kafka envelope; not event_bytes, which event_hash commits to)."
+        },
+        {
+          "name": "source_run_id",
+          "type": "string",
+          "default": "",
+          "doc": "meta.run_id of the chained event (bound by hash version 2). Empty in entries written before v3."
+        },
+        {
+          "name": "source_action_id",
+          "type": [
+            "null",
+            "string"
+          ],
+          "default": null,
+          "doc": "meta.action_id of the chained event, when it is about an action (bound by hash version 2)."
+        },
+        {
+          "name": "source_occurred_at",
+          "type": {
+            "type": "long",
+            "logicalType": "timestamp-millis"
+          },
+          "default": 0,
+          "writ.rule": "non-negative",
+          "doc": "meta.occurred_at of the chained event, in milliseconds since the Unix epoch (bound by hash version 2). 0 in entries written before v3."
+        }
+      ]
+    },
+  },
+  {
     type: 'LedgerCheckpoint',
     version: 1,
     fingerprint: 'd7f8102875057585',
@@ -7528,6 +8008,206 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
           "type": "string",
           "writ.rule": "base64",
           "doc": "Ed25519 signature (base64) over the canonical JSON of {chain_id, seq, chain_hash}."
+        }
+      ]
+    },
+  },
+  {
+    type: 'DriftDetected',
+    version: 1,
+    fingerprint: '6e327cc863eb0904',
+    schema: {
+      "type": "record",
+      "name": "DriftDetected",
+      "namespace": "writ.events",
+      "doc": "An agent's use of one tool drifted on one UTC day: how its live actions ended that day (the distribution over (status, reason_code) of their ActionCompleted) differs from the trailing baseline days by a Jensen-Shannon divergence at or above the ledger's threshold. Emitted by the ledger's drift check at most once per tenant, agent, tool and day (the event id is derived from those four), on writ.ledger.v1; not chained; projected into ClickHouse drift_alerts. docs/analytics.md, \"Drift\".",
+      "fields": [
+        {
+          "name": "meta",
+          "type": {
+            "type": "record",
+            "name": "Metadata",
+            "doc": "Envelope carried by every Writ event: identity, tenancy, causality, producer and trace context.",
+            "fields": [
+              {
+                "name": "event_id",
+                "type": {
+                  "type": "string",
+                  "logicalType": "uuid"
+                },
+                "writ.rule": "uuid",
+                "doc": "Unique id of this event: a UUIDv7, so ids sort by creation time."
+              },
+              {
+                "name": "occurred_at",
+                "type": {
+                  "type": "long",
+                  "logicalType": "timestamp-millis"
+                },
+                "writ.rule": "non-negative",
+                "doc": "When the producer created the event, in milliseconds since the Unix epoch (UTC)."
+              },
+              {
+                "name": "tenant_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Tenant the event belongs to."
+              },
+              {
+                "name": "run_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
+              },
+              {
+                "name": "action_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "Action the event is about, when it is about one."
+              },
+              {
+                "name": "causation_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "event_id of the event (or id of the request) that caused this one."
+              },
+              {
+                "name": "producer",
+                "type": "string",
+                "writ.rule": "service-at-version",
+                "doc": "Service that produced the event, as service@version (e.g. \"planner@0.1.0\")."
+              },
+              {
+                "name": "trace",
+                "default": null,
+                "type": [
+                  "null",
+                  {
+                    "type": "record",
+                    "name": "TraceContext",
+                    "doc": "W3C trace context of the producing span (also copied into the Kafka headers).",
+                    "fields": [
+                      {
+                        "name": "traceparent",
+                        "type": "string",
+                        "writ.rule": "traceparent",
+                        "doc": "W3C traceparent header value."
+                      },
+                      {
+                        "name": "tracestate",
+                        "type": [
+                          "null",
+                          "string"
+                        ],
+                        "default": null,
+                        "doc": "W3C tracestate header value, when there is one."
+                      }
+                    ]
+                  }
+                ],
+                "doc": "W3C trace context, when the producer was tracing."
+              }
+            ]
+          },
+          "doc": "Envelope common to every event. run_id is drift:<agent_id>:<tool>:<day> (no run caused it); action_id is null."
+        },
+        {
+          "name": "agent_id",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "The agent whose actions drifted."
+        },
+        {
+          "name": "tool",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "The tool (name, every version) the actions called."
+        },
+        {
+          "name": "day",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "The UTC day measured, YYYY-MM-DD: actions that ended that day."
+        },
+        {
+          "name": "score",
+          "type": "double",
+          "writ.rule": "non-negative",
+          "doc": "Jensen-Shannon divergence (base 2: 0 the same distribution, 1 no category in common) between the day's distribution and the baseline's."
+        },
+        {
+          "name": "threshold",
+          "type": "double",
+          "writ.rule": "non-negative",
+          "doc": "The threshold the score reached (WRIT_LEDGER_DRIFT_THRESHOLD when it was measured)."
+        },
+        {
+          "name": "actions",
+          "type": "long",
+          "writ.rule": "non-negative",
+          "doc": "Live actions of the agent and tool that ended that day."
+        },
+        {
+          "name": "baseline_actions",
+          "type": "long",
+          "writ.rule": "non-negative",
+          "doc": "Live actions of the agent and tool that ended in the baseline_days days before it."
+        },
+        {
+          "name": "baseline_days",
+          "type": "int",
+          "writ.rule": "non-negative",
+          "doc": "How many days before `day` the baseline covers (WRIT_LEDGER_DRIFT_BASELINE_DAYS)."
+        },
+        {
+          "name": "volume_ratio",
+          "type": [
+            "null",
+            "double"
+          ],
+          "default": null,
+          "writ.rule": "non-negative",
+          "doc": "actions / (baseline_actions / baseline_days): the day's volume against the baseline's daily mean; null without a baseline."
+        },
+        {
+          "name": "categories",
+          "type": {
+            "type": "array",
+            "items": {
+              "type": "record",
+              "name": "DriftCategory",
+              "doc": "One way an action can end, counted on the day and over the baseline.",
+              "fields": [
+                {
+                  "name": "category",
+                  "type": "string",
+                  "writ.rule": "non-empty",
+                  "doc": "status:REASON_CODE of the ActionCompleted, e.g. completed:SUCCEEDED, denied:POLICY_DENIED."
+                },
+                {
+                  "name": "actions",
+                  "type": "long",
+                  "writ.rule": "non-negative",
+                  "doc": "Actions that ended this way on the day."
+                },
+                {
+                  "name": "baseline_actions",
+                  "type": "long",
+                  "writ.rule": "non-negative",
+                  "doc": "Actions that ended this way over the baseline."
+                }
+              ]
+            }
+          },
+          "doc": "Every category seen on the day or in the baseline, most frequent on the day first."
         }
       ]
     },

@@ -41,6 +41,7 @@ export const EVENT_TYPES = [
   'ControlChanged',
   'LedgerEntry',
   'LedgerCheckpoint',
+  'DriftDetected',
   'PolicySetPublished',
 ] as const;
 
@@ -70,13 +71,14 @@ export const EVENT_TOPICS: { readonly [T in EventType]: Topic } = {
   ControlChanged: 'writ.controls.v1',
   LedgerEntry: 'writ.ledger.v1',
   LedgerCheckpoint: 'writ.ledger.v1',
+  DriftDetected: 'writ.ledger.v1',
   PolicySetPublished: 'writ.policysets.v1',
 };
 
 /** Current schema version of each event type (the version encoders write). */
 export const CURRENT_VERSIONS: { readonly [T in EventType]: number } = {
   RunStarted: 2,
-  ActionProposed: 2,
+  ActionProposed: 3,
   ActionAdmitted: 1,
   ActionRejected: 1,
   ActionCompleted: 2,
@@ -95,8 +97,9 @@ export const CURRENT_VERSIONS: { readonly [T in EventType]: number } = {
   ActionExecuted: 1,
   ActionFailed: 1,
   ControlChanged: 1,
-  LedgerEntry: 2,
+  LedgerEntry: 3,
   LedgerCheckpoint: 1,
+  DriftDetected: 1,
   PolicySetPublished: 1,
 };
 
@@ -124,6 +127,7 @@ export interface EventPayloads {
   readonly ControlChanged: ControlChanged;
   readonly LedgerEntry: LedgerEntry;
   readonly LedgerCheckpoint: LedgerCheckpoint;
+  readonly DriftDetected: DriftDetected;
   readonly PolicySetPublished: PolicySetPublished;
 }
 
@@ -155,6 +159,7 @@ export type WritEvent =
   | { readonly type: 'ControlChanged'; readonly payload: ControlChanged }
   | { readonly type: 'LedgerEntry'; readonly payload: LedgerEntry }
   | { readonly type: 'LedgerCheckpoint'; readonly payload: LedgerCheckpoint }
+  | { readonly type: 'DriftDetected'; readonly payload: DriftDetected }
   | { readonly type: 'PolicySetPublished'; readonly payload: PolicySetPublished };
 
 /** The symbols of every enum, in schema order (for validation, UIs and ClickHouse Enum columns). */
@@ -283,6 +288,8 @@ export interface ActionProposed {
   readonly idempotency_key: string;
   /** The mode of the proposal's run, copied from its RunStarted by the gateway, so that the services that keep no run state (the accountant, the ledger's projection) tell shadow proposals from live ones. Absent in data written before v2, which reads as live. */
   readonly mode: RunMode;
+  /** Where the proposal came from, as the agent says (the gateway's `provenance`); null when the agent gave none, and in data written before v3. */
+  readonly provenance: Provenance | null;
 }
 
 /** The planner rejected a proposal before policy (invalid arguments, limits, loops, kill switch). */
@@ -540,6 +547,42 @@ export interface ControlChanged {
 /** Kind of control. */
 export type ControlKind = 'tool_kill_switch' | 'agent_kill_switch' | 'safe_mode' | 'config';
 
+/** One way an action can end, counted on the day and over the baseline. */
+export interface DriftCategory {
+  /** status:REASON_CODE of the ActionCompleted, e.g. completed:SUCCEEDED, denied:POLICY_DENIED. */
+  readonly category: string;
+  /** Actions that ended this way on the day. */
+  readonly actions: number;
+  /** Actions that ended this way over the baseline. */
+  readonly baseline_actions: number;
+}
+
+/** An agent's use of one tool drifted on one UTC day: how its live actions ended that day (the distribution over (status, reason_code) of their ActionCompleted) differs from the trailing baseline days by a Jensen-Shannon divergence at or above the ledger's threshold. Emitted by the ledger's drift check at most once per tenant, agent, tool and day (the event id is derived from those four), on writ.ledger.v1; not chained; projected into ClickHouse drift_alerts. docs/analytics.md, "Drift". */
+export interface DriftDetected {
+  /** Envelope common to every event. run_id is drift:<agent_id>:<tool>:<day> (no run caused it); action_id is null. */
+  readonly meta: Metadata;
+  /** The agent whose actions drifted. */
+  readonly agent_id: string;
+  /** The tool (name, every version) the actions called. */
+  readonly tool: string;
+  /** The UTC day measured, YYYY-MM-DD: actions that ended that day. */
+  readonly day: string;
+  /** Jensen-Shannon divergence (base 2: 0 the same distribution, 1 no category in common) between the day's distribution and the baseline's. */
+  readonly score: number;
+  /** The threshold the score reached (WRIT_LEDGER_DRIFT_THRESHOLD when it was measured). */
+  readonly threshold: number;
+  /** Live actions of the agent and tool that ended that day. */
+  readonly actions: number;
+  /** Live actions of the agent and tool that ended in the baseline_days days before it. */
+  readonly baseline_actions: number;
+  /** How many days before `day` the baseline covers (WRIT_LEDGER_DRIFT_BASELINE_DAYS). */
+  readonly baseline_days: number;
+  /** actions / (baseline_actions / baseline_days): the day's volume against the baseline's daily mean; null without a baseline. */
+  readonly volume_ratio: number | null;
+  /** Every category seen on the day or in the baseline, most frequent on the day first. */
+  readonly categories: readonly DriftCategory[];
+}
+
 /** The planner asks the executor to run an action it holds a warrant and a reservation for. */
 export interface ExecutionRequested {
   /** Envelope common to every event. */
@@ -583,7 +626,7 @@ export interface LedgerCheckpoint {
   readonly signature: string;
 }
 
-/** One event appended to a ledger hash chain, with the event's exact bytes so the chain topic alone can be verified and projected. */
+/** One event appended to a ledger hash chain, with the event's exact bytes so the chain topic alone can be verified and projected; from v3 the entry hash covers every field of the entry (hash_version 2). */
 export interface LedgerEntry {
   /** Envelope common to every event. */
   readonly meta: Metadata;
@@ -593,9 +636,9 @@ export interface LedgerEntry {
   readonly seq: number;
   /** chain_hash of the previous entry (64 zeros for seq 0). */
   readonly prev_hash: string;
-  /** sha256 (hex) of the source event's bytes. */
+  /** sha256 (hex) of the source event's bytes: the commitment to them where they are withheld (sensitive). */
   readonly event_hash: string;
-  /** sha256(prev_hash || event_hash || seq), hex. */
+  /** The entry's hash, by the rule of hash_version: 1 = sha256(prev_hash || event_hash || seq); 2 = sha256 of the canonical JSON of every other chain field of the entry (libs/ledger-core/README.md). Lowercase hex. */
   readonly chain_hash: string;
   /** event_id of the chained event. */
   readonly source_event_id: string;
@@ -609,6 +652,14 @@ export interface LedgerEntry {
   readonly source_offset: number;
   /** The chained event's Kafka record value, byte for byte (sha256 of it = event_hash). Empty in entries written before v2. */
   readonly event_bytes: Buffer;
+  /** Which rule chain_hash follows: 1 (entries written before v3) covers prev_hash, event_hash and seq only; 2 covers every field of the entry from chain_id to source_occurred_at (not meta, the Kafka envelope; not event_bytes, which event_hash commits to). */
+  readonly hash_version: number;
+  /** meta.run_id of the chained event (bound by hash version 2). Empty in entries written before v3. */
+  readonly source_run_id: string;
+  /** meta.action_id of the chained event, when it is about an action (bound by hash version 2). */
+  readonly source_action_id: string | null;
+  /** meta.occurred_at of the chained event, in milliseconds since the Unix epoch (bound by hash version 2). 0 in entries written before v3. */
+  readonly source_occurred_at: number;
 }
 
 /** Envelope carried by every Writ event: identity, tenancy, causality, producer and trace context. */
@@ -629,6 +680,16 @@ export interface Metadata {
   readonly producer: string;
   /** W3C trace context, when the producer was tracing. */
   readonly trace: TraceContext | null;
+}
+
+/** The model that produced the proposal. */
+export interface ModelRef {
+  /** The model's name as its provider calls it, e.g. claude-sonnet-4-5. */
+  readonly name: string;
+  /** Who serves it, e.g. anthropic; null when not given. */
+  readonly provider: string | null;
+  /** The model's version or snapshot, e.g. 20250929; null when not given. */
+  readonly version: string | null;
 }
 
 /** A model call made on behalf of a run, to be charged to its budget. */
@@ -739,6 +800,16 @@ export interface PolicyText {
   readonly text: string;
 }
 
+/** What the agent says the proposal came from: the model, the prompt version and the documents it retrieved. Metadata only: ids, versions and sha256 digests, never a document's content or a prompt's text. Supplied by the agent and recorded as given (the gateway checks its shape and bounds, not its truth). */
+export interface Provenance {
+  /** The model; null when not given. */
+  readonly model: ModelRef | null;
+  /** The version of the agent's prompt (its system prompt or template), as the agent names it; null when not given. */
+  readonly prompt_version: string | null;
+  /** The documents, in the order the agent gave them; [] when none. */
+  readonly retrieved_documents: readonly RetrievedDocument[];
+}
+
 /** What an operator found in the system of record: the side effect happened (succeeded) or did not (failed). */
 export type ReconciledOutcome = 'succeeded' | 'failed';
 
@@ -756,6 +827,16 @@ export interface Reservation {
   readonly key_id: string;
   /** Ed25519 signature (base64) over the canonical JSON of the reservation fields and the carrying event's meta.tenant_id and meta.action_id. */
   readonly signature: string;
+}
+
+/** One document the agent retrieved and based the proposal on: which one, which version, and the sha256 of the exact content it read (the content itself is never recorded). */
+export interface RetrievedDocument {
+  /** The document's id in its source, e.g. kb/refund-policy. */
+  readonly id: string;
+  /** The document's version in its source; null when it has none. */
+  readonly version: string | null;
+  /** sha256 (hex) of the content the agent read. */
+  readonly sha256: string;
 }
 
 /** A run reached its terminal state. */

@@ -23,6 +23,8 @@ export type {
   PolicyText,
   ShadowResult,
   ControlKind,
+  DriftCategory,
+  DriftDetected,
   EventPayloads,
   EventType,
   ExecutionRequested,
@@ -30,12 +32,15 @@ export type {
   LedgerCheckpoint,
   LedgerEntry,
   Metadata,
+  ModelRef,
   ModelUsage,
   OutcomeReconciled,
   PolicyDecided,
   PolicyDecision,
+  Provenance,
   ReconciledOutcome,
   Reservation,
+  RetrievedDocument,
   RunEnded,
   RunLimits,
   RunMode,
@@ -55,7 +60,7 @@ export type { DecodedEvent } from './codec.ts';
 export { HEADER_LENGTH, MAGIC, createSingleObjectCodec } from './single-object.ts';
 export type { Decoded, SingleObjectCodec } from './single-object.ts';
 export { partitionKeyOf } from './keys.ts';
-export { actionIdFor, newMetadata, uuidv7 } from './metadata.ts';
+export { actionIdFor, nameBasedUuid, newMetadata, uuidv7 } from './metadata.ts';
 export { microsToMoney, parseMoneyMicros } from './money.ts';
 export { budgetPeriodText, describeApprovalStep } from './budget-text.ts';
 export type { MetadataFactory, NewMetadata } from './metadata.ts';

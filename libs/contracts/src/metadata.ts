@@ -70,9 +70,15 @@ export function uuidv7(ms: number = Date.now()): string {
  * and idempotency key, so a retried proposal is the same action in every service.
  */
 export function actionIdFor(tenantId: string, runId: string, idempotencyKey: string): string {
-  const digest = createHash('sha256')
-    .update(JSON.stringify([tenantId, runId, idempotencyKey]))
-    .digest();
+  return nameBasedUuid([tenantId, runId, idempotencyKey]);
+}
+
+/**
+ * A UUID (version 8, RFC 9562) made from the sha256 of the JSON of `names`: the same names give
+ * the same id in every process (an action's id, an event emitted at most once per subject).
+ */
+export function nameBasedUuid(names: readonly string[]): string {
+  const digest = createHash('sha256').update(JSON.stringify(names)).digest();
   digest[6] = ((digest[6] ?? 0) & 0x0f) | 0x80;
   digest[8] = ((digest[8] ?? 0) & 0x3f) | 0x80;
   const hex = digest.subarray(0, 16).toString('hex');

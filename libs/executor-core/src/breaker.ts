@@ -62,6 +62,11 @@ export class CircuitBreakers {
     this.#options = options;
   }
 
+  /** The state of each tool's breaker at `now` (the tools called since start), by tool name. */
+  states(now: number): [string, BreakerState][] {
+    return [...this.#byTool].map(([tool, breaker]) => [tool, breaker.state(now)]);
+  }
+
   for(tool: string): CircuitBreaker {
     let breaker = this.#byTool.get(tool);
     if (breaker === undefined) {

@@ -18,7 +18,7 @@ import {
   sideEffectRefs,
 } from '@writ/tools';
 import { CircuitBreakers } from './breaker.ts';
-import type { BreakerOptions } from './breaker.ts';
+import type { BreakerOptions, BreakerState } from './breaker.ts';
 import { callTool } from './call.ts';
 import type { HttpFetch } from './call.ts';
 import { checkRequest, runtimeRefusal } from './checks.ts';
@@ -173,6 +173,11 @@ export class Executor {
     this.#sleep = deps.sleep;
     this.#random = deps.random;
     this.#breakers = new CircuitBreakers(deps.breaker);
+  }
+
+  /** The state of each tool's circuit breaker now, for the tools called since start. */
+  breakerStates(): [string, BreakerState][] {
+    return this.#breakers.states(this.#now());
   }
 
   /** Handles one delivery of an ExecutionRequested. Throws CallInterrupted when stopped mid-call. */

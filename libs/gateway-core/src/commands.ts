@@ -47,7 +47,8 @@ export interface Sealer {
  * `arguments_json` and `args_sha256` are both of the sealed form (deterministic: a repeated
  * proposal has the same digest). Without a sealer, a proposal holding a sensitive value is refused
  * (SEALING_UNAVAILABLE) rather than emitted in clear. `runMode` is the run's (its RunStarted's),
- * copied onto the proposal for the services that keep no run state.
+ * copied onto the proposal for the services that keep no run state. `provenance` is the agent's,
+ * recorded as given (shape and bounds checked by parsePropose).
  */
 export function proposalEvent(input: {
   tools: ToolCatalogue;
@@ -113,6 +114,7 @@ export function proposalEvent(input: {
     reason: request.reason,
     idempotency_key: request.idempotency_key,
     mode: input.runMode,
+    provenance: request.provenance ?? null,
   };
 }
 

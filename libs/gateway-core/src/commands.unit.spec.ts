@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { withoutIdentifiers } from '@writ/testing';
-import { actionIdFor, newMetadata, uuidv7 } from '@writ/contracts';
+import { actionIdFor, decodeEvent, encodeEvent, newMetadata, uuidv7 } from '@writ/contracts';
 import { TenantDataKey, canonicalJson, sha256Canonical } from '@writ/crypto';
 import { createToolRegistry } from '@writ/tools';
 import { hashApiKey, parseDirectory } from '@writ/directory';
@@ -74,6 +74,19 @@ describe('proposalEvent', () => {
     expect(event.arguments_json).toBe('{"amount_cents":500,"ticket_id":"T-1"}');
     expect(event.arguments_json).toBe(canonicalJson(request.arguments));
     expect(event.args_sha256).toBe(sha256Canonical({ ticket_id: 'T-1', amount_cents: 500 }));
+  });
+
+  it("carries the agent's provenance as given (null without one), and it encodes as ActionProposed", () => {
+    const provenance = {
+      model: { name: 'claude-sonnet-4-5', provider: 'anthropic', version: null },
+      prompt_version: 'triage-v7',
+      retrieved_documents: [{ id: 'kb/refund-policy', version: '12', sha256: 'ab'.repeat(32) }],
+    };
+    const event = proposalEvent({ tools, tenant: 'acme', runId: 'run-1', runMode: 'live', agentId: 'bot', request: { ...request, provenance }, stamp });
+    expect(event.provenance).toEqual(provenance);
+    const decoded = decodeEvent(encodeEvent('ActionProposed', event));
+    expect(decoded.type === 'ActionProposed' ? decoded.payload.provenance : undefined).toEqual(provenance);
+    expect(proposalEvent({ tools, tenant: 'acme', runId: 'run-1', runMode: 'live', agentId: 'bot', request, stamp }).provenance).toBeNull();
   });
 
   it('refuses an unknown tool or version, naming the field', () => {

@@ -1,6 +1,6 @@
 export { evolveAction, evolveRun } from './evolve.ts';
 export { GatewayReadModel } from './read-model.ts';
-export type { ReadModelChange } from './read-model.ts';
+export type { ReadModelChange, TenantQueues } from './read-model.ts';
 export { READ_MODEL_EVENT_TYPES, TERMINAL_STATUSES, awaitsReconciliation, isReadModelEvent, isTerminalStatus } from './model.ts';
 export { OUTCOME_UNKNOWN_REASON } from './evolve.ts';
 export type {
@@ -22,6 +22,7 @@ export type {
 export {
   LONG_POLL_DEFAULT_MS,
   LONG_POLL_MAX_MS,
+  PROVENANCE_LIMITS,
   REQUEST_INVALID,
   parseApproval,
   parseApprovalStatus,

@@ -18,6 +18,15 @@ export type ReadModelChange =
 const SIMILAR_KEPT = 16;
 const similarKey = (state: ActionState): string => `${state.tenant_id}|${state.agent_id ?? ''}|${state.tool ?? ''}`;
 
+/** A tenant's actions waiting on a person (GatewayReadModel.queues). */
+export interface TenantQueues {
+  readonly tenant: string;
+  readonly awaiting_approval: number;
+  /** When the longest-waiting approval was asked for (ms since the epoch); null when none waits. */
+  readonly oldest_approval_since: number | null;
+  readonly awaiting_reconciliation: number;
+}
+
 export class GatewayReadModel {
   readonly #runs = new Map<string, RunState>();
   readonly #actions = new Map<string, ActionState>();
@@ -90,6 +99,30 @@ export class GatewayReadModel {
       .map((id) => this.#actions.get(id))
       .filter((state): state is ActionState => state !== undefined)
       .sort((a, b) => (a.unknown_outcome?.since ?? a.updated_at) - (b.unknown_outcome?.since ?? b.updated_at));
+  }
+
+  /**
+   * Per tenant with actions waiting on a person: how many await approval and since when the oldest
+   * has waited (the policy's request, else its proposal), and how many await reconciliation.
+   * O(actions waiting), not O(actions).
+   */
+  queues(): TenantQueues[] {
+    const tenants = new Set([...this.#awaitingApproval.keys(), ...this.#unreconciled.keys()]);
+    return [...tenants].map((tenant) => {
+      let oldest: number | null = null;
+      for (const id of this.#awaitingApproval.get(tenant) ?? []) {
+        const state = this.#actions.get(id);
+        if (state === undefined) continue;
+        const since = state.approval_requested_at ?? state.proposed_at ?? state.updated_at;
+        if (oldest === null || since < oldest) oldest = since;
+      }
+      return {
+        tenant,
+        awaiting_approval: this.#awaitingApproval.get(tenant)?.size ?? 0,
+        oldest_approval_since: oldest,
+        awaiting_reconciliation: this.#unreconciled.get(tenant)?.size ?? 0,
+      };
+    });
   }
 
   /**

@@ -231,6 +231,26 @@ describe('GatewayReadModel', () => {
     expect(model.awaitingApproval(TENANT)).toEqual([]);
   });
 
+  it("sums each tenant's queues for the gauges: approvals waiting since the oldest request, and the reconciliation queue", () => {
+    const model = new GatewayReadModel();
+    expect(model.queues()).toEqual([]);
+    model.apply(proposed());
+    model.apply(approvalRequired());
+    const requestedAt = model.action(ACTION)?.approval_requested_at;
+    const second = meta({ action_id: 'action-2' });
+    model.apply(event('PolicyDecided', { decision: 'approval_required' }, second));
+    model.apply(event('PolicyDecided', { decision: 'approval_required' }, meta({ tenant_id: 'globex', action_id: 'action-3', run_id: 'run-3' })));
+    const globexAt = model.action('action-3')?.approval_requested_at;
+    expect(requestedAt).toBeTypeOf('number');
+    expect(model.queues().sort((a, b) => a.tenant.localeCompare(b.tenant))).toEqual([
+      { tenant: TENANT, awaiting_approval: 2, oldest_approval_since: requestedAt, awaiting_reconciliation: 0 },
+      { tenant: 'globex', awaiting_approval: 1, oldest_approval_since: globexAt, awaiting_reconciliation: 0 },
+    ]);
+    model.apply(completed());
+    model.apply(event('ActionCompleted', { status: 'denied', reason_code: 'APPROVAL_DENIED' }, meta({ action_id: 'action-2' })));
+    expect(model.queues()).toEqual([{ tenant: 'globex', awaiting_approval: 1, oldest_approval_since: globexAt, awaiting_reconciliation: 0 }]);
+  });
+
   it('knows runs, and prunes only terminal actions and ended runs older than the cut', () => {
     const model = new GatewayReadModel();
     model.apply(event('RunStarted', {}, meta({ action_id: null })));

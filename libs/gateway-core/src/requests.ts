@@ -1,5 +1,5 @@
 import { WritError } from '@writ/errors';
-import type { ApprovalVerdict, ReconciledOutcome, RunMode } from '@writ/contracts';
+import type { ApprovalVerdict, Provenance, ReconciledOutcome, RunMode, RetrievedDocument } from '@writ/contracts';
 
 /**
  * Validation of the gateway's request bodies and query strings. A bad request throws WritError
@@ -139,11 +139,75 @@ export interface ProposeRequest {
   readonly arguments: Readonly<Record<string, unknown>>;
   readonly reason: string;
   readonly idempotency_key: string;
+  /** What the agent says the proposal came from (model, prompt version, retrieved documents); null or absent when not given. */
+  readonly provenance?: Provenance | null;
 }
 
-/** `POST /v1/runs/{run_id}/actions` body: `{ tool, tool_version?, arguments, reason, idempotency_key }`. */
+/** Bounds of a proposal's `provenance`: metadata about where it came from, never the documents themselves. */
+export const PROVENANCE_LIMITS = {
+  /** Retrieved documents one proposal may name. */
+  documents: 32,
+  /** Characters of a document id. */
+  documentId: 256,
+  /** Characters of the model's name, a document's version, the prompt version. */
+  name: 128,
+  /** Characters of the model's provider and version. */
+  label: 64,
+} as const;
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+/** No control characters (line breaks, tabs, escapes): these are labels, one line each. */
+const ONE_LINE = /^[^\p{Cc}]+$/u;
+const ONE_LINE_TEXT = 'one line of text without control characters';
+
+function optionalLabel(body: Json, parent: string, key: string, max: number): string | null {
+  return optionalText(body, parent, key, { max, pattern: ONE_LINE, patternText: ONE_LINE_TEXT });
+}
+
+function parseProvenance(value: unknown): Provenance | null {
+  if (value === undefined || value === null) return null;
+  const root = object(value, 'provenance', ['model', 'prompt_version', 'retrieved_documents']);
+  const given = (key: string): boolean => root[key] !== undefined && root[key] !== null;
+  if (!given('model') && !given('prompt_version') && !given('retrieved_documents')) {
+    throw requestInvalid('provenance', 'minProperties', 'must name at least one of model, prompt_version, retrieved_documents (or be left out)');
+  }
+  let model: Provenance['model'] = null;
+  if (given('model')) {
+    const raw = object(root['model'], 'provenance.model', ['name', 'provider', 'version']);
+    model = {
+      name: text(raw, 'provenance.model', 'name', { max: PROVENANCE_LIMITS.name, pattern: ONE_LINE, patternText: ONE_LINE_TEXT }),
+      provider: optionalLabel(raw, 'provenance.model', 'provider', PROVENANCE_LIMITS.label),
+      version: optionalLabel(raw, 'provenance.model', 'version', PROVENANCE_LIMITS.label),
+    };
+  }
+  const documents = root['retrieved_documents'] ?? [];
+  if (!Array.isArray(documents)) throw requestInvalid('provenance.retrieved_documents', 'type', `must be an array, got ${describeType(documents)}`);
+  if (documents.length > PROVENANCE_LIMITS.documents) {
+    throw requestInvalid(
+      'provenance.retrieved_documents',
+      'maxItems',
+      `must name at most ${PROVENANCE_LIMITS.documents} documents, got ${documents.length} (name the ones the proposal rests on)`,
+    );
+  }
+  const retrieved = documents.map((item: unknown, index): RetrievedDocument => {
+    const at = `provenance.retrieved_documents[${index}]`;
+    const raw = object(item, at, ['id', 'version', 'sha256']);
+    return {
+      id: text(raw, at, 'id', { max: PROVENANCE_LIMITS.documentId, pattern: ONE_LINE, patternText: ONE_LINE_TEXT }),
+      version: optionalLabel(raw, at, 'version', PROVENANCE_LIMITS.name),
+      sha256: text(raw, at, 'sha256', { max: 64, pattern: SHA256_HEX, patternText: 'a sha256 digest of the content read: 64 lowercase hex digits' }),
+    };
+  });
+  return {
+    model,
+    prompt_version: optionalLabel(root, 'provenance', 'prompt_version', PROVENANCE_LIMITS.name),
+    retrieved_documents: retrieved,
+  };
+}
+
+/** `POST /v1/runs/{run_id}/actions` body: `{ tool, tool_version?, arguments, reason, idempotency_key, provenance? }`. */
 export function parsePropose(body: unknown): ProposeRequest {
-  const root = object(body ?? undefined, 'body', ['tool', 'tool_version', 'arguments', 'reason', 'idempotency_key']);
+  const root = object(body ?? undefined, 'body', ['tool', 'tool_version', 'arguments', 'reason', 'idempotency_key', 'provenance']);
   const tool = text(root, 'body', 'tool', { max: 128, pattern: TOOL_NAME, patternText: 'a dotted lower-case tool name such as "refunds.issue"' });
   const toolVersion = optionalText(root, 'body', 'tool_version', { max: 32, pattern: VERSION, patternText: 'major.minor.patch' });
   const args = root['arguments'];
@@ -155,7 +219,7 @@ export function parsePropose(body: unknown): ProposeRequest {
     pattern: IDEMPOTENCY_KEY,
     patternText: 'printable ASCII without spaces',
   });
-  return { tool, tool_version: toolVersion, arguments: args, reason, idempotency_key: idempotencyKey };
+  return { tool, tool_version: toolVersion, arguments: args, reason, idempotency_key: idempotencyKey, provenance: parseProvenance(root['provenance']) };
 }
 
 export interface ApprovalRequest {

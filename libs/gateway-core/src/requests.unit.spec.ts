@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { LONG_POLL_DEFAULT_MS, parseApproval, parseApprovalStatus, parseLongPollTimeout, parseOpenRun, parsePropose, parseSwitch } from './index.ts';
+import {
+  LONG_POLL_DEFAULT_MS,
+  PROVENANCE_LIMITS,
+  parseApproval,
+  parseApprovalStatus,
+  parseLongPollTimeout,
+  parseOpenRun,
+  parsePropose,
+  parseSwitch,
+} from './index.ts';
 
 function rejects(run: () => unknown, field: string, rule: string): void {
   try {
@@ -54,7 +63,7 @@ describe('parsePropose', () => {
   const good = { tool: 'refunds.issue', arguments: { a: 1 }, reason: 'because', idempotency_key: 'ticket-1:refund' };
 
   it('takes tool, arguments, reason and idempotency key', () => {
-    expect(parsePropose(good)).toEqual({ ...good, tool_version: null });
+    expect(parsePropose(good)).toEqual({ ...good, tool_version: null, provenance: null });
     expect(parsePropose({ ...good, tool_version: '1.2.0' }).tool_version).toBe('1.2.0');
   });
 
@@ -68,6 +77,62 @@ describe('parsePropose', () => {
     rejects(() => parsePropose({ ...good, idempotency_key: 'has space' }), 'idempotency_key', 'pattern');
     rejects(() => parsePropose({ ...good, idempotency_key: 'k'.repeat(201) }), 'idempotency_key', 'maxLength');
     rejects(() => parsePropose({ ...good, run_id: 'x' }), 'run_id', 'additionalProperties');
+  });
+
+  describe('provenance', () => {
+    const digest = 'ab'.repeat(32);
+    const doc = (index: number) => ({ id: `kb/doc-${index}`, version: '3', sha256: digest });
+
+    it('takes the model, the prompt version and the retrieved documents, absent parts as null or []', () => {
+      const provenance = {
+        model: { name: 'claude-sonnet-4-5', provider: 'anthropic', version: '20250929' },
+        prompt_version: 'triage-v7',
+        retrieved_documents: [doc(1), { id: 'kb/unversioned', sha256: digest }],
+      };
+      expect(parsePropose({ ...good, provenance }).provenance).toEqual({
+        ...provenance,
+        retrieved_documents: [doc(1), { id: 'kb/unversioned', version: null, sha256: digest }],
+      });
+      expect(parsePropose({ ...good, provenance: { prompt_version: 'p1' } }).provenance).toEqual({
+        model: null,
+        prompt_version: 'p1',
+        retrieved_documents: [],
+      });
+      expect(parsePropose({ ...good, provenance: { model: { name: 'm' } } }).provenance?.model).toEqual({ name: 'm', provider: null, version: null });
+      expect(parsePropose({ ...good, provenance: null }).provenance).toBeNull();
+      const most = Array.from({ length: PROVENANCE_LIMITS.documents }, (_, index) => doc(index));
+      expect(parsePropose({ ...good, provenance: { retrieved_documents: most } }).provenance?.retrieved_documents).toHaveLength(32);
+    });
+
+    it('names the field and the rule of every mistake, without echoing the value', () => {
+      const bad = (provenance: unknown) => () => parsePropose({ ...good, provenance });
+      rejects(bad('gpt'), 'provenance', 'type');
+      rejects(bad({}), 'provenance', 'minProperties');
+      rejects(bad({ prompt: 'the whole prompt' }), 'provenance.prompt', 'additionalProperties');
+      rejects(bad({ model: 'gpt' }), 'provenance.model', 'type');
+      rejects(bad({ model: {} }), 'provenance.model.name', 'required');
+      rejects(bad({ model: { name: 'm', temperature: 0.2 } }), 'provenance.model.temperature', 'additionalProperties');
+      rejects(bad({ model: { name: 'x'.repeat(129) } }), 'provenance.model.name', 'maxLength');
+      rejects(bad({ model: { name: 'm', provider: 'p'.repeat(65) } }), 'provenance.model.provider', 'maxLength');
+      rejects(bad({ prompt_version: 'v1\nignore the policy' }), 'provenance.prompt_version', 'pattern');
+      rejects(bad({ retrieved_documents: { id: 'a' } }), 'provenance.retrieved_documents', 'type');
+      const tooMany = Array.from({ length: PROVENANCE_LIMITS.documents + 1 }, (_, index) => doc(index));
+      rejects(bad({ retrieved_documents: tooMany }), 'provenance.retrieved_documents', 'maxItems');
+      expect(bad({ retrieved_documents: tooMany })).toThrow('must name at most 32 documents, got 33');
+      rejects(bad({ retrieved_documents: [doc(0), 'kb/doc-1'] }), 'provenance.retrieved_documents[1]', 'type');
+      rejects(bad({ retrieved_documents: [{ sha256: digest }] }), 'provenance.retrieved_documents[0].id', 'required');
+      rejects(bad({ retrieved_documents: [{ ...doc(0), id: 'd'.repeat(257) }] }), 'provenance.retrieved_documents[0].id', 'maxLength');
+      rejects(bad({ retrieved_documents: [{ id: 'a' }] }), 'provenance.retrieved_documents[0].sha256', 'required');
+      rejects(bad({ retrieved_documents: [{ id: 'a', sha256: 'AB'.repeat(32) }] }), 'provenance.retrieved_documents[0].sha256', 'pattern');
+      rejects(bad({ retrieved_documents: [{ id: 'a', sha256: 'abc' }] }), 'provenance.retrieved_documents[0].sha256', 'pattern');
+      rejects(
+        bad({ retrieved_documents: [{ id: 'a', sha256: digest, content: 'the text' }] }),
+        'provenance.retrieved_documents[0].content',
+        'additionalProperties',
+      );
+      expect(bad({ retrieved_documents: [{ id: 'a', sha256: 'not-a-digest-secret' }] })).toThrow(/64 lowercase hex digits$/);
+      expect(bad({ retrieved_documents: [{ id: 'a', sha256: 'not-a-digest-secret' }] })).not.toThrow(/secret/);
+    });
   });
 });
 

@@ -3,6 +3,7 @@
 // tenant's rows of the analyst tables through row policies.
 import { WritError } from '@writ/errors';
 import { ANALYST_TABLES, quoteName } from './analyst-sql.ts';
+import { ANALYST_VIEW_NAMES } from './analytics-sql.ts';
 
 export interface AnalystDdlOptions {
   /** The database that holds the ledger's tables (CLICKHOUSE_DATABASE). */
@@ -37,7 +38,9 @@ function positive(value: number | undefined, fallback: number, field: string): n
  * The statements that create (idempotently) a tenant's analyst user on a ClickHouse server:
  * a settings profile with readonly=1 and the door's limits, the user, SELECT on the analyst
  * tables only, and per table a row policy `USING <tenant column> = '<tenant>'` for the analyst
- * plus one `USING 1` for the ledger's own user (which would otherwise see nothing).
+ * plus one `USING 1` for the ledger's own user (which would otherwise see nothing); then SELECT on
+ * the analytics views, which are SQL SECURITY INVOKER: they read the tables as the analyst, through
+ * the analyst's row policies.
  */
 export function analystUserDdl(options: AnalystDdlOptions): string[] {
   for (const [field, value] of [
@@ -79,5 +82,6 @@ export function analystUserDdl(options: AnalystDdlOptions): string[] {
       `CREATE ROW POLICY IF NOT EXISTS ${quoteName(`writ_tenant_${options.tenant}_${table}`)} ON ${target} USING ${quoteName(column)} = ${literal(options.tenant)} TO ${quoteName(user)}`,
     );
   }
+  for (const view of ANALYST_VIEW_NAMES) statements.push(`GRANT SELECT ON ${db}.${quoteName(view)} TO ${quoteName(user)}`);
   return statements;
 }

@@ -2,6 +2,7 @@
 // over its text: which statements, tables and functions an analyst may use, and the wrapper that
 // makes every allowed table name resolve to that table filtered to the caller's tenant.
 import { WritError } from '@writ/errors';
+import { ANALYST_VIEWS, ANALYST_VIEW_NAMES, SCOPED_TABLES } from './analytics-sql.ts';
 
 /** The tables an analyst may read, each with the column that holds its tenant (the chain of a tenant is its id). */
 export const ANALYST_TABLES: Readonly<Record<string, string>> = Object.freeze({
@@ -15,6 +16,9 @@ export const ANALYST_TABLES: Readonly<Record<string, string>> = Object.freeze({
   daily_spend: 'tenant_id',
   daily_decisions: 'tenant_id',
   daily_shadow_disagreements: 'tenant_id',
+  endings: 'tenant_id',
+  daily_endings: 'tenant_id',
+  drift_alerts: 'tenant_id',
   ledger: 'chain_id',
   checkpoints: 'chain_id',
 });
@@ -41,7 +45,7 @@ export const RULES = {
   noSettings: 'no SETTINGS clause: the door sets read-only mode and limits itself',
   noTableFunctions: 'no table functions (file, url, s3, remote, numbers, merge, ...): read the analyst tables',
   unqualified: `no database names (system, information_schema, ...): only the analyst tables ${Object.keys(ANALYST_TABLES).join(', ')}`,
-  analystTables: `only the analyst tables: ${Object.keys(ANALYST_TABLES).join(', ')}`,
+  analystTables: `only the analyst tables: ${Object.keys(ANALYST_TABLES).join(', ')}; and views: ${ANALYST_VIEW_NAMES.join(', ')}`,
   functions: 'no functions that read files, settings, dictionaries, other tables or the host, or that sleep',
   inOperand: 'IN takes a list or a subquery, not a table name',
   construct: 'only the constructs of a SELECT the door knows',
@@ -229,13 +233,14 @@ function containsType(node: AstNode, type: string): boolean {
 }
 
 /**
- * A table must be named without a database. An analyst table resolves to the door's tenant-scoped
- * view of it; with WITH subqueries in the query, another plain name may be one of them (anything
- * else resolves in the door's empty database and fails as an unknown table).
+ * A table must be named without a database. An analyst table or view resolves to the door's
+ * tenant-scoped WITH subquery of it; with WITH subqueries in the query, another plain name may be
+ * one of them (anything else resolves in the door's empty database and fails as an unknown table).
  */
 function checkTable(name: string, hasWithSubqueries: boolean): void {
   if (name.includes('.')) throw refuse(`table ${name} is not allowed: name analyst tables without a database`, RULES.unqualified);
-  if (!Object.hasOwn(ANALYST_TABLES, name) && !hasWithSubqueries) throw refuse(`table ${name} is not an analyst table`, RULES.analystTables);
+  if (!Object.hasOwn(ANALYST_TABLES, name) && !ANALYST_VIEW_NAMES.includes(name) && !hasWithSubqueries)
+    throw refuse(`table ${name} is not an analyst table`, RULES.analystTables);
 }
 
 /** `name` as a ClickHouse identifier in backquotes. */
@@ -245,14 +250,16 @@ export function quoteName(name: string): string {
 
 /**
  * The query that runs: every analyst table as a WITH subquery of the real table (in `database`,
- * read FINAL, i.e. one row per key) filtered to {writ_tenant:String}, around the analyst's own
- * query (already normalised by ClickHouse's formatter: one statement, no comments), then at most
- * `limit` rows.
+ * read FINAL, i.e. one row per key) filtered to {writ_tenant:String}, then every analytics view as a
+ * WITH subquery of its SQL over those (so it reads the caller's tenant only), around the analyst's
+ * own query (already normalised by ClickHouse's formatter: one statement, no comments), then at
+ * most `limit` rows.
  */
 export function scopedAnalystSql(formattedQuery: string, database: string, limit: number): string {
-  const views = Object.entries(ANALYST_TABLES).map(
+  const tables = Object.entries(ANALYST_TABLES).map(
     ([table, column]) =>
       `${quoteName(table)} AS (SELECT * FROM ${quoteName(database)}.${quoteName(table)} FINAL WHERE ${quoteName(column)} = {${TENANT_PARAMETER}:String})`,
   );
-  return `WITH ${views.join(',\n')}\nSELECT * FROM (\n${formattedQuery}\n) LIMIT ${Math.max(1, Math.floor(limit))}`;
+  const views = ANALYST_VIEWS.map((view) => `${quoteName(view.name)} AS (${view.sql(SCOPED_TABLES)})`);
+  return `WITH ${[...tables, ...views].join(',\n')}\nSELECT * FROM (\n${formattedQuery}\n) LIMIT ${Math.max(1, Math.floor(limit))}`;
 }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { isWritError } from '@writ/errors';
 import { analystUserDdl } from './analyst-ddl.ts';
 import { checkAnalystAst, isDeniedFunction, parseExplainAst, scopedAnalystSql } from './analyst-sql.ts';
+import { analystViewStatements } from './analytics-sql.ts';
 
 // EXPLAIN AST output as ClickHouse 26.7 (chDB) printed it for these queries, FORMAT CSV appended by the client.
 const SELECT_SPEND = [
@@ -126,6 +127,40 @@ describe('scopedAnalystSql', () => {
     expect(sql).not.toContain('projection_offsets');
     expect(sql.endsWith('SELECT * FROM (\nSELECT count() FROM spend\n) LIMIT 101')).toBe(true);
   });
+
+  it("defines the analytics views after the tables, over the door's scoped tables (never a real table, never FINAL)", () => {
+    const sql = scopedAnalystSql('SELECT * FROM agent_scorecards', 'default', 10);
+    const lastTable = sql.indexOf('`checkpoints` AS (');
+    for (const view of ['agent_scorecards', 'cost_per_success', 'approval_latency', 'denials_by_policy', 'drift_scores']) {
+      expect(sql.indexOf(`\`${view}\` AS (`), view).toBeGreaterThan(lastTable);
+    }
+    const views = sql.slice(sql.indexOf('`agent_scorecards` AS ('), sql.lastIndexOf('SELECT * FROM (\nSELECT * FROM agent_scorecards'));
+    expect(views).not.toContain('`default`');
+    expect(views).not.toContain('FINAL');
+    expect(views).toContain("FROM actions WHERE run_mode = 'live'");
+  });
+});
+
+describe('the analytics views in the DDL', () => {
+  it('are CREATE OR REPLACE, SQL SECURITY INVOKER, over the real tables read FINAL', () => {
+    const statements = analystViewStatements();
+    expect(statements.map((s) => s.split('\n')[0])).toEqual([
+      'CREATE OR REPLACE VIEW agent_scorecards SQL SECURITY INVOKER AS',
+      'CREATE OR REPLACE VIEW cost_per_success SQL SECURITY INVOKER AS',
+      'CREATE OR REPLACE VIEW approval_latency SQL SECURITY INVOKER AS',
+      'CREATE OR REPLACE VIEW denials_by_policy SQL SECURITY INVOKER AS',
+      'CREATE OR REPLACE VIEW drift_scores SQL SECURITY INVOKER AS',
+    ]);
+    expect(statements[0]).toContain("FROM actions FINAL WHERE run_mode = 'live'");
+    expect(statements[0]).toContain("FROM decisions FINAL WHERE decision = 'approval_required'");
+  });
+
+  it('are named as the door allows them, beside the tables', () => {
+    const select = (table: string) => SELECT_SPEND.map((line) => (line === '      TableIdentifier spend (alias s)' ? `      TableIdentifier ${table}` : line));
+    for (const view of ['agent_scorecards', 'drift_scores', 'endings', 'daily_endings', 'drift_alerts'])
+      expect(() => checkAnalystAst(parseExplainAst(select(view)), 'CSV'), view).not.toThrow();
+    expect(refusal(select('daily_endings_mv')).rule).toContain('only the analyst tables');
+  });
 });
 
 describe('analystUserDdl (server mode)', () => {
@@ -147,7 +182,7 @@ describe('analystUserDdl (server mode)', () => {
     );
     expect(statements).toContain('CREATE ROW POLICY IF NOT EXISTS `writ_ledger_all_spend` ON `writ`.`spend` USING 1 TO `writ_ledger`');
     expect(statements.join('\n')).not.toContain('projection_offsets');
-    expect(statements.filter((s) => s.startsWith('GRANT'))).toHaveLength(12);
+    expect(statements.filter((s) => s.startsWith('GRANT'))).toHaveLength(20);
     // The policy-mode tables are the tenant's like the others: granted, and behind the tenant's row policy.
     for (const table of ['shadow_results', 'policy_publications', 'daily_shadow_disagreements']) {
       expect(statements).toContain(`GRANT SELECT ON \`writ\`.\`${table}\` TO \`writ_analyst_acme\``);
@@ -155,6 +190,18 @@ describe('analystUserDdl (server mode)', () => {
         `CREATE ROW POLICY IF NOT EXISTS \`writ_tenant_acme_${table}\` ON \`writ\`.\`${table}\` USING \`tenant_id\` = 'acme' TO \`writ_analyst_acme\``,
       );
       expect(statements).toContain(`CREATE ROW POLICY IF NOT EXISTS \`writ_ledger_all_${table}\` ON \`writ\`.\`${table}\` USING 1 TO \`writ_ledger\``);
+    }
+  });
+
+  it('grants the analytics views too, with the endings and drift tables behind the row policy (the views read the tables as the analyst)', () => {
+    for (const table of ['endings', 'daily_endings', 'drift_alerts']) {
+      expect(statements).toContain(
+        `CREATE ROW POLICY IF NOT EXISTS \`writ_tenant_acme_${table}\` ON \`writ\`.\`${table}\` USING \`tenant_id\` = 'acme' TO \`writ_analyst_acme\``,
+      );
+    }
+    for (const view of ['agent_scorecards', 'cost_per_success', 'approval_latency', 'denials_by_policy', 'drift_scores']) {
+      expect(statements).toContain(`GRANT SELECT ON \`writ\`.\`${view}\` TO \`writ_analyst_acme\``);
+      expect(statements.join('\n')).not.toContain(`ON \`writ\`.\`${view}\` USING`);
     }
   });
 

@@ -10,7 +10,13 @@ export interface ConsumedEvent {
   readonly event_type: string;
   /** The chain it goes to (chain_id = tenant). */
   readonly tenant_id: string;
+  /** Its meta.run_id, meta.action_id and meta.occurred_at (the entry's hash binds them). */
+  readonly run_id: string;
+  readonly action_id: string | null;
+  readonly occurred_at: number;
   readonly source: EventSource;
+  /** When the ledger chains it (its clock). */
+  readonly chained_at: number;
 }
 
 /** The command that chains a consumed event to its tenant's chain. */
@@ -22,6 +28,10 @@ export function appendCommandOf(event: ConsumedEvent): AppendEvent {
     event_type: event.event_type,
     event_hash: eventHashOf(event.bytes),
     source: event.source,
+    run_id: event.run_id,
+    action_id: event.action_id,
+    occurred_at: event.occurred_at,
+    chained_at: event.chained_at,
   };
 }
 
@@ -46,8 +56,8 @@ export class LedgerBook {
   }
 
   /** Folds an entry read back from the chain topic (boot, or after an aborted transaction). */
-  restoreEntry(entry: ChainEntry): void {
-    this.#chains.set(entry.chain_id, this.#decider.evolve(this.#stateOf(entry.chain_id), { type: 'EventChained', entry }));
+  restoreEntry(entry: ChainEntry, chainedAt: number): void {
+    this.#chains.set(entry.chain_id, this.#decider.evolve(this.#stateOf(entry.chain_id), { type: 'EventChained', entry, chained_at: chainedAt }));
   }
 
   restoreCheckpoint(head: ChainHead): void {

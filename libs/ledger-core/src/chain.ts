@@ -1,7 +1,8 @@
 import { assertNever } from '@writ/decider';
 import type { Decider } from '@writ/decider';
 import { WritError } from '@writ/errors';
-import { GENESIS_HASH, chainHashOf, isSha256Hex } from './encoding.ts';
+import { CURRENT_HASH_VERSION, GENESIS_HASH, entryChainHash, isSha256Hex } from './encoding.ts';
+import type { HashedEntry } from './encoding.ts';
 
 /** Where a chained event was read: its topic, partition and offset. */
 export interface EventSource {
@@ -10,18 +11,12 @@ export interface EventSource {
   readonly offset: number;
 }
 
-/** One link of a chain: the fields of the LedgerEntry event without its envelope. */
-export interface ChainEntry {
-  readonly chain_id: string;
-  readonly seq: number;
-  readonly prev_hash: string;
-  readonly event_hash: string;
+/**
+ * One link of a chain: the fields of the LedgerEntry event without its envelope and its bytes.
+ * chain_hash covers every other field (hash version 2; see encoding.ts).
+ */
+export interface ChainEntry extends HashedEntry {
   readonly chain_hash: string;
-  readonly source_event_id: string;
-  readonly event_type: string;
-  readonly source_topic: string;
-  readonly source_partition: number;
-  readonly source_offset: number;
 }
 
 /** The head of a chain: what a signed checkpoint attests. */
@@ -40,16 +35,34 @@ export interface AppendEvent {
   /** eventHashOf(the record value's bytes). */
   readonly event_hash: string;
   readonly source: EventSource;
+  /** The event's meta.run_id, meta.action_id and meta.occurred_at: bound by the entry's hash. */
+  readonly run_id: string;
+  readonly action_id: string | null;
+  readonly occurred_at: number;
+  /** When it is chained (the caller's clock): starts the time a new entry may wait for its checkpoint. */
+  readonly chained_at: number;
 }
 
-export type ChainCommand = AppendEvent;
+/** Sign the head if an entry has waited `checkpointIntervalMs` since the last checkpoint (a timer's command). */
+export interface CheckpointHead {
+  readonly type: 'CheckpointHead';
+  readonly chain_id: string;
+  readonly now: number;
+}
+
+export type ChainCommand = AppendEvent | CheckpointHead;
 
 export interface EventChained {
   readonly type: 'EventChained';
   readonly entry: ChainEntry;
+  /** When it was chained (a LedgerEntry's meta.occurred_at, read back). */
+  readonly chained_at: number;
 }
 
-/** Every `checkpointEvery` entries the head is due to be signed and published. */
+/**
+ * The head is due to be signed and published: every `checkpointEvery` entries, and once an entry
+ * has waited `checkpointIntervalMs` unsigned.
+ */
 export interface CheckpointDue {
   readonly type: 'CheckpointDue';
   readonly head: ChainHead;
@@ -92,16 +105,30 @@ export interface ChainState {
   readonly head_hash: string;
   /** Entries since the last checkpoint. */
   readonly since_checkpoint: number;
+  /** When the first entry since the last checkpoint was chained; null when there is none. */
+  readonly unanchored_since: number | null;
   readonly index: ChainIndex;
 }
 
 export interface ChainOptions {
   /** Sign the head every this many entries; 0 never. */
   readonly checkpointEvery: number;
+  /** Sign the head once an entry has waited this long without a checkpoint (ms); 0 or absent: never by time. */
+  readonly checkpointIntervalMs?: number;
 }
 
 export function initialChainState(): ChainState {
-  return { chain_id: '', next_seq: 0, head_hash: GENESIS_HASH, since_checkpoint: 0, index: new ChainIndex() };
+  return { chain_id: '', next_seq: 0, head_hash: GENESIS_HASH, since_checkpoint: 0, unanchored_since: null, index: new ChainIndex() };
+}
+
+/**
+ * When the head is next due by time: `checkpointIntervalMs` after the first entry since the last
+ * checkpoint was chained; null when every entry is signed or the interval is off.
+ */
+export function nextCheckpointAt(options: ChainOptions, state: ChainState): number | null {
+  const interval = options.checkpointIntervalMs ?? 0;
+  if (interval === 0 || state.since_checkpoint === 0) return null;
+  return (state.unanchored_since ?? 0) + interval;
 }
 
 /** The seq at which an event is already chained, if it is (appending it again does nothing). */
@@ -116,6 +143,17 @@ export function headOf(state: ChainState): ChainHead | undefined {
 
 function decide(options: ChainOptions, command: ChainCommand, state: ChainState): readonly ChainEvent[] {
   switch (command.type) {
+    case 'CheckpointHead': {
+      if (state.chain_id !== '' && state.chain_id !== command.chain_id) {
+        throw new WritError('LEDGER_APPEND_INVALID', `checkpoint of chain ${command.chain_id} sent to chain ${state.chain_id}`, {
+          field: 'chain_id',
+          rule: 'must be the chain of this state',
+        });
+      }
+      const due = nextCheckpointAt(options, state);
+      const head = headOf(state);
+      return due === null || command.now < due || head === undefined ? [] : [{ type: 'CheckpointDue', head }];
+    }
     case 'AppendEvent': {
       if (command.chain_id.trim() === '') {
         throw new WritError('LEDGER_APPEND_INVALID', 'chain_id must not be empty', { field: 'chain_id', rule: 'non-empty' });
@@ -132,29 +170,37 @@ function decide(options: ChainOptions, command: ChainCommand, state: ChainState)
           rule: 'sha256-hex',
         });
       }
+      if (!Number.isSafeInteger(command.chained_at)) {
+        throw new WritError('LEDGER_APPEND_INVALID', 'chained_at must be a time in ms', { field: 'chained_at', rule: 'a whole number' });
+      }
       // Exactly once: an event id already in the chain is never appended again.
       if (chainedSeqOf(state, command.event_id) !== undefined) return [];
       const seq = state.next_seq;
-      const entry: ChainEntry = {
+      const fields: HashedEntry = {
+        hash_version: CURRENT_HASH_VERSION,
         chain_id: command.chain_id,
         seq,
         prev_hash: state.head_hash,
         event_hash: command.event_hash,
-        chain_hash: chainHashOf(state.head_hash, command.event_hash, seq),
         source_event_id: command.event_id,
         event_type: command.event_type,
         source_topic: command.source.topic,
         source_partition: command.source.partition,
         source_offset: command.source.offset,
+        source_run_id: command.run_id,
+        source_action_id: command.action_id,
+        source_occurred_at: command.occurred_at,
       };
-      const chained: EventChained = { type: 'EventChained', entry };
+      // Throws LEDGER_HASH_INVALID naming a field that is not what an entry holds.
+      const entry: ChainEntry = { ...fields, chain_hash: entryChainHash(fields) };
+      const chained: EventChained = { type: 'EventChained', entry, chained_at: command.chained_at };
       if (options.checkpointEvery > 0 && state.since_checkpoint + 1 >= options.checkpointEvery) {
         return [chained, { type: 'CheckpointDue', head: { chain_id: entry.chain_id, seq, chain_hash: entry.chain_hash } }];
       }
       return [chained];
     }
     default:
-      return assertNever(command.type, 'ledger command');
+      return assertNever(command, 'ledger command');
   }
 }
 
@@ -175,12 +221,17 @@ function evolve(state: ChainState, event: ChainEvent): ChainState {
         next_seq: entry.seq + 1,
         head_hash: entry.chain_hash,
         since_checkpoint: state.since_checkpoint + 1,
+        unanchored_since: state.since_checkpoint === 0 ? event.chained_at : (state.unanchored_since ?? event.chained_at),
         index: state.index,
       };
     }
-    case 'CheckpointDue':
+    case 'CheckpointDue': {
       // Counted from the checkpointed seq, so a checkpoint read back after later entries still counts right.
-      return event.head.seq < state.next_seq ? { ...state, since_checkpoint: state.next_seq - 1 - event.head.seq } : state;
+      if (event.head.seq >= state.next_seq) return state;
+      const since = state.next_seq - 1 - event.head.seq;
+      // Entries left after it keep the earlier start: their checkpoint comes sooner, never later.
+      return { ...state, since_checkpoint: since, unanchored_since: since === 0 ? null : state.unanchored_since };
+    }
     default:
       return assertNever(event, 'ledger event');
   }
@@ -188,14 +239,17 @@ function evolve(state: ChainState, event: ChainEvent): ChainState {
 
 /**
  * One chain (one tenant) as a decider: AppendEvent -> EventChained (and CheckpointDue every
- * `checkpointEvery` entries), nothing when the event id is already chained.
+ * `checkpointEvery` entries), nothing when the event id is already chained; CheckpointHead (a
+ * timer) -> CheckpointDue once an entry has waited `checkpointIntervalMs` unsigned.
  */
 export function chainDecider(options: ChainOptions): Decider<ChainCommand, ChainEvent, ChainState> {
-  if (!Number.isSafeInteger(options.checkpointEvery) || options.checkpointEvery < 0) {
-    throw new WritError('CONFIG_INVALID', `checkpointEvery must be a whole number >= 0, got ${options.checkpointEvery}`, {
-      field: 'checkpointEvery',
-      rule: 'a whole number >= 0',
-    });
+  for (const [field, value] of [
+    ['checkpointEvery', options.checkpointEvery],
+    ['checkpointIntervalMs', options.checkpointIntervalMs ?? 0],
+  ] as const) {
+    if (!Number.isSafeInteger(value) || value < 0) {
+      throw new WritError('CONFIG_INVALID', `${field} must be a whole number >= 0, got ${value}`, { field, rule: 'a whole number >= 0' });
+    }
   }
   return {
     decide: (command, state) => decide(options, command, state),

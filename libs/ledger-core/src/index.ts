@@ -1,5 +1,16 @@
-export { GENESIS_HASH, chainHashInput, chainHashOf, eventHashOf, isSha256Hex } from './encoding.ts';
-export { ChainIndex, chainDecider, chainedSeqOf, headOf, initialChainState } from './chain.ts';
+export {
+  CURRENT_HASH_VERSION,
+  GENESIS_HASH,
+  HASH_VERSIONS,
+  chainHashInput,
+  chainHashOf,
+  entryChainHash,
+  entryHashInput,
+  eventHashOf,
+  isSha256Hex,
+} from './encoding.ts';
+export type { HashedEntry } from './encoding.ts';
+export { ChainIndex, chainDecider, chainedSeqOf, headOf, initialChainState, nextCheckpointAt } from './chain.ts';
 export type {
   AppendEvent,
   ChainCommand,
@@ -9,11 +20,14 @@ export type {
   ChainOptions,
   ChainState,
   CheckpointDue,
+  CheckpointHead,
   EventChained,
   EventSource,
 } from './chain.ts';
 export { verifyChain } from './verify.ts';
-export type { VerifyFailure, VerifyFailureKind, VerifyOptions, VerifyResult, VerifySuccess } from './verify.ts';
+export type { TrustedHead, Unanchored, VerifyFailure, VerifyFailureKind, VerifyOptions, VerifyResult, VerifySuccess } from './verify.ts';
+export { anchorLine, anchorsToAppend, parseAnchors, signedHeadOf } from './anchors.ts';
+export type { Anchor, AnchorRecord, HeadToAnchor } from './anchors.ts';
 export { checkpointPayload, signHead, verifyHead } from './checkpoint.ts';
 export type { SignedHead } from './checkpoint.ts';
 export { LedgerBook, appendCommandOf } from './book.ts';
@@ -25,6 +39,7 @@ export type {
   ChainRecord,
   CheckpointRow,
   DecisionRow,
+  EndingRow,
   EventRow,
   LedgerRow,
   PolicyPublicationRow,
@@ -35,8 +50,8 @@ export type {
   ShadowResultRow,
   SpendRow,
 } from './projection.ts';
-export { exportLine, parseExport, verifyExport } from './export.ts';
-export type { ExportLine, ExportVerification, ExportedCheckpoint, ExportedEntry, ParsedExport } from './export.ts';
+export { dateTime64Ms, exportLine, parseExport, verifyExport } from './export.ts';
+export type { ExportLine, ExportVerification, ExportedCheckpoint, ExportedEntry, ParsedCheckpoint, ParsedExport, VerifyExportOptions } from './export.ts';
 export {
   ANALYST_TABLES,
   DENIED_FUNCTIONS,
@@ -52,5 +67,18 @@ export {
 } from './analyst-sql.ts';
 export type { AstNode } from './analyst-sql.ts';
 export { analystUserDdl } from './analyst-ddl.ts';
+export {
+  ANALYST_VIEWS,
+  ANALYST_VIEW_NAMES,
+  DRIFT_CATEGORY_SQL,
+  DRIFT_VIEW_BASELINE_DAYS,
+  FINAL_TABLES,
+  SCOPED_TABLES,
+  analystViewStatements,
+  driftCategoriesSql,
+} from './analytics-sql.ts';
+export type { AnalystView, TableRef } from './analytics-sql.ts';
+export { driftAlertRow, driftDetectedEvent, driftEventId, driftKey, driftRunId, isDrift, jensenShannonDivergence, scoreDrift, utcDay } from './drift.ts';
+export type { DriftAlertRow, DriftCategoryCount, DriftCounts, DriftRule, DriftScore } from './drift.ts';
 export type { AnalystDdlOptions } from './analyst-ddl.ts';
 export { CHAINS_SQL, CHAIN_CHECKPOINTS_SQL, chainEntriesSql, checkpointLineOf, entryLineOf } from './export-sql.ts';

@@ -5,7 +5,7 @@ import { ALL_TENANTS } from '@writ/config';
 import type { TenantFilter } from '@writ/config';
 import { canonicalJson } from '@writ/crypto';
 import { decodeEvent } from '@writ/contracts';
-import type { DecodedEvent, LedgerCheckpoint, LedgerEntry, Metadata } from '@writ/contracts';
+import type { DecodedEvent, LedgerCheckpoint, LedgerEntry, Metadata, Provenance } from '@writ/contracts';
 import { REDACTED, redactJson } from '@writ/tools';
 import type { ToolRegistry } from '@writ/tools';
 
@@ -65,6 +65,10 @@ export interface ActionRow {
   /** The terminal status (ActionCompleted), '' until then. */
   readonly status: string;
   readonly status_reason: string;
+  /** The stable code of how it ended (ActionCompleted v2 reason_code, e.g. POLICY_DENIED), '' until then and before v2. */
+  readonly reason_code: string;
+  /** When it ended (its ActionCompleted), null until then. */
+  readonly ended_at: string | null;
   readonly outcome: string;
   readonly cost_micros: number;
   readonly currency: string;
@@ -77,6 +81,15 @@ export interface ActionRow {
   readonly reconciled_outcome: string;
   readonly reconciled_by: string;
   readonly reconciled_at: string | null;
+  /** Provenance the agent gave with the proposal (ActionProposed v3): the model, '' when not given. */
+  readonly model_name: string;
+  readonly model_provider: string;
+  readonly model_version: string;
+  readonly prompt_version: string;
+  /** The retrieved documents as parallel arrays (version '' when the document has none); [] when none. */
+  readonly retrieved_document_ids: readonly string[];
+  readonly retrieved_document_versions: readonly string[];
+  readonly retrieved_document_sha256: readonly string[];
   readonly proposed_at: string;
   readonly updated_at: string;
   /** Chain seq of the last event folded in: ReplacingMergeTree keeps the highest. */
@@ -102,6 +115,8 @@ export interface EventRow {
 }
 
 export interface LedgerRow {
+  /** The entry's hash rule (1: before LedgerEntry v3; 2: every field bound). */
+  readonly hash_version: number;
   readonly chain_id: string;
   readonly seq: number;
   readonly prev_hash: string;
@@ -218,6 +233,26 @@ export interface SpendRow {
   readonly settled_at: string;
 }
 
+/**
+ * One row per action that ended (table endings), made once both its ActionCompleted and its
+ * proposal are folded (they travel on different topics and may be chained in either order), so
+ * agent, tool and run mode are those of the proposal.
+ */
+export interface EndingRow {
+  readonly tenant_id: string;
+  readonly action_id: string;
+  readonly run_id: string;
+  readonly agent_id: string;
+  readonly tool: string;
+  readonly run_mode: string;
+  readonly status: string;
+  readonly reason_code: string;
+  readonly cost_micros: number;
+  readonly currency: string;
+  readonly proposed_at: string;
+  readonly ended_at: string;
+}
+
 export interface ProjectionRows {
   readonly events: EventRow[];
   readonly ledger: LedgerRow[];
@@ -228,6 +263,8 @@ export interface ProjectionRows {
   readonly policy_publications: PolicyPublicationRow[];
   readonly approvals: ApprovalRow[];
   readonly spend: SpendRow[];
+  /** Possibly more than once per action across batches (a batch projected again, a late event): insert those not present. */
+  readonly endings: EndingRow[];
 }
 
 /** What the projection remembers between batches; the service fills misses from ClickHouse. */
@@ -293,6 +330,25 @@ export function redactedPayload(
   }
 }
 
+type ProvenanceColumns = Pick<
+  ActionRow,
+  'model_name' | 'model_provider' | 'model_version' | 'prompt_version' | 'retrieved_document_ids' | 'retrieved_document_versions' | 'retrieved_document_sha256'
+>;
+
+/** The actions row's provenance columns of a proposal's provenance ('' and [] for what was not given). */
+export function provenanceColumns(provenance: Provenance | null): ProvenanceColumns {
+  const documents = provenance?.retrieved_documents ?? [];
+  return {
+    model_name: provenance?.model?.name ?? '',
+    model_provider: provenance?.model?.provider ?? '',
+    model_version: provenance?.model?.version ?? '',
+    prompt_version: provenance?.prompt_version ?? '',
+    retrieved_document_ids: documents.map((document) => document.id),
+    retrieved_document_versions: documents.map((document) => document.version ?? ''),
+    retrieved_document_sha256: documents.map((document) => document.sha256),
+  };
+}
+
 function emptyAction(meta: Metadata, version: number): ActionRow {
   const at = dateTime64(meta.occurred_at);
   return {
@@ -313,6 +369,8 @@ function emptyAction(meta: Metadata, version: number): ActionRow {
     reservation_id: '',
     status: '',
     status_reason: '',
+    reason_code: '',
+    ended_at: null,
     outcome: '',
     cost_micros: 0,
     currency: '',
@@ -320,6 +378,7 @@ function emptyAction(meta: Metadata, version: number): ActionRow {
     reconciled_outcome: '',
     reconciled_by: '',
     reconciled_at: null,
+    ...provenanceColumns(null),
     proposed_at: at,
     updated_at: at,
     version,
@@ -357,6 +416,7 @@ function foldActionEvent(row: ActionRow, event: DecodedEvent, redacted: Record<s
         arguments: String(redacted['arguments_json']),
         args_sha256: p.args_sha256,
         run_mode: p.mode,
+        ...provenanceColumns(p.provenance),
         stage: row.stage === '' ? 'proposed' : row.stage,
         proposed_at: dateTime64(p.meta.occurred_at),
       };
@@ -409,7 +469,16 @@ function foldActionEvent(row: ActionRow, event: DecodedEvent, redacted: Record<s
     }
     case 'ActionCompleted': {
       const p = event.payload;
-      return { ...base, stage: 'completed', status: p.status, status_reason: p.reason, cost_micros: p.cost_micros, currency: p.currency };
+      return {
+        ...base,
+        stage: 'completed',
+        status: p.status,
+        status_reason: p.reason,
+        reason_code: p.reason_code,
+        ended_at: dateTime64(p.meta.occurred_at),
+        cost_micros: p.cost_micros,
+        currency: p.currency,
+      };
     }
     case 'OutcomeReconciled': {
       // The stage and status stay the pipeline's (the planner ended it failed); the resolution sits beside them.
@@ -420,6 +489,36 @@ function foldActionEvent(row: ActionRow, event: DecodedEvent, redacted: Record<s
     default:
       return undefined;
   }
+}
+
+/**
+ * The events after which an action may have both ended and been proposed: its completion, and
+ * those that bring its agent and tool (its proposal; an admission or execution request chained
+ * before it). An ending is made after each of them, so projecting a batch again makes it again.
+ */
+const ENDING_EVENTS: ReadonlySet<string> = new Set(['ActionCompleted', 'ActionProposed', 'ActionAdmitted', 'ExecutionRequested']);
+
+/**
+ * The ending of an action that ended and whose run mode is known: its proposal was folded
+ * (idempotency_key and tool are set by it), or its execution was requested (only a live action
+ * executes, and an admission gave the tool). Undefined otherwise.
+ */
+function endingOf(row: ActionRow): EndingRow | undefined {
+  if (row.status === '' || row.ended_at === null || row.tool === '' || row.idempotency_key === '') return undefined;
+  return {
+    tenant_id: row.tenant_id,
+    action_id: row.action_id,
+    run_id: row.run_id,
+    agent_id: row.agent_id,
+    tool: row.tool,
+    run_mode: row.run_mode,
+    status: row.status,
+    reason_code: row.reason_code,
+    cost_micros: row.cost_micros,
+    currency: row.currency,
+    proposed_at: row.proposed_at,
+    ended_at: row.ended_at,
+  };
 }
 
 export interface ProjectOptions {
@@ -443,6 +542,7 @@ export function projectRecords(records: readonly ChainRecord[], memory: Projecti
     policy_publications: [],
     approvals: [],
     spend: [],
+    endings: [],
   };
   const touched = new Map<string, ActionRow>();
   const tenants = options.tenants ?? ALL_TENANTS;
@@ -473,7 +573,10 @@ export function projectRecords(records: readonly ChainRecord[], memory: Projecti
       }
     }
     const meta = event?.payload.meta;
+    // Under hash version 2 the entry carries the run, action and time its hash binds: export exactly those.
+    const bound = entry.hash_version >= 2;
     const ledgerRow = (withheld: boolean): LedgerRow => ({
+      hash_version: entry.hash_version,
       chain_id: entry.chain_id,
       seq: entry.seq,
       prev_hash: entry.prev_hash,
@@ -484,9 +587,9 @@ export function projectRecords(records: readonly ChainRecord[], memory: Projecti
       source_topic: entry.source_topic,
       source_partition: entry.source_partition,
       source_offset: entry.source_offset,
-      run_id: meta?.run_id ?? entry.meta.run_id,
-      action_id: meta?.action_id ?? entry.meta.action_id,
-      occurred_at: dateTime64(meta?.occurred_at ?? entry.meta.occurred_at),
+      run_id: bound ? entry.source_run_id : (meta?.run_id ?? entry.meta.run_id),
+      action_id: bound ? entry.source_action_id : (meta?.action_id ?? entry.meta.action_id),
+      occurred_at: dateTime64(bound ? entry.source_occurred_at : (meta?.occurred_at ?? entry.meta.occurred_at)),
       event_bytes: withheld ? '' : Buffer.from(bytes).toString('base64'),
       event_bytes_withheld: withheld ? 1 : 0,
       ledger_partition: record.partition,
@@ -540,6 +643,8 @@ export function projectRecords(records: readonly ChainRecord[], memory: Projecti
         const next: ActionRow = { ...folded, agent_id: folded.agent_id || agentId, updated_at: at, version: entry.seq };
         touched.set(key, next);
         memory.actions.set(key, next);
+        const ending = ENDING_EVENTS.has(event.type) ? endingOf(next) : undefined;
+        if (ending !== undefined) rows.endings.push(ending);
       }
     }
 

@@ -74,6 +74,40 @@ describe('the actions projection', () => {
     expect(live.spend[0]?.run_mode).toBe('live');
   });
 
+  it("keeps the proposal's provenance on the action's row, through the later steps; '' and [] without one", () => {
+    const digest = 'cd'.repeat(32);
+    const row = rowAfter([
+      chained('ActionProposed', {
+        provenance: {
+          model: { name: 'claude-sonnet-4-5', provider: 'anthropic', version: null },
+          prompt_version: 'triage-v7',
+          retrieved_documents: [
+            { id: 'kb/refund-policy', version: '12', sha256: digest },
+            { id: 'tickets/T-1001', version: null, sha256: 'ef'.repeat(32) },
+          ],
+        },
+      }),
+      chained('PolicyDecided', { decision: 'allow' }),
+      chained('ActionCompleted', { status: 'completed' }),
+    ]);
+    expect(row).toMatchObject({
+      status: 'completed',
+      model_name: 'claude-sonnet-4-5',
+      model_provider: 'anthropic',
+      model_version: '',
+      prompt_version: 'triage-v7',
+      retrieved_document_ids: ['kb/refund-policy', 'tickets/T-1001'],
+      retrieved_document_versions: ['12', ''],
+      retrieved_document_sha256: [digest, 'ef'.repeat(32)],
+    });
+    expect(rowAfter([chained('ActionProposed', { provenance: null })])).toMatchObject({
+      model_name: '',
+      prompt_version: '',
+      retrieved_document_ids: [],
+      retrieved_document_sha256: [],
+    });
+  });
+
   it("shows an operator's resolution of an unknown outcome beside the planner's status; the first resolution counts", () => {
     const row = rowAfter([
       chained('ActionProposed'),
@@ -296,5 +330,56 @@ describe('the policy publications projection (PolicySetPublished)', () => {
     ]);
     expect(rows.policy_publications).toMatchObject([{ tenant_id: '*', origin: 'bootstrap', sequence: 1, previous_hash: null, policies: 1 }]);
     expect(rows.ledger).toMatchObject([{ chain_id: '*', event_type: 'PolicySetPublished' }]);
+  });
+});
+
+describe('the endings projection (how each action ended, once)', () => {
+  const project = (records: readonly ChainRecord[], memory: ProjectionMemory = { agentOfRun: new Map(), actions: new Map() }) =>
+    projectRecords(records, memory, { redactor: keep });
+  const completed = (reason_code: string, cost_micros = 12_000) =>
+    chained('ActionCompleted', { status: 'completed', reason_code, cost_micros, currency: 'USD' }, { occurred_at: Date.UTC(2026, 10, 22, 9, 30) });
+
+  it('makes one ending at the completion of an action proposed before: agent, tool, run mode, status and reason code', () => {
+    const rows = project([chained('ActionProposed', { agent_id: 'triage-bot', tool: 'refunds.issue' }), chained('PolicyDecided'), completed('SUCCEEDED')]);
+    expect(rows.endings).toEqual([
+      expect.objectContaining({
+        tenant_id: TENANT,
+        action_id: ACTION,
+        agent_id: 'triage-bot',
+        tool: 'refunds.issue',
+        run_mode: 'live',
+        status: 'completed',
+        reason_code: 'SUCCEEDED',
+        cost_micros: 12_000,
+        currency: 'USD',
+        ended_at: '2026-11-22 09:30:00.000',
+      }),
+    ]);
+    expect(rows.actions.at(-1)).toMatchObject({ reason_code: 'SUCCEEDED', ended_at: '2026-11-22 09:30:00.000' });
+  });
+
+  it('waits for the proposal when the completion is chained first, in a later batch too', () => {
+    const memory: ProjectionMemory = { agentOfRun: new Map(), actions: new Map() };
+    expect(project([completed('POLICY_DENIED', 0)], memory).endings).toEqual([]);
+    const rows = project([chained('ActionProposed', { agent_id: 'triage-bot', tool: 'customers.delete', mode: 'live' })], memory);
+    expect(rows.endings).toMatchObject([
+      { agent_id: 'triage-bot', tool: 'customers.delete', reason_code: 'POLICY_DENIED', ended_at: '2026-11-22 09:30:00.000' },
+    ]);
+  });
+
+  it('tells a shadow action by its proposal: an admission chained first does not make it live', () => {
+    const memory: ProjectionMemory = { agentOfRun: new Map(), actions: new Map() };
+    expect(project([chained('ActionAdmitted'), completed('SHADOW_WOULD_EXECUTE', 0)], memory).endings).toEqual([]);
+    expect(project([chained('ActionProposed', { mode: 'shadow' })], memory).endings).toMatchObject([
+      { run_mode: 'shadow', reason_code: 'SHADOW_WOULD_EXECUTE' },
+    ]);
+  });
+
+  it('makes none for an action that has not ended, and again (the writer keeps the first) when a batch is projected again', () => {
+    expect(project([chained('ActionProposed'), chained('PolicyDecided'), chained('BudgetReserved')]).endings).toEqual([]);
+    const memory: ProjectionMemory = { agentOfRun: new Map(), actions: new Map() };
+    const batch = [chained('ActionProposed'), completed('SUCCEEDED')];
+    expect(project(batch, memory).endings).toHaveLength(1);
+    expect(project(batch, memory).endings).toHaveLength(2); // the proposal and the completion both find it ended: insert skips present ids
   });
 });

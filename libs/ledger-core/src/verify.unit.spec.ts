@@ -6,12 +6,28 @@ import { handleCommand } from '@writ/decider';
 import { chainDecider } from './chain.ts';
 import type { ChainEntry, ChainState } from './chain.ts';
 import { signHead, verifyHead } from './checkpoint.ts';
-import { chainHashOf, eventHashOf } from './encoding.ts';
+import { chainHashOf, entryChainHash, eventHashOf } from './encoding.ts';
 import { verifyChain } from './verify.ts';
 import type { VerifyResult } from './verify.ts';
 
 const TENANT = 'tenant-verify';
 const decider = chainDecider({ checkpointEvery: 0 });
+
+/** An entry with `patch` applied and its own chain_hash recomputed (a forger who knows the rule). */
+function reHashed(entry: ChainEntry, patch: Partial<ChainEntry>): ChainEntry {
+  const changed = { ...entry, ...patch };
+  return { ...changed, chain_hash: entryChainHash(changed) };
+}
+
+/** `entries` with the entry at `seq` patched and every hash from it on recomputed: a consistent forged history. */
+function rewritten(entries: readonly ChainEntry[], seq: number, patch: Partial<ChainEntry>): ChainEntry[] {
+  const out: ChainEntry[] = [];
+  for (const entry of entries) {
+    const prev = out.at(-1);
+    out.push(entry.seq < seq ? entry : reHashed(entry, { ...(entry.seq === seq ? patch : {}), ...(prev === undefined ? {} : { prev_hash: prev.chain_hash }) }));
+  }
+  return out;
+}
 
 /** A chain of `n` real Avro events of one tenant, with their bytes by event id. */
 function buildChain(n: number) {
@@ -29,6 +45,10 @@ function buildChain(n: number) {
       event_type: 'ActionProposed',
       event_hash: eventHashOf(bytes),
       source: { topic: 'writ.proposals.v1', partition: i % 3, offset: i },
+      run_id: payload.meta.run_id,
+      action_id: payload.meta.action_id,
+      occurred_at: payload.meta.occurred_at,
+      chained_at: payload.meta.occurred_at + 1,
     });
     state = result.state;
     for (const event of result.events) if (event.type === 'EventChained') entries.push(event.entry);
@@ -52,6 +72,9 @@ describe('verifyChain', () => {
       entries: 6,
       events_checked: 6,
       heads_checked: 0,
+      anchored_through: null,
+      unanchored: { count: 6, first_seq: 0, last_seq: 5 },
+      legacy_entries: 0,
       head: { chain_id: TENANT, seq: 5, chain_hash: entries[5]?.chain_hash },
     });
     expect(verifyChain([])).toMatchObject({ ok: true, entries: 0, head: null });
@@ -81,7 +104,7 @@ describe('verifyChain', () => {
     const { entries } = buildChain(5);
     const forged = eventHashOf(Buffer.from('another event'));
     const old = entries[2] as ChainEntry;
-    entries[2] = { ...old, event_hash: forged, chain_hash: chainHashOf(old.prev_hash, forged, 2) };
+    entries[2] = reHashed(old, { event_hash: forged });
     expect(failure(verifyChain(entries))).toMatchObject({ seq: 3, kind: 'broken-link' });
   });
 
@@ -107,7 +130,7 @@ describe('verifyChain', () => {
 
     const again = entries[1] as ChainEntry;
     const last = entries[3] as ChainEntry;
-    const twice = { ...again, seq: 4, prev_hash: last.chain_hash, chain_hash: chainHashOf(last.chain_hash, again.event_hash, 4) };
+    const twice = reHashed(again, { seq: 4, prev_hash: last.chain_hash });
     expect(failure(verifyChain([...entries, twice]))).toMatchObject({ seq: 4, kind: 'duplicate-event' });
   });
 
@@ -116,7 +139,7 @@ describe('verifyChain', () => {
     const a = entries[1] as ChainEntry;
     const b = entries[2] as ChainEntry;
     // Entry 1 claims event a but carries the hash of b's bytes: the hashes link up, the bytes say b.
-    const forged = { ...a, event_hash: b.event_hash, chain_hash: chainHashOf(a.prev_hash, b.event_hash, 1) };
+    const forged = reHashed(a, { event_hash: b.event_hash });
     eventsById.set(a.source_event_id, eventsById.get(b.source_event_id) ?? Buffer.alloc(0));
     expect(failure(verifyChain([entries[0] as ChainEntry, forged], { eventsById }))).toMatchObject({ seq: 1, kind: 'event-mismatch' });
 
@@ -139,6 +162,103 @@ describe('verifyChain', () => {
 
     const { entries: other } = buildChain(6); // a whole different history of the same length
     expect(failure(verifyChain(other, { trustedHeads: [head] }))).toMatchObject({ seq: 5, kind: 'checkpoint-mismatch' });
+  });
+
+  it('detects an edited field that hash version 1 left outside: run, action, time, type, source', () => {
+    const patches: Partial<ChainEntry>[] = [
+      { source_run_id: 'run-forged' },
+      { source_action_id: null },
+      { source_occurred_at: 1 },
+      { event_type: 'ActionExecuted' },
+      { source_event_id: '00000000-0000-7000-8000-000000000000' },
+      { source_topic: 'writ.actions.v1' },
+      { source_partition: 9 },
+      { source_offset: 12_345 },
+    ];
+    for (const patch of patches) {
+      const { entries } = buildChain(5);
+      entries[2] = { ...(entries[2] as ChainEntry), ...patch };
+      // Without the bytes (withheld: sensitive) as with them, the entry's own hash fails at once.
+      expect(failure(verifyChain(entries)), JSON.stringify(patch)).toMatchObject({ seq: 2, kind: 'entry-changed' });
+    }
+  });
+
+  it("detects a withheld entry's retyping: its bytes are gone, the commitment still binds type and meta", () => {
+    const { entries, eventsById } = buildChain(5);
+    const withheld = entries[3] as ChainEntry;
+    eventsById.delete(withheld.source_event_id);
+    expect(verifyChain(entries, { eventsById }).ok).toBe(true);
+    entries[3] = { ...withheld, event_type: 'PolicyDecided' };
+    expect(failure(verifyChain(entries, { eventsById }))).toMatchObject({ seq: 3, event_id: withheld.source_event_id, kind: 'entry-changed' });
+    // Recomputing that entry's hash breaks the next link.
+    entries[3] = reHashed(withheld, { event_type: 'PolicyDecided' });
+    expect(failure(verifyChain(entries, { eventsById }))).toMatchObject({ seq: 4, kind: 'broken-link' });
+  });
+
+  it('detects a run id changed beside its bytes even when every hash after it was recomputed', () => {
+    const { entries, eventsById } = buildChain(5);
+    const forged = rewritten(entries, 1, { source_run_id: 'run-forged' });
+    expect(failure(verifyChain(forged, { eventsById }))).toMatchObject({ seq: 1, kind: 'event-mismatch' });
+    expect(failure(verifyChain(forged, { eventsById })).reason).toContain('run-forged');
+  });
+
+  it('catches a consistent rewrite of withheld entries only at a trusted head, and reports what no head covers', () => {
+    const { entries } = buildChain(6);
+    const head = { chain_id: TENANT, seq: 4, chain_hash: (entries[4] as ChainEntry).chain_hash };
+    const forged = rewritten(entries, 2, { event_type: 'ActionExecuted' });
+    // Nothing outside the chain vouches for it: it links up, and every entry is reported as not yet anchored.
+    expect(verifyChain(forged)).toMatchObject({ ok: true, anchored_through: null, unanchored: { count: 6, first_seq: 0, last_seq: 5 } });
+    expect(failure(verifyChain(forged, { trustedHeads: [{ ...head, origin: 'signed checkpoint' }] }))).toMatchObject({
+      seq: 4,
+      kind: 'checkpoint-mismatch',
+      reason: expect.stringContaining('the signed checkpoint of seq 4') as unknown,
+    });
+    // The original: anchored through seq 4, one entry after it not yet.
+    expect(verifyChain(entries, { trustedHeads: [head] })).toMatchObject({
+      ok: true,
+      heads_checked: 1,
+      anchored_through: 4,
+      unanchored: { count: 1, first_seq: 5, last_seq: 5 },
+    });
+  });
+
+  it('reports the entries after the last checkpoint as not yet anchored, and their removal fails against an anchor, naming it', () => {
+    const { entries } = buildChain(8);
+    const checkpoint = { chain_id: TENANT, seq: 3, chain_hash: (entries[3] as ChainEntry).chain_hash, origin: 'signed checkpoint' };
+    const anchor = { chain_id: TENANT, seq: 6, chain_hash: (entries[6] as ChainEntry).chain_hash, origin: 'anchor anchors.jsonl:2' };
+    expect(verifyChain(entries, { trustedHeads: [checkpoint] })).toMatchObject({
+      ok: true,
+      anchored_through: 3,
+      unanchored: { count: 4, first_seq: 4, last_seq: 7 },
+    });
+    // The tail after the last checkpoint deleted: the chain alone cannot tell, and says so.
+    const cut = entries.slice(0, 4);
+    expect(verifyChain(cut, { trustedHeads: [checkpoint] })).toMatchObject({ ok: true, entries: 4, anchored_through: 3, unanchored: null });
+    // An anchor kept outside Writ can.
+    const truncated = failure(verifyChain(cut, { trustedHeads: [checkpoint, anchor] }));
+    expect(truncated).toMatchObject({ index: 4, seq: 4, kind: 'truncated' });
+    expect(truncated.reason).toContain('the anchor anchors.jsonl:2 attests seq 6');
+    expect(verifyChain(entries, { trustedHeads: [checkpoint, anchor] })).toMatchObject({ ok: true, heads_checked: 2, anchored_through: 6 });
+  });
+
+  it('verifies hash version 1 entries (written before) by their rule and counts them; a chain never goes back to it', () => {
+    const { entries } = buildChain(4);
+    const legacy: ChainEntry[] = [];
+    for (const entry of entries) {
+      const prev = legacy.at(-1);
+      const linked = { ...entry, hash_version: 1, prev_hash: prev?.chain_hash ?? entry.prev_hash, source_run_id: '', source_occurred_at: 0 };
+      legacy.push({ ...linked, chain_hash: chainHashOf(linked.prev_hash, linked.event_hash, linked.seq) });
+    }
+    expect(verifyChain(legacy)).toMatchObject({ ok: true, legacy_entries: 4 });
+    // Version 1 leaves the type outside: a retyped legacy entry still verifies (why version 2 exists).
+    expect(verifyChain(legacy.map((e) => (e.seq === 2 ? { ...e, event_type: 'ActionExecuted' } : e))).ok).toBe(true);
+    // Version 2 after version 1 is fine (an upgraded ledger); back to 1 after 2 is not.
+    const mixed = [legacy[0] as ChainEntry, reHashed(entries[1] as ChainEntry, { prev_hash: legacy[0]?.chain_hash ?? '' })];
+    expect(verifyChain(mixed)).toMatchObject({ ok: true, legacy_entries: 1 });
+    const back = { ...(legacy[2] as ChainEntry), seq: 2, prev_hash: mixed[1]?.chain_hash ?? '' };
+    const downgraded = [...mixed, { ...back, chain_hash: chainHashOf(back.prev_hash, back.event_hash, 2) }];
+    expect(failure(verifyChain(downgraded))).toMatchObject({ seq: 2, kind: 'malformed', reason: expect.stringContaining('never goes back') as unknown });
+    expect(failure(verifyChain([{ ...(entries[0] as ChainEntry), hash_version: 7 }]))).toMatchObject({ seq: 0, kind: 'malformed' });
   });
 
   it('names malformed fields and entries of another chain', () => {

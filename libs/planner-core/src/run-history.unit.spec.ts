@@ -109,6 +109,7 @@ const proposed = (actionId: string, at: number, key: string): WireEvent => ({
     reason: `why ${key}`,
     idempotency_key: key,
     mode: 'live',
+    provenance: null,
   },
 });
 const started = (at: number): WireEvent => ({

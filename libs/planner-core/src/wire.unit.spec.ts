@@ -130,6 +130,7 @@ const proposal: ActionProposed = {
   reason: 'the customer asked',
   idempotency_key: 'key-act-1',
   mode: 'live',
+  provenance: null,
 };
 const reservationRequest = legacyRequest.payload;
 const join: ReplayJoin = { proposal, reservationRequest };

@@ -116,6 +116,7 @@ function proposal(args: Record<string, unknown>, options: ProposalOptions = {}):
     reason: 'the customer was charged twice',
     idempotency_key: `${run}:${counter}`,
     mode: 'live',
+    provenance: null,
   };
 }
 

@@ -64,6 +64,7 @@ describe('policy service on sealed arguments', () => {
       reason: 'duplicate charge',
       idempotency_key: 'run-1:1',
       mode: 'live',
+      provenance: null,
     };
     const { outputs } = onActionProposed(emptyPdpState(), event, environment());
     const decided = outputs.find((o) => o.type === 'PolicyDecided');

@@ -11,3 +11,5 @@ export { BearerGuard, Caller, authenticateRequest, DirectoryCloser, DoorErrorFil
 export { busLoggerOf } from './logging.ts';
 export { loadWebhooks, webhookSignature, deliverWebhook, WebhookNotifier } from './webhooks.ts';
 export type { TenantNotification, TenantWebhook, WebhookDelivery, WebhookNotifierOptions } from './webhooks.ts';
+export { LAG_SAMPLE_MS, lagByTopic, observeConsumerLag } from './consumer-lag.ts';
+export type { ConsumerLagGauge } from './consumer-lag.ts';

@@ -21,11 +21,24 @@ export interface RunView {
   readonly [more: string]: unknown;
 }
 
+/**
+ * Where a proposal came from, recorded with it (the ledger, its export, ClickHouse, `writ explain`).
+ * Metadata only: ids, versions and the sha256 of what was read, never a document's content, a
+ * prompt's text or a secret. At least one field; at most 32 documents.
+ */
+export interface ProposalProvenance {
+  readonly model?: { readonly name: string; readonly provider?: string; readonly version?: string };
+  readonly prompt_version?: string;
+  /** `sha256`: 64 lowercase hex digits of the exact content the agent read. */
+  readonly retrieved_documents?: readonly { readonly id: string; readonly version?: string; readonly sha256: string }[];
+}
+
 export interface ProposeRequest {
   readonly tool: string;
   readonly arguments: Readonly<Record<string, unknown>>;
   readonly reason: string;
   readonly idempotency_key: string;
+  readonly provenance?: ProposalProvenance;
 }
 
 /** An action as the gateway reports it; terminal statuses are those of ActionCompleted. */

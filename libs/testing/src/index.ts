@@ -13,3 +13,5 @@ export { startWebhookReceiver } from './webhook-receiver.ts';
 export type { ReceivedWebhook, WebhookReceiver } from './webhook-receiver.ts';
 export { metricValue, parsePrometheusText, scrapeMetrics, serveTestMetrics } from './metrics.ts';
 export type { MetricSample, TestMetricsEndpoint } from './metrics.ts';
+export { prometheusBinary, runPromtool, startPrometheus } from './prometheus.ts';
+export type { PrometheusOptions, PrometheusSample, PrometheusScrapeTarget, RunningPrometheus } from './prometheus.ts';

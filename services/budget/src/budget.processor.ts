@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import type { Span } from '@opentelemetry/api';
-import { accountantStep, commandFor, createBudgetDecider, isBudgetInput, parseBudgetsFile, toWire } from '@writ/budget-core';
+import { accountantStep, budgetStandings, commandFor, createBudgetDecider, isBudgetInput, parseBudgetsFile, toWire } from '@writ/budget-core';
 import type { BudgetCommand, BudgetDecider, BudgetEvent, BudgetInput, BudgetState, BudgetWireEvent, ResolvedTool } from '@writ/budget-core';
 import { DeciderRuntime, eventTraceOf, replayCommitted, writEvent } from '@writ/bus';
 import type { DeciderSlot, DeciderSpec, DeciderStep, OutgoingEvent } from '@writ/bus';
@@ -11,8 +11,10 @@ import type { EventPayloads, Metadata, TraceContext } from '@writ/contracts';
 import { loadSigningKey } from '@writ/crypto';
 import type { SigningKey } from '@writ/crypto';
 import { describeError } from '@writ/errors';
-import { SERVICE_CONFIG, busLoggerOf } from '@writ/runtime';
-import { WRIT_ATTR, WRIT_METRIC, writCounter } from '@writ/telemetry';
+import { SERVICE_CONFIG, busLoggerOf, observeConsumerLag } from '@writ/runtime';
+import type { ConsumerLagGauge } from '@writ/runtime';
+import { WRIT_ATTR, WRIT_METRIC, observeWritGauge, sampledEvery, writCounter } from '@writ/telemetry';
+import type { WritGaugeObserver, WritMetricAttributes } from '@writ/telemetry';
 import { loadToolRegistry } from '@writ/tools';
 import type { ToolRegistry } from '@writ/tools';
 import { BudgetBooks, PRODUCER_NAME } from './books.ts';
@@ -27,6 +29,10 @@ import { packageVersionOf } from './version.ts';
  */
 const INPUT_TOPICS = [TOPICS.proposals, TOPICS.actions, TOPICS.outcomes] as const;
 const DLQ_TOPIC = 'writ.budget.dlq';
+/** How often the budgets' standing is computed for the gauges at most (a pass over each tenant's counters, in memory). */
+const STANDING_SAMPLE_MS = 2_000;
+type StandingGauge = typeof WRIT_METRIC.budgetUsed | typeof WRIT_METRIC.budgetLimit;
+type StandingLabels = WritMetricAttributes<StandingGauge>;
 
 function spanNameOf(input: BudgetInput): string {
   switch (input.type) {
@@ -89,6 +95,8 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
   #registry: ToolRegistry | undefined;
   #signingKey: SigningKey | undefined;
   #runtime: DeciderRuntime<AccountantInput, BudgetState> | undefined;
+  #lag: ConsumerLagGauge | undefined;
+  #stopGauges: (() => void) | undefined;
 
   constructor(@Inject(SERVICE_CONFIG) config: BudgetServiceConfig) {
     this.#config = config;
@@ -125,10 +133,45 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
     });
     await this.#runtime.start();
     this.#logger.log(`budget books rebuilt (${this.#runtime.size} tenants); consuming ${INPUT_TOPICS.join(', ')} as ${config.WRIT_KAFKA_GROUP_ID}`);
+    this.#lag = observeConsumerLag(config.WRIT_KAFKA_BROKERS, config.WRIT_KAFKA_GROUP_ID, INPUT_TOPICS);
+    this.#stopGauges = this.#observeStandings();
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.#stopGauges?.();
+    await this.#lag?.stop();
     await this.#runtime?.stop();
+  }
+
+  /**
+   * writ_budget_used and writ_budget_limit: every configured budget of every tenant against its cap,
+   * in its current period. One that is no longer reported (a subject that has not used a default
+   * budget this period) stays at 0 used of its last cap.
+   */
+  #observeStandings(): () => void {
+    const last = new Map<string, { readonly labels: StandingLabels; readonly limit: number }>();
+    const standings = sampledEvery(STANDING_SAMPLE_MS, async () => {
+      const now = Date.now();
+      const current = new Map<string, { readonly labels: StandingLabels; readonly used: number; readonly limit: number }>();
+      for (const [tenant, state] of this.#runtime?.states() ?? []) {
+        for (const s of budgetStandings(state, now)) {
+          const labels = { tenant, scope: s.scope, subject: s.subject, kind: s.kind };
+          current.set(JSON.stringify(labels), { labels, used: s.used, limit: s.limit });
+        }
+      }
+      for (const [key, { labels, limit }] of last) if (!current.has(key)) current.set(key, { labels, used: 0, limit });
+      for (const [key, { labels, limit }] of current) last.set(key, { labels, limit });
+      return [...current.values()];
+    });
+    const report = async (gauge: WritGaugeObserver<StandingGauge>, value: (standing: { used: number; limit: number }) => number): Promise<void> => {
+      for (const standing of (await standings()) ?? []) gauge.observe(value(standing), standing.labels);
+    };
+    const stopUsed = observeWritGauge(WRIT_METRIC.budgetUsed, (gauge) => report(gauge, (s) => s.used));
+    const stopLimit = observeWritGauge(WRIT_METRIC.budgetLimit, (gauge) => report(gauge, (s) => s.limit));
+    return () => {
+      stopUsed();
+      stopLimit();
+    };
   }
 
   #booksOrThrow(): BudgetBooks {
@@ -290,9 +333,24 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
   }
 }
 
-/** The accountant's metrics: thresholds announced and reservations refused, as published. */
+/** The accountant's metrics: reservations, spend and releases, thresholds announced and reservations refused, as published. */
 function countPublished(events: readonly OutgoingEvent[]): void {
   for (const event of events) {
+    if (event.type === 'BudgetReserved') {
+      const { meta, agent_id, tool, amount_micros, currency } = event.payload;
+      const agent = agent_id ?? '';
+      writCounter(WRIT_METRIC.budgetReservations).add(1, { tenant: meta.tenant_id, agent, tool: tool ?? '' });
+      if (amount_micros > 0) writCounter(WRIT_METRIC.budgetReservedMicros).add(amount_micros, { tenant: meta.tenant_id, agent, currency });
+      continue;
+    }
+    if (event.type === 'BudgetSettled') {
+      const { meta, agent_id, disposition, actual_cost_micros, released_micros, currency } = event.payload;
+      if (disposition === 'settled' && actual_cost_micros > 0) {
+        writCounter(WRIT_METRIC.budgetSpentMicros).add(actual_cost_micros, { tenant: meta.tenant_id, agent: agent_id ?? '', currency });
+      }
+      if (released_micros > 0) writCounter(WRIT_METRIC.budgetReleasedMicros).add(released_micros, { tenant: meta.tenant_id, currency });
+      continue;
+    }
     if (event.type === 'BudgetThresholdCrossed') {
       const { meta, scope, kind, threshold_percent } = event.payload;
       writCounter(WRIT_METRIC.budgetThresholdsCrossed).add(1, { tenant: meta.tenant_id, scope, kind, threshold_percent: String(threshold_percent) });

@@ -14,7 +14,9 @@ import { TenantKeyDir, loadKeyringFromDir, loadSigningKey } from '@writ/crypto';
 import { WritError, describeError } from '@writ/errors';
 import { CallInterrupted, Executor } from '@writ/executor-core';
 import type { ActionTokens, ExecutionRecord, ExecutionReport, ExecutionResult } from '@writ/executor-core';
-import { WRIT_ATTR, WRIT_METRIC, writCounter } from '@writ/telemetry';
+import { observeConsumerLag } from '@writ/runtime';
+import type { ConsumerLagGauge } from '@writ/runtime';
+import { WRIT_ATTR, WRIT_METRIC, observeWritGauge, writCounter, writHistogram } from '@writ/telemetry';
 import { ActionTokenSigner, ControlBoard, loadToolRegistry, mintsCredential } from '@writ/tools';
 import type { ToolDefinition, ToolRegistry } from '@writ/tools';
 import type { ExecutorServiceConfig } from './config.ts';
@@ -86,6 +88,22 @@ function countCostBreach(request: ExecutionRequested, cost: NonNullable<Executio
   }
 }
 
+/**
+ * A fresh execution's metrics (never a redelivery's replayed outcome): the call (when one went out)
+ * by outcome, its attempts beyond the first and its duration; a failure by its error code.
+ */
+function countExecution(tenant: string, tool: string, result: ExecutionResult, called: boolean, seconds: number | null): void {
+  const outcome = result.type === 'ActionExecuted' ? 'succeeded' : result.payload.outcome;
+  if (called) {
+    writCounter(WRIT_METRIC.executorCalls).add(1, { tenant, tool, outcome });
+    if (result.payload.attempts > 1) writCounter(WRIT_METRIC.executorRetries).add(result.payload.attempts - 1, { tenant, tool });
+    if (seconds !== null) writHistogram(WRIT_METRIC.executorCallDurationSeconds).record(seconds, { tenant, tool, outcome });
+  }
+  if (result.type === 'ActionFailed') writCounter(WRIT_METRIC.executorErrors).add(1, { tenant, tool, error_code: result.payload.error_code });
+}
+
+const BREAKER_STATES = ['closed', 'open', 'half-open'] as const;
+
 export class ExecutorEngine {
   readonly controls = new ControlBoard();
   #tokens: ActionTokens | undefined;
@@ -98,6 +116,8 @@ export class ExecutorEngine {
   readonly #perAction = new KeyedLock();
   #executor: Executor | undefined;
   readonly #controlsSeen = new Map<number, bigint>();
+  #lag: ConsumerLagGauge | undefined;
+  #stopBreakerGauge: (() => void) | undefined;
 
   constructor(options: ExecutorEngineOptions) {
     this.#options = options;
@@ -156,6 +176,13 @@ export class ExecutorEngine {
       logger: this.#logger,
     });
     await this.#executionsConsumer.start();
+    this.#lag = observeConsumerLag(config.WRIT_KAFKA_BROKERS, config.WRIT_KAFKA_GROUP_ID, [TOPICS.executions]);
+    const executor = this.#executor;
+    this.#stopBreakerGauge = observeWritGauge(WRIT_METRIC.executorBreakerState, (gauge) => {
+      for (const [tool, current] of executor.breakerStates()) {
+        for (const state of BREAKER_STATES) gauge.observe(state === current ? 1 : 0, { tool, state: state.replace('-', '_') });
+      }
+    });
     this.#logger.info('executor consuming', { tools: registry.list().length, group: config.WRIT_KAFKA_GROUP_ID });
   }
 
@@ -165,6 +192,8 @@ export class ExecutorEngine {
   }
 
   async stop(): Promise<void> {
+    this.#stopBreakerGauge?.();
+    await this.#lag?.stop();
     await this.#executionsConsumer?.stop();
     await this.#controlsConsumer?.stop();
     await this.#producer?.disconnect();
@@ -212,6 +241,8 @@ export class ExecutorEngine {
     // (Records are per data folder; the tenant prefix does not apply: this folder's calls are ours.)
     for (const { record, result } of recovered) {
       await this.#emit(record, result, record.trace);
+      // The call went out before the crash; its duration is unknown.
+      countExecution(record.tenant_id, record.tool, result, true, null);
       this.#logger.warn('unfinished call reported as unknown', { action_id: record.action_id, tool: record.tool });
     }
   }
@@ -255,10 +286,12 @@ export class ExecutorEngine {
     try {
       await otelContext.with(active, async () => {
         const traceparent = traceHeaders(active)['traceparent'];
+        const started = performance.now();
         const report = await (this.#executor as Executor).execute(request, {
           signal: ctx.signal,
           ...(traceparent === undefined ? {} : { traceparent }),
         });
+        const seconds = (performance.now() - started) / 1_000;
         const result = report.result;
         const outcome = result.type === 'ActionExecuted' ? 'succeeded' : result.payload.outcome;
         span.setAttribute(WRIT_ATTR.toolOutcome, outcome);
@@ -289,6 +322,8 @@ export class ExecutorEngine {
           result,
           eventTraceOf(span),
         );
+        // Counted once its outcome is on the log; a redelivered request re-emits the recorded outcome (replayed), not counted again.
+        if (!report.replayed) countExecution(request.meta.tenant_id, request.tool, result, report.called, seconds);
       });
     } catch (error) {
       if (error instanceof CallInterrupted) span.setAttribute(WRIT_ATTR.toolOutcome, 'interrupted');

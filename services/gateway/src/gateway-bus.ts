@@ -8,8 +8,9 @@ import { TOPICS, eventOf, newMetadata, uuidv7 } from '@writ/contracts';
 import type { ControlChanged, EventPayloads, TraceContext, WritEvent } from '@writ/contracts';
 import { GatewayReadModel, isReadModelEvent, isTerminalStatus } from '@writ/gateway-core';
 import type { ReadModelChange, ReadModelEvent, Stamp } from '@writ/gateway-core';
-import { SERVICE_CONFIG, busLoggerOf } from '@writ/runtime';
-import { WRIT_ATTR } from '@writ/telemetry';
+import { SERVICE_CONFIG, busLoggerOf, observeConsumerLag } from '@writ/runtime';
+import type { ConsumerLagGauge } from '@writ/runtime';
+import { WRIT_ATTR, WRIT_METRIC, observeWritGauge } from '@writ/telemetry';
 import { ControlBoard } from '@writ/tools';
 import { GATEWAY_VERSION } from './config.ts';
 import type { GatewayConfig } from './config.ts';
@@ -66,6 +67,8 @@ export class GatewayBus implements OnModuleInit, OnApplicationShutdown {
   #lastEventAt = Date.now();
   #pruneTimer: ReturnType<typeof setInterval> | undefined;
   #caughtUp = false;
+  #lag: ConsumerLagGauge | undefined;
+  #stopGauges: (() => void) | undefined;
   /**
    * Ended actions whose policy decision (another topic, read independently) is not in the model
    * yet: their waiters are answered when it is, or after DECISION_GRACE_MS, so that an outcome
@@ -125,9 +128,37 @@ export class GatewayBus implements OnModuleInit, OnApplicationShutdown {
     const retention = this.config.WRIT_GATEWAY_RETENTION_MS;
     this.#pruneTimer = setInterval(() => this.model.prune(Date.now() - retention), Math.min(retention, 600_000));
     this.#pruneTimer.unref();
+    this.#lag = observeConsumerLag(this.config.WRIT_KAFKA_BROKERS, this.#groupId, READ_TOPICS);
+    this.#stopGauges = this.#observeQueues();
+  }
+
+  /**
+   * The queues of actions waiting on a person, per tenant, from the read model when collected
+   * (every gateway reads everything, so each reports the same: aggregate them with max, not sum).
+   */
+  #observeQueues(): () => void {
+    const stops = [
+      observeWritGauge(WRIT_METRIC.gatewayApprovalsPending, (gauge) => {
+        for (const q of this.model.queues()) gauge.observe(q.awaiting_approval, { tenant: q.tenant });
+      }),
+      observeWritGauge(WRIT_METRIC.gatewayApprovalOldestAgeSeconds, (gauge) => {
+        const now = Date.now();
+        for (const q of this.model.queues()) {
+          gauge.observe(q.oldest_approval_since === null ? 0 : Math.max(0, (now - q.oldest_approval_since) / 1_000), { tenant: q.tenant });
+        }
+      }),
+      observeWritGauge(WRIT_METRIC.gatewayReconciliationPending, (gauge) => {
+        for (const q of this.model.queues()) gauge.observe(q.awaiting_reconciliation, { tenant: q.tenant });
+      }),
+    ];
+    return () => {
+      for (const stop of stops) stop();
+    };
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.#stopGauges?.();
+    await this.#lag?.stop();
     if (this.#pruneTimer !== undefined) clearInterval(this.#pruneTimer);
     for (const timer of this.#awaitingDecision.values()) clearTimeout(timer);
     this.#awaitingDecision.clear();

@@ -1,16 +1,18 @@
 // The chain's only writer: consumes every Writ topic in Kafka transactions, appends each event once
 // to its tenant's chain and produces the LedgerEntry (and, every N entries, a signed
-// LedgerCheckpoint) in the same transaction as the input offsets: exactly once. Configuration over
-// the decider runtime of @writ/bus: a chain (a tenant) is a key, its head the key's state.
+// LedgerCheckpoint) in the same transaction as the input offsets: exactly once. A chain's timer
+// signs its head too once an entry has waited WRIT_LEDGER_CHECKPOINT_INTERVAL_MS unsigned, so the
+// tail no checkpoint vouches for stays short. Configuration over the decider runtime of
+// @writ/bus: a chain (a tenant) is a key, its head the key's state.
 import { DeciderRuntime, contractsSerde, groupLag, replayCommitted, writEvent } from '@writ/bus';
-import type { BusLogger, DecodedEvent, DeciderSlot, DeciderSpec, EventSerde, OutgoingEvent, PartitionLag } from '@writ/bus';
+import type { BusLogger, DecodedEvent, DeciderSlot, DeciderSpec, DeciderTimers, EventSerde, OutgoingEvent, PartitionLag } from '@writ/bus';
 import { TOPICS, decodeEvent, newMetadata } from '@writ/contracts';
 import type { LedgerCheckpoint, LedgerEntry, Metadata } from '@writ/contracts';
 import type { TenantFilter } from '@writ/config';
 import type { SigningKey } from '@writ/crypto';
-import { appendCommandOf, chainDecider, signHead } from '@writ/ledger-core';
-import type { ChainCommand, ChainEvent, ChainState } from '@writ/ledger-core';
-import { WRIT_ATTR } from '@writ/telemetry';
+import { appendCommandOf, chainDecider, nextCheckpointAt, signHead } from '@writ/ledger-core';
+import type { ChainCommand, ChainEvent, ChainOptions, ChainState } from '@writ/ledger-core';
+import { WRIT_ATTR, WRIT_METRIC, writCounter } from '@writ/telemetry';
 
 /** The topics the ledger chains: every event stream except its own (a new topic in schemas/topics.json is chained without a change here). */
 export const CHAINED_TOPICS: readonly string[] = Object.values(TOPICS).filter((topic) => topic !== TOPICS.ledger);
@@ -35,6 +37,8 @@ export interface ChainWriterOptions {
   /** The tenants whose events are chained here (WRIT_LEDGER_TENANTS); a chain's id is its tenant. */
   readonly tenants: TenantFilter;
   readonly checkpointEvery: number;
+  /** Sign a chain's head once an entry has waited this long unsigned (ms; 0: only every checkpointEvery entries). */
+  readonly checkpointIntervalMs: number;
   readonly signingKey?: SigningKey;
   readonly lingerMs: number;
   readonly replayTimeoutMs: number;
@@ -50,6 +54,7 @@ interface ChainInput {
 
 export class ChainWriter {
   readonly #options: ChainWriterOptions;
+  readonly #chainOptions: ChainOptions;
   readonly #decider;
   readonly #runtime: DeciderRuntime<ChainInput, ChainState>;
   /** meta.occurred_at of the last event chained here (null: none since start). */
@@ -57,7 +62,10 @@ export class ChainWriter {
 
   constructor(options: ChainWriterOptions) {
     this.#options = options;
-    this.#decider = chainDecider({ checkpointEvery: options.signingKey === undefined ? 0 : options.checkpointEvery });
+    // Without a key nothing is signed, so nothing is due either.
+    const signs = options.signingKey !== undefined;
+    this.#chainOptions = { checkpointEvery: signs ? options.checkpointEvery : 0, checkpointIntervalMs: signs ? options.checkpointIntervalMs : 0 };
+    this.#decider = chainDecider(this.#chainOptions);
     this.#runtime = new DeciderRuntime({
       spec: this.#spec(),
       loop: {
@@ -101,7 +109,7 @@ export class ChainWriter {
   #spec(): DeciderSpec<ChainInput, ChainState> {
     return {
       name: 'ledger',
-      route: (event, ctx) => {
+      route: (event, ctx, now) => {
         const meta = event.payload.meta;
         if (!this.#options.tenants.serves(meta.tenant_id)) return null;
         const { bytes } = event as RawDecodedEvent;
@@ -110,7 +118,11 @@ export class ChainWriter {
           event_id: meta.event_id,
           event_type: event.type,
           tenant_id: meta.tenant_id,
+          run_id: meta.run_id,
+          action_id: meta.action_id,
+          occurred_at: meta.occurred_at,
           source: { topic: ctx.topic, partition: ctx.partition, offset: Number(ctx.offset) },
+          chained_at: now,
         });
         return {
           // A chain is a tenant's, across every partition of every topic: one writer keeps it.
@@ -140,9 +152,29 @@ export class ChainWriter {
         );
         return { state, outputs: events.flatMap((e) => this.#output(e, source, bytes)) };
       },
+      timers: this.#timers(),
       rebuild: () => this.#rebuild(),
+      // Counted once committed: never what an aborted transaction held, nor what a rebuild reads back.
+      published: (events) => {
+        for (const event of events) if (event.type === 'LedgerEntry') writCounter(WRIT_METRIC.ledgerEntries).add(1, { tenant: event.payload.meta.tenant_id });
+      },
       // One writer per chain (a tenant's spans partitions): nobody else appends to it.
       readsGainedPartitions: false,
+    };
+  }
+
+  /** A chain's timer: due when its oldest unsigned entry has waited the interval; signs the head then. */
+  #timers(): DeciderTimers<ChainState> {
+    return {
+      next: (state) => nextCheckpointAt(this.#chainOptions, state),
+      expire: (key, slot, now, open) => {
+        const events = this.#decider.decide({ type: 'CheckpointHead', chain_id: key, now }, slot.state);
+        if (events.length === 0) return null;
+        open('ledger.checkpoint', { [WRIT_ATTR.tenantId]: key });
+        let state = slot.state;
+        for (const event of events) state = this.#decider.evolve(state, event);
+        return { state, outputs: events.flatMap((e) => this.#output(e, null, Buffer.alloc(0))) };
+      },
     };
   }
 
@@ -164,7 +196,7 @@ export class ChainWriter {
         if (record.value === null) return;
         const decoded = decodeEvent(record.value);
         if (decoded.type === 'LedgerEntry' && tenants.serves(decoded.payload.chain_id))
-          fold(decoded.payload.chain_id, { type: 'EventChained', entry: decoded.payload });
+          fold(decoded.payload.chain_id, { type: 'EventChained', entry: decoded.payload, chained_at: decoded.payload.meta.occurred_at });
         if (decoded.type === 'LedgerCheckpoint' && tenants.serves(decoded.payload.chain_id))
           fold(decoded.payload.chain_id, { type: 'CheckpointDue', head: decoded.payload });
       },
@@ -174,9 +206,11 @@ export class ChainWriter {
     return new Map([...chains].map(([chainId, state]) => [chainId, { state, tenant: chainId, partition: null }]));
   }
 
-  #output(event: ChainEvent, source: Metadata, bytes: Buffer): OutgoingEvent[] {
+  /** The events of a step (`source`: the chained event) or of a timer (`source` null: only a checkpoint). */
+  #output(event: ChainEvent, source: Metadata | null, bytes: Buffer): OutgoingEvent[] {
     switch (event.type) {
       case 'EventChained': {
+        if (source === null) throw new Error('an entry is only chained from a consumed event');
         const payload: LedgerEntry = {
           meta: newMetadata({
             tenant_id: event.entry.chain_id,
@@ -199,7 +233,7 @@ export class ChainWriter {
           meta: newMetadata({
             tenant_id: event.head.chain_id,
             run_id: `checkpoint:${event.head.chain_id}:${event.head.seq}`,
-            causation_id: source.event_id,
+            causation_id: source?.event_id ?? null,
             producer: this.#options.producer,
           }),
           chain_id: signed.chain_id,

@@ -57,6 +57,24 @@ describe('the ClickHouse DDL (deploy/clickhouse)', () => {
     expect(alter).toBeGreaterThan(statements.findIndex((s) => s.startsWith('CREATE TABLE IF NOT EXISTS decisions (')));
   });
 
+  it("gives actions the proposal's provenance (model, prompt version, retrieved documents), on a table created before it too", () => {
+    const provenance = [
+      'model_name',
+      'model_provider',
+      'model_version',
+      'prompt_version',
+      'retrieved_document_ids',
+      'retrieved_document_versions',
+      'retrieved_document_sha256',
+    ];
+    expect(columnsOf('actions')).toEqual(expect.arrayContaining(provenance));
+    const created = statements.findIndex((s) => s.startsWith('CREATE TABLE IF NOT EXISTS actions ('));
+    for (const column of provenance) {
+      const alter = statements.findIndex((s) => s.startsWith(`ALTER TABLE actions ADD COLUMN IF NOT EXISTS ${column} `));
+      expect(alter, column).toBeGreaterThan(created);
+    }
+  });
+
   it('is idempotent: every statement is IF NOT EXISTS', () => {
     for (const statement of statements)
       expect(statement, statement).toMatch(/^(CREATE (TABLE|MATERIALIZED VIEW) IF NOT EXISTS|ALTER TABLE \w+ ADD COLUMN IF NOT EXISTS) /);

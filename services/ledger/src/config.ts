@@ -13,6 +13,11 @@ export const ledgerConfigSpec = {
   WRIT_LEDGER_TENANTS: env.tenants(),
   /** Sign and publish the chain head every this many entries per chain (0: never). */
   WRIT_LEDGER_CHECKPOINT_EVERY: env.int({ default: 100, min: 0, max: 1_000_000 }),
+  /**
+   * Also sign a chain's head once an entry has waited this long without a checkpoint (ms; 0: only
+   * every N entries). Bounds the tail that `writ verify` reports as not yet anchored.
+   */
+  WRIT_LEDGER_CHECKPOINT_INTERVAL_MS: env.int({ default: 5_000, min: 0, max: 3_600_000 }),
   /** Ed25519 private key (PEM) for checkpoints; its file name without .pem is the key id. Unset: no checkpoints. */
   WRIT_LEDGER_SIGNING_KEY: env.optionalString(),
   /** Public keys (PEM) trusted for checkpoints, for verification served over HTTP. */
@@ -20,6 +25,11 @@ export const ledgerConfigSpec = {
   WRIT_TOOLS_DIR: env.string({ default: 'tools' }),
   /** The ClickHouse DDL applied at boot (deploy/clickhouse/*.sql). Default: the repository's folder. */
   WRIT_LEDGER_SQL_DIR: env.optionalString(),
+  /**
+   * Days ClickHouse keeps operational detail (the `events` rows of tool results and errors) before
+   * dropping it at a merge; 0 keeps it forever. The chain and the minimal tables have no TTL (docs/retention.md).
+   */
+  WRIT_LEDGER_DETAIL_TTL_DAYS: env.int({ default: 30, min: 0, max: 36_500 }),
   /** Project into ClickHouse (false: chain only, e.g. when another process owns the chDB folder). */
   WRIT_LEDGER_PROJECTION: env.bool({ default: true }),
   WRIT_LEDGER_PROJECTION_BATCH: env.int({ default: 500, min: 1, max: 100_000 }),
@@ -38,6 +48,18 @@ export const ledgerConfigSpec = {
    * subquery there, and any other plain name resolves to nothing. Must not be CLICKHOUSE_DATABASE.
    */
   WRIT_LEDGER_ANALYST_DATABASE: env.string({ default: 'writ_analyst' }),
+  /**
+   * How often the drift check runs (ms; 0: never): it scores how each agent's actions with each tool
+   * ended today and yesterday (UTC) against the baseline days before, and announces a drift once per
+   * tenant, agent, tool and day (DriftDetected, drift_alerts, writ.ledger.drift_detected). Needs the projection.
+   */
+  WRIT_LEDGER_DRIFT_INTERVAL_MS: env.int({ default: 300_000, min: 0, max: 86_400_000 }),
+  /** A Jensen-Shannon divergence (0..1) at or above this is a drift. */
+  WRIT_LEDGER_DRIFT_THRESHOLD: env.number({ default: 0.1, min: 0.001, max: 1 }),
+  /** The days before the day measured that make its baseline. */
+  WRIT_LEDGER_DRIFT_BASELINE_DAYS: env.int({ default: 7, min: 1, max: 90 }),
+  /** Fewer ended actions than this on the day, or over the baseline, are too few to call a drift. */
+  WRIT_LEDGER_DRIFT_MIN_ACTIONS: env.int({ default: 50, min: 1, max: 1_000_000 }),
   /** Who may call the ledger's HTTP door (users with access roles, services), followed live. */
   WRIT_DIRECTORY_FILE: env.string(),
 };

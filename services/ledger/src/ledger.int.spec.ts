@@ -1,7 +1,8 @@
 // The ledger service in-process against the real broker and a real chDB in a temp folder: events
 // produced to the real topics (this file's tenants only) are chained once, projected, exported
-// over HTTP and verified; a restart and redelivery add nothing twice; one flipped byte in the
-// stored chain fails verification at that entry.
+// over HTTP and verified; a restart and redelivery add nothing twice; a tail shorter than the
+// checkpoint count is signed by the checkpoint timer; one flipped byte in the stored chain fails
+// verification at that entry.
 import 'reflect-metadata';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -70,6 +71,8 @@ async function boot(): Promise<void> {
     WRIT_KAFKA_GROUP_ID: GROUP,
     WRIT_LEDGER_TENANTS: `${PREFIX}*`,
     WRIT_LEDGER_CHECKPOINT_EVERY: '4',
+    // Short, so the test sees the timer sign a tail that the count does not reach.
+    WRIT_LEDGER_CHECKPOINT_INTERVAL_MS: '1000',
     WRIT_LEDGER_SIGNING_KEY: keyFile,
     WRIT_TOOLS_DIR: TOOLS_DIR,
     WRIT_LEDGER_QUERY_MAX_ROWS: '50',
@@ -186,6 +189,11 @@ describe('ledger service', () => {
     expect(chain.map((e) => e.seq)).toEqual(first.map((_, i) => i));
     expect(chain.map((e) => e.source_event_id).sort()).toEqual(first.map((e) => e.id).sort());
     expect(chain.every((e) => first.some((s) => s.id === e.source_event_id && s.bytes.equals(e.event_bytes)))).toBe(true);
+    // Hash version 2: each entry carries, and its hash binds, the run, action and time of its event.
+    for (const entry of chain) {
+      const { meta } = decodeEvent(entry.event_bytes).payload;
+      expect(entry).toMatchObject({ hash_version: 2, source_run_id: meta.run_id, source_action_id: meta.action_id, source_occurred_at: meta.occurred_at });
+    }
 
     const counts = await sql<{ event_id: string; n: string }>(
       'SELECT event_id, count() AS n FROM events FINAL WHERE tenant_id = {t:String} GROUP BY event_id',
@@ -222,9 +230,12 @@ describe('ledger service', () => {
     });
     expect(decisions?.n).toBe('1');
 
-    await waitFor(async () => parseExport(await exported()).checkpoints.length >= 2, { ...WAIT, what: 'checkpoints projected' });
+    // Every 4 entries: seq 3 and 7 (the timer may sign one more in between on a slow day).
+    const head = first.length - 1;
+    await waitFor(async () => parseExport(await exported()).checkpoints.some((c) => c.seq === head), { ...WAIT, what: 'checkpoints projected' });
     const verification = verifyExport(parseExport(await exported()), keyring);
-    expect(verification.result).toMatchObject({ ok: true, entries: first.length, events_checked: first.length - 1, heads_checked: 2 });
+    expect(verification.result).toMatchObject({ ok: true, entries: first.length, events_checked: first.length - 1, anchored_through: head, unanchored: null });
+    expect(verification.result.ok && verification.result.heads_checked).toBeGreaterThanOrEqual(2);
     expect(verification.withheld).toBe(1);
   });
 
@@ -265,6 +276,16 @@ describe('ledger service', () => {
     expect(lines.entries.map((e) => e.seq)).toEqual(Array.from({ length: total }, (_, i) => i));
     expect(new Set(lines.entries.map((e) => e.source_event_id)).size).toBe(total);
     expect(verifyExport(lines, keyring).result.ok).toBe(true);
+    // Two entries after the checkpoint of seq 7, fewer than the 4 the count waits for: the timer signs them.
+    expect(total % 4).not.toBe(0);
+    const signed = await waitFor(
+      async () => {
+        const text = await exported();
+        return parseExport(text).checkpoints.some((c) => c.seq === total - 1) ? parseExport(text) : undefined;
+      },
+      { ...WAIT, what: 'the checkpoint timer signed the tail' },
+    );
+    expect(verifyExport(signed, keyring).result).toMatchObject({ ok: true, anchored_through: total - 1, unanchored: null });
     const [events] = await sql<{ n: string }>('SELECT count() AS n FROM events FINAL WHERE tenant_id = {t:String}', { t: TENANT });
     expect(events?.n).toBe(String(total));
   });

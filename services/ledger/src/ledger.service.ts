@@ -6,11 +6,15 @@ import { loadSigningKey } from '@writ/crypto';
 import type { SigningKey } from '@writ/crypto';
 import { WritError } from '@writ/errors';
 import { registryRedactor } from '@writ/ledger-core';
-import { SERVICE_CONFIG, busLoggerOf, packageVersion } from '@writ/runtime';
+import { LAG_SAMPLE_MS, SERVICE_CONFIG, busLoggerOf, observeConsumerLag, packageVersion } from '@writ/runtime';
+import type { ConsumerLagGauge } from '@writ/runtime';
+import { WRIT_METRIC, observeWritGauge, sampledEvery } from '@writ/telemetry';
 import { loadToolRegistry } from '@writ/tools';
 import { AnalystDoor } from './analyst-door.ts';
-import { ChainWriter } from './chain-writer.ts';
+import { CHAINED_TOPICS, ChainWriter } from './chain-writer.ts';
 import { DEFAULT_SQL_DIR, applySchema } from './clickhouse-schema.ts';
+import { DriftMonitor } from './drift-monitor.ts';
+import { applyRetention } from './retention.ts';
 import type { LedgerServiceConfig } from './config.ts';
 import { Projector } from './projector.ts';
 
@@ -30,6 +34,9 @@ export class LedgerService implements OnModuleInit, OnApplicationShutdown {
   #writer: ChainWriter | undefined;
   #projector: Projector | undefined;
   #analysts: AnalystDoor | undefined;
+  #drift: DriftMonitor | undefined;
+  #lag: ConsumerLagGauge | undefined;
+  #stopProjectionGauge: (() => void) | undefined;
 
   constructor(@Inject(SERVICE_CONFIG) config: LedgerServiceConfig) {
     this.#config = config;
@@ -82,6 +89,12 @@ export class LedgerService implements OnModuleInit, OnApplicationShutdown {
       const clickhouse = createClickHouse(options);
       this.#clickhouse = clickhouse;
       await applySchema(clickhouse, config.WRIT_LEDGER_SQL_DIR ?? DEFAULT_SQL_DIR);
+      const detailDays = config.WRIT_LEDGER_DETAIL_TTL_DAYS;
+      for (const { table, changed } of await applyRetention(clickhouse, detailDays)) {
+        this.#logger.log(
+          `operational detail in ${table}: ${detailDays === 0 ? 'kept forever' : `dropped after ${detailDays} days`}${changed ? ' (TTL set now)' : ''}`,
+        );
+      }
       this.#analysts = await AnalystDoor.open(clickhouse, options, config.WRIT_LEDGER_ANALYST_DATABASE, {
         maxRows: config.WRIT_LEDGER_QUERY_MAX_ROWS,
         maxExecutionSeconds: config.WRIT_LEDGER_QUERY_TIMEOUT_S,
@@ -98,6 +111,23 @@ export class LedgerService implements OnModuleInit, OnApplicationShutdown {
         logger,
       });
       await this.#projector.start();
+      if (config.WRIT_LEDGER_DRIFT_INTERVAL_MS > 0) {
+        this.#drift = new DriftMonitor({
+          clickhouse,
+          brokers: config.WRIT_KAFKA_BROKERS,
+          clientId: `${config.WRIT_KAFKA_GROUP_ID}.drift`,
+          producer: `ledger@${version}`,
+          tenants,
+          rule: {
+            threshold: config.WRIT_LEDGER_DRIFT_THRESHOLD,
+            baselineDays: config.WRIT_LEDGER_DRIFT_BASELINE_DAYS,
+            minActions: config.WRIT_LEDGER_DRIFT_MIN_ACTIONS,
+          },
+          intervalMs: config.WRIT_LEDGER_DRIFT_INTERVAL_MS,
+          logger,
+        });
+        await this.#drift.start();
+      }
     }
     this.#writer = new ChainWriter({
       brokers: config.WRIT_KAFKA_BROKERS,
@@ -106,12 +136,23 @@ export class LedgerService implements OnModuleInit, OnApplicationShutdown {
       producer: `ledger@${version}`,
       tenants,
       checkpointEvery: config.WRIT_LEDGER_CHECKPOINT_EVERY,
+      checkpointIntervalMs: config.WRIT_LEDGER_CHECKPOINT_INTERVAL_MS,
       ...(signingKey === undefined ? {} : { signingKey }),
       lingerMs: config.WRIT_LEDGER_LINGER_MS,
       replayTimeoutMs: config.WRIT_LEDGER_REPLAY_TIMEOUT_MS,
       logger,
     });
     await this.#writer.start();
+    // The chain's lag is its group's (writ_consumer_lag{group="writ.ledger"}); ClickHouse's is the projection's behind the chain.
+    this.#lag = observeConsumerLag(config.WRIT_KAFKA_BROKERS, config.WRIT_KAFKA_GROUP_ID, CHAINED_TOPICS);
+    const projector = this.#projector;
+    if (projector !== undefined) {
+      const projectionLag = sampledEvery(LAG_SAMPLE_MS, () => projector.lag());
+      this.#stopProjectionGauge = observeWritGauge(WRIT_METRIC.ledgerProjectionLag, async (gauge) => {
+        const lag = await projectionLag();
+        if (lag !== undefined) gauge.observe(lag.behind, {});
+      });
+    }
   }
 
   /**
@@ -127,6 +168,9 @@ export class LedgerService implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.#stopProjectionGauge?.();
+    await this.#lag?.stop();
+    await this.#drift?.stop();
     await this.#writer?.stop();
     await this.#projector?.stop();
     await this.#analysts?.close();

@@ -1,16 +1,18 @@
 // Projects the committed chain (writ.ledger.v1, read_committed) into ClickHouse in batches: one
-// poll, one insert per table, then the position. At-least-once, made idempotent by the tables
-// (ReplacingMergeTree keyed per event) and by skipping decisions, shadow results and settlements
-// already present, so the rollup views count each once. Kafka stays the authority; this is a projection.
+// poll, one insert per table, then the position. The drift alerts the ledger publishes on the same
+// topic (DriftDetected, not chained) go to drift_alerts. At-least-once, made idempotent by the tables
+// (ReplacingMergeTree keyed per event) and by skipping decisions, shadow results, settlements and
+// endings already present (projection-writer.ts), so the rollup views count each once. Kafka stays the authority; this is a projection.
 import { TOPICS, decodeEvent } from '@writ/contracts';
-import { partitionEnds, sleep } from '@writ/bus';
+import { LagReader, partitionEnds, sleep } from '@writ/bus';
 import type { BusLogger } from '@writ/bus';
 import type { ClickHouseClient } from '@writ/clickhouse';
 import type { TenantFilter } from '@writ/config';
 import { backoffDelay, describeError } from '@writ/errors';
-import { projectRecords, referencesOf } from '@writ/ledger-core';
-import type { ActionRow, ChainRecord, ProjectionMemory, ProjectionRows, Redactor } from '@writ/ledger-core';
+import { driftAlertRow, projectRecords, referencesOf } from '@writ/ledger-core';
+import type { ActionRow, ChainRecord, DriftAlertRow, ProjectionMemory, Redactor } from '@writ/ledger-core';
 import { CommittedReader } from './committed-reader.ts';
+import { writeDriftAlerts, writeProjection } from './projection-writer.ts';
 
 export interface ProjectorOptions {
   readonly brokers: readonly string[];
@@ -28,6 +30,8 @@ export class Projector {
   readonly #options: ProjectorOptions;
   readonly #memory: ProjectionMemory = { agentOfRun: new Map(), actions: new Map() };
   #reader: CommittedReader | undefined;
+  /** The chain topic's ends for lag(), on one admin connection (a metrics gauge asks every few seconds). */
+  #lagReader: LagReader | undefined;
   #running: Promise<void> | undefined;
   #stopping = false;
   #projected = 0;
@@ -64,6 +68,7 @@ export class Projector {
     this.#stopping = true;
     await this.#running;
     await this.#reader?.close();
+    await this.#lagReader?.close();
   }
 
   /** How far ClickHouse is behind the committed chain: its positions against the chain topic's ends. */
@@ -72,7 +77,8 @@ export class Projector {
     readonly partitions: readonly { partition: number; position: number; end: number; behind: number }[];
     readonly last_event_at: number | null;
   }> {
-    const ends = await partitionEnds(this.#options.brokers, [TOPICS.ledger], `${this.#options.clientId}.lag`);
+    this.#lagReader ??= new LagReader(this.#options.brokers, `${this.#options.clientId}.lag`);
+    const ends = await this.#lagReader.partitionEnds([TOPICS.ledger]);
     const partitions = ends.map((e) => {
       const position = this.#positions.get(e.partition) ?? e.start;
       return { partition: e.partition, position, end: e.end, behind: Math.max(0, e.end - position) };
@@ -89,22 +95,25 @@ export class Projector {
     const reader = this.#reader;
     if (reader === undefined) return;
     let failures = 0;
-    let pending: { records: ChainRecord[]; next: Map<number, number> } | undefined;
+    let pending: { records: ChainRecord[]; drifts: DriftAlertRow[]; next: Map<number, number> } | undefined;
     while (!this.#stopping) {
       try {
         if (pending === undefined) {
           const polled = await reader.poll(this.#options.batchSize, 100);
           const records: ChainRecord[] = [];
+          const drifts: DriftAlertRow[] = [];
           for (const record of polled) {
             if (record.value === null) continue;
             const decoded = decodeEvent(record.value);
             const at = { partition: record.partition, offset: record.offset };
             if (decoded.type === 'LedgerEntry') records.push({ type: decoded.type, payload: decoded.payload, ...at });
             else if (decoded.type === 'LedgerCheckpoint') records.push({ type: decoded.type, payload: decoded.payload, ...at });
+            else if (decoded.type === 'DriftDetected' && this.#options.tenants.serves(decoded.payload.meta.tenant_id))
+              drifts.push(driftAlertRow(decoded.payload));
           }
-          pending = { records, next: reader.positions() };
+          pending = { records, drifts, next: reader.positions() };
         }
-        await this.#project(pending.records, pending.next);
+        await this.#project(pending.records, pending.drifts, pending.next);
         pending = undefined;
         failures = 0;
       } catch (error) {
@@ -116,17 +125,18 @@ export class Projector {
     }
   }
 
-  async #project(records: readonly ChainRecord[], next: ReadonlyMap<number, number>): Promise<void> {
+  async #project(records: readonly ChainRecord[], drifts: readonly DriftAlertRow[], next: ReadonlyMap<number, number>): Promise<void> {
     const changed = [...next].filter(([partition, offset]) => this.#positions.get(partition) !== offset);
     if (records.length > 0) {
       await this.#recall(records);
       const rows = projectRecords(records, this.#memory, { redactor: this.#options.redactor, tenants: this.#options.tenants });
-      await this.#insert(rows);
+      await writeProjection(this.#options.clickhouse, rows);
       this.#projected += records.length;
       for (const record of records)
         if (this.#lastProjectedAt === null || record.payload.meta.occurred_at > this.#lastProjectedAt) this.#lastProjectedAt = record.payload.meta.occurred_at;
       this.#trimMemory();
     }
+    await writeDriftAlerts(this.#options.clickhouse, drifts);
     if (changed.length > 0) {
       await this.#options.clickhouse.insert({
         table: 'projection_offsets',
@@ -162,35 +172,6 @@ export class Projector {
         this.#memory.actions.set(`${row.tenant_id}|${row.action_id}`, { ...row, cost_micros: Number(row.cost_micros), version: Number(row.version) });
       }
     }
-  }
-
-  async #insert(rows: ProjectionRows): Promise<void> {
-    const { clickhouse } = this.#options;
-    const insert = async (table: string, values: readonly object[]): Promise<void> => {
-      if (values.length > 0) await clickhouse.insert({ table, values: [...values], format: 'JSONEachRow' });
-    };
-    // Rows feeding the rollup views go in once: skip event ids a previous attempt already inserted.
-    const fresh = async <R extends { event_id: string }>(table: string, values: readonly R[]): Promise<R[]> => {
-      if (values.length === 0) return [];
-      const result = await clickhouse.query({
-        query: `SELECT event_id FROM ${table} WHERE event_id IN {ids:Array(String)}`,
-        query_params: { ids: values.map((v) => v.event_id) },
-        format: 'JSONEachRow',
-      });
-      const present = new Set((await result.json<{ event_id: string }>()).map((r) => r.event_id));
-      return values.filter((v) => !present.has(v.event_id));
-    };
-    // One statement at a time: the embedded engine runs them in-process anyway.
-    await insert('events', rows.events);
-    await insert('actions', rows.actions);
-    await insert('approvals', rows.approvals);
-    await insert('checkpoints', rows.checkpoints);
-    await insert('policy_publications', rows.policy_publications);
-    await insert('decisions', await fresh('decisions', rows.decisions));
-    await insert('shadow_results', await fresh('shadow_results', rows.shadow_results));
-    await insert('spend', await fresh('spend', rows.spend));
-    // Last: the chain rows say "projected" to readers of the ledger table.
-    await insert('ledger', rows.ledger);
   }
 
   #trimMemory(): void {

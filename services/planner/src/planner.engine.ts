@@ -19,7 +19,9 @@ import {
   toWire,
 } from '@writ/planner-core';
 import type { OutputContext, PlannerCommand, PlannerConfig, PlannerDecider, PlannerEvent, PlannerState } from '@writ/planner-core';
-import { WRIT_ATTR } from '@writ/telemetry';
+import { observeConsumerLag } from '@writ/runtime';
+import type { ConsumerLagGauge } from '@writ/runtime';
+import { WRIT_ATTR, WRIT_METRIC, writCounter } from '@writ/telemetry';
 import type { ToolRegistry } from '@writ/tools';
 import { ControlsView, startControlsReader } from './controls.ts';
 import { readHistory } from './history.ts';
@@ -94,6 +96,27 @@ function commandAttributes(command: PlannerCommand, tenant: string): Attributes 
   return attributes;
 }
 
+/** An output's metric labels that its event does not carry: the run's agent and the action's tool. */
+interface OutputLabels {
+  readonly agent: string;
+  readonly tool: string;
+}
+
+/** The planner's metrics: actions ended (by status and reason code) and loops detected, as published. */
+function countPublished(events: readonly OutgoingEvent[], labelsOf: (event: OutgoingEvent) => OutputLabels | undefined): void {
+  for (const event of events) {
+    if (event.type !== 'ActionCompleted' && event.type !== 'ActionRejected') continue;
+    const { agent, tool } = labelsOf(event) ?? { agent: '', tool: '' };
+    const tenant = event.payload.meta.tenant_id;
+    if (event.type === 'ActionCompleted') {
+      const { status, reason_code } = event.payload;
+      writCounter(WRIT_METRIC.plannerActionsCompleted).add(1, { tenant, agent, tool, status, reason_code });
+    } else if (event.payload.reason_code === 'LOOP_DETECTED') {
+      writCounter(WRIT_METRIC.plannerLoopDetections).add(1, { tenant, agent, tool });
+    }
+  }
+}
+
 /** Terminal statuses the decision reached, on the span (one action, or several on expiry). */
 function recordOutcome(span: Span, events: readonly PlannerEvent[]): void {
   const statuses = events.filter((event) => event.type === 'ActionCompleted').map((event) => (event.type === 'ActionCompleted' ? event.status : ''));
@@ -108,6 +131,12 @@ export class PlannerEngine {
   readonly #controls = new ControlsView();
   readonly #runtime: DeciderRuntime<PlannerInput, PlannerState>;
   #controlsReader: EventConsumer | undefined;
+  #lag: ConsumerLagGauge | undefined;
+  /**
+   * The agent and tool of each ending output, from the step that made it until it is published
+   * (counted then): weakly held, so an aborted transaction's outputs are forgotten with them.
+   */
+  readonly #outputLabels = new WeakMap<OutgoingEvent, OutputLabels>();
 
   constructor(options: PlannerEngineOptions) {
     this.#options = options;
@@ -155,9 +184,11 @@ export class PlannerEngine {
       await this.stop();
       throw error;
     }
+    this.#lag = observeConsumerLag(o.brokers, o.groupId, PLANNER_INPUT_TOPICS);
   }
 
   async stop(): Promise<void> {
+    await this.#lag?.stop();
     await this.#runtime.stop();
     await this.#controlsReader?.stop();
   }
@@ -188,10 +219,18 @@ export class PlannerEngine {
   }
 
   /** What a command decided on a run's state: the events folded, their wire form, the deadline they set. */
-  #stepOf(events: readonly PlannerEvent[], slot: DeciderSlot<PlannerState>, causationId: string | null, span: Span, now: number): DeciderStep<PlannerState> {
+  #stepOf(
+    events: readonly PlannerEvent[],
+    slot: DeciderSlot<PlannerState>,
+    causationId: string | null,
+    span: Span,
+    now: number,
+    command: PlannerCommand,
+  ): DeciderStep<PlannerState> {
     let state = slot.state;
     for (const next of events) state = this.#decider.evolve(state, next);
     const outputs = this.#outputs(events, this.#outputContext(slot.tenant, causationId, span, now));
+    this.#rememberLabels(outputs, state, command);
     recordOutcome(span, events);
     let deadline: number | null = null;
     for (const event of events) {
@@ -222,8 +261,10 @@ export class PlannerEngine {
         };
       },
       initial: () => this.#decider.initialState(),
-      step: ({ command, causationId }, slot, span, now) => this.#stepOf(this.#decider.decide(command, slot.state), slot, causationId, span, now),
+      step: ({ command, causationId }, slot, span, now) => this.#stepOf(this.#decider.decide(command, slot.state), slot, causationId, span, now, command),
       rebuild: () => this.#rebuild(),
+      // Counted once committed: never what an aborted transaction held, nor what a rebuild reads back.
+      published: (events) => countPublished(events, (event) => this.#outputLabels.get(event)),
       // Up to three planners share the runs by partition: a partition gained may have moved elsewhere.
       readsGainedPartitions: true,
       timers: {
@@ -232,10 +273,21 @@ export class PlannerEngine {
           const command: PlannerCommand = { type: 'ExpireActions', run_id: runId, now };
           const events = this.#decider.decide(command, slot.state);
           if (events.length === 0) return null;
-          return this.#stepOf(events, slot, null, open('planner.complete', commandAttributes(command, slot.tenant)), now);
+          return this.#stepOf(events, slot, null, open('planner.complete', commandAttributes(command, slot.tenant)), now, command);
         },
       },
     };
+  }
+
+  /** The agent and tool of the ending outputs (a proposal rejected on arrival has its tool only in the command). */
+  #rememberLabels(outputs: readonly OutgoingEvent[], state: PlannerState, command: PlannerCommand): void {
+    for (const output of outputs) {
+      if (output.type !== 'ActionCompleted' && output.type !== 'ActionRejected') continue;
+      const actionId = output.payload.meta.action_id;
+      const proposal = actionId === null ? null : (state.actions.get(actionId)?.proposal ?? null);
+      const proposed = command.type === 'ProposeAction' && command.action_id === actionId ? command : null;
+      this.#outputLabels.set(output, { agent: state.agent_id ?? proposed?.agent_id ?? '', tool: proposal?.tool ?? proposed?.tool ?? '' });
+    }
   }
 
   /** Rebuilds every run from the topics (see replayRun in @writ/planner-core and history.ts). */

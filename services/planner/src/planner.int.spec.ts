@@ -155,6 +155,7 @@ class Scenario {
         reason: 'triage',
         idempotency_key: key,
         mode: 'live',
+        provenance: null,
       },
       actionId,
     );

@@ -3,14 +3,15 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import type { Span } from '@opentelemetry/api';
 import { DEFAULT_CONCURRENT_PARTITIONS, DeciderRuntime, EventConsumer, contractsSerde, eventTraceOf, replayCommitted } from '@writ/bus';
-import type { DeciderRoute, DecodedEvent, DeciderSlot, DeciderSpec } from '@writ/bus';
+import type { DeciderRoute, DecodedEvent, DeciderSlot, DeciderSpec, OutgoingEvent } from '@writ/bus';
 import { TOPICS, newMetadata } from '@writ/contracts';
 import type { EventPayloads } from '@writ/contracts';
 import type { TenantFilter } from '@writ/config';
 import { emptyPdpState, evolvePdpState, historyDecisionOf, onActionProposed, onApprovalSubmitted, onBudgetApprovalStep } from '@writ/policy-service-core';
 import type { PdpEnvironment, PdpEvent, PdpOutput, PdpState } from '@writ/policy-service-core';
-import { SERVICE_CONFIG, busLoggerOf, packageVersion } from '@writ/runtime';
-import { WRIT_ATTR } from '@writ/telemetry';
+import { SERVICE_CONFIG, busLoggerOf, observeConsumerLag, packageVersion } from '@writ/runtime';
+import type { ConsumerLagGauge } from '@writ/runtime';
+import { WRIT_ATTR, WRIT_METRIC, writCounter } from '@writ/telemetry';
 import type { PolicyServiceConfig } from './config.ts';
 import type { PolicySets } from './policy-sets.ts';
 import type { PdpSetup } from './setup.ts';
@@ -85,6 +86,9 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
    */
   readonly #historyFollower: EventConsumer;
   readonly #tenants: TenantFilter;
+  #lag: ConsumerLagGauge | undefined;
+  /** The agent and tool of each decision, from the step that made it until it is acknowledged (counted then). */
+  readonly #decisionLabels = new WeakMap<OutgoingEvent, { readonly agent: string; readonly tool: string }>();
 
   constructor(
     @Inject(SERVICE_CONFIG) private readonly config: PolicyServiceConfig,
@@ -146,9 +150,11 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
     // a restarted static member), so that what another instance decided until then is read too.
     await this.#runtime.start();
     await this.#historyFollower.start();
+    this.#lag = observeConsumerLag(this.config.WRIT_KAFKA_BROKERS, this.config.WRIT_KAFKA_GROUP_ID, INPUT_TOPICS);
   }
 
   async onApplicationShutdown(): Promise<void> {
+    await this.#lag?.stop();
     await this.#historyFollower.stop();
     await this.#runtime.stop();
     await this.policySets.stop();
@@ -197,6 +203,8 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
         }
       },
       initial: () => this.#emptyState(),
+      // Counted once acknowledged: never what a rebuild reads back.
+      published: (events) => this.#countPublished(events),
       step: (input, { state }, span, now) => {
         switch (input.kind) {
           case 'decide': {
@@ -207,6 +215,7 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
                 `action ${proposed.meta.action_id ?? '(none)'} of run ${proposed.meta.run_id} (tenant ${proposed.meta.tenant_id}) not decided: ${outcome.ignored}`,
               );
             }
+            this.#rememberLabels(state, outcome.outputs, proposed);
             foldOutputs(state, outcome.outputs, span);
             // Counted in its run once decided: a redelivery finds it decided and counted.
             evolvePdpState(state, { type: 'ActionProposed', payload: proposed });
@@ -214,12 +223,14 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
           }
           case 'approve': {
             const outputs = onApprovalSubmitted(state, input.submitted, this.#environment(span, now));
+            this.#rememberLabels(state, outputs);
             foldOutputs(state, outputs, span);
             return { state, outputs };
           }
           case 'budget': {
             evolvePdpState(state, { type: 'BudgetReserved', payload: input.reserved });
             const outputs = onBudgetApprovalStep(state, input.reserved, this.#environment(span, now));
+            this.#rememberLabels(state, outputs);
             foldOutputs(state, outputs, span);
             return { state, outputs };
           }
@@ -234,6 +245,34 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
       // Up to three PDPs share the runs by partition: a partition gained may have moved elsewhere.
       readsGainedPartitions: true,
     };
+  }
+
+  /**
+   * The agent and tool of each decision: of the proposal being decided, else of the action's
+   * proposal in the state (an approval's, a budget step's re-decision).
+   */
+  #rememberLabels(state: PdpState, outputs: readonly PdpOutput[], deciding?: EventPayloads['ActionProposed']): void {
+    for (const output of outputs) {
+      if (output.type !== 'PolicyDecided') continue;
+      const actionId = output.payload.meta.action_id;
+      const proposed = deciding ?? (actionId === null ? undefined : state.actions.get(actionId)?.proposed);
+      this.#decisionLabels.set(output, { agent: proposed?.agent_id ?? '', tool: proposed?.tool ?? '' });
+    }
+  }
+
+  /** The PDP's metrics: decisions by result and determining policies, approval verdicts recorded. */
+  #countPublished(events: readonly OutgoingEvent[]): void {
+    for (const event of events) {
+      const tenant = event.payload.meta.tenant_id;
+      if (event.type === 'PolicyDecided') {
+        const { agent, tool } = this.#decisionLabels.get(event) ?? { agent: '', tool: '' };
+        const { decision, determining_policies } = event.payload;
+        writCounter(WRIT_METRIC.policyDecisions).add(1, { tenant, agent, tool, decision, policy: policyLabelOf(determining_policies) });
+      } else if (event.type === 'ApprovalRecorded') {
+        const { verdict, accepted } = event.payload;
+        writCounter(WRIT_METRIC.policyApprovalsRecorded).add(1, { tenant, verdict, accepted: String(accepted) });
+      }
+    }
   }
 
   #environment(span: Span, now: number): PdpEnvironment {
@@ -278,6 +317,11 @@ export class PdpEngine implements OnModuleInit, OnApplicationShutdown {
     );
     return new Map([[STATE_KEY, { state, tenant: STATE_KEY, partition: null }]]);
   }
+}
+
+/** A decision's determining policies as one label: their ids, sorted and joined by ","; "none" for a default deny. */
+export function policyLabelOf(determining: readonly string[]): string {
+  return determining.length === 0 ? 'none' : [...determining].sort().join(',');
 }
 
 function spanAttributes(meta: EventPayloads['ActionProposed']['meta'], agent: string | undefined, tool: string | undefined): Record<string, string> {

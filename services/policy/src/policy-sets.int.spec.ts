@@ -185,6 +185,7 @@ function proposal(customer: string, cents = 2_500): ActionProposed {
     reason: 'duplicate charge',
     idempotency_key: uniqueName('key'),
     mode: 'live',
+    provenance: null,
   };
 }
 

@@ -154,6 +154,7 @@ function proposed(t: Tenant, tool: string, version: string | null, args: Record<
     reason: 'duplicate charge',
     idempotency_key: idempotencyKey,
     mode: 'live',
+    provenance: null,
   };
 }
 

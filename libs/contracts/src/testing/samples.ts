@@ -69,6 +69,11 @@ const SAMPLES: { readonly [T in EventType]: Sample<T> } = {
     reason: 'the charge on 2026-01-03 is a duplicate of the one on 2026-01-02',
     idempotency_key: `${SAMPLE_IDS.run_id}:${SAMPLE_IDS.action_id}`,
     mode: 'live',
+    provenance: {
+      model: { name: 'claude-sonnet-4-5', provider: 'anthropic', version: '20250929' },
+      prompt_version: 'triage-v7',
+      retrieved_documents: [{ id: 'kb/refund-policy', version: '12', sha256: sha256('refunds within 30 days of purchase') }],
+    },
   }),
   ActionAdmitted: (meta) => ({
     meta,
@@ -286,6 +291,10 @@ const SAMPLES: { readonly [T in EventType]: Sample<T> } = {
     source_partition: 3,
     source_offset: 1_207,
     event_bytes: Buffer.from('c30100000000000000000000', 'hex'),
+    hash_version: 2,
+    source_run_id: meta.run_id,
+    source_action_id: meta.action_id,
+    source_occurred_at: meta.occurred_at,
   }),
   LedgerCheckpoint: (meta) => ({
     meta,
@@ -294,6 +303,22 @@ const SAMPLES: { readonly [T in EventType]: Sample<T> } = {
     chain_hash: sha256('chain 41'),
     key_id: 'ledger-2026-01',
     signature: SIGNATURE,
+  }),
+  DriftDetected: (meta) => ({
+    meta,
+    agent_id: SAMPLE_IDS.agent_id,
+    tool: SAMPLE_IDS.tool,
+    day: '2026-01-15',
+    score: 0.3113,
+    threshold: 0.1,
+    actions: 40,
+    baseline_actions: 280,
+    baseline_days: 7,
+    volume_ratio: 1,
+    categories: [
+      { category: 'completed:SUCCEEDED', actions: 20, baseline_actions: 280 },
+      { category: 'denied:POLICY_DENIED', actions: 20, baseline_actions: 0 },
+    ],
   }),
 };
 

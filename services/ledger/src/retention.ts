@@ -1,0 +1,76 @@
+// The two retention tiers in ClickHouse (docs/retention.md). The permanent minimal ledger (the chain
+// entries, checkpoints, one row per action, decision, approval, settlement and publication, the
+// rollups) has no TTL. Operational detail, the rows of `events` that hold a tool's raw report, is
+// dropped WRIT_LEDGER_DETAIL_TTL_DAYS after the event: ClickHouse deletes expired rows when it
+// merges a table's parts (in the background; OPTIMIZE TABLE ... FINAL forces it).
+import type { ClickHouseClient } from '@writ/clickhouse';
+
+/**
+ * The rows of `events` that are operational detail: the executor's reports (ActionExecuted: the
+ * tool's result; ActionFailed: the tool's error) and an ActionCompleted that carries the result on
+ * to the agent. The chain keeps every event's bytes for good (the `ledger` table, writ.ledger.v1);
+ * `actions` keeps each action's outcome, status, cost and provenance.
+ */
+export const DETAIL_EVENTS_WHERE =
+  "(event_type IN ('ActionExecuted', 'ActionFailed')) OR ((event_type = 'ActionCompleted') AND (JSONType(payload, 'result_json') = 'String'))";
+
+/** One table's detail TTL: which rows (where), counted from which time column. */
+export interface DetailTable {
+  readonly table: string;
+  readonly at: string;
+  readonly where: string;
+}
+
+export const DETAIL_TABLES: readonly DetailTable[] = [{ table: 'events', at: 'occurred_at', where: DETAIL_EVENTS_WHERE }];
+
+/** The TTL clause of a detail table kept `days` days (ClickHouse's own formatting, so it compares with engine_full); undefined for 0, kept forever. */
+export function detailTtl(detail: DetailTable, days: number): string | undefined {
+  if (!Number.isInteger(days) || days < 0) throw new RangeError(`detail retention must be a whole number of days >= 0, got ${days}`);
+  return days === 0 ? undefined : `toDateTime(${detail.at}) + toIntervalDay(${days}) WHERE ${detail.where}`;
+}
+
+/** The statement that gives `detail` the TTL of `days` (REMOVE TTL for 0). */
+export function retentionStatement(detail: DetailTable, days: number): string {
+  const ttl = detailTtl(detail, days);
+  return ttl === undefined ? `ALTER TABLE ${detail.table} REMOVE TTL` : `ALTER TABLE ${detail.table} MODIFY TTL ${ttl}`;
+}
+
+/** The table TTL in a system.tables engine_full (undefined: none). */
+export function ttlOfEngine(engineFull: string): string | undefined {
+  const match = / TTL (.+?)(?: SETTINGS .*)?$/s.exec(engineFull);
+  return match?.[1];
+}
+
+const same = (a: string | undefined, b: string | undefined): boolean => (a ?? '').replace(/\s+/g, '') === (b ?? '').replace(/\s+/g, '');
+
+export interface RetentionApplied {
+  readonly table: string;
+  /** The TTL now in force (undefined: the table keeps its rows forever). */
+  readonly ttl: string | undefined;
+  /** Whether this call changed it (false: it was already so; nothing rewritten). */
+  readonly changed: boolean;
+}
+
+/**
+ * Sets each detail table's TTL to `days` (0: no TTL). Idempotent and cheap when nothing changed:
+ * the TTL in force is read from system.tables and altered only when it differs, because MODIFY TTL
+ * recomputes the TTL of every part of the table. Run after the DDL, at every boot, on chDB or a server.
+ */
+export async function applyRetention(clickhouse: ClickHouseClient, days: number): Promise<RetentionApplied[]> {
+  const applied: RetentionApplied[] = [];
+  for (const detail of DETAIL_TABLES) {
+    const result = await clickhouse.query({
+      query: 'SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = {table:String}',
+      query_params: { table: detail.table },
+      format: 'JSONEachRow',
+    });
+    const [row] = await result.json<{ engine_full: string }>();
+    if (row === undefined) throw new Error(`table ${detail.table} does not exist: apply the DDL (deploy/clickhouse) first`);
+    const current = ttlOfEngine(row.engine_full);
+    const wanted = detailTtl(detail, days);
+    const changed = !same(current, wanted);
+    if (changed) await clickhouse.command({ query: retentionStatement(detail, days) });
+    applied.push({ table: detail.table, ttl: wanted, changed });
+  }
+  return applied;
+}
