@@ -5,7 +5,7 @@
 // evaluateCase() puts a case to the current policies and tool registry, as the services would, and
 // lists every expectation it misses. Sensitive values in a case are masked ("[redacted]"): they are
 // never checked (they passed when recorded) and never reach Cedar (the PDP never sees them either).
-import { isSealedValue } from '@writ/crypto';
+import { withoutSealedValues } from '@writ/crypto';
 import type { SealedValue } from '@writ/crypto';
 import { WritError, describeError, isWritError } from '@writ/errors';
 import { HISTORY_ZERO } from '@writ/policy-engine';
@@ -305,17 +305,6 @@ function valueAt(value: unknown, path: readonly (string | number)[]): unknown {
   return path.reduce<unknown>(
     (node, segment) => (typeof node === 'object' && node !== null ? (node as Record<string | number, unknown>)[segment] : undefined),
     value,
-  );
-}
-
-/** The arguments as Cedar sees them: sealed values left out (the PDP holds no data key). */
-function withoutSealedValues(value: unknown): unknown {
-  if (Array.isArray(value)) return value.filter((item) => !isSealedValue(item)).map(withoutSealedValues);
-  if (typeof value !== 'object' || value === null) return value;
-  return Object.fromEntries(
-    Object.entries(value)
-      .filter(([, item]) => !isSealedValue(item))
-      .map(([key, item]) => [key, withoutSealedValues(item)]),
   );
 }
 

@@ -44,6 +44,21 @@ export function isSealedValue(value: unknown): value is SealedValue {
   return keys.length === 2 && typeof record[SEALED_MEMBER] === 'string' && typeof record['hmac'] === 'string';
 }
 
+/**
+ * A JSON value with every sealed value left out (arrays and objects, at any depth): the arguments
+ * as a policy sees them. The PDP holds no tenant data key, and a policy must not depend on a value
+ * it cannot see (the digest of the arguments still binds them in the warrant).
+ */
+export function withoutSealedValues(value: unknown): unknown {
+  if (Array.isArray(value)) return value.filter((item) => !isSealedValue(item)).map(withoutSealedValues);
+  if (typeof value !== 'object' || value === null) return value;
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([, item]) => !isSealedValue(item))
+      .map(([key, item]) => [key, withoutSealedValues(item)]),
+  );
+}
+
 function sealedError(code: ErrorCode, message: string, path: string, cause?: unknown): WritError {
   return new WritError(code, message, { field: path, rule: 'must be a value sealed for this tenant at this place', ...(cause === undefined ? {} : { cause }) });
 }

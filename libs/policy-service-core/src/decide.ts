@@ -8,7 +8,7 @@ import type {
   RunStats,
   TraceContext,
 } from '@writ/contracts';
-import { canonicalJson, isSealedValue, sha256Canonical } from '@writ/crypto';
+import { canonicalJson, sha256Canonical, withoutSealedValues } from '@writ/crypto';
 import type { SigningKey } from '@writ/crypto';
 import { describeError, isWritError } from '@writ/errors';
 import { BUDGET_APPROVAL_POLICY, issueWarrant } from '@writ/policy-engine';
@@ -144,20 +144,6 @@ function refusal(reason: string, env: PdpEnvironment): Decision {
 }
 
 type Prepared = { readonly ok: true; readonly request: DecisionRequest; readonly agent: DirectoryAgent } | { readonly ok: false; readonly reason: string };
-
-/**
- * The arguments with every sealed sensitive value left out: the PDP holds no tenant data key, and
- * a policy must not depend on a value it cannot see (the digest still binds them in the warrant).
- */
-function withoutSealedValues(value: unknown): unknown {
-  if (Array.isArray(value)) return value.filter((item) => !isSealedValue(item)).map(withoutSealedValues);
-  if (typeof value !== 'object' || value === null) return value;
-  return Object.fromEntries(
-    Object.entries(value)
-      .filter(([, item]) => !isSealedValue(item))
-      .map(([key, item]) => [key, withoutSealedValues(item)]),
-  );
-}
 
 /**
  * What a decision sees of the PDP's state besides the action: the history, whether its approval
