@@ -263,9 +263,15 @@ export function governedPipelineCases(basePort: number, replicas?: WritStackOpti
       expect(onDocument).toContainEqual({ action_id, document_version: '', document_sha256: provenance.retrieved_documents[1]?.sha256 });
 
       // The chain's export (an auditor's): the ActionProposed entry's bytes carry it as given.
-      const exported = await fetch(`${e2e.stack.service('ledger').url}/v1/ledger/acme`, { headers: authAs('audrey') });
-      const line = (await exported.text()).split('\n').find((l) => l.includes('"ActionProposed"') && l.includes(action_id));
-      const proposed = decodeEvent(Buffer.from((JSON.parse(line ?? '{}') as { event_bytes?: string }).event_bytes ?? '', 'base64'));
+      // The chain is written apart from the ClickHouse rows: wait for the entry.
+      const line = await waitFor(
+        async () => {
+          const exported = await fetch(`${e2e.stack.service('ledger').url}/v1/ledger/acme`, { headers: authAs('audrey') });
+          return (await exported.text()).split('\n').find((l) => l.includes('"ActionProposed"') && l.includes(action_id));
+        },
+        { timeoutMs: 30_000, what: "the proposal's entry in the chain's export" },
+      );
+      const proposed = decodeEvent(Buffer.from((JSON.parse(line) as { event_bytes?: string }).event_bytes ?? '', 'base64'));
       expect(proposed.type === 'ActionProposed' ? proposed.payload.provenance : undefined).toEqual({
         ...provenance,
         retrieved_documents: [provenance.retrieved_documents[0], { ...provenance.retrieved_documents[1], version: null }],
