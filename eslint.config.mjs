@@ -60,10 +60,10 @@ export default tseslint.config(
             { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'] },
             // An app may use shared libs and its own code (its service's core is tagged with its
             // scope), never another app's. The CLI verifies and exports the ledger's chains with
-            // the ledger's own code, and may use it.
+            // the ledger's own code, and replays a run's budget with the accountant's (budget-core).
             ...apps.map((name) => ({
               sourceTag: `scope:${name}`,
-              onlyDependOnLibsWithTags: ['scope:shared', `scope:${name}`, ...(name === 'cli' ? ['scope:ledger'] : [])],
+              onlyDependOnLibsWithTags: ['scope:shared', `scope:${name}`, ...(name === 'cli' ? ['scope:ledger', 'scope:budget'] : [])],
             })),
           ],
         },

@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { captureCase } from '../../libs/cli/src/eval-capture.ts';
 import { evaluateCase } from '../../libs/cli/src/eval-case.ts';
 import { evalTarget } from '../../libs/cli/src/eval.ts';
+import { budgetsOf } from '../../libs/cli/src/replay.ts';
 import { replayAndEvaluate, replayToItsEnd } from '../../libs/cli/src/demo-replay.ts';
 import type { ReplayAnswer } from '../../libs/cli/src/demo-replay.ts';
 import { runReader } from '../../libs/cli/src/run-record.ts';
@@ -61,8 +62,13 @@ describe('destination allowlists of the tool contract', () => {
 
 describe('writ replay and writ eval capture on the runs this suite recorded', () => {
   const ledgerUrl = () => stack().stack.service('ledger').url;
+  // The budgets file this stack's accountant runs with: the run budgets' defaults the replay decides with.
+  const budgetsFile = () => stack().stack.env['WRIT_BUDGET_LIMITS_FILE'] ?? '';
   // The ledger's query door as acme's analyst; the policy sets from the policy service as the platform admin.
-  const source = () => ['--url', ledgerUrl(), '--key', keyOf('ana'), '--policy-url', stack().stack.service('policy').url, '--policy-key', keyOf('root')];
+  const source = () => [
+    ...['--url', ledgerUrl(), '--key', keyOf('ana'), '--policy-url', stack().stack.service('policy').url, '--policy-key', keyOf('root')],
+    ...['--budgets', budgetsFile()],
+  ];
 
   /** The run replayed once the ledger has projected it to its end (every action ended, every reservation closed): no divergence. */
   async function replayedToItsEnd(run: string, extra: string[] = []): Promise<ReplayAnswer> {
@@ -95,6 +101,7 @@ describe('writ replay and writ eval capture on the runs this suite recorded', ()
       analystKey: keyOf('ana'),
       policyKey: keyOf('root'),
       runs,
+      budgetsFile: budgetsFile(),
       say: (line) => said.push(line),
     });
     const replays = said.filter((line) => line.startsWith('replay of run '));
@@ -117,7 +124,13 @@ describe('writ replay and writ eval capture on the runs this suite recorded', ()
       idempotency_key: randomUUID(),
     });
     expect((await e2e.agent.outcome(refund.action_id, 30_000)).status).toBe('completed');
-    expect((await replayedToItsEnd(run)).report?.divergences).toEqual([]);
+    const replayed = (await replayedToItsEnd(run)).report;
+    expect(replayed?.divergences).toEqual([]);
+    // Its reservation and settlement were decided again by the accountant, not taken from the record.
+    expect(replayed?.actions[0]?.steps.filter((s) => s.what === 'budget').map((s) => [s.verdict, s.detail?.split(':')[0]])).toEqual([
+      ['same', 'replayed'],
+      ['same', 'replayed'],
+    ]);
 
     const candidate = await mkdtemp(join(tmpdir(), 'writ-replay-candidate-'));
     try {
@@ -145,12 +158,15 @@ describe('writ replay and writ eval capture on the runs this suite recorded', ()
   it('captures the suite’s held refunds as eval cases that the current policies answer as recorded', async () => {
     const runs = await runsSince(suiteStart, 'ApprovalRecorded');
     expect(runs.length).toBeGreaterThanOrEqual(1);
-    const target = await evalTarget(join(root, 'policies'), join(root, 'tools'));
+    // The captured budget answers are this stack's accountant's: judged with its budgets file.
+    const target = await evalTarget(join(root, 'policies'), join(root, 'tools'), await budgetsOf(budgetsFile(), {}));
     const reader = runReader({ kind: 'door', url: ledgerUrl(), key: keyOf('ana'), policyUrl: stack().stack.service('policy').url, policyKey: keyOf('root') });
     for (const run of runs) {
       const { evalCase } = captureCase(await reader.events(run), { runId: run, name: 'e2e-capture', description: 'captured', tool: target.tool });
       const approvals = evalCase.proposals.flatMap((p) => p.approvals ?? []);
       expect(approvals.length).toBeGreaterThanOrEqual(1);
+      // The run's own budget answered each proposal (reserved, as recorded): the case carries it.
+      expect(evalCase.proposals.filter((p) => p.expect.budget !== undefined).length).toBeGreaterThanOrEqual(1);
       const result = evaluateCase(evalCase, target);
       expect(
         result.proposals.flatMap((p) => p.problems),

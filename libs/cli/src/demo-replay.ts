@@ -36,13 +36,19 @@ export interface DemoReplayOptions {
   /** A platform admin's or a service key (the policy sets). */
   readonly policyKey: string;
   readonly runs: readonly string[];
+  /** The budgets file the stack's accountant ran with (default: the demo's, deploy/demo/budgets.json). The eval cases are judged by the demo's. */
+  readonly budgetsFile?: string;
   readonly say: (line: string) => void;
 }
 
 /** Replays each run (its summary and any divergence) and runs the eval cases (any failure and the total); throws when either fails. */
 export async function replayAndEvaluate(options: DemoReplayOptions): Promise<void> {
   const { say } = options;
-  const source = ['--url', options.ledgerUrl, '--key', options.analystKey, '--policy-url', options.policyUrl, '--policy-key', options.policyKey];
+  const demoBudgets = join(options.root, 'deploy', 'demo', 'budgets.json');
+  const source = [
+    ...['--url', options.ledgerUrl, '--key', options.analystKey, '--policy-url', options.policyUrl, '--policy-key', options.policyKey],
+    ...['--tools', join(options.root, 'tools'), '--budgets', options.budgetsFile ?? demoBudgets],
+  ];
   for (const run of options.runs) {
     const { code, report, lines } = await replayToItsEnd(run, source);
     if (report === undefined) {
@@ -51,14 +57,14 @@ export async function replayAndEvaluate(options: DemoReplayOptions): Promise<voi
     }
     const { counts } = report;
     say(
-      `replay of run ${run}: ${report.actions.length} actions, ${counts.decisionsReplayed} decisions and ${counts.approvalsReplayed} approvals put to their recorded policy sets again, ${counts.reservations} reservations and ${counts.settlements} settlements against the run's books: ${report.divergences.length === 0 ? 'no divergence' : `${report.divergences.length} divergence(s)`}`,
+      `replay of run ${run}: ${report.actions.length} actions, ${counts.decisionsReplayed} decisions and ${counts.approvalsReplayed} approvals put to their recorded policy sets again, ${counts.reservations} reservations and ${counts.settlements} settlements decided again by the accountant: ${report.divergences.length === 0 ? 'no divergence' : `${report.divergences.length} divergence(s)`}`,
     );
     for (const d of report.divergences) say(`  ${d.actionId ?? 'the run'} ${d.what}: ${d.differences.join('; ')}`);
     if (code !== 0) throw new WritError('DEMO_INCOMPLETE', `writ replay --run ${run} exited ${code}`);
   }
   const lines: string[] = [];
   const code = await runEval(
-    ['run', join(options.root, 'evals'), '--policies', join(options.root, 'policies'), '--tools', join(options.root, 'tools')],
+    ['run', join(options.root, 'evals'), '--policies', join(options.root, 'policies'), '--tools', join(options.root, 'tools'), '--budgets', demoBudgets],
     { out: (l) => lines.push(l), err: (l) => lines.push(l) },
     {},
   );

@@ -1,8 +1,9 @@
 // `writ eval capture`'s core: an eval case from a recorded run (an incident becomes a regression
 // case). Each chosen action becomes a proposal with its recorded context (the agent, the run
-// statistics and history facts its decision saw, the approvals submitted) and what the pipeline
-// answered then as the expectation: the tool contract's verdict (a planner's rejection) and the
-// policy decisions. Sensitive values are masked: the ledger's payloads hold them redacted already,
+// statistics and history facts its decision saw, the approvals submitted, what the run's budget had
+// used) and what the pipeline answered then as the expectation: the tool contract's verdict (a
+// planner's rejection), the policy decisions, and the run's own budget's answer (reserved, at its
+// approval step or not, or refused). Sensitive values are masked: the ledger's payloads hold them redacted already,
 // any sealed value left is masked too, and the registry's sensitive fields are masked again.
 import { isSealedValue } from '@writ/crypto';
 import type { EventPayloads } from '@writ/contracts';
@@ -12,9 +13,10 @@ import type { DecisionRequest } from '@writ/policy-engine';
 import { redactArguments } from '@writ/tools';
 import type { ToolDefinition } from '@writ/tools';
 import { EVAL_FORMAT, MASKED, parseEvalCase } from './eval-case.ts';
-import type { DecisionExpectation, EvalApproval, EvalCase, EvalProposal, ValidationResult } from './eval-case.ts';
+import type { BudgetExpectation, DecisionExpectation, EvalApproval, EvalCase, EvalProposal, RunBudgetUsed, ValidationResult } from './eval-case.ts';
 import { groupActions } from './replay-run.ts';
 import type { ActionEvents } from './replay-run.ts';
+import { runUsageBefore } from './run-budget.ts';
 import type { RecordedEvent } from './run-record.ts';
 
 type Payload<T extends keyof EventPayloads> = EventPayloads[T];
@@ -31,7 +33,7 @@ export interface CaptureOptions {
 
 export interface Capture {
   readonly evalCase: EvalCase;
-  /** Actions left out, and why. */
+  /** Actions left out (or an action's budget answer), and why. */
   readonly skipped: readonly string[];
 }
 
@@ -88,9 +90,43 @@ interface Captured {
   readonly proposal: EvalProposal;
   readonly request: DecisionRequest | undefined;
   readonly decision: Payload<'PolicyDecided'> | undefined;
+  /** Why the action's budget answer is not in the case (a budget that counts other runs answered). */
+  readonly budgetLeftOut?: string;
 }
 
-function captureAction(action: ActionEvents, options: CaptureOptions): Captured | string {
+/**
+ * The run's own budget's answer to an action, as recorded, and what the run had used before it.
+ * A refusal or an approval step of the agent's, a tool's or the tenant's budget counts other runs,
+ * which a case does not know: it is left out, and said why.
+ */
+function budgetOf(
+  action: ActionEvents,
+  events: readonly RecordedEvent[],
+  runId: string,
+): { readonly expectation: BudgetExpectation; readonly used: RunBudgetUsed } | { readonly leftOut: string } | undefined {
+  const [event] = [...(action.reserved === undefined ? [] : [action.reserved]), ...action.refused].sort(
+    (a, b) => a.partition - b.partition || a.offset - b.offset,
+  );
+  if (event === undefined) return undefined;
+  const usage = runUsageBefore(events, runId, event.eventId);
+  const used = { used_micros: usage.micros, used_calls: usage.calls };
+  if (event.type === 'BudgetRefused') {
+    const r = payloadOf<'BudgetRefused'>(event);
+    if (r.scope !== 'run') return { leftOut: `refused by the ${r.scope} budget, which counts other runs` };
+    return {
+      expectation: { answer: 'refused', scope: r.scope, kind: r.kind, rule: r.rule ?? 'cap', limit: r.limit, used: r.used, requested: r.requested },
+      used,
+    };
+  }
+  const step = payloadOf<'BudgetReserved'>(event).approval_step ?? null;
+  if (step !== null && step.scope !== 'run') return { leftOut: `reserved at the ${step.scope} budget's approval step, which counts other runs` };
+  return {
+    expectation: { answer: 'reserved', ...(step === null ? {} : { approval_step: { scope: step.scope, kind: step.kind, percent: step.percent } }) },
+    used,
+  };
+}
+
+function captureAction(action: ActionEvents, options: CaptureOptions, events: readonly RecordedEvent[]): Captured | string {
   const proposed = action.proposals[0];
   if (proposed === undefined) return `action ${action.actionId}: no proposal recorded`;
   const p = payloadOf<'ActionProposed'>(proposed);
@@ -125,6 +161,8 @@ function captureAction(action: ActionEvents, options: CaptureOptions): Captured 
     return `action ${action.actionId} (${p.tool}): its decision carries no request (made without Cedar, or before PolicyDecided v5)`;
   }
   const approvals = validation === 'valid' ? approvalsOf(action) : [];
+  const budget = validation === 'valid' ? budgetOf(action, events, options.runId) : undefined;
+  const budgeted = budget !== undefined && 'expectation' in budget ? budget : undefined;
   const last = decisions.at(-1);
   const history = request?.history ?? {};
   const ending = action.completions[0] === undefined ? undefined : payloadOf<'ActionCompleted'>(action.completions[0]);
@@ -138,10 +176,12 @@ function captureAction(action: ActionEvents, options: CaptureOptions): Captured 
     ...(Object.keys(history).length === 0 ? {} : { history: { ...history } }),
     ...(decisions.some((d) => requestOf(d)?.escalated === true) ? { escalated: true } : {}),
     ...(approvals.length === 0 ? {} : { approvals }),
+    ...(budgeted === undefined ? {} : { run_budget: budgeted.used }),
     expect: {
       validation,
       ...(validation === 'valid' && first !== undefined ? { decision: expectationOf(first) } : {}),
       ...(approvals.length > 0 && last !== undefined ? { after_approvals: expectationOf(last) } : {}),
+      ...(budgeted === undefined ? {} : { budget: budgeted.expectation }),
     },
     ...(ending === undefined
       ? {}
@@ -154,7 +194,8 @@ function captureAction(action: ActionEvents, options: CaptureOptions): Captured 
           },
         }),
   };
-  return { proposal, request, decision: first };
+  const leftOut = budget !== undefined && 'leftOut' in budget ? `action ${action.actionId} (${p.tool}): its budget answer (${budget.leftOut})` : undefined;
+  return { proposal, request, decision: first, ...(leftOut === undefined ? {} : { budgetLeftOut: leftOut }) };
 }
 
 /** An eval case from a run's recorded events; throws RUN_RECORD_INVALID when nothing in it can be captured. */
@@ -171,9 +212,12 @@ export function captureCase(events: readonly RecordedEvent[], options: CaptureOp
   const skipped: string[] = [];
   const captured: Captured[] = [];
   for (const action of chosen) {
-    const result = captureAction(action, options);
+    const result = captureAction(action, options, events);
     if (typeof result === 'string') skipped.push(result);
-    else captured.push(result);
+    else {
+      captured.push(result);
+      if (result.budgetLeftOut !== undefined) skipped.push(result.budgetLeftOut);
+    }
   }
   const withRequest = captured.find((c) => c.request !== undefined);
   if (captured.length === 0 || withRequest?.request === undefined) {
@@ -183,6 +227,11 @@ export function captureCase(events: readonly RecordedEvent[], options: CaptureOp
     );
   }
   const start = events.find((e) => e.type === 'RunStarted');
+  const limits = start === undefined ? undefined : payloadOf<'RunStarted'>(start).limits;
+  const caps =
+    limits === undefined || (limits.max_cost_micros === null && limits.max_tool_calls === null)
+      ? {}
+      : { limits: { max_cost_micros: limits.max_cost_micros, max_tool_calls: limits.max_tool_calls } };
   const { request, decision } = withRequest;
   const raw = {
     format: EVAL_FORMAT,
@@ -190,7 +239,7 @@ export function captureCase(events: readonly RecordedEvent[], options: CaptureOp
     description: options.description,
     tenant: request.tenant,
     agent: { id: request.agent.id, role: request.agent.role, owner: request.agent.owner },
-    run: { mode: start === undefined ? 'live' : payloadOf<'RunStarted'>(start).mode },
+    run: { mode: start === undefined ? 'live' : payloadOf<'RunStarted'>(start).mode, ...caps },
     captured: {
       run_id: options.runId,
       policy_set_hash: decision?.policy_set_hash ?? null,

@@ -1,10 +1,13 @@
 // An eval case (evals/**/*.json, format "writ.eval/1", docs/evals.md): proposals an agent made, or
 // could make, with what the pipeline must answer to each: the tool contract's validation (the
 // gateway's schema check, the planner's destination allowlists), the policy decision (Cedar, with
-// the run statistics, history facts and approvals given), and the approvals' own authorization.
-// evaluateCase() puts a case to the current policies and tool registry, as the services would, and
-// lists every expectation it misses. Sensitive values in a case are masked ("[redacted]"): they are
+// the run statistics, history facts and approvals given), the approvals' own authorization, and the
+// budget's answer (the accountant's decider, on the budgets file, the run's caps and what the run
+// had used). evaluateCase() puts a case to the current policies, tool registry and budgets, as the
+// services would, and lists every expectation it misses. Sensitive values in a case are masked ("[redacted]"): they are
 // never checked (they passed when recorded) and never reach Cedar (the PDP never sees them either).
+import { BUDGET_SCOPES } from '@writ/budget-core';
+import type { BudgetKind, BudgetScope, RefusalRule } from '@writ/budget-core';
 import { withoutSealedValues } from '@writ/crypto';
 import type { SealedValue } from '@writ/crypto';
 import { WritError, describeError, isWritError } from '@writ/errors';
@@ -12,6 +15,8 @@ import { HISTORY_ZERO } from '@writ/policy-engine';
 import type { ApprovalGrant, Decision, DecisionPoint, DecisionRequest, PolicyDecision } from '@writ/policy-engine';
 import { REDACTED, checkDestinations, sealArguments, sensitivePaths, validateArguments } from '@writ/tools';
 import type { ToolDefinition } from '@writ/tools';
+import { budgetAnswer } from './run-budget.ts';
+import type { BudgetAnswer, RunBudgets, RunCaps } from './run-budget.ts';
 
 export const EVAL_FORMAT = 'writ.eval/1';
 export const MASKED = REDACTED;
@@ -36,6 +41,32 @@ export interface DecisionExpectation {
   readonly approval?: { readonly policy: string; readonly count: number; readonly roles: readonly string[] };
 }
 
+/**
+ * What the accountant must answer to a proposal: a reservation (at a budget's approval step, or at
+ * none), or a refusal by a budget, its kind and rule (limit, used and requested checked when given).
+ */
+export type BudgetExpectation =
+  | {
+      readonly answer: 'reserved';
+      /** Absent: at no approval step. */
+      readonly approval_step?: { readonly scope: BudgetScope; readonly kind: BudgetKind; readonly percent: number };
+    }
+  | {
+      readonly answer: 'refused';
+      readonly scope: BudgetScope;
+      readonly kind: BudgetKind;
+      readonly rule: RefusalRule;
+      readonly limit?: number;
+      readonly used?: number;
+      readonly requested?: number;
+    };
+
+/** What the run's own budget had used before a proposal: money (micro-units) and tool calls, settled and held. */
+export interface RunBudgetUsed {
+  readonly used_micros: number;
+  readonly used_calls: number;
+}
+
 export interface EvalApproval {
   readonly approver: { readonly id: string; readonly role: string };
   readonly verdict: 'approve' | 'deny';
@@ -55,12 +86,16 @@ export interface EvalProposal {
   readonly escalated?: boolean;
   /** Approvals submitted in order, each with what the policies must answer. */
   readonly approvals?: readonly EvalApproval[];
+  /** What the run's budget had used before this proposal (with expect.budget); omitted: its spend_micros and no tool calls. */
+  readonly run_budget?: RunBudgetUsed;
   readonly expect: {
     readonly validation: ValidationResult;
     /** Required when the proposal is valid; absent otherwise (nothing is decided). */
     readonly decision?: DecisionExpectation;
     /** The decision once the approvals are in (required with approvals). */
     readonly after_approvals?: DecisionExpectation;
+    /** The accountant's answer (a valid proposal only). */
+    readonly budget?: BudgetExpectation;
   };
   /** How the recorded action ended (a captured case): for the reader, not checked. */
   readonly recorded?: Readonly<Record<string, unknown>>;
@@ -73,7 +108,8 @@ export interface EvalCase {
   readonly tags?: readonly string[];
   readonly tenant: string;
   readonly agent: { readonly id: string; readonly role: string; readonly owner: string };
-  readonly run: RunContext & { readonly mode: 'live' | 'shadow' };
+  /** limits: the run's own caps, as its RunStarted gives them (omitted: the budgets file's run budget alone). */
+  readonly run: RunContext & { readonly mode: 'live' | 'shadow'; readonly limits?: RunCaps };
   /** Where a captured case came from (run, actions, policy set): for the reader, not checked. */
   readonly captured?: Readonly<Record<string, unknown>>;
   readonly proposals: readonly EvalProposal[];
@@ -119,7 +155,7 @@ function idsAt(value: unknown, field: string): string[] {
 
 function runStatsAt(value: unknown, field: string, fallback?: RunContext): RunContext {
   const o = objectAt(value ?? {}, field);
-  onlyKeys(o, field, ['steps', 'spend_micros', 'calls_in_window', ...(fallback === undefined ? ['mode'] : [])]);
+  onlyKeys(o, field, ['steps', 'spend_micros', 'calls_in_window', ...(fallback === undefined ? ['mode', 'limits'] : [])]);
   return {
     steps: countAt(o['steps'], `${field}.steps`, fallback?.steps ?? 0),
     spend_micros: countAt(o['spend_micros'], `${field}.spend_micros`, fallback?.spend_micros ?? 0),
@@ -194,16 +230,76 @@ function historyAt(value: unknown, field: string): Record<string, number | boole
   return o as Record<string, number | boolean | string>;
 }
 
+function capAt(value: unknown, field: string): number | null {
+  return value === undefined || value === null ? null : countAt(value, field);
+}
+
+function limitsAt(value: unknown, field: string): RunCaps {
+  const o = objectAt(value, field);
+  onlyKeys(o, field, ['max_cost_micros', 'max_tool_calls']);
+  const limits = {
+    max_cost_micros: capAt(o['max_cost_micros'], `${field}.max_cost_micros`),
+    max_tool_calls: capAt(o['max_tool_calls'], `${field}.max_tool_calls`),
+  };
+  if (limits.max_cost_micros === null && limits.max_tool_calls === null) throw invalid(field, 'must set max_cost_micros or max_tool_calls (or be left out)');
+  return limits;
+}
+
+function runBudgetAt(value: unknown, field: string): RunBudgetUsed {
+  const o = objectAt(value, field);
+  onlyKeys(o, field, ['used_micros', 'used_calls']);
+  return { used_micros: countAt(o['used_micros'], `${field}.used_micros`, 0), used_calls: countAt(o['used_calls'], `${field}.used_calls`, 0) };
+}
+
+const KINDS: readonly BudgetKind[] = ['money', 'tool_calls'];
+const RULES: readonly RefusalRule[] = ['cap', 'reads_only'];
+
+function oneOf<T extends string>(value: unknown, field: string, allowed: readonly T[]): T {
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) throw invalid(field, `must be one of ${allowed.join(', ')}`, value);
+  return value as T;
+}
+
+function budgetExpectationAt(value: unknown, field: string): BudgetExpectation {
+  const o = objectAt(value, field);
+  const answer = oneOf(o['answer'], `${field}.answer`, ['reserved', 'refused'] as const);
+  if (answer === 'reserved') {
+    onlyKeys(o, field, ['answer', 'approval_step']);
+    if (o['approval_step'] === undefined || o['approval_step'] === null) return { answer };
+    const step = objectAt(o['approval_step'], `${field}.approval_step`);
+    onlyKeys(step, `${field}.approval_step`, ['scope', 'kind', 'percent']);
+    const percent = countAt(step['percent'], `${field}.approval_step.percent`);
+    if (percent < 1 || percent > 100) throw invalid(`${field}.approval_step.percent`, 'must be a whole percentage from 1 to 100', percent);
+    return {
+      answer,
+      approval_step: {
+        scope: oneOf(step['scope'], `${field}.approval_step.scope`, BUDGET_SCOPES),
+        kind: oneOf(step['kind'], `${field}.approval_step.kind`, KINDS),
+        percent,
+      },
+    };
+  }
+  onlyKeys(o, field, ['answer', 'scope', 'kind', 'rule', 'limit', 'used', 'requested']);
+  return {
+    answer,
+    scope: oneOf(o['scope'], `${field}.scope`, BUDGET_SCOPES),
+    kind: oneOf(o['kind'], `${field}.kind`, KINDS),
+    rule: oneOf(o['rule'], `${field}.rule`, RULES),
+    ...(o['limit'] === undefined ? {} : { limit: countAt(o['limit'], `${field}.limit`) }),
+    ...(o['used'] === undefined ? {} : { used: countAt(o['used'], `${field}.used`) }),
+    ...(o['requested'] === undefined ? {} : { requested: countAt(o['requested'], `${field}.requested`) }),
+  };
+}
+
 function proposalAt(value: unknown, field: string): EvalProposal {
   const o = objectAt(value, field);
-  onlyKeys(o, field, ['tool', 'version', 'arguments', 'run_stats', 'history', 'escalated', 'approvals', 'expect', 'recorded']);
+  onlyKeys(o, field, ['tool', 'version', 'arguments', 'run_stats', 'history', 'escalated', 'approvals', 'run_budget', 'expect', 'recorded']);
   const expect = objectAt(o['expect'], `${field}.expect`);
-  onlyKeys(expect, `${field}.expect`, ['validation', 'decision', 'after_approvals']);
+  onlyKeys(expect, `${field}.expect`, ['validation', 'decision', 'after_approvals', 'budget']);
   const validation = validationAt(expect['validation'], `${field}.expect.validation`);
   const approvals = o['approvals'] === undefined ? [] : o['approvals'];
   if (!Array.isArray(approvals)) throw invalid(`${field}.approvals`, 'must be a list of approvals', approvals);
   if (validation !== 'valid') {
-    for (const key of ['decision', 'after_approvals']) {
+    for (const key of ['decision', 'after_approvals', 'budget']) {
       if (expect[key] !== undefined) throw invalid(`${field}.expect.${key}`, 'must be absent: an invalid proposal is never decided');
     }
     if (approvals.length > 0) throw invalid(`${field}.approvals`, 'must be absent: an invalid proposal is never decided');
@@ -212,6 +308,7 @@ function proposalAt(value: unknown, field: string): EvalProposal {
   if (approvals.length === 0 && expect['after_approvals'] !== undefined)
     throw invalid(`${field}.expect.after_approvals`, 'is only for a proposal with approvals');
   if (o['escalated'] !== undefined && typeof o['escalated'] !== 'boolean') throw invalid(`${field}.escalated`, 'must be true or false', o['escalated']);
+  if (o['run_budget'] !== undefined && expect['budget'] === undefined) throw invalid(`${field}.run_budget`, 'is only for a proposal with expect.budget');
   return {
     tool: stringAt(o['tool'], `${field}.tool`),
     ...(o['version'] === undefined ? {} : { version: stringAt(o['version'], `${field}.version`) }),
@@ -220,10 +317,12 @@ function proposalAt(value: unknown, field: string): EvalProposal {
     ...(o['history'] === undefined ? {} : { history: historyAt(o['history'], `${field}.history`) }),
     ...(o['escalated'] === undefined ? {} : { escalated: o['escalated'] as boolean }),
     ...(approvals.length === 0 ? {} : { approvals: approvals.map((a, i) => approvalAt(a, `${field}.approvals[${i}]`)) }),
+    ...(o['run_budget'] === undefined ? {} : { run_budget: runBudgetAt(o['run_budget'], `${field}.run_budget`) }),
     expect: {
       validation,
       ...(expect['decision'] === undefined ? {} : { decision: decisionAt(expect['decision'], `${field}.expect.decision`) }),
       ...(expect['after_approvals'] === undefined ? {} : { after_approvals: decisionAt(expect['after_approvals'], `${field}.expect.after_approvals`) }),
+      ...(expect['budget'] === undefined ? {} : { budget: budgetExpectationAt(expect['budget'], `${field}.expect.budget`) }),
     },
     ...(o['recorded'] === undefined ? {} : { recorded: objectAt(o['recorded'], `${field}.recorded`) }),
   };
@@ -252,7 +351,7 @@ export function parseEvalCase(value: unknown): EvalCase {
     ...(tags.length === 0 ? {} : { tags: tags as string[] }),
     tenant: stringAt(o['tenant'], 'tenant'),
     agent: { id: stringAt(agent['id'], 'agent.id'), role: stringAt(agent['role'], 'agent.role'), owner: stringAt(agent['owner'], 'agent.owner') },
-    run: { mode, ...runStatsAt(run, 'run') },
+    run: { mode, ...runStatsAt(run, 'run'), ...(run['limits'] === undefined ? {} : { limits: limitsAt(run['limits'], 'run.limits') }) },
     ...(o['captured'] === undefined ? {} : { captured: objectAt(o['captured'], 'captured') }),
     proposals: proposals.map((p, i) => proposalAt(p, `proposals[${i}]`)),
   };
@@ -264,6 +363,8 @@ export function parseEvalCase(value: unknown): EvalCase {
 export interface EvalTarget {
   readonly point: DecisionPoint;
   readonly tool: (name: string, version: string | undefined) => ToolDefinition | undefined;
+  /** The budgets file the budget expectations are judged against; undefined: none (a budget expectation fails, saying so). */
+  readonly budgets?: RunBudgets;
 }
 
 export interface DecisionAnswer {
@@ -277,6 +378,8 @@ export interface ProposalAnswer {
   readonly decision?: DecisionAnswer;
   readonly approvals?: readonly { readonly accepted: boolean; readonly determining_policies: readonly string[]; readonly why: string }[];
   readonly after_approvals?: DecisionAnswer;
+  /** The accountant's answer (for a proposal with a budget expectation), or why there is none. */
+  readonly budget?: BudgetAnswer | { readonly unanswered: string };
 }
 
 export interface ProposalResult {
@@ -361,6 +464,31 @@ function decide(point: DecisionPoint, request: DecisionRequest): DecisionAnswer 
 }
 
 /**
+ * The accountant's answer to a proposal that expects one: its reservation decided on the budgets
+ * file, the case's run caps and what the run had used before it (run_budget, else the spend the
+ * proposal sees and no tool calls).
+ */
+function budgetOf(evalCase: EvalCase, index: number, tool: ToolDefinition, target: EvalTarget): ProposalAnswer['budget'] {
+  const proposal = evalCase.proposals[index] as EvalProposal;
+  if (proposal.expect.budget === undefined) return undefined;
+  if (target.budgets === undefined) return { unanswered: 'no budgets file to judge it against (--budgets FILE)' };
+  const used = proposal.run_budget ?? { used_micros: (proposal.run_stats ?? evalCase.run).spend_micros, used_calls: 0 };
+  const context = {
+    tenant: evalCase.tenant,
+    agentId: evalCase.agent.id,
+    runId: `eval-${evalCase.name}`,
+    mode: evalCase.run.mode,
+    limits: evalCase.run.limits,
+    used: { micros: used.used_micros, calls: used.used_calls },
+  };
+  try {
+    return budgetAnswer(target.budgets.file, context, tool, proposal.version ?? null);
+  } catch (error) {
+    return { unanswered: describeError(error) };
+  }
+}
+
+/**
  * A proposal through the pipeline's checks and the PDP: the tool contract, the decision, then each
  * approval as the PDP takes it (Cedar's `approve`; an approval of an action not awaiting one is
  * refused before Cedar), re-deciding with the accepted ones.
@@ -389,7 +517,9 @@ export function answerProposal(evalCase: EvalCase, index: number, target: EvalTa
     approvals: [],
   };
   const first = decide(target.point, request);
-  if (proposal.approvals === undefined) return { validation: 'valid', decision: first };
+  const budget = budgetOf(evalCase, index, tool, target);
+  const budgeted = budget === undefined ? {} : { budget };
+  if (proposal.approvals === undefined) return { validation: 'valid', decision: first, ...budgeted };
   let current = first;
   let granted: ApprovalGrant[] = [];
   const approvals: NonNullable<ProposalAnswer['approvals']>[number][] = [];
@@ -419,7 +549,7 @@ export function answerProposal(evalCase: EvalCase, index: number, target: EvalTa
     if (!granted.some((g) => g.approverId === approval.approver.id)) granted = [...granted, { approverId: approval.approver.id, role: approval.approver.role }];
     current = decide(target.point, { ...request, approvals: granted });
   }
-  return { validation: 'valid', decision: first, approvals, after_approvals: current };
+  return { validation: 'valid', decision: first, approvals, after_approvals: current, ...budgeted };
 }
 
 const list = (ids: readonly string[]): string => `[${ids.join(', ')}]`;
@@ -453,6 +583,47 @@ function decisionProblems(what: string, expected: DecisionExpectation, got: Deci
   return out;
 }
 
+function budgetExpectationText(e: BudgetExpectation): string {
+  if (e.answer === 'refused') return `refused by the ${e.scope} ${e.kind} budget (${e.rule})`;
+  return e.approval_step === undefined
+    ? 'reserved at no approval step'
+    : `reserved at the ${e.approval_step.scope} ${e.approval_step.kind} budget's approval step (${e.approval_step.percent} %)`;
+}
+
+/** The accountant's answer as a case's diff and `writ eval run` print it. */
+export function budgetAnswerText(a: NonNullable<ProposalAnswer['budget']>): string {
+  if ('unanswered' in a) return `no answer: ${a.unanswered}`;
+  if (a.answer === 'refused') return `refused by the ${a.scope} ${a.kind} budget (${a.rule}): limit ${a.limit}, used ${a.used}, asked ${a.requested}`;
+  const step = a.approval_step;
+  return step === null
+    ? 'reserved at no approval step'
+    : `reserved at the ${step.scope} ${step.kind} budget's approval step (${step.percent} %: used ${step.used} of ${step.limit})`;
+}
+
+function budgetProblems(expected: BudgetExpectation, got: ProposalAnswer['budget']): string[] {
+  if (got === undefined || 'unanswered' in got)
+    return [`budget: expected ${budgetExpectationText(expected)}, got ${got === undefined ? 'no answer' : budgetAnswerText(got)}`];
+  let same: boolean;
+  if (expected.answer === 'refused')
+    same = got.answer === 'refused' && got.scope === expected.scope && got.kind === expected.kind && got.rule === expected.rule;
+  else {
+    const want = expected.approval_step;
+    const step = got.answer === 'reserved' ? got.approval_step : null;
+    same =
+      got.answer === 'reserved' &&
+      (want === undefined ? step === null : step !== null && step.scope === want.scope && step.kind === want.kind && step.percent === want.percent);
+  }
+  if (!same) return [`budget: expected ${budgetExpectationText(expected)}, got ${budgetAnswerText(got)}`];
+  const out: string[] = [];
+  if (expected.answer === 'refused' && got.answer === 'refused') {
+    for (const field of ['limit', 'used', 'requested'] as const) {
+      const want = expected[field];
+      if (want !== undefined && want !== got[field]) out.push(`budget refusal ${field}: expected ${want}, got ${got[field]}`);
+    }
+  }
+  return out;
+}
+
 /** The expectations a proposal's answer misses. */
 export function proposalProblems(proposal: EvalProposal, answer: ProposalAnswer): string[] {
   const out: string[] = [];
@@ -480,6 +651,7 @@ export function proposalProblems(proposal: EvalProposal, answer: ProposalAnswer)
   });
   if (proposal.expect.after_approvals !== undefined)
     out.push(...decisionProblems('after the approvals', proposal.expect.after_approvals, answer.after_approvals));
+  if (proposal.expect.budget !== undefined) out.push(...budgetProblems(proposal.expect.budget, answer.budget));
   return out;
 }
 

@@ -1,20 +1,31 @@
 // Eval cases: the format's rules (each problem names the field and the rule), the tool contract as
 // the gateway and the planner apply it, the decision and approvals as the PDP takes them (a decision
-// point double here; the shipped cases run on real Cedar in eval-cases.int.spec.ts), the diff of a
-// missed expectation, and a case captured from a recorded run.
+// point double here; the shipped cases run on real Cedar in eval-cases.int.spec.ts), the budget's
+// answer (the accountant's own decider), the diff of a missed expectation, and a case captured from
+// a recorded run.
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { parseBudgetsFile } from '@writ/budget-core';
 import { isWritError } from '@writ/errors';
 import type { DecisionRequest } from '@writ/policy-engine';
 import { loadToolRegistry } from '@writ/tools';
 import { captureCase } from './eval-capture.ts';
 import { answerProposal, evaluateCase, parseEvalCase, validateProposal } from './eval-case.ts';
 import type { EvalTarget } from './eval-case.ts';
+import { caseLines } from './eval.ts';
 import { AGENT, RecordedRun, demoPoint, requestOf } from './run-fixtures.spec.ts';
 
 const registry = loadToolRegistry(fileURLToPath(new URL('../../../tools', import.meta.url)));
 const tool: EvalTarget['tool'] = (name, version) => registry.get(name, version);
 const target: EvalTarget = { point: demoPoint(), tool };
+
+/** The demo's budgets in miniature: every run's budget degrades to reads at 50 %; an agent without its own day has $1.00, writes approved from 50 %. */
+function budgetsFile(run: Record<string, unknown> = { reads_only_at: 50 }, otherAgents: Record<string, unknown> | null = { money: '1.00', approval_at: 50 }) {
+  const agents = { 'triage-bot': { daily: { money: '5.00' } }, ...(otherAgents === null ? {} : { '*': { daily: otherAgents } }) };
+  const budgets = [{ scope: 'run', period: 'run', money: '100.00', ...run }];
+  return { file: parseBudgetsFile(JSON.stringify({ tenants: { acme: { currency: 'USD', agents, budgets } } })), source: 'budgets.json' };
+}
+const budgeted: EvalTarget = { ...target, budgets: budgetsFile() };
 
 const refund = (amount: number, extra: Record<string, unknown> = {}) => ({
   ticket_id: 'T-1',
@@ -173,6 +184,121 @@ describe('eval cases: decisions and approvals', () => {
   });
 });
 
+describe('eval cases: the budget’s answer, from the accountant’s decider', () => {
+  const read = { tool: 'tickets.get', arguments: { ticket_id: 'T-1' } };
+  const allowRead = { decision: 'allow', determining_policies: ['read-tools-allowed'] };
+  const allowRefund = { decision: 'allow', determining_policies: ['refund-up-to-100-support'] };
+  /** A small run ($0.10 and four calls of its own) at $0.06 and three calls, and a second agent at $0.60 of its day. */
+  const budgetCase = () =>
+    parseEvalCase(
+      aCase(
+        {
+          tool: 'refunds.issue',
+          arguments: refund(304),
+          run_budget: { used_micros: 60_000, used_calls: 3 },
+          expect: {
+            validation: 'valid',
+            decision: allowRefund,
+            budget: { answer: 'refused', scope: 'run', kind: 'money', rule: 'reads_only', limit: 100_000, used: 60_000, requested: 20_000 },
+          },
+        },
+        { run: { mode: 'live', spend_micros: 60_000, limits: { max_cost_micros: 100_000, max_tool_calls: 4 } } },
+      ),
+    );
+
+  it('answers as the accountant: a run degraded to reads refuses a write and reserves a read, its call cap refuses a fifth call, an agent at its approval step', () => {
+    const evalCase = budgetCase();
+    const degraded = evaluateCase(evalCase, budgeted);
+    expect(degraded.proposals[0]?.problems).toEqual([]);
+    expect(degraded.proposals[0]?.answer.budget).toEqual({
+      answer: 'refused',
+      scope: 'run',
+      subject: 'eval-a-case',
+      kind: 'money',
+      rule: 'reads_only',
+      limit: 100_000,
+      used: 60_000,
+      requested: 20_000,
+    });
+    const others = parseEvalCase({
+      ...JSON.parse(JSON.stringify(evalCase)),
+      proposals: [
+        { ...read, run_budget: { used_micros: 60_000, used_calls: 3 }, expect: { validation: 'valid', decision: allowRead, budget: { answer: 'reserved' } } },
+        {
+          ...read,
+          run_budget: { used_micros: 61_000, used_calls: 4 },
+          expect: { validation: 'valid', decision: allowRead, budget: { answer: 'refused', scope: 'run', kind: 'tool_calls', rule: 'cap', limit: 4, used: 4 } },
+        },
+      ],
+    });
+    expect(evaluateCase(others, budgeted).passed).toBe(true);
+    const second = parseEvalCase(
+      aCase(
+        {
+          tool: 'refunds.issue',
+          arguments: refund(2_500),
+          run_budget: { used_micros: 600_000, used_calls: 12 },
+          expect: {
+            validation: 'valid',
+            decision: allowRefund,
+            budget: { answer: 'reserved', approval_step: { scope: 'agent_day', kind: 'money', percent: 50 } },
+          },
+        },
+        { agent: { id: 'intake-bot', role: 'support', owner: 'dana' } },
+      ),
+    );
+    const stepped = evaluateCase(second, budgeted);
+    expect(stepped.passed).toBe(true);
+    expect(stepped.proposals[0]?.answer.budget).toMatchObject({
+      answer: 'reserved',
+      approval_step: { scope: 'agent_day', subject: 'intake-bot', used: 600_000, limit: 1_000_000 },
+    });
+  });
+
+  it('shows a regression of the budgets as a readable diff, and says when there is no budgets file to judge by', () => {
+    const evalCase = budgetCase();
+    const moved = evaluateCase(evalCase, { ...target, budgets: budgetsFile({ reads_only_at: 80 }) });
+    expect(moved.proposals[0]?.problems).toEqual(['budget: expected refused by the run money budget (reads_only), got reserved at no approval step']);
+    expect(caseLines('a-case.json', evalCase, moved)).toEqual([
+      '  FAIL  a-case  (a-case.json)',
+      '        d',
+      `        proposals[0] refunds.issue ${JSON.stringify(refund(304))}`,
+      '          budget: expected refused by the run money budget (reads_only), got reserved at no approval step',
+      '          (the current policies answer: allow by [refund-up-to-100-support]; budget: reserved at no approval step)',
+    ]);
+    const tighter = parseEvalCase({ ...JSON.parse(JSON.stringify(evalCase)), run: { mode: 'live', limits: { max_cost_micros: 70_000 } } });
+    expect(evaluateCase(tighter, budgeted).proposals[0]?.problems).toEqual([
+      'budget: expected refused by the run money budget (reads_only), got refused by the run money budget (cap): limit 70000, used 60000, asked 20000',
+    ]);
+    const numbers = parseEvalCase(JSON.parse(JSON.stringify(evalCase).replace('"limit":100000,"used":60000', '"limit":100000,"used":50000')));
+    expect(evaluateCase(numbers, budgeted).proposals[0]?.problems).toEqual(['budget refusal used: expected 50000, got 60000']);
+    expect(evaluateCase(evalCase, target).proposals[0]?.problems).toEqual([
+      'budget: expected refused by the run money budget (reads_only), got no answer: no budgets file to judge it against (--budgets FILE)',
+    ]);
+  });
+
+  it('names the field and the rule of a bad budget expectation or run context', () => {
+    const valid = { tool: 'tickets.get', arguments: {}, expect: { validation: 'valid', decision: { decision: 'allow', determining_policies: [] } } };
+    const withBudget = (budget: unknown, extra: Record<string, unknown> = {}) => aCase({ ...valid, ...extra, expect: { ...valid.expect, budget } });
+    expect(problemOf(withBudget({ answer: 'granted' }))).toEqual({
+      field: 'proposals[0].expect.budget.answer',
+      message: 'proposals[0].expect.budget.answer must be one of reserved, refused (got "granted")',
+    });
+    expect(problemOf(withBudget({ answer: 'refused', scope: 'run', kind: 'money', rule: 'soft' })).field).toBe('proposals[0].expect.budget.rule');
+    expect(problemOf(withBudget({ answer: 'refused', scope: 'agent', kind: 'money', rule: 'cap' })).field).toBe('proposals[0].expect.budget.scope');
+    expect(problemOf(withBudget({ answer: 'reserved', limit: 3 })).field).toBe('proposals[0].expect.budget.limit');
+    expect(problemOf(withBudget({ answer: 'reserved', approval_step: { scope: 'run', kind: 'money', percent: 150 } })).message).toBe(
+      'proposals[0].expect.budget.approval_step.percent must be a whole percentage from 1 to 100 (got 150)',
+    );
+    expect(problemOf(withBudget({ answer: 'reserved' }, { run_budget: { used_micros: -1 } })).field).toBe('proposals[0].run_budget.used_micros');
+    expect(problemOf(aCase({ ...valid, run_budget: { used_micros: 1 } })).message).toBe('proposals[0].run_budget is only for a proposal with expect.budget');
+    expect(problemOf(aCase(valid, { run: { limits: {} } })).message).toBe('run.limits must set max_cost_micros or max_tool_calls (or be left out)');
+    expect(
+      problemOf(aCase({ tool: 'x', arguments: {}, expect: { validation: { code: 'TOOL_UNKNOWN', field: 'tool' }, budget: { answer: 'reserved' } } })).message,
+    ).toBe('proposals[0].expect.budget must be absent: an invalid proposal is never decided');
+  });
+});
+
 describe('writ eval capture: a case from a recorded run', () => {
   it('captures each action with its recorded context and answers, sensitive values masked, and the case reads back and passes', () => {
     const run = new RecordedRun().started().deniedDelete('a1', 0);
@@ -213,7 +339,13 @@ describe('writ eval capture: a case from a recorded run', () => {
     expect(skipped).toEqual(['action a3 (tickets.get): rejected KILL_SWITCH by the planner, a matter of the run, not of the tool contract']);
     expect(evalCase.agent).toEqual(AGENT);
     const [deleted, refunded] = evalCase.proposals;
-    expect(deleted?.expect).toEqual({ validation: 'valid', decision: { decision: 'deny', determining_policies: ['customer-delete-forbidden'] } });
+    // The delete's reservation is its budget answer; the held refund never reached the accountant in this record.
+    expect(deleted?.expect).toEqual({
+      validation: 'valid',
+      decision: { decision: 'deny', determining_policies: ['customer-delete-forbidden'] },
+      budget: { answer: 'reserved' },
+    });
+    expect(deleted?.run_budget).toEqual({ used_micros: 0, used_calls: 0 });
     expect(refunded?.arguments['card_last4']).toBe('[redacted]');
     expect(refunded?.run_stats).toEqual({ steps: 1, spend_micros: 0, calls_in_window: 0 });
     expect(refunded?.approvals?.map((a) => [a.approver.id, a.expect.accepted])).toEqual([
@@ -222,6 +354,38 @@ describe('writ eval capture: a case from a recorded run', () => {
     ]);
     expect(refunded?.expect.after_approvals).toEqual({ decision: 'allow', determining_policies: ['refund-over-100-needs-manager-approval'] });
     expect(JSON.stringify(evalCase)).not.toContain('$sealed');
-    expect(evaluateCase(evalCase, target).passed).toBe(true);
+    expect(evaluateCase(evalCase, budgeted).passed).toBe(true);
+  });
+
+  it('captures the run’s own budget answers with what the run had used, and leaves out one of a budget that counts other runs', () => {
+    const run = new RecordedRun().started({ max_cost_micros: 100_000 });
+    for (const [i, id] of ['a1', 'a2', 'a3'].entries()) run.allowedRefund(id, 300 + i, i);
+    const args = refund(304);
+    run.proposed('a4', 'refunds.issue', args);
+    run.decided('a4', 'allow', ['refund-up-to-100-support'], requestOf('refunds.issue', args, 3));
+    run.refused('a4', { scope: 'run', kind: 'money', limit: 100_000, used: 60_000, requested: 20_000, rule: 'reads_only' });
+    run.completed('a4', 'refused', 'BUDGET_REFUSED');
+    run.proposed('a5', 'tickets.get', { ticket_id: 'T-1' });
+    run.decided('a5', 'allow', ['read-tools-allowed'], requestOf('tickets.get', { ticket_id: 'T-1' }, 4));
+    run.refused('a5', { scope: 'agent_day', kind: 'tool_calls', limit: 500, used: 500, requested: 1 });
+    run.completed('a5', 'refused', 'BUDGET_REFUSED');
+    const { evalCase, skipped } = captureCase(run.events, { runId: 'run-1', name: 'small-run', description: 'the demo’s small run', tool });
+    expect(skipped).toEqual(['action a5 (tickets.get): its budget answer (refused by the agent_day budget, which counts other runs)']);
+    expect(evalCase.run.limits).toEqual({ max_cost_micros: 100_000, max_tool_calls: null });
+    expect(evalCase.proposals.map((p) => [p.run_budget, p.expect.budget])).toEqual([
+      [{ used_micros: 0, used_calls: 0 }, { answer: 'reserved' }],
+      [{ used_micros: 20_000, used_calls: 1 }, { answer: 'reserved' }],
+      [{ used_micros: 40_000, used_calls: 2 }, { answer: 'reserved' }],
+      [
+        { used_micros: 60_000, used_calls: 3 },
+        { answer: 'refused', scope: 'run', kind: 'money', rule: 'reads_only', limit: 100_000, used: 60_000, requested: 20_000 },
+      ],
+      [undefined, undefined],
+    ]);
+    expect(evaluateCase(evalCase, budgeted).passed).toBe(true);
+    // Put to budgets whose runs never degrade, the captured refusal is a regression.
+    expect(evaluateCase(evalCase, { ...target, budgets: budgetsFile({}) }).proposals[3]?.problems).toEqual([
+      'budget: expected refused by the run money budget (reads_only), got reserved at no approval step',
+    ]);
   });
 });

@@ -8,26 +8,29 @@ import { WritError, describeError, isWritError } from '@writ/errors';
 import { createDecisionPoint, loadPolicySet } from '@writ/policy-engine';
 import { loadToolRegistry } from '@writ/tools';
 import { captureCase } from './eval-capture.ts';
-import { evaluateCase, parseEvalCase } from './eval-case.ts';
+import { budgetAnswerText, evaluateCase, parseEvalCase } from './eval-case.ts';
 import type { CaseResult, EvalCase, EvalTarget, ProposalAnswer } from './eval-case.ts';
 import { parseFlags } from './ledger-source.ts';
 import { Reported } from './policy-folder.ts';
 import type { Fetch } from './policy.ts';
-import { readRun, registryOf } from './replay.ts';
+import { DEFAULT_BUDGETS_FILE, budgetsOf, readRun, registryOf } from './replay.ts';
+import type { RunBudgets } from './run-budget.ts';
 import { SOURCE_FLAGS, SOURCE_USAGE, runReader, runSourceOf } from './run-record.ts';
 import type { CliIo } from './verify.ts';
 
-export const EVAL_USAGE = `usage: writ eval run [PATH...] [--policies DIR] [--tools DIR] [--json]
+export const EVAL_USAGE = `usage: writ eval run [PATH...] [--policies DIR] [--tools DIR] [--budgets FILE] [--json]
        writ eval capture --run RUN_ID --name NAME [--action ACTION_ID]... [--description TEXT] [--out DIR] [--force]
-                         [--policies DIR] [--tools DIR] [source flags]
+                         [--policies DIR] [--tools DIR] [--budgets FILE] [source flags]
   run: every case under the PATHs (files or folders of *.json; default evals/) put to the policies
-       of --policies (default policies/) with real Cedar and the registry of --tools (default tools/):
-       the tool contract's verdict, the decision, the approvals. A case that misses an expectation is
-       printed with what it expected and what it got. Exit 0 all pass, 1 a regression (or an invalid
-       case), 2 usage error.
+       of --policies (default policies/) with real Cedar, the registry of --tools (default tools/)
+       and the accountant on the budgets of --budgets (default WRIT_BUDGET_LIMITS_FILE, else
+       ${DEFAULT_BUDGETS_FILE}): the tool contract's verdict, the decision, the approvals, the
+       budget's answer. A case that misses an expectation is printed with what it expected and what
+       it got. Exit 0 all pass, 1 a regression (or an invalid case), 2 usage error.
   capture: writes a case from a recorded run to DIR/NAME.json (--out, default evals/): its actions
-       (every one, or each --action) with their recorded context and answers, sensitive values masked;
-       then says whether the current policies still answer it so.
+       (every one, or each --action) with their recorded context and answers (the run's own budget's
+       too), sensitive values masked; then says whether the current policies and budgets still
+       answer it so.
 ${SOURCE_USAGE}`;
 
 const CASE_NAME = /^[a-z0-9][a-z0-9._-]{0,127}$/;
@@ -72,17 +75,28 @@ export async function loadEvalCases(paths: readonly string[]): Promise<LoadedCas
   return loaded;
 }
 
-/** The current policies (compiled, real Cedar) and tool registry. */
-export async function evalTarget(policies: string, tools: string): Promise<EvalTarget & { readonly hash: string; readonly version: string }> {
+/** The current policies (compiled, real Cedar), tool registry and budgets file (the budget expectations' judge). */
+export async function evalTarget(
+  policies: string,
+  tools: string,
+  budgets?: RunBudgets,
+): Promise<EvalTarget & { readonly hash: string; readonly version: string }> {
   const set = await loadPolicySet(policies);
   const registry = loadToolRegistry(tools);
-  return { point: createDecisionPoint(set), tool: (name, version) => registry.get(name, version), hash: set.hash, version: set.version };
+  return {
+    point: createDecisionPoint(set),
+    tool: (name, version) => registry.get(name, version),
+    ...(budgets === undefined ? {} : { budgets }),
+    hash: set.hash,
+    version: set.version,
+  };
 }
 
 function answerText(answer: ProposalAnswer): string {
   if (answer.validation !== 'valid') return `${answer.validation.code} at ${answer.validation.field}`;
   const d = answer.after_approvals ?? answer.decision;
-  return d === undefined ? 'valid' : `${d.decision} by [${d.determining_policies.join(', ')}]`;
+  const budget = answer.budget === undefined ? '' : `; budget: ${budgetAnswerText(answer.budget)}`;
+  return d === undefined ? `valid${budget}` : `${d.decision} by [${d.determining_policies.join(', ')}]${budget}`;
 }
 
 /** A case's lines: ok, or FAIL with each proposal's missed expectations under it. */
@@ -99,22 +113,22 @@ export function caseLines(file: string, evalCase: EvalCase, result: CaseResult):
   return lines;
 }
 
-async function runCases(args: readonly string[], io: CliIo): Promise<number> {
+async function runCases(args: readonly string[], io: CliIo, env: Readonly<Record<string, string | undefined>>): Promise<number> {
   const json = args.includes('--json');
   const rest = args.filter((a) => a !== '--json');
   const paths: string[] = [];
   while (rest[0] !== undefined && !rest[0].startsWith('--')) paths.push(rest.shift() as string);
-  const flags = parseFlags(rest, ['policies', 'tools']);
+  const flags = parseFlags(rest, ['policies', 'tools', 'budgets']);
   if (paths.length === 0) paths.push('evals');
   for (const path of paths) {
     if (!existsSync(path)) throw new WritError('USAGE', `${path} does not exist`, { field: 'PATH', rule: 'a case file or a folder of cases' });
   }
-  const target = await evalTarget(flags.get('policies') ?? 'policies', flags.get('tools') ?? 'tools');
+  const target = await evalTarget(flags.get('policies') ?? 'policies', flags.get('tools') ?? 'tools', await budgetsOf(flags.get('budgets'), env));
   const cases = await loadEvalCases(paths);
   let failed = 0;
   const results: { file: string; name?: string; passed: boolean; error?: string; result?: CaseResult }[] = [];
   const lines: string[] = [
-    `[eval] ${cases.length} case(s) from ${paths.join(', ')} against the policies ${target.version} (${target.hash.slice(0, 12)}) and the tools of ${flags.get('tools') ?? 'tools'}`,
+    `[eval] ${cases.length} case(s) from ${paths.join(', ')} against the policies ${target.version} (${target.hash.slice(0, 12)}), the tools of ${flags.get('tools') ?? 'tools'} and the budgets of ${target.budgets?.source ?? '(no budgets file)'}`,
   ];
   for (const loaded of cases) {
     const file = relative('.', loaded.file) || loaded.file;
@@ -150,7 +164,7 @@ async function capture(args: readonly string[], io: CliIo, env: Readonly<Record<
       i++;
     } else rest.push(arg);
   }
-  const flags = parseFlags(rest, ['run', 'name', 'description', 'out', 'policies', 'tools', ...SOURCE_FLAGS]);
+  const flags = parseFlags(rest, ['run', 'name', 'description', 'out', 'policies', 'tools', 'budgets', ...SOURCE_FLAGS]);
   const runId = flags.get('run');
   const name = flags.get('name');
   if (runId === undefined) throw new WritError('USAGE', '--run is required: the recorded run to capture', { field: '--run', rule: 'a run id' });
@@ -186,11 +200,11 @@ async function capture(args: readonly string[], io: CliIo, env: Readonly<Record<
   await mkdir(flags.get('out') ?? 'evals', { recursive: true });
   await writeFile(file, `${JSON.stringify(captured.evalCase, null, 2)}\n`);
   io.out(`[eval] wrote ${file}: ${captured.evalCase.proposals.length} proposal(s) of run ${runId}`);
-  const target = await evalTarget(flags.get('policies') ?? 'policies', flags.get('tools') ?? 'tools');
+  const target = await evalTarget(flags.get('policies') ?? 'policies', flags.get('tools') ?? 'tools', await budgetsOf(flags.get('budgets'), env));
   const result = evaluateCase(captured.evalCase, target);
-  if (result.passed) io.out(`[eval] the current policies (${target.version}, ${target.hash.slice(0, 12)}) answer it as recorded`);
+  if (result.passed) io.out(`[eval] the current policies (${target.version}, ${target.hash.slice(0, 12)}) and budgets answer it as recorded`);
   else {
-    io.out('[eval] the current policies answer it otherwise than recorded (writ eval run will fail on it until they agree, or the case is edited):');
+    io.out('[eval] the current policies or budgets answer it otherwise than recorded (writ eval run will fail on it until they agree, or the case is edited):');
     for (const line of caseLines(file, captured.evalCase, result).slice(1)) io.out(line);
   }
   return 0;
@@ -205,7 +219,7 @@ export async function runEval(
 ): Promise<number> {
   const [verb, ...rest] = args;
   try {
-    if (verb === 'run') return await runCases(rest, io);
+    if (verb === 'run') return await runCases(rest, io, env);
     if (verb === 'capture') return await capture(rest, io, env, deps.fetch);
     throw new WritError('USAGE', `unknown eval verb ${JSON.stringify(verb ?? '')}`, { field: 'VERB', rule: 'run or capture' });
   } catch (error) {

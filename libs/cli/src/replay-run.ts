@@ -1,8 +1,9 @@
 // `writ replay`'s core: a run rebuilt from its record alone, without I/O. Every policy decision is
 // put to Cedar again with the policy set recorded for it (or a candidate set) on the request the PDP
-// recorded (PolicyDecided v5 request_json), every approval is authorized again, the run's budget
-// books are folded from its own reservations and settlements, and the tools' outcomes are taken from
-// the record (nothing is called). What the record says and what the replay finds are compared step
+// recorded (PolicyDecided v5 request_json), every approval is authorized again, the run's budget is
+// decided again by the accountant (@writ/budget-core, run-budget.ts) from the events that asked for
+// each reservation, settlement and release, and the tools' outcomes are taken from the record
+// (nothing is called). What the record says and what the replay finds are compared step
 // by step; a difference is a divergence.
 //
 // What is not recomputed, and why: history facts (context.history) keep the values the PDP computed
@@ -13,8 +14,8 @@ import type { EventPayloads, Metadata } from '@writ/contracts';
 import { describeError, isWritError } from '@writ/errors';
 import { BUDGET_APPROVAL_POLICY, failClosedDecisionPoint, policySetHash, recordedDecisionOf, withCandidateFacts } from '@writ/policy-engine';
 import type { ApprovalAuthorization, Decision, DecisionPoint, DecisionRequest, PolicyDecidedLike } from '@writ/policy-engine';
-import { reservedCostOf } from '@writ/tools';
-import type { ToolDefinition } from '@writ/tools';
+import { replayRunBudget } from './run-budget.ts';
+import type { RunBudgetReplay, RunBudgets, ToolLookup } from './run-budget.ts';
 import type { RecordedEvent } from './run-record.ts';
 
 /** same: the replay agrees with the record; differs: a divergence; recorded: taken from the record, not recomputed. */
@@ -71,6 +72,8 @@ export interface ReplayReport {
     readonly settlements: number;
   };
   readonly spend: { readonly settledMicros: number; readonly executedMicros: number; readonly completedMicros: number; readonly currency: string };
+  /** The run's budget as the accountant replays it: its caps and degradation steps, and where they come from. */
+  readonly budget: string;
   /** Things the replay could not check that are no divergence (an action still open, a settlement not projected yet). */
   readonly notes: readonly string[];
 }
@@ -84,16 +87,16 @@ export interface ReplaySets {
 
 export interface ReplayOptions {
   readonly sets: ReplaySets;
-  /** The registry's entry of a tool version: the reservation is checked against its declared cost. Undefined: not checked. */
-  readonly tool?: (name: string, version: string | undefined) => Pick<ToolDefinition, 'cost'> | undefined;
+  /** The registry's entry of a tool version, as the accountant resolves it to reserve. Undefined: reservations are not recomputed. */
+  readonly tool?: ToolLookup;
+  /** The budgets file the accountant ran with: the run budget's defaults. Undefined: the run's RunStarted caps alone. */
+  readonly budgets?: RunBudgets;
 }
 
 type Payload<T extends keyof EventPayloads> = EventPayloads[T];
 
 /** The set a PDP without a policy set decides with (failClosedDecisionPoint): its decisions deny with the reason as their error. */
 const FAIL_CLOSED_HASH = policySetHash('', {});
-/** ActionCompleted statuses that end an action without executing it: its reservation is released. */
-const RELEASING = new Set(['denied', 'rejected', 'refused', 'expired']);
 const REJECTION_CODES = new Set([
   'DUPLICATE',
   'AGENT_MISMATCH',
@@ -578,84 +581,20 @@ function approvalStep(action: ActionEvents, index: number, context: RunContext, 
   return compared('approval', text, `${replayedLabel(context)}: ${answer.decision} by ${ids(answer.determiningPolicies)}`, differences);
 }
 
-/** The reservation, against the tool's declared cost; refusals as recorded (other runs count in them) or checked by the run's books. */
+/** The action's budget steps as the accountant replayed them (run-budget.ts): its reservation or refusals, then its settlements. */
 function budgetSteps(
   action: ActionEvents,
-  version: string | undefined,
-  tool: string,
   context: RunContext,
-  runChecks: ReadonlyMap<string, ReplayStep>,
+  budget: RunBudgetReplay,
 ): { readonly reservation: ReplayStep[]; readonly settlements: ReplayStep[] } {
-  const steps: ReplayStep[] = [];
-  if (action.reserved !== undefined) {
-    const r = payloadOf<'BudgetReserved'>(action.reserved);
-    const text = `reserved ${r.amount_micros} micros ${r.currency}${r.approval_step ? ` (a budget at its approval step: ${r.approval_step.scope})` : ''}`;
-    const lookup = context.options.tool;
-    const definition = lookup?.(tool, version);
-    const runCheck = runChecks.get(action.reserved.eventId);
-    const differences = [...(runCheck?.differences ?? [])];
-    let detail = runCheck?.detail ?? '';
-    if (lookup !== undefined && definition === undefined)
-      detail = `${detail}${detail === '' ? '' : '; '}the tool version is not in the registry: its cost not checked`;
-    else if (definition !== undefined) {
-      const declared = reservedCostOf(definition);
-      if (declared !== r.amount_micros || definition.cost.currency !== r.currency) {
-        differences.push(`reserved ${r.amount_micros} ${r.currency}, the tool's declared maximum is ${declared} ${definition.cost.currency}`);
-      } else detail = `the tool's declared maximum${detail === '' ? '' : `; ${detail}`}`;
-    }
-    steps.push(compared('budget', text, detail, differences));
-  }
-  for (const refusal of action.refused) {
-    const r = payloadOf<'BudgetRefused'>(refusal);
-    const scope = `${r.scope}${r.subject === null || r.subject === undefined || r.scope === 'run' ? '' : ` ${r.subject}`}`;
-    const text = `refused${r.rule === 'reads_only' ? ' (degraded to reads)' : ''}: ${scope} ${r.kind} limit ${r.limit}, used ${r.used}, asked ${r.requested}`;
-    const runCheck = runChecks.get(refusal.eventId);
-    steps.push(
-      runCheck ?? {
-        what: 'budget',
-        text,
-        verdict: 'recorded',
-        detail: `a ${r.scope} budget counts other runs too: taken from the record`,
-      },
-    );
-  }
-  const settlements: ReplayStep[] = [];
-  const reserved = action.reserved === undefined ? undefined : payloadOf<'BudgetReserved'>(action.reserved).amount_micros;
-  const outcomeCost = action.outcome === undefined ? undefined : payloadOf<'ActionExecuted'>(action.outcome).cost_micros;
-  const status = action.completions[0] === undefined ? undefined : payloadOf<'ActionCompleted'>(action.completions[0]).status;
-  for (const settlement of action.settlements) {
-    const s = payloadOf<'BudgetSettled'>(settlement);
-    const text = `${s.late ? 'late ' : ''}${s.disposition}: ${s.actual_cost_micros} micros charged, ${s.released_micros} released`;
-    const differences: string[] = [];
-    let detail: string;
-    if (s.disposition === 'settled' || s.late) {
-      if (outcomeCost === undefined) differences.push('settled, but the record holds no outcome of the execution');
-      else if (s.actual_cost_micros !== outcomeCost) differences.push(`charged ${s.actual_cost_micros}, the outcome reported ${outcomeCost}`);
-      if (!s.late && reserved !== undefined && s.released_micros !== Math.max(0, reserved - s.actual_cost_micros)) {
-        differences.push(`released ${s.released_micros} of ${reserved} reserved at a cost of ${s.actual_cost_micros}`);
-      }
-      detail = 'the outcome’s cost';
-    } else {
-      if (s.actual_cost_micros !== 0) differences.push(`${s.disposition} with a charge of ${s.actual_cost_micros}`);
-      if (reserved !== undefined && s.released_micros !== reserved) differences.push(`released ${s.released_micros} of ${reserved} reserved`);
-      if (s.disposition === 'released' && outcomeCost !== undefined) {
-        const later = action.settlements.some((other) => payloadOf<'BudgetSettled'>(other).late);
-        if (!later) differences.push('released, but the action has an outcome and no late settlement charged it');
-      }
-      if (s.disposition === 'released' && status !== undefined && !RELEASING.has(status) && context.mode !== 'shadow') {
-        differences.push(`released, but the action ended ${status}`);
-      }
-      detail = s.disposition === 'released' ? `nothing executed on it (${status ?? 'open'})` : 'the reservation lapsed';
-    }
-    if (!s.late && reserved !== undefined && s.reserved_micros !== null && s.reserved_micros !== undefined && s.reserved_micros !== reserved) {
-      differences.push(`names ${s.reserved_micros} reserved, the reservation held ${reserved}`);
-    }
-    settlements.push(compared('budget', text, detail, differences));
-  }
-  if (action.reserved !== undefined && action.settlements.length === 0 && status !== undefined) {
+  const checked = (event: RecordedEvent): ReplayStep =>
+    budget.checks.get(event.eventId) ?? { what: 'budget', text: event.type, verdict: 'recorded', detail: 'not an event of the run’s books' };
+  const reservation = [...(action.reserved === undefined ? [] : [action.reserved]), ...action.refused].map(checked);
+  const settlements = [...action.settlements.map(checked), ...(budget.unrecorded.get(action.actionId) ?? [])];
+  if (action.reserved !== undefined && action.settlements.length === 0 && action.completions.length > 0) {
     context.notes.push(`action ${action.actionId}: its reservation is not settled or released in the record (yet)`);
   }
-  return { reservation: steps, settlements };
+  return { reservation, settlements };
 }
 
 /** Whether the recorded end follows from the record: the evidence each way of ending needs. */
@@ -758,81 +697,6 @@ function executionSteps(action: ActionEvents, decisions: readonly Payload<'Polic
   return steps;
 }
 
-interface Books {
-  settled: number;
-  held: number;
-  settledCalls: number;
-  heldCalls: number;
-}
-
-/**
- * The run's own budget folded from its reservations and settlements in the order the accountant
- * wrote them (one partition of writ.budget.v1): no reservation crosses the run's caps, and each
- * refusal of the run's budget names what the run had used then. Returns a check per budget event
- * (by event id) and the books at the end.
- */
-function runBooks(events: readonly RecordedEvent[], limits: Payload<'RunStarted'>['limits'] | undefined): { checks: Map<string, ReplayStep>; books: Books } {
-  const books: Books = { settled: 0, held: 0, settledCalls: 0, heldCalls: 0 };
-  const holding = new Map<string, { amount: number; calls: number }>();
-  const checks = new Map<string, ReplayStep>();
-  const usedText = () => `the run had used ${books.settled + books.held} micros and ${books.settledCalls + books.heldCalls} tool calls`;
-  for (const event of events.filter((e) => e.type.startsWith('Budget')).sort(byTopicOrder)) {
-    switch (event.type) {
-      case 'BudgetReserved': {
-        const r = payloadOf<'BudgetReserved'>(event);
-        const calls = r.tool_calls ?? 1;
-        holding.set(r.reservation_id, { amount: r.amount_micros, calls });
-        books.held += r.amount_micros;
-        books.heldCalls += calls;
-        const differences: string[] = [];
-        const money = limits?.max_cost_micros ?? null;
-        const toolCalls = limits?.max_tool_calls ?? null;
-        if (money !== null && books.settled + books.held > money) differences.push(`crosses the run's cap: ${books.settled + books.held} of ${money} micros`);
-        if (toolCalls !== null && books.settledCalls + books.heldCalls > toolCalls) {
-          differences.push(`crosses the run's cap: ${books.settledCalls + books.heldCalls} of ${toolCalls} tool calls`);
-        }
-        const within = money === null && toolCalls === null ? '' : 'within the run’s caps';
-        checks.set(event.eventId, { what: 'budget', text: '', verdict: differences.length > 0 ? 'differs' : 'same', detail: within, differences });
-        break;
-      }
-      case 'BudgetRefused': {
-        const r = payloadOf<'BudgetRefused'>(event);
-        if (r.scope !== 'run') break;
-        const used = r.kind === 'money' ? books.settled + books.held : books.settledCalls + books.heldCalls;
-        const differences: string[] = [];
-        if (r.used !== used) differences.push(`names ${r.used} used, ${usedText()}`);
-        const cap = r.kind === 'money' ? limits?.max_cost_micros : limits?.max_tool_calls;
-        if (r.rule !== 'reads_only' && r.used + r.requested <= r.limit)
-          differences.push(`refused, but ${r.used} used + ${r.requested} asked fits under ${r.limit}`);
-        if (cap !== null && cap !== undefined && cap !== r.limit) differences.push(`names a limit of ${r.limit}, the run started with ${cap}`);
-        const scope = `run ${r.kind} limit ${r.limit}, used ${r.used}, asked ${r.requested}`;
-        const text = `refused${r.rule === 'reads_only' ? ' (degraded to reads)' : ''}: ${scope}`;
-        const detail = r.rule === 'reads_only' ? 'the run’s books (its degradation step is the budgets file’s)' : 'the run’s books';
-        checks.set(event.eventId, compared('budget', text, detail, differences));
-        break;
-      }
-      case 'BudgetSettled': {
-        const s = payloadOf<'BudgetSettled'>(event);
-        const held = holding.get(s.reservation_id);
-        const charged = s.disposition === 'settled' || s.late;
-        if (held !== undefined && !s.late) {
-          books.held -= held.amount;
-          books.heldCalls -= held.calls;
-          holding.delete(s.reservation_id);
-        }
-        if (charged) {
-          books.settled += s.actual_cost_micros;
-          books.settledCalls += s.disposition === 'settled' || s.late ? (s.tool_calls ?? held?.calls ?? 1) : 0;
-        }
-        break;
-      }
-      default:
-        break;
-    }
-  }
-  return { checks, books };
-}
-
 /** Replays a run from its recorded events (all of one run, any order). */
 export function replayRun(runId: string, events: readonly RecordedEvent[], options: ReplayOptions): ReplayReport {
   const started = events.find((e) => e.type === 'RunStarted');
@@ -848,10 +712,12 @@ export function replayRun(runId: string, events: readonly RecordedEvent[], optio
     requests: requestsOf(events, options.sets.candidate),
     notes,
   };
-  const { checks, books } = runBooks(events, start?.limits);
+  const groups = groupActions(events);
+  const budget = replayRunBudget(runId, tenant, events, groups, options);
+  notes.push(...budget.notes);
   const counts: PolicyCounts = { decisions: 0, decisionsReplayed: 0, approvals: 0, approvalsReplayed: 0 };
   const actions: ActionReplay[] = [];
-  for (const action of groupActions(events)) {
+  for (const action of groups) {
     const steps: ReplayStep[] = [];
     const proposal = action.proposals[0] === undefined ? undefined : payloadOf<'ActionProposed'>(action.proposals[0]);
     const admitted = action.admitted === undefined ? undefined : payloadOf<'ActionAdmitted'>(action.admitted);
@@ -882,8 +748,8 @@ export function replayRun(runId: string, events: readonly RecordedEvent[], optio
     action.policy.forEach((event, i) => {
       steps.push(event.type === 'PolicyDecided' ? decisionStep(action, i, context, counts) : approvalStep(action, i, context, counts));
     });
-    const budget = budgetSteps(action, version, tool, context, checks);
-    steps.push(...budget.reservation, ...executionSteps(action, decisions), ...budget.settlements);
+    const budgeted = budgetSteps(action, context, budget);
+    steps.push(...budgeted.reservation, ...executionSteps(action, decisions), ...budgeted.settlements);
     const end = endStep(action, decisions, mode);
     if (end === undefined) notes.push(`action ${action.actionId} (${tool}): not ended in the record (yet)`);
     else steps.push(end);
@@ -906,12 +772,12 @@ export function replayRun(runId: string, events: readonly RecordedEvent[], optio
   const run: ReplayStep[] = [];
   if (start === undefined) run.push({ what: 'run', text: 'no RunStarted recorded', verdict: 'differs', differences: ['the run’s start is not in the record'] });
   // What the actions' ends carry is checked action by action (an action that expired before its late outcome carries none).
-  const spendDifferences = books.settled === executed ? [] : [`settled ${books.settled} micros, the tools' outcomes report ${executed}`];
+  const spendDifferences = budget.settledMicros === executed ? [] : [`settled ${budget.settledMicros} micros, the tools' outcomes report ${executed}`];
   run.push(
     compared(
       'run',
-      `spend ${books.settled} micros ${currency} settled`,
-      `= the outcomes' costs (${executed}); the actions' ends carry ${completed}; ${books.held} micros still held`,
+      `spend ${budget.settledMicros} micros ${currency} settled`,
+      `= the outcomes' costs (${executed}); the actions' ends carry ${completed}; ${budget.heldMicros} micros still held`,
       spendDifferences,
     ),
   );
@@ -943,7 +809,8 @@ export function replayRun(runId: string, events: readonly RecordedEvent[], optio
       reservations: events.filter((e) => e.type === 'BudgetReserved').length,
       settlements: events.filter((e) => e.type === 'BudgetSettled').length,
     },
-    spend: { settledMicros: books.settled, executedMicros: executed, completedMicros: completed, currency },
+    spend: { settledMicros: budget.settledMicros, executedMicros: executed, completedMicros: completed, currency },
+    budget: budget.setup,
     notes,
   };
 }

@@ -2,16 +2,30 @@
 // each kind of divergence the replay must report (a decision its set would not make, an approval,
 // the run's budget books, an end the record does not support), a candidate set's changes, and the
 // verb's arguments and printout.
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { parseBudgetsFile } from '@writ/budget-core';
 import type { DecisionPoint } from '@writ/policy-engine';
+import { loadToolRegistry } from '@writ/tools';
 import { replayRun } from './replay-run.ts';
-import type { ReplayReport } from './replay-run.ts';
+import type { ReplayOptions, ReplayReport } from './replay-run.ts';
 import { formatReplay, runReplay } from './replay.ts';
 import { RecordedRun, SET_A, SET_B, demoPoint, requestOf } from './run-fixtures.spec.ts';
 
+const registry = loadToolRegistry(fileURLToPath(new URL('../../../tools', import.meta.url)));
+const tool: ReplayOptions['tool'] = (name, version) => registry.get(name, version);
 const recordedSets = (points: Record<string, DecisionPoint>) => ({ recorded: (hash: string) => points[hash] });
-const replay = (run: RecordedRun, points: Record<string, DecisionPoint> = { [SET_A]: demoPoint() }, candidate?: DecisionPoint): ReplayReport =>
-  replayRun(run.runId, run.events, { sets: { ...recordedSets(points), ...(candidate === undefined ? {} : { candidate }) } });
+const replay = (
+  run: RecordedRun,
+  points: Record<string, DecisionPoint> = { [SET_A]: demoPoint() },
+  candidate?: DecisionPoint,
+  budgets?: ReplayOptions['budgets'],
+): ReplayReport =>
+  replayRun(run.runId, run.events, {
+    sets: { ...recordedSets(points), ...(candidate === undefined ? {} : { candidate }) },
+    tool,
+    ...(budgets === undefined ? {} : { budgets }),
+  });
 const messages = (report: ReplayReport): string[] => report.divergences.flatMap((d) => d.differences);
 
 /** A refund over $100: held, the owner refused, a manager approves, it runs. */
@@ -34,6 +48,24 @@ function heldRefund(run: RecordedRun, actionId: string, steps: number): Recorded
   );
   run.reserved(actionId, 20_000).executed(actionId, 'refunds.issue', 20_000).settled(actionId, 'settled', 20_000, 0, 20_000);
   return run.completed(actionId, 'completed', 'SUCCEEDED', 20_000);
+}
+
+/** The demo's budgets file in miniature: every run's budget degrades to reads at 50 %. */
+const DEMO_BUDGETS = JSON.stringify({
+  tenants: { acme: { currency: 'USD', budgets: [{ scope: 'run', period: 'run', money: '100.00', reads_only_at: 50 }] } },
+}).replace('"reads_only_at":50', '"reads_only_at": 50');
+
+/** Small refunds that ran, each at its reserved cost. */
+function refunds(run: RecordedRun, ids: readonly string[]): RecordedRun {
+  ids.forEach((id, i) => run.allowedRefund(id, 300 + i, i));
+  return run;
+}
+
+function readTicket(run: RecordedRun, actionId: string, steps: number): RecordedRun {
+  run.proposed(actionId, 'tickets.get', { ticket_id: 'T-1' });
+  run.decided(actionId, 'allow', ['read-tools-allowed'], requestOf('tickets.get', { ticket_id: 'T-1' }, steps));
+  run.reserved(actionId, 1_000).executed(actionId, 'tickets.get', 1_000).settled(actionId, 'settled', 1_000, 0, 1_000);
+  return run.completed(actionId, 'completed', 'SUCCEEDED', 1_000);
 }
 
 describe('writ replay: a run rebuilt from its record', () => {
@@ -128,7 +160,7 @@ describe('writ replay: a run rebuilt from its record', () => {
     expect(report.counts).toMatchObject({ decisions: 2, decisionsReplayed: 1 });
   });
 
-  it('recomputes the run’s budget: a settlement must charge the outcome’s cost, the run’s refusals name what the run had used, no reservation crosses its cap', () => {
+  it('decides the run’s budget again with the accountant: a settlement charges the outcome’s cost, a refusal it would not make and a reservation off the tool’s declared cost diverge', () => {
     const run = new RecordedRun().started({ max_cost_micros: 50_000 }).allowedRefund('a1', 2_500, 0, 15_000);
     const settlement = run.events.find((e) => e.type === 'BudgetSettled');
     Object.assign(settlement?.payload ?? {}, { actual_cost_micros: 12_000, released_micros: 8_000 });
@@ -143,9 +175,10 @@ describe('writ replay: a run rebuilt from its record', () => {
     const report = replay(run);
     expect(messages(report)).toEqual([
       'charged 12000, the outcome reported 15000',
-      'names 30000 used, the run had used 12000 micros and 1 tool calls',
-      'refused, but 30000 used + 20000 asked fits under 50000',
-      "crosses the run's cap: 57000 of 50000 micros",
+      'released 8000 of 20000 reserved at a cost of 15000, replayed 5000',
+      // After a divergence the books follow the record: the run had used the 12000 charged.
+      "refused by the run's budget, but the accountant reserves it: the run had used 12000 of 50000 micros and 1 tool calls",
+      "reserved 45000 USD, the tool's declared maximum is 1000 USD",
       "settled 12000 micros, the tools' outcomes report 15000",
     ]);
     expect(report.divergences.map((d) => [d.actionId, d.what])).toEqual([
@@ -154,6 +187,128 @@ describe('writ replay: a run rebuilt from its record', () => {
       ['a3', 'budget'],
       [null, 'run'],
     ]);
+  });
+
+  it('compares the run’s refusals with the accountant’s: one it would make is no divergence, one it would not is (the budgets file’s run defaults count)', () => {
+    const budgets = { file: parseBudgetsFile(DEMO_BUDGETS), source: 'budgets.json' };
+    // The demo's second run: $0.10 of its own, the run budget degrading to reads at 50 %.
+    const run = new RecordedRun().started({ max_cost_micros: 100_000 });
+    refunds(run, ['a1', 'a2', 'a3']);
+    const args = { ticket_id: 'T-1', customer_id: 'C-1', amount_cents: 304, ticket_tags: ['refund_approved'], reason: 'x' };
+    run.proposed('a4', 'refunds.issue', args);
+    run.decided('a4', 'allow', ['refund-up-to-100-support'], requestOf('refunds.issue', args, 3));
+    run.refused('a4', { scope: 'run', kind: 'money', limit: 100_000, used: 60_000, requested: 20_000, rule: 'reads_only' });
+    run.completed('a4', 'refused', 'BUDGET_REFUSED');
+    readTicket(run, 'a5', 4);
+    const report = replay(run, undefined, undefined, budgets);
+    expect(report.divergences).toEqual([]);
+    expect(report.budget).toBe(
+      '100000 micros, no tool-call cap; reads only from 50 % (the run’s own caps from its RunStarted, else the run budget of budgets.json)',
+    );
+    expect(report.actions[3]?.steps.find((s) => s.what === 'budget')).toEqual({
+      what: 'budget',
+      text: 'refused (degraded to reads): run money limit 100000, used 60000, asked 20000',
+      verdict: 'same',
+      detail: 'replayed: refused: run money limit 100000, used 60000, asked 20000 (reads_only)',
+    });
+    expect(report.actions[4]?.steps.find((s) => s.what === 'budget')?.verdict).toBe('same');
+
+    // Without the file's run budget the run never degrades: the recorded refusal is one the accountant would not make.
+    expect(messages(replay(run))).toEqual([
+      "refused by the run's budget, but the accountant reserves it: the run had used 60000 of 100000 micros and 3 tool calls",
+    ]);
+
+    // A refusal recorded one step early: at 40 % the run is below its reads-only step.
+    const early = new RecordedRun().started({ max_cost_micros: 100_000 });
+    refunds(early, ['a1', 'a2']);
+    early.proposed('a3', 'refunds.issue', args);
+    early.decided('a3', 'allow', ['refund-up-to-100-support'], requestOf('refunds.issue', args, 2));
+    early.refused('a3', { scope: 'run', kind: 'money', limit: 100_000, used: 40_000, requested: 20_000, rule: 'reads_only' });
+    early.completed('a3', 'refused', 'BUDGET_REFUSED');
+    const diverging = replay(early, undefined, undefined, budgets);
+    expect(diverging.divergences).toEqual([
+      {
+        actionId: 'a3',
+        what: 'budget',
+        differences: ["refused by the run's budget, but the accountant reserves it: the run had used 40000 of 100000 micros and 2 tool calls"],
+      },
+    ]);
+    expect(formatReplay(diverging, [])).toContain(
+      "      DIVERGES: refused by the run's budget, but the accountant reserves it: the run had used 40000 of 100000 micros and 2 tool calls",
+    );
+
+    // A refusal that names other numbers than the accountant's.
+    const misnamed = new RecordedRun().started({ max_cost_micros: 100_000 });
+    refunds(misnamed, ['a1', 'a2', 'a3']);
+    misnamed.proposed('a4', 'refunds.issue', args);
+    misnamed.decided('a4', 'allow', ['refund-up-to-100-support'], requestOf('refunds.issue', args, 3));
+    misnamed.refused('a4', { scope: 'run', kind: 'money', limit: 90_000, used: 70_000, requested: 20_000, rule: 'cap' });
+    misnamed.completed('a4', 'refused', 'BUDGET_REFUSED');
+    expect(messages(replay(misnamed, undefined, undefined, budgets))).toEqual([
+      'rule: recorded cap, replayed reads_only',
+      'limit: recorded 90000, replayed 100000',
+      'used: recorded 70000, replayed 60000 (the run had used 60000 of 100000 micros and 3 tool calls)',
+    ]);
+  });
+
+  it('takes a refusal of a budget that counts other runs from the record, unless the run’s own budget refuses first', () => {
+    const run = new RecordedRun().started({ max_tool_calls: 1 });
+    refunds(run, ['a1']);
+    const args = { ticket_id: 'T-1', customer_id: 'C-1', amount_cents: 305, ticket_tags: ['refund_approved'], reason: 'x' };
+    run.proposed('a2', 'refunds.issue', args);
+    run.decided('a2', 'allow', ['refund-up-to-100-support'], requestOf('refunds.issue', args, 1));
+    run.refused('a2', { scope: 'agent_day', kind: 'money', limit: 5_000_000, used: 4_990_000, requested: 20_000 });
+    run.completed('a2', 'refused', 'BUDGET_REFUSED');
+    // The run had 1 tool call of 1 left: its own budget refuses a2 before the agent's day is asked.
+    expect(messages(replay(run))).toEqual([
+      "refused by the agent_day budget, but the run's own budget refuses it first: run tool_calls limit 1, used 1, asked 1 (cap)",
+    ]);
+    const roomy = new RecordedRun().started({ max_tool_calls: 10 });
+    refunds(roomy, ['a1']);
+    roomy.proposed('a2', 'refunds.issue', args);
+    roomy.decided('a2', 'allow', ['refund-up-to-100-support'], requestOf('refunds.issue', args, 1));
+    roomy.refused('a2', { scope: 'agent_day', kind: 'money', limit: 5_000_000, used: 4_990_000, requested: 20_000 });
+    roomy.completed('a2', 'refused', 'BUDGET_REFUSED');
+    const report = replay(roomy);
+    expect(report.divergences).toEqual([]);
+    expect(report.actions[1]?.steps.find((s) => s.what === 'budget')).toMatchObject({
+      verdict: 'recorded',
+      detail:
+        "the run's budget grants it (the run had used 20000 micros and 1 of 10 tool calls); the agent_day budget counts other runs too: taken from the record",
+    });
+  });
+
+  it('checks the run budget’s approval step, and a lapse against the reservation’s expiry', () => {
+    const budgets = { file: parseBudgetsFile(DEMO_BUDGETS.replace('"reads_only_at": 50', '"approval_at": 30, "reads_only_at": 50')), source: 'budgets.json' };
+    const step = { scope: 'run', subject: 'run-1', period: 'run', window_ms: null, kind: 'money', percent: 30, limit: 100_000, used: 40_000, currency: 'USD' };
+    const atStep = (approvalStep: Record<string, unknown> | null) => {
+      const run = new RecordedRun().started({ max_cost_micros: 100_000 });
+      refunds(run, ['a1', 'a2']);
+      const args = { ticket_id: 'T-1', customer_id: 'C-1', amount_cents: 303, ticket_tags: ['refund_approved'], reason: 'x' };
+      run.proposed('a3', 'refunds.issue', args);
+      run.decided('a3', 'allow', ['refund-up-to-100-support'], requestOf('refunds.issue', args, 2));
+      run.reserved('a3', 20_000, { approval_step: approvalStep });
+      // The PDP asks for the budget's approval (one, by any approver the policies permit); none comes.
+      run.decided('a3', 'approval_required', ['refund-up-to-100-support'], requestOf('refunds.issue', args, 2), {
+        approval_requirement: { policy_id: 'writ:budget-approval-step', count: 1, roles: [], expires_in_ms: null, reason: 'the run budget is at 40 %' },
+      });
+      run.settled('a3', 'expired', 0, 20_000, 20_000).completed('a3', 'expired', 'APPROVAL_TIMEOUT');
+      return run;
+    };
+    const expiresAt = (run: RecordedRun) =>
+      Number(run.events.find((e) => e.type === 'BudgetReserved' && e.payload['reservation_id'] === 'a3')?.payload['expires_at']);
+    const early = atStep(step);
+    // The lapse is recorded moments after the reservation: the accountant's runs an hour (its TTL, as the record shows it).
+    expect(messages(replay(early, undefined, undefined, budgets))).toEqual([
+      `expired, but the accountant decides nothing: its reservation runs until ${new Date(expiresAt(early)).toISOString()}`,
+    ]);
+    const lapsed = atStep(step);
+    const expiry = lapsed.events.find((e) => e.type === 'BudgetSettled' && e.payload['disposition'] === 'expired');
+    Object.assign((expiry?.payload['meta'] ?? {}) as object, { occurred_at: expiresAt(lapsed) });
+    expect(replay(lapsed, undefined, undefined, budgets).divergences).toEqual([]);
+    expect(messages(replay(atStep(null), undefined, undefined, budgets))).toContain(
+      'approval step: recorded none, replayed the run money budget at 30 % (used 40000 of 100000)',
+    );
   });
 
   it('checks that each recorded end follows from the record', () => {
@@ -197,7 +352,7 @@ describe('writ replay: a run rebuilt from its record', () => {
       currency: 'USD',
       disposition: 'settled',
       reserved_micros: 0,
-      tool_calls: 0,
+      tool_calls: 1,
       late: true,
     });
     expect(messages(replay(run))).toEqual([
@@ -231,12 +386,13 @@ describe('writ replay: a run rebuilt from its record', () => {
     expect(lines).toEqual([
       'run run-1: tenant acme, agent triage-bot, live; 1 actions, 7 events',
       '  decided again with the policy sets recorded for them: 1.0.0 (aaaaaaaaaaaa)',
+      "  the run's budget, replayed by the accountant: no money cap, no tool-call cap (the run’s own caps from its RunStarted; no budgets file (--budgets), so no run defaults)",
       '#1 customers.delete@1.0.0 → denied (POLICY_DENIED)   action a1',
       '  · proposed   by triage-bot: {"customer_id":"C-9"} ("because"); 0 actions before it',
       '  · admitted   admitted as customers.delete@1.0.0',
       '  = policy     deny by customer-delete-forbidden (set 1.0.0 aaaaaaaaaaaa); replayed: deny by customer-delete-forbidden',
-      '  = budget     reserved 2000 micros USD',
-      '  = budget     released: 0 micros charged, 2000 released; nothing executed on it (denied)',
+      '  = budget     reserved 2000 micros USD; replayed: reserved 2000 micros; the run had used 0 micros and 0 tool calls',
+      '  = budget     released: 0 micros charged, 2000 released; replayed: released 2000 micros (nothing executed on it)',
       '  = end        denied (POLICY_DENIED): denied; follows from a deny',
       'the run:',
       "  = run        spend 0 micros USD settled; = the outcomes' costs (0); the actions' ends carry 0; 0 micros still held",

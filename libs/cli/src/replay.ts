@@ -1,6 +1,9 @@
 // `writ replay --run R`: a run rebuilt from the ledger alone (replay-run.ts), each step printed with
 // what the replay found, and every divergence; exit 1 on one. With --policies DIR, the run's
 // decisions are put to a candidate policy folder instead, and the report is what would have changed.
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { parseBudgetsFile } from '@writ/budget-core';
 import { createDecisionPoint } from '@writ/policy-engine';
 import type { DecisionPoint } from '@writ/policy-engine';
 import { WritError, describeError, isWritError } from '@writ/errors';
@@ -11,19 +14,25 @@ import { Reported, isDirectory, readLocal, short } from './policy-folder.ts';
 import type { Fetch } from './policy.ts';
 import { policySetHashesOf, replayRun } from './replay-run.ts';
 import type { ReplayReport, ReplayStep } from './replay-run.ts';
+import type { RunBudgets } from './run-budget.ts';
 import { SOURCE_FLAGS, SOURCE_USAGE, runReader, runSourceOf } from './run-record.ts';
 import type { RecordedEvent, RunReader, RunSource } from './run-record.ts';
 import type { CliIo } from './verify.ts';
 
-export const REPLAY_USAGE = `usage: writ replay --run RUN_ID [--policies DIR] [--tools DIR] [--json]
+/** The accountant's default budgets file (services/budget's WRIT_BUDGET_LIMITS_FILE default). */
+export const DEFAULT_BUDGETS_FILE = 'deploy/demo/budgets.json';
+
+export const REPLAY_USAGE = `usage: writ replay --run RUN_ID [--policies DIR] [--tools DIR] [--budgets FILE] [--json]
                    [--chdb FOLDER | --clickhouse URL [--database DB] | --url LEDGER_URL [--key K] [--tenant T]
                     [--policy-url URL] [--policy-key K]]
   Rebuilds the run from the ledger alone: each policy decision put to Cedar again with the policy
   set recorded for it (on the request the PDP recorded), each approval authorized again, the run's
-  budget recomputed from its reservations and settlements (reservations against the tools'
-  declared costs in --tools, default tools/), the tools' outcomes taken from the record (nothing is
-  called). Prints every step and any divergence. --policies DIR: decide with that folder's set
-  instead and show what would have changed.
+  own budget decided again by the accountant (@writ/budget-core) from the events that asked for
+  each reservation, settlement and release (the tools' declared costs from --tools, default tools/;
+  the run budget's defaults from the budgets file the accountant ran with, --budgets, default
+  WRIT_BUDGET_LIMITS_FILE, else ${DEFAULT_BUDGETS_FILE}), the tools' outcomes taken from the record
+  (nothing is called). Prints every step and any divergence. --policies DIR: decide with that
+  folder's set instead and show what would have changed.
 ${SOURCE_USAGE}
   Exit 0 the run replays as recorded (or nothing would change), 1 a divergence (or a change) or a
   failure, 2 usage error.`;
@@ -39,6 +48,7 @@ export function formatReplay(report: ReplayReport, sets: readonly string[]): str
     candidate === undefined
       ? `  decided again with the policy sets recorded for them: ${sets.length === 0 ? 'none' : sets.join(', ')}`
       : `  decided with the candidate set ${candidate.version} (${short(candidate.hash)}) instead of the recorded ones`,
+    `  the run's budget, replayed by the accountant: ${report.budget}`,
   ];
   const changed = candidate === undefined ? 'DIVERGES' : 'WOULD CHANGE';
   const stepLines = (step: ReplayStep): string[] => {
@@ -91,6 +101,7 @@ interface ReplayCommand {
   readonly source: RunSource;
   readonly policies: string | undefined;
   readonly tools: string | undefined;
+  readonly budgets: string | undefined;
   readonly json: boolean;
 }
 
@@ -98,12 +109,12 @@ function commandOf(args: readonly string[], env: Readonly<Record<string, string 
   const json = args.includes('--json');
   const flags = parseFlags(
     args.filter((a) => a !== '--json'),
-    ['run', 'policies', 'tools', ...SOURCE_FLAGS],
+    ['run', 'policies', 'tools', 'budgets', ...SOURCE_FLAGS],
   );
   const runId = flags.get('run');
   if (runId === undefined) throw new WritError('USAGE', '--run is required: the run to replay', { field: '--run', rule: 'a run id' });
   if (!RUN_ID.test(runId)) throw new WritError('USAGE', `--run ${JSON.stringify(runId)} is not a run id`, { field: '--run', rule: 'letters, digits, . _ : -' });
-  return { runId, source: runSourceOf(flags, env), policies: flags.get('policies'), tools: flags.get('tools'), json };
+  return { runId, source: runSourceOf(flags, env), policies: flags.get('policies'), tools: flags.get('tools'), budgets: flags.get('budgets'), json };
 }
 
 /** The run's events (exit 1 with a message when it has none). */
@@ -120,6 +131,28 @@ export async function readRun(reader: RunReader, runId: string, io: CliIo, tag: 
 export async function registryOf(dir: string | undefined): Promise<ToolRegistry | undefined> {
   if (dir === undefined && (await isDirectory('tools')) !== true) return undefined;
   return loadToolRegistry(dir ?? 'tools');
+}
+
+/**
+ * The budgets file the accountant ran with: --budgets, else WRIT_BUDGET_LIMITS_FILE, else
+ * deploy/demo/budgets.json when there is one (without any, a run has only its RunStarted caps).
+ * A file that is named and missing or invalid is an error naming it.
+ */
+export async function budgetsOf(flag: string | undefined, env: Readonly<Record<string, string | undefined>>): Promise<RunBudgets | undefined> {
+  const fromEnv = env['WRIT_BUDGET_LIMITS_FILE']?.trim();
+  const path = flag ?? (fromEnv === undefined || fromEnv === '' ? undefined : fromEnv);
+  if (path === undefined && !existsSync(DEFAULT_BUDGETS_FILE)) return undefined;
+  const file = path ?? DEFAULT_BUDGETS_FILE;
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new WritError('USAGE', `${flag === undefined ? 'WRIT_BUDGET_LIMITS_FILE' : '--budgets'} ${file} cannot be read: ${describeError(error)}`, {
+      field: flag === undefined ? 'WRIT_BUDGET_LIMITS_FILE' : '--budgets',
+      rule: 'the budgets file the accountant ran with',
+    });
+  }
+  return { file: parseBudgetsFile(text), source: file };
 }
 
 /** Runs `writ replay <args>`; returns the exit code (0 as recorded, 1 divergence or failure, 2 usage). */
@@ -161,9 +194,11 @@ export async function runReplay(
       }
     }
     const registry = await registryOf(command.tools);
+    const budgets = await budgetsOf(command.budgets, env);
     const report = replayRun(command.runId, events, {
       sets: { recorded: (hash) => recorded.get(hash), ...(candidate === undefined ? {} : { candidate }) },
       ...(registry === undefined ? {} : { tool: (name: string, version: string | undefined) => registry.get(name, version) }),
+      ...(budgets === undefined ? {} : { budgets }),
     });
     if (command.json) io.out(JSON.stringify(report, null, 2));
     else for (const line of formatReplay(report, labels)) io.out(line);

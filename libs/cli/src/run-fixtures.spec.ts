@@ -6,6 +6,8 @@ import type { RecordedEvent } from './run-record.ts';
 export const SET_A = 'a'.repeat(64);
 export const SET_B = 'b'.repeat(64);
 export const AGENT = { id: 'triage-bot', role: 'support', owner: 'dana' };
+/** The accountant's reservation time-to-live in these records. */
+export const TTL_MS = 3_600_000;
 
 const TOPIC: Readonly<Record<string, string>> = {
   RunStarted: 'writ.proposals.v1',
@@ -48,14 +50,23 @@ export class RecordedRun {
   readonly events: RecordedEvent[] = [];
   readonly #offsets = new Map<string, number>();
   #clock = Date.UTC(2026, 11, 7, 9, 0, 0);
+  #mode = 'live';
 
   constructor(readonly runId = 'run-1') {}
 
-  add(type: string, actionId: string | null, payload: Record<string, unknown>, causation: string | null = null): RecordedEvent {
+  /** `payload` may be a function of the event's time (a reservation's expiry). */
+  add(
+    type: string,
+    actionId: string | null,
+    payload: Record<string, unknown> | ((at: number) => Record<string, unknown>),
+    causation: string | null = null,
+  ): RecordedEvent {
     const topic = TOPIC[type] ?? 'writ.other.v1';
     const offset = this.#offsets.get(topic) ?? 0;
     this.#offsets.set(topic, offset + 1);
     const eventId = `e${this.events.length + 1}`;
+    const at = (this.#clock += 10);
+    const fields = typeof payload === 'function' ? payload(at) : payload;
     const event: RecordedEvent = {
       eventId,
       type,
@@ -66,21 +77,28 @@ export class RecordedRun {
       payload: {
         meta: {
           event_id: eventId,
-          occurred_at: (this.#clock += 10),
+          occurred_at: at,
           tenant_id: 'acme',
           run_id: this.runId,
           action_id: actionId,
           causation_id: causation,
           producer: 'test@1',
         },
-        ...payload,
+        ...fields,
       },
     };
     this.events.push(event);
     return event;
   }
 
+  /** The tool an action proposed (null when it proposed none). */
+  toolOf(actionId: string): string | null {
+    const proposal = this.events.find((e) => e.type === 'ActionProposed' && (e.payload['meta'] as { action_id: string | null }).action_id === actionId);
+    return (proposal?.payload['tool'] as string | undefined) ?? null;
+  }
+
   started(limits: Record<string, unknown> = {}, mode = 'live'): this {
+    this.#mode = mode;
     this.add('RunStarted', null, {
       agent_id: AGENT.id,
       goal: 'triage',
@@ -99,7 +117,7 @@ export class RecordedRun {
       args_sha256: '0'.repeat(64),
       reason: 'because',
       idempotency_key: actionId,
-      mode: 'live',
+      mode: this.#mode,
     });
     this.add('ActionAdmitted', actionId, { agent_id: AGENT.id, tool, tool_version: TOOLS[tool]?.version ?? '1.0.0', arguments_json: JSON.stringify(args) });
     return this;
@@ -151,21 +169,22 @@ export class RecordedRun {
     return this;
   }
 
+  /** The accountant's reservation, as it writes one (its expiry TTL_MS on, the run's local day). */
   reserved(actionId: string, amount: number, extra: Record<string, unknown> = {}): this {
-    this.add('BudgetReserved', actionId, {
+    this.add('BudgetReserved', actionId, (at) => ({
       reservation_id: actionId,
       amount_micros: amount,
       currency: 'USD',
-      expires_at: 0,
+      expires_at: at + TTL_MS,
       key_id: 'k',
       signature: 's',
       agent_id: AGENT.id,
-      tool: null,
+      tool: this.toolOf(actionId),
       tool_calls: 1,
-      day: null,
+      day: '2026-12-07',
       approval_step: null,
       ...extra,
-    });
+    }));
     return this;
   }
 
