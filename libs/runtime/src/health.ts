@@ -1,4 +1,5 @@
-import { Controller, Get, Inject, Module } from '@nestjs/common';
+import { Controller, Get, HttpStatus, Inject, Module, Res } from '@nestjs/common';
+import type { FastifyReply } from 'fastify';
 import type { DynamicModule } from '@nestjs/common';
 import { probeBrokers } from '@writ/bus';
 import { describeError } from '@writ/errors';
@@ -27,13 +28,17 @@ export class HealthController {
     };
   }
 
-  /** Readiness: a real metadata request to Kafka right now. */
+  /**
+   * Readiness: a real metadata request to Kafka right now. Not ready answers 503 with the same body,
+   * so a plain HTTP probe (Kubernetes, a load balancer) reads the status code alone.
+   */
   @Get('ready')
-  async ready() {
+  async ready(@Res({ passthrough: true }) reply: FastifyReply) {
     try {
       await probeBrokers(this.identity.kafkaBrokers, 2_000);
       return { status: 'ready', service: this.identity.name, kafka: 'reachable' };
     } catch (error) {
+      void reply.status(HttpStatus.SERVICE_UNAVAILABLE);
       return { status: 'not_ready', service: this.identity.name, kafka: describeError(error) };
     }
   }

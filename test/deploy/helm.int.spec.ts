@@ -1,0 +1,318 @@
+// The Kubernetes chart (deploy/helm/writ) and the image's build definition, checked offline with
+// the real tools built from Go modules by deploy/helm/tools.sh: `helm lint` and `helm template` of
+// every values file, every rendered manifest validated strictly by writ-manifest-check (Kubernetes
+// kinds decoded into their API types refusing unknown fields; Strimzi, KEDA, Prometheus-operator and
+// ClickHouse-operator resources against deploy/helm/schemas/). Then what the manifests say is
+// compared with the sources they come from: the topics with deploy/kafka/topology.json, the users'
+// ACLs with the grants the local broker gets (aclBindings of libs/devstack), each service's keys
+// with serviceKeyEnvironment. No container engine runs here: the Containerfile is checked as text.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { aclBindings, keyLayout, loadAclTable, serviceKeyEnvironment, WRIT_SERVICES, writRoot } from '@writ/devstack';
+
+const ROOT = writRoot();
+const CHART = join(ROOT, 'deploy', 'helm', 'writ');
+const BIN = join(ROOT, '.local', 'go-tools', 'bin');
+const VALUES_FILES = ['values.yaml', 'values-evaluation.yaml', 'values-production.yaml'] as const;
+
+interface Manifest {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly metadata: { readonly name: string; readonly labels?: Record<string, string> };
+  readonly spec?: Record<string, unknown>;
+  readonly data?: Record<string, string>;
+  readonly stringData?: Record<string, string>;
+}
+interface Topology {
+  readonly defaults: { readonly partitions: number };
+  readonly topics: readonly { readonly name: string; readonly partitions?: number; readonly configs: Record<string, string> }[];
+}
+interface Container {
+  readonly env: readonly { readonly name: string; readonly value?: string }[];
+  readonly livenessProbe: { readonly httpGet: { readonly path: string } };
+  readonly readinessProbe: { readonly httpGet: { readonly path: string } };
+  readonly volumeMounts: readonly { readonly name: string }[];
+}
+interface PodSpec {
+  readonly containers: readonly Container[];
+  readonly volumes: readonly { readonly name: string; readonly secret?: { readonly secretName: string } }[];
+  readonly securityContext: { readonly runAsUser: number; readonly runAsNonRoot: boolean };
+}
+
+const work = mkdtempSync(join(tmpdir(), 'writ-helm-'));
+
+/** Evaluation keys (what `--set-file` would pass): a PEM per signing service, its public half. */
+function keyArgs(): string[] {
+  const args: string[] = [];
+  for (const [service, publicKind, file] of [
+    ['policy', 'warrants', 'warrant-1'],
+    ['budget', 'reservations', 'reservation-1'],
+    ['ledger', 'ledger', 'ledger-1'],
+    ['executor', 'toolTokens', 'tool-token-1'],
+  ] as const) {
+    const { privateKey } = generateKeyPairSync('ed25519');
+    const pem = join(work, `${file}.pem`);
+    writeFileSync(pem, privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    const pub = join(work, `${file}.pub.pem`);
+    writeFileSync(pub, createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }));
+    args.push('--set-file', `keys.${service}.pem=${pem}`, '--set-file', `publicKeys.${publicKind}.${file}\\.pub\\.pem=${pub}`);
+  }
+  return args;
+}
+
+function helm(args: readonly string[]): { code: number; output: string } {
+  const result = spawnSync(join(BIN, 'helm'), args, { cwd: ROOT, encoding: 'utf8' });
+  return { code: result.status ?? -1, output: `${result.stdout}${result.stderr}` };
+}
+
+/** Renders the chart with a values file (and keys where the file leaves them to the installer). */
+function render(valuesFile: string, extra: readonly string[] = []): { code: number; output: string } {
+  const keys = valuesFile === 'values-production.yaml' ? [] : keyArgs();
+  return helm(['template', 'writ', CHART, '--namespace', 'writ', '-f', join(CHART, valuesFile), ...keys, ...extra]);
+}
+
+/** Validates a rendered stream strictly; returns the checker's verdict and the documents as JSON. */
+function validate(yamlText: string, name: string): { code: number; output: string; manifests: Manifest[] } {
+  const file = join(work, `${name}.yaml`);
+  const dump = join(work, `${name}.json`);
+  writeFileSync(file, yamlText);
+  const result = spawnSync(join(BIN, 'writ-manifest-check'), ['-schemas', join(ROOT, 'deploy', 'helm', 'schemas'), '-dump', dump, file], {
+    encoding: 'utf8',
+  });
+  const manifests = result.status === 0 || result.status === 1 ? (JSON.parse(readFileSync(dump, 'utf8')) as Manifest[]) : [];
+  return { code: result.status ?? -1, output: `${result.stdout}${result.stderr}`, manifests };
+}
+
+const rendered = new Map<string, Manifest[]>();
+const of = (valuesFile: string, kind: string) => (rendered.get(valuesFile) ?? []).filter((m) => m.kind === kind);
+const podSpec = (m: Manifest) => (m.spec as { template: { spec: PodSpec } }).template.spec;
+
+beforeAll(() => {
+  // Cold, this builds helm from source (minutes); cached in .local/go-tools afterwards.
+  execFileSync('bash', [join(ROOT, 'deploy', 'helm', 'tools.sh')], { cwd: ROOT, stdio: 'inherit' });
+}, 1_200_000);
+
+describe('deploy/helm/writ', () => {
+  it('keeps its copies of the topology and the ACL table identical to deploy/kafka', () => {
+    for (const file of ['topology.json', 'acls.json']) {
+      expect(readFileSync(join(CHART, 'files', file), 'utf8'), `deploy/helm/writ/files/${file}: cp deploy/kafka/${file} there`).toBe(
+        readFileSync(join(ROOT, 'deploy', 'kafka', file), 'utf8'),
+      );
+    }
+  });
+
+  for (const valuesFile of VALUES_FILES) {
+    it(`${valuesFile}: passes helm lint`, () => {
+      const keys = valuesFile === 'values-production.yaml' ? [] : keyArgs();
+      const result = helm(['lint', '--strict', CHART, '-f', join(CHART, valuesFile), ...keys]);
+      expect(result.output).toContain('1 chart(s) linted, 0 chart(s) failed');
+      expect(result.code).toBe(0);
+    });
+
+    it(`${valuesFile}: renders, and every manifest is valid against its schema`, () => {
+      const result = render(valuesFile);
+      expect(result.code, result.output).toBe(0);
+      const checked = validate(result.output, valuesFile);
+      expect(checked.output).not.toContain('INVALID');
+      expect(checked.code, checked.output).toBe(0);
+      rendered.set(valuesFile, checked.manifests);
+      for (const kind of [
+        'StatefulSet',
+        'Kafka',
+        'KafkaNodePool',
+        'KafkaTopic',
+        'KafkaUser',
+        'ClickHouseInstallation',
+        'Job',
+        'NetworkPolicy',
+        'PodDisruptionBudget',
+      ]) {
+        expect(of(valuesFile, kind).length, `${valuesFile} renders a ${kind}`).toBeGreaterThan(0);
+      }
+    });
+
+    it(`${valuesFile}: a KafkaTopic per topic of topology.json, with its partitions, replication and configs`, () => {
+      const topology = JSON.parse(readFileSync(join(ROOT, 'deploy', 'kafka', 'topology.json'), 'utf8')) as Topology;
+      const values = valuesOf(valuesFile);
+      const topics = of(valuesFile, 'KafkaTopic');
+      expect(topics.map((t) => t.spec?.['topicName']).sort()).toEqual(topology.topics.map((t) => t.name).sort());
+      for (const topic of topology.topics) {
+        const spec = topics.find((t) => t.spec?.['topicName'] === topic.name)?.spec ?? {};
+        expect(spec['partitions'], topic.name).toBe(topic.partitions ?? values.partitions ?? topology.defaults.partitions);
+        expect(spec['replicas'], topic.name).toBe(values.replicationFactor);
+        expect(spec['config'], topic.name).toEqual({ ...topic.configs, 'min.insync.replicas': String(values.minInsyncReplicas) });
+      }
+      const kafka = of(valuesFile, 'Kafka')[0]?.spec as { kafka: { config: Record<string, unknown> } };
+      expect(kafka.kafka.config['min.insync.replicas']).toBe(values.minInsyncReplicas);
+      expect(kafka.kafka.config['allow.everyone.if.no.acl.found']).toBe(false);
+    });
+
+    it(`${valuesFile}: a KafkaUser per principal of acls.json, with exactly the broker's grants`, () => {
+      const table = loadAclTable(ROOT);
+      const expected = aclBindings(table)
+        .map((b) => `${b.principal} ${b.resourceType} ${b.patternType} ${b.name} ${b.operation}`)
+        .sort();
+      const strimziType: Record<string, string> = { topic: 'TOPIC', group: 'GROUP', transactionalId: 'TRANSACTIONAL_ID' };
+      const strimziPattern: Record<string, string> = { literal: 'LITERAL', prefix: 'PREFIXED' };
+      const actual: string[] = [];
+      for (const user of of(valuesFile, 'KafkaUser')) {
+        const acls = (user.spec as { authorization: { acls: { resource: { type: string; name: string; patternType: string }; operations: string[] }[] } })
+          .authorization.acls;
+        for (const acl of acls) {
+          for (const op of acl.operations) {
+            actual.push(
+              `User:${user.metadata.name} ${strimziType[acl.resource.type]} ${strimziPattern[acl.resource.patternType]} ${acl.resource.name} ${op.toUpperCase()}`,
+            );
+          }
+        }
+      }
+      expect(actual.sort()).toEqual(expected.map((line) => (line.startsWith('User:') ? line : `User:${line}`)).sort());
+      expect(
+        of(valuesFile, 'KafkaUser')
+          .map((u) => u.metadata.name)
+          .sort(),
+      ).toEqual(Object.keys(table.principals).sort());
+    });
+
+    it(`${valuesFile}: each service holds only its own keys and its own Kafka principal`, () => {
+      const layout = keyLayout('/keys');
+      const statefulSets = of(valuesFile, 'StatefulSet');
+      expect(statefulSets.map((s) => s.metadata.labels?.['app.kubernetes.io/component']).sort()).toEqual([...WRIT_SERVICES].sort());
+      const secretOwners = new Map<string, string>();
+      for (const set of statefulSets) {
+        const service = set.metadata.labels?.['app.kubernetes.io/component'] ?? '';
+        const spec = podSpec(set);
+        const env = spec.containers[0]?.env ?? [];
+        const keyVariables = env.map((e) => e.name).filter((n) => /_(SIGNING_KEY|KEYS_DIR)$/.test(n) && n !== 'WRIT_TENANT_KEYS_DIR');
+        expect(keyVariables.sort(), service).toEqual(Object.keys(serviceKeyEnvironment(layout, service)).sort());
+        expect(env.find((e) => e.name === 'WRIT_KAFKA_SASL_USERNAME')?.value, service).toBe(`writ-${service}`);
+        const secrets = spec.volumes.flatMap((v) => (v.secret === undefined ? [] : [v.secret.secretName]));
+        for (const secret of secrets) {
+          if (secret === 'writ-tenant-keys') continue; // the gateway seals, the executor opens (docs/configuration.md)
+          expect(secretOwners.get(secret) ?? service, `Secret ${secret} is mounted by two services`).toBe(service);
+          secretOwners.set(secret, service);
+        }
+        expect(secrets, service).toContain(`writ-${service}`);
+        expect(spec.securityContext.runAsNonRoot).toBe(true);
+        // Live while HTTP answers; ready only while the service reaches Kafka (/health/ready answers 503 otherwise).
+        expect(spec.containers[0]?.livenessProbe.httpGet.path).toBe('/health');
+        expect(spec.containers[0]?.readinessProbe.httpGet.path).toBe('/health/ready');
+      }
+      // The chart's own key Secrets (evaluation): one data key each, the owner's key file.
+      for (const secret of of(valuesFile, 'Secret').filter((s) => s.metadata.name.endsWith('-keys'))) {
+        const owner = secret.metadata.labels?.['app.kubernetes.io/component'] ?? '';
+        expect(Object.keys(secret.data ?? {}), secret.metadata.name).toEqual([ownKeyFile(owner)]);
+        expect(secretOwners.get(secret.metadata.name), secret.metadata.name).toBe(owner);
+      }
+    });
+  }
+
+  it('exposes only the gateway: the other services accept nothing but metrics scrapes', () => {
+    for (const policy of of('values.yaml', 'NetworkPolicy')) {
+      const service = policy.metadata.labels?.['app.kubernetes.io/component'];
+      const ingress = (policy.spec as { ingress: { from?: unknown[]; ports: { port: string }[] }[] }).ingress;
+      const open = ingress.filter((rule) => rule.from === undefined).flatMap((rule) => rule.ports.map((p) => p.port));
+      expect(open, `${service ?? '?'}`).toEqual(service === 'gateway' ? ['http'] : []);
+      expect(ingress.filter((rule) => rule.from !== undefined).flatMap((rule) => rule.ports.map((p) => p.port))).toEqual(['metrics']);
+    }
+  });
+
+  it('scales gateway, planner and policy on consumer lag, never past the partitions; the others run one', () => {
+    const scaled = of('values-production.yaml', 'ScaledObject');
+    expect(scaled.map((s) => s.metadata.labels?.['app.kubernetes.io/component']).sort()).toEqual(['gateway', 'planner', 'policy']);
+    for (const object of scaled) {
+      const spec = object.spec as { maxReplicaCount: number; triggers: { type: string; metadata: Record<string, string> }[] };
+      expect(spec.maxReplicaCount).toBe(12);
+      expect(spec.triggers[0]?.type).toBe('kafka');
+      expect(spec.triggers[0]?.metadata['consumerGroup']).toBe(`writ.${object.metadata.labels?.['app.kubernetes.io/component'] ?? ''}`);
+    }
+    // Asking for more instances than partitions, or a second ledger, fails the render with the rule.
+    const tooMany = render('values.yaml', ['--set', 'services.planner.replicas=4']);
+    expect(tooMany.code).not.toBe(0);
+    expect(tooMany.output).toContain('services.planner.replicas is 4, but at most 3 instances of planner can share the work');
+    const twoLedgers = render('values.yaml', ['--set', 'services.ledger.replicas=2']);
+    expect(twoLedgers.output).toContain('services.ledger.replicas is 2, but at most 1 instances of ledger');
+  });
+
+  it('refuses values its schema does not allow, naming the field and the rule (values.schema.json)', () => {
+    const result = render('values-production.yaml', ['--set', 'kafka.replicationFactor=0,services.planner.replica=2']);
+    expect(result.code).not.toBe(0);
+    expect(result.output).toContain("at '/kafka/replicationFactor': minimum: got 0, want 1");
+    expect(result.output).toContain("at '/services/planner': additional properties 'replica' not allowed");
+  });
+
+  it('renders without Strimzi and the ClickHouse server for an existing cluster', () => {
+    const result = render('values-evaluation.yaml', [
+      '--set',
+      'kafka.enabled=false,kafka.bootstrap=kafka.example:9092,clickhouse.enabled=false,clickhouse.url=http://clickhouse.example:8123',
+    ]);
+    expect(result.code, result.output).toBe(0);
+    const checked = validate(result.output, 'existing');
+    expect(checked.code, checked.output).toBe(0);
+    expect(checked.manifests.filter((m) => /^Kafka|^ClickHouse/.test(m.kind))).toEqual([]);
+    const ledger = checked.manifests.find((m) => m.kind === 'StatefulSet' && m.metadata.name === 'writ-ledger');
+    expect(podSpec(ledger as Manifest).containers[0]?.env).toContainEqual({ name: 'CLICKHOUSE_URL', value: 'http://clickhouse.example:8123' });
+  });
+
+  it('refuses a manifest with a misplaced field (the validation is strict)', () => {
+    const result = render('values-evaluation.yaml');
+    const broken = result.output
+      .replace('  partitions: 3\n', '  partitions: 3\n  partition: 3\n')
+      .replace('podManagementPolicy: Parallel', 'podManagementPolicy: Parallel\n  replica: 2');
+    const checked = validate(broken, 'broken');
+    expect(checked.code).toBe(1);
+    expect(checked.output).toMatch(/INVALID KafkaTopic .*partition/);
+    expect(checked.output).toMatch(/INVALID StatefulSet .*unknown field "spec.replica"/);
+  });
+});
+
+describe('deploy/images/Containerfile', () => {
+  const containerfile = readFileSync(join(ROOT, 'deploy', 'images', 'Containerfile'), 'utf8');
+  it('builds on the Node of .nvmrc, runs as a non-root user, with a health check', () => {
+    const node = readFileSync(join(ROOT, '.nvmrc'), 'utf8').trim().replace(/^v/, '');
+    const bases = [...containerfile.matchAll(/^FROM (\S+)/gm)].map((m) => m[1]);
+    expect(bases.length).toBeGreaterThan(0);
+    for (const base of bases) expect(base).toBe(`docker.io/library/node:${node}-bookworm-slim`);
+    const user = /^USER (\d+):(\d+)$/m.exec(containerfile);
+    expect(Number(user?.[1])).toBeGreaterThan(0);
+    expect(containerfile).toMatch(/^HEALTHCHECK .*\n\s+CMD .*\/health/m);
+    expect(containerfile).toContain('npm ci');
+    expect(containerfile).toContain('SOURCE_DATE_EPOCH');
+    // The chart runs the pods as that user.
+    for (const set of of('values.yaml', 'StatefulSet')) expect(podSpec(set).securityContext.runAsUser).toBe(Number(user?.[1]));
+  });
+
+  it("has an entry point for each of the six services, with the local stack's V8 flags", () => {
+    const entrypoint = readFileSync(join(ROOT, 'deploy', 'images', 'entrypoint.sh'), 'utf8');
+    for (const service of WRIT_SERVICES) expect(entrypoint).toMatch(new RegExp(`\\b${service}\\b.*\\)`));
+    expect(entrypoint).toContain('--liftoff-only /app/services/policy/dist/main.js');
+    const usage = spawnSync('sh', [join(ROOT, 'deploy', 'images', 'entrypoint.sh')], { encoding: 'utf8' });
+    expect(usage.status).toBe(64);
+    expect(usage.stderr).toContain('usage: writ <gateway|planner|policy|budget|executor|ledger>');
+  });
+});
+
+function ownKeyFile(service: string): string {
+  const files: Record<string, string> = { policy: 'warrant-1.pem', budget: 'reservation-1.pem', ledger: 'ledger-1.pem', executor: 'tool-token-1.pem' };
+  return files[service] ?? '(none)';
+}
+
+/** The Kafka settings a values file gives (over values.yaml's defaults), as the chart reads them. */
+function valuesOf(valuesFile: string): { partitions: number | undefined; replicationFactor: number; minInsyncReplicas: number } {
+  const result = helm(['show', 'values', CHART]);
+  const defaults = /replicationFactor: (\d+)\n\s+minInsyncReplicas: (\d+)/.exec(result.output);
+  const file = readFileSync(join(CHART, valuesFile), 'utf8');
+  const number = (key: string, fallback: number | undefined) => {
+    const m = new RegExp(`^  ${key}: (\\d+)$`, 'm').exec(file);
+    return m === null ? fallback : Number(m[1]);
+  };
+  return {
+    partitions: number('partitions', undefined),
+    replicationFactor: number('replicationFactor', Number(defaults?.[1])) ?? 1,
+    minInsyncReplicas: number('minInsyncReplicas', Number(defaults?.[2])) ?? 1,
+  };
+}
