@@ -148,4 +148,17 @@ export default tseslint.config(
     files: ['**/*.generated.ts'],
     rules: { '@typescript-eslint/no-unused-vars': 'off' },
   },
+  {
+    // The console's views (Preact JSX, DOM types): their own program, libs/console-ui/tsconfig.json.
+    files: ['libs/console-ui/src/**/*.tsx'],
+    extends: [tseslint.configs.recommended],
+    languageOptions: { parserOptions: { project: './libs/console-ui/tsconfig.json', tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/await-thenable': 'error',
+      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'separate-type-imports' }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
 );

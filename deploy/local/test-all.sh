@@ -52,6 +52,8 @@ if [ "$full" = yes ]; then
   check "schemas are backward-transitive compatible" node --conditions=writ-source libs/contracts/codegen/generate.ts --compat
 fi
 check "typecheck and build" tsc -b tsconfig.build.json
+# The operator console's bundle: the gateway serves it and the e2e tier drives it in Chromium.
+check "console bundle (typecheck and vite build)" bash -c 'tsc -p libs/console-ui/tsconfig.json && vite build --config libs/console-ui/vite.config.ts'
 if [ "$full" = yes ]; then
   check "typecheck tests" tsc -p tsconfig.spec.json
   check "lint" lint_all
@@ -66,7 +68,8 @@ done
 node -e '
   const fs = require("fs"); const dir = process.argv[1];
   let passed = 0, failed = 0;
-  for (const f of fs.readdirSync(dir)) {
+  // Only the tiers JSON reports: the folder also holds artifacts (the console screenshots).
+  for (const f of fs.readdirSync(dir).filter((name) => name.endsWith(".json"))) {
     const r = JSON.parse(fs.readFileSync(dir + "/" + f, "utf8"));
     passed += r.numPassedTests; failed += r.numFailedTests;
     if (r.numTotalTestSuites > 0 && r.numFailedTestSuites > 0 && r.numFailedTests === 0) failed += r.numFailedTestSuites;

@@ -5,7 +5,8 @@
 #   - the npm workspace (native addons built offline against Node 24's own headers),
 #   - the Apache Kafka jars from Maven Central (deploy/kafka/pom.xml),
 #   - Prometheus and promtool from Debian's package, unpacked into .local/prometheus (no service,
-#     nothing installed globally): the tests scrape the services with it and check the alert rules.
+#     nothing installed globally): the tests scrape the services with it and check the alert rules,
+#   - Debian's chromium (apt, when missing and running as root): the console's browser tests.
 # Source it (`. deploy/local/toolchain.sh`) for the functions; sourcing changes no shell options.
 # `writ_setup` installs everything; `use_node` puts Node 24 first on PATH. `./dev` does both.
 WRIT_ROOT="${WRIT_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
@@ -115,11 +116,23 @@ install_prometheus() {
   echo "$want" > "$stamp"
 }
 
+# Debian's Chromium for the console's browser tests (playwright-core drives it: no browser download).
+install_chromium() {
+  [ -x /usr/bin/chromium ] && return
+  if [ "$(id -u)" -ne 0 ]; then
+    log "missing system package: chromium (install it with apt-get as root: the console's e2e tests drive it)"; exit 1
+  fi
+  log "installing Debian's chromium (the console's browser tests)"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+}
+
 writ_setup() {
   mkdir -p "$WRIT_LOCAL"
   install_node
   use_node
   install_system_libs
+  install_chromium
   install_workspace
   install_kafka
   install_prometheus

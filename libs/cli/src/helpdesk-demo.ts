@@ -293,6 +293,9 @@ export async function runHelpdeskDemo({ say, keep = false }: HelpdeskDemoOptions
     say('where to look next:');
     say(`  API            ${stack.gatewayUrl}/v1/openapi.json (agent key of triage-bot in deploy/demo/keys.json)`);
     say(
+      `  console        ${stack.gatewayUrl}/console (with --keep): sign in with a person's key from deploy/demo/keys.json (jq -r .demoKeys.maria ...): maria approves, oscar operates, ana analyses, audrey audits; an agent's key is refused`,
+    );
+    say(
       `  analytics      curl -s ${stack.service('ledger').url}/v1/query -H "authorization: Bearer $(jq -r .demoKeys.ana deploy/demo/keys.json)" -H 'content-type: application/json' -d '{"sql":"SELECT status, count() FROM actions GROUP BY status"}'`,
     );
     say(

@@ -311,6 +311,9 @@ export async function startWritStack(options: WritStackOptions): Promise<WritSta
   };
   const toolCredential = (name: WritServiceName | 'helpdesk'): Record<string, string> =>
     name === 'executor' || name === 'helpdesk' ? { HELPDESK_TOKEN: helpdeskToken } : {};
+  // The console (served by the gateway) reads spend and chains through the ledger's own door, with the person's key.
+  const consoleLedger = (name: WritServiceName): Record<string, string> =>
+    name === 'gateway' ? { WRIT_CONSOLE_LEDGER_URL: env['WRIT_CONSOLE_LEDGER_URL'] ?? `http://127.0.0.1:${basePort + PORT_OFFSETS.ledger}` } : {};
 
   const instances = new Map<WritServiceName, ServiceProcess[]>();
   for (const name of WRIT_SERVICES) {
@@ -341,6 +344,7 @@ export async function startWritStack(options: WritStackOptions): Promise<WritSta
             ...kafkaPrincipal(name),
             ...tenantKeys(name),
             ...toolCredential(name),
+            ...consoleLedger(name),
             WRIT_HTTP_PORT: String(port),
             WRIT_METRICS_PORT: String(metricsPort),
             WRIT_KAFKA_GROUP_ID: `writ.${name}${suffix}`,

@@ -25,6 +25,8 @@ export const ERROR_HTTP_STATUS = {
   BUS_STATE: 500,
   CANONICAL_JSON_INVALID: 500,
   CONFIG_INVALID: 500,
+  /** The console's spend and ledger views: the gateway has no ledger to ask (WRIT_CONSOLE_LEDGER_URL) or it did not answer. */
+  CONSOLE_LEDGER_UNAVAILABLE: 503,
   COUNTER_INVALID: 500,
   DB_BUSY: 500,
   DECIDER_UNKNOWN_VARIANT: 500,

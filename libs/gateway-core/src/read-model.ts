@@ -141,6 +141,35 @@ export class GatewayReadModel {
     return found;
   }
 
+  /**
+   * A tenant's runs in the model, the latest started first, at most `limit`; `search` keeps those
+   * whose id, agent or goal contains it (case-insensitive). O(runs): for the console, not the hot path.
+   */
+  runsOf(tenantId: string, options: { readonly search?: string; readonly limit: number }): RunState[] {
+    const needle = options.search?.trim().toLowerCase() ?? '';
+    const matches = (run: RunState): boolean =>
+      needle === '' || run.run_id.includes(needle) || run.agent_id.toLowerCase().includes(needle) || run.goal.toLowerCase().includes(needle);
+    return [...this.#runs.values()]
+      .filter((run) => run.tenant_id === tenantId && matches(run))
+      .sort((a, b) => b.started_at - a.started_at)
+      .slice(0, options.limit);
+  }
+
+  /** A run's actions in the model, in the order they were proposed (the run's timeline). O(actions). */
+  actionsOfRun(runId: string): ActionState[] {
+    return [...this.#actions.values()]
+      .filter((state) => state.run_id === runId)
+      .sort((a, b) => (a.proposed_at ?? a.updated_at) - (b.proposed_at ?? b.updated_at));
+  }
+
+  /** A tenant's actions that asked for an approval and no longer wait for one (approved, denied, expired), the latest change first. O(actions). */
+  decidedApprovals(tenantId: string, limit: number): ActionState[] {
+    return [...this.#actions.values()]
+      .filter((state) => state.tenant_id === tenantId && state.approval_requested_at !== null && state.status !== 'awaiting_approval')
+      .sort((a, b) => b.updated_at - a.updated_at)
+      .slice(0, limit);
+  }
+
   get size(): { readonly runs: number; readonly actions: number } {
     return { runs: this.#runs.size, actions: this.#actions.size };
   }

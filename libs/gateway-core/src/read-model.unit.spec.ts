@@ -409,3 +409,29 @@ describe('the approval request an approver sees', () => {
     expect(model.previousSimilar(model.action('new') as ActionState)).toBeUndefined();
   });
 });
+
+describe('GatewayReadModel for the console', () => {
+  it('lists a tenant’s runs latest first with a search, a run’s actions in order, and the decided approvals', () => {
+    const model = new GatewayReadModel();
+    model.apply(event('RunStarted', { agent_id: 'triage-bot', goal: 'work the queue' }, meta({ action_id: null, run_id: 'run-a' })));
+    model.apply(event('RunStarted', { agent_id: 'billing-bot', goal: 'refund T-1' }, meta({ action_id: null, run_id: 'run-b' })));
+    model.apply(event('RunStarted', { agent_id: 'globex-bot', goal: 'other tenant' }, meta({ action_id: null, run_id: 'run-c', tenant_id: 'globex' })));
+    expect(model.runsOf(TENANT, { limit: 10 }).map((run) => run.run_id)).toEqual(['run-b', 'run-a']);
+    expect(model.runsOf(TENANT, { search: 'QUEUE', limit: 10 }).map((run) => run.run_id)).toEqual(['run-a']);
+    expect(model.runsOf(TENANT, { limit: 1 }).map((run) => run.run_id)).toEqual(['run-b']);
+
+    model.apply(proposed(meta({ run_id: 'run-a', action_id: 'first' })));
+    model.apply(proposed(meta({ run_id: 'run-a', action_id: 'second' })));
+    model.apply(proposed(meta({ run_id: 'run-b', action_id: 'elsewhere' })));
+    expect(model.actionsOfRun('run-a').map((action) => action.action_id)).toEqual(['first', 'second']);
+
+    model.apply(proposed(meta({ action_id: ACTION })));
+    model.apply(approvalRequired());
+    expect(model.decidedApprovals(TENANT, 10)).toEqual([]);
+    // The approval's allow replaces the requirement: the action is still one that asked.
+    model.apply(event('PolicyDecided', { decision: 'allow', determining_policies: ['refund-over-100-needs-manager-approval'], approval_requirement: null }));
+    model.apply(completed());
+    expect(model.decidedApprovals(TENANT, 10).map((action) => action.action_id)).toEqual([ACTION]);
+    expect(model.decidedApprovals('globex', 10)).toEqual([]);
+  });
+});

@@ -24,6 +24,10 @@ export const gatewayConfigSpec = {
   WRIT_GATEWAY_SAFE_MODE_FILE: env.optionalString(),
   /** Tenants' webhooks (the policy service's format): told `safe_mode.tripped` when a subject is switched to read-only automatically. */
   WRIT_GATEWAY_WEBHOOKS_FILE: env.optionalString(),
+  /** The operator console's built bundle, served under /console; unset: libs/console-ui/dist of this checkout. */
+  WRIT_CONSOLE_DIR: env.optionalString(),
+  /** The ledger's HTTP door (e.g. http://127.0.0.1:26085): the console's spend charts and chains are read there with the person's own key; unset: those views say so. */
+  WRIT_CONSOLE_LEDGER_URL: env.optionalString(),
 };
 
 export type GatewayConfig = BaseConfig & ConfigOf<typeof gatewayConfigSpec>;

@@ -412,6 +412,85 @@ const DOORS: readonly Door[] = [
       hostile: [{ what: 'an unknown tool', path: () => `/v1/controls/platform/tools/refunds.nope/${name}`, body: switchBody('x'), status: 404 }],
     },
   ]),
+  {
+    route: 'GET /v1/console/session',
+    path: () => '/v1/console/session',
+    ok: { who: 'approverA', status: 200 },
+    // The console is for people: agents and services are refused.
+    wrongRole: ['botA', 'cli'],
+    foreign: {
+      kind: 'own_tenant',
+      who: 'auditorB',
+      check: (answer) => {
+        expect(answer.status).toBe(200);
+        expect(answer.body).toMatchObject({ user_id: id('auditorb'), tenant: B, views: ['runs', 'controls', 'spend', 'ledger'] });
+      },
+    },
+    hostile: [],
+  },
+  {
+    route: 'GET /v1/console/runs',
+    path: () => '/v1/console/runs',
+    ok: { who: 'analystA', status: 200 },
+    wrongRole: ['botA', 'cli'],
+    foreign: { kind: 'list', who: 'auditorB' },
+    hostile: [
+      { what: 'a limit of 0', path: () => '/v1/console/runs?limit=0', status: 400, field: 'limit' },
+      { what: 'a limit that is no number', path: () => '/v1/console/runs?limit=1e3', status: 400, field: 'limit' },
+      { what: 'a search given twice', path: () => '/v1/console/runs?q=a&q=b', status: 400, field: 'q' },
+      { what: 'a long search', path: () => `/v1/console/runs?q=${'x'.repeat(300)}`, status: 400, field: 'q' },
+    ],
+  },
+  {
+    route: 'GET /v1/console/runs/{run_id}/timeline',
+    path: (f) => `/v1/console/runs/${f.run}/timeline`,
+    ok: { who: 'auditorA', status: 200 },
+    wrongRole: ['botA', 'cli'],
+    outsiders: ['root'],
+    foreign: { kind: 'not_found', who: 'approverB' },
+    hostile: [{ what: 'a path escape', path: () => '/v1/console/runs/..%2F..%2Fcontrols/timeline', status: 404 }],
+  },
+  {
+    route: 'GET /v1/console/approvals/history',
+    path: () => '/v1/console/approvals/history',
+    ok: { who: 'approverA', status: 200 },
+    wrongRole: NOT_APPROVERS,
+    foreign: { kind: 'list', who: 'approverB' },
+    hostile: [{ what: 'a limit over 200', path: () => '/v1/console/approvals/history?limit=201', status: 400, field: 'limit' }],
+  },
+  // The spend and ledger views read the ledger's door with the caller's key; this test runs no
+  // ledger, so the right caller gets past the roles to 503 CONSOLE_LEDGER_UNAVAILABLE (the console's
+  // e2e suite reads through a real ledger, whose roles and row policies apply again).
+  {
+    route: 'POST /v1/console/query',
+    path: () => '/v1/console/query',
+    body: () => ({ sql: 'SELECT count() AS n FROM actions' }),
+    ok: { who: 'analystA', status: 503 },
+    wrongRole: ['botA', 'approverA', 'operatorA', 'cli'],
+    foreign: { kind: 'own_tenant', who: 'auditorB', check: (answer) => expect(answer.body['error']).toMatchObject({ code: 'CONSOLE_LEDGER_UNAVAILABLE' }) },
+    hostile: [
+      { what: 'not JSON', body: '{"sql": ', status: 400 },
+      { what: 'a prototype key', body: '{"sql":"SELECT 1","__proto__":{"polluted":true}}', status: 400 },
+    ],
+  },
+  {
+    route: 'GET /v1/console/ledger',
+    path: () => '/v1/console/ledger',
+    ok: { who: 'auditorA', status: 503 },
+    wrongRole: ['botA', 'approverA', 'operatorA', 'analystA', 'cli'],
+    foreign: { kind: 'own_tenant', who: 'auditorB', check: (answer) => expect(answer.status).toBe(503) },
+    hostile: [],
+  },
+  {
+    route: 'GET /v1/console/ledger/runs/{run_id}',
+    path: (f) => `/v1/console/ledger/runs/${f.run}`,
+    ok: { who: 'auditorA', status: 503 },
+    // A platform admin names no tenant here: the CLI's export does that.
+    wrongRole: ['botA', 'approverA', 'operatorA', 'analystA', 'root', 'cli'],
+    // The tenant is the caller's own (never in the path): B's auditor asks B's chain.
+    foreign: { kind: 'own_tenant', who: 'auditorB', check: (answer) => expect(answer.status).toBe(503) },
+    hostile: [],
+  },
 ];
 
 /** Routes anyone may call: the OpenAPI document itself and the health endpoints. */

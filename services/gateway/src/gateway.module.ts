@@ -9,6 +9,7 @@ import { ActionsController } from './actions.controller.ts';
 import { ApprovalsController } from './approvals.controller.ts';
 import { DIRECTORY, GATEWAY_VERSION, TOOL_REGISTRY } from './config.ts';
 import type { GatewayConfig } from './config.ts';
+import { ConsoleAssetsController, ConsoleController } from './console.controller.ts';
 import { ControlsController } from './controls.controller.ts';
 import { GatewayBus } from './gateway-bus.ts';
 import { ApiKeyGuard, GatewayExceptionFilter } from './http.ts';
@@ -38,11 +39,20 @@ class DirectoryWatch implements OnApplicationShutdown {
 }
 
 /** Every controller of the gateway: the OpenAPI test checks each of their routes is documented. */
-export const GATEWAY_CONTROLLERS = [RunsController, ActionsController, ApprovalsController, ReconciliationController, ControlsController, OpenApiController];
+export const GATEWAY_CONTROLLERS = [
+  RunsController,
+  ActionsController,
+  ApprovalsController,
+  ReconciliationController,
+  ControlsController,
+  ConsoleController,
+  OpenApiController,
+];
 
 /** The gateway service: HTTP API for agents and approvers; answers waiting agents with outcomes. */
 @Module({
-  controllers: GATEWAY_CONTROLLERS,
+  // The console's page and bundle are pages, not API routes: outside the OpenAPI document.
+  controllers: [...GATEWAY_CONTROLLERS, ConsoleAssetsController],
   providers: [
     { provide: GATEWAY_VERSION, useValue: packageVersion(import.meta.url) },
     { provide: DIRECTORY, inject: [SERVICE_CONFIG], useFactory: liveDirectory },
