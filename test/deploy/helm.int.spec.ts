@@ -211,14 +211,24 @@ describe('deploy/helm/writ', () => {
     });
   }
 
-  it('exposes only the gateway: the other services accept nothing but metrics scrapes', () => {
+  it("exposes only the gateway: the others accept metrics scrapes, and the ledger the gateway's calls to its door", () => {
     for (const policy of of('values.yaml', 'NetworkPolicy')) {
       const service = policy.metadata.labels?.['app.kubernetes.io/component'];
-      const ingress = (policy.spec as { ingress: { from?: unknown[]; ports: { port: string }[] }[] }).ingress;
+      const ingress = (policy.spec as { ingress: { from?: { podSelector?: { matchLabels: Record<string, string> } }[]; ports: { port: string }[] }[] }).ingress;
       const open = ingress.filter((rule) => rule.from === undefined).flatMap((rule) => rule.ports.map((p) => p.port));
       expect(open, `${service ?? '?'}`).toEqual(service === 'gateway' ? ['http'] : []);
-      expect(ingress.filter((rule) => rule.from !== undefined).flatMap((rule) => rule.ports.map((p) => p.port))).toEqual(['metrics']);
+      const fromPods = ingress.filter((rule) => rule.from?.some((from) => from.podSelector !== undefined) === true);
+      expect(
+        fromPods.map((rule) => [rule.from?.[0]?.podSelector?.matchLabels['app.kubernetes.io/component'], rule.ports.map((p) => p.port)]),
+        `${service ?? '?'}`,
+      ).toEqual(service === 'ledger' ? [['gateway', ['http']]] : []);
+      const fromNamespaces = ingress.filter((rule) => rule.from !== undefined && !fromPods.includes(rule));
+      expect(fromNamespaces.flatMap((rule) => rule.ports.map((p) => p.port))).toEqual(['metrics']);
     }
+    // The gateway reaches the ledger's door by its Service.
+    const gateway = of('values.yaml', 'StatefulSet').find((s) => s.metadata.labels?.['app.kubernetes.io/component'] === 'gateway');
+    const env = (gateway?.spec as { template: { spec: PodSpec } } | undefined)?.template.spec.containers[0]?.env ?? [];
+    expect(env.find((e) => e.name === 'WRIT_CONSOLE_LEDGER_URL')?.value).toMatch(/^http:\/\/[a-z0-9-]+-ledger:8080$/);
   });
 
   it('scales gateway, planner and policy on consumer lag, never past the partitions; the others run one', () => {
