@@ -231,6 +231,49 @@ describe('deploy/helm/writ', () => {
     expect(env.find((e) => e.name === 'WRIT_CONSOLE_LEDGER_URL')?.value).toMatch(/^http:\/\/[a-z0-9-]+-ledger:8080$/);
   });
 
+  it("takes the operator's files as ConfigMaps in place of the image's demo files, and without them keeps the image's", () => {
+    const esc = (name: string) => name.replace(/\./g, '\\.');
+    const files = {
+      directory: join(ROOT, 'deploy', 'demo', 'directory.json'),
+      budgets: join(ROOT, 'deploy', 'demo', 'budgets.json'),
+      tool: join(ROOT, 'tools', 'tickets.get@1.0.0.json'),
+      policy: join(ROOT, 'policies', 'read-tools-allowed.cedar'),
+    };
+    const result = render('values.yaml', [
+      ...['--set-file', `config.directory=${files.directory}`, '--set-file', `config.budgets=${files.budgets}`],
+      ...['--set-file', `config.tools.${esc('tickets.get@1.0.0.json')}=${files.tool}`],
+      ...['--set-file', `config.policies.${esc('read-tools-allowed.cedar')}=${files.policy}`],
+    ]);
+    expect(result.code, result.output).toBe(0);
+    const checked = validate(result.output, 'config');
+    expect(checked.code, checked.output).toBe(0);
+    const maps = new Map(checked.manifests.filter((m) => m.kind === 'ConfigMap').map((m) => [m.metadata.name, m.data ?? {}]));
+    expect(maps.get('writ-config')).toEqual({ 'directory.json': readFileSync(files.directory, 'utf8'), 'budgets.json': readFileSync(files.budgets, 'utf8') });
+    expect(maps.get('writ-tools')).toEqual({ 'tickets.get@1.0.0.json': readFileSync(files.tool, 'utf8') });
+    expect(maps.get('writ-policies')).toEqual({ 'read-tools-allowed.cedar': readFileSync(files.policy, 'utf8') });
+    const envOf = (manifests: readonly Manifest[], service: string) => {
+      const set = manifests.find((m) => m.kind === 'StatefulSet' && m.metadata.labels?.['app.kubernetes.io/component'] === service);
+      return Object.fromEntries((set === undefined ? [] : (podSpec(set).containers[0]?.env ?? [])).map((e) => [e.name, e.value]));
+    };
+    expect(envOf(checked.manifests, 'gateway')).toMatchObject({
+      WRIT_DIRECTORY_FILE: '/etc/writ/config/directory.json',
+      WRIT_BUDGET_LIMITS_FILE: '/etc/writ/config/budgets.json',
+      WRIT_GATEWAY_SAFE_MODE_FILE: '/app/deploy/demo/safe-mode.json',
+      WRIT_TOOLS_DIR: '/etc/writ/tools',
+      WRIT_POLICY_DIR: '/etc/writ/policies',
+    });
+    const budget = checked.manifests.find((m) => m.kind === 'StatefulSet' && m.metadata.labels?.['app.kubernetes.io/component'] === 'budget');
+    const mounts = (budget === undefined ? [] : (podSpec(budget).containers[0]?.volumeMounts ?? [])).map((v) => v.name);
+    expect(mounts).toEqual(expect.arrayContaining(['config', 'config-tools', 'config-policies']));
+    // Without them: the image's files, and no ConfigMap of them.
+    expect(envOf(rendered.get('values.yaml') ?? [], 'gateway')).toMatchObject({
+      WRIT_DIRECTORY_FILE: '/app/deploy/demo/directory.json',
+      WRIT_TOOLS_DIR: '/app/tools',
+      WRIT_POLICY_DIR: '/app/policies',
+    });
+    expect(of('values.yaml', 'ConfigMap').map((m) => m.metadata.name)).not.toContain('writ-config');
+  });
+
   it('scales gateway, planner and policy on consumer lag, never past the partitions; the others run one', () => {
     const scaled = of('values-production.yaml', 'ScaledObject');
     expect(scaled.map((s) => s.metadata.labels?.['app.kubernetes.io/component']).sort()).toEqual(['gateway', 'planner', 'policy']);
