@@ -46,7 +46,7 @@ export async function readAnchors(path: string, missingOk: boolean): Promise<Anc
  * its own chain counts; with --tenant, that tenant's; otherwise every anchored tenant (a chain the
  * ledger no longer lists was removed).
  */
-export function anchoredChainsMissing(
+function anchoredChainsMissing(
   anchors: readonly Anchor[],
   chains: ReadonlyMap<string, string>,
   source: LedgerSource,
@@ -61,6 +61,27 @@ export function anchoredChainsMissing(
     if (known === undefined || anchor.seq > known.seq) missing.set(anchor.tenant, anchor);
   }
   return [...missing.values()];
+}
+
+/**
+ * The chains a command checks (the ledger source of its flags, one tenant's with --tenant), and how
+ * many anchored chains the ledger no longer has: each reported on `io.err` as FAILED, under `tag`.
+ */
+export async function chainsAgainstAnchors(
+  flags: ReadonlyMap<string, string>,
+  env: Readonly<Record<string, string | undefined>>,
+  anchors: readonly Anchor[],
+  tag: string,
+  io: CliIo,
+): Promise<{ readonly source: LedgerSource; readonly chains: ReadonlyMap<string, string>; readonly removed: number }> {
+  const tenant = flags.get('tenant');
+  const source = sourceOf(flags, env);
+  const chains = await readChains(source, tenant);
+  const missing = anchoredChainsMissing(anchors, chains, source, tenant);
+  for (const anchor of missing) {
+    io.err(`[${tag}] chain ${anchor.tenant}: FAILED: anchored at seq ${anchor.seq} (${anchor.origin}) but the ledger has no such chain: it was removed`);
+  }
+  return { source, chains, removed: missing.length };
 }
 
 /** Runs `writ anchor <args>`; returns the exit code (0 ok, 1 a chain failed or could not be read or written, 2 usage). */
@@ -92,14 +113,8 @@ export async function runAnchor(
   try {
     const keyring = await loadKeyringFromDir(keysDir);
     const existing = await readAnchors(to, true);
-    const tenant = flags.get('tenant');
-    const source = sourceOf(flags, env);
-    const chains = await readChains(source, tenant);
-    let failed = 0;
-    for (const anchor of anchoredChainsMissing(existing, chains, source, tenant)) {
-      failed += 1;
-      io.err(`[anchor] chain ${anchor.tenant}: FAILED: anchored at seq ${anchor.seq} (${anchor.origin}) but the ledger has no such chain: it was removed`);
-    }
+    const { source, chains, removed } = await chainsAgainstAnchors(flags, env, existing, 'anchor', io);
+    let failed = removed;
     const heads: HeadToAnchor[] = [];
     for (const [name, text] of chains) {
       const parsed = parseExport(text);

@@ -4,8 +4,8 @@ import type { Keyring } from '@writ/crypto';
 import { describeError } from '@writ/errors';
 import { parseExport, verifyExport } from '@writ/ledger-core';
 import type { Anchor, ExportVerification, VerifySuccess } from '@writ/ledger-core';
-import { anchoredChainsMissing, readAnchors } from './anchor.ts';
-import { parseFlags, readChains, sourceOf } from './ledger-source.ts';
+import { chainsAgainstAnchors, readAnchors } from './anchor.ts';
+import { parseFlags } from './ledger-source.ts';
 
 export interface CliIo {
   readonly out: (line: string) => void;
@@ -76,13 +76,8 @@ export async function runVerify(args: readonly string[], io: CliIo = stdio, env:
     const anchorsFile = flags.get('anchors');
     const anchors: Anchor[] = anchorsFile === undefined ? [] : await readAnchors(anchorsFile, false);
     const tenant = flags.get('tenant');
-    const source = sourceOf(flags, env);
-    const chains = await readChains(source, tenant);
-    let failed = 0;
-    for (const anchor of anchoredChainsMissing(anchors, chains, source, tenant)) {
-      failed += 1;
-      io.err(`[verify] chain ${anchor.tenant}: FAILED: anchored at seq ${anchor.seq} (${anchor.origin}) but the ledger has no such chain: it was removed`);
-    }
+    const { source, chains, removed } = await chainsAgainstAnchors(flags, env, anchors, 'verify', io);
+    let failed = removed;
     if (chains.size === 0 && failed === 0) {
       io.out('[verify] no chain to verify');
       return 0;
