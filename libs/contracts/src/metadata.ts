@@ -77,7 +77,7 @@ export function actionIdFor(tenantId: string, runId: string, idempotencyKey: str
  * A UUID (version 8, RFC 9562) made from the sha256 of the JSON of `names`: the same names give
  * the same id in every process (an action's id, an event emitted at most once per subject).
  */
-export function nameBasedUuid(names: readonly string[]): string {
+export function nameBasedUuid(names: readonly (string | number)[]): string {
   const digest = createHash('sha256').update(JSON.stringify(names)).digest();
   digest[6] = ((digest[6] ?? 0) & 0x0f) | 0x80;
   digest[8] = ((digest[8] ?? 0) & 0x3f) | 0x80;

@@ -4,8 +4,7 @@
 // crosses the trigger of the safe-mode file. A person lifts it (PUT .../safe-mode enabled=false);
 // from then on only actions completed after the lift count. Pure: the clock comes in as `now`.
 import type { ActionStatus, ControlChanged } from '@writ/contracts';
-import { microsToMoney } from '@writ/contracts';
-import { sha256Hex } from '@writ/crypto';
+import { microsToMoney, nameBasedUuid } from '@writ/contracts';
 import { decodeControl, encodeControl } from '@writ/tools';
 import type { ControlSetting } from '@writ/tools';
 import type { Stamp } from './commands.ts';
@@ -315,13 +314,7 @@ export function figuresOf(trip: SafeModeTrip): SafeModeFigures {
  */
 export function tripEventId(trip: Pick<SafeModeTrip, 'tenant' | 'agent' | 'counted_after'>): string {
   const { control_key } = encodeControl(settingOf(trip.tenant, trip.agent));
-  const hex = sha256Hex(JSON.stringify([AUTO_SAFE_MODE_PRINCIPAL, control_key, trip.counted_after]))
-    .slice(0, 32)
-    .split('');
-  hex[12] = '8';
-  hex[16] = ((Number.parseInt(hex[16] ?? '0', 16) & 0x3) | 0x8).toString(16);
-  const id = hex.join('');
-  return `${id.slice(0, 8)}-${id.slice(8, 12)}-${id.slice(12, 16)}-${id.slice(16, 20)}-${id.slice(20, 32)}`;
+  return nameBasedUuid([AUTO_SAFE_MODE_PRINCIPAL, control_key, trip.counted_after]);
 }
 
 /** The ControlChanged that switches a tripped subject to read-only, set by AUTO_SAFE_MODE_PRINCIPAL with the reason and figures. */
