@@ -46,12 +46,7 @@ export async function readAnchors(path: string, missingOk: boolean): Promise<Anc
  * its own chain counts; with --tenant, that tenant's; otherwise every anchored tenant (a chain the
  * ledger no longer lists was removed).
  */
-function anchoredChainsMissing(
-  anchors: readonly Anchor[],
-  chains: ReadonlyMap<string, string>,
-  source: LedgerSource,
-  tenant: string | undefined,
-): Anchor[] {
+function anchoredChainsMissing(anchors: readonly Anchor[], chains: ReadonlyMap<string, string>, source: LedgerSource, tenant: string | undefined): Anchor[] {
   if (source.kind === 'file') return [];
   const missing = new Map<string, Anchor>();
   for (const anchor of anchors) {
