@@ -21,6 +21,8 @@ function useRoute(): { view: string; arg: string | undefined } {
   useEffect(() => {
     const onChange = (): void => setCurrent(route());
     window.addEventListener('hashchange', onChange);
+    // The effect runs after the first paint: a hash changed before the listener was there is read now.
+    onChange();
     return () => window.removeEventListener('hashchange', onChange);
   }, []);
   return current;
