@@ -44,7 +44,7 @@ describe('the generated code', () => {
   });
 
   it('covers every event of every topic', () => {
-    expect(tree.topics).toHaveLength(10);
+    expect(tree.topics).toHaveLength(11);
     expect(tree.events.map((event) => event.name)).toContain('LedgerCheckpoint');
     expect(tree.events.find((event) => event.name === 'RunStarted')?.topic).toBe('writ.proposals.v1');
     expect(tree.events.find((event) => event.name === 'ApprovalSubmitted')?.topic).toBe('writ.approvals.v1');

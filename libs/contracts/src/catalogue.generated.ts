@@ -1598,6 +1598,175 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
     },
   },
   {
+    type: 'ActionCompleted',
+    version: 3,
+    fingerprint: 'c7e1e5926bf3c8e7',
+    schema: {
+      "type": "record",
+      "name": "ActionCompleted",
+      "namespace": "writ.events",
+      "doc": "An action reached its single terminal state.",
+      "fields": [
+        {
+          "name": "meta",
+          "type": {
+            "type": "record",
+            "name": "Metadata",
+            "doc": "Envelope carried by every Writ event: identity, tenancy, causality, producer and trace context.",
+            "fields": [
+              {
+                "name": "event_id",
+                "type": {
+                  "type": "string",
+                  "logicalType": "uuid"
+                },
+                "writ.rule": "uuid",
+                "doc": "Unique id of this event: a UUIDv7, so ids sort by creation time."
+              },
+              {
+                "name": "occurred_at",
+                "type": {
+                  "type": "long",
+                  "logicalType": "timestamp-millis"
+                },
+                "writ.rule": "non-negative",
+                "doc": "When the producer created the event, in milliseconds since the Unix epoch (UTC)."
+              },
+              {
+                "name": "tenant_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Tenant the event belongs to."
+              },
+              {
+                "name": "run_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
+              },
+              {
+                "name": "action_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "Action the event is about, when it is about one."
+              },
+              {
+                "name": "causation_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "event_id of the event (or id of the request) that caused this one."
+              },
+              {
+                "name": "producer",
+                "type": "string",
+                "writ.rule": "service-at-version",
+                "doc": "Service that produced the event, as service@version (e.g. \"planner@0.1.0\")."
+              },
+              {
+                "name": "trace",
+                "default": null,
+                "type": [
+                  "null",
+                  {
+                    "type": "record",
+                    "name": "TraceContext",
+                    "doc": "W3C trace context of the producing span (also copied into the Kafka headers).",
+                    "fields": [
+                      {
+                        "name": "traceparent",
+                        "type": "string",
+                        "writ.rule": "traceparent",
+                        "doc": "W3C traceparent header value."
+                      },
+                      {
+                        "name": "tracestate",
+                        "type": [
+                          "null",
+                          "string"
+                        ],
+                        "default": null,
+                        "doc": "W3C tracestate header value, when there is one."
+                      }
+                    ]
+                  }
+                ],
+                "doc": "W3C trace context, when the producer was tracing."
+              }
+            ]
+          },
+          "doc": "Envelope common to every event."
+        },
+        {
+          "name": "status",
+          "type": {
+            "type": "enum",
+            "name": "ActionStatus",
+            "doc": "Terminal state of an action.",
+            "symbols": [
+              "completed",
+              "failed",
+              "denied",
+              "rejected",
+              "refused",
+              "expired"
+            ]
+          },
+          "doc": "How the action ended."
+        },
+        {
+          "name": "reason",
+          "type": "string",
+          "doc": "Why, for humans."
+        },
+        {
+          "name": "reason_code",
+          "type": "string",
+          "default": "",
+          "doc": "Stable code of how the action ended, upper snake case (e.g. SUCCEEDED, POLICY_DENIED, BUDGET_REFUSED, LOOP_DETECTED, EXECUTION_TIMEOUT); empty in events written before v2."
+        },
+        {
+          "name": "result_json",
+          "type": [
+            "null",
+            "string"
+          ],
+          "default": null,
+          "doc": "Writ's own result when the action completed without a tool body by reference (a shadow run's would-be call); a tool's result inline only in events written before v3 (since v3 see result_ref)."
+        },
+        {
+          "name": "result_ref",
+          "type": [
+            "null",
+            "string"
+          ],
+          "default": null,
+          "writ.rule": "sha256-hex",
+          "doc": "sha256 (hex) of the tool result's body, copied from ActionExecuted.result_ref: the agent's result is the ToolResultRecorded with this digest on writ.results.v1, kept for the detail tier's retention only; null when there is none."
+        },
+        {
+          "name": "cost_micros",
+          "type": "long",
+          "writ.rule": "non-negative",
+          "doc": "Actual cost of the action. In micro-units (1/1,000,000) of `currency`."
+        },
+        {
+          "name": "currency",
+          "type": "string",
+          "writ.rule": "currency",
+          "doc": "ISO 4217 code of every money amount in this event, e.g. \"USD\"."
+        }
+      ]
+    },
+  },
+  {
     type: 'RunEnded',
     version: 1,
     fingerprint: 'dfa26134535884f9',
@@ -2068,152 +2237,6 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
           ],
           "default": null,
           "doc": "The caps of the action's run as the planner knows them (from RunStarted), so the accountant applies them even when this request is read before the run's RunStarted (another topic). Null: no run caps, or written by v1."
-        }
-      ]
-    },
-  },
-  {
-    type: 'ModelUsage',
-    version: 1,
-    fingerprint: '80278031ce7a44bb',
-    schema: {
-      "type": "record",
-      "name": "ModelUsage",
-      "namespace": "writ.events",
-      "doc": "A model call made on behalf of a run, to be charged to its budget.",
-      "fields": [
-        {
-          "name": "meta",
-          "type": {
-            "type": "record",
-            "name": "Metadata",
-            "doc": "Envelope carried by every Writ event: identity, tenancy, causality, producer and trace context.",
-            "fields": [
-              {
-                "name": "event_id",
-                "type": {
-                  "type": "string",
-                  "logicalType": "uuid"
-                },
-                "writ.rule": "uuid",
-                "doc": "Unique id of this event: a UUIDv7, so ids sort by creation time."
-              },
-              {
-                "name": "occurred_at",
-                "type": {
-                  "type": "long",
-                  "logicalType": "timestamp-millis"
-                },
-                "writ.rule": "non-negative",
-                "doc": "When the producer created the event, in milliseconds since the Unix epoch (UTC)."
-              },
-              {
-                "name": "tenant_id",
-                "type": "string",
-                "writ.rule": "non-empty",
-                "doc": "Tenant the event belongs to."
-              },
-              {
-                "name": "run_id",
-                "type": "string",
-                "writ.rule": "non-empty",
-                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
-              },
-              {
-                "name": "action_id",
-                "type": [
-                  "null",
-                  "string"
-                ],
-                "default": null,
-                "writ.rule": "non-empty",
-                "doc": "Action the event is about, when it is about one."
-              },
-              {
-                "name": "causation_id",
-                "type": [
-                  "null",
-                  "string"
-                ],
-                "default": null,
-                "writ.rule": "non-empty",
-                "doc": "event_id of the event (or id of the request) that caused this one."
-              },
-              {
-                "name": "producer",
-                "type": "string",
-                "writ.rule": "service-at-version",
-                "doc": "Service that produced the event, as service@version (e.g. \"planner@0.1.0\")."
-              },
-              {
-                "name": "trace",
-                "default": null,
-                "type": [
-                  "null",
-                  {
-                    "type": "record",
-                    "name": "TraceContext",
-                    "doc": "W3C trace context of the producing span (also copied into the Kafka headers).",
-                    "fields": [
-                      {
-                        "name": "traceparent",
-                        "type": "string",
-                        "writ.rule": "traceparent",
-                        "doc": "W3C traceparent header value."
-                      },
-                      {
-                        "name": "tracestate",
-                        "type": [
-                          "null",
-                          "string"
-                        ],
-                        "default": null,
-                        "doc": "W3C tracestate header value, when there is one."
-                      }
-                    ]
-                  }
-                ],
-                "doc": "W3C trace context, when the producer was tracing."
-              }
-            ]
-          },
-          "doc": "Envelope common to every event."
-        },
-        {
-          "name": "agent_id",
-          "type": "string",
-          "writ.rule": "non-empty",
-          "doc": "Agent the call was made for."
-        },
-        {
-          "name": "model",
-          "type": "string",
-          "writ.rule": "non-empty",
-          "doc": "Model id and version, e.g. provider/model@version."
-        },
-        {
-          "name": "input_tokens",
-          "type": "long",
-          "writ.rule": "non-negative",
-          "doc": "Input (prompt) tokens."
-        },
-        {
-          "name": "output_tokens",
-          "type": "long",
-          "writ.rule": "non-negative",
-          "doc": "Output (completion) tokens."
-        },
-        {
-          "name": "cost_micros",
-          "type": "long",
-          "writ.rule": "non-negative",
-          "doc": "Cost of the call. In micro-units (1/1,000,000) of `currency`."
-        },
-        {
-          "name": "currency",
-          "type": "string",
-          "writ.rule": "currency",
-          "doc": "ISO 4217 code of every money amount in this event, e.g. \"USD\"."
         }
       ]
     },
@@ -6536,6 +6559,240 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
     },
   },
   {
+    type: 'BudgetsConfigured',
+    version: 1,
+    fingerprint: '00b1f8bac1c82ede',
+    schema: {
+      "type": "record",
+      "name": "BudgetsConfigured",
+      "namespace": "writ.events",
+      "doc": "The budgets the budget service enforces for one tenant, as configured (WRIT_BUDGET_LIMITS_FILE): announced on writ.budget.v1 when the service starts with a configuration of the tenant that differs from the last one it announced (compared by config_sha256). Chained by the ledger like every audited event (a record of budget changes) and projected into ClickHouse budget_limits, where spend is read against its limits. docs/budgets.md, \"Budgets on the record\".",
+      "fields": [
+        {
+          "name": "meta",
+          "type": {
+            "type": "record",
+            "name": "Metadata",
+            "doc": "Envelope carried by every Writ event: identity, tenancy, causality, producer and trace context.",
+            "fields": [
+              {
+                "name": "event_id",
+                "type": {
+                  "type": "string",
+                  "logicalType": "uuid"
+                },
+                "writ.rule": "uuid",
+                "doc": "Unique id of this event: a UUIDv7, so ids sort by creation time."
+              },
+              {
+                "name": "occurred_at",
+                "type": {
+                  "type": "long",
+                  "logicalType": "timestamp-millis"
+                },
+                "writ.rule": "non-negative",
+                "doc": "When the producer created the event, in milliseconds since the Unix epoch (UTC)."
+              },
+              {
+                "name": "tenant_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Tenant the event belongs to."
+              },
+              {
+                "name": "run_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
+              },
+              {
+                "name": "action_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "Action the event is about, when it is about one."
+              },
+              {
+                "name": "causation_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "event_id of the event (or id of the request) that caused this one."
+              },
+              {
+                "name": "producer",
+                "type": "string",
+                "writ.rule": "service-at-version",
+                "doc": "Service that produced the event, as service@version (e.g. \"planner@0.1.0\")."
+              },
+              {
+                "name": "trace",
+                "default": null,
+                "type": [
+                  "null",
+                  {
+                    "type": "record",
+                    "name": "TraceContext",
+                    "doc": "W3C trace context of the producing span (also copied into the Kafka headers).",
+                    "fields": [
+                      {
+                        "name": "traceparent",
+                        "type": "string",
+                        "writ.rule": "traceparent",
+                        "doc": "W3C traceparent header value."
+                      },
+                      {
+                        "name": "tracestate",
+                        "type": [
+                          "null",
+                          "string"
+                        ],
+                        "default": null,
+                        "doc": "W3C tracestate header value, when there is one."
+                      }
+                    ]
+                  }
+                ],
+                "doc": "W3C trace context, when the producer was tracing."
+              }
+            ]
+          },
+          "doc": "Envelope common to every event. run_id is budgets:<config_sha256> (no run caused it); action_id is null. event_id is derived from the tenant and config_sha256, so an announcement made twice (a restart, two replicas) is the same event."
+        },
+        {
+          "name": "config_sha256",
+          "type": "string",
+          "writ.rule": "sha256-hex",
+          "doc": "sha256 of the canonical JSON of currency, time_zone and budgets: the same configuration always has the same digest."
+        },
+        {
+          "name": "currency",
+          "type": "string",
+          "writ.rule": "currency",
+          "doc": "The tenant's currency: money limits are micro-units of it."
+        },
+        {
+          "name": "time_zone",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "IANA time zone of the calendar periods (day, week, month); UTC when the file names none."
+        },
+        {
+          "name": "budgets",
+          "type": {
+            "type": "array",
+            "items": {
+              "type": "record",
+              "name": "ConfiguredBudget",
+              "doc": "One configured budget: a scope (level and period), whose it is, and its caps.",
+              "fields": [
+                {
+                  "name": "scope",
+                  "type": {
+                    "type": "enum",
+                    "name": "BudgetScope",
+                    "doc": "Which budget: the run, or a level (agent, tool, tenant) and its period (a calendar day, ISO week or month in the tenant's time zone, a rolling window, or concurrent: what is in flight).",
+                    "symbols": [
+                      "run",
+                      "agent_day",
+                      "tenant_day",
+                      "agent_week",
+                      "agent_month",
+                      "agent_window",
+                      "agent_concurrent",
+                      "tool_day",
+                      "tool_week",
+                      "tool_month",
+                      "tool_window",
+                      "tool_concurrent",
+                      "tenant_week",
+                      "tenant_month",
+                      "tenant_window",
+                      "tenant_concurrent"
+                    ]
+                  },
+                  "doc": "The budget's level and period (run: the default caps of every run)."
+                },
+                {
+                  "name": "subject",
+                  "type": "string",
+                  "writ.rule": "non-empty",
+                  "doc": "The agent id (agent_*), the tool (tool_*), \"*\" for every agent or tool without a budget of its own, or \"*\" for the tenant (tenant_*) and the run scope."
+                },
+                {
+                  "name": "window_ms",
+                  "type": [
+                    "null",
+                    "long"
+                  ],
+                  "default": null,
+                  "writ.rule": "non-negative",
+                  "doc": "Length of a rolling window (scopes *_window); null otherwise."
+                },
+                {
+                  "name": "money_micros",
+                  "type": [
+                    "null",
+                    "long"
+                  ],
+                  "default": null,
+                  "writ.rule": "non-negative",
+                  "doc": "The money cap, in micro-units of currency; null: no money cap."
+                },
+                {
+                  "name": "tool_calls",
+                  "type": [
+                    "null",
+                    "long"
+                  ],
+                  "default": null,
+                  "writ.rule": "non-negative",
+                  "doc": "The tool-call cap; null: no call cap."
+                },
+                {
+                  "name": "thresholds_percent",
+                  "type": {
+                    "type": "array",
+                    "items": "int"
+                  },
+                  "writ.rule": "non-negative",
+                  "doc": "Percentages of a cap announced once per period (BudgetThresholdCrossed); empty: the service's default."
+                },
+                {
+                  "name": "approval_at_percent",
+                  "type": [
+                    "null",
+                    "int"
+                  ],
+                  "default": null,
+                  "writ.rule": "non-negative",
+                  "doc": "From this percentage of a cap on, writes need a person's approval; null: no such step."
+                },
+                {
+                  "name": "reads_only_at_percent",
+                  "type": [
+                    "null",
+                    "int"
+                  ],
+                  "default": null,
+                  "writ.rule": "non-negative",
+                  "doc": "From this percentage of a cap on, only reads are reserved for; null: no such step."
+                }
+              ]
+            }
+          },
+          "doc": "Every budget of the tenant, in the file's order: the tenant's daily caps, the agents' daily caps, the run caps, then the budgets list."
+        }
+      ]
+    },
+  },
+  {
     type: 'ExecutionRequested',
     version: 1,
     fingerprint: '403bae881a60cdee',
@@ -6988,6 +7245,206 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
     },
   },
   {
+    type: 'ActionExecuted',
+    version: 2,
+    fingerprint: '1870f12f4e03acbd',
+    schema: {
+      "type": "record",
+      "name": "ActionExecuted",
+      "namespace": "writ.events",
+      "doc": "The executor ran the tool and it succeeded.",
+      "fields": [
+        {
+          "name": "meta",
+          "type": {
+            "type": "record",
+            "name": "Metadata",
+            "doc": "Envelope carried by every Writ event: identity, tenancy, causality, producer and trace context.",
+            "fields": [
+              {
+                "name": "event_id",
+                "type": {
+                  "type": "string",
+                  "logicalType": "uuid"
+                },
+                "writ.rule": "uuid",
+                "doc": "Unique id of this event: a UUIDv7, so ids sort by creation time."
+              },
+              {
+                "name": "occurred_at",
+                "type": {
+                  "type": "long",
+                  "logicalType": "timestamp-millis"
+                },
+                "writ.rule": "non-negative",
+                "doc": "When the producer created the event, in milliseconds since the Unix epoch (UTC)."
+              },
+              {
+                "name": "tenant_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Tenant the event belongs to."
+              },
+              {
+                "name": "run_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
+              },
+              {
+                "name": "action_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "Action the event is about, when it is about one."
+              },
+              {
+                "name": "causation_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "event_id of the event (or id of the request) that caused this one."
+              },
+              {
+                "name": "producer",
+                "type": "string",
+                "writ.rule": "service-at-version",
+                "doc": "Service that produced the event, as service@version (e.g. \"planner@0.1.0\")."
+              },
+              {
+                "name": "trace",
+                "default": null,
+                "type": [
+                  "null",
+                  {
+                    "type": "record",
+                    "name": "TraceContext",
+                    "doc": "W3C trace context of the producing span (also copied into the Kafka headers).",
+                    "fields": [
+                      {
+                        "name": "traceparent",
+                        "type": "string",
+                        "writ.rule": "traceparent",
+                        "doc": "W3C traceparent header value."
+                      },
+                      {
+                        "name": "tracestate",
+                        "type": [
+                          "null",
+                          "string"
+                        ],
+                        "default": null,
+                        "doc": "W3C tracestate header value, when there is one."
+                      }
+                    ]
+                  }
+                ],
+                "doc": "W3C trace context, when the producer was tracing."
+              }
+            ]
+          },
+          "doc": "Envelope common to every event."
+        },
+        {
+          "name": "outcome",
+          "type": {
+            "type": "enum",
+            "name": "SucceededOutcome",
+            "doc": "Outcome of a successful execution.",
+            "symbols": [
+              "succeeded"
+            ]
+          },
+          "doc": "Always succeeded."
+        },
+        {
+          "name": "tool",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Tool called."
+        },
+        {
+          "name": "reservation_id",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Reservation to settle."
+        },
+        {
+          "name": "result_json",
+          "type": [
+            "null",
+            "string"
+          ],
+          "default": null,
+          "doc": "Tool result as canonical JSON, inline: only in events written before v2. Since v2 it is null and the body is carried by reference (result_ref)."
+        },
+        {
+          "name": "result_sha256",
+          "type": "string",
+          "writ.rule": "sha256-hex",
+          "doc": "sha256 (hex) of result_json."
+        },
+        {
+          "name": "result_ref",
+          "type": [
+            "null",
+            "string"
+          ],
+          "default": null,
+          "writ.rule": "sha256-hex",
+          "doc": "sha256 (hex) of the result's canonical JSON body, which travels by reference: a ToolResultRecorded on writ.results.v1, the short-lived detail tier (docs/retention.md). The permanent record keeps this digest, never the body; null when there is no body by reference."
+        },
+        {
+          "name": "cost_micros",
+          "type": "long",
+          "writ.rule": "non-negative",
+          "doc": "Actual cost of the call. In micro-units (1/1,000,000) of `currency`."
+        },
+        {
+          "name": "currency",
+          "type": "string",
+          "writ.rule": "currency",
+          "doc": "ISO 4217 code of every money amount in this event, e.g. \"USD\"."
+        },
+        {
+          "name": "side_effect_refs",
+          "type": {
+            "type": "array",
+            "items": "string"
+          },
+          "doc": "References to the side effects in the systems of record (ticket ids, refund ids...)."
+        },
+        {
+          "name": "verified",
+          "type": [
+            "null",
+            "boolean"
+          ],
+          "default": null,
+          "doc": "Result of the post-action verification; null when the tool declares none."
+        },
+        {
+          "name": "attempts",
+          "type": "int",
+          "writ.rule": "non-negative",
+          "doc": "Attempts made, including the successful one."
+        },
+        {
+          "name": "duration_ms",
+          "type": "long",
+          "writ.rule": "non-negative",
+          "doc": "Wall-clock time spent, retries included, in milliseconds."
+        }
+      ]
+    },
+  },
+  {
     type: 'ActionFailed',
     version: 1,
     fingerprint: 'c8ebcd43d72836e6',
@@ -7146,6 +7603,152 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
           "type": "long",
           "writ.rule": "non-negative",
           "doc": "Actual cost incurred anyway. In micro-units (1/1,000,000) of `currency`."
+        },
+        {
+          "name": "currency",
+          "type": "string",
+          "writ.rule": "currency",
+          "doc": "ISO 4217 code of every money amount in this event, e.g. \"USD\"."
+        }
+      ]
+    },
+  },
+  {
+    type: 'ModelUsage',
+    version: 1,
+    fingerprint: '80278031ce7a44bb',
+    schema: {
+      "type": "record",
+      "name": "ModelUsage",
+      "namespace": "writ.events",
+      "doc": "A model call made on behalf of a run, to be charged to its budget.",
+      "fields": [
+        {
+          "name": "meta",
+          "type": {
+            "type": "record",
+            "name": "Metadata",
+            "doc": "Envelope carried by every Writ event: identity, tenancy, causality, producer and trace context.",
+            "fields": [
+              {
+                "name": "event_id",
+                "type": {
+                  "type": "string",
+                  "logicalType": "uuid"
+                },
+                "writ.rule": "uuid",
+                "doc": "Unique id of this event: a UUIDv7, so ids sort by creation time."
+              },
+              {
+                "name": "occurred_at",
+                "type": {
+                  "type": "long",
+                  "logicalType": "timestamp-millis"
+                },
+                "writ.rule": "non-negative",
+                "doc": "When the producer created the event, in milliseconds since the Unix epoch (UTC)."
+              },
+              {
+                "name": "tenant_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Tenant the event belongs to."
+              },
+              {
+                "name": "run_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
+              },
+              {
+                "name": "action_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "Action the event is about, when it is about one."
+              },
+              {
+                "name": "causation_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "event_id of the event (or id of the request) that caused this one."
+              },
+              {
+                "name": "producer",
+                "type": "string",
+                "writ.rule": "service-at-version",
+                "doc": "Service that produced the event, as service@version (e.g. \"planner@0.1.0\")."
+              },
+              {
+                "name": "trace",
+                "default": null,
+                "type": [
+                  "null",
+                  {
+                    "type": "record",
+                    "name": "TraceContext",
+                    "doc": "W3C trace context of the producing span (also copied into the Kafka headers).",
+                    "fields": [
+                      {
+                        "name": "traceparent",
+                        "type": "string",
+                        "writ.rule": "traceparent",
+                        "doc": "W3C traceparent header value."
+                      },
+                      {
+                        "name": "tracestate",
+                        "type": [
+                          "null",
+                          "string"
+                        ],
+                        "default": null,
+                        "doc": "W3C tracestate header value, when there is one."
+                      }
+                    ]
+                  }
+                ],
+                "doc": "W3C trace context, when the producer was tracing."
+              }
+            ]
+          },
+          "doc": "Envelope common to every event."
+        },
+        {
+          "name": "agent_id",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Agent the call was made for."
+        },
+        {
+          "name": "model",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Model id and version, e.g. provider/model@version."
+        },
+        {
+          "name": "input_tokens",
+          "type": "long",
+          "writ.rule": "non-negative",
+          "doc": "Input (prompt) tokens."
+        },
+        {
+          "name": "output_tokens",
+          "type": "long",
+          "writ.rule": "non-negative",
+          "doc": "Output (completion) tokens."
+        },
+        {
+          "name": "cost_micros",
+          "type": "long",
+          "writ.rule": "non-negative",
+          "doc": "Cost of the call. In micro-units (1/1,000,000) of `currency`."
         },
         {
           "name": "currency",
@@ -8414,6 +9017,133 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
           "name": "cases_json",
           "type": "string",
           "doc": "The decision cases the set passed when it was published: canonical JSON of [{file, case}], \"[]\" without cases."
+        }
+      ]
+    },
+  },
+  {
+    type: 'ToolResultRecorded',
+    version: 1,
+    fingerprint: '2fff3345d03792b7',
+    schema: {
+      "type": "record",
+      "name": "ToolResultRecorded",
+      "namespace": "writ.events",
+      "doc": "A tool's result body, published by the executor beside the ActionExecuted that references it (result_ref). Operational detail: writ.results.v1 keeps it for 30 days, it is not chained, and the permanent record keeps only its digest.",
+      "fields": [
+        {
+          "name": "meta",
+          "type": {
+            "type": "record",
+            "name": "Metadata",
+            "doc": "Envelope carried by every Writ event: identity, tenancy, causality, producer and trace context.",
+            "fields": [
+              {
+                "name": "event_id",
+                "type": {
+                  "type": "string",
+                  "logicalType": "uuid"
+                },
+                "writ.rule": "uuid",
+                "doc": "Unique id of this event: a UUIDv7, so ids sort by creation time."
+              },
+              {
+                "name": "occurred_at",
+                "type": {
+                  "type": "long",
+                  "logicalType": "timestamp-millis"
+                },
+                "writ.rule": "non-negative",
+                "doc": "When the producer created the event, in milliseconds since the Unix epoch (UTC)."
+              },
+              {
+                "name": "tenant_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Tenant the event belongs to."
+              },
+              {
+                "name": "run_id",
+                "type": "string",
+                "writ.rule": "non-empty",
+                "doc": "Run the event belongs to. Run-scoped topics use it as the Kafka message key, so one run keeps its order; events outside any run (controls, ledger checkpoints) carry the id of the operation that caused them."
+              },
+              {
+                "name": "action_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "Action the event is about, when it is about one."
+              },
+              {
+                "name": "causation_id",
+                "type": [
+                  "null",
+                  "string"
+                ],
+                "default": null,
+                "writ.rule": "non-empty",
+                "doc": "event_id of the event (or id of the request) that caused this one."
+              },
+              {
+                "name": "producer",
+                "type": "string",
+                "writ.rule": "service-at-version",
+                "doc": "Service that produced the event, as service@version (e.g. \"planner@0.1.0\")."
+              },
+              {
+                "name": "trace",
+                "default": null,
+                "type": [
+                  "null",
+                  {
+                    "type": "record",
+                    "name": "TraceContext",
+                    "doc": "W3C trace context of the producing span (also copied into the Kafka headers).",
+                    "fields": [
+                      {
+                        "name": "traceparent",
+                        "type": "string",
+                        "writ.rule": "traceparent",
+                        "doc": "W3C traceparent header value."
+                      },
+                      {
+                        "name": "tracestate",
+                        "type": [
+                          "null",
+                          "string"
+                        ],
+                        "default": null,
+                        "doc": "W3C tracestate header value, when there is one."
+                      }
+                    ]
+                  }
+                ],
+                "doc": "W3C trace context, when the producer was tracing."
+              }
+            ]
+          },
+          "doc": "Envelope common to every event."
+        },
+        {
+          "name": "tool",
+          "type": "string",
+          "writ.rule": "non-empty",
+          "doc": "Tool called."
+        },
+        {
+          "name": "result_json",
+          "type": "string",
+          "doc": "The tool's result as canonical JSON, as the agent receives it: the fields the tool marks sensitive redacted, sensitive argument values and credentials scrubbed."
+        },
+        {
+          "name": "result_ref",
+          "type": "string",
+          "writ.rule": "sha256-hex",
+          "doc": "sha256 (hex) of result_json: the reference ActionExecuted.result_ref and ActionCompleted.result_ref carry."
         }
       ]
     },

@@ -177,6 +177,7 @@ describe('topics and keys', () => {
     expect(topicOf('RunEnded')).toBe('writ.actions.v1');
     expect(topicOf('BudgetReservationRequested')).toBe('writ.actions.v1');
     expect(topicOf('ActionExecuted')).toBe('writ.outcomes.v1');
+    expect(topicOf('ToolResultRecorded')).toBe('writ.results.v1');
     expect(topicOf('ControlChanged')).toBe(TOPICS.controls);
     expect(Object.values(TOPICS).sort()).toEqual([
       'writ.actions.v1',
@@ -189,6 +190,7 @@ describe('topics and keys', () => {
       'writ.policy.v1',
       'writ.policysets.v1',
       'writ.proposals.v1',
+      'writ.results.v1',
     ]);
   });
 

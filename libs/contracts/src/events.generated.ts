@@ -13,6 +13,7 @@ export const TOPICS = {
   controls: 'writ.controls.v1',
   ledger: 'writ.ledger.v1',
   policysets: 'writ.policysets.v1',
+  results: 'writ.results.v1',
 } as const;
 
 export type Topic = (typeof TOPICS)[keyof typeof TOPICS];
@@ -26,7 +27,6 @@ export const EVENT_TYPES = [
   'ActionCompleted',
   'RunEnded',
   'BudgetReservationRequested',
-  'ModelUsage',
   'PolicyDecided',
   'ApprovalRecorded',
   'ApprovalSubmitted',
@@ -35,14 +35,17 @@ export const EVENT_TYPES = [
   'BudgetRefused',
   'BudgetSettled',
   'BudgetThresholdCrossed',
+  'BudgetsConfigured',
   'ExecutionRequested',
   'ActionExecuted',
   'ActionFailed',
+  'ModelUsage',
   'ControlChanged',
   'LedgerEntry',
   'LedgerCheckpoint',
   'DriftDetected',
   'PolicySetPublished',
+  'ToolResultRecorded',
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -56,7 +59,6 @@ export const EVENT_TOPICS: { readonly [T in EventType]: Topic } = {
   ActionCompleted: 'writ.actions.v1',
   RunEnded: 'writ.actions.v1',
   BudgetReservationRequested: 'writ.actions.v1',
-  ModelUsage: 'writ.actions.v1',
   PolicyDecided: 'writ.policy.v1',
   ApprovalRecorded: 'writ.policy.v1',
   ApprovalSubmitted: 'writ.approvals.v1',
@@ -65,14 +67,17 @@ export const EVENT_TOPICS: { readonly [T in EventType]: Topic } = {
   BudgetRefused: 'writ.budget.v1',
   BudgetSettled: 'writ.budget.v1',
   BudgetThresholdCrossed: 'writ.budget.v1',
+  BudgetsConfigured: 'writ.budget.v1',
   ExecutionRequested: 'writ.executions.v1',
   ActionExecuted: 'writ.outcomes.v1',
   ActionFailed: 'writ.outcomes.v1',
+  ModelUsage: 'writ.outcomes.v1',
   ControlChanged: 'writ.controls.v1',
   LedgerEntry: 'writ.ledger.v1',
   LedgerCheckpoint: 'writ.ledger.v1',
   DriftDetected: 'writ.ledger.v1',
   PolicySetPublished: 'writ.policysets.v1',
+  ToolResultRecorded: 'writ.results.v1',
 };
 
 /** Current schema version of each event type (the version encoders write). */
@@ -81,10 +86,9 @@ export const CURRENT_VERSIONS: { readonly [T in EventType]: number } = {
   ActionProposed: 3,
   ActionAdmitted: 1,
   ActionRejected: 1,
-  ActionCompleted: 2,
+  ActionCompleted: 3,
   RunEnded: 1,
   BudgetReservationRequested: 2,
-  ModelUsage: 1,
   PolicyDecided: 5,
   ApprovalRecorded: 2,
   ApprovalSubmitted: 1,
@@ -93,14 +97,17 @@ export const CURRENT_VERSIONS: { readonly [T in EventType]: number } = {
   BudgetRefused: 3,
   BudgetSettled: 2,
   BudgetThresholdCrossed: 3,
+  BudgetsConfigured: 1,
   ExecutionRequested: 1,
-  ActionExecuted: 1,
+  ActionExecuted: 2,
   ActionFailed: 1,
+  ModelUsage: 1,
   ControlChanged: 1,
   LedgerEntry: 3,
   LedgerCheckpoint: 1,
   DriftDetected: 1,
   PolicySetPublished: 1,
+  ToolResultRecorded: 1,
 };
 
 /** The payload type of each event type, in its current schema version. */
@@ -112,7 +119,6 @@ export interface EventPayloads {
   readonly ActionCompleted: ActionCompleted;
   readonly RunEnded: RunEnded;
   readonly BudgetReservationRequested: BudgetReservationRequested;
-  readonly ModelUsage: ModelUsage;
   readonly PolicyDecided: PolicyDecided;
   readonly ApprovalRecorded: ApprovalRecorded;
   readonly ApprovalSubmitted: ApprovalSubmitted;
@@ -121,14 +127,17 @@ export interface EventPayloads {
   readonly BudgetRefused: BudgetRefused;
   readonly BudgetSettled: BudgetSettled;
   readonly BudgetThresholdCrossed: BudgetThresholdCrossed;
+  readonly BudgetsConfigured: BudgetsConfigured;
   readonly ExecutionRequested: ExecutionRequested;
   readonly ActionExecuted: ActionExecuted;
   readonly ActionFailed: ActionFailed;
+  readonly ModelUsage: ModelUsage;
   readonly ControlChanged: ControlChanged;
   readonly LedgerEntry: LedgerEntry;
   readonly LedgerCheckpoint: LedgerCheckpoint;
   readonly DriftDetected: DriftDetected;
   readonly PolicySetPublished: PolicySetPublished;
+  readonly ToolResultRecorded: ToolResultRecorded;
 }
 
 /**
@@ -144,7 +153,6 @@ export type WritEvent =
   | { readonly type: 'ActionCompleted'; readonly payload: ActionCompleted }
   | { readonly type: 'RunEnded'; readonly payload: RunEnded }
   | { readonly type: 'BudgetReservationRequested'; readonly payload: BudgetReservationRequested }
-  | { readonly type: 'ModelUsage'; readonly payload: ModelUsage }
   | { readonly type: 'PolicyDecided'; readonly payload: PolicyDecided }
   | { readonly type: 'ApprovalRecorded'; readonly payload: ApprovalRecorded }
   | { readonly type: 'ApprovalSubmitted'; readonly payload: ApprovalSubmitted }
@@ -153,14 +161,17 @@ export type WritEvent =
   | { readonly type: 'BudgetRefused'; readonly payload: BudgetRefused }
   | { readonly type: 'BudgetSettled'; readonly payload: BudgetSettled }
   | { readonly type: 'BudgetThresholdCrossed'; readonly payload: BudgetThresholdCrossed }
+  | { readonly type: 'BudgetsConfigured'; readonly payload: BudgetsConfigured }
   | { readonly type: 'ExecutionRequested'; readonly payload: ExecutionRequested }
   | { readonly type: 'ActionExecuted'; readonly payload: ActionExecuted }
   | { readonly type: 'ActionFailed'; readonly payload: ActionFailed }
+  | { readonly type: 'ModelUsage'; readonly payload: ModelUsage }
   | { readonly type: 'ControlChanged'; readonly payload: ControlChanged }
   | { readonly type: 'LedgerEntry'; readonly payload: LedgerEntry }
   | { readonly type: 'LedgerCheckpoint'; readonly payload: LedgerCheckpoint }
   | { readonly type: 'DriftDetected'; readonly payload: DriftDetected }
-  | { readonly type: 'PolicySetPublished'; readonly payload: PolicySetPublished };
+  | { readonly type: 'PolicySetPublished'; readonly payload: PolicySetPublished }
+  | { readonly type: 'ToolResultRecorded'; readonly payload: ToolResultRecorded };
 
 /** The symbols of every enum, in schema order (for validation, UIs and ClickHouse Enum columns). */
 export const ENUM_SYMBOLS = {
@@ -208,8 +219,10 @@ export interface ActionCompleted {
   readonly reason: string;
   /** Stable code of how the action ended, upper snake case (e.g. SUCCEEDED, POLICY_DENIED, BUDGET_REFUSED, LOOP_DETECTED, EXECUTION_TIMEOUT); empty in events written before v2. */
   readonly reason_code: string;
-  /** Tool result as canonical JSON when the action completed. */
+  /** Writ's own result when the action completed without a tool body by reference (a shadow run's would-be call); a tool's result inline only in events written before v3 (since v3 see result_ref). */
   readonly result_json: string | null;
+  /** sha256 (hex) of the tool result's body, copied from ActionExecuted.result_ref: the agent's result is the ToolResultRecorded with this digest on writ.results.v1, kept for the detail tier's retention only; null when there is none. */
+  readonly result_ref: string | null;
   /** Actual cost of the action. In micro-units (1/1,000,000) of `currency`. */
   readonly cost_micros: number;
   /** ISO 4217 code of every money amount in this event, e.g. "USD". */
@@ -226,10 +239,12 @@ export interface ActionExecuted {
   readonly tool: string;
   /** Reservation to settle. */
   readonly reservation_id: string;
-  /** Tool result as canonical JSON. */
-  readonly result_json: string;
+  /** Tool result as canonical JSON, inline: only in events written before v2. Since v2 it is null and the body is carried by reference (result_ref). */
+  readonly result_json: string | null;
   /** sha256 (hex) of result_json. */
   readonly result_sha256: string;
+  /** sha256 (hex) of the result's canonical JSON body, which travels by reference: a ToolResultRecorded on writ.results.v1, the short-lived detail tier (docs/retention.md). The permanent record keeps this digest, never the body; null when there is no body by reference. */
+  readonly result_ref: string | null;
   /** Actual cost of the call. In micro-units (1/1,000,000) of `currency`. */
   readonly cost_micros: number;
   /** ISO 4217 code of every money amount in this event, e.g. "USD". */
@@ -469,6 +484,20 @@ export interface BudgetReserved {
   readonly approval_step: BudgetApprovalStep | null;
 }
 
+/** The budgets the budget service enforces for one tenant, as configured (WRIT_BUDGET_LIMITS_FILE): announced on writ.budget.v1 when the service starts with a configuration of the tenant that differs from the last one it announced (compared by config_sha256). Chained by the ledger like every audited event (a record of budget changes) and projected into ClickHouse budget_limits, where spend is read against its limits. docs/budgets.md, "Budgets on the record". */
+export interface BudgetsConfigured {
+  /** Envelope common to every event. run_id is budgets:<config_sha256> (no run caused it); action_id is null. event_id is derived from the tenant and config_sha256, so an announcement made twice (a restart, two replicas) is the same event. */
+  readonly meta: Metadata;
+  /** sha256 of the canonical JSON of currency, time_zone and budgets: the same configuration always has the same digest. */
+  readonly config_sha256: string;
+  /** The tenant's currency: money limits are micro-units of it. */
+  readonly currency: string;
+  /** IANA time zone of the calendar periods (day, week, month); UTC when the file names none. */
+  readonly time_zone: string;
+  /** Every budget of the tenant, in the file's order: the tenant's daily caps, the agents' daily caps, the run caps, then the budgets list. */
+  readonly budgets: readonly ConfiguredBudget[];
+}
+
 /** Which budget: the run, or a level (agent, tool, tenant) and its period (a calendar day, ISO week or month in the tenant's time zone, a rolling window, or concurrent: what is in flight). */
 export type BudgetScope = 'run' | 'agent_day' | 'tenant_day' | 'agent_week' | 'agent_month' | 'agent_window' | 'agent_concurrent' | 'tool_day' | 'tool_week' | 'tool_month' | 'tool_window' | 'tool_concurrent' | 'tenant_week' | 'tenant_month' | 'tenant_window' | 'tenant_concurrent';
 
@@ -522,6 +551,26 @@ export interface BudgetThresholdCrossed {
   readonly subject: string | null;
   /** "run" for the run scope, else the counter's tenant-local period: a day (YYYY-MM-DD), ISO week (YYYY-Www) or month (YYYY-MM). Null only in v1 data. */
   readonly period: string | null;
+}
+
+/** One configured budget: a scope (level and period), whose it is, and its caps. */
+export interface ConfiguredBudget {
+  /** The budget's level and period (run: the default caps of every run). */
+  readonly scope: BudgetScope;
+  /** The agent id (agent_*), the tool (tool_*), "*" for every agent or tool without a budget of its own, or "*" for the tenant (tenant_*) and the run scope. */
+  readonly subject: string;
+  /** Length of a rolling window (scopes *_window); null otherwise. */
+  readonly window_ms: number | null;
+  /** The money cap, in micro-units of currency; null: no money cap. */
+  readonly money_micros: number | null;
+  /** The tool-call cap; null: no call cap. */
+  readonly tool_calls: number | null;
+  /** Percentages of a cap announced once per period (BudgetThresholdCrossed); empty: the service's default. */
+  readonly thresholds_percent: readonly number[];
+  /** From this percentage of a cap on, writes need a person's approval; null: no such step. */
+  readonly approval_at_percent: number | null;
+  /** From this percentage of a cap on, only reads are reserved for; null: no such step. */
+  readonly reads_only_at_percent: number | null;
 }
 
 /** An operator changed a control: a kill switch, safe mode or a config value. Keyed by control_key on a compacted topic. */
@@ -907,6 +956,18 @@ export interface ShadowResult {
 
 /** Outcome of a successful execution. */
 export type SucceededOutcome = 'succeeded';
+
+/** A tool's result body, published by the executor beside the ActionExecuted that references it (result_ref). Operational detail: writ.results.v1 keeps it for 30 days, it is not chained, and the permanent record keeps only its digest. */
+export interface ToolResultRecorded {
+  /** Envelope common to every event. */
+  readonly meta: Metadata;
+  /** Tool called. */
+  readonly tool: string;
+  /** The tool's result as canonical JSON, as the agent receives it: the fields the tool marks sensitive redacted, sensitive argument values and credentials scrubbed. */
+  readonly result_json: string;
+  /** sha256 (hex) of result_json: the reference ActionExecuted.result_ref and ActionCompleted.result_ref carry. */
+  readonly result_ref: string;
+}
 
 /** W3C trace context of the producing span (also copied into the Kafka headers). */
 export interface TraceContext {

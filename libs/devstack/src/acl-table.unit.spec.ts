@@ -49,11 +49,15 @@ describe('deploy/kafka/acls.json', () => {
       [TOPICS.policysets]: ['writ-policy'],
       [TOPICS.budget]: ['writ-budget'],
       [TOPICS.outcomes]: ['writ-executor'],
+      [TOPICS.results]: ['writ-executor'],
       [TOPICS.ledger]: ['writ-ledger'],
     });
     // A run's start and its proposals on one topic and key: every reader meets the start first.
     expect(topics[TOPICS.proposals]).toEqual(['RunStarted', 'ActionProposed']);
-    expect(topics[TOPICS.outcomes]).toEqual(['ActionExecuted', 'ActionFailed']);
+    // A model call's tokens and cost (ModelUsage) come from the executor, which made the call.
+    expect(topics[TOPICS.outcomes]).toEqual(['ActionExecuted', 'ActionFailed', 'ModelUsage']);
+    // Tool results' bodies: the detail tier, apart from the audited outcomes that reference them.
+    expect(topics[TOPICS.results]).toEqual(['ToolResultRecorded']);
     expect(topics[TOPICS.executions]).toEqual(['ExecutionRequested']);
     // Human input: approvals and operators' reconciliations of unknown outcomes, both the gateway's.
     expect(topics[TOPICS.approvals]).toEqual(['ApprovalSubmitted', 'OutcomeReconciled']);
@@ -69,7 +73,9 @@ describe('deploy/kafka/acls.json', () => {
     );
     // The read model: runs, actions and their decisions, approvals, controls, and the executor's
     // outcomes (an unknown one's attempts and error, for the reconciliation queue); not requests.
-    expect(consumes('writ-gateway')).toEqual(sorted(TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.approvals, TOPICS.outcomes, TOPICS.controls));
+    expect(consumes('writ-gateway')).toEqual(
+      sorted(TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.approvals, TOPICS.outcomes, TOPICS.results, TOPICS.controls, TOPICS.policysets),
+    );
     // Proposals to decide on (with its own run statistics), ends of actions, its decisions, approvals, reservations at a budget's approval step.
     expect(consumes('writ-policy')).toEqual(sorted(TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.approvals, TOPICS.budget, TOPICS.policysets));
     // Run caps and proposals to reserve for, ends of actions, its own books, outcomes to settle.
