@@ -22,7 +22,7 @@ export const TENANT = 'acme';
  * The topics the ledger chains: every Writ topic but its own (services/ledger/src/chain-writer.ts,
  * CHAINED_TOPICS; a service's module cannot be imported from here).
  */
-export const CHAINED_TOPICS: readonly string[] = Object.values(TOPICS).filter((topic) => topic !== TOPICS.ledger);
+export const CHAINED_TOPICS: readonly string[] = Object.values(TOPICS).filter((topic) => topic !== TOPICS.ledger && topic !== TOPICS.results);
 
 export const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -5,6 +5,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WritStackOptions } from '@writ/devstack';
 import { decodeEvent } from '@writ/contracts';
+import { canonicalJson } from '@writ/crypto';
 import { isWritError } from '@writ/errors';
 import { WritClient } from '@writ/sdk';
 import { metricValue, scrapeMetrics, startWebhookReceiver, waitFor } from '@writ/testing';
@@ -67,6 +68,29 @@ export function governedPipelineCases(basePort: number, replicas?: WritStackOpti
       expect(JSON.stringify(outcome)).not.toMatch(/\\?"4242\\?"/);
       // Counted at the tool: one call carried this key (a retry the helpdesk deduplicated would be 2).
       expect(callsAtTool(await helpdeskStats(e2e.stack), idempotencyKey)).toBe(1);
+
+      // The result travels by reference: the chain (an auditor's export) holds its digest, never the body.
+      const digest = createHash('sha256').update(canonicalJson(outcome.result)).digest('hex');
+      expect(outcome['result_ref']).toBe(digest);
+      const entries = await waitFor(
+        async () => {
+          const exported = await fetch(`${e2e.stack.service('ledger').url}/v1/ledger/acme`, { headers: authAs('audrey') });
+          const bytes = (await exported.text())
+            .split('\n')
+            .filter((l) => l.includes(action_id))
+            .map((l) => (JSON.parse(l) as { event_bytes?: string }).event_bytes ?? '')
+            .filter((b) => b !== ''); // an entry withheld as sensitive (the proposal) has none
+          const chained = bytes.map((b) => decodeEvent(Buffer.from(b, 'base64')));
+          return chained.some((e) => e.type === 'ActionCompleted') ? chained : undefined;
+        },
+        { timeoutMs: 30_000, what: "the action's end in the chain's export" },
+      );
+      const carried = entries.flatMap((e) => (e.type === 'ActionExecuted' || e.type === 'ActionCompleted' ? [e.payload] : []));
+      expect(carried.map((p) => [p.result_json, p.result_ref])).toEqual([
+        [null, digest],
+        [null, digest],
+      ]);
+      expect(entries.map((e) => e.type)).not.toContain('ToolResultRecorded');
     });
 
     it('never calls the tool for a denied action, and names the policy', async () => {

@@ -77,9 +77,9 @@ export interface CostReport {
   readonly breach: 'over_max' | 'unreported' | null;
 }
 
-function costReport(tool: ToolDefinition, result: unknown): CostReport {
+function costReport(tool: ToolDefinition, args: unknown, result: unknown): CostReport {
   const actual = actualCostOf(tool, result);
-  const max = reservedCostOf(tool);
+  const max = reservedCostOf(tool, args);
   return { micros: actual.micros, max_micros: max, breach: !actual.reported ? 'unreported' : actual.micros > max ? 'over_max' : null };
 }
 
@@ -281,10 +281,11 @@ export class Executor {
       args_sha256: request.args_sha256,
       reservation_id: request.reservation.reservation_id,
       currency: tool.cost.currency,
-      cost_micros: reservedCostOf(tool),
+      cost_micros: reservedCostOf(tool, args),
       causation_id: request.meta.event_id,
       trace: request.meta.trace,
       started_at: now,
+      deadline: request.deadline,
     };
     // The promise of "at most once": durable before the first byte goes to a tool that changes things.
     if (hasSideEffects(tool)) await deps.store.start(record);
@@ -335,7 +336,7 @@ export class Executor {
         },
       };
     } else if (outcome.ok) {
-      cost = costReport(tool, outcome.result);
+      cost = costReport(tool, args, outcome.result);
       const verified = verifiedFlag(verification);
       result = {
         type: 'ActionExecuted',

@@ -1,10 +1,12 @@
 export { Executor, unknownOutcome, OUTCOME_UNKNOWN, VERIFICATION_REFUTED } from './executor.ts';
 export { verifySideEffect } from './verify.ts';
+export { outcomeEvents } from './outcome-events.ts';
+export type { OutcomeEvent } from './outcome-events.ts';
 export { checkRequest, runtimeRefusal, warrantOf } from './checks.ts';
 export { ACTION_TOKEN_MARGIN_MS, actionTokenClaims, actionTokenLifetimeMs, credentialSource, idempotencyHeader } from './credentials.ts';
 export { CircuitBreaker, CircuitBreakers, DEFAULT_BREAKER } from './breaker.ts';
 export { callTool, backoffMs, CallInterrupted } from './call.ts';
-export { MemoryIdempotencyStore, journalLine, parseJournal } from './store.ts';
+export { MemoryIdempotencyStore, journalLine, outlived, parseJournal } from './store.ts';
 export type { ExecutorDeps, ExecutionReport, ExecuteOptions } from './executor.ts';
 export type { Verification, VerifyInput } from './verify.ts';
 export type { CheckDeps, CheckResult, Refusal } from './checks.ts';

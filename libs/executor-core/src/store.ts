@@ -4,10 +4,14 @@
 // guessed by calling again.
 import type { ActionExecuted, ActionFailed, TraceContext } from '@writ/contracts';
 
-export type ExecutedPayload = Omit<ActionExecuted, 'meta'>;
+/**
+ * A success as the executor keeps it: ActionExecuted's fields with the result's body itself. On the
+ * wire the body travels by reference (outcomeEvents): the event carries only its digest.
+ */
+export type ExecutedPayload = Omit<ActionExecuted, 'meta' | 'result_json' | 'result_ref'> & { readonly result_json: string };
 export type FailedPayload = Omit<ActionFailed, 'meta'>;
 
-/** What the executor emits for one ExecutionRequested (the service adds the metadata). */
+/** The outcome of one ExecutionRequested, as the executor keeps it (outcomeEvents turns it into events). */
 export type ExecutionResult =
   { readonly type: 'ActionExecuted'; readonly payload: ExecutedPayload } | { readonly type: 'ActionFailed'; readonly payload: FailedPayload };
 
@@ -28,6 +32,8 @@ export interface ExecutionRecord {
   readonly causation_id: string;
   readonly trace: TraceContext | null;
   readonly started_at: number;
+  /** The request's deadline: a redelivery after it is refused (DEADLINE_PASSED), so the record can go. Absent in records written before it. */
+  readonly deadline?: number;
   readonly outcome?: ExecutionResult;
   readonly finished_at?: number;
 }
@@ -76,6 +82,26 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     return [...this.records.values()].filter((record) => record.outcome === undefined);
   }
 
+  /** Forgets the records past their retention (outlived); returns how many. */
+  prune(now: number, retentionMs: number): number {
+    let pruned = 0;
+    for (const [actionId, record] of this.records) {
+      if (!outlived(record, now, retentionMs)) continue;
+      this.records.delete(actionId);
+      pruned += 1;
+    }
+    return pruned;
+  }
+
+  /** The journal lines that rebuild what is kept: a start for a call in flight, a finish for an ended one. */
+  entries(): JournalEntry[] {
+    return [...this.records.values()].map((record): JournalEntry => {
+      if (record.outcome === undefined) return { op: 'start', record };
+      const { outcome, finished_at, ...started } = record;
+      return { op: 'finish', record: started, outcome, finished_at: finished_at ?? record.started_at };
+    });
+  }
+
   /** Applies one line of a journal (see journalLine); used to rebuild state from a file. */
   replay(entry: JournalEntry): void {
     if (entry.op === 'start') this.records.set(entry.record.action_id, entry.record);
@@ -84,6 +110,18 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
       this.records.set(entry.record.action_id, { ...base, outcome: entry.outcome, finished_at: entry.finished_at });
     }
   }
+}
+
+/**
+ * A finished record the executor no longer needs: `retentionMs` after its request's deadline (or,
+ * for a record written before deadlines were kept, after it finished). A redelivered request
+ * past its deadline is refused before any call (DEADLINE_PASSED), so its outcome need not be kept
+ * to stop a second call. A call in flight (no outcome) is never outlived: it is reported as unknown.
+ */
+export function outlived(record: ExecutionRecord, now: number, retentionMs: number): boolean {
+  if (record.outcome === undefined || retentionMs <= 0) return false;
+  const since = record.deadline ?? record.finished_at ?? record.started_at;
+  return now - since > retentionMs;
 }
 
 export type JournalEntry =

@@ -31,6 +31,8 @@ function skeleton(meta: Metadata, actionId: string): ActionState {
     reason: null,
     reason_code: null,
     result_json: null,
+    result_ref: null,
+    result_body: null,
     cost_micros: null,
     currency: null,
     proposed_at: null,
@@ -38,7 +40,15 @@ function skeleton(meta: Metadata, actionId: string): ActionState {
     completed_at: null,
     unknown_outcome: null,
     reconciliation: null,
+    trace_id: null,
+    shadow_results: [],
   };
+}
+
+/** The trace id of a W3C traceparent (version-traceid-spanid-flags); null without one or for the all-zero id. */
+export function traceIdOf(traceparent: string | null | undefined): string | null {
+  const match = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/.exec(traceparent ?? '');
+  return match?.[1] === undefined || /^0+$/.test(match[1]) ? null : match[1];
 }
 
 /** The planner's reason code of an action whose outcome is unknown (planner-core's `outcome_unknown`). */
@@ -79,6 +89,7 @@ export function evolveAction(current: ActionState | undefined, event: ActionEven
         proposal_reason: p.reason,
         idempotency_key: p.idempotency_key,
         run_mode: p.mode,
+        trace_id: traceIdOf(meta.trace?.traceparent),
         proposed_at: meta.occurred_at,
         updated_at: touched(state, meta),
       };
@@ -111,6 +122,7 @@ export function evolveAction(current: ActionState | undefined, event: ActionEven
         reason: p.reason,
         reason_code: p.reason_code === '' ? null : p.reason_code,
         result_json: p.result_json,
+        result_ref: p.result_ref,
         cost_micros: p.cost_micros,
         currency: p.currency,
         completed_at: meta.occurred_at,
@@ -130,6 +142,7 @@ export function evolveAction(current: ActionState | undefined, event: ActionEven
         run_spend_micros: p.run_stats?.spend_micros ?? state.run_spend_micros,
         run_spend_currency: p.run_stats?.currency ?? state.run_spend_currency,
         denied_by: p.denied_by,
+        shadow_results: p.shadow_results,
         status: advance(state, status),
         updated_at: touched(state, meta),
       };
@@ -201,6 +214,12 @@ export function evolveAction(current: ActionState | undefined, event: ActionEven
       const since = Math.min(state.unknown_outcome?.since ?? meta.occurred_at, meta.occurred_at);
       const unknown = { error_code: p.error_code, message: p.message, attempts: p.attempts, cost_micros: p.cost_micros, currency: p.currency, since };
       return { ...state, unknown_outcome: unknown, updated_at: touched(state, meta) };
+    }
+    case 'ToolResultRecorded': {
+      // A redelivered request publishes the body again: the first one stays.
+      if (state.result_body !== null) return current;
+      const p = event.payload;
+      return { ...state, result_body: { ref: p.result_ref, json: p.result_json }, updated_at: touched(state, meta) };
     }
     case 'OutcomeReconciled': {
       // The first resolution on the topic counts; a second (two operators at once) is in the ledger, not here.

@@ -1,8 +1,8 @@
 export { evolveAction, evolveRun } from './evolve.ts';
 export { GatewayReadModel } from './read-model.ts';
 export type { ReadModelChange, TenantQueues } from './read-model.ts';
-export { READ_MODEL_EVENT_TYPES, TERMINAL_STATUSES, awaitsReconciliation, isReadModelEvent, isTerminalStatus } from './model.ts';
-export { OUTCOME_UNKNOWN_REASON } from './evolve.ts';
+export { READ_MODEL_EVENT_TYPES, TERMINAL_STATUSES, awaitsDetail, awaitsReconciliation, isReadModelEvent, isTerminalStatus, resultJsonOf } from './model.ts';
+export { OUTCOME_UNKNOWN_REASON, traceIdOf } from './evolve.ts';
 export type {
   ActionEvent,
   ActionEventType,

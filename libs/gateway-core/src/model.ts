@@ -8,6 +8,7 @@ import type {
   RunLimits,
   RunMode,
   RunStatus,
+  ShadowResult,
 } from '@writ/contracts';
 
 /** The events the gateway's read model is built from (runs, actions, policy, approvals and outcomes topics). */
@@ -22,6 +23,7 @@ export const READ_MODEL_EVENT_TYPES = [
   'ApprovalSubmitted',
   'ApprovalRecorded',
   'ActionFailed',
+  'ToolResultRecorded',
   'OutcomeReconciled',
 ] as const;
 
@@ -140,8 +142,15 @@ export interface ActionState {
   readonly reason: string | null;
   /** Stable code of how it ended (ActionCompleted.reason_code, e.g. POLICY_DENIED); null while pending or unknown. */
   readonly reason_code: string | null;
-  /** The tool's result as the executor reported it (already redacted), canonical JSON. */
+  /**
+   * The result carried inline by ActionCompleted, canonical JSON: Writ's own (a shadow action's
+   * would-be call), or a tool's in events written before results travelled by reference.
+   */
   readonly result_json: string | null;
+  /** sha256 of the tool result's body (ActionCompleted.result_ref); the body comes from writ.results.v1. */
+  readonly result_ref: string | null;
+  /** The first ToolResultRecorded seen for the action (it may come before or after the completion). */
+  readonly result_body: { readonly ref: string; readonly json: string } | null;
   readonly cost_micros: number | null;
   readonly currency: string | null;
   readonly proposed_at: number | null;
@@ -150,6 +159,33 @@ export interface ActionState {
   /** Set when the outcome is unknown (needs reconciliation); stays once resolved. */
   readonly unknown_outcome: UnknownOutcomeView | null;
   readonly reconciliation: ReconciliationView | null;
+  /** The trace of the proposal (its ActionProposed's traceparent): the action's spans across services share it. */
+  readonly trace_id: string | null;
+  /** What each shadow-mode policy would have decided (the latest PolicyDecided's), recorded, never enforced. */
+  readonly shadow_results: readonly ShadowResult[];
+}
+
+/**
+ * The action's result as canonical JSON: inline, or the body on writ.results.v1 whose digest its
+ * completion references; null when there is none, or when the body is not (or no longer) there.
+ */
+export function resultJsonOf(state: ActionState): string | null {
+  if (state.result_json !== null) return state.result_json;
+  return state.result_ref !== null && state.result_body?.ref === state.result_ref ? state.result_body.json : null;
+}
+
+/** Terminal statuses whose outcome explains a policy decision (the decision travels on another topic). */
+const DECIDED_STATUSES: ReadonlySet<ActionStatus> = new Set(['completed', 'failed', 'denied']);
+
+/**
+ * An ended action whose outcome still lacks something that travels on another topic, read
+ * independently: the policy decision it rests on, or the body of its result. Its long-polls are
+ * answered once it arrives, or after a short grace.
+ */
+export function awaitsDetail(state: ActionState): boolean {
+  if (!isTerminalStatus(state.status)) return false;
+  if (state.decision === null && DECIDED_STATUSES.has(state.status)) return true;
+  return resultJsonOf(state) === null && state.result_ref !== null;
 }
 
 /** An action in its tenant's reconciliation queue: its outcome is unknown and nobody resolved it yet. */

@@ -1,5 +1,5 @@
 import type { RunLimits, RunMode } from '@writ/contracts';
-import { isTerminalStatus } from './model.ts';
+import { isTerminalStatus, resultJsonOf } from './model.ts';
 import type { ActionState, ActionViewStatus, ApprovalRequirement, ApprovalView, RejectionView, RunState } from './model.ts';
 
 /** An instant (ms since the epoch) as the API shows it: ISO 8601. */
@@ -123,7 +123,10 @@ export interface ActionJson {
   /** Approvals submitted that the policy service has not judged yet. */
   readonly submitted_approvals: readonly ApprovalJson[];
   readonly rejection: RejectionView | null;
+  /** The result; null when there is none, or when its body is no longer kept (the detail tier's retention). */
   readonly result: unknown;
+  /** sha256 of the tool result's body, which the permanent record keeps in its stead; null when there is none. */
+  readonly result_ref: string | null;
   readonly cost_micros: number | null;
   readonly currency: string | null;
   readonly proposed_at: string | null;
@@ -197,7 +200,8 @@ export function presentAction(state: ActionState, redact: ArgumentsRedactor, con
     approvals,
     submitted_approvals: submittedApprovals,
     rejection: state.rejection,
-    result: parseJson(state.result_json),
+    result: parseJson(resultJsonOf(state)),
+    result_ref: state.result_ref,
     cost_micros: state.cost_micros,
     currency: state.currency,
     proposed_at: iso(state.proposed_at),

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { sampleEvent } from '@writ/contracts/testing';
 import type { EventPayloads } from '@writ/contracts';
-import { GatewayReadModel, evolveAction, evolveRun, presentAction, presentRun } from './index.ts';
+import { GatewayReadModel, awaitsDetail, evolveAction, evolveRun, presentAction, presentRun, resultJsonOf, traceIdOf } from './index.ts';
 import type { ActionEvent, ActionState, ReadModelEvent } from './index.ts';
 
 const TENANT = 'acme';
@@ -48,6 +48,7 @@ const completed = (status: 'completed' | 'denied' = 'completed') =>
     reason: 'done',
     reason_code: status === 'completed' ? 'SUCCEEDED' : 'POLICY_DENIED',
     result_json: '{"refund_id":"r1"}',
+    result_ref: null,
     cost_micros: 20000,
     currency: 'USD',
   });
@@ -175,6 +176,54 @@ describe('evolveAction', () => {
     const rejected = fold([proposed(), event('ActionRejected', { reason_code: 'loop', message: 'same call again', field: 'arguments' })]);
     expect(rejected?.rejection).toEqual({ code: 'loop', message: 'same call again', field: 'arguments' });
     expect(evolveAction(undefined, event('ActionAdmitted', {}, meta({ action_id: null })))).toBeUndefined();
+  });
+});
+
+describe('results by reference', () => {
+  const BODY = '{"refund_id":"r1","status":"issued"}';
+  const REF = 'a'.repeat(64);
+  const byRef = () => event('ActionCompleted', { status: 'completed', reason: 'done', reason_code: 'SUCCEEDED', result_json: null, result_ref: REF });
+  const body = (json = BODY, ref = REF) => event('ToolResultRecorded', { tool: 'refunds.issue', result_json: json, result_ref: ref });
+  const decided = () => event('PolicyDecided', { decision: 'allow', determining_policies: ['p'], denied_by: null, approval_requirement: null });
+
+  it('shows the body whose digest the completion references, whichever of the two is read first', () => {
+    for (const order of [
+      [decided(), body(), byRef()],
+      [decided(), byRef(), body()],
+    ]) {
+      const state = fold([proposed(), ...order]);
+      if (state === undefined) throw new Error('no state');
+      expect(resultJsonOf(state)).toBe(BODY);
+      expect(awaitsDetail(state)).toBe(false);
+      expect(presentAction(state, (_tool, _version, args) => args)).toMatchObject({
+        status: 'completed',
+        result: { refund_id: 'r1', status: 'issued' },
+        result_ref: REF,
+      });
+    }
+  });
+
+  it('waits for the body (or the grace) while the completion references one not read yet', () => {
+    const state = fold([proposed(), decided(), byRef()]);
+    if (state === undefined) throw new Error('no state');
+    expect(awaitsDetail(state)).toBe(true);
+    expect(presentAction(state, (_tool, _version, args) => args)).toMatchObject({ status: 'completed', terminal: true, result: null, result_ref: REF });
+  });
+
+  it('never shows a body with another digest, and keeps the first body of a redelivered request', () => {
+    const wrong = fold([proposed(), decided(), body('{"other":1}', 'b'.repeat(64)), byRef()]);
+    if (wrong === undefined) throw new Error('no state');
+    expect(resultJsonOf(wrong)).toBeNull();
+    const twice = fold([proposed(), decided(), body(), body('{"later":1}'), byRef()]);
+    if (twice === undefined) throw new Error('no state');
+    expect(resultJsonOf(twice)).toBe(BODY);
+  });
+
+  it('reads a result carried inline (events written before v3) as before', () => {
+    const state = fold([proposed(), decided(), completed()]);
+    if (state === undefined) throw new Error('no state');
+    expect(awaitsDetail(state)).toBe(false);
+    expect(presentAction(state, (_tool, _version, args) => args)).toMatchObject({ result: { refund_id: 'r1' }, result_ref: null });
   });
 });
 
@@ -433,5 +482,26 @@ describe('GatewayReadModel for the console', () => {
     model.apply(completed());
     expect(model.decidedApprovals(TENANT, 10).map((action) => action.action_id)).toEqual([ACTION]);
     expect(model.decidedApprovals('globex', 10)).toEqual([]);
+  });
+});
+
+describe('the console’s facts of an action', () => {
+  it('keeps the proposal’s trace id and the latest decision’s shadow results', () => {
+    // The sample proposal carries a traceparent, as the gateway's span gives it.
+    let state = evolveAction(undefined, proposed());
+    expect(state?.trace_id).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
+    expect(state?.shadow_results).toEqual([]);
+    const shadow = [{ policy_id: 'refunds-new-cap', decision: 'deny' as const, determining_policies: ['refunds-new-cap'] }];
+    state = evolveAction(state, event('PolicyDecided', { decision: 'allow', shadow_results: shadow }));
+    expect(state?.shadow_results).toEqual(shadow);
+    expect(state?.trace_id).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
+  });
+
+  it('reads no trace id from a missing, malformed or all-zero traceparent', () => {
+    expect(traceIdOf(null)).toBeNull();
+    expect(traceIdOf('00-xyz-00f067aa0ba902b7-01')).toBeNull();
+    expect(traceIdOf(`00-${'0'.repeat(32)}-00f067aa0ba902b7-01`)).toBeNull();
+    const untraced = proposed();
+    expect(evolveAction(undefined, { ...untraced, payload: { ...untraced.payload, meta: { ...untraced.payload.meta, trace: null } } })?.trace_id).toBeNull();
   });
 });

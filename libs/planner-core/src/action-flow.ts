@@ -36,7 +36,7 @@ export function finish(
   reasonCode: CompletionReason,
   reason: string,
   now: number,
-  outcome: { readonly cost_micros: number; readonly result_json: string | null } = { cost_micros: 0, result_json: null },
+  outcome: { readonly cost_micros: number; readonly result_json: string | null; readonly result_ref?: string | null } = { cost_micros: 0, result_json: null },
 ): void {
   const action = lookup(acc.state.actions, actionId);
   if (action === undefined || isTerminalStatus(action.status)) return;
@@ -57,6 +57,7 @@ export function finish(
     reason_code: reasonCode,
     reason,
     result_json: outcome.result_json,
+    result_ref: outcome.result_ref ?? null,
     cost_micros: outcome.cost_micros,
     currency: action.proposal?.currency ?? '',
     completed_at: now,

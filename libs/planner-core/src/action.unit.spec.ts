@@ -49,6 +49,7 @@ const outcome = (actionId: string, result: RecordExecutionOutcome['outcome'], ex
   cost_micros: 1_800,
   currency: 'USD',
   result_json: result === 'succeeded' ? '{"refund_id":"r-1"}' : null,
+  result_ref: null,
   error_code: result === 'succeeded' ? null : 'UPSTREAM_5XX',
   message: result === 'succeeded' ? 'refund created' : 'refund service failed',
   now: NOW + 5 * SECOND,

@@ -39,6 +39,7 @@ export function rejectionEvents(
       reason_code: rejection.reason_code,
       reason: rejection.message,
       result_json: null,
+      result_ref: null,
       cost_micros: 0,
       currency,
       completed_at: now,

@@ -113,7 +113,10 @@ export interface RecordExecutionOutcome {
   readonly outcome: 'succeeded' | 'failed' | 'unknown';
   readonly cost_micros: number;
   readonly currency: string;
+  /** The result inline (ActionExecuted before v2); null when it travels by reference. */
   readonly result_json: string | null;
+  /** sha256 of the result's body on writ.results.v1 (ActionExecuted.result_ref), copied to ActionCompleted. */
+  readonly result_ref: string | null;
   readonly error_code: string | null;
   readonly message: string;
   readonly now: number;

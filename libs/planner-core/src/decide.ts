@@ -358,7 +358,7 @@ function recordExecutionOutcome(acc: RunAccumulator, command: RecordExecutionOut
   requireCount(command.cost_micros, 'cost_micros');
   if (isTerminalStatus(action.status)) return;
   if (action.status !== 'executing') throw outOfOrder(action, 'execution outcome', 'must name an action sent to execution');
-  const spent = { cost_micros: command.cost_micros, result_json: command.result_json };
+  const spent = { cost_micros: command.cost_micros, result_json: command.result_json, result_ref: command.result_ref };
   switch (command.outcome) {
     case 'succeeded':
       finish(acc, action.action_id, 'completed', 'succeeded', command.message || 'the tool call succeeded', command.now, spent);

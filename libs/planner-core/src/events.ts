@@ -154,7 +154,10 @@ export interface ActionCompleted {
   readonly reason_code: CompletionReason;
   /** For humans (never secrets). */
   readonly reason: string;
+  /** Writ's own result (a shadow action's would-be call), or a tool's result inline before ActionExecuted v2. */
   readonly result_json: string | null;
+  /** sha256 of the tool result's body, which travels by reference (writ.results.v1). */
+  readonly result_ref: string | null;
   readonly cost_micros: number;
   readonly currency: string;
   readonly completed_at: number;

@@ -135,6 +135,7 @@ export function completed(
     reason_code,
     reason,
     result_json: null,
+    result_ref: null,
     cost_micros: 0,
     currency: 'USD',
     completed_at: at,

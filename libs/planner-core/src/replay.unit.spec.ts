@@ -119,6 +119,7 @@ describe('replayRun: a restarted planner rebuilds the run from what it published
           cost_micros: 1,
           currency: 'USD',
           result_json: null,
+          result_ref: null,
           error_code: null,
           message: 'ok',
           now: T0 + 3 * SECOND,

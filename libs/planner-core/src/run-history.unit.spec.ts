@@ -66,7 +66,16 @@ function input(event: WireEvent, where: Where): RecordedEvent {
 
 const completed = (actionId: string, at: number, reasonCode: string): WireEvent => ({
   type: 'ActionCompleted',
-  payload: { meta: meta(actionId, at), status: 'rejected', reason: 'r', reason_code: reasonCode, result_json: null, cost_micros: 0, currency: 'USD' },
+  payload: {
+    meta: meta(actionId, at),
+    status: 'rejected',
+    reason: 'r',
+    reason_code: reasonCode,
+    result_json: null,
+    result_ref: null,
+    cost_micros: 0,
+    currency: 'USD',
+  },
 });
 const admitted = (actionId: string, at: number): WireEvent => ({
   type: 'ActionAdmitted',

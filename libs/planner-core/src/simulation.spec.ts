@@ -112,6 +112,7 @@ export function simulate(random: SeededRandom): World {
             cost_micros: random.int(3_000),
             currency: 'USD',
             result_json: null,
+            result_ref: null,
             error_code: null,
             message: 'fuzz',
             now,

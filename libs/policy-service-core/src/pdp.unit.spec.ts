@@ -127,6 +127,7 @@ function completed(action: ActionProposed, costMicros: number, status: ActionCom
     reason: '',
     reason_code: status === 'completed' ? 'SUCCEEDED' : 'DECISION_TIMEOUT',
     result_json: null,
+    result_ref: null,
     cost_micros: costMicros,
     currency: 'USD',
   };

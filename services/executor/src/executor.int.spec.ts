@@ -19,8 +19,8 @@ import { createLocalJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventProducer, contractsSerde, createKafka, silentLogger, writEvent } from '@writ/bus';
 import { TOPICS, newMetadata } from '@writ/contracts';
-import type { ActionExecuted, ActionFailed, ControlChanged, ExecutionRequested } from '@writ/contracts';
-import { TenantDataKey, canonicalJson, generateSigningKey, loadSigningKey, sha256Canonical } from '@writ/crypto';
+import type { ActionExecuted, ActionFailed, ControlChanged, ExecutionRequested, ToolResultRecorded } from '@writ/contracts';
+import { TenantDataKey, canonicalJson, generateSigningKey, loadSigningKey, sha256Canonical, sha256Hex } from '@writ/crypto';
 import type { SigningKey } from '@writ/crypto';
 import { ensureDevKeys, keyEnvironment } from '@writ/devstack';
 import { signedExecutionRequest } from '@writ/executor-core/testing';
@@ -46,16 +46,17 @@ const WAIT = { timeoutMs: 30_000 } as const;
 
 type Outcome = { type: 'ActionExecuted'; payload: ActionExecuted; raw: Buffer } | { type: 'ActionFailed'; payload: ActionFailed; raw: Buffer };
 
-/** Reads writ.outcomes.v1 from the beginning, keeping this file's tenants' outcomes. */
+/** Reads writ.outcomes.v1 and writ.results.v1 from the beginning, keeping this file's tenants' outcomes and result bodies. */
 class Outcomes {
   readonly seen: Outcome[] = [];
+  readonly bodies: { payload: ToolResultRecorded; raw: Buffer }[] = [];
   #consumer: KafkaJS.Consumer | undefined;
 
   async start(): Promise<void> {
     const kafka = createKafka({ brokers, clientId: 'executor-int-outcomes', logger: silentLogger });
     this.#consumer = kafka.consumer({ kafkaJS: { groupId: `executor-int-${randomUUID()}`, fromBeginning: true, autoCommit: false } });
     await this.#consumer.connect();
-    await this.#consumer.subscribe({ topics: [TOPICS.outcomes] });
+    await this.#consumer.subscribe({ topics: [TOPICS.outcomes, TOPICS.results] });
     await this.#consumer.run({
       eachMessage: ({ message }) => {
         if (message.value === null) return Promise.resolve();
@@ -67,6 +68,7 @@ class Outcomes {
           if (decoded.type === 'ActionFailed' && meta.tenant_id.startsWith(TENANTS)) {
             this.seen.push({ type: decoded.type, payload: decoded.payload, raw: message.value });
           }
+          if (decoded.type === 'ToolResultRecorded' && meta.tenant_id.startsWith(TENANTS)) this.bodies.push({ payload: decoded.payload, raw: message.value });
         } catch {
           // other tests' poison messages
         }
@@ -85,6 +87,24 @@ class Outcomes {
 
   async nth(actionId: string, n = 1): Promise<Outcome> {
     return waitFor(() => this.of(actionId)[n - 1], { ...WAIT, what: `outcome #${n} of action ${actionId}` });
+  }
+
+  /**
+   * The result of a success, which travels by reference: the audited event carries only the body's
+   * digest (result_ref), and the body is the ToolResultRecorded of writ.results.v1 with that digest.
+   */
+  async body(executed: Outcome): Promise<{ result: unknown; raw: Buffer }> {
+    if (executed.type !== 'ActionExecuted') throw new Error(`not a success: ${executed.payload.error_code}`);
+    expect(executed.payload.result_json).toBeNull();
+    const ref = executed.payload.result_ref ?? '';
+    expect(ref).toMatch(/^[0-9a-f]{64}$/);
+    const found = await waitFor(() => this.bodies.find((b) => b.payload.meta.action_id === executed.payload.meta.action_id && b.payload.result_ref === ref), {
+      ...WAIT,
+      what: `the result body of action ${executed.payload.meta.action_id ?? ''}`,
+    });
+    expect(sha256Hex(found.payload.result_json)).toBe(ref);
+    expect(found.payload.tool).toBe(executed.payload.tool);
+    return { result: JSON.parse(found.payload.result_json) as unknown, raw: found.raw };
   }
 }
 
@@ -296,8 +316,10 @@ describe('executor service', () => {
     expect(outcome.payload).toMatchObject({ outcome: 'succeeded', tool: PROBE_REFUND, cost_micros: 20_000, currency: 'USD', attempts: 1, verified: true });
     expect(outcome.payload.side_effect_refs[0]).toMatch(/^RF-/);
     expect(outcome.payload.meta.causation_id).toBe(request.meta.event_id);
-    expect(JSON.parse(outcome.payload.result_json)).toMatchObject({ card_last4: '[redacted]' });
+    const body = await outcomes.body(outcome);
+    expect(body.result).toMatchObject({ card_last4: '[redacted]' });
     expect(withoutIdentifiers(outcome.raw)).not.toContain('4242');
+    expect(withoutIdentifiers(body.raw)).not.toContain('4242');
     expect(request.arguments_json).not.toContain('"4242"');
     const stats = await helpdesk.stats();
     expect(stats.effects[toolKey(request)]).toBe(1);
@@ -336,6 +358,13 @@ describe('executor service', () => {
     expect(sha(second)).toBeDefined();
     expect(sha(second)).toBe(sha(first));
     expect((await helpdesk.stats()).calls_by_key[toolKey(request)]).toBe(1);
+    // The body is sent again too, under the same event id: one row wherever it is kept.
+    await outcomes.body(second);
+    const bodies = await waitFor(() => (outcomes.bodies.filter((b) => b.payload.meta.action_id === actionId).length >= 2 ? outcomes.bodies : undefined), {
+      ...WAIT,
+      what: 'the second copy of the body',
+    });
+    expect(new Set(bodies.filter((b) => b.payload.meta.action_id === actionId).map((b) => b.payload.meta.event_id)).size).toBe(1);
   });
 
   it('never reaches the tool with a forged, expired or mismatched warrant', async () => {
@@ -477,7 +506,7 @@ describe('executor service: sealed sensitive arguments', () => {
       const token = (received[0]?.authorization ?? '').replace(/^Bearer /, '');
       const { payload: claims } = await jwtVerify(token, createLocalJWKSet(tokenSigner.jwks()), { audience: 'helpdesk', typ: 'writ-action+jwt' });
       expect(claims).toMatchObject({ tool: PROBE_CAPTURE, tenant, jti: request.meta.action_id, args_sha256: sha256Canonical(received[0]?.body) });
-      expect(JSON.parse(executed.payload.result_json)).toEqual({
+      expect((await outcomes.body(executed)).result).toEqual({
         refund_id: 'RF-C1',
         status: 'issued',
         card_last4: '[redacted]',

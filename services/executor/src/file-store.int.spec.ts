@@ -3,7 +3,7 @@ import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { ExecutionRecord } from '@writ/executor-core';
+import type { ExecutedPayload, ExecutionRecord } from '@writ/executor-core';
 import { FileIdempotencyStore } from './file-store.ts';
 
 function record(i: number): ExecutionRecord {
@@ -23,6 +23,20 @@ function record(i: number): ExecutionRecord {
     started_at: 1_000 + i,
   };
 }
+
+const EXECUTED: ExecutedPayload = {
+  outcome: 'succeeded',
+  tool: 'tickets.get',
+  result_json: '{}',
+  result_sha256: 'b'.repeat(64),
+  side_effect_refs: [],
+  cost_micros: 0,
+  currency: 'USD',
+  reservation_id: 'act-1',
+  attempts: 1,
+  verified: null,
+  duration_ms: 1,
+};
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -61,22 +75,7 @@ describe('the executor journal (FileIdempotencyStore)', () => {
   it('remembers a read at once and journals it with the next write, without waiting for the disk', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'writ-journal-'));
     const store = await FileIdempotencyStore.open(dir);
-    const outcome = {
-      type: 'ActionExecuted' as const,
-      payload: {
-        outcome: 'succeeded' as const,
-        tool: 'tickets.get',
-        result_json: '{}',
-        result_sha256: 'b'.repeat(64),
-        side_effect_refs: [],
-        cost_micros: 0,
-        currency: 'USD',
-        reservation_id: 'act-1',
-        attempts: 1,
-        verified: null,
-        duration_ms: 1,
-      },
-    };
+    const outcome = { type: 'ActionExecuted' as const, payload: EXECUTED };
     store.remember(record(1), outcome, 2_000);
     // Found at once: a redelivery replays it.
     expect(store.get('act-1')?.outcome).toEqual(outcome);
@@ -91,6 +90,40 @@ describe('the executor journal (FileIdempotencyStore)', () => {
     const reopened = await FileIdempotencyStore.open(dir);
     expect(reopened.get('act-1')?.outcome).toEqual(outcome);
     await reopened.close();
+  });
+
+  it('forgets finished records past their retention, in memory as it runs and in the file at the next boot; never a call in flight', async () => {
+    const HOUR = 3_600_000;
+    let now = 10 * HOUR;
+    const retention = { retentionMs: 24 * HOUR, now: () => now };
+    const dir = mkdtempSync(join(tmpdir(), 'writ-journal-'));
+    const store = await FileIdempotencyStore.open(dir, retention);
+    const outcome = { type: 'ActionExecuted' as const, payload: { ...EXECUTED, result_json: '{"refund_id":"RF-OLD"}' } };
+    // Finished, its deadline an hour after it started; a record of before deadlines (finished_at counts); one still in flight.
+    await store.finish({ ...record(1), deadline: now + HOUR }, outcome, now);
+    await store.finish(record(2), outcome, now);
+    await store.start({ ...record(3), deadline: now + HOUR });
+    now += 24 * HOUR; // a day after act-2 finished, 23 h after act-1's deadline: both kept
+    expect(store.prune()).toBe(0);
+    now += 2 * HOUR;
+    expect(store.prune()).toBe(2);
+    expect(store.get('act-1')).toBeUndefined();
+    expect(store.get('act-3')?.outcome).toBeUndefined();
+    expect(readFileSync(join(dir, 'journal.jsonl'), 'utf8')).toContain('RF-OLD'); // the file keeps them until the next boot
+    await store.close();
+
+    const reopened = await FileIdempotencyStore.open(dir, retention);
+    expect(reopened.compacted).toBe(2);
+    const lines = readFileSync(join(dir, 'journal.jsonl'), 'utf8').trim().split('\n');
+    expect(lines.map((line) => (JSON.parse(line) as { op: string; record: { action_id: string } }).record.action_id)).toEqual(['act-3']);
+    expect(lines.join('')).not.toContain('RF-OLD');
+    // The call in flight is still reported as unknown at recovery, never dropped.
+    expect(reopened.unfinished().map((r) => r.action_id)).toEqual(['act-3']);
+    await reopened.close();
+    // 0 keeps everything.
+    const keepAll = await FileIdempotencyStore.open(dir, { retentionMs: 0, now: () => now * 10 });
+    expect(keepAll.compacted).toBe(0);
+    await keepAll.close();
   });
 
   it('fails the lines of a write that failed, and goes on with the next ones', async () => {

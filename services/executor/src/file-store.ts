@@ -1,6 +1,8 @@
 // The idempotency store on disk: an append-only journal of JSON lines, each write fsynced before
 // it resolves, replayed into memory at boot. A lock file keeps a second process out of the folder.
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync, existsSync, fsyncSync } from 'node:fs';
+// Records past their retention (outlived: their request's deadline long gone) are forgotten in
+// memory as the executor runs, and dropped from the file when it is compacted at the next boot.
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync, existsSync, fsyncSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -40,6 +42,30 @@ function takeLock(path: string): void {
   throw new WritError('EXECUTOR_DATA_DIR_LOCKED', `cannot lock ${path}`, { field: 'WRIT_EXECUTOR_DATA_DIR', rule: 'one executor process per data folder' });
 }
 
+function fsyncPath(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Rewrites the journal with `entries` only: a new file made durable, then renamed over the old one. */
+function compactJournal(root: string, journal: string, entries: readonly JournalEntry[]): void {
+  const next = join(root, 'journal.jsonl.compacting');
+  writeFileSync(next, entries.map(journalLine).join(''), 'utf8');
+  fsyncPath(next);
+  renameSync(next, journal);
+  fsyncPath(root);
+}
+
+export interface JournalRetention {
+  /** How long a finished record is kept after its request's deadline; 0 keeps every record. */
+  readonly retentionMs: number;
+  readonly now: () => number;
+}
+
 export class FileIdempotencyStore implements IdempotencyStore {
   readonly #memory: MemoryIdempotencyStore;
   readonly #handle: FileHandle;
@@ -49,13 +75,19 @@ export class FileIdempotencyStore implements IdempotencyStore {
   /** The write and fdatasync in progress (null: none); lines queued meanwhile go in the next one. */
   #flushing: Promise<void> | null = null;
 
-  private constructor(memory: MemoryIdempotencyStore, handle: FileHandle, lockPath: string) {
+  readonly #retention: JournalRetention;
+  /** Records dropped from the file when it was compacted at this boot. */
+  readonly compacted: number;
+
+  private constructor(memory: MemoryIdempotencyStore, handle: FileHandle, lockPath: string, retention: JournalRetention, compacted: number) {
     this.#memory = memory;
     this.#handle = handle;
     this.#lockPath = lockPath;
+    this.#retention = retention;
+    this.compacted = compacted;
   }
 
-  static async open(dir: string): Promise<FileIdempotencyStore> {
+  static async open(dir: string, retention: JournalRetention = { retentionMs: 0, now: Date.now }): Promise<FileIdempotencyStore> {
     const root = resolve(dir);
     try {
       mkdirSync(root, { recursive: true });
@@ -71,15 +103,17 @@ export class FileIdempotencyStore implements IdempotencyStore {
     const journal = join(root, 'journal.jsonl');
     const memory = new MemoryIdempotencyStore();
     if (existsSync(journal)) for (const entry of parseJournal(readFileSync(journal, 'utf8'))) memory.replay(entry);
+    const compacted = memory.prune(retention.now(), retention.retentionMs);
+    if (compacted > 0) compactJournal(root, journal, memory.entries());
     const handle = await open(journal, 'a');
     // Make the journal's directory entry durable too.
-    const dirFd = openSync(root, 'r');
-    try {
-      fsyncSync(dirFd);
-    } finally {
-      closeSync(dirFd);
-    }
-    return new FileIdempotencyStore(memory, handle, lockPath);
+    fsyncPath(root);
+    return new FileIdempotencyStore(memory, handle, lockPath, retention, compacted);
+  }
+
+  /** Forgets the outlived records in memory (the file keeps them until the next boot compacts it); returns how many. */
+  prune(): number {
+    return this.#memory.prune(this.#retention.now(), this.#retention.retentionMs);
   }
 
   get(actionId: string): ExecutionRecord | undefined {

@@ -6,7 +6,7 @@ import { EventConsumer, EventProducer, createKafka, writEvent } from '@writ/bus'
 import type { BusLogger, EventContext } from '@writ/bus';
 import { TOPICS, eventOf, newMetadata, uuidv7 } from '@writ/contracts';
 import type { ControlChanged, EventPayloads, TraceContext, WritEvent } from '@writ/contracts';
-import { GatewayReadModel, isReadModelEvent, isTerminalStatus } from '@writ/gateway-core';
+import { GatewayReadModel, awaitsDetail, isReadModelEvent, isTerminalStatus } from '@writ/gateway-core';
 import type { ReadModelChange, ReadModelEvent, Stamp } from '@writ/gateway-core';
 import { SERVICE_CONFIG, busLoggerOf, observeConsumerLag } from '@writ/runtime';
 import type { ConsumerLagGauge } from '@writ/runtime';
@@ -19,18 +19,18 @@ import { KeyedWaiters } from './waiters.ts';
 /**
  * The read model's topics: runs (RunStarted) and proposals, its own; the planner's decisions and
  * ends on writ.actions.v1 (RunEnded included); policy decisions, approvals (and reconciliations),
- * the executor's outcomes (an unknown one's details, for the reconciliation queue), controls. They
+ * the executor's outcomes (an unknown one's details, for the reconciliation queue) and result bodies
+ * (writ.results.v1: the agent's result, which its completion references), controls. They
  * are read concurrently, so an action's or a run's events may arrive in any order (libs/gateway-core evolve.ts).
  */
-const READ_TOPICS = [TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.approvals, TOPICS.outcomes, TOPICS.controls];
+const READ_TOPICS = [TOPICS.proposals, TOPICS.actions, TOPICS.policy, TOPICS.approvals, TOPICS.outcomes, TOPICS.results, TOPICS.controls];
 const IDLE_CAUGHT_UP_MS = 1_000;
 
 type EmittedType = 'RunStarted' | 'ActionProposed' | 'ApprovalSubmitted' | 'OutcomeReconciled' | 'ControlChanged';
 
 /** Ends that a policy decision came before: executed (allowed) or denied by policy. */
-const DECIDED_STATUSES: ReadonlySet<string> = new Set(['completed', 'failed', 'denied']);
-/** How long an ended action's outcome waits for its decision to be read from the policy topic. */
-const DECISION_GRACE_MS = 1_000;
+/** How long an ended action's outcome waits for its decision or its result's body, read from other topics. */
+const DETAIL_GRACE_MS = 1_000;
 
 /** Who else follows what the gateway reads and writes (the automatic safe mode): every control, every change of the read model. */
 export interface GatewayBusObserver {
@@ -70,11 +70,11 @@ export class GatewayBus implements OnModuleInit, OnApplicationShutdown {
   #lag: ConsumerLagGauge | undefined;
   #stopGauges: (() => void) | undefined;
   /**
-   * Ended actions whose policy decision (another topic, read independently) is not in the model
-   * yet: their waiters are answered when it is, or after DECISION_GRACE_MS, so that an outcome
-   * that needed a decision carries it.
+   * Ended actions whose policy decision or result body (other topics, read independently) is not
+   * in the model yet (awaitsDetail): their waiters are answered when it is, or after
+   * DETAIL_GRACE_MS, so that an outcome carries its decision and its result.
    */
-  readonly #awaitingDecision = new Map<string, ReturnType<typeof setTimeout>>();
+  readonly #awaitingDetail = new Map<string, ReturnType<typeof setTimeout>>();
   readonly #observers: GatewayBusObserver[] = [];
 
   constructor(
@@ -160,8 +160,8 @@ export class GatewayBus implements OnModuleInit, OnApplicationShutdown {
     this.#stopGauges?.();
     await this.#lag?.stop();
     if (this.#pruneTimer !== undefined) clearInterval(this.#pruneTimer);
-    for (const timer of this.#awaitingDecision.values()) clearTimeout(timer);
-    this.#awaitingDecision.clear();
+    for (const timer of this.#awaitingDetail.values()) clearTimeout(timer);
+    this.#awaitingDetail.clear();
     this.outcomes.releaseAll();
     this.known.releaseAll();
     await this.#consumer.stop();
@@ -251,21 +251,21 @@ export class GatewayBus implements OnModuleInit, OnApplicationShutdown {
     if (change.kind !== 'action') return 0;
     const { after, before } = change;
     const ended = isTerminalStatus(after.status) && (before === undefined || !isTerminalStatus(before.status));
-    if (ended && after.decision === null && DECIDED_STATUSES.has(after.status)) {
+    if (ended && awaitsDetail(after)) {
       const timer = setTimeout(() => {
-        this.#awaitingDecision.delete(id);
+        this.#awaitingDetail.delete(id);
         this.outcomes.notify(id);
-      }, DECISION_GRACE_MS);
+      }, DETAIL_GRACE_MS);
       timer.unref();
-      this.#awaitingDecision.set(id, timer);
-      // Answered with the decision, or after the grace at the latest.
+      this.#awaitingDetail.set(id, timer);
+      // Answered with the detail, or after the grace at the latest.
       return this.outcomes.waiting(id);
     }
     if (ended) return this.outcomes.notify(id);
-    const waiting = this.#awaitingDecision.get(id);
-    if (waiting !== undefined && after.decision !== null) {
+    const waiting = this.#awaitingDetail.get(id);
+    if (waiting !== undefined && !awaitsDetail(after)) {
       clearTimeout(waiting);
-      this.#awaitingDecision.delete(id);
+      this.#awaitingDetail.delete(id);
       return this.outcomes.notify(id);
     }
     return 0;

@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventConsumer, EventProducer, writEvent } from '@writ/bus';
 import { TOPICS, actionIdFor, newMetadata } from '@writ/contracts';
 import type { EventPayloads, EventType } from '@writ/contracts';
-import { TenantKeyDir, canonicalJson, sha256Canonical } from '@writ/crypto';
+import { TenantKeyDir, canonicalJson, sha256Canonical, sha256Hex } from '@writ/crypto';
 import { hashApiKey } from '@writ/directory';
 import { SERVICE_CONFIG, loadServiceConfig } from '@writ/runtime';
 import { testKafkaBrokers, uniqueName, waitFor, withoutIdentifiers } from '@writ/testing';
@@ -401,12 +401,16 @@ describe('gateway: outcomes', () => {
     const waiting = call('GET', `/v1/actions/${actionId}/outcome?timeout_ms=25000`, KEYS.bot);
     await new Promise((resolve) => setTimeout(resolve, 300));
     await produce('PolicyDecided', allowed(runId, actionId));
+    // The result travels by reference: its body on writ.results.v1, its digest in the completion.
+    const resultBody = '{"card_last4":"[redacted]","refund_id":"R-1","status":"issued"}';
+    await produce('ToolResultRecorded', { meta: meta(runId, actionId), tool: 'refunds.issue', result_json: resultBody, result_ref: sha256Hex(resultBody) });
     await produce('ActionCompleted', {
       meta: meta(runId, actionId),
       status: 'completed',
       reason: 'the tool succeeded',
       reason_code: 'SUCCEEDED',
-      result_json: '{"card_last4":"[redacted]","refund_id":"R-1","status":"issued"}',
+      result_json: null,
+      result_ref: sha256Hex(resultBody),
       cost_micros: 20000,
       currency: 'USD',
     });
@@ -420,6 +424,7 @@ describe('gateway: outcomes', () => {
       reason: 'the tool succeeded',
       reason_code: 'SUCCEEDED',
       result: { refund_id: 'R-1', status: 'issued', card_last4: '[redacted]' },
+      result_ref: sha256Hex(resultBody),
       cost_micros: 20000,
       currency: 'USD',
       decision: 'allow',
@@ -435,28 +440,38 @@ describe('gateway: outcomes', () => {
     expect(Date.now() - t0).toBeLessThan(2_000);
   });
 
-  it("answers with the policy's decision when the ActionCompleted is read before it (another topic)", async () => {
+  it("answers with the policy's decision and the result's body when the ActionCompleted is read before them (other topics)", async () => {
     const runId = await openRun();
     const { body } = await propose(runId, 'decision-late');
     const actionId = body['action_id'] as string;
     const waiting = call('GET', `/v1/actions/${actionId}/outcome?timeout_ms=25000`, KEYS.bot).then((answer) => ({ answer, at: Date.now() }));
     await new Promise((resolve) => setTimeout(resolve, 300));
+    const result = '{"status":"issued"}';
     await produce('ActionCompleted', {
       meta: meta(runId, actionId),
       status: 'completed',
       reason: 'the tool succeeded',
       reason_code: 'SUCCEEDED',
-      result_json: '{"status":"issued"}',
+      result_json: null,
+      result_ref: sha256Hex(result),
       cost_micros: 20000,
       currency: 'USD',
     });
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await new Promise((resolve) => setTimeout(resolve, 200));
     const decidedAt = Date.now();
     await produce('PolicyDecided', allowed(runId, actionId));
+    await produce('ToolResultRecorded', { meta: meta(runId, actionId), tool: 'refunds.issue', result_json: result, result_ref: sha256Hex(result) });
     const { answer, at } = await waiting;
-    // Held for the decision, not answered at the ActionCompleted (300 ms before it).
+    // Held for the decision and the body, not answered at the ActionCompleted (200 ms before them).
     expect(at).toBeGreaterThanOrEqual(decidedAt);
-    expect(answer.body).toMatchObject({ status: 'completed', terminal: true, decision: 'allow', determining_policies: ['refund-up-to-100-support'] });
+    expect(answer.body).toMatchObject({
+      status: 'completed',
+      terminal: true,
+      decision: 'allow',
+      determining_policies: ['refund-up-to-100-support'],
+      result: { status: 'issued' },
+      result_ref: sha256Hex(result),
+    });
   });
 });
 
@@ -608,6 +623,7 @@ describe('gateway: read model', () => {
       reason: 'policy',
       reason_code: 'POLICY_DENIED',
       result_json: null,
+      result_ref: null,
       cost_micros: 0,
       currency: 'USD',
     });

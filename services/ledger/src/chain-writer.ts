@@ -14,8 +14,12 @@ import { appendCommandOf, chainDecider, nextCheckpointAt, signHead } from '@writ
 import type { ChainCommand, ChainEvent, ChainOptions, ChainState } from '@writ/ledger-core';
 import { WRIT_ATTR, WRIT_METRIC, writCounter } from '@writ/telemetry';
 
-/** The topics the ledger chains: every event stream except its own (a new topic in schemas/topics.json is chained without a change here). */
-export const CHAINED_TOPICS: readonly string[] = Object.values(TOPICS).filter((topic) => topic !== TOPICS.ledger);
+/**
+ * The topics the ledger chains: every event stream (a new topic in schemas/topics.json is chained
+ * without a change here) except its own and the detail tier's tool results (writ.results.v1: short-lived;
+ * the chained ActionExecuted keeps each body's digest, results-projector.ts gives analysts the body).
+ */
+export const CHAINED_TOPICS: readonly string[] = Object.values(TOPICS).filter((topic) => topic !== TOPICS.ledger && topic !== TOPICS.results);
 
 /** A decoded event that still has the exact bytes it was read as. */
 type RawDecodedEvent = DecodedEvent & {

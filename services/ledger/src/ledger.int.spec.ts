@@ -19,7 +19,7 @@ import { EventProducer, silentLogger } from '@writ/bus';
 import { TOPICS, decodeEvent, encodeEvent, topicOf } from '@writ/contracts';
 import type { EventPayloads, EventType, NewMetadata } from '@writ/contracts';
 import { sampleEvent } from '@writ/contracts/testing';
-import { canonicalJson, createKeyring, generateSigningKey, sha256Canonical } from '@writ/crypto';
+import { canonicalJson, createKeyring, generateSigningKey, sha256Canonical, sha256Hex } from '@writ/crypto';
 import { hashApiKey } from '@writ/directory';
 import { parseExport, verifyExport } from '@writ/ledger-core';
 import { readTopicToEnd } from '@writ/bus/testing';
@@ -239,6 +239,39 @@ describe('ledger service', () => {
     expect(verification.withheld).toBe(1);
   });
 
+  it("keeps a tool result's body out of the chain, with its digest in its stead, and gives analysts a readable copy", async () => {
+    // A tenant of its own: the other cases count this tenant's entries and rows.
+    const tenant = `${PREFIX}results`;
+    const action = randomUUID();
+    const m = { tenant_id: tenant, run_id: RUN, action_id: action };
+    const body = canonicalJson({ refund_id: `RF-${action}`, status: 'issued' });
+    const executed = event('ActionExecuted', (p) => ({ ...p, result_json: null, result_ref: sha256Hex(body) }), m);
+    const recorded = event('ToolResultRecorded', (p) => ({ ...p, tool: 'refunds.issue', result_json: body, result_ref: sha256Hex(body) }), m);
+    await send([recorded, executed]);
+    const [row] = await waitFor(
+      async () => {
+        const found = await sql<{ payload: string; chain_seq: string; topic: string }>(
+          "SELECT payload, chain_seq, topic FROM events FINAL WHERE tenant_id = {t:String} AND action_id = {a:String} AND event_type = 'ToolResultRecorded'",
+          { t: tenant, a: action },
+        );
+        return found.length > 0 ? found : undefined;
+      },
+      { ...WAIT, what: 'the result body projected into events' },
+    );
+    expect(row).toMatchObject({ chain_seq: '0', topic: TOPICS.results });
+    expect(JSON.parse(row?.payload ?? '{}')).toMatchObject({ result_json: body, result_ref: sha256Hex(body) });
+    await waitFor(async () => (await sql('SELECT 1 FROM ledger FINAL WHERE source_event_id = {e:String}', { e: executed.id })).length === 1, {
+      ...WAIT,
+      what: 'the ActionExecuted chained',
+    });
+    const entries = (await readTopicToEnd(brokers, TOPICS.ledger, { readCommitted: true }))
+      .map((r) => decodeEvent(r.value ?? Buffer.alloc(0)))
+      .flatMap((d) => (d.type === 'LedgerEntry' && d.payload.chain_id === tenant && d.payload.source_action_id === action ? [d.payload] : []));
+    expect(entries.map((e) => e.event_type)).toEqual(['ActionExecuted']);
+    expect(entries[0]?.event_bytes.includes(`RF-${action}`)).toBe(false);
+    expect(entries[0]?.event_bytes.includes(sha256Hex(body))).toBe(true);
+  });
+
   it("reports how far the chain and ClickHouse are behind, to a reader's key only", async () => {
     const lag = async (key?: string) => fetch(`${baseUrl}/v1/lag`, key === undefined ? {} : { headers: { authorization: `Bearer ${key}` } });
     expect((await lag()).status).toBe(401);
@@ -258,7 +291,9 @@ describe('ledger service', () => {
       { ...WAIT, what: 'ClickHouse caught up with the chain' },
     );
     // Every input topic's partitions are counted; the chain took the story's events, ClickHouse their entries.
-    expect(new Set(caughtUp.chain.partitions.map((p) => p.topic))).toEqual(new Set(Object.values(TOPICS).filter((t) => t !== TOPICS.ledger)));
+    expect(new Set(caughtUp.chain.partitions.map((p) => p.topic))).toEqual(
+      new Set(Object.values(TOPICS).filter((t) => t !== TOPICS.ledger && t !== TOPICS.results)),
+    );
     expect(caughtUp.chain.partitions.every((p) => p.behind >= 0 && (p.committed === null || p.committed >= 0))).toBe(true);
     expect(caughtUp.chain.last_event_at).toBeGreaterThan(Date.parse('2026-01-01'));
     expect(caughtUp.projection?.last_event_at).toBeGreaterThan(Date.parse('2026-01-01'));
@@ -354,6 +389,85 @@ describe('ledger service', () => {
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ error: { code: 'QUERY_FAILED' } });
   });
+  it('projects the announced budgets into budget_limits; the analyst reads the latest of their tenant’s only, and spend against it', async () => {
+    const other = `${PREFIX}-b`;
+    const agent = `agent-budget-${randomUUID().slice(0, 8)}`;
+    const budget = (money: number) => ({
+      scope: 'agent_day' as const,
+      subject: agent,
+      window_ms: null,
+      money_micros: money,
+      tool_calls: 50,
+      thresholds_percent: [50, 80, 100],
+      approval_at_percent: null,
+      reads_only_at_percent: 90,
+    });
+    const configured = (tenant: string, digest: string, money: number, occurredAt: number): Sent =>
+      event('BudgetsConfigured', (p) => ({ ...p, config_sha256: digest, currency: 'USD', time_zone: 'UTC', budgets: [budget(money)] }), {
+        tenant_id: tenant,
+        run_id: `budgets:${digest}`,
+        action_id: null,
+        occurred_at: occurredAt,
+      });
+    const now = Date.now();
+    const older = configured(TENANT, '1'.repeat(64), 3_000_000, now - 60_000);
+    const newer = configured(TENANT, '2'.repeat(64), 5_000_000, now - 30_000);
+    const foreign = configured(other, '3'.repeat(64), 9_000_000, now - 10_000);
+    // One live action of the agent that cost $1.25 today.
+    const run = `run-budget-${randomUUID().slice(0, 8)}`;
+    const action = randomUUID();
+    const m = { run_id: run, action_id: action };
+    const spent = [
+      event('ActionProposed', (p) => ({ ...p, agent_id: agent, tool: 'tickets.get', tool_version: '1.0.0', mode: 'live' }), m),
+      event('ActionCompleted', (p) => ({ ...p, status: 'completed', reason_code: 'SUCCEEDED', cost_micros: 1_250_000, currency: 'USD' }), m),
+    ];
+    await send([older, newer, foreign, ...spent]);
+    await send([newer]); // the same bytes again: one row per cap
+    const limits = async (tenant: string) =>
+      sql<{ event_id: string; config_sha256: string; scope: string; level: string; period: string; subject: string; kind: string; limit_value: string }>(
+        'SELECT event_id, config_sha256, scope, level, period, subject, kind, limit_value FROM budget_limits FINAL WHERE tenant_id = {t:String} AND subject = {s:String} ORDER BY configured_at, kind',
+        { t: tenant, s: agent },
+      );
+    await waitFor(async () => (await limits(TENANT)).length === 4 && (await limits(other)).length === 2, { ...WAIT, what: 'the announcements projected' });
+    await waitFor(async () => (await sql('SELECT 1 FROM endings FINAL WHERE action_id = {a:String}', { a: action })).length === 1, {
+      ...WAIT,
+      what: 'the action’s ending projected',
+    });
+    expect((await limits(TENANT)).map((r) => [r.event_id, r.config_sha256.slice(0, 1), r.level, r.period, r.kind, r.limit_value])).toEqual([
+      [older.id, '1', 'agent', 'day', 'money', '3000000'],
+      [older.id, '1', 'agent', 'day', 'tool_calls', '50'],
+      [newer.id, '2', 'agent', 'day', 'money', '5000000'],
+      [newer.id, '2', 'agent', 'day', 'tool_calls', '50'],
+    ]);
+    // Chained like every audited event: the record of the budget change.
+    const [chained] = await sql<{ n: string }>(
+      "SELECT count() AS n FROM ledger FINAL WHERE chain_id = {t:String} AND event_type = 'BudgetsConfigured' AND source_event_id IN {ids:Array(String)}",
+      { t: TENANT, ids: [older.id, newer.id] },
+    );
+    expect(chained?.n).toBe('2');
+
+    const door = async (query: string) => {
+      const response = await fetch(`${baseUrl}/v1/query`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${ANALYST_KEY}` },
+        body: JSON.stringify({ sql: query }),
+      });
+      expect(response.status, await response.clone().text()).toBe(200);
+      return ((await response.json()) as { rows: Record<string, unknown>[] }).rows;
+    };
+    // The current budgets are the latest announcement's, of the analyst's tenant only.
+    expect(await door(`SELECT DISTINCT tenant_id, config_sha256 FROM current_budget_limits`)).toEqual([{ tenant_id: TENANT, config_sha256: '2'.repeat(64) }]);
+    expect(await door(`SELECT count() AS n FROM budget_limits WHERE tenant_id = '${other}'`)).toEqual([{ n: '0' }]);
+    // Spend against it today, as the console asks (the tenant's zone written in, its day open now).
+    expect(
+      await door(
+        `SELECT l.subject AS agent, l.limit_value AS limit_micros, sum(e.cost_micros) AS spent FROM current_budget_limits AS l
+         LEFT JOIN (SELECT agent_id, cost_micros FROM endings WHERE run_mode = 'live' AND ended_at >= toStartOfDay(now('UTC'))) AS e ON e.agent_id = l.subject
+         WHERE l.kind = 'money' AND l.subject = '${agent}' GROUP BY agent, limit_micros`,
+      ),
+    ).toEqual([{ agent, limit_micros: '5000000', spent: '1250000' }]);
+  });
+
   it('projects shadow results, warnings and policy publications (a rollback too), per tenant, with the disagreement rollup counting each once', async () => {
     const other = `${PREFIX}-b`;
     const run = `run-modes-${randomUUID().slice(0, 8)}`;

@@ -17,6 +17,7 @@ import { DriftMonitor } from './drift-monitor.ts';
 import { applyRetention } from './retention.ts';
 import type { LedgerServiceConfig } from './config.ts';
 import { Projector } from './projector.ts';
+import { ResultsProjector } from './results-projector.ts';
 
 export interface LedgerLag {
   readonly measured_at: number;
@@ -33,6 +34,7 @@ export class LedgerService implements OnModuleInit, OnApplicationShutdown {
   #clickhouse: ClickHouseClient | undefined;
   #writer: ChainWriter | undefined;
   #projector: Projector | undefined;
+  #results: ResultsProjector | undefined;
   #analysts: AnalystDoor | undefined;
   #drift: DriftMonitor | undefined;
   #lag: ConsumerLagGauge | undefined;
@@ -101,16 +103,19 @@ export class LedgerService implements OnModuleInit, OnApplicationShutdown {
         maxResultBytes: config.WRIT_LEDGER_QUERY_MAX_BYTES,
         maxMemoryBytes: config.WRIT_LEDGER_QUERY_MAX_MEMORY,
       });
-      this.#projector = new Projector({
+      // The chain's projection and the tool results' detail rows, each following its topic.
+      const follow = {
         brokers: config.WRIT_KAFKA_BROKERS,
         clickhouse,
         redactor: registryRedactor(loadToolRegistry(config.WRIT_TOOLS_DIR)),
         tenants,
         batchSize: config.WRIT_LEDGER_PROJECTION_BATCH,
-        clientId: `${config.WRIT_KAFKA_GROUP_ID}.projection`,
         logger,
-      });
+      };
+      this.#projector = new Projector({ ...follow, clientId: `${config.WRIT_KAFKA_GROUP_ID}.projection` });
       await this.#projector.start();
+      this.#results = new ResultsProjector({ ...follow, clientId: `${config.WRIT_KAFKA_GROUP_ID}.results` });
+      await this.#results.start();
       if (config.WRIT_LEDGER_DRIFT_INTERVAL_MS > 0) {
         this.#drift = new DriftMonitor({
           clickhouse,
@@ -173,6 +178,7 @@ export class LedgerService implements OnModuleInit, OnApplicationShutdown {
     await this.#drift?.stop();
     await this.#writer?.stop();
     await this.#projector?.stop();
+    await this.#results?.stop();
     await this.#analysts?.close();
     await this.#clickhouse?.close();
   }

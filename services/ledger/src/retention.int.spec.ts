@@ -8,10 +8,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClickHouse } from '@writ/clickhouse';
 import type { ClickHouseClient } from '@writ/clickhouse';
-import { encodeEvent, topicOf } from '@writ/contracts';
+import { TOPICS, encodeEvent, topicOf } from '@writ/contracts';
 import type { EventPayloads, EventType } from '@writ/contracts';
 import { sampleEvent } from '@writ/contracts/testing';
-import { projectRecords } from '@writ/ledger-core';
+import { ALL_TENANTS } from '@writ/config';
+import { projectRecords, toolResultRow } from '@writ/ledger-core';
 import type { ChainRecord, ProjectionMemory, Redactor } from '@writ/ledger-core';
 import { DEFAULT_SQL_DIR, applySchema, schemaStatements } from './clickhouse-schema.ts';
 import { applyRetention } from './retention.ts';
@@ -20,6 +21,7 @@ const root = mkdtempSync(join(tmpdir(), 'writ-retention-'));
 const DAY = 86_400_000;
 const NOW = Date.now();
 const TENANT = 'acme-retention';
+const INLINE = '{"refund_id":"re_8842","status":"succeeded"}';
 const keep: Redactor = { arguments: (_tool, _version, json) => json, result: (_tool, _version, json) => json };
 const PROVENANCE_COLUMNS = [
   'model_name',
@@ -61,6 +63,13 @@ async function project(records: readonly ChainRecord[]): Promise<void> {
   for (const table of ['events', 'ledger', 'actions'] as const) {
     await clickhouse.insert({ table, format: 'JSONEachRow', values: [...rows[table]] });
   }
+}
+
+/** A tool result's body (writ.results.v1, not chained) of `action`, `daysAgo` days ago, as the results projection writes it. */
+async function projectBody(action: string, daysAgo: number): Promise<void> {
+  const at = { tenant_id: TENANT, run_id: `run-${action}`, action_id: action, occurred_at: NOW - daysAgo * DAY };
+  const row = toolResultRow(sampleEvent('ToolResultRecorded', at), { topic: TOPICS.results, partition: 0, offset: 0, schemaVersion: 1 }, keep, ALL_TENANTS);
+  await clickhouse.insert({ table: 'events', format: 'JSONEachRow', values: row === undefined ? [] : [row] });
 }
 
 async function rows<T>(query: string): Promise<T[]> {
@@ -126,19 +135,28 @@ describe('ClickHouse retention (real chDB)', () => {
   it('drops the tool reports past the TTL at a merge; keeps the chain entries, the action rows, the rest of the events and recent reports', async () => {
     await applyRetention(clickhouse, 30);
     await project([
-      // An action of 40 days ago: proposed with provenance, executed, completed with the tool's result.
+      // An action of 40 days ago, from before results travelled by reference: proposed with
+      // provenance, executed and completed with the tool's result inline.
       chained('ActionProposed', 'old-refund', 40),
       chained('PolicyDecided', 'old-refund', 40, { decision: 'allow' }),
-      chained('ActionExecuted', 'old-refund', 40),
-      chained('ActionCompleted', 'old-refund', 40, { status: 'completed' }),
+      chained('ActionExecuted', 'old-refund', 40, { result_json: INLINE, result_ref: null }),
+      chained('ActionCompleted', 'old-refund', 40, { status: 'completed', result_json: INLINE, result_ref: null }),
       // One that failed at the tool, and one denied (its end carries no result): 40 days ago too.
       chained('ActionFailed', 'old-failure', 40),
-      chained('ActionCompleted', 'old-denial', 40, { status: 'denied', result_json: null }),
+      chained('ActionCompleted', 'old-denial', 40, { status: 'denied', result_json: null, result_ref: null }),
       // Yesterday's report is within the 30 days.
-      chained('ActionExecuted', 'new-refund', 1),
+      chained('ActionExecuted', 'new-refund', 1, { result_json: INLINE, result_ref: null }),
+      // Results by reference: the chained events keep only the body's digest, so they stay.
+      chained('ActionExecuted', 'old-byref', 40),
+      chained('ActionCompleted', 'old-byref', 40, { status: 'completed' }),
     ]);
+    // The bodies (writ.results.v1): the old one goes, yesterday's stays.
+    await projectBody('old-byref', 40);
+    await projectBody('new-byref', 1);
     const all = [
       'new-refund ActionExecuted',
+      'old-byref ActionCompleted',
+      'old-byref ActionExecuted',
       'old-denial ActionCompleted',
       'old-failure ActionFailed',
       'old-refund ActionCompleted',
@@ -149,7 +167,15 @@ describe('ClickHouse retention (real chDB)', () => {
     // Expired rows may go at the insert already, or at any merge: force one.
     await merged();
 
-    expect(await eventsLeft()).toEqual(['new-refund ActionExecuted', 'old-denial ActionCompleted', 'old-refund ActionProposed', 'old-refund PolicyDecided']);
+    expect(await eventsLeft()).toEqual([
+      'new-byref ToolResultRecorded',
+      'new-refund ActionExecuted',
+      'old-byref ActionCompleted',
+      'old-byref ActionExecuted',
+      'old-denial ActionCompleted',
+      'old-refund ActionProposed',
+      'old-refund PolicyDecided',
+    ]);
     // The permanent minimal ledger: every chain entry, bytes included, and the action's row with its outcome and provenance.
     const ledger = await rows<{ seq: string; event_type: string; event_bytes: string }>(
       'SELECT seq, event_type, event_bytes FROM ledger FINAL WHERE chain_id = {t:String} ORDER BY seq',
@@ -170,8 +196,14 @@ describe('ClickHouse retention (real chDB)', () => {
 
   it('keeps every report with WRIT_LEDGER_DETAIL_TTL_DAYS=0', async () => {
     await applyRetention(clickhouse, 0);
-    await project([chained('ActionExecuted', 'kept-forever', 400), chained('ActionCompleted', 'kept-forever', 400, { status: 'completed' })]);
+    await project([
+      chained('ActionExecuted', 'kept-forever', 400, { result_json: INLINE, result_ref: null }),
+      chained('ActionCompleted', 'kept-forever', 400, { status: 'completed', result_json: INLINE, result_ref: null }),
+    ]);
+    await projectBody('kept-forever', 400);
     await merged();
-    expect(await eventsLeft()).toEqual(expect.arrayContaining(['kept-forever ActionCompleted', 'kept-forever ActionExecuted']));
+    expect(await eventsLeft()).toEqual(
+      expect.arrayContaining(['kept-forever ActionCompleted', 'kept-forever ActionExecuted', 'kept-forever ToolResultRecorded']),
+    );
   });
 });

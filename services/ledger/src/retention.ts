@@ -6,13 +6,15 @@
 import type { ClickHouseClient } from '@writ/clickhouse';
 
 /**
- * The rows of `events` that are operational detail: the executor's reports (ActionExecuted: the
- * tool's result; ActionFailed: the tool's error) and an ActionCompleted that carries the result on
- * to the agent. The chain keeps every event's bytes for good (the `ledger` table, writ.ledger.v1);
- * `actions` keeps each action's outcome, status, cost and provenance.
+ * The rows of `events` that are operational detail: a tool's result body (ToolResultRecorded, from
+ * writ.results.v1), a tool's error (ActionFailed), and an ActionExecuted or ActionCompleted that
+ * carries a result inline (written before results travelled by reference, or a shadow action's
+ * would-be call). The chain keeps every chained event's bytes for good (the `ledger` table,
+ * writ.ledger.v1), a result's digest among them; `actions` keeps each action's outcome, status,
+ * cost and provenance.
  */
 export const DETAIL_EVENTS_WHERE =
-  "(event_type IN ('ActionExecuted', 'ActionFailed')) OR ((event_type = 'ActionCompleted') AND (JSONType(payload, 'result_json') = 'String'))";
+  "(event_type IN ('ActionFailed', 'ToolResultRecorded')) OR ((event_type IN ('ActionExecuted', 'ActionCompleted')) AND (JSONType(payload, 'result_json') = 'String'))";
 
 /** One table's detail TTL: which rows (where), counted from which time column. */
 export interface DetailTable {

@@ -12,7 +12,7 @@ describe('the retention tiers in ClickHouse', () => {
     expect(DETAIL_TABLES.map((detail) => detail.table)).toEqual(['events']);
     expect(retentionStatement(events, 30)).toBe(
       'ALTER TABLE events MODIFY TTL toDateTime(occurred_at) + toIntervalDay(30) WHERE ' +
-        "(event_type IN ('ActionExecuted', 'ActionFailed')) OR ((event_type = 'ActionCompleted') AND (JSONType(payload, 'result_json') = 'String'))",
+        "(event_type IN ('ActionFailed', 'ToolResultRecorded')) OR ((event_type IN ('ActionExecuted', 'ActionCompleted')) AND (JSONType(payload, 'result_json') = 'String'))",
     );
     expect(retentionStatement(events, 7)).toContain('+ toIntervalDay(7) WHERE');
   });

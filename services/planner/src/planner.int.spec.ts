@@ -269,8 +269,9 @@ class Scenario {
         outcome: 'succeeded',
         tool: 'tickets.get',
         reservation_id: actionId,
-        result_json: canonicalJson(result),
+        result_json: null,
         result_sha256: sha256Canonical(result),
+        result_ref: sha256Canonical(result),
         cost_micros: 900,
         currency: 'USD',
         side_effect_refs: [],
@@ -366,7 +367,9 @@ describe('planner service (in-process, real broker)', () => {
     expect(done.payload).toMatchObject({
       status: 'completed',
       reason_code: 'SUCCEEDED',
-      result_json: '{"id":"T-1","status":"open"}',
+      // The completion passes the result on by reference: the digest of its body, never the body.
+      result_json: null,
+      result_ref: sha256Canonical({ id: 'T-1', status: 'open' }),
       cost_micros: 900,
       currency: 'USD',
     });

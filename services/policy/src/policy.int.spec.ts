@@ -380,6 +380,7 @@ describe('policy service on Kafka', () => {
       reason: '',
       reason_code: 'SUCCEEDED',
       result_json: null,
+      result_ref: null,
       cost_micros: 1_500_000,
       currency: 'USD',
     };
@@ -647,6 +648,7 @@ describe('approval notifications to the tenant webhook', () => {
         reason: 'no approval in time',
         reason_code: 'APPROVAL_TIMEOUT',
         result_json: null,
+        result_ref: null,
         cost_micros: 0,
         currency: 'USD',
       };
