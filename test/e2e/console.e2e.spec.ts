@@ -15,6 +15,8 @@ import { keyOf, refundArgs, root, startE2eStack } from './support.ts';
 import type { E2eStack } from './support.ts';
 
 const SHOTS = join(root, '.local', 'test-reports', 'console');
+/** Where the console links traces (never followed here: the link's address is what is checked). */
+const TRACE_URL = 'https://tempo.example/trace/{trace_id}';
 /** The flags the machine's probe used: no sandbox (root), no GPU, nothing phoning home on this closed network. */
 const CHROMIUM_ARGS = ['--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
@@ -24,7 +26,7 @@ let consoleUrl: string;
 
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
-  e2e = await startE2eStack(26980);
+  e2e = await startE2eStack(26980, { WRIT_CONSOLE_TRACE_URL: TRACE_URL });
   consoleUrl = `${e2e.stack.gatewayUrl}/console`;
   // headless and --no-sandbox come from the launch options; Playwright gives each launch a new empty profile.
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, chromiumSandbox: false, args: CHROMIUM_ARGS });
@@ -53,6 +55,65 @@ async function signedIn(who: string): Promise<Page> {
 const shot = (page: Page, name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 
 describe('the operator console', () => {
+  it('refuses the live stream without a key, with an agent’s key, and carries another tenant nothing of acme', async () => {
+    const stream = (who?: string) =>
+      fetch(`${e2e.stack.gatewayUrl}/v1/console/stream`, { headers: who === undefined ? {} : { authorization: `Bearer ${keyOf(who)}` } });
+    expect((await stream()).status).toBe(401);
+    const agent = await stream('triage-bot');
+    expect(agent.status).toBe(403);
+    expect(await agent.json()).toMatchObject({ error: { code: 'FORBIDDEN', field: 'authorization' } });
+
+    // gina approves for globex; dana for acme. An acme proposal reaches dana's stream, never gina's.
+    const reader = async (who: string) => {
+      const response = await stream(who);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toContain('text/event-stream');
+      const body = response.body?.pipeThrough(new TextDecoderStream()).getReader();
+      let text = '';
+      const pump = (async () => {
+        for (;;) {
+          const chunk = await body?.read();
+          if (chunk === undefined || chunk.done) return;
+          text += chunk.value;
+        }
+      })().catch(() => undefined);
+      return {
+        text: () => text,
+        close: async () => {
+          await body?.cancel();
+          await pump;
+        },
+      };
+    };
+    const acme = await reader('dana');
+    const globex = await reader('gina');
+    try {
+      await waitFor(() => acme.text().includes('event: ready') && globex.text().includes('event: ready'), { timeoutMs: 10_000, what: 'both streams ready' });
+      const { run_id: run } = await e2e.agent.openRun('console e2e: streamed to acme only');
+      const { action_id } = await e2e.agent.propose(run, {
+        tool: 'refunds.issue',
+        arguments: refundArgs(30_000),
+        reason: 'held',
+        idempotency_key: randomUUID(),
+      });
+      await waitFor(() => acme.text().includes(run) && acme.text().includes('event: approvals'), {
+        timeoutMs: 20_000,
+        what: 'acme’s stream to tell of the run',
+      });
+      // Not left in the inbox (the next case approves the first request with a key press).
+      await e2e.manager.decide(action_id, 'deny', 'console e2e: streamed');
+      expect((await e2e.agent.outcome(action_id, 30_000)).status).toBe('denied');
+      // A globex run afterwards: once gina's stream tells of it, everything before it was sent too.
+      const { run_id: theirs } = await e2e.otherTenantAgent.openRun('console e2e: globex’s own');
+      await waitFor(() => globex.text().includes(theirs), { timeoutMs: 20_000, what: 'globex’s stream to tell of its own run' });
+      expect(globex.text()).not.toContain(run);
+      expect(globex.text()).not.toContain('event: approvals');
+    } finally {
+      await acme.close();
+      await globex.close();
+    }
+  });
+
   it('is served as a bundle with a strict CSP, and only people sign in: an agent’s key is 403, a wrong key 401', async () => {
     const page = await browser.newPage();
     const response = await page.goto(consoleUrl);
@@ -83,7 +144,13 @@ describe('the operator console', () => {
     await wrong.close();
   });
 
-  it('lets an approver approve a held refund with the keyboard and see it execute on the run’s timeline', async () => {
+  it('lets an approver see a held refund arrive live, approve it with the keyboard and see it execute on the run’s timeline, with its trace', async () => {
+    // The inbox is open and on the live stream before the refund is proposed: it arrives without a reload.
+    const page = await signedIn('maria');
+    const live = page.getByTestId('live');
+    await live.and(page.locator('[data-live="live"]')).waitFor({ timeout: 15_000 });
+    const eventsBefore = Number(await live.getAttribute('data-events'));
+    const url = page.url();
     const { run_id: run } = await e2e.agent.openRun('console e2e: a large refund');
     const { action_id } = await e2e.agent.propose(run, {
       tool: 'refunds.issue',
@@ -91,9 +158,12 @@ describe('the operator console', () => {
       reason: 'refund of a cancelled annual plan',
       idempotency_key: randomUUID(),
     });
-    const page = await signedIn('maria');
     const card = page.locator(`li[data-action="${action_id}"]`);
-    await card.waitFor({ timeout: 30_000 });
+    // While the stream is live the inbox polls only every 30 s: the card comes with the stream's news.
+    await card.waitFor({ timeout: 20_000 });
+    expect(Number(await live.getAttribute('data-events'))).toBeGreaterThan(eventsBefore);
+    expect(await live.getAttribute('data-live')).toBe('live');
+    expect(page.url()).toBe(url);
     const text = await card.textContent();
     expect(text).toContain('refunds.issue');
     expect(text).toContain('risk medium');
@@ -120,7 +190,28 @@ describe('the operator console', () => {
     const timeline = await step.textContent();
     expect(timeline).toContain('maria approve');
     expect(timeline).toContain('SUCCEEDED');
+    // Its trace: the proposal's trace id, linked through WRIT_CONSOLE_TRACE_URL.
+    const trace = step.getByTestId('trace');
+    const traceId = (await trace.getAttribute('data-trace')) ?? '';
+    expect(traceId).toMatch(/^[0-9a-f]{32}$/);
+    expect(await trace.getAttribute('href')).toBe(TRACE_URL.replace('{trace_id}', traceId));
+    expect(await step.getByTestId('shadow-results').count()).toBe(0);
     await shot(page, '2-run-timeline');
+
+    // A shadow run's action: decided and recorded, never executed; shown apart as what would have happened.
+    const { run_id: rehearsal } = await e2e.agent.openRun('console e2e: a rehearsal', undefined, 'shadow');
+    const { action_id: rehearsed } = await e2e.agent.propose(rehearsal, {
+      tool: 'refunds.issue',
+      arguments: refundArgs(2_500),
+      reason: 'rehearsed refund',
+      idempotency_key: randomUUID(),
+    });
+    expect((await e2e.agent.outcome(rehearsed, 30_000)).status).toBe('completed');
+    await page.goto(`${consoleUrl}#/runs/${rehearsal}`);
+    const shadow = page.locator(`ol.timeline li[data-action="${rehearsed}"]`).getByTestId('shadow-results');
+    await shadow.waitFor({ timeout: 15_000 });
+    expect(await shadow.textContent()).toContain('shadow run: nothing was executed; would have ended completed (SHADOW_WOULD_EXECUTE)');
+    await shot(page, '2b-shadow-run-timeline');
     await page.close();
   });
 
@@ -151,12 +242,17 @@ describe('the operator console', () => {
     }
   });
 
-  it('shows an analyst the spend chart growing after a refund, and an auditor the chain', async () => {
+  it('shows an analyst the spend chart and the agent’s budget growing after a refund, and an auditor the chain', async () => {
     const page = await signedIn('ana');
     await page.goto(`${consoleUrl}#/spend`);
     const chart = page.getByTestId('spend-chart');
     await chart.waitFor({ timeout: 20_000 });
     const before = Number(await chart.getAttribute('data-total'));
+    // triage-bot's daily money budget as the budget service announced it (the suites' large caps: $1,000,000).
+    const meter = page.locator('[data-testid="budget-meter"][data-scope="agent_day"][data-subject="triage-bot"][data-kind="money"]');
+    await meter.waitFor({ timeout: 20_000 });
+    expect(await meter.getAttribute('data-limit')).toBe(String(1_000_000 * 1_000_000));
+    const usedBefore = Number(await meter.getAttribute('data-used'));
 
     const { run_id: run } = await e2e.agent.openRun('console e2e: a small refund');
     const { action_id } = await e2e.agent.propose(run, {
@@ -168,6 +264,8 @@ describe('the operator console', () => {
     const outcome = await e2e.agent.outcome(action_id, 30_000);
     expect(outcome.status).toBe('completed');
     await waitFor(async () => Number(await chart.getAttribute('data-total')) > before, { timeoutMs: 30_000, what: 'the spend chart to count the refund' });
+    await waitFor(async () => Number(await meter.getAttribute('data-used')) > usedBefore, { timeoutMs: 30_000, what: 'the budget meter to count the refund' });
+    expect(await meter.textContent()).toMatch(/USD [\d.]+ of USD 1000000\.00 today/);
     await shot(page, '4-spend');
     await page.close();
 

@@ -11,6 +11,8 @@ export { toWire, fromWire, replayWire, BUDGET_WIRE_TYPES } from './wire.ts';
 export { utcDay, periodId, countersOf, countersOfRecord, counterKey, isTimeZone, BUDGET_SCOPES, DEFAULT_SUBJECT } from './model.ts';
 export { usedOf } from './decide.ts';
 export { budgetStandings } from './standing.ts';
+export { budgetsAnnouncement } from './announcement.ts';
+export type { BudgetsAnnouncement } from './announcement.ts';
 export type { BudgetStanding } from './standing.ts';
 export type { BudgetCommand, ExpireReservations, Release, Reserve, SetLimits, SetTimeZone, Settle } from './commands.ts';
 export type {

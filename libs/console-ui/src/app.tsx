@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError } from './api.ts';
 import type { ConsoleApi } from './api.ts';
+import { LiveContext, LiveFeed, useLiveState } from './hooks.ts';
 import type { ConsoleSession, ConsoleView } from './types.ts';
 import { ApprovalsView } from './views/approvals.tsx';
 import { ControlsView } from './views/controls.tsx';
@@ -103,36 +104,53 @@ function Login({ api, onSession }: { api: ConsoleApi; onSession: (session: Conso
 
 function Shell({ api, session, onSignOut }: { api: ConsoleApi; session: ConsoleSession; onSignOut: () => void }) {
   const { view, arg } = useRoute();
+  const [feed] = useState(() => new LiveFeed());
+  // The live stream serves the inbox and the timelines; the other views poll.
+  const streams = session.views.includes('approvals') || session.views.includes('runs');
+  useEffect(() => (streams ? feed.start(api) : undefined), [feed, api, streams]);
   const current: ConsoleView = (session.views as readonly string[]).includes(view) ? (view as ConsoleView) : (session.views[0] ?? 'runs');
   useEffect(() => {
     document.title = `${TITLES[current]} · Writ console`;
   }, [current]);
   return (
-    <div class="shell">
-      <header>
-        <span class="brand">Writ console</span>
-        <nav aria-label="Views">
-          {session.views.map((name) => (
-            <a href={`#/${name}`} aria-current={name === current ? 'page' : undefined} class={name === current ? 'current' : ''}>
-              {TITLES[name]}
-            </a>
-          ))}
-        </nav>
-        <span class="who" data-testid="who">
-          {session.name ?? session.user_id} · {session.roles.join(', ')} · {session.tenant}
-        </span>
-        <button type="button" class="quiet" onClick={onSignOut}>
-          Sign out
-        </button>
-      </header>
-      <main id="view">
-        <h1>{TITLES[current]}</h1>
-        {current === 'approvals' && <ApprovalsView api={api} />}
-        {current === 'runs' && <RunsView api={api} runId={arg} />}
-        {current === 'controls' && <ControlsView api={api} session={session} />}
-        {current === 'spend' && <SpendView api={api} />}
-        {current === 'ledger' && <LedgerView api={api} session={session} />}
-      </main>
-    </div>
+    <LiveContext.Provider value={feed}>
+      <div class="shell">
+        <header>
+          <span class="brand">Writ console</span>
+          <nav aria-label="Views">
+            {session.views.map((name) => (
+              <a href={`#/${name}`} aria-current={name === current ? 'page' : undefined} class={name === current ? 'current' : ''}>
+                {TITLES[name]}
+              </a>
+            ))}
+          </nav>
+          <span class="who" data-testid="who">
+            {session.name ?? session.user_id} · {session.roles.join(', ')} · {session.tenant}
+          </span>
+          {streams && <LiveIndicator />}
+          <button type="button" class="quiet" onClick={onSignOut}>
+            Sign out
+          </button>
+        </header>
+        <main id="view">
+          <h1>{TITLES[current]}</h1>
+          {current === 'approvals' && <ApprovalsView api={api} />}
+          {current === 'runs' && <RunsView api={api} runId={arg} />}
+          {current === 'controls' && <ControlsView api={api} session={session} />}
+          {current === 'spend' && <SpendView api={api} />}
+          {current === 'ledger' && <LedgerView api={api} session={session} />}
+        </main>
+      </div>
+    </LiveContext.Provider>
+  );
+}
+
+/** Whether updates arrive live (the stream) or by polling; the count of stream events is for tests. */
+function LiveIndicator() {
+  const { state, events } = useLiveState();
+  return (
+    <span class="live-indicator" data-testid="live" data-live={state} data-events={String(events)} aria-live="polite">
+      {state === 'live' ? '● live' : state === 'connecting' ? '○ connecting' : '○ polling'}
+    </span>
   );
 }

@@ -156,3 +156,216 @@ export function errorMessage(status: number, body: unknown): string {
   if (status === 403) return 'this key may not do that';
   return `the request failed (HTTP ${status})`;
 }
+
+/** A row of current_budget_limits (the budgets the budget service announced last, docs/budgets.md). */
+export interface BudgetLimit {
+  readonly scope: string;
+  readonly level: string;
+  readonly period: string;
+  readonly subject: string;
+  readonly window_ms: number | null;
+  readonly kind: 'money' | 'tool_calls';
+  readonly limit: number;
+  readonly thresholds: readonly number[];
+  readonly currency: string;
+  readonly time_zone: string;
+}
+
+/** One budget where it stands in its current period: used against its limit. */
+export interface BudgetStanding extends BudgetLimit {
+  /** For a default budget ("*"), the agent or tool it is reported for; else the subject. */
+  readonly who: string;
+  readonly used: number;
+  /** used / limit in percent (0 for a limit of 0 with nothing used). */
+  readonly percent: number;
+}
+
+/** The question for the current budgets (view current_budget_limits), as the ledger's door takes it. */
+export const BUDGET_LIMITS_SQL =
+  'SELECT scope, level, period, subject, window_ms, kind, limit_value, thresholds_percent, currency, time_zone FROM current_budget_limits ORDER BY position, kind';
+
+const TIME_ZONE = /^[A-Za-z][A-Za-z0-9_+/-]{0,63}$/;
+
+export function budgetLimitOf(row: Record<string, unknown>): BudgetLimit {
+  const windowMs = row['window_ms'];
+  return {
+    scope: String(row['scope'] ?? ''),
+    level: String(row['level'] ?? ''),
+    period: String(row['period'] ?? ''),
+    subject: String(row['subject'] ?? ''),
+    window_ms: windowMs === null || windowMs === undefined ? null : Number(windowMs),
+    kind: row['kind'] === 'tool_calls' ? 'tool_calls' : 'money',
+    limit: Number(row['limit_value'] ?? 0),
+    thresholds: Array.isArray(row['thresholds_percent']) ? row['thresholds_percent'].map(Number) : [],
+    currency: String(row['currency'] ?? ''),
+    time_zone: String(row['time_zone'] ?? 'UTC'),
+  };
+}
+
+/**
+ * The spend of live actions that ended in each budget period now open (the tenant's day, ISO week
+ * and month in its time zone, and each rolling window), per agent and tool: money is their settled
+ * cost, tool calls the actions that executed (completed or failed). Reservations in flight are not
+ * in it (the accountant's writ_budget_used counts them too). Null when the time zone is no zone name.
+ */
+export function budgetUsageSql(timeZone: string, windowsMs: readonly number[]): string | null {
+  if (!TIME_ZONE.test(timeZone)) return null;
+  const tz = `'${timeZone}'`;
+  const starts: [string, string][] = [
+    ['day', `toStartOfDay(now(${tz}))`],
+    ['week', `toDateTime(toMonday(now(${tz})), ${tz})`],
+    ['month', `toDateTime(toStartOfMonth(now(${tz})), ${tz})`],
+    ...[...new Set(windowsMs)]
+      .filter((ms) => Number.isSafeInteger(ms) && ms > 0)
+      .map((ms): [string, string] => [`w${ms}`, `now() - toIntervalSecond(${Math.ceil(ms / 1000)})`]),
+  ];
+  const columns = starts.flatMap(([name, start]) => [
+    `sumIf(cost_micros, ended_at >= ${start}) AS money_${name}`,
+    `countIf(status IN ('completed', 'failed') AND ended_at >= ${start}) AS calls_${name}`,
+  ]);
+  return `SELECT agent_id, tool, ${columns.join(', ')} FROM endings WHERE run_mode = 'live' AND ended_at >= now() - INTERVAL 32 DAY GROUP BY agent_id, tool`;
+}
+
+/**
+ * The budgets against their use (rows of budgetUsageSql): a tenant budget sums every row, an agent's
+ * or tool's its own; a default ("*") is reported for each agent or tool that used it this period
+ * and has no budget of its own of that scope (once, at 0, when none did). Run and concurrent budgets
+ * are per run or in flight: left out.
+ */
+export function budgetStandings(limits: readonly BudgetLimit[], usage: readonly Record<string, unknown>[]): BudgetStanding[] {
+  const column = (limit: BudgetLimit): string =>
+    `${limit.kind === 'money' ? 'money' : 'calls'}_${limit.period === 'window' ? `w${limit.window_ms ?? 0}` : limit.period}`;
+  const standing = (limit: BudgetLimit, who: string, used: number): BudgetStanding => ({
+    ...limit,
+    who,
+    used,
+    percent: limit.limit > 0 ? (used / limit.limit) * 100 : used > 0 ? 100 : 0,
+  });
+  const sum = (rows: readonly Record<string, unknown>[], name: string): number => rows.reduce((total, row) => total + (Number(row[name]) || 0), 0);
+  const result: BudgetStanding[] = [];
+  for (const limit of limits) {
+    if (!['day', 'week', 'month', 'window'].includes(limit.period)) continue;
+    const name = column(limit);
+    if (limit.level === 'tenant') {
+      result.push(standing(limit, '*', sum(usage, name)));
+      continue;
+    }
+    const by = limit.level === 'agent' ? 'agent_id' : limit.level === 'tool' ? 'tool' : undefined;
+    if (by === undefined) continue;
+    if (limit.subject !== '*') {
+      result.push(
+        standing(
+          limit,
+          limit.subject,
+          sum(
+            usage.filter((row) => row[by] === limit.subject),
+            name,
+          ),
+        ),
+      );
+      continue;
+    }
+    const own = new Set(limits.filter((other) => other.scope === limit.scope && other.subject !== '*').map((other) => other.subject));
+    const used = new Map<string, number>();
+    for (const row of usage) {
+      const who = String(row[by] ?? '');
+      if (own.has(who)) continue;
+      used.set(who, (used.get(who) ?? 0) + (Number(row[name]) || 0));
+    }
+    const users = [...used].filter(([, value]) => value > 0).sort(([a], [b]) => a.localeCompare(b));
+    if (users.length === 0) result.push(standing(limit, '*', 0));
+    for (const [who, value] of users) result.push(standing(limit, who, value));
+  }
+  return result;
+}
+
+/** One server-sent event: its name (`message` when none) and its data lines joined. */
+export interface StreamEvent {
+  readonly event: string;
+  readonly data: string;
+}
+
+/**
+ * Server-sent events out of the text read so far: the complete events (comments, such as the
+ * heartbeat, and `retry` lines skipped) and the unfinished rest to prepend to the next chunk.
+ */
+export function parseSse(text: string): { events: StreamEvent[]; rest: string } {
+  const normalized = text.replace(/\r\n?/g, '\n');
+  const blocks = normalized.split('\n\n');
+  const rest = blocks.pop() ?? '';
+  const events: StreamEvent[] = [];
+  for (const block of blocks) {
+    let event = 'message';
+    const data: string[] = [];
+    let fields = 0;
+    for (const line of block.split('\n')) {
+      if (line === '' || line.startsWith(':')) continue;
+      const colon = line.indexOf(':');
+      const name = colon < 0 ? line : line.slice(0, colon);
+      const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+      if (name === 'event') event = value;
+      else if (name === 'data') data.push(value);
+      else continue;
+      fields += 1;
+    }
+    if (fields > 0 && data.length > 0) events.push({ event, data: data.join('\n') });
+  }
+  return { events, rest };
+}
+
+/** The run id of a `run` event's data; undefined when it is not one. */
+export function runOfStreamEvent(event: StreamEvent): string | undefined {
+  if (event.event !== 'run') return undefined;
+  try {
+    const parsed = JSON.parse(event.data) as { run_id?: unknown };
+    return typeof parsed.run_id === 'string' ? parsed.run_id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A trace as the timeline shows it: a link when the gateway has a trace URL template, else the id to copy. */
+export function traceDisplay(
+  traceId: string | null | undefined,
+  traceUrl: string | null | undefined,
+): { kind: 'link'; href: string; id: string } | { kind: 'text'; id: string } | { kind: 'none' } {
+  if (traceId === null || traceId === undefined || traceId === '') return { kind: 'none' };
+  if (traceUrl !== null && traceUrl !== undefined && /^https?:\/\//i.test(traceUrl)) return { kind: 'link', href: traceUrl, id: traceId };
+  return { kind: 'text', id: traceId };
+}
+
+/** The part of a timeline action the shadow lines read. */
+export interface ShadowedAction {
+  readonly shadow: boolean;
+  readonly status: string;
+  readonly decision: string | null;
+  readonly reason_code: string | null;
+  readonly shadow_results: readonly { readonly policy_id: string; readonly decision: string; readonly determining_policies: readonly string[] }[];
+}
+
+/**
+ * What the timeline shows apart from the live result: each shadow-mode policy's decision against
+ * the enforced one, and for an action of a shadow run, that nothing ran and its outcome is what
+ * would have happened.
+ */
+export function shadowOutcome(action: ShadowedAction): { key: string; text: string; disagrees: boolean }[] {
+  const lines = action.shadow_results.map((result) => {
+    const disagrees = action.decision !== null && result.decision !== action.decision;
+    const by = result.determining_policies.length === 0 ? '' : ` by ${result.determining_policies.join(', ')}`;
+    return {
+      key: `policy:${result.policy_id}`,
+      text: `shadow policy ${result.policy_id} would have decided ${result.decision}${by}${
+        action.decision === null ? '' : disagrees ? ` (enforced: ${action.decision})` : ' (agrees)'
+      }`,
+      disagrees,
+    };
+  });
+  if (action.shadow) {
+    lines.unshift({
+      key: 'run',
+      text: `shadow run: nothing was executed; would have ended ${action.status}${action.reason_code === null ? '' : ` (${action.reason_code})`}`,
+      disagrees: false,
+    });
+  }
+  return lines;
+}

@@ -58,6 +58,20 @@ export interface ActionJson {
   readonly completed_at: string | null;
 }
 
+/** What a shadow-mode policy would have decided (recorded, never enforced). */
+export interface ShadowResultJson {
+  readonly policy_id: string;
+  readonly decision: string;
+  readonly determining_policies: readonly string[];
+}
+
+/** An action on a run's timeline (GET /v1/console/runs/{run_id}/timeline): its trace and shadow results too. */
+export interface TimelineActionJson extends ActionJson {
+  readonly trace_id: string | null;
+  readonly trace_url: string | null;
+  readonly shadow_results: readonly ShadowResultJson[];
+}
+
 export interface RunJson {
   readonly run_id: string;
   readonly tenant_id: string;

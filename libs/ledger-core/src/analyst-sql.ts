@@ -19,6 +19,8 @@ export const ANALYST_TABLES: Readonly<Record<string, string>> = Object.freeze({
   endings: 'tenant_id',
   daily_endings: 'tenant_id',
   drift_alerts: 'tenant_id',
+  budget_limits: 'tenant_id',
+  model_usage: 'tenant_id',
   ledger: 'chain_id',
   checkpoints: 'chain_id',
 });

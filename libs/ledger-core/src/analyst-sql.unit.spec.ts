@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { isWritError } from '@writ/errors';
 import { analystUserDdl } from './analyst-ddl.ts';
-import { checkAnalystAst, isDeniedFunction, parseExplainAst, scopedAnalystSql } from './analyst-sql.ts';
-import { analystViewStatements } from './analytics-sql.ts';
+import { ANALYST_TABLES, checkAnalystAst, isDeniedFunction, parseExplainAst, scopedAnalystSql } from './analyst-sql.ts';
+import { ANALYST_VIEW_NAMES, analystViewStatements } from './analytics-sql.ts';
 
 // EXPLAIN AST output as ClickHouse 26.7 (chDB) printed it for these queries, FORMAT CSV appended by the client.
 const SELECT_SPEND = [
@@ -131,7 +131,7 @@ describe('scopedAnalystSql', () => {
   it("defines the analytics views after the tables, over the door's scoped tables (never a real table, never FINAL)", () => {
     const sql = scopedAnalystSql('SELECT * FROM agent_scorecards', 'default', 10);
     const lastTable = sql.indexOf('`checkpoints` AS (');
-    for (const view of ['agent_scorecards', 'cost_per_success', 'approval_latency', 'denials_by_policy', 'drift_scores']) {
+    for (const view of ['agent_scorecards', 'cost_per_success', 'approval_latency', 'denials_by_policy', 'current_budget_limits', 'drift_scores']) {
       expect(sql.indexOf(`\`${view}\` AS (`), view).toBeGreaterThan(lastTable);
     }
     const views = sql.slice(sql.indexOf('`agent_scorecards` AS ('), sql.lastIndexOf('SELECT * FROM (\nSELECT * FROM agent_scorecards'));
@@ -149,8 +149,11 @@ describe('the analytics views in the DDL', () => {
       'CREATE OR REPLACE VIEW cost_per_success SQL SECURITY INVOKER AS',
       'CREATE OR REPLACE VIEW approval_latency SQL SECURITY INVOKER AS',
       'CREATE OR REPLACE VIEW denials_by_policy SQL SECURITY INVOKER AS',
+      'CREATE OR REPLACE VIEW current_budget_limits SQL SECURITY INVOKER AS',
       'CREATE OR REPLACE VIEW drift_scores SQL SECURITY INVOKER AS',
     ]);
+    // The budgets of each tenant's latest announcement, over the real table read FINAL.
+    expect(statements[4]).toContain('FROM budget_limits FINAL');
     expect(statements[0]).toContain("FROM actions FINAL WHERE run_mode = 'live'");
     expect(statements[0]).toContain("FROM decisions FINAL WHERE decision = 'approval_required'");
   });
@@ -182,7 +185,9 @@ describe('analystUserDdl (server mode)', () => {
     );
     expect(statements).toContain('CREATE ROW POLICY IF NOT EXISTS `writ_ledger_all_spend` ON `writ`.`spend` USING 1 TO `writ_ledger`');
     expect(statements.join('\n')).not.toContain('projection_offsets');
-    expect(statements.filter((s) => s.startsWith('GRANT'))).toHaveLength(20);
+    // One grant per analyst table and per view, nothing else (the announced budgets among them).
+    expect(statements.filter((s) => s.startsWith('GRANT'))).toHaveLength(Object.keys(ANALYST_TABLES).length + ANALYST_VIEW_NAMES.length);
+    expect(statements).toContain('GRANT SELECT ON `writ`.`budget_limits` TO `writ_analyst_acme`');
     // The policy-mode tables are the tenant's like the others: granted, and behind the tenant's row policy.
     for (const table of ['shadow_results', 'policy_publications', 'daily_shadow_disagreements']) {
       expect(statements).toContain(`GRANT SELECT ON \`writ\`.\`${table}\` TO \`writ_analyst_acme\``);
@@ -199,7 +204,7 @@ describe('analystUserDdl (server mode)', () => {
         `CREATE ROW POLICY IF NOT EXISTS \`writ_tenant_acme_${table}\` ON \`writ\`.\`${table}\` USING \`tenant_id\` = 'acme' TO \`writ_analyst_acme\``,
       );
     }
-    for (const view of ['agent_scorecards', 'cost_per_success', 'approval_latency', 'denials_by_policy', 'drift_scores']) {
+    for (const view of ['agent_scorecards', 'cost_per_success', 'approval_latency', 'denials_by_policy', 'current_budget_limits', 'drift_scores']) {
       expect(statements).toContain(`GRANT SELECT ON \`writ\`.\`${view}\` TO \`writ_analyst_acme\``);
       expect(statements.join('\n')).not.toContain(`ON \`writ\`.\`${view}\` USING`);
     }

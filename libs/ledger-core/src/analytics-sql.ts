@@ -5,7 +5,7 @@
 // tables it already defines, so a view never sees another tenant's rows through the door either.
 
 /** A table a view reads, as the view's SQL names it: `actions FINAL` in the DDL, the door's scoped `actions`. */
-export type TableRef = (table: 'actions' | 'decisions') => string;
+export type TableRef = (table: 'actions' | 'decisions' | 'budget_limits') => string;
 
 /** The DDL's reading: the real table, one row per key. */
 export const FINAL_TABLES: TableRef = (table) => `${table} FINAL`;
@@ -157,6 +157,14 @@ INNER JOIN (
   SELECT tenant_id, action_id, tool FROM ${from('actions')} WHERE run_mode = 'live'
 ) AS a ON a.tenant_id = d.tenant_id AND a.action_id = d.action_id
 GROUP BY tenant_id, day, policy_id, tool`,
+  },
+  {
+    // Each tenant's budgets as last announced (BudgetsConfigured): the rows of its latest configuration.
+    name: 'current_budget_limits',
+    sql: (from) => `SELECT tenant_id, config_sha256, configured_at, currency, time_zone, position, scope, level, period, subject, window_ms, kind,
+  limit_value, thresholds_percent, approval_at_percent, reads_only_at_percent
+FROM ${from('budget_limits')}
+WHERE (tenant_id, event_id) IN (SELECT tenant_id, argMax(event_id, configured_at) FROM ${from('budget_limits')} GROUP BY tenant_id)`,
   },
   {
     // Per agent, tool and UTC day of ending: the drift score against the 7 days before (docs/analytics.md, "Drift").

@@ -32,7 +32,9 @@ export { checkpointPayload, signHead, verifyHead } from './checkpoint.ts';
 export type { SignedHead } from './checkpoint.ts';
 export { LedgerBook, appendCommandOf } from './book.ts';
 export type { ConsumedEvent } from './book.ts';
-export { actionKey, dateTime64, projectRecords, redactedPayload, referencesOf, registryRedactor } from './projection.ts';
+export { actionKey, budgetLimitRows, dateTime64, projectRecords, redactedPayload, referencesOf, registryRedactor } from './projection.ts';
+export { toolResultRow } from './results.ts';
+export type { ResultRecordAt } from './results.ts';
 export type {
   ActionRow,
   ApprovalRow,
@@ -49,6 +51,8 @@ export type {
   Redactor,
   ShadowResultRow,
   SpendRow,
+  ModelUsageRow,
+  BudgetLimitRow,
 } from './projection.ts';
 export { dateTime64Ms, exportLine, parseExport, verifyExport } from './export.ts';
 export type { ExportLine, ExportVerification, ExportedCheckpoint, ExportedEntry, ParsedCheckpoint, ParsedExport, VerifyExportOptions } from './export.ts';

@@ -5,7 +5,7 @@ import { ALL_TENANTS } from '@writ/config';
 import type { TenantFilter } from '@writ/config';
 import { canonicalJson } from '@writ/crypto';
 import { decodeEvent } from '@writ/contracts';
-import type { DecodedEvent, LedgerCheckpoint, LedgerEntry, Metadata, Provenance } from '@writ/contracts';
+import type { DecodedEvent, EventPayloads, LedgerCheckpoint, LedgerEntry, Metadata, Provenance } from '@writ/contracts';
 import { REDACTED, redactJson } from '@writ/tools';
 import type { ToolRegistry } from '@writ/tools';
 
@@ -253,6 +253,77 @@ export interface EndingRow {
   readonly ended_at: string;
 }
 
+/**
+ * One budget's cap of one kind in a BudgetsConfigured (table budget_limits): every announcement
+ * stays; a tenant's current budgets are those of its latest (view current_budget_limits).
+ */
+export interface BudgetLimitRow {
+  readonly event_id: string;
+  readonly tenant_id: string;
+  readonly config_sha256: string;
+  readonly configured_at: string;
+  readonly currency: string;
+  readonly time_zone: string;
+  /** The budget's place in the announcement (its two caps share it). */
+  readonly position: number;
+  readonly scope: string;
+  /** run, tenant, agent or tool (the scope's level). */
+  readonly level: string;
+  /** run, day, week, month, window or concurrent (the scope's period). */
+  readonly period: string;
+  readonly subject: string;
+  readonly window_ms: number | null;
+  readonly kind: 'money' | 'tool_calls';
+  readonly limit_value: number;
+  readonly thresholds_percent: readonly number[];
+  readonly approval_at_percent: number | null;
+  readonly reads_only_at_percent: number | null;
+}
+
+/** The rows of a BudgetsConfigured: one per budget and kind of cap it has. */
+export function budgetLimitRows(payload: EventPayloads['BudgetsConfigured']): BudgetLimitRow[] {
+  const { meta } = payload;
+  return payload.budgets.flatMap((budget, position) => {
+    const [level = budget.scope, period = budget.scope] = budget.scope === 'run' ? ['run', 'run'] : budget.scope.split('_');
+    const common = {
+      event_id: meta.event_id,
+      tenant_id: meta.tenant_id,
+      config_sha256: payload.config_sha256,
+      configured_at: dateTime64(meta.occurred_at),
+      currency: payload.currency,
+      time_zone: payload.time_zone,
+      position,
+      scope: budget.scope,
+      level,
+      period,
+      subject: budget.subject,
+      window_ms: budget.window_ms,
+      thresholds_percent: [...budget.thresholds_percent],
+      approval_at_percent: budget.approval_at_percent,
+      reads_only_at_percent: budget.reads_only_at_percent,
+    };
+    return [
+      ...(budget.money_micros === null ? [] : [{ ...common, kind: 'money' as const, limit_value: budget.money_micros }]),
+      ...(budget.tool_calls === null ? [] : [{ ...common, kind: 'tool_calls' as const, limit_value: budget.tool_calls }]),
+    ];
+  });
+}
+
+/** One model call's tokens and cost (ModelUsage), per run, agent and model. */
+export interface ModelUsageRow {
+  readonly event_id: string;
+  readonly tenant_id: string;
+  readonly run_id: string;
+  readonly agent_id: string;
+  readonly action_id: string;
+  readonly model: string;
+  readonly input_tokens: number;
+  readonly output_tokens: number;
+  readonly cost_micros: number;
+  readonly currency: string;
+  readonly used_at: string;
+}
+
 export interface ProjectionRows {
   readonly events: EventRow[];
   readonly ledger: LedgerRow[];
@@ -265,6 +336,8 @@ export interface ProjectionRows {
   readonly spend: SpendRow[];
   /** Possibly more than once per action across batches (a batch projected again, a late event): insert those not present. */
   readonly endings: EndingRow[];
+  readonly budget_limits: BudgetLimitRow[];
+  readonly model_usage: ModelUsageRow[];
 }
 
 /** What the projection remembers between batches; the service fills misses from ClickHouse. */
@@ -315,7 +388,9 @@ export function redactedPayload(
       return { ...p, arguments_json: redactor.arguments(p.tool, p.tool_version, p.arguments_json) };
     }
     case 'ActionExecuted': {
+      // Since v2 the result travels by reference (result_ref); an older event carries it inline.
       const p = event.payload;
+      if (p.result_json === null) return p;
       const version = toolOf(p.meta.action_id)?.version ?? null;
       return { ...p, result_json: redactor.result(p.tool, version, p.result_json) };
     }
@@ -543,6 +618,8 @@ export function projectRecords(records: readonly ChainRecord[], memory: Projecti
     approvals: [],
     spend: [],
     endings: [],
+    budget_limits: [],
+    model_usage: [],
   };
   const touched = new Map<string, ActionRow>();
   const tenants = options.tenants ?? ALL_TENANTS;
@@ -719,6 +796,26 @@ export function projectRecords(records: readonly ChainRecord[], memory: Projecti
           accepted: recorded === undefined ? null : recorded.accepted ? 1 : 0,
           comment: submitted?.comment ?? recorded?.reason ?? '',
           at,
+        });
+        break;
+      }
+      case 'BudgetsConfigured':
+        rows.budget_limits.push(...budgetLimitRows(event.payload));
+        break;
+      case 'ModelUsage': {
+        const p = event.payload;
+        rows.model_usage.push({
+          event_id: meta.event_id,
+          tenant_id: meta.tenant_id,
+          run_id: meta.run_id,
+          agent_id: p.agent_id,
+          action_id: meta.action_id ?? '',
+          model: p.model,
+          input_tokens: p.input_tokens,
+          output_tokens: p.output_tokens,
+          cost_micros: p.cost_micros,
+          currency: p.currency,
+          used_at: at,
         });
         break;
       }

@@ -383,3 +383,67 @@ describe('the endings projection (how each action ended, once)', () => {
     expect(project(batch, memory).endings).toHaveLength(2); // the proposal and the completion both find it ended: insert skips present ids
   });
 });
+
+describe('the budget_limits projection', () => {
+  it('gives one row per budget and kind of cap of a BudgetsConfigured, with its level and period', () => {
+    const record = chained(
+      'BudgetsConfigured',
+      {
+        config_sha256: 'd'.repeat(64),
+        currency: 'USD',
+        time_zone: 'Europe/Berlin',
+        budgets: [
+          {
+            scope: 'agent_day',
+            subject: 'triage-bot',
+            window_ms: null,
+            money_micros: 5_000_000,
+            tool_calls: 500,
+            thresholds_percent: [50, 80],
+            approval_at_percent: null,
+            reads_only_at_percent: 90,
+          },
+          {
+            scope: 'run',
+            subject: '*',
+            window_ms: null,
+            money_micros: 100_000_000,
+            tool_calls: null,
+            thresholds_percent: [],
+            approval_at_percent: null,
+            reads_only_at_percent: null,
+          },
+          {
+            scope: 'tool_window',
+            subject: 'refunds.issue',
+            window_ms: 3_600_000,
+            money_micros: null,
+            tool_calls: 1000,
+            thresholds_percent: [],
+            approval_at_percent: 40,
+            reads_only_at_percent: null,
+          },
+        ],
+      },
+      { run_id: 'budgets:d', action_id: null, occurred_at: Date.UTC(2026, 11, 7, 10) },
+    );
+    const rows = projectRecords([record], { agentOfRun: new Map(), actions: new Map() }, { redactor: keep });
+    expect(rows.budget_limits.map((r) => [r.position, r.scope, r.level, r.period, r.subject, r.kind, r.limit_value, r.window_ms])).toEqual([
+      [0, 'agent_day', 'agent', 'day', 'triage-bot', 'money', 5_000_000, null],
+      [0, 'agent_day', 'agent', 'day', 'triage-bot', 'tool_calls', 500, null],
+      [1, 'run', 'run', 'run', '*', 'money', 100_000_000, null],
+      [2, 'tool_window', 'tool', 'window', 'refunds.issue', 'tool_calls', 1000, 3_600_000],
+    ]);
+    expect(rows.budget_limits[0]).toMatchObject({
+      tenant_id: TENANT,
+      config_sha256: 'd'.repeat(64),
+      configured_at: '2026-12-07 10:00:00.000',
+      currency: 'USD',
+      time_zone: 'Europe/Berlin',
+      thresholds_percent: [50, 80],
+      reads_only_at_percent: 90,
+    });
+    // Chained like every event: its row in events too.
+    expect(rows.events.map((e) => e.event_type)).toEqual(['BudgetsConfigured']);
+  });
+});

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { createHmac } from 'node:crypto';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Module } from '@nestjs/common';
@@ -11,8 +11,9 @@ import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@open
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { usageOf } from '@writ/budget-core';
 import { EventConsumer, EventProducer, writEvent } from '@writ/bus';
+import { readTopicToEnd } from '@writ/bus/testing';
 import type { DecodedEvent, OutgoingEvent } from '@writ/bus';
-import { TOPICS, newMetadata, uuidv7, verifyReservation } from '@writ/contracts';
+import { TOPICS, decodeEvent, newMetadata, uuidv7, verifyReservation } from '@writ/contracts';
 import type { EventPayloads } from '@writ/contracts';
 import { sampleEvent } from '@writ/contracts/testing';
 import { createKeyring, generateSigningKey } from '@writ/crypto';
@@ -531,6 +532,34 @@ describe('budget service', () => {
     expect(metricValue(samples, THRESHOLDS, { tenant: t.tenant })).toBe(announced.length);
     expect(metricValue(samples, REFUSALS, { tenant: t.tenant, scope: 'run', kind: 'tool_calls', rule: 'cap' })).toBe(1);
     expect(metricValue(samples, REFUSALS, { tenant: t.tenant })).toBe(1);
+  });
+
+  it('announces a tenant’s budgets at boot once per configuration: a restart with the same file announces nothing, a changed file again', async () => {
+    const t = newTenant();
+    const announcements = async () =>
+      (await readTopicToEnd(brokers, TOPICS.budget, { readCommitted: true }))
+        .map((record) => decodeEvent(record.value ?? Buffer.alloc(0)))
+        .flatMap((event) => (event.type === 'BudgetsConfigured' && event.payload.meta.tenant_id === t.tenant ? [event.payload] : []));
+    await close((await boot(t)).app);
+    const [first] = await announcements();
+    expect(first).toMatchObject({ currency: 'USD', time_zone: 'UTC' });
+    expect(first?.meta.run_id).toBe(`budgets:${first?.config_sha256}`);
+    expect(first?.meta.producer).toMatch(/^budget@/);
+    expect(first?.budgets.map((b) => [b.scope, b.subject, b.money_micros, b.tool_calls])).toEqual([
+      ['tenant_day', '*', 50_000_000, 200],
+      ['agent_day', 'bot', 5_000_000, 50],
+    ]);
+    // The same file again: the rebuild reads the announcement back, nothing new is sent.
+    await close((await boot(t)).app);
+    expect(await announcements()).toHaveLength(1);
+    // A changed cap: announced again, with another digest (and so another event id).
+    writeFileSync(t.budgetsFile, readFileSync(t.budgetsFile, 'utf8').replace('"5.00"', '"6.00"'));
+    await close((await boot(t)).app);
+    const all = await announcements();
+    expect(all).toHaveLength(2);
+    expect(all[1]?.config_sha256).not.toBe(first?.config_sha256);
+    expect(all[1]?.meta.event_id).not.toBe(first?.meta.event_id);
+    expect(all[1]?.budgets[1]).toMatchObject({ scope: 'agent_day', subject: 'bot', money_micros: 6_000_000 });
   });
 
   it('never exceeds a cap under many reservations at once', async () => {

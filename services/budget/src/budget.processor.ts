@@ -4,9 +4,9 @@ import type { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import type { Span } from '@opentelemetry/api';
 import { accountantStep, budgetStandings, commandFor, createBudgetDecider, isBudgetInput, parseBudgetsFile, toWire } from '@writ/budget-core';
 import type { BudgetCommand, BudgetDecider, BudgetEvent, BudgetInput, BudgetState, BudgetWireEvent, ResolvedTool } from '@writ/budget-core';
-import { DeciderRuntime, eventTraceOf, replayCommitted, writEvent } from '@writ/bus';
+import { DeciderRuntime, EventProducer, eventTraceOf, replayCommitted, writEvent } from '@writ/bus';
 import type { DeciderSlot, DeciderSpec, DeciderStep, OutgoingEvent } from '@writ/bus';
-import { TOPICS, newMetadata } from '@writ/contracts';
+import { TOPICS, nameBasedUuid, newMetadata } from '@writ/contracts';
 import type { EventPayloads, Metadata, TraceContext } from '@writ/contracts';
 import { loadSigningKey } from '@writ/crypto';
 import type { SigningKey } from '@writ/crypto';
@@ -133,6 +133,7 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
     });
     await this.#runtime.start();
     this.#logger.log(`budget books rebuilt (${this.#runtime.size} tenants); consuming ${INPUT_TOPICS.join(', ')} as ${config.WRIT_KAFKA_GROUP_ID}`);
+    await this.#announce();
     this.#lag = observeConsumerLag(config.WRIT_KAFKA_BROKERS, config.WRIT_KAFKA_GROUP_ID, INPUT_TOPICS);
     this.#stopGauges = this.#observeStandings();
   }
@@ -172,6 +173,39 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
       stopUsed();
       stopLimit();
     };
+  }
+
+  /**
+   * BudgetsConfigured for each served tenant whose budgets in the file differ from the last
+   * announcement read back at the rebuild: the ledger chains it (a record of budget changes) and
+   * projects it into budget_limits. Its event id comes from the tenant, the previous digest and the
+   * new one, so two replicas (or a crash between send and ack) announcing the same change send the
+   * same event, which the ledger's table keeps once, while going back to an earlier configuration
+   * is a new event. Plain idempotent produce: it answers no input, so no transaction to join.
+   */
+  async #announce(): Promise<void> {
+    const books = this.#booksOrThrow();
+    const pending = books.unannounced();
+    if (pending.length === 0) return;
+    const producer = new EventProducer({ brokers: this.#config.WRIT_KAFKA_BROKERS, clientId: `${this.#config.WRIT_KAFKA_GROUP_ID}.announce` });
+    await producer.connect();
+    try {
+      for (const { tenant, previous, announcement } of pending) {
+        const meta = newMetadata({ tenant_id: tenant, run_id: `budgets:${announcement.config_sha256}`, producer: this.#producer });
+        await producer.send([
+          writEvent('BudgetsConfigured', {
+            // The same change (from the same previous configuration) is the same event, wherever it is announced.
+            meta: { ...meta, event_id: nameBasedUuid(['BudgetsConfigured', tenant, previous ?? '', announcement.config_sha256]) },
+            ...announcement,
+            budgets: [...announcement.budgets],
+          }),
+        ]);
+        books.announced(tenant, announcement.config_sha256);
+        this.#logger.log(`tenant ${tenant}: budgets announced (${announcement.budgets.length} budgets, sha256 ${announcement.config_sha256.slice(0, 12)})`);
+      }
+    } finally {
+      await producer.disconnect();
+    }
   }
 
   #booksOrThrow(): BudgetBooks {

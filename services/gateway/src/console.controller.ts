@@ -2,15 +2,18 @@ import { readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
+import type { OnModuleDestroy } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import type { Principal } from '@writ/directory';
 import { PLATFORM_TENANT, holds } from '@writ/directory';
 import type { AccessRole } from '@writ/directory';
 import { WritError } from '@writ/errors';
 import { presentRun, requireRole } from '@writ/gateway-core';
-import type { ActionJson, RunJson } from '@writ/gateway-core';
+import type { ActionJson, ActionState, RunJson } from '@writ/gateway-core';
+import type { ShadowResult } from '@writ/contracts';
 import { SERVICE_CONFIG } from '@writ/runtime';
 import type { GatewayConfig } from './config.ts';
+import { ConsoleStreams, streamKeyId } from './console-stream.ts';
 import { GatewayBus } from './gateway-bus.ts';
 import { ApiKeyGuard, Caller } from './http.ts';
 import { Views } from './presenter.ts';
@@ -57,6 +60,39 @@ function requireView(caller: Principal, view: ConsoleView): ConsoleSession {
   return session;
 }
 
+/** An action on a run's timeline: the public action, its trace and its shadow policies' results. */
+export type TimelineActionJson = ActionJson & {
+  readonly trace_id: string | null;
+  /** WRIT_CONSOLE_TRACE_URL with the trace id in it; null without a template or a trace. */
+  readonly trace_url: string | null;
+  readonly shadow_results: readonly ShadowResult[];
+};
+
+const TRACE_PLACEHOLDER = '{trace_id}';
+
+/** WRIT_CONSOLE_TRACE_URL checked at boot: an http(s) URL with {trace_id} in it. */
+export function traceUrlTemplate(template: string | undefined): string | undefined {
+  if (template === undefined || template === '') return undefined;
+  let valid = template.includes(TRACE_PLACEHOLDER);
+  try {
+    valid &&= ['http:', 'https:'].includes(new URL(template.replaceAll(TRACE_PLACEHOLDER, '0')).protocol);
+  } catch {
+    valid = false;
+  }
+  if (!valid) {
+    throw new WritError('CONFIG_INVALID', `WRIT_CONSOLE_TRACE_URL must be an http(s) URL with ${TRACE_PLACEHOLDER} in it, got ${JSON.stringify(template)}`, {
+      field: 'WRIT_CONSOLE_TRACE_URL',
+      rule: `an http(s) URL containing ${TRACE_PLACEHOLDER}`,
+    });
+  }
+  return template;
+}
+
+/** The link to a trace: the template with the (hex) trace id in place of {trace_id}. */
+export function traceUrlOf(template: string | undefined, traceId: string | null): string | null {
+  return template === undefined || traceId === null ? null : template.replaceAll(TRACE_PLACEHOLDER, encodeURIComponent(traceId));
+}
+
 const LIMIT_RULE = 'must be an integer from 1 to 200';
 
 function parseLimit(query: Record<string, unknown>): number {
@@ -82,8 +118,10 @@ function parseSearch(query: Record<string, unknown>): string | undefined {
  */
 @Controller('v1/console')
 @UseGuards(ApiKeyGuard)
-export class ConsoleController {
+export class ConsoleController implements OnModuleDestroy {
   readonly #ledgerUrl: string | undefined;
+  readonly #traceUrl: string | undefined;
+  readonly #streams: ConsoleStreams;
 
   constructor(
     @Inject(GatewayBus) private readonly bus: GatewayBus,
@@ -91,6 +129,55 @@ export class ConsoleController {
     @Inject(SERVICE_CONFIG) config: GatewayConfig,
   ) {
     this.#ledgerUrl = config.WRIT_CONSOLE_LEDGER_URL?.replace(/\/+$/, '');
+    this.#traceUrl = traceUrlTemplate(config.WRIT_CONSOLE_TRACE_URL);
+    this.#streams = new ConsoleStreams({ maxPerKey: config.WRIT_CONSOLE_STREAM_MAX_PER_KEY, heartbeatMs: config.WRIT_CONSOLE_STREAM_HEARTBEAT_MS });
+    bus.observe(this.#streams);
+  }
+
+  onModuleDestroy(): void {
+    this.#streams.closeAll();
+  }
+
+  /**
+   * Live updates as server-sent events: `approvals` when the caller's inbox changed (approvers),
+   * `run` with a run id when that run's timeline did, a heartbeat comment every
+   * WRIT_CONSOLE_STREAM_HEARTBEAT_MS. Ids only: the page reads the data through the other routes.
+   * Authenticated by the Authorization header like every route (the console reads it with fetch,
+   * not EventSource), for a person with the approvals or runs view; at most
+   * WRIT_CONSOLE_STREAM_MAX_PER_KEY open per key (429 past it).
+   */
+  @Get('stream')
+  stream(@Caller() caller: Principal, @Headers('authorization') authorization: string, @Res() reply: FastifyReply): void {
+    const session = consoleSession(caller);
+    const approvals = session.views.includes('approvals');
+    const runs = session.views.includes('runs');
+    if (!approvals && !runs) {
+      throw new WritError('FORBIDDEN', `the live stream serves the approvals and runs views; ${session.user_id} has ${session.roles.join(', ')}`, {
+        field: 'authorization',
+        rule: 'must hold approver, operator, analyst or auditor',
+      });
+    }
+    const raw = reply.raw;
+    const close = this.#streams.open({
+      tenant: session.tenant,
+      approvals,
+      runs,
+      keyId: streamKeyId(authorization),
+      write: (chunk) => {
+        if (!raw.writableEnded) raw.write(chunk);
+      },
+      end: () => raw.end(),
+    });
+    reply.hijack();
+    raw.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+      'x-accel-buffering': 'no',
+      connection: 'keep-alive',
+    });
+    raw.write(this.#streams.preamble);
+    raw.on('close', close);
   }
 
   /** The login: the user, tenant, roles and the views they open. 401 for an unknown key, 403 for an agent's. */
@@ -109,10 +196,19 @@ export class ConsoleController {
 
   /** A run with its actions in order: decision, determining policies, approvals, spend and outcome of each. */
   @Get('runs/:run_id/timeline')
-  async timeline(@Caller() caller: Principal, @Param('run_id') runId: string): Promise<{ run: RunJson; actions: ActionJson[] }> {
+  async timeline(@Caller() caller: Principal, @Param('run_id') runId: string): Promise<{ run: RunJson; actions: TimelineActionJson[] }> {
     requireView(caller, 'runs');
     const run = await this.views.run(caller, runId);
-    return { run: presentRun(run), actions: this.bus.model.actionsOfRun(run.run_id).map((action) => this.views.present(action)) };
+    return { run: presentRun(run), actions: this.bus.model.actionsOfRun(run.run_id).map((action) => this.#timelineAction(action)) };
+  }
+
+  #timelineAction(action: ActionState): TimelineActionJson {
+    return {
+      ...this.views.present(action),
+      trace_id: action.trace_id,
+      trace_url: traceUrlOf(this.#traceUrl, action.trace_id),
+      shadow_results: action.shadow_results,
+    };
   }
 
   /** Approvals no longer pending (approved and executed, denied, expired), the latest first. */

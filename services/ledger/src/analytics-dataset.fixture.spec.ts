@@ -25,6 +25,8 @@
 //   globex-bot  tickets.get 2026-11-21: 5 succeeded; 2026-11-22: 5 failed (a drift); refunds.issue
 //               2026-11-22: one succeeded at 9 USD, one denied by globex-only-policy, one approved after
 //               10 s; notifications.send: an unknown outcome; a shadow run's action; a budget refusal
+// budgets (BudgetsConfigured): acme's of 2026-11-15 (tenant $50 / 20 calls a day, triage-bot $3 a day),
+//   replaced on 2026-11-20 (the same, triage-bot $5 / 50 calls, billing-bot $0.001); globex-bot $20 a day
 // '*' (the policy service's): a policy set rollback
 import { ALL_TENANTS } from '@writ/config';
 import type { ClickHouseClient } from '@writ/clickhouse';
@@ -297,6 +299,30 @@ function datasetEvents(): Timed[] {
   action('globex', 'globex-bot', 'notifications.send', day, '09:30', 'x4', STORIES.unknown('globex-bot', day, 'globex-1122-x4', 50));
   action('globex', 'globex-bot', 'refunds.issue', day, '09:40', 'x5', STORIES.shadowWouldExecute('globex-bot', day, 'globex-1122-x5', 7_000), 'shadow');
   action('globex', 'globex-bot', 'tickets.get', day, '09:50', 'x6', STORIES.refused('globex-bot', 'run', 'tool_calls'));
+
+  // The budget service's announcements (BudgetsConfigured): acme's daily caps, changed on 2026-11-20
+  // (triage-bot $3.00 -> $5.00, billing-bot's $0.001 added); globex's own.
+  const cap = (scope: string, subject: string, money: number | null, calls: number | null = null) => ({
+    scope,
+    subject,
+    window_ms: null,
+    money_micros: money,
+    tool_calls: calls,
+    thresholds_percent: [50, 80, 100],
+    approval_at_percent: null,
+    reads_only_at_percent: null,
+  });
+  const configured = (tenant: string, ms: number, digest: string, budgets: readonly ReturnType<typeof cap>[]) =>
+    event('BudgetsConfigured', tenant, `budgets:${digest}`, null, ms, { config_sha256: digest, currency: 'USD', time_zone: 'UTC', budgets });
+  events.push(
+    configured('acme', at('2026-11-15', '06:00'), 'a'.repeat(64), [cap('tenant_day', '*', 50_000_000, 20), cap('agent_day', 'triage-bot', 3_000_000)]),
+    configured('acme', at('2026-11-20', '06:00'), 'b'.repeat(64), [
+      cap('tenant_day', '*', 50_000_000, 20),
+      cap('agent_day', 'triage-bot', 5_000_000, 50),
+      cap('agent_day', 'billing-bot', 1_000),
+    ]),
+    configured('globex', at('2026-11-15', '06:00'), 'c'.repeat(64), [cap('agent_day', 'globex-bot', 20_000_000)]),
+  );
 
   // The platform's policy stream: a rollback, under the platform tenant '*'.
   events.push(event('PolicySetPublished', '*', 'policy-set:main', null, at(day, '07:00'), { origin: 'rollback', sequence: 3 }));

@@ -36,6 +36,8 @@ export async function writeProjection(clickhouse: ClickHouseClient, rows: Projec
   await insert(clickhouse, 'decisions', await fresh(clickhouse, 'decisions', 'event_id', rows.decisions));
   await insert(clickhouse, 'shadow_results', await fresh(clickhouse, 'shadow_results', 'event_id', rows.shadow_results));
   await insert(clickhouse, 'spend', await fresh(clickhouse, 'spend', 'event_id', rows.spend));
+  await insert(clickhouse, 'budget_limits', rows.budget_limits);
+  await insert(clickhouse, 'model_usage', await fresh(clickhouse, 'model_usage', 'event_id', rows.model_usage));
   // An action ends once; its ending may be made again (a late proposal, the batch projected again).
   // Action ids are unique across tenants (a hash of tenant, run and idempotency key).
   await insert(clickhouse, 'endings', await fresh(clickhouse, 'endings', 'action_id', onePerAction(rows.endings)));

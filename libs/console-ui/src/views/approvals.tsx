@@ -1,16 +1,19 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { ConsoleApi } from '../api.ts';
-import { useNow, usePoll } from '../hooks.ts';
+import { useLivePoll, useNow } from '../hooks.ts';
 import { formatMicros, inboxCommand, moveSelection, quorum, sortInbox, timeLeft } from '../logic.ts';
+import type { StreamEvent } from '../logic.ts';
 import type { ActionJson } from '../types.ts';
 import { Arguments, Failure, Section, Status, When } from './shared.tsx';
+
+const isInboxNews = (event: StreamEvent): boolean => event.event === 'approvals';
 
 /** How many requests the inbox shows at once: decide these, the next ones follow. */
 const BATCH = 10;
 
 export function ApprovalsView({ api }: { api: ConsoleApi }) {
-  const pending = usePoll(() => api.get<{ approvals: ActionJson[] }>('/v1/approvals'), 2000, []);
-  const history = usePoll(() => api.get<{ approvals: ActionJson[] }>('/v1/console/approvals/history?limit=20'), 4000, []);
+  const pending = useLivePoll(() => api.get<{ approvals: ActionJson[] }>('/v1/approvals'), 2000, [], isInboxNews);
+  const history = useLivePoll(() => api.get<{ approvals: ActionJson[] }>('/v1/console/approvals/history?limit=20'), 4000, [], isInboxNews);
   const [selected, setSelected] = useState(0);
   const [reasons, setReasons] = useState<Record<string, string>>({});
   const [sent, setSent] = useState<Record<string, string>>({});

@@ -1,4 +1,5 @@
-import { bars, niceMax } from '../logic.ts';
+import { bars, formatMicros, niceMax } from '../logic.ts';
+import type { BudgetStanding } from '../logic.ts';
 
 const PALETTE = ['#1f5fbf', '#b3261e', '#2e7d32', '#8a5a00', '#6a1b9a', '#00695c'];
 const WIDTH = 560;
@@ -115,6 +116,57 @@ export function HorizontalBars(props: {
               <span class="hbar-value">{format(bar.value)}</span>
             </li>
           ))}
+        </ul>
+      )}
+    </figure>
+  );
+}
+
+const PERIOD_LABEL: Readonly<Record<string, string>> = { day: 'today', week: 'this week', month: 'this month', window: 'in the window' };
+
+/**
+ * Spend against budgets: each budget's use in its open period against its limit, a bar with a
+ * tick at each threshold (and at the approval and reads-only steps' first threshold), in words too.
+ */
+export function BudgetMeters({ standings }: { standings: readonly BudgetStanding[] }) {
+  const amount = (standing: BudgetStanding, value: number): string =>
+    standing.kind === 'money' ? formatMicros(value, standing.currency) : `${value} call${value === 1 ? '' : 's'}`;
+  return (
+    <figure class="chart budgets" data-testid="budget-chart">
+      <figcaption>Spend against budgets (this period, settled)</figcaption>
+      {standings.length === 0 ? (
+        <p class="empty">No budgets announced for this tenant yet.</p>
+      ) : (
+        <ul class="meters">
+          {standings.map((standing) => {
+            const whose = standing.level === 'tenant' ? 'whole tenant' : standing.who === '*' ? `every ${standing.level}` : standing.who;
+            const label = `${standing.scope} · ${whose}${standing.subject === '*' && standing.who !== '*' ? ' (default)' : ''}`;
+            const words = `${amount(standing, standing.used)} of ${amount(standing, standing.limit)} ${PERIOD_LABEL[standing.period] ?? ''} (${standing.percent.toFixed(0)} %)`;
+            const level = standing.percent >= 100 ? 'over' : standing.thresholds.some((t) => t < 100 && standing.percent >= t) ? 'warn' : 'ok';
+            return (
+              <li
+                key={`${standing.scope}|${standing.who}|${standing.kind}|${standing.window_ms ?? ''}`}
+                data-testid="budget-meter"
+                data-scope={standing.scope}
+                data-subject={standing.who}
+                data-kind={standing.kind}
+                data-used={String(standing.used)}
+                data-limit={String(standing.limit)}
+              >
+                <span class="hbar-label">{label}</span>
+                <svg viewBox="0 0 100 10" preserveAspectRatio="none" class={`meter meter-${level}`} role="img" aria-label={`${label}: ${words}`}>
+                  <rect x="0" y="0" height="10" width="100" class="meter-track" />
+                  <rect x="0" y="0" height="10" width={Math.min(Math.max(standing.percent, 0.5), 100)} class="meter-fill" />
+                  {standing.thresholds
+                    .filter((t) => t > 0 && t < 100)
+                    .map((t) => (
+                      <line key={t} x1={t} x2={t} y1="0" y2="10" class="meter-tick" />
+                    ))}
+                </svg>
+                <span class="hbar-value">{words}</span>
+              </li>
+            );
+          })}
         </ul>
       )}
     </figure>

@@ -1,7 +1,8 @@
 import { useState } from 'preact/hooks';
 import type { ConsoleApi } from '../api.ts';
-import { usePoll } from '../hooks.ts';
-import type { ActionJson, RunJson } from '../types.ts';
+import { useLivePoll } from '../hooks.ts';
+import { runOfStreamEvent, shadowOutcome, traceDisplay } from '../logic.ts';
+import type { RunJson, TimelineActionJson } from '../types.ts';
 import { Arguments, Cost, Failure, Section, Status, When } from './shared.tsx';
 
 export function RunsView({ api, runId }: { api: ConsoleApi; runId: string | undefined }) {
@@ -10,9 +11,12 @@ export function RunsView({ api, runId }: { api: ConsoleApi; runId: string | unde
 
 function RunList({ api }: { api: ConsoleApi }) {
   const [search, setSearch] = useState('');
-  const runs = usePoll(() => api.get<{ runs: RunJson[] }>(`/v1/console/runs?limit=100${search === '' ? '' : `&q=${encodeURIComponent(search)}`}`), 3000, [
-    search,
-  ]);
+  const runs = useLivePoll(
+    () => api.get<{ runs: RunJson[] }>(`/v1/console/runs?limit=100${search === '' ? '' : `&q=${encodeURIComponent(search)}`}`),
+    3000,
+    [search],
+    (event) => event.event === 'run',
+  );
   return (
     <>
       <form role="search" onSubmit={(event) => event.preventDefault()}>
@@ -58,7 +62,12 @@ function RunList({ api }: { api: ConsoleApi }) {
 }
 
 function Timeline({ api, runId }: { api: ConsoleApi; runId: string }) {
-  const timeline = usePoll(() => api.get<{ run: RunJson; actions: ActionJson[] }>(`/v1/console/runs/${encodeURIComponent(runId)}/timeline`), 2000, [runId]);
+  const timeline = useLivePoll(
+    () => api.get<{ run: RunJson; actions: TimelineActionJson[] }>(`/v1/console/runs/${encodeURIComponent(runId)}/timeline`),
+    2000,
+    [runId],
+    (event) => runOfStreamEvent(event) === runId,
+  );
   const run = timeline.data?.run;
   return (
     <>
@@ -107,7 +116,12 @@ function Timeline({ api, runId }: { api: ConsoleApi; runId: string }) {
                 {action.reason_code ?? '–'}
                 {action.reason !== null && <> — {action.reason}</>}
               </dd>
+              <dt>Trace</dt>
+              <dd>
+                <Trace action={action} />
+              </dd>
             </dl>
+            <ShadowResults action={action} />
             <details>
               <summary>Arguments</summary>
               <Arguments args={action.arguments} label={`arguments of ${action.tool ?? 'the action'}`} />
@@ -117,5 +131,43 @@ function Timeline({ api, runId }: { api: ConsoleApi; runId: string }) {
       </ol>
       {timeline.data !== undefined && timeline.data.actions.length === 0 && <p class="empty">No actions in this run yet.</p>}
     </>
+  );
+}
+
+/** The action's trace: a link when the gateway has WRIT_CONSOLE_TRACE_URL, else the id to copy. */
+function Trace({ action }: { action: TimelineActionJson }) {
+  const trace = traceDisplay(action.trace_id, action.trace_url);
+  if (trace.kind === 'none') return <>–</>;
+  if (trace.kind === 'link')
+    return (
+      <a href={trace.href} target="_blank" rel="noopener noreferrer" class="trace" data-testid="trace" data-trace={trace.id}>
+        {trace.id}
+      </a>
+    );
+  return (
+    <code class="trace" data-testid="trace" data-trace={trace.id} title="trace id (select to copy)">
+      {trace.id}
+    </code>
+  );
+}
+
+/**
+ * What did not happen, apart from what did: the shadow-mode policies' decisions beside the enforced
+ * one, and for an action of a shadow run, that its outcome is what would have happened.
+ */
+function ShadowResults({ action }: { action: TimelineActionJson }) {
+  const lines = shadowOutcome(action);
+  if (lines.length === 0) return null;
+  return (
+    <section class="shadow-results" aria-label={`shadow results of ${action.tool ?? 'the action'}`} data-testid="shadow-results">
+      <h4>Shadow (not enforced)</h4>
+      <ul>
+        {lines.map((line) => (
+          <li key={line.key} data-disagrees={line.disagrees ? 'true' : 'false'}>
+            {line.text}
+          </li>
+        ))}
+      </ul>
+    </section>
   );
 }

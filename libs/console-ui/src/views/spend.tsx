@@ -1,8 +1,9 @@
 import type { ConsoleApi } from '../api.ts';
 import { usePoll } from '../hooks.ts';
-import { formatMicros, pivotDaily } from '../logic.ts';
+import { BUDGET_LIMITS_SQL, budgetLimitOf, budgetStandings, budgetUsageSql, formatMicros, pivotDaily } from '../logic.ts';
+import type { BudgetStanding } from '../logic.ts';
 import type { QueryAnswer } from '../types.ts';
-import { HorizontalBars, StackedBars } from './charts.tsx';
+import { BudgetMeters, HorizontalBars, StackedBars } from './charts.tsx';
 import { Failure } from './shared.tsx';
 
 /** The questions the charts ask the ledger's ClickHouse views (docs/analytics.md), as the signed-in person. */
@@ -14,7 +15,20 @@ const QUERIES = {
     'SELECT tool, currency, sum(spent_micros) AS spent, sum(successes) AS successes FROM cost_per_success GROUP BY tool, currency HAVING successes > 0 ORDER BY tool',
 } as const;
 
-type Rows = Record<keyof typeof QUERIES, readonly Record<string, unknown>[]>;
+type Rows = Record<keyof typeof QUERIES, readonly Record<string, unknown>[]> & { readonly budgets: readonly BudgetStanding[] };
+
+/** The current budgets (as the budget service announced them) and the spend of their open periods, joined. */
+async function loadBudgets(api: ConsoleApi): Promise<BudgetStanding[]> {
+  const limits = (await api.post<QueryAnswer>('/v1/console/query', { sql: BUDGET_LIMITS_SQL })).rows.map(budgetLimitOf);
+  const timeZone = limits[0]?.time_zone;
+  if (timeZone === undefined) return [];
+  const sql = budgetUsageSql(
+    timeZone,
+    limits.flatMap((limit) => (limit.window_ms === null ? [] : [limit.window_ms])),
+  );
+  const usage = sql === null ? [] : (await api.post<QueryAnswer>('/v1/console/query', { sql })).rows;
+  return budgetStandings(limits, usage);
+}
 
 export function SpendView({ api }: { api: ConsoleApi }) {
   const answers = usePoll(
@@ -24,7 +38,7 @@ export function SpendView({ api }: { api: ConsoleApi }) {
           async (name) => [name, (await api.post<QueryAnswer>('/v1/console/query', { sql: QUERIES[name] })).rows] as const,
         ),
       );
-      return Object.fromEntries(entries) as Rows;
+      return { ...(Object.fromEntries(entries) as Omit<Rows, 'budgets'>), budgets: await loadBudgets(api) };
     },
     5000,
     [],
@@ -38,6 +52,7 @@ export function SpendView({ api }: { api: ConsoleApi }) {
       {rows === undefined && answers.error === undefined && <p class="hint">Asking the ledger…</p>}
       {rows !== undefined && (
         <div class="charts">
+          <BudgetMeters standings={rows.budgets} />
           <StackedBars
             title="Spend per day"
             testId="spend-chart"
