@@ -1,6 +1,7 @@
 // The one place that touches cedar-wasm: everything else speaks plain data.
 export {
   checkParseSchema,
+  isAuthorizedPartial,
   policySetTextToParts,
   policyToJson,
   preparsePolicySet,

@@ -1,5 +1,7 @@
 export { loadPolicySet, readPolicySetSources, compilePolicySet, policySetHash } from './policy-set.ts';
 export { createDecisionPoint, failClosedDecisionPoint } from './decision-point.ts';
+export { toolReach } from './visibility.ts';
+export type { ToolReach } from './visibility.ts';
 export { BUDGET_APPROVAL_POLICY, POLICY_MODES } from './types.ts';
 export { issueWarrant, verifyWarrant, toolRef } from './warrant.ts';
 export { runPolicyCases, runPolicyCasesAgainst, runPolicyCaseSources, readPolicyCases } from './cases.ts';

@@ -1,9 +1,9 @@
 import { Controller, Get, Inject, Param, Query, Res, UseGuards } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import type { Principal } from '@writ/directory';
-import { isTerminalStatus, parseLongPollTimeout } from '@writ/gateway-core';
+import { parseLongPollTimeout } from '@writ/gateway-core';
 import type { ActionJson } from '@writ/gateway-core';
-import { GatewayBus } from './gateway-bus.ts';
+import { AgentDoor } from './agent-door.ts';
 import { ApiKeyGuard, Caller } from './http.ts';
 import { Views } from './presenter.ts';
 
@@ -12,7 +12,7 @@ import { Views } from './presenter.ts';
 @UseGuards(ApiKeyGuard)
 export class ActionsController {
   constructor(
-    @Inject(GatewayBus) private readonly bus: GatewayBus,
+    @Inject(AgentDoor) private readonly door: AgentDoor,
     @Inject(Views) private readonly views: Views,
   ) {}
 
@@ -33,19 +33,13 @@ export class ActionsController {
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<ActionJson> {
     const timeoutMs = parseLongPollTimeout(query);
-    const deadline = Date.now() + timeoutMs;
     const gone = new AbortController();
     const onClose = (): void => {
       if (!reply.raw.writableFinished) gone.abort();
     };
     reply.raw.once('close', onClose);
     try {
-      let action = await this.views.action(caller, actionId, gone.signal);
-      while (!isTerminalStatus(action.status) && Date.now() < deadline && !gone.signal.aborted) {
-        await this.bus.outcomes.wait(actionId, deadline - Date.now(), gone.signal);
-        action = this.bus.model.action(actionId) ?? action;
-      }
-      return this.views.present(action);
+      return this.views.present(await this.door.awaitOutcome(caller, actionId, timeoutMs, gone.signal));
     } finally {
       reply.raw.off('close', onClose);
     }
