@@ -16,7 +16,7 @@ export { EventConsumer, DEFAULT_FETCH_WAIT_MS, STATIC_SESSION_TIMEOUT_MS } from 
 export type { EventConsumerOptions, EventContext, EventHandler } from './consumer.ts';
 export { DEFAULT_RETRY, MAX_POLL_INTERVAL_MS, resolveRetryPolicy, retryDelay, classifyFailure, isKafkaRetriable, sleep } from './retry.ts';
 export type { RetryPolicy, Failure } from './retry.ts';
-export { dlqTopicOf } from './dlq.ts';
+export { dlqMessage, dlqTopicOf } from './dlq.ts';
 export { EXIT_BUS_FATAL, exitOnFatal } from './fatal.ts';
 export type { FatalHandler } from './fatal.ts';
 

@@ -18,8 +18,11 @@ export interface AgentStep {
   readonly view: ActionView;
 }
 
+/** What the agent needs of a door: the HTTP client (WritClient) or the Kafka door's (KafkaDoorAgent). */
+export type TriageAgentDoor = Pick<WritClient, 'propose' | 'outcome' | 'action'>;
+
 /** Waits until an action is decided: awaiting approval, or terminal. */
-async function settled(agent: WritClient, actionId: string, waitMs: number): Promise<ActionView> {
+async function settled(agent: TriageAgentDoor, actionId: string, waitMs: number): Promise<ActionView> {
   const deadline = Date.now() + waitMs;
   for (;;) {
     const view = await agent.action(actionId);
@@ -39,7 +42,7 @@ function resultOf(view: ActionView): unknown {
  * an export of the order history — without knowing the rules. Writ's policies decide.
  * Returns every action it proposed with its final (or, for approvals, current) state.
  */
-export async function runTriageAgent(agent: WritClient, runId: string, say: (line: string) => void, waitMs = 30_000): Promise<AgentStep[]> {
+export async function runTriageAgent(agent: TriageAgentDoor, runId: string, say: (line: string) => void, waitMs = 30_000): Promise<AgentStep[]> {
   const steps: AgentStep[] = [];
   const act = async (ticket: string, tool: string, args: Record<string, unknown>, reason: string, wait = true) => {
     const { action_id } = await agent.propose(runId, {

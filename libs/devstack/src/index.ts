@@ -15,5 +15,6 @@ export { actAsSuperUser, superUserEnv, serviceKafkaEnv, kafkaPrincipalEnv, ensur
 export type { BrokerSecurity } from './security.ts';
 export { loadAclTable, parseAclTable, aclBindings, principalOfService, writersByTopic } from './acl-table.ts';
 export type { AclTable, AclBinding, PrincipalGrants } from './acl-table.ts';
+export { demoDirectory, kafkaDoorTopics, loadAclTableWithKafkaDoor, withKafkaDoor } from './kafka-door.ts';
 export { DEFAULT_KAFKA_SECURITY } from './settings.ts';
 export type { KafkaSecurityMode } from './settings.ts';

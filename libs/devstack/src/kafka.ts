@@ -20,7 +20,7 @@ import {
 } from './broker-process.ts';
 import { withFileLock } from './file-lock.ts';
 import { inspectPidFile, isRunning, removeFile, writePidFile } from './pid-file.ts';
-import { loadAclTable } from './acl-table.ts';
+import { loadAclTableWithKafkaDoor } from './kafka-door.ts';
 import type { AclTable } from './acl-table.ts';
 import { ensureKafkaSecrets, passwordFileOf, provisionSecurity, renderSecurityPlan, securityFingerprint, superUserSasl } from './security.ts';
 import type { BrokerSecurity } from './security.ts';
@@ -254,7 +254,7 @@ interface LocalSecurity {
 /** With SASL: the ACL table and every principal's password (created when missing). */
 function prepareSecurity(settings: KafkaSettings): LocalSecurity | undefined {
   if (settings.security !== 'sasl') return undefined;
-  const table = loadAclTable(settings.root);
+  const table = loadAclTableWithKafkaDoor(settings.root);
   ensureKafkaSecrets(settings.layout.secretsDir, table);
   const admin = superUserSasl(settings.layout.secretsDir, table);
   return { table, admin, broker: { superUser: admin.username, superPassword: admin.password } };
@@ -263,7 +263,7 @@ function prepareSecurity(settings: KafkaSettings): LocalSecurity | undefined {
 /** Like prepareSecurity, but never writes: for status checks. */
 function existingSecurity(settings: KafkaSettings): LocalSecurity | undefined {
   if (settings.security !== 'sasl') return undefined;
-  const table = loadAclTable(settings.root);
+  const table = loadAclTableWithKafkaDoor(settings.root);
   if (!existsSync(passwordFileOf(settings.layout.secretsDir, table.superUser))) return undefined;
   const admin = superUserSasl(settings.layout.secretsDir, table);
   return { table, admin, broker: { superUser: admin.username, superPassword: admin.password } };

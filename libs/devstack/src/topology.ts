@@ -1,4 +1,6 @@
-import { applyTopology } from '@writ/bus';
+import { applyTopology, loadTopology } from '@writ/bus';
+import { demoDirectory, kafkaDoorTopics } from './kafka-door.ts';
+import { writRoot } from './settings.ts';
 import type { TopologyReport } from '@writ/bus';
 
 export interface TopologyOutcome {
@@ -7,9 +9,13 @@ export interface TopologyOutcome {
   readonly summary: string;
 }
 
-/** Applies deploy/kafka/topology.json (the bus library's applyTopology) and sums it up. */
+/**
+ * Applies deploy/kafka/topology.json (the bus library's applyTopology), plus the Kafka door's topics
+ * of the demo directory's agents (libs/devstack kafka-door.ts), and sums it up.
+ */
 export async function provisionTopology(brokers: readonly string[]): Promise<TopologyOutcome> {
-  const report = await applyTopology(brokers);
+  const base = await loadTopology();
+  const report = await applyTopology(brokers, { ...base, topics: [...base.topics, ...kafkaDoorTopics(demoDirectory(writRoot()))] });
   const drifted = report.drifted.length === 0 ? '' : ` (drifted: ${report.drifted.join(', ')})`;
   const note = report.configsChecked ? '' : `; ${report.configsNote ?? 'configs not compared'}`;
   const summary = `${report.topics.length} topics: ${report.created.length} created, ${report.unchanged.length} unchanged, ${report.drifted.length} drifted${drifted}${note}`;

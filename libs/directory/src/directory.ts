@@ -22,6 +22,11 @@ export interface Agent {
   /** sha256 of each valid API key: two during a rotation, one otherwise. */
   readonly api_keys_sha256: readonly string[];
   readonly name?: string;
+  /**
+   * The agent's own Kafka principal, when it proposes through the Kafka door (docs/kafka-door.md):
+   * it may write only writ.door.<principal>.proposals.v1 and read only writ.door.<principal>.outcomes.v1.
+   */
+  readonly kafka_principal?: string;
 }
 
 /** A person of one tenant (or a platform admin, tenant "*"), with access roles and a job role. */
@@ -66,7 +71,10 @@ const ROLE_RULE = 'must be 1-64 lower-case letters, digits, "_" or "-", starting
 const SHA256 = /^[0-9a-f]{64}$/;
 const SHA256_RULE = 'must be the lower-case hex sha256 of the API key (64 characters), never the key itself';
 
-const AGENT_FIELDS = ['id', 'tenant', 'role', 'owner', 'api_key_sha256', 'name'] as const;
+const AGENT_FIELDS = ['id', 'tenant', 'role', 'owner', 'api_key_sha256', 'name', 'kafka_principal'] as const;
+/** A Kafka user name that is also one segment of a topic name (no dots), never a service's (writ-*). */
+const KAFKA_PRINCIPAL = /^(?!writ-)[a-z0-9][a-z0-9-]{0,99}$/;
+const KAFKA_PRINCIPAL_RULE = 'must be 1-100 lower-case letters, digits or "-", starting with a letter or digit, not starting with "writ-"';
 const USER_FIELDS = ['id', 'tenant', 'role', 'roles', 'api_key_sha256', 'name'] as const;
 const SERVICE_FIELDS = ['id', 'api_key_sha256'] as const;
 const MAX_KEYS = 4;
@@ -188,6 +196,7 @@ export function parseDirectory(document: unknown, source = 'document'): Director
     return user;
   });
   const userById = new Map(users.map((user) => [user.id, user]));
+  const kafkaPrincipals = new Set<string>();
 
   const agents: Agent[] = rawAgents.map((raw, index) => {
     const path = `agents[${index}]`;
@@ -200,7 +209,12 @@ export function parseDirectory(document: unknown, source = 'document'): Director
       owner: text(source, path, raw, 'owner', ID, ID_RULE),
       api_keys_sha256: keyHashes(source, path, raw),
       ...optionalName(source, path, raw),
+      ...(raw['kafka_principal'] === undefined ? {} : { kafka_principal: text(source, path, raw, 'kafka_principal', KAFKA_PRINCIPAL, KAFKA_PRINCIPAL_RULE) }),
     });
+    if (agent.kafka_principal !== undefined) {
+      if (kafkaPrincipals.has(agent.kafka_principal)) throw invalid(source, `${path}.kafka_principal`, 'must be unique: one Kafka principal per agent');
+      kafkaPrincipals.add(agent.kafka_principal);
+    }
     // A misspelt owner would silently let the real owner approve the agent's actions.
     const owner = userById.get(agent.owner);
     if (owner?.tenant !== agent.tenant) {
