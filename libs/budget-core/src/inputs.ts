@@ -121,6 +121,15 @@ export function commandFor(input: BudgetInput, now: number, defaultCurrency: str
   }
 }
 
+/** A proposal's arguments (a metered tool is reserved from them), or undefined when they are not JSON. */
+function argumentsOf(json: string): unknown {
+  try {
+    return JSON.parse(json) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
 function proposalReservation(p: EventPayloads['ActionProposed'], tool: ResolvedTool, now: number): InputCommand {
   // A lookup of another tool or version is the caller's mistake; reserving its cost would be wrong money.
   if (tool.name !== p.tool) throw invalidCommand('tool', `must be the registry's entry for the proposal's tool ${p.tool}`, tool.name);
@@ -132,7 +141,7 @@ function proposalReservation(p: EventPayloads['ActionProposed'], tool: ResolvedT
     reservation_id: p.meta.action_id ?? '',
     run_id: p.meta.run_id,
     agent_id: p.agent_id,
-    estimated_cost_micros: reservedCostOf(tool),
+    estimated_cost_micros: reservedCostOf(tool, argumentsOf(p.arguments_json)),
     tool_calls: 1,
     currency: tool.cost.currency,
     now,

@@ -19,6 +19,45 @@ export interface ToolCost {
   readonly actual?: string;
   /** ISO 4217 code, e.g. "USD". */
   readonly currency: string;
+  /**
+   * A metered tool (a model): priced per token. Each call is reserved for the tokens its arguments
+   * allow at most and settled at the tokens its result reports (docs/model-proxy.md). Requires max_micros,
+   * charged when the result reports no usage.
+   */
+  readonly tokens?: ToolTokenPrice;
+}
+
+/** Prices per 1,000,000 tokens and where a call's most and used tokens are read. */
+export interface ToolTokenPrice {
+  /** Micro-units of the tool's currency per 1,000,000 input (prompt) tokens. */
+  readonly input_micros_per_million: number;
+  /** Micro-units of the tool's currency per 1,000,000 output (completion) tokens. */
+  readonly output_micros_per_million: number;
+  /** Dotted argument paths of the most input and output tokens the call may use: what is reserved. */
+  readonly reserve: { readonly input: string; readonly output: string };
+  /** Dotted result paths of the input and output tokens the call used: what is settled. */
+  readonly usage: { readonly input: string; readonly output: string };
+}
+
+/** The price of `input` and `output` tokens, rounded up to a whole micro-unit. */
+export function tokenCostMicros(price: ToolTokenPrice, input: number, output: number): number {
+  return Math.ceil((input * price.input_micros_per_million + output * price.output_micros_per_million) / 1_000_000);
+}
+
+function countAt(value: unknown, path: string): number | undefined {
+  let node: unknown = value;
+  for (const part of path.split('.')) {
+    if (typeof node !== 'object' || node === null || !Object.hasOwn(node, part)) return undefined;
+    node = (node as Record<string, unknown>)[part];
+  }
+  return typeof node === 'number' && Number.isSafeInteger(node) && node >= 0 ? node : undefined;
+}
+
+/** The tokens at a pair of paths (both whole and non-negative), or undefined. */
+export function tokensAt(value: unknown, paths: { readonly input: string; readonly output: string }): { input: number; output: number } | undefined {
+  const input = countAt(value, paths.input);
+  const output = countAt(value, paths.output);
+  return input === undefined || output === undefined ? undefined : { input, output };
 }
 
 export interface ToolRetry {
@@ -102,9 +141,16 @@ export interface ToolDefinition {
   readonly destinations?: Readonly<Record<string, ToolDestination>>;
 }
 
-/** What a call of the tool is reserved for: its declared maximum. */
-export function reservedCostOf(tool: Pick<ToolDefinition, 'cost'>): number {
-  return tool.cost.max_micros ?? tool.cost.micros;
+/**
+ * What a call of the tool is reserved for: its declared maximum; for a metered tool given the
+ * call's arguments, the price of the most tokens they allow (never above the declared maximum).
+ */
+export function reservedCostOf(tool: Pick<ToolDefinition, 'cost'>, args?: unknown): number {
+  const max = tool.cost.max_micros ?? tool.cost.micros;
+  const tokens = tool.cost.tokens;
+  if (tokens === undefined || args === undefined) return max;
+  const most = tokensAt(args, tokens.reserve);
+  return most === undefined ? max : Math.min(max, tokenCostMicros(tokens, most.input, most.output));
 }
 
 /** The version order of "major.minor.patch" strings (numeric per part). */

@@ -1,4 +1,4 @@
-export { compareVersions, hasSideEffects, mintsCredential, reservedCostOf } from './definition.ts';
+export { compareVersions, hasSideEffects, mintsCredential, reservedCostOf, tokenCostMicros, tokensAt } from './definition.ts';
 export { ACTION_TOKEN_ALGORITHM, ACTION_TOKEN_TYPE, ActionTokenSigner, verifyActionToken } from './action-token.ts';
 export type { ActionTokenClaims, ActionTokenExpectation } from './action-token.ts';
 export { argumentsOfRequest, fitsToolEndpoint, fitsVerifyRequest, matchPathTemplate, pathTemplateOf, verifyPathOf } from './request-match.ts';
@@ -27,6 +27,7 @@ export type {
   HttpMethod,
   JsonSchema,
   ToolCost,
+  ToolTokenPrice,
   ToolRetry,
   ToolEndpoint,
   ToolCredential,

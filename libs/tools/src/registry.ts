@@ -24,6 +24,14 @@ const ENV_NAME = '^[A-Z_][A-Z0-9_]*$';
 /** A minted token's audience: a name or a URL, without spaces. */
 const AUDIENCE = '^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$';
 
+const DOTTED_PATH = '^[A-Za-z0-9_]+(\\.[A-Za-z0-9_]+)*$';
+const TOKEN_PATHS = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['input', 'output'],
+  properties: { input: { type: 'string', pattern: DOTTED_PATH }, output: { type: 'string', pattern: DOTTED_PATH } },
+} as const;
+
 const DEFINITION_SCHEMA = {
   type: 'object',
   additionalProperties: false,
@@ -46,6 +54,17 @@ const DEFINITION_SCHEMA = {
         max_micros: { type: 'integer', minimum: 0 },
         actual: { type: 'string', pattern: '^[A-Za-z0-9_]+(\\.[A-Za-z0-9_]+)*$' },
         currency: { type: 'string', pattern: '^[A-Z]{3}$' },
+        tokens: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['input_micros_per_million', 'output_micros_per_million', 'reserve', 'usage'],
+          properties: {
+            input_micros_per_million: { type: 'integer', minimum: 0 },
+            output_micros_per_million: { type: 'integer', minimum: 0 },
+            reserve: TOKEN_PATHS,
+            usage: TOKEN_PATHS,
+          },
+        },
       },
     },
     timeout_ms: { type: 'integer', minimum: 1, maximum: 600000 },
@@ -140,6 +159,12 @@ export function checkToolDefinition(value: unknown, file: string): ToolDefinitio
   }
   if (tool.cost.max_micros !== undefined && tool.cost.max_micros < tool.cost.micros) {
     throw invalid(file, 'cost.max_micros', 'minimum', 'must be at least cost.micros (the expected cost cannot exceed the maximum)');
+  }
+  if (tool.cost.tokens !== undefined && tool.cost.max_micros === undefined) {
+    throw invalid(file, 'cost.max_micros', 'required', 'is required when cost.tokens is set (charged when a result reports no usage)');
+  }
+  if (tool.cost.tokens !== undefined && tool.cost.actual !== undefined) {
+    throw invalid(file, 'cost.actual', 'exclusive', 'cannot be set with cost.tokens (a metered tool is settled at the tokens it used)');
   }
   if (tool.cost.actual !== undefined && tool.cost.max_micros === undefined) {
     throw invalid(file, 'cost.max_micros', 'required', 'is required when cost.actual is set (a reported cost needs a declared maximum to reserve)');

@@ -2,7 +2,7 @@
 // environment is passed in.
 import { WritError } from '@writ/errors';
 import type { HttpMethod, ToolDefinition } from './definition.ts';
-import { reservedCostOf } from './definition.ts';
+import { reservedCostOf, tokenCostMicros, tokensAt } from './definition.ts';
 
 export interface ToolHttpRequest {
   readonly method: HttpMethod;
@@ -97,6 +97,13 @@ export function valueAt(value: unknown, path: string): unknown {
  * cost nobody knows: the declared maximum is charged, and `reported` is false so the caller says so.
  */
 export function actualCostOf(tool: Pick<ToolDefinition, 'cost'>, result: unknown): { readonly micros: number; readonly reported: boolean } {
+  const tokens = tool.cost.tokens;
+  if (tokens !== undefined) {
+    const used = tokensAt(result, tokens.usage);
+    return used === undefined
+      ? { micros: reservedCostOf(tool), reported: false }
+      : { micros: tokenCostMicros(tokens, used.input, used.output), reported: true };
+  }
   if (tool.cost.actual === undefined) return { micros: tool.cost.micros, reported: true };
   const value = valueAt(result, tool.cost.actual);
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return { micros: value, reported: true };

@@ -88,5 +88,6 @@ export function proposeCommandOf(event: ActionProposed, registry: ToolRegistry, 
     const more = refused.length > 1 ? ` (and ${refused.length - 1} more)` : '';
     return { ...resolved, invalid: { reason_code: 'destination_not_allowed', field: first.field, message: `${first.message}${more}` } };
   }
-  return { ...resolved, arguments_json: canonicalJson(parsed.value), invalid: null };
+  // A metered tool (a model) is reserved for the most tokens this call's arguments allow.
+  return { ...resolved, estimated_cost_micros: reservedCostOf(tool, parsed.value), arguments_json: canonicalJson(parsed.value), invalid: null };
 }

@@ -1,0 +1,324 @@
+// Model proxy benchmark (issue 13, "Model proxy"): side by side in one run, on the same simulated
+// OpenAI-compatible provider (a node HTTP server in this process, answering at once with fixed
+// tokens), a direct call, LiteLLM's proxy (pip-installed into .local/bench by this bench, pinned) and
+// Writ's model proxy (the whole stack: every call a governed action, durably budgeted and ledgered).
+// Figures: latency one request at a time, and at 200 requests/s (open loop), each minus the direct
+// call's (the added latency); then the highest rate each sustains. Replaces the "Model proxy" section
+// of docs/benchmarks.md. From the repository root:
+//   ./dev bench models        (or node --conditions=writ-source bench/models/models.bench.ts after ./dev build)
+// BENCH_SERIAL (200 calls), BENCH_RATE_SECONDS (10), BENCH_NO_DOC=1 (print only), BENCH_NO_LITELLM=1.
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { acquireKafka, actAsSuperUser, provisionTopology, startWritStack } from '@writ/devstack';
+import type { WritStack } from '@writ/devstack';
+import { parseModelCatalogue, writeModelTools } from '@writ/model-proxy';
+import { WritClient } from '@writ/sdk';
+import { writeLargeBudgets } from '../../test/e2e/fault-run.ts';
+import { ROOT, machineLine, percentile, writeBenchmarkSection } from '../bench-doc.ts';
+
+const LITELLM_VERSION = '1.80.0';
+const SERIAL = Number(process.env['BENCH_SERIAL'] ?? 200);
+const RATE_SECONDS = Number(process.env['BENCH_RATE_SECONDS'] ?? 10);
+const BASE_PORT = 27280;
+const KAFKA = { port: 27892, controllerPort: 27893 } as const;
+const PROVIDER_PORT = BASE_PORT + 15;
+const LITELLM_PORT = BASE_PORT + 16;
+const PROVIDER_KEY = 'bench-provider-key';
+const DOOR_TOKEN = 'bench-model-door-token';
+const STEPS = [50, 100, 200, 400, 800];
+
+const say = (line: string) => console.log(`[models] ${line}`);
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const ms = (value: number) => (Number.isNaN(value) ? '—' : `${value.toFixed(1)} ms`);
+
+const BODY = { model: 'sim-small', messages: [{ role: 'user', content: 'Say hello.' }], max_tokens: 16 };
+
+function startProvider(): Promise<Server> {
+  const answer = JSON.stringify({
+    id: 'chatcmpl-bench',
+    object: 'chat.completion',
+    created: 1,
+    model: 'small-1',
+    choices: [{ index: 0, message: { role: 'assistant', content: 'Hello.' }, finish_reason: 'stop' }],
+    usage: { prompt_tokens: 10, completion_tokens: 2, total_tokens: 12 },
+  });
+  const server = createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(answer);
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  return new Promise((resolve) => server.listen(PROVIDER_PORT, '127.0.0.1', () => resolve(server)));
+}
+
+interface Target {
+  readonly name: string;
+  readonly call: () => Promise<boolean>;
+}
+
+function target(name: string, url: string, headers: Record<string, string>): Target {
+  return {
+    name,
+    call: async () => {
+      const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(BODY) });
+      const text = await response.text();
+      return response.status === 200 && text.includes('Hello.');
+    },
+  };
+}
+
+async function timed(call: () => Promise<boolean>): Promise<number> {
+  const started = performance.now();
+  const ok = await call().catch(() => false);
+  return ok ? performance.now() - started : Number.NaN;
+}
+
+interface Figures {
+  readonly p50: number;
+  readonly p99: number;
+  readonly failed: number;
+  readonly achieved: number;
+}
+
+function figures(latencies: readonly number[], seconds: number): Figures {
+  const ok = latencies.filter((value) => !Number.isNaN(value)).sort((a, b) => a - b);
+  return { p50: percentile(ok, 50), p99: percentile(ok, 99), failed: latencies.length - ok.length, achieved: ok.length / seconds };
+}
+
+async function serial(t: Target, n: number): Promise<Figures> {
+  const latencies: number[] = [];
+  const started = performance.now();
+  for (let i = 0; i < n; i += 1) latencies.push(await timed(t.call));
+  return figures(latencies, (performance.now() - started) / 1000);
+}
+
+/** Offers `rate` calls a second for `seconds` (open loop: a call starts on time whether or not the last one ended). */
+async function openLoop(t: Target, rate: number, seconds: number): Promise<Figures> {
+  const total = Math.round(rate * seconds);
+  const started = performance.now();
+  const calls: Promise<number>[] = [];
+  for (let i = 0; i < total; i += 1) {
+    const due = started + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await pause(wait);
+    calls.push(timed(t.call));
+  }
+  const latencies = await Promise.all(calls);
+  return figures(latencies, (performance.now() - started) / 1000);
+}
+
+/** The highest step whose calls all succeeded, at 95 % of the offered rate or more, with p99 under a second. */
+async function highestSustained(t: Target): Promise<{ rate: number; at: Figures | undefined }> {
+  let best: { rate: number; at: Figures | undefined } = { rate: 0, at: undefined };
+  for (const rate of STEPS) {
+    const f = await openLoop(t, rate, 5);
+    say(`  ${t.name} at ${rate}/s: ${f.achieved.toFixed(0)}/s done, p50 ${ms(f.p50)}, p99 ${ms(f.p99)}, ${f.failed} failed`);
+    if (f.failed > 0 || f.achieved < rate * 0.95 || !(f.p99 < 1_000)) break;
+    best = { rate, at: f };
+    await pause(1_000);
+  }
+  return best;
+}
+
+function installLiteLlm(): string {
+  const venv = join(ROOT, '.local', 'bench', `litellm-${LITELLM_VERSION}`);
+  const bin = join(venv, 'bin', 'litellm');
+  if (existsSync(bin)) return bin;
+  say(`installing LiteLLM ${LITELLM_VERSION} from PyPI into ${venv}`);
+  mkdirSync(join(ROOT, '.local', 'bench'), { recursive: true });
+  for (const [cmd, args] of [
+    ['python3', ['-m', 'venv', venv]],
+    [join(venv, 'bin', 'pip'), ['install', '-q', `litellm[proxy]==${LITELLM_VERSION}`]],
+  ] as const) {
+    const run = spawnSync(cmd, [...args], { stdio: 'inherit' });
+    if (run.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed`);
+  }
+  return bin;
+}
+
+async function startLiteLlm(workDir: string): Promise<ChildProcess> {
+  const bin = installLiteLlm();
+  const config = join(workDir, 'litellm.yaml');
+  writeFileSync(
+    config,
+    [
+      'model_list:',
+      '  - model_name: sim-small',
+      '    litellm_params:',
+      '      model: openai/small-1',
+      `      api_base: http://127.0.0.1:${PROVIDER_PORT}/v1`,
+      `      api_key: ${PROVIDER_KEY}`,
+      'litellm_settings:',
+      '  telemetry: false',
+      '',
+    ].join('\n'),
+  );
+  const child = spawn(bin, ['--config', config, '--host', '127.0.0.1', '--port', String(LITELLM_PORT), '--num_workers', '1'], {
+    stdio: ['ignore', 'ignore', 'ignore'],
+    env: { ...process.env, LITELLM_TELEMETRY: 'False', LITELLM_LOCAL_MODEL_COST_MAP: 'True' },
+  });
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    const ok = await fetch(`http://127.0.0.1:${LITELLM_PORT}/health/liveliness`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return child;
+    await pause(500);
+  }
+  child.kill('SIGTERM');
+  throw new Error('LiteLLM did not start within 120 s');
+}
+
+async function startWrit(workDir: string): Promise<{ stack: WritStack; release: () => Promise<void>; runId: string; key: string }> {
+  const models = {
+    providers: { sim: { base_url: `http://127.0.0.1:${PROVIDER_PORT}/v1`, credential: { env: 'WRIT_BENCH_PROVIDER_KEY' } } },
+    models: {
+      'sim-small': {
+        provider: 'sim',
+        upstream_model: 'small-1',
+        tier: 'small',
+        currency: 'USD',
+        input_micros_per_million: 150_000,
+        output_micros_per_million: 600_000,
+        context_tokens: 16_000,
+        max_output_tokens: 1_000,
+      },
+    },
+  };
+  writeFileSync(join(workDir, 'models.json'), JSON.stringify(models));
+  const toolsDir = join(workDir, 'tools');
+  cpSync(join(ROOT, 'tools'), toolsDir, { recursive: true });
+  writeModelTools(parseModelCatalogue(models), toolsDir);
+  mkdirSync(join(workDir, 'kafka'), { recursive: true });
+  const kafka = await acquireKafka('bench-models', { home: join(workDir, 'kafka'), ...KAFKA });
+  actAsSuperUser(kafka.secretsDir);
+  let stack: WritStack;
+  try {
+    await provisionTopology(kafka.brokers);
+    stack = await startWritStack({
+      root: ROOT,
+      brokers: kafka.brokers,
+      workDir,
+      basePort: BASE_PORT,
+      env: {
+        WRIT_BUDGET_LIMITS_FILE: writeLargeBudgets(workDir),
+        WRIT_TOOLS_DIR: toolsDir,
+        WRIT_MODELS_FILE: join(workDir, 'models.json'),
+        WRIT_GATEWAY_EXECUTOR_URL: `http://127.0.0.1:${BASE_PORT + 4}`,
+        WRIT_MODEL_DOOR_TOKEN: DOOR_TOKEN,
+        WRIT_BENCH_PROVIDER_KEY: PROVIDER_KEY,
+      },
+      log: (line) => console.log(`  ${line}`),
+    });
+  } catch (error) {
+    await kafka.release();
+    throw error;
+  }
+  const keys = (JSON.parse(readFileSync(join(ROOT, 'deploy', 'demo', 'keys.json'), 'utf8')) as { demoKeys: Record<string, string> }).demoKeys;
+  const key = keys['triage-bot'] ?? '';
+  const { run_id: runId } = await new WritClient(stack.gatewayUrl, key).openRun('model proxy bench');
+  return {
+    stack,
+    runId,
+    key,
+    release: async () => {
+      await stack.stop();
+      await kafka.release();
+    },
+  };
+}
+
+function row(name: string, f: Figures, direct: Figures): string {
+  return `| ${name} | ${ms(f.p50)} | ${ms(f.p99)} | ${ms(f.p50 - direct.p50)} | ${ms(f.p99 - direct.p99)} | ${f.failed} |`;
+}
+
+async function main(): Promise<void> {
+  const machine = machineLine();
+  const workDir = mkdtempSync(join(tmpdir(), 'writ-bench-models-'));
+  say(`machine: ${machine}; work dir ${workDir}`);
+  const provider = await startProvider();
+  const litellm = process.env['BENCH_NO_LITELLM'] === '1' ? undefined : await startLiteLlm(workDir);
+  const writ = await startWrit(workDir);
+  try {
+    const targets: Target[] = [
+      target('direct', `http://127.0.0.1:${PROVIDER_PORT}/v1/chat/completions`, { authorization: `Bearer ${PROVIDER_KEY}` }),
+      ...(litellm === undefined ? [] : [target(`LiteLLM ${LITELLM_VERSION}`, `http://127.0.0.1:${LITELLM_PORT}/v1/chat/completions`, {})]),
+      target('Writ', `${writ.stack.gatewayUrl}/v1/chat/completions`, { authorization: `Bearer ${writ.key}`, 'x-writ-run': writ.runId }),
+    ];
+    // Warm-up: connections, JIT, the first run's caches.
+    for (const t of targets) for (let i = 0; i < 30; i += 1) await timed(t.call);
+    const one: Figures[] = [];
+    for (const t of targets) {
+      one.push(await serial(t, SERIAL));
+      say(`one at a time, ${t.name}: p50 ${ms(one.at(-1)?.p50 ?? NaN)}, p99 ${ms(one.at(-1)?.p99 ?? NaN)}`);
+    }
+    const at200: Figures[] = [];
+    for (const t of targets) {
+      at200.push(await openLoop(t, 200, RATE_SECONDS));
+      say(`at 200/s, ${t.name}: p50 ${ms(at200.at(-1)?.p50 ?? NaN)}, p99 ${ms(at200.at(-1)?.p99 ?? NaN)}, ${at200.at(-1)?.failed} failed`);
+      await pause(2_000);
+    }
+    const sustained: { rate: number }[] = [];
+    for (const t of targets) {
+      sustained.push(await highestSustained(t));
+      await pause(2_000);
+    }
+    const direct1 = one[0] as Figures;
+    const direct200 = at200[0] as Figures;
+    const date = new Date().toISOString().slice(0, 10);
+    const text = [
+      '## Model proxy',
+      '',
+      `Measured ${date} on ${machine} with \`./dev bench models\` (\`bench/models/models.bench.ts\`): one simulated`,
+      'OpenAI-compatible provider (a node HTTP server in the bench process, answering at once with a fixed',
+      "completion and usage), called directly, through LiteLLM's proxy (`litellm[proxy]==" + LITELLM_VERSION + '` from PyPI, one worker,',
+      "no database, so no spend tracking) and through Writ's model proxy (the whole local stack, one process per service,",
+      "every call a governed action: proposal, Cedar decision, budget reservation, the executor's call, settlement, the",
+      'ledger). Non-streaming calls of 16 tokens at most; the client, the provider, LiteLLM and all of Writ share the',
+      'machine\'s cores, so every figure includes their contention. "Added" is the figure minus the direct call\'s.',
+      '',
+      `One call at a time (${SERIAL} calls after a warm-up):`,
+      '',
+      '| path | p50 | p99 | added p50 | added p99 | failed |',
+      '|---|---|---|---|---|---|',
+      ...targets.map((t, i) => row(t.name, one[i] as Figures, direct1)),
+      '',
+      `At 200 calls/s offered (open loop, ${RATE_SECONDS} s):`,
+      '',
+      '| path | p50 | p99 | added p50 | added p99 | failed |',
+      '|---|---|---|---|---|---|',
+      ...targets.map((t, i) => row(t.name, at200[i] as Figures, direct200)),
+      '',
+      `Highest rate sustained (steps of ${STEPS.join(', ')} calls/s for 5 s each; sustained: every call answered 200, at least`,
+      '95 % of the offered rate completed, p99 under a second): ' +
+        targets.map((t, i) => `${t.name} ${sustained[i]?.rate === 0 ? `under ${STEPS[0]}` : String(sustained[i]?.rate)}/s`).join(', ') +
+        '.',
+      '',
+      "What bounds each figure: the direct call, the bench's own client and provider in one node process; LiteLLM, its",
+      "single Python worker; Writ, the pipeline's hops through Kafka (gateway → planner, policy and budget → planner →",
+      'executor → planner → gateway, each a produce and a consume, `docs/benchmarks.md` "Pipeline") and the processes',
+      'sharing the cores — the price of a call that is decided, reserved, settled and chained before its answer is',
+      'released. LiteLLM records none of that. Writ\'s figures are those of its pipeline: the "Pipeline" section above',
+      'measures the same path for a tool call on this box (propose → outcome one at a time, and the highest rate it',
+      'sustains); the model proxy adds to it the hand-over of the body to the executor and the relay of the answer.',
+      "The aim of issue 13 (Writ's added latency no more than LiteLLM's) is not met on this machine.",
+      '',
+    ].join('\n');
+    console.log(text);
+    if (process.env['BENCH_NO_DOC'] !== '1') say(`wrote ${await writeBenchmarkSection('Model proxy', text)}`);
+  } finally {
+    await writ.release();
+    litellm?.kill('SIGTERM');
+    await new Promise((resolve) => provider.close(resolve));
+  }
+}
+
+await main();

@@ -1,0 +1,420 @@
+// Writ's OpenAI-compatible model proxy (docs/model-proxy.md). A chat completion is a governed
+// action on the same path as any tool call: the model is a metered tool of the registry, the
+// request becomes a proposal whose arguments are the model, the request's digest and sizes (never
+// the prompt), and the policy, the budget and the executor decide and run it. The request body
+// itself goes to the executor over its model door (a connection the gateway holds open), and the
+// executor answers there with the provider's bytes, relayed to the client as they come. A
+// completion ends once its action is completed on the log (cost settled at the tokens used);
+// a budget refusal of a model with a cheaper `degrade_to` routes the call to that model.
+import { randomUUID } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import type { OnModuleInit } from '@nestjs/common';
+import type { ServerResponse } from 'node:http';
+import type { Principal } from '@writ/directory';
+import { WritError } from '@writ/errors';
+import { isTerminalStatus, requireAgent } from '@writ/gateway-core';
+import type { ActionState } from '@writ/gateway-core';
+import { loadModelCatalogue, modelToolName, openAiError, parseChatRequest, proposalArguments, providerError } from '@writ/model-proxy';
+import type { ChatRequest, ModelCatalogue, ModelEntry, OpenAiError } from '@writ/model-proxy';
+import { SERVICE_CONFIG } from '@writ/runtime';
+import type { ToolRegistry } from '@writ/tools';
+import { TOOL_REGISTRY } from '../config.ts';
+import type { GatewayConfig } from '../config.ts';
+import { AgentDoor } from '../agent-door.ts';
+import type { TraceHeaders } from '../agent-door.ts';
+import { GatewayBus } from '../gateway-bus.ts';
+import { ToolVisibility } from '../mcp/tool-visibility.ts';
+
+/** How long a call waits for its action to execute or end (policy, budget, the executor's queue). */
+const DECISION_WAIT_MS = 60_000;
+/** How long a finished call waits for its action's completion on the log. */
+const COMPLETION_WAIT_MS = 30_000;
+
+/** A call's action, as far as the proxy needs it. */
+type Ending = { readonly kind: 'ended'; readonly action: ActionState } | { readonly kind: 'executing'; readonly status: number; readonly contentType: string };
+
+function header(headers: TraceHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** The OpenAI error of an action that ended without running (or failed). */
+function endingError(action: ActionState, model: ModelEntry): OpenAiError {
+  const id = action.action_id;
+  const policies = action.determining_policies;
+  switch (action.status) {
+    case 'denied':
+      return openAiError(
+        403,
+        'POLICY_DENIED',
+        `${model.id} is denied to this agent by ${policies.length === 0 ? 'the default deny (no policy permits it)' : `policy ${policies.join(', ')}`}`,
+        {
+          action_id: id,
+          policies,
+        },
+      );
+    case 'refused':
+      return openAiError(429, 'BUDGET_REFUSED', `the budget refused ${model.id}: ${action.reason ?? action.reason_code ?? 'over budget'}`, {
+        action_id: id,
+        type: 'insufficient_quota',
+      });
+    case 'rejected':
+      return openAiError(
+        action.rejection?.field == null ? 409 : 400,
+        'ACTION_REJECTED',
+        `the call was rejected: ${action.reason ?? action.reason_code ?? 'rejected'}`,
+        {
+          action_id: id,
+          ...(action.rejection?.field == null ? {} : { field: action.rejection.field }),
+        },
+      );
+    case 'awaiting_approval':
+      return openAiError(
+        403,
+        'APPROVAL_REQUIRED',
+        `a call of ${model.id} needs a person's approval (policy ${policies.join(', ') || 'none'}); the proxy does not hold a prompt while it waits: ask again once approvals allow it`,
+        { action_id: id, policies },
+      );
+    default:
+      return openAiError(502, 'ACTION_FAILED', `the call ended ${action.status}: ${action.reason ?? action.reason_code ?? 'no reason given'}`, {
+        action_id: id,
+      });
+  }
+}
+
+@Injectable()
+export class ModelProxy implements OnModuleInit {
+  readonly catalogue: ModelCatalogue | undefined;
+  readonly #watchers = new Map<string, (action: ActionState) => void>();
+
+  constructor(
+    @Inject(AgentDoor) private readonly door: AgentDoor,
+    @Inject(GatewayBus) private readonly bus: GatewayBus,
+    @Inject(TOOL_REGISTRY) private readonly tools: ToolRegistry,
+    @Inject(ToolVisibility) private readonly visibility: ToolVisibility,
+    @Inject(SERVICE_CONFIG) private readonly config: GatewayConfig,
+  ) {
+    this.catalogue = config.WRIT_MODELS_FILE === undefined ? undefined : loadModelCatalogue(config.WRIT_MODELS_FILE);
+    for (const model of this.catalogue?.models.values() ?? []) {
+      if (this.tools.get(modelToolName(model.id)) === undefined) {
+        throw new WritError(
+          'CONFIG_INVALID',
+          `WRIT_MODELS_FILE: model ${model.id} has no tool ${modelToolName(model.id)} in WRIT_TOOLS_DIR (import the models first: docs/model-proxy.md)`,
+          {
+            field: 'WRIT_MODELS_FILE',
+            rule: 'every model must be in the tool registry',
+          },
+        );
+      }
+    }
+  }
+
+  onModuleInit(): void {
+    this.bus.observe({
+      onControl: () => undefined,
+      onChange: (change) => {
+        if (change.kind !== 'action') return;
+        this.#watchers.get(change.after.action_id)?.(change.after);
+      },
+    });
+  }
+
+  /** The models the agent may call (those no policy denies it outright), as GET /v1/models lists them. */
+  async models(caller: Principal): Promise<{ object: 'list'; data: Record<string, unknown>[] }> {
+    requireAgent(caller);
+    const catalogue = this.#catalogue();
+    const tools = [...catalogue.models.values()].flatMap((model) => this.tools.get(modelToolName(model.id)) ?? []);
+    const visible = new Set((await this.visibility.visible(caller, tools)).map((tool) => tool.name));
+    const data = [...catalogue.models.values()]
+      .filter((model) => visible.has(modelToolName(model.id)))
+      .map((model) => ({
+        id: model.id,
+        object: 'model',
+        created: 0,
+        owned_by: model.provider,
+        writ: {
+          tool: modelToolName(model.id),
+          tier: model.tier,
+          currency: model.currency,
+          input_micros_per_million: model.input_micros_per_million,
+          output_micros_per_million: model.output_micros_per_million,
+          max_output_tokens: model.max_output_tokens,
+          ...(model.degrade_to === undefined ? {} : { degrade_to: model.degrade_to }),
+        },
+      }));
+    return { object: 'list', data };
+  }
+
+  /** Answers one POST /v1/chat/completions on `res` (a completion, a stream, or an OpenAI error). */
+  async complete(caller: Principal, body: unknown, headers: TraceHeaders, res: ServerResponse, gone: AbortSignal): Promise<void> {
+    requireAgent(caller);
+    const catalogue = this.#catalogue();
+    const runId = header(headers, 'x-writ-run');
+    if (runId === undefined || runId.trim() === '') {
+      throw new WritError('REQUEST_INVALID', 'x-writ-run: send the run the call belongs to (POST /v1/runs opens one)', {
+        field: 'x-writ-run',
+        rule: 'required',
+      });
+    }
+    const first = parseChatRequest(body, catalogue);
+    let request: ChatRequest = first;
+    const routedFrom: string[] = [];
+    for (;;) {
+      const answered = await this.#attempt(caller, runId, request, headers, res, gone, routedFrom);
+      if (answered.kind === 'done') return;
+      const cheaper = request.model.degrade_to === undefined ? undefined : catalogue.models.get(request.model.degrade_to);
+      if (answered.action.status === 'refused' && cheaper !== undefined) {
+        routedFrom.push(request.model.id);
+        request = parseChatRequest(body, catalogue, cheaper);
+        continue;
+      }
+      return send(res, endingError(answered.action, request.model));
+    }
+  }
+
+  #catalogue(): ModelCatalogue {
+    const catalogue = this.catalogue;
+    if (catalogue === undefined || this.config.WRIT_GATEWAY_EXECUTOR_URL === undefined || this.config.WRIT_MODEL_DOOR_TOKEN === undefined) {
+      throw new WritError('MODEL_PROXY_UNAVAILABLE', 'the model proxy is not configured (WRIT_MODELS_FILE, WRIT_GATEWAY_EXECUTOR_URL, WRIT_MODEL_DOOR_TOKEN)', {
+        retriable: false,
+      });
+    }
+    return catalogue;
+  }
+
+  /** One governed call of one model: answered (done), or ended without running (the caller decides what next). */
+  async #attempt(
+    caller: Principal,
+    runId: string,
+    request: ChatRequest,
+    headers: TraceHeaders,
+    res: ServerResponse,
+    gone: AbortSignal,
+    routedFrom: readonly string[],
+  ): Promise<{ kind: 'done' } | { kind: 'ended'; action: ActionState }> {
+    const callId = randomUUID();
+    const handover = new AbortController();
+    const onGone = (): void => handover.abort();
+    gone.addEventListener('abort', onGone, { once: true });
+    try {
+      // The body is parked at the executor before the proposal exists, so its execution finds it.
+      const relay = await this.#handOver(callId, request, handover.signal);
+      const proposed = await this.door.propose(
+        caller,
+        runId,
+        {
+          tool: modelToolName(request.model.id),
+          arguments: proposalArguments(request, callId),
+          reason:
+            routedFrom.length === 0
+              ? `chat completion with ${request.model.id}`
+              : `chat completion routed from ${routedFrom.join(' → ')} to ${request.model.id} (budget)`,
+          idempotency_key: `model-call:${callId}`,
+        },
+        headers,
+      );
+      const actionId = proposed.action_id;
+      const reader = relay.getReader();
+      const frame = new RelayFrame(reader);
+      const ending = await this.#untilExecutingOrEnded(actionId, frame, gone);
+      if (ending.kind === 'ended') {
+        if (ending.action.status === 'failed') {
+          // Failed at the executor before anything came back (a refusal by its checks): nothing to relay.
+          send(res, endingError(ending.action, request.model));
+          return { kind: 'done' };
+        }
+        return ending;
+      }
+      const modelHeaders = {
+        'x-writ-action-id': actionId,
+        'x-writ-model': request.model.id,
+        ...(routedFrom.length === 0 ? {} : { 'x-writ-routed-from': routedFrom.join(',') }),
+      };
+      if (ending.status < 200 || ending.status >= 300) {
+        const text = await frame.rest();
+        await this.#completion(caller, actionId, gone);
+        send(res, providerError(ending.status, text, actionId), modelHeaders);
+        return { kind: 'done' };
+      }
+      if (request.stream) {
+        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', ...modelHeaders });
+        res.flushHeaders();
+        await frame.relayEvents((event) => {
+          if (!res.destroyed) res.write(withModel(event, request.model.id));
+        });
+        // [DONE] only once the call is on the log, settled: what the client saw is what was charged.
+        const done = await this.#completion(caller, actionId, gone);
+        if (done.status !== 'completed') res.write(`data: ${JSON.stringify(endingError(done, request.model).body)}\n\n`);
+        res.end('data: [DONE]\n\n');
+        return { kind: 'done' };
+      }
+      const text = await frame.rest();
+      const done = await this.#completion(caller, actionId, gone);
+      if (done.status !== 'completed') {
+        send(res, endingError(done, request.model), modelHeaders);
+        return { kind: 'done' };
+      }
+      let answer: unknown;
+      try {
+        answer = { ...(JSON.parse(text) as Record<string, unknown>), model: request.model.id };
+      } catch {
+        send(res, openAiError(502, 'PROVIDER_ERROR', 'the model provider answered something that is not JSON', { action_id: actionId }), modelHeaders);
+        return { kind: 'done' };
+      }
+      res.writeHead(200, {
+        'content-type': 'application/json; charset=utf-8',
+        ...modelHeaders,
+        ...(done.cost_micros === null ? {} : { 'x-writ-cost-micros': String(done.cost_micros), 'x-writ-currency': done.currency ?? '' }),
+      });
+      res.end(JSON.stringify(answer));
+      return { kind: 'done' };
+    } finally {
+      gone.removeEventListener('abort', onGone);
+      handover.abort();
+    }
+  }
+
+  /** Parks the request body at the executor's model door; resolves with the relay once it is parked. */
+  async #handOver(callId: string, request: ChatRequest, signal: AbortSignal): Promise<ReadableStream<Uint8Array>> {
+    let response: Response;
+    try {
+      response = await fetch(`${this.config.WRIT_GATEWAY_EXECUTOR_URL ?? ''}/internal/model-calls/${callId}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${this.config.WRIT_MODEL_DOOR_TOKEN ?? ''}`, 'content-type': 'application/json' },
+        body: JSON.stringify(request.upstream),
+        signal,
+      });
+    } catch (cause) {
+      throw new WritError('MODEL_PROXY_UNAVAILABLE', 'the executor’s model door cannot be reached', { retriable: true, cause });
+    }
+    if (response.status !== 200 || response.body === null) {
+      const text = await response.text().catch(() => '');
+      throw new WritError('MODEL_PROXY_UNAVAILABLE', `the executor’s model door answered HTTP ${response.status} ${text.slice(0, 200)}`, { retriable: true });
+    }
+    return response.body;
+  }
+
+  /** Waits until the executor begins answering (the action executes) or the action ends (or waits for a person). */
+  async #untilExecutingOrEnded(actionId: string, frame: RelayFrame, gone: AbortSignal): Promise<Ending> {
+    let stopWatching = (): void => undefined;
+    const ended = new Promise<Ending>((resolve) => {
+      const check = (action: ActionState | undefined): void => {
+        if (action === undefined) return;
+        if (action.status === 'awaiting_approval' || (isTerminalStatus(action.status) && action.status !== 'completed')) resolve({ kind: 'ended', action });
+      };
+      this.#watchers.set(actionId, check);
+      stopWatching = () => this.#watchers.delete(actionId);
+      check(this.bus.model.action(actionId));
+    });
+    const timeout = new Promise<never>((_, reject) => {
+      const timer = setTimeout(
+        () => reject(new WritError('MODEL_PROXY_UNAVAILABLE', 'the call was not decided and executed in time', { retriable: true })),
+        DECISION_WAIT_MS,
+      );
+      gone.addEventListener('abort', () => clearTimeout(timer), { once: true });
+      const clear = (): void => clearTimeout(timer);
+      void ended.then(clear);
+      frame.head.then(clear, clear);
+    });
+    // Settled after the race at the latest: never an unhandled rejection.
+    timeout.catch(() => undefined);
+    try {
+      return await Promise.race([frame.head.then((head): Ending => ({ kind: 'executing', ...head })), ended, timeout]);
+    } finally {
+      stopWatching();
+    }
+  }
+
+  /** The action once on the log as ended (its outcome recorded, its cost settled by the accountant from it). */
+  async #completion(caller: Principal, actionId: string, gone: AbortSignal): Promise<ActionState> {
+    return this.door.awaitOutcome(caller, actionId, COMPLETION_WAIT_MS, gone);
+  }
+}
+
+/** Sends an OpenAI error (once nothing else was sent). */
+function send(res: ServerResponse, error: OpenAiError, headers: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  res.writeHead(error.status, { 'content-type': 'application/json; charset=utf-8', ...headers });
+  res.end(JSON.stringify(error.body));
+}
+
+/** A stream event with the client's model id (the provider names its own), or as it is. */
+function withModel(event: string, model: string): string {
+  const data = event.startsWith('data:') ? event.slice(5).trim() : undefined;
+  if (data === undefined || data === '[DONE]') return `${event}\n\n`;
+  try {
+    return `data: ${JSON.stringify({ ...(JSON.parse(data) as Record<string, unknown>), model })}\n\n`;
+  } catch {
+    return `${event}\n\n`;
+  }
+}
+
+/**
+ * The executor's relay: a first line `{"status":..,"content_type":..}` when the provider answers,
+ * then the provider's bytes.
+ */
+class RelayFrame {
+  readonly head: Promise<{ status: number; contentType: string }>;
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly #decoder = new TextDecoder();
+  #buffer = '';
+
+  constructor(reader: ReadableStreamDefaultReader<Uint8Array>) {
+    this.#reader = reader;
+    this.head = this.#readHead();
+    this.head.catch(() => undefined);
+  }
+
+  async #readHead(): Promise<{ status: number; contentType: string }> {
+    for (;;) {
+      const at = this.#buffer.indexOf('\n');
+      if (at >= 0) {
+        const line = this.#buffer.slice(0, at);
+        this.#buffer = this.#buffer.slice(at + 1);
+        const head = JSON.parse(line) as { status: number; content_type: string };
+        return { status: head.status, contentType: head.content_type };
+      }
+      const { done, value } = await this.#reader.read();
+      if (done) throw new WritError('MODEL_PROXY_UNAVAILABLE', 'the executor closed the model call without an answer', { retriable: true });
+      this.#buffer += this.#decoder.decode(value, { stream: true });
+    }
+  }
+
+  /** The rest of the answer as text. */
+  async rest(): Promise<string> {
+    let text = this.#buffer;
+    this.#buffer = '';
+    for (;;) {
+      const { done, value } = await this.#reader.read();
+      if (done) return text + this.#decoder.decode();
+      text += this.#decoder.decode(value, { stream: true });
+    }
+  }
+
+  /** Hands each complete server-sent event (without its blank line) to `onEvent`, but the provider's [DONE]. */
+  async relayEvents(onEvent: (event: string) => void): Promise<void> {
+    const flush = (final: boolean): void => {
+      this.#buffer = this.#buffer.replace(/\r\n/g, '\n');
+      for (let at = this.#buffer.indexOf('\n\n'); at >= 0; at = this.#buffer.indexOf('\n\n')) {
+        const event = this.#buffer.slice(0, at);
+        this.#buffer = this.#buffer.slice(at + 2);
+        if (event.trim() !== '' && event.trim() !== 'data: [DONE]') onEvent(event);
+      }
+      if (final && this.#buffer.trim() !== '' && this.#buffer.trim() !== 'data: [DONE]') onEvent(this.#buffer);
+    };
+    flush(false);
+    for (;;) {
+      const { done, value } = await this.#reader.read();
+      if (done) {
+        this.#buffer += this.#decoder.decode();
+        flush(true);
+        return;
+      }
+      this.#buffer += this.#decoder.decode(value, { stream: true });
+      flush(false);
+    }
+  }
+}

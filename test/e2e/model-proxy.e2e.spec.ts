@@ -1,0 +1,334 @@
+// The OpenAI-compatible model proxy against the real stack and a simulated OpenAI-compatible
+// provider (a small HTTP server here: deterministic tokens and usage, streaming chunks, an error
+// mode). Everything on Writ's side is real: each call is a governed action (contract, Cedar policy,
+// budget reservation from max_tokens and the prompt's size, the executor's call with the
+// provider's credential, settlement at the tokens used, the ledger and ClickHouse).
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseModelCatalogue, writeModelTools } from '@writ/model-proxy';
+import { waitFor } from '@writ/testing';
+import { authAs, keyOf, root, startE2eStack } from './support.ts';
+import type { E2eStack } from './support.ts';
+
+const BASE_PORT = 27180;
+/** The simulated provider: outside the stack's ports (base +0..+5, +10, +20.., +30..). */
+const PROVIDER_PORT = BASE_PORT + 15;
+const PROVIDER_KEY = 'sim-provider-key-5b2f9c';
+const DOOR_TOKEN = 'model-door-token-e2e-8d1a4e';
+
+/** Prices per 1,000,000 tokens, in micro-USD. */
+const LARGE = { input: 3_000_000, output: 15_000_000 };
+const SMALL = { input: 150_000, output: 600_000 };
+/** The simulated provider's usage: 10 prompt tokens per message, always 3 completion tokens ("Hello", " from", " sim"). */
+const COMPLETION_TOKENS = 3;
+const PIECES = ['Hello', ' from', ' sim'];
+
+const providerCalls: { model: string; authorization: string | undefined; stream: boolean; body: Record<string, unknown> }[] = [];
+let provider: Server;
+let e2e: E2eStack;
+let gateway: string;
+let workDir: string;
+let runId: string;
+
+function readBody(request: IncomingMessage): Promise<string> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+  });
+}
+
+/** An OpenAI-compatible chat completions endpoint with deterministic answers; "FAIL" as the last message makes it answer 500. */
+function startProvider(): Promise<Server> {
+  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
+    void readBody(request).then((text) => {
+      const body = JSON.parse(text) as { model: string; messages: { content: string }[]; stream?: boolean; stream_options?: { include_usage?: boolean } };
+      providerCalls.push({ model: body.model, authorization: request.headers.authorization, stream: body.stream === true, body });
+      if (request.url !== '/v1/chat/completions' || request.headers.authorization !== `Bearer ${PROVIDER_KEY}`) {
+        response.writeHead(401, { 'content-type': 'application/json' });
+        response.end(JSON.stringify({ error: { message: 'bad key', type: 'invalid_request_error', code: 'invalid_api_key' } }));
+        return;
+      }
+      if (body.messages.at(-1)?.content === 'FAIL') {
+        response.writeHead(500, { 'content-type': 'application/json' });
+        response.end(JSON.stringify({ error: { message: 'the simulated provider is overloaded', type: 'server_error', code: 'overloaded' } }));
+        return;
+      }
+      const usage = {
+        prompt_tokens: 10 * body.messages.length,
+        completion_tokens: COMPLETION_TOKENS,
+        total_tokens: 10 * body.messages.length + COMPLETION_TOKENS,
+      };
+      const id = `chatcmpl-sim-${providerCalls.length}`;
+      if (body.stream !== true) {
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end(
+          JSON.stringify({
+            id,
+            object: 'chat.completion',
+            created: 1,
+            model: body.model,
+            choices: [{ index: 0, message: { role: 'assistant', content: PIECES.join('') }, finish_reason: 'stop' }],
+            usage,
+          }),
+        );
+        return;
+      }
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      const chunk = (delta: Record<string, unknown>, finish: string | null): string =>
+        `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: 1, model: body.model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+      response.write(chunk({ role: 'assistant', content: '' }, null));
+      for (const piece of PIECES) response.write(chunk({ content: piece }, null));
+      response.write(chunk({}, 'stop'));
+      if (body.stream_options?.include_usage === true) {
+        response.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: 1, model: body.model, choices: [], usage })}\n\n`);
+      }
+      response.end('data: [DONE]\n\n');
+    });
+  });
+  return new Promise((resolve) => server.listen(PROVIDER_PORT, '127.0.0.1', () => resolve(server)));
+}
+
+function chat(body: unknown, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${gateway}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${keyOf('triage-bot')}`, 'x-writ-run': runId, ...headers },
+    body: JSON.stringify(body),
+  });
+}
+
+const hello = [
+  { role: 'system', content: 'You triage helpdesk tickets.' },
+  { role: 'user', content: 'Say hello.' },
+];
+
+function price(p: { input: number; output: number }, input: number, output: number): number {
+  return Math.ceil((input * p.input + output * p.output) / 1_000_000);
+}
+
+async function query(sql: string, params: Record<string, string>): Promise<Record<string, unknown>[]> {
+  const response = await fetch(`${e2e.stack.service('ledger').url}/v1/query`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...authAs('ana') },
+    body: JSON.stringify({ sql, params }),
+  });
+  const body = (await response.json()) as { rows?: Record<string, unknown>[] };
+  if (body.rows === undefined) throw new Error(`the query door answered HTTP ${response.status}: ${JSON.stringify(body)}`);
+  return body.rows;
+}
+
+beforeAll(async () => {
+  provider = await startProvider();
+  workDir = mkdtempSync(join(tmpdir(), 'writ-e2e-models-'));
+  const models = {
+    providers: { sim: { base_url: '${WRIT_E2E_PROVIDER_URL}', credential: { env: 'WRIT_E2E_PROVIDER_KEY' } } },
+    models: {
+      'sim-large': {
+        provider: 'sim',
+        upstream_model: 'large-1',
+        tier: 'large',
+        currency: 'USD',
+        input_micros_per_million: LARGE.input,
+        output_micros_per_million: LARGE.output,
+        context_tokens: 16_000,
+        max_output_tokens: 1_000,
+        degrade_to: 'sim-small',
+      },
+      'sim-small': {
+        provider: 'sim',
+        upstream_model: 'small-1',
+        tier: 'small',
+        currency: 'USD',
+        input_micros_per_million: SMALL.input,
+        output_micros_per_million: SMALL.output,
+        context_tokens: 16_000,
+        max_output_tokens: 1_000,
+      },
+      'sim-restricted': {
+        provider: 'sim',
+        upstream_model: 'restricted-1',
+        tier: 'large',
+        currency: 'USD',
+        input_micros_per_million: LARGE.input,
+        output_micros_per_million: LARGE.output,
+        context_tokens: 16_000,
+        max_output_tokens: 1_000,
+      },
+    },
+  };
+  writeFileSync(join(workDir, 'models.json'), JSON.stringify(models));
+  // The operator imports the models into a copy of the registry, and forbids one model to the triage agent.
+  const toolsDir = join(workDir, 'tools');
+  cpSync(join(root, 'tools'), toolsDir, { recursive: true });
+  writeModelTools(parseModelCatalogue(models), toolsDir);
+  const policyDir = join(workDir, 'policies');
+  cpSync(join(root, 'policies'), policyDir, { recursive: true });
+  writeFileSync(
+    join(policyDir, 'restricted-model-not-for-triage.cedar'),
+    [
+      '// The restricted model is for other agents: the triage agent may not call it.',
+      '@id("restricted-model-not-for-triage")',
+      'forbid (',
+      '  principal == Writ::Agent::"triage-bot",',
+      '  action == Writ::Action::"invoke",',
+      '  resource == Writ::Tool::"model.sim_restricted"',
+      ');',
+      '',
+    ].join('\n'),
+  );
+  e2e = await startE2eStack(BASE_PORT, {
+    WRIT_TOOLS_DIR: toolsDir,
+    WRIT_POLICY_DIR: policyDir,
+    WRIT_MODELS_FILE: join(workDir, 'models.json'),
+    WRIT_GATEWAY_EXECUTOR_URL: `http://127.0.0.1:${BASE_PORT + 4}`,
+    WRIT_MODEL_DOOR_TOKEN: DOOR_TOKEN,
+    WRIT_E2E_PROVIDER_URL: `http://127.0.0.1:${PROVIDER_PORT}/v1`,
+    WRIT_E2E_PROVIDER_KEY: PROVIDER_KEY,
+  });
+  gateway = e2e.stack.gatewayUrl;
+  ({ run_id: runId } = await e2e.agent.openRun('answer with models'));
+}, 180_000);
+
+afterAll(async () => {
+  await e2e?.stack.stop();
+  await new Promise((resolve) => provider?.close(resolve));
+  if (workDir !== undefined) rmSync(workDir, { recursive: true, force: true });
+});
+
+describe('the model proxy', () => {
+  it('completes a call, reserved from max_tokens and the prompt, settled at the tokens the provider reported', async () => {
+    const response = await chat({ model: 'sim-large', messages: hello, max_tokens: 200 });
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { model: string; choices: { message: { content: string } }[]; usage: { prompt_tokens: number } };
+    expect(body.model).toBe('sim-large');
+    expect(body.choices[0]?.message.content).toBe('Hello from sim');
+    const actionId = response.headers.get('x-writ-action-id') ?? '';
+    const settled = price(LARGE, 20, COMPLETION_TOKENS);
+    expect(Number(response.headers.get('x-writ-cost-micros'))).toBe(settled);
+    // The provider got the prompt, its own model name and the provider's key (which the gateway never holds).
+    const call = providerCalls.at(-1);
+    expect(call).toMatchObject({ model: 'large-1', authorization: `Bearer ${PROVIDER_KEY}`, stream: false });
+    expect(call?.body['messages']).toEqual(hello);
+    const action = await e2e.agent.outcome(actionId);
+    expect(action).toMatchObject({ status: 'completed', tool: 'model.sim_large', cost_micros: settled });
+    // The proposal carried sizes and a digest, never the prompt.
+    const args = JSON.parse(JSON.stringify(action.arguments ?? {})) as Record<string, unknown>;
+    expect(args).toMatchObject({ model: 'sim-large', max_tokens: 200, messages: 2, stream: false });
+    expect(JSON.stringify(action)).not.toContain('You triage helpdesk tickets.');
+    // Spend in ClickHouse: the settled cost, below what was reserved (200 output tokens and the prompt's bytes).
+    const rows = await waitFor(
+      async () => {
+        const found = await query('SELECT cost_micros, released_micros FROM spend WHERE action_id = {action:String}', { action: actionId });
+        return found.length > 0 ? found : undefined;
+      },
+      { timeoutMs: 20_000, what: 'the call settled in ClickHouse' },
+    );
+    expect(Number(rows[0]?.['cost_micros'])).toBe(settled);
+    expect(Number(rows[0]?.['released_micros'])).toBeGreaterThan(0);
+  });
+
+  it('relays a stream chunk by chunk and ends it with [DONE] once the call is settled', async () => {
+    const response = await chat({ model: 'sim-small', messages: hello, max_tokens: 50, stream: true });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toContain('text/event-stream');
+    const text = await response.text();
+    const events = text.split('\n\n').filter((event) => event.startsWith('data: '));
+    expect(events.at(-1)).toBe('data: [DONE]');
+    const chunks = events
+      .slice(0, -1)
+      .map((event) => JSON.parse(event.slice(6)) as { model: string; choices: { delta?: { content?: string } }[]; usage?: unknown });
+    // Every chunk of the provider: the role, three pieces, the finish and the usage.
+    expect(chunks).toHaveLength(PIECES.length + 3);
+    expect(chunks.map((chunk) => chunk.choices[0]?.delta?.content ?? '').join('')).toBe(PIECES.join(''));
+    expect(chunks.every((chunk) => chunk.model === 'sim-small')).toBe(true);
+    expect(chunks.at(-1)?.usage).toMatchObject({ prompt_tokens: 20, completion_tokens: COMPLETION_TOKENS });
+    expect(providerCalls.at(-1)?.body['stream_options']).toEqual({ include_usage: true });
+    const action = await e2e.agent.outcome(response.headers.get('x-writ-action-id') ?? '');
+    expect(action).toMatchObject({ status: 'completed', tool: 'model.sim_small', cost_micros: price(SMALL, 20, COMPLETION_TOKENS) });
+  });
+
+  it('refuses a model the agent’s policy forbids, naming the policy, and never calls the provider', async () => {
+    const before = providerCalls.length;
+    const response = await chat({ model: 'sim-restricted', messages: hello, max_tokens: 10 });
+    expect(response.status).toBe(403);
+    const body = (await response.json()) as { error: { code: string; message: string; type: string; action_id: string } };
+    expect(body.error).toMatchObject({ code: 'POLICY_DENIED', type: 'permission_error' });
+    expect(body.error.message).toContain('restricted-model-not-for-triage');
+    expect((await e2e.agent.outcome(body.error.action_id)).status).toBe('denied');
+    expect(providerCalls.length).toBe(before);
+    // GET /v1/models hides it from the agent.
+    const models = (await (await fetch(`${gateway}/v1/models`, { headers: { authorization: `Bearer ${keyOf('triage-bot')}` } })).json()) as {
+      data: { id: string }[];
+    };
+    expect(models.data.map((model) => model.id).sort()).toEqual(['sim-large', 'sim-small']);
+  });
+
+  it('routes a call to the cheaper tier when the budget cannot hold the model asked for', async () => {
+    // A run whose cap holds the small model's reservation (1,000 output tokens: 600 micro-USD and the prompt) but not the large one's (15,000).
+    const { run_id: tight } = await e2e.agent.openRun('a tight budget', { max_cost_micros: 5_000, currency: 'USD' });
+    const response = await chat({ model: 'sim-large', messages: hello, max_tokens: 1_000 }, { 'x-writ-run': tight });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-writ-model')).toBe('sim-small');
+    expect(response.headers.get('x-writ-routed-from')).toBe('sim-large');
+    expect(((await response.json()) as { model: string }).model).toBe('sim-small');
+    expect(providerCalls.at(-1)?.model).toBe('small-1');
+    const action = await e2e.agent.outcome(response.headers.get('x-writ-action-id') ?? '');
+    expect(action).toMatchObject({ status: 'completed', tool: 'model.sim_small', cost_micros: price(SMALL, 20, COMPLETION_TOKENS) });
+  });
+
+  it('maps a provider error to an OpenAI error and an ActionFailed', async () => {
+    const response = await chat({ model: 'sim-small', messages: [{ role: 'user', content: 'FAIL' }], max_tokens: 10 });
+    expect(response.status).toBe(500);
+    const body = (await response.json()) as { error: { message: string; type: string; code: string; action_id: string } };
+    expect(body.error).toMatchObject({ message: 'the simulated provider is overloaded', type: 'server_error', code: 'overloaded' });
+    const action = await e2e.agent.outcome(body.error.action_id);
+    expect(action).toMatchObject({ status: 'failed', tool: 'model.sim_small', cost_micros: 0 });
+  });
+
+  it('puts token usage and cost per run, agent and model in ClickHouse, queryable through the ledger’s door', async () => {
+    const sql =
+      'SELECT agent_id, model, count() AS calls, sum(input_tokens) AS input, sum(output_tokens) AS output, sum(cost_micros) AS cost ' +
+      'FROM model_usage WHERE run_id = {run:String} GROUP BY agent_id, model ORDER BY model';
+    const rows = await waitFor(
+      async () => {
+        const found = await query(sql, { run: runId });
+        return found.length === 2 ? found : undefined;
+      },
+      { timeoutMs: 20_000, what: 'the run’s model usage in ClickHouse' },
+    );
+    // The failed call used no tokens and left no usage; the two completed ones did, at their own model's prices.
+    expect(
+      rows.map((row) => ({ ...row, calls: Number(row['calls']), input: Number(row['input']), output: Number(row['output']), cost: Number(row['cost']) })),
+    ).toEqual([
+      { agent_id: 'triage-bot', model: 'sim-large', calls: 1, input: 20, output: COMPLETION_TOKENS, cost: price(LARGE, 20, COMPLETION_TOKENS) },
+      { agent_id: 'triage-bot', model: 'sim-small', calls: 1, input: 20, output: COMPLETION_TOKENS, cost: price(SMALL, 20, COMPLETION_TOKENS) },
+    ]);
+  });
+
+  it('refuses hostile requests in OpenAI’s shape: no key, a wrong key, a body that breaks the schema', async () => {
+    const noKey = await fetch(`${gateway}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'sim-small', messages: hello }),
+    });
+    expect(noKey.status).toBe(401);
+    expect(((await noKey.json()) as { error: { type: string; param: string } }).error).toMatchObject({ type: 'authentication_error', param: 'authorization' });
+    const wrongKey = await chat({ model: 'sim-small', messages: hello }, { authorization: 'Bearer wk_not_a_key' });
+    expect(wrongKey.status).toBe(401);
+    const before = providerCalls.length;
+    const badRole = await chat({ model: 'sim-small', messages: [{ role: 'wizard', content: 'hi' }] });
+    expect(badRole.status).toBe(400);
+    expect(((await badRole.json()) as { error: unknown }).error).toMatchObject({ type: 'invalid_request_error', param: 'messages[0].role', rule: 'enum' });
+    const tooMany = await chat({ model: 'sim-small', messages: hello, max_tokens: 5_000 });
+    expect(((await tooMany.json()) as { error: unknown }).error).toMatchObject({ param: 'max_tokens', rule: 'maximum' });
+    const unknown = await chat({ model: 'gpt-nothing', messages: hello });
+    expect(unknown.status).toBe(404);
+    const noRun = await chat({ model: 'sim-small', messages: hello }, { 'x-writ-run': '' });
+    expect(((await noRun.json()) as { error: unknown }).error).toMatchObject({ param: 'x-writ-run', rule: 'required' });
+    expect(providerCalls.length).toBe(before);
+  });
+});
