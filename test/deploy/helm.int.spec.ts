@@ -2,17 +2,22 @@
 // the real tools built from Go modules by deploy/helm/tools.sh: `helm lint` and `helm template` of
 // every values file, every rendered manifest validated strictly by writ-manifest-check (Kubernetes
 // kinds decoded into their API types refusing unknown fields; Strimzi, KEDA, Prometheus-operator and
-// ClickHouse-operator resources against deploy/helm/schemas/). Then what the manifests say is
+// ClickHouse-operator resources against schemas derived from the operators' own CRDs, pinned in
+// deploy/helm/schemas/crds.json and fetched into .local/ by deploy/helm/schemas/fetch.mjs). Then what the manifests say is
 // compared with the sources they come from: the topics with deploy/kafka/topology.json, the users'
 // ACLs with the grants the local broker gets (aclBindings of libs/devstack), each service's keys
-// with serviceKeyEnvironment. No container engine runs here: the Containerfile is checked as text.
+// with serviceKeyEnvironment. The image is built for real by deploy/images/build.sh (./dev image:
+// minutes, so not here); this checks its build definition as text.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { clusterDdl, sqlStatements } from '@writ/cli';
+import { createClickHouse } from '@writ/clickhouse';
 import { aclBindings, keyLayout, loadAclTable, serviceKeyEnvironment, WRIT_SERVICES, writRoot } from '@writ/devstack';
+import { analystViewStatements } from '@writ/ledger-core';
 
 const ROOT = writRoot();
 const CHART = join(ROOT, 'deploy', 'helm', 'writ');
@@ -80,13 +85,15 @@ function validate(yamlText: string, name: string): { code: number; output: strin
   const file = join(work, `${name}.yaml`);
   const dump = join(work, `${name}.json`);
   writeFileSync(file, yamlText);
-  const result = spawnSync(join(BIN, 'writ-manifest-check'), ['-schemas', join(ROOT, 'deploy', 'helm', 'schemas'), '-dump', dump, file], {
+  const result = spawnSync(join(BIN, 'writ-manifest-check'), ['-schemas', schemas, '-dump', dump, file], {
     encoding: 'utf8',
   });
   const manifests = result.status === 0 || result.status === 1 ? (JSON.parse(readFileSync(dump, 'utf8')) as Manifest[]) : [];
   return { code: result.status ?? -1, output: `${result.stdout}${result.stderr}`, manifests };
 }
 
+/** The folder of the custom resources' JSON schemas (deploy/helm/schemas/fetch.mjs), set before the tests. */
+let schemas = '';
 const rendered = new Map<string, Manifest[]>();
 const of = (valuesFile: string, kind: string) => (rendered.get(valuesFile) ?? []).filter((m) => m.kind === kind);
 const podSpec = (m: Manifest) => (m.spec as { template: { spec: PodSpec } }).template.spec;
@@ -94,6 +101,12 @@ const podSpec = (m: Manifest) => (m.spec as { template: { spec: PodSpec } }).tem
 beforeAll(() => {
   // Cold, this builds helm from source (minutes); cached in .local/go-tools afterwards.
   execFileSync('bash', [join(ROOT, 'deploy', 'helm', 'tools.sh')], { cwd: ROOT, stdio: 'inherit' });
+  // The operators' CRDs, pinned by version and sha256, as strict JSON schemas (cold: about 30 s).
+  schemas = execFileSync(process.execPath, [join(ROOT, 'deploy', 'helm', 'schemas', 'fetch.mjs')], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  }).trim();
 }, 1_200_000);
 
 describe('deploy/helm/writ', () => {
@@ -298,6 +311,75 @@ describe('deploy/helm/writ', () => {
     expect(result.output).toContain("at '/services/planner': additional properties 'replica' not allowed");
   });
 
+  it('renders a ClickHouse cluster for several shards and replicas: Keeper, and the DDL job applies the replicated, Distributed form', () => {
+    const result = render('values-production.yaml', ['--set', 'clickhouse.shards=3']);
+    expect(result.code, result.output).toBe(0);
+    const checked = validate(result.output, 'sharded');
+    expect(checked.code, checked.output).toBe(0);
+    const find = (kind: string) => checked.manifests.filter((m) => m.kind === kind);
+    const chi = find('ClickHouseInstallation')[0]?.spec as {
+      configuration: { zookeeper: { nodes: { host: string; port: number }[] }; clusters: { name: string; layout: Record<string, number> }[] };
+    };
+    expect(chi.configuration.clusters).toMatchObject([{ name: 'writ', layout: { shardsCount: 3, replicasCount: 2 } }]);
+    expect(chi.configuration.zookeeper.nodes).toEqual([{ host: 'keeper-writ', port: 2181 }]);
+    const keeper = find('ClickHouseKeeperInstallation');
+    expect(keeper.map((k) => k.metadata.name)).toEqual(['writ']);
+    expect((keeper[0]?.spec as { configuration: { clusters: { layout: { replicasCount: number } }[] } }).configuration.clusters[0]?.layout.replicasCount).toBe(
+      3,
+    );
+    const job = find('Job').find((j) => j.metadata.name === 'writ-clickhouse-ddl') as Manifest;
+    const jobSpec = podSpec(job) as unknown as { initContainers: { args: string[] }[]; containers: { args: string[] }[] };
+    expect(jobSpec.initContainers[0]?.args[0]).toContain('clickhouse-cluster-ddl --sql-dir /app/deploy/clickhouse --cluster writ --database "writ"');
+    expect(jobSpec.initContainers[0]?.args[0]).not.toContain('cp /app/deploy/clickhouse');
+    expect(jobSpec.containers[0]?.args[0]).toContain(`CREATE DATABASE IF NOT EXISTS writ ON CLUSTER 'writ'`);
+    // One server (values.yaml): no Keeper, the files as they are.
+    expect(of('values.yaml', 'ClickHouseKeeperInstallation')).toEqual([]);
+    const single = of('values.yaml', 'Job').find((j) => j.metadata.name === 'writ-clickhouse-ddl') as Manifest;
+    expect((podSpec(single) as unknown as { initContainers: { args: string[] }[] }).initContainers[0]?.args[0]).toContain(
+      'cp /app/deploy/clickhouse/*.sql /sql/',
+    );
+  });
+
+  it("gives the cluster the ledger's whole DDL, every table replicated and sharded by tenant, valid to the engine", async () => {
+    const source = [...sqlStatements(join(ROOT, 'deploy', 'clickhouse')), ...analystViewStatements()];
+    const { statements, tables } = clusterDdl(source, { cluster: 'writ', database: 'writ' });
+    const created = source.flatMap((s) => /^CREATE TABLE IF NOT EXISTS (\w+) \(([\s\S]*)\) ENGINE/.exec(s) ?? []).length / 3;
+    expect(tables.length).toBe(created);
+    for (const table of tables) {
+      expect(table.engine, table.table).toMatch(/^Replicated\w*MergeTree$/);
+      const body = source.find((s) => s.startsWith(`CREATE TABLE IF NOT EXISTS ${table.table} (`)) ?? '';
+      if (/^\s*tenant_id\s/m.test(body)) expect(table.shardingKey, table.table).toBe('cityHash64(tenant_id)');
+    }
+    expect(tables.find((t) => t.table === 'ledger')?.shardingKey).toBe('cityHash64(chain_id)');
+    for (const statement of statements) expect(statement).toContain(` ON CLUSTER 'writ' `);
+    // The engine: every statement parses (chDB: no Keeper, no cluster to run them on), and the local
+    // tables, their ALTERs and the materialized views run once their Replicated engines are made plain.
+    const dataPath = join(work, 'chdb');
+    const clickhouse = createClickHouse({ dataPath, database: 'writ' });
+    try {
+      for (const query of statements) {
+        const parsed = await clickhouse.query({ query: 'SELECT formatQuery({q:String}) AS f', query_params: { q: query }, format: 'JSONEachRow' });
+        expect((await parsed.json<{ f: string }>())[0]?.f, query.slice(0, 80)).toContain('ON CLUSTER writ');
+      }
+      let ran = 0;
+      for (const query of statements) {
+        const alterOfDistributed = /^ALTER TABLE writ\.(\w+) ON/.exec(query)?.[1]?.endsWith('_local') === false;
+        if (/ENGINE = Distributed/.test(query) || query.startsWith('CREATE OR REPLACE VIEW') || alterOfDistributed) continue;
+        const plain = query.replace(` ON CLUSTER 'writ'`, '').replace(/ENGINE = Replicated(\w+)\('[^']*', '\{replica\}'(?:, )?/, 'ENGINE = $1(');
+        await clickhouse.command({ query: plain });
+        ran++;
+      }
+      expect(ran).toBeGreaterThan(tables.length);
+      const engines = await clickhouse.query({
+        query: "SELECT name, engine FROM system.tables WHERE database = 'writ' AND name LIKE '%_local'",
+        format: 'JSONEachRow',
+      });
+      expect((await engines.json<{ name: string }>()).map((t) => t.name).sort()).toEqual(tables.map((t) => `${t.table}_local`).sort());
+    } finally {
+      await clickhouse.close();
+    }
+  });
+
   it('renders without Strimzi and the ClickHouse server for an existing cluster', () => {
     const result = render('values-evaluation.yaml', [
       '--set',
@@ -311,15 +393,25 @@ describe('deploy/helm/writ', () => {
     expect(podSpec(ledger as Manifest).containers[0]?.env).toContainEqual({ name: 'CLICKHOUSE_URL', value: 'http://clickhouse.example:8123' });
   });
 
-  it('refuses a manifest with a misplaced field (the validation is strict)', () => {
-    const result = render('values-evaluation.yaml');
+  it("refuses a manifest with a misplaced field, in Kubernetes kinds and every operator's resources (the validation is strict)", () => {
+    const result = render('values-production.yaml');
     const broken = result.output
-      .replace('  partitions: 3\n', '  partitions: 3\n  partition: 3\n')
-      .replace('podManagementPolicy: Parallel', 'podManagementPolicy: Parallel\n  replica: 2');
+      .replace('  partitions: 12\n', '  partitions: 12\n  partition: 3\n')
+      .replace('podManagementPolicy: Parallel', 'podManagementPolicy: Parallel\n  replica: 2')
+      .replace('\n  entityOperator:', '\n  entityOperators: {}\n  entityOperator:')
+      .replace('  roles: [controller, broker]', '  roles: [controller, broker]\n  role: broker')
+      .replace('\n  maxReplicaCount:', '\n  maxReplicas: 3\n  maxReplicaCount:')
+      .replace('\n  endpoints:', '\n  endpoint: []\n  endpoints:')
+      .replace('\n  defaults:', '\n  default: {}\n  defaults:');
     const checked = validate(broken, 'broken');
     expect(checked.code).toBe(1);
-    expect(checked.output).toMatch(/INVALID KafkaTopic .*partition/);
+    expect(checked.output).toMatch(/INVALID KafkaTopic .*additional properties 'partition' not allowed/);
     expect(checked.output).toMatch(/INVALID StatefulSet .*unknown field "spec.replica"/);
+    expect(checked.output).toMatch(/INVALID Kafka .*additional properties 'entityOperators' not allowed/);
+    expect(checked.output).toMatch(/INVALID KafkaNodePool .*additional properties 'role' not allowed/);
+    expect(checked.output).toMatch(/INVALID ScaledObject .*additional properties 'maxReplicas' not allowed/);
+    expect(checked.output).toMatch(/INVALID ServiceMonitor .*additional properties 'endpoint' not allowed/);
+    expect(checked.output).toMatch(/INVALID ClickHouseInstallation .*additional properties 'default' not allowed/);
   });
 });
 
@@ -329,11 +421,14 @@ describe('deploy/images/Containerfile', () => {
     const node = readFileSync(join(ROOT, '.nvmrc'), 'utf8').trim().replace(/^v/, '');
     const bases = [...containerfile.matchAll(/^FROM (\S+)/gm)].map((m) => m[1]);
     expect(bases.length).toBeGreaterThan(0);
-    for (const base of bases) expect(base).toBe(`docker.io/library/node:${node}-bookworm-slim`);
+    for (const base of bases) expect(base).toBe('${NODE_IMAGE}');
+    // The default base; deploy/images/build.sh (./dev image) passes one made from Debian's packages.
+    expect(/^ARG NODE_IMAGE=(\S+)$/m.exec(containerfile)?.[1]).toBe(`docker.io/library/node:${node}-bookworm-slim`);
     const user = /^USER (\d+):(\d+)$/m.exec(containerfile);
     expect(Number(user?.[1])).toBeGreaterThan(0);
     expect(containerfile).toMatch(/^HEALTHCHECK .*\n\s+CMD .*\/health/m);
-    expect(containerfile).toContain('npm ci');
+    expect(containerfile).toMatch(/npm install .*\n[\s\S]*&& npm prune --omit=dev/);
+    expect(readFileSync(join(ROOT, 'package-lock.json'), 'utf8').length).toBeGreaterThan(0);
     expect(containerfile).toContain('SOURCE_DATE_EPOCH');
     // The chart runs the pods as that user.
     for (const set of of('values.yaml', 'StatefulSet')) expect(podSpec(set).securityContext.runAsUser).toBe(Number(user?.[1]));
