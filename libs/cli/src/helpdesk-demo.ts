@@ -9,6 +9,8 @@ import { uuidv7 } from '@writ/contracts';
 import { PolicyService, runPolicy } from './policy.ts';
 import { runAnchor } from './anchor.ts';
 import { replayAndEvaluate } from './demo-replay.ts';
+import { KafkaDoorAgent } from './kafka-door-agent.ts';
+import { McpDoorAgent } from './mcp-door-agent.ts';
 import { runTriageAgent } from './triage-agent.ts';
 import { runVerify } from './verify.ts';
 
@@ -16,6 +18,8 @@ export interface HelpdeskDemoOptions {
   readonly say: (line: string) => void;
   /** Leave the services running after the summary (until Ctrl-C). */
   readonly keep?: boolean;
+  /** The door the triage agent proposes through: HTTP (default), the Kafka door (docs/kafka-door.md) or MCP (docs/mcp.md). */
+  readonly door?: DemoDoor;
 }
 
 function demoKeys(root: string): Record<string, string> {
@@ -100,7 +104,7 @@ async function policyCli(stack: WritStack, key: string, args: readonly string[],
  * triage agent working the ticket queue through the gateway, a manager approving the large
  * refund (after the agent's owner is refused), then a summary from the services themselves.
  */
-export async function runHelpdeskDemo({ say, keep = false }: HelpdeskDemoOptions): Promise<void> {
+export async function runHelpdeskDemo({ say, keep = false, door = 'http' }: HelpdeskDemoOptions): Promise<void> {
   const root = writRoot();
   const kafka = await kafkaStatus();
   if (!kafka.healthy) throw new WritError('KAFKA_UNREACHABLE', `Kafka is not answering on ${kafka.brokers.join(',')}: ./dev stack up`);
@@ -127,8 +131,14 @@ export async function runHelpdeskDemo({ say, keep = false }: HelpdeskDemoOptions
       max_steps: 50,
       currency: 'USD',
     });
-    say(`triage-bot opened run ${runId} and works the queue:`);
-    const steps = await runTriageAgent(agent, runId, say);
+    say(`triage-bot opened run ${runId} and works the queue${DOOR_TEXT[door]}:`);
+    const doorAgent =
+      door === 'kafka'
+        ? await kafkaTriageAgent(root, kafka, agent)
+        : door === 'mcp'
+          ? await McpDoorAgent.connect(stack.gatewayUrl, keys['triage-bot'] ?? '')
+          : undefined;
+    const steps = await runTriageAgent(doorAgent ?? agent, runId, say).finally(() => doorAgent?.close());
 
     const pending = steps.filter((step) => step.view.status === 'awaiting_approval');
     for (const step of pending) {
@@ -333,6 +343,35 @@ export async function runHelpdeskDemo({ say, keep = false }: HelpdeskDemoOptions
   } finally {
     await stack.stop();
   }
+}
+
+const DEMO_DOORS = ['http', 'kafka', 'mcp'] as const;
+export type DemoDoor = (typeof DEMO_DOORS)[number];
+const DOOR_TEXT: Readonly<Record<DemoDoor, string>> = {
+  http: '',
+  kafka: ' through the Kafka door (as agent-acme-triage-bot)',
+  mcp: ' through the MCP door (POST /mcp, the official MCP client)',
+};
+
+/** `--door http|kafka|mcp` (default http): the door the demo's triage agent proposes through. */
+export function demoDoor(argv: readonly string[]): DemoDoor {
+  const at = argv.indexOf('--door');
+  if (at < 0) return 'http';
+  const value = argv[at + 1];
+  const door = DEMO_DOORS.find((known) => known === value);
+  if (door !== undefined) return door;
+  throw new WritError('USAGE', `--door must be one of ${DEMO_DOORS.join(', ')}, got ${value === undefined ? 'nothing' : JSON.stringify(value)}`, {
+    field: '--door',
+    rule: 'enum',
+  });
+}
+
+/** triage-bot on the Kafka door, as its own principal (its password from the local broker's secrets). */
+async function kafkaTriageAgent(root: string, kafka: { brokers: readonly string[]; secretsDir?: string }, http: WritClient): Promise<KafkaDoorAgent> {
+  if (kafka.secretsDir === undefined)
+    throw new WritError('KAFKA_SECRETS_UNKNOWN', 'the Kafka door needs the local SASL broker (./dev stack up): no secrets folder');
+  const principal = 'agent-acme-triage-bot';
+  return KafkaDoorAgent.connect({ root, brokers: kafka.brokers, principal, passwordFile: join(kafka.secretsDir, `${principal}.password`), http });
 }
 
 async function waitForApproval(agent: WritClient, actionId: string, approver: string) {

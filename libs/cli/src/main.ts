@@ -1,14 +1,17 @@
 // `./dev writ <verb>` (or `node --conditions=writ-source libs/cli/src/main.ts <verb>`).
 import { describeError } from '@writ/errors';
 import { runFoundationDemo } from './foundation-demo.ts';
-import { runHelpdeskDemo } from './helpdesk-demo.ts';
+import { demoDoor, runHelpdeskDemo } from './helpdesk-demo.ts';
 import { ensureDevKeys } from '@writ/devstack';
 import { runAnalystDdl } from './analyst-ddl.ts';
+import { runClusterDdl } from './cluster-ddl.ts';
 import { runAnchor } from './anchor.ts';
 import { runExport } from './ledger-export.ts';
 import { runPolicy } from './policy.ts';
 import { runEval } from './eval.ts';
 import { runExplain } from './explain.ts';
+import { runMcpImport } from './mcp-import.ts';
+import { runModelsImport } from './models-import.ts';
 import { runReplay } from './replay.ts';
 import { runVerify } from './verify.ts';
 import { runWhoCan } from './who-can.ts';
@@ -34,6 +37,12 @@ const verbs: Record<string, () => Promise<void>> = {
   async policy() {
     process.exitCode = await runPolicy(process.argv.slice(3));
   },
+  async 'mcp-import'() {
+    process.exitCode = await runMcpImport(process.argv.slice(3));
+  },
+  async 'models-import'() {
+    process.exitCode = runModelsImport(process.argv.slice(3));
+  },
   async replay() {
     process.exitCode = await runReplay(process.argv.slice(3));
   },
@@ -43,6 +52,9 @@ const verbs: Record<string, () => Promise<void>> = {
   async 'analyst-ddl'() {
     process.exitCode = runAnalystDdl(process.argv.slice(3));
   },
+  async 'clickhouse-cluster-ddl'() {
+    process.exitCode = runClusterDdl(process.argv.slice(3));
+  },
   async keys() {
     const dir = process.env['WRIT_KEYS_DIR'] ?? '.local/keys';
     const { layout, created } = ensureDevKeys(dir);
@@ -51,7 +63,7 @@ const verbs: Record<string, () => Promise<void>> = {
   },
   async demo() {
     const t0 = performance.now();
-    await runHelpdeskDemo({ say, keep: process.argv.includes('--keep') });
+    await runHelpdeskDemo({ say, keep: process.argv.includes('--keep'), door: demoDoor(process.argv) });
     say(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s. Next: ./dev stack status, ./dev stack down`);
   },
   async 'bus-demo'() {

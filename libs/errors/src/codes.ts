@@ -27,6 +27,8 @@ export const ERROR_HTTP_STATUS = {
   CONFIG_INVALID: 500,
   /** The console's spend and ledger views: the gateway has no ledger to ask (WRIT_CONSOLE_LEDGER_URL) or it did not answer. */
   CONSOLE_LEDGER_UNAVAILABLE: 503,
+  /** The console's live stream: this key has the most streams open at once (WRIT_CONSOLE_STREAM_MAX_PER_KEY). */
+  CONSOLE_STREAMS_EXCEEDED: 429,
   COUNTER_INVALID: 500,
   DB_BUSY: 500,
   DECIDER_UNKNOWN_VARIANT: 500,
@@ -83,6 +85,8 @@ export const ERROR_HTTP_STATUS = {
   LEDGER_UNAUTHENTICATED: 500,
   LEDGER_UNREACHABLE: 500,
   LEDGER_VERIFY_FAILED: 500,
+  MODEL_PROXY_UNAVAILABLE: 503,
+  MODEL_UNKNOWN: 404,
   NOT_FOUND: 404,
   OUTCOME_ALREADY_RECONCILED: 409,
   OUTCOME_NOT_UNKNOWN: 409,
@@ -144,7 +148,7 @@ export const ERROR_HTTP_STATUS = {
   WARRANT_FORGED: 500,
   WARRANT_MISMATCH: 500,
   WRIT_ROOT_UNKNOWN: 500,
-} as const satisfies Readonly<Record<string, 400 | 401 | 403 | 404 | 409 | 500 | 503>>;
+} as const satisfies Readonly<Record<string, 400 | 401 | 403 | 404 | 409 | 429 | 500 | 503>>;
 
 /** A failure the Kafka client reported, by librdkafka's name (`KAFKA_ERR__TRANSPORT`, `KAFKA_ERR_MSG_SIZE_TOO_LARGE`). */
 export type KafkaErrorCode = `KAFKA_ERR_${string}`;

@@ -22,6 +22,12 @@ export const executorConfigSpec = {
   WRIT_TENANT_KEYS_DIR: env.string({ default: '.local/keys/tenants' }),
   /** Idempotency journal (fsynced before every write-tool call); one executor process per folder. */
   WRIT_EXECUTOR_DATA_DIR: env.string({ default: '.local/executor' }),
+  /**
+   * How long the journal keeps a finished call's record (its outcome and redacted result) after the
+   * request's deadline, in hours; 0 keeps every record. Past the deadline a redelivered request is
+   * refused before any call, so the record no longer guards against a second one (docs/retention.md).
+   */
+  WRIT_EXECUTOR_JOURNAL_RETENTION_HOURS: env.int({ default: 24, min: 0, max: 87_600 }),
   /** Partitions of writ.executions.v1 handled in parallel (order is kept within a partition). */
   WRIT_EXECUTOR_CONCURRENCY: env.int({ default: 4, min: 1, max: 256 }),
   /**
@@ -39,6 +45,14 @@ export const executorConfigSpec = {
   /** The tenants this instance serves (ids, or prefixes ending in `*`; unset: all): TenantFilter in @writ/config. */
   WRIT_EXECUTOR_TENANTS: env.tenants(),
   WRIT_EXECUTOR_LINGER_MS: env.int({ default: 0, min: 0, max: 1000 }),
+  /**
+   * The model door's bearer token (docs/model-proxy.md): the gateway hands the executor a model
+   * call's request body with it at POST /internal/model-calls/{call_id}. Unset: the door is closed
+   * (503) and the gateway's model proxy answers 503.
+   */
+  WRIT_MODEL_DOOR_TOKEN: env.optionalString(),
+  /** How long a model call's body waits at the door for its action's execution before the door gives up (504). */
+  WRIT_EXECUTOR_MODEL_PARK_MS: env.int({ default: 60_000, min: 100, max: 600_000 }),
 };
 
 export type ExecutorServiceConfig = BaseConfig & ConfigOf<typeof executorConfigSpec>;

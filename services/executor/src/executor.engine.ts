@@ -7,17 +7,19 @@ import { resolve } from 'node:path';
 import { SpanStatusCode, context as otelContext, trace } from '@opentelemetry/api';
 import type { JSONWebKeySet } from 'jose';
 import { EventConsumer, EventProducer, KeyedLock, createKafka, eventTraceOf, silentLogger, sleep, traceHeaders, writEvent } from '@writ/bus';
-import type { BusLogger, DecodedEvent, EventContext } from '@writ/bus';
-import { TOPICS, newMetadata } from '@writ/contracts';
-import type { ExecutionRequested, TraceContext } from '@writ/contracts';
+import type { BusLogger, DecodedEvent, EventContext, OutgoingEvent } from '@writ/bus';
+import { TOPICS, nameBasedUuid, newMetadata } from '@writ/contracts';
+import type { ExecutionRequested, Metadata, ModelUsage, TraceContext } from '@writ/contracts';
 import { TenantKeyDir, loadKeyringFromDir, loadSigningKey } from '@writ/crypto';
 import { WritError, describeError } from '@writ/errors';
-import { CallInterrupted, Executor } from '@writ/executor-core';
+import { CallInterrupted, Executor, outcomeEvents } from '@writ/executor-core';
 import type { ActionTokens, ExecutionRecord, ExecutionReport, ExecutionResult } from '@writ/executor-core';
+import { withMcpUpstreams } from '@writ/mcp-gateway';
+import { ModelCallDoor, withModelCalls } from '@writ/model-proxy';
 import { observeConsumerLag } from '@writ/runtime';
 import type { ConsumerLagGauge } from '@writ/runtime';
 import { WRIT_ATTR, WRIT_METRIC, observeWritGauge, writCounter, writHistogram } from '@writ/telemetry';
-import { ActionTokenSigner, ControlBoard, loadToolRegistry, mintsCredential } from '@writ/tools';
+import { ActionTokenSigner, ControlBoard, loadToolRegistry, mintsCredential, tokensAt } from '@writ/tools';
 import type { ToolDefinition, ToolRegistry } from '@writ/tools';
 import type { ExecutorServiceConfig } from './config.ts';
 import { FileIdempotencyStore } from './file-store.ts';
@@ -104,8 +106,37 @@ function countExecution(tenant: string, tool: string, result: ExecutionResult, c
 
 const BREAKER_STATES = ['closed', 'open', 'half-open'] as const;
 
+type ModelUsagePayload = Omit<ModelUsage, 'meta'>;
+
+/** A metered tool's (a model's) successful call: its tokens and cost, from the result's usage; undefined for any other outcome. */
+function modelUsageOf(request: ExecutionRequested, tool: ToolDefinition | undefined, result: ExecutionResult): ModelUsagePayload | undefined {
+  if (result.type !== 'ActionExecuted' || tool?.cost.tokens === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(result.payload.result_json) as unknown;
+  } catch {
+    return undefined;
+  }
+  const used = tokensAt(parsed, tool.cost.tokens.usage);
+  if (used === undefined) return undefined;
+  const model = (parsed as { model?: unknown }).model;
+  return {
+    agent_id: request.agent_id,
+    model: typeof model === 'string' && model !== '' ? model : tool.name,
+    input_tokens: used.input,
+    output_tokens: used.output,
+    cost_micros: result.payload.cost_micros,
+    currency: result.payload.currency,
+  };
+}
+/** How often outlived journal records leave memory. */
+const JOURNAL_PRUNE_EVERY_MS = 10 * 60_000;
+
 export class ExecutorEngine {
   readonly controls = new ControlBoard();
+  /** Model calls' request bodies handed over by the gateway, waiting for their execution (docs/model-proxy.md). */
+  readonly modelCalls: ModelCallDoor;
+  #registry: ToolRegistry | undefined;
   #tokens: ActionTokens | undefined;
   readonly #options: ExecutorEngineOptions;
   readonly #logger: BusLogger;
@@ -118,29 +149,43 @@ export class ExecutorEngine {
   readonly #controlsSeen = new Map<number, bigint>();
   #lag: ConsumerLagGauge | undefined;
   #stopBreakerGauge: (() => void) | undefined;
+  #pruneTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: ExecutorEngineOptions) {
     this.#options = options;
     this.#logger = options.logger ?? silentLogger;
+    this.modelCalls = new ModelCallDoor(options.config.WRIT_EXECUTOR_MODEL_PARK_MS);
   }
 
   async start(): Promise<void> {
     const { config } = this.#options;
     const env = this.#options.env ?? process.env;
     const registry = loadToolRegistry(config.WRIT_TOOLS_DIR);
+    this.#registry = registry;
     const [warrantKeys, reservationKeys] = await Promise.all([
       loadKeyringFromDir(config.WRIT_EXECUTOR_WARRANT_KEYS_DIR),
       loadKeyringFromDir(config.WRIT_EXECUTOR_RESERVATION_KEYS_DIR),
     ]);
     this.#tokens = await loadActionTokens(config, registry);
-    this.#store = await FileIdempotencyStore.open(config.WRIT_EXECUTOR_DATA_DIR);
+    const retentionMs = config.WRIT_EXECUTOR_JOURNAL_RETENTION_HOURS * 3_600_000;
+    this.#store = await FileIdempotencyStore.open(config.WRIT_EXECUTOR_DATA_DIR, { retentionMs, now: Date.now });
+    if (this.#store.compacted > 0)
+      this.#logger.info('journal compacted', { dropped: this.#store.compacted, retention_hours: config.WRIT_EXECUTOR_JOURNAL_RETENTION_HOURS });
+    const store = this.#store;
+    // Outlived records leave memory as the executor runs; the file drops them at the next boot.
+    if (retentionMs > 0) this.#pruneTimer = setInterval(() => store.prune(), JOURNAL_PRUNE_EVERY_MS).unref();
     this.#executor = new Executor({
       registry,
       warrantKeys,
       reservationKeys,
       controls: this.controls,
       store: this.#store,
-      fetch: (url, init) => fetch(url, init),
+      // A tool an upstream MCP server serves (its registry URL ends #mcp-tool=...) is called with the MCP client.
+      // A model (its registry URL ends #writ-model=...) is called with the body the gateway handed over, streamed back to it.
+      fetch: withModelCalls(
+        withMcpUpstreams((url, init) => fetch(url, init)),
+        { door: this.modelCalls, fetch },
+      ),
       credential: credentialReader(env),
       ...(this.#tokens === undefined ? {} : { tokens: this.#tokens }),
       tenantKeys: new TenantKeyDir(config.WRIT_TENANT_KEYS_DIR),
@@ -192,6 +237,7 @@ export class ExecutorEngine {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.#pruneTimer);
     this.#stopBreakerGauge?.();
     await this.#lag?.stop();
     await this.#executionsConsumer?.stop();
@@ -251,18 +297,33 @@ export class ExecutorEngine {
     origin: Pick<ExecutionRecord, 'tenant_id' | 'run_id' | 'action_id' | 'causation_id'>,
     result: ExecutionResult,
     traceContext: TraceContext | null,
+    usage?: ModelUsagePayload,
   ): Promise<void> {
-    const meta = newMetadata({
-      tenant_id: origin.tenant_id,
-      run_id: origin.run_id,
-      action_id: origin.action_id,
-      causation_id: origin.causation_id,
-      producer: this.#options.producerName,
-      trace: traceContext,
-    });
-    const event =
-      result.type === 'ActionExecuted' ? writEvent('ActionExecuted', { meta, ...result.payload }) : writEvent('ActionFailed', { meta, ...result.payload });
-    await (this.#producer as EventProducer).send([event]);
+    const meta = (): Metadata =>
+      newMetadata({
+        tenant_id: origin.tenant_id,
+        run_id: origin.run_id,
+        action_id: origin.action_id,
+        causation_id: origin.causation_id,
+        producer: this.#options.producerName,
+        trace: traceContext,
+      });
+    // A success is two events, the result's body (detail tier) and the audited ActionExecuted that
+    // references it, sent in that order; a redelivered request sends both again. The body's event id
+    // is named by the action and the digest, so its copies are one row in ClickHouse.
+    const events: OutgoingEvent[] = outcomeEvents(result).map((event) =>
+      event.type === 'ToolResultRecorded'
+        ? writEvent('ToolResultRecorded', {
+            meta: { ...meta(), event_id: nameBasedUuid(['ToolResultRecorded', origin.tenant_id, origin.action_id, event.payload.result_ref]) },
+            ...event.payload,
+          })
+        : event.type === 'ActionExecuted'
+          ? writEvent('ActionExecuted', { meta: meta(), ...event.payload })
+          : writEvent('ActionFailed', { meta: meta(), ...event.payload }),
+    );
+    // A model call's tokens and cost, for the analytics (ClickHouse model_usage), after the outcome it belongs to.
+    if (usage !== undefined) events.push(writEvent('ModelUsage', { meta: meta(), ...usage }));
+    await (this.#producer as EventProducer).send(events);
   }
 
   async #handle(event: DecodedEvent, ctx: EventContext): Promise<void> {
@@ -321,6 +382,7 @@ export class ExecutorEngine {
           { tenant_id: request.meta.tenant_id, run_id: request.meta.run_id, action_id: request.meta.action_id ?? '', causation_id: request.meta.event_id },
           result,
           eventTraceOf(span),
+          modelUsageOf(request, this.#registry?.get(request.tool, request.tool_version), result),
         );
         // Counted once its outcome is on the log; a redelivered request re-emits the recorded outcome (replayed), not counted again.
         if (!report.replayed) countExecution(request.meta.tenant_id, request.tool, result, report.called, seconds);

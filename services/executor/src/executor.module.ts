@@ -4,6 +4,7 @@ import type { JSONWebKeySet } from 'jose';
 import { SERVICE_CONFIG, busLoggerOf, packageVersion } from '@writ/runtime';
 import type { ExecutorServiceConfig } from './config.ts';
 import { ExecutorEngine } from './executor.engine.ts';
+import { MODEL_CALL_DOOR, ModelDoorController } from './model-door.controller.ts';
 
 /** Owns the engine's lifecycle: consuming once the module is initialised, stopped on shutdown. */
 @Injectable()
@@ -43,5 +44,9 @@ export class JwksController {
 }
 
 /** The executor service: governed tool proxy: validates, verifies warrants and reservations, calls tools. */
-@Module({ controllers: [JwksController], providers: [ExecutorService], exports: [ExecutorService] })
+@Module({
+  controllers: [JwksController, ModelDoorController],
+  providers: [ExecutorService, { provide: MODEL_CALL_DOOR, inject: [ExecutorService], useFactory: (service: ExecutorService) => service.engine.modelCalls }],
+  exports: [ExecutorService],
+})
 export class ExecutorModule {}

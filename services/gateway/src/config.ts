@@ -26,8 +26,24 @@ export const gatewayConfigSpec = {
   WRIT_GATEWAY_WEBHOOKS_FILE: env.optionalString(),
   /** The operator console's built bundle, served under /console; unset: libs/console-ui/dist of this checkout. */
   WRIT_CONSOLE_DIR: env.optionalString(),
+  /** The policy stream (the PDP's WRIT_POLICY_STREAM) whose current set hides, from the MCP door's tools/list, the tools it denies an agent outright. */
+  WRIT_POLICY_STREAM: env.name({ default: 'main' }),
   /** The ledger's HTTP door (e.g. http://127.0.0.1:26085): the console's spend charts and chains are read there with the person's own key; unset: those views say so. */
   WRIT_CONSOLE_LEDGER_URL: env.optionalString(),
+  /** Where the console links an action's trace: a URL with {trace_id} in it (e.g. https://tempo.example/trace/{trace_id}); unset: the trace id is shown as text to copy. */
+  WRIT_CONSOLE_TRACE_URL: env.optionalString(),
+  /** Live streams (GET /v1/console/stream) one API key may hold open at once; one more is 429. */
+  WRIT_CONSOLE_STREAM_MAX_PER_KEY: env.int({ default: 4, min: 1, max: 100 }),
+  /** How often an open console stream gets a heartbeat comment (keeps proxies from closing it, tells the console it is alive). */
+  WRIT_CONSOLE_STREAM_HEARTBEAT_MS: env.int({ default: 15_000, min: 1_000, max: 300_000 }),
+  /** The Kafka door (docs/kafka-door.md): read the agents' proposals topics (writ.door.<principal>.proposals.v1) and answer on their outcomes topics. */
+  WRIT_GATEWAY_KAFKA_DOOR: env.bool({ default: true }),
+  /** The models file of the model proxy (docs/model-proxy.md); unset: POST /v1/chat/completions answers 503. Its models must be in WRIT_TOOLS_DIR. */
+  WRIT_MODELS_FILE: env.optionalString(),
+  /** The executor's HTTP door (e.g. http://127.0.0.1:26084): model calls' request bodies are handed to it, and their answers relayed from it. */
+  WRIT_GATEWAY_EXECUTOR_URL: env.optionalString(),
+  /** The bearer token of the executor's model door (the executor's WRIT_MODEL_DOOR_TOKEN). */
+  WRIT_MODEL_DOOR_TOKEN: env.optionalString(),
 };
 
 export type GatewayConfig = BaseConfig & ConfigOf<typeof gatewayConfigSpec>;

@@ -102,7 +102,8 @@ async function call(method: string, path: string, apiKey: string | undefined, bo
     },
     ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
   });
-  const text = await response.text();
+  // A live stream (the console's server-sent events) stays open: its first bytes, then hang up.
+  const text = response.headers.get('content-type')?.startsWith('text/event-stream') ? await firstChunk(response) : await response.text();
   let parsed: Loose = {};
   try {
     parsed = text === '' ? {} : (JSON.parse(text) as Loose);
@@ -110,6 +111,13 @@ async function call(method: string, path: string, apiKey: string | undefined, bo
     parsed = { unparsed: text };
   }
   return { status: response.status, body: parsed, text };
+}
+
+async function firstChunk(response: Response): Promise<string> {
+  const reader = response.body?.getReader();
+  const chunk = await reader?.read();
+  await reader?.cancel();
+  return new TextDecoder().decode(chunk?.value ?? new Uint8Array());
 }
 
 /** The ids each tenant's rows use: a run, an action awaiting approval and one whose outcome is unknown. */
@@ -449,6 +457,23 @@ const DOORS: readonly Door[] = [
     outsiders: ['root'],
     foreign: { kind: 'not_found', who: 'approverB' },
     hostile: [{ what: 'a path escape', path: () => '/v1/console/runs/..%2F..%2Fcontrols/timeline', status: 404 }],
+  },
+  {
+    route: 'GET /v1/console/stream',
+    path: () => '/v1/console/stream',
+    ok: { who: 'approverA', status: 200 },
+    wrongRole: ['botA', 'botB', 'cli'],
+    // B's approver gets B's stream: it opens with `ready` and carries B's news only.
+    foreign: {
+      kind: 'own_tenant',
+      who: 'approverB',
+      check: (answer) => {
+        expect(answer.status).toBe(200);
+        expect(answer.text).toContain('event: ready');
+        expect(answer.text).not.toContain(A);
+      },
+    },
+    hostile: [],
   },
   {
     route: 'GET /v1/console/approvals/history',

@@ -6,12 +6,19 @@ import type { LiveDirectory } from '@writ/directory';
 import { SERVICE_CONFIG, packageVersion } from '@writ/runtime';
 import { loadToolRegistry } from '@writ/tools';
 import { ActionsController } from './actions.controller.ts';
+import { AgentDoor } from './agent-door.ts';
 import { ApprovalsController } from './approvals.controller.ts';
 import { DIRECTORY, GATEWAY_VERSION, TOOL_REGISTRY } from './config.ts';
 import type { GatewayConfig } from './config.ts';
 import { ConsoleAssetsController, ConsoleController } from './console.controller.ts';
 import { ControlsController } from './controls.controller.ts';
 import { GatewayBus } from './gateway-bus.ts';
+import { KafkaDoor } from './kafka-door/kafka-door.ts';
+import { McpController } from './mcp/mcp.controller.ts';
+import { ModelProxy } from './models/model-proxy.ts';
+import { ModelsController } from './models/models.controller.ts';
+import { McpGateway } from './mcp/mcp-gateway.ts';
+import { ToolVisibility } from './mcp/tool-visibility.ts';
 import { ApiKeyGuard, GatewayExceptionFilter } from './http.ts';
 import { OpenApiController } from './openapi.controller.ts';
 import { Views } from './presenter.ts';
@@ -52,7 +59,9 @@ export const GATEWAY_CONTROLLERS = [
 /** The gateway service: HTTP API for agents and approvers; answers waiting agents with outcomes. */
 @Module({
   // The console's page and bundle are pages, not API routes: outside the OpenAPI document.
-  controllers: [...GATEWAY_CONTROLLERS, ConsoleAssetsController],
+  // The MCP door speaks JSON-RPC, not REST: docs/mcp.md documents it, not the OpenAPI document.
+  // The model proxy follows OpenAI's API: docs/model-proxy.md documents it, not the OpenAPI document.
+  controllers: [...GATEWAY_CONTROLLERS, ConsoleAssetsController, McpController, ModelsController],
   providers: [
     { provide: GATEWAY_VERSION, useValue: packageVersion(import.meta.url) },
     { provide: DIRECTORY, inject: [SERVICE_CONFIG], useFactory: liveDirectory },
@@ -62,6 +71,11 @@ export const GATEWAY_CONTROLLERS = [
     AutoSafeMode,
     SafeModeNotifications,
     Views,
+    AgentDoor,
+    ToolVisibility,
+    McpGateway,
+    ModelProxy,
+    KafkaDoor,
     ApiKeyGuard,
     { provide: APP_FILTER, useClass: GatewayExceptionFilter },
   ],
