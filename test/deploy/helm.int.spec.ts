@@ -332,6 +332,11 @@ describe('deploy/helm/writ', () => {
     expect(jobSpec.initContainers[0]?.args[0]).toContain('clickhouse-cluster-ddl --sql-dir /app/deploy/clickhouse --cluster writ --database "writ"');
     expect(jobSpec.initContainers[0]?.args[0]).not.toContain('cp /app/deploy/clickhouse');
     expect(jobSpec.containers[0]?.args[0]).toContain(`CREATE DATABASE IF NOT EXISTS writ ON CLUSTER 'writ'`);
+    // The ledger keeps its detail retention on a cluster: on every node's events_local.
+    const ledger = find('StatefulSet').find((s) => s.metadata.name.endsWith('-ledger')) as Manifest;
+    const ledgerEnv = podSpec(ledger).containers[0]?.env ?? [];
+    expect(ledgerEnv).toContainEqual({ name: 'WRIT_LEDGER_CLICKHOUSE_CLUSTER', value: 'writ' });
+    expect(ledgerEnv.map((e) => e.name)).not.toContain('WRIT_LEDGER_DETAIL_TTL_DAYS');
     // One server (values.yaml): no Keeper, the files as they are.
     expect(of('values.yaml', 'ClickHouseKeeperInstallation')).toEqual([]);
     const single = of('values.yaml', 'Job').find((j) => j.metadata.name === 'writ-clickhouse-ddl') as Manifest;

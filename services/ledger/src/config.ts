@@ -30,6 +30,11 @@ export const ledgerConfigSpec = {
    * dropping it at a merge; 0 keeps it forever. The chain and the minimal tables have no TTL (docs/retention.md).
    */
   WRIT_LEDGER_DETAIL_TTL_DAYS: env.int({ default: 30, min: 0, max: 36_500 }),
+  /**
+   * The ClickHouse cluster whose DDL `writ clickhouse-cluster-ddl` made (the chart sets it when it
+   * runs shards or replicas): the detail TTL then goes on every node's `events_local`, ON CLUSTER.
+   */
+  WRIT_LEDGER_CLICKHOUSE_CLUSTER: env.optionalString(),
   /** Project into ClickHouse (false: chain only, e.g. when another process owns the chDB folder). */
   WRIT_LEDGER_PROJECTION: env.bool({ default: true }),
   WRIT_LEDGER_PROJECTION_BATCH: env.int({ default: 500, min: 1, max: 100_000 }),

@@ -92,7 +92,7 @@ export class LedgerService implements OnModuleInit, OnApplicationShutdown {
       this.#clickhouse = clickhouse;
       await applySchema(clickhouse, config.WRIT_LEDGER_SQL_DIR ?? DEFAULT_SQL_DIR);
       const detailDays = config.WRIT_LEDGER_DETAIL_TTL_DAYS;
-      for (const { table, changed } of await applyRetention(clickhouse, detailDays)) {
+      for (const { table, changed } of await applyRetention(clickhouse, detailDays, config.WRIT_LEDGER_CLICKHOUSE_CLUSTER)) {
         this.#logger.log(
           `operational detail in ${table}: ${detailDays === 0 ? 'kept forever' : `dropped after ${detailDays} days`}${changed ? ' (TTL set now)' : ''}`,
         );

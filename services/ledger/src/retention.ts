@@ -31,10 +31,21 @@ export function detailTtl(detail: DetailTable, days: number): string | undefined
   return days === 0 ? undefined : `toDateTime(${detail.at}) + toIntervalDay(${days}) WHERE ${detail.where}`;
 }
 
-/** The statement that gives `detail` the TTL of `days` (REMOVE TTL for 0). */
-export function retentionStatement(detail: DetailTable, days: number): string {
+/**
+ * Where a detail table's rows are: the table itself, or on a cluster (`writ clickhouse-cluster-ddl`)
+ * its `<table>_local` on every node, because the Distributed `<table>` holds no rows and takes no TTL.
+ */
+export function retentionTarget(detail: DetailTable, cluster?: string): { readonly table: string; readonly onCluster: string } {
+  if (cluster === undefined) return { table: detail.table, onCluster: '' };
+  if (!/^[A-Za-z0-9_-]+$/.test(cluster)) throw new RangeError(`a ClickHouse cluster name is letters, digits, _ and -, got ${JSON.stringify(cluster)}`);
+  return { table: `${detail.table}_local`, onCluster: ` ON CLUSTER '${cluster}'` };
+}
+
+/** The statement that gives `detail` the TTL of `days` (REMOVE TTL for 0), on every node of `cluster` when given. */
+export function retentionStatement(detail: DetailTable, days: number, cluster?: string): string {
   const ttl = detailTtl(detail, days);
-  return ttl === undefined ? `ALTER TABLE ${detail.table} REMOVE TTL` : `ALTER TABLE ${detail.table} MODIFY TTL ${ttl}`;
+  const { table, onCluster } = retentionTarget(detail, cluster);
+  return ttl === undefined ? `ALTER TABLE ${table}${onCluster} REMOVE TTL` : `ALTER TABLE ${table}${onCluster} MODIFY TTL ${ttl}`;
 }
 
 /** The table TTL in a system.tables engine_full (undefined: none). */
@@ -56,23 +67,26 @@ export interface RetentionApplied {
 /**
  * Sets each detail table's TTL to `days` (0: no TTL). Idempotent and cheap when nothing changed:
  * the TTL in force is read from system.tables and altered only when it differs, because MODIFY TTL
- * recomputes the TTL of every part of the table. Run after the DDL, at every boot, on chDB or a server.
+ * recomputes the TTL of every part of the table. Run after the DDL, at every boot, on chDB or a
+ * server; with `cluster` (WRIT_LEDGER_CLICKHOUSE_CLUSTER), on the local tables of every node of it.
  */
-export async function applyRetention(clickhouse: ClickHouseClient, days: number): Promise<RetentionApplied[]> {
+export async function applyRetention(clickhouse: ClickHouseClient, days: number, cluster?: string): Promise<RetentionApplied[]> {
   const applied: RetentionApplied[] = [];
   for (const detail of DETAIL_TABLES) {
+    const { table } = retentionTarget(detail, cluster);
     const result = await clickhouse.query({
       query: 'SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = {table:String}',
-      query_params: { table: detail.table },
+      query_params: { table },
       format: 'JSONEachRow',
     });
     const [row] = await result.json<{ engine_full: string }>();
-    if (row === undefined) throw new Error(`table ${detail.table} does not exist: apply the DDL (deploy/clickhouse) first`);
+    if (row === undefined)
+      throw new Error(`table ${table} does not exist: apply the DDL (deploy/clickhouse${cluster === undefined ? '' : ', writ clickhouse-cluster-ddl'}) first`);
     const current = ttlOfEngine(row.engine_full);
     const wanted = detailTtl(detail, days);
     const changed = !same(current, wanted);
-    if (changed) await clickhouse.command({ query: retentionStatement(detail, days) });
-    applied.push({ table: detail.table, ttl: wanted, changed });
+    if (changed) await clickhouse.command({ query: retentionStatement(detail, days, cluster) });
+    applied.push({ table, ttl: wanted, changed });
   }
   return applied;
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '@writ/config';
 import { DEFAULT_SQL_DIR, schemaStatements } from './clickhouse-schema.ts';
 import { ledgerConfigSpec } from './config.ts';
-import { DETAIL_TABLES, detailTtl, retentionStatement, ttlOfEngine } from './retention.ts';
+import { DETAIL_TABLES, detailTtl, retentionStatement, retentionTarget, ttlOfEngine } from './retention.ts';
 
 const [events] = DETAIL_TABLES;
 if (events === undefined) throw new Error('no detail table');
@@ -15,6 +15,15 @@ describe('the retention tiers in ClickHouse', () => {
         "(event_type IN ('ActionFailed', 'ToolResultRecorded')) OR ((event_type IN ('ActionExecuted', 'ActionCompleted')) AND (JSONType(payload, 'result_json') = 'String'))",
     );
     expect(retentionStatement(events, 7)).toContain('+ toIntervalDay(7) WHERE');
+  });
+
+  it("on a cluster, alters every node's local table (the Distributed one holds no rows), and refuses a hostile cluster name", () => {
+    expect(retentionStatement(events, 30, 'writ')).toMatch(
+      /^ALTER TABLE events_local ON CLUSTER 'writ' MODIFY TTL toDateTime\(occurred_at\) \+ toIntervalDay\(30\) WHERE /,
+    );
+    expect(retentionStatement(events, 0, 'writ')).toBe("ALTER TABLE events_local ON CLUSTER 'writ' REMOVE TTL");
+    expect(retentionTarget(events)).toEqual({ table: 'events', onCluster: '' });
+    expect(() => retentionStatement(events, 30, "writ' SETTINGS x=1 --")).toThrow('cluster name');
   });
 
   it('keeps operational detail forever with 0 (REMOVE TTL), and refuses a nonsense number of days', () => {
