@@ -16,7 +16,18 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { clusterDdl, sqlStatements } from '@writ/cli';
 import { createClickHouse } from '@writ/clickhouse';
-import { aclBindings, keyLayout, loadAclTable, serviceKeyEnvironment, WRIT_SERVICES, writRoot } from '@writ/devstack';
+import {
+  aclBindings,
+  demoDirectory,
+  kafkaDoorTopics,
+  keyLayout,
+  loadAclTable,
+  serviceKeyEnvironment,
+  withKafkaDoor,
+  WRIT_SERVICES,
+  writRoot,
+} from '@writ/devstack';
+import { kafkaDoorAgents } from '@writ/directory';
 import { analystViewStatements } from '@writ/ledger-core';
 
 const ROOT = writRoot();
@@ -302,6 +313,45 @@ describe('deploy/helm/writ', () => {
     expect(tooMany.output).toContain('services.planner.replicas is 4, but at most 3 instances of planner can share the work');
     const twoLedgers = render('values.yaml', ['--set', 'services.ledger.replicas=2']);
     expect(twoLedgers.output).toContain('services.ledger.replicas is 2, but at most 1 instances of ledger');
+  });
+
+  it("renders the Kafka door's agents as the local stack provisions them: their topics and users, and the gateway's grants on them", () => {
+    const directory = demoDirectory(ROOT);
+    const principals = kafkaDoorAgents(directory).map((agent) => agent.kafka_principal);
+    expect(principals.length).toBeGreaterThan(0);
+    const result = render(
+      'values.yaml',
+      principals.flatMap((p, i) => ['--set', `kafka.doorPrincipals[${i}]=${p}`]),
+    );
+    expect(result.code, result.output).toBe(0);
+    const checked = validate(result.output, 'kafka-door');
+    expect(checked.code, checked.output).toBe(0);
+    // Every ACL binding the local broker gets from libs/devstack (withKafkaDoor), no more, no less.
+    const strimziType: Record<string, string> = { topic: 'TOPIC', group: 'GROUP', transactionalId: 'TRANSACTIONAL_ID' };
+    const strimziPattern: Record<string, string> = { literal: 'LITERAL', prefix: 'PREFIXED' };
+    const actual = checked.manifests
+      .filter((m) => m.kind === 'KafkaUser')
+      .flatMap((user) =>
+        (
+          user.spec as { authorization: { acls: { resource: { type: string; name: string; patternType: string }; operations: string[] }[] } }
+        ).authorization.acls.flatMap((acl) =>
+          acl.operations.map(
+            (op) =>
+              `User:${user.metadata.name} ${strimziType[acl.resource.type]} ${strimziPattern[acl.resource.patternType]} ${acl.resource.name} ${op.toUpperCase()}`,
+          ),
+        ),
+      )
+      .sort();
+    const expected = aclBindings(withKafkaDoor(loadAclTable(ROOT), directory))
+      .map((b) => `${b.principal.startsWith('User:') ? '' : 'User:'}${b.principal} ${b.resourceType} ${b.patternType} ${b.name} ${b.operation}`)
+      .sort();
+    expect(actual).toEqual(expected);
+    const topics = checked.manifests.filter((m) => m.kind === 'KafkaTopic').map((t) => (t.spec as { topicName: string }).topicName);
+    expect(topics).toEqual(expect.arrayContaining(kafkaDoorTopics(directory).map((t) => t.name)));
+    // A service's principal is not an agent's to take.
+    const hostile = render('values.yaml', ['--set', 'kafka.doorPrincipals[0]=writ-planner']);
+    expect(hostile.code).not.toBe(0);
+    expect(hostile.output).toContain("at '/kafka/doorPrincipals/0': 'not' failed");
   });
 
   it('refuses values its schema does not allow, naming the field and the rule (values.schema.json)', () => {
