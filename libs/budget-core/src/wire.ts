@@ -305,8 +305,12 @@ function legacyPeriod(scope: BudgetScope, at: number): string {
   return scope === 'run' ? 'run' : utcDay(at);
 }
 
-/** Folds published wire events into the books (the rebuild at boot). Events that cannot be rebuilt are skipped. */
+/**
+ * Folds published wire events into the books (the rebuild at boot). Events that cannot be rebuilt
+ * are skipped, and so are the topic's other events (a BudgetsConfigured announces limits, it moves no books).
+ */
 export function replayWire(state: BudgetState, wire: BudgetWireEvent): BudgetState {
+  if (!(BUDGET_WIRE_TYPES as readonly string[]).includes(wire.type)) return state;
   const event = fromWire(state, wire);
   return event === null ? state : evolveBudget(state, event);
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createKeyring, generateSigningKey } from '@writ/crypto';
 import { newMetadata, verifyReservation } from '@writ/contracts';
+import { sampleEvent } from '@writ/contracts/testing';
 import { accountantStep } from './accountant.ts';
 import { createBudgetDecider, usageOf } from './budget.ts';
 import type { BudgetCommand, SetLimits } from './commands.ts';
@@ -120,6 +121,9 @@ describe('toWire / replayWire', () => {
     // Kafka keeps order per run (partition) only: replay run by run.
     const byRun = [...wire].sort((a, b) => a.payload.meta.run_id.localeCompare(b.payload.meta.run_id));
     expect(byRun.reduce(replayWire, withLimits(initialBudgetState()))).toEqual(live);
+    // The topic's other events (the limits announced) move no books, wherever they fall.
+    const announced = { type: 'BudgetsConfigured', payload: sampleEvent('BudgetsConfigured') } as unknown as BudgetWireEvent;
+    expect([announced, ...wire, announced].reduce(replayWire, withLimits(initialBudgetState()))).toEqual(live);
   });
 
   it('signs each BudgetReserved so that the executor can verify it', () => {
