@@ -3,6 +3,7 @@
 // mode). Everything on Writ's side is real: each call is a governed action (contract, Cedar policy,
 // budget reservation from max_tokens and the prompt's size, the executor's call with the
 // provider's credential, settlement at the tokens used, the ledger and ClickHouse).
+import { randomUUID } from 'node:crypto';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -329,6 +330,32 @@ describe('the model proxy', () => {
     expect(unknown.status).toBe(404);
     const noRun = await chat({ model: 'sim-small', messages: hello }, { 'x-writ-run': '' });
     expect(((await noRun.json()) as { error: unknown }).error).toMatchObject({ param: 'x-writ-run', rule: 'required' });
+    // Another tenant's agent on acme's run, and a person's key: nothing is proposed, nothing called.
+    const foreign = await chat({ model: 'sim-small', messages: hello }, { authorization: `Bearer ${keyOf('globex-bot')}` });
+    expect(foreign.status).toBe(404);
+    const person = await chat({ model: 'sim-small', messages: hello }, { authorization: `Bearer ${keyOf('maria')}` });
+    expect(person.status).toBe(403);
     expect(providerCalls.length).toBe(before);
+  });
+
+  it('keeps the executor’s model door to the gateway: no token, a wrong one, an agent’s key and a hostile body are refused, and nothing is parked', async () => {
+    const door = (callId: string, body: unknown, authorization?: string) =>
+      fetch(`http://127.0.0.1:${BASE_PORT + 4}/internal/model-calls/${callId}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(authorization === undefined ? {} : { authorization }) },
+        body: JSON.stringify(body),
+      });
+    const call = randomUUID();
+    const request = { model: 'sim-small', messages: hello };
+    for (const authorization of [undefined, 'Bearer not-the-token', `Bearer ${keyOf('triage-bot')}`, DOOR_TOKEN]) {
+      const refused = await door(call, request, authorization);
+      expect(refused.status, String(authorization)).toBe(401);
+      expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('UNAUTHENTICATED');
+    }
+    const badId = await door('../../etc/passwd', request, `Bearer ${DOOR_TOKEN}`);
+    expect([400, 404]).toContain(badId.status);
+    const notAnObject = await door(call, [request], `Bearer ${DOOR_TOKEN}`);
+    expect(notAnObject.status).toBe(400);
+    expect(((await notAnObject.json()) as { error: { code: string } }).error.code).toBe('REQUEST_INVALID');
   });
 });
