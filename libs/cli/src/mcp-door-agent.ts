@@ -13,7 +13,7 @@ interface WritToolAnswer {
   readonly status?: string;
   readonly determining_policies?: readonly string[];
   readonly policy?: string | null;
-  readonly approval?: { readonly policy: string } | null;
+  readonly approval?: { readonly policy: string; readonly needs?: { readonly count: number; readonly roles: readonly string[] } } | null;
   readonly result?: unknown;
   readonly reason?: string | null;
   readonly cost_micros?: number | null;
@@ -38,6 +38,10 @@ export function viewOfToolAnswer(answer: WritToolAnswer): ActionView {
     ...(answer.result === undefined ? {} : { result: answer.result }),
     ...(answer.reason == null ? {} : { reason: answer.reason }),
     ...(answer.cost_micros == null ? {} : { cost_micros: answer.cost_micros }),
+    // What a held call asks for (as the HTTP view's approval_requirement): how many approvals, from whom.
+    ...(answer.approval?.needs === undefined
+      ? {}
+      : { approval_requirement: { policy_id: answer.approval.policy, count: answer.approval.needs.count, roles: answer.approval.needs.roles } }),
   };
 }
 

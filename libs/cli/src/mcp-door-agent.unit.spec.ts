@@ -20,6 +20,10 @@ describe('the MCP door as the triage agent reads it', () => {
       status: 'awaiting_approval',
       determining_policies: ['refund-over-100'],
     });
+    // A quorum: how many approvals it needs, from which roles (the demo asks a second manager for two).
+    expect(
+      viewOfToolAnswer({ ...base, status: 'awaiting_approval', approval: { policy: 'refund-over-500', needs: { count: 2, roles: ['manager'] } } }),
+    ).toMatchObject({ approval_requirement: { policy_id: 'refund-over-500', count: 2, roles: ['manager'] } });
     expect(viewOfToolAnswer({ ...base, status: 'denied', policy: 'customer-delete-forbidden', reason: 'never' })).toMatchObject({
       status: 'denied',
       determining_policies: ['customer-delete-forbidden'],
