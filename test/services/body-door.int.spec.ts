@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSigningKey } from '@writ/crypto';
+import { stopChild } from '@writ/devstack';
 import { BODY_DOOR_LIMITS, bodyDoorCases, freePort, send, testKafkaBrokers, testKafkaCredentials, uniqueName, waitFor } from '@writ/testing';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -79,10 +80,11 @@ beforeAll(async () => {
   urls['policy'] = policy;
 }, 120_000);
 
-afterAll(() => {
+afterAll(async () => {
   agent.destroy();
-  for (const child of children) child.kill('SIGTERM');
-});
+  // Waited for, and killed if SIGTERM is not enough: no service of this file outlives it.
+  await Promise.all(children.map((child) => stopChild(child)));
+}, 30_000);
 
 const DOORS = [
   ['ledger', 'POST', '/v1/query'],

@@ -9,7 +9,7 @@ export { provisionTopology } from './topology.ts';
 export type { TopologyOutcome } from './topology.ts';
 export { ensureDevKeys, keyLayout, keyEnvironment, serviceKeyEnvironment } from './keys.ts';
 export type { KeyLayout } from './keys.ts';
-export { METRICS_PORT_OFFSET, SERVICE_NODE_FLAGS, serviceNodeFlags, startWritStack, WRIT_SERVICES, HELPDESK_DEMO_TOKEN } from './services.ts';
+export { METRICS_PORT_OFFSET, SERVICE_NODE_FLAGS, serviceNodeFlags, startWritStack, stopChild, WRIT_SERVICES, HELPDESK_DEMO_TOKEN } from './services.ts';
 export type { WritStack, WritStackOptions, ServiceProcess, WritServiceName } from './services.ts';
 export { actAsSuperUser, superUserEnv, serviceKafkaEnv, kafkaPrincipalEnv, ensureKafkaSecrets, passwordFileOf, secretsDirOf } from './security.ts';
 export type { BrokerSecurity } from './security.ts';

@@ -124,6 +124,18 @@ function waitForExit(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
+/**
+ * Stops a process this run started: SIGTERM, SIGKILL after `graceMs` if it has not exited (a
+ * service whose broker is already gone may hang in its shutdown), and resolves once it is gone.
+ */
+export async function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await waitForExit(child);
+  clearTimeout(timer);
+}
+
 async function waitUntilReady(url: string, process: () => ChildProcess | undefined, logFile: string, timeoutMs: number) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -245,11 +257,7 @@ export function superviseProcess(spec: ProcessSpec): ServiceProcess {
     async stop() {
       halt();
       if (child === undefined) return;
-      const current = child;
-      current.kill('SIGTERM');
-      const timer = setTimeout(() => current.kill('SIGKILL'), 10_000);
-      await waitForExit(current);
-      clearTimeout(timer);
+      await stopChild(child);
     },
   };
 }
