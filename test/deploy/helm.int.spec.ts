@@ -14,8 +14,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { clusterDdl, sqlStatements } from '@writ/cli';
-import { createClickHouse } from '@writ/clickhouse';
+import { clusterDdl } from '@writ/cli';
+import { createClickHouse, sqlStatements } from '@writ/clickhouse';
 import {
   aclBindings,
   demoDirectory,

@@ -11,8 +11,7 @@
 // apply to both, views are created on every node. The names the ledger and analysts use stay those
 // of the Distributed tables, so the ledger's own DDL at boot finds every object present (IF NOT
 // EXISTS) and its queries read the whole cluster. Anything else in the files is refused by name.
-import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { sqlStatements } from '@writ/clickhouse';
 import { describeError, WritError } from '@writ/errors';
 import { analystViewStatements } from '@writ/ledger-core';
 import { parseFlags } from './ledger-source.ts';
@@ -44,22 +43,6 @@ const CREATE_TABLE = /^CREATE TABLE IF NOT EXISTS (\w+) \(([\s\S]*)\) ENGINE = (
 const ALTER_TABLE = /^ALTER TABLE (\w+) (ADD COLUMN [\s\S]+)$/;
 const CREATE_MV = /^CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+) TO (\w+) AS\s+([\s\S]*\bFROM )(\w+)(\b[\s\S]*)$/;
 const CREATE_VIEW = /^CREATE OR REPLACE VIEW (\w+) (SQL SECURITY \w+ AS[\s\S]*)$/;
-
-/** The statements of every *.sql file of `dir`, in file order (as the ledger reads them at boot). */
-export function sqlStatements(dir: string): string[] {
-  const files = readdirSync(dir)
-    .filter((f) => f.endsWith('.sql'))
-    .sort();
-  return files.flatMap((file) =>
-    readFileSync(join(dir, file), 'utf8')
-      .split('\n')
-      .filter((line) => !line.trimStart().startsWith('--'))
-      .join('\n')
-      .split(/;\s*$/m)
-      .map((statement) => statement.trim())
-      .filter((statement) => statement !== ''),
-  );
-}
 
 function columnsOf(body: string): Set<string> {
   return new Set(

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { ANALYST_TABLES } from '@writ/ledger-core';
-import { DEFAULT_SQL_DIR, schemaStatements } from './clickhouse-schema.ts';
+import { sqlStatements } from '@writ/clickhouse';
+import { DEFAULT_SQL_DIR } from './clickhouse-schema.ts';
 
-const statements = schemaStatements(DEFAULT_SQL_DIR);
+const statements = sqlStatements(DEFAULT_SQL_DIR);
 
 /** The column list of `CREATE TABLE IF NOT EXISTS <table> (...)`, name by name (undefined: no such table). */
 function columnsOf(table: string): string[] | undefined {

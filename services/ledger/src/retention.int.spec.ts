@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClickHouse } from '@writ/clickhouse';
+import { createClickHouse, sqlStatements } from '@writ/clickhouse';
 import type { ClickHouseClient } from '@writ/clickhouse';
 import { TOPICS, encodeEvent, topicOf } from '@writ/contracts';
 import type { EventPayloads, EventType } from '@writ/contracts';
@@ -14,7 +14,7 @@ import { sampleEvent } from '@writ/contracts/testing';
 import { ALL_TENANTS } from '@writ/config';
 import { projectRecords, toolResultRow } from '@writ/ledger-core';
 import type { ChainRecord, ProjectionMemory, Redactor } from '@writ/ledger-core';
-import { DEFAULT_SQL_DIR, applySchema, schemaStatements } from './clickhouse-schema.ts';
+import { DEFAULT_SQL_DIR, applySchema } from './clickhouse-schema.ts';
 import { applyRetention } from './retention.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'writ-retention-'));
@@ -90,7 +90,7 @@ const eventsLeft = async () =>
 beforeAll(async () => {
   clickhouse = createClickHouse({ dataPath: join(root, 'chdb') });
   // An actions table as created before the provenance columns existed.
-  const create = schemaStatements(DEFAULT_SQL_DIR).find((s) => s.startsWith('CREATE TABLE IF NOT EXISTS actions ('));
+  const create = sqlStatements(DEFAULT_SQL_DIR).find((s) => s.startsWith('CREATE TABLE IF NOT EXISTS actions ('));
   const before = (create ?? '')
     .split('\n')
     .filter((line) => !PROVENANCE_COLUMNS.some((column) => line.trimStart().startsWith(`${column} `)))

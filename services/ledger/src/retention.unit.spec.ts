@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '@writ/config';
-import { DEFAULT_SQL_DIR, schemaStatements } from './clickhouse-schema.ts';
+import { sqlStatements } from '@writ/clickhouse';
+import { DEFAULT_SQL_DIR } from './clickhouse-schema.ts';
 import { ledgerConfigSpec } from './config.ts';
 import { DETAIL_TABLES, detailTtl, retentionStatement, retentionTarget, ttlOfEngine } from './retention.ts';
 
@@ -34,7 +35,7 @@ describe('the retention tiers in ClickHouse', () => {
   });
 
   it('gives the permanent minimal ledger no TTL: no statement of the DDL sets one', () => {
-    const statements = schemaStatements(DEFAULT_SQL_DIR);
+    const statements = sqlStatements(DEFAULT_SQL_DIR);
     expect(statements.length).toBeGreaterThan(10);
     for (const statement of statements) expect(statement, statement).not.toMatch(/\bTTL\b/);
   });
