@@ -10,7 +10,8 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseModelCatalogue, writeModelTools } from '@writ/model-proxy';
+import { RelayReader, modelToolName, parseChatRequest, parseModelCatalogue, proposalArguments, writeModelTools } from '@writ/model-proxy';
+import type { ModelCatalogue } from '@writ/model-proxy';
 import { waitFor } from '@writ/testing';
 import { authAs, keyOf, root, startE2eStack } from './support.ts';
 import type { E2eStack } from './support.ts';
@@ -34,6 +35,7 @@ let e2e: E2eStack;
 let gateway: string;
 let workDir: string;
 let runId: string;
+let catalogue: ModelCatalogue;
 
 function readBody(request: IncomingMessage): Promise<string> {
   return new Promise((resolve) => {
@@ -162,6 +164,7 @@ beforeAll(async () => {
     },
   };
   writeFileSync(join(workDir, 'models.json'), JSON.stringify(models));
+  catalogue = parseModelCatalogue(models);
   // The operator imports the models into a copy of the registry, and forbids one model to the triage agent.
   const toolsDir = join(workDir, 'tools');
   cpSync(join(root, 'tools'), toolsDir, { recursive: true });
@@ -336,6 +339,31 @@ describe('the model proxy', () => {
     const person = await chat({ model: 'sim-small', messages: hello }, { authorization: `Bearer ${keyOf('maria')}` });
     expect(person.status).toBe(403);
     expect(providerCalls.length).toBe(before);
+  });
+
+  it('ends the executor’s relay with the word that the call’s outcome is on the log, its cost the settled cost', async () => {
+    // What the gateway does, by hand: park the body at the executor's door, propose the call, read the relay.
+    const request = parseChatRequest({ model: 'sim-small', messages: hello, max_tokens: 50 }, catalogue);
+    const callId = randomUUID();
+    const parked = await fetch(`http://127.0.0.1:${BASE_PORT + 4}/internal/model-calls/${callId}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${DOOR_TOKEN}` },
+      body: JSON.stringify(request.upstream),
+    });
+    expect(parked.status).toBe(200);
+    const relay = new RelayReader((parked.body as ReadableStream<Uint8Array>).getReader());
+    const { action_id: actionId } = await e2e.agent.propose(runId, {
+      tool: modelToolName('sim-small'),
+      arguments: proposalArguments(request, callId),
+      reason: 'the relay, read by hand',
+      idempotency_key: `model-call:${callId}`,
+    });
+    expect(await relay.head).toEqual({ status: 200, contentType: 'application/json' });
+    expect((JSON.parse(await relay.rest()) as { choices: { message: { content: string } }[] }).choices[0]?.message.content).toBe('Hello from sim');
+    const settled = price(SMALL, 20, COMPLETION_TOKENS);
+    expect(relay.logged).toEqual({ outcome: 'executed', cost_micros: settled, currency: 'USD' });
+    // The log says the same: the planner completes the action from that ActionExecuted, at that cost.
+    expect(await e2e.agent.outcome(actionId)).toMatchObject({ status: 'completed', cost_micros: settled });
   });
 
   it('keeps the executor’s model door to the gateway: no token, a wrong one, an agent’s key and a hostile body are refused, and nothing is parked', async () => {

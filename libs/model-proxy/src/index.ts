@@ -7,3 +7,5 @@ export type { OpenAiError, OpenAiErrorBody } from './errors.ts';
 export { ModelCallDoor, SseSplitter, withModelCalls } from './model-call.ts';
 export type { ModelCallDeps, ModelCallSink, ModelCallSummary, ModelFetchLike, ModelResponseLike } from './model-call.ts';
 export { modelEndpointUrl, modelMaxCostMicros, modelTargetOf, modelToolDefinition, modelToolDefinitions, writeModelTools } from './tools.ts';
+export { RelayProtocolError, RelayReader, relayData, relayHead, relayLogged } from './relay.ts';
+export type { RelayLogged } from './relay.ts';

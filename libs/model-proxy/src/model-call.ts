@@ -9,6 +9,7 @@
 // settled at the tokens used.
 import { sha256Hex } from '@writ/crypto';
 import { upstreamDigest } from './chat-request.ts';
+import type { RelayLogged } from './relay.ts';
 import { modelTargetOf } from './tools.ts';
 
 /** Where a parked call's answer goes: the gateway's open connection. */
@@ -16,7 +17,8 @@ export interface ModelCallSink {
   /** The provider's answer begins (its status and content type). */
   begin(status: number, contentType: string): void;
   write(chunk: Uint8Array | string): void;
-  end(): void;
+  /** The answer is over; with `logged` once the call's outcome is on the log. */
+  end(logged?: RelayLogged): void;
 }
 
 interface Parked {
@@ -25,15 +27,24 @@ interface Parked {
   readonly timer: ReturnType<typeof setTimeout>;
 }
 
-/** Request bodies waiting for their action's execution, by call id. */
+/** How long a relayed answer waits for its outcome to be on the log before it ends without saying so. */
+const LOG_WAIT_MS = 10_000;
+
+/**
+ * Request bodies waiting for their action's execution, by call id; and answers relayed, waiting
+ * for their outcome on the log, by the call's Idempotency-Key header (tenant and key).
+ */
 export class ModelCallDoor {
   readonly #parked = new Map<string, Parked>();
+  readonly #relayed = new Map<string, { readonly sink: ModelCallSink; readonly timer: ReturnType<typeof setTimeout> }>();
   readonly #parkMs: number;
   readonly #limit: number;
+  readonly #logWaitMs: number;
 
-  constructor(parkMs: number, limit = 10_000) {
+  constructor(parkMs: number, limit = 10_000, logWaitMs = LOG_WAIT_MS) {
     this.#parkMs = parkMs;
     this.#limit = limit;
+    this.#logWaitMs = logWaitMs;
   }
 
   get size(): number {
@@ -71,6 +82,34 @@ export class ModelCallDoor {
     clearTimeout(parked.timer);
     this.#parked.delete(callId);
     return { body: parked.body, sink: parked.sink };
+  }
+
+  /**
+   * The provider's answer is relayed in full: the sink waits for the executor's outcome event to be
+   * acknowledged (`logged`), at most logWaitMs, then ends without that word.
+   */
+  relayed(idempotencyKey: string, sink: ModelCallSink): void {
+    const previous = this.#relayed.get(idempotencyKey);
+    if (previous !== undefined) {
+      clearTimeout(previous.timer);
+      previous.sink.end();
+    }
+    const timer = setTimeout(() => {
+      if (this.#relayed.get(idempotencyKey)?.sink !== sink) return;
+      this.#relayed.delete(idempotencyKey);
+      sink.end();
+    }, this.#logWaitMs);
+    timer.unref();
+    this.#relayed.set(idempotencyKey, { sink, timer });
+  }
+
+  /** The outcome of the call with this Idempotency-Key header is on the log: its relay ends saying so. */
+  logged(idempotencyKey: string, logged: RelayLogged): void {
+    const relayed = this.#relayed.get(idempotencyKey);
+    if (relayed === undefined) return;
+    clearTimeout(relayed.timer);
+    this.#relayed.delete(idempotencyKey);
+    relayed.sink.end(logged);
   }
 }
 
@@ -188,6 +227,8 @@ export function withModelCalls(inner: ModelFetchLike, deps: ModelCallDeps): Mode
       });
     }
     const { sink } = parked;
+    // Its relay ends once the executor's outcome event is on the log (ModelCallDoor.logged).
+    const key = init.headers['idempotency-key'] ?? '';
     if (upstreamDigest(parked.body) !== args.request_sha256) {
       sink.begin(409, 'application/json');
       sink.write(
@@ -195,7 +236,7 @@ export function withModelCalls(inner: ModelFetchLike, deps: ModelCallDeps): Mode
           error: { message: 'the request handed to the executor is not the one decided on', type: 'invalid_request_error', code: 'REQUEST_MISMATCH' },
         }),
       );
-      sink.end();
+      deps.door.relayed(key, sink);
       return response(409, { error: 'the request handed to the executor is not the one decided on (its sha256 differs from request_sha256)' });
     }
     const stream = args.stream === true;
@@ -207,7 +248,7 @@ export function withModelCalls(inner: ModelFetchLike, deps: ModelCallDeps): Mode
     } catch (error) {
       sink.begin(502, 'application/json');
       sink.write(JSON.stringify({ error: { message: 'the model provider could not be reached', type: 'api_error', code: 'PROVIDER_UNREACHABLE' } }));
-      sink.end();
+      deps.door.relayed(key, sink);
       throw error;
     }
     const contentType = upstream.headers.get('content-type') ?? (stream ? 'text/event-stream' : 'application/json');
@@ -215,7 +256,7 @@ export function withModelCalls(inner: ModelFetchLike, deps: ModelCallDeps): Mode
       const text = await upstream.text();
       sink.begin(upstream.status, contentType);
       sink.write(text);
-      sink.end();
+      deps.door.relayed(key, sink);
       return { status: upstream.status, headers: upstream.headers, text: () => Promise.resolve(text) };
     }
     sink.begin(upstream.status, contentType);
@@ -242,7 +283,7 @@ export function withModelCalls(inner: ModelFetchLike, deps: ModelCallDeps): Mode
       if (stream) chunks += splitter.feed(text);
       else whole += text;
     }
-    sink.end();
+    deps.door.relayed(key, sink);
     if (!stream) {
       try {
         observe(seen, JSON.parse(whole));

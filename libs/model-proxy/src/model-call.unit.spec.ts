@@ -2,17 +2,19 @@ import { describe, expect, it } from 'vitest';
 import { upstreamDigest } from './chat-request.ts';
 import { ModelCallDoor, withModelCalls } from './model-call.ts';
 import type { ModelCallSink, ModelFetchLike } from './model-call.ts';
+import type { RelayLogged } from './relay.ts';
 import { modelEndpointUrl } from './tools.ts';
 
 const URL = modelEndpointUrl('http://provider.test/v1', 'small-1');
 const CALL = '11111111-1111-4111-8111-111111111111';
 const body = { messages: [{ role: 'user', content: 'hi' }], max_tokens: 5, stream: true, stream_options: { include_usage: true } };
 
-function recordingSink(): ModelCallSink & { status?: number; text: string; ended: boolean } {
+function recordingSink(): ModelCallSink & { status?: number; text: string; ended: boolean; logged?: RelayLogged } {
   const decoder = new TextDecoder();
   const sink = {
     text: '',
     ended: false,
+    logged: undefined as RelayLogged | undefined,
     status: undefined as number | undefined,
     begin: (status: number) => {
       sink.status = status;
@@ -20,8 +22,9 @@ function recordingSink(): ModelCallSink & { status?: number; text: string; ended
     write: (chunk: Uint8Array | string) => {
       sink.text += typeof chunk === 'string' ? chunk : decoder.decode(chunk);
     },
-    end: () => {
+    end: (logged?: RelayLogged) => {
       sink.ended = true;
+      sink.logged = logged;
     },
   };
   return sink;
@@ -66,7 +69,12 @@ describe('the executor’s model calls', () => {
     const call = withModelCalls(notCalled, { door, fetch });
     const answer = await call(URL, init({ model: 'small', call_id: CALL, request_sha256: upstreamDigest(body), stream: true }));
     expect(seen).toEqual([{ url: 'http://provider.test/v1/chat/completions', body: { ...body, model: 'small-1' }, authorization: 'Bearer provider-key' }]);
-    expect(sink).toMatchObject({ status: 200, text: chunks.join(''), ended: true });
+    // Relayed in full, the answer waits for the executor's outcome to be on the log.
+    expect(sink).toMatchObject({ status: 200, text: chunks.join(''), ended: false });
+    door.logged('acme:other', { outcome: 'executed', cost_micros: 1, currency: 'USD' });
+    expect(sink.ended).toBe(false);
+    door.logged('acme:x', { outcome: 'executed', cost_micros: 42, currency: 'USD' });
+    expect(sink).toMatchObject({ ended: true, logged: { outcome: 'executed', cost_micros: 42, currency: 'USD' } });
     const summary = JSON.parse(await answer.text()) as Record<string, unknown>;
     expect(answer.status).toBe(200);
     expect(summary).toMatchObject({
@@ -103,7 +111,22 @@ describe('the executor’s model calls', () => {
     const call = withModelCalls(notCalled, { door, fetch: provider([error], 503).fetch });
     const answer = await call(URL, init({ model: 'small', call_id: CALL, request_sha256: upstreamDigest(body), stream: true }));
     expect(answer.status).toBe(503);
-    expect(sink).toMatchObject({ status: 503, text: error, ended: true });
+    expect(sink).toMatchObject({ status: 503, text: error, ended: false });
+    door.logged('acme:x', { outcome: 'failed', cost_micros: null, currency: null });
+    expect(sink).toMatchObject({ ended: true, logged: { outcome: 'failed' } });
+  });
+
+  it('ends a relayed answer without the word of the log when it does not come in time', async () => {
+    const door = new ModelCallDoor(60_000, 10, 20);
+    const sink = recordingSink();
+    door.park(CALL, body, sink, () => undefined);
+    const call = withModelCalls(notCalled, { door, fetch: provider(['data: [DONE]\n\n']).fetch });
+    await call(URL, init({ model: 'small', call_id: CALL, request_sha256: upstreamDigest(body), stream: true }));
+    expect(sink.ended).toBe(false);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(sink).toMatchObject({ ended: true, logged: undefined });
+    door.logged('acme:x', { outcome: 'executed', cost_micros: 1, currency: 'USD' });
+    expect(sink.logged).toBeUndefined();
   });
 
   it('passes any other URL to the inner client', async () => {

@@ -12,7 +12,7 @@ import { TOPICS, nameBasedUuid, newMetadata } from '@writ/contracts';
 import type { ExecutionRequested, Metadata, ModelUsage, TraceContext } from '@writ/contracts';
 import { TenantKeyDir, loadKeyringFromDir, loadSigningKey } from '@writ/crypto';
 import { WritError, describeError } from '@writ/errors';
-import { CallInterrupted, Executor, outcomeEvents } from '@writ/executor-core';
+import { CallInterrupted, Executor, idempotencyHeader, outcomeEvents } from '@writ/executor-core';
 import type { ActionTokens, ExecutionRecord, ExecutionReport, ExecutionResult } from '@writ/executor-core';
 import { withMcpUpstreams } from '@writ/mcp-gateway';
 import { ModelCallDoor, withModelCalls } from '@writ/model-proxy';
@@ -384,6 +384,12 @@ export class ExecutorEngine {
           eventTraceOf(span),
           modelUsageOf(request, this.#registry?.get(request.tool, request.tool_version), result),
         );
+        // A model call's relay ends once its outcome is acknowledged on the log: the gateway answers then.
+        this.modelCalls.logged(idempotencyHeader(request), {
+          outcome: result.type === 'ActionExecuted' ? 'executed' : 'failed',
+          cost_micros: result.type === 'ActionExecuted' ? result.payload.cost_micros : null,
+          currency: result.type === 'ActionExecuted' ? result.payload.currency : null,
+        });
         // Counted once its outcome is on the log; a redelivered request re-emits the recorded outcome (replayed), not counted again.
         if (!report.replayed) countExecution(request.meta.tenant_id, request.tool, result, report.called, seconds);
       });

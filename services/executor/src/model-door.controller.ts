@@ -6,6 +6,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { Body, Controller, Headers, Inject, Param, Post, Res } from '@nestjs/common';
 import type { FastifyReply } from 'fastify';
 import { SERVICE_CONFIG } from '@writ/runtime';
+import { relayData, relayHead, relayLogged } from '@writ/model-proxy';
 import type { ModelCallDoor, ModelCallSink } from '@writ/model-proxy';
 import type { ExecutorServiceConfig } from './config.ts';
 
@@ -42,27 +43,25 @@ export class ModelDoorController {
     reply.hijack();
     const raw = reply.raw;
     let begun = false;
-    // The relay: headers now (the body is parked), then a first line with the provider's status and
-    // content type when the call begins, then the provider's bytes as they come.
-    const head = (status: number, contentType: string): void => {
-      raw.write(`${JSON.stringify({ status, content_type: contentType })}\n`);
-    };
+    // The relay (@writ/model-proxy relay.ts): headers now (the body is parked), then a head frame
+    // with the provider's status and content type when the call begins, the provider's bytes as
+    // they come, and the word that the call's outcome is on the log.
     const sink: ModelCallSink = {
       begin: (status, contentType) => {
         begun = true;
-        if (!raw.destroyed) head(status, contentType);
+        if (!raw.destroyed) raw.write(relayHead(status, contentType));
       },
       write: (chunk) => {
-        if (!raw.destroyed) raw.write(chunk);
+        if (!raw.destroyed) raw.write(relayData(chunk));
       },
-      end: () => {
-        if (!raw.destroyed) raw.end();
+      end: (logged) => {
+        if (!raw.destroyed) raw.end(logged === undefined ? undefined : relayLogged(logged));
       },
     };
     const parked = this.door.park(callId, body as Record<string, unknown>, sink, () => {
       if (begun || raw.destroyed) return;
-      head(504, 'application/json');
-      raw.end(JSON.stringify({ error: { message: 'the call was not executed in time', type: 'api_error', code: 'MODEL_CALL_NOT_EXECUTED' } }));
+      raw.write(relayHead(504, 'application/json'));
+      raw.end(relayData(JSON.stringify({ error: { message: 'the call was not executed in time', type: 'api_error', code: 'MODEL_CALL_NOT_EXECUTED' } })));
     });
     if (!parked) {
       raw.writeHead(409, { 'content-type': 'application/json' });

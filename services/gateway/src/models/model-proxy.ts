@@ -4,8 +4,9 @@
 // the prompt), and the policy, the budget and the executor decide and run it. The request body
 // itself goes to the executor over its model door (a connection the gateway holds open), and the
 // executor answers there with the provider's bytes, relayed to the client as they come. A
-// completion ends once its action is completed on the log (cost settled at the tokens used);
-// a budget refusal of a model with a cheaper `degrade_to` routes the call to that model.
+// completion ends once the executor's outcome of its action is on the log (the executor says so at
+// the end of the relay; the cost settles from it at the tokens used); a budget refusal of a model
+// with a cheaper `degrade_to` routes the call to that model.
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import type { OnModuleInit } from '@nestjs/common';
@@ -14,7 +15,7 @@ import type { Principal } from '@writ/directory';
 import { WritError } from '@writ/errors';
 import { isTerminalStatus, requireAgent } from '@writ/gateway-core';
 import type { ActionState } from '@writ/gateway-core';
-import { loadModelCatalogue, modelToolName, openAiError, parseChatRequest, proposalArguments, providerError } from '@writ/model-proxy';
+import { RelayReader, loadModelCatalogue, modelToolName, openAiError, parseChatRequest, proposalArguments, providerError } from '@writ/model-proxy';
 import type { ChatRequest, ModelCatalogue, ModelEntry, OpenAiError } from '@writ/model-proxy';
 import { SERVICE_CONFIG } from '@writ/runtime';
 import type { ToolRegistry } from '@writ/tools';
@@ -27,7 +28,7 @@ import { ToolVisibility } from '../mcp/tool-visibility.ts';
 
 /** How long a call waits for its action to execute or end (policy, budget, the executor's queue). */
 const DECISION_WAIT_MS = 60_000;
-/** How long a finished call waits for its action's completion on the log. */
+/** How long a finished call whose executor did not say its outcome is on the log waits for the action's completion. */
 const COMPLETION_WAIT_MS = 30_000;
 
 /** A call's action, as far as the proxy needs it. */
@@ -214,9 +215,8 @@ export class ModelProxy implements OnModuleInit {
         headers,
       );
       const actionId = proposed.action_id;
-      const reader = relay.getReader();
-      const frame = new RelayFrame(reader);
-      const ending = await this.#untilExecutingOrEnded(actionId, frame, gone);
+      const relayed = new RelayReader(relay.getReader());
+      const ending = await this.#untilExecutingOrEnded(actionId, relayed, gone);
       if (ending.kind === 'ended') {
         if (ending.action.status === 'failed') {
           // Failed at the executor before anything came back (a refusal by its checks): nothing to relay.
@@ -231,27 +231,29 @@ export class ModelProxy implements OnModuleInit {
         ...(routedFrom.length === 0 ? {} : { 'x-writ-routed-from': routedFrom.join(',') }),
       };
       if (ending.status < 200 || ending.status >= 300) {
-        const text = await frame.rest();
-        await this.#completion(caller, actionId, gone);
+        const text = await relayed.rest();
+        await this.#onTheLog(caller, actionId, relayed, gone);
         send(res, providerError(ending.status, text, actionId), modelHeaders);
         return { kind: 'done' };
       }
       if (request.stream) {
         res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', ...modelHeaders });
         res.flushHeaders();
-        await frame.relayEvents((event) => {
+        const events = new SseEvents((event) => {
           if (!res.destroyed) res.write(withModel(event, request.model.id));
         });
-        // [DONE] only once the call is on the log, settled: what the client saw is what was charged.
-        const done = await this.#completion(caller, actionId, gone);
-        if (done.status !== 'completed') res.write(`data: ${JSON.stringify(endingError(done, request.model).body)}\n\n`);
+        await relayed.forEachChunk((bytes) => events.feed(bytes));
+        events.end();
+        // [DONE] only once the call's outcome is on the log: what the client saw is what is charged.
+        const done = await this.#onTheLog(caller, actionId, relayed, gone);
+        if (done.kind === 'ended') res.write(`data: ${JSON.stringify(endingError(done.action, request.model).body)}\n\n`);
         res.end('data: [DONE]\n\n');
         return { kind: 'done' };
       }
-      const text = await frame.rest();
-      const done = await this.#completion(caller, actionId, gone);
-      if (done.status !== 'completed') {
-        send(res, endingError(done, request.model), modelHeaders);
+      const text = await relayed.rest();
+      const done = await this.#onTheLog(caller, actionId, relayed, gone);
+      if (done.kind === 'ended') {
+        send(res, endingError(done.action, request.model), modelHeaders);
         return { kind: 'done' };
       }
       let answer: unknown;
@@ -295,7 +297,7 @@ export class ModelProxy implements OnModuleInit {
   }
 
   /** Waits until the executor begins answering (the action executes) or the action ends (or waits for a person). */
-  async #untilExecutingOrEnded(actionId: string, frame: RelayFrame, gone: AbortSignal): Promise<Ending> {
+  async #untilExecutingOrEnded(actionId: string, frame: RelayReader, gone: AbortSignal): Promise<Ending> {
     let stopWatching = (): void => undefined;
     const ended = new Promise<Ending>((resolve) => {
       const check = (action: ActionState | undefined): void => {
@@ -325,9 +327,22 @@ export class ModelProxy implements OnModuleInit {
     }
   }
 
-  /** The action once on the log as ended (its outcome recorded, its cost settled by the accountant from it). */
-  async #completion(caller: Principal, actionId: string, gone: AbortSignal): Promise<ActionState> {
-    return this.door.awaitOutcome(caller, actionId, COMPLETION_WAIT_MS, gone);
+  /**
+   * The call once its outcome is on the log. The executor says so at the end of its relay, once its
+   * ActionExecuted is acknowledged by the broker (cost settled from it by the accountant, the
+   * planner's ActionCompleted to follow): answered then, without waiting for the completion. When it
+   * did not say (it stopped) or the call failed, the action as the log ends it (its completion).
+   */
+  async #onTheLog(
+    caller: Principal,
+    actionId: string,
+    relayed: RelayReader,
+    gone: AbortSignal,
+  ): Promise<{ kind: 'completed'; cost_micros: number | null; currency: string | null } | { kind: 'ended'; action: ActionState }> {
+    const logged = relayed.logged;
+    if (logged?.outcome === 'executed') return { kind: 'completed', cost_micros: logged.cost_micros, currency: logged.currency };
+    const action = await this.door.awaitOutcome(caller, actionId, COMPLETION_WAIT_MS, gone);
+    return action.status === 'completed' ? { kind: 'completed', cost_micros: action.cost_micros, currency: action.currency } : { kind: 'ended', action };
   }
 }
 
@@ -352,69 +367,33 @@ function withModel(event: string, model: string): string {
   }
 }
 
-/**
- * The executor's relay: a first line `{"status":..,"content_type":..}` when the provider answers,
- * then the provider's bytes.
- */
-class RelayFrame {
-  readonly head: Promise<{ status: number; contentType: string }>;
-  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+/** Splits the provider's server-sent events as they come, handing each (without its blank line) to `onEvent`, but the provider's [DONE]. */
+class SseEvents {
   readonly #decoder = new TextDecoder();
+  readonly #onEvent: (event: string) => void;
   #buffer = '';
 
-  constructor(reader: ReadableStreamDefaultReader<Uint8Array>) {
-    this.#reader = reader;
-    this.head = this.#readHead();
-    this.head.catch(() => undefined);
+  constructor(onEvent: (event: string) => void) {
+    this.#onEvent = onEvent;
   }
 
-  async #readHead(): Promise<{ status: number; contentType: string }> {
-    for (;;) {
-      const at = this.#buffer.indexOf('\n');
-      if (at >= 0) {
-        const line = this.#buffer.slice(0, at);
-        this.#buffer = this.#buffer.slice(at + 1);
-        const head = JSON.parse(line) as { status: number; content_type: string };
-        return { status: head.status, contentType: head.content_type };
-      }
-      const { done, value } = await this.#reader.read();
-      if (done) throw new WritError('MODEL_PROXY_UNAVAILABLE', 'the executor closed the model call without an answer', { retriable: true });
-      this.#buffer += this.#decoder.decode(value, { stream: true });
-    }
+  feed(bytes: Uint8Array): void {
+    this.#buffer += this.#decoder.decode(bytes, { stream: true });
+    this.#flush(false);
   }
 
-  /** The rest of the answer as text. */
-  async rest(): Promise<string> {
-    let text = this.#buffer;
-    this.#buffer = '';
-    for (;;) {
-      const { done, value } = await this.#reader.read();
-      if (done) return text + this.#decoder.decode();
-      text += this.#decoder.decode(value, { stream: true });
-    }
+  end(): void {
+    this.#buffer += this.#decoder.decode();
+    this.#flush(true);
   }
 
-  /** Hands each complete server-sent event (without its blank line) to `onEvent`, but the provider's [DONE]. */
-  async relayEvents(onEvent: (event: string) => void): Promise<void> {
-    const flush = (final: boolean): void => {
-      this.#buffer = this.#buffer.replace(/\r\n/g, '\n');
-      for (let at = this.#buffer.indexOf('\n\n'); at >= 0; at = this.#buffer.indexOf('\n\n')) {
-        const event = this.#buffer.slice(0, at);
-        this.#buffer = this.#buffer.slice(at + 2);
-        if (event.trim() !== '' && event.trim() !== 'data: [DONE]') onEvent(event);
-      }
-      if (final && this.#buffer.trim() !== '' && this.#buffer.trim() !== 'data: [DONE]') onEvent(this.#buffer);
-    };
-    flush(false);
-    for (;;) {
-      const { done, value } = await this.#reader.read();
-      if (done) {
-        this.#buffer += this.#decoder.decode();
-        flush(true);
-        return;
-      }
-      this.#buffer += this.#decoder.decode(value, { stream: true });
-      flush(false);
+  #flush(final: boolean): void {
+    this.#buffer = this.#buffer.replace(/\r\n/g, '\n');
+    for (let at = this.#buffer.indexOf('\n\n'); at >= 0; at = this.#buffer.indexOf('\n\n')) {
+      const event = this.#buffer.slice(0, at);
+      this.#buffer = this.#buffer.slice(at + 2);
+      if (event.trim() !== '' && event.trim() !== 'data: [DONE]') this.#onEvent(event);
     }
+    if (final && this.#buffer.trim() !== '' && this.#buffer.trim() !== 'data: [DONE]') this.#onEvent(this.#buffer);
   }
 }
