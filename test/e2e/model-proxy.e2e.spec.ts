@@ -21,6 +21,8 @@ const BASE_PORT = 27180;
 const PROVIDER_PORT = BASE_PORT + 15;
 const PROVIDER_KEY = 'sim-provider-key-5b2f9c';
 const DOOR_TOKEN = 'model-door-token-e2e-8d1a4e';
+/** How long the proxy holds a call for its decision, a person's approval included (WRIT_MODEL_DECISION_WAIT_MS). */
+const DECISION_WAIT_MS = 8_000;
 
 /** Prices per 1,000,000 tokens, in micro-USD. */
 const LARGE = { input: 3_000_000, output: 15_000_000 };
@@ -151,6 +153,16 @@ beforeAll(async () => {
         context_tokens: 16_000,
         max_output_tokens: 1_000,
       },
+      'sim-reviewed': {
+        provider: 'sim',
+        upstream_model: 'reviewed-1',
+        tier: 'large',
+        currency: 'USD',
+        input_micros_per_million: LARGE.input,
+        output_micros_per_million: LARGE.output,
+        context_tokens: 16_000,
+        max_output_tokens: 1_000,
+      },
       'sim-restricted': {
         provider: 'sim',
         upstream_model: 'restricted-1',
@@ -184,7 +196,30 @@ beforeAll(async () => {
       '',
     ].join('\n'),
   );
+  // And one model a manager must approve call by call: reading is allowed, but for it.
+  writeFileSync(
+    join(policyDir, 'read-tools-allowed.cedar'),
+    [
+      '@id("read-tools-allowed")',
+      'permit (principal, action == Writ::Action::"invoke", resource)',
+      'when { resource.effect == Writ::Effect::"read" }',
+      'unless { resource == Writ::Tool::"model.sim_reviewed" };',
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(
+    join(policyDir, 'reviewed-model-needs-a-manager.cedar'),
+    [
+      '@id("reviewed-model-needs-a-manager")',
+      '@approval_count("1")',
+      '@approval_roles("manager")',
+      'permit (principal, action == Writ::Action::"invoke", resource == Writ::Tool::"model.sim_reviewed")',
+      'when { context.approval.count >= 1 && context.approval.roles.contains("manager") };',
+      '',
+    ].join('\n'),
+  );
   e2e = await startE2eStack(BASE_PORT, {
+    WRIT_MODEL_DECISION_WAIT_MS: String(DECISION_WAIT_MS),
     WRIT_TOOLS_DIR: toolsDir,
     WRIT_POLICY_DIR: policyDir,
     WRIT_MODELS_FILE: join(workDir, 'models.json'),
@@ -268,7 +303,7 @@ describe('the model proxy', () => {
     const models = (await (await fetch(`${gateway}/v1/models`, { headers: { authorization: `Bearer ${keyOf('triage-bot')}` } })).json()) as {
       data: { id: string }[];
     };
-    expect(models.data.map((model) => model.id).sort()).toEqual(['sim-large', 'sim-small']);
+    expect(models.data.map((model) => model.id).sort()).toEqual(['sim-large', 'sim-reviewed', 'sim-small']);
   });
 
   it('routes a call to the cheaper tier when the budget cannot hold the model asked for', async () => {
@@ -340,6 +375,32 @@ describe('the model proxy', () => {
     expect(person.status).toBe(403);
     expect(providerCalls.length).toBe(before);
   });
+
+  it('holds a call that needs a person’s approval until a manager approves it, then answers it', async () => {
+    const answer = chat({ model: 'sim-reviewed', messages: hello, max_tokens: 20 });
+    const held = await waitFor(
+      async () => (await e2e.manager.pendingApprovals()).approvals.find((action) => action.tool === 'model.sim_reviewed' && action.run_id === runId),
+      { timeoutMs: DECISION_WAIT_MS, what: 'the model call in the approvals inbox' },
+    );
+    await e2e.manager.decide(held.action_id, 'approve', 'fine for this ticket');
+    const response = await answer;
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-writ-action-id')).toBe(held.action_id);
+    expect(((await response.json()) as { choices: { message: { content: string } }[] }).choices[0]?.message.content).toBe('Hello from sim');
+    expect(providerCalls.at(-1)?.model).toBe('reviewed-1');
+    expect(await e2e.agent.outcome(held.action_id)).toMatchObject({ status: 'completed', cost_micros: price(LARGE, 20, COMPLETION_TOKENS) });
+  });
+
+  it('answers APPROVAL_REQUIRED naming the policy when no one approves while the call is held, and calls no provider', async () => {
+    const before = providerCalls.length;
+    const response = await chat({ model: 'sim-reviewed', messages: hello, max_tokens: 20 });
+    expect(response.status).toBe(403);
+    const body = (await response.json()) as { error: { code: string; message: string; action_id: string; policies: string[] } };
+    expect(body.error).toMatchObject({ code: 'APPROVAL_REQUIRED', policies: ['reviewed-model-needs-a-manager'] });
+    expect(body.error.message).toContain('no longer held');
+    expect((await e2e.agent.action(body.error.action_id)).status).toBe('awaiting_approval');
+    expect(providerCalls.length).toBe(before);
+  }, 30_000);
 
   it('ends the executor’s relay with the word that the call’s outcome is on the log, its cost the settled cost', async () => {
     // What the gateway does, by hand: park the body at the executor's door, propose the call, read the relay.

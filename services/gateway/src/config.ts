@@ -44,6 +44,12 @@ export const gatewayConfigSpec = {
   WRIT_GATEWAY_EXECUTOR_URL: env.optionalString(),
   /** The bearer token of the executor's model door (the executor's WRIT_MODEL_DOOR_TOKEN). */
   WRIT_MODEL_DOOR_TOKEN: env.optionalString(),
+  /**
+   * How long a model call waits to be decided, reserved and executed, a person's approval included
+   * (then 403 APPROVAL_REQUIRED, or 503). The executor holds the request as long: keep it within its
+   * WRIT_EXECUTOR_MODEL_PARK_MS.
+   */
+  WRIT_MODEL_DECISION_WAIT_MS: env.int({ default: 60_000, min: 1_000, max: 600_000 }),
 };
 
 export type GatewayConfig = BaseConfig & ConfigOf<typeof gatewayConfigSpec>;

@@ -26,8 +26,6 @@ import type { TraceHeaders } from '../agent-door.ts';
 import { GatewayBus } from '../gateway-bus.ts';
 import { ToolVisibility } from '../mcp/tool-visibility.ts';
 
-/** How long a call waits for its action to execute or end (policy, budget, the executor's queue). */
-const DECISION_WAIT_MS = 60_000;
 /** How long a finished call whose executor did not say its outcome is on the log waits for the action's completion. */
 const COMPLETION_WAIT_MS = 30_000;
 
@@ -73,7 +71,7 @@ function endingError(action: ActionState, model: ModelEntry): OpenAiError {
       return openAiError(
         403,
         'APPROVAL_REQUIRED',
-        `a call of ${model.id} needs a person's approval (policy ${policies.join(', ') || 'none'}); the proxy does not hold a prompt while it waits: ask again once approvals allow it`,
+        `a call of ${model.id} needs a person's approval (policy ${policies.join(', ') || 'none'}) and none came while the proxy held the request; it is no longer held, so an approval given now fails the action: call again`,
         { action_id: id, policies },
       );
     default:
@@ -296,23 +294,28 @@ export class ModelProxy implements OnModuleInit {
     return response.body;
   }
 
-  /** Waits until the executor begins answering (the action executes) or the action ends (or waits for a person). */
+  /**
+   * Waits until the executor begins answering (the action executes) or the action ends; a call held
+   * for a person's approval waits for it, all within WRIT_MODEL_DECISION_WAIT_MS (then, still held,
+   * it ends awaiting approval).
+   */
   async #untilExecutingOrEnded(actionId: string, frame: RelayReader, gone: AbortSignal): Promise<Ending> {
     let stopWatching = (): void => undefined;
     const ended = new Promise<Ending>((resolve) => {
       const check = (action: ActionState | undefined): void => {
         if (action === undefined) return;
-        if (action.status === 'awaiting_approval' || (isTerminalStatus(action.status) && action.status !== 'completed')) resolve({ kind: 'ended', action });
+        if (isTerminalStatus(action.status) && action.status !== 'completed') resolve({ kind: 'ended', action });
       };
       this.#watchers.set(actionId, check);
       stopWatching = () => this.#watchers.delete(actionId);
       check(this.bus.model.action(actionId));
     });
-    const timeout = new Promise<never>((_, reject) => {
-      const timer = setTimeout(
-        () => reject(new WritError('MODEL_PROXY_UNAVAILABLE', 'the call was not decided and executed in time', { retriable: true })),
-        DECISION_WAIT_MS,
-      );
+    const timeout = new Promise<Ending>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const action = this.bus.model.action(actionId);
+        if (action?.status === 'awaiting_approval') resolve({ kind: 'ended', action });
+        else reject(new WritError('MODEL_PROXY_UNAVAILABLE', 'the call was not decided and executed in time', { retriable: true }));
+      }, this.config.WRIT_MODEL_DECISION_WAIT_MS);
       gone.addEventListener('abort', () => clearTimeout(timer), { once: true });
       const clear = (): void => clearTimeout(timer);
       void ended.then(clear);
