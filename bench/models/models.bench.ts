@@ -60,7 +60,8 @@ function startProvider(): Promise<Server> {
 
 interface Target {
   readonly name: string;
-  readonly call: () => Promise<boolean>;
+  /** true, or why the call failed (its HTTP status and error code). */
+  readonly call: () => Promise<true | string>;
 }
 
 function target(name: string, url: string, headers: Record<string, string>): Target {
@@ -69,15 +70,23 @@ function target(name: string, url: string, headers: Record<string, string>): Tar
     call: async () => {
       const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(BODY) });
       const text = await response.text();
-      return response.status === 200 && text.includes('Hello.');
+      if (response.status === 200 && text.includes('Hello.')) return true;
+      const code = /"code"\s*:\s*"([A-Za-z_]+)"/.exec(text)?.[1];
+      return `HTTP ${response.status}${code === undefined ? '' : ` ${code}`}`;
     },
   };
 }
 
-async function timed(call: () => Promise<boolean>): Promise<number> {
+/** Why calls failed, counted over the whole run (printed after the tables). */
+const failures = new Map<string, number>();
+
+async function timed(t: Target): Promise<number> {
   const started = performance.now();
-  const ok = await call().catch(() => false);
-  return ok ? performance.now() - started : Number.NaN;
+  const outcome = await t.call().catch((error: unknown) => (error instanceof Error ? error.message : String(error)));
+  if (outcome === true) return performance.now() - started;
+  const why = `${t.name}: ${outcome}`;
+  failures.set(why, (failures.get(why) ?? 0) + 1);
+  return Number.NaN;
 }
 
 interface Figures {
@@ -95,7 +104,7 @@ function figures(latencies: readonly number[], seconds: number): Figures {
 async function serial(t: Target, n: number): Promise<Figures> {
   const latencies: number[] = [];
   const started = performance.now();
-  for (let i = 0; i < n; i += 1) latencies.push(await timed(t.call));
+  for (let i = 0; i < n; i += 1) latencies.push(await timed(t));
   return figures(latencies, (performance.now() - started) / 1000);
 }
 
@@ -108,7 +117,7 @@ async function openLoop(t: Target, rate: number, seconds: number): Promise<Figur
     const due = started + (i * 1000) / rate;
     const wait = due - performance.now();
     if (wait > 1) await pause(wait);
-    calls.push(timed(t.call));
+    calls.push(timed(t));
   }
   const latencies = await Promise.all(calls);
   return figures(latencies, (performance.now() - started) / 1000);
@@ -254,7 +263,8 @@ async function main(): Promise<void> {
       target('Writ', `${writ.stack.gatewayUrl}/v1/chat/completions`, { authorization: `Bearer ${writ.key}`, 'x-writ-run': writ.runId }),
     ];
     // Warm-up: connections, JIT, the first run's caches.
-    for (const t of targets) for (let i = 0; i < 30; i += 1) await timed(t.call);
+    for (const t of targets) for (let i = 0; i < 30; i += 1) await timed(t);
+    failures.clear();
     const one: Figures[] = [];
     for (const t of targets) {
       one.push(await serial(t, SERIAL));
@@ -301,6 +311,8 @@ async function main(): Promise<void> {
       '95 % of the offered rate completed, p99 under a second): ' +
         targets.map((t, i) => `${t.name} ${sustained[i]?.rate === 0 ? `under ${STEPS[0]}` : String(sustained[i]?.rate)}/s`).join(', ') +
         '.',
+      '',
+      failures.size === 0 ? 'No call failed.' : `Why calls failed (all runs above): ${[...failures].map(([why, n]) => `${why} ×${n}`).join('; ')}.`,
       '',
       "What bounds each figure: the direct call, the bench's own client and provider in one node process; LiteLLM, its",
       "single Python worker; Writ, the pipeline's hops through Kafka to the call (gateway → policy ∥ budget → planner →",
