@@ -82,7 +82,12 @@ const failures = new Map<string, number>();
 
 async function timed(t: Target): Promise<number> {
   const started = performance.now();
-  const outcome = await t.call().catch((error: unknown) => (error instanceof Error ? error.message : String(error)));
+  const outcome = await t.call().catch((error: unknown) => {
+    // fetch's own failures name what happened in their cause (a connect timeout, a reset).
+    const cause = error instanceof Error ? (error.cause as { code?: unknown; name?: unknown } | undefined) : undefined;
+    const detail = typeof cause?.code === 'string' ? cause.code : typeof cause?.name === 'string' ? cause.name : undefined;
+    return `${error instanceof Error ? error.message : String(error)}${detail === undefined ? '' : ` (${detail})`}`;
+  });
   if (outcome === true) return performance.now() - started;
   const why = `${t.name}: ${outcome}`;
   failures.set(why, (failures.get(why) ?? 0) + 1);

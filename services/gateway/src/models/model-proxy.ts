@@ -230,7 +230,8 @@ export class ModelProxy implements OnModuleInit {
       };
       if (ending.status < 200 || ending.status >= 300) {
         const text = await relayed.rest();
-        await this.#onTheLog(caller, actionId, relayed, gone);
+        // The provider's error is the answer; it goes out once the call's failure is on the log.
+        if (relayed.logged === undefined) await this.door.awaitOutcome(caller, actionId, COMPLETION_WAIT_MS, gone);
         send(res, providerError(ending.status, text, actionId), modelHeaders);
         return { kind: 'done' };
       }
