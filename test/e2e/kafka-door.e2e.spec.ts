@@ -5,6 +5,8 @@
 // its outcomes; the hostile cases: another tenant's run, a record with a writer schema naming a tenant
 // and an agent, garbage bytes (rejected and dead-lettered), a tool contract failure (rejected naming the
 // field and the rule, no ActionProposed, no run), another agent's topics and Writ's own (refused by the broker).
+// Durability: a refund held for approval is told `held`, the gateway restarts before anyone approves,
+// and the agent still gets its end (the door's committed offset had not passed the proposal).
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -48,19 +50,22 @@ async function agentVenv(): Promise<string> {
   return join(VENV, 'bin', 'python');
 }
 
-type Answer = { ok?: boolean; error?: string; offset?: number; outcome?: Outcome; [more: string]: unknown };
+type Answer = { ok?: boolean; error?: string; offset?: number; outcome?: Outcome; outcomes?: Outcome[]; [more: string]: unknown };
 interface Outcome {
-  kind: 'accepted' | 'rejected' | 'ended';
+  kind: 'accepted' | 'rejected' | 'held' | 'ended';
   idempotency_key: string | null;
   run_id: string | null;
   action_id: string | null;
   status: string | null;
   reason: string | null;
+  decision: string | null;
+  determining_policies: string[];
   result: string | null;
   cost_micros: number | null;
   currency: string | null;
   error: { code: string; message: string; field: string | null; rule: string | null } | null;
   proposal_offset: number | null;
+  approval: { policy_id: string; count: number; roles: string[]; reason: string | null; requested_at: number | null; expires_at: number | null } | null;
 }
 
 /** The Python agent process: one JSON command per line, one JSON answer per line. */
@@ -276,5 +281,44 @@ describe('the Kafka door, with a Python client on its own principal', () => {
       agent.send({ op: 'read', topic: `writ.door.${ME}.proposals.v1`, timeout: 10 }),
     ]);
     for (const read of reads) expect(read).toMatchObject({ error: 'TOPIC_AUTHORIZATION_FAILED' });
+  });
+
+  it('tells the agent a refund is held for approval; after a gateway restart before the approval, the agent still gets its end', async () => {
+    const idempotencyKey = key();
+    const record = proposal(idempotencyKey, { goal: 'kafka door restart e2e', mode: null, limits: null }, refundArgs(15_000, 'T-1005', 'C-505'));
+    const acceptance = await propose(record, 'accepted');
+    const actionId = acceptance.action_id ?? '';
+    const hold = await agent.send({ op: 'await', idempotency_key: idempotencyKey, kind: 'held', timeout: 30 });
+    expect(hold.outcome, JSON.stringify(hold)).toMatchObject({
+      kind: 'held',
+      action_id: actionId,
+      status: 'awaiting_approval',
+      decision: 'approval_required',
+      determining_policies: ['refund-over-100-needs-manager-approval'],
+      approval: { policy_id: 'refund-over-100-needs-manager-approval', count: 1, roles: ['manager'] },
+    });
+    const approval = hold.outcome?.approval;
+    expect((approval?.expires_at ?? 0) - (approval?.requested_at ?? 0)).toBe(4 * 3_600_000);
+    const before = await agent.send({ op: 'outcomes', idempotency_key: idempotencyKey, timeout: 1 });
+    const acceptedBefore = (before.outcomes ?? []).filter((o) => o.kind === 'accepted').length;
+    const heldBefore = (before.outcomes ?? []).filter((o) => o.kind === 'held').length;
+
+    // The gateway that accepted it stops while the refund waits: its pending end dies with it.
+    const gateway = e2e.stack.service('gateway');
+    await gateway.stop();
+    await gateway.start();
+
+    // The restarted gateway reads the proposal again (its group's offset had not passed it): the same
+    // action, accepted and held again (at least once), and its end is this instance's to tell now.
+    const reread = await agent.send({ op: 'await', idempotency_key: idempotencyKey, kind: 'accepted', skip: acceptedBefore, timeout: 60 });
+    expect(reread.outcome, JSON.stringify(reread)).toMatchObject({ action_id: actionId, proposal_offset: acceptance.proposal_offset });
+    const heldAgain = await agent.send({ op: 'await', idempotency_key: idempotencyKey, kind: 'held', skip: heldBefore, timeout: 30 });
+    expect(heldAgain.outcome).toMatchObject({ action_id: actionId, status: 'awaiting_approval' });
+    expect(callsAtTool(await helpdeskStats(e2e.stack), idempotencyKey)).toBe(0);
+
+    await e2e.manager.decide(actionId, 'approve', 'kafka door e2e: approved after the restart');
+    const end = await awaitEnd(idempotencyKey);
+    expect(end).toMatchObject({ kind: 'ended', action_id: actionId, status: 'completed', decision: 'allow' });
+    expect(callsAtTool(await helpdeskStats(e2e.stack), idempotencyKey)).toBe(1);
   });
 });

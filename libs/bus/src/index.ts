@@ -12,8 +12,9 @@ export { contractsSerde, writEvent } from './contracts-serde.ts';
 export { EventProducer, DEFAULT_LINGER_MS, eventKey } from './producer.ts';
 export type { EventProducerOptions, SentEvent, KafkaRecord } from './producer.ts';
 
-export { EventConsumer, DEFAULT_FETCH_WAIT_MS, STATIC_SESSION_TIMEOUT_MS } from './consumer.ts';
-export type { EventConsumerOptions, EventContext, EventHandler } from './consumer.ts';
+export { AssignmentTracker, EventConsumer, DEFAULT_FETCH_WAIT_MS, STATIC_SESSION_TIMEOUT_MS } from './consumer.ts';
+export type { EventConsumerOptions, EventContext, EventHandler, RebalanceHook } from './consumer.ts';
+export { OffsetCommitter } from './committer.ts';
 export { DEFAULT_RETRY, MAX_POLL_INTERVAL_MS, resolveRetryPolicy, retryDelay, classifyFailure, isKafkaRetriable, sleep } from './retry.ts';
 export type { RetryPolicy, Failure } from './retry.ts';
 export { dlqMessage, dlqTopicOf } from './dlq.ts';

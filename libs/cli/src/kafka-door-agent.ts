@@ -17,7 +17,7 @@ import type { ActionView, ProposeRequest, WritClient } from '@writ/sdk';
 type DoorType = 'DoorProposal' | 'DoorOutcome';
 
 interface DoorOutcome {
-  readonly kind: 'accepted' | 'rejected' | 'ended';
+  readonly kind: 'accepted' | 'rejected' | 'held' | 'ended';
   readonly idempotency_key: string | null;
   readonly run_id: string | null;
   readonly action_id: string | null;
@@ -55,10 +55,16 @@ export class KafkaDoorAgent {
   readonly #listeners = new Set<() => void>();
 
   private constructor(options: KafkaDoorAgentOptions) {
-    const schema = (type: DoorType): AvroSchemaJson =>
-      JSON.parse(readFileSync(join(options.root, 'schemas', '_door', `${type}.v1.avsc`), 'utf8')) as AvroSchemaJson;
+    const schema = (type: DoorType, version: number): AvroSchemaJson =>
+      JSON.parse(readFileSync(join(options.root, 'schemas', '_door', `${type}.v${version}.avsc`), 'utf8')) as AvroSchemaJson;
+    // Every DoorOutcome version the door writes (accepted, rejected, ended as v1; held as v2), read as v2.
+    const known: readonly [DoorType, number][] = [
+      ['DoorProposal', 1],
+      ['DoorOutcome', 1],
+      ['DoorOutcome', 2],
+    ];
     this.#codec = createSingleObjectCodec<DoorType>(
-      (['DoorProposal', 'DoorOutcome'] as const).map((type) => ({ type, version: 1, schema: schema(type), fingerprint: fingerprintOf(schema(type)) })),
+      known.map(([type, version]) => ({ type, version, schema: schema(type, version), fingerprint: fingerprintOf(schema(type, version)) })),
     );
     const password = readFileSync(options.passwordFile, 'utf8').trim();
     const kafka = createKafka({
@@ -81,7 +87,13 @@ export class KafkaDoorAgent {
     await agent.#consumer.run({
       eachMessage: async ({ message }) => {
         if (message.value === null) return;
-        agent.#seen.push(agent.#codec.decode(message.value).payload as DoorOutcome);
+        let outcome: DoorOutcome;
+        try {
+          outcome = agent.#codec.decode(message.value).payload as DoorOutcome;
+        } catch {
+          return; // a DoorOutcome version this agent does not know (a later one): skipped
+        }
+        agent.#seen.push(outcome);
         for (const listener of agent.#listeners) listener();
       },
     });

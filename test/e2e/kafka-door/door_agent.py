@@ -6,7 +6,9 @@ stdout:
   {"op": "propose", "record": {...DoorProposal...}, "topic": "...optional, default: own..."}
   {"op": "raw", "hex": "...bytes...", "topic": "..."}         a record of any bytes
   {"op": "forged", "record": {...}, "schema": {...}}          a record written with another schema
-  {"op": "await", "idempotency_key": "k", "kind": "ended", "offset": 12, "timeout": 30}   offset: optional
+  {"op": "await", "idempotency_key": "k", "kind": "ended", "offset": 12, "skip": 1, "timeout": 30}
+                                                              offset: optional; skip: wait for a later one (a redelivery)
+  {"op": "outcomes", "idempotency_key": "k", "timeout": 1}   every outcome of the key read so far (after polling)
   {"op": "await_offset", "offset": 12, "timeout": 30}         the rejection of an undecodable record
   {"op": "read", "topic": "...", "timeout": 10}               try to read a topic (another agent's)
 
@@ -37,10 +39,13 @@ def header(schema):
 
 
 PROPOSAL = load("DoorProposal.v1.avsc")
-OUTCOME = load("DoorOutcome.v1.avsc")
 PROPOSAL_PARSED = parse_schema(PROPOSAL)
-OUTCOME_PARSED = parse_schema(OUTCOME)
-OUTCOME_HEADER = header(OUTCOME)
+# Every released DoorOutcome version, by the fingerprint its records carry; read as the latest (v2):
+# the gateway writes accepted, rejected and ended as v1 and held as v2 (Avro schema resolution fills
+# v2's `approval` with its default for a v1 record).
+OUTCOME_VERSIONS = [load(f"DoorOutcome.v{version}.avsc") for version in (1, 2)]
+OUTCOME_READER = parse_schema(OUTCOME_VERSIONS[-1])
+OUTCOME_WRITERS = {header(schema): parse_schema(schema) for schema in OUTCOME_VERSIONS}
 
 own_proposals = f"writ.door.{principal}.proposals.v1"
 own_outcomes = f"writ.door.{principal}.outcomes.v1"
@@ -79,6 +84,7 @@ def send(topic, value, key=None):
 
 
 outcomes = []
+skipped = []
 reader = Consumer({**security, "group.id": f"writ.door.{principal}.e2e", "enable.auto.commit": False, "auto.offset.reset": "earliest"})
 # Only what is written from now on: earlier runs of the suite answered other proposals.
 low, high = reader.get_watermark_offsets(TopicPartition(own_outcomes, 0), timeout=10)
@@ -90,19 +96,30 @@ def poll_outcomes(seconds):
     if msg is None or msg.error():
         return
     value = msg.value()
-    assert value[:10] == OUTCOME_HEADER, "an outcome not in DoorOutcome v1"
-    outcome = schemaless_reader(io.BytesIO(value[10:]), OUTCOME_PARSED, OUTCOME_PARSED)
+    writer = OUTCOME_WRITERS.get(value[:10])
+    if writer is None:
+        # A version this agent does not know (a later one): skip it, as docs/kafka-door.md says.
+        skipped.append(value[:10].hex())
+        return
+    outcome = schemaless_reader(io.BytesIO(value[10:]), writer, OUTCOME_READER)
     # fastavro reads timestamp-millis as a datetime: back to milliseconds, as on the wire.
-    outcome["occurred_at"] = int(outcome["occurred_at"].timestamp() * 1000)
+    outcome["occurred_at"] = millis(outcome["occurred_at"])
+    if outcome.get("approval"):
+        for name in ("requested_at", "expires_at"):
+            outcome["approval"][name] = millis(outcome["approval"][name])
     outcomes.append(outcome)
 
 
-def wait_for(match, timeout):
+def millis(value):
+    return None if value is None else int(value.timestamp() * 1000)
+
+
+def wait_for(match, timeout, skip=0):
     deadline = time.time() + timeout
     while time.time() < deadline:
         found = [o for o in outcomes if match(o)]
-        if found:
-            return {"ok": True, "outcome": found[0]}
+        if len(found) > skip:
+            return {"ok": True, "outcome": found[skip]}
         poll_outcomes(0.2)
     return {"error": "TIMEOUT", "seen": outcomes[-5:]}
 
@@ -154,7 +171,14 @@ def handle(command):
         return wait_for(
             lambda o: o["idempotency_key"] == key and o["kind"] == kind and offset in (None, o["proposal_offset"]),
             command.get("timeout", 30),
+            command.get("skip", 0),
         )
+    if op == "outcomes":
+        deadline = time.time() + command.get("timeout", 1)
+        while time.time() < deadline:
+            poll_outcomes(0.2)
+        key = command["idempotency_key"]
+        return {"ok": True, "outcomes": [o for o in outcomes if o["idempotency_key"] == key], "skipped": skipped}
     if op == "await_offset":
         offset = command["offset"]
         return wait_for(lambda o: o["proposal_offset"] == offset and o["kind"] == "rejected", command.get("timeout", 30))

@@ -17,6 +17,7 @@ export const DOOR_SCHEMAS_DIR = fileURLToPath(new URL('../../../../schemas/_door
 const RELEASED: readonly { readonly type: DoorRecordType; readonly version: number }[] = [
   { type: 'DoorProposal', version: 1 },
   { type: 'DoorOutcome', version: 1 },
+  { type: 'DoorOutcome', version: 2 },
 ];
 
 export function doorSchema(type: DoorRecordType, version: number, dir = DOOR_SCHEMAS_DIR): AvroSchemaJson {
@@ -33,6 +34,23 @@ export function doorCatalogue(dir = DOOR_SCHEMAS_DIR): CatalogueEntry<DoorRecord
 /** A codec of the door's records; decoding throws WritError EVENT_UNDECODABLE or SCHEMA_UNKNOWN for anything else. */
 export function doorCodec(dir = DOOR_SCHEMAS_DIR): SingleObjectCodec<DoorRecordType> {
   return createSingleObjectCodec(doorCatalogue(dir));
+}
+
+/**
+ * Encodes a DoorOutcome with the oldest released version that can say it: accepted, rejected and
+ * ended as v1 (what agents that know only v1 read, byte for byte as before v2), held as v2. A
+ * single-object record names its writer schema, so a reader that does not know v2 cannot read a
+ * v2 record at all (its enum default would not help): writing every kind as v2 would leave such
+ * agents with no answers. Readers of v2 read both (v1 resolves to v2: `approval` null).
+ */
+export function outcomeEncoder(dir = DOOR_SCHEMAS_DIR): (outcome: DoorOutcome) => Buffer {
+  const latest = createSingleObjectCodec(doorCatalogue(dir));
+  const v1 = createSingleObjectCodec(doorCatalogue(dir).filter((entry) => entry.type === 'DoorOutcome' && entry.version === 1));
+  return (outcome) => {
+    if (outcome.kind === 'held') return latest.encode('DoorOutcome', outcome);
+    const { approval: _approval, ...v1Fields } = outcome;
+    return v1.encode('DoorOutcome', v1Fields);
+  };
 }
 
 /** A DoorProposal v1 as decoded (Avro unions unwrapped: `run` is a run id or an OpenRun). */
@@ -64,7 +82,17 @@ export interface DoorProvenance {
   readonly retrieved_documents: readonly { readonly id: string; readonly version: string | null; readonly sha256: string }[];
 }
 
-export type DoorOutcomeKind = 'accepted' | 'rejected' | 'ended';
+export type DoorOutcomeKind = 'accepted' | 'rejected' | 'ended' | 'held';
+
+/** What a held action waits for (DoorOutcome v2 `approval`): times in milliseconds since the epoch. */
+export interface DoorApproval {
+  readonly policy_id: string;
+  readonly count: number;
+  readonly roles: readonly string[];
+  readonly reason: string | null;
+  readonly requested_at: number | null;
+  readonly expires_at: number | null;
+}
 
 export interface DoorOutcome {
   readonly kind: DoorOutcomeKind;
@@ -83,4 +111,6 @@ export interface DoorOutcome {
   readonly proposal_partition: number | null;
   readonly proposal_offset: number | null;
   readonly occurred_at: number;
+  /** v2, kind held only (null otherwise; a v1 record decodes with null). */
+  readonly approval: DoorApproval | null;
 }

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import type { KafkaJS } from '@confluentinc/kafka-javascript';
-import { createKafka, dlqMessage } from '@writ/bus';
+import { AssignmentTracker, OffsetCommitter, createKafka, dlqMessage } from '@writ/bus';
 import type { BusLogger } from '@writ/bus';
 import type { SingleObjectCodec } from '@writ/contracts';
 import { KAFKA_DOOR_PROPOSALS_REGEX, kafkaDoorAgentOf, kafkaDoorNames } from '@writ/directory';
@@ -18,9 +18,10 @@ import { DIRECTORY, TOOL_REGISTRY } from '../config.ts';
 import type { GatewayConfig } from '../config.ts';
 import { GatewayBus } from '../gateway-bus.ts';
 import { Views } from '../presenter.ts';
-import { doorCodec } from './codec.ts';
+import { doorCodec, outcomeEncoder } from './codec.ts';
 import type { DoorOutcome, DoorProposal, DoorRecordType } from './codec.ts';
-import { accepted, doorRunId, ended, isAgentError, openRunBody, proposeBody, rejected, underRun } from './translate.ts';
+import { ProposalOffsets } from './offsets.ts';
+import { accepted, doorRunId, ended, held, isAgentError, openRunBody, proposeBody, rejected, toTell, underRun } from './translate.ts';
 import type { ProposalRef } from './translate.ts';
 
 /** The gateway's DLQ (its only one): undecodable records and records on a topic of no known agent. */
@@ -29,11 +30,20 @@ const DLQ_TOPIC = 'writ.gateway.dlq';
 const MAX_ATTEMPTS = 5;
 /** How long an ended action's answer waits for its decision or result body (read from other topics). */
 const DETAIL_GRACE_MS = 1_000;
+/** How long an answered record's offset may wait before it is committed (coalesced per partition). */
+const COMMIT_INTERVAL_MS = 200;
 
-/** An accepted action whose end this instance will tell its agent. */
+/** A proposal record: its topic, partition and offset. */
+interface RecordRef extends ProposalRef {
+  readonly topic: string;
+}
+
+/** An accepted action whose end this instance will tell its agent, once per proposal record of it read. */
 interface Pending {
   readonly outcomesTopic: string;
-  readonly ref: ProposalRef;
+  readonly records: RecordRef[];
+  /** The `held` answer was sent (once per instance and action). */
+  held: boolean;
   grace?: ReturnType<typeof setTimeout>;
 }
 
@@ -45,19 +55,25 @@ interface Pending {
  * Each proposal goes through the HTTP door's own commands (AgentDoor: the same parsing, tool
  * contract, idempotency, ActionProposed); a refused one is answered with the field and the rule
  * and nothing is emitted. One consumer group for all gateway instances (`<group>.door`); the
- * instance that accepted a proposal answers its end; an agent that missed it re-sends the proposal
- * (same idempotency key: the same action, answered again).
+ * instance that accepted a proposal answers `held` when it waits for approval, and its end. The
+ * consumer offset is the outbox: a partition's committed offset never passes a record whose end
+ * was not sent (ProposalOffsets), so after a restart or a rebalance the records from there are read
+ * again, proposed again (the same action: idempotent) and answered again (at least once).
  */
 @Injectable()
 export class KafkaDoor implements OnApplicationBootstrap, OnApplicationShutdown {
   readonly #logger = new Logger('KafkaDoor');
   readonly #busLogger: BusLogger;
   readonly #codec: SingleObjectCodec<DoorRecordType> = doorCodec();
+  readonly #encodeOutcome = outcomeEncoder();
   readonly #pending = new Map<string, Pending>();
+  readonly #offsets = new ProposalOffsets();
+  readonly #assignments = new AssignmentTracker(undefined, (change, partitions) => this.#rebalancing(change, partitions));
   readonly #stopping = new AbortController();
   readonly #groupId: string;
   #consumer: KafkaJS.Consumer | undefined;
   #producer: KafkaJS.Producer | undefined;
+  #committer: OffsetCommitter | undefined;
 
   constructor(
     @Inject(SERVICE_CONFIG) private readonly config: GatewayConfig,
@@ -82,10 +98,19 @@ export class KafkaDoor implements OnApplicationBootstrap, OnApplicationShutdown 
     this.#producer = kafka.producer({ 'enable.idempotence': true, 'linger.ms': 0 });
     await this.#producer.connect();
     // A new group starts at the end: proposals written while no gateway read them are re-sent by
-    // their agents (no acceptance came back); a known group resumes where it committed.
-    this.#consumer = kafka.consumer({
-      kafkaJS: { groupId: this.#groupId, fromBeginning: false, autoCommit: true },
+    // their agents (no acceptance came back); a known group resumes where it committed, which is
+    // at the first record whose answers were not all sent (manual commits, #answered).
+    const consumer = kafka.consumer({
+      kafkaJS: { groupId: this.#groupId, fromBeginning: false, autoCommit: false },
       'topic.metadata.refresh.interval.ms': 5_000,
+      ...this.#assignments.config,
+    });
+    this.#consumer = consumer;
+    this.#committer = new OffsetCommitter({
+      intervalMs: COMMIT_INTERVAL_MS,
+      logger: this.#busLogger,
+      commit: (offsets) => consumer.commitOffsets(offsets),
+      owns: (topic, partition) => this.#assignments.has(topic, partition),
     });
     await this.#consumer.connect();
     // librdkafka's regex subscription: proposals topics created later are picked up on a metadata refresh.
@@ -94,16 +119,34 @@ export class KafkaDoor implements OnApplicationBootstrap, OnApplicationShutdown 
     this.#logger.log(`Kafka door: group ${this.#groupId} subscribed to ${KAFKA_DOOR_PROPOSALS_REGEX}`);
   }
 
+  /**
+   * Pending ends are dropped, not answered: their records stay uncommitted (the commit point is
+   * below them), so whoever reads the partitions next (this gateway restarted, another instance)
+   * proposes them again and answers them.
+   */
   async onApplicationShutdown(): Promise<void> {
     this.#stopping.abort();
     for (const pending of this.#pending.values()) if (pending.grace !== undefined) clearTimeout(pending.grace);
     this.#pending.clear();
+    this.#markCommits();
+    await this.#committer?.flush();
+    this.#committer?.close();
     await this.#consumer?.disconnect().catch(() => undefined);
     await this.#producer?.disconnect().catch(() => undefined);
   }
 
-  async #handle({ topic, partition, message }: KafkaJS.EachMessagePayload): Promise<void> {
-    const ref: ProposalRef = { partition, offset: Number(message.offset) };
+  /** A proposal record: open until answered (rejected, or accepted and ended), then committable. */
+  async #handle(payload: KafkaJS.EachMessagePayload): Promise<void> {
+    const { topic, partition, message } = payload;
+    const record: RecordRef = { topic, partition, offset: Number(message.offset) };
+    this.#offsets.read(topic, partition, record.offset);
+    // A throw leaves the record open: the client hands it over again.
+    const awaitingEnd = await this.#consume(payload, record);
+    if (!awaitingEnd) this.#answered(record);
+  }
+
+  /** Answers the record; true when it was accepted and its end is still to be told (it stays open). */
+  async #consume({ topic, partition, message }: KafkaJS.EachMessagePayload, ref: RecordRef): Promise<boolean> {
     const headers = textHeaders(message.headers);
     const agent = kafkaDoorAgentOf(this.directory, topic);
     let proposal: DoorProposal;
@@ -115,23 +158,22 @@ export class KafkaDoor implements OnApplicationBootstrap, OnApplicationShutdown 
     } catch (error) {
       await this.#deadLetter(topic, partition, message, headers, error);
       if (agent !== undefined) await this.#answer(agent, null, rejected(error, null, ref, Date.now()));
-      return;
+      return false;
     }
     if (agent === undefined) {
       const unknown = new WritError('AGENT_NOT_FOUND', `no agent of the directory has the proposals topic ${topic}`);
       await this.#deadLetter(topic, partition, message, headers, unknown);
-      return;
+      return false;
     }
     const caller: Principal = { kind: 'agent', agent };
     for (let attempt = 1; ; attempt += 1) {
       try {
-        await this.#propose(caller, agent, proposal, ref, headers);
-        return;
+        return await this.#propose(caller, agent, proposal, ref, headers);
       } catch (error) {
         if (isAgentError(error) || attempt >= MAX_ATTEMPTS || this.#stopping.signal.aborted) {
           if (!isAgentError(error)) this.#logger.error(`Kafka door: ${topic}@${partition}:${message.offset} failed ${attempt} times: ${describeError(error)}`);
           await this.#answer(agent, proposal.idempotency_key, rejected(error, proposal.idempotency_key, ref, Date.now()));
-          return;
+          return false;
         }
         await new Promise((resolve) => setTimeout(resolve, backoffDelay(attempt, { initialMs: 100, maxMs: 2_000 })));
       }
@@ -141,9 +183,10 @@ export class KafkaDoor implements OnApplicationBootstrap, OnApplicationShutdown 
   /**
    * One proposal: the HTTP door's checks first, all of them before anything is emitted (an OpenRun
    * proposal whose action would be refused opens no run), then its run (opened once per idempotency
-   * key), then AgentDoor.propose: ActionProposed once per idempotency key.
+   * key), then AgentDoor.propose: ActionProposed once per idempotency key. True when the action
+   * has not ended yet: its end (and `held`, if it waits for approval) is this instance's to tell.
    */
-  async #propose(caller: Principal, agent: Agent, proposal: DoorProposal, ref: ProposalRef, headers: TraceHeaders): Promise<void> {
+  async #propose(caller: Principal, agent: Agent, proposal: DoorProposal, ref: RecordRef, headers: TraceHeaders): Promise<boolean> {
     const body = proposeBody(proposal);
     const request = parsePropose(body);
     let runId: string;
@@ -173,35 +216,100 @@ export class KafkaDoor implements OnApplicationBootstrap, OnApplicationShutdown 
     const outcomesTopic = kafkaDoorNames(agent.kafka_principal ?? '').outcomes;
     if (action !== undefined && isTerminalStatus(action.status) && !awaitsDetail(action)) {
       await this.#answerEnd(action, outcomesTopic, ref);
-      return;
+      return false;
     }
-    this.#pending.set(action_id, { outcomesTopic, ref });
+    // The partition was taken away while the record was handled: its next owner answers it.
+    if (!this.#offsets.tracks(ref.topic, ref.partition)) return false;
+    const pending = this.#pending.get(action_id);
+    if (pending === undefined) this.#pending.set(action_id, { outcomesTopic, records: [ref], held: false });
+    else if (!pending.records.some((r) => r.topic === ref.topic && r.partition === ref.partition && r.offset === ref.offset)) pending.records.push(ref);
     if (action !== undefined) this.#changed({ kind: 'action', before: undefined, after: action });
+    return true;
   }
 
-  /** A change of the read model: an accepted action that ended is told to its agent (with its decision and result, or after the grace). */
+  /**
+   * A change of the read model: an accepted action that waits for approval is told `held` (once);
+   * one that ended is told its end (with its decision and result, or after the grace).
+   */
   #changed(change: ReadModelChange): void {
     if (change.kind !== 'action') return;
     const { after } = change;
     const pending = this.#pending.get(after.action_id);
-    if (pending === undefined || !isTerminalStatus(after.status)) return;
-    if (awaitsDetail(after) && pending.grace === undefined) {
+    if (pending === undefined) return;
+    const tell = toTell(after, pending.held);
+    if (tell.held) {
+      pending.held = true;
+      this.#send(pending.outcomesTopic, after.action_id, held(this.views.present(after), pending.records[0] ?? null, Date.now())).catch((error: unknown) => {
+        this.#logger.error(`Kafka door: could not tell that ${after.action_id} is held: ${describeError(error)}`);
+      });
+    }
+    if (tell.end === 'after-grace' && pending.grace === undefined) {
       pending.grace = setTimeout(() => this.#end(after.action_id), DETAIL_GRACE_MS);
       pending.grace.unref();
-      return;
     }
-    if (!awaitsDetail(after)) this.#end(after.action_id);
+    if (tell.end === 'now') this.#end(after.action_id);
   }
 
+  /**
+   * Tells the end once per proposal record of the action read here; each record is then answered.
+   * One whose answer could not be sent stays open: it is read and answered again after a restart
+   * or a rebalance (the producer has already retried for its delivery timeout).
+   */
   #end(actionId: string): void {
     const pending = this.#pending.get(actionId);
     const action = this.bus.model.action(actionId);
     if (pending === undefined || action === undefined) return;
     if (pending.grace !== undefined) clearTimeout(pending.grace);
     this.#pending.delete(actionId);
-    this.#answerEnd(action, pending.outcomesTopic, pending.ref).catch((error: unknown) => {
-      this.#logger.error(`Kafka door: could not tell the end of ${actionId}: ${describeError(error)}`);
-    });
+    for (const record of pending.records) {
+      this.#answerEnd(action, pending.outcomesTopic, record).then(
+        () => this.#answered(record),
+        (error: unknown) => {
+          this.#logger.error(
+            `Kafka door: could not tell the end of ${actionId} (${record.topic}@${record.partition}:${record.offset} stays uncommitted): ${describeError(error)}`,
+          );
+        },
+      );
+    }
+  }
+
+  /** The record is fully answered: its partition's commit point may pass it. */
+  #answered(record: RecordRef): void {
+    this.#offsets.answered(record.topic, record.partition, record.offset);
+    // Stopping: the last commit is onApplicationShutdown's (the consumer is about to disconnect).
+    if (!this.#stopping.signal.aborted) this.#markCommits();
+  }
+
+  #markCommits(): void {
+    const committer = this.#committer;
+    if (committer === undefined) return;
+    for (const { topic, partition, offset } of this.#offsets.advanced()) committer.mark(topic, partition, offset);
+  }
+
+  /**
+   * Partitions taken away (a rebalance, or this instance stopping): their commit points are
+   * committed before the client lets go (the rebalance waits), and their pending ends dropped:
+   * the new owner reads those records again and answers them.
+   */
+  async #rebalancing(change: 'assigned' | 'revoked', partitions: readonly KafkaJS.TopicPartition[]): Promise<void> {
+    if (change !== 'revoked') return;
+    if (!this.#stopping.signal.aborted) {
+      this.#markCommits();
+      await this.#committer?.flush(partitions);
+    }
+    const revoked = new Set(partitions.map((p) => `${p.topic}:${String(p.partition)}`));
+    for (const { topic, partition } of partitions) this.#offsets.forget(topic, partition);
+    let dropped = 0;
+    for (const [actionId, pending] of this.#pending) {
+      const kept = pending.records.filter((r) => !revoked.has(`${r.topic}:${String(r.partition)}`));
+      if (kept.length === pending.records.length) continue;
+      dropped += 1;
+      pending.records.splice(0, pending.records.length, ...kept);
+      if (kept.length > 0) continue;
+      if (pending.grace !== undefined) clearTimeout(pending.grace);
+      this.#pending.delete(actionId);
+    }
+    if (dropped > 0) this.#logger.log(`Kafka door: ${partitions.length} partition(s) revoked; ${dropped} pending end(s) left to their next reader`);
   }
 
   async #answerEnd(action: ActionState, outcomesTopic: string, ref: ProposalRef): Promise<void> {
@@ -214,7 +322,7 @@ export class KafkaDoor implements OnApplicationBootstrap, OnApplicationShutdown 
   }
 
   async #send(topic: string, key: string | null, outcome: DoorOutcome): Promise<void> {
-    await this.#producer?.send({ topic, messages: [{ key, value: this.#codec.encode('DoorOutcome', outcome) }] });
+    await this.#producer?.send({ topic, messages: [{ key, value: this.#encodeOutcome(outcome) }] });
   }
 
   async #deadLetter(topic: string, partition: number, message: KafkaJS.KafkaMessage, headers: Record<string, string>, error: unknown): Promise<void> {

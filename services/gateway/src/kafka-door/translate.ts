@@ -1,8 +1,8 @@
 import { nameBasedUuid } from '@writ/contracts';
 import { WritError, httpStatusOf, isWritError } from '@writ/errors';
-import type { ActionJson } from '@writ/gateway-core';
-import { requestInvalid } from '@writ/gateway-core';
-import type { DoorOpenRun, DoorOutcome, DoorProposal } from './codec.ts';
+import type { ActionJson, ActionState } from '@writ/gateway-core';
+import { awaitsDetail, isTerminalStatus, requestInvalid } from '@writ/gateway-core';
+import type { DoorApproval, DoorOpenRun, DoorOutcome, DoorProposal } from './codec.ts';
 
 // From the door's Avro records to the HTTP door's request bodies (so that parseOpenRun, parsePropose
 // and the tool contract judge them exactly as over HTTP) and from the gateway's answers back to
@@ -79,6 +79,7 @@ const EMPTY = {
   error: null,
   proposal_partition: null,
   proposal_offset: null,
+  approval: null,
 } as const;
 
 function refFields(ref: ProposalRef | null): Pick<DoorOutcome, 'proposal_partition' | 'proposal_offset'> {
@@ -138,4 +139,60 @@ export function ended(action: ActionJson, ref: ProposalRef | null, now: number):
     ...refFields(ref),
     occurred_at: now,
   };
+}
+
+/**
+ * The action waits for a person's approval (DoorOutcome v2): the decision, the policies that
+ * determined it (the permit that asks), and what it asks for when the read model has the
+ * requirement (count, roles, the permit's reason, when it was asked and when it fails closed).
+ */
+export function held(action: ActionJson, ref: ProposalRef | null, now: number): DoorOutcome {
+  const requirement = action.approval_requirement;
+  const request = action.approval_request;
+  const approval: DoorApproval | null =
+    requirement === null
+      ? null
+      : {
+          policy_id: requirement.policy_id,
+          count: requirement.count,
+          roles: [...requirement.roles],
+          reason: requirement.reason ?? null,
+          requested_at: epochMillis(request?.requested_at),
+          expires_at: epochMillis(request?.expires_at),
+        };
+  return {
+    ...EMPTY,
+    kind: 'held',
+    idempotency_key: action.idempotency_key,
+    run_id: action.run_id,
+    action_id: action.action_id,
+    status: action.status,
+    reason: action.reason,
+    reason_code: action.reason_code,
+    decision: action.decision,
+    determining_policies: [...action.determining_policies],
+    approval,
+    ...refFields(ref),
+    occurred_at: now,
+  };
+}
+
+function epochMillis(iso: string | null | undefined): number | null {
+  if (iso === null || iso === undefined) return null;
+  const millis = Date.parse(iso);
+  return Number.isNaN(millis) ? null : millis;
+}
+
+/** What a change of an accepted, not yet ended action tells its agent. */
+export interface ToTell {
+  /** `held`: it waits for a person's approval now, and this instance has not said so yet (never for a shadow run's action: nobody approves it). */
+  readonly held: boolean;
+  /** Its end: now, after the grace for its decision or result body (read from other topics), or not yet. */
+  readonly end: 'now' | 'after-grace' | null;
+}
+
+export function toTell(action: ActionState, heldSent: boolean): ToTell {
+  const isHeld = !heldSent && action.status === 'awaiting_approval' && action.run_mode !== 'shadow';
+  if (!isTerminalStatus(action.status)) return { held: isHeld, end: null };
+  return { held: false, end: awaitsDetail(action) ? 'after-grace' : 'now' };
 }
