@@ -85,6 +85,8 @@ export const ERROR_HTTP_STATUS = {
   LEDGER_UNAUTHENTICATED: 500,
   LEDGER_UNREACHABLE: 500,
   LEDGER_VERIFY_FAILED: 500,
+  /** The model proxy: this gateway holds the most model calls it may at once (WRIT_MODEL_MAX_IN_FLIGHT); retry shortly. */
+  MODEL_CALLS_EXCEEDED: 429,
   MODEL_PROXY_UNAVAILABLE: 503,
   MODEL_UNKNOWN: 404,
   NOT_FOUND: 404,

@@ -50,6 +50,11 @@ export const gatewayConfigSpec = {
    * WRIT_EXECUTOR_MODEL_PARK_MS.
    */
   WRIT_MODEL_DECISION_WAIT_MS: env.int({ default: 60_000, min: 1_000, max: 600_000 }),
+  /**
+   * The most model calls this gateway holds at once (each has its body parked at the executor);
+   * one more is answered 429 MODEL_CALLS_EXCEEDED at once, with Retry-After, instead of queueing.
+   */
+  WRIT_MODEL_MAX_IN_FLIGHT: env.int({ default: 256, min: 1, max: 10_000 }),
 };
 
 export type GatewayConfig = BaseConfig & ConfigOf<typeof gatewayConfigSpec>;

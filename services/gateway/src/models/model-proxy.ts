@@ -85,6 +85,8 @@ function endingError(action: ActionState, model: ModelEntry): OpenAiError {
 export class ModelProxy implements OnModuleInit {
   readonly catalogue: ModelCatalogue | undefined;
   readonly #watchers = new Map<string, (action: ActionState) => void>();
+  /** Model calls this gateway holds now (WRIT_MODEL_MAX_IN_FLIGHT). */
+  #inFlight = 0;
 
   constructor(
     @Inject(AgentDoor) private readonly door: AgentDoor,
@@ -156,18 +158,33 @@ export class ModelProxy implements OnModuleInit {
       });
     }
     const first = parseChatRequest(body, catalogue);
-    let request: ChatRequest = first;
-    const routedFrom: string[] = [];
-    for (;;) {
-      const answered = await this.#attempt(caller, runId, request, headers, res, gone, routedFrom);
-      if (answered.kind === 'done') return;
-      const cheaper = request.model.degrade_to === undefined ? undefined : catalogue.models.get(request.model.degrade_to);
-      if (answered.action.status === 'refused' && cheaper !== undefined) {
-        routedFrom.push(request.model.id);
-        request = parseChatRequest(body, catalogue, cheaper);
-        continue;
+    // Shed load before any work: past the limit a call is refused at once, not queued behind the others.
+    const limit = this.config.WRIT_MODEL_MAX_IN_FLIGHT;
+    if (this.#inFlight >= limit) {
+      res.setHeader('retry-after', '1');
+      throw new WritError('MODEL_CALLS_EXCEEDED', `this gateway holds ${this.#inFlight} model calls already, the most it may: retry shortly`, {
+        rule: `at most ${limit} model calls at once per gateway (WRIT_MODEL_MAX_IN_FLIGHT)`,
+        retriable: true,
+      });
+    }
+    this.#inFlight += 1;
+    try {
+      let request: ChatRequest = first;
+      const routedFrom: string[] = [];
+      for (;;) {
+        const answered = await this.#attempt(caller, runId, request, headers, res, gone, routedFrom);
+        if (answered.kind === 'done') return;
+        const cheaper = request.model.degrade_to === undefined ? undefined : catalogue.models.get(request.model.degrade_to);
+        if (answered.action.status === 'refused' && cheaper !== undefined) {
+          routedFrom.push(request.model.id);
+          request = parseChatRequest(body, catalogue, cheaper);
+          continue;
+        }
+        send(res, endingError(answered.action, request.model));
+        return;
       }
-      return send(res, endingError(answered.action, request.model));
+    } finally {
+      this.#inFlight -= 1;
     }
   }
 
