@@ -1,6 +1,6 @@
-// Shared by the benchmarks: the machine line and the replacement of one "## <Title>" section of
-// docs/benchmarks.md, leaving the others as they are.
-import { readFileSync } from 'node:fs';
+// Shared by the benchmarks: the machine line, the replacement of one "## <Title>" section of
+// docs/benchmarks.md, leaving the others as they are, and the run's work folder.
+import { readFileSync, rmSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
@@ -12,6 +12,18 @@ export function machineLine(): string {
   const cpus = os.cpus();
   const model = cpus[0]?.model.trim() ?? 'an unknown CPU';
   return `${model} (${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB memory, load average ${os.loadavg()[0]?.toFixed(2) ?? '?'} at start)`;
+}
+
+/**
+ * Removes a run's work folder (its broker's log, chDB, the spans: tens of MB a run), unless
+ * BENCH_KEEP=1 asks to keep it for a look at its spans and logs.
+ */
+export function removeWorkDir(workDir: string, say: (line: string) => void = console.log): void {
+  if (process.env['BENCH_KEEP'] === '1') {
+    say(`kept the work folder (BENCH_KEEP=1): ${workDir}`);
+    return;
+  }
+  rmSync(workDir, { recursive: true, force: true });
 }
 
 export function percentile(sorted: readonly number[], p: number): number {

@@ -41,7 +41,7 @@ import {
   writeLargeBudgets,
 } from '../../test/e2e/fault-run.ts';
 import type { ChainVerification, FaultTarget, KillRecord, OfferedAction, OutcomeReport, TopicFacts } from '../../test/e2e/fault-run.ts';
-import { ROOT, machineLine, writeBenchmarkSection } from '../bench-doc.ts';
+import { ROOT, machineLine, removeWorkDir, writeBenchmarkSection } from '../bench-doc.ts';
 
 const RATE = Number(process.env['BENCH_RATE'] ?? 25);
 const ACTIONS = Number(process.env['BENCH_ACTIONS'] ?? 5_000);
@@ -428,6 +428,7 @@ Fixed after this run's first versions (in the e2e fault run and this bench): a p
   } finally {
     await stack.stop();
     await broker.handle.release();
+    removeWorkDir(workDir, say);
   }
   if (failed) process.exitCode = 1;
 }

@@ -20,7 +20,7 @@ import { acquireKafka, actAsSuperUser, provisionTopology } from '@writ/devstack'
 import { hashApiKey } from '@writ/directory';
 import { freePort, jsonRequest, replayable, runFuzz, send, testKafkaCredentials } from '@writ/testing';
 import type { FuzzReport, FuzzRequest } from '@writ/testing';
-import { ROOT, machineLine, writeBenchmarkSection } from '../bench-doc.ts';
+import { ROOT, machineLine, removeWorkDir, writeBenchmarkSection } from '../bench-doc.ts';
 
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 180);
 const FIRST_SEED = Number(process.env['BENCH_SEED'] ?? 1);
@@ -162,6 +162,7 @@ async function main(): Promise<void> {
     gateway.kill('SIGTERM');
     await new Promise((resolve) => (gateway.exitCode === null ? gateway.once('exit', resolve) : resolve(undefined)));
     await kafka.release();
+    removeWorkDir(work);
   }
 }
 

@@ -19,7 +19,7 @@ import type { WritStack } from '@writ/devstack';
 import { parseModelCatalogue, writeModelTools } from '@writ/model-proxy';
 import { WritClient } from '@writ/sdk';
 import { writeLargeBudgets } from '../../test/e2e/fault-run.ts';
-import { ROOT, machineLine, percentile, writeBenchmarkSection } from '../bench-doc.ts';
+import { ROOT, machineLine, percentile, removeWorkDir, writeBenchmarkSection } from '../bench-doc.ts';
 
 const LITELLM_VERSION = '1.80.0';
 const SERIAL = Number(process.env['BENCH_SERIAL'] ?? 200);
@@ -337,6 +337,7 @@ async function main(): Promise<void> {
     await writ.release();
     litellm?.kill('SIGTERM');
     await new Promise((resolve) => provider.close(resolve));
+    removeWorkDir(workDir, say);
   }
 }
 

@@ -18,7 +18,7 @@ import type { WritStack } from '@writ/devstack';
 import { describeError } from '@writ/errors';
 import { WritClient } from '@writ/sdk';
 import type { SpanRecord } from '@writ/telemetry';
-import { ROOT, cpuSeconds, machineLine, percentile, writeBenchmarkSection } from '../bench-doc.ts';
+import { ROOT, cpuSeconds, machineLine, percentile, removeWorkDir, writeBenchmarkSection } from '../bench-doc.ts';
 import { summarizeCpuProfile } from '../cpu-profile.ts';
 import { kafkaChainFloor } from '../floor.ts';
 
@@ -499,6 +499,7 @@ Every client here authenticates to the broker as its own SASL/SCRAM principal un
     await stack.stop();
     await kafka.release();
     if (PROFILE) printProfiles(join(workDir, 'profiles'), pids);
+    removeWorkDir(workDir);
   }
 }
 
