@@ -8,7 +8,7 @@ import type { OutgoingEvent } from './serde.ts';
 import { EventProducer } from './producer.ts';
 import { committedOffsets, createTestTopics, readTopicToEnd } from './testing/index.ts';
 import { runTransactional } from './transactional.ts';
-import type { TransactionalHandler, TransactionalProcessor } from './transactional.ts';
+import type { TransactionalHandler, TransactionalProcessor, TransactionalProcessorOptions } from './transactional.ts';
 
 const brokers = testKafkaBrokers();
 const running: TransactionalProcessor[] = [];
@@ -29,6 +29,7 @@ async function setup(prefix: string, outputConfigs: Record<string, string> = {},
     maxBatchSize?: number,
     offsetsOnlyLingerMs?: number,
     onCommitted?: (events: readonly OutgoingEvent[]) => void,
+    deferrable?: TransactionalProcessorOptions['deferrable'],
   ) => {
     const processor = await runTransactional({
       brokers,
@@ -42,6 +43,7 @@ async function setup(prefix: string, outputConfigs: Record<string, string> = {},
       ...(maxBatchSize === undefined ? {} : { maxBatchSize }),
       ...(offsetsOnlyLingerMs === undefined ? {} : { offsetsOnlyLingerMs }),
       ...(onCommitted === undefined ? {} : { onCommitted }),
+      ...(deferrable === undefined ? {} : { deferrable }),
     });
     running.push(processor);
     return processor;
@@ -251,6 +253,46 @@ describe('TransactionalProcessor against a real broker', () => {
     // One transaction carried both batches: the quiet one's offsets went with the loud one's output.
     expect(processor.stats).toEqual({ transactions: 1, batches: 2 });
     expect((await readTopicToEnd(brokers, output, { readCommitted: true })).map((r) => causeOf(r.value))).toEqual([loud.meta.event_id]);
+  });
+
+  it('holds an output that may wait (deferrable) for the next one that may not, in one transaction; alone, it commits after its wait', async () => {
+    const { input, output, groupId, producer, run } = await setup('tx_defer');
+    const admit = sampleEvent('ActionProposed', { run_id: 'run-admit' });
+    const next = sampleEvent('ActionProposed', { run_id: 'run-next' });
+    const alone = sampleEvent('ActionProposed', { run_id: 'run-alone' });
+    const handled: string[] = [];
+    const processor = await run(
+      (event) => {
+        if (event.type !== 'ActionProposed') throw new Error(`unexpected ${event.type}`);
+        handled.push(event.payload.meta.run_id);
+        if (event.payload.meta.run_id !== 'run-next') return [admittedFor(event.payload, output)];
+        const completed = sampleEvent('ActionCompleted', { run_id: 'run-next', causation_id: event.payload.meta.event_id });
+        return [{ type: 'ActionCompleted' as const, topic: output, payload: completed }];
+      },
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      { events: ['ActionAdmitted'], maxWaitMs: 2_000 },
+    );
+    await producer.send([{ type: 'ActionProposed', topic: input, payload: admit }]);
+    await waitFor(() => handled.includes('run-admit'), { what: 'the admission handled', timeoutMs: 30_000 });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Handled, and not committed: the admission waits for an output that may not.
+    expect((await committedOffsets(brokers, groupId, input)).get(0)).toBeUndefined();
+    await producer.send([{ type: 'ActionProposed', topic: input, payload: next }]);
+    await waitFor(async () => (await committedOffsets(brokers, groupId, input)).get(0) === '2', { what: 'both inputs committed', timeoutMs: 30_000 });
+    expect(processor.stats).toEqual({ transactions: 1, batches: 2 });
+    // Alone, an admission commits once its wait is over: in a transaction of its own.
+    await producer.send([{ type: 'ActionProposed', topic: input, payload: alone }]);
+    await producer.disconnect();
+    await waitFor(async () => (await committedOffsets(brokers, groupId, input)).get(0) === '3', { what: 'the lone admission committed', timeoutMs: 30_000 });
+    expect(processor.stats).toEqual({ transactions: 2, batches: 3 });
+    expect((await readTopicToEnd(brokers, output, { readCommitted: true })).map((r) => causeOf(r.value))).toEqual([
+      admit.meta.event_id,
+      next.meta.event_id,
+      alone.meta.event_id,
+    ]);
   });
 
   it('emits outputs of no input (as a timer does) in its transactions, in handling order with the inputs', async () => {

@@ -36,6 +36,13 @@ export interface TransactionalProcessorOptions extends Omit<EventConsumerOptions
   /** How long batches that publish nothing wait for one that does (OFFSETS_ONLY_LINGER_MS). */
   readonly offsetsOnlyLingerMs?: number;
   /**
+   * Events nobody waits on: batches publishing only these wait up to `maxWaitMs` for a batch that
+   * publishes something else, to go in its transaction (as batches publishing nothing wait), so
+   * the output an agent waits on does not queue behind a transaction of their own. The planner's
+   * ActionAdmitted: the policy's and the budget's answers follow it within milliseconds.
+   */
+  readonly deferrable?: { readonly events: readonly string[]; readonly maxWaitMs: number };
+  /**
    * Called after a transaction was aborted (its input will be redelivered): a handler that keeps
    * in-memory state derived from uncommitted input must drop or reload it here.
    */
@@ -519,7 +526,7 @@ export class TransactionalProcessor {
     }
     const committed = new Promise<boolean>((resolve) => {
       this.#queue.push({ batch, resolve });
-      if (publishes(batch)) this.#endLinger?.();
+      if (!this.#mayWait(batch)) this.#endLinger?.();
       if (!this.#flushing) {
         this.#flushing = true;
         void this.#flush().finally(() => {
@@ -573,6 +580,8 @@ export class TransactionalProcessor {
    * is in flight depends at most on that transaction: it goes in the next, or is stale if it aborts.
    */
   async #flush(): Promise<void> {
+    // A group waits once: taken again after its wait, it commits with what came meanwhile.
+    let waited = false;
     while (this.#queue.length > 0) {
       if (this.#handling > 0) {
         let lift: () => void = () => undefined;
@@ -591,26 +600,41 @@ export class TransactionalProcessor {
       const live = group.filter((queued) => queued.batch.generation === this.#generation);
       for (const queued of group) if (!live.includes(queued)) queued.resolve(false);
       if (live.length === 0) continue;
-      if (!live.some((queued) => publishes(queued.batch)) && (await this.#lingerForOutputs())) {
-        // A batch that publishes came meanwhile: all of them go in its transaction (taken again,
-        // behind the barrier, with what was handled meanwhile).
-        this.#queue = [...live, ...this.#queue];
-        continue;
+      if (!waited && live.every((queued) => this.#mayWait(queued.batch))) {
+        const deferred = live.some((queued) => publishes(queued.batch));
+        const ended = await this.#lingerForOutputs(deferred);
+        if (ended === 'output' || (ended === 'waited' && deferred)) {
+          // A batch that may not wait came meanwhile (or deferred events waited their most): all of
+          // them go in one transaction (taken again, behind the barrier, with what was handled meanwhile).
+          this.#queue = [...live, ...this.#queue];
+          waited = true;
+          continue;
+        }
       }
+      waited = false;
       const ok = await this.#commitGroup(live.map((queued) => queued.batch));
       for (const queued of live) queued.resolve(ok);
     }
   }
 
+  /** True when the batch publishes nothing, or only events that may wait (`deferrable`). */
+  #mayWait(batch: HandledBatch): boolean {
+    if (!publishes(batch)) return true;
+    const events = this.#options.deferrable?.events;
+    return events !== undefined && batch.dlqRecords.length === 0 && batch.outputs.every((output) => events.includes(output.event.type));
+  }
+
   /**
-   * Waits up to OFFSETS_ONLY_LINGER_MS for a batch that publishes; true when one was queued. Not
-   * while isolating a refusal (each batch then waits for its own commit), stopping, or when a
-   * revocation wants the queued commits done.
+   * Waits up to OFFSETS_ONLY_LINGER_MS (`deferrable.maxWaitMs` when `deferred` events wait) for a
+   * batch that may not wait: 'output' when one was queued, 'waited' when none came, 'no' when it
+   * did not wait: while isolating a refusal (each batch then waits for its own commit), stopping,
+   * or when a revocation wants the queued commits done.
    */
-  async #lingerForOutputs(): Promise<boolean> {
-    if (this.#isolate.size > 0 || this.#state !== 'running') return false;
+  async #lingerForOutputs(deferred: boolean): Promise<'output' | 'waited' | 'no'> {
+    if (this.#isolate.size > 0 || this.#state !== 'running') return 'no';
+    const ms = deferred ? (this.#options.deferrable?.maxWaitMs ?? 0) : (this.#options.offsetsOnlyLingerMs ?? OFFSETS_ONLY_LINGER_MS);
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(end, this.#options.offsetsOnlyLingerMs ?? OFFSETS_ONLY_LINGER_MS);
+      const timer = setTimeout(end, ms);
       function end(): void {
         clearTimeout(timer);
         resolve();
@@ -618,7 +642,7 @@ export class TransactionalProcessor {
       this.#endLinger = end;
     });
     this.#endLinger = null;
-    return this.#queue.some((queued) => publishes(queued.batch));
+    return this.#queue.some((queued) => !this.#mayWait(queued.batch)) ? 'output' : 'waited';
   }
 
   /**

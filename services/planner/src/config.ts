@@ -17,6 +17,13 @@ export const plannerConfigSpec = {
   /** The tenants this instance serves (ids, or prefixes ending in `*`; unset: all): TenantFilter in @writ/config. */
   WRIT_PLANNER_TENANTS: env.tenants(),
   WRIT_PLANNER_LINGER_MS: env.int({ default: 0, min: 0, max: 1000 }),
+  /**
+   * How long an admission (ActionAdmitted, which nobody waits on) waits for the planner's next
+   * output, to share its transaction: the policy's and the budget's answers follow within
+   * milliseconds, and their ExecutionRequested then does not queue behind a transaction of the
+   * admission's own (docs/benchmarks.md, "Pipeline"). 0: admissions commit at once.
+   */
+  WRIT_PLANNER_ADMISSION_WAIT_MS: env.int({ default: 50, min: 0, max: 1000 }),
   WRIT_PLANNER_REPLAY_TIMEOUT_MS: env.int({ default: 120_000, min: 1000, max: 3_600_000 }),
 };
 

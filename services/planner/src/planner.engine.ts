@@ -55,6 +55,8 @@ export interface PlannerEngineOptions {
   /** The tenants this instance serves (WRIT_PLANNER_TENANTS; tests on a shared broker serve their own). */
   readonly tenants: TenantFilter;
   readonly lingerMs: number;
+  /** How long an admission alone waits for the next output to share its transaction (0: none). */
+  readonly admissionWaitMs?: number;
   readonly replayTimeoutMs: number;
   readonly logger?: BusLogger;
 }
@@ -153,6 +155,9 @@ export class PlannerEngine {
           dlqTopic: options.dlqTopic,
           instanceId: options.instanceId,
           lingerMs: options.lingerMs,
+          ...(options.admissionWaitMs === undefined || options.admissionWaitMs === 0
+            ? {}
+            : { deferrable: { events: ['ActionAdmitted'], maxWaitMs: options.admissionWaitMs } }),
         },
       },
       assignmentTimeoutMs: options.replayTimeoutMs,

@@ -32,6 +32,7 @@ export class PlannerService implements OnModuleInit, OnApplicationShutdown {
       defaultCurrency: config.WRIT_PLANNER_DEFAULT_CURRENCY,
       tenants: config.WRIT_PLANNER_TENANTS,
       lingerMs: config.WRIT_PLANNER_LINGER_MS,
+      admissionWaitMs: config.WRIT_PLANNER_ADMISSION_WAIT_MS,
       replayTimeoutMs: config.WRIT_PLANNER_REPLAY_TIMEOUT_MS,
       logger: busLoggerOf(new Logger('planner')),
     });
