@@ -121,10 +121,11 @@ export function accepted(
   };
 }
 
-export function ended(action: ActionJson, ref: ProposalRef | null, now: number): DoorOutcome {
+/** What `ended` and `held` say alike: the action, its status and its decision. */
+function actionFields(
+  action: ActionJson,
+): Pick<DoorOutcome, 'idempotency_key' | 'run_id' | 'action_id' | 'status' | 'reason' | 'reason_code' | 'decision' | 'determining_policies'> {
   return {
-    ...EMPTY,
-    kind: 'ended',
     idempotency_key: action.idempotency_key,
     run_id: action.run_id,
     action_id: action.action_id,
@@ -133,6 +134,14 @@ export function ended(action: ActionJson, ref: ProposalRef | null, now: number):
     reason_code: action.reason_code,
     decision: action.decision,
     determining_policies: [...action.determining_policies],
+  };
+}
+
+export function ended(action: ActionJson, ref: ProposalRef | null, now: number): DoorOutcome {
+  return {
+    ...EMPTY,
+    kind: 'ended',
+    ...actionFields(action),
     result: action.result === null || action.result === undefined ? null : JSON.stringify(action.result),
     cost_micros: action.cost_micros,
     currency: action.currency,
@@ -163,14 +172,7 @@ export function held(action: ActionJson, ref: ProposalRef | null, now: number): 
   return {
     ...EMPTY,
     kind: 'held',
-    idempotency_key: action.idempotency_key,
-    run_id: action.run_id,
-    action_id: action.action_id,
-    status: action.status,
-    reason: action.reason,
-    reason_code: action.reason_code,
-    decision: action.decision,
-    determining_policies: [...action.determining_policies],
+    ...actionFields(action),
     approval,
     ...refFields(ref),
     occurred_at: now,
