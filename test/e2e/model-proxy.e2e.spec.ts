@@ -220,8 +220,8 @@ beforeAll(async () => {
   );
   e2e = await startE2eStack(BASE_PORT, {
     WRIT_MODEL_DECISION_WAIT_MS: String(DECISION_WAIT_MS),
-    // One call at a time per gateway: the held call below shows a second one refused at once.
-    WRIT_MODEL_MAX_IN_FLIGHT: '1',
+    // One call at a time per agent: the held call below shows the agent's second one refused at once.
+    WRIT_MODEL_MAX_IN_FLIGHT_PER_AGENT: '1',
     WRIT_TOOLS_DIR: toolsDir,
     WRIT_POLICY_DIR: policyDir,
     WRIT_MODELS_FILE: join(workDir, 'models.json'),
@@ -378,18 +378,21 @@ describe('the model proxy', () => {
     expect(providerCalls.length).toBe(before);
   });
 
-  it('holds a call that needs a person’s approval until a manager approves it, then answers it; a call past the in-flight limit is shed meanwhile', async () => {
+  it('holds a call that needs a person’s approval until a manager approves it, then answers it; the agent’s call past its in-flight limit is shed meanwhile', async () => {
     const answer = chat({ model: 'sim-reviewed', messages: hello, max_tokens: 20 });
     const held = await waitFor(
       async () => (await e2e.manager.pendingApprovals()).approvals.find((action) => action.tool === 'model.sim_reviewed' && action.run_id === runId),
       { timeoutMs: DECISION_WAIT_MS, what: 'the model call in the approvals inbox' },
     );
-    // While it is held, the gateway is at its limit (WRIT_MODEL_MAX_IN_FLIGHT 1): one more call is refused at once, nothing proposed.
+    // While it is held, the agent is at its limit (WRIT_MODEL_MAX_IN_FLIGHT_PER_AGENT 1): its next call is refused at once, nothing proposed.
     const before = providerCalls.length;
     const shed = await chat({ model: 'sim-small', messages: hello });
     expect(shed.status).toBe(429);
     expect(shed.headers.get('retry-after')).toBe('1');
-    expect(((await shed.json()) as { error: { code: string } }).error.code).toBe('MODEL_CALLS_EXCEEDED');
+    expect(((await shed.json()) as { error: { code: string; rule: string } }).error).toMatchObject({
+      code: 'MODEL_CALLS_EXCEEDED',
+      rule: expect.stringContaining('per agent') as unknown,
+    });
     expect(providerCalls.length).toBe(before);
     await e2e.manager.decide(held.action_id, 'approve', 'fine for this ticket');
     const response = await answer;

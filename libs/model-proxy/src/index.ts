@@ -9,3 +9,5 @@ export type { ModelCallDeps, ModelCallSink, ModelCallSummary, ModelFetchLike, Mo
 export { modelEndpointUrl, modelMaxCostMicros, modelTargetOf, modelToolDefinition, modelToolDefinitions, writeModelTools } from './tools.ts';
 export { RelayProtocolError, RelayReader, relayData, relayHead, relayLogged } from './relay.ts';
 export type { RelayLogged } from './relay.ts';
+export { CallSlots } from './call-slots.ts';
+export type { SlotRefusal } from './call-slots.ts';

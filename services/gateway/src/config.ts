@@ -55,6 +55,8 @@ export const gatewayConfigSpec = {
    * one more is answered 429 MODEL_CALLS_EXCEEDED at once, with Retry-After, instead of queueing.
    */
   WRIT_MODEL_MAX_IN_FLIGHT: env.int({ default: 256, min: 1, max: 10_000 }),
+  /** The most of those one agent may hold (a burst, or calls held for approval, leaves the others room). */
+  WRIT_MODEL_MAX_IN_FLIGHT_PER_AGENT: env.int({ default: 64, min: 1, max: 10_000 }),
 };
 
 export type GatewayConfig = BaseConfig & ConfigOf<typeof gatewayConfigSpec>;

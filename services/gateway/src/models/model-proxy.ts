@@ -15,7 +15,7 @@ import type { Principal } from '@writ/directory';
 import { WritError } from '@writ/errors';
 import { isTerminalStatus, requireAgent } from '@writ/gateway-core';
 import type { ActionState } from '@writ/gateway-core';
-import { RelayReader, loadModelCatalogue, modelToolName, openAiError, parseChatRequest, proposalArguments, providerError } from '@writ/model-proxy';
+import { CallSlots, RelayReader, loadModelCatalogue, modelToolName, openAiError, parseChatRequest, proposalArguments, providerError } from '@writ/model-proxy';
 import type { ChatRequest, ModelCatalogue, ModelEntry, OpenAiError } from '@writ/model-proxy';
 import { SERVICE_CONFIG } from '@writ/runtime';
 import type { ToolRegistry } from '@writ/tools';
@@ -85,8 +85,8 @@ function endingError(action: ActionState, model: ModelEntry): OpenAiError {
 export class ModelProxy implements OnModuleInit {
   readonly catalogue: ModelCatalogue | undefined;
   readonly #watchers = new Map<string, (action: ActionState) => void>();
-  /** Model calls this gateway holds now (WRIT_MODEL_MAX_IN_FLIGHT). */
-  #inFlight = 0;
+  /** Model calls this gateway holds now (WRIT_MODEL_MAX_IN_FLIGHT, WRIT_MODEL_MAX_IN_FLIGHT_PER_AGENT). */
+  readonly #slots: CallSlots;
 
   constructor(
     @Inject(AgentDoor) private readonly door: AgentDoor,
@@ -96,6 +96,7 @@ export class ModelProxy implements OnModuleInit {
     @Inject(SERVICE_CONFIG) private readonly config: GatewayConfig,
   ) {
     this.catalogue = config.WRIT_MODELS_FILE === undefined ? undefined : loadModelCatalogue(config.WRIT_MODELS_FILE);
+    this.#slots = new CallSlots(config.WRIT_MODEL_MAX_IN_FLIGHT, config.WRIT_MODEL_MAX_IN_FLIGHT_PER_AGENT);
     for (const model of this.catalogue?.models.values() ?? []) {
       if (this.tools.get(modelToolName(model.id)) === undefined) {
         throw new WritError(
@@ -148,7 +149,7 @@ export class ModelProxy implements OnModuleInit {
 
   /** Answers one POST /v1/chat/completions on `res` (a completion, a stream, or an OpenAI error). */
   async complete(caller: Principal, body: unknown, headers: TraceHeaders, res: ServerResponse, gone: AbortSignal): Promise<void> {
-    requireAgent(caller);
+    const me = requireAgent(caller);
     const catalogue = this.#catalogue();
     const runId = header(headers, 'x-writ-run');
     if (runId === undefined || runId.trim() === '') {
@@ -158,16 +159,25 @@ export class ModelProxy implements OnModuleInit {
       });
     }
     const first = parseChatRequest(body, catalogue);
-    // Shed load before any work: past the limit a call is refused at once, not queued behind the others.
-    const limit = this.config.WRIT_MODEL_MAX_IN_FLIGHT;
-    if (this.#inFlight >= limit) {
+    // Shed load before any work: past a limit a call is refused at once, not queued behind the others.
+    const agent = `${me.tenant}/${me.id}`;
+    const refused = this.#slots.take(agent);
+    if (refused !== undefined) {
       res.setHeader('retry-after', '1');
-      throw new WritError('MODEL_CALLS_EXCEEDED', `this gateway holds ${this.#inFlight} model calls already, the most it may: retry shortly`, {
-        rule: `at most ${limit} model calls at once per gateway (WRIT_MODEL_MAX_IN_FLIGHT)`,
-        retriable: true,
-      });
+      throw new WritError(
+        'MODEL_CALLS_EXCEEDED',
+        refused.scope === 'agent'
+          ? `this agent has ${refused.held} model calls in progress already, the most it may: retry shortly`
+          : `this gateway holds ${refused.held} model calls already, the most it may: retry shortly`,
+        {
+          rule:
+            refused.scope === 'agent'
+              ? `at most ${refused.limit} model calls at once per agent and gateway (WRIT_MODEL_MAX_IN_FLIGHT_PER_AGENT)`
+              : `at most ${refused.limit} model calls at once per gateway (WRIT_MODEL_MAX_IN_FLIGHT)`,
+          retriable: true,
+        },
+      );
     }
-    this.#inFlight += 1;
     try {
       let request: ChatRequest = first;
       const routedFrom: string[] = [];
@@ -184,7 +194,7 @@ export class ModelProxy implements OnModuleInit {
         return;
       }
     } finally {
-      this.#inFlight -= 1;
+      this.#slots.release(agent);
     }
   }
 
