@@ -2,7 +2,8 @@
 // which server Writ fronts, under which registry name, with which effect, risk, cost and schema.
 // Only the tools it names are imported: a tool the upstream adds later is not governed, so not
 // callable through Writ, until an operator declares it.
-import { WritError } from '@writ/errors';
+import { fileFields } from '@writ/config';
+import type { CredentialSource } from '@writ/config';
 
 export interface UpstreamTool {
   /** The registry name (dotted, lower case), e.g. "orders.lookup": policies name it Writ::Tool::"orders.lookup". */
@@ -24,7 +25,7 @@ export interface UpstreamServer {
   /** Its Streamable HTTP endpoint, e.g. "http://127.0.0.1:9400/mcp" (`${VAR}` allowed, expanded by the executor). */
   readonly url: string;
   /** The bearer token the executor sends it (never an event): an environment variable or a file. */
-  readonly credential?: { readonly env: string } | { readonly file: string };
+  readonly credential?: CredentialSource;
   /** By the upstream's own tool name. */
   readonly tools: Readonly<Record<string, UpstreamTool>>;
 }
@@ -37,35 +38,9 @@ const DEFAULT_RETRY = { max_attempts: 1, initial_backoff_ms: 200, max_backoff_ms
 const SERVER_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
 const UPSTREAM_TOOL_NAME = /^[A-Za-z0-9_.-]{1,128}$/;
 
-function invalid(field: string, rule: string, why: string): WritError {
-  return new WritError('CONFIG_INVALID', `MCP upstreams file: ${field} ${why}`, { field, rule });
-}
-
 type Json = Record<string, unknown>;
 
-function object(value: unknown, field: string, allowed: readonly string[]): Json {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(field, 'type', 'must be an object');
-  for (const key of Object.keys(value))
-    if (!allowed.includes(key)) throw invalid(`${field}.${key}`, 'additionalProperties', `is not a known field (known: ${allowed.join(', ')})`);
-  return value as Json;
-}
-
-function string(value: unknown, field: string, pattern?: RegExp): string {
-  if (typeof value !== 'string' || value.trim() === '') throw invalid(field, value === undefined ? 'required' : 'type', 'must be a non-empty string');
-  if (pattern !== undefined && !pattern.test(value)) throw invalid(field, 'pattern', `must match ${pattern.source}`);
-  return value;
-}
-
-function integer(value: unknown, field: string, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw invalid(field, value === undefined ? 'required' : 'type', 'must be a whole number');
-  if (value < min || value > max) throw invalid(field, value < min ? 'minimum' : 'maximum', `must be from ${min} to ${max}`);
-  return value;
-}
-
-function oneOf<T extends string>(value: unknown, field: string, allowed: readonly T[]): T {
-  if (!allowed.includes(value as T)) throw invalid(field, value === undefined ? 'required' : 'enum', `must be one of ${allowed.join(', ')}`);
-  return value as T;
-}
+const { invalid, object, string, integer, oneOf, credential: credentialOf } = fileFields('MCP upstreams file');
 
 function tool(value: unknown, field: string): UpstreamTool {
   const raw = object(value, field, ['name', 'version', 'effect', 'risk', 'cost', 'timeout_ms', 'retry', 'idempotent', 'description', 'arguments']);
@@ -108,14 +83,7 @@ export function parseUpstreams(value: unknown): UpstreamsFile {
     const server = object(rawServer, field, ['url', 'credential', 'tools']);
     const url = string(server['url'], `${field}.url`, /^(\$\{[A-Z_][A-Z0-9_]*(:-[^}]*)?\}|https?:\/\/)/);
     if (url.includes('#')) throw invalid(`${field}.url`, 'pattern', 'must have no fragment (#): Writ names the tool there');
-    let credential: UpstreamServer['credential'];
-    if (server['credential'] !== undefined) {
-      const raw = object(server['credential'], `${field}.credential`, ['env', 'file']);
-      credential =
-        raw['env'] !== undefined
-          ? { env: string(raw['env'], `${field}.credential.env`, /^[A-Z_][A-Z0-9_]*$/) }
-          : { file: string(raw['file'], `${field}.credential.file`) };
-    }
+    const credential = credentialOf(server['credential'], `${field}.credential`);
     const rawTools = object(server['tools'] ?? undefined, `${field}.tools`, Object.keys((server['tools'] as Json | undefined) ?? {}));
     const tools: Record<string, UpstreamTool> = {};
     for (const [upstreamName, rawTool] of Object.entries(rawTools)) {

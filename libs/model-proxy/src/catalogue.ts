@@ -3,13 +3,15 @@
 // cheaper model a call is routed to under budget pressure). Each model becomes a metered tool in
 // the registry (tools.ts), so contracts, Cedar policies and budgets see models as they see tools.
 import { readFileSync } from 'node:fs';
+import { fileFields } from '@writ/config';
 import { WritError } from '@writ/errors';
+import type { CredentialSource } from '@writ/config';
 
 export interface ModelProvider {
   /** OpenAI-compatible base URL, e.g. "https://api.openai.com/v1" (`${VAR}` / `${VAR:-default}` expanded by the executor). */
   readonly base_url: string;
   /** The provider's API key: an environment variable or a file the executor reads (never an event). */
-  readonly credential?: { readonly env: string } | { readonly file: string };
+  readonly credential?: CredentialSource;
 }
 
 export interface ModelEntry {
@@ -42,44 +44,9 @@ export interface ModelCatalogue {
 
 const MODEL_ID = /^[a-z][a-z0-9._-]{0,63}$/;
 const PROVIDER_NAME = /^[a-z][a-z0-9_-]{0,62}$/;
-const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
 const VERSION = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$/;
 
-type Json = Record<string, unknown>;
-
-function invalid(field: string, rule: string, why: string): WritError {
-  return new WritError('CONFIG_INVALID', `models file: ${field} ${why}`, { field, rule });
-}
-
-function object(value: unknown, field: string, allowed?: readonly string[]): Json {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(field, 'type', 'must be an object');
-  if (allowed !== undefined) {
-    for (const key of Object.keys(value)) {
-      if (!allowed.includes(key)) throw invalid(`${field}.${key}`, 'additionalProperties', `is not a known field (known: ${allowed.join(', ')})`);
-    }
-  }
-  return value as Json;
-}
-
-function string(value: unknown, field: string, pattern?: RegExp): string {
-  if (typeof value !== 'string' || value.trim() === '') throw invalid(field, value === undefined ? 'required' : 'type', 'must be a non-empty string');
-  if (pattern !== undefined && !pattern.test(value)) throw invalid(field, 'pattern', `must match ${pattern.source}`);
-  return value;
-}
-
-function integer(value: unknown, field: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw invalid(field, value === undefined ? 'required' : 'type', 'must be a whole number');
-  if (value < min || value > max) throw invalid(field, value < min ? 'minimum' : 'maximum', `must be between ${min} and ${max}`);
-  return value;
-}
-
-function credentialOf(value: unknown, field: string): ModelProvider['credential'] {
-  if (value === undefined) return undefined;
-  const raw = object(value, field, ['env', 'file']);
-  if (raw['env'] !== undefined && raw['file'] === undefined) return { env: string(raw['env'], `${field}.env`, ENV_NAME) };
-  if (raw['file'] !== undefined && raw['env'] === undefined) return { file: string(raw['file'], `${field}.file`) };
-  throw invalid(field, 'oneOf', 'must name exactly one of env or file');
-}
+const { invalid, object, string, integer, credential: credentialOf } = fileFields('models file');
 
 /** Checks a parsed models file; throws CONFIG_INVALID naming the field and the rule. */
 export function parseModelCatalogue(value: unknown): ModelCatalogue {

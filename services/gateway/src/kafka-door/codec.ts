@@ -44,8 +44,9 @@ export function doorCodec(dir = DOOR_SCHEMAS_DIR): SingleObjectCodec<DoorRecordT
  * agents with no answers. Readers of v2 read both (v1 resolves to v2: `approval` null).
  */
 export function outcomeEncoder(dir = DOOR_SCHEMAS_DIR): (outcome: DoorOutcome) => Buffer {
-  const latest = createSingleObjectCodec(doorCatalogue(dir));
-  const v1 = createSingleObjectCodec(doorCatalogue(dir).filter((entry) => entry.type === 'DoorOutcome' && entry.version === 1));
+  const catalogue = doorCatalogue(dir);
+  const latest = createSingleObjectCodec(catalogue);
+  const v1 = createSingleObjectCodec(catalogue.filter((entry) => entry.type === 'DoorOutcome' && entry.version === 1));
   return (outcome) => {
     if (outcome.kind === 'held') return latest.encode('DoorOutcome', outcome);
     const { approval: _approval, ...v1Fields } = outcome;
