@@ -26,6 +26,25 @@ export function removeWorkDir(workDir: string, say: (line: string) => void = con
   rmSync(workDir, { recursive: true, force: true });
 }
 
+/**
+ * Variables for every Writ service of a bench's stack, from BENCH_STACK_ENV (`NAME=value,NAME=value`):
+ * an A/B run of one setting against its default in the same hour, e.g.
+ * `BENCH_STACK_ENV=WRIT_BUDGET_SETTLEMENT_WAIT_MS=0`.
+ */
+export function stackEnvOverrides(spec: string = process.env['BENCH_STACK_ENV'] ?? ''): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const pair of spec
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '')) {
+    const at = pair.indexOf('=');
+    const name = pair.slice(0, at);
+    if (at <= 0 || !/^WRIT_[A-Z0-9_]+$/.test(name)) throw new Error(`BENCH_STACK_ENV: "${pair}" must be WRIT_NAME=value`);
+    env[name] = pair.slice(at + 1);
+  }
+  return env;
+}
+
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? Number.NaN;

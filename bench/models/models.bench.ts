@@ -6,7 +6,9 @@
 // call's (the added latency); then the highest rate each sustains. Replaces the "Model proxy" section
 // of docs/benchmarks.md. From the repository root:
 //   ./dev bench models        (or node --conditions=writ-source bench/models/models.bench.ts after ./dev build)
-// BENCH_SERIAL (200 calls), BENCH_RATE_SECONDS (10), BENCH_NO_DOC=1 (print only), BENCH_NO_LITELLM=1.
+// BENCH_SERIAL (200 calls), BENCH_RATE_SECONDS (10), BENCH_NO_DOC=1 (print only), BENCH_NO_LITELLM=1,
+// BENCH_ONE_AT_A_TIME=1 (only the calls one at a time; print only), BENCH_STACK_ENV (variables for
+// Writ's services, for an A/B run of a setting: bench/bench-doc.ts).
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -19,7 +21,9 @@ import type { WritStack } from '@writ/devstack';
 import { parseModelCatalogue, writeModelTools } from '@writ/model-proxy';
 import { WritClient } from '@writ/sdk';
 import { writeLargeBudgets } from '../../test/e2e/fault-run.ts';
-import { ROOT, machineLine, percentile, removeWorkDir, writeBenchmarkSection } from '../bench-doc.ts';
+import { kafkaChainFloor } from '../floor.ts';
+import type { FloorResult } from '../floor.ts';
+import { ROOT, machineLine, percentile, removeWorkDir, stackEnvOverrides, writeBenchmarkSection } from '../bench-doc.ts';
 
 const LITELLM_VERSION = '1.80.0';
 const SERIAL = Number(process.env['BENCH_SERIAL'] ?? 200);
@@ -191,7 +195,7 @@ async function startLiteLlm(workDir: string): Promise<ChildProcess> {
   throw new Error('LiteLLM did not start within 120 s');
 }
 
-async function startWrit(workDir: string): Promise<{ stack: WritStack; release: () => Promise<void>; runId: string; key: string }> {
+async function startWrit(workDir: string): Promise<{ stack: WritStack; brokers: readonly string[]; release: () => Promise<void>; runId: string; key: string }> {
   const models = {
     providers: { sim: { base_url: `http://127.0.0.1:${PROVIDER_PORT}/v1`, credential: { env: 'WRIT_BENCH_PROVIDER_KEY' } } },
     models: {
@@ -229,6 +233,7 @@ async function startWrit(workDir: string): Promise<{ stack: WritStack; release: 
         WRIT_GATEWAY_EXECUTOR_URL: `http://127.0.0.1:${BASE_PORT + 4}`,
         WRIT_MODEL_DOOR_TOKEN: DOOR_TOKEN,
         WRIT_BENCH_PROVIDER_KEY: PROVIDER_KEY,
+        ...stackEnvOverrides(),
       },
       log: (line) => console.log(`  ${line}`),
     });
@@ -241,6 +246,7 @@ async function startWrit(workDir: string): Promise<{ stack: WritStack; release: 
   const { run_id: runId } = await new WritClient(stack.gatewayUrl, key).openRun('model proxy bench');
   return {
     stack,
+    brokers: kafka.brokers,
     runId,
     key,
     release: async () => {
@@ -254,8 +260,12 @@ function row(name: string, f: Figures, direct: Figures): string {
   return `| ${name} | ${ms(f.p50)} | ${ms(f.p99)} | ${ms(f.p50 - direct.p50)} | ${ms(f.p99 - direct.p99)} | ${f.failed} |`;
 }
 
+/** Kafka hops a governed call crosses before the provider is called: gateway → policy ∥ budget → planner → executor. */
+const HOPS_TO_CALL = 3;
+
 async function main(): Promise<void> {
   const machine = machineLine();
+  const onlyOneAtATime = process.env['BENCH_ONE_AT_A_TIME'] === '1';
   const workDir = mkdtempSync(join(tmpdir(), 'writ-bench-models-'));
   say(`machine: ${machine}; work dir ${workDir}`);
   const provider = await startProvider();
@@ -270,11 +280,19 @@ async function main(): Promise<void> {
     // Warm-up: connections, JIT, the first run's caches.
     for (const t of targets) for (let i = 0; i < 30; i += 1) await timed(t);
     failures.clear();
+    // The floor, on Writ's broker in the same run: the bare Kafka hops the call crosses before the provider.
+    const floors = [
+      await kafkaChainFloor({ brokers: writ.brokers, hops: HOPS_TO_CALL, transactional: false, samples: 100, label: 'models_plain' }),
+      await kafkaChainFloor({ brokers: writ.brokers, hops: HOPS_TO_CALL, transactional: true, samples: 100, label: 'models_tx' }),
+    ];
+    const [plainFloor, txFloor] = floors as [FloorResult, FloorResult];
+    say(`floor: ${HOPS_TO_CALL} bare Kafka hops p50 ${ms(plainFloor.p50)}; every hop after the first a transaction p50 ${ms(txFloor.p50)}`);
     const one: Figures[] = [];
     for (const t of targets) {
       one.push(await serial(t, SERIAL));
       say(`one at a time, ${t.name}: p50 ${ms(one.at(-1)?.p50 ?? NaN)}, p99 ${ms(one.at(-1)?.p99 ?? NaN)}`);
     }
+    if (onlyOneAtATime) return;
     const at200: Figures[] = [];
     for (const t of targets) {
       at200.push(await openLoop(t, 200, RATE_SECONDS));
@@ -300,11 +318,13 @@ async function main(): Promise<void> {
       'ledger). Non-streaming calls of 16 tokens at most; the client, the provider, LiteLLM and all of Writ share the',
       'machine\'s cores, so every figure includes their contention. "Added" is the figure minus the direct call\'s.',
       '',
-      `One call at a time (${SERIAL} calls after a warm-up):`,
+      `One call at a time (${SERIAL} calls after a warm-up), and the floor of Writ's path on the same broker in the same run:`,
       '',
       '| path | p50 | p99 | added p50 | added p99 | failed |',
       '|---|---|---|---|---|---|',
       ...targets.map((t, i) => row(t.name, one[i] as Figures, direct1)),
+      `| floor: a bare chain of ${HOPS_TO_CALL} Kafka hops (acks=all, one event at a time; no service, no call) | ${ms(plainFloor.p50)} | ${ms(plainFloor.p99)} | | | |`,
+      `| floor with every hop after the first a transaction (as the accountant's and the planner's) | ${ms(txFloor.p50)} | ${ms(txFloor.p99)} | | | |`,
       '',
       `At 200 calls/s offered (open loop, ${RATE_SECONDS} s):`,
       '',
@@ -328,7 +348,7 @@ async function main(): Promise<void> {
       'LiteLLM records none of that. Writ\'s figures are those of its pipeline: the "Pipeline" section above measures',
       'the same path for a tool call on this box (propose → tool called one at a time, and the highest rate it',
       'sustains); the model proxy adds to it the hand-over of the body to the executor and the relay of the answer.',
-      "The aim of issue 13 (Writ's added latency no more than LiteLLM's) is not met on this machine.",
+      ...verdict(targets, one, direct1, plainFloor, txFloor),
       '',
     ].join('\n');
     console.log(text);
@@ -339,6 +359,22 @@ async function main(): Promise<void> {
     await new Promise((resolve) => provider.close(resolve));
     removeWorkDir(workDir, say);
   }
+}
+
+/** Issue 13's aim, one call at a time, as this run measured it: Writ's added p50 against LiteLLM's and the floor. */
+function verdict(targets: readonly Target[], one: readonly Figures[], direct: Figures, plain: FloorResult, tx: FloorResult): string[] {
+  const litellmAt = targets.findIndex((t) => t.name.startsWith('LiteLLM'));
+  const writ = one.at(-1) as Figures;
+  const added = writ.p50 - direct.p50;
+  if (litellmAt < 0) return [`Writ's added latency one at a time: ${ms(added)} p50 (LiteLLM not measured in this run).`];
+  const litellm = (one[litellmAt] as Figures).p50 - direct.p50;
+  const met = added <= litellm;
+  return [
+    `The aim of issue 13 (Writ's added latency no more than LiteLLM's), one call at a time: ${met ? 'met' : 'not met'} on this machine in`,
+    `this run (added p50 ${ms(added)} against ${ms(litellm)}). The floor of Writ's path alone, ${HOPS_TO_CALL} bare Kafka hops with no`,
+    `service and no call, is ${ms(plain.p50)} p50 (${ms(tx.p50)} with the accountant's and the planner's hops transactions):`,
+    `${plain.p50 > litellm ? 'more than LiteLLM adds in all' : 'within what LiteLLM adds'}, before Writ decides, reserves, calls or records anything.`,
+  ];
 }
 
 await main();

@@ -9,7 +9,8 @@
 //   node --conditions=writ-source bench/pipeline/pipeline.bench.ts
 // BENCH_SECONDS (20), BENCH_RATES (comma list for the ramp, default 25,50,75,100,150,200,300,500),
 // BENCH_STEADY_RATE (200), BENCH_NO_DOC=1 (print only) and BENCH_PROFILE=1 (CPU profile of every
-// service, summarized at the end; print only) change what it does.
+// service, summarized at the end; print only) change what it does; BENCH_STACK_ENV sets variables
+// of Writ's services (an A/B run of a setting: bench/bench-doc.ts).
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +19,7 @@ import type { WritStack } from '@writ/devstack';
 import { describeError } from '@writ/errors';
 import { WritClient } from '@writ/sdk';
 import type { SpanRecord } from '@writ/telemetry';
-import { ROOT, cpuSeconds, machineLine, percentile, removeWorkDir, writeBenchmarkSection } from '../bench-doc.ts';
+import { ROOT, cpuSeconds, machineLine, percentile, removeWorkDir, stackEnvOverrides, writeBenchmarkSection } from '../bench-doc.ts';
 import { summarizeCpuProfile } from '../cpu-profile.ts';
 import { kafkaChainFloor } from '../floor.ts';
 
@@ -327,7 +328,7 @@ async function main(): Promise<void> {
       brokers: kafka.brokers,
       workDir,
       basePort: 26580,
-      env: { WRIT_BUDGET_LIMITS_FILE: budgets, ...profiling },
+      env: { WRIT_BUDGET_LIMITS_FILE: budgets, ...profiling, ...stackEnvOverrides() },
       log: (l) => console.log(`  ${l}`),
     });
   } catch (error) {
@@ -490,7 +491,7 @@ CPU during the ${STEADY_RATE} actions/s run (% of one core; the box has two): ${
         ', ',
       )}. Services run with \`--max-semi-space-size=2\` (SERVICE_NODE_FLAGS), the policy service's Cedar on V8's baseline compiler (\`--liftoff-only\`, serviceNodeFlags), and consumers prefetch at most 4 MiB (PREFETCH_KBYTES).
 
-Every client here authenticates to the broker as its own SASL/SCRAM principal under ACLs, and sensitive arguments are sealed at the gateway (docs/security.md): these figures include both. What bounds them: each transactional hop costs about 7 ms of broker round trips on this box before its output is readable (AddPartitionsToTxn, produce, AddOffsetsToTxn + TxnOffsetCommit, EndTxn; "Bus" below), against about 3 ms for a plain hop, and two of the three hops to the tool are transactional (the accountant's reservation and the planner's execution request; the PDP's decision is a plain produce); and under load the box itself: the broker, six services, the client and the tool share two cores, eight Kafka events per allowed action are each read by several services and chained by the ledger, and the stack saturates where the CPU figures above add up to the two cores. Figures on this shared box move with its other load: compare a change against the previous commit measured in the same hour, not against an older section. What this run does not have yet (issue 7, open): two hops to the tool (the executor joining) and fewer transactions per action. (The planner, the accountant, the PDP and the ledger run on one decider runtime since 2026-12-07; same hops, same transactions.)
+Every client here authenticates to the broker as its own SASL/SCRAM principal under ACLs, and sensitive arguments are sealed at the gateway (docs/security.md): these figures include both. What bounds them: each transactional hop costs about 7 ms of broker round trips on this box before its output is readable (AddPartitionsToTxn, produce, AddOffsetsToTxn + TxnOffsetCommit, EndTxn; "Bus" below), against about 3 ms for a plain hop, and two of the three hops to the tool are transactional (the accountant's reservation and the planner's execution request; the PDP's decision is a plain produce); and under load the box itself: the broker, six services, the client and the tool share two cores, eight Kafka events per allowed action are each read by several services and chained by the ledger, and the stack saturates where the CPU figures above add up to the two cores. Figures on this shared box move with its other load: compare a change against the previous commit measured in the same hour, not against an older section. Not built yet: two hops to the tool (the executor joining the answers; docs/design/pipeline.md, "Next"). (The planner, the accountant, the PDP and the ledger run on one decider runtime since 2026-12-07; the planner's admissions and the accountant's settlements go in the transaction of the service's next output that somebody waits on.)
 `;
     console.log(text);
     if (process.env['BENCH_NO_DOC'] !== '1' && !PROFILE) console.log(`wrote ${await writeBenchmarkSection('Pipeline', text)}`);

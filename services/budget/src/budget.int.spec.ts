@@ -291,6 +291,37 @@ describe('budget service', () => {
     expect(reserved.meta.trace?.traceparent).toContain(reserveSpan?.spanContext().traceId ?? 'missing');
   });
 
+  it('a settlement waits for the next reservation and commits in its transaction; with none, alone after WRIT_BUDGET_SETTLEMENT_WAIT_MS', async () => {
+    const t = newTenant();
+    const seen = await collect(t.tenant);
+    await boot(t, { WRIT_BUDGET_SETTLEMENT_WAIT_MS: '4000' });
+    const run = uniqueName('run');
+    const [first, second] = [uuidv7(), uuidv7()];
+    const settled = (action: string) => of(seen, 'BudgetSettled', action);
+    const handled = (action: string) => spans.getFinishedSpans().some((s) => s.name === 'budget.settle' && s.attributes['writ.action_id'] === action);
+    await producer.send([proposal(t, run, first, 1_000_000)]);
+    await waitFor(() => (of(seen, 'BudgetReserved', first).length > 0 ? true : undefined), { timeoutMs: 30_000, what: 'BudgetReserved' });
+
+    await producer.send([executed(t, run, first, 400_000)]);
+    await waitFor(() => (handled(first) ? true : undefined), { timeoutMs: 30_000, what: 'the settlement handled' });
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    // Decided, not yet published: it waits for an output somebody waits on.
+    expect(settled(first)).toEqual([]);
+
+    await producer.send([proposal(t, run, second, 1_000_000)]);
+    await waitFor(() => (of(seen, 'BudgetReserved', second).length > 0 ? true : undefined), { timeoutMs: 30_000, what: 'the next BudgetReserved' });
+    // One transaction: the settlement is readable with the reservation, and before it.
+    expect(settled(first)).toHaveLength(1);
+    const order = seen.map((e) => `${e.type}:${e.payload.meta.action_id ?? ''}`);
+    expect(order.indexOf(`BudgetSettled:${first}`)).toBeLessThan(order.indexOf(`BudgetReserved:${second}`));
+
+    // No reservation follows: the settlement commits alone once its wait is over.
+    const sent = Date.now();
+    await producer.send([executed(t, run, second, 400_000)]);
+    await waitFor(() => (settled(second).length > 0 ? true : undefined), { timeoutMs: 30_000, what: 'the lone BudgetSettled' });
+    expect(Date.now() - sent).toBeGreaterThanOrEqual(3_000);
+  });
+
   it('a proposal without a tool_version reserves the highest version’s cost; an unknown tool or version, nothing', async () => {
     const t = newTenant();
     const seen = await collect(t.tenant);

@@ -29,6 +29,12 @@ import { packageVersionOf } from './version.ts';
  */
 const INPUT_TOPICS = [TOPICS.proposals, TOPICS.actions, TOPICS.outcomes] as const;
 const DLQ_TOPIC = 'writ.budget.dlq';
+/**
+ * What nobody waits on: a call's settlement, a release, the threshold it crossed. They wait up to
+ * WRIT_BUDGET_SETTLEMENT_WAIT_MS for the next reservation's transaction, which otherwise waited
+ * behind theirs (an agent's next call follows its last call's answer, as the settlement does).
+ */
+const SETTLEMENT_EVENTS = ['BudgetSettled', 'BudgetReleased', 'BudgetThresholdCrossed'] as const;
 /** How often the budgets' standing is computed for the gauges at most (a pass over each tenant's counters, in memory). */
 const STANDING_SAMPLE_MS = 2_000;
 type StandingGauge = typeof WRIT_METRIC.budgetUsed | typeof WRIT_METRIC.budgetLimit;
@@ -126,6 +132,9 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
           dlqTopic: DLQ_TOPIC,
           instanceId: config.WRIT_INSTANCE_ID,
           lingerMs: 0,
+          ...(config.WRIT_BUDGET_SETTLEMENT_WAIT_MS === 0
+            ? {}
+            : { deferrable: { events: SETTLEMENT_EVENTS, maxWaitMs: config.WRIT_BUDGET_SETTLEMENT_WAIT_MS } }),
         },
       },
       assignmentTimeoutMs: config.WRIT_BUDGET_REPLAY_TIMEOUT_MS,

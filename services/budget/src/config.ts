@@ -16,6 +16,12 @@ export const budgetConfigSpec = {
   WRIT_BUDGET_TENANTS: env.tenants(),
   /** A reservation lapses this long after it was made. */
   WRIT_BUDGET_RESERVATION_TTL_MS: env.int({ default: 60 * 60_000, min: 1_000, max: 7 * 24 * 60 * 60_000 }),
+  /**
+   * How long a settlement or a release waits at most for the next reservation, to share its
+   * transaction (0: each commits at once). Nobody waits on them; a reservation waited behind the
+   * transaction of the previous call's settlement (docs/design/pipeline.md, "Settlements wait").
+   */
+  WRIT_BUDGET_SETTLEMENT_WAIT_MS: env.int({ default: 50, min: 0, max: 5000 }),
   /** How often stale reservations are looked for. */
   WRIT_BUDGET_EXPIRY_INTERVAL_MS: env.int({ default: 5_000, min: 50, max: 600_000 }),
   /** Tenants' webhooks for budget thresholds (`{"tenants": {"<id>": {"url", "secret_env" | "secret_file"}}}`); unset: none. */
