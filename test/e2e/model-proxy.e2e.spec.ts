@@ -4,7 +4,7 @@
 // budget reservation from max_tokens and the prompt's size, the executor's call with the
 // provider's credential, settlement at the tokens used, the ledger and ClickHouse).
 import { randomUUID } from 'node:crypto';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RelayReader, modelToolName, parseChatRequest, parseModelCatalogue, proposalArguments, writeModelTools } from '@writ/model-proxy';
 import type { ModelCatalogue } from '@writ/model-proxy';
+import type { SpanRecord } from '@writ/telemetry';
 import { waitFor } from '@writ/testing';
 import { authAs, keyOf, root, startE2eStack } from './support.ts';
 import type { E2eStack } from './support.ts';
@@ -270,6 +271,25 @@ describe('the model proxy', () => {
     );
     expect(Number(rows[0]?.['cost_micros'])).toBe(settled);
     expect(Number(rows[0]?.['released_micros'])).toBeGreaterThan(0);
+    // The gateway's span of the call is the parent of its proposal's, and times its milestones in order.
+    const [callSpan, proposeSpan] = await waitFor(
+      () => {
+        const spans = readFileSync(e2e.stack.tracesFile, 'utf8')
+          .trim()
+          .split('\n')
+          .map((line) => JSON.parse(line) as SpanRecord);
+        const proposed = spans.find((s) => s.name === 'gateway.propose' && s.attributes['writ.action_id'] === actionId);
+        const called = spans.find((s) => s.name === 'gateway.model_call' && s.spanId === proposed?.parentSpanId);
+        return called === undefined || proposed === undefined ? undefined : ([called, proposed] as const);
+      },
+      { timeoutMs: 20_000, what: "the gateway's gateway.model_call span, parent of the call's gateway.propose" },
+    );
+    expect(callSpan.traceId).toBe(proposeSpan.traceId);
+    expect(callSpan.attributes['writ.model']).toBe('sim-large');
+    const milestones = ['parked', 'proposed', 'answering', 'relayed', 'logged'].map((m) => Number(callSpan.attributes[`writ.model.${m}_ms`]));
+    expect(milestones.every((ms) => Number.isFinite(ms) && ms >= 0)).toBe(true);
+    expect([...milestones].sort((a, b) => a - b)).toEqual(milestones);
+    expect(callSpan.durationMs).toBeGreaterThanOrEqual(milestones.at(-1) ?? Number.NaN);
   });
 
   it('relays a stream chunk by chunk and ends it with [DONE] once the call is settled', async () => {

@@ -9,6 +9,7 @@
 // with a cheaper `degrade_to` routes the call to that model.
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
+import type { Span } from '@opentelemetry/api';
 import type { OnModuleInit } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
 import type { Principal } from '@writ/directory';
@@ -18,12 +19,14 @@ import type { ActionState } from '@writ/gateway-core';
 import { CallSlots, RelayReader, loadModelCatalogue, modelToolName, openAiError, parseChatRequest, proposalArguments, providerError } from '@writ/model-proxy';
 import type { ChatRequest, ModelCatalogue, ModelEntry, OpenAiError } from '@writ/model-proxy';
 import { SERVICE_CONFIG } from '@writ/runtime';
+import { WRIT_ATTR } from '@writ/telemetry';
 import type { ToolRegistry } from '@writ/tools';
 import { TOOL_REGISTRY } from '../config.ts';
 import type { GatewayConfig } from '../config.ts';
 import { AgentDoor } from '../agent-door.ts';
 import type { TraceHeaders } from '../agent-door.ts';
 import { GatewayBus } from '../gateway-bus.ts';
+import { inSpan } from '../tracing.ts';
 import { ToolVisibility } from '../mcp/tool-visibility.ts';
 
 /** How long a finished call whose executor did not say its outcome is on the log waits for the action's completion. */
@@ -178,21 +181,29 @@ export class ModelProxy implements OnModuleInit {
         },
       );
     }
+    const attributes = { [WRIT_ATTR.tenantId]: me.tenant, [WRIT_ATTR.agentId]: me.id, [WRIT_ATTR.runId]: runId, 'writ.model': first.model.id };
     try {
-      let request: ChatRequest = first;
-      const routedFrom: string[] = [];
-      for (;;) {
-        const answered = await this.#attempt(caller, runId, request, headers, res, gone, routedFrom);
-        if (answered.kind === 'done') return;
-        const cheaper = request.model.degrade_to === undefined ? undefined : catalogue.models.get(request.model.degrade_to);
-        if (answered.action.status === 'refused' && cheaper !== undefined) {
-          routedFrom.push(request.model.id);
-          request = parseChatRequest(body, catalogue, cheaper);
-          continue;
+      // One span for the whole call, parent of its proposal's: where the call's time went (CallPhases).
+      await inSpan('gateway.model_call', headers, attributes, async (span, trace) => {
+        const phases = new CallPhases(span);
+        const inner: TraceHeaders =
+          trace === null ? {} : { traceparent: trace.traceparent, ...(trace.tracestate === null ? {} : { tracestate: trace.tracestate }) };
+        let request: ChatRequest = first;
+        const routedFrom: string[] = [];
+        for (;;) {
+          const answered = await this.#attempt(caller, runId, request, inner, res, gone, routedFrom, phases);
+          if (answered.kind === 'done') return;
+          const cheaper = request.model.degrade_to === undefined ? undefined : catalogue.models.get(request.model.degrade_to);
+          if (answered.action.status === 'refused' && cheaper !== undefined) {
+            routedFrom.push(request.model.id);
+            request = parseChatRequest(body, catalogue, cheaper);
+            span.setAttribute('writ.model.routed_to', request.model.id);
+            continue;
+          }
+          send(res, endingError(answered.action, request.model));
+          return;
         }
-        send(res, endingError(answered.action, request.model));
-        return;
-      }
+      });
     } finally {
       this.#slots.release(agent);
     }
@@ -217,6 +228,7 @@ export class ModelProxy implements OnModuleInit {
     res: ServerResponse,
     gone: AbortSignal,
     routedFrom: readonly string[],
+    phases: CallPhases,
   ): Promise<{ kind: 'done' } | { kind: 'ended'; action: ActionState }> {
     const callId = randomUUID();
     const handover = new AbortController();
@@ -225,6 +237,7 @@ export class ModelProxy implements OnModuleInit {
     try {
       // The body is parked at the executor before the proposal exists, so its execution finds it.
       const relay = await this.#handOver(callId, request, handover.signal);
+      phases.mark('parked');
       const proposed = await this.door.propose(
         caller,
         runId,
@@ -240,8 +253,10 @@ export class ModelProxy implements OnModuleInit {
         headers,
       );
       const actionId = proposed.action_id;
+      phases.mark('proposed');
       const relayed = new RelayReader(relay.getReader());
       const ending = await this.#untilExecutingOrEnded(actionId, relayed, gone);
+      phases.mark(ending.kind === 'executing' ? 'answering' : 'ended');
       if (ending.kind === 'ended') {
         if (ending.action.status === 'failed') {
           // Failed at the executor before anything came back (a refusal by its checks): nothing to relay.
@@ -270,14 +285,18 @@ export class ModelProxy implements OnModuleInit {
         });
         await relayed.forEachChunk((bytes) => events.feed(bytes));
         events.end();
+        phases.mark('relayed');
         // [DONE] only once the call's outcome is on the log: what the client saw is what is charged.
         const done = await this.#onTheLog(caller, actionId, relayed, gone);
+        phases.mark('logged');
         if (done.kind === 'ended') res.write(`data: ${JSON.stringify(endingError(done.action, request.model).body)}\n\n`);
         res.end('data: [DONE]\n\n');
         return { kind: 'done' };
       }
       const text = await relayed.rest();
+      phases.mark('relayed');
       const done = await this.#onTheLog(caller, actionId, relayed, gone);
+      phases.mark('logged');
       if (done.kind === 'ended') {
         send(res, endingError(done.action, request.model), modelHeaders);
         return { kind: 'done' };
@@ -426,5 +445,25 @@ class SseEvents {
       if (event.trim() !== '' && event.trim() !== 'data: [DONE]') this.#onEvent(event);
     }
     if (final && this.#buffer.trim() !== '' && this.#buffer.trim() !== 'data: [DONE]') this.#onEvent(this.#buffer);
+  }
+}
+
+/**
+ * The gateway's milestones of a model call, as `writ.model.<milestone>_ms` attributes of its span
+ * (milliseconds since the call came in; a degraded call's last attempt): `parked` (the body is at
+ * the executor), `proposed` (ActionProposed acknowledged), `answering` (the executor's relay began:
+ * decided, reserved, started and the provider's head back) or `ended` (it did not run), `relayed`
+ * (the provider's last byte through), `logged` (its outcome on the log).
+ */
+class CallPhases {
+  readonly #span: Span;
+  readonly #started = performance.now();
+
+  constructor(span: Span) {
+    this.#span = span;
+  }
+
+  mark(milestone: 'parked' | 'proposed' | 'answering' | 'ended' | 'relayed' | 'logged'): void {
+    this.#span.setAttribute(`writ.model.${milestone}_ms`, Math.round((performance.now() - this.#started) * 100) / 100);
   }
 }
