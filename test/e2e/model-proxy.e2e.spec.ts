@@ -290,6 +290,10 @@ describe('the model proxy', () => {
     expect(milestones.every((ms) => Number.isFinite(ms) && ms >= 0)).toBe(true);
     expect([...milestones].sort((a, b) => a - b)).toEqual(milestones);
     expect(callSpan.durationMs).toBeGreaterThanOrEqual(milestones.at(-1) ?? Number.NaN);
+    // The executor timed the provider's answer in the relay's head: a part of the time to `answering`.
+    const providerMs = Number(callSpan.attributes['writ.model.provider_ms']);
+    expect(providerMs).toBeGreaterThan(0);
+    expect(providerMs).toBeLessThanOrEqual((milestones[2] ?? 0) - (milestones[1] ?? 0));
   });
 
   it('relays a stream chunk by chunk and ends it with [DONE] once the call is settled', async () => {
@@ -451,7 +455,7 @@ describe('the model proxy', () => {
       reason: 'the relay, read by hand',
       idempotency_key: `model-call:${callId}`,
     });
-    expect(await relay.head).toEqual({ status: 200, contentType: 'application/json' });
+    expect(await relay.head).toMatchObject({ status: 200, contentType: 'application/json', providerMs: expect.any(Number) as unknown });
     expect((JSON.parse(await relay.rest()) as { choices: { message: { content: string } }[] }).choices[0]?.message.content).toBe('Hello from sim');
     const settled = price(SMALL, 20, COMPLETION_TOKENS);
     expect(relay.logged).toEqual({ outcome: 'executed', cost_micros: settled, currency: 'USD' });

@@ -14,8 +14,8 @@ import { modelTargetOf } from './tools.ts';
 
 /** Where a parked call's answer goes: the gateway's open connection. */
 export interface ModelCallSink {
-  /** The provider's answer begins (its status and content type). */
-  begin(status: number, contentType: string): void;
+  /** The provider's answer begins (its status and content type, after `providerMs`; undefined: the provider was not called). */
+  begin(status: number, contentType: string, providerMs?: number): void;
   write(chunk: Uint8Array | string): void;
   /** The answer is over; with `logged` once the call's outcome is on the log. */
   end(logged?: RelayLogged): void;
@@ -243,6 +243,7 @@ export function withModelCalls(inner: ModelFetchLike, deps: ModelCallDeps): Mode
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: stream ? 'text/event-stream' : 'application/json' };
     for (const name of ['authorization', 'traceparent']) if (init.headers[name] !== undefined) headers[name] = init.headers[name];
     let upstream: Response;
+    const calling = performance.now();
     try {
       upstream = await deps.fetch(target.url, { method: 'POST', headers, body: JSON.stringify({ ...parked.body, model: target.model }), signal: init.signal });
     } catch (error) {
@@ -251,15 +252,16 @@ export function withModelCalls(inner: ModelFetchLike, deps: ModelCallDeps): Mode
       deps.door.relayed(key, sink);
       throw error;
     }
+    const providerMs = Math.round((performance.now() - calling) * 100) / 100;
     const contentType = upstream.headers.get('content-type') ?? (stream ? 'text/event-stream' : 'application/json');
     if (upstream.status < 200 || upstream.status >= 300 || upstream.body === null) {
       const text = await upstream.text();
-      sink.begin(upstream.status, contentType);
+      sink.begin(upstream.status, contentType, providerMs);
       sink.write(text);
       deps.door.relayed(key, sink);
       return { status: upstream.status, headers: upstream.headers, text: () => Promise.resolve(text) };
     }
-    sink.begin(upstream.status, contentType);
+    sink.begin(upstream.status, contentType, providerMs);
     const seen = { id: null as string | null, usage: null as ModelCallSummary['usage'], finish: null as string | null };
     const digest: Uint8Array[] = [];
     let chunks = 0;

@@ -1,7 +1,10 @@
 // The relay of a model call from the executor to the gateway: the body of the executor's answer to
 // POST /internal/model-calls/{call_id}, framed so that the provider's bytes and what the executor
 // says about them travel on one connection:
-//   H {"status":200,"content_type":"application/json"}\n   the provider answers (once, first)
+//   H {"status":200,"content_type":"application/json","provider_ms":412.5}\n
+//                                                           the provider answers (once, first), after
+//                                                           provider_ms (its time to the head; absent
+//                                                           when the provider was not called)
 //   D <n>\n<n bytes>                                         the provider's bytes, as they come
 //   L {"outcome":"executed","cost_micros":..,"currency":..}\n the call's outcome is on the log
 // The L frame is sent only after the executor's ActionExecuted (or ActionFailed) is acknowledged
@@ -19,8 +22,15 @@ export interface RelayLogged {
 
 const NEWLINE = 0x0a;
 
-export function relayHead(status: number, contentType: string): Buffer {
-  return Buffer.from(`H ${JSON.stringify({ status, content_type: contentType })}\n`);
+export function relayHead(status: number, contentType: string, providerMs?: number): Buffer {
+  return Buffer.from(`H ${JSON.stringify({ status, content_type: contentType, ...(providerMs === undefined ? {} : { provider_ms: providerMs }) })}\n`);
+}
+
+/** The relay's head: the provider's status and content type, and how long it took to answer them (null: not called). */
+export interface RelayHead {
+  readonly status: number;
+  readonly contentType: string;
+  readonly providerMs: number | null;
 }
 
 export function relayData(chunk: Uint8Array | string): Buffer {
@@ -37,12 +47,12 @@ export class RelayProtocolError extends Error {
   override readonly name = 'RelayProtocolError';
 }
 
-type Frame = { kind: 'head'; status: number; contentType: string } | { kind: 'data'; bytes: Uint8Array } | { kind: 'logged'; logged: RelayLogged };
+type Frame = ({ kind: 'head' } & RelayHead) | { kind: 'data'; bytes: Uint8Array } | { kind: 'logged'; logged: RelayLogged };
 
 /** Reads a relay's frames from the executor's answer. */
 export class RelayReader {
   /** The provider's status and content type, once the call begins. */
-  readonly head: Promise<{ status: number; contentType: string }>;
+  readonly head: Promise<RelayHead>;
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
   #buffer: Buffer = Buffer.alloc(0);
   #ended = false;
@@ -59,11 +69,11 @@ export class RelayReader {
     return this.#logged;
   }
 
-  async #readHead(): Promise<{ status: number; contentType: string }> {
+  async #readHead(): Promise<RelayHead> {
     const frame = await this.#next();
     if (frame?.kind !== 'head')
       throw new RelayProtocolError(frame === undefined ? 'the relay ended before the call began' : `a ${frame.kind} frame before the head`);
-    return { status: frame.status, contentType: frame.contentType };
+    return { status: frame.status, contentType: frame.contentType, providerMs: frame.providerMs };
   }
 
   /** Hands each of the provider's chunks to `onData` until the relay ends. */
@@ -122,8 +132,15 @@ export class RelayReader {
     } catch {
       throw new RelayProtocolError(`a frame that is not H, D or L JSON: ${line.slice(0, 40)}`);
     }
-    if (tag === 'H ' && typeof value['status'] === 'number' && typeof value['content_type'] === 'string')
-      return { kind: 'head', status: value['status'], contentType: value['content_type'] };
+    if (tag === 'H ' && typeof value['status'] === 'number' && typeof value['content_type'] === 'string') {
+      const providerMs = value['provider_ms'];
+      return {
+        kind: 'head',
+        status: value['status'],
+        contentType: value['content_type'],
+        providerMs: typeof providerMs === 'number' && Number.isFinite(providerMs) && providerMs >= 0 ? providerMs : null,
+      };
+    }
     if (tag === 'L ' && (value['outcome'] === 'executed' || value['outcome'] === 'failed')) {
       const cost = value['cost_micros'];
       const currency = value['currency'];

@@ -15,7 +15,7 @@ function readerOf(bytes: Buffer, size: number): RelayReader {
 describe('the model call relay', () => {
   const provider = ['data: {"choices":[{"delta":{"content":"héllo\\n"}}]}\n\n', 'D 3\n', 'data: [DONE]\n\n'];
   const whole = Buffer.concat([
-    relayHead(200, 'text/event-stream'),
+    relayHead(200, 'text/event-stream', 412.5),
     ...provider.map((chunk) => relayData(chunk)),
     relayLogged({ outcome: 'executed', cost_micros: 7, currency: 'USD' }),
   ]);
@@ -24,7 +24,7 @@ describe('the model call relay', () => {
     'carries the head, the provider’s bytes as they were (frame markers inside them too) and the word of the log, cut every %i bytes',
     async (size) => {
       const reader = readerOf(whole, size);
-      expect(await reader.head).toEqual({ status: 200, contentType: 'text/event-stream' });
+      expect(await reader.head).toEqual({ status: 200, contentType: 'text/event-stream', providerMs: 412.5 });
       const chunks: string[] = [];
       await reader.forEachChunk((bytes) => chunks.push(Buffer.from(bytes).toString('utf8')));
       expect(chunks.join('')).toBe(provider.join(''));
@@ -34,7 +34,8 @@ describe('the model call relay', () => {
 
   it('says nothing of the log when the executor ended without that word', async () => {
     const reader = readerOf(Buffer.concat([relayHead(503, 'application/json'), relayData('{"error":{}}')]), 4);
-    expect((await reader.head).status).toBe(503);
+    // No provider time when the executor answered for it (the provider was not called).
+    expect(await reader.head).toEqual({ status: 503, contentType: 'application/json', providerMs: null });
     expect(await reader.rest()).toBe('{"error":{}}');
     expect(reader.logged).toBeUndefined();
   });

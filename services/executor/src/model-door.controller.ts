@@ -44,12 +44,12 @@ export class ModelDoorController {
     const raw = reply.raw;
     let begun = false;
     // The relay (@writ/model-proxy relay.ts): headers now (the body is parked), then a head frame
-    // with the provider's status and content type when the call begins, the provider's bytes as
+    // with the provider's status and content type (and its time to answer them) when the call begins, the provider's bytes as
     // they come, and the word that the call's outcome is on the log.
     const sink: ModelCallSink = {
-      begin: (status, contentType) => {
+      begin: (status, contentType, providerMs) => {
         begun = true;
-        if (!raw.destroyed) raw.write(relayHead(status, contentType));
+        if (!raw.destroyed) raw.write(relayHead(status, contentType, providerMs));
       },
       write: (chunk) => {
         if (!raw.destroyed) raw.write(relayData(chunk));

@@ -16,8 +16,18 @@ import type { Principal } from '@writ/directory';
 import { WritError } from '@writ/errors';
 import { isTerminalStatus, requireAgent } from '@writ/gateway-core';
 import type { ActionState } from '@writ/gateway-core';
-import { CallSlots, RelayReader, loadModelCatalogue, modelToolName, openAiError, parseChatRequest, proposalArguments, providerError } from '@writ/model-proxy';
-import type { ChatRequest, ModelCatalogue, ModelEntry, OpenAiError } from '@writ/model-proxy';
+import {
+  CallSlots,
+  PipelineGate,
+  RelayReader,
+  loadModelCatalogue,
+  modelToolName,
+  openAiError,
+  parseChatRequest,
+  proposalArguments,
+  providerError,
+} from '@writ/model-proxy';
+import type { ChatRequest, ModelCatalogue, ModelEntry, OpenAiError, RelayHead } from '@writ/model-proxy';
 import { SERVICE_CONFIG } from '@writ/runtime';
 import { WRIT_ATTR } from '@writ/telemetry';
 import type { ToolRegistry } from '@writ/tools';
@@ -33,7 +43,7 @@ import { ToolVisibility } from '../mcp/tool-visibility.ts';
 const COMPLETION_WAIT_MS = 30_000;
 
 /** A call's action, as far as the proxy needs it. */
-type Ending = { readonly kind: 'ended'; readonly action: ActionState } | { readonly kind: 'executing'; readonly status: number; readonly contentType: string };
+type Ending = { readonly kind: 'ended'; readonly action: ActionState } | ({ readonly kind: 'executing' } & RelayHead);
 
 function header(headers: TraceHeaders, name: string): string | undefined {
   const value = headers[name];
@@ -90,6 +100,8 @@ export class ModelProxy implements OnModuleInit {
   readonly #watchers = new Map<string, (action: ActionState) => void>();
   /** Model calls this gateway holds now (WRIT_MODEL_MAX_IN_FLIGHT, WRIT_MODEL_MAX_IN_FLIGHT_PER_AGENT). */
   readonly #slots: CallSlots;
+  /** Of them, those on their way through the pipeline, at most as many as it takes in time (WRIT_MODEL_PIPELINE_TARGET_MS). */
+  readonly #gate: PipelineGate;
 
   constructor(
     @Inject(AgentDoor) private readonly door: AgentDoor,
@@ -100,6 +112,12 @@ export class ModelProxy implements OnModuleInit {
   ) {
     this.catalogue = config.WRIT_MODELS_FILE === undefined ? undefined : loadModelCatalogue(config.WRIT_MODELS_FILE);
     this.#slots = new CallSlots(config.WRIT_MODEL_MAX_IN_FLIGHT, config.WRIT_MODEL_MAX_IN_FLIGHT_PER_AGENT);
+    this.#gate = new PipelineGate({
+      max: config.WRIT_MODEL_MAX_IN_FLIGHT,
+      min: Math.min(PIPELINE_MIN_CALLS, config.WRIT_MODEL_MAX_IN_FLIGHT),
+      targetMs: config.WRIT_MODEL_PIPELINE_TARGET_MS,
+      decreaseEveryMs: config.WRIT_MODEL_PIPELINE_TARGET_MS,
+    });
     for (const model of this.catalogue?.models.values() ?? []) {
       if (this.tools.get(modelToolName(model.id)) === undefined) {
         throw new WritError(
@@ -181,6 +199,19 @@ export class ModelProxy implements OnModuleInit {
         },
       );
     }
+    const pass = this.#gate.enter() ? new PipelinePass(this.#gate) : undefined;
+    if (pass === undefined) {
+      this.#slots.release(agent);
+      res.setHeader('retry-after', '1');
+      throw new WritError(
+        'MODEL_CALLS_EXCEEDED',
+        `the pipeline takes ${this.#gate.limit} model calls at once now, in about the time it should: retry shortly`,
+        {
+          rule: `calls through the pipeline within WRIT_MODEL_PIPELINE_TARGET_MS (${this.config.WRIT_MODEL_PIPELINE_TARGET_MS} ms); as many at once as it takes in that time`,
+          retriable: true,
+        },
+      );
+    }
     const attributes = { [WRIT_ATTR.tenantId]: me.tenant, [WRIT_ATTR.agentId]: me.id, [WRIT_ATTR.runId]: runId, 'writ.model': first.model.id };
     try {
       // One span for the whole call, parent of its proposal's: where the call's time went (CallPhases).
@@ -191,7 +222,7 @@ export class ModelProxy implements OnModuleInit {
         let request: ChatRequest = first;
         const routedFrom: string[] = [];
         for (;;) {
-          const answered = await this.#attempt(caller, runId, request, inner, res, gone, routedFrom, phases);
+          const answered = await this.#attempt(caller, runId, request, inner, res, gone, routedFrom, phases, pass);
           if (answered.kind === 'done') return;
           const cheaper = request.model.degrade_to === undefined ? undefined : catalogue.models.get(request.model.degrade_to);
           if (answered.action.status === 'refused' && cheaper !== undefined) {
@@ -205,6 +236,7 @@ export class ModelProxy implements OnModuleInit {
         }
       });
     } finally {
+      pass.leave(null);
       this.#slots.release(agent);
     }
   }
@@ -229,6 +261,7 @@ export class ModelProxy implements OnModuleInit {
     gone: AbortSignal,
     routedFrom: readonly string[],
     phases: CallPhases,
+    pass: PipelinePass,
   ): Promise<{ kind: 'done' } | { kind: 'ended'; action: ActionState }> {
     const callId = randomUUID();
     const handover = new AbortController();
@@ -253,10 +286,14 @@ export class ModelProxy implements OnModuleInit {
         headers,
       );
       const actionId = proposed.action_id;
-      phases.mark('proposed');
+      const proposedAt = phases.mark('proposed');
       const relayed = new RelayReader(relay.getReader());
-      const ending = await this.#untilExecutingOrEnded(actionId, relayed, gone);
-      phases.mark(ending.kind === 'executing' ? 'answering' : 'ended');
+      const ending = await this.#untilExecutingOrEnded(actionId, relayed, gone, pass);
+      const endedAt = phases.mark(ending.kind === 'executing' ? 'answering' : 'ended');
+      // Through the pipeline in (answering, less the provider's time to answer), unless a person's approval was waited for.
+      if (ending.kind === 'executing' && ending.providerMs !== null) phases.provider(ending.providerMs);
+      const held = this.bus.model.action(actionId)?.approval_requested_at != null;
+      pass.leave(ending.kind === 'executing' && !held && ending.providerMs !== null ? endedAt - proposedAt - ending.providerMs : null);
       if (ending.kind === 'ended') {
         if (ending.action.status === 'failed') {
           // Failed at the executor before anything came back (a refusal by its checks): nothing to relay.
@@ -346,11 +383,13 @@ export class ModelProxy implements OnModuleInit {
    * for a person's approval waits for it, all within WRIT_MODEL_DECISION_WAIT_MS (then, still held,
    * it ends awaiting approval).
    */
-  async #untilExecutingOrEnded(actionId: string, frame: RelayReader, gone: AbortSignal): Promise<Ending> {
+  async #untilExecutingOrEnded(actionId: string, frame: RelayReader, gone: AbortSignal, pass: PipelinePass): Promise<Ending> {
     let stopWatching = (): void => undefined;
     const ended = new Promise<Ending>((resolve) => {
       const check = (action: ActionState | undefined): void => {
         if (action === undefined) return;
+        // Held for a person: out of the pipeline's count while they decide.
+        if (action.status === 'awaiting_approval') pass.leave(null);
         if (isTerminalStatus(action.status) && action.status !== 'completed') resolve({ kind: 'ended', action });
       };
       this.#watchers.set(actionId, check);
@@ -453,7 +492,8 @@ class SseEvents {
  * (milliseconds since the call came in; a degraded call's last attempt): `parked` (the body is at
  * the executor), `proposed` (ActionProposed acknowledged), `answering` (the executor's relay began:
  * decided, reserved, started and the provider's head back) or `ended` (it did not run), `relayed`
- * (the provider's last byte through), `logged` (its outcome on the log).
+ * (the provider's last byte through), `logged` (its outcome on the log); and `writ.model.provider_ms`,
+ * the provider's own part of `answering`.
  */
 class CallPhases {
   readonly #span: Span;
@@ -463,7 +503,34 @@ class CallPhases {
     this.#span = span;
   }
 
-  mark(milestone: 'parked' | 'proposed' | 'answering' | 'ended' | 'relayed' | 'logged'): void {
-    this.#span.setAttribute(`writ.model.${milestone}_ms`, Math.round((performance.now() - this.#started) * 100) / 100);
+  /** The provider's time to answer (status and headers), as the executor measured it: part of `answering`. */
+  provider(ms: number): void {
+    this.#span.setAttribute('writ.model.provider_ms', ms);
+  }
+
+  /** Records the milestone; returns its time (ms since the call came in). */
+  mark(milestone: 'parked' | 'proposed' | 'answering' | 'ended' | 'relayed' | 'logged'): number {
+    const ms = Math.round((performance.now() - this.#started) * 100) / 100;
+    this.#span.setAttribute(`writ.model.${milestone}_ms`, ms);
+    return ms;
+  }
+}
+
+/** The fewest calls the pipeline gate lets in at once, whatever the load: calls keep flowing, and measuring. */
+const PIPELINE_MIN_CALLS = 8;
+
+/** A call's place in the pipeline gate: given back once (with its pipeline time, when measured). */
+class PipelinePass {
+  readonly #gate: PipelineGate;
+  #left = false;
+
+  constructor(gate: PipelineGate) {
+    this.#gate = gate;
+  }
+
+  leave(pipelineMs: number | null): void {
+    if (this.#left) return;
+    this.#left = true;
+    this.#gate.leave(pipelineMs, performance.now());
   }
 }
