@@ -1,14 +1,14 @@
 // How many model calls one gateway lets into the pipeline at once, adapted to how long the pipeline
-// takes them: the time from a call's proposal to the executor's call of the provider, the
+// takes them: the time from a call's arrival to the executor's call of the provider, the
 // provider's own time left out (a model may take seconds; that is no congestion of Writ). A call
 // past the limit is refused at once (429, Retry-After) instead of queueing: under more load than the
 // pipeline carries, the calls let in keep a bounded latency and the others are told to come back,
 // where a fixed limit let hundreds queue for seconds each (docs/benchmarks.md, "Model proxy").
 //
 // Additive increase, multiplicative decrease, as a TCP sender's window: a call that took no longer
-// than the target raises the limit by one; one that took longer lowers it by a tenth, at most once
-// per `decreaseEveryMs` (a queue's worth of slow calls is one congestion signal, not many). The
-// limit stays within [min, max]. Calls held for a person's approval leave the gate when they are
+// than the target raises the limit by one; one that took longer lowers it in proportion (target ÷
+// its time, between a half and nine tenths), at most once per `decreaseEveryMs` (a queue's worth of
+// slow calls is one congestion signal, not many). The limit stays within [min, max]. Calls held for a person's approval leave the gate when they are
 // held (their wait is no congestion either), as do calls that end without running.
 
 export interface PipelineGateOptions {
@@ -62,7 +62,7 @@ export class PipelineGate {
     if (pipelineMs <= targetMs) {
       this.#limit = Math.min(max, this.#limit + 1);
     } else if (now - this.#lastDecrease >= decreaseEveryMs) {
-      this.#limit = Math.max(min, this.#limit * 0.9);
+      this.#limit = Math.max(min, this.#limit * Math.min(0.9, Math.max(0.5, targetMs / pipelineMs)));
       this.#lastDecrease = now;
     }
   }

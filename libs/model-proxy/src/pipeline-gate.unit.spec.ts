@@ -12,10 +12,10 @@ describe('PipelineGate', () => {
     expect(g.enter()).toBe(true);
   });
 
-  it('lowers its limit by a tenth for a slow call, once per period, never below min', () => {
-    const g = gate(100, 20, 15);
+  it('lowers its limit for a slow call in proportion (a tenth to a half), once per period, never below min', () => {
+    const g = gate(100, 20, 5);
     g.enter();
-    g.leave(500, 1_000);
+    g.leave(105, 1_000);
     expect(g.limit).toBe(18);
     // More slow calls within the same period: one congestion signal.
     for (let i = 0; i < 5; i += 1) {
@@ -23,11 +23,19 @@ describe('PipelineGate', () => {
       g.leave(500, 1_050);
     }
     expect(g.limit).toBe(18);
-    for (let t = 1_100; t < 3_000; t += 100) {
+    // Twice the target: 18 × 100/200.
+    g.enter();
+    g.leave(200, 1_100);
+    expect(g.limit).toBe(9);
+    // Ten times: halved at most.
+    g.enter();
+    g.leave(1_000, 1_200);
+    expect(g.limit).toBe(5);
+    for (let t = 1_300; t < 3_000; t += 100) {
       g.enter();
       g.leave(500, t);
     }
-    expect(g.limit).toBe(15);
+    expect(g.limit).toBe(5);
   });
 
   it('raises it by one for each call within the target, up to max', () => {

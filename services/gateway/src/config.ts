@@ -58,7 +58,7 @@ export const gatewayConfigSpec = {
   /** The most of those one agent may hold (a burst, or calls held for approval, leaves the others room). */
   WRIT_MODEL_MAX_IN_FLIGHT_PER_AGENT: env.int({ default: 64, min: 1, max: 10_000 }),
   /**
-   * How long a model call may take through the pipeline (proposal to the provider's call, the
+   * How long a model call may take through the pipeline (its arrival to the provider's call, the
    * provider's own time left out) before the gateway lets fewer calls in at once: past that, it
    * refuses more (429 MODEL_CALLS_EXCEEDED, Retry-After) instead of letting them queue (PipelineGate
    * in @writ/model-proxy). 0: only WRIT_MODEL_MAX_IN_FLIGHT limits them.

@@ -286,14 +286,15 @@ export class ModelProxy implements OnModuleInit {
         headers,
       );
       const actionId = proposed.action_id;
-      const proposedAt = phases.mark('proposed');
+      phases.mark('proposed');
       const relayed = new RelayReader(relay.getReader());
       const ending = await this.#untilExecutingOrEnded(actionId, relayed, gone, pass);
       const endedAt = phases.mark(ending.kind === 'executing' ? 'answering' : 'ended');
-      // Through the pipeline in (answering, less the provider's time to answer), unless a person's approval was waited for.
+      // Through the pipeline in the time to `answering` (the body parked and the proposal on the log
+      // included, as the executor and the gateway slow down too), less the provider's; unless a person's approval was waited for.
       if (ending.kind === 'executing' && ending.providerMs !== null) phases.provider(ending.providerMs);
       const held = this.bus.model.action(actionId)?.approval_requested_at != null;
-      pass.leave(ending.kind === 'executing' && !held && ending.providerMs !== null ? endedAt - proposedAt - ending.providerMs : null);
+      pass.leave(ending.kind === 'executing' && !held && ending.providerMs !== null ? endedAt - ending.providerMs : null);
       if (ending.kind === 'ended') {
         if (ending.action.status === 'failed') {
           // Failed at the executor before anything came back (a refusal by its checks): nothing to relay.
