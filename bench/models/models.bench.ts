@@ -332,6 +332,10 @@ async function main(): Promise<void> {
       '|---|---|---|---|---|---|',
       ...targets.map((t, i) => row(t.name, at200[i] as Figures, direct200)),
       '',
+      'A call Writ failed at that rate is one it shed: answered 429 `MODEL_CALLS_EXCEEDED` with `Retry-After` at once,',
+      'before anything was proposed, so that the calls it let in do not queue behind them (`docs/model-proxy.md`, "Load',
+      'shedding"); its p50 and p99 are those of the calls it answered. LiteLLM queues every call.',
+      '',
       `Highest rate sustained (steps of ${STEPS.join(', ')} calls/s for 5 s each; sustained: every call answered 200, at least`,
       '95 % of the offered rate completed, p99 under a second): ' +
         targets.map((t, i) => `${t.name} ${sustained[i]?.rate === 0 ? `under ${STEPS[0]}` : String(sustained[i]?.rate)}/s`).join(', ') +
