@@ -223,6 +223,9 @@ beforeAll(async () => {
     WRIT_MODEL_DECISION_WAIT_MS: String(DECISION_WAIT_MS),
     // One call at a time per agent: the held call below shows the agent's second one refused at once.
     WRIT_MODEL_MAX_IN_FLIGHT_PER_AGENT: '1',
+    // Four at once per gateway, in the pipeline gate too (its min is then its max): a slot or a
+    // place in the gate not given back after a call would refuse this file's later calls.
+    WRIT_MODEL_MAX_IN_FLIGHT: '4',
     WRIT_TOOLS_DIR: toolsDir,
     WRIT_POLICY_DIR: policyDir,
     WRIT_MODELS_FILE: join(workDir, 'models.json'),

@@ -27,7 +27,7 @@ import {
   proposalArguments,
   providerError,
 } from '@writ/model-proxy';
-import type { ChatRequest, ModelCatalogue, ModelEntry, OpenAiError, RelayHead } from '@writ/model-proxy';
+import type { ChatRequest, ModelCatalogue, ModelEntry, OpenAiError, RelayHead, SlotRefusal } from '@writ/model-proxy';
 import { SERVICE_CONFIG } from '@writ/runtime';
 import { WRIT_ATTR } from '@writ/telemetry';
 import type { ToolRegistry } from '@writ/tools';
@@ -111,13 +111,13 @@ export class ModelProxy implements OnModuleInit {
     @Inject(SERVICE_CONFIG) private readonly config: GatewayConfig,
   ) {
     this.catalogue = config.WRIT_MODELS_FILE === undefined ? undefined : loadModelCatalogue(config.WRIT_MODELS_FILE);
-    this.#slots = new CallSlots(config.WRIT_MODEL_MAX_IN_FLIGHT, config.WRIT_MODEL_MAX_IN_FLIGHT_PER_AGENT);
     this.#gate = new PipelineGate({
       max: config.WRIT_MODEL_MAX_IN_FLIGHT,
       min: Math.min(PIPELINE_MIN_CALLS, config.WRIT_MODEL_MAX_IN_FLIGHT),
       targetMs: config.WRIT_MODEL_PIPELINE_TARGET_MS,
       decreaseEveryMs: config.WRIT_MODEL_PIPELINE_TARGET_MS,
     });
+    this.#slots = new CallSlots(config.WRIT_MODEL_MAX_IN_FLIGHT, config.WRIT_MODEL_MAX_IN_FLIGHT_PER_AGENT, this.#gate);
     for (const model of this.catalogue?.models.values() ?? []) {
       if (this.tools.get(modelToolName(model.id)) === undefined) {
         throw new WritError(
@@ -185,33 +185,10 @@ export class ModelProxy implements OnModuleInit {
     const refused = this.#slots.take(agent);
     if (refused !== undefined) {
       res.setHeader('retry-after', '1');
-      throw new WritError(
-        'MODEL_CALLS_EXCEEDED',
-        refused.scope === 'agent'
-          ? `this agent has ${refused.held} model calls in progress already, the most it may: retry shortly`
-          : `this gateway holds ${refused.held} model calls already, the most it may: retry shortly`,
-        {
-          rule:
-            refused.scope === 'agent'
-              ? `at most ${refused.limit} model calls at once per agent and gateway (WRIT_MODEL_MAX_IN_FLIGHT_PER_AGENT)`
-              : `at most ${refused.limit} model calls at once per gateway (WRIT_MODEL_MAX_IN_FLIGHT)`,
-          retriable: true,
-        },
-      );
+      throw slotsExceeded(refused, this.config.WRIT_MODEL_PIPELINE_TARGET_MS);
     }
-    const pass = this.#gate.enter() ? new PipelinePass(this.#gate) : undefined;
-    if (pass === undefined) {
-      this.#slots.release(agent);
-      res.setHeader('retry-after', '1');
-      throw new WritError(
-        'MODEL_CALLS_EXCEEDED',
-        `the pipeline takes ${this.#gate.limit} model calls at once now, in about the time it should: retry shortly`,
-        {
-          rule: `calls through the pipeline within WRIT_MODEL_PIPELINE_TARGET_MS (${this.config.WRIT_MODEL_PIPELINE_TARGET_MS} ms); as many at once as it takes in that time`,
-          retriable: true,
-        },
-      );
-    }
+    // The gate's place taken with the slot: given back once the call is through the pipeline.
+    const pass = new PipelinePass(this.#gate);
     const attributes = { [WRIT_ATTR.tenantId]: me.tenant, [WRIT_ATTR.agentId]: me.id, [WRIT_ATTR.runId]: runId, 'writ.model': first.model.id };
     try {
       // One span for the whole call, parent of its proposal's: where the call's time went (CallPhases).
@@ -517,10 +494,30 @@ class CallPhases {
   }
 }
 
+/** Why a call was refused a slot: the limit it hit, named with its variable. */
+function slotsExceeded(refused: SlotRefusal, targetMs: number): WritError {
+  const [message, rule] =
+    refused.scope === 'agent'
+      ? [
+          `this agent has ${refused.held} model calls in progress already, the most it may: retry shortly`,
+          `at most ${refused.limit} model calls at once per agent and gateway (WRIT_MODEL_MAX_IN_FLIGHT_PER_AGENT)`,
+        ]
+      : refused.scope === 'gateway'
+        ? [
+            `this gateway holds ${refused.held} model calls already, the most it may: retry shortly`,
+            `at most ${refused.limit} model calls at once per gateway (WRIT_MODEL_MAX_IN_FLIGHT)`,
+          ]
+        : [
+            `the pipeline takes ${refused.limit} model calls at once now, as many as it carries in time: retry shortly`,
+            `as many calls at once as go through the pipeline within WRIT_MODEL_PIPELINE_TARGET_MS (${targetMs} ms)`,
+          ];
+  return new WritError('MODEL_CALLS_EXCEEDED', message, { rule, retriable: true });
+}
+
 /** The fewest calls the pipeline gate lets in at once, whatever the load: calls keep flowing, and measuring. */
 const PIPELINE_MIN_CALLS = 8;
 
-/** A call's place in the pipeline gate: given back once (with its pipeline time, when measured). */
+/** A call's place in the pipeline gate (CallSlots.take took it): given back once (with its pipeline time, when measured). */
 class PipelinePass {
   readonly #gate: PipelineGate;
   #left = false;
