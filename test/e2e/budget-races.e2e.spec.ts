@@ -23,7 +23,7 @@ import { signedExecutionRequest } from '@writ/executor-core/testing';
 import { WritClient, isTerminal } from '@writ/sdk';
 import type { ActionView } from '@writ/sdk';
 import { testKafkaBrokers, waitFor } from '@writ/testing';
-import { callsAtTool, helpdeskStats, refundArgs, root, runSpendMicros, startE2eStack } from './support.ts';
+import { callsAtTool, helpdeskStats, refundArgs, root, runSpendMicros, startE2eStack, stopE2eStack } from './support.ts';
 import type { E2eStack, HelpdeskStats } from './support.ts';
 
 const BASE_PORT = 26740;
@@ -219,11 +219,11 @@ beforeAll(async () => {
     WRIT_BUDGET_LIMITS_FILE: join(dir, 'budgets.json'),
   });
   for (const agent of AGENTS) clients.set(agent.id, new WritClient(e2e.stack.gatewayUrl, agent.key));
-  log(`stack work dir (service logs in logs/): ${e2e.workDir}`);
+  log(`stack work dir (service logs in logs/; removed at the end unless WRIT_E2E_KEEP=1): ${e2e.workDir}`);
 }, 180_000);
 
 afterAll(async () => {
-  await e2e?.stack.stop();
+  await stopE2eStack(e2e);
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
 });
 

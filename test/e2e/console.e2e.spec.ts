@@ -11,7 +11,7 @@ import { chromium } from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '@writ/testing';
-import { keyOf, refundArgs, root, startE2eStack } from './support.ts';
+import { keyOf, refundArgs, root, startE2eStack, stopE2eStack } from './support.ts';
 import type { E2eStack } from './support.ts';
 
 const SHOTS = join(root, '.local', 'test-reports', 'console');
@@ -34,7 +34,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  await e2e?.stack.stop();
+  await stopE2eStack(e2e);
 });
 
 async function signIn(who: string, key = keyOf(who)): Promise<Page> {

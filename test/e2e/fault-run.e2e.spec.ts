@@ -24,7 +24,7 @@ import {
   settledExport,
 } from './fault-run.ts';
 import type { KillRecord, OutcomeReport, TopicFacts } from './fault-run.ts';
-import { callsAtTool, helpdeskStats, keyOf, startE2eStack } from './support.ts';
+import { callsAtTool, helpdeskStats, keyOf, startE2eStack, stopE2eStack } from './support.ts';
 import type { E2eStack, HelpdeskStats } from './support.ts';
 
 /** Offered actions per second, open loop; the load runs at least MIN_ACTIONS and until the kills are over. */
@@ -47,11 +47,11 @@ let outcomes: OutcomeReport | undefined;
 beforeAll(async () => {
   // The e2e stacks' budgets are far above the load (startE2eStack): a refusal would hide what the run checks.
   e2e = await startE2eStack(26680);
-  log(`stack work dir (service logs in logs/): ${e2e.workDir}`);
+  log(`stack work dir (service logs in logs/; removed at the end unless WRIT_E2E_KEEP=1): ${e2e.workDir}`);
 }, 180_000);
 
 afterAll(async () => {
-  await e2e?.stack.stop();
+  await stopE2eStack(e2e);
 });
 
 /** What the first test gathered; the checks below fail with this message when it did not finish. */

@@ -13,7 +13,7 @@ import { signedExecutionRequest } from '@writ/executor-core/testing';
 import { parseExport, verifyExport } from '@writ/ledger-core';
 import type { SpanRecord } from '@writ/telemetry';
 import { testKafkaBrokers, uniqueName, waitFor } from '@writ/testing';
-import { authAs, callsAtTool, helpdeskStats, keyOf, refundArgs, startE2eStack } from './support.ts';
+import { authAs, callsAtTool, helpdeskStats, keyOf, refundArgs, startE2eStack, stopE2eStack } from './support.ts';
 import type { E2eStack } from './support.ts';
 
 let e2e: E2eStack;
@@ -43,7 +43,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await consumer?.stop();
   await producer?.disconnect();
-  await e2e?.stack.stop();
+  await stopE2eStack(e2e);
 });
 
 const key = () => randomUUID();

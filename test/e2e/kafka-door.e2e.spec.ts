@@ -20,7 +20,7 @@ import { actionIdFor } from '@writ/contracts';
 import type { WritClient } from '@writ/sdk';
 import { testKafkaBrokers } from '@writ/testing';
 import { doorRunId } from '../../services/gateway/src/kafka-door/translate.ts';
-import { callsAtTool, helpdeskStats, refundArgs, root, startE2eStack } from './support.ts';
+import { callsAtTool, helpdeskStats, refundArgs, root, startE2eStack, stopE2eStack } from './support.ts';
 import type { E2eStack } from './support.ts';
 
 const BASE_PORT = 27780;
@@ -125,7 +125,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   agent?.stop();
-  await e2e?.stack.stop();
+  await stopE2eStack(e2e);
 });
 
 const key = () => `door-${randomUUID()}`;

@@ -19,7 +19,7 @@ import { replayCommitted } from '@writ/bus';
 import { TOPICS, decodeEvent } from '@writ/contracts';
 import { importUpstreams } from '@writ/mcp-gateway';
 import { testKafkaBrokers, waitFor } from '@writ/testing';
-import { callsAtTool, helpdeskStats, keyOf, refundArgs, root, startE2eStack } from './support.ts';
+import { callsAtTool, helpdeskStats, keyOf, refundArgs, root, startE2eStack, stopE2eStack } from './support.ts';
 import type { E2eStack } from './support.ts';
 
 const BASE_PORT = 26580;
@@ -160,7 +160,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await agent?.close();
-  await e2e?.stack.stop();
+  await stopE2eStack(e2e);
   upstream?.close();
   if (toolsDir !== undefined) rmSync(join(toolsDir, '..'), { recursive: true, force: true });
 });

@@ -14,7 +14,7 @@ import { RelayReader, modelToolName, parseChatRequest, parseModelCatalogue, prop
 import type { ModelCatalogue } from '@writ/model-proxy';
 import type { SpanRecord } from '@writ/telemetry';
 import { waitFor } from '@writ/testing';
-import { authAs, keyOf, root, startE2eStack } from './support.ts';
+import { authAs, keyOf, root, startE2eStack, stopE2eStack } from './support.ts';
 import type { E2eStack } from './support.ts';
 
 const BASE_PORT = 27180;
@@ -239,7 +239,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  await e2e?.stack.stop();
+  await stopE2eStack(e2e);
   await new Promise((resolve) => provider?.close(resolve));
   if (workDir !== undefined) rmSync(workDir, { recursive: true, force: true });
 });

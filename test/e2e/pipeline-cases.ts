@@ -12,7 +12,19 @@ import { metricValue, scrapeMetrics, startWebhookReceiver, waitFor } from '@writ
 import type { WebhookReceiver } from '@writ/testing';
 import { runExplain } from '../../libs/cli/src/explain.ts';
 import { webhookSignature } from '@writ/runtime';
-import { CANARY_AGENT, CANARY_KEY, authAs, autoSafeModeEnv, callsAtTool, helpdeskStats, keyOf, refundArgs, runSpendMicros, startE2eStack } from './support.ts';
+import {
+  CANARY_AGENT,
+  CANARY_KEY,
+  authAs,
+  autoSafeModeEnv,
+  callsAtTool,
+  helpdeskStats,
+  keyOf,
+  refundArgs,
+  runSpendMicros,
+  startE2eStack,
+  stopE2eStack,
+} from './support.ts';
 import type { E2eStack } from './support.ts';
 
 /**
@@ -30,7 +42,7 @@ export function governedPipelineCases(basePort: number, replicas?: WritStackOpti
   }, 180_000);
 
   afterAll(async () => {
-    await e2e?.stack.stop();
+    await stopE2eStack(e2e);
     await hooks?.close();
   });
 

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe } from 'vitest';
 import { pytestCases, pythonSdkVenv, runPytest } from '../python/pytest.ts';
 import type { PytestRun } from '../python/pytest.ts';
-import { keyOf, startE2eStack } from './support.ts';
+import { keyOf, startE2eStack, stopE2eStack } from './support.ts';
 import type { E2eStack } from './support.ts';
 
 let e2e: E2eStack | undefined;
@@ -27,7 +27,7 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
-  await e2e?.stack.stop();
+  await stopE2eStack(e2e);
 });
 
 describe('the Python SDK against the running stack (clients/python/tests/e2e/test_stack.py)', () => {

@@ -18,7 +18,7 @@ import { createClickHouse } from '@writ/clickhouse';
 import { TenantKeyDir } from '@writ/crypto';
 import { verifyChain } from '@writ/ledger-core';
 import { testKafkaBrokers, waitFor } from '@writ/testing';
-import { authAs, keyOf, refundArgs, root, startE2eStack } from './support.ts';
+import { authAs, keyOf, refundArgs, root, startE2eStack, stopE2eStack } from './support.ts';
 import type { E2eStack } from './support.ts';
 
 const { KafkaConsumer } = kafkaJavascript;
@@ -69,7 +69,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await e2e?.stack.stop();
+  await stopE2eStack(e2e);
   if (toolsDir !== undefined) rmSync(join(toolsDir, '..'), { recursive: true, force: true });
 });
 

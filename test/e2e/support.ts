@@ -1,6 +1,6 @@
 // Shared by the end-to-end suites: one Writ stack (helpdesk + six services as processes) on the
 // e2e broker that the global setup started, and clients holding the demo directory's API keys.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,6 +67,18 @@ export async function startE2eStack(basePort: number, env: Record<string, string
     operator: new WritClient(peopleGateway, keyOf('oscar')),
     otherTenantAgent: new WritClient(agentGateway, keyOf('globex-bot')),
   };
+}
+
+/**
+ * Stops a suite's stack and removes its work folder (the services' chDB, journal, keys, logs and
+ * spans: about 100 MB a suite, which piled up in the temporary folder run after run), unless
+ * WRIT_E2E_KEEP=1 keeps it for a look at the logs and spans of a failed run.
+ */
+export async function stopE2eStack(e2e: E2eStack | undefined): Promise<void> {
+  if (e2e === undefined) return;
+  await e2e.stack.stop();
+  if (process.env['WRIT_E2E_KEEP'] === '1') console.log(`[e2e] kept the work folder (WRIT_E2E_KEEP=1): ${e2e.workDir}`);
+  else rmSync(e2e.workDir, { recursive: true, force: true });
 }
 
 /** The helpdesk's own count of what it did, the ground truth of "the tool ran once". */
