@@ -38,8 +38,8 @@ export interface TransactionalProcessorOptions extends Omit<EventConsumerOptions
   /**
    * Events nobody waits on: batches publishing only these wait up to `maxWaitMs` for a batch that
    * publishes something else, to go in its transaction (as batches publishing nothing wait), so
-   * the output an agent waits on does not queue behind a transaction of their own. The planner's
-   * ActionAdmitted: the policy's and the budget's answers follow it within milliseconds.
+   * the output an agent waits on does not queue behind a transaction of their own (the planner's
+   * ActionAdmitted, the accountant's settlements). `maxWaitMs` 0: none of them waits.
    */
   readonly deferrable?: { readonly events: readonly string[]; readonly maxWaitMs: number };
   /**
@@ -620,8 +620,9 @@ export class TransactionalProcessor {
   /** True when the batch publishes nothing, or only events that may wait (`deferrable`). */
   #mayWait(batch: HandledBatch): boolean {
     if (!publishes(batch)) return true;
-    const events = this.#options.deferrable?.events;
-    return events !== undefined && batch.dlqRecords.length === 0 && batch.outputs.every((output) => events.includes(output.event.type));
+    const deferrable = this.#options.deferrable;
+    if (deferrable === undefined || deferrable.maxWaitMs <= 0 || batch.dlqRecords.length > 0) return false;
+    return batch.outputs.every((output) => deferrable.events.includes(output.event.type));
   }
 
   /**

@@ -132,9 +132,7 @@ export class BudgetProcessor implements OnModuleInit, OnApplicationShutdown {
           dlqTopic: DLQ_TOPIC,
           instanceId: config.WRIT_INSTANCE_ID,
           lingerMs: 0,
-          ...(config.WRIT_BUDGET_SETTLEMENT_WAIT_MS === 0
-            ? {}
-            : { deferrable: { events: SETTLEMENT_EVENTS, maxWaitMs: config.WRIT_BUDGET_SETTLEMENT_WAIT_MS } }),
+          deferrable: { events: SETTLEMENT_EVENTS, maxWaitMs: config.WRIT_BUDGET_SETTLEMENT_WAIT_MS },
         },
       },
       assignmentTimeoutMs: config.WRIT_BUDGET_REPLAY_TIMEOUT_MS,

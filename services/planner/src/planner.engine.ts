@@ -155,9 +155,7 @@ export class PlannerEngine {
           dlqTopic: options.dlqTopic,
           instanceId: options.instanceId,
           lingerMs: options.lingerMs,
-          ...(options.admissionWaitMs === undefined || options.admissionWaitMs === 0
-            ? {}
-            : { deferrable: { events: ['ActionAdmitted'], maxWaitMs: options.admissionWaitMs } }),
+          deferrable: { events: ['ActionAdmitted'], maxWaitMs: options.admissionWaitMs ?? 0 },
         },
       },
       assignmentTimeoutMs: options.replayTimeoutMs,
