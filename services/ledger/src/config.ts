@@ -39,6 +39,12 @@ export const ledgerConfigSpec = {
   WRIT_LEDGER_PROJECTION: env.bool({ default: true }),
   WRIT_LEDGER_PROJECTION_BATCH: env.int({ default: 500, min: 1, max: 100_000 }),
   WRIT_LEDGER_LINGER_MS: env.int({ default: 2, min: 0, max: 1000 }),
+  /**
+   * How long the chain's entries may wait for each other to share one transaction (ms; 0: a batch
+   * commits at once). Nothing waits on the chain; fewer, fuller transactions leave the broker to
+   * the hops an action waits on.
+   */
+  WRIT_LEDGER_CHAIN_WAIT_MS: env.int({ default: 0, min: 0, max: 5000 }),
   WRIT_LEDGER_REPLAY_TIMEOUT_MS: env.int({ default: 120_000, min: 1000, max: 3_600_000 }),
   /** Rows a POST /v1/query answer may hold. */
   WRIT_LEDGER_QUERY_MAX_ROWS: env.int({ default: 10_000, min: 1, max: 1_000_000 }),

@@ -35,6 +35,8 @@ const PREFIX = `t-ledger-${randomUUID().slice(0, 8)}`;
 const TENANT = `${PREFIX}-a`;
 const GROUP = `writ.ledger.test.${randomUUID().slice(0, 8)}`;
 const WAIT = { timeoutMs: 45_000, intervalMs: 100 } as const;
+/** WRIT_LEDGER_CHAIN_WAIT_MS of this suite's ledger. */
+const CHAIN_WAIT_MS = 300;
 
 const root = mkdtempSync(join(tmpdir(), 'writ-ledger-'));
 const chdbPath = join(root, 'chdb');
@@ -73,6 +75,8 @@ async function boot(): Promise<void> {
     WRIT_LEDGER_CHECKPOINT_EVERY: '4',
     // Short, so the test sees the timer sign a tail that the count does not reach.
     WRIT_LEDGER_CHECKPOINT_INTERVAL_MS: '1000',
+    // Every case here chains with entries waiting for each other (the last case counts the transactions).
+    WRIT_LEDGER_CHAIN_WAIT_MS: String(CHAIN_WAIT_MS),
     WRIT_LEDGER_SIGNING_KEY: keyFile,
     WRIT_TOOLS_DIR: TOOLS_DIR,
     WRIT_LEDGER_QUERY_MAX_ROWS: '50',
@@ -629,5 +633,26 @@ describe('ledger service', () => {
     expect(await analyst('SELECT DISTINCT tenant_id FROM shadow_results')).toEqual([{ tenant_id: TENANT }]);
     expect(await analyst("SELECT origin FROM policy_publications WHERE origin = 'rollback'")).toEqual([{ origin: 'rollback' }]);
     expect(await count('shadow_results', other)).toBe(1);
+  });
+
+  it('chains events that come one by one within WRIT_LEDGER_CHAIN_WAIT_MS in one transaction', async () => {
+    const tenant = `${PREFIX}batched`;
+    const events = Array.from({ length: 5 }, () => event('RunStarted', (p) => p, { tenant_id: tenant, run_id: `run-${randomUUID().slice(0, 8)}` }));
+    const writer = (app as NestFastifyApplication).get(LedgerService).writer;
+    const before = writer.stats;
+    for (const one of events) {
+      await send([one]);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+    }
+    await waitFor(async () => (await ledgerRows(tenant)) === events.length, { ...WAIT, what: 'the five events chained and projected' });
+    const after = writer.stats;
+    // Each came in a batch of its own; without the wait, each batch is a transaction.
+    expect(after.batches - before.batches).toBeGreaterThanOrEqual(3);
+    expect(after.transactions - before.transactions).toBeLessThanOrEqual(2);
+    const chain = (await readTopicToEnd(brokers, TOPICS.ledger, { readCommitted: true }))
+      .map((r) => decodeEvent(r.value ?? Buffer.alloc(0)))
+      .flatMap((d) => (d.type === 'LedgerEntry' && d.payload.chain_id === tenant ? [d.payload] : []));
+    expect(chain.map((e) => e.seq)).toEqual([0, 1, 2, 3, 4]);
+    expect(chain.map((e) => e.source_event_id).sort()).toEqual(events.map((e) => e.id).sort());
   });
 });

@@ -144,6 +144,7 @@ export class LedgerService implements OnModuleInit, OnApplicationShutdown {
       checkpointIntervalMs: config.WRIT_LEDGER_CHECKPOINT_INTERVAL_MS,
       ...(signingKey === undefined ? {} : { signingKey }),
       lingerMs: config.WRIT_LEDGER_LINGER_MS,
+      chainWaitMs: config.WRIT_LEDGER_CHAIN_WAIT_MS,
       replayTimeoutMs: config.WRIT_LEDGER_REPLAY_TIMEOUT_MS,
       logger,
     });
