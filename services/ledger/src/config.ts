@@ -44,7 +44,7 @@ export const ledgerConfigSpec = {
    * commits at once). Nothing waits on the chain; fewer, fuller transactions leave the broker to
    * the hops an action waits on.
    */
-  WRIT_LEDGER_CHAIN_WAIT_MS: env.int({ default: 0, min: 0, max: 5000 }),
+  WRIT_LEDGER_CHAIN_WAIT_MS: env.int({ default: 50, min: 0, max: 5000 }),
   WRIT_LEDGER_REPLAY_TIMEOUT_MS: env.int({ default: 120_000, min: 1000, max: 3_600_000 }),
   /** Rows a POST /v1/query answer may hold. */
   WRIT_LEDGER_QUERY_MAX_ROWS: env.int({ default: 10_000, min: 1, max: 1_000_000 }),
