@@ -2,6 +2,7 @@
 // talk HTTP to the gateway; the six services run as processes on a fresh Kafka broker, with real
 // Cedar, real chDB and the demo helpdesk as the system of record. Each test opens its own run.
 import { createHash, randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WritStackOptions } from '@writ/devstack';
 import { decodeEvent } from '@writ/contracts';
@@ -34,16 +35,20 @@ import type { E2eStack } from './support.ts';
 export function governedPipelineCases(basePort: number, replicas?: WritStackOptions['replicas']): () => E2eStack {
   let e2e: E2eStack;
   let hooks: WebhookReceiver;
+  let safeModeFolder: string | undefined;
   const hookSecret = `e2e-hook-${randomUUID()}`;
 
   beforeAll(async () => {
     hooks = await startWebhookReceiver();
-    e2e = await startE2eStack(basePort, autoSafeModeEnv(hooks.url, hookSecret), replicas);
+    const safeMode = autoSafeModeEnv(hooks.url, hookSecret);
+    safeModeFolder = safeMode.folder;
+    e2e = await startE2eStack(basePort, safeMode.env, replicas);
   }, 180_000);
 
   afterAll(async () => {
     await stopE2eStack(e2e);
     await hooks?.close();
+    if (safeModeFolder !== undefined) rmSync(safeModeFolder, { recursive: true, force: true });
   });
 
   async function rejection(call: Promise<unknown>) {

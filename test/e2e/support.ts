@@ -134,9 +134,9 @@ export const CANARY_KEY = 'wk_e2e_canarybot_5d1f0b7c2a9e4e31b8a6c04d';
  * The environment of a stack whose gateway trips the canary agent automatically: the demo
  * directory plus the canary (every service reads it), a safe-mode file with a trigger for the
  * canary only (3 actions in 10 minutes, all failed: no other e2e agent or case can reach it) and
- * acme's webhook at `hookUrl`, signed with `secret`.
+ * acme's webhook at `hookUrl`, signed with `secret`. The files are in `folder`, which the caller removes.
  */
-export function autoSafeModeEnv(hookUrl: string, secret: string): Record<string, string> {
+export function autoSafeModeEnv(hookUrl: string, secret: string): { readonly env: Record<string, string>; readonly folder: string } {
   const dir = mkdtempSync(join(tmpdir(), 'writ-e2e-safe-mode-'));
   const directory = JSON.parse(readFileSync(join(root, 'deploy', 'demo', 'directory.json'), 'utf8')) as { agents: unknown[] };
   directory.agents.push({
@@ -155,8 +155,11 @@ export function autoSafeModeEnv(hookUrl: string, secret: string): Record<string,
   writeFileSync(join(dir, 'hook-secret'), secret, { mode: 0o600 });
   writeFileSync(join(dir, 'webhooks.json'), JSON.stringify({ tenants: { acme: { url: hookUrl, secret_file: join(dir, 'hook-secret') } } }));
   return {
-    WRIT_DIRECTORY_FILE: join(dir, 'directory.json'),
-    WRIT_GATEWAY_SAFE_MODE_FILE: join(dir, 'safe-mode.json'),
-    WRIT_GATEWAY_WEBHOOKS_FILE: join(dir, 'webhooks.json'),
+    env: {
+      WRIT_DIRECTORY_FILE: join(dir, 'directory.json'),
+      WRIT_GATEWAY_SAFE_MODE_FILE: join(dir, 'safe-mode.json'),
+      WRIT_GATEWAY_WEBHOOKS_FILE: join(dir, 'webhooks.json'),
+    },
+    folder: dir,
   };
 }
