@@ -10,7 +10,7 @@
 // minutes, so not here); this checks its build definition as text.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -23,6 +23,7 @@ import {
   keyLayout,
   loadAclTable,
   serviceKeyEnvironment,
+  serviceNodeFlags,
   withKafkaDoor,
   WRIT_SERVICES,
   writRoot,
@@ -492,7 +493,20 @@ describe('deploy/images/Containerfile', () => {
   it("has an entry point for each of the six services, with the local stack's V8 flags", () => {
     const entrypoint = readFileSync(join(ROOT, 'deploy', 'images', 'entrypoint.sh'), 'utf8');
     for (const service of WRIT_SERVICES) expect(entrypoint).toMatch(new RegExp(`\\b${service}\\b.*\\)`));
-    expect(entrypoint).toContain('--liftoff-only /app/services/policy/dist/main.js');
+    // Each service's command, with a `node` that prints its arguments instead of running them.
+    const bin = mkdtempSync(join(tmpdir(), 'writ-entrypoint-'));
+    writeFileSync(join(bin, 'node'), '#!/bin/sh\necho "$@"\n', { mode: 0o755 });
+    for (const service of WRIT_SERVICES) {
+      const run = spawnSync('sh', [join(ROOT, 'deploy', 'images', 'entrypoint.sh'), service], {
+        encoding: 'utf8',
+        env: { PATH: `${bin}:${process.env['PATH'] ?? ''}` },
+      });
+      expect(run.stdout.trim()).toBe([...serviceNodeFlags(service), `/app/services/${service}/dist/main.js`].join(' '));
+      // And each service's `npm start`, the same flags.
+      const manifest = JSON.parse(readFileSync(join(ROOT, 'services', service, 'package.json'), 'utf8')) as { scripts: { start: string } };
+      expect(manifest.scripts.start).toBe(['node', ...serviceNodeFlags(service), 'dist/main.js'].join(' '));
+    }
+    rmSync(bin, { recursive: true, force: true });
     const usage = spawnSync('sh', [join(ROOT, 'deploy', 'images', 'entrypoint.sh')], { encoding: 'utf8' });
     expect(usage.status).toBe(64);
     expect(usage.stderr).toContain('usage: writ <gateway|planner|policy|budget|executor|ledger>');

@@ -54,14 +54,18 @@ export const HELPDESK_DEMO_TOKEN = 'helpdesk-demo-token';
 export const SERVICE_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
 
 /**
- * Further V8 flags of one service. The policy service runs Cedar's WebAssembly on V8's baseline
- * compiler only: optimising it doubled the memory Cedar takes (66 MiB resident over the process
- * with the demo policies loaded, against 33 MiB), for decisions 1.7 times as fast (median 233 µs
- * against 404 µs on the demo policies, `bench/policy/decide.bench.ts`): a fifth of a millisecond
- * per action is worth the 33 MiB that keep the service within 150 MiB idle.
+ * Further V8 flags of one service. The services that load Cedar run its WebAssembly on V8's
+ * baseline compiler only. In the policy service, optimising it doubled the memory Cedar takes
+ * (66 MiB resident over the process with the demo policies loaded, against 33 MiB), for decisions
+ * 1.7 times as fast (median 233 µs against 404 µs on the demo policies,
+ * `bench/policy/decide.bench.ts`): a fifth of a millisecond per action is worth the 33 MiB that
+ * keep the service within 150 MiB idle. The gateway loads Cedar for the MCP door's `tools/list`
+ * (partial evaluation of the policy set, once per set, agent and tool): no call waits on it.
  */
+const CEDAR_SERVICES: ReadonlySet<WritServiceName> = new Set(['policy', 'gateway']);
+
 export function serviceNodeFlags(name: WritServiceName): readonly string[] {
-  return name === 'policy' ? [...SERVICE_NODE_FLAGS, '--liftoff-only'] : SERVICE_NODE_FLAGS;
+  return CEDAR_SERVICES.has(name) ? [...SERVICE_NODE_FLAGS, '--liftoff-only'] : SERVICE_NODE_FLAGS;
 }
 
 export interface WritStackOptions {

@@ -6,7 +6,7 @@ import { TOPICS } from '@writ/contracts';
 import type { PolicySetPublished } from '@writ/contracts';
 import type { Principal } from '@writ/directory';
 import { describeError } from '@writ/errors';
-import { compilePolicySet, toolReach } from '@writ/policy-engine';
+import type * as PolicyEngine from '@writ/policy-engine';
 import type { LoadedPolicySet } from '@writ/policy-engine';
 import { SERVICE_CONFIG, busLoggerOf } from '@writ/runtime';
 import type { ToolDefinition } from '@writ/tools';
@@ -22,6 +22,10 @@ const MAX_REMEMBERED = 10_000;
  * @writ/policy-engine). Hiding is a convenience for the model, never the enforcement: every call
  * is decided by the PDP whatever the list showed, so before the first set is read, or when Cedar
  * cannot evaluate, a tool is shown.
+ *
+ * Cedar is loaded when a list is first asked for, and a set compiled when a list first needs it:
+ * its WebAssembly costs a gateway about 24 MiB resident, which a gateway no agent lists tools
+ * from (the HTTP and Kafka doors) does not pay.
  */
 @Injectable()
 export class ToolVisibility implements OnModuleInit, OnApplicationShutdown {
@@ -29,7 +33,9 @@ export class ToolVisibility implements OnModuleInit, OnApplicationShutdown {
   readonly #consumer: EventConsumer;
   readonly #stream: string;
   #head: PolicySetPublished | undefined;
-  #set: LoadedPolicySet | undefined;
+  /** The head, compiled (undefined when Cedar could not load it); begun by the first list after it. */
+  #set: { readonly head: PolicySetPublished; readonly loaded: Promise<LoadedPolicySet | undefined> } | undefined;
+  #engine: Promise<typeof PolicyEngine> | undefined;
   readonly #answers = new Map<string, boolean>();
 
   constructor(@Inject(SERVICE_CONFIG) config: GatewayConfig) {
@@ -61,24 +67,26 @@ export class ToolVisibility implements OnModuleInit, OnApplicationShutdown {
     return this.#head?.policy_set_hash;
   }
 
-  visible(caller: Principal, tools: readonly ToolDefinition[]): Promise<readonly ToolDefinition[]> {
+  async visible(caller: Principal, tools: readonly ToolDefinition[]): Promise<readonly ToolDefinition[]> {
     // Only agents propose: anyone else is shown Writ's own tools only.
-    if (caller.kind !== 'agent') return Promise.resolve([]);
-    const set = this.#set;
-    if (set === undefined) return Promise.resolve(tools);
+    if (caller.kind !== 'agent') return [];
+    const head = this.#head;
+    if (head === undefined) return tools;
+    if (this.#set?.head !== head) this.#set = { head, loaded: this.#compile(head) };
+    const set = await this.#set.loaded;
+    if (set === undefined) return tools;
+    const { toolReach } = await this.#loadEngine();
     const { agent } = caller;
-    return Promise.resolve(
-      tools.filter((tool) => {
-        const key = `${set.hash}|${agent.tenant}|${agent.id}|${agent.role}|${agent.owner}|${tool.name}@${tool.version}|${tool.effect}|${tool.risk}`;
-        let may = this.#answers.get(key);
-        if (may === undefined) {
-          may = toolReach(set, agent.tenant, { id: agent.id, role: agent.role, owner: agent.owner }, tool).mayInvoke;
-          if (this.#answers.size >= MAX_REMEMBERED) this.#answers.clear();
-          this.#answers.set(key, may);
-        }
-        return may;
-      }),
-    );
+    return tools.filter((tool) => {
+      const key = `${set.hash}|${agent.tenant}|${agent.id}|${agent.role}|${agent.owner}|${tool.name}@${tool.version}|${tool.effect}|${tool.risk}`;
+      let may = this.#answers.get(key);
+      if (may === undefined) {
+        may = toolReach(set, agent.tenant, { id: agent.id, role: agent.role, owner: agent.owner }, tool).mayInvoke;
+        if (this.#answers.size >= MAX_REMEMBERED) this.#answers.clear();
+        this.#answers.set(key, may);
+      }
+      return may;
+    });
   }
 
   /**
@@ -90,17 +98,26 @@ export class ToolVisibility implements OnModuleInit, OnApplicationShutdown {
     if (event.stream !== this.#stream) return;
     if (event.previous_hash !== (this.#head?.policy_set_hash ?? null) || event.sequence !== (this.#head?.sequence ?? 0) + 1) return;
     this.#head = event;
+    this.#answers.clear();
+  }
+
+  #loadEngine(): Promise<typeof PolicyEngine> {
+    this.#engine ??= import('@writ/policy-engine');
+    return this.#engine;
+  }
+
+  async #compile(event: PolicySetPublished): Promise<LoadedPolicySet | undefined> {
     try {
-      this.#set = compilePolicySet({
+      const { compilePolicySet } = await this.#loadEngine();
+      return compilePolicySet({
         schemaText: event.schema_text,
         policies: Object.fromEntries(event.policies.map((policy) => [policy.policy_id, policy.text])),
         version: event.version,
       });
-      this.#answers.clear();
     } catch (error) {
       // The PDP fails closed on a set it cannot load; the list shows every tool and the PDP decides.
-      this.#set = undefined;
       this.#logger.warn(`policy set ${event.policy_set_hash.slice(0, 12)} not loaded for tools/list: ${describeError(error)}`);
+      return undefined;
     }
   }
 }
