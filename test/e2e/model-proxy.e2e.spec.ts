@@ -5,8 +5,7 @@
 // provider's credential, settlement at the tokens used, the ledger and ClickHouse).
 import { randomUUID } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +13,8 @@ import { RelayReader, modelToolName, parseChatRequest, parseModelCatalogue, prop
 import type { ModelCatalogue } from '@writ/model-proxy';
 import type { SpanRecord } from '@writ/telemetry';
 import { waitFor } from '@writ/testing';
+import { SIM_COMPLETION_TOKENS, SIM_PIECES, startSimProvider } from './model-provider.ts';
+import type { ProviderCall } from './model-provider.ts';
 import { authAs, keyOf, root, startE2eStack, stopE2eStack } from './support.ts';
 import type { E2eStack } from './support.ts';
 
@@ -28,76 +29,13 @@ const DECISION_WAIT_MS = 8_000;
 /** Prices per 1,000,000 tokens, in micro-USD. */
 const LARGE = { input: 3_000_000, output: 15_000_000 };
 const SMALL = { input: 150_000, output: 600_000 };
-/** The simulated provider's usage: 10 prompt tokens per message, always 3 completion tokens ("Hello", " from", " sim"). */
-const COMPLETION_TOKENS = 3;
-const PIECES = ['Hello', ' from', ' sim'];
-
-const providerCalls: { model: string; authorization: string | undefined; stream: boolean; body: Record<string, unknown> }[] = [];
+let providerCalls: ProviderCall[];
 let provider: Server;
 let e2e: E2eStack;
 let gateway: string;
 let workDir: string;
 let runId: string;
 let catalogue: ModelCatalogue;
-
-function readBody(request: IncomingMessage): Promise<string> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-  });
-}
-
-/** An OpenAI-compatible chat completions endpoint with deterministic answers; "FAIL" as the last message makes it answer 500. */
-function startProvider(): Promise<Server> {
-  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
-    void readBody(request).then((text) => {
-      const body = JSON.parse(text) as { model: string; messages: { content: string }[]; stream?: boolean; stream_options?: { include_usage?: boolean } };
-      providerCalls.push({ model: body.model, authorization: request.headers.authorization, stream: body.stream === true, body });
-      if (request.url !== '/v1/chat/completions' || request.headers.authorization !== `Bearer ${PROVIDER_KEY}`) {
-        response.writeHead(401, { 'content-type': 'application/json' });
-        response.end(JSON.stringify({ error: { message: 'bad key', type: 'invalid_request_error', code: 'invalid_api_key' } }));
-        return;
-      }
-      if (body.messages.at(-1)?.content === 'FAIL') {
-        response.writeHead(500, { 'content-type': 'application/json' });
-        response.end(JSON.stringify({ error: { message: 'the simulated provider is overloaded', type: 'server_error', code: 'overloaded' } }));
-        return;
-      }
-      const usage = {
-        prompt_tokens: 10 * body.messages.length,
-        completion_tokens: COMPLETION_TOKENS,
-        total_tokens: 10 * body.messages.length + COMPLETION_TOKENS,
-      };
-      const id = `chatcmpl-sim-${providerCalls.length}`;
-      if (body.stream !== true) {
-        response.writeHead(200, { 'content-type': 'application/json' });
-        response.end(
-          JSON.stringify({
-            id,
-            object: 'chat.completion',
-            created: 1,
-            model: body.model,
-            choices: [{ index: 0, message: { role: 'assistant', content: PIECES.join('') }, finish_reason: 'stop' }],
-            usage,
-          }),
-        );
-        return;
-      }
-      response.writeHead(200, { 'content-type': 'text/event-stream' });
-      const chunk = (delta: Record<string, unknown>, finish: string | null): string =>
-        `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: 1, model: body.model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
-      response.write(chunk({ role: 'assistant', content: '' }, null));
-      for (const piece of PIECES) response.write(chunk({ content: piece }, null));
-      response.write(chunk({}, 'stop'));
-      if (body.stream_options?.include_usage === true) {
-        response.write(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: 1, model: body.model, choices: [], usage })}\n\n`);
-      }
-      response.end('data: [DONE]\n\n');
-    });
-  });
-  return new Promise((resolve) => server.listen(PROVIDER_PORT, '127.0.0.1', () => resolve(server)));
-}
 
 function chat(body: unknown, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(`${gateway}/v1/chat/completions`, {
@@ -128,7 +66,7 @@ async function query(sql: string, params: Record<string, string>): Promise<Recor
 }
 
 beforeAll(async () => {
-  provider = await startProvider();
+  ({ server: provider, calls: providerCalls } = await startSimProvider(PROVIDER_PORT, PROVIDER_KEY));
   workDir = mkdtempSync(join(tmpdir(), 'writ-e2e-models-'));
   const models = {
     providers: { sim: { base_url: '${WRIT_E2E_PROVIDER_URL}', credential: { env: 'WRIT_E2E_PROVIDER_KEY' } } },
@@ -252,7 +190,7 @@ describe('the model proxy', () => {
     expect(body.model).toBe('sim-large');
     expect(body.choices[0]?.message.content).toBe('Hello from sim');
     const actionId = response.headers.get('x-writ-action-id') ?? '';
-    const settled = price(LARGE, 20, COMPLETION_TOKENS);
+    const settled = price(LARGE, 20, SIM_COMPLETION_TOKENS);
     expect(Number(response.headers.get('x-writ-cost-micros'))).toBe(settled);
     // The provider got the prompt, its own model name and the provider's key (which the gateway never holds).
     const call = providerCalls.at(-1);
@@ -310,13 +248,13 @@ describe('the model proxy', () => {
       .slice(0, -1)
       .map((event) => JSON.parse(event.slice(6)) as { model: string; choices: { delta?: { content?: string } }[]; usage?: unknown });
     // Every chunk of the provider: the role, three pieces, the finish and the usage.
-    expect(chunks).toHaveLength(PIECES.length + 3);
-    expect(chunks.map((chunk) => chunk.choices[0]?.delta?.content ?? '').join('')).toBe(PIECES.join(''));
+    expect(chunks).toHaveLength(SIM_PIECES.length + 3);
+    expect(chunks.map((chunk) => chunk.choices[0]?.delta?.content ?? '').join('')).toBe(SIM_PIECES.join(''));
     expect(chunks.every((chunk) => chunk.model === 'sim-small')).toBe(true);
-    expect(chunks.at(-1)?.usage).toMatchObject({ prompt_tokens: 20, completion_tokens: COMPLETION_TOKENS });
+    expect(chunks.at(-1)?.usage).toMatchObject({ prompt_tokens: 20, completion_tokens: SIM_COMPLETION_TOKENS });
     expect(providerCalls.at(-1)?.body['stream_options']).toEqual({ include_usage: true });
     const action = await e2e.agent.outcome(response.headers.get('x-writ-action-id') ?? '');
-    expect(action).toMatchObject({ status: 'completed', tool: 'model.sim_small', cost_micros: price(SMALL, 20, COMPLETION_TOKENS) });
+    expect(action).toMatchObject({ status: 'completed', tool: 'model.sim_small', cost_micros: price(SMALL, 20, SIM_COMPLETION_TOKENS) });
   });
 
   it('refuses a model the agent’s policy forbids, naming the policy, and never calls the provider', async () => {
@@ -345,7 +283,7 @@ describe('the model proxy', () => {
     expect(((await response.json()) as { model: string }).model).toBe('sim-small');
     expect(providerCalls.at(-1)?.model).toBe('small-1');
     const action = await e2e.agent.outcome(response.headers.get('x-writ-action-id') ?? '');
-    expect(action).toMatchObject({ status: 'completed', tool: 'model.sim_small', cost_micros: price(SMALL, 20, COMPLETION_TOKENS) });
+    expect(action).toMatchObject({ status: 'completed', tool: 'model.sim_small', cost_micros: price(SMALL, 20, SIM_COMPLETION_TOKENS) });
   });
 
   it('maps a provider error to an OpenAI error and an ActionFailed', async () => {
@@ -372,8 +310,8 @@ describe('the model proxy', () => {
     expect(
       rows.map((row) => ({ ...row, calls: Number(row['calls']), input: Number(row['input']), output: Number(row['output']), cost: Number(row['cost']) })),
     ).toEqual([
-      { agent_id: 'triage-bot', model: 'sim-large', calls: 1, input: 20, output: COMPLETION_TOKENS, cost: price(LARGE, 20, COMPLETION_TOKENS) },
-      { agent_id: 'triage-bot', model: 'sim-small', calls: 1, input: 20, output: COMPLETION_TOKENS, cost: price(SMALL, 20, COMPLETION_TOKENS) },
+      { agent_id: 'triage-bot', model: 'sim-large', calls: 1, input: 20, output: SIM_COMPLETION_TOKENS, cost: price(LARGE, 20, SIM_COMPLETION_TOKENS) },
+      { agent_id: 'triage-bot', model: 'sim-small', calls: 1, input: 20, output: SIM_COMPLETION_TOKENS, cost: price(SMALL, 20, SIM_COMPLETION_TOKENS) },
     ]);
   });
 
@@ -427,7 +365,7 @@ describe('the model proxy', () => {
     expect(response.headers.get('x-writ-action-id')).toBe(held.action_id);
     expect(((await response.json()) as { choices: { message: { content: string } }[] }).choices[0]?.message.content).toBe('Hello from sim');
     expect(providerCalls.at(-1)?.model).toBe('reviewed-1');
-    expect(await e2e.agent.outcome(held.action_id)).toMatchObject({ status: 'completed', cost_micros: price(LARGE, 20, COMPLETION_TOKENS) });
+    expect(await e2e.agent.outcome(held.action_id)).toMatchObject({ status: 'completed', cost_micros: price(LARGE, 20, SIM_COMPLETION_TOKENS) });
   });
 
   it('answers APPROVAL_REQUIRED naming the policy when no one approves while the call is held, and calls no provider', async () => {
@@ -460,7 +398,7 @@ describe('the model proxy', () => {
     });
     expect(await relay.head).toMatchObject({ status: 200, contentType: 'application/json', providerMs: expect.any(Number) as unknown });
     expect((JSON.parse(await relay.rest()) as { choices: { message: { content: string } }[] }).choices[0]?.message.content).toBe('Hello from sim');
-    const settled = price(SMALL, 20, COMPLETION_TOKENS);
+    const settled = price(SMALL, 20, SIM_COMPLETION_TOKENS);
     expect(relay.logged).toEqual({ outcome: 'executed', cost_micros: settled, currency: 'USD' });
     // The log says the same: the planner completes the action from that ActionExecuted, at that cost.
     expect(await e2e.agent.outcome(actionId)).toMatchObject({ status: 'completed', cost_micros: settled });
