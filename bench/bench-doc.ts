@@ -29,7 +29,7 @@ export function removeWorkDir(workDir: string, say: (line: string) => void = con
 /**
  * Variables for every Writ service of a bench's stack, from BENCH_STACK_ENV (`NAME=value,NAME=value`):
  * an A/B run of one setting against its default in the same hour, e.g.
- * `BENCH_STACK_ENV=WRIT_BUDGET_SETTLEMENT_WAIT_MS=0`.
+ * `BENCH_STACK_ENV=WRIT_BUDGET_SETTLEMENT_WAIT_MS=0` or `BENCH_STACK_ENV=OTEL_TRACES_SAMPLER=always_off`.
  */
 export function stackEnvOverrides(spec: string = process.env['BENCH_STACK_ENV'] ?? ''): Record<string, string> {
   const env: Record<string, string> = {};
@@ -39,7 +39,7 @@ export function stackEnvOverrides(spec: string = process.env['BENCH_STACK_ENV'] 
     .filter((p) => p !== '')) {
     const at = pair.indexOf('=');
     const name = pair.slice(0, at);
-    if (at <= 0 || !/^WRIT_[A-Z0-9_]+$/.test(name)) throw new Error(`BENCH_STACK_ENV: "${pair}" must be WRIT_NAME=value`);
+    if (at <= 0 || !/^(WRIT|OTEL)_[A-Z0-9_]+$/.test(name)) throw new Error(`BENCH_STACK_ENV: "${pair}" must be WRIT_NAME=value or OTEL_NAME=value`);
     env[name] = pair.slice(at + 1);
   }
   return env;
