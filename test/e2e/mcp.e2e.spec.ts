@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { replayCommitted } from '@writ/bus';
 import { TOPICS, decodeEvent } from '@writ/contracts';
 import { importUpstreams } from '@writ/mcp-gateway';
+import { readPolicyCases, readPolicySetSources } from '@writ/policy-engine';
 import { testKafkaBrokers, waitFor } from '@writ/testing';
 import { callsAtTool, helpdeskStats, keyOf, refundArgs, root, startE2eStack, stopE2eStack } from './support.ts';
 import type { E2eStack } from './support.ts';
@@ -370,5 +371,46 @@ describe('the MCP door refuses', () => {
     expect(textOf(result)).toContain('arguments.amount_cents');
     const missing = await call('tickets.get', { ticket_id: 'T-1001' }, {});
     expect(content(missing)).toMatchObject({ error: { field: '_meta.writ/run_id', rule: 'required' } });
+  });
+});
+
+describe('a policy set published while the gateway runs', () => {
+  it('hides from the list a tool the new set forbids the agent, once the gateway has read it', async () => {
+    expect((await agent.listTools()).tools.map((tool) => tool.name)).toContain('orders.lookup');
+    const policyUrl = e2e.stack.service('policy').url;
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${keyOf('root')}` };
+    const current = ((await (await fetch(`${policyUrl}/v1/policy-sets`, { headers })).json()) as { current: { policy_set_hash: string } | null }).current;
+    // The repository's set (the stack's), its cases, and one policy more.
+    const sources = await readPolicySetSources(join(root, 'policies'));
+    const policies = {
+      ...sources.policies,
+      'orders-lookup-not-for-triage': [
+        '@id("orders-lookup-not-for-triage")',
+        'forbid (principal == Writ::Agent::"triage-bot", action == Writ::Action::"invoke", resource == Writ::Tool::"orders.lookup");',
+        '',
+      ].join('\n'),
+    };
+    const published = await fetch(`${policyUrl}/v1/policy-sets`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({
+        schema: sources.schemaText,
+        policies,
+        cases: await readPolicyCases(join(root, 'policies', 'cases')),
+        message: 'the triage agent no longer looks orders up',
+        previous_hash: current?.policy_set_hash ?? null,
+      }),
+    });
+    expect(published.status, await published.text()).toBe(201);
+    // The list follows the stream: the gateway compiles the new set as it reads it, having listed tools before.
+    const names = await waitFor(
+      async () => {
+        const listed = (await agent.listTools()).tools.map((tool) => tool.name);
+        return listed.includes('orders.lookup') ? undefined : listed;
+      },
+      { timeoutMs: 30_000, what: 'a tools/list without orders.lookup' },
+    );
+    // Only that tool: the others the agent may use are still listed.
+    expect(names).toEqual(expect.arrayContaining(['tickets.get', 'refunds.issue', 'writ.open_run']));
   });
 });
