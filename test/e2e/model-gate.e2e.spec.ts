@@ -3,15 +3,14 @@
 // before anything is parked or proposed, while the calls let in are answered. A stack of its own:
 // the model proxy's suite holds its gateway to four calls at once, where the gate, whose floor is
 // eight, never refuses first.
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseModelCatalogue, writeModelTools } from '@writ/model-proxy';
-import { startSimProvider } from './model-provider.ts';
+import { simModel, simModelStack, startSimProvider } from './model-provider.ts';
 import type { ProviderCall } from './model-provider.ts';
-import { keyOf, root, startE2eStack, stopE2eStack } from './support.ts';
+import { keyOf, startE2eStack, stopE2eStack } from './support.ts';
 import type { E2eStack } from './support.ts';
 
 const BASE_PORT = 27380;
@@ -39,35 +38,19 @@ function chat(): Promise<Response> {
 beforeAll(async () => {
   ({ server: provider, calls: providerCalls } = await startSimProvider(PROVIDER_PORT, PROVIDER_KEY));
   workDir = mkdtempSync(join(tmpdir(), 'writ-e2e-gate-'));
-  const models = {
-    providers: { sim: { base_url: '${WRIT_E2E_PROVIDER_URL}', credential: { env: 'WRIT_E2E_PROVIDER_KEY' } } },
-    models: {
-      'sim-small': {
-        provider: 'sim',
-        upstream_model: 'small-1',
-        tier: 'small',
-        currency: 'USD',
-        input_micros_per_million: 150_000,
-        output_micros_per_million: 600_000,
-        context_tokens: 16_000,
-        max_output_tokens: 1_000,
-      },
-    },
-  };
-  writeFileSync(join(workDir, 'models.json'), JSON.stringify(models));
   // The model is a read tool of the registry: the repository's policies allow it to the triage agent.
-  const toolsDir = join(workDir, 'tools');
-  cpSync(join(root, 'tools'), toolsDir, { recursive: true });
-  writeModelTools(parseModelCatalogue(models), toolsDir);
+  const models = simModelStack({
+    workDir,
+    basePort: BASE_PORT,
+    providerPort: PROVIDER_PORT,
+    providerKey: PROVIDER_KEY,
+    doorToken: DOOR_TOKEN,
+    models: { 'sim-small': simModel('small-1', 'small', { input: 150_000, output: 600_000 }) },
+  });
   e2e = await startE2eStack(BASE_PORT, {
     // Every call takes longer than 1 ms to reach the provider: each one through lowers the gate, to its floor.
     WRIT_MODEL_PIPELINE_TARGET_MS: '1',
-    WRIT_TOOLS_DIR: toolsDir,
-    WRIT_MODELS_FILE: join(workDir, 'models.json'),
-    WRIT_GATEWAY_EXECUTOR_URL: `http://127.0.0.1:${BASE_PORT + 4}`,
-    WRIT_MODEL_DOOR_TOKEN: DOOR_TOKEN,
-    WRIT_E2E_PROVIDER_URL: `http://127.0.0.1:${PROVIDER_PORT}/v1`,
-    WRIT_E2E_PROVIDER_KEY: PROVIDER_KEY,
+    ...models.env,
   });
   ({ run_id: runId } = await e2e.agent.openRun('answer with models under load', { max_steps: 200 }));
 }, 180_000);

@@ -1,8 +1,13 @@
 // A simulated OpenAI-compatible provider for the model proxy's suites: a small HTTP server with
-// deterministic tokens and usage, streaming chunks and an error mode. Everything on Writ's side of
-// it is real.
+// deterministic tokens and usage, streaming chunks and an error mode, and the files and variables
+// that put its models behind a stack's model proxy. Everything on Writ's side of it is real.
+import { cpSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import { parseModelCatalogue, writeModelTools } from '@writ/model-proxy';
+import type { ModelCatalogue } from '@writ/model-proxy';
+import { root } from './support.ts';
 
 /** The provider's usage: 10 prompt tokens per message, always 3 completion tokens ("Hello", " from", " sim"). */
 export const SIM_COMPLETION_TOKENS = 3;
@@ -83,4 +88,65 @@ export function startSimProvider(port: number, key: string): Promise<SimProvider
     });
   });
   return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve({ server, calls })));
+}
+
+/** Prices per 1,000,000 tokens, in micro-USD. */
+export interface SimPrice {
+  readonly input: number;
+  readonly output: number;
+}
+
+/** A model of the simulated provider, as WRIT_MODELS_FILE declares it (USD, 16,000 tokens of context, 1,000 out). */
+export function simModel(upstreamModel: string, tier: string, price: SimPrice, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    provider: 'sim',
+    upstream_model: upstreamModel,
+    tier,
+    currency: 'USD',
+    input_micros_per_million: price.input,
+    output_micros_per_million: price.output,
+    context_tokens: 16_000,
+    max_output_tokens: 1_000,
+    ...extra,
+  };
+}
+
+export interface SimModelStack {
+  /** The stack's variables: the models file, the registry with the models imported, the executor's model door and the provider. */
+  readonly env: Record<string, string>;
+  readonly catalogue: ModelCatalogue;
+}
+
+/**
+ * What an operator does to put the simulated provider's `models` behind a stack on `basePort`:
+ * writes the models file and imports the models into a copy of the repository's registry, both
+ * under `workDir`.
+ */
+export function simModelStack(options: {
+  readonly workDir: string;
+  readonly basePort: number;
+  readonly providerPort: number;
+  readonly providerKey: string;
+  readonly doorToken: string;
+  readonly models: Record<string, Record<string, unknown>>;
+}): SimModelStack {
+  const { workDir, models } = options;
+  const file = { providers: { sim: { base_url: '${WRIT_E2E_PROVIDER_URL}', credential: { env: 'WRIT_E2E_PROVIDER_KEY' } } }, models };
+  writeFileSync(join(workDir, 'models.json'), JSON.stringify(file));
+  const catalogue = parseModelCatalogue(file);
+  const toolsDir = join(workDir, 'tools');
+  cpSync(join(root, 'tools'), toolsDir, { recursive: true });
+  writeModelTools(catalogue, toolsDir);
+  return {
+    catalogue,
+    env: {
+      WRIT_TOOLS_DIR: toolsDir,
+      WRIT_MODELS_FILE: join(workDir, 'models.json'),
+      // The executor's port on the stack (base +4).
+      WRIT_GATEWAY_EXECUTOR_URL: `http://127.0.0.1:${options.basePort + 4}`,
+      WRIT_MODEL_DOOR_TOKEN: options.doorToken,
+      WRIT_E2E_PROVIDER_URL: `http://127.0.0.1:${options.providerPort}/v1`,
+      WRIT_E2E_PROVIDER_KEY: options.providerKey,
+    },
+  };
 }

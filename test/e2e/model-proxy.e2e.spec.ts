@@ -9,12 +9,12 @@ import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RelayReader, modelToolName, parseChatRequest, parseModelCatalogue, proposalArguments, writeModelTools } from '@writ/model-proxy';
+import { RelayReader, modelToolName, parseChatRequest, proposalArguments } from '@writ/model-proxy';
 import type { ModelCatalogue } from '@writ/model-proxy';
 import type { SpanRecord } from '@writ/telemetry';
 import { waitFor } from '@writ/testing';
-import { SIM_COMPLETION_TOKENS, SIM_PIECES, startSimProvider } from './model-provider.ts';
-import type { ProviderCall } from './model-provider.ts';
+import { SIM_COMPLETION_TOKENS, SIM_PIECES, simModel, simModelStack, startSimProvider } from './model-provider.ts';
+import type { ProviderCall, SimPrice } from './model-provider.ts';
 import { authAs, keyOf, root, startE2eStack, stopE2eStack } from './support.ts';
 import type { E2eStack } from './support.ts';
 
@@ -26,9 +26,8 @@ const DOOR_TOKEN = 'model-door-token-e2e-8d1a4e';
 /** How long the proxy holds a call for its decision, a person's approval included (WRIT_MODEL_DECISION_WAIT_MS). */
 const DECISION_WAIT_MS = 8_000;
 
-/** Prices per 1,000,000 tokens, in micro-USD. */
-const LARGE = { input: 3_000_000, output: 15_000_000 };
-const SMALL = { input: 150_000, output: 600_000 };
+const LARGE: SimPrice = { input: 3_000_000, output: 15_000_000 };
+const SMALL: SimPrice = { input: 150_000, output: 600_000 };
 let providerCalls: ProviderCall[];
 let provider: Server;
 let e2e: E2eStack;
@@ -68,58 +67,21 @@ async function query(sql: string, params: Record<string, string>): Promise<Recor
 beforeAll(async () => {
   ({ server: provider, calls: providerCalls } = await startSimProvider(PROVIDER_PORT, PROVIDER_KEY));
   workDir = mkdtempSync(join(tmpdir(), 'writ-e2e-models-'));
-  const models = {
-    providers: { sim: { base_url: '${WRIT_E2E_PROVIDER_URL}', credential: { env: 'WRIT_E2E_PROVIDER_KEY' } } },
-    models: {
-      'sim-large': {
-        provider: 'sim',
-        upstream_model: 'large-1',
-        tier: 'large',
-        currency: 'USD',
-        input_micros_per_million: LARGE.input,
-        output_micros_per_million: LARGE.output,
-        context_tokens: 16_000,
-        max_output_tokens: 1_000,
-        degrade_to: 'sim-small',
-      },
-      'sim-small': {
-        provider: 'sim',
-        upstream_model: 'small-1',
-        tier: 'small',
-        currency: 'USD',
-        input_micros_per_million: SMALL.input,
-        output_micros_per_million: SMALL.output,
-        context_tokens: 16_000,
-        max_output_tokens: 1_000,
-      },
-      'sim-reviewed': {
-        provider: 'sim',
-        upstream_model: 'reviewed-1',
-        tier: 'large',
-        currency: 'USD',
-        input_micros_per_million: LARGE.input,
-        output_micros_per_million: LARGE.output,
-        context_tokens: 16_000,
-        max_output_tokens: 1_000,
-      },
-      'sim-restricted': {
-        provider: 'sim',
-        upstream_model: 'restricted-1',
-        tier: 'large',
-        currency: 'USD',
-        input_micros_per_million: LARGE.input,
-        output_micros_per_million: LARGE.output,
-        context_tokens: 16_000,
-        max_output_tokens: 1_000,
-      },
-    },
-  };
-  writeFileSync(join(workDir, 'models.json'), JSON.stringify(models));
-  catalogue = parseModelCatalogue(models);
   // The operator imports the models into a copy of the registry, and forbids one model to the triage agent.
-  const toolsDir = join(workDir, 'tools');
-  cpSync(join(root, 'tools'), toolsDir, { recursive: true });
-  writeModelTools(parseModelCatalogue(models), toolsDir);
+  const models = simModelStack({
+    workDir,
+    basePort: BASE_PORT,
+    providerPort: PROVIDER_PORT,
+    providerKey: PROVIDER_KEY,
+    doorToken: DOOR_TOKEN,
+    models: {
+      'sim-large': simModel('large-1', 'large', LARGE, { degrade_to: 'sim-small' }),
+      'sim-small': simModel('small-1', 'small', SMALL),
+      'sim-reviewed': simModel('reviewed-1', 'large', LARGE),
+      'sim-restricted': simModel('restricted-1', 'large', LARGE),
+    },
+  });
+  catalogue = models.catalogue;
   const policyDir = join(workDir, 'policies');
   cpSync(join(root, 'policies'), policyDir, { recursive: true });
   writeFileSync(
@@ -164,13 +126,8 @@ beforeAll(async () => {
     // Four at once per gateway, in the pipeline gate too (its min is then its max): a slot or a
     // place in the gate not given back after a call would refuse this file's later calls.
     WRIT_MODEL_MAX_IN_FLIGHT: '4',
-    WRIT_TOOLS_DIR: toolsDir,
     WRIT_POLICY_DIR: policyDir,
-    WRIT_MODELS_FILE: join(workDir, 'models.json'),
-    WRIT_GATEWAY_EXECUTOR_URL: `http://127.0.0.1:${BASE_PORT + 4}`,
-    WRIT_MODEL_DOOR_TOKEN: DOOR_TOKEN,
-    WRIT_E2E_PROVIDER_URL: `http://127.0.0.1:${PROVIDER_PORT}/v1`,
-    WRIT_E2E_PROVIDER_KEY: PROVIDER_KEY,
+    ...models.env,
   });
   gateway = e2e.stack.gatewayUrl;
   ({ run_id: runId } = await e2e.agent.openRun('answer with models'));
