@@ -496,17 +496,20 @@ describe('deploy/images/Containerfile', () => {
     // Each service's command, with a `node` that prints its arguments instead of running them.
     const bin = mkdtempSync(join(tmpdir(), 'writ-entrypoint-'));
     writeFileSync(join(bin, 'node'), '#!/bin/sh\necho "$@"\n', { mode: 0o755 });
-    for (const service of WRIT_SERVICES) {
-      const run = spawnSync('sh', [join(ROOT, 'deploy', 'images', 'entrypoint.sh'), service], {
-        encoding: 'utf8',
-        env: { PATH: `${bin}:${process.env['PATH'] ?? ''}` },
-      });
-      expect(run.stdout.trim()).toBe([...serviceNodeFlags(service), `/app/services/${service}/dist/main.js`].join(' '));
-      // And each service's `npm start`, the same flags.
-      const manifest = JSON.parse(readFileSync(join(ROOT, 'services', service, 'package.json'), 'utf8')) as { scripts: { start: string } };
-      expect(manifest.scripts.start).toBe(['node', ...serviceNodeFlags(service), 'dist/main.js'].join(' '));
+    try {
+      for (const service of WRIT_SERVICES) {
+        const run = spawnSync('sh', [join(ROOT, 'deploy', 'images', 'entrypoint.sh'), service], {
+          encoding: 'utf8',
+          env: { PATH: `${bin}:${process.env['PATH'] ?? ''}` },
+        });
+        expect(run.stdout.trim()).toBe([...serviceNodeFlags(service), `/app/services/${service}/dist/main.js`].join(' '));
+        // And each service's `npm start`, the same flags.
+        const manifest = JSON.parse(readFileSync(join(ROOT, 'services', service, 'package.json'), 'utf8')) as { scripts: { start: string } };
+        expect(manifest.scripts.start).toBe(['node', ...serviceNodeFlags(service), 'dist/main.js'].join(' '));
+      }
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
     }
-    rmSync(bin, { recursive: true, force: true });
     const usage = spawnSync('sh', [join(ROOT, 'deploy', 'images', 'entrypoint.sh')], { encoding: 'utf8' });
     expect(usage.status).toBe(64);
     expect(usage.stderr).toContain('usage: writ <gateway|planner|policy|budget|executor|ledger>');
